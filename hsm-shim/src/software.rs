@@ -1,0 +1,891 @@
+//! The software backend: a directory keystore whose keys are encrypted at rest under a master
+//! key that only a quorum of custodians can reconstruct.
+//!
+//! Layout of the directory:
+//! - `keystore.json`: id, mode, quorum, one commitment per custodian share, and a check value
+//!   that proves a recovered master key is the right one;
+//! - `keys/<id>.key`: one JSON file per key, its attributes in the clear and its material
+//!   sealed with AES-256-GCM, the attributes bound as associated data;
+//! - `events.log`: one JSON line per lifecycle event (generated, state change, destroyed);
+//! - `dev-unseal.key`: only in dev mode, the master key itself.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{
+    ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair,
+    EcdsaSigningAlgorithm, Ed25519KeyPair, KeyPair,
+};
+use ring::{hkdf, pkcs8};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::durable;
+use crate::key::{
+    KeyHandle, KeyId, KeyInfo, KeyKind, KeyState, Operation, SecretBytes, SharedSecret, Signature,
+    spki_from_raw,
+};
+use crate::quorum::{self, CustodianShare, Mode, Quorum};
+use crate::wiped::Wiped;
+use crate::{Error, KeyStore, Result, UnsealProgress};
+
+const META_FILE: &str = "keystore.json";
+const KEYS_DIR: &str = "keys";
+const EVENTS_FILE: &str = "events.log";
+const DEV_UNSEAL_FILE: &str = "dev-unseal.key";
+const FORMAT: u32 = 1;
+const KEK_INFO: &[u8] = b"sandi keystore key-encryption v1";
+const CHECK_INFO: &[u8] = b"sandi keystore check v1";
+const CHECK_PLAINTEXT: &[u8] = b"sandi keystore master key check";
+const KEY_AAD_CONTEXT: &[u8] = b"sandi key file v1\0";
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreMeta {
+    format: u32,
+    id: Uuid,
+    mode: Mode,
+    quorum: Quorum,
+    /// Hex SHA-256 commitments, one per custodian, in index order.
+    commitments: Vec<String>,
+    /// Base64 nonce || AES-256-GCM(check key, CHECK_PLAINTEXT).
+    check: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created: OffsetDateTime,
+}
+
+/// A key file: attributes in the clear (bound as associated data), material sealed.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFile {
+    attrs: KeyAttrs,
+    nonce: String,
+    sealed: String,
+}
+
+/// The attributes bound to a key's ciphertext. Field order is the canonical encoding.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+struct KeyAttrs {
+    id: KeyId,
+    label: String,
+    kind: KeyKind,
+    version: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    created: OffsetDateTime,
+    state: KeyState,
+}
+
+impl KeyAttrs {
+    fn info(&self) -> KeyInfo {
+        KeyInfo {
+            id: self.id,
+            label: self.label.clone(),
+            kind: self.kind,
+            version: self.version,
+            usage: self.kind.usage(),
+            created: self.created,
+            state: self.state,
+        }
+    }
+}
+
+enum Material {
+    Ed25519(Wiped<Ed25519KeyPair>),
+    Ecdsa(Wiped<EcdsaKeyPair>),
+    X25519(x25519_dalek::StaticSecret),
+    Aes(Wiped<LessSafeKey>),
+}
+
+/// A key decrypted into memory after unsealing; dropped (and wiped) on seal or destroy.
+struct LoadedKey {
+    info: KeyInfo,
+    spki: Vec<u8>,
+    material: Material,
+}
+
+struct Unsealed {
+    kek: Wiped<LessSafeKey>,
+    cache: RwLock<HashMap<KeyId, Arc<LoadedKey>>>,
+}
+
+enum State {
+    Sealed { pending: Vec<CustodianShare> },
+    Unsealed(Unsealed),
+}
+
+/// A directory keystore sealed under an M-of-N custodian quorum.
+pub struct SoftwareKeyStore {
+    dir: PathBuf,
+    meta: RwLock<StoreMeta>,
+    state: RwLock<State>,
+    /// Serialises changes to key files so two writers never race on one key.
+    writes: Mutex<()>,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for SoftwareKeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SoftwareKeyStore")
+            .field("dir", &self.dir)
+            .field("id", &self.id())
+            .field("mode", &self.mode())
+            .field("sealed", &self.is_sealed())
+            .finish_non_exhaustive()
+    }
+}
+
+fn read_lock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+fn write_lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+struct HkdfLen(usize);
+impl hkdf::KeyType for HkdfLen {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+fn derive(master: &[u8; 32], id: Uuid, info: &[u8]) -> Result<Wiped<LessSafeKey>> {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, id.as_bytes()).extract(master);
+    let mut okm = Zeroizing::new([0u8; 32]);
+    prk.expand(&[info], HkdfLen(32))
+        .and_then(|o| o.fill(okm.as_mut_slice()))
+        .map_err(|_| Error::Crypto("HKDF expansion"))?;
+    let key = UnboundKey::new(&AES_256_GCM, okm.as_slice())
+        .map_err(|_| Error::Crypto("AES-256-GCM key"))?;
+    Ok(Wiped::new(LessSafeKey::new(key)))
+}
+
+fn seal_with(rng: &SystemRandom, key: &LessSafeKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill(&mut nonce).map_err(|_| Error::Crypto("random nonce"))?;
+    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + 16);
+    out.extend_from_slice(&nonce);
+    let mut body = plaintext.to_vec();
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
+        .map_err(|_| Error::Crypto("AES-256-GCM seal"))?;
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+fn open_with(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    if sealed.len() < NONCE_LEN + 16 {
+        return None;
+    }
+    let (nonce, body) = sealed.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut buf = Zeroizing::new(body.to_vec());
+    let len = key
+        .open_in_place(nonce, Aad::from(aad), buf.as_mut_slice())
+        .ok()?
+        .len();
+    buf.truncate(len);
+    Some(buf)
+}
+
+impl SoftwareKeyStore {
+    /// Creates a production keystore in `dir` (which must not hold one already) and deals the
+    /// master key to `quorum.custodians` custodians. The store comes back sealed; the shares are
+    /// the only copies of the master key.
+    pub fn create(dir: &Path, quorum: Quorum) -> Result<(Self, Vec<CustodianShare>)> {
+        let quorum = quorum.validate(Mode::Production)?;
+        let rng = SystemRandom::new();
+        let master = random_key(&rng)?;
+        let id = Uuid::new_v4();
+        let shares = quorum::deal(&master, id, quorum);
+        let commitments = shares.iter().map(|s| hex::encode(s.commitment())).collect();
+        let store = Self::write_new(dir, id, Mode::Production, quorum, commitments, &master, rng)?;
+        Ok((store, shares))
+    }
+
+    /// Creates a development keystore whose master key sits in a local file. Loudly not for
+    /// classified material; callers must say so whenever it is unsealed.
+    pub fn create_dev(dir: &Path) -> Result<Self> {
+        let rng = SystemRandom::new();
+        let master = random_key(&rng)?;
+        let id = Uuid::new_v4();
+        let quorum = Quorum {
+            threshold: 1,
+            custodians: 1,
+        };
+        let store = Self::write_new(dir, id, Mode::Dev, quorum, Vec::new(), &master, rng)?;
+        let path = dir.join(DEV_UNSEAL_FILE);
+        let text = Zeroizing::new(B64.encode(master.as_slice()));
+        let mut f = durable::create_private(&path)?;
+        std::io::Write::write_all(&mut f, text.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(|e| Error::io("writing", &path, e))?;
+        durable::sync_dir(dir)?;
+        Ok(store)
+    }
+
+    fn write_new(
+        dir: &Path,
+        id: Uuid,
+        mode: Mode,
+        quorum: Quorum,
+        commitments: Vec<String>,
+        master: &[u8; 32],
+        rng: SystemRandom,
+    ) -> Result<Self> {
+        if dir.join(META_FILE).exists() {
+            return Err(Error::InvalidInput(format!(
+                "{} already holds a keystore",
+                dir.display()
+            )));
+        }
+        create_private_dir(dir)?;
+        create_private_dir(&dir.join(KEYS_DIR))?;
+        let check_key = derive(master, id, CHECK_INFO)?;
+        let check = B64.encode(seal_with(&rng, check_key.get(), id.as_bytes(), CHECK_PLAINTEXT)?);
+        let meta = StoreMeta {
+            format: FORMAT,
+            id,
+            mode,
+            quorum,
+            commitments,
+            check,
+            created: now(),
+        };
+        write_meta(dir, &meta)?;
+        Ok(SoftwareKeyStore {
+            dir: dir.to_path_buf(),
+            meta: RwLock::new(meta),
+            state: RwLock::new(State::Sealed {
+                pending: Vec::new(),
+            }),
+            writes: Mutex::new(()),
+            rng,
+        })
+    }
+
+    /// Opens an existing keystore, sealed.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join(META_FILE);
+        let bytes = fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
+        let meta: StoreMeta = serde_json::from_slice(&bytes).map_err(|e| Error::CorruptKeystore {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        if meta.format != FORMAT {
+            return Err(Error::CorruptKeystore {
+                path,
+                reason: format!("unknown format {}", meta.format),
+            });
+        }
+        meta.quorum
+            .validate(meta.mode)
+            .map_err(|e| Error::CorruptKeystore {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        if meta.mode == Mode::Production
+            && meta.commitments.len() != usize::from(meta.quorum.custodians)
+        {
+            return Err(Error::CorruptKeystore {
+                path,
+                reason: "one commitment per custodian expected".into(),
+            });
+        }
+        Ok(SoftwareKeyStore {
+            dir: dir.to_path_buf(),
+            meta: RwLock::new(meta),
+            state: RwLock::new(State::Sealed {
+                pending: Vec::new(),
+            }),
+            writes: Mutex::new(()),
+            rng: SystemRandom::new(),
+        })
+    }
+
+    pub fn id(&self) -> Uuid {
+        read_lock(&self.meta).id
+    }
+    pub fn mode(&self) -> Mode {
+        read_lock(&self.meta).mode
+    }
+    pub fn quorum(&self) -> Quorum {
+        read_lock(&self.meta).quorum
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        matches!(*read_lock(&self.state), State::Sealed { .. })
+    }
+
+    /// How far unsealing has come.
+    pub fn progress(&self) -> UnsealProgress {
+        let threshold = usize::from(self.quorum().threshold);
+        match &*read_lock(&self.state) {
+            State::Sealed { pending } => UnsealProgress {
+                provided: pending.len(),
+                threshold,
+                unsealed: false,
+            },
+            State::Unsealed(_) => UnsealProgress {
+                provided: threshold,
+                threshold,
+                unsealed: true,
+            },
+        }
+    }
+
+    /// Takes one custodian's share. Each share is checked against its commitment on arrival, so
+    /// a wrong or corrupted share is named at once; when the threshold is reached the master key
+    /// is recovered, checked, and the store unseals.
+    pub fn submit_share(&self, share: CustodianShare) -> Result<UnsealProgress> {
+        let meta = read_lock(&self.meta);
+        if meta.mode != Mode::Production {
+            return Err(Error::DevMode(
+                "a dev keystore is unsealed from its local file, not with shares",
+            ));
+        }
+        self.check_share(&meta, &share)?;
+        let threshold = usize::from(meta.quorum.threshold);
+        let mut state = write_lock(&self.state);
+        let State::Sealed { pending } = &mut *state else {
+            return Ok(UnsealProgress {
+                provided: threshold,
+                threshold,
+                unsealed: true,
+            });
+        };
+        if pending.iter().any(|p| p.index() == share.index()) {
+            return Err(Error::DuplicateShare {
+                index: share.index(),
+            });
+        }
+        pending.push(share);
+        if pending.len() < threshold {
+            return Ok(UnsealProgress {
+                provided: pending.len(),
+                threshold,
+                unsealed: false,
+            });
+        }
+        let master = quorum::combine(pending, meta.quorum.threshold);
+        pending.clear();
+        let master = master?;
+        let unsealed = self.unsealed_from(&meta, &master)?;
+        *state = State::Unsealed(unsealed);
+        Ok(UnsealProgress {
+            provided: threshold,
+            threshold,
+            unsealed: true,
+        })
+    }
+
+    fn check_share(&self, meta: &StoreMeta, share: &CustodianShare) -> Result<()> {
+        if share.keystore() != meta.id {
+            return Err(Error::ShareForOtherKeystore {
+                share_keystore: share.keystore(),
+                keystore: meta.id,
+            });
+        }
+        let index = share.index();
+        let commitment = meta
+            .commitments
+            .get(usize::from(index) - 1)
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|v| <[u8; 32]>::try_from(v).ok())
+            .ok_or(Error::WrongShare { index })?;
+        if share.threshold() != meta.quorum.threshold || !share.matches(&commitment) {
+            return Err(Error::WrongShare { index });
+        }
+        Ok(())
+    }
+
+    fn unsealed_from(&self, meta: &StoreMeta, master: &[u8; 32]) -> Result<Unsealed> {
+        let check_key = derive(master, meta.id, CHECK_INFO)?;
+        let check = B64
+            .decode(&meta.check)
+            .ok()
+            .and_then(|c| open_with(check_key.get(), meta.id.as_bytes(), &c));
+        match check {
+            Some(pt) if pt.as_slice() == CHECK_PLAINTEXT => {}
+            _ => {
+                return Err(Error::CorruptKeystore {
+                    path: self.dir.join(META_FILE),
+                    reason: "the recovered master key does not open the check value".into(),
+                });
+            }
+        }
+        Ok(Unsealed {
+            kek: derive(master, meta.id, KEK_INFO)?,
+            cache: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Unseals a dev keystore from its local unseal file.
+    pub fn unseal_dev(&self) -> Result<()> {
+        let meta = read_lock(&self.meta);
+        if meta.mode != Mode::Dev {
+            return Err(Error::DevMode(
+                "this is a production keystore: it unseals only with custodian shares",
+            ));
+        }
+        let path = self.dir.join(DEV_UNSEAL_FILE);
+        let text = Zeroizing::new(fs::read(&path).map_err(|e| Error::io("reading", &path, e))?);
+        let bytes = Zeroizing::new(
+            B64.decode(text.trim_ascii())
+                .map_err(|_| Error::DevMode("the dev unseal file is not base64"))?,
+        );
+        let mut master = Zeroizing::new([0u8; 32]);
+        if bytes.len() != 32 {
+            return Err(Error::DevMode("the dev unseal file has the wrong length"));
+        }
+        master.copy_from_slice(&bytes);
+        let unsealed = self.unsealed_from(&meta, &master)?;
+        *write_lock(&self.state) = State::Unsealed(unsealed);
+        Ok(())
+    }
+
+    /// Seals the store: every key in memory is wiped; pending shares are dropped.
+    pub fn seal(&self) {
+        *write_lock(&self.state) = State::Sealed {
+            pending: Vec::new(),
+        };
+    }
+
+    /// Deals a fresh set of shares of the same master key under a new quorum, given at least the
+    /// current threshold of current shares. Keys stay as they are; the old shares stop matching.
+    pub fn reshare(&self, shares: &[CustodianShare], new: Quorum) -> Result<Vec<CustodianShare>> {
+        let new = new.validate(Mode::Production)?;
+        let _writes = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut meta = write_lock(&self.meta);
+        if meta.mode != Mode::Production {
+            return Err(Error::DevMode("a dev keystore has no custodian shares"));
+        }
+        let mut seen = Vec::new();
+        for s in shares {
+            self.check_share(&meta, s)?;
+            if seen.contains(&s.index()) {
+                return Err(Error::DuplicateShare { index: s.index() });
+            }
+            seen.push(s.index());
+        }
+        if shares.len() < usize::from(meta.quorum.threshold) {
+            return Err(Error::Sealed {
+                provided: shares.len(),
+                threshold: usize::from(meta.quorum.threshold),
+            });
+        }
+        let master = quorum::combine(shares, meta.quorum.threshold)?;
+        self.unsealed_from(&meta, &master)?;
+        let fresh = quorum::deal(&master, meta.id, new);
+        let mut updated = StoreMeta {
+            format: meta.format,
+            id: meta.id,
+            mode: meta.mode,
+            quorum: new,
+            commitments: fresh.iter().map(|s| hex::encode(s.commitment())).collect(),
+            check: meta.check.clone(),
+            created: meta.created,
+        };
+        write_meta(&self.dir, &updated)?;
+        std::mem::swap(&mut *meta, &mut updated);
+        self.record("reshared", None, &format!("{}-of-{}", new.threshold, new.custodians))?;
+        Ok(fresh)
+    }
+
+    fn key_path(&self, id: KeyId) -> PathBuf {
+        self.dir.join(KEYS_DIR).join(format!("{id}.key"))
+    }
+
+    fn aad(&self, attrs: &KeyAttrs) -> Result<Vec<u8>> {
+        let mut aad = KEY_AAD_CONTEXT.to_vec();
+        aad.extend_from_slice(self.id().as_bytes());
+        aad.extend_from_slice(
+            &serde_json::to_vec(attrs).map_err(|_| Error::Crypto("encoding key attributes"))?,
+        );
+        Ok(aad)
+    }
+
+    /// Runs `f` with the unsealed state, or says the store is sealed.
+    fn with_unsealed<T>(&self, f: impl FnOnce(&Unsealed) -> Result<T>) -> Result<T> {
+        match &*read_lock(&self.state) {
+            State::Unsealed(u) => f(u),
+            State::Sealed { pending } => Err(Error::Sealed {
+                provided: pending.len(),
+                threshold: usize::from(self.quorum().threshold),
+            }),
+        }
+    }
+
+    /// Reads and authenticates a key file, returning its attributes and material.
+    fn read_key_file(&self, u: &Unsealed, id: KeyId) -> Result<(KeyAttrs, Zeroizing<Vec<u8>>)> {
+        let path = self.key_path(id);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::UnknownKey(id)),
+            Err(e) => return Err(Error::io("reading", &path, e)),
+        };
+        let corrupt = |reason| Error::CorruptKeyFile {
+            path: path.clone(),
+            reason,
+        };
+        let file: KeyFile =
+            serde_json::from_slice(&bytes).map_err(|_| corrupt("not a key file"))?;
+        if file.attrs.id != id {
+            return Err(corrupt("the file holds another key's id"));
+        }
+        let mut sealed = B64
+            .decode(&file.nonce)
+            .map_err(|_| corrupt("bad nonce encoding"))?;
+        sealed.extend(
+            B64.decode(&file.sealed)
+                .map_err(|_| corrupt("bad ciphertext encoding"))?,
+        );
+        let aad = self.aad(&file.attrs)?;
+        let material = open_with(u.kek.get(), &aad, &sealed)
+            .ok_or_else(|| corrupt("authentication failed (edited, swapped or from another keystore)"))?;
+        Ok((file.attrs, material))
+    }
+
+    fn write_key_file(&self, u: &Unsealed, attrs: &KeyAttrs, material: &[u8], new: bool) -> Result<()> {
+        let aad = self.aad(attrs)?;
+        let sealed = seal_with(&self.rng, u.kek.get(), &aad, material)?;
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        let file = KeyFile {
+            attrs: attrs.clone(),
+            nonce: B64.encode(nonce),
+            sealed: B64.encode(body),
+        };
+        let path = self.key_path(attrs.id);
+        if new && path.exists() {
+            return Err(Error::InvalidInput(format!("key {} already exists", attrs.id)));
+        }
+        let json = serde_json::to_vec_pretty(&file).map_err(|_| Error::Crypto("encoding key file"))?;
+        durable::write_atomic(&path, &json)
+    }
+
+    /// The loaded key for `id`, from the cache or decrypted from disk.
+    fn loaded(&self, u: &Unsealed, id: KeyId) -> Result<Arc<LoadedKey>> {
+        if let Some(k) = read_lock(&u.cache).get(&id) {
+            return Ok(Arc::clone(k));
+        }
+        let (attrs, material) = self.read_key_file(u, id)?;
+        let key = Arc::new(load(&attrs, &material, &self.rng, &self.key_path(id))?);
+        write_lock(&u.cache).insert(id, Arc::clone(&key));
+        Ok(key)
+    }
+
+    /// A loaded key checked for the operation: kind/usage and lifecycle state.
+    fn usable(&self, u: &Unsealed, handle: &KeyHandle, op: Operation) -> Result<Arc<LoadedKey>> {
+        let key = self.loaded(u, handle.id())?;
+        let info = &key.info;
+        if let Some(usage) = op.needs()
+            && info.kind.usage() != usage
+        {
+            return Err(Error::WrongKeyUsage {
+                id: info.id,
+                kind: info.kind,
+                operation: op,
+            });
+        }
+        if !info.state.allows(op) {
+            return Err(Error::KeyNotUsable {
+                id: info.id,
+                state: info.state,
+                operation: op,
+            });
+        }
+        Ok(key)
+    }
+
+    fn record(&self, event: &str, info: Option<&KeyInfo>, detail: &str) -> Result<()> {
+        let line = serde_json::json!({
+            "time": now().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "event": event,
+            "key": info.map(|i| i.id),
+            "label": info.map(|i| i.label.as_str()),
+            "kind": info.map(|i| i.kind),
+            "version": info.map(|i| i.version),
+            "detail": detail,
+        });
+        durable::append_line(&self.dir.join(EVENTS_FILE), &line.to_string())
+    }
+
+    fn all_attrs(&self, u: &Unsealed) -> Result<Vec<KeyAttrs>> {
+        let dir = self.dir.join(KEYS_DIR);
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(|e| Error::io("listing", &dir, e))? {
+            let entry = entry.map_err(|e| Error::io("listing", &dir, e))?;
+            let name = entry.file_name();
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".key"))
+                .and_then(|n| n.parse::<KeyId>().ok())
+            else {
+                continue; // temp files of an interrupted write, or foreign files
+            };
+            let (attrs, _material) = self.read_key_file(u, id)?;
+            out.push(attrs);
+        }
+        out.sort_by(|a, b| (&a.label, a.version, a.id).cmp(&(&b.label, b.version, b.id)));
+        Ok(out)
+    }
+}
+
+fn now() -> OffsetDateTime {
+    // Second precision keeps the encoded attributes short and stable.
+    OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| OffsetDateTime::now_utc())
+}
+
+fn random_key(rng: &SystemRandom) -> Result<Zeroizing<[u8; 32]>> {
+    let mut k = Zeroizing::new([0u8; 32]);
+    rng.fill(k.as_mut_slice())
+        .map_err(|_| Error::Crypto("random key"))?;
+    Ok(k)
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io("restricting", dir, e))?;
+    }
+    Ok(())
+}
+
+fn write_meta(dir: &Path, meta: &StoreMeta) -> Result<()> {
+    let json = serde_json::to_vec_pretty(meta).map_err(|_| Error::Crypto("encoding keystore metadata"))?;
+    durable::write_atomic(&dir.join(META_FILE), &json)
+}
+
+fn ecdsa_alg(kind: KeyKind) -> &'static EcdsaSigningAlgorithm {
+    if kind == KeyKind::EcdsaP384 {
+        &ECDSA_P384_SHA384_ASN1_SIGNING
+    } else {
+        &ECDSA_P256_SHA256_ASN1_SIGNING
+    }
+}
+
+/// Makes fresh key material of a kind: PKCS#8 for signing keys, raw bytes for the others.
+fn generate_material(kind: KeyKind, rng: &SystemRandom) -> Result<Zeroizing<Vec<u8>>> {
+    let doc: Wiped<pkcs8::Document> = match kind {
+        KeyKind::Ed25519 => Wiped::new(
+            Ed25519KeyPair::generate_pkcs8(rng).map_err(|_| Error::Crypto("Ed25519 keygen"))?,
+        ),
+        KeyKind::EcdsaP256 | KeyKind::EcdsaP384 => Wiped::new(
+            EcdsaKeyPair::generate_pkcs8(ecdsa_alg(kind), rng)
+                .map_err(|_| Error::Crypto("ECDSA keygen"))?,
+        ),
+        KeyKind::X25519 | KeyKind::Aes256Wrap => {
+            return Ok(Zeroizing::new(random_key(rng)?.to_vec()));
+        }
+    };
+    Ok(Zeroizing::new(doc.get().as_ref().to_vec()))
+}
+
+fn load(attrs: &KeyAttrs, material: &[u8], rng: &SystemRandom, path: &Path) -> Result<LoadedKey> {
+    let bad = || Error::CorruptKeyFile {
+        path: path.to_path_buf(),
+        reason: "the key material does not parse",
+    };
+    let (material, spki) = match attrs.kind {
+        KeyKind::Ed25519 => {
+            let kp = Ed25519KeyPair::from_pkcs8(material).map_err(|_| bad())?;
+            let spki = spki_from_raw(attrs.kind, kp.public_key().as_ref())?;
+            (Material::Ed25519(Wiped::new(kp)), spki)
+        }
+        KeyKind::EcdsaP256 | KeyKind::EcdsaP384 => {
+            let kp = EcdsaKeyPair::from_pkcs8(ecdsa_alg(attrs.kind), material, rng)
+                .map_err(|_| bad())?;
+            let spki = spki_from_raw(attrs.kind, kp.public_key().as_ref())?;
+            (Material::Ecdsa(Wiped::new(kp)), spki)
+        }
+        KeyKind::X25519 => {
+            let raw: [u8; 32] = material.try_into().map_err(|_| bad())?;
+            let secret = x25519_dalek::StaticSecret::from(raw);
+            let public = x25519_dalek::PublicKey::from(&secret);
+            let spki = spki_from_raw(attrs.kind, public.as_bytes())?;
+            (Material::X25519(secret), spki)
+        }
+        KeyKind::Aes256Wrap => {
+            let key = UnboundKey::new(&AES_256_GCM, material).map_err(|_| bad())?;
+            (Material::Aes(Wiped::new(LessSafeKey::new(key))), Vec::new())
+        }
+    };
+    Ok(LoadedKey {
+        info: attrs.info(),
+        spki,
+        material,
+    })
+}
+
+impl KeyStore for SoftwareKeyStore {
+    fn backend(&self) -> &'static str {
+        "software"
+    }
+
+    fn generate(&self, kind: KeyKind, label: &str) -> Result<KeyHandle> {
+        validate_label(label)?;
+        self.with_unsealed(|u| {
+            let _writes = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let version = self
+                .all_attrs(u)?
+                .iter()
+                .filter(|a| a.label == label)
+                .map(|a| a.version)
+                .max()
+                .unwrap_or(0)
+                + 1;
+            let attrs = KeyAttrs {
+                id: KeyId::random(),
+                label: label.to_owned(),
+                kind,
+                version,
+                created: now(),
+                state: KeyState::Active,
+            };
+            let material = generate_material(kind, &self.rng)?;
+            self.write_key_file(u, &attrs, &material, true)?;
+            self.record("generated", Some(&attrs.info()), "")?;
+            Ok(KeyHandle::new(attrs.id, kind))
+        })
+    }
+
+    fn list(&self) -> Result<Vec<KeyInfo>> {
+        self.with_unsealed(|u| Ok(self.all_attrs(u)?.iter().map(KeyAttrs::info).collect()))
+    }
+
+    fn info(&self, id: KeyId) -> Result<KeyInfo> {
+        self.with_unsealed(|u| Ok(self.loaded(u, id)?.info.clone()))
+    }
+
+    fn public_key(&self, key: &KeyHandle) -> Result<Vec<u8>> {
+        self.with_unsealed(|u| {
+            let k = self.usable(u, key, Operation::ExportPublic)?;
+            if k.spki.is_empty() {
+                return Err(Error::WrongKeyUsage {
+                    id: k.info.id,
+                    kind: k.info.kind,
+                    operation: Operation::ExportPublic,
+                });
+            }
+            Ok(k.spki.clone())
+        })
+    }
+
+    fn sign(&self, key: &KeyHandle, message: &[u8]) -> Result<Signature> {
+        self.with_unsealed(|u| {
+            let k = self.usable(u, key, Operation::Sign)?;
+            let algorithm = k
+                .info
+                .kind
+                .signature_algorithm()
+                .ok_or(Error::Crypto("signing key without an algorithm"))?;
+            let bytes = match &k.material {
+                Material::Ed25519(kp) => kp.get().sign(message).as_ref().to_vec(),
+                Material::Ecdsa(kp) => kp
+                    .get()
+                    .sign(&self.rng, message)
+                    .map_err(|_| Error::Crypto("ECDSA signing"))?
+                    .as_ref()
+                    .to_vec(),
+                Material::X25519(_) | Material::Aes(_) => {
+                    return Err(Error::Crypto("usage check let a non-signing key through"));
+                }
+            };
+            Ok(Signature { algorithm, bytes })
+        })
+    }
+
+    fn agree(&self, key: &KeyHandle, peer_public: &[u8; 32]) -> Result<SharedSecret> {
+        self.with_unsealed(|u| {
+            let k = self.usable(u, key, Operation::Agree)?;
+            let Material::X25519(secret) = &k.material else {
+                return Err(Error::Crypto("usage check let a non-agreement key through"));
+            };
+            let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(*peer_public));
+            if !shared.was_contributory() {
+                return Err(Error::InvalidInput(
+                    "the peer public key is a low-order point".into(),
+                ));
+            }
+            Ok(SharedSecret(Zeroizing::new(shared.to_bytes())))
+        })
+    }
+
+    fn wrap(&self, key: &KeyHandle, secret: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>> {
+        self.with_unsealed(|u| {
+            let k = self.usable(u, key, Operation::Wrap)?;
+            let Material::Aes(aes) = &k.material else {
+                return Err(Error::Crypto("usage check let a non-wrapping key through"));
+            };
+            seal_with(&self.rng, aes.get(), aad, secret.expose())
+        })
+    }
+
+    fn unwrap(&self, key: &KeyHandle, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes> {
+        self.with_unsealed(|u| {
+            let k = self.usable(u, key, Operation::Unwrap)?;
+            let Material::Aes(aes) = &k.material else {
+                return Err(Error::Crypto("usage check let a non-wrapping key through"));
+            };
+            let mut pt = open_with(aes.get(), aad, wrapped).ok_or(Error::UnwrapFailed)?;
+            Ok(SecretBytes::new(std::mem::take(&mut *pt)))
+        })
+    }
+
+    fn set_state(&self, key: &KeyHandle, state: KeyState) -> Result<()> {
+        if state == KeyState::Destroyed {
+            return Err(Error::InvalidInput("use destroy to destroy a key".into()));
+        }
+        self.with_unsealed(|u| {
+            let _writes = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (mut attrs, material) = self.read_key_file(u, key.id())?;
+            let from = attrs.state;
+            attrs.state = state;
+            self.write_key_file(u, &attrs, &material, false)?;
+            write_lock(&u.cache).remove(&key.id());
+            self.record("state", Some(&attrs.info()), &format!("{from} -> {state}"))
+        })
+    }
+
+    fn destroy(&self, key: &KeyHandle) -> Result<()> {
+        self.with_unsealed(|u| {
+            let _writes = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (attrs, _material) = self.read_key_file(u, key.id())?;
+            // Drop the in-memory copy first (Wiped zeroes it), then wipe the file.
+            write_lock(&u.cache).remove(&key.id());
+            durable::wipe_and_remove(&self.key_path(key.id()))?;
+            let mut info = attrs.info();
+            info.state = KeyState::Destroyed;
+            self.record("destroyed", Some(&info), "")
+        })
+    }
+}
+
+pub(crate) fn validate_label(label: &str) -> Result<()> {
+    if label.is_empty()
+        || label.len() > 128
+        || !label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/'))
+    {
+        return Err(Error::InvalidInput(format!(
+            "key label {label:?} must be 1-128 characters of A-Z a-z 0-9 - _ . : /"
+        )));
+    }
+    Ok(())
+}
