@@ -65,8 +65,8 @@ pub fn age_recipient(store: &dyn KeyStore, handle: &KeyHandle) -> Result<age::x2
 
 fn recipient_from_raw(raw: &[u8]) -> Result<age::x25519::Recipient> {
     let hrp = bech32::Hrp::parse("age").map_err(|_| Error::Crypto("bech32 prefix"))?;
-    let text = bech32::encode::<bech32::Bech32>(hrp, raw)
-        .map_err(|_| Error::Crypto("bech32 encoding"))?;
+    let text =
+        bech32::encode::<bech32::Bech32>(hrp, raw).map_err(|_| Error::Crypto("bech32 encoding"))?;
     text.parse()
         .map_err(|_| Error::Crypto("age recipient encoding"))
 }
@@ -100,13 +100,14 @@ impl age::Identity for HandleIdentity {
         salt[..32].copy_from_slice(&epk);
         salt[32..].copy_from_slice(&self.public);
         let mut enc_key = hkdf(&salt, X25519_LABEL, shared.expose());
-        let result = aead_decrypt(&enc_key, FILE_KEY_BYTES, &stanza.body).ok().map(|mut pt| {
-            let fk = FileKey::init_with_mut(|k| k.copy_from_slice(&pt));
-            pt.zeroize();
-            Ok(fk)
-        });
+        let result = aead_decrypt(&enc_key, FILE_KEY_BYTES, &stanza.body)
+            .ok()
+            .map(|mut pt| {
+                let fk = FileKey::init_with_mut(|k| k.copy_from_slice(&pt));
+                pt.zeroize();
+                Ok(fk)
+            });
         enc_key.zeroize();
         result
     }
 }
-

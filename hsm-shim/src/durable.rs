@@ -19,7 +19,8 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     ));
     let result = (|| {
         let mut f = create_private(&tmp)?;
-        f.write_all(bytes).map_err(|e| Error::io("writing", &tmp, e))?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io("writing", &tmp, e))?;
         f.sync_all().map_err(|e| Error::io("syncing", &tmp, e))?;
         fs::rename(&tmp, path).map_err(|e| Error::io("renaming into place", path, e))?;
         sync_dir(dir)

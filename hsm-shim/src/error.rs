@@ -48,11 +48,15 @@ pub enum Error {
     MalformedShare(&'static str),
 
     /// A well-formed share that does not match this keystore's commitment for that custodian.
-    #[error("custodian share #{index} does not match this keystore's commitment (wrong or corrupted share)")]
+    #[error(
+        "custodian share #{index} does not match this keystore's commitment (wrong or corrupted share)"
+    )]
     WrongShare { index: u8 },
 
     /// A share made for another keystore.
-    #[error("custodian share belongs to keystore {share_keystore}, not to this keystore {keystore}")]
+    #[error(
+        "custodian share belongs to keystore {share_keystore}, not to this keystore {keystore}"
+    )]
     ShareForOtherKeystore {
         share_keystore: uuid::Uuid,
         keystore: uuid::Uuid,
@@ -72,10 +76,7 @@ pub enum Error {
 
     /// The backend cannot perform this (for example X25519 on SoftHSM2).
     #[error("the {backend} backend does not support {what}")]
-    Unsupported {
-        backend: &'static str,
-        what: String,
-    },
+    Unsupported { backend: &'static str, what: String },
 
     /// The token refused the PIN.
     #[error("the token refused the PIN")]
@@ -111,7 +112,11 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         Error::Io {
             action,
             path: path.into(),

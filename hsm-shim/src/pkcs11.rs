@@ -83,6 +83,9 @@ struct Inner {
 }
 
 /// A key store on a PKCS#11 token.
+///
+/// PKCS#11 login state belongs to the whole process: open one store per token per process and
+/// share it (it is `Sync`), since closing the last session logs every session out.
 pub struct Pkcs11KeyStore {
     token_label: String,
     inner: Mutex<Inner>,
@@ -138,7 +141,9 @@ fn find_slot(ctx: &Pkcs11, label: &str) -> Result<Slot> {
             return Ok(slot);
         }
     }
-    Err(Error::Pkcs11(format!("no initialised token labelled {label:?}")))
+    Err(Error::Pkcs11(format!(
+        "no initialised token labelled {label:?}"
+    )))
 }
 
 impl Pkcs11KeyStore {
@@ -150,14 +155,11 @@ impl Pkcs11KeyStore {
             .get_all_slots()
             .map_err(ck("listing slots"))?
             .into_iter()
-            .find(|s| {
-                ctx.get_token_info(*s)
-                    .map(|t| !t.token_initialized())
-                    .unwrap_or(false)
-            })
+            .find(|s| ctx.get_token_info(*s).is_ok_and(|t| !t.token_initialized()))
             .ok_or_else(|| Error::Pkcs11("no free slot to initialise a token in".into()))?;
         let so = AuthPin::new(so_pin.into());
-        ctx.init_token(slot, &so, label).map_err(ck("initialising the token"))?;
+        ctx.init_token(slot, &so, label)
+            .map_err(ck("initialising the token"))?;
         let slot = find_slot(&ctx, label)?;
         let session = ctx.open_rw_session(slot).map_err(ck("opening a session"))?;
         session
@@ -174,7 +176,10 @@ impl Pkcs11KeyStore {
         let ctx = context(&config.module)?;
         let slot = find_slot(&ctx, &config.token_label)?;
         let session = ctx.open_rw_session(slot).map_err(ck("opening a session"))?;
-        match session.login(UserType::User, Some(&AuthPin::new(config.pin.as_str().into()))) {
+        match session.login(
+            UserType::User,
+            Some(&AuthPin::new(config.pin.as_str().into())),
+        ) {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
             Err(e) => return Err(ck("logging in")(e)),
         }
@@ -236,8 +241,9 @@ fn load_all(inner: &mut Inner) -> Result<()> {
         let Ok(id) = id_text.parse::<KeyId>() else {
             continue;
         };
-        let meta: Meta = serde_json::from_slice(&attr_bytes(session, meta_obj, AttributeType::Value)?)
-            .map_err(|e| Error::Pkcs11(format!("metadata of key {id} is invalid: {e}")))?;
+        let meta: Meta =
+            serde_json::from_slice(&attr_bytes(session, meta_obj, AttributeType::Value)?)
+                .map_err(|e| Error::Pkcs11(format!("metadata of key {id} is invalid: {e}")))?;
         if inner.keys.get(&id).is_some_and(|e| e.seq >= meta.seq) {
             continue; // a stale copy left by an interrupted update
         }
@@ -248,11 +254,17 @@ fn load_all(inner: &mut Inner) -> Result<()> {
         let id_bytes = id.0.as_bytes().to_vec();
         let private = find_one(
             session,
-            &[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Id(id_bytes.clone())],
+            &[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::Id(id_bytes.clone()),
+            ],
         )?;
         let public = find_one(
             session,
-            &[Attribute::Class(ObjectClass::PUBLIC_KEY), Attribute::Id(id_bytes)],
+            &[
+                Attribute::Class(ObjectClass::PUBLIC_KEY),
+                Attribute::Id(id_bytes),
+            ],
         )?;
         let (Some(private), Some(public)) = (private, public) else {
             continue; // metadata of an interrupted generation: no key to use
@@ -351,7 +363,9 @@ impl Inner {
 /// Turns PKCS#11's raw `r || s` ECDSA signature into the DER form X.509 and CMS use.
 fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>> {
     if raw.is_empty() || raw.len() % 2 != 0 {
-        return Err(Error::Pkcs11("the token returned a malformed ECDSA signature".into()));
+        return Err(Error::Pkcs11(
+            "the token returned a malformed ECDSA signature".into(),
+        ));
     }
     let (r, s) = raw.split_at(raw.len() / 2);
     let int = |v: &[u8]| {

@@ -43,10 +43,14 @@ impl Quorum {
     /// act together.
     pub fn validate(self, mode: Mode) -> Result<Self> {
         if self.custodians == 0 {
-            return Err(Error::InvalidQuorum("there must be at least one custodian".into()));
+            return Err(Error::InvalidQuorum(
+                "there must be at least one custodian".into(),
+            ));
         }
         if self.threshold == 0 {
-            return Err(Error::InvalidQuorum("the threshold must be at least 1".into()));
+            return Err(Error::InvalidQuorum(
+                "the threshold must be at least 1".into(),
+            ));
         }
         if self.threshold > self.custodians {
             return Err(Error::InvalidQuorum(format!(
@@ -114,7 +118,9 @@ impl CustodianShare {
             .ok_or(Error::MalformedShare("not a sandi share"))?;
         let mut parts = body.split('.');
         if parts.next() != Some(SHARE_PREFIX) {
-            return Err(Error::MalformedShare("not a sandi share (wrong prefix or version)"));
+            return Err(Error::MalformedShare(
+                "not a sandi share (wrong prefix or version)",
+            ));
         }
         if !bool::from(checksum(body.as_bytes()).as_bytes().ct_eq(check.as_bytes())) {
             return Err(Error::MalformedShare(
@@ -242,10 +248,45 @@ mod tests {
 
     #[test]
     fn quorum_rules() {
-        assert!(Quorum { threshold: 3, custodians: 5 }.validate(Mode::Production).is_ok());
-        assert!(Quorum { threshold: 6, custodians: 5 }.validate(Mode::Production).is_err());
-        assert!(Quorum { threshold: 1, custodians: 5 }.validate(Mode::Production).is_err());
-        assert!(Quorum { threshold: 1, custodians: 1 }.validate(Mode::Dev).is_ok());
-        assert!(Quorum { threshold: 0, custodians: 5 }.validate(Mode::Dev).is_err());
+        assert!(
+            Quorum {
+                threshold: 3,
+                custodians: 5
+            }
+            .validate(Mode::Production)
+            .is_ok()
+        );
+        assert!(
+            Quorum {
+                threshold: 6,
+                custodians: 5
+            }
+            .validate(Mode::Production)
+            .is_err()
+        );
+        assert!(
+            Quorum {
+                threshold: 1,
+                custodians: 5
+            }
+            .validate(Mode::Production)
+            .is_err()
+        );
+        assert!(
+            Quorum {
+                threshold: 1,
+                custodians: 1
+            }
+            .validate(Mode::Dev)
+            .is_ok()
+        );
+        assert!(
+            Quorum {
+                threshold: 0,
+                custodians: 5
+            }
+            .validate(Mode::Dev)
+            .is_err()
+        );
     }
 }

@@ -168,14 +168,24 @@ fn derive(master: &[u8; 32], id: Uuid, info: &[u8]) -> Result<Wiped<LessSafeKey>
     Ok(Wiped::new(LessSafeKey::new(key)))
 }
 
-fn seal_with(rng: &SystemRandom, key: &LessSafeKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+fn seal_with(
+    rng: &SystemRandom,
+    key: &LessSafeKey,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
     let mut nonce = [0u8; NONCE_LEN];
-    rng.fill(&mut nonce).map_err(|_| Error::Crypto("random nonce"))?;
+    rng.fill(&mut nonce)
+        .map_err(|_| Error::Crypto("random nonce"))?;
     let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + 16);
     out.extend_from_slice(&nonce);
     let mut body = plaintext.to_vec();
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
-        .map_err(|_| Error::Crypto("AES-256-GCM seal"))?;
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(aad),
+        &mut body,
+    )
+    .map_err(|_| Error::Crypto("AES-256-GCM seal"))?;
     out.extend_from_slice(&body);
     Ok(out)
 }
@@ -249,7 +259,12 @@ impl SoftwareKeyStore {
         create_private_dir(dir)?;
         create_private_dir(&dir.join(KEYS_DIR))?;
         let check_key = derive(master, id, CHECK_INFO)?;
-        let check = B64.encode(seal_with(&rng, check_key.get(), id.as_bytes(), CHECK_PLAINTEXT)?);
+        let check = B64.encode(seal_with(
+            &rng,
+            check_key.get(),
+            id.as_bytes(),
+            CHECK_PLAINTEXT,
+        )?);
         let meta = StoreMeta {
             format: FORMAT,
             id,
@@ -275,10 +290,11 @@ impl SoftwareKeyStore {
     pub fn open(dir: &Path) -> Result<Self> {
         let path = dir.join(META_FILE);
         let bytes = fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
-        let meta: StoreMeta = serde_json::from_slice(&bytes).map_err(|e| Error::CorruptKeystore {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        let meta: StoreMeta =
+            serde_json::from_slice(&bytes).map_err(|e| Error::CorruptKeystore {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
         if meta.format != FORMAT {
             return Err(Error::CorruptKeystore {
                 path,
@@ -354,7 +370,7 @@ impl SoftwareKeyStore {
                 "a dev keystore is unsealed from its local file, not with shares",
             ));
         }
-        self.check_share(&meta, &share)?;
+        Self::check_share(&meta, &share)?;
         let threshold = usize::from(meta.quorum.threshold);
         let mut state = write_lock(&self.state);
         let State::Sealed { pending } = &mut *state else {
@@ -389,7 +405,7 @@ impl SoftwareKeyStore {
         })
     }
 
-    fn check_share(&self, meta: &StoreMeta, share: &CustodianShare) -> Result<()> {
+    fn check_share(meta: &StoreMeta, share: &CustodianShare) -> Result<()> {
         if share.keystore() != meta.id {
             return Err(Error::ShareForOtherKeystore {
                 share_keystore: share.keystore(),
@@ -465,14 +481,17 @@ impl SoftwareKeyStore {
     /// current threshold of current shares. Keys stay as they are; the old shares stop matching.
     pub fn reshare(&self, shares: &[CustodianShare], new: Quorum) -> Result<Vec<CustodianShare>> {
         let new = new.validate(Mode::Production)?;
-        let _writes = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _writes = self
+            .writes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut meta = write_lock(&self.meta);
         if meta.mode != Mode::Production {
             return Err(Error::DevMode("a dev keystore has no custodian shares"));
         }
         let mut seen = Vec::new();
         for s in shares {
-            self.check_share(&meta, s)?;
+            Self::check_share(&meta, s)?;
             if seen.contains(&s.index()) {
                 return Err(Error::DuplicateShare { index: s.index() });
             }
@@ -498,7 +517,11 @@ impl SoftwareKeyStore {
         };
         write_meta(&self.dir, &updated)?;
         std::mem::swap(&mut *meta, &mut updated);
-        self.record("reshared", None, &format!("{}-of-{}", new.threshold, new.custodians))?;
+        self.record(
+            "reshared",
+            None,
+            &format!("{}-of-{}", new.threshold, new.custodians),
+        )?;
         Ok(fresh)
     }
 
@@ -531,7 +554,9 @@ impl SoftwareKeyStore {
         let path = self.key_path(id);
         let bytes = match fs::read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::UnknownKey(id)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::UnknownKey(id));
+            }
             Err(e) => return Err(Error::io("reading", &path, e)),
         };
         let corrupt = |reason| Error::CorruptKeyFile {
@@ -551,12 +576,19 @@ impl SoftwareKeyStore {
                 .map_err(|_| corrupt("bad ciphertext encoding"))?,
         );
         let aad = self.aad(&file.attrs)?;
-        let material = open_with(u.kek.get(), &aad, &sealed)
-            .ok_or_else(|| corrupt("authentication failed (edited, swapped or from another keystore)"))?;
+        let material = open_with(u.kek.get(), &aad, &sealed).ok_or_else(|| {
+            corrupt("authentication failed (edited, swapped or from another keystore)")
+        })?;
         Ok((file.attrs, material))
     }
 
-    fn write_key_file(&self, u: &Unsealed, attrs: &KeyAttrs, material: &[u8], new: bool) -> Result<()> {
+    fn write_key_file(
+        &self,
+        u: &Unsealed,
+        attrs: &KeyAttrs,
+        material: &[u8],
+        new: bool,
+    ) -> Result<()> {
         let aad = self.aad(attrs)?;
         let sealed = seal_with(&self.rng, u.kek.get(), &aad, material)?;
         let (nonce, body) = sealed.split_at(NONCE_LEN);
@@ -567,9 +599,13 @@ impl SoftwareKeyStore {
         };
         let path = self.key_path(attrs.id);
         if new && path.exists() {
-            return Err(Error::InvalidInput(format!("key {} already exists", attrs.id)));
+            return Err(Error::InvalidInput(format!(
+                "key {} already exists",
+                attrs.id
+            )));
         }
-        let json = serde_json::to_vec_pretty(&file).map_err(|_| Error::Crypto("encoding key file"))?;
+        let json =
+            serde_json::to_vec_pretty(&file).map_err(|_| Error::Crypto("encoding key file"))?;
         durable::write_atomic(&path, &json)
     }
 
@@ -667,7 +703,8 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 }
 
 fn write_meta(dir: &Path, meta: &StoreMeta) -> Result<()> {
-    let json = serde_json::to_vec_pretty(meta).map_err(|_| Error::Crypto("encoding keystore metadata"))?;
+    let json =
+        serde_json::to_vec_pretty(meta).map_err(|_| Error::Crypto("encoding keystore metadata"))?;
     durable::write_atomic(&dir.join(META_FILE), &json)
 }
 
@@ -740,7 +777,10 @@ impl KeyStore for SoftwareKeyStore {
     fn generate(&self, kind: KeyKind, label: &str) -> Result<KeyHandle> {
         validate_label(label)?;
         self.with_unsealed(|u| {
-            let _writes = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _writes = self
+                .writes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let version = self
                 .all_attrs(u)?
                 .iter()
@@ -852,7 +892,10 @@ impl KeyStore for SoftwareKeyStore {
             return Err(Error::InvalidInput("use destroy to destroy a key".into()));
         }
         self.with_unsealed(|u| {
-            let _writes = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _writes = self
+                .writes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let (mut attrs, material) = self.read_key_file(u, key.id())?;
             let from = attrs.state;
             attrs.state = state;
@@ -864,7 +907,10 @@ impl KeyStore for SoftwareKeyStore {
 
     fn destroy(&self, key: &KeyHandle) -> Result<()> {
         self.with_unsealed(|u| {
-            let _writes = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _writes = self
+                .writes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let (attrs, _material) = self.read_key_file(u, key.id())?;
             // Drop the in-memory copy first (Wiped zeroes it), then wipe the file.
             write_lock(&u.cache).remove(&key.id());

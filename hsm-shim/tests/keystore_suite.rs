@@ -9,17 +9,22 @@ use hsm_shim::{
     verify_signature,
 };
 
-/// A store to test and whatever must outlive it (the software store's directory).
-type Fixture = (Arc<dyn KeyStore>, Option<tempfile::TempDir>);
-
-fn software() -> Option<Fixture> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (store, _shares) = support::unsealed_software(&dir.path().join("ks"));
-    Some((store, Some(dir)))
+/// What must outlive a store under test: the software store's directory, or the token lock.
+#[allow(dead_code)]
+enum Keep {
+    Dir(tempfile::TempDir),
+    Token(support::Token),
 }
 
-fn softhsm() -> Option<Fixture> {
-    support::softhsm_store().map(|s| (s, None))
+#[allow(clippy::unnecessary_wraps)] // same shape as softhsm(), which may be absent
+fn software() -> Option<(Arc<dyn KeyStore>, Keep)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _shares) = support::unsealed_software(&dir.path().join("ks"));
+    Some((store, Keep::Dir(dir)))
+}
+
+fn softhsm() -> Option<(Arc<dyn KeyStore>, Keep)> {
+    support::softhsm_store().map(|(s, t)| (s, Keep::Token(t)))
 }
 
 const SIGNING: [KeyKind; 3] = [KeyKind::Ed25519, KeyKind::EcdsaP256, KeyKind::EcdsaP384];
@@ -64,17 +69,28 @@ fn sign_verifies_with_ring_and_openssl(store: &dyn KeyStore) {
             }
         };
         let (ok, out) = verify(m);
-        assert!(ok, "openssl rejected a {kind} signature from {}: {out}", store.backend());
+        assert!(
+            ok,
+            "openssl rejected a {kind} signature from {}: {out}",
+            store.backend()
+        );
         let (ok, _) = verify(b);
-        assert!(!ok, "openssl accepted a {kind} signature over a changed message");
+        assert!(
+            !ok,
+            "openssl accepted a {kind} signature over a changed message"
+        );
     }
 }
 
 fn list_shows_attributes_and_versions(store: &dyn KeyStore) {
     let label = format!("suite-list-{}", uuid::Uuid::new_v4().simple());
     let before = time::OffsetDateTime::now_utc() - time::Duration::seconds(2);
-    let k1 = store.generate(KeyKind::EcdsaP256, &label).expect("generate");
-    let k2 = store.generate(KeyKind::EcdsaP256, &label).expect("generate");
+    let k1 = store
+        .generate(KeyKind::EcdsaP256, &label)
+        .expect("generate");
+    let k2 = store
+        .generate(KeyKind::EcdsaP256, &label)
+        .expect("generate");
     let listed: Vec<_> = store
         .list()
         .expect("list")
@@ -131,13 +147,23 @@ fn lifecycle_states_gate_use(store: &dyn KeyStore) {
     let key = store
         .generate(KeyKind::EcdsaP256, "suite-state")
         .expect("generate");
-    store.set_state(&key, KeyState::Deactivated).expect("deactivate");
-    assert_eq!(store.info(key.id()).expect("info").state, KeyState::Deactivated);
+    store
+        .set_state(&key, KeyState::Deactivated)
+        .expect("deactivate");
+    assert_eq!(
+        store.info(key.id()).expect("info").state,
+        KeyState::Deactivated
+    );
     assert!(matches!(
         store.sign(&key, b"x"),
-        Err(Error::KeyNotUsable { state: KeyState::Deactivated, .. })
+        Err(Error::KeyNotUsable {
+            state: KeyState::Deactivated,
+            ..
+        })
     ));
-    store.public_key(&key).expect("public key of a deactivated key");
+    store
+        .public_key(&key)
+        .expect("public key of a deactivated key");
     store.set_state(&key, KeyState::Active).expect("reactivate");
     store.sign(&key, b"x").expect("sign again");
     assert!(store.set_state(&key, KeyState::Destroyed).is_err());
@@ -146,17 +172,25 @@ fn lifecycle_states_gate_use(store: &dyn KeyStore) {
 fn bad_labels_are_refused(store: &dyn KeyStore) {
     for label in ["", "has space", "slash\\back", &"x".repeat(200)] {
         assert!(
-            matches!(store.generate(KeyKind::Ed25519, label), Err(Error::InvalidInput(_))),
+            matches!(
+                store.generate(KeyKind::Ed25519, label),
+                Err(Error::InvalidInput(_))
+            ),
             "label {label:?} accepted"
         );
     }
 }
 
 fn handles_print_no_secret(store: &dyn KeyStore) {
-    let key = store.generate(KeyKind::EcdsaP256, "suite-debug").expect("generate");
+    let key = store
+        .generate(KeyKind::EcdsaP256, "suite-debug")
+        .expect("generate");
     let text = format!("{key:?}");
     assert!(text.contains(&key.id().to_string()));
-    assert!(text.len() < 120, "a handle prints only its id and kind: {text}");
+    assert!(
+        text.len() < 120,
+        "a handle prints only its id and kind: {text}"
+    );
 }
 
 macro_rules! suite {
@@ -164,7 +198,9 @@ macro_rules! suite {
         mod $backend {
             use super::*;
             fn with(check: fn(&dyn KeyStore)) {
-                let Some((store, _dir)) = $fixture else { return };
+                let Some((store, _keep)) = $fixture else {
+                    return;
+                };
                 check(&*store);
             }
             #[test]

@@ -2,11 +2,9 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use hsm_shim::{
-    CustodianShare, KeyStore, Pkcs11Config, Pkcs11KeyStore, Quorum, SoftwareKeyStore,
-};
+use hsm_shim::{CustodianShare, KeyStore, Pkcs11Config, Pkcs11KeyStore, Quorum, SoftwareKeyStore};
 use zeroize::Zeroizing;
 
 pub const SO_PIN: &str = "87654321";
@@ -15,19 +13,41 @@ pub const TOKEN: &str = "sandi-test";
 
 /// Where Debian puts SoftHSM2's module.
 pub fn softhsm_module() -> Option<PathBuf> {
-    ["/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/lib/softhsm/libsofthsm2.so",
+        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// The token, held by one test at a time: PKCS#11 login state belongs to the whole process, so
+/// one test closing its last session would log out another's (nextest runs each test in its own
+/// process anyway; this keeps plain `cargo test` honest too).
+pub struct Token {
+    pub config: Pkcs11Config,
+    _guard: MutexGuard<'static, ()>,
+}
+
 /// A token initialised once per test process in a temporary directory (SOFTHSM2_CONF), or
 /// `None` with a note when SoftHSM2 is missing outside CI. Under CI a missing SoftHSM2 fails.
-pub fn softhsm_config() -> Option<Pkcs11Config> {
+pub fn softhsm() -> Option<Token> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let guard = LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    softhsm_config().map(|config| Token {
+        config,
+        _guard: guard,
+    })
+}
+
+fn softhsm_config() -> Option<Pkcs11Config> {
     static TOKEN_DIR: OnceLock<Option<tempfile::TempDir>> = OnceLock::new();
     let module = match softhsm_module() {
         Some(m) => m,
@@ -67,9 +87,10 @@ pub fn softhsm_config() -> Option<Pkcs11Config> {
     })
 }
 
-pub fn softhsm_store() -> Option<Arc<dyn KeyStore>> {
-    let cfg = softhsm_config()?;
-    Some(Arc::new(Pkcs11KeyStore::open(&cfg).expect("open token")))
+pub fn softhsm_store() -> Option<(Arc<dyn KeyStore>, Token)> {
+    let token = softhsm()?;
+    let store = Pkcs11KeyStore::open(&token.config).expect("open token");
+    Some((Arc::new(store), token))
 }
 
 /// A production keystore (3 of 5) unsealed with the first three shares.
