@@ -516,4 +516,11 @@ fn nothing_secret_is_printed() {
         .expect_err("a corrupted share")
         .to_string();
     assert!(!err.contains(&share_data));
+    // A sealed store with a share pending prints its state, not the share.
+    store.seal();
+    store.submit_share(shares[4].clone()).expect("pending share");
+    let printed = format!("{store:?}");
+    assert!(printed.contains("sealed: true"), "{printed}");
+    let pending = shares[4].to_text();
+    assert!(!printed.contains(pending.split('.').nth(3).expect("data")));
 }
