@@ -518,7 +518,9 @@ fn nothing_secret_is_printed() {
     assert!(!err.contains(&share_data));
     // A sealed store with a share pending prints its state, not the share.
     store.seal();
-    store.submit_share(shares[4].clone()).expect("pending share");
+    store
+        .submit_share(shares[4].clone())
+        .expect("pending share");
     let printed = format!("{store:?}");
     assert!(printed.contains("sealed: true"), "{printed}");
     let pending = shares[4].to_text();

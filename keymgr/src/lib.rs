@@ -1,3 +1,15 @@
 //! keymgr: the sandi network's certificate authority, key ceremonies, issuance, rotation and
-//! revocation, over hsm-shim. Filled in by the keymgr issue.
+//! revocation, over hsm-shim. The `keymgr` binary is a thin CLI over this library.
 #![forbid(unsafe_code)]
+
+pub mod ca;
+pub mod ceremony;
+mod error;
+pub mod issue;
+pub mod merkle;
+pub mod shares;
+mod signer;
+pub mod tlog;
+pub mod transcript;
+
+pub use error::{Error, Result};

@@ -1,0 +1,429 @@
+//! Key ceremonies: the scripted initialisation that creates the root of trust, and the quorum
+//! of custodians that later unseals the keystores.
+
+use std::path::{Path, PathBuf};
+
+use hsm_shim::{KeyKind, KeyStore, Quorum, SoftwareKeyStore, UnsealProgress};
+use serde_json::json;
+
+use crate::ca::{self, Ca, CaState, CustodianRecord, Home};
+use crate::shares::{self, Protection, ShareBundle, Unlock};
+use crate::signer::HsmSigner;
+use crate::transcript::{Transcript, sha256_hex};
+use crate::{Error, Result};
+
+/// The fixed script of the init ceremony; its hash is recorded before the first step.
+pub const INIT_SCRIPT: &str = "\
+sandi key ceremony: initialisation
+1. The ceremony administrator opens the ceremony; roles are read out and recorded.
+2. Two keystores are created (root, online); each master key is split M-of-N.
+3. Each custodian's shares are sealed in a file only that custodian can open.
+4. The keystores are unsealed with the freshly dealt shares.
+5. The Root CA key (ECDSA P-384) is generated and its certificate self-signed.
+6. The Network CA and Signing CA keys are generated and certified by the root.
+7. The transparency-log key is generated.
+8. The ceremony is closed and this transcript is signed with the root key.
+";
+
+/// A key custodian and how their share file is protected.
+#[derive(Debug)]
+pub struct CustodianSpec {
+    pub name: String,
+    pub protection: Protection,
+}
+
+/// Everything the init ceremony needs.
+#[derive(Debug)]
+pub struct InitPlan {
+    pub organisation: String,
+    pub network_domain: Option<String>,
+    pub administrator: String,
+    pub custodians: Vec<CustodianSpec>,
+    pub witnesses: Vec<String>,
+    pub threshold: u8,
+    /// Where the custodians' share files are written.
+    pub shares_out: PathBuf,
+}
+
+/// What the init ceremony produced.
+#[derive(Debug)]
+pub struct InitOutcome {
+    pub transcript: PathBuf,
+    pub share_files: Vec<PathBuf>,
+    pub root_sha256: String,
+}
+
+fn norm(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+fn check_roles(plan: &InitPlan) -> Result<()> {
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    let mut add = |name: &str, role: &'static str| -> Result<()> {
+        if name.trim().is_empty() || name.chars().any(char::is_control) {
+            return Err(Error::Roles(format!("a {role} needs a name")));
+        }
+        if let Some((_, other)) = seen.iter().find(|(n, _)| *n == norm(name)) {
+            return Err(Error::Roles(format!(
+                "{name} cannot be both {other} and {role}: nobody holds two roles in one ceremony"
+            )));
+        }
+        seen.push((norm(name), role));
+        Ok(())
+    };
+    add(&plan.administrator, "ceremony administrator")?;
+    for c in &plan.custodians {
+        add(&c.name, "key custodian")?;
+    }
+    for w in &plan.witnesses {
+        add(w, "witness")?;
+    }
+    if plan.witnesses.is_empty() {
+        return Err(Error::Roles("at least one witness must attend".into()));
+    }
+    Ok(())
+}
+
+fn slug(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s.trim_matches('-').chars().take(40).collect()
+}
+
+fn tool_sha256() -> String {
+    std::env::current_exe()
+        .and_then(std::fs::read)
+        .map_or_else(|_| "unknown".into(), |b| sha256_hex(&b))
+}
+
+/// Runs the init ceremony. On failure everything it created is removed again.
+pub fn init(home: &Home, plan: &InitPlan, progress: &mut dyn FnMut(&str)) -> Result<InitOutcome> {
+    check_roles(plan)?;
+    let quorum = Quorum {
+        threshold: plan.threshold,
+        custodians: u8::try_from(plan.custodians.len())
+            .map_err(|_| Error::Roles("at most 255 custodians".into()))?,
+    }
+    .validate(hsm_shim::Mode::Production)?;
+    ca::check_text_pub("organisation", &plan.organisation)?;
+    if home.is_initialised() || home.root_keystore().exists() || home.online_keystore().exists() {
+        return Err(Error::AlreadyInitialised(home.dir().to_path_buf()));
+    }
+    let share_files: Vec<PathBuf> = plan
+        .custodians
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            plan.shares_out
+                .join(format!("custodian-{}-{}.age", i + 1, slug(&c.name)))
+        })
+        .collect();
+    if let Some(existing) = share_files.iter().find(|p| p.exists()) {
+        return Err(Error::InvalidInput(format!(
+            "{} already exists",
+            existing.display()
+        )));
+    }
+    let result = run_init(home, plan, quorum, &share_files, progress);
+    if result.is_err() {
+        // Nothing half-made stays behind: no keystore without its shares, no shares without a CA.
+        for p in &share_files {
+            let _ = std::fs::remove_file(p);
+        }
+        for d in [
+            home.root_keystore(),
+            home.online_keystore(),
+            home.ca_dir(),
+            home.transcripts_dir(),
+            home.log_dir(),
+        ] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+    result
+}
+
+#[allow(clippy::too_many_lines)] // one step after another, as the script reads
+fn run_init(
+    home: &Home,
+    plan: &InitPlan,
+    quorum: Quorum,
+    share_files: &[PathBuf],
+    progress: &mut dyn FnMut(&str),
+) -> Result<InitOutcome> {
+    let admin = format!("ceremony administrator: {}", plan.administrator);
+    let witnesses: Vec<String> = plan
+        .witnesses
+        .iter()
+        .map(|w| format!("witness: {w}"))
+        .collect();
+    let mut t = Transcript::new("init");
+    t.record(
+        "ceremony.opened",
+        &admin,
+        &witnesses,
+        json!({
+            "script_sha256": sha256_hex(INIT_SCRIPT.as_bytes()),
+            "tool_sha256": tool_sha256(),
+            "organisation": plan.organisation,
+            "network_domain": plan.network_domain,
+            "quorum": { "threshold": quorum.threshold, "custodians": quorum.custodians },
+            "administrator": plan.administrator,
+            "custodians": plan.custodians.iter().enumerate()
+                .map(|(i, c)| json!({"index": i + 1, "name": c.name, "protection": c.protection.method()}))
+                .collect::<Vec<_>>(),
+            "witnesses": plan.witnesses,
+        }),
+    )?;
+    progress("ceremony opened; roles recorded");
+
+    let (root_store, root_shares) = SoftwareKeyStore::create(&home.root_keystore(), quorum)?;
+    let (online_store, online_shares) = SoftwareKeyStore::create(&home.online_keystore(), quorum)?;
+    t.record(
+        "keystores.created",
+        &admin,
+        &witnesses,
+        json!({ "root_keystore": root_store.id(), "online_keystore": online_store.id(),
+                "threshold": quorum.threshold, "custodians": quorum.custodians }),
+    )?;
+    progress(&format!(
+        "keystores created; master keys split {} of {}",
+        quorum.threshold, quorum.custodians
+    ));
+
+    std::fs::create_dir_all(&plan.shares_out)
+        .map_err(|e| Error::io("creating", &plan.shares_out, e))?;
+    for (i, c) in plan.custodians.iter().enumerate() {
+        let bundle = ShareBundle {
+            ceremony: t.id,
+            custodian: c.name.clone(),
+            index: root_shares[i].index(),
+            root: root_shares[i].clone(),
+            online: online_shares[i].clone(),
+        };
+        let path = &share_files[i];
+        shares::write(path, &bundle, &c.protection)?;
+        let file_bytes = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
+        t.record(
+            "share.sealed",
+            &format!("key custodian: {}", c.name),
+            &witnesses,
+            json!({
+                "index": bundle.index,
+                "file": path.file_name().map(|n| n.to_string_lossy().into_owned()),
+                "file_sha256": sha256_hex(&file_bytes),
+                "protection": c.protection.method(),
+                "root_share_commitment": sha256_hex(bundle.root.to_text().as_bytes()),
+                "online_share_commitment": sha256_hex(bundle.online.to_text().as_bytes()),
+            }),
+        )?;
+        progress(&format!(
+            "share {} sealed for {} in {}",
+            bundle.index,
+            c.name,
+            path.display()
+        ));
+    }
+
+    for s in root_shares.iter().take(usize::from(quorum.threshold)) {
+        root_store.submit_share(s.clone())?;
+    }
+    for s in online_shares.iter().take(usize::from(quorum.threshold)) {
+        online_store.submit_share(s.clone())?;
+    }
+    drop(root_shares);
+    drop(online_shares);
+    t.record("keystores.unsealed", &admin, &witnesses, json!({}))?;
+
+    let root_key = root_store.generate(KeyKind::EcdsaP384, "root-ca")?;
+    let root_signer = HsmSigner::new(&root_store, root_key)?;
+    let root_params = ca::root_profile(&plan.organisation)?;
+    let root_cert = root_params.self_signed(&root_signer)?;
+    let root_der = root_cert.der().to_vec();
+    t.record(
+        "root.created",
+        &admin,
+        &witnesses,
+        json!({ "key": root_key.id(), "algorithm": "ecdsa_p384",
+                "public_key_sha256": sha256_hex(root_signer.spki()),
+                "certificate_sha256": sha256_hex(&root_der) }),
+    )?;
+    progress(&format!(
+        "Root CA created; certificate SHA-256 {}",
+        sha256_hex(&root_der)
+    ));
+    let root_issuer = rcgen::Issuer::new(root_params, &root_signer);
+
+    let mut intermediates = Vec::new();
+    for (which, label) in [(Ca::Network, "network-ca"), (Ca::Signing, "signing-ca")] {
+        let key = online_store.generate(KeyKind::EcdsaP384, label)?;
+        let signer = HsmSigner::new(&online_store, key)?;
+        let params =
+            ca::intermediate_profile(which, &plan.organisation, plan.network_domain.as_deref())?;
+        let der = params.signed_by(&signer, &root_issuer)?.der().to_vec();
+        t.record(
+            &format!("{label}.created"),
+            &admin,
+            &witnesses,
+            json!({ "key": key.id(), "algorithm": "ecdsa_p384",
+                    "public_key_sha256": sha256_hex(signer.spki()),
+                    "certificate_sha256": sha256_hex(&der), "path_length": 0,
+                    "name_constraints": if which == Ca::Network { plan.network_domain.clone() } else { None } }),
+        )?;
+        progress(&format!(
+            "{} created; certificate SHA-256 {}",
+            which.name(),
+            sha256_hex(&der)
+        ));
+        intermediates.push((which, key, der));
+    }
+    let log_key = online_store.generate(KeyKind::EcdsaP256, "transparency-log")?;
+    t.record(
+        "log-key.created",
+        &admin,
+        &witnesses,
+        json!({ "key": log_key.id(), "algorithm": "ecdsa_p256",
+                "public_key_sha256": sha256_hex(&online_store.public_key(&log_key)?) }),
+    )?;
+
+    ca::write_file(
+        &home.cert_path(Ca::Root),
+        ca::der_to_pem(&root_der).as_bytes(),
+    )?;
+    for (which, _, der) in &intermediates {
+        ca::write_file(&home.cert_path(*which), ca::der_to_pem(der).as_bytes())?;
+    }
+    let state = CaState {
+        format: 1,
+        share_ceremony: t.id,
+        organisation: plan.organisation.clone(),
+        network_domain: plan.network_domain.clone(),
+        quorum,
+        custodians: plan
+            .custodians
+            .iter()
+            .enumerate()
+            .map(|(i, c)| CustodianRecord {
+                index: u8::try_from(i + 1).unwrap_or(u8::MAX),
+                name: c.name.clone(),
+                protection: c.protection.method().into(),
+            })
+            .collect(),
+        root_key: root_key.id(),
+        network_ca_key: intermediates[0].1.id(),
+        signing_ca_key: intermediates[1].1.id(),
+        log_key: log_key.id(),
+    };
+    t.record(
+        "ceremony.closed",
+        &admin,
+        &witnesses,
+        json!({ "state_sha256": sha256_hex(&serde_json::to_vec(&state).unwrap_or_default()) }),
+    )?;
+    t.sign(&root_store, &root_key, &root_der)?;
+    let transcript = home.transcripts_dir().join(format!("init-{}.json", t.id));
+    ca::write_file(&transcript, &t.to_json())?;
+    crate::tlog::Log::open(home)?.append_transcript(&online_store, &state, &t)?;
+    // The state file last: its presence is what makes the home a CA.
+    home.save_state(&state)?;
+    root_store.seal();
+    online_store.seal();
+    progress("ceremony closed; transcript signed with the root key; keystores sealed");
+    Ok(InitOutcome {
+        transcript,
+        share_files: share_files.to_vec(),
+        root_sha256: sha256_hex(&root_der),
+    })
+}
+
+/// Custodians bringing their share files, one at a time, to unseal the keystores.
+#[derive(Debug)]
+pub struct QuorumSession {
+    state: CaState,
+    root: SoftwareKeyStore,
+    online: SoftwareKeyStore,
+    given: Vec<(u8, String)>,
+}
+
+impl QuorumSession {
+    pub fn open(home: &Home) -> Result<Self> {
+        let state = home.load_state()?;
+        Ok(QuorumSession {
+            state,
+            root: SoftwareKeyStore::open(&home.root_keystore())?,
+            online: SoftwareKeyStore::open(&home.online_keystore())?,
+            given: Vec::new(),
+        })
+    }
+
+    pub fn state(&self) -> &CaState {
+        &self.state
+    }
+
+    /// Opens one custodian's share file and gives its shares to both keystores. Each share is
+    /// checked on arrival: a share from another ceremony, a duplicate or a wrong share is
+    /// refused and does not count.
+    pub fn add(&mut self, path: &Path, unlock: &Unlock) -> Result<(String, UnsealProgress)> {
+        let bundle = shares::open(path, unlock)?;
+        if bundle.ceremony != self.state.share_ceremony {
+            return Err(Error::ShareFromOtherCeremony {
+                path: path.to_path_buf(),
+                found: bundle.ceremony,
+                expected: self.state.share_ceremony,
+            });
+        }
+        if self.given.iter().any(|(i, _)| *i == bundle.index) {
+            return Err(Error::DuplicateShare {
+                path: path.to_path_buf(),
+                index: bundle.index,
+            });
+        }
+        self.root.submit_share(bundle.root.clone())?;
+        let progress = self.online.submit_share(bundle.online.clone())?;
+        self.given.push((bundle.index, bundle.custodian.clone()));
+        Ok((bundle.custodian.clone(), progress))
+    }
+
+    /// Who has given shares so far.
+    pub fn custodians_present(&self) -> Vec<String> {
+        self.given.iter().map(|(_, n)| n.clone()).collect()
+    }
+
+    pub fn progress(&self) -> UnsealProgress {
+        self.online.progress()
+    }
+
+    /// The unsealed online keystore, or `QuorumNotMet`.
+    pub fn online(&self) -> Result<&SoftwareKeyStore> {
+        let p = self.online.progress();
+        if p.unsealed {
+            Ok(&self.online)
+        } else {
+            Err(Error::QuorumNotMet {
+                provided: p.provided,
+                threshold: p.threshold,
+            })
+        }
+    }
+
+    /// The unsealed root keystore, or `QuorumNotMet`.
+    pub fn root(&self) -> Result<&SoftwareKeyStore> {
+        let p = self.root.progress();
+        if p.unsealed {
+            Ok(&self.root)
+        } else {
+            Err(Error::QuorumNotMet {
+                provided: p.provided,
+                threshold: p.threshold,
+            })
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! rcgen signs through hsm-shim: a key handle presented as rcgen's `SigningKey`.
+
+use hsm_shim::{KeyHandle, KeyKind, KeyStore, raw_from_spki};
+
+use crate::{Error, Result};
+
+/// A key in a key store, usable by rcgen to sign certificates and CRLs.
+pub(crate) struct HsmSigner<'a> {
+    store: &'a dyn KeyStore,
+    handle: KeyHandle,
+    raw_public: Vec<u8>,
+    spki: Vec<u8>,
+    algorithm: &'static rcgen::SignatureAlgorithm,
+}
+
+pub(crate) fn rcgen_algorithm(kind: KeyKind) -> Result<&'static rcgen::SignatureAlgorithm> {
+    match kind {
+        KeyKind::Ed25519 => Ok(&rcgen::PKCS_ED25519),
+        KeyKind::EcdsaP256 => Ok(&rcgen::PKCS_ECDSA_P256_SHA256),
+        KeyKind::EcdsaP384 => Ok(&rcgen::PKCS_ECDSA_P384_SHA384),
+        KeyKind::X25519 | KeyKind::Aes256Wrap => Err(Error::InvalidInput(format!(
+            "a {kind} key cannot sign certificates"
+        ))),
+    }
+}
+
+impl<'a> HsmSigner<'a> {
+    pub(crate) fn new(store: &'a dyn KeyStore, handle: KeyHandle) -> Result<Self> {
+        let algorithm = rcgen_algorithm(handle.kind())?;
+        let spki = store.public_key(&handle)?;
+        let raw_public = raw_from_spki(handle.kind(), &spki)?.to_vec();
+        Ok(HsmSigner {
+            store,
+            handle,
+            raw_public,
+            spki,
+            algorithm,
+        })
+    }
+
+    pub(crate) fn spki(&self) -> &[u8] {
+        &self.spki
+    }
+}
+
+impl rcgen::PublicKeyData for HsmSigner<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        &self.raw_public
+    }
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        self.algorithm
+    }
+}
+
+impl rcgen::SigningKey for HsmSigner<'_> {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        self.store
+            .sign(&self.handle, msg)
+            .map(|s| s.bytes)
+            .map_err(|_| rcgen::Error::RemoteKeyError)
+    }
+}

@@ -1,0 +1,307 @@
+//! The transparency log: every ceremony step, issuance, rotation and revocation appended to a
+//! Merkle log (see [`crate::merkle`]) whose heads are signed by the log key. A head is signed
+//! after every entry, so a verifier that recomputes the tree names the exact first entry that
+//! was changed. Each head names its key and key version, so heads signed by a retired log key
+//! stay verifiable.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use hsm_shim::{KeyHandle, KeyId, KeyKind, KeyStore, SignatureAlgorithm, verify_signature};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ca::{CaState, Home};
+use crate::merkle::{self, Hash};
+use crate::transcript::{Transcript, now_text};
+use crate::{Error, Result};
+
+const HEAD_CONTEXT: &[u8] = b"sandi log tree head v1\0";
+
+/// One log entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogEntry {
+    pub index: usize,
+    pub time: String,
+    pub kind: String,
+    pub data: Value,
+}
+
+/// A signed tree head.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreeHead {
+    pub size: usize,
+    pub root: String,
+    pub time: String,
+    pub key: KeyId,
+    pub key_version: u32,
+    pub algorithm: SignatureAlgorithm,
+    pub signature: String,
+}
+
+/// A public key that signed heads, current or retired.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct LogKey {
+    key: KeyId,
+    version: u32,
+    spki: String,
+}
+
+/// What a successful verification saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogSummary {
+    pub entries: usize,
+    pub heads: usize,
+}
+
+/// The log in a CA home.
+#[derive(Debug)]
+pub struct Log {
+    dir: PathBuf,
+}
+
+fn head_message(size: usize, root: &str, time: &str, key: KeyId, version: u32) -> Vec<u8> {
+    let mut m = HEAD_CONTEXT.to_vec();
+    m.extend_from_slice(format!("{size}\0{root}\0{time}\0{key}\0{version}").as_bytes());
+    m
+}
+
+fn append_line(path: &std::path::Path, line: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io("opening", path, e))?;
+    f.write_all(format!("{line}\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io("appending to", path, e))
+}
+
+fn read_lines(path: &std::path::Path) -> Result<Vec<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Ok(s.lines().map(str::to_owned).collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::io("reading", path, e)),
+    }
+}
+
+impl Log {
+    pub fn open(home: &Home) -> Result<Self> {
+        let dir = home.log_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+        Ok(Log { dir })
+    }
+
+    fn entries_path(&self) -> PathBuf {
+        self.dir.join("entries.jsonl")
+    }
+    fn heads_path(&self) -> PathBuf {
+        self.dir.join("heads.jsonl")
+    }
+    fn keys_path(&self) -> PathBuf {
+        self.dir.join("keys.json")
+    }
+
+    fn leaves(&self) -> Result<Vec<Hash>> {
+        Ok(read_lines(&self.entries_path())?
+            .iter()
+            .map(|l| merkle::leaf_hash(l.as_bytes()))
+            .collect())
+    }
+
+    fn keys(&self) -> Result<Vec<LogKey>> {
+        let path = self.keys_path();
+        match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Log {
+                entry: 0,
+                reason: format!("{}: {e}", path.display()),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::io("reading", &path, e)),
+        }
+    }
+
+    /// Records the log key's public key (once per key version).
+    fn remember_key(&self, store: &dyn KeyStore, key: &KeyHandle, version: u32) -> Result<()> {
+        let mut keys = self.keys()?;
+        if keys.iter().any(|k| k.key == key.id()) {
+            return Ok(());
+        }
+        keys.push(LogKey {
+            key: key.id(),
+            version,
+            spki: B64.encode(store.public_key(key)?),
+        });
+        let json =
+            serde_json::to_vec_pretty(&keys).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        crate::ca::write_file(&self.keys_path(), &json)
+    }
+
+    /// Appends an entry and signs the new head with the log key.
+    pub fn append(
+        &self,
+        store: &dyn KeyStore,
+        log_key: KeyId,
+        kind: &str,
+        data: Value,
+    ) -> Result<usize> {
+        let info = store.info(log_key)?;
+        if info.kind != KeyKind::EcdsaP256 {
+            return Err(Error::InvalidInput(
+                "the log key must be ECDSA P-256".into(),
+            ));
+        }
+        let handle = info.handle();
+        self.remember_key(store, &handle, info.version)?;
+        let mut leaves = self.leaves()?;
+        let entry = LogEntry {
+            index: leaves.len(),
+            time: now_text(),
+            kind: kind.into(),
+            data,
+        };
+        let line = serde_json::to_string(&entry).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        append_line(&self.entries_path(), &line)?;
+        leaves.push(merkle::leaf_hash(line.as_bytes()));
+        let root = hex::encode(merkle::root(&leaves));
+        let time = now_text();
+        let sig = store.sign(
+            &handle,
+            &head_message(leaves.len(), &root, &time, info.id, info.version),
+        )?;
+        let head = TreeHead {
+            size: leaves.len(),
+            root,
+            time,
+            key: info.id,
+            key_version: info.version,
+            algorithm: sig.algorithm,
+            signature: B64.encode(sig.bytes),
+        };
+        append_line(
+            &self.heads_path(),
+            &serde_json::to_string(&head).map_err(|e| Error::InvalidInput(e.to_string()))?,
+        )?;
+        Ok(entry.index)
+    }
+
+    /// Appends every step of a ceremony transcript.
+    pub(crate) fn append_transcript(
+        &self,
+        store: &dyn KeyStore,
+        state: &CaState,
+        t: &Transcript,
+    ) -> Result<()> {
+        for e in &t.entries {
+            self.append(
+                store,
+                state.log_key,
+                "ceremony",
+                serde_json::json!({ "ceremony": t.ceremony, "transcript": t.id, "seq": e.seq,
+                                    "step": e.step, "hash": e.hash }),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Recomputes the tree and checks every head; names the first entry that does not match.
+    pub fn verify(&self) -> Result<LogSummary> {
+        let lines = read_lines(&self.entries_path())?;
+        for (i, l) in lines.iter().enumerate() {
+            let e: LogEntry = serde_json::from_str(l).map_err(|_| Error::Log {
+                entry: i,
+                reason: "not a readable entry".into(),
+            })?;
+            if e.index != i {
+                return Err(Error::Log {
+                    entry: i,
+                    reason: format!("out of place (says it is entry {})", e.index),
+                });
+            }
+        }
+        let leaves: Vec<Hash> = lines
+            .iter()
+            .map(|l| merkle::leaf_hash(l.as_bytes()))
+            .collect();
+        let keys = self.keys()?;
+        let heads = read_lines(&self.heads_path())?;
+        let mut last_size = 0;
+        for (n, h) in heads.iter().enumerate() {
+            let head: TreeHead = serde_json::from_str(h).map_err(|_| Error::Log {
+                entry: last_size,
+                reason: format!("tree head {n} is not readable"),
+            })?;
+            if head.size < last_size {
+                return Err(Error::Log {
+                    entry: head.size,
+                    reason: format!("tree head {n} shrinks the log"),
+                });
+            }
+            let key = keys
+                .iter()
+                .find(|k| k.key == head.key && k.version == head.key_version)
+                .ok_or(Error::Log {
+                    entry: head.size.saturating_sub(1),
+                    reason: format!("tree head {n} names an unknown log key"),
+                })?;
+            let spki = B64.decode(&key.spki).map_err(|_| Error::Log {
+                entry: 0,
+                reason: "a log key is not base64".into(),
+            })?;
+            let sig = B64.decode(&head.signature).unwrap_or_default();
+            let msg = head_message(
+                head.size,
+                &head.root,
+                &head.time,
+                head.key,
+                head.key_version,
+            );
+            if verify_signature(&spki, head.algorithm, &msg, &sig).is_err() {
+                return Err(Error::Log {
+                    entry: head.size.saturating_sub(1),
+                    reason: format!("tree head {n}'s signature does not verify"),
+                });
+            }
+            if head.size > leaves.len() {
+                return Err(Error::Log {
+                    entry: leaves.len(),
+                    reason: format!(
+                        "entries missing: a signed head covers {} entries",
+                        head.size
+                    ),
+                });
+            }
+            if hex::encode(merkle::root(&leaves[..head.size])) != head.root {
+                return Err(Error::Log {
+                    entry: head.size.saturating_sub(1).max(last_size),
+                    reason: "the recomputed tree does not match the signed head".into(),
+                });
+            }
+            last_size = head.size;
+        }
+        if last_size != leaves.len() {
+            return Err(Error::Log {
+                entry: last_size,
+                reason: "entries after the last signed head".into(),
+            });
+        }
+        Ok(LogSummary {
+            entries: leaves.len(),
+            heads: heads.len(),
+        })
+    }
+
+    /// An inclusion proof for entry `index` in the current tree.
+    pub fn inclusion_proof(&self, index: usize) -> Result<(Hash, Vec<Hash>, Hash)> {
+        let leaves = self.leaves()?;
+        let proof = merkle::inclusion_proof(&leaves, index).ok_or(Error::Log {
+            entry: index,
+            reason: "no such entry".into(),
+        })?;
+        Ok((leaves[index], proof, merkle::root(&leaves)))
+    }
+}
