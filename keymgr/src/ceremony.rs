@@ -389,7 +389,7 @@ impl QuorumSession {
         self.root.submit_share(bundle.root.clone())?;
         let progress = self.online.submit_share(bundle.online.clone())?;
         self.given.push((bundle.index, bundle.custodian.clone()));
-        Ok((bundle.custodian.clone(), progress))
+        Ok((bundle.custodian, progress))
     }
 
     /// Who has given shares so far.

@@ -52,16 +52,27 @@ impl Issued {
     }
 }
 
+/// One certificate to issue: which CA, the profile's parameters, the key label, the profile name.
+struct Order {
+    issuer_ca: Ca,
+    params: CertificateParams,
+    label: String,
+    profile: &'static str,
+}
+
 fn issue(
     home: &Home,
     store: &dyn KeyStore,
     state: &CaState,
-    issuer_ca: Ca,
-    params: &CertificateParams,
+    order: Order,
     source: KeySource,
-    label: &str,
-    profile: &str,
 ) -> Result<Issued> {
+    let Order {
+        issuer_ca,
+        params,
+        label,
+        profile,
+    } = order;
     let ca_der = home.cert_der(issuer_ca)?;
     ca::check_ca_validity(issuer_ca, &ca_der)?;
     let issuer_key = match issuer_ca {
@@ -78,7 +89,7 @@ fn issue(
     let issuer = rcgen::Issuer::from_ca_cert_der(&ca_der.into(), signer)?;
     let (cert, key) = match source {
         KeySource::Generate => {
-            let key = store.generate(KeyKind::EcdsaP256, label)?;
+            let key = store.generate(KeyKind::EcdsaP256, &label)?;
             let subject = HsmSigner::new(store, key)?;
             (params.signed_by(&subject, &issuer)?, Some(key.id()))
         }
@@ -145,6 +156,20 @@ fn issue(
     })
 }
 
+/// A key label from a free-text name (labels allow only a few characters).
+fn slug_label(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(100)
+        .collect()
+}
+
 /// Issues a docsvc node certificate from the Network CA.
 pub fn node(
     home: &Home,
@@ -153,17 +178,13 @@ pub fn node(
     source: KeySource,
 ) -> Result<Issued> {
     let state = home.load_state()?;
-    let params = ca::node_profile(&state.organisation, req)?;
-    issue(
-        home,
-        store,
-        &state,
-        Ca::Network,
-        &params,
-        source,
-        &format!("node:{}", req.node_id),
-        "node",
-    )
+    let order = Order {
+        issuer_ca: Ca::Network,
+        params: ca::node_profile(&state.organisation, req)?,
+        label: format!("node:{}", slug_label(&req.node_id)),
+        profile: "node",
+    };
+    issue(home, store, &state, order, source)
 }
 
 /// Issues an official's signing certificate from the Signing CA.
@@ -174,17 +195,13 @@ pub fn official(
     source: KeySource,
 ) -> Result<Issued> {
     let state = home.load_state()?;
-    let params = ca::official_profile(&state.organisation, req)?;
-    issue(
-        home,
-        store,
-        &state,
-        Ca::Signing,
-        &params,
-        source,
-        &format!("official:{}", req.nip),
-        "official",
-    )
+    let order = Order {
+        issuer_ca: Ca::Signing,
+        params: ca::official_profile(&state.organisation, req)?,
+        label: format!("official:{}", req.nip),
+        profile: "official",
+    };
+    issue(home, store, &state, order, source)
 }
 
 /// Issues an application's client certificate from the Network CA.
@@ -195,17 +212,13 @@ pub fn application(
     source: KeySource,
 ) -> Result<Issued> {
     let state = home.load_state()?;
-    let params = ca::application_profile(&state.organisation, req)?;
-    issue(
-        home,
-        store,
-        &state,
-        Ca::Network,
-        &params,
-        source,
-        &format!("app:{}", req.name),
-        "application",
-    )
+    let order = Order {
+        issuer_ca: Ca::Network,
+        params: ca::application_profile(&state.organisation, req)?,
+        label: format!("app:{}", slug_label(&req.name)),
+        profile: "application",
+    };
+    issue(home, store, &state, order, source)
 }
 
 /// A signed statement binding an official's age (X25519) recipient to their identity, signed

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use age::secrecy::SecretString;
+use age::secrecy::{ExposeSecret, SecretString};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use keymgr::ca::{ApplicationRequest, Ca, Home, NodeRequest, OfficialRequest};
@@ -13,6 +13,7 @@ use keymgr::issue::{self, KeySource};
 use keymgr::shares::{Protection, Unlock};
 use keymgr::tlog::Log;
 use keymgr::transcript::Transcript;
+use subtle::ConstantTimeEq;
 
 #[derive(Parser)]
 #[command(
@@ -342,8 +343,12 @@ fn init(home: &Home, args: InitArgs) -> anyhow::Result<()> {
         } else {
             let p1 = prompt_secret(&format!("Passphrase for {spec}'s share: "))?;
             let p2 = prompt_secret(&format!("Again, for {spec}: "))?;
-            use age::secrecy::ExposeSecret;
-            if p1.expose_secret() != p2.expose_secret() {
+            let same: bool = p1
+                .expose_secret()
+                .as_bytes()
+                .ct_eq(p2.expose_secret().as_bytes())
+                .into();
+            if !same {
                 bail!("the two passphrases for {spec} differ");
             }
             (spec.trim().to_owned(), Protection::Passphrase(p1))

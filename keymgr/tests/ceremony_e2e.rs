@@ -1,0 +1,660 @@
+//! The `keymgr` binary through a whole ceremony, checked by tools we did not write: openssl
+//! (verify with purposes, req for CSRs) and age-keygen.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Ca {
+    dir: tempfile::TempDir,
+}
+
+impl Ca {
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    fn keymgr(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_keymgr"))
+            .arg("--home")
+            .arg(self.home())
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run keymgr")
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.keymgr(args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "keymgr {args:?} failed:\n{text}");
+        text
+    }
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.keymgr(args);
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "keymgr {args:?} should have failed");
+        assert!(!text.is_empty(), "a failure must say why");
+        text
+    }
+    /// Share arguments for custodians `which` (1-based), with their passphrase files.
+    fn quorum(&self, which: &[usize]) -> Vec<String> {
+        let mut args = Vec::new();
+        for i in which {
+            args.push("--share".into());
+            args.push(share_file(*i));
+            args.push("--passphrase-file".into());
+            args.push(format!("pass{i}"));
+        }
+        args
+    }
+}
+
+const NAMES: [&str; 5] = ["Budi", "Siti", "Andi", "Dewi", "Rina"];
+
+fn share_file(i: usize) -> String {
+    format!("shares/custodian-{i}-{}.age", NAMES[i - 1].to_lowercase())
+}
+
+/// A CA made by a 3-of-5 ceremony with passphrase-protected shares.
+fn ceremony() -> Ca {
+    let ca = Ca {
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    for i in 1..=5 {
+        std::fs::write(
+            ca.path(&format!("pass{i}")),
+            format!("kata sandi kustodian {i}\n"),
+        )
+        .expect("write");
+    }
+    let mut args: Vec<String> = [
+        "ceremony",
+        "init",
+        "--organisation",
+        "Pemerintah Kota Contoh",
+        "--network-domain",
+        "sandi.contoh.go.id",
+        "--admin",
+        "Admin Upacara",
+        "--witness",
+        "Saksi Internal",
+        "--witness",
+        "Saksi Eksternal",
+        "--threshold",
+        "3",
+        "--shares-out",
+        "shares",
+    ]
+    .map(String::from)
+    .to_vec();
+    for (i, n) in NAMES.iter().enumerate() {
+        args.extend([
+            "--custodian".into(),
+            (*n).into(),
+            "--passphrase-file".into(),
+            format!("pass{}", i + 1),
+        ]);
+    }
+    let text = ca.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(text.contains("ceremony closed"), "{text}");
+    ca
+}
+
+fn args<'a>(base: &[&'a str], quorum: &'a [String], rest: &[&'a str]) -> Vec<&'a str> {
+    let mut v = base.to_vec();
+    v.extend(quorum.iter().map(String::as_str));
+    v.extend_from_slice(rest);
+    v
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl installed");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn transcript_of(ca: &Ca) -> PathBuf {
+    std::fs::read_dir(ca.home().join("transcripts"))
+        .expect("transcripts")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("a transcript")
+}
+
+#[test]
+fn a_whole_ceremony_issues_what_openssl_accepts() {
+    let ca = ceremony();
+    let d = ca.dir.path();
+    let transcript = transcript_of(&ca);
+    let text = ca.ok(&["ceremony", "verify", transcript.to_str().expect("utf8")]);
+    assert!(
+        text.contains("transcript verified") && text.contains("root.created"),
+        "{text}"
+    );
+    // The share files hold no share in the clear.
+    for i in 1..=5 {
+        let bytes = std::fs::read(ca.path(&share_file(i))).expect("share file");
+        assert!(bytes.starts_with(b"age-encryption.org/v1"));
+        assert!(!String::from_utf8_lossy(&bytes).contains("sandi-share-v1"));
+    }
+    std::fs::copy(ca.home().join("ca/root.pem"), ca.path("root.pem")).expect("root");
+    std::fs::copy(ca.home().join("ca/network-ca.pem"), ca.path("network.pem")).expect("net");
+    std::fs::copy(ca.home().join("ca/signing-ca.pem"), ca.path("signing.pem")).expect("sig");
+
+    // A node certificate, key generated in the CA's keystore; custodians 2, 4, 5 unseal.
+    let q = ca.quorum(&[2, 4, 5]);
+    let text = ca.ok(&args(
+        &["issue"],
+        &q,
+        &[
+            "node",
+            "--node-id",
+            "node-dinkes",
+            "--agency",
+            "Dinas Kesehatan",
+            "--accreditation",
+            "rahasia",
+            "--dns",
+            "dinkes.sandi.contoh.go.id",
+            "--ip",
+            "127.0.0.1",
+            "--out",
+            "node.pem",
+        ],
+    ));
+    assert!(
+        text.contains("2 more needed")
+            && text.contains("1 more needed")
+            && text.contains("unsealed"),
+        "{text}"
+    );
+    for purpose in ["sslserver", "sslclient"] {
+        let (ok, out) = openssl(
+            d,
+            &[
+                "verify",
+                "-CAfile",
+                "root.pem",
+                "-untrusted",
+                "network.pem",
+                "-purpose",
+                purpose,
+                "node.pem",
+            ],
+        );
+        assert!(ok, "node certificate, purpose {purpose}: {out}");
+    }
+    let (_, node_text) = openssl(d, &["x509", "-in", "node.pem", "-noout", "-text"]);
+    assert!(
+        node_text.contains("Dinas Kesehatan") && node_text.contains("rahasia"),
+        "{node_text}"
+    );
+    assert!(node_text.contains("Not After") && node_text.contains("IP Address:127.0.0.1"));
+
+    // An official's signing certificate from a CSR made by openssl.
+    let (ok, out) = openssl(
+        d,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=ignored",
+            "-keyout",
+            "official.key",
+            "-out",
+            "official.csr",
+        ],
+    );
+    assert!(ok, "{out}");
+    let q = ca.quorum(&[1, 2, 3]);
+    ca.ok(&args(
+        &["issue"],
+        &q,
+        &[
+            "official",
+            "--name",
+            "Dr. Sri Wahyuni",
+            "--nip",
+            "197501012000032001",
+            "--agency",
+            "Dinas Kesehatan",
+            "--csr",
+            "official.csr",
+            "--out",
+            "official.pem",
+        ],
+    ));
+    let (ok, out) = openssl(
+        d,
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "signing.pem",
+            "-purpose",
+            "smimesign",
+            "official.pem",
+        ],
+    );
+    assert!(ok, "official certificate: {out}");
+    let (_, text) = openssl(
+        d,
+        &[
+            "x509",
+            "-in",
+            "official.pem",
+            "-noout",
+            "-text",
+            "-nameopt",
+            "multiline",
+        ],
+    );
+    assert!(
+        text.contains("Non Repudiation") && text.contains("E-mail Protection"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1.3.6.1.5.5.7.3.36") || text.contains("Document Signing"),
+        "{text}"
+    );
+    assert!(
+        text.contains("197501012000032001") && text.contains("Dr. Sri Wahyuni"),
+        "{text}"
+    );
+    // The certificate carries the CSR's key.
+    let (_, a) = openssl(d, &["x509", "-in", "official.pem", "-noout", "-pubkey"]);
+    let (_, b) = openssl(d, &["pkey", "-in", "official.key", "-pubout"]);
+    assert_eq!(a, b);
+
+    // An application client certificate: a client, not a server.
+    let q = ca.quorum(&[3, 4, 5]);
+    ca.ok(&args(
+        &["issue"],
+        &q,
+        &[
+            "application",
+            "--name",
+            "e-office",
+            "--agency",
+            "Sekretariat Daerah",
+            "--out",
+            "app.pem",
+        ],
+    ));
+    let (ok, out) = openssl(
+        d,
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "network.pem",
+            "-purpose",
+            "sslclient",
+            "app.pem",
+        ],
+    );
+    assert!(ok, "application certificate: {out}");
+    let (ok, _) = openssl(
+        d,
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "network.pem",
+            "-purpose",
+            "sslserver",
+            "app.pem",
+        ],
+    );
+    assert!(!ok, "an application certificate must not serve TLS");
+    // Certificates from the wrong intermediate do not verify.
+    let (ok, _) = openssl(
+        d,
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "signing.pem",
+            "node.pem",
+        ],
+    );
+    assert!(!ok);
+
+    // An official's age recipient bound to their identity by the Signing CA.
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(ca.path("official.agekey"))
+        .output()
+        .expect("age-keygen installed");
+    assert!(out.status.success());
+    let key = std::fs::read_to_string(ca.path("official.agekey")).expect("key");
+    let recipient = key
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("recipient")
+        .to_string();
+    let q = ca.quorum(&[1, 3, 5]);
+    ca.ok(&args(
+        &["bind-key"],
+        &q,
+        &[
+            "--nip",
+            "197501012000032001",
+            "--name",
+            "Dr. Sri Wahyuni",
+            "--agency",
+            "Dinas Kesehatan",
+            "--recipient",
+            &recipient,
+            "--out",
+            "binding.json",
+        ],
+    ));
+    let text = ca.ok(&["verify-binding", "binding.json"]);
+    assert!(text.contains(&recipient), "{text}");
+    let forged = std::fs::read_to_string(ca.path("binding.json"))
+        .expect("binding")
+        .replace("197501012000032001", "197501012000032002");
+    std::fs::write(ca.path("forged.json"), forged).expect("write");
+    assert!(
+        ca.fails(&["verify-binding", "forged.json"])
+            .contains("does not verify")
+    );
+
+    let list = ca.ok(&["list"]);
+    assert_eq!(list.lines().count(), 3, "{list}");
+    let text = ca.ok(&["log", "verify"]);
+    // 13 ceremony steps, 3 issuances, 1 binding.
+    assert!(text.contains("17 entries, 17 signed tree heads"), "{text}");
+}
+
+#[test]
+fn bad_input_gets_a_clear_message_and_a_non_zero_exit() {
+    let ca = ceremony();
+    let node = [
+        "node",
+        "--node-id",
+        "n1",
+        "--agency",
+        "Dinas",
+        "--accreditation",
+        "biasa",
+        "--ip",
+        "127.0.0.1",
+        "--out",
+        "n1.pem",
+    ];
+
+    // Wrong passphrase.
+    let err = ca.fails(
+        &[
+            &[
+                "issue",
+                "--share",
+                &share_file(1),
+                "--passphrase-file",
+                "pass2",
+            ][..],
+            &node[..],
+        ]
+        .concat(),
+    );
+    assert!(err.contains("wrong passphrase"), "{err}");
+    // The same custodian twice.
+    let q = ca.quorum(&[1, 1, 2]);
+    let err = ca.fails(&args(&["issue"], &q, &node));
+    assert!(err.contains("already given"), "{err}");
+    // Fewer than the threshold: refused, nothing issued.
+    let q = ca.quorum(&[1, 2]);
+    let err = ca.fails(&args(&["issue"], &q, &node));
+    assert!(err.contains("quorum not met: 2 of 3"), "{err}");
+    assert!(!ca.path("n1.pem").exists());
+    // A share from another ceremony.
+    let other = ceremony();
+    let foreign = other.path(&share_file(3));
+    let err = ca.fails(
+        &[
+            &[
+                "issue",
+                "--share",
+                foreign.to_str().expect("utf8"),
+                "--passphrase-file",
+                "pass3",
+            ][..],
+            &node[..],
+        ]
+        .concat(),
+    );
+    assert!(err.contains("belongs to ceremony"), "{err}");
+    // A CSR whose signature does not match its key.
+    let d = ca.dir.path();
+    let (ok, out) = openssl(
+        d,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=x",
+            "-keyout",
+            "x.key",
+            "-outform",
+            "DER",
+            "-out",
+            "x.csr",
+        ],
+    );
+    assert!(ok, "{out}");
+    let mut csr = std::fs::read(ca.path("x.csr")).expect("csr");
+    let last = csr.len() - 3;
+    csr[last] ^= 0x01;
+    std::fs::write(ca.path("bad.csr"), &csr).expect("write");
+    let q = ca.quorum(&[1, 2, 3]);
+    let err = ca.fails(&args(
+        &["issue"],
+        &q,
+        &[
+            "official",
+            "--name",
+            "X",
+            "--nip",
+            "197501012000032001",
+            "--agency",
+            "Dinas",
+            "--csr",
+            "bad.csr",
+            "--out",
+            "x.pem",
+        ],
+    ));
+    assert!(err.contains("certificate request rejected"), "{err}");
+    // A NIP that is not 18 digits.
+    let err = ca.fails(&args(
+        &["issue"],
+        &q,
+        &[
+            "official", "--name", "X", "--nip", "12345", "--agency", "Dinas", "--out", "y.pem",
+        ],
+    ));
+    assert!(err.contains("18 digits"), "{err}");
+    // An unknown serial.
+    let err = ca.fails(&["show", "deadbeef"]);
+    assert!(err.contains("no certificate with serial deadbeef"), "{err}");
+    // A second ceremony in the same home.
+    let err = ca.fails(&[
+        "ceremony",
+        "init",
+        "--organisation",
+        "X",
+        "--admin",
+        "A",
+        "--custodian",
+        "B",
+        "--custodian",
+        "C",
+        "--witness",
+        "W",
+        "--threshold",
+        "2",
+        "--shares-out",
+        "s2",
+        "--passphrase-file",
+        "pass1",
+        "--passphrase-file",
+        "pass2",
+    ]);
+    assert!(err.contains("already holds"), "{err}");
+}
+
+#[test]
+fn ceremony_roles_are_enforced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("p"), "x\n").expect("write");
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_keymgr"))
+            .arg("--home")
+            .arg(dir.path().join("home"))
+            .args([
+                "ceremony",
+                "init",
+                "--organisation",
+                "X",
+                "--shares-out",
+                "s",
+                "--threshold",
+                "2",
+            ])
+            .args(extra)
+            .current_dir(dir.path())
+            .output()
+            .expect("run");
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run(&[
+        "--admin",
+        "Ani",
+        "--custodian",
+        "Ani",
+        "--custodian",
+        "Budi",
+        "--witness",
+        "W",
+        "--passphrase-file",
+        "p",
+        "--passphrase-file",
+        "p",
+    ]);
+    assert!(err.contains("two roles"), "{err}");
+    let err = run(&[
+        "--admin",
+        "A",
+        "--custodian",
+        "B",
+        "--custodian",
+        "C",
+        "--witness",
+        "B",
+        "--passphrase-file",
+        "p",
+        "--passphrase-file",
+        "p",
+    ]);
+    assert!(err.contains("two roles"), "{err}");
+    let err = run(&[
+        "--admin",
+        "A",
+        "--custodian",
+        "B",
+        "--witness",
+        "W",
+        "--passphrase-file",
+        "p",
+    ]);
+    assert!(
+        err.contains("threshold of at least 2") || err.contains("larger than"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("home/root-keystore").exists(),
+        "a refused ceremony leaves nothing"
+    );
+}
+
+#[test]
+fn a_changed_byte_in_transcript_log_or_share_file_is_caught_and_named() {
+    let ca = ceremony();
+    // The transcript: change a public key hash in entry 7 (root.created).
+    let path = transcript_of(&ca);
+    let text = std::fs::read_to_string(&path).expect("transcript");
+    let t: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let entry = t["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .position(|e| e["step"] == "root.created")
+        .expect("root step");
+    let h = t["entries"][entry]["data"]["public_key_sha256"]
+        .as_str()
+        .expect("hash")
+        .to_string();
+    let mut changed = h.clone();
+    let c = if changed.ends_with('0') { '1' } else { '0' };
+    changed.pop();
+    changed.push(c);
+    std::fs::write(&path, text.replace(&h, &changed)).expect("write");
+    let err = ca.fails(&["ceremony", "verify", path.to_str().expect("utf8")]);
+    assert!(err.contains(&format!("entry {entry}")), "{err}");
+
+    // The log: change one byte of entry 4.
+    let log = ca.home().join("log/entries.jsonl");
+    let text = std::fs::read_to_string(&log).expect("log");
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[4] = lines[4].replacen("\"ceremony\"", "\"ceremonx\"", 1);
+    std::fs::write(&log, lines.join("\n") + "\n").expect("write");
+    let err = ca.fails(&["log", "verify"]);
+    assert!(err.contains("log entry 4"), "{err}");
+
+    // A share file: flip one byte in its body.
+    let share = ca.path(&share_file(2));
+    let mut bytes = std::fs::read(&share).expect("share");
+    let n = bytes.len() - 10;
+    bytes[n] ^= 0x01;
+    std::fs::write(&share, &bytes).expect("write");
+    let err = ca.fails(&[
+        "unseal",
+        "--share",
+        &share_file(2),
+        "--passphrase-file",
+        "pass2",
+    ]);
+    assert!(err.contains("damaged"), "{err}");
+}
