@@ -318,7 +318,7 @@ fn der_len(out: &mut Vec<u8>, len: usize) {
 }
 
 /// A docsvc node certificate request.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NodeRequest {
     pub node_id: String,
     pub agency: String,
@@ -395,7 +395,7 @@ pub fn node_profile(org: &str, req: &NodeRequest) -> Result<CertificateParams> {
 }
 
 /// An official's signing certificate request.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OfficialRequest {
     pub name: String,
     pub nip: String,
@@ -454,7 +454,7 @@ pub fn official_profile(org: &str, req: &OfficialRequest) -> Result<CertificateP
 }
 
 /// An application's client certificate request.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ApplicationRequest {
     pub name: String,
     pub agency: String,

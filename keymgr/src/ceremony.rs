@@ -7,6 +7,7 @@ use hsm_shim::{KeyKind, KeyStore, Quorum, SoftwareKeyStore, UnsealProgress};
 use serde_json::json;
 
 use crate::ca::{self, Ca, CaState, CustodianRecord, Home};
+use crate::inventory::{self, CertRecord, CertState, Inventory};
 use crate::shares::{self, Protection, ShareBundle, Unlock};
 use crate::signer::HsmSigner;
 use crate::transcript::{Transcript, sha256_hex};
@@ -104,8 +105,14 @@ fn tool_sha256() -> String {
         .map_or_else(|_| "unknown".into(), |b| sha256_hex(&b))
 }
 
-/// Runs the init ceremony. On failure everything it created is removed again.
-pub fn init(home: &Home, plan: &InitPlan, progress: &mut dyn FnMut(&str)) -> Result<InitOutcome> {
+/// Runs the init ceremony and records the CA certificates and keys in the inventory. On
+/// failure everything it created is removed again.
+pub async fn init(
+    home: &Home,
+    inv: &Inventory,
+    plan: &InitPlan,
+    progress: &mut dyn FnMut(&str),
+) -> Result<InitOutcome> {
     check_roles(plan)?;
     let quorum = Quorum {
         threshold: plan.threshold,
@@ -132,7 +139,17 @@ pub fn init(home: &Home, plan: &InitPlan, progress: &mut dyn FnMut(&str)) -> Res
             existing.display()
         )));
     }
-    let result = run_init(home, plan, quorum, &share_files, progress);
+    let mut result = run_init(home, plan, quorum, &share_files, progress);
+    if let Ok(made) = &result {
+        // The inventory in one transaction, then the state file: its presence makes the home a CA.
+        let registered = match inv.register(&made.certificates, &made.keys).await {
+            Ok(()) => home.save_state(&made.state),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = registered {
+            result = Err(e);
+        }
+    }
     if result.is_err() {
         // Nothing half-made stays behind: no keystore without its shares, no shares without a CA.
         for p in &share_files {
@@ -148,7 +165,44 @@ pub fn init(home: &Home, plan: &InitPlan, progress: &mut dyn FnMut(&str)) -> Res
             let _ = std::fs::remove_dir_all(d);
         }
     }
-    result
+    result.map(|m| m.outcome)
+}
+
+/// What run_init made, before it is registered.
+struct Made {
+    outcome: InitOutcome,
+    state: CaState,
+    certificates: Vec<CertRecord>,
+    keys: Vec<(&'static str, hsm_shim::KeyInfo)>,
+}
+
+fn ca_record(ca: Ca, der: &[u8], key: hsm_shim::KeyId) -> Result<CertRecord> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(der).map_err(|e| {
+        Error::Certificate(format!("{} certificate does not parse: {e}", ca.name()))
+    })?;
+    Ok(CertRecord {
+        serial: inventory::normalise_serial(&parsed.tbs_certificate.raw_serial_as_string()),
+        subject_id: format!("ca:{}", ca.file_name().trim_end_matches(".pem")),
+        profile: if ca == Ca::Root {
+            "root-ca"
+        } else {
+            "intermediate-ca"
+        }
+        .into(),
+        version: 1,
+        subject: parsed.subject().to_string(),
+        issuer: Ca::Root,
+        not_before: inventory::timestamp(parsed.validity().not_before.to_datetime()),
+        not_after: inventory::timestamp(parsed.validity().not_after.to_datetime()),
+        key_id: Some(key.to_string()),
+        certificate_sha256: sha256_hex(der),
+        der: der.to_vec(),
+        state: CertState::Active,
+        issued_at: inventory::timestamp(time::OffsetDateTime::now_utc()),
+        revoked_at: None,
+        revocation_reason: None,
+        request: "{}".into(),
+    })
 }
 
 #[allow(clippy::too_many_lines)] // one step after another, as the script reads
@@ -158,7 +212,7 @@ fn run_init(
     quorum: Quorum,
     share_files: &[PathBuf],
     progress: &mut dyn FnMut(&str),
-) -> Result<InitOutcome> {
+) -> Result<Made> {
     let admin = format!("ceremony administrator: {}", plan.administrator);
     let witnesses: Vec<String> = plan
         .witnesses
@@ -332,15 +386,26 @@ fn run_init(
     let transcript = home.transcripts_dir().join(format!("init-{}.json", t.id));
     ca::write_file(&transcript, &t.to_json())?;
     crate::tlog::Log::open(home)?.append_transcript(&online_store, &state, &t)?;
-    // The state file last: its presence is what makes the home a CA.
-    home.save_state(&state)?;
+    let mut certificates = vec![ca_record(Ca::Root, &root_der, root_key.id())?];
+    for (which, key, der) in &intermediates {
+        certificates.push(ca_record(*which, der, key.id())?);
+    }
+    let mut keys = vec![("root", root_store.info(root_key.id())?)];
+    for info in online_store.list()? {
+        keys.push(("online", info));
+    }
     root_store.seal();
     online_store.seal();
     progress("ceremony closed; transcript signed with the root key; keystores sealed");
-    Ok(InitOutcome {
-        transcript,
-        share_files: share_files.to_vec(),
-        root_sha256: sha256_hex(&root_der),
+    Ok(Made {
+        outcome: InitOutcome {
+            transcript,
+            share_files: share_files.to_vec(),
+            root_sha256: sha256_hex(&root_der),
+        },
+        state,
+        certificates,
+        keys,
     })
 }
 

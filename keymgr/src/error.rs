@@ -70,6 +70,10 @@ pub enum Error {
     #[error("the {ca} certificate is not valid now (valid until {not_after})")]
     CaExpired { ca: String, not_after: String },
 
+    /// The inventory database refused or failed.
+    #[error("inventory database: {0}")]
+    Database(String),
+
     /// Certificate building or signing failed.
     #[error("certificate: {0}")]
     Certificate(String),

@@ -4,13 +4,14 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use hsm_shim::{KeyId, KeyKind, KeyStore, SignatureAlgorithm, verify_signature};
+use hsm_shim::{KeyKind, KeyStore, SignatureAlgorithm, verify_signature};
 use rcgen::{CertificateParams, CertificateSigningRequestParams};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use crate::ca::{self, ApplicationRequest, Ca, CaState, Home, NodeRequest, OfficialRequest};
+use crate::inventory::{self, CertRecord, CertState, Inventory};
 use crate::signer::HsmSigner;
 use crate::tlog::Log;
 use crate::transcript::sha256_hex;
@@ -25,135 +26,59 @@ pub enum KeySource {
     Csr(Vec<u8>),
 }
 
-/// What was issued.
+/// What a certificate was issued for; kept in the inventory so it can be rotated or renewed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct IssuedRecord {
-    pub serial: String,
-    pub profile: String,
-    pub subject: String,
-    pub issuer: Ca,
-    pub not_before: String,
-    pub not_after: String,
-    pub key: Option<KeyId>,
-    pub certificate_sha256: String,
-    pub state: String,
+#[serde(tag = "profile", rename_all = "snake_case")]
+pub enum Request {
+    Node(NodeRequest),
+    Official(OfficialRequest),
+    Application(ApplicationRequest),
 }
 
-/// An issued certificate with its record.
+impl Request {
+    fn profile(&self) -> &'static str {
+        match self {
+            Request::Node(_) => "node",
+            Request::Official(_) => "official",
+            Request::Application(_) => "application",
+        }
+    }
+
+    /// The logical subject across versions.
+    pub fn subject_id(&self) -> String {
+        match self {
+            Request::Node(r) => format!("node:{}", slug_label(&r.node_id)),
+            Request::Official(r) => format!("official:{}", r.nip),
+            Request::Application(r) => format!("app:{}", slug_label(&r.name)),
+        }
+    }
+
+    fn issuer(&self) -> Ca {
+        match self {
+            Request::Node(_) | Request::Application(_) => Ca::Network,
+            Request::Official(_) => Ca::Signing,
+        }
+    }
+
+    fn params(&self, org: &str) -> Result<CertificateParams> {
+        match self {
+            Request::Node(r) => ca::node_profile(org, r),
+            Request::Official(r) => ca::official_profile(org, r),
+            Request::Application(r) => ca::application_profile(org, r),
+        }
+    }
+}
+
+/// An issued certificate with its inventory record.
 #[derive(Clone, Debug)]
 pub struct Issued {
-    pub record: IssuedRecord,
-    pub certificate_der: Vec<u8>,
+    pub record: CertRecord,
 }
 
 impl Issued {
     pub fn certificate_pem(&self) -> String {
-        ca::der_to_pem(&self.certificate_der)
+        ca::der_to_pem(&self.record.der)
     }
-}
-
-/// One certificate to issue: which CA, the profile's parameters, the key label, the profile name.
-struct Order {
-    issuer_ca: Ca,
-    params: CertificateParams,
-    label: String,
-    profile: &'static str,
-}
-
-fn issue(
-    home: &Home,
-    store: &dyn KeyStore,
-    state: &CaState,
-    order: Order,
-    source: KeySource,
-) -> Result<Issued> {
-    let Order {
-        issuer_ca,
-        params,
-        label,
-        profile,
-    } = order;
-    let ca_der = home.cert_der(issuer_ca)?;
-    ca::check_ca_validity(issuer_ca, &ca_der)?;
-    let issuer_key = match issuer_ca {
-        Ca::Network => state.network_ca_key,
-        Ca::Signing => state.signing_ca_key,
-        Ca::Root => {
-            return Err(Error::InvalidInput(
-                "the root issues only in a ceremony".into(),
-            ));
-        }
-    };
-    let issuer_handle = store.info(issuer_key)?.handle();
-    let signer = HsmSigner::new(store, issuer_handle)?;
-    let issuer = rcgen::Issuer::from_ca_cert_der(&ca_der.into(), signer)?;
-    let (cert, key) = match source {
-        KeySource::Generate => {
-            let key = store.generate(KeyKind::EcdsaP256, &label)?;
-            let subject = HsmSigner::new(store, key)?;
-            (params.signed_by(&subject, &issuer)?, Some(key.id()))
-        }
-        KeySource::Csr(der) => {
-            let csr = CertificateSigningRequestParams::from_der(&der.into()).map_err(|e| {
-                Error::Csr(match e {
-                    rcgen::Error::InvalidCertificationRequestSignature => {
-                        "its signature does not match its public key (no proof of possession)"
-                            .into()
-                    }
-                    other => other.to_string(),
-                })
-            })?;
-            if !matches!(
-                csr.public_key.algorithm(),
-                a if *a == rcgen::PKCS_ECDSA_P256_SHA256 || *a == rcgen::PKCS_ECDSA_P384_SHA384 || *a == rcgen::PKCS_ED25519
-            ) {
-                return Err(Error::Csr(
-                    "only ECDSA P-256/P-384 and Ed25519 keys are accepted".into(),
-                ));
-            }
-            (params.signed_by(&csr.public_key, &issuer)?, None)
-        }
-    };
-    let der = cert.der().to_vec();
-    let (_, parsed) = x509_parser::parse_x509_certificate(&der)
-        .map_err(|e| Error::Certificate(format!("issued certificate does not parse: {e}")))?;
-    let record = IssuedRecord {
-        serial: parsed
-            .tbs_certificate
-            .raw_serial_as_string()
-            .replace(':', ""),
-        profile: profile.into(),
-        subject: parsed.subject().to_string(),
-        issuer: issuer_ca,
-        not_before: parsed
-            .validity()
-            .not_before
-            .to_rfc2822()
-            .unwrap_or_default(),
-        not_after: parsed.validity().not_after.to_rfc2822().unwrap_or_default(),
-        key,
-        certificate_sha256: sha256_hex(&der),
-        state: "active".into(),
-    };
-    let dir = home.issued_dir();
-    ca::write_file(
-        &dir.join(format!("{}.pem", record.serial)),
-        ca::der_to_pem(&der).as_bytes(),
-    )?;
-    ca::write_file(
-        &dir.join(format!("{}.json", record.serial)),
-        &serde_json::to_vec_pretty(&record).map_err(|e| Error::InvalidInput(e.to_string()))?,
-    )?;
-    Log::open(home)?.append(
-        store,
-        state.log_key,
-        "issued",
-        serde_json::to_value(&record).unwrap_or_default(),
-    )?;
-    Ok(Issued {
-        record,
-        certificate_der: der,
-    })
 }
 
 /// A key label from a free-text name (labels allow only a few characters).
@@ -170,55 +95,227 @@ fn slug_label(name: &str) -> String {
         .collect()
 }
 
-/// Issues a docsvc node certificate from the Network CA.
-pub fn node(
-    home: &Home,
-    store: &dyn KeyStore,
-    req: &NodeRequest,
-    source: KeySource,
-) -> Result<Issued> {
-    let state = home.load_state()?;
-    let order = Order {
-        issuer_ca: Ca::Network,
-        params: ca::node_profile(&state.organisation, req)?,
-        label: format!("node:{}", slug_label(&req.node_id)),
-        profile: "node",
-    };
-    issue(home, store, &state, order, source)
+fn asn1_time(t: x509_parser::time::ASN1Time) -> String {
+    inventory::timestamp(t.to_datetime())
 }
 
-/// Issues an official's signing certificate from the Signing CA.
-pub fn official(
+/// The issuing CA's signer, refusing a CA certificate that is not valid now.
+fn issuer_signer<'a>(
     home: &Home,
-    store: &dyn KeyStore,
-    req: &OfficialRequest,
-    source: KeySource,
-) -> Result<Issued> {
-    let state = home.load_state()?;
-    let order = Order {
-        issuer_ca: Ca::Signing,
-        params: ca::official_profile(&state.organisation, req)?,
-        label: format!("official:{}", req.nip),
-        profile: "official",
+    store: &'a dyn KeyStore,
+    state: &CaState,
+    ca: Ca,
+) -> Result<(Vec<u8>, HsmSigner<'a>)> {
+    let ca_der = home.cert_der(ca)?;
+    ca::check_ca_validity(ca, &ca_der)?;
+    let key = match ca {
+        Ca::Network => state.network_ca_key,
+        Ca::Signing => state.signing_ca_key,
+        Ca::Root => {
+            return Err(Error::InvalidInput(
+                "the root issues only in a ceremony".into(),
+            ));
+        }
     };
-    issue(home, store, &state, order, source)
+    let handle = store.info(key)?.handle();
+    Ok((ca_der, HsmSigner::new(store, handle)?))
 }
 
-/// Issues an application's client certificate from the Network CA.
-pub fn application(
+async fn issue_version(
     home: &Home,
     store: &dyn KeyStore,
-    req: &ApplicationRequest,
+    inv: &Inventory,
+    request: Request,
     source: KeySource,
+    version: i64,
 ) -> Result<Issued> {
     let state = home.load_state()?;
-    let order = Order {
-        issuer_ca: Ca::Network,
-        params: ca::application_profile(&state.organisation, req)?,
-        label: format!("app:{}", slug_label(&req.name)),
-        profile: "application",
+    let issuer_ca = request.issuer();
+    let params = request.params(&state.organisation)?;
+    let subject_id = request.subject_id();
+    let (ca_der, signer) = issuer_signer(home, store, &state, issuer_ca)?;
+    let issuer = rcgen::Issuer::from_ca_cert_der(&ca_der.into(), signer)?;
+    let (cert, key) = match source {
+        KeySource::Generate => {
+            let key = store.generate(KeyKind::EcdsaP256, &subject_id)?;
+            inv.record_key("online", &store.info(key.id())?).await?;
+            let subject = HsmSigner::new(store, key)?;
+            (params.signed_by(&subject, &issuer)?, Some(key.id()))
+        }
+        KeySource::Csr(der) => {
+            let csr = CertificateSigningRequestParams::from_der(&der.into()).map_err(|e| {
+                Error::Csr(match e {
+                    rcgen::Error::InvalidCertificationRequestSignature => {
+                        "its signature does not match its public key (no proof of possession)"
+                            .into()
+                    }
+                    other => other.to_string(),
+                })
+            })?;
+            let alg = csr.public_key.algorithm();
+            if !(*alg == rcgen::PKCS_ECDSA_P256_SHA256
+                || *alg == rcgen::PKCS_ECDSA_P384_SHA384
+                || *alg == rcgen::PKCS_ED25519)
+            {
+                return Err(Error::Csr(
+                    "only ECDSA P-256/P-384 and Ed25519 keys are accepted".into(),
+                ));
+            }
+            (params.signed_by(&csr.public_key, &issuer)?, None)
+        }
     };
-    issue(home, store, &state, order, source)
+    let der = cert.der().to_vec();
+    let (_, parsed) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| Error::Certificate(format!("issued certificate does not parse: {e}")))?;
+    let record = CertRecord {
+        serial: inventory::normalise_serial(&parsed.tbs_certificate.raw_serial_as_string()),
+        subject_id,
+        profile: request.profile().into(),
+        version,
+        subject: parsed.subject().to_string(),
+        issuer: issuer_ca,
+        not_before: asn1_time(parsed.validity().not_before),
+        not_after: asn1_time(parsed.validity().not_after),
+        key_id: key.map(|k| k.to_string()),
+        certificate_sha256: sha256_hex(&der),
+        der: der.clone(),
+        state: CertState::Active,
+        issued_at: inventory::timestamp(OffsetDateTime::now_utc()),
+        revoked_at: None,
+        revocation_reason: None,
+        request: serde_json::to_string(&request).map_err(|e| Error::InvalidInput(e.to_string()))?,
+    };
+    // The log first: an issuance that is not in the log must not be in the inventory either.
+    Log::open(home)?.append(
+        store,
+        state.log_key,
+        if version == 1 { "issued" } else { "rotated" },
+        serde_json::json!({ "serial": record.serial, "subject_id": record.subject_id, "version": version,
+                            "issuer": issuer_ca, "certificate_sha256": record.certificate_sha256,
+                            "not_after": record.not_after }),
+    )?;
+    inv.insert_version(&record).await?;
+    Ok(Issued { record })
+}
+
+/// Issues the first certificate for a subject. A subject that already has an active
+/// certificate is refused: that is what `rotate` is for.
+pub async fn issue(
+    home: &Home,
+    store: &dyn KeyStore,
+    inv: &Inventory,
+    request: Request,
+    source: KeySource,
+) -> Result<Issued> {
+    let subject_id = request.subject_id();
+    let version = match inv.latest(&subject_id).await? {
+        Some(r) if r.state == CertState::Active => {
+            return Err(Error::InvalidInput(format!(
+                "{subject_id} already has an active certificate (serial {}): use `keymgr rotate {}`",
+                r.serial, r.serial
+            )));
+        }
+        Some(r) => r.version + 1,
+        None => 1,
+    };
+    issue_version(home, store, inv, request, source, version).await
+}
+
+/// Issues the next version of a certificate: same subject and profile, a new key. The old
+/// certificate is marked superseded and stays valid until it expires (the overlap window); its
+/// key, if the CA holds it, is deactivated: still there to verify, no longer used to sign.
+pub async fn rotate(
+    home: &Home,
+    store: &dyn KeyStore,
+    inv: &Inventory,
+    serial: &str,
+    source: KeySource,
+) -> Result<Issued> {
+    rotate_with(home, store, inv, serial, source, |r| r).await
+}
+
+async fn rotate_with(
+    home: &Home,
+    store: &dyn KeyStore,
+    inv: &Inventory,
+    serial: &str,
+    source: KeySource,
+    adjust: impl FnOnce(Request) -> Request,
+) -> Result<Issued> {
+    let old = inv.get(serial).await?;
+    if old.state == CertState::Revoked {
+        return Err(Error::InvalidInput(format!(
+            "certificate {} is revoked: issue a new one instead",
+            old.serial
+        )));
+    }
+    let latest = inv
+        .latest(&old.subject_id)
+        .await?
+        .ok_or(Error::UnknownSerial(old.serial.clone()))?;
+    if latest.serial != old.serial {
+        return Err(Error::InvalidInput(format!(
+            "certificate {} was already rotated: version {} is serial {}",
+            old.serial, latest.version, latest.serial
+        )));
+    }
+    if matches!(source, KeySource::Generate) && old.key_id.is_none() {
+        return Err(Error::InvalidInput(
+            "this certificate was issued from a CSR: give the new CSR".into(),
+        ));
+    }
+    let request: Request = serde_json::from_str(&old.request)
+        .map_err(|e| Error::Database(format!("stored request: {e}")))?;
+    let request = adjust(request);
+    let issued = issue_version(home, store, inv, request, source, old.version + 1).await?;
+    if let Some(key) = &old.key_id {
+        let id: hsm_shim::KeyId = key.parse()?;
+        let info = store.info(id)?;
+        if info.state == hsm_shim::KeyState::Active {
+            store.set_state(&info.handle(), hsm_shim::KeyState::Deactivated)?;
+        }
+        inv.record_key("online", &store.info(id)?).await?;
+    }
+    Ok(issued)
+}
+
+/// The validity a renewed node certificate gets.
+pub const NODE_DEFAULT_DAYS: u32 = 90;
+
+/// Renews every active node certificate that expires within `within`, with the default node
+/// validity. Run twice, renews once: the renewed certificate is superseded and its successor is
+/// not due (for any `within` shorter than the default validity).
+pub async fn renew_due(
+    home: &Home,
+    store: &dyn KeyStore,
+    inv: &Inventory,
+    within: Duration,
+) -> Result<Vec<(String, Issued)>> {
+    let due = inv.due("node", OffsetDateTime::now_utc() + within).await?;
+    let mut out = Vec::new();
+    for old in due {
+        if old.key_id.is_none() {
+            // CSR-based: the node must send a new CSR; reported, not renewed here.
+            continue;
+        }
+        let issued = rotate_with(
+            home,
+            store,
+            inv,
+            &old.serial,
+            KeySource::Generate,
+            |r| match r {
+                Request::Node(mut n) => {
+                    n.days = n.days.max(NODE_DEFAULT_DAYS);
+                    Request::Node(n)
+                }
+                other => other,
+            },
+        )
+        .await?;
+        out.push((old.serial, issued));
+    }
+    Ok(out)
 }
 
 /// A signed statement binding an official's age (X25519) recipient to their identity, signed

@@ -5,8 +5,10 @@
 pub mod ca;
 pub mod ceremony;
 mod error;
+pub mod inventory;
 pub mod issue;
 pub mod merkle;
+pub mod revoke;
 pub mod shares;
 mod signer;
 pub mod tlog;

@@ -9,7 +9,9 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use keymgr::ca::{ApplicationRequest, Ca, Home, NodeRequest, OfficialRequest};
 use keymgr::ceremony::{self, CustodianSpec, InitPlan, QuorumSession};
+use keymgr::inventory::Inventory;
 use keymgr::issue::{self, KeySource};
+use keymgr::revoke;
 use keymgr::shares::{Protection, Unlock};
 use keymgr::tlog::Log;
 use keymgr::transcript::Transcript;
@@ -25,6 +27,9 @@ struct Cli {
     /// The CA's home directory.
     #[arg(long, global = true, env = "KEYMGR_HOME", default_value = "sandi-ca")]
     home: PathBuf,
+    /// The inventory database: sqlite://FILE or postgres://… (default: HOME/inventory.db).
+    #[arg(long, global = true, env = "KEYMGR_DATABASE_URL")]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -64,9 +69,55 @@ enum Cmd {
     },
     /// Verify a key binding against the CA certificates in the home.
     VerifyBinding { file: PathBuf },
-    /// Every issued certificate.
+    /// Issue the next version of a certificate with a new key; the old one stays valid until it
+    /// expires (the overlap window).
+    Rotate {
+        #[command(flatten)]
+        shares: ShareArgs,
+        serial: String,
+        /// A new PKCS#10 request, for certificates issued from a CSR.
+        #[arg(long)]
+        csr: Option<PathBuf>,
+        /// Where to write the new certificate (PEM).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Renew every node certificate that expires soon (idempotent).
+    Renew {
+        #[command(flatten)]
+        shares: ShareArgs,
+        /// How soon: 30d, 12h, 2w.
+        #[arg(long, value_parser = parse_duration)]
+        due_within: time::Duration,
+    },
+    /// Revoke a certificate.
+    Revoke {
+        #[command(flatten)]
+        shares: ShareArgs,
+        serial: String,
+        /// keyCompromise, superseded, cessationOfOperation, affiliationChanged, privilegeWithdrawn, …
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
+    /// Write the CRL of an issuing CA (DER and PEM, under HOME/crl/).
+    Crl {
+        #[command(flatten)]
+        shares: ShareArgs,
+        #[arg(value_enum)]
+        ca: IssuingCa,
+        /// nextUpdate, from now: 7d, 24h.
+        #[arg(long, value_parser = parse_duration, default_value = "7d")]
+        next_update: time::Duration,
+    },
+    /// Whether a certificate was valid at a moment (RFC 3339), e.g. when a letter was signed.
+    Status {
+        serial: String,
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Every certificate and key in the inventory.
     List,
-    /// One issued certificate's record.
+    /// One certificate's record.
     Show { serial: String },
     /// The transparency log.
     #[command(subcommand)]
@@ -183,6 +234,12 @@ struct OutArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum IssuingCa {
+    Network,
+    Signing,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Level {
     Biasa,
     Terbatas,
@@ -196,9 +253,10 @@ enum LogCmd {
     Verify,
 }
 
-fn main() -> ExitCode {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("keymgr: {e:#}");
@@ -207,23 +265,134 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let home = Home::new(&cli.home);
-    match cli.command {
-        Cmd::Ceremony(CeremonyCmd::Init(args)) => init(&home, args),
+    let url = cli
+        .database_url
+        .clone()
+        .unwrap_or_else(|| Inventory::default_url(&cli.home));
+    let inventory = || async {
+        if !home.is_initialised() && !matches!(cli.command, Cmd::Ceremony(CeremonyCmd::Init(_))) {
+            return Err(anyhow::Error::from(keymgr::Error::NotInitialised(
+                cli.home.clone(),
+            )));
+        }
+        std::fs::create_dir_all(&cli.home)
+            .with_context(|| format!("creating {}", cli.home.display()))?;
+        Ok(Inventory::open(&url).await?)
+    };
+    match &cli.command {
+        Cmd::Ceremony(CeremonyCmd::Init(args)) => init(&home, &inventory().await?, args).await,
         Cmd::Ceremony(CeremonyCmd::Verify { transcript, root }) => {
-            verify_transcript(&home, &transcript, root.as_deref())
+            verify_transcript(&home, transcript, root.as_deref())
         }
         Cmd::Unseal(shares) => {
-            unseal(&home, &shares)?;
+            unseal(&home, shares)?;
             println!(
                 "the keystores are unsealed: the quorum is present and every share checked out"
             );
             Ok(())
         }
         Cmd::Issue { shares, what } => {
-            let session = unseal(&home, &shares)?;
-            issue_cmd(&home, &session, what)
+            let inv = inventory().await?;
+            let session = unseal(&home, shares)?;
+            issue_cmd(&home, &inv, &session, what).await
+        }
+        Cmd::Rotate {
+            shares,
+            serial,
+            csr,
+            out,
+        } => {
+            let inv = inventory().await?;
+            let session = unseal(&home, shares)?;
+            let source = key_source(csr.as_deref())?;
+            let issued = issue::rotate(&home, session.online()?, &inv, serial, source).await?;
+            report_issued(&issued, out.as_deref())
+        }
+        Cmd::Renew { shares, due_within } => {
+            let inv = inventory().await?;
+            let session = unseal(&home, shares)?;
+            let renewed = issue::renew_due(&home, session.online()?, &inv, *due_within).await?;
+            for (old, new) in &renewed {
+                println!(
+                    "renewed {old} -> {} (version {}, until {})",
+                    new.record.serial, new.record.version, new.record.not_after
+                );
+            }
+            println!("{} certificate(s) renewed", renewed.len());
+            Ok(())
+        }
+        Cmd::Revoke {
+            shares,
+            serial,
+            reason,
+        } => {
+            let inv = inventory().await?;
+            let session = unseal(&home, shares)?;
+            let r = revoke::revoke(&home, session.online()?, &inv, serial, reason, None).await?;
+            println!(
+                "revoked {} ({}) at {}, reason {}",
+                r.serial,
+                r.subject,
+                r.revoked_at.as_deref().unwrap_or_default(),
+                r.revocation_reason.as_deref().unwrap_or_default()
+            );
+            Ok(())
+        }
+        Cmd::Crl {
+            shares,
+            ca,
+            next_update,
+        } => {
+            let inv = inventory().await?;
+            let session = unseal(&home, shares)?;
+            let which = match ca {
+                IssuingCa::Network => Ca::Network,
+                IssuingCa::Signing => Ca::Signing,
+            };
+            let crl = revoke::crl(&home, session.online()?, &inv, which, *next_update).await?;
+            println!(
+                "CRL number {} of the {} with {} revoked certificate(s) written to {}",
+                crl.number,
+                which.name(),
+                crl.revoked,
+                home.dir().join("crl").display()
+            );
+            Ok(())
+        }
+        Cmd::Status { serial, at } => {
+            let inv = inventory().await?;
+            let at = match at {
+                Some(t) => keymgr::inventory::parse_timestamp(t)?,
+                None => time::OffsetDateTime::now_utc(),
+            };
+            match revoke::status_at(&inv, serial, at).await? {
+                revoke::StatusAt::Valid {
+                    revoked_later: None,
+                } => println!("valid at {}", keymgr::inventory::timestamp(at)),
+                revoke::StatusAt::Valid {
+                    revoked_later: Some((when, why)),
+                } => println!(
+                    "valid at {} (revoked later, at {when}, reason {why}): signatures made then stand",
+                    keymgr::inventory::timestamp(at)
+                ),
+                revoke::StatusAt::Revoked { at: when, reason } => {
+                    println!(
+                        "revoked at {when} (reason {reason}), before {}",
+                        keymgr::inventory::timestamp(at)
+                    );
+                    std::process::exit(2);
+                }
+                revoke::StatusAt::OutsideValidity => {
+                    println!(
+                        "not valid at {}: outside the certificate's validity",
+                        keymgr::inventory::timestamp(at)
+                    );
+                    std::process::exit(2);
+                }
+            }
+            Ok(())
         }
         Cmd::BindKey {
             shares,
@@ -234,23 +403,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             days,
             out,
         } => {
-            let session = unseal(&home, &shares)?;
+            let session = unseal(&home, shares)?;
             let b = issue::bind_encryption_key(
                 &home,
                 session.online()?,
-                &nip,
-                &name,
-                &agency,
-                &recipient,
-                days,
+                nip,
+                name,
+                agency,
+                recipient,
+                *days,
             )?;
-            write_new(&out, &serde_json::to_vec_pretty(&b)?)?;
+            write_new(out, &serde_json::to_vec_pretty(&b)?)?;
             println!("key binding for NIP {nip} written to {}", out.display());
             Ok(())
         }
         Cmd::VerifyBinding { file } => {
             let b: issue::KeyBinding =
-                serde_json::from_slice(&read(&file)?).context("not a key binding")?;
+                serde_json::from_slice(&read(file)?).context("not a key binding")?;
             issue::verify_binding(&b, &home.cert_der(Ca::Signing)?, &home.cert_der(Ca::Root)?)?;
             println!(
                 "valid: {} (NIP {}, {}) uses {} until {}",
@@ -259,22 +428,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::List => {
-            for r in records(&home)? {
+            let inv = inventory().await?;
+            println!("certificates:");
+            for r in inv.list().await? {
                 println!(
-                    "{}  {:<12} {:<8} {}  until {}",
-                    r.serial, r.profile, r.state, r.subject, r.not_after
+                    "  {}  {:<16} v{:<2} {:<10} {}  until {}",
+                    r.serial,
+                    r.profile,
+                    r.version,
+                    r.state_str(),
+                    r.subject,
+                    r.not_after
                 );
+            }
+            println!("keys:");
+            for (ks, id, label, kind, version, state) in inv.keys().await? {
+                println!("  {ks:<6} {id}  {label:<32} {kind:<10} v{version:<2} {state}");
             }
             Ok(())
         }
         Cmd::Show { serial } => {
-            let path = home
-                .issued_dir()
-                .join(format!("{}.json", serial.to_lowercase().replace(':', "")));
-            if !path.exists() {
-                return Err(keymgr::Error::UnknownSerial(serial).into());
-            }
-            println!("{}", String::from_utf8_lossy(&read(&path)?));
+            let inv = inventory().await?;
+            let r = inv.get(serial).await?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            print!("{}", keymgr::ca::der_to_pem(&r.der));
             Ok(())
         }
         Cmd::Log(LogCmd::Verify) => {
@@ -286,6 +463,55 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// 30d, 12h, 2w, 90m.
+fn parse_duration(s: &str) -> Result<time::Duration, String> {
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number and a unit (m, h, d, w)"))?;
+    match unit {
+        "m" => Ok(time::Duration::minutes(n)),
+        "h" => Ok(time::Duration::hours(n)),
+        "d" => Ok(time::Duration::days(n)),
+        "w" => Ok(time::Duration::weeks(n)),
+        _ => Err(format!("{s:?}: the unit must be m, h, d or w")),
+    }
+}
+
+fn key_source(csr: Option<&Path>) -> anyhow::Result<KeySource> {
+    match csr {
+        None => Ok(KeySource::Generate),
+        Some(p) => {
+            let bytes = read(p)?;
+            let text = String::from_utf8_lossy(&bytes);
+            Ok(KeySource::Csr(if text.contains("-----BEGIN") {
+                keymgr::ca::pem_to_der(&text)
+                    .with_context(|| format!("{} is not PEM", p.display()))?
+            } else {
+                bytes
+            }))
+        }
+    }
+}
+
+fn report_issued(issued: &issue::Issued, out: Option<&Path>) -> anyhow::Result<()> {
+    let r = &issued.record;
+    if let Some(out) = out {
+        write_new(out, issued.certificate_pem().as_bytes())?;
+    }
+    println!(
+        "issued {} certificate serial {} version {} for {} (until {}){}",
+        r.profile,
+        r.serial,
+        r.version,
+        r.subject,
+        r.not_after,
+        out.map(|o| format!(", written to {}", o.display()))
+            .unwrap_or_default()
+    );
+    Ok(())
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -323,7 +549,7 @@ fn prompt_secret(prompt: &str) -> anyhow::Result<SecretString> {
     ))
 }
 
-fn init(home: &Home, args: InitArgs) -> anyhow::Result<()> {
+async fn init(home: &Home, inv: &Inventory, args: &InitArgs) -> anyhow::Result<()> {
     let mut files = args.passphrase_files.iter();
     let mut custodians = Vec::new();
     for spec in &args.custodians {
@@ -359,15 +585,15 @@ fn init(home: &Home, args: InitArgs) -> anyhow::Result<()> {
         bail!("more --passphrase-file than passphrase custodians");
     }
     let plan = InitPlan {
-        organisation: args.organisation,
-        network_domain: args.network_domain,
-        administrator: args.admin,
+        organisation: args.organisation.clone(),
+        network_domain: args.network_domain.clone(),
+        administrator: args.admin.clone(),
         custodians,
-        witnesses: args.witnesses,
+        witnesses: args.witnesses.clone(),
         threshold: args.threshold,
-        shares_out: args.shares_out,
+        shares_out: args.shares_out.clone(),
     };
-    let out = ceremony::init(home, &plan, &mut |step| println!("- {step}"))?;
+    let out = ceremony::init(home, inv, &plan, &mut |step| println!("- {step}")).await?;
     println!("Root CA SHA-256: {}", out.root_sha256);
     println!("Transcript: {}", out.transcript.display());
     for f in &out.share_files {
@@ -451,24 +677,14 @@ fn unseal(home: &Home, args: &ShareArgs) -> anyhow::Result<QuorumSession> {
     Ok(session)
 }
 
-fn issue_cmd(home: &Home, session: &QuorumSession, what: IssueCmd) -> anyhow::Result<()> {
+async fn issue_cmd(
+    home: &Home,
+    inv: &Inventory,
+    session: &QuorumSession,
+    what: &IssueCmd,
+) -> anyhow::Result<()> {
     let store = session.online()?;
-    let source = |out: &OutArgs| -> anyhow::Result<KeySource> {
-        match &out.csr {
-            None => Ok(KeySource::Generate),
-            Some(p) => {
-                let bytes = read(p)?;
-                let text = String::from_utf8_lossy(&bytes);
-                Ok(KeySource::Csr(if text.contains("-----BEGIN") {
-                    keymgr::ca::pem_to_der(&text)
-                        .with_context(|| format!("{} is not PEM", p.display()))?
-                } else {
-                    bytes
-                }))
-            }
-        }
-    };
-    let (issued, out) = match what {
+    let (request, out) = match what {
         IssueCmd::Node {
             node_id,
             agency,
@@ -486,14 +702,14 @@ fn issue_cmd(home: &Home, session: &QuorumSession, what: IssueCmd) -> anyhow::Re
             }
             .to_owned();
             let req = NodeRequest {
-                node_id,
-                agency,
+                node_id: node_id.clone(),
+                agency: agency.clone(),
                 accreditation,
-                dns,
-                ips,
-                days,
+                dns: dns.clone(),
+                ips: ips.clone(),
+                days: *days,
             };
-            (issue::node(home, store, &req, source(&out)?)?, out.out)
+            (issue::Request::Node(req), out)
         }
         IssueCmd::Official {
             name,
@@ -503,12 +719,12 @@ fn issue_cmd(home: &Home, session: &QuorumSession, what: IssueCmd) -> anyhow::Re
             out,
         } => {
             let req = OfficialRequest {
-                name,
-                nip,
-                agency,
-                days,
+                name: name.clone(),
+                nip: nip.clone(),
+                agency: agency.clone(),
+                days: *days,
             };
-            (issue::official(home, store, &req, source(&out)?)?, out.out)
+            (issue::Request::Official(req), out)
         }
         IssueCmd::Application {
             name,
@@ -516,40 +732,14 @@ fn issue_cmd(home: &Home, session: &QuorumSession, what: IssueCmd) -> anyhow::Re
             days,
             out,
         } => {
-            let req = ApplicationRequest { name, agency, days };
-            (
-                issue::application(home, store, &req, source(&out)?)?,
-                out.out,
-            )
+            let req = ApplicationRequest {
+                name: name.clone(),
+                agency: agency.clone(),
+                days: *days,
+            };
+            (issue::Request::Application(req), out)
         }
     };
-    write_new(&out, issued.certificate_pem().as_bytes())?;
-    println!(
-        "issued {} certificate serial {} for {} (until {}), written to {}",
-        issued.record.profile,
-        issued.record.serial,
-        issued.record.subject,
-        issued.record.not_after,
-        out.display()
-    );
-    Ok(())
-}
-
-fn records(home: &Home) -> anyhow::Result<Vec<issue::IssuedRecord>> {
-    let dir = home.issued_dir();
-    let mut out = Vec::new();
-    if !dir.exists() {
-        return Ok(out);
-    }
-    for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "json") {
-            out.push(
-                serde_json::from_slice(&read(&path)?)
-                    .with_context(|| format!("{} is not a record", path.display()))?,
-            );
-        }
-    }
-    out.sort_by(|a: &issue::IssuedRecord, b| a.serial.cmp(&b.serial));
-    Ok(out)
+    let issued = issue::issue(home, store, inv, request, key_source(out.csr.as_deref())?).await?;
+    report_issued(&issued, Some(&out.out))
 }

@@ -389,7 +389,22 @@ fn a_whole_ceremony_issues_what_openssl_accepts() {
     );
 
     let list = ca.ok(&["list"]);
-    assert_eq!(list.lines().count(), 3, "{list}");
+    for profile in [
+        "root-ca",
+        "intermediate-ca",
+        "node",
+        "official",
+        "application",
+    ] {
+        assert!(
+            list.contains(&format!(" {profile} ")),
+            "{profile} missing from:\n{list}"
+        );
+    }
+    assert!(
+        list.contains("root   ") && list.contains("root-ca") && list.contains("transparency-log"),
+        "{list}"
+    );
     let text = ca.ok(&["log", "verify"]);
     // 13 ceremony steps, 3 issuances, 1 binding.
     assert!(text.contains("17 entries, 17 signed tree heads"), "{text}");
@@ -660,4 +675,261 @@ fn a_changed_byte_in_transcript_log_or_share_file_is_caught_and_named() {
         "pass2",
     ]);
     assert!(err.contains("damaged"), "{err}");
+}
+
+fn serial_of(text: &str) -> String {
+    text.split("serial ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("a serial")
+        .to_string()
+}
+
+#[test]
+fn rotation_revocation_and_crls_are_checked_by_openssl() {
+    let ca = ceremony();
+    let d = ca.dir.path();
+    std::fs::copy(ca.home().join("ca/root.pem"), ca.path("root.pem")).expect("root");
+    std::fs::copy(ca.home().join("ca/network-ca.pem"), ca.path("network.pem")).expect("net");
+    std::fs::copy(ca.home().join("ca/signing-ca.pem"), ca.path("signing.pem")).expect("sig");
+    let q = ca.quorum(&[1, 2, 3]);
+
+    let node = |id: &str, days: &str, out: &str| {
+        ca.ok(&args(
+            &["issue"],
+            &q,
+            &[
+                "node",
+                "--node-id",
+                id,
+                "--agency",
+                "Dinas",
+                "--accreditation",
+                "terbatas",
+                "--dns",
+                &format!("{id}.sandi.contoh.go.id"),
+                "--days",
+                days,
+                "--out",
+                out,
+            ],
+        ))
+    };
+    let a = serial_of(&node("node-a", "90", "a.pem"));
+    let b = serial_of(&node("node-b", "10", "b.pem"));
+    let c = serial_of(&node("node-c", "20", "c.pem"));
+    // Issuing again for the same node is a rotation, not a second first issuance.
+    let err = ca.fails(&args(
+        &["issue"],
+        &q,
+        &[
+            "node",
+            "--node-id",
+            "node-a",
+            "--agency",
+            "Dinas",
+            "--accreditation",
+            "terbatas",
+            "--dns",
+            "a.sandi.contoh.go.id",
+            "--out",
+            "a2.pem",
+        ],
+    ));
+    assert!(err.contains("keymgr rotate"), "{err}");
+
+    // Rotation: version 2 with a new key; version 1 stays valid (overlap) but superseded.
+    let text = ca.ok(&args(&["rotate"], &q, &[&a, "--out", "a-v2.pem"]));
+    assert!(text.contains("version 2"), "{text}");
+    let a2 = serial_of(&text);
+    let (ok, out) = openssl(
+        d,
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "network.pem",
+            "-purpose",
+            "sslserver",
+            "a-v2.pem",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (_, k1) = openssl(d, &["x509", "-in", "a.pem", "-noout", "-pubkey"]);
+    let (_, k2) = openssl(d, &["x509", "-in", "a-v2.pem", "-noout", "-pubkey"]);
+    assert_ne!(k1, k2, "a rotation gives a new key");
+    let show = ca.ok(&["show", &a]);
+    assert!(show.contains("\"state\": \"superseded\""), "{show}");
+    assert!(
+        ca.fails(&args(&["rotate"], &q, &[&a]))
+            .contains("already rotated")
+    );
+
+    // Renewal of what expires within 30 days: b and c, once.
+    let text = ca.ok(&args(&["renew"], &q, &["--due-within", "30d"]));
+    assert!(
+        text.contains("2 certificate(s) renewed") && text.contains(&b) && text.contains(&c),
+        "{text}"
+    );
+    let text = ca.ok(&args(&["renew"], &q, &["--due-within", "30d"]));
+    assert!(text.contains("0 certificate(s) renewed"), "{text}");
+
+    // An official signs a letter, then the certificate is revoked.
+    let text = ca.ok(&args(
+        &["issue"],
+        &q,
+        &[
+            "official",
+            "--name",
+            "Ahmad",
+            "--nip",
+            "198001012005011001",
+            "--agency",
+            "Dinas",
+            "--out",
+            "official.pem",
+        ],
+    ));
+    let official = serial_of(&text);
+    let signed_at = ca.ok(&["status", &official]);
+    assert!(signed_at.starts_with("valid at "), "{signed_at}");
+    let signing_time = signed_at.trim_start_matches("valid at ").trim().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let text = ca.ok(&args(
+        &["revoke"],
+        &q,
+        &[&official, "--reason", "keyCompromise"],
+    ));
+    assert!(text.contains("reason keyCompromise"), "{text}");
+    // The signature made before the revocation stays verifiable as such.
+    let text = ca.ok(&["status", &official, "--at", &signing_time]);
+    assert!(
+        text.contains("revoked later") && text.contains("signatures made then stand"),
+        "{text}"
+    );
+    let out = ca.keymgr(&["status", &official]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("revoked at"));
+    ca.ok(&args(
+        &["revoke"],
+        &q,
+        &[&a2, "--reason", "cessationOfOperation"],
+    ));
+    assert!(
+        ca.fails(&args(&["revoke"], &q, &["00ff", "--reason", "superseded"]))
+            .contains("no certificate with serial 00ff")
+    );
+    assert!(
+        ca.fails(&args(&["revoke"], &q, &[&c, "--reason", "becauseISaidSo"]))
+            .contains("unknown revocation reason")
+    );
+
+    // CRLs per issuing CA, verified and used by openssl.
+    ca.ok(&args(&["crl"], &q, &["network"]));
+    let text = ca.ok(&args(&["crl"], &q, &["signing", "--next-update", "3d"]));
+    assert!(
+        text.contains("CRL number 1") && text.contains("1 revoked"),
+        "{text}"
+    );
+    let crl_dir = ca.home().join("crl");
+    let (ok, out) = openssl(
+        d,
+        &[
+            "crl",
+            "-in",
+            crl_dir.join("signing-ca.crl.pem").to_str().expect("utf8"),
+            "-CAfile",
+            "signing.pem",
+            "-noout",
+            "-verify",
+            "-text",
+        ],
+    );
+    assert!(ok && out.contains("verify OK"), "{out}");
+    assert!(
+        out.contains("Key Compromise")
+            && out.contains("Next Update")
+            && out.contains("X509v3 CRL Number"),
+        "{out}"
+    );
+    assert!(
+        out.to_lowercase().contains(&official[official.len() - 8..]),
+        "{out}"
+    );
+    let (ok, out) = openssl(
+        d,
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            crl_dir.join("network-ca.crl").to_str().expect("utf8"),
+            "-CAfile",
+            "network.pem",
+            "-noout",
+            "-verify",
+        ],
+    );
+    assert!(ok, "{out}");
+    // The CRL number grows.
+    let text = ca.ok(&args(&["crl"], &q, &["signing"]));
+    assert!(text.contains("CRL number 2"), "{text}");
+
+    // openssl verify -crl_check: the revoked official is rejected, a good node accepted.
+    let mut bundle = std::fs::read_to_string(ca.path("root.pem")).expect("root");
+    bundle.push_str(&std::fs::read_to_string(ca.path("signing.pem")).expect("signing"));
+    bundle.push_str(&std::fs::read_to_string(ca.path("network.pem")).expect("network"));
+    std::fs::write(ca.path("bundle.pem"), bundle).expect("bundle");
+    let crls = format!(
+        "{}{}",
+        std::fs::read_to_string(crl_dir.join("signing-ca.crl.pem")).expect("crl"),
+        std::fs::read_to_string(crl_dir.join("network-ca.crl.pem")).expect("crl")
+    );
+    std::fs::write(ca.path("crls.pem"), crls).expect("crls");
+    let (ok, out) = openssl(
+        d,
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "bundle.pem",
+            "-CRLfile",
+            "crls.pem",
+            "official.pem",
+        ],
+    );
+    assert!(!ok && out.contains("certificate revoked"), "{out}");
+    let (ok, out) = openssl(
+        d,
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "bundle.pem",
+            "-CRLfile",
+            "crls.pem",
+            "a.pem",
+        ],
+    );
+    assert!(
+        ok,
+        "the superseded but unrevoked version 1 stays valid in its overlap: {out}"
+    );
+    let (ok, out) = openssl(
+        d,
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "bundle.pem",
+            "-CRLfile",
+            "crls.pem",
+            "a-v2.pem",
+        ],
+    );
+    assert!(!ok && out.contains("certificate revoked"), "{out}");
+
+    let text = ca.ok(&["log", "verify"]);
+    assert!(text.contains("log verified"), "{text}");
 }
