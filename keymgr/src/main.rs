@@ -265,6 +265,7 @@ async fn main() -> ExitCode {
     }
 }
 
+#[allow(clippy::too_many_lines)] // one arm per command, each a few lines
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let home = Home::new(&cli.home);
     let url = cli

@@ -715,9 +715,9 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
             ],
         ))
     };
-    let a = serial_of(&node("node-a", "90", "a.pem"));
-    let b = serial_of(&node("node-b", "10", "b.pem"));
-    let c = serial_of(&node("node-c", "20", "c.pem"));
+    let node_a = serial_of(&node("node-a", "90", "a.pem"));
+    let node_b = serial_of(&node("node-b", "10", "b.pem"));
+    let node_c = serial_of(&node("node-c", "20", "c.pem"));
     // Issuing again for the same node is a rotation, not a second first issuance.
     let err = ca.fails(&args(
         &["issue"],
@@ -739,7 +739,7 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
     assert!(err.contains("keymgr rotate"), "{err}");
 
     // Rotation: version 2 with a new key; version 1 stays valid (overlap) but superseded.
-    let text = ca.ok(&args(&["rotate"], &q, &[&a, "--out", "a-v2.pem"]));
+    let text = ca.ok(&args(&["rotate"], &q, &[&node_a, "--out", "a-v2.pem"]));
     assert!(text.contains("version 2"), "{text}");
     let a2 = serial_of(&text);
     let (ok, out) = openssl(
@@ -759,7 +759,7 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
     let (_, k1) = openssl(d, &["x509", "-in", "a.pem", "-noout", "-pubkey"]);
     let (_, k2) = openssl(d, &["x509", "-in", "a-v2.pem", "-noout", "-pubkey"]);
     assert_ne!(k1, k2, "a rotation gives a new key");
-    let show = ca.ok(&["show", &a]);
+    let show = ca.ok(&["show", &node_a]);
     assert!(show.contains("\"state\": \"superseded\""), "{show}");
     assert!(
         ca.fails(&args(&["rotate"], &q, &[&a]))
@@ -769,7 +769,7 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
     // Renewal of what expires within 30 days: b and c, once.
     let text = ca.ok(&args(&["renew"], &q, &["--due-within", "30d"]));
     assert!(
-        text.contains("2 certificate(s) renewed") && text.contains(&b) && text.contains(&c),
+        text.contains("2 certificate(s) renewed") && text.contains(&node_b) && text.contains(&node_c),
         "{text}"
     );
     let text = ca.ok(&args(&["renew"], &q, &["--due-within", "30d"]));
@@ -821,7 +821,7 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
             .contains("no certificate with serial 00ff")
     );
     assert!(
-        ca.fails(&args(&["revoke"], &q, &[&c, "--reason", "becauseISaidSo"]))
+        ca.fails(&args(&["revoke"], &q, &[&node_c, "--reason", "becauseISaidSo"]))
             .contains("unknown revocation reason")
     );
 
