@@ -762,7 +762,7 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
     let show = ca.ok(&["show", &node_a]);
     assert!(show.contains("\"state\": \"superseded\""), "{show}");
     assert!(
-        ca.fails(&args(&["rotate"], &q, &[&a]))
+        ca.fails(&args(&["rotate"], &q, &[&node_a]))
             .contains("already rotated")
     );
 
