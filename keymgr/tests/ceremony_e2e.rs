@@ -6,8 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod support;
+
 struct Ca {
     dir: tempfile::TempDir,
+    /// The inventory database, when not the default SQLite file.
+    database_url: Option<String>,
 }
 
 impl Ca {
@@ -22,6 +26,7 @@ impl Ca {
             .arg("--home")
             .arg(self.home())
             .args(args)
+            .envs(self.database_url.iter().map(|u| ("KEYMGR_DATABASE_URL", u)))
             .current_dir(self.dir.path())
             .output()
             .expect("run keymgr")
@@ -65,8 +70,13 @@ fn share_file(i: usize) -> String {
 
 /// A CA made by a 3-of-5 ceremony with passphrase-protected shares.
 fn ceremony() -> Ca {
+    ceremony_on(None)
+}
+
+fn ceremony_on(database_url: Option<String>) -> Ca {
     let ca = Ca {
         dir: tempfile::tempdir().expect("tempdir"),
+        database_url,
     };
     for i in 1..=5 {
         std::fs::write(
@@ -769,7 +779,9 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
     // Renewal of what expires within 30 days: b and c, once.
     let text = ca.ok(&args(&["renew"], &q, &["--due-within", "30d"]));
     assert!(
-        text.contains("2 certificate(s) renewed") && text.contains(&node_b) && text.contains(&node_c),
+        text.contains("2 certificate(s) renewed")
+            && text.contains(&node_b)
+            && text.contains(&node_c),
         "{text}"
     );
     let text = ca.ok(&args(&["renew"], &q, &["--due-within", "30d"]));
@@ -821,8 +833,12 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
             .contains("no certificate with serial 00ff")
     );
     assert!(
-        ca.fails(&args(&["revoke"], &q, &[&node_c, "--reason", "becauseISaidSo"]))
-            .contains("unknown revocation reason")
+        ca.fails(&args(
+            &["revoke"],
+            &q,
+            &[&node_c, "--reason", "becauseISaidSo"]
+        ))
+        .contains("unknown revocation reason")
     );
 
     // CRLs per issuing CA, verified and used by openssl.
@@ -932,4 +948,50 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
 
     let text = ca.ok(&["log", "verify"]);
     assert!(text.contains("log verified"), "{text}");
+}
+
+#[tokio::test]
+async fn postgres_backend_runs_the_same_ceremony_and_issuance() {
+    let Some((url, name)) = support::postgres().await else {
+        return;
+    };
+    let ca = ceremony_on(Some(url.clone()));
+    let q = ca.quorum(&[2, 3, 5]);
+    let text = ca.ok(&args(
+        &["issue"],
+        &q,
+        &[
+            "node",
+            "--node-id",
+            "node-pg",
+            "--agency",
+            "Dinas",
+            "--accreditation",
+            "biasa",
+            "--ip",
+            "127.0.0.1",
+            "--out",
+            "pg.pem",
+        ],
+    ));
+    let serial = serial_of(&text);
+    ca.ok(&args(&["revoke"], &q, &[&serial, "--reason", "superseded"]));
+    let text = ca.ok(&args(&["crl"], &q, &["network"]));
+    assert!(text.contains("1 revoked"), "{text}");
+    let list = ca.ok(&["list"]);
+    assert!(
+        list.contains("revoked") && list.contains("root-ca"),
+        "{list}"
+    );
+    // The rows are in PostgreSQL, not in a SQLite file.
+    assert!(!ca.home().join("inventory.db").exists());
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM certificates")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(n, 4);
+    drop(conn);
+    support::drop_postgres(&name).await;
 }
