@@ -985,8 +985,9 @@ async fn postgres_backend_runs_the_same_ceremony_and_issuance() {
     );
     // The rows are in PostgreSQL, not in a SQLite file.
     assert!(!ca.home().join("inventory.db").exists());
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .expect("connect");
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM certificates")
         .fetch_one(&mut conn)
         .await
