@@ -996,3 +996,231 @@ async fn postgres_backend_runs_the_same_ceremony_and_issuance() {
     drop(conn);
     support::drop_postgres(&name).await;
 }
+
+/// A full TLS 1.3 handshake with client authentication between two nodes, in memory, with
+/// rustls and webpki doing every check: chain to the root, EKU, SAN, signatures.
+/// (certificate PEM, PKCS#8 key PEM, intermediate PEM)
+type Tls<'a> = (&'a [u8], &'a [u8], &'a [u8]);
+
+fn mutual_tls(root: &[u8], server: Tls<'_>, client: Tls<'_>, name: &str) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use std::sync::Arc;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(root).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let roots = Arc::new(roots);
+    let identity = |(cert, key, chain): Tls<'_>| -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+        let leaf = CertificateDer::from_pem_slice(cert).map_err(|e| e.to_string())?;
+        let intermediate = CertificateDer::from_pem_slice(chain).map_err(|e| e.to_string())?;
+        let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| e.to_string())?;
+        Ok((vec![leaf, intermediate], key))
+    };
+    let (server_chain, server_key) = identity(server)?;
+    let (client_chain, client_key) = identity(client)?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::clone(&roots),
+        Arc::clone(&provider),
+    )
+    .build()
+    .map_err(|e| e.to_string())?;
+    let server_config = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(server_chain, server_key)
+        .map_err(|e| e.to_string())?;
+    let client_config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(client_chain, client_key)
+        .map_err(|e| e.to_string())?;
+    let mut server =
+        rustls::ServerConnection::new(Arc::new(server_config)).map_err(|e| e.to_string())?;
+    let name = ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
+    let mut client =
+        rustls::ClientConnection::new(Arc::new(client_config), name).map_err(|e| e.to_string())?;
+    for _ in 0..10 {
+        let mut buf = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut buf).map_err(|e| e.to_string())?;
+        }
+        let mut rd = &buf[..];
+        while !rd.is_empty() {
+            server.read_tls(&mut rd).map_err(|e| e.to_string())?;
+        }
+        server
+            .process_new_packets()
+            .map_err(|e| format!("server: {e}"))?;
+        let mut buf = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut buf).map_err(|e| e.to_string())?;
+        }
+        let mut rd = &buf[..];
+        while !rd.is_empty() {
+            client.read_tls(&mut rd).map_err(|e| e.to_string())?;
+        }
+        client
+            .process_new_packets()
+            .map_err(|e| format!("client: {e}"))?;
+        if !client.is_handshaking() && !server.is_handshaking() {
+            return if server.peer_certificates().is_some_and(|c| !c.is_empty()) {
+                Ok(())
+            } else {
+                Err("the server saw no client certificate".into())
+            };
+        }
+    }
+    Err("the handshake did not finish".into())
+}
+
+#[test]
+fn rustls_accepts_node_certificates_for_mutual_tls() {
+    let ca = ceremony();
+    let d = ca.dir.path();
+    let q = ca.quorum(&[1, 4, 5]);
+    for node in ["hub", "dinkes"] {
+        let (ok, out) = openssl(
+            d,
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                "/CN=ignored",
+                "-keyout",
+                &format!("{node}.key"),
+                "-out",
+                &format!("{node}.csr"),
+            ],
+        );
+        assert!(ok, "{out}");
+        ca.ok(&args(
+            &["issue"],
+            &q,
+            &[
+                "node",
+                "--node-id",
+                node,
+                "--agency",
+                "Diskominfostandi",
+                "--accreditation",
+                "sangat-rahasia",
+                "--dns",
+                &format!("{node}.sandi.contoh.go.id"),
+                "--csr",
+                &format!("{node}.csr"),
+                "--out",
+                &format!("{node}.pem"),
+            ],
+        ));
+    }
+    let (ok, out) = openssl(
+        d,
+        &[
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            "dinkes.key",
+            "-out",
+            "dinkes.p8",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = openssl(
+        d,
+        &[
+            "pkcs8", "-topk8", "-nocrypt", "-in", "hub.key", "-out", "hub.p8",
+        ],
+    );
+    assert!(ok, "{out}");
+    let read = |p: &str| std::fs::read(ca.path(p)).expect("read");
+    let root = std::fs::read(ca.home().join("ca/root.pem")).expect("root");
+    let network = std::fs::read(ca.home().join("ca/network-ca.pem")).expect("network");
+    let signing = std::fs::read(ca.home().join("ca/signing-ca.pem")).expect("signing");
+    let (hub, hub_key) = (read("hub.pem"), read("hub.p8"));
+    let (dinkes, dinkes_key) = (read("dinkes.pem"), read("dinkes.p8"));
+    let server: Tls<'_> = (&hub, &hub_key, &network);
+    mutual_tls(
+        &root,
+        server,
+        (&dinkes, &dinkes_key, &network),
+        "hub.sandi.contoh.go.id",
+    )
+    .expect("rustls accepts both nodes");
+    // The wrong name, and an official's certificate as a TLS client, are refused.
+    let err = mutual_tls(
+        &root,
+        server,
+        (&dinkes, &dinkes_key, &network),
+        "other.sandi.contoh.go.id",
+    )
+    .expect_err("wrong name");
+    assert!(
+        err.starts_with("client:") && err.contains("not valid for name"),
+        "{err}"
+    );
+    let (ok, out) = openssl(
+        d,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=ignored",
+            "-keyout",
+            "off.key",
+            "-out",
+            "off.csr",
+        ],
+    );
+    assert!(ok, "{out}");
+    ca.ok(&args(
+        &["issue"],
+        &q,
+        &[
+            "official",
+            "--name",
+            "Ani",
+            "--nip",
+            "199001012015012001",
+            "--agency",
+            "Dinas",
+            "--csr",
+            "off.csr",
+            "--out",
+            "off.pem",
+        ],
+    ));
+    let (ok, out) = openssl(
+        d,
+        &[
+            "pkcs8", "-topk8", "-nocrypt", "-in", "off.key", "-out", "off.p8",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (off, off_key) = (read("off.pem"), read("off.p8"));
+    let err = mutual_tls(
+        &root,
+        server,
+        (&off, &off_key, &signing),
+        "hub.sandi.contoh.go.id",
+    )
+    .expect_err("an official's certificate is no TLS client");
+    assert!(
+        err.starts_with("server:") && err.contains("client authentication"),
+        "{err}"
+    );
+}
