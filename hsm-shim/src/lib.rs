@@ -25,7 +25,7 @@ pub use key::{
 };
 pub use pkcs11::{Pkcs11Config, Pkcs11KeyStore};
 pub use quorum::{CustodianShare, Mode, Quorum};
-pub use software::SoftwareKeyStore;
+pub use software::{ResharePlan, SoftwareKeyStore};
 pub use verify::verify_signature;
 
 /// How far unsealing has come.

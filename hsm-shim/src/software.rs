@@ -122,6 +122,25 @@ enum State {
     Unsealed(Unsealed),
 }
 
+/// A reshare dealt but not yet committed: the new shares to hand out.
+pub struct ResharePlan {
+    keystore: Uuid,
+    previous: Vec<String>,
+    quorum: Quorum,
+    commitments: Vec<String>,
+    /// The new custodians' shares, in index order.
+    pub shares: Vec<CustodianShare>,
+}
+
+impl std::fmt::Debug for ResharePlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResharePlan")
+            .field("keystore", &self.keystore)
+            .field("quorum", &self.quorum)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A directory keystore sealed under an M-of-N custodian quorum.
 pub struct SoftwareKeyStore {
     dir: PathBuf,
@@ -478,14 +497,21 @@ impl SoftwareKeyStore {
     }
 
     /// Deals a fresh set of shares of the same master key under a new quorum, given at least the
-    /// current threshold of current shares. Keys stay as they are; the old shares stop matching.
+    /// current threshold of current shares. Keys stay as they are; the old shares stop matching
+    /// once the new set is committed.
     pub fn reshare(&self, shares: &[CustodianShare], new: Quorum) -> Result<Vec<CustodianShare>> {
+        let plan = self.prepare_reshare(shares, new)?;
+        let fresh = plan.shares.clone();
+        self.commit_reshare(plan)?;
+        Ok(fresh)
+    }
+
+    /// The first half of a reshare: checks the current shares and deals the new set without
+    /// changing anything, so the caller can hand the new shares out (write the custodians'
+    /// files) before [`SoftwareKeyStore::commit_reshare`] makes them the only valid ones.
+    pub fn prepare_reshare(&self, shares: &[CustodianShare], new: Quorum) -> Result<ResharePlan> {
         let new = new.validate(Mode::Production)?;
-        let _writes = self
-            .writes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut meta = write_lock(&self.meta);
+        let meta = read_lock(&self.meta);
         if meta.mode != Mode::Production {
             return Err(Error::DevMode("a dev keystore has no custodian shares"));
         }
@@ -506,12 +532,34 @@ impl SoftwareKeyStore {
         let master = quorum::combine(shares, meta.quorum.threshold)?;
         self.unsealed_from(&meta, &master)?;
         let fresh = quorum::deal(&master, meta.id, new);
+        Ok(ResharePlan {
+            keystore: meta.id,
+            previous: meta.commitments.clone(),
+            quorum: new,
+            commitments: fresh.iter().map(|s| hex::encode(s.commitment())).collect(),
+            shares: fresh,
+        })
+    }
+
+    /// The second half of a reshare: the new commitments replace the old ones (atomically on
+    /// disk); from now on only the new shares unseal.
+    pub fn commit_reshare(&self, plan: ResharePlan) -> Result<()> {
+        let _writes = self
+            .writes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut meta = write_lock(&self.meta);
+        if plan.keystore != meta.id || plan.previous != meta.commitments {
+            return Err(Error::InvalidInput(
+                "the keystore's shares changed since this reshare was prepared".into(),
+            ));
+        }
         let mut updated = StoreMeta {
             format: meta.format,
             id: meta.id,
             mode: meta.mode,
-            quorum: new,
-            commitments: fresh.iter().map(|s| hex::encode(s.commitment())).collect(),
+            quorum: plan.quorum,
+            commitments: plan.commitments,
             check: meta.check.clone(),
             created: meta.created,
         };
@@ -520,9 +568,8 @@ impl SoftwareKeyStore {
         self.record(
             "reshared",
             None,
-            &format!("{}-of-{}", new.threshold, new.custodians),
-        )?;
-        Ok(fresh)
+            &format!("{}-of-{}", plan.quorum.threshold, plan.quorum.custodians),
+        )
     }
 
     fn key_path(&self, id: KeyId) -> PathBuf {

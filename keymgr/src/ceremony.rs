@@ -416,6 +416,8 @@ pub struct QuorumSession {
     root: SoftwareKeyStore,
     online: SoftwareKeyStore,
     given: Vec<(u8, String)>,
+    /// Kept for a reshare, which needs the shares themselves; zeroized on drop.
+    bundles: Vec<ShareBundle>,
 }
 
 impl QuorumSession {
@@ -426,6 +428,7 @@ impl QuorumSession {
             root: SoftwareKeyStore::open(&home.root_keystore())?,
             online: SoftwareKeyStore::open(&home.online_keystore())?,
             given: Vec::new(),
+            bundles: Vec::new(),
         })
     }
 
@@ -454,7 +457,9 @@ impl QuorumSession {
         self.root.submit_share(bundle.root.clone())?;
         let progress = self.online.submit_share(bundle.online.clone())?;
         self.given.push((bundle.index, bundle.custodian.clone()));
-        Ok((bundle.custodian, progress))
+        let who = bundle.custodian.clone();
+        self.bundles.push(bundle);
+        Ok((who, progress))
     }
 
     /// Who has given shares so far.
@@ -491,4 +496,342 @@ impl QuorumSession {
             })
         }
     }
+}
+
+/// Who runs a ceremony after the first: the administrator and the witnesses (the custodians
+/// present are those whose shares were given).
+#[derive(Clone, Debug)]
+pub struct Attendance {
+    pub administrator: String,
+    pub witnesses: Vec<String>,
+}
+
+/// The fixed scripts of the later ceremonies; each hash is recorded before the first step.
+pub const ROTATE_INTERMEDIATE_SCRIPT: &str = "\
+sandi key ceremony: rotate an intermediate CA
+1. The administrator opens the ceremony; the custodians present give their shares.
+2. A new intermediate key is generated in the online keystore.
+3. The Root CA certifies it (path length 0); the old key is deactivated, kept for verification.
+4. The ceremony is closed and this transcript is signed with the root key.
+";
+pub const REVOKE_INTERMEDIATE_SCRIPT: &str = "\
+sandi key ceremony: revoke an intermediate CA
+1. The administrator opens the ceremony; the custodians present give their shares.
+2. The intermediate certificate is revoked and the Root CA signs a new CRL.
+3. The ceremony is closed and this transcript is signed with the root key.
+";
+pub const RESHARE_SCRIPT: &str = "\
+sandi key ceremony: custodian turnover (reshare)
+1. The administrator opens the ceremony; a quorum of current custodians gives their shares.
+2. Fresh shares of the same master keys are dealt to the new custodians and sealed in their files.
+3. The new shares replace the old: an old share unseals nothing from now on.
+4. The ceremony is closed and this transcript is signed with the root key.
+";
+
+impl QuorumSession {
+    fn open_ceremony(
+        &self,
+        kind: &str,
+        script: &str,
+        who: &Attendance,
+        data: &serde_json::Value,
+    ) -> Result<(Transcript, String, Vec<String>)> {
+        check_people(who, &self.custodians_present())?;
+        let admin = format!("ceremony administrator: {}", who.administrator);
+        let witnesses: Vec<String> = who
+            .witnesses
+            .iter()
+            .map(|w| format!("witness: {w}"))
+            .collect();
+        let mut t = Transcript::new(kind);
+        t.record(
+            "ceremony.opened",
+            &admin,
+            &witnesses,
+            json!({ "script_sha256": sha256_hex(script.as_bytes()), "tool_sha256": tool_sha256(),
+                    "administrator": who.administrator, "witnesses": who.witnesses,
+                    "custodians_present": self.custodians_present(), "parameters": data }),
+        )?;
+        Ok((t, admin, witnesses))
+    }
+
+    /// Signs the transcript with the root key, writes it and appends its steps to the log.
+    fn close_ceremony(
+        &self,
+        home: &Home,
+        mut t: Transcript,
+        admin: &str,
+        witnesses: &[String],
+    ) -> Result<PathBuf> {
+        t.record("ceremony.closed", admin, witnesses, json!({}))?;
+        let root = self.root()?;
+        let root_key = root.info(self.state.root_key)?.handle();
+        t.sign(root, &root_key, &home.cert_der(Ca::Root)?)?;
+        let path = home
+            .transcripts_dir()
+            .join(format!("{}-{}.json", t.ceremony, t.id));
+        ca::write_file(&path, &t.to_json())?;
+        crate::tlog::Log::open(home)?.append_transcript(self.online()?, &self.state, &t)?;
+        Ok(path)
+    }
+}
+
+fn check_people(who: &Attendance, custodians: &[String]) -> Result<()> {
+    if who.witnesses.is_empty() {
+        return Err(Error::Roles("at least one witness must attend".into()));
+    }
+    let mut all: Vec<String> = vec![norm(&who.administrator)];
+    for name in who.witnesses.iter().chain(custodians) {
+        if all.contains(&norm(name)) {
+            return Err(Error::Roles(format!(
+                "{name} cannot hold two roles in one ceremony"
+            )));
+        }
+        all.push(norm(name));
+    }
+    Ok(())
+}
+
+fn intermediate_key(state: &CaState, which: Ca) -> Result<hsm_shim::KeyId> {
+    match which {
+        Ca::Network => Ok(state.network_ca_key),
+        Ca::Signing => Ok(state.signing_ca_key),
+        Ca::Root => Err(Error::InvalidInput(
+            "the root is not an intermediate".into(),
+        )),
+    }
+}
+
+/// Rotates an intermediate: a new key, certified by the root; the old certificate is archived
+/// and stays valid for what it signed; the old key is deactivated (kept to verify).
+pub async fn rotate_intermediate(
+    home: &Home,
+    inv: &Inventory,
+    session: &mut QuorumSession,
+    who: &Attendance,
+    which: Ca,
+) -> Result<PathBuf> {
+    let root = session.root()?;
+    let online = session.online()?;
+    let old_key = intermediate_key(&session.state, which)?;
+    let root_der = home.cert_der(Ca::Root)?;
+    ca::check_ca_validity(Ca::Root, &root_der)?;
+    let (mut t, admin, witnesses) = session.open_ceremony(
+        "rotate-intermediate",
+        ROTATE_INTERMEDIATE_SCRIPT,
+        who,
+        &json!({ "ca": which.name() }),
+    )?;
+    let old_der = home.cert_der(which)?;
+    let old_info = online.info(old_key)?;
+    let key = online.generate(KeyKind::EcdsaP384, &old_info.label)?;
+    let signer = HsmSigner::new(online, key)?;
+    let params = ca::intermediate_profile(
+        which,
+        &session.state.organisation,
+        session.state.network_domain.as_deref(),
+    )?;
+    let root_signer = HsmSigner::new(root, root.info(session.state.root_key)?.handle())?;
+    let root_issuer = rcgen::Issuer::from_ca_cert_der(&root_der.into(), root_signer)?;
+    let der = params.signed_by(&signer, &root_issuer)?.der().to_vec();
+    t.record(
+        "intermediate.rotated",
+        &admin,
+        &witnesses,
+        json!({ "ca": which.name(), "key": key.id(), "version": online.info(key.id())?.version,
+                "public_key_sha256": sha256_hex(signer.spki()), "certificate_sha256": sha256_hex(&der),
+                "previous_certificate_sha256": sha256_hex(&old_der), "previous_key": old_key }),
+    )?;
+    online.set_state(&old_info.handle(), hsm_shim::KeyState::Deactivated)?;
+    let mut record = ca_record(which, &der, key.id())?;
+    let previous = inv.latest(&record.subject_id).await?;
+    record.version = previous.as_ref().map_or(1, |p| p.version + 1);
+    if let Some(p) = &previous {
+        ca::write_file(
+            &home
+                .ca_dir()
+                .join("archive")
+                .join(format!("{}.pem", p.serial)),
+            ca::der_to_pem(&old_der).as_bytes(),
+        )?;
+    }
+    inv.insert_version(&record).await?;
+    inv.record_key("online", &online.info(key.id())?).await?;
+    inv.record_key("online", &online.info(old_key)?).await?;
+    ca::write_file(&home.cert_path(which), ca::der_to_pem(&der).as_bytes())?;
+    let mut state = session.state.clone();
+    match which {
+        Ca::Network => state.network_ca_key = key.id(),
+        _ => state.signing_ca_key = key.id(),
+    }
+    home.save_state(&state)?;
+    session.state = state;
+    session.close_ceremony(home, t, &admin, &witnesses)
+}
+
+/// Revokes an intermediate: the root signs a CRL listing it (HOME/crl/root.crl and .crl.pem).
+pub async fn revoke_intermediate(
+    home: &Home,
+    inv: &Inventory,
+    session: &QuorumSession,
+    who: &Attendance,
+    which: Ca,
+    reason: &str,
+) -> Result<PathBuf> {
+    let root = session.root()?;
+    let root_der = home.cert_der(Ca::Root)?;
+    let (mut t, admin, witnesses) = session.open_ceremony(
+        "revoke-intermediate",
+        REVOKE_INTERMEDIATE_SCRIPT,
+        who,
+        &json!({ "ca": which.name(), "reason": reason }),
+    )?;
+    intermediate_key(&session.state, which)?;
+    let der = home.cert_der(which)?;
+    let serial = {
+        let (_, c) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|e| Error::Certificate(e.to_string()))?;
+        inventory::normalise_serial(&c.tbs_certificate.raw_serial_as_string())
+    };
+    crate::revoke::check_reason(reason)?;
+    let record = inv
+        .revoke(&serial, reason, time::OffsetDateTime::now_utc())
+        .await?;
+    let root_signer = HsmSigner::new(root, root.info(session.state.root_key)?.handle())?;
+    let crl = crate::revoke::sign_crl(
+        home,
+        inv,
+        Ca::Root,
+        &root_der,
+        root_signer,
+        time::Duration::days(30),
+    )
+    .await?;
+    t.record(
+        "intermediate.revoked",
+        &admin,
+        &witnesses,
+        json!({ "ca": which.name(), "serial": record.serial, "reason": reason,
+                "root_crl_number": crl.number, "root_crl_sha256": sha256_hex(&crl.der) }),
+    )?;
+    session.close_ceremony(home, t, &admin, &witnesses)
+}
+
+/// Custodian turnover: deals fresh shares of both master keys to the new custodians (a new M
+/// and N allowed), writes their files, then makes the new shares the only valid ones.
+#[allow(clippy::too_many_lines)] // the script's steps in order
+pub fn reshare(
+    home: &Home,
+    session: &mut QuorumSession,
+    who: &Attendance,
+    custodians: &[CustodianSpec],
+    threshold: u8,
+    shares_out: &Path,
+) -> Result<(PathBuf, Vec<PathBuf>)> {
+    let quorum = Quorum {
+        threshold,
+        custodians: u8::try_from(custodians.len())
+            .map_err(|_| Error::Roles("at most 255 custodians".into()))?,
+    }
+    .validate(hsm_shim::Mode::Production)?;
+    session.root()?;
+    let mut names: Vec<String> = vec![norm(&who.administrator)];
+    for n in custodians.iter().map(|c| &c.name).chain(&who.witnesses) {
+        if names.contains(&norm(n)) {
+            return Err(Error::Roles(format!(
+                "{n} cannot hold two roles in one ceremony"
+            )));
+        }
+        names.push(norm(n));
+    }
+    let old: Vec<String> = session
+        .state
+        .custodians
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    let new: Vec<String> = custodians.iter().map(|c| c.name.clone()).collect();
+    let left: Vec<&String> = old
+        .iter()
+        .filter(|o| !new.iter().any(|n| norm(n) == norm(o)))
+        .collect();
+    let joined: Vec<&String> = new
+        .iter()
+        .filter(|n| !old.iter().any(|o| norm(o) == norm(n)))
+        .collect();
+    let (mut t, admin, witnesses) = session.open_ceremony(
+        "reshare",
+        RESHARE_SCRIPT,
+        who,
+        &json!({ "threshold": quorum.threshold, "custodians": quorum.custodians, "left": left, "joined": joined }),
+    )?;
+    let files: Vec<PathBuf> = custodians
+        .iter()
+        .enumerate()
+        .map(|(i, c)| shares_out.join(format!("custodian-{}-{}.age", i + 1, slug(&c.name))))
+        .collect();
+    if let Some(existing) = files.iter().find(|p| p.exists()) {
+        return Err(Error::InvalidInput(format!(
+            "{} already exists",
+            existing.display()
+        )));
+    }
+    let root_shares: Vec<_> = session.bundles.iter().map(|b| b.root.clone()).collect();
+    let online_shares: Vec<_> = session.bundles.iter().map(|b| b.online.clone()).collect();
+    let root_plan = session.root.prepare_reshare(&root_shares, quorum)?;
+    let online_plan = session.online.prepare_reshare(&online_shares, quorum)?;
+    std::fs::create_dir_all(shares_out).map_err(|e| Error::io("creating", shares_out, e))?;
+    let written = (|| -> Result<()> {
+        for (i, c) in custodians.iter().enumerate() {
+            let bundle = ShareBundle {
+                ceremony: t.id,
+                custodian: c.name.clone(),
+                index: root_plan.shares[i].index(),
+                root: root_plan.shares[i].clone(),
+                online: online_plan.shares[i].clone(),
+            };
+            shares::write(&files[i], &bundle, &c.protection)?;
+            let bytes = std::fs::read(&files[i]).map_err(|e| Error::io("reading", &files[i], e))?;
+            t.record(
+                "share.sealed",
+                &format!("key custodian: {}", c.name),
+                &witnesses,
+                json!({ "index": bundle.index, "file_sha256": sha256_hex(&bytes), "protection": c.protection.method(),
+                        "root_share_commitment": sha256_hex(bundle.root.to_text().as_bytes()),
+                        "online_share_commitment": sha256_hex(bundle.online.to_text().as_bytes()) }),
+            )?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = written {
+        for f in &files {
+            let _ = std::fs::remove_file(f);
+        }
+        return Err(e);
+    }
+    // Every new file exists: only now do the new shares replace the old.
+    session.root.commit_reshare(root_plan)?;
+    session.online.commit_reshare(online_plan)?;
+    let mut state = session.state.clone();
+    state.share_ceremony = t.id;
+    state.quorum = quorum;
+    state.custodians = custodians
+        .iter()
+        .enumerate()
+        .map(|(i, c)| CustodianRecord {
+            index: u8::try_from(i + 1).unwrap_or(u8::MAX),
+            name: c.name.clone(),
+            protection: c.protection.method().into(),
+        })
+        .collect();
+    home.save_state(&state)?;
+    t.record(
+        "shares.replaced",
+        &admin,
+        &witnesses,
+        json!({ "share_ceremony": t.id }),
+    )?;
+    session.state = state;
+    let path = session.close_ceremony(home, t, &admin, &witnesses)?;
+    Ok((path, files))
 }

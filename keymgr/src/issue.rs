@@ -121,6 +121,20 @@ fn issuer_signer<'a>(
     Ok((ca_der, HsmSigner::new(store, handle)?))
 }
 
+/// An intermediate revoked in a root ceremony issues nothing more.
+async fn refuse_revoked_ca(inv: &Inventory, ca: Ca, der: &[u8]) -> Result<()> {
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(der).map_err(|e| Error::Certificate(e.to_string()))?;
+    let serial = inventory::normalise_serial(&cert.tbs_certificate.raw_serial_as_string());
+    match inv.get(&serial).await {
+        Ok(r) if r.state == CertState::Revoked => Err(Error::InvalidInput(format!(
+            "the {} certificate is revoked: rotate it in a root ceremony first",
+            ca.name()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 async fn issue_version(
     home: &Home,
     store: &dyn KeyStore,
@@ -134,6 +148,7 @@ async fn issue_version(
     let params = request.params(&state.organisation)?;
     let subject_id = request.subject_id();
     let (ca_der, signer) = issuer_signer(home, store, &state, issuer_ca)?;
+    refuse_revoked_ca(inv, issuer_ca, &ca_der).await?;
     let issuer = rcgen::Issuer::from_ca_cert_der(&ca_der.into(), signer)?;
     let (cert, key) = match source {
         KeySource::Generate => {

@@ -10,7 +10,7 @@ pub mod issue;
 pub mod merkle;
 pub mod revoke;
 pub mod shares;
-mod signer;
+pub(crate) mod signer;
 pub mod tlog;
 pub mod transcript;
 

@@ -128,6 +128,43 @@ enum Cmd {
 enum CeremonyCmd {
     /// Create the root of trust: keystores split among custodians, Root, Network and Signing CA.
     Init(InitArgs),
+    /// Root ceremony: a new key for an intermediate, certified by the root.
+    RotateIntermediate {
+        #[command(flatten)]
+        people: People,
+        #[command(flatten)]
+        shares: ShareArgs,
+        #[arg(long, value_enum)]
+        ca: IssuingCa,
+    },
+    /// Root ceremony: revoke an intermediate; the root signs a new CRL.
+    RevokeIntermediate {
+        #[command(flatten)]
+        people: People,
+        #[command(flatten)]
+        shares: ShareArgs,
+        #[arg(long, value_enum)]
+        ca: IssuingCa,
+        #[arg(long, default_value = "keyCompromise")]
+        reason: String,
+    },
+    /// Custodian turnover: a quorum of current shares deals fresh shares to the new custodians.
+    Reshare {
+        #[command(flatten)]
+        people: People,
+        #[command(flatten)]
+        shares: ShareArgs,
+        /// A new custodian: NAME, or NAME=age1…
+        #[arg(long = "custodian", required = true)]
+        custodians: Vec<String>,
+        /// Passphrase files of the new passphrase custodians, in order (else prompted).
+        #[arg(long = "new-passphrase-file")]
+        new_passphrase_files: Vec<PathBuf>,
+        #[arg(long)]
+        threshold: u8,
+        #[arg(long)]
+        shares_out: PathBuf,
+    },
     /// Verify a ceremony transcript against the root certificate and print its steps.
     Verify {
         transcript: PathBuf,
@@ -163,6 +200,25 @@ struct InitArgs {
     /// Files holding the passphrases of the passphrase custodians, in order (else prompted).
     #[arg(long = "passphrase-file")]
     passphrase_files: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct People {
+    /// The ceremony administrator.
+    #[arg(long)]
+    admin: String,
+    /// A witness (at least one).
+    #[arg(long = "witness", required = true)]
+    witnesses: Vec<String>,
+}
+
+impl People {
+    fn attendance(&self) -> ceremony::Attendance {
+        ceremony::Attendance {
+            administrator: self.admin.clone(),
+            witnesses: self.witnesses.clone(),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -284,6 +340,76 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match &cli.command {
         Cmd::Ceremony(CeremonyCmd::Init(args)) => init(&home, &inventory().await?, args).await,
+        Cmd::Ceremony(CeremonyCmd::RotateIntermediate { people, shares, ca }) => {
+            let inv = inventory().await?;
+            let mut session = unseal(&home, shares)?;
+            let path = ceremony::rotate_intermediate(
+                &home,
+                &inv,
+                &mut session,
+                &people.attendance(),
+                issuing(*ca),
+            )
+            .await?;
+            println!(
+                "{} rotated; transcript {}",
+                issuing(*ca).name(),
+                path.display()
+            );
+            Ok(())
+        }
+        Cmd::Ceremony(CeremonyCmd::RevokeIntermediate {
+            people,
+            shares,
+            ca,
+            reason,
+        }) => {
+            let inv = inventory().await?;
+            let session = unseal(&home, shares)?;
+            let path = ceremony::revoke_intermediate(
+                &home,
+                &inv,
+                &session,
+                &people.attendance(),
+                issuing(*ca),
+                reason,
+            )
+            .await?;
+            println!(
+                "{} revoked; root CRL in {}; transcript {}",
+                issuing(*ca).name(),
+                home.dir().join("crl").display(),
+                path.display()
+            );
+            Ok(())
+        }
+        Cmd::Ceremony(CeremonyCmd::Reshare {
+            people,
+            shares,
+            custodians,
+            new_passphrase_files,
+            threshold,
+            shares_out,
+        }) => {
+            let mut session = unseal(&home, shares)?;
+            let specs = custodian_specs(custodians, new_passphrase_files)?;
+            let (path, files) = ceremony::reshare(
+                &home,
+                &mut session,
+                &people.attendance(),
+                &specs,
+                *threshold,
+                shares_out,
+            )?;
+            for f in files {
+                println!("Share file: {}", f.display());
+            }
+            println!(
+                "shares replaced: the old shares unseal nothing; transcript {}",
+                path.display()
+            );
+            Ok(())
+        }
         Cmd::Ceremony(CeremonyCmd::Verify { transcript, root }) => {
             verify_transcript(&home, transcript, root.as_deref())
         }
@@ -551,9 +677,40 @@ fn prompt_secret(prompt: &str) -> anyhow::Result<SecretString> {
 }
 
 async fn init(home: &Home, inv: &Inventory, args: &InitArgs) -> anyhow::Result<()> {
-    let mut files = args.passphrase_files.iter();
+    let custodians = custodian_specs(&args.custodians, &args.passphrase_files)?;
+    let plan = InitPlan {
+        organisation: args.organisation.clone(),
+        network_domain: args.network_domain.clone(),
+        administrator: args.admin.clone(),
+        custodians,
+        witnesses: args.witnesses.clone(),
+        threshold: args.threshold,
+        shares_out: args.shares_out.clone(),
+    };
+    let out = ceremony::init(home, inv, &plan, &mut |step| println!("- {step}")).await?;
+    println!("Root CA SHA-256: {}", out.root_sha256);
+    println!("Transcript: {}", out.transcript.display());
+    for f in &out.share_files {
+        println!("Share file: {}", f.display());
+    }
+    Ok(())
+}
+
+fn issuing(ca: IssuingCa) -> Ca {
+    match ca {
+        IssuingCa::Network => Ca::Network,
+        IssuingCa::Signing => Ca::Signing,
+    }
+}
+
+/// Custodians from NAME or NAME=age1… arguments, passphrases from files in order or prompted.
+fn custodian_specs(
+    specs: &[String],
+    passphrase_files: &[PathBuf],
+) -> anyhow::Result<Vec<CustodianSpec>> {
+    let mut files = passphrase_files.iter();
     let mut custodians = Vec::new();
-    for spec in &args.custodians {
+    for spec in specs {
         let (name, protection) = if let Some((name, recipient)) = spec.split_once('=') {
             let r = recipient
                 .trim()
@@ -585,22 +742,7 @@ async fn init(home: &Home, inv: &Inventory, args: &InitArgs) -> anyhow::Result<(
     if files.next().is_some() {
         bail!("more --passphrase-file than passphrase custodians");
     }
-    let plan = InitPlan {
-        organisation: args.organisation.clone(),
-        network_domain: args.network_domain.clone(),
-        administrator: args.admin.clone(),
-        custodians,
-        witnesses: args.witnesses.clone(),
-        threshold: args.threshold,
-        shares_out: args.shares_out.clone(),
-    };
-    let out = ceremony::init(home, inv, &plan, &mut |step| println!("- {step}")).await?;
-    println!("Root CA SHA-256: {}", out.root_sha256);
-    println!("Transcript: {}", out.transcript.display());
-    for f in &out.share_files {
-        println!("Share file: {}", f.display());
-    }
-    Ok(())
+    Ok(custodians)
 }
 
 fn verify_transcript(home: &Home, path: &Path, root: Option<&Path>) -> anyhow::Result<()> {

@@ -29,6 +29,11 @@ pub const REASONS: [(&str, RevocationReason); 9] = [
     ("aACompromise", RevocationReason::AaCompromise),
 ];
 
+/// Checks a reason name.
+pub fn check_reason(name: &str) -> Result<()> {
+    reason_code(name).map(|_| ())
+}
+
 fn reason_code(name: &str) -> Result<RevocationReason> {
     REASONS
         .iter()
@@ -124,11 +129,37 @@ pub async fn crl(
         }
     };
     let ca_der = home.cert_der(issuer)?;
-    ca::check_ca_validity(issuer, &ca_der)?;
     let signer = HsmSigner::new(store, store.info(key)?.handle())?;
-    let ski = subject_key_id(&ca_der)?;
-    let rc_issuer = rcgen::Issuer::from_ca_cert_der(&ca_der.into(), signer)?;
-    let revoked = inv.revoked(issuer).await?;
+    let crl = sign_crl(home, inv, issuer, &ca_der, signer, next_update).await?;
+    Log::open(home)?.append(
+        store,
+        state.log_key,
+        "crl",
+        serde_json::json!({ "issuer": issuer, "number": crl.number, "revoked": crl.revoked,
+                            "sha256": crate::transcript::sha256_hex(&crl.der) }),
+    )?;
+    Ok(crl)
+}
+
+/// Signs and writes the CRL of `issuer` with its key.
+pub(crate) async fn sign_crl(
+    home: &Home,
+    inv: &Inventory,
+    issuer: Ca,
+    ca_der: &[u8],
+    signer: HsmSigner<'_>,
+    next_update: Duration,
+) -> Result<Crl> {
+    ca::check_ca_validity(issuer, ca_der)?;
+    let ski = subject_key_id(ca_der)?;
+    let rc_issuer = rcgen::Issuer::from_ca_cert_der(&ca_der.to_vec().into(), signer)?;
+    let revoked: Vec<CertRecord> = inv
+        .revoked(issuer)
+        .await?
+        .into_iter()
+        // The root also "issues" itself in the inventory; it never lists itself.
+        .filter(|r| r.profile != "root-ca")
+        .collect();
     let mut entries = Vec::new();
     for r in &revoked {
         let serial = hex::decode(&r.serial)
@@ -168,13 +199,6 @@ pub async fn crl(
         .join(issuer.file_name().trim_end_matches(".pem"));
     ca::write_file(&base.with_extension("crl"), &crl.der)?;
     ca::write_file(&base.with_extension("crl.pem"), crl.pem().as_bytes())?;
-    Log::open(home)?.append(
-        store,
-        state.log_key,
-        "crl",
-        serde_json::json!({ "issuer": issuer, "number": number, "revoked": crl.revoked,
-                            "sha256": crate::transcript::sha256_hex(&crl.der) }),
-    )?;
     Ok(crl)
 }
 

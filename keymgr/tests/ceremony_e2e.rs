@@ -1224,3 +1224,243 @@ fn rustls_accepts_node_certificates_for_mutual_tls() {
         "{err}"
     );
 }
+
+#[test]
+fn root_ceremonies_need_the_quorum_and_reshare_retires_old_shares() {
+    let ca = ceremony();
+    let d = ca.dir.path();
+    let people = ["--admin", "Kepala Bidang", "--witness", "Inspektorat"];
+    let transcripts = || {
+        std::fs::read_dir(ca.home().join("transcripts"))
+            .expect("dir")
+            .count()
+    };
+    let q = ca.quorum(&[1, 2, 3]);
+    ca.ok(&args(
+        &["issue"],
+        &q,
+        &[
+            "node",
+            "--node-id",
+            "old",
+            "--agency",
+            "D",
+            "--accreditation",
+            "biasa",
+            "--ip",
+            "127.0.0.1",
+            "--out",
+            "old.pem",
+        ],
+    ));
+    std::fs::copy(
+        ca.home().join("ca/network-ca.pem"),
+        ca.path("network-v1.pem"),
+    )
+    .expect("copy");
+
+    // Root-key use with fewer than the threshold: refused, nothing written.
+    let two = ca.quorum(&[1, 2]);
+    let err = ca.fails(&args(
+        &["ceremony", "rotate-intermediate"],
+        &two,
+        &[&people[..], &["--ca", "network"]].concat(),
+    ));
+    assert!(err.contains("quorum not met: 2 of 3"), "{err}");
+    assert_eq!(transcripts(), 1);
+    // A custodian cannot witness their own ceremony.
+    let err = ca.fails(&args(
+        &["ceremony", "rotate-intermediate"],
+        &q,
+        &["--admin", "A", "--witness", "Budi", "--ca", "network"],
+    ));
+    assert!(err.contains("two roles"), "{err}");
+
+    // Rotate the Network CA with the quorum.
+    let text = ca.ok(&args(
+        &["ceremony", "rotate-intermediate"],
+        &q,
+        &[&people[..], &["--ca", "network"]].concat(),
+    ));
+    let path = text
+        .split("transcript ")
+        .nth(1)
+        .expect("path")
+        .trim()
+        .to_string();
+    let text = ca.ok(&["ceremony", "verify", &path]);
+    assert!(
+        text.contains("intermediate.rotated") && text.contains("transcript verified"),
+        "{text}"
+    );
+    std::fs::copy(ca.home().join("ca/root.pem"), ca.path("root.pem")).expect("root");
+    std::fs::copy(
+        ca.home().join("ca/network-ca.pem"),
+        ca.path("network-v2.pem"),
+    )
+    .expect("net");
+    assert_ne!(
+        std::fs::read(ca.path("network-v1.pem")).expect("v1"),
+        std::fs::read(ca.path("network-v2.pem")).expect("v2")
+    );
+    ca.ok(&args(
+        &["issue"],
+        &q,
+        &[
+            "node",
+            "--node-id",
+            "new",
+            "--agency",
+            "D",
+            "--accreditation",
+            "biasa",
+            "--ip",
+            "127.0.0.1",
+            "--out",
+            "new.pem",
+        ],
+    ));
+    let (ok, out) = openssl(
+        d,
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "network-v2.pem",
+            "new.pem",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = openssl(
+        d,
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "network-v1.pem",
+            "old.pem",
+        ],
+    );
+    assert!(ok, "what the old intermediate signed stays valid: {out}");
+
+    // Revoke the Signing CA: the root signs a CRL; the Signing CA issues nothing more.
+    let text = ca.ok(&args(
+        &["ceremony", "revoke-intermediate"],
+        &q,
+        &[
+            &people[..],
+            &["--ca", "signing", "--reason", "cACompromise"],
+        ]
+        .concat(),
+    ));
+    assert!(text.contains("revoked"), "{text}");
+    std::fs::copy(ca.home().join("ca/signing-ca.pem"), ca.path("signing.pem")).expect("sig");
+    let root_crl = ca.home().join("crl/root.crl.pem");
+    let (ok, out) = openssl(
+        d,
+        &[
+            "crl",
+            "-in",
+            root_crl.to_str().expect("utf8"),
+            "-CAfile",
+            "root.pem",
+            "-noout",
+            "-verify",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = openssl(
+        d,
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "root.pem",
+            "-CRLfile",
+            root_crl.to_str().expect("utf8"),
+            "signing.pem",
+        ],
+    );
+    assert!(!ok && out.contains("certificate revoked"), "{out}");
+    let err = ca.fails(&args(
+        &["issue"],
+        &q,
+        &[
+            "official",
+            "--name",
+            "X",
+            "--nip",
+            "197501012000032001",
+            "--agency",
+            "D",
+            "--out",
+            "x.pem",
+        ],
+    ));
+    assert!(err.contains("Signing CA certificate is revoked"), "{err}");
+
+    // Reshare: Andi, Dewi and Rina leave, Eko and Fajar join; 2 of 4 from now on.
+    for (i, n) in ["eko", "fajar"].iter().enumerate() {
+        std::fs::write(ca.path(&format!("new-{n}")), format!("sandi baru {i}\n")).expect("write");
+    }
+    std::fs::write(ca.path("new-budi"), "budi baru\n").expect("write");
+    std::fs::write(ca.path("new-siti"), "siti baru\n").expect("write");
+    let mut reshare = vec![
+        "ceremony",
+        "reshare",
+        "--admin",
+        "Kepala Bidang",
+        "--witness",
+        "Inspektorat",
+        "--threshold",
+        "2",
+        "--shares-out",
+        "shares2",
+    ];
+    for (name, file) in [
+        ("Budi", "new-budi"),
+        ("Siti", "new-siti"),
+        ("Eko", "new-eko"),
+        ("Fajar", "new-fajar"),
+    ] {
+        reshare.extend(["--custodian", name, "--new-passphrase-file", file]);
+    }
+    let q_old = ca.quorum(&[3, 4, 5]);
+    let text = ca.ok(&args(&reshare, &q_old, &[]));
+    assert!(text.contains("shares replaced"), "{text}");
+    let path = text
+        .split("transcript ")
+        .nth(1)
+        .expect("path")
+        .trim()
+        .to_string();
+    let t: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("transcript")).expect("json");
+    let params = &t["entries"][0]["data"]["parameters"];
+    assert_eq!(params["left"], serde_json::json!(["Andi", "Dewi", "Rina"]));
+    assert_eq!(params["joined"], serde_json::json!(["Eko", "Fajar"]));
+    ca.ok(&["ceremony", "verify", &path]);
+
+    // An old share no longer unseals anything; two new ones do.
+    let err = ca.fails(&args(&["unseal"], &ca.quorum(&[1]), &[]));
+    assert!(err.contains("belongs to ceremony"), "{err}");
+    let text = ca.ok(&[
+        "unseal",
+        "--share",
+        "shares2/custodian-3-eko.age",
+        "--passphrase-file",
+        "new-eko",
+        "--share",
+        "shares2/custodian-1-budi.age",
+        "--passphrase-file",
+        "new-budi",
+    ]);
+    assert!(
+        text.contains("1 more needed (of 2)") && text.contains("unsealed"),
+        "{text}"
+    );
+    let text = ca.ok(&["log", "verify"]);
+    assert!(text.contains("log verified"), "{text}");
+}
