@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use age::secrecy::{ExposeSecret, SecretString};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hsm_shim::KeyStore as _;
 use keymgr::ca::{ApplicationRequest, Ca, Home, NodeRequest, OfficialRequest};
 use keymgr::ceremony::{self, CustodianSpec, InitPlan, QuorumSession};
 use keymgr::inventory::Inventory;
@@ -307,6 +308,10 @@ enum Level {
 enum LogCmd {
     /// Recompute the tree, check every signed head, name the first entry that does not match.
     Verify,
+    /// Rotate the key that signs tree heads (heads signed by the old key stay verifiable).
+    RotateKey(ShareArgs),
+    /// Print an inclusion proof for one entry against the current tree.
+    Prove { index: usize },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -582,10 +587,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Log(LogCmd::Verify) => {
-            let s = Log::open(&home)?.verify()?;
+            let log = Log::open(&home)?;
+            let s = log.verify()?;
+            let versions: Vec<String> = log
+                .head_key_versions()?
+                .iter()
+                .map(|v| format!("v{v}"))
+                .collect();
             println!(
-                "log verified: {} entries, {} signed tree heads",
-                s.entries, s.heads
+                "log verified: {} entries, {} signed tree heads (log key {})",
+                s.entries,
+                s.heads,
+                versions.join(", ")
+            );
+            Ok(())
+        }
+        Cmd::Log(LogCmd::RotateKey(shares)) => {
+            let inv = inventory().await?;
+            let session = unseal(&home, shares)?;
+            let store = session.online()?;
+            let old = store.info(home.load_state()?.log_key)?;
+            let new = Log::open(&home)?.rotate_key(&home, store)?;
+            inv.record_key("online", &new).await?;
+            inv.record_key("online", &store.info(old.id)?).await?;
+            println!(
+                "log key rotated: version {} -> {} ({})",
+                old.version, new.version, new.id
+            );
+            Ok(())
+        }
+        Cmd::Log(LogCmd::Prove { index }) => {
+            let (leaf, proof, root) = Log::open(&home)?.inclusion_proof(*index)?;
+            println!(
+                "{}",
+                serde_json::json!({ "index": index, "leaf_hash": hex::encode(leaf), "root": hex::encode(root),
+                                    "proof": proof.iter().map(hex::encode).collect::<Vec<_>>() })
             );
             Ok(())
         }

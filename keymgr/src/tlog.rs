@@ -208,6 +208,43 @@ impl Log {
         Ok(())
     }
 
+    /// Rotates the log key: the next version signs new heads; the old key is deactivated (it
+    /// signs nothing more) and its public key stays in the log's key list, so the heads it
+    /// signed keep verifying. Returns the new key.
+    pub fn rotate_key(&self, home: &Home, store: &dyn KeyStore) -> Result<hsm_shim::KeyInfo> {
+        let mut state = home.load_state()?;
+        let old = store.info(state.log_key)?;
+        let new = store.generate(KeyKind::EcdsaP256, &old.label)?;
+        let new_info = store.info(new.id())?;
+        self.remember_key(store, &new, new_info.version)?;
+        // The rotation is announced under the old key, then the old key retires.
+        self.append(
+            store,
+            old.id,
+            "log-key-rotated",
+            serde_json::json!({ "from": { "key": old.id, "version": old.version },
+                                "to": { "key": new_info.id, "version": new_info.version },
+                                "spki_sha256": crate::transcript::sha256_hex(&store.public_key(&new)?) }),
+        )?;
+        store.set_state(&old.handle(), hsm_shim::KeyState::Deactivated)?;
+        state.log_key = new_info.id;
+        home.save_state(&state)?;
+        Ok(new_info)
+    }
+
+    /// The key versions that signed the heads, in order of first use.
+    pub fn head_key_versions(&self) -> Result<Vec<u32>> {
+        let mut out = Vec::new();
+        for line in read_lines(&self.heads_path())? {
+            if let Ok(h) = serde_json::from_str::<TreeHead>(&line)
+                && !out.contains(&h.key_version)
+            {
+                out.push(h.key_version);
+            }
+        }
+        Ok(out)
+    }
+
     /// Recomputes the tree and checks every head; names the first entry that does not match.
     pub fn verify(&self) -> Result<LogSummary> {
         let lines = read_lines(&self.entries_path())?;

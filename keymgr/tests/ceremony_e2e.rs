@@ -946,8 +946,48 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
     );
     assert!(!ok && out.contains("certificate revoked"), "{out}");
 
+    // The log key rotates; heads signed by the retired key keep verifying.
+    let text = ca.ok(&args(&["log", "rotate-key"], &q, &[]));
+    assert!(text.contains("version 1 -> 2"), "{text}");
+    ca.ok(&args(&["revoke"], &q, &[&node_b, "--reason", "superseded"]));
     let text = ca.ok(&["log", "verify"]);
-    assert!(text.contains("log verified"), "{text}");
+    assert!(
+        text.contains("log verified") && text.contains("log key v1, v2"),
+        "{text}"
+    );
+    // An inclusion proof that a verifier can check on its own.
+    let proof: serde_json::Value =
+        serde_json::from_str(&ca.ok(&["log", "prove", "3"])).expect("json");
+    let hash = |v: &serde_json::Value| -> [u8; 32] {
+        hex::decode(v.as_str().expect("hex"))
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes")
+    };
+    let path: Vec<[u8; 32]> = proof["proof"]
+        .as_array()
+        .expect("proof")
+        .iter()
+        .map(hash)
+        .collect();
+    let size = std::fs::read_to_string(ca.home().join("log/entries.jsonl"))
+        .expect("log")
+        .lines()
+        .count();
+    assert!(keymgr::merkle::verify_inclusion(
+        &hash(&proof["leaf_hash"]),
+        3,
+        size,
+        &path,
+        &hash(&proof["root"])
+    ));
+    assert!(!keymgr::merkle::verify_inclusion(
+        &hash(&proof["leaf_hash"]),
+        4,
+        size,
+        &path,
+        &hash(&proof["root"])
+    ));
 }
 
 #[tokio::test]
