@@ -10,8 +10,9 @@ pub mod issue;
 pub mod merkle;
 pub mod revoke;
 pub mod shares;
-pub(crate) mod signer;
+mod signer;
 pub mod tlog;
 pub mod transcript;
 
 pub use error::{Error, Result};
+pub use signer::HsmSigner;

@@ -182,6 +182,42 @@ pub fn verify_consistency(
     f_r == *old_root && s_r == *new_root && s_n == 0
 }
 
+/// The right edge of a tree: the roots of its perfect subtrees, largest first. Appending a
+/// leaf and computing the root take O(log n), so a log never rereads its history to grow.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Frontier {
+    pub size: u64,
+    /// (height, root) of each perfect subtree, largest first.
+    pub nodes: Vec<(u32, Hash)>,
+}
+
+impl Frontier {
+    pub fn push(&mut self, leaf: Hash) {
+        let mut node = (0u32, leaf);
+        while let Some(&(h, left)) = self.nodes.last() {
+            if h != node.0 {
+                break;
+            }
+            self.nodes.pop();
+            node = (h + 1, node_hash(&left, &node.1));
+        }
+        self.nodes.push(node);
+        self.size += 1;
+    }
+
+    /// The tree hash: the perfect subtrees folded from the right.
+    pub fn root(&self) -> Hash {
+        let mut iter = self.nodes.iter().rev();
+        let Some(&(_, mut acc)) = iter.next() else {
+            return root(&[]);
+        };
+        for (_, left) in iter {
+            acc = node_hash(left, &acc);
+        }
+        acc
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +226,18 @@ mod tests {
         (0..n)
             .map(|i| leaf_hash(format!("entry {i}").as_bytes()))
             .collect()
+    }
+
+    #[test]
+    fn the_frontier_gives_the_same_root_as_the_whole_tree() {
+        let mut f = Frontier::default();
+        assert_eq!(f.root(), root(&[]));
+        let l = leaves(130);
+        for (i, leaf) in l.iter().enumerate() {
+            f.push(*leaf);
+            assert_eq!(f.root(), root(&l[..=i]), "size {}", i + 1);
+            assert!(f.nodes.len() <= 8);
+        }
     }
 
     #[test]

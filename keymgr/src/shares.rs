@@ -140,32 +140,46 @@ pub fn open(path: &Path, unlock: &Unlock) -> Result<ShareBundle> {
     };
     let decryptor = age::Decryptor::new(&bytes[..])
         .map_err(|_| damaged("not an age file, or its header is damaged"))?;
-    let identity: Box<dyn age::Identity> = match unlock {
-        Unlock::Passphrase(p) => Box::new(age::scrypt::Identity::new(p.clone())),
+    // An identity file may hold several keys, as age's own files do: try them all.
+    let identities: Vec<Box<dyn age::Identity>> = match unlock {
+        Unlock::Passphrase(p) => vec![Box::new(age::scrypt::Identity::new(p.clone()))],
         Unlock::Identity(file) => {
             let text = Zeroizing::new(
                 std::fs::read_to_string(file).map_err(|e| Error::io("reading", file, e))?,
             );
-            let line = text
+            let keys: Vec<Box<dyn age::Identity>> = text
                 .lines()
-                .find(|l| l.starts_with("AGE-SECRET-KEY-"))
-                .ok_or_else(|| {
-                    Error::InvalidInput(format!("{} holds no age identity", file.display()))
-                })?;
-            Box::new(line.parse::<age::x25519::Identity>().map_err(|_| {
-                Error::InvalidInput(format!("{} holds no valid age identity", file.display()))
-            })?)
+                .filter(|l| l.starts_with("AGE-SECRET-KEY-"))
+                .map(|l| {
+                    l.parse::<age::x25519::Identity>()
+                        .map(|i| Box::new(i) as Box<dyn age::Identity>)
+                        .map_err(|_| {
+                            Error::InvalidInput(format!(
+                                "{} holds an invalid age identity",
+                                file.display()
+                            ))
+                        })
+                })
+                .collect::<Result<_>>()?;
+            if keys.is_empty() {
+                return Err(Error::InvalidInput(format!(
+                    "{} holds no age identity",
+                    file.display()
+                )));
+            }
+            keys
         }
     };
-    let mut reader = match decryptor.decrypt(std::iter::once(identity.as_ref())) {
-        Ok(r) => r,
-        Err(age::DecryptError::NoMatchingKeys | age::DecryptError::DecryptionFailed) => {
-            return Err(Error::WrongPassphrase {
-                path: path.to_path_buf(),
-            });
-        }
-        Err(_) => return Err(damaged("the file is damaged")),
-    };
+    let mut reader =
+        match decryptor.decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity)) {
+            Ok(r) => r,
+            Err(age::DecryptError::NoMatchingKeys | age::DecryptError::DecryptionFailed) => {
+                return Err(Error::WrongPassphrase {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(_) => return Err(damaged("the file is damaged")),
+        };
     let mut json = Zeroizing::new(Vec::new());
     reader
         .read_to_end(&mut json)

@@ -5,12 +5,20 @@ use hsm_shim::{KeyHandle, KeyKind, KeyStore, raw_from_spki};
 use crate::{Error, Result};
 
 /// A key in a key store, usable by rcgen to sign certificates and CRLs.
-pub(crate) struct HsmSigner<'a> {
+pub struct HsmSigner<'a> {
     store: &'a dyn KeyStore,
     handle: KeyHandle,
     raw_public: Vec<u8>,
     spki: Vec<u8>,
     algorithm: &'static rcgen::SignatureAlgorithm,
+}
+
+impl std::fmt::Debug for HsmSigner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HsmSigner")
+            .field("key", &self.handle.id())
+            .finish_non_exhaustive()
+    }
 }
 
 pub(crate) fn rcgen_algorithm(kind: KeyKind) -> Result<&'static rcgen::SignatureAlgorithm> {
@@ -25,7 +33,7 @@ pub(crate) fn rcgen_algorithm(kind: KeyKind) -> Result<&'static rcgen::Signature
 }
 
 impl<'a> HsmSigner<'a> {
-    pub(crate) fn new(store: &'a dyn KeyStore, handle: KeyHandle) -> Result<Self> {
+    pub fn new(store: &'a dyn KeyStore, handle: KeyHandle) -> Result<Self> {
         let algorithm = rcgen_algorithm(handle.kind())?;
         let spki = store.public_key(&handle)?;
         let raw_public = raw_from_spki(handle.kind(), &spki)?.to_vec();
@@ -38,7 +46,7 @@ impl<'a> HsmSigner<'a> {
         })
     }
 
-    pub(crate) fn spki(&self) -> &[u8] {
+    pub fn spki(&self) -> &[u8] {
         &self.spki
     }
 }

@@ -51,6 +51,12 @@ struct LogKey {
     spki: String,
 }
 
+#[derive(Serialize, Deserialize)]
+struct SavedFrontier {
+    frontier: merkle::Frontier,
+    entries_len: u64,
+}
+
 /// What a successful verification saw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LogSummary {
@@ -105,6 +111,38 @@ impl Log {
     fn keys_path(&self) -> PathBuf {
         self.dir.join("keys.json")
     }
+    fn frontier_path(&self) -> PathBuf {
+        self.dir.join("frontier.json")
+    }
+
+    /// The tree's right edge, kept beside the entries with the entries file's length, so an
+    /// append costs O(log n). Rebuilt from the entries when it is missing or does not match
+    /// them (an append interrupted between the two writes). Also returns the entries' length.
+    fn frontier(&self) -> Result<(merkle::Frontier, u64)> {
+        let len = std::fs::metadata(self.entries_path()).map_or(0, |m| m.len());
+        if let Ok(bytes) = std::fs::read(self.frontier_path())
+            && let Ok(saved) = serde_json::from_slice::<SavedFrontier>(&bytes)
+            && saved.entries_len == len
+        {
+            return Ok((saved.frontier, len));
+        }
+        let mut f = merkle::Frontier::default();
+        for l in read_lines(&self.entries_path())? {
+            f.push(merkle::leaf_hash(l.as_bytes()));
+        }
+        Ok((f, len))
+    }
+
+    fn save_frontier(&self, frontier: &merkle::Frontier) -> Result<()> {
+        let saved = SavedFrontier {
+            frontier: frontier.clone(),
+            entries_len: std::fs::metadata(self.entries_path()).map_or(0, |m| m.len()),
+        };
+        crate::ca::write_file(
+            &self.frontier_path(),
+            &serde_json::to_vec(&saved).map_err(|e| Error::InvalidInput(e.to_string()))?,
+        )
+    }
 
     fn leaves(&self) -> Result<Vec<Hash>> {
         Ok(read_lines(&self.entries_path())?
@@ -157,24 +195,30 @@ impl Log {
         }
         let handle = info.handle();
         self.remember_key(store, &handle, info.version)?;
-        let mut leaves = self.leaves()?;
+        let (mut frontier, _) = self.frontier()?;
+        let index = usize::try_from(frontier.size).map_err(|_| Error::Log {
+            entry: 0,
+            reason: "log too large".into(),
+        })?;
         let entry = LogEntry {
-            index: leaves.len(),
+            index,
             time: now_text(),
             kind: kind.into(),
             data,
         };
         let line = serde_json::to_string(&entry).map_err(|e| Error::InvalidInput(e.to_string()))?;
         append_line(&self.entries_path(), &line)?;
-        leaves.push(merkle::leaf_hash(line.as_bytes()));
-        let root = hex::encode(merkle::root(&leaves));
+        frontier.push(merkle::leaf_hash(line.as_bytes()));
+        let size = index + 1;
+        let root = hex::encode(frontier.root());
         let time = now_text();
         let sig = store.sign(
             &handle,
-            &head_message(leaves.len(), &root, &time, info.id, info.version),
+            &head_message(size, &root, &time, info.id, info.version),
         )?;
+        self.save_frontier(&frontier)?;
         let head = TreeHead {
-            size: leaves.len(),
+            size,
             root,
             time,
             key: info.id,

@@ -560,6 +560,20 @@ fn bad_input_gets_a_clear_message_and_a_non_zero_exit() {
         "pass2",
     ]);
     assert!(err.contains("already holds"), "{err}");
+    // An expired issuing CA issues nothing.
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(400);
+    params.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    let key = rcgen::KeyPair::generate().expect("key");
+    let expired = params.self_signed(&key).expect("cert");
+    std::fs::write(ca.home().join("ca/network-ca.pem"), expired.pem()).expect("write");
+    let q = ca.quorum(&[1, 2, 3]);
+    let err = ca.fails(&args(&["issue"], &q, &node));
+    assert!(
+        err.contains("Network CA certificate is not valid now"),
+        "{err}"
+    );
 }
 
 #[test]
