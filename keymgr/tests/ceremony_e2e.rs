@@ -1477,10 +1477,23 @@ fn root_ceremonies_need_the_quorum_and_reshare_retires_old_shares() {
         ("Budi", "new-budi"),
         ("Siti", "new-siti"),
         ("Eko", "new-eko"),
-        ("Fajar", "new-fajar"),
     ] {
         reshare.extend(["--custodian", name, "--new-passphrase-file", file]);
     }
+    // Fajar keeps his share under his own age key, made with age-keygen.
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(ca.path("fajar.agekey"))
+        .output()
+        .expect("age-keygen");
+    assert!(out.status.success());
+    let key = std::fs::read_to_string(ca.path("fajar.agekey")).expect("key");
+    let recipient = key
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("recipient");
+    let fajar = format!("Fajar={recipient}");
+    reshare.extend(["--custodian", &fajar]);
     let q_old = ca.quorum(&[3, 4, 5]);
     let text = ca.ok(&args(&reshare, &q_old, &[]));
     assert!(text.contains("shares replaced"), "{text}");
@@ -1515,6 +1528,28 @@ fn root_ceremonies_need_the_quorum_and_reshare_retires_old_shares() {
         text.contains("1 more needed (of 2)") && text.contains("unsealed"),
         "{text}"
     );
+    let text = ca.ok(&[
+        "unseal",
+        "--share",
+        "shares2/custodian-2-siti.age",
+        "--passphrase-file",
+        "new-siti",
+        "--share",
+        "shares2/custodian-4-fajar.age",
+        "--identity",
+        "fajar.agekey",
+    ]);
+    assert!(text.contains("share of Fajar accepted: unsealed"), "{text}");
+    let err = ca.fails(&[
+        "unseal",
+        "--share",
+        "shares2/custodian-4-fajar.age",
+        "--share",
+        "shares2/custodian-4-fajar.age",
+        "--identity",
+        "fajar.agekey",
+    ]);
+    assert!(err.contains("already given"), "{err}");
     let text = ca.ok(&["log", "verify"]);
     assert!(text.contains("log verified"), "{text}");
 }
