@@ -7,6 +7,7 @@ pub mod ceremony;
 mod error;
 pub mod inventory;
 pub mod issue;
+pub mod keys;
 pub mod merkle;
 pub mod revoke;
 pub mod shares;

@@ -123,6 +123,9 @@ enum Cmd {
     /// The transparency log.
     #[command(subcommand)]
     Log(LogCmd),
+    /// Keys in the online keystore: lifecycle states and destruction.
+    #[command(subcommand)]
+    Key(KeyCmd),
 }
 
 #[derive(Subcommand)]
@@ -302,6 +305,33 @@ enum Level {
     Terbatas,
     Rahasia,
     SangatRahasia,
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Move a key through its lifecycle (pre-active, active, suspended, deactivated, compromised).
+    SetState {
+        #[command(flatten)]
+        shares: ShareArgs,
+        key: String,
+        #[arg(value_enum)]
+        state: KeyStateArg,
+    },
+    /// Destroy a key held by the CA (not a CA key in use): wiped, removed and recorded.
+    Destroy {
+        #[command(flatten)]
+        shares: ShareArgs,
+        key: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KeyStateArg {
+    PreActive,
+    Active,
+    Suspended,
+    Deactivated,
+    Compromised,
 }
 
 #[derive(Subcommand)]
@@ -613,6 +643,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "log key rotated: version {} -> {} ({})",
                 old.version, new.version, new.id
+            );
+            Ok(())
+        }
+        Cmd::Key(KeyCmd::SetState { shares, key, state }) => {
+            let inv = inventory().await?;
+            let session = unseal(&home, shares)?;
+            let state = match state {
+                KeyStateArg::PreActive => hsm_shim::KeyState::PreActive,
+                KeyStateArg::Active => hsm_shim::KeyState::Active,
+                KeyStateArg::Suspended => hsm_shim::KeyState::Suspended,
+                KeyStateArg::Deactivated => hsm_shim::KeyState::Deactivated,
+                KeyStateArg::Compromised => hsm_shim::KeyState::Compromised,
+            };
+            let info = keymgr::keys::set_state(&home, session.online()?, &inv, key, state).await?;
+            println!(
+                "key {} ({} v{}) is now {}",
+                info.id, info.label, info.version, info.state
+            );
+            Ok(())
+        }
+        Cmd::Key(KeyCmd::Destroy { shares, key }) => {
+            let inv = inventory().await?;
+            let session = unseal(&home, shares)?;
+            let info = keymgr::keys::destroy(&home, session.online()?, &inv, key).await?;
+            println!(
+                "key {} ({} v{}) destroyed and recorded",
+                info.id, info.label, info.version
             );
             Ok(())
         }

@@ -415,9 +415,48 @@ fn a_whole_ceremony_issues_what_openssl_accepts() {
         list.contains("root   ") && list.contains("root-ca") && list.contains("transparency-log"),
         "{list}"
     );
+    // The node's key, held by the CA, goes through its lifecycle.
+    let node_serial = list
+        .lines()
+        .find(|l| l.contains(" node "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("node");
+    let show = ca.ok(&["show", node_serial]);
+    let record: serde_json::Value =
+        serde_json::from_str(&show[..show.find("-----BEGIN").expect("pem")]).expect("json");
+    let key = record["key_id"]
+        .as_str()
+        .expect("a CA-held key")
+        .to_string();
+    let q = ca.quorum(&[2, 3, 4]);
+    let text = ca.ok(&args(&["key", "set-state"], &q, &[&key, "suspended"]));
+    assert!(text.contains("is now suspended"), "{text}");
+    assert!(
+        ca.ok(&["list"])
+            .lines()
+            .any(|l| l.contains(&key) && l.ends_with("suspended"))
+    );
+    let text = ca.ok(&args(&["key", "destroy"], &q, &[&key]));
+    assert!(text.contains("destroyed and recorded"), "{text}");
+    assert!(
+        ca.ok(&["list"])
+            .lines()
+            .any(|l| l.contains(&key) && l.ends_with("destroyed"))
+    );
+    assert!(
+        ca.fails(&args(&["key", "destroy"], &q, &[&key]))
+            .contains(&format!("no key with id {key}"))
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ca.home().join("ca/state.json")).expect("state"))
+            .expect("json");
+    let network_key = state["network_ca_key"].as_str().expect("key");
+    let err = ca.fails(&args(&["key", "destroy"], &q, &[network_key]));
+    assert!(err.contains("CA key in use"), "{err}");
+
     let text = ca.ok(&["log", "verify"]);
-    // 13 ceremony steps, 3 issuances, 1 binding.
-    assert!(text.contains("17 entries, 17 signed tree heads"), "{text}");
+    // 13 ceremony steps, 3 issuances, 1 binding, 2 key events.
+    assert!(text.contains("19 entries, 19 signed tree heads"), "{text}");
 }
 
 #[test]
