@@ -473,28 +473,24 @@ impl QuorumSession {
 
     /// The unsealed online keystore, or `QuorumNotMet`.
     pub fn online(&self) -> Result<&SoftwareKeyStore> {
-        let p = self.online.progress();
-        if p.unsealed {
-            Ok(&self.online)
-        } else {
-            Err(Error::QuorumNotMet {
-                provided: p.provided,
-                threshold: p.threshold,
-            })
-        }
+        unsealed(&self.online)
     }
 
     /// The unsealed root keystore, or `QuorumNotMet`.
     pub fn root(&self) -> Result<&SoftwareKeyStore> {
-        let p = self.root.progress();
-        if p.unsealed {
-            Ok(&self.root)
-        } else {
-            Err(Error::QuorumNotMet {
-                provided: p.provided,
-                threshold: p.threshold,
-            })
-        }
+        unsealed(&self.root)
+    }
+}
+
+fn unsealed(store: &SoftwareKeyStore) -> Result<&SoftwareKeyStore> {
+    let p = store.progress();
+    if p.unsealed {
+        Ok(store)
+    } else {
+        Err(Error::QuorumNotMet {
+            provided: p.provided,
+            threshold: p.threshold,
+        })
     }
 }
 
