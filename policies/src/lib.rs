@@ -1,3 +1,19 @@
-//! policies: the classification policy as data (Cedar policies and the handling table), with
-//! every decision explained. Filled in by the policies issue.
+//! policies: who may do what with a document of each classification — the city's policy as
+//! data (Cedar policies over a schema, and a handling table), every decision explained in
+//! Indonesian and English, deny by default.
 #![forbid(unsafe_code)]
+
+mod engine;
+mod error;
+mod handling;
+mod model;
+
+pub use engine::{Policy, PolicyStore};
+pub use error::{Error, Result};
+pub use handling::{Handling, HandlingTable, SignatureAlgorithm};
+pub use model::{Action, Context, Decision, Document, Level, Person, Principal, Status};
+
+/// The shipped default policy's directory (this crate's root).
+pub fn default_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}

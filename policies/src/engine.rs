@@ -1,0 +1,344 @@
+//! Loading the policy (schema, Cedar policies, handling table) and deciding with it.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+
+use cedar_policy::{
+    Authorizer, Context as CedarContext, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    PolicyId, PolicySet, Request, RestrictedExpression, Schema,
+    ValidationMode, Validator,
+};
+use miette::Diagnostic;
+
+use crate::error::{Error, Result, line_of};
+use crate::handling::HandlingTable;
+use crate::model::{Action, Context, Decision, Document, Level, Principal, Status};
+
+const SCHEMA_FILE: &str = "sandi.cedarschema";
+const HANDLING_FILE: &str = "handling.toml";
+
+/// A loaded, checked policy: everything a decision needs.
+#[derive(Debug)]
+pub struct Policy {
+    policies: PolicySet,
+    handling: HandlingTable,
+    version: String,
+    authorizer: Authorizer,
+    /// Annotations by policy id: (order, alasan, reason).
+    notes: HashMap<PolicyId, (u32, String, String)>,
+    types: Types,
+}
+
+#[derive(Debug)]
+struct Types {
+    official: EntityTypeName,
+    application: EntityTypeName,
+    node: EntityTypeName,
+    document: EntityTypeName,
+    action: EntityTypeName,
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The first line a diagnostic points at, in `text`.
+fn diagnostic_line(d: &dyn Diagnostic, text: &str) -> Option<usize> {
+    d.labels()
+        .and_then(|mut l| l.next())
+        .map(|l| line_of(text, l.offset()))
+}
+
+fn invalid(path: &Path, line: Option<usize>, message: impl Into<String>) -> Error {
+    Error::Invalid {
+        path: path.to_path_buf(),
+        line,
+        message: message.into(),
+    }
+}
+
+impl Policy {
+    /// Loads `DIR/sandi.cedarschema`, every `DIR/*.cedar` and `DIR/handling.toml`, and checks
+    /// all of it before anything is used: the policies parse and validate against the schema
+    /// (strict mode), every policy has an id and reasons in both languages, the handling table
+    /// is complete and sane.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let schema_path = dir.join(SCHEMA_FILE);
+        let schema_text = read(&schema_path)?;
+        let (schema, _warnings) = Schema::from_cedarschema_str(&schema_text)
+            .map_err(|e| invalid(&schema_path, diagnostic_line(&e, &schema_text), format!("{e}")))?;
+
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|source| Error::Io { path: dir.to_path_buf(), source })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "cedar"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(invalid(dir, None, "no *.cedar policy files"));
+        }
+        let mut policies = PolicySet::new();
+        let mut notes = HashMap::new();
+        let mut origin: HashMap<PolicyId, (PathBuf, String)> = HashMap::new();
+        let mut hashed: Vec<(String, String)> = vec![(SCHEMA_FILE.into(), schema_text.clone())];
+        for path in &files {
+            let text = read(path)?;
+            let set = PolicySet::from_str(&text)
+                .map_err(|e| invalid(path, diagnostic_line(&e, &text), format!("{e}")))?;
+            // Cedar names parsed policies policy0, policy1, … in order; the n-th `permit` or
+            // `forbid` that starts a line is where policy n begins.
+            let starts: Vec<usize> = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| {
+                    let t = l.trim_start();
+                    t.starts_with("permit") || t.starts_with("forbid")
+                })
+                .map(|(n, _)| n + 1)
+                .collect();
+            for p in set.policies() {
+                let line = p
+                    .id()
+                    .to_string()
+                    .strip_prefix("policy")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .and_then(|n| starts.get(n).copied());
+                let id = p
+                    .annotation("id")
+                    .ok_or_else(|| invalid(path, line, "every policy needs an @id(\"...\") annotation"))?;
+                let (Some(alasan), Some(reason)) = (p.annotation("alasan"), p.annotation("reason")) else {
+                    return Err(invalid(path, line, format!("policy {id} needs @alasan and @reason")));
+                };
+                let order = match p.annotation("order") {
+                    Some(o) => o
+                        .parse()
+                        .map_err(|_| invalid(path, line, format!("policy {id}: @order must be a number")))?,
+                    None => u32::MAX,
+                };
+                let pid = PolicyId::new(id);
+                if origin.contains_key(&pid) {
+                    return Err(invalid(path, line, format!("policy id {id} is used twice")));
+                }
+                notes.insert(pid.clone(), (order, alasan.to_owned(), reason.to_owned()));
+                origin.insert(pid.clone(), (path.clone(), text.clone()));
+                policies
+                    .add(p.new_id(pid))
+                    .map_err(|e| invalid(path, line, e.to_string()))?;
+            }
+            hashed.push((
+                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                text,
+            ));
+        }
+        let result = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
+        if let Some(e) = result.validation_errors().next() {
+            let (path, text) = origin
+                .get(e.policy_id())
+                .cloned()
+                .unwrap_or_else(|| (dir.to_path_buf(), String::new()));
+            return Err(invalid(&path, diagnostic_line(e, &text), format!("policy {}: {e}", e.policy_id())));
+        }
+
+        let handling_path = dir.join(HANDLING_FILE);
+        let handling_text = read(&handling_path)?;
+        let handling = HandlingTable::parse(&handling_path, &handling_text)?;
+        hashed.push((HANDLING_FILE.into(), handling_text));
+
+        // The version: SHA-256 over every file's name and bytes, in name order.
+        hashed.sort();
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for (name, text) in &hashed {
+            ctx.update(name.as_bytes());
+            ctx.update(&[0]);
+            ctx.update(&(text.len() as u64).to_be_bytes());
+            ctx.update(text.as_bytes());
+        }
+        let version = hex::encode(ctx.finish());
+        let name = |n: &str| EntityTypeName::from_str(n).map_err(|e| Error::Request(e.to_string()));
+        Ok(Policy {
+            policies,
+            handling,
+            version,
+            authorizer: Authorizer::new(),
+            notes,
+            types: Types {
+                official: name("Sandi::Official")?,
+                application: name("Sandi::Application")?,
+                node: name("Sandi::Node")?,
+                document: name("Sandi::Document")?,
+                action: name("Sandi::Action")?,
+            },
+        })
+    }
+
+    /// The policy version: recorded in every manifest and log entry.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn handling(&self) -> &HandlingTable {
+        &self.handling
+    }
+
+    /// The number of policies in force.
+    pub fn len(&self) -> usize {
+        self.policies.policies().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Policy ids with their reasons, for a summary.
+    pub fn summary(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .notes
+            .iter()
+            .map(|(id, (_, _, reason))| (id.to_string(), reason.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Decides. Deny by default; the decision names the policies that determined it and says
+    /// why in Indonesian and English.
+    pub fn decide(&self, principal: &Principal, action: Action, resource: &Document, context: &Context) -> Result<Decision> {
+        let set = |v: &[String]| RestrictedExpression::new_set(v.iter().map(|s| RestrictedExpression::new_string(s.clone())));
+        let (p_type, p_id, p_attrs) = match principal {
+            Principal::Official(p) | Principal::Application(p) => {
+                let attrs = HashMap::from([
+                    ("nip".to_owned(), RestrictedExpression::new_string(p.id.clone())),
+                    ("agency".to_owned(), RestrictedExpression::new_string(p.agency.clone())),
+                    ("clearance".to_owned(), RestrictedExpression::new_long(p.clearance.rank())),
+                    ("roles".to_owned(), set(&p.roles)),
+                    ("status".to_owned(), RestrictedExpression::new_string(p.status.as_str().to_owned())),
+                    ("compartments".to_owned(), set(&p.compartments)),
+                ]);
+                let t = if matches!(principal, Principal::Official(_)) { &self.types.official } else { &self.types.application };
+                (t, p.id.as_str(), attrs)
+            }
+            Principal::Node { id, accreditation, status } => {
+                let attrs = HashMap::from([
+                    ("accreditation".to_owned(), RestrictedExpression::new_long(accreditation.rank())),
+                    ("status".to_owned(), RestrictedExpression::new_string(status.as_str().to_owned())),
+                ]);
+                (&self.types.node, id.as_str(), attrs)
+            }
+        };
+        let p_uid = EntityUid::from_type_name_and_id(p_type.clone(), EntityId::new(p_id));
+        let r_uid = EntityUid::from_type_name_and_id(self.types.document.clone(), EntityId::new(&resource.id));
+        let r_attrs = HashMap::from([
+            ("classification".to_owned(), RestrictedExpression::new_long(resource.classification.rank())),
+            ("originator".to_owned(), RestrictedExpression::new_string(resource.originator.clone())),
+            ("recipients".to_owned(), set(&resource.recipients)),
+            ("copies".to_owned(), set(&resource.copies)),
+            ("grants".to_owned(), set(&resource.grants)),
+            ("agency".to_owned(), RestrictedExpression::new_string(resource.agency.clone())),
+            ("agencies".to_owned(), set(&resource.agencies)),
+            ("compartments".to_owned(), set(&resource.compartments)),
+        ]);
+        let req_err = |e: &dyn std::fmt::Display| Error::Request(e.to_string());
+        let entities = Entities::from_entities(
+            [
+                Entity::new(p_uid.clone(), p_attrs, HashSet::new()).map_err(|e| req_err(&e))?,
+                Entity::new(r_uid.clone(), r_attrs, HashSet::new()).map_err(|e| req_err(&e))?,
+            ],
+            None,
+        )
+        .map_err(|e| req_err(&e))?;
+
+        let h = self.handling.get(resource.classification);
+        // Dual control: approvals by officials other than the originator.
+        let mut others: Vec<&String> = context.approvers.iter().filter(|a| **a != resource.originator).collect();
+        others.sort();
+        others.dedup();
+        let lowering = context.new_classification.is_some_and(|n| n < resource.classification);
+        let reason_given = context.reason.as_ref().is_some_and(|r| !r.trim().is_empty());
+        let handling = RestrictedExpression::new_record([
+            ("export_plaintext".to_owned(), RestrictedExpression::new_bool(h.export_plaintext)),
+            ("print".to_owned(), RestrictedExpression::new_bool(h.print)),
+            ("step_up".to_owned(), RestrictedExpression::new_bool(h.step_up)),
+            ("dual_control".to_owned(), RestrictedExpression::new_bool(h.dual_control)),
+            ("min_accreditation".to_owned(), RestrictedExpression::new_long(h.min_node_accreditation.rank())),
+        ])
+        .map_err(|e| req_err(&e))?;
+        let ctx = CedarContext::from_pairs([
+            ("step_up".to_owned(), RestrictedExpression::new_bool(context.step_up)),
+            ("other_approvals".to_owned(), RestrictedExpression::new_long(i64::try_from(others.len()).unwrap_or(i64::MAX))),
+            ("lowering".to_owned(), RestrictedExpression::new_bool(lowering)),
+            ("reason_given".to_owned(), RestrictedExpression::new_bool(reason_given)),
+            ("hour".to_owned(), RestrictedExpression::new_long(i64::from(context.hour.unwrap_or(12)))),
+            ("handling".to_owned(), handling),
+        ])
+        .map_err(|e| req_err(&e))?;
+        let a_uid = EntityUid::from_type_name_and_id(self.types.action.clone(), EntityId::new(action.as_str()));
+        let request = Request::new(p_uid, a_uid, r_uid, ctx, None).map_err(|e| req_err(&e))?;
+        let response = self.authorizer.is_authorized(&request, &self.policies, &entities);
+        let allowed = response.decision() == cedar_policy::Decision::Allow;
+        let mut determining: Vec<&PolicyId> = response.diagnostics().reason().collect();
+        determining.sort_by_key(|id| (self.notes.get(*id).map_or(u32::MAX, |n| n.0), id.to_string()));
+        let fill = |t: &str| self.fill(t, principal, resource);
+        let (alasan, reason) = match determining.first().and_then(|id| self.notes.get(*id)) {
+            Some((_, a, r)) => (fill(a), fill(r)),
+            None => (
+                format!("ditolak: tidak ada kebijakan yang mengizinkan tindakan {} ini", action.as_str()),
+                format!("denied: no policy allows this {} action", action.as_str()),
+            ),
+        };
+        Ok(Decision {
+            allowed,
+            policies: determining.iter().map(ToString::to_string).collect(),
+            alasan,
+            reason,
+            policy_version: self.version.clone(),
+        })
+    }
+
+    fn fill(&self, template: &str, principal: &Principal, resource: &Document) -> String {
+        let label = |l: Level| self.handling.get(l).label_id.clone();
+        let (clearance, status, accreditation) = match principal {
+            Principal::Official(p) | Principal::Application(p) => (Some(p.clearance), p.status, None),
+            Principal::Node { accreditation, status, .. } => (None, *status, Some(*accreditation)),
+        };
+        let status = match status {
+            Status::Active => "aktif",
+            Status::Suspended => "ditangguhkan (suspended)",
+            Status::Revoked => "dicabut (revoked)",
+        };
+        template
+            .replace("{classification}", &label(resource.classification))
+            .replace("{clearance}", &clearance.map(label).unwrap_or_default())
+            .replace("{accreditation}", &accreditation.map(label).unwrap_or_default())
+            .replace("{status}", status)
+    }
+}
+
+/// The policy in force, replaced only by a policy that loads cleanly.
+#[derive(Debug)]
+pub struct PolicyStore {
+    current: RwLock<Arc<Policy>>,
+}
+
+impl PolicyStore {
+    pub fn load(dir: &Path) -> Result<Self> {
+        Ok(PolicyStore {
+            current: RwLock::new(Arc::new(Policy::load(dir)?)),
+        })
+    }
+
+    pub fn current(&self) -> Arc<Policy> {
+        Arc::clone(&self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Loads `dir`; on any error the policy in force stays and the error is returned.
+    pub fn reload(&self, dir: &Path) -> Result<Arc<Policy>> {
+        let fresh = Arc::new(Policy::load(dir)?);
+        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&fresh);
+        Ok(fresh)
+    }
+}
