@@ -7,8 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use cedar_policy::{
     Authorizer, Context as CedarContext, Entities, Entity, EntityId, EntityTypeName, EntityUid,
-    PolicyId, PolicySet, Request, RestrictedExpression, Schema,
-    ValidationMode, Validator,
+    PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
 use miette::Diagnostic;
 
@@ -54,6 +53,10 @@ fn diagnostic_line(d: &dyn Diagnostic, text: &str) -> Option<usize> {
         .map(|l| line_of(text, l.offset()))
 }
 
+fn req_err(e: &dyn std::fmt::Display) -> Error {
+    Error::Request(e.to_string())
+}
+
 fn invalid(path: &Path, line: Option<usize>, message: impl Into<String>) -> Error {
     Error::Invalid {
         path: path.to_path_buf(),
@@ -67,14 +70,23 @@ impl Policy {
     /// all of it before anything is used: the policies parse and validate against the schema
     /// (strict mode), every policy has an id and reasons in both languages, the handling table
     /// is complete and sane.
+    #[allow(clippy::too_many_lines)] // every check in the order a policy keeper reads them
     pub fn load(dir: &Path) -> Result<Self> {
         let schema_path = dir.join(SCHEMA_FILE);
         let schema_text = read(&schema_path)?;
-        let (schema, _warnings) = Schema::from_cedarschema_str(&schema_text)
-            .map_err(|e| invalid(&schema_path, diagnostic_line(&e, &schema_text), format!("{e}")))?;
+        let (schema, _warnings) = Schema::from_cedarschema_str(&schema_text).map_err(|e| {
+            invalid(
+                &schema_path,
+                diagnostic_line(&e, &schema_text),
+                format!("{e}"),
+            )
+        })?;
 
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|source| Error::Io { path: dir.to_path_buf(), source })?
+            .map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "cedar"))
             .collect();
@@ -85,7 +97,7 @@ impl Policy {
         let mut policies = PolicySet::new();
         let mut notes = HashMap::new();
         let mut origin: HashMap<PolicyId, (PathBuf, String)> = HashMap::new();
-        let mut hashed: Vec<(String, String)> = vec![(SCHEMA_FILE.into(), schema_text.clone())];
+        let mut hashed: Vec<(String, String)> = vec![(SCHEMA_FILE.into(), schema_text)];
         for path in &files {
             let text = read(path)?;
             let set = PolicySet::from_str(&text)
@@ -108,16 +120,21 @@ impl Policy {
                     .strip_prefix("policy")
                     .and_then(|n| n.parse::<usize>().ok())
                     .and_then(|n| starts.get(n).copied());
-                let id = p
-                    .annotation("id")
-                    .ok_or_else(|| invalid(path, line, "every policy needs an @id(\"...\") annotation"))?;
-                let (Some(alasan), Some(reason)) = (p.annotation("alasan"), p.annotation("reason")) else {
-                    return Err(invalid(path, line, format!("policy {id} needs @alasan and @reason")));
+                let id = p.annotation("id").ok_or_else(|| {
+                    invalid(path, line, "every policy needs an @id(\"...\") annotation")
+                })?;
+                let (Some(alasan), Some(reason)) = (p.annotation("alasan"), p.annotation("reason"))
+                else {
+                    return Err(invalid(
+                        path,
+                        line,
+                        format!("policy {id} needs @alasan and @reason"),
+                    ));
                 };
                 let order = match p.annotation("order") {
-                    Some(o) => o
-                        .parse()
-                        .map_err(|_| invalid(path, line, format!("policy {id}: @order must be a number")))?,
+                    Some(o) => o.parse().map_err(|_| {
+                        invalid(path, line, format!("policy {id}: @order must be a number"))
+                    })?,
                     None => u32::MAX,
                 };
                 let pid = PolicyId::new(id);
@@ -131,17 +148,23 @@ impl Policy {
                     .map_err(|e| invalid(path, line, e.to_string()))?;
             }
             hashed.push((
-                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
                 text,
             ));
         }
-        let result = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
+        let result = Validator::new(schema).validate(&policies, ValidationMode::Strict);
         if let Some(e) = result.validation_errors().next() {
             let (path, text) = origin
                 .get(e.policy_id())
                 .cloned()
                 .unwrap_or_else(|| (dir.to_path_buf(), String::new()));
-            return Err(invalid(&path, diagnostic_line(e, &text), format!("policy {}: {e}", e.policy_id())));
+            return Err(invalid(
+                &path,
+                diagnostic_line(e, &text),
+                format!("policy {}: {e}", e.policy_id()),
+            ));
         }
 
         let handling_path = dir.join(HANDLING_FILE);
@@ -207,86 +230,40 @@ impl Policy {
 
     /// Decides. Deny by default; the decision names the policies that determined it and says
     /// why in Indonesian and English.
-    pub fn decide(&self, principal: &Principal, action: Action, resource: &Document, context: &Context) -> Result<Decision> {
-        let set = |v: &[String]| RestrictedExpression::new_set(v.iter().map(|s| RestrictedExpression::new_string(s.clone())));
-        let (p_type, p_id, p_attrs) = match principal {
-            Principal::Official(p) | Principal::Application(p) => {
-                let attrs = HashMap::from([
-                    ("nip".to_owned(), RestrictedExpression::new_string(p.id.clone())),
-                    ("agency".to_owned(), RestrictedExpression::new_string(p.agency.clone())),
-                    ("clearance".to_owned(), RestrictedExpression::new_long(p.clearance.rank())),
-                    ("roles".to_owned(), set(&p.roles)),
-                    ("status".to_owned(), RestrictedExpression::new_string(p.status.as_str().to_owned())),
-                    ("compartments".to_owned(), set(&p.compartments)),
-                ]);
-                let t = if matches!(principal, Principal::Official(_)) { &self.types.official } else { &self.types.application };
-                (t, p.id.as_str(), attrs)
-            }
-            Principal::Node { id, accreditation, status } => {
-                let attrs = HashMap::from([
-                    ("accreditation".to_owned(), RestrictedExpression::new_long(accreditation.rank())),
-                    ("status".to_owned(), RestrictedExpression::new_string(status.as_str().to_owned())),
-                ]);
-                (&self.types.node, id.as_str(), attrs)
-            }
-        };
-        let p_uid = EntityUid::from_type_name_and_id(p_type.clone(), EntityId::new(p_id));
-        let r_uid = EntityUid::from_type_name_and_id(self.types.document.clone(), EntityId::new(&resource.id));
-        let r_attrs = HashMap::from([
-            ("classification".to_owned(), RestrictedExpression::new_long(resource.classification.rank())),
-            ("originator".to_owned(), RestrictedExpression::new_string(resource.originator.clone())),
-            ("recipients".to_owned(), set(&resource.recipients)),
-            ("copies".to_owned(), set(&resource.copies)),
-            ("grants".to_owned(), set(&resource.grants)),
-            ("agency".to_owned(), RestrictedExpression::new_string(resource.agency.clone())),
-            ("agencies".to_owned(), set(&resource.agencies)),
-            ("compartments".to_owned(), set(&resource.compartments)),
-        ]);
-        let req_err = |e: &dyn std::fmt::Display| Error::Request(e.to_string());
-        let entities = Entities::from_entities(
-            [
-                Entity::new(p_uid.clone(), p_attrs, HashSet::new()).map_err(|e| req_err(&e))?,
-                Entity::new(r_uid.clone(), r_attrs, HashSet::new()).map_err(|e| req_err(&e))?,
-            ],
-            None,
-        )
-        .map_err(|e| req_err(&e))?;
-
-        let h = self.handling.get(resource.classification);
-        // Dual control: approvals by officials other than the originator.
-        let mut others: Vec<&String> = context.approvers.iter().filter(|a| **a != resource.originator).collect();
-        others.sort();
-        others.dedup();
-        let lowering = context.new_classification.is_some_and(|n| n < resource.classification);
-        let reason_given = context.reason.as_ref().is_some_and(|r| !r.trim().is_empty());
-        let handling = RestrictedExpression::new_record([
-            ("export_plaintext".to_owned(), RestrictedExpression::new_bool(h.export_plaintext)),
-            ("print".to_owned(), RestrictedExpression::new_bool(h.print)),
-            ("step_up".to_owned(), RestrictedExpression::new_bool(h.step_up)),
-            ("dual_control".to_owned(), RestrictedExpression::new_bool(h.dual_control)),
-            ("min_accreditation".to_owned(), RestrictedExpression::new_long(h.min_node_accreditation.rank())),
-        ])
-        .map_err(|e| req_err(&e))?;
-        let ctx = CedarContext::from_pairs([
-            ("step_up".to_owned(), RestrictedExpression::new_bool(context.step_up)),
-            ("other_approvals".to_owned(), RestrictedExpression::new_long(i64::try_from(others.len()).unwrap_or(i64::MAX))),
-            ("lowering".to_owned(), RestrictedExpression::new_bool(lowering)),
-            ("reason_given".to_owned(), RestrictedExpression::new_bool(reason_given)),
-            ("hour".to_owned(), RestrictedExpression::new_long(i64::from(context.hour.unwrap_or(12)))),
-            ("handling".to_owned(), handling),
-        ])
-        .map_err(|e| req_err(&e))?;
-        let a_uid = EntityUid::from_type_name_and_id(self.types.action.clone(), EntityId::new(action.as_str()));
-        let request = Request::new(p_uid, a_uid, r_uid, ctx, None).map_err(|e| req_err(&e))?;
-        let response = self.authorizer.is_authorized(&request, &self.policies, &entities);
+    pub fn decide(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource: &Document,
+        context: &Context,
+    ) -> Result<Decision> {
+        let (principal_uid, resource_uid, entities) = self.entities(principal, resource)?;
+        let ctx = self.context(resource, context)?;
+        let action_uid = EntityUid::from_type_name_and_id(
+            self.types.action.clone(),
+            EntityId::new(action.as_str()),
+        );
+        let request = Request::new(principal_uid, action_uid, resource_uid, ctx, None)
+            .map_err(|e| req_err(&e))?;
+        let response = self
+            .authorizer
+            .is_authorized(&request, &self.policies, &entities);
         let allowed = response.decision() == cedar_policy::Decision::Allow;
         let mut determining: Vec<&PolicyId> = response.diagnostics().reason().collect();
-        determining.sort_by_key(|id| (self.notes.get(*id).map_or(u32::MAX, |n| n.0), id.to_string()));
+        determining.sort_by_key(|id| {
+            (
+                self.notes.get(*id).map_or(u32::MAX, |n| n.0),
+                id.to_string(),
+            )
+        });
         let fill = |t: &str| self.fill(t, principal, resource);
         let (alasan, reason) = match determining.first().and_then(|id| self.notes.get(*id)) {
             Some((_, a, r)) => (fill(a), fill(r)),
             None => (
-                format!("ditolak: tidak ada kebijakan yang mengizinkan tindakan {} ini", action.as_str()),
+                format!(
+                    "ditolak: tidak ada kebijakan yang mengizinkan tindakan {} ini",
+                    action.as_str()
+                ),
                 format!("denied: no policy allows this {} action", action.as_str()),
             ),
         };
@@ -299,11 +276,179 @@ impl Policy {
         })
     }
 
+    /// The principal and the document as Cedar entities.
+    fn entities(
+        &self,
+        principal: &Principal,
+        resource: &Document,
+    ) -> Result<(EntityUid, EntityUid, Entities)> {
+        let set = |v: &[String]| {
+            RestrictedExpression::new_set(
+                v.iter()
+                    .map(|s| RestrictedExpression::new_string(s.clone())),
+            )
+        };
+        let (p_type, p_id, p_attrs) = match principal {
+            Principal::Official(p) | Principal::Application(p) => {
+                let attrs = HashMap::from([
+                    (
+                        "nip".to_owned(),
+                        RestrictedExpression::new_string(p.id.clone()),
+                    ),
+                    (
+                        "agency".to_owned(),
+                        RestrictedExpression::new_string(p.agency.clone()),
+                    ),
+                    (
+                        "clearance".to_owned(),
+                        RestrictedExpression::new_long(p.clearance.rank()),
+                    ),
+                    ("roles".to_owned(), set(&p.roles)),
+                    (
+                        "status".to_owned(),
+                        RestrictedExpression::new_string(p.status.as_str().to_owned()),
+                    ),
+                    ("compartments".to_owned(), set(&p.compartments)),
+                ]);
+                let t = if matches!(principal, Principal::Official(_)) {
+                    &self.types.official
+                } else {
+                    &self.types.application
+                };
+                (t, p.id.as_str(), attrs)
+            }
+            Principal::Node {
+                id,
+                accreditation,
+                status,
+            } => {
+                let attrs = HashMap::from([
+                    (
+                        "accreditation".to_owned(),
+                        RestrictedExpression::new_long(accreditation.rank()),
+                    ),
+                    (
+                        "status".to_owned(),
+                        RestrictedExpression::new_string(status.as_str().to_owned()),
+                    ),
+                ]);
+                (&self.types.node, id.as_str(), attrs)
+            }
+        };
+        let principal_uid = EntityUid::from_type_name_and_id(p_type.clone(), EntityId::new(p_id));
+        let resource_uid = EntityUid::from_type_name_and_id(
+            self.types.document.clone(),
+            EntityId::new(&resource.id),
+        );
+        let r_attrs = HashMap::from([
+            (
+                "classification".to_owned(),
+                RestrictedExpression::new_long(resource.classification.rank()),
+            ),
+            (
+                "originator".to_owned(),
+                RestrictedExpression::new_string(resource.originator.clone()),
+            ),
+            ("recipients".to_owned(), set(&resource.recipients)),
+            ("copies".to_owned(), set(&resource.copies)),
+            ("grants".to_owned(), set(&resource.grants)),
+            (
+                "agency".to_owned(),
+                RestrictedExpression::new_string(resource.agency.clone()),
+            ),
+            ("agencies".to_owned(), set(&resource.agencies)),
+            ("compartments".to_owned(), set(&resource.compartments)),
+        ]);
+        let entities = Entities::from_entities(
+            [
+                Entity::new(principal_uid.clone(), p_attrs, HashSet::new())
+                    .map_err(|e| req_err(&e))?,
+                Entity::new(resource_uid.clone(), r_attrs, HashSet::new())
+                    .map_err(|e| req_err(&e))?,
+            ],
+            None,
+        )
+        .map_err(|e| req_err(&e))?;
+
+        Ok((principal_uid, resource_uid, entities))
+    }
+
+    /// The Cedar context: the request's facts plus the handling of the document's level.
+    fn context(&self, resource: &Document, context: &Context) -> Result<CedarContext> {
+        let h = self.handling.get(resource.classification);
+        // Dual control: approvals by officials other than the originator.
+        let mut others: Vec<&String> = context
+            .approvers
+            .iter()
+            .filter(|a| **a != resource.originator)
+            .collect();
+        others.sort();
+        others.dedup();
+        let lowering = context
+            .new_classification
+            .is_some_and(|n| n < resource.classification);
+        let reason_given = context
+            .reason
+            .as_ref()
+            .is_some_and(|r| !r.trim().is_empty());
+        let handling = RestrictedExpression::new_record([
+            (
+                "export_plaintext".to_owned(),
+                RestrictedExpression::new_bool(h.export_plaintext),
+            ),
+            ("print".to_owned(), RestrictedExpression::new_bool(h.print)),
+            (
+                "step_up".to_owned(),
+                RestrictedExpression::new_bool(h.step_up),
+            ),
+            (
+                "dual_control".to_owned(),
+                RestrictedExpression::new_bool(h.dual_control),
+            ),
+            (
+                "min_accreditation".to_owned(),
+                RestrictedExpression::new_long(h.min_node_accreditation.rank()),
+            ),
+        ])
+        .map_err(|e| req_err(&e))?;
+        let ctx = CedarContext::from_pairs([
+            (
+                "step_up".to_owned(),
+                RestrictedExpression::new_bool(context.step_up),
+            ),
+            (
+                "other_approvals".to_owned(),
+                RestrictedExpression::new_long(i64::try_from(others.len()).unwrap_or(i64::MAX)),
+            ),
+            (
+                "lowering".to_owned(),
+                RestrictedExpression::new_bool(lowering),
+            ),
+            (
+                "reason_given".to_owned(),
+                RestrictedExpression::new_bool(reason_given),
+            ),
+            (
+                "hour".to_owned(),
+                RestrictedExpression::new_long(i64::from(context.hour.unwrap_or(12))),
+            ),
+            ("handling".to_owned(), handling),
+        ])
+        .map_err(|e| req_err(&e))?;
+        Ok(ctx)
+    }
+
     fn fill(&self, template: &str, principal: &Principal, resource: &Document) -> String {
         let label = |l: Level| self.handling.get(l).label_id.clone();
         let (clearance, status, accreditation) = match principal {
-            Principal::Official(p) | Principal::Application(p) => (Some(p.clearance), p.status, None),
-            Principal::Node { accreditation, status, .. } => (None, *status, Some(*accreditation)),
+            Principal::Official(p) | Principal::Application(p) => {
+                (Some(p.clearance), p.status, None)
+            }
+            Principal::Node {
+                accreditation,
+                status,
+                ..
+            } => (None, *status, Some(*accreditation)),
         };
         let status = match status {
             Status::Active => "aktif",
@@ -313,7 +458,10 @@ impl Policy {
         template
             .replace("{classification}", &label(resource.classification))
             .replace("{clearance}", &clearance.map(label).unwrap_or_default())
-            .replace("{accreditation}", &accreditation.map(label).unwrap_or_default())
+            .replace(
+                "{accreditation}",
+                &accreditation.map(label).unwrap_or_default(),
+            )
             .replace("{status}", status)
     }
 }
@@ -325,6 +473,7 @@ pub struct PolicyStore {
 }
 
 impl PolicyStore {
+    #[allow(clippy::too_many_lines)] // every check in the order a policy keeper reads them
     pub fn load(dir: &Path) -> Result<Self> {
         Ok(PolicyStore {
             current: RwLock::new(Arc::new(Policy::load(dir)?)),
@@ -332,13 +481,21 @@ impl PolicyStore {
     }
 
     pub fn current(&self) -> Arc<Policy> {
-        Arc::clone(&self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Loads `dir`; on any error the policy in force stays and the error is returned.
     pub fn reload(&self, dir: &Path) -> Result<Arc<Policy>> {
         let fresh = Arc::new(Policy::load(dir)?);
-        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&fresh);
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&fresh);
         Ok(fresh)
     }
 }

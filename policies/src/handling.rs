@@ -18,6 +18,7 @@ pub enum SignatureAlgorithm {
 }
 
 /// The handling of one classification.
+#[allow(clippy::struct_excessive_bools)] // a table of yes/no rules, one per column
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Handling {
@@ -87,7 +88,10 @@ impl HandlingTable {
                 .map_err(|_| invalid(line_of_level(&name), format!("unknown level {name:?}")))?;
             let line = line_of_level(&name);
             let bad = |m: &str| invalid(line, format!("level {name}: {m}"));
-            if h.label_id.trim().is_empty() || h.label_en.trim().is_empty() || h.code.trim().is_empty() {
+            if h.label_id.trim().is_empty()
+                || h.label_en.trim().is_empty()
+                || h.code.trim().is_empty()
+            {
                 return Err(bad("labels and code must not be empty"));
             }
             if !(h.colour.len() == 7
@@ -101,7 +105,9 @@ impl HandlingTable {
                 SignatureAlgorithm::EcdsaP384 => 384,
             };
             if h.min_key_bits < 256 || h.min_key_bits > needed {
-                return Err(bad("min_key_bits must be at least 256 and what the algorithm gives"));
+                return Err(bad(
+                    "min_key_bits must be at least 256 and what the algorithm gives",
+                ));
             }
             if h.retention_years == 0 || h.retention_years > 100 {
                 return Err(bad("retention_years must be 1 to 100"));
@@ -113,7 +119,10 @@ impl HandlingTable {
         }
         for level in Level::ALL {
             if !levels.contains_key(&level) {
-                return Err(invalid(None, format!("level {} is missing", level.as_str())));
+                return Err(invalid(
+                    None,
+                    format!("level {} is missing", level.as_str()),
+                ));
             }
         }
         // A higher level is never handled more loosely than a lower one.
@@ -128,7 +137,11 @@ impl HandlingTable {
             if looser {
                 return Err(invalid(
                     line_of_level(pair[1].as_str()),
-                    format!("level {} is handled more loosely than {}", pair[1].as_str(), pair[0].as_str()),
+                    format!(
+                        "level {} is handled more loosely than {}",
+                        pair[1].as_str(),
+                        pair[0].as_str()
+                    ),
                 ));
             }
         }

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use policies::{Action, Context, Document, Level, Policy, Principal};
 
 #[derive(Parser)]
-#[command(name = "sandi-policy", version, about = "Check sandi's classification policy and explain its decisions")]
+#[command(
+    name = "sandi-policy",
+    version,
+    about = "Check sandi's classification policy and explain its decisions"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -64,7 +68,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Check { dir } => {
             let dir = dir.unwrap_or_else(policies::default_dir);
             let policy = Policy::load(&dir)?;
-            println!("policy {} is valid: {} policies, version {}", dir.display(), policy.len(), policy.version());
+            println!(
+                "policy {} is valid: {} policies, version {}",
+                dir.display(),
+                policy.len(),
+                policy.version()
+            );
             for (id, reason) in policy.summary() {
                 println!("  {id:<32} {reason}");
             }
@@ -84,7 +93,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Explain { dir, principal, action, resource, context } => {
+        Cmd::Explain {
+            dir,
+            principal,
+            action,
+            resource,
+            context,
+        } => {
             let policy = Policy::load(&dir.unwrap_or_else(policies::default_dir))?;
             let principal: Principal = json("principal", &principal)?;
             let resource: Document = json("resource", &resource)?;
@@ -98,7 +113,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("  policies: {}", d.policies.join(", "));
             }
             println!("  policy version: {}", d.policy_version);
-            Ok(if d.allowed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if d.allowed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

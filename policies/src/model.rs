@@ -16,7 +16,12 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 4] = [Level::Biasa, Level::Terbatas, Level::Rahasia, Level::SangatRahasia];
+    pub const ALL: [Level; 4] = [
+        Level::Biasa,
+        Level::Terbatas,
+        Level::Rahasia,
+        Level::SangatRahasia,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,7 +55,9 @@ impl FromStr for Level {
         Level::ALL
             .into_iter()
             .find(|l| l.as_str() == s)
-            .ok_or_else(|| format!("unknown level {s:?}: one of biasa, terbatas, rahasia, sangat_rahasia"))
+            .ok_or_else(|| {
+                format!("unknown level {s:?}: one of biasa, terbatas, rahasia, sangat_rahasia")
+            })
     }
 }
 
@@ -94,7 +101,11 @@ pub struct Person {
 pub enum Principal {
     Official(Person),
     Application(Person),
-    Node { id: String, accreditation: Level, status: Status },
+    Node {
+        id: String,
+        accreditation: Level,
+        status: Status,
+    },
 }
 
 /// What is asked.
