@@ -60,7 +60,11 @@ fn every_row_of_the_matrix_matches() {
         let action: Action = f[3].parse().expect("action");
         let context = Context {
             step_up: f[4] == "true",
-            approvers: if f[5] == "1" { vec![APPROVER.into()] } else { vec![] },
+            approvers: if f[5] == "1" {
+                vec![APPROVER.into()]
+            } else {
+                vec![]
+            },
             ..Context::default()
         };
         let expected = match f[6] {
@@ -69,16 +73,37 @@ fn every_row_of_the_matrix_matches() {
             other => panic!("bad outcome {other}"),
         };
         let d = policy
-            .decide(&official(f[2], clearance), action, &document(classification), &context)
+            .decide(
+                &official(f[2], clearance),
+                action,
+                &document(classification),
+                &context,
+            )
             .expect("decide");
         if d.allowed != expected {
-            wrong.push(format!("{line}\tgot {} ({})", if d.allowed { "allow" } else { "deny" }, d.reason));
+            wrong.push(format!(
+                "{line}\tgot {} ({})",
+                if d.allowed { "allow" } else { "deny" },
+                d.reason
+            ));
         }
         // Every decision explains itself in both languages and names the policy version.
-        assert!(!d.alasan.is_empty() && !d.reason.is_empty() && d.policy_version == policy.version());
-        assert!(d.alasan.starts_with(if d.allowed { "diizinkan" } else { "ditolak" }), "{}", d.alasan);
+        assert!(
+            !d.alasan.is_empty() && !d.reason.is_empty() && d.policy_version == policy.version()
+        );
+        assert!(
+            d.alasan
+                .starts_with(if d.allowed { "diizinkan" } else { "ditolak" }),
+            "{}",
+            d.alasan
+        );
         rows += 1;
     }
     assert_eq!(rows, 4 * 4 * 7 * 10 * 2 * 2);
-    assert!(wrong.is_empty(), "{} of {rows} rows differ:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} of {rows} rows differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }
