@@ -1,1 +1,55 @@
-fn main() {}
+//! Decisions per second with the shipped policy: `cargo bench -p policies`.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use policies::{Action, Context, Document, Level, Person, Policy, Principal, Status};
+
+fn bench(c: &mut Criterion) {
+    let policy = Policy::load(&policies::default_dir()).expect("policy");
+    let reader = Principal::Official(Person {
+        id: "198002022005012002".into(),
+        agency: "dinkes".into(),
+        clearance: Level::Rahasia,
+        roles: vec!["pejabat".into()],
+        status: Status::Active,
+        compartments: vec!["kesehatan".into()],
+    });
+    let doc = Document {
+        id: "naskah-1".into(),
+        classification: Level::Rahasia,
+        originator: "197501012000031001".into(),
+        recipients: vec!["198002022005012002".into(), "199004042015014004".into()],
+        copies: vec!["198503032010013003".into()],
+        grants: vec![],
+        agency: "dinkes".into(),
+        agencies: vec!["dinkes".into()],
+        compartments: vec!["kesehatan".into()],
+    };
+    let ctx = Context {
+        step_up: true,
+        ..Context::default()
+    };
+    let mut group = c.benchmark_group("decide");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("read_allowed", |b| {
+        b.iter(|| {
+            let d = policy
+                .decide(&reader, Action::Read, &doc, &ctx)
+                .expect("decide");
+            assert!(d.allowed);
+        });
+    });
+    group.bench_function("print_denied", |b| {
+        let mut sr = doc.clone();
+        sr.classification = Level::SangatRahasia;
+        b.iter(|| {
+            let d = policy
+                .decide(&reader, Action::Print, &sr, &ctx)
+                .expect("decide");
+            assert!(!d.allowed);
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
