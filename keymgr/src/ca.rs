@@ -73,6 +73,19 @@ pub struct CaState {
     pub log_key: KeyId,
 }
 
+impl CaState {
+    /// The key of an online intermediate; the root's key is used only in ceremonies.
+    pub fn intermediate_key(&self, ca: Ca) -> Result<KeyId> {
+        match ca {
+            Ca::Network => Ok(self.network_ca_key),
+            Ca::Signing => Ok(self.signing_ca_key),
+            Ca::Root => Err(Error::InvalidInput(
+                "the Root CA's key is used only in a root ceremony".into(),
+            )),
+        }
+    }
+}
+
 /// A CA home directory.
 #[derive(Clone, Debug)]
 pub struct Home {

@@ -588,16 +588,6 @@ fn check_people(who: &Attendance, custodians: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn intermediate_key(state: &CaState, which: Ca) -> Result<hsm_shim::KeyId> {
-    match which {
-        Ca::Network => Ok(state.network_ca_key),
-        Ca::Signing => Ok(state.signing_ca_key),
-        Ca::Root => Err(Error::InvalidInput(
-            "the root is not an intermediate".into(),
-        )),
-    }
-}
-
 /// Rotates an intermediate: a new key, certified by the root; the old certificate is archived
 /// and stays valid for what it signed; the old key is deactivated (kept to verify).
 pub async fn rotate_intermediate(
@@ -609,7 +599,7 @@ pub async fn rotate_intermediate(
 ) -> Result<PathBuf> {
     let root = session.root()?;
     let online = session.online()?;
-    let old_key = intermediate_key(&session.state, which)?;
+    let old_key = session.state.intermediate_key(which)?;
     let root_der = home.cert_der(Ca::Root)?;
     ca::check_ca_validity(Ca::Root, &root_der)?;
     let (mut t, admin, witnesses) = session.open_ceremony(
@@ -682,7 +672,7 @@ pub async fn revoke_intermediate(
         who,
         &json!({ "ca": which.name(), "reason": reason }),
     )?;
-    intermediate_key(&session.state, which)?;
+    session.state.intermediate_key(which)?;
     let der = home.cert_der(which)?;
     let serial = {
         let (_, c) = x509_parser::parse_x509_certificate(&der)

@@ -108,16 +108,7 @@ fn issuer_signer<'a>(
 ) -> Result<(Vec<u8>, HsmSigner<'a>)> {
     let ca_der = home.cert_der(ca)?;
     ca::check_ca_validity(ca, &ca_der)?;
-    let key = match ca {
-        Ca::Network => state.network_ca_key,
-        Ca::Signing => state.signing_ca_key,
-        Ca::Root => {
-            return Err(Error::InvalidInput(
-                "the root issues only in a ceremony".into(),
-            ));
-        }
-    };
-    let handle = store.info(key)?.handle();
+    let handle = store.info(state.intermediate_key(ca)?)?.handle();
     Ok((ca_der, HsmSigner::new(store, handle)?))
 }
 

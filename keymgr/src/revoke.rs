@@ -119,15 +119,7 @@ pub async fn crl(
     next_update: Duration,
 ) -> Result<Crl> {
     let state = home.load_state()?;
-    let key = match issuer {
-        Ca::Network => state.network_ca_key,
-        Ca::Signing => state.signing_ca_key,
-        Ca::Root => {
-            return Err(Error::InvalidInput(
-                "the root's CRL is signed in a root ceremony".into(),
-            ));
-        }
-    };
+    let key = state.intermediate_key(issuer)?;
     let ca_der = home.cert_der(issuer)?;
     let signer = HsmSigner::new(store, store.info(key)?.handle())?;
     let crl = sign_crl(home, inv, issuer, &ca_der, signer, next_update).await?;
