@@ -760,6 +760,29 @@ fn passphrase_from(path: &Path) -> anyhow::Result<SecretString> {
     Ok(SecretString::from(line.to_owned()))
 }
 
+/// One line from the terminal, read unbuffered so that the passphrase prompt that follows
+/// finds its own line (custodians type one after the other at the same terminal).
+fn read_tty_line(prompt: &str) -> anyhow::Result<String> {
+    use std::io::{Read, Write};
+    let mut tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .context("opening the terminal")?;
+    tty.write_all(prompt.as_bytes())
+        .context("writing the prompt")?;
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match tty.read(&mut byte).context("reading the terminal")? {
+            0 => break,
+            _ if byte[0] == b'\n' => break,
+            _ => line.push(byte[0]),
+        }
+    }
+    String::from_utf8(line).context("the path is not UTF-8")
+}
+
 fn prompt_secret(prompt: &str) -> anyhow::Result<SecretString> {
     if !std::io::stdin().is_terminal() {
         bail!("no terminal to ask for a passphrase: give --passphrase-file");
@@ -877,11 +900,7 @@ fn unseal(home: &Home, args: &ShareArgs) -> anyhow::Result<QuorumSession> {
             bail!("no share files given (--share) and no terminal to ask for them");
         }
         while !session.progress().unsealed {
-            let mut line = String::new();
-            println!("Next custodian: path to your share file (empty to stop):");
-            std::io::stdin()
-                .read_line(&mut line)
-                .context("reading the path")?;
+            let line = read_tty_line("Next custodian: path to your share file (empty to stop): ")?;
             let path = PathBuf::from(line.trim());
             if line.trim().is_empty() {
                 break;

@@ -1592,3 +1592,60 @@ fn root_ceremonies_need_the_quorum_and_reshare_retires_old_shares() {
     let text = ca.ok(&["log", "verify"]);
     assert!(text.contains("log verified"), "{text}");
 }
+
+/// Custodians at one terminal, one after the other: `keymgr unseal` with no --share asks for
+/// each share file and passphrase (run under `script` for a real pseudo-terminal).
+#[test]
+fn interactive_unseal_takes_custodians_one_at_a_time() {
+    use std::io::Write;
+    let ca = ceremony();
+    let typed = format!(
+        "{}\nkata sandi kustodian 1\n{}\nsalah\n{}\nkata sandi kustodian 2\n{}\nkata sandi kustodian 4\n",
+        share_file(1),
+        share_file(2),
+        share_file(2),
+        share_file(4)
+    );
+    let command = format!(
+        "{} --home {} unseal",
+        env!("CARGO_BIN_EXE_keymgr"),
+        ca.home().display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(ca.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs the command in a pseudo-terminal");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(typed.as_bytes())
+        .expect("type");
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let progress: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("share of") || l.contains("refused"))
+        .collect();
+    assert_eq!(progress.len(), 4, "{text}");
+    assert!(
+        progress[0].contains("share of Budi accepted: 2 more needed (of 3)"),
+        "{text}"
+    );
+    assert!(
+        progress[1].contains("refused") && progress[1].contains("wrong passphrase"),
+        "{text}"
+    );
+    assert!(
+        progress[2].contains("share of Siti accepted: 1 more needed (of 3)"),
+        "{text}"
+    );
+    assert!(
+        progress[3].contains("share of Dewi accepted: unsealed"),
+        "{text}"
+    );
+}
