@@ -132,7 +132,9 @@ enum Cmd {
 enum CeremonyCmd {
     /// Create the root of trust: keystores split among custodians, Root, Network and Signing CA.
     Init(InitArgs),
-    /// Root ceremony: a new key for an intermediate, certified by the root.
+    /// Root ceremony: a new key for an intermediate, certified by the root (also how a new
+    /// intermediate is issued after one was revoked).
+    #[command(alias = "issue-intermediate")]
     RotateIntermediate {
         #[command(flatten)]
         people: People,

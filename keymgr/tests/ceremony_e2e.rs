@@ -1493,6 +1493,59 @@ fn root_ceremonies_need_the_quorum_and_reshare_retires_old_shares() {
         ],
     ));
     assert!(err.contains("Signing CA certificate is revoked"), "{err}");
+    // A new Signing CA is issued in another root ceremony, and issues again.
+    ca.ok(&args(
+        &["ceremony", "issue-intermediate"],
+        &q,
+        &[&people[..], &["--ca", "signing"]].concat(),
+    ));
+    ca.ok(&args(
+        &["issue"],
+        &q,
+        &[
+            "official",
+            "--name",
+            "X",
+            "--nip",
+            "197501012000032001",
+            "--agency",
+            "D",
+            "--out",
+            "x.pem",
+        ],
+    ));
+    std::fs::copy(
+        ca.home().join("ca/signing-ca.pem"),
+        ca.path("signing-v2.pem"),
+    )
+    .expect("sig");
+    let (ok, out) = openssl(
+        d,
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "root.pem",
+            "-CRLfile",
+            root_crl.to_str().expect("utf8"),
+            "signing-v2.pem",
+        ],
+    );
+    assert!(ok, "the new Signing CA is not on the root's CRL: {out}");
+    let (ok, out) = openssl(
+        d,
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "signing-v2.pem",
+            "-purpose",
+            "smimesign",
+            "x.pem",
+        ],
+    );
+    assert!(ok, "{out}");
 
     // Reshare: Andi, Dewi and Rina leave, Eko and Fajar join; 2 of 4 from now on.
     for (i, n) in ["eko", "fajar"].iter().enumerate() {
