@@ -141,6 +141,43 @@ fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// `openssl verify` of a certificate against root.pem with one intermediate, for a purpose.
+fn verify_chain(
+    dir: &Path,
+    intermediate: &str,
+    purpose: Option<&str>,
+    cert: &str,
+) -> (bool, String) {
+    let mut args = vec!["verify", "-CAfile", "root.pem", "-untrusted", intermediate];
+    if let Some(p) = purpose {
+        args.extend(["-purpose", p]);
+    }
+    args.push(cert);
+    openssl(dir, &args)
+}
+
+/// A P-256 key and a PKCS#10 request for it, made by `openssl req`.
+fn new_csr(dir: &Path, key: &str, csr: &str) -> (bool, String) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=ignored",
+            "-keyout",
+            key,
+            "-out",
+            csr,
+        ],
+    )
+}
+
 fn transcript_of(ca: &Ca) -> PathBuf {
     std::fs::read_dir(ca.home().join("transcripts"))
         .expect("transcripts")
@@ -197,19 +234,7 @@ fn a_whole_ceremony_issues_what_openssl_accepts() {
         "{text}"
     );
     for purpose in ["sslserver", "sslclient"] {
-        let (ok, out) = openssl(
-            d,
-            &[
-                "verify",
-                "-CAfile",
-                "root.pem",
-                "-untrusted",
-                "network.pem",
-                "-purpose",
-                purpose,
-                "node.pem",
-            ],
-        );
+        let (ok, out) = verify_chain(d, "network.pem", Some(purpose), "node.pem");
         assert!(ok, "node certificate, purpose {purpose}: {out}");
     }
     let (_, node_text) = openssl(d, &["x509", "-in", "node.pem", "-noout", "-text"]);
@@ -220,24 +245,7 @@ fn a_whole_ceremony_issues_what_openssl_accepts() {
     assert!(node_text.contains("Not After") && node_text.contains("IP Address:127.0.0.1"));
 
     // An official's signing certificate from a CSR made by openssl.
-    let (ok, out) = openssl(
-        d,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=ignored",
-            "-keyout",
-            "official.key",
-            "-out",
-            "official.csr",
-        ],
-    );
+    let (ok, out) = new_csr(d, "official.key", "official.csr");
     assert!(ok, "{out}");
     let q = ca.quorum(&[1, 2, 3]);
     ca.ok(&args(
@@ -257,19 +265,7 @@ fn a_whole_ceremony_issues_what_openssl_accepts() {
             "official.pem",
         ],
     ));
-    let (ok, out) = openssl(
-        d,
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "signing.pem",
-            "-purpose",
-            "smimesign",
-            "official.pem",
-        ],
-    );
+    let (ok, out) = verify_chain(d, "signing.pem", Some("smimesign"), "official.pem");
     assert!(ok, "official certificate: {out}");
     let (_, text) = openssl(
         d,
@@ -315,46 +311,12 @@ fn a_whole_ceremony_issues_what_openssl_accepts() {
             "app.pem",
         ],
     ));
-    let (ok, out) = openssl(
-        d,
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "network.pem",
-            "-purpose",
-            "sslclient",
-            "app.pem",
-        ],
-    );
+    let (ok, out) = verify_chain(d, "network.pem", Some("sslclient"), "app.pem");
     assert!(ok, "application certificate: {out}");
-    let (ok, _) = openssl(
-        d,
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "network.pem",
-            "-purpose",
-            "sslserver",
-            "app.pem",
-        ],
-    );
+    let (ok, _) = verify_chain(d, "network.pem", Some("sslserver"), "app.pem");
     assert!(!ok, "an application certificate must not serve TLS");
     // Certificates from the wrong intermediate do not verify.
-    let (ok, _) = openssl(
-        d,
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "signing.pem",
-            "node.pem",
-        ],
-    );
+    let (ok, _) = verify_chain(d, "signing.pem", None, "node.pem");
     assert!(!ok);
 
     // An official's age recipient bound to their identity by the Signing CA.
@@ -805,19 +767,7 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
     let text = ca.ok(&args(&["rotate"], &q, &[&node_a, "--out", "a-v2.pem"]));
     assert!(text.contains("version 2"), "{text}");
     let a2 = serial_of(&text);
-    let (ok, out) = openssl(
-        d,
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "network.pem",
-            "-purpose",
-            "sslserver",
-            "a-v2.pem",
-        ],
-    );
+    let (ok, out) = verify_chain(d, "network.pem", Some("sslserver"), "a-v2.pem");
     assert!(ok, "{out}");
     let (_, k1) = openssl(d, &["x509", "-in", "a.pem", "-noout", "-pubkey"]);
     let (_, k2) = openssl(d, &["x509", "-in", "a-v2.pem", "-noout", "-pubkey"]);
@@ -1176,24 +1126,7 @@ fn rustls_accepts_node_certificates_for_mutual_tls() {
     let d = ca.dir.path();
     let q = ca.quorum(&[1, 4, 5]);
     for node in ["hub", "dinkes"] {
-        let (ok, out) = openssl(
-            d,
-            &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                "/CN=ignored",
-                "-keyout",
-                &format!("{node}.key"),
-                "-out",
-                &format!("{node}.csr"),
-            ],
-        );
+        let (ok, out) = new_csr(d, &format!("{node}.key"), &format!("{node}.csr"));
         assert!(ok, "{out}");
         ca.ok(&args(
             &["issue"],
@@ -1261,24 +1194,7 @@ fn rustls_accepts_node_certificates_for_mutual_tls() {
         err.starts_with("client:") && err.contains("not valid for name"),
         "{err}"
     );
-    let (ok, out) = openssl(
-        d,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=ignored",
-            "-keyout",
-            "off.key",
-            "-out",
-            "off.csr",
-        ],
-    );
+    let (ok, out) = new_csr(d, "off.key", "off.csr");
     assert!(ok, "{out}");
     ca.ok(&args(
         &["issue"],
@@ -1413,29 +1329,9 @@ fn root_ceremonies_need_the_quorum_and_reshare_retires_old_shares() {
             "new.pem",
         ],
     ));
-    let (ok, out) = openssl(
-        d,
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "network-v2.pem",
-            "new.pem",
-        ],
-    );
+    let (ok, out) = verify_chain(d, "network-v2.pem", None, "new.pem");
     assert!(ok, "{out}");
-    let (ok, out) = openssl(
-        d,
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "network-v1.pem",
-            "old.pem",
-        ],
-    );
+    let (ok, out) = verify_chain(d, "network-v1.pem", None, "old.pem");
     assert!(ok, "what the old intermediate signed stays valid: {out}");
 
     // Revoke the Signing CA: the root signs a CRL; the Signing CA issues nothing more.
@@ -1477,21 +1373,18 @@ fn root_ceremonies_need_the_quorum_and_reshare_retires_old_shares() {
         ],
     );
     assert!(!ok && out.contains("certificate revoked"), "{out}");
-    let err = ca.fails(&args(
-        &["issue"],
-        &q,
-        &[
-            "official",
-            "--name",
-            "X",
-            "--nip",
-            "197501012000032001",
-            "--agency",
-            "D",
-            "--out",
-            "x.pem",
-        ],
-    ));
+    let official = [
+        "official",
+        "--name",
+        "X",
+        "--nip",
+        "197501012000032001",
+        "--agency",
+        "D",
+        "--out",
+        "x.pem",
+    ];
+    let err = ca.fails(&args(&["issue"], &q, &official));
     assert!(err.contains("Signing CA certificate is revoked"), "{err}");
     // A new Signing CA is issued in another root ceremony, and issues again.
     ca.ok(&args(
@@ -1499,21 +1392,7 @@ fn root_ceremonies_need_the_quorum_and_reshare_retires_old_shares() {
         &q,
         &[&people[..], &["--ca", "signing"]].concat(),
     ));
-    ca.ok(&args(
-        &["issue"],
-        &q,
-        &[
-            "official",
-            "--name",
-            "X",
-            "--nip",
-            "197501012000032001",
-            "--agency",
-            "D",
-            "--out",
-            "x.pem",
-        ],
-    ));
+    ca.ok(&args(&["issue"], &q, &official));
     std::fs::copy(
         ca.home().join("ca/signing-ca.pem"),
         ca.path("signing-v2.pem"),
@@ -1532,19 +1411,7 @@ fn root_ceremonies_need_the_quorum_and_reshare_retires_old_shares() {
         ],
     );
     assert!(ok, "the new Signing CA is not on the root's CRL: {out}");
-    let (ok, out) = openssl(
-        d,
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "signing-v2.pem",
-            "-purpose",
-            "smimesign",
-            "x.pem",
-        ],
-    );
+    let (ok, out) = verify_chain(d, "signing-v2.pem", Some("smimesign"), "x.pem");
     assert!(ok, "{out}");
 
     // Reshare: Andi, Dewi and Rina leave, Eko and Fajar join; 2 of 4 from now on.
