@@ -38,6 +38,28 @@ fn bench(c: &mut Criterion) {
             assert!(d.allowed);
         });
     });
+    // An inbox: the reader is prepared once, each document as it is listed.
+    group.bench_function("read_allowed_inbox", |b| {
+        let prepared = policy.prepare_principal(&reader).expect("principal");
+        b.iter(|| {
+            let d = policy.prepare_document(&doc).expect("document");
+            let d = policy
+                .decide_prepared(&prepared, Action::Read, &d, &ctx)
+                .expect("decide");
+            assert!(d.allowed);
+        });
+    });
+    // Both prepared: one document's several checks in one request (read, print, export).
+    group.bench_function("read_allowed_prepared", |b| {
+        let p = policy.prepare_principal(&reader).expect("principal");
+        let d = policy.prepare_document(&doc).expect("document");
+        b.iter(|| {
+            let d = policy
+                .decide_prepared(&p, Action::Read, &d, &ctx)
+                .expect("decide");
+            assert!(d.allowed);
+        });
+    });
     group.bench_function("print_denied", |b| {
         let mut sr = doc.clone();
         sr.classification = Level::SangatRahasia;

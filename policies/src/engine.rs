@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use cedar_policy::{
     Authorizer, Context as CedarContext, Entities, Entity, EntityId, EntityTypeName, EntityUid,
@@ -31,6 +31,68 @@ pub struct Policy {
     /// Annotations by policy id: (order, alasan, reason).
     notes: HashMap<PolicyId, (u32, String, String)>,
     types: Types,
+    /// Cedar contexts already built, by [`ContextKey::slot`]: a context is a pure function of
+    /// a few small facts, and building one costs more than evaluating a policy.
+    contexts: Vec<OnceLock<CedarContext>>,
+}
+
+/// A principal made ready for Cedar once, for deciding about many documents.
+#[derive(Debug, Clone)]
+pub struct PreparedPrincipal {
+    principal: Principal,
+    uid: EntityUid,
+    entity: Entity,
+}
+
+impl PreparedPrincipal {
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+/// A document made ready for Cedar once, for many decisions about it.
+#[derive(Debug, Clone)]
+pub struct PreparedDocument {
+    document: Document,
+    uid: EntityUid,
+    entity: Entity,
+}
+
+impl PreparedDocument {
+    pub fn document(&self) -> &Document {
+        &self.document
+    }
+}
+
+/// The facts a Cedar context is made of, reduced to what the policies can see.
+#[derive(Clone, Copy)]
+struct ContextKey {
+    level: Level,
+    step_up: bool,
+    other_approvals: usize,
+    lowering: bool,
+    reason_given: bool,
+    hour: u8,
+}
+
+impl ContextKey {
+    const APPROVALS: usize = 4;
+    const SLOTS: usize = 4 * 2 * Self::APPROVALS * 2 * 2 * 24;
+
+    /// Where this context is cached; `None` for values outside the cached range (built fresh).
+    fn slot(self) -> Option<usize> {
+        if self.other_approvals >= Self::APPROVALS || self.hour >= 24 {
+            return None;
+        }
+        let level = usize::try_from(self.level.rank()).ok()?;
+        let mut i = level;
+        i = i * 2 + usize::from(self.step_up);
+        i = i * Self::APPROVALS + self.other_approvals;
+        i = i * 2 + usize::from(self.lowering);
+        i = i * 2 + usize::from(self.reason_given);
+        i = i * 24 + usize::from(self.hour);
+        Some(i)
+    }
 }
 
 #[derive(Debug)]
@@ -66,6 +128,22 @@ fn invalid(path: &Path, line: Option<usize>, message: impl Into<String>) -> Erro
         line,
         message: message.into(),
     }
+}
+
+/// The same policy with its action scope widened to any action. Only for a set already
+/// chosen for one action, where the scope always holds: evaluating `action in [...]` costs
+/// more than the rest of most conditions.
+fn without_action_scope(p: &cedar_policy::Policy) -> Result<cedar_policy::Policy> {
+    let mut json = p.to_json().map_err(|e| req_err(&e))?;
+    json["action"] = serde_json::json!({ "op": "All" });
+    cedar_policy::Policy::from_json(Some(p.id().clone()), json).map_err(|e| req_err(&e))
+}
+
+fn string_set(v: &[String]) -> RestrictedExpression {
+    RestrictedExpression::new_set(
+        v.iter()
+            .map(|s| RestrictedExpression::new_string(s.clone())),
+    )
 }
 
 impl Policy {
@@ -201,7 +279,7 @@ impl Policy {
                     cedar_policy::ActionConstraint::In(list) => list.contains(&uid),
                 };
                 if applies {
-                    set.add(p.clone()).map_err(|e| req_err(&e))?;
+                    set.add(without_action_scope(p)?).map_err(|e| req_err(&e))?;
                 }
             }
             by_action.insert(action, set);
@@ -213,6 +291,7 @@ impl Policy {
             version,
             authorizer: Authorizer::new(),
             notes,
+            contexts: (0..ContextKey::SLOTS).map(|_| OnceLock::new()).collect(),
             types: Types {
                 official: name("Sandi::Official")?,
                 application: name("Sandi::Application")?,
@@ -261,14 +340,36 @@ impl Policy {
         resource: &Document,
         context: &Context,
     ) -> Result<Decision> {
-        let (principal_uid, resource_uid, entities) = self.entities(principal, resource)?;
-        let ctx = self.context(resource, context)?;
+        let principal = self.prepare_principal(principal)?;
+        let resource = self.prepare_document(resource)?;
+        self.decide_prepared(&principal, action, &resource, context)
+    }
+
+    /// Decides about prepared entities: what a caller deciding many times for one principal
+    /// (an inbox) or one document does, so that each is turned into a Cedar entity once.
+    pub fn decide_prepared(
+        &self,
+        principal: &PreparedPrincipal,
+        action: Action,
+        resource: &PreparedDocument,
+        context: &Context,
+    ) -> Result<Decision> {
+        let entities =
+            Entities::from_entities([principal.entity.clone(), resource.entity.clone()], None)
+                .map_err(|e| req_err(&e))?;
+        let ctx = self.context(&resource.document, context)?;
         let action_uid = EntityUid::from_type_name_and_id(
             self.types.action.clone(),
             EntityId::new(action.as_str()),
         );
-        let request = Request::new(principal_uid, action_uid, resource_uid, ctx, None)
-            .map_err(|e| req_err(&e))?;
+        let request = Request::new(
+            principal.uid.clone(),
+            action_uid,
+            resource.uid.clone(),
+            ctx,
+            None,
+        )
+        .map_err(|e| req_err(&e))?;
         let response = self.authorizer.is_authorized(
             &request,
             self.by_action.get(&action).unwrap_or(&self.policies),
@@ -282,7 +383,7 @@ impl Policy {
                 id.to_string(),
             )
         });
-        let fill = |t: &str| self.fill(t, principal, resource);
+        let fill = |t: &str| self.fill(t, &principal.principal, &resource.document);
         let (alasan, reason) = match determining.first().and_then(|id| self.notes.get(*id)) {
             Some((_, a, r)) => (fill(a), fill(r)),
             None => (
@@ -302,18 +403,8 @@ impl Policy {
         })
     }
 
-    /// The principal and the document as Cedar entities.
-    fn entities(
-        &self,
-        principal: &Principal,
-        resource: &Document,
-    ) -> Result<(EntityUid, EntityUid, Entities)> {
-        let set = |v: &[String]| {
-            RestrictedExpression::new_set(
-                v.iter()
-                    .map(|s| RestrictedExpression::new_string(s.clone())),
-            )
-        };
+    /// The principal as a Cedar entity.
+    pub fn prepare_principal(&self, principal: &Principal) -> Result<PreparedPrincipal> {
         let (p_type, p_id, p_attrs) = match principal {
             Principal::Official(p) | Principal::Application(p) => {
                 let attrs = HashMap::from([
@@ -329,12 +420,12 @@ impl Policy {
                         "clearance".to_owned(),
                         RestrictedExpression::new_long(p.clearance.rank()),
                     ),
-                    ("roles".to_owned(), set(&p.roles)),
+                    ("roles".to_owned(), string_set(&p.roles)),
                     (
                         "status".to_owned(),
                         RestrictedExpression::new_string(p.status.as_str().to_owned()),
                     ),
-                    ("compartments".to_owned(), set(&p.compartments)),
+                    ("compartments".to_owned(), string_set(&p.compartments)),
                 ]);
                 let t = if matches!(principal, Principal::Official(_)) {
                     &self.types.official
@@ -361,12 +452,22 @@ impl Policy {
                 (&self.types.node, id.as_str(), attrs)
             }
         };
-        let principal_uid = EntityUid::from_type_name_and_id(p_type.clone(), EntityId::new(p_id));
-        let resource_uid = EntityUid::from_type_name_and_id(
+        let uid = EntityUid::from_type_name_and_id(p_type.clone(), EntityId::new(p_id));
+        let entity = Entity::new(uid.clone(), p_attrs, HashSet::new()).map_err(|e| req_err(&e))?;
+        Ok(PreparedPrincipal {
+            principal: principal.clone(),
+            uid,
+            entity,
+        })
+    }
+
+    /// The document as a Cedar entity.
+    pub fn prepare_document(&self, resource: &Document) -> Result<PreparedDocument> {
+        let uid = EntityUid::from_type_name_and_id(
             self.types.document.clone(),
             EntityId::new(&resource.id),
         );
-        let r_attrs = HashMap::from([
+        let attrs = HashMap::from([
             (
                 "classification".to_owned(),
                 RestrictedExpression::new_long(resource.classification.rank()),
@@ -375,33 +476,29 @@ impl Policy {
                 "originator".to_owned(),
                 RestrictedExpression::new_string(resource.originator.clone()),
             ),
-            ("recipients".to_owned(), set(&resource.recipients)),
-            ("copies".to_owned(), set(&resource.copies)),
-            ("grants".to_owned(), set(&resource.grants)),
+            ("recipients".to_owned(), string_set(&resource.recipients)),
+            ("copies".to_owned(), string_set(&resource.copies)),
+            ("grants".to_owned(), string_set(&resource.grants)),
             (
                 "agency".to_owned(),
                 RestrictedExpression::new_string(resource.agency.clone()),
             ),
-            ("agencies".to_owned(), set(&resource.agencies)),
-            ("compartments".to_owned(), set(&resource.compartments)),
+            ("agencies".to_owned(), string_set(&resource.agencies)),
+            (
+                "compartments".to_owned(),
+                string_set(&resource.compartments),
+            ),
         ]);
-        let entities = Entities::from_entities(
-            [
-                Entity::new(principal_uid.clone(), p_attrs, HashSet::new())
-                    .map_err(|e| req_err(&e))?,
-                Entity::new(resource_uid.clone(), r_attrs, HashSet::new())
-                    .map_err(|e| req_err(&e))?,
-            ],
-            None,
-        )
-        .map_err(|e| req_err(&e))?;
-
-        Ok((principal_uid, resource_uid, entities))
+        let entity = Entity::new(uid.clone(), attrs, HashSet::new()).map_err(|e| req_err(&e))?;
+        Ok(PreparedDocument {
+            document: resource.clone(),
+            uid,
+            entity,
+        })
     }
 
     /// The Cedar context: the request's facts plus the handling of the document's level.
     fn context(&self, resource: &Document, context: &Context) -> Result<CedarContext> {
-        let h = self.handling.get(resource.classification);
         // Dual control: approvals by officials other than the originator.
         let mut others: Vec<&String> = context
             .approvers
@@ -410,13 +507,33 @@ impl Policy {
             .collect();
         others.sort();
         others.dedup();
-        let lowering = context
-            .new_classification
-            .is_some_and(|n| n < resource.classification);
-        let reason_given = context
-            .reason
-            .as_ref()
-            .is_some_and(|r| !r.trim().is_empty());
+        let key = ContextKey {
+            level: resource.classification,
+            step_up: context.step_up,
+            other_approvals: others.len(),
+            lowering: context
+                .new_classification
+                .is_some_and(|n| n < resource.classification),
+            reason_given: context
+                .reason
+                .as_ref()
+                .is_some_and(|r| !r.trim().is_empty()),
+            hour: context.hour.unwrap_or(12),
+        };
+        match key.slot().and_then(|i| self.contexts.get(i)) {
+            Some(cell) => {
+                if let Some(ctx) = cell.get() {
+                    return Ok(ctx.clone());
+                }
+                let ctx = self.build_context(key)?;
+                Ok(cell.get_or_init(|| ctx).clone())
+            }
+            None => self.build_context(key),
+        }
+    }
+
+    fn build_context(&self, key: ContextKey) -> Result<CedarContext> {
+        let h = self.handling.get(key.level);
         let handling = RestrictedExpression::new_record([
             (
                 "export_plaintext".to_owned(),
@@ -437,31 +554,32 @@ impl Policy {
             ),
         ])
         .map_err(|e| req_err(&e))?;
-        let ctx = CedarContext::from_pairs([
+        CedarContext::from_pairs([
             (
                 "step_up".to_owned(),
-                RestrictedExpression::new_bool(context.step_up),
+                RestrictedExpression::new_bool(key.step_up),
             ),
             (
                 "other_approvals".to_owned(),
-                RestrictedExpression::new_long(i64::try_from(others.len()).unwrap_or(i64::MAX)),
+                RestrictedExpression::new_long(
+                    i64::try_from(key.other_approvals).unwrap_or(i64::MAX),
+                ),
             ),
             (
                 "lowering".to_owned(),
-                RestrictedExpression::new_bool(lowering),
+                RestrictedExpression::new_bool(key.lowering),
             ),
             (
                 "reason_given".to_owned(),
-                RestrictedExpression::new_bool(reason_given),
+                RestrictedExpression::new_bool(key.reason_given),
             ),
             (
                 "hour".to_owned(),
-                RestrictedExpression::new_long(i64::from(context.hour.unwrap_or(12))),
+                RestrictedExpression::new_long(i64::from(key.hour)),
             ),
             ("handling".to_owned(), handling),
         ])
-        .map_err(|e| req_err(&e))?;
-        Ok(ctx)
+        .map_err(|e| req_err(&e))
     }
 
     fn fill(&self, template: &str, principal: &Principal, resource: &Document) -> String {

@@ -8,7 +8,7 @@ mod error;
 mod handling;
 mod model;
 
-pub use engine::{Policy, PolicyStore};
+pub use engine::{Policy, PolicyStore, PreparedDocument, PreparedPrincipal};
 pub use error::{Error, Result};
 pub use handling::{Handling, HandlingTable, SignatureAlgorithm};
 pub use model::{Action, Context, Decision, Document, Level, Person, Principal, Status};

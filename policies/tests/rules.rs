@@ -367,6 +367,28 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    // The shared policy has cached contexts from earlier cases and decides over prepared
+    // entities; a freshly loaded policy has built nothing yet. They must always agree.
+    #[test]
+    fn cached_and_prepared_decisions_equal_fresh_ones(
+        person in any_person(), d in any_doc(), ctx in any_context(), act in action(),
+        hour in prop::option::of(0u8..30),
+    ) {
+        let ctx = Context { hour, ..ctx };
+        let principal = Principal::Official(person);
+        let fresh = policy().decide(&principal, act, &d, &ctx).expect("fresh");
+        let warm = POLICY.with(|p| {
+            let pp = p.prepare_principal(&principal).expect("principal");
+            let pd = p.prepare_document(&d).expect("document");
+            p.decide_prepared(&pp, act, &pd, &ctx)
+        }).expect("warm");
+        prop_assert_eq!(fresh, warm);
+    }
+}
+
 thread_local! {
     static POLICY: Policy = policy();
 }
