@@ -1,3 +1,39 @@
-//! docsvc: the document service a node of the sandi network runs. Filled in by the docsvc
-//! issue.
+//! docsvc: the sandi document service. Classifies, encrypts (age), signs (CMS), stores (sqlx
+//! on SQLite or PostgreSQL) and logs (Merkle access log) classified letters; serves officials
+//! and applications over HTTPS. The `docsvc` binary is a thin CLI over this library.
 #![forbid(unsafe_code)]
+
+pub mod api;
+pub mod audit;
+pub mod directory;
+pub mod documents;
+pub mod envelope;
+mod error;
+pub mod metrics;
+pub mod node;
+pub mod quickstart;
+pub mod session;
+pub mod signature;
+pub mod store;
+pub mod tls;
+
+pub use error::{Error, Result};
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// A time as RFC 3339, whole seconds, UTC.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+pub fn now_rfc3339() -> String {
+    rfc3339(OffsetDateTime::now_utc())
+}
+
+pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}

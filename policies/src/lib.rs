@@ -17,3 +17,10 @@ pub use model::{Action, Context, Decision, Document, Level, Person, Principal, S
 pub fn default_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// The shipped default policy's files, for installing a policy directory on a new node.
+pub const DEFAULT_FILES: [(&str, &str); 3] = [
+    ("sandi.cedarschema", include_str!("../sandi.cedarschema")),
+    ("default.cedar", include_str!("../default.cedar")),
+    ("handling.toml", include_str!("../handling.toml")),
+];

@@ -1,0 +1,733 @@
+//! The HTTP API under `/api/v1`, health and metrics, and the server loop over rustls.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Multipart, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use hsm_shim::CustodianShare;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::directory::{self, Official};
+use crate::documents::{self, Caller, Ingest, Mailbox, NewLetter};
+use crate::metrics::Metrics;
+use crate::node::Node;
+use crate::session::{self, Session};
+use crate::{Error, Result};
+
+pub const SESSION_COOKIE: &str = "sandi_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Shared state of the server.
+pub type App = Arc<Node>;
+
+/// A problem details response (RFC 9457).
+#[derive(Debug)]
+pub struct Problem(pub Error);
+
+impl From<Error> for Problem {
+    fn from(e: Error) -> Self {
+        Problem(e)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let detail = if status.is_server_error() && e.problem_type() == "internal" {
+            // The operator's log has the detail; the client gets no internals.
+            tracing::error!(error = %e, "internal error");
+            "internal error; the operator's log has the details".to_owned()
+        } else {
+            e.to_string()
+        };
+        let mut body = json!({
+            "type": format!("urn:sandi:problem:{}", e.problem_type()),
+            "title": status.canonical_reason().unwrap_or("error"),
+            "status": status.as_u16(),
+            "detail": detail,
+        });
+        if let Error::Forbidden {
+            alasan,
+            reason,
+            policies,
+        } = &e
+        {
+            body["alasan"] = json!(alasan);
+            body["reason"] = json!(reason);
+            body["policies"] = json!(policies);
+        }
+        let mut resp = (status, Json(body)).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        resp
+    }
+}
+
+type ApiResult<T> = std::result::Result<T, Problem>;
+
+/// The connection a request came over: the peer address and client certificate, if any.
+#[derive(Clone, Debug)]
+pub struct Conn {
+    pub peer: SocketAddr,
+    pub client_cert: Option<Vec<u8>>,
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// An official with a valid session; state-changing methods also need the CSRF header.
+#[derive(Debug)]
+pub struct Authed {
+    pub official: Official,
+    pub session: Session,
+    pub token: String,
+    pub client: Option<String>,
+}
+
+impl Authed {
+    pub fn caller(&self) -> Caller {
+        Caller {
+            official: self.official.clone(),
+            stepped_up: self.session.stepped_up(),
+            client: self.client.clone(),
+        }
+    }
+}
+
+impl FromRequestParts<App> for Authed {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, node: &App) -> ApiResult<Self> {
+        let token = cookie(&parts.headers, SESSION_COOKIE)
+            .ok_or_else(|| Error::Unauthenticated("log in first".into()))?;
+        let (session, official) =
+            session::lookup(&node.store, &token, node.config.session_minutes).await?;
+        if !matches!(parts.method, Method::GET | Method::HEAD) {
+            let presented = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            if !session::csrf_ok(&session, presented) {
+                return Err(Error::Forbidden {
+                    alasan: "ditolak: token CSRF tidak ada atau salah".into(),
+                    reason: "denied: the CSRF token is missing or wrong".into(),
+                    policies: vec![],
+                }
+                .into());
+            }
+        }
+        let client = parts
+            .extensions
+            .get::<Conn>()
+            .map(|c| c.peer.ip().to_string());
+        Ok(Authed {
+            official,
+            session,
+            token,
+            client,
+        })
+    }
+}
+
+/// JSON bodies with a problem response for anything malformed (unknown fields, wrong types,
+/// bad UTF-8), instead of axum's plain-text rejection.
+#[derive(Debug)]
+pub struct Body2<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body2<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| Error::Invalid(format!("reading the body: {e}")))?;
+        serde_json::from_slice(&bytes)
+            .map(Body2)
+            .map_err(|e| Error::Invalid(format!("invalid JSON body: {e}")).into())
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(node): State<App>) -> ApiResult<Json<serde_json::Value>> {
+    if node.is_sealed() {
+        return Err(Error::Sealed.into());
+    }
+    if !node.store.ping().await {
+        return Err(Error::LogUnavailable("the database does not answer".into()).into());
+    }
+    Ok(Json(json!({ "ready": true })))
+}
+
+async fn metrics(State(node): State<App>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        node.metrics.render(node.is_sealed()),
+    )
+        .into_response()
+}
+
+#[derive(Serialize)]
+struct SealStatus {
+    sealed: bool,
+    provided: usize,
+    threshold: usize,
+}
+
+async fn seal_status(State(node): State<App>) -> Json<SealStatus> {
+    let p = node.keystore.progress();
+    Json(SealStatus {
+        sealed: !p.unsealed,
+        provided: p.provided,
+        threshold: p.threshold,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnsealRequest {
+    share: String,
+}
+
+async fn unseal(
+    State(node): State<App>,
+    Body2(req): Body2<UnsealRequest>,
+) -> ApiResult<Json<SealStatus>> {
+    let share = zeroize::Zeroizing::new(req.share);
+    // A share that does not parse or does not belong to this keystore is the caller's error.
+    let share = CustodianShare::parse(share.trim()).map_err(|e| Error::Invalid(e.to_string()))?;
+    let p = node
+        .keystore
+        .submit_share(share)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    if p.unsealed {
+        node.after_unseal()?;
+        tracing::info!("keystore unsealed");
+    }
+    Ok(Json(SealStatus {
+        sealed: !p.unsealed,
+        provided: p.provided,
+        threshold: p.threshold,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    nip: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct LoginResponse {
+    nip: String,
+    name: String,
+    csrf: String,
+    expires_at: String,
+}
+
+fn session_cookie(token: &str, max_age: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={max_age}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+async fn login(
+    State(node): State<App>,
+    conn: Option<axum::Extension<Conn>>,
+    Body2(req): Body2<LoginRequest>,
+) -> ApiResult<Response> {
+    let password = zeroize::Zeroizing::new(req.password);
+    let client = conn.map(|c| c.peer.ip().to_string());
+    let result = directory::login(&node.store, &req.nip, &password).await;
+    let entry = |decision: &str, reason: String| crate::audit::Entry {
+        at: crate::now_rfc3339(),
+        actor: format!("official:{}", req.nip),
+        action: "login".into(),
+        document: None,
+        classification: None,
+        decision: decision.into(),
+        reason,
+        policies: vec![],
+        policy_version: node.policy.current().version().to_owned(),
+        client: client.clone(),
+    };
+    let official = match result {
+        Ok(o) => o,
+        Err(e) => {
+            if !node.is_sealed() {
+                documents::log_alone(&node, &entry("deny", e.to_string())).await?;
+            }
+            return Err(e.into());
+        }
+    };
+    if node.is_sealed() {
+        return Err(Error::Sealed.into());
+    }
+    let (token, s) =
+        session::create(&node.store, &official.nip, node.config.session_minutes).await?;
+    documents::log_alone(&node, &entry("allow", "logged in".into())).await?;
+    let mut resp = Json(LoginResponse {
+        nip: official.nip.clone(),
+        name: official.name.clone(),
+        csrf: s.csrf.clone(),
+        expires_at: crate::rfc3339(s.expires_at),
+    })
+    .into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie(&token, node.config.session_minutes * 60),
+    );
+    Ok(resp)
+}
+
+async fn logout(State(node): State<App>, auth: Authed) -> ApiResult<Response> {
+    session::end(&node.store, &auth.token).await?;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie("", 0));
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepUpRequest {
+    pin: String,
+}
+
+async fn step_up(
+    State(node): State<App>,
+    auth: Authed,
+    Body2(req): Body2<StepUpRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let pin = zeroize::Zeroizing::new(req.pin);
+    if !directory::check_pin(&node.store, &auth.official.nip, &pin).await? {
+        documents::log_alone(
+            &node,
+            &crate::audit::Entry {
+                at: crate::now_rfc3339(),
+                actor: format!("official:{}", auth.official.nip),
+                action: "step_up".into(),
+                document: None,
+                classification: None,
+                decision: "deny".into(),
+                reason: "wrong signing PIN".into(),
+                policies: vec![],
+                policy_version: node.policy.current().version().to_owned(),
+                client: auth.client.clone(),
+            },
+        )
+        .await?;
+        return Err(Error::Unauthenticated("wrong signing PIN (PIN salah)".into()).into());
+    }
+    let until = session::step_up(&node.store, &auth.session).await?;
+    Ok(Json(json!({ "step_up_until": crate::rfc3339(until) })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    #[serde(rename = "box")]
+    mailbox: Option<Mailbox>,
+    limit: Option<i64>,
+}
+
+async fn list_documents(
+    State(node): State<App>,
+    auth: Authed,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<documents::Summary>>> {
+    if node.is_sealed() {
+        return Err(Error::Sealed.into());
+    }
+    Ok(Json(
+        documents::list(
+            &node,
+            &auth.caller(),
+            q.mailbox.unwrap_or(Mailbox::Inbox),
+            q.limit.unwrap_or(100),
+        )
+        .await?,
+    ))
+}
+
+/// `POST /api/v1/documents`: multipart with a `metadata` JSON part first, then a `body` file
+/// part, then any `attachment` parts. Each file streams through encryption into the store.
+async fn create_document(
+    State(node): State<App>,
+    auth: Authed,
+    mut form: Multipart,
+) -> ApiResult<Response> {
+    match ingest_form(&node, &auth, &mut form).await {
+        Ok(manifest) => Ok((StatusCode::CREATED, Json(manifest)).into_response()),
+        Err(e) => {
+            // Read what the client is still sending before answering: an HTTP/2 client whose
+            // upload is cut off sees a reset stream instead of the problem document.
+            while let Ok(Some(mut field)) = form.next_field().await {
+                while let Ok(Some(_)) = field.chunk().await {}
+            }
+            Err(e.into())
+        }
+    }
+}
+
+async fn ingest_form(
+    node: &Node,
+    auth: &Authed,
+    form: &mut Multipart,
+) -> Result<crate::envelope::Manifest> {
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        Error::Invalid(format!("reading the form: {}", e.body_text()))
+    };
+    let first = form
+        .next_field()
+        .await
+        .map_err(bad)?
+        .ok_or_else(|| Error::Invalid("empty form: send a metadata part first".into()))?;
+    if first.name() != Some("metadata") {
+        return Err(Error::Invalid(
+            "the first part must be `metadata` (JSON)".into(),
+        ));
+    }
+    let meta = first.bytes().await.map_err(bad)?;
+    if meta.len() > 256 * 1024 {
+        return Err(Error::TooLarge("metadata over 256 KiB".into()));
+    }
+    let letter: NewLetter = serde_json::from_slice(&meta)
+        .map_err(|e| Error::Invalid(format!("invalid metadata: {e}")))?;
+    let mut ingest = Ingest::begin(node, auth.caller(), letter).await?;
+    let result: Result<()> = async {
+        let mut n = 0usize;
+        while let Some(field) = form.next_field().await.map_err(bad)? {
+            let name = field.name().unwrap_or_default().to_owned();
+            match (n, name.as_str()) {
+                (0, "body") | (1.., "attachment") => {}
+                (0, _) => return Err(Error::Invalid("the second part must be `body`".into())),
+                _ => return Err(Error::Invalid(format!("unexpected part {name:?}"))),
+            }
+            let file = field
+                .file_name()
+                .map_or_else(|| format!("part-{n}"), str::to_owned);
+            let media = field
+                .content_type()
+                .unwrap_or("application/octet-stream")
+                .to_owned();
+            ingest
+                .add_part(&file, &media, field.map(|r| r.map_err(|e| e.body_text())))
+                .await?;
+            n += 1;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        ingest.abort().await;
+        return Err(e);
+    }
+    ingest.finish().await
+}
+
+#[derive(Serialize)]
+struct DocumentView {
+    manifest: crate::envelope::Manifest,
+    signature: SignatureView,
+}
+
+#[derive(Serialize)]
+struct SignatureView {
+    valid: bool,
+    signer: String,
+    nip: Option<String>,
+    serial: String,
+    signing_time: Option<String>,
+    certificate_sha256: String,
+}
+
+async fn get_document(
+    State(node): State<App>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DocumentView>> {
+    let checked = checked_for(&node, &auth, &id, policies::Action::Read).await?;
+    let v = &checked.verified;
+    Ok(Json(DocumentView {
+        signature: SignatureView {
+            valid: true,
+            signer: v.subject.clone(),
+            nip: v.nip.clone(),
+            serial: v.serial.clone(),
+            signing_time: v.signing_time.clone(),
+            certificate_sha256: v.certificate_sha256.clone(),
+        },
+        manifest: checked.manifest,
+    }))
+}
+
+/// Loads and checks a letter and asks the policy; an integrity failure is logged as an
+/// incident. A letter the caller may not see is "not found" unless the caller is addressed.
+async fn checked_for(
+    node: &Node,
+    auth: &Authed,
+    id: &str,
+    action: policies::Action,
+) -> Result<documents::Checked> {
+    if node.is_sealed() {
+        return Err(Error::Sealed);
+    }
+    let checked = match documents::load_checked(node, id).await {
+        Ok(c) => c,
+        Err(Error::Integrity(why)) => {
+            tracing::warn!(document = id, "integrity failure: {why}");
+            documents::log_alone(
+                node,
+                &crate::audit::Entry {
+                    at: crate::now_rfc3339(),
+                    actor: format!("official:{}", auth.official.nip),
+                    action: "integrity_incident".into(),
+                    document: Some(id.to_owned()),
+                    classification: None,
+                    decision: "error".into(),
+                    reason: why.clone(),
+                    policies: vec![],
+                    policy_version: node.policy.current().version().to_owned(),
+                    client: auth.client.clone(),
+                },
+            )
+            .await?;
+            return Err(Error::Integrity(why));
+        }
+        Err(e) => return Err(e),
+    };
+    documents::authorise(node, &auth.caller(), action, &checked).await?;
+    Ok(checked)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContentQuery {
+    part: Option<usize>,
+}
+
+async fn get_content(
+    State(node): State<App>,
+    auth: Authed,
+    Path(id): Path<String>,
+    Query(q): Query<ContentQuery>,
+) -> ApiResult<Response> {
+    let checked = checked_for(&node, &auth, &id, policies::Action::Read).await?;
+    let part = q.part.unwrap_or(0);
+    let p = checked
+        .manifest
+        .parts
+        .get(part)
+        .ok_or_else(|| Error::NotFound(format!("part {part}")))?
+        .clone();
+    let stream = documents::open_part(&node, &checked, part).await?;
+    let label = node
+        .policy
+        .current()
+        .handling()
+        .get(checked.manifest.classification)
+        .label_id
+        .clone();
+    let mut resp = Response::new(Body::from_stream(stream));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&p.media_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(p.size));
+    h.insert(
+        "sandi-classification",
+        HeaderValue::from_str(&label).unwrap_or(HeaderValue::from_static("")),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+async fn get_manifest(
+    State(node): State<App>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let checked = checked_for(&node, &auth, &id, policies::Action::Read).await?;
+    let bytes = checked.manifest.canonical()?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+async fn get_signature(
+    State(node): State<App>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let checked = checked_for(&node, &auth, &id, policies::Action::Read).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/pkcs7-signature")],
+        checked.signature,
+    )
+        .into_response())
+}
+
+async fn audit_proof(
+    State(node): State<App>,
+    auth: Authed,
+    Path(seq): Path<u64>,
+) -> ApiResult<Json<crate::audit::Proof>> {
+    if !auth.official.has_role("auditor") {
+        return Err(Error::Forbidden {
+            alasan: "ditolak: hanya auditor membaca log akses".into(),
+            reason: "denied: only auditors read the access log".into(),
+            policies: vec![],
+        }
+        .into());
+    }
+    Ok(Json(crate::audit::proof(&node.store, seq).await?))
+}
+
+async fn count(State(node): State<App>, req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    Metrics::inc(&node.metrics.requests);
+    if resp.status().is_client_error() {
+        Metrics::inc(&node.metrics.client_errors);
+    } else if resp.status().is_server_error() {
+        Metrics::inc(&node.metrics.server_errors);
+    }
+    resp
+}
+
+async fn not_found() -> Problem {
+    Problem(Error::NotFound("no such endpoint".into()))
+}
+
+/// The router.
+pub fn router(node: App) -> Router {
+    let max_body =
+        usize::try_from(node.config.max_body_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/sys/seal-status", get(seal_status))
+        .route("/api/v1/sys/unseal", post(unseal))
+        .route("/api/v1/session", post(login).delete(logout))
+        .route("/api/v1/session/step-up", post(step_up))
+        .route(
+            "/api/v1/documents",
+            get(list_documents).post(create_document),
+        )
+        .route("/api/v1/documents/{id}", get(get_document))
+        .route("/api/v1/documents/{id}/content", get(get_content))
+        .route("/api/v1/documents/{id}/manifest", get(get_manifest))
+        .route("/api/v1/documents/{id}/signature", get(get_signature))
+        .route("/api/v1/audit/proof/{seq}", get(audit_proof))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(Arc::clone(&node), count))
+        .with_state(node)
+}
+
+/// Serves `router` over TLS on `listener` until `shutdown` resolves; open connections are
+/// allowed to finish their requests.
+pub async fn serve(
+    listener: TcpListener,
+    tls: rustls::ServerConfig,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
+
+    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!("accept: {e}");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, "TLS handshake failed: {e}");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            let client_cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| c.as_ref().to_vec());
+            let conn = Conn { peer, client_cert };
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(conn.clone());
+                    let mut app = app.clone();
+                    async move {
+                        use tower::Service;
+                        app.call(req.map(Body::new)).await
+                    }
+                },
+            );
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30));
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+            let conn = watcher.watch(conn.into_owned());
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, "connection: {e}");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(30)) => {
+            tracing::warn!("connections still open after 30 s; stopping anyway");
+        }
+    }
+    Ok(())
+}

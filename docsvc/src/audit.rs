@@ -1,0 +1,353 @@
+//! The access log: every action and decision, appended to a Merkle tree (keymgr's `merkle`)
+//! in the same transaction as the action, each new tree head signed by the node's audit key.
+//! Heads are also appended to a file beside the database so that rewriting the whole table is
+//! caught by comparing heads.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use hsm_shim::{KeyId, KeyStore};
+use keymgr::merkle::{self, Frontier, Hash};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::store::{Store, Tx};
+use crate::{Error, Result};
+
+/// One log entry. The field order is the canonical JSON order.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub at: String,
+    /// `official:NIP`, `application:ID`, `node:ID`, `operator` or `anonymous`.
+    pub actor: String,
+    pub action: String,
+    pub document: Option<String>,
+    pub classification: Option<String>,
+    /// `allow`, `deny` or `error`.
+    pub decision: String,
+    pub reason: String,
+    pub policies: Vec<String>,
+    pub policy_version: String,
+    pub client: Option<String>,
+}
+
+/// A signed tree head.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TreeHead {
+    pub size: u64,
+    pub root: String,
+    pub at: String,
+    pub key_id: String,
+    pub signature: String,
+}
+
+fn head_message(size: u64, root: &str, at: &str) -> Vec<u8> {
+    format!("sandi-audit-head-v1\0{size}\0{root}\0{at}").into_bytes()
+}
+
+fn log_err(e: impl std::fmt::Display) -> Error {
+    Error::LogUnavailable(e.to_string())
+}
+
+fn hex32(s: &str) -> Option<Hash> {
+    let v = hex::decode(s).ok()?;
+    v.try_into().ok()
+}
+
+/// The node's access log.
+#[derive(Clone)]
+pub struct AuditLog {
+    keys: Arc<dyn KeyStore>,
+    key: KeyId,
+    heads_file: PathBuf,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("key", &self.key)
+            .field("heads_file", &self.heads_file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditLog {
+    pub fn new(keys: Arc<dyn KeyStore>, key: KeyId, heads_file: PathBuf) -> Self {
+        AuditLog {
+            keys,
+            key,
+            heads_file,
+        }
+    }
+
+    /// Appends `entry` inside `tx` and signs the new head; returns the head. If anything here
+    /// fails the caller's transaction must not commit (fail closed).
+    pub async fn append(&self, tx: &mut Tx, entry: &Entry) -> Result<TreeHead> {
+        // Taking the row lock first serialises appenders across processes (PostgreSQL) and
+        // makes SQLite take its write lock before reading.
+        sqlx::query("UPDATE audit_state SET size = size WHERE id = 1")
+            .execute(&mut **tx)
+            .await
+            .map_err(log_err)?;
+        let row = sqlx::query("SELECT size, frontier FROM audit_state WHERE id = 1")
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(log_err)?;
+        let size: i64 = row.try_get("size").map_err(log_err)?;
+        let frontier_json: String = row.try_get("frontier").map_err(log_err)?;
+        let nodes: Vec<(u32, String)> = serde_json::from_str(&frontier_json).map_err(log_err)?;
+        let mut frontier = Frontier {
+            size: u64::try_from(size).map_err(log_err)?,
+            nodes: nodes
+                .iter()
+                .map(|(h, r)| hex32(r).map(|r| (*h, r)))
+                .collect::<Option<_>>()
+                .ok_or_else(|| Error::Integrity("audit frontier is not hex".into()))?,
+        };
+        let text = serde_json::to_string(entry).map_err(log_err)?;
+        let leaf = merkle::leaf_hash(text.as_bytes());
+        frontier.push(leaf);
+        let seq = size;
+        sqlx::query("INSERT INTO audit_log (seq, entry, leaf_hash) VALUES ($1, $2, $3)")
+            .bind(seq)
+            .bind(&text)
+            .bind(hex::encode(leaf))
+            .execute(&mut **tx)
+            .await
+            .map_err(log_err)?;
+        let new_nodes: Vec<(u32, String)> = frontier
+            .nodes
+            .iter()
+            .map(|(h, r)| (*h, hex::encode(r)))
+            .collect();
+        sqlx::query("UPDATE audit_state SET size = $1, frontier = $2 WHERE id = 1")
+            .bind(seq + 1)
+            .bind(serde_json::to_string(&new_nodes).map_err(log_err)?)
+            .execute(&mut **tx)
+            .await
+            .map_err(log_err)?;
+        let head = self.sign_head(frontier.size, &frontier.root(), &entry.at)?;
+        sqlx::query(
+            "INSERT INTO audit_heads (size, root, at, key_id, signature) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(i64::try_from(head.size).map_err(log_err)?)
+        .bind(&head.root)
+        .bind(&head.at)
+        .bind(&head.key_id)
+        .bind(&head.signature)
+        .execute(&mut **tx)
+        .await
+        .map_err(log_err)?;
+        Ok(head)
+    }
+
+    fn sign_head(&self, size: u64, root: &Hash, at: &str) -> Result<TreeHead> {
+        let root = hex::encode(root);
+        let handle = self.keys.info(self.key).map_err(log_err)?.handle();
+        let sig = self
+            .keys
+            .sign(&handle, &head_message(size, &root, at))
+            .map_err(log_err)?;
+        Ok(TreeHead {
+            size,
+            root,
+            at: at.to_owned(),
+            key_id: self.key.to_string(),
+            signature: B64.encode(sig.bytes),
+        })
+    }
+
+    /// Writes a committed head to the file beside the database. A head lost here (a crash
+    /// between commit and write) leaves the file behind the table, which verify allows; a
+    /// head in the file that the table contradicts is what it reports.
+    pub fn publish(&self, head: &TreeHead) -> Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.heads_file)
+            .map_err(|e| Error::io("opening", &self.heads_file, e))?;
+        let mut line = serde_json::to_vec(head).map_err(log_err)?;
+        line.push(b'\n');
+        f.write_all(&line)
+            .map_err(|e| Error::io("writing", &self.heads_file, e))
+    }
+
+    /// The audit key's public key (SubjectPublicKeyInfo DER).
+    pub fn public_key(&self) -> Result<Vec<u8>> {
+        let handle = self.keys.info(self.key)?.handle();
+        Ok(self.keys.public_key(&handle)?)
+    }
+}
+
+fn row_head(row: &sqlx::any::AnyRow) -> Result<TreeHead> {
+    Ok(TreeHead {
+        size: u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or(0),
+        root: row.try_get("root")?,
+        at: row.try_get("at")?,
+        key_id: row.try_get("key_id")?,
+        signature: row.try_get("signature")?,
+    })
+}
+
+/// What `audit verify` found.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub entries: u64,
+    pub heads_checked: u64,
+    pub file_heads_checked: u64,
+    pub root: String,
+}
+
+/// Recomputes the whole log and checks every stored head and every head in `heads_file`
+/// against it; names the first bad entry or head. `audit_spki` is the audit key's public key.
+pub async fn verify(
+    store: &Store,
+    audit_spki: &[u8],
+    heads_file: Option<&std::path::Path>,
+) -> Result<Report> {
+    let rows = sqlx::query("SELECT seq, entry, leaf_hash FROM audit_log ORDER BY seq")
+        .fetch_all(store.pool())
+        .await?;
+    let mut leaves = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let seq: i64 = row.try_get("seq")?;
+        if usize::try_from(seq).ok() != Some(i) {
+            return Err(Error::Integrity(format!(
+                "audit entry {i} is missing (next stored entry is {seq})"
+            )));
+        }
+        let entry: String = row.try_get("entry")?;
+        let stored: String = row.try_get("leaf_hash")?;
+        let leaf = merkle::leaf_hash(entry.as_bytes());
+        if hex::encode(leaf) != stored {
+            return Err(Error::Integrity(format!(
+                "audit entry {seq} was changed: its hash does not match"
+            )));
+        }
+        if serde_json::from_str::<Entry>(&entry).is_err() {
+            return Err(Error::Integrity(format!(
+                "audit entry {seq} is not a log entry"
+            )));
+        }
+        leaves.push(leaf);
+    }
+    let heads =
+        sqlx::query("SELECT size, root, at, key_id, signature FROM audit_heads ORDER BY size")
+            .fetch_all(store.pool())
+            .await?;
+    let mut checked = 0u64;
+    let mut frontier = Frontier::default();
+    let check = |head: &TreeHead, frontier: &mut Frontier, origin: &str| -> Result<()> {
+        let size = usize::try_from(head.size).unwrap_or(usize::MAX);
+        if size > leaves.len() {
+            return Err(Error::Integrity(format!(
+                "{origin} head for size {} is beyond the log ({} entries): entries were deleted",
+                head.size,
+                leaves.len()
+            )));
+        }
+        while frontier.size < head.size {
+            let i = usize::try_from(frontier.size).unwrap_or(usize::MAX);
+            frontier.push(leaves[i]);
+        }
+        if hex::encode(frontier.root()) != head.root {
+            return Err(Error::Integrity(format!(
+                "{origin} head for size {} does not match the entries: an entry up to {} was changed or replaced",
+                head.size,
+                head.size.saturating_sub(1)
+            )));
+        }
+        let sig = B64.decode(&head.signature).map_err(|_| {
+            Error::Integrity(format!("{origin} head {} signature unreadable", head.size))
+        })?;
+        hsm_shim::verify_signature(
+            audit_spki,
+            hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
+            &head_message(head.size, &head.root, &head.at),
+            &sig,
+        )
+        .map_err(|_| {
+            Error::Integrity(format!(
+                "{origin} head for size {} is not signed by this node's audit key",
+                head.size
+            ))
+        })?;
+        Ok(())
+    };
+    for row in &heads {
+        check(&row_head(row)?, &mut frontier, "stored")?;
+        checked += 1;
+    }
+    if frontier.size != leaves.len() as u64 {
+        return Err(Error::Integrity(format!(
+            "audit entries after {} have no signed head",
+            frontier.size
+        )));
+    }
+    let mut file_checked = 0u64;
+    if let Some(path) = heads_file {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            for (n, line) in text.lines().enumerate() {
+                let head: TreeHead = serde_json::from_str(line).map_err(|_| {
+                    Error::Integrity(format!("{}:{}: not a tree head", path.display(), n + 1))
+                })?;
+                // Each file head is checked against a fresh recomputation up to its size.
+                let mut f = Frontier::default();
+                check(&head, &mut f, "published")?;
+                file_checked += 1;
+            }
+        }
+    }
+    Ok(Report {
+        entries: leaves.len() as u64,
+        heads_checked: checked,
+        file_heads_checked: file_checked,
+        root: hex::encode(merkle::root(&leaves)),
+    })
+}
+
+/// An inclusion proof for entry `seq` against the current tree.
+#[derive(Debug, Serialize)]
+pub struct Proof {
+    pub seq: u64,
+    pub size: u64,
+    pub leaf_hash: String,
+    pub root: String,
+    pub path: Vec<String>,
+    pub head: TreeHead,
+}
+
+pub async fn proof(store: &Store, seq: u64) -> Result<Proof> {
+    let rows = sqlx::query("SELECT leaf_hash FROM audit_log ORDER BY seq")
+        .fetch_all(store.pool())
+        .await?;
+    let leaves: Vec<Hash> = rows
+        .iter()
+        .map(|r| {
+            r.try_get::<String, _>("leaf_hash")
+                .ok()
+                .and_then(|h| hex32(&h))
+        })
+        .collect::<Option<_>>()
+        .ok_or_else(|| Error::Integrity("an audit leaf hash is not hex".into()))?;
+    let index = usize::try_from(seq).map_err(|_| Error::NotFound(format!("audit entry {seq}")))?;
+    let path = merkle::inclusion_proof(&leaves, index)
+        .ok_or_else(|| Error::NotFound(format!("audit entry {seq}")))?;
+    let row =
+        sqlx::query("SELECT size, root, at, key_id, signature FROM audit_heads WHERE size = $1")
+            .bind(i64::try_from(leaves.len()).unwrap_or(i64::MAX))
+            .fetch_one(store.pool())
+            .await?;
+    Ok(Proof {
+        seq,
+        size: leaves.len() as u64,
+        leaf_hash: hex::encode(leaves[index]),
+        root: hex::encode(merkle::root(&leaves)),
+        path: path.iter().map(hex::encode).collect(),
+        head: row_head(&row)?,
+    })
+}

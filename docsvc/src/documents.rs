@@ -1,0 +1,765 @@
+//! Letters: create (policy, encrypt, sign, store, log in one transaction), open (policy,
+//! integrity, decrypt as a stream), and list what an official may see.
+
+use std::sync::Arc;
+
+use futures_util::{Stream, StreamExt};
+use hsm_shim::{HandleIdentity, KeyStore, age_recipient};
+use policies::{Action, Context, Decision, Document, Level, Principal};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::audit::Entry;
+use crate::directory::{self, Official};
+use crate::envelope::{self, MANIFEST_FORMAT, Manifest, Part, Urgency};
+use crate::metrics::Metrics;
+use crate::node::Node;
+use crate::signature::{self, Verified};
+use crate::{Error, Result, now_rfc3339};
+
+/// Who is asking, and how: what every decision and log entry needs.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub official: Official,
+    pub stepped_up: bool,
+    pub client: Option<String>,
+}
+
+impl Caller {
+    fn actor(&self) -> String {
+        format!("official:{}", self.official.nip)
+    }
+}
+
+/// A new letter's metadata, as a client sends it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewLetter {
+    pub nomor: String,
+    pub perihal: String,
+    /// sifat: biasa, terbatas, rahasia, sangat_rahasia.
+    pub classification: Level,
+    /// derajat: biasa, segera, sangat_segera, kilat.
+    pub urgency: Urgency,
+    pub recipients: Vec<String>,
+    #[serde(default)]
+    pub copies: Vec<String>,
+    /// The letter's date, YYYY-MM-DD; today when absent.
+    #[serde(default)]
+    pub dated: Option<String>,
+}
+
+/// What a caller may see about a letter in a list.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub id: String,
+    pub nomor: String,
+    pub perihal: String,
+    pub classification: Level,
+    pub urgency: String,
+    pub originator: String,
+    pub created_at: String,
+}
+
+fn text_field(what: &str, v: &str, max: usize) -> Result<()> {
+    if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(Error::Invalid(format!(
+            "{what} must be 1-{max} characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn entry(
+    caller: &Caller,
+    action: &str,
+    doc: Option<&str>,
+    level: Option<Level>,
+    d: &Decision,
+) -> Entry {
+    Entry {
+        at: now_rfc3339(),
+        actor: caller.actor(),
+        action: action.into(),
+        document: doc.map(str::to_owned),
+        classification: level.map(|l| l.as_str().to_owned()),
+        decision: if d.allowed { "allow" } else { "deny" }.into(),
+        reason: d.reason.clone(),
+        policies: d.policies.clone(),
+        policy_version: d.policy_version.clone(),
+        client: caller.client.clone(),
+    }
+}
+
+/// Appends one entry in its own transaction (for refusals and reads).
+pub async fn log_alone(node: &Node, e: &Entry) -> Result<()> {
+    let mut tx = node.store.begin().await?;
+    let head = node.audit.append(&mut tx, e).await?;
+    tx.commit()
+        .await
+        .map_err(|e| Error::LogUnavailable(e.to_string()))?;
+    Metrics::inc(&node.metrics.log_entries);
+    node.audit.publish(&head)?;
+    Ok(())
+}
+
+fn forbidden(d: &Decision) -> Error {
+    Error::Forbidden {
+        alasan: d.alasan.clone(),
+        reason: d.reason.clone(),
+        policies: d.policies.clone(),
+    }
+}
+
+/// A letter being created: metadata checked and allowed, parts being encrypted.
+pub struct Ingest<'a> {
+    node: &'a Node,
+    caller: Caller,
+    id: String,
+    letter: NewLetter,
+    dated: String,
+    recipients: Vec<Official>,
+    copies: Vec<Official>,
+    age_recipients: Vec<age::x25519::Recipient>,
+    parts: Vec<Part>,
+    decisions: Vec<(&'static str, Decision)>,
+}
+
+impl std::fmt::Debug for Ingest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The policy's view of a letter.
+fn policy_document(m: &Manifest, agencies: Vec<String>) -> Document {
+    Document {
+        id: m.id.clone(),
+        classification: m.classification,
+        originator: m.originator.clone(),
+        recipients: m.recipients.clone(),
+        copies: m.copies.clone(),
+        grants: vec![],
+        agency: m.agency.clone(),
+        agencies,
+        compartments: vec![],
+    }
+}
+
+/// The recipients and copy-holders, each an active official of this node cleared for the
+/// letter's level.
+async fn addressees(node: &Node, letter: &NewLetter) -> Result<(Vec<Official>, Vec<Official>)> {
+    let mut recipients = Vec::new();
+    let mut copies = Vec::new();
+    for (list, out) in [
+        (&letter.recipients, &mut recipients),
+        (&letter.copies, &mut copies),
+    ] {
+        for nip in list {
+            let o = directory::get(&node.store, nip).await?.ok_or_else(|| {
+                Error::Invalid(format!("no official with NIP {nip:?} on this node"))
+            })?;
+            if o.status != policies::Status::Active {
+                return Err(Error::Invalid(format!("official {nip} is not active")));
+            }
+            // Addressing someone who could never open it helps nobody and leaks the
+            // subject line: refuse before anything is stored.
+            if o.clearance < letter.classification {
+                return Err(Error::Invalid(format!(
+                    "{} ({nip}) has clearance {} and cannot receive a {} letter",
+                    o.name,
+                    o.clearance.as_str(),
+                    letter.classification.as_str()
+                )));
+            }
+            out.push(o);
+        }
+    }
+    Ok((recipients, copies))
+}
+
+impl<'a> Ingest<'a> {
+    /// Checks the metadata and asks the policy whether this official may create and sign
+    /// this letter; a refusal is logged and returned.
+    pub async fn begin(node: &'a Node, caller: Caller, letter: NewLetter) -> Result<Self> {
+        if node.is_sealed() {
+            return Err(Error::Sealed);
+        }
+        text_field("nomor", &letter.nomor, 100)?;
+        text_field("perihal", &letter.perihal, 500)?;
+        if letter.recipients.is_empty() {
+            return Err(Error::Invalid(
+                "a letter needs at least one recipient".into(),
+            ));
+        }
+        if letter.recipients.len() + letter.copies.len() > 500 {
+            return Err(Error::Invalid(
+                "at most 500 recipients and copy-holders".into(),
+            ));
+        }
+        let dated = match &letter.dated {
+            Some(d) => {
+                time::Date::parse(
+                    d,
+                    &time::macros::format_description!("[year]-[month]-[day]"),
+                )
+                .map_err(|_| Error::Invalid(format!("dated {d:?} must be YYYY-MM-DD")))?;
+                d.clone()
+            }
+            None => now_rfc3339()[..10].to_owned(),
+        };
+        let (recipients, copies) = addressees(node, &letter).await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut ingest = Ingest {
+            node,
+            caller,
+            id,
+            dated,
+            recipients,
+            copies,
+            age_recipients: Vec::new(),
+            parts: Vec::new(),
+            decisions: Vec::new(),
+            letter,
+        };
+        let draft = ingest.manifest(String::new());
+        let doc = policy_document(&draft, ingest.agencies());
+        let policy = node.policy.current();
+        let principal = Principal::Official(ingest.caller.official.person());
+        let ctx = Context {
+            step_up: ingest.caller.stepped_up,
+            ..Context::default()
+        };
+        for (name, action) in [("create", Action::Create), ("sign", Action::Sign)] {
+            let d = policy.decide(&principal, action, &doc, &ctx)?;
+            if !d.allowed {
+                Metrics::inc(&node.metrics.denials);
+                log_alone(
+                    node,
+                    &entry(
+                        &ingest.caller,
+                        name,
+                        Some(&ingest.id),
+                        Some(draft.classification),
+                        &d,
+                    ),
+                )
+                .await?;
+                return Err(forbidden(&d));
+            }
+            ingest.decisions.push((name, d));
+        }
+        // Each recipient, each copy-holder, the originator and the archive key of the level.
+        let keys: &dyn KeyStore = node.keystore.as_ref();
+        let mut age_recipients = Vec::new();
+        for o in ingest
+            .recipients
+            .iter()
+            .chain(&ingest.copies)
+            .chain(std::iter::once(&ingest.caller.official))
+        {
+            let id = o.encryption_key.ok_or_else(|| {
+                Error::Invalid(format!("official {} has no encryption key", o.nip))
+            })?;
+            age_recipients.push(age_recipient(keys, &node.handle(id)?)?);
+        }
+        let archive = node.handle(node.keys.archive(draft.classification)?)?;
+        age_recipients.push(age_recipient(keys, &archive)?);
+        ingest.age_recipients = age_recipients;
+        Ok(ingest)
+    }
+
+    fn agencies(&self) -> Vec<String> {
+        let mut a: Vec<String> = self
+            .recipients
+            .iter()
+            .chain(&self.copies)
+            .map(|o| o.agency.clone())
+            .chain(std::iter::once(self.caller.official.agency.clone()))
+            .collect();
+        a.sort();
+        a.dedup();
+        a
+    }
+
+    fn manifest(&self, created_at: String) -> Manifest {
+        Manifest {
+            format: MANIFEST_FORMAT.into(),
+            id: self.id.clone(),
+            node: self.node.config.node_id.clone(),
+            nomor: self.letter.nomor.trim().to_owned(),
+            perihal: self.letter.perihal.trim().to_owned(),
+            classification: self.letter.classification,
+            urgency: self.letter.urgency,
+            originator: self.caller.official.nip.clone(),
+            originator_name: self.caller.official.name.clone(),
+            agency: self.caller.official.agency.clone(),
+            recipients: self.letter.recipients.clone(),
+            copies: self.letter.copies.clone(),
+            dated: self.dated.clone(),
+            created_at,
+            parts: self.parts.clone(),
+            policy_version: self.node.policy.current().version().to_owned(),
+        }
+    }
+
+    /// Encrypts and stores one part (the body first, then attachments) from a stream.
+    pub async fn add_part<S, E>(&mut self, name: &str, media_type: &str, mut body: S) -> Result<()>
+    where
+        S: Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        text_field("part name", name, 200)?;
+        text_field("media type", media_type, 200)?;
+        if self.parts.len() >= 100 {
+            return Err(Error::Invalid("at most 100 attachments".into()));
+        }
+        let part = i64::try_from(self.parts.len()).map_err(|e| Error::Internal(e.to_string()))?;
+        let (plain_tx, mut chunk_rx, task) = envelope::encrypt_part(&self.age_recipients)?;
+        let feed = async move {
+            while let Some(block) = body.next().await {
+                let block =
+                    block.map_err(|e| Error::Invalid(format!("reading the upload: {e}")))?;
+                if plain_tx.send(block).await.is_err() {
+                    break;
+                }
+            }
+            Ok::<(), Error>(())
+        };
+        let store = &self.node.store;
+        let id = self.id.clone();
+        let sink = async move {
+            let mut seq = 0i64;
+            while let Some(chunk) = chunk_rx.recv().await {
+                sqlx::query(
+                    "INSERT INTO chunks (document_id, part, seq, data) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&id)
+                .bind(part)
+                .bind(seq)
+                .bind(chunk)
+                .execute(store.pool())
+                .await?;
+                seq += 1;
+            }
+            Ok::<(), Error>(())
+        };
+        let (feed_result, sink_result) = tokio::join!(feed, sink);
+        let sealed = task
+            .await
+            .map_err(|e| Error::Internal(format!("encryption task: {e}")))?;
+        feed_result?;
+        sink_result?;
+        let sealed = sealed?;
+        self.parts.push(Part {
+            name: name.to_owned(),
+            media_type: media_type.to_owned(),
+            size: sealed.size,
+            sha256: sealed.sha256,
+            payload_nonce: sealed.payload_nonce,
+        });
+        Ok(())
+    }
+
+    /// Removes what was stored for an ingest that will not finish.
+    pub async fn abort(self) {
+        let _ = sqlx::query("DELETE FROM chunks WHERE document_id = $1")
+            .bind(&self.id)
+            .execute(self.node.store.pool())
+            .await;
+    }
+
+    /// Signs the manifest with the official's key and commits the letter, its addressees and
+    /// its log entries in one transaction.
+    pub async fn finish(self) -> Result<Manifest> {
+        let result = self.commit().await;
+        if result.is_err() {
+            self.abort().await;
+        }
+        result
+    }
+
+    async fn commit(&self) -> Result<Manifest> {
+        if self.parts.is_empty() {
+            return Err(Error::Invalid("a letter needs a body".into()));
+        }
+        let node = self.node;
+        let manifest = self.manifest(now_rfc3339());
+        let bytes = manifest.canonical()?;
+        let official = &self.caller.official;
+        let cert = official.certificate.clone().ok_or_else(|| {
+            Error::Invalid(format!(
+                "official {} has no signing certificate yet: the key custodians must issue one",
+                official.nip
+            ))
+        })?;
+        let key = node.handle(
+            official
+                .signing_key
+                .ok_or_else(|| Error::Invalid("no signing key".into()))?,
+        )?;
+        let keys: &dyn KeyStore = node.keystore.as_ref();
+        let cms = signature::sign_detached(
+            &bytes,
+            hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
+            &cert,
+            std::slice::from_ref(&node.signing_ca_der),
+            OffsetDateTime::now_utc(),
+            |msg| Ok(keys.sign(&key, msg)?.bytes),
+        )?;
+        Metrics::inc(&node.metrics.signatures);
+
+        let mut tx = node.store.begin().await?;
+        sqlx::query(
+            "INSERT INTO documents (id, nomor, perihal, classification, urgency, originator, agency, \
+             manifest, signature, state, created_at, policy_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'sent', $10, $11)",
+        )
+        .bind(&manifest.id)
+        .bind(&manifest.nomor)
+        .bind(&manifest.perihal)
+        .bind(manifest.classification.as_str())
+        .bind(manifest.urgency.as_str())
+        .bind(&manifest.originator)
+        .bind(&manifest.agency)
+        .bind(bytes)
+        .bind(cms)
+        .bind(&manifest.created_at)
+        .bind(&manifest.policy_version)
+        .execute(&mut *tx)
+        .await?;
+        let mut addressed: Vec<(&str, &str)> = vec![(manifest.originator.as_str(), "originator")];
+        addressed.extend(
+            manifest
+                .recipients
+                .iter()
+                .map(|n| (n.as_str(), "recipient")),
+        );
+        addressed.extend(manifest.copies.iter().map(|n| (n.as_str(), "copy")));
+        addressed.sort_unstable();
+        addressed.dedup();
+        for (nip, role) in addressed {
+            sqlx::query("INSERT INTO addressees (document_id, nip, role) VALUES ($1, $2, $3)")
+                .bind(&manifest.id)
+                .bind(nip)
+                .bind(role)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut last = None;
+        for (name, d) in &self.decisions {
+            last = Some(
+                node.audit
+                    .append(
+                        &mut tx,
+                        &entry(
+                            &self.caller,
+                            name,
+                            Some(&manifest.id),
+                            Some(manifest.classification),
+                            d,
+                        ),
+                    )
+                    .await?,
+            );
+        }
+        tx.commit().await?;
+        Metrics::inc(&node.metrics.documents_created);
+        if let Some(head) = last {
+            node.audit.publish(&head)?;
+        }
+        Ok(manifest)
+    }
+}
+
+/// A letter loaded and checked: its manifest matches its row, its signature verifies.
+#[derive(Debug)]
+pub struct Checked {
+    pub manifest: Manifest,
+    pub signature: Vec<u8>,
+    pub verified: Verified,
+}
+
+/// Loads a letter and checks everything that can be checked without decrypting: the manifest
+/// is canonical and agrees with the row, the CMS signature verifies and is the originator's.
+pub async fn load_checked(node: &Node, id: &str) -> Result<Checked> {
+    let row = sqlx::query(
+        "SELECT id, nomor, perihal, classification, urgency, originator, agency, manifest, signature \
+         FROM documents WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(node.store.pool())
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("letter {id}")))?;
+    let bytes: Vec<u8> = row.try_get("manifest")?;
+    let sig: Vec<u8> = row.try_get("signature")?;
+    let manifest =
+        Manifest::parse(&bytes).map_err(|e| Error::Integrity(format!("letter {id}: {e}")))?;
+    let columns = [
+        ("id", row.try_get::<String, _>("id")?, manifest.id.clone()),
+        ("nomor", row.try_get("nomor")?, manifest.nomor.clone()),
+        ("perihal", row.try_get("perihal")?, manifest.perihal.clone()),
+        (
+            "classification",
+            row.try_get("classification")?,
+            manifest.classification.as_str().to_owned(),
+        ),
+        (
+            "urgency",
+            row.try_get("urgency")?,
+            manifest.urgency.as_str().to_owned(),
+        ),
+        (
+            "originator",
+            row.try_get("originator")?,
+            manifest.originator.clone(),
+        ),
+        ("agency", row.try_get("agency")?, manifest.agency.clone()),
+    ];
+    for (name, stored, signed) in columns {
+        if stored != signed {
+            return Err(Error::Integrity(format!(
+                "letter {id}: the stored {name} differs from the signed manifest"
+            )));
+        }
+    }
+    let verified = signature::verify_detached(&sig, &bytes, &node.trust, OffsetDateTime::now_utc())
+        .map_err(|e| Error::Integrity(format!("letter {id}: {e}")))?;
+    if verified.nip.as_deref() != Some(manifest.originator.as_str()) {
+        return Err(Error::Integrity(format!(
+            "letter {id}: signed by someone other than its originator"
+        )));
+    }
+    Ok(Checked {
+        manifest,
+        signature: sig,
+        verified,
+    })
+}
+
+fn agencies_of(m: &Manifest, officials: &[Official]) -> Vec<String> {
+    let mut a: Vec<String> = officials
+        .iter()
+        .filter(|o| m.recipients.contains(&o.nip) || m.copies.contains(&o.nip))
+        .map(|o| o.agency.clone())
+        .chain(std::iter::once(m.agency.clone()))
+        .collect();
+    a.sort();
+    a.dedup();
+    a
+}
+
+async fn addressed_agencies(node: &Node, m: &Manifest) -> Result<Vec<String>> {
+    let mut officials = Vec::new();
+    for nip in m.recipients.iter().chain(&m.copies) {
+        if let Some(o) = directory::get(&node.store, nip).await? {
+            officials.push(o);
+        }
+    }
+    Ok(agencies_of(m, &officials))
+}
+
+/// Asks the policy about `action` on a checked letter and logs the decision; a refusal is
+/// returned as `Forbidden`.
+pub async fn authorise(
+    node: &Node,
+    caller: &Caller,
+    action: Action,
+    checked: &Checked,
+) -> Result<Decision> {
+    let m = &checked.manifest;
+    let doc = policy_document(m, addressed_agencies(node, m).await?);
+    let d = node.policy.current().decide(
+        &Principal::Official(caller.official.person()),
+        action,
+        &doc,
+        &Context {
+            step_up: caller.stepped_up,
+            ..Context::default()
+        },
+    )?;
+    log_alone(
+        node,
+        &entry(
+            caller,
+            action.as_str(),
+            Some(&m.id),
+            Some(m.classification),
+            &d,
+        ),
+    )
+    .await?;
+    if d.allowed {
+        Ok(d)
+    } else {
+        Metrics::inc(&node.metrics.denials);
+        Err(forbidden(&d))
+    }
+}
+
+/// Opens part `part` of a checked letter as a stream of plaintext, decrypted inside the node
+/// with the level's archive key. The stream ends with an error if the content does not match
+/// the signed hash.
+pub async fn open_part(
+    node: &Node,
+    checked: &Checked,
+    part: usize,
+) -> Result<impl Stream<Item = Result<bytes::Bytes>> + Send + 'static + use<>> {
+    let m = &checked.manifest;
+    let p = m
+        .parts
+        .get(part)
+        .ok_or_else(|| Error::NotFound(format!("part {part} of letter {}", m.id)))?
+        .clone();
+    let part_i = i64::try_from(part).map_err(|e| Error::Internal(e.to_string()))?;
+    let count: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM chunks WHERE document_id = $1 AND part = $2")
+            .bind(&m.id)
+            .bind(part_i)
+            .fetch_one(node.store.pool())
+            .await?
+            .try_get("n")?;
+    let first: Option<Vec<u8>> =
+        sqlx::query("SELECT data FROM chunks WHERE document_id = $1 AND part = $2 AND seq = 0")
+            .bind(&m.id)
+            .bind(part_i)
+            .fetch_optional(node.store.pool())
+            .await?
+            .map(|r| r.try_get("data"))
+            .transpose()?;
+    let nonce = first
+        .as_deref()
+        .and_then(envelope::payload_nonce)
+        .map(hex::encode);
+    if nonce.as_deref() != Some(p.payload_nonce.as_str()) {
+        return Err(Error::Integrity(format!(
+            "letter {}: the stored ciphertext is not the one the manifest signs",
+            m.id
+        )));
+    }
+    let archive = node.handle(node.keys.archive(m.classification)?)?;
+    let identity = HandleIdentity::new(Arc::clone(&node.keystore) as Arc<dyn KeyStore>, archive)?;
+    let (cipher_tx, plain_rx) = envelope::decrypt_part(Box::new(identity), p.sha256.clone());
+    let pool = node.store.pool().clone();
+    let id = m.id.clone();
+    tokio::spawn(async move {
+        for seq in 0..count {
+            let chunk = sqlx::query(
+                "SELECT data FROM chunks WHERE document_id = $1 AND part = $2 AND seq = $3",
+            )
+            .bind(&id)
+            .bind(part_i)
+            .bind(seq)
+            .fetch_optional(&pool)
+            .await
+            .map_err(Error::from)
+            .and_then(|r| {
+                r.ok_or_else(|| Error::Integrity(format!("letter {id}: chunk {seq} is missing")))
+                    .and_then(|r| r.try_get::<Vec<u8>, _>("data").map_err(Error::from))
+            });
+            let stop = chunk.is_err();
+            if cipher_tx.send(chunk).await.is_err() || stop {
+                break;
+            }
+        }
+    });
+    Metrics::inc(&node.metrics.documents_read);
+    Ok(tokio_stream_from(plain_rx))
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl Stream<Item = T> + Send + 'static {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Which list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mailbox {
+    /// Kotak masuk: letters addressed to the caller (recipient or copy).
+    Inbox,
+    /// Kotak keluar: letters the caller originated.
+    Outbox,
+}
+
+/// Lists the letters in a mailbox that the caller may read (after step-up, if the level needs
+/// it); nothing the policy would refuse is listed, not even its subject.
+pub async fn list(
+    node: &Node,
+    caller: &Caller,
+    mailbox: Mailbox,
+    limit: i64,
+) -> Result<Vec<Summary>> {
+    let roles = match mailbox {
+        Mailbox::Inbox => "('recipient', 'copy')",
+        Mailbox::Outbox => "('originator')",
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT DISTINCT d.id, d.nomor, d.perihal, d.classification, d.urgency, d.originator, d.agency, \
+         d.created_at FROM documents d JOIN addressees a ON a.document_id = d.id \
+         WHERE a.nip = $1 AND a.role IN {roles} ORDER BY d.created_at DESC, d.id LIMIT $2"
+    ))
+    .bind(&caller.official.nip)
+    .bind(limit.clamp(1, 1000))
+    .fetch_all(node.store.pool())
+    .await?;
+    let policy = node.policy.current();
+    let principal = policy.prepare_principal(&Principal::Official(caller.official.person()))?;
+    let ctx = Context {
+        step_up: true,
+        ..Context::default()
+    };
+    let mut out = Vec::new();
+    for r in rows {
+        let id: String = r.try_get("id")?;
+        let addressees = sqlx::query("SELECT nip, role FROM addressees WHERE document_id = $1")
+            .bind(&id)
+            .fetch_all(node.store.pool())
+            .await?;
+        let by_role = |role: &str| -> Vec<String> {
+            addressees
+                .iter()
+                .filter(|a| a.try_get::<String, _>("role").is_ok_and(|r| r == role))
+                .filter_map(|a| a.try_get::<String, _>("nip").ok())
+                .collect()
+        };
+        let classification: Level = r
+            .try_get::<String, _>("classification")?
+            .parse()
+            .map_err(Error::Database)?;
+        let agency: String = r.try_get("agency")?;
+        let doc = Document {
+            id: id.clone(),
+            classification,
+            originator: r.try_get("originator")?,
+            recipients: by_role("recipient"),
+            copies: by_role("copy"),
+            grants: vec![],
+            agency: agency.clone(),
+            agencies: vec![agency],
+            compartments: vec![],
+        };
+        let d = policy.decide_prepared(
+            &principal,
+            Action::Read,
+            &policy.prepare_document(&doc)?,
+            &ctx,
+        )?;
+        if d.allowed {
+            out.push(Summary {
+                id,
+                nomor: r.try_get("nomor")?,
+                perihal: r.try_get("perihal")?,
+                classification,
+                urgency: r.try_get("urgency")?,
+                originator: doc.originator,
+                created_at: r.try_get("created_at")?,
+            });
+        }
+    }
+    Ok(out)
+}

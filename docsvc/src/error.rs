@@ -1,0 +1,116 @@
+//! docsvc's one error type. Each error has a stable problem type and an HTTP status; nothing
+//! secret goes into a message.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input from a client or an operator.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("authentication required: {0}")]
+    Unauthenticated(String),
+    /// The policy refused; both languages are kept for the caller.
+    #[error("{reason}")]
+    Forbidden {
+        alasan: String,
+        reason: String,
+        policies: Vec<String>,
+    },
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("too large: {0}")]
+    TooLarge(String),
+    #[error("the node is sealed: the key custodians must unseal it first")]
+    Sealed,
+    /// Stored data failed a check: tampering or corruption, named.
+    #[error("integrity check failed: {0}")]
+    Integrity(String),
+    /// A signature that does not verify, or a CMS structure we cannot read.
+    #[error("signature: {0}")]
+    Signature(String),
+    /// The access log could not be written: the action fails closed.
+    #[error("the access log is unavailable: {0}")]
+    LogUnavailable(String),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Policy(#[from] policies::Error),
+    #[error(transparent)]
+    Keystore(#[from] hsm_shim::Error),
+    #[error(transparent)]
+    Keymgr(#[from] keymgr::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::Invalid(_) | Error::Signature(_) => 400,
+            Error::Unauthenticated(_) => 401,
+            Error::Forbidden { .. } => 403,
+            Error::NotFound(_) => 404,
+            Error::Conflict(_) => 409,
+            Error::TooLarge(_) => 413,
+            Error::Sealed
+            | Error::LogUnavailable(_)
+            | Error::Keystore(hsm_shim::Error::Sealed { .. }) => 503,
+            Error::Integrity(_)
+            | Error::Database(_)
+            | Error::Io { .. }
+            | Error::Policy(_)
+            | Error::Keystore(_)
+            | Error::Keymgr(_)
+            | Error::Internal(_) => 500,
+        }
+    }
+
+    /// The stable problem type (RFC 9457 `type`), relative to the node's base URL.
+    pub fn problem_type(&self) -> &'static str {
+        match self {
+            Error::Invalid(_) => "invalid-request",
+            Error::Unauthenticated(_) => "unauthenticated",
+            Error::Forbidden { .. } => "policy-denied",
+            Error::NotFound(_) => "not-found",
+            Error::Conflict(_) => "conflict",
+            Error::TooLarge(_) => "too-large",
+            Error::Sealed | Error::Keystore(hsm_shim::Error::Sealed { .. }) => "sealed",
+            Error::Integrity(_) => "integrity",
+            Error::Signature(_) => "bad-signature",
+            Error::LogUnavailable(_) => "log-unavailable",
+            Error::Database(_)
+            | Error::Io { .. }
+            | Error::Policy(_)
+            | Error::Keystore(_)
+            | Error::Keymgr(_)
+            | Error::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Database(e.to_string())
+    }
+}

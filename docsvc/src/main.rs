@@ -1,0 +1,330 @@
+//! `docsvc`: the sandi document service. A thin CLI over the library.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use docsvc::node::{Layout, Node};
+use docsvc::{api, audit, directory, quickstart};
+
+#[derive(Parser)]
+#[command(
+    name = "docsvc",
+    version,
+    about = "The sandi document service: classified letters, encrypted, signed, logged"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sets up a development node (dev key ceremony, dev PKI, officials) and serves it.
+    Quickstart {
+        #[arg(long, default_value = "sandi-dev")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: String,
+        /// Use this database instead of SQLite in the data directory.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Set up only; do not start the server.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Serves a node. It starts sealed: custodians unseal it through `POST /api/v1/sys/unseal`.
+    Serve {
+        #[arg(long, env = "DOCSVC_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Unseal with the dev custodians' files in the data directory (quickstart nodes only).
+        #[arg(long)]
+        dev_unseal: bool,
+    },
+    /// The access log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// The directory of officials.
+    Official {
+        #[command(subcommand)]
+        command: OfficialCommand,
+    },
+    /// Checks a policy directory and prints a summary.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recomputes the whole log, checks every signed head; names the first bad entry.
+    Verify {
+        #[arg(long, env = "DOCSVC_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum OfficialCommand {
+    /// Lists officials.
+    List {
+        #[arg(long, env = "DOCSVC_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+    /// Sets an official's status (active, suspended, revoked); takes effect on their next request.
+    SetStatus {
+        #[arg(long, env = "DOCSVC_DATA_DIR")]
+        data_dir: PathBuf,
+        nip: String,
+        status: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    Check { dir: PathBuf },
+}
+
+async fn store_of(data_dir: &std::path::Path) -> anyhow::Result<(Layout, docsvc::store::Store)> {
+    let layout = Layout::new(data_dir);
+    let config = docsvc::node::Config::load(&layout)?;
+    let store = docsvc::store::Store::open(&config.database_url(&layout)).await?;
+    Ok((layout, store))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing open requests");
+}
+
+async fn serve(layout: Layout, dev_unseal: bool, banner: Option<String>) -> anyhow::Result<()> {
+    let node = Arc::new(Node::open(layout.clone()).await?);
+    let (cert, tls) = node.tls_config()?;
+    let listener = tokio::net::TcpListener::bind(&node.config.listen)
+        .await
+        .with_context(|| format!("listening on {}", node.config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, sealed = node.is_sealed(), "docsvc listening");
+    // SIGHUP: pick up a renewed node certificate and the policy without a restart.
+    #[cfg(unix)]
+    {
+        let node = Arc::clone(&node);
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                match docsvc::node::read_pem_certs(&node.layout.tls_chain()).and_then(|chain| {
+                    let handle =
+                        hsm_shim::KeyStore::info(node.tls_keystore.as_ref(), node.keys.tls)?
+                            .handle();
+                    cert.replace(
+                        chain,
+                        Arc::clone(&node.tls_keystore) as Arc<dyn hsm_shim::KeyStore>,
+                        handle,
+                    );
+                    Ok(())
+                }) {
+                    Ok(()) => tracing::info!("node certificate reloaded"),
+                    Err(e) => tracing::error!("node certificate not reloaded: {e}"),
+                }
+                match node.policy.reload(&node.config.policy_dir) {
+                    Ok(p) => tracing::info!(version = p.version(), "policy reloaded"),
+                    Err(e) => tracing::error!("policy not reloaded, the old one stays: {e}"),
+                }
+            }
+        });
+    }
+    if dev_unseal {
+        let n = quickstart::unseal_dev(&node.layout, &node.keystore)?;
+        node.after_unseal()?;
+        eprintln!("{}", quickstart::WARNING);
+        eprintln!("unsealed with {n} dev custodian shares");
+    }
+    if let Some(b) = banner {
+        println!("{b}");
+    }
+    println!(
+        "docsvc listening on https://{addr} ({})",
+        if node.is_sealed() {
+            "sealed"
+        } else {
+            "unsealed"
+        }
+    );
+    let app = api::router(Arc::clone(&node));
+    api::serve(listener, tls, app, shutdown_signal()).await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("docsvc: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DOCSVC_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Quickstart {
+            data_dir,
+            listen,
+            database_url,
+            no_serve,
+        } => {
+            let layout = Layout::new(&data_dir);
+            let mut banner = None;
+            if layout.config().exists() {
+                eprintln!(
+                    "{} already holds a dev node; starting it",
+                    data_dir.display()
+                );
+            } else {
+                eprintln!("{}\n", quickstart::WARNING);
+                let out =
+                    quickstart::setup(&data_dir, &listen, database_url.as_deref(), &mut |m| {
+                        eprintln!("• {m}");
+                    })
+                    .await?;
+                banner = Some(next_steps(&out, &listen));
+            }
+            if no_serve {
+                if let Some(b) = banner {
+                    println!("{b}");
+                }
+                return Ok(());
+            }
+            serve(layout, true, banner).await
+        }
+        Command::Serve {
+            data_dir,
+            dev_unseal,
+        } => serve(Layout::new(data_dir), dev_unseal, None).await,
+        Command::Audit {
+            command: AuditCommand::Verify { data_dir },
+        } => {
+            let (layout, store) = store_of(&data_dir).await?;
+            let spki = audit_spki(&layout)?;
+            match audit::verify(&store, &spki, Some(&layout.heads())).await {
+                Ok(r) => {
+                    println!(
+                        "access log verified: {} entries, {} signed heads, {} published heads; root {}",
+                        r.entries, r.heads_checked, r.file_heads_checked, r.root
+                    );
+                    Ok(())
+                }
+                Err(e) => anyhow::bail!("access log does NOT verify: {e}"),
+            }
+        }
+        Command::Official { command } => match command {
+            OfficialCommand::List { data_dir } => {
+                let (_, store) = store_of(&data_dir).await?;
+                for o in directory::list(&store).await? {
+                    println!(
+                        "{}  {:<24} {:<12} {:<15} {:<9} {}",
+                        o.nip,
+                        o.name,
+                        o.agency,
+                        o.clearance.as_str(),
+                        o.status.as_str(),
+                        o.roles.join(",")
+                    );
+                }
+                Ok(())
+            }
+            OfficialCommand::SetStatus {
+                data_dir,
+                nip,
+                status,
+            } => {
+                let (_, store) = store_of(&data_dir).await?;
+                let status = directory::parse_status(&status)?;
+                directory::set_status(&store, &nip, status).await?;
+                println!("{nip} is now {}", status.as_str());
+                Ok(())
+            }
+        },
+        Command::Policy {
+            command: PolicyCommand::Check { dir },
+        } => {
+            let p = policies::Policy::load(&dir)?;
+            println!("policy OK: {} policies, version {}", p.len(), p.version());
+            Ok(())
+        }
+    }
+}
+
+/// The audit key's public key, published beside the log by the running node.
+fn audit_spki(layout: &Layout) -> anyhow::Result<Vec<u8>> {
+    let path = layout.dir().join("audit-key.der");
+    std::fs::read(&path).with_context(|| {
+        format!(
+            "reading {} (written when the node first unseals)",
+            path.display()
+        )
+    })
+}
+
+fn next_steps(out: &quickstart::Outcome, listen: &str) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "\nOfficials (passwords and PINs are shown once):");
+    let _ = writeln!(
+        s,
+        "  {:<18}  {:<16} {:<12} {:<15} {:<18} {:<8} roles",
+        "NIP", "name", "agency", "clearance", "password", "PIN"
+    );
+    for o in &out.officials {
+        let _ = writeln!(
+            s,
+            "  {:<18}  {:<16} {:<12} {:<15} {:<18} {:<8} {}",
+            o.nip,
+            o.name,
+            o.agency,
+            o.clearance.as_str(),
+            o.password.as_str(),
+            o.pin.as_str(),
+            o.roles.join(",")
+        );
+    }
+    let dir = out.layout.dir().display();
+    let _ = writeln!(s, "\nNext steps:");
+    let _ = writeln!(s, "  CA=\"{dir}/ca/root.pem\"");
+    let _ = writeln!(s, "  curl --cacert \"$CA\" https://{listen}/readyz");
+    let _ = writeln!(
+        s,
+        "  curl --cacert \"$CA\" -c jar -H 'content-type: application/json' \\\n    -d '{{\"nip\":\"NIP\",\"password\":\"PASSWORD\"}}' https://{listen}/api/v1/session"
+    );
+    let _ = writeln!(s, "  docsvc audit verify --data-dir {dir}");
+    s
+}

@@ -1,0 +1,67 @@
+//! Counters for `/metrics` in the Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub requests: AtomicU64,
+    pub client_errors: AtomicU64,
+    pub server_errors: AtomicU64,
+    pub denials: AtomicU64,
+    pub documents_created: AtomicU64,
+    pub documents_read: AtomicU64,
+    pub signatures: AtomicU64,
+    pub log_entries: AtomicU64,
+}
+
+impl Metrics {
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn render(&self, sealed: bool) -> String {
+        let mut out = String::new();
+        let mut c = |name: &str, help: &str, v: &AtomicU64| {
+            let _ = writeln!(out, "# HELP docsvc_{name} {help}");
+            let _ = writeln!(out, "# TYPE docsvc_{name} counter");
+            let _ = writeln!(out, "docsvc_{name} {}", v.load(Ordering::Relaxed));
+        };
+        c("requests_total", "HTTP requests answered.", &self.requests);
+        c(
+            "client_errors_total",
+            "Requests answered 4xx.",
+            &self.client_errors,
+        );
+        c(
+            "server_errors_total",
+            "Requests answered 5xx.",
+            &self.server_errors,
+        );
+        c(
+            "policy_denials_total",
+            "Actions the policy refused.",
+            &self.denials,
+        );
+        c(
+            "documents_created_total",
+            "Letters stored.",
+            &self.documents_created,
+        );
+        c(
+            "documents_read_total",
+            "Letters opened.",
+            &self.documents_read,
+        );
+        c("signatures_total", "CMS signatures made.", &self.signatures);
+        c(
+            "audit_entries_total",
+            "Access log entries appended.",
+            &self.log_entries,
+        );
+        let _ = writeln!(out, "# HELP docsvc_sealed 1 while the keystore is sealed.");
+        let _ = writeln!(out, "# TYPE docsvc_sealed gauge");
+        let _ = writeln!(out, "docsvc_sealed {}", u8::from(sealed));
+        out
+    }
+}

@@ -1,0 +1,301 @@
+//! A docsvc node: its data directory, configuration, keystore, policy, database and log.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hsm_shim::{CustodianShare, KeyHandle, KeyId, KeyKind, KeyStore, Quorum, SoftwareKeyStore};
+use policies::{Level, PolicyStore};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditLog;
+use crate::signature::Trust;
+use crate::store::Store;
+use crate::{Error, Result};
+
+/// `node.toml`: what an operator sets.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This node's id in the sandi network.
+    pub node_id: String,
+    pub organisation: String,
+    /// Where to listen, e.g. `127.0.0.1:8443`.
+    pub listen: String,
+    /// `sqlite://…` or `postgres://…`; relative SQLite paths are under the data directory.
+    pub database_url: String,
+    /// The policy directory (schema, *.cedar, handling.toml).
+    pub policy_dir: PathBuf,
+    /// Largest request body accepted, in MiB (documents stream in chunks below this).
+    #[serde(default = "default_max_body_mib")]
+    pub max_body_mib: u64,
+    /// Idle session lifetime in minutes.
+    #[serde(default = "default_session_minutes")]
+    pub session_minutes: i64,
+}
+
+fn default_max_body_mib() -> u64 {
+    2048
+}
+fn default_session_minutes() -> i64 {
+    30
+}
+
+/// The node's own keys, by id (`keys.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeKeys {
+    /// In the TLS keystore (`tls-keystore/`), which opens without the custodians: the node must
+    /// speak TLS while sealed so that custodians can unseal it over HTTPS. Its protection is
+    /// the file permissions of the data directory, as for any TLS server key.
+    pub tls: KeyId,
+    pub audit: KeyId,
+    /// The archive (X25519) key of each level.
+    pub archive: Vec<(Level, KeyId)>,
+}
+
+/// Paths inside a data directory.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    dir: PathBuf,
+}
+
+impl Layout {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Layout { dir: dir.into() }
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("node.toml")
+    }
+    pub fn keystore(&self) -> PathBuf {
+        self.dir.join("keystore")
+    }
+    pub fn tls_keystore(&self) -> PathBuf {
+        self.dir.join("tls-keystore")
+    }
+    pub fn keys(&self) -> PathBuf {
+        self.dir.join("keys.json")
+    }
+    pub fn tls_chain(&self) -> PathBuf {
+        self.dir.join("tls").join("node-chain.pem")
+    }
+    pub fn ca(&self, name: &str) -> PathBuf {
+        self.dir.join("ca").join(name)
+    }
+    pub fn heads(&self) -> PathBuf {
+        self.dir.join("audit-heads.jsonl")
+    }
+    pub fn shares(&self) -> PathBuf {
+        self.dir.join("shares")
+    }
+}
+
+pub fn read_pem_certs(path: &Path) -> Result<Vec<Vec<u8>>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    let mut out = Vec::new();
+    for block in text.split("-----END CERTIFICATE-----") {
+        if let Some(start) = block.find("-----BEGIN CERTIFICATE-----") {
+            let pem = format!("{}-----END CERTIFICATE-----\n", &block[start..]);
+            out.push(
+                keymgr::ca::pem_to_der(&pem)
+                    .ok_or_else(|| Error::Invalid(format!("{}: bad PEM", path.display())))?,
+            );
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: no certificate",
+            path.display()
+        )));
+    }
+    Ok(out)
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).map_err(|e| Error::io("creating", p, e))?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io("writing", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("renaming", path, e))
+}
+
+impl Config {
+    pub fn load(layout: &Layout) -> Result<Self> {
+        let path = layout.config();
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+        toml::from_str(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+    }
+
+    pub fn save(&self, layout: &Layout) -> Result<()> {
+        let text = toml::to_string_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
+        write_new(&layout.config(), text.as_bytes())
+    }
+
+    /// The database URL with a relative SQLite path resolved under the data directory.
+    pub fn database_url(&self, layout: &Layout) -> String {
+        match self.database_url.strip_prefix("sqlite://") {
+            Some(rest) if !rest.starts_with('/') => {
+                format!("sqlite://{}", layout.dir().join(rest).display())
+            }
+            _ => self.database_url.clone(),
+        }
+    }
+}
+
+impl NodeKeys {
+    pub fn load(layout: &Layout) -> Result<Self> {
+        let path = layout.keys();
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+    }
+
+    pub fn save(&self, layout: &Layout) -> Result<()> {
+        let text = serde_json::to_vec_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
+        write_new(&layout.keys(), &text)
+    }
+
+    pub fn archive(&self, level: Level) -> Result<KeyId> {
+        self.archive
+            .iter()
+            .find(|(l, _)| *l == level)
+            .map(|(_, k)| *k)
+            .ok_or_else(|| Error::Internal(format!("no archive key for {level}")))
+    }
+}
+
+/// Creates a node's keystore and deals its shares; returns the shares (the only copies of the
+/// master key) for the caller to hand to the custodians.
+pub fn create_keystore(layout: &Layout, quorum: Quorum) -> Result<Vec<CustodianShare>> {
+    let (_store, shares) = SoftwareKeyStore::create(&layout.keystore(), quorum)?;
+    Ok(shares)
+}
+
+/// Creates the TLS keystore and the node's TLS key in it.
+pub fn create_tls_key(layout: &Layout) -> Result<KeyId> {
+    let store = SoftwareKeyStore::create_dev(&layout.tls_keystore())?;
+    store.unseal_dev()?;
+    Ok(store.generate(KeyKind::EcdsaP256, "node-tls")?.id())
+}
+
+/// Opens the TLS keystore (unsealed from its local key file).
+pub fn open_tls_keystore(layout: &Layout) -> Result<Arc<SoftwareKeyStore>> {
+    let store = SoftwareKeyStore::open(&layout.tls_keystore())?;
+    store.unseal_dev()?;
+    Ok(Arc::new(store))
+}
+
+/// Generates the node's own keys in an unsealed keystore.
+pub fn generate_node_keys(keys: &dyn KeyStore, tls: KeyId) -> Result<NodeKeys> {
+    let audit = keys.generate(KeyKind::EcdsaP256, "node-audit")?.id();
+    let mut archive = Vec::new();
+    for level in Level::ALL {
+        let k = keys.generate(
+            KeyKind::X25519,
+            &format!("archive-{}", level.as_str().replace('_', "-")),
+        )?;
+        archive.push((level, k.id()));
+    }
+    Ok(NodeKeys {
+        tls,
+        audit,
+        archive,
+    })
+}
+
+/// Everything a running node holds.
+pub struct Node {
+    pub layout: Layout,
+    pub config: Config,
+    pub store: Store,
+    pub keystore: Arc<SoftwareKeyStore>,
+    pub tls_keystore: Arc<SoftwareKeyStore>,
+    pub keys: NodeKeys,
+    pub policy: PolicyStore,
+    /// Officials' signatures chain here (Signing CA); applications' and nodes' through the
+    /// Network CA.
+    pub trust: Trust,
+    pub signing_ca_der: Vec<u8>,
+    pub audit: AuditLog,
+    pub metrics: crate::metrics::Metrics,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("dir", &self.layout.dir())
+            .field("node_id", &self.config.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Opens a node's data directory. The keystore comes up sealed.
+    pub async fn open(layout: Layout) -> Result<Self> {
+        let config = Config::load(&layout)?;
+        let keys = NodeKeys::load(&layout)?;
+        let keystore = Arc::new(SoftwareKeyStore::open(&layout.keystore())?);
+        let tls_keystore = open_tls_keystore(&layout)?;
+        let policy = PolicyStore::load(&config.policy_dir)?;
+        let store = Store::open(&config.database_url(&layout)).await?;
+        let root_der = read_pem_certs(&layout.ca("root.pem"))?.remove(0);
+        let signing_ca_der = read_pem_certs(&layout.ca("signing-ca.pem"))?.remove(0);
+        let network_ca_der = read_pem_certs(&layout.ca("network-ca.pem"))?.remove(0);
+        let audit = AuditLog::new(
+            Arc::clone(&keystore) as Arc<dyn KeyStore>,
+            keys.audit,
+            layout.heads(),
+        );
+        Ok(Node {
+            trust: Trust {
+                root_der,
+                issuers: vec![signing_ca_der.clone(), network_ca_der],
+            },
+            signing_ca_der,
+            layout,
+            config,
+            store,
+            keystore,
+            tls_keystore,
+            keys,
+            policy,
+            audit,
+            metrics: crate::metrics::Metrics::default(),
+        })
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.keystore.is_sealed()
+    }
+
+    /// The TLS server configuration with the node certificate in `tls/node-chain.pem`.
+    pub fn tls_config(&self) -> Result<(Arc<crate::tls::NodeCert>, rustls::ServerConfig)> {
+        let chain = read_pem_certs(&self.layout.tls_chain())?;
+        let handle = self.tls_keystore.info(self.keys.tls)?.handle();
+        let cert = Arc::new(crate::tls::NodeCert::new(
+            chain,
+            Arc::clone(&self.tls_keystore) as Arc<dyn KeyStore>,
+            handle,
+        ));
+        let config = crate::tls::server_config(Arc::clone(&cert), &self.trust.root_der)?;
+        Ok((cert, config))
+    }
+
+    /// Publishes what others need once the keystore is open: the audit key's public key
+    /// beside the log, for `docsvc audit verify`.
+    pub fn after_unseal(&self) -> Result<()> {
+        let spki = self.audit.public_key()?;
+        let path = self.layout.dir().join("audit-key.der");
+        if std::fs::read(&path).ok().as_deref() != Some(spki.as_slice()) {
+            write_new(&path, &spki)?;
+        }
+        Ok(())
+    }
+
+    /// A handle for one of this keystore's keys by id.
+    pub fn handle(&self, id: KeyId) -> Result<KeyHandle> {
+        Ok(self.keystore.info(id)?.handle())
+    }
+}

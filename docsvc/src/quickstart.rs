@@ -1,0 +1,465 @@
+//! A development node in one command: a dev key ceremony (keymgr), a node keystore sealed by
+//! the same dev custodians, a node certificate, two agencies with officials of different
+//! clearances. Everything it writes says loudly that it is not for production.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use age::secrecy::ExposeSecret;
+use hsm_shim::{CustodianShare, KeyStore, Quorum, SoftwareKeyStore};
+use keymgr::ca::{Home, NodeRequest, OfficialRequest};
+use keymgr::ceremony::{self, CustodianSpec, InitPlan, QuorumSession};
+use keymgr::inventory::Inventory;
+use keymgr::issue::{self, KeySource, Request};
+use keymgr::shares::{Protection, Unlock};
+use policies::Level;
+use zeroize::Zeroizing;
+
+use crate::directory::{self, NewOfficial};
+use crate::node::{self, Config, Layout};
+use crate::store::Store;
+use crate::{Error, Result};
+
+pub const WARNING: &str = "\
+!!! DEVELOPMENT NODE — NOT FOR CLASSIFIED MATERIAL !!!
+The custodians' identities and shares of this node lie in its own data directory, so anyone
+who can read that directory can unseal it. A real node is created in a key ceremony with
+custodians who keep their shares apart (see `keymgr ceremony init`).";
+
+const CUSTODIANS: [&str; 3] = ["Custodian Satu", "Custodian Dua", "Custodian Tiga"];
+const THRESHOLD: u8 = 2;
+
+/// An official the quickstart creates, with the credentials it prints once.
+#[derive(Debug)]
+pub struct DevOfficial {
+    pub nip: String,
+    pub name: String,
+    pub agency: String,
+    pub clearance: Level,
+    pub roles: Vec<String>,
+    pub password: Zeroizing<String>,
+    pub pin: Zeroizing<String>,
+}
+
+fn random_digits(n: usize) -> Result<Zeroizing<String>> {
+    let mut b = vec![0u8; n];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .map_err(|_| Error::Internal("no randomness".into()))?;
+    Ok(Zeroizing::new(
+        b.iter().map(|x| char::from(b'0' + x % 10)).collect(),
+    ))
+}
+
+fn random_password() -> Result<Zeroizing<String>> {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut b = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .map_err(|_| Error::Internal("no randomness".into()))?;
+    Ok(Zeroizing::new(
+        b.iter()
+            .map(|x| char::from(ALPHABET[usize::from(*x) % ALPHABET.len()]))
+            .collect(),
+    ))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .map_err(|e| Error::io("creating", path, e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io("writing", path, e))
+}
+
+/// Encrypts a node keystore share to a custodian's age recipient.
+pub fn write_share(path: &Path, share: &CustodianShare, to: &age::x25519::Recipient) -> Result<()> {
+    let text = share.to_text();
+    let enc = age::Encryptor::with_recipients(std::iter::once(to as &dyn age::Recipient))
+        .map_err(|e| Error::Internal(format!("age: {e}")))?;
+    let mut out = Vec::new();
+    let mut w = enc
+        .wrap_output(&mut out)
+        .map_err(|e| Error::Internal(format!("age: {e}")))?;
+    w.write_all(text.as_bytes())
+        .and_then(|()| w.finish().map(|_| ()))
+        .map_err(|e| Error::Internal(format!("age: {e}")))?;
+    write_private(path, &out)
+}
+
+/// Decrypts a node keystore share file with an age identity file.
+pub fn read_share(path: &Path, identity_file: &Path) -> Result<CustodianShare> {
+    let ids = age::IdentityFile::from_file(identity_file.to_string_lossy().into_owned())
+        .map_err(|e| Error::io("reading", identity_file, e))?
+        .into_identities()
+        .map_err(|e| Error::Invalid(format!("{}: {e}", identity_file.display())))?;
+    let data = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
+    let d = age::Decryptor::new(&data[..])
+        .map_err(|e| Error::Invalid(format!("{}: not an age file: {e}", path.display())))?;
+    let mut r = d
+        .decrypt(ids.iter().map(|i| i.as_ref() as &dyn age::Identity))
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    let mut text = Zeroizing::new(String::new());
+    std::io::Read::read_to_string(&mut r, &mut text)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    Ok(CustodianShare::parse(text.trim())?)
+}
+
+/// The dev custodians' files: (identity file, node share file).
+pub fn dev_custodian_files(layout: &Layout) -> Vec<(PathBuf, PathBuf)> {
+    (1..=CUSTODIANS.len())
+        .map(|i| {
+            (
+                layout.shares().join(format!("custodian-{i}.key")),
+                layout.shares().join(format!("node-share-{i}.age")),
+            )
+        })
+        .collect()
+}
+
+/// What the quickstart set up.
+#[derive(Debug)]
+pub struct Outcome {
+    pub layout: Layout,
+    pub officials: Vec<DevOfficial>,
+}
+
+/// One official the quickstart creates: NIP, name, agency, position, clearance, roles.
+type DevSpec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Level,
+    &'static [&'static str],
+);
+
+const DEV_OFFICIALS: [DevSpec; 7] = [
+    (
+        "197501012000031001",
+        "Budi Santoso",
+        "dinkes",
+        "Kepala Dinas Kesehatan",
+        Level::SangatRahasia,
+        &["pejabat", "approver"],
+    ),
+    (
+        "198002022005012002",
+        "Siti Rahmawati",
+        "dinkes",
+        "Sekretaris Dinas",
+        Level::Rahasia,
+        &["pejabat", "sekretaris"],
+    ),
+    (
+        "198503032010013003",
+        "Agus Wijaya",
+        "dinkes",
+        "Staf Tata Usaha",
+        Level::Terbatas,
+        &["pejabat"],
+    ),
+    (
+        "197704042002122004",
+        "Dewi Lestari",
+        "bappeda",
+        "Kepala Bappeda",
+        Level::SangatRahasia,
+        &["pejabat", "approver"],
+    ),
+    (
+        "199005052015031005",
+        "Rudi Hartono",
+        "bappeda",
+        "Analis Perencanaan",
+        Level::Rahasia,
+        &["pejabat"],
+    ),
+    (
+        "198806062012122006",
+        "Maya Sari",
+        "diskominfo",
+        "Pengelola Sandi",
+        Level::Rahasia,
+        &["pengelola_sandi", "admin"],
+    ),
+    (
+        "198207072008011007",
+        "Hendra Gunawan",
+        "inspektorat",
+        "Auditor",
+        Level::Rahasia,
+        &["auditor"],
+    ),
+];
+
+/// The dev custodians: age identities kept beside the node (hence: dev only).
+fn dev_custodians(layout: &Layout) -> Result<Vec<age::x25519::Recipient>> {
+    let mut recipients = Vec::new();
+    for (i, (key_file, _)) in dev_custodian_files(layout).iter().enumerate() {
+        let id = age::x25519::Identity::generate();
+        let text = Zeroizing::new(format!(
+            "# dev custodian {} — NOT FOR PRODUCTION\n{}\n",
+            CUSTODIANS[i],
+            id.to_string().expose_secret()
+        ));
+        write_private(key_file, text.as_bytes())?;
+        recipients.push(id.to_public());
+    }
+    Ok(recipients)
+}
+
+/// The dev key ceremony; returns the CA home, its inventory and a session holding the quorum.
+async fn dev_ceremony(
+    layout: &Layout,
+    recipients: &[age::x25519::Recipient],
+    progress: &mut dyn FnMut(&str),
+) -> Result<(Home, Inventory, QuorumSession)> {
+    let home = Home::new(layout.dir().join("keymgr"));
+    std::fs::create_dir_all(home.dir()).map_err(|e| Error::io("creating", home.dir(), e))?;
+    let inv = Inventory::open(&Inventory::default_url(home.dir())).await?;
+    let plan = InitPlan {
+        organisation: "Pemerintah Kota (dev)".into(),
+        network_domain: None,
+        administrator: "Admin Quickstart".into(),
+        custodians: CUSTODIANS
+            .iter()
+            .zip(recipients)
+            .map(|(n, r)| CustodianSpec {
+                name: (*n).into(),
+                protection: Protection::Recipient(r.clone()),
+            })
+            .collect(),
+        witnesses: vec!["Saksi Quickstart".into()],
+        threshold: THRESHOLD,
+        shares_out: layout.shares().join("keymgr"),
+    };
+    let outcome = ceremony::init(&home, &inv, &plan, &mut |m| progress(&format!("  {m}"))).await?;
+    let mut quorum = QuorumSession::open(&home)?;
+    for ((key_file, _), share_file) in dev_custodian_files(layout)
+        .iter()
+        .zip(&outcome.share_files)
+        .take(usize::from(THRESHOLD))
+    {
+        quorum.add(share_file, &Unlock::Identity(key_file.clone()))?;
+    }
+    Ok((home, inv, quorum))
+}
+
+/// The node keystore sealed by the dev custodians, opened with their shares, and the node's
+/// own keys in it.
+fn dev_node_keystore(
+    layout: &Layout,
+    recipients: &[age::x25519::Recipient],
+) -> Result<(Arc<SoftwareKeyStore>, node::NodeKeys)> {
+    let shares = node::create_keystore(
+        layout,
+        Quorum {
+            threshold: THRESHOLD,
+            custodians: 3,
+        },
+    )?;
+    for ((_, share_file), (share, r)) in dev_custodian_files(layout)
+        .iter()
+        .zip(shares.iter().zip(recipients))
+    {
+        write_share(share_file, share, r)?;
+    }
+    let keystore = Arc::new(SoftwareKeyStore::open(&layout.keystore())?);
+    unseal_dev(layout, &keystore)?;
+    let tls = node::create_tls_key(layout)?;
+    let keys = node::generate_node_keys(keystore.as_ref(), tls)?;
+    keys.save(layout)?;
+    Ok((keystore, keys))
+}
+
+/// The node certificate (Network CA) and the CA certificates the node trusts.
+async fn dev_node_certificate(
+    layout: &Layout,
+    home: &Home,
+    inv: &Inventory,
+    online: &SoftwareKeyStore,
+    tls_key: hsm_shim::KeyId,
+    listen: &str,
+) -> Result<()> {
+    let (host, _) = listen.rsplit_once(':').unwrap_or((listen, ""));
+    let mut ips = vec![std::net::IpAddr::from([127, 0, 0, 1])];
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    let tls_store = node::open_tls_keystore(layout)?;
+    let csr = csr_for(tls_store.as_ref(), tls_key, "hub")?;
+    let issued = issue::issue(
+        home,
+        online,
+        inv,
+        Request::Node(NodeRequest {
+            node_id: "hub".into(),
+            agency: "diskominfo".into(),
+            accreditation: Level::SangatRahasia.as_str().into(),
+            dns: vec!["localhost".into()],
+            ips,
+            days: 365,
+        }),
+        KeySource::Csr(csr),
+    )
+    .await?;
+    let network_ca = home.cert_der(keymgr::ca::Ca::Network)?;
+    let chain = format!(
+        "{}{}",
+        keymgr::ca::der_to_pem(&issued.record.der),
+        keymgr::ca::der_to_pem(&network_ca)
+    );
+    let write = |path: PathBuf, text: String| -> Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+        }
+        std::fs::write(&path, text).map_err(|e| Error::io("writing", &path, e))
+    };
+    write(layout.tls_chain(), chain)?;
+    for (ca, name) in [
+        (keymgr::ca::Ca::Root, "root.pem"),
+        (keymgr::ca::Ca::Network, "network-ca.pem"),
+        (keymgr::ca::Ca::Signing, "signing-ca.pem"),
+    ] {
+        write(layout.ca(name), keymgr::ca::der_to_pem(&home.cert_der(ca)?))?;
+    }
+    Ok(())
+}
+
+/// Installs the default policy and writes `node.toml`.
+fn dev_config(layout: &Layout, listen: &str, database_url: Option<&str>) -> Result<Config> {
+    let policy_dir = layout.dir().join("policy");
+    std::fs::create_dir_all(&policy_dir).map_err(|e| Error::io("creating", &policy_dir, e))?;
+    for (name, text) in policies::DEFAULT_FILES {
+        std::fs::write(policy_dir.join(name), text)
+            .map_err(|e| Error::io("writing", policy_dir.join(name), e))?;
+    }
+    let config = Config {
+        node_id: "hub".into(),
+        organisation: "Pemerintah Kota (dev)".into(),
+        listen: listen.into(),
+        database_url: database_url.unwrap_or("sqlite://docsvc.db?mode=rwc").into(),
+        policy_dir,
+        max_body_mib: 2048,
+        session_minutes: 30,
+    };
+    config.save(layout)?;
+    Ok(config)
+}
+
+/// Sets up a dev node in `dir` (which must not hold one) listening on `listen`.
+pub async fn setup(
+    dir: &Path,
+    listen: &str,
+    database_url: Option<&str>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Outcome> {
+    let layout = Layout::new(dir);
+    if layout.config().exists() {
+        return Err(Error::Conflict(format!(
+            "{} already holds a node; start it with `docsvc serve --data-dir {}`",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(layout.shares())
+        .map_err(|e| Error::io("creating", layout.shares(), e))?;
+    let recipients = dev_custodians(&layout)?;
+    progress("key ceremony (dev): root, network and signing CAs");
+    let (home, inv, quorum) = dev_ceremony(&layout, &recipients, progress).await?;
+    let online = quorum.online()?;
+    progress("node keystore, sealed by the same custodians (2 of 3)");
+    let (keystore, keys) = dev_node_keystore(&layout, &recipients)?;
+    progress("node certificate from the Network CA");
+    dev_node_certificate(&layout, &home, &inv, online, keys.tls, listen).await?;
+    let config = dev_config(&layout, listen, database_url)?;
+
+    progress("officials of dinkes, bappeda, diskominfo and inspektorat, with signing certificates");
+    let store = Store::open(&config.database_url(&layout)).await?;
+    let mut out = Vec::new();
+    for (nip, name, agency, position, clearance, roles) in DEV_OFFICIALS {
+        let official = DevOfficial {
+            nip: nip.into(),
+            name: name.into(),
+            agency: agency.into(),
+            clearance,
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            password: random_password()?,
+            pin: random_digits(6)?,
+        };
+        let o = directory::add(
+            &store,
+            keystore.as_ref(),
+            &NewOfficial {
+                nip: nip.into(),
+                name: name.into(),
+                agency: agency.into(),
+                position: position.into(),
+                clearance,
+                roles: official.roles.clone(),
+                compartments: vec![],
+                password: official.password.clone(),
+                pin: official.pin.clone(),
+            },
+        )
+        .await?;
+        let key = o
+            .signing_key
+            .ok_or_else(|| Error::Internal("no signing key".into()))?;
+        let cert = issue::issue(
+            &home,
+            online,
+            &inv,
+            Request::Official(OfficialRequest {
+                name: name.into(),
+                nip: nip.into(),
+                agency: agency.into(),
+                days: 365,
+            }),
+            KeySource::Csr(csr_for(keystore.as_ref(), key, nip)?),
+        )
+        .await?;
+        directory::set_certificate(&store, nip, &cert.record.der).await?;
+        out.push(official);
+    }
+    keystore.seal();
+    Ok(Outcome {
+        layout,
+        officials: out,
+    })
+}
+
+/// A PKCS#10 request signed by a key in the node's keystore.
+pub fn csr_for(keys: &dyn KeyStore, id: hsm_shim::KeyId, subject: &str) -> Result<Vec<u8>> {
+    let handle = keys.info(id)?.handle();
+    let signer = keymgr::HsmSigner::new(keys, handle)?;
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, subject);
+    let csr = params
+        .serialize_request(&signer)
+        .map_err(|e| Error::Internal(format!("CSR: {e}")))?;
+    Ok(csr.der().to_vec())
+}
+
+/// Unseals a node's keystore with the dev custodians' shares (quickstart only).
+pub fn unseal_dev(layout: &Layout, keystore: &SoftwareKeyStore) -> Result<usize> {
+    let mut given = 0;
+    for (key_file, share_file) in dev_custodian_files(layout) {
+        if !keystore.is_sealed() {
+            break;
+        }
+        keystore.submit_share(read_share(&share_file, &key_file)?)?;
+        given += 1;
+    }
+    Ok(given)
+}

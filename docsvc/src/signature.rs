@@ -1,0 +1,342 @@
+//! CMS (RFC 5652) detached SignedData: what docsvc signs manifests and application requests
+//! with, and what `openssl cms -verify` checks. Built by hand over RustCrypto's `cms` types so
+//! that the private key stays in hsm-shim: only the signed attributes go out to be signed.
+
+use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::signed_data::{
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
+};
+use const_oid::ObjectIdentifier;
+use const_oid::db::{rfc5911, rfc5912};
+use der::asn1::{OctetString, SetOfVec, UtcTime};
+use der::{Any, Decode, Encode};
+use hsm_shim::SignatureAlgorithm;
+use spki::AlgorithmIdentifierOwned;
+use time::OffsetDateTime;
+use x509_cert::Certificate;
+use x509_cert::attr::Attribute;
+
+use crate::{Error, Result};
+
+fn bad(what: impl Into<String>) -> Error {
+    Error::Signature(what.into())
+}
+
+fn der_err(e: der::Error) -> Error {
+    bad(format!("malformed CMS: {e}"))
+}
+
+fn algorithms(alg: SignatureAlgorithm) -> Result<(ObjectIdentifier, ObjectIdentifier)> {
+    match alg {
+        SignatureAlgorithm::EcdsaP256Sha256 => {
+            Ok((rfc5912::ID_SHA_256, rfc5912::ECDSA_WITH_SHA_256))
+        }
+        SignatureAlgorithm::EcdsaP384Sha384 => {
+            Ok((rfc5912::ID_SHA_384, rfc5912::ECDSA_WITH_SHA_384))
+        }
+        SignatureAlgorithm::Ed25519 => Err(bad("Ed25519 signing keys are not used for CMS")),
+    }
+}
+
+fn digest(alg: ObjectIdentifier, data: &[u8]) -> Result<Vec<u8>> {
+    let d = if alg == rfc5912::ID_SHA_256 {
+        &ring::digest::SHA256
+    } else if alg == rfc5912::ID_SHA_384 {
+        &ring::digest::SHA384
+    } else {
+        return Err(bad(format!("unsupported digest algorithm {alg}")));
+    };
+    Ok(ring::digest::digest(d, data).as_ref().to_vec())
+}
+
+fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute> {
+    let mut values = SetOfVec::new();
+    values.insert(value).map_err(der_err)?;
+    Ok(Attribute { oid, values })
+}
+
+fn utc_time(t: OffsetDateTime) -> Result<UtcTime> {
+    let secs = u64::try_from(t.unix_timestamp()).map_err(|_| bad("signing time before 1970"))?;
+    UtcTime::from_unix_duration(std::time::Duration::from_secs(secs)).map_err(der_err)
+}
+
+/// Signs `content` as a detached CMS SignedData. `sign` signs the DER of the signed
+/// attributes with the key of `signer_der` (an hsm-shim handle); `chain` are the issuing CA
+/// certificates to include.
+pub fn sign_detached(
+    content: &[u8],
+    algorithm: SignatureAlgorithm,
+    signer_der: &[u8],
+    chain: &[Vec<u8>],
+    signing_time: OffsetDateTime,
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>>,
+) -> Result<Vec<u8>> {
+    let (digest_oid, sig_oid) = algorithms(algorithm)?;
+    let signer = Certificate::from_der(signer_der).map_err(der_err)?;
+    let message_digest = digest(digest_oid, content)?;
+
+    let mut attrs = SetOfVec::new();
+    attrs
+        .insert(attribute(
+            rfc5911::ID_CONTENT_TYPE,
+            Any::encode_from(&rfc5911::ID_DATA).map_err(der_err)?,
+        )?)
+        .map_err(der_err)?;
+    attrs
+        .insert(attribute(
+            rfc5911::ID_MESSAGE_DIGEST,
+            Any::encode_from(&OctetString::new(message_digest).map_err(der_err)?)
+                .map_err(der_err)?,
+        )?)
+        .map_err(der_err)?;
+    attrs
+        .insert(attribute(
+            rfc5911::ID_SIGNING_TIME,
+            Any::encode_from(&utc_time(signing_time)?).map_err(der_err)?,
+        )?)
+        .map_err(der_err)?;
+    // The signature covers the DER of the attributes as a SET OF (RFC 5652 §5.4).
+    let to_sign = attrs.to_der().map_err(der_err)?;
+    let signature = sign(&to_sign)?;
+
+    let digest_alg = AlgorithmIdentifierOwned {
+        oid: digest_oid,
+        parameters: None,
+    };
+    let signer_info = SignerInfo {
+        version: CmsVersion::V1,
+        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+            issuer: signer.tbs_certificate.issuer.clone(),
+            serial_number: signer.tbs_certificate.serial_number.clone(),
+        }),
+        digest_alg: digest_alg.clone(),
+        signed_attrs: Some(attrs),
+        signature_algorithm: AlgorithmIdentifierOwned {
+            oid: sig_oid,
+            parameters: None,
+        },
+        signature: OctetString::new(signature).map_err(der_err)?,
+        unsigned_attrs: None,
+    };
+    let mut certs = vec![CertificateChoices::Certificate(signer)];
+    for der in chain {
+        certs.push(CertificateChoices::Certificate(
+            Certificate::from_der(der).map_err(der_err)?,
+        ));
+    }
+    let mut digest_algorithms = SetOfVec::new();
+    digest_algorithms.insert(digest_alg).map_err(der_err)?;
+    let signed_data = SignedData {
+        version: CmsVersion::V1,
+        digest_algorithms,
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: rfc5911::ID_DATA,
+            econtent: None,
+        },
+        certificates: Some(CertificateSet::try_from(certs).map_err(der_err)?),
+        crls: None,
+        signer_infos: SignerInfos::try_from(vec![signer_info]).map_err(der_err)?,
+    };
+    ContentInfo {
+        content_type: rfc5911::ID_SIGNED_DATA,
+        content: Any::encode_from(&signed_data).map_err(der_err)?,
+    }
+    .to_der()
+    .map_err(der_err)
+}
+
+/// What a verified signature says.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Verified {
+    /// The signer certificate (DER).
+    #[serde(skip)]
+    pub signer_der: Vec<u8>,
+    pub subject: String,
+    /// The NIP (subject serialNumber) for an official's certificate.
+    pub nip: Option<String>,
+    pub serial: String,
+    pub signing_time: Option<String>,
+    /// SHA-256 of the signer certificate, hex.
+    pub certificate_sha256: String,
+}
+
+/// The certificates a signature must chain to.
+#[derive(Clone, Debug)]
+pub struct Trust {
+    pub root_der: Vec<u8>,
+    /// The issuing CAs accepted for signers (the Signing CA, and the Network CA for
+    /// applications).
+    pub issuers: Vec<Vec<u8>>,
+}
+
+fn find_attr(attrs: &[Attribute], oid: ObjectIdentifier) -> Result<&Any> {
+    let mut found = attrs.iter().filter(|a| a.oid == oid);
+    let a = found
+        .next()
+        .ok_or_else(|| bad(format!("signed attribute {oid} missing")))?;
+    if found.next().is_some() || a.values.len() != 1 {
+        return Err(bad(format!("signed attribute {oid} must appear once")));
+    }
+    a.values.get(0).ok_or_else(|| bad("empty attribute"))
+}
+
+fn verify_raw(
+    spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
+    sig_oid: ObjectIdentifier,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<()> {
+    let alg: &dyn ring::signature::VerificationAlgorithm = if sig_oid == rfc5912::ECDSA_WITH_SHA_256
+    {
+        &ring::signature::ECDSA_P256_SHA256_ASN1
+    } else if sig_oid == rfc5912::ECDSA_WITH_SHA_384 {
+        &ring::signature::ECDSA_P384_SHA384_ASN1
+    } else {
+        return Err(bad(format!("unsupported signature algorithm {sig_oid}")));
+    };
+    ring::signature::UnparsedPublicKey::new(alg, spki.subject_public_key.data.as_ref())
+        .verify(message, signature)
+        .map_err(|_| bad("the signature does not match the content"))
+}
+
+/// Verifies a detached CMS signature over `content`: exactly one signer, the message digest,
+/// the signature, and the signer's chain to the root through one of `trust.issuers`, all valid
+/// at `at`.
+pub fn verify_detached(
+    cms_der: &[u8],
+    content: &[u8],
+    trust: &Trust,
+    at: OffsetDateTime,
+) -> Result<Verified> {
+    let info = ContentInfo::from_der(cms_der).map_err(der_err)?;
+    if info.content_type != rfc5911::ID_SIGNED_DATA {
+        return Err(bad("not a SignedData"));
+    }
+    let signed_data: SignedData = info.content.decode_as().map_err(der_err)?;
+    if signed_data.encap_content_info.econtent.is_some() {
+        return Err(bad("expected a detached signature"));
+    }
+    let [si] = signed_data.signer_infos.0.as_slice() else {
+        return Err(bad("expected exactly one signer"));
+    };
+    let SignerIdentifier::IssuerAndSerialNumber(sid) = &si.sid else {
+        return Err(bad("signer must be named by issuer and serial number"));
+    };
+    let certs: Vec<&Certificate> = signed_data
+        .certificates
+        .as_ref()
+        .map(|c| {
+            c.0.iter()
+                .filter_map(|c| match c {
+                    CertificateChoices::Certificate(c) => Some(c),
+                    CertificateChoices::Other(_) => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let signer_cert = certs
+        .iter()
+        .find(|c| {
+            c.tbs_certificate.issuer == sid.issuer
+                && c.tbs_certificate.serial_number == sid.serial_number
+        })
+        .ok_or_else(|| bad("the signer certificate is not in the signature"))?;
+    let signer_der = signer_cert.to_der().map_err(der_err)?;
+    let attrs = si
+        .signed_attrs
+        .as_ref()
+        .ok_or_else(|| bad("signed attributes missing"))?;
+    let attr_list: Vec<Attribute> = attrs.iter().cloned().collect();
+    let ct: ObjectIdentifier = find_attr(&attr_list, rfc5911::ID_CONTENT_TYPE)?
+        .decode_as()
+        .map_err(der_err)?;
+    if ct != rfc5911::ID_DATA {
+        return Err(bad("content type attribute is not id-data"));
+    }
+    let md: OctetString = find_attr(&attr_list, rfc5911::ID_MESSAGE_DIGEST)?
+        .decode_as()
+        .map_err(der_err)?;
+    let expected = digest(si.digest_alg.oid, content)?;
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        md.as_bytes(),
+        expected.as_slice(),
+    )) {
+        return Err(bad("the content does not match the signed digest"));
+    }
+    let signing_time = match attr_list.iter().find(|a| a.oid == rfc5911::ID_SIGNING_TIME) {
+        Some(_) => {
+            let t: UtcTime = find_attr(&attr_list, rfc5911::ID_SIGNING_TIME)?
+                .decode_as()
+                .map_err(der_err)?;
+            let secs = i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX);
+            OffsetDateTime::from_unix_timestamp(secs)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+        }
+        None => None,
+    };
+
+    let (_, leaf) = x509_parser::parse_x509_certificate(&signer_der)
+        .map_err(|e| bad(format!("signer certificate: {e}")))?;
+    verify_raw(
+        leaf.public_key(),
+        si.signature_algorithm.oid,
+        &attrs.to_der().map_err(der_err)?,
+        si.signature.as_bytes(),
+    )?;
+    check_chain(&signer_der, trust, at)?;
+
+    let nip = leaf
+        .subject()
+        .iter_by_oid(&x509_parser::oid_registry::OID_X509_SERIALNUMBER)
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .map(str::to_owned);
+    Ok(Verified {
+        subject: leaf.subject().to_string(),
+        nip,
+        serial: leaf.tbs_certificate.raw_serial_as_string(),
+        signing_time,
+        certificate_sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, &signer_der)),
+        signer_der,
+    })
+}
+
+fn valid_at(c: &x509_parser::certificate::X509Certificate<'_>, at: OffsetDateTime) -> bool {
+    let t = x509_parser::time::ASN1Time::from(at);
+    c.validity().not_before <= t && t <= c.validity().not_after
+}
+
+/// Checks that `leaf_der` was issued by one of `trust.issuers`, which was issued by the root,
+/// every certificate valid at `at`.
+pub fn check_chain(leaf_der: &[u8], trust: &Trust, at: OffsetDateTime) -> Result<()> {
+    let (_, leaf) = x509_parser::parse_x509_certificate(leaf_der)
+        .map_err(|e| bad(format!("signer certificate: {e}")))?;
+    let (_, root) = x509_parser::parse_x509_certificate(&trust.root_der)
+        .map_err(|e| bad(format!("root certificate: {e}")))?;
+    if !valid_at(&leaf, at) {
+        return Err(bad("the signer certificate is not valid at this time"));
+    }
+    for issuer_der in &trust.issuers {
+        let Ok((_, issuer)) = x509_parser::parse_x509_certificate(issuer_der) else {
+            continue;
+        };
+        if leaf.issuer() != issuer.subject()
+            || leaf.verify_signature(Some(issuer.public_key())).is_err()
+        {
+            continue;
+        }
+        if !valid_at(&issuer, at) {
+            return Err(bad("the issuing CA certificate is not valid at this time"));
+        }
+        issuer
+            .verify_signature(Some(root.public_key()))
+            .map_err(|_| bad("the issuing CA is not certified by the sandi root"))?;
+        return Ok(());
+    }
+    Err(bad("the signer certificate is not issued by a sandi CA"))
+}
