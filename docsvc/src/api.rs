@@ -382,10 +382,14 @@ async fn list_documents(
 /// part, then any `attachment` parts. Each file streams through encryption into the store.
 async fn create_document(
     State(node): State<App>,
-    auth: Authed,
+    auth: std::result::Result<Authed, Problem>,
     mut form: Multipart,
 ) -> ApiResult<Response> {
-    match ingest_form(&node, &auth, &mut form).await {
+    let result = match auth {
+        Ok(auth) => ingest_form(&node, &auth, &mut form).await.map_err(Problem),
+        Err(refused) => Err(refused),
+    };
+    match result {
         Ok(manifest) => Ok((StatusCode::CREATED, Json(manifest)).into_response()),
         Err(e) => {
             // Read what the client is still sending before answering: an HTTP/2 client whose
@@ -393,7 +397,7 @@ async fn create_document(
             while let Ok(Some(mut field)) = form.next_field().await {
                 while let Ok(Some(_)) = field.chunk().await {}
             }
-            Err(e.into())
+            Err(e)
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-mod support;
+use sandi_e2e::pg as support;
 
 struct Ca {
     dir: tempfile::TempDir,

@@ -1,7 +1,7 @@
 //! The inventory on both backends: SQLite (embedded) and PostgreSQL (a fresh database per run
 //! at SANDI_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres).
 
-mod support;
+use sandi_e2e::pg as support;
 
 use keymgr::ca::Ca;
 use keymgr::inventory::{CertRecord, CertState, Inventory, timestamp};

@@ -1,4 +1,20 @@
-//! End-to-end tests of sandi: the real binaries against real TLS, real databases and outside
-//! validators. Each component's own binaries are tested beside it (for example
-//! `hsm-shim/tests/demo.rs`); this crate holds the tests that cross components.
+//! End-to-end test support for sandi: fresh PostgreSQL databases, free ports, and `curl` as the
+//! outside HTTP client. Each component's end-to-end tests (which start its real binaries) use
+//! it as a dev-dependency.
 #![forbid(unsafe_code)]
+
+pub mod http;
+pub mod pg;
+
+/// Whether we run under CI, where a missing outside tool or database is a failure.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}

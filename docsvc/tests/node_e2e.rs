@@ -1,0 +1,634 @@
+//! A docsvc node end to end: the real binary set up by `quickstart`, served sealed, unsealed by
+//! custodians over HTTPS (shares opened with the `age` CLI), then letters created, read and
+//! refused through `curl`, signatures checked by `openssl cms -verify`, tampering caught — on
+//! SQLite and on PostgreSQL.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sandi_e2e::http::{Client, Response};
+use serde_json::json;
+
+const ORIGINATOR: &str = "197501012000031001"; // Budi, dinkes, sangat_rahasia
+const RECIPIENT: &str = "198002022005012002"; // Siti, dinkes, rahasia
+const TERBATAS: &str = "198503032010013003"; // Agus, dinkes, terbatas
+const OTHER_AGENCY: &str = "199005052015031005"; // Rudi, bappeda, rahasia
+const AUDITOR: &str = "198207072008011007"; // Hendra, inspektorat, auditor
+
+fn docsvc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_docsvc"))
+}
+
+fn require(tool: &str) {
+    let ok = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{tool} is required: tests/run installs it (apt install {tool})"
+    );
+}
+
+/// Credentials the quickstart printed: NIP -> (password, PIN).
+fn credentials(stdout: &str) -> std::collections::HashMap<String, (String, String)> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 7 && f[0].len() == 18 && f[0].bytes().all(|b| b.is_ascii_digit())).then(
+                || {
+                    let n = f.len();
+                    (f[0].to_owned(), (f[n - 3].to_owned(), f[n - 2].to_owned()))
+                },
+            )
+        })
+        .collect()
+}
+
+struct Node {
+    dir: tempfile::TempDir,
+    child: Child,
+    base: String,
+    creds: std::collections::HashMap<String, (String, String)>,
+    database_url: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Node {
+    fn data(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.data().join("ca/root.pem")
+    }
+
+    fn client(&self, name: &str) -> Client {
+        Client::new(
+            &self.base,
+            &self.ca(),
+            self.data().join(format!("{name}.jar")),
+        )
+    }
+
+    /// Logs in (and, with `pin`, steps up) as `nip`.
+    fn login(&self, nip: &str, step_up: bool) -> Client {
+        // Each login its own cookie jar, so sessions of one official stay apart.
+        static LOGINS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = LOGINS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut c = self.client(&format!("{nip}-{n}"));
+        let (password, pin) = self.creds.get(nip).expect("quickstart official");
+        let r = c.post_json(
+            "/api/v1/session",
+            &json!({ "nip": nip, "password": password }),
+        );
+        assert_eq!(r.status, 200, "login {nip}: {}", r.text());
+        assert!(
+            r.header("set-cookie")
+                .is_some_and(|v| v.contains("HttpOnly")
+                    && v.contains("Secure")
+                    && v.contains("SameSite=Strict")),
+            "session cookie flags: {}",
+            r.headers
+        );
+        c.csrf = r.json()["csrf"].as_str().map(str::to_owned);
+        if step_up {
+            let r = c.post_json("/api/v1/session/step-up", &json!({ "pin": pin }));
+            assert_eq!(r.status, 200, "step-up {nip}: {}", r.text());
+        }
+        c
+    }
+
+    fn audit_verify(&self) -> std::process::Output {
+        docsvc()
+            .args(["audit", "verify", "--data-dir"])
+            .arg(self.data())
+            .output()
+            .expect("docsvc audit verify")
+    }
+}
+
+fn wait_listening(base: &str, ca: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ok = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "--cacert"])
+            .arg(ca)
+            .arg(format!("{base}/healthz"))
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return;
+        }
+        assert!(Instant::now() < deadline, "docsvc did not start listening");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sets up with quickstart, serves sealed, and has two custodians unseal it over HTTPS.
+fn start(database_url: Option<&str>) -> Node {
+    require("curl");
+    require("age");
+    require("openssl");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = sandi_e2e::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut setup = docsvc();
+    setup
+        .args(["quickstart", "--no-serve", "--data-dir"])
+        .arg(dir.path())
+        .args(["--listen", &listen]);
+    if let Some(url) = database_url {
+        setup.args(["--database-url", url]);
+    }
+    let out = setup.output().expect("docsvc quickstart");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "quickstart failed: {stderr}");
+    assert!(
+        stderr.contains("NOT FOR CLASSIFIED MATERIAL"),
+        "loud dev warning: {stderr}"
+    );
+    let creds = credentials(&stdout);
+    assert_eq!(creds.len(), 7, "quickstart prints every official: {stdout}");
+
+    let child = docsvc()
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docsvc serve");
+    let base = format!("https://{listen}");
+    let node = Node {
+        database_url: database_url.map_or_else(
+            || format!("sqlite://{}", dir.path().join("docsvc.db").display()),
+            str::to_owned,
+        ),
+        dir,
+        child,
+        base,
+        creds,
+    };
+    wait_listening(&node.base, &node.ca());
+
+    // Sealed: not ready, nothing served that needs keys.
+    let anon = node.client("anon");
+    let r = anon.get("/readyz");
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["type"], "urn:sandi:problem:sealed");
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/problem+json")
+    );
+    let (pw, _) = node.creds.get(ORIGINATOR).expect("creds");
+    let r = anon.post_json(
+        "/api/v1/session",
+        &json!({ "nip": ORIGINATOR, "password": pw }),
+    );
+    assert_eq!(r.status, 503, "no login while sealed: {}", r.text());
+
+    // A share that is not a share is refused and counts for nothing.
+    let r = anon.post_json(
+        "/api/v1/sys/unseal",
+        &json!({ "share": "sandi-share-v1.garbage" }),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    // Two custodians open their share files with the age CLI and submit them.
+    for (i, expect_sealed) in [(1, true), (2, false)] {
+        let shares = node.data().join("shares");
+        let out = Command::new("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(shares.join(format!("custodian-{i}.key")))
+            .arg(shares.join(format!("node-share-{i}.age")))
+            .output()
+            .expect("age -d");
+        assert!(
+            out.status.success(),
+            "age: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let share = String::from_utf8(out.stdout).expect("share text");
+        let r = anon.post_json("/api/v1/sys/unseal", &json!({ "share": share.trim() }));
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["sealed"], expect_sealed);
+    }
+    let r = anon.get("/readyz");
+    assert_eq!(r.status, 200, "{}", r.text());
+    node
+}
+
+fn create(
+    c: &Client,
+    meta: &serde_json::Value,
+    body: &Path,
+    attachment: Option<&Path>,
+) -> Response {
+    let meta = format!("metadata={meta};type=application/json");
+    let body = format!("body=@{};type=application/pdf", body.display());
+    let mut args = vec!["-F".to_owned(), meta, "-F".to_owned(), body];
+    if let Some(a) = attachment {
+        args.push("-F".into());
+        args.push(format!("attachment=@{};type=text/plain", a.display()));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    c.call("POST", "/api/v1/documents", &args)
+}
+
+fn letter(level: &str, recipients: &[&str]) -> serde_json::Value {
+    json!({
+        "nomor": format!("005/{}/XI/2026", level.to_uppercase()),
+        "perihal": format!("Undangan rapat ({level})"),
+        "classification": level,
+        "urgency": "segera",
+        "recipients": recipients,
+    })
+}
+
+async fn execute(db: &str, sql: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(db)
+        .await
+        .expect("connect to the node's database");
+    sqlx::query(sql).execute(&mut c).await.expect(sql);
+}
+
+async fn whole_flow(database_url: Option<&str>) {
+    let node = start(database_url);
+    let files = tempfile::tempdir().expect("tempdir");
+    let body = files.path().join("surat.pdf");
+    let mut content = b"%PDF-1.7\n".to_vec();
+    content.extend(
+        (0..3_000_000u32).map(|i| u8::try_from(i.wrapping_mul(2_654_435_761) >> 24).unwrap_or(0)),
+    );
+    std::fs::write(&body, &content).expect("write body");
+    let attachment = files.path().join("lampiran.txt");
+    std::fs::write(&attachment, "Daftar hadir").expect("write attachment");
+
+    let budi = node.login(ORIGINATOR, true);
+
+    let ids = each_level(&budi, &body, &attachment, content.len());
+    let siti = recipient_reads(&node, &ids, &content);
+    signature_checks_out(&node, &siti, &ids["rahasia"], files.path());
+    others_see_nothing(&node, &ids["rahasia"]);
+    bad_input_is_refused(&node, &budi, &body);
+    tampering_is_caught(&node, &siti, &ids).await;
+    // Suspending an official ends their session at the next request.
+    let out = docsvc()
+        .args(["official", "set-status", "--data-dir"])
+        .arg(node.data())
+        .args([RECIPIENT, "suspended"])
+        .output()
+        .expect("docsvc official");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = siti.get("/api/v1/documents?box=inbox");
+    assert_eq!(
+        r.status,
+        401,
+        "a suspended official is out at once: {}",
+        r.text()
+    );
+
+    // Metrics count what happened.
+    let m = node.client("metrics").get("/metrics").text();
+    assert!(m.contains("docsvc_documents_created_total 4"), "{m}");
+    assert!(m.contains("docsvc_sealed 0"), "{m}");
+}
+
+fn each_level(
+    budi: &Client,
+    body: &Path,
+    attachment: &Path,
+    size: usize,
+) -> std::collections::HashMap<&'static str, String> {
+    // A letter of each classification reaches its recipient.
+    let mut ids = std::collections::HashMap::new();
+    for level in ["biasa", "terbatas", "rahasia", "sangat_rahasia"] {
+        let recipients: &[&str] = if level == "sangat_rahasia" {
+            &["197704042002122004"]
+        } else {
+            &[RECIPIENT]
+        };
+        let r = create(
+            budi,
+            &letter(level, recipients),
+            body,
+            (level == "rahasia").then_some(attachment),
+        );
+        assert_eq!(r.status, 201, "{level}: {}", r.text());
+        let m = r.json();
+        assert_eq!(m["classification"], level);
+        assert_eq!(m["parts"][0]["size"], size);
+        ids.insert(level, m["id"].as_str().expect("id").to_owned());
+    }
+    ids
+}
+
+fn recipient_reads(
+    node: &Node,
+    ids: &std::collections::HashMap<&'static str, String>,
+    content: &[u8],
+) -> Client {
+    let rahasia = &ids["rahasia"];
+    // The recipient sees it in the inbox; reading a RAHASIA letter needs the PIN step-up.
+    let siti = node.login(RECIPIENT, false);
+    let inbox = siti.get("/api/v1/documents?box=inbox").json();
+    let listed: Vec<&str> = inbox
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|d| d["id"].as_str())
+        .collect();
+    assert!(
+        listed.contains(&rahasia.as_str()) && listed.contains(&ids["biasa"].as_str()),
+        "{inbox}"
+    );
+    let r = siti.get(&format!("/api/v1/documents/{rahasia}/content"));
+    assert_eq!(r.status, 403, "{}", r.text());
+    let p = r.json();
+    assert_eq!(p["type"], "urn:sandi:problem:policy-denied");
+    assert!(
+        p["alasan"].as_str().is_some_and(|a| a.contains("PIN")),
+        "{p}"
+    );
+    assert!(
+        p["policies"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("step-up-to-open"))),
+        "{p}"
+    );
+    let siti = node.login(RECIPIENT, true);
+    let r = siti.get(&format!("/api/v1/documents/{rahasia}/content"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.body.as_slice() == content,
+        "the recipient reads exactly what was sent"
+    );
+    assert_eq!(r.header("sandi-classification").as_deref(), Some("RAHASIA"));
+    let r = siti.get(&format!("/api/v1/documents/{rahasia}/content?part=1"));
+    assert_eq!(r.text(), "Daftar hadir");
+    let view = siti.get(&format!("/api/v1/documents/{rahasia}")).json();
+    assert_eq!(view["signature"]["valid"], true);
+    assert_eq!(view["signature"]["nip"], ORIGINATOR);
+    // The biasa letter opens without step-up.
+    let plain = node.login(RECIPIENT, false);
+    assert_eq!(
+        plain
+            .get(&format!("/api/v1/documents/{}/content", ids["biasa"]))
+            .status,
+        200
+    );
+
+    siti
+}
+
+fn signature_checks_out(node: &Node, siti: &Client, rahasia: &str, files: &Path) {
+    // The signature verifies with openssl against the sandi root.
+    let manifest = files.join("manifest.json");
+    let signature = files.join("signature.der");
+    std::fs::write(
+        &manifest,
+        siti.get(&format!("/api/v1/documents/{rahasia}/manifest"))
+            .body,
+    )
+    .expect("manifest");
+    std::fs::write(
+        &signature,
+        siti.get(&format!("/api/v1/documents/{rahasia}/signature"))
+            .body,
+    )
+    .expect("sig");
+    let out = Command::new("openssl")
+        .args([
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+            "-in",
+        ])
+        .arg(&signature)
+        .arg("-content")
+        .arg(&manifest)
+        .arg("-CAfile")
+        .arg(node.ca())
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl cms -verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // …and not over a changed manifest.
+    let mut changed = std::fs::read(&manifest).expect("read");
+    let at = changed
+        .iter()
+        .position(|b| *b == b'r')
+        .expect("a byte to change");
+    changed[at] = b'R';
+    std::fs::write(&manifest, changed).expect("write");
+    let out = Command::new("openssl")
+        .args([
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+            "-in",
+        ])
+        .arg(&signature)
+        .arg("-content")
+        .arg(&manifest)
+        .arg("-CAfile")
+        .arg(node.ca())
+        .output()
+        .expect("openssl");
+    assert!(
+        !out.status.success(),
+        "openssl must refuse a changed manifest"
+    );
+}
+
+fn others_see_nothing(node: &Node, rahasia: &str) {
+    // Who may not read sees neither the letter nor its subject.
+    for nip in [TERBATAS, OTHER_AGENCY, AUDITOR] {
+        let c = node.login(nip, true);
+        let inbox = c.get("/api/v1/documents?box=inbox");
+        assert_eq!(inbox.status, 200);
+        assert!(
+            !inbox.text().contains("Undangan rapat (rahasia)"),
+            "{nip} sees the subject: {}",
+            inbox.text()
+        );
+        let r = c.get(&format!("/api/v1/documents/{rahasia}"));
+        assert_eq!(r.status, 403, "{nip}: {}", r.text());
+        assert!(!r.text().contains("Undangan"), "a refusal names no subject");
+    }
+    let agus = node.login(TERBATAS, false);
+    let r = agus.get(&format!("/api/v1/documents/{rahasia}"));
+    assert!(
+        r.json()["alasan"]
+            .as_str()
+            .is_some_and(|a| a.contains("melebihi izin akses TERBATAS")),
+        "{}",
+        r.text()
+    );
+}
+
+fn bad_input_is_refused(node: &Node, budi: &Client, body: &Path) {
+    // Bad input gets a clear 4xx problem.
+    let r = create(
+        budi,
+        &json!({ "nomor": "1", "perihal": "x", "classification": "rahasia", "urgency": "segera", "recipients": [RECIPIENT], "colour": "red" }),
+        body,
+        None,
+    );
+    assert_eq!(r.status, 400, "unknown field: {}", r.text());
+    assert!(r.text().contains("colour"), "{}", r.text());
+    let r = create(budi, &letter("super_rahasia", &[RECIPIENT]), body, None);
+    assert_eq!(r.status, 400, "wrong classification: {}", r.text());
+    let r = create(budi, &letter("rahasia", &[TERBATAS]), body, None);
+    assert_eq!(r.status, 400, "recipient below the level: {}", r.text());
+    let r = budi.call(
+        "POST",
+        "/api/v1/session/step-up",
+        &[
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            "{\"pin\":",
+        ],
+    );
+    assert_eq!(r.status, 400, "malformed JSON: {}", r.text());
+    assert_eq!(r.json()["type"], "urn:sandi:problem:invalid-request");
+    let r = budi.post_json("/api/v1/session/step-up", &json!({ "pin": "000000x" }));
+    assert_eq!(r.status, 401, "wrong PIN: {}", r.text());
+    assert!(r.text().contains("PIN"), "{}", r.text());
+    let mut no_csrf = budi.clone();
+    no_csrf.csrf = None;
+    let r = create(&no_csrf, &letter("biasa", &[RECIPIENT]), body, None);
+    assert_eq!(r.status, 403, "missing CSRF: {}", r.text());
+    let r = node.client("nobody").get("/api/v1/documents");
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = node.client("nobody").get("/api/v1/nothing-here");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["type"], "urn:sandi:problem:not-found");
+}
+
+async fn tampering_is_caught(
+    node: &Node,
+    siti: &Client,
+    ids: &std::collections::HashMap<&'static str, String>,
+) {
+    let rahasia = &ids["rahasia"];
+    // The access log verifies, and every decision above is in it.
+    let out = node.audit_verify();
+    assert!(
+        out.status.success(),
+        "audit verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verified"));
+
+    // Tampering with the stored letter is detected and named.
+    execute(
+        &node.database_url,
+        &format!("UPDATE documents SET classification = 'biasa' WHERE id = '{rahasia}'"),
+    )
+    .await;
+    let r = siti.get(&format!("/api/v1/documents/{rahasia}/content"));
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(r.json()["type"], "urn:sandi:problem:integrity");
+    assert!(r.text().contains("classification"), "{}", r.text());
+    execute(
+        &node.database_url,
+        &format!("UPDATE documents SET classification = 'rahasia' WHERE id = '{rahasia}'"),
+    )
+    .await;
+    // Another letter's ciphertext swapped in.
+    let other = &ids["terbatas"];
+    execute(
+        &node.database_url,
+        &format!("UPDATE chunks SET document_id = 'swap' WHERE document_id = '{rahasia}'"),
+    )
+    .await;
+    execute(
+        &node.database_url,
+        &format!("UPDATE chunks SET document_id = '{rahasia}' WHERE document_id = '{other}'"),
+    )
+    .await;
+    let r = siti.get(&format!("/api/v1/documents/{rahasia}/content"));
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(r.text().contains("ciphertext"), "{}", r.text());
+    // A changed log row.
+    execute(
+        &node.database_url,
+        "UPDATE audit_log SET entry = replace(entry, '\"allow\"', '\"deny\"') WHERE seq = 3",
+    )
+    .await;
+    let out = node.audit_verify();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("audit entry 3"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn letters_on_sqlite() {
+    whole_flow(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn letters_on_postgres() {
+    let Some((url, name)) = sandi_e2e::pg::postgres().await else {
+        return;
+    };
+    whole_flow(Some(&url)).await;
+    sandi_e2e::pg::drop_postgres(&name).await;
+}
+
+#[test]
+fn sigterm_stops_the_node_cleanly() {
+    let node = start(None);
+    let pid = node.child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let mut node = node;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(s) = node.child.try_wait().expect("wait") {
+            assert!(s.success(), "docsvc exits 0 on SIGTERM: {s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "docsvc did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

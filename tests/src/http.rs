@@ -1,0 +1,110 @@
+//! HTTP through `curl`, the outside client: every request the tests make goes over real TLS,
+//! verified against the sandi root.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A response as curl saw it.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: String,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "status {}: body is not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A header's value (case-insensitive name), from the last response curl saw.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    }
+}
+
+/// A curl session: base URL, the CA to trust, a cookie jar.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub base: String,
+    pub ca: PathBuf,
+    pub jar: PathBuf,
+    pub csrf: Option<String>,
+}
+
+impl Client {
+    pub fn new(base: &str, ca: &Path, jar: PathBuf) -> Self {
+        Client {
+            base: base.trim_end_matches('/').to_owned(),
+            ca: ca.to_path_buf(),
+            jar,
+            csrf: None,
+        }
+    }
+
+    /// Runs curl with `args` against `path`; the body goes through a file so binary bodies
+    /// survive.
+    pub fn call(&self, method: &str, path: &str, args: &[&str]) -> Response {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let body = dir.path().join("body");
+        let headers = dir.path().join("headers");
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--cacert"])
+            .arg(&self.ca)
+            .arg("-b")
+            .arg(&self.jar)
+            .arg("-c")
+            .arg(&self.jar)
+            .args(["-X", method, "-o"])
+            .arg(&body)
+            .arg("-D")
+            .arg(&headers)
+            .args(["-w", "%{http_code}"]);
+        if let Some(c) = &self.csrf {
+            cmd.args(["-H", &format!("x-csrf-token: {c}")]);
+        }
+        cmd.args(args).arg(format!("{}{path}", self.base));
+        let out = cmd.output().expect("run curl (apt install curl)");
+        let status = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("curl failed: {}", String::from_utf8_lossy(&out.stderr)));
+        Response {
+            status,
+            headers: std::fs::read_to_string(&headers).unwrap_or_default(),
+            body: std::fs::read(&body).unwrap_or_default(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.call("GET", path, &[])
+    }
+
+    pub fn post_json(&self, path: &str, json: &serde_json::Value) -> Response {
+        self.call(
+            "POST",
+            path,
+            &[
+                "-H",
+                "content-type: application/json",
+                "--data-binary",
+                &json.to_string(),
+            ],
+        )
+    }
+}
