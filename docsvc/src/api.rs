@@ -406,7 +406,7 @@ async fn ingest_form(
     node: &Node,
     auth: &Authed,
     form: &mut Multipart,
-) -> Result<crate::envelope::Manifest> {
+) -> Result<documents::Created> {
     let bad = |e: axum::extract::multipart::MultipartError| {
         Error::Invalid(format!("reading the form: {}", e.body_text()))
     };
@@ -600,6 +600,17 @@ async fn get_signature(
         .into_response())
 }
 
+async fn approve_document(
+    State(node): State<App>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Json<documents::Created>> {
+    if node.is_sealed() {
+        return Err(Error::Sealed.into());
+    }
+    Ok(Json(documents::approve(&node, &auth.caller(), &id).await?))
+}
+
 async fn audit_proof(
     State(node): State<App>,
     auth: Authed,
@@ -651,6 +662,7 @@ pub fn router(node: App) -> Router {
         .route("/api/v1/documents/{id}/content", get(get_content))
         .route("/api/v1/documents/{id}/manifest", get(get_manifest))
         .route("/api/v1/documents/{id}/signature", get(get_signature))
+        .route("/api/v1/documents/{id}/approve", post(approve_document))
         .route("/api/v1/audit/proof/{seq}", get(audit_proof))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))

@@ -124,6 +124,8 @@ pub struct Ingest<'a> {
     age_recipients: Vec<age::x25519::Recipient>,
     parts: Vec<Part>,
     decisions: Vec<(&'static str, Decision)>,
+    /// Dual control: the policy holds sending until a second official approves.
+    awaiting_approval: bool,
 }
 
 impl std::fmt::Debug for Ingest<'_> {
@@ -132,6 +134,31 @@ impl std::fmt::Debug for Ingest<'_> {
             .field("id", &self.id)
             .finish_non_exhaustive()
     }
+}
+
+/// Signs `bytes` as `official` (CMS detached, with the Signing CA in the chain) using their
+/// key in the node's keystore.
+fn sign_as(node: &Node, official: &Official, bytes: &[u8]) -> Result<Vec<u8>> {
+    let cert = official.certificate.clone().ok_or_else(|| {
+        Error::Invalid(format!(
+            "official {} has no signing certificate yet: the key custodians must issue one",
+            official.nip
+        ))
+    })?;
+    let key = node.handle(official.signing_key.ok_or_else(|| {
+        Error::Invalid(format!("official {} has no signing key", official.nip))
+    })?)?;
+    let keys: &dyn KeyStore = node.keystore.as_ref();
+    let cms = signature::sign_detached(
+        bytes,
+        hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
+        &cert,
+        std::slice::from_ref(&node.signing_ca_der),
+        OffsetDateTime::now_utc(),
+        |msg| Ok(keys.sign(&key, msg)?.bytes),
+    )?;
+    Metrics::inc(&node.metrics.signatures);
+    Ok(cms)
 }
 
 /// The policy's view of a letter.
@@ -223,6 +250,7 @@ impl<'a> Ingest<'a> {
             age_recipients: Vec::new(),
             parts: Vec::new(),
             decisions: Vec::new(),
+            awaiting_approval: false,
             letter,
         };
         let draft = ingest.manifest(String::new());
@@ -252,24 +280,51 @@ impl<'a> Ingest<'a> {
             }
             ingest.decisions.push((name, d));
         }
-        // Each recipient, each copy-holder, the originator and the archive key of the level.
-        let keys: &dyn KeyStore = node.keystore.as_ref();
+        // Sending: refused only for want of a second approval means the letter is stored and
+        // waits; refused for anything else means it is not created at all.
+        let send = policy.decide(&principal, Action::Send, &doc, &ctx)?;
+        if !send.allowed {
+            if send.policies.iter().all(|p| p == DUAL_CONTROL) && !send.policies.is_empty() {
+                ingest.awaiting_approval = true;
+            } else {
+                Metrics::inc(&node.metrics.denials);
+                log_alone(
+                    node,
+                    &entry(
+                        &ingest.caller,
+                        "send",
+                        Some(&ingest.id),
+                        Some(draft.classification),
+                        &send,
+                    ),
+                )
+                .await?;
+                return Err(forbidden(&send));
+            }
+        }
+        ingest.decisions.push(("send", send));
+        ingest.age_recipients = ingest.age_recipients(draft.classification)?;
+        Ok(ingest)
+    }
+
+    /// Each recipient, each copy-holder, the originator and the archive key of the level.
+    fn age_recipients(&self, level: Level) -> Result<Vec<age::x25519::Recipient>> {
+        let keys: &dyn KeyStore = self.node.keystore.as_ref();
         let mut age_recipients = Vec::new();
-        for o in ingest
+        for o in self
             .recipients
             .iter()
-            .chain(&ingest.copies)
-            .chain(std::iter::once(&ingest.caller.official))
+            .chain(&self.copies)
+            .chain(std::iter::once(&self.caller.official))
         {
             let id = o.encryption_key.ok_or_else(|| {
                 Error::Invalid(format!("official {} has no encryption key", o.nip))
             })?;
-            age_recipients.push(age_recipient(keys, &node.handle(id)?)?);
+            age_recipients.push(age_recipient(keys, &self.node.handle(id)?)?);
         }
-        let archive = node.handle(node.keys.archive(draft.classification)?)?;
+        let archive = self.node.handle(self.node.keys.archive(level)?)?;
         age_recipients.push(age_recipient(keys, &archive)?);
-        ingest.age_recipients = age_recipients;
-        Ok(ingest)
+        Ok(age_recipients)
     }
 
     fn agencies(&self) -> Vec<String> {
@@ -374,7 +429,7 @@ impl<'a> Ingest<'a> {
 
     /// Signs the manifest with the official's key and commits the letter, its addressees and
     /// its log entries in one transaction.
-    pub async fn finish(self) -> Result<Manifest> {
+    pub async fn finish(self) -> Result<Created> {
         let result = self.commit().await;
         if result.is_err() {
             self.abort().await;
@@ -382,41 +437,20 @@ impl<'a> Ingest<'a> {
         result
     }
 
-    async fn commit(&self) -> Result<Manifest> {
+    async fn commit(&self) -> Result<Created> {
         if self.parts.is_empty() {
             return Err(Error::Invalid("a letter needs a body".into()));
         }
         let node = self.node;
         let manifest = self.manifest(now_rfc3339());
         let bytes = manifest.canonical()?;
-        let official = &self.caller.official;
-        let cert = official.certificate.clone().ok_or_else(|| {
-            Error::Invalid(format!(
-                "official {} has no signing certificate yet: the key custodians must issue one",
-                official.nip
-            ))
-        })?;
-        let key = node.handle(
-            official
-                .signing_key
-                .ok_or_else(|| Error::Invalid("no signing key".into()))?,
-        )?;
-        let keys: &dyn KeyStore = node.keystore.as_ref();
-        let cms = signature::sign_detached(
-            &bytes,
-            hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
-            &cert,
-            std::slice::from_ref(&node.signing_ca_der),
-            OffsetDateTime::now_utc(),
-            |msg| Ok(keys.sign(&key, msg)?.bytes),
-        )?;
-        Metrics::inc(&node.metrics.signatures);
+        let cms = sign_as(node, &self.caller.official, &bytes)?;
 
         let mut tx = node.store.begin().await?;
         sqlx::query(
             "INSERT INTO documents (id, nomor, perihal, classification, urgency, originator, agency, \
              manifest, signature, state, created_at, policy_version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'sent', $10, $11)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&manifest.id)
         .bind(&manifest.nomor)
@@ -427,27 +461,20 @@ impl<'a> Ingest<'a> {
         .bind(&manifest.agency)
         .bind(bytes)
         .bind(cms)
+        .bind(if self.awaiting_approval { AWAITING } else { SENT })
         .bind(&manifest.created_at)
         .bind(&manifest.policy_version)
         .execute(&mut *tx)
         .await?;
-        let mut addressed: Vec<(&str, &str)> = vec![(manifest.originator.as_str(), "originator")];
-        addressed.extend(
-            manifest
-                .recipients
-                .iter()
-                .map(|n| (n.as_str(), "recipient")),
-        );
-        addressed.extend(manifest.copies.iter().map(|n| (n.as_str(), "copy")));
-        addressed.sort_unstable();
-        addressed.dedup();
-        for (nip, role) in addressed {
-            sqlx::query("INSERT INTO addressees (document_id, nip, role) VALUES ($1, $2, $3)")
-                .bind(&manifest.id)
-                .bind(nip)
-                .bind(role)
-                .execute(&mut *tx)
-                .await?;
+        sqlx::query(
+            "INSERT INTO addressees (document_id, nip, role) VALUES ($1, $2, 'originator')",
+        )
+        .bind(&manifest.id)
+        .bind(&manifest.originator)
+        .execute(&mut *tx)
+        .await?;
+        if !self.awaiting_approval {
+            deliver(&mut tx, &manifest).await?;
         }
         let mut last = None;
         for (name, d) in &self.decisions {
@@ -471,8 +498,159 @@ impl<'a> Ingest<'a> {
         if let Some(head) = last {
             node.audit.publish(&head)?;
         }
-        Ok(manifest)
+        Ok(Created {
+            state: if self.awaiting_approval {
+                AWAITING
+            } else {
+                SENT
+            }
+            .to_owned(),
+            manifest,
+        })
     }
+}
+
+/// The policy that holds a letter for a second approval.
+const DUAL_CONTROL: &str = "dual-control";
+pub const SENT: &str = "sent";
+pub const AWAITING: &str = "awaiting_approval";
+
+/// A stored letter and whether it went out or waits for approval.
+#[derive(Debug, Serialize)]
+pub struct Created {
+    pub state: String,
+    #[serde(flatten)]
+    pub manifest: Manifest,
+}
+
+/// Puts a letter in its recipients' and copy-holders' inboxes.
+async fn deliver(tx: &mut crate::store::Tx, manifest: &Manifest) -> Result<()> {
+    let mut addressed: Vec<(&str, &str)> = manifest
+        .recipients
+        .iter()
+        .map(|n| (n.as_str(), "recipient"))
+        .chain(manifest.copies.iter().map(|n| (n.as_str(), "copy")))
+        .collect();
+    addressed.sort_unstable();
+    addressed.dedup();
+    for (nip, role) in addressed {
+        sqlx::query("INSERT INTO addressees (document_id, nip, role) VALUES ($1, $2, $3)")
+            .bind(&manifest.id)
+            .bind(nip)
+            .bind(role)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether `o` may give the second approval for `m`: an approver of the originating agency,
+/// cleared for the level, who is not the originator.
+pub fn may_approve(o: &Official, m: &Manifest) -> bool {
+    o.nip != m.originator
+        && o.has_role("approver")
+        && o.agency == m.agency
+        && o.clearance >= m.classification
+        && o.status == policies::Status::Active
+}
+
+/// The second approval of a letter held by dual control: signed by the approver, and the
+/// letter goes out in the same transaction.
+pub async fn approve(node: &Node, caller: &Caller, id: &str) -> Result<Created> {
+    let checked = load_checked(node, id).await?;
+    let m = &checked.manifest;
+    let refuse = |alasan: &str, reason: &str| Error::Forbidden {
+        alasan: alasan.into(),
+        reason: reason.into(),
+        policies: vec![DUAL_CONTROL.into()],
+    };
+    if !may_approve(&caller.official, m) {
+        return Err(refuse(
+            "ditolak: persetujuan kedua hanya oleh pejabat penyetuju instansi pembuat, selain pembuat naskah",
+            "denied: the second approval is given by an approver of the originating agency other than the originator",
+        ));
+    }
+    if checked.state != AWAITING {
+        return Err(Error::Conflict(format!(
+            "letter {id} is not waiting for approval"
+        )));
+    }
+    if !caller.stepped_up {
+        return Err(refuse(
+            "ditolak: persetujuan memerlukan verifikasi PIN",
+            "denied: approving needs the signing PIN",
+        ));
+    }
+    let originator = directory::get(&node.store, &m.originator)
+        .await?
+        .ok_or_else(|| Error::Integrity(format!("letter {id}: originator unknown")))?;
+    let doc = policy_document(m, addressed_agencies(node, m).await?);
+    let send = node.policy.current().decide(
+        &Principal::Official(originator.person()),
+        Action::Send,
+        &doc,
+        &Context {
+            step_up: true,
+            approvers: vec![caller.official.nip.clone()],
+            ..Context::default()
+        },
+    )?;
+    if !send.allowed {
+        return Err(forbidden(&send));
+    }
+    let cms = sign_as(node, &caller.official, &m.canonical()?)?;
+    let mut tx = node.store.begin().await?;
+    let moved = sqlx::query("UPDATE documents SET state = $1 WHERE id = $2 AND state = $3")
+        .bind(SENT)
+        .bind(id)
+        .bind(AWAITING)
+        .execute(&mut *tx)
+        .await?;
+    if moved.rows_affected() != 1 {
+        return Err(Error::Conflict(format!(
+            "letter {id} was approved meanwhile"
+        )));
+    }
+    sqlx::query("INSERT INTO approvals (document_id, nip, at, signature) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(&caller.official.nip)
+        .bind(now_rfc3339())
+        .bind(cms)
+        .execute(&mut *tx)
+        .await?;
+    deliver(&mut tx, m).await?;
+    let approved = Decision {
+        allowed: true,
+        policies: vec![],
+        alasan: "disetujui sebagai pejabat kedua".into(),
+        reason: "approved as the second official".into(),
+        policy_version: send.policy_version.clone(),
+    };
+    node.audit
+        .append(
+            &mut tx,
+            &entry(
+                caller,
+                "approve",
+                Some(id),
+                Some(m.classification),
+                &approved,
+            ),
+        )
+        .await?;
+    let head = node
+        .audit
+        .append(
+            &mut tx,
+            &entry(caller, "send", Some(id), Some(m.classification), &send),
+        )
+        .await?;
+    tx.commit().await?;
+    node.audit.publish(&head)?;
+    Ok(Created {
+        state: SENT.into(),
+        manifest: checked.manifest,
+    })
 }
 
 /// A letter loaded and checked: its manifest matches its row, its signature verifies.
@@ -481,13 +659,15 @@ pub struct Checked {
     pub manifest: Manifest,
     pub signature: Vec<u8>,
     pub verified: Verified,
+    /// `sent` or `awaiting_approval`.
+    pub state: String,
 }
 
 /// Loads a letter and checks everything that can be checked without decrypting: the manifest
 /// is canonical and agrees with the row, the CMS signature verifies and is the originator's.
 pub async fn load_checked(node: &Node, id: &str) -> Result<Checked> {
     let row = sqlx::query(
-        "SELECT id, nomor, perihal, classification, urgency, originator, agency, manifest, signature \
+        "SELECT id, nomor, perihal, classification, urgency, originator, agency, manifest, signature, state \
          FROM documents WHERE id = $1",
     )
     .bind(id)
@@ -533,7 +713,9 @@ pub async fn load_checked(node: &Node, id: &str) -> Result<Checked> {
             "letter {id}: signed by someone other than its originator"
         )));
     }
+    let state: String = row.try_get("state")?;
     Ok(Checked {
+        state,
         manifest,
         signature: sig,
         verified,
@@ -571,7 +753,18 @@ pub async fn authorise(
     checked: &Checked,
 ) -> Result<Decision> {
     let m = &checked.manifest;
-    let doc = policy_document(m, addressed_agencies(node, m).await?);
+    if checked.state == AWAITING
+        && caller.official.nip != m.originator
+        && !may_approve(&caller.official, m)
+    {
+        // Held by dual control: nothing has left the originator yet.
+        return Err(Error::NotFound(format!("letter {}", m.id)));
+    }
+    let mut doc = policy_document(m, addressed_agencies(node, m).await?);
+    if checked.state == AWAITING && may_approve(&caller.official, m) {
+        // The second official reviews what they approve: an explicit grant while it waits.
+        doc.grants.push(caller.official.nip.clone());
+    }
     let d = node.policy.current().decide(
         &Principal::Official(caller.official.person()),
         action,
@@ -684,6 +877,46 @@ pub enum Mailbox {
     Inbox,
     /// Kotak keluar: letters the caller originated.
     Outbox,
+    /// Letters of the caller's agency waiting for a second approval the caller may give.
+    Approvals,
+}
+
+/// Letters waiting for a second approval that the caller may give.
+async fn approvals(node: &Node, caller: &Caller, limit: i64) -> Result<Vec<Summary>> {
+    let o = &caller.official;
+    if !o.has_role("approver") {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(
+        "SELECT id, nomor, perihal, classification, urgency, originator, created_at FROM documents \
+         WHERE state = $1 AND agency = $2 AND originator <> $3 ORDER BY created_at DESC, id LIMIT $4",
+    )
+    .bind(AWAITING)
+    .bind(&o.agency)
+    .bind(&o.nip)
+    .bind(limit.clamp(1, 1000))
+    .fetch_all(node.store.pool())
+    .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let classification: Level = r
+            .try_get::<String, _>("classification")?
+            .parse()
+            .map_err(Error::Database)?;
+        if classification > o.clearance {
+            continue;
+        }
+        out.push(Summary {
+            id: r.try_get("id")?,
+            nomor: r.try_get("nomor")?,
+            perihal: r.try_get("perihal")?,
+            classification,
+            urgency: r.try_get("urgency")?,
+            originator: r.try_get("originator")?,
+            created_at: r.try_get("created_at")?,
+        });
+    }
+    Ok(out)
 }
 
 /// Lists the letters in a mailbox that the caller may read (after step-up, if the level needs
@@ -697,6 +930,7 @@ pub async fn list(
     let roles = match mailbox {
         Mailbox::Inbox => "('recipient', 'copy')",
         Mailbox::Outbox => "('originator')",
+        Mailbox::Approvals => return approvals(node, caller, limit).await,
     };
     let rows = sqlx::query(&format!(
         "SELECT DISTINCT d.id, d.nomor, d.perihal, d.classification, d.urgency, d.originator, d.agency, \

@@ -138,7 +138,7 @@ type DevSpec = (
     &'static [&'static str],
 );
 
-const DEV_OFFICIALS: [DevSpec; 7] = [
+const DEV_OFFICIALS: [DevSpec; 8] = [
     (
         "197501012000031001",
         "Budi Santoso",
@@ -162,6 +162,14 @@ const DEV_OFFICIALS: [DevSpec; 7] = [
         "Staf Tata Usaha",
         Level::Terbatas,
         &["pejabat"],
+    ),
+    (
+        "196812082000031008",
+        "Joko Prasetyo",
+        "dinkes",
+        "Wakil Kepala Dinas",
+        Level::SangatRahasia,
+        &["pejabat", "approver"],
     ),
     (
         "197704042002122004",

@@ -15,6 +15,8 @@ const RECIPIENT: &str = "198002022005012002"; // Siti, dinkes, rahasia
 const TERBATAS: &str = "198503032010013003"; // Agus, dinkes, terbatas
 const OTHER_AGENCY: &str = "199005052015031005"; // Rudi, bappeda, rahasia
 const AUDITOR: &str = "198207072008011007"; // Hendra, inspektorat, auditor
+const SECOND: &str = "196812082000031008"; // Joko, dinkes, sangat_rahasia, approver
+const BAPPEDA_HEAD: &str = "197704042002122004"; // Dewi, bappeda, sangat_rahasia
 
 fn docsvc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_docsvc"))
@@ -159,7 +161,7 @@ fn start(database_url: Option<&str>) -> Node {
         "loud dev warning: {stderr}"
     );
     let creds = credentials(&stdout);
-    assert_eq!(creds.len(), 7, "quickstart prints every official: {stdout}");
+    assert_eq!(creds.len(), 8, "quickstart prints every official: {stdout}");
 
     let child = docsvc()
         .args(["serve", "--data-dir"])
@@ -282,6 +284,7 @@ async fn whole_flow(database_url: Option<&str>) {
     let siti = recipient_reads(&node, &ids, &content);
     signature_checks_out(&node, &siti, &ids["rahasia"], files.path());
     others_see_nothing(&node, &ids["rahasia"]);
+    dual_control_holds_sangat_rahasia(&node, &budi, &ids["sangat_rahasia"]);
     bad_input_is_refused(&node, &budi, &body);
     tampering_is_caught(&node, &siti, &ids).await;
     // Suspending an official ends their session at the next request.
@@ -320,7 +323,7 @@ fn each_level(
     let mut ids = std::collections::HashMap::new();
     for level in ["biasa", "terbatas", "rahasia", "sangat_rahasia"] {
         let recipients: &[&str] = if level == "sangat_rahasia" {
-            &["197704042002122004"]
+            &[BAPPEDA_HEAD]
         } else {
             &[RECIPIENT]
         };
@@ -333,6 +336,12 @@ fn each_level(
         assert_eq!(r.status, 201, "{level}: {}", r.text());
         let m = r.json();
         assert_eq!(m["classification"], level);
+        let held = level == "sangat_rahasia";
+        assert_eq!(
+            m["state"],
+            if held { "awaiting_approval" } else { "sent" },
+            "{m}"
+        );
         assert_eq!(m["parts"][0]["size"], size);
         ids.insert(level, m["id"].as_str().expect("id").to_owned());
     }
@@ -469,6 +478,52 @@ fn signature_checks_out(node: &Node, siti: &Client, rahasia: &str, files: &Path)
     assert!(
         !out.status.success(),
         "openssl must refuse a changed manifest"
+    );
+}
+
+fn dual_control_holds_sangat_rahasia(node: &Node, budi: &Client, id: &str) {
+    // Held: the recipient neither sees nor opens it.
+    let dewi = node.login(BAPPEDA_HEAD, true);
+    assert!(!dewi.get("/api/v1/documents?box=inbox").text().contains(id));
+    assert_eq!(dewi.get(&format!("/api/v1/documents/{id}")).status, 404);
+    assert_eq!(
+        budi.get(&format!("/api/v1/documents/{id}")).status,
+        200,
+        "the originator sees it"
+    );
+    // Not by the originator, not by the recipient, not without the PIN.
+    let r = budi.call("POST", &format!("/api/v1/documents/{id}/approve"), &[]);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(
+        dewi.call("POST", &format!("/api/v1/documents/{id}/approve"), &[])
+            .status,
+        403
+    );
+    let joko = node.login(SECOND, false);
+    let waiting = joko.get("/api/v1/documents?box=approvals").text();
+    assert!(waiting.contains(id), "the approver's list: {waiting}");
+    let r = joko.call("POST", &format!("/api/v1/documents/{id}/approve"), &[]);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("PIN"), "{}", r.text());
+    let joko = node.login(SECOND, true);
+    assert_eq!(
+        joko.get(&format!("/api/v1/documents/{id}")).status,
+        200,
+        "the approver reviews it"
+    );
+    let r = joko.call("POST", &format!("/api/v1/documents/{id}/approve"), &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["state"], "sent");
+    assert_eq!(
+        joko.call("POST", &format!("/api/v1/documents/{id}/approve"), &[])
+            .status,
+        409
+    );
+    // Now it has gone out.
+    assert!(dewi.get("/api/v1/documents?box=inbox").text().contains(id));
+    assert_eq!(
+        dewi.get(&format!("/api/v1/documents/{id}/content")).status,
+        200
     );
 }
 

@@ -56,6 +56,16 @@ CREATE TABLE documents (
     policy_version TEXT NOT NULL
 );
 
+-- Second approvals (dual control): who approved, when, and their CMS signature over the
+-- manifest.
+CREATE TABLE approvals (
+    document_id TEXT NOT NULL REFERENCES documents(id),
+    nip TEXT NOT NULL,
+    at TEXT NOT NULL,
+    signature BYTEA NOT NULL,
+    PRIMARY KEY (document_id, nip)
+);
+
 -- Who a document is addressed to, for inbox queries; the manifest is the authority.
 CREATE TABLE addressees (
     document_id TEXT NOT NULL REFERENCES documents(id),
