@@ -537,6 +537,9 @@ async fn checked_for(
 #[serde(deny_unknown_fields)]
 struct ContentQuery {
     part: Option<usize>,
+    /// Download as a file: a plaintext export, which the handling table may forbid.
+    #[serde(default)]
+    download: bool,
 }
 
 async fn get_content(
@@ -546,6 +549,9 @@ async fn get_content(
     Query(q): Query<ContentQuery>,
 ) -> ApiResult<Response> {
     let checked = checked_for(&node, &auth, &id, policies::Action::Read).await?;
+    if q.download {
+        documents::authorise(&node, &auth.caller(), policies::Action::Export, &checked).await?;
+    }
     let part = q.part.unwrap_or(0);
     let p = checked
         .manifest
@@ -574,7 +580,115 @@ async fn get_content(
         HeaderValue::from_str(&label).unwrap_or(HeaderValue::from_static("")),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if q.download {
+        h.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_str(&format!(
+                "attachment; filename=\"{}\"",
+                safe_file_name(&p.name)
+            ))
+            .unwrap_or(HeaderValue::from_static("attachment")),
+        );
+    }
     Ok(resp)
+}
+
+/// A file name that is safe inside a quoted header value.
+fn safe_file_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    part: Option<usize>,
+}
+
+/// An age file of one part, encrypted to the caller's registered personal age key.
+async fn export_document(
+    State(node): State<App>,
+    auth: Authed,
+    Path(id): Path<String>,
+    Query(q): Query<ExportQuery>,
+) -> ApiResult<Response> {
+    let recipient: age::x25519::Recipient = auth
+        .official
+        .personal_recipient
+        .as_deref()
+        .ok_or_else(|| {
+            Error::Invalid("register your personal age key first (PUT /api/v1/me/recipient)".into())
+        })?
+        .parse()
+        .map_err(|e| Error::Invalid(format!("the registered age key is unusable: {e}")))?;
+    let checked = checked_for(&node, &auth, &id, policies::Action::Read).await?;
+    let part = q.part.unwrap_or(0);
+    let p = checked
+        .manifest
+        .parts
+        .get(part)
+        .ok_or_else(|| Error::NotFound(format!("part {part}")))?
+        .clone();
+    documents::log_alone(
+        &node,
+        &crate::audit::Entry {
+            at: crate::now_rfc3339(),
+            actor: format!("official:{}", auth.official.nip),
+            action: "export_encrypted".into(),
+            document: Some(id.clone()),
+            classification: Some(checked.manifest.classification.as_str().into()),
+            decision: "allow".into(),
+            reason: format!("encrypted to {recipient}"),
+            policies: vec![],
+            policy_version: node.policy.current().version().to_owned(),
+            client: auth.client.clone(),
+        },
+    )
+    .await?;
+    let stream = documents::export_part(&node, &checked, part, recipient).await?;
+    let mut resp = Response::new(Body::from_stream(stream));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!(
+            "attachment; filename=\"{}.age\"",
+            safe_file_name(&p.name)
+        ))
+        .unwrap_or(HeaderValue::from_static("attachment")),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipientRequest {
+    recipient: String,
+}
+
+async fn set_recipient(
+    State(node): State<App>,
+    auth: Authed,
+    Body2(req): Body2<RecipientRequest>,
+) -> ApiResult<StatusCode> {
+    directory::set_personal_recipient(&node.store, &auth.official.nip, req.recipient.trim())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(auth: Authed) -> Json<Official> {
+    Json(auth.official)
 }
 
 async fn get_manifest(
@@ -663,6 +777,9 @@ pub fn router(node: App) -> Router {
         .route("/api/v1/documents/{id}/manifest", get(get_manifest))
         .route("/api/v1/documents/{id}/signature", get(get_signature))
         .route("/api/v1/documents/{id}/approve", post(approve_document))
+        .route("/api/v1/documents/{id}/export", get(export_document))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/me/recipient", axum::routing::put(set_recipient))
         .route("/api/v1/audit/proof/{seq}", get(audit_proof))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))

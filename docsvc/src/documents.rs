@@ -376,10 +376,17 @@ impl<'a> Ingest<'a> {
         let (plain_tx, mut chunk_rx, task) = envelope::encrypt_part(&self.age_recipients)?;
         let feed = async move {
             while let Some(block) = body.next().await {
-                let block =
-                    block.map_err(|e| Error::Invalid(format!("reading the upload: {e}")))?;
-                if plain_tx.send(block).await.is_err() {
-                    break;
+                match block {
+                    Ok(b) => {
+                        if plain_tx.send(Ok(b)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let e = format!("reading the upload: {e}");
+                        let _ = plain_tx.send(Err(Error::Invalid(e.clone()))).await;
+                        return Err(Error::Invalid(e));
+                    }
                 }
             }
             Ok::<(), Error>(())
@@ -861,6 +868,47 @@ pub async fn open_part(
     });
     Metrics::inc(&node.metrics.documents_read);
     Ok(tokio_stream_from(plain_rx))
+}
+
+/// Part `part` of a checked letter re-encrypted to an age recipient (the official's personal
+/// key), streamed: the copy an official takes away opens with the standard `age` tool. If the
+/// content fails its check the age file is left without its final chunk, so no tool accepts it.
+pub async fn export_part(
+    node: &Node,
+    checked: &Checked,
+    part: usize,
+    to: age::x25519::Recipient,
+) -> Result<impl Stream<Item = Result<bytes::Bytes>> + Send + 'static + use<>> {
+    let mut plain = Box::pin(open_part(node, checked, part).await?);
+    let (plain_tx, chunk_rx, task) = envelope::encrypt_part(std::slice::from_ref(&to))?;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<Result<()>>();
+    tokio::spawn(async move {
+        while let Some(block) = plain.next().await {
+            let failed = block.is_err();
+            if plain_tx.send(block).await.is_err() || failed {
+                break;
+            }
+        }
+        drop(plain_tx);
+        let result = match task.await {
+            Ok(r) => r.map(|_| ()),
+            Err(e) => Err(Error::Internal(format!("export task: {e}"))),
+        };
+        let _ = done_tx.send(result);
+    });
+    // After the last chunk, a failure becomes an error in the response body, so the client
+    // sees a broken transfer rather than a short file.
+    let outcome = futures_util::stream::once(async move {
+        match done_rx.await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(Err(e)),
+            Err(_) => Some(Err(Error::Internal("export task vanished".into()))),
+        }
+    })
+    .filter_map(|x| async move { x });
+    Ok(tokio_stream_from(chunk_rx)
+        .map(|c| Ok(bytes::Bytes::from(c)))
+        .chain(outcome))
 }
 
 fn tokio_stream_from<T: Send + 'static>(

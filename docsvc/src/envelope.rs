@@ -157,16 +157,16 @@ pub struct Sealed {
 
 /// The ends of an encryption in progress: plaintext in, ciphertext chunks out, the result.
 pub type EncryptPipes = (
-    mpsc::Sender<bytes::Bytes>,
+    mpsc::Sender<Result<bytes::Bytes>>,
     mpsc::Receiver<Vec<u8>>,
     tokio::task::JoinHandle<Result<Sealed>>,
 );
 
 /// Starts encrypting a part to `recipients` on a blocking thread. Feed plaintext into the
-/// returned sender (dropping it ends the part); ciphertext chunks come out of the receiver;
+/// returned sender (dropping it ends the part; sending an error abandons it); ciphertext chunks come out of the receiver;
 /// the join handle gives the plaintext hash and size.
 pub fn encrypt_part(recipients: &[age::x25519::Recipient]) -> Result<EncryptPipes> {
-    let (plain_tx, mut plain_rx) = mpsc::channel::<bytes::Bytes>(8);
+    let (plain_tx, mut plain_rx) = mpsc::channel::<Result<bytes::Bytes>>(8);
     let (chunk_tx, chunk_rx) = mpsc::channel::<Vec<u8>>(2);
     let encryptor =
         age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
@@ -183,6 +183,9 @@ pub fn encrypt_part(recipients: &[age::x25519::Recipient]) -> Result<EncryptPipe
         let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
         let mut size = 0u64;
         while let Some(block) = plain_rx.blocking_recv() {
+            // An error ends the part without age's final chunk: what was written cannot be
+            // taken for a whole file.
+            let block = block?;
             hash.update(&block);
             size += block.len() as u64;
             w.write_all(&block)

@@ -285,6 +285,7 @@ async fn whole_flow(database_url: Option<&str>) {
     signature_checks_out(&node, &siti, &ids["rahasia"], files.path());
     others_see_nothing(&node, &ids["rahasia"]);
     dual_control_holds_sangat_rahasia(&node, &budi, &ids["sangat_rahasia"]);
+    export_opens_with_age(&siti, &ids, &content, files.path());
     bad_input_is_refused(&node, &budi, &body);
     tampering_is_caught(&node, &siti, &ids).await;
     // Suspending an official ends their session at the next request.
@@ -524,6 +525,96 @@ fn dual_control_holds_sangat_rahasia(node: &Node, budi: &Client, id: &str) {
     assert_eq!(
         dewi.get(&format!("/api/v1/documents/{id}/content")).status,
         200
+    );
+}
+
+fn export_opens_with_age(
+    siti: &Client,
+    ids: &std::collections::HashMap<&'static str, String>,
+    content: &[u8],
+    files: &Path,
+) {
+    let rahasia = &ids["rahasia"];
+    let r = siti.get(&format!("/api/v1/documents/{rahasia}/export"));
+    assert_eq!(
+        r.status,
+        400,
+        "no personal key registered yet: {}",
+        r.text()
+    );
+    // The official's own age key, made by the standard tool.
+    let identity = files.join("siti.key");
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&identity)
+        .output()
+        .expect("age-keygen");
+    assert!(out.status.success());
+    let recipient = String::from_utf8_lossy(&out.stderr)
+        .split_whitespace()
+        .last()
+        .expect("age-keygen prints the public key")
+        .to_owned();
+    let r = siti.call(
+        "PUT",
+        "/api/v1/me/recipient",
+        &[
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            &json!({ "recipient": "age1nope" }).to_string(),
+        ],
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = siti.call(
+        "PUT",
+        "/api/v1/me/recipient",
+        &[
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            &json!({ "recipient": recipient }).to_string(),
+        ],
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = siti.get(&format!("/api/v1/documents/{rahasia}/export"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let exported = files.join("surat.pdf.age");
+    std::fs::write(&exported, &r.body).expect("write export");
+    let out = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&identity)
+        .arg(&exported)
+        .output()
+        .expect("age -d");
+    assert!(
+        out.status.success(),
+        "age -d: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout == content,
+        "the exported copy opens to the letter"
+    );
+    // Plaintext download follows the handling table: not for RAHASIA, yes for BIASA.
+    let r = siti.get(&format!(
+        "/api/v1/documents/{rahasia}/content?download=true"
+    ));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(
+        r.json()["policies"]
+            .as_array()
+            .is_some_and(|p| p.contains(&json!("no-plaintext-export")))
+    );
+    let r = siti.get(&format!(
+        "/api/v1/documents/{}/content?download=true",
+        ids["biasa"]
+    ));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.header("content-disposition")
+            .is_some_and(|v| v.starts_with("attachment"))
     );
 }
 
