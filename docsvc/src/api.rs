@@ -153,6 +153,62 @@ impl FromRequestParts<App> for Authed {
     }
 }
 
+/// An application authenticated by its client certificate, checked on every request (not
+/// only at the handshake): registered and active, issued by the Network CA, valid now, not
+/// revoked.
+#[derive(Debug)]
+pub struct AppAuthed {
+    pub app: crate::applications::Application,
+    pub client: Option<String>,
+}
+
+impl FromRequestParts<App> for AppAuthed {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, node: &App) -> ApiResult<Self> {
+        let conn = parts.extensions.get::<Conn>().cloned();
+        let der = conn
+            .as_ref()
+            .and_then(|c| c.client_cert.clone())
+            .ok_or_else(|| {
+                Error::Unauthenticated(
+                    "this endpoint needs a client certificate (mutual TLS)".into(),
+                )
+            })?;
+        let now = time::OffsetDateTime::now_utc();
+        let network = crate::signature::Trust {
+            root_der: node.trust.root_der.clone(),
+            issuers: vec![node.network_ca_der.clone()],
+        };
+        crate::signature::check_chain(&der, &network, now)
+            .map_err(|e| Error::Unauthenticated(format!("client certificate: {e}")))?;
+        if let crate::revocation::Status::Revoked { at } =
+            crate::revocation::status(&node.layout.crl_dir(), &der, &network.issuers, now)
+        {
+            return Err(Error::Unauthenticated(format!(
+                "the client certificate was revoked at {at}"
+            ))
+            .into());
+        }
+        let app = crate::applications::by_certificate(&node.store, &der)
+            .await?
+            .ok_or_else(|| {
+                Error::Unauthenticated("no application is registered with this certificate".into())
+            })?;
+        if app.status != policies::Status::Active {
+            return Err(Error::Unauthenticated(format!(
+                "the application is {}",
+                app.status.as_str()
+            ))
+            .into());
+        }
+        Ok(AppAuthed {
+            app,
+            client: conn.map(|c| c.peer.ip().to_string()),
+        })
+    }
+}
+
 /// JSON bodies with a problem response for anything malformed (unknown fields, wrong types,
 /// bad UTF-8), instead of axum's plain-text rejection.
 #[derive(Debug)]
@@ -725,6 +781,26 @@ async fn approve_document(
     Ok(Json(documents::approve(&node, &auth.caller(), &id).await?))
 }
 
+async fn sign(
+    State(node): State<App>,
+    auth: AppAuthed,
+    Body2(req): Body2<crate::signing::SignRequest>,
+) -> ApiResult<Json<crate::signing::SignResponse>> {
+    Ok(Json(
+        crate::signing::sign(&node, &auth.app, auth.client, &req).await?,
+    ))
+}
+
+async fn verify(
+    State(node): State<App>,
+    auth: AppAuthed,
+    Body2(req): Body2<crate::signing::VerifyRequest>,
+) -> ApiResult<Json<crate::signing::VerifyResponse>> {
+    Ok(Json(
+        crate::signing::verify(&node, &auth.app, auth.client, &req).await?,
+    ))
+}
+
 async fn audit_proof(
     State(node): State<App>,
     auth: Authed,
@@ -781,6 +857,8 @@ pub fn router(node: App) -> Router {
         .route("/api/v1/me", get(me))
         .route("/api/v1/me/recipient", axum::routing::put(set_recipient))
         .route("/api/v1/audit/proof/{seq}", get(audit_proof))
+        .route("/api/v1/sign", post(sign))
+        .route("/api/v1/verify", post(verify))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(Arc::clone(&node), count))

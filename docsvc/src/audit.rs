@@ -87,6 +87,15 @@ impl AuditLog {
     /// Appends `entry` inside `tx` and signs the new head; returns the head. If anything here
     /// fails the caller's transaction must not commit (fail closed).
     pub async fn append(&self, tx: &mut Tx, entry: &Entry) -> Result<TreeHead> {
+        self.append_many(tx, std::slice::from_ref(entry)).await
+    }
+
+    /// Appends `entries` in order inside `tx` and signs one head over all of them (group
+    /// commit: one signature and one durable commit for many requests).
+    pub async fn append_many(&self, tx: &mut Tx, entries: &[Entry]) -> Result<TreeHead> {
+        let last = entries
+            .last()
+            .ok_or_else(|| Error::Internal("nothing to append".into()))?;
         // Taking the row lock first serialises appenders across processes (PostgreSQL) and
         // makes SQLite take its write lock before reading.
         sqlx::query("UPDATE audit_state SET size = size WHERE id = 1")
@@ -108,29 +117,32 @@ impl AuditLog {
                 .collect::<Option<_>>()
                 .ok_or_else(|| Error::Integrity("audit frontier is not hex".into()))?,
         };
-        let text = serde_json::to_string(entry).map_err(log_err)?;
-        let leaf = merkle::leaf_hash(text.as_bytes());
-        frontier.push(leaf);
-        let seq = size;
-        sqlx::query("INSERT INTO audit_log (seq, entry, leaf_hash) VALUES ($1, $2, $3)")
-            .bind(seq)
-            .bind(&text)
-            .bind(hex::encode(leaf))
-            .execute(&mut **tx)
-            .await
-            .map_err(log_err)?;
+        let mut seq = size;
+        for entry in entries {
+            let text = serde_json::to_string(entry).map_err(log_err)?;
+            let leaf = merkle::leaf_hash(text.as_bytes());
+            frontier.push(leaf);
+            sqlx::query("INSERT INTO audit_log (seq, entry, leaf_hash) VALUES ($1, $2, $3)")
+                .bind(seq)
+                .bind(&text)
+                .bind(hex::encode(leaf))
+                .execute(&mut **tx)
+                .await
+                .map_err(log_err)?;
+            seq += 1;
+        }
         let new_nodes: Vec<(u32, String)> = frontier
             .nodes
             .iter()
             .map(|(h, r)| (*h, hex::encode(r)))
             .collect();
         sqlx::query("UPDATE audit_state SET size = $1, frontier = $2 WHERE id = 1")
-            .bind(seq + 1)
+            .bind(seq)
             .bind(serde_json::to_string(&new_nodes).map_err(log_err)?)
             .execute(&mut **tx)
             .await
             .map_err(log_err)?;
-        let head = self.sign_head(frontier.size, &frontier.root(), &entry.at)?;
+        let head = self.sign_head(frontier.size, &frontier.root(), &last.at)?;
         sqlx::query(
             "INSERT INTO audit_heads (size, root, at, key_id, signature) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -191,6 +203,65 @@ fn row_head(row: &sqlx::any::AnyRow) -> Result<TreeHead> {
         key_id: row.try_get("key_id")?,
         signature: row.try_get("signature")?,
     })
+}
+
+type Pending = (Entry, tokio::sync::oneshot::Sender<Result<()>>);
+
+/// Group commit for entries that stand alone (reads, refusals, signing API calls): callers
+/// wait until their entry is durably committed, and one transaction and one signed head serve
+/// every entry that arrived meanwhile.
+#[derive(Clone, Debug)]
+pub struct Batcher {
+    tx: tokio::sync::mpsc::Sender<Pending>,
+}
+
+/// Most entries in one group commit.
+const BATCH: usize = 1024;
+
+impl Batcher {
+    pub fn spawn(store: Store, log: AuditLog) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4 * BATCH);
+        tokio::spawn(async move {
+            let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);
+            while let Some(first) = rx.recv().await {
+                batch.push(first);
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                let entries: Vec<Entry> = batch.iter().map(|(e, _)| e.clone()).collect();
+                let result = commit_batch(&store, &log, &entries).await;
+                for (_, done) in batch.drain(..) {
+                    let _ = done.send(match &result {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(Error::LogUnavailable(e.to_string())),
+                    });
+                }
+            }
+        });
+        Batcher { tx }
+    }
+
+    /// Appends `entry` and returns once it is committed; an error means it is not in the log
+    /// and the action it records must not go ahead.
+    pub async fn append(&self, entry: Entry) -> Result<()> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.tx
+            .send((entry, done))
+            .await
+            .map_err(|_| Error::LogUnavailable("the log writer stopped".into()))?;
+        wait.await
+            .map_err(|_| Error::LogUnavailable("the log writer stopped".into()))?
+    }
+}
+
+async fn commit_batch(store: &Store, log: &AuditLog, entries: &[Entry]) -> Result<()> {
+    let mut tx = store.begin().await.map_err(log_err)?;
+    let head = log.append_many(&mut tx, entries).await?;
+    tx.commit().await.map_err(log_err)?;
+    log.publish(&head)
 }
 
 /// What `audit verify` found.

@@ -92,15 +92,11 @@ fn entry(
     }
 }
 
-/// Appends one entry in its own transaction (for refusals and reads).
+/// Appends one entry that stands alone (refusals, reads) through the group commit; returns
+/// once it is durable.
 pub async fn log_alone(node: &Node, e: &Entry) -> Result<()> {
-    let mut tx = node.store.begin().await?;
-    let head = node.audit.append(&mut tx, e).await?;
-    tx.commit()
-        .await
-        .map_err(|e| Error::LogUnavailable(e.to_string()))?;
+    node.log.append(e.clone()).await?;
     Metrics::inc(&node.metrics.log_entries);
-    node.audit.publish(&head)?;
     Ok(())
 }
 
@@ -150,7 +146,7 @@ fn sign_as(node: &Node, official: &Official, bytes: &[u8]) -> Result<Vec<u8>> {
     })?)?;
     let keys: &dyn KeyStore = node.keystore.as_ref();
     let cms = signature::sign_detached(
-        bytes,
+        signature::Content::Bytes(bytes),
         hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
         &cert,
         std::slice::from_ref(&node.signing_ca_der),
@@ -713,8 +709,13 @@ pub async fn load_checked(node: &Node, id: &str) -> Result<Checked> {
             )));
         }
     }
-    let verified = signature::verify_detached(&sig, &bytes, &node.trust, OffsetDateTime::now_utc())
-        .map_err(|e| Error::Integrity(format!("letter {id}: {e}")))?;
+    let verified = signature::verify_detached(
+        &sig,
+        signature::Content::Bytes(&bytes),
+        &node.trust,
+        OffsetDateTime::now_utc(),
+    )
+    .map_err(|e| Error::Integrity(format!("letter {id}: {e}")))?;
     if verified.nip.as_deref() != Some(manifest.originator.as_str()) {
         return Err(Error::Integrity(format!(
             "letter {id}: signed by someone other than its originator"

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod applications;
 pub mod audit;
 pub mod directory;
 pub mod documents;
@@ -12,8 +13,10 @@ mod error;
 pub mod metrics;
 pub mod node;
 pub mod quickstart;
+pub mod revocation;
 pub mod session;
 pub mod signature;
+pub mod signing;
 pub mod store;
 pub mod tls;
 

@@ -87,6 +87,10 @@ impl Layout {
     pub fn heads(&self) -> PathBuf {
         self.dir.join("audit-heads.jsonl")
     }
+    /// keymgr's CRLs, as the operator copies them here.
+    pub fn crl_dir(&self) -> PathBuf {
+        self.dir.join("crl")
+    }
     pub fn shares(&self) -> PathBuf {
         self.dir.join("shares")
     }
@@ -218,7 +222,10 @@ pub struct Node {
     /// Network CA.
     pub trust: Trust,
     pub signing_ca_der: Vec<u8>,
+    pub network_ca_der: Vec<u8>,
     pub audit: AuditLog,
+    /// Group commit for entries that stand alone.
+    pub log: crate::audit::Batcher,
     pub metrics: crate::metrics::Metrics,
 }
 
@@ -248,11 +255,14 @@ impl Node {
             keys.audit,
             layout.heads(),
         );
+        let log = crate::audit::Batcher::spawn(store.clone(), audit.clone());
         Ok(Node {
+            log,
             trust: Trust {
                 root_der,
-                issuers: vec![signing_ca_der.clone(), network_ca_der],
+                issuers: vec![signing_ca_der.clone(), network_ca_der.clone()],
             },
+            network_ca_der,
             signing_ca_der,
             layout,
             config,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use age::secrecy::ExposeSecret;
 use hsm_shim::{CustodianShare, KeyStore, Quorum, SoftwareKeyStore};
-use keymgr::ca::{Home, NodeRequest, OfficialRequest};
+use keymgr::ca::{ApplicationRequest, Home, NodeRequest, OfficialRequest};
 use keymgr::ceremony::{self, CustodianSpec, InitPlan, QuorumSession};
 use keymgr::inventory::Inventory;
 use keymgr::issue::{self, KeySource, Request};
@@ -16,6 +16,7 @@ use keymgr::shares::{Protection, Unlock};
 use policies::Level;
 use zeroize::Zeroizing;
 
+use crate::applications::{self, NewApplication};
 use crate::directory::{self, NewOfficial};
 use crate::node::{self, Config, Layout};
 use crate::store::Store;
@@ -437,11 +438,108 @@ pub async fn setup(
         directory::set_certificate(&store, nip, &cert.record.der).await?;
         out.push(official);
     }
+    progress("application e-office (mutual TLS client certificate in apps/e-office/) and CRLs");
+    dev_application(&layout, &home, &inv, online, &store, keystore.as_ref()).await?;
+    dev_crls(&layout, &home, &inv, online).await?;
     keystore.seal();
     Ok(Outcome {
         layout,
         officials: out,
     })
+}
+
+/// The dev application `e-office`: a client key and certificate for mutual TLS (files the
+/// application keeps, in `apps/e-office/`), and a signing key in the node's keystore with its
+/// own certificate. It may sign for the head of dinkes.
+async fn dev_application(
+    layout: &Layout,
+    home: &Home,
+    inv: &Inventory,
+    online: &SoftwareKeyStore,
+    store: &Store,
+    keystore: &SoftwareKeyStore,
+) -> Result<()> {
+    let dir = layout.dir().join("apps").join("e-office");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+    let client_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .map_err(|e| Error::Internal(format!("client key: {e}")))?;
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "e-office");
+    let csr = params
+        .serialize_request(&client_key)
+        .map_err(|e| Error::Internal(format!("CSR: {e}")))?;
+    let client = issue::issue(
+        home,
+        online,
+        inv,
+        Request::Application(ApplicationRequest {
+            name: "e-office".into(),
+            agency: "diskominfo".into(),
+            days: 365,
+        }),
+        KeySource::Csr(csr.der().to_vec()),
+    )
+    .await?;
+    write_private(
+        &dir.join("client.key"),
+        Zeroizing::new(client_key.serialize_pem()).as_bytes(),
+    )?;
+    let chain = format!(
+        "{}{}",
+        keymgr::ca::der_to_pem(&client.record.der),
+        keymgr::ca::der_to_pem(&home.cert_der(keymgr::ca::Ca::Network)?)
+    );
+    std::fs::write(dir.join("client.pem"), chain).map_err(|e| Error::io("writing", &dir, e))?;
+    let app = applications::register(
+        store,
+        keystore,
+        &NewApplication {
+            id: "e-office".into(),
+            name: "e-Office Pemerintah Kota".into(),
+            agency: "diskominfo".into(),
+            clearance: Level::Rahasia,
+            client_certificate: client.record.der.clone(),
+            may_sign_for: vec![DEV_OFFICIALS[0].0.into()],
+        },
+    )
+    .await?;
+    let key = app
+        .signing_key
+        .ok_or_else(|| Error::Internal("no signing key".into()))?;
+    let signing = issue::issue(
+        home,
+        online,
+        inv,
+        Request::Application(ApplicationRequest {
+            name: "e-office-signing".into(),
+            agency: "diskominfo".into(),
+            days: 365,
+        }),
+        KeySource::Csr(csr_for(keystore, key, "e-office-signing")?),
+    )
+    .await?;
+    applications::set_certificate(store, &app.id, &signing.record.der).await
+}
+
+/// Current CRLs of the issuing CAs, copied where the node reads them.
+async fn dev_crls(
+    layout: &Layout,
+    home: &Home,
+    inv: &Inventory,
+    online: &SoftwareKeyStore,
+) -> Result<()> {
+    let dir = layout.crl_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+    for ca in [keymgr::ca::Ca::Network, keymgr::ca::Ca::Signing] {
+        let crl = keymgr::revoke::crl(home, online, inv, ca, time::Duration::days(7)).await?;
+        let name = ca.file_name().replace(".pem", ".crl");
+        std::fs::write(dir.join(&name), &crl.der)
+            .map_err(|e| Error::io("writing", dir.join(&name), e))?;
+    }
+    Ok(())
 }
 
 /// A PKCS#10 request signed by a key in the node's keystore.

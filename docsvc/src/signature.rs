@@ -27,13 +27,34 @@ fn der_err(e: der::Error) -> Error {
     bad(format!("malformed CMS: {e}"))
 }
 
+/// What is signed: the bytes themselves, or their SHA-256 when the caller keeps the bytes.
+#[derive(Clone, Copy, Debug)]
+pub enum Content<'a> {
+    Bytes(&'a [u8]),
+    Sha256([u8; 32]),
+}
+
+impl Content<'_> {
+    fn digest(&self, alg: ObjectIdentifier) -> Result<Vec<u8>> {
+        match self {
+            Content::Bytes(b) => digest(alg, b),
+            Content::Sha256(d) if alg == rfc5912::ID_SHA_256 => Ok(d.to_vec()),
+            Content::Sha256(_) => Err(bad(format!(
+                "the signature's digest algorithm is {alg}; only a SHA-256 digest was given"
+            ))),
+        }
+    }
+}
+
+/// The signature algorithm for a key; the message digest is SHA-256 throughout, so that a
+/// caller may send a SHA-256 digest instead of the bytes.
 fn algorithms(alg: SignatureAlgorithm) -> Result<(ObjectIdentifier, ObjectIdentifier)> {
     match alg {
         SignatureAlgorithm::EcdsaP256Sha256 => {
             Ok((rfc5912::ID_SHA_256, rfc5912::ECDSA_WITH_SHA_256))
         }
         SignatureAlgorithm::EcdsaP384Sha384 => {
-            Ok((rfc5912::ID_SHA_384, rfc5912::ECDSA_WITH_SHA_384))
+            Ok((rfc5912::ID_SHA_256, rfc5912::ECDSA_WITH_SHA_384))
         }
         SignatureAlgorithm::Ed25519 => Err(bad("Ed25519 signing keys are not used for CMS")),
     }
@@ -65,7 +86,7 @@ fn utc_time(t: OffsetDateTime) -> Result<UtcTime> {
 /// attributes with the key of `signer_der` (an hsm-shim handle); `chain` are the issuing CA
 /// certificates to include.
 pub fn sign_detached(
-    content: &[u8],
+    content: Content<'_>,
     algorithm: SignatureAlgorithm,
     signer_der: &[u8],
     chain: &[Vec<u8>],
@@ -74,7 +95,7 @@ pub fn sign_detached(
 ) -> Result<Vec<u8>> {
     let (digest_oid, sig_oid) = algorithms(algorithm)?;
     let signer = Certificate::from_der(signer_der).map_err(der_err)?;
-    let message_digest = digest(digest_oid, content)?;
+    let message_digest = content.digest(digest_oid)?;
 
     let mut attrs = SetOfVec::new();
     attrs
@@ -205,7 +226,7 @@ fn verify_raw(
 /// at `at`.
 pub fn verify_detached(
     cms_der: &[u8],
-    content: &[u8],
+    content: Content<'_>,
     trust: &Trust,
     at: OffsetDateTime,
 ) -> Result<Verified> {
@@ -257,7 +278,7 @@ pub fn verify_detached(
     let md: OctetString = find_attr(&attr_list, rfc5911::ID_MESSAGE_DIGEST)?
         .decode_as()
         .map_err(der_err)?;
-    let expected = digest(si.digest_alg.oid, content)?;
+    let expected = content.digest(si.digest_alg.oid)?;
     if !bool::from(subtle::ConstantTimeEq::ct_eq(
         md.as_bytes(),
         expected.as_slice(),

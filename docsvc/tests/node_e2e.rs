@@ -287,6 +287,7 @@ async fn whole_flow(database_url: Option<&str>) {
     dual_control_holds_sangat_rahasia(&node, &budi, &ids["sangat_rahasia"]);
     export_opens_with_age(&siti, &ids, &content, files.path());
     bad_input_is_refused(&node, &budi, &body);
+    applications_sign_over_mutual_tls(&node, files.path()).await;
     tampering_is_caught(&node, &siti, &ids).await;
     // Suspending an official ends their session at the next request.
     let out = docsvc()
@@ -616,6 +617,177 @@ fn export_opens_with_age(
         r.header("content-disposition")
             .is_some_and(|v| v.starts_with("attachment"))
     );
+}
+
+/// An application's client: the quickstart's `e-office` certificate and key.
+fn app_call(node: &Node, path: &str, body: &serde_json::Value) -> Response {
+    let app = node.data().join("apps/e-office");
+    let cert = app.join("client.pem");
+    let key = app.join("client.key");
+    node.client("app").call(
+        "POST",
+        path,
+        &[
+            "--cert",
+            cert.to_str().expect("path"),
+            "--key",
+            key.to_str().expect("path"),
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            &body.to_string(),
+        ],
+    )
+}
+
+fn openssl_verifies(node: &Node, signature_b64: &str, content: &Path, files: &Path) -> bool {
+    use base64::Engine;
+    let sig = files.join("app-signature.der");
+    std::fs::write(
+        &sig,
+        base64::engine::general_purpose::STANDARD
+            .decode(signature_b64)
+            .expect("base64"),
+    )
+    .expect("write");
+    Command::new("openssl")
+        .args([
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+            "-in",
+        ])
+        .arg(&sig)
+        .arg("-content")
+        .arg(content)
+        .arg("-CAfile")
+        .arg(node.ca())
+        .status()
+        .expect("openssl")
+        .success()
+}
+
+async fn applications_sign_over_mutual_tls(node: &Node, files: &Path) {
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let doc = files.join("kontrak.txt");
+    std::fs::write(&doc, "Kontrak pengadaan 2026").expect("write");
+    let bytes = std::fs::read(&doc).expect("read");
+
+    // Bytes, and a SHA-256 digest of the same bytes: both verify with openssl over the file.
+    let r = app_call(node, "/api/v1/sign", &json!({ "content": b64(&bytes) }));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sig = r.json()["signature"]
+        .as_str()
+        .expect("signature")
+        .to_owned();
+    assert_eq!(r.json()["signer"], "application:e-office");
+    assert!(
+        openssl_verifies(node, &sig, &doc, files),
+        "openssl cms -verify (bytes)"
+    );
+    let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
+    let r = app_call(
+        node,
+        "/api/v1/sign",
+        &json!({ "sha256": digest, "as_official": ORIGINATOR }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["signer"], format!("official:{ORIGINATOR}"));
+    let by_official = r.json()["signature"]
+        .as_str()
+        .expect("signature")
+        .to_owned();
+    assert!(
+        openssl_verifies(node, &by_official, &doc, files),
+        "openssl cms -verify (digest)"
+    );
+    // Only for the officials its registration names.
+    let r = app_call(
+        node,
+        "/api/v1/sign",
+        &json!({ "sha256": digest, "as_official": RECIPIENT }),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+
+    // Verify: good, then over other bytes.
+    let r = app_call(
+        node,
+        "/api/v1/verify",
+        &json!({ "content": b64(&bytes), "signature": by_official }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["signer"]["nip"], ORIGINATOR);
+    assert_eq!(v["revocation"]["status"], "good");
+    let r = app_call(
+        node,
+        "/api/v1/verify",
+        &json!({ "content": b64(b"lain"), "signature": by_official }),
+    );
+    assert_eq!(r.json()["valid"], false, "{}", r.text());
+
+    // Bad input.
+    for body in [
+        json!({ "content": "not base64!" }),
+        json!({ "content": b64(&bytes), "sha256": digest }),
+        json!({ "sha256": "abc" }),
+        json!({ "content": b64(&bytes), "signer": "x" }),
+    ] {
+        let r = app_call(node, "/api/v1/sign", &body);
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+    }
+    // Without a client certificate.
+    let r = node
+        .client("anon")
+        .post_json("/api/v1/sign", &json!({ "content": b64(&bytes) }));
+    assert_eq!(r.status, 401, "{}", r.text());
+
+    // The client certificate revoked by keymgr and the new CRL published: refused.
+    revoke_client_certificate(node).await;
+    let r = app_call(node, "/api/v1/sign", &json!({ "content": b64(&bytes) }));
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.text().contains("revoked"), "{}", r.text());
+}
+
+/// What the custodians do with keymgr: revoke the e-office client certificate and sign a new
+/// Network CA CRL, which the operator copies to the node.
+async fn revoke_client_certificate(node: &Node) {
+    use keymgr::ca::{Ca, Home};
+    let home = Home::new(node.data().join("keymgr"));
+    let inv =
+        keymgr::inventory::Inventory::open(&keymgr::inventory::Inventory::default_url(home.dir()))
+            .await
+            .expect("inventory");
+    let mut quorum = keymgr::ceremony::QuorumSession::open(&home).expect("quorum");
+    let shares = node.data().join("shares");
+    for (i, name) in [(1, "satu"), (2, "dua")] {
+        quorum
+            .add(
+                &shares.join(format!("keymgr/custodian-{i}-custodian-{name}.age")),
+                &keymgr::shares::Unlock::Identity(shares.join(format!("custodian-{i}.key"))),
+            )
+            .expect("share");
+    }
+    let pem = std::fs::read_to_string(node.data().join("apps/e-office/client.pem")).expect("pem");
+    let der = keymgr::ca::pem_to_der(&pem).expect("der");
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).expect("cert");
+    let serial = keymgr::inventory::normalise_serial(&cert.tbs_certificate.raw_serial_as_string());
+    let online = quorum.online().expect("online");
+    keymgr::revoke::revoke(&home, online, &inv, &serial, "keyCompromise", None)
+        .await
+        .expect("revoke");
+    let crl = keymgr::revoke::crl(&home, online, &inv, Ca::Network, time::Duration::days(7))
+        .await
+        .expect("crl");
+    std::fs::write(node.data().join("crl/network-ca.crl"), crl.der).expect("copy CRL");
 }
 
 fn others_see_nothing(node: &Node, rahasia: &str) {

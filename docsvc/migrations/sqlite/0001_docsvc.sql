@@ -29,6 +29,8 @@ CREATE TABLE applications (
     certificate_sha256 TEXT NOT NULL UNIQUE,
     signing_key TEXT,
     certificate BLOB,
+    -- NIPs of officials this application may sign for (JSON array).
+    may_sign_for TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
 

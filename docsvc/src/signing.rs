@@ -1,0 +1,277 @@
+//! The signing API for applications: CMS detached signatures over bytes or a SHA-256 digest,
+//! with the application's key or a named official's key where the registration allows, and
+//! verification with chain and revocation. Every call is in the access log before it answers.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use hsm_shim::KeyStore;
+use policies::{Action, Context, Decision, Document, Level, Principal};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::applications::Application;
+use crate::audit::Entry;
+use crate::metrics::Metrics;
+use crate::node::Node;
+use crate::signature::{self, Content};
+use crate::{Error, Result, directory, now_rfc3339, revocation};
+
+/// What to sign: exactly one of `content` (base64) or `sha256` (hex).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignRequest {
+    pub content: Option<String>,
+    pub sha256: Option<String>,
+    /// Sign with this official's key instead of the application's (if registered so).
+    pub as_official: Option<String>,
+    /// The classification of what is signed; biasa when absent.
+    pub classification: Option<Level>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SignResponse {
+    /// The CMS SignedData (DER), base64.
+    pub signature: String,
+    pub signer: String,
+    pub signing_time: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    pub content: Option<String>,
+    pub sha256: Option<String>,
+    /// The CMS SignedData (DER), base64.
+    pub signature: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerifyResponse {
+    pub valid: bool,
+    /// Why not, when not valid.
+    pub problem: Option<String>,
+    pub signer: Option<signature::Verified>,
+    pub revocation: Option<revocation::Status>,
+}
+
+fn content_of<'a>(
+    content: Option<&'a str>,
+    sha256: Option<&'a str>,
+    buf: &'a mut Vec<u8>,
+) -> Result<Content<'a>> {
+    match (content, sha256) {
+        (Some(c), None) => {
+            *buf = B64
+                .decode(c)
+                .map_err(|e| Error::Invalid(format!("content is not base64: {e}")))?;
+            Ok(Content::Bytes(buf))
+        }
+        (None, Some(h)) => {
+            let d: [u8; 32] = hex::decode(h)
+                .ok()
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(|| Error::Invalid("sha256 must be 64 hex digits".into()))?;
+            Ok(Content::Sha256(d))
+        }
+        _ => Err(Error::Invalid(
+            "give exactly one of `content` (base64) or `sha256` (hex)".into(),
+        )),
+    }
+}
+
+fn entry(
+    app: &Application,
+    action: &str,
+    level: Level,
+    d: &Decision,
+    client: Option<String>,
+) -> Entry {
+    Entry {
+        at: now_rfc3339(),
+        actor: format!("application:{}", app.id),
+        action: action.into(),
+        document: None,
+        classification: Some(level.as_str().into()),
+        decision: if d.allowed { "allow" } else { "deny" }.into(),
+        reason: d.reason.clone(),
+        policies: d.policies.clone(),
+        policy_version: d.policy_version.clone(),
+        client,
+    }
+}
+
+/// The key, certificate and signer name a request signs with.
+async fn signer_key(
+    node: &Node,
+    app: &Application,
+    as_official: Option<&str>,
+) -> Result<(hsm_shim::KeyId, Vec<u8>, String)> {
+    match as_official {
+        None => Ok((
+            app.signing_key
+                .ok_or_else(|| Error::Invalid("the application has no signing key".into()))?,
+            app.certificate.clone().ok_or_else(|| {
+                Error::Invalid("the application's signing certificate is not issued yet".into())
+            })?,
+            format!("application:{}", app.id),
+        )),
+        Some(nip) => {
+            if !app.may_sign_for.iter().any(|n| n == nip) {
+                return Err(Error::Forbidden {
+                    alasan: format!(
+                        "ditolak: aplikasi ini tidak terdaftar untuk menandatangani atas nama {nip}"
+                    ),
+                    reason: format!("denied: this application is not registered to sign for {nip}"),
+                    policies: vec![],
+                });
+            }
+            let o = directory::get(&node.store, nip)
+                .await?
+                .filter(|o| o.status == policies::Status::Active)
+                .ok_or_else(|| Error::Invalid(format!("no active official {nip}")))?;
+            Ok((
+                o.signing_key
+                    .ok_or_else(|| Error::Invalid("no signing key".into()))?,
+                o.certificate
+                    .ok_or_else(|| Error::Invalid("no signing certificate".into()))?,
+                format!("official:{nip}"),
+            ))
+        }
+    }
+}
+
+/// Signs for an application.
+pub async fn sign(
+    node: &Node,
+    app: &Application,
+    client: Option<String>,
+    req: &SignRequest,
+) -> Result<SignResponse> {
+    if node.is_sealed() {
+        return Err(Error::Sealed);
+    }
+    let mut buf = Vec::new();
+    let content = content_of(req.content.as_deref(), req.sha256.as_deref(), &mut buf)?;
+    let level = req.classification.unwrap_or(Level::Biasa);
+    let policy = node.policy.current();
+    // The application is the originator of what it signs; its client certificate is its
+    // possession factor, which stands in for an official's PIN step-up.
+    let doc = Document {
+        id: format!("sign:{}", app.id),
+        classification: level,
+        originator: app.id.clone(),
+        recipients: vec![],
+        copies: vec![],
+        grants: vec![],
+        agency: app.agency.clone(),
+        agencies: vec![app.agency.clone()],
+        compartments: vec![],
+    };
+    let d = policy.decide(
+        &Principal::Application(app.person()),
+        Action::Sign,
+        &doc,
+        &Context {
+            step_up: true,
+            ..Context::default()
+        },
+    )?;
+    if !d.allowed {
+        Metrics::inc(&node.metrics.denials);
+        node.log
+            .append(entry(app, "sign", level, &d, client))
+            .await?;
+        return Err(Error::Forbidden {
+            alasan: d.alasan,
+            reason: d.reason,
+            policies: d.policies,
+        });
+    }
+    let (key, cert, signer) = signer_key(node, app, req.as_official.as_deref()).await?;
+    let handle = node.handle(key)?;
+    let keys: &dyn KeyStore = node.keystore.as_ref();
+    let now = OffsetDateTime::now_utc();
+    let chain = if signer.starts_with("official:") {
+        node.signing_ca_der.clone()
+    } else {
+        node.network_ca_der.clone()
+    };
+    let cms = signature::sign_detached(
+        content,
+        hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
+        &cert,
+        std::slice::from_ref(&chain),
+        now,
+        |m| Ok(keys.sign(&handle, m)?.bytes),
+    )?;
+    Metrics::inc(&node.metrics.signatures);
+    // Logged before it is returned: a signature the log does not know is never handed out.
+    let done = Decision {
+        reason: format!("signed as {signer}"),
+        ..d
+    };
+    node.log
+        .append(entry(app, "sign", level, &done, client))
+        .await?;
+    Metrics::inc(&node.metrics.log_entries);
+    Ok(SignResponse {
+        signature: B64.encode(cms),
+        signer,
+        signing_time: crate::rfc3339(now),
+    })
+}
+
+/// Verifies a signature for an application: signature, chain to the sandi root, signing time,
+/// and the signer certificate's revocation status from keymgr's CRLs.
+pub async fn verify(
+    node: &Node,
+    app: &Application,
+    client: Option<String>,
+    req: &VerifyRequest,
+) -> Result<VerifyResponse> {
+    let mut buf = Vec::new();
+    let content = content_of(req.content.as_deref(), req.sha256.as_deref(), &mut buf)?;
+    let cms = B64
+        .decode(&req.signature)
+        .map_err(|e| Error::Invalid(format!("signature is not base64: {e}")))?;
+    let now = OffsetDateTime::now_utc();
+    let out = match signature::verify_detached(&cms, content, &node.trust, now) {
+        Ok(v) => {
+            let rev = revocation::status(
+                &node.layout.crl_dir(),
+                &v.signer_der,
+                &node.trust.issuers,
+                now,
+            );
+            let revoked = matches!(rev, revocation::Status::Revoked { .. });
+            VerifyResponse {
+                valid: !revoked,
+                problem: revoked.then(|| "the signer's certificate is revoked".to_owned()),
+                signer: Some(v),
+                revocation: Some(rev),
+            }
+        }
+        Err(Error::Signature(why)) => VerifyResponse {
+            valid: false,
+            problem: Some(why),
+            signer: None,
+            revocation: None,
+        },
+        Err(e) => return Err(e),
+    };
+    let d = Decision {
+        allowed: true,
+        policies: vec![],
+        alasan: String::new(),
+        reason: if out.valid {
+            "valid".into()
+        } else {
+            format!("not valid: {}", out.problem.clone().unwrap_or_default())
+        },
+        policy_version: node.policy.current().version().to_owned(),
+    };
+    node.log
+        .append(entry(app, "verify", Level::Biasa, &d, client))
+        .await?;
+    Ok(out)
+}
