@@ -950,3 +950,72 @@ fn sigterm_stops_the_node_cleanly() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Peak resident memory of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("proc status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+#[test]
+fn a_gigabyte_letter_round_trips_in_bounded_memory() {
+    const SIZE: u64 = 1 << 30;
+    let node = start(None);
+    let files = tempfile::tempdir().expect("tempdir");
+    let big = files.path().join("besar.bin");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&big).expect("create"));
+        // Each MiB differs (its index leads it), so a reordered or repeated chunk shows.
+        let mut block: Vec<u8> = (0..1u32 << 20)
+            .map(|j| u8::try_from(j % 251).unwrap_or(0))
+            .collect();
+        for i in 0..(SIZE >> 20) {
+            block[..8].copy_from_slice(&i.to_be_bytes());
+            f.write_all(&block).expect("write");
+        }
+    }
+    let budi = node.login(ORIGINATOR, true);
+    let r = create(&budi, &letter("terbatas", &[RECIPIENT]), &big, None);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let m = r.json();
+    assert_eq!(m["parts"][0]["size"], SIZE);
+    let id = m["id"].as_str().expect("id").to_owned();
+    let siti = node.login(RECIPIENT, true);
+    let out = files.path().join("kembali.bin");
+    let r = siti.download(&format!("/api/v1/documents/{id}/content"), &out);
+    assert_eq!(r.status, 200);
+    let digest = |p: &Path| {
+        let out = Command::new("sha256sum")
+            .arg(p)
+            .output()
+            .expect("sha256sum");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        digest(&out),
+        digest(&big),
+        "the gigabyte comes back unchanged"
+    );
+    assert_eq!(
+        digest(&out),
+        m["parts"][0]["sha256"].as_str().expect("hash")
+    );
+    let peak = peak_rss_kib(node.child.id());
+    assert!(
+        peak < 150 * 1024,
+        "server peak RSS {peak} KiB is over 150 MiB"
+    );
+    eprintln!(
+        "server peak RSS for a 1 GiB round trip: {} MiB",
+        peak / 1024
+    );
+}

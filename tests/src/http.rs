@@ -60,8 +60,18 @@ impl Client {
     /// Runs curl with `args` against `path`; the body goes through a file so binary bodies
     /// survive.
     pub fn call(&self, method: &str, path: &str, args: &[&str]) -> Response {
+        self.call_into(method, path, args, None)
+    }
+
+    /// GETs `path` into the file `out` (large bodies stay out of memory); the response's body
+    /// is empty.
+    pub fn download(&self, path: &str, out: &Path) -> Response {
+        self.call_into("GET", path, &[], Some(out))
+    }
+
+    fn call_into(&self, method: &str, path: &str, args: &[&str], into: Option<&Path>) -> Response {
         let dir = tempfile::tempdir().expect("tempdir");
-        let body = dir.path().join("body");
+        let body = into.map_or_else(|| dir.path().join("body"), Path::to_path_buf);
         let headers = dir.path().join("headers");
         let mut cmd = Command::new("curl");
         cmd.args(["-sS", "--cacert"])
@@ -87,7 +97,11 @@ impl Client {
         Response {
             status,
             headers: std::fs::read_to_string(&headers).unwrap_or_default(),
-            body: std::fs::read(&body).unwrap_or_default(),
+            body: if into.is_some() {
+                Vec::new()
+            } else {
+                std::fs::read(&body).unwrap_or_default()
+            },
         }
     }
 
