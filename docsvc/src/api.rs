@@ -176,14 +176,10 @@ impl FromRequestParts<App> for AppAuthed {
                 )
             })?;
         let now = time::OffsetDateTime::now_utc();
-        let network = crate::signature::Trust {
-            root_der: node.trust.root_der.clone(),
-            issuers: vec![node.network_ca_der.clone()],
-        };
-        crate::signature::check_chain(&der, &network, now)
+        crate::signature::check_chain(&der, &node.network_trust, now)
             .map_err(|e| Error::Unauthenticated(format!("client certificate: {e}")))?;
         if let crate::revocation::Status::Revoked { at } =
-            crate::revocation::status(&node.layout.crl_dir(), &der, &network.issuers, now)
+            node.crls.status(&der, node.network_trust.issuers(), now)
         {
             return Err(Error::Unauthenticated(format!(
                 "the client certificate was revoked at {at}"
@@ -891,6 +887,8 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Small responses go out at once instead of waiting on the peer's delayed ACK.
+        let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
         let watcher = graceful.watcher();

@@ -126,7 +126,7 @@ pub async fn register(
 pub async fn get(store: &Store, id: &str) -> Result<Option<Application>> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM applications WHERE id = $1"))
         .bind(id)
-        .fetch_optional(store.pool())
+        .fetch_optional(store.reader())
         .await?;
     row.as_ref().map(row_application).transpose()
 }
@@ -137,7 +137,7 @@ pub async fn by_certificate(store: &Store, der: &[u8]) -> Result<Option<Applicat
         "SELECT {COLUMNS} FROM applications WHERE certificate_sha256 = $1"
     ))
     .bind(sha256_hex(der))
-    .fetch_optional(store.pool())
+    .fetch_optional(store.reader())
     .await?;
     row.as_ref().map(row_application).transpose()
 }

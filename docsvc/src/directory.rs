@@ -224,7 +224,7 @@ pub async fn add(store: &Store, keys: &dyn KeyStore, n: &NewOfficial) -> Result<
 pub async fn get(store: &Store, nip: &str) -> Result<Option<Official>> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM officials WHERE nip = $1"))
         .bind(nip)
-        .fetch_optional(store.pool())
+        .fetch_optional(store.reader())
         .await?;
     row.as_ref().map(row_official).transpose()
 }

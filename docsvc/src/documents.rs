@@ -674,7 +674,7 @@ pub async fn load_checked(node: &Node, id: &str) -> Result<Checked> {
          FROM documents WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(node.store.pool())
+    .fetch_optional(node.store.reader())
     .await?
     .ok_or_else(|| Error::NotFound(format!("letter {id}")))?;
     let bytes: Vec<u8> = row.try_get("manifest")?;
@@ -820,14 +820,14 @@ pub async fn open_part(
         sqlx::query("SELECT COUNT(*) AS n FROM chunks WHERE document_id = $1 AND part = $2")
             .bind(&m.id)
             .bind(part_i)
-            .fetch_one(node.store.pool())
+            .fetch_one(node.store.reader())
             .await?
             .try_get("n")?;
     let first: Option<Vec<u8>> =
         sqlx::query("SELECT data FROM chunks WHERE document_id = $1 AND part = $2 AND seq = 0")
             .bind(&m.id)
             .bind(part_i)
-            .fetch_optional(node.store.pool())
+            .fetch_optional(node.store.reader())
             .await?
             .map(|r| r.try_get("data"))
             .transpose()?;
@@ -844,7 +844,7 @@ pub async fn open_part(
     let archive = node.handle(node.keys.archive(m.classification)?)?;
     let identity = HandleIdentity::new(Arc::clone(&node.keystore) as Arc<dyn KeyStore>, archive)?;
     let (cipher_tx, plain_rx) = envelope::decrypt_part(Box::new(identity), p.sha256.clone());
-    let pool = node.store.pool().clone();
+    let pool = node.store.reader().clone();
     let id = m.id.clone();
     tokio::spawn(async move {
         for seq in 0..count {
@@ -944,7 +944,7 @@ async fn approvals(node: &Node, caller: &Caller, limit: i64) -> Result<Vec<Summa
     .bind(&o.agency)
     .bind(&o.nip)
     .bind(limit.clamp(1, 1000))
-    .fetch_all(node.store.pool())
+    .fetch_all(node.store.reader())
     .await?;
     let mut out = Vec::new();
     for r in rows {
@@ -988,7 +988,7 @@ pub async fn list(
     ))
     .bind(&caller.official.nip)
     .bind(limit.clamp(1, 1000))
-    .fetch_all(node.store.pool())
+    .fetch_all(node.store.reader())
     .await?;
     let policy = node.policy.current();
     let principal = policy.prepare_principal(&Principal::Official(caller.official.person()))?;
@@ -1001,7 +1001,7 @@ pub async fn list(
         let id: String = r.try_get("id")?;
         let addressees = sqlx::query("SELECT nip, role FROM addressees WHERE document_id = $1")
             .bind(&id)
-            .fetch_all(node.store.pool())
+            .fetch_all(node.store.reader())
             .await?;
         let by_role = |role: &str| -> Vec<String> {
             addressees

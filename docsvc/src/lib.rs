@@ -6,6 +6,7 @@
 pub mod api;
 pub mod applications;
 pub mod audit;
+pub mod bench;
 pub mod directory;
 pub mod documents;
 pub mod envelope;

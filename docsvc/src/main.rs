@@ -52,6 +52,17 @@ enum Command {
         #[command(subcommand)]
         command: OfficialCommand,
     },
+    /// Measures a temporary quickstart node: signing API throughput, ingest, read latency.
+    Bench {
+        #[arg(long, default_value_t = 20_000)]
+        sign_requests: usize,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long, default_value_t = 256)]
+        ingest_mib: usize,
+        #[arg(long, default_value_t = 2000)]
+        reads: usize,
+    },
     /// Checks a policy directory and prints a summary.
     Policy {
         #[command(subcommand)]
@@ -246,39 +257,61 @@ async fn run() -> anyhow::Result<()> {
                 Err(e) => anyhow::bail!("access log does NOT verify: {e}"),
             }
         }
-        Command::Official { command } => match command {
-            OfficialCommand::List { data_dir } => {
-                let (_, store) = store_of(&data_dir).await?;
-                for o in directory::list(&store).await? {
-                    println!(
-                        "{}  {:<24} {:<12} {:<15} {:<9} {}",
-                        o.nip,
-                        o.name,
-                        o.agency,
-                        o.clearance.as_str(),
-                        o.status.as_str(),
-                        o.roles.join(",")
-                    );
-                }
-                Ok(())
-            }
-            OfficialCommand::SetStatus {
-                data_dir,
-                nip,
-                status,
-            } => {
-                let (_, store) = store_of(&data_dir).await?;
-                let status = directory::parse_status(&status)?;
-                directory::set_status(&store, &nip, status).await?;
-                println!("{nip} is now {}", status.as_str());
-                Ok(())
-            }
-        },
+        Command::Official { command } => official(command).await,
+        Command::Bench {
+            sign_requests,
+            connections,
+            ingest_mib,
+            reads,
+        } => {
+            docsvc::bench::run(
+                &docsvc::bench::Options {
+                    sign_requests,
+                    connections: connections.max(1),
+                    ingest_mib: ingest_mib.max(1),
+                    reads: reads.max(1),
+                },
+                &mut |line| println!("{line}"),
+            )
+            .await?;
+            Ok(())
+        }
         Command::Policy {
             command: PolicyCommand::Check { dir },
         } => {
             let p = policies::Policy::load(&dir)?;
             println!("policy OK: {} policies, version {}", p.len(), p.version());
+            Ok(())
+        }
+    }
+}
+
+async fn official(command: OfficialCommand) -> anyhow::Result<()> {
+    match command {
+        OfficialCommand::List { data_dir } => {
+            let (_, store) = store_of(&data_dir).await?;
+            for o in directory::list(&store).await? {
+                println!(
+                    "{}  {:<24} {:<12} {:<15} {:<9} {}",
+                    o.nip,
+                    o.name,
+                    o.agency,
+                    o.clearance.as_str(),
+                    o.status.as_str(),
+                    o.roles.join(",")
+                );
+            }
+            Ok(())
+        }
+        OfficialCommand::SetStatus {
+            data_dir,
+            nip,
+            status,
+        } => {
+            let (_, store) = store_of(&data_dir).await?;
+            let status = directory::parse_status(&status)?;
+            directory::set_status(&store, &nip, status).await?;
+            println!("{nip} is now {}", status.as_str());
             Ok(())
         }
     }

@@ -221,6 +221,10 @@ pub struct Node {
     /// Officials' signatures chain here (Signing CA); applications' and nodes' through the
     /// Network CA.
     pub trust: Trust,
+    /// Only the Network CA: what application and node client certificates chain to.
+    pub network_trust: Trust,
+    /// keymgr's CRLs from `crl/`, reloaded when the files change.
+    pub crls: crate::revocation::CrlCache,
     pub signing_ca_der: Vec<u8>,
     pub network_ca_der: Vec<u8>,
     pub audit: AuditLog,
@@ -258,10 +262,12 @@ impl Node {
         let log = crate::audit::Batcher::spawn(store.clone(), audit.clone());
         Ok(Node {
             log,
-            trust: Trust {
-                root_der,
-                issuers: vec![signing_ca_der.clone(), network_ca_der.clone()],
-            },
+            trust: Trust::new(
+                root_der.clone(),
+                vec![signing_ca_der.clone(), network_ca_der.clone()],
+            ),
+            network_trust: Trust::new(root_der, vec![network_ca_der.clone()]),
+            crls: crate::revocation::CrlCache::new(layout.crl_dir()),
             network_ca_der,
             signing_ca_der,
             layout,
@@ -289,7 +295,7 @@ impl Node {
             Arc::clone(&self.tls_keystore) as Arc<dyn KeyStore>,
             handle,
         ));
-        let config = crate::tls::server_config(Arc::clone(&cert), &self.trust.root_der)?;
+        let config = crate::tls::server_config(Arc::clone(&cert), self.trust.root_der())?;
         Ok((cert, config))
     }
 

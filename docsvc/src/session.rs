@@ -74,7 +74,7 @@ pub async fn lookup(store: &Store, token: &str, minutes: i64) -> Result<(Session
         "SELECT nip, csrf, expires_at, step_up_until FROM sessions WHERE token_hash = $1",
     )
     .bind(&hash)
-    .fetch_optional(store.pool())
+    .fetch_optional(store.reader())
     .await?
     .ok_or_else(expired)?;
     let now = OffsetDateTime::now_utc();

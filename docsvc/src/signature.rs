@@ -13,7 +13,11 @@ use der::asn1::{OctetString, SetOfVec, UtcTime};
 use der::{Any, Decode, Encode};
 use hsm_shim::SignatureAlgorithm;
 use spki::AlgorithmIdentifierOwned;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use time::OffsetDateTime;
+use x509_parser::time::ASN1Time;
 use x509_cert::Certificate;
 use x509_cert::attr::Attribute;
 
@@ -185,10 +189,37 @@ pub struct Verified {
 /// The certificates a signature must chain to.
 #[derive(Clone, Debug)]
 pub struct Trust {
-    pub root_der: Vec<u8>,
+    root_der: Vec<u8>,
     /// The issuing CAs accepted for signers (the Signing CA, and the Network CA for
     /// applications).
-    pub issuers: Vec<Vec<u8>>,
+    issuers: Vec<Vec<u8>>,
+    /// Chains already verified, by the leaf's SHA-256: the time window in which the whole
+    /// chain is valid. Verifying a chain costs a P-384 signature check, so each leaf pays once.
+    verified: Arc<Mutex<HashMap<[u8; 32], Window>>>,
+}
+
+/// When a verified chain is valid: from, until.
+type Window = (ASN1Time, ASN1Time);
+
+/// Verified chains kept before the cache starts over.
+const VERIFIED_MAX: usize = 100_000;
+
+impl Trust {
+    pub fn new(root_der: Vec<u8>, issuers: Vec<Vec<u8>>) -> Self {
+        Trust {
+            root_der,
+            issuers,
+            verified: Arc::default(),
+        }
+    }
+
+    pub fn root_der(&self) -> &[u8] {
+        &self.root_der
+    }
+
+    pub fn issuers(&self) -> &[Vec<u8>] {
+        &self.issuers
+    }
 }
 
 fn find_attr(attrs: &[Attribute], oid: ObjectIdentifier) -> Result<&Any> {
@@ -328,13 +359,45 @@ pub fn verify_detached(
 }
 
 fn valid_at(c: &x509_parser::certificate::X509Certificate<'_>, at: OffsetDateTime) -> bool {
-    let t = x509_parser::time::ASN1Time::from(at);
+    let t = ASN1Time::from(at);
     c.validity().not_before <= t && t <= c.validity().not_after
 }
 
 /// Checks that `leaf_der` was issued by one of `trust.issuers`, which was issued by the root,
 /// every certificate valid at `at`.
 pub fn check_chain(leaf_der: &[u8], trust: &Trust, at: OffsetDateTime) -> Result<()> {
+    let key: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, leaf_der)
+        .as_ref()
+        .try_into()
+        .map_err(|_| bad("digest length"))?;
+    let now = ASN1Time::from(at);
+    let cached = trust
+        .verified
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&key)
+        .copied();
+    if let Some((from, until)) = cached {
+        return if from <= now && now <= until {
+            Ok(())
+        } else {
+            Err(bad("a certificate of the chain is not valid at this time"))
+        };
+    }
+    let window = verify_chain(leaf_der, trust, at)?;
+    let mut verified = trust
+        .verified
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if verified.len() >= VERIFIED_MAX {
+        verified.clear();
+    }
+    verified.insert(key, window);
+    Ok(())
+}
+
+/// The full check behind [`check_chain`]; returns when the chain is valid.
+fn verify_chain(leaf_der: &[u8], trust: &Trust, at: OffsetDateTime) -> Result<(ASN1Time, ASN1Time)> {
     let (_, leaf) = x509_parser::parse_x509_certificate(leaf_der)
         .map_err(|e| bad(format!("signer certificate: {e}")))?;
     let (_, root) = x509_parser::parse_x509_certificate(&trust.root_der)
@@ -357,7 +420,9 @@ pub fn check_chain(leaf_der: &[u8], trust: &Trust, at: OffsetDateTime) -> Result
         issuer
             .verify_signature(Some(root.public_key()))
             .map_err(|_| bad("the issuing CA is not certified by the sandi root"))?;
-        return Ok(());
+        let from = leaf.validity().not_before.max(issuer.validity().not_before);
+        let until = leaf.validity().not_after.min(issuer.validity().not_after);
+        return Ok((from, until));
     }
     Err(bad("the signer certificate is not issued by a sandi CA"))
 }

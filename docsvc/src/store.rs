@@ -16,6 +16,9 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// For reads only. On SQLite, separate connections that read in parallel with the one
+    /// writer (WAL); on PostgreSQL, the same pool.
+    readers: AnyPool,
     backend: Backend,
 }
 
@@ -36,10 +39,39 @@ impl Store {
             )));
         };
         let sqlite = backend == Backend::Sqlite;
-        let pool = AnyPoolOptions::new()
-            // SQLite has one writer; one connection makes every transaction take its turn
-            // instead of failing with "database is locked".
-            .max_connections(if sqlite { 1 } else { 16 })
+        let pool = Self::pool_options(sqlite, if sqlite { 1 } else { 16 })
+            .connect(url)
+            .await
+            .map_err(|e| Error::Database(format!("connecting: {e}")))?;
+        let migrator = if sqlite {
+            sqlx::migrate!("./migrations/sqlite")
+        } else {
+            sqlx::migrate!("./migrations/postgres")
+        };
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| Error::Database(format!("migrating: {e}")))?;
+        let readers = if sqlite {
+            Self::pool_options(true, 4)
+                .connect(url)
+                .await
+                .map_err(|e| Error::Database(format!("connecting: {e}")))?
+        } else {
+            pool.clone()
+        };
+        Ok(Store {
+            pool,
+            readers,
+            backend,
+        })
+    }
+
+    fn pool_options(sqlite: bool, connections: u32) -> AnyPoolOptions {
+        AnyPoolOptions::new()
+            // SQLite has one writer; one writing connection makes every transaction take its
+            // turn instead of failing with "database is locked".
+            .max_connections(connections)
             .acquire_timeout(std::time::Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
@@ -56,23 +88,15 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect(url)
-            .await
-            .map_err(|e| Error::Database(format!("connecting: {e}")))?;
-        let migrator = if sqlite {
-            sqlx::migrate!("./migrations/sqlite")
-        } else {
-            sqlx::migrate!("./migrations/postgres")
-        };
-        migrator
-            .run(&pool)
-            .await
-            .map_err(|e| Error::Database(format!("migrating: {e}")))?;
-        Ok(Store { pool, backend })
     }
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The pool for queries that only read.
+    pub fn reader(&self) -> &AnyPool {
+        &self.readers
     }
 
     pub fn backend(&self) -> Backend {

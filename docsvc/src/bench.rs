@@ -1,0 +1,398 @@
+//! `docsvc bench`: the figures that matter, measured on a real node (a quickstart node in a
+//! temporary directory, served over TLS on this machine): signing API requests per second over
+//! HTTPS keep-alive with every call durably logged, beside raw ring signing; document ingest
+//! throughput beside the age crate and the age CLI; read latency of a 100 KiB letter.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde_json::json;
+use tokio::net::TcpStream;
+
+use crate::documents::{Caller, Ingest, NewLetter};
+use crate::envelope::Urgency;
+use crate::node::{Layout, Node};
+use crate::{Error, Result, api, directory, quickstart};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub sign_requests: usize,
+    pub connections: usize,
+    pub ingest_mib: usize,
+    pub reads: usize,
+}
+
+fn err(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string())
+}
+
+/// One keep-alive HTTPS connection.
+struct Client {
+    send: SendRequest<Full<Bytes>>,
+    host: String,
+}
+
+async fn connect(addr: std::net::SocketAddr, tls: Arc<rustls::ClientConfig>) -> Result<Client> {
+    let tcp = TcpStream::connect(addr).await.map_err(err)?;
+    tcp.set_nodelay(true).map_err(err)?;
+    let name = ServerName::try_from("127.0.0.1").map_err(err)?;
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .map_err(err)?;
+    let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .map_err(err)?;
+    tokio::spawn(conn);
+    Ok(Client {
+        send,
+        host: addr.to_string(),
+    })
+}
+
+impl Client {
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<(u16, hyper::HeaderMap, Bytes)> {
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.host);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(body)).map_err(err)?;
+        self.send.ready().await.map_err(err)?;
+        let resp = self.send.send_request(req).await.map_err(err)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.map_err(err)?.to_bytes();
+        Ok((status, headers, body))
+    }
+}
+
+fn tls_config(root: &Path, client: Option<(&Path, &Path)>) -> Result<Arc<rustls::ClientConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(root).map_err(err)? {
+        roots.add(c.map_err(err)?).map_err(err)?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(err)?
+        .with_root_certificates(roots);
+    let config = match client {
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .map_err(err)?
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(err)?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(err)?;
+            builder.with_client_auth_cert(chain, key).map_err(err)?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn per_second(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+/// Raw ECDSA P-256 signatures per second with ring on one core, for comparison.
+fn ring_signs_per_second() -> Result<f64> {
+    use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(err)?;
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+        .map_err(err)?;
+    let start = Instant::now();
+    let mut n = 0usize;
+    while start.elapsed() < Duration::from_secs(2) {
+        key.sign(&rng, b"sandi bench").map_err(err)?;
+        n += 1;
+    }
+    Ok(per_second(n, start.elapsed()))
+}
+
+/// Runs every measurement and prints the figures.
+#[allow(clippy::too_many_lines)] // one report, measured in order
+pub async fn run(opts: &Options, out: &mut dyn FnMut(&str)) -> Result<()> {
+    let dir = tempfile_dir()?;
+    out(&format!(
+        "setting up a quickstart node in {}",
+        dir.display()
+    ));
+    let setup = quickstart::setup(&dir, "127.0.0.1:0", None, &mut |_| {}).await?;
+    let node = Arc::new(Node::open(Layout::new(&dir)).await?);
+    quickstart::unseal_dev(&node.layout, &node.keystore)?;
+    node.after_unseal()?;
+    let (_cert, tls) = node.tls_config()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(err)?;
+    let addr = listener.local_addr().map_err(err)?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(api::serve(
+        listener,
+        tls,
+        api::router(Arc::clone(&node)),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let root = node.layout.ca("root.pem");
+
+    // 1. Signing API over HTTPS keep-alive, each call logged before it answers.
+    let app = dir.join("apps").join("e-office");
+    let app_tls = tls_config(
+        &root,
+        Some((&app.join("client.pem"), &app.join("client.key"))),
+    )?;
+    let body = Bytes::from(
+        json!({ "sha256": hex::encode(ring::digest::digest(&ring::digest::SHA256, b"bench")) })
+            .to_string(),
+    );
+    let per_conn = opts.sign_requests.div_ceil(opts.connections);
+    let mut clients = Vec::new();
+    for _ in 0..opts.connections {
+        clients.push(connect(addr, Arc::clone(&app_tls)).await?);
+    }
+    let log_before = node
+        .metrics
+        .log_entries
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for mut c in clients {
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut errors = 0usize;
+            for _ in 0..per_conn {
+                match c
+                    .call(
+                        "POST",
+                        "/api/v1/sign",
+                        &[("content-type", "application/json")],
+                        body.clone(),
+                    )
+                    .await
+                {
+                    Ok((200, _, _)) => {}
+                    _ => errors += 1,
+                }
+            }
+            errors
+        }));
+    }
+    let mut errors = 0;
+    for t in tasks {
+        errors += t.await.map_err(err)?;
+    }
+    let elapsed = start.elapsed();
+    let total = per_conn * opts.connections;
+    let logged = node
+        .metrics
+        .log_entries
+        .load(std::sync::atomic::Ordering::Relaxed)
+        - log_before;
+    out(&format!(
+        "sign API: {total} requests over {} keep-alive HTTPS connections in {:.2} s = {:.0} signatures/s ({errors} errors, {logged} log entries committed)",
+        opts.connections,
+        elapsed.as_secs_f64(),
+        per_second(total, elapsed)
+    ));
+    out(&format!(
+        "ring ECDSA P-256 sign, one core, same run: {:.0} signatures/s",
+        ring_signs_per_second()?
+    ));
+
+    // 2. Ingest: a document streamed through encryption into the store.
+    let budi = directory::get(&node.store, &setup.officials[0].nip)
+        .await?
+        .ok_or_else(|| err("no official"))?;
+    let siti_nip = setup.officials[1].nip.clone();
+    let size = opts.ingest_mib << 20;
+    let block = Bytes::from(vec![0x5au8; 1 << 20]);
+    let start = Instant::now();
+    let mut ingest = Ingest::begin(
+        &node,
+        Caller {
+            official: budi.clone(),
+            stepped_up: true,
+            client: None,
+        },
+        NewLetter {
+            nomor: "BENCH/1".into(),
+            perihal: "Bench".into(),
+            classification: policies::Level::Terbatas,
+            urgency: Urgency::Biasa,
+            recipients: vec![siti_nip.clone()],
+            copies: vec![],
+            dated: None,
+        },
+    )
+    .await?;
+    let blocks = futures_util::stream::iter(
+        (0..opts.ingest_mib).map(|_| Ok::<Bytes, std::convert::Infallible>(block.clone())),
+    );
+    ingest
+        .add_part("bench.bin", "application/octet-stream", blocks)
+        .await?;
+    ingest.finish().await?;
+    let docsvc_time = start.elapsed();
+    #[allow(clippy::cast_precision_loss)]
+    let mib = opts.ingest_mib as f64;
+    // The age crate on the same bytes in memory, to the same three recipients.
+    let recipients: Vec<age::x25519::Recipient> = (0..3)
+        .map(|_| age::x25519::Identity::generate().to_public())
+        .collect();
+    let start = Instant::now();
+    {
+        use std::io::Write;
+        let enc =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(err)?;
+        let mut w = enc.wrap_output(std::io::sink()).map_err(err)?;
+        for _ in 0..opts.ingest_mib {
+            w.write_all(&block).map_err(err)?;
+        }
+        w.finish().map_err(err)?;
+    }
+    let crate_time = start.elapsed();
+    out(&format!(
+        "ingest of {} MiB: docsvc {:.0} MB/s (encrypt + hash + chunked store, durable), age crate in memory {:.0} MB/s: docsvc at {:.0}% of the crate",
+        opts.ingest_mib,
+        mib * 1.048_576 / docsvc_time.as_secs_f64(),
+        mib * 1.048_576 / crate_time.as_secs_f64(),
+        100.0 * crate_time.as_secs_f64() / docsvc_time.as_secs_f64()
+    ));
+    // The age CLI on the same bytes as a file, if it is installed.
+    let file = dir.join("bench-input.bin");
+    std::fs::write(&file, vec![0x5au8; size]).map_err(|e| Error::io("writing", &file, e))?;
+    let mut cmd = std::process::Command::new("age");
+    for r in &recipients {
+        cmd.arg("-r").arg(r.to_string());
+    }
+    cmd.arg("-o").arg(dir.join("bench-output.age")).arg(&file);
+    let start = Instant::now();
+    match cmd.status() {
+        Ok(s) if s.success() => {
+            let cli = start.elapsed();
+            out(&format!(
+                "age CLI on the same {} MiB file: {:.0} MB/s ({:.2}x the age crate)",
+                opts.ingest_mib,
+                mib * 1.048_576 / cli.as_secs_f64(),
+                crate_time.as_secs_f64() / cli.as_secs_f64()
+            ));
+        }
+        _ => out("age CLI not installed: skipped its comparison"),
+    }
+    let _ = std::fs::remove_file(&file);
+
+    // 3. Reading a 100 KiB letter over HTTPS keep-alive.
+    let mut ingest = Ingest::begin(
+        &node,
+        Caller {
+            official: budi,
+            stepped_up: true,
+            client: None,
+        },
+        NewLetter {
+            nomor: "BENCH/2".into(),
+            perihal: "Bench read".into(),
+            classification: policies::Level::Terbatas,
+            urgency: Urgency::Biasa,
+            recipients: vec![siti_nip.clone()],
+            copies: vec![],
+            dated: None,
+        },
+    )
+    .await?;
+    ingest
+        .add_part(
+            "surat.pdf",
+            "application/pdf",
+            futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(Bytes::from(
+                vec![0x25u8; 100 * 1024],
+            ))]),
+        )
+        .await?;
+    let id = ingest.finish().await?.manifest.id;
+    let mut c = connect(addr, tls_config(&root, None)?).await?;
+    let login = json!({ "nip": siti_nip, "password": setup.officials[1].password.as_str() });
+    let (status, headers, _) = c
+        .call(
+            "POST",
+            "/api/v1/session",
+            &[("content-type", "application/json")],
+            Bytes::from(login.to_string()),
+        )
+        .await?;
+    if status != 200 {
+        return Err(err(format!("bench login: {status}")));
+    }
+    let cookie = headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .ok_or_else(|| err("no session cookie"))?
+        .to_owned();
+    let path = format!("/api/v1/documents/{id}/content");
+    let mut times = Vec::with_capacity(opts.reads);
+    for _ in 0..opts.reads {
+        let t = Instant::now();
+        let (status, _, body) = c
+            .call("GET", &path, &[("cookie", &cookie)], Bytes::new())
+            .await?;
+        times.push(t.elapsed());
+        if status != 200 || body.len() != 100 * 1024 {
+            return Err(err(format!("bench read: {status}, {} bytes", body.len())));
+        }
+    }
+    times.sort();
+    out(&format!(
+        "read of a 100 KiB letter over HTTPS ({} reads, each checked, decrypted and logged): p50 {:.2} ms, p99 {:.2} ms",
+        opts.reads,
+        percentile(&times, 0.50).as_secs_f64() * 1e3,
+        percentile(&times, 0.99).as_secs_f64() * 1e3
+    ));
+
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let mut b = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).map_err(err)?;
+    let dir = std::env::temp_dir().join(format!("docsvc-bench-{}", hex::encode(b)));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+    Ok(dir)
+}
