@@ -267,7 +267,10 @@ impl Node {
                 vec![signing_ca_der.clone(), network_ca_der.clone()],
             ),
             network_trust: Trust::new(root_der, vec![network_ca_der.clone()]),
-            crls: crate::revocation::CrlCache::new(layout.crl_dir()),
+            crls: crate::revocation::CrlCache::new(
+                layout.crl_dir(),
+                vec![signing_ca_der.clone(), network_ca_der.clone()],
+            ),
             network_ca_der,
             signing_ca_der,
             layout,

@@ -51,6 +51,8 @@ fn crl_ders(dir: &Path) -> Vec<Vec<u8>> {
 #[derive(Debug)]
 pub struct CrlCache {
     dir: PathBuf,
+    /// The CAs whose CRLs count: a CRL is kept only if one of them signed it.
+    issuers: Vec<Vec<u8>>,
     cached: Mutex<Cached>,
 }
 
@@ -86,15 +88,16 @@ fn stamp(dir: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
 }
 
 impl CrlCache {
-    pub fn new(dir: PathBuf) -> Self {
+    pub fn new(dir: PathBuf, issuers: Vec<Vec<u8>>) -> Self {
         CrlCache {
             dir,
+            issuers,
             cached: Mutex::default(),
         }
     }
 
-    /// The status of `cert_der` at `at` according to the CRLs signed by one of `issuers`.
-    pub fn status(&self, cert_der: &[u8], issuers: &[Vec<u8>], at: OffsetDateTime) -> Status {
+    /// The status of `cert_der` at `at`.
+    pub fn status(&self, cert_der: &[u8], at: OffsetDateTime) -> Status {
         let Ok((_, cert)) = X509Certificate::from_der(cert_der) else {
             return Status::Unknown;
         };
@@ -104,7 +107,7 @@ impl CrlCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now_stamp = stamp(&self.dir);
         if now_stamp != cached.stamp {
-            cached.crls = load(&self.dir, issuers);
+            cached.crls = load(&self.dir, &self.issuers);
             cached.stamp = now_stamp;
         }
         let now = ASN1Time::from(at);

@@ -17,9 +17,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use time::OffsetDateTime;
-use x509_parser::time::ASN1Time;
 use x509_cert::Certificate;
 use x509_cert::attr::Attribute;
+use x509_parser::time::ASN1Time;
 
 use crate::{Error, Result};
 
@@ -397,7 +397,11 @@ pub fn check_chain(leaf_der: &[u8], trust: &Trust, at: OffsetDateTime) -> Result
 }
 
 /// The full check behind [`check_chain`]; returns when the chain is valid.
-fn verify_chain(leaf_der: &[u8], trust: &Trust, at: OffsetDateTime) -> Result<(ASN1Time, ASN1Time)> {
+fn verify_chain(
+    leaf_der: &[u8],
+    trust: &Trust,
+    at: OffsetDateTime,
+) -> Result<(ASN1Time, ASN1Time)> {
     let (_, leaf) = x509_parser::parse_x509_certificate(leaf_der)
         .map_err(|e| bad(format!("signer certificate: {e}")))?;
     let (_, root) = x509_parser::parse_x509_certificate(&trust.root_der)

@@ -237,7 +237,7 @@ pub async fn verify(
     let now = OffsetDateTime::now_utc();
     let out = match signature::verify_detached(&cms, content, &node.trust, now) {
         Ok(v) => {
-            let rev = node.crls.status(&v.signer_der, node.trust.issuers(), now);
+            let rev = node.crls.status(&v.signer_der, now);
             let revoked = matches!(rev, revocation::Status::Revoked { .. });
             VerifyResponse {
                 valid: !revoked,
