@@ -370,10 +370,16 @@ impl<'a> Ingest<'a> {
         }
         let part = i64::try_from(self.parts.len()).map_err(|e| Error::Internal(e.to_string()))?;
         let (plain_tx, mut chunk_rx, task) = envelope::encrypt_part(&self.age_recipients)?;
+        // Hashing here, encrypting on the blocking thread and writing on the database's own
+        // thread: three stages that run side by side.
         let feed = async move {
+            let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+            let mut size = 0u64;
             while let Some(block) = body.next().await {
                 match block {
                     Ok(b) => {
+                        hash.update(&b);
+                        size += b.len() as u64;
                         if plain_tx.send(Ok(b)).await.is_err() {
                             break;
                         }
@@ -385,23 +391,38 @@ impl<'a> Ingest<'a> {
                     }
                 }
             }
-            Ok::<(), Error>(())
+            Ok::<_, Error>((hex::encode(hash.finish()), size))
         };
         let store = &self.node.store;
         let id = self.id.clone();
+        // Chunks commit in groups: one durable write per 16 MiB, not per chunk.
         let sink = async move {
             let mut seq = 0i64;
+            let mut tx = None;
             while let Some(chunk) = chunk_rx.recv().await {
-                sqlx::query(
-                    "INSERT INTO chunks (document_id, part, seq, data) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(&id)
-                .bind(part)
-                .bind(seq)
-                .bind(chunk)
-                .execute(store.pool())
-                .await?;
+                if tx.is_none() {
+                    tx = Some(store.begin().await?);
+                }
+                if let Some(t) = tx.as_mut() {
+                    sqlx::query(
+                        "INSERT INTO chunks (document_id, part, seq, data) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(&id)
+                    .bind(part)
+                    .bind(seq)
+                    .bind(chunk)
+                    .execute(&mut **t)
+                    .await?;
+                }
                 seq += 1;
+                if seq % 16 == 0 {
+                    if let Some(t) = tx.take() {
+                        t.commit().await?;
+                    }
+                }
+            }
+            if let Some(t) = tx.take() {
+                t.commit().await?;
             }
             Ok::<(), Error>(())
         };
@@ -409,14 +430,14 @@ impl<'a> Ingest<'a> {
         let sealed = task
             .await
             .map_err(|e| Error::Internal(format!("encryption task: {e}")))?;
-        feed_result?;
+        let (sha256, size) = feed_result?;
         sink_result?;
         let sealed = sealed?;
         self.parts.push(Part {
             name: name.to_owned(),
             media_type: media_type.to_owned(),
-            size: sealed.size,
-            sha256: sealed.sha256,
+            size,
+            sha256,
             payload_nonce: sealed.payload_nonce,
         });
         Ok(())

@@ -150,8 +150,6 @@ pub fn payload_nonce(ciphertext_start: &[u8]) -> Option<[u8; 16]> {
 /// What encrypting one part produced.
 #[derive(Debug)]
 pub struct Sealed {
-    pub sha256: String,
-    pub size: u64,
     pub payload_nonce: String,
 }
 
@@ -163,8 +161,8 @@ pub type EncryptPipes = (
 );
 
 /// Starts encrypting a part to `recipients` on a blocking thread. Feed plaintext into the
-/// returned sender (dropping it ends the part; sending an error abandons it); ciphertext chunks come out of the receiver;
-/// the join handle gives the plaintext hash and size.
+/// returned sender (dropping it ends the part; sending an error abandons it); ciphertext
+/// chunks come out of the receiver; the join handle gives the payload nonce.
 pub fn encrypt_part(recipients: &[age::x25519::Recipient]) -> Result<EncryptPipes> {
     let (plain_tx, mut plain_rx) = mpsc::channel::<Result<bytes::Bytes>>(8);
     let (chunk_tx, chunk_rx) = mpsc::channel::<Vec<u8>>(2);
@@ -180,14 +178,10 @@ pub fn encrypt_part(recipients: &[age::x25519::Recipient]) -> Result<EncryptPipe
         let mut w = encryptor
             .wrap_output(sink)
             .map_err(|e| Error::Internal(format!("age: {e}")))?;
-        let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
-        let mut size = 0u64;
         while let Some(block) = plain_rx.blocking_recv() {
             // An error ends the part without age's final chunk: what was written cannot be
             // taken for a whole file.
             let block = block?;
-            hash.update(&block);
-            size += block.len() as u64;
             w.write_all(&block)
                 .map_err(|e| Error::Internal(format!("encrypting: {e}")))?;
         }
@@ -200,8 +194,6 @@ pub fn encrypt_part(recipients: &[age::x25519::Recipient]) -> Result<EncryptPipe
         let nonce = payload_nonce(&head)
             .ok_or_else(|| Error::Internal("age output without a payload nonce".into()))?;
         Ok(Sealed {
-            sha256: hex::encode(hash.finish()),
-            size,
             payload_nonce: hex::encode(nonce),
         })
     });
