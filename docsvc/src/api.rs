@@ -211,10 +211,11 @@ pub struct Body2<T>(pub T);
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body2<T> {
     type Rejection = Problem;
 
-    async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
-        let bytes = axum::body::Bytes::from_request(req, state)
+    async fn from_request(req: Request, _state: &S) -> ApiResult<Self> {
+        // JSON requests are small; anything over 1 MiB is refused, not buffered.
+        let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
             .await
-            .map_err(|e| Error::Invalid(format!("reading the body: {e}")))?;
+            .map_err(|_| Error::TooLarge("a JSON request body is at most 1 MiB".into()))?;
         serde_json::from_slice(&bytes)
             .map(Body2)
             .map_err(|e| Error::Invalid(format!("invalid JSON body: {e}")).into())
@@ -822,6 +823,52 @@ async fn count(State(node): State<App>, req: Request, next: Next) -> Response {
     resp
 }
 
+/// Reads small request bodies (a declared length up to 1 MiB) in full before any handler or
+/// extractor runs. A request refused early (no session, no client certificate) then leaves
+/// nothing unread, and an HTTP/2 client gets the problem document instead of a reset stream.
+/// Uploads stream as before.
+async fn read_small_bodies(req: Request, next: Next) -> Response {
+    const SMALL: u64 = 1 << 20;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let upload = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/"));
+    match declared {
+        Some(n) if n > SMALL && !upload => {
+            // Too large for any JSON endpoint: read and drop up to 16 MiB so the client sees
+            // the answer; beyond that the connection is cut.
+            let drained = axum::body::to_bytes(req.into_body(), 16 << 20)
+                .await
+                .is_ok();
+            let mut resp = Problem(Error::TooLarge(
+                "a JSON request body is at most 1 MiB".into(),
+            ))
+            .into_response();
+            if !drained {
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            return resp;
+        }
+        Some(n) if n > 0 && n <= SMALL => {}
+        _ => return next.run(req).await,
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, usize::try_from(SMALL).unwrap_or(usize::MAX)).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(e) => Problem(Error::Invalid(format!("reading the body: {e}"))).into_response(),
+    }
+}
+
 async fn not_found() -> Problem {
     Problem(Error::NotFound("no such endpoint".into()))
 }
@@ -854,6 +901,7 @@ pub fn router(node: App) -> Router {
         .route("/api/v1/sign", post(sign))
         .route("/api/v1/verify", post(verify))
         .fallback(not_found)
+        .layer(middleware::from_fn(read_small_bodies))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(Arc::clone(&node), count))
         .with_state(node)

@@ -849,6 +849,19 @@ fn bad_input_is_refused(node: &Node, budi: &Client, body: &Path) {
     no_csrf.csrf = None;
     let r = create(&no_csrf, &letter("biasa", &[RECIPIENT]), body, None);
     assert_eq!(r.status, 403, "missing CSRF: {}", r.text());
+    let huge = body.with_file_name("huge.json");
+    std::fs::write(&huge, format!("{{\"nip\":\"{}\"}}", "9".repeat(2 << 20))).expect("write");
+    let r = node.client("nobody").call(
+        "POST",
+        "/api/v1/session",
+        &[
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            &format!("@{}", huge.display()),
+        ],
+    );
+    assert_eq!(r.status, 413, "oversized body: {}", r.text());
     let r = node.client("nobody").get("/api/v1/documents");
     assert_eq!(r.status, 401, "{}", r.text());
     let r = node.client("nobody").get("/api/v1/nothing-here");
