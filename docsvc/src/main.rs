@@ -77,6 +77,15 @@ enum AuditCommand {
         #[arg(long, env = "DOCSVC_DATA_DIR")]
         data_dir: PathBuf,
     },
+    /// Writes the log as JSON lines (one entry each, with its sequence number and leaf hash),
+    /// for a SIEM.
+    Export {
+        #[arg(long, env = "DOCSVC_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Only entries from this sequence number, or at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -241,22 +250,7 @@ async fn run() -> anyhow::Result<()> {
             data_dir,
             dev_unseal,
         } => serve(Layout::new(data_dir), dev_unseal, None).await,
-        Command::Audit {
-            command: AuditCommand::Verify { data_dir },
-        } => {
-            let (layout, store) = store_of(&data_dir).await?;
-            let spki = audit_spki(&layout)?;
-            match audit::verify(&store, &spki, Some(&layout.heads())).await {
-                Ok(r) => {
-                    println!(
-                        "access log verified: {} entries, {} signed heads, {} published heads; root {}",
-                        r.entries, r.heads_checked, r.file_heads_checked, r.root
-                    );
-                    Ok(())
-                }
-                Err(e) => anyhow::bail!("access log does NOT verify: {e}"),
-            }
-        }
+        Command::Audit { command } => audit_cmd(command).await,
         Command::Official { command } => official(command).await,
         Command::Bench {
             sign_requests,
@@ -281,6 +275,43 @@ async fn run() -> anyhow::Result<()> {
         } => {
             let p = policies::Policy::load(&dir)?;
             println!("policy OK: {} policies, version {}", p.len(), p.version());
+            Ok(())
+        }
+    }
+}
+
+async fn audit_cmd(command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Verify { data_dir } => {
+            let (layout, store) = store_of(&data_dir).await?;
+            let spki = audit_spki(&layout)?;
+            match audit::verify(&store, &spki, Some(&layout.heads())).await {
+                Ok(r) => {
+                    println!(
+                        "access log verified: {} entries, {} signed heads, {} published heads; root {}",
+                        r.entries, r.heads_checked, r.file_heads_checked, r.root
+                    );
+                    Ok(())
+                }
+                Err(e) => anyhow::bail!("access log does NOT verify: {e}"),
+            }
+        }
+        AuditCommand::Export { data_dir, since } => {
+            let (_, store) = store_of(&data_dir).await?;
+            let since = match since.as_deref() {
+                None => audit::Since::Start,
+                Some(s) => match s.parse::<u64>() {
+                    Ok(seq) => audit::Since::Seq(seq),
+                    Err(_) => audit::Since::Time(docsvc::parse_time(s).with_context(|| {
+                        format!("--since {s:?}: a sequence number or an RFC 3339 time")
+                    })?),
+                },
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let n = audit::export(&store, since, &mut out).await?;
+            std::io::Write::flush(&mut out)?;
+            eprintln!("{n} entries written");
             Ok(())
         }
     }

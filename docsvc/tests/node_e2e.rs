@@ -288,6 +288,7 @@ async fn whole_flow(database_url: Option<&str>) {
     export_opens_with_age(&siti, &ids, &content, files.path());
     bad_input_is_refused(&node, &budi, &body);
     applications_sign_over_mutual_tls(&node, files.path()).await;
+    audit_is_exported_and_proved(&node);
     tampering_is_caught(&node, &siti, &ids).await;
     // Suspending an official ends their session at the next request.
     let out = docsvc()
@@ -788,6 +789,79 @@ async fn revoke_client_certificate(node: &Node) {
         .await
         .expect("crl");
     std::fs::write(node.data().join("crl/network-ca.crl"), crl.der).expect("copy CRL");
+}
+
+fn audit_is_exported_and_proved(node: &Node) {
+    // The SIEM export: every entry as a JSON line, from a sequence number on.
+    let out = docsvc()
+        .args(["audit", "export", "--data-dir"])
+        .arg(node.data())
+        .output()
+        .expect("docsvc audit export");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(lines.len() > 20, "{} entries", lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["seq"], i, "{l}");
+        assert!(l["leaf_hash"].as_str().is_some_and(|h| h.len() == 64));
+        assert!(l["policy_version"].as_str().is_some_and(|v| v.len() == 64));
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["action"] == "sign" && l["actor"] == "application:e-office")
+    );
+    assert!(lines.iter().any(|l| {
+        l["decision"] == "deny"
+            && l["policies"]
+                .as_array()
+                .is_some_and(|p| p.contains(&json!("no-read-up")))
+    }));
+    let out = docsvc()
+        .args(["audit", "export", "--since", "5", "--data-dir"])
+        .arg(node.data())
+        .output()
+        .expect("docsvc audit export");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        lines.len() - 5
+    );
+
+    // An inclusion proof, for auditors only, that checks against the signed head.
+    let auditor = node.login(AUDITOR, false);
+    let r = auditor.get("/api/v1/audit/proof/3");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let p = r.json();
+    let hex32 = |v: &serde_json::Value| -> [u8; 32] {
+        hex::decode(v.as_str().expect("hex"))
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes")
+    };
+    let path: Vec<[u8; 32]> = p["path"]
+        .as_array()
+        .expect("path")
+        .iter()
+        .map(hex32)
+        .collect();
+    let size = usize::try_from(p["size"].as_u64().expect("size")).expect("size");
+    assert!(keymgr::merkle::verify_inclusion(
+        &hex32(&p["leaf_hash"]),
+        3,
+        size,
+        &path,
+        &hex32(&p["head"]["root"])
+    ));
+    assert_eq!(p["leaf_hash"], lines[3]["leaf_hash"]);
+    let r = node.login(RECIPIENT, true).get("/api/v1/audit/proof/3");
+    assert_eq!(r.status, 403, "{}", r.text());
 }
 
 fn others_see_nothing(node: &Node, rahasia: &str) {
