@@ -287,6 +287,7 @@ async fn whole_flow(database_url: Option<&str>) {
     dual_control_holds_sangat_rahasia(&node, &budi, &ids["sangat_rahasia"]);
     export_opens_with_age(&siti, &ids, &content, files.path());
     bad_input_is_refused(&node, &budi, &body);
+    expired_sessions_are_refused(&node).await;
     applications_sign_over_mutual_tls(&node, files.path()).await;
     audit_is_exported_and_proved(&node);
     tampering_is_caught(&node, &siti, &ids).await;
@@ -890,8 +891,40 @@ fn others_see_nothing(node: &Node, rahasia: &str) {
     );
 }
 
+async fn expired_sessions_are_refused(node: &Node) {
+    let c = node.login(OTHER_AGENCY, false);
+    assert_eq!(c.get("/api/v1/me").status, 200);
+    execute(
+        &node.database_url,
+        &format!(
+            "UPDATE sessions SET expires_at = '2020-01-01T00:00:00Z' WHERE nip = '{OTHER_AGENCY}'"
+        ),
+    )
+    .await;
+    let r = c.get("/api/v1/me");
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.text().contains("expired"), "{}", r.text());
+}
+
 fn bad_input_is_refused(node: &Node, budi: &Client, body: &Path) {
     // Bad input gets a clear 4xx problem.
+    let meta = body.with_file_name("latin1.json");
+    let mut bytes = br#"{"nomor":"1","perihal":"Rapat "#.to_vec();
+    bytes.push(0xe9); // é in Latin-1: not UTF-8
+    bytes.extend_from_slice(br#"","classification":"biasa","urgency":"biasa","recipients":[]}"#);
+    std::fs::write(&meta, bytes).expect("write");
+    let r = budi.call(
+        "POST",
+        "/api/v1/documents",
+        &[
+            "-F",
+            &format!("metadata=<{};type=application/json", meta.display()),
+            "-F",
+            &format!("body=@{};type=application/pdf", body.display()),
+        ],
+    );
+    assert_eq!(r.status, 400, "invalid UTF-8 in metadata: {}", r.text());
+    assert_eq!(r.json()["type"], "urn:sandi:problem:invalid-request");
     let r = create(
         budi,
         &json!({ "nomor": "1", "perihal": "x", "classification": "rahasia", "urgency": "segera", "recipients": [RECIPIENT], "colour": "red" }),
