@@ -796,6 +796,53 @@ async fn verify(
     ))
 }
 
+async fn admin_list(State(node): State<App>, auth: Authed) -> ApiResult<Json<Vec<Official>>> {
+    Ok(Json(crate::admin::list(&node, &auth.official).await?))
+}
+
+async fn admin_register(
+    State(node): State<App>,
+    auth: Authed,
+    Body2(req): Body2<crate::admin::NewOfficialRequest>,
+) -> ApiResult<(StatusCode, Json<crate::admin::Registered>)> {
+    let r = crate::admin::register(&node, &auth.official, auth.client.clone(), req).await?;
+    Ok((StatusCode::CREATED, Json(r)))
+}
+
+async fn admin_certificate(
+    State(node): State<App>,
+    auth: Authed,
+    Path(nip): Path<String>,
+    body: String,
+) -> ApiResult<StatusCode> {
+    crate::admin::install_certificate(&node, &auth.official, auth.client.clone(), &nip, &body)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusRequest {
+    status: String,
+}
+
+async fn admin_status(
+    State(node): State<App>,
+    auth: Authed,
+    Path(nip): Path<String>,
+    Body2(req): Body2<StatusRequest>,
+) -> ApiResult<StatusCode> {
+    crate::admin::set_status(
+        &node,
+        &auth.official,
+        auth.client.clone(),
+        &nip,
+        &req.status,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn audit_proof(
     State(node): State<App>,
     auth: Authed,
@@ -898,6 +945,18 @@ pub fn router(node: App) -> Router {
         .route("/api/v1/me", get(me))
         .route("/api/v1/me/recipient", axum::routing::put(set_recipient))
         .route("/api/v1/audit/proof/{seq}", get(audit_proof))
+        .route(
+            "/api/v1/admin/officials",
+            get(admin_list).post(admin_register),
+        )
+        .route(
+            "/api/v1/admin/officials/{nip}/certificate",
+            axum::routing::put(admin_certificate),
+        )
+        .route(
+            "/api/v1/admin/officials/{nip}/status",
+            axum::routing::put(admin_status),
+        )
         .route("/api/v1/sign", post(sign))
         .route("/api/v1/verify", post(verify))
         .fallback(not_found)

@@ -3,6 +3,7 @@
 //! and applications over HTTPS. The `docsvc` binary is a thin CLI over this library.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod api;
 pub mod applications;
 pub mod audit;

@@ -290,6 +290,7 @@ async fn whole_flow(database_url: Option<&str>) {
     expired_sessions_are_refused(&node).await;
     applications_sign_over_mutual_tls(&node, files.path()).await;
     audit_is_exported_and_proved(&node);
+    an_admin_registers_an_official(&node, &body).await;
     tampering_is_caught(&node, &siti, &ids).await;
     // Suspending an official ends their session at the next request.
     let out = docsvc()
@@ -313,7 +314,7 @@ async fn whole_flow(database_url: Option<&str>) {
 
     // Metrics count what happened.
     let m = node.client("metrics").get("/metrics").text();
-    assert!(m.contains("docsvc_documents_created_total 4"), "{m}");
+    assert!(m.contains("docsvc_documents_created_total 5"), "{m}");
     assert!(m.contains("docsvc_sealed 0"), "{m}");
 }
 
@@ -759,15 +760,9 @@ async fn applications_sign_over_mutual_tls(node: &Node, files: &Path) {
     assert!(r.text().contains("revoked"), "{}", r.text());
 }
 
-/// What the custodians do with keymgr: revoke the e-office client certificate and sign a new
-/// Network CA CRL, which the operator copies to the node.
-async fn revoke_client_certificate(node: &Node) {
-    use keymgr::ca::{Ca, Home};
-    let home = Home::new(node.data().join("keymgr"));
-    let inv =
-        keymgr::inventory::Inventory::open(&keymgr::inventory::Inventory::default_url(home.dir()))
-            .await
-            .expect("inventory");
+/// The custodians open keymgr's online keystore with two dev shares.
+fn keymgr_quorum(node: &Node) -> (keymgr::ca::Home, keymgr::ceremony::QuorumSession) {
+    let home = keymgr::ca::Home::new(node.data().join("keymgr"));
     let mut quorum = keymgr::ceremony::QuorumSession::open(&home).expect("quorum");
     let shares = node.data().join("shares");
     for (i, name) in [(1, "satu"), (2, "dua")] {
@@ -778,6 +773,110 @@ async fn revoke_client_certificate(node: &Node) {
             )
             .expect("share");
     }
+    (home, quorum)
+}
+
+async fn an_admin_registers_an_official(node: &Node, body: &Path) {
+    const NEW: &str = "199101012020121009";
+    let registration = json!({
+        "nip": NEW, "name": "Rina Kusuma", "agency": "bappeda", "position": "Kepala Bidang",
+        "clearance": "rahasia", "roles": ["pejabat"], "password": "rahasia-rina-2026", "pin": "246810",
+    });
+    // Not by an ordinary official.
+    let siti = node.login(RECIPIENT, true);
+    assert_eq!(
+        siti.post_json("/api/v1/admin/officials", &registration)
+            .status,
+        403
+    );
+    let maya = node.login("198806062012122006", true);
+    let r = maya.post_json("/api/v1/admin/officials", &json!({ "nip": "123" , "name": "x", "agency": "x", "position": "x", "clearance": "biasa", "roles": [], "password": "long enough password", "pin": "123456" }));
+    assert_eq!(r.status, 400, "a NIP has 18 digits: {}", r.text());
+    let r = maya.post_json("/api/v1/admin/officials", &registration);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let csr = r.json()["csr_pem"].as_str().expect("csr").to_owned();
+    assert_eq!(
+        maya.post_json("/api/v1/admin/officials", &registration)
+            .status,
+        409
+    );
+
+    // keymgr issues the certificate from the request; the admin installs it.
+    let (home, quorum) = keymgr_quorum(node);
+    let inv =
+        keymgr::inventory::Inventory::open(&keymgr::inventory::Inventory::default_url(home.dir()))
+            .await
+            .expect("inventory");
+    let issued = keymgr::issue::issue(
+        &home,
+        quorum.online().expect("online"),
+        &inv,
+        keymgr::issue::Request::Official(keymgr::ca::OfficialRequest {
+            name: "Rina Kusuma".into(),
+            nip: NEW.into(),
+            agency: "bappeda".into(),
+            days: 365,
+        }),
+        keymgr::issue::KeySource::Csr(keymgr::ca::pem_to_der(&csr).expect("csr der")),
+    )
+    .await
+    .expect("issue");
+    let put = |nip: &str, pem: &str| {
+        maya.call(
+            "PUT",
+            &format!("/api/v1/admin/officials/{nip}/certificate"),
+            &[
+                "-H",
+                "content-type: application/x-pem-file",
+                "--data-binary",
+                pem,
+            ],
+        )
+    };
+    let pem = issued.certificate_pem();
+    assert_eq!(put(RECIPIENT, &pem).status, 400, "another official's NIP");
+    let r = put(NEW, &pem);
+    assert_eq!(r.status, 204, "{}", r.text());
+
+    // The new official works at once.
+    let mut rina = node.client("rina");
+    let r = rina.post_json(
+        "/api/v1/session",
+        &json!({ "nip": NEW, "password": "rahasia-rina-2026" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    rina.csrf = r.json()["csrf"].as_str().map(str::to_owned);
+    assert_eq!(
+        rina.post_json("/api/v1/session/step-up", &json!({ "pin": "246810" }))
+            .status,
+        200
+    );
+    let r = create(&rina, &letter("rahasia", &[OTHER_AGENCY]), body, None);
+    assert_eq!(r.status, 201, "{}", r.text());
+    // And is suspended through the API.
+    let r = maya.call(
+        "PUT",
+        &format!("/api/v1/admin/officials/{NEW}/status"),
+        &[
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            r#"{"status":"suspended"}"#,
+        ],
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(rina.get("/api/v1/me").status, 401);
+}
+
+/// What the custodians do with keymgr: revoke the e-office client certificate and sign a new
+/// Network CA CRL, which the operator copies to the node.
+async fn revoke_client_certificate(node: &Node) {
+    use keymgr::ca::Ca;
+    let (home, quorum) = keymgr_quorum(node);
+    let inv =
+        keymgr::inventory::Inventory::open(&keymgr::inventory::Inventory::default_url(home.dir()))
+            .await
+            .expect("inventory");
     let pem = std::fs::read_to_string(node.data().join("apps/e-office/client.pem")).expect("pem");
     let der = keymgr::ca::pem_to_der(&pem).expect("der");
     let (_, cert) = x509_parser::parse_x509_certificate(&der).expect("cert");

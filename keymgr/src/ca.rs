@@ -174,7 +174,7 @@ pub fn der_to_pem(der: &[u8]) -> String {
     pem_encode("CERTIFICATE", der)
 }
 
-pub(crate) fn pem_encode(label: &str, der: &[u8]) -> String {
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");

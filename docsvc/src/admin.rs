@@ -1,0 +1,193 @@
+//! Administration of officials over the API, for the roles `admin` and `pengelola_sandi`:
+//! register an official (their keys are made in the node's keystore and a certificate request
+//! comes back for keymgr), install the certificate keymgr issued, change a status. Every call
+//! is logged.
+
+use policies::Level;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::audit::Entry;
+use crate::directory::{self, NewOfficial, Official};
+use crate::node::Node;
+use crate::{Error, Result, now_rfc3339, quickstart};
+
+/// The roles that may administer officials.
+pub const ADMIN_ROLES: [&str; 2] = ["admin", "pengelola_sandi"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOfficialRequest {
+    pub nip: String,
+    pub name: String,
+    pub agency: String,
+    pub position: String,
+    pub clearance: Level,
+    pub roles: Vec<String>,
+    pub password: String,
+    pub pin: String,
+}
+
+impl std::fmt::Debug for NewOfficialRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewOfficialRequest")
+            .field("nip", &self.nip)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Registered {
+    pub official: Official,
+    /// A PKCS#10 request for the official's signing key, for `keymgr issue official --csr`.
+    pub csr_pem: String,
+}
+
+fn require_admin(admin: &Official) -> Result<()> {
+    if admin
+        .roles
+        .iter()
+        .any(|r| ADMIN_ROLES.contains(&r.as_str()))
+    {
+        Ok(())
+    } else {
+        Err(Error::Forbidden {
+            alasan: "ditolak: hanya admin atau pengelola sandi yang mengelola pejabat".into(),
+            reason: "denied: only an admin or the persandian officer manages officials".into(),
+            policies: vec![],
+        })
+    }
+}
+
+async fn log(
+    node: &Node,
+    admin: &Official,
+    action: &str,
+    about: &str,
+    client: Option<String>,
+) -> Result<()> {
+    node.log
+        .append(Entry {
+            at: now_rfc3339(),
+            actor: format!("official:{}", admin.nip),
+            action: action.into(),
+            document: None,
+            classification: None,
+            decision: "allow".into(),
+            reason: format!("official {about}"),
+            policies: vec![],
+            policy_version: node.policy.current().version().to_owned(),
+            client,
+        })
+        .await
+}
+
+/// Registers an official with new keys; returns them with a certificate request.
+pub async fn register(
+    node: &Node,
+    admin: &Official,
+    client: Option<String>,
+    req: NewOfficialRequest,
+) -> Result<Registered> {
+    require_admin(admin)?;
+    if node.is_sealed() {
+        return Err(Error::Sealed);
+    }
+    let official = directory::add(
+        &node.store,
+        node.keystore.as_ref(),
+        &NewOfficial {
+            nip: req.nip,
+            name: req.name,
+            agency: req.agency,
+            position: req.position,
+            clearance: req.clearance,
+            roles: req.roles,
+            compartments: vec![],
+            password: Zeroizing::new(req.password),
+            pin: Zeroizing::new(req.pin),
+        },
+    )
+    .await?;
+    let key = official
+        .signing_key
+        .ok_or_else(|| Error::Internal("no signing key".into()))?;
+    let csr = quickstart::csr_for(node.keystore.as_ref(), key, &official.nip)?;
+    log(node, admin, "official_register", &official.nip, client).await?;
+    Ok(Registered {
+        csr_pem: keymgr::ca::pem_encode("CERTIFICATE REQUEST", &csr),
+        official,
+    })
+}
+
+/// Installs the signing certificate keymgr issued: it must chain to the Signing CA, name the
+/// official's NIP, and certify the official's own signing key.
+pub async fn install_certificate(
+    node: &Node,
+    admin: &Official,
+    client: Option<String>,
+    nip: &str,
+    pem: &str,
+) -> Result<()> {
+    require_admin(admin)?;
+    let der = keymgr::ca::pem_to_der(pem)
+        .ok_or_else(|| Error::Invalid("expected a PEM certificate".into()))?;
+    let official = directory::get(&node.store, nip)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("official {nip}")))?;
+    let signing_only = crate::signature::Trust::new(
+        node.trust.root_der().to_vec(),
+        vec![node.signing_ca_der.clone()],
+    );
+    crate::signature::check_chain(&der, &signing_only, time::OffsetDateTime::now_utc())
+        .map_err(|e| Error::Invalid(format!("certificate: {e}")))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| Error::Invalid(format!("certificate: {e}")))?;
+    let named = cert
+        .subject()
+        .iter_by_oid(&x509_parser::oid_registry::OID_X509_SERIALNUMBER)
+        .next()
+        .and_then(|a| a.as_str().ok());
+    if named != Some(nip) {
+        return Err(Error::Invalid(format!(
+            "the certificate does not name NIP {nip}"
+        )));
+    }
+    let key = official
+        .signing_key
+        .ok_or_else(|| Error::Invalid("the official has no signing key".into()))?;
+    let spki = hsm_shim::KeyStore::public_key(node.keystore.as_ref(), &node.handle(key)?)?;
+    if cert.public_key().raw != spki.as_slice() {
+        return Err(Error::Invalid(
+            "the certificate is for another key than the official's signing key".into(),
+        ));
+    }
+    directory::set_certificate(&node.store, nip, &der).await?;
+    log(node, admin, "official_certificate", nip, client).await
+}
+
+/// Changes an official's status; a suspension or revocation ends their sessions at once.
+pub async fn set_status(
+    node: &Node,
+    admin: &Official,
+    client: Option<String>,
+    nip: &str,
+    status: &str,
+) -> Result<()> {
+    require_admin(admin)?;
+    let status = directory::parse_status(status)?;
+    directory::set_status(&node.store, nip, status).await?;
+    log(
+        node,
+        admin,
+        &format!("official_{}", status.as_str()),
+        nip,
+        client,
+    )
+    .await
+}
+
+pub async fn list(node: &Node, admin: &Official) -> Result<Vec<Official>> {
+    require_admin(admin)?;
+    directory::list(&node.store).await
+}
