@@ -15,13 +15,14 @@ use crate::{Error, Result, now_rfc3339, quickstart};
 /// The roles that may administer officials.
 pub const ADMIN_ROLES: [&str; 2] = ["admin", "pengelola_sandi"];
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOfficialRequest {
     pub nip: String,
     pub name: String,
     pub agency: String,
     pub position: String,
+    #[schema(value_type = crate::api::LevelDoc)]
     pub clearance: Level,
     pub roles: Vec<String>,
     pub password: String,
@@ -36,7 +37,7 @@ impl std::fmt::Debug for NewOfficialRequest {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Registered {
     pub official: Official,
     /// A PKCS#10 request for the official's signing key, for `keymgr issue official --csr`.

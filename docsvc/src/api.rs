@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::StreamExt;
 use hsm_shim::CustodianShare;
@@ -79,6 +79,56 @@ impl IntoResponse for Problem {
 }
 
 type ApiResult<T> = std::result::Result<T, Problem>;
+
+/// The problem document every error answers with (RFC 9457).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemDoc {
+    /// Stable per error: `urn:sandi:problem:…`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// For a policy refusal: the reason in Indonesian.
+    pub alasan: Option<String>,
+    /// For a policy refusal: the reason in English.
+    pub reason: Option<String>,
+    /// For a policy refusal: the policies that decided.
+    pub policies: Option<Vec<String>>,
+}
+
+/// Classification levels (sifat), as the API spells them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LevelDoc {
+    Biasa,
+    Terbatas,
+    Rahasia,
+    SangatRahasia,
+}
+
+/// Account status, as the API spells it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusDoc {
+    Active,
+    Suspended,
+    Revoked,
+}
+
+/// `POST /api/v1/documents`: the parts, in this order.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // documentation of the form; the handler reads it as a stream
+pub struct DocumentForm {
+    /// JSON, the letter's metadata.
+    metadata: NewLetter,
+    /// The letter's body (a PDF, typically).
+    #[schema(value_type = String, format = Binary)]
+    body: Vec<u8>,
+    /// Attachments, any number.
+    #[schema(value_type = Option<Vec<String>>, format = Binary)]
+    attachment: Option<Vec<Vec<u8>>>,
+}
 
 /// The connection a request came over: the peer address and client certificate, if any.
 #[derive(Clone, Debug)]
@@ -222,10 +272,12 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
     }
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "node", responses((status = 200, description = "the process is alive", body = String)))]
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "node", responses((status = 200, description = "unsealed and the database answers"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn readyz(State(node): State<App>) -> ApiResult<Json<serde_json::Value>> {
     if node.is_sealed() {
         return Err(Error::Sealed.into());
@@ -236,6 +288,7 @@ async fn readyz(State(node): State<App>) -> ApiResult<Json<serde_json::Value>> {
     Ok(Json(json!({ "ready": true })))
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "node", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 async fn metrics(State(node): State<App>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -244,13 +297,14 @@ async fn metrics(State(node): State<App>) -> Response {
         .into_response()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SealStatus {
     sealed: bool,
     provided: usize,
     threshold: usize,
 }
 
+#[utoipa::path(get, path = "/api/v1/sys/seal-status", tag = "sys", responses((status = 200, body = SealStatus)))]
 async fn seal_status(State(node): State<App>) -> Json<SealStatus> {
     let p = node.keystore.progress();
     Json(SealStatus {
@@ -260,12 +314,13 @@ async fn seal_status(State(node): State<App>) -> Json<SealStatus> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UnsealRequest {
     share: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/sys/unseal", tag = "sys", request_body = UnsealRequest, responses((status = 200, body = SealStatus), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn unseal(
     State(node): State<App>,
     Body2(req): Body2<UnsealRequest>,
@@ -288,14 +343,14 @@ async fn unseal(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
     nip: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct LoginResponse {
     nip: String,
     name: String,
@@ -310,6 +365,7 @@ fn session_cookie(token: &str, max_age: i64) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = LoginRequest, responses((status = 200, description = "logged in; the session cookie is set", body = LoginResponse), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 413, description = "body too large", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn login(
     State(node): State<App>,
     conn: Option<axum::Extension<Conn>>,
@@ -359,6 +415,7 @@ async fn login(
     Ok(resp)
 }
 
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session", responses((status = 204, description = "logged out"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn logout(State(node): State<App>, auth: Authed) -> ApiResult<Response> {
     session::end(&node.store, &auth.token).await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
@@ -367,12 +424,13 @@ async fn logout(State(node): State<App>, auth: Authed) -> ApiResult<Response> {
     Ok(resp)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StepUpRequest {
     pin: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/session/step-up", tag = "session", request_body = StepUpRequest, responses((status = 200, description = "PIN accepted for five minutes"), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn step_up(
     State(node): State<App>,
     auth: Authed,
@@ -402,7 +460,8 @@ async fn step_up(
     Ok(Json(json!({ "step_up_until": crate::rfc3339(until) })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     #[serde(rename = "box")]
@@ -410,6 +469,7 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/documents", tag = "documents", params(ListQuery), responses((status = 200, body = Vec<documents::Summary>), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn list_documents(
     State(node): State<App>,
     auth: Authed,
@@ -431,6 +491,7 @@ async fn list_documents(
 
 /// `POST /api/v1/documents`: multipart with a `metadata` JSON part first, then a `body` file
 /// part, then any `attachment` parts. Each file streams through encryption into the store.
+#[utoipa::path(post, path = "/api/v1/documents", tag = "documents", request_body(content = DocumentForm, content_type = "multipart/form-data"), responses((status = 201, body = documents::Created), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 413, description = "body too large", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn create_document(
     State(node): State<App>,
     auth: std::result::Result<Authed, Problem>,
@@ -509,13 +570,13 @@ async fn ingest_form(
     ingest.finish().await
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DocumentView {
     manifest: crate::envelope::Manifest,
     signature: SignatureView,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SignatureView {
     valid: bool,
     signer: String,
@@ -525,6 +586,7 @@ struct SignatureView {
     certificate_sha256: String,
 }
 
+#[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "documents", params(("id" = String, Path, description = "the letter id")), responses((status = 200, body = DocumentView), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"), (status = 500, description = "stored data failed its integrity check", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn get_document(
     State(node): State<App>,
     auth: Authed,
@@ -584,7 +646,8 @@ async fn checked_for(
     Ok(checked)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ContentQuery {
     part: Option<usize>,
@@ -593,6 +656,7 @@ struct ContentQuery {
     download: bool,
 }
 
+#[utoipa::path(get, path = "/api/v1/documents/{id}/content", tag = "documents", params(("id" = String, Path, description = "the letter id"), ContentQuery), responses((status = 200, description = "the plaintext, with the classification in `sandi-classification`", body = Vec<u8>, content_type = "application/octet-stream"), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"), (status = 500, description = "stored data failed its integrity check", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn get_content(
     State(node): State<App>,
     auth: Authed,
@@ -657,13 +721,15 @@ fn safe_file_name(name: &str) -> String {
         .collect()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ExportQuery {
     part: Option<usize>,
 }
 
 /// An age file of one part, encrypted to the caller's registered personal age key.
+#[utoipa::path(get, path = "/api/v1/documents/{id}/export", tag = "documents", params(("id" = String, Path, description = "the letter id"), ExportQuery), responses((status = 200, description = "an age file for the caller's personal key", body = Vec<u8>, content_type = "application/octet-stream"), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"), (status = 500, description = "stored data failed its integrity check", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn export_document(
     State(node): State<App>,
     auth: Authed,
@@ -722,12 +788,13 @@ async fn export_document(
     Ok(resp)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RecipientRequest {
     recipient: String,
 }
 
+#[utoipa::path(put, path = "/api/v1/me/recipient", tag = "session", request_body = RecipientRequest, responses((status = 204, description = "registered"), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn set_recipient(
     State(node): State<App>,
     auth: Authed,
@@ -738,10 +805,12 @@ async fn set_recipient(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/me", tag = "session", responses((status = 200, body = Official), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn me(auth: Authed) -> Json<Official> {
     Json(auth.official)
 }
 
+#[utoipa::path(get, path = "/api/v1/documents/{id}/manifest", tag = "documents", params(("id" = String, Path, description = "the letter id")), responses((status = 200, description = "the signed manifest, canonical bytes", body = crate::envelope::Manifest), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"), (status = 500, description = "stored data failed its integrity check", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn get_manifest(
     State(node): State<App>,
     auth: Authed,
@@ -752,6 +821,7 @@ async fn get_manifest(
     Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/documents/{id}/signature", tag = "documents", params(("id" = String, Path, description = "the letter id")), responses((status = 200, description = "CMS detached SignedData (DER) with the chain", body = Vec<u8>, content_type = "application/pkcs7-signature"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"), (status = 500, description = "stored data failed its integrity check", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn get_signature(
     State(node): State<App>,
     auth: Authed,
@@ -765,6 +835,7 @@ async fn get_signature(
         .into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/documents/{id}/approve", tag = "documents", params(("id" = String, Path, description = "the letter id")), responses((status = 200, body = documents::Created), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "conflict", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn approve_document(
     State(node): State<App>,
     auth: Authed,
@@ -776,6 +847,7 @@ async fn approve_document(
     Ok(Json(documents::approve(&node, &auth.caller(), &id).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/sign", tag = "signing", request_body = crate::signing::SignRequest, responses((status = 200, body = crate::signing::SignResponse), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn sign(
     State(node): State<App>,
     auth: AppAuthed,
@@ -786,6 +858,7 @@ async fn sign(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/verify", tag = "signing", request_body = crate::signing::VerifyRequest, responses((status = 200, body = crate::signing::VerifyResponse), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn verify(
     State(node): State<App>,
     auth: AppAuthed,
@@ -796,10 +869,12 @@ async fn verify(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/admin/officials", tag = "admin", responses((status = 200, body = Vec<Official>), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn admin_list(State(node): State<App>, auth: Authed) -> ApiResult<Json<Vec<Official>>> {
     Ok(Json(crate::admin::list(&node, &auth.official).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/admin/officials", tag = "admin", request_body = crate::admin::NewOfficialRequest, responses((status = 201, body = crate::admin::Registered), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "conflict", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn admin_register(
     State(node): State<App>,
     auth: Authed,
@@ -809,6 +884,7 @@ async fn admin_register(
     Ok((StatusCode::CREATED, Json(r)))
 }
 
+#[utoipa::path(put, path = "/api/v1/admin/officials/{nip}/certificate", tag = "admin", params(("nip" = String, Path, description = "the official's NIP")), request_body(content = String, content_type = "application/x-pem-file"), responses((status = 204, description = "installed"), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn admin_certificate(
     State(node): State<App>,
     auth: Authed,
@@ -820,12 +896,13 @@ async fn admin_certificate(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StatusRequest {
     status: String,
 }
 
+#[utoipa::path(put, path = "/api/v1/admin/officials/{nip}/status", tag = "admin", params(("nip" = String, Path, description = "the official's NIP")), request_body = StatusRequest, responses((status = 204, description = "changed"), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn admin_status(
     State(node): State<App>,
     auth: Authed,
@@ -843,6 +920,7 @@ async fn admin_status(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/audit/proof/{seq}", tag = "audit", params(("seq" = u64, Path, description = "the entry's sequence number")), responses((status = 200, body = crate::audit::Proof), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn audit_proof(
     State(node): State<App>,
     auth: Authed,
@@ -920,45 +998,66 @@ async fn not_found() -> Problem {
     Problem(Error::NotFound("no such endpoint".into()))
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(info(
+    title = "sandi docsvc",
+    description = "Classified letters: classify, encrypt, sign, store, log. Officials use a session \
+cookie with a CSRF token (`x-csrf-token`) on every change and a PIN step-up; applications use \
+mutual TLS with a Network CA client certificate. Errors are RFC 9457 problem documents."
+))]
+struct ApiDoc;
+
+/// The routes and the OpenAPI document made from the same annotations, so that the document
+/// lists exactly what the server serves.
+fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi as _;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(seal_status))
+        .routes(routes!(unseal))
+        .routes(routes!(login, logout))
+        .routes(routes!(step_up))
+        .routes(routes!(me))
+        .routes(routes!(set_recipient))
+        .routes(routes!(list_documents, create_document))
+        .routes(routes!(get_document))
+        .routes(routes!(get_content))
+        .routes(routes!(get_manifest))
+        .routes(routes!(get_signature))
+        .routes(routes!(approve_document))
+        .routes(routes!(export_document))
+        .routes(routes!(admin_list, admin_register))
+        .routes(routes!(admin_certificate))
+        .routes(routes!(admin_status))
+        .routes(routes!(sign))
+        .routes(routes!(verify))
+        .routes(routes!(audit_proof))
+        .split_for_parts()
+}
+
+/// The OpenAPI 3.1 document of the API, as `/api/v1/openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().1
+}
+
 /// The router.
 pub fn router(node: App) -> Router {
     let max_body =
         usize::try_from(node.config.max_body_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/sys/seal-status", get(seal_status))
-        .route("/api/v1/sys/unseal", post(unseal))
-        .route("/api/v1/session", post(login).delete(logout))
-        .route("/api/v1/session/step-up", post(step_up))
+    let (routes, doc) = routes();
+    let doc = Arc::new(doc);
+    routes
         .route(
-            "/api/v1/documents",
-            get(list_documents).post(create_document),
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = Arc::clone(&doc);
+                async move { Json(doc.as_ref().clone()) }
+            }),
         )
-        .route("/api/v1/documents/{id}", get(get_document))
-        .route("/api/v1/documents/{id}/content", get(get_content))
-        .route("/api/v1/documents/{id}/manifest", get(get_manifest))
-        .route("/api/v1/documents/{id}/signature", get(get_signature))
-        .route("/api/v1/documents/{id}/approve", post(approve_document))
-        .route("/api/v1/documents/{id}/export", get(export_document))
-        .route("/api/v1/me", get(me))
-        .route("/api/v1/me/recipient", axum::routing::put(set_recipient))
-        .route("/api/v1/audit/proof/{seq}", get(audit_proof))
-        .route(
-            "/api/v1/admin/officials",
-            get(admin_list).post(admin_register),
-        )
-        .route(
-            "/api/v1/admin/officials/{nip}/certificate",
-            axum::routing::put(admin_certificate),
-        )
-        .route(
-            "/api/v1/admin/officials/{nip}/status",
-            axum::routing::put(admin_status),
-        )
-        .route("/api/v1/sign", post(sign))
-        .route("/api/v1/verify", post(verify))
         .fallback(not_found)
         .layer(middleware::from_fn(read_small_bodies))
         .layer(DefaultBodyLimit::max(max_body))

@@ -36,7 +36,7 @@ pub struct Entry {
 }
 
 /// A signed tree head.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TreeHead {
     pub size: u64,
     pub root: String,
@@ -429,7 +429,7 @@ pub async fn export(store: &Store, since: Since, out: &mut dyn Write) -> Result<
 }
 
 /// An inclusion proof for entry `seq` against the current tree.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Proof {
     pub seq: u64,
     pub size: u64,

@@ -18,15 +18,17 @@ pub const LOCKOUT_AFTER: i64 = 5;
 pub const LOCKOUT_MINUTES: i64 = 15;
 
 /// An official as stored (without credentials).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Official {
     pub nip: String,
     pub name: String,
     pub agency: String,
     pub position: String,
+    #[schema(value_type = crate::api::LevelDoc)]
     pub clearance: Level,
     pub roles: Vec<String>,
     pub compartments: Vec<String>,
+    #[schema(value_type = crate::api::StatusDoc)]
     pub status: Status,
     #[serde(skip)]
     pub signing_key: Option<KeyId>,

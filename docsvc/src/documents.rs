@@ -33,12 +33,13 @@ impl Caller {
 }
 
 /// A new letter's metadata, as a client sends it.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLetter {
     pub nomor: String,
     pub perihal: String,
     /// sifat: biasa, terbatas, rahasia, sangat_rahasia.
+    #[schema(value_type = crate::api::LevelDoc)]
     pub classification: Level,
     /// derajat: biasa, segera, sangat_segera, kilat.
     pub urgency: Urgency,
@@ -51,11 +52,12 @@ pub struct NewLetter {
 }
 
 /// What a caller may see about a letter in a list.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     pub id: String,
     pub nomor: String,
     pub perihal: String,
+    #[schema(value_type = crate::api::LevelDoc)]
     pub classification: Level,
     pub urgency: String,
     pub originator: String,
@@ -540,7 +542,7 @@ pub const SENT: &str = "sent";
 pub const AWAITING: &str = "awaiting_approval";
 
 /// A stored letter and whether it went out or waits for approval.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Created {
     pub state: String,
     #[serde(flatten)]
@@ -940,7 +942,7 @@ fn tokio_stream_from<T: Send + 'static>(
 }
 
 /// Which list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mailbox {
     /// Kotak masuk: letters addressed to the caller (recipient or copy).

@@ -14,7 +14,7 @@ pub const MANIFEST_FORMAT: &str = "sandi-manifest-v1";
 pub const CHUNK: usize = 1 << 20;
 
 /// Urgency (derajat).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Urgency {
     Biasa,
@@ -35,7 +35,7 @@ impl Urgency {
 }
 
 /// One encrypted part: the body (part 0) or an attachment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Part {
     pub name: String,
@@ -50,7 +50,7 @@ pub struct Part {
 
 /// The signed statement of a letter. Field order is the canonical order; the canonical bytes
 /// are its compact JSON.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub format: String,
@@ -58,6 +58,7 @@ pub struct Manifest {
     pub node: String,
     pub nomor: String,
     pub perihal: String,
+    #[schema(value_type = crate::api::LevelDoc)]
     pub classification: Level,
     pub urgency: Urgency,
     pub originator: String,

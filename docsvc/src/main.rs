@@ -63,6 +63,8 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         reads: usize,
     },
+    /// Prints the OpenAPI 3.1 document of the API (what `/api/v1/openapi.json` serves).
+    Openapi,
     /// Checks a policy directory and prints a summary.
     Policy {
         #[command(subcommand)]
@@ -268,6 +270,10 @@ async fn run() -> anyhow::Result<()> {
                 &mut |line| println!("{line}"),
             )
             .await?;
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", api::openapi().to_pretty_json()?);
             Ok(())
         }
         Command::Policy {

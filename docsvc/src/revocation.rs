@@ -12,7 +12,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::parse_x509_crl;
 use x509_parser::prelude::{ASN1Time, FromDer};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Status {
     Good,

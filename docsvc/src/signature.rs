@@ -172,7 +172,7 @@ pub fn sign_detached(
 }
 
 /// What a verified signature says.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Verified {
     /// The signer certificate (DER).
     #[serde(skip)]

@@ -17,7 +17,7 @@ use crate::signature::{self, Content};
 use crate::{Error, Result, directory, now_rfc3339, revocation};
 
 /// What to sign: exactly one of `content` (base64) or `sha256` (hex).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignRequest {
     pub content: Option<String>,
@@ -25,10 +25,11 @@ pub struct SignRequest {
     /// Sign with this official's key instead of the application's (if registered so).
     pub as_official: Option<String>,
     /// The classification of what is signed; biasa when absent.
+    #[schema(value_type = Option<crate::api::LevelDoc>)]
     pub classification: Option<Level>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SignResponse {
     /// The CMS SignedData (DER), base64.
     pub signature: String,
@@ -36,7 +37,7 @@ pub struct SignResponse {
     pub signing_time: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     pub content: Option<String>,
@@ -45,7 +46,7 @@ pub struct VerifyRequest {
     pub signature: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VerifyResponse {
     pub valid: bool,
     /// Why not, when not valid.

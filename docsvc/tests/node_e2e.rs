@@ -287,6 +287,7 @@ async fn whole_flow(database_url: Option<&str>) {
     dual_control_holds_sangat_rahasia(&node, &budi, &ids["sangat_rahasia"]);
     export_opens_with_age(&siti, &ids, &content, files.path());
     bad_input_is_refused(&node, &budi, &body);
+    the_openapi_document_lists_what_is_served(&node);
     expired_sessions_are_refused(&node).await;
     applications_sign_over_mutual_tls(&node, files.path()).await;
     audit_is_exported_and_proved(&node);
@@ -988,6 +989,38 @@ fn others_see_nothing(node: &Node, rahasia: &str) {
         "{}",
         r.text()
     );
+}
+
+fn the_openapi_document_lists_what_is_served(node: &Node) {
+    let r = node.client("anon").get("/api/v1/openapi.json");
+    assert_eq!(r.status, 200);
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 20, "{} paths", paths.len());
+    // Each documented operation is routed: the fallback's "no such endpoint" never answers.
+    for (path, ops) in paths {
+        let concrete = path
+            .replace("{id}", "00000000-0000-0000-0000-000000000000")
+            .replace("{nip}", "000000000000000000")
+            .replace("{seq}", "0");
+        for method in ops.as_object().expect("operations").keys() {
+            let r = node
+                .client("anon")
+                .call(&method.to_uppercase(), &concrete, &[]);
+            assert!(
+                !(r.status == 404 && r.text().contains("no such endpoint")),
+                "{method} {path} is documented but not served"
+            );
+        }
+    }
+    // …and what is not documented is not served.
+    let r = node.client("anon").get("/api/v1/undocumented");
+    assert!(r.status == 404 && r.text().contains("no such endpoint"));
+    // The same document comes from the binary without a node.
+    let out = docsvc().arg("openapi").output().expect("docsvc openapi");
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(printed["paths"], doc["paths"]);
 }
 
 async fn expired_sessions_are_refused(node: &Node) {
