@@ -1271,3 +1271,80 @@ fn a_gigabyte_letter_round_trips_in_bounded_memory() {
         peak / 1024
     );
 }
+
+/// The serial of the certificate the node presents, as `openssl s_client` sees it (verified
+/// against the sandi root).
+fn served_serial(node: &Node) -> String {
+    let addr = node.base.trim_start_matches("https://").to_owned();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect {addr} -CAfile {} -verify_return_error </dev/null 2>/dev/null | openssl x509 -noout -serial",
+            node.ca().display()
+        ))
+        .output()
+        .expect("openssl s_client");
+    assert!(
+        out.status.success(),
+        "s_client: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_start_matches("serial=")
+        .to_lowercase()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_renewed_node_certificate_is_served_after_sighup() {
+    let node = start(None);
+    let before = served_serial(&node);
+    // keymgr renews the node certificate for the same TLS key; the operator installs it.
+    let (home, quorum) = keymgr_quorum(&node);
+    let inv =
+        keymgr::inventory::Inventory::open(&keymgr::inventory::Inventory::default_url(home.dir()))
+            .await
+            .expect("inventory");
+    let layout = docsvc::node::Layout::new(node.data());
+    let keys = docsvc::node::NodeKeys::load(&layout).expect("keys");
+    let tls = docsvc::node::open_tls_keystore(&layout).expect("tls keystore");
+    let csr = docsvc::quickstart::csr_for(tls.as_ref(), keys.tls, "hub").expect("csr");
+    let renewed = keymgr::issue::rotate(
+        &home,
+        quorum.online().expect("online"),
+        &inv,
+        &keymgr::inventory::normalise_serial(&before),
+        keymgr::issue::KeySource::Csr(csr),
+    )
+    .await
+    .expect("rotate");
+    let network = std::fs::read_to_string(node.data().join("ca/network-ca.pem")).expect("ca");
+    std::fs::write(
+        layout.tls_chain(),
+        format!("{}{network}", renewed.certificate_pem()),
+    )
+    .expect("chain");
+    let status = Command::new("kill")
+        .args(["-HUP", &node.child.id().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(status.success());
+    let want = keymgr::inventory::normalise_serial(&renewed.record.serial).replace(':', "");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = served_serial(&node).replace(':', "");
+        if now.trim_start_matches('0') == want.trim_start_matches('0') {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still serving {now}, want {want}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        node.client("anon").get("/readyz").status,
+        200,
+        "still serving, still unsealed"
+    );
+}
