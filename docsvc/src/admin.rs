@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use crate::audit::Entry;
 use crate::directory::{self, NewOfficial, Official};
 use crate::node::Node;
-use crate::{Error, Result, now_rfc3339, quickstart};
+use crate::{Error, Result, quickstart};
 
 /// The roles that may administer officials.
 pub const ADMIN_ROLES: [&str; 2] = ["admin", "pengelola_sandi"];
@@ -68,18 +68,14 @@ async fn log(
     client: Option<String>,
 ) -> Result<()> {
     node.log
-        .append(Entry {
-            at: now_rfc3339(),
-            actor: format!("official:{}", admin.nip),
-            action: action.into(),
-            document: None,
-            classification: None,
-            decision: "allow".into(),
-            reason: format!("official {about}"),
-            policies: vec![],
-            policy_version: node.policy.current().version().to_owned(),
+        .append(Entry::event(
+            format!("official:{}", admin.nip),
+            action,
+            "allow",
+            format!("official {about}"),
+            node.policy.current().version(),
             client,
-        })
+        ))
         .await
 }
 

@@ -19,6 +19,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::audit::Entry;
 use crate::directory::{self, Official};
 use crate::documents::{self, Caller, Ingest, Mailbox, NewLetter};
 use crate::metrics::Metrics;
@@ -374,17 +375,15 @@ async fn login(
     let password = zeroize::Zeroizing::new(req.password);
     let client = conn.map(|c| c.peer.ip().to_string());
     let result = directory::login(&node.store, &req.nip, &password).await;
-    let entry = |decision: &str, reason: String| crate::audit::Entry {
-        at: crate::now_rfc3339(),
-        actor: format!("official:{}", req.nip),
-        action: "login".into(),
-        document: None,
-        classification: None,
-        decision: decision.into(),
-        reason,
-        policies: vec![],
-        policy_version: node.policy.current().version().to_owned(),
-        client: client.clone(),
+    let entry = |decision: &str, reason: String| {
+        Entry::event(
+            format!("official:{}", req.nip),
+            "login",
+            decision,
+            reason,
+            node.policy.current().version(),
+            client.clone(),
+        )
     };
     let official = match result {
         Ok(o) => o,
@@ -440,18 +439,14 @@ async fn step_up(
     if !directory::check_pin(&node.store, &auth.official.nip, &pin).await? {
         documents::log_alone(
             &node,
-            &crate::audit::Entry {
-                at: crate::now_rfc3339(),
-                actor: format!("official:{}", auth.official.nip),
-                action: "step_up".into(),
-                document: None,
-                classification: None,
-                decision: "deny".into(),
-                reason: "wrong signing PIN".into(),
-                policies: vec![],
-                policy_version: node.policy.current().version().to_owned(),
-                client: auth.client.clone(),
-            },
+            &Entry::event(
+                format!("official:{}", auth.official.nip),
+                "step_up",
+                "deny",
+                "wrong signing PIN".into(),
+                node.policy.current().version(),
+                auth.client.clone(),
+            ),
         )
         .await?;
         return Err(Error::Unauthenticated("wrong signing PIN (PIN salah)".into()).into());
@@ -624,18 +619,15 @@ async fn checked_for(
             tracing::warn!(document = id, "integrity failure: {why}");
             documents::log_alone(
                 node,
-                &crate::audit::Entry {
-                    at: crate::now_rfc3339(),
-                    actor: format!("official:{}", auth.official.nip),
-                    action: "integrity_incident".into(),
-                    document: Some(id.to_owned()),
-                    classification: None,
-                    decision: "error".into(),
-                    reason: why.clone(),
-                    policies: vec![],
-                    policy_version: node.policy.current().version().to_owned(),
-                    client: auth.client.clone(),
-                },
+                &Entry::event(
+                    format!("official:{}", auth.official.nip),
+                    "integrity_incident",
+                    "error",
+                    why.clone(),
+                    node.policy.current().version(),
+                    auth.client.clone(),
+                )
+                .about(id),
             )
             .await?;
             return Err(Error::Integrity(why));
@@ -755,17 +747,17 @@ async fn export_document(
         .clone();
     documents::log_alone(
         &node,
-        &crate::audit::Entry {
-            at: crate::now_rfc3339(),
-            actor: format!("official:{}", auth.official.nip),
-            action: "export_encrypted".into(),
-            document: Some(id.clone()),
+        &Entry {
             classification: Some(checked.manifest.classification.as_str().into()),
-            decision: "allow".into(),
-            reason: format!("encrypted to {recipient}"),
-            policies: vec![],
-            policy_version: node.policy.current().version().to_owned(),
-            client: auth.client.clone(),
+            ..Entry::event(
+                format!("official:{}", auth.official.nip),
+                "export_encrypted",
+                "allow",
+                format!("encrypted to {recipient}"),
+                node.policy.current().version(),
+                auth.client.clone(),
+            )
+            .about(&id)
         },
     )
     .await?;

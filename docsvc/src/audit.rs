@@ -35,6 +35,63 @@ pub struct Entry {
     pub client: Option<String>,
 }
 
+impl Entry {
+    /// An entry stamped now for an event that is not a policy decision (login, step-up,
+    /// administration, an integrity incident).
+    pub fn event(
+        actor: String,
+        action: &str,
+        decision: &str,
+        reason: String,
+        policy_version: &str,
+        client: Option<String>,
+    ) -> Self {
+        Entry {
+            at: crate::now_rfc3339(),
+            actor,
+            action: action.into(),
+            document: None,
+            classification: None,
+            decision: decision.into(),
+            reason,
+            policies: vec![],
+            policy_version: policy_version.into(),
+            client,
+        }
+    }
+
+    /// An entry stamped now for a policy decision.
+    pub fn decided(
+        actor: String,
+        action: &str,
+        level: Option<policies::Level>,
+        d: &policies::Decision,
+        client: Option<String>,
+    ) -> Self {
+        Entry {
+            classification: level.map(|l| l.as_str().to_owned()),
+            policies: d.policies.clone(),
+            ..Entry::event(
+                actor,
+                action,
+                if d.allowed { "allow" } else { "deny" },
+                d.reason.clone(),
+                &d.policy_version,
+                client,
+            )
+        }
+    }
+
+    /// The same entry about a letter.
+    #[must_use]
+    pub fn about(self, document: &str) -> Self {
+        Entry {
+            document: Some(document.to_owned()),
+            ..self
+        }
+    }
+}
+
 /// A signed tree head.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TreeHead {

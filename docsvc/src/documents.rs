@@ -80,17 +80,10 @@ fn entry(
     level: Option<Level>,
     d: &Decision,
 ) -> Entry {
-    Entry {
-        at: now_rfc3339(),
-        actor: caller.actor(),
-        action: action.into(),
-        document: doc.map(str::to_owned),
-        classification: level.map(|l| l.as_str().to_owned()),
-        decision: if d.allowed { "allow" } else { "deny" }.into(),
-        reason: d.reason.clone(),
-        policies: d.policies.clone(),
-        policy_version: d.policy_version.clone(),
-        client: caller.client.clone(),
+    let e = Entry::decided(caller.actor(), action, level, d, caller.client.clone());
+    match doc {
+        Some(id) => e.about(id),
+        None => e,
     }
 }
 

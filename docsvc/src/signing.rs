@@ -14,7 +14,7 @@ use crate::audit::Entry;
 use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::signature::{self, Content};
-use crate::{Error, Result, directory, now_rfc3339, revocation};
+use crate::{Error, Result, directory, revocation};
 
 /// What to sign: exactly one of `content` (base64) or `sha256` (hex).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -87,18 +87,13 @@ fn entry(
     d: &Decision,
     client: Option<String>,
 ) -> Entry {
-    Entry {
-        at: now_rfc3339(),
-        actor: format!("application:{}", app.id),
-        action: action.into(),
-        document: None,
-        classification: Some(level.as_str().into()),
-        decision: if d.allowed { "allow" } else { "deny" }.into(),
-        reason: d.reason.clone(),
-        policies: d.policies.clone(),
-        policy_version: d.policy_version.clone(),
+    Entry::decided(
+        format!("application:{}", app.id),
+        action,
+        Some(level),
+        d,
         client,
-    }
+    )
 }
 
 /// The key, certificate and signer name a request signs with.

@@ -428,26 +428,7 @@ fn signature_checks_out(node: &Node, siti: &Client, rahasia: &str, files: &Path)
             .body,
     )
     .expect("sig");
-    let out = Command::new("openssl")
-        .args([
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-purpose",
-            "any",
-            "-out",
-            "/dev/null",
-            "-in",
-        ])
-        .arg(&signature)
-        .arg("-content")
-        .arg(&manifest)
-        .arg("-CAfile")
-        .arg(node.ca())
-        .output()
-        .expect("openssl");
+    let out = openssl_cms_verify(node, &signature, &manifest);
     assert!(
         out.status.success(),
         "openssl cms -verify: {}",
@@ -461,26 +442,7 @@ fn signature_checks_out(node: &Node, siti: &Client, rahasia: &str, files: &Path)
         .expect("a byte to change");
     changed[at] = b'R';
     std::fs::write(&manifest, changed).expect("write");
-    let out = Command::new("openssl")
-        .args([
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-purpose",
-            "any",
-            "-out",
-            "/dev/null",
-            "-in",
-        ])
-        .arg(&signature)
-        .arg("-content")
-        .arg(&manifest)
-        .arg("-CAfile")
-        .arg(node.ca())
-        .output()
-        .expect("openssl");
+    let out = openssl_cms_verify(node, &signature, &manifest);
     assert!(
         !out.status.success(),
         "openssl must refuse a changed manifest"
@@ -654,6 +616,11 @@ fn openssl_verifies(node: &Node, signature_b64: &str, content: &Path, files: &Pa
             .expect("base64"),
     )
     .expect("write");
+    openssl_cms_verify(node, &sig, content).status.success()
+}
+
+/// `openssl cms -verify` of a detached DER signature over `content`, against the sandi root.
+fn openssl_cms_verify(node: &Node, signature: &Path, content: &Path) -> std::process::Output {
     Command::new("openssl")
         .args([
             "cms",
@@ -667,14 +634,13 @@ fn openssl_verifies(node: &Node, signature_b64: &str, content: &Path, files: &Pa
             "/dev/null",
             "-in",
         ])
-        .arg(&sig)
+        .arg(signature)
         .arg("-content")
         .arg(content)
         .arg("-CAfile")
         .arg(node.ca())
-        .status()
+        .output()
         .expect("openssl")
-        .success()
 }
 
 async fn applications_sign_over_mutual_tls(node: &Node, files: &Path) {
