@@ -610,6 +610,13 @@ async fn checked_for(
     id: &str,
     action: policies::Action,
 ) -> Result<documents::Checked> {
+    let checked = loaded(node, auth, id).await?;
+    documents::authorise(node, &auth.caller(), action, &checked).await?;
+    Ok(checked)
+}
+
+/// Loads and checks a letter; an integrity failure is logged as an incident and named.
+async fn loaded(node: &Node, auth: &Authed, id: &str) -> Result<documents::Checked> {
     if node.is_sealed() {
         return Err(Error::Sealed);
     }
@@ -634,7 +641,6 @@ async fn checked_for(
         }
         Err(e) => return Err(e),
     };
-    documents::authorise(node, &auth.caller(), action, &checked).await?;
     Ok(checked)
 }
 
@@ -839,6 +845,56 @@ async fn approve_document(
     Ok(Json(documents::approve(&node, &auth.caller(), &id).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/documents/{id}/reclassify", tag = "documents", params(("id" = String, Path, description = "the letter id")), request_body = crate::lifecycle::ReclassifyRequest, responses((status = 200, description = "the new signed version", body = documents::Created), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "conflict", body = ProblemDoc, content_type = "application/problem+json"), (status = 410, description = "the letter was destroyed after its retention", body = ProblemDoc, content_type = "application/problem+json"), (status = 500, description = "stored data failed its integrity check", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
+async fn reclassify_document(
+    State(node): State<App>,
+    auth: Authed,
+    Path(id): Path<String>,
+    Body2(req): Body2<crate::lifecycle::ReclassifyRequest>,
+) -> ApiResult<Json<documents::Created>> {
+    let checked = loaded(&node, &auth, &id).await?;
+    Ok(Json(
+        crate::lifecycle::reclassify(&node, &auth.caller(), checked, &req).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/documents/{id}/versions", tag = "documents", params(("id" = String, Path, description = "the letter id")), responses((status = 200, description = "earlier signed versions, oldest first", body = Vec<crate::lifecycle::Version>), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"), (status = 410, description = "the letter was destroyed after its retention", body = ProblemDoc, content_type = "application/problem+json"), (status = 500, description = "stored data failed its integrity check", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
+async fn document_versions(
+    State(node): State<App>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<crate::lifecycle::Version>>> {
+    checked_for(&node, &auth, &id, policies::Action::Read).await?;
+    Ok(Json(crate::lifecycle::versions(&node, &id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/documents/{id}/destroy", tag = "documents", params(("id" = String, Path, description = "the letter id")), request_body = crate::lifecycle::DestroyRequest, responses((status = 200, description = "destroyed; the signed destruction record", body = crate::lifecycle::Destruction), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "conflict", body = ProblemDoc, content_type = "application/problem+json"), (status = 410, description = "the letter was destroyed after its retention", body = ProblemDoc, content_type = "application/problem+json"), (status = 500, description = "stored data failed its integrity check", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
+async fn destroy_document(
+    State(node): State<App>,
+    auth: Authed,
+    Path(id): Path<String>,
+    Body2(req): Body2<crate::lifecycle::DestroyRequest>,
+) -> ApiResult<Json<crate::lifecycle::Destruction>> {
+    let checked = loaded(&node, &auth, &id).await?;
+    Ok(Json(
+        crate::lifecycle::destroy(&node, &auth.caller(), &checked, &req).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/documents/{id}/destruction", tag = "documents", params(("id" = String, Path, description = "the letter id")), responses((status = 200, description = "the signed destruction record", body = crate::lifecycle::Destruction), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"), (status = 500, description = "stored data failed its integrity check", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
+async fn destruction_record(
+    State(node): State<App>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Json<crate::lifecycle::Destruction>> {
+    if node.is_sealed() {
+        return Err(Error::Sealed.into());
+    }
+    Ok(Json(
+        crate::lifecycle::destruction_record(&node, &auth.caller(), &id).await?,
+    ))
+}
+
 #[utoipa::path(post, path = "/api/v1/sign", tag = "signing", request_body = crate::signing::SignRequest, responses((status = 200, body = crate::signing::SignResponse), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn sign(
     State(node): State<App>,
@@ -1021,6 +1077,10 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(get_manifest))
         .routes(routes!(get_signature))
         .routes(routes!(approve_document))
+        .routes(routes!(reclassify_document))
+        .routes(routes!(document_versions))
+        .routes(routes!(destroy_document))
+        .routes(routes!(destruction_record))
         .routes(routes!(export_document))
         .routes(routes!(admin_list, admin_register))
         .routes(routes!(admin_certificate))

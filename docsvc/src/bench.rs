@@ -3,17 +3,13 @@
 //! HTTPS keep-alive with every call durably logged, beside raw ring signing; document ingest
 //! throughput beside the age crate and the age CLI; read latency of a 100 KiB letter.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::json;
-use tokio::net::TcpStream;
+
+use crate::client::{connect, tls_config};
 
 use crate::documents::{Caller, Ingest, NewLetter};
 use crate::envelope::Urgency;
@@ -31,79 +27,6 @@ pub struct Options {
 
 fn err(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
-}
-
-/// One keep-alive HTTPS connection.
-struct Client {
-    send: SendRequest<Full<Bytes>>,
-    host: String,
-}
-
-async fn connect(addr: std::net::SocketAddr, tls: Arc<rustls::ClientConfig>) -> Result<Client> {
-    let tcp = TcpStream::connect(addr).await.map_err(err)?;
-    tcp.set_nodelay(true).map_err(err)?;
-    let name = ServerName::try_from("127.0.0.1").map_err(err)?;
-    let stream = tokio_rustls::TlsConnector::from(tls)
-        .connect(name, tcp)
-        .await
-        .map_err(err)?;
-    let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-        .await
-        .map_err(err)?;
-    tokio::spawn(conn);
-    Ok(Client {
-        send,
-        host: addr.to_string(),
-    })
-}
-
-impl Client {
-    async fn call(
-        &mut self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Bytes,
-    ) -> Result<(u16, hyper::HeaderMap, Bytes)> {
-        let mut req = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", &self.host);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = req.body(Full::new(body)).map_err(err)?;
-        self.send.ready().await.map_err(err)?;
-        let resp = self.send.send_request(req).await.map_err(err)?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.map_err(err)?.to_bytes();
-        Ok((status, headers, body))
-    }
-}
-
-fn tls_config(root: &Path, client: Option<(&Path, &Path)>) -> Result<Arc<rustls::ClientConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(root).map_err(err)? {
-        roots.add(c.map_err(err)?).map_err(err)?;
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(err)?
-        .with_root_certificates(roots);
-    let config = match client {
-        Some((cert, key)) => {
-            let chain = CertificateDer::pem_file_iter(cert)
-                .map_err(err)?
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(err)?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(err)?;
-            builder.with_client_auth_cert(chain, key).map_err(err)?
-        }
-        None => builder.with_no_client_auth(),
-    };
-    Ok(Arc::new(config))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -73,7 +73,7 @@ fn text_field(what: &str, v: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
-fn entry(
+pub(crate) fn entry(
     caller: &Caller,
     action: &str,
     doc: Option<&str>,
@@ -95,7 +95,7 @@ pub async fn log_alone(node: &Node, e: &Entry) -> Result<()> {
     Ok(())
 }
 
-fn forbidden(d: &Decision) -> Error {
+pub(crate) fn forbidden(d: &Decision) -> Error {
     Error::Forbidden {
         alasan: d.alasan.clone(),
         reason: d.reason.clone(),
@@ -113,6 +113,8 @@ pub struct Ingest<'a> {
     recipients: Vec<Official>,
     copies: Vec<Official>,
     age_recipients: Vec<age::x25519::Recipient>,
+    /// The key ids behind `age_recipients`, stored for `docsvc rewrap`.
+    wrapped_to: Vec<String>,
     parts: Vec<Part>,
     decisions: Vec<(&'static str, Decision)>,
     /// Dual control: the policy holds sending until a second official approves.
@@ -129,7 +131,7 @@ impl std::fmt::Debug for Ingest<'_> {
 
 /// Signs `bytes` as `official` (CMS detached, with the Signing CA in the chain) using their
 /// key in the node's keystore.
-fn sign_as(node: &Node, official: &Official, bytes: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn sign_as(node: &Node, official: &Official, bytes: &[u8]) -> Result<Vec<u8>> {
     let cert = official.certificate.clone().ok_or_else(|| {
         Error::Invalid(format!(
             "official {} has no signing certificate yet: the key custodians must issue one",
@@ -153,7 +155,7 @@ fn sign_as(node: &Node, official: &Official, bytes: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// The policy's view of a letter.
-fn policy_document(m: &Manifest, agencies: Vec<String>) -> Document {
+pub(crate) fn policy_document(m: &Manifest, agencies: Vec<String>) -> Document {
     Document {
         id: m.id.clone(),
         classification: m.classification,
@@ -165,6 +167,54 @@ fn policy_document(m: &Manifest, agencies: Vec<String>) -> Document {
         agencies,
         compartments: vec![],
     }
+}
+
+/// Whom a letter of `level` is encrypted to: each of `officials` cleared for the level (by
+/// their current encryption key, once each) and the level's current archive key. Returns the
+/// key ids (what `documents.wrapped_to` records) and the age recipients.
+pub(crate) fn wrap_set(
+    node: &Node,
+    officials: &[&Official],
+    level: Level,
+) -> Result<(Vec<String>, Vec<age::x25519::Recipient>)> {
+    let keys: &dyn KeyStore = node.keystore.as_ref();
+    let mut ids = Vec::new();
+    let mut recipients = Vec::new();
+    for o in officials.iter().filter(|o| o.clearance >= level) {
+        let id = o
+            .encryption_key
+            .ok_or_else(|| Error::Invalid(format!("official {} has no encryption key", o.nip)))?;
+        if ids.contains(&id.to_string()) {
+            continue;
+        }
+        recipients.push(age_recipient(keys, &node.handle(id)?)?);
+        ids.push(id.to_string());
+    }
+    let archive = node.keys.get().archive(level)?;
+    recipients.push(age_recipient(keys, &node.handle(archive)?)?);
+    ids.push(archive.to_string());
+    Ok((ids, recipients))
+}
+
+/// The identities that open a letter of `level` inside the node: every archive key of the
+/// level it still holds, the current one first.
+pub(crate) fn archive_identities(node: &Node, level: Level) -> Result<Vec<HandleIdentity>> {
+    let mut out = Vec::new();
+    for id in node.keys.get().archive_all(level)? {
+        // A destroyed or missing key opens nothing; the others may.
+        if let Ok(h) = node.handle(id) {
+            if let Ok(i) = HandleIdentity::new(Arc::clone(&node.keystore) as Arc<dyn KeyStore>, h) {
+                out.push(i);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::KeyUnavailable(format!(
+            "no archive key of level {} is left on this node",
+            level.as_str()
+        )));
+    }
+    Ok(out)
 }
 
 /// The recipients and copy-holders, each an active official of this node cleared for the
@@ -239,6 +289,7 @@ impl<'a> Ingest<'a> {
             recipients,
             copies,
             age_recipients: Vec::new(),
+            wrapped_to: Vec::new(),
             parts: Vec::new(),
             decisions: Vec::new(),
             awaiting_approval: false,
@@ -294,28 +345,20 @@ impl<'a> Ingest<'a> {
             }
         }
         ingest.decisions.push(("send", send));
-        ingest.age_recipients = ingest.age_recipients(draft.classification)?;
+        ingest.wrap(draft.classification)?;
         Ok(ingest)
     }
 
-    /// Each recipient, each copy-holder, the originator and the archive key of the level.
-    fn age_recipients(&self, level: Level) -> Result<Vec<age::x25519::Recipient>> {
-        let keys: &dyn KeyStore = self.node.keystore.as_ref();
-        let mut age_recipients = Vec::new();
-        for o in self
+    /// Each recipient, each copy-holder, the originator and the level's archive key.
+    fn wrap(&mut self, level: Level) -> Result<()> {
+        let everyone: Vec<&Official> = self
             .recipients
             .iter()
             .chain(&self.copies)
             .chain(std::iter::once(&self.caller.official))
-        {
-            let id = o.encryption_key.ok_or_else(|| {
-                Error::Invalid(format!("official {} has no encryption key", o.nip))
-            })?;
-            age_recipients.push(age_recipient(keys, &self.node.handle(id)?)?);
-        }
-        let archive = self.node.handle(self.node.keys.archive(level)?)?;
-        age_recipients.push(age_recipient(keys, &archive)?);
-        Ok(age_recipients)
+            .collect();
+        (self.wrapped_to, self.age_recipients) = wrap_set(self.node, &everyone, level)?;
+        Ok(())
     }
 
     fn agencies(&self) -> Vec<String> {
@@ -349,6 +392,7 @@ impl<'a> Ingest<'a> {
             created_at,
             parts: self.parts.clone(),
             policy_version: self.node.policy.current().version().to_owned(),
+            reclassified: None,
         }
     }
 
@@ -468,8 +512,8 @@ impl<'a> Ingest<'a> {
         let mut tx = node.store.begin().await?;
         sqlx::query(
             "INSERT INTO documents (id, nomor, perihal, classification, urgency, originator, agency, \
-             manifest, signature, state, created_at, policy_version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             manifest, signature, state, created_at, policy_version, wrapped_to) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&manifest.id)
         .bind(&manifest.nomor)
@@ -483,6 +527,7 @@ impl<'a> Ingest<'a> {
         .bind(if self.awaiting_approval { AWAITING } else { SENT })
         .bind(&manifest.created_at)
         .bind(&manifest.policy_version)
+        .bind(serde_json::to_string(&self.wrapped_to).map_err(|e| Error::Internal(e.to_string()))?)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -533,6 +578,7 @@ impl<'a> Ingest<'a> {
 const DUAL_CONTROL: &str = "dual-control";
 pub const SENT: &str = "sent";
 pub const AWAITING: &str = "awaiting_approval";
+pub const DESTROYED: &str = "destroyed";
 
 /// A stored letter and whether it went out or waits for approval.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -725,6 +771,12 @@ pub async fn load_checked(node: &Node, id: &str) -> Result<Checked> {
             )));
         }
     }
+    let state: String = row.try_get("state")?;
+    if state == DESTROYED {
+        return Err(Error::Gone(format!(
+            "letter {id} was destroyed after its retention; its destruction record remains"
+        )));
+    }
     let verified = signature::verify_detached(
         &sig,
         signature::Content::Bytes(&bytes),
@@ -732,12 +784,17 @@ pub async fn load_checked(node: &Node, id: &str) -> Result<Checked> {
         OffsetDateTime::now_utc(),
     )
     .map_err(|e| Error::Integrity(format!("letter {id}: {e}")))?;
-    if verified.nip.as_deref() != Some(manifest.originator.as_str()) {
+    // The first version is signed by its originator; a reclassified one by whoever
+    // reclassified it, as the manifest says.
+    let signer = manifest
+        .reclassified
+        .as_ref()
+        .map_or(manifest.originator.as_str(), |r| r.by.as_str());
+    if verified.nip.as_deref() != Some(signer) {
         return Err(Error::Integrity(format!(
             "letter {id}: signed by someone other than its originator"
         )));
     }
-    let state: String = row.try_get("state")?;
     Ok(Checked {
         state,
         manifest,
@@ -758,7 +815,7 @@ fn agencies_of(m: &Manifest, officials: &[Official]) -> Vec<String> {
     a
 }
 
-async fn addressed_agencies(node: &Node, m: &Manifest) -> Result<Vec<String>> {
+pub(crate) async fn addressed_agencies(node: &Node, m: &Manifest) -> Result<Vec<String>> {
     let mut officials = Vec::new();
     for nip in m.recipients.iter().chain(&m.copies) {
         if let Some(o) = directory::get(&node.store, nip).await? {
@@ -857,9 +914,8 @@ pub async fn open_part(
             m.id
         )));
     }
-    let archive = node.handle(node.keys.archive(m.classification)?)?;
-    let identity = HandleIdentity::new(Arc::clone(&node.keystore) as Arc<dyn KeyStore>, archive)?;
-    let (cipher_tx, plain_rx) = envelope::decrypt_part(Box::new(identity), p.sha256.clone());
+    let identities = archive_identities(node, m.classification)?;
+    let (cipher_tx, plain_rx) = envelope::decrypt_part(identities, p.sha256.clone());
     let pool = node.store.reader().clone();
     let id = m.id.clone();
     tokio::spawn(async move {
@@ -1000,7 +1056,7 @@ pub async fn list(
     let rows = sqlx::query(&format!(
         "SELECT DISTINCT d.id, d.nomor, d.perihal, d.classification, d.urgency, d.originator, d.agency, \
          d.created_at FROM documents d JOIN addressees a ON a.document_id = d.id \
-         WHERE a.nip = $1 AND a.role IN {roles} ORDER BY d.created_at DESC, d.id LIMIT $2"
+         WHERE a.nip = $1 AND a.role IN {roles} AND d.state <> 'destroyed' ORDER BY d.created_at DESC, d.id LIMIT $2"
     ))
     .bind(&caller.official.nip)
     .bind(limit.clamp(1, 1000))

@@ -71,6 +71,25 @@ pub struct Manifest {
     pub created_at: String,
     pub parts: Vec<Part>,
     pub policy_version: String,
+    /// Set on a version made by reclassifying an earlier one; absent on the first version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reclassified: Option<Reclassified>,
+}
+
+/// How a version came from the one before it: who changed the classification, from what, why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reclassified {
+    /// This version's number (the first version is 1).
+    pub version: u64,
+    #[schema(value_type = crate::api::LevelDoc)]
+    pub from: Level,
+    pub reason: String,
+    /// NIP of the official who reclassified and signed this version.
+    pub by: String,
+    pub at: String,
+    /// SHA-256 (hex) of the previous version's canonical manifest.
+    pub previous_sha256: String,
 }
 
 impl Manifest {
@@ -231,7 +250,7 @@ impl Read for ChunkSource {
 /// plaintext blocks come out; the last item is an error if the content does not match
 /// `expected_sha256` (or fails to decrypt), so a reader never takes a bad ending for a good one.
 pub fn decrypt_part(
-    identity: Box<dyn age::Identity + Send>,
+    identities: Vec<hsm_shim::HandleIdentity>,
     expected_sha256: String,
 ) -> (
     mpsc::Sender<Result<Vec<u8>>>,
@@ -249,7 +268,7 @@ pub fn decrypt_part(
             let decryptor = age::Decryptor::new_buffered(std::io::BufReader::new(source))
                 .map_err(|e| Error::Integrity(format!("ciphertext header: {e}")))?;
             let mut r = decryptor
-                .decrypt(std::iter::once(identity.as_ref() as &dyn age::Identity))
+                .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
                 .map_err(|e| Error::Integrity(format!("ciphertext: {e}")))?;
             let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
             loop {
@@ -278,4 +297,120 @@ pub fn decrypt_part(
         }
     });
     (cipher_tx, plain_rx)
+}
+
+const AGE_V1: &[u8] = b"age-encryption.org/v1\n";
+
+/// The parts of an age header: its stanzas and where the header ends in the input.
+struct Header {
+    stanzas: Vec<age_core::format::Stanza>,
+    /// The bytes the MAC covers: from the start to the end of `---`.
+    mac_input_end: usize,
+    mac: Vec<u8>,
+    /// Where the payload (nonce, then STREAM chunks) begins.
+    end: usize,
+}
+
+fn parse_header(input: &[u8]) -> Result<Header> {
+    let bad = || Error::Integrity("ciphertext header is not an age v1 header".into());
+    let mut rest = input.strip_prefix(AGE_V1).ok_or_else(bad)?;
+    let mut stanzas = Vec::new();
+    while !rest.starts_with(b"---") {
+        let (after, stanza) = age_core::format::read::age_stanza(rest).map_err(|_| bad())?;
+        stanzas.push(stanza.into());
+        rest = after;
+        if stanzas.len() > 1024 {
+            return Err(bad());
+        }
+    }
+    let mac_input_end = input.len() - rest.len() + 3;
+    let line = rest.strip_prefix(b"--- ").ok_or_else(bad)?;
+    let nl = line.iter().position(|b| *b == b'\n').ok_or_else(bad)?;
+    let mac = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        &line[..nl],
+    )
+    .map_err(|_| bad())?;
+    let end = input.len() - line.len() + nl + 1;
+    Ok(Header {
+        stanzas,
+        mac_input_end,
+        mac,
+        end,
+    })
+}
+
+/// age's header MAC key: HKDF-SHA-256 of the file key with the label "header".
+fn header_mac_key(file_key: &age_core::format::FileKey) -> Result<ring::hmac::Key> {
+    use age_core::secrecy::ExposeSecret;
+    let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[]).extract(file_key.expose_secret());
+    let okm = prk
+        .expand(&[b"header"], ring::hmac::HMAC_SHA256)
+        .map_err(|_| Error::Internal("hkdf".into()))?;
+    Ok(ring::hmac::Key::from(okm))
+}
+
+fn write_stanza(out: &mut Vec<u8>, s: &age_core::format::Stanza) {
+    out.extend_from_slice(b"-> ");
+    out.extend_from_slice(s.tag.as_bytes());
+    for a in &s.args {
+        out.push(b' ');
+        out.extend_from_slice(a.as_bytes());
+    }
+    out.push(b'\n');
+    let body = base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, &s.body);
+    let mut lines = body.as_bytes().chunks(64).peekable();
+    let mut last_full = body.is_empty();
+    while let Some(l) = lines.next() {
+        out.extend_from_slice(l);
+        out.push(b'\n');
+        last_full = lines.peek().is_none() && l.len() == 64;
+    }
+    // The last body line is always short, empty if need be.
+    if last_full {
+        out.push(b'\n');
+    }
+}
+
+/// Re-wraps the age header at the start of `first_chunk` to `recipients`: the file key is
+/// unwrapped with `identity`, the old header's MAC is checked, and a new header with a new MAC
+/// replaces it. The payload (nonce and encrypted body) is untouched, so the signed content hash
+/// and payload nonce stay valid. Returns the new first chunk.
+pub fn rewrap_header(
+    first_chunk: &[u8],
+    identities: &[hsm_shim::HandleIdentity],
+    recipients: &[age::x25519::Recipient],
+) -> Result<Vec<u8>> {
+    let header = parse_header(first_chunk)?;
+    let file_key = identities
+        .iter()
+        .find_map(|i| age::Identity::unwrap_stanzas(i, &header.stanzas))
+        .ok_or_else(|| {
+            Error::KeyUnavailable("none of the node's keys is among the letter's recipients".into())
+        })?
+        .map_err(|e| Error::Integrity(format!("ciphertext header: {e}")))?;
+    let key = header_mac_key(&file_key)?;
+    ring::hmac::verify(&key, &first_chunk[..header.mac_input_end], &header.mac)
+        .map_err(|_| Error::Integrity("ciphertext header MAC does not verify".into()))?;
+    let mut out = AGE_V1.to_vec();
+    for r in recipients {
+        let (stanzas, _labels) = age::Recipient::wrap_file_key(r, &file_key)
+            .map_err(|e| Error::Internal(format!("age: {e}")))?;
+        for s in &stanzas {
+            write_stanza(&mut out, s);
+        }
+    }
+    out.extend_from_slice(b"---");
+    let mac = ring::hmac::sign(&key, &out);
+    out.push(b' ');
+    out.extend_from_slice(
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            mac.as_ref(),
+        )
+        .as_bytes(),
+    );
+    out.push(b'\n');
+    out.extend_from_slice(&first_chunk[header.end..]);
+    Ok(out)
 }

@@ -49,6 +49,12 @@ pub enum Error {
     Keystore(#[from] hsm_shim::Error),
     #[error(transparent)]
     Keymgr(#[from] keymgr::Error),
+    /// A letter destroyed after its retention: only its signed destruction record remains.
+    #[error("gone: {0}")]
+    Gone(String),
+    /// Ciphertext that no key this node still holds can open.
+    #[error("no key to open it: {0}")]
+    KeyUnavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -73,10 +79,12 @@ impl Error {
             Error::NotFound(_) => 404,
             Error::Conflict(_) => 409,
             Error::TooLarge(_) => 413,
+            Error::Gone(_) => 410,
             Error::Sealed
             | Error::LogUnavailable(_)
             | Error::Keystore(hsm_shim::Error::Sealed { .. }) => 503,
             Error::Integrity(_)
+            | Error::KeyUnavailable(_)
             | Error::Database(_)
             | Error::Io { .. }
             | Error::Policy(_)
@@ -95,6 +103,8 @@ impl Error {
             Error::NotFound(_) => "not-found",
             Error::Conflict(_) => "conflict",
             Error::TooLarge(_) => "too-large",
+            Error::Gone(_) => "destroyed",
+            Error::KeyUnavailable(_) => "key-unavailable",
             Error::Sealed | Error::Keystore(hsm_shim::Error::Sealed { .. }) => "sealed",
             Error::Integrity(_) => "integrity",
             Error::Signature(_) => "bad-signature",

@@ -42,6 +42,39 @@ enum Command {
         #[arg(long)]
         dev_unseal: bool,
     },
+    /// Gives a running node one custodian's share: decrypts the share file with the
+    /// custodian's age identity and posts it to `/api/v1/sys/unseal`.
+    Unseal {
+        /// The node's base URL, e.g. https://127.0.0.1:8443
+        #[arg(long, default_value = "https://127.0.0.1:8443")]
+        url: String,
+        /// The root CA certificate (PEM) that the node's certificate chains to.
+        #[arg(long)]
+        ca: PathBuf,
+        /// The custodian's share file (age-encrypted).
+        #[arg(long)]
+        share: PathBuf,
+        /// The custodian's age identity file.
+        #[arg(long)]
+        identity: PathBuf,
+    },
+    /// Key rotation for the node's archive keys and officials' encryption keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Re-wraps every letter's age headers to the current keys after a rotation, in batches,
+    /// with progress; resumable (run it again after a crash). Reports letters that no key
+    /// this node holds can open.
+    Rewrap {
+        #[arg(long, env = "DOCSVC_DATA_DIR")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        unseal: OfflineUnseal,
+        /// Letters per page.
+        #[arg(long, default_value_t = 200)]
+        batch: u32,
+    },
     /// The access log.
     Audit {
         #[command(subcommand)]
@@ -69,6 +102,53 @@ enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+}
+
+/// How an offline command opens the keystore: the custodians' share files with their age
+/// identities (`--share A --identity A.key --share B --identity B.key`), or the dev
+/// custodians of a quickstart node.
+#[derive(clap::Args)]
+struct OfflineUnseal {
+    #[arg(long)]
+    share: Vec<PathBuf>,
+    #[arg(long)]
+    identity: Vec<PathBuf>,
+    /// Use the dev custodians' files in the data directory (quickstart nodes only).
+    #[arg(long)]
+    dev_unseal: bool,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Makes a new archive key current for a level; the old one only decrypts until
+    /// `docsvc rewrap` has moved every letter off it.
+    RotateArchive {
+        #[arg(long, env = "DOCSVC_DATA_DIR")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        unseal: OfflineUnseal,
+        /// biasa, terbatas, rahasia or sangat_rahasia.
+        level: String,
+    },
+    /// Gives an official a new encryption key; the old one only decrypts.
+    RotateOfficial {
+        #[arg(long, env = "DOCSVC_DATA_DIR")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        unseal: OfflineUnseal,
+        nip: String,
+    },
+    /// Destroys retired archive keys that no letter is wrapped to any more. With --force,
+    /// destroys every retired archive key (a compromised key): letters still wrapped only to
+    /// it become unreadable and `docsvc rewrap` reports them.
+    DestroyRetired {
+        #[arg(long, env = "DOCSVC_DATA_DIR")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        unseal: OfflineUnseal,
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -159,7 +239,7 @@ async fn serve(layout: Layout, dev_unseal: bool, banner: Option<String>) -> anyh
             while hup.recv().await.is_some() {
                 match docsvc::node::read_pem_certs(&node.layout.tls_chain()).and_then(|chain| {
                     let handle =
-                        hsm_shim::KeyStore::info(node.tls_keystore.as_ref(), node.keys.tls)?
+                        hsm_shim::KeyStore::info(node.tls_keystore.as_ref(), node.keys.get().tls)?
                             .handle();
                     cert.replace(
                         chain,
@@ -252,6 +332,18 @@ async fn run() -> anyhow::Result<()> {
             data_dir,
             dev_unseal,
         } => serve(Layout::new(data_dir), dev_unseal, None).await,
+        Command::Unseal {
+            url,
+            ca,
+            share,
+            identity,
+        } => unseal_remote(&url, &ca, &share, &identity).await,
+        Command::Keys { command } => keys_cmd(command).await,
+        Command::Rewrap {
+            data_dir,
+            unseal,
+            batch,
+        } => rewrap_cmd(&data_dir, &unseal, batch).await,
         Command::Audit { command } => audit_cmd(command).await,
         Command::Official { command } => official(command).await,
         Command::Bench {
@@ -352,6 +444,184 @@ async fn official(command: OfficialCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn rewrap_cmd(
+    data_dir: &std::path::Path,
+    unseal: &OfflineUnseal,
+    batch: u32,
+) -> anyhow::Result<()> {
+    let node = open_unsealed(data_dir, unseal).await?;
+    let started = std::time::Instant::now();
+    let p = docsvc::rewrap::run(&node, batch, &mut |p| {
+        eprintln!(
+            "rewrap: {}/{} letters examined, {} re-wrapped, {} already current, {} unopenable",
+            p.examined,
+            p.total,
+            p.rewrapped,
+            p.current,
+            p.unopenable.len()
+        );
+    })
+    .await?;
+    println!(
+        "rewrap done in {:.1} s: {} letters, {} re-wrapped, {} already current",
+        started.elapsed().as_secs_f64(),
+        p.examined,
+        p.rewrapped,
+        p.current
+    );
+    if !p.unopenable.is_empty() {
+        for (id, why) in &p.unopenable {
+            println!("UNOPENABLE {id}: {why}");
+        }
+        anyhow::bail!(
+            "{} letters are wrapped only to keys this node no longer holds",
+            p.unopenable.len()
+        );
+    }
+    Ok(())
+}
+
+/// Opens a node's data directory without serving it and unseals its keystore with the given
+/// custodian files.
+async fn open_unsealed(data_dir: &std::path::Path, u: &OfflineUnseal) -> anyhow::Result<Node> {
+    let node = Node::open(Layout::new(data_dir)).await?;
+    if u.dev_unseal {
+        quickstart::unseal_dev(&node.layout, &node.keystore)?;
+    } else {
+        if u.share.len() != u.identity.len() {
+            anyhow::bail!("give one --identity for each --share");
+        }
+        for (share, identity) in u.share.iter().zip(&u.identity) {
+            if !node.is_sealed() {
+                break;
+            }
+            let p = node
+                .keystore
+                .submit_share(quickstart::read_share(share, identity)?)?;
+            eprintln!("share accepted: {}/{}", p.provided, p.threshold);
+        }
+    }
+    if node.is_sealed() {
+        let p = node.keystore.progress();
+        anyhow::bail!(
+            "the keystore is still sealed: {} of {} shares given",
+            p.provided,
+            p.threshold
+        );
+    }
+    Ok(node)
+}
+
+async fn keys_cmd(command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::RotateArchive {
+            data_dir,
+            unseal,
+            level,
+        } => {
+            let node = open_unsealed(&data_dir, &unseal).await?;
+            let level: policies::Level = level
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("level {level:?}: {e}"))?;
+            let id = docsvc::rewrap::rotate_archive(&node, level)?;
+            println!(
+                "archive key of {} rotated: new key {id}; run `docsvc rewrap` next",
+                level.as_str()
+            );
+        }
+        KeysCommand::RotateOfficial {
+            data_dir,
+            unseal,
+            nip,
+        } => {
+            let node = open_unsealed(&data_dir, &unseal).await?;
+            let id = docsvc::rewrap::rotate_official(&node, &nip).await?;
+            println!("encryption key of {nip} rotated: new key {id}; run `docsvc rewrap` next");
+        }
+        KeysCommand::DestroyRetired {
+            data_dir,
+            unseal,
+            force,
+        } => {
+            let node = open_unsealed(&data_dir, &unseal).await?;
+            let unused = docsvc::rewrap::retired_unused(&node, &node.layout).await?;
+            let mut nk = docsvc::node::NodeKeys::load(&node.layout)?;
+            let mut kept = Vec::new();
+            for (level, id) in std::mem::take(&mut nk.retired_archive) {
+                if force || unused.contains(&id) {
+                    hsm_shim::KeyStore::destroy(node.keystore.as_ref(), &node.handle(id)?)?;
+                    println!("destroyed retired archive key {id} ({})", level.as_str());
+                } else {
+                    println!(
+                        "kept retired archive key {id} ({}): letters are still wrapped to it; run `docsvc rewrap`",
+                        level.as_str()
+                    );
+                    kept.push((level, id));
+                }
+            }
+            nk.retired_archive = kept;
+            nk.save(&node.layout)?;
+        }
+    }
+    Ok(())
+}
+
+/// `docsvc unseal`: one custodian's share to a running node over HTTPS.
+async fn unseal_remote(
+    url: &str,
+    ca: &std::path::Path,
+    share: &std::path::Path,
+    identity: &std::path::Path,
+) -> anyhow::Result<()> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| anyhow::anyhow!("--url must be https://HOST:PORT"))?
+        .trim_end_matches('/');
+    let host = rest
+        .rsplit_once(':')
+        .map_or(rest, |(h, _)| h)
+        .trim_matches(['[', ']']);
+    let addr = tokio::net::lookup_host(if rest.contains(':') {
+        rest.to_owned()
+    } else {
+        format!("{rest}:443")
+    })
+    .await
+    .with_context(|| format!("resolving {rest}"))?
+    .next()
+    .ok_or_else(|| anyhow::anyhow!("{rest} does not resolve"))?;
+    let share = quickstart::read_share(share, identity)?;
+    let text = share.to_text();
+    let quoted = zeroize::Zeroizing::new(serde_json::to_string(text.as_str())?);
+    let body = zeroize::Zeroizing::new(format!("{{\"share\":{}}}", quoted.as_str()));
+    let tls = docsvc::client::tls_config(ca, None)?;
+    let mut client = docsvc::client::connect_named(addr, host, tls).await?;
+    let (status, _, answer) = client
+        .call(
+            "POST",
+            "/api/v1/sys/unseal",
+            &[("content-type", "application/json")],
+            bytes::Bytes::copy_from_slice(body.as_bytes()),
+        )
+        .await?;
+    let v: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
+    if status != 200 {
+        anyhow::bail!(
+            "the node refused the share ({status}): {}",
+            v["detail"].as_str().unwrap_or("no detail")
+        );
+    }
+    if v["sealed"] == serde_json::Value::Bool(false) {
+        println!("unsealed");
+    } else {
+        println!(
+            "share accepted: {} of {} given; the node is still sealed",
+            v["provided"], v["threshold"]
+        );
+    }
+    Ok(())
 }
 
 /// The audit key's public key, published beside the log by the running node.

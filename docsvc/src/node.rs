@@ -51,6 +51,10 @@ pub struct NodeKeys {
     pub audit: KeyId,
     /// The archive (X25519) key of each level.
     pub archive: Vec<(Level, KeyId)>,
+    /// Archive keys replaced by a rotation, kept to open letters until `docsvc rewrap` has
+    /// moved them to the current key.
+    #[serde(default)]
+    pub retired_archive: Vec<(Level, KeyId)>,
 }
 
 /// Paths inside a data directory.
@@ -168,6 +172,69 @@ impl NodeKeys {
             .map(|(_, k)| *k)
             .ok_or_else(|| Error::Internal(format!("no archive key for {level}")))
     }
+
+    /// Every archive key of `level` this node holds: the current one first, then retired ones.
+    pub fn archive_all(&self, level: Level) -> Result<Vec<KeyId>> {
+        let mut all = vec![self.archive(level)?];
+        all.extend(
+            self.retired_archive
+                .iter()
+                .filter(|(l, _)| *l == level)
+                .map(|(_, k)| *k),
+        );
+        Ok(all)
+    }
+}
+
+/// `keys.json`, re-read when it changes on disk: a rotation done by `docsvc keys rotate`
+/// reaches a running node without a restart.
+#[derive(Debug)]
+pub struct KeysFile {
+    path: PathBuf,
+    cur: std::sync::RwLock<(Option<std::time::SystemTime>, Arc<NodeKeys>)>,
+}
+
+impl KeysFile {
+    fn open(layout: &Layout) -> Result<Self> {
+        let path = layout.keys();
+        let stamp = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        Ok(KeysFile {
+            cur: std::sync::RwLock::new((stamp, Arc::new(NodeKeys::load(layout)?))),
+            path,
+        })
+    }
+
+    /// The node's keys as the file now says; the last good version if it cannot be read.
+    pub fn get(&self) -> Arc<NodeKeys> {
+        let stamp = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok();
+        {
+            let cur = self
+                .cur
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cur.0 == stamp {
+                return Arc::clone(&cur.1);
+            }
+        }
+        let loaded = std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<NodeKeys>(&t).ok());
+        let mut cur = self
+            .cur
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(k) = loaded {
+            *cur = (stamp, Arc::new(k));
+        } else {
+            tracing::error!(
+                "{} unreadable: keeping the keys loaded",
+                self.path.display()
+            );
+        }
+        Arc::clone(&cur.1)
+    }
 }
 
 /// Creates a node's keystore and deals its shares; returns the shares (the only copies of the
@@ -206,6 +273,7 @@ pub fn generate_node_keys(keys: &dyn KeyStore, tls: KeyId) -> Result<NodeKeys> {
         tls,
         audit,
         archive,
+        retired_archive: Vec::new(),
     })
 }
 
@@ -216,7 +284,7 @@ pub struct Node {
     pub store: Store,
     pub keystore: Arc<SoftwareKeyStore>,
     pub tls_keystore: Arc<SoftwareKeyStore>,
-    pub keys: NodeKeys,
+    pub keys: KeysFile,
     pub policy: PolicyStore,
     /// Officials' signatures chain here (Signing CA); applications' and nodes' through the
     /// Network CA.
@@ -246,7 +314,7 @@ impl Node {
     /// Opens a node's data directory. The keystore comes up sealed.
     pub async fn open(layout: Layout) -> Result<Self> {
         let config = Config::load(&layout)?;
-        let keys = NodeKeys::load(&layout)?;
+        let keys = KeysFile::open(&layout)?;
         let keystore = Arc::new(SoftwareKeyStore::open(&layout.keystore())?);
         let tls_keystore = open_tls_keystore(&layout)?;
         let policy = PolicyStore::load(&config.policy_dir)?;
@@ -256,7 +324,7 @@ impl Node {
         let network_ca_der = read_pem_certs(&layout.ca("network-ca.pem"))?.remove(0);
         let audit = AuditLog::new(
             Arc::clone(&keystore) as Arc<dyn KeyStore>,
-            keys.audit,
+            keys.get().audit,
             layout.heads(),
         );
         let log = crate::audit::Batcher::spawn(store.clone(), audit.clone());
@@ -292,7 +360,7 @@ impl Node {
     /// The TLS server configuration with the node certificate in `tls/node-chain.pem`.
     pub fn tls_config(&self) -> Result<(Arc<crate::tls::NodeCert>, rustls::ServerConfig)> {
         let chain = read_pem_certs(&self.layout.tls_chain())?;
-        let handle = self.tls_keystore.info(self.keys.tls)?.handle();
+        let handle = self.tls_keystore.info(self.keys.get().tls)?.handle();
         let cert = Arc::new(crate::tls::NodeCert::new(
             chain,
             Arc::clone(&self.tls_keystore) as Arc<dyn KeyStore>,
