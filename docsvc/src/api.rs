@@ -462,6 +462,11 @@ struct ListQuery {
     #[serde(rename = "box")]
     mailbox: Option<Mailbox>,
     limit: Option<i64>,
+    /// Search: words the nomor or perihal contains (case-insensitive).
+    q: Option<String>,
+    /// Only letters of this classification.
+    #[param(value_type = Option<LevelDoc>)]
+    classification: Option<policies::Level>,
 }
 
 #[utoipa::path(get, path = "/api/v1/documents", tag = "documents", params(ListQuery), responses((status = 200, body = Vec<documents::Summary>), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
@@ -478,7 +483,11 @@ async fn list_documents(
             &node,
             &auth.caller(),
             q.mailbox.unwrap_or(Mailbox::Inbox),
-            q.limit.unwrap_or(100),
+            &documents::Filter {
+                text: q.q.filter(|t| !t.trim().is_empty()),
+                classification: q.classification,
+                limit: q.limit.unwrap_or(100),
+            },
         )
         .await?,
     ))

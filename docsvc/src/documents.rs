@@ -1040,28 +1040,62 @@ async fn approvals(node: &Node, caller: &Caller, limit: i64) -> Result<Vec<Summa
     Ok(out)
 }
 
+/// What to look for in a mailbox.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Words that the nomor or perihal must contain (case-insensitive).
+    pub text: Option<String>,
+    pub classification: Option<Level>,
+    pub limit: i64,
+}
+
+/// `text` as a LIKE pattern that matches it literally anywhere.
+fn like_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
 /// Lists the letters in a mailbox that the caller may read (after step-up, if the level needs
-/// it); nothing the policy would refuse is listed, not even its subject.
+/// it), newest first, matching `filter`; nothing the policy would refuse is listed, not even
+/// its subject.
 pub async fn list(
     node: &Node,
     caller: &Caller,
     mailbox: Mailbox,
-    limit: i64,
+    filter: &Filter,
 ) -> Result<Vec<Summary>> {
+    if let Some(t) = &filter.text {
+        if t.chars().count() > 200 {
+            return Err(Error::Invalid("search text is at most 200 characters".into()));
+        }
+    }
     let roles = match mailbox {
         Mailbox::Inbox => "('recipient', 'copy')",
         Mailbox::Outbox => "('originator')",
-        Mailbox::Approvals => return approvals(node, caller, limit).await,
+        Mailbox::Approvals => return approvals(node, caller, filter.limit).await,
     };
     let rows = sqlx::query(&format!(
         "SELECT DISTINCT d.id, d.nomor, d.perihal, d.classification, d.urgency, d.originator, d.agency, \
          d.created_at FROM documents d JOIN addressees a ON a.document_id = d.id \
-         WHERE a.nip = $1 AND a.role IN {roles} AND d.state <> 'destroyed' ORDER BY d.created_at DESC, d.id LIMIT $2"
+         WHERE a.nip = $1 AND a.role IN {roles} AND d.state <> 'destroyed' \
+         AND ($2 = '' OR LOWER(d.perihal) LIKE $2 ESCAPE '\\' OR LOWER(d.nomor) LIKE $2 ESCAPE '\\') \
+         AND ($3 = '' OR d.classification = $3) \
+         ORDER BY d.created_at DESC, d.id LIMIT $4"
     ))
     .bind(&caller.official.nip)
-    .bind(limit.clamp(1, 1000))
+    .bind(filter.text.as_deref().map(like_pattern).unwrap_or_default())
+    .bind(filter.classification.map(Level::as_str).unwrap_or_default())
+    .bind(filter.limit.clamp(1, 1000))
     .fetch_all(node.store.reader())
     .await?;
+    let addressed = addressees_of(node, &rows).await?;
     let policy = node.policy.current();
     let principal = policy.prepare_principal(&Principal::Official(caller.official.person()))?;
     let ctx = Context {
@@ -1071,16 +1105,16 @@ pub async fn list(
     let mut out = Vec::new();
     for r in rows {
         let id: String = r.try_get("id")?;
-        let addressees = sqlx::query("SELECT nip, role FROM addressees WHERE document_id = $1")
-            .bind(&id)
-            .fetch_all(node.store.reader())
-            .await?;
         let by_role = |role: &str| -> Vec<String> {
-            addressees
-                .iter()
-                .filter(|a| a.try_get::<String, _>("role").is_ok_and(|r| r == role))
-                .filter_map(|a| a.try_get::<String, _>("nip").ok())
-                .collect()
+            addressed
+                .get(&id)
+                .map(|v| {
+                    v.iter()
+                        .filter(|(_, r)| r == role)
+                        .map(|(n, _)| n.clone())
+                        .collect()
+                })
+                .unwrap_or_default()
         };
         let classification: Level = r
             .try_get::<String, _>("classification")?
@@ -1115,6 +1149,37 @@ pub async fn list(
                 created_at: r.try_get("created_at")?,
             });
         }
+    }
+    Ok(out)
+}
+
+/// The addressees (NIP, role) of each listed letter, in one query.
+async fn addressees_of(
+    node: &Node,
+    rows: &[sqlx::any::AnyRow],
+) -> Result<std::collections::HashMap<String, Vec<(String, String)>>> {
+    let mut out: std::collections::HashMap<String, Vec<(String, String)>> =
+        std::collections::HashMap::new();
+    if rows.is_empty() {
+        return Ok(out);
+    }
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>("id"))
+        .collect::<std::result::Result<_, _>>()?;
+    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT document_id, nip, role FROM addressees WHERE document_id IN ({})",
+        marks.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for id in &ids {
+        q = q.bind(id);
+    }
+    for r in q.fetch_all(node.store.reader()).await? {
+        out.entry(r.try_get("document_id")?)
+            .or_default()
+            .push((r.try_get("nip")?, r.try_get("role")?));
     }
     Ok(out)
 }

@@ -1435,6 +1435,23 @@ fn reclassification_keeps_both_versions(node: &Node, budi: &Client, body: &Path,
     b64_to_file(v[0]["signature"].as_str().expect("sig"), &first_sig);
     let o = openssl_cms_verify(node, &first_sig, &first);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Search over what the caller may see: by words of the subject and by classification.
+    let found = |query: &str| siti.get(&format!("/api/v1/documents?box=inbox&{query}")).json();
+    let hits = found("q=UNDANGAN%20rapat&classification=terbatas");
+    assert!(
+        hits.as_array()
+            .is_some_and(|a| a.iter().any(|l| l["id"] == id.as_str())),
+        "{hits}"
+    );
+    let hits = found("q=rapat&classification=rahasia");
+    assert!(
+        hits.as_array()
+            .is_some_and(|a| a.iter().all(|l| l["id"] != id.as_str())),
+        "{hits}"
+    );
+    assert_eq!(found("q=%25"), json!([]), "a % is a literal, not a wildcard");
+    let r = siti.get("/api/v1/documents?classification=rahsia");
+    assert_eq!(r.status, 400, "{}", r.text());
     // The new version names the old one by hash.
     let digest = ring::digest::digest(&ring::digest::SHA256, &std::fs::read(&first).expect("v1"));
     assert_eq!(m["reclassified"]["previous_sha256"], hex::encode(digest));
