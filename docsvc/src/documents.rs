@@ -408,6 +408,15 @@ impl<'a> Ingest<'a> {
             return Err(Error::Invalid("at most 100 attachments".into()));
         }
         let part = i64::try_from(self.parts.len()).map_err(|e| Error::Internal(e.to_string()))?;
+        if part == 0 {
+            // Recorded before the first chunk: a crash from here on leaves something the
+            // sweep recognises as abandoned.
+            sqlx::query("INSERT INTO uploads (document_id, started_at) VALUES ($1, $2)")
+                .bind(&self.id)
+                .bind(now_rfc3339())
+                .execute(self.node.store.pool())
+                .await?;
+        }
         let (plain_tx, mut chunk_rx, task) = envelope::encrypt_part(&self.age_recipients)?;
         // Hashing here, encrypting on the blocking thread and writing on the database's own
         // thread: three stages that run side by side.
@@ -484,10 +493,16 @@ impl<'a> Ingest<'a> {
 
     /// Removes what was stored for an ingest that will not finish.
     pub async fn abort(self) {
-        let _ = sqlx::query("DELETE FROM chunks WHERE document_id = $1")
-            .bind(&self.id)
-            .execute(self.node.store.pool())
-            .await;
+        for sql in [
+            "DELETE FROM chunks WHERE document_id = $1",
+            "DELETE FROM uploads WHERE document_id = $1",
+        ] {
+            // Best effort: what is left is swept once the upload counts as abandoned.
+            let _ = sqlx::query(sql)
+                .bind(&self.id)
+                .execute(self.node.store.pool())
+                .await;
+        }
     }
 
     /// Signs the manifest with the official's key and commits the letter, its addressees and
@@ -540,6 +555,10 @@ impl<'a> Ingest<'a> {
         if !self.awaiting_approval {
             deliver(&mut tx, &manifest).await?;
         }
+        sqlx::query("DELETE FROM uploads WHERE document_id = $1")
+            .bind(&manifest.id)
+            .execute(&mut *tx)
+            .await?;
         let mut last = None;
         for (name, d) in &self.decisions {
             last = Some(
@@ -572,6 +591,43 @@ impl<'a> Ingest<'a> {
             manifest,
         })
     }
+}
+
+/// Removes the chunks of uploads abandoned for longer than `minutes` (a client that went away
+/// mid-upload, a crash of the node) and chunks that belong to no letter and no upload.
+/// Returns how many chunks were removed.
+pub async fn sweep_abandoned(node: &Node, minutes: i64) -> Result<u64> {
+    let cutoff = crate::rfc3339(OffsetDateTime::now_utc() - time::Duration::minutes(minutes));
+    let stale = sqlx::query("SELECT document_id FROM uploads WHERE started_at < $1")
+        .bind(&cutoff)
+        .fetch_all(node.store.reader())
+        .await?;
+    let mut removed = 0;
+    for r in stale {
+        let id: String = r.try_get("document_id")?;
+        let mut tx = node.store.begin().await?;
+        removed += sqlx::query(
+            "DELETE FROM chunks WHERE document_id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM documents WHERE id = $1)",
+        )
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM uploads WHERE document_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    removed += sqlx::query(
+        "DELETE FROM chunks WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.id = chunks.document_id) \
+         AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.document_id = chunks.document_id)",
+    )
+    .execute(node.store.pool())
+    .await?
+    .rows_affected();
+    Ok(removed)
 }
 
 /// The policy that holds a letter for a second approval.
@@ -1073,7 +1129,9 @@ pub async fn list(
 ) -> Result<Vec<Summary>> {
     if let Some(t) = &filter.text {
         if t.chars().count() > 200 {
-            return Err(Error::Invalid("search text is at most 200 characters".into()));
+            return Err(Error::Invalid(
+                "search text is at most 200 characters".into(),
+            ));
         }
     }
     let roles = match mailbox {

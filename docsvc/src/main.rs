@@ -258,6 +258,25 @@ async fn serve(layout: Layout, dev_unseal: bool, banner: Option<String>) -> anyh
             }
         });
     }
+    // Abandoned uploads (a client gone mid-upload, a crash): swept at start and then
+    // regularly.
+    {
+        let node = Arc::clone(&node);
+        tokio::spawn(async move {
+            let minutes = node.config.abandoned_upload_minutes.max(0);
+            let every = std::time::Duration::from_secs(
+                u64::try_from(minutes.clamp(1, 10) * 60).unwrap_or(600),
+            );
+            loop {
+                match docsvc::documents::sweep_abandoned(&node, minutes).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(chunks = n, "abandoned uploads swept"),
+                    Err(e) => tracing::error!("sweeping abandoned uploads: {e}"),
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
+    }
     if dev_unseal {
         let n = quickstart::unseal_dev(&node.layout, &node.keystore)?;
         node.after_unseal()?;

@@ -31,6 +31,9 @@ pub struct Config {
     /// Idle session lifetime in minutes.
     #[serde(default = "default_session_minutes")]
     pub session_minutes: i64,
+    /// An upload unfinished for this many minutes is abandoned and its chunks are swept.
+    #[serde(default = "default_abandoned_upload_minutes")]
+    pub abandoned_upload_minutes: i64,
 }
 
 fn default_max_body_mib() -> u64 {
@@ -38,6 +41,9 @@ fn default_max_body_mib() -> u64 {
 }
 fn default_session_minutes() -> i64 {
     30
+}
+fn default_abandoned_upload_minutes() -> i64 {
+    60
 }
 
 /// The node's own keys, by id (`keys.json`).

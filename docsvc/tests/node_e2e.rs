@@ -1436,7 +1436,10 @@ fn reclassification_keeps_both_versions(node: &Node, budi: &Client, body: &Path,
     let o = openssl_cms_verify(node, &first_sig, &first);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Search over what the caller may see: by words of the subject and by classification.
-    let found = |query: &str| siti.get(&format!("/api/v1/documents?box=inbox&{query}")).json();
+    let found = |query: &str| {
+        siti.get(&format!("/api/v1/documents?box=inbox&{query}"))
+            .json()
+    };
     let hits = found("q=UNDANGAN%20rapat&classification=terbatas");
     assert!(
         hits.as_array()
@@ -1449,7 +1452,11 @@ fn reclassification_keeps_both_versions(node: &Node, budi: &Client, body: &Path,
             .is_some_and(|a| a.iter().all(|l| l["id"] != id.as_str())),
         "{hits}"
     );
-    assert_eq!(found("q=%25"), json!([]), "a % is a literal, not a wildcard");
+    assert_eq!(
+        found("q=%25"),
+        json!([]),
+        "a % is a literal, not a wildcard"
+    );
     let r = siti.get("/api/v1/documents?classification=rahsia");
     assert_eq!(r.status, 400, "{}", r.text());
     // The new version names the old one by hash.
@@ -1604,4 +1611,72 @@ async fn letter_lifecycle_on_postgres() {
     };
     lifecycle(Some(&url)).await;
     sandi_e2e::pg::drop_postgres(&name).await;
+}
+
+/// A node killed (SIGKILL) in the middle of an upload leaves chunks and no letter; restarted,
+/// it sweeps them as abandoned, and the log still verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_mid_upload_leaves_nothing_behind() {
+    let mut node = start(None);
+    let budi = node.login(ORIGINATOR, true);
+    let files = tempfile::tempdir().expect("tempdir");
+    let big = files.path().join("besar.pdf");
+    std::fs::File::create(&big)
+        .and_then(|f| f.set_len(256 << 20))
+        .expect("a 256 MiB file");
+    let db = node.database_url.clone();
+    let meta = format!(
+        "metadata={};type=application/json",
+        letter("rahasia", &[RECIPIENT])
+    );
+    let body = format!("body=@{};type=application/pdf", big.display());
+    // Slowed down so that the kill lands mid-upload.
+    let mut upload = budi.spawn(
+        "POST",
+        "/api/v1/documents",
+        &["--limit-rate", "32M", "-F", &meta, "-F", &body],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&db, "SELECT COUNT(*) FROM chunks").await == 0 {
+        assert!(Instant::now() < deadline, "no chunk was stored");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    node.child.kill().expect("SIGKILL");
+    node.child.wait().expect("wait");
+    let _ = upload.kill();
+    let _ = upload.wait();
+    assert!(count(&db, "SELECT COUNT(*) FROM chunks").await > 0);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM uploads").await, 1);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM documents").await,
+        0,
+        "no half letter"
+    );
+
+    let config = node.data().join("node.toml");
+    let text = std::fs::read_to_string(&config).expect("node.toml");
+    let changed = text.replace(
+        "abandoned_upload_minutes = 60",
+        "abandoned_upload_minutes = 0",
+    );
+    assert_ne!(text, changed, "{text}");
+    std::fs::write(&config, changed).expect("node.toml");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    node.child = docsvc()
+        .args(["serve", "--dev-unseal", "--data-dir"])
+        .arg(node.data())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docsvc serve");
+
+    wait_listening(&node.base, &node.ca());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&db, "SELECT COUNT(*) FROM chunks").await > 0 {
+        assert!(Instant::now() < deadline, "abandoned chunks were not swept");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM uploads").await, 0);
+    let o = node.audit_verify();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

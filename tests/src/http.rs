@@ -69,6 +69,26 @@ impl Client {
         self.call_into("GET", path, &[], Some(out))
     }
 
+    /// Starts curl with `args` against `path` without waiting (output discarded): for a
+    /// request that a test interrupts.
+    pub fn spawn(&self, method: &str, path: &str, args: &[&str]) -> std::process::Child {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--cacert"])
+            .arg(&self.ca)
+            .arg("-b")
+            .arg(&self.jar)
+            .args(["-X", method, "-o", "/dev/null"]);
+        if let Some(c) = &self.csrf {
+            cmd.args(["-H", &format!("x-csrf-token: {c}")]);
+        }
+        cmd.args(args)
+            .arg(format!("{}{path}", self.base))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run curl (apt install curl)")
+    }
+
     fn call_into(&self, method: &str, path: &str, args: &[&str], into: Option<&Path>) -> Response {
         let dir = tempfile::tempdir().expect("tempdir");
         let body = into.map_or_else(|| dir.path().join("body"), Path::to_path_buf);
