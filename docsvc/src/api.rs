@@ -983,10 +983,45 @@ async fn audit_proof(
     auth: Authed,
     Path(seq): Path<u64>,
 ) -> ApiResult<Json<crate::audit::Proof>> {
-    if !auth.official.has_role("auditor") {
+    if node.is_sealed() {
+        return Err(Error::Sealed.into());
+    }
+    let entry = crate::audit::entry_at(&node.store, seq)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("log entry {seq}")))?;
+    // Auditors read the whole log; an official reads the entries they caused and those
+    // about letters they originated.
+    let me = format!("official:{}", auth.official.nip);
+    let own_letter = match &entry.document {
+        Some(id) => sqlx::query("SELECT originator FROM documents WHERE id = $1")
+            .bind(id)
+            .fetch_optional(node.store.reader())
+            .await
+            .map_err(Error::from)?
+            .and_then(|r| sqlx::Row::try_get::<String, _>(&r, "originator").ok())
+            .is_some_and(|o| o == auth.official.nip),
+        None => false,
+    };
+    if !(auth.official.has_role("auditor") || entry.actor == me || own_letter) {
+        documents::log_alone(
+            &node,
+            &Entry::event(
+                me,
+                "audit_read",
+                "deny",
+                format!(
+                    "log entry {seq}: only auditors, its actor and the letter's originator read it"
+                ),
+                node.policy.current().version(),
+                auth.client.clone(),
+            ),
+        )
+        .await?;
         return Err(Error::Forbidden {
-            alasan: "ditolak: hanya auditor membaca log akses".into(),
-            reason: "denied: only auditors read the access log".into(),
+            alasan: "ditolak: hanya auditor, pelaku, atau pembuat naskah yang membaca entri log ini"
+                .into(),
+            reason: "denied: only auditors, the entry's actor or the letter's originator read this log entry"
+                .into(),
             policies: vec![],
         }
         .into());

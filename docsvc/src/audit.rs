@@ -496,6 +496,20 @@ pub struct Proof {
     pub head: TreeHead,
 }
 
+/// The entry at `seq`, if there is one.
+pub async fn entry_at(store: &Store, seq: u64) -> Result<Option<Entry>> {
+    let seq = i64::try_from(seq).map_err(|_| Error::NotFound(format!("log entry {seq}")))?;
+    sqlx::query("SELECT entry FROM audit_log WHERE seq = $1")
+        .bind(seq)
+        .fetch_optional(store.reader())
+        .await?
+        .map(|r| {
+            serde_json::from_str(&r.try_get::<String, _>("entry")?)
+                .map_err(|e| Error::Integrity(format!("audit entry {seq}: {e}")))
+        })
+        .transpose()
+}
+
 pub async fn proof(store: &Store, seq: u64) -> Result<Proof> {
     let rows = sqlx::query("SELECT leaf_hash FROM audit_log ORDER BY seq")
         .fetch_all(store.pool())

@@ -1586,6 +1586,159 @@ fn rotation_reaches_the_letters(node: &Node, budi: &Client, body: &Path) {
     assert!(out.contains(&format!("UNOPENABLE {id}")), "{out}");
 }
 
+/// One refusal the policy gives over the API: who asks, what, and the policy that refuses.
+struct Denial {
+    who: &'static str,
+    step_up: bool,
+    method: &'static str,
+    path: String,
+    form: Option<serde_json::Value>,
+    json: Option<serde_json::Value>,
+    action: &'static str,
+    document: Option<String>,
+    /// The refusing policy; empty when nothing permits it (deny by default).
+    policy: &'static str,
+}
+
+/// Every denial of the policy matrix that applies over the API: refused with 403 and the
+/// policy's reasons in both languages, and logged as a `deny` entry naming the policy.
+fn denials_are_refused_and_logged(node: &Node, budi: &Client, body: &Path) {
+    let r = create(budi, &letter("rahasia", &[RECIPIENT]), body, None);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let rahasia = r.json()["id"].as_str().expect("id").to_owned();
+    let r = create(budi, &letter("biasa", &[RECIPIENT]), body, None);
+    let biasa = r.json()["id"].as_str().expect("id").to_owned();
+    let doc = |id: &str, tail: &str| format!("/api/v1/documents/{id}{tail}");
+    let read = |who, step_up, policy| Denial {
+        who,
+        step_up,
+        method: "GET",
+        path: doc(&rahasia, ""),
+        form: None,
+        json: None,
+        action: "read",
+        document: Some(rahasia.clone()),
+        policy,
+    };
+    let cases = vec![
+        read(TERBATAS, true, "no-read-up"),
+        read(OTHER_AGENCY, true, ""),
+        read(AUDITOR, true, "auditors-do-not-read-documents"),
+        Denial {
+            path: doc(&rahasia, "/content"),
+            ..read(RECIPIENT, false, "step-up-to-open")
+        },
+        Denial {
+            path: doc(&rahasia, "/content?download=true"),
+            action: "export",
+            ..read(RECIPIENT, true, "no-plaintext-export")
+        },
+        Denial {
+            method: "POST",
+            path: "/api/v1/documents".into(),
+            form: Some(letter("rahasia", &[RECIPIENT])),
+            action: "sign",
+            document: None,
+            ..read(ORIGINATOR, false, "pin-to-sign")
+        },
+        Denial {
+            method: "POST",
+            path: "/api/v1/documents".into(),
+            form: Some(letter("rahasia", &[RECIPIENT])),
+            action: "create",
+            document: None,
+            ..read(TERBATAS, true, "no-read-up")
+        },
+        Denial {
+            method: "POST",
+            path: "/api/v1/documents".into(),
+            form: Some(letter("biasa", &[RECIPIENT])),
+            action: "create",
+            document: None,
+            ..read(AUDITOR, true, "auditors-do-not-read-documents")
+        },
+        Denial {
+            method: "POST",
+            path: doc(&rahasia, "/reclassify"),
+            json: Some(json!({ "classification": "biasa", "reason": "tidak rahasia lagi" })),
+            action: "reclassify",
+            ..read(RECIPIENT, true, "")
+        },
+        Denial {
+            method: "POST",
+            path: doc(&biasa, "/destroy"),
+            json: Some(json!({ "reason": "retensi" })),
+            action: "destroy",
+            document: Some(biasa.clone()),
+            ..read(RECIPIENT, true, "")
+        },
+    ];
+    for c in &cases {
+        let who = node.login(c.who, c.step_up);
+        let r = match (&c.form, &c.json) {
+            (Some(meta), _) => create(&who, meta, body, None),
+            (None, Some(j)) => who.call(
+                c.method,
+                &c.path,
+                &[
+                    "-H",
+                    "content-type: application/json",
+                    "--data-binary",
+                    &j.to_string(),
+                ],
+            ),
+            (None, None) => who.call(c.method, &c.path, &[]),
+        };
+        let what = format!("{} {} {} as {}", c.method, c.path, c.action, c.who);
+        assert_eq!(r.status, 403, "{what}: {}", r.text());
+        let p = r.json();
+        assert_eq!(p["type"], "urn:sandi:problem:policy-denied", "{what}");
+        assert!(
+            p["alasan"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("ditolak"))
+                && p["reason"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("denied")),
+            "{what}: reasons in both languages: {p}"
+        );
+        let named: Vec<&str> = p["policies"]
+            .as_array()
+            .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+            .unwrap_or_default();
+        if c.policy.is_empty() {
+            assert!(named.is_empty(), "{what}: deny by default: {p}");
+        } else {
+            assert_eq!(named.first().copied(), Some(c.policy), "{what}: {p}");
+        }
+    }
+    let out = docsvc()
+        .args(["audit", "export", "--data-dir"])
+        .arg(node.data())
+        .output()
+        .expect("docsvc audit export");
+    assert!(out.status.success());
+    let log: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    for c in &cases {
+        let actor = format!("official:{}", c.who);
+        let logged = log.iter().any(|e| {
+            e["actor"] == actor.as_str()
+                && e["action"] == c.action
+                && e["decision"] == "deny"
+                && c.document.as_deref().is_none_or(|d| e["document"] == d)
+                && (c.policy.is_empty() || e["policies"][0] == c.policy)
+        });
+        assert!(
+            logged,
+            "{} {} as {} is not in the log as a denial",
+            c.method, c.path, c.who
+        );
+    }
+}
+
 async fn lifecycle(database_url: Option<&str>) {
     let node = start(database_url);
     let files = tempfile::tempdir().expect("tempdir");
@@ -1595,6 +1748,7 @@ async fn lifecycle(database_url: Option<&str>) {
     reclassification_keeps_both_versions(&node, &budi, &body, files.path());
     destruction_after_retention(&node, &budi, &body, files.path()).await;
     rotation_reaches_the_letters(&node, &budi, &body);
+    denials_are_refused_and_logged(&node, &budi, &body);
     let o = node.audit_verify();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
