@@ -1674,44 +1674,54 @@ fn denials_are_refused_and_logged(node: &Node, budi: &Client, body: &Path) {
         },
     ];
     for c in &cases {
-        let who = node.login(c.who, c.step_up);
-        let r = match (&c.form, &c.json) {
-            (Some(meta), _) => create(&who, meta, body, None),
-            (None, Some(j)) => who.call(
-                c.method,
-                &c.path,
-                &[
-                    "-H",
-                    "content-type: application/json",
-                    "--data-binary",
-                    &j.to_string(),
-                ],
-            ),
-            (None, None) => who.call(c.method, &c.path, &[]),
-        };
-        let what = format!("{} {} {} as {}", c.method, c.path, c.action, c.who);
-        assert_eq!(r.status, 403, "{what}: {}", r.text());
-        let p = r.json();
-        assert_eq!(p["type"], "urn:sandi:problem:policy-denied", "{what}");
-        assert!(
-            p["alasan"]
-                .as_str()
-                .is_some_and(|a| a.starts_with("ditolak"))
-                && p["reason"]
-                    .as_str()
-                    .is_some_and(|a| a.starts_with("denied")),
-            "{what}: reasons in both languages: {p}"
-        );
-        let named: Vec<&str> = p["policies"]
-            .as_array()
-            .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
-            .unwrap_or_default();
-        if c.policy.is_empty() {
-            assert!(named.is_empty(), "{what}: deny by default: {p}");
-        } else {
-            assert_eq!(named.first().copied(), Some(c.policy), "{what}: {p}");
-        }
+        refused(node, c, body);
     }
+    denials_logged(node, &cases);
+}
+
+/// Asks as `c.who` and checks the 403: both reasons and the refusing policy.
+fn refused(node: &Node, c: &Denial, body: &Path) {
+    let who = node.login(c.who, c.step_up);
+    let r = match (&c.form, &c.json) {
+        (Some(meta), _) => create(&who, meta, body, None),
+        (None, Some(j)) => who.call(
+            c.method,
+            &c.path,
+            &[
+                "-H",
+                "content-type: application/json",
+                "--data-binary",
+                &j.to_string(),
+            ],
+        ),
+        (None, None) => who.call(c.method, &c.path, &[]),
+    };
+    let what = format!("{} {} {} as {}", c.method, c.path, c.action, c.who);
+    assert_eq!(r.status, 403, "{what}: {}", r.text());
+    let p = r.json();
+    assert_eq!(p["type"], "urn:sandi:problem:policy-denied", "{what}");
+    assert!(
+        p["alasan"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("ditolak"))
+            && p["reason"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("denied")),
+        "{what}: reasons in both languages: {p}"
+    );
+    let named: Vec<&str> = p["policies"]
+        .as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
+    if c.policy.is_empty() {
+        assert!(named.is_empty(), "{what}: deny by default: {p}");
+    } else {
+        assert_eq!(named.first().copied(), Some(c.policy), "{what}: {p}");
+    }
+}
+
+/// Each refusal is in the access log as a `deny` naming the policy.
+fn denials_logged(node: &Node, cases: &[Denial]) {
     let out = docsvc()
         .args(["audit", "export", "--data-dir"])
         .arg(node.data())
@@ -1722,7 +1732,7 @@ fn denials_are_refused_and_logged(node: &Node, budi: &Client, body: &Path) {
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
-    for c in &cases {
+    for c in cases {
         let actor = format!("official:{}", c.who);
         let logged = log.iter().any(|e| {
             e["actor"] == actor.as_str()
