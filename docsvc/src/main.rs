@@ -41,6 +41,10 @@ enum Command {
         /// Unseal with the dev custodians' files in the data directory (quickstart nodes only).
         #[arg(long)]
         dev_unseal: bool,
+        /// Listen here instead of node.toml's `listen`: another process of the same node
+        /// (same data directory, one shared PostgreSQL database).
+        #[arg(long)]
+        listen: Option<String>,
     },
     /// Gives a running node one custodian's share: decrypts the share file with the
     /// custodian's age identity and posts it to `/api/v1/sys/unseal`.
@@ -218,8 +222,17 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing open requests");
 }
 
-async fn serve(layout: Layout, dev_unseal: bool, banner: Option<String>) -> anyhow::Result<()> {
-    let node = Arc::new(Node::open(layout.clone()).await?);
+async fn serve(
+    layout: Layout,
+    dev_unseal: bool,
+    listen: Option<String>,
+    banner: Option<String>,
+) -> anyhow::Result<()> {
+    let mut node = Node::open(layout.clone()).await?;
+    if let Some(l) = listen {
+        node.config.listen = l;
+    }
+    let node = Arc::new(node);
     let (cert, tls) = node.tls_config()?;
     let listener = tokio::net::TcpListener::bind(&node.config.listen)
         .await
@@ -345,12 +358,13 @@ async fn run() -> anyhow::Result<()> {
                 }
                 return Ok(());
             }
-            serve(layout, true, banner).await
+            serve(layout, true, None, banner).await
         }
         Command::Serve {
             data_dir,
             dev_unseal,
-        } => serve(Layout::new(data_dir), dev_unseal, None).await,
+            listen,
+        } => serve(Layout::new(data_dir), dev_unseal, listen, None).await,
         Command::Unseal {
             url,
             ca,

@@ -84,10 +84,15 @@ impl Node {
 
     /// Logs in (and, with `pin`, steps up) as `nip`.
     fn login(&self, nip: &str, step_up: bool) -> Client {
+        self.login_at(&self.base, nip, step_up)
+    }
+
+    /// Logs in through the process serving at `base`.
+    fn login_at(&self, base: &str, nip: &str, step_up: bool) -> Client {
         // Each login its own cookie jar, so sessions of one official stay apart.
         static LOGINS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = LOGINS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut c = self.client(&format!("{nip}-{n}"));
+        let mut c = Client::new(base, &self.ca(), self.data().join(format!("{nip}-{n}.jar")));
         let (password, pin) = self.creds.get(nip).expect("quickstart official");
         let r = c.post_json(
             "/api/v1/session",
@@ -1843,4 +1848,86 @@ async fn a_crash_mid_upload_leaves_nothing_behind() {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM uploads").await, 0);
     let o = node.audit_verify();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Kills a process when dropped.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Two docsvc processes of one node (one data directory) on one PostgreSQL database: letters
+/// created through both at once are all stored once, each readable through either process,
+/// and the one access log they share verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_share_one_postgres() {
+    let Some((url, name)) = sandi_e2e::pg::postgres().await else {
+        return;
+    };
+    let node = start(Some(&url));
+    let port = sandi_e2e::free_port();
+    let second = format!("https://127.0.0.1:{port}");
+    let _second = Reaped(
+        docsvc()
+            .args(["serve", "--dev-unseal", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(node.data())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("a second docsvc serve"),
+    );
+    wait_listening(&second, &node.ca());
+    let files = tempfile::tempdir().expect("tempdir");
+    let body = files.path().join("surat.pdf");
+    std::fs::write(&body, b"%PDF-1.7\nsurat dari dua proses\n").expect("write");
+
+    let per_process = 12;
+    let writers: Vec<_> = [node.base.clone(), second.clone()]
+        .into_iter()
+        .map(|base| {
+            let budi = node.login_at(&base, ORIGINATOR, true);
+            let body = body.clone();
+            std::thread::spawn(move || {
+                (0..per_process)
+                    .map(|_| {
+                        let r = create(&budi, &letter("rahasia", &[RECIPIENT]), &body, None);
+                        assert_eq!(r.status, 201, "{}", r.text());
+                        r.json()["id"].as_str().expect("id").to_owned()
+                    })
+                    .collect::<Vec<String>>()
+            })
+        })
+        .collect();
+    let ids: Vec<String> = writers
+        .into_iter()
+        .flat_map(|w| w.join().expect("writer"))
+        .collect();
+    assert_eq!(ids.len(), 2 * per_process);
+
+    // Each letter reads back through either process.
+    for (i, id) in ids.iter().enumerate() {
+        let base = if i % 2 == 0 { &second } else { &node.base };
+        let siti = node.login_at(base, RECIPIENT, true);
+        let out = files.path().join("read.pdf");
+        let r = siti.download(&format!("/api/v1/documents/{id}/content"), &out);
+        assert_eq!(r.status, 200, "{id} through {base}");
+        assert_eq!(
+            std::fs::read(&out).expect("read"),
+            std::fs::read(&body).expect("read")
+        );
+    }
+    assert_eq!(
+        count(&url, "SELECT COUNT(*) FROM documents").await,
+        i64::try_from(ids.len()).expect("count")
+    );
+    let o = node.audit_verify();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    drop(node);
+    sandi_e2e::pg::drop_postgres(&name).await;
 }
