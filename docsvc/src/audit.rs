@@ -175,18 +175,28 @@ impl AuditLog {
                 .ok_or_else(|| Error::Integrity("audit frontier is not hex".into()))?,
         };
         let mut seq = size;
-        for entry in entries {
-            let text = serde_json::to_string(entry).map_err(log_err)?;
-            let leaf = merkle::leaf_hash(text.as_bytes());
-            frontier.push(leaf);
-            sqlx::query("INSERT INTO audit_log (seq, entry, leaf_hash) VALUES ($1, $2, $3)")
-                .bind(seq)
-                .bind(&text)
-                .bind(hex::encode(leaf))
-                .execute(&mut **tx)
-                .await
-                .map_err(log_err)?;
-            seq += 1;
+        // Many rows per statement: one round trip to the database for a whole group commit.
+        for group in entries.chunks(ROWS_PER_INSERT) {
+            let mut rows = Vec::with_capacity(group.len());
+            for entry in group {
+                let text = serde_json::to_string(entry).map_err(log_err)?;
+                let leaf = merkle::leaf_hash(text.as_bytes());
+                frontier.push(leaf);
+                rows.push((seq, text, hex::encode(leaf)));
+                seq += 1;
+            }
+            let values: Vec<String> = (0..rows.len())
+                .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                .collect();
+            let sql = format!(
+                "INSERT INTO audit_log (seq, entry, leaf_hash) VALUES {}",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (seq, text, leaf) in rows {
+                q = q.bind(seq).bind(text).bind(leaf);
+            }
+            q.execute(&mut **tx).await.map_err(log_err)?;
         }
         let new_nodes: Vec<(u32, String)> = frontier
             .nodes
@@ -274,6 +284,8 @@ pub struct Batcher {
 
 /// Most entries in one group commit.
 const BATCH: usize = 1024;
+/// Rows per INSERT statement (three parameters each, well under SQLite's limit).
+const ROWS_PER_INSERT: usize = 256;
 
 impl Batcher {
     pub fn spawn(store: Store, log: AuditLog) -> Self {

@@ -101,11 +101,13 @@ impl CrlCache {
         let Ok((_, cert)) = X509Certificate::from_der(cert_der) else {
             return Status::Unknown;
         };
+        // The directory is looked at outside the lock: requests do not queue behind each
+        // other's system calls.
+        let now_stamp = stamp(&self.dir);
         let mut cached = self
             .cached
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now_stamp = stamp(&self.dir);
         if now_stamp != cached.stamp {
             cached.crls = load(&self.dir, &self.issuers);
             cached.stamp = now_stamp;
