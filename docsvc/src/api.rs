@@ -663,7 +663,7 @@ struct ContentQuery {
     download: bool,
 }
 
-#[utoipa::path(get, path = "/api/v1/documents/{id}/content", tag = "documents", params(("id" = String, Path, description = "the letter id"), ContentQuery), responses((status = 200, description = "the plaintext, with the classification in `sandi-classification`", body = Vec<u8>, content_type = "application/octet-stream"), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"), (status = 500, description = "stored data failed its integrity check", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/v1/documents/{id}/content", tag = "documents", params(("id" = String, Path, description = "the letter id"), ContentQuery), responses((status = 200, description = "the plaintext, with the classification in `sandi-classification` and, where the level's handling asks for it, the reader's name, NIP and time in `sandi-watermark`", body = Vec<u8>, content_type = "application/octet-stream"), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"), (status = 500, description = "stored data failed its integrity check", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn get_content(
     State(node): State<App>,
     auth: Authed,
@@ -682,14 +682,24 @@ async fn get_content(
         .ok_or_else(|| Error::NotFound(format!("part {part}")))?
         .clone();
     let stream = documents::open_part(&node, &checked, part).await?;
-    let label = node
+    let handling = node
         .policy
         .current()
         .handling()
         .get(checked.manifest.classification)
-        .label_id
         .clone();
+    let label = handling.label_id;
     let mut resp = Response::new(Body::from_stream(stream));
+    if handling.watermark {
+        // The level's handling asks for the reader on every view: whoever renders the content
+        // (the web UI, a viewer) shows this over it.
+        let o = &auth.official;
+        let mark = format!("{} | NIP {} | {}", o.name, o.nip, crate::now_rfc3339());
+        resp.headers_mut().insert(
+            "sandi-watermark",
+            HeaderValue::from_str(&mark).unwrap_or(HeaderValue::from_static("")),
+        );
+    }
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

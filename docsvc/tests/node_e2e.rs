@@ -1378,6 +1378,15 @@ fn reclassification_keeps_both_versions(node: &Node, budi: &Client, body: &Path,
     let id = r.json()["id"].as_str().expect("id").to_owned();
     let path = format!("/api/v1/documents/{id}/reclassify");
     let siti = node.login(RECIPIENT, true);
+    // A RAHASIA view carries the reader's watermark.
+    let r = siti.get(&format!("/api/v1/documents/{id}/content"));
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("sandi-watermark")
+            .is_some_and(|w| w.contains(&format!("NIP {RECIPIENT}"))),
+        "{}",
+        r.headers
+    );
     let r = siti.post_json(
         &path,
         &json!({ "classification": "terbatas", "reason": "x" }),
@@ -1416,6 +1425,10 @@ fn reclassification_keeps_both_versions(node: &Node, budi: &Client, body: &Path,
         r.header("sandi-classification").as_deref(),
         Some("TERBATAS")
     );
+    assert!(
+        r.header("sandi-watermark").is_none(),
+        "TERBATAS is not watermarked"
+    );
     assert_eq!(
         std::fs::read(&out).expect("read"),
         std::fs::read(body).expect("read")
@@ -1440,7 +1453,14 @@ fn reclassification_keeps_both_versions(node: &Node, budi: &Client, body: &Path,
     b64_to_file(v[0]["signature"].as_str().expect("sig"), &first_sig);
     let o = openssl_cms_verify(node, &first_sig, &first);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // Search over what the caller may see: by words of the subject and by classification.
+    search_finds_the_letter(&siti, &id);
+    // The new version names the old one by hash.
+    let digest = ring::digest::digest(&ring::digest::SHA256, &std::fs::read(&first).expect("v1"));
+    assert_eq!(m["reclassified"]["previous_sha256"], hex::encode(digest));
+}
+
+/// Search over what the caller may see: by words of the subject and by classification.
+fn search_finds_the_letter(siti: &Client, id: &str) {
     let found = |query: &str| {
         siti.get(&format!("/api/v1/documents?box=inbox&{query}"))
             .json()
@@ -1448,13 +1468,13 @@ fn reclassification_keeps_both_versions(node: &Node, budi: &Client, body: &Path,
     let hits = found("q=UNDANGAN%20rapat&classification=terbatas");
     assert!(
         hits.as_array()
-            .is_some_and(|a| a.iter().any(|l| l["id"] == id.as_str())),
+            .is_some_and(|a| a.iter().any(|l| l["id"] == id)),
         "{hits}"
     );
     let hits = found("q=rapat&classification=rahasia");
     assert!(
         hits.as_array()
-            .is_some_and(|a| a.iter().all(|l| l["id"] != id.as_str())),
+            .is_some_and(|a| a.iter().all(|l| l["id"] != id)),
         "{hits}"
     );
     assert_eq!(
@@ -1464,9 +1484,6 @@ fn reclassification_keeps_both_versions(node: &Node, budi: &Client, body: &Path,
     );
     let r = siti.get("/api/v1/documents?classification=rahsia");
     assert_eq!(r.status, 400, "{}", r.text());
-    // The new version names the old one by hash.
-    let digest = ring::digest::digest(&ring::digest::SHA256, &std::fs::read(&first).expect("v1"));
-    assert_eq!(m["reclassified"]["previous_sha256"], hex::encode(digest));
 }
 
 /// Destruction after retention: refused without the PIN and before the retention ends; after
