@@ -4,6 +4,7 @@
 
 pub mod ca;
 pub mod ceremony;
+pub mod directory;
 mod error;
 pub mod inventory;
 pub mod issue;

@@ -70,6 +70,9 @@ enum Cmd {
     },
     /// Verify a key binding against the CA certificates in the home.
     VerifyBinding { file: PathBuf },
+    /// The network directory: every node, signed by the Network CA.
+    #[command(subcommand)]
+    Directory(DirectoryCmd),
     /// Issue the next version of a certificate with a new key; the old one stays valid until it
     /// expires (the overlap window).
     Rotate {
@@ -238,6 +241,23 @@ struct ShareArgs {
     /// An age identity file for shares encrypted to a custodian's recipient.
     #[arg(long)]
     identity: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum DirectoryCmd {
+    /// Signs a directory (JSON: `{"version": N, "nodes": [{id, agencies, base_url,
+    /// certificate_sha256, accreditation, status}]}`) with the Network CA; the version must be
+    /// above the last one signed. Nodes load the signed file as `network/directory.json`.
+    Sign {
+        #[command(flatten)]
+        shares: ShareArgs,
+        #[arg(long = "in")]
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verifies a signed directory against the CA certificates in the home and lists it.
+    Verify { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -579,6 +599,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )?;
             write_new(out, &serde_json::to_vec_pretty(&b)?)?;
             println!("key binding for NIP {nip} written to {}", out.display());
+            Ok(())
+        }
+        Cmd::Directory(DirectoryCmd::Sign { shares, input, out }) => {
+            let input: keymgr::directory::DirectoryInput =
+                serde_json::from_slice(&read(input)?).context("not a directory input")?;
+            keymgr::directory::check_new(&home, &input)?;
+            let session = unseal(&home, shares)?;
+            let d = keymgr::directory::sign(&home, session.online()?, &input)?;
+            write_new(out, &serde_json::to_vec_pretty(&d)?)?;
+            println!(
+                "network directory version {} ({} nodes) written to {}",
+                d.version,
+                d.nodes.len(),
+                out.display()
+            );
+            Ok(())
+        }
+        Cmd::Directory(DirectoryCmd::Verify { file }) => {
+            let d: keymgr::directory::Directory =
+                serde_json::from_slice(&read(file)?).context("not a network directory")?;
+            keymgr::directory::verify(&d, &home.cert_der(Ca::Network)?, &home.cert_der(Ca::Root)?)?;
+            println!(
+                "valid: network directory version {} of {}",
+                d.version, d.issued_at
+            );
+            for n in &d.nodes {
+                println!(
+                    "  {:<12} {:<9} {:<15} {} {}",
+                    n.id,
+                    n.status,
+                    n.accreditation,
+                    n.base_url,
+                    n.agencies.join(",")
+                );
+            }
             Ok(())
         }
         Cmd::VerifyBinding { file } => {

@@ -349,6 +349,7 @@ fn a_whole_ceremony_issues_what_openssl_accepts() {
             "binding.json",
         ],
     ));
+    the_network_directory_is_signed_verified_and_only_moves_forward(&ca);
     let text = ca.ok(&["verify-binding", "binding.json"]);
     assert!(text.contains(&recipient), "{text}");
     let forged = std::fs::read_to_string(ca.path("binding.json"))
@@ -417,8 +418,8 @@ fn a_whole_ceremony_issues_what_openssl_accepts() {
     assert!(err.contains("CA key in use"), "{err}");
 
     let text = ca.ok(&["log", "verify"]);
-    // 13 ceremony steps, 3 issuances, 1 binding, 2 key events.
-    assert!(text.contains("19 entries, 19 signed tree heads"), "{text}");
+    // 13 ceremony steps, 3 issuances, 1 binding, 2 network directories, 2 key events.
+    assert!(text.contains("21 entries, 21 signed tree heads"), "{text}");
 }
 
 #[test]
@@ -1568,4 +1569,87 @@ fn interactive_unseal_takes_custodians_one_at_a_time() {
         progress[3].contains("share of Dewi accepted: unsealed"),
         "{text}"
     );
+}
+
+/// The network directory: signed by the Network CA with the quorum, verified, versions only go
+/// up, and a changed accreditation or a bad entry is refused.
+fn the_network_directory_is_signed_verified_and_only_moves_forward(ca: &Ca) {
+    let input = |version: u64, accreditation: &str| {
+        serde_json::json!({
+            "version": version,
+            "nodes": [
+                {
+                    "id": "hub",
+                    "agencies": ["diskominfo"],
+                    "base_url": "https://hub.sandi.contoh.go.id:8443",
+                    "certificate_sha256": "ab".repeat(32),
+                    "accreditation": "sangat_rahasia",
+                    "status": "active"
+                },
+                {
+                    "id": "dinkes",
+                    "agencies": ["dinkes"],
+                    "base_url": "https://dinkes.sandi.contoh.go.id:8443",
+                    "certificate_sha256": "cd".repeat(32),
+                    "accreditation": accreditation,
+                    "status": "active"
+                }
+            ]
+        })
+        .to_string()
+    };
+    std::fs::write(ca.path("nodes.json"), input(1, "rahasia")).expect("write");
+    let q = ca.quorum(&[2, 4, 5]);
+    let text = ca.ok(&args(
+        &["directory", "sign"],
+        &q,
+        &["--in", "nodes.json", "--out", "directory.json"],
+    ));
+    assert!(text.contains("version 1 (2 nodes)"), "{text}");
+    let text = ca.ok(&["directory", "verify", "directory.json"]);
+    assert!(
+        text.contains("version 1") && text.contains("dinkes"),
+        "{text}"
+    );
+
+    // A raised accreditation in the signed file is caught.
+    let forged = std::fs::read_to_string(ca.path("directory.json"))
+        .expect("directory")
+        .replacen("\"rahasia\"", "\"sangat_rahasia\"", 1);
+    std::fs::write(ca.path("forged.json"), forged).expect("write");
+    assert!(
+        ca.fails(&["directory", "verify", "forged.json"])
+            .contains("does not verify")
+    );
+    // The same version again, and a bad level, are refused.
+    let again = ca.fails(&args(
+        &["directory", "sign"],
+        &q,
+        &["--in", "nodes.json", "--out", "directory-2.json"],
+    ));
+    assert!(
+        again.contains("not above the last signed version 1"),
+        "{again}"
+    );
+    std::fs::write(ca.path("nodes.json"), input(2, "rahsia")).expect("write");
+    let bad = ca.fails(&args(
+        &["directory", "sign"],
+        &q,
+        &["--in", "nodes.json", "--out", "directory-2.json"],
+    ));
+    assert!(bad.contains("accreditation \"rahsia\""), "{bad}");
+    std::fs::write(ca.path("nodes.json"), input(2, "terbatas")).expect("write");
+    ca.ok(&args(
+        &["directory", "sign"],
+        &q,
+        &["--in", "nodes.json", "--out", "directory-2.json"],
+    ));
+    // Without the quorum nothing is signed.
+    std::fs::write(ca.path("nodes.json"), input(3, "terbatas")).expect("write");
+    let few = ca.quorum(&[1]);
+    ca.fails(&args(
+        &["directory", "sign"],
+        &few,
+        &["--in", "nodes.json", "--out", "directory-3.json"],
+    ));
 }

@@ -1,0 +1,220 @@
+//! The network directory: every docsvc node of the sandi network (id, agencies, base URL,
+//! certificate fingerprint, accreditation, status), signed by the Network CA. Nodes talk only
+//! to nodes it lists, and never accept an older version than the one they hold.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use hsm_shim::{KeyStore, SignatureAlgorithm, verify_signature};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::ca::{self, Ca, Home};
+use crate::tlog::Log;
+use crate::transcript::sha256_hex;
+use crate::{Error, Result};
+
+pub const FORMAT: &str = "sandi-directory-v1";
+
+/// The classifications a node may be accredited to hold, lowest first.
+pub const LEVELS: [&str; 4] = ["biasa", "terbatas", "rahasia", "sangat_rahasia"];
+
+/// One node of the network.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeEntry {
+    pub id: String,
+    /// The agencies (perangkat daerah) whose officials this node serves.
+    pub agencies: Vec<String>,
+    /// `https://host:port`.
+    pub base_url: String,
+    /// SHA-256 (hex) of the node's certificate (DER), from the Network CA.
+    pub certificate_sha256: String,
+    /// The highest classification the node may hold.
+    pub accreditation: String,
+    /// `active`, `suspended` or `revoked`: only active nodes are talked to.
+    pub status: String,
+}
+
+/// What the operator writes: the version and the nodes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryInput {
+    pub version: u64,
+    pub nodes: Vec<NodeEntry>,
+}
+
+/// The signed directory.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Directory {
+    pub format: String,
+    pub version: u64,
+    pub issued_at: String,
+    pub nodes: Vec<NodeEntry>,
+    /// SHA-256 of the Network CA certificate that signed it.
+    pub network_ca_sha256: String,
+    pub algorithm: SignatureAlgorithm,
+    /// Over [`Directory::message`], base64.
+    pub signature: String,
+}
+
+impl Directory {
+    /// The signed bytes: the directory without its signature, as compact JSON.
+    fn message(&self) -> Result<Vec<u8>> {
+        let unsigned = Directory {
+            signature: String::new(),
+            ..self.clone()
+        };
+        serde_json::to_vec(&unsigned).map_err(|e| Error::InvalidInput(e.to_string()))
+    }
+
+    /// The node with this certificate (SHA-256 of its DER), if it is listed.
+    pub fn by_certificate(&self, sha256: &str) -> Option<&NodeEntry> {
+        self.nodes.iter().find(|n| n.certificate_sha256 == sha256)
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<&NodeEntry> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The active node that serves `agency`.
+    pub fn serving(&self, agency: &str) -> Option<&NodeEntry> {
+        self.nodes
+            .iter()
+            .find(|n| n.status == "active" && n.agencies.iter().any(|a| a == agency))
+    }
+}
+
+fn check_input(input: &DirectoryInput) -> Result<()> {
+    let bad = |r: String| Err(Error::InvalidInput(format!("directory: {r}")));
+    if input.version == 0 {
+        return bad("version starts at 1".into());
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut certs = std::collections::HashSet::new();
+    for n in &input.nodes {
+        if n.id.is_empty() || !n.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return bad(format!("node id {:?}: letters, digits and '-'", n.id));
+        }
+        if !ids.insert(&n.id) {
+            return bad(format!("node {} is listed twice", n.id));
+        }
+        if !n.base_url.starts_with("https://") {
+            return bad(format!("node {}: base_url must be https://", n.id));
+        }
+        if n.certificate_sha256.len() != 64
+            || !n.certificate_sha256.chars().all(|c| c.is_ascii_hexdigit())
+        {
+            return bad(format!(
+                "node {}: certificate_sha256 must be 64 hex digits",
+                n.id
+            ));
+        }
+        if !certs.insert(n.certificate_sha256.to_ascii_lowercase()) {
+            return bad(format!("node {}: certificate listed for two nodes", n.id));
+        }
+        if !LEVELS.contains(&n.accreditation.as_str()) {
+            return bad(format!(
+                "node {}: accreditation {:?} is not one of {}",
+                n.id,
+                n.accreditation,
+                LEVELS.join(", ")
+            ));
+        }
+        if !["active", "suspended", "revoked"].contains(&n.status.as_str()) {
+            return bad(format!("node {}: status {:?}", n.id, n.status));
+        }
+    }
+    Ok(())
+}
+
+fn version_file(home: &Home) -> std::path::PathBuf {
+    home.dir().join("directory-version")
+}
+
+/// Checks a directory input before anything is unsealed: its entries, and a version above the
+/// last one this CA signed, so that a node can always tell the newer of two directories.
+pub fn check_new(home: &Home, input: &DirectoryInput) -> Result<()> {
+    check_input(input)?;
+    let last: u64 = std::fs::read_to_string(version_file(home))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0);
+    if input.version <= last {
+        return Err(Error::InvalidInput(format!(
+            "directory version {} is not above the last signed version {last}",
+            input.version
+        )));
+    }
+    Ok(())
+}
+
+/// Signs a directory with the Network CA's key (see [`check_new`]).
+pub fn sign(home: &Home, store: &dyn KeyStore, input: &DirectoryInput) -> Result<Directory> {
+    check_new(home, input)?;
+    let state = home.load_state()?;
+    let ca_der = home.cert_der(Ca::Network)?;
+    ca::check_ca_validity(Ca::Network, &ca_der)?;
+    let mut d = Directory {
+        format: FORMAT.into(),
+        version: input.version,
+        issued_at: OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or_else(|_| OffsetDateTime::now_utc())
+            .format(&Rfc3339)
+            .unwrap_or_default(),
+        nodes: input
+            .nodes
+            .iter()
+            .map(|n| NodeEntry {
+                certificate_sha256: n.certificate_sha256.to_ascii_lowercase(),
+                ..n.clone()
+            })
+            .collect(),
+        network_ca_sha256: sha256_hex(&ca_der),
+        algorithm: SignatureAlgorithm::EcdsaP384Sha384,
+        signature: String::new(),
+    };
+    let handle = store.info(state.network_ca_key)?.handle();
+    let sig = store.sign(&handle, &d.message()?)?;
+    d.algorithm = sig.algorithm;
+    d.signature = B64.encode(sig.bytes);
+    std::fs::write(version_file(home), d.version.to_string())
+        .map_err(|e| Error::io("writing", version_file(home), e))?;
+    Log::open(home)?.append(
+        store,
+        state.log_key,
+        "network-directory",
+        serde_json::json!({ "version": d.version, "nodes": d.nodes.len() }),
+    )?;
+    Ok(d)
+}
+
+/// Verifies a directory against the Network CA certificate and the root it chains to.
+pub fn verify(d: &Directory, network_ca_der: &[u8], root_der: &[u8]) -> Result<()> {
+    let bad = |r: &str| Error::InvalidInput(format!("network directory: {r}"));
+    if d.format != FORMAT {
+        return Err(bad("unknown format"));
+    }
+    if d.network_ca_sha256 != sha256_hex(network_ca_der) {
+        return Err(bad("signed by another Network CA certificate"));
+    }
+    let (_, ca_cert) = x509_parser::parse_x509_certificate(network_ca_der)
+        .map_err(|_| bad("unreadable Network CA"))?;
+    let (_, root) =
+        x509_parser::parse_x509_certificate(root_der).map_err(|_| bad("unreadable root"))?;
+    ca_cert
+        .verify_signature(Some(root.public_key()))
+        .map_err(|_| bad("the Network CA does not chain to this root"))?;
+    let spki = ca::spki_of_cert(network_ca_der)?;
+    let sig = B64
+        .decode(&d.signature)
+        .map_err(|_| bad("signature is not base64"))?;
+    verify_signature(&spki, d.algorithm, &d.message()?, &sig)
+        .map_err(|_| bad("the signature does not verify"))?;
+    check_input(&DirectoryInput {
+        version: d.version,
+        nodes: d.nodes.clone(),
+    })
+}
