@@ -254,6 +254,58 @@ impl FromRequestParts<App> for AppAuthed {
     }
 }
 
+/// A peer node on `/network/v1`, checked on every request: a client certificate from the
+/// Network CA, not revoked, listed as active in the current network directory. A refusal is
+/// logged.
+#[derive(Debug)]
+pub struct NodeAuthed {
+    pub peer: keymgr::directory::NodeEntry,
+    pub client: Option<String>,
+}
+
+impl FromRequestParts<App> for NodeAuthed {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, node: &App) -> ApiResult<Self> {
+        let conn = parts.extensions.get::<Conn>().cloned();
+        let client = conn.as_ref().map(|c| c.peer.ip().to_string());
+        let Some(der) = conn.as_ref().and_then(|c| c.client_cert.clone()) else {
+            return Err(Error::Unauthenticated(
+                "the network API needs a node certificate (mutual TLS)".into(),
+            )
+            .into());
+        };
+        match crate::network::peer_of(node, &der).await? {
+            Ok(peer) => Ok(NodeAuthed { peer, client }),
+            Err(why) => {
+                let actor = format!(
+                    "node-certificate:{}",
+                    &crate::network::fingerprint(&der)[..16]
+                );
+                tracing::warn!(%actor, "node refused: {why}");
+                documents::log_alone(
+                    node,
+                    &Entry::event(
+                        actor,
+                        "network_connect",
+                        "deny",
+                        why.clone(),
+                        node.policy.current().version(),
+                        client,
+                    ),
+                )
+                .await?;
+                Err(Error::Forbidden {
+                    alasan: format!("ditolak: simpul tidak dikenal jaringan sandi ({why})"),
+                    reason: format!("denied: not a node of the sandi network ({why})"),
+                    policies: vec!["network-directory".into()],
+                }
+                .into())
+            }
+        }
+    }
+}
+
 /// JSON bodies with a problem response for anything malformed (unknown fields, wrong types,
 /// bad UTF-8), instead of axum's plain-text rejection.
 #[derive(Debug)]
@@ -987,6 +1039,29 @@ async fn admin_status(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+struct Hello {
+    /// This node's id.
+    node: String,
+    /// The caller, as the network directory names it.
+    peer: String,
+    directory_version: u64,
+}
+
+#[utoipa::path(get, path = "/network/v1/hello", tag = "network", responses((status = 200, description = "the peer is a node of the network", body = Hello), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json")))]
+async fn network_hello(State(node): State<App>, peer: NodeAuthed) -> ApiResult<Json<Hello>> {
+    let version = node
+        .network
+        .current(&node.store)
+        .await?
+        .map_or(0, |d| d.version);
+    Ok(Json(Hello {
+        node: node.config.node_id.clone(),
+        peer: peer.peer.id,
+        directory_version: version,
+    }))
+}
+
 #[utoipa::path(get, path = "/api/v1/audit/proof/{seq}", tag = "audit", params(("seq" = u64, Path, description = "the entry's sequence number")), responses((status = 200, body = crate::audit::Proof), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn audit_proof(
     State(node): State<App>,
@@ -1142,6 +1217,7 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(sign))
         .routes(routes!(verify))
         .routes(routes!(audit_proof))
+        .routes(routes!(network_hello))
         .split_for_parts()
 }
 

@@ -15,6 +15,7 @@ pub mod envelope;
 mod error;
 pub mod lifecycle;
 pub mod metrics;
+pub mod network;
 pub mod node;
 pub mod quickstart;
 pub mod revocation;

@@ -22,18 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Sets up a development node (dev key ceremony, dev PKI, officials) and serves it.
-    Quickstart {
-        #[arg(long, default_value = "sandi-dev")]
-        data_dir: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:8443")]
-        listen: String,
-        /// Use this database instead of SQLite in the data directory.
-        #[arg(long)]
-        database_url: Option<String>,
-        /// Set up only; do not start the server.
-        #[arg(long)]
-        no_serve: bool,
-    },
+    Quickstart(QuickstartArgs),
     /// Serves a node. It starts sealed: custodians unseal it through `POST /api/v1/sys/unseal`.
     Serve {
         #[arg(long, env = "DOCSVC_DATA_DIR")]
@@ -79,6 +68,11 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         batch: u32,
     },
+    /// The sandi network: other nodes, as the network directory lists them.
+    Network {
+        #[command(subcommand)]
+        command: NetworkCommand,
+    },
     /// The access log.
     Audit {
         #[command(subcommand)]
@@ -107,6 +101,33 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+}
+
+#[derive(clap::Args)]
+struct QuickstartArgs {
+    #[arg(long, default_value = "sandi-dev")]
+    data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: String,
+    /// Use this database instead of SQLite in the data directory.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Set up only; do not start the server.
+    #[arg(long)]
+    no_serve: bool,
+    /// Join the dev network of another quickstart node (its data directory): same dev CA
+    /// and custodians, so the nodes can talk to each other.
+    #[arg(long)]
+    join: Option<PathBuf>,
+    /// This node's id in the network directory.
+    #[arg(long, default_value = "hub")]
+    node_id: String,
+    /// Only the dev officials of these agencies (comma-separated; all when absent).
+    #[arg(long, value_delimiter = ',')]
+    agencies: Vec<String>,
+    /// The highest classification this node may hold.
+    #[arg(long, default_value = "sangat_rahasia")]
+    accreditation: String,
 }
 
 /// How an offline command opens the keystore: the custodians' share files with their age
@@ -153,6 +174,23 @@ enum KeysCommand {
         unseal: OfflineUnseal,
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum NetworkCommand {
+    /// Connects to another node over mutual TLS with this node's certificate and asks who it
+    /// is; the peer checks this node against its own directory.
+    Ping {
+        #[arg(long, env = "DOCSVC_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The peer's id in the network directory.
+        peer: String,
+    },
+    /// Lists the nodes of this node's current network directory.
+    Show {
+        #[arg(long, env = "DOCSVC_DATA_DIR")]
+        data_dir: PathBuf,
     },
 }
 
@@ -330,36 +368,7 @@ async fn run() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Quickstart {
-            data_dir,
-            listen,
-            database_url,
-            no_serve,
-        } => {
-            let layout = Layout::new(&data_dir);
-            let mut banner = None;
-            if layout.config().exists() {
-                eprintln!(
-                    "{} already holds a dev node; starting it",
-                    data_dir.display()
-                );
-            } else {
-                eprintln!("{}\n", quickstart::WARNING);
-                let out =
-                    quickstart::setup(&data_dir, &listen, database_url.as_deref(), &mut |m| {
-                        eprintln!("• {m}");
-                    })
-                    .await?;
-                banner = Some(next_steps(&out, &listen));
-            }
-            if no_serve {
-                if let Some(b) = banner {
-                    println!("{b}");
-                }
-                return Ok(());
-            }
-            serve(layout, true, None, banner).await
-        }
+        Command::Quickstart(args) => quickstart_cmd(args).await,
         Command::Serve {
             data_dir,
             dev_unseal,
@@ -377,6 +386,7 @@ async fn run() -> anyhow::Result<()> {
             unseal,
             batch,
         } => rewrap_cmd(&data_dir, &unseal, batch).await,
+        Command::Network { command } => network_cmd(command).await,
         Command::Audit { command } => audit_cmd(command).await,
         Command::Official { command } => official(command).await,
         Command::Bench {
@@ -479,6 +489,51 @@ async fn official(command: OfficialCommand) -> anyhow::Result<()> {
     }
 }
 
+async fn quickstart_cmd(args: QuickstartArgs) -> anyhow::Result<()> {
+    let QuickstartArgs {
+        data_dir,
+        listen,
+        database_url,
+        no_serve,
+        join,
+        node_id,
+        agencies,
+        accreditation,
+    } = args;
+    let spec = quickstart::DevNode {
+        listen: listen.clone(),
+        database_url,
+        join,
+        node_id,
+        agencies,
+        accreditation: accreditation
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--accreditation {accreditation:?}: {e}"))?,
+    };
+    let layout = Layout::new(&data_dir);
+    let mut banner = None;
+    if layout.config().exists() {
+        eprintln!(
+            "{} already holds a dev node; starting it",
+            data_dir.display()
+        );
+    } else {
+        eprintln!("{}\n", quickstart::WARNING);
+        let out = quickstart::setup_node(&data_dir, &spec, &mut |m| {
+            eprintln!("• {m}");
+        })
+        .await?;
+        banner = Some(next_steps(&out, &listen));
+    }
+    if no_serve {
+        if let Some(b) = banner {
+            println!("{b}");
+        }
+        return Ok(());
+    }
+    serve(layout, true, None, banner).await
+}
+
 async fn rewrap_cmd(
     data_dir: &std::path::Path,
     unseal: &OfflineUnseal,
@@ -514,6 +569,52 @@ async fn rewrap_cmd(
         );
     }
     Ok(())
+}
+
+async fn network_cmd(command: NetworkCommand) -> anyhow::Result<()> {
+    match command {
+        NetworkCommand::Ping { data_dir, peer } => {
+            let node = Node::open(Layout::new(&data_dir)).await?;
+            let (entry, mut client) = docsvc::network::connect(&node, &peer).await?;
+            let (status, _, body) = client
+                .call("GET", "/network/v1/hello", &[], bytes::Bytes::new())
+                .await?;
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            if status != 200 {
+                anyhow::bail!(
+                    "{} refused this node ({status}): {}",
+                    entry.id,
+                    v["detail"].as_str().unwrap_or("no detail")
+                );
+            }
+            println!(
+                "{} at {} answers: it knows this node as {} (its directory version {})",
+                v["node"].as_str().unwrap_or("?"),
+                entry.base_url,
+                v["peer"].as_str().unwrap_or("?"),
+                v["directory_version"]
+            );
+            Ok(())
+        }
+        NetworkCommand::Show { data_dir } => {
+            let node = Node::open(Layout::new(&data_dir)).await?;
+            let d = node.network.current(&node.store).await?.ok_or_else(|| {
+                anyhow::anyhow!("no valid network/directory.json in {}", data_dir.display())
+            })?;
+            println!("network directory version {} of {}", d.version, d.issued_at);
+            for n in &d.nodes {
+                println!(
+                    "  {:<12} {:<9} {:<15} {} {}",
+                    n.id,
+                    n.status,
+                    n.accreditation,
+                    n.base_url,
+                    n.agencies.join(",")
+                );
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Opens a node's data directory without serving it and unseals its keystore with the given

@@ -299,6 +299,8 @@ pub struct Node {
     pub network_trust: Trust,
     /// keymgr's CRLs from `crl/`, reloaded when the files change.
     pub crls: crate::revocation::CrlCache,
+    /// The network directory signed by the Network CA: which nodes this one talks to.
+    pub network: crate::network::NetworkDirectory,
     pub signing_ca_der: Vec<u8>,
     pub network_ca_der: Vec<u8>,
     pub audit: AuditLog,
@@ -340,10 +342,15 @@ impl Node {
                 root_der.clone(),
                 vec![signing_ca_der.clone(), network_ca_der.clone()],
             ),
-            network_trust: Trust::new(root_der, vec![network_ca_der.clone()]),
+            network_trust: Trust::new(root_der.clone(), vec![network_ca_der.clone()]),
             crls: crate::revocation::CrlCache::new(
                 layout.crl_dir(),
                 vec![signing_ca_der.clone(), network_ca_der.clone()],
+            ),
+            network: crate::network::NetworkDirectory::new(
+                &layout,
+                network_ca_der.clone(),
+                root_der,
             ),
             network_ca_der,
             signing_ca_der,

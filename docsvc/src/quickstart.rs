@@ -259,6 +259,53 @@ async fn dev_ceremony(
     Ok((home, inv, quorum))
 }
 
+/// Joins another quickstart node's dev network: the same custodians (their identity files are
+/// copied here) and the same dev CA, opened with their shares.
+async fn joined(
+    layout: &Layout,
+    other: &Layout,
+) -> Result<(Vec<age::x25519::Recipient>, Home, Inventory, QuorumSession)> {
+    let mut recipients = Vec::new();
+    for ((mine, _), (theirs, _)) in dev_custodian_files(layout)
+        .iter()
+        .zip(dev_custodian_files(other))
+    {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(&theirs).map_err(|e| Error::io("reading", &theirs, e))?,
+        );
+        let id: age::x25519::Identity = text
+            .lines()
+            .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+            .and_then(|l| l.parse().ok())
+            .ok_or_else(|| Error::Invalid(format!("{}: no age identity", theirs.display())))?;
+        write_private(mine, text.as_bytes())?;
+        recipients.push(id.to_public());
+    }
+    let home = Home::new(other.dir().join("keymgr"));
+    if !home.is_initialised() {
+        return Err(Error::Invalid(format!(
+            "{} holds no dev CA to join",
+            other.dir().display()
+        )));
+    }
+    let inv = Inventory::open(&Inventory::default_url(home.dir())).await?;
+    let shares_dir = other.shares().join("keymgr");
+    let mut share_files: Vec<PathBuf> = std::fs::read_dir(&shares_dir)
+        .map_err(|e| Error::io("listing", &shares_dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    share_files.sort();
+    let mut quorum = QuorumSession::open(&home)?;
+    for ((key_file, _), share_file) in dev_custodian_files(layout)
+        .iter()
+        .zip(&share_files)
+        .take(usize::from(THRESHOLD))
+    {
+        quorum.add(share_file, &Unlock::Identity(key_file.clone()))?;
+    }
+    Ok((recipients, home, inv, quorum))
+}
+
 /// The node keystore sealed by the dev custodians, opened with their shares, and the node's
 /// own keys in it.
 fn dev_node_keystore(
@@ -293,8 +340,9 @@ async fn dev_node_certificate(
     inv: &Inventory,
     online: &SoftwareKeyStore,
     tls_key: hsm_shim::KeyId,
-    listen: &str,
+    spec: &DevNode,
 ) -> Result<()> {
+    let listen = spec.listen.as_str();
     let (host, _) = listen.rsplit_once(':').unwrap_or((listen, ""));
     let mut ips = vec![std::net::IpAddr::from([127, 0, 0, 1])];
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
@@ -303,15 +351,19 @@ async fn dev_node_certificate(
         }
     }
     let tls_store = node::open_tls_keystore(layout)?;
-    let csr = csr_for(tls_store.as_ref(), tls_key, "hub")?;
+    let csr = csr_for(tls_store.as_ref(), tls_key, &spec.node_id)?;
     let issued = issue::issue(
         home,
         online,
         inv,
         Request::Node(NodeRequest {
-            node_id: "hub".into(),
-            agency: "diskominfo".into(),
-            accreditation: Level::SangatRahasia.as_str().into(),
+            node_id: spec.node_id.clone(),
+            agency: spec
+                .agencies
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "diskominfo".into()),
+            accreditation: spec.accreditation.as_str().into(),
             dns: vec!["localhost".into()],
             ips,
             days: 365,
@@ -364,6 +416,37 @@ fn dev_config(layout: &Layout, listen: &str, database_url: Option<&str>) -> Resu
     Ok(config)
 }
 
+/// Which dev node to set up.
+#[derive(Clone, Debug)]
+pub struct DevNode {
+    pub listen: String,
+    pub database_url: Option<String>,
+    /// Another quickstart node's data directory: this node joins its dev network (the same
+    /// dev CA and custodians) instead of holding a ceremony of its own.
+    pub join: Option<PathBuf>,
+    pub node_id: String,
+    /// Only the dev officials of these agencies (all when empty).
+    pub agencies: Vec<String>,
+    pub accreditation: Level,
+}
+
+impl DevNode {
+    pub fn new(listen: &str, database_url: Option<&str>) -> Self {
+        DevNode {
+            listen: listen.into(),
+            database_url: database_url.map(str::to_owned),
+            join: None,
+            node_id: "hub".into(),
+            agencies: Vec::new(),
+            accreditation: Level::SangatRahasia,
+        }
+    }
+
+    fn serves(&self, agency: &str) -> bool {
+        self.agencies.is_empty() || self.agencies.iter().any(|a| a == agency)
+    }
+}
+
 /// Sets up a dev node in `dir` (which must not hold one) listening on `listen`.
 pub async fn setup(
     dir: &Path,
@@ -371,6 +454,16 @@ pub async fn setup(
     database_url: Option<&str>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Outcome> {
+    setup_node(dir, &DevNode::new(listen, database_url), progress).await
+}
+
+/// Sets up the dev node `spec` in `dir` (which must not hold one).
+pub async fn setup_node(
+    dir: &Path,
+    spec: &DevNode,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Outcome> {
+    let listen = spec.listen.as_str();
     let layout = Layout::new(dir);
     if layout.config().exists() {
         return Err(Error::Conflict(format!(
@@ -381,20 +474,39 @@ pub async fn setup(
     }
     std::fs::create_dir_all(layout.shares())
         .map_err(|e| Error::io("creating", layout.shares(), e))?;
-    let recipients = dev_custodians(&layout)?;
-    progress("key ceremony (dev): root, network and signing CAs");
-    let (home, inv, quorum) = dev_ceremony(&layout, &recipients, progress).await?;
+    let (recipients, home, inv, quorum) = match &spec.join {
+        None => {
+            let recipients = dev_custodians(&layout)?;
+            progress("key ceremony (dev): root, network and signing CAs");
+            let (home, inv, quorum) = dev_ceremony(&layout, &recipients, progress).await?;
+            (recipients, home, inv, quorum)
+        }
+        Some(other) => {
+            progress(&format!(
+                "joining the dev network of {}: its CA and custodians",
+                other.display()
+            ));
+            joined(&layout, &Layout::new(other)).await?
+        }
+    };
     let online = quorum.online()?;
     progress("node keystore, sealed by the same custodians (2 of 3)");
     let (keystore, keys) = dev_node_keystore(&layout, &recipients)?;
     progress("node certificate from the Network CA");
-    dev_node_certificate(&layout, &home, &inv, online, keys.tls, listen).await?;
-    let config = dev_config(&layout, listen, database_url)?;
+    dev_node_certificate(&layout, &home, &inv, online, keys.tls, spec).await?;
+    let mut config = dev_config(&layout, listen, spec.database_url.as_deref())?;
+    if config.node_id != spec.node_id {
+        config.node_id.clone_from(&spec.node_id);
+        config.save(&layout)?;
+    }
 
     progress("officials of dinkes, bappeda, diskominfo and inspektorat, with signing certificates");
     let store = Store::open(&config.database_url(&layout)).await?;
     let mut out = Vec::new();
     for (nip, name, agency, position, clearance, roles) in DEV_OFFICIALS {
+        if !spec.serves(agency) {
+            continue;
+        }
         let official = DevOfficial {
             nip: nip.into(),
             name: name.into(),
@@ -439,8 +551,11 @@ pub async fn setup(
         directory::set_certificate(&store, nip, &cert.record.der).await?;
         out.push(official);
     }
-    progress("application e-office (mutual TLS client certificate in apps/e-office/) and CRLs");
-    dev_application(&layout, &home, &inv, online, &store, keystore.as_ref()).await?;
+    if spec.join.is_none() {
+        progress("application e-office (mutual TLS client certificate in apps/e-office/)");
+        dev_application(&layout, &home, &inv, online, &store, keystore.as_ref()).await?;
+    }
+    progress("CRLs");
     dev_crls(&layout, &home, &inv, online).await?;
     keystore.seal();
     Ok(Outcome {

@@ -91,7 +91,11 @@ impl NodeCert {
     }
 }
 
-fn certified(chain: Vec<Vec<u8>>, keys: Arc<dyn KeyStore>, handle: KeyHandle) -> CertifiedKey {
+pub(crate) fn certified(
+    chain: Vec<Vec<u8>>,
+    keys: Arc<dyn KeyStore>,
+    handle: KeyHandle,
+) -> CertifiedKey {
     CertifiedKey::new(
         chain.into_iter().map(CertificateDer::from).collect(),
         Arc::new(HsmTlsKey { keys, handle }),

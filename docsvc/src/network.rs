@@ -1,0 +1,211 @@
+//! The sandi network as this node sees it: the network directory signed by the Network CA
+//! (`network/directory.json`), which nodes it may talk to, and node-to-node mutual TLS with
+//! the node's own certificate (its key stays in hsm-shim).
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use keymgr::directory::{Directory, NodeEntry};
+use rustls::client::ResolvesClientCert;
+use rustls::pki_types::CertificateDer;
+use rustls::sign::CertifiedKey;
+use sqlx::Row;
+
+use crate::node::{Layout, Node};
+use crate::store::Store;
+use crate::{Error, Result};
+
+/// The directory file, verified when it changes; the last good one is kept when a new file is
+/// unreadable, badly signed or older than the version already accepted.
+#[derive(Debug)]
+pub struct NetworkDirectory {
+    path: PathBuf,
+    network_ca_der: Vec<u8>,
+    root_der: Vec<u8>,
+    cur: RwLock<Loaded>,
+}
+
+#[derive(Debug, Default)]
+struct Loaded {
+    stamp: Option<(SystemTime, u64)>,
+    directory: Option<Arc<Directory>>,
+}
+
+impl NetworkDirectory {
+    pub fn new(layout: &Layout, network_ca_der: Vec<u8>, root_der: Vec<u8>) -> Self {
+        NetworkDirectory {
+            path: layout.dir().join("network").join("directory.json"),
+            network_ca_der,
+            root_der,
+            cur: RwLock::default(),
+        }
+    }
+
+    /// The current directory, if this node has one.
+    pub async fn current(&self, store: &Store) -> Result<Option<Arc<Directory>>> {
+        let stamp = std::fs::metadata(&self.path)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())));
+        {
+            let cur = self
+                .cur
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cur.stamp == stamp {
+                return Ok(cur.directory.clone());
+            }
+        }
+        let loaded = match self.load(store).await {
+            Ok(d) => Some(Arc::new(d)),
+            Err(e) => {
+                tracing::error!("network directory {} refused: {e}", self.path.display());
+                None
+            }
+        };
+        let mut cur = self
+            .cur
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cur.stamp = stamp;
+        if loaded.is_some() {
+            cur.directory = loaded;
+        }
+        Ok(cur.directory.clone())
+    }
+
+    async fn load(&self, store: &Store) -> Result<Directory> {
+        let bytes = std::fs::read(&self.path).map_err(|e| Error::io("reading", &self.path, e))?;
+        let d: Directory = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Invalid(format!("not a network directory: {e}")))?;
+        keymgr::directory::verify(&d, &self.network_ca_der, &self.root_der)?;
+        let version = i64::try_from(d.version).map_err(|e| Error::Invalid(e.to_string()))?;
+        // Recorded in the database, so that every process of the node and every restart agree.
+        let accepted: i64 = sqlx::query("SELECT directory_version FROM network_state WHERE id = 1")
+            .fetch_one(store.pool())
+            .await?
+            .try_get("directory_version")?;
+        if version < accepted {
+            return Err(Error::Invalid(format!(
+                "version {version} is older than version {accepted}, already accepted"
+            )));
+        }
+        sqlx::query(
+            "UPDATE network_state SET directory_version = $1 WHERE id = 1 AND directory_version <= $1",
+        )
+        .bind(version)
+        .execute(store.pool())
+        .await?;
+        Ok(d)
+    }
+}
+
+/// SHA-256 (hex) of a certificate, as the directory names nodes.
+pub fn fingerprint(der: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, der))
+}
+
+/// Which node a client certificate belongs to: chained to the Network CA, not revoked, and
+/// listed as active in the current directory. The reason for a refusal is returned.
+pub async fn peer_of(node: &Node, der: &[u8]) -> Result<std::result::Result<NodeEntry, String>> {
+    let now = time::OffsetDateTime::now_utc();
+    if let Err(e) = crate::signature::check_chain(der, &node.network_trust, now) {
+        return Ok(Err(format!("node certificate: {e}")));
+    }
+    if let crate::revocation::Status::Revoked { at } = node.crls.status(der, now) {
+        return Ok(Err(format!("the node certificate was revoked at {at}")));
+    }
+    let Some(directory) = node.network.current(&node.store).await? else {
+        return Ok(Err("this node has no network directory".into()));
+    };
+    let sha = fingerprint(der);
+    Ok(match directory.by_certificate(&sha) {
+        None => Err(format!(
+            "no node with certificate {} is in network directory version {}",
+            &sha[..16],
+            directory.version
+        )),
+        Some(n) if n.status != "active" => Err(format!(
+            "node {} is {} in the network directory",
+            n.id, n.status
+        )),
+        Some(n) => Ok(n.clone()),
+    })
+}
+
+/// The node's own certificate and key, offered to peers as a TLS client.
+#[derive(Debug)]
+struct OwnCert(Arc<CertifiedKey>);
+
+impl ResolvesClientCert for OwnCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// A TLS client configuration that presents this node's certificate and trusts the sandi
+/// root.
+pub fn client_config(node: &Node) -> Result<Arc<rustls::ClientConfig>> {
+    let chain = crate::node::read_pem_certs(&node.layout.tls_chain())?;
+    let handle =
+        hsm_shim::KeyStore::info(node.tls_keystore.as_ref(), node.keys.get().tls)?.handle();
+    let certified = crate::tls::certified(
+        chain,
+        Arc::clone(&node.tls_keystore) as Arc<dyn hsm_shim::KeyStore>,
+        handle,
+    );
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(node.trust.root_der().to_vec()))
+        .map_err(|e| Error::Invalid(format!("root certificate: {e}")))?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_client_cert_resolver(Arc::new(OwnCert(Arc::new(certified))));
+    Ok(Arc::new(config))
+}
+
+/// Connects to `peer` (by its id in the directory) over mutual TLS; the certificate it shows
+/// must be the one the directory lists for it.
+pub async fn connect(node: &Node, peer: &str) -> Result<(NodeEntry, crate::client::Client)> {
+    let directory = node
+        .network
+        .current(&node.store)
+        .await?
+        .ok_or_else(|| Error::Invalid("this node has no network directory".into()))?;
+    let entry = directory
+        .by_id(peer)
+        .filter(|n| n.status == "active")
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "no active node {peer} in network directory version {}",
+                directory.version
+            ))
+        })?
+        .clone();
+    let rest = entry
+        .base_url
+        .strip_prefix("https://")
+        .unwrap_or(&entry.base_url)
+        .trim_end_matches('/');
+    let host = rest.rsplit_once(':').map_or(rest, |(h, _)| h);
+    let addr = tokio::net::lookup_host(rest)
+        .await
+        .map_err(|e| Error::Invalid(format!("resolving {rest}: {e}")))?
+        .next()
+        .ok_or_else(|| Error::Invalid(format!("{rest} does not resolve")))?;
+    let client =
+        crate::client::connect_pinned(addr, host, client_config(node)?, &entry.certificate_sha256)
+            .await?;
+    Ok((entry, client))
+}

@@ -1,0 +1,278 @@
+//! The sandi network: three real nodes on loopback from one dev CA (one on PostgreSQL), a
+//! network directory signed by the Network CA, node-to-node mutual TLS. A node missing from
+//! the directory and a node whose certificate is revoked are refused and logged; an older
+//! directory is never taken back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use keymgr::directory::{DirectoryInput, NodeEntry};
+
+fn docsvc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_docsvc"))
+}
+
+struct Served {
+    dir: PathBuf,
+    child: Child,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ok(out: &Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+/// A quickstart node (set up, not yet served).
+fn setup(dir: &Path, id: &str, agencies: &str, accreditation: &str, extra: &[&str]) -> String {
+    let port = sandi_e2e::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    ok(&docsvc()
+        .args(["quickstart", "--no-serve", "--data-dir"])
+        .arg(dir)
+        .args(["--listen", &listen, "--node-id", id, "--agencies", agencies])
+        .args(["--accreditation", accreditation])
+        .args(extra)
+        .output()
+        .expect("docsvc quickstart"));
+    format!("https://{listen}")
+}
+
+fn serve(dir: &Path, base: &str) -> Served {
+    let child = docsvc()
+        .args(["serve", "--dev-unseal", "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docsvc serve");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !Command::new("curl")
+        .args(["-sf", "-o", "/dev/null", "--cacert"])
+        .arg(dir.join("ca/root.pem"))
+        .arg(format!("{base}/readyz"))
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert!(Instant::now() < deadline, "{base} did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Served {
+        dir: dir.to_path_buf(),
+        child,
+    }
+}
+
+fn fingerprint(dir: &Path) -> String {
+    let pem = std::fs::read_to_string(dir.join("tls/node-chain.pem")).expect("chain");
+    let der = keymgr::ca::pem_to_der(&pem).expect("der");
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, &der))
+}
+
+fn entry(dir: &Path, id: &str, base: &str, agencies: &[&str], accreditation: &str) -> NodeEntry {
+    NodeEntry {
+        id: id.into(),
+        agencies: agencies.iter().map(|a| (*a).to_owned()).collect(),
+        base_url: base.into(),
+        certificate_sha256: fingerprint(dir),
+        accreditation: accreditation.into(),
+        status: "active".into(),
+    }
+}
+
+fn quorum(hub: &Path) -> (keymgr::ca::Home, keymgr::ceremony::QuorumSession) {
+    let home = keymgr::ca::Home::new(hub.join("keymgr"));
+    let mut quorum = keymgr::ceremony::QuorumSession::open(&home).expect("quorum");
+    let shares = hub.join("shares");
+    for (i, name) in [(1, "satu"), (2, "dua")] {
+        quorum
+            .add(
+                &shares.join(format!("keymgr/custodian-{i}-custodian-{name}.age")),
+                &keymgr::shares::Unlock::Identity(shares.join(format!("custodian-{i}.key"))),
+            )
+            .expect("share");
+    }
+    (home, quorum)
+}
+
+/// Signs a directory with the hub's dev CA and installs it on `nodes`.
+fn publish(hub: &Path, version: u64, entries: Vec<NodeEntry>, nodes: &[&Path]) -> Vec<u8> {
+    let (home, quorum) = quorum(hub);
+    let d = keymgr::directory::sign(
+        &home,
+        quorum.online().expect("online"),
+        &DirectoryInput {
+            version,
+            nodes: entries,
+        },
+    )
+    .expect("sign the directory");
+    let bytes = serde_json::to_vec_pretty(&d).expect("json");
+    for n in nodes {
+        install(n, &bytes);
+    }
+    bytes
+}
+
+fn install(node: &Path, directory: &[u8]) {
+    let dir = node.join("network");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("directory.json"), directory).expect("install directory");
+}
+
+fn ping(from: &Path, to: &str) -> Output {
+    docsvc()
+        .args(["network", "ping", "--data-dir"])
+        .arg(from)
+        .arg(to)
+        .output()
+        .expect("docsvc network ping")
+}
+
+fn denials(node: &Path) -> Vec<serde_json::Value> {
+    let out = docsvc()
+        .args(["audit", "export", "--data-dir"])
+        .arg(node)
+        .output()
+        .expect("audit export");
+    String::from_utf8_lossy(&ok(&out).into_bytes())
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["action"] == "network_connect" && e["decision"] == "deny")
+        .collect()
+}
+
+async fn revoke_node(hub: &Path, node: &Path, crl_to: &Path) {
+    let (home, quorum) = quorum(hub);
+    let inv =
+        keymgr::inventory::Inventory::open(&keymgr::inventory::Inventory::default_url(home.dir()))
+            .await
+            .expect("inventory");
+    let pem = std::fs::read_to_string(node.join("tls/node-chain.pem")).expect("pem");
+    let der = keymgr::ca::pem_to_der(&pem).expect("der");
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).expect("cert");
+    let serial = keymgr::inventory::normalise_serial(&cert.tbs_certificate.raw_serial_as_string());
+    let online = quorum.online().expect("online");
+    keymgr::revoke::revoke(&home, online, &inv, &serial, "keyCompromise", None)
+        .await
+        .expect("revoke");
+    let crl = keymgr::revoke::crl(
+        &home,
+        online,
+        &inv,
+        keymgr::ca::Ca::Network,
+        time::Duration::days(7),
+    )
+    .await
+    .expect("crl");
+    std::fs::write(crl_to.join("crl/network-ca.crl"), crl.der).expect("copy CRL");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_talk_only_to_listed_unrevoked_nodes() {
+    let pg = sandi_e2e::pg::postgres().await;
+    let root = tempfile::tempdir().expect("tempdir");
+    let (a, b, c) = (
+        root.path().join("hub"),
+        root.path().join("bappeda"),
+        root.path().join("kecamatan"),
+    );
+    let a_base = setup(
+        &a,
+        "hub",
+        "dinkes,diskominfo,inspektorat",
+        "sangat_rahasia",
+        &[],
+    );
+    let join = ["--join", a.to_str().expect("path")];
+    let mut b_extra = join.to_vec();
+    if let Some((url, _)) = &pg {
+        b_extra.extend(["--database-url", url.as_str()]);
+    }
+    let b_base = setup(&b, "bappeda", "bappeda", "rahasia", &b_extra);
+    let c_base = setup(&c, "kecamatan", "kecamatan", "terbatas", &join);
+
+    // Version 1 lists the hub and bappeda; kecamatan is not (yet) a node of the network.
+    let listed = vec![
+        entry(
+            &a,
+            "hub",
+            &a_base,
+            &["dinkes", "diskominfo", "inspektorat"],
+            "sangat_rahasia",
+        ),
+        entry(&b, "bappeda", &b_base, &["bappeda"], "rahasia"),
+    ];
+    let v1 = publish(&a, 1, listed.clone(), &[&a, &b, &c]);
+    let node_a = serve(&a, &a_base);
+    let node_b = serve(&b, &b_base);
+    let node_c = serve(&c, &c_base);
+
+    let text = ok(&ping(&a, "bappeda"));
+    assert!(text.contains("knows this node as hub"), "{text}");
+    let text = ok(&ping(&b, "hub"));
+    assert!(text.contains("knows this node as bappeda"), "{text}");
+
+    // kecamatan is refused by bappeda, and bappeda logs it.
+    let out = ping(&c, "bappeda");
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "an unlisted node is refused");
+    assert!(text.contains("refused") && text.contains("403"), "{text}");
+    let logged = denials(&node_b.dir);
+    assert!(
+        logged.iter().any(|e| e["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("is in network directory version 1"))),
+        "{logged:?}"
+    );
+
+    // Version 2 lists kecamatan: it is accepted. Version 1 put back is not taken.
+    let mut more = listed.clone();
+    more.push(entry(&c, "kecamatan", &c_base, &["kecamatan"], "terbatas"));
+    publish(&a, 2, more, &[&a, &b, &c]);
+    let text = ok(&ping(&c, "bappeda"));
+    assert!(text.contains("knows this node as kecamatan"), "{text}");
+    install(&b, &v1);
+    let text = ok(&ping(&c, "bappeda"));
+    assert!(
+        text.contains("directory version 2"),
+        "an older directory is refused: {text}"
+    );
+
+    // The hub's certificate is revoked: bappeda refuses it on the next request, and logs it.
+    revoke_node(&a, &a, &b).await;
+    let out = ping(&a, "bappeda");
+    assert!(!out.status.success(), "a revoked node is refused");
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(text.contains("revoked"), "{text}");
+    assert!(
+        denials(&node_b.dir)
+            .iter()
+            .any(|e| e["reason"].as_str().is_some_and(|r| r.contains("revoked"))),
+        "the refusal is logged"
+    );
+    for n in [&node_a, &node_b, &node_c] {
+        let out = docsvc()
+            .args(["audit", "verify", "--data-dir"])
+            .arg(&n.dir)
+            .output()
+            .expect("audit verify");
+        ok(&out);
+    }
+    drop((node_a, node_b, node_c));
+    if let Some((_, name)) = pg {
+        sandi_e2e::pg::drop_postgres(&name).await;
+    }
+}
