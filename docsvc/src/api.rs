@@ -916,6 +916,16 @@ async fn approve_document(
     Ok(Json(documents::approve(&node, &auth.caller(), &id).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/documents/{id}/deliveries", tag = "documents", params(("id" = String, Path, description = "the letter id")), responses((status = 200, description = "the letter's delivery to each destination node", body = Vec<documents::Delivery>), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
+async fn document_deliveries(
+    State(node): State<App>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<documents::Delivery>>> {
+    checked_for(&node, &auth, &id, policies::Action::Read).await?;
+    Ok(Json(documents::deliveries(&node, &id).await?))
+}
+
 #[utoipa::path(post, path = "/api/v1/documents/{id}/reclassify", tag = "documents", params(("id" = String, Path, description = "the letter id")), request_body = crate::lifecycle::ReclassifyRequest, responses((status = 200, description = "the new signed version", body = documents::Created), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "conflict", body = ProblemDoc, content_type = "application/problem+json"), (status = 410, description = "the letter was destroyed after its retention", body = ProblemDoc, content_type = "application/problem+json"), (status = 500, description = "stored data failed its integrity check", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn reclassify_document(
     State(node): State<App>,
@@ -1059,6 +1069,42 @@ async fn network_hello(State(node): State<App>, peer: NodeAuthed) -> ApiResult<J
         node: node.config.node_id.clone(),
         peer: peer.peer.id,
         directory_version: version,
+    }))
+}
+
+#[utoipa::path(get, path = "/network/v1/officials/{nip}", tag = "network", params(("nip" = String, Path, description = "the official's NIP")), responses((status = 200, description = "the official and their key binding", body = crate::network::OfficialCard), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json")))]
+async fn network_official(
+    State(node): State<App>,
+    peer: NodeAuthed,
+    Path(nip): Path<String>,
+) -> ApiResult<Json<crate::network::OfficialCard>> {
+    let o = directory::get(&node.store, &nip)
+        .await?
+        .filter(|o| o.status == policies::Status::Active)
+        .ok_or_else(|| Error::NotFound(format!("official {nip}")))?;
+    let binding = directory::key_binding(&node.store, &nip)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("a key binding for official {nip}")))?;
+    let binding = serde_json::from_str(&binding)
+        .map_err(|e| Error::Integrity(format!("key binding of {nip}: {e}")))?;
+    documents::log_alone(
+        &node,
+        &Entry::event(
+            format!("node:{}", peer.peer.id),
+            "key_lookup",
+            "allow",
+            format!("official {nip}"),
+            node.policy.current().version(),
+            peer.client,
+        ),
+    )
+    .await?;
+    Ok(Json(crate::network::OfficialCard {
+        nip: o.nip,
+        name: o.name,
+        agency: o.agency,
+        clearance: o.clearance,
+        binding,
     }))
 }
 
@@ -1207,6 +1253,7 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(get_signature))
         .routes(routes!(approve_document))
         .routes(routes!(reclassify_document))
+        .routes(routes!(document_deliveries))
         .routes(routes!(document_versions))
         .routes(routes!(destroy_document))
         .routes(routes!(destruction_record))
@@ -1218,6 +1265,7 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(verify))
         .routes(routes!(audit_proof))
         .routes(routes!(network_hello))
+        .routes(routes!(network_official))
         .split_for_parts()
 }
 

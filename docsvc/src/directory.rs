@@ -268,6 +268,29 @@ pub async fn set_certificate(store: &Store, nip: &str, der: &[u8]) -> Result<()>
     Ok(())
 }
 
+/// Stores an official's encryption key binding (keymgr's JSON, signed by the Signing CA).
+pub async fn set_key_binding(store: &Store, nip: &str, binding: &str) -> Result<()> {
+    sqlx::query("UPDATE officials SET key_binding = $1 WHERE nip = $2")
+        .bind(binding)
+        .bind(nip)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
+/// An official's encryption key binding, if one is installed.
+pub async fn key_binding(store: &Store, nip: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query("SELECT key_binding FROM officials WHERE nip = $1")
+            .bind(nip)
+            .fetch_optional(store.reader())
+            .await?
+            .map(|r| r.try_get::<Option<String>, _>("key_binding"))
+            .transpose()?
+            .flatten(),
+    )
+}
+
 pub async fn set_personal_recipient(store: &Store, nip: &str, recipient: &str) -> Result<()> {
     recipient
         .parse::<age::x25519::Recipient>()

@@ -112,6 +112,8 @@ pub struct Ingest<'a> {
     dated: String,
     recipients: Vec<Official>,
     copies: Vec<Official>,
+    /// Addressees on other nodes (`NIP@node`), with keys proved by their bindings.
+    remote: Vec<crate::network::RemoteOfficial>,
     age_recipients: Vec<age::x25519::Recipient>,
     /// The key ids behind `age_recipients`, stored for `docsvc rewrap`.
     wrapped_to: Vec<String>,
@@ -196,6 +198,16 @@ pub(crate) fn wrap_set(
     Ok((ids, recipients))
 }
 
+/// The keys of officials of other nodes among what a letter is wrapped to (recorded by value,
+/// `age1…`): kept by every rewrap so that a letter still to be delivered stays readable there.
+pub(crate) fn remote_keys(wrapped_to: &[String]) -> Vec<(String, age::x25519::Recipient)> {
+    wrapped_to
+        .iter()
+        .filter(|k| k.starts_with("age1"))
+        .filter_map(|k| k.parse().ok().map(|r| (k.clone(), r)))
+        .collect()
+}
+
 /// The identities that open a letter of `level` inside the node: every archive key of the
 /// level it still holds, the current one first.
 pub(crate) fn archive_identities(node: &Node, level: Level) -> Result<Vec<HandleIdentity>> {
@@ -219,14 +231,40 @@ pub(crate) fn archive_identities(node: &Node, level: Level) -> Result<Vec<Handle
 
 /// The recipients and copy-holders, each an active official of this node cleared for the
 /// letter's level.
-async fn addressees(node: &Node, letter: &NewLetter) -> Result<(Vec<Official>, Vec<Official>)> {
+async fn addressees(
+    node: &Node,
+    letter: &NewLetter,
+) -> Result<(
+    Vec<Official>,
+    Vec<Official>,
+    Vec<crate::network::RemoteOfficial>,
+)> {
     let mut recipients = Vec::new();
     let mut copies = Vec::new();
+    let mut remote = Vec::new();
     for (list, out) in [
         (&letter.recipients, &mut recipients),
         (&letter.copies, &mut copies),
     ] {
         for nip in list {
+            if let Some((nip, peer)) = crate::network::remote_address(nip) {
+                if peer == node.config.node_id {
+                    return Err(Error::Invalid(format!(
+                        "{nip}@{peer}: officials of this node are addressed by NIP alone"
+                    )));
+                }
+                let r = crate::network::remote_official(node, peer, nip).await?;
+                if r.card.clearance < letter.classification {
+                    return Err(Error::Invalid(format!(
+                        "{} ({nip}@{peer}) has clearance {} and cannot receive a {} letter",
+                        r.card.name,
+                        r.card.clearance.as_str(),
+                        letter.classification.as_str()
+                    )));
+                }
+                remote.push(r);
+                continue;
+            }
             let o = directory::get(&node.store, nip).await?.ok_or_else(|| {
                 Error::Invalid(format!("no official with NIP {nip:?} on this node"))
             })?;
@@ -246,7 +284,7 @@ async fn addressees(node: &Node, letter: &NewLetter) -> Result<(Vec<Official>, V
             out.push(o);
         }
     }
-    Ok((recipients, copies))
+    Ok((recipients, copies, remote))
 }
 
 impl<'a> Ingest<'a> {
@@ -279,7 +317,7 @@ impl<'a> Ingest<'a> {
             }
             None => now_rfc3339()[..10].to_owned(),
         };
-        let (recipients, copies) = addressees(node, &letter).await?;
+        let (recipients, copies, remote) = addressees(node, &letter).await?;
         let id = uuid::Uuid::new_v4().to_string();
         let mut ingest = Ingest {
             node,
@@ -288,6 +326,7 @@ impl<'a> Ingest<'a> {
             dated,
             recipients,
             copies,
+            remote,
             age_recipients: Vec::new(),
             wrapped_to: Vec::new(),
             parts: Vec::new(),
@@ -345,8 +384,49 @@ impl<'a> Ingest<'a> {
             }
         }
         ingest.decisions.push(("send", send));
+        ingest.remote_nodes_may_receive(&draft, &doc).await?;
         ingest.wrap(draft.classification)?;
         Ok(ingest)
+    }
+
+    /// Each destination node must be accredited for the letter (policy action `receive`); a
+    /// refusal is logged and nothing is stored.
+    async fn remote_nodes_may_receive(&mut self, draft: &Manifest, doc: &Document) -> Result<()> {
+        let mut nodes: Vec<&keymgr::directory::NodeEntry> =
+            self.remote.iter().map(|r| &r.node).collect();
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        nodes.dedup_by(|a, b| a.id == b.id);
+        let policy = self.node.policy.current();
+        for n in nodes {
+            let accreditation: Level = n
+                .accreditation
+                .parse()
+                .map_err(|e: String| Error::Invalid(format!("node {}: {e}", n.id)))?;
+            let d = policy.decide(
+                &Principal::Node {
+                    id: n.id.clone(),
+                    accreditation,
+                    status: policies::Status::Active,
+                },
+                Action::Receive,
+                doc,
+                &Context::default(),
+            )?;
+            if !d.allowed {
+                Metrics::inc(&self.node.metrics.denials);
+                let mut e = entry(
+                    &self.caller,
+                    "send",
+                    Some(&self.id),
+                    Some(draft.classification),
+                    &d,
+                );
+                e.reason = format!("to node {}: {}", n.id, d.reason);
+                log_alone(self.node, &e).await?;
+                return Err(forbidden(&d));
+            }
+        }
+        Ok(())
     }
 
     /// Each recipient, each copy-holder, the originator and the level's archive key.
@@ -358,6 +438,15 @@ impl<'a> Ingest<'a> {
             .chain(std::iter::once(&self.caller.official))
             .collect();
         (self.wrapped_to, self.age_recipients) = wrap_set(self.node, &everyone, level)?;
+        // Officials of other nodes: their keys as their bindings prove them, recorded by
+        // value so that a rewrap here keeps them.
+        for r in &self.remote {
+            let key = r.recipient.to_string();
+            if !self.wrapped_to.contains(&key) {
+                self.wrapped_to.push(key);
+                self.age_recipients.push(r.recipient.clone());
+            }
+        }
         Ok(())
     }
 
@@ -367,6 +456,7 @@ impl<'a> Ingest<'a> {
             .iter()
             .chain(&self.copies)
             .map(|o| o.agency.clone())
+            .chain(self.remote.iter().map(|r| r.card.agency.clone()))
             .chain(std::iter::once(self.caller.official.agency.clone()))
             .collect();
         a.sort();
@@ -644,6 +734,42 @@ pub struct Created {
     pub manifest: Manifest,
 }
 
+/// Where a letter stands with one destination node.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Delivery {
+    pub node: String,
+    /// `queued`, `sent`, `delivered`, `failed` (retrying) or `dead` (given up; an operator may
+    /// retry).
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: String,
+    pub last_error: Option<String>,
+    pub updated_at: String,
+}
+
+/// The delivery of a letter to each destination node.
+pub async fn deliveries(node: &Node, id: &str) -> Result<Vec<Delivery>> {
+    let rows = sqlx::query(
+        "SELECT node_id, state, attempts, next_attempt_at, last_error, updated_at FROM outbox \
+         WHERE document_id = $1 ORDER BY node_id",
+    )
+    .bind(id)
+    .fetch_all(node.store.reader())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Delivery {
+                node: r.try_get("node_id")?,
+                state: r.try_get("state")?,
+                attempts: r.try_get("attempts")?,
+                next_attempt_at: r.try_get("next_attempt_at")?,
+                last_error: r.try_get("last_error")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        })
+        .collect()
+}
+
 /// Puts a letter in its recipients' and copy-holders' inboxes.
 async fn deliver(tx: &mut crate::store::Tx, manifest: &Manifest) -> Result<()> {
     let mut addressed: Vec<(&str, &str)> = manifest
@@ -654,6 +780,25 @@ async fn deliver(tx: &mut crate::store::Tx, manifest: &Manifest) -> Result<()> {
         .collect();
     addressed.sort_unstable();
     addressed.dedup();
+    let mut nodes: Vec<&str> = addressed
+        .iter()
+        .filter_map(|(a, _)| crate::network::remote_address(a).map(|(_, n)| n))
+        .collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    let now = now_rfc3339();
+    for n in nodes {
+        sqlx::query(
+            "INSERT INTO outbox (document_id, node_id, state, attempts, next_attempt_at, updated_at) \
+             VALUES ($1, $2, 'queued', 0, $3, $3)",
+        )
+        .bind(&manifest.id)
+        .bind(n)
+        .bind(&now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    addressed.retain(|(a, _)| crate::network::remote_address(a).is_none());
     for (nip, role) in addressed {
         sqlx::query("INSERT INTO addressees (document_id, nip, role) VALUES ($1, $2, $3)")
             .bind(&manifest.id)

@@ -173,9 +173,7 @@ pub async fn reclassify(
     if !sign.allowed {
         return Err(refuse(node, caller, "sign", &new, &sign).await);
     }
-    let everyone = people(node, &new).await?;
-    let refs: Vec<&Official> = everyone.iter().collect();
-    let (wrapped_to, recipients) = wrap_set(node, &refs, new.classification)?;
+    let (wrapped_to, recipients) = wrapping(node, &old.id, &new).await?;
     let heads = rewrapped_heads(node, old, old.classification, &recipients).await?;
     let bytes = new.canonical()?;
     let cms = sign_as(node, &caller.official, &bytes)?;
@@ -214,6 +212,29 @@ pub async fn reclassify(
         state: checked.state,
         manifest: new,
     })
+}
+
+/// Whom the new version is wrapped to: the addressees cleared for its level, its archive key,
+/// and the officials of other nodes it was already wrapped to.
+async fn wrapping(
+    node: &Node,
+    id: &str,
+    new: &Manifest,
+) -> Result<(Vec<String>, Vec<age::x25519::Recipient>)> {
+    let everyone = people(node, new).await?;
+    let refs: Vec<&Official> = everyone.iter().collect();
+    let (mut wrapped_to, mut recipients) = wrap_set(node, &refs, new.classification)?;
+    let stored: String = sqlx::query("SELECT wrapped_to FROM documents WHERE id = $1")
+        .bind(id)
+        .fetch_one(node.store.reader())
+        .await?
+        .try_get("wrapped_to")?;
+    let stored: Vec<String> = serde_json::from_str(&stored).unwrap_or_default();
+    for (key, r) in documents::remote_keys(&stored) {
+        wrapped_to.push(key);
+        recipients.push(r);
+    }
+    Ok((wrapped_to, recipients))
 }
 
 /// Keeps the previous version and puts the new one in its place, if no one changed the letter

@@ -209,3 +209,79 @@ pub async fn connect(node: &Node, peer: &str) -> Result<(NodeEntry, crate::clien
             .await?;
     Ok((entry, client))
 }
+
+/// What a node says about one of its officials: the identity and clearance it reports, and
+/// the encryption key binding signed by the Signing CA (which alone is trusted for the key).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct OfficialCard {
+    pub nip: String,
+    pub name: String,
+    pub agency: String,
+    #[schema(value_type = crate::api::LevelDoc)]
+    pub clearance: policies::Level,
+    /// keymgr's key binding (JSON).
+    #[schema(value_type = Object)]
+    pub binding: keymgr::issue::KeyBinding,
+}
+
+/// An official of another node, with the age recipient their binding proves.
+#[derive(Clone, Debug)]
+pub struct RemoteOfficial {
+    pub card: OfficialCard,
+    pub node: NodeEntry,
+    pub recipient: age::x25519::Recipient,
+}
+
+/// Splits `NIP@node` (an official of another node).
+pub fn remote_address(addr: &str) -> Option<(&str, &str)> {
+    addr.split_once('@')
+}
+
+/// Asks `peer` for its official `nip` and checks the key binding against this node's Signing
+/// CA and root: the remote node's word is not taken for the key.
+pub async fn remote_official(node: &Node, peer: &str, nip: &str) -> Result<RemoteOfficial> {
+    if !nip.chars().all(|c| c.is_ascii_digit()) || nip.len() != 18 {
+        return Err(Error::Invalid(format!("{nip:?} is not a NIP (18 digits)")));
+    }
+    let (entry, mut client) = connect(node, peer).await?;
+    let (status, _, body) = client
+        .call(
+            "GET",
+            &format!("/network/v1/officials/{nip}"),
+            &[],
+            bytes::Bytes::new(),
+        )
+        .await?;
+    match status {
+        200 => {}
+        404 => {
+            return Err(Error::Invalid(format!(
+                "node {peer} has no active official with NIP {nip}"
+            )));
+        }
+        s => {
+            return Err(Error::Invalid(format!(
+                "node {peer} answered {s} when asked for official {nip}"
+            )));
+        }
+    }
+    let card: OfficialCard = serde_json::from_slice(&body)
+        .map_err(|e| Error::Invalid(format!("node {peer}: an unreadable answer: {e}")))?;
+    keymgr::issue::verify_binding(&card.binding, &node.signing_ca_der, node.trust.root_der())
+        .map_err(|e| Error::Invalid(format!("node {peer}, official {nip}: {e}")))?;
+    if card.binding.nip != nip || card.nip != nip {
+        return Err(Error::Invalid(format!(
+            "node {peer} answered for {nip} with a binding of another official"
+        )));
+    }
+    let recipient = card
+        .binding
+        .recipient
+        .parse()
+        .map_err(|e| Error::Invalid(format!("official {nip}: binding key: {e}")))?;
+    Ok(RemoteOfficial {
+        card,
+        node: entry,
+        recipient,
+    })
+}

@@ -259,6 +259,74 @@ async fn dev_ceremony(
     Ok((home, inv, quorum))
 }
 
+/// One dev official: in the directory with keys, a signing certificate and a key binding.
+async fn dev_official(
+    home: &Home,
+    inv: &Inventory,
+    online: &SoftwareKeyStore,
+    store: &Store,
+    keystore: &SoftwareKeyStore,
+    (nip, name, agency, position, clearance, roles): DevSpec,
+) -> Result<DevOfficial> {
+    let official = DevOfficial {
+        nip: nip.into(),
+        name: name.into(),
+        agency: agency.into(),
+        clearance,
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        password: random_password()?,
+        pin: random_digits(6)?,
+    };
+    let o = directory::add(
+        store,
+        keystore,
+        &NewOfficial {
+            nip: nip.into(),
+            name: name.into(),
+            agency: agency.into(),
+            position: position.into(),
+            clearance,
+            roles: official.roles.clone(),
+            compartments: vec![],
+            password: official.password.clone(),
+            pin: official.pin.clone(),
+        },
+    )
+    .await?;
+    let key = o
+        .signing_key
+        .ok_or_else(|| Error::Internal("no signing key".into()))?;
+    let cert = issue::issue(
+        home,
+        online,
+        inv,
+        Request::Official(OfficialRequest {
+            name: name.into(),
+            nip: nip.into(),
+            agency: agency.into(),
+            days: 365,
+        }),
+        KeySource::Csr(csr_for(keystore, key, nip)?),
+    )
+    .await?;
+    directory::set_certificate(store, nip, &cert.record.der).await?;
+    // The encryption key's binding, signed by the Signing CA: what other nodes fetch to
+    // encrypt letters to this official.
+    let enc = o
+        .encryption_key
+        .ok_or_else(|| Error::Internal("no encryption key".into()))?;
+    let recipient = hsm_shim::age_recipient(keystore, &keystore.info(enc)?.handle())?;
+    let binding =
+        issue::bind_encryption_key(home, online, nip, name, agency, &recipient.to_string(), 365)?;
+    directory::set_key_binding(
+        store,
+        nip,
+        &serde_json::to_string(&binding).map_err(|e| Error::Internal(e.to_string()))?,
+    )
+    .await?;
+    Ok(official)
+}
+
 /// Joins another quickstart node's dev network: the same custodians (their identity files are
 /// copied here) and the same dev CA, opened with their shares.
 async fn joined(
@@ -503,53 +571,10 @@ pub async fn setup_node(
     progress("officials of dinkes, bappeda, diskominfo and inspektorat, with signing certificates");
     let store = Store::open(&config.database_url(&layout)).await?;
     let mut out = Vec::new();
-    for (nip, name, agency, position, clearance, roles) in DEV_OFFICIALS {
-        if !spec.serves(agency) {
-            continue;
+    for spec_row in DEV_OFFICIALS {
+        if spec.serves(spec_row.2) {
+            out.push(dev_official(&home, &inv, online, &store, keystore.as_ref(), spec_row).await?);
         }
-        let official = DevOfficial {
-            nip: nip.into(),
-            name: name.into(),
-            agency: agency.into(),
-            clearance,
-            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-            password: random_password()?,
-            pin: random_digits(6)?,
-        };
-        let o = directory::add(
-            &store,
-            keystore.as_ref(),
-            &NewOfficial {
-                nip: nip.into(),
-                name: name.into(),
-                agency: agency.into(),
-                position: position.into(),
-                clearance,
-                roles: official.roles.clone(),
-                compartments: vec![],
-                password: official.password.clone(),
-                pin: official.pin.clone(),
-            },
-        )
-        .await?;
-        let key = o
-            .signing_key
-            .ok_or_else(|| Error::Internal("no signing key".into()))?;
-        let cert = issue::issue(
-            &home,
-            online,
-            &inv,
-            Request::Official(OfficialRequest {
-                name: name.into(),
-                nip: nip.into(),
-                agency: agency.into(),
-                days: 365,
-            }),
-            KeySource::Csr(csr_for(keystore.as_ref(), key, nip)?),
-        )
-        .await?;
-        directory::set_certificate(&store, nip, &cert.record.der).await?;
-        out.push(official);
     }
     if spec.join.is_none() {
         progress("application e-office (mutual TLS client certificate in apps/e-office/)");

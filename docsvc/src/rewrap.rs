@@ -165,7 +165,11 @@ pub async fn run(node: &Node, batch: u32, report: &mut dyn FnMut(&Progress)) -> 
 
 /// Re-wraps one letter if it is not on the current keys; `Ok(true)` if it was.
 async fn one(node: &Node, m: &Manifest, stored: Vec<String>) -> Result<bool> {
-    let (ids, recipients) = wanted(node, m).await?;
+    let (mut ids, mut recipients) = wanted(node, m).await?;
+    for (key, r) in documents::remote_keys(&stored) {
+        ids.push(key);
+        recipients.push(r);
+    }
     if sorted(ids.clone()) == sorted(stored) {
         return Ok(false);
     }

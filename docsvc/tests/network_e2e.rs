@@ -35,11 +35,17 @@ fn ok(out: &Output) -> String {
     text
 }
 
-/// A quickstart node (set up, not yet served).
-fn setup(dir: &Path, id: &str, agencies: &str, accreditation: &str, extra: &[&str]) -> String {
+/// A quickstart node (set up, not yet served): its base URL and what quickstart printed.
+fn setup(
+    dir: &Path,
+    id: &str,
+    agencies: &str,
+    accreditation: &str,
+    extra: &[&str],
+) -> (String, String) {
     let port = sandi_e2e::free_port();
     let listen = format!("127.0.0.1:{port}");
-    ok(&docsvc()
+    let printed = ok(&docsvc()
         .args(["quickstart", "--no-serve", "--data-dir"])
         .arg(dir)
         .args(["--listen", &listen, "--node-id", id, "--agencies", agencies])
@@ -47,7 +53,108 @@ fn setup(dir: &Path, id: &str, agencies: &str, accreditation: &str, extra: &[&st
         .args(extra)
         .output()
         .expect("docsvc quickstart"));
-    format!("https://{listen}")
+    (format!("https://{listen}"), printed)
+}
+
+/// Logs in (with the PIN step-up) as `nip`, whose password and PIN quickstart printed.
+fn login(base: &str, dir: &Path, printed: &str, nip: &str) -> sandi_e2e::http::Client {
+    let line = printed
+        .lines()
+        .find(|l| l.trim_start().starts_with(nip))
+        .unwrap_or_else(|| panic!("{nip} in the quickstart output"));
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let (password, pin) = (f[f.len() - 3], f[f.len() - 2]);
+    let mut c = sandi_e2e::http::Client::new(
+        base,
+        &dir.join("ca/root.pem"),
+        dir.join(format!("{nip}.jar")),
+    );
+    let r = c.post_json(
+        "/api/v1/session",
+        &serde_json::json!({ "nip": nip, "password": password }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    c.csrf = r.json()["csrf"].as_str().map(str::to_owned);
+    let r = c.post_json(
+        "/api/v1/session/step-up",
+        &serde_json::json!({ "pin": pin }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    c
+}
+
+fn create(
+    c: &sandi_e2e::http::Client,
+    level: &str,
+    to: &str,
+    body: &Path,
+) -> sandi_e2e::http::Response {
+    let meta = serde_json::json!({
+        "nomor": format!("005/{level}/XI/2026"),
+        "perihal": "Rapat koordinasi antarinstansi",
+        "classification": level,
+        "urgency": "segera",
+        "recipients": [to],
+    });
+    c.call(
+        "POST",
+        "/api/v1/documents",
+        &[
+            "-F",
+            &format!("metadata={meta};type=application/json"),
+            "-F",
+            &format!("body=@{};type=application/pdf", body.display()),
+        ],
+    )
+}
+
+const BUDI: &str = "197501012000031001"; // dinkes, on the hub
+const DEWI: &str = "197704042002122004"; // bappeda, on the bappeda node
+
+/// Letters to an official of another node: encrypted to the key their binding proves, queued
+/// for that node in the letter's own transaction; refused (and logged) for a node not
+/// accredited for the level; refused for an unknown NIP.
+fn sending_to_another_node(hub: &Path, base: &str, printed: &str) {
+    let files = tempfile::tempdir().expect("tempdir");
+    let body = files.path().join("surat.pdf");
+    std::fs::write(&body, b"%PDF-1.7\nundangan rapat\n").expect("write");
+    let budi = login(base, hub, printed, BUDI);
+    let to_dewi = format!("{DEWI}@bappeda");
+    let r = create(&budi, "rahasia", &to_dewi, &body);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    let d = budi
+        .get(&format!("/api/v1/documents/{id}/deliveries"))
+        .json();
+    assert_eq!(d[0]["node"], "bappeda", "{d}");
+    assert_eq!(d[0]["state"], "queued", "{d}");
+
+    let r = create(&budi, "sangat_rahasia", &to_dewi, &body);
+    assert_eq!(
+        r.status,
+        403,
+        "bappeda is accredited to rahasia only: {}",
+        r.text()
+    );
+    assert_eq!(
+        r.json()["policies"][0],
+        "node-accreditation",
+        "{}",
+        r.text()
+    );
+    let out = docsvc()
+        .args(["audit", "export", "--data-dir"])
+        .arg(hub)
+        .output()
+        .expect("audit export");
+    assert!(
+        ok(&out)
+            .lines()
+            .any(|l| l.contains("\"decision\":\"deny\"") && l.contains("to node bappeda")),
+        "the refusal is logged on the sending node"
+    );
+    let r = create(&budi, "rahasia", "199912312020121999@bappeda", &body);
+    assert_eq!(r.status, 400, "{}", r.text());
 }
 
 fn serve(dir: &Path, base: &str) -> Served {
@@ -189,7 +296,7 @@ async fn nodes_talk_only_to_listed_unrevoked_nodes() {
         root.path().join("bappeda"),
         root.path().join("kecamatan"),
     );
-    let a_base = setup(
+    let (a_base, a_printed) = setup(
         &a,
         "hub",
         "dinkes,diskominfo,inspektorat",
@@ -201,8 +308,8 @@ async fn nodes_talk_only_to_listed_unrevoked_nodes() {
     if let Some((url, _)) = &pg {
         b_extra.extend(["--database-url", url.as_str()]);
     }
-    let b_base = setup(&b, "bappeda", "bappeda", "rahasia", &b_extra);
-    let c_base = setup(&c, "kecamatan", "kecamatan", "terbatas", &join);
+    let (b_base, _) = setup(&b, "bappeda", "bappeda", "rahasia", &b_extra);
+    let (c_base, _) = setup(&c, "kecamatan", "kecamatan", "terbatas", &join);
 
     // Version 1 lists the hub and bappeda; kecamatan is not (yet) a node of the network.
     let listed = vec![
@@ -224,6 +331,7 @@ async fn nodes_talk_only_to_listed_unrevoked_nodes() {
     assert!(text.contains("knows this node as hub"), "{text}");
     let text = ok(&ping(&b, "hub"));
     assert!(text.contains("knows this node as bappeda"), "{text}");
+    sending_to_another_node(&a, &a_base, &a_printed);
 
     // kecamatan is refused by bappeda, and bappeda logs it.
     let out = ping(&c, "bappeda");
