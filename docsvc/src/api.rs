@@ -1072,6 +1072,26 @@ async fn network_hello(State(node): State<App>, peer: NodeAuthed) -> ApiResult<J
     }))
 }
 
+/// The media type of a letter travelling between nodes.
+const ENVELOPE_TYPE: &str = "application/vnd.sandi.envelope";
+
+#[utoipa::path(post, path = "/network/v1/letters", tag = "network", request_body(content = Vec<u8>, content_type = "application/vnd.sandi.envelope"), responses((status = 200, description = "stored (or already here): the signed receipt", body = crate::transmit::SignedReceipt), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "conflict", body = ProblemDoc, content_type = "application/problem+json"), (status = 413, description = "body too large", body = ProblemDoc, content_type = "application/problem+json")))]
+async fn network_letters(
+    State(node): State<App>,
+    peer: NodeAuthed,
+    body: Body,
+) -> ApiResult<Json<crate::transmit::SignedReceipt>> {
+    if node.is_sealed() {
+        return Err(Error::Sealed.into());
+    }
+    let bytes = axum::body::to_bytes(body, crate::transmit::MAX_ENVELOPE + (1 << 20))
+        .await
+        .map_err(|e| Error::TooLarge(format!("envelope: {e}")))?;
+    Ok(Json(
+        crate::transmit::receive(&node, &peer.peer, peer.client, &bytes).await?,
+    ))
+}
+
 #[utoipa::path(get, path = "/network/v1/officials/{nip}", tag = "network", params(("nip" = String, Path, description = "the official's NIP")), responses((status = 200, description = "the official and their key binding", body = crate::network::OfficialCard), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn network_official(
     State(node): State<App>,
@@ -1186,7 +1206,7 @@ async fn read_small_bodies(req: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("multipart/"));
+        .is_some_and(|v| v.starts_with("multipart/") || v == ENVELOPE_TYPE);
     match declared {
         Some(n) if n > SMALL && !upload => {
             // Too large for any JSON endpoint: read and drop up to 16 MiB so the client sees
@@ -1266,6 +1286,7 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit_proof))
         .routes(routes!(network_hello))
         .routes(routes!(network_official))
+        .routes(routes!(network_letters))
         .split_for_parts()
 }
 

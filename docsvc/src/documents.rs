@@ -158,12 +158,22 @@ pub(crate) fn sign_as(node: &Node, official: &Official, bytes: &[u8]) -> Result<
 
 /// The policy's view of a letter.
 pub(crate) fn policy_document(m: &Manifest, agencies: Vec<String>) -> Document {
+    // An official is their NIP on whichever node holds the letter: `NIP@node` is the same
+    // person as `NIP` there.
+    let plain = |list: &[String]| -> Vec<String> {
+        list.iter()
+            .map(|a| {
+                crate::network::remote_address(a)
+                    .map_or_else(|| a.clone(), |(nip, _)| nip.to_owned())
+            })
+            .collect()
+    };
     Document {
         id: m.id.clone(),
         classification: m.classification,
         originator: m.originator.clone(),
-        recipients: m.recipients.clone(),
-        copies: m.copies.clone(),
+        recipients: plain(&m.recipients),
+        copies: plain(&m.copies),
         grants: vec![],
         agency: m.agency.clone(),
         agencies,

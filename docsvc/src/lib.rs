@@ -25,6 +25,7 @@ pub mod signature;
 pub mod signing;
 pub mod store;
 pub mod tls;
+pub mod transmit;
 
 pub use error::{Error, Result};
 

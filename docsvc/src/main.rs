@@ -334,6 +334,7 @@ async fn serve(
         eprintln!("{}", quickstart::WARNING);
         eprintln!("unsealed with {n} dev custodian shares");
     }
+    docsvc::transmit::spawn_worker(Arc::clone(&node));
     if let Some(b) = banner {
         println!("{b}");
     }
