@@ -238,12 +238,74 @@ pub fn remote_address(addr: &str) -> Option<(&str, &str)> {
 }
 
 /// Asks `peer` for its official `nip` and checks the key binding against this node's Signing
-/// CA and root: the remote node's word is not taken for the key.
+/// CA and root: the remote node's word is not taken for the key. When the peer cannot be
+/// reached, the card fetched last time is used (its binding checked again), so that a letter
+/// can be written while the peer is down and wait in the outbox.
 pub async fn remote_official(node: &Node, peer: &str, nip: &str) -> Result<RemoteOfficial> {
     if !nip.chars().all(|c| c.is_ascii_digit()) || nip.len() != 18 {
         return Err(Error::Invalid(format!("{nip:?} is not a NIP (18 digits)")));
     }
-    let (entry, mut client) = connect(node, peer).await?;
+    let address = format!("{nip}@{peer}");
+    let card = match fetch_card(node, peer, nip).await {
+        Ok(Err(refused)) => return Err(refused),
+        Ok(Ok(card)) => {
+            let json = serde_json::to_string(&card).map_err(|e| Error::Internal(e.to_string()))?;
+            sqlx::query("DELETE FROM remote_officials WHERE address = $1")
+                .bind(&address)
+                .execute(node.store.pool())
+                .await?;
+            sqlx::query(
+                "INSERT INTO remote_officials (address, card, fetched_at) VALUES ($1, $2, $3)",
+            )
+            .bind(&address)
+            .bind(json)
+            .bind(crate::now_rfc3339())
+            .execute(node.store.pool())
+            .await?;
+            card
+        }
+        Err(Unreachable(why)) => {
+            let cached: Option<String> =
+                sqlx::query("SELECT card FROM remote_officials WHERE address = $1")
+                    .bind(&address)
+                    .fetch_optional(node.store.reader())
+                    .await?
+                    .map(|r| r.try_get("card"))
+                    .transpose()?;
+            let cached = cached.ok_or_else(|| {
+                Error::Invalid(format!(
+                    "node {peer} cannot be reached and {address} was never looked up: {why}"
+                ))
+            })?;
+            serde_json::from_str(&cached)
+                .map_err(|e| Error::Integrity(format!("cached card of {address}: {e}")))?
+        }
+    };
+    let entry = node
+        .network
+        .current(&node.store)
+        .await?
+        .and_then(|d| d.by_id(peer).cloned())
+        .ok_or_else(|| Error::Invalid(format!("node {peer} is not in the network directory")))?;
+    checked_card(node, entry, card, peer, nip)
+}
+
+/// The peer could not be reached (as opposed to answering something unacceptable).
+struct Unreachable(String);
+
+impl From<Error> for Unreachable {
+    fn from(e: Error) -> Self {
+        Unreachable(e.to_string())
+    }
+}
+
+/// The peer's answer, or `Unreachable`; an answer may be a definite refusal.
+async fn fetch_card(
+    node: &Node,
+    peer: &str,
+    nip: &str,
+) -> std::result::Result<Result<OfficialCard>, Unreachable> {
+    let (_entry, mut client) = connect(node, peer).await?;
     let (status, _, body) = client
         .call(
             "GET",
@@ -253,20 +315,24 @@ pub async fn remote_official(node: &Node, peer: &str, nip: &str) -> Result<Remot
         )
         .await?;
     match status {
-        200 => {}
-        404 => {
-            return Err(Error::Invalid(format!(
-                "node {peer} has no active official with NIP {nip}"
-            )));
-        }
-        s => {
-            return Err(Error::Invalid(format!(
-                "node {peer} answered {s} when asked for official {nip}"
-            )));
-        }
+        200 => Ok(serde_json::from_slice(&body)
+            .map_err(|e| Error::Invalid(format!("node {peer}: an unreadable answer: {e}")))),
+        404 => Ok(Err(Error::Invalid(format!(
+            "node {peer} has no active official with NIP {nip}"
+        )))),
+        s => Err(Unreachable(format!(
+            "node {peer} answered {s} when asked for official {nip}"
+        ))),
     }
-    let card: OfficialCard = serde_json::from_slice(&body)
-        .map_err(|e| Error::Invalid(format!("node {peer}: an unreadable answer: {e}")))?;
+}
+
+fn checked_card(
+    node: &Node,
+    entry: NodeEntry,
+    card: OfficialCard,
+    peer: &str,
+    nip: &str,
+) -> Result<RemoteOfficial> {
     keymgr::issue::verify_binding(&card.binding, &node.signing_ca_der, node.trust.root_der())
         .map_err(|e| Error::Invalid(format!("node {peer}, official {nip}: {e}")))?;
     if card.binding.nip != nip || card.nip != nip {

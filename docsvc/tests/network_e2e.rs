@@ -288,6 +288,118 @@ fn denials(node: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+async fn count(db: &str, sql: &str) -> i64 {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(db).await.expect("connect");
+    sqlx::query(sql)
+        .fetch_one(&mut c)
+        .await
+        .expect(sql)
+        .try_get::<i64, _>(0)
+        .expect("a count")
+}
+
+fn database_of(dir: &Path) -> String {
+    let toml = std::fs::read_to_string(dir.join("node.toml")).expect("node.toml");
+    let url = toml
+        .lines()
+        .find_map(|l| l.strip_prefix("database_url = "))
+        .expect("database_url")
+        .trim_matches('"')
+        .to_owned();
+    if url.starts_with("postgres") {
+        url
+    } else {
+        format!("sqlite://{}", dir.join("docsvc.db").display())
+    }
+}
+
+/// bappeda is stopped; letters to it wait and are retried; when it is back each is delivered
+/// exactly once, with a receipt. A replayed delivery (the same letter sent again) changes
+/// nothing there.
+async fn nothing_lost_while_a_node_is_down(
+    hub: &Path,
+    base: &str,
+    printed: &str,
+    mut node_b: Served,
+    b_base: &str,
+) -> Served {
+    let files = tempfile::tempdir().expect("tempdir");
+    let body = files.path().join("surat.pdf");
+    std::fs::write(&body, b"%PDF-1.7\nsaat simpul mati\n").expect("write");
+    node_b.child.kill().expect("stop bappeda");
+    node_b.child.wait().expect("wait");
+    let budi = login(base, hub, printed, BUDI);
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            let r = create(&budi, "rahasia", &format!("{DEWI}@bappeda"), &body);
+            assert_eq!(r.status, 201, "{}", r.text());
+            r.json()["id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    let state = |id: &str| {
+        budi.get(&format!("/api/v1/documents/{id}/deliveries"))
+            .json()[0]
+            .clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while state(&ids[0])["state"] != "failed" {
+        assert!(
+            Instant::now() < deadline,
+            "no failed attempt: {}",
+            state(&ids[0])
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(state(&ids[0])["last_error"].as_str().is_some());
+    let b_dir = node_b.dir.clone();
+    drop(node_b);
+    let node_b = serve(&b_dir, b_base);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for id in &ids {
+        while state(id)["state"] != "delivered" {
+            assert!(Instant::now() < deadline, "{id}: {}", state(id));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    // Replayed: the hub sends the first one again; bappeda answers with the same receipt and
+    // still holds it once.
+    let hub_db = database_of(hub);
+    {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(&hub_db)
+            .await
+            .expect("connect");
+        sqlx::query(&format!(
+            "UPDATE outbox SET state = 'queued' WHERE document_id = '{}'",
+            ids[0]
+        ))
+        .execute(&mut c)
+        .await
+        .expect("requeue");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while state(&ids[0])["state"] != "delivered" || state(&ids[0])["attempts"].as_i64() < Some(2) {
+        assert!(Instant::now() < deadline, "{}", state(&ids[0]));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let b_db = database_of(&b_dir);
+    for id in &ids {
+        assert_eq!(
+            count(
+                &b_db,
+                &format!("SELECT COUNT(*) FROM documents WHERE id = '{id}'")
+            )
+            .await,
+            1,
+            "{id} is on bappeda exactly once"
+        );
+    }
+    node_b
+}
+
 async fn revoke_node(hub: &Path, node: &Path, crl_to: &Path) {
     let (home, quorum) = quorum(hub);
     let inv =
@@ -351,7 +463,7 @@ async fn nodes_talk_only_to_listed_unrevoked_nodes() {
     ];
     let v1 = publish(&a, 1, listed.clone(), &[&a, &b, &c]);
     let node_a = serve(&a, &a_base);
-    let node_b = serve(&b, &b_base);
+    let mut node_b = serve(&b, &b_base);
     let node_c = serve(&c, &c_base);
 
     let text = ok(&ping(&a, "bappeda"));
@@ -359,6 +471,7 @@ async fn nodes_talk_only_to_listed_unrevoked_nodes() {
     let text = ok(&ping(&b, "hub"));
     assert!(text.contains("knows this node as bappeda"), "{text}");
     sending_to_another_node(&a, &a_base, &a_printed, (&b, &b_base, &b_printed));
+    node_b = nothing_lost_while_a_node_is_down(&a, &a_base, &a_printed, node_b, &b_base).await;
 
     // kecamatan is refused by bappeda, and bappeda logs it.
     let out = ping(&c, "bappeda");
