@@ -73,6 +73,11 @@ enum Command {
         #[command(subcommand)]
         command: NetworkCommand,
     },
+    /// Deliveries to other nodes: what waits, what was given up, and retrying it.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
     /// The access log.
     Audit {
         #[command(subcommand)]
@@ -191,6 +196,27 @@ enum NetworkCommand {
     Show {
         #[arg(long, env = "DOCSVC_DATA_DIR")]
         data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Lists deliveries not yet delivered (`--all`: every one).
+    List {
+        #[arg(long, env = "DOCSVC_DATA_DIR")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Queues a dead or failing delivery again (logged: the keystore is opened to sign the
+    /// log head).
+    Retry {
+        #[arg(long, env = "DOCSVC_DATA_DIR")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        unseal: OfflineUnseal,
+        document_id: String,
+        node: String,
     },
 }
 
@@ -388,6 +414,7 @@ async fn run() -> anyhow::Result<()> {
             batch,
         } => rewrap_cmd(&data_dir, &unseal, batch).await,
         Command::Network { command } => network_cmd(command).await,
+        Command::Outbox { command } => outbox_cmd(command).await,
         Command::Audit { command } => audit_cmd(command).await,
         Command::Official { command } => official(command).await,
         Command::Bench {
@@ -570,6 +597,39 @@ async fn rewrap_cmd(
         );
     }
     Ok(())
+}
+
+async fn outbox_cmd(command: OutboxCommand) -> anyhow::Result<()> {
+    match command {
+        OutboxCommand::List { data_dir, all } => {
+            let node = Node::open(Layout::new(&data_dir)).await?;
+            for q in docsvc::transmit::outbox(&node, all).await? {
+                let d = &q.delivery;
+                println!(
+                    "{}  {:<12} {:<9} attempts {:<3} next {}  {}",
+                    q.document_id,
+                    d.node,
+                    d.state,
+                    d.attempts,
+                    d.next_attempt_at,
+                    d.last_error.as_deref().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        OutboxCommand::Retry {
+            data_dir,
+            unseal,
+            document_id,
+            node: peer,
+        } => {
+            let node = open_unsealed(&data_dir, &unseal).await?;
+            let who = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+            docsvc::transmit::retry(&node, &document_id, &peer, &who).await?;
+            println!("delivery of {document_id} to {peer} queued again");
+            Ok(())
+        }
+    }
 }
 
 async fn network_cmd(command: NetworkCommand) -> anyhow::Result<()> {

@@ -34,6 +34,10 @@ pub struct Config {
     /// An upload unfinished for this many minutes is abandoned and its chunks are swept.
     #[serde(default = "default_abandoned_upload_minutes")]
     pub abandoned_upload_minutes: i64,
+    /// Attempts to deliver a letter to another node before it is left `dead` for an operator
+    /// (`docsvc outbox retry`).
+    #[serde(default = "default_delivery_attempts")]
+    pub delivery_attempts: i64,
 }
 
 fn default_max_body_mib() -> u64 {
@@ -44,6 +48,9 @@ fn default_session_minutes() -> i64 {
 }
 fn default_abandoned_upload_minutes() -> i64 {
     60
+}
+fn default_delivery_attempts() -> i64 {
+    12
 }
 
 /// The node's own keys, by id (`keys.json`).

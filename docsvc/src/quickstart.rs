@@ -479,6 +479,7 @@ fn dev_config(layout: &Layout, listen: &str, database_url: Option<&str>) -> Resu
         max_body_mib: 2048,
         session_minutes: 30,
         abandoned_upload_minutes: 60,
+        delivery_attempts: 12,
     };
     config.save(layout)?;
     Ok(config)

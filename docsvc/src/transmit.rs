@@ -24,8 +24,6 @@ const MAGIC: &[u8] = b"SANDI-ENVELOPE-1\n";
 /// Letters are carried whole in one request for now; larger ones wait in `dead` with this
 /// reason rather than being cut.
 pub const MAX_ENVELOPE: usize = 256 << 20;
-/// Attempts before a delivery is given up (state `dead`) for an operator to retry.
-pub const MAX_ATTEMPTS: i64 = 12;
 
 /// A letter as it travels.
 #[derive(Debug)]
@@ -298,7 +296,7 @@ async fn record(node: &Node, id: &str, peer: &str, attempts: i64, outcome: Outco
                 format!("delivered to {peer}, receipt of {}", r.receipt.received_at),
             )
         }
-        Outcome::Retry(why) if attempts < MAX_ATTEMPTS => (
+        Outcome::Retry(why) if attempts < node.config.delivery_attempts => (
             "failed",
             crate::rfc3339(OffsetDateTime::now_utc() + backoff(attempts)),
             Some(why.clone()),
@@ -339,6 +337,76 @@ async fn record(node: &Node, id: &str, peer: &str, attempts: i64, outcome: Outco
                 "transmit",
                 decision,
                 reason,
+                node.policy.current().version(),
+                None,
+            )
+            .about(id),
+        )
+        .await?;
+    tx.commit().await?;
+    node.audit.publish(&head)
+}
+
+/// One outbox row, for operators.
+#[derive(Debug, Serialize)]
+pub struct Queued {
+    pub document_id: String,
+    pub delivery: documents::Delivery,
+}
+
+/// The outbox: every delivery not yet delivered (or all with `all`).
+pub async fn outbox(node: &Node, all: bool) -> Result<Vec<Queued>> {
+    let rows = sqlx::query(
+        "SELECT document_id FROM outbox WHERE $1 OR state <> 'delivered' ORDER BY updated_at",
+    )
+    .bind(all)
+    .fetch_all(node.store.reader())
+    .await?;
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for r in rows {
+        let id: String = r.try_get("document_id")?;
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        for d in documents::deliveries(node, &id).await? {
+            if all || d.state != "delivered" {
+                out.push(Queued {
+                    document_id: id.clone(),
+                    delivery: d,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Puts a dead (or failing) delivery back in the queue for the next round, logged.
+pub async fn retry(node: &Node, id: &str, peer: &str, operator: &str) -> Result<()> {
+    let mut tx = node.store.begin().await?;
+    let moved = sqlx::query(
+        "UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = $1, updated_at = $1 \
+         WHERE document_id = $2 AND node_id = $3 AND state IN ('dead', 'failed')",
+    )
+    .bind(now_rfc3339())
+    .bind(id)
+    .bind(peer)
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() != 1 {
+        return Err(Error::NotFound(format!(
+            "no dead or failing delivery of {id} to {peer}"
+        )));
+    }
+    let head = node
+        .audit
+        .append(
+            &mut tx,
+            &Entry::event(
+                format!("operator:{operator}"),
+                "transmit_retry",
+                "allow",
+                format!("delivery to {peer} queued again"),
                 node.policy.current().version(),
                 None,
             )

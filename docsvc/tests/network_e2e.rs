@@ -1,7 +1,8 @@
 //! The sandi network: three real nodes on loopback from one dev CA (one on PostgreSQL), a
-//! network directory signed by the Network CA, node-to-node mutual TLS. A node missing from
-//! the directory and a node whose certificate is revoked are refused and logged; an older
-//! directory is never taken back.
+//! network directory signed by the Network CA, node-to-node mutual TLS. Letters go to an
+//! official of another node and are read there; nothing is lost while a node is down; a
+//! byte flipped in flight stores nothing; a node missing from the directory and a node whose
+//! certificate is revoked are refused and logged; an older directory is never taken back.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -400,6 +401,149 @@ async fn nothing_lost_while_a_node_is_down(
     node_b
 }
 
+/// Where the proxy flips a byte of what the sender sends: past the TLS handshake.
+const FLIP_AT: usize = 4000;
+
+/// A proxy between the nodes that flips one byte of what the sender sends while `flip` is
+/// set.
+async fn flipping_proxy(
+    to: std::net::SocketAddr,
+    flip: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(to).await else {
+                continue;
+            };
+            let flip = std::sync::Arc::clone(&flip);
+            tokio::spawn(async move {
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = async move {
+                    let mut seen = 0usize;
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = cr.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        if flip.load(std::sync::atomic::Ordering::Relaxed)
+                            && seen <= FLIP_AT
+                            && FLIP_AT < seen + n
+                        {
+                            buf[FLIP_AT - seen] ^= 0x01;
+                        }
+                        seen += n;
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = sw.shutdown().await;
+                };
+                let down = async move {
+                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                    let _ = cw.shutdown().await;
+                };
+                tokio::join!(up, down);
+            });
+        }
+    });
+    addr
+}
+
+/// A byte flipped in flight: the delivery fails (TLS catches it), nothing is stored on the
+/// receiver, the letter is left `dead` after the configured attempts; an operator's retry
+/// delivers it once the path is clean.
+async fn tampered_in_flight(
+    hub: &Path,
+    base: &str,
+    printed: &str,
+    b: &Path,
+    b_base: &str,
+    listed: &[NodeEntry],
+) {
+    let flip = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let b_addr: std::net::SocketAddr = b_base.trim_start_matches("https://").parse().expect("addr");
+    let proxy = flipping_proxy(b_addr, std::sync::Arc::clone(&flip)).await;
+    let mut via_proxy = listed.to_vec();
+    via_proxy[1].base_url = format!("https://{proxy}");
+    publish(hub, 2, via_proxy, &[hub, b]);
+
+    let files = tempfile::tempdir().expect("tempdir");
+    let body = files.path().join("surat.pdf");
+    std::fs::write(&body, vec![b'x'; 20_000]).expect("write");
+    let budi = login(base, hub, printed, BUDI);
+    let r = create(&budi, "rahasia", &format!("{DEWI}@bappeda"), &body);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    let state = || {
+        budi.get(&format!("/api/v1/documents/{id}/deliveries"))
+            .json()[0]
+            .clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while state()["state"] != "dead" {
+        assert_ne!(
+            state()["state"],
+            "delivered",
+            "a tampered delivery went through"
+        );
+        assert!(Instant::now() < deadline, "not given up: {}", state());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(state()["attempts"], 3, "{}", state());
+    let b_db = database_of(b);
+    assert_eq!(
+        count(
+            &b_db,
+            &format!("SELECT COUNT(*) FROM documents WHERE id = '{id}'")
+        )
+        .await,
+        0,
+        "nothing tampered is stored"
+    );
+    let listing = ok(&docsvc()
+        .args(["outbox", "list", "--data-dir"])
+        .arg(hub)
+        .output()
+        .expect("outbox list"));
+    assert!(
+        listing.contains(&id) && listing.contains("dead"),
+        "{listing}"
+    );
+
+    flip.store(false, std::sync::atomic::Ordering::Relaxed);
+    ok(&docsvc()
+        .args(["outbox", "retry", "--dev-unseal", "--data-dir"])
+        .arg(hub)
+        .args([id.as_str(), "bappeda"])
+        .output()
+        .expect("outbox retry"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while state()["state"] != "delivered" {
+        assert!(
+            Instant::now() < deadline,
+            "not delivered after the retry: {}",
+            state()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        count(
+            &b_db,
+            &format!("SELECT COUNT(*) FROM documents WHERE id = '{id}'")
+        )
+        .await,
+        1
+    );
+    // Back to the direct path.
+    publish(hub, 3, listed.to_vec(), &[hub, b]);
+}
+
 async fn revoke_node(hub: &Path, node: &Path, crl_to: &Path) {
     let (home, quorum) = quorum(hub);
     let inv =
@@ -462,6 +606,14 @@ async fn nodes_talk_only_to_listed_unrevoked_nodes() {
         entry(&b, "bappeda", &b_base, &["bappeda"], "rahasia"),
     ];
     let v1 = publish(&a, 1, listed.clone(), &[&a, &b, &c]);
+    // Few attempts before a delivery is left for an operator, so that the test sees it.
+    let config = a.join("node.toml");
+    let text = std::fs::read_to_string(&config).expect("node.toml");
+    std::fs::write(
+        &config,
+        text.replace("delivery_attempts = 12", "delivery_attempts = 3"),
+    )
+    .expect("node.toml");
     let node_a = serve(&a, &a_base);
     let mut node_b = serve(&b, &b_base);
     let node_c = serve(&c, &c_base);
@@ -472,6 +624,7 @@ async fn nodes_talk_only_to_listed_unrevoked_nodes() {
     assert!(text.contains("knows this node as bappeda"), "{text}");
     sending_to_another_node(&a, &a_base, &a_printed, (&b, &b_base, &b_printed));
     node_b = nothing_lost_while_a_node_is_down(&a, &a_base, &a_printed, node_b, &b_base).await;
+    tampered_in_flight(&a, &a_base, &a_printed, &b, &b_base, &listed).await;
 
     // kecamatan is refused by bappeda, and bappeda logs it.
     let out = ping(&c, "bappeda");
@@ -482,20 +635,20 @@ async fn nodes_talk_only_to_listed_unrevoked_nodes() {
     assert!(
         logged.iter().any(|e| e["reason"]
             .as_str()
-            .is_some_and(|r| r.contains("is in network directory version 1"))),
+            .is_some_and(|r| r.contains("is in network directory version 3"))),
         "{logged:?}"
     );
 
     // Version 2 lists kecamatan: it is accepted. Version 1 put back is not taken.
     let mut more = listed.clone();
     more.push(entry(&c, "kecamatan", &c_base, &["kecamatan"], "terbatas"));
-    publish(&a, 2, more, &[&a, &b, &c]);
+    publish(&a, 4, more, &[&a, &b, &c]);
     let text = ok(&ping(&c, "bappeda"));
     assert!(text.contains("knows this node as kecamatan"), "{text}");
     install(&b, &v1);
     let text = ok(&ping(&c, "bappeda"));
     assert!(
-        text.contains("directory version 2"),
+        text.contains("directory version 4"),
         "an older directory is refused: {text}"
     );
 
