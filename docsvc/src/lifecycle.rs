@@ -38,12 +38,19 @@ async fn refuse(node: &Node, caller: &Caller, action: &str, m: &Manifest, d: &De
 }
 
 /// The officials a letter is addressed to and its originator, as the directory has them now.
-async fn people(node: &Node, m: &Manifest) -> Result<Vec<Official>> {
+/// Officials of other nodes (`NIP@node`) are not here, except as `NIP@this-node` on a letter
+/// this node received.
+pub(crate) async fn people(node: &Node, m: &Manifest) -> Result<Vec<Official>> {
     let mut out = Vec::new();
-    for nip in std::iter::once(&m.originator)
+    for addr in std::iter::once(&m.originator)
         .chain(&m.recipients)
         .chain(&m.copies)
     {
+        let nip = match crate::network::remote_address(addr) {
+            Some((nip, peer)) if peer == node.config.node_id => nip,
+            Some(_) => continue,
+            None => addr.as_str(),
+        };
         if let Some(o) = directory::get(&node.store, nip).await? {
             out.push(o);
         }

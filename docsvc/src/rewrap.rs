@@ -76,15 +76,7 @@ pub struct Progress {
 
 /// The keys a letter should be wrapped to now, and the age recipients for them.
 async fn wanted(node: &Node, m: &Manifest) -> Result<(Vec<String>, Vec<age::x25519::Recipient>)> {
-    let mut people: Vec<Official> = Vec::new();
-    for nip in std::iter::once(&m.originator)
-        .chain(&m.recipients)
-        .chain(&m.copies)
-    {
-        if let Some(o) = directory::get(&node.store, nip).await? {
-            people.push(o);
-        }
-    }
+    let people = crate::lifecycle::people(node, m).await?;
     let refs: Vec<&Official> = people.iter().collect();
     documents::wrap_set(node, &refs, m.classification)
 }

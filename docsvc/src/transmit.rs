@@ -462,7 +462,7 @@ pub async fn receive(
     let env = Envelope::decode(body)?;
     let m = Manifest::parse(&env.manifest)?;
     let manifest_sha = sha256_hex(&env.manifest);
-    if let Some(existing) = stored_receipt(node, &m.id, &manifest_sha).await? {
+    if let Some(existing) = stored_receipt(node, &peer.id, &m.id, &manifest_sha).await? {
         return existing;
     }
     match checked(node, peer, &m, &env).await? {
@@ -637,6 +637,7 @@ async fn check_content(
 /// same receipt; other content under the same id is refused as an incident.
 async fn stored_receipt(
     node: &Node,
+    peer: &str,
     id: &str,
     manifest_sha: &str,
 ) -> Result<Option<Result<SignedReceipt>>> {
@@ -655,7 +656,7 @@ async fn stored_receipt(
     documents::log_alone(
         node,
         &Entry::event(
-            "node:unknown".into(),
+            format!("node:{peer}"),
             "integrity_incident",
             "error",
             format!("letter {id} received again with other content"),

@@ -156,6 +156,30 @@ fn sending_to_another_node(hub: &Path, base: &str, printed: &str, b: (&Path, &st
         std::fs::read(&out).expect("read"),
         std::fs::read(&body).expect("read")
     );
+    // A rotation on bappeda reaches the received letter too: rewrapped, still readable.
+    ok(&docsvc()
+        .args([
+            "keys",
+            "rotate-archive",
+            "rahasia",
+            "--dev-unseal",
+            "--data-dir",
+        ])
+        .arg(b_dir)
+        .output()
+        .expect("rotate"));
+    let text = ok(&docsvc()
+        .args(["rewrap", "--dev-unseal", "--data-dir"])
+        .arg(b_dir)
+        .output()
+        .expect("rewrap"));
+    assert!(!text.contains("UNOPENABLE"), "{text}");
+    let r = dewi.download(&format!("/api/v1/documents/{id}/content"), &out);
+    assert_eq!(r.status, 200, "{}", r.headers);
+    assert_eq!(
+        std::fs::read(&out).expect("read"),
+        std::fs::read(&body).expect("read")
+    );
 
     let r = create(&budi, "sangat_rahasia", &to_dewi, &body);
     assert_eq!(
