@@ -98,6 +98,9 @@ enum Command {
         ingest_mib: usize,
         #[arg(long, default_value_t = 2000)]
         reads: usize,
+        /// Letters sent between two nodes (0 to skip).
+        #[arg(long, default_value_t = 500)]
+        letters: usize,
     },
     /// Prints the OpenAPI 3.1 document of the API (what `/api/v1/openapi.json` serves).
     Openapi,
@@ -422,6 +425,7 @@ async fn run() -> anyhow::Result<()> {
             connections,
             ingest_mib,
             reads,
+            letters,
         } => {
             docsvc::bench::run(
                 &docsvc::bench::Options {
@@ -429,6 +433,7 @@ async fn run() -> anyhow::Result<()> {
                     connections: connections.max(1),
                     ingest_mib: ingest_mib.max(1),
                     reads: reads.max(1),
+                    letters,
                 },
                 &mut |line| println!("{line}"),
             )

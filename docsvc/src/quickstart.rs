@@ -327,6 +327,32 @@ async fn dev_official(
     Ok(official)
 }
 
+/// The dev CA of a quickstart node (`DIR/keymgr`) opened with its dev custodians' shares.
+pub fn dev_quorum(hub: &Layout) -> Result<(Home, QuorumSession)> {
+    let home = Home::new(hub.dir().join("keymgr"));
+    if !home.is_initialised() {
+        return Err(Error::Invalid(format!(
+            "{} holds no dev CA",
+            hub.dir().display()
+        )));
+    }
+    let shares_dir = hub.shares().join("keymgr");
+    let mut share_files: Vec<PathBuf> = std::fs::read_dir(&shares_dir)
+        .map_err(|e| Error::io("listing", &shares_dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    share_files.sort();
+    let mut quorum = QuorumSession::open(&home)?;
+    for ((key_file, _), share_file) in dev_custodian_files(hub)
+        .iter()
+        .zip(&share_files)
+        .take(usize::from(THRESHOLD))
+    {
+        quorum.add(share_file, &Unlock::Identity(key_file.clone()))?;
+    }
+    Ok((home, quorum))
+}
+
 /// Joins another quickstart node's dev network: the same custodians (their identity files are
 /// copied here) and the same dev CA, opened with their shares.
 async fn joined(
@@ -349,28 +375,8 @@ async fn joined(
         write_private(mine, text.as_bytes())?;
         recipients.push(id.to_public());
     }
-    let home = Home::new(other.dir().join("keymgr"));
-    if !home.is_initialised() {
-        return Err(Error::Invalid(format!(
-            "{} holds no dev CA to join",
-            other.dir().display()
-        )));
-    }
+    let (home, quorum) = dev_quorum(other)?;
     let inv = Inventory::open(&Inventory::default_url(home.dir())).await?;
-    let shares_dir = other.shares().join("keymgr");
-    let mut share_files: Vec<PathBuf> = std::fs::read_dir(&shares_dir)
-        .map_err(|e| Error::io("listing", &shares_dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    share_files.sort();
-    let mut quorum = QuorumSession::open(&home)?;
-    for ((key_file, _), share_file) in dev_custodian_files(layout)
-        .iter()
-        .zip(&share_files)
-        .take(usize::from(THRESHOLD))
-    {
-        quorum.add(share_file, &Unlock::Identity(key_file.clone()))?;
-    }
     Ok((recipients, home, inv, quorum))
 }
 

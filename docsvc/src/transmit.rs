@@ -149,6 +149,9 @@ async fn envelope_of(node: &Node, checked: &Checked) -> Result<Envelope> {
     })
 }
 
+/// Deliveries in flight at once.
+const IN_FLIGHT: usize = 16;
+
 /// Delivers what is due, once; returns how many deliveries were tried.
 pub async fn deliver_due(node: &Node) -> Result<usize> {
     let due = sqlx::query(
@@ -159,13 +162,24 @@ pub async fn deliver_due(node: &Node) -> Result<usize> {
     .fetch_all(node.store.reader())
     .await?;
     let n = due.len();
+    let mut jobs = Vec::with_capacity(n);
     for r in due {
         let id: String = r.try_get("document_id")?;
         let peer: String = r.try_get("node_id")?;
         let attempts: i64 = r.try_get("attempts")?;
-        let outcome = deliver_one(node, &id, &peer).await;
-        record(node, &id, &peer, attempts + 1, outcome).await?;
+        jobs.push((id, peer, attempts));
     }
+    // Several deliveries in flight: each waits mostly on the peer.
+    let results: Vec<Result<()>> =
+        futures_util::StreamExt::collect(futures_util::StreamExt::buffer_unordered(
+            futures_util::stream::iter(jobs.into_iter().map(|(id, peer, attempts)| async move {
+                let outcome = deliver_one(node, &id, &peer).await;
+                record(node, &id, &peer, attempts + 1, outcome).await
+            })),
+            IN_FLIGHT,
+        ))
+        .await;
+    results.into_iter().collect::<Result<Vec<()>>>()?;
     Ok(n)
 }
 
