@@ -341,6 +341,84 @@ async fn serve_node(dir: &std::path::Path, listener: tokio::net::TcpListener) ->
     Ok(Served { node, stop, task })
 }
 
+/// Two quickstart nodes of one dev network under `root` (a hub serving dinkes, `bappeda`
+/// accredited to rahasia), with their directory signed and installed, and the listeners their
+/// addresses were taken from.
+pub(crate) struct TwoNodes {
+    pub a_dir: std::path::PathBuf,
+    pub b_dir: std::path::PathBuf,
+    pub la: tokio::net::TcpListener,
+    pub lb: tokio::net::TcpListener,
+    pub hub: quickstart::Outcome,
+}
+
+pub(crate) async fn two_nodes(root: &std::path::Path) -> Result<TwoNodes> {
+    let (a_dir, b_dir) = (root.join("hub"), root.join("bappeda"));
+    let la = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(err)?;
+    let lb = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(err)?;
+    let (a_addr, b_addr) = (la.local_addr().map_err(err)?, lb.local_addr().map_err(err)?);
+    let mut spec = quickstart::DevNode::new(&a_addr.to_string(), None);
+    spec.agencies = vec!["dinkes".into()];
+    let hub = quickstart::setup_node(&a_dir, &spec, &mut |_| {}).await?;
+    let spec = quickstart::DevNode {
+        join: Some(a_dir.clone()),
+        node_id: "bappeda".into(),
+        agencies: vec!["bappeda".into()],
+        accreditation: policies::Level::Rahasia,
+        ..quickstart::DevNode::new(&b_addr.to_string(), None)
+    };
+    quickstart::setup_node(&b_dir, &spec, &mut |_| {}).await?;
+    publish_directory(&a_dir, a_addr, &b_dir, b_addr)?;
+    Ok(TwoNodes {
+        a_dir,
+        b_dir,
+        la,
+        lb,
+        hub,
+    })
+}
+
+/// A RAHASIA letter of 20 KiB from Budi (hub) to Dewi on bappeda.
+pub(crate) async fn letter_to_bappeda(
+    node: &Node,
+    budi: &directory::Official,
+    n: usize,
+) -> Result<()> {
+    let mut ingest = Ingest::begin(
+        node,
+        Caller {
+            official: budi.clone(),
+            stepped_up: true,
+            client: None,
+        },
+        NewLetter {
+            nomor: format!("BENCH/NET/{n}"),
+            perihal: "Bench antarsimpul".into(),
+            classification: policies::Level::Rahasia,
+            urgency: Urgency::Biasa,
+            recipients: vec!["197704042002122004@bappeda".into()],
+            copies: vec![],
+            dated: None,
+        },
+    )
+    .await?;
+    ingest
+        .add_part(
+            "surat.pdf",
+            "application/pdf",
+            futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(Bytes::from(
+                vec![0x25u8; 20 * 1024],
+            ))]),
+        )
+        .await?;
+    ingest.finish().await?;
+    Ok(())
+}
+
 /// The bench network's directory, signed with the hub's dev CA and installed on both nodes.
 fn publish_directory(
     a_dir: &std::path::Path,
@@ -393,64 +471,25 @@ fn publish_directory(
 /// (each: checked, sent over mutual TLS, checked and stored there, receipt checked here).
 async fn network(letters: usize, out: &mut dyn FnMut(&str)) -> Result<()> {
     let root = tempfile_dir()?;
-    let (a_dir, b_dir) = (root.join("hub"), root.join("bappeda"));
-    let la = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(err)?;
-    let lb = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(err)?;
-    let (a_addr, b_addr) = (la.local_addr().map_err(err)?, lb.local_addr().map_err(err)?);
     out(&format!(
         "setting up two nodes of one dev network in {}",
         root.display()
     ));
-    let mut spec = quickstart::DevNode::new(&a_addr.to_string(), None);
-    spec.agencies = vec!["dinkes".into()];
-    let hub = quickstart::setup_node(&a_dir, &spec, &mut |_| {}).await?;
-    let spec = quickstart::DevNode {
-        join: Some(a_dir.clone()),
-        node_id: "bappeda".into(),
-        agencies: vec!["bappeda".into()],
-        accreditation: policies::Level::Rahasia,
-        ..quickstart::DevNode::new(&b_addr.to_string(), None)
-    };
-    quickstart::setup_node(&b_dir, &spec, &mut |_| {}).await?;
-    publish_directory(&a_dir, a_addr, &b_dir, b_addr)?;
+    let TwoNodes {
+        a_dir,
+        b_dir,
+        la,
+        lb,
+        hub,
+        ..
+    } = two_nodes(&root).await?;
     let a = serve_node(&a_dir, la).await?;
     let b = serve_node(&b_dir, lb).await?;
     let budi = directory::get(&a.node.store, &hub.officials[0].nip)
         .await?
         .ok_or_else(|| err("no Budi"))?;
     for i in 0..letters {
-        let mut ingest = Ingest::begin(
-            &a.node,
-            Caller {
-                official: budi.clone(),
-                stepped_up: true,
-                client: None,
-            },
-            NewLetter {
-                nomor: format!("BENCH/NET/{i}"),
-                perihal: "Bench antarsimpul".into(),
-                classification: policies::Level::Rahasia,
-                urgency: Urgency::Biasa,
-                recipients: vec!["197704042002122004@bappeda".into()],
-                copies: vec![],
-                dated: None,
-            },
-        )
-        .await?;
-        ingest
-            .add_part(
-                "surat.pdf",
-                "application/pdf",
-                futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(Bytes::from(
-                    vec![0x25u8; 20 * 1024],
-                ))]),
-            )
-            .await?;
-        ingest.finish().await?;
+        letter_to_bappeda(&a.node, &budi, i).await?;
     }
     let start = Instant::now();
     while crate::transmit::deliver_due(&a.node).await? > 0 {}

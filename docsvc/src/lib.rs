@@ -23,6 +23,7 @@ pub mod rewrap;
 pub mod session;
 pub mod signature;
 pub mod signing;
+pub mod soak;
 pub mod store;
 pub mod tls;
 pub mod transmit;

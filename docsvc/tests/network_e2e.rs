@@ -701,3 +701,20 @@ async fn nodes_talk_only_to_listed_unrevoked_nodes() {
         sandi_e2e::pg::drop_postgres(&name).await;
     }
 }
+
+/// The soak, bounded for the test suite (the full 10,000 letters: `docsvc soak`): letters
+/// between two nodes while the receiver is killed with SIGKILL twice; every letter arrives
+/// exactly once with a receipt and both logs verify.
+#[test]
+fn soak_delivers_every_letter_once_through_two_receiver_kills() {
+    let out = docsvc()
+        .args(["soak", "--letters", "240", "--minutes", "5"])
+        .output()
+        .expect("docsvc soak");
+    let text = ok(&out);
+    assert!(
+        text.contains("receiver killed 2 times, 240 on the receiver exactly once, 240 receipts"),
+        "{text}"
+    );
+    assert_eq!(text.matches("access log verified").count(), 2, "{text}");
+}
