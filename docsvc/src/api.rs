@@ -1092,12 +1092,71 @@ async fn network_letters(
     ))
 }
 
-#[utoipa::path(get, path = "/network/v1/officials/{nip}", tag = "network", params(("nip" = String, Path, description = "the official's NIP")), responses((status = 200, description = "the official and their key binding", body = crate::network::OfficialCard), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json")))]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct LookupQuery {
+    /// The level of the letter the key is wanted for: refused (403, logged) if this node may
+    /// not hold it.
+    #[serde(rename = "for")]
+    #[param(value_type = Option<LevelDoc>, rename = "for")]
+    level: Option<policies::Level>,
+}
+
+#[utoipa::path(get, path = "/network/v1/officials/{nip}", tag = "network", params(("nip" = String, Path, description = "the official's NIP"), LookupQuery), responses((status = 200, description = "the official and their key binding", body = crate::network::OfficialCard), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn network_official(
     State(node): State<App>,
     peer: NodeAuthed,
     Path(nip): Path<String>,
+    Query(q): Query<LookupQuery>,
 ) -> ApiResult<Json<crate::network::OfficialCard>> {
+    if let Some(level) = q.level {
+        // Asked ahead of a letter of this level: this node says now whether it may hold it.
+        let d = node
+            .policy
+            .current()
+            .decide(
+                &policies::Principal::Node {
+                    id: node.config.node_id.clone(),
+                    accreditation: crate::transmit::own_accreditation(&node).await?,
+                    status: policies::Status::Active,
+                },
+                policies::Action::Receive,
+                &policies::Document {
+                    id: format!("lookup:{nip}"),
+                    classification: level,
+                    originator: String::new(),
+                    recipients: vec![nip.clone()],
+                    copies: vec![],
+                    grants: vec![],
+                    agency: String::new(),
+                    agencies: vec![],
+                    compartments: vec![],
+                },
+                &policies::Context::default(),
+            )
+            .map_err(Error::from)?;
+        if !d.allowed {
+            documents::log_alone(
+                &node,
+                &Entry::event(
+                    format!("node:{}", peer.peer.id),
+                    "receive",
+                    "deny",
+                    format!("a {} letter for {nip}: {}", level.as_str(), d.reason),
+                    &d.policy_version,
+                    peer.client.clone(),
+                ),
+            )
+            .await?;
+            return Err(Error::Forbidden {
+                alasan: d.alasan,
+                reason: d.reason,
+                policies: d.policies,
+            }
+            .into());
+        }
+    }
     let o = directory::get(&node.store, &nip)
         .await?
         .filter(|o| o.status == policies::Status::Active)

@@ -239,6 +239,41 @@ pub(crate) fn archive_identities(node: &Node, level: Level) -> Result<Vec<Handle
     Ok(out)
 }
 
+type Addressees = (
+    Vec<Official>,
+    Vec<Official>,
+    Vec<crate::network::RemoteOfficial>,
+);
+
+/// [`addressees`], with a refusal by another node (it may not hold the level) logged here too.
+async fn addressees_logged(node: &Node, caller: &Caller, letter: &NewLetter) -> Result<Addressees> {
+    match addressees(node, letter).await {
+        Ok(a) => Ok(a),
+        Err(Error::Forbidden {
+            alasan,
+            reason,
+            policies,
+        }) => {
+            // Another node refused to hold a letter of this level: logged here as there.
+            let d = Decision {
+                allowed: false,
+                policies,
+                alasan,
+                reason,
+                policy_version: node.policy.current().version().to_owned(),
+            };
+            Metrics::inc(&node.metrics.denials);
+            log_alone(
+                node,
+                &entry(caller, "send", None, Some(letter.classification), &d),
+            )
+            .await?;
+            Err(forbidden(&d))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The recipients and copy-holders, each an active official of this node cleared for the
 /// letter's level.
 async fn addressees(
@@ -263,7 +298,8 @@ async fn addressees(
                         "{nip}@{peer}: officials of this node are addressed by NIP alone"
                     )));
                 }
-                let r = crate::network::remote_official(node, peer, nip).await?;
+                let r =
+                    crate::network::remote_official(node, peer, nip, letter.classification).await?;
                 if r.card.clearance < letter.classification {
                     return Err(Error::Invalid(format!(
                         "{} ({nip}@{peer}) has clearance {} and cannot receive a {} letter",
@@ -327,7 +363,7 @@ impl<'a> Ingest<'a> {
             }
             None => now_rfc3339()[..10].to_owned(),
         };
-        let (recipients, copies, remote) = addressees(node, &letter).await?;
+        let (recipients, copies, remote) = addressees_logged(node, &caller, &letter).await?;
         let id = uuid::Uuid::new_v4().to_string();
         let mut ingest = Ingest {
             node,

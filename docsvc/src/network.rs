@@ -241,12 +241,17 @@ pub fn remote_address(addr: &str) -> Option<(&str, &str)> {
 /// CA and root: the remote node's word is not taken for the key. When the peer cannot be
 /// reached, the card fetched last time is used (its binding checked again), so that a letter
 /// can be written while the peer is down and wait in the outbox.
-pub async fn remote_official(node: &Node, peer: &str, nip: &str) -> Result<RemoteOfficial> {
+pub async fn remote_official(
+    node: &Node,
+    peer: &str,
+    nip: &str,
+    level: policies::Level,
+) -> Result<RemoteOfficial> {
     if !nip.chars().all(|c| c.is_ascii_digit()) || nip.len() != 18 {
         return Err(Error::Invalid(format!("{nip:?} is not a NIP (18 digits)")));
     }
     let address = format!("{nip}@{peer}");
-    let card = match fetch_card(node, peer, nip).await {
+    let card = match fetch_card(node, peer, nip, level).await {
         Ok(Err(refused)) => return Err(refused),
         Ok(Ok(card)) => {
             let json = serde_json::to_string(&card).map_err(|e| Error::Internal(e.to_string()))?;
@@ -304,12 +309,13 @@ async fn fetch_card(
     node: &Node,
     peer: &str,
     nip: &str,
+    level: policies::Level,
 ) -> std::result::Result<Result<OfficialCard>, Unreachable> {
     let (_entry, mut client) = connect(node, peer).await?;
     let (status, _, body) = client
         .call(
             "GET",
-            &format!("/network/v1/officials/{nip}"),
+            &format!("/network/v1/officials/{nip}?for={}", level.as_str()),
             &[],
             bytes::Bytes::new(),
         )
@@ -317,6 +323,23 @@ async fn fetch_card(
     match status {
         200 => Ok(serde_json::from_slice(&body)
             .map_err(|e| Error::Invalid(format!("node {peer}: an unreadable answer: {e}")))),
+        // The peer refuses a letter of this level (its own accreditation): its reasons.
+        403 => {
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+            Ok(Err(Error::Forbidden {
+                alasan: format!("node {peer}: {}", text("alasan")),
+                reason: format!("node {peer}: {}", text("reason")),
+                policies: v["policies"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|p| p.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }))
+        }
         404 => Ok(Err(Error::Invalid(format!(
             "node {peer} has no active official with NIP {nip}"
         )))),

@@ -594,7 +594,7 @@ async fn refuse(
 }
 
 /// The accreditation this node holds in the directory.
-async fn own_accreditation(node: &Node) -> Result<Level> {
+pub(crate) async fn own_accreditation(node: &Node) -> Result<Level> {
     let d = node
         .network
         .current(&node.store)

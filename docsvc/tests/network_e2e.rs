@@ -202,7 +202,7 @@ fn sending_to_another_node(hub: &Path, base: &str, printed: &str, b: (&Path, &st
     assert!(
         ok(&out)
             .lines()
-            .any(|l| l.contains("\"decision\":\"deny\"") && l.contains("to node bappeda")),
+            .any(|l| l.contains("\"decision\":\"deny\"") && l.contains("node bappeda")),
         "the refusal is logged on the sending node"
     );
     let r = create(&budi, "rahasia", "199912312020121999@bappeda", &body);
@@ -594,6 +594,44 @@ async fn revoke_node(hub: &Path, node: &Path, crl_to: &Path) {
     std::fs::write(crl_to.join("crl/network-ca.crl"), crl.der).expect("copy CRL");
 }
 
+/// A SANGAT RAHASIA letter for kecamatan, accredited to terbatas only: kecamatan refuses to
+/// hold it when asked for the key, and both nodes log the refusal.
+fn refused_on_both_sides(a: &Path, a_base: &str, a_printed: &str, c: &Path) {
+    let files = tempfile::tempdir().expect("tempdir");
+    let body = files.path().join("surat.pdf");
+    std::fs::write(&body, b"%PDF-1.7\nsangat rahasia\n").expect("write");
+    let budi = login(a_base, a, a_printed, BUDI);
+    let r = create(&budi, "sangat_rahasia", &format!("{DEWI}@kecamatan"), &body);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(
+        r.json()["policies"][0],
+        "node-accreditation",
+        "{}",
+        r.text()
+    );
+    let log_of = |dir: &Path| {
+        ok(&docsvc()
+            .args(["audit", "export", "--data-dir"])
+            .arg(dir)
+            .output()
+            .expect("audit export"))
+    };
+    assert!(
+        log_of(c)
+            .lines()
+            .any(|l| l.contains("\"action\":\"receive\"")
+                && l.contains("\"decision\":\"deny\"")
+                && l.contains("sangat_rahasia letter")),
+        "logged on kecamatan"
+    );
+    assert!(
+        log_of(a).lines().any(|l| l.contains("\"action\":\"send\"")
+            && l.contains("\"decision\":\"deny\"")
+            && l.contains("node kecamatan")),
+        "logged on the hub"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn nodes_talk_only_to_listed_unrevoked_nodes() {
     let pg = sandi_e2e::pg::postgres().await;
@@ -675,6 +713,8 @@ async fn nodes_talk_only_to_listed_unrevoked_nodes() {
         text.contains("directory version 4"),
         "an older directory is refused: {text}"
     );
+
+    refused_on_both_sides(&a, &a_base, &a_printed, &c);
 
     // The hub's certificate is revoked: bappeda refuses it on the next request, and logs it.
     revoke_node(&a, &a, &b).await;
