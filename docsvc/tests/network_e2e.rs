@@ -436,6 +436,86 @@ async fn nothing_lost_while_a_node_is_down(
     node_b
 }
 
+/// The same letter id with other content (here: the hub reclassified a letter bappeda already
+/// holds, and the delivery is replayed) is refused by bappeda and logged there as an
+/// incident; bappeda keeps what it received; the hub leaves the delivery dead.
+async fn other_content_under_a_known_id_is_an_incident(
+    hub: &Path,
+    base: &str,
+    printed: &str,
+    b: &Path,
+) {
+    let files = tempfile::tempdir().expect("tempdir");
+    let body = files.path().join("surat.pdf");
+    std::fs::write(&body, b"%PDF-1.7\nsatu isi\n").expect("write");
+    let budi = login(base, hub, printed, BUDI);
+    let r = create(&budi, "rahasia", &format!("{DEWI}@bappeda"), &body);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    let state = || {
+        budi.get(&format!("/api/v1/documents/{id}/deliveries"))
+            .json()[0]
+            .clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while state()["state"] != "delivered" {
+        assert!(Instant::now() < deadline, "{}", state());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let r = budi.post_json(
+        &format!("/api/v1/documents/{id}/reclassify"),
+        &serde_json::json!({ "classification": "terbatas", "reason": "tidak lagi rahasia" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(&database_of(hub))
+            .await
+            .expect("connect");
+        sqlx::query(&format!(
+            "UPDATE outbox SET state = 'queued' WHERE document_id = '{id}'"
+        ))
+        .execute(&mut c)
+        .await
+        .expect("requeue");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while state()["state"] != "dead" {
+        assert!(Instant::now() < deadline, "{}", state());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        state()["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("409")),
+        "{}",
+        state()
+    );
+    let log = ok(&docsvc()
+        .args(["audit", "export", "--data-dir"])
+        .arg(b)
+        .output()
+        .expect("audit export"));
+    assert!(
+        log.lines()
+            .any(|l| l.contains("integrity_incident") && l.contains(&id)),
+        "logged as an incident on bappeda"
+    );
+    let b_db = database_of(b);
+    assert_eq!(
+        count(
+            &b_db,
+            &format!(
+                "SELECT COUNT(*) FROM documents WHERE id = '{id}' AND classification = 'rahasia'"
+            )
+        )
+        .await,
+        1,
+        "bappeda keeps what it received"
+    );
+}
+
 /// Where the proxy flips a byte of what the sender sends: past the TLS handshake.
 const FLIP_AT: usize = 4000;
 
@@ -698,6 +778,7 @@ async fn nodes_talk_only_to_listed_unrevoked_nodes() {
     sending_to_another_node(&a, &a_base, &a_printed, (&b, &b_base, &b_printed));
     node_b = nothing_lost_while_a_node_is_down(&a, &a_base, &a_printed, node_b, &b_base).await;
     tampered_in_flight(&a, &a_base, &a_printed, &b, &b_base, &listed).await;
+    other_content_under_a_known_id_is_an_incident(&a, &a_base, &a_printed, &b).await;
 
     // kecamatan is refused by bappeda, and bappeda logs it.
     let out = ping(&c, "bappeda");
