@@ -240,6 +240,14 @@ impl AuditLog {
         })
     }
 
+    /// Appends `entry` as the last step of `tx`, commits, and publishes the new head: an
+    /// action and its log entry land together or not at all.
+    pub async fn commit_with(&self, mut tx: Tx, entry: &Entry) -> Result<()> {
+        let head = self.append(&mut tx, entry).await?;
+        tx.commit().await?;
+        self.publish(&head)
+    }
+
     /// Writes a committed head to the file beside the database. A head lost here (a crash
     /// between commit and write) leaves the file behind the table, which verify allows; a
     /// head in the file that the table contradicts is what it reports.

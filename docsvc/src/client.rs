@@ -37,24 +37,7 @@ pub async fn connect_named(
     server_name: &str,
     tls: Arc<rustls::ClientConfig>,
 ) -> Result<Client> {
-    let tcp = TcpStream::connect(addr)
-        .await
-        .map_err(|e| Error::Invalid(format!("connecting to {addr}: {e}")))?;
-    tcp.set_nodelay(true).map_err(err)?;
-    let name = ServerName::try_from(server_name.to_owned())
-        .map_err(|e| Error::Invalid(format!("server name {server_name:?}: {e}")))?;
-    let stream = tokio_rustls::TlsConnector::from(tls)
-        .connect(name, tcp)
-        .await
-        .map_err(|e| Error::Invalid(format!("TLS with {addr}: {e}")))?;
-    let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-        .await
-        .map_err(err)?;
-    tokio::spawn(conn);
-    Ok(Client {
-        send,
-        host: addr.to_string(),
-    })
+    connect_checked(addr, server_name, tls, None).await
 }
 
 /// Connects like [`connect_named`] and then requires the server's certificate to have the
@@ -64,6 +47,15 @@ pub async fn connect_pinned(
     server_name: &str,
     tls: Arc<rustls::ClientConfig>,
     sha256: &str,
+) -> Result<Client> {
+    connect_checked(addr, server_name, tls, Some(sha256)).await
+}
+
+async fn connect_checked(
+    addr: std::net::SocketAddr,
+    server_name: &str,
+    tls: Arc<rustls::ClientConfig>,
+    pinned: Option<&str>,
 ) -> Result<Client> {
     let tcp = TcpStream::connect(addr)
         .await
@@ -75,16 +67,18 @@ pub async fn connect_pinned(
         .connect(name, tcp)
         .await
         .map_err(|e| Error::Invalid(format!("TLS with {addr}: {e}")))?;
-    let shown = stream
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .map(|c| hex::encode(ring::digest::digest(&ring::digest::SHA256, c.as_ref())));
-    if shown.as_deref() != Some(sha256) {
-        return Err(Error::Invalid(format!(
-            "{addr} shows a certificate the network directory does not list for it"
-        )));
+    if let Some(sha256) = pinned {
+        let shown = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| hex::encode(ring::digest::digest(&ring::digest::SHA256, c.as_ref())));
+        if shown.as_deref() != Some(sha256) {
+            return Err(Error::Invalid(format!(
+                "{addr} shows a certificate the network directory does not list for it"
+            )));
+        }
     }
     let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
         .await

@@ -200,10 +200,9 @@ pub async fn reclassify(
             ),
         )
         .await?;
-    let head = node
-        .audit
-        .append(
-            &mut tx,
+    node.audit
+        .commit_with(
+            tx,
             &entry(
                 caller,
                 "sign",
@@ -213,8 +212,6 @@ pub async fn reclassify(
             ),
         )
         .await?;
-    tx.commit().await?;
-    node.audit.publish(&head)?;
     Ok(Created {
         state: checked.state,
         manifest: new,
@@ -483,15 +480,12 @@ pub async fn destroy(
     .bind(&record.destroyed_at)
     .execute(&mut *tx)
     .await?;
-    let head = node
-        .audit
-        .append(
-            &mut tx,
+    node.audit
+        .commit_with(
+            tx,
             &entry(caller, "destroy", Some(&m.id), Some(m.classification), &d),
         )
         .await?;
-    tx.commit().await?;
-    node.audit.publish(&head)?;
     Ok(destruction(record, &bytes, &cms))
 }
 

@@ -173,10 +173,9 @@ async fn one(node: &Node, m: &Manifest, stored: Vec<String>) -> Result<bool> {
         .bind(&m.id)
         .execute(&mut *tx)
         .await?;
-    let head = node
-        .audit
-        .append(
-            &mut tx,
+    node.audit
+        .commit_with(
+            tx,
             &Entry::event(
                 "operator:rewrap".into(),
                 "rewrap",
@@ -188,8 +187,6 @@ async fn one(node: &Node, m: &Manifest, stored: Vec<String>) -> Result<bool> {
             .about(&m.id),
         )
         .await?;
-    tx.commit().await?;
-    node.audit.publish(&head)?;
     Ok(true)
 }
 

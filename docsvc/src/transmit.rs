@@ -342,10 +342,9 @@ async fn record(node: &Node, id: &str, peer: &str, attempts: i64, outcome: Outco
     .bind(peer)
     .execute(&mut *tx)
     .await?;
-    let head = node
-        .audit
-        .append(
-            &mut tx,
+    node.audit
+        .commit_with(
+            tx,
             &Entry::event(
                 format!("node:{}", node.config.node_id),
                 "transmit",
@@ -356,9 +355,7 @@ async fn record(node: &Node, id: &str, peer: &str, attempts: i64, outcome: Outco
             )
             .about(id),
         )
-        .await?;
-    tx.commit().await?;
-    node.audit.publish(&head)
+        .await
 }
 
 /// One outbox row, for operators.
@@ -412,10 +409,9 @@ pub async fn retry(node: &Node, id: &str, peer: &str, operator: &str) -> Result<
             "no dead or failing delivery of {id} to {peer}"
         )));
     }
-    let head = node
-        .audit
-        .append(
-            &mut tx,
+    node.audit
+        .commit_with(
+            tx,
             &Entry::event(
                 format!("operator:{operator}"),
                 "transmit_retry",
@@ -426,9 +422,7 @@ pub async fn retry(node: &Node, id: &str, peer: &str, operator: &str) -> Result<
             )
             .about(id),
         )
-        .await?;
-    tx.commit().await?;
-    node.audit.publish(&head)
+        .await
 }
 
 /// Runs the delivery worker until the process ends.
@@ -765,10 +759,9 @@ async fn store_received(
             .execute(&mut *tx)
             .await?;
     }
-    let head = node
-        .audit
-        .append(
-            &mut tx,
+    node.audit
+        .commit_with(
+            tx,
             &Entry::event(
                 actor.to_owned(),
                 "receive",
@@ -779,9 +772,7 @@ async fn store_received(
             )
             .about(&m.id),
         )
-        .await?;
-    tx.commit().await?;
-    node.audit.publish(&head)
+        .await
 }
 
 /// Signs a receipt for `id` with this node's certificate (its TLS key, in hsm-shim).
