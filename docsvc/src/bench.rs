@@ -318,13 +318,16 @@ pub async fn run(opts: &Options, out: &mut dyn FnMut(&str)) -> Result<()> {
 }
 
 /// A node of the bench network, served in this process.
-struct Served {
-    node: Arc<Node>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<()>>,
+pub(crate) struct Served {
+    pub node: Arc<Node>,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub task: tokio::task::JoinHandle<Result<()>>,
 }
 
-async fn serve_node(dir: &std::path::Path, listener: tokio::net::TcpListener) -> Result<Served> {
+pub(crate) async fn serve_node(
+    dir: &std::path::Path,
+    listener: tokio::net::TcpListener,
+) -> Result<Served> {
     let node = Arc::new(Node::open(Layout::new(dir)).await?);
     quickstart::unseal_dev(&node.layout, &node.keystore)?;
     node.after_unseal()?;

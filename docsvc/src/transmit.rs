@@ -149,26 +149,59 @@ async fn envelope_of(node: &Node, checked: &Checked) -> Result<Envelope> {
     })
 }
 
+/// How long a delivery stays `sent` (on its way, no receipt yet) before another attempt may
+/// take it over: longer than the largest envelope takes to cross.
+const SENT_LEASE: time::Duration = time::Duration::minutes(10);
+
 /// Deliveries in flight at once.
 const IN_FLIGHT: usize = 16;
 
 /// Delivers what is due, once; returns how many deliveries were tried.
 pub async fn deliver_due(node: &Node) -> Result<usize> {
+    let now = now_rfc3339();
+    // `sent` rows whose lease ran out belong to a process that died waiting for the receipt.
     let due = sqlx::query(
-        "SELECT document_id, node_id, attempts FROM outbox \
-         WHERE state IN ('queued', 'failed') AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT 50",
+        "SELECT document_id, node_id, attempts, state, next_attempt_at FROM outbox \
+         WHERE state IN ('queued', 'failed', 'sent') AND next_attempt_at <= $1 \
+         ORDER BY next_attempt_at LIMIT 50",
     )
-    .bind(now_rfc3339())
+    .bind(&now)
     .fetch_all(node.store.reader())
     .await?;
-    let n = due.len();
-    let mut jobs = Vec::with_capacity(n);
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let lease = crate::rfc3339(OffsetDateTime::now_utc() + SENT_LEASE);
+    let mut jobs = Vec::with_capacity(due.len());
+    // All claims in one transaction: one durable write for the batch.
+    let mut tx = node.store.begin().await?;
     for r in due {
         let id: String = r.try_get("document_id")?;
         let peer: String = r.try_get("node_id")?;
         let attempts: i64 = r.try_get("attempts")?;
-        jobs.push((id, peer, attempts));
+        let state: String = r.try_get("state")?;
+        let next: String = r.try_get("next_attempt_at")?;
+        // Claimed by one process only: several processes of one node share the outbox.
+        let claimed = sqlx::query(
+            "UPDATE outbox SET state = 'sent', next_attempt_at = $1, updated_at = $2 \
+             WHERE document_id = $3 AND node_id = $4 AND state = $5 AND next_attempt_at = $6",
+        )
+        .bind(&lease)
+        .bind(&now)
+        .bind(&id)
+        .bind(&peer)
+        .bind(&state)
+        .bind(&next)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if claimed {
+            jobs.push((id, peer, attempts));
+        }
     }
+    tx.commit().await?;
+    let n = jobs.len();
     // Several deliveries in flight: each waits mostly on the peer.
     let results: Vec<Result<()>> =
         futures_util::StreamExt::collect(futures_util::StreamExt::buffer_unordered(
@@ -805,4 +838,84 @@ async fn sign_receipt(node: &Node, id: &str, manifest_sha: &str) -> Result<Signe
         signature: B64.encode(sig.bytes),
         certificate: B64.encode(leaf),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A receipt is taken only for the letter, the content and the node it was asked of: one
+    /// for an unknown letter, another manifest or another node is refused, and so is one whose
+    /// signed bytes were changed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_receipt_counts_only_for_its_letter_content_and_node() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let two = crate::bench::two_nodes(root.path())
+            .await
+            .expect("two nodes");
+        let a = crate::bench::serve_node(&two.a_dir, two.la)
+            .await
+            .expect("hub");
+        let b = crate::bench::serve_node(&two.b_dir, two.lb)
+            .await
+            .expect("bappeda");
+        let budi = directory::get(&a.node.store, &two.hub.officials[0].nip)
+            .await
+            .expect("read")
+            .expect("Budi");
+        crate::bench::letter_to_bappeda(&a.node, &budi, 0)
+            .await
+            .expect("letter");
+        while deliver_due(&a.node).await.expect("deliver") > 0 {}
+        let row = sqlx::query("SELECT document_id, state, receipt FROM outbox")
+            .fetch_one(a.node.store.reader())
+            .await
+            .expect("outbox row");
+        let id: String = row.try_get("document_id").expect("id");
+        assert_eq!(
+            row.try_get::<String, _>("state").expect("state"),
+            "delivered"
+        );
+        let body: Vec<u8> = row.try_get("receipt").expect("receipt");
+        let checked = documents::load_checked(&a.node, &id).await.expect("letter");
+        let sha = sha256_hex(&checked.manifest.canonical().expect("manifest"));
+        let directory = a
+            .node
+            .network
+            .current(&a.node.store)
+            .await
+            .expect("directory")
+            .expect("a directory");
+        let bappeda = directory.by_id("bappeda").expect("bappeda").clone();
+        let hub = directory.by_id("hub").expect("hub").clone();
+
+        let ok = check_receipt(&a.node, &body, &id, &sha, &bappeda).expect("its own receipt");
+        assert_eq!(ok.receipt.document_id, id);
+        let refused = |body: &[u8], id: &str, sha: &str, peer| {
+            check_receipt(&a.node, body, id, sha, peer)
+                .expect_err("refused")
+                .to_string()
+        };
+        let unknown = uuid::Uuid::new_v4().to_string();
+        assert!(refused(&body, &unknown, &sha, &bappeda).contains("another letter"));
+        assert!(refused(&body, &id, &"00".repeat(32), &bappeda).contains("another letter"));
+        // Signed by bappeda's key, but said to come from the hub: not the hub's certificate.
+        assert!(refused(&body, &id, &sha, &hub).contains("does not list for hub"));
+        // The signed receipt changed to name another letter: the signature no longer verifies.
+        let mut forged: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        let bytes = B64
+            .decode(forged["receipt_bytes"].as_str().expect("bytes"))
+            .expect("b64");
+        let text = String::from_utf8(bytes)
+            .expect("utf-8")
+            .replace(&id, &unknown);
+        forged["receipt_bytes"] = B64.encode(text).into();
+        forged["receipt"]["document_id"] = unknown.clone().into();
+        let forged = serde_json::to_vec(&forged).expect("json");
+        assert!(refused(&forged, &unknown, &sha, &bappeda).contains("does not verify"));
+        for s in [a, b] {
+            let _ = s.stop.send(());
+            let _ = s.task.await;
+        }
+    }
 }

@@ -218,3 +218,107 @@ pub fn verify(d: &Directory, network_ca_der: &[u8], root_der: &[u8]) -> Result<(
         nodes: d.nodes.clone(),
     })
 }
+
+/// What the operator says about one node when adding it to the directory input.
+#[derive(Debug)]
+pub struct NewNode<'a> {
+    pub id: &'a str,
+    /// The node's certificate (DER), which must have been issued by this Network CA.
+    pub certificate_der: &'a [u8],
+    pub base_url: &'a str,
+    pub agencies: Vec<String>,
+    pub accreditation: &'a str,
+    pub status: &'a str,
+}
+
+/// Adds a node to a directory input (or replaces the entry with the same id), taking the
+/// fingerprint from the certificate itself so that no one copies hex by hand, and moves the
+/// version above the last one signed. The certificate must be one this Network CA issued.
+pub fn add_node(
+    home: &Home,
+    input: Option<DirectoryInput>,
+    node: &NewNode<'_>,
+) -> Result<DirectoryInput> {
+    let bad = |r: String| Error::InvalidInput(format!("directory: {r}"));
+    let ca_der = home.cert_der(Ca::Network)?;
+    let (_, ca_cert) = x509_parser::parse_x509_certificate(&ca_der)
+        .map_err(|_| bad("unreadable Network CA".into()))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(node.certificate_der)
+        .map_err(|_| bad(format!("node {}: unreadable certificate", node.id)))?;
+    cert.verify_signature(Some(ca_cert.public_key()))
+        .map_err(|_| {
+            bad(format!(
+                "node {}: the certificate was not issued by this Network CA",
+                node.id
+            ))
+        })?;
+    if !cert.validity().is_valid() {
+        return Err(bad(format!(
+            "node {}: the certificate is not valid now",
+            node.id
+        )));
+    }
+    let last: u64 = std::fs::read_to_string(version_file(home))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0);
+    let mut input = input.unwrap_or(DirectoryInput {
+        version: last + 1,
+        nodes: Vec::new(),
+    });
+    input.version = input.version.max(last + 1);
+    let entry = NodeEntry {
+        id: node.id.into(),
+        agencies: node.agencies.clone(),
+        base_url: node.base_url.into(),
+        certificate_sha256: sha256_hex(node.certificate_der),
+        accreditation: node.accreditation.into(),
+        status: node.status.into(),
+    };
+    match input.nodes.iter_mut().find(|n| n.id == node.id) {
+        Some(n) => *n = entry,
+        None => input.nodes.push(entry),
+    }
+    check_input(&input)?;
+    Ok(input)
+}
+
+/// Publishes a signed directory into nodes' data directories as `network/directory.json`
+/// (the running nodes reload it). Checked first; a node that already holds a newer version
+/// is not touched, and each file is replaced whole (written aside, synced, renamed), so a
+/// node never reads half a directory. Returns, per target, whether it was written.
+pub fn publish(
+    home: &Home,
+    d: &Directory,
+    node_dirs: &[std::path::PathBuf],
+) -> Result<Vec<(std::path::PathBuf, std::result::Result<(), String>)>> {
+    use std::io::Write as _;
+    verify(d, &home.cert_der(Ca::Network)?, &home.cert_der(Ca::Root)?)?;
+    let bytes = serde_json::to_vec_pretty(d).map_err(|e| Error::InvalidInput(e.to_string()))?;
+    let mut done = Vec::with_capacity(node_dirs.len());
+    for dir in node_dirs {
+        let target = dir.join("network").join("directory.json");
+        let held = std::fs::read(&target)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Directory>(&b).ok())
+            .map(|h| h.version);
+        if let Some(v) = held.filter(|v| *v > d.version) {
+            done.push((
+                target,
+                Err(format!("holds version {v}, newer than {}", d.version)),
+            ));
+            continue;
+        }
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(dir.join("network"))?;
+            let aside = dir.join("network").join(".directory.json.new");
+            let mut f = std::fs::File::create(&aside)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&aside, &target)
+        };
+        let r = write().map_err(|e| e.to_string());
+        done.push((target, r));
+    }
+    Ok(done)
+}

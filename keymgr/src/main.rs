@@ -258,6 +258,38 @@ enum DirectoryCmd {
     },
     /// Verifies a signed directory against the CA certificates in the home and lists it.
     Verify { file: PathBuf },
+    /// Adds a node to a directory input (creating it if missing), or replaces the node with the
+    /// same id: the fingerprint is taken from its certificate, which must be one this Network
+    /// CA issued; the version is moved above the last one signed.
+    Add {
+        #[arg(long = "in")]
+        input: PathBuf,
+        #[arg(long)]
+        id: String,
+        /// The node's certificate (PEM), as `keymgr issue node` wrote it.
+        #[arg(long)]
+        cert: PathBuf,
+        /// `https://host:port` where the node listens.
+        #[arg(long)]
+        url: String,
+        /// An agency the node serves (repeat for several).
+        #[arg(long = "agency", required = true)]
+        agencies: Vec<String>,
+        /// The highest classification the node may hold.
+        #[arg(long)]
+        accreditation: String,
+        /// active, suspended or revoked.
+        #[arg(long, default_value = "active")]
+        status: String,
+    },
+    /// Copies a signed directory into nodes' data directories (`network/directory.json`),
+    /// after checking it; a node holding a newer version is left alone and reported.
+    Publish {
+        file: PathBuf,
+        /// A node's data directory (repeat for several).
+        #[arg(long = "to", required = true)]
+        to: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -633,6 +665,69 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     n.base_url,
                     n.agencies.join(",")
                 );
+            }
+            Ok(())
+        }
+        Cmd::Directory(DirectoryCmd::Add {
+            input,
+            id,
+            cert,
+            url,
+            agencies,
+            accreditation,
+            status,
+        }) => {
+            let held = match std::fs::read(input) {
+                Ok(b) => Some(
+                    serde_json::from_slice::<keymgr::directory::DirectoryInput>(&b)
+                        .with_context(|| format!("{} is not a directory input", input.display()))?,
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e).with_context(|| format!("reading {}", input.display())),
+            };
+            let pem = String::from_utf8(read(cert)?).unwrap_or_default();
+            let der = keymgr::ca::pem_to_der(&pem)
+                .with_context(|| format!("{} holds no PEM certificate", cert.display()))?;
+            let next = keymgr::directory::add_node(
+                &home,
+                held,
+                &keymgr::directory::NewNode {
+                    id,
+                    certificate_der: &der,
+                    base_url: url,
+                    agencies: agencies.clone(),
+                    accreditation,
+                    status,
+                },
+            )?;
+            let aside = input.with_extension("json.new");
+            std::fs::write(&aside, serde_json::to_vec_pretty(&next)?)
+                .with_context(|| format!("writing {}", aside.display()))?;
+            std::fs::rename(&aside, input)
+                .with_context(|| format!("writing {}", input.display()))?;
+            println!(
+                "{id} in {} (version {}, {} nodes); sign it with `keymgr directory sign`",
+                input.display(),
+                next.version,
+                next.nodes.len()
+            );
+            Ok(())
+        }
+        Cmd::Directory(DirectoryCmd::Publish { file, to }) => {
+            let d: keymgr::directory::Directory =
+                serde_json::from_slice(&read(file)?).context("not a network directory")?;
+            let mut refused = 0;
+            for (target, r) in keymgr::directory::publish(&home, &d, to)? {
+                match r {
+                    Ok(()) => println!("version {} written to {}", d.version, target.display()),
+                    Err(why) => {
+                        refused += 1;
+                        eprintln!("not written to {}: {why}", target.display());
+                    }
+                }
+            }
+            if refused > 0 {
+                anyhow::bail!("{refused} of {} nodes not updated", to.len());
             }
             Ok(())
         }

@@ -418,8 +418,8 @@ fn a_whole_ceremony_issues_what_openssl_accepts() {
     assert!(err.contains("CA key in use"), "{err}");
 
     let text = ca.ok(&["log", "verify"]);
-    // 13 ceremony steps, 3 issuances, 1 binding, 2 network directories, 2 key events.
-    assert!(text.contains("21 entries, 21 signed tree heads"), "{text}");
+    // 13 ceremony steps, 3 issuances, 1 binding, 3 network directories, 2 key events.
+    assert!(text.contains("22 entries, 22 signed tree heads"), "{text}");
 }
 
 #[test]
@@ -1652,4 +1652,94 @@ fn the_network_directory_is_signed_verified_and_only_moves_forward(ca: &Ca) {
         &few,
         &["--in", "nodes.json", "--out", "directory-3.json"],
     ));
+    built_and_published(ca);
+}
+
+/// `directory add` takes the fingerprint from a certificate this Network CA issued (and no
+/// other), `publish` writes the signed file into nodes' data directories and never replaces
+/// a newer one.
+fn built_and_published(ca: &Ca) {
+    let add = |cert: &str, url: &str| {
+        vec![
+            "directory",
+            "add",
+            "--in",
+            "built.json",
+            "--id",
+            "node-dinkes",
+            "--cert",
+            cert,
+            "--url",
+            url,
+            "--agency",
+            "dinkes",
+            "--agency",
+            "puskesmas",
+            "--accreditation",
+            "rahasia",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>()
+    };
+    let a = add("node.pem", "https://dinkes.sandi.contoh.go.id:8443");
+    let text = ca.ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    // Version 2 was the last signed: the new input starts above it.
+    assert!(text.contains("(version 3, 1 nodes)"), "{text}");
+    let a = add("node.pem", "https://dinkes.sandi.contoh.go.id:9443");
+    ca.ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let built: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ca.path("built.json")).expect("built"))
+            .expect("json");
+    let der = {
+        let pem = std::fs::read_to_string(ca.path("node.pem")).expect("node.pem");
+        keymgr::ca::pem_to_der(&pem).expect("pem")
+    };
+    let node = &built["nodes"][0];
+    assert_eq!(built["nodes"].as_array().map(Vec::len), Some(1), "{built}");
+    assert_eq!(node["base_url"], "https://dinkes.sandi.contoh.go.id:9443");
+    assert_eq!(
+        node["certificate_sha256"],
+        keymgr::transcript::sha256_hex(&der)
+    );
+    assert_eq!(node["agencies"], serde_json::json!(["dinkes", "puskesmas"]));
+    // A certificate from another CA (here the Signing CA's own) is not a node of this network.
+    let a = add("signing.pem", "https://x.sandi.contoh.go.id");
+    let err = ca.fails(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(err.contains("not issued by this Network CA"), "{err}");
+
+    let q = ca.quorum(&[1, 3, 5]);
+    ca.ok(&args(
+        &["directory", "sign"],
+        &q,
+        &["--in", "built.json", "--out", "directory-3.json"],
+    ));
+    let (n1, n2) = (ca.path("node-a"), ca.path("node-b"));
+    let text = ca.ok(&[
+        "directory",
+        "publish",
+        "directory-3.json",
+        "--to",
+        "node-a",
+        "--to",
+        "node-b",
+    ]);
+    assert_eq!(text.matches("version 3 written").count(), 2, "{text}");
+    for n in [&n1, &n2] {
+        let held = std::fs::read(n.join("network/directory.json")).expect("published");
+        assert_eq!(
+            held,
+            std::fs::read(ca.path("directory-3.json")).expect("signed")
+        );
+    }
+    // An older directory is not published over a newer one; the node keeps version 3.
+    let err = ca.fails(&["directory", "publish", "directory-2.json", "--to", "node-a"]);
+    assert!(err.contains("holds version 3, newer than 2"), "{err}");
+    let held: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(n1.join("network/directory.json")).expect("held"))
+            .expect("json");
+    assert_eq!(held["version"], 3);
+    // A forged file is not published at all.
+    let err = ca.fails(&["directory", "publish", "forged.json", "--to", "node-b"]);
+    assert!(err.contains("does not verify"), "{err}");
 }
