@@ -138,7 +138,7 @@ pub struct Conn {
     pub client_cert: Option<Vec<u8>>,
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -411,7 +411,7 @@ struct LoginResponse {
     expires_at: String,
 }
 
-fn session_cookie(token: &str, max_age: i64) -> HeaderValue {
+pub(crate) fn session_cookie(token: &str, max_age: i64) -> HeaderValue {
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={token}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={max_age}"
     ))
@@ -723,6 +723,7 @@ async fn get_content(
     Query(q): Query<ContentQuery>,
 ) -> ApiResult<Response> {
     let checked = checked_for(&node, &auth, &id, policies::Action::Read).await?;
+    documents::mark_read(&node, &auth.official.nip, &id).await?;
     if q.download {
         documents::authorise(&node, &auth.caller(), policies::Action::Export, &checked).await?;
     }
@@ -1361,6 +1362,7 @@ pub fn router(node: App) -> Router {
     let (routes, doc) = routes();
     let doc = Arc::new(doc);
     routes
+        .merge(crate::web::routes())
         .route(
             "/api/v1/openapi.json",
             get(move || {

@@ -62,6 +62,10 @@ pub struct Summary {
     pub urgency: String,
     pub originator: String,
     pub created_at: String,
+    /// `sent`, `awaiting_approval` or `received` (from another node).
+    pub state: String,
+    /// Whether the caller has opened it.
+    pub read: bool,
 }
 
 fn text_field(what: &str, v: &str, max: usize) -> Result<()> {
@@ -791,13 +795,16 @@ pub struct Delivery {
     pub next_attempt_at: String,
     pub last_error: Option<String>,
     pub updated_at: String,
+    /// When the destination node says it received the letter (from its signed receipt, which
+    /// the sender checked).
+    pub receipt_at: Option<String>,
 }
 
 /// The delivery of a letter to each destination node.
 pub async fn deliveries(node: &Node, id: &str) -> Result<Vec<Delivery>> {
     let rows = sqlx::query(
-        "SELECT node_id, state, attempts, next_attempt_at, last_error, updated_at FROM outbox \
-         WHERE document_id = $1 ORDER BY node_id",
+        "SELECT node_id, state, attempts, next_attempt_at, last_error, updated_at, receipt \
+         FROM outbox WHERE document_id = $1 ORDER BY node_id",
     )
     .bind(id)
     .fetch_all(node.store.reader())
@@ -811,6 +818,10 @@ pub async fn deliveries(node: &Node, id: &str) -> Result<Vec<Delivery>> {
                 next_attempt_at: r.try_get("next_attempt_at")?,
                 last_error: r.try_get("last_error")?,
                 updated_at: r.try_get("updated_at")?,
+                receipt_at: r
+                    .try_get::<Option<Vec<u8>>, _>("receipt")?
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|v| v["receipt"]["received_at"].as_str().map(str::to_owned)),
             })
         })
         .collect()
@@ -1074,11 +1085,15 @@ pub(crate) async fn addressed_agencies(node: &Node, m: &Manifest) -> Result<Vec<
 
 /// Asks the policy about `action` on a checked letter and logs the decision; a refusal is
 /// returned as `Forbidden`.
-pub async fn authorise(
+/// What the policy says of `action` on a checked letter, without logging it: for offering
+/// only what would be allowed (a download link, a print button, a PIN prompt). Anything done
+/// goes through [`authorise`].
+pub async fn decide(
     node: &Node,
     caller: &Caller,
     action: Action,
     checked: &Checked,
+    step_up: bool,
 ) -> Result<Decision> {
     let m = &checked.manifest;
     if checked.state == AWAITING
@@ -1093,15 +1108,25 @@ pub async fn authorise(
         // The second official reviews what they approve: an explicit grant while it waits.
         doc.grants.push(caller.official.nip.clone());
     }
-    let d = node.policy.current().decide(
+    Ok(node.policy.current().decide(
         &Principal::Official(caller.official.person()),
         action,
         &doc,
         &Context {
-            step_up: caller.stepped_up,
+            step_up,
             ..Context::default()
         },
-    )?;
+    )?)
+}
+
+pub async fn authorise(
+    node: &Node,
+    caller: &Caller,
+    action: Action,
+    checked: &Checked,
+) -> Result<Decision> {
+    let m = &checked.manifest;
+    let d = decide(node, caller, action, checked, caller.stepped_up).await?;
     log_alone(
         node,
         &entry(
@@ -1256,7 +1281,9 @@ async fn approvals(node: &Node, caller: &Caller, limit: i64) -> Result<Vec<Summa
         return Ok(Vec::new());
     }
     let rows = sqlx::query(
-        "SELECT id, nomor, perihal, classification, urgency, originator, created_at FROM documents \
+        "SELECT id, nomor, perihal, classification, urgency, originator, created_at, state, \
+         EXISTS (SELECT 1 FROM reads r WHERE r.nip = $3 AND r.document_id = documents.id) AS seen \
+         FROM documents \
          WHERE state = $1 AND agency = $2 AND originator <> $3 ORDER BY created_at DESC, id LIMIT $4",
     )
     .bind(AWAITING)
@@ -1282,9 +1309,64 @@ async fn approvals(node: &Node, caller: &Caller, limit: i64) -> Result<Vec<Summa
             urgency: r.try_get("urgency")?,
             originator: r.try_get("originator")?,
             created_at: r.try_get("created_at")?,
+            state: r.try_get("state")?,
+            read: seen(&r)?,
         });
     }
     Ok(out)
+}
+
+/// The `seen` column of a list query (a boolean on PostgreSQL, an integer on SQLite).
+fn seen(r: &sqlx::any::AnyRow) -> Result<bool> {
+    Ok(r.try_get::<bool, _>("seen")
+        .or_else(|_| r.try_get::<i64, _>("seen").map(|n| n != 0))?)
+}
+
+/// The classifications `official` may write and sign a letter at (with the PIN), lowest
+/// first: what the compose page offers. The policy decides again on the letter itself.
+pub fn creatable(node: &Node, official: &Official) -> Result<Vec<Level>> {
+    let policy = node.policy.current();
+    let principal = Principal::Official(official.person());
+    let ctx = Context {
+        step_up: true,
+        ..Context::default()
+    };
+    let mut out = Vec::new();
+    for level in Level::ALL {
+        let doc = Document {
+            id: "draft".into(),
+            classification: level,
+            originator: official.nip.clone(),
+            recipients: vec![],
+            copies: vec![],
+            grants: vec![],
+            agency: official.agency.clone(),
+            agencies: vec![official.agency.clone()],
+            compartments: vec![],
+        };
+        let allowed = [Action::Create, Action::Sign]
+            .into_iter()
+            .map(|a| policy.decide(&principal, a, &doc, &ctx).map(|d| d.allowed))
+            .collect::<std::result::Result<Vec<bool>, _>>()?;
+        if allowed.iter().all(|a| *a) {
+            out.push(level);
+        }
+    }
+    Ok(out)
+}
+
+/// Notes that `nip` opened letter `id` (the first time only): the inbox's unread state.
+pub async fn mark_read(node: &Node, nip: &str, id: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO reads (document_id, nip, first_read_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (nip, document_id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(nip)
+    .bind(now_rfc3339())
+    .execute(node.store.pool())
+    .await?;
+    Ok(())
 }
 
 /// What to look for in a mailbox.
@@ -1332,7 +1414,9 @@ pub async fn list(
     };
     let rows = sqlx::query(&format!(
         "SELECT DISTINCT d.id, d.nomor, d.perihal, d.classification, d.urgency, d.originator, d.agency, \
-         d.created_at FROM documents d JOIN addressees a ON a.document_id = d.id \
+         d.created_at, d.state, \
+         EXISTS (SELECT 1 FROM reads r WHERE r.nip = $1 AND r.document_id = d.id) AS seen \
+         FROM documents d JOIN addressees a ON a.document_id = d.id \
          WHERE a.nip = $1 AND a.role IN {roles} AND d.state <> 'destroyed' \
          AND ($2 = '' OR LOWER(d.perihal) LIKE $2 ESCAPE '\\' OR LOWER(d.nomor) LIKE $2 ESCAPE '\\') \
          AND ($3 = '' OR d.classification = $3) \
@@ -1396,6 +1480,8 @@ pub async fn list(
                 urgency: r.try_get("urgency")?,
                 originator: doc.originator,
                 created_at: r.try_get("created_at")?,
+                state: r.try_get("state")?,
+                read: seen(&r)?,
             });
         }
     }

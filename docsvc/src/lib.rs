@@ -27,6 +27,7 @@ pub mod soak;
 pub mod store;
 pub mod tls;
 pub mod transmit;
+pub mod web;
 
 pub use error::{Error, Result};
 
