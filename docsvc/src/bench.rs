@@ -25,6 +25,8 @@ pub struct Options {
     pub reads: usize,
     /// Letters sent from one node to another (0: not measured).
     pub letters: usize,
+    /// Letters in one inbox for the web UI's page times (0: not measured).
+    pub inbox_letters: usize,
 }
 
 fn err(e: impl std::fmt::Display) -> Error {
@@ -314,6 +316,131 @@ pub async fn run(opts: &Options, out: &mut dyn FnMut(&str)) -> Result<()> {
     if opts.letters > 0 {
         network(opts.letters, out).await?;
     }
+    if opts.inbox_letters > 0 {
+        inbox(opts.inbox_letters, out).await?;
+    }
+    Ok(())
+}
+
+/// The web UI's inbox page (and the API's list beside it) for an official with `letters`
+/// letters: p50 and p99 over HTTPS keep-alive, each request checking the session and asking
+/// the policy about every listed letter.
+async fn inbox(letters: usize, out: &mut dyn FnMut(&str)) -> Result<()> {
+    let dir = tempfile_dir()?;
+    let setup = quickstart::setup(&dir, "127.0.0.1:0", None, &mut |_| {}).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(err)?;
+    let addr = listener.local_addr().map_err(err)?;
+    let served = serve_node(&dir, listener).await?;
+    let node = Arc::clone(&served.node);
+    let budi = directory::get(&node.store, &setup.officials[0].nip)
+        .await?
+        .ok_or_else(|| err("no Budi"))?;
+    let siti = setup.officials[1].nip.clone();
+    let start = Instant::now();
+    let made: Vec<Result<()>> =
+        futures_util::StreamExt::collect(futures_util::StreamExt::buffer_unordered(
+            futures_util::stream::iter((0..letters).map(|i| {
+                let (node, budi, siti) = (Arc::clone(&node), budi.clone(), siti.clone());
+                async move { small_letter(&node, budi, siti, i).await }
+            })),
+            8,
+        ))
+        .await;
+    made.into_iter().collect::<Result<Vec<()>>>()?;
+    out(&format!(
+        "inbox: {letters} letters written in {:.1} s ({:.0}/s)",
+        start.elapsed().as_secs_f64(),
+        per_second(letters, start.elapsed())
+    ));
+    let root = node.layout.ca("root.pem");
+    let mut c = connect(addr, tls_config(&root, None)?).await?;
+    let login = json!({ "nip": siti, "password": setup.officials[1].password.as_str() });
+    let (status, headers, _) = c
+        .call(
+            "POST",
+            "/api/v1/session",
+            &[("content-type", "application/json")],
+            Bytes::from(login.to_string()),
+        )
+        .await?;
+    if status != 200 {
+        return Err(err(format!("bench login: {status}")));
+    }
+    let cookie = headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .ok_or_else(|| err("no session cookie"))?
+        .to_owned();
+    for (what, path) in [
+        ("web UI inbox page (latest 100 of them)", "/ui/inbox"),
+        (
+            "web UI inbox search",
+            "/ui/inbox?q=BENCH%2FINBOX%2F99&classification=terbatas",
+        ),
+        ("API inbox list (latest 100)", "/api/v1/documents?box=inbox"),
+    ] {
+        let mut times = Vec::with_capacity(200);
+        for _ in 0..200 {
+            let t = Instant::now();
+            let (status, _, body) = c
+                .call("GET", path, &[("cookie", &cookie)], Bytes::new())
+                .await?;
+            times.push(t.elapsed());
+            if status != 200 || body.is_empty() {
+                return Err(err(format!("bench {path}: {status}")));
+            }
+        }
+        times.sort();
+        out(&format!(
+            "{what} with {letters} letters: p50 {:.2} ms, p99 {:.2} ms (200 requests)",
+            percentile(&times, 0.50).as_secs_f64() * 1e3,
+            percentile(&times, 0.99).as_secs_f64() * 1e3
+        ));
+    }
+    let _ = served.stop.send(());
+    let _ = served.task.await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// A TERBATAS letter of 1 KiB from Budi to Siti.
+async fn small_letter(
+    node: &Node,
+    budi: directory::Official,
+    siti: String,
+    n: usize,
+) -> Result<()> {
+    let mut ingest = Ingest::begin(
+        node,
+        Caller {
+            official: budi,
+            stepped_up: true,
+            client: None,
+        },
+        NewLetter {
+            nomor: format!("BENCH/INBOX/{n}"),
+            perihal: format!("Laporan mingguan {n}"),
+            classification: policies::Level::Terbatas,
+            urgency: Urgency::Biasa,
+            recipients: vec![siti],
+            copies: vec![],
+            dated: None,
+        },
+    )
+    .await?;
+    ingest
+        .add_part(
+            "laporan.txt",
+            "text/plain",
+            futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(Bytes::from(
+                vec![b'a'; 1024],
+            ))]),
+        )
+        .await?;
+    ingest.finish().await?;
     Ok(())
 }
 

@@ -101,6 +101,9 @@ enum Command {
         /// Letters sent between two nodes (0 to skip).
         #[arg(long, default_value_t = 500)]
         letters: usize,
+        /// Letters in one official's inbox for the web UI's page times (0 to skip).
+        #[arg(long, default_value_t = 10_000)]
+        inbox_letters: usize,
     },
     /// Sends many letters between two temporary nodes while the receiver is killed (SIGKILL)
     /// and restarted twice; checks every letter arrived once with a receipt and both logs
@@ -436,6 +439,7 @@ async fn run() -> anyhow::Result<()> {
             ingest_mib,
             reads,
             letters,
+            inbox_letters,
         } => {
             docsvc::bench::run(
                 &docsvc::bench::Options {
@@ -444,6 +448,7 @@ async fn run() -> anyhow::Result<()> {
                     ingest_mib: ingest_mib.max(1),
                     reads: reads.max(1),
                     letters,
+                    inbox_letters,
                 },
                 &mut |line| println!("{line}"),
             )
@@ -891,6 +896,10 @@ fn next_steps(out: &quickstart::Outcome, listen: &str) -> String {
     }
     let dir = out.layout.dir().display();
     let _ = writeln!(s, "\nNext steps:");
+    let _ = writeln!(
+        s,
+        "  Web UI: https://{listen}/ui/ (log in with a NIP and password above; the browser must\n  trust {dir}/ca/root.pem, the dev root CA, e.g. imported into its certificate settings)"
+    );
     let _ = writeln!(s, "  CA=\"{dir}/ca/root.pem\"");
     let _ = writeln!(s, "  curl --cacert \"$CA\" https://{listen}/readyz");
     let _ = writeln!(
