@@ -1413,14 +1413,15 @@ pub async fn list(
         Mailbox::Approvals => return approvals(node, caller, filter.limit).await,
     };
     let rows = sqlx::query(&format!(
-        "SELECT DISTINCT d.id, d.nomor, d.perihal, d.classification, d.urgency, d.originator, d.agency, \
+        "SELECT d.id, d.nomor, d.perihal, d.classification, d.urgency, d.originator, d.agency, \
          d.created_at, d.state, \
          EXISTS (SELECT 1 FROM reads r WHERE r.nip = $1 AND r.document_id = d.id) AS seen \
-         FROM documents d JOIN addressees a ON a.document_id = d.id \
-         WHERE a.nip = $1 AND a.role IN {roles} AND d.state <> 'destroyed' \
+         FROM documents d \
+         WHERE EXISTS (SELECT 1 FROM addressees a WHERE a.document_id = d.id AND a.nip = $1 \
+         AND a.role IN {roles}) AND d.state <> 'destroyed' \
          AND ($2 = '' OR LOWER(d.perihal) LIKE $2 ESCAPE '\\' OR LOWER(d.nomor) LIKE $2 ESCAPE '\\') \
          AND ($3 = '' OR d.classification = $3) \
-         ORDER BY d.created_at DESC, d.id LIMIT $4"
+         ORDER BY d.created_at DESC, d.id DESC LIMIT $4"
     ))
     .bind(&caller.official.nip)
     .bind(filter.text.as_deref().map(like_pattern).unwrap_or_default())

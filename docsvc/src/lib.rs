@@ -7,6 +7,7 @@ pub mod admin;
 pub mod api;
 pub mod applications;
 pub mod audit;
+pub mod backup;
 pub mod bench;
 pub mod client;
 pub mod directory;

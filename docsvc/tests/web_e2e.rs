@@ -127,14 +127,37 @@ impl Ui {
             .expect("click");
     }
 
+    /// Waits until the page is at `part`: a path (exactly), or a query fragment (`?…`).
     async fn wait_url(&self, part: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let url = self.c.current_url().await.expect("url").to_string();
-            if url.contains(part) {
-                return url;
+            let url = self.c.current_url().await.expect("url");
+            let at = if part.starts_with('/') {
+                url.path() == part
+            } else {
+                url.as_str().contains(part)
+            };
+            if at {
+                return url.to_string();
             }
             assert!(Instant::now() < deadline, "waiting for {part}, at {url}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until `css` reads `text` (after a navigation the page started).
+    async fn wait_text(&self, css: &str, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(e) = self.c.find(Locator::Css(css)).await {
+                if e.text().await.is_ok_and(|t| t == text) {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waiting for {css} to read {text}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -245,8 +268,14 @@ impl Ui {
         {
             self.fill("#pin", &self.pin(nip)).await;
             self.click("main button[type=submit]").await;
-            self.wait_url(&format!("/ui/letters/{id}")).await;
         }
+        // The letter itself (the PIN page has no banner).
+        self.c
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css(".banner"))
+            .await
+            .expect("the letter opens");
     }
 }
 
@@ -390,11 +419,12 @@ async fn siti_reads_it(ui: &Ui, id: &str, perihal: &str) {
     );
     ui.shot("inbox.png").await;
     ui.click("tr.unread a").await;
-    if ui.source().await.contains("/ui/step-up") {
-        ui.fill("#pin", "111111").await;
-        ui.click("main button[type=submit]").await;
-        assert!(ui.text(".alert").await.contains("PIN salah"));
-    }
+    // RAHASIA needs the PIN to open (handling.toml): asked before anything of it is shown.
+    ui.wait_text("h1", "PIN diperlukan").await;
+    assert!(!ui.source().await.contains(perihal));
+    ui.fill("#pin", "111111").await;
+    ui.click("main button[type=submit]").await;
+    assert!(ui.text(".alert").await.contains("PIN salah"));
     ui.open(id, SITI).await;
     assert_eq!(ui.text("h1").await, perihal);
     let banners =
@@ -429,6 +459,15 @@ async fn siti_reads_it(ui: &Ui, id: &str, perihal: &str) {
             .expect("src")
             .expect("a src");
     assert!(frame.contains(&format!("/api/v1/documents/{id}/content")));
+    // RAHASIA: printing allowed, a plaintext download not (handling.toml).
+    assert!(
+        ui.c.find(Locator::Css("#print")).await.is_ok(),
+        "print offered"
+    );
+    assert!(
+        !ui.source().await.contains("download=true"),
+        "no plaintext download for RAHASIA"
+    );
     ui.shot("read.png").await;
     ui.c.execute(
         "document.querySelector('.content').scrollIntoView();",
@@ -500,6 +539,13 @@ async fn a_sangat_rahasia_letter_needs_joko(ui: &Ui, files: &Path) {
             .contains("rencana pengamanan")
     );
     assert_eq!(ui.text(".banner").await, "SANGAT RAHASIA");
+    // SANGAT RAHASIA: neither download nor print is offered; printing prints only a notice.
+    let page = ui.source().await;
+    assert!(
+        !page.contains("download=true") && !page.contains("id=\"print\""),
+        "{page}"
+    );
+    assert!(page.contains("print-denied"));
     ui.go("/ui/inbox").await;
     assert!(ui.source().await.contains(perihal));
     ui.logout().await;
@@ -514,7 +560,7 @@ async fn refusals_say_why_in_both_languages(ui: &Ui) {
             .contains("hanya admin atau pengelola sandi")
     );
     ui.click("a.lang").await;
-    ui.wait_url("/ui/admin").await;
+    ui.wait_text("h1", "Refused").await;
     assert!(
         ui.text(".alert")
             .await
@@ -523,7 +569,7 @@ async fn refusals_say_why_in_both_languages(ui: &Ui) {
     ui.go("/ui/inbox").await;
     assert_eq!(ui.text("h1").await, "Inbox");
     ui.click("a.lang").await;
-    ui.wait_url("/ui/inbox").await;
+    ui.wait_text("h1", "Kotak masuk").await;
     ui.logout().await;
 
     ui.login(MAYA).await;
