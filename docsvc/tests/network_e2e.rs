@@ -852,3 +852,132 @@ fn soak_delivers_every_letter_once_through_two_receiver_kills() {
     );
     assert_eq!(text.matches("access log verified").count(), 2, "{text}");
 }
+
+/// The disaster-recovery drill of `docs/dr.md`: bappeda is backed up, then lost with its data
+/// directory; letters the hub sends meanwhile wait in its outbox; a standby restores the backup
+/// at bappeda's address, the custodians unseal it, and every letter is delivered to it once,
+/// with a receipt, and read there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_restored_from_backup_receives_what_was_sent_while_it_was_down() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (root.path().join("hub"), root.path().join("bappeda"));
+    let (a_base, a_printed) = setup(&a, "hub", "dinkes", "sangat_rahasia", &[]);
+    let join = ["--join", a.to_str().expect("path")];
+    let (b_base, b_printed) = setup(&b, "bappeda", "bappeda", "rahasia", &join);
+    let listed = vec![
+        entry(&a, "hub", &a_base, &["dinkes"], "sangat_rahasia"),
+        entry(&b, "bappeda", &b_base, &["bappeda"], "rahasia"),
+    ];
+    publish(&a, 1, listed, &[&a, &b]);
+    let node_a = serve(&a, &a_base);
+    let node_b = serve(&b, &b_base);
+    // They have corresponded before: the hub knows Dewi's key binding.
+    let files = tempfile::tempdir().expect("tempdir");
+    let body = files.path().join("surat.pdf");
+    std::fs::write(&body, b"%PDF-1.7\nselama bencana\n").expect("write");
+    let budi = login(&a_base, &a, &a_printed, BUDI);
+    let r = create(&budi, "rahasia", &format!("{DEWI}@bappeda"), &body);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let first = r.json()["id"].as_str().expect("id").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while budi
+        .get(&format!("/api/v1/documents/{first}/deliveries"))
+        .json()[0]["state"]
+        != "delivered"
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first letter is not delivered"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // The nightly backup, to the backup custodian's key.
+    let key = root.path().join("backup-custodian.key");
+    ok(&Command::new("age-keygen")
+        .arg("-o")
+        .arg(&key)
+        .output()
+        .expect("age-keygen"));
+    let recipient = std::fs::read_to_string(&key)
+        .expect("key")
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: ").map(str::to_owned))
+        .expect("recipient");
+    let backup = root.path().join("bappeda.sandi-backup");
+    ok(&docsvc()
+        .args(["backup", "--recipient", &recipient, "--data-dir"])
+        .arg(&b)
+        .arg("--out")
+        .arg(&backup)
+        .output()
+        .expect("docsvc backup"));
+
+    // The disaster: bappeda and its disk are gone. The custodians keep their shares.
+    drop(node_b);
+    let shares = root.path().join("custodians");
+    std::fs::rename(b.join("shares"), &shares).expect("custodians' shares");
+    std::fs::remove_dir_all(&b).expect("lose bappeda");
+
+    let ids: Vec<String> = (0..2)
+        .map(|_| {
+            let r = create(&budi, "rahasia", &format!("{DEWI}@bappeda"), &body);
+            assert_eq!(r.status, 201, "{}", r.text());
+            r.json()["id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    let state = |id: &str| {
+        budi.get(&format!("/api/v1/documents/{id}/deliveries"))
+            .json()[0]
+            .clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while state(&ids[0])["state"] != "failed" {
+        assert!(Instant::now() < deadline, "{}", state(&ids[0]));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // The standby: the backup restored at bappeda's address, unsealed by the custodians.
+    ok(&docsvc()
+        .arg("restore")
+        .arg(&backup)
+        .arg("--ca")
+        .arg(a.join("ca/root.pem"))
+        .arg("--identity")
+        .arg(&key)
+        .arg("--data-dir")
+        .arg(&b)
+        .output()
+        .expect("docsvc restore"));
+    std::fs::rename(&shares, b.join("shares")).expect("the custodians come");
+    let standby = serve(&b, &b_base);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for id in &ids {
+        while state(id)["state"] != "delivered" {
+            assert!(Instant::now() < deadline, "{id}: {}", state(id));
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        assert!(state(id)["receipt_at"].as_str().is_some(), "{}", state(id));
+    }
+    let dewi = login(&b_base, &b, &b_printed, DEWI);
+    for id in &ids {
+        let r = dewi.get(&format!("/api/v1/documents/{id}/content"));
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.body, b"%PDF-1.7\nselama bencana\n");
+        assert_eq!(
+            count(
+                &database_of(&b),
+                &format!("SELECT COUNT(*) FROM documents WHERE id = '{id}'")
+            )
+            .await,
+            1
+        );
+    }
+    for n in [&node_a, &standby] {
+        ok(&docsvc()
+            .args(["audit", "verify", "--data-dir"])
+            .arg(&n.dir)
+            .output()
+            .expect("audit verify"));
+    }
+}
