@@ -892,26 +892,7 @@ async fn a_standby_restored_from_backup_receives_what_was_sent_while_it_was_down
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    // The nightly backup, to the backup custodian's key.
-    let key = root.path().join("backup-custodian.key");
-    ok(&Command::new("age-keygen")
-        .arg("-o")
-        .arg(&key)
-        .output()
-        .expect("age-keygen"));
-    let recipient = std::fs::read_to_string(&key)
-        .expect("key")
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: ").map(str::to_owned))
-        .expect("recipient");
-    let backup = root.path().join("bappeda.sandi-backup");
-    ok(&docsvc()
-        .args(["backup", "--recipient", &recipient, "--data-dir"])
-        .arg(&b)
-        .arg("--out")
-        .arg(&backup)
-        .output()
-        .expect("docsvc backup"));
+    let (key, backup) = nightly_backup(root.path(), &b);
 
     // The disaster: bappeda and its disk are gone. The custodians keep their shares.
     drop(node_b);
@@ -980,4 +961,29 @@ async fn a_standby_restored_from_backup_receives_what_was_sent_while_it_was_down
             .output()
             .expect("audit verify"));
     }
+}
+
+/// The nightly backup of `node`, to a backup custodian's age key: (identity file, backup).
+fn nightly_backup(root: &Path, node: &Path) -> (PathBuf, PathBuf) {
+    let key = root.join("backup-custodian.key");
+    ok(&Command::new("age-keygen")
+        .arg("-o")
+        .arg(&key)
+        .output()
+        .expect("age-keygen"));
+    let recipient = std::fs::read_to_string(&key)
+        .expect("key")
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: ").map(str::to_owned))
+        .expect("recipient");
+    let backup = root.join("bappeda.sandi-backup");
+    ok(&docsvc()
+        .args(["backup", "--recipient", &recipient, "--data-dir"])
+        .arg(node)
+        .arg("--out")
+        .arg(&backup)
+        .output()
+        .expect("docsvc backup"));
+
+    (key, backup)
 }

@@ -316,6 +316,15 @@ async fn officials_write_sign_send_and_read_in_the_browser() {
             .expect("docsvc serve"),
     );
     wait_port(port, "docsvc");
+    // A login form posted from another site is refused (login CSRF).
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(data.join("ca/root.pem"))
+        .args(["-H", "sec-fetch-site: cross-site", "-d", "nip=1&password=2"])
+        .arg(format!("https://{listen}/ui/login"))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
     let driver_port = sandi_e2e::free_port();
     let _driver = Killed(
         Command::new("chromedriver")

@@ -78,6 +78,17 @@ fn asset(media: &'static str, body: &'static str) -> Response {
 /// Every page: no caching of what a page showed, no framing by others, scripts and styles
 /// only from this node (the content of letters is framed by our own read page only).
 async fn headers(req: axum::extract::Request, next: Next) -> Response {
+    // A form posted from another site is refused outright (login CSRF included); browsers
+    // say where a request comes from in Sec-Fetch-Site.
+    let cross_site = req.method() == axum::http::Method::POST
+        && req
+            .headers()
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v != "same-origin" && v != "none");
+    if cross_site {
+        return (StatusCode::FORBIDDEN, "cross-site form refused").into_response();
+    }
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert(
