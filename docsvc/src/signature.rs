@@ -295,6 +295,7 @@ pub fn verify_detached(
         })
         .ok_or_else(|| bad("the signer certificate is not in the signature"))?;
     let signer_der = signer_cert.to_der().map_err(der_err)?;
+    strict_envelope(cms_der, &info, &signed_data, si, &certs, &signer_der, trust)?;
     let attrs = si
         .signed_attrs
         .as_ref()
@@ -356,6 +357,48 @@ pub fn verify_detached(
         certificate_sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, &signer_der)),
         signer_der,
     })
+}
+
+/// Everything in a signature outside what the signer's signature covers must be exactly what
+/// it should be, so that no byte of a stored signature can change unnoticed: DER as encoded,
+/// the versions, the digest algorithm list and content type that go with the signer's, and no
+/// certificate but the signer's and the trusted CAs' own.
+#[allow(clippy::too_many_arguments)]
+fn strict_envelope(
+    cms_der: &[u8],
+    info: &ContentInfo,
+    signed_data: &SignedData,
+    si: &SignerInfo,
+    certs: &[&Certificate],
+    signer_der: &[u8],
+    trust: &Trust,
+) -> Result<()> {
+    if info.to_der().map_err(der_err)? != cms_der {
+        return Err(bad("not DER-encoded as signed"));
+    }
+    if signed_data.version != CmsVersion::V1 || si.version != CmsVersion::V1 {
+        return Err(bad("unexpected CMS version"));
+    }
+    let algs: Vec<&AlgorithmIdentifierOwned> = signed_data.digest_algorithms.iter().collect();
+    if algs.len() != 1 || algs[0].oid != si.digest_alg.oid || algs[0].parameters.is_some() {
+        return Err(bad("the digest algorithms do not match the signer's"));
+    }
+    if signed_data.encap_content_info.econtent_type != rfc5911::ID_DATA {
+        return Err(bad("the content type is not id-data"));
+    }
+    if signed_data.crls.is_some() || si.unsigned_attrs.is_some() {
+        return Err(bad("unexpected unsigned data in the signature"));
+    }
+    for c in certs {
+        let der = c.to_der().map_err(der_err)?;
+        let known = der == signer_der || der == trust.root_der || trust.issuers.contains(&der);
+        if !known {
+            return Err(bad(
+                "the signature carries a certificate that is neither the signer's nor a trusted CA's",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn valid_at(c: &x509_parser::certificate::X509Certificate<'_>, at: OffsetDateTime) -> bool {
