@@ -79,7 +79,11 @@ async fn letters(node: &Node, n: usize) -> Vec<String> {
         .await
         .expect("begin");
         for (name, size) in [("surat.txt", 3000), ("lampiran.bin", 1_500_000)] {
-            let body = Bytes::from((0..size).map(|b| (b % 251) as u8).collect::<Vec<u8>>());
+            let body = Bytes::from(
+                (0..size)
+                    .map(|b: usize| u8::try_from(b % 251).unwrap_or(0))
+                    .collect::<Vec<u8>>(),
+            );
             ingest
                 .add_part(
                     name,
