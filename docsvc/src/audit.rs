@@ -150,6 +150,15 @@ impl AuditLog {
     /// Appends `entries` in order inside `tx` and signs one head over all of them (group
     /// commit: one signature and one durable commit for many requests).
     pub async fn append_many(&self, tx: &mut Tx, entries: &[Entry]) -> Result<TreeHead> {
+        // Whatever stops the log being written (a full disk, a database refusing writes) is
+        // "the log is unavailable" to the caller: 503, the action not done.
+        self.append_rows(tx, entries).await.map_err(|e| match e {
+            Error::Database(why) => Error::LogUnavailable(why),
+            other => other,
+        })
+    }
+
+    async fn append_rows(&self, tx: &mut Tx, entries: &[Entry]) -> Result<TreeHead> {
         let last = entries
             .last()
             .ok_or_else(|| Error::Internal("nothing to append".into()))?;
