@@ -137,6 +137,15 @@ enum Command {
         /// Letters in one official's inbox for the web UI's page times (0 to skip).
         #[arg(long, default_value_t = 10_000)]
         inbox_letters: usize,
+        /// Also measure by letter size and by concurrency, for the plots.
+        #[arg(long)]
+        sweep: bool,
+        /// Write the figures as JSON and Markdown, and the plots as SVG, into this folder.
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// Internal: signatures per second through PKCS#11 on the `bench` token of MODULE.
+        #[arg(long, hide = true)]
+        pkcs11_sign: Option<PathBuf>,
     },
     /// Sends many letters between two temporary nodes while the receiver is killed (SIGKILL)
     /// and restarted twice; checks every letter arrived once with a receipt and both logs
@@ -487,20 +496,24 @@ async fn run() -> anyhow::Result<()> {
             reads,
             letters,
             inbox_letters,
+            sweep,
+            results,
+            pkcs11_sign,
         } => {
-            docsvc::bench::run(
-                &docsvc::bench::Options {
-                    sign_requests,
-                    connections: connections.max(1),
-                    ingest_mib: ingest_mib.max(1),
-                    reads: reads.max(1),
-                    letters,
-                    inbox_letters,
-                },
-                &mut |line| println!("{line}"),
-            )
-            .await?;
-            Ok(())
+            if let Some(module) = pkcs11_sign {
+                println!("{}", docsvc::bench::pkcs11_signs_per_second(&module)?);
+                return Ok(());
+            }
+            let opts = docsvc::bench::Options {
+                sign_requests,
+                connections: connections.max(1),
+                ingest_mib: ingest_mib.max(1),
+                reads: reads.max(1),
+                letters,
+                inbox_letters,
+                sweep,
+            };
+            bench_cmd(&opts, results.as_deref()).await
         }
         Command::Soak { letters, minutes } => {
             let r = docsvc::soak::run(
@@ -931,6 +944,48 @@ enum BackupCommand {
         #[arg(long)]
         identity: Option<PathBuf>,
     },
+}
+
+async fn bench_cmd(
+    opts: &docsvc::bench::Options,
+    results: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let mut print = |line: &str| println!("{line}");
+    let mut report = docsvc::bench::Report::new(&mut print);
+    docsvc::bench::run(opts, &mut report).await?;
+    let Some(dir) = results else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let machine = format!(
+        "{} cores, {cpu}; {} ({})",
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        docsvc::now_rfc3339(),
+        env!("CARGO_PKG_VERSION")
+    );
+    let write = |name: &str, text: String| -> anyhow::Result<()> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    };
+    write("results.md", report.markdown(&machine))?;
+    write(
+        "results.json",
+        serde_json::to_string_pretty(&report.json(&machine))?,
+    )?;
+    for s in &report.series {
+        write(&format!("{}.svg", s.name), docsvc::bench::svg(s))?;
+    }
+    println!("results written to {}", dir.display());
+    Ok(())
 }
 
 async fn restore_cmd(

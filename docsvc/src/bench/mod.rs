@@ -16,6 +16,9 @@ use crate::envelope::Urgency;
 use crate::node::{Layout, Node};
 use crate::{Error, Result, api, directory, quickstart};
 
+mod report;
+pub use report::{Figure, Report, Series, svg};
+
 /// What to measure.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -27,6 +30,8 @@ pub struct Options {
     pub letters: usize,
     /// Letters in one inbox for the web UI's page times (0: not measured).
     pub inbox_letters: usize,
+    /// Also measure throughput by letter size and by concurrency (for the plots).
+    pub sweep: bool,
 }
 
 fn err(e: impl std::fmt::Display) -> Error {
@@ -69,9 +74,9 @@ fn ring_signs_per_second() -> Result<f64> {
 
 /// Runs every measurement and prints the figures.
 #[allow(clippy::too_many_lines)] // one report, measured in order
-pub async fn run(opts: &Options, out: &mut dyn FnMut(&str)) -> Result<()> {
+pub async fn run(opts: &Options, r: &mut Report<'_>) -> Result<()> {
     let dir = tempfile_dir()?;
-    out(&format!(
+    r.line(&format!(
         "setting up a quickstart node in {}",
         dir.display()
     ));
@@ -101,63 +106,65 @@ pub async fn run(opts: &Options, out: &mut dyn FnMut(&str)) -> Result<()> {
         &root,
         Some((&app.join("client.pem"), &app.join("client.key"))),
     )?;
-    let body = Bytes::from(
-        json!({ "sha256": hex::encode(ring::digest::digest(&ring::digest::SHA256, b"bench")) })
-            .to_string(),
-    );
-    let per_conn = opts.sign_requests.div_ceil(opts.connections);
-    let mut clients = Vec::new();
-    for _ in 0..opts.connections {
-        clients.push(connect(addr, Arc::clone(&app_tls)).await?);
-    }
     let log_before = node
         .metrics
         .log_entries
         .load(std::sync::atomic::Ordering::Relaxed);
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for mut c in clients {
-        let body = body.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut errors = 0usize;
-            for _ in 0..per_conn {
-                match c
-                    .call(
-                        "POST",
-                        "/api/v1/sign",
-                        &[("content-type", "application/json")],
-                        body.clone(),
-                    )
-                    .await
-                {
-                    Ok((200, _, _)) => {}
-                    _ => errors += 1,
-                }
-            }
-            errors
-        }));
-    }
-    let mut errors = 0;
-    for t in tasks {
-        errors += t.await.map_err(err)?;
-    }
-    let elapsed = start.elapsed();
-    let total = per_conn * opts.connections;
+    let (total, errors, rate) =
+        sign_rate(addr, &app_tls, opts.connections, opts.sign_requests).await?;
     let logged = node
         .metrics
         .log_entries
         .load(std::sync::atomic::Ordering::Relaxed)
         - log_before;
-    out(&format!(
-        "sign API: {total} requests over {} keep-alive HTTPS connections in {:.2} s = {:.0} signatures/s ({errors} errors, {logged} log entries committed)",
+    let ring_rate = ring_signs_per_second()?;
+    r.line(&format!(
+        "sign API: {total} requests over {} keep-alive HTTPS connections = {rate:.0} signatures/s ({errors} errors, {logged} log entries committed)",
         opts.connections,
-        elapsed.as_secs_f64(),
-        per_second(total, elapsed)
     ));
-    out(&format!(
-        "ring ECDSA P-256 sign, one core, same run: {:.0} signatures/s",
-        ring_signs_per_second()?
+    r.line(&format!(
+        "ring ECDSA P-256 sign, one core, same run: {ring_rate:.0} signatures/s"
     ));
+    r.compared(
+        &format!(
+            "signing API, {} mutual-TLS connections, each call logged",
+            opts.connections
+        ),
+        rate,
+        "signatures/s",
+        "ring P-256 sign, one core",
+        ring_rate,
+    );
+    if let Some(hsm) = softhsm_signs_per_second() {
+        r.line(&format!(
+            "SoftHSM2 through PKCS#11 (hsm-shim), same run: {hsm:.0} signatures/s"
+        ));
+        r.compared(
+            "signing API beside SoftHSM2",
+            rate,
+            "signatures/s",
+            "SoftHSM2 P-256 sign through PKCS#11",
+            hsm,
+        );
+    }
+    if opts.sweep {
+        let mut points = Vec::new();
+        for c in [1usize, 4, 16, 64] {
+            let (_, _, rate) = sign_rate(addr, &app_tls, c, (c * 200).max(1000)).await?;
+            r.line(&format!(
+                "  sign API at concurrency {c}: {rate:.0} signatures/s"
+            ));
+            #[allow(clippy::cast_precision_loss)]
+            points.push((c as f64, rate));
+        }
+        r.series(Series {
+            title: "Signing API throughput by concurrency".into(),
+            x_label: "keep-alive HTTPS connections".into(),
+            y_label: "signatures/s".into(),
+            name: "sign-by-concurrency".into(),
+            points,
+        });
+    }
 
     // 2. Ingest: a document streamed through encryption into the store.
     let budi = directory::get(&node.store, &setup.officials[0].nip)
@@ -165,88 +172,62 @@ pub async fn run(opts: &Options, out: &mut dyn FnMut(&str)) -> Result<()> {
         .ok_or_else(|| err("no official"))?;
     let siti_nip = setup.officials[1].nip.clone();
     let size = opts.ingest_mib << 20;
-    let block = Bytes::from(vec![0x5au8; 1 << 20]);
-    let start = Instant::now();
-    let mut ingest = Ingest::begin(
-        &node,
-        Caller {
-            official: budi.clone(),
-            stepped_up: true,
-            client: None,
-        },
-        NewLetter {
-            nomor: "BENCH/1".into(),
-            perihal: "Bench".into(),
-            classification: policies::Level::Terbatas,
-            urgency: Urgency::Biasa,
-            recipients: vec![siti_nip.clone()],
-            copies: vec![],
-            dated: None,
-        },
-    )
-    .await?;
-    let blocks = futures_util::stream::iter(
-        (0..opts.ingest_mib).map(|_| Ok::<Bytes, std::convert::Infallible>(block.clone())),
-    );
-    ingest
-        .add_part("bench.bin", "application/octet-stream", blocks)
-        .await?;
-    ingest.finish().await?;
-    let docsvc_time = start.elapsed();
-    #[allow(clippy::cast_precision_loss)]
-    let mib = opts.ingest_mib as f64;
-    // The age crate on the same bytes in memory, to the same three recipients.
-    let recipients: Vec<age::x25519::Recipient> = (0..3)
-        .map(|_| age::x25519::Identity::generate().to_public())
-        .collect();
-    let start = Instant::now();
-    {
-        use std::io::Write;
-        let enc =
-            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-                .map_err(err)?;
-        let mut w = enc.wrap_output(std::io::sink()).map_err(err)?;
-        for _ in 0..opts.ingest_mib {
-            w.write_all(&block).map_err(err)?;
-        }
-        w.finish().map_err(err)?;
-    }
-    let crate_time = start.elapsed();
-    out(&format!(
-        "ingest of {} MiB: docsvc {:.0} MB/s (encrypt + hash + chunked store, durable), age crate in memory {:.0} MB/s: docsvc at {:.0}% of the crate",
+    let docsvc_rate = ingest_rate(&node, &budi, &siti_nip, size).await?;
+    let crate_rate = age_crate_rate(size)?;
+    r.line(&format!(
+        "ingest of {} MiB: docsvc {docsvc_rate:.0} MB/s (encrypt + hash + chunked store, durable), age crate in memory {crate_rate:.0} MB/s: docsvc at {:.0}% of the crate",
         opts.ingest_mib,
-        mib * 1.048_576 / docsvc_time.as_secs_f64(),
-        mib * 1.048_576 / crate_time.as_secs_f64(),
-        100.0 * crate_time.as_secs_f64() / docsvc_time.as_secs_f64()
+        100.0 * docsvc_rate / crate_rate
     ));
-    // The age CLI on the same bytes as a file, if it is installed.
-    let file = dir.join("bench-input.bin");
-    std::fs::write(&file, vec![0x5au8; size]).map_err(|e| Error::io("writing", &file, e))?;
-    let mut cmd = std::process::Command::new("age");
-    for r in &recipients {
-        cmd.arg("-r").arg(r.to_string());
-    }
-    cmd.arg("-o").arg(dir.join("bench-output.age")).arg(&file);
-    let start = Instant::now();
-    match cmd.status() {
-        Ok(s) if s.success() => {
-            let cli = start.elapsed();
-            out(&format!(
-                "age CLI on the same {} MiB file: {:.0} MB/s ({:.2}x the age crate)",
+    r.compared(
+        &format!(
+            "ingest of {} MiB (encrypted, hashed, stored durably)",
+            opts.ingest_mib
+        ),
+        docsvc_rate,
+        "MB/s",
+        "age crate, in memory",
+        crate_rate,
+    );
+    match age_cli_rate(&dir, size) {
+        Some(cli) => {
+            r.line(&format!(
+                "age CLI on the same {} MiB file: {cli:.0} MB/s ({:.2}x the age crate)",
                 opts.ingest_mib,
-                mib * 1.048_576 / cli.as_secs_f64(),
-                crate_time.as_secs_f64() / cli.as_secs_f64()
+                cli / crate_rate
             ));
+            r.compared(
+                &format!("ingest of {} MiB beside the age CLI", opts.ingest_mib),
+                docsvc_rate,
+                "MB/s",
+                "age CLI, file to file",
+                cli,
+            );
         }
-        _ => out("age CLI not installed: skipped its comparison"),
+        None => r.line("age CLI not installed: skipped its comparison"),
     }
-    let _ = std::fs::remove_file(&file);
+    if opts.sweep {
+        let mut points = Vec::new();
+        for kib in [64usize, 1024, 8 * 1024, 64 * 1024] {
+            let rate = ingest_rate(&node, &budi, &siti_nip, kib << 10).await?;
+            r.line(&format!("  ingest of {kib} KiB: {rate:.0} MB/s"));
+            #[allow(clippy::cast_precision_loss)]
+            points.push((kib as f64 / 1024.0, rate));
+        }
+        r.series(Series {
+            title: "Ingest throughput by letter size".into(),
+            x_label: "letter size (MiB)".into(),
+            y_label: "MB/s".into(),
+            name: "ingest-by-size".into(),
+            points,
+        });
+    }
 
     // 3. Reading a 100 KiB letter over HTTPS keep-alive.
     let mut ingest = Ingest::begin(
         &node,
         Caller {
-            official: budi,
+            official: budi.clone(),
             stepped_up: true,
             client: None,
         },
@@ -303,21 +284,56 @@ pub async fn run(opts: &Options, out: &mut dyn FnMut(&str)) -> Result<()> {
         }
     }
     times.sort();
-    out(&format!(
+    r.line(&format!(
         "read of a 100 KiB letter over HTTPS ({} reads, each checked, decrypted and logged): p50 {:.2} ms, p99 {:.2} ms",
         opts.reads,
         percentile(&times, 0.50).as_secs_f64() * 1e3,
         percentile(&times, 0.99).as_secs_f64() * 1e3
     ));
+    r.figure(
+        "read of a 100 KiB letter, p50",
+        percentile(&times, 0.50).as_secs_f64() * 1e3,
+        "ms",
+    );
+    r.figure(
+        "read of a 100 KiB letter, p99",
+        percentile(&times, 0.99).as_secs_f64() * 1e3,
+        "ms",
+    );
+
+    // 4. Policy decisions, and verifying the whole access log.
+    let decisions = policy_decisions_per_second(&node, &budi)?;
+    r.line(&format!("policy decisions: {decisions:.0}/s (one core)"));
+    r.figure(
+        "policy decisions (Cedar), one core",
+        decisions,
+        "decisions/s",
+    );
+    let spki = node.audit.public_key()?;
+    let start = Instant::now();
+    let report = crate::audit::verify(&node.store, &spki, Some(&node.layout.heads())).await?;
+    #[allow(clippy::cast_precision_loss)]
+    let verify_rate = report.entries as f64 / start.elapsed().as_secs_f64();
+    r.line(&format!(
+        "access log verification: {} entries and {} heads in {:.2} s = {verify_rate:.0} entries/s",
+        report.entries,
+        report.heads_checked,
+        start.elapsed().as_secs_f64()
+    ));
+    r.figure(
+        "access log verification (hashes, tree, signed heads)",
+        verify_rate,
+        "entries/s",
+    );
 
     let _ = stop_tx.send(());
     let _ = server.await;
     let _ = std::fs::remove_dir_all(&dir);
     if opts.letters > 0 {
-        network(opts.letters, out).await?;
+        network(opts.letters, r).await?;
     }
     if opts.inbox_letters > 0 {
-        inbox(opts.inbox_letters, out).await?;
+        inbox(opts.inbox_letters, r).await?;
     }
     Ok(())
 }
@@ -325,7 +341,7 @@ pub async fn run(opts: &Options, out: &mut dyn FnMut(&str)) -> Result<()> {
 /// The web UI's inbox page (and the API's list beside it) for an official with `letters`
 /// letters: p50 and p99 over HTTPS keep-alive, each request checking the session and asking
 /// the policy about every listed letter.
-async fn inbox(letters: usize, out: &mut dyn FnMut(&str)) -> Result<()> {
+async fn inbox(letters: usize, r: &mut Report<'_>) -> Result<()> {
     let dir = tempfile_dir()?;
     let setup = quickstart::setup(&dir, "127.0.0.1:0", None, &mut |_| {}).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -349,7 +365,7 @@ async fn inbox(letters: usize, out: &mut dyn FnMut(&str)) -> Result<()> {
         ))
         .await;
     made.into_iter().collect::<Result<Vec<()>>>()?;
-    out(&format!(
+    r.line(&format!(
         "inbox: {letters} letters written in {:.1} s ({:.0}/s)",
         start.elapsed().as_secs_f64(),
         per_second(letters, start.elapsed())
@@ -394,11 +410,18 @@ async fn inbox(letters: usize, out: &mut dyn FnMut(&str)) -> Result<()> {
             }
         }
         times.sort();
-        out(&format!(
+        r.line(&format!(
             "{what} with {letters} letters: p50 {:.2} ms, p99 {:.2} ms (200 requests)",
             percentile(&times, 0.50).as_secs_f64() * 1e3,
             percentile(&times, 0.99).as_secs_f64() * 1e3
         ));
+        for (p, q) in [("p50", 0.50), ("p99", 0.99)] {
+            r.figure(
+                &format!("{what}, {letters} letters, {p}"),
+                percentile(&times, q).as_secs_f64() * 1e3,
+                "ms",
+            );
+        }
     }
     let _ = served.stop.send(());
     let _ = served.task.await;
@@ -442,6 +465,228 @@ async fn small_letter(
         .await?;
     ingest.finish().await?;
     Ok(())
+}
+
+/// Signing requests over `connections` keep-alive mutual-TLS connections: (sent, errors,
+/// signatures per second).
+async fn sign_rate(
+    addr: std::net::SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+    connections: usize,
+    requests: usize,
+) -> Result<(usize, usize, f64)> {
+    let body = Bytes::from(
+        json!({ "sha256": hex::encode(ring::digest::digest(&ring::digest::SHA256, b"bench")) })
+            .to_string(),
+    );
+    let per_conn = requests.div_ceil(connections);
+    let mut clients = Vec::new();
+    for _ in 0..connections {
+        clients.push(connect(addr, Arc::clone(tls)).await?);
+    }
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for mut c in clients {
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut errors = 0usize;
+            for _ in 0..per_conn {
+                match c
+                    .call(
+                        "POST",
+                        "/api/v1/sign",
+                        &[("content-type", "application/json")],
+                        body.clone(),
+                    )
+                    .await
+                {
+                    Ok((200, _, _)) => {}
+                    _ => errors += 1,
+                }
+            }
+            errors
+        }));
+    }
+    let mut errors = 0;
+    for t in tasks {
+        errors += t.await.map_err(err)?;
+    }
+    let total = per_conn * connections;
+    Ok((total, errors, per_second(total, start.elapsed())))
+}
+
+/// MB/s of one letter of `bytes` streamed through encryption, hashing and the durable store.
+async fn ingest_rate(
+    node: &Node,
+    budi: &directory::Official,
+    to: &str,
+    bytes: usize,
+) -> Result<f64> {
+    let block = Bytes::from(vec![0x5au8; (1 << 20).min(bytes)]);
+    let blocks = bytes / block.len();
+    let start = Instant::now();
+    let mut ingest = Ingest::begin(
+        node,
+        Caller {
+            official: budi.clone(),
+            stepped_up: true,
+            client: None,
+        },
+        NewLetter {
+            nomor: format!("BENCH/INGEST/{bytes}"),
+            perihal: "Bench".into(),
+            classification: policies::Level::Terbatas,
+            urgency: Urgency::Biasa,
+            recipients: vec![to.to_owned()],
+            copies: vec![],
+            dated: None,
+        },
+    )
+    .await?;
+    let stream = futures_util::stream::iter(
+        (0..blocks).map(move |_| Ok::<Bytes, std::convert::Infallible>(block.clone())),
+    );
+    ingest
+        .add_part("bench.bin", "application/octet-stream", stream)
+        .await?;
+    ingest.finish().await?;
+    #[allow(clippy::cast_precision_loss)]
+    Ok(bytes as f64 / 1e6 / start.elapsed().as_secs_f64())
+}
+
+/// MB/s of the age crate encrypting `bytes` in memory to three recipients.
+fn age_crate_rate(bytes: usize) -> Result<f64> {
+    use std::io::Write;
+    let recipients: Vec<age::x25519::Recipient> = (0..3)
+        .map(|_| age::x25519::Identity::generate().to_public())
+        .collect();
+    let block = vec![0x5au8; (1 << 20).min(bytes)];
+    let start = Instant::now();
+    let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+        .map_err(err)?;
+    let mut w = enc.wrap_output(std::io::sink()).map_err(err)?;
+    for _ in 0..bytes / block.len() {
+        w.write_all(&block).map_err(err)?;
+    }
+    w.finish().map_err(err)?;
+    #[allow(clippy::cast_precision_loss)]
+    Ok(bytes as f64 / 1e6 / start.elapsed().as_secs_f64())
+}
+
+/// MB/s of the age CLI encrypting a file of `bytes` to three recipients, if it is installed.
+fn age_cli_rate(dir: &std::path::Path, bytes: usize) -> Option<f64> {
+    let file = dir.join("bench-input.bin");
+    std::fs::write(&file, vec![0x5au8; bytes]).ok()?;
+    let mut cmd = std::process::Command::new("age");
+    for _ in 0..3 {
+        cmd.arg("-r")
+            .arg(age::x25519::Identity::generate().to_public().to_string());
+    }
+    cmd.arg("-o").arg(dir.join("bench-output.age")).arg(&file);
+    let start = Instant::now();
+    let ok = cmd.status().is_ok_and(|s| s.success());
+    let elapsed = start.elapsed();
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_file(dir.join("bench-output.age"));
+    #[allow(clippy::cast_precision_loss)]
+    ok.then(|| bytes as f64 / 1e6 / elapsed.as_secs_f64())
+}
+
+/// P-256 signatures per second by SoftHSM2 through PKCS#11 (hsm-shim's backend), on a fresh
+/// token, if SoftHSM2 is installed. Measured in a child process (`docsvc bench
+/// --pkcs11-sign MODULE`), since SoftHSM2 takes its configuration from the environment.
+fn softhsm_signs_per_second() -> Option<f64> {
+    let module = [
+        "/usr/lib/softhsm/libsofthsm2.so",
+        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())?;
+    let dir = tempfile_dir().ok()?;
+    let conf = dir.join("softhsm2.conf");
+    std::fs::create_dir_all(dir.join("tokens")).ok()?;
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            dir.join("tokens").display()
+        ),
+    )
+    .ok()?;
+    let init = std::process::Command::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", &conf)
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "bench",
+            "--pin",
+            "1234",
+            "--so-pin",
+            "5678",
+        ])
+        .output()
+        .ok()?;
+    let out = init
+        .status
+        .success()
+        .then(|| {
+            std::process::Command::new(std::env::current_exe().ok()?)
+                .env("SOFTHSM2_CONF", &conf)
+                .args(["bench", "--pkcs11-sign", module])
+                .output()
+                .ok()
+        })
+        .flatten();
+    let _ = std::fs::remove_dir_all(&dir);
+    String::from_utf8_lossy(&out?.stdout).trim().parse().ok()
+}
+
+/// Signatures per second through hsm-shim's PKCS#11 store on the token labelled `bench`
+/// (user PIN 1234) of `module`: the child side of [`softhsm_signs_per_second`].
+pub fn pkcs11_signs_per_second(module: &std::path::Path) -> Result<f64> {
+    use hsm_shim::KeyStore as _;
+    let store = hsm_shim::Pkcs11KeyStore::open(&hsm_shim::Pkcs11Config {
+        module: module.to_path_buf(),
+        token_label: "bench".into(),
+        pin: zeroize::Zeroizing::new("1234".into()),
+    })?;
+    let handle = store.generate(hsm_shim::KeyKind::EcdsaP256, "bench")?;
+    let start = Instant::now();
+    let mut n = 0usize;
+    while start.elapsed() < Duration::from_secs(2) {
+        store.sign(&handle, b"sandi bench")?;
+        n += 1;
+    }
+    Ok(per_second(n, start.elapsed()))
+}
+
+/// Cedar decisions per second (read of a RAHASIA letter), prepared principal and document.
+fn policy_decisions_per_second(node: &Node, official: &directory::Official) -> Result<f64> {
+    let policy = node.policy.current();
+    let principal = policy.prepare_principal(&policies::Principal::Official(official.person()))?;
+    let doc = policy.prepare_document(&policies::Document {
+        id: "bench".into(),
+        classification: policies::Level::Rahasia,
+        originator: official.nip.clone(),
+        recipients: vec![],
+        copies: vec![],
+        grants: vec![],
+        agency: official.agency.clone(),
+        agencies: vec![official.agency.clone()],
+        compartments: vec![],
+    })?;
+    let ctx = policies::Context {
+        step_up: true,
+        ..policies::Context::default()
+    };
+    let start = Instant::now();
+    let mut n = 0usize;
+    while start.elapsed() < Duration::from_secs(2) {
+        policy.decide_prepared(&principal, policies::Action::Read, &doc, &ctx)?;
+        n += 1;
+    }
+    Ok(per_second(n, start.elapsed()))
 }
 
 /// A node of the bench network, served in this process.
@@ -599,9 +844,9 @@ fn publish_directory(
 /// Letters per second from one node to another on this machine: `letters` RAHASIA letters
 /// written on a hub to an official of a second node, then delivered by the worker's rounds
 /// (each: checked, sent over mutual TLS, checked and stored there, receipt checked here).
-async fn network(letters: usize, out: &mut dyn FnMut(&str)) -> Result<()> {
+async fn network(letters: usize, r: &mut Report<'_>) -> Result<()> {
     let root = tempfile_dir()?;
-    out(&format!(
+    r.line(&format!(
         "setting up two nodes of one dev network in {}",
         root.display()
     ));
@@ -629,11 +874,16 @@ async fn network(letters: usize, out: &mut dyn FnMut(&str)) -> Result<()> {
         .iter()
         .filter(|q| q.delivery.state == "delivered")
         .count();
-    out(&format!(
+    r.line(&format!(
         "delivery between two nodes: {delivered} of {letters} RAHASIA letters (20 KiB) in {:.2} s = {:.0} letters/s (each checked, sent over mutual TLS, checked and stored there, receipt checked)",
         elapsed.as_secs_f64(),
         per_second(delivered, elapsed)
     ));
+    r.figure(
+        "letters delivered between two nodes (20 KiB RAHASIA, checked both sides, receipt)",
+        per_second(delivered, elapsed),
+        "letters/s",
+    );
     for s in [a, b] {
         let _ = s.stop.send(());
         let _ = s.task.await;
