@@ -309,6 +309,15 @@ pub async fn run(opts: &Options, r: &mut Report<'_>) -> Result<()> {
         decisions,
         "decisions/s",
     );
+    let issued = issuance_per_second(&node.layout).await?;
+    r.line(&format!(
+        "certificate issuance by keymgr (application certificates from CSRs, each logged): {issued:.1}/s"
+    ));
+    r.figure(
+        "certificate issuance (keymgr, from CSRs, logged)",
+        issued,
+        "certificates/s",
+    );
     let spki = node.audit.public_key()?;
     let start = Instant::now();
     let report = crate::audit::verify(&node.store, &spki, Some(&node.layout.heads())).await?;
@@ -656,6 +665,41 @@ pub fn pkcs11_signs_per_second(module: &std::path::Path) -> Result<f64> {
     let mut n = 0usize;
     while start.elapsed() < Duration::from_secs(2) {
         store.sign(&handle, b"sandi bench")?;
+        n += 1;
+    }
+    Ok(per_second(n, start.elapsed()))
+}
+
+/// Certificates per second issued by the node's dev CA (keymgr, quorum-unsealed) for
+/// application CSRs, each recorded in the inventory and keymgr's signed log.
+async fn issuance_per_second(layout: &Layout) -> Result<f64> {
+    let (home, quorum) = quickstart::dev_quorum(layout)?;
+    let inv =
+        keymgr::inventory::Inventory::open(&keymgr::inventory::Inventory::default_url(home.dir()))
+            .await?;
+    let online = quorum.online()?;
+    let start = Instant::now();
+    let mut n = 0usize;
+    while start.elapsed() < Duration::from_secs(3) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(err)?;
+        let name = format!("bench-{n}");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name.as_str());
+        let csr = params.serialize_request(&key).map_err(err)?;
+        keymgr::issue::issue(
+            &home,
+            online,
+            &inv,
+            keymgr::issue::Request::Application(keymgr::ca::ApplicationRequest {
+                name,
+                agency: "diskominfo".into(),
+                days: 30,
+            }),
+            keymgr::issue::KeySource::Csr(csr.der().to_vec()),
+        )
+        .await?;
         n += 1;
     }
     Ok(per_second(n, start.elapsed()))
