@@ -4,24 +4,15 @@
 //! and the letter read there as it was written; the restored log verifies.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use sandi_e2e::http::Client;
+use sandi_e2e::node::{Killed, credentials, wait_port};
 use serde_json::json;
 
 const BUDI: &str = "197501012000031001";
 const SITI: &str = "198002022005012002";
 const CONTENT: &[u8] = b"%PDF-1.7\nrencana cadangan dan pemulihan\n";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn docsvc(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_docsvc"));
@@ -49,21 +40,6 @@ fn fails(out: &Output) -> String {
     text
 }
 
-fn credentials(stdout: &str) -> std::collections::HashMap<String, (String, String)> {
-    stdout
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() >= 7 && f[0].len() == 18 && f[0].bytes().all(|b| b.is_ascii_digit())).then(
-                || {
-                    let n = f.len();
-                    (f[0].to_owned(), (f[n - 3].to_owned(), f[n - 2].to_owned()))
-                },
-            )
-        })
-        .collect()
-}
-
 fn serve(data: &Path, listen: &str, dev_unseal: bool) -> Killed {
     let mut c = docsvc(&["serve", "--listen", listen, "--data-dir"]);
     c.arg(data);
@@ -80,11 +56,7 @@ fn serve(data: &Path, listen: &str, dev_unseal: bool) -> Killed {
         .next()
         .and_then(|p| p.parse().ok())
         .expect("port");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "docsvc did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_port(port, "docsvc");
     Killed(child)
 }
 

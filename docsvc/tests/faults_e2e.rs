@@ -3,7 +3,7 @@
 //! handed out or stored; once it can, they work again without a restart. A database whose
 //! connections are all cut is survived without a restart too.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,15 +14,6 @@ use sqlx::Connection as _;
 
 const BUDI: &str = "197501012000031001";
 const SITI: &str = "198002022005012002";
-
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 async fn sql(url: &str, statement: &str) {
     let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
@@ -48,7 +39,7 @@ struct Fixture {
     addr: std::net::SocketAddr,
     budi: Client,
     body: std::path::PathBuf,
-    node: Option<Killed>,
+    node: Option<sandi_e2e::node::Killed>,
     _dir: tempfile::TempDir,
 }
 
@@ -57,42 +48,14 @@ impl Fixture {
     async fn start() -> Option<Fixture> {
         let (url, name) = sandi_e2e::pg::postgres().await?;
         let dir = tempfile::tempdir().expect("tempdir");
-        let data = dir.path().join("node");
-        let port = sandi_e2e::free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let out = Command::new(env!("CARGO_BIN_EXE_docsvc"))
-            .args([
-                "quickstart",
-                "--no-serve",
-                "--listen",
-                &listen,
-                "--database-url",
-                &url,
-            ])
-            .arg("--data-dir")
-            .arg(&data)
-            .output()
-            .expect("docsvc quickstart");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let mut node = sandi_e2e::node::DevNode::start(
+            std::path::Path::new(env!("CARGO_BIN_EXE_docsvc")),
+            &dir.path().join("node"),
+            &["--database-url", &url],
         );
-        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
-        let node = Killed(
-            Command::new(env!("CARGO_BIN_EXE_docsvc"))
-                .args(["serve", "--dev-unseal", "--data-dir"])
-                .arg(&data)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("docsvc serve"),
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "docsvc did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let (data, listen, printed) =
+            (node.data.clone(), node.listen.clone(), node.printed.clone());
+        let server = node.server.take();
         let root = data.join("ca/root.pem");
         let app = data.join("apps/e-office");
         let tls = docsvc::client::tls_config(
@@ -132,7 +95,7 @@ impl Fixture {
             addr: listen.parse().expect("addr"),
             budi,
             body,
-            node: Some(node),
+            node: server,
             _dir: dir,
         })
     }

@@ -2,55 +2,24 @@
 //! docsvc binary): every one answered 200, and exactly one access-log entry per request, the
 //! log verifying afterwards.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 const REQUESTS: usize = 20_000;
 const CONCURRENCY: usize = 64;
 
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_thousand_mutual_tls_requests_each_logged_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("node");
-    let port = sandi_e2e::free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let out = Command::new(env!("CARGO_BIN_EXE_docsvc"))
-        .args(["quickstart", "--no-serve", "--data-dir"])
-        .arg(&data)
-        .args(["--listen", &listen])
-        .output()
-        .expect("docsvc quickstart");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let node = sandi_e2e::node::DevNode::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_docsvc")),
+        &dir.path().join("node"),
+        &[],
     );
-    let _node = Killed(
-        Command::new(env!("CARGO_BIN_EXE_docsvc"))
-            .args(["serve", "--dev-unseal", "--data-dir"])
-            .arg(&data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docsvc serve"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "docsvc did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let data = node.data.clone();
+    let listen = node.listen.clone();
     let app = data.join("apps/e-office");
     let tls = docsvc::client::tls_config(
         &data.join("ca/root.pem"),

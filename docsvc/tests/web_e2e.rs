@@ -3,7 +3,9 @@
 //! are saved to `target/ui-screenshots/` for a person to look at.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use sandi_e2e::node::{Killed, credentials, require, wait_port};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -15,51 +17,6 @@ const AGUS: &str = "198503032010013003"; // dinkes, terbatas
 const JOKO: &str = "196812082000031008"; // dinkes, sangat_rahasia, approver
 const MAYA: &str = "198806062012122006"; // diskominfo, pengelola_sandi, admin
 const HENDRA: &str = "198207072008011007"; // inspektorat, auditor
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn require(tool: &str) {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{tool} is required: tests/run installs it (apt install chromium chromium-driver)"
-    );
-}
-
-/// Credentials the quickstart printed: NIP -> (password, PIN).
-fn credentials(stdout: &str) -> std::collections::HashMap<String, (String, String)> {
-    stdout
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() >= 7 && f[0].len() == 18 && f[0].bytes().all(|b| b.is_ascii_digit())).then(
-                || {
-                    let n = f.len();
-                    (f[0].to_owned(), (f[n - 3].to_owned(), f[n - 2].to_owned()))
-                },
-            )
-        })
-        .collect()
-}
-
-fn wait_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start listening");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// The base64 SHA-256 of the node certificate's public key: Chromium trusts exactly this key
 /// (`--ignore-certificate-errors-spki-list`), not every certificate.

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod node;
 pub mod pg;
 
 /// Whether we run under CI, where a missing outside tool or database is a failure.

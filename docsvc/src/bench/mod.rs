@@ -253,24 +253,7 @@ pub async fn run(opts: &Options, r: &mut Report<'_>) -> Result<()> {
         .await?;
     let id = ingest.finish().await?.manifest.id;
     let mut c = connect(addr, tls_config(&root, None)?).await?;
-    let login = json!({ "nip": siti_nip, "password": setup.officials[1].password.as_str() });
-    let (status, headers, _) = c
-        .call(
-            "POST",
-            "/api/v1/session",
-            &[("content-type", "application/json")],
-            Bytes::from(login.to_string()),
-        )
-        .await?;
-    if status != 200 {
-        return Err(err(format!("bench login: {status}")));
-    }
-    let cookie = headers
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .ok_or_else(|| err("no session cookie"))?
-        .to_owned();
+    let cookie = log_in(&mut c, &siti_nip, setup.officials[1].password.as_str()).await?;
     let path = format!("/api/v1/documents/{id}/content");
     let mut times = Vec::with_capacity(opts.reads);
     for _ in 0..opts.reads {
@@ -381,24 +364,7 @@ async fn inbox(letters: usize, r: &mut Report<'_>) -> Result<()> {
     ));
     let root = node.layout.ca("root.pem");
     let mut c = connect(addr, tls_config(&root, None)?).await?;
-    let login = json!({ "nip": siti, "password": setup.officials[1].password.as_str() });
-    let (status, headers, _) = c
-        .call(
-            "POST",
-            "/api/v1/session",
-            &[("content-type", "application/json")],
-            Bytes::from(login.to_string()),
-        )
-        .await?;
-    if status != 200 {
-        return Err(err(format!("bench login: {status}")));
-    }
-    let cookie = headers
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .ok_or_else(|| err("no session cookie"))?
-        .to_owned();
+    let cookie = log_in(&mut c, &siti, setup.officials[1].password.as_str()).await?;
     for (what, path) in [
         ("web UI inbox page (latest 100 of them)", "/ui/inbox"),
         (
@@ -474,6 +440,28 @@ async fn small_letter(
         .await?;
     ingest.finish().await?;
     Ok(())
+}
+
+/// Logs an official in; returns the session cookie (`name=value`).
+async fn log_in(c: &mut crate::client::Client, nip: &str, password: &str) -> Result<String> {
+    let login = json!({ "nip": nip, "password": password });
+    let (status, headers, _) = c
+        .call(
+            "POST",
+            "/api/v1/session",
+            &[("content-type", "application/json")],
+            Bytes::from(login.to_string()),
+        )
+        .await?;
+    if status != 200 {
+        return Err(err(format!("bench login: {status}")));
+    }
+    Ok(headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .ok_or_else(|| err("no session cookie"))?
+        .to_owned())
 }
 
 /// Signing requests over `connections` keep-alive mutual-TLS connections: (sent, errors,

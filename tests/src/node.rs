@@ -1,0 +1,115 @@
+//! A docsvc node for a test: set up by the real binary's `quickstart`, served by its `serve`,
+//! stopped when dropped; the credentials quickstart printed.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed (and reaped) when dropped.
+#[derive(Debug)]
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Fails the test unless `tool` is on the PATH (tests/run installs the tools the suite uses).
+pub fn require(tool: &str) {
+    let ok = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "{tool} is required: tests/run installs it");
+}
+
+/// Waits until something listens on 127.0.0.1:`port`.
+pub fn wait_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start listening");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The officials quickstart printed: NIP -> (password, PIN).
+pub fn credentials(stdout: &str) -> HashMap<String, (String, String)> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 7 && f[0].len() == 18 && f[0].bytes().all(|b| b.is_ascii_digit())).then(
+                || {
+                    let n = f.len();
+                    (f[0].to_owned(), (f[n - 3].to_owned(), f[n - 2].to_owned()))
+                },
+            )
+        })
+        .collect()
+}
+
+/// A quickstart node served unsealed (the dev custodians' files), on its own port.
+#[derive(Debug)]
+pub struct DevNode {
+    pub data: PathBuf,
+    pub listen: String,
+    pub creds: HashMap<String, (String, String)>,
+    pub printed: String,
+    pub server: Option<Killed>,
+}
+
+impl DevNode {
+    /// `docsvc quickstart --no-serve` into `data` (with `extra` arguments), then
+    /// `docsvc serve --dev-unseal`; returns once it listens.
+    pub fn start(docsvc: &Path, data: &Path, extra: &[&str]) -> DevNode {
+        let port = crate::free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let out = Command::new(docsvc)
+            .args(["quickstart", "--no-serve", "--listen", &listen])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(data)
+            .output()
+            .expect("docsvc quickstart");
+        assert!(
+            out.status.success(),
+            "quickstart: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        let server = Killed(
+            Command::new(docsvc)
+                .args(["serve", "--dev-unseal", "--data-dir"])
+                .arg(data)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("docsvc serve"),
+        );
+        wait_port(port, "docsvc");
+        DevNode {
+            data: data.to_path_buf(),
+            creds: credentials(&printed),
+            printed,
+            listen,
+            server: Some(server),
+        }
+    }
+
+    pub fn base(&self) -> String {
+        format!("https://{}", self.listen)
+    }
+
+    pub fn root_ca(&self) -> PathBuf {
+        self.data.join("ca/root.pem")
+    }
+
+    /// Stops the server (SIGKILL).
+    pub fn stop(&mut self) {
+        drop(self.server.take());
+    }
+}
