@@ -476,6 +476,9 @@ fn dev_config(layout: &Layout, listen: &str, database_url: Option<&str>) -> Resu
         std::fs::write(policy_dir.join(name), text)
             .map_err(|e| Error::io("writing", policy_dir.join(name), e))?;
     }
+    // Absolute, so that the node can be served from any working directory.
+    let policy_dir =
+        std::path::absolute(&policy_dir).map_err(|e| Error::io("resolving", &policy_dir, e))?;
     let config = Config {
         node_id: "hub".into(),
         organisation: "Pemerintah Kota (dev)".into(),
