@@ -1322,6 +1322,22 @@ fn seen(r: &sqlx::any::AnyRow) -> Result<bool> {
         .or_else(|_| r.try_get::<i64, _>("seen").map(|n| n != 0))?)
 }
 
+/// A letter `official` is about to write at `level`, addressed to no one yet, as the policy
+/// sees it.
+pub fn draft(official: &Official, level: Level) -> Document {
+    Document {
+        id: "draft".into(),
+        classification: level,
+        originator: official.nip.clone(),
+        recipients: vec![],
+        copies: vec![],
+        grants: vec![],
+        agency: official.agency.clone(),
+        agencies: vec![official.agency.clone()],
+        compartments: vec![],
+    }
+}
+
 /// The classifications `official` may write and sign a letter at (with the PIN), lowest
 /// first: what the compose page offers. The policy decides again on the letter itself.
 pub fn creatable(node: &Node, official: &Official) -> Result<Vec<Level>> {
@@ -1333,17 +1349,7 @@ pub fn creatable(node: &Node, official: &Official) -> Result<Vec<Level>> {
     };
     let mut out = Vec::new();
     for level in Level::ALL {
-        let doc = Document {
-            id: "draft".into(),
-            classification: level,
-            originator: official.nip.clone(),
-            recipients: vec![],
-            copies: vec![],
-            grants: vec![],
-            agency: official.agency.clone(),
-            agencies: vec![official.agency.clone()],
-            compartments: vec![],
-        };
+        let doc = draft(official, level);
         let allowed = [Action::Create, Action::Sign]
             .into_iter()
             .map(|a| policy.decide(&principal, a, &doc, &ctx).map(|d| d.allowed))

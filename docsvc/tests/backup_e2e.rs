@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use sandi_e2e::http::Client;
-use sandi_e2e::node::{Killed, credentials, wait_port};
+use sandi_e2e::node::{Killed, credentials, fails, ok, wait_port};
 use serde_json::json;
 
 const BUDI: &str = "197501012000031001";
@@ -22,22 +22,6 @@ fn docsvc(args: &[&str]) -> Command {
 
 fn run(c: &mut Command) -> Output {
     c.output().expect("run docsvc")
-}
-
-fn ok(out: &Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    text
-}
-
-fn fails(out: &Output) -> String {
-    let text = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "should have failed: {text}");
-    text
 }
 
 fn serve(data: &Path, listen: &str, dev_unseal: bool) -> Killed {

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use keymgr::directory::{DirectoryInput, NodeEntry};
+use sandi_e2e::node::ok;
 
 fn docsvc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_docsvc"))
@@ -24,16 +25,6 @@ impl Drop for Served {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn ok(out: &Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    text
 }
 
 /// A quickstart node (set up, not yet served): its base URL and what quickstart printed.
@@ -367,27 +358,9 @@ async fn nothing_lost_while_a_node_is_down(
     node_b.child.kill().expect("stop bappeda");
     node_b.child.wait().expect("wait");
     let budi = login(base, hub, printed, BUDI);
-    let ids: Vec<String> = (0..3)
-        .map(|_| {
-            let r = create(&budi, "rahasia", &format!("{DEWI}@bappeda"), &body);
-            assert_eq!(r.status, 201, "{}", r.text());
-            r.json()["id"].as_str().expect("id").to_owned()
-        })
-        .collect();
-    let state = |id: &str| {
-        budi.get(&format!("/api/v1/documents/{id}/deliveries"))
-            .json()[0]
-            .clone()
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while state(&ids[0])["state"] != "failed" {
-        assert!(
-            Instant::now() < deadline,
-            "no failed attempt: {}",
-            state(&ids[0])
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let ids = letters_to_dewi(&budi, 3, &body);
+    let state = |id: &str| delivery(&budi, id);
+    wait_delivery(&budi, &ids[0], "failed", 20);
     assert!(state(&ids[0])["last_error"].as_str().is_some());
     let b_dir = node_b.dir.clone();
     drop(node_b);
@@ -900,23 +873,9 @@ async fn a_standby_restored_from_backup_receives_what_was_sent_while_it_was_down
     std::fs::rename(b.join("shares"), &shares).expect("custodians' shares");
     std::fs::remove_dir_all(&b).expect("lose bappeda");
 
-    let ids: Vec<String> = (0..2)
-        .map(|_| {
-            let r = create(&budi, "rahasia", &format!("{DEWI}@bappeda"), &body);
-            assert_eq!(r.status, 201, "{}", r.text());
-            r.json()["id"].as_str().expect("id").to_owned()
-        })
-        .collect();
-    let state = |id: &str| {
-        budi.get(&format!("/api/v1/documents/{id}/deliveries"))
-            .json()[0]
-            .clone()
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while state(&ids[0])["state"] != "failed" {
-        assert!(Instant::now() < deadline, "{}", state(&ids[0]));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let ids = letters_to_dewi(&budi, 2, &body);
+    let state = |id: &str| delivery(&budi, id);
+    wait_delivery(&budi, &ids[0], "failed", 20);
 
     // The standby: the backup restored at bappeda's address, unsealed by the custodians.
     ok(&docsvc()
@@ -986,4 +945,35 @@ fn nightly_backup(root: &Path, node: &Path) -> (PathBuf, PathBuf) {
         .expect("docsvc backup"));
 
     (key, backup)
+}
+
+/// `n` RAHASIA letters from the hub to Dewi on bappeda: their ids.
+fn letters_to_dewi(budi: &sandi_e2e::http::Client, n: usize, body: &Path) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let r = create(budi, "rahasia", &format!("{DEWI}@bappeda"), body);
+            assert_eq!(r.status, 201, "{}", r.text());
+            r.json()["id"].as_str().expect("id").to_owned()
+        })
+        .collect()
+}
+
+/// A letter's delivery to its (one) destination node, as the sender shows it.
+fn delivery(budi: &sandi_e2e::http::Client, id: &str) -> serde_json::Value {
+    budi.get(&format!("/api/v1/documents/{id}/deliveries"))
+        .json()[0]
+        .clone()
+}
+
+/// Waits up to `secs` for the delivery of `id` to reach `state`.
+fn wait_delivery(budi: &sandi_e2e::http::Client, id: &str, state: &str, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while delivery(budi, id)["state"] != state {
+        assert!(
+            Instant::now() < deadline,
+            "not {state}: {}",
+            delivery(budi, id)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sandi_e2e::http::{Client, Response};
+use sandi_e2e::node::{credentials, require};
 use serde_json::json;
 
 const ORIGINATOR: &str = "197501012000031001"; // Budi, dinkes, sangat_rahasia
@@ -20,34 +21,6 @@ const BAPPEDA_HEAD: &str = "197704042002122004"; // Dewi, bappeda, sangat_rahasi
 
 fn docsvc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_docsvc"))
-}
-
-fn require(tool: &str) {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{tool} is required: tests/run installs it (apt install {tool})"
-    );
-}
-
-/// Credentials the quickstart printed: NIP -> (password, PIN).
-fn credentials(stdout: &str) -> std::collections::HashMap<String, (String, String)> {
-    stdout
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() >= 7 && f[0].len() == 18 && f[0].bytes().all(|b| b.is_ascii_digit())).then(
-                || {
-                    let n = f.len();
-                    (f[0].to_owned(), (f[n - 3].to_owned(), f[n - 2].to_owned()))
-                },
-            )
-        })
-        .collect()
 }
 
 struct Node {

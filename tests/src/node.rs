@@ -113,3 +113,21 @@ impl DevNode {
         drop(self.server.take());
     }
 }
+
+/// The output of a command that must succeed: its stdout and stderr together.
+pub fn ok(out: &std::process::Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+/// The stderr of a command that must fail, and say why.
+pub fn fails(out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "should have failed: {text}");
+    text
+}

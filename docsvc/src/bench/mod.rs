@@ -224,34 +224,18 @@ pub async fn run(opts: &Options, r: &mut Report<'_>) -> Result<()> {
     }
 
     // 3. Reading a 100 KiB letter over HTTPS keep-alive.
-    let mut ingest = Ingest::begin(
+    let id = one_part_letter(
         &node,
-        Caller {
-            official: budi.clone(),
-            stepped_up: true,
-            client: None,
-        },
-        NewLetter {
-            nomor: "BENCH/2".into(),
-            perihal: "Bench read".into(),
-            classification: policies::Level::Terbatas,
-            urgency: Urgency::Biasa,
-            recipients: vec![siti_nip.clone()],
-            copies: vec![],
-            dated: None,
-        },
+        &budi,
+        &siti_nip,
+        (
+            "BENCH/2".into(),
+            "Bench read".into(),
+            policies::Level::Terbatas,
+        ),
+        ("surat.pdf", "application/pdf", vec![0x25u8; 100 * 1024]),
     )
     .await?;
-    ingest
-        .add_part(
-            "surat.pdf",
-            "application/pdf",
-            futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(Bytes::from(
-                vec![0x25u8; 100 * 1024],
-            ))]),
-        )
-        .await?;
-    let id = ingest.finish().await?.manifest.id;
     let mut c = connect(addr, tls_config(&root, None)?).await?;
     let cookie = log_in(&mut c, &siti_nip, setup.officials[1].password.as_str()).await?;
     let path = format!("/api/v1/documents/{id}/content");
@@ -411,35 +395,19 @@ async fn small_letter(
     siti: String,
     n: usize,
 ) -> Result<()> {
-    let mut ingest = Ingest::begin(
+    one_part_letter(
         node,
-        Caller {
-            official: budi,
-            stepped_up: true,
-            client: None,
-        },
-        NewLetter {
-            nomor: format!("BENCH/INBOX/{n}"),
-            perihal: format!("Laporan mingguan {n}"),
-            classification: policies::Level::Terbatas,
-            urgency: Urgency::Biasa,
-            recipients: vec![siti],
-            copies: vec![],
-            dated: None,
-        },
+        &budi,
+        &siti,
+        (
+            format!("BENCH/INBOX/{n}"),
+            format!("Laporan mingguan {n}"),
+            policies::Level::Terbatas,
+        ),
+        ("laporan.txt", "text/plain", vec![b'a'; 1024]),
     )
-    .await?;
-    ingest
-        .add_part(
-            "laporan.txt",
-            "text/plain",
-            futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(Bytes::from(
-                vec![b'a'; 1024],
-            ))]),
-        )
-        .await?;
-    ingest.finish().await?;
-    Ok(())
+    .await
+    .map(|_| ())
 }
 
 /// Logs an official in; returns the session cookie (`name=value`).
@@ -697,17 +665,8 @@ async fn issuance_per_second(layout: &Layout) -> Result<f64> {
 fn policy_decisions_per_second(node: &Node, official: &directory::Official) -> Result<f64> {
     let policy = node.policy.current();
     let principal = policy.prepare_principal(&policies::Principal::Official(official.person()))?;
-    let doc = policy.prepare_document(&policies::Document {
-        id: "bench".into(),
-        classification: policies::Level::Rahasia,
-        originator: official.nip.clone(),
-        recipients: vec![],
-        copies: vec![],
-        grants: vec![],
-        agency: official.agency.clone(),
-        agencies: vec![official.agency.clone()],
-        compartments: vec![],
-    })?;
+    let doc =
+        policy.prepare_document(&crate::documents::draft(official, policies::Level::Rahasia))?;
     let ctx = policies::Context {
         step_up: true,
         ..policies::Context::default()
@@ -795,19 +754,43 @@ pub(crate) async fn letter_to_bappeda(
     budi: &directory::Official,
     n: usize,
 ) -> Result<()> {
+    one_part_letter(
+        node,
+        budi,
+        "197704042002122004@bappeda",
+        (
+            format!("BENCH/NET/{n}"),
+            "Bench antarsimpul".into(),
+            policies::Level::Rahasia,
+        ),
+        ("surat.pdf", "application/pdf", vec![0x25u8; 20 * 1024]),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// A letter of one part, written with the PIN: (nomor, perihal, level), (name, media, bytes).
+/// Returns its id.
+async fn one_part_letter(
+    node: &Node,
+    from: &directory::Official,
+    to: &str,
+    (nomor, perihal, classification): (String, String, policies::Level),
+    (name, media, bytes): (&str, &str, Vec<u8>),
+) -> Result<String> {
     let mut ingest = Ingest::begin(
         node,
         Caller {
-            official: budi.clone(),
+            official: from.clone(),
             stepped_up: true,
             client: None,
         },
         NewLetter {
-            nomor: format!("BENCH/NET/{n}"),
-            perihal: "Bench antarsimpul".into(),
-            classification: policies::Level::Rahasia,
+            nomor,
+            perihal,
+            classification,
             urgency: Urgency::Biasa,
-            recipients: vec!["197704042002122004@bappeda".into()],
+            recipients: vec![to.to_owned()],
             copies: vec![],
             dated: None,
         },
@@ -815,15 +798,12 @@ pub(crate) async fn letter_to_bappeda(
     .await?;
     ingest
         .add_part(
-            "surat.pdf",
-            "application/pdf",
-            futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(Bytes::from(
-                vec![0x25u8; 20 * 1024],
-            ))]),
+            name,
+            media,
+            futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(Bytes::from(bytes))]),
         )
         .await?;
-    ingest.finish().await?;
-    Ok(())
+    Ok(ingest.finish().await?.manifest.id)
 }
 
 /// The bench network's directory, signed with the hub's dev CA and installed on both nodes.
