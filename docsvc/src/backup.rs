@@ -285,6 +285,20 @@ pub async fn backup(
     if out.exists() {
         return Err(Error::Invalid(format!("{} exists already", out.display())));
     }
+    let result = write_backup(layout, out, recipients, progress).await;
+    if result.is_err() {
+        // Nothing half-written is left beside the backups.
+        let _ = std::fs::remove_file(out.with_extension("partial"));
+    }
+    result
+}
+
+async fn write_backup(
+    layout: &Layout,
+    out: &Path,
+    recipients: &[age::x25519::Recipient],
+    progress: &mut dyn FnMut(&str),
+) -> Result<Summary> {
     let config = Config::load(layout)?;
     let store = Store::open(&config.database_url(layout)).await?;
     let tables = schema().await?;

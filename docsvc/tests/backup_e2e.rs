@@ -134,6 +134,7 @@ async fn a_backup_restores_from_sqlite_onto_postgres_sealed() {
     .arg("--out")
     .arg(&file)));
     assert!(text.contains("signed by the node"), "{text}");
+    bad_backups_are_refused(dir.path(), &a, &file, &recipient);
     let text = ok(&run(docsvc(&["backup", "verify"])
         .arg(&file)
         .arg("--ca")
@@ -263,4 +264,34 @@ fn restored_node_serves(
     let text = ok(&run(docsvc(&["audit", "verify", "--data-dir"]).arg(b)));
     assert!(text.contains("access log verified"), "{text}");
     drop(standby);
+}
+
+/// Bad input is refused with the reason, and nothing is written.
+fn bad_backups_are_refused(dir: &Path, a: &Path, file: &Path, recipient: &str) {
+    let err = fails(&run(docsvc(&["backup", "--data-dir"])
+        .arg(a)
+        .arg("--out")
+        .arg(file)));
+    assert!(err.contains("at least one recipient"), "{err}");
+    let err = fails(&run(docsvc(&[
+        "backup",
+        "--recipient",
+        recipient,
+        "--data-dir",
+    ])
+    .arg(a)
+    .arg("--out")
+    .arg(file)));
+    assert!(err.contains("exists already"), "{err}");
+    let elsewhere = dir.join("elsewhere.sandi-backup");
+    fails(&run(docsvc(&[
+        "backup",
+        "--recipient",
+        recipient,
+        "--data-dir",
+    ])
+    .arg(dir.join("no-such-node"))
+    .arg("--out")
+    .arg(&elsewhere)));
+    assert!(!elsewhere.exists() && !elsewhere.with_extension("partial").exists());
 }
