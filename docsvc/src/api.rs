@@ -370,6 +370,8 @@ async fn seal_status(State(node): State<App>) -> Json<SealStatus> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UnsealRequest {
+    /// One custodian's share, as `keymgr` printed it (`sandi-share-v1.…`).
+    #[schema(pattern = r"^\s*sandi-share-v1\.")]
     share: String,
 }
 
@@ -551,8 +553,14 @@ async fn list_documents(
 async fn create_document(
     State(node): State<App>,
     auth: std::result::Result<Authed, Problem>,
-    mut form: Multipart,
+    form: std::result::Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<Response> {
+    let mut form = form.map_err(|e| {
+        Problem(Error::Invalid(format!(
+            "send multipart/form-data: {}",
+            e.body_text()
+        )))
+    })?;
     let result = match auth {
         Ok(auth) => ingest_form(&node, &auth, &mut form).await.map_err(Problem),
         Err(refused) => Err(refused),
@@ -1188,7 +1196,7 @@ async fn network_official(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/audit/proof/{seq}", tag = "audit", params(("seq" = u64, Path, description = "the entry's sequence number")), responses((status = 200, body = crate::audit::Proof), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/v1/audit/proof/{seq}", tag = "audit", params(("seq" = u64, Path, description = "the entry's sequence number")), responses((status = 200, body = crate::audit::Proof), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such letter, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn audit_proof(
     State(node): State<App>,
     auth: Authed,
@@ -1251,6 +1259,32 @@ async fn count(State(node): State<App>, req: Request, next: Next) -> Response {
     resp
 }
 
+/// axum's extractors refuse a query, path or body that does not parse with a plain-text
+/// answer; every error of this API is an RFC 9457 problem document, so those are rewritten.
+async fn problem_for_rejections(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/") || req.uri().path().starts_with("/network/");
+    let resp = next.run(req).await;
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !api || !plain || !resp.status().is_client_error() {
+        return resp;
+    }
+    let status = resp.status();
+    let text = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    Problem(if status == StatusCode::PAYLOAD_TOO_LARGE {
+        Error::TooLarge(text)
+    } else {
+        Error::Invalid(text)
+    })
+    .into_response()
+}
+
 /// Reads small request bodies (a declared length up to 1 MiB) in full before any handler or
 /// extractor runs. A request refused early (no session, no client certificate) then leaves
 /// nothing unread, and an HTTP/2 client gets the problem document instead of a reset stream.
@@ -1307,7 +1341,10 @@ async fn not_found() -> Problem {
     description = "Classified letters: classify, encrypt, sign, store, log. Officials use a session \
 cookie with a CSRF token (`x-csrf-token`) on every change and a PIN step-up; applications use \
 mutual TLS with a Network CA client certificate. Errors are RFC 9457 problem documents."
-))]
+    ),
+    // Used by a query parameter, which does not register its schema by itself.
+    components(schemas(Mailbox))
+)]
 struct ApiDoc;
 
 /// The routes and the OpenAPI document made from the same annotations, so that the document
@@ -1372,6 +1409,7 @@ pub fn router(node: App) -> Router {
         )
         .fallback(not_found)
         .layer(middleware::from_fn(read_small_bodies))
+        .layer(middleware::from_fn(problem_for_rejections))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(Arc::clone(&node), count))
         .with_state(node)

@@ -34,6 +34,9 @@ pub enum Error {
     /// The access log could not be written: the action fails closed.
     #[error("the access log is unavailable: {0}")]
     LogUnavailable(String),
+    /// The disk under the database is full: the action fails closed until space is freed.
+    #[error("the node's storage is full: {0}")]
+    StorageFull(String),
     #[error("database: {0}")]
     Database(String),
     #[error("{what} {path}: {source}")]
@@ -82,6 +85,7 @@ impl Error {
             Error::Gone(_) => 410,
             Error::Sealed
             | Error::LogUnavailable(_)
+            | Error::StorageFull(_)
             | Error::Keystore(hsm_shim::Error::Sealed { .. }) => 503,
             Error::Integrity(_)
             | Error::KeyUnavailable(_)
@@ -109,6 +113,7 @@ impl Error {
             Error::Integrity(_) => "integrity",
             Error::Signature(_) => "bad-signature",
             Error::LogUnavailable(_) => "log-unavailable",
+            Error::StorageFull(_) => "storage-full",
             Error::Database(_)
             | Error::Io { .. }
             | Error::Policy(_)
@@ -121,6 +126,13 @@ impl Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
+        // SQLITE_FULL (13) and PostgreSQL's disk_full (53100): the operator's problem, not a
+        // bug, and over once space is freed.
+        if let sqlx::Error::Database(d) = &e {
+            if matches!(d.code().as_deref(), Some("13" | "53100")) {
+                return Error::StorageFull(d.message().to_owned());
+            }
+        }
         Error::Database(e.to_string())
     }
 }

@@ -21,6 +21,8 @@ use crate::{Error, Result, directory, revocation};
 #[serde(deny_unknown_fields)]
 pub struct SignRequest {
     pub content: Option<String>,
+    /// SHA-256 of what is signed, hex (instead of `content`).
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub sha256: Option<String>,
     /// Sign with this official's key instead of the application's (if registered so).
     pub as_official: Option<String>,
@@ -41,8 +43,11 @@ pub struct SignResponse {
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     pub content: Option<String>,
+    /// SHA-256 of what was signed, hex (instead of `content`).
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub sha256: Option<String>,
     /// The CMS SignedData (DER), base64.
+    #[schema(min_length = 1)]
     pub signature: String,
 }
 
@@ -227,6 +232,9 @@ pub async fn verify(
 ) -> Result<VerifyResponse> {
     let mut buf = Vec::new();
     let content = content_of(req.content.as_deref(), req.sha256.as_deref(), &mut buf)?;
+    if req.signature.is_empty() {
+        return Err(Error::Invalid("signature is empty".into()));
+    }
     let cms = B64
         .decode(&req.signature)
         .map_err(|e| Error::Invalid(format!("signature is not base64: {e}")))?;

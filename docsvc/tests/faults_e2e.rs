@@ -1,7 +1,8 @@
-//! Faults on PostgreSQL, with the real binary: while the access log cannot be written (a
-//! trigger stands in for a full disk), signing and writing letters answer 503 and nothing is
-//! handed out or stored; once it can, they work again without a restart. A database whose
-//! connections are all cut is survived without a restart too.
+//! Faults, with the real binary. On PostgreSQL: while the access log cannot be written (a
+//! trigger refuses it), signing and writing letters answer 503 and nothing is handed out or
+//! stored; once it can, they work again without a restart. A database whose connections are
+//! all cut is survived without a restart too. On SQLite: a disk that really fills up (a small
+//! tmpfs) refuses the letter with 503 and stores nothing; freed, it serves again.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -232,4 +233,121 @@ async fn postgres_faults_fail_closed_and_are_survived_without_a_restart() {
         String::from_utf8_lossy(&verify.stderr)
     );
     sandi_e2e::pg::drop_postgres(&f.name).await;
+}
+
+/// A small tmpfs of its own, unmounted when dropped: a disk that really fills up.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &std::path::Path, mib: u32) -> SmallDisk {
+        std::fs::create_dir_all(at).expect("mount point");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(at)
+            .output()
+            .expect("mount");
+        assert!(
+            out.status.success(),
+            "mounting a {mib} MiB tmpfs (tests/run runs as root on the CI machine): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(at.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system under `path` to the last byte; returns the filler file.
+fn fill(path: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write as _;
+    let filler = path.join("filler");
+    let mut f = std::fs::File::create(&filler).expect("filler");
+    let block = vec![0u8; 64 * 1024];
+    while f.write_all(&block).is_ok() {}
+    // The last partial block, byte by byte.
+    while f.write_all(&[0]).is_ok() {}
+    let _ = f.sync_all();
+    filler
+}
+
+/// SQLite on a disk that really fills up: a letter that needs space answers 503
+/// (storage-full or log-unavailable) and is not stored, nor listed; once space is freed the
+/// same process writes letters again, and the log verifies.
+#[test]
+fn a_full_disk_under_sqlite_fails_closed_and_is_survived() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let disk = SmallDisk::mount(&dir.path().join("disk"), 48);
+    let docsvc = std::path::Path::new(env!("CARGO_BIN_EXE_docsvc"));
+    let node = sandi_e2e::node::DevNode::start(docsvc, &disk.0.join("node"), &[]);
+    let (password, pin) = node.creds.get(BUDI).expect("Budi").clone();
+    let mut budi = Client::new(&node.base(), &node.root_ca(), dir.path().join("budi.jar"));
+    let r = budi.post_json(
+        "/api/v1/session",
+        &json!({ "nip": BUDI, "password": password }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    budi.csrf = r.json()["csrf"].as_str().map(str::to_owned);
+    let r = budi.post_json("/api/v1/session/step-up", &json!({ "pin": pin }));
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A letter of 8 MiB: more than any space SQLite's write-ahead log keeps for reuse.
+    let body = dir.path().join("besar.pdf");
+    let mut bytes = b"%PDF-1.7\n".to_vec();
+    bytes.resize(8 << 20, b'x');
+    std::fs::write(&body, &bytes).expect("write");
+    let create = |nomor: &str| {
+        let meta = json!({
+            "nomor": nomor, "perihal": "Disk penuh", "classification": "terbatas",
+            "urgency": "biasa", "recipients": [SITI],
+        });
+        budi.call(
+            "POST",
+            "/api/v1/documents",
+            &[
+                "-F",
+                &format!("metadata={meta};type=application/json"),
+                "-F",
+                &format!("body=@{};type=application/pdf", body.display()),
+            ],
+        )
+    };
+    let listed = |nomor: &str| {
+        let r = budi.call("GET", "/api/v1/documents?box=outbox&limit=1000", &[]);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|d| d["nomor"] == nomor)
+    };
+    assert_eq!(create("001/DISK/2026").status, 201);
+
+    let filler = fill(&disk.0);
+    let r = create("002/DISK/2026");
+    assert_eq!(r.status, 503, "{}", r.text());
+    let kind = r.json()["type"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        kind.ends_with(":storage-full") || kind.ends_with(":log-unavailable"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        !listed("002/DISK/2026"),
+        "a letter refused for a full disk is not there"
+    );
+
+    std::fs::remove_file(filler).expect("free the space");
+    let r = create("003/DISK/2026");
+    assert_eq!(r.status, 201, "after freeing space: {}", r.text());
+    assert!(listed("003/DISK/2026") && !listed("002/DISK/2026"));
+    drop(node);
+    let out = Command::new(docsvc)
+        .args(["audit", "verify", "--data-dir"])
+        .arg(disk.0.join("node"))
+        .output()
+        .expect("audit verify");
+    sandi_e2e::node::ok(&out);
 }

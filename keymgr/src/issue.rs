@@ -149,24 +149,7 @@ async fn issue_version(
             (params.signed_by(&subject, &issuer)?, Some(key.id()))
         }
         KeySource::Csr(der) => {
-            let csr = CertificateSigningRequestParams::from_der(&der.into()).map_err(|e| {
-                Error::Csr(match e {
-                    rcgen::Error::InvalidCertificationRequestSignature => {
-                        "its signature does not match its public key (no proof of possession)"
-                            .into()
-                    }
-                    other => other.to_string(),
-                })
-            })?;
-            let alg = csr.public_key.algorithm();
-            if !(*alg == rcgen::PKCS_ECDSA_P256_SHA256
-                || *alg == rcgen::PKCS_ECDSA_P384_SHA384
-                || *alg == rcgen::PKCS_ED25519)
-            {
-                return Err(Error::Csr(
-                    "only ECDSA P-256/P-384 and Ed25519 keys are accepted".into(),
-                ));
-            }
+            let csr = parse_csr(&der)?;
             (params.signed_by(&csr.public_key, &issuer)?, None)
         }
     };
@@ -405,6 +388,29 @@ pub fn bind_encryption_key(
         serde_json::json!({ "nip": nip, "recipient": recipient, "not_after": b.not_after }),
     )?;
     Ok(b)
+}
+
+/// Parses a certificate signing request from outside (DER): its self-signature must verify
+/// (proof of possession) and its key must be one the network accepts.
+pub fn parse_csr(der: &[u8]) -> Result<CertificateSigningRequestParams> {
+    let csr = CertificateSigningRequestParams::from_der(&der.to_vec().into()).map_err(|e| {
+        Error::Csr(match e {
+            rcgen::Error::InvalidCertificationRequestSignature => {
+                "its signature does not match its public key (no proof of possession)".into()
+            }
+            other => other.to_string(),
+        })
+    })?;
+    let alg = csr.public_key.algorithm();
+    if !(*alg == rcgen::PKCS_ECDSA_P256_SHA256
+        || *alg == rcgen::PKCS_ECDSA_P384_SHA384
+        || *alg == rcgen::PKCS_ED25519)
+    {
+        return Err(Error::Csr(
+            "only ECDSA P-256/P-384 and Ed25519 keys are accepted".into(),
+        ));
+    }
+    Ok(csr)
 }
 
 /// Verifies a key binding against the Signing CA certificate and the root it chains to.
