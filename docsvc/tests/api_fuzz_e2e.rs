@@ -16,9 +16,9 @@ fn examples() -> String {
     std::env::var("SANDI_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "10".into())
 }
 
-/// Seconds per identity: 60 in the suite.
+/// Seconds per identity: 40 in the suite.
 fn max_time() -> String {
-    std::env::var("SANDI_SCHEMATHESIS_SECONDS").unwrap_or_else(|_| "60".into())
+    std::env::var("SANDI_SCHEMATHESIS_SECONDS").unwrap_or_else(|_| "40".into())
 }
 
 /// Runs schemathesis against the node with `auth` arguments; its report on failure.
