@@ -81,27 +81,11 @@ struct Letter {
     copies: Vec<&'static str>,
 }
 
-fn login(node: &DevNode, nip: &str, step_up: bool, jar: &Path) -> Client {
-    let (password, pin) = node.creds.get(nip).expect("quickstart official");
-    let mut c = Client::new(&node.base(), &node.root_ca(), jar.to_path_buf());
-    let r = c.post_json(
-        "/api/v1/session",
-        &json!({ "nip": nip, "password": password }),
-    );
-    assert_eq!(r.status, 200, "login {nip}: {}", r.text());
-    c.csrf = r.json()["csrf"].as_str().map(str::to_owned);
-    if step_up {
-        let r = c.post_json("/api/v1/session/step-up", &json!({ "pin": pin }));
-        assert_eq!(r.status, 200, "step-up {nip}: {}", r.text());
-    }
-    c
-}
-
 /// Budi writes one letter of each classification; SANGAT RAHASIA goes to Dewi once Joko
 /// approves it, the others to Siti with a copy for Rudi.
 fn letters(node: &DevNode, dir: &Path) -> Vec<Letter> {
-    let budi = login(node, BUDI, true, &dir.join("budi.jar"));
-    let joko = login(node, JOKO, true, &dir.join("joko.jar"));
+    let budi = node.login(BUDI, true, dir.join("budi.jar"));
+    let joko = node.login(JOKO, true, dir.join("joko.jar"));
     let body = dir.join("surat.pdf");
     std::fs::write(&body, b"%PDF-1.7\nmatriks akses\n").expect("write");
     LEVELS
@@ -118,16 +102,7 @@ fn letters(node: &DevNode, dir: &Path) -> Vec<Letter> {
                 "classification": level, "urgency": "biasa",
                 "recipients": recipients, "copies": copies,
             });
-            let r = budi.call(
-                "POST",
-                "/api/v1/documents",
-                &[
-                    "-F",
-                    &format!("metadata={meta};type=application/json"),
-                    "-F",
-                    &format!("body=@{};type=application/pdf", body.display()),
-                ],
-            );
+            let r = budi.post_letter(&meta, &body);
             assert_eq!(r.status, 201, "{level}: {}", r.text());
             let id = r.json()["id"].as_str().expect("id").to_owned();
             if level == "sangat_rahasia" {
@@ -238,7 +213,7 @@ fn the_api_enforces_the_policy_matrix_for_every_classification() {
     for (nip, who) in &people {
         for step_up in [false, true] {
             let jar = dir.path().join(format!("{nip}-{step_up}.jar"));
-            let client = login(&node, nip, step_up, &jar);
+            let client = node.login(nip, step_up, jar);
             let rel = |l: &Letter| relation(nip, who, l, &people);
             let (n, w) = ask(
                 &client,

@@ -108,16 +108,7 @@ async fn a_backup_restores_from_sqlite_onto_postgres_sealed() {
         "nomor": "005/DR/XI/2026", "perihal": "Uji pemulihan", "classification": "rahasia",
         "urgency": "segera", "recipients": [SITI],
     });
-    let r = budi.call(
-        "POST",
-        "/api/v1/documents",
-        &[
-            "-F",
-            &format!("metadata={meta};type=application/json"),
-            "-F",
-            &format!("body=@{};type=application/pdf", pdf.display()),
-        ],
-    );
+    let r = budi.post_letter(&meta, &pdf);
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().expect("id").to_owned();
 

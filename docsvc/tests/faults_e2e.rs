@@ -127,16 +127,7 @@ impl Fixture {
             "nomor": "005/F/XI/2026", "perihal": "Uji kegagalan", "classification": "terbatas",
             "urgency": "biasa", "recipients": [SITI],
         });
-        self.budi.call(
-            "POST",
-            "/api/v1/documents",
-            &[
-                "-F",
-                &format!("metadata={meta};type=application/json"),
-                "-F",
-                &format!("body=@{};type=application/pdf", self.body.display()),
-            ],
-        )
+        self.budi.post_letter(&meta, &self.body)
     }
 }
 
@@ -283,16 +274,7 @@ fn a_full_disk_under_sqlite_fails_closed_and_is_survived() {
     let disk = SmallDisk::mount(&dir.path().join("disk"), 48);
     let docsvc = std::path::Path::new(env!("CARGO_BIN_EXE_docsvc"));
     let node = sandi_e2e::node::DevNode::start(docsvc, &disk.0.join("node"), &[]);
-    let (password, pin) = node.creds.get(BUDI).expect("Budi").clone();
-    let mut budi = Client::new(&node.base(), &node.root_ca(), dir.path().join("budi.jar"));
-    let r = budi.post_json(
-        "/api/v1/session",
-        &json!({ "nip": BUDI, "password": password }),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    budi.csrf = r.json()["csrf"].as_str().map(str::to_owned);
-    let r = budi.post_json("/api/v1/session/step-up", &json!({ "pin": pin }));
-    assert_eq!(r.status, 200, "{}", r.text());
+    let budi = node.login(BUDI, true, dir.path().join("budi.jar"));
     // A letter of 8 MiB: more than any space SQLite's write-ahead log keeps for reuse.
     let body = dir.path().join("besar.pdf");
     let mut bytes = b"%PDF-1.7\n".to_vec();
@@ -303,16 +285,7 @@ fn a_full_disk_under_sqlite_fails_closed_and_is_survived() {
             "nomor": nomor, "perihal": "Disk penuh", "classification": "terbatas",
             "urgency": "biasa", "recipients": [SITI],
         });
-        budi.call(
-            "POST",
-            "/api/v1/documents",
-            &[
-                "-F",
-                &format!("metadata={meta};type=application/json"),
-                "-F",
-                &format!("body=@{};type=application/pdf", body.display()),
-            ],
-        )
+        budi.post_letter(&meta, &body)
     };
     let listed = |nomor: &str| {
         let r = budi.call("GET", "/api/v1/documents?box=outbox&limit=1000", &[]);

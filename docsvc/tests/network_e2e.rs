@@ -88,16 +88,7 @@ fn create(
         "urgency": "segera",
         "recipients": [to],
     });
-    c.call(
-        "POST",
-        "/api/v1/documents",
-        &[
-            "-F",
-            &format!("metadata={meta};type=application/json"),
-            "-F",
-            &format!("body=@{};type=application/pdf", body.display()),
-        ],
-    )
+    c.post_letter(&meta, body)
 }
 
 const BUDI: &str = "197501012000031001"; // dinkes, on the hub

@@ -129,6 +129,20 @@ impl Client {
         self.call("GET", path, &[])
     }
 
+    /// Writes a letter: `POST /api/v1/documents` with the `metadata` JSON and one PDF `body`.
+    pub fn post_letter(&self, meta: &serde_json::Value, body: &Path) -> Response {
+        self.call(
+            "POST",
+            "/api/v1/documents",
+            &[
+                "-F",
+                &format!("metadata={meta};type=application/json"),
+                "-F",
+                &format!("body=@{};type=application/pdf", body.display()),
+            ],
+        )
+    }
+
     pub fn post_json(&self, path: &str, json: &serde_json::Value) -> Response {
         self.call(
             "POST",

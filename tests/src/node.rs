@@ -108,6 +108,27 @@ impl DevNode {
         self.data.join("ca/root.pem")
     }
 
+    /// Logs `nip` in with the password quickstart printed (and the PIN step-up when asked),
+    /// keeping the session in the cookie jar `jar`.
+    pub fn login(&self, nip: &str, step_up: bool, jar: PathBuf) -> crate::http::Client {
+        let (password, pin) = self.creds.get(nip).expect("a quickstart official");
+        let mut c = crate::http::Client::new(&self.base(), &self.root_ca(), jar);
+        let r = c.post_json(
+            "/api/v1/session",
+            &serde_json::json!({ "nip": nip, "password": password }),
+        );
+        assert_eq!(r.status, 200, "login {nip}: {}", r.text());
+        c.csrf = r.json()["csrf"].as_str().map(str::to_owned);
+        if step_up {
+            let r = c.post_json(
+                "/api/v1/session/step-up",
+                &serde_json::json!({ "pin": pin }),
+            );
+            assert_eq!(r.status, 200, "step-up {nip}: {}", r.text());
+        }
+        c
+    }
+
     /// Stops the server (SIGKILL).
     pub fn stop(&mut self) {
         drop(self.server.take());
