@@ -275,17 +275,21 @@ fn a_full_disk_under_sqlite_fails_closed_and_is_survived() {
     let docsvc = std::path::Path::new(env!("CARGO_BIN_EXE_docsvc"));
     let node = sandi_e2e::node::DevNode::start(docsvc, &disk.0.join("node"), &[]);
     let budi = node.login(BUDI, true, dir.path().join("budi.jar"));
-    // A letter of 8 MiB: more than any space SQLite's write-ahead log keeps for reuse.
-    let body = dir.path().join("besar.pdf");
+    // SQLite's write-ahead log keeps its file at its largest size and reuses the space after a
+    // checkpoint, so the letters written before the disk fills are small and the one that must
+    // fail is 8 MiB: more than any slack the log can have kept.
+    let small = dir.path().join("kecil.pdf");
+    std::fs::write(&small, b"%PDF-1.7\nsurat kecil\n").expect("write");
+    let large = dir.path().join("besar.pdf");
     let mut bytes = b"%PDF-1.7\n".to_vec();
     bytes.resize(8 << 20, b'x');
-    std::fs::write(&body, &bytes).expect("write");
-    let create = |nomor: &str| {
+    std::fs::write(&large, &bytes).expect("write");
+    let create = |nomor: &str, body: &std::path::Path| {
         let meta = json!({
             "nomor": nomor, "perihal": "Disk penuh", "classification": "terbatas",
             "urgency": "biasa", "recipients": [SITI],
         });
-        budi.post_letter(&meta, &body)
+        budi.post_letter(&meta, body)
     };
     let listed = |nomor: &str| {
         let r = budi.call("GET", "/api/v1/documents?box=outbox&limit=1000", &[]);
@@ -296,10 +300,10 @@ fn a_full_disk_under_sqlite_fails_closed_and_is_survived() {
             .iter()
             .any(|d| d["nomor"] == nomor)
     };
-    assert_eq!(create("001/DISK/2026").status, 201);
+    assert_eq!(create("001/DISK/2026", &small).status, 201);
 
     let filler = fill(&disk.0);
-    let r = create("002/DISK/2026");
+    let r = create("002/DISK/2026", &large);
     assert_eq!(r.status, 503, "{}", r.text());
     let kind = r.json()["type"].as_str().unwrap_or_default().to_owned();
     assert!(
@@ -313,7 +317,7 @@ fn a_full_disk_under_sqlite_fails_closed_and_is_survived() {
     );
 
     std::fs::remove_file(filler).expect("free the space");
-    let r = create("003/DISK/2026");
+    let r = create("003/DISK/2026", &large);
     assert_eq!(r.status, 201, "after freeing space: {}", r.text());
     assert!(listed("003/DISK/2026") && !listed("002/DISK/2026"));
     drop(node);
