@@ -553,14 +553,10 @@ async fn list_documents(
 async fn create_document(
     State(node): State<App>,
     auth: std::result::Result<Authed, Problem>,
-    form: std::result::Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    // A body that is not multipart is refused by the extractor; `problem_for_rejections`
+    // turns that refusal into a problem document.
+    mut form: Multipart,
 ) -> ApiResult<Response> {
-    let mut form = form.map_err(|e| {
-        Problem(Error::Invalid(format!(
-            "send multipart/form-data: {}",
-            e.body_text()
-        )))
-    })?;
     let result = match auth {
         Ok(auth) => ingest_form(&node, &auth, &mut form).await.map_err(Problem),
         Err(refused) => Err(refused),

@@ -1040,6 +1040,14 @@ fn bad_input_is_refused(node: &Node, budi: &Client, body: &Path) {
     );
     assert_eq!(r.status, 400, "malformed JSON: {}", r.text());
     assert_eq!(r.json()["type"], "urn:sandi:problem:invalid-request");
+    // A letter that is not multipart/form-data: the extractor's refusal, as a problem too.
+    let r = budi.post_json("/api/v1/documents", &json!({ "nomor": "1" }));
+    assert_eq!(r.status, 400, "not multipart: {}", r.text());
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/problem+json")
+    );
+    assert_eq!(r.json()["type"], "urn:sandi:problem:invalid-request");
     let r = budi.post_json("/api/v1/session/step-up", &json!({ "pin": "000000x" }));
     assert_eq!(r.status, 401, "wrong PIN: {}", r.text());
     assert!(r.text().contains("PIN"), "{}", r.text());

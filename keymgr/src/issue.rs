@@ -393,7 +393,7 @@ pub fn bind_encryption_key(
 /// Parses a certificate signing request from outside (DER): its self-signature must verify
 /// (proof of possession) and its key must be one the network accepts.
 pub fn parse_csr(der: &[u8]) -> Result<CertificateSigningRequestParams> {
-    let csr = CertificateSigningRequestParams::from_der(&der.to_vec().into()).map_err(|e| {
+    let csr = CertificateSigningRequestParams::from_der(&der.into()).map_err(|e| {
         Error::Csr(match e {
             rcgen::Error::InvalidCertificationRequestSignature => {
                 "its signature does not match its public key (no proof of possession)".into()
