@@ -140,6 +140,12 @@ enum Command {
         /// Also measure by letter size and by concurrency, for the plots.
         #[arg(long)]
         sweep: bool,
+        /// Official logins measured (each an argon2id check, a session and a log entry).
+        #[arg(long, default_value_t = 400)]
+        logins: usize,
+        /// Measure only the signing API and logins (what an authentication change can move).
+        #[arg(long)]
+        auth_only: bool,
         /// Write the figures as JSON and Markdown, and the plots as SVG, into this folder.
         #[arg(long)]
         results: Option<PathBuf>,
@@ -497,6 +503,8 @@ async fn run() -> anyhow::Result<()> {
             letters,
             inbox_letters,
             sweep,
+            logins,
+            auth_only,
             results,
             pkcs11_sign,
         } => {
@@ -512,6 +520,8 @@ async fn run() -> anyhow::Result<()> {
                 letters,
                 inbox_letters,
                 sweep,
+                logins,
+                auth_only,
             };
             bench_cmd(&opts, results.as_deref()).await
         }

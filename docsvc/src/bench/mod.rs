@@ -16,6 +16,7 @@ use crate::envelope::Urgency;
 use crate::node::{Layout, Node};
 use crate::{Error, Result, api, directory, quickstart};
 
+mod login;
 mod report;
 pub use report::{Figure, Report, Series, svg};
 
@@ -32,6 +33,10 @@ pub struct Options {
     pub inbox_letters: usize,
     /// Also measure throughput by letter size and by concurrency (for the plots).
     pub sweep: bool,
+    /// Logins measured (argon2id, session, log entry each).
+    pub logins: usize,
+    /// Measure only the signing API and logins: the figures an authentication change moves.
+    pub auth_only: bool,
 }
 
 fn err(e: impl std::fmt::Display) -> Error {
@@ -117,6 +122,11 @@ pub async fn run(opts: &Options, r: &mut Report<'_>) -> Result<()> {
         .log_entries
         .load(std::sync::atomic::Ordering::Relaxed)
         - log_before;
+    if errors > 0 {
+        return Err(err(format!(
+            "bench sign: {errors} of {total} requests failed; a run with errors does not count"
+        )));
+    }
     let ring_rate = ring_signs_per_second()?;
     r.line(&format!(
         "sign API: {total} requests over {} keep-alive HTTPS connections = {rate:.0} signatures/s ({errors} errors, {logged} log entries committed)",
@@ -164,6 +174,30 @@ pub async fn run(opts: &Options, r: &mut Report<'_>) -> Result<()> {
             name: "sign-by-concurrency".into(),
             points,
         });
+    }
+
+    // Logins, over 8 keep-alive connections, cycling through the quickstart's officials.
+    let officials: Vec<_> = setup
+        .officials
+        .iter()
+        .map(|o| (o.nip.clone(), o.password.clone()))
+        .collect();
+    let login_tls = tls_config(&root, None)?;
+    let logins = login::login_rate(addr, &login_tls, &officials, 8, opts.logins.max(8)).await?;
+    r.line(&format!(
+        "logins: {} over 8 keep-alive HTTPS connections = {logins:.1} logins/s (argon2id, session, log entry each)",
+        opts.logins.max(8)
+    ));
+    r.figure(
+        "official logins (argon2id, session, logged)",
+        logins,
+        "logins/s",
+    );
+    if opts.auth_only {
+        let _ = stop_tx.send(());
+        let _ = server.await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(());
     }
 
     // 2. Ingest: a document streamed through encryption into the store.
