@@ -27,7 +27,8 @@ use crate::node::Node;
 use crate::session::{self, Session};
 use crate::{Error, Result};
 
-pub const SESSION_COOKIE: &str = "sandi_session";
+/// `__Host-`: the browser keeps it only if Secure, for this host alone (no Domain) and Path=/.
+pub const SESSION_COOKIE: &str = "__Host-sandi_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// Shared state of the server.
@@ -174,8 +175,13 @@ impl FromRequestParts<App> for Authed {
     async fn from_request_parts(parts: &mut Parts, node: &App) -> ApiResult<Self> {
         let token = cookie(&parts.headers, SESSION_COOKIE)
             .ok_or_else(|| Error::Unauthenticated("log in first".into()))?;
-        let (session, official) =
-            session::lookup(&node.store, &token, node.config.session_minutes).await?;
+        let (session, official) = session::lookup(
+            &node.store,
+            &token,
+            node.config.session_minutes,
+            node.config.session_absolute_hours,
+        )
+        .await?;
         if !matches!(parts.method, Method::GET | Method::HEAD) {
             let presented = parts
                 .headers
@@ -611,10 +617,7 @@ async fn ingest_form(
             let file = field
                 .file_name()
                 .map_or_else(|| format!("part-{n}"), str::to_owned);
-            let media = field
-                .content_type()
-                .unwrap_or("application/octet-stream")
-                .to_owned();
+            let media = crate::content::stored_type(field.content_type()).to_owned();
             ingest
                 .add_part(&file, &media, field.map(|r| r.map_err(|e| e.body_text())))
                 .await?;
@@ -758,41 +761,14 @@ async fn get_content(
         );
     }
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(&p.media_type)
-            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
-    );
+    crate::content::set_headers(h, &p.media_type, &p.name, q.download);
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(p.size));
     h.insert(
         "sandi-classification",
         HeaderValue::from_str(&label).unwrap_or(HeaderValue::from_static("")),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if q.download {
-        h.insert(
-            header::CONTENT_DISPOSITION,
-            HeaderValue::from_str(&format!(
-                "attachment; filename=\"{}\"",
-                safe_file_name(&p.name)
-            ))
-            .unwrap_or(HeaderValue::from_static("attachment")),
-        );
-    }
     Ok(resp)
-}
-
-/// A file name that is safe inside a quoted header value.
-fn safe_file_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -854,7 +830,7 @@ async fn export_document(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_str(&format!(
             "attachment; filename=\"{}.age\"",
-            safe_file_name(&p.name)
+            crate::content::safe_file_name(&p.name)
         ))
         .unwrap_or(HeaderValue::from_static("attachment")),
     );
@@ -1408,6 +1384,7 @@ pub fn router(node: App) -> Router {
         .layer(middleware::from_fn(problem_for_rejections))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(Arc::clone(&node), count))
+        .layer(middleware::from_fn(crate::security_headers::add))
         .with_state(node)
 }
 

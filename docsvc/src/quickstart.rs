@@ -487,6 +487,7 @@ fn dev_config(layout: &Layout, listen: &str, database_url: Option<&str>) -> Resu
         policy_dir,
         max_body_mib: 2048,
         session_minutes: 30,
+        session_absolute_hours: 12,
         abandoned_upload_minutes: 60,
         delivery_attempts: 12,
     };
