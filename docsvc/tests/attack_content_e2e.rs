@@ -252,3 +252,79 @@ async fn absolute_lifetime(node: &DevNode, siti: &Client) {
     );
     assert_security_headers(&r, "expired session");
 }
+
+/// Point 5 of issue 15: a SANGAT RAHASIA letter dated 1990 cannot be destroyed the minute it
+/// is stored: retention counts from when the node stored it, the letter's own date stays.
+async fn retention_from_storage(extra: &[&str], db: Option<&str>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&docsvc(), &dir.path().join("node"), extra);
+    let body = pdf(dir.path());
+    let budi = login(&node, BUDI, true);
+    let meta = json!({
+        "nomor": "005/LAMA/I/1990",
+        "perihal": "Surat lama",
+        "classification": "sangat_rahasia",
+        "urgency": "biasa",
+        "recipients": [JOKO],
+        "dated": "1990-01-01",
+    });
+    let r = budi.post_letter(&meta, &body);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    let id = created["id"].as_str().expect("id").to_owned();
+    let r = budi.post_json(
+        &format!("/api/v1/documents/{id}/destroy"),
+        &json!({ "reason": "retensi sudah lewat menurut tanggal surat" }),
+    );
+    assert_eq!(
+        r.status,
+        409,
+        "destroyed the minute it was stored: {}",
+        r.text()
+    );
+    let p = r.json();
+    assert_eq!(p["type"], "urn:sandi:problem:conflict", "{p}");
+    let year = time::OffsetDateTime::now_utc().year();
+    let detail = p["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("can be destroyed from")
+            && (detail.contains(&format!("{}-", year + 30))
+                || detail.contains(&format!("{}-", year + 31))),
+        "says from when: {detail}"
+    );
+    let r = budi.get(&format!("/api/v1/documents/{id}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["manifest"]["dated"],
+        "1990-01-01",
+        "the letter's own date is kept"
+    );
+    let url = db.map_or_else(|| sqlite_url(&node), str::to_owned);
+    let state = {
+        use sqlx::{Connection as _, Row as _};
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(&url).await.expect("db");
+        sqlx::query("SELECT state FROM documents WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&mut c)
+            .await
+            .expect("the letter")
+            .try_get::<String, _>("state")
+            .expect("state")
+    };
+    assert_ne!(state, "destroyed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_cannot_be_shortened_by_the_sender_on_sqlite() {
+    retention_from_storage(&[], None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_cannot_be_shortened_by_the_sender_on_postgres() {
+    let Some((url, name)) = sandi_e2e::pg::postgres().await else {
+        return;
+    };
+    retention_from_storage(&["--database-url", &url], Some(&url)).await;
+    sandi_e2e::pg::drop_postgres(&name).await;
+}
