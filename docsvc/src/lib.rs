@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod network;
 pub mod node;
+pub mod private_files;
 pub mod quickstart;
 pub mod revocation;
 pub mod rewrap;

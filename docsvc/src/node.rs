@@ -336,6 +336,7 @@ impl Node {
     /// Opens a node's data directory. The keystore comes up sealed.
     pub async fn open(layout: Layout) -> Result<Self> {
         let config = Config::load(&layout)?;
+        crate::private_files::restrict_dir(layout.dir())?;
         let keys = KeysFile::open(&layout)?;
         let keystore = Arc::new(SoftwareKeyStore::open(&layout.keystore())?);
         let tls_keystore = open_tls_keystore(&layout)?;

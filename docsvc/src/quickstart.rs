@@ -553,6 +553,7 @@ pub async fn setup_node(
     }
     std::fs::create_dir_all(layout.shares())
         .map_err(|e| Error::io("creating", layout.shares(), e))?;
+    crate::private_files::restrict_dir(layout.dir())?;
     let (recipients, home, inv, quorum) = match &spec.join {
         None => {
             let recipients = dev_custodians(&layout)?;

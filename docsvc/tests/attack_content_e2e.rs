@@ -4,10 +4,12 @@
 //! verify` never passes without its heads file, and reads of the log and the directory are
 //! themselves logged.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use sandi_e2e::http::{Client, Response};
-use sandi_e2e::node::DevNode;
+use sandi_e2e::node::{DevNode, Killed, wait_port};
 use serde_json::json;
 
 const BUDI: &str = "197501012000031001"; // dinkes, sangat_rahasia, approver
@@ -327,4 +329,88 @@ async fn retention_cannot_be_shortened_by_the_sender_on_postgres() {
     };
     retention_from_storage(&["--database-url", &url], Some(&url)).await;
     sandi_e2e::pg::drop_postgres(&name).await;
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+fn assert_private(data: &Path, when: &str) {
+    let m = mode(data);
+    assert_eq!(
+        m & 0o007,
+        0,
+        "{when}: the data directory is {m:o}, readable by any local user"
+    );
+    for name in ["docsvc.db", "docsvc.db-wal", "docsvc.db-shm"] {
+        let path = data.join(name);
+        if name == "docsvc.db" || path.exists() {
+            let m = mode(&path);
+            assert_eq!(m, 0o600, "{when}: {name} is {m:o}");
+        }
+    }
+}
+
+/// Point 9 of issue 15: the database, its WAL and shared-memory files are 0600 and the data
+/// directory is not world-readable, after quickstart and after the server wrote to them.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_database_is_private_to_the_node() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("node");
+    let port = sandi_e2e::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let out = Command::new(docsvc())
+        .args([
+            "quickstart",
+            "--no-serve",
+            "--listen",
+            &listen,
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .expect("quickstart");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_private(&data, "after quickstart");
+    let _server = Killed(
+        Command::new(docsvc())
+            .args(["serve", "--dev-unseal", "--data-dir"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
+    wait_port(port, "docsvc");
+    let creds = sandi_e2e::node::credentials(&String::from_utf8_lossy(&out.stdout));
+    let node = DevNode {
+        data: data.clone(),
+        listen,
+        creds,
+        printed: String::new(),
+        server: None,
+    };
+    let budi = login(&node, BUDI, true);
+    let meta = json!({
+        "nomor": "005/BERKAS/XI/2026",
+        "perihal": "Izin berkas",
+        "classification": "rahasia",
+        "urgency": "biasa",
+        "recipients": [SITI],
+    });
+    let r = budi.post_letter(&meta, &pdf(dir.path()));
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(
+        data.join("docsvc.db-wal").exists(),
+        "the server holds the database open in WAL mode"
+    );
+    assert_private(&data, "after serve wrote");
 }
