@@ -414,3 +414,68 @@ async fn the_database_is_private_to_the_node() {
     );
     assert_private(&data, "after serve wrote");
 }
+
+fn audit_verify(data: &Path) -> std::process::Output {
+    Command::new(docsvc())
+        .args(["audit", "verify", "--data-dir"])
+        .arg(data)
+        .output()
+        .expect("docsvc audit verify")
+}
+
+/// Point 9 of issue 15: `audit verify` fails, and says why, when the heads file beside the
+/// database is missing or holds fewer heads than the database.
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_verify_never_passes_without_its_heads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut node = DevNode::start(&docsvc(), &dir.path().join("node"), &[]);
+    let budi = login(&node, BUDI, true);
+    for n in 0..3 {
+        let meta = json!({
+            "nomor": format!("005/{n}/XI/2026"),
+            "perihal": "Saksi log",
+            "classification": "biasa",
+            "urgency": "biasa",
+            "recipients": [SITI],
+        });
+        assert_eq!(budi.post_letter(&meta, &pdf(dir.path())).status, 201);
+    }
+    node.stop();
+    let o = audit_verify(&node.data);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let heads = node.data.join("audit-heads.jsonl");
+    let whole = std::fs::read_to_string(&heads).expect("heads file");
+    let lines: Vec<&str> = whole.lines().collect();
+    assert!(lines.len() > 2, "{whole}");
+    let first_half = lines[..lines.len() / 2].join("\n") + "\n";
+    std::fs::write(&heads, first_half).expect("truncate");
+    let o = audit_verify(&node.data);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        !o.status.success(),
+        "verify passed with half the heads file: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(
+        err.contains("heads file") && err.contains("fewer heads"),
+        "says why: {err}"
+    );
+
+    std::fs::remove_file(&heads).expect("remove");
+    let o = audit_verify(&node.data);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        !o.status.success(),
+        "verify passed without the heads file: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(
+        err.contains("heads file") && err.contains("missing"),
+        "says why: {err}"
+    );
+
+    std::fs::write(&heads, &whole).expect("restore");
+    let o = audit_verify(&node.data);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
