@@ -850,8 +850,18 @@ async fn set_recipient(
     auth: Authed,
     Body2(req): Body2<RecipientRequest>,
 ) -> ApiResult<StatusCode> {
-    directory::set_personal_recipient(&node.store, &auth.official.nip, req.recipient.trim())
-        .await?;
+    let recipient = req.recipient.trim();
+    directory::set_personal_recipient(&node.store, &auth.official.nip, recipient).await?;
+    let change = format!("personal age recipient set to {recipient}");
+    let e = Entry::event(
+        format!("official:{}", auth.official.nip),
+        "set_recipient",
+        "allow",
+        change,
+        node.policy.current().version(),
+        auth.client.clone(),
+    );
+    documents::log_alone(&node, &e).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -981,7 +991,9 @@ async fn verify(
 
 #[utoipa::path(get, path = "/api/v1/admin/officials", tag = "admin", responses((status = 200, body = Vec<Official>), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn admin_list(State(node): State<App>, auth: Authed) -> ApiResult<Json<Vec<Official>>> {
-    Ok(Json(crate::admin::list(&node, &auth.official).await?))
+    Ok(Json(
+        crate::admin::list(&node, &auth.official, auth.client.clone()).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/officials", tag = "admin", request_body = crate::admin::NewOfficialRequest, responses((status = 201, body = crate::admin::Registered), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "conflict", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
@@ -1217,7 +1229,18 @@ async fn audit_proof(
         }
         .into());
     }
-    Ok(Json(crate::audit::proof(&node.store, seq).await?))
+    let proof = crate::audit::proof(&node.store, seq).await?;
+    let read = format!("log entry {seq}: inclusion proof at size {}", proof.size);
+    let e = Entry::event(
+        me,
+        "audit_read",
+        "allow",
+        read,
+        node.policy.current().version(),
+        auth.client.clone(),
+    );
+    documents::log_alone(&node, &e).await?;
+    Ok(Json(proof))
 }
 
 async fn count(State(node): State<App>, req: Request, next: Next) -> Response {

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use sandi_e2e::http::{Client, Response};
 use sandi_e2e::node::{DevNode, Killed, wait_port};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const BUDI: &str = "197501012000031001"; // dinkes, sangat_rahasia, approver
 const SITI: &str = "198002022005012002"; // dinkes, rahasia
@@ -478,4 +478,92 @@ async fn audit_verify_never_passes_without_its_heads() {
     std::fs::write(&heads, &whole).expect("restore");
     let o = audit_verify(&node.data);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// The access log's entries, as `docsvc audit export` writes them.
+fn log_entries(data: &Path) -> Vec<Value> {
+    let out = Command::new(docsvc())
+        .args(["audit", "export", "--data-dir"])
+        .arg(data)
+        .output()
+        .expect("audit export");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+fn logged(data: &Path, actor: &str, action: &str) -> Vec<Value> {
+    log_entries(data)
+        .into_iter()
+        .filter(|e| {
+            e["actor"] == format!("official:{actor}")
+                && e["action"] == action
+                && e["decision"] == "allow"
+        })
+        .collect()
+}
+
+/// Point 9 of issue 15: a successful audit proof, a list of the officials (API and web) and a
+/// change of the personal export recipient each leave an entry in the access log.
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_of_the_log_and_directory_are_logged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&docsvc(), &dir.path().join("node"), &[]);
+
+    let hendra = login(&node, HENDRA, false);
+    // Entry 0 is his login.
+    let r = hendra.get("/api/v1/audit/proof/0");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let e = logged(&node.data, HENDRA, "audit_read");
+    assert_eq!(e.len(), 1, "the proof is logged: {e:?}");
+    assert!(
+        e[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("entry 0")),
+        "{e:?}"
+    );
+
+    let maya = login(&node, MAYA, false);
+    let r = maya.get("/api/v1/admin/officials");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        logged(&node.data, MAYA, "admin_list").len(),
+        1,
+        "the API's list is logged"
+    );
+    let r = maya.get("/ui/admin");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        logged(&node.data, MAYA, "admin_list").len(),
+        2,
+        "the web page's list is logged"
+    );
+
+    let budi = login(&node, BUDI, false);
+    let recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    let r = budi.call(
+        "PUT",
+        "/api/v1/me/recipient",
+        &[
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            &json!({ "recipient": recipient }).to_string(),
+        ],
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    let e = logged(&node.data, BUDI, "set_recipient");
+    assert_eq!(e.len(), 1, "the change is logged: {e:?}");
+    assert!(
+        e[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(recipient)),
+        "{e:?}"
+    );
 }
