@@ -184,7 +184,11 @@ pub async fn set_status(
     .await
 }
 
-pub async fn list(node: &Node, admin: &Official) -> Result<Vec<Official>> {
+/// The node's officials, for an admin; the list is logged before it is shown.
+pub async fn list(node: &Node, admin: &Official, client: Option<String>) -> Result<Vec<Official>> {
     require_admin(admin)?;
-    directory::list(&node.store).await
+    let officials = directory::list(&node.store).await?;
+    let shown = format!("list ({} officials shown)", officials.len());
+    log(node, admin, "admin_list", &shown, client).await?;
+    Ok(officials)
 }

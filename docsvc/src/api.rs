@@ -27,7 +27,8 @@ use crate::node::Node;
 use crate::session::{self, Session};
 use crate::{Error, Result};
 
-pub const SESSION_COOKIE: &str = "sandi_session";
+/// `__Host-`: the browser keeps it only if Secure, for this host alone (no Domain) and Path=/.
+pub const SESSION_COOKIE: &str = "__Host-sandi_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// Shared state of the server.
@@ -174,8 +175,13 @@ impl FromRequestParts<App> for Authed {
     async fn from_request_parts(parts: &mut Parts, node: &App) -> ApiResult<Self> {
         let token = cookie(&parts.headers, SESSION_COOKIE)
             .ok_or_else(|| Error::Unauthenticated("log in first".into()))?;
-        let (session, official) =
-            session::lookup(&node.store, &token, node.config.session_minutes).await?;
+        let (session, official) = session::lookup(
+            &node.store,
+            &token,
+            node.config.session_minutes,
+            node.config.session_absolute_hours,
+        )
+        .await?;
         if !matches!(parts.method, Method::GET | Method::HEAD) {
             let presented = parts
                 .headers
@@ -611,10 +617,7 @@ async fn ingest_form(
             let file = field
                 .file_name()
                 .map_or_else(|| format!("part-{n}"), str::to_owned);
-            let media = field
-                .content_type()
-                .unwrap_or("application/octet-stream")
-                .to_owned();
+            let media = crate::content::stored_type(field.content_type()).to_owned();
             ingest
                 .add_part(&file, &media, field.map(|r| r.map_err(|e| e.body_text())))
                 .await?;
@@ -758,41 +761,14 @@ async fn get_content(
         );
     }
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(&p.media_type)
-            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
-    );
+    crate::content::set_headers(h, &p.media_type, &p.name, q.download);
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(p.size));
     h.insert(
         "sandi-classification",
         HeaderValue::from_str(&label).unwrap_or(HeaderValue::from_static("")),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if q.download {
-        h.insert(
-            header::CONTENT_DISPOSITION,
-            HeaderValue::from_str(&format!(
-                "attachment; filename=\"{}\"",
-                safe_file_name(&p.name)
-            ))
-            .unwrap_or(HeaderValue::from_static("attachment")),
-        );
-    }
     Ok(resp)
-}
-
-/// A file name that is safe inside a quoted header value.
-fn safe_file_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -854,7 +830,7 @@ async fn export_document(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_str(&format!(
             "attachment; filename=\"{}.age\"",
-            safe_file_name(&p.name)
+            crate::content::safe_file_name(&p.name)
         ))
         .unwrap_or(HeaderValue::from_static("attachment")),
     );
@@ -874,8 +850,18 @@ async fn set_recipient(
     auth: Authed,
     Body2(req): Body2<RecipientRequest>,
 ) -> ApiResult<StatusCode> {
-    directory::set_personal_recipient(&node.store, &auth.official.nip, req.recipient.trim())
-        .await?;
+    let recipient = req.recipient.trim();
+    directory::set_personal_recipient(&node.store, &auth.official.nip, recipient).await?;
+    let change = format!("personal age recipient set to {recipient}");
+    let e = Entry::event(
+        format!("official:{}", auth.official.nip),
+        "set_recipient",
+        "allow",
+        change,
+        node.policy.current().version(),
+        auth.client.clone(),
+    );
+    documents::log_alone(&node, &e).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1005,7 +991,9 @@ async fn verify(
 
 #[utoipa::path(get, path = "/api/v1/admin/officials", tag = "admin", responses((status = 200, body = Vec<Official>), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn admin_list(State(node): State<App>, auth: Authed) -> ApiResult<Json<Vec<Official>>> {
-    Ok(Json(crate::admin::list(&node, &auth.official).await?))
+    Ok(Json(
+        crate::admin::list(&node, &auth.official, auth.client.clone()).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/officials", tag = "admin", request_body = crate::admin::NewOfficialRequest, responses((status = 201, body = crate::admin::Registered), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "conflict", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
@@ -1241,7 +1229,18 @@ async fn audit_proof(
         }
         .into());
     }
-    Ok(Json(crate::audit::proof(&node.store, seq).await?))
+    let proof = crate::audit::proof(&node.store, seq).await?;
+    let read = format!("log entry {seq}: inclusion proof at size {}", proof.size);
+    let e = Entry::event(
+        me,
+        "audit_read",
+        "allow",
+        read,
+        node.policy.current().version(),
+        auth.client.clone(),
+    );
+    documents::log_alone(&node, &e).await?;
+    Ok(Json(proof))
 }
 
 async fn count(State(node): State<App>, req: Request, next: Next) -> Response {
@@ -1408,6 +1407,7 @@ pub fn router(node: App) -> Router {
         .layer(middleware::from_fn(problem_for_rejections))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(Arc::clone(&node), count))
+        .layer(middleware::from_fn(crate::security_headers::add))
         .with_state(node)
 }
 

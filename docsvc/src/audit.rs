@@ -1,7 +1,9 @@
 //! The access log: every action and decision, appended to a Merkle tree (keymgr's `merkle`)
 //! in the same transaction as the action, each new tree head signed by the node's audit key.
 //! Heads are also appended to a file beside the database so that rewriting the whole table is
-//! caught by comparing heads.
+//! caught by comparing heads: each transaction's last head is written there before the
+//! transaction commits and marked committed after, so the file never lacks a head the database
+//! has (a crash anywhere included), and `verify` fails when it does or when the file is gone.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -253,23 +255,43 @@ impl AuditLog {
     /// action and its log entry land together or not at all.
     pub async fn commit_with(&self, mut tx: Tx, entry: &Entry) -> Result<()> {
         let head = self.append(&mut tx, entry).await?;
-        tx.commit().await?;
-        self.publish(&head)
+        self.commit(tx, &head).await
     }
 
-    /// Writes a committed head to the file beside the database. A head lost here (a crash
-    /// between commit and write) leaves the file behind the table, which verify allows; a
-    /// head in the file that the table contradicts is what it reports.
-    pub fn publish(&self, head: &TreeHead) -> Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.heads_file)
-            .map_err(|e| Error::io("opening", &self.heads_file, e))?;
-        let mut line = serde_json::to_vec(head).map_err(log_err)?;
+    /// Commits `tx`, whose last append made `head`, with the head in the file beside the
+    /// database: written there before the commit (a head the file cannot take is a log that
+    /// cannot be written, and nothing commits), marked committed after. A crash between the two
+    /// leaves a head the file has and the database has too, or one the database never got:
+    /// `verify` tells them apart by the mark and by the database.
+    pub async fn commit(&self, tx: Tx, head: &TreeHead) -> Result<()> {
+        self.write_line(&serde_json::json!({ "pending": head }))?;
+        tx.commit().await?;
+        let mark = serde_json::json!({ "committed": head.size, "root": head.root });
+        if let Err(e) = self.write_line(&mark) {
+            // The head is in the file already; verify takes it as committed since the
+            // database holds it.
+            tracing::warn!("heads file: the commit mark of size {}: {e}", head.size);
+        }
+        Ok(())
+    }
+
+    /// Appends one line in one write (atomic among the processes of a node), 0600.
+    fn write_line(&self, value: &serde_json::Value) -> Result<()> {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut line = serde_json::to_vec(value).map_err(log_err)?;
         line.push(b'\n');
-        f.write_all(&line)
-            .map_err(|e| Error::io("writing", &self.heads_file, e))
+        opts.open(&self.heads_file)
+            .and_then(|mut f| f.write_all(&line))
+            .map_err(|e| {
+                if e.raw_os_error() == Some(28) {
+                    Error::StorageFull(format!("{}: {e}", self.heads_file.display()))
+                } else {
+                    Error::LogUnavailable(format!("{}: {e}", self.heads_file.display()))
+                }
+            })
     }
 
     /// The audit key's public key (SubjectPublicKeyInfo DER).
@@ -346,8 +368,10 @@ impl Batcher {
 async fn commit_batch(store: &Store, log: &AuditLog, entries: &[Entry]) -> Result<()> {
     let mut tx = store.begin().await.map_err(log_err)?;
     let head = log.append_many(&mut tx, entries).await?;
-    tx.commit().await.map_err(log_err)?;
-    log.publish(&head)
+    log.commit(tx, &head).await.map_err(|e| match e {
+        Error::Database(why) => Error::LogUnavailable(why),
+        other => other,
+    })
 }
 
 /// What `audit verify` found.
@@ -356,7 +380,78 @@ pub struct Report {
     pub entries: u64,
     pub heads_checked: u64,
     pub file_heads_checked: u64,
+    /// Heads in the file whose transaction never committed (a crash or a failed commit).
+    pub uncommitted_heads: u64,
     pub root: String,
+}
+
+/// A line of the heads file: a head written before its transaction commits, the mark written
+/// after it did, or (files of earlier versions) a bare head written after the commit.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Published {
+    Committed { committed: u64, root: String },
+    Pending { pending: TreeHead },
+    Legacy(TreeHead),
+}
+
+/// The heads file's heads that stand for committed transactions (in size order), and how many
+/// never committed. A head counts as committed if it is a bare head, if its mark is in the
+/// file, or if the database holds it (a crash between commit and mark).
+fn published_heads(path: &std::path::Path, stored: &[TreeHead]) -> Result<(Vec<TreeHead>, u64)> {
+    let text = match std::fs::read_to_string(path) {
+        // A log with no head yet has had nothing to publish.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && stored.is_empty() => {
+            Ok(String::new())
+        }
+        r => r,
+    };
+    let text = text.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::Integrity(format!(
+                "the heads file {} is missing: the database holds {} signed heads, the newest \
+                 for size {}, that must also be there; the log cannot be checked against it",
+                path.display(),
+                stored.len(),
+                stored.last().map_or(0, |h| h.size)
+            ))
+        } else {
+            Error::Integrity(format!("the heads file {}: {e}", path.display()))
+        }
+    })?;
+    let mut lines = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        lines.push(serde_json::from_str::<Published>(line).map_err(|_| {
+            Error::Integrity(format!("{}:{}: not a tree head", path.display(), n + 1))
+        })?);
+    }
+    let marks: std::collections::HashSet<(u64, &str)> = lines
+        .iter()
+        .filter_map(|l| match l {
+            Published::Committed { committed, root } => Some((*committed, root.as_str())),
+            _ => None,
+        })
+        .collect();
+    let in_db: std::collections::HashSet<(u64, &str)> =
+        stored.iter().map(|h| (h.size, h.root.as_str())).collect();
+    let mut heads = Vec::new();
+    let mut uncommitted = 0u64;
+    for l in &lines {
+        match l {
+            Published::Legacy(h) => heads.push(h.clone()),
+            Published::Pending { pending: h } => {
+                let key = (h.size, h.root.as_str());
+                if marks.contains(&key) || in_db.contains(&key) {
+                    heads.push(h.clone());
+                } else {
+                    uncommitted += 1;
+                }
+            }
+            Published::Committed { .. } => {}
+        }
+    }
+    heads.sort_by_key(|h| h.size);
+    Ok((heads, uncommitted))
 }
 
 /// Every entry's leaf hash, each recomputed from the entry and checked.
@@ -452,22 +547,33 @@ pub async fn verify(
         )));
     }
     let mut file_checked = 0u64;
+    let mut uncommitted = 0u64;
     if let Some(path) = heads_file {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            let mut published = Vec::new();
-            for (n, line) in text.lines().enumerate() {
-                let head: TreeHead = serde_json::from_str(line).map_err(|_| {
-                    Error::Integrity(format!("{}:{}: not a tree head", path.display(), n + 1))
-                })?;
-                published.push(head);
-            }
-            // In size order (processes of one node publish out of order), each head against
-            // one recomputation that moves forward: linear in the log, not quadratic.
-            published.sort_by_key(|h| h.size);
-            let mut f = Frontier::default();
-            for head in &published {
-                check(head, &mut f, "published")?;
-                file_checked += 1;
+        let stored: Vec<TreeHead> = heads.iter().map(row_head).collect::<Result<_>>()?;
+        let (published, never) = published_heads(path, &stored)?;
+        uncommitted = never;
+        // In size order (processes of one node publish out of order), each head against
+        // one recomputation that moves forward: linear in the log, not quadratic.
+        let mut f = Frontier::default();
+        for head in &published {
+            check(head, &mut f, "published")?;
+            file_checked += 1;
+        }
+        // Each transaction's last head went to the file before it committed, so the newest
+        // head of the database is there unless the file lost heads.
+        if let Some(newest) = stored.last() {
+            if !published
+                .iter()
+                .any(|h| h.size == newest.size && h.root == newest.root)
+            {
+                return Err(Error::Integrity(format!(
+                    "the heads file {} holds fewer heads than the database: its newest is for \
+                     size {}, the database's for size {}; heads were removed from the file or \
+                     never written to it",
+                    path.display(),
+                    published.last().map_or(0, |h| h.size),
+                    newest.size
+                )));
             }
         }
     }
@@ -475,6 +581,7 @@ pub async fn verify(
         entries: leaves.len() as u64,
         heads_checked: checked,
         file_heads_checked: file_checked,
+        uncommitted_heads: uncommitted,
         root: hex::encode(merkle::root(&leaves)),
     })
 }

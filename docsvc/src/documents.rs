@@ -716,11 +716,11 @@ impl<'a> Ingest<'a> {
                     .await?,
             );
         }
-        tx.commit().await?;
-        Metrics::inc(&node.metrics.documents_created);
-        if let Some(head) = last {
-            node.audit.publish(&head)?;
+        match last {
+            Some(head) => node.audit.commit(tx, &head).await?,
+            None => tx.commit().await?,
         }
+        Metrics::inc(&node.metrics.documents_created);
         Ok(Created {
             state: if self.awaiting_approval {
                 AWAITING
@@ -968,8 +968,7 @@ pub async fn approve(node: &Node, caller: &Caller, id: &str) -> Result<Created> 
             &entry(caller, "send", Some(id), Some(m.classification), &send),
         )
         .await?;
-    tx.commit().await?;
-    node.audit.publish(&head)?;
+    node.audit.commit(tx, &head).await?;
     Ok(Created {
         state: SENT.into(),
         manifest: checked.manifest,

@@ -350,6 +350,10 @@ pub struct DestructionRecord {
     /// SHA-256 (hex) of the last signed manifest.
     pub manifest_sha256: String,
     pub retention_years: u32,
+    /// When this node stored the letter, from which its retention counted (records made
+    /// before retention counted from it have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_from: Option<String>,
     pub retention_ended: String,
     pub destroyed_at: String,
     pub destroyed_by: String,
@@ -374,16 +378,34 @@ pub struct Destruction {
     pub signature: String,
 }
 
-/// The day a letter's retention ends: its signed date plus the retention of its level.
-fn retention_end(m: &Manifest, years: u32) -> Result<time::Date> {
-    let dated = time::Date::parse(
-        &m.dated,
-        &time::macros::format_description!("[year]-[month]-[day]"),
+/// When this node stored a letter: the time it wrote the letter it created, or received the
+/// letter from another node. Never the letter's own date (`dated`), which its sender chose, nor
+/// the creation time another node wrote into a letter it sent.
+async fn stored_at(node: &Node, id: &str) -> Result<time::OffsetDateTime> {
+    let row = sqlx::query(
+        "SELECT d.created_at, r.received_at FROM documents d \
+         LEFT JOIN received r ON r.document_id = d.id WHERE d.id = $1",
     )
-    .map_err(|_| Error::Integrity(format!("letter {}: bad date {:?}", m.id, m.dated)))?;
-    let year = dated.year() + i32::try_from(years).map_err(|e| Error::Internal(e.to_string()))?;
-    time::Date::from_calendar_date(year, dated.month(), dated.day())
-        .or_else(|_| time::Date::from_calendar_date(year, dated.month(), 28))
+    .bind(id)
+    .fetch_optional(node.store.reader())
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("letter {id}")))?;
+    let received: Option<String> = row.try_get("received_at")?;
+    let at = match received {
+        Some(r) => r,
+        None => row.try_get("created_at")?,
+    };
+    crate::parse_time(&at)
+        .ok_or_else(|| Error::Integrity(format!("letter {id}: bad storage time {at:?}")))
+}
+
+/// The day a letter's retention ends: the day this node stored it plus the retention of its
+/// level.
+fn retention_end(stored: time::OffsetDateTime, years: u32) -> Result<time::Date> {
+    let from = stored.date();
+    let year = from.year() + i32::try_from(years).map_err(|e| Error::Internal(e.to_string()))?;
+    time::Date::from_calendar_date(year, from.month(), from.day())
+        .or_else(|_| time::Date::from_calendar_date(year, from.month(), 28))
         .map_err(|e| Error::Internal(e.to_string()))
 }
 
@@ -428,13 +450,17 @@ pub async fn destroy(
         return Err(refuse(node, caller, "destroy", m, &pin).await);
     }
     let years = policy.handling().get(m.classification).retention_years;
-    let ends = retention_end(m, years)?;
+    let stored = stored_at(node, &m.id).await?;
+    let ends = retention_end(stored, years)?;
     let today = time::OffsetDateTime::now_utc().date();
     if today < ends {
         return Err(Error::Conflict(format!(
-            "letter {} is kept until {ends} ({years} years for {}); it cannot be destroyed before",
+            "letter {} is kept until {ends}: {years} years for {}, counted from {} when this node \
+             stored it (not from the letter's date {}); it can be destroyed from {ends}",
             m.id,
-            m.classification.as_str()
+            m.classification.as_str(),
+            crate::rfc3339(stored),
+            m.dated,
         )));
     }
     let record = DestructionRecord {
@@ -445,6 +471,7 @@ pub async fn destroy(
         dated: m.dated.clone(),
         manifest_sha256: sha256_hex(&m.canonical()?),
         retention_years: years,
+        retention_from: Some(crate::rfc3339(stored)),
         retention_ended: ends.to_string(),
         destroyed_at: now_rfc3339(),
         destroyed_by: caller.official.nip.clone(),

@@ -572,6 +572,12 @@ async fn audit_cmd(command: AuditCommand) -> anyhow::Result<()> {
                         "access log verified: {} entries, {} signed heads, {} published heads; root {}",
                         r.entries, r.heads_checked, r.file_heads_checked, r.root
                     );
+                    if r.uncommitted_heads > 0 {
+                        println!(
+                            "{} heads in the heads file never committed (a crash or a failed commit)",
+                            r.uncommitted_heads
+                        );
+                    }
                     Ok(())
                 }
                 Err(e) => anyhow::bail!("access log does NOT verify: {e}"),

@@ -31,6 +31,10 @@ pub struct Config {
     /// Idle session lifetime in minutes.
     #[serde(default = "default_session_minutes")]
     pub session_minutes: i64,
+    /// Absolute session lifetime in hours: a session older than this is refused however
+    /// active it is.
+    #[serde(default = "default_session_absolute_hours")]
+    pub session_absolute_hours: i64,
     /// An upload unfinished for this many minutes is abandoned and its chunks are swept.
     #[serde(default = "default_abandoned_upload_minutes")]
     pub abandoned_upload_minutes: i64,
@@ -45,6 +49,9 @@ fn default_max_body_mib() -> u64 {
 }
 fn default_session_minutes() -> i64 {
     30
+}
+fn default_session_absolute_hours() -> i64 {
+    12
 }
 fn default_abandoned_upload_minutes() -> i64 {
     60
@@ -329,6 +336,7 @@ impl Node {
     /// Opens a node's data directory. The keystore comes up sealed.
     pub async fn open(layout: Layout) -> Result<Self> {
         let config = Config::load(&layout)?;
+        crate::private_files::restrict_dir(layout.dir())?;
         let keys = KeysFile::open(&layout)?;
         let keystore = Arc::new(SoftwareKeyStore::open(&layout.keystore())?);
         let tls_keystore = open_tls_keystore(&layout)?;

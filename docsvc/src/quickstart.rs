@@ -487,6 +487,7 @@ fn dev_config(layout: &Layout, listen: &str, database_url: Option<&str>) -> Resu
         policy_dir,
         max_body_mib: 2048,
         session_minutes: 30,
+        session_absolute_hours: 12,
         abandoned_upload_minutes: 60,
         delivery_attempts: 12,
     };
@@ -552,6 +553,7 @@ pub async fn setup_node(
     }
     std::fs::create_dir_all(layout.shares())
         .map_err(|e| Error::io("creating", layout.shares(), e))?;
+    crate::private_files::restrict_dir(layout.dir())?;
     let (recipients, home, inv, quorum) = match &spec.join {
         None => {
             let recipients = dev_custodians(&layout)?;

@@ -65,13 +65,19 @@ pub async fn create(store: &Store, nip: &str, minutes: i64) -> Result<(String, S
     Ok((token, s))
 }
 
-/// The session and its official, checked on every request: the session must not have expired
-/// and the official must still be active (a suspension ends sessions at once).
-pub async fn lookup(store: &Store, token: &str, minutes: i64) -> Result<(Session, Official)> {
+/// The session and its official, checked on every request: the session must not have been
+/// idle for `minutes` nor be older than `absolute_hours` however active, and the official must
+/// still be active (a suspension ends sessions at once).
+pub async fn lookup(
+    store: &Store,
+    token: &str,
+    minutes: i64,
+    absolute_hours: i64,
+) -> Result<(Session, Official)> {
     let expired = || Error::Unauthenticated("the session has expired; log in again".into());
     let hash = hash_token(token);
     let row = sqlx::query(
-        "SELECT nip, csrf, expires_at, step_up_until FROM sessions WHERE token_hash = $1",
+        "SELECT nip, csrf, created_at, expires_at, step_up_until FROM sessions WHERE token_hash = $1",
     )
     .bind(&hash)
     .fetch_optional(store.reader())
@@ -82,6 +88,14 @@ pub async fn lookup(store: &Store, token: &str, minutes: i64) -> Result<(Session
     if expires_at <= now {
         end(store, token).await?;
         return Err(expired());
+    }
+    // An unreadable start time counts as too old.
+    let created_at = parse_time(&row.try_get::<String, _>("created_at")?);
+    if created_at.is_none_or(|t| t + time::Duration::hours(absolute_hours) <= now) {
+        end(store, token).await?;
+        return Err(Error::Unauthenticated(format!(
+            "the session is older than {absolute_hours} hours; log in again"
+        )));
     }
     let nip: String = row.try_get("nip")?;
     let official = directory::get(store, &nip).await?.ok_or_else(expired)?;

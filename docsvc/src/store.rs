@@ -39,6 +39,7 @@ impl Store {
             )));
         };
         let sqlite = backend == Backend::Sqlite;
+        crate::private_files::prepare_sqlite(url)?;
         let pool = Self::pool_options(sqlite, if sqlite { 1 } else { 16 })
             .connect(url)
             .await
@@ -52,6 +53,7 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| Error::Database(format!("migrating: {e}")))?;
+        crate::private_files::prepare_sqlite(url)?;
         let readers = if sqlite {
             Self::pool_options(true, 4)
                 .connect(url)

@@ -1475,6 +1475,12 @@ async fn destruction_after_retention(node: &Node, budi: &Client, body: &Path, fi
     let r = create(budi, &old, body, None);
     assert_eq!(r.status, 201, "{}", r.text());
     let old_id = r.json()["id"].as_str().expect("id").to_owned();
+    // Retention counts from when the node stored a letter, not from its date: years pass.
+    execute(
+        &node.database_url,
+        &format!("UPDATE documents SET created_at = '2020-01-02T08:00:00Z' WHERE id = '{old_id}'"),
+    )
+    .await;
     let r = create(budi, &letter("biasa", &[RECIPIENT]), body, None);
     let new_id = r.json()["id"].as_str().expect("id").to_owned();
     let reason = json!({ "reason": "jadwal retensi arsip 2026: musnah" });

@@ -22,7 +22,7 @@ pub(super) async fn admin(State(node): State<App>, v: Viewer) -> Response {
 async fn admin_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
     let l = v.lang;
     // Refused (and said why) for anyone but an admin or the persandian officer.
-    let officials = crate::admin::list(node, &v.official).await?;
+    let officials = crate::admin::list(node, &v.official, v.client.clone()).await?;
     let progress = node.keystore.progress();
     let apps =
         sqlx::query("SELECT id, name, agency, clearance, status FROM applications ORDER BY id")

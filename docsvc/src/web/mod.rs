@@ -209,7 +209,11 @@ impl FromRequestParts<App> for Viewer {
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(to_login());
         };
-        match session::lookup(&node.store, &token, node.config.session_minutes).await {
+        let (idle, absolute) = (
+            node.config.session_minutes,
+            node.config.session_absolute_hours,
+        );
+        match session::lookup(&node.store, &token, idle, absolute).await {
             Ok((session, official)) => Ok(Viewer {
                 official,
                 session,
