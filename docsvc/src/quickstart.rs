@@ -489,6 +489,7 @@ fn dev_config(layout: &Layout, listen: &str, database_url: Option<&str>) -> Resu
         session_minutes: 30,
         abandoned_upload_minutes: 60,
         delivery_attempts: 12,
+        crl_warn_hours: 48,
     };
     config.save(layout)?;
     Ok(config)
