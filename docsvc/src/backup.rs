@@ -1,6 +1,7 @@
 //! Backup and restore of a whole node: a consistent snapshot of the database taken while the
 //! node serves (one read transaction: SQLite's WAL snapshot, PostgreSQL's repeatable read),
-//! with the data directory's files (the keystores as they are, sealed; keys.json, certificates,
+//! with the data directory's files (the node's keystore as it is, sealed; never the TLS
+//! keystore, which opens without the custodians: a restore makes a new TLS key; keys.json, certificates,
 //! CRLs, policy, directory, configuration, published log heads). The file is age-encrypted to
 //! the backup custodians' recipients and signed by the node's key, so that it can be checked
 //! before anyone decrypts it. Restoring works onto an empty data directory and an empty
@@ -137,7 +138,11 @@ fn files_of(dir: &Path, policy_dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     top.sort_by_key(std::fs::DirEntry::file_name);
     for e in top {
         let name = e.file_name().to_string_lossy().into_owned();
+        // The TLS keystore opens without the custodians: never in a backup (a restore makes a
+        // new TLS key and asks for its certificate; see `tls_reissue`).
         if name == "shares"
+            || name == "tls-keystore"
+            || name == "tls"
             || name == "policy"
             || name.starts_with("docsvc.db")
             || name.ends_with(".partial")
@@ -713,6 +718,12 @@ async fn restore_into(
         "database: {} rows restored; {} files",
         summary.rows.values().sum::<u64>(),
         summary.files
+    ));
+    let csr = crate::tls_reissue::new_key_and_request(&Layout::new(target), &node_id)?;
+    progress(&format!(
+        "a new TLS key: have keymgr issue the node certificate for {} and install it (with the \
+         Network CA) as tls/node-chain.pem, and list it in the next network directory",
+        csr.display()
     ));
     finish(target, &store, database_url, progress).await?;
     Ok(summary)

@@ -665,3 +665,49 @@ async fn a_backup_naming_unknown_tables_or_columns_restores_nothing() {
         sandi_e2e::pg::drop_postgres(name).await;
     }
 }
+
+/// Point 6.3: a backup holds no key that opens without the custodians. The TLS keystore
+/// (which opens from a local file so that the node speaks TLS while sealed) is left out; a
+/// restore makes a new TLS key and asks for its certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_holds_no_key_that_opens_without_the_custodians() {
+    let h = hub("").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (identity, bytes) = backup_of(&h, dir.path()).await;
+    let lines = lines_of(&take_apart(&bytes).ciphertext, &identity);
+    let files: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["k"] == "file")
+        .filter_map(|l| l["path"].as_str())
+        .collect();
+    assert!(files.iter().any(|p| p.starts_with("keystore/")), "{files:?}");
+    assert!(
+        !files
+            .iter()
+            .any(|p| p.starts_with("tls-keystore/") || p.ends_with("dev-unseal.key")),
+        "a key that opens without the custodians: {files:?}"
+    );
+    let ids: Vec<Box<dyn age::Identity + Send + Sync>> = vec![Box::new(identity.clone())];
+    let target = dir.path().join("restored");
+    docsvc::backup::restore(
+        &dir.path().join("hub.sandi-backup"),
+        &trust_of(&h),
+        &ids,
+        &target,
+        None,
+        &mut |_| {},
+    )
+    .await
+    .expect("restore");
+    let restored = Layout::new(&target);
+    assert!(docsvc::tls_reissue::csr_path(&restored).exists());
+    assert!(!restored.tls_chain().exists());
+    docsvc::tls_reissue::dev_issue(&h.node.layout, &restored)
+        .await
+        .expect("the new certificate");
+    assert_ne!(
+        first_cert(&restored.tls_chain()),
+        first_cert(&h.node.layout.tls_chain()),
+        "a new certificate for a new key"
+    );
+}
