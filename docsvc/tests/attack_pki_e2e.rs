@@ -540,8 +540,7 @@ async fn a_backup_sealed_by_anything_but_its_node_certificate_is_refused() {
     .await
     .expect("issue");
     let chain = vec![issued.record.der.clone(), h.node.network_ca_der.clone()];
-    let other_handle = other.handle();
-    let r = check("other.sandi-backup", &sealed(&ct, "hub", keys, &other_handle, &chain));
+    let r = check("other.sandi-backup", &sealed(&ct, "hub", keys, &other, &chain));
     assert!(r.is_err(), "the hub's backup sealed by bappeda: {r:?}");
 
     // The hub's own certificate, revoked: refused; and with no current CRL, refused too.
@@ -647,7 +646,7 @@ async fn a_backup_naming_unknown_tables_or_columns_restores_nothing() {
         assert!(!target.exists(), "{name}: something was left");
         if let Some((url, _)) = &pg {
             let target = dir.path().join(format!("restored-pg-{name}"));
-            let r = docsvc::backup::restore(&file, &trust, &ids, &target, Some(url), &mut |_| {})
+            let r = docsvc::backup::restore(&file, &trust, &ids, &target, Some(url.as_str()), &mut |_| {})
                 .await;
             assert!(r.is_err(), "{name}: restored onto PostgreSQL: {r:?}");
             let store = docsvc::store::Store::open(url).await.expect("pg");
