@@ -201,6 +201,12 @@ async fn verify_request(h: &Hub, id: &str) -> serde_json::Value {
     })
 }
 
+/// Waits until CRLs signed to go stale in 2 seconds are stale (keymgr, like RFC 5280, signs no
+/// CRL whose nextUpdate is already past).
+async fn stale_by_now() {
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+}
+
 fn is_unknown<T: std::fmt::Debug>(r: &docsvc::Result<T>) -> bool {
     matches!(r, Err(e) if e.problem_type() == "revocation-unknown" && e.status() == 503)
 }
@@ -223,8 +229,9 @@ async fn a_stale_or_missing_crl_is_refused_everywhere() {
     let revoked = call(&h, "POST", "/api/v1/verify", Some(&app), None, Some(&verify)).await;
     assert_eq!(revoked.status, 401, "{}", revoked.body);
     for ca in [Ca::Network, Ca::Signing] {
-        install_crl(&h, ca, time::Duration::minutes(-5)).await;
+        install_crl(&h, ca, time::Duration::seconds(2)).await;
     }
+    stale_by_now().await;
     let stale = call(&h, "POST", "/api/v1/verify", Some(&app), None, Some(&verify)).await;
     assert_eq!(stale.status, 503, "a revoked application works again: {}", stale.body);
     assert_eq!(stale.problem(), "urn:sandi:problem:revocation-unknown");
@@ -350,7 +357,8 @@ async fn readyz_and_metrics_warn_of_crls_going_stale() {
     let metrics = call(&h, "GET", "/metrics", None, None, None).await;
     assert!(metrics.body.contains("docsvc_crl_stale_soon 0"), "{}", metrics.body);
     // Stale: the node refuses every certificate, so it is not ready.
-    install_crl(&h, Ca::Signing, time::Duration::minutes(-5)).await;
+    install_crl(&h, Ca::Signing, time::Duration::seconds(2)).await;
+    stale_by_now().await;
     let ready = call(&h, "GET", "/readyz", None, None, None).await;
     assert_eq!(ready.status, 503, "{}", ready.body);
     assert_eq!(ready.problem(), "urn:sandi:problem:revocation-unknown");
