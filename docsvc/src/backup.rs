@@ -504,7 +504,9 @@ pub async fn check_contents(
             }
             Record::Row { table, .. } if header => {
                 if !tables_known.iter().any(|t| t.name == table) {
-                    return Err(Error::Integrity(format!("rows for unknown table {table:?}")));
+                    return Err(Error::Integrity(format!(
+                        "rows for unknown table {table:?}"
+                    )));
                 }
                 *summary.rows.entry(table).or_default() += 1;
             }

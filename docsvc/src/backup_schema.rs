@@ -79,12 +79,14 @@ fn plain(name: &str) -> bool {
 pub(crate) fn known_tables(header: &[Table], known: &[Table]) -> Result<Vec<Table>> {
     let mut out: Vec<Table> = Vec::with_capacity(header.len());
     for h in header {
-        let k = known
-            .iter()
-            .find(|k| k.name == h.name)
-            .ok_or_else(|| Error::Integrity(format!("the backup names an unknown table {:?}", h.name)))?;
+        let k = known.iter().find(|k| k.name == h.name).ok_or_else(|| {
+            Error::Integrity(format!("the backup names an unknown table {:?}", h.name))
+        })?;
         if out.iter().any(|t| t.name == k.name) {
-            return Err(Error::Integrity(format!("the backup names table {:?} twice", k.name)));
+            return Err(Error::Integrity(format!(
+                "the backup names table {:?} twice",
+                k.name
+            )));
         }
         let mut columns: Vec<(String, Kind)> = Vec::with_capacity(h.columns.len());
         for (col, kind) in &h.columns {
@@ -107,7 +109,10 @@ pub(crate) fn known_tables(header: &[Table], known: &[Table]) -> Result<Vec<Tabl
             columns.push((name.clone(), *kind));
         }
         if !plain(&k.name) || !columns.iter().all(|(c, _)| plain(c)) {
-            return Err(Error::Internal(format!("table {:?}: not a plain identifier", k.name)));
+            return Err(Error::Internal(format!(
+                "table {:?}: not a plain identifier",
+                k.name
+            )));
         }
         out.push(Table {
             name: k.name.clone(),

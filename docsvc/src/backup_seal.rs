@@ -49,7 +49,8 @@ impl SealTrust {
         crl_dir: Option<&Path>,
     ) -> Result<Self> {
         let ca_dir = root_pem.parent().unwrap_or(Path::new("."));
-        let network_ca = network_ca.map_or_else(|| ca_dir.join("network-ca.pem"), Path::to_path_buf);
+        let network_ca =
+            network_ca.map_or_else(|| ca_dir.join("network-ca.pem"), Path::to_path_buf);
         let crl_dir = crl_dir.map_or_else(
             || ca_dir.parent().unwrap_or(Path::new(".")).join("crl"),
             Path::to_path_buf,
@@ -90,14 +91,15 @@ pub fn check_sealer(trust: &SealTrust, leaf_der: &[u8], node_id: &str) -> Result
         .ok()
         .flatten()
         .is_some_and(|b| b.value.ca);
-    if !ca_is_ca
-        || ca.verify_signature(Some(root.public_key())).is_err()
-        || !valid_at(&ca, now)
-    {
-        return Err(bad("the given Network CA is not a valid CA under the given root"));
+    if !ca_is_ca || ca.verify_signature(Some(root.public_key())).is_err() || !valid_at(&ca, now) {
+        return Err(bad(
+            "the given Network CA is not a valid CA under the given root",
+        ));
     }
     if leaf.issuer() != ca.subject() || leaf.verify_signature(Some(ca.public_key())).is_err() {
-        return Err(bad("the signing certificate is not issued by the Network CA"));
+        return Err(bad(
+            "the signing certificate is not issued by the Network CA",
+        ));
     }
     if !valid_at(&leaf, now) {
         return Err(bad("the signing certificate is not valid now"));
@@ -143,9 +145,7 @@ pub fn check_sealer(trust: &SealTrust, leaf_der: &[u8], node_id: &str) -> Result
     }
     match trust.crls.status(leaf_der, now) {
         Status::Good => Ok(()),
-        Status::Revoked { at } => Err(bad(&format!(
-            "the signing certificate was revoked at {at}"
-        ))),
+        Status::Revoked { at } => Err(bad(&format!("the signing certificate was revoked at {at}"))),
         Status::Unknown => Err(Error::RevocationUnknown(
             "no current CRL of the Network CA: the seal's certificate cannot be checked (bring \
              the CRL keymgr published; --crl-dir)"

@@ -176,10 +176,7 @@ impl CrlCache {
             return (Status::Unknown, None);
         }
         match crl.revoked.get(cert.tbs_certificate.raw_serial()) {
-            Some(t) => (
-                Status::Revoked { at: t.to_string() },
-                Some(t.to_datetime()),
-            ),
+            Some(t) => (Status::Revoked { at: t.to_string() }, Some(t.to_datetime())),
             None => (Status::Good, None),
         }
     }
@@ -196,8 +193,7 @@ impl CrlCache {
                     issuer: crl.map_or_else(|| ca.subject().to_string(), |c| c.issuer_name.clone()),
                     number: crl.map(|c| hex::encode(&c.number)),
                     next_update: crl.map(|c| crate::rfc3339(c.next_update.to_datetime())),
-                    seconds_left: crl
-                        .map(|c| (c.next_update.to_datetime() - at).whole_seconds()),
+                    seconds_left: crl.map(|c| (c.next_update.to_datetime() - at).whole_seconds()),
                 }
             })
             .collect()

@@ -105,7 +105,13 @@ fn serial_of(der: &[u8]) -> String {
     keymgr::inventory::normalise_serial(&cert.tbs_certificate.raw_serial_as_string())
 }
 
-async fn inventory(h: &Hub) -> (keymgr::ca::Home, keymgr::ceremony::QuorumSession, keymgr::inventory::Inventory) {
+async fn inventory(
+    h: &Hub,
+) -> (
+    keymgr::ca::Home,
+    keymgr::ceremony::QuorumSession,
+    keymgr::inventory::Inventory,
+) {
     let (home, quorum) = docsvc::quickstart::dev_quorum(&h.node.layout).expect("quorum");
     let inv =
         keymgr::inventory::Inventory::open(&keymgr::inventory::Inventory::default_url(home.dir()))
@@ -118,9 +124,15 @@ async fn inventory(h: &Hub) -> (keymgr::ca::Home, keymgr::ceremony::QuorumSessio
 /// returns its DER.
 async fn install_crl(h: &Hub, ca: Ca, next_update: time::Duration) -> Vec<u8> {
     let (home, quorum, inv) = inventory(h).await;
-    let crl = keymgr::revoke::crl(&home, quorum.online().expect("online"), &inv, ca, next_update)
-        .await
-        .expect("crl");
+    let crl = keymgr::revoke::crl(
+        &home,
+        quorum.online().expect("online"),
+        &inv,
+        ca,
+        next_update,
+    )
+    .await
+    .expect("crl");
     let path = h
         .node
         .layout
@@ -178,9 +190,9 @@ async fn letter(h: &Hub) -> docsvc::Result<String> {
         .add_part(
             "surat.txt",
             "text/plain",
-            futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(Bytes::from_static(
-                b"isi surat",
-            ))]),
+            futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(
+                Bytes::from_static(b"isi surat"),
+            )]),
         )
         .await?;
     Ok(ingest.finish().await?.manifest.id)
@@ -219,21 +231,49 @@ async fn a_stale_or_missing_crl_is_refused_everywhere() {
     let node_cert = first_cert(&h.node.layout.tls_chain());
     let id = letter(&h).await.expect("a letter with fresh CRLs");
     let verify = verify_request(&h, &id).await;
-    let fresh = call(&h, "POST", "/api/v1/verify", Some(&app), None, Some(&verify)).await;
+    let fresh = call(
+        &h,
+        "POST",
+        "/api/v1/verify",
+        Some(&app),
+        None,
+        Some(&verify),
+    )
+    .await;
     assert_eq!(fresh.status, 200, "{}", fresh.body);
     assert_eq!(fresh.json()["valid"], true, "{}", fresh.body);
 
     // The application's certificate is revoked and the CRL says so; then the CRLs go stale.
     revoke(&h, &app, None).await;
     install_crl(&h, Ca::Network, time::Duration::days(7)).await;
-    let revoked = call(&h, "POST", "/api/v1/verify", Some(&app), None, Some(&verify)).await;
+    let revoked = call(
+        &h,
+        "POST",
+        "/api/v1/verify",
+        Some(&app),
+        None,
+        Some(&verify),
+    )
+    .await;
     assert_eq!(revoked.status, 401, "{}", revoked.body);
     for ca in [Ca::Network, Ca::Signing] {
         install_crl(&h, ca, time::Duration::seconds(2)).await;
     }
     stale_by_now().await;
-    let stale = call(&h, "POST", "/api/v1/verify", Some(&app), None, Some(&verify)).await;
-    assert_eq!(stale.status, 503, "a revoked application works again: {}", stale.body);
+    let stale = call(
+        &h,
+        "POST",
+        "/api/v1/verify",
+        Some(&app),
+        None,
+        Some(&verify),
+    )
+    .await;
+    assert_eq!(
+        stale.status, 503,
+        "a revoked application works again: {}",
+        stale.body
+    );
     assert_eq!(stale.problem(), "urn:sandi:problem:revocation-unknown");
 
     // The node's own certificate as a peer would present it.
@@ -250,7 +290,11 @@ async fn a_stale_or_missing_crl_is_refused_everywhere() {
         std::fs::remove_file(e.expect("entry").path()).expect("remove");
     }
     let none = documents::load_checked(&h.node, &id).await;
-    assert!(is_unknown(&none), "read without CRL: {:?}", none.map(|c| c.state));
+    assert!(
+        is_unknown(&none),
+        "read without CRL: {:?}",
+        none.map(|c| c.state)
+    );
 
     // Counted and logged.
     let metrics = call(&h, "GET", "/metrics", None, None, None).await;
@@ -272,7 +316,10 @@ async fn a_stale_or_missing_crl_is_refused_everywhere() {
         if logged >= 4 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "{logged} refusals logged");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{logged} refusals logged"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
@@ -282,7 +329,15 @@ async fn a_stale_or_missing_crl_is_refused_everywhere() {
     }
     assert!(documents::load_checked(&h.node, &id).await.is_ok());
     assert!(letter(&h).await.is_ok());
-    let again = call(&h, "POST", "/api/v1/verify", Some(&app), None, Some(&verify)).await;
+    let again = call(
+        &h,
+        "POST",
+        "/api/v1/verify",
+        Some(&app),
+        None,
+        Some(&verify),
+    )
+    .await;
     assert_eq!(again.status, 401, "{}", again.body);
 }
 
@@ -296,27 +351,61 @@ async fn an_older_crl_never_replaces_a_newer_one() {
     let verify = verify_request(&h, &id).await;
     let old = std::fs::read(h.node.layout.crl_dir().join("network-ca.crl")).expect("old CRL");
     assert_eq!(
-        call(&h, "POST", "/api/v1/verify", Some(&app), None, Some(&verify))
-            .await
-            .status,
+        call(
+            &h,
+            "POST",
+            "/api/v1/verify",
+            Some(&app),
+            None,
+            Some(&verify)
+        )
+        .await
+        .status,
         200
     );
     revoke(&h, &app, None).await;
     let newer = install_crl(&h, Ca::Network, time::Duration::days(7)).await;
     assert_eq!(
-        call(&h, "POST", "/api/v1/verify", Some(&app), None, Some(&verify))
-            .await
-            .status,
+        call(
+            &h,
+            "POST",
+            "/api/v1/verify",
+            Some(&app),
+            None,
+            Some(&verify)
+        )
+        .await
+        .status,
         401
     );
     // The attacker puts the old CRL back, fresh and validly signed but with a lower number.
     std::fs::write(h.node.layout.crl_dir().join("network-ca.crl"), &old).expect("old back");
-    let r = call(&h, "POST", "/api/v1/verify", Some(&app), None, Some(&verify)).await;
-    assert_eq!(r.status, 401, "the old CRL revived the application: {}", r.body);
+    let r = call(
+        &h,
+        "POST",
+        "/api/v1/verify",
+        Some(&app),
+        None,
+        Some(&verify),
+    )
+    .await;
+    assert_eq!(
+        r.status, 401,
+        "the old CRL revived the application: {}",
+        r.body
+    );
     // ... or beside the newer one.
     std::fs::write(h.node.layout.crl_dir().join("network-ca.crl"), &newer).expect("newer");
     std::fs::write(h.node.layout.crl_dir().join("0-old.crl"), &old).expect("old beside");
-    let r = call(&h, "POST", "/api/v1/verify", Some(&app), None, Some(&verify)).await;
+    let r = call(
+        &h,
+        "POST",
+        "/api/v1/verify",
+        Some(&app),
+        None,
+        Some(&verify),
+    )
+    .await;
     assert_eq!(r.status, 401, "{}", r.body);
 }
 
@@ -340,7 +429,11 @@ async fn readyz_and_metrics_warn_of_crls_going_stale() {
         "{}",
         metrics.body
     );
-    assert!(metrics.body.contains("docsvc_crl_seconds_until_stale{issuer="));
+    assert!(
+        metrics
+            .body
+            .contains("docsvc_crl_seconds_until_stale{issuer=")
+    );
     // Renewed for 30 days: no warning.
     for ca in [Ca::Network, Ca::Signing] {
         install_crl(&h, ca, time::Duration::days(30)).await;
@@ -355,7 +448,11 @@ async fn readyz_and_metrics_warn_of_crls_going_stale() {
         ready.body
     );
     let metrics = call(&h, "GET", "/metrics", None, None, None).await;
-    assert!(metrics.body.contains("docsvc_crl_stale_soon 0"), "{}", metrics.body);
+    assert!(
+        metrics.body.contains("docsvc_crl_stale_soon 0"),
+        "{}",
+        metrics.body
+    );
     // Stale: the node refuses every certificate, so it is not ready.
     install_crl(&h, Ca::Signing, time::Duration::seconds(2)).await;
     stale_by_now().await;
@@ -377,10 +474,26 @@ async fn the_read_view_shows_the_real_signature_status() {
     docsvc::session::step_up(&h.node.store, &session)
         .await
         .expect("step up");
-    let api = call(&h, "GET", &format!("/api/v1/documents/{id}"), None, Some(&token), None).await;
+    let api = call(
+        &h,
+        "GET",
+        &format!("/api/v1/documents/{id}"),
+        None,
+        Some(&token),
+        None,
+    )
+    .await;
     assert_eq!(api.status, 200, "{}", api.body);
     assert_eq!(api.json()["signature"]["valid"], true, "{}", api.body);
-    let page = call(&h, "GET", &format!("/ui/letters/{id}"), None, Some(&token), None).await;
+    let page = call(
+        &h,
+        "GET",
+        &format!("/ui/letters/{id}"),
+        None,
+        Some(&token),
+        None,
+    )
+    .await;
     assert!(page.body.contains("Sah"), "{}", page.body);
 
     // Budi's key was compromised a day before he signed: the revocation dates back.
@@ -393,7 +506,15 @@ async fn the_read_view_shows_the_real_signature_status() {
     )
     .await;
     install_crl(&h, Ca::Signing, time::Duration::days(7)).await;
-    let api = call(&h, "GET", &format!("/api/v1/documents/{id}"), None, Some(&token), None).await;
+    let api = call(
+        &h,
+        "GET",
+        &format!("/api/v1/documents/{id}"),
+        None,
+        Some(&token),
+        None,
+    )
+    .await;
     assert_eq!(api.status, 200, "{}", api.body);
     assert_eq!(
         api.json()["signature"]["valid"],
@@ -407,7 +528,15 @@ async fn the_read_view_shows_the_real_signature_status() {
         "{}",
         api.body
     );
-    let page = call(&h, "GET", &format!("/ui/letters/{id}"), None, Some(&token), None).await;
+    let page = call(
+        &h,
+        "GET",
+        &format!("/ui/letters/{id}"),
+        None,
+        Some(&token),
+        None,
+    )
+    .await;
     assert!(!page.body.contains("Sah:"), "{}", page.body);
     assert!(page.body.contains("Tidak sah"), "{}", page.body);
 }
@@ -459,14 +588,9 @@ fn sealed(
 async fn backup_of(h: &Hub, dir: &std::path::Path) -> (age::x25519::Identity, Vec<u8>) {
     let identity = age::x25519::Identity::generate();
     let out = dir.join("hub.sandi-backup");
-    docsvc::backup::backup(
-        &h.node.layout,
-        &out,
-        &[identity.to_public()],
-        &mut |_| {},
-    )
-    .await
-    .expect("backup");
+    docsvc::backup::backup(&h.node.layout, &out, &[identity.to_public()], &mut |_| {})
+        .await
+        .expect("backup");
     (identity, std::fs::read(&out).expect("backup file"))
 }
 
@@ -498,18 +622,27 @@ async fn a_backup_sealed_by_anything_but_its_node_certificate_is_refused() {
         std::fs::write(&path, file).expect("write");
         docsvc::backup::verify(&path, &trust).map(|s| s.node_id)
     };
-    assert_eq!(check("own.sandi-backup", &bytes).expect("the node's own seal"), "hub");
+    assert_eq!(
+        check("own.sandi-backup", &bytes).expect("the node's own seal"),
+        "hub"
+    );
     let ct = take_apart(&bytes).ciphertext;
     let keys: &dyn hsm_shim::KeyStore = h.node.keystore.as_ref();
 
     // An official's signing certificate (Signing CA, chains to the root).
     let budi = official(&h, "Budi").await;
-    let budi_key = h.node.handle(budi.signing_key.expect("key")).expect("handle");
+    let budi_key = h
+        .node
+        .handle(budi.signing_key.expect("key"))
+        .expect("handle");
     let chain = vec![
         budi.certificate.clone().expect("cert"),
         h.node.signing_ca_der.clone(),
     ];
-    let r = check("official.sandi-backup", &sealed(&ct, "hub", keys, &budi_key, &chain));
+    let r = check(
+        "official.sandi-backup",
+        &sealed(&ct, "hub", keys, &budi_key, &chain),
+    );
     assert!(r.is_err(), "sealed by an official: {r:?}");
 
     // An application's certificate from the Network CA: not a node certificate.
@@ -517,12 +650,18 @@ async fn a_backup_sealed_by_anything_but_its_node_certificate_is_refused() {
         .await
         .expect("app")
         .expect("e-office");
-    let app_key = h.node.handle(app.signing_key.expect("key")).expect("handle");
+    let app_key = h
+        .node
+        .handle(app.signing_key.expect("key"))
+        .expect("handle");
     let chain = vec![
         app.certificate.clone().expect("cert"),
         h.node.network_ca_der.clone(),
     ];
-    let r = check("app.sandi-backup", &sealed(&ct, "hub", keys, &app_key, &chain));
+    let r = check(
+        "app.sandi-backup",
+        &sealed(&ct, "hub", keys, &app_key, &chain),
+    );
     assert!(r.is_err(), "sealed by an application: {r:?}");
 
     // Another node's certificate (bappeda's), claiming to be bappeda's backup or the hub's.
@@ -548,7 +687,10 @@ async fn a_backup_sealed_by_anything_but_its_node_certificate_is_refused() {
     .await
     .expect("issue");
     let chain = vec![issued.record.der.clone(), h.node.network_ca_der.clone()];
-    let r = check("other.sandi-backup", &sealed(&ct, "hub", keys, &other, &chain));
+    let r = check(
+        "other.sandi-backup",
+        &sealed(&ct, "hub", keys, &other, &chain),
+    );
     assert!(r.is_err(), "the hub's backup sealed by bappeda: {r:?}");
 
     // The hub's own certificate, revoked: refused; and with no current CRL, refused too.
@@ -634,17 +776,16 @@ async fn a_backup_naming_unknown_tables_or_columns_restores_nothing() {
     }
     for l in &mut column {
         if l["k"] == "row" && l["table"] == "officials" {
-            l["values"].as_array_mut().expect("values").push(serde_json::json!(1));
+            l["values"]
+                .as_array_mut()
+                .expect("values")
+                .push(serde_json::json!(1));
         }
     }
 
     for (name, forged) in [("sql", sql), ("column", column)] {
         let file = dir.path().join(format!("{name}.sandi-backup"));
-        std::fs::write(
-            &file,
-            resealed_by_hub(&h, &encrypted(&forged, &identity)),
-        )
-        .expect("write");
+        std::fs::write(&file, resealed_by_hub(&h, &encrypted(&forged, &identity))).expect("write");
         let ids: Vec<Box<dyn age::Identity + Send + Sync>> = vec![Box::new(identity.clone())];
         let checked = docsvc::backup::check_contents(&file, &trust, &ids).await;
         assert!(checked.is_err(), "{name}: backup verify passed it");
@@ -654,8 +795,15 @@ async fn a_backup_naming_unknown_tables_or_columns_restores_nothing() {
         assert!(!target.exists(), "{name}: something was left");
         if let Some((url, _)) = &pg {
             let target = dir.path().join(format!("restored-pg-{name}"));
-            let r = docsvc::backup::restore(&file, &trust, &ids, &target, Some(url.as_str()), &mut |_| {})
-                .await;
+            let r = docsvc::backup::restore(
+                &file,
+                &trust,
+                &ids,
+                &target,
+                Some(url.as_str()),
+                &mut |_| {},
+            )
+            .await;
             assert!(r.is_err(), "{name}: restored onto PostgreSQL: {r:?}");
             let store = docsvc::store::Store::open(url).await.expect("pg");
             let rows: i64 = sqlx::query_scalar(
@@ -687,7 +835,10 @@ async fn a_backup_holds_no_key_that_opens_without_the_custodians() {
         .filter(|l| l["k"] == "file")
         .filter_map(|l| l["path"].as_str())
         .collect();
-    assert!(files.iter().any(|p| p.starts_with("keystore/")), "{files:?}");
+    assert!(
+        files.iter().any(|p| p.starts_with("keystore/")),
+        "{files:?}"
+    );
     assert!(
         !files
             .iter()
