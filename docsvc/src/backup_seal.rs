@@ -120,7 +120,7 @@ pub fn check_sealer(trust: &SealTrust, leaf_der: &[u8], node_id: &str) -> Result
         .ok()
         .flatten()
         .is_some_and(|e| e.value.server_auth && e.value.client_auth);
-    let node_oid = keymgr::ca::node_attributes_oid()
+    let attributes_oid = keymgr::ca::node_attributes_oid()
         .iter()
         .map(u64::to_string)
         .collect::<Vec<_>>()
@@ -128,7 +128,7 @@ pub fn check_sealer(trust: &SealTrust, leaf_der: &[u8], node_id: &str) -> Result
     let node_attrs = leaf
         .extensions()
         .iter()
-        .any(|e| e.oid.to_id_string() == node_oid);
+        .any(|e| e.oid.to_id_string() == attributes_oid);
     if !(signs && node_eku && node_attrs) {
         return Err(bad("the signing certificate is not a node certificate"));
     }

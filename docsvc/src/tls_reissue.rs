@@ -62,21 +62,39 @@ pub async fn dev_issue(hub: &Layout, layout: &Layout) -> Result<Vec<u8>> {
             ips.push(ip);
         }
     }
-    let issued = keymgr::issue::issue(
-        &home,
-        quorum.online()?,
-        &inv,
-        keymgr::issue::Request::Node(keymgr::ca::NodeRequest {
-            node_id: config.node_id.clone(),
-            agency: "diskominfo".into(),
-            accreditation: "sangat_rahasia".into(),
-            dns: vec!["localhost".into()],
-            ips,
-            days: 365,
-        }),
-        keymgr::issue::KeySource::Csr(csr),
-    )
-    .await?;
+    // The lost node's certificate is still active: the new one is its rotation (same
+    // profile, a new key).
+    let subject = format!("node:{}", config.node_id);
+    let online = quorum.online()?;
+    let issued = match inv.latest(&subject).await? {
+        Some(r) if r.state == keymgr::inventory::CertState::Active => {
+            keymgr::issue::rotate(
+                &home,
+                online,
+                &inv,
+                &r.serial,
+                keymgr::issue::KeySource::Csr(csr),
+            )
+            .await?
+        }
+        _ => {
+            keymgr::issue::issue(
+                &home,
+                online,
+                &inv,
+                keymgr::issue::Request::Node(keymgr::ca::NodeRequest {
+                    node_id: config.node_id.clone(),
+                    agency: "diskominfo".into(),
+                    accreditation: "sangat_rahasia".into(),
+                    dns: vec!["localhost".into()],
+                    ips,
+                    days: 365,
+                }),
+                keymgr::issue::KeySource::Csr(csr),
+            )
+            .await?
+        }
+    };
     let chain = format!(
         "{}{}",
         keymgr::ca::der_to_pem(&issued.record.der),

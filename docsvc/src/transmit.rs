@@ -228,7 +228,7 @@ enum Outcome {
 async fn deliver_one(node: &Node, id: &str, peer: &str) -> Outcome {
     let checked = match documents::load_checked(node, id).await {
         Ok(c) => c,
-        Err(e @ crate::Error::RevocationUnknown(_)) => return Outcome::Retry(e.to_string()),
+        Err(e @ Error::RevocationUnknown(_)) => return Outcome::Retry(e.to_string()),
         Err(e) => return Outcome::Refused(e.to_string()),
     };
     let env = match envelope_of(node, &checked).await {
