@@ -235,7 +235,9 @@ impl FromRequestParts<App> for AppAuthed {
         let now = time::OffsetDateTime::now_utc();
         crate::signature::check_chain(&der, &node.network_trust, now)
             .map_err(|e| Error::Unauthenticated(format!("client certificate: {e}")))?;
-        if let crate::revocation::Status::Revoked { at } = node.crls.status(&der, now) {
+        if let crate::revocation::Status::Revoked { at } =
+            crate::revocation::require(node, &der, "application certificate")?
+        {
             return Err(Error::Unauthenticated(format!(
                 "the client certificate was revoked at {at}"
             ))
@@ -336,7 +338,7 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "node", responses((status = 200, description = "unsealed and the database answers"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/readyz", tag = "node", responses((status = 200, description = "unsealed and the database answers"), (status = 503, description = "sealed, the access log cannot be written, or a CRL is missing or stale", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn readyz(State(node): State<App>) -> ApiResult<Json<serde_json::Value>> {
     if node.is_sealed() {
         return Err(Error::Sealed.into());
@@ -344,14 +346,15 @@ async fn readyz(State(node): State<App>) -> ApiResult<Json<serde_json::Value>> {
     if !node.store.ping().await {
         return Err(Error::LogUnavailable("the database does not answer".into()).into());
     }
-    Ok(Json(json!({ "ready": true })))
+    let crls = crate::revocation::readiness(&node)?;
+    Ok(Json(json!({ "ready": true, "crls": crls })))
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "node", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 async fn metrics(State(node): State<App>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        node.metrics.render(node.is_sealed()),
+        node.metrics.render(node.is_sealed()) + &crate::revocation::render_metrics(&node),
     )
         .into_response()
 }
@@ -641,7 +644,9 @@ struct DocumentView {
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct SignatureView {
+    /// The signature, chain and revocation at signing time all check out.
     valid: bool,
+    revocation: crate::revocation::SignatureStatus,
     signer: String,
     nip: Option<String>,
     serial: String,
@@ -659,7 +664,8 @@ async fn get_document(
     let v = &checked.verified;
     Ok(Json(DocumentView {
         signature: SignatureView {
-            valid: true,
+            valid: checked.signature_status.is_valid(),
+            revocation: checked.signature_status.clone(),
             signer: v.subject.clone(),
             nip: v.nip.clone(),
             serial: v.serial.clone(),

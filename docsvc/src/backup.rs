@@ -1,6 +1,7 @@
 //! Backup and restore of a whole node: a consistent snapshot of the database taken while the
 //! node serves (one read transaction: SQLite's WAL snapshot, PostgreSQL's repeatable read),
-//! with the data directory's files (the keystores as they are, sealed; keys.json, certificates,
+//! with the data directory's files (the node's keystore as it is, sealed; never the TLS
+//! keystore, which opens without the custodians: a restore makes a new TLS key; keys.json, certificates,
 //! CRLs, policy, directory, configuration, published log heads). The file is age-encrypted to
 //! the backup custodians' recipients and signed by the node's key, so that it can be checked
 //! before anyone decrypts it. Restoring works onto an empty data directory and an empty
@@ -18,8 +19,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::TryStreamExt as _;
 use serde::{Deserialize, Serialize};
-use sqlx::{Connection as _, Row as _};
+use sqlx::Row as _;
 
+use crate::backup_schema::{Kind, Table, schema};
+use crate::backup_seal::SealTrust;
 use crate::node::{Config, Layout, NodeKeys, read_pem_certs};
 use crate::store::{Backend, Store};
 use crate::{Error, Result, now_rfc3339};
@@ -41,20 +44,6 @@ pub struct Seal {
     pub signature: String,
     /// The node certificate and the Network CA (base64 DER).
     pub chain: Vec<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Kind {
-    Text,
-    Int,
-    Blob,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct Table {
-    name: String,
-    columns: Vec<(String, Kind)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -91,49 +80,6 @@ pub struct Summary {
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
     move |e| Error::io(what, path, e)
-}
-
-/// The tables and their columns, read from the migrations themselves (applied to an empty
-/// SQLite database in memory), so that a new table or column is never left out. Tables that
-/// others refer to come first.
-async fn schema() -> Result<Vec<Table>> {
-    let mut c = sqlx::SqliteConnection::connect("sqlite::memory:").await?;
-    sqlx::migrate!("./migrations/sqlite")
-        .run(&mut c)
-        .await
-        .map_err(|e| Error::Database(format!("migrating: {e}")))?;
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'table' \
-         AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx_%' ORDER BY name",
-    )
-    .fetch_all(&mut c)
-    .await?;
-    let first = ["officials", "applications", "documents"];
-    let mut ordered: Vec<String> = first.iter().map(|s| (*s).to_owned()).collect();
-    ordered.extend(names.into_iter().filter(|n| !first.contains(&n.as_str())));
-    let mut tables = Vec::new();
-    for name in ordered {
-        let cols = sqlx::query("SELECT name, type FROM pragma_table_info(?) ORDER BY cid")
-            .bind(&name)
-            .fetch_all(&mut c)
-            .await?;
-        let columns = cols
-            .iter()
-            .map(|r| {
-                let ty: String = r.try_get("type")?;
-                let kind = if ty.contains("INT") {
-                    Kind::Int
-                } else if ty.contains("BLOB") {
-                    Kind::Blob
-                } else {
-                    Kind::Text
-                };
-                Ok((r.try_get::<String, _>("name")?, kind))
-            })
-            .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?;
-        tables.push(Table { name, columns });
-    }
-    Ok(tables)
 }
 
 /// A writer that hashes what passes through it.
@@ -192,7 +138,11 @@ fn files_of(dir: &Path, policy_dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     top.sort_by_key(std::fs::DirEntry::file_name);
     for e in top {
         let name = e.file_name().to_string_lossy().into_owned();
+        // The TLS keystore opens without the custodians: never in a backup (a restore makes a
+        // new TLS key and asks for its certificate; see `tls_reissue`).
         if name == "shares"
+            || name == "tls-keystore"
+            || name == "tls"
             || name == "policy"
             || name.starts_with("docsvc.db")
             || name.ends_with(".partial")
@@ -442,15 +392,10 @@ fn open(path: &Path) -> Result<Opened> {
     Ok(Opened { file, len, seal })
 }
 
-fn parse(der: &[u8]) -> Option<x509_parser::certificate::X509Certificate<'_>> {
-    x509_parser::parse_x509_certificate(der)
-        .ok()
-        .map(|(_, c)| c)
-}
-
 /// Checks a backup's seal without decrypting it: the ciphertext's hash, the node's signature,
-/// and its certificate chain up to `root_der` (the network's root, which the checker brings).
-pub fn verify(path: &Path, root_der: &[u8]) -> Result<Seal> {
+/// and its certificate: a node certificate of the seal's node id from the Network CA the
+/// checker brings, valid and not revoked (see [`crate::backup_seal`]).
+pub fn verify(path: &Path, trust: &SealTrust) -> Result<Seal> {
     let mut o = open(path)?;
     let bad = |why: String| Error::Integrity(format!("{}: {why}", path.display()));
     let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
@@ -477,16 +422,10 @@ pub fn verify(path: &Path, root_der: &[u8]) -> Result<Seal> {
         .map(|c| B64.decode(c))
         .collect::<std::result::Result<_, _>>()
         .map_err(|_| bad("unreadable certificate chain".into()))?;
-    let [leaf, ca, ..] = chain.as_slice() else {
-        return Err(bad("the seal lacks the node certificate and its CA".into()));
+    let [leaf, ..] = chain.as_slice() else {
+        return Err(bad("the seal lacks the node certificate".into()));
     };
-    let (Some(leaf_c), Some(ca_c), Some(root_c)) = (parse(leaf), parse(ca), parse(root_der)) else {
-        return Err(bad("unreadable certificate".into()));
-    };
-    leaf_c
-        .verify_signature(Some(ca_c.public_key()))
-        .and_then(|()| ca_c.verify_signature(Some(root_c.public_key())))
-        .map_err(|_| bad("the signing certificate does not chain to the given root".into()))?;
+    crate::backup_seal::check_sealer(trust, leaf, &o.seal.node_id)?;
     let sig = B64
         .decode(&o.seal.signature)
         .map_err(|_| bad("unreadable signature".into()))?;
@@ -532,24 +471,30 @@ fn records(
 
 /// Decrypts a backup whose seal checks and reads it through without writing anything: every
 /// record readable, every file path inside the node, the counts as the end record says.
-pub fn check_contents(
+pub async fn check_contents(
     path: &Path,
-    root_der: &[u8],
+    trust: &SealTrust,
     ids: &[Box<dyn age::Identity + Send + Sync>],
 ) -> Result<Summary> {
-    let seal = verify(path, root_der)?;
+    let seal = verify(path, trust)?;
+    let known = schema().await?;
     let mut summary = Summary::default();
     let mut header = false;
+    let mut tables_known = Vec::new();
     for r in records(path, ids)? {
         match r? {
             Record::Header {
-                node_id, format, ..
+                node_id,
+                format,
+                tables,
+                ..
             } if !header => {
                 if format != FORMAT || node_id != seal.node_id {
                     return Err(Error::Integrity(
                         "the header does not match the seal".into(),
                     ));
                 }
+                tables_known = crate::backup_schema::known_tables(&tables, &known)?;
                 header = true;
             }
             Record::File { path: rel, data } if header => {
@@ -557,7 +502,14 @@ pub fn check_contents(
                 summary.bytes += data.len() as u64 * 3 / 4;
                 summary.files += 1;
             }
-            Record::Row { table, .. } if header => *summary.rows.entry(table).or_default() += 1,
+            Record::Row { table, .. } if header => {
+                if !tables_known.iter().any(|t| t.name == table) {
+                    return Err(Error::Integrity(format!(
+                        "rows for unknown table {table:?}"
+                    )));
+                }
+                *summary.rows.entry(table).or_default() += 1;
+            }
             Record::End { files, rows } if header => {
                 let counted: BTreeMap<String, u64> =
                     rows.into_iter().filter(|(_, n)| *n > 0).collect();
@@ -642,13 +594,13 @@ async fn insert(
 /// done. The node starts sealed: its keystore is the custodians' as it was.
 pub async fn restore(
     path: &Path,
-    root_der: &[u8],
+    trust: &SealTrust,
     ids: &[Box<dyn age::Identity + Send + Sync>],
     target: &Path,
     database_url: Option<&str>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Summary> {
-    let seal = verify(path, root_der)?;
+    let seal = verify(path, trust)?;
     progress(&format!(
         "seal checked: node {}, {}",
         seal.node_id, seal.created_at
@@ -695,6 +647,9 @@ async fn restore_into(
             "the header does not match the seal".into(),
         ));
     }
+    // Only this version's tables and columns, by its own names: checked before anything is
+    // written.
+    let tables = crate::backup_schema::known_tables(&tables, &schema().await?)?;
     let url = database_url.map_or_else(
         || format!("sqlite://{}?mode=rwc", target.join("docsvc.db").display()),
         str::to_owned,
@@ -738,7 +693,7 @@ async fn restore_into(
             Record::Row { table, values } => {
                 let t = by_name
                     .get(table.as_str())
-                    .ok_or_else(|| Error::Integrity(format!("rows for unknown table {table}")))?;
+                    .ok_or_else(|| Error::Integrity(format!("rows for unknown table {table:?}")))?;
                 insert(&mut tx, t, values).await?;
                 *summary.rows.entry(table).or_default() += 1;
             }
@@ -765,6 +720,12 @@ async fn restore_into(
         "database: {} rows restored; {} files",
         summary.rows.values().sum::<u64>(),
         summary.files
+    ));
+    let csr = crate::tls_reissue::new_key_and_request(&Layout::new(target), &node_id)?;
+    progress(&format!(
+        "a new TLS key: have keymgr issue the node certificate for {} and install it (with the \
+         Network CA) as tls/node-chain.pem, and list it in the next network directory",
+        csr.display()
     ));
     finish(target, &store, database_url, progress).await?;
     Ok(summary)

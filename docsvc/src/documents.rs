@@ -144,6 +144,7 @@ pub(crate) fn sign_as(node: &Node, official: &Official, bytes: &[u8]) -> Result<
             official.nip
         ))
     })?;
+    crate::revocation::require_good(node, &cert, "signing certificate")?;
     let key = node.handle(official.signing_key.ok_or_else(|| {
         Error::Invalid(format!("official {} has no signing key", official.nip))
     })?)?;
@@ -981,6 +982,8 @@ pub struct Checked {
     pub manifest: Manifest,
     pub signature: Vec<u8>,
     pub verified: Verified,
+    /// The signer's certificate against the CRL, at signing time.
+    pub signature_status: crate::revocation::SignatureStatus,
     /// `sent` or `awaiting_approval`.
     pub state: String,
 }
@@ -1052,11 +1055,15 @@ pub async fn load_checked(node: &Node, id: &str) -> Result<Checked> {
             "letter {id}: signed by someone other than its originator"
         )));
     }
+    let signature_status =
+        crate::revocation::letter_signature_status(node, id, &manifest.created_at, &verified)
+            .await?;
     Ok(Checked {
         state,
         manifest,
         signature: sig,
         verified,
+        signature_status,
     })
 }
 

@@ -58,6 +58,10 @@ pub enum Error {
     /// Ciphertext that no key this node still holds can open.
     #[error("no key to open it: {0}")]
     KeyUnavailable(String),
+    /// A certificate's revocation status cannot be established (no current CRL of its
+    /// issuer): refused, never taken as good, until the operator installs a fresh CRL.
+    #[error("revocation status unknown: {0}")]
+    RevocationUnknown(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -86,6 +90,7 @@ impl Error {
             Error::Sealed
             | Error::LogUnavailable(_)
             | Error::StorageFull(_)
+            | Error::RevocationUnknown(_)
             | Error::Keystore(hsm_shim::Error::Sealed { .. }) => 503,
             Error::Integrity(_)
             | Error::KeyUnavailable(_)
@@ -114,6 +119,7 @@ impl Error {
             Error::Signature(_) => "bad-signature",
             Error::LogUnavailable(_) => "log-unavailable",
             Error::StorageFull(_) => "storage-full",
+            Error::RevocationUnknown(_) => "revocation-unknown",
             Error::Database(_)
             | Error::Io { .. }
             | Error::Policy(_)

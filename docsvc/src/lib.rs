@@ -8,6 +8,8 @@ pub mod api;
 pub mod applications;
 pub mod audit;
 pub mod backup;
+mod backup_schema;
+pub mod backup_seal;
 pub mod bench;
 pub mod client;
 pub mod content;
@@ -30,6 +32,7 @@ pub mod signing;
 pub mod soak;
 pub mod store;
 pub mod tls;
+pub mod tls_reissue;
 pub mod transmit;
 pub mod web;
 

@@ -105,9 +105,8 @@ enum Command {
         /// The new, empty data directory.
         #[arg(long)]
         data_dir: PathBuf,
-        /// The network's root CA certificate (PEM), which the backup's signature must chain to.
-        #[arg(long)]
-        ca: PathBuf,
+        #[command(flatten)]
+        seal: SealArgs,
         /// A backup custodian's age identity file.
         #[arg(long)]
         identity: PathBuf,
@@ -490,10 +489,10 @@ async fn run() -> anyhow::Result<()> {
         Command::Restore {
             file,
             data_dir,
-            ca,
+            seal,
             identity,
             database_url,
-        } => restore_cmd(&file, &data_dir, &ca, &identity, database_url.as_deref()).await,
+        } => restore_cmd(&file, &data_dir, &seal, &identity, database_url.as_deref()).await,
         Command::Official { command } => official(command).await,
         Command::Bench {
             sign_requests,
@@ -950,16 +949,41 @@ fn audit_spki(layout: &Layout) -> anyhow::Result<Vec<u8>> {
 
 #[derive(Subcommand)]
 enum BackupCommand {
-    /// Checks a backup's seal (hash, the node's signature, its chain to the root); with
+    /// Checks a backup's seal (hash, the node's signature, its node certificate); with
     /// `--identity`, also decrypts it and checks every record and count.
     Verify {
         file: PathBuf,
-        /// The network's root CA certificate (PEM).
-        #[arg(long)]
-        ca: PathBuf,
+        #[command(flatten)]
+        seal: SealArgs,
         #[arg(long)]
         identity: Option<PathBuf>,
     },
+}
+
+/// What a backup's seal is checked against: only a node certificate of the backup's node,
+/// from this Network CA, valid and not revoked.
+#[derive(clap::Args)]
+struct SealArgs {
+    /// The network's root CA certificate (PEM), e.g. DIR/ca/root.pem.
+    #[arg(long)]
+    ca: PathBuf,
+    /// The Network CA certificate (PEM); `network-ca.pem` beside `--ca` when absent.
+    #[arg(long)]
+    network_ca: Option<PathBuf>,
+    /// keymgr's CRLs (a current Network CA CRL is required); `crl/` beside the directory of
+    /// `--ca` when absent.
+    #[arg(long)]
+    crl_dir: Option<PathBuf>,
+}
+
+impl SealArgs {
+    fn trust(&self) -> anyhow::Result<docsvc::backup_seal::SealTrust> {
+        Ok(docsvc::backup_seal::SealTrust::from_files(
+            &self.ca,
+            self.network_ca.as_deref(),
+            self.crl_dir.as_deref(),
+        )?)
+    }
 }
 
 async fn bench_cmd(
@@ -1007,13 +1031,13 @@ async fn bench_cmd(
 async fn restore_cmd(
     file: &std::path::Path,
     data_dir: &std::path::Path,
-    ca: &std::path::Path,
+    seal: &SealArgs,
     identity: &std::path::Path,
     database_url: Option<&str>,
 ) -> anyhow::Result<()> {
-    let root = root_of(ca)?;
+    let trust = seal.trust()?;
     let ids = docsvc::backup::identities(identity)?;
-    let s = docsvc::backup::restore(file, &root, &ids, data_dir, database_url, &mut |l| {
+    let s = docsvc::backup::restore(file, &trust, &ids, data_dir, database_url, &mut |l| {
         eprintln!("{l}");
     })
     .await?;
@@ -1026,28 +1050,27 @@ async fn restore_cmd(
     Ok(())
 }
 
-fn root_of(ca: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    let pem = std::fs::read_to_string(ca).with_context(|| format!("reading {}", ca.display()))?;
-    keymgr::ca::pem_to_der(&pem)
-        .with_context(|| format!("{} holds no PEM certificate", ca.display()))
-}
-
 async fn backup_cmd(
     command: Option<BackupCommand>,
     data_dir: &std::path::Path,
     out: Option<&std::path::Path>,
     recipients: &[String],
 ) -> anyhow::Result<()> {
-    if let Some(BackupCommand::Verify { file, ca, identity }) = command {
-        let root = root_of(&ca)?;
-        let seal = docsvc::backup::verify(&file, &root)?;
+    if let Some(BackupCommand::Verify {
+        file,
+        seal,
+        identity,
+    }) = command
+    {
+        let trust = seal.trust()?;
+        let seal = docsvc::backup::verify(&file, &trust)?;
         println!(
             "seal valid: node {}, taken {}, SHA-256 {}",
             seal.node_id, seal.created_at, seal.sha256
         );
         if let Some(identity) = identity {
             let ids = docsvc::backup::identities(&identity)?;
-            let s = docsvc::backup::check_contents(&file, &root, &ids)?;
+            let s = docsvc::backup::check_contents(&file, &trust, &ids).await?;
             println!(
                 "contents valid: {} files, {} rows in {} tables",
                 s.files,

@@ -13,6 +13,8 @@ pub struct Metrics {
     pub documents_read: AtomicU64,
     pub signatures: AtomicU64,
     pub log_entries: AtomicU64,
+    /// Certificates refused because their revocation status could not be established.
+    pub revocation_unknown: AtomicU64,
 }
 
 impl Metrics {
@@ -58,6 +60,11 @@ impl Metrics {
             "audit_entries_total",
             "Access log entries appended.",
             &self.log_entries,
+        );
+        c(
+            "revocation_unknown_total",
+            "Certificates refused for want of a current CRL of their issuer.",
+            &self.revocation_unknown,
         );
         let _ = writeln!(out, "# HELP docsvc_sealed 1 while the keystore is sealed.");
         let _ = writeln!(out, "# TYPE docsvc_sealed gauge");

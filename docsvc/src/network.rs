@@ -112,7 +112,11 @@ pub async fn peer_of(node: &Node, der: &[u8]) -> Result<std::result::Result<Node
     if let Err(e) = crate::signature::check_chain(der, &node.network_trust, now) {
         return Ok(Err(format!("node certificate: {e}")));
     }
-    if let crate::revocation::Status::Revoked { at } = node.crls.status(der, now) {
+    // Unknown revocation status is the caller's error (503 `revocation-unknown`), not a
+    // refusal of the peer: it must retry once the operator has a fresh CRL.
+    if let crate::revocation::Status::Revoked { at } =
+        crate::revocation::require(node, der, "node certificate")?
+    {
         return Ok(Err(format!("the node certificate was revoked at {at}")));
     }
     let Some(directory) = node.network.current(&node.store).await? else {

@@ -42,6 +42,9 @@ pub struct Config {
     /// (`docsvc outbox retry`).
     #[serde(default = "default_delivery_attempts")]
     pub delivery_attempts: i64,
+    /// `/readyz` and `/metrics` warn of a CRL that goes stale within this many hours.
+    #[serde(default = "default_crl_warn_hours")]
+    pub crl_warn_hours: i64,
 }
 
 fn default_max_body_mib() -> u64 {
@@ -58,6 +61,9 @@ fn default_abandoned_upload_minutes() -> i64 {
 }
 fn default_delivery_attempts() -> i64 {
     12
+}
+fn default_crl_warn_hours() -> i64 {
+    48
 }
 
 /// The node's own keys, by id (`keys.json`).

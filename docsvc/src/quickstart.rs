@@ -490,6 +490,7 @@ fn dev_config(layout: &Layout, listen: &str, database_url: Option<&str>) -> Resu
         session_absolute_hours: 12,
         abandoned_upload_minutes: 60,
         delivery_attempts: 12,
+        crl_warn_hours: 48,
     };
     config.save(layout)?;
     Ok(config)

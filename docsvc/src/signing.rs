@@ -189,6 +189,7 @@ pub async fn sign(
         });
     }
     let (key, cert, signer) = signer_key(node, app, req.as_official.as_deref()).await?;
+    revocation::require_good(node, &cert, "signing certificate")?;
     let handle = node.handle(key)?;
     let keys: &dyn KeyStore = node.keystore.as_ref();
     let now = OffsetDateTime::now_utc();
@@ -241,7 +242,7 @@ pub async fn verify(
     let now = OffsetDateTime::now_utc();
     let out = match signature::verify_detached(&cms, content, &node.trust, now) {
         Ok(v) => {
-            let rev = node.crls.status(&v.signer_der, now);
+            let rev = revocation::require(node, &v.signer_der, "signer's certificate")?;
             let revoked = matches!(rev, revocation::Status::Revoked { .. });
             VerifyResponse {
                 valid: !revoked,

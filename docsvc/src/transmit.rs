@@ -228,6 +228,7 @@ enum Outcome {
 async fn deliver_one(node: &Node, id: &str, peer: &str) -> Outcome {
     let checked = match documents::load_checked(node, id).await {
         Ok(c) => c,
+        Err(e @ Error::RevocationUnknown(_)) => return Outcome::Retry(e.to_string()),
         Err(e) => return Outcome::Refused(e.to_string()),
     };
     let env = match envelope_of(node, &checked).await {
@@ -539,7 +540,10 @@ async fn checked(
         Ok(v) => v,
         Err(e) => return Ok(Err(format!("signature: {e}"))),
     };
-    if let crate::revocation::Status::Revoked { at } = node.crls.status(&v.signer_der, now) {
+    // Unknown is an error, not a refusal: the sender keeps the letter and retries (503).
+    if let crate::revocation::Status::Revoked { at } =
+        crate::revocation::require(node, &v.signer_der, "signer's certificate")?
+    {
         return Ok(Err(format!("the signer's certificate was revoked at {at}")));
     }
     let signer = m

@@ -174,6 +174,13 @@ async fn a_backup_restores_from_sqlite_onto_postgres_sealed() {
             .contains("postgres://")
     );
 
+    // The backup held no TLS key: the restored node asked for a new certificate.
+    docsvc::tls_reissue::dev_issue(
+        &docsvc::node::Layout::new(&a),
+        &docsvc::node::Layout::new(&b),
+    )
+    .await
+    .expect("the restored node's new TLS certificate");
     restored_node_serves(dir.path(), &a, &b, &root, &creds, &id);
     sandi_e2e::pg::drop_postgres(&pg_name).await;
 }

@@ -881,6 +881,22 @@ async fn a_standby_restored_from_backup_receives_what_was_sent_while_it_was_down
         .output()
         .expect("docsvc restore"));
     std::fs::rename(&shares, b.join("shares")).expect("the custodians come");
+    // The backup held no TLS key: the standby's new certificate, listed in the next directory.
+    docsvc::tls_reissue::dev_issue(
+        &docsvc::node::Layout::new(&a),
+        &docsvc::node::Layout::new(&b),
+    )
+    .await
+    .expect("the standby's new TLS certificate");
+    publish(
+        &a,
+        2,
+        vec![
+            entry(&a, "hub", &a_base, &["dinkes"], "sangat_rahasia"),
+            entry(&b, "bappeda", &b_base, &["bappeda"], "rahasia"),
+        ],
+        &[&a, &b],
+    );
     let standby = serve(&b, &b_base);
     let deadline = Instant::now() + Duration::from_secs(90);
     for id in &ids {

@@ -17,6 +17,7 @@ use crate::api::App;
 use crate::audit::Entry;
 use crate::documents::{self, Checked, Filter, Mailbox, Summary};
 use crate::node::Node;
+use crate::revocation::SignatureStatus;
 
 /// Text parts up to this size are shown inline; larger ones are offered as a file.
 const INLINE_TEXT: u64 = 1 << 20;
@@ -439,7 +440,11 @@ async fn read_page(node: &Node, v: &Viewer, id: &str, q: &ReadQuery) -> Result<R
             }
             section.signature aria-labelledby="sig-title" {
                 h2 #sig-title { (l.t("Tanda tangan elektronik", "Electronic signature")) }
-                p.valid { "✔ " (l.t("Sah: tanda tangan dan rantai sertifikat terverifikasi", "Valid: the signature and certificate chain verify")) }
+                @match &checked.signature_status {
+                    SignatureStatus::Valid => p.valid { "✔ " (l.t("Sah: tanda tangan, rantai sertifikat dan status pencabutan terverifikasi", "Valid: the signature, certificate chain and revocation status verify")) },
+                    SignatureStatus::RevokedAfterSigning { revoked_at } => p.valid { "✔ " (l.t("Sah: ditandatangani sebelum sertifikatnya dicabut pada ", "Valid: signed before its certificate was revoked at ")) (revoked_at) },
+                    SignatureStatus::RevokedBeforeSigning { revoked_at } => p.invalid role="alert" { "✘ " (l.t("Tidak sah: sertifikat penanda tangan dicabut pada ", "Not valid: the signer's certificate was revoked at ")) (revoked_at) (l.t(", sebelum surat ditandatangani", ", before the letter was signed")) },
+                }
                 dl.meta {
                     dt { (l.t("Penanda tangan", "Signer")) } dd { (sig.subject) }
                     @if let Some(nip) = &sig.nip { dt { "NIP" } dd { (nip) } }

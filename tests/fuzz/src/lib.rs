@@ -91,7 +91,13 @@ pub fn backup(data: &[u8]) {
     };
     let path = dir.path().join("fuzz.backup");
     if std::fs::write(&path, data).is_ok() {
-        let _ = docsvc::backup::verify(Path::new(&path), ROOT);
+        // No CRL beside: a seal that gets as far as revocation is refused there.
+        let trust = docsvc::backup_seal::SealTrust::new(
+            ROOT.to_vec(),
+            NETWORK_CA.to_vec(),
+            dir.path().join("crl"),
+        );
+        let _ = docsvc::backup::verify(Path::new(&path), &trust);
     }
 }
 
