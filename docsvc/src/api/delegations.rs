@@ -16,7 +16,7 @@ pub(super) async fn grant_delegation(
     Ok(Json(delegation::grant(&node, &auth.caller(), &g).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/me/delegations", tag = "session", responses((status = 200, body = Vec<Delegation>), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/v1/me/delegations", tag = "session", responses((status = 200, body = Vec<Delegation>), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json")))]
 pub(super) async fn list_delegations(
     State(node): State<App>,
     auth: Authed,
@@ -24,7 +24,7 @@ pub(super) async fn list_delegations(
     Ok(Json(delegation::list(&node, &auth.official.nip).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/me/delegations/{id}", tag = "session", params(("id" = String, Path, description = "the delegation id")), responses((status = 200, body = Delegation), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such delegation of the caller's", body = ProblemDoc, content_type = "application/problem+json")))]
+#[utoipa::path(delete, path = "/api/v1/me/delegations/{id}", tag = "session", params(("id" = String, Path, description = "the delegation id")), responses((status = 200, body = Delegation), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such delegation of the caller's", body = ProblemDoc, content_type = "application/problem+json")))]
 pub(super) async fn revoke_delegation(
     State(node): State<App>,
     auth: Authed,

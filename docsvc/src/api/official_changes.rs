@@ -30,7 +30,7 @@ pub(super) async fn admin_clearance(
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/changes", tag = "admin", responses((status = 200, body = Vec<Change>), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "not an administrator", body = ProblemDoc, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/v1/admin/changes", tag = "admin", responses((status = 200, body = Vec<Change>), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "not an administrator", body = ProblemDoc, content_type = "application/problem+json")))]
 pub(super) async fn admin_changes(
     State(node): State<App>,
     auth: Authed,
@@ -38,7 +38,7 @@ pub(super) async fn admin_changes(
     Ok(Json(crate::admin::pending(&node, &auth.official).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/changes/{id}/approve", tag = "admin", params(("id" = String, Path, description = "the change id")), responses((status = 200, body = Change), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "not a second pengelola_sandi cleared for it with the PIN step-up, or CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such change", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "already decided", body = ProblemDoc, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/admin/changes/{id}/approve", tag = "admin", params(("id" = String, Path, description = "the change id")), responses((status = 200, body = Change), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "not a second pengelola_sandi cleared for it with the PIN step-up, or CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such change", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "already decided", body = ProblemDoc, content_type = "application/problem+json")))]
 pub(super) async fn approve_change(
     State(node): State<App>,
     auth: Authed,
@@ -49,7 +49,7 @@ pub(super) async fn approve_change(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/changes/{id}/reject", tag = "admin", params(("id" = String, Path, description = "the change id")), responses((status = 200, body = Change), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "not a second pengelola_sandi with the PIN step-up, or CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such change", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "already decided", body = ProblemDoc, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/admin/changes/{id}/reject", tag = "admin", params(("id" = String, Path, description = "the change id")), responses((status = 200, body = Change), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "not a second pengelola_sandi with the PIN step-up, or CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "no such change", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "already decided", body = ProblemDoc, content_type = "application/problem+json")))]
 pub(super) async fn reject_change(
     State(node): State<App>,
     auth: Authed,
