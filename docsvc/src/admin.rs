@@ -117,7 +117,14 @@ pub async fn register(
         .signing_key
         .ok_or_else(|| Error::Internal("no signing key".into()))?;
     let csr = quickstart::csr_for(node.keystore.as_ref(), key, &official.nip)?;
-    log(node, admin, "official_register", &official.nip, client.clone()).await?;
+    log(
+        node,
+        admin,
+        "official_register",
+        &official.nip,
+        client.clone(),
+    )
+    .await?;
     let change = crate::official_changes::request(
         node,
         admin,

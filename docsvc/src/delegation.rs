@@ -68,7 +68,14 @@ fn row_delegation(row: &sqlx::any::AnyRow, now: OffsetDateTime) -> Result<Delega
 const COLUMNS: &str =
     "id, nip, application_id, max_classification, granted_at, expires_at, revoked_at";
 
-async fn log(node: &Node, nip: &str, action: &str, decision: &str, reason: String, client: Option<String>) -> Result<()> {
+async fn log(
+    node: &Node,
+    nip: &str,
+    action: &str,
+    decision: &str,
+    reason: String,
+    client: Option<String>,
+) -> Result<()> {
     log_alone(
         node,
         &Entry::event(
@@ -96,7 +103,15 @@ fn refused(alasan: &str, reason: &str) -> Error {
 pub async fn grant(node: &Node, caller: &Caller, g: &Grant) -> Result<Delegation> {
     let o = &caller.official;
     if !caller.stepped_up {
-        log(node, &o.nip, "delegate", "deny", "without the signing PIN".into(), caller.client.clone()).await?;
+        log(
+            node,
+            &o.nip,
+            "delegate",
+            "deny",
+            "without the signing PIN".into(),
+            caller.client.clone(),
+        )
+        .await?;
         return Err(refused(
             "ditolak: pendelegasian tanda tangan memerlukan verifikasi PIN",
             "denied: delegating signing needs the signing PIN",
@@ -188,7 +203,18 @@ pub async fn revoke(node: &Node, caller: &Caller, id: &str) -> Result<Delegation
         .filter(|d| &d.nip == nip)
         .ok_or_else(|| Error::NotFound(format!("delegation {id}")))?;
     if done.rows_affected() == 1 {
-        log(node, nip, "revoke_delegation", "allow", format!("delegation {id} of application {} revoked", d.application_id), caller.client.clone()).await?;
+        log(
+            node,
+            nip,
+            "revoke_delegation",
+            "allow",
+            format!(
+                "delegation {id} of application {} revoked",
+                d.application_id
+            ),
+            caller.client.clone(),
+        )
+        .await?;
     }
     Ok(d)
 }

@@ -15,7 +15,7 @@ use crate::directory::{self, Official};
 use crate::envelope::{self, MANIFEST_FORMAT, Manifest, Part, Urgency};
 use crate::metrics::Metrics;
 use crate::node::Node;
-use crate::signature::{self, Verified};
+use crate::signature::{self, Kind, Verified};
 use crate::{Error, Result, now_rfc3339};
 
 /// Who is asking, and how: what every decision and log entry needs.
@@ -140,7 +140,7 @@ impl std::fmt::Debug for Ingest<'_> {
 pub(crate) fn sign_as(
     node: &Node,
     official: &Official,
-    kind: signature::Kind,
+    kind: Kind,
     bytes: &[u8],
 ) -> Result<Vec<u8>> {
     let cert = official.certificate.clone().ok_or_else(|| {
@@ -671,12 +671,7 @@ impl<'a> Ingest<'a> {
         let node = self.node;
         let manifest = self.manifest(now_rfc3339());
         let bytes = manifest.canonical()?;
-        let cms = sign_as(
-            node,
-            &self.caller.official,
-            signature::Kind::Manifest,
-            &bytes,
-        )?;
+        let cms = sign_as(node, &self.caller.official, Kind::Manifest, &bytes)?;
 
         let mut tx = node.store.begin().await?;
         sqlx::query(
@@ -935,12 +930,7 @@ pub async fn approve(node: &Node, caller: &Caller, id: &str) -> Result<Created> 
     if !send.allowed {
         return Err(forbidden(&send));
     }
-    let cms = sign_as(
-        node,
-        &caller.official,
-        signature::Kind::Approval,
-        &m.canonical()?,
-    )?;
+    let cms = sign_as(node, &caller.official, Kind::Approval, &m.canonical()?)?;
     let mut tx = node.store.begin().await?;
     let moved = sqlx::query("UPDATE documents SET state = $1 WHERE id = $2 AND state = $3")
         .bind(SENT)
@@ -1056,7 +1046,7 @@ pub async fn load_checked(node: &Node, id: &str) -> Result<Checked> {
     }
     let verified = signature::verify_detached(
         &sig,
-        signature::Kind::Manifest,
+        Kind::Manifest,
         signature::Content::Bytes(&bytes),
         &node.trust,
         OffsetDateTime::now_utc(),

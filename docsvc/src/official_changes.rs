@@ -110,7 +110,15 @@ pub async fn check_within_own(
         level.as_str(),
         admin.clearance.as_str()
     );
-    log(node, admin, "official_change", "deny", reason.clone(), client).await?;
+    log(
+        node,
+        admin,
+        "official_change",
+        "deny",
+        reason.clone(),
+        client,
+    )
+    .await?;
     Err(forbidden(
         "ditolak: tidak dapat memberi tingkat izin di atas tingkat izin sendiri",
         reason,
@@ -156,13 +164,15 @@ pub async fn request(
 }
 
 async fn get(node: &Node, id: &str) -> Result<Option<Change>> {
-    sqlx::query(&format!("SELECT {COLUMNS} FROM official_changes WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(node.store.pool())
-        .await?
-        .as_ref()
-        .map(row_change)
-        .transpose()
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM official_changes WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(node.store.pool())
+    .await?
+    .as_ref()
+    .map(row_change)
+    .transpose()
 }
 
 /// Pending changes, for administrators.
@@ -201,9 +211,14 @@ pub async fn decide(node: &Node, caller: &Caller, id: &str, approve: bool) -> Re
         .await?
         .ok_or_else(|| Error::NotFound(format!("change {id}")))?;
     let refusal = if !me.has_role(APPROVER_ROLE) || me.status != Status::Active {
-        Some(format!("denied: only an active {APPROVER_ROLE} approves changes to officials"))
+        Some(format!(
+            "denied: only an active {APPROVER_ROLE} approves changes to officials"
+        ))
     } else if me.nip == change.requested_by {
-        Some("denied: the one who asked for a change cannot approve it; a second official must".into())
+        Some(
+            "denied: the one who asked for a change cannot approve it; a second official must"
+                .into(),
+        )
     } else if me.nip == change.nip {
         Some("denied: nobody approves a change to themselves".into())
     } else if approve && me.clearance < change.clearance {
@@ -217,7 +232,15 @@ pub async fn decide(node: &Node, caller: &Caller, id: &str, approve: bool) -> Re
         None
     };
     if let Some(reason) = refusal {
-        log(node, me, "official_change_decide", "deny", format!("change {id}: {reason}"), caller.client.clone()).await?;
+        log(
+            node,
+            me,
+            "official_change_decide",
+            "deny",
+            format!("change {id}: {reason}"),
+            caller.client.clone(),
+        )
+        .await?;
         return Err(forbidden(
             "ditolak: perubahan data pejabat disetujui oleh pengelola sandi kedua",
             reason,
@@ -243,7 +266,11 @@ pub async fn decide(node: &Node, caller: &Caller, id: &str, approve: bool) -> Re
             CLEARANCE => {
                 directory::set_clearance(&node.store, &change.nip, change.clearance).await?;
             }
-            other => return Err(Error::Integrity(format!("change {id}: unknown kind {other:?}"))),
+            other => {
+                return Err(Error::Integrity(format!(
+                    "change {id}: unknown kind {other:?}"
+                )));
+            }
         }
     }
     log(
@@ -296,5 +323,7 @@ pub async fn change_clearance(
         return Ok(None);
     }
     check_within_own(node, admin, client.clone(), nip, level).await?;
-    request(node, admin, client, nip, CLEARANCE, level).await.map(Some)
+    request(node, admin, client, nip, CLEARANCE, level)
+        .await
+        .map(Some)
 }

@@ -55,7 +55,13 @@ fn sha256(b: &[u8]) -> [u8; 32] {
     out
 }
 
-async fn log(node: &Node, caller: &Caller, action: &str, decision: &str, reason: String) -> Result<()> {
+async fn log(
+    node: &Node,
+    caller: &Caller,
+    action: &str,
+    decision: &str,
+    reason: String,
+) -> Result<()> {
     log_alone(
         node,
         &Entry::event(
@@ -90,7 +96,8 @@ pub async fn begin(node: &Node, caller: &Caller, b: &Begin) -> Result<Challenge>
     w.write_all(answer.as_bytes())
         .and_then(|()| w.finish().map(|_| ()))
         .map_err(|e| Error::Internal(format!("age: {e}")))?;
-    let expires_at = rfc3339(OffsetDateTime::now_utc() + time::Duration::minutes(CHALLENGE_MINUTES));
+    let expires_at =
+        rfc3339(OffsetDateTime::now_utc() + time::Duration::minutes(CHALLENGE_MINUTES));
     let nip = &caller.official.nip;
     let mut tx = node.store.begin().await?;
     sqlx::query("DELETE FROM recipient_challenges WHERE nip = $1")
@@ -107,7 +114,14 @@ pub async fn begin(node: &Node, caller: &Caller, b: &Begin) -> Result<Challenge>
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    log(node, caller, "recipient_challenge", "allow", format!("proof of possession asked for age recipient {text}")).await?;
+    log(
+        node,
+        caller,
+        "recipient_challenge",
+        "allow",
+        format!("proof of possession asked for age recipient {text}"),
+    )
+    .await?;
     Ok(Challenge {
         challenge: B64.encode(out),
         expires_at,
@@ -145,7 +159,14 @@ pub async fn confirm(node: &Node, caller: &Caller, c: &Confirm) -> Result<String
         subtle::ConstantTimeEq::ct_eq(&sha256(answer.as_bytes())[..], expected.as_slice()).into();
     if !(fresh && matches) {
         let why = if fresh { "wrong answer" } else { "expired" };
-        log(node, caller, "recipient_confirm", "deny", format!("age recipient {recipient} not registered: {why} to the challenge")).await?;
+        log(
+            node,
+            caller,
+            "recipient_confirm",
+            "deny",
+            format!("age recipient {recipient} not registered: {why} to the challenge"),
+        )
+        .await?;
         return Err(Error::Forbidden {
             alasan: "ditolak: jawaban tantangan salah atau kedaluwarsa; mulai lagi".into(),
             reason: format!("denied: {why} to the challenge; start again"),
@@ -153,6 +174,13 @@ pub async fn confirm(node: &Node, caller: &Caller, c: &Confirm) -> Result<String
         });
     }
     directory::set_personal_recipient(&node.store, nip, &recipient).await?;
-    log(node, caller, "recipient_registered", "allow", format!("age recipient {recipient} registered, its identity proved")).await?;
+    log(
+        node,
+        caller,
+        "recipient_registered",
+        "allow",
+        format!("age recipient {recipient} registered, its identity proved"),
+    )
+    .await?;
     Ok(recipient)
 }

@@ -56,12 +56,7 @@ pub enum Kind {
 pub const KIND_ARC: &str = "2.25.3640695297.1";
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [
-        Kind::Manifest,
-        Kind::Approval,
-        Kind::Destruction,
-        Kind::Api,
-    ];
+    pub const ALL: [Kind; 4] = [Kind::Manifest, Kind::Approval, Kind::Destruction, Kind::Api];
 
     /// The CMS content type of signatures of this kind.
     pub const fn oid(self) -> ObjectIdentifier {
@@ -353,30 +348,13 @@ pub fn verify_detached(
         })
         .ok_or_else(|| bad("the signer certificate is not in the signature"))?;
     let signer_der = signer_cert.to_der().map_err(der_err)?;
-    strict_envelope(
-        cms_der,
-        &info,
-        &signed_data,
-        si,
-        &certs,
-        &signer_der,
-        trust,
-        kind,
-    )?;
+    strict_envelope(cms_der, &info, &signed_data, si, &certs, &signer_der, trust)?;
     let attrs = si
         .signed_attrs
         .as_ref()
         .ok_or_else(|| bad("signed attributes missing"))?;
     let attr_list: Vec<Attribute> = attrs.iter().cloned().collect();
-    let ct: ObjectIdentifier = find_attr(&attr_list, rfc5911::ID_CONTENT_TYPE)?
-        .decode_as()
-        .map_err(der_err)?;
-    if ct != kind.oid() {
-        return Err(bad(format!(
-            "the signature is not of the kind expected here ({}): its signed content type is {ct}",
-            kind.as_str()
-        )));
-    }
+    check_kind(&signed_data, &attr_list, kind)?;
     let md: OctetString = find_attr(&attr_list, rfc5911::ID_MESSAGE_DIGEST)?
         .decode_as()
         .map_err(der_err)?;
@@ -429,6 +407,21 @@ pub fn verify_detached(
     })
 }
 
+/// The signature is of `kind`: its content type and the signed content-type attribute that
+/// binds it are the kind's own.
+fn check_kind(signed_data: &SignedData, attrs: &[Attribute], kind: Kind) -> Result<()> {
+    let ct: ObjectIdentifier = find_attr(attrs, rfc5911::ID_CONTENT_TYPE)?
+        .decode_as()
+        .map_err(der_err)?;
+    if ct != kind.oid() || signed_data.encap_content_info.econtent_type != kind.oid() {
+        return Err(bad(format!(
+            "the signature is not of the kind expected here ({}): its signed content type is {ct}",
+            kind.as_str()
+        )));
+    }
+    Ok(())
+}
+
 /// Everything in a signature outside what the signer's signature covers must be exactly what
 /// it should be, so that no byte of a stored signature can change unnoticed: DER as encoded,
 /// the versions, the digest algorithm list and content type that go with the signer's, and no
@@ -442,7 +435,6 @@ fn strict_envelope(
     certs: &[&Certificate],
     signer_der: &[u8],
     trust: &Trust,
-    kind: Kind,
 ) -> Result<()> {
     if info.to_der().map_err(der_err)? != cms_der {
         return Err(bad("not DER-encoded as signed"));
@@ -453,12 +445,6 @@ fn strict_envelope(
     let algs: Vec<&AlgorithmIdentifierOwned> = signed_data.digest_algorithms.iter().collect();
     if algs.len() != 1 || algs[0].oid != si.digest_alg.oid || algs[0].parameters.is_some() {
         return Err(bad("the digest algorithms do not match the signer's"));
-    }
-    if signed_data.encap_content_info.econtent_type != kind.oid() {
-        return Err(bad(format!(
-            "the signature is not of the kind expected here ({})",
-            kind.as_str()
-        )));
     }
     if signed_data.crls.is_some() || si.unsigned_attrs.is_some() {
         return Err(bad("unexpected unsigned data in the signature"));

@@ -254,7 +254,7 @@ pub async fn sign(
             policies: d.policies,
         });
     }
-    let (key, cert, signer, consent) = match signer_key(node, app, req, level).await {
+    let (key, cert, signer, consented) = match signer_key(node, app, req, level).await {
         Ok(k) => k,
         Err(e) => {
             // A refused signature as an official is in the log too.
@@ -291,7 +291,7 @@ pub async fn sign(
     Metrics::inc(&node.metrics.signatures);
     // Logged before it is returned: a signature the log does not know is never handed out.
     let done = Decision {
-        reason: format!("signed as {signer}{consent}"),
+        reason: format!("signed as {signer}{consented}"),
         ..d
     };
     node.log
@@ -322,25 +322,26 @@ pub async fn verify(
         .decode(&req.signature)
         .map_err(|e| Error::Invalid(format!("signature is not base64: {e}")))?;
     let now = OffsetDateTime::now_utc();
-    let out = match signature::verify_detached(&cms, signature::Kind::Api, content, &node.trust, now) {
-        Ok(v) => {
-            let rev = node.crls.status(&v.signer_der, now);
-            let revoked = matches!(rev, revocation::Status::Revoked { .. });
-            VerifyResponse {
-                valid: !revoked,
-                problem: revoked.then(|| "the signer's certificate is revoked".to_owned()),
-                signer: Some(v),
-                revocation: Some(rev),
+    let out =
+        match signature::verify_detached(&cms, signature::Kind::Api, content, &node.trust, now) {
+            Ok(v) => {
+                let rev = node.crls.status(&v.signer_der, now);
+                let revoked = matches!(rev, revocation::Status::Revoked { .. });
+                VerifyResponse {
+                    valid: !revoked,
+                    problem: revoked.then(|| "the signer's certificate is revoked".to_owned()),
+                    signer: Some(v),
+                    revocation: Some(rev),
+                }
             }
-        }
-        Err(Error::Signature(why)) => VerifyResponse {
-            valid: false,
-            problem: Some(why),
-            signer: None,
-            revocation: None,
-        },
-        Err(e) => return Err(e),
-    };
+            Err(Error::Signature(why)) => VerifyResponse {
+                valid: false,
+                problem: Some(why),
+                signer: None,
+                revocation: None,
+            },
+            Err(e) => return Err(e),
+        };
     let d = Decision {
         allowed: true,
         policies: vec![],

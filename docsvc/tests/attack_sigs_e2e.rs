@@ -207,7 +207,11 @@ async fn each_verifier_takes_only_its_own_kind() {
     for kind in Kind::ALL {
         set_signature(&node, &id, &sign_kind(&node, &budi, kind, &manifest)).await;
         let got = documents::load_checked(&node, &id).await;
-        assert_eq!(got.is_ok(), kind == Kind::Manifest, "letter, {kind:?}: {got:?}");
+        assert_eq!(
+            got.is_ok(),
+            kind == Kind::Manifest,
+            "letter, {kind:?}: {got:?}"
+        );
     }
     set_signature(&node, &id, &original).await;
 
@@ -218,16 +222,22 @@ async fn each_verifier_takes_only_its_own_kind() {
             .execute(node.store.pool())
             .await
             .expect("delete");
-        sqlx::query("INSERT INTO approvals (document_id, nip, at, signature) VALUES ($1, $2, $3, $4)")
-            .bind(&id)
-            .bind(BUDI)
-            .bind(docsvc::now_rfc3339())
-            .bind(sign_kind(&node, &budi, kind, &manifest))
-            .execute(node.store.pool())
-            .await
-            .expect("insert");
+        sqlx::query(
+            "INSERT INTO approvals (document_id, nip, at, signature) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&id)
+        .bind(BUDI)
+        .bind(docsvc::now_rfc3339())
+        .bind(sign_kind(&node, &budi, kind, &manifest))
+        .execute(node.store.pool())
+        .await
+        .expect("insert");
         let got = docsvc::approvals::checked(&node, &id).await;
-        assert_eq!(got.is_ok(), kind == Kind::Approval, "approval, {kind:?}: {got:?}");
+        assert_eq!(
+            got.is_ok(),
+            kind == Kind::Approval,
+            "approval, {kind:?}: {got:?}"
+        );
         if let Err(e) = got {
             assert!(matches!(e, docsvc::Error::Integrity(_)), "{e:?}");
         }
@@ -271,7 +281,11 @@ async fn each_verifier_takes_only_its_own_kind() {
         .await
         .expect("insert");
         let got = docsvc::lifecycle::destruction_record(&node, &caller, &id).await;
-        assert_eq!(got.is_ok(), kind == Kind::Destruction, "destruction, {kind:?}: {got:?}");
+        assert_eq!(
+            got.is_ok(),
+            kind == Kind::Destruction,
+            "destruction, {kind:?}: {got:?}"
+        );
     }
 
     // The signing API's verify: only what the signing API signed.
@@ -340,7 +354,11 @@ async fn consent_is_the_officials(database_url: Option<&str>) {
         "the refusal is logged"
     );
     // His PIN, for this request: wrong, then right.
-    assert!(signs(&node, &sign_request(biasa, Some("000000"))).await.is_err());
+    assert!(
+        signs(&node, &sign_request(biasa, Some("000000")))
+            .await
+            .is_err()
+    );
     assert_eq!(
         signs(&node, &sign_request(biasa, Some(pin))).await,
         Ok(format!("official:{BUDI}"))
@@ -367,7 +385,11 @@ async fn consent_is_the_officials(database_url: Option<&str>) {
         days: 400,
         ..grant
     };
-    assert!(docsvc::delegation::grant(&node, &caller(true), &too_high).await.is_err());
+    assert!(
+        docsvc::delegation::grant(&node, &caller(true), &too_high)
+            .await
+            .is_err()
+    );
     let grant = docsvc::delegation::Grant {
         application_id: "e-office".into(),
         max_classification: biasa,
@@ -382,7 +404,11 @@ async fn consent_is_the_officials(database_url: Option<&str>) {
         Ok(format!("official:{BUDI}"))
     );
     // Its scope: not above biasa.
-    assert!(signs(&node, &sign_request(policies::Level::Terbatas, None)).await.is_err());
+    assert!(
+        signs(&node, &sign_request(policies::Level::Terbatas, None))
+            .await
+            .is_err()
+    );
     // Someone else's delegation is not Budi's to revoke.
     let siti = Caller {
         official: official(&node, SITI).await,
@@ -424,7 +450,10 @@ async fn consent_is_the_officials(database_url: Option<&str>) {
         ("the grant", format!("delegation {}", d.id)),
         ("the use", format!("under delegation {}", d.id)),
         ("the PIN use", "with the official's PIN".to_owned()),
-        ("the revocation", format!("delegation {} of application e-office revoked", d2.id)),
+        (
+            "the revocation",
+            format!("delegation {} of application e-office revoked", d2.id),
+        ),
     ] {
         assert!(log.iter().any(|e| e.contains(&needle)), "{what} is logged");
     }
@@ -526,7 +555,10 @@ async fn another_nodes_official_is_not_a_local_nip() {
     m.node = "node-lain".into();
     m.recipients = vec![format!("{SITI}@{}", node.config.node_id)];
     restate(&node, &id, &m).await;
-    assert!(may_read(&node, SITI, &id).await, "its addressee here reads it");
+    assert!(
+        may_read(&node, SITI, &id).await,
+        "its addressee here reads it"
+    );
     assert!(
         !may_read(&node, BUDI, &id).await,
         "Budi here is not the originator on node-lain"
@@ -604,10 +636,19 @@ async fn two_people_for_officials(database_url: Option<&str>) {
         (bayu.clone(), false),
         (official(&node, BUDI).await, true),
     ] {
-        let e = decide(&node, &caller_of(who.clone(), stepped_up), &r.change.id, true)
-            .await
-            .expect_err("refused");
-        assert!(matches!(e, docsvc::Error::Forbidden { .. }), "{}: {e:?}", who.nip);
+        let e = decide(
+            &node,
+            &caller_of(who.clone(), stepped_up),
+            &r.change.id,
+            true,
+        )
+        .await
+        .expect_err("refused");
+        assert!(
+            matches!(e, docsvc::Error::Forbidden { .. }),
+            "{}: {e:?}",
+            who.nip
+        );
     }
     let c = decide(&node, &caller_of(bayu.clone(), true), &r.change.id, true)
         .await
@@ -631,7 +672,10 @@ async fn two_people_for_officials(database_url: Option<&str>) {
         .expect("pending");
     assert_eq!(official(&node, AGUS).await.clearance, Level::Terbatas);
     assert_eq!(
-        docsvc::admin::pending(&node, &maya).await.expect("pending").len(),
+        docsvc::admin::pending(&node, &maya)
+            .await
+            .expect("pending")
+            .len(),
         1
     );
     assert!(
@@ -708,7 +752,11 @@ fn put_recipient(c: &sandi_e2e::http::Client, recipient: &str) -> sandi_e2e::htt
 }
 
 /// `age -d` of a challenge the node answered with.
-fn decrypt(dir: &std::path::Path, identity: &std::path::Path, r: &sandi_e2e::http::Response) -> String {
+fn decrypt(
+    dir: &std::path::Path,
+    identity: &std::path::Path,
+    r: &sandi_e2e::http::Response,
+) -> String {
     let file = dir.join("challenge.age");
     std::fs::write(
         &file,
@@ -753,9 +801,14 @@ fn an_export_recipient_needs_proof_of_possession() {
     // Someone else's key, on the request's word alone: not registered.
     let r = put_recipient(&siti, &theirs);
     assert!(r.status < 300, "{}", r.text());
-    assert_eq!(registered(), json!(null), "registered without proof of possession");
+    assert_eq!(
+        registered(),
+        json!(null),
+        "registered without proof of possession"
+    );
     assert_eq!(r.status, 202, "{}", r.text());
-    let confirm = |answer: &str| siti.post_json("/api/v1/me/recipient/confirm", &json!({ "answer": answer }));
+    let confirm =
+        |answer: &str| siti.post_json("/api/v1/me/recipient/confirm", &json!({ "answer": answer }));
     let r = confirm(&"0".repeat(64));
     assert_eq!(r.status, 403, "a guess: {}", r.text());
     assert_eq!(registered(), json!(null));
@@ -780,7 +833,15 @@ fn an_export_recipient_needs_proof_of_possession() {
         .output()
         .expect("docsvc audit export");
     let log = String::from_utf8_lossy(&out.stdout);
-    for needle in ["recipient_challenge", "recipient_confirm", "recipient_registered"] {
-        assert!(log.contains(needle), "{needle} is logged: {}", String::from_utf8_lossy(&out.stderr));
+    for needle in [
+        "recipient_challenge",
+        "recipient_confirm",
+        "recipient_registered",
+    ] {
+        assert!(
+            log.contains(needle),
+            "{needle} is logged: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

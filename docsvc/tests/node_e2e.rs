@@ -788,7 +788,10 @@ async fn an_admin_registers_an_official(node: &Node, body: &Path) {
     // Suspended until a second persandian officer approves: not Maya herself, nor by a status
     // change; Agus, with his PIN.
     assert_eq!(r.json()["official"]["status"], "suspended", "{}", r.text());
-    let change = r.json()["change"]["id"].as_str().expect("change").to_owned();
+    let change = r.json()["change"]["id"]
+        .as_str()
+        .expect("change")
+        .to_owned();
     let approve = format!("/api/v1/admin/changes/{change}/approve");
     assert_eq!(maya.post_json(&approve, &json!({})).status, 403);
     let activate = maya.call(

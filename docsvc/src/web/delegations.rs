@@ -77,15 +77,26 @@ pub(super) struct GrantForm {
     pin: String,
 }
 
-pub(super) async fn grant(State(node): State<App>, v: Viewer, Form(f): Form<GrantForm>) -> Response {
+pub(super) async fn grant(
+    State(node): State<App>,
+    v: Viewer,
+    Form(f): Form<GrantForm>,
+) -> Response {
     let pin = zeroize::Zeroizing::new(f.pin);
     let r = async {
         v.check_csrf(&f.csrf)?;
         if !pin_ok(&node, &v, &pin).await? {
             return Ok(Redirect::to("/ui/delegations?pin=wrong").into_response());
         }
-        let caller = Caller { stepped_up: true, ..v.caller() };
-        let g = Grant { application_id: f.application_id, max_classification: f.max_classification, days: f.days };
+        let caller = Caller {
+            stepped_up: true,
+            ..v.caller()
+        };
+        let g = Grant {
+            application_id: f.application_id,
+            max_classification: f.max_classification,
+            days: f.days,
+        };
         delegation::grant(&node, &caller, &g).await?;
         Ok::<_, Error>(Redirect::to("/ui/delegations").into_response())
     }

@@ -58,7 +58,10 @@ pub fn routes() -> Router<App> {
         .route("/ui/letters/{id}", get(letters::read))
         .route("/ui/letters/{id}/approve", post(letters::approve))
         .route("/ui/admin", get(admin::admin))
-        .route("/ui/delegations", get(delegations::list).post(delegations::grant))
+        .route(
+            "/ui/delegations",
+            get(delegations::list).post(delegations::grant),
+        )
         .route("/ui/delegations/{id}/revoke", post(delegations::revoke))
         .route("/ui/audit", get(admin::audit))
         .layer(middleware::from_fn(headers))
