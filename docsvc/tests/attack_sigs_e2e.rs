@@ -194,6 +194,7 @@ fn sign_kind(
 /// the signature of its own kind and refuses every other kind over the very same bytes by the
 /// very same signer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one scenario: four verifiers, each handed every kind
 async fn each_verifier_takes_only_its_own_kind() {
     use docsvc::signature::Kind;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -335,6 +336,7 @@ async fn signs(node: &Node, req: &docsvc::signing::SignRequest) -> Result<String
 /// The administrator registered e-office to sign for Budi; that alone is not Budi's consent.
 /// He consents with his PIN for one request, or by a delegation he grants with his PIN step-up
 /// (scoped to a classification, expiring, revocable); grants, revocations and uses are logged.
+#[allow(clippy::too_many_lines)] // one scenario: PIN, grant, scope, expiry, revocation, log
 async fn consent_is_the_officials(database_url: Option<&str>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (node, pins) = node_pins(dir.path(), database_url).await;
@@ -589,6 +591,7 @@ fn registration(nip: &str, level: policies::Level) -> docsvc::admin::NewOfficial
 /// An administrator alone neither registers an official nor raises a clearance, and never
 /// above their own: a second `pengelola_sandi`, not the one who asked, approves (with the PIN
 /// step-up); until then the official is suspended. Every step is logged.
+#[allow(clippy::too_many_lines)] // one scenario: registration, then clearances, then the log
 async fn two_people_for_officials(database_url: Option<&str>) {
     use docsvc::official_changes::decide;
     use policies::Level;
