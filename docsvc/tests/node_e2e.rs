@@ -539,10 +539,7 @@ fn export_opens_with_age(
     // Registered once Siti proves she holds the key: she decrypts the challenge with age.
     assert_eq!(r.status, 202, "{}", r.text());
     let answer = age_decrypt(&r.json(), &identity, files);
-    let r = siti.post_json(
-        "/api/v1/me/recipient/confirm",
-        &json!({ "answer": answer }),
-    );
+    let r = siti.post_json("/api/v1/me/recipient/confirm", &json!({ "answer": answer }));
     assert_eq!(r.status, 204, "{}", r.text());
     let r = siti.get(&format!("/api/v1/documents/{rahasia}/export"));
     assert_eq!(r.status, 200, "{}", r.text());
@@ -1947,7 +1944,10 @@ async fn two_processes_share_one_postgres() {
 /// A registration stays suspended until a second persandian officer approves: not Maya
 /// herself, nor by a status change; Bayu, with his PIN.
 fn second_approval(node: &Node, maya: &Client, registered: &serde_json::Value, nip: &str) {
-    assert_eq!(registered["official"]["status"], "suspended", "{registered}");
+    assert_eq!(
+        registered["official"]["status"], "suspended",
+        "{registered}"
+    );
     let change = registered["change"]["id"]
         .as_str()
         .expect("change")
