@@ -42,6 +42,9 @@ pub struct Registered {
     pub official: Official,
     /// A PKCS#10 request for the official's signing key, for `keymgr issue official --csr`.
     pub csr_pem: String,
+    /// The registration, pending until a second `pengelola_sandi` approves it; the official
+    /// stays suspended until then.
+    pub change: crate::official_changes::Change,
 }
 
 fn require_admin(admin: &Official) -> Result<()> {
@@ -79,7 +82,8 @@ async fn log(
         .await
 }
 
-/// Registers an official with new keys; returns them with a certificate request.
+/// Registers an official with new keys, suspended until a second `pengelola_sandi` approves;
+/// returns them with a certificate request and the pending registration.
 pub async fn register(
     node: &Node,
     admin: &Official,
@@ -90,6 +94,8 @@ pub async fn register(
     if node.is_sealed() {
         return Err(Error::Sealed);
     }
+    crate::official_changes::check_within_own(node, admin, client.clone(), &req.nip, req.clearance)
+        .await?;
     let official = directory::add(
         &node.store,
         node.keystore.as_ref(),
@@ -103,6 +109,7 @@ pub async fn register(
             compartments: vec![],
             password: Zeroizing::new(req.password),
             pin: Zeroizing::new(req.pin),
+            status: policies::Status::Suspended,
         },
     )
     .await?;
@@ -110,10 +117,27 @@ pub async fn register(
         .signing_key
         .ok_or_else(|| Error::Internal("no signing key".into()))?;
     let csr = quickstart::csr_for(node.keystore.as_ref(), key, &official.nip)?;
-    log(node, admin, "official_register", &official.nip, client).await?;
+    log(
+        node,
+        admin,
+        "official_register",
+        &official.nip,
+        client.clone(),
+    )
+    .await?;
+    let change = crate::official_changes::request(
+        node,
+        admin,
+        client,
+        &official.nip,
+        crate::official_changes::REGISTER,
+        official.clearance,
+    )
+    .await?;
     Ok(Registered {
         csr_pem: keymgr::ca::pem_encode("CERTIFICATE REQUEST", &csr),
         official,
+        change,
     })
 }
 
@@ -173,6 +197,15 @@ pub async fn set_status(
 ) -> Result<()> {
     require_admin(admin)?;
     let status = directory::parse_status(status)?;
+    if status == policies::Status::Active
+        && crate::official_changes::registration_unapproved(&node.store, nip).await?
+    {
+        return Err(Error::Forbidden {
+            alasan: "ditolak: pendaftaran pejabat ini belum disetujui pengelola sandi kedua".into(),
+            reason: "denied: this official's registration has no second approval".into(),
+            policies: vec!["dual-control-officials".into()],
+        });
+    }
     directory::set_status(&node.store, nip, status).await?;
     log(
         node,
@@ -191,4 +224,26 @@ pub async fn list(node: &Node, admin: &Official, client: Option<String>) -> Resu
     let shown = format!("list ({} officials shown)", officials.len());
     log(node, admin, "admin_list", &shown, client).await?;
     Ok(officials)
+}
+
+/// Changes a clearance: lowered at once, raised only up to the administrator's own and after a
+/// second approval (the pending change is returned).
+pub async fn set_clearance(
+    node: &Node,
+    admin: &Official,
+    client: Option<String>,
+    nip: &str,
+    clearance: Level,
+) -> Result<Option<crate::official_changes::Change>> {
+    require_admin(admin)?;
+    crate::official_changes::change_clearance(node, admin, client, nip, clearance).await
+}
+
+/// Changes to officials waiting for their second approval.
+pub async fn pending(
+    node: &Node,
+    admin: &Official,
+) -> Result<Vec<crate::official_changes::Change>> {
+    require_admin(admin)?;
+    crate::official_changes::pending(node).await
 }

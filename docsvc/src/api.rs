@@ -27,6 +27,10 @@ use crate::node::Node;
 use crate::session::{self, Session};
 use crate::{Error, Result};
 
+mod delegations;
+mod official_changes;
+mod recipient;
+
 /// `__Host-`: the browser keeps it only if Secure, for this host alone (no Domain) and Path=/.
 pub const SESSION_COOKIE: &str = "__Host-sandi_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -850,25 +854,18 @@ struct RecipientRequest {
     recipient: String,
 }
 
-#[utoipa::path(put, path = "/api/v1/me/recipient", tag = "session", request_body = RecipientRequest, responses((status = 204, description = "registered"), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json")))]
+#[utoipa::path(put, path = "/api/v1/me/recipient", tag = "session", request_body = RecipientRequest, responses((status = 202, description = "a challenge encrypted to the recipient; registered once answered at /api/v1/me/recipient/confirm", body = crate::recipient::Challenge), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn set_recipient(
     State(node): State<App>,
     auth: Authed,
     Body2(req): Body2<RecipientRequest>,
-) -> ApiResult<StatusCode> {
-    let recipient = req.recipient.trim();
-    directory::set_personal_recipient(&node.store, &auth.official.nip, recipient).await?;
-    let change = format!("personal age recipient set to {recipient}");
-    let e = Entry::event(
-        format!("official:{}", auth.official.nip),
-        "set_recipient",
-        "allow",
-        change,
-        node.policy.current().version(),
-        auth.client.clone(),
-    );
-    documents::log_alone(&node, &e).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> ApiResult<(StatusCode, Json<crate::recipient::Challenge>)> {
+    // Registered only with proof of possession: see `recipient`.
+    let begin = crate::recipient::Begin {
+        recipient: req.recipient,
+    };
+    let challenge = crate::recipient::begin(&node, &auth.caller(), &begin).await?;
+    Ok((StatusCode::ACCEPTED, Json(challenge)))
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "session", responses((status = 200, body = Official), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json")))]
@@ -1364,6 +1361,12 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(step_up))
         .routes(routes!(me))
         .routes(routes!(set_recipient))
+        .routes(routes!(recipient::confirm_recipient))
+        .routes(routes!(
+            delegations::grant_delegation,
+            delegations::list_delegations
+        ))
+        .routes(routes!(delegations::revoke_delegation))
         .routes(routes!(list_documents, create_document))
         .routes(routes!(get_document))
         .routes(routes!(get_content))
@@ -1379,6 +1382,10 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin_list, admin_register))
         .routes(routes!(admin_certificate))
         .routes(routes!(admin_status))
+        .routes(routes!(official_changes::admin_clearance))
+        .routes(routes!(official_changes::admin_changes))
+        .routes(routes!(official_changes::approve_change))
+        .routes(routes!(official_changes::reject_change))
         .routes(routes!(sign))
         .routes(routes!(verify))
         .routes(routes!(audit_proof))

@@ -68,6 +68,8 @@ pub struct NewOfficial {
     pub compartments: Vec<String>,
     pub password: Zeroizing<String>,
     pub pin: Zeroizing<String>,
+    /// `Suspended` for a registration that waits for its second approval.
+    pub status: Status,
 }
 
 impl std::fmt::Debug for NewOfficial {
@@ -202,7 +204,7 @@ pub async fn add(store: &Store, keys: &dyn KeyStore, n: &NewOfficial) -> Result<
     sqlx::query(
         "INSERT INTO officials (nip, name, agency, position, clearance, roles, compartments, status, \
          password_hash, pin_hash, failed_logins, signing_key, encryption_key, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, 0, $10, $11, $12)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $13, $8, $9, 0, $10, $11, $12)",
     )
     .bind(&n.nip)
     .bind(n.name.trim())
@@ -216,6 +218,7 @@ pub async fn add(store: &Store, keys: &dyn KeyStore, n: &NewOfficial) -> Result<
     .bind(signing.id().to_string())
     .bind(encryption.id().to_string())
     .bind(now_rfc3339())
+    .bind(n.status.as_str())
     .execute(store.pool())
     .await?;
     get(store, &n.nip)
@@ -255,6 +258,19 @@ pub async fn set_status(store: &Store, nip: &str, status: Status) -> Result<()> 
             .bind(nip)
             .execute(store.pool())
             .await?;
+    }
+    Ok(())
+}
+
+/// Sets an official's clearance (raising one goes through `official_changes`' second approval).
+pub async fn set_clearance(store: &Store, nip: &str, clearance: Level) -> Result<()> {
+    let done = sqlx::query("UPDATE officials SET clearance = $1 WHERE nip = $2")
+        .bind(clearance.as_str())
+        .bind(nip)
+        .execute(store.pool())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound(format!("official {nip}")));
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use crate::directory::{self, Official};
 use crate::envelope::{self, MANIFEST_FORMAT, Manifest, Part, Urgency};
 use crate::metrics::Metrics;
 use crate::node::Node;
-use crate::signature::{self, Verified};
+use crate::signature::{self, Kind, Verified};
 use crate::{Error, Result, now_rfc3339};
 
 /// Who is asking, and how: what every decision and log entry needs.
@@ -135,9 +135,14 @@ impl std::fmt::Debug for Ingest<'_> {
     }
 }
 
-/// Signs `bytes` as `official` (CMS detached, with the Signing CA in the chain) using their
-/// key in the node's keystore.
-pub(crate) fn sign_as(node: &Node, official: &Official, bytes: &[u8]) -> Result<Vec<u8>> {
+/// Signs `bytes` as `official`, a signature of `kind` (CMS detached, with the Signing CA in
+/// the chain) using their key in the node's keystore.
+pub(crate) fn sign_as(
+    node: &Node,
+    official: &Official,
+    kind: Kind,
+    bytes: &[u8],
+) -> Result<Vec<u8>> {
     let cert = official.certificate.clone().ok_or_else(|| {
         Error::Invalid(format!(
             "official {} has no signing certificate yet: the key custodians must issue one",
@@ -150,6 +155,7 @@ pub(crate) fn sign_as(node: &Node, official: &Official, bytes: &[u8]) -> Result<
     })?)?;
     let keys: &dyn KeyStore = node.keystore.as_ref();
     let cms = signature::sign_detached(
+        kind,
         signature::Content::Bytes(bytes),
         hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
         &cert,
@@ -161,22 +167,25 @@ pub(crate) fn sign_as(node: &Node, official: &Official, bytes: &[u8]) -> Result<
     Ok(cms)
 }
 
-/// The policy's view of a letter.
-pub(crate) fn policy_document(m: &Manifest, agencies: Vec<String>) -> Document {
-    // An official is their NIP on whichever node holds the letter: `NIP@node` is the same
-    // person as `NIP` there.
-    let plain = |list: &[String]| -> Vec<String> {
-        list.iter()
-            .map(|a| {
-                crate::network::remote_address(a)
-                    .map_or_else(|| a.clone(), |(nip, _)| nip.to_owned())
-            })
-            .collect()
+/// The policy's view of a letter on node `here`. Only this node's officials are bare NIPs
+/// (as their principals are): `NIP@here` is this node's `NIP`, while an official of another
+/// node stays `NIP@node`, and a bare NIP in a letter from another node is that node's
+/// official. So no official registered here, whatever NIP they are given, is taken for
+/// another node's addressee or originator.
+pub(crate) fn policy_document(m: &Manifest, agencies: Vec<String>, here: &str) -> Document {
+    let principal = |a: &String| -> String {
+        match crate::network::remote_address(a) {
+            Some((nip, node)) if node == here => nip.to_owned(),
+            Some(_) => a.clone(),
+            None if m.node == here => a.clone(),
+            None => format!("{a}@{}", m.node),
+        }
     };
+    let plain = |list: &[String]| -> Vec<String> { list.iter().map(principal).collect() };
     Document {
         id: m.id.clone(),
         classification: m.classification,
-        originator: m.originator.clone(),
+        originator: principal(&m.originator),
         recipients: plain(&m.recipients),
         copies: plain(&m.copies),
         grants: vec![],
@@ -386,7 +395,7 @@ impl<'a> Ingest<'a> {
             letter,
         };
         let draft = ingest.manifest(String::new());
-        let doc = policy_document(&draft, ingest.agencies());
+        let doc = policy_document(&draft, ingest.agencies(), &node.config.node_id);
         let policy = node.policy.current();
         let principal = Principal::Official(ingest.caller.official.person());
         let ctx = Context {
@@ -663,7 +672,7 @@ impl<'a> Ingest<'a> {
         let node = self.node;
         let manifest = self.manifest(now_rfc3339());
         let bytes = manifest.canonical()?;
-        let cms = sign_as(node, &self.caller.official, &bytes)?;
+        let cms = sign_as(node, &self.caller.official, Kind::Manifest, &bytes)?;
 
         let mut tx = node.store.begin().await?;
         sqlx::query(
@@ -908,7 +917,7 @@ pub async fn approve(node: &Node, caller: &Caller, id: &str) -> Result<Created> 
     let originator = directory::get(&node.store, &m.originator)
         .await?
         .ok_or_else(|| Error::Integrity(format!("letter {id}: originator unknown")))?;
-    let doc = policy_document(m, addressed_agencies(node, m).await?);
+    let doc = policy_document(m, addressed_agencies(node, m).await?, &node.config.node_id);
     let send = node.policy.current().decide(
         &Principal::Official(originator.person()),
         Action::Send,
@@ -922,7 +931,7 @@ pub async fn approve(node: &Node, caller: &Caller, id: &str) -> Result<Created> 
     if !send.allowed {
         return Err(forbidden(&send));
     }
-    let cms = sign_as(node, &caller.official, &m.canonical()?)?;
+    let cms = sign_as(node, &caller.official, Kind::Approval, &m.canonical()?)?;
     let mut tx = node.store.begin().await?;
     let moved = sqlx::query("UPDATE documents SET state = $1 WHERE id = $2 AND state = $3")
         .bind(SENT)
@@ -1039,6 +1048,7 @@ pub async fn load_checked(node: &Node, id: &str) -> Result<Checked> {
     }
     let verified = signature::verify_detached(
         &sig,
+        Kind::Manifest,
         signature::Content::Bytes(&bytes),
         &node.trust,
         OffsetDateTime::now_utc(),
@@ -1081,7 +1091,9 @@ fn agencies_of(m: &Manifest, officials: &[Official]) -> Vec<String> {
 
 pub(crate) async fn addressed_agencies(node: &Node, m: &Manifest) -> Result<Vec<String>> {
     let mut officials = Vec::new();
-    for nip in m.recipients.iter().chain(&m.copies) {
+    // Only this node's own addressees: a bare NIP in another node's letter is not ours.
+    let local = m.node == node.config.node_id;
+    for nip in m.recipients.iter().chain(&m.copies).filter(|_| local) {
         if let Some(o) = directory::get(&node.store, nip).await? {
             officials.push(o);
         }
@@ -1109,7 +1121,7 @@ pub async fn decide(
         // Held by dual control: nothing has left the originator yet.
         return Err(Error::NotFound(format!("letter {}", m.id)));
     }
-    let mut doc = policy_document(m, addressed_agencies(node, m).await?);
+    let mut doc = policy_document(m, addressed_agencies(node, m).await?, &node.config.node_id);
     if checked.state == AWAITING && may_approve(&caller.official, m) {
         // The second official reviews what they approve: an explicit grant while it waits.
         doc.grants.push(caller.official.nip.clone());

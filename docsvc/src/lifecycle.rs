@@ -12,6 +12,7 @@ use crate::documents::{
 };
 use crate::envelope::{self, Manifest, Reclassified};
 use crate::node::Node;
+use crate::signature::Kind;
 use crate::{Error, Result, now_rfc3339};
 
 /// A reclassification request: the new sifat and the written reason.
@@ -143,7 +144,11 @@ pub async fn reclassify(
     }
     let policy = node.policy.current();
     let principal = Principal::Official(caller.official.person());
-    let doc = policy_document(old, addressed_agencies(node, old).await?);
+    let doc = policy_document(
+        old,
+        addressed_agencies(node, old).await?,
+        &node.config.node_id,
+    );
     let ctx = Context {
         step_up: caller.stepped_up,
         new_classification: Some(req.classification),
@@ -171,7 +176,7 @@ pub async fn reclassify(
     let sign = policy.decide(
         &principal,
         Action::Sign,
-        &policy_document(&new, doc.agencies.clone()),
+        &policy_document(&new, doc.agencies.clone(), &node.config.node_id),
         &Context {
             step_up: caller.stepped_up,
             ..Context::default()
@@ -183,7 +188,7 @@ pub async fn reclassify(
     let (wrapped_to, recipients) = wrapping(node, &old.id, &new).await?;
     let heads = rewrapped_heads(node, old, old.classification, &recipients).await?;
     let bytes = new.canonical()?;
-    let cms = sign_as(node, &caller.official, &bytes)?;
+    let cms = sign_as(node, &caller.official, Kind::Manifest, &bytes)?;
 
     let mut tx = node.store.begin().await?;
     store_version(&mut tx, &checked, &new, &bytes, &cms, &wrapped_to).await?;
@@ -426,7 +431,7 @@ pub async fn destroy(
         ));
     }
     let policy = node.policy.current();
-    let doc = policy_document(m, addressed_agencies(node, m).await?);
+    let doc = policy_document(m, addressed_agencies(node, m).await?, &node.config.node_id);
     let d = policy.decide(
         &Principal::Official(caller.official.person()),
         Action::Destroy,
@@ -479,7 +484,7 @@ pub async fn destroy(
         reason: reason.to_owned(),
     };
     let bytes = serde_json::to_vec(&record).map_err(|e| Error::Internal(e.to_string()))?;
-    let cms = sign_as(node, &caller.official, &bytes)?;
+    let cms = sign_as(node, &caller.official, Kind::Destruction, &bytes)?;
     let mut tx = node.store.begin().await?;
     let moved = sqlx::query(
         "UPDATE documents SET state = $1, wrapped_to = '[]' WHERE id = $2 AND state <> $1",
@@ -549,6 +554,7 @@ pub async fn destruction_record(node: &Node, caller: &Caller, id: &str) -> Resul
         .map_err(|e| Error::Integrity(format!("destruction record of {id}: {e}")))?;
     let verified = crate::signature::verify_detached(
         &cms,
+        Kind::Destruction,
         crate::signature::Content::Bytes(&bytes),
         &node.trust,
         time::OffsetDateTime::now_utc(),

@@ -627,6 +627,13 @@ async fn official(command: OfficialCommand) -> anyhow::Result<()> {
         } => {
             let (_, store) = store_of(&data_dir).await?;
             let status = directory::parse_status(&status)?;
+            if status == policies::Status::Active
+                && docsvc::official_changes::registration_unapproved(&store, &nip).await?
+            {
+                anyhow::bail!(
+                    "{nip}'s registration has no second approval: a second pengelola_sandi approves it"
+                );
+            }
             directory::set_status(&store, &nip, status).await?;
             println!("{nip} is now {}", status.as_str());
             Ok(())

@@ -139,7 +139,7 @@ type DevSpec = (
     &'static [&'static str],
 );
 
-const DEV_OFFICIALS: [DevSpec; 8] = [
+const DEV_OFFICIALS: [DevSpec; 9] = [
     (
         "197501012000031001",
         "Budi Santoso",
@@ -195,6 +195,15 @@ const DEV_OFFICIALS: [DevSpec; 8] = [
         "Pengelola Sandi",
         Level::Rahasia,
         &["pengelola_sandi", "admin"],
+    ),
+    // A second persandian officer: registering officials and raising clearances take two.
+    (
+        "199109092016031009",
+        "Bayu Pratama",
+        "diskominfo",
+        "Pengelola Sandi",
+        Level::Rahasia,
+        &["pengelola_sandi"],
     ),
     (
         "198207072008011007",
@@ -290,6 +299,7 @@ async fn dev_official(
             compartments: vec![],
             password: official.password.clone(),
             pin: official.pin.clone(),
+            status: policies::Status::Active,
         },
     )
     .await?;

@@ -31,6 +31,56 @@ fn der_err(e: der::Error) -> Error {
     bad(format!("malformed CMS: {e}"))
 }
 
+/// What a signature means. Each kind is its own CMS content type (the `eContentType`, bound by
+/// the signed content-type attribute, RFC 5652 §11.1), so a signature made for one purpose is
+/// never taken for another: an application's signature through `/api/v1/sign` over a letter
+/// manifest's digest is not a letter signature, an approval is not a destruction record.
+///
+/// The OIDs sit under `2.25.3640695297` (the low 32 bits of keymgr's `SANDI_ARC` UUID): the
+/// CMS library holds 32-bit arcs, which a full 2.25 UUID arc is not. An integer below 2^32 is
+/// no generated UUID (those carry a version nibble above bit 76), so the arc meets no one
+/// else's; it gives way to the city's registered arc when there is one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A letter's manifest, signed by its originator (or by who reclassified it).
+    Manifest,
+    /// The second approval of a letter held by dual control, over its manifest.
+    Approval,
+    /// A destruction record (berita acara pemusnahan).
+    Destruction,
+    /// Whatever an application has signed through `/api/v1/sign`.
+    Api,
+}
+
+/// The arc under which sandi's signature kinds live.
+pub const KIND_ARC: &str = "2.25.3640695297.1";
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Manifest, Kind::Approval, Kind::Destruction, Kind::Api];
+
+    /// The CMS content type of signatures of this kind.
+    pub const fn oid(self) -> ObjectIdentifier {
+        match self {
+            Kind::Manifest => ObjectIdentifier::new_unwrap("2.25.3640695297.1.1"),
+            Kind::Approval => ObjectIdentifier::new_unwrap("2.25.3640695297.1.2"),
+            Kind::Destruction => ObjectIdentifier::new_unwrap("2.25.3640695297.1.3"),
+            // .4 is kept for receipts, which are not CMS: a node signs them with its own key,
+            // which signs nothing else but TLS handshakes, and their signed bytes name their
+            // kind (`"format": "sandi-receipt-v1"`, checked by `transmit`).
+            Kind::Api => ObjectIdentifier::new_unwrap("2.25.3640695297.1.5"),
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::Manifest => "manifest",
+            Kind::Approval => "approval",
+            Kind::Destruction => "destruction",
+            Kind::Api => "api",
+        }
+    }
+}
+
 /// What is signed: the bytes themselves, or their SHA-256 when the caller keeps the bytes.
 #[derive(Clone, Copy, Debug)]
 pub enum Content<'a> {
@@ -86,10 +136,11 @@ fn utc_time(t: OffsetDateTime) -> Result<UtcTime> {
     UtcTime::from_unix_duration(std::time::Duration::from_secs(secs)).map_err(der_err)
 }
 
-/// Signs `content` as a detached CMS SignedData. `sign` signs the DER of the signed
+/// Signs `content` as a detached CMS SignedData of `kind` (its content type). `sign` signs the DER of the signed
 /// attributes with the key of `signer_der` (an hsm-shim handle); `chain` are the issuing CA
 /// certificates to include.
 pub fn sign_detached(
+    kind: Kind,
     content: Content<'_>,
     algorithm: SignatureAlgorithm,
     signer_der: &[u8],
@@ -105,7 +156,7 @@ pub fn sign_detached(
     attrs
         .insert(attribute(
             rfc5911::ID_CONTENT_TYPE,
-            Any::encode_from(&rfc5911::ID_DATA).map_err(der_err)?,
+            Any::encode_from(&kind.oid()).map_err(der_err)?,
         )?)
         .map_err(der_err)?;
     attrs
@@ -153,10 +204,11 @@ pub fn sign_detached(
     let mut digest_algorithms = SetOfVec::new();
     digest_algorithms.insert(digest_alg).map_err(der_err)?;
     let signed_data = SignedData {
-        version: CmsVersion::V1,
+        // Version 3: the content type is not id-data (RFC 5652 §5.1).
+        version: CmsVersion::V3,
         digest_algorithms,
         encap_content_info: EncapsulatedContentInfo {
-            econtent_type: rfc5911::ID_DATA,
+            econtent_type: kind.oid(),
             econtent: None,
         },
         certificates: Some(CertificateSet::try_from(certs).map_err(der_err)?),
@@ -252,11 +304,12 @@ fn verify_raw(
         .map_err(|_| bad("the signature does not match the content"))
 }
 
-/// Verifies a detached CMS signature over `content`: exactly one signer, the message digest,
-/// the signature, and the signer's chain to the root through one of `trust.issuers`, all valid
-/// at `at`.
+/// Verifies a detached CMS signature of `kind` over `content`: its content type, exactly one
+/// signer, the message digest, the signature, and the signer's chain to the root through one
+/// of `trust.issuers`, all valid at `at`. A signature of any other kind is refused.
 pub fn verify_detached(
     cms_der: &[u8],
+    kind: Kind,
     content: Content<'_>,
     trust: &Trust,
     at: OffsetDateTime,
@@ -301,12 +354,7 @@ pub fn verify_detached(
         .as_ref()
         .ok_or_else(|| bad("signed attributes missing"))?;
     let attr_list: Vec<Attribute> = attrs.iter().cloned().collect();
-    let ct: ObjectIdentifier = find_attr(&attr_list, rfc5911::ID_CONTENT_TYPE)?
-        .decode_as()
-        .map_err(der_err)?;
-    if ct != rfc5911::ID_DATA {
-        return Err(bad("content type attribute is not id-data"));
-    }
+    check_kind(&signed_data, &attr_list, kind)?;
     let md: OctetString = find_attr(&attr_list, rfc5911::ID_MESSAGE_DIGEST)?
         .decode_as()
         .map_err(der_err)?;
@@ -359,6 +407,21 @@ pub fn verify_detached(
     })
 }
 
+/// The signature is of `kind`: its content type and the signed content-type attribute that
+/// binds it are the kind's own.
+fn check_kind(signed_data: &SignedData, attrs: &[Attribute], kind: Kind) -> Result<()> {
+    let ct: ObjectIdentifier = find_attr(attrs, rfc5911::ID_CONTENT_TYPE)?
+        .decode_as()
+        .map_err(der_err)?;
+    if ct != kind.oid() || signed_data.encap_content_info.econtent_type != kind.oid() {
+        return Err(bad(format!(
+            "the signature is not of the kind expected here ({}): its signed content type is {ct}",
+            kind.as_str()
+        )));
+    }
+    Ok(())
+}
+
 /// Everything in a signature outside what the signer's signature covers must be exactly what
 /// it should be, so that no byte of a stored signature can change unnoticed: DER as encoded,
 /// the versions, the digest algorithm list and content type that go with the signer's, and no
@@ -376,15 +439,12 @@ fn strict_envelope(
     if info.to_der().map_err(der_err)? != cms_der {
         return Err(bad("not DER-encoded as signed"));
     }
-    if signed_data.version != CmsVersion::V1 || si.version != CmsVersion::V1 {
+    if signed_data.version != CmsVersion::V3 || si.version != CmsVersion::V1 {
         return Err(bad("unexpected CMS version"));
     }
     let algs: Vec<&AlgorithmIdentifierOwned> = signed_data.digest_algorithms.iter().collect();
     if algs.len() != 1 || algs[0].oid != si.digest_alg.oid || algs[0].parameters.is_some() {
         return Err(bad("the digest algorithms do not match the signer's"));
-    }
-    if signed_data.encap_content_info.econtent_type != rfc5911::ID_DATA {
-        return Err(bad("the content type is not id-data"));
     }
     if signed_data.crls.is_some() || si.unsigned_attrs.is_some() {
         return Err(bad("unexpected unsigned data in the signature"));

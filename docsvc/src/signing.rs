@@ -24,11 +24,31 @@ pub struct SignRequest {
     /// SHA-256 of what is signed, hex (instead of `content`).
     #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub sha256: Option<String>,
-    /// Sign with this official's key instead of the application's (if registered so).
+    /// Sign with this official's key instead of the application's: only if the application
+    /// is registered for the official and the official consents, by a delegation they granted
+    /// or by their signing PIN in `pin`.
     pub as_official: Option<String>,
+    /// The official's signing PIN, for this request alone (instead of a delegation).
+    #[schema(value_type = Option<String>)]
+    pub pin: Option<Pin>,
     /// The classification of what is signed; biasa when absent.
     #[schema(value_type = Option<crate::api::LevelDoc>)]
     pub classification: Option<Level>,
+}
+
+/// A PIN in a request: zeroized when dropped, never printed.
+pub struct Pin(pub zeroize::Zeroizing<String>);
+
+impl std::fmt::Debug for Pin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pin(..)")
+    }
+}
+
+impl<'de> Deserialize<'de> for Pin {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d).map(|s| Pin(zeroize::Zeroizing::new(s)))
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -101,13 +121,16 @@ fn entry(
     )
 }
 
-/// The key, certificate and signer name a request signs with.
+/// The key, certificate and signer name a request signs with, and (for an official) how the
+/// official consented. Signing as an official needs the application's registration for them
+/// and their consent: an active delegation to this application up to `level`, or their PIN.
 async fn signer_key(
     node: &Node,
     app: &Application,
-    as_official: Option<&str>,
-) -> Result<(hsm_shim::KeyId, Vec<u8>, String)> {
-    match as_official {
+    req: &SignRequest,
+    level: Level,
+) -> Result<(hsm_shim::KeyId, Vec<u8>, String, String)> {
+    match req.as_official.as_deref() {
         None => Ok((
             app.signing_key
                 .ok_or_else(|| Error::Invalid("the application has no signing key".into()))?,
@@ -115,6 +138,7 @@ async fn signer_key(
                 Error::Invalid("the application's signing certificate is not issued yet".into())
             })?,
             format!("application:{}", app.id),
+            String::new(),
         )),
         Some(nip) => {
             if !app.may_sign_for.iter().any(|n| n == nip) {
@@ -130,14 +154,56 @@ async fn signer_key(
                 .await?
                 .filter(|o| o.status == policies::Status::Active)
                 .ok_or_else(|| Error::Invalid(format!("no active official {nip}")))?;
+            if level > o.clearance {
+                return Err(Error::Forbidden {
+                    alasan: format!("ditolak: {nip} tidak berwenang untuk klasifikasi ini"),
+                    reason: format!("denied: {nip} is not cleared for this classification"),
+                    policies: vec![],
+                });
+            }
+            let consent = consent(node, app, &o.nip, req.pin.as_ref(), level).await?;
             Ok((
                 o.signing_key
                     .ok_or_else(|| Error::Invalid("no signing key".into()))?,
                 o.certificate
                     .ok_or_else(|| Error::Invalid("no signing certificate".into()))?,
                 format!("official:{nip}"),
+                format!(" {consent}"),
             ))
         }
+    }
+}
+
+/// How the official consented to this signature: their PIN in the request, or an active
+/// delegation; neither is a refusal.
+async fn consent(
+    node: &Node,
+    app: &Application,
+    nip: &str,
+    pin: Option<&Pin>,
+    level: Level,
+) -> Result<String> {
+    if let Some(pin) = pin {
+        if directory::check_pin(&node.store, nip, &pin.0).await? {
+            return Ok("with the official's PIN".into());
+        }
+        return Err(Error::Forbidden {
+            alasan: format!("ditolak: PIN {nip} salah"),
+            reason: format!("denied: wrong signing PIN for {nip}"),
+            policies: vec!["delegation".into()],
+        });
+    }
+    match crate::delegation::active(node, nip, &app.id, level).await? {
+        Some(d) => Ok(format!("under delegation {}", d.id)),
+        None => Err(Error::Forbidden {
+            alasan: format!(
+                "ditolak: {nip} belum mendelegasikan tanda tangan kepada aplikasi ini (atau delegasi telah berakhir)"
+            ),
+            reason: format!(
+                "denied: {nip} has not delegated signing to this application, or the delegation ended: the official grants one with their PIN, or gives the PIN in the request"
+            ),
+            policies: vec!["delegation".into()],
+        }),
     }
 }
 
@@ -188,7 +254,23 @@ pub async fn sign(
             policies: d.policies,
         });
     }
-    let (key, cert, signer) = signer_key(node, app, req.as_official.as_deref()).await?;
+    let (key, cert, signer, consented) = match signer_key(node, app, req, level).await {
+        Ok(k) => k,
+        Err(e) => {
+            // A refused signature as an official is in the log too.
+            if let Error::Forbidden { reason, .. } = &e {
+                let refused = Decision {
+                    allowed: false,
+                    reason: reason.clone(),
+                    ..d
+                };
+                node.log
+                    .append(entry(app, "sign", level, &refused, client))
+                    .await?;
+            }
+            return Err(e);
+        }
+    };
     revocation::require_good(node, &cert, "signing certificate")?;
     let handle = node.handle(key)?;
     let keys: &dyn KeyStore = node.keystore.as_ref();
@@ -199,6 +281,7 @@ pub async fn sign(
         node.network_ca_der.clone()
     };
     let cms = signature::sign_detached(
+        signature::Kind::Api,
         content,
         hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
         &cert,
@@ -209,7 +292,7 @@ pub async fn sign(
     Metrics::inc(&node.metrics.signatures);
     // Logged before it is returned: a signature the log does not know is never handed out.
     let done = Decision {
-        reason: format!("signed as {signer}"),
+        reason: format!("signed as {signer}{consented}"),
         ..d
     };
     node.log
@@ -240,25 +323,26 @@ pub async fn verify(
         .decode(&req.signature)
         .map_err(|e| Error::Invalid(format!("signature is not base64: {e}")))?;
     let now = OffsetDateTime::now_utc();
-    let out = match signature::verify_detached(&cms, content, &node.trust, now) {
-        Ok(v) => {
-            let rev = revocation::require(node, &v.signer_der, "signer's certificate")?;
-            let revoked = matches!(rev, revocation::Status::Revoked { .. });
-            VerifyResponse {
-                valid: !revoked,
-                problem: revoked.then(|| "the signer's certificate is revoked".to_owned()),
-                signer: Some(v),
-                revocation: Some(rev),
+    let out =
+        match signature::verify_detached(&cms, signature::Kind::Api, content, &node.trust, now) {
+            Ok(v) => {
+                let rev = revocation::require(node, &v.signer_der, "signer's certificate")?;
+                let revoked = matches!(rev, revocation::Status::Revoked { .. });
+                VerifyResponse {
+                    valid: !revoked,
+                    problem: revoked.then(|| "the signer's certificate is revoked".to_owned()),
+                    signer: Some(v),
+                    revocation: Some(rev),
+                }
             }
-        }
-        Err(Error::Signature(why)) => VerifyResponse {
-            valid: false,
-            problem: Some(why),
-            signer: None,
-            revocation: None,
-        },
-        Err(e) => return Err(e),
-    };
+            Err(Error::Signature(why)) => VerifyResponse {
+                valid: false,
+                problem: Some(why),
+                signer: None,
+                revocation: None,
+            },
+            Err(e) => return Err(e),
+        };
     let d = Decision {
         allowed: true,
         policies: vec![],

@@ -88,6 +88,9 @@ impl Envelope {
     }
 }
 
+/// What a receipt's signed bytes say they are: the only kind a node's receipt key signs.
+pub const RECEIPT_FORMAT: &str = "sandi-receipt-v1";
+
 /// The tanda terima: which letter, which content, received by which node, when.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -306,6 +309,12 @@ fn check_receipt(
     }
     let receipt: Receipt = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Invalid(format!("unreadable receipt: {e}")))?;
+    if receipt.format != RECEIPT_FORMAT {
+        return Err(Error::Invalid(format!(
+            "not a receipt: the signed bytes are of kind {:?}",
+            receipt.format
+        )));
+    }
     if receipt != r.receipt
         || receipt.document_id != id
         || receipt.manifest_sha256 != manifest_sha256
@@ -533,6 +542,7 @@ async fn checked(
     let now = OffsetDateTime::now_utc();
     let v = match signature::verify_detached(
         &env.signature,
+        signature::Kind::Manifest,
         Content::Bytes(&env.manifest),
         &node.trust,
         now,
@@ -560,7 +570,7 @@ async fn checked(
             status: policies::Status::Active,
         },
         Action::Receive,
-        &documents::policy_document(m, vec![m.agency.clone()]),
+        &documents::policy_document(m, vec![m.agency.clone()], &node.config.node_id),
         &Context::default(),
     )?;
     if !d.allowed {
@@ -822,7 +832,7 @@ async fn sign_receipt(node: &Node, id: &str, manifest_sha: &str) -> Result<Signe
             .map(|r| r.try_get("received_at"))
             .transpose()?;
     let receipt = Receipt {
-        format: "sandi-receipt-v1".into(),
+        format: RECEIPT_FORMAT.into(),
         document_id: id.to_owned(),
         manifest_sha256: manifest_sha.to_owned(),
         received_by: node.config.node_id.clone(),

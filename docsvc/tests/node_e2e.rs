@@ -139,7 +139,7 @@ fn start(database_url: Option<&str>) -> Node {
         "loud dev warning: {stderr}"
     );
     let creds = credentials(&stdout);
-    assert_eq!(creds.len(), 8, "quickstart prints every official: {stdout}");
+    assert_eq!(creds.len(), 9, "quickstart prints every official: {stdout}");
 
     let child = docsvc()
         .args(["serve", "--data-dir"])
@@ -536,6 +536,10 @@ fn export_opens_with_age(
             &json!({ "recipient": recipient }).to_string(),
         ],
     );
+    // Registered once Siti proves she holds the key: she decrypts the challenge with age.
+    assert_eq!(r.status, 202, "{}", r.text());
+    let answer = age_decrypt(&r.json(), &identity, files);
+    let r = siti.post_json("/api/v1/me/recipient/confirm", &json!({ "answer": answer }));
     assert_eq!(r.status, 204, "{}", r.text());
     let r = siti.get(&format!("/api/v1/documents/{rahasia}/export"));
     assert_eq!(r.status, 200, "{}", r.text());
@@ -656,11 +660,17 @@ async fn applications_sign_over_mutual_tls(node: &Node, files: &Path) {
         "openssl cms -verify (bytes)"
     );
     let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
-    let r = app_call(
-        node,
-        "/api/v1/sign",
-        &json!({ "sha256": digest, "as_official": ORIGINATOR }),
+    // The registration alone is not the official's consent: he delegates, with his PIN.
+    let as_originator = json!({ "sha256": digest, "as_official": ORIGINATOR });
+    let r = app_call(node, "/api/v1/sign", &as_originator);
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = node.login(ORIGINATOR, true).post_json(
+        "/api/v1/me/delegations",
+        &json!({ "application_id": "e-office", "max_classification": "biasa", "days": 30 }),
     );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["active"], true, "{}", r.text());
+    let r = app_call(node, "/api/v1/sign", &as_originator);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["signer"], format!("official:{ORIGINATOR}"));
     let by_official = r.json()["signature"]
@@ -755,6 +765,7 @@ async fn an_admin_registers_an_official(node: &Node, body: &Path) {
     let r = maya.post_json("/api/v1/admin/officials", &registration);
     assert_eq!(r.status, 201, "{}", r.text());
     let csr = r.json()["csr_pem"].as_str().expect("csr").to_owned();
+    second_approval(node, &maya, &r.json(), NEW);
     assert_eq!(
         maya.post_json("/api/v1/admin/officials", &registration)
             .status,
@@ -1934,4 +1945,58 @@ async fn two_processes_share_one_postgres() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     drop(node);
     sandi_e2e::pg::drop_postgres(&name).await;
+}
+
+/// A registration stays suspended until a second persandian officer approves: not Maya
+/// herself, nor by a status change; Bayu, with his PIN.
+fn second_approval(node: &Node, maya: &Client, registered: &serde_json::Value, nip: &str) {
+    assert_eq!(
+        registered["official"]["status"], "suspended",
+        "{registered}"
+    );
+    let change = registered["change"]["id"]
+        .as_str()
+        .expect("change")
+        .to_owned();
+    let approve = format!("/api/v1/admin/changes/{change}/approve");
+    assert_eq!(maya.post_json(&approve, &json!({})).status, 403);
+    let activate = maya.call(
+        "PUT",
+        &format!("/api/v1/admin/officials/{nip}/status"),
+        &[
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            r#"{"status":"active"}"#,
+        ],
+    );
+    assert_eq!(activate.status, 403, "{}", activate.text());
+    let r = node
+        .login("199109092016031009", true)
+        .post_json(&approve, &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["decision"], "approved", "{}", r.text());
+}
+
+/// `age -d` of the challenge a node answered a recipient registration with.
+fn age_decrypt(answered: &serde_json::Value, identity: &Path, files: &Path) -> String {
+    let challenge = files.join("challenge.age");
+    std::fs::write(
+        &challenge,
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            answered["challenge"].as_str().expect("challenge"),
+        )
+        .expect("base64"),
+    )
+    .expect("write challenge");
+    let out = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(identity)
+        .arg(&challenge)
+        .output()
+        .expect("age -d");
+    assert!(out.status.success(), "age -d challenge");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -5,6 +5,7 @@
 //! of our own (the compose page's upload with progress, the print button); no build step.
 
 mod admin;
+mod delegations;
 mod i18n;
 mod letters;
 mod page;
@@ -57,6 +58,11 @@ pub fn routes() -> Router<App> {
         .route("/ui/letters/{id}", get(letters::read))
         .route("/ui/letters/{id}/approve", post(letters::approve))
         .route("/ui/admin", get(admin::admin))
+        .route(
+            "/ui/delegations",
+            get(delegations::list).post(delegations::grant),
+        )
+        .route("/ui/delegations/{id}/revoke", post(delegations::revoke))
         .route("/ui/audit", get(admin::audit))
         .layer(middleware::from_fn(headers))
 }

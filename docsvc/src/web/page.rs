@@ -36,6 +36,7 @@ pub(super) fn frame(
                             (link("/ui/inbox", l.t("Kotak masuk", "Inbox"), here))
                             (link("/ui/outbox", l.t("Kotak keluar", "Outbox"), here))
                             (link("/ui/compose", l.t("Tulis surat", "Write a letter"), here))
+                            (link("/ui/delegations", l.t("Delegasi", "Delegations"), here))
                             @if v.official.has_role("approver") {
                                 (link("/ui/approvals", l.t("Persetujuan", "Approvals"), here))
                             }

@@ -43,6 +43,7 @@ pub fn cms(data: &[u8]) {
     let at = time::OffsetDateTime::from_unix_timestamp(1_796_083_200).expect("a time");
     let _ = docsvc::signature::verify_detached(
         data,
+        docsvc::signature::Kind::Manifest,
         docsvc::signature::Content::Bytes(MANIFEST),
         &trust,
         at,

@@ -1,0 +1,329 @@
+//! Dual control over who officials are. An administrator alone may not give anyone more than
+//! they hold, nor let anyone in: a new official is registered suspended, and a raised clearance
+//! is only asked for, until a second official with the role `pengelola_sandi` (not the one who
+//! asked, not the official concerned, cleared at least as high, with their PIN step-up)
+//! approves. Nobody asks for more than their own clearance. Lowering a clearance takes one.
+//! Every request, approval and rejection is in the access log.
+
+use policies::{Level, Status};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::audit::Entry;
+use crate::directory::{self, Official};
+use crate::documents::Caller;
+use crate::node::Node;
+use crate::{Error, Result, now_rfc3339};
+
+/// The role that gives the second approval.
+pub const APPROVER_ROLE: &str = "pengelola_sandi";
+pub const REGISTER: &str = "register";
+pub const CLEARANCE: &str = "clearance";
+
+/// A change waiting for (or given) its second approval.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Change {
+    pub id: String,
+    pub nip: String,
+    /// `register` or `clearance`.
+    pub kind: String,
+    /// The clearance asked for.
+    #[schema(value_type = crate::api::LevelDoc)]
+    pub clearance: Level,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    /// `approved` or `rejected`; absent while pending.
+    pub decision: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClearanceRequest {
+    #[schema(value_type = crate::api::LevelDoc)]
+    pub clearance: Level,
+}
+
+const COLUMNS: &str =
+    "id, nip, kind, clearance, requested_by, requested_at, decided_by, decided_at, decision";
+
+fn row_change(row: &sqlx::any::AnyRow) -> Result<Change> {
+    Ok(Change {
+        id: row.try_get("id")?,
+        nip: row.try_get("nip")?,
+        kind: row.try_get("kind")?,
+        clearance: row
+            .try_get::<String, _>("clearance")?
+            .parse()
+            .map_err(Error::Database)?,
+        requested_by: row.try_get("requested_by")?,
+        requested_at: row.try_get("requested_at")?,
+        decided_by: row.try_get("decided_by")?,
+        decided_at: row.try_get("decided_at")?,
+        decision: row.try_get("decision")?,
+    })
+}
+
+fn forbidden(alasan: &str, reason: String) -> Error {
+    Error::Forbidden {
+        alasan: alasan.into(),
+        reason,
+        policies: vec!["dual-control-officials".into()],
+    }
+}
+
+async fn log(
+    node: &Node,
+    actor: &Official,
+    action: &str,
+    decision: &str,
+    reason: String,
+    client: Option<String>,
+) -> Result<()> {
+    node.log
+        .append(Entry::event(
+            format!("official:{}", actor.nip),
+            action,
+            decision,
+            reason,
+            node.policy.current().version(),
+            client,
+        ))
+        .await
+}
+
+/// Nobody asks for a clearance above their own.
+pub async fn check_within_own(
+    node: &Node,
+    admin: &Official,
+    client: Option<String>,
+    nip: &str,
+    level: Level,
+) -> Result<()> {
+    if level <= admin.clearance {
+        return Ok(());
+    }
+    let reason = format!(
+        "denied: {} cannot give {nip} the clearance {}, above their own ({})",
+        admin.nip,
+        level.as_str(),
+        admin.clearance.as_str()
+    );
+    log(
+        node,
+        admin,
+        "official_change",
+        "deny",
+        reason.clone(),
+        client,
+    )
+    .await?;
+    Err(forbidden(
+        "ditolak: tidak dapat memberi tingkat izin di atas tingkat izin sendiri",
+        reason,
+    ))
+}
+
+/// Records a change asked for by `admin`, pending the second approval, and logs it.
+pub async fn request(
+    node: &Node,
+    admin: &Official,
+    client: Option<String>,
+    nip: &str,
+    kind: &str,
+    level: Level,
+) -> Result<Change> {
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query(&format!(
+        "INSERT INTO official_changes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, NULL)"
+    ))
+    .bind(&id)
+    .bind(nip)
+    .bind(kind)
+    .bind(level.as_str())
+    .bind(&admin.nip)
+    .bind(now_rfc3339())
+    .execute(node.store.pool())
+    .await?;
+    log(
+        node,
+        admin,
+        &format!("official_{kind}_requested"),
+        "allow",
+        format!(
+            "change {id}: {kind} of official {nip} at {}, pending a second approval by a {APPROVER_ROLE}",
+            level.as_str()
+        ),
+        client,
+    )
+    .await?;
+    get(node, &id)
+        .await?
+        .ok_or_else(|| Error::Internal("change vanished".into()))
+}
+
+async fn get(node: &Node, id: &str) -> Result<Option<Change>> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM official_changes WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(node.store.pool())
+    .await?
+    .as_ref()
+    .map(row_change)
+    .transpose()
+}
+
+/// Pending changes, for administrators.
+pub async fn pending(node: &Node) -> Result<Vec<Change>> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM official_changes WHERE decision IS NULL ORDER BY requested_at, id"
+    ))
+    .fetch_all(node.store.reader())
+    .await?
+    .iter()
+    .map(row_change)
+    .collect()
+}
+
+/// Whether `nip` was registered through a request that has not been approved: such an
+/// official is not made active by a status change either.
+pub async fn registration_unapproved(store: &crate::store::Store, nip: &str) -> Result<bool> {
+    let rows = sqlx::query("SELECT decision FROM official_changes WHERE nip = $1 AND kind = $2")
+        .bind(nip)
+        .bind(REGISTER)
+        .fetch_all(store.pool())
+        .await?;
+    let mut unapproved = false;
+    for r in rows {
+        let decision: Option<String> = r.try_get("decision")?;
+        unapproved |= decision.as_deref() != Some("approved");
+    }
+    Ok(unapproved)
+}
+
+/// The second official approves (`approve`) or rejects a pending change; an approval applies
+/// it: the registered official becomes active, or the clearance is raised.
+pub async fn decide(node: &Node, caller: &Caller, id: &str, approve: bool) -> Result<Change> {
+    let me = &caller.official;
+    let change = get(node, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("change {id}")))?;
+    let refusal = if !me.has_role(APPROVER_ROLE) || me.status != Status::Active {
+        Some(format!(
+            "denied: only an active {APPROVER_ROLE} approves changes to officials"
+        ))
+    } else if me.nip == change.requested_by {
+        Some(
+            "denied: the one who asked for a change cannot approve it; a second official must"
+                .into(),
+        )
+    } else if me.nip == change.nip {
+        Some("denied: nobody approves a change to themselves".into())
+    } else if approve && me.clearance < change.clearance {
+        Some(format!(
+            "denied: approving clearance {} needs that clearance",
+            change.clearance.as_str()
+        ))
+    } else if !caller.stepped_up {
+        Some("denied: approving a change to an official needs the signing PIN".into())
+    } else {
+        None
+    };
+    if let Some(reason) = refusal {
+        log(
+            node,
+            me,
+            "official_change_decide",
+            "deny",
+            format!("change {id}: {reason}"),
+            caller.client.clone(),
+        )
+        .await?;
+        return Err(forbidden(
+            "ditolak: perubahan data pejabat disetujui oleh pengelola sandi kedua",
+            reason,
+        ));
+    }
+    let decision = if approve { "approved" } else { "rejected" };
+    let done = sqlx::query(
+        "UPDATE official_changes SET decided_by = $1, decided_at = $2, decision = $3 \
+         WHERE id = $4 AND decision IS NULL",
+    )
+    .bind(&me.nip)
+    .bind(now_rfc3339())
+    .bind(decision)
+    .bind(id)
+    .execute(node.store.pool())
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(Error::Conflict(format!("change {id} was already decided")));
+    }
+    if approve {
+        match change.kind.as_str() {
+            REGISTER => directory::set_status(&node.store, &change.nip, Status::Active).await?,
+            CLEARANCE => {
+                directory::set_clearance(&node.store, &change.nip, change.clearance).await?;
+            }
+            other => {
+                return Err(Error::Integrity(format!(
+                    "change {id}: unknown kind {other:?}"
+                )));
+            }
+        }
+    }
+    log(
+        node,
+        me,
+        &format!("official_{}_{decision}", change.kind),
+        "allow",
+        format!(
+            "change {id}: {} of official {} at {}, asked by {}, {decision} as the second official",
+            change.kind,
+            change.nip,
+            change.clearance.as_str(),
+            change.requested_by
+        ),
+        caller.client.clone(),
+    )
+    .await?;
+    get(node, id)
+        .await?
+        .ok_or_else(|| Error::Internal("change vanished".into()))
+}
+
+/// An administrator changes a clearance: lowering it is done at once; raising it is asked
+/// for, up to their own clearance, and waits for the second approval (`None` when done).
+pub async fn change_clearance(
+    node: &Node,
+    admin: &Official,
+    client: Option<String>,
+    nip: &str,
+    level: Level,
+) -> Result<Option<Change>> {
+    let target = directory::get(&node.store, nip)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("official {nip}")))?;
+    if level <= target.clearance {
+        directory::set_clearance(&node.store, nip, level).await?;
+        log(
+            node,
+            admin,
+            "official_clearance",
+            "allow",
+            format!(
+                "official {nip}: clearance {} -> {}",
+                target.clearance.as_str(),
+                level.as_str()
+            ),
+            client,
+        )
+        .await?;
+        return Ok(None);
+    }
+    check_within_own(node, admin, client.clone(), nip, level).await?;
+    request(node, admin, client, nip, CLEARANCE, level)
+        .await
+        .map(Some)
+}

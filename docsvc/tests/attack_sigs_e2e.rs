@@ -1,0 +1,850 @@
+//! Attacks on what signatures mean and on who consents to them (issue 15, points 7 and 8):
+//! an application's signature through `/api/v1/sign` passed off as a letter signature, each
+//! verifier handed the other kinds, signing as an official without their consent, an admin
+//! acting alone on officials, and an export recipient registered without its key.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use docsvc::documents::{self, Caller, Ingest, NewLetter};
+use docsvc::envelope::Urgency;
+use docsvc::node::{Layout, Node};
+use sqlx::Row as _;
+
+const BUDI: &str = "197501012000031001";
+const SITI: &str = "198002022005012002";
+
+/// A quickstart node opened as a library and unsealed, on SQLite or (with a URL) PostgreSQL.
+async fn node(dir: &std::path::Path, database_url: Option<&str>) -> Arc<Node> {
+    node_pins(dir, database_url).await.0
+}
+
+/// The same, with the officials' signing PINs by NIP.
+async fn node_pins(
+    dir: &std::path::Path,
+    database_url: Option<&str>,
+) -> (Arc<Node>, HashMap<String, String>) {
+    let out = docsvc::quickstart::setup(dir, "127.0.0.1:0", database_url, &mut |_| {})
+        .await
+        .expect("quickstart");
+    let pins = out
+        .officials
+        .iter()
+        .map(|o| (o.nip.clone(), o.pin.to_string()))
+        .collect();
+    let node = Arc::new(Node::open(Layout::new(dir)).await.expect("open"));
+    docsvc::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
+    (node, pins)
+}
+
+/// The access log's entries, as JSON text, in order.
+async fn log_entries(node: &Node) -> Vec<String> {
+    sqlx::query("SELECT entry FROM audit_log ORDER BY seq")
+        .fetch_all(node.store.pool())
+        .await
+        .expect("log")
+        .iter()
+        .map(|r| r.try_get::<String, _>("entry").expect("entry"))
+        .collect()
+}
+
+async fn official(node: &Node, nip: &str) -> docsvc::directory::Official {
+    docsvc::directory::get(&node.store, nip)
+        .await
+        .expect("directory")
+        .expect("official")
+}
+
+/// A letter from Budi to Siti; returns its id.
+async fn letter(node: &Node, level: policies::Level) -> String {
+    let mut ingest = Ingest::begin(
+        node,
+        Caller {
+            official: official(node, BUDI).await,
+            stepped_up: true,
+            client: None,
+        },
+        NewLetter {
+            nomor: "005/77/XI/2026".into(),
+            perihal: "Uji tanda tangan".into(),
+            classification: level,
+            urgency: Urgency::Biasa,
+            recipients: vec![SITI.into()],
+            copies: vec![],
+            dated: None,
+        },
+    )
+    .await
+    .expect("begin");
+    ingest
+        .add_part(
+            "surat.txt",
+            "text/plain",
+            futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(Bytes::from(
+                "Isi surat",
+            ))]),
+        )
+        .await
+        .expect("part");
+    ingest.finish().await.expect("finish").manifest.id
+}
+
+async fn stored(node: &Node, id: &str) -> (Vec<u8>, Vec<u8>) {
+    let row = sqlx::query("SELECT manifest, signature FROM documents WHERE id = $1")
+        .bind(id)
+        .fetch_one(node.store.pool())
+        .await
+        .expect("row");
+    (
+        row.try_get("manifest").expect("manifest"),
+        row.try_get("signature").expect("signature"),
+    )
+}
+
+async fn set_signature(node: &Node, id: &str, sig: &[u8]) {
+    let done = sqlx::query("UPDATE documents SET signature = $1 WHERE id = $2")
+        .bind(sig.to_vec())
+        .bind(id)
+        .execute(node.store.pool())
+        .await
+        .expect("update");
+    assert_eq!(done.rows_affected(), 1);
+}
+
+/// An application that may sign for Budi has his key sign the SHA-256 of his letter's
+/// manifest through the signing API; an insider puts that signature in place of the letter's.
+/// The node must not take an API signature for a letter signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_signature_over_a_manifest_is_not_a_letter_signature() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (node, pins) = node_pins(dir.path(), None).await;
+    let id = letter(&node, policies::Level::Biasa).await;
+    let (manifest, original) = stored(&node, &id).await;
+    documents::load_checked(&node, &id)
+        .await
+        .expect("the letter as stored verifies");
+
+    let app = docsvc::applications::get(&node.store, "e-office")
+        .await
+        .expect("app")
+        .expect("e-office");
+    let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, &manifest));
+    let signed = docsvc::signing::sign(
+        &node,
+        &app,
+        None,
+        &docsvc::signing::SignRequest {
+            content: None,
+            sha256: Some(digest),
+            as_official: Some(BUDI.into()),
+            classification: None,
+            pin: Some(docsvc::signing::Pin(pins[BUDI].clone().into())),
+        },
+    )
+    .await
+    .expect("the application signs as Budi (with his PIN)");
+    let api_sig = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        &signed.signature,
+    )
+    .expect("base64");
+
+    set_signature(&node, &id, &api_sig).await;
+    let e = documents::load_checked(&node, &id)
+        .await
+        .expect_err("an API signature must not pass as the letter's signature");
+    assert!(
+        matches!(e, docsvc::Error::Integrity(_)),
+        "an integrity incident, not {e:?}"
+    );
+    assert!(e.to_string().contains("kind"), "{e}");
+
+    set_signature(&node, &id, &original).await;
+    documents::load_checked(&node, &id)
+        .await
+        .expect("the original signature verifies again");
+}
+
+/// A CMS signature of `kind` over `bytes` with `o`'s key: what a node's own code signs, made
+/// here for every kind so that each verifier is handed the others'.
+fn sign_kind(
+    node: &Node,
+    o: &docsvc::directory::Official,
+    kind: docsvc::signature::Kind,
+    bytes: &[u8],
+) -> Vec<u8> {
+    let handle = node
+        .handle(o.signing_key.expect("signing key"))
+        .expect("handle");
+    let keys: &dyn hsm_shim::KeyStore = node.keystore.as_ref();
+    docsvc::signature::sign_detached(
+        kind,
+        docsvc::signature::Content::Bytes(bytes),
+        hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
+        o.certificate.as_deref().expect("certificate"),
+        std::slice::from_ref(&node.signing_ca_der),
+        time::OffsetDateTime::now_utc(),
+        |m| Ok(keys.sign(&handle, m)?.bytes),
+    )
+    .expect("sign")
+}
+
+/// Each verifier (letters, approvals, destruction records, the signing API's verify) takes
+/// the signature of its own kind and refuses every other kind over the very same bytes by the
+/// very same signer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one scenario: four verifiers, each handed every kind
+async fn each_verifier_takes_only_its_own_kind() {
+    use docsvc::signature::Kind;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = node(dir.path(), None).await;
+    let id = letter(&node, policies::Level::Biasa).await;
+    let (manifest, original) = stored(&node, &id).await;
+    let budi = official(&node, BUDI).await;
+    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+
+    // The letter.
+    for kind in Kind::ALL {
+        set_signature(&node, &id, &sign_kind(&node, &budi, kind, &manifest)).await;
+        let got = documents::load_checked(&node, &id).await;
+        assert_eq!(
+            got.is_ok(),
+            kind == Kind::Manifest,
+            "letter, {kind:?}: {got:?}"
+        );
+    }
+    set_signature(&node, &id, &original).await;
+
+    // An approval, by Budi's colleague's hand or his: the kind decides.
+    for kind in Kind::ALL {
+        sqlx::query("DELETE FROM approvals WHERE document_id = $1")
+            .bind(&id)
+            .execute(node.store.pool())
+            .await
+            .expect("delete");
+        sqlx::query(
+            "INSERT INTO approvals (document_id, nip, at, signature) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&id)
+        .bind(BUDI)
+        .bind(docsvc::now_rfc3339())
+        .bind(sign_kind(&node, &budi, kind, &manifest))
+        .execute(node.store.pool())
+        .await
+        .expect("insert");
+        let got = docsvc::approvals::checked(&node, &id).await;
+        assert_eq!(
+            got.is_ok(),
+            kind == Kind::Approval,
+            "approval, {kind:?}: {got:?}"
+        );
+        if let Err(e) = got {
+            assert!(matches!(e, docsvc::Error::Integrity(_)), "{e:?}");
+        }
+    }
+
+    // A destruction record.
+    let record = docsvc::lifecycle::DestructionRecord {
+        format: "sandi-destruction-v1".into(),
+        document_id: id.clone(),
+        nomor: "005/77/XI/2026".into(),
+        classification: policies::Level::Biasa,
+        dated: "2026-11-30".into(),
+        manifest_sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, &manifest)),
+        retention_years: 2,
+        retention_ended: "2026-11-30".into(),
+        destroyed_at: docsvc::now_rfc3339(),
+        destroyed_by: BUDI.into(),
+        destroyed_by_name: budi.name.clone(),
+        reason: "uji".into(),
+    };
+    let bytes = serde_json::to_vec(&record).expect("json");
+    let caller = Caller {
+        official: budi.clone(),
+        stepped_up: true,
+        client: None,
+    };
+    for kind in Kind::ALL {
+        sqlx::query("DELETE FROM destructions WHERE document_id = $1")
+            .bind(&id)
+            .execute(node.store.pool())
+            .await
+            .expect("delete");
+        sqlx::query(
+            "INSERT INTO destructions (document_id, record, signature, destroyed_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&id)
+        .bind(bytes.clone())
+        .bind(sign_kind(&node, &budi, kind, &bytes))
+        .bind(&record.destroyed_at)
+        .execute(node.store.pool())
+        .await
+        .expect("insert");
+        let got = docsvc::lifecycle::destruction_record(&node, &caller, &id).await;
+        assert_eq!(
+            got.is_ok(),
+            kind == Kind::Destruction,
+            "destruction, {kind:?}: {got:?}"
+        );
+    }
+
+    // The signing API's verify: only what the signing API signed.
+    let app = docsvc::applications::get(&node.store, "e-office")
+        .await
+        .expect("app")
+        .expect("e-office");
+    for kind in Kind::ALL {
+        let v = docsvc::signing::verify(
+            &node,
+            &app,
+            None,
+            &docsvc::signing::VerifyRequest {
+                content: Some(b64(&manifest)),
+                sha256: None,
+                signature: b64(&sign_kind(&node, &budi, kind, &manifest)),
+            },
+        )
+        .await
+        .expect("verify answers");
+        assert_eq!(v.valid, kind == Kind::Api, "api verify, {kind:?}: {v:?}");
+    }
+}
+
+fn sign_request(level: policies::Level, pin: Option<&str>) -> docsvc::signing::SignRequest {
+    docsvc::signing::SignRequest {
+        content: None,
+        sha256: Some(hex::encode([7u8; 32])),
+        as_official: Some(BUDI.into()),
+        classification: Some(level),
+        pin: pin.map(|p| docsvc::signing::Pin(p.to_owned().into())),
+    }
+}
+
+async fn signs(node: &Node, req: &docsvc::signing::SignRequest) -> Result<String, String> {
+    let app = docsvc::applications::get(&node.store, "e-office")
+        .await
+        .expect("app")
+        .expect("e-office");
+    match docsvc::signing::sign(node, &app, None, req).await {
+        Ok(r) => Ok(r.signer),
+        Err(e @ docsvc::Error::Forbidden { .. }) => Err(e.to_string()),
+        Err(e) => panic!("a refusal is a 403, not {e:?}"),
+    }
+}
+
+/// The administrator registered e-office to sign for Budi; that alone is not Budi's consent.
+/// He consents with his PIN for one request, or by a delegation he grants with his PIN step-up
+/// (scoped to a classification, expiring, revocable); grants, revocations and uses are logged.
+#[allow(clippy::too_many_lines)] // one scenario: PIN, grant, scope, expiry, revocation, log
+async fn consent_is_the_officials(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (node, pins) = node_pins(dir.path(), database_url).await;
+    let pin = pins[BUDI].as_str();
+    let biasa = policies::Level::Biasa;
+
+    // The admin flag alone: refused, and the refusal logged.
+    let e = signs(&node, &sign_request(biasa, None))
+        .await
+        .expect_err("may_sign_for alone must not sign as Budi");
+    assert!(e.contains("delegat"), "{e}");
+    assert!(
+        log_entries(&node)
+            .await
+            .iter()
+            .any(|e| e.contains("application:e-office") && e.contains("deny")),
+        "the refusal is logged"
+    );
+    // His PIN, for this request: wrong, then right.
+    assert!(
+        signs(&node, &sign_request(biasa, Some("000000")))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        signs(&node, &sign_request(biasa, Some(pin))).await,
+        Ok(format!("official:{BUDI}"))
+    );
+
+    // A delegation: not without the step-up; then up to biasa, for a day.
+    let budi = official(&node, BUDI).await;
+    let caller = |stepped_up| Caller {
+        official: budi.clone(),
+        stepped_up,
+        client: None,
+    };
+    let grant = docsvc::delegation::Grant {
+        application_id: "e-office".into(),
+        max_classification: biasa,
+        days: 1,
+    };
+    assert!(matches!(
+        docsvc::delegation::grant(&node, &caller(false), &grant).await,
+        Err(docsvc::Error::Forbidden { .. })
+    ));
+    let too_high = docsvc::delegation::Grant {
+        max_classification: policies::Level::SangatRahasia,
+        days: 400,
+        ..grant
+    };
+    assert!(
+        docsvc::delegation::grant(&node, &caller(true), &too_high)
+            .await
+            .is_err()
+    );
+    let grant = docsvc::delegation::Grant {
+        application_id: "e-office".into(),
+        max_classification: biasa,
+        days: 1,
+    };
+    let d = docsvc::delegation::grant(&node, &caller(true), &grant)
+        .await
+        .expect("grant");
+    assert!(d.active);
+    assert_eq!(
+        signs(&node, &sign_request(biasa, None)).await,
+        Ok(format!("official:{BUDI}"))
+    );
+    // Its scope: not above biasa.
+    assert!(
+        signs(&node, &sign_request(policies::Level::Terbatas, None))
+            .await
+            .is_err()
+    );
+    // Someone else's delegation is not Budi's to revoke.
+    let siti = Caller {
+        official: official(&node, SITI).await,
+        stepped_up: true,
+        client: None,
+    };
+    assert!(matches!(
+        docsvc::delegation::revoke(&node, &siti, &d.id).await,
+        Err(docsvc::Error::NotFound(_))
+    ));
+    assert_eq!(
+        signs(&node, &sign_request(biasa, None)).await,
+        Ok(format!("official:{BUDI}"))
+    );
+    // Expired (an insider cannot revive it by leaving it be): refused.
+    sqlx::query("UPDATE delegations SET expires_at = $1 WHERE id = $2")
+        .bind("2020-01-01T00:00:00Z")
+        .bind(&d.id)
+        .execute(node.store.pool())
+        .await
+        .expect("expire");
+    assert!(signs(&node, &sign_request(biasa, None)).await.is_err());
+    // A new one, revoked by Budi: refused.
+    let d2 = docsvc::delegation::grant(&node, &caller(true), &grant)
+        .await
+        .expect("grant");
+    assert!(signs(&node, &sign_request(biasa, None)).await.is_ok());
+    let r = docsvc::delegation::revoke(&node, &caller(false), &d2.id)
+        .await
+        .expect("revoke");
+    assert!(!r.active && r.revoked_at.is_some());
+    assert!(signs(&node, &sign_request(biasa, None)).await.is_err());
+    let mine = docsvc::delegation::list(&node, BUDI).await.expect("list");
+    assert_eq!(mine.len(), 2);
+    assert!(mine.iter().all(|d| !d.active));
+
+    let log = log_entries(&node).await;
+    for (what, needle) in [
+        ("the grant", format!("delegation {}", d.id)),
+        ("the use", format!("under delegation {}", d.id)),
+        ("the PIN use", "with the official's PIN".to_owned()),
+        (
+            "the revocation",
+            format!("delegation {} of application e-office revoked", d2.id),
+        ),
+    ] {
+        assert!(log.iter().any(|e| e.contains(&needle)), "{what} is logged");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_as_an_official_needs_their_consent_sqlite() {
+    consent_is_the_officials(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_as_an_official_needs_their_consent_postgres() {
+    let Some((url, name)) = sandi_e2e::pg::postgres().await else {
+        return;
+    };
+    consent_is_the_officials(Some(&url)).await;
+    sandi_e2e::pg::drop_postgres(&name).await;
+}
+
+const MAYA: &str = "198806062012122006"; // pengelola_sandi + admin, rahasia
+const BAYU: &str = "199109092016031009"; // pengelola_sandi, rahasia
+const AGUS: &str = "198503032010013003"; // terbatas
+
+/// Replaces letter `id`'s manifest by `m`, signed by Budi as a letter (a letter as another
+/// node would have sent it, or as this node would have written it).
+async fn restate(node: &Node, id: &str, m: &docsvc::envelope::Manifest) {
+    let bytes = m.canonical().expect("canonical");
+    let sig = sign_kind(
+        node,
+        &official(node, BUDI).await,
+        docsvc::signature::Kind::Manifest,
+        &bytes,
+    );
+    sqlx::query("UPDATE documents SET manifest = $1, signature = $2 WHERE id = $3")
+        .bind(bytes)
+        .bind(sig)
+        .bind(id)
+        .execute(node.store.pool())
+        .await
+        .expect("update");
+}
+
+async fn may_read(node: &Node, nip: &str, id: &str) -> bool {
+    let checked = documents::load_checked(node, id).await.expect("checked");
+    let caller = Caller {
+        official: official(node, nip).await,
+        stepped_up: true,
+        client: None,
+    };
+    documents::decide(node, &caller, policies::Action::Read, &checked, true)
+        .await
+        .expect("decide")
+        .allowed
+}
+
+/// Another node's officials stay `NIP@node` to the policy: an official registered here under
+/// the NIP of another node's addressee (or originator) reads nothing addressed to them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_nodes_official_is_not_a_local_nip() {
+    const X: &str = "199912312020121099";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = node(dir.path(), None).await;
+    let id = letter(&node, policies::Level::Terbatas).await;
+    let checked = documents::load_checked(&node, &id).await.expect("checked");
+    assert!(may_read(&node, SITI, &id).await, "its addressee reads it");
+
+    // Budi writes to X on node-lain; here, someone registers an official with X's NIP.
+    let mut m = checked.manifest.clone();
+    m.recipients = vec![format!("{X}@node-lain")];
+    restate(&node, &id, &m).await;
+    docsvc::directory::add(
+        &node.store,
+        node.keystore.as_ref(),
+        &docsvc::directory::NewOfficial {
+            nip: X.into(),
+            name: "Penyusup".into(),
+            agency: "dinkes".into(),
+            position: "Staf".into(),
+            clearance: policies::Level::SangatRahasia,
+            roles: vec!["pejabat".into()],
+            compartments: vec![],
+            password: "kata sandi panjang sekali".to_owned().into(),
+            pin: "123456".to_owned().into(),
+            status: policies::Status::Active,
+        },
+    )
+    .await
+    .expect("add");
+    assert!(
+        !may_read(&node, X, &id).await,
+        "a local official is not another node's addressee of the same NIP"
+    );
+    // Addressed to X on this node, by name of this node: X reads it.
+    m.recipients = vec![format!("{X}@{}", node.config.node_id)];
+    restate(&node, &id, &m).await;
+    assert!(may_read(&node, X, &id).await, "NIP@here is this node's NIP");
+
+    // A letter from node-lain whose originator has Budi's NIP there: not Budi here.
+    m.node = "node-lain".into();
+    m.recipients = vec![format!("{SITI}@{}", node.config.node_id)];
+    restate(&node, &id, &m).await;
+    assert!(
+        may_read(&node, SITI, &id).await,
+        "its addressee here reads it"
+    );
+    assert!(
+        !may_read(&node, BUDI, &id).await,
+        "Budi here is not the originator on node-lain"
+    );
+}
+
+fn caller_of(o: docsvc::directory::Official, stepped_up: bool) -> Caller {
+    Caller {
+        official: o,
+        stepped_up,
+        client: None,
+    }
+}
+
+fn registration(nip: &str, level: policies::Level) -> docsvc::admin::NewOfficialRequest {
+    docsvc::admin::NewOfficialRequest {
+        nip: nip.into(),
+        name: "Pejabat Baru".into(),
+        agency: "dinkes".into(),
+        position: "Staf".into(),
+        clearance: level,
+        roles: vec!["pejabat".into()],
+        password: "kata sandi panjang sekali".into(),
+        pin: "135790".into(),
+    }
+}
+
+/// An administrator alone neither registers an official nor raises a clearance, and never
+/// above their own: a second `pengelola_sandi`, not the one who asked, approves (with the PIN
+/// step-up); until then the official is suspended. Every step is logged.
+#[allow(clippy::too_many_lines)] // one scenario: registration, then clearances, then the log
+async fn two_people_for_officials(database_url: Option<&str>) {
+    use docsvc::official_changes::decide;
+    use policies::Level;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = node(dir.path(), database_url).await;
+    let maya = official(&node, MAYA).await;
+
+    // Above her own clearance: refused, logged.
+    let e = docsvc::admin::register(
+        &node,
+        &maya,
+        None,
+        registration("199901012020121001", Level::SangatRahasia),
+    )
+    .await
+    .expect_err("Maya (rahasia) registers no sangat_rahasia official");
+    assert!(matches!(e, docsvc::Error::Forbidden { .. }), "{e:?}");
+
+    // Within it: registered, suspended, pending.
+    let r = docsvc::admin::register(
+        &node,
+        &maya,
+        None,
+        registration("199901012020121002", Level::Rahasia),
+    )
+    .await
+    .expect("register");
+    assert_eq!(r.official.status, policies::Status::Suspended);
+    let nip = r.official.nip.clone();
+    assert!(
+        docsvc::directory::login(&node.store, &nip, "kata sandi panjang sekali")
+            .await
+            .is_err(),
+        "no login before the second approval"
+    );
+    // Not by a status change, not by Maya herself, not without the PIN, not by a non-officer.
+    assert!(
+        docsvc::admin::set_status(&node, &maya, None, &nip, "active")
+            .await
+            .is_err()
+    );
+    let bayu = official(&node, BAYU).await;
+    for (who, stepped_up) in [
+        (maya.clone(), true),
+        (bayu.clone(), false),
+        (official(&node, BUDI).await, true),
+    ] {
+        let e = decide(
+            &node,
+            &caller_of(who.clone(), stepped_up),
+            &r.change.id,
+            true,
+        )
+        .await
+        .expect_err("refused");
+        assert!(
+            matches!(e, docsvc::Error::Forbidden { .. }),
+            "{}: {e:?}",
+            who.nip
+        );
+    }
+    let c = decide(&node, &caller_of(bayu.clone(), true), &r.change.id, true)
+        .await
+        .expect("Bayu approves");
+    assert_eq!(c.decision.as_deref(), Some("approved"));
+    assert_eq!(c.decided_by.as_deref(), Some(BAYU));
+    assert_eq!(official(&node, &nip).await.status, policies::Status::Active);
+    assert!(matches!(
+        decide(&node, &caller_of(bayu.clone(), true), &r.change.id, true).await,
+        Err(docsvc::Error::Conflict(_))
+    ));
+
+    // Clearances: not above her own; a raise waits for Bayu; a lowering is at once.
+    assert!(matches!(
+        docsvc::admin::set_clearance(&node, &maya, None, AGUS, Level::SangatRahasia).await,
+        Err(docsvc::Error::Forbidden { .. })
+    ));
+    let pending = docsvc::admin::set_clearance(&node, &maya, None, AGUS, Level::Rahasia)
+        .await
+        .expect("asked")
+        .expect("pending");
+    assert_eq!(official(&node, AGUS).await.clearance, Level::Terbatas);
+    assert_eq!(
+        docsvc::admin::pending(&node, &maya)
+            .await
+            .expect("pending")
+            .len(),
+        1
+    );
+    assert!(
+        decide(&node, &caller_of(maya.clone(), true), &pending.id, true)
+            .await
+            .is_err()
+    );
+    decide(&node, &caller_of(bayu, true), &pending.id, true)
+        .await
+        .expect("approved");
+    assert_eq!(official(&node, AGUS).await.clearance, Level::Rahasia);
+    assert!(
+        docsvc::admin::set_clearance(&node, &maya, None, AGUS, Level::Biasa)
+            .await
+            .expect("lowered")
+            .is_none()
+    );
+    assert_eq!(official(&node, AGUS).await.clearance, Level::Biasa);
+
+    let log = log_entries(&node).await;
+    for needle in [
+        "official_register_requested",
+        "official_register_approved",
+        "official_clearance_requested",
+        "official_clearance_approved",
+        "above their own",
+        "cannot approve it",
+    ] {
+        assert!(log.iter().any(|e| e.contains(needle)), "{needle} is logged");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_alone_cannot_let_anyone_in_or_up_sqlite() {
+    two_people_for_officials(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_alone_cannot_let_anyone_in_or_up_postgres() {
+    let Some((url, name)) = sandi_e2e::pg::postgres().await else {
+        return;
+    };
+    two_people_for_officials(Some(&url)).await;
+    sandi_e2e::pg::drop_postgres(&name).await;
+}
+
+fn age_keygen(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, String) {
+    let identity = dir.join(name);
+    let out = std::process::Command::new("age-keygen")
+        .arg("-o")
+        .arg(&identity)
+        .output()
+        .expect("age-keygen");
+    assert!(out.status.success());
+    let recipient = String::from_utf8_lossy(&out.stderr)
+        .split_whitespace()
+        .last()
+        .expect("age-keygen prints the public key")
+        .to_owned();
+    (identity, recipient)
+}
+
+fn put_recipient(c: &sandi_e2e::http::Client, recipient: &str) -> sandi_e2e::http::Response {
+    c.call(
+        "PUT",
+        "/api/v1/me/recipient",
+        &[
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            &serde_json::json!({ "recipient": recipient }).to_string(),
+        ],
+    )
+}
+
+/// `age -d` of a challenge the node answered with.
+fn decrypt(
+    dir: &std::path::Path,
+    identity: &std::path::Path,
+    r: &sandi_e2e::http::Response,
+) -> String {
+    let file = dir.join("challenge.age");
+    std::fs::write(
+        &file,
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            r.json()["challenge"].as_str().expect("challenge"),
+        )
+        .expect("base64"),
+    )
+    .expect("write");
+    let out = std::process::Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(identity)
+        .arg(&file)
+        .output()
+        .expect("age -d");
+    assert!(out.status.success(), "age -d");
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// A personal age recipient for exports is registered only by whoever holds its identity: a
+/// key someone else holds (the attacker's, given to a victim's session, or a typo) is not
+/// taken on the word of the request. The node encrypts a challenge to it; only its plaintext,
+/// once and in time, registers it; each step is logged.
+#[test]
+fn an_export_recipient_needs_proof_of_possession() {
+    use serde_json::json;
+    sandi_e2e::node::require("age");
+    sandi_e2e::node::require("age-keygen");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = sandi_e2e::node::DevNode::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_docsvc")),
+        &dir.path().join("node"),
+        &[],
+    );
+    let siti = node.login(SITI, false, dir.path().join("siti.jar"));
+    let (_, theirs) = age_keygen(dir.path(), "other.key");
+    let (mine_id, mine) = age_keygen(dir.path(), "siti.key");
+    let registered = || siti.get("/api/v1/me").json()["personal_recipient"].clone();
+
+    // Someone else's key, on the request's word alone: not registered.
+    let r = put_recipient(&siti, &theirs);
+    assert!(r.status < 300, "{}", r.text());
+    assert_eq!(
+        registered(),
+        json!(null),
+        "registered without proof of possession"
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let confirm =
+        |answer: &str| siti.post_json("/api/v1/me/recipient/confirm", &json!({ "answer": answer }));
+    let r = confirm(&"0".repeat(64));
+    assert_eq!(r.status, 403, "a guess: {}", r.text());
+    assert_eq!(registered(), json!(null));
+
+    // Her own key: she decrypts the challenge with age; a wrong answer uses it up.
+    let r = put_recipient(&siti, &mine);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let answer = decrypt(dir.path(), &mine_id, &r);
+    assert_eq!(confirm("salah").status, 403);
+    assert_eq!(confirm(&answer).status, 409, "used up by the wrong answer");
+    let r = put_recipient(&siti, &mine);
+    let answer = decrypt(dir.path(), &mine_id, &r);
+    let r = confirm(&answer);
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(registered(), json!(mine));
+    assert_eq!(confirm(&answer).status, 409, "once");
+
+    // Logged: asked, refused, registered.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_docsvc"))
+        .args(["audit", "export", "--data-dir"])
+        .arg(dir.path().join("node"))
+        .output()
+        .expect("docsvc audit export");
+    let log = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "recipient_challenge",
+        "recipient_confirm",
+        "recipient_registered",
+    ] {
+        assert!(
+            log.contains(needle),
+            "{needle} is logged: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
