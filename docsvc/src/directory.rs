@@ -2,20 +2,19 @@
 //! their keys in the node's keystore.
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use hsm_shim::{KeyId, KeyKind, KeyStore};
 use policies::{Level, Person, Status};
 use serde::Serialize;
 use sqlx::Row;
-use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::store::Store;
 use crate::{Error, Result, now_rfc3339};
 
 /// Failed logins before an account locks, and for how long.
-pub const LOCKOUT_AFTER: i64 = 5;
-pub const LOCKOUT_MINUTES: i64 = 15;
+pub const LOCKOUT_AFTER: i64 = crate::lockout::MAX_FAILURES;
+pub const LOCKOUT_MINUTES: i64 = crate::lockout::LOCK_MINUTES;
 
 /// An official as stored (without credentials).
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -102,11 +101,7 @@ fn hash_secret(secret: &str) -> Result<String> {
 
 /// Checks a secret against an argon2id hash (constant time inside argon2).
 pub fn check_secret(hash: &str, secret: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(secret.as_bytes(), &h)
-            .is_ok()
-    })
+    crate::lockout::verify(hash, secret, false)
 }
 
 fn check_new(n: &NewOfficial) -> Result<()> {
@@ -303,54 +298,29 @@ pub async fn set_personal_recipient(store: &Store, nip: &str, recipient: &str) -
     Ok(())
 }
 
-/// Checks a login. Wrong passwords count towards a lockout; the message never says whether
-/// the NIP exists.
+/// Checks a login. Wrong passwords count towards a lockout ([`crate::lockout`]). An unknown
+/// NIP, a wrong password and a locked account answer alike (same message, and an argon2 check
+/// each), so that the answer never tells whether the NIP exists.
 pub async fn login(store: &Store, nip: &str, password: &str) -> Result<Official> {
-    let refused = || Error::Unauthenticated("wrong NIP or password".into());
-    let row = sqlx::query(
-        "SELECT password_hash, failed_logins, locked_until FROM officials WHERE nip = $1",
-    )
-    .bind(nip)
-    .fetch_optional(store.pool())
-    .await?;
-    let Some(row) = row else {
-        // Spend the same work as a real check so that timing does not tell.
-        let _ = check_secret(DUMMY_HASH, password);
-        return Err(refused());
+    use crate::lockout::{self, Secret, Verdict};
+    let refused = || {
+        Error::Unauthenticated(format!(
+            "wrong NIP or password (an account locks for {} minutes after {} failures)",
+            lockout::LOCK_MINUTES,
+            lockout::MAX_FAILURES
+        ))
     };
-    let now = OffsetDateTime::now_utc();
-    if let Some(until) = row.try_get::<Option<String>, _>("locked_until")? {
-        if crate::parse_time(&until).is_some_and(|t| t > now) {
-            return Err(Error::Unauthenticated(format!(
-                "the account is locked after {LOCKOUT_AFTER} failed logins; try again after {until}"
-            )));
-        }
+    if lockout::check(store, nip, Secret::Password, password).await? != Verdict::Right {
+        return Err(refused());
     }
-    let hash: String = row.try_get("password_hash")?;
-    if check_secret(&hash, password) {
-        sqlx::query("UPDATE officials SET failed_logins = 0, locked_until = NULL WHERE nip = $1")
-            .bind(nip)
-            .execute(store.pool())
-            .await?;
-        let o = get(store, nip).await?.ok_or_else(refused)?;
-        if o.status != Status::Active {
-            return Err(Error::Unauthenticated(format!(
-                "the account is {}",
-                o.status.as_str()
-            )));
-        }
-        return Ok(o);
+    let o = get(store, nip).await?.ok_or_else(refused)?;
+    if o.status != Status::Active {
+        return Err(Error::Unauthenticated(format!(
+            "the account is {}",
+            o.status.as_str()
+        )));
     }
-    let failed: i64 = row.try_get::<i64, _>("failed_logins")? + 1;
-    let locked = (failed >= LOCKOUT_AFTER)
-        .then(|| crate::rfc3339(now + time::Duration::minutes(LOCKOUT_MINUTES)));
-    sqlx::query("UPDATE officials SET failed_logins = $1, locked_until = $2 WHERE nip = $3")
-        .bind(if locked.is_some() { 0 } else { failed })
-        .bind(locked)
-        .bind(nip)
-        .execute(store.pool())
-        .await?;
-    Err(refused())
+    Ok(o)
 }
 
 /// Checks an official's signing PIN.
@@ -363,6 +333,3 @@ pub async fn check_pin(store: &Store, nip: &str, pin: &str) -> Result<bool> {
         .transpose()?;
     Ok(hash.is_some_and(|h| check_secret(&h, pin)))
 }
-
-/// An argon2id hash of a random value, checked against when the NIP is unknown.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FuZGlzYW5kaXNhbmRp$0p9yQ6Qb6t4s1CFeT+Yl0b8uBfXn8a2qW4o8yMlS1y8";

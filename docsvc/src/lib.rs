@@ -15,6 +15,7 @@ pub mod documents;
 pub mod envelope;
 mod error;
 pub mod lifecycle;
+pub mod lockout;
 pub mod metrics;
 pub mod network;
 pub mod node;
