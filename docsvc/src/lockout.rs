@@ -6,11 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use sqlx::Row;
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
-use crate::store::{Backend, Store};
+use crate::audit::Entry;
+use crate::node::Node;
+use crate::official_row::{self, OfficialRow};
+use crate::store::Store;
 use crate::{Error, Result, parse_time, rfc3339};
 
 static REAL_CHECKS: AtomicU64 = AtomicU64::new(0);
@@ -51,16 +53,6 @@ pub const LOCK_MINUTES: i64 = 15;
 pub enum Secret {
     Password,
     Pin,
-}
-
-impl Secret {
-    /// The columns of `officials` that hold its hash, failure count and lock.
-    fn columns(self) -> (&'static str, &'static str, &'static str) {
-        match self {
-            Secret::Password => ("password_hash", "failed_logins", "locked_until"),
-            Secret::Pin => ("pin_hash", "failed_pins", "pin_locked_until"),
-        }
-    }
 }
 
 /// What a check of a secret found.
@@ -121,54 +113,53 @@ pub(crate) async fn dummy_check(secret: &str) {
     let _ = tokio::task::spawn_blocking(move || verify(dummy_hash(), &secret, true)).await;
 }
 
-/// Counts the attempt before the hash is checked, in one transaction with the row locked:
-/// parallel attempts take their turn, and once `MAX_FAILURES` are counted the rest are
-/// refused without a check. The attempt that reaches the limit sets the lock itself, so a
-/// crash between counting and checking leaves the secret locked, not open.
-async fn reserve(store: &Store, nip: &str, secret: Secret) -> Result<Attempt> {
-    let (hash_col, count_col, until_col) = secret.columns();
-    let lock = if store.backend() == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
-    let mut tx = store.begin().await?;
-    let row = sqlx::query(&format!(
-        "SELECT {hash_col}, {count_col}, {until_col} FROM officials WHERE nip = $1{lock}"
-    ))
-    .bind(nip)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(row) = row else {
-        return Ok(Attempt::Unknown);
-    };
-    let now = OffsetDateTime::now_utc();
-    let until = row
-        .try_get::<Option<String>, _>(until_col)?
-        .map(|t| parse_time(&t).ok_or_else(|| Error::Database(format!("bad {until_col}"))))
-        .transpose()?;
-    let mut failures: i64 = row.try_get(count_col)?;
-    match until {
-        Some(t) if t > now => return Ok(Attempt::Locked(t)),
-        // A lock that has run out starts the count again.
-        Some(_) => failures = 0,
-        None => {}
+/// The counter and lock of `secret` in an official's row, and its hash.
+fn parts(r: &mut OfficialRow, secret: Secret) -> (&mut i64, &mut Option<String>, &str) {
+    match secret {
+        Secret::Password => (&mut r.failed_logins, &mut r.locked_until, &r.password_hash),
+        Secret::Pin => (&mut r.failed_pins, &mut r.pin_locked_until, &r.pin_hash),
     }
-    failures += 1;
-    let locks_at = (failures >= MAX_FAILURES).then(|| now + Duration::minutes(LOCK_MINUTES));
-    sqlx::query(&format!(
-        "UPDATE officials SET {count_col} = $1, {until_col} = $2 WHERE nip = $3"
-    ))
-    .bind(failures)
-    .bind(locks_at.map(rfc3339))
-    .bind(nip)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Attempt::Go {
-        hash: Zeroizing::new(row.try_get(hash_col)?),
-        locks_at,
+}
+
+/// Counts the attempt before the hash is checked, in one transaction with the row locked
+/// and its MAC checked and renewed ([`official_row::update`]): parallel attempts take their
+/// turn, and once `MAX_FAILURES` are counted the rest are refused without a check. The
+/// attempt that reaches the limit sets the lock itself, so a crash between counting and
+/// checking leaves the secret locked, not open.
+async fn reserve(store: &Store, nip: &str, secret: Secret) -> Result<Attempt> {
+    let now = OffsetDateTime::now_utc();
+    let done = official_row::update(store, nip, |r| {
+        let (failures, until, hash) = parts(r, secret);
+        let hash = Zeroizing::new(hash.to_owned());
+        let locked = until
+            .as_deref()
+            .map(|t| parse_time(t).ok_or_else(|| Error::Integrity("a bad lock time".into())))
+            .transpose()?;
+        match locked {
+            Some(t) if t > now => return Ok(Attempt::Locked(t)),
+            // A lock that has run out starts the count again.
+            Some(_) => *failures = 0,
+            None => {}
+        }
+        *failures += 1;
+        let locks_at = (*failures >= MAX_FAILURES).then(|| now + Duration::minutes(LOCK_MINUTES));
+        *until = locks_at.map(rfc3339);
+        Ok(Attempt::Go { hash, locks_at })
     })
+    .await?;
+    Ok(done.map_or(Attempt::Unknown, |(_, a)| a))
+}
+
+/// Clears the count after the right secret.
+async fn reset(store: &Store, nip: &str, secret: Secret) -> Result<()> {
+    official_row::update(store, nip, |r| {
+        let (failures, until, _) = parts(r, secret);
+        *failures = 0;
+        *until = None;
+        Ok(())
+    })
+    .await?;
+    Ok(())
 }
 
 /// Checks `presented` against the official's `secret`, counting failures: after
@@ -190,16 +181,60 @@ pub async fn check(store: &Store, nip: &str, secret: Secret, presented: &str) ->
                 .await
                 .map_err(|e| Error::Internal(format!("checking a secret: {e}")))?;
             if right {
-                let (_, count_col, until_col) = secret.columns();
-                sqlx::query(&format!(
-                    "UPDATE officials SET {count_col} = 0, {until_col} = NULL WHERE nip = $1"
-                ))
-                .bind(nip)
-                .execute(store.pool())
-                .await?;
+                reset(store, nip, secret).await?;
                 return Ok(Verdict::Right);
             }
+            if locks_at.is_some() && secret == Secret::Pin {
+                crate::session::withdraw_step_ups(store, nip).await?;
+            }
             Ok(Verdict::Wrong { locked: locks_at })
+        }
+    }
+}
+
+/// The error for a locked signing PIN: its own problem type (`locked`, 429), until when.
+pub fn pin_locked(until: OffsetDateTime) -> Error {
+    Error::Locked(format!(
+        "the signing PIN is locked after {MAX_FAILURES} wrong entries until {} (PIN terkunci)",
+        rfc3339(until)
+    ))
+}
+
+/// Checks an official's signing PIN for any path that asks for it (API step-up, web step-up,
+/// approval form), counted together: `false` when wrong. The failure that locks the PIN
+/// withdraws the official's step-ups; every failure and the lock are logged.
+pub async fn check_pin(node: &Node, nip: &str, pin: &str, client: Option<String>) -> Result<bool> {
+    let verdict = check(&node.store, nip, Secret::Pin, pin).await?;
+    let log = |reason: String| {
+        let entry = Entry::event(
+            format!("official:{nip}"),
+            "step_up",
+            "deny",
+            reason,
+            node.policy.current().version(),
+            client.clone(),
+        );
+        async move { crate::documents::log_alone(node, &entry).await }
+    };
+    match verdict {
+        Verdict::Right => Ok(true),
+        Verdict::Wrong { locked: None } | Verdict::Unknown => {
+            log("wrong signing PIN".into()).await?;
+            Ok(false)
+        }
+        Verdict::Wrong {
+            locked: Some(until),
+        } => {
+            log(format!(
+                "wrong signing PIN: locked until {} after {MAX_FAILURES} wrong entries; the official's step-ups are withdrawn",
+                rfc3339(until)
+            ))
+            .await?;
+            Err(pin_locked(until))
+        }
+        Verdict::Locked(until) => {
+            log(format!("signing PIN locked until {}", rfc3339(until))).await?;
+            Err(pin_locked(until))
         }
     }
 }

@@ -35,6 +35,9 @@ impl Fixture {
         let store = Store::open(&url).await.expect("store");
         let keys = Arc::new(SoftwareKeyStore::create_dev(&dir.path().join("keystore")).expect("keystore"));
         keys.unseal_dev().expect("unseal");
+        store.integrity().set_key(
+            docsvc::integrity::load_or_create(dir.path(), keys.as_ref()).expect("MAC key"),
+        );
         directory::add(
             &store,
             keys.as_ref(),
