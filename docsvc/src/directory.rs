@@ -189,7 +189,8 @@ pub async fn add(store: &Store, keys: &dyn KeyStore, n: &NewOfficial) -> Result<
     let pin_hash = hash_secret(&n.pin)?;
     let signing = keys.generate(KeyKind::EcdsaP256, &format!("official-{}-sign", n.nip))?;
     let encryption = keys.generate(KeyKind::X25519, &format!("official-{}-enc", n.nip))?;
-    let json = |v: &Vec<String>| serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()));
+    let json =
+        |v: &Vec<String>| serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()));
     let mut row = OfficialRow {
         nip: n.nip.clone(),
         name: n.name.trim().to_owned(),
@@ -299,7 +300,10 @@ pub async fn set_personal_recipient(store: &Store, nip: &str, recipient: &str) -
     recipient
         .parse::<age::x25519::Recipient>()
         .map_err(|e| Error::Invalid(format!("not an age recipient: {e}")))?;
-    change(store, nip, |r| r.personal_recipient = Some(recipient.to_owned())).await
+    change(store, nip, |r| {
+        r.personal_recipient = Some(recipient.to_owned())
+    })
+    .await
 }
 
 /// Checks a login. Wrong passwords count towards a lockout ([`crate::lockout`]). An unknown
@@ -334,8 +338,9 @@ pub async fn check_pin(store: &Store, nip: &str, pin: &str) -> Result<bool> {
     match lockout::check(store, nip, Secret::Pin, pin).await? {
         Verdict::Right => Ok(true),
         Verdict::Wrong { locked: None } | Verdict::Unknown => Ok(false),
-        Verdict::Wrong { locked: Some(until) } | Verdict::Locked(until) => {
-            Err(lockout::pin_locked(until))
+        Verdict::Wrong {
+            locked: Some(until),
         }
+        | Verdict::Locked(until) => Err(lockout::pin_locked(until)),
     }
 }

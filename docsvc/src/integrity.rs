@@ -68,7 +68,8 @@ pub fn load_or_create(dir: &Path, keys: &dyn KeyStore) -> Result<MacKey> {
                 kek: kek.id(),
                 wrapped: B64.encode(wrapped),
             };
-            let text = serde_json::to_vec_pretty(&file).map_err(|e| Error::Internal(e.to_string()))?;
+            let text =
+                serde_json::to_vec_pretty(&file).map_err(|e| Error::Internal(e.to_string()))?;
             let tmp = path.with_extension("tmp");
             std::fs::write(&tmp, text).map_err(|e| Error::io("writing", &tmp, e))?;
             std::fs::rename(&tmp, &path).map_err(|e| Error::io("renaming", &path, e))?;
@@ -104,7 +105,9 @@ pub(crate) fn opt(v: Option<&str>) -> Vec<u8> {
 
 impl Integrity {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
-        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {

@@ -60,7 +60,9 @@ pub enum Secret {
 pub enum Verdict {
     Right,
     /// Wrong; `locked` when this failure locked the secret (until then).
-    Wrong { locked: Option<OffsetDateTime> },
+    Wrong {
+        locked: Option<OffsetDateTime>,
+    },
     /// Locked by earlier failures until then: not checked.
     Locked(OffsetDateTime),
     /// No such official.

@@ -281,7 +281,11 @@ pub async fn withdraw_step_ups(store: &Store, nip: &str) -> Result<()> {
         row.step_up_until = None;
         // A row without the node's MAC keeps failing its check (and is refused at its next
         // use); it is never MAC'd here.
-        let mac = if genuine { Some(row.mac(store)?) } else { row.mac.clone() };
+        let mac = if genuine {
+            Some(row.mac(store)?)
+        } else {
+            row.mac.clone()
+        };
         sqlx::query("UPDATE sessions SET step_up_until = NULL, mac = $1 WHERE token_hash = $2")
             .bind(mac)
             .bind(&row.token_hash)

@@ -30,10 +30,14 @@ impl Fixture {
             let (url, name) = sandi_e2e::pg::postgres().await?;
             (url, Some(name))
         } else {
-            (format!("sqlite://{}/db.sqlite?mode=rwc", dir.path().display()), None)
+            (
+                format!("sqlite://{}/db.sqlite?mode=rwc", dir.path().display()),
+                None,
+            )
         };
         let store = Store::open(&url).await.expect("store");
-        let keys = Arc::new(SoftwareKeyStore::create_dev(&dir.path().join("keystore")).expect("keystore"));
+        let keys =
+            Arc::new(SoftwareKeyStore::create_dev(&dir.path().join("keystore")).expect("keystore"));
         keys.unseal_dev().expect("unseal");
         store.integrity().set_key(
             docsvc::integrity::load_or_create(dir.path(), keys.as_ref()).expect("MAC key"),
@@ -98,7 +102,11 @@ async fn parallel_guesses(postgres: bool) {
         .await
         .expect_err("the right password after the lockout");
     assert_eq!(e.status(), 401, "{e}");
-    assert_eq!(lockout::checks().real - before.real, real, "the locked account checked a hash");
+    assert_eq!(
+        lockout::checks().real - before.real,
+        real,
+        "the locked account checked a hash"
+    );
     f.done().await;
 }
 
@@ -139,7 +147,11 @@ async fn unknown_and_known_alike(postgres: bool) {
             "round {round}: the known NIP did not cost one argon2 check"
         );
         assert_eq!(unknown.status(), known.status(), "round {round}");
-        assert_eq!(unknown.problem_type(), known.problem_type(), "round {round}");
+        assert_eq!(
+            unknown.problem_type(),
+            known.problem_type(),
+            "round {round}"
+        );
         assert_eq!(unknown.to_string(), known.to_string(), "round {round}");
     }
     f.done().await;
@@ -161,7 +173,9 @@ const BUDI: &str = "197501012000031001"; // quickstart: dinkes, sangat_rahasia
 async fn store_of(data: &std::path::Path) -> Store {
     let layout = docsvc::node::Layout::new(data);
     let config = docsvc::node::Config::load(&layout).expect("node.toml");
-    Store::open(&config.database_url(&layout)).await.expect("store")
+    Store::open(&config.database_url(&layout))
+        .await
+        .expect("store")
 }
 
 /// The step-up times of an official's sessions, as stored.
@@ -239,34 +253,68 @@ async fn pin_guessing(postgres: bool) {
     let wrong = if pin == "000000" { "111111" } else { "000000" };
     for i in 0..12 {
         let r = if i % 2 == 0 {
-            let r = guesser.post_json("/api/v1/session/step-up", &serde_json::json!({ "pin": wrong }));
-            assert!(r.status == 401 || r.status == 429, "wrong PIN {i}: {} {}", r.status, r.text());
+            let r = guesser.post_json(
+                "/api/v1/session/step-up",
+                &serde_json::json!({ "pin": wrong }),
+            );
+            assert!(
+                r.status == 401 || r.status == 429,
+                "wrong PIN {i}: {} {}",
+                r.status,
+                r.text()
+            );
             r
         } else {
             let r = web_step_up(&guesser, wrong);
-            assert_eq!(r.status / 100 == 3 || r.status == 429, true, "web wrong PIN {i}: {}", r.status);
+            assert_eq!(
+                r.status / 100 == 3 || r.status == 429,
+                true,
+                "web wrong PIN {i}: {}",
+                r.status
+            );
             r
         };
         if i >= 5 {
-            assert_ne!(r.status / 100, 3, "web wrong PIN {i} after the lock: {}", r.status);
+            assert_ne!(
+                r.status / 100,
+                3,
+                "web wrong PIN {i} after the lock: {}",
+                r.status
+            );
         }
     }
     // The right PIN, over the API and the web form, is refused while locked.
-    let r = guesser.post_json("/api/v1/session/step-up", &serde_json::json!({ "pin": pin }));
-    assert_eq!(r.status, 429, "the right PIN after 12 wrong ones: {}", r.text());
+    let r = guesser.post_json(
+        "/api/v1/session/step-up",
+        &serde_json::json!({ "pin": pin }),
+    );
+    assert_eq!(
+        r.status,
+        429,
+        "the right PIN after 12 wrong ones: {}",
+        r.text()
+    );
     let problem = r.json();
     assert_eq!(problem["type"], "urn:sandi:problem:locked", "{problem}");
     let detail = problem["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("until"), "says until when: {detail}");
     let r = web_step_up(&guesser, &pin);
-    assert_eq!(r.status, 429, "the right PIN over the web form: {}", r.text());
+    assert_eq!(
+        r.status,
+        429,
+        "the right PIN over the web form: {}",
+        r.text()
+    );
     // Every session of the official lost its step-up, and the lock is in the access log.
     assert!(
         step_ups(&store, BUDI).await.iter().all(Option::is_none),
         "step-ups withdrawn: {:?}",
         step_ups(&store, BUDI).await
     );
-    assert!(logged(&store, BUDI, "locked").await >= 1, "the lock is logged");
+    assert!(
+        logged(&store, BUDI, "locked").await >= 1,
+        "the lock is logged"
+    );
     drop(earlier);
     drop(node);
     store.pool().close().await;
@@ -291,15 +339,24 @@ const SITI: &str = "198002022005012002"; // quickstart: dinkes, rahasia
 async fn insider_node(
     dir: &std::path::Path,
     postgres: bool,
-) -> Option<(docsvc::node::Node, Vec<docsvc::quickstart::DevOfficial>, Option<String>)> {
+) -> Option<(
+    docsvc::node::Node,
+    Vec<docsvc::quickstart::DevOfficial>,
+    Option<String>,
+)> {
     let pg = if postgres {
         Some(sandi_e2e::pg::postgres().await?)
     } else {
         None
     };
-    let out = docsvc::quickstart::setup(dir, "127.0.0.1:0", pg.as_ref().map(|(u, _)| u.as_str()), &mut |_| {})
-        .await
-        .expect("quickstart");
+    let out = docsvc::quickstart::setup(
+        dir,
+        "127.0.0.1:0",
+        pg.as_ref().map(|(u, _)| u.as_str()),
+        &mut |_| {},
+    )
+    .await
+    .expect("quickstart");
     let node = docsvc::node::Node::open(docsvc::node::Layout::new(dir))
         .await
         .expect("open");
@@ -347,12 +404,24 @@ async fn database_writer(postgres: bool) {
     .await
     .expect("insert");
     let forged = docsvc::session::lookup(store, token, 30).await;
-    integrity("forged session", forged.map(|_| ()).expect_err("a forged session was accepted"));
-    assert!(logged(store, BUDI, "integrity").await >= 1, "the forged session is logged");
+    integrity(
+        "forged session",
+        forged
+            .map(|_| ())
+            .expect_err("a forged session was accepted"),
+    );
+    assert!(
+        logged(store, BUDI, "integrity").await >= 1,
+        "the forged session is logged"
+    );
 
     // 2. A real session whose step-up is forged in the database.
-    let (real, _) = docsvc::session::create(store, SITI, 30).await.expect("session");
-    docsvc::session::lookup(store, &real, 30).await.expect("a real session works");
+    let (real, _) = docsvc::session::create(store, SITI, 30)
+        .await
+        .expect("session");
+    docsvc::session::lookup(store, &real, 30)
+        .await
+        .expect("a real session works");
     sqlx::query("UPDATE sessions SET step_up_until = $1 WHERE token_hash = $2")
         .bind(docsvc::rfc3339(now + time::Duration::minutes(5)))
         .bind(sha256_hex(&real))
@@ -361,7 +430,10 @@ async fn database_writer(postgres: bool) {
         .expect("update");
     integrity(
         "forged step-up",
-        docsvc::session::lookup(store, &real, 30).await.map(|_| ()).expect_err("forged step-up"),
+        docsvc::session::lookup(store, &real, 30)
+            .await
+            .map(|_| ())
+            .expect_err("forged step-up"),
     );
 
     // 3. A clearance raised in the database: refused at login and as the policy's entity.
@@ -372,11 +444,17 @@ async fn database_writer(postgres: bool) {
         .expect("update");
     integrity(
         "raised clearance (entity)",
-        docsvc::directory::get(store, SITI).await.map(|_| ()).expect_err("raised clearance"),
+        docsvc::directory::get(store, SITI)
+            .await
+            .map(|_| ())
+            .expect_err("raised clearance"),
     );
     integrity(
         "raised clearance (login)",
-        docsvc::directory::login(store, SITI, &pw(SITI)).await.map(|_| ()).expect_err("login"),
+        docsvc::directory::login(store, SITI, &pw(SITI))
+            .await
+            .map(|_| ())
+            .expect_err("login"),
     );
     assert!(logged(store, SITI, "integrity").await >= 2, "logged");
 
@@ -388,7 +466,11 @@ async fn database_writer(postgres: bool) {
         .nip
         .clone();
     for _ in 0..4 {
-        assert!(docsvc::directory::login(store, &agus, "salah-kata-sandi").await.is_err());
+        assert!(
+            docsvc::directory::login(store, &agus, "salah-kata-sandi")
+                .await
+                .is_err()
+        );
     }
     sqlx::query("UPDATE officials SET failed_logins = 0 WHERE nip = $1")
         .bind(&agus)
@@ -397,7 +479,10 @@ async fn database_writer(postgres: bool) {
         .expect("reset");
     integrity(
         "lockout reset",
-        docsvc::directory::login(store, &agus, &pw(&agus)).await.map(|_| ()).expect_err("reset counter"),
+        docsvc::directory::login(store, &agus, &pw(&agus))
+            .await
+            .map(|_| ())
+            .expect_err("reset counter"),
     );
     assert!(logged(store, &agus, "integrity").await >= 1, "logged");
 
@@ -414,7 +499,10 @@ async fn database_writer(postgres: bool) {
     .expect("swap");
     integrity(
         "password hash swapped",
-        docsvc::directory::login(store, BUDI, &pw(SITI)).await.map(|_| ()).expect_err("swapped hash"),
+        docsvc::directory::login(store, BUDI, &pw(SITI))
+            .await
+            .map(|_| ())
+            .expect_err("swapped hash"),
     );
 
     // 6. A new official inserted by hand (no MAC): refused.
@@ -430,7 +518,10 @@ async fn database_writer(postgres: bool) {
     .expect("insert official");
     integrity(
         "inserted official",
-        docsvc::directory::get(store, "200001012020121001").await.map(|_| ()).expect_err("inserted"),
+        docsvc::directory::get(store, "200001012020121001")
+            .await
+            .map(|_| ())
+            .expect_err("inserted"),
     );
     drop(node);
     if let Some(name) = pg {

@@ -195,7 +195,10 @@ async fn cells(node: &Node, sessions: &[(String, String)]) -> Vec<Cell> {
         }
     }
     for (token, nip) in sessions {
-        let hash = hex::encode(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()));
+        let hash = hex::encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            token.as_bytes(),
+        ));
         // Not the token hash or the official: other targeted tests forge those
         // (attack_auth_e2e); a changed key would not be found again to be undone.
         for column in ["csrf", "created_at", "expires_at", "step_up_until", "mac"] {
@@ -272,7 +275,11 @@ async fn read(node: &Node, c: &Cell) -> Vec<u8> {
         .expect("read");
     match c.kind {
         Kind::Blob => row.try_get::<Vec<u8>, _>(0).expect("blob"),
-        Kind::Int => row.try_get::<i64, _>(0).expect("int").to_string().into_bytes(),
+        Kind::Int => row
+            .try_get::<i64, _>(0)
+            .expect("int")
+            .to_string()
+            .into_bytes(),
         Kind::Text => row.try_get::<String, _>(0).expect("text").into_bytes(),
     }
 }
@@ -398,11 +405,18 @@ async fn a_thousand_single_byte_changes_are_all_detected() {
 
     // Two officials with a session each, stepped up (so that every column holds a value).
     let mut sessions = Vec::new();
-    for o in docsvc::directory::list(&node.store).await.expect("officials").iter().take(2) {
+    for o in docsvc::directory::list(&node.store)
+        .await
+        .expect("officials")
+        .iter()
+        .take(2)
+    {
         let (token, s) = docsvc::session::create(&node.store, &o.nip, 30)
             .await
             .expect("session");
-        docsvc::session::step_up(&node.store, &s).await.expect("step-up");
+        docsvc::session::step_up(&node.store, &s)
+            .await
+            .expect("step-up");
         sessions.push((token, o.nip.clone()));
     }
     let all = cells(&node, &sessions).await;
