@@ -395,10 +395,12 @@ impl Node {
     /// ([`crate::integrity`]), and publishes the audit key's public key beside the log, for
     /// `docsvc audit verify`.
     pub fn after_unseal(&self) -> Result<()> {
-        self.store.integrity().set_key(crate::integrity::load_or_create(
-            self.layout.dir(),
-            self.keystore.as_ref(),
-        )?);
+        self.store
+            .integrity()
+            .set_key(crate::integrity::load_or_create(
+                self.layout.dir(),
+                self.keystore.as_ref(),
+            )?);
         let spki = self.audit.public_key()?;
         let path = self.layout.dir().join("audit-key.der");
         if std::fs::read(&path).ok().as_deref() != Some(spki.as_slice()) {
