@@ -102,8 +102,12 @@ fn dummy_hash() -> &'static str {
         made.unwrap_or_else(|| {
             SaltString::encode_b64(b"sandi-dummy-salt")
                 .ok()
-                .and_then(|salt| Argon2::default().hash_password(b"-", &salt).ok())
-                .map(|h| h.to_string())
+                .and_then(|salt| {
+                    Argon2::default()
+                        .hash_password(b"-", &salt)
+                        .ok()
+                        .map(|h| h.to_string())
+                })
                 .unwrap_or_default()
         })
     })
