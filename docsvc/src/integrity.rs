@@ -145,7 +145,8 @@ impl Integrity {
 
     /// The MAC (hex) of a row: `domain` names the table and version.
     pub(crate) fn mac(&self, domain: &str, fields: &[&[u8]]) -> Result<String> {
-        Ok(hex::encode(Self::tag(&self.key()?, domain, fields)))
+        let key = self.key()?;
+        Ok(hex::encode(Self::tag(&key, domain, fields)))
     }
 
     /// Whether `mac` is the row's MAC (constant time); a row without one fails.
