@@ -118,7 +118,7 @@ impl OfficialRow {
     }
 
     /// Sets the MAC over the row as it now is.
-    pub fn seal(&mut self, i: &Integrity) -> Result<()> {
+    pub(crate) fn seal(&mut self, i: &Integrity) -> Result<()> {
         let mac = self.mac_of(i, &self.status)?;
         self.mac = Some(mac);
         Ok(())

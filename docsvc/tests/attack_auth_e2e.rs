@@ -444,14 +444,14 @@ async fn database_writer(postgres: bool) {
         .expect("update");
     integrity(
         "raised clearance (entity)",
-        docsvc::directory::get(store, SITI)
+        directory::get(store, SITI)
             .await
             .map(|_| ())
             .expect_err("raised clearance"),
     );
     integrity(
         "raised clearance (login)",
-        docsvc::directory::login(store, SITI, &pw(SITI))
+        directory::login(store, SITI, &pw(SITI))
             .await
             .map(|_| ())
             .expect_err("login"),
@@ -467,7 +467,7 @@ async fn database_writer(postgres: bool) {
         .clone();
     for _ in 0..4 {
         assert!(
-            docsvc::directory::login(store, &agus, "salah-kata-sandi")
+            directory::login(store, &agus, "salah-kata-sandi")
                 .await
                 .is_err()
         );
@@ -479,7 +479,7 @@ async fn database_writer(postgres: bool) {
         .expect("reset");
     integrity(
         "lockout reset",
-        docsvc::directory::login(store, &agus, &pw(&agus))
+        directory::login(store, &agus, &pw(&agus))
             .await
             .map(|_| ())
             .expect_err("reset counter"),
@@ -499,7 +499,7 @@ async fn database_writer(postgres: bool) {
     .expect("swap");
     integrity(
         "password hash swapped",
-        docsvc::directory::login(store, BUDI, &pw(SITI))
+        directory::login(store, BUDI, &pw(SITI))
             .await
             .map(|_| ())
             .expect_err("swapped hash"),
@@ -518,7 +518,7 @@ async fn database_writer(postgres: bool) {
     .expect("insert official");
     integrity(
         "inserted official",
-        docsvc::directory::get(store, "200001012020121001")
+        directory::get(store, "200001012020121001")
             .await
             .map(|_| ())
             .expect_err("inserted"),
