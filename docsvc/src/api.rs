@@ -496,26 +496,14 @@ struct StepUpRequest {
     pin: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/session/step-up", tag = "session", request_body = StepUpRequest, responses((status = 200, description = "PIN accepted for five minutes"), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/session/step-up", tag = "session", request_body = StepUpRequest, responses((status = 200, description = "PIN accepted for five minutes"), (status = 429, description = "the PIN is locked after 5 wrong entries (problem type locked, saying until when)", body = ProblemDoc, content_type = "application/problem+json"), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn step_up(
     State(node): State<App>,
     auth: Authed,
     Body2(req): Body2<StepUpRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let pin = zeroize::Zeroizing::new(req.pin);
-    if !directory::check_pin(&node.store, &auth.official.nip, &pin).await? {
-        documents::log_alone(
-            &node,
-            &Entry::event(
-                format!("official:{}", auth.official.nip),
-                "step_up",
-                "deny",
-                "wrong signing PIN".into(),
-                node.policy.current().version(),
-                auth.client.clone(),
-            ),
-        )
-        .await?;
+    if !crate::lockout::check_pin(&node, &auth.official.nip, &pin, auth.client.clone()).await? {
         return Err(Error::Unauthenticated("wrong signing PIN (PIN salah)".into()).into());
     }
     let until = session::step_up(&node.store, &auth.session).await?;

@@ -2,20 +2,19 @@
 //! their keys in the node's keystore.
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use hsm_shim::{KeyId, KeyKind, KeyStore};
 use policies::{Level, Person, Status};
 use serde::Serialize;
-use sqlx::Row;
-use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use crate::official_row::{self, OfficialRow};
 use crate::store::Store;
-use crate::{Error, Result, now_rfc3339};
+use crate::{Error, Result};
 
 /// Failed logins before an account locks, and for how long.
-pub const LOCKOUT_AFTER: i64 = 5;
-pub const LOCKOUT_MINUTES: i64 = 15;
+pub const LOCKOUT_AFTER: i64 = crate::lockout::MAX_FAILURES;
+pub const LOCKOUT_MINUTES: i64 = crate::lockout::LOCK_MINUTES;
 
 /// An official as stored (without credentials).
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -104,11 +103,7 @@ fn hash_secret(secret: &str) -> Result<String> {
 
 /// Checks a secret against an argon2id hash (constant time inside argon2).
 pub fn check_secret(hash: &str, secret: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(secret.as_bytes(), &h)
-            .is_ok()
-    })
+    crate::lockout::verify(hash, secret, false)
 }
 
 fn check_new(n: &NewOfficial) -> Result<()> {
@@ -143,11 +138,11 @@ fn check_new(n: &NewOfficial) -> Result<()> {
     Ok(())
 }
 
-fn row_official(row: &sqlx::any::AnyRow) -> Result<Official> {
-    let list = |s: String| {
-        serde_json::from_str::<Vec<String>>(&s).map_err(|e| Error::Database(e.to_string()))
+fn official_of(r: &OfficialRow) -> Result<Official> {
+    let list = |s: &str| {
+        serde_json::from_str::<Vec<String>>(s).map_err(|e| Error::Database(e.to_string()))
     };
-    let key = |s: Option<String>| -> Result<Option<KeyId>> {
+    let key = |s: Option<&str>| -> Result<Option<KeyId>> {
         s.map(|s| {
             s.parse::<uuid::Uuid>()
                 .map(KeyId)
@@ -156,21 +151,18 @@ fn row_official(row: &sqlx::any::AnyRow) -> Result<Official> {
         .transpose()
     };
     Ok(Official {
-        nip: row.try_get("nip")?,
-        name: row.try_get("name")?,
-        agency: row.try_get("agency")?,
-        position: row.try_get("position")?,
-        clearance: row
-            .try_get::<String, _>("clearance")?
-            .parse()
-            .map_err(Error::Database)?,
-        roles: list(row.try_get("roles")?)?,
-        compartments: list(row.try_get("compartments")?)?,
-        status: parse_status(&row.try_get::<String, _>("status")?)?,
-        signing_key: key(row.try_get("signing_key")?)?,
-        encryption_key: key(row.try_get("encryption_key")?)?,
-        certificate: row.try_get("certificate")?,
-        personal_recipient: row.try_get("personal_recipient")?,
+        nip: r.nip.clone(),
+        name: r.name.clone(),
+        agency: r.agency.clone(),
+        position: r.position.clone(),
+        clearance: r.clearance.parse().map_err(Error::Database)?,
+        roles: list(&r.roles)?,
+        compartments: list(&r.compartments)?,
+        status: parse_status(&r.status)?,
+        signing_key: key(r.signing_key.as_deref())?,
+        encryption_key: key(r.encryption_key.as_deref())?,
+        certificate: r.certificate.clone(),
+        personal_recipient: r.personal_recipient.clone(),
     })
 }
 
@@ -185,10 +177,8 @@ pub fn parse_status(s: &str) -> Result<Status> {
     }
 }
 
-const COLUMNS: &str = "nip, name, agency, position, clearance, roles, compartments, status, \
-    signing_key, encryption_key, certificate, personal_recipient";
-
-/// Adds an official with a new signing key (P-256) and encryption key (X25519) in `keys`.
+/// Adds an official with a new signing key (P-256) and encryption key (X25519) in `keys`;
+/// the row carries the node's MAC.
 pub async fn add(store: &Store, keys: &dyn KeyStore, n: &NewOfficial) -> Result<Official> {
     check_new(n)?;
     if get(store, &n.nip).await?.is_some() {
@@ -201,56 +191,81 @@ pub async fn add(store: &Store, keys: &dyn KeyStore, n: &NewOfficial) -> Result<
     let pin_hash = hash_secret(&n.pin)?;
     let signing = keys.generate(KeyKind::EcdsaP256, &format!("official-{}-sign", n.nip))?;
     let encryption = keys.generate(KeyKind::X25519, &format!("official-{}-enc", n.nip))?;
-    sqlx::query(
-        "INSERT INTO officials (nip, name, agency, position, clearance, roles, compartments, status, \
-         password_hash, pin_hash, failed_logins, signing_key, encryption_key, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $13, $8, $9, 0, $10, $11, $12)",
-    )
-    .bind(&n.nip)
-    .bind(n.name.trim())
-    .bind(n.agency.trim())
-    .bind(n.position.trim())
-    .bind(n.clearance.as_str())
-    .bind(serde_json::to_string(&n.roles).map_err(|e| Error::Internal(e.to_string()))?)
-    .bind(serde_json::to_string(&n.compartments).map_err(|e| Error::Internal(e.to_string()))?)
-    .bind(password_hash)
-    .bind(pin_hash)
-    .bind(signing.id().to_string())
-    .bind(encryption.id().to_string())
-    .bind(now_rfc3339())
-    .bind(n.status.as_str())
-    .execute(store.pool())
-    .await?;
-    get(store, &n.nip)
-        .await?
-        .ok_or_else(|| Error::Internal("official vanished".into()))
+    let json =
+        |v: &Vec<String>| serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()));
+    let mut row = OfficialRow {
+        nip: n.nip.clone(),
+        name: n.name.trim().to_owned(),
+        agency: n.agency.trim().to_owned(),
+        position: n.position.trim().to_owned(),
+        clearance: n.clearance.as_str().to_owned(),
+        roles: json(&n.roles)?,
+        compartments: json(&n.compartments)?,
+        status: n.status.as_str().into(),
+        password_hash,
+        pin_hash,
+        failed_logins: 0,
+        locked_until: None,
+        failed_pins: 0,
+        pin_locked_until: None,
+        signing_key: Some(signing.id().to_string()),
+        encryption_key: Some(encryption.id().to_string()),
+        certificate: None,
+        personal_recipient: None,
+        key_binding: None,
+        mac: None,
+    };
+    official_row::insert(store, &mut row).await?;
+    official_of(&row)
 }
 
+/// An official, their row's MAC checked (a changed row is an integrity error, logged).
 pub async fn get(store: &Store, nip: &str) -> Result<Option<Official>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM officials WHERE nip = $1"))
-        .bind(nip)
-        .fetch_optional(store.reader())
-        .await?;
-    row.as_ref().map(row_official).transpose()
+    official_row::load(store, nip)
+        .await?
+        .as_ref()
+        .map(official_of)
+        .transpose()
 }
 
+/// Every official whose row carries the node's MAC (a row that does not is logged and left
+/// out). While the node is sealed (the offline `docsvc official list`), rows as stored.
 pub async fn list(store: &Store) -> Result<Vec<Official>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM officials ORDER BY agency, nip"
-    ))
-    .fetch_all(store.pool())
-    .await?;
-    rows.iter().map(row_official).collect()
+    official_row::load_all(store)
+        .await?
+        .iter()
+        .map(official_of)
+        .collect()
 }
 
+/// Changes an official's row through [`official_row::update`]; not found is an error.
+async fn change(store: &Store, nip: &str, f: impl FnOnce(&mut OfficialRow)) -> Result<()> {
+    official_row::update(store, nip, |r| {
+        f(r);
+        Ok(())
+    })
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("official {nip}")))?;
+    Ok(())
+}
+
+/// Sets an official's status. With the node's key the row is MAC'd again; without it (the
+/// offline CLI while the node serves) only a suspension or revocation is written, which the
+/// node MACs at the row's next use: re-activating needs the node unsealed.
 pub async fn set_status(store: &Store, nip: &str, status: Status) -> Result<()> {
-    let done = sqlx::query("UPDATE officials SET status = $1 WHERE nip = $2")
-        .bind(status.as_str())
-        .bind(nip)
-        .execute(store.pool())
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(Error::NotFound(format!("official {nip}")));
+    if store.integrity().has_key() {
+        change(store, nip, |r| r.status = status.as_str().into()).await?;
+    } else if status == Status::Active {
+        return Err(Error::Sealed);
+    } else {
+        let done = sqlx::query("UPDATE officials SET status = $1 WHERE nip = $2")
+            .bind(status.as_str())
+            .bind(nip)
+            .execute(store.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound(format!("official {nip}")));
+        }
     }
     if status != Status::Active {
         // Open sessions end now, not at their expiry.
@@ -264,121 +279,75 @@ pub async fn set_status(store: &Store, nip: &str, status: Status) -> Result<()> 
 
 /// Sets an official's clearance (raising one goes through `official_changes`' second approval).
 pub async fn set_clearance(store: &Store, nip: &str, clearance: Level) -> Result<()> {
-    let done = sqlx::query("UPDATE officials SET clearance = $1 WHERE nip = $2")
-        .bind(clearance.as_str())
-        .bind(nip)
-        .execute(store.pool())
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(Error::NotFound(format!("official {nip}")));
-    }
-    Ok(())
+    change(store, nip, |r| r.clearance = clearance.as_str().into()).await
 }
 
 pub async fn set_certificate(store: &Store, nip: &str, der: &[u8]) -> Result<()> {
-    sqlx::query("UPDATE officials SET certificate = $1 WHERE nip = $2")
-        .bind(der.to_vec())
-        .bind(nip)
-        .execute(store.pool())
-        .await?;
-    Ok(())
+    change(store, nip, |r| r.certificate = Some(der.to_vec())).await
+}
+
+/// Gives an official a new encryption key id.
+pub async fn set_encryption_key(store: &Store, nip: &str, key: KeyId) -> Result<()> {
+    change(store, nip, |r| r.encryption_key = Some(key.to_string())).await
 }
 
 /// Stores an official's encryption key binding (keymgr's JSON, signed by the Signing CA).
 pub async fn set_key_binding(store: &Store, nip: &str, binding: &str) -> Result<()> {
-    sqlx::query("UPDATE officials SET key_binding = $1 WHERE nip = $2")
-        .bind(binding)
-        .bind(nip)
-        .execute(store.pool())
-        .await?;
-    Ok(())
+    change(store, nip, |r| r.key_binding = Some(binding.to_owned())).await
 }
 
 /// An official's encryption key binding, if one is installed.
 pub async fn key_binding(store: &Store, nip: &str) -> Result<Option<String>> {
-    Ok(
-        sqlx::query("SELECT key_binding FROM officials WHERE nip = $1")
-            .bind(nip)
-            .fetch_optional(store.reader())
-            .await?
-            .map(|r| r.try_get::<Option<String>, _>("key_binding"))
-            .transpose()?
-            .flatten(),
-    )
+    Ok(official_row::load(store, nip)
+        .await?
+        .and_then(|r| r.key_binding))
 }
 
 pub async fn set_personal_recipient(store: &Store, nip: &str, recipient: &str) -> Result<()> {
     recipient
         .parse::<age::x25519::Recipient>()
         .map_err(|e| Error::Invalid(format!("not an age recipient: {e}")))?;
-    sqlx::query("UPDATE officials SET personal_recipient = $1 WHERE nip = $2")
-        .bind(recipient)
-        .bind(nip)
-        .execute(store.pool())
-        .await?;
-    Ok(())
+    change(store, nip, |r| {
+        r.personal_recipient = Some(recipient.to_owned())
+    })
+    .await
 }
 
-/// Checks a login. Wrong passwords count towards a lockout; the message never says whether
-/// the NIP exists.
+/// Checks a login. Wrong passwords count towards a lockout ([`crate::lockout`]). An unknown
+/// NIP, a wrong password and a locked account answer alike (same message, and an argon2 check
+/// each), so that the answer never tells whether the NIP exists.
 pub async fn login(store: &Store, nip: &str, password: &str) -> Result<Official> {
-    let refused = || Error::Unauthenticated("wrong NIP or password".into());
-    let row = sqlx::query(
-        "SELECT password_hash, failed_logins, locked_until FROM officials WHERE nip = $1",
-    )
-    .bind(nip)
-    .fetch_optional(store.pool())
-    .await?;
-    let Some(row) = row else {
-        // Spend the same work as a real check so that timing does not tell.
-        let _ = check_secret(DUMMY_HASH, password);
-        return Err(refused());
+    use crate::lockout::{self, Secret, Verdict};
+    let refused = || {
+        Error::Unauthenticated(format!(
+            "wrong NIP or password (an account locks for {} minutes after {} failures)",
+            lockout::LOCK_MINUTES,
+            lockout::MAX_FAILURES
+        ))
     };
-    let now = OffsetDateTime::now_utc();
-    if let Some(until) = row.try_get::<Option<String>, _>("locked_until")? {
-        if crate::parse_time(&until).is_some_and(|t| t > now) {
-            return Err(Error::Unauthenticated(format!(
-                "the account is locked after {LOCKOUT_AFTER} failed logins; try again after {until}"
-            )));
-        }
+    if lockout::check(store, nip, Secret::Password, password).await? != Verdict::Right {
+        return Err(refused());
     }
-    let hash: String = row.try_get("password_hash")?;
-    if check_secret(&hash, password) {
-        sqlx::query("UPDATE officials SET failed_logins = 0, locked_until = NULL WHERE nip = $1")
-            .bind(nip)
-            .execute(store.pool())
-            .await?;
-        let o = get(store, nip).await?.ok_or_else(refused)?;
-        if o.status != Status::Active {
-            return Err(Error::Unauthenticated(format!(
-                "the account is {}",
-                o.status.as_str()
-            )));
-        }
-        return Ok(o);
+    let o = get(store, nip).await?.ok_or_else(refused)?;
+    if o.status != Status::Active {
+        return Err(Error::Unauthenticated(format!(
+            "the account is {}",
+            o.status.as_str()
+        )));
     }
-    let failed: i64 = row.try_get::<i64, _>("failed_logins")? + 1;
-    let locked = (failed >= LOCKOUT_AFTER)
-        .then(|| crate::rfc3339(now + time::Duration::minutes(LOCKOUT_MINUTES)));
-    sqlx::query("UPDATE officials SET failed_logins = $1, locked_until = $2 WHERE nip = $3")
-        .bind(if locked.is_some() { 0 } else { failed })
-        .bind(locked)
-        .bind(nip)
-        .execute(store.pool())
-        .await?;
-    Err(refused())
+    Ok(o)
 }
 
-/// Checks an official's signing PIN.
+/// Checks an official's signing PIN, counting failures ([`crate::lockout`]): `false` when
+/// wrong; a locked PIN is an error that says until when.
 pub async fn check_pin(store: &Store, nip: &str, pin: &str) -> Result<bool> {
-    let hash: Option<String> = sqlx::query("SELECT pin_hash FROM officials WHERE nip = $1")
-        .bind(nip)
-        .fetch_optional(store.pool())
-        .await?
-        .map(|r| r.try_get("pin_hash"))
-        .transpose()?;
-    Ok(hash.is_some_and(|h| check_secret(&h, pin)))
+    use crate::lockout::{self, Secret, Verdict};
+    match lockout::check(store, nip, Secret::Pin, pin).await? {
+        Verdict::Right => Ok(true),
+        Verdict::Wrong { locked: None } | Verdict::Unknown => Ok(false),
+        Verdict::Wrong {
+            locked: Some(until),
+        }
+        | Verdict::Locked(until) => Err(lockout::pin_locked(until)),
+    }
 }
-
-/// An argon2id hash of a random value, checked against when the NIP is unknown.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FuZGlzYW5kaXNhbmRp$0p9yQ6Qb6t4s1CFeT+Yl0b8uBfXn8a2qW4o8yMlS1y8";

@@ -23,6 +23,9 @@ pub enum Error {
     Conflict(String),
     #[error("too large: {0}")]
     TooLarge(String),
+    /// A secret locked after too many wrong entries; the message says until when.
+    #[error("{0}")]
+    Locked(String),
     #[error("the node is sealed: the key custodians must unseal it first")]
     Sealed,
     /// Stored data failed a check: tampering or corruption, named.
@@ -86,6 +89,7 @@ impl Error {
             Error::NotFound(_) => 404,
             Error::Conflict(_) => 409,
             Error::TooLarge(_) => 413,
+            Error::Locked(_) => 429,
             Error::Gone(_) => 410,
             Error::Sealed
             | Error::LogUnavailable(_)
@@ -112,6 +116,7 @@ impl Error {
             Error::NotFound(_) => "not-found",
             Error::Conflict(_) => "conflict",
             Error::TooLarge(_) => "too-large",
+            Error::Locked(_) => "locked",
             Error::Gone(_) => "destroyed",
             Error::KeyUnavailable(_) => "key-unavailable",
             Error::Sealed | Error::Keystore(hsm_shim::Error::Sealed { .. }) => "sealed",

@@ -830,6 +830,7 @@ async fn open_unsealed(data_dir: &std::path::Path, u: &OfflineUnseal) -> anyhow:
             p.threshold
         );
     }
+    node.after_unseal()?;
     Ok(node)
 }
 

@@ -357,6 +357,7 @@ impl Node {
             layout.heads(),
         );
         let log = crate::audit::Batcher::spawn(store.clone(), audit.clone());
+        store.integrity().set_log(log.clone());
         Ok(Node {
             log,
             trust: Trust::new(
@@ -404,9 +405,16 @@ impl Node {
         Ok((cert, config))
     }
 
-    /// Publishes what others need once the keystore is open: the audit key's public key
-    /// beside the log, for `docsvc audit verify`.
+    /// Once the keystore is open: loads the node's MAC key for sessions and officials
+    /// ([`crate::integrity`]), and publishes the audit key's public key beside the log, for
+    /// `docsvc audit verify`.
     pub fn after_unseal(&self) -> Result<()> {
+        self.store
+            .integrity()
+            .set_key(crate::integrity::load_or_create(
+                self.layout.dir(),
+                self.keystore.as_ref(),
+            )?);
         let spki = self.audit.public_key()?;
         let path = self.layout.dir().join("audit-key.der");
         if std::fs::read(&path).ok().as_deref() != Some(spki.as_slice()) {

@@ -593,6 +593,10 @@ pub async fn setup_node(
 
     progress("officials of dinkes, bappeda, diskominfo and inspektorat, with signing certificates");
     let store = Store::open(&config.database_url(&layout)).await?;
+    store.integrity().set_key(crate::integrity::load_or_create(
+        layout.dir(),
+        keystore.as_ref(),
+    )?);
     let mut out = Vec::new();
     for spec_row in DEV_OFFICIALS {
         if spec.serves(spec_row.2) {

@@ -46,14 +46,7 @@ pub async fn rotate_official(node: &Node, nip: &str) -> Result<hsm_shim::KeyId> 
     let new = keys
         .generate(KeyKind::X25519, &format!("official-{nip}-encryption"))?
         .id();
-    let moved = sqlx::query("UPDATE officials SET encryption_key = $1 WHERE nip = $2")
-        .bind(new.to_string())
-        .bind(nip)
-        .execute(node.store.pool())
-        .await?;
-    if moved.rows_affected() != 1 {
-        return Err(Error::NotFound(format!("official {nip}")));
-    }
+    directory::set_encryption_key(&node.store, nip, new).await?;
     if let Some(old) = o.encryption_key {
         keys.set_state(&node.handle(old)?, KeyState::Deactivated)?;
     }

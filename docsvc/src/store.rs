@@ -20,6 +20,8 @@ pub struct Store {
     /// writer (WAL); on PostgreSQL, the same pool.
     readers: AnyPool,
     backend: Backend,
+    /// The node's MAC key (while unsealed) for sessions and officials' rows.
+    integrity: crate::integrity::Integrity,
 }
 
 pub type Tx = Transaction<'static, Any>;
@@ -66,6 +68,7 @@ impl Store {
             pool,
             readers,
             backend,
+            integrity: crate::integrity::Integrity::default(),
         })
     }
 
@@ -99,6 +102,10 @@ impl Store {
     /// The pool for queries that only read.
     pub fn reader(&self) -> &AnyPool {
         &self.readers
+    }
+
+    pub fn integrity(&self) -> &crate::integrity::Integrity {
+        &self.integrity
     }
 
     pub fn backend(&self) -> Backend {

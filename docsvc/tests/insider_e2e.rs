@@ -1,7 +1,10 @@
 //! An insider with write access to the database: 1,000 random single-byte changes to the
-//! stored letters (their rows, signed manifests, CMS signatures, ciphertext chunks) and to the
-//! access log (entries, leaf hashes, signed heads). Every one is detected and named, by the
-//! node when the letter is read or by the log's verification, and undone before the next.
+//! stored letters (their rows, signed manifests, CMS signatures, ciphertext chunks), to the
+//! access log (entries, leaf hashes, signed heads), to officials' sessions and to officials'
+//! security attributes (clearance, roles, status, secrets' hashes, lockout counters, keys,
+//! certificate). Every one is detected and named, by the node when the letter is read, the
+//! session used or the official looked up, or by the log's verification, and undone before the
+//! next.
 
 use std::sync::Arc;
 
@@ -21,8 +24,25 @@ struct Cell {
     table: &'static str,
     column: &'static str,
     key: Vec<(&'static str, Key)>,
-    blob: bool,
-    letter: Option<String>,
+    kind: Kind,
+    used: Use,
+}
+
+/// How a value is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Blob,
+    Int,
+}
+
+/// Where the node uses a value (and so must notice a change).
+#[derive(Clone, Debug)]
+enum Use {
+    Letter(String),
+    Log,
+    Session(String),
+    Official(String),
 }
 
 #[derive(Clone, Debug)]
@@ -98,7 +118,7 @@ async fn letters(node: &Node, n: usize) -> Vec<String> {
     ids
 }
 
-async fn cells(node: &Node) -> Vec<Cell> {
+async fn cells(node: &Node, sessions: &[(String, String)]) -> Vec<Cell> {
     let pool = node.store.pool();
     let mut out = Vec::new();
     for r in sqlx::query("SELECT id FROM documents")
@@ -121,8 +141,8 @@ async fn cells(node: &Node) -> Vec<Cell> {
                 table: "documents",
                 column,
                 key: vec![("id", Key::Text(id.clone()))],
-                blob,
-                letter: Some(id.clone()),
+                kind: if blob { Kind::Blob } else { Kind::Text },
+                used: Use::Letter(id.clone()),
             });
         }
     }
@@ -140,8 +160,8 @@ async fn cells(node: &Node) -> Vec<Cell> {
                 ("part", Key::Int(r.try_get("part").expect("part"))),
                 ("seq", Key::Int(r.try_get("seq").expect("seq"))),
             ],
-            blob: true,
-            letter: Some(id),
+            kind: Kind::Blob,
+            used: Use::Letter(id),
         });
     }
     for r in sqlx::query("SELECT seq FROM audit_log")
@@ -154,8 +174,8 @@ async fn cells(node: &Node) -> Vec<Cell> {
                 table: "audit_log",
                 column,
                 key: vec![("seq", Key::Int(r.try_get("seq").expect("seq")))],
-                blob: false,
-                letter: None,
+                kind: Kind::Text,
+                used: Use::Log,
             });
         }
     }
@@ -169,8 +189,51 @@ async fn cells(node: &Node) -> Vec<Cell> {
                 table: "audit_heads",
                 column,
                 key: vec![("size", Key::Int(r.try_get("size").expect("size")))],
-                blob: false,
-                letter: None,
+                kind: Kind::Text,
+                used: Use::Log,
+            });
+        }
+    }
+    for (token, nip) in sessions {
+        let hash = hex::encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            token.as_bytes(),
+        ));
+        // Not the token hash or the official: other targeted tests forge those
+        // (attack_auth_e2e); a changed key would not be found again to be undone.
+        for column in ["csrf", "created_at", "expires_at", "step_up_until", "mac"] {
+            out.push(Cell {
+                table: "sessions",
+                column,
+                key: vec![("token_hash", Key::Text(hash.clone()))],
+                kind: Kind::Text,
+                used: Use::Session(token.clone()),
+            });
+        }
+        for (column, kind) in [
+            ("name", Kind::Text),
+            ("agency", Kind::Text),
+            ("position", Kind::Text),
+            ("clearance", Kind::Text),
+            ("roles", Kind::Text),
+            ("compartments", Kind::Text),
+            ("status", Kind::Text),
+            ("password_hash", Kind::Text),
+            ("pin_hash", Kind::Text),
+            ("failed_logins", Kind::Int),
+            ("failed_pins", Kind::Int),
+            ("signing_key", Kind::Text),
+            ("encryption_key", Kind::Text),
+            ("certificate", Kind::Blob),
+            ("key_binding", Kind::Text),
+            ("mac", Kind::Text),
+        ] {
+            out.push(Cell {
+                table: "officials",
+                column,
+                key: vec![("nip", Key::Text(nip.clone()))],
+                kind,
+                used: Use::Official(nip.clone()),
             });
         }
     }
@@ -210,10 +273,14 @@ async fn read(node: &Node, c: &Cell) -> Vec<u8> {
         .fetch_one(node.store.pool())
         .await
         .expect("read");
-    if c.blob {
-        row.try_get::<Vec<u8>, _>(0).expect("blob")
-    } else {
-        row.try_get::<String, _>(0).expect("text").into_bytes()
+    match c.kind {
+        Kind::Blob => row.try_get::<Vec<u8>, _>(0).expect("blob"),
+        Kind::Int => row
+            .try_get::<i64, _>(0)
+            .expect("int")
+            .to_string()
+            .into_bytes(),
+        Kind::Text => row.try_get::<String, _>(0).expect("text").into_bytes(),
     }
 }
 
@@ -224,10 +291,11 @@ async fn write(node: &Node, c: &Cell, value: &[u8]) {
         c.column,
         where_clause(c, 2)
     );
-    let q = if c.blob {
-        sqlx::query(&sql).bind(value.to_vec())
-    } else {
-        sqlx::query(&sql).bind(String::from_utf8(value.to_vec()).expect("utf-8"))
+    let text = || String::from_utf8(value.to_vec()).expect("utf-8");
+    let q = match c.kind {
+        Kind::Blob => sqlx::query(&sql).bind(value.to_vec()),
+        Kind::Int => sqlx::query(&sql).bind(text().parse::<i64>().expect("int")),
+        Kind::Text => sqlx::query(&sql).bind(text()),
     };
     let done = bind_key(q, c)
         .execute(node.store.pool())
@@ -236,16 +304,21 @@ async fn write(node: &Node, c: &Cell, value: &[u8]) {
     assert_eq!(done.rows_affected(), 1);
 }
 
-/// One byte changed: a bit flipped in binary data, another ASCII character in text.
+/// One byte changed: a bit flipped in binary data, another ASCII character in text, another
+/// digit in a number.
 fn mutate(rng: &ring::rand::SystemRandom, c: &Cell, value: &[u8]) -> Vec<u8> {
     let mut v = value.to_vec();
-    if c.blob {
+    if c.kind == Kind::Blob {
         let i = random(rng, v.len());
         v[i] ^= 1 << random(rng, 8);
     } else {
         let ascii: Vec<usize> = (0..v.len()).filter(|i| v[*i].is_ascii()).collect();
         let i = ascii[random(rng, ascii.len())];
-        let choices = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        let choices: &[u8] = if c.kind == Kind::Int {
+            b"123456789"
+        } else {
+            b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+        };
         let mut ch = v[i];
         while ch == v[i] {
             ch = choices[random(rng, choices.len())];
@@ -255,10 +328,26 @@ fn mutate(rng: &ring::rand::SystemRandom, c: &Cell, value: &[u8]) -> Vec<u8> {
     v
 }
 
-/// What the node says when the changed value is used: the letter read in full, or the log
-/// verified.
+/// What the node says when the changed value is used: the letter read in full, the session
+/// used, the official looked up (as the policy and a login do), or the log verified.
 async fn detected(node: &Node, c: &Cell) -> Option<String> {
-    if let Some(id) = &c.letter {
+    match &c.used {
+        Use::Session(token) => {
+            return docsvc::session::lookup(&node.store, token, 30)
+                .await
+                .err()
+                .map(|e| e.to_string());
+        }
+        Use::Official(nip) => {
+            return match docsvc::directory::get(&node.store, nip).await {
+                Ok(Some(_)) => None,
+                Ok(None) => Some("gone".into()),
+                Err(e) => Some(e.to_string()),
+            };
+        }
+        Use::Letter(_) | Use::Log => {}
+    }
+    if let Use::Letter(id) = &c.used {
         let checked = match documents::load_checked(node, id).await {
             Ok(ch) => ch,
             Err(e) => return Some(e.to_string()),
@@ -300,8 +389,8 @@ async fn a_thousand_single_byte_changes_are_all_detected() {
             table: "documents",
             column: "nomor",
             key: vec![],
-            blob: false,
-            letter: Some(id.clone()),
+            kind: Kind::Text,
+            used: Use::Letter(id.clone()),
         };
         assert_eq!(detected(&node, &c).await, None, "{id} reads");
     }
@@ -309,12 +398,28 @@ async fn a_thousand_single_byte_changes_are_all_detected() {
         table: "audit_log",
         column: "entry",
         key: vec![],
-        blob: false,
-        letter: None,
+        kind: Kind::Text,
+        used: Use::Log,
     };
     assert_eq!(detected(&node, &log).await, None, "the log verifies");
 
-    let all = cells(&node).await;
+    // Two officials with a session each, stepped up (so that every column holds a value).
+    let mut sessions = Vec::new();
+    for o in docsvc::directory::list(&node.store)
+        .await
+        .expect("officials")
+        .iter()
+        .take(2)
+    {
+        let (token, s) = docsvc::session::create(&node.store, &o.nip, 30)
+            .await
+            .expect("session");
+        docsvc::session::step_up(&node.store, &s)
+            .await
+            .expect("step-up");
+        sessions.push((token, o.nip.clone()));
+    }
+    let all = cells(&node, &sessions).await;
     let rng = ring::rand::SystemRandom::new();
     let mut by_table = std::collections::BTreeMap::<&str, usize>::new();
     for n in 0..MUTATIONS {
@@ -337,9 +442,15 @@ async fn a_thousand_single_byte_changes_are_all_detected() {
     }
     eprintln!("{MUTATIONS} mutations, all detected: {by_table:?}");
     assert!(
-        by_table.len() == 4,
+        by_table.len() == 6,
         "every kind of stored row was changed: {by_table:?}"
     );
     // Undone, all is well again.
     assert_eq!(detected(&node, &log).await, None);
+    for (token, nip) in &sessions {
+        let (_, o) = docsvc::session::lookup(&node.store, token, 30)
+            .await
+            .expect("the session works again");
+        assert_eq!(&o.nip, nip);
+    }
 }

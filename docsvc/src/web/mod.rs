@@ -387,19 +387,7 @@ async fn step_up(State(node): State<App>, v: Viewer, Form(f): Form<StepUpForm>) 
 
 /// Checks the PIN and steps the session up; a wrong PIN is logged.
 async fn pin_ok(node: &App, v: &Viewer, pin: &str) -> Result<bool, Error> {
-    if !directory::check_pin(&node.store, &v.official.nip, pin).await? {
-        documents::log_alone(
-            node,
-            &Entry::event(
-                format!("official:{}", v.official.nip),
-                "step_up",
-                "deny",
-                "wrong signing PIN".into(),
-                node.policy.current().version(),
-                v.client.clone(),
-            ),
-        )
-        .await?;
+    if !crate::lockout::check_pin(node, &v.official.nip, pin, v.client.clone()).await? {
         return Ok(false);
     }
     session::step_up(&node.store, &v.session).await?;

@@ -1,0 +1,540 @@
+//! Attacks on officials' authentication (issue 15, sections 2 and 8): guessing passwords in
+//! parallel, telling known NIPs from unknown ones, guessing the signing PIN, and a database
+//! writer forging sessions and officials. Each attack runs on SQLite and on PostgreSQL.
+
+use std::sync::Arc;
+
+use docsvc::directory::{self, NewOfficial};
+use docsvc::lockout;
+use docsvc::store::Store;
+use hsm_shim::SoftwareKeyStore;
+use zeroize::Zeroizing;
+
+const NIP: &str = "197001012000031001";
+const UNKNOWN: &str = "199912312020121999";
+const PASSWORD: &str = "kata-sandi-yang-panjang";
+const PIN: &str = "246810";
+
+/// A store with one official in it (and the keystore that holds the official's keys).
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: Store,
+    _keys: Arc<SoftwareKeyStore>,
+    pg: Option<String>,
+}
+
+impl Fixture {
+    async fn new(postgres: bool) -> Option<Fixture> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (url, pg) = if postgres {
+            let (url, name) = sandi_e2e::pg::postgres().await?;
+            (url, Some(name))
+        } else {
+            (
+                format!("sqlite://{}/db.sqlite?mode=rwc", dir.path().display()),
+                None,
+            )
+        };
+        let store = Store::open(&url).await.expect("store");
+        let keys =
+            Arc::new(SoftwareKeyStore::create_dev(&dir.path().join("keystore")).expect("keystore"));
+        keys.unseal_dev().expect("unseal");
+        store.integrity().set_key(
+            docsvc::integrity::load_or_create(dir.path(), keys.as_ref()).expect("MAC key"),
+        );
+        directory::add(
+            &store,
+            keys.as_ref(),
+            &NewOfficial {
+                nip: NIP.into(),
+                name: "Budi Santoso".into(),
+                agency: "dinkes".into(),
+                position: "Kepala Dinas".into(),
+                clearance: policies::Level::Rahasia,
+                roles: vec!["pejabat".into()],
+                compartments: vec![],
+                password: Zeroizing::new(PASSWORD.into()),
+                pin: Zeroizing::new(PIN.into()),
+            },
+        )
+        .await
+        .expect("official");
+        Some(Fixture {
+            _dir: dir,
+            store,
+            _keys: keys,
+            pg,
+        })
+    }
+
+    async fn done(self) {
+        if let Some(name) = &self.pg {
+            self.store.pool().close().await;
+            sandi_e2e::pg::drop_postgres(name).await;
+        }
+    }
+}
+
+/// 50 wrong passwords for one NIP at once: at most 5 are checked against the official's hash,
+/// and then even the right password is refused.
+async fn parallel_guesses(postgres: bool) {
+    let Some(f) = Fixture::new(postgres).await else {
+        return;
+    };
+    let before = lockout::checks();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            directory::login(&store, NIP, &format!("salah-{i:04}-kata-sandi")).await
+        }));
+    }
+    for t in tasks {
+        let r = t.await.expect("task");
+        assert!(r.is_err(), "a wrong password was accepted");
+    }
+    let real = lockout::checks().real - before.real;
+    assert!(
+        real <= 5,
+        "50 parallel wrong passwords were checked against the hash {real} times (at most 5)"
+    );
+    let e = directory::login(&f.store, NIP, PASSWORD)
+        .await
+        .expect_err("the right password after the lockout");
+    assert_eq!(e.status(), 401, "{e}");
+    assert_eq!(
+        lockout::checks().real - before.real,
+        real,
+        "the locked account checked a hash"
+    );
+    f.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_lockout_is_atomic_sqlite() {
+    parallel_guesses(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_lockout_is_atomic_postgres() {
+    parallel_guesses(true).await;
+}
+
+/// An unknown NIP and a known one answer alike: same status and message before and after the
+/// known one locks, and an argon2 check (against a dummy hash) each time.
+async fn unknown_and_known_alike(postgres: bool) {
+    let Some(f) = Fixture::new(postgres).await else {
+        return;
+    };
+    for round in 0..7 {
+        let before = lockout::checks();
+        let unknown = directory::login(&f.store, UNKNOWN, "salah-kata-sandi-1")
+            .await
+            .expect_err("unknown NIP");
+        let after_unknown = lockout::checks();
+        assert_eq!(
+            after_unknown.real + after_unknown.dummy,
+            before.real + before.dummy + 1,
+            "round {round}: the unknown NIP did not cost one argon2 check"
+        );
+        let known = directory::login(&f.store, NIP, "salah-kata-sandi-1")
+            .await
+            .expect_err("wrong password");
+        let after_known = lockout::checks();
+        assert_eq!(
+            after_known.real + after_known.dummy,
+            after_unknown.real + after_unknown.dummy + 1,
+            "round {round}: the known NIP did not cost one argon2 check"
+        );
+        assert_eq!(unknown.status(), known.status(), "round {round}");
+        assert_eq!(
+            unknown.problem_type(),
+            known.problem_type(),
+            "round {round}"
+        );
+        assert_eq!(unknown.to_string(), known.to_string(), "round {round}");
+    }
+    f.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_known_nip_answer_alike_sqlite() {
+    unknown_and_known_alike(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_known_nip_answer_alike_postgres() {
+    unknown_and_known_alike(true).await;
+}
+
+const BUDI: &str = "197501012000031001"; // quickstart: dinkes, sangat_rahasia
+
+/// The store of a served dev node, opened beside it (the tests' view of its database).
+async fn store_of(data: &std::path::Path) -> Store {
+    let layout = docsvc::node::Layout::new(data);
+    let config = docsvc::node::Config::load(&layout).expect("node.toml");
+    Store::open(&config.database_url(&layout))
+        .await
+        .expect("store")
+}
+
+/// The step-up times of an official's sessions, as stored.
+async fn step_ups(store: &Store, nip: &str) -> Vec<Option<String>> {
+    use sqlx::Row as _;
+    sqlx::query("SELECT step_up_until FROM sessions WHERE nip = $1")
+        .bind(nip)
+        .fetch_all(store.pool())
+        .await
+        .expect("sessions")
+        .iter()
+        .map(|r| r.try_get::<Option<String>, _>(0).expect("step_up_until"))
+        .collect()
+}
+
+/// Access log entries about `nip` whose text contains `what`.
+async fn logged(store: &Store, nip: &str, what: &str) -> usize {
+    use sqlx::Row as _;
+    sqlx::query("SELECT entry FROM audit_log")
+        .fetch_all(store.pool())
+        .await
+        .expect("log")
+        .iter()
+        .map(|r| r.try_get::<String, _>(0).expect("entry"))
+        .filter(|e| e.contains(nip) && e.contains(what))
+        .count()
+}
+
+/// The web step-up form, with the session's CSRF token.
+fn web_step_up(c: &sandi_e2e::http::Client, pin: &str) -> sandi_e2e::http::Response {
+    let csrf = c.csrf.clone().expect("csrf");
+    c.call(
+        "POST",
+        "/ui/step-up",
+        &[
+            "--data-urlencode",
+            &format!("csrf={csrf}"),
+            "--data-urlencode",
+            &format!("pin={pin}"),
+            "--data-urlencode",
+            "next=/ui/inbox",
+        ],
+    )
+}
+
+/// Guessing the signing PIN: wrong PINs over the API and the web form count together; after 5
+/// even the right PIN is refused (its own problem type, saying until when), the official's
+/// step-ups are withdrawn, and the lock is logged. 12 wrong PINs then the right one.
+async fn pin_guessing(postgres: bool) {
+    let docsvc = std::path::Path::new(env!("CARGO_BIN_EXE_docsvc"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pg = if postgres {
+        let Some(pg) = sandi_e2e::pg::postgres().await else {
+            return;
+        };
+        Some(pg)
+    } else {
+        None
+    };
+    let data = dir.path().join("node");
+    let extra: Vec<&str> = pg
+        .as_ref()
+        .map(|(url, _)| vec!["--database-url", url.as_str()])
+        .unwrap_or_default();
+    let node = sandi_e2e::node::DevNode::start(docsvc, &data, &extra);
+    let (_, pin) = node.creds.get(BUDI).expect("Budi").clone();
+    // A session stepped up before the guessing starts, and the guesser's own session.
+    let earlier = node.login(BUDI, true, dir.path().join("earlier.jar"));
+    let guesser = node.login(BUDI, false, dir.path().join("guesser.jar"));
+    let store = store_of(&data).await;
+    assert!(
+        step_ups(&store, BUDI).await.iter().any(Option::is_some),
+        "the earlier session is stepped up"
+    );
+    let wrong = if pin == "000000" { "111111" } else { "000000" };
+    for i in 0..12 {
+        let r = if i % 2 == 0 {
+            let r = guesser.post_json(
+                "/api/v1/session/step-up",
+                &serde_json::json!({ "pin": wrong }),
+            );
+            assert!(
+                r.status == 401 || r.status == 429,
+                "wrong PIN {i}: {} {}",
+                r.status,
+                r.text()
+            );
+            r
+        } else {
+            let r = web_step_up(&guesser, wrong);
+            assert_eq!(
+                r.status / 100 == 3 || r.status == 429,
+                true,
+                "web wrong PIN {i}: {}",
+                r.status
+            );
+            r
+        };
+        if i >= 5 {
+            assert_ne!(
+                r.status / 100,
+                3,
+                "web wrong PIN {i} after the lock: {}",
+                r.status
+            );
+        }
+    }
+    // The right PIN, over the API and the web form, is refused while locked.
+    let r = guesser.post_json(
+        "/api/v1/session/step-up",
+        &serde_json::json!({ "pin": pin }),
+    );
+    assert_eq!(
+        r.status,
+        429,
+        "the right PIN after 12 wrong ones: {}",
+        r.text()
+    );
+    let problem = r.json();
+    assert_eq!(problem["type"], "urn:sandi:problem:locked", "{problem}");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("until"), "says until when: {detail}");
+    let r = web_step_up(&guesser, &pin);
+    assert_eq!(
+        r.status,
+        429,
+        "the right PIN over the web form: {}",
+        r.text()
+    );
+    // Every session of the official lost its step-up, and the lock is in the access log.
+    assert!(
+        step_ups(&store, BUDI).await.iter().all(Option::is_none),
+        "step-ups withdrawn: {:?}",
+        step_ups(&store, BUDI).await
+    );
+    assert!(
+        logged(&store, BUDI, "locked").await >= 1,
+        "the lock is logged"
+    );
+    drop(earlier);
+    drop(node);
+    store.pool().close().await;
+    if let Some((_, name)) = pg {
+        sandi_e2e::pg::drop_postgres(&name).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_guessing_locks_sqlite() {
+    pin_guessing(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_guessing_locks_postgres() {
+    pin_guessing(true).await;
+}
+
+const SITI: &str = "198002022005012002"; // quickstart: dinkes, rahasia
+
+/// A quickstart node opened in-process and unsealed, on SQLite or PostgreSQL.
+async fn insider_node(
+    dir: &std::path::Path,
+    postgres: bool,
+) -> Option<(
+    docsvc::node::Node,
+    Vec<docsvc::quickstart::DevOfficial>,
+    Option<String>,
+)> {
+    let pg = if postgres {
+        Some(sandi_e2e::pg::postgres().await?)
+    } else {
+        None
+    };
+    let out = docsvc::quickstart::setup(
+        dir,
+        "127.0.0.1:0",
+        pg.as_ref().map(|(u, _)| u.as_str()),
+        &mut |_| {},
+    )
+    .await
+    .expect("quickstart");
+    let node = docsvc::node::Node::open(docsvc::node::Layout::new(dir))
+        .await
+        .expect("open");
+    docsvc::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
+    node.after_unseal().expect("after unseal");
+    Some((node, out.officials, pg.map(|(_, n)| n)))
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, s.as_bytes()))
+}
+
+/// The database writer as an attacker, targeted: a forged session row, a clearance raised, a
+/// lockout counter reset, a password hash replaced. Each is refused as an integrity incident
+/// and logged.
+async fn database_writer(postgres: bool) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((node, officials, pg)) = insider_node(dir.path(), postgres).await else {
+        return;
+    };
+    let store = &node.store;
+    let pw = |nip: &str| {
+        officials
+            .iter()
+            .find(|o| o.nip == nip)
+            .map(|o| o.password.to_string())
+            .expect("official")
+    };
+    let integrity = |what: &str, r: docsvc::Error| {
+        assert_eq!(r.problem_type(), "integrity", "{what}: {r}");
+    };
+
+    // 1. A forged session: any official, PIN already entered, no login.
+    let token = "forged-session-token-forged-session-token-00";
+    let now = time::OffsetDateTime::now_utc();
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, nip, csrf, created_at, expires_at, step_up_until) \
+         VALUES ($1, $2, 'csrf', $3, $4, $4)",
+    )
+    .bind(sha256_hex(token))
+    .bind(BUDI)
+    .bind(docsvc::rfc3339(now))
+    .bind(docsvc::rfc3339(now + time::Duration::minutes(30)))
+    .execute(store.pool())
+    .await
+    .expect("insert");
+    let forged = docsvc::session::lookup(store, token, 30).await;
+    integrity(
+        "forged session",
+        forged
+            .map(|_| ())
+            .expect_err("a forged session was accepted"),
+    );
+    assert!(
+        logged(store, BUDI, "integrity").await >= 1,
+        "the forged session is logged"
+    );
+
+    // 2. A real session whose step-up is forged in the database.
+    let (real, _) = docsvc::session::create(store, SITI, 30)
+        .await
+        .expect("session");
+    docsvc::session::lookup(store, &real, 30)
+        .await
+        .expect("a real session works");
+    sqlx::query("UPDATE sessions SET step_up_until = $1 WHERE token_hash = $2")
+        .bind(docsvc::rfc3339(now + time::Duration::minutes(5)))
+        .bind(sha256_hex(&real))
+        .execute(store.pool())
+        .await
+        .expect("update");
+    integrity(
+        "forged step-up",
+        docsvc::session::lookup(store, &real, 30)
+            .await
+            .map(|_| ())
+            .expect_err("forged step-up"),
+    );
+
+    // 3. A clearance raised in the database: refused at login and as the policy's entity.
+    sqlx::query("UPDATE officials SET clearance = 'sangat_rahasia' WHERE nip = $1")
+        .bind(SITI)
+        .execute(store.pool())
+        .await
+        .expect("update");
+    integrity(
+        "raised clearance (entity)",
+        directory::get(store, SITI)
+            .await
+            .map(|_| ())
+            .expect_err("raised clearance"),
+    );
+    integrity(
+        "raised clearance (login)",
+        directory::login(store, SITI, &pw(SITI))
+            .await
+            .map(|_| ())
+            .expect_err("login"),
+    );
+    assert!(logged(store, SITI, "integrity").await >= 2, "logged");
+
+    // 4. A lockout counter reset in the database after four wrong passwords.
+    let agus = officials
+        .iter()
+        .find(|o| o.nip != BUDI && o.nip != SITI)
+        .expect("a third official")
+        .nip
+        .clone();
+    for _ in 0..4 {
+        assert!(
+            directory::login(store, &agus, "salah-kata-sandi")
+                .await
+                .is_err()
+        );
+    }
+    sqlx::query("UPDATE officials SET failed_logins = 0 WHERE nip = $1")
+        .bind(&agus)
+        .execute(store.pool())
+        .await
+        .expect("reset");
+    integrity(
+        "lockout reset",
+        directory::login(store, &agus, &pw(&agus))
+            .await
+            .map(|_| ())
+            .expect_err("reset counter"),
+    );
+    assert!(logged(store, &agus, "integrity").await >= 1, "logged");
+
+    // 5. Budi's password hash replaced by one the attacker knows (Siti's is a valid argon2 hash
+    //    of a password the attacker chose, as far as the node can tell).
+    sqlx::query(
+        "UPDATE officials SET password_hash = (SELECT password_hash FROM officials WHERE nip = $1) \
+         WHERE nip = $2",
+    )
+    .bind(SITI)
+    .bind(BUDI)
+    .execute(store.pool())
+    .await
+    .expect("swap");
+    integrity(
+        "password hash swapped",
+        directory::login(store, BUDI, &pw(SITI))
+            .await
+            .map(|_| ())
+            .expect_err("swapped hash"),
+    );
+
+    // 6. A new official inserted by hand (no MAC): refused.
+    sqlx::query(
+        "INSERT INTO officials (nip, name, agency, position, clearance, roles, compartments, status, \
+         password_hash, pin_hash, failed_logins, created_at) \
+         SELECT '200001012020121001', 'Penyusup', agency, position, 'sangat_rahasia', roles, compartments, \
+         'active', password_hash, pin_hash, 0, created_at FROM officials WHERE nip = $1",
+    )
+    .bind(SITI)
+    .execute(store.pool())
+    .await
+    .expect("insert official");
+    integrity(
+        "inserted official",
+        directory::get(store, "200001012020121001")
+            .await
+            .map(|_| ())
+            .expect_err("inserted"),
+    );
+    drop(node);
+    if let Some(name) = pg {
+        sandi_e2e::pg::drop_postgres(&name).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_writer_is_caught_sqlite() {
+    database_writer(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_writer_is_caught_postgres() {
+    database_writer(true).await;
+}
