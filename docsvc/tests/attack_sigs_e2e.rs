@@ -254,6 +254,7 @@ async fn each_verifier_takes_only_its_own_kind() {
         manifest_sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, &manifest)),
         retention_years: 2,
         retention_ended: "2026-11-30".into(),
+        retention_from: None,
         destroyed_at: docsvc::now_rfc3339(),
         destroyed_by: BUDI.into(),
         destroyed_by_name: budi.name.clone(),
