@@ -55,6 +55,7 @@ impl Fixture {
                 compartments: vec![],
                 password: Zeroizing::new(PASSWORD.into()),
                 pin: Zeroizing::new(PIN.into()),
+                status: policies::Status::Active,
             },
         )
         .await
@@ -403,7 +404,7 @@ async fn database_writer(postgres: bool) {
     .execute(store.pool())
     .await
     .expect("insert");
-    let forged = docsvc::session::lookup(store, token, 30).await;
+    let forged = docsvc::session::lookup(store, token, 30, 12).await;
     integrity(
         "forged session",
         forged
@@ -419,7 +420,7 @@ async fn database_writer(postgres: bool) {
     let (real, _) = docsvc::session::create(store, SITI, 30)
         .await
         .expect("session");
-    docsvc::session::lookup(store, &real, 30)
+    docsvc::session::lookup(store, &real, 30, 12)
         .await
         .expect("a real session works");
     sqlx::query("UPDATE sessions SET step_up_until = $1 WHERE token_hash = $2")
@@ -430,7 +431,7 @@ async fn database_writer(postgres: bool) {
         .expect("update");
     integrity(
         "forged step-up",
-        docsvc::session::lookup(store, &real, 30)
+        docsvc::session::lookup(store, &real, 30, 12)
             .await
             .map(|_| ())
             .expect_err("forged step-up"),

@@ -118,6 +118,7 @@ async fn letters(node: &Node, n: usize) -> Vec<String> {
     ids
 }
 
+#[allow(clippy::too_many_lines)] // one list of every cell an insider can change
 async fn cells(node: &Node, sessions: &[(String, String)]) -> Vec<Cell> {
     let pool = node.store.pool();
     let mut out = Vec::new();
@@ -333,7 +334,7 @@ fn mutate(rng: &ring::rand::SystemRandom, c: &Cell, value: &[u8]) -> Vec<u8> {
 async fn detected(node: &Node, c: &Cell) -> Option<String> {
     match &c.used {
         Use::Session(token) => {
-            return docsvc::session::lookup(&node.store, token, 30)
+            return docsvc::session::lookup(&node.store, token, 30, 12)
                 .await
                 .err()
                 .map(|e| e.to_string());
@@ -448,7 +449,7 @@ async fn a_thousand_single_byte_changes_are_all_detected() {
     // Undone, all is well again.
     assert_eq!(detected(&node, &log).await, None);
     for (token, nip) in &sessions {
-        let (_, o) = docsvc::session::lookup(&node.store, token, 30)
+        let (_, o) = docsvc::session::lookup(&node.store, token, 30, 12)
             .await
             .expect("the session works again");
         assert_eq!(&o.nip, nip);
