@@ -301,7 +301,7 @@ pub async fn set_personal_recipient(store: &Store, nip: &str, recipient: &str) -
         .parse::<age::x25519::Recipient>()
         .map_err(|e| Error::Invalid(format!("not an age recipient: {e}")))?;
     change(store, nip, |r| {
-        r.personal_recipient = Some(recipient.to_owned())
+        r.personal_recipient = Some(recipient.to_owned());
     })
     .await
 }
