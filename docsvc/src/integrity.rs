@@ -83,6 +83,8 @@ pub fn load_or_create(dir: &Path, keys: &dyn KeyStore) -> Result<MacKey> {
 struct Inner {
     key: Option<Arc<MacKey>>,
     log: Option<Batcher>,
+    /// The policy in force, named in each incident's log entry like every other entry.
+    policy_version: String,
 }
 
 /// The MAC key while the node is unsealed, and where integrity incidents are logged; shared by
@@ -120,9 +122,16 @@ impl Integrity {
         self.write().key = Some(Arc::new(key));
     }
 
-    /// Where incidents go: the node's access log.
-    pub fn set_log(&self, log: Batcher) {
-        self.write().log = Some(log);
+    /// Where incidents go: the node's access log, under the policy version in force.
+    pub fn set_log(&self, log: Batcher, policy_version: &str) {
+        let mut inner = self.write();
+        inner.log = Some(log);
+        policy_version.clone_into(&mut inner.policy_version);
+    }
+
+    /// The policy in force changed (a reload): incidents name the new version.
+    pub fn set_policy_version(&self, policy_version: &str) {
+        policy_version.clone_into(&mut self.write().policy_version);
     }
 
     pub fn has_key(&self) -> bool {
@@ -166,14 +175,17 @@ impl Integrity {
     /// to refuse with. When the log cannot be written, that is the error (fail closed).
     pub(crate) async fn incident(&self, subject: &str, what: &str) -> Error {
         tracing::error!(subject, "integrity incident: {what}");
-        let log = self.read().log.clone();
+        let (log, version) = {
+            let inner = self.read();
+            (inner.log.clone(), inner.policy_version.clone())
+        };
         if let Some(log) = log {
             let entry = Entry::event(
                 subject.to_owned(),
                 "integrity",
                 "deny",
                 format!("integrity incident: {what}"),
-                "-",
+                &version,
                 None,
             );
             if let Err(e) = log.append(entry).await {

@@ -392,7 +392,10 @@ async fn serve(
                     Err(e) => tracing::error!("node certificate not reloaded: {e}"),
                 }
                 match node.policy.reload(&node.config.policy_dir) {
-                    Ok(p) => tracing::info!(version = p.version(), "policy reloaded"),
+                    Ok(p) => {
+                        node.store.integrity().set_policy_version(p.version());
+                        tracing::info!(version = p.version(), "policy reloaded");
+                    }
                     Err(e) => tracing::error!("policy not reloaded, the old one stays: {e}"),
                 }
             }

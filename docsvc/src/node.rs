@@ -357,7 +357,9 @@ impl Node {
             layout.heads(),
         );
         let log = crate::audit::Batcher::spawn(store.clone(), audit.clone());
-        store.integrity().set_log(log.clone());
+        store
+            .integrity()
+            .set_log(log.clone(), policy.current().version());
         Ok(Node {
             log,
             trust: Trust::new(
