@@ -440,6 +440,12 @@ async fn login(
     Body2(req): Body2<LoginRequest>,
 ) -> ApiResult<Response> {
     let password = zeroize::Zeroizing::new(req.password);
+    // Validated before it is used or logged: a NIP is 18 digits.
+    crate::http_limits::check_nip(&req.nip)?;
+    // Sealed answers alike for every NIP: the lookup below would tell known ones apart.
+    if node.is_sealed() {
+        return Err(Error::Sealed.into());
+    }
     let client = conn.map(|c| c.peer.ip().to_string());
     let result = directory::login(&node.store, &req.nip, &password).await;
     let entry = |decision: &str, reason: String| {
@@ -553,24 +559,25 @@ async fn list_documents(
 #[utoipa::path(post, path = "/api/v1/documents", tag = "documents", request_body(content = DocumentForm, content_type = "multipart/form-data"), responses((status = 201, body = documents::Created), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 413, description = "body too large", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "sealed, or the access log cannot be written", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn create_document(
     State(node): State<App>,
-    auth: std::result::Result<Authed, Problem>,
-    // A body that is not multipart is refused by the extractor; `problem_for_rejections`
-    // turns that refusal into a problem document.
-    mut form: Multipart,
+    // Checked before anything of the body is read: without a session it is 401 at once.
+    auth: Authed,
+    req: Request,
 ) -> ApiResult<Response> {
-    let result = match auth {
-        Ok(auth) => ingest_form(&node, &auth, &mut form).await.map_err(Problem),
-        Err(refused) => Err(refused),
-    };
-    match result {
+    let (budget, req) = crate::http_limits::budgeted(req);
+    let mut form = <Multipart as axum::extract::FromRequest<App>>::from_request(req, &node)
+        .await
+        .map_err(|r| Problem(Error::Invalid(r.body_text())))?;
+    match ingest_form(&node, &auth, &mut form).await {
         Ok(manifest) => Ok((StatusCode::CREATED, Json(manifest)).into_response()),
         Err(e) => {
-            // Read what the client is still sending before answering: an HTTP/2 client whose
-            // upload is cut off sees a reset stream instead of the problem document.
-            while let Ok(Some(mut field)) = form.next_field().await {
-                while let Ok(Some(_)) = field.chunk().await {}
+            // A little of what the client is still sending is read so that it sees the
+            // answer; more than that is not, and the connection is closed.
+            let limit = crate::http_limits::SMALL_BODY;
+            if crate::http_limits::drain_form(&mut form, &budget, limit).await {
+                Err(e.into())
+            } else {
+                Ok(crate::http_limits::closing(e))
             }
-            Err(e)
         }
     }
 }
@@ -583,7 +590,7 @@ async fn ingest_form(
     let bad = |e: axum::extract::multipart::MultipartError| {
         Error::Invalid(format!("reading the form: {}", e.body_text()))
     };
-    let first = form
+    let mut first = form
         .next_field()
         .await
         .map_err(bad)?
@@ -593,10 +600,9 @@ async fn ingest_form(
             "the first part must be `metadata` (JSON)".into(),
         ));
     }
-    let meta = first.bytes().await.map_err(bad)?;
-    if meta.len() > 256 * 1024 {
-        return Err(Error::TooLarge("metadata over 256 KiB".into()));
-    }
+    let meta = crate::http_limits::read_field(&mut first, 256 * 1024, "metadata").await?;
+    // The form's next part can be read only once this one is let go.
+    drop(first);
     let letter: NewLetter = serde_json::from_slice(&meta)
         .map_err(|e| Error::Invalid(format!("invalid metadata: {e}")))?;
     let mut ingest = Ingest::begin(node, auth.caller(), letter).await?;
@@ -1056,9 +1062,6 @@ async fn network_hello(State(node): State<App>, peer: NodeAuthed) -> ApiResult<J
     }))
 }
 
-/// The media type of a letter travelling between nodes.
-const ENVELOPE_TYPE: &str = "application/vnd.sandi.envelope";
-
 #[utoipa::path(post, path = "/network/v1/letters", tag = "network", request_body(content = Vec<u8>, content_type = "application/vnd.sandi.envelope"), responses((status = 200, description = "stored (or already here): the signed receipt", body = crate::transmit::SignedReceipt), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "refused by the policy (with its reasons) or by CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "conflict", body = ProblemDoc, content_type = "application/problem+json"), (status = 413, description = "body too large", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn network_letters(
     State(node): State<App>,
@@ -1094,6 +1097,7 @@ async fn network_official(
     Path(nip): Path<String>,
     Query(q): Query<LookupQuery>,
 ) -> ApiResult<Json<crate::network::OfficialCard>> {
+    crate::http_limits::check_nip(&nip)?;
     if let Some(level) = q.level {
         // Asked ahead of a letter of this level: this node says now whether it may hold it.
         let d = node
@@ -1271,52 +1275,6 @@ async fn problem_for_rejections(req: Request, next: Next) -> Response {
     .into_response()
 }
 
-/// Reads small request bodies (a declared length up to 1 MiB) in full before any handler or
-/// extractor runs. A request refused early (no session, no client certificate) then leaves
-/// nothing unread, and an HTTP/2 client gets the problem document instead of a reset stream.
-/// Uploads stream as before.
-async fn read_small_bodies(req: Request, next: Next) -> Response {
-    const SMALL: u64 = 1 << 20;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let upload = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("multipart/") || v == ENVELOPE_TYPE);
-    match declared {
-        Some(n) if n > SMALL && !upload => {
-            // Too large for any JSON endpoint: read and drop up to 16 MiB so the client sees
-            // the answer; beyond that the connection is cut.
-            let drained = axum::body::to_bytes(req.into_body(), 16 << 20)
-                .await
-                .is_ok();
-            let mut resp = Problem(Error::TooLarge(
-                "a JSON request body is at most 1 MiB".into(),
-            ))
-            .into_response();
-            if !drained {
-                resp.headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            }
-            return resp;
-        }
-        Some(n) if n > 0 && n <= SMALL => {}
-        _ => return next.run(req).await,
-    }
-    let (parts, body) = req.into_parts();
-    match axum::body::to_bytes(body, usize::try_from(SMALL).unwrap_or(usize::MAX)).await {
-        Ok(bytes) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
-        Err(e) => Problem(Error::Invalid(format!("reading the body: {e}"))).into_response(),
-    }
-}
-
 async fn not_found() -> Problem {
     Problem(Error::NotFound("no such endpoint".into()))
 }
@@ -1404,7 +1362,7 @@ pub fn router(node: App) -> Router {
             }),
         )
         .fallback(not_found)
-        .layer(middleware::from_fn(read_small_bodies))
+        .layer(middleware::from_fn(crate::http_limits::bound_bodies))
         .layer(middleware::from_fn(problem_for_rejections))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(Arc::clone(&node), count))

@@ -92,6 +92,50 @@ impl Entry {
             ..self
         }
     }
+
+    /// The entry as it is written: every field cut to its bound and control characters
+    /// replaced, so that no request can make an entry larger than [`MAX_ENTRY`] bytes (the
+    /// handlers validate what they take from outside first; this is the backstop).
+    #[must_use]
+    pub fn bounded(&self) -> Self {
+        Entry {
+            at: clip(&self.at, 40),
+            actor: clip(&self.actor, 160),
+            action: clip(&self.action, 48),
+            document: self.document.as_deref().map(|d| clip(d, 96)),
+            classification: self.classification.as_deref().map(|c| clip(c, 24)),
+            decision: clip(&self.decision, 8),
+            reason: clip(&self.reason, 768),
+            policies: self.policies.iter().take(8).map(|p| clip(p, 64)).collect(),
+            policy_version: clip(&self.policy_version, 80),
+            client: self.client.as_deref().map(|c| clip(c, 64)),
+        }
+    }
+}
+
+/// The most bytes one access log entry takes, whatever a request carried.
+pub const MAX_ENTRY: usize = 4096;
+
+/// `s` with control characters replaced, cut at a character boundary to at most `max` bytes
+/// (saying so when it was cut).
+fn clip(s: &str, max: usize) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
+    if s.len() <= max && !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    if s.len() <= max {
+        return clean(s);
+    }
+    let marker = format!("…[{} bytes cut]", s.len());
+    let mut end = max.saturating_sub(marker.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    clean(&format!("{}{marker}", &s[..end]))
 }
 
 /// A signed tree head.
@@ -190,7 +234,7 @@ impl AuditLog {
         for group in entries.chunks(ROWS_PER_INSERT) {
             let mut rows = Vec::with_capacity(group.len());
             for entry in group {
-                let text = serde_json::to_string(entry).map_err(log_err)?;
+                let text = serde_json::to_string(&entry.bounded()).map_err(log_err)?;
                 let leaf = merkle::leaf_hash(text.as_bytes());
                 frontier.push(leaf);
                 rows.push((seq, text, hex::encode(leaf)));
@@ -687,4 +731,40 @@ pub async fn proof(store: &Store, seq: u64) -> Result<Proof> {
         path: path.iter().map(hex::encode).collect(),
         head: row_head(&row)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worst an entry can be: every field huge and full of characters JSON escapes.
+    #[test]
+    fn no_entry_passes_its_bound() {
+        for filler in ["\"", "\\", "\u{0}", "€", "a"] {
+            let huge = filler.repeat(100_000);
+            let e = Entry {
+                at: huge.clone(),
+                actor: huge.clone(),
+                action: huge.clone(),
+                document: Some(huge.clone()),
+                classification: Some(huge.clone()),
+                decision: huge.clone(),
+                reason: huge.clone(),
+                policies: vec![huge.clone(); 100],
+                policy_version: huge.clone(),
+                client: Some(huge.clone()),
+            };
+            let text = serde_json::to_string(&e.bounded()).expect("json");
+            assert!(text.len() < MAX_ENTRY, "{filler:?}: {} bytes", text.len());
+        }
+        let small = Entry::event(
+            "official:1".into(),
+            "login",
+            "deny",
+            "why".into(),
+            "v1",
+            None,
+        );
+        assert_eq!(small.bounded(), small);
+    }
 }

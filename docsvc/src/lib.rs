@@ -19,6 +19,7 @@ pub mod directory;
 pub mod documents;
 pub mod envelope;
 mod error;
+pub mod http_limits;
 pub mod integrity;
 pub mod lifecycle;
 pub mod lockout;

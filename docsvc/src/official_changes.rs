@@ -246,6 +246,19 @@ pub async fn decide(node: &Node, caller: &Caller, id: &str, approve: bool) -> Re
             reason,
         ));
     }
+    if approve && change.kind == REGISTER {
+        // Only a registration still waiting becomes active: an official suspended or revoked
+        // meanwhile stays so.
+        let current = directory::get(&node.store, &change.nip)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("official {}", change.nip)))?;
+        if current.status != Status::Suspended {
+            return Err(Error::Conflict(format!(
+                "change {id}: the official is {}, not waiting for approval",
+                current.status.as_str()
+            )));
+        }
+    }
     let decision = if approve { "approved" } else { "rejected" };
     let done = sqlx::query(
         "UPDATE official_changes SET decided_by = $1, decided_at = $2, decision = $3 \

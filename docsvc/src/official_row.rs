@@ -138,7 +138,9 @@ impl OfficialRow {
         };
         Ok(if check(&self.status)? {
             Mac::Good
-        } else if matches!(self.status.as_str(), "suspended" | "revoked") && check("active")? {
+        } else if (matches!(self.status.as_str(), "suspended" | "revoked") && check("active")?)
+            || (self.status == "revoked" && check("suspended")?)
+        {
             Mac::Lowered
         } else {
             Mac::Bad

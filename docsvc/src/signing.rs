@@ -184,7 +184,8 @@ async fn consent(
     level: Level,
 ) -> Result<String> {
     if let Some(pin) = pin {
-        if directory::check_pin(&node.store, nip, &pin.0).await? {
+        // Counted and logged with every other PIN entry: five wrong ones lock it.
+        if crate::lockout::check_pin(node, nip, &pin.0, None).await? {
             return Ok("with the official's PIN".into());
         }
         return Err(Error::Forbidden {

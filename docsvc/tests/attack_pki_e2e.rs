@@ -215,14 +215,27 @@ fn e_office(h: &Hub) -> Vec<u8> {
     first_cert(&h.node.layout.dir().join("apps/e-office/client.pem"))
 }
 
-/// A verify request for the letter's own signature, as the e-office application would send.
+/// A verify request as the e-office application would send it: the letter's manifest under a
+/// signature the application had the signing API make (`/api/v1/verify` takes only its own
+/// kind of signature, attack_sigs_e2e).
 async fn verify_request(h: &Hub, id: &str) -> serde_json::Value {
     use base64::Engine as _;
     let checked = documents::load_checked(&h.node, id).await.expect("checked");
     let manifest = checked.manifest.canonical().expect("canonical");
+    let content = base64::engine::general_purpose::STANDARD.encode(manifest);
+    let signed = call(
+        h,
+        "POST",
+        "/api/v1/sign",
+        Some(&e_office(h)),
+        None,
+        Some(&serde_json::json!({ "content": content })),
+    )
+    .await;
+    assert_eq!(signed.status, 200, "{}", signed.body);
     serde_json::json!({
-        "content": base64::engine::general_purpose::STANDARD.encode(manifest),
-        "signature": base64::engine::general_purpose::STANDARD.encode(&checked.signature),
+        "content": content,
+        "signature": signed.json()["signature"],
     })
 }
 

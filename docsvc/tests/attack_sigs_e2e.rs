@@ -35,6 +35,7 @@ async fn node_pins(
         .collect();
     let node = Arc::new(Node::open(Layout::new(dir)).await.expect("open"));
     docsvc::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
+    node.after_unseal().expect("after unseal");
     (node, pins)
 }
 

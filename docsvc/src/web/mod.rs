@@ -285,6 +285,9 @@ async fn login_submit(
     if node.is_sealed() {
         return page::error(lang, None, &Error::Sealed);
     }
+    if let Err(e) = crate::http_limits::check_nip(&f.nip) {
+        return page::error(lang, None, &e);
+    }
     let entry = |decision: &str, reason: String| {
         Entry::event(
             format!("official:{}", f.nip),
