@@ -37,19 +37,6 @@ fn sqlite_url(node: &DevNode) -> String {
     format!("sqlite://{}?mode=rw", node.data.join("docsvc.db").display())
 }
 
-async fn execute(db: &str, sql: &str) -> u64 {
-    use sqlx::Connection as _;
-    sqlx::any::install_default_drivers();
-    let mut c = sqlx::AnyConnection::connect(db)
-        .await
-        .expect("connect to the node's database");
-    sqlx::query(sql)
-        .execute(&mut c)
-        .await
-        .expect(sql)
-        .rows_affected()
-}
-
 fn pdf(dir: &Path) -> PathBuf {
     let path = dir.join("surat.pdf");
     std::fs::write(&path, b"%PDF-1.7\nisi surat\n").expect("pdf");
@@ -174,7 +161,7 @@ async fn content_cannot_run_in_the_nodes_origin() {
     assert_security_headers(&anon.get("/healthz"), "healthz");
     assert_security_headers(&anon.get("/ui/login"), "login page");
     assert_security_headers(&siti.get("/api/v1/me"), "me");
-    absolute_lifetime(&mut node).await;
+    absolute_lifetime(&mut node);
 }
 
 /// Each part of the letter `id` as `siti` reads it: active content as a sandboxed download,
@@ -230,7 +217,7 @@ fn served_safely(siti: &Client, id: &str) {
 /// The absolute lifetime: an active session older than it is refused. A row's start time
 /// cannot be backdated in the database (the row's MAC, attack_auth_e2e), so the node is
 /// restarted with a lifetime of 0 hours: every session is then too old at its next use.
-async fn absolute_lifetime(node: &mut DevNode) {
+fn absolute_lifetime(node: &mut DevNode) {
     let path = node.data.join("node.toml");
     let config = std::fs::read_to_string(&path).expect("node.toml");
     assert!(

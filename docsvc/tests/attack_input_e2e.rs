@@ -183,6 +183,7 @@ fn letter(perihal: &str) -> serde_json::Value {
 
 /// Section 1, bodies and the log: oversized bodies (chunked, Content-Length, HTTP/2 without a
 /// length) to the login forms, the API login and an unauthenticated upload; malformed NIPs.
+#[allow(clippy::too_many_lines)] // one attack after another on one node, then the log
 async fn bodies_are_capped_and_the_log_is_bounded(extra: &[&str]) {
     let dir = tempfile::tempdir().expect("tempdir");
     let node = DevNode::start(&docsvc(), &dir.path().join("node"), extra);
