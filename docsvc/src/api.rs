@@ -570,9 +570,19 @@ async fn create_document(
     match ingest_form(&node, &auth, &mut form).await {
         Ok(manifest) => Ok((StatusCode::CREATED, Json(manifest)).into_response()),
         Err(e) => {
-            // A little of what the client is still sending is read so that it sees the
-            // answer; more than that is not, and the connection is closed.
-            let limit = crate::http_limits::SMALL_BODY;
+            // What the official is still sending is read so that they see the answer: all of
+            // it (up to the node's cap) once the policy let them write the letter (a full
+            // disk, say), at most 1 MiB after a refusal; past that the connection is closed.
+            let refused = matches!(
+                e,
+                Error::Forbidden { .. } | Error::Unauthenticated(_) | Error::TooLarge(_)
+            );
+            let limit = if refused {
+                1 << 20
+            } else {
+                usize::try_from(node.config.max_body_mib.saturating_mul(1 << 20))
+                    .unwrap_or(usize::MAX)
+            };
             if crate::http_limits::drain_form(&mut form, &budget, limit).await {
                 Err(e.into())
             } else {

@@ -239,10 +239,14 @@ async fn verify_request(h: &Hub, id: &str) -> serde_json::Value {
     })
 }
 
-/// Waits until CRLs signed to go stale in 2 seconds are stale (keymgr, like RFC 5280, signs no
-/// CRL whose nextUpdate is already past).
-async fn stale_by_now() {
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+/// `/api/v1/verify` called by the application `app` with `verify`.
+async fn verify_as(h: &Hub, app: &[u8], verify: &serde_json::Value) -> Answer {
+    call(h, "POST", "/api/v1/verify", Some(app), None, Some(verify)).await
+}
+
+/// `GET path` as the official whose session token is `token`.
+async fn read_as(h: &Hub, token: &str, path: &str) -> Answer {
+    call(h, "GET", path, None, Some(token), None).await
 }
 
 fn is_unknown<T: std::fmt::Debug>(r: &docsvc::Result<T>) -> bool {
@@ -258,44 +262,22 @@ async fn a_stale_or_missing_crl_is_refused_everywhere() {
     let node_cert = first_cert(&h.node.layout.tls_chain());
     let id = letter(&h).await.expect("a letter with fresh CRLs");
     let verify = verify_request(&h, &id).await;
-    let fresh = call(
-        &h,
-        "POST",
-        "/api/v1/verify",
-        Some(&app),
-        None,
-        Some(&verify),
-    )
-    .await;
+    let fresh = verify_as(&h, &app, &verify).await;
     assert_eq!(fresh.status, 200, "{}", fresh.body);
     assert_eq!(fresh.json()["valid"], true, "{}", fresh.body);
 
     // The application's certificate is revoked and the CRL says so; then the CRLs go stale.
     revoke(&h, &app, None).await;
     install_crl(&h, Ca::Network, time::Duration::days(7)).await;
-    let revoked = call(
-        &h,
-        "POST",
-        "/api/v1/verify",
-        Some(&app),
-        None,
-        Some(&verify),
-    )
-    .await;
+    let revoked = verify_as(&h, &app, &verify).await;
     assert_eq!(revoked.status, 401, "{}", revoked.body);
     for ca in [Ca::Network, Ca::Signing] {
         install_crl(&h, ca, time::Duration::seconds(2)).await;
     }
-    stale_by_now().await;
-    let stale = call(
-        &h,
-        "POST",
-        "/api/v1/verify",
-        Some(&app),
-        None,
-        Some(&verify),
-    )
-    .await;
+    // CRLs signed to go stale in 2 s are stale by now (keymgr, like RFC 5280, signs none
+    // whose nextUpdate is already past).
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let stale = verify_as(&h, &app, &verify).await;
     assert_eq!(
         stale.status, 503,
         "a revoked application works again: {}",
@@ -356,15 +338,7 @@ async fn a_stale_or_missing_crl_is_refused_everywhere() {
     }
     assert!(documents::load_checked(&h.node, &id).await.is_ok());
     assert!(letter(&h).await.is_ok());
-    let again = call(
-        &h,
-        "POST",
-        "/api/v1/verify",
-        Some(&app),
-        None,
-        Some(&verify),
-    )
-    .await;
+    let again = verify_as(&h, &app, &verify).await;
     assert_eq!(again.status, 401, "{}", again.body);
 }
 
@@ -377,45 +351,13 @@ async fn an_older_crl_never_replaces_a_newer_one() {
     let id = letter(&h).await.expect("letter");
     let verify = verify_request(&h, &id).await;
     let old = std::fs::read(h.node.layout.crl_dir().join("network-ca.crl")).expect("old CRL");
-    assert_eq!(
-        call(
-            &h,
-            "POST",
-            "/api/v1/verify",
-            Some(&app),
-            None,
-            Some(&verify)
-        )
-        .await
-        .status,
-        200
-    );
+    assert_eq!(verify_as(&h, &app, &verify).await.status, 200);
     revoke(&h, &app, None).await;
     let newer = install_crl(&h, Ca::Network, time::Duration::days(7)).await;
-    assert_eq!(
-        call(
-            &h,
-            "POST",
-            "/api/v1/verify",
-            Some(&app),
-            None,
-            Some(&verify)
-        )
-        .await
-        .status,
-        401
-    );
+    assert_eq!(verify_as(&h, &app, &verify).await.status, 401);
     // The attacker puts the old CRL back, fresh and validly signed but with a lower number.
     std::fs::write(h.node.layout.crl_dir().join("network-ca.crl"), &old).expect("old back");
-    let r = call(
-        &h,
-        "POST",
-        "/api/v1/verify",
-        Some(&app),
-        None,
-        Some(&verify),
-    )
-    .await;
+    let r = verify_as(&h, &app, &verify).await;
     assert_eq!(
         r.status, 401,
         "the old CRL revived the application: {}",
@@ -424,15 +366,7 @@ async fn an_older_crl_never_replaces_a_newer_one() {
     // ... or beside the newer one.
     std::fs::write(h.node.layout.crl_dir().join("network-ca.crl"), &newer).expect("newer");
     std::fs::write(h.node.layout.crl_dir().join("0-old.crl"), &old).expect("old beside");
-    let r = call(
-        &h,
-        "POST",
-        "/api/v1/verify",
-        Some(&app),
-        None,
-        Some(&verify),
-    )
-    .await;
+    let r = verify_as(&h, &app, &verify).await;
     assert_eq!(r.status, 401, "{}", r.body);
 }
 
@@ -482,7 +416,7 @@ async fn readyz_and_metrics_warn_of_crls_going_stale() {
     );
     // Stale: the node refuses every certificate, so it is not ready.
     install_crl(&h, Ca::Signing, time::Duration::seconds(2)).await;
-    stale_by_now().await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let ready = call(&h, "GET", "/readyz", None, None, None).await;
     assert_eq!(ready.status, 503, "{}", ready.body);
     assert_eq!(ready.problem(), "urn:sandi:problem:revocation-unknown");
@@ -501,26 +435,10 @@ async fn the_read_view_shows_the_real_signature_status() {
     docsvc::session::step_up(&h.node.store, &session)
         .await
         .expect("step up");
-    let api = call(
-        &h,
-        "GET",
-        &format!("/api/v1/documents/{id}"),
-        None,
-        Some(&token),
-        None,
-    )
-    .await;
+    let api = read_as(&h, &token, &format!("/api/v1/documents/{id}")).await;
     assert_eq!(api.status, 200, "{}", api.body);
     assert_eq!(api.json()["signature"]["valid"], true, "{}", api.body);
-    let page = call(
-        &h,
-        "GET",
-        &format!("/ui/letters/{id}"),
-        None,
-        Some(&token),
-        None,
-    )
-    .await;
+    let page = read_as(&h, &token, &format!("/ui/letters/{id}")).await;
     assert!(page.body.contains("Sah"), "{}", page.body);
 
     // Budi's key was compromised a day before he signed: the revocation dates back.
@@ -533,15 +451,7 @@ async fn the_read_view_shows_the_real_signature_status() {
     )
     .await;
     install_crl(&h, Ca::Signing, time::Duration::days(7)).await;
-    let api = call(
-        &h,
-        "GET",
-        &format!("/api/v1/documents/{id}"),
-        None,
-        Some(&token),
-        None,
-    )
-    .await;
+    let api = read_as(&h, &token, &format!("/api/v1/documents/{id}")).await;
     assert_eq!(api.status, 200, "{}", api.body);
     assert_eq!(
         api.json()["signature"]["valid"],
@@ -555,15 +465,7 @@ async fn the_read_view_shows_the_real_signature_status() {
         "{}",
         api.body
     );
-    let page = call(
-        &h,
-        "GET",
-        &format!("/ui/letters/{id}"),
-        None,
-        Some(&token),
-        None,
-    )
-    .await;
+    let page = read_as(&h, &token, &format!("/ui/letters/{id}")).await;
     assert!(!page.body.contains("Sah:"), "{}", page.body);
     assert!(page.body.contains("Tidak sah"), "{}", page.body);
 }
