@@ -64,7 +64,11 @@ pub async fn bound_bodies(req: Request, next: Next) -> Response {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
-    if is_large(&parts.method, parts.uri.path()) {
+    // A large route's body that declares itself small is read like any small one: a request
+    // refused before its body is read (no session, no CSRF token, not multipart) then leaves
+    // nothing unread, and the client sees the answer instead of a reset connection.
+    let small_declared = declared_length(&parts.headers).is_some_and(|n| n <= SMALL_BODY as u64);
+    if is_large(&parts.method, parts.uri.path()) && !small_declared {
         // The handler may answer without reading the body (no session): the body is kept
         // until the answer is sent, so that an HTTP/2 client sees the answer and then a
         // NO_ERROR reset of its upload, not a cancelled stream.
