@@ -1064,7 +1064,11 @@ fn bad_input_is_refused(node: &Node, budi: &Client, body: &Path) {
     assert!(r.text().contains("PIN"), "{}", r.text());
     let mut no_csrf = budi.clone();
     no_csrf.csrf = None;
-    let r = create(&no_csrf, &letter("biasa", &[RECIPIENT]), body, None);
+    // A small letter: a refused upload is not read (issue 15), so a client still sending a
+    // large one may see the connection close instead of the answer.
+    let small = body.with_file_name("kecil.pdf");
+    std::fs::write(&small, b"%PDF-1.7\nkecil\n").expect("write");
+    let r = create(&no_csrf, &letter("biasa", &[RECIPIENT]), &small, None);
     assert_eq!(r.status, 403, "missing CSRF: {}", r.text());
     let huge = body.with_file_name("huge.json");
     std::fs::write(&huge, format!("{{\"nip\":\"{}\"}}", "9".repeat(2 << 20))).expect("write");
@@ -1078,7 +1082,15 @@ fn bad_input_is_refused(node: &Node, budi: &Client, body: &Path) {
             &format!("@{}", huge.display()),
         ],
     );
-    assert_eq!(r.status, 413, "oversized body: {}", r.text());
+    // Refused after 64 KiB with the connection closed, the rest unread (issue 15): curl, which
+    // reads no answer until it has sent everything, may see the close instead of the 413
+    // (attack_input_e2e shows the 413 to a client that reads while it sends).
+    assert!(
+        r.status == 413 || r.status == 0,
+        "oversized body: {} {}",
+        r.status,
+        r.text()
+    );
     let r = node.client("nobody").get("/api/v1/documents");
     assert_eq!(r.status, 401, "{}", r.text());
     let r = node.client("nobody").get("/api/v1/nothing-here");
