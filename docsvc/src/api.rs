@@ -1,8 +1,7 @@
-//! The HTTP API under `/api/v1`, health and metrics, and the server loop over rustls.
+//! The HTTP API under `/api/v1`, health and metrics (the serve loop is `server`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Multipart, Path, Query, Request, State};
@@ -16,8 +15,6 @@ use futures_util::StreamExt;
 use hsm_shim::CustodianShare;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 use crate::audit::Entry;
 use crate::directory::{self, Official};
@@ -1378,84 +1375,4 @@ pub fn router(node: App) -> Router {
         .layer(middleware::from_fn_with_state(Arc::clone(&node), count))
         .layer(middleware::from_fn(crate::security_headers::add))
         .with_state(node)
-}
-
-/// Serves `router` over TLS on `listener` until `shutdown` resolves; open connections are
-/// allowed to finish their requests.
-pub async fn serve(
-    listener: TcpListener,
-    tls: rustls::ServerConfig,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::conn::auto::Builder;
-    use hyper_util::server::graceful::GracefulShutdown;
-
-    let acceptor = TlsAcceptor::from(Arc::new(tls));
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!("accept: {e}");
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        // Small responses go out at once instead of waiting on the peer's delayed ACK.
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let tls =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, "TLS handshake failed: {e}");
-                        return;
-                    }
-                    Err(_) => return,
-                };
-            let client_cert = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .map(|c| c.as_ref().to_vec());
-            let conn = Conn { peer, client_cert };
-            let service = hyper::service::service_fn(
-                move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(conn.clone());
-                    let mut app = app.clone();
-                    async move {
-                        use tower::Service;
-                        app.call(req.map(Body::new)).await
-                    }
-                },
-            );
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30));
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-            let conn = watcher.watch(conn.into_owned());
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, "connection: {e}");
-            }
-        });
-    }
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(Duration::from_secs(30)) => {
-            tracing::warn!("connections still open after 30 s; stopping anyway");
-        }
-    }
-    Ok(())
 }

@@ -23,6 +23,9 @@ pub enum Error {
     Conflict(String),
     #[error("too large: {0}")]
     TooLarge(String),
+    /// A client too slow to send its request (its body under the minimum rate).
+    #[error("too slow: {0}")]
+    TooSlow(String),
     /// A secret locked after too many wrong entries; the message says until when.
     #[error("{0}")]
     Locked(String),
@@ -89,6 +92,7 @@ impl Error {
             Error::NotFound(_) => 404,
             Error::Conflict(_) => 409,
             Error::TooLarge(_) => 413,
+            Error::TooSlow(_) => 408,
             Error::Locked(_) => 429,
             Error::Gone(_) => 410,
             Error::Sealed
@@ -116,6 +120,7 @@ impl Error {
             Error::NotFound(_) => "not-found",
             Error::Conflict(_) => "conflict",
             Error::TooLarge(_) => "too-large",
+            Error::TooSlow(_) => "request-timeout",
             Error::Locked(_) => "locked",
             Error::Gone(_) => "destroyed",
             Error::KeyUnavailable(_) => "key-unavailable",

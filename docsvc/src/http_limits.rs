@@ -91,10 +91,19 @@ pub async fn bound_bodies(req: Request, next: Next) -> Response {
                     read.extend_from_slice(&d);
                 }
             }
-            Err(e) => return closing(Error::Invalid(format!("reading the body: {e}"))),
+            Err(e) => return closing(body_error(&e)),
         }
     }
     next.run(Request::from_parts(parts, Body::from(read))).await
+}
+
+/// What a failed body read answers: 408 for a client under the minimum rate, else 400.
+pub fn body_error(e: &axum::Error) -> Error {
+    if crate::server::is_too_slow(e) {
+        Error::TooSlow("the request body arrived too slowly".into())
+    } else {
+        Error::Invalid(format!("reading the body: {e}"))
+    }
 }
 
 /// A request body the middleware keeps a hold of.

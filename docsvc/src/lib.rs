@@ -34,6 +34,7 @@ pub mod recipient;
 pub mod revocation;
 pub mod rewrap;
 pub mod security_headers;
+pub mod server;
 pub mod session;
 pub mod signature;
 pub mod signing;

@@ -439,7 +439,7 @@ async fn serve(
         }
     );
     let app = api::router(Arc::clone(&node));
-    api::serve(listener, tls, app, shutdown_signal()).await?;
+    docsvc::server::serve(listener, tls, app, node, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -15,6 +15,10 @@ pub struct Metrics {
     pub log_entries: AtomicU64,
     /// Certificates refused because their revocation status could not be established.
     pub revocation_unknown: AtomicU64,
+    /// Connections closed at once: over the limit in all or for their address.
+    pub connections_refused: AtomicU64,
+    /// Connections closed for a timeout: TLS handshake, request headers, silence.
+    pub connections_timed_out: AtomicU64,
 }
 
 impl Metrics {
@@ -65,6 +69,16 @@ impl Metrics {
             "revocation_unknown_total",
             "Certificates refused for want of a current CRL of their issuer.",
             &self.revocation_unknown,
+        );
+        c(
+            "connections_refused_total",
+            "Connections closed at once, over the connection limits in all or per address.",
+            &self.connections_refused,
+        );
+        c(
+            "connections_timed_out_total",
+            "Connections closed for a timeout (TLS handshake, request headers, silence).",
+            &self.connections_timed_out,
         );
         let _ = writeln!(out, "# HELP docsvc_sealed 1 while the keystore is sealed.");
         let _ = writeln!(out, "# TYPE docsvc_sealed gauge");

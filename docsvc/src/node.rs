@@ -45,6 +45,48 @@ pub struct Config {
     /// `/readyz` and `/metrics` warn of a CRL that goes stale within this many hours.
     #[serde(default = "default_crl_warn_hours")]
     pub crl_warn_hours: i64,
+    /// What one client, or all of them together, may hold of the node (`[limits]`).
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// `[limits]` in `node.toml`: connections and timeouts against slow or many clients.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Connections open at once; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Connections open at once from one client address (an IPv6 /64 counts as one). An
+    /// agency behind one NAT address shares this.
+    pub max_connections_per_address: usize,
+    /// Seconds for the TLS handshake.
+    pub tls_handshake_secs: u64,
+    /// Seconds to receive a request's headers. On a kept-alive HTTP/1.1 connection the wait
+    /// for the next request counts too, so this also closes idle HTTP/1.1 connections.
+    pub header_read_secs: u64,
+    /// Seconds without a byte either way before any connection (HTTP/2 included) is closed.
+    pub idle_secs: u64,
+    /// A request body must arrive at least this fast on average once `body_grace_secs` have
+    /// passed; slower is answered 408 and the connection closed.
+    pub body_min_bytes_per_sec: u64,
+    pub body_grace_secs: u64,
+    /// HTTP/2 streams open at once on one connection.
+    pub h2_max_streams: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 4096,
+            max_connections_per_address: 256,
+            tls_handshake_secs: 10,
+            header_read_secs: 30,
+            idle_secs: 120,
+            body_min_bytes_per_sec: 1024,
+            body_grace_secs: 10,
+            h2_max_streams: 64,
+        }
+    }
 }
 
 fn default_max_body_mib() -> u64 {

@@ -501,6 +501,7 @@ fn dev_config(layout: &Layout, listen: &str, database_url: Option<&str>) -> Resu
         abandoned_upload_minutes: 60,
         delivery_attempts: 12,
         crl_warn_hours: 48,
+        limits: node::Limits::default(),
     };
     config.save(layout)?;
     Ok(config)

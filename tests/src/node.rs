@@ -66,6 +66,17 @@ impl DevNode {
     /// `docsvc quickstart --no-serve` into `data` (with `extra` arguments), then
     /// `docsvc serve --dev-unseal`; returns once it listens.
     pub fn start(docsvc: &Path, data: &Path, extra: &[&str]) -> DevNode {
+        Self::start_with(docsvc, data, extra, |_| {})
+    }
+
+    /// As [`DevNode::start`], with `configure` run on the data directory between quickstart
+    /// and serve (to change `node.toml`, say).
+    pub fn start_with(
+        docsvc: &Path,
+        data: &Path,
+        extra: &[&str],
+        configure: impl FnOnce(&Path),
+    ) -> DevNode {
         let port = crate::free_port();
         let listen = format!("127.0.0.1:{port}");
         let out = Command::new(docsvc)
@@ -81,6 +92,7 @@ impl DevNode {
             String::from_utf8_lossy(&out.stderr)
         );
         let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        configure(data);
         let server = Killed(
             Command::new(docsvc)
                 .args(["serve", "--dev-unseal", "--data-dir"])

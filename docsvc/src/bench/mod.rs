@@ -95,10 +95,11 @@ pub async fn run(opts: &Options, r: &mut Report<'_>) -> Result<()> {
         .map_err(err)?;
     let addr = listener.local_addr().map_err(err)?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(api::serve(
+    let server = tokio::spawn(crate::server::serve(
         listener,
         tls,
         api::router(Arc::clone(&node)),
+        Arc::clone(&node),
         async {
             let _ = stop_rx.await;
         },
@@ -730,10 +731,11 @@ pub(crate) async fn serve_node(
     node.after_unseal()?;
     let (_cert, tls) = node.tls_config()?;
     let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(api::serve(
+    let task = tokio::spawn(crate::server::serve(
         listener,
         tls,
         api::router(Arc::clone(&node)),
+        Arc::clone(&node),
         async {
             let _ = stop_rx.await;
         },
