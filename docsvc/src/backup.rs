@@ -140,13 +140,7 @@ fn files_of(dir: &Path, policy_dir: &Path) -> Result<Vec<(String, PathBuf)>> {
         let name = e.file_name().to_string_lossy().into_owned();
         // The TLS keystore opens without the custodians: never in a backup (a restore makes a
         // new TLS key and asks for its certificate; see `tls_reissue`).
-        if name == "shares"
-            || name == "tls-keystore"
-            || name == "tls"
-            || name == "policy"
-            || name.starts_with("docsvc.db")
-            || name.ends_with(".partial")
-        {
+        if name == "policy" || never_backed_up(&name) {
             continue;
         }
         let ty = e.file_type().map_err(io("reading", dir))?;
@@ -527,11 +521,34 @@ pub async fn check_contents(
 }
 
 /// A file path from a backup, refused unless it stays inside the data directory.
+/// What a backup never holds, by the name of its top-level entry in the data directory: the
+/// dev custodians' shares, the TLS keystore and certificate (they open without the custodians;
+/// see `tls_reissue`), the SQLite database (dumped as rows) and unfinished files.
+fn never_backed_up(top: &str) -> bool {
+    top == "shares"
+        || top == "tls-keystore"
+        || top == "tls"
+        || top.starts_with("docsvc.db")
+        || top.ends_with(".partial")
+}
+
+/// Where a file of the backup goes: inside the data directory, and never one of the files a
+/// backup does not hold (a sealed file naming `tls-keystore/…` or `docsvc.db` plants nothing).
 fn inside(dir: &Path, rel: &str) -> Result<PathBuf> {
     let p = Path::new(rel);
     if rel.is_empty() || !p.components().all(|c| matches!(c, Component::Normal(_))) {
         return Err(Error::Integrity(format!(
             "backup names a file outside the node: {rel:?}"
+        )));
+    }
+    let top = p
+        .components()
+        .next()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if never_backed_up(&top) {
+        return Err(Error::Integrity(format!(
+            "backup names a file no backup holds: {rel:?}"
         )));
     }
     Ok(dir.join(p))
@@ -756,4 +773,36 @@ async fn finish(
         report.entries, report.heads_checked
     ));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sealed backup can name only what backups hold: nothing outside the data directory,
+    /// and not the TLS keystore, the TLS certificate, the database or the dev shares.
+    #[test]
+    fn a_backup_plants_no_file_that_backups_never_hold() {
+        let dir = Path::new("/data");
+        for ok in [
+            "keystore/master.json",
+            "audit-heads.jsonl",
+            "policy/handling.toml",
+        ] {
+            assert_eq!(inside(dir, ok).expect(ok), dir.join(ok));
+        }
+        for bad in [
+            "",
+            "../etc/passwd",
+            "/etc/passwd",
+            "tls-keystore/key.json",
+            "tls/node.pem",
+            "docsvc.db",
+            "docsvc.db-wal",
+            "shares/custodian-1.json",
+            "node.toml.partial",
+        ] {
+            assert!(inside(dir, bad).is_err(), "{bad:?}");
+        }
+    }
 }

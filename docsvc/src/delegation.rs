@@ -45,28 +45,92 @@ pub struct Grant {
     pub days: i64,
 }
 
-fn row_delegation(row: &sqlx::any::AnyRow, now: OffsetDateTime) -> Result<Delegation> {
-    let expires_at: String = row.try_get("expires_at")?;
-    let revoked_at: Option<String> = row.try_get("revoked_at")?;
-    let expires = parse_time(&expires_at)
-        .ok_or_else(|| Error::Database(format!("delegation expiry {expires_at:?}")))?;
-    Ok(Delegation {
-        id: row.try_get("id")?,
-        nip: row.try_get("nip")?,
-        application_id: row.try_get("application_id")?,
-        max_classification: row
-            .try_get::<String, _>("max_classification")?
-            .parse()
-            .map_err(Error::Database)?,
-        granted_at: row.try_get("granted_at")?,
-        active: revoked_at.is_none() && now < expires,
-        expires_at,
-        revoked_at,
-    })
+/// A delegation's row as stored, with the node's MAC over every field that makes it consent.
+#[derive(Clone)]
+struct Stored {
+    id: String,
+    nip: String,
+    application_id: String,
+    max_classification: String,
+    granted_at: String,
+    expires_at: String,
+    revoked_at: Option<String>,
+    mac: Option<String>,
+}
+
+const DOMAIN: &str = "sandi delegations v1";
+
+impl Stored {
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self> {
+        Ok(Stored {
+            id: row.try_get("id")?,
+            nip: row.try_get("nip")?,
+            application_id: row.try_get("application_id")?,
+            max_classification: row.try_get("max_classification")?,
+            granted_at: row.try_get("granted_at")?,
+            expires_at: row.try_get("expires_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+            mac: row.try_get("mac")?,
+        })
+    }
+
+    fn fields(&self) -> [Vec<u8>; 7] {
+        [
+            self.id.as_bytes().to_vec(),
+            self.nip.as_bytes().to_vec(),
+            self.application_id.as_bytes().to_vec(),
+            self.max_classification.as_bytes().to_vec(),
+            self.granted_at.as_bytes().to_vec(),
+            self.expires_at.as_bytes().to_vec(),
+            crate::integrity::opt(self.revoked_at.as_deref()),
+        ]
+    }
+
+    fn seal(&mut self, node: &Node) -> Result<()> {
+        let f = self.fields();
+        let refs: Vec<&[u8]> = f.iter().map(Vec::as_slice).collect();
+        self.mac = Some(node.store.integrity().mac(DOMAIN, &refs)?);
+        Ok(())
+    }
+
+    /// The delegation, if its MAC holds; else an integrity incident (logged) to refuse with.
+    async fn checked(self, node: &Node, now: OffsetDateTime) -> Result<Delegation> {
+        let f = self.fields();
+        let refs: Vec<&[u8]> = f.iter().map(Vec::as_slice).collect();
+        if !node
+            .store
+            .integrity()
+            .verify(DOMAIN, &refs, self.mac.as_deref())?
+        {
+            return Err(node
+                .store
+                .integrity()
+                .incident(
+                    &format!("official:{}", self.nip),
+                    &format!(
+                        "delegation {} does not carry the node's MAC (changed or forged in the database)",
+                        self.id
+                    ),
+                )
+                .await);
+        }
+        let expires = parse_time(&self.expires_at)
+            .ok_or_else(|| Error::Database(format!("delegation expiry {:?}", self.expires_at)))?;
+        Ok(Delegation {
+            max_classification: self.max_classification.parse().map_err(Error::Database)?,
+            active: self.revoked_at.is_none() && now < expires,
+            id: self.id,
+            nip: self.nip,
+            application_id: self.application_id,
+            granted_at: self.granted_at,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+        })
+    }
 }
 
 const COLUMNS: &str =
-    "id, nip, application_id, max_classification, granted_at, expires_at, revoked_at";
+    "id, nip, application_id, max_classification, granted_at, expires_at, revoked_at, mac";
 
 async fn log(
     node: &Node,
@@ -134,15 +198,27 @@ pub async fn grant(node: &Node, caller: &Caller, g: &Grant) -> Result<Delegation
     let now = OffsetDateTime::now_utc();
     let id = uuid::Uuid::new_v4().to_string();
     let expires_at = rfc3339(now + time::Duration::days(g.days));
+    let mut row = Stored {
+        id: id.clone(),
+        nip: o.nip.clone(),
+        application_id: app.id.clone(),
+        max_classification: g.max_classification.as_str().to_owned(),
+        granted_at: rfc3339(now),
+        expires_at: expires_at.clone(),
+        revoked_at: None,
+        mac: None,
+    };
+    row.seal(node)?;
     sqlx::query(&format!(
-        "INSERT INTO delegations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL)"
+        "INSERT INTO delegations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)"
     ))
-    .bind(&id)
-    .bind(&o.nip)
-    .bind(&app.id)
-    .bind(g.max_classification.as_str())
-    .bind(rfc3339(now))
-    .bind(&expires_at)
+    .bind(&row.id)
+    .bind(&row.nip)
+    .bind(&row.application_id)
+    .bind(&row.max_classification)
+    .bind(&row.granted_at)
+    .bind(&row.expires_at)
+    .bind(&row.mac)
     .execute(node.store.pool())
     .await?;
     log(
@@ -164,45 +240,71 @@ pub async fn grant(node: &Node, caller: &Caller, g: &Grant) -> Result<Delegation
 }
 
 async fn get(node: &Node, id: &str) -> Result<Option<Delegation>> {
-    let now = OffsetDateTime::now_utc();
+    match stored(node, id).await? {
+        Some(row) => Ok(Some(row.checked(node, OffsetDateTime::now_utc()).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn stored(node: &Node, id: &str) -> Result<Option<Stored>> {
     sqlx::query(&format!("SELECT {COLUMNS} FROM delegations WHERE id = $1"))
         .bind(id)
         .fetch_optional(node.store.pool())
         .await?
-        .map(|r| row_delegation(&r, now))
+        .map(|r| Stored::from_row(&r))
         .transpose()
 }
 
-/// The official's own delegations, newest first.
+/// The official's own delegations, newest first; a row that fails its MAC is left out (and
+/// logged as an incident).
 pub async fn list(node: &Node, nip: &str) -> Result<Vec<Delegation>> {
     let now = OffsetDateTime::now_utc();
-    sqlx::query(&format!(
+    let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM delegations WHERE nip = $1 ORDER BY granted_at DESC, id"
     ))
     .bind(nip)
     .fetch_all(node.store.reader())
-    .await?
-    .iter()
-    .map(|r| row_delegation(r, now))
-    .collect()
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        match Stored::from_row(r)?.checked(node, now).await {
+            Ok(d) => out.push(d),
+            Err(Error::Integrity(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
 }
 
 /// The official revokes one of their own delegations (no PIN needed to withdraw consent).
 pub async fn revoke(node: &Node, caller: &Caller, id: &str) -> Result<Delegation> {
     let nip = &caller.official.nip;
-    let done = sqlx::query(
-        "UPDATE delegations SET revoked_at = $1 WHERE id = $2 AND nip = $3 AND revoked_at IS NULL",
-    )
-    .bind(now_rfc3339())
-    .bind(id)
-    .bind(nip)
-    .execute(node.store.pool())
-    .await?;
-    let d = get(node, id)
+    let not_found = || Error::NotFound(format!("delegation {id}"));
+    let mut row = stored(node, id)
         .await?
-        .filter(|d| &d.nip == nip)
-        .ok_or_else(|| Error::NotFound(format!("delegation {id}")))?;
-    if done.rows_affected() == 1 {
+        .filter(|r| &r.nip == nip)
+        .ok_or_else(not_found)?;
+    // Checked before it is re-sealed: revoking never launders a forged row.
+    row.clone().checked(node, OffsetDateTime::now_utc()).await?;
+    let mut revoked_now = false;
+    if row.revoked_at.is_none() {
+        row.revoked_at = Some(now_rfc3339());
+        row.seal(node)?;
+        revoked_now = sqlx::query(
+            "UPDATE delegations SET revoked_at = $1, mac = $2 \
+             WHERE id = $3 AND nip = $4 AND revoked_at IS NULL",
+        )
+        .bind(&row.revoked_at)
+        .bind(&row.mac)
+        .bind(id)
+        .bind(nip)
+        .execute(node.store.pool())
+        .await?
+        .rows_affected()
+            == 1;
+    }
+    let d = get(node, id).await?.ok_or_else(not_found)?;
+    if revoked_now {
         log(
             node,
             nip,
@@ -230,7 +332,7 @@ pub async fn active(node: &Node, nip: &str, app: &str, level: Level) -> Result<O
     .fetch_all(node.store.pool())
     .await?;
     for r in &rows {
-        let d = row_delegation(r, now)?;
+        let d = Stored::from_row(r)?.checked(node, now).await?;
         if d.active && level <= d.max_classification {
             return Ok(Some(d));
         }

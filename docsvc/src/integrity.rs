@@ -20,6 +20,8 @@ use crate::{Error, Result};
 /// The wrapped MAC key's file in the data directory.
 pub const KEY_FILE: &str = "integrity-key.json";
 const AAD: &[u8] = b"sandi integrity MAC key v1";
+/// The label of the key-wrapping key in the node keystore.
+const KEK_LABEL: &str = "node-integrity";
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,10 +61,19 @@ pub fn load_or_create(dir: &Path, keys: &dyn KeyStore) -> Result<MacKey> {
             Ok(MacKey(Zeroizing::new(key)))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A keystore that already holds the node's key-wrapping key had a MAC key: the
+            // file was removed. A new key would leave every official and session refused and
+            // hide what happened; it is restored from a backup instead.
+            if keys.list()?.iter().any(|k| k.label == KEK_LABEL) {
+                return Err(bad(
+                    "missing, but the keystore holds the node's integrity key-wrapping key: \
+                     the file was removed; restore it from a backup of this node",
+                ));
+            }
             let mut key = Zeroizing::new([0u8; 32]);
             ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), key.as_mut())
                 .map_err(|_| Error::Internal("no randomness".into()))?;
-            let kek = keys.generate(KeyKind::Aes256Wrap, "node-integrity")?;
+            let kek = keys.generate(KeyKind::Aes256Wrap, KEK_LABEL)?;
             let wrapped = keys.wrap(&kek, &SecretBytes::new(key.to_vec()), AAD)?;
             let file = KeyFile {
                 kek: kek.id(),
@@ -193,5 +204,30 @@ impl Integrity {
             }
         }
         Error::Integrity(what.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The MAC key file removed from the data directory is not silently replaced by a new key:
+    /// the node refuses, naming the file.
+    #[test]
+    fn a_removed_key_file_is_refused_not_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys =
+            hsm_shim::SoftwareKeyStore::create_dev(&dir.path().join("keystore")).expect("keystore");
+        keys.unseal_dev().expect("unsealed");
+        let made = load_or_create(dir.path(), &keys).expect("made the first time");
+        let read = load_or_create(dir.path(), &keys).expect("read back");
+        assert_eq!(&made.0[..], &read.0[..]);
+        std::fs::remove_file(dir.path().join(KEY_FILE)).expect("remove");
+        let e = load_or_create(dir.path(), &keys).expect_err("a removed file is refused");
+        assert!(
+            matches!(&e, Error::Integrity(m) if m.contains("restore it")),
+            "{e}"
+        );
+        assert!(!dir.path().join(KEY_FILE).exists(), "no new key written");
     }
 }

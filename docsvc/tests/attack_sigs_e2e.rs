@@ -335,6 +335,18 @@ async fn signs(node: &Node, req: &docsvc::signing::SignRequest) -> Result<String
     }
 }
 
+/// A refusal of any kind, as text: a policy refusal or an integrity incident.
+async fn signs_or_incident(node: &Node, req: &docsvc::signing::SignRequest) -> String {
+    let app = docsvc::applications::get(&node.store, "e-office")
+        .await
+        .expect("app")
+        .expect("e-office");
+    match docsvc::signing::sign(node, &app, None, req).await {
+        Ok(r) => panic!("signed as {} when it must be refused", r.signer),
+        Err(e) => e.to_string(),
+    }
+}
+
 /// The administrator registered e-office to sign for Budi; that alone is not Budi's consent.
 /// He consents with his PIN for one request, or by a delegation he grants with his PIN step-up
 /// (scoped to a classification, expiring, revocable); grants, revocations and uses are logged.
@@ -427,13 +439,41 @@ async fn consent_is_the_officials(database_url: Option<&str>) {
         signs(&node, &sign_request(biasa, None)).await,
         Ok(format!("official:{BUDI}"))
     );
-    // Expired (an insider cannot revive it by leaving it be): refused.
-    sqlx::query("UPDATE delegations SET expires_at = $1 WHERE id = $2")
-        .bind("2020-01-01T00:00:00Z")
-        .bind(&d.id)
-        .execute(node.store.pool())
+    // A database writer widens it: an integrity incident (the row's node MAC fails), refused
+    // and logged; put back as it was, it holds again.
+    let tamper = |sql: &'static str, value: Option<&'static str>, id: String| {
+        let pool = node.store.pool().clone();
+        async move {
+            sqlx::query(sql)
+                .bind(value)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .expect("database write");
+        }
+    };
+    tamper(
+        "UPDATE delegations SET max_classification = $1 WHERE id = $2",
+        Some("sangat_rahasia"),
+        d.id.clone(),
+    )
+    .await;
+    let refused = signs_or_incident(&node, &sign_request(policies::Level::Terbatas, None)).await;
+    assert!(
+        refused.contains("integrity"),
+        "a widened delegation: {refused}"
+    );
+    tamper(
+        "UPDATE delegations SET max_classification = $1 WHERE id = $2",
+        Some("biasa"),
+        d.id.clone(),
+    )
+    .await;
+    assert!(signs(&node, &sign_request(biasa, None)).await.is_ok());
+    let r = docsvc::delegation::revoke(&node, &caller(false), &d.id)
         .await
-        .expect("expire");
+        .expect("revoke");
+    assert!(!r.active);
     assert!(signs(&node, &sign_request(biasa, None)).await.is_err());
     // A new one, revoked by Budi: refused.
     let d2 = docsvc::delegation::grant(&node, &caller(true), &grant)
@@ -445,6 +485,33 @@ async fn consent_is_the_officials(database_url: Option<&str>) {
         .expect("revoke");
     assert!(!r.active && r.revoked_at.is_some());
     assert!(signs(&node, &sign_request(biasa, None)).await.is_err());
+    // Revived by a database writer: an integrity incident, not consent.
+    tamper(
+        "UPDATE delegations SET revoked_at = $1 WHERE id = $2",
+        None,
+        d2.id.clone(),
+    )
+    .await;
+    let refused = signs_or_incident(&node, &sign_request(biasa, None)).await;
+    assert!(
+        refused.contains("integrity"),
+        "a revived delegation: {refused}"
+    );
+    sqlx::query("UPDATE delegations SET revoked_at = $1 WHERE id = $2")
+        .bind(&r.revoked_at)
+        .bind(&d2.id)
+        .execute(node.store.pool())
+        .await
+        .expect("put back");
+    assert!(
+        log_entries(&node)
+            .await
+            .iter()
+            .filter(|e| e.contains("does not carry the node's MAC"))
+            .count()
+            >= 2,
+        "each incident is logged"
+    );
     let mine = docsvc::delegation::list(&node, BUDI).await.expect("list");
     assert_eq!(mine.len(), 2);
     assert!(mine.iter().all(|d| !d.active));
