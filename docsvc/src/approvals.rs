@@ -5,10 +5,13 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::documents::load_checked;
+use policies::{Action, Context, Document, Principal};
+
+use crate::documents::{Checked, DUAL_CONTROL, SENT, load_checked};
 use crate::node::Node;
+use crate::revocation::SignatureStatus;
 use crate::signature::{self, Content, Kind};
-use crate::{Error, Result};
+use crate::{Error, Result, directory};
 
 /// One checked approval.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -16,6 +19,9 @@ pub struct Approval {
     pub nip: String,
     pub at: String,
     pub signer: signature::Verified,
+    /// The approver's certificate against the current CRL at the time of approving: an
+    /// approval signed after its certificate was revoked does not count.
+    pub revocation: SignatureStatus,
 }
 
 /// The approvals of letter `id`, each checked; any that does not verify is an integrity
@@ -46,11 +52,78 @@ pub async fn checked(node: &Node, id: &str) -> Result<Vec<Approval>> {
                 "approval of letter {id}: not signed by {nip}, the approver it names"
             )));
         }
+        let at: String = row.try_get("at")?;
+        let revocation = crate::revocation::signature_status(
+            node,
+            &signer.signer_der,
+            signer.signing_time.as_deref(),
+            Some(&at),
+        )?;
         out.push(Approval {
             nip,
-            at: row.try_get("at")?,
+            at,
             signer,
+            revocation,
         });
     }
     Ok(out)
+}
+
+/// A letter of this node past `awaiting_approval` has the second approval its policy asks
+/// for: checked, by an approver whose certificate was not revoked before approving. A letter
+/// a database writer moved on without one is an integrity incident (logged) and goes nowhere.
+/// `doc` is the letter as the policy sees it.
+pub async fn required(node: &Node, letter: &Checked, doc: &Document) -> Result<()> {
+    let m = &letter.manifest;
+    if letter.state != SENT || m.node != node.config.node_id {
+        return Ok(());
+    }
+    let Some(originator) = directory::get(&node.store, &m.originator).await? else {
+        return Ok(());
+    };
+    let policy = node.policy.current();
+    let decide = |approvers: Vec<String>| {
+        policy.decide(
+            &Principal::Official(originator.person()),
+            Action::Send,
+            doc,
+            &Context {
+                step_up: true,
+                approvers,
+                ..Context::default()
+            },
+        )
+    };
+    let alone = decide(vec![])?;
+    // Only what dual control alone holds back needs an approval; any other refusal (the
+    // originator suspended since) is not this check's to make.
+    if alone.allowed
+        || alone.policies.is_empty()
+        || alone.policies.iter().any(|p| p != DUAL_CONTROL)
+    {
+        return Ok(());
+    }
+    let approvers = match checked(node, &m.id).await {
+        Ok(a) => a
+            .into_iter()
+            .filter(|a| a.revocation.is_valid())
+            .map(|a| a.nip)
+            .collect(),
+        Err(Error::Integrity(_)) => vec![],
+        Err(e) => return Err(e),
+    };
+    if decide(approvers)?.allowed {
+        return Ok(());
+    }
+    Err(node
+        .store
+        .integrity()
+        .incident(
+            &format!("document:{}", m.id),
+            &format!(
+                "letter {} is past awaiting_approval without a valid second approval (moved on in the database)",
+                m.id
+            ),
+        )
+        .await)
 }

@@ -781,7 +781,7 @@ pub async fn sweep_abandoned(node: &Node, minutes: i64) -> Result<u64> {
 }
 
 /// The policy that holds a letter for a second approval.
-const DUAL_CONTROL: &str = "dual-control";
+pub(crate) const DUAL_CONTROL: &str = "dual-control";
 pub const SENT: &str = "sent";
 pub const AWAITING: &str = "awaiting_approval";
 pub const DESTROYED: &str = "destroyed";
@@ -1122,6 +1122,7 @@ pub async fn decide(
         return Err(Error::NotFound(format!("letter {}", m.id)));
     }
     let mut doc = policy_document(m, addressed_agencies(node, m).await?, &node.config.node_id);
+    crate::approvals::required(node, checked, &doc).await?;
     if checked.state == AWAITING && may_approve(&caller.official, m) {
         // The second official reviews what they approve: an explicit grant while it waits.
         doc.grants.push(caller.official.nip.clone());

@@ -234,6 +234,14 @@ async fn deliver_one(node: &Node, id: &str, peer: &str) -> Outcome {
         Err(e @ Error::RevocationUnknown(_)) => return Outcome::Retry(e.to_string()),
         Err(e) => return Outcome::Refused(e.to_string()),
     };
+    // Held by dual control: nothing leaves without its second approval, whatever the row says.
+    let doc = match documents::addressed_agencies(node, &checked.manifest).await {
+        Ok(a) => documents::policy_document(&checked.manifest, a, &node.config.node_id),
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    if let Err(e) = crate::approvals::required(node, &checked, &doc).await {
+        return Outcome::Refused(e.to_string());
+    }
     let env = match envelope_of(node, &checked).await {
         Ok(e) => e,
         Err(e) => return Outcome::Refused(e.to_string()),

@@ -1,0 +1,211 @@
+//! A database writer against dual control (issue 15, sections 3 and 8): a SANGAT RAHASIA letter
+//! held for its second approval cannot be released by changing its row. Moved to `sent` in the
+//! database, with or without an approval row the originator signed himself, it is an integrity
+//! incident: its addressee cannot open it, its delivery to another node is refused and left
+//! dead, and the incident is logged. Approved by the real second official, it opens.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use docsvc::documents::{self, Caller, Ingest, NewLetter};
+use docsvc::envelope::Urgency;
+use docsvc::node::{Layout, Node};
+use policies::{Action, Level};
+use sqlx::Row as _;
+
+const BUDI: &str = "197501012000031001"; // dinkes, sangat_rahasia: writes the letter
+const JOKO: &str = "196812082000031008"; // dinkes, sangat_rahasia, approver
+const DEWI: &str = "197704042002122004"; // bappeda, sangat_rahasia: the addressee
+
+async fn node(dir: &std::path::Path, database_url: Option<&str>) -> Arc<Node> {
+    docsvc::quickstart::setup(dir, "127.0.0.1:0", database_url, &mut |_| {})
+        .await
+        .expect("quickstart");
+    let node = Arc::new(Node::open(Layout::new(dir)).await.expect("open"));
+    docsvc::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
+    node.after_unseal().expect("after unseal");
+    node
+}
+
+async fn caller(node: &Node, nip: &str) -> Caller {
+    Caller {
+        official: docsvc::directory::get(&node.store, nip)
+            .await
+            .expect("directory")
+            .expect("official"),
+        stepped_up: true,
+        client: None,
+    }
+}
+
+async fn secret_letter(node: &Node) -> String {
+    let mut ingest = Ingest::begin(
+        node,
+        caller(node, BUDI).await,
+        NewLetter {
+            nomor: "005/SR/XI/2026".into(),
+            perihal: "Kendali ganda".into(),
+            classification: Level::SangatRahasia,
+            urgency: Urgency::Biasa,
+            recipients: vec![DEWI.into()],
+            copies: vec![],
+            dated: None,
+        },
+    )
+    .await
+    .expect("begin");
+    ingest
+        .add_part(
+            "surat.txt",
+            "text/plain",
+            futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(Bytes::from(
+                "Isi surat sangat rahasia",
+            ))]),
+        )
+        .await
+        .expect("part");
+    let created = ingest.finish().await.expect("finish");
+    assert_eq!(
+        created.state,
+        documents::AWAITING,
+        "held for the second approval"
+    );
+    created.manifest.id
+}
+
+/// Whether Dewi may read letter `id` now: `Ok(allowed)`, or the error that refused it.
+async fn dewi_reads(node: &Node, id: &str) -> Result<bool, docsvc::Error> {
+    let checked = documents::load_checked(node, id).await?;
+    let dewi = caller(node, DEWI).await;
+    Ok(documents::decide(node, &dewi, Action::Read, &checked, true)
+        .await?
+        .allowed)
+}
+
+async fn incidents(node: &Node, id: &str) -> usize {
+    sqlx::query("SELECT entry FROM audit_log ORDER BY seq")
+        .fetch_all(node.store.pool())
+        .await
+        .expect("log")
+        .iter()
+        .map(|r| r.try_get::<String, _>("entry").expect("entry"))
+        // The incidents themselves (action `integrity`), not the refused delivery that names one.
+        .filter(|e| {
+            e.contains("\"integrity\"")
+                && e.contains("without a valid second approval")
+                && e.contains(id)
+        })
+        .count()
+}
+
+async fn released_by_the_database(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = node(dir.path(), database_url).await;
+    let id = secret_letter(&node).await;
+
+    // Moved on in the database: Dewi cannot open it, and that is an incident.
+    sqlx::query("UPDATE documents SET state = 'sent' WHERE id = $1")
+        .bind(&id)
+        .execute(node.store.pool())
+        .await
+        .expect("database write");
+    let e = dewi_reads(&node, &id).await.expect_err("refused");
+    assert!(matches!(e, docsvc::Error::Integrity(_)), "{e:?}");
+    assert_eq!(incidents(&node, &id).await, 1, "the incident is logged");
+
+    // Its delivery, queued by the same writer: refused before anything is sent, left dead.
+    let now = docsvc::now_rfc3339();
+    sqlx::query(
+        "INSERT INTO outbox (document_id, node_id, state, attempts, next_attempt_at, updated_at) \
+         VALUES ($1, 'bappeda', 'queued', 0, $2, $2)",
+    )
+    .bind(&id)
+    .bind(&now)
+    .execute(node.store.pool())
+    .await
+    .expect("database write");
+    assert_eq!(docsvc::transmit::deliver_due(&node).await.expect("run"), 1);
+    let row = sqlx::query("SELECT state, last_error FROM outbox WHERE document_id = $1")
+        .bind(&id)
+        .fetch_one(node.store.pool())
+        .await
+        .expect("outbox");
+    assert_eq!(row.try_get::<String, _>("state").expect("state"), "dead");
+    let why: String = row.try_get("last_error").expect("why");
+    assert!(why.contains("second approval"), "{why}");
+    assert_eq!(
+        incidents(&node, &id).await,
+        2,
+        "the delivery's incident is logged"
+    );
+
+    // An approval row the originator signed himself (his key, the approval kind): not a
+    // second official's approval.
+    let budi = caller(&node, BUDI).await.official;
+    let manifest: Vec<u8> = sqlx::query_scalar("SELECT manifest FROM documents WHERE id = $1")
+        .bind(&id)
+        .fetch_one(node.store.pool())
+        .await
+        .expect("manifest");
+    let handle = node.handle(budi.signing_key.expect("key")).expect("handle");
+    let keys: &dyn hsm_shim::KeyStore = node.keystore.as_ref();
+    let own = docsvc::signature::sign_detached(
+        docsvc::signature::Kind::Approval,
+        docsvc::signature::Content::Bytes(&manifest),
+        hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
+        budi.certificate.as_deref().expect("certificate"),
+        std::slice::from_ref(&node.signing_ca_der),
+        time::OffsetDateTime::now_utc(),
+        |m| Ok(keys.sign(&handle, m)?.bytes),
+    )
+    .expect("sign");
+    sqlx::query("INSERT INTO approvals (document_id, nip, at, signature) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(BUDI)
+        .bind(docsvc::now_rfc3339())
+        .bind(own)
+        .execute(node.store.pool())
+        .await
+        .expect("database write");
+    let e = dewi_reads(&node, &id).await.expect_err("refused");
+    assert!(matches!(e, docsvc::Error::Integrity(_)), "{e:?}");
+
+    // Back as it was, and approved by Joko: Dewi reads it.
+    for sql in [
+        "DELETE FROM approvals WHERE document_id = $1",
+        "DELETE FROM outbox WHERE document_id = $1",
+        "UPDATE documents SET state = 'awaiting_approval' WHERE id = $1",
+    ] {
+        sqlx::query(sql)
+            .bind(&id)
+            .execute(node.store.pool())
+            .await
+            .expect("put back");
+    }
+    documents::approve(&node, &caller(&node, JOKO).await, &id)
+        .await
+        .expect("Joko approves");
+    assert!(
+        dewi_reads(&node, &id).await.expect("reads"),
+        "approved, it opens"
+    );
+    assert_eq!(
+        incidents(&node, &id).await,
+        3,
+        "no incident for the real approval"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_writer_cannot_release_a_held_letter_sqlite() {
+    released_by_the_database(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_writer_cannot_release_a_held_letter_postgres() {
+    let Some((url, name)) = sandi_e2e::pg::postgres().await else {
+        return;
+    };
+    released_by_the_database(Some(&url)).await;
+    sandi_e2e::pg::drop_postgres(&name).await;
+}
