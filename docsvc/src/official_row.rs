@@ -303,3 +303,17 @@ pub(crate) async fn update<T>(
     tx.commit().await?;
     Ok(Some((r, out)))
 }
+
+/// A durable write for an attempt on an unknown NIP, shaped like counting one in a known
+/// official's row (one transaction, one commit), so that the two take alike time.
+pub(crate) async fn decoy(store: &Store) -> Result<()> {
+    let mut tx = store.begin().await?;
+    sqlx::query(
+        "INSERT INTO login_decoy (id, attempts) VALUES (1, 1) \
+         ON CONFLICT (id) DO UPDATE SET attempts = login_decoy.attempts + 1",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

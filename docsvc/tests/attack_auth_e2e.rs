@@ -127,7 +127,7 @@ async fn unknown_and_known_alike(postgres: bool) {
     let Some(f) = Fixture::new(postgres).await else {
         return;
     };
-    for round in 0..7 {
+    for round in 0..7i64 {
         let before = lockout::checks();
         let unknown = directory::login(&f.store, UNKNOWN, "salah-kata-sandi-1")
             .await
@@ -137,6 +137,16 @@ async fn unknown_and_known_alike(postgres: bool) {
             after_unknown.real + after_unknown.dummy,
             before.real + before.dummy + 1,
             "round {round}: the unknown NIP did not cost one argon2 check"
+        );
+        // ... nor one durable write, as counting a known NIP's attempt does.
+        let decoys: i64 = sqlx::query_scalar("SELECT attempts FROM login_decoy WHERE id = 1")
+            .fetch_one(f.store.pool())
+            .await
+            .expect("the decoy row");
+        assert_eq!(
+            decoys,
+            round + 1,
+            "round {round}: no write for the unknown NIP"
         );
         let known = directory::login(&f.store, NIP, "salah-kata-sandi-1")
             .await
