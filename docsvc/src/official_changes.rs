@@ -13,6 +13,7 @@ use crate::audit::Entry;
 use crate::directory::{self, Official};
 use crate::documents::Caller;
 use crate::node::Node;
+use crate::store::Store;
 use crate::{Error, Result, now_rfc3339};
 
 /// The role that gives the second approval.
@@ -46,10 +47,35 @@ pub struct ClearanceRequest {
 }
 
 const COLUMNS: &str =
-    "id, nip, kind, clearance, requested_by, requested_at, decided_by, decided_at, decision";
+    "id, nip, kind, clearance, requested_by, requested_at, decided_by, decided_at, decision, mac";
 
-fn row_change(row: &sqlx::any::AnyRow) -> Result<Change> {
-    Ok(Change {
+const DOMAIN: &str = "sandi official_changes v1";
+
+/// The fields the node's MAC covers, in order.
+fn fields(c: &Change) -> [Vec<u8>; 9] {
+    [
+        c.id.as_bytes().to_vec(),
+        c.nip.as_bytes().to_vec(),
+        c.kind.as_bytes().to_vec(),
+        c.clearance.as_str().as_bytes().to_vec(),
+        c.requested_by.as_bytes().to_vec(),
+        c.requested_at.as_bytes().to_vec(),
+        crate::integrity::opt(c.decided_by.as_deref()),
+        crate::integrity::opt(c.decided_at.as_deref()),
+        crate::integrity::opt(c.decision.as_deref()),
+    ]
+}
+
+fn seal(store: &Store, c: &Change) -> Result<String> {
+    let f = fields(c);
+    let refs: Vec<&[u8]> = f.iter().map(Vec::as_slice).collect();
+    store.integrity().mac(DOMAIN, &refs)
+}
+
+/// A row as stored, checked against its MAC: a forged or changed one is an integrity
+/// incident (logged) to refuse with.
+async fn row_change(store: &Store, row: &sqlx::any::AnyRow) -> Result<Change> {
+    let c = Change {
         id: row.try_get("id")?,
         nip: row.try_get("nip")?,
         kind: row.try_get("kind")?,
@@ -62,7 +88,23 @@ fn row_change(row: &sqlx::any::AnyRow) -> Result<Change> {
         decided_by: row.try_get("decided_by")?,
         decided_at: row.try_get("decided_at")?,
         decision: row.try_get("decision")?,
-    })
+    };
+    let mac: Option<String> = row.try_get("mac")?;
+    let f = fields(&c);
+    let refs: Vec<&[u8]> = f.iter().map(Vec::as_slice).collect();
+    if store.integrity().verify(DOMAIN, &refs, mac.as_deref())? {
+        return Ok(c);
+    }
+    Err(store
+        .integrity()
+        .incident(
+            &format!("official:{}", c.nip),
+            &format!(
+                "change {} to official {} does not carry the node's MAC (changed or forged in the database)",
+                c.id, c.nip
+            ),
+        )
+        .await)
 }
 
 fn forbidden(alasan: &str, reason: String) -> Error {
@@ -135,15 +177,27 @@ pub async fn request(
     level: Level,
 ) -> Result<Change> {
     let id = uuid::Uuid::new_v4().to_string();
+    let change = Change {
+        id: id.clone(),
+        nip: nip.to_owned(),
+        kind: kind.to_owned(),
+        clearance: level,
+        requested_by: admin.nip.clone(),
+        requested_at: now_rfc3339(),
+        decided_by: None,
+        decided_at: None,
+        decision: None,
+    };
     sqlx::query(&format!(
-        "INSERT INTO official_changes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, NULL)"
+        "INSERT INTO official_changes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, NULL, $7)"
     ))
-    .bind(&id)
-    .bind(nip)
-    .bind(kind)
+    .bind(&change.id)
+    .bind(&change.nip)
+    .bind(&change.kind)
     .bind(level.as_str())
-    .bind(&admin.nip)
-    .bind(now_rfc3339())
+    .bind(&change.requested_by)
+    .bind(&change.requested_at)
+    .bind(seal(&node.store, &change)?)
     .execute(node.store.pool())
     .await?;
     log(
@@ -164,41 +218,54 @@ pub async fn request(
 }
 
 async fn get(node: &Node, id: &str) -> Result<Option<Change>> {
-    sqlx::query(&format!(
+    let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM official_changes WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(node.store.pool())
-    .await?
-    .as_ref()
-    .map(row_change)
-    .transpose()
+    .await?;
+    match row {
+        Some(r) => Ok(Some(row_change(&node.store, &r).await?)),
+        None => Ok(None),
+    }
 }
 
-/// Pending changes, for administrators.
+/// Pending changes, for administrators; a row that fails its MAC is left out (and logged).
 pub async fn pending(node: &Node) -> Result<Vec<Change>> {
-    sqlx::query(&format!(
+    let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM official_changes WHERE decision IS NULL ORDER BY requested_at, id"
     ))
     .fetch_all(node.store.reader())
-    .await?
-    .iter()
-    .map(row_change)
-    .collect()
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        match row_change(&node.store, r).await {
+            Ok(c) => out.push(c),
+            Err(Error::Integrity(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
 }
 
 /// Whether `nip` was registered through a request that has not been approved: such an
-/// official is not made active by a status change either.
-pub async fn registration_unapproved(store: &crate::store::Store, nip: &str) -> Result<bool> {
-    let rows = sqlx::query("SELECT decision FROM official_changes WHERE nip = $1 AND kind = $2")
-        .bind(nip)
-        .bind(REGISTER)
-        .fetch_all(store.pool())
-        .await?;
+/// official is not made active by a status change either. A row that fails its MAC counts
+/// as unapproved (and is logged).
+pub async fn registration_unapproved(store: &Store, nip: &str) -> Result<bool> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM official_changes WHERE nip = $1 AND kind = $2"
+    ))
+    .bind(nip)
+    .bind(REGISTER)
+    .fetch_all(store.pool())
+    .await?;
     let mut unapproved = false;
-    for r in rows {
-        let decision: Option<String> = r.try_get("decision")?;
-        unapproved |= decision.as_deref() != Some("approved");
+    for r in &rows {
+        unapproved |= match row_change(store, r).await {
+            Ok(c) => c.decision.as_deref() != Some("approved"),
+            Err(Error::Integrity(_)) => true,
+            Err(e) => return Err(e),
+        };
     }
     Ok(unapproved)
 }
@@ -260,13 +327,20 @@ pub async fn decide(node: &Node, caller: &Caller, id: &str, approve: bool) -> Re
         }
     }
     let decision = if approve { "approved" } else { "rejected" };
+    let decided = Change {
+        decided_by: Some(me.nip.clone()),
+        decided_at: Some(now_rfc3339()),
+        decision: Some(decision.to_owned()),
+        ..change.clone()
+    };
     let done = sqlx::query(
-        "UPDATE official_changes SET decided_by = $1, decided_at = $2, decision = $3 \
-         WHERE id = $4 AND decision IS NULL",
+        "UPDATE official_changes SET decided_by = $1, decided_at = $2, decision = $3, mac = $4 \
+         WHERE id = $5 AND decision IS NULL",
     )
-    .bind(&me.nip)
-    .bind(now_rfc3339())
+    .bind(&decided.decided_by)
+    .bind(&decided.decided_at)
     .bind(decision)
+    .bind(seal(&node.store, &decided)?)
     .bind(id)
     .execute(node.store.pool())
     .await?;

@@ -2,7 +2,9 @@
 //! held for its second approval cannot be released by changing its row. Moved to `sent` in the
 //! database, with or without an approval row the originator signed himself, it is an integrity
 //! incident: its addressee cannot open it, its delivery to another node is refused and left
-//! dead, and the incident is logged. Approved by the real second official, it opens.
+//! dead, and the incident is logged. Approved by the real second official, it opens. The same
+//! holds for changes to officials: a request forged or altered in the database, or a
+//! registration marked approved there, is an incident and lets nobody in or up.
 
 use std::sync::Arc;
 
@@ -16,6 +18,9 @@ use sqlx::Row as _;
 const BUDI: &str = "197501012000031001"; // dinkes, sangat_rahasia: writes the letter
 const JOKO: &str = "196812082000031008"; // dinkes, sangat_rahasia, approver
 const DEWI: &str = "197704042002122004"; // bappeda, sangat_rahasia: the addressee
+const MAYA: &str = "198806062012122006"; // pengelola_sandi + admin, rahasia
+const BAYU: &str = "199109092016031009"; // pengelola_sandi, rahasia
+const AGUS: &str = "198503032010013003"; // terbatas
 
 async fn node(dir: &std::path::Path, database_url: Option<&str>) -> Arc<Node> {
     docsvc::quickstart::setup(dir, "127.0.0.1:0", database_url, &mut |_| {})
@@ -207,5 +212,134 @@ async fn a_database_writer_cannot_release_a_held_letter_postgres() {
         return;
     };
     released_by_the_database(Some(&url)).await;
+    sandi_e2e::pg::drop_postgres(&name).await;
+}
+
+fn registration(nip: &str) -> docsvc::admin::NewOfficialRequest {
+    docsvc::admin::NewOfficialRequest {
+        nip: nip.into(),
+        name: "Pejabat Baru".into(),
+        agency: "dinkes".into(),
+        position: "Staf".into(),
+        clearance: Level::Rahasia,
+        roles: vec!["pejabat".into()],
+        password: "kata sandi panjang sekali".into(),
+        pin: "135790".into(),
+    }
+}
+
+/// Changes to officials wait for a second `pengelola_sandi`; a database writer forges a
+/// request in Maya's name, raises what she asked for, or marks a registration approved: each
+/// is an integrity incident (the row's node MAC fails), and nobody is let in or up.
+async fn officials_changed_in_the_database(database_url: Option<&str>) {
+    use docsvc::official_changes::decide;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = node(dir.path(), database_url).await;
+    let maya = caller(&node, MAYA).await.official;
+    let bayu = caller(&node, BAYU).await;
+    let write = |sql: &'static str, id: String| {
+        let pool = node.store.pool().clone();
+        async move {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .expect("database write");
+        }
+    };
+
+    // A request forged in Maya's name: not listed, not approvable, logged.
+    let forged = uuid::Uuid::new_v4().to_string();
+    sqlx::query(
+        "INSERT INTO official_changes (id, nip, kind, clearance, requested_by, requested_at) \
+         VALUES ($1, $2, 'clearance', 'rahasia', $3, $4)",
+    )
+    .bind(&forged)
+    .bind(AGUS)
+    .bind(MAYA)
+    .bind(docsvc::now_rfc3339())
+    .execute(node.store.pool())
+    .await
+    .expect("database write");
+    let listed = docsvc::admin::pending(&node, &maya).await.expect("pending");
+    assert!(
+        listed.iter().all(|c| c.id != forged),
+        "a forged request is not listed"
+    );
+    let e = decide(&node, &bayu, &forged, true)
+        .await
+        .expect_err("refused");
+    assert!(matches!(e, docsvc::Error::Integrity(_)), "{e:?}");
+    assert_eq!(
+        caller(&node, AGUS).await.official.clearance,
+        Level::Terbatas
+    );
+
+    // Maya's real request, raised in the database before Bayu sees it: refused.
+    let asked = docsvc::admin::set_clearance(&node, &maya, None, AGUS, Level::Rahasia)
+        .await
+        .expect("asked")
+        .expect("pending");
+    write(
+        "UPDATE official_changes SET clearance = 'sangat_rahasia' WHERE id = $1",
+        asked.id.clone(),
+    )
+    .await;
+    let e = decide(&node, &bayu, &asked.id, true)
+        .await
+        .expect_err("refused");
+    assert!(matches!(e, docsvc::Error::Integrity(_)), "{e:?}");
+    assert_eq!(
+        caller(&node, AGUS).await.official.clearance,
+        Level::Terbatas
+    );
+
+    // A registration marked approved in the database: the official stays suspended.
+    let r = docsvc::admin::register(&node, &maya, None, registration("199901012020121009"))
+        .await
+        .expect("register");
+    write(
+        "UPDATE official_changes SET decision = 'approved' WHERE id = $1",
+        r.change.id.clone(),
+    )
+    .await;
+    assert!(
+        docsvc::admin::set_status(&node, &maya, None, &r.official.nip, "active")
+            .await
+            .is_err(),
+        "one admin activates nobody"
+    );
+    assert_eq!(
+        caller(&node, &r.official.nip).await.official.status,
+        policies::Status::Suspended
+    );
+
+    let log: Vec<String> = sqlx::query("SELECT entry FROM audit_log ORDER BY seq")
+        .fetch_all(node.store.pool())
+        .await
+        .expect("log")
+        .iter()
+        .map(|r| r.try_get::<String, _>("entry").expect("entry"))
+        .collect();
+    for id in [&forged, &asked.id, &r.change.id] {
+        assert!(
+            log.iter()
+                .any(|e| e.contains("does not carry the node's MAC") && e.contains(id.as_str())),
+            "the incident of change {id} is logged"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_writer_cannot_change_officials_alone_sqlite() {
+    officials_changed_in_the_database(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_writer_cannot_change_officials_alone_postgres() {
+    let Some((url, name)) = sandi_e2e::pg::postgres().await else {
+        return;
+    };
+    officials_changed_in_the_database(Some(&url)).await;
     sandi_e2e::pg::drop_postgres(&name).await;
 }
