@@ -153,14 +153,12 @@ async fn reserve(store: &Store, nip: &str, secret: Secret) -> Result<Attempt> {
         Ok(Attempt::Go { hash, locks_at })
     })
     .await?;
-    match done {
-        Some((_, a)) => Ok(a),
-        None => {
-            // No row to count in: the same durable write elsewhere, for the same time.
-            official_row::decoy(store).await?;
-            Ok(Attempt::Unknown)
-        }
+    if let Some((_, a)) = done {
+        return Ok(a);
     }
+    // No row to count in: the same durable write elsewhere, for the same time.
+    official_row::decoy(store).await?;
+    Ok(Attempt::Unknown)
 }
 
 /// Clears the count after the right secret.

@@ -270,14 +270,9 @@ pub async fn registration_unapproved(store: &Store, nip: &str) -> Result<bool> {
     Ok(unapproved)
 }
 
-/// The second official approves (`approve`) or rejects a pending change; an approval applies
-/// it: the registered official becomes active, or the clearance is raised.
-pub async fn decide(node: &Node, caller: &Caller, id: &str, approve: bool) -> Result<Change> {
-    let me = &caller.official;
-    let change = get(node, id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("change {id}")))?;
-    let refusal = if !me.has_role(APPROVER_ROLE) || me.status != Status::Active {
+/// Why `me` may not decide `change` (`None`: they may).
+fn refusal(me: &Official, change: &Change, approve: bool, stepped_up: bool) -> Option<String> {
+    if !me.has_role(APPROVER_ROLE) || me.status != Status::Active {
         Some(format!(
             "denied: only an active {APPROVER_ROLE} approves changes to officials"
         ))
@@ -293,11 +288,21 @@ pub async fn decide(node: &Node, caller: &Caller, id: &str, approve: bool) -> Re
             "denied: approving clearance {} needs that clearance",
             change.clearance.as_str()
         ))
-    } else if !caller.stepped_up {
+    } else if !stepped_up {
         Some("denied: approving a change to an official needs the signing PIN".into())
     } else {
         None
-    };
+    }
+}
+
+/// The second official approves (`approve`) or rejects a pending change; an approval applies
+/// it: the registered official becomes active, or the clearance is raised.
+pub async fn decide(node: &Node, caller: &Caller, id: &str, approve: bool) -> Result<Change> {
+    let me = &caller.official;
+    let change = get(node, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("change {id}")))?;
+    let refusal = refusal(me, &change, approve, caller.stepped_up);
     if let Some(reason) = refusal {
         log(
             node,
