@@ -45,13 +45,14 @@ pub struct Config {
     /// `/readyz` and `/metrics` warn of a CRL that goes stale within this many hours.
     #[serde(default = "default_crl_warn_hours")]
     pub crl_warn_hours: i64,
-    /// What one client, or all of them together, may hold of the node (`[limits]`).
-    #[serde(default)]
+    /// What one client, or all of them together, may hold of the node (`[limits]`; written
+    /// only when it differs from the defaults, so the file stays short).
+    #[serde(default, skip_serializing_if = "Limits::is_default")]
     pub limits: Limits,
 }
 
 /// `[limits]` in `node.toml`: connections and timeouts against slow or many clients.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Connections open at once; more are closed as soon as they are accepted.
@@ -72,6 +73,12 @@ pub struct Limits {
     pub body_grace_secs: u64,
     /// HTTP/2 streams open at once on one connection.
     pub h2_max_streams: u32,
+}
+
+impl Limits {
+    fn is_default(&self) -> bool {
+        *self == Limits::default()
+    }
 }
 
 impl Default for Limits {
