@@ -291,19 +291,16 @@ impl FromRequestParts<App> for NodeAuthed {
                     "node-certificate:{}",
                     &crate::network::fingerprint(&der)[..16]
                 );
-                tracing::warn!(%actor, "node refused: {why}");
-                documents::log_alone(
-                    node,
-                    &Entry::event(
-                        actor,
-                        "network_connect",
-                        "deny",
-                        why.clone(),
-                        node.policy.current().version(),
-                        client,
-                    ),
-                )
-                .await?;
+                // Counted, not logged one by one: a refused node may try again at once.
+                let entry = Entry::event(
+                    actor.clone(),
+                    "network_connect",
+                    "deny",
+                    why.clone(),
+                    node.policy.current().version(),
+                    client,
+                );
+                crate::refusals::refused(node, &actor, "network_connect", entry).await?;
                 Err(Error::Forbidden {
                     alasan: format!("ditolak: simpul tidak dikenal jaringan sandi ({why})"),
                     reason: format!("denied: not a node of the sandi network ({why})"),

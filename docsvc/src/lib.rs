@@ -31,6 +31,7 @@ mod official_row;
 pub mod private_files;
 pub mod quickstart;
 pub mod recipient;
+pub mod refusals;
 pub mod revocation;
 pub mod rewrap;
 pub mod security_headers;

@@ -9,6 +9,10 @@ pub struct Metrics {
     pub client_errors: AtomicU64,
     pub server_errors: AtomicU64,
     pub denials: AtomicU64,
+    /// Refusals on `/network/v1` (node connections and deliveries).
+    pub network_refusals: AtomicU64,
+    /// Of those, the ones counted but not logged one by one ([`crate::refusals`]).
+    pub network_refusals_unlogged: AtomicU64,
     pub documents_created: AtomicU64,
     pub documents_read: AtomicU64,
     pub signatures: AtomicU64,
@@ -48,6 +52,16 @@ impl Metrics {
             "policy_denials_total",
             "Actions the policy refused.",
             &self.denials,
+        );
+        c(
+            "network_refusals_total",
+            "Node connections and deliveries refused on /network/v1.",
+            &self.network_refusals,
+        );
+        c(
+            "network_refusals_unlogged_total",
+            "Refusals on /network/v1 counted in a summary instead of one log entry each.",
+            &self.network_refusals_unlogged,
         );
         c(
             "documents_created_total",

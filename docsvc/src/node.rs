@@ -42,6 +42,10 @@ pub struct Config {
     /// (`docsvc outbox retry`).
     #[serde(default = "default_delivery_attempts")]
     pub delivery_attempts: i64,
+    /// Refusals on `/network/v1` by one peer or certificate within this many seconds are
+    /// logged once and then counted (see `refusals`).
+    #[serde(default = "default_network_refusal_window_secs")]
+    pub network_refusal_window_secs: u64,
     /// `/readyz` and `/metrics` warn of a CRL that goes stale within this many hours.
     #[serde(default = "default_crl_warn_hours")]
     pub crl_warn_hours: i64,
@@ -111,6 +115,9 @@ fn default_abandoned_upload_minutes() -> i64 {
 fn default_delivery_attempts() -> i64 {
     12
 }
+fn default_network_refusal_window_secs() -> u64 {
+    60
+}
 fn default_crl_warn_hours() -> i64 {
     48
 }
@@ -169,6 +176,10 @@ impl Layout {
     /// keymgr's CRLs, as the operator copies them here.
     pub fn crl_dir(&self) -> PathBuf {
         self.dir.join("crl")
+    }
+    /// Incoming deliveries while they are checked (private, removed once stored or refused).
+    pub fn spool(&self) -> PathBuf {
+        self.dir.join("spool")
     }
     pub fn shares(&self) -> PathBuf {
         self.dir.join("shares")
@@ -376,6 +387,8 @@ pub struct Node {
     /// Group commit for entries that stand alone.
     pub log: crate::audit::Batcher,
     pub metrics: crate::metrics::Metrics,
+    /// Refusals on `/network/v1` counted for the log.
+    pub refusals: crate::refusals::Refusals,
 }
 
 impl std::fmt::Debug for Node {
@@ -436,6 +449,7 @@ impl Node {
             policy,
             audit,
             metrics: crate::metrics::Metrics::default(),
+            refusals: crate::refusals::Refusals::default(),
         })
     }
 

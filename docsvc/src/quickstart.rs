@@ -500,6 +500,7 @@ fn dev_config(layout: &Layout, listen: &str, database_url: Option<&str>) -> Resu
         session_absolute_hours: 12,
         abandoned_upload_minutes: 60,
         delivery_attempts: 12,
+        network_refusal_window_secs: 60,
         crl_warn_hours: 48,
         limits: node::Limits::default(),
     };

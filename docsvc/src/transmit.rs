@@ -485,6 +485,10 @@ pub fn spawn_worker(node: Arc<Node>) {
                     Ok(_) => {}
                     Err(e) => tracing::error!("delivery worker: {e}"),
                 }
+                // Counts of refusals whose window has closed reach the log here at the latest.
+                if let Err(e) = crate::refusals::flush(&node).await {
+                    tracing::error!("logging counted refusals: {e}");
+                }
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
@@ -621,20 +625,17 @@ async fn refuse(
     id: &str,
     why: String,
 ) -> Result<SignedReceipt> {
-    tracing::warn!(peer = %peer.id, document = id, "delivery refused: {why}");
-    documents::log_alone(
-        node,
-        &Entry::event(
-            format!("node:{}", peer.id),
-            "receive",
-            "deny",
-            why.clone(),
-            node.policy.current().version(),
-            client.map(str::to_owned),
-        )
-        .about(id),
+    // Counted, not logged one by one: a refused peer may send again at once.
+    let entry = Entry::event(
+        format!("node:{}", peer.id),
+        "receive",
+        "deny",
+        why.clone(),
+        node.policy.current().version(),
+        client.map(str::to_owned),
     )
-    .await?;
+    .about(id);
+    crate::refusals::refused(node, &format!("node:{}", peer.id), "receive", entry).await?;
     Err(Error::Forbidden {
         alasan: format!("ditolak: {why}"),
         reason: format!("denied: {why}"),
