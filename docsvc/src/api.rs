@@ -1070,16 +1070,19 @@ async fn network_hello(State(node): State<App>, peer: NodeAuthed) -> ApiResult<J
 async fn network_letters(
     State(node): State<App>,
     peer: NodeAuthed,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<crate::transmit::SignedReceipt>> {
     if node.is_sealed() {
         return Err(Error::Sealed.into());
     }
-    let bytes = axum::body::to_bytes(body, crate::transmit::MAX_ENVELOPE + (1 << 20))
-        .await
-        .map_err(|e| Error::TooLarge(format!("envelope: {e}")))?;
+    // Streamed: checked as it comes, the header first (see `receive`).
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let body = Box::pin(body.into_data_stream());
     Ok(Json(
-        crate::transmit::receive(&node, &peer.peer, peer.client, &bytes).await?,
+        crate::receive::deliver(&node, &peer.peer, peer.client, declared, body).await?,
     ))
 }
 
@@ -1110,7 +1113,7 @@ async fn network_official(
             .decide(
                 &policies::Principal::Node {
                     id: node.config.node_id.clone(),
-                    accreditation: crate::transmit::own_accreditation(&node).await?,
+                    accreditation: crate::receive::own_accreditation(&node).await?,
                     status: policies::Status::Active,
                 },
                 policies::Action::Receive,

@@ -30,6 +30,7 @@ pub mod official_changes;
 mod official_row;
 pub mod private_files;
 pub mod quickstart;
+pub mod receive;
 pub mod recipient;
 pub mod refusals;
 pub mod revocation;

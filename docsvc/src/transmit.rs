@@ -1,26 +1,23 @@
 //! Letters between nodes: the delivery worker sends each queued letter as stored (manifest,
 //! signature, age ciphertext — re-encrypted to no one) over mutual TLS, with retries and
 //! backoff; the receiving node checks everything, stores the letter once and answers with a
-//! signed receipt (tanda terima).
+//! signed receipt (tanda terima), which is checked here. The receiving side is `receive`.
 
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use policies::{Action, Context, Level, Principal};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::audit::Entry;
-use crate::directory::{self, Official};
 use crate::documents::{self, Checked};
-use crate::envelope::{self, CHUNK, Manifest};
 use crate::node::Node;
-use crate::signature::{self, Content};
+use crate::signature;
 use crate::{Error, Result, now_rfc3339};
 
-const MAGIC: &[u8] = b"SANDI-ENVELOPE-1\n";
+pub(crate) const MAGIC: &[u8] = b"SANDI-ENVELOPE-1\n";
 /// Letters are carried whole in one request for now; larger ones wait in `dead` with this
 /// reason rather than being cut.
 pub const MAX_ENVELOPE: usize = 256 << 20;
@@ -49,42 +46,9 @@ impl Envelope {
         out
     }
 
-    pub fn decode(mut b: &[u8]) -> Result<Self> {
-        let bad = || Error::Invalid("not a sandi envelope".into());
-        b = b.strip_prefix(MAGIC).ok_or_else(bad)?;
-        let mut take = |n: usize| -> Result<&[u8]> {
-            if b.len() < n {
-                return Err(bad());
-            }
-            let (head, rest) = b.split_at(n);
-            b = rest;
-            Ok(head)
-        };
-        let mut fields = Vec::new();
-        for _ in 0..2 {
-            let n = u32::from_be_bytes(take(4)?.try_into().map_err(|_| bad())?) as usize;
-            fields.push(take(n)?.to_vec());
-        }
-        let count = u32::from_be_bytes(take(4)?.try_into().map_err(|_| bad())?);
-        if count > 100 {
-            return Err(bad());
-        }
-        let mut parts = Vec::new();
-        for _ in 0..count {
-            let n = u64::from_be_bytes(take(8)?.try_into().map_err(|_| bad())?);
-            let n = usize::try_from(n).map_err(|_| bad())?;
-            parts.push(take(n)?.to_vec());
-        }
-        if !b.is_empty() {
-            return Err(bad());
-        }
-        let signature = fields.pop().ok_or_else(bad)?;
-        let manifest = fields.pop().ok_or_else(bad)?;
-        Ok(Envelope {
-            manifest,
-            signature,
-            parts,
-        })
+    /// Reads an envelope held in memory, as a delivery is read (see `receive::decode`).
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        crate::receive::decode(bytes)
     }
 }
 
@@ -115,12 +79,12 @@ pub struct SignedReceipt {
     pub certificate: String,
 }
 
-fn sha256_hex(b: &[u8]) -> String {
+pub(crate) fn sha256_hex(b: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, b))
 }
 
-/// Reads a stored letter back into an envelope.
-async fn envelope_of(node: &Node, checked: &Checked) -> Result<Envelope> {
+/// Reads a stored letter back into an envelope, as the worker sends it.
+pub async fn envelope_of(node: &Node, checked: &Checked) -> Result<Envelope> {
     let m = &checked.manifest;
     let total: u64 = m.parts.iter().map(|p| p.size).sum();
     if usize::try_from(total).map_or(true, |t| t > MAX_ENVELOPE) {
@@ -495,374 +459,6 @@ pub fn spawn_worker(node: Arc<Node>) {
     });
 }
 
-/// This node's officials a letter is addressed to, by plain NIP.
-async fn local_addressees(node: &Node, m: &Manifest) -> Result<Vec<(Official, &'static str)>> {
-    let mine = format!("@{}", node.config.node_id);
-    let mut out = Vec::new();
-    for (list, role) in [(&m.recipients, "recipient"), (&m.copies, "copy")] {
-        for a in list {
-            if let Some(nip) = a.strip_suffix(&mine) {
-                let o = directory::get(&node.store, nip).await?.ok_or_else(|| {
-                    Error::Invalid(format!("no official {nip} on node {}", node.config.node_id))
-                })?;
-                out.push((o, role));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Receives a letter from `peer`: checks the sender, this node's accreditation (policy
-/// `receive`), the signature chain and its revocation, the manifest, the ciphertext against
-/// the manifest and the content against its signed hash; stores it once (the same letter
-/// twice is one letter; the same id with other content is an incident) and signs a receipt.
-pub async fn receive(
-    node: &Node,
-    peer: &keymgr::directory::NodeEntry,
-    client: Option<String>,
-    body: &[u8],
-) -> Result<SignedReceipt> {
-    let env = Envelope::decode(body)?;
-    let m = Manifest::parse(&env.manifest)?;
-    let manifest_sha = sha256_hex(&env.manifest);
-    if let Some(existing) = stored_receipt(node, &peer.id, &m.id, &manifest_sha).await? {
-        return existing;
-    }
-    match checked(node, peer, &m, &env).await? {
-        Ok((local, d)) => {
-            let actor = format!("node:{}", peer.id);
-            store_received(node, &m, &env, &local, &actor, client, &d).await?;
-            sign_receipt(node, &m.id, &manifest_sha).await
-        }
-        Err(why) => refuse(node, peer, client.as_deref(), &m.id, why).await,
-    }
-}
-
-/// Everything a received letter must pass; `Ok(Err(why))` is a refusal.
-async fn checked(
-    node: &Node,
-    peer: &keymgr::directory::NodeEntry,
-    m: &Manifest,
-    env: &Envelope,
-) -> Result<std::result::Result<(Vec<(Official, &'static str)>, policies::Decision), String>> {
-    if m.node != peer.id {
-        return Ok(Err(format!(
-            "letter {} comes from node {}, not {}",
-            m.id, m.node, peer.id
-        )));
-    }
-    let now = OffsetDateTime::now_utc();
-    let v = match signature::verify_detached(
-        &env.signature,
-        signature::Kind::Manifest,
-        Content::Bytes(&env.manifest),
-        &node.trust,
-        now,
-    ) {
-        Ok(v) => v,
-        Err(e) => return Ok(Err(format!("signature: {e}"))),
-    };
-    // Unknown is an error, not a refusal: the sender keeps the letter and retries (503).
-    if let crate::revocation::Status::Revoked { at } =
-        crate::revocation::require(node, &v.signer_der, "signer's certificate")?
-    {
-        return Ok(Err(format!("the signer's certificate was revoked at {at}")));
-    }
-    let signer = m
-        .reclassified
-        .as_ref()
-        .map_or(m.originator.as_str(), |r| r.by.as_str());
-    if v.nip.as_deref() != Some(signer) {
-        return Ok(Err("signed by someone other than its originator".into()));
-    }
-    let d = node.policy.current().decide(
-        &Principal::Node {
-            id: node.config.node_id.clone(),
-            accreditation: own_accreditation(node).await?,
-            status: policies::Status::Active,
-        },
-        Action::Receive,
-        &documents::policy_document(m, vec![m.agency.clone()], &node.config.node_id),
-        &Context::default(),
-    )?;
-    if !d.allowed {
-        return Ok(Err(d.reason));
-    }
-    let local = match local_addressees(node, m).await {
-        Ok(l) if !l.is_empty() => l,
-        Ok(_) => {
-            return Ok(Err(format!(
-                "letter {} has no addressee on this node",
-                m.id
-            )));
-        }
-        Err(e) => return Ok(Err(e.to_string())),
-    };
-    if env.parts.len() != m.parts.len() {
-        return Ok(Err("the envelope's parts do not match the manifest".into()));
-    }
-    // Each part: the signed payload nonce, then the whole content against its signed hash,
-    // decrypted with an addressee's key here.
-    for (i, (c, p)) in env.parts.iter().zip(&m.parts).enumerate() {
-        if envelope::payload_nonce(c).map(hex::encode).as_deref() != Some(p.payload_nonce.as_str())
-        {
-            return Ok(Err(format!(
-                "part {i}: the ciphertext is not the one the manifest signs"
-            )));
-        }
-        if let Err(e) = check_content(addressee_identities(node, &local)?, c, &p.sha256).await {
-            return Ok(Err(format!("part {i}: {e}")));
-        }
-    }
-    Ok(Ok((local, d)))
-}
-
-/// Logs a refused delivery and answers 403 with the reason.
-async fn refuse(
-    node: &Node,
-    peer: &keymgr::directory::NodeEntry,
-    client: Option<&str>,
-    id: &str,
-    why: String,
-) -> Result<SignedReceipt> {
-    // Counted, not logged one by one: a refused peer may send again at once.
-    let entry = Entry::event(
-        format!("node:{}", peer.id),
-        "receive",
-        "deny",
-        why.clone(),
-        node.policy.current().version(),
-        client.map(str::to_owned),
-    )
-    .about(id);
-    crate::refusals::refused(node, &format!("node:{}", peer.id), "receive", entry).await?;
-    Err(Error::Forbidden {
-        alasan: format!("ditolak: {why}"),
-        reason: format!("denied: {why}"),
-        policies: vec![],
-    })
-}
-
-/// The accreditation this node holds in the directory.
-pub(crate) async fn own_accreditation(node: &Node) -> Result<Level> {
-    let d = node
-        .network
-        .current(&node.store)
-        .await?
-        .ok_or_else(|| Error::Invalid("this node has no network directory".into()))?;
-    d.by_id(&node.config.node_id)
-        .ok_or_else(|| Error::Invalid("this node is not in its own network directory".into()))?
-        .accreditation
-        .parse()
-        .map_err(|e: String| Error::Invalid(e))
-}
-
-fn addressee_identities(
-    node: &Node,
-    local: &[(Official, &str)],
-) -> Result<Vec<hsm_shim::HandleIdentity>> {
-    let mut out = Vec::new();
-    for (o, _) in local {
-        if let Some(k) = o.encryption_key {
-            out.push(hsm_shim::HandleIdentity::new(
-                Arc::clone(&node.keystore) as Arc<dyn hsm_shim::KeyStore>,
-                node.handle(k)?,
-            )?);
-        }
-    }
-    Ok(out)
-}
-
-async fn check_content(
-    identities: Vec<hsm_shim::HandleIdentity>,
-    cipher: &[u8],
-    sha256: &str,
-) -> Result<()> {
-    let (tx, mut rx) = envelope::decrypt_part(identities, sha256.to_owned());
-    let chunks: Vec<Vec<u8>> = cipher.chunks(CHUNK).map(<[u8]>::to_vec).collect();
-    let feed = async move {
-        for c in chunks {
-            if tx.send(Ok(c)).await.is_err() {
-                break;
-            }
-        }
-    };
-    let drain = async move {
-        while let Some(block) = rx.recv().await {
-            block?;
-        }
-        Ok::<(), Error>(())
-    };
-    let ((), result) = tokio::join!(feed, drain);
-    result
-}
-
-/// The receipt already given for this letter, if it is here: the same content again gets the
-/// same receipt; other content under the same id is refused as an incident.
-async fn stored_receipt(
-    node: &Node,
-    peer: &str,
-    id: &str,
-    manifest_sha: &str,
-) -> Result<Option<Result<SignedReceipt>>> {
-    let Some(row) = sqlx::query("SELECT manifest FROM documents WHERE id = $1")
-        .bind(id)
-        .fetch_optional(node.store.reader())
-        .await?
-    else {
-        return Ok(None);
-    };
-    let stored: Vec<u8> = row.try_get("manifest")?;
-    let stored_sha = stored_manifest_sha(node, id, &stored).await?;
-    if stored_sha == manifest_sha {
-        return Ok(Some(sign_receipt(node, id, manifest_sha).await));
-    }
-    documents::log_alone(
-        node,
-        &Entry::event(
-            format!("node:{peer}"),
-            "integrity_incident",
-            "error",
-            format!("letter {id} received again with other content"),
-            node.policy.current().version(),
-            None,
-        )
-        .about(id),
-    )
-    .await?;
-    Ok(Some(Err(Error::Conflict(format!(
-        "letter {id} is already here with other content"
-    )))))
-}
-
-/// The hash of the manifest as it was received (kept beside the letter).
-async fn stored_manifest_sha(node: &Node, id: &str, stored: &[u8]) -> Result<String> {
-    let received: Option<String> =
-        sqlx::query("SELECT manifest_sha256 FROM received WHERE document_id = $1")
-            .bind(id)
-            .fetch_optional(node.store.reader())
-            .await?
-            .map(|r| r.try_get("manifest_sha256"))
-            .transpose()?;
-    Ok(received.unwrap_or_else(|| sha256_hex(stored)))
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn store_received(
-    node: &Node,
-    m: &Manifest,
-    env: &Envelope,
-    local: &[(Official, &str)],
-    actor: &str,
-    client: Option<String>,
-    d: &policies::Decision,
-) -> Result<()> {
-    // Re-wrapped here for this node's archive key and its addressees' keys, so that it opens
-    // like any letter of this node; the encrypted body stays as signed.
-    let officials: Vec<&Official> = local.iter().map(|(o, _)| o).collect();
-    let (wrapped_to, recipients) = documents::wrap_set(node, &officials, m.classification)?;
-    let identities = addressee_identities(node, local)?;
-    let mut tx = node.store.begin().await?;
-    for (part, cipher) in env.parts.iter().enumerate() {
-        let part = i64::try_from(part).map_err(|e| Error::Internal(e.to_string()))?;
-        let first_len = cipher.len().min(CHUNK);
-        let head = envelope::rewrap_header(&cipher[..first_len], &identities, &recipients)?;
-        let chunks =
-            std::iter::once(head).chain(cipher[first_len..].chunks(CHUNK).map(<[u8]>::to_vec));
-        for (seq, data) in chunks.enumerate() {
-            sqlx::query(
-                "INSERT INTO chunks (document_id, part, seq, data) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&m.id)
-            .bind(part)
-            .bind(i64::try_from(seq).map_err(|e| Error::Internal(e.to_string()))?)
-            .bind(data)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    sqlx::query(
-        "INSERT INTO documents (id, nomor, perihal, classification, urgency, originator, agency, \
-         manifest, signature, state, created_at, policy_version, wrapped_to) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'received', $10, $11, $12)",
-    )
-    .bind(&m.id)
-    .bind(&m.nomor)
-    .bind(&m.perihal)
-    .bind(m.classification.as_str())
-    .bind(m.urgency.as_str())
-    .bind(&m.originator)
-    .bind(&m.agency)
-    .bind(&env.manifest)
-    .bind(&env.signature)
-    .bind(&m.created_at)
-    .bind(&m.policy_version)
-    .bind(serde_json::to_string(&wrapped_to).map_err(|e| Error::Internal(e.to_string()))?)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("INSERT INTO received (document_id, from_node, manifest_sha256, received_at) VALUES ($1, $2, $3, $4)")
-        .bind(&m.id)
-        .bind(&m.node)
-        .bind(sha256_hex(&env.manifest))
-        .bind(now_rfc3339())
-        .execute(&mut *tx)
-        .await?;
-    for (o, role) in local {
-        sqlx::query("INSERT INTO addressees (document_id, nip, role) VALUES ($1, $2, $3)")
-            .bind(&m.id)
-            .bind(&o.nip)
-            .bind(*role)
-            .execute(&mut *tx)
-            .await?;
-    }
-    node.audit
-        .commit_with(
-            tx,
-            &Entry::event(
-                actor.to_owned(),
-                "receive",
-                "allow",
-                d.reason.clone(),
-                &d.policy_version,
-                client,
-            )
-            .about(&m.id),
-        )
-        .await
-}
-
-/// Signs a receipt for `id` with this node's certificate (its TLS key, in hsm-shim).
-async fn sign_receipt(node: &Node, id: &str, manifest_sha: &str) -> Result<SignedReceipt> {
-    let received_at: Option<String> =
-        sqlx::query("SELECT received_at FROM received WHERE document_id = $1")
-            .bind(id)
-            .fetch_optional(node.store.reader())
-            .await?
-            .map(|r| r.try_get("received_at"))
-            .transpose()?;
-    let receipt = Receipt {
-        format: RECEIPT_FORMAT.into(),
-        document_id: id.to_owned(),
-        manifest_sha256: manifest_sha.to_owned(),
-        received_by: node.config.node_id.clone(),
-        received_at: received_at.unwrap_or_else(now_rfc3339),
-    };
-    let bytes = serde_json::to_vec(&receipt).map_err(|e| Error::Internal(e.to_string()))?;
-    let chain = crate::node::read_pem_certs(&node.layout.tls_chain())?;
-    let leaf = chain
-        .first()
-        .ok_or_else(|| Error::Internal("no node certificate".into()))?;
-    let keys: &dyn hsm_shim::KeyStore = node.tls_keystore.as_ref();
-    let handle = keys.info(node.keys.get().tls)?.handle();
-    let sig = keys.sign(&handle, &bytes)?;
-    Ok(SignedReceipt {
-        receipt,
-        receipt_bytes: B64.encode(&bytes),
-        signature: B64.encode(sig.bytes),
-        certificate: B64.encode(leaf),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -882,7 +478,7 @@ mod tests {
         let b = crate::bench::serve_node(&two.b_dir, two.lb)
             .await
             .expect("bappeda");
-        let budi = directory::get(&a.node.store, &two.hub.officials[0].nip)
+        let budi = crate::directory::get(&a.node.store, &two.hub.officials[0].nip)
             .await
             .expect("read")
             .expect("Budi");
