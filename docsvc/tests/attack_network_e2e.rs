@@ -32,15 +32,11 @@ const DEWI: &str = "197704042002122004"; // bappeda
 const RUDI: &str = "199005052015031005"; // bappeda
 const MIB: usize = 1 << 20;
 
-fn docsvc_bin() -> PathBuf {
-    std::env::var_os("SANDI_ATTACK_DOCSVC").map_or_else(
-        || PathBuf::from(env!("CARGO_BIN_EXE_docsvc")),
-        PathBuf::from,
-    )
-}
-
 fn docsvc() -> Command {
-    Command::new(docsvc_bin())
+    Command::new(
+        std::env::var_os("SANDI_ATTACK_DOCSVC")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_docsvc").into()),
+    )
 }
 
 struct Served(Child);
@@ -54,13 +50,14 @@ impl Drop for Served {
 
 /// Three dev nodes of one network: bappeda served, the hub and kecamatan in this process.
 struct Net {
-    root: tempfile::TempDir,
+    _root: tempfile::TempDir,
     b_dir: PathBuf,
     b_addr: SocketAddr,
     bappeda: Option<Served>,
     hub: Arc<Node>,
     kecamatan: Arc<Node>,
-    pg: Option<String>,
+    /// The PostgreSQL database to drop: (URL, name).
+    pg: Option<(String, String)>,
 }
 
 fn quickstart(dir: &Path, id: &str, agency: &str, extra: &[&str]) -> String {
@@ -198,18 +195,17 @@ async fn net(pg: bool, kecamatan_listed: bool, config: &str) -> Option<Net> {
         b_addr: b_listen.parse().expect("addr"),
         b_dir: b,
         bappeda: Some(bappeda),
-        root,
-        pg: db.map(|(_, name)| name),
+        _root: root,
+        pg: db,
     })
 }
 
 impl Net {
     async fn close(mut self) {
         drop(self.bappeda.take());
-        if let Some(name) = &self.pg {
+        if let Some((_, name)) = &self.pg {
             sandi_e2e::pg::drop_postgres(name).await;
         }
-        let _ = &self.root;
     }
 
     fn pid(&self) -> u32 {
@@ -231,17 +227,10 @@ impl Net {
 
     /// How many letters with this id bappeda holds.
     async fn held(&self, id: &str) -> i64 {
-        let url = match &self.pg {
-            Some(_) => {
-                let toml = std::fs::read_to_string(self.b_dir.join("node.toml")).expect("toml");
-                toml.lines()
-                    .find_map(|l| l.strip_prefix("database_url = "))
-                    .expect("database_url")
-                    .trim_matches('"')
-                    .to_owned()
-            }
-            None => format!("sqlite://{}", self.b_dir.join("docsvc.db").display()),
-        };
+        let url = self.pg.as_ref().map_or_else(
+            || format!("sqlite://{}", self.b_dir.join("docsvc.db").display()),
+            |(url, _)| url.clone(),
+        );
         sqlx::any::install_default_drivers();
         let mut c = sqlx::AnyConnection::connect(&url).await.expect("connect");
         sqlx::query("SELECT COUNT(*) FROM documents WHERE id = $1")
@@ -545,6 +534,21 @@ async fn refused_before_the_body(net: &Net) {
     )
     .await;
     assert_eq!(answered.map(|a| a.0), Some(413));
+    // A sender still writing sees the refusal, not a reset it would retry: docsvc's own
+    // client, as the delivery worker uses it, with 16 MiB behind the refused header.
+    let mut env = header(&manifest_from("kecamatan"), b"-", 1);
+    env.extend_from_slice(&(16u64 << 20).to_be_bytes());
+    env.resize(env.len() + (16 << 20), 7);
+    for _ in 0..3 {
+        let (_, mut client) = docsvc::network::connect(&net.hub, "bappeda")
+            .await
+            .expect("connect");
+        let kind = [("content-type", "application/vnd.sandi.envelope")];
+        let r = client
+            .call("POST", "/network/v1/letters", &kind, env.clone().into())
+            .await;
+        assert_eq!(r.map(|a| a.0).ok(), Some(403));
+    }
 }
 
 /// A bad ciphertext (one byte of the last chunk flipped): refused, nothing stored, no spool

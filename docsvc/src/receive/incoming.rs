@@ -116,18 +116,10 @@ impl Incoming {
         Ok(())
     }
 
-    /// After an early answer: reads and drops at most `max` bytes within `time`.
-    pub(super) async fn discard(mut self, max: usize, time: Duration) {
-        let _ = tokio::time::timeout(time, async {
-            let mut left = max;
-            while left > 0 {
-                match self.some(left).await {
-                    Ok(Some(b)) => left -= b.len(),
-                    _ => break,
-                }
-            }
-        })
-        .await;
+    /// After an early answer: reads and drops the rest (within [`MAX_BODY`]) for at most
+    /// `time`.
+    pub(super) async fn discard(mut self, time: Duration) {
+        let _ = tokio::time::timeout(time, self.skip_rest()).await;
     }
 }
 

@@ -36,10 +36,11 @@ use crate::signature::{self, Content};
 use crate::transmit::{MAX_ENVELOPE, RECEIPT_FORMAT, Receipt, SignedReceipt, sha256_hex};
 use crate::{Error, Result, now_rfc3339};
 
-/// After an early answer (a refusal before the body's end), this much more is read and
-/// dropped so that a sender still writing sees the answer rather than a reset connection.
-const DRAIN_AFTER_ANSWER: usize = 1 << 20;
-const DRAIN_TIME: Duration = Duration::from_secs(5);
+/// After an early answer (a refusal before the body's end) to an authenticated peer, the rest
+/// of its body (within the envelope limit and this time) is read and dropped, a block at a
+/// time: a sender still writing then sees the answer, not a reset connection (which it would
+/// take for a network error and retry). Memory stays flat; the drain holds only the connection.
+const DRAIN_TIME: Duration = Duration::from_secs(30);
 
 /// Receives a peer's delivery from its body: see the module's description. Over
 /// [`MAX_ENVELOPE`] it is a 413, declared or read.
@@ -56,9 +57,8 @@ pub async fn deliver(
     let mut inc = Incoming::new(body);
     let result = receive(node, peer, client, &mut inc).await;
     if result.is_err() && !inc.ended {
-        // Answered before the end of the body: read a little more, in the background, so that
-        // a sender that is still writing sees the answer; then the connection closes.
-        tokio::spawn(inc.discard(DRAIN_AFTER_ANSWER, DRAIN_TIME));
+        // Answered before the end of the body: the rest is dropped in the background.
+        tokio::spawn(inc.discard(DRAIN_TIME));
     }
     result
 }
