@@ -1132,18 +1132,17 @@ async fn network_official(
             )
             .map_err(Error::from)?;
         if !d.allowed {
-            documents::log_alone(
-                &node,
-                &Entry::event(
-                    format!("node:{}", peer.peer.id),
-                    "receive",
-                    "deny",
-                    format!("a {} letter for {nip}: {}", level.as_str(), d.reason),
-                    &d.policy_version,
-                    peer.client.clone(),
-                ),
-            )
-            .await?;
+            // A refusal on /network/v1: counted, not logged one by one (see `refusals`).
+            let key = format!("node:{}", peer.peer.id);
+            let entry = Entry::event(
+                key.clone(),
+                "receive",
+                "deny",
+                format!("a {} letter for {nip}: {}", level.as_str(), d.reason),
+                &d.policy_version,
+                peer.client.clone(),
+            );
+            crate::refusals::refused(&node, &key, "receive", entry).await?;
             return Err(Error::Forbidden {
                 alasan: d.alasan,
                 reason: d.reason,
