@@ -265,7 +265,7 @@ impl FromRequestParts<App> for AppAuthed {
 
 /// A peer node on `/network/v1`, checked on every request: a client certificate from the
 /// Network CA, not revoked, listed as active in the current network directory. A refusal is
-/// logged.
+/// logged, once per certificate and window and counted after (see `refusals`).
 #[derive(Debug)]
 pub struct NodeAuthed {
     pub peer: keymgr::directory::NodeEntry,
