@@ -9,6 +9,7 @@ pub mod applications;
 pub mod approvals;
 pub mod audit;
 pub mod backup;
+mod backup_files;
 mod backup_schema;
 pub mod backup_seal;
 pub mod bench;
