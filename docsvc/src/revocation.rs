@@ -68,6 +68,9 @@ pub struct CrlCache {
 #[derive(Debug, Default)]
 struct Cached {
     stamp: Option<Vec<(PathBuf, Option<SystemTime>, u64)>>,
+    /// The directory's own modification time at the last full look, and when that was.
+    dir_mtime: Option<SystemTime>,
+    looked_at: Option<std::time::Instant>,
     /// The highest-numbered CRL seen of each issuer (by issuer name, DER), kept across
     /// reloads: an older CRL put in the directory later never replaces it.
     best: HashMap<Vec<u8>, Parsed>,
@@ -94,6 +97,9 @@ pub struct Freshness {
     /// Seconds until the CRL goes stale (negative once it is); none without a CRL.
     pub seconds_left: Option<i64>,
 }
+
+/// How long the CRL directory's listing is trusted while the directory itself is unchanged.
+const FULL_LOOK: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn stamp(dir: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
@@ -130,15 +136,33 @@ impl CrlCache {
         }
     }
 
-    /// The cache, brought up to date with the directory.
+    /// The cache, brought up to date with the directory. A CRL renamed into the directory (as
+    /// an operator installs one) or a file removed changes the directory's own modification
+    /// time and is seen at once; a file rewritten in place is seen within [`FULL_LOOK`]. Every
+    /// request pays one `stat` of the directory, not a listing of it.
     fn current(&self) -> std::sync::MutexGuard<'_, Cached> {
-        // The directory is looked at outside the lock: requests do not queue behind each
+        let dir_mtime = std::fs::metadata(&self.dir).and_then(|m| m.modified()).ok();
+        {
+            let cached = self
+                .cached
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if dir_mtime.is_some()
+                && cached.dir_mtime == dir_mtime
+                && cached.looked_at.is_some_and(|t| t.elapsed() < FULL_LOOK)
+            {
+                return cached;
+            }
+        }
+        // The directory is listed outside the lock: requests do not queue behind each
         // other's system calls.
         let now_stamp = stamp(&self.dir);
         let mut cached = self
             .cached
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cached.dir_mtime = dir_mtime;
+        cached.looked_at = Some(std::time::Instant::now());
         if cached.stamp.as_ref() != Some(&now_stamp) {
             for (issuer, crl) in load(&self.dir, &self.issuers) {
                 let newer = cached

@@ -151,7 +151,7 @@ async fn install_crl(h: &Hub, ca: Ca, next_update: time::Duration) -> Vec<u8> {
         .layout
         .crl_dir()
         .join(ca.file_name().replace(".pem", ".crl"));
-    std::fs::write(&path, &crl.der).expect("install CRL");
+    sandi_e2e::install(&path, &crl.der);
     crl.der
 }
 
@@ -356,7 +356,7 @@ async fn an_older_crl_never_replaces_a_newer_one() {
     let newer = install_crl(&h, Ca::Network, time::Duration::days(7)).await;
     assert_eq!(verify_as(&h, &app, &verify).await.status, 401);
     // The attacker puts the old CRL back, fresh and validly signed but with a lower number.
-    std::fs::write(h.node.layout.crl_dir().join("network-ca.crl"), &old).expect("old back");
+    sandi_e2e::install(&h.node.layout.crl_dir().join("network-ca.crl"), &old);
     let r = verify_as(&h, &app, &verify).await;
     assert_eq!(
         r.status, 401,
@@ -364,8 +364,8 @@ async fn an_older_crl_never_replaces_a_newer_one() {
         r.body
     );
     // ... or beside the newer one.
-    std::fs::write(h.node.layout.crl_dir().join("network-ca.crl"), &newer).expect("newer");
-    std::fs::write(h.node.layout.crl_dir().join("0-old.crl"), &old).expect("old beside");
+    sandi_e2e::install(&h.node.layout.crl_dir().join("network-ca.crl"), &newer);
+    sandi_e2e::install(&h.node.layout.crl_dir().join("0-old.crl"), &old);
     let r = verify_as(&h, &app, &verify).await;
     assert_eq!(r.status, 401, "{}", r.body);
 }

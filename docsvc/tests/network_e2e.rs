@@ -646,7 +646,7 @@ async fn revoke_node(hub: &Path, node: &Path, crl_to: &Path) {
     )
     .await
     .expect("crl");
-    std::fs::write(crl_to.join("crl/network-ca.crl"), crl.der).expect("copy CRL");
+    sandi_e2e::install(&crl_to.join("crl/network-ca.crl"), &crl.der);
 }
 
 /// A SANGAT RAHASIA letter for kecamatan, accredited to terbatas only: kecamatan refuses to

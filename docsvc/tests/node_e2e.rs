@@ -859,7 +859,7 @@ async fn revoke_client_certificate(node: &Node) {
     let crl = keymgr::revoke::crl(&home, online, &inv, Ca::Network, time::Duration::days(7))
         .await
         .expect("crl");
-    std::fs::write(node.data().join("crl/network-ca.crl"), crl.der).expect("copy CRL");
+    sandi_e2e::install(&node.data().join("crl/network-ca.crl"), &crl.der);
 }
 
 fn audit_is_exported_and_proved(node: &Node) {

@@ -19,3 +19,16 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// Installs `bytes` at `path` as an operator should: written beside the directory under another
+/// name, then renamed into place, so that no reader sees half a file and a node watching the
+/// directory sees the change at once.
+pub fn install(path: &std::path::Path, bytes: &[u8]) {
+    let dir = path.parent().expect("a file in a directory");
+    let tmp = dir
+        .parent()
+        .unwrap_or(dir)
+        .join(format!(".installing-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).expect("write the file to install");
+    std::fs::rename(&tmp, path).expect("rename it into place");
+}
