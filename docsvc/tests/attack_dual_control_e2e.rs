@@ -8,14 +8,14 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use docsvc::documents::{self, Caller, Ingest, NewLetter};
-use docsvc::envelope::Urgency;
-use docsvc::node::{Layout, Node};
+use docsvc::documents;
+use docsvc::node::Node;
 use policies::{Action, Level};
 use sqlx::Row as _;
 
-const BUDI: &str = "197501012000031001"; // dinkes, sangat_rahasia: writes the letter
+mod common;
+use common::{BUDI, letter_to, node_pins, stepped_up};
+
 const JOKO: &str = "196812082000031008"; // dinkes, sangat_rahasia, approver
 const DEWI: &str = "197704042002122004"; // bappeda, sangat_rahasia: the addressee
 const MAYA: &str = "198806062012122006"; // pengelola_sandi + admin, rahasia
@@ -23,53 +23,11 @@ const BAYU: &str = "199109092016031009"; // pengelola_sandi, rahasia
 const AGUS: &str = "198503032010013003"; // terbatas
 
 async fn node(dir: &std::path::Path, database_url: Option<&str>) -> Arc<Node> {
-    docsvc::quickstart::setup(dir, "127.0.0.1:0", database_url, &mut |_| {})
-        .await
-        .expect("quickstart");
-    let node = Arc::new(Node::open(Layout::new(dir)).await.expect("open"));
-    docsvc::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
-    node.after_unseal().expect("after unseal");
-    node
-}
-
-async fn caller(node: &Node, nip: &str) -> Caller {
-    Caller {
-        official: docsvc::directory::get(&node.store, nip)
-            .await
-            .expect("directory")
-            .expect("official"),
-        stepped_up: true,
-        client: None,
-    }
+    node_pins(dir, database_url).await.0
 }
 
 async fn secret_letter(node: &Node) -> String {
-    let mut ingest = Ingest::begin(
-        node,
-        caller(node, BUDI).await,
-        NewLetter {
-            nomor: "005/SR/XI/2026".into(),
-            perihal: "Kendali ganda".into(),
-            classification: Level::SangatRahasia,
-            urgency: Urgency::Biasa,
-            recipients: vec![DEWI.into()],
-            copies: vec![],
-            dated: None,
-        },
-    )
-    .await
-    .expect("begin");
-    ingest
-        .add_part(
-            "surat.txt",
-            "text/plain",
-            futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(Bytes::from(
-                "Isi surat sangat rahasia",
-            ))]),
-        )
-        .await
-        .expect("part");
-    let created = ingest.finish().await.expect("finish");
+    let created = letter_to(node, Level::SangatRahasia, DEWI, "Kendali ganda").await;
     assert_eq!(
         created.state,
         documents::AWAITING,
@@ -81,7 +39,7 @@ async fn secret_letter(node: &Node) -> String {
 /// Whether Dewi may read letter `id` now: `Ok(allowed)`, or the error that refused it.
 async fn dewi_reads(node: &Node, id: &str) -> Result<bool, docsvc::Error> {
     let checked = documents::load_checked(node, id).await?;
-    let dewi = caller(node, DEWI).await;
+    let dewi = stepped_up(node, DEWI).await;
     Ok(documents::decide(node, &dewi, Action::Read, &checked, true)
         .await?
         .allowed)
@@ -146,7 +104,7 @@ async fn released_by_the_database(database_url: Option<&str>) {
 
     // An approval row the originator signed himself (his key, the approval kind): not a
     // second official's approval.
-    let budi = caller(&node, BUDI).await.official;
+    let budi = stepped_up(&node, BUDI).await.official;
     let manifest: Vec<u8> = sqlx::query_scalar("SELECT manifest FROM documents WHERE id = $1")
         .bind(&id)
         .fetch_one(node.store.pool())
@@ -187,7 +145,7 @@ async fn released_by_the_database(database_url: Option<&str>) {
             .await
             .expect("put back");
     }
-    documents::approve(&node, &caller(&node, JOKO).await, &id)
+    documents::approve(&node, &stepped_up(&node, JOKO).await, &id)
         .await
         .expect("Joko approves");
     assert!(
@@ -235,8 +193,8 @@ async fn officials_changed_in_the_database(database_url: Option<&str>) {
     use docsvc::official_changes::decide;
     let dir = tempfile::tempdir().expect("tempdir");
     let node = node(dir.path(), database_url).await;
-    let maya = caller(&node, MAYA).await.official;
-    let bayu = caller(&node, BAYU).await;
+    let maya = stepped_up(&node, MAYA).await.official;
+    let bayu = stepped_up(&node, BAYU).await;
     let write = |sql: &'static str, id: String| {
         let pool = node.store.pool().clone();
         async move {
@@ -271,7 +229,7 @@ async fn officials_changed_in_the_database(database_url: Option<&str>) {
         .expect_err("refused");
     assert!(matches!(e, docsvc::Error::Integrity(_)), "{e:?}");
     assert_eq!(
-        caller(&node, AGUS).await.official.clearance,
+        stepped_up(&node, AGUS).await.official.clearance,
         Level::Terbatas
     );
 
@@ -290,7 +248,7 @@ async fn officials_changed_in_the_database(database_url: Option<&str>) {
         .expect_err("refused");
     assert!(matches!(e, docsvc::Error::Integrity(_)), "{e:?}");
     assert_eq!(
-        caller(&node, AGUS).await.official.clearance,
+        stepped_up(&node, AGUS).await.official.clearance,
         Level::Terbatas
     );
 
@@ -310,7 +268,7 @@ async fn officials_changed_in_the_database(database_url: Option<&str>) {
         "one admin activates nobody"
     );
     assert_eq!(
-        caller(&node, &r.official.nip).await.official.status,
+        stepped_up(&node, &r.official.nip).await.official.status,
         policies::Status::Suspended
     );
 

@@ -13,12 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
 use sandi_e2e::http::Client;
 use sandi_e2e::node::DevNode;
 use serde_json::json;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+mod common;
+use common::{connect, read_status};
 
 const BUDI: &str = "197501012000031001";
 const SITI: &str = "198002022005012002";
@@ -29,43 +30,6 @@ fn docsvc() -> PathBuf {
         || PathBuf::from(env!("CARGO_BIN_EXE_docsvc")),
         PathBuf::from,
     )
-}
-
-type Tls = tokio_rustls::client::TlsStream<TcpStream>;
-
-/// A TLS connection to the node, speaking `alpn`, from the loopback address `from`.
-async fn connect(
-    addr: SocketAddr,
-    tls: &Arc<rustls::ClientConfig>,
-    alpn: &[u8],
-    from: Ipv4Addr,
-) -> std::io::Result<Tls> {
-    let tcp = tcp_from(addr, from).await?;
-    let mut cfg = (**tls).clone();
-    cfg.alpn_protocols = vec![alpn.to_vec()];
-    tokio_rustls::TlsConnector::from(Arc::new(cfg))
-        .connect(ServerName::try_from("127.0.0.1").expect("name"), tcp)
-        .await
-}
-
-async fn tcp_from(addr: SocketAddr, from: Ipv4Addr) -> std::io::Result<TcpStream> {
-    let s = TcpSocket::new_v4()?;
-    s.bind(SocketAddr::from((from, 0)))?;
-    s.connect(addr).await
-}
-
-/// Reads a response head; its status, or `None` when the connection ends first.
-async fn read_status(rd: &mut (impl AsyncRead + Unpin)) -> Option<u16> {
-    let mut buf = Vec::new();
-    let mut b = [0u8; 4096];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 64 * 1024 {
-        match rd.read(&mut b).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&b[..n]),
-        }
-    }
-    let text = String::from_utf8_lossy(&buf);
-    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
 }
 
 /// What an attacking request achieved: the status it got, and how many body bytes the

@@ -13,11 +13,13 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::ServerName;
 use sandi_e2e::node::DevNode;
 use serde_json::json;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+mod common;
+use common::{Tls, connect, read_status, tcp_from};
 
 const BUDI: &str = "197501012000031001";
 const SITI: &str = "198002022005012002";
@@ -61,42 +63,6 @@ fn configure(data: &Path) {
     }
     doc.insert("limits".into(), toml::Value::Table(limits));
     std::fs::write(&path, toml::to_string(&doc).expect("toml")).expect("write node.toml");
-}
-
-type Tls = tokio_rustls::client::TlsStream<TcpStream>;
-
-async fn tcp_from(addr: SocketAddr, from: Ipv4Addr) -> std::io::Result<TcpStream> {
-    let s = TcpSocket::new_v4()?;
-    s.bind(SocketAddr::from((from, 0)))?;
-    s.connect(addr).await
-}
-
-async fn connect(
-    addr: SocketAddr,
-    tls: &Arc<rustls::ClientConfig>,
-    alpn: &[u8],
-    from: Ipv4Addr,
-) -> std::io::Result<Tls> {
-    let tcp = tcp_from(addr, from).await?;
-    let mut cfg = (**tls).clone();
-    cfg.alpn_protocols = vec![alpn.to_vec()];
-    tokio_rustls::TlsConnector::from(Arc::new(cfg))
-        .connect(ServerName::try_from("127.0.0.1").expect("name"), tcp)
-        .await
-}
-
-/// Reads a response head; its status, or `None` when the connection ends first.
-async fn read_status(rd: &mut (impl AsyncRead + Unpin)) -> Option<u16> {
-    let mut buf = Vec::new();
-    let mut b = [0u8; 4096];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 64 * 1024 {
-        match rd.read(&mut b).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&b[..n]),
-        }
-    }
-    let text = String::from_utf8_lossy(&buf);
-    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
 }
 
 /// How long after it opened a connection was closed by the node (`None` while open).

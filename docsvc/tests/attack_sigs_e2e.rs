@@ -3,40 +3,20 @@
 //! verifier handed the other kinds, signing as an official without their consent, and an
 //! admin acting alone on officials (the export recipient: attack_recipient_e2e).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use docsvc::documents::{self, Caller, Ingest, NewLetter};
-use docsvc::envelope::Urgency;
-use docsvc::node::{Layout, Node};
+use docsvc::documents::{self, Caller};
+use docsvc::node::Node;
 use sqlx::Row as _;
 
-const BUDI: &str = "197501012000031001";
+mod common;
+use common::{BUDI, letter_to, node_pins, official};
+
 const SITI: &str = "198002022005012002";
 
 /// A quickstart node opened as a library and unsealed, on SQLite or (with a URL) PostgreSQL.
 async fn node(dir: &std::path::Path, database_url: Option<&str>) -> Arc<Node> {
     node_pins(dir, database_url).await.0
-}
-
-/// The same, with the officials' signing PINs by NIP.
-async fn node_pins(
-    dir: &std::path::Path,
-    database_url: Option<&str>,
-) -> (Arc<Node>, HashMap<String, String>) {
-    let out = docsvc::quickstart::setup(dir, "127.0.0.1:0", database_url, &mut |_| {})
-        .await
-        .expect("quickstart");
-    let pins = out
-        .officials
-        .iter()
-        .map(|o| (o.nip.clone(), o.pin.to_string()))
-        .collect();
-    let node = Arc::new(Node::open(Layout::new(dir)).await.expect("open"));
-    docsvc::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
-    node.after_unseal().expect("after unseal");
-    (node, pins)
 }
 
 /// The access log's entries, as JSON text, in order.
@@ -50,45 +30,12 @@ async fn log_entries(node: &Node) -> Vec<String> {
         .collect()
 }
 
-async fn official(node: &Node, nip: &str) -> docsvc::directory::Official {
-    docsvc::directory::get(&node.store, nip)
-        .await
-        .expect("directory")
-        .expect("official")
-}
-
 /// A letter from Budi to Siti; returns its id.
 async fn letter(node: &Node, level: policies::Level) -> String {
-    let mut ingest = Ingest::begin(
-        node,
-        Caller {
-            official: official(node, BUDI).await,
-            stepped_up: true,
-            client: None,
-        },
-        NewLetter {
-            nomor: "005/77/XI/2026".into(),
-            perihal: "Uji tanda tangan".into(),
-            classification: level,
-            urgency: Urgency::Biasa,
-            recipients: vec![SITI.into()],
-            copies: vec![],
-            dated: None,
-        },
-    )
-    .await
-    .expect("begin");
-    ingest
-        .add_part(
-            "surat.txt",
-            "text/plain",
-            futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(Bytes::from(
-                "Isi surat",
-            ))]),
-        )
+    letter_to(node, level, SITI, "Uji tanda tangan")
         .await
-        .expect("part");
-    ingest.finish().await.expect("finish").manifest.id
+        .manifest
+        .id
 }
 
 async fn stored(node: &Node, id: &str) -> (Vec<u8>, Vec<u8>) {

@@ -1,0 +1,126 @@
+//! What several of docsvc's attack suites share: a quickstart node opened as a library, its
+//! officials and letters, and a raw TLS client that speaks to the real server byte by byte.
+//! Each suite uses part of it.
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use docsvc::documents::{Caller, Ingest, NewLetter};
+use docsvc::envelope::Urgency;
+use docsvc::node::{Layout, Node};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt as _};
+use tokio::net::{TcpSocket, TcpStream};
+
+pub const BUDI: &str = "197501012000031001";
+
+/// A quickstart node opened as a library and unsealed, on SQLite or (with a URL) PostgreSQL,
+/// with the officials' signing PINs by NIP.
+pub async fn node_pins(
+    dir: &std::path::Path,
+    database_url: Option<&str>,
+) -> (Arc<Node>, std::collections::HashMap<String, String>) {
+    let out = docsvc::quickstart::setup(dir, "127.0.0.1:0", database_url, &mut |_| {})
+        .await
+        .expect("quickstart");
+    let pins = out
+        .officials
+        .iter()
+        .map(|o| (o.nip.clone(), o.pin.to_string()))
+        .collect();
+    let node = Arc::new(Node::open(Layout::new(dir)).await.expect("open"));
+    docsvc::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
+    node.after_unseal().expect("after unseal");
+    (node, pins)
+}
+
+pub async fn official(node: &Node, nip: &str) -> docsvc::directory::Official {
+    docsvc::directory::get(&node.store, nip)
+        .await
+        .expect("directory")
+        .expect("official")
+}
+
+/// `nip` as a caller who gave the PIN.
+pub async fn stepped_up(node: &Node, nip: &str) -> Caller {
+    Caller {
+        official: official(node, nip).await,
+        stepped_up: true,
+        client: None,
+    }
+}
+
+/// A letter of `level` from Budi to `to`, one short text part; what the node made of it.
+pub async fn letter_to(
+    node: &Node,
+    level: policies::Level,
+    to: &str,
+    perihal: &str,
+) -> docsvc::documents::Created {
+    let mut ingest = Ingest::begin(
+        node,
+        stepped_up(node, BUDI).await,
+        NewLetter {
+            nomor: "005/77/XI/2026".into(),
+            perihal: perihal.into(),
+            classification: level,
+            urgency: Urgency::Biasa,
+            recipients: vec![to.into()],
+            copies: vec![],
+            dated: None,
+        },
+    )
+    .await
+    .expect("begin");
+    ingest
+        .add_part(
+            "surat.txt",
+            "text/plain",
+            futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(Bytes::from(
+                "Isi surat",
+            ))]),
+        )
+        .await
+        .expect("part");
+    ingest.finish().await.expect("finish")
+}
+
+pub type Tls = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// A TLS connection to the node, speaking `alpn`, from the loopback address `from`.
+pub async fn connect(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+    alpn: &[u8],
+    from: Ipv4Addr,
+) -> std::io::Result<Tls> {
+    let tcp = tcp_from(addr, from).await?;
+    let mut cfg = (**tls).clone();
+    cfg.alpn_protocols = vec![alpn.to_vec()];
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(ServerName::try_from("127.0.0.1").expect("name"), tcp)
+        .await
+}
+
+/// A TCP connection to `addr` from the loopback address `from`.
+pub async fn tcp_from(addr: SocketAddr, from: Ipv4Addr) -> std::io::Result<TcpStream> {
+    let s = TcpSocket::new_v4()?;
+    s.bind(SocketAddr::from((from, 0)))?;
+    s.connect(addr).await
+}
+
+/// Reads a response head; its status, or `None` when the connection ends first.
+pub async fn read_status(rd: &mut (impl AsyncRead + Unpin)) -> Option<u16> {
+    let mut buf = Vec::new();
+    let mut b = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 64 * 1024 {
+        match rd.read(&mut b).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&b[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+}
