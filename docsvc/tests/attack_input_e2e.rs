@@ -16,7 +16,7 @@ use std::time::Duration;
 use sandi_e2e::http::Client;
 use sandi_e2e::node::DevNode;
 use serde_json::json;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 
 mod common;
 use common::{connect, read_status};

@@ -14,11 +14,11 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 use tokio::net::{TcpSocket, TcpStream};
 
-pub const BUDI: &str = "197501012000031001";
+pub(crate) const BUDI: &str = "197501012000031001";
 
 /// A quickstart node opened as a library and unsealed, on SQLite or (with a URL) PostgreSQL,
 /// with the officials' signing PINs by NIP.
-pub async fn node_pins(
+pub(crate) async fn node_pins(
     dir: &std::path::Path,
     database_url: Option<&str>,
 ) -> (Arc<Node>, std::collections::HashMap<String, String>) {
@@ -36,7 +36,7 @@ pub async fn node_pins(
     (node, pins)
 }
 
-pub async fn official(node: &Node, nip: &str) -> docsvc::directory::Official {
+pub(crate) async fn official(node: &Node, nip: &str) -> docsvc::directory::Official {
     docsvc::directory::get(&node.store, nip)
         .await
         .expect("directory")
@@ -44,7 +44,7 @@ pub async fn official(node: &Node, nip: &str) -> docsvc::directory::Official {
 }
 
 /// `nip` as a caller who gave the PIN.
-pub async fn stepped_up(node: &Node, nip: &str) -> Caller {
+pub(crate) async fn stepped_up(node: &Node, nip: &str) -> Caller {
     Caller {
         official: official(node, nip).await,
         stepped_up: true,
@@ -53,7 +53,7 @@ pub async fn stepped_up(node: &Node, nip: &str) -> Caller {
 }
 
 /// A letter of `level` from Budi to `to`, one short text part; what the node made of it.
-pub async fn letter_to(
+pub(crate) async fn letter_to(
     node: &Node,
     level: policies::Level,
     to: &str,
@@ -87,10 +87,10 @@ pub async fn letter_to(
     ingest.finish().await.expect("finish")
 }
 
-pub type Tls = tokio_rustls::client::TlsStream<TcpStream>;
+pub(crate) type Tls = tokio_rustls::client::TlsStream<TcpStream>;
 
 /// A TLS connection to the node, speaking `alpn`, from the loopback address `from`.
-pub async fn connect(
+pub(crate) async fn connect(
     addr: SocketAddr,
     tls: &Arc<rustls::ClientConfig>,
     alpn: &[u8],
@@ -105,14 +105,14 @@ pub async fn connect(
 }
 
 /// A TCP connection to `addr` from the loopback address `from`.
-pub async fn tcp_from(addr: SocketAddr, from: Ipv4Addr) -> std::io::Result<TcpStream> {
+pub(crate) async fn tcp_from(addr: SocketAddr, from: Ipv4Addr) -> std::io::Result<TcpStream> {
     let s = TcpSocket::new_v4()?;
     s.bind(SocketAddr::from((from, 0)))?;
     s.connect(addr).await
 }
 
 /// Reads a response head; its status, or `None` when the connection ends first.
-pub async fn read_status(rd: &mut (impl AsyncRead + Unpin)) -> Option<u16> {
+pub(crate) async fn read_status(rd: &mut (impl AsyncRead + Unpin)) -> Option<u16> {
     let mut buf = Vec::new();
     let mut b = [0u8; 4096];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 64 * 1024 {
