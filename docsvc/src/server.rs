@@ -267,6 +267,26 @@ impl<T> Quiet<T> {
     }
 }
 
+impl<T> Quiet<T> {
+    /// A write's outcome: bytes written count as activity; a write that cannot go on is
+    /// under the silence timer too (a client that stops reading our answer).
+    fn wrote(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match r {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    self.last = Instant::now();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.expired(cx).map(Err),
+        }
+    }
+}
+
 impl<T: AsyncRead + Unpin> AsyncRead for Quiet<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -292,15 +312,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Quiet<T> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.io).poll_write(cx, data) {
-            Poll::Ready(r) => {
-                if matches!(r, Ok(n) if n > 0) {
-                    self.last = Instant::now();
-                }
-                Poll::Ready(r)
-            }
-            Poll::Pending => self.expired(cx).map(Err),
-        }
+        let written = Pin::new(&mut self.io).poll_write(cx, data);
+        self.wrote(cx, written)
     }
 
     fn poll_write_vectored(
@@ -308,15 +321,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Quiet<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
-            Poll::Ready(r) => {
-                if matches!(r, Ok(n) if n > 0) {
-                    self.last = Instant::now();
-                }
-                Poll::Ready(r)
-            }
-            Poll::Pending => self.expired(cx).map(Err),
-        }
+        let written = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.wrote(cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {

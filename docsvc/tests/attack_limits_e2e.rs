@@ -152,16 +152,6 @@ async fn h2_max_streams(addr: SocketAddr, tls: &Arc<rustls::ClientConfig>) -> Op
     }
 }
 
-fn peak_rss_kib(node: &DevNode) -> u64 {
-    let pid = node.server.as_ref().expect("serving").0.id();
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .expect("the server's status")
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
-}
-
 /// Section 1, timeouts and limits. Fails on a node without them: the per-address and total
 /// caps and the 408 are not there, and the slow connections are never closed (hyper's auto
 /// protocol detection waits on a silent TLS connection without a timeout).
@@ -364,7 +354,7 @@ async fn slow_and_many_clients_hold_nothing_and_officials_are_served() {
         metric(&node, "docsvc_connections_refused_total") > over as u64,
         "refusals counted"
     );
-    let rss = peak_rss_kib(&node);
+    let rss = common::peak_rss_kib(node.server.as_ref().expect("serving").0.id());
     eprintln!("server peak RSS {} MiB", rss / 1024);
     assert!(
         rss < 1024 * 1024,

@@ -27,6 +27,8 @@ use sandi_e2e::node::ok;
 use sqlx::{Connection as _, Row as _};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 
+mod common;
+
 const BUDI: &str = "197501012000031001"; // dinkes, on the hub
 const DEWI: &str = "197704042002122004"; // bappeda
 const RUDI: &str = "199005052015031005"; // bappeda
@@ -88,17 +90,7 @@ fn entry(dir: &Path, id: &str, listen: &str, agency: &str) -> NodeEntry {
 
 /// Signs a directory of `entries` with the hub's dev CA and installs it on `nodes`.
 fn publish(hub: &Path, entries: Vec<NodeEntry>, nodes: &[&Path]) {
-    let home = keymgr::ca::Home::new(hub.join("keymgr"));
-    let mut quorum = keymgr::ceremony::QuorumSession::open(&home).expect("quorum");
-    let shares = hub.join("shares");
-    for (i, name) in [(1, "satu"), (2, "dua")] {
-        quorum
-            .add(
-                &shares.join(format!("keymgr/custodian-{i}-custodian-{name}.age")),
-                &keymgr::shares::Unlock::Identity(shares.join(format!("custodian-{i}.key"))),
-            )
-            .expect("share");
-    }
+    let (home, quorum) = common::dev_quorum(hub);
     let d = keymgr::directory::sign(
         &home,
         quorum.online().expect("online"),
@@ -418,13 +410,7 @@ async fn deliver(from: &Node, to: SocketAddr, env: &[u8]) -> (u16, serde_json::V
 
 /// The peak resident memory of a process (VmHWM), in bytes.
 fn peak_rss(pid: u32) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let kib: usize = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM");
-    kib * 1024
+    usize::try_from(common::peak_rss_kib(pid)).expect("fits") * 1024
 }
 
 fn spool_files(b_dir: &Path) -> usize {

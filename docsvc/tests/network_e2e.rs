@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use keymgr::directory::{DirectoryInput, NodeEntry};
 use sandi_e2e::node::ok;
 
+mod common;
+
 fn docsvc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_docsvc"))
 }
@@ -245,18 +247,7 @@ fn entry(dir: &Path, id: &str, base: &str, agencies: &[&str], accreditation: &st
 }
 
 fn quorum(hub: &Path) -> (keymgr::ca::Home, keymgr::ceremony::QuorumSession) {
-    let home = keymgr::ca::Home::new(hub.join("keymgr"));
-    let mut quorum = keymgr::ceremony::QuorumSession::open(&home).expect("quorum");
-    let shares = hub.join("shares");
-    for (i, name) in [(1, "satu"), (2, "dua")] {
-        quorum
-            .add(
-                &shares.join(format!("keymgr/custodian-{i}-custodian-{name}.age")),
-                &keymgr::shares::Unlock::Identity(shares.join(format!("custodian-{i}.key"))),
-            )
-            .expect("share");
-    }
-    (home, quorum)
+    common::dev_quorum(hub)
 }
 
 /// Signs a directory with the hub's dev CA and installs it on `nodes`.

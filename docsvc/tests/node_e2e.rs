@@ -11,6 +11,8 @@ use sandi_e2e::http::{Client, Response};
 use sandi_e2e::node::{credentials, require};
 use serde_json::json;
 
+mod common;
+
 const ORIGINATOR: &str = "197501012000031001"; // Budi, dinkes, sangat_rahasia
 const RECIPIENT: &str = "198002022005012002"; // Siti, dinkes, rahasia
 const TERBATAS: &str = "198503032010013003"; // Agus, dinkes, terbatas
@@ -732,18 +734,7 @@ async fn applications_sign_over_mutual_tls(node: &Node, files: &Path) {
 
 /// The custodians open keymgr's online keystore with two dev shares.
 fn keymgr_quorum(node: &Node) -> (keymgr::ca::Home, keymgr::ceremony::QuorumSession) {
-    let home = keymgr::ca::Home::new(node.data().join("keymgr"));
-    let mut quorum = keymgr::ceremony::QuorumSession::open(&home).expect("quorum");
-    let shares = node.data().join("shares");
-    for (i, name) in [(1, "satu"), (2, "dua")] {
-        quorum
-            .add(
-                &shares.join(format!("keymgr/custodian-{i}-custodian-{name}.age")),
-                &keymgr::shares::Unlock::Identity(shares.join(format!("custodian-{i}.key"))),
-            )
-            .expect("share");
-    }
-    (home, quorum)
+    common::dev_quorum(node.data())
 }
 
 async fn an_admin_registers_an_official(node: &Node, body: &Path) {
@@ -1193,16 +1184,6 @@ fn sigterm_stops_the_node_cleanly() {
     }
 }
 
-/// Peak resident memory of a process, in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .expect("proc status")
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
-}
-
 #[test]
 fn a_gigabyte_letter_round_trips_in_bounded_memory() {
     const SIZE: u64 = 1 << 30;
@@ -1251,7 +1232,7 @@ fn a_gigabyte_letter_round_trips_in_bounded_memory() {
         digest(&out),
         m["parts"][0]["sha256"].as_str().expect("hash")
     );
-    let peak = peak_rss_kib(node.child.id());
+    let peak = common::peak_rss_kib(node.child.id());
     assert!(
         peak < 150 * 1024,
         "server peak RSS {peak} KiB is over 150 MiB"

@@ -87,6 +87,35 @@ pub(crate) async fn letter_to(
     ingest.finish().await.expect("finish")
 }
 
+/// keymgr's online keystore under a quickstart data directory `dir`, opened by the custodians
+/// with two dev shares.
+pub(crate) fn dev_quorum(
+    dir: &std::path::Path,
+) -> (keymgr::ca::Home, keymgr::ceremony::QuorumSession) {
+    let home = keymgr::ca::Home::new(dir.join("keymgr"));
+    let mut quorum = keymgr::ceremony::QuorumSession::open(&home).expect("quorum");
+    let shares = dir.join("shares");
+    for (i, name) in [(1, "satu"), (2, "dua")] {
+        quorum
+            .add(
+                &shares.join(format!("keymgr/custodian-{i}-custodian-{name}.age")),
+                &keymgr::shares::Unlock::Identity(shares.join(format!("custodian-{i}.key"))),
+            )
+            .expect("share");
+    }
+    (home, quorum)
+}
+
+/// Peak resident memory of a process (VmHWM), in KiB.
+pub(crate) fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("proc status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
 pub(crate) type Tls = tokio_rustls::client::TlsStream<TcpStream>;
 
 /// A TLS connection to the node, speaking `alpn`, from the loopback address `from`.
