@@ -1,5 +1,5 @@
 //! The decision matrix: every row of matrix/decisions.tsv (expected outcomes written from
-//! DOMAIN.md by matrix/oracle.py, never from the engine) must match the shipped policy.
+//! docs/domain.md by matrix/oracle.py, never from the engine) must match the shipped policy.
 
 use policies::{Action, Context, Document, Level, Person, Policy, Principal, Status};
 

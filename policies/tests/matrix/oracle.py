@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Writes decisions.tsv: the expected outcome of every clearance x classification x relation x
-action x step-up x dual-control case, from the rules in shared/DOMAIN.md, written here by hand
-and independently of the Cedar policies (this script never calls the engine).
+action x step-up x dual-control case, from the rules in docs/domain.md (#who-may-do-what,
+#need-to-know, #step-up, #dual-control, #classification; #decision-matrix says what this covers),
+written here by hand and independently of the Cedar policies (this script never calls the engine).
 
-Run it again only when the rules in DOMAIN.md change: python3 oracle.py > decisions.tsv
+Run it again only when those rules change: python3 oracle.py > decisions.tsv
 """
 
 LEVELS = ["biasa", "terbatas", "rahasia", "sangat_rahasia"]
