@@ -172,7 +172,12 @@ fn log_err(e: impl std::fmt::Display) -> Error {
     Error::LogUnavailable(e.to_string())
 }
 
+/// A stored hash, in the one encoding the node writes (lowercase hex), so that no other
+/// spelling of the same bytes passes as the stored value.
 fn hex32(s: &str) -> Option<Hash> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
     let v = hex::decode(s).ok()?;
     v.try_into().ok()
 }
@@ -390,6 +395,25 @@ pub struct Batcher {
 const BATCH: usize = 1024;
 /// Rows per INSERT statement (three parameters each, well under SQLite's limit).
 const ROWS_PER_INSERT: usize = 256;
+
+/// Integrity incidents found by the store are written here, like any other entry.
+impl crate::store::integrity::IncidentLog for Batcher {
+    fn record<'a>(
+        &'a self,
+        subject: &'a str,
+        what: &'a str,
+        policy_version: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>> {
+        Box::pin(self.append(Entry::event(
+            subject.to_owned(),
+            "integrity",
+            "deny",
+            format!("integrity incident: {what}"),
+            policy_version,
+            None,
+        )))
+    }
+}
 
 impl Batcher {
     pub fn spawn(store: Store, log: AuditLog) -> Self {

@@ -3,50 +3,22 @@
 //! and applications over HTTPS. The `docsvc` binary is a thin CLI over this library.
 #![forbid(unsafe_code)]
 
-pub mod admin;
-pub mod api;
-pub mod applications;
-pub mod approvals;
 pub mod audit;
-pub mod backup;
-mod backup_files;
-mod backup_schema;
-pub mod backup_seal;
-pub mod bench;
-pub mod client;
-pub mod content;
-pub mod delegation;
-pub mod directory;
-pub mod documents;
-pub mod envelope;
+pub mod crypto;
+pub mod dev;
 mod error;
-pub mod http_limits;
-pub mod integrity;
-pub mod lifecycle;
-pub mod lockout;
+pub mod http;
+pub mod letters;
 pub mod metrics;
 pub mod network;
 pub mod node;
-pub mod official_changes;
-mod official_row;
+pub mod officials;
+pub mod ops;
 pub mod private_files;
-pub mod quickstart;
-pub mod receive;
-pub mod recipient;
-pub mod refusals;
-pub mod revocation;
-pub mod rewrap;
-pub mod security_headers;
-pub mod server;
-pub mod session;
-pub mod signature;
+pub mod schema;
 pub mod signing;
-pub mod soak;
 pub mod store;
-pub mod tls;
-pub mod tls_reissue;
 pub mod transmit;
-pub mod web;
 
 pub use error::{Error, Result};
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use docsvc::node::{Layout, Node};
-use docsvc::{api, audit, directory, quickstart};
+use docsvc::{audit, dev::quickstart, http::api, officials::directory};
 
 #[derive(Parser)]
 #[command(
@@ -411,7 +411,7 @@ async fn serve(
                 u64::try_from(minutes.clamp(1, 10) * 60).unwrap_or(600),
             );
             loop {
-                match docsvc::documents::sweep_abandoned(&node, minutes).await {
+                match docsvc::letters::documents::sweep_abandoned(&node, minutes).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(chunks = n, "abandoned uploads swept"),
                     Err(e) => tracing::error!("sweeping abandoned uploads: {e}"),
@@ -439,7 +439,7 @@ async fn serve(
         }
     );
     let app = api::router(Arc::clone(&node));
-    docsvc::server::serve(listener, tls, app, node, shutdown_signal()).await?;
+    docsvc::http::server::serve(listener, tls, app, node, shutdown_signal()).await?;
     Ok(())
 }
 
@@ -511,10 +511,10 @@ async fn run() -> anyhow::Result<()> {
             pkcs11_sign,
         } => {
             if let Some(module) = pkcs11_sign {
-                println!("{}", docsvc::bench::pkcs11_signs_per_second(&module)?);
+                println!("{}", docsvc::dev::bench::pkcs11_signs_per_second(&module)?);
                 return Ok(());
             }
-            let opts = docsvc::bench::Options {
+            let opts = docsvc::dev::bench::Options {
                 sign_requests,
                 connections: connections.max(1),
                 ingest_mib: ingest_mib.max(1),
@@ -528,7 +528,7 @@ async fn run() -> anyhow::Result<()> {
             bench_cmd(&opts, results.as_deref()).await
         }
         Command::Soak { letters, minutes } => {
-            let r = docsvc::soak::run(
+            let r = docsvc::dev::soak::run(
                 letters.max(3),
                 std::time::Duration::from_secs(minutes * 60),
                 &mut |line| println!("{line}"),
@@ -631,7 +631,7 @@ async fn official(command: OfficialCommand) -> anyhow::Result<()> {
             let (_, store) = store_of(&data_dir).await?;
             let status = directory::parse_status(&status)?;
             if status == policies::Status::Active
-                && docsvc::official_changes::registration_unapproved(&store, &nip).await?
+                && docsvc::officials::changes::registration_unapproved(&store, &nip).await?
             {
                 anyhow::bail!(
                     "{nip}'s registration has no second approval: a second pengelola_sandi approves it"
@@ -696,7 +696,7 @@ async fn rewrap_cmd(
 ) -> anyhow::Result<()> {
     let node = open_unsealed(data_dir, unseal).await?;
     let started = std::time::Instant::now();
-    let p = docsvc::rewrap::run(&node, batch, &mut |p| {
+    let p = docsvc::letters::rewrap::run(&node, batch, &mut |p| {
         eprintln!(
             "rewrap: {}/{} letters examined, {} re-wrapped, {} already current, {} unopenable",
             p.examined,
@@ -848,7 +848,7 @@ async fn keys_cmd(command: KeysCommand) -> anyhow::Result<()> {
             let level: policies::Level = level
                 .parse()
                 .map_err(|e: String| anyhow::anyhow!("level {level:?}: {e}"))?;
-            let id = docsvc::rewrap::rotate_archive(&node, level)?;
+            let id = docsvc::letters::rewrap::rotate_archive(&node, level)?;
             println!(
                 "archive key of {} rotated: new key {id}; run `docsvc rewrap` next",
                 level.as_str()
@@ -860,7 +860,7 @@ async fn keys_cmd(command: KeysCommand) -> anyhow::Result<()> {
             nip,
         } => {
             let node = open_unsealed(&data_dir, &unseal).await?;
-            let id = docsvc::rewrap::rotate_official(&node, &nip).await?;
+            let id = docsvc::letters::rewrap::rotate_official(&node, &nip).await?;
             println!("encryption key of {nip} rotated: new key {id}; run `docsvc rewrap` next");
         }
         KeysCommand::DestroyRetired {
@@ -869,7 +869,7 @@ async fn keys_cmd(command: KeysCommand) -> anyhow::Result<()> {
             force,
         } => {
             let node = open_unsealed(&data_dir, &unseal).await?;
-            let unused = docsvc::rewrap::retired_unused(&node, &node.layout).await?;
+            let unused = docsvc::letters::rewrap::retired_unused(&node, &node.layout).await?;
             let mut nk = docsvc::node::NodeKeys::load(&node.layout)?;
             let mut kept = Vec::new();
             for (level, id) in std::mem::take(&mut nk.retired_archive) {
@@ -919,8 +919,8 @@ async fn unseal_remote(
     let text = share.to_text();
     let quoted = zeroize::Zeroizing::new(serde_json::to_string(text.as_str())?);
     let body = zeroize::Zeroizing::new(format!("{{\"share\":{}}}", quoted.as_str()));
-    let tls = docsvc::client::tls_config(ca, None)?;
-    let mut client = docsvc::client::connect_named(addr, host, tls).await?;
+    let tls = docsvc::network::client::tls_config(ca, None)?;
+    let mut client = docsvc::network::client::connect_named(addr, host, tls).await?;
     let (status, _, answer) = client
         .call(
             "POST",
@@ -988,8 +988,8 @@ struct SealArgs {
 }
 
 impl SealArgs {
-    fn trust(&self) -> anyhow::Result<docsvc::backup_seal::SealTrust> {
-        Ok(docsvc::backup_seal::SealTrust::from_files(
+    fn trust(&self) -> anyhow::Result<docsvc::ops::backup_seal::SealTrust> {
+        Ok(docsvc::ops::backup_seal::SealTrust::from_files(
             &self.ca,
             self.network_ca.as_deref(),
             self.crl_dir.as_deref(),
@@ -998,12 +998,12 @@ impl SealArgs {
 }
 
 async fn bench_cmd(
-    opts: &docsvc::bench::Options,
+    opts: &docsvc::dev::bench::Options,
     results: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let mut print = |line: &str| println!("{line}");
-    let mut report = docsvc::bench::Report::new(&mut print);
-    docsvc::bench::run(opts, &mut report).await?;
+    let mut report = docsvc::dev::bench::Report::new(&mut print);
+    docsvc::dev::bench::run(opts, &mut report).await?;
     let Some(dir) = results else {
         return Ok(());
     };
@@ -1033,7 +1033,7 @@ async fn bench_cmd(
         serde_json::to_string_pretty(&report.json(&machine))?,
     )?;
     for s in &report.series {
-        write(&format!("{}.svg", s.name), docsvc::bench::svg(s))?;
+        write(&format!("{}.svg", s.name), docsvc::dev::bench::svg(s))?;
     }
     println!("results written to {}", dir.display());
     Ok(())
@@ -1047,8 +1047,8 @@ async fn restore_cmd(
     database_url: Option<&str>,
 ) -> anyhow::Result<()> {
     let trust = seal.trust()?;
-    let ids = docsvc::backup::identities(identity)?;
-    let s = docsvc::backup::restore(file, &trust, &ids, data_dir, database_url, &mut |l| {
+    let ids = docsvc::ops::backup::identities(identity)?;
+    let s = docsvc::ops::backup::restore(file, &trust, &ids, data_dir, database_url, &mut |l| {
         eprintln!("{l}");
     })
     .await?;
@@ -1074,14 +1074,14 @@ async fn backup_cmd(
     }) = command
     {
         let trust = seal.trust()?;
-        let seal = docsvc::backup::verify(&file, &trust)?;
+        let seal = docsvc::ops::backup::verify(&file, &trust)?;
         println!(
             "seal valid: node {}, taken {}, SHA-256 {}",
             seal.node_id, seal.created_at, seal.sha256
         );
         if let Some(identity) = identity {
-            let ids = docsvc::backup::identities(&identity)?;
-            let s = docsvc::backup::check_contents(&file, &trust, &ids).await?;
+            let ids = docsvc::ops::backup::identities(&identity)?;
+            let s = docsvc::ops::backup::check_contents(&file, &trust, &ids).await?;
             println!(
                 "contents valid: {} files, {} rows in {} tables",
                 s.files,
@@ -1099,7 +1099,7 @@ async fn backup_cmd(
                 .map_err(|e| anyhow::anyhow!("recipient {r}: {e}"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let s = docsvc::backup::backup(&Layout::new(data_dir), out, &recipients, &mut |l| {
+    let s = docsvc::ops::backup::backup(&Layout::new(data_dir), out, &recipients, &mut |l| {
         eprintln!("{l}");
     })
     .await?;

@@ -11,7 +11,7 @@ pub struct Metrics {
     pub denials: AtomicU64,
     /// Refusals on `/network/v1` (node connections and deliveries).
     pub network_refusals: AtomicU64,
-    /// Of those, the ones counted but not logged one by one ([`crate::refusals`]).
+    /// Of those, the ones counted but not logged one by one (`node::refusals`).
     pub network_refusals_unlogged: AtomicU64,
     pub documents_created: AtomicU64,
     pub documents_read: AtomicU64,

@@ -3,6 +3,7 @@
 //! so before SQLite first opens them (SQLite gives the WAL and SHM files the database's mode)
 //! and put right on every open of a directory an older version left readable.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
@@ -73,6 +74,20 @@ fn set_mode(path: &Path, mode: u32) -> Result<()> {
 #[cfg(not(unix))]
 fn set_mode(_: &Path, _: u32) -> Result<()> {
     Ok(())
+}
+
+/// Writes a new file only its owner can read (0600), durably; an existing file is refused.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .map_err(|e| Error::io("creating", path, e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io("writing", path, e))
 }
 
 #[cfg(test)]

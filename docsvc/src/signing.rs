@@ -9,12 +9,12 @@ use policies::{Action, Context, Decision, Document, Level, Principal};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::applications::Application;
 use crate::audit::Entry;
+use crate::crypto::signature::{self, Content};
 use crate::metrics::Metrics;
 use crate::node::Node;
-use crate::signature::{self, Content};
-use crate::{Error, Result, directory, revocation};
+use crate::officials::applications::Application;
+use crate::{Error, Result, crypto::revocation, officials::directory};
 
 /// What to sign: exactly one of `content` (base64) or `sha256` (hex).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -32,7 +32,7 @@ pub struct SignRequest {
     #[schema(value_type = Option<String>)]
     pub pin: Option<Pin>,
     /// The classification of what is signed; biasa when absent.
-    #[schema(value_type = Option<crate::api::LevelDoc>)]
+    #[schema(value_type = Option<crate::schema::LevelDoc>)]
     pub classification: Option<Level>,
 }
 
@@ -185,7 +185,7 @@ async fn consent(
 ) -> Result<String> {
     if let Some(pin) = pin {
         // Counted and logged with every other PIN entry: five wrong ones lock it.
-        if crate::lockout::check_pin(node, nip, &pin.0, None).await? {
+        if crate::officials::lockout::check_pin(node, nip, &pin.0, None).await? {
             return Ok("with the official's PIN".into());
         }
         return Err(Error::Forbidden {
@@ -194,7 +194,7 @@ async fn consent(
             policies: vec!["delegation".into()],
         });
     }
-    match crate::delegation::active(node, nip, &app.id, level).await? {
+    match crate::officials::delegation::active(node, nip, &app.id, level).await? {
         Some(d) => Ok(format!("under delegation {}", d.id)),
         None => Err(Error::Forbidden {
             alasan: format!(
@@ -272,7 +272,7 @@ pub async fn sign(
             return Err(e);
         }
     };
-    revocation::require_good(node, &cert, "signing certificate")?;
+    crate::node::revocation::require_good(node, &cert, "signing certificate")?;
     let handle = node.handle(key)?;
     let keys: &dyn KeyStore = node.keystore.as_ref();
     let now = OffsetDateTime::now_utc();
@@ -327,7 +327,8 @@ pub async fn verify(
     let out =
         match signature::verify_detached(&cms, signature::Kind::Api, content, &node.trust, now) {
             Ok(v) => {
-                let rev = revocation::require(node, &v.signer_der, "signer's certificate")?;
+                let rev =
+                    crate::node::revocation::require(node, &v.signer_der, "signer's certificate")?;
                 let revoked = matches!(rev, revocation::Status::Revoked { .. });
                 VerifyResponse {
                     valid: !revoked,

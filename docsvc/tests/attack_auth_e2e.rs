@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use docsvc::directory::{self, NewOfficial};
-use docsvc::lockout;
+use docsvc::officials::directory::{self, NewOfficial};
+use docsvc::officials::lockout;
 use docsvc::store::Store;
 use hsm_shim::SoftwareKeyStore;
 use zeroize::Zeroizing;
@@ -40,7 +40,7 @@ impl Fixture {
             Arc::new(SoftwareKeyStore::create_dev(&dir.path().join("keystore")).expect("keystore"));
         keys.unseal_dev().expect("unseal");
         store.integrity().set_key(
-            docsvc::integrity::load_or_create(dir.path(), keys.as_ref()).expect("MAC key"),
+            docsvc::store::integrity::load_or_create(dir.path(), keys.as_ref()).expect("MAC key"),
         );
         directory::add(
             &store,
@@ -351,7 +351,7 @@ async fn insider_node(
     postgres: bool,
 ) -> Option<(
     docsvc::node::Node,
-    Vec<docsvc::quickstart::DevOfficial>,
+    Vec<docsvc::dev::quickstart::DevOfficial>,
     Option<String>,
 )> {
     let pg = if postgres {
@@ -359,7 +359,7 @@ async fn insider_node(
     } else {
         None
     };
-    let out = docsvc::quickstart::setup(
+    let out = docsvc::dev::quickstart::setup(
         dir,
         "127.0.0.1:0",
         pg.as_ref().map(|(u, _)| u.as_str()),
@@ -370,7 +370,7 @@ async fn insider_node(
     let node = docsvc::node::Node::open(docsvc::node::Layout::new(dir))
         .await
         .expect("open");
-    docsvc::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
+    docsvc::dev::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
     node.after_unseal().expect("after unseal");
     Some((node, out.officials, pg.map(|(_, n)| n)))
 }
@@ -414,7 +414,7 @@ async fn database_writer(postgres: bool) {
     .execute(store.pool())
     .await
     .expect("insert");
-    let forged = docsvc::session::lookup(store, token, 30, 12).await;
+    let forged = docsvc::officials::session::lookup(store, token, 30, 12).await;
     integrity(
         "forged session",
         forged
@@ -427,10 +427,10 @@ async fn database_writer(postgres: bool) {
     );
 
     // 2. A real session whose step-up is forged in the database.
-    let (real, _) = docsvc::session::create(store, SITI, 30)
+    let (real, _) = docsvc::officials::session::create(store, SITI, 30)
         .await
         .expect("session");
-    docsvc::session::lookup(store, &real, 30, 12)
+    docsvc::officials::session::lookup(store, &real, 30, 12)
         .await
         .expect("a real session works");
     sqlx::query("UPDATE sessions SET step_up_until = $1 WHERE token_hash = $2")
@@ -441,7 +441,7 @@ async fn database_writer(postgres: bool) {
         .expect("update");
     integrity(
         "forged step-up",
-        docsvc::session::lookup(store, &real, 30, 12)
+        docsvc::officials::session::lookup(store, &real, 30, 12)
             .await
             .map(|_| ())
             .expect_err("forged step-up"),

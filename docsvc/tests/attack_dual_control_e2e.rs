@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use docsvc::documents;
+use docsvc::letters::documents;
 use docsvc::node::Node;
 use policies::{Action, Level};
 use sqlx::Row as _;
@@ -112,9 +112,9 @@ async fn released_by_the_database(database_url: Option<&str>) {
         .expect("manifest");
     let handle = node.handle(budi.signing_key.expect("key")).expect("handle");
     let keys: &dyn hsm_shim::KeyStore = node.keystore.as_ref();
-    let own = docsvc::signature::sign_detached(
-        docsvc::signature::Kind::Approval,
-        docsvc::signature::Content::Bytes(&manifest),
+    let own = docsvc::crypto::signature::sign_detached(
+        docsvc::crypto::signature::Kind::Approval,
+        docsvc::crypto::signature::Content::Bytes(&manifest),
         hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
         budi.certificate.as_deref().expect("certificate"),
         std::slice::from_ref(&node.signing_ca_der),
@@ -173,8 +173,8 @@ async fn a_database_writer_cannot_release_a_held_letter_postgres() {
     sandi_e2e::pg::drop_postgres(&name).await;
 }
 
-fn registration(nip: &str) -> docsvc::admin::NewOfficialRequest {
-    docsvc::admin::NewOfficialRequest {
+fn registration(nip: &str) -> docsvc::officials::admin::NewOfficialRequest {
+    docsvc::officials::admin::NewOfficialRequest {
         nip: nip.into(),
         name: "Pejabat Baru".into(),
         agency: "dinkes".into(),
@@ -190,7 +190,7 @@ fn registration(nip: &str) -> docsvc::admin::NewOfficialRequest {
 /// request in Maya's name, raises what she asked for, or marks a registration approved: each
 /// is an integrity incident (the row's node MAC fails), and nobody is let in or up.
 async fn officials_changed_in_the_database(database_url: Option<&str>) {
-    use docsvc::official_changes::decide;
+    use docsvc::officials::changes::decide;
     let dir = tempfile::tempdir().expect("tempdir");
     let node = node(dir.path(), database_url).await;
     let maya = stepped_up(&node, MAYA).await.official;
@@ -219,7 +219,9 @@ async fn officials_changed_in_the_database(database_url: Option<&str>) {
     .execute(node.store.pool())
     .await
     .expect("database write");
-    let listed = docsvc::admin::pending(&node, &maya).await.expect("pending");
+    let listed = docsvc::officials::admin::pending(&node, &maya)
+        .await
+        .expect("pending");
     assert!(
         listed.iter().all(|c| c.id != forged),
         "a forged request is not listed"
@@ -234,7 +236,7 @@ async fn officials_changed_in_the_database(database_url: Option<&str>) {
     );
 
     // Maya's real request, raised in the database before Bayu sees it: refused.
-    let asked = docsvc::admin::set_clearance(&node, &maya, None, AGUS, Level::Rahasia)
+    let asked = docsvc::officials::admin::set_clearance(&node, &maya, None, AGUS, Level::Rahasia)
         .await
         .expect("asked")
         .expect("pending");
@@ -253,16 +255,17 @@ async fn officials_changed_in_the_database(database_url: Option<&str>) {
     );
 
     // A registration marked approved in the database: the official stays suspended.
-    let r = docsvc::admin::register(&node, &maya, None, registration("199901012020121009"))
-        .await
-        .expect("register");
+    let r =
+        docsvc::officials::admin::register(&node, &maya, None, registration("199901012020121009"))
+            .await
+            .expect("register");
     write(
         "UPDATE official_changes SET decision = 'approved' WHERE id = $1",
         r.change.id.clone(),
     )
     .await;
     assert!(
-        docsvc::admin::set_status(&node, &maya, None, &r.official.nip, "active")
+        docsvc::officials::admin::set_status(&node, &maya, None, &r.official.nip, "active")
             .await
             .is_err(),
         "one admin activates nobody"

@@ -152,7 +152,7 @@ async fn bodies_are_capped_and_the_log_is_bounded(extra: &[&str]) {
     let dir = tempfile::tempdir().expect("tempdir");
     let node = DevNode::start(&docsvc(), &dir.path().join("node"), extra);
     let addr: SocketAddr = node.listen.parse().expect("addr");
-    let tls = docsvc::client::tls_config(&node.root_ca(), None).expect("TLS config");
+    let tls = docsvc::network::client::tls_config(&node.root_ca(), None).expect("TLS config");
     let host = format!("Host: {}\r\n", node.listen);
 
     // 64 MiB chunked to the web login, unauthenticated: refused after 64 KiB, not read whole.

@@ -162,7 +162,7 @@ async fn slow_and_many_clients_hold_nothing_and_officials_are_served() {
     let dir = tempfile::tempdir().expect("tempdir");
     let node = DevNode::start_with(&docsvc(), &dir.path().join("node"), &[], configure);
     let addr: SocketAddr = node.listen.parse().expect("addr");
-    let tls = docsvc::client::tls_config(&node.root_ca(), None).expect("TLS config");
+    let tls = docsvc::network::client::tls_config(&node.root_ca(), None).expect("TLS config");
     let host = node.listen.clone();
 
     // A letter for Siti, before the siege.

@@ -17,9 +17,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use docsvc::documents::{self, Caller, Ingest, NewLetter};
-use docsvc::envelope::{MANIFEST_FORMAT, Manifest, Urgency};
+use docsvc::crypto::envelope::{MANIFEST_FORMAT, Manifest, Urgency};
+use docsvc::letters::documents::{self, Ingest, NewLetter};
 use docsvc::node::{Layout, Node};
+use docsvc::officials::Caller;
 use docsvc::transmit::Envelope;
 use keymgr::directory::{DirectoryInput, NodeEntry};
 use rustls::pki_types::ServerName;
@@ -110,7 +111,7 @@ fn publish(hub: &Path, entries: Vec<NodeEntry>, nodes: &[&Path]) {
 /// A node's data directory opened and unsealed in this process (not served).
 async fn open(dir: &Path) -> Arc<Node> {
     let node = Node::open(Layout::new(dir)).await.expect("open");
-    docsvc::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
+    docsvc::dev::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
     node.after_unseal().expect("after unseal");
     Arc::new(node)
 }
@@ -238,7 +239,7 @@ impl Net {
 /// A RAHASIA letter from Budi (hub) to Dewi on bappeda, of `size` bytes written in 1 MiB
 /// blocks: its id. It waits in the hub's outbox until sent.
 async fn letter_to_dewi(hub: &Node, perihal: &str, size: usize) -> String {
-    let budi = docsvc::directory::get(&hub.store, BUDI)
+    let budi = docsvc::officials::directory::get(&hub.store, BUDI)
         .await
         .expect("read")
         .expect("Budi");
@@ -247,7 +248,7 @@ async fn letter_to_dewi(hub: &Node, perihal: &str, size: usize) -> String {
 
 async fn letter(
     node: &Node,
-    from: docsvc::directory::Official,
+    from: docsvc::officials::directory::Official,
     to: &str,
     perihal: &str,
     size: usize,
@@ -605,7 +606,7 @@ async fn incidents_only_about_own_letters(pg: bool) {
     drop(b.bappeda.take());
     let own = {
         let node = open(&b.b_dir).await;
-        let dewi = docsvc::directory::get(&node.store, DEWI)
+        let dewi = docsvc::officials::directory::get(&node.store, DEWI)
             .await
             .expect("read")
             .expect("Dewi");

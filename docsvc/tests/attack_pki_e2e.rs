@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use bytes::Bytes;
-use docsvc::documents::{self, Caller, Ingest, NewLetter};
-use docsvc::envelope::Urgency;
+use docsvc::crypto::envelope::Urgency;
+use docsvc::letters::documents::{self, Ingest, NewLetter};
 use docsvc::node::{Layout, Node};
+use docsvc::officials::Caller;
 use keymgr::ca::Ca;
 use tower::ServiceExt as _;
 
@@ -26,7 +27,7 @@ struct Hub {
 
 async fn hub(config_extra: &str) -> Hub {
     let dir = tempfile::tempdir().expect("tempdir");
-    docsvc::quickstart::setup(dir.path(), "127.0.0.1:0", None, &mut |_| {})
+    docsvc::dev::quickstart::setup(dir.path(), "127.0.0.1:0", None, &mut |_| {})
         .await
         .expect("quickstart");
     if !config_extra.is_empty() {
@@ -49,9 +50,9 @@ async fn hub(config_extra: &str) -> Hub {
         std::fs::write(&path, text).expect("node.toml");
     }
     let node = Arc::new(Node::open(Layout::new(dir.path())).await.expect("open"));
-    docsvc::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
+    docsvc::dev::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
     node.after_unseal().expect("after unseal");
-    let router = docsvc::api::router(Arc::clone(&node));
+    let router = docsvc::http::api::router(Arc::clone(&node));
     Hub {
         _dir: dir,
         node,
@@ -83,7 +84,10 @@ async fn call(
 ) -> Answer {
     let mut req = axum::http::Request::builder().method(method).uri(path);
     if let Some(token) = cookie {
-        req = req.header("cookie", format!("{}={token}", docsvc::api::SESSION_COOKIE));
+        req = req.header(
+            "cookie",
+            format!("{}={token}", docsvc::http::api::SESSION_COOKIE),
+        );
     }
     let body = match json {
         Some(j) => {
@@ -93,7 +97,7 @@ async fn call(
         None => Body::empty(),
     };
     let mut req = req.body(body).expect("request");
-    req.extensions_mut().insert(docsvc::api::Conn {
+    req.extensions_mut().insert(docsvc::http::api::Conn {
         peer: "127.0.0.1:40000".parse().expect("addr"),
         client_cert: cert.map(<[u8]>::to_vec),
     });
@@ -125,7 +129,7 @@ async fn inventory(
     keymgr::ceremony::QuorumSession,
     keymgr::inventory::Inventory,
 ) {
-    let (home, quorum) = docsvc::quickstart::dev_quorum(&h.node.layout).expect("quorum");
+    let (home, quorum) = docsvc::dev::quickstart::dev_quorum(&h.node.layout).expect("quorum");
     let inv =
         keymgr::inventory::Inventory::open(&keymgr::inventory::Inventory::default_url(home.dir()))
             .await
@@ -169,8 +173,8 @@ async fn revoke(h: &Hub, der: &[u8], at: Option<time::OffsetDateTime>) {
     .expect("revoke");
 }
 
-async fn official(h: &Hub, first_name: &str) -> docsvc::directory::Official {
-    docsvc::directory::list(&h.node.store)
+async fn official(h: &Hub, first_name: &str) -> docsvc::officials::directory::Official {
+    docsvc::officials::directory::list(&h.node.store)
         .await
         .expect("officials")
         .into_iter()
@@ -429,10 +433,10 @@ async fn the_read_view_shows_the_real_signature_status() {
     let h = hub("").await;
     let id = letter(&h).await.expect("letter");
     let siti = official(&h, "Siti").await;
-    let (token, session) = docsvc::session::create(&h.node.store, &siti.nip, 30)
+    let (token, session) = docsvc::officials::session::create(&h.node.store, &siti.nip, 30)
         .await
         .expect("session");
-    docsvc::session::step_up(&h.node.store, &session)
+    docsvc::officials::session::step_up(&h.node.store, &session)
         .await
         .expect("step up");
     let api = read_as(&h, &token, &format!("/api/v1/documents/{id}")).await;
@@ -476,7 +480,7 @@ struct BackupFile {
 }
 
 fn take_apart(bytes: &[u8]) -> BackupFile {
-    let magic = docsvc::backup::MAGIC.len();
+    let magic = docsvc::ops::backup::MAGIC.len();
     let n = bytes.len();
     let seal_len =
         usize::try_from(u64::from_be_bytes(bytes[n - 8..].try_into().expect("8"))).expect("len");
@@ -496,7 +500,7 @@ fn sealed(
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
     let digest = ring::digest::digest(&ring::digest::SHA256, ciphertext);
-    let seal = docsvc::backup::Seal {
+    let seal = docsvc::ops::backup::Seal {
         format: "sandi-backup-1".into(),
         node_id: node_id.into(),
         created_at: docsvc::now_rfc3339(),
@@ -505,7 +509,7 @@ fn sealed(
         chain: chain.iter().map(|c| b64.encode(c)).collect(),
     };
     let seal = serde_json::to_vec(&seal).expect("seal");
-    let mut out = docsvc::backup::MAGIC.to_vec();
+    let mut out = docsvc::ops::backup::MAGIC.to_vec();
     out.extend_from_slice(ciphertext);
     out.extend_from_slice(&seal);
     out.extend_from_slice(&(seal.len() as u64).to_be_bytes());
@@ -515,14 +519,14 @@ fn sealed(
 async fn backup_of(h: &Hub, dir: &std::path::Path) -> (age::x25519::Identity, Vec<u8>) {
     let identity = age::x25519::Identity::generate();
     let out = dir.join("hub.sandi-backup");
-    docsvc::backup::backup(&h.node.layout, &out, &[identity.to_public()], &mut |_| {})
+    docsvc::ops::backup::backup(&h.node.layout, &out, &[identity.to_public()], &mut |_| {})
         .await
         .expect("backup");
     (identity, std::fs::read(&out).expect("backup file"))
 }
 
-fn trust_of(h: &Hub) -> docsvc::backup_seal::SealTrust {
-    docsvc::backup_seal::SealTrust::from_files(&h.node.layout.ca("root.pem"), None, None)
+fn trust_of(h: &Hub) -> docsvc::ops::backup_seal::SealTrust {
+    docsvc::ops::backup_seal::SealTrust::from_files(&h.node.layout.ca("root.pem"), None, None)
         .expect("trust")
 }
 
@@ -547,7 +551,7 @@ async fn a_backup_sealed_by_anything_but_its_node_certificate_is_refused() {
     let check = |name: &str, file: &[u8]| {
         let path = dir.path().join(name);
         std::fs::write(&path, file).expect("write");
-        docsvc::backup::verify(&path, &trust_of(&h)).map(|s| s.node_id)
+        docsvc::ops::backup::verify(&path, &trust_of(&h)).map(|s| s.node_id)
     };
     assert_eq!(
         check("own.sandi-backup", &bytes).expect("the node's own seal"),
@@ -573,7 +577,7 @@ async fn a_backup_sealed_by_anything_but_its_node_certificate_is_refused() {
     assert!(r.is_err(), "sealed by an official: {r:?}");
 
     // An application's certificate from the Network CA: not a node certificate.
-    let app = docsvc::applications::by_certificate(&h.node.store, &e_office(&h))
+    let app = docsvc::officials::applications::by_certificate(&h.node.store, &e_office(&h))
         .await
         .expect("app")
         .expect("e-office");
@@ -595,7 +599,7 @@ async fn a_backup_sealed_by_anything_but_its_node_certificate_is_refused() {
     let other = keys
         .generate(hsm_shim::KeyKind::EcdsaP256, "other-node")
         .expect("key");
-    let csr = docsvc::quickstart::csr_for(keys, other.id(), "bappeda").expect("csr");
+    let csr = docsvc::crypto::tls::csr_for(keys, other.id(), "bappeda").expect("csr");
     let (home, quorum, inv) = inventory(&h).await;
     let issued = keymgr::issue::issue(
         &home,
@@ -714,15 +718,15 @@ async fn a_backup_naming_unknown_tables_or_columns_restores_nothing() {
         let file = dir.path().join(format!("{name}.sandi-backup"));
         std::fs::write(&file, resealed_by_hub(&h, &encrypted(&forged, &identity))).expect("write");
         let ids: Vec<Box<dyn age::Identity + Send + Sync>> = vec![Box::new(identity.clone())];
-        let checked = docsvc::backup::check_contents(&file, &trust, &ids).await;
+        let checked = docsvc::ops::backup::check_contents(&file, &trust, &ids).await;
         assert!(checked.is_err(), "{name}: backup verify passed it");
         let target = dir.path().join(format!("restored-{name}"));
-        let r = docsvc::backup::restore(&file, &trust, &ids, &target, None, &mut |_| {}).await;
+        let r = docsvc::ops::backup::restore(&file, &trust, &ids, &target, None, &mut |_| {}).await;
         assert!(r.is_err(), "{name}: restored onto SQLite: {r:?}");
         assert!(!target.exists(), "{name}: something was left");
         if let Some((url, _)) = &pg {
             let target = dir.path().join(format!("restored-pg-{name}"));
-            let r = docsvc::backup::restore(
+            let r = docsvc::ops::backup::restore(
                 &file,
                 &trust,
                 &ids,
@@ -774,7 +778,7 @@ async fn a_backup_holds_no_key_that_opens_without_the_custodians() {
     );
     let ids: Vec<Box<dyn age::Identity + Send + Sync>> = vec![Box::new(identity.clone())];
     let target = dir.path().join("restored");
-    docsvc::backup::restore(
+    docsvc::ops::backup::restore(
         &dir.path().join("hub.sandi-backup"),
         &trust_of(&h),
         &ids,
@@ -785,9 +789,9 @@ async fn a_backup_holds_no_key_that_opens_without_the_custodians() {
     .await
     .expect("restore");
     let restored = Layout::new(&target);
-    assert!(docsvc::tls_reissue::csr_path(&restored).exists());
+    assert!(docsvc::ops::tls_reissue::csr_path(&restored).exists());
     assert!(!restored.tls_chain().exists());
-    docsvc::tls_reissue::dev_issue(&h.node.layout, &restored)
+    docsvc::dev::tls_issue::dev_issue(&h.node.layout, &restored)
         .await
         .expect("the new certificate");
     assert_ne!(

@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
-use docsvc::documents::{self, Caller};
+use docsvc::letters::documents::{self};
 use docsvc::node::Node;
+use docsvc::officials::Caller;
 use sqlx::Row as _;
 
 mod common;
@@ -73,7 +74,7 @@ async fn an_api_signature_over_a_manifest_is_not_a_letter_signature() {
         .await
         .expect("the letter as stored verifies");
 
-    let app = docsvc::applications::get(&node.store, "e-office")
+    let app = docsvc::officials::applications::get(&node.store, "e-office")
         .await
         .expect("app")
         .expect("e-office");
@@ -118,17 +119,17 @@ async fn an_api_signature_over_a_manifest_is_not_a_letter_signature() {
 /// here for every kind so that each verifier is handed the others'.
 fn sign_kind(
     node: &Node,
-    o: &docsvc::directory::Official,
-    kind: docsvc::signature::Kind,
+    o: &docsvc::officials::directory::Official,
+    kind: docsvc::crypto::signature::Kind,
     bytes: &[u8],
 ) -> Vec<u8> {
     let handle = node
         .handle(o.signing_key.expect("signing key"))
         .expect("handle");
     let keys: &dyn hsm_shim::KeyStore = node.keystore.as_ref();
-    docsvc::signature::sign_detached(
+    docsvc::crypto::signature::sign_detached(
         kind,
-        docsvc::signature::Content::Bytes(bytes),
+        docsvc::crypto::signature::Content::Bytes(bytes),
         hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
         o.certificate.as_deref().expect("certificate"),
         std::slice::from_ref(&node.signing_ca_der),
@@ -144,7 +145,7 @@ fn sign_kind(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::too_many_lines)] // one scenario: four verifiers, each handed every kind
 async fn each_verifier_takes_only_its_own_kind() {
-    use docsvc::signature::Kind;
+    use docsvc::crypto::signature::Kind;
     let dir = tempfile::tempdir().expect("tempdir");
     let node = node(dir.path(), None).await;
     let id = letter(&node, policies::Level::Biasa).await;
@@ -181,7 +182,7 @@ async fn each_verifier_takes_only_its_own_kind() {
         .execute(node.store.pool())
         .await
         .expect("insert");
-        let got = docsvc::approvals::checked(&node, &id).await;
+        let got = docsvc::letters::approvals::checked(&node, &id).await;
         assert_eq!(
             got.is_ok(),
             kind == Kind::Approval,
@@ -193,7 +194,7 @@ async fn each_verifier_takes_only_its_own_kind() {
     }
 
     // A destruction record.
-    let record = docsvc::lifecycle::DestructionRecord {
+    let record = docsvc::letters::lifecycle::DestructionRecord {
         format: "sandi-destruction-v1".into(),
         document_id: id.clone(),
         nomor: "005/77/XI/2026".into(),
@@ -230,7 +231,7 @@ async fn each_verifier_takes_only_its_own_kind() {
         .execute(node.store.pool())
         .await
         .expect("insert");
-        let got = docsvc::lifecycle::destruction_record(&node, &caller, &id).await;
+        let got = docsvc::letters::lifecycle::destruction_record(&node, &caller, &id).await;
         assert_eq!(
             got.is_ok(),
             kind == Kind::Destruction,
@@ -239,7 +240,7 @@ async fn each_verifier_takes_only_its_own_kind() {
     }
 
     // The signing API's verify: only what the signing API signed.
-    let app = docsvc::applications::get(&node.store, "e-office")
+    let app = docsvc::officials::applications::get(&node.store, "e-office")
         .await
         .expect("app")
         .expect("e-office");
@@ -271,7 +272,7 @@ fn sign_request(level: policies::Level, pin: Option<&str>) -> docsvc::signing::S
 }
 
 async fn signs(node: &Node, req: &docsvc::signing::SignRequest) -> Result<String, String> {
-    let app = docsvc::applications::get(&node.store, "e-office")
+    let app = docsvc::officials::applications::get(&node.store, "e-office")
         .await
         .expect("app")
         .expect("e-office");
@@ -284,7 +285,7 @@ async fn signs(node: &Node, req: &docsvc::signing::SignRequest) -> Result<String
 
 /// A refusal of any kind, as text: a policy refusal or an integrity incident.
 async fn signs_or_incident(node: &Node, req: &docsvc::signing::SignRequest) -> String {
-    let app = docsvc::applications::get(&node.store, "e-office")
+    let app = docsvc::officials::applications::get(&node.store, "e-office")
         .await
         .expect("app")
         .expect("e-office");
@@ -334,31 +335,31 @@ async fn consent_is_the_officials(database_url: Option<&str>) {
         stepped_up,
         client: None,
     };
-    let grant = docsvc::delegation::Grant {
+    let grant = docsvc::officials::delegation::Grant {
         application_id: "e-office".into(),
         max_classification: biasa,
         days: 1,
     };
     assert!(matches!(
-        docsvc::delegation::grant(&node, &caller(false), &grant).await,
+        docsvc::officials::delegation::grant(&node, &caller(false), &grant).await,
         Err(docsvc::Error::Forbidden { .. })
     ));
-    let too_high = docsvc::delegation::Grant {
+    let too_high = docsvc::officials::delegation::Grant {
         max_classification: policies::Level::SangatRahasia,
         days: 400,
         ..grant
     };
     assert!(
-        docsvc::delegation::grant(&node, &caller(true), &too_high)
+        docsvc::officials::delegation::grant(&node, &caller(true), &too_high)
             .await
             .is_err()
     );
-    let grant = docsvc::delegation::Grant {
+    let grant = docsvc::officials::delegation::Grant {
         application_id: "e-office".into(),
         max_classification: biasa,
         days: 1,
     };
-    let d = docsvc::delegation::grant(&node, &caller(true), &grant)
+    let d = docsvc::officials::delegation::grant(&node, &caller(true), &grant)
         .await
         .expect("grant");
     assert!(d.active);
@@ -379,7 +380,7 @@ async fn consent_is_the_officials(database_url: Option<&str>) {
         client: None,
     };
     assert!(matches!(
-        docsvc::delegation::revoke(&node, &siti, &d.id).await,
+        docsvc::officials::delegation::revoke(&node, &siti, &d.id).await,
         Err(docsvc::Error::NotFound(_))
     ));
     assert_eq!(
@@ -417,17 +418,17 @@ async fn consent_is_the_officials(database_url: Option<&str>) {
     )
     .await;
     assert!(signs(&node, &sign_request(biasa, None)).await.is_ok());
-    let r = docsvc::delegation::revoke(&node, &caller(false), &d.id)
+    let r = docsvc::officials::delegation::revoke(&node, &caller(false), &d.id)
         .await
         .expect("revoke");
     assert!(!r.active);
     assert!(signs(&node, &sign_request(biasa, None)).await.is_err());
     // A new one, revoked by Budi: refused.
-    let d2 = docsvc::delegation::grant(&node, &caller(true), &grant)
+    let d2 = docsvc::officials::delegation::grant(&node, &caller(true), &grant)
         .await
         .expect("grant");
     assert!(signs(&node, &sign_request(biasa, None)).await.is_ok());
-    let r = docsvc::delegation::revoke(&node, &caller(false), &d2.id)
+    let r = docsvc::officials::delegation::revoke(&node, &caller(false), &d2.id)
         .await
         .expect("revoke");
     assert!(!r.active && r.revoked_at.is_some());
@@ -459,7 +460,9 @@ async fn consent_is_the_officials(database_url: Option<&str>) {
             >= 2,
         "each incident is logged"
     );
-    let mine = docsvc::delegation::list(&node, BUDI).await.expect("list");
+    let mine = docsvc::officials::delegation::list(&node, BUDI)
+        .await
+        .expect("list");
     assert_eq!(mine.len(), 2);
     assert!(mine.iter().all(|d| !d.active));
 
@@ -497,12 +500,12 @@ const AGUS: &str = "198503032010013003"; // terbatas
 
 /// Replaces letter `id`'s manifest by `m`, signed by Budi as a letter (a letter as another
 /// node would have sent it, or as this node would have written it).
-async fn restate(node: &Node, id: &str, m: &docsvc::envelope::Manifest) {
+async fn restate(node: &Node, id: &str, m: &docsvc::crypto::envelope::Manifest) {
     let bytes = m.canonical().expect("canonical");
     let sig = sign_kind(
         node,
         &official(node, BUDI).await,
-        docsvc::signature::Kind::Manifest,
+        docsvc::crypto::signature::Kind::Manifest,
         &bytes,
     );
     sqlx::query("UPDATE documents SET manifest = $1, signature = $2 WHERE id = $3")
@@ -542,10 +545,10 @@ async fn another_nodes_official_is_not_a_local_nip() {
     let mut m = checked.manifest.clone();
     m.recipients = vec![format!("{X}@node-lain")];
     restate(&node, &id, &m).await;
-    docsvc::directory::add(
+    docsvc::officials::directory::add(
         &node.store,
         node.keystore.as_ref(),
-        &docsvc::directory::NewOfficial {
+        &docsvc::officials::directory::NewOfficial {
             nip: X.into(),
             name: "Penyusup".into(),
             agency: "dinkes".into(),
@@ -583,7 +586,7 @@ async fn another_nodes_official_is_not_a_local_nip() {
     );
 }
 
-fn caller_of(o: docsvc::directory::Official, stepped_up: bool) -> Caller {
+fn caller_of(o: docsvc::officials::directory::Official, stepped_up: bool) -> Caller {
     Caller {
         official: o,
         stepped_up,
@@ -591,8 +594,8 @@ fn caller_of(o: docsvc::directory::Official, stepped_up: bool) -> Caller {
     }
 }
 
-fn registration(nip: &str, level: policies::Level) -> docsvc::admin::NewOfficialRequest {
-    docsvc::admin::NewOfficialRequest {
+fn registration(nip: &str, level: policies::Level) -> docsvc::officials::admin::NewOfficialRequest {
+    docsvc::officials::admin::NewOfficialRequest {
         nip: nip.into(),
         name: "Pejabat Baru".into(),
         agency: "dinkes".into(),
@@ -609,14 +612,14 @@ fn registration(nip: &str, level: policies::Level) -> docsvc::admin::NewOfficial
 /// step-up); until then the official is suspended. Every step is logged.
 #[allow(clippy::too_many_lines)] // one scenario: registration, then clearances, then the log
 async fn two_people_for_officials(database_url: Option<&str>) {
-    use docsvc::official_changes::decide;
+    use docsvc::officials::changes::decide;
     use policies::Level;
     let dir = tempfile::tempdir().expect("tempdir");
     let node = node(dir.path(), database_url).await;
     let maya = official(&node, MAYA).await;
 
     // Above her own clearance: refused, logged.
-    let e = docsvc::admin::register(
+    let e = docsvc::officials::admin::register(
         &node,
         &maya,
         None,
@@ -627,7 +630,7 @@ async fn two_people_for_officials(database_url: Option<&str>) {
     assert!(matches!(e, docsvc::Error::Forbidden { .. }), "{e:?}");
 
     // Within it: registered, suspended, pending.
-    let r = docsvc::admin::register(
+    let r = docsvc::officials::admin::register(
         &node,
         &maya,
         None,
@@ -638,14 +641,14 @@ async fn two_people_for_officials(database_url: Option<&str>) {
     assert_eq!(r.official.status, policies::Status::Suspended);
     let nip = r.official.nip.clone();
     assert!(
-        docsvc::directory::login(&node.store, &nip, "kata sandi panjang sekali")
+        docsvc::officials::directory::login(&node.store, &nip, "kata sandi panjang sekali")
             .await
             .is_err(),
         "no login before the second approval"
     );
     // Not by a status change, not by Maya herself, not without the PIN, not by a non-officer.
     assert!(
-        docsvc::admin::set_status(&node, &maya, None, &nip, "active")
+        docsvc::officials::admin::set_status(&node, &maya, None, &nip, "active")
             .await
             .is_err()
     );
@@ -682,16 +685,17 @@ async fn two_people_for_officials(database_url: Option<&str>) {
 
     // Clearances: not above her own; a raise waits for Bayu; a lowering is at once.
     assert!(matches!(
-        docsvc::admin::set_clearance(&node, &maya, None, AGUS, Level::SangatRahasia).await,
+        docsvc::officials::admin::set_clearance(&node, &maya, None, AGUS, Level::SangatRahasia)
+            .await,
         Err(docsvc::Error::Forbidden { .. })
     ));
-    let pending = docsvc::admin::set_clearance(&node, &maya, None, AGUS, Level::Rahasia)
+    let pending = docsvc::officials::admin::set_clearance(&node, &maya, None, AGUS, Level::Rahasia)
         .await
         .expect("asked")
         .expect("pending");
     assert_eq!(official(&node, AGUS).await.clearance, Level::Terbatas);
     assert_eq!(
-        docsvc::admin::pending(&node, &maya)
+        docsvc::officials::admin::pending(&node, &maya)
             .await
             .expect("pending")
             .len(),
@@ -707,7 +711,7 @@ async fn two_people_for_officials(database_url: Option<&str>) {
         .expect("approved");
     assert_eq!(official(&node, AGUS).await.clearance, Level::Rahasia);
     assert!(
-        docsvc::admin::set_clearance(&node, &maya, None, AGUS, Level::Biasa)
+        docsvc::officials::admin::set_clearance(&node, &maya, None, AGUS, Level::Biasa)
             .await
             .expect("lowered")
             .is_none()

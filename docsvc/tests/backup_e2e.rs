@@ -175,7 +175,7 @@ async fn a_backup_restores_from_sqlite_onto_postgres_sealed() {
     );
 
     // The backup held no TLS key: the restored node asked for a new certificate.
-    docsvc::tls_reissue::dev_issue(
+    docsvc::dev::tls_issue::dev_issue(
         &docsvc::node::Layout::new(&a),
         &docsvc::node::Layout::new(&b),
     )

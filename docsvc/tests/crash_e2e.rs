@@ -59,7 +59,7 @@ impl Caller {
         headers: &[(&str, &str)],
         body: Bytes,
     ) -> Result<(u16, Bytes), String> {
-        let mut c = docsvc::client::connect(self.addr, Arc::clone(&self.tls))
+        let mut c = docsvc::network::client::connect(self.addr, Arc::clone(&self.tls))
             .await
             .map_err(|e| e.to_string())?;
         let mut all = vec![("cookie", self.cookie.as_str())];
@@ -94,7 +94,7 @@ async fn budi(
     password: &str,
     pin: &str,
 ) -> Caller {
-    let mut c = docsvc::client::connect(addr, Arc::clone(tls))
+    let mut c = docsvc::network::client::connect(addr, Arc::clone(tls))
         .await
         .expect("connect");
     let (status, headers, body) = c
@@ -358,7 +358,7 @@ async fn crash_rounds(extra: &[&str]) {
     let docsvc = Path::new(env!("CARGO_BIN_EXE_docsvc"));
     let mut dev = sandi_e2e::node::DevNode::start(docsvc, &dir.path().join("node"), extra);
     let (password, pin) = dev.creds.get(BUDI).expect("Budi").clone();
-    let tls = docsvc::client::tls_config(&dev.root_ca(), None).expect("client TLS");
+    let tls = docsvc::network::client::tls_config(&dev.root_ca(), None).expect("client TLS");
     let node = Node {
         docsvc: docsvc.to_path_buf(),
         data: dev.data.clone(),

@@ -59,7 +59,7 @@ impl Fixture {
         let server = node.server.take();
         let root = data.join("ca/root.pem");
         let app = data.join("apps/e-office");
-        let tls = docsvc::client::tls_config(
+        let tls = docsvc::network::client::tls_config(
             &root,
             Some((&app.join("client.pem"), &app.join("client.key"))),
         )
@@ -103,7 +103,7 @@ impl Fixture {
 
     /// One signing request by the application: status and body.
     async fn sign(&self) -> (u16, String) {
-        let mut c = docsvc::client::connect(self.addr, Arc::clone(&self.tls))
+        let mut c = docsvc::network::client::connect(self.addr, Arc::clone(&self.tls))
             .await
             .expect("mutual TLS");
         let body = json!({ "sha256": "ab".repeat(32) }).to_string();

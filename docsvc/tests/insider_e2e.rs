@@ -9,9 +9,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use docsvc::documents::{self, Caller, Ingest, NewLetter};
-use docsvc::envelope::Urgency;
+use docsvc::crypto::envelope::Urgency;
+use docsvc::letters::documents::{self, Ingest, NewLetter};
 use docsvc::node::{Layout, Node};
+use docsvc::officials::Caller;
 use futures_util::StreamExt as _;
 use ring::rand::SecureRandom as _;
 use sqlx::Row as _;
@@ -58,7 +59,7 @@ fn random(rng: &ring::rand::SystemRandom, below: usize) -> usize {
 }
 
 async fn letters(node: &Node, n: usize) -> Vec<String> {
-    let officials = docsvc::directory::list(&node.store)
+    let officials = docsvc::officials::directory::list(&node.store)
         .await
         .expect("officials");
     let budi = officials
@@ -334,13 +335,13 @@ fn mutate(rng: &ring::rand::SystemRandom, c: &Cell, value: &[u8]) -> Vec<u8> {
 async fn detected(node: &Node, c: &Cell) -> Option<String> {
     match &c.used {
         Use::Session(token) => {
-            return docsvc::session::lookup(&node.store, token, 30, 12)
+            return docsvc::officials::session::lookup(&node.store, token, 30, 12)
                 .await
                 .err()
                 .map(|e| e.to_string());
         }
         Use::Official(nip) => {
-            return match docsvc::directory::get(&node.store, nip).await {
+            return match docsvc::officials::directory::get(&node.store, nip).await {
                 Ok(Some(_)) => None,
                 Ok(None) => Some("gone".into()),
                 Err(e) => Some(e.to_string()),
@@ -377,11 +378,11 @@ async fn detected(node: &Node, c: &Cell) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_single_byte_changes_are_all_detected() {
     let dir = tempfile::tempdir().expect("tempdir");
-    docsvc::quickstart::setup(dir.path(), "127.0.0.1:0", None, &mut |_| {})
+    docsvc::dev::quickstart::setup(dir.path(), "127.0.0.1:0", None, &mut |_| {})
         .await
         .expect("quickstart");
     let node = Arc::new(Node::open(Layout::new(dir.path())).await.expect("open"));
-    docsvc::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
+    docsvc::dev::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
     node.after_unseal().expect("after unseal");
     let ids = letters(&node, 4).await;
     // Untouched, everything reads and verifies.
@@ -406,16 +407,16 @@ async fn a_thousand_single_byte_changes_are_all_detected() {
 
     // Two officials with a session each, stepped up (so that every column holds a value).
     let mut sessions = Vec::new();
-    for o in docsvc::directory::list(&node.store)
+    for o in docsvc::officials::directory::list(&node.store)
         .await
         .expect("officials")
         .iter()
         .take(2)
     {
-        let (token, s) = docsvc::session::create(&node.store, &o.nip, 30)
+        let (token, s) = docsvc::officials::session::create(&node.store, &o.nip, 30)
             .await
             .expect("session");
-        docsvc::session::step_up(&node.store, &s)
+        docsvc::officials::session::step_up(&node.store, &s)
             .await
             .expect("step-up");
         sessions.push((token, o.nip.clone()));
@@ -449,7 +450,7 @@ async fn a_thousand_single_byte_changes_are_all_detected() {
     // Undone, all is well again.
     assert_eq!(detected(&node, &log).await, None);
     for (token, nip) in &sessions {
-        let (_, o) = docsvc::session::lookup(&node.store, token, 30, 12)
+        let (_, o) = docsvc::officials::session::lookup(&node.store, token, 30, 12)
             .await
             .expect("the session works again");
         assert_eq!(&o.nip, nip);

@@ -21,7 +21,7 @@ async fn twenty_thousand_mutual_tls_requests_each_logged_once() {
     let data = node.data.clone();
     let listen = node.listen.clone();
     let app = data.join("apps/e-office");
-    let tls = docsvc::client::tls_config(
+    let tls = docsvc::network::client::tls_config(
         &data.join("ca/root.pem"),
         Some((&app.join("client.pem"), &app.join("client.key"))),
     )
@@ -37,7 +37,7 @@ async fn twenty_thousand_mutual_tls_requests_each_logged_once() {
         let tls = Arc::clone(&tls);
         let n = per + usize::from(t < extra);
         tasks.push(tokio::spawn(async move {
-            let mut c = docsvc::client::connect(addr, tls)
+            let mut c = docsvc::network::client::connect(addr, tls)
                 .await
                 .expect("mutual TLS");
             let mut failures = Vec::new();

@@ -873,7 +873,7 @@ async fn a_standby_restored_from_backup_receives_what_was_sent_while_it_was_down
         .expect("docsvc restore"));
     std::fs::rename(&shares, b.join("shares")).expect("the custodians come");
     // The backup held no TLS key: the standby's new certificate, listed in the next directory.
-    docsvc::tls_reissue::dev_issue(
+    docsvc::dev::tls_issue::dev_issue(
         &docsvc::node::Layout::new(&a),
         &docsvc::node::Layout::new(&b),
     )

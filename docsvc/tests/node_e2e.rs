@@ -1279,7 +1279,7 @@ async fn a_renewed_node_certificate_is_served_after_sighup() {
     let layout = docsvc::node::Layout::new(node.data());
     let keys = docsvc::node::NodeKeys::load(&layout).expect("keys");
     let tls = docsvc::node::open_tls_keystore(&layout).expect("tls keystore");
-    let csr = docsvc::quickstart::csr_for(tls.as_ref(), keys.tls, "hub").expect("csr");
+    let csr = docsvc::crypto::tls::csr_for(tls.as_ref(), keys.tls, "hub").expect("csr");
     let renewed = keymgr::issue::rotate(
         &home,
         quorum.online().expect("online"),

@@ -7,9 +7,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use docsvc::documents::{Caller, Ingest, NewLetter};
-use docsvc::envelope::Urgency;
+use docsvc::crypto::envelope::Urgency;
+use docsvc::letters::documents::{Ingest, NewLetter};
 use docsvc::node::{Layout, Node};
+use docsvc::officials::Caller;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 use tokio::net::{TcpSocket, TcpStream};
@@ -22,7 +23,7 @@ pub(crate) async fn node_pins(
     dir: &std::path::Path,
     database_url: Option<&str>,
 ) -> (Arc<Node>, std::collections::HashMap<String, String>) {
-    let out = docsvc::quickstart::setup(dir, "127.0.0.1:0", database_url, &mut |_| {})
+    let out = docsvc::dev::quickstart::setup(dir, "127.0.0.1:0", database_url, &mut |_| {})
         .await
         .expect("quickstart");
     let pins = out
@@ -31,13 +32,13 @@ pub(crate) async fn node_pins(
         .map(|o| (o.nip.clone(), o.pin.to_string()))
         .collect();
     let node = Arc::new(Node::open(Layout::new(dir)).await.expect("open"));
-    docsvc::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
+    docsvc::dev::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
     node.after_unseal().expect("after unseal");
     (node, pins)
 }
 
-pub(crate) async fn official(node: &Node, nip: &str) -> docsvc::directory::Official {
-    docsvc::directory::get(&node.store, nip)
+pub(crate) async fn official(node: &Node, nip: &str) -> docsvc::officials::directory::Official {
+    docsvc::officials::directory::get(&node.store, nip)
         .await
         .expect("directory")
         .expect("official")
@@ -58,7 +59,7 @@ pub(crate) async fn letter_to(
     level: policies::Level,
     to: &str,
     perihal: &str,
-) -> docsvc::documents::Created {
+) -> docsvc::letters::documents::Created {
     let mut ingest = Ingest::begin(
         node,
         stepped_up(node, BUDI).await,

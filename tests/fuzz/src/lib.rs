@@ -19,18 +19,18 @@ pub fn envelope(data: &[u8]) {
         assert_eq!(e.encode(), data, "an envelope re-encodes to the same bytes");
         manifest(&e.manifest);
         for part in &e.parts {
-            let _ = docsvc::envelope::payload_nonce(part);
+            let _ = docsvc::crypto::envelope::payload_nonce(part);
         }
     }
     manifest(data);
 }
 
 fn manifest(data: &[u8]) {
-    if let Ok(m) = docsvc::envelope::Manifest::parse(data) {
+    if let Ok(m) = docsvc::crypto::envelope::Manifest::parse(data) {
         let canonical = m
             .canonical()
             .expect("a parsed manifest has a canonical form");
-        let again = docsvc::envelope::Manifest::parse(&canonical)
+        let again = docsvc::crypto::envelope::Manifest::parse(&canonical)
             .expect("the canonical form of a manifest parses");
         assert_eq!(again.canonical().ok(), Some(canonical));
     }
@@ -38,13 +38,13 @@ fn manifest(data: &[u8]) {
 
 /// A detached CMS signature over a manifest.
 pub fn cms(data: &[u8]) {
-    let trust = docsvc::signature::Trust::new(ROOT.to_vec(), vec![SIGNING_CA.to_vec()]);
+    let trust = docsvc::crypto::signature::Trust::new(ROOT.to_vec(), vec![SIGNING_CA.to_vec()]);
     // 2026-12-01: inside the seed certificates' validity.
     let at = time::OffsetDateTime::from_unix_timestamp(1_796_083_200).expect("a time");
-    let _ = docsvc::signature::verify_detached(
+    let _ = docsvc::crypto::signature::verify_detached(
         data,
-        docsvc::signature::Kind::Manifest,
-        docsvc::signature::Content::Bytes(MANIFEST),
+        docsvc::crypto::signature::Kind::Manifest,
+        docsvc::crypto::signature::Content::Bytes(MANIFEST),
         &trust,
         at,
     );
@@ -93,12 +93,12 @@ pub fn backup(data: &[u8]) {
     let path = dir.path().join("fuzz.backup");
     if std::fs::write(&path, data).is_ok() {
         // No CRL beside: a seal that gets as far as revocation is refused there.
-        let trust = docsvc::backup_seal::SealTrust::new(
+        let trust = docsvc::ops::backup_seal::SealTrust::new(
             ROOT.to_vec(),
             NETWORK_CA.to_vec(),
             dir.path().join("crl"),
         );
-        let _ = docsvc::backup::verify(Path::new(&path), &trust);
+        let _ = docsvc::ops::backup::verify(Path::new(&path), &trust);
     }
 }
 

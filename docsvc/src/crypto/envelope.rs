@@ -1,0 +1,416 @@
+//! The envelope of a letter: the canonical manifest that is signed, and the age encryption of
+//! each part, streamed in fixed-size chunks so that memory stays flat whatever the size.
+
+use std::io::{Read, Write};
+
+use policies::Level;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::{Error, Result};
+
+pub const MANIFEST_FORMAT: &str = "sandi-manifest-v1";
+/// Ciphertext is stored in chunks of this size.
+pub const CHUNK: usize = 1 << 20;
+
+/// Urgency (derajat).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    Biasa,
+    Segera,
+    SangatSegera,
+    Kilat,
+}
+
+impl Urgency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::Biasa => "biasa",
+            Urgency::Segera => "segera",
+            Urgency::SangatSegera => "sangat_segera",
+            Urgency::Kilat => "kilat",
+        }
+    }
+}
+
+/// One encrypted part: the body (part 0) or an attachment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Part {
+    pub name: String,
+    pub media_type: String,
+    pub size: u64,
+    /// SHA-256 of the plaintext, hex.
+    pub sha256: String,
+    /// The age payload nonce (hex): binds this exact ciphertext body, which a rewrap of the
+    /// header keeps, so a swapped ciphertext is refused before anything is decrypted.
+    pub payload_nonce: String,
+}
+
+/// The signed statement of a letter. Field order is the canonical order; the canonical bytes
+/// are its compact JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: String,
+    pub id: String,
+    pub node: String,
+    pub nomor: String,
+    pub perihal: String,
+    #[schema(value_type = crate::schema::LevelDoc)]
+    pub classification: Level,
+    pub urgency: Urgency,
+    pub originator: String,
+    pub originator_name: String,
+    pub agency: String,
+    pub recipients: Vec<String>,
+    pub copies: Vec<String>,
+    /// The letter's date (tanggal surat), YYYY-MM-DD.
+    pub dated: String,
+    pub created_at: String,
+    pub parts: Vec<Part>,
+    pub policy_version: String,
+    /// Set on a version made by reclassifying an earlier one; absent on the first version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reclassified: Option<Reclassified>,
+}
+
+/// How a version came from the one before it: who changed the classification, from what, why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reclassified {
+    /// This version's number (the first version is 1).
+    pub version: u64,
+    #[schema(value_type = crate::schema::LevelDoc)]
+    pub from: Level,
+    pub reason: String,
+    /// NIP of the official who reclassified and signed this version.
+    pub by: String,
+    pub at: String,
+    /// SHA-256 (hex) of the previous version's canonical manifest.
+    pub previous_sha256: String,
+}
+
+impl Manifest {
+    pub fn canonical(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// Parses stored canonical bytes and checks they are canonical (re-encoding gives the same
+    /// bytes), so two byte strings never mean one manifest.
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let m: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Integrity(format!("manifest unreadable: {e}")))?;
+        if m.canonical()? != bytes || m.format != MANIFEST_FORMAT {
+            return Err(Error::Integrity("manifest is not in canonical form".into()));
+        }
+        Ok(m)
+    }
+}
+
+/// A `Write` that cuts what it is given into [`CHUNK`]-sized pieces and hands them to the
+/// async side; it blocks when the async side is behind, which is what bounds memory.
+struct ChunkSink {
+    buf: Vec<u8>,
+    tx: mpsc::Sender<Vec<u8>>,
+    /// The first bytes written, to find the payload nonce after the header.
+    head: Vec<u8>,
+}
+
+impl Write for ChunkSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.head.len() < 64 * 1024 {
+            let take = (64 * 1024 - self.head.len()).min(data.len());
+            self.head.extend_from_slice(&data[..take]);
+        }
+        let mut rest = data;
+        while !rest.is_empty() {
+            let take = (CHUNK - self.buf.len()).min(rest.len());
+            self.buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.buf.len() == CHUNK {
+                let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+                self.tx
+                    .blocking_send(full)
+                    .map_err(|_| std::io::Error::other("the store went away"))?;
+            }
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ChunkSink {
+    fn finish(mut self) -> std::io::Result<Vec<u8>> {
+        if !self.buf.is_empty() {
+            let last = std::mem::take(&mut self.buf);
+            self.tx
+                .blocking_send(last)
+                .map_err(|_| std::io::Error::other("the store went away"))?;
+        }
+        Ok(self.head)
+    }
+}
+
+/// The payload nonce of an age file: the 16 bytes after the header's MAC line.
+pub fn payload_nonce(ciphertext_start: &[u8]) -> Option<[u8; 16]> {
+    let marker = b"\n--- ";
+    let at = ciphertext_start
+        .windows(marker.len())
+        .position(|w| w == marker)?;
+    let after = at + marker.len();
+    let end = ciphertext_start[after..].iter().position(|b| *b == b'\n')? + after + 1;
+    ciphertext_start.get(end..end + 16)?.try_into().ok()
+}
+
+/// What encrypting one part produced.
+#[derive(Debug)]
+pub struct Sealed {
+    pub payload_nonce: String,
+}
+
+/// The ends of an encryption in progress: plaintext in, ciphertext chunks out, the result.
+pub type EncryptPipes = (
+    mpsc::Sender<Result<bytes::Bytes>>,
+    mpsc::Receiver<Vec<u8>>,
+    tokio::task::JoinHandle<Result<Sealed>>,
+);
+
+/// Starts encrypting a part to `recipients` on a blocking thread. Feed plaintext into the
+/// returned sender (dropping it ends the part; sending an error abandons it); ciphertext
+/// chunks come out of the receiver; the join handle gives the payload nonce.
+pub fn encrypt_part(recipients: &[age::x25519::Recipient]) -> Result<EncryptPipes> {
+    let (plain_tx, mut plain_rx) = mpsc::channel::<Result<bytes::Bytes>>(8);
+    let (chunk_tx, chunk_rx) = mpsc::channel::<Vec<u8>>(2);
+    let encryptor =
+        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| Error::Internal(format!("age: {e}")))?;
+    let task = tokio::task::spawn_blocking(move || -> Result<Sealed> {
+        let sink = ChunkSink {
+            buf: Vec::with_capacity(CHUNK),
+            tx: chunk_tx,
+            head: Vec::new(),
+        };
+        let mut w = encryptor
+            .wrap_output(sink)
+            .map_err(|e| Error::Internal(format!("age: {e}")))?;
+        while let Some(block) = plain_rx.blocking_recv() {
+            // An error ends the part without age's final chunk: what was written cannot be
+            // taken for a whole file.
+            let block = block?;
+            w.write_all(&block)
+                .map_err(|e| Error::Internal(format!("encrypting: {e}")))?;
+        }
+        let sink = w
+            .finish()
+            .map_err(|e| Error::Internal(format!("encrypting: {e}")))?;
+        let head = sink
+            .finish()
+            .map_err(|e| Error::Internal(format!("encrypting: {e}")))?;
+        let nonce = payload_nonce(&head)
+            .ok_or_else(|| Error::Internal("age output without a payload nonce".into()))?;
+        Ok(Sealed {
+            payload_nonce: hex::encode(nonce),
+        })
+    });
+    Ok((plain_tx, chunk_rx, task))
+}
+
+/// A `Read` over ciphertext chunks handed in by the async side.
+struct ChunkSource {
+    rx: mpsc::Receiver<Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChunkSource {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.blocking_recv() {
+                Some(Ok(c)) => {
+                    self.cur = c;
+                    self.pos = 0;
+                }
+                Some(Err(e)) => return Err(std::io::Error::other(e.to_string())),
+                None => return Ok(0),
+            }
+        }
+        let n = (self.cur.len() - self.pos).min(out.len());
+        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Starts decrypting a part with `identity` on a blocking thread: feed ciphertext chunks in,
+/// plaintext blocks come out; the last item is an error if the content does not match
+/// `expected_sha256` (or fails to decrypt), so a reader never takes a bad ending for a good one.
+pub fn decrypt_part(
+    identities: Vec<hsm_shim::HandleIdentity>,
+    expected_sha256: String,
+) -> (
+    mpsc::Sender<Result<Vec<u8>>>,
+    mpsc::Receiver<Result<bytes::Bytes>>,
+) {
+    let (cipher_tx, cipher_rx) = mpsc::channel::<Result<Vec<u8>>>(2);
+    let (plain_tx, plain_rx) = mpsc::channel::<Result<bytes::Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let run = || -> Result<()> {
+            let source = ChunkSource {
+                rx: cipher_rx,
+                cur: Vec::new(),
+                pos: 0,
+            };
+            let decryptor = age::Decryptor::new_buffered(std::io::BufReader::new(source))
+                .map_err(|e| Error::Integrity(format!("ciphertext header: {e}")))?;
+            let mut r = decryptor
+                .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
+                .map_err(|e| Error::Integrity(format!("ciphertext: {e}")))?;
+            let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+            loop {
+                let mut block = vec![0u8; 64 * 1024];
+                let n = r
+                    .read(&mut block)
+                    .map_err(|e| Error::Integrity(format!("ciphertext: {e}")))?;
+                if n == 0 {
+                    break;
+                }
+                block.truncate(n);
+                hash.update(&block);
+                if plain_tx.blocking_send(Ok(block.into())).is_err() {
+                    return Ok(()); // the reader hung up
+                }
+            }
+            if hex::encode(hash.finish()) != expected_sha256 {
+                return Err(Error::Integrity(
+                    "the content does not match the signed hash".into(),
+                ));
+            }
+            Ok(())
+        };
+        if let Err(e) = run() {
+            let _ = plain_tx.blocking_send(Err(e));
+        }
+    });
+    (cipher_tx, plain_rx)
+}
+
+const AGE_V1: &[u8] = b"age-encryption.org/v1\n";
+
+/// The parts of an age header: its stanzas and where the header ends in the input.
+struct Header {
+    stanzas: Vec<age_core::format::Stanza>,
+    /// The bytes the MAC covers: from the start to the end of `---`.
+    mac_input_end: usize,
+    mac: Vec<u8>,
+    /// Where the payload (nonce, then STREAM chunks) begins.
+    end: usize,
+}
+
+fn parse_header(input: &[u8]) -> Result<Header> {
+    let bad = || Error::Integrity("ciphertext header is not an age v1 header".into());
+    let mut rest = input.strip_prefix(AGE_V1).ok_or_else(bad)?;
+    let mut stanzas = Vec::new();
+    while !rest.starts_with(b"---") {
+        let (after, stanza) = age_core::format::read::age_stanza(rest).map_err(|_| bad())?;
+        stanzas.push(stanza.into());
+        rest = after;
+        if stanzas.len() > 1024 {
+            return Err(bad());
+        }
+    }
+    let mac_input_end = input.len() - rest.len() + 3;
+    let line = rest.strip_prefix(b"--- ").ok_or_else(bad)?;
+    let nl = line.iter().position(|b| *b == b'\n').ok_or_else(bad)?;
+    let mac = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        &line[..nl],
+    )
+    .map_err(|_| bad())?;
+    let end = input.len() - line.len() + nl + 1;
+    Ok(Header {
+        stanzas,
+        mac_input_end,
+        mac,
+        end,
+    })
+}
+
+/// age's header MAC key: HKDF-SHA-256 of the file key with the label "header".
+fn header_mac_key(file_key: &age_core::format::FileKey) -> Result<ring::hmac::Key> {
+    use age_core::secrecy::ExposeSecret;
+    let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[]).extract(file_key.expose_secret());
+    let okm = prk
+        .expand(&[b"header"], ring::hmac::HMAC_SHA256)
+        .map_err(|_| Error::Internal("hkdf".into()))?;
+    Ok(ring::hmac::Key::from(okm))
+}
+
+fn write_stanza(out: &mut Vec<u8>, s: &age_core::format::Stanza) {
+    out.extend_from_slice(b"-> ");
+    out.extend_from_slice(s.tag.as_bytes());
+    for a in &s.args {
+        out.push(b' ');
+        out.extend_from_slice(a.as_bytes());
+    }
+    out.push(b'\n');
+    let body = base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, &s.body);
+    let mut lines = body.as_bytes().chunks(64).peekable();
+    let mut last_full = body.is_empty();
+    while let Some(l) = lines.next() {
+        out.extend_from_slice(l);
+        out.push(b'\n');
+        last_full = lines.peek().is_none() && l.len() == 64;
+    }
+    // The last body line is always short, empty if need be.
+    if last_full {
+        out.push(b'\n');
+    }
+}
+
+/// Re-wraps the age header at the start of `first_chunk` to `recipients`: the file key is
+/// unwrapped with `identity`, the old header's MAC is checked, and a new header with a new MAC
+/// replaces it. The payload (nonce and encrypted body) is untouched, so the signed content hash
+/// and payload nonce stay valid. Returns the new first chunk.
+pub fn rewrap_header(
+    first_chunk: &[u8],
+    identities: &[hsm_shim::HandleIdentity],
+    recipients: &[age::x25519::Recipient],
+) -> Result<Vec<u8>> {
+    let header = parse_header(first_chunk)?;
+    let file_key = identities
+        .iter()
+        .find_map(|i| age::Identity::unwrap_stanzas(i, &header.stanzas))
+        .ok_or_else(|| {
+            Error::KeyUnavailable("none of the node's keys is among the letter's recipients".into())
+        })?
+        .map_err(|e| Error::Integrity(format!("ciphertext header: {e}")))?;
+    let key = header_mac_key(&file_key)?;
+    ring::hmac::verify(&key, &first_chunk[..header.mac_input_end], &header.mac)
+        .map_err(|_| Error::Integrity("ciphertext header MAC does not verify".into()))?;
+    let mut out = AGE_V1.to_vec();
+    for r in recipients {
+        let (stanzas, _labels) = age::Recipient::wrap_file_key(r, &file_key)
+            .map_err(|e| Error::Internal(format!("age: {e}")))?;
+        for s in &stanzas {
+            write_stanza(&mut out, s);
+        }
+    }
+    out.extend_from_slice(b"---");
+    let mac = ring::hmac::sign(&key, &out);
+    out.push(b' ');
+    out.extend_from_slice(
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            mac.as_ref(),
+        )
+        .as_bytes(),
+    );
+    out.push(b'\n');
+    out.extend_from_slice(&first_chunk[header.end..]);
+    Ok(out)
+}

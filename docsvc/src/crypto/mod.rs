@@ -1,0 +1,7 @@
+//! Cryptography over the node's keys: age envelopes, CMS signatures and their verification,
+//! revocation (CRLs) and TLS.
+
+pub mod envelope;
+pub mod revocation;
+pub mod signature;
+pub mod tls;

@@ -1,0 +1,273 @@
+//! Revocation status from keymgr's CRLs, kept in the node's `crl/` directory (DER or PEM, as
+//! `keymgr crl` writes them). A CRL counts only if its issuer's signature verifies and it
+//! carries a CRL number and a nextUpdate. Of several CRLs of one issuer the highest CRL number
+//! wins, and the cache never goes back to a lower one, whatever the directory holds later.
+//! Revocation fails closed: a certificate whose issuer has no current CRL is `Unknown`, and
+//! `node::revocation::require` refuses it (problem `revocation-unknown`, logged and counted).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::parse_x509_crl;
+use x509_parser::prelude::{ASN1Time, FromDer};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Status {
+    Good,
+    Revoked {
+        at: String,
+    },
+    /// No current CRL of the issuer is at hand.
+    Unknown,
+}
+
+fn crl_ders(dir: &Path) -> Vec<Vec<u8>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x == "crl" || x == "der" || x == "pem")
+        })
+        .filter_map(|p| std::fs::read(p).ok())
+        .filter_map(|bytes| {
+            if bytes.starts_with(b"-----BEGIN") {
+                x509_parser::pem::parse_x509_pem(&bytes)
+                    .ok()
+                    .map(|(_, pem)| pem.contents)
+            } else {
+                Some(bytes)
+            }
+        })
+        .collect()
+}
+
+/// The CRLs of a directory, verified and parsed once, reloaded when a file there changes
+/// (checked on every call: a new CRL takes effect on the next request).
+#[derive(Debug)]
+pub struct CrlCache {
+    dir: PathBuf,
+    /// The CAs whose CRLs count: a CRL is kept only if one of them signed it.
+    issuers: Vec<Vec<u8>>,
+    cached: Mutex<Cached>,
+}
+
+#[derive(Debug, Default)]
+struct Cached {
+    stamp: Option<Vec<(PathBuf, Option<SystemTime>, u64)>>,
+    /// The directory's own modification time at the last full look, and when that was.
+    dir_mtime: Option<SystemTime>,
+    looked_at: Option<std::time::Instant>,
+    /// The highest-numbered CRL seen of each issuer (by issuer name, DER), kept across
+    /// reloads: an older CRL put in the directory later never replaces it.
+    best: HashMap<Vec<u8>, Parsed>,
+}
+
+#[derive(Debug)]
+struct Parsed {
+    /// The issuer name, readable.
+    issuer_name: String,
+    /// The CRL number, big-endian without leading zeros.
+    number: Vec<u8>,
+    next_update: ASN1Time,
+    /// Revoked serials (raw bytes) and when.
+    revoked: HashMap<Vec<u8>, ASN1Time>,
+}
+
+/// How current one issuer's CRL is, for `/readyz` and `/metrics`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Freshness {
+    pub issuer: String,
+    /// The CRL number in hex; none when the node holds no CRL of this issuer.
+    pub number: Option<String>,
+    pub next_update: Option<String>,
+    /// Seconds until the CRL goes stale (negative once it is); none without a CRL.
+    pub seconds_left: Option<i64>,
+}
+
+/// How long the CRL directory's listing is trusted while the directory itself is unchanged.
+const FULL_LOOK: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn stamp(dir: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| {
+                    let m = e.metadata().ok()?;
+                    Some((e.path(), m.modified().ok(), m.len()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// A CRL number as big-endian bytes without leading zeros, so that longer is larger.
+fn trimmed(n: &[u8]) -> Vec<u8> {
+    let first = n.iter().position(|b| *b != 0).unwrap_or(n.len());
+    n[first..].to_vec()
+}
+
+fn higher(a: &[u8], b: &[u8]) -> bool {
+    (a.len(), a) > (b.len(), b)
+}
+
+impl CrlCache {
+    pub fn new(dir: PathBuf, issuers: Vec<Vec<u8>>) -> Self {
+        CrlCache {
+            dir,
+            issuers,
+            cached: Mutex::default(),
+        }
+    }
+
+    /// The cache, brought up to date with the directory. A CRL renamed into the directory (as
+    /// an operator installs one) or a file removed changes the directory's own modification
+    /// time and is seen at once; a file rewritten in place is seen within [`FULL_LOOK`]. Every
+    /// request pays one `stat` of the directory, not a listing of it.
+    fn current(&self) -> std::sync::MutexGuard<'_, Cached> {
+        let dir_mtime = std::fs::metadata(&self.dir).and_then(|m| m.modified()).ok();
+        {
+            let cached = self
+                .cached
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if dir_mtime.is_some()
+                && cached.dir_mtime == dir_mtime
+                && cached.looked_at.is_some_and(|t| t.elapsed() < FULL_LOOK)
+            {
+                return cached;
+            }
+        }
+        // The directory is listed outside the lock: requests do not queue behind each
+        // other's system calls.
+        let now_stamp = stamp(&self.dir);
+        let mut cached = self
+            .cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cached.dir_mtime = dir_mtime;
+        cached.looked_at = Some(std::time::Instant::now());
+        if cached.stamp.as_ref() != Some(&now_stamp) {
+            for (issuer, crl) in load(&self.dir, &self.issuers) {
+                let newer = cached
+                    .best
+                    .get(&issuer)
+                    .is_none_or(|old| higher(&crl.number, &old.number));
+                if newer {
+                    cached.best.insert(issuer, crl);
+                }
+            }
+            cached.stamp = Some(now_stamp);
+        }
+        cached
+    }
+
+    /// The status of `cert_der` at `at`.
+    pub fn status(&self, cert_der: &[u8], at: OffsetDateTime) -> Status {
+        self.status_with_time(cert_der, at).0
+    }
+
+    /// The status of `cert_der` at `at`, and when it was revoked if it was.
+    pub fn status_with_time(
+        &self,
+        cert_der: &[u8],
+        at: OffsetDateTime,
+    ) -> (Status, Option<OffsetDateTime>) {
+        let Ok((_, cert)) = X509Certificate::from_der(cert_der) else {
+            return (Status::Unknown, None);
+        };
+        let cached = self.current();
+        let Some(crl) = cached.best.get(cert.issuer().as_raw()) else {
+            return (Status::Unknown, None);
+        };
+        if crl.next_update < ASN1Time::from(at) {
+            return (Status::Unknown, None);
+        }
+        match crl.revoked.get(cert.tbs_certificate.raw_serial()) {
+            Some(t) => (Status::Revoked { at: t.to_string() }, Some(t.to_datetime())),
+            None => (Status::Good, None),
+        }
+    }
+
+    /// How current the CRL of each issuer is at `at`.
+    pub fn freshness(&self, at: OffsetDateTime) -> Vec<Freshness> {
+        let cached = self.current();
+        self.issuers
+            .iter()
+            .filter_map(|der| X509Certificate::from_der(der).ok().map(|(_, c)| c))
+            .map(|ca| {
+                let crl = cached.best.get(ca.subject().as_raw());
+                Freshness {
+                    issuer: crl.map_or_else(|| ca.subject().to_string(), |c| c.issuer_name.clone()),
+                    number: crl.map(|c| hex::encode(&c.number)),
+                    next_update: crl.map(|c| crate::rfc3339(c.next_update.to_datetime())),
+                    seconds_left: crl.map(|c| (c.next_update.to_datetime() - at).whole_seconds()),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Every CRL in `dir` whose signature verifies with one of `issuers` and that carries a CRL
+/// number and a nextUpdate, by issuer name (DER).
+fn load(dir: &Path, issuers: &[Vec<u8>]) -> Vec<(Vec<u8>, Parsed)> {
+    let mut out = Vec::new();
+    for der in crl_ders(dir) {
+        let Ok((_, crl)) = parse_x509_crl(&der) else {
+            continue;
+        };
+        let signed = issuers.iter().any(|i| {
+            X509Certificate::from_der(i).is_ok_and(|(_, issuer)| {
+                issuer.subject() == crl.issuer()
+                    && crl.verify_signature(issuer.public_key()).is_ok()
+            })
+        });
+        let (Some(number), Some(next_update)) = (crl.crl_number(), crl.next_update()) else {
+            continue;
+        };
+        if signed {
+            out.push((
+                crl.issuer().as_raw().to_vec(),
+                Parsed {
+                    issuer_name: crl.issuer().to_string(),
+                    number: trimmed(&number.to_bytes_be()),
+                    next_update,
+                    revoked: crl
+                        .iter_revoked_certificates()
+                        .map(|r| (r.raw_serial().to_vec(), r.revocation_date))
+                        .collect(),
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// A letter signature's standing once its signer's certificate is checked against the CRL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SignatureStatus {
+    /// The certificate is not revoked.
+    Valid,
+    /// Revoked after the letter was signed and stored: the signature stands.
+    RevokedAfterSigning { revoked_at: String },
+    /// Revoked before the letter was signed or stored: the signature does not count.
+    RevokedBeforeSigning { revoked_at: String },
+}
+
+impl SignatureStatus {
+    pub fn is_valid(&self) -> bool {
+        !matches!(self, SignatureStatus::RevokedBeforeSigning { .. })
+    }
+}

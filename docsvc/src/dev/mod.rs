@@ -1,0 +1,7 @@
+//! Development tools, used by the binary and the tests, never by the production code above:
+//! the quickstart node, the benchmarks and the soak run.
+
+pub mod bench;
+pub mod quickstart;
+pub mod soak;
+pub mod tls_issue;

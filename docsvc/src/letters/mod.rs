@@ -1,0 +1,8 @@
+//! Letters: ingest and sign, open, list, approve, reclassify and destroy, re-wrap to new keys,
+//! and the content types an upload may carry.
+
+pub mod approvals;
+pub mod content;
+pub mod documents;
+pub mod lifecycle;
+pub mod rewrap;

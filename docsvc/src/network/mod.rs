@@ -1,0 +1,290 @@
+//! The sandi network as this node sees it: the network directory signed by the Network CA
+//! (`network/directory.json`), which nodes it may talk to, and node-to-node mutual TLS with
+//! the node's own certificate (its key stays in hsm-shim).
+
+pub mod client;
+
+use std::sync::Arc;
+
+use keymgr::directory::NodeEntry;
+use rustls::client::ResolvesClientCert;
+use rustls::pki_types::CertificateDer;
+use rustls::sign::CertifiedKey;
+use sqlx::Row;
+
+use crate::node::Node;
+pub use crate::node::peers::fingerprint;
+use crate::{Error, Result};
+
+/// Which node a client certificate belongs to: chained to the Network CA, not revoked, and
+/// listed as active in the current directory. The reason for a refusal is returned.
+pub async fn peer_of(node: &Node, der: &[u8]) -> Result<std::result::Result<NodeEntry, String>> {
+    let now = time::OffsetDateTime::now_utc();
+    if let Err(e) = crate::crypto::signature::check_chain(der, &node.network_trust, now) {
+        return Ok(Err(format!("node certificate: {e}")));
+    }
+    // Unknown revocation status is the caller's error (503 `revocation-unknown`), not a
+    // refusal of the peer: it must retry once the operator has a fresh CRL.
+    if let crate::crypto::revocation::Status::Revoked { at } =
+        crate::node::revocation::require(node, der, "node certificate")?
+    {
+        return Ok(Err(format!("the node certificate was revoked at {at}")));
+    }
+    let Some(directory) = node.network.current(&node.store).await? else {
+        return Ok(Err("this node has no network directory".into()));
+    };
+    let sha = fingerprint(der);
+    Ok(match directory.by_certificate(&sha) {
+        None => Err(format!(
+            "no node with certificate {} is in network directory version {}",
+            &sha[..16],
+            directory.version
+        )),
+        Some(n) if n.status != "active" => Err(format!(
+            "node {} is {} in the network directory",
+            n.id, n.status
+        )),
+        Some(n) => Ok(n.clone()),
+    })
+}
+
+/// The node's own certificate and key, offered to peers as a TLS client.
+#[derive(Debug)]
+struct OwnCert(Arc<CertifiedKey>);
+
+impl ResolvesClientCert for OwnCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// A TLS client configuration that presents this node's certificate and trusts the sandi
+/// root.
+pub fn client_config(node: &Node) -> Result<Arc<rustls::ClientConfig>> {
+    let chain = crate::node::read_pem_certs(&node.layout.tls_chain())?;
+    let handle =
+        hsm_shim::KeyStore::info(node.tls_keystore.as_ref(), node.keys.get().tls)?.handle();
+    let certified = crate::crypto::tls::certified(
+        chain,
+        Arc::clone(&node.tls_keystore) as Arc<dyn hsm_shim::KeyStore>,
+        handle,
+    );
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(node.trust.root_der().to_vec()))
+        .map_err(|e| Error::Invalid(format!("root certificate: {e}")))?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_client_cert_resolver(Arc::new(OwnCert(Arc::new(certified))));
+    Ok(Arc::new(config))
+}
+
+/// Connects to `peer` (by its id in the directory) over mutual TLS; the certificate it shows
+/// must be the one the directory lists for it.
+pub async fn connect(node: &Node, peer: &str) -> Result<(NodeEntry, client::Client)> {
+    let directory = node
+        .network
+        .current(&node.store)
+        .await?
+        .ok_or_else(|| Error::Invalid("this node has no network directory".into()))?;
+    let entry = directory
+        .by_id(peer)
+        .filter(|n| n.status == "active")
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "no active node {peer} in network directory version {}",
+                directory.version
+            ))
+        })?
+        .clone();
+    let rest = entry
+        .base_url
+        .strip_prefix("https://")
+        .unwrap_or(&entry.base_url)
+        .trim_end_matches('/');
+    let host = rest.rsplit_once(':').map_or(rest, |(h, _)| h);
+    let addr = tokio::net::lookup_host(rest)
+        .await
+        .map_err(|e| Error::Invalid(format!("resolving {rest}: {e}")))?
+        .next()
+        .ok_or_else(|| Error::Invalid(format!("{rest} does not resolve")))?;
+    let client =
+        client::connect_pinned(addr, host, client_config(node)?, &entry.certificate_sha256).await?;
+    Ok((entry, client))
+}
+
+/// What a node says about one of its officials: the identity and clearance it reports, and
+/// the encryption key binding signed by the Signing CA (which alone is trusted for the key).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct OfficialCard {
+    pub nip: String,
+    pub name: String,
+    pub agency: String,
+    #[schema(value_type = crate::schema::LevelDoc)]
+    pub clearance: policies::Level,
+    /// keymgr's key binding (JSON).
+    #[schema(value_type = Object)]
+    pub binding: keymgr::issue::KeyBinding,
+}
+
+/// An official of another node, with the age recipient their binding proves.
+#[derive(Clone, Debug)]
+pub struct RemoteOfficial {
+    pub card: OfficialCard,
+    pub node: NodeEntry,
+    pub recipient: age::x25519::Recipient,
+}
+
+/// Splits `NIP@node` (an official of another node).
+pub fn remote_address(addr: &str) -> Option<(&str, &str)> {
+    addr.split_once('@')
+}
+
+/// Asks `peer` for its official `nip` and checks the key binding against this node's Signing
+/// CA and root: the remote node's word is not taken for the key. When the peer cannot be
+/// reached, the card fetched last time is used (its binding checked again), so that a letter
+/// can be written while the peer is down and wait in the outbox.
+pub async fn remote_official(
+    node: &Node,
+    peer: &str,
+    nip: &str,
+    level: policies::Level,
+) -> Result<RemoteOfficial> {
+    if !nip.chars().all(|c| c.is_ascii_digit()) || nip.len() != 18 {
+        return Err(Error::Invalid(format!("{nip:?} is not a NIP (18 digits)")));
+    }
+    let address = format!("{nip}@{peer}");
+    let card = match fetch_card(node, peer, nip, level).await {
+        Ok(Err(refused)) => return Err(refused),
+        Ok(Ok(card)) => {
+            let json = serde_json::to_string(&card).map_err(|e| Error::Internal(e.to_string()))?;
+            sqlx::query("DELETE FROM remote_officials WHERE address = $1")
+                .bind(&address)
+                .execute(node.store.pool())
+                .await?;
+            sqlx::query(
+                "INSERT INTO remote_officials (address, card, fetched_at) VALUES ($1, $2, $3)",
+            )
+            .bind(&address)
+            .bind(json)
+            .bind(crate::now_rfc3339())
+            .execute(node.store.pool())
+            .await?;
+            card
+        }
+        Err(Unreachable(why)) => {
+            let cached: Option<String> =
+                sqlx::query("SELECT card FROM remote_officials WHERE address = $1")
+                    .bind(&address)
+                    .fetch_optional(node.store.reader())
+                    .await?
+                    .map(|r| r.try_get("card"))
+                    .transpose()?;
+            let cached = cached.ok_or_else(|| {
+                Error::Invalid(format!(
+                    "node {peer} cannot be reached and {address} was never looked up: {why}"
+                ))
+            })?;
+            serde_json::from_str(&cached)
+                .map_err(|e| Error::Integrity(format!("cached card of {address}: {e}")))?
+        }
+    };
+    let entry = node
+        .network
+        .current(&node.store)
+        .await?
+        .and_then(|d| d.by_id(peer).cloned())
+        .ok_or_else(|| Error::Invalid(format!("node {peer} is not in the network directory")))?;
+    checked_card(node, entry, card, peer, nip)
+}
+
+/// The peer could not be reached (as opposed to answering something unacceptable).
+struct Unreachable(String);
+
+impl From<Error> for Unreachable {
+    fn from(e: Error) -> Self {
+        Unreachable(e.to_string())
+    }
+}
+
+/// The peer's answer, or `Unreachable`; an answer may be a definite refusal.
+async fn fetch_card(
+    node: &Node,
+    peer: &str,
+    nip: &str,
+    level: policies::Level,
+) -> std::result::Result<Result<OfficialCard>, Unreachable> {
+    let (_entry, mut client) = connect(node, peer).await?;
+    let (status, _, body) = client
+        .call(
+            "GET",
+            &format!("/network/v1/officials/{nip}?for={}", level.as_str()),
+            &[],
+            bytes::Bytes::new(),
+        )
+        .await?;
+    match status {
+        200 => Ok(serde_json::from_slice(&body)
+            .map_err(|e| Error::Invalid(format!("node {peer}: an unreadable answer: {e}")))),
+        // The peer refuses a letter of this level (its own accreditation): its reasons.
+        403 => {
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+            Ok(Err(Error::Forbidden {
+                alasan: format!("node {peer}: {}", text("alasan")),
+                reason: format!("node {peer}: {}", text("reason")),
+                policies: v["policies"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|p| p.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }))
+        }
+        404 => Ok(Err(Error::Invalid(format!(
+            "node {peer} has no active official with NIP {nip}"
+        )))),
+        s => Err(Unreachable(format!(
+            "node {peer} answered {s} when asked for official {nip}"
+        ))),
+    }
+}
+
+fn checked_card(
+    node: &Node,
+    entry: NodeEntry,
+    card: OfficialCard,
+    peer: &str,
+    nip: &str,
+) -> Result<RemoteOfficial> {
+    keymgr::issue::verify_binding(&card.binding, &node.signing_ca_der, node.trust.root_der())
+        .map_err(|e| Error::Invalid(format!("node {peer}, official {nip}: {e}")))?;
+    if card.binding.nip != nip || card.nip != nip {
+        return Err(Error::Invalid(format!(
+            "node {peer} answered for {nip} with a binding of another official"
+        )));
+    }
+    let recipient = card
+        .binding
+        .recipient
+        .parse()
+        .map_err(|e| Error::Invalid(format!("official {nip}: binding key: {e}")))?;
+    Ok(RemoteOfficial {
+        card,
+        node: entry,
+        recipient,
+    })
+}

@@ -1,0 +1,503 @@
+//! A docsvc node: its data directory, configuration, keystore, policy, database and log.
+
+pub mod peers;
+pub mod refusals;
+pub mod revocation;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hsm_shim::{CustodianShare, KeyHandle, KeyId, KeyKind, KeyStore, Quorum, SoftwareKeyStore};
+use policies::{Level, PolicyStore};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditLog;
+use crate::crypto::signature::Trust;
+use crate::store::Store;
+use crate::{Error, Result};
+
+/// `node.toml`: what an operator sets.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This node's id in the sandi network.
+    pub node_id: String,
+    pub organisation: String,
+    /// Where to listen, e.g. `127.0.0.1:8443`.
+    pub listen: String,
+    /// `sqlite://…` or `postgres://…`; relative SQLite paths are under the data directory.
+    pub database_url: String,
+    /// The policy directory (schema, *.cedar, handling.toml).
+    pub policy_dir: PathBuf,
+    /// Largest request body accepted, in MiB (documents stream in chunks below this).
+    #[serde(default = "default_max_body_mib")]
+    pub max_body_mib: u64,
+    /// Idle session lifetime in minutes.
+    #[serde(default = "default_session_minutes")]
+    pub session_minutes: i64,
+    /// Absolute session lifetime in hours: a session older than this is refused however
+    /// active it is.
+    #[serde(default = "default_session_absolute_hours")]
+    pub session_absolute_hours: i64,
+    /// An upload unfinished for this many minutes is abandoned and its chunks are swept.
+    #[serde(default = "default_abandoned_upload_minutes")]
+    pub abandoned_upload_minutes: i64,
+    /// Attempts to deliver a letter to another node before it is left `dead` for an operator
+    /// (`docsvc outbox retry`).
+    #[serde(default = "default_delivery_attempts")]
+    pub delivery_attempts: i64,
+    /// Refusals on `/network/v1` by one peer or certificate within this many seconds are
+    /// logged once and then counted (see `refusals`).
+    #[serde(default = "default_network_refusal_window_secs")]
+    pub network_refusal_window_secs: u64,
+    /// `/readyz` and `/metrics` warn of a CRL that goes stale within this many hours.
+    #[serde(default = "default_crl_warn_hours")]
+    pub crl_warn_hours: i64,
+    /// What one client, or all of them together, may hold of the node (`[limits]`; written
+    /// only when it differs from the defaults, so the file stays short).
+    #[serde(default, skip_serializing_if = "Limits::is_default")]
+    pub limits: Limits,
+}
+
+/// `[limits]` in `node.toml`: connections and timeouts against slow or many clients.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Connections open at once; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Connections open at once from one client address (an IPv6 /64 counts as one). An
+    /// agency behind one NAT address shares this.
+    pub max_connections_per_address: usize,
+    /// Seconds for the TLS handshake.
+    pub tls_handshake_secs: u64,
+    /// Seconds to receive a request's headers. On a kept-alive HTTP/1.1 connection the wait
+    /// for the next request counts too, so this also closes idle HTTP/1.1 connections.
+    pub header_read_secs: u64,
+    /// Seconds without a byte either way before any connection (HTTP/2 included) is closed.
+    pub idle_secs: u64,
+    /// A request body must arrive at least this fast on average once `body_grace_secs` have
+    /// passed; slower is answered 408 and the connection closed.
+    pub body_min_bytes_per_sec: u64,
+    pub body_grace_secs: u64,
+    /// HTTP/2 streams open at once on one connection.
+    pub h2_max_streams: u32,
+}
+
+impl Limits {
+    fn is_default(&self) -> bool {
+        *self == Limits::default()
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 4096,
+            max_connections_per_address: 256,
+            tls_handshake_secs: 10,
+            header_read_secs: 30,
+            idle_secs: 120,
+            body_min_bytes_per_sec: 1024,
+            body_grace_secs: 10,
+            h2_max_streams: 64,
+        }
+    }
+}
+
+fn default_max_body_mib() -> u64 {
+    2048
+}
+fn default_session_minutes() -> i64 {
+    30
+}
+fn default_session_absolute_hours() -> i64 {
+    12
+}
+fn default_abandoned_upload_minutes() -> i64 {
+    60
+}
+fn default_delivery_attempts() -> i64 {
+    12
+}
+fn default_network_refusal_window_secs() -> u64 {
+    60
+}
+fn default_crl_warn_hours() -> i64 {
+    48
+}
+
+/// The node's own keys, by id (`keys.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeKeys {
+    /// In the TLS keystore (`tls-keystore/`), which opens without the custodians: the node must
+    /// speak TLS while sealed so that custodians can unseal it over HTTPS. Its protection is
+    /// the file permissions of the data directory, as for any TLS server key.
+    pub tls: KeyId,
+    pub audit: KeyId,
+    /// The archive (X25519) key of each level.
+    pub archive: Vec<(Level, KeyId)>,
+    /// Archive keys replaced by a rotation, kept to open letters until `docsvc rewrap` has
+    /// moved them to the current key.
+    #[serde(default)]
+    pub retired_archive: Vec<(Level, KeyId)>,
+}
+
+/// Paths inside a data directory.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    dir: PathBuf,
+}
+
+impl Layout {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Layout { dir: dir.into() }
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("node.toml")
+    }
+    pub fn keystore(&self) -> PathBuf {
+        self.dir.join("keystore")
+    }
+    pub fn tls_keystore(&self) -> PathBuf {
+        self.dir.join("tls-keystore")
+    }
+    pub fn keys(&self) -> PathBuf {
+        self.dir.join("keys.json")
+    }
+    pub fn tls_chain(&self) -> PathBuf {
+        self.dir.join("tls").join("node-chain.pem")
+    }
+    pub fn ca(&self, name: &str) -> PathBuf {
+        self.dir.join("ca").join(name)
+    }
+    pub fn heads(&self) -> PathBuf {
+        self.dir.join("audit-heads.jsonl")
+    }
+    /// keymgr's CRLs, as the operator copies them here.
+    pub fn crl_dir(&self) -> PathBuf {
+        self.dir.join("crl")
+    }
+    /// Incoming deliveries while they are checked (private, removed once stored or refused).
+    pub fn spool(&self) -> PathBuf {
+        self.dir.join("spool")
+    }
+    pub fn shares(&self) -> PathBuf {
+        self.dir.join("shares")
+    }
+}
+
+pub fn read_pem_certs(path: &Path) -> Result<Vec<Vec<u8>>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    let mut out = Vec::new();
+    for block in text.split("-----END CERTIFICATE-----") {
+        if let Some(start) = block.find("-----BEGIN CERTIFICATE-----") {
+            let pem = format!("{}-----END CERTIFICATE-----\n", &block[start..]);
+            out.push(
+                keymgr::ca::pem_to_der(&pem)
+                    .ok_or_else(|| Error::Invalid(format!("{}: bad PEM", path.display())))?,
+            );
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: no certificate",
+            path.display()
+        )));
+    }
+    Ok(out)
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).map_err(|e| Error::io("creating", p, e))?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io("writing", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("renaming", path, e))
+}
+
+impl Config {
+    pub fn load(layout: &Layout) -> Result<Self> {
+        let path = layout.config();
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+        toml::from_str(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+    }
+
+    pub fn save(&self, layout: &Layout) -> Result<()> {
+        let text = toml::to_string_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
+        write_new(&layout.config(), text.as_bytes())
+    }
+
+    /// The database URL with a relative SQLite path resolved under the data directory.
+    pub fn database_url(&self, layout: &Layout) -> String {
+        match self.database_url.strip_prefix("sqlite://") {
+            Some(rest) if !rest.starts_with('/') => {
+                format!("sqlite://{}", layout.dir().join(rest).display())
+            }
+            _ => self.database_url.clone(),
+        }
+    }
+}
+
+impl NodeKeys {
+    pub fn load(layout: &Layout) -> Result<Self> {
+        let path = layout.keys();
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+    }
+
+    pub fn save(&self, layout: &Layout) -> Result<()> {
+        let text = serde_json::to_vec_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
+        write_new(&layout.keys(), &text)
+    }
+
+    pub fn archive(&self, level: Level) -> Result<KeyId> {
+        self.archive
+            .iter()
+            .find(|(l, _)| *l == level)
+            .map(|(_, k)| *k)
+            .ok_or_else(|| Error::Internal(format!("no archive key for {level}")))
+    }
+
+    /// Every archive key of `level` this node holds: the current one first, then retired ones.
+    pub fn archive_all(&self, level: Level) -> Result<Vec<KeyId>> {
+        let mut all = vec![self.archive(level)?];
+        all.extend(
+            self.retired_archive
+                .iter()
+                .filter(|(l, _)| *l == level)
+                .map(|(_, k)| *k),
+        );
+        Ok(all)
+    }
+}
+
+/// `keys.json`, re-read when it changes on disk: a rotation done by `docsvc keys rotate`
+/// reaches a running node without a restart.
+#[derive(Debug)]
+pub struct KeysFile {
+    path: PathBuf,
+    cur: std::sync::RwLock<(Option<std::time::SystemTime>, Arc<NodeKeys>)>,
+}
+
+impl KeysFile {
+    fn open(layout: &Layout) -> Result<Self> {
+        let path = layout.keys();
+        let stamp = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        Ok(KeysFile {
+            cur: std::sync::RwLock::new((stamp, Arc::new(NodeKeys::load(layout)?))),
+            path,
+        })
+    }
+
+    /// The node's keys as the file now says; the last good version if it cannot be read.
+    pub fn get(&self) -> Arc<NodeKeys> {
+        let stamp = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok();
+        {
+            let cur = self
+                .cur
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cur.0 == stamp {
+                return Arc::clone(&cur.1);
+            }
+        }
+        let loaded = std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<NodeKeys>(&t).ok());
+        let mut cur = self
+            .cur
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(k) = loaded {
+            *cur = (stamp, Arc::new(k));
+        } else {
+            tracing::error!(
+                "{} unreadable: keeping the keys loaded",
+                self.path.display()
+            );
+        }
+        Arc::clone(&cur.1)
+    }
+}
+
+/// Creates a node's keystore and deals its shares; returns the shares (the only copies of the
+/// master key) for the caller to hand to the custodians.
+pub fn create_keystore(layout: &Layout, quorum: Quorum) -> Result<Vec<CustodianShare>> {
+    let (_store, shares) = SoftwareKeyStore::create(&layout.keystore(), quorum)?;
+    Ok(shares)
+}
+
+/// Creates the TLS keystore and the node's TLS key in it.
+pub fn create_tls_key(layout: &Layout) -> Result<KeyId> {
+    let store = SoftwareKeyStore::create_dev(&layout.tls_keystore())?;
+    store.unseal_dev()?;
+    Ok(store.generate(KeyKind::EcdsaP256, "node-tls")?.id())
+}
+
+/// Opens the TLS keystore (unsealed from its local key file).
+pub fn open_tls_keystore(layout: &Layout) -> Result<Arc<SoftwareKeyStore>> {
+    let store = SoftwareKeyStore::open(&layout.tls_keystore())?;
+    store.unseal_dev()?;
+    Ok(Arc::new(store))
+}
+
+/// Generates the node's own keys in an unsealed keystore.
+pub fn generate_node_keys(keys: &dyn KeyStore, tls: KeyId) -> Result<NodeKeys> {
+    let audit = keys.generate(KeyKind::EcdsaP256, "node-audit")?.id();
+    let mut archive = Vec::new();
+    for level in Level::ALL {
+        let k = keys.generate(
+            KeyKind::X25519,
+            &format!("archive-{}", level.as_str().replace('_', "-")),
+        )?;
+        archive.push((level, k.id()));
+    }
+    Ok(NodeKeys {
+        tls,
+        audit,
+        archive,
+        retired_archive: Vec::new(),
+    })
+}
+
+/// Everything a running node holds.
+pub struct Node {
+    pub layout: Layout,
+    pub config: Config,
+    pub store: Store,
+    pub keystore: Arc<SoftwareKeyStore>,
+    pub tls_keystore: Arc<SoftwareKeyStore>,
+    pub keys: KeysFile,
+    pub policy: PolicyStore,
+    /// Officials' signatures chain here (Signing CA); applications' and nodes' through the
+    /// Network CA.
+    pub trust: Trust,
+    /// Only the Network CA: what application and node client certificates chain to.
+    pub network_trust: Trust,
+    /// keymgr's CRLs from `crl/`, reloaded when the files change.
+    pub crls: crate::crypto::revocation::CrlCache,
+    /// The network directory signed by the Network CA: which nodes this one talks to.
+    pub network: peers::NetworkDirectory,
+    pub signing_ca_der: Vec<u8>,
+    pub network_ca_der: Vec<u8>,
+    pub audit: AuditLog,
+    /// Group commit for entries that stand alone.
+    pub log: crate::audit::Batcher,
+    pub metrics: crate::metrics::Metrics,
+    /// Refusals on `/network/v1` counted for the log.
+    pub refusals: refusals::Refusals,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("dir", &self.layout.dir())
+            .field("node_id", &self.config.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Opens a node's data directory. The keystore comes up sealed.
+    pub async fn open(layout: Layout) -> Result<Self> {
+        let config = Config::load(&layout)?;
+        crate::private_files::restrict_dir(layout.dir())?;
+        let keys = KeysFile::open(&layout)?;
+        let keystore = Arc::new(SoftwareKeyStore::open(&layout.keystore())?);
+        let tls_keystore = open_tls_keystore(&layout)?;
+        let policy = PolicyStore::load(&config.policy_dir)?;
+        let store = Store::open(&config.database_url(&layout)).await?;
+        let root_der = read_pem_certs(&layout.ca("root.pem"))?.remove(0);
+        let signing_ca_der = read_pem_certs(&layout.ca("signing-ca.pem"))?.remove(0);
+        let network_ca_der = read_pem_certs(&layout.ca("network-ca.pem"))?.remove(0);
+        let audit = AuditLog::new(
+            Arc::clone(&keystore) as Arc<dyn KeyStore>,
+            keys.get().audit,
+            layout.heads(),
+        );
+        let log = crate::audit::Batcher::spawn(store.clone(), audit.clone());
+        store
+            .integrity()
+            .set_log(Arc::new(log.clone()), policy.current().version());
+        Ok(Node {
+            log,
+            trust: Trust::new(
+                root_der.clone(),
+                vec![signing_ca_der.clone(), network_ca_der.clone()],
+            ),
+            network_trust: Trust::new(root_der.clone(), vec![network_ca_der.clone()]),
+            crls: crate::crypto::revocation::CrlCache::new(
+                layout.crl_dir(),
+                vec![signing_ca_der.clone(), network_ca_der.clone()],
+            ),
+            network: peers::NetworkDirectory::new(&layout, network_ca_der.clone(), root_der),
+            network_ca_der,
+            signing_ca_der,
+            layout,
+            config,
+            store,
+            keystore,
+            tls_keystore,
+            keys,
+            policy,
+            audit,
+            metrics: crate::metrics::Metrics::default(),
+            refusals: refusals::Refusals::default(),
+        })
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.keystore.is_sealed()
+    }
+
+    /// The TLS server configuration with the node certificate in `tls/node-chain.pem`.
+    pub fn tls_config(&self) -> Result<(Arc<crate::crypto::tls::NodeCert>, rustls::ServerConfig)> {
+        let chain = read_pem_certs(&self.layout.tls_chain())?;
+        let handle = self.tls_keystore.info(self.keys.get().tls)?.handle();
+        let cert = Arc::new(crate::crypto::tls::NodeCert::new(
+            chain,
+            Arc::clone(&self.tls_keystore) as Arc<dyn KeyStore>,
+            handle,
+        ));
+        let config = crate::crypto::tls::server_config(Arc::clone(&cert), self.trust.root_der())?;
+        Ok((cert, config))
+    }
+
+    /// Once the keystore is open: loads the node's MAC key for sessions and officials
+    /// ([`crate::integrity`]), and publishes the audit key's public key beside the log, for
+    /// `docsvc audit verify`.
+    pub fn after_unseal(&self) -> Result<()> {
+        self.store
+            .integrity()
+            .set_key(crate::store::integrity::load_or_create(
+                self.layout.dir(),
+                self.keystore.as_ref(),
+            )?);
+        let spki = self.audit.public_key()?;
+        let path = self.layout.dir().join("audit-key.der");
+        if std::fs::read(&path).ok().as_deref() != Some(spki.as_slice()) {
+            write_new(&path, &spki)?;
+        }
+        Ok(())
+    }
+
+    /// A handle for one of this keystore's keys by id.
+    pub fn handle(&self, id: KeyId) -> Result<KeyHandle> {
+        Ok(self.keystore.info(id)?.handle())
+    }
+}
+
+/// Appends one entry that stands alone (refusals, reads) through the group commit; returns
+/// once it is durable.
+pub async fn log_alone(node: &Node, e: &crate::audit::Entry) -> Result<()> {
+    node.log.append(e.clone()).await?;
+    crate::metrics::Metrics::inc(&node.metrics.log_entries);
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! The network directory as this node holds it: the file signed by the Network CA
+//! (`network/directory.json`), verified when it changes, never older than a version already
+//! accepted.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use keymgr::directory::Directory;
+use sqlx::Row;
+
+use crate::node::Layout;
+use crate::store::Store;
+use crate::{Error, Result};
+
+/// The directory file, verified when it changes; the last good one is kept when a new file is
+/// unreadable, badly signed or older than the version already accepted.
+#[derive(Debug)]
+pub struct NetworkDirectory {
+    path: PathBuf,
+    network_ca_der: Vec<u8>,
+    root_der: Vec<u8>,
+    cur: RwLock<Loaded>,
+}
+
+#[derive(Debug, Default)]
+struct Loaded {
+    stamp: Option<(SystemTime, u64)>,
+    directory: Option<Arc<Directory>>,
+}
+
+impl NetworkDirectory {
+    pub fn new(layout: &Layout, network_ca_der: Vec<u8>, root_der: Vec<u8>) -> Self {
+        NetworkDirectory {
+            path: layout.dir().join("network").join("directory.json"),
+            network_ca_der,
+            root_der,
+            cur: RwLock::default(),
+        }
+    }
+
+    /// The current directory, if this node has one.
+    pub async fn current(&self, store: &Store) -> Result<Option<Arc<Directory>>> {
+        let stamp = std::fs::metadata(&self.path)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())));
+        {
+            let cur = self
+                .cur
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cur.stamp == stamp {
+                return Ok(cur.directory.clone());
+            }
+        }
+        let loaded = match self.load(store).await {
+            Ok(d) => Some(Arc::new(d)),
+            Err(e) => {
+                tracing::error!("network directory {} refused: {e}", self.path.display());
+                None
+            }
+        };
+        let mut cur = self
+            .cur
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cur.stamp = stamp;
+        if loaded.is_some() {
+            cur.directory = loaded;
+        }
+        Ok(cur.directory.clone())
+    }
+
+    async fn load(&self, store: &Store) -> Result<Directory> {
+        let bytes = std::fs::read(&self.path).map_err(|e| Error::io("reading", &self.path, e))?;
+        let d: Directory = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Invalid(format!("not a network directory: {e}")))?;
+        keymgr::directory::verify(&d, &self.network_ca_der, &self.root_der)?;
+        let version = i64::try_from(d.version).map_err(|e| Error::Invalid(e.to_string()))?;
+        // Recorded in the database, so that every process of the node and every restart agree.
+        let accepted: i64 = sqlx::query("SELECT directory_version FROM network_state WHERE id = 1")
+            .fetch_one(store.pool())
+            .await?
+            .try_get("directory_version")?;
+        if version < accepted {
+            return Err(Error::Invalid(format!(
+                "version {version} is older than version {accepted}, already accepted"
+            )));
+        }
+        sqlx::query(
+            "UPDATE network_state SET directory_version = $1 WHERE id = 1 AND directory_version <= $1",
+        )
+        .bind(version)
+        .execute(store.pool())
+        .await?;
+        Ok(d)
+    }
+}
+
+/// SHA-256 (hex) of a certificate, as the directory names nodes.
+pub fn fingerprint(der: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, der))
+}

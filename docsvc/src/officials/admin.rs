@@ -1,0 +1,255 @@
+//! Administration of officials over the API, for the roles `admin` and `pengelola_sandi`:
+//! register an official (their keys are made in the node's keystore and a certificate request
+//! comes back for keymgr), install the certificate keymgr issued, change a status. Every call
+//! is logged.
+
+use policies::Level;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::audit::Entry;
+use crate::node::Node;
+use crate::officials::directory::{self, NewOfficial, Official};
+use crate::{Error, Result};
+
+/// The roles that may administer officials.
+pub const ADMIN_ROLES: [&str; 2] = ["admin", "pengelola_sandi"];
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOfficialRequest {
+    pub nip: String,
+    pub name: String,
+    pub agency: String,
+    pub position: String,
+    #[schema(value_type = crate::schema::LevelDoc)]
+    pub clearance: Level,
+    pub roles: Vec<String>,
+    pub password: String,
+    pub pin: String,
+}
+
+impl std::fmt::Debug for NewOfficialRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewOfficialRequest")
+            .field("nip", &self.nip)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Registered {
+    pub official: Official,
+    /// A PKCS#10 request for the official's signing key, for `keymgr issue official --csr`.
+    pub csr_pem: String,
+    /// The registration, pending until a second `pengelola_sandi` approves it; the official
+    /// stays suspended until then.
+    pub change: crate::officials::changes::Change,
+}
+
+fn require_admin(admin: &Official) -> Result<()> {
+    if admin
+        .roles
+        .iter()
+        .any(|r| ADMIN_ROLES.contains(&r.as_str()))
+    {
+        Ok(())
+    } else {
+        Err(Error::Forbidden {
+            alasan: "ditolak: hanya admin atau pengelola sandi yang mengelola pejabat".into(),
+            reason: "denied: only an admin or the persandian officer manages officials".into(),
+            policies: vec![],
+        })
+    }
+}
+
+async fn log(
+    node: &Node,
+    admin: &Official,
+    action: &str,
+    about: &str,
+    client: Option<String>,
+) -> Result<()> {
+    node.log
+        .append(Entry::event(
+            format!("official:{}", admin.nip),
+            action,
+            "allow",
+            format!("official {about}"),
+            node.policy.current().version(),
+            client,
+        ))
+        .await
+}
+
+/// Registers an official with new keys, suspended until a second `pengelola_sandi` approves;
+/// returns them with a certificate request and the pending registration.
+pub async fn register(
+    node: &Node,
+    admin: &Official,
+    client: Option<String>,
+    req: NewOfficialRequest,
+) -> Result<Registered> {
+    require_admin(admin)?;
+    if node.is_sealed() {
+        return Err(Error::Sealed);
+    }
+    crate::officials::changes::check_within_own(
+        node,
+        admin,
+        client.clone(),
+        &req.nip,
+        req.clearance,
+    )
+    .await?;
+    let official = directory::add(
+        &node.store,
+        node.keystore.as_ref(),
+        &NewOfficial {
+            nip: req.nip,
+            name: req.name,
+            agency: req.agency,
+            position: req.position,
+            clearance: req.clearance,
+            roles: req.roles,
+            compartments: vec![],
+            password: Zeroizing::new(req.password),
+            pin: Zeroizing::new(req.pin),
+            status: policies::Status::Suspended,
+        },
+    )
+    .await?;
+    let key = official
+        .signing_key
+        .ok_or_else(|| Error::Internal("no signing key".into()))?;
+    let csr = crate::crypto::tls::csr_for(node.keystore.as_ref(), key, &official.nip)?;
+    log(
+        node,
+        admin,
+        "official_register",
+        &official.nip,
+        client.clone(),
+    )
+    .await?;
+    let change = crate::officials::changes::request(
+        node,
+        admin,
+        client,
+        &official.nip,
+        crate::officials::changes::REGISTER,
+        official.clearance,
+    )
+    .await?;
+    Ok(Registered {
+        csr_pem: keymgr::ca::pem_encode("CERTIFICATE REQUEST", &csr),
+        official,
+        change,
+    })
+}
+
+/// Installs the signing certificate keymgr issued: it must chain to the Signing CA, name the
+/// official's NIP, and certify the official's own signing key.
+pub async fn install_certificate(
+    node: &Node,
+    admin: &Official,
+    client: Option<String>,
+    nip: &str,
+    pem: &str,
+) -> Result<()> {
+    require_admin(admin)?;
+    let der = keymgr::ca::pem_to_der(pem)
+        .ok_or_else(|| Error::Invalid("expected a PEM certificate".into()))?;
+    let official = directory::get(&node.store, nip)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("official {nip}")))?;
+    let signing_only = crate::crypto::signature::Trust::new(
+        node.trust.root_der().to_vec(),
+        vec![node.signing_ca_der.clone()],
+    );
+    crate::crypto::signature::check_chain(&der, &signing_only, time::OffsetDateTime::now_utc())
+        .map_err(|e| Error::Invalid(format!("certificate: {e}")))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| Error::Invalid(format!("certificate: {e}")))?;
+    let named = cert
+        .subject()
+        .iter_by_oid(&x509_parser::oid_registry::OID_X509_SERIALNUMBER)
+        .next()
+        .and_then(|a| a.as_str().ok());
+    if named != Some(nip) {
+        return Err(Error::Invalid(format!(
+            "the certificate does not name NIP {nip}"
+        )));
+    }
+    let key = official
+        .signing_key
+        .ok_or_else(|| Error::Invalid("the official has no signing key".into()))?;
+    let spki = hsm_shim::KeyStore::public_key(node.keystore.as_ref(), &node.handle(key)?)?;
+    if cert.public_key().raw != spki.as_slice() {
+        return Err(Error::Invalid(
+            "the certificate is for another key than the official's signing key".into(),
+        ));
+    }
+    directory::set_certificate(&node.store, nip, &der).await?;
+    log(node, admin, "official_certificate", nip, client).await
+}
+
+/// Changes an official's status; a suspension or revocation ends their sessions at once.
+pub async fn set_status(
+    node: &Node,
+    admin: &Official,
+    client: Option<String>,
+    nip: &str,
+    status: &str,
+) -> Result<()> {
+    require_admin(admin)?;
+    let status = directory::parse_status(status)?;
+    if status == policies::Status::Active
+        && crate::officials::changes::registration_unapproved(&node.store, nip).await?
+    {
+        return Err(Error::Forbidden {
+            alasan: "ditolak: pendaftaran pejabat ini belum disetujui pengelola sandi kedua".into(),
+            reason: "denied: this official's registration has no second approval".into(),
+            policies: vec!["dual-control-officials".into()],
+        });
+    }
+    directory::set_status(&node.store, nip, status).await?;
+    log(
+        node,
+        admin,
+        &format!("official_{}", status.as_str()),
+        nip,
+        client,
+    )
+    .await
+}
+
+/// The node's officials, for an admin; the list is logged before it is shown.
+pub async fn list(node: &Node, admin: &Official, client: Option<String>) -> Result<Vec<Official>> {
+    require_admin(admin)?;
+    let officials = directory::list(&node.store).await?;
+    let shown = format!("list ({} officials shown)", officials.len());
+    log(node, admin, "admin_list", &shown, client).await?;
+    Ok(officials)
+}
+
+/// Changes a clearance: lowered at once, raised only up to the administrator's own and after a
+/// second approval (the pending change is returned).
+pub async fn set_clearance(
+    node: &Node,
+    admin: &Official,
+    client: Option<String>,
+    nip: &str,
+    clearance: Level,
+) -> Result<Option<crate::officials::changes::Change>> {
+    require_admin(admin)?;
+    crate::officials::changes::change_clearance(node, admin, client, nip, clearance).await
+}
+
+/// Changes to officials waiting for their second approval.
+pub async fn pending(
+    node: &Node,
+    admin: &Official,
+) -> Result<Vec<crate::officials::changes::Change>> {
+    require_admin(admin)?;
+    crate::officials::changes::pending(node).await
+}

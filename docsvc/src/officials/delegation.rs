@@ -1,0 +1,342 @@
+//! An official's consent to an application signing with their key: a delegation the official
+//! grants themselves (with their PIN step-up), for one application, up to a classification and
+//! until a time, revocable at any moment. The application's registration (`may_sign_for`, set by
+//! an administrator) is not consent: `/api/v1/sign` signs as an official only under an active
+//! delegation or with the official's PIN in the request. Every grant, revocation and use is in
+//! the access log.
+
+use policies::Level;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::audit::Entry;
+use crate::node::Node;
+use crate::node::log_alone;
+use crate::officials::Caller;
+use crate::{Error, Result, now_rfc3339, officials::applications, parse_time, rfc3339};
+
+/// The longest a delegation may run.
+pub const MAX_DAYS: i64 = 366;
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Delegation {
+    pub id: String,
+    pub nip: String,
+    pub application_id: String,
+    /// The highest classification the application may sign at under it.
+    #[schema(value_type = crate::schema::LevelDoc)]
+    pub max_classification: Level,
+    pub granted_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+    /// Not revoked and not expired.
+    pub active: bool,
+}
+
+/// What an official grants.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    pub application_id: String,
+    #[schema(value_type = crate::schema::LevelDoc)]
+    pub max_classification: Level,
+    /// How long it runs, 1 to 366 days.
+    #[schema(minimum = 1, maximum = 366)]
+    pub days: i64,
+}
+
+/// A delegation's row as stored, with the node's MAC over every field that makes it consent.
+#[derive(Clone)]
+struct Stored {
+    id: String,
+    nip: String,
+    application_id: String,
+    max_classification: String,
+    granted_at: String,
+    expires_at: String,
+    revoked_at: Option<String>,
+    mac: Option<String>,
+}
+
+const DOMAIN: &str = "sandi delegations v1";
+
+impl Stored {
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self> {
+        Ok(Stored {
+            id: row.try_get("id")?,
+            nip: row.try_get("nip")?,
+            application_id: row.try_get("application_id")?,
+            max_classification: row.try_get("max_classification")?,
+            granted_at: row.try_get("granted_at")?,
+            expires_at: row.try_get("expires_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+            mac: row.try_get("mac")?,
+        })
+    }
+
+    fn fields(&self) -> [Vec<u8>; 7] {
+        [
+            self.id.as_bytes().to_vec(),
+            self.nip.as_bytes().to_vec(),
+            self.application_id.as_bytes().to_vec(),
+            self.max_classification.as_bytes().to_vec(),
+            self.granted_at.as_bytes().to_vec(),
+            self.expires_at.as_bytes().to_vec(),
+            crate::store::integrity::opt(self.revoked_at.as_deref()),
+        ]
+    }
+
+    fn seal(&mut self, node: &Node) -> Result<()> {
+        let f = self.fields();
+        let refs: Vec<&[u8]> = f.iter().map(Vec::as_slice).collect();
+        self.mac = Some(node.store.integrity().mac(DOMAIN, &refs)?);
+        Ok(())
+    }
+
+    /// The delegation, if its MAC holds; else an integrity incident (logged) to refuse with.
+    async fn checked(self, node: &Node, now: OffsetDateTime) -> Result<Delegation> {
+        let f = self.fields();
+        let refs: Vec<&[u8]> = f.iter().map(Vec::as_slice).collect();
+        if !node
+            .store
+            .integrity()
+            .verify(DOMAIN, &refs, self.mac.as_deref())?
+        {
+            return Err(node
+                .store
+                .integrity()
+                .incident(
+                    &format!("official:{}", self.nip),
+                    &format!(
+                        "delegation {} does not carry the node's MAC (changed or forged in the database)",
+                        self.id
+                    ),
+                )
+                .await);
+        }
+        let expires = parse_time(&self.expires_at)
+            .ok_or_else(|| Error::Database(format!("delegation expiry {:?}", self.expires_at)))?;
+        Ok(Delegation {
+            max_classification: self.max_classification.parse().map_err(Error::Database)?,
+            active: self.revoked_at.is_none() && now < expires,
+            id: self.id,
+            nip: self.nip,
+            application_id: self.application_id,
+            granted_at: self.granted_at,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+        })
+    }
+}
+
+const COLUMNS: &str =
+    "id, nip, application_id, max_classification, granted_at, expires_at, revoked_at, mac";
+
+async fn log(
+    node: &Node,
+    nip: &str,
+    action: &str,
+    decision: &str,
+    reason: String,
+    client: Option<String>,
+) -> Result<()> {
+    log_alone(
+        node,
+        &Entry::event(
+            format!("official:{nip}"),
+            action,
+            decision,
+            reason,
+            node.policy.current().version(),
+            client,
+        ),
+    )
+    .await
+}
+
+fn refused(alasan: &str, reason: &str) -> Error {
+    Error::Forbidden {
+        alasan: alasan.into(),
+        reason: reason.into(),
+        policies: vec!["delegation".into()],
+    }
+}
+
+/// The official grants `g`: only with their PIN step-up, for an active application, up to
+/// their own clearance, for at most [`MAX_DAYS`].
+pub async fn grant(node: &Node, caller: &Caller, g: &Grant) -> Result<Delegation> {
+    let o = &caller.official;
+    if !caller.stepped_up {
+        log(
+            node,
+            &o.nip,
+            "delegate",
+            "deny",
+            "without the signing PIN".into(),
+            caller.client.clone(),
+        )
+        .await?;
+        return Err(refused(
+            "ditolak: pendelegasian tanda tangan memerlukan verifikasi PIN",
+            "denied: delegating signing needs the signing PIN",
+        ));
+    }
+    if !(1..=MAX_DAYS).contains(&g.days) {
+        return Err(Error::Invalid(format!(
+            "a delegation runs 1 to {MAX_DAYS} days"
+        )));
+    }
+    if g.max_classification > o.clearance {
+        return Err(Error::Invalid(
+            "a delegation cannot reach above the official's own clearance".into(),
+        ));
+    }
+    let app = applications::get(&node.store, &g.application_id)
+        .await?
+        .filter(|a| a.status == policies::Status::Active)
+        .ok_or_else(|| Error::Invalid(format!("no active application {:?}", g.application_id)))?;
+    let now = OffsetDateTime::now_utc();
+    let id = uuid::Uuid::new_v4().to_string();
+    let expires_at = rfc3339(now + time::Duration::days(g.days));
+    let mut row = Stored {
+        id: id.clone(),
+        nip: o.nip.clone(),
+        application_id: app.id.clone(),
+        max_classification: g.max_classification.as_str().to_owned(),
+        granted_at: rfc3339(now),
+        expires_at: expires_at.clone(),
+        revoked_at: None,
+        mac: None,
+    };
+    row.seal(node)?;
+    sqlx::query(&format!(
+        "INSERT INTO delegations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)"
+    ))
+    .bind(&row.id)
+    .bind(&row.nip)
+    .bind(&row.application_id)
+    .bind(&row.max_classification)
+    .bind(&row.granted_at)
+    .bind(&row.expires_at)
+    .bind(&row.mac)
+    .execute(node.store.pool())
+    .await?;
+    log(
+        node,
+        &o.nip,
+        "delegate",
+        "allow",
+        format!(
+            "delegation {id}: application {} may sign as this official up to {} until {expires_at}",
+            app.id,
+            g.max_classification.as_str()
+        ),
+        caller.client.clone(),
+    )
+    .await?;
+    get(node, &id)
+        .await?
+        .ok_or_else(|| Error::Internal("delegation vanished".into()))
+}
+
+async fn get(node: &Node, id: &str) -> Result<Option<Delegation>> {
+    match stored(node, id).await? {
+        Some(row) => Ok(Some(row.checked(node, OffsetDateTime::now_utc()).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn stored(node: &Node, id: &str) -> Result<Option<Stored>> {
+    sqlx::query(&format!("SELECT {COLUMNS} FROM delegations WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(node.store.pool())
+        .await?
+        .map(|r| Stored::from_row(&r))
+        .transpose()
+}
+
+/// The official's own delegations, newest first; a row that fails its MAC is left out (and
+/// logged as an incident).
+pub async fn list(node: &Node, nip: &str) -> Result<Vec<Delegation>> {
+    let now = OffsetDateTime::now_utc();
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM delegations WHERE nip = $1 ORDER BY granted_at DESC, id"
+    ))
+    .bind(nip)
+    .fetch_all(node.store.reader())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        match Stored::from_row(r)?.checked(node, now).await {
+            Ok(d) => out.push(d),
+            Err(Error::Integrity(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// The official revokes one of their own delegations (no PIN needed to withdraw consent).
+pub async fn revoke(node: &Node, caller: &Caller, id: &str) -> Result<Delegation> {
+    let nip = &caller.official.nip;
+    let not_found = || Error::NotFound(format!("delegation {id}"));
+    let mut row = stored(node, id)
+        .await?
+        .filter(|r| &r.nip == nip)
+        .ok_or_else(not_found)?;
+    // Checked before it is re-sealed: revoking never launders a forged row.
+    row.clone().checked(node, OffsetDateTime::now_utc()).await?;
+    let mut revoked_now = false;
+    if row.revoked_at.is_none() {
+        row.revoked_at = Some(now_rfc3339());
+        row.seal(node)?;
+        revoked_now = sqlx::query(
+            "UPDATE delegations SET revoked_at = $1, mac = $2 \
+             WHERE id = $3 AND nip = $4 AND revoked_at IS NULL",
+        )
+        .bind(&row.revoked_at)
+        .bind(&row.mac)
+        .bind(id)
+        .bind(nip)
+        .execute(node.store.pool())
+        .await?
+        .rows_affected()
+            == 1;
+    }
+    let d = get(node, id).await?.ok_or_else(not_found)?;
+    if revoked_now {
+        log(
+            node,
+            nip,
+            "revoke_delegation",
+            "allow",
+            format!(
+                "delegation {id} of application {} revoked",
+                d.application_id
+            ),
+            caller.client.clone(),
+        )
+        .await?;
+    }
+    Ok(d)
+}
+
+/// The delegation under which `app` may sign as `nip` at `level` now, if there is one.
+pub async fn active(node: &Node, nip: &str, app: &str, level: Level) -> Result<Option<Delegation>> {
+    let now = OffsetDateTime::now_utc();
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM delegations WHERE nip = $1 AND application_id = $2 AND revoked_at IS NULL"
+    ))
+    .bind(nip)
+    .bind(app)
+    .fetch_all(node.store.pool())
+    .await?;
+    for r in &rows {
+        let d = Stored::from_row(r)?.checked(node, now).await?;
+        if d.active && level <= d.max_classification {
+            return Ok(Some(d));
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,351 @@
+//! The directory of officials (pejabat): identity, clearance, roles, status, credentials and
+//! their keys in the node's keystore.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, SaltString};
+use hsm_shim::{KeyId, KeyKind, KeyStore};
+use policies::{Level, Person, Status};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::officials::row::{self, OfficialRow};
+use crate::store::Store;
+use crate::{Error, Result};
+
+/// Failed logins before an account locks, and for how long.
+pub const LOCKOUT_AFTER: i64 = crate::officials::lockout::MAX_FAILURES;
+pub const LOCKOUT_MINUTES: i64 = crate::officials::lockout::LOCK_MINUTES;
+
+/// An official as stored (without credentials).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Official {
+    pub nip: String,
+    pub name: String,
+    pub agency: String,
+    pub position: String,
+    #[schema(value_type = crate::schema::LevelDoc)]
+    pub clearance: Level,
+    pub roles: Vec<String>,
+    pub compartments: Vec<String>,
+    #[schema(value_type = crate::schema::StatusDoc)]
+    pub status: Status,
+    #[serde(skip)]
+    pub signing_key: Option<KeyId>,
+    #[serde(skip)]
+    pub encryption_key: Option<KeyId>,
+    #[serde(skip)]
+    pub certificate: Option<Vec<u8>>,
+    pub personal_recipient: Option<String>,
+}
+
+impl Official {
+    /// The official as the policy sees them.
+    pub fn person(&self) -> Person {
+        Person {
+            id: self.nip.clone(),
+            agency: self.agency.clone(),
+            clearance: self.clearance,
+            roles: self.roles.clone(),
+            status: self.status,
+            compartments: self.compartments.clone(),
+        }
+    }
+
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// A new official's details and initial credentials.
+pub struct NewOfficial {
+    pub nip: String,
+    pub name: String,
+    pub agency: String,
+    pub position: String,
+    pub clearance: Level,
+    pub roles: Vec<String>,
+    pub compartments: Vec<String>,
+    pub password: Zeroizing<String>,
+    pub pin: Zeroizing<String>,
+    /// `Suspended` for a registration that waits for its second approval.
+    pub status: Status,
+}
+
+impl std::fmt::Debug for NewOfficial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewOfficial")
+            .field("nip", &self.nip)
+            .finish_non_exhaustive()
+    }
+}
+
+pub const ROLES: [&str; 6] = [
+    "pejabat",
+    "sekretaris",
+    "pengelola_sandi",
+    "auditor",
+    "admin",
+    "approver",
+];
+
+fn hash_secret(secret: &str) -> Result<String> {
+    let salt = {
+        let mut b = [0u8; 16];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+            .map_err(|_| Error::Internal("no randomness".into()))?;
+        SaltString::encode_b64(&b).map_err(|e| Error::Internal(e.to_string()))?
+    };
+    Ok(Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map_err(|e| Error::Internal(format!("hashing: {e}")))?
+        .to_string())
+}
+
+/// Checks a secret against an argon2id hash (constant time inside argon2).
+pub fn check_secret(hash: &str, secret: &str) -> bool {
+    crate::officials::lockout::verify(hash, secret, false)
+}
+
+fn check_new(n: &NewOfficial) -> Result<()> {
+    keymgr::ca::check_nip(&n.nip).map_err(|e| Error::Invalid(e.to_string()))?;
+    for (what, v) in [
+        ("name", &n.name),
+        ("agency", &n.agency),
+        ("position", &n.position),
+    ] {
+        if v.trim().is_empty() || v.len() > 200 || v.chars().any(char::is_control) {
+            return Err(Error::Invalid(format!(
+                "{what} must be 1-200 printable characters"
+            )));
+        }
+    }
+    if n.password.chars().count() < 10 {
+        return Err(Error::Invalid(
+            "a password needs at least 10 characters".into(),
+        ));
+    }
+    if n.pin.len() < 6 || !n.pin.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::Invalid("a signing PIN is at least 6 digits".into()));
+    }
+    for r in &n.roles {
+        if !ROLES.contains(&r.as_str()) {
+            return Err(Error::Invalid(format!(
+                "unknown role {r:?}: one of {}",
+                ROLES.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn official_of(r: &OfficialRow) -> Result<Official> {
+    let list = |s: &str| {
+        serde_json::from_str::<Vec<String>>(s).map_err(|e| Error::Database(e.to_string()))
+    };
+    let key = |s: Option<&str>| -> Result<Option<KeyId>> {
+        s.map(|s| {
+            s.parse::<uuid::Uuid>()
+                .map(KeyId)
+                .map_err(|e| Error::Database(e.to_string()))
+        })
+        .transpose()
+    };
+    Ok(Official {
+        nip: r.nip.clone(),
+        name: r.name.clone(),
+        agency: r.agency.clone(),
+        position: r.position.clone(),
+        clearance: r.clearance.parse().map_err(Error::Database)?,
+        roles: list(&r.roles)?,
+        compartments: list(&r.compartments)?,
+        status: parse_status(&r.status)?,
+        signing_key: key(r.signing_key.as_deref())?,
+        encryption_key: key(r.encryption_key.as_deref())?,
+        certificate: r.certificate.clone(),
+        personal_recipient: r.personal_recipient.clone(),
+    })
+}
+
+pub fn parse_status(s: &str) -> Result<Status> {
+    match s {
+        "active" => Ok(Status::Active),
+        "suspended" => Ok(Status::Suspended),
+        "revoked" => Ok(Status::Revoked),
+        other => Err(Error::Invalid(format!(
+            "unknown status {other:?}: active, suspended or revoked"
+        ))),
+    }
+}
+
+/// Adds an official with a new signing key (P-256) and encryption key (X25519) in `keys`;
+/// the row carries the node's MAC.
+pub async fn add(store: &Store, keys: &dyn KeyStore, n: &NewOfficial) -> Result<Official> {
+    check_new(n)?;
+    if get(store, &n.nip).await?.is_some() {
+        return Err(Error::Conflict(format!(
+            "official {} already exists",
+            n.nip
+        )));
+    }
+    let password_hash = hash_secret(&n.password)?;
+    let pin_hash = hash_secret(&n.pin)?;
+    let signing = keys.generate(KeyKind::EcdsaP256, &format!("official-{}-sign", n.nip))?;
+    let encryption = keys.generate(KeyKind::X25519, &format!("official-{}-enc", n.nip))?;
+    let json =
+        |v: &Vec<String>| serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()));
+    let mut row = OfficialRow {
+        nip: n.nip.clone(),
+        name: n.name.trim().to_owned(),
+        agency: n.agency.trim().to_owned(),
+        position: n.position.trim().to_owned(),
+        clearance: n.clearance.as_str().to_owned(),
+        roles: json(&n.roles)?,
+        compartments: json(&n.compartments)?,
+        status: n.status.as_str().into(),
+        password_hash,
+        pin_hash,
+        failed_logins: 0,
+        locked_until: None,
+        failed_pins: 0,
+        pin_locked_until: None,
+        signing_key: Some(signing.id().to_string()),
+        encryption_key: Some(encryption.id().to_string()),
+        certificate: None,
+        personal_recipient: None,
+        key_binding: None,
+        mac: None,
+    };
+    row::insert(store, &mut row).await?;
+    official_of(&row)
+}
+
+/// An official, their row's MAC checked (a changed row is an integrity error, logged).
+pub async fn get(store: &Store, nip: &str) -> Result<Option<Official>> {
+    row::load(store, nip)
+        .await?
+        .as_ref()
+        .map(official_of)
+        .transpose()
+}
+
+/// Every official whose row carries the node's MAC (a row that does not is logged and left
+/// out). While the node is sealed (the offline `docsvc official list`), rows as stored.
+pub async fn list(store: &Store) -> Result<Vec<Official>> {
+    row::load_all(store)
+        .await?
+        .iter()
+        .map(official_of)
+        .collect()
+}
+
+/// Changes an official's row through [`row::update`]; not found is an error.
+async fn change(store: &Store, nip: &str, f: impl FnOnce(&mut OfficialRow)) -> Result<()> {
+    row::update(store, nip, |r| {
+        f(r);
+        Ok(())
+    })
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("official {nip}")))?;
+    Ok(())
+}
+
+/// Sets an official's status. With the node's key the row is MAC'd again; without it (the
+/// offline CLI while the node serves) only a suspension or revocation is written, which the
+/// node MACs at the row's next use: re-activating needs the node unsealed.
+pub async fn set_status(store: &Store, nip: &str, status: Status) -> Result<()> {
+    if store.integrity().has_key() {
+        change(store, nip, |r| r.status = status.as_str().into()).await?;
+    } else if status == Status::Active {
+        return Err(Error::Sealed);
+    } else {
+        let done = sqlx::query("UPDATE officials SET status = $1 WHERE nip = $2")
+            .bind(status.as_str())
+            .bind(nip)
+            .execute(store.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound(format!("official {nip}")));
+        }
+    }
+    if status != Status::Active {
+        // Open sessions end now, not at their expiry.
+        sqlx::query("DELETE FROM sessions WHERE nip = $1")
+            .bind(nip)
+            .execute(store.pool())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Sets an official's clearance (raising one goes through `official_changes`' second approval).
+pub async fn set_clearance(store: &Store, nip: &str, clearance: Level) -> Result<()> {
+    change(store, nip, |r| r.clearance = clearance.as_str().into()).await
+}
+
+pub async fn set_certificate(store: &Store, nip: &str, der: &[u8]) -> Result<()> {
+    change(store, nip, |r| r.certificate = Some(der.to_vec())).await
+}
+
+/// Gives an official a new encryption key id.
+pub async fn set_encryption_key(store: &Store, nip: &str, key: KeyId) -> Result<()> {
+    change(store, nip, |r| r.encryption_key = Some(key.to_string())).await
+}
+
+/// Stores an official's encryption key binding (keymgr's JSON, signed by the Signing CA).
+pub async fn set_key_binding(store: &Store, nip: &str, binding: &str) -> Result<()> {
+    change(store, nip, |r| r.key_binding = Some(binding.to_owned())).await
+}
+
+/// An official's encryption key binding, if one is installed.
+pub async fn key_binding(store: &Store, nip: &str) -> Result<Option<String>> {
+    Ok(row::load(store, nip).await?.and_then(|r| r.key_binding))
+}
+
+pub async fn set_personal_recipient(store: &Store, nip: &str, recipient: &str) -> Result<()> {
+    recipient
+        .parse::<age::x25519::Recipient>()
+        .map_err(|e| Error::Invalid(format!("not an age recipient: {e}")))?;
+    change(store, nip, |r| {
+        r.personal_recipient = Some(recipient.to_owned());
+    })
+    .await
+}
+
+/// Checks a login. Wrong passwords count towards a lockout ([`crate::officials::lockout`]). An unknown
+/// NIP, a wrong password and a locked account answer alike (same message, and an argon2 check
+/// each), so that the answer never tells whether the NIP exists.
+pub async fn login(store: &Store, nip: &str, password: &str) -> Result<Official> {
+    use crate::officials::lockout::{self, Secret, Verdict};
+    let refused = || {
+        Error::Unauthenticated(format!(
+            "wrong NIP or password (an account locks for {} minutes after {} failures)",
+            lockout::LOCK_MINUTES,
+            lockout::MAX_FAILURES
+        ))
+    };
+    if lockout::check(store, nip, Secret::Password, password).await? != Verdict::Right {
+        return Err(refused());
+    }
+    let o = get(store, nip).await?.ok_or_else(refused)?;
+    if o.status != Status::Active {
+        return Err(Error::Unauthenticated(format!(
+            "the account is {}",
+            o.status.as_str()
+        )));
+    }
+    Ok(o)
+}
+
+/// Checks an official's signing PIN, counting failures ([`crate::officials::lockout`]): `false` when
+/// wrong; a locked PIN is an error that says until when.
+pub async fn check_pin(store: &Store, nip: &str, pin: &str) -> Result<bool> {
+    use crate::officials::lockout::{self, Secret, Verdict};
+    match lockout::check(store, nip, Secret::Pin, pin).await? {
+        Verdict::Right => Ok(true),
+        Verdict::Wrong { locked: None } | Verdict::Unknown => Ok(false),
+        Verdict::Wrong {
+            locked: Some(until),
+        }
+        | Verdict::Locked(until) => Err(lockout::pin_locked(until)),
+    }
+}

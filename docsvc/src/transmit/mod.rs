@@ -1,0 +1,542 @@
+//! Letters between nodes: the delivery worker sends each queued letter as stored (manifest,
+//! signature, age ciphertext — re-encrypted to no one) over mutual TLS, with retries and
+//! backoff; the receiving node checks everything, stores the letter once and answers with a
+//! signed receipt (tanda terima), which is checked here. The receiving side is `receive`.
+
+pub mod receive;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::audit::Entry;
+use crate::crypto::signature;
+use crate::letters::documents::{self, Checked};
+use crate::node::Node;
+use crate::{Error, Result, now_rfc3339};
+
+pub(crate) const MAGIC: &[u8] = b"SANDI-ENVELOPE-1\n";
+/// Letters are carried whole in one request for now; larger ones wait in `dead` with this
+/// reason rather than being cut.
+pub const MAX_ENVELOPE: usize = 256 << 20;
+
+/// A letter as it travels.
+#[derive(Debug)]
+pub struct Envelope {
+    pub manifest: Vec<u8>,
+    pub signature: Vec<u8>,
+    /// The ciphertext of each part, in manifest order.
+    pub parts: Vec<Vec<u8>>,
+}
+
+impl Envelope {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        for field in [&self.manifest, &self.signature] {
+            out.extend_from_slice(&u32::try_from(field.len()).unwrap_or(u32::MAX).to_be_bytes());
+            out.extend_from_slice(field);
+        }
+        out.extend_from_slice(&u32::try_from(self.parts.len()).unwrap_or(0).to_be_bytes());
+        for p in &self.parts {
+            out.extend_from_slice(&(p.len() as u64).to_be_bytes());
+            out.extend_from_slice(p);
+        }
+        out
+    }
+
+    /// Reads an envelope held in memory, as a delivery is read (see `receive::decode`).
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        receive::decode(bytes)
+    }
+}
+
+/// What a receipt's signed bytes say they are: the only kind a node's receipt key signs.
+pub const RECEIPT_FORMAT: &str = "sandi-receipt-v1";
+
+/// The tanda terima: which letter, which content, received by which node, when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    pub format: String,
+    pub document_id: String,
+    /// SHA-256 (hex) of the signed manifest received.
+    pub manifest_sha256: String,
+    pub received_by: String,
+    pub received_at: String,
+}
+
+/// A receipt signed with the receiving node's key (the key of its Network CA certificate).
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SignedReceipt {
+    pub receipt: Receipt,
+    /// The exact signed bytes, base64.
+    pub receipt_bytes: String,
+    /// ECDSA P-256 / SHA-256 signature (ASN.1 DER, base64) over `receipt_bytes`.
+    pub signature: String,
+    /// The receiving node's certificate (DER, base64).
+    pub certificate: String,
+}
+
+pub(crate) fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, b))
+}
+
+/// Reads a stored letter back into an envelope, as the worker sends it.
+pub async fn envelope_of(node: &Node, checked: &Checked) -> Result<Envelope> {
+    let m = &checked.manifest;
+    let total: u64 = m.parts.iter().map(|p| p.size).sum();
+    if usize::try_from(total).map_or(true, |t| t > MAX_ENVELOPE) {
+        return Err(Error::TooLarge(format!(
+            "letter {} is over {} MiB: it is not transmitted whole",
+            m.id,
+            MAX_ENVELOPE >> 20
+        )));
+    }
+    let mut parts = Vec::new();
+    for part in 0..m.parts.len() {
+        let rows = sqlx::query(
+            "SELECT data FROM chunks WHERE document_id = $1 AND part = $2 ORDER BY seq",
+        )
+        .bind(&m.id)
+        .bind(i64::try_from(part).map_err(|e| Error::Internal(e.to_string()))?)
+        .fetch_all(node.store.reader())
+        .await?;
+        let mut bytes = Vec::new();
+        for r in rows {
+            bytes.extend_from_slice(&r.try_get::<Vec<u8>, _>("data")?);
+        }
+        parts.push(bytes);
+    }
+    Ok(Envelope {
+        manifest: m.canonical()?,
+        signature: checked.signature.clone(),
+        parts,
+    })
+}
+
+/// How long a delivery stays `sent` (on its way, no receipt yet) before another attempt may
+/// take it over: longer than the largest envelope takes to cross.
+const SENT_LEASE: time::Duration = time::Duration::minutes(10);
+
+/// Deliveries in flight at once.
+const IN_FLIGHT: usize = 16;
+
+/// Delivers what is due, once; returns how many deliveries were tried.
+pub async fn deliver_due(node: &Node) -> Result<usize> {
+    let now = now_rfc3339();
+    // `sent` rows whose lease ran out belong to a process that died waiting for the receipt.
+    let due = sqlx::query(
+        "SELECT document_id, node_id, attempts, state, next_attempt_at FROM outbox \
+         WHERE state IN ('queued', 'failed', 'sent') AND next_attempt_at <= $1 \
+         ORDER BY next_attempt_at LIMIT 50",
+    )
+    .bind(&now)
+    .fetch_all(node.store.reader())
+    .await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let lease = crate::rfc3339(OffsetDateTime::now_utc() + SENT_LEASE);
+    let mut jobs = Vec::with_capacity(due.len());
+    // All claims in one transaction: one durable write for the batch.
+    let mut tx = node.store.begin().await?;
+    for r in due {
+        let id: String = r.try_get("document_id")?;
+        let peer: String = r.try_get("node_id")?;
+        let attempts: i64 = r.try_get("attempts")?;
+        let state: String = r.try_get("state")?;
+        let next: String = r.try_get("next_attempt_at")?;
+        // Claimed by one process only: several processes of one node share the outbox.
+        let claimed = sqlx::query(
+            "UPDATE outbox SET state = 'sent', next_attempt_at = $1, updated_at = $2 \
+             WHERE document_id = $3 AND node_id = $4 AND state = $5 AND next_attempt_at = $6",
+        )
+        .bind(&lease)
+        .bind(&now)
+        .bind(&id)
+        .bind(&peer)
+        .bind(&state)
+        .bind(&next)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if claimed {
+            jobs.push((id, peer, attempts));
+        }
+    }
+    tx.commit().await?;
+    let n = jobs.len();
+    // Several deliveries in flight: each waits mostly on the peer.
+    let results: Vec<Result<()>> =
+        futures_util::StreamExt::collect(futures_util::StreamExt::buffer_unordered(
+            futures_util::stream::iter(jobs.into_iter().map(|(id, peer, attempts)| async move {
+                let outcome = deliver_one(node, &id, &peer).await;
+                record(node, &id, &peer, attempts + 1, outcome).await
+            })),
+            IN_FLIGHT,
+        ))
+        .await;
+    results.into_iter().collect::<Result<Vec<()>>>()?;
+    Ok(n)
+}
+
+/// What one attempt came to.
+enum Outcome {
+    Delivered(SignedReceipt),
+    /// Worth trying again (the peer is down, a network error).
+    Retry(String),
+    /// Refused for good (policy, integrity): retrying changes nothing.
+    Refused(String),
+}
+
+async fn deliver_one(node: &Node, id: &str, peer: &str) -> Outcome {
+    let checked = match documents::load_checked(node, id).await {
+        Ok(c) => c,
+        Err(e @ Error::RevocationUnknown(_)) => return Outcome::Retry(e.to_string()),
+        Err(e) => return Outcome::Refused(e.to_string()),
+    };
+    // Held by dual control: nothing leaves without its second approval, whatever the row says.
+    let doc = match documents::addressed_agencies(node, &checked.manifest).await {
+        Ok(a) => documents::policy_document(&checked.manifest, a, &node.config.node_id),
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    if let Err(e) = crate::letters::approvals::required(node, &checked, &doc).await {
+        return Outcome::Refused(e.to_string());
+    }
+    let env = match envelope_of(node, &checked).await {
+        Ok(e) => e,
+        Err(e) => return Outcome::Refused(e.to_string()),
+    };
+    let (entry, mut client) = match crate::network::connect(node, peer).await {
+        Ok(c) => c,
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    let answer = client
+        .call(
+            "POST",
+            "/network/v1/letters",
+            &[("content-type", "application/vnd.sandi.envelope")],
+            bytes::Bytes::from(env.encode()),
+        )
+        .await;
+    let (status, _, body) = match answer {
+        Ok(a) => a,
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    if status != 200 {
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let why = format!(
+            "{peer} answered {status}: {}",
+            v["detail"].as_str().unwrap_or("no detail")
+        );
+        return if status >= 500 {
+            Outcome::Retry(why)
+        } else {
+            Outcome::Refused(why)
+        };
+    }
+    match check_receipt(node, &body, id, &sha256_hex(&env.manifest), &entry) {
+        Ok(r) => Outcome::Delivered(r),
+        Err(e) => Outcome::Refused(format!("receipt from {peer}: {e}")),
+    }
+}
+
+/// A receipt counts only if the node the directory lists signed it, for this letter and this
+/// manifest.
+fn check_receipt(
+    node: &Node,
+    body: &[u8],
+    id: &str,
+    manifest_sha256: &str,
+    peer: &keymgr::directory::NodeEntry,
+) -> Result<SignedReceipt> {
+    let r: SignedReceipt = serde_json::from_slice(body)
+        .map_err(|e| Error::Invalid(format!("unreadable receipt: {e}")))?;
+    let bytes = B64
+        .decode(&r.receipt_bytes)
+        .map_err(|_| Error::Invalid("receipt is not base64".into()))?;
+    let sig = B64
+        .decode(&r.signature)
+        .map_err(|_| Error::Invalid("receipt signature is not base64".into()))?;
+    let cert = B64
+        .decode(&r.certificate)
+        .map_err(|_| Error::Invalid("receipt certificate is not base64".into()))?;
+    signature::check_chain(&cert, &node.network_trust, OffsetDateTime::now_utc())?;
+    let spki = keymgr::ca::spki_of_cert(&cert)?;
+    hsm_shim::verify_signature(
+        &spki,
+        hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
+        &bytes,
+        &sig,
+    )
+    .map_err(|_| Error::Invalid("the receipt's signature does not verify".into()))?;
+    if crate::network::fingerprint(&cert) != peer.certificate_sha256 {
+        return Err(Error::Invalid(format!(
+            "signed by a certificate the directory does not list for {}",
+            peer.id
+        )));
+    }
+    let receipt: Receipt = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Invalid(format!("unreadable receipt: {e}")))?;
+    if receipt.format != RECEIPT_FORMAT {
+        return Err(Error::Invalid(format!(
+            "not a receipt: the signed bytes are of kind {:?}",
+            receipt.format
+        )));
+    }
+    if receipt != r.receipt
+        || receipt.document_id != id
+        || receipt.manifest_sha256 != manifest_sha256
+        || receipt.received_by != peer.id
+    {
+        return Err(Error::Invalid(
+            "the receipt is for another letter, content or node".into(),
+        ));
+    }
+    Ok(r)
+}
+
+/// The next attempt after `attempts` failures: exponential (2 s doubling, at most 10 min)
+/// with jitter, so that many senders do not retry in step.
+fn backoff(attempts: i64) -> time::Duration {
+    let base = 2i64
+        .saturating_pow(u32::try_from(attempts.clamp(1, 20)).unwrap_or(20))
+        .min(600);
+    let mut jitter = [0u8; 2];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut jitter);
+    let jitter_ms = i64::from(u16::from_be_bytes(jitter)) % (base * 250).max(1);
+    time::Duration::seconds(base) + time::Duration::milliseconds(jitter_ms)
+}
+
+async fn record(node: &Node, id: &str, peer: &str, attempts: i64, outcome: Outcome) -> Result<()> {
+    let now = now_rfc3339();
+    let (state, next, error, receipt, decision, reason) = match outcome {
+        Outcome::Delivered(r) => {
+            let json = serde_json::to_vec(&r).map_err(|e| Error::Internal(e.to_string()))?;
+            (
+                "delivered",
+                now.clone(),
+                None,
+                Some(json),
+                "allow",
+                format!("delivered to {peer}, receipt of {}", r.receipt.received_at),
+            )
+        }
+        Outcome::Retry(why) if attempts < node.config.delivery_attempts => (
+            "failed",
+            crate::rfc3339(OffsetDateTime::now_utc() + backoff(attempts)),
+            Some(why.clone()),
+            None,
+            "error",
+            format!("attempt {attempts} to {peer}: {why}"),
+        ),
+        Outcome::Retry(why) | Outcome::Refused(why) => (
+            "dead",
+            now.clone(),
+            Some(why.clone()),
+            None,
+            "deny",
+            format!("given up after attempt {attempts} to {peer}: {why}"),
+        ),
+    };
+    let mut tx = node.store.begin().await?;
+    sqlx::query(
+        "UPDATE outbox SET state = $1, attempts = $2, next_attempt_at = $3, last_error = $4, \
+         receipt = COALESCE($5, receipt), updated_at = $6 WHERE document_id = $7 AND node_id = $8",
+    )
+    .bind(state)
+    .bind(attempts)
+    .bind(&next)
+    .bind(error)
+    .bind(receipt)
+    .bind(&now)
+    .bind(id)
+    .bind(peer)
+    .execute(&mut *tx)
+    .await?;
+    node.audit
+        .commit_with(
+            tx,
+            &Entry::event(
+                format!("node:{}", node.config.node_id),
+                "transmit",
+                decision,
+                reason,
+                node.policy.current().version(),
+                None,
+            )
+            .about(id),
+        )
+        .await
+}
+
+/// One outbox row, for operators.
+#[derive(Debug, Serialize)]
+pub struct Queued {
+    pub document_id: String,
+    pub delivery: documents::Delivery,
+}
+
+/// The outbox: every delivery not yet delivered (or all with `all`).
+pub async fn outbox(node: &Node, all: bool) -> Result<Vec<Queued>> {
+    let rows = sqlx::query(
+        "SELECT document_id FROM outbox WHERE $1 OR state <> 'delivered' ORDER BY updated_at",
+    )
+    .bind(all)
+    .fetch_all(node.store.reader())
+    .await?;
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for r in rows {
+        let id: String = r.try_get("document_id")?;
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        for d in documents::deliveries(node, &id).await? {
+            if all || d.state != "delivered" {
+                out.push(Queued {
+                    document_id: id.clone(),
+                    delivery: d,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Puts a dead (or failing) delivery back in the queue for the next round, logged.
+pub async fn retry(node: &Node, id: &str, peer: &str, operator: &str) -> Result<()> {
+    let mut tx = node.store.begin().await?;
+    let moved = sqlx::query(
+        "UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = $1, updated_at = $1 \
+         WHERE document_id = $2 AND node_id = $3 AND state IN ('dead', 'failed')",
+    )
+    .bind(now_rfc3339())
+    .bind(id)
+    .bind(peer)
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() != 1 {
+        return Err(Error::NotFound(format!(
+            "no dead or failing delivery of {id} to {peer}"
+        )));
+    }
+    node.audit
+        .commit_with(
+            tx,
+            &Entry::event(
+                format!("operator:{operator}"),
+                "transmit_retry",
+                "allow",
+                format!("delivery to {peer} queued again"),
+                node.policy.current().version(),
+                None,
+            )
+            .about(id),
+        )
+        .await
+}
+
+/// Runs the delivery worker until the process ends.
+pub fn spawn_worker(node: Arc<Node>) {
+    tokio::spawn(async move {
+        loop {
+            if !node.is_sealed() {
+                match deliver_due(&node).await {
+                    Ok(_) => {}
+                    Err(e) => tracing::error!("delivery worker: {e}"),
+                }
+                // Counts of refusals whose window has closed reach the log here at the latest.
+                if let Err(e) = crate::node::refusals::flush(&node).await {
+                    tracing::error!("logging counted refusals: {e}");
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A receipt is taken only for the letter, the content and the node it was asked of: one
+    /// for an unknown letter, another manifest or another node is refused, and so is one whose
+    /// signed bytes were changed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_receipt_counts_only_for_its_letter_content_and_node() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let two = crate::dev::bench::two_nodes(root.path())
+            .await
+            .expect("two nodes");
+        let a = crate::dev::bench::serve_node(&two.a_dir, two.la)
+            .await
+            .expect("hub");
+        let b = crate::dev::bench::serve_node(&two.b_dir, two.lb)
+            .await
+            .expect("bappeda");
+        let budi = crate::officials::directory::get(&a.node.store, &two.hub.officials[0].nip)
+            .await
+            .expect("read")
+            .expect("Budi");
+        crate::dev::bench::letter_to_bappeda(&a.node, &budi, 0)
+            .await
+            .expect("letter");
+        while deliver_due(&a.node).await.expect("deliver") > 0 {}
+        let row = sqlx::query("SELECT document_id, state, receipt FROM outbox")
+            .fetch_one(a.node.store.reader())
+            .await
+            .expect("outbox row");
+        let id: String = row.try_get("document_id").expect("id");
+        assert_eq!(
+            row.try_get::<String, _>("state").expect("state"),
+            "delivered"
+        );
+        let body: Vec<u8> = row.try_get("receipt").expect("receipt");
+        let checked = documents::load_checked(&a.node, &id).await.expect("letter");
+        let sha = sha256_hex(&checked.manifest.canonical().expect("manifest"));
+        let directory = a
+            .node
+            .network
+            .current(&a.node.store)
+            .await
+            .expect("directory")
+            .expect("a directory");
+        let bappeda = directory.by_id("bappeda").expect("bappeda").clone();
+        let hub = directory.by_id("hub").expect("hub").clone();
+
+        let ok = check_receipt(&a.node, &body, &id, &sha, &bappeda).expect("its own receipt");
+        assert_eq!(ok.receipt.document_id, id);
+        let refused = |body: &[u8], id: &str, sha: &str, peer| {
+            check_receipt(&a.node, body, id, sha, peer)
+                .expect_err("refused")
+                .to_string()
+        };
+        let unknown = uuid::Uuid::new_v4().to_string();
+        assert!(refused(&body, &unknown, &sha, &bappeda).contains("another letter"));
+        assert!(refused(&body, &id, &"00".repeat(32), &bappeda).contains("another letter"));
+        // Signed by bappeda's key, but said to come from the hub: not the hub's certificate.
+        assert!(refused(&body, &id, &sha, &hub).contains("does not list for hub"));
+        // The signed receipt changed to name another letter: the signature no longer verifies.
+        let mut forged: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        let bytes = B64
+            .decode(forged["receipt_bytes"].as_str().expect("bytes"))
+            .expect("b64");
+        let text = String::from_utf8(bytes)
+            .expect("utf-8")
+            .replace(&id, &unknown);
+        forged["receipt_bytes"] = B64.encode(text).into();
+        forged["receipt"]["document_id"] = unknown.clone().into();
+        let forged = serde_json::to_vec(&forged).expect("json");
+        assert!(refused(&forged, &unknown, &sha, &bappeda).contains("does not verify"));
+        for s in [a, b] {
+            let _ = s.stop.send(());
+            let _ = s.task.await;
+        }
+    }
+}

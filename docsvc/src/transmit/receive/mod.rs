@@ -1,0 +1,549 @@
+//! The receiving side of transmission: a peer's delivery (`POST /network/v1/letters`), read
+//! as it comes.
+//!
+//! The peer is authenticated before its body is touched (the `NodeAuthed` extractor). Then the
+//! envelope's header (manifest, signature, part count; each bounded) is read and everything
+//! that does not need the content is checked: the manifest names the peer, the letter is not
+//! already here, the signature chain and its revocation, the policy's `receive` decision, an
+//! addressee on this node. A refusal there is answered before the rest of the body is read.
+//! The parts then stream into a private spool file while each is checked (the signed payload
+//! nonce, the content decrypted chunk by chunk against its signed hash); only a letter that
+//! passed everything is stored, from the spool, in one transaction. Memory per delivery is a
+//! few chunks whatever the letter's size; the spool file is removed in every case.
+
+mod incoming;
+mod spool;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use policies::{Action, Context, Level, Principal};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+pub use incoming::{BodyStream, Incoming, decode};
+
+use self::incoming::{Header, MAX_BODY, read_header, too_large};
+use self::spool::Spool;
+use crate::audit::Entry;
+use crate::crypto::envelope::{self, CHUNK, Manifest};
+use crate::crypto::signature::{self, Content};
+use crate::letters::documents;
+use crate::node::Node;
+use crate::officials::directory::{self, Official};
+use crate::transmit::{MAX_ENVELOPE, RECEIPT_FORMAT, Receipt, SignedReceipt, sha256_hex};
+use crate::{Error, Result, now_rfc3339};
+
+/// After an early answer (a refusal before the body's end) to an authenticated peer, the rest
+/// of its body (within the envelope limit and this time) is read and dropped, a block at a
+/// time: a sender still writing then sees the answer, not a reset connection (which it would
+/// take for a network error and retry). Memory stays flat; the drain holds only the connection.
+const DRAIN_TIME: Duration = Duration::from_secs(30);
+
+/// Receives a peer's delivery from its body: see the module's description. Over
+/// [`MAX_ENVELOPE`] it is a 413, declared or read.
+pub async fn deliver(
+    node: &Node,
+    peer: &keymgr::directory::NodeEntry,
+    client: Option<String>,
+    declared_length: Option<u64>,
+    body: BodyStream,
+) -> Result<SignedReceipt> {
+    if declared_length.is_some_and(|n| n > MAX_BODY) {
+        return Err(too_large());
+    }
+    let mut inc = Incoming::new(body);
+    let result = receive(node, peer, client, &mut inc).await;
+    if result.is_err() && !inc.ended {
+        // Answered before the end of the body: the rest is dropped in the background.
+        tokio::spawn(inc.discard(DRAIN_TIME));
+    }
+    result
+}
+
+/// Receives a letter from `peer`: checks the sender, the letter's id, the signature chain and
+/// its revocation, this node's accreditation (policy `receive`), the ciphertext against the
+/// manifest and the content against its signed hash; stores it once (the same letter twice is
+/// one letter; the peer's own letter again with other content is an incident) and signs a
+/// receipt.
+async fn receive(
+    node: &Node,
+    peer: &keymgr::directory::NodeEntry,
+    client: Option<String>,
+    inc: &mut Incoming,
+) -> Result<SignedReceipt> {
+    let head = read_header(inc).await?;
+    let m = Manifest::parse(&head.manifest)
+        .map_err(|e| Error::Invalid(format!("the envelope's manifest: {e}")))?;
+    let manifest_sha = sha256_hex(&head.manifest);
+    // Before anything else, so that a peer can speak only of its own letters.
+    if m.node != peer.id {
+        let why = format!(
+            "letter {} comes from node {}, not {}",
+            m.id, m.node, peer.id
+        );
+        return Err(refuse(node, peer, client, &m.id, why).await);
+    }
+    match held(node, &peer.id, &m.id, &manifest_sha).await? {
+        Held::No => {}
+        Held::Same => {
+            // Already here: the same receipt again. The rest is read (and dropped) so that
+            // the sender sees the answer whatever the letter's size.
+            inc.skip_rest().await?;
+            return sign_receipt(node, &m.id, &manifest_sha).await;
+        }
+        Held::OtherContent => return Err(incident(node, &peer.id, &m.id).await?),
+        Held::NotFromPeer => {
+            let why = format!(
+                "letter {} is already held here and did not come from node {}",
+                m.id, peer.id
+            );
+            let key = format!("node:{}", peer.id);
+            crate::node::refusals::refused(
+                node,
+                &key,
+                "receive",
+                deny(node, peer, client, &m.id, &why),
+            )
+            .await?;
+            return Err(Error::Conflict(format!("letter {} is already here", m.id)));
+        }
+    }
+    let (local, d) = match checked(node, &m, &head).await? {
+        Ok(ok) => ok,
+        Err(why) => return Err(refuse(node, peer, client, &m.id, why).await),
+    };
+    let mut spool = Spool::create(&node.layout)?;
+    let identities = || addressee_identities(node, &local);
+    let mut lengths = Vec::with_capacity(m.parts.len());
+    for (i, part) in m.parts.iter().enumerate() {
+        match spool_part(inc, &mut spool, identities()?, part).await {
+            Ok(Ok(len)) => lengths.push(len),
+            Ok(Err(why)) => {
+                let why = format!("part {i}: {why}");
+                return Err(refuse(node, peer, client, &m.id, why).await);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if !inc.at_end().await? {
+        return Err(Error::Invalid(
+            "not a sandi envelope: bytes after its last part".into(),
+        ));
+    }
+    let actor = format!("node:{}", peer.id);
+    let letter = Spooled {
+        m: &m,
+        head: &head,
+        lengths: &lengths,
+    };
+    store_received(node, &letter, &mut spool, &local, &actor, client, &d).await?;
+    drop(spool);
+    sign_receipt(node, &m.id, &manifest_sha).await
+}
+
+/// Whether a letter with this id is here already, and whence.
+enum Held {
+    No,
+    /// Received from this peer with this very manifest.
+    Same,
+    /// Received from this peer with another manifest.
+    OtherContent,
+    /// A letter of this node, or received from another node.
+    NotFromPeer,
+}
+
+async fn held(node: &Node, peer: &str, id: &str, manifest_sha: &str) -> Result<Held> {
+    let here = sqlx::query("SELECT id FROM documents WHERE id = $1")
+        .bind(id)
+        .fetch_optional(node.store.reader())
+        .await?
+        .is_some();
+    if !here {
+        return Ok(Held::No);
+    }
+    let received =
+        sqlx::query("SELECT from_node, manifest_sha256 FROM received WHERE document_id = $1")
+            .bind(id)
+            .fetch_optional(node.store.reader())
+            .await?;
+    let Some(row) = received else {
+        return Ok(Held::NotFromPeer);
+    };
+    let from: String = row.try_get("from_node")?;
+    let sha: String = row.try_get("manifest_sha256")?;
+    Ok(if from != peer {
+        Held::NotFromPeer
+    } else if sha == manifest_sha {
+        Held::Same
+    } else {
+        Held::OtherContent
+    })
+}
+
+/// The peer sent its own letter again with other content: logged as an incident, refused.
+async fn incident(node: &Node, peer: &str, id: &str) -> Result<Error> {
+    crate::node::log_alone(
+        node,
+        &Entry::event(
+            format!("node:{peer}"),
+            "integrity_incident",
+            "error",
+            format!("letter {id} received again with other content"),
+            node.policy.current().version(),
+            None,
+        )
+        .about(id),
+    )
+    .await?;
+    Ok(Error::Conflict(format!(
+        "letter {id} is already here with other content"
+    )))
+}
+
+/// Everything a received letter must pass before its content is read; `Ok(Err(why))` is a
+/// refusal.
+async fn checked(
+    node: &Node,
+    m: &Manifest,
+    head: &Header,
+) -> Result<std::result::Result<(Vec<(Official, &'static str)>, policies::Decision), String>> {
+    let now = OffsetDateTime::now_utc();
+    let v = match signature::verify_detached(
+        &head.signature,
+        signature::Kind::Manifest,
+        Content::Bytes(&head.manifest),
+        &node.trust,
+        now,
+    ) {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(format!("signature: {e}"))),
+    };
+    // Unknown is an error, not a refusal: the sender keeps the letter and retries (503).
+    if let crate::crypto::revocation::Status::Revoked { at } =
+        crate::node::revocation::require(node, &v.signer_der, "signer's certificate")?
+    {
+        return Ok(Err(format!("the signer's certificate was revoked at {at}")));
+    }
+    let signer = m
+        .reclassified
+        .as_ref()
+        .map_or(m.originator.as_str(), |r| r.by.as_str());
+    if v.nip.as_deref() != Some(signer) {
+        return Ok(Err("signed by someone other than its originator".into()));
+    }
+    let d = node.policy.current().decide(
+        &Principal::Node {
+            id: node.config.node_id.clone(),
+            accreditation: own_accreditation(node).await?,
+            status: policies::Status::Active,
+        },
+        Action::Receive,
+        &documents::policy_document(m, vec![m.agency.clone()], &node.config.node_id),
+        &Context::default(),
+    )?;
+    if !d.allowed {
+        return Ok(Err(d.reason));
+    }
+    let local = match local_addressees(node, m).await {
+        Ok(l) if !l.is_empty() => l,
+        Ok(_) => {
+            return Ok(Err(format!(
+                "letter {} has no addressee on this node",
+                m.id
+            )));
+        }
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    if head.parts != m.parts.len() {
+        return Ok(Err("the envelope's parts do not match the manifest".into()));
+    }
+    // The sender carries at most this much whole; the ciphertext is only a little larger.
+    let total = m.parts.iter().fold(0u64, |t, p| t.saturating_add(p.size));
+    if total > MAX_ENVELOPE as u64 {
+        return Err(too_large());
+    }
+    Ok(Ok((local, d)))
+}
+
+/// Reads one part into the spool while checking it: its length, then the first chunk's
+/// payload nonce against the manifest, then the whole content, decrypted chunk by chunk with
+/// an addressee's key, against its signed hash. Returns its length; `Ok(Err(why))` is a
+/// refusal.
+async fn spool_part(
+    inc: &mut Incoming,
+    spool: &mut Spool,
+    identities: Vec<hsm_shim::HandleIdentity>,
+    part: &envelope::Part,
+) -> Result<std::result::Result<u64, String>> {
+    let len = inc.u64().await?;
+    if len > MAX_BODY {
+        return Err(too_large());
+    }
+    let piece = |left: u64| usize::try_from(left.min(CHUNK as u64)).map_err(|_| too_large());
+    // The first chunk holds the age header and the payload nonce the manifest signs.
+    let first = inc.exact(piece(len)?).await?;
+    let nonce = envelope::payload_nonce(&first).map(hex::encode);
+    if nonce.as_deref() != Some(part.payload_nonce.as_str()) {
+        return Ok(Err(
+            "the ciphertext is not the one the manifest signs".into()
+        ));
+    }
+    let (tx, mut rx) = envelope::decrypt_part(identities, part.sha256.clone());
+    // The feeder owns `tx`: when it stops, early or not, the decryptor sees the end.
+    let feed = async move {
+        let mut next = first;
+        let mut left = len;
+        loop {
+            spool.write(&next).await?;
+            left -= next.len() as u64;
+            if tx.send(Ok(next)).await.is_err() {
+                // The decryptor stopped before the end: its error says why.
+                return Ok(false);
+            }
+            if left == 0 {
+                return Ok::<_, Error>(true);
+            }
+            next = inc.exact(piece(left)?).await?;
+        }
+    };
+    let check = async move {
+        while let Some(block) = rx.recv().await {
+            block?;
+        }
+        Ok::<(), Error>(())
+    };
+    let (whole, content) = tokio::join!(feed, check);
+    let whole = whole?;
+    if let Err(e) = content {
+        return Ok(Err(e.to_string()));
+    }
+    if !whole {
+        return Ok(Err("the ciphertext goes on past its end".into()));
+    }
+    Ok(Ok(len))
+}
+
+/// Logs a refused delivery (counted, see `refusals`) and answers 403 with the reason.
+async fn refuse(
+    node: &Node,
+    peer: &keymgr::directory::NodeEntry,
+    client: Option<String>,
+    id: &str,
+    why: String,
+) -> Error {
+    let entry = deny(node, peer, client, id, &why);
+    let key = format!("node:{}", peer.id);
+    if let Err(e) = crate::node::refusals::refused(node, &key, "receive", entry).await {
+        return e;
+    }
+    Error::Forbidden {
+        alasan: format!("ditolak: {why}"),
+        reason: format!("denied: {why}"),
+        policies: vec![],
+    }
+}
+
+fn deny(
+    node: &Node,
+    peer: &keymgr::directory::NodeEntry,
+    client: Option<String>,
+    id: &str,
+    why: &str,
+) -> Entry {
+    Entry::event(
+        format!("node:{}", peer.id),
+        "receive",
+        "deny",
+        why.to_owned(),
+        node.policy.current().version(),
+        client,
+    )
+    .about(id)
+}
+
+/// The accreditation this node holds in the directory.
+pub(crate) async fn own_accreditation(node: &Node) -> Result<Level> {
+    let d = node
+        .network
+        .current(&node.store)
+        .await?
+        .ok_or_else(|| Error::Invalid("this node has no network directory".into()))?;
+    d.by_id(&node.config.node_id)
+        .ok_or_else(|| Error::Invalid("this node is not in its own network directory".into()))?
+        .accreditation
+        .parse()
+        .map_err(|e: String| Error::Invalid(e))
+}
+
+/// This node's officials a letter is addressed to, by plain NIP.
+async fn local_addressees(node: &Node, m: &Manifest) -> Result<Vec<(Official, &'static str)>> {
+    let mine = format!("@{}", node.config.node_id);
+    let mut out = Vec::new();
+    for (list, role) in [(&m.recipients, "recipient"), (&m.copies, "copy")] {
+        for a in list {
+            if let Some(nip) = a.strip_suffix(&mine) {
+                let o = directory::get(&node.store, nip).await?.ok_or_else(|| {
+                    Error::Invalid(format!("no official {nip} on node {}", node.config.node_id))
+                })?;
+                out.push((o, role));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn addressee_identities(
+    node: &Node,
+    local: &[(Official, &str)],
+) -> Result<Vec<hsm_shim::HandleIdentity>> {
+    let mut out = Vec::new();
+    for (o, _) in local {
+        if let Some(k) = o.encryption_key {
+            out.push(hsm_shim::HandleIdentity::new(
+                Arc::clone(&node.keystore) as Arc<dyn hsm_shim::KeyStore>,
+                node.handle(k)?,
+            )?);
+        }
+    }
+    Ok(out)
+}
+
+/// A checked delivery: its manifest, header and the length of each part in the spool.
+struct Spooled<'a> {
+    m: &'a Manifest,
+    head: &'a Header,
+    lengths: &'a [u64],
+}
+
+async fn store_received(
+    node: &Node,
+    letter: &Spooled<'_>,
+    spool: &mut Spool,
+    local: &[(Official, &str)],
+    actor: &str,
+    client: Option<String>,
+    d: &policies::Decision,
+) -> Result<()> {
+    let m = letter.m;
+    // Re-wrapped here for this node's archive key and its addressees' keys, so that it opens
+    // like any letter of this node; the encrypted body stays as signed.
+    let officials: Vec<&Official> = local.iter().map(|(o, _)| o).collect();
+    let (wrapped_to, recipients) = documents::wrap_set(node, &officials, m.classification)?;
+    let identities = addressee_identities(node, local)?;
+    spool.rewind().await?;
+    let mut again = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut tx = node.store.begin().await?;
+    for (part, &len) in letter.lengths.iter().enumerate() {
+        let part = i64::try_from(part).map_err(|e| Error::Internal(e.to_string()))?;
+        let mut left = len;
+        let mut seq = 0i64;
+        while left > 0 {
+            let n = usize::try_from(left.min(CHUNK as u64))
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            let mut data = spool.read(n, &mut again).await?;
+            if seq == 0 {
+                data = envelope::rewrap_header(&data, &identities, &recipients)?;
+            }
+            sqlx::query(
+                "INSERT INTO chunks (document_id, part, seq, data) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&m.id)
+            .bind(part)
+            .bind(seq)
+            .bind(data)
+            .execute(&mut *tx)
+            .await?;
+            left -= n as u64;
+            seq += 1;
+        }
+    }
+    // What is stored is what was checked, byte for byte.
+    if again.finish().as_ref() != spool.written.clone().finish().as_ref() {
+        return Err(Error::Integrity(
+            "the spooled delivery changed between its check and its storing".into(),
+        ));
+    }
+    sqlx::query(
+        "INSERT INTO documents (id, nomor, perihal, classification, urgency, originator, agency, \
+         manifest, signature, state, created_at, policy_version, wrapped_to) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'received', $10, $11, $12)",
+    )
+    .bind(&m.id)
+    .bind(&m.nomor)
+    .bind(&m.perihal)
+    .bind(m.classification.as_str())
+    .bind(m.urgency.as_str())
+    .bind(&m.originator)
+    .bind(&m.agency)
+    .bind(&letter.head.manifest)
+    .bind(&letter.head.signature)
+    .bind(&m.created_at)
+    .bind(&m.policy_version)
+    .bind(serde_json::to_string(&wrapped_to).map_err(|e| Error::Internal(e.to_string()))?)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO received (document_id, from_node, manifest_sha256, received_at) VALUES ($1, $2, $3, $4)")
+        .bind(&m.id)
+        .bind(&m.node)
+        .bind(sha256_hex(&letter.head.manifest))
+        .bind(now_rfc3339())
+        .execute(&mut *tx)
+        .await?;
+    for (o, role) in local {
+        sqlx::query("INSERT INTO addressees (document_id, nip, role) VALUES ($1, $2, $3)")
+            .bind(&m.id)
+            .bind(&o.nip)
+            .bind(*role)
+            .execute(&mut *tx)
+            .await?;
+    }
+    node.audit
+        .commit_with(
+            tx,
+            &Entry::event(
+                actor.to_owned(),
+                "receive",
+                "allow",
+                d.reason.clone(),
+                &d.policy_version,
+                client,
+            )
+            .about(&m.id),
+        )
+        .await
+}
+
+/// Signs a receipt for `id` with this node's certificate (its TLS key, in hsm-shim).
+async fn sign_receipt(node: &Node, id: &str, manifest_sha: &str) -> Result<SignedReceipt> {
+    let received_at: Option<String> =
+        sqlx::query("SELECT received_at FROM received WHERE document_id = $1")
+            .bind(id)
+            .fetch_optional(node.store.reader())
+            .await?
+            .map(|r| r.try_get("received_at"))
+            .transpose()?;
+    let receipt = Receipt {
+        format: RECEIPT_FORMAT.into(),
+        document_id: id.to_owned(),
+        manifest_sha256: manifest_sha.to_owned(),
+        received_by: node.config.node_id.clone(),
+        received_at: received_at.unwrap_or_else(now_rfc3339),
+    };
+    let bytes = serde_json::to_vec(&receipt).map_err(|e| Error::Internal(e.to_string()))?;
+    let chain = crate::node::read_pem_certs(&node.layout.tls_chain())?;
+    let leaf = chain
+        .first()
+        .ok_or_else(|| Error::Internal("no node certificate".into()))?;
+    let keys: &dyn hsm_shim::KeyStore = node.tls_keystore.as_ref();
+    let handle = keys.info(node.keys.get().tls)?.handle();
+    let sig = keys.sign(&handle, &bytes)?;
+    Ok(SignedReceipt {
+        receipt,
+        receipt_bytes: B64.encode(&bytes),
+        signature: B64.encode(sig.bytes),
+        certificate: B64.encode(leaf),
+    })
+}
