@@ -137,11 +137,10 @@ fn imports() -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
 }
 
 fn layer(module: &str) -> u8 {
-    LAYERS
-        .iter()
-        .find(|(m, _)| *m == module)
-        .map(|(_, l)| *l)
-        .unwrap_or_else(|| panic!("top-level module {module} has no layer in LAYERS: add it"))
+    LAYERS.iter().find(|(m, _)| *m == module).map_or_else(
+        || panic!("top-level module {module} has no layer in LAYERS: add it"),
+        |(_, l)| *l,
+    )
 }
 
 #[test]
@@ -175,34 +174,35 @@ fn modules_import_only_their_layer_and_below() {
     assert!(wrong.is_empty(), "imports upward:\n{}", wrong.join("\n"));
 }
 
+// A depth-first search for a back edge, reporting the cycle it closes.
+fn visit(
+    m: &str,
+    graph: &BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
+    path: &mut Vec<String>,
+    done: &mut BTreeSet<String>,
+) -> Option<Vec<String>> {
+    if let Some(i) = path.iter().position(|p| p == m) {
+        let mut cycle = path[i..].to_vec();
+        cycle.push(m.to_owned());
+        return Some(cycle);
+    }
+    if done.contains(m) {
+        return None;
+    }
+    path.push(m.to_owned());
+    for to in graph.get(m).into_iter().flat_map(BTreeMap::keys) {
+        if let Some(c) = visit(to, graph, path, done) {
+            return Some(c);
+        }
+    }
+    path.pop();
+    done.insert(m.to_owned());
+    None
+}
+
 #[test]
 fn no_import_cycle_among_top_level_modules() {
     let graph = imports();
-    // A depth-first search for a back edge, reporting the cycle it closes.
-    fn visit(
-        m: &str,
-        graph: &BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
-        path: &mut Vec<String>,
-        done: &mut BTreeSet<String>,
-    ) -> Option<Vec<String>> {
-        if let Some(i) = path.iter().position(|p| p == m) {
-            let mut cycle = path[i..].to_vec();
-            cycle.push(m.to_owned());
-            return Some(cycle);
-        }
-        if done.contains(m) {
-            return None;
-        }
-        path.push(m.to_owned());
-        for to in graph.get(m).into_iter().flat_map(BTreeMap::keys) {
-            if let Some(c) = visit(to, graph, path, done) {
-                return Some(c);
-            }
-        }
-        path.pop();
-        done.insert(m.to_owned());
-        None
-    }
     let mut done = BTreeSet::new();
     for m in graph.keys() {
         if let Some(cycle) = visit(m, &graph, &mut Vec::new(), &mut done) {
