@@ -7,13 +7,13 @@
 
 use policies::{Level, Status};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use crate::audit::Entry;
 use crate::node::Node;
 use crate::officials::Caller;
 use crate::officials::directory::{self, Official};
 use crate::store::Store;
+use crate::store::official_changes::{self, ChangeRow};
 use crate::{Error, Result, now_rfc3339};
 
 /// The role that gives the second approval.
@@ -46,9 +46,6 @@ pub struct ClearanceRequest {
     pub clearance: Level,
 }
 
-const COLUMNS: &str =
-    "id, nip, kind, clearance, requested_by, requested_at, decided_by, decided_at, decision, mac";
-
 const DOMAIN: &str = "sandi official_changes v1";
 
 /// The fields the node's MAC covers, in order.
@@ -74,25 +71,24 @@ fn seal(store: &Store, c: &Change) -> Result<String> {
 
 /// A row as stored, checked against its MAC: a forged or changed one is an integrity
 /// incident (logged) to refuse with.
-async fn row_change(store: &Store, row: &sqlx::any::AnyRow) -> Result<Change> {
+async fn row_change(store: &Store, row: ChangeRow) -> Result<Change> {
     let c = Change {
-        id: row.try_get("id")?,
-        nip: row.try_get("nip")?,
-        kind: row.try_get("kind")?,
-        clearance: row
-            .try_get::<String, _>("clearance")?
-            .parse()
-            .map_err(Error::Database)?,
-        requested_by: row.try_get("requested_by")?,
-        requested_at: row.try_get("requested_at")?,
-        decided_by: row.try_get("decided_by")?,
-        decided_at: row.try_get("decided_at")?,
-        decision: row.try_get("decision")?,
+        id: row.id,
+        nip: row.nip,
+        kind: row.kind,
+        clearance: row.clearance.parse().map_err(Error::Database)?,
+        requested_by: row.requested_by,
+        requested_at: row.requested_at,
+        decided_by: row.decided_by,
+        decided_at: row.decided_at,
+        decision: row.decision,
     };
-    let mac: Option<String> = row.try_get("mac")?;
     let f = fields(&c);
     let refs: Vec<&[u8]> = f.iter().map(Vec::as_slice).collect();
-    if store.integrity().verify(DOMAIN, &refs, mac.as_deref())? {
+    if store
+        .integrity()
+        .verify(DOMAIN, &refs, row.mac.as_deref())?
+    {
         return Ok(c);
     }
     Err(store
@@ -188,18 +184,19 @@ pub async fn request(
         decided_at: None,
         decision: None,
     };
-    sqlx::query(&format!(
-        "INSERT INTO official_changes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, NULL, $7)"
-    ))
-    .bind(&change.id)
-    .bind(&change.nip)
-    .bind(&change.kind)
-    .bind(level.as_str())
-    .bind(&change.requested_by)
-    .bind(&change.requested_at)
-    .bind(seal(&node.store, &change)?)
-    .execute(node.store.pool())
-    .await?;
+    let row = ChangeRow {
+        id: change.id.clone(),
+        nip: change.nip.clone(),
+        kind: change.kind.clone(),
+        clearance: level.as_str().to_owned(),
+        requested_by: change.requested_by.clone(),
+        requested_at: change.requested_at.clone(),
+        decided_by: None,
+        decided_at: None,
+        decision: None,
+        mac: Some(seal(&node.store, &change)?),
+    };
+    official_changes::insert_pending(&node.store, &row).await?;
     log(
         node,
         admin,
@@ -218,27 +215,17 @@ pub async fn request(
 }
 
 async fn get(node: &Node, id: &str) -> Result<Option<Change>> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM official_changes WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(node.store.pool())
-    .await?;
-    match row {
-        Some(r) => Ok(Some(row_change(&node.store, &r).await?)),
+    match official_changes::get(&node.store, id).await? {
+        Some(r) => Ok(Some(row_change(&node.store, r).await?)),
         None => Ok(None),
     }
 }
 
 /// Pending changes, for administrators; a row that fails its MAC is left out (and logged).
 pub async fn pending(node: &Node) -> Result<Vec<Change>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM official_changes WHERE decision IS NULL ORDER BY requested_at, id"
-    ))
-    .fetch_all(node.store.reader())
-    .await?;
+    let rows = official_changes::pending(&node.store).await?;
     let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
+    for r in rows {
         match row_change(&node.store, r).await {
             Ok(c) => out.push(c),
             Err(Error::Integrity(_)) => {}
@@ -252,15 +239,9 @@ pub async fn pending(node: &Node) -> Result<Vec<Change>> {
 /// official is not made active by a status change either. A row that fails its MAC counts
 /// as unapproved (and is logged).
 pub async fn registration_unapproved(store: &Store, nip: &str) -> Result<bool> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM official_changes WHERE nip = $1 AND kind = $2"
-    ))
-    .bind(nip)
-    .bind(REGISTER)
-    .fetch_all(store.pool())
-    .await?;
+    let rows = official_changes::of_official(store, nip, REGISTER).await?;
     let mut unapproved = false;
-    for r in &rows {
+    for r in rows {
         unapproved |= match row_change(store, r).await {
             Ok(c) => c.decision.as_deref() != Some("approved"),
             Err(Error::Integrity(_)) => true,
@@ -332,24 +313,23 @@ pub async fn decide(node: &Node, caller: &Caller, id: &str, approve: bool) -> Re
         }
     }
     let decision = if approve { "approved" } else { "rejected" };
+    let decided_at = now_rfc3339();
     let decided = Change {
         decided_by: Some(me.nip.clone()),
-        decided_at: Some(now_rfc3339()),
+        decided_at: Some(decided_at.clone()),
         decision: Some(decision.to_owned()),
         ..change.clone()
     };
-    let done = sqlx::query(
-        "UPDATE official_changes SET decided_by = $1, decided_at = $2, decision = $3, mac = $4 \
-         WHERE id = $5 AND decision IS NULL",
+    let recorded = official_changes::decide(
+        &node.store,
+        id,
+        &me.nip,
+        &decided_at,
+        decision,
+        &seal(&node.store, &decided)?,
     )
-    .bind(&decided.decided_by)
-    .bind(&decided.decided_at)
-    .bind(decision)
-    .bind(seal(&node.store, &decided)?)
-    .bind(id)
-    .execute(node.store.pool())
     .await?;
-    if done.rows_affected() != 1 {
+    if !recorded {
         return Err(Error::Conflict(format!("change {id} was already decided")));
     }
     if approve {

@@ -7,13 +7,13 @@
 
 use policies::Level;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::audit::Entry;
 use crate::node::Node;
 use crate::node::log_alone;
 use crate::officials::Caller;
+use crate::store::delegations::{self, DelegationRow as Stored};
 use crate::{Error, Result, now_rfc3339, officials::applications, parse_time, rfc3339};
 
 /// The longest a delegation may run.
@@ -46,92 +46,62 @@ pub struct Grant {
     pub days: i64,
 }
 
-/// A delegation's row as stored, with the node's MAC over every field that makes it consent.
-#[derive(Clone)]
-struct Stored {
-    id: String,
-    nip: String,
-    application_id: String,
-    max_classification: String,
-    granted_at: String,
-    expires_at: String,
-    revoked_at: Option<String>,
-    mac: Option<String>,
-}
-
 const DOMAIN: &str = "sandi delegations v1";
 
-impl Stored {
-    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self> {
-        Ok(Stored {
-            id: row.try_get("id")?,
-            nip: row.try_get("nip")?,
-            application_id: row.try_get("application_id")?,
-            max_classification: row.try_get("max_classification")?,
-            granted_at: row.try_get("granted_at")?,
-            expires_at: row.try_get("expires_at")?,
-            revoked_at: row.try_get("revoked_at")?,
-            mac: row.try_get("mac")?,
-        })
-    }
-
-    fn fields(&self) -> [Vec<u8>; 7] {
-        [
-            self.id.as_bytes().to_vec(),
-            self.nip.as_bytes().to_vec(),
-            self.application_id.as_bytes().to_vec(),
-            self.max_classification.as_bytes().to_vec(),
-            self.granted_at.as_bytes().to_vec(),
-            self.expires_at.as_bytes().to_vec(),
-            crate::store::integrity::opt(self.revoked_at.as_deref()),
-        ]
-    }
-
-    fn seal(&mut self, node: &Node) -> Result<()> {
-        let f = self.fields();
-        let refs: Vec<&[u8]> = f.iter().map(Vec::as_slice).collect();
-        self.mac = Some(node.store.integrity().mac(DOMAIN, &refs)?);
-        Ok(())
-    }
-
-    /// The delegation, if its MAC holds; else an integrity incident (logged) to refuse with.
-    async fn checked(self, node: &Node, now: OffsetDateTime) -> Result<Delegation> {
-        let f = self.fields();
-        let refs: Vec<&[u8]> = f.iter().map(Vec::as_slice).collect();
-        if !node
-            .store
-            .integrity()
-            .verify(DOMAIN, &refs, self.mac.as_deref())?
-        {
-            return Err(node
-                .store
-                .integrity()
-                .incident(
-                    &format!("official:{}", self.nip),
-                    &format!(
-                        "delegation {} does not carry the node's MAC (changed or forged in the database)",
-                        self.id
-                    ),
-                )
-                .await);
-        }
-        let expires = parse_time(&self.expires_at)
-            .ok_or_else(|| Error::Database(format!("delegation expiry {:?}", self.expires_at)))?;
-        Ok(Delegation {
-            max_classification: self.max_classification.parse().map_err(Error::Database)?,
-            active: self.revoked_at.is_none() && now < expires,
-            id: self.id,
-            nip: self.nip,
-            application_id: self.application_id,
-            granted_at: self.granted_at,
-            expires_at: self.expires_at,
-            revoked_at: self.revoked_at,
-        })
-    }
+/// The fields the node's MAC covers, in order: every field that makes the row consent.
+fn fields(r: &Stored) -> [Vec<u8>; 7] {
+    [
+        r.id.as_bytes().to_vec(),
+        r.nip.as_bytes().to_vec(),
+        r.application_id.as_bytes().to_vec(),
+        r.max_classification.as_bytes().to_vec(),
+        r.granted_at.as_bytes().to_vec(),
+        r.expires_at.as_bytes().to_vec(),
+        crate::store::integrity::opt(r.revoked_at.as_deref()),
+    ]
 }
 
-const COLUMNS: &str =
-    "id, nip, application_id, max_classification, granted_at, expires_at, revoked_at, mac";
+fn seal(node: &Node, r: &mut Stored) -> Result<()> {
+    let f = fields(r);
+    let refs: Vec<&[u8]> = f.iter().map(Vec::as_slice).collect();
+    r.mac = Some(node.store.integrity().mac(DOMAIN, &refs)?);
+    Ok(())
+}
+
+/// The delegation, if its MAC holds; else an integrity incident (logged) to refuse with.
+async fn checked(node: &Node, r: Stored, now: OffsetDateTime) -> Result<Delegation> {
+    let f = fields(&r);
+    let refs: Vec<&[u8]> = f.iter().map(Vec::as_slice).collect();
+    if !node
+        .store
+        .integrity()
+        .verify(DOMAIN, &refs, r.mac.as_deref())?
+    {
+        return Err(node
+            .store
+            .integrity()
+            .incident(
+                &format!("official:{}", r.nip),
+                &format!(
+                    "delegation {} does not carry the node's MAC (changed or forged in the database)",
+                    r.id
+                ),
+            )
+            .await);
+    }
+    let expires = parse_time(&r.expires_at)
+        .ok_or_else(|| Error::Database(format!("delegation expiry {:?}", r.expires_at)))?;
+    Ok(Delegation {
+        max_classification: r.max_classification.parse().map_err(Error::Database)?,
+        active: r.revoked_at.is_none() && now < expires,
+        id: r.id,
+        nip: r.nip,
+        application_id: r.application_id,
+        granted_at: r.granted_at,
+        expires_at: r.expires_at,
+        revoked_at: r.revoked_at,
+    })
+}
 
 async fn log(
     node: &Node,
@@ -209,19 +179,8 @@ pub async fn grant(node: &Node, caller: &Caller, g: &Grant) -> Result<Delegation
         revoked_at: None,
         mac: None,
     };
-    row.seal(node)?;
-    sqlx::query(&format!(
-        "INSERT INTO delegations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)"
-    ))
-    .bind(&row.id)
-    .bind(&row.nip)
-    .bind(&row.application_id)
-    .bind(&row.max_classification)
-    .bind(&row.granted_at)
-    .bind(&row.expires_at)
-    .bind(&row.mac)
-    .execute(node.store.pool())
-    .await?;
+    seal(node, &mut row)?;
+    delegations::insert(&node.store, &row).await?;
     log(
         node,
         &o.nip,
@@ -241,34 +200,20 @@ pub async fn grant(node: &Node, caller: &Caller, g: &Grant) -> Result<Delegation
 }
 
 async fn get(node: &Node, id: &str) -> Result<Option<Delegation>> {
-    match stored(node, id).await? {
-        Some(row) => Ok(Some(row.checked(node, OffsetDateTime::now_utc()).await?)),
+    match delegations::get(&node.store, id).await? {
+        Some(row) => Ok(Some(checked(node, row, OffsetDateTime::now_utc()).await?)),
         None => Ok(None),
     }
-}
-
-async fn stored(node: &Node, id: &str) -> Result<Option<Stored>> {
-    sqlx::query(&format!("SELECT {COLUMNS} FROM delegations WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(node.store.pool())
-        .await?
-        .map(|r| Stored::from_row(&r))
-        .transpose()
 }
 
 /// The official's own delegations, newest first; a row that fails its MAC is left out (and
 /// logged as an incident).
 pub async fn list(node: &Node, nip: &str) -> Result<Vec<Delegation>> {
     let now = OffsetDateTime::now_utc();
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM delegations WHERE nip = $1 ORDER BY granted_at DESC, id"
-    ))
-    .bind(nip)
-    .fetch_all(node.store.reader())
-    .await?;
+    let rows = delegations::of_official(&node.store, nip).await?;
     let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        match Stored::from_row(r)?.checked(node, now).await {
+    for r in rows {
+        match checked(node, r, now).await {
             Ok(d) => out.push(d),
             Err(Error::Integrity(_)) => {}
             Err(e) => return Err(e),
@@ -281,28 +226,19 @@ pub async fn list(node: &Node, nip: &str) -> Result<Vec<Delegation>> {
 pub async fn revoke(node: &Node, caller: &Caller, id: &str) -> Result<Delegation> {
     let nip = &caller.official.nip;
     let not_found = || Error::NotFound(format!("delegation {id}"));
-    let mut row = stored(node, id)
+    let mut row = delegations::get(&node.store, id)
         .await?
         .filter(|r| &r.nip == nip)
         .ok_or_else(not_found)?;
     // Checked before it is re-sealed: revoking never launders a forged row.
-    row.clone().checked(node, OffsetDateTime::now_utc()).await?;
+    checked(node, row.clone(), OffsetDateTime::now_utc()).await?;
     let mut revoked_now = false;
     if row.revoked_at.is_none() {
-        row.revoked_at = Some(now_rfc3339());
-        row.seal(node)?;
-        revoked_now = sqlx::query(
-            "UPDATE delegations SET revoked_at = $1, mac = $2 \
-             WHERE id = $3 AND nip = $4 AND revoked_at IS NULL",
-        )
-        .bind(&row.revoked_at)
-        .bind(&row.mac)
-        .bind(id)
-        .bind(nip)
-        .execute(node.store.pool())
-        .await?
-        .rows_affected()
-            == 1;
+        let revoked_at = now_rfc3339();
+        row.revoked_at = Some(revoked_at.clone());
+        seal(node, &mut row)?;
+        revoked_now =
+            delegations::revoke(&node.store, id, nip, &revoked_at, row.mac.as_deref()).await?;
     }
     let d = get(node, id).await?.ok_or_else(not_found)?;
     if revoked_now {
@@ -325,15 +261,8 @@ pub async fn revoke(node: &Node, caller: &Caller, id: &str) -> Result<Delegation
 /// The delegation under which `app` may sign as `nip` at `level` now, if there is one.
 pub async fn active(node: &Node, nip: &str, app: &str, level: Level) -> Result<Option<Delegation>> {
     let now = OffsetDateTime::now_utc();
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM delegations WHERE nip = $1 AND application_id = $2 AND revoked_at IS NULL"
-    ))
-    .bind(nip)
-    .bind(app)
-    .fetch_all(node.store.pool())
-    .await?;
-    for r in &rows {
-        let d = Stored::from_row(r)?.checked(node, now).await?;
+    for r in delegations::unrevoked(&node.store, nip, app).await? {
+        let d = checked(node, r, now).await?;
         if d.active && level <= d.max_classification {
             return Ok(Some(d));
         }

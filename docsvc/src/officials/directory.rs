@@ -9,7 +9,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::officials::row::{self, OfficialRow};
-use crate::store::Store;
+use crate::store::{Store, officials, sessions};
 use crate::{Error, Result};
 
 /// Failed logins before an account locks, and for how long.
@@ -257,22 +257,12 @@ pub async fn set_status(store: &Store, nip: &str, status: Status) -> Result<()> 
         change(store, nip, |r| r.status = status.as_str().into()).await?;
     } else if status == Status::Active {
         return Err(Error::Sealed);
-    } else {
-        let done = sqlx::query("UPDATE officials SET status = $1 WHERE nip = $2")
-            .bind(status.as_str())
-            .bind(nip)
-            .execute(store.pool())
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::NotFound(format!("official {nip}")));
-        }
+    } else if !officials::set_status_unsealed(store, nip, status.as_str()).await? {
+        return Err(Error::NotFound(format!("official {nip}")));
     }
     if status != Status::Active {
         // Open sessions end now, not at their expiry.
-        sqlx::query("DELETE FROM sessions WHERE nip = $1")
-            .bind(nip)
-            .execute(store.pool())
-            .await?;
+        sessions::delete_of_official(store, nip).await?;
     }
     Ok(())
 }

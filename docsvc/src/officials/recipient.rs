@@ -9,7 +9,6 @@ use std::io::Write as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -17,6 +16,7 @@ use crate::audit::Entry;
 use crate::node::Node;
 use crate::node::log_alone;
 use crate::officials::Caller;
+use crate::store::recipient_challenges;
 use crate::{Error, Result, officials::directory, parse_time, rfc3339};
 
 /// How long a challenge may be answered.
@@ -100,21 +100,14 @@ pub async fn begin(node: &Node, caller: &Caller, b: &Begin) -> Result<Challenge>
     let expires_at =
         rfc3339(OffsetDateTime::now_utc() + time::Duration::minutes(CHALLENGE_MINUTES));
     let nip = &caller.official.nip;
-    let mut tx = node.store.begin().await?;
-    sqlx::query("DELETE FROM recipient_challenges WHERE nip = $1")
-        .bind(nip)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO recipient_challenges (nip, recipient, answer_sha256, expires_at) VALUES ($1, $2, $3, $4)",
+    recipient_challenges::replace(
+        &node.store,
+        nip,
+        text,
+        &hex::encode(sha256(answer.as_bytes())),
+        &expires_at,
     )
-    .bind(nip)
-    .bind(text)
-    .bind(hex::encode(sha256(answer.as_bytes())))
-    .bind(&expires_at)
-    .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     log(
         node,
         caller,
@@ -134,28 +127,14 @@ pub async fn begin(node: &Node, caller: &Caller, b: &Begin) -> Result<Challenge>
 pub async fn confirm(node: &Node, caller: &Caller, c: &Confirm) -> Result<String> {
     let nip = &caller.official.nip;
     let answer = Zeroizing::new(c.answer.trim().to_owned());
-    let mut tx = node.store.begin().await?;
-    let row = sqlx::query(
-        "SELECT recipient, answer_sha256, expires_at FROM recipient_challenges WHERE nip = $1",
-    )
-    .bind(nip)
-    .fetch_optional(&mut *tx)
-    .await?;
-    sqlx::query("DELETE FROM recipient_challenges WHERE nip = $1")
-        .bind(nip)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    let Some(row) = row else {
+    let Some(row) = recipient_challenges::take(&node.store, nip).await? else {
         return Err(Error::Conflict(
             "no pending challenge: register the recipient first (PUT /api/v1/me/recipient)".into(),
         ));
     };
-    let recipient: String = row.try_get("recipient")?;
-    let expected = hex::decode(row.try_get::<String, _>("answer_sha256")?)
-        .map_err(|e| Error::Database(e.to_string()))?;
-    let expires_at: String = row.try_get("expires_at")?;
-    let fresh = parse_time(&expires_at).is_some_and(|t| OffsetDateTime::now_utc() <= t);
+    let recipient = row.recipient;
+    let expected = hex::decode(&row.answer_sha256).map_err(|e| Error::Database(e.to_string()))?;
+    let fresh = parse_time(&row.expires_at).is_some_and(|t| OffsetDateTime::now_utc() <= t);
     let matches: bool =
         subtle::ConstantTimeEq::ct_eq(&sha256(answer.as_bytes())[..], expected.as_slice()).into();
     if !(fresh && matches) {

@@ -1,7 +1,13 @@
 //! The database: sqlx over SQLite (embedded default) or PostgreSQL, with one set of
 //! migrations per backend.
 
+pub mod applications;
+pub mod delegations;
 pub mod integrity;
+pub mod official_changes;
+pub mod officials;
+pub mod recipient_challenges;
+pub mod sessions;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};
