@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use sandi_e2e::http::{Client, Response};
 use sandi_e2e::node::{credentials, require};
+use sandi_e2e::steps::Steps;
 use serde_json::json;
 
 mod common;
@@ -275,20 +276,64 @@ async fn whole_flow(database_url: Option<&str>) {
 
     let budi = node.login(ORIGINATOR, true);
 
+    // What the later steps stand on; each step after runs even when one before it failed.
     let ids = each_level(&budi, &body, &attachment, content.len());
     let siti = recipient_reads(&node, &ids, &content);
-    signature_checks_out(&node, &siti, &ids["rahasia"], files.path());
-    others_see_nothing(&node, &ids["rahasia"]);
-    dual_control_holds_sangat_rahasia(&node, &budi, &ids["sangat_rahasia"]);
-    export_opens_with_age(&siti, &ids, &content, files.path());
-    bad_input_is_refused(&node, &budi, &body);
-    the_openapi_document_lists_what_is_served(&node);
-    expired_sessions_are_refused(&node).await;
-    applications_sign_over_mutual_tls(&node, files.path()).await;
-    audit_is_exported_and_proved(&node);
-    an_admin_registers_an_official(&node, &body).await;
-    tampering_is_caught(&node, &siti, &ids).await;
-    // Suspending an official ends their session at the next request.
+    let mut steps = Steps::new();
+    steps.run("signature_checks_out", || {
+        signature_checks_out(&node, &siti, &ids["rahasia"], files.path());
+    });
+    steps.run("others_see_nothing", || {
+        others_see_nothing(&node, &ids["rahasia"]);
+    });
+    steps.run("dual_control_holds_sangat_rahasia", || {
+        dual_control_holds_sangat_rahasia(&node, &budi, &ids["sangat_rahasia"]);
+    });
+    steps.run("export_opens_with_age", || {
+        export_opens_with_age(&siti, &ids, &content, files.path());
+    });
+    steps.run("bad_input_is_refused", || {
+        bad_input_is_refused(&node, &budi, &body);
+    });
+    steps.run("the_openapi_document_lists_what_is_served", || {
+        the_openapi_document_lists_what_is_served(&node);
+    });
+    steps
+        .run_async(
+            "expired_sessions_are_refused",
+            expired_sessions_are_refused(&node),
+        )
+        .await;
+    steps
+        .run_async(
+            "applications_sign_over_mutual_tls",
+            applications_sign_over_mutual_tls(&node, files.path()),
+        )
+        .await;
+    steps.run("audit_is_exported_and_proved", || {
+        audit_is_exported_and_proved(&node);
+    });
+    steps
+        .run_async(
+            "an_admin_registers_an_official",
+            an_admin_registers_an_official(&node, &body),
+        )
+        .await;
+    steps
+        .run_async(
+            "tampering_is_caught",
+            tampering_is_caught(&node, &siti, &ids),
+        )
+        .await;
+    steps.run("suspension_and_metrics", || {
+        suspension_and_metrics(&node, &siti);
+    });
+    steps.finish();
+}
+
+/// Suspending an official ends their session at the next request; the metrics count what
+/// happened before.
+fn suspension_and_metrics(node: &Node, siti: &Client) {
     let out = docsvc()
         .args(["official", "set-status", "--data-dir"])
         .arg(node.data())
@@ -1768,12 +1813,27 @@ async fn lifecycle(database_url: Option<&str>) {
     let body = files.path().join("surat.pdf");
     std::fs::write(&body, b"%PDF-1.7\nisi surat\n").expect("write body");
     let budi = node.login(ORIGINATOR, true);
-    reclassification_keeps_both_versions(&node, &budi, &body, files.path());
-    destruction_after_retention(&node, &budi, &body, files.path()).await;
-    rotation_reaches_the_letters(&node, &budi, &body);
-    denials_are_refused_and_logged(&node, &budi, &body);
-    let o = node.audit_verify();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut steps = Steps::new();
+    steps.run("reclassification_keeps_both_versions", || {
+        reclassification_keeps_both_versions(&node, &budi, &body, files.path());
+    });
+    steps
+        .run_async(
+            "destruction_after_retention",
+            destruction_after_retention(&node, &budi, &body, files.path()),
+        )
+        .await;
+    steps.run("rotation_reaches_the_letters", || {
+        rotation_reaches_the_letters(&node, &budi, &body);
+    });
+    steps.run("denials_are_refused_and_logged", || {
+        denials_are_refused_and_logged(&node, &budi, &body);
+    });
+    steps.run("the_log_verifies", || {
+        let o = node.audit_verify();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    });
+    steps.finish();
 }
 
 #[tokio::test(flavor = "multi_thread")]

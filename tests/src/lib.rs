@@ -6,6 +6,7 @@
 pub mod http;
 pub mod node;
 pub mod pg;
+pub mod steps;
 
 /// Whether we run under CI, where a missing outside tool or database is a failure.
 pub fn under_ci() -> bool {
