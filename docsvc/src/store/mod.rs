@@ -1,7 +1,13 @@
 //! The database: sqlx over SQLite (embedded default) or PostgreSQL, with one set of
 //! migrations per backend.
 
+pub mod approvals;
+pub mod deliveries;
+pub mod documents;
 pub mod integrity;
+pub mod outbox;
+pub mod parts;
+pub mod recipients;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};
