@@ -2,7 +2,6 @@
 //! signature of the approval kind by the approver it names, over the letter's manifest. A
 //! letter signature, a destruction record or an application's signature is not an approval.
 
-use sqlx::Row;
 use time::OffsetDateTime;
 
 use policies::{Action, Context, Document, Principal};
@@ -29,16 +28,11 @@ pub struct Approval {
 pub async fn checked(node: &Node, id: &str) -> Result<Vec<Approval>> {
     let letter = load_checked(node, id).await?;
     let manifest = letter.manifest.canonical()?;
-    let rows = sqlx::query(
-        "SELECT nip, at, signature FROM approvals WHERE document_id = $1 ORDER BY at, nip",
-    )
-    .bind(id)
-    .fetch_all(node.store.reader())
-    .await?;
+    let rows = crate::store::approvals::approvals_of(&node.store, id).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let nip: String = row.try_get("nip")?;
-        let cms: Vec<u8> = row.try_get("signature")?;
+        let nip = row.nip;
+        let cms = row.signature;
         let signer = signature::verify_detached(
             &cms,
             Kind::Approval,
@@ -52,7 +46,7 @@ pub async fn checked(node: &Node, id: &str) -> Result<Vec<Approval>> {
                 "approval of letter {id}: not signed by {nip}, the approver it names"
             )));
         }
-        let at: String = row.try_get("at")?;
+        let at = row.at;
         let revocation = crate::node::revocation::signature_status(
             node,
             &signer.signer_der,

@@ -3,7 +3,6 @@
 
 use policies::{Action, Context, Decision, Level, Principal};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use crate::crypto::envelope::{self, Manifest, Reclassified};
 use crate::crypto::signature::Kind;
@@ -15,6 +14,7 @@ use crate::node::Node;
 use crate::node::log_alone;
 use crate::officials::Caller;
 use crate::officials::directory::{self, Official};
+use crate::store::{documents as rows, parts};
 use crate::{Error, Result, now_rfc3339};
 
 /// A reclassification request: the new sifat and the written reason.
@@ -73,16 +73,9 @@ pub(crate) async fn rewrapped_heads(
     let mut out = Vec::new();
     for part in 0..m.parts.len() {
         let part = i64::try_from(part).map_err(|e| Error::Internal(e.to_string()))?;
-        let first: Vec<u8> =
-            sqlx::query("SELECT data FROM chunks WHERE document_id = $1 AND part = $2 AND seq = 0")
-                .bind(&m.id)
-                .bind(part)
-                .fetch_optional(node.store.reader())
-                .await?
-                .ok_or_else(|| {
-                    Error::Integrity(format!("letter {}: part {part} is missing", m.id))
-                })?
-                .try_get("data")?;
+        let first = parts::first_chunk(&node.store, &m.id, part)
+            .await?
+            .ok_or_else(|| Error::Integrity(format!("letter {}: part {part} is missing", m.id)))?;
         let head =
             envelope::rewrap_header(&first, &identities, recipients).map_err(|e| match e {
                 Error::Integrity(why) => Error::Integrity(format!("letter {}: {why}", m.id)),
@@ -99,12 +92,7 @@ pub(crate) async fn write_heads(
     heads: &[(i64, Vec<u8>)],
 ) -> Result<()> {
     for (part, head) in heads {
-        sqlx::query("UPDATE chunks SET data = $1 WHERE document_id = $2 AND part = $3 AND seq = 0")
-            .bind(head)
-            .bind(id)
-            .bind(part)
-            .execute(&mut **tx)
-            .await?;
+        parts::set_first_chunk(tx, id, *part, head).await?;
     }
     Ok(())
 }
@@ -235,11 +223,7 @@ async fn wrapping(
     let everyone = people(node, new).await?;
     let refs: Vec<&Official> = everyone.iter().collect();
     let (mut wrapped_to, mut recipients) = wrap_set(node, &refs, new.classification)?;
-    let stored: String = sqlx::query("SELECT wrapped_to FROM documents WHERE id = $1")
-        .bind(id)
-        .fetch_one(node.store.reader())
-        .await?
-        .try_get("wrapped_to")?;
+    let stored = rows::wrapped_to(&node.store, id).await?;
     let stored: Vec<String> = serde_json::from_str(&stored).unwrap_or_default();
     for (key, r) in documents::remote_keys(&stored) {
         wrapped_to.push(key);
@@ -261,34 +245,35 @@ async fn store_version(
     let old = &checked.manifest;
     let version = new.reclassified.as_ref().map_or(1, |r| r.version);
     let version = i64::try_from(version).map_err(|e| Error::Internal(e.to_string()))?;
-    sqlx::query(
-        "INSERT INTO document_versions (document_id, version, classification, manifest, signature, superseded_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+    rows::insert_version(
+        tx,
+        &rows::OldVersion {
+            id: &old.id,
+            version: version - 1,
+            classification: old.classification.as_str(),
+            manifest: &old.canonical()?,
+            signature: &checked.signature,
+            superseded_at: &now_rfc3339(),
+        },
     )
-    .bind(&old.id)
-    .bind(version - 1)
-    .bind(old.classification.as_str())
-    .bind(old.canonical()?)
-    .bind(&checked.signature)
-    .bind(now_rfc3339())
-    .execute(&mut **tx)
     .await?;
-    let moved = sqlx::query(
-        "UPDATE documents SET classification = $1, manifest = $2, signature = $3, version = $4, \
-         policy_version = $5, wrapped_to = $6 WHERE id = $7 AND version = $8 AND state <> $9",
+    let wrapped_to =
+        serde_json::to_string(wrapped_to).map_err(|e| Error::Internal(e.to_string()))?;
+    let replaced = rows::replace_version(
+        tx,
+        &rows::NewVersion {
+            id: &old.id,
+            version,
+            classification: new.classification.as_str(),
+            manifest: bytes,
+            signature: cms,
+            policy_version: &new.policy_version,
+            wrapped_to: &wrapped_to,
+        },
+        DESTROYED,
     )
-    .bind(new.classification.as_str())
-    .bind(bytes)
-    .bind(cms)
-    .bind(version)
-    .bind(&new.policy_version)
-    .bind(serde_json::to_string(wrapped_to).map_err(|e| Error::Internal(e.to_string()))?)
-    .bind(&old.id)
-    .bind(version - 1)
-    .bind(DESTROYED)
-    .execute(&mut **tx)
     .await?;
-    if moved.rows_affected() != 1 {
+    if !replaced {
         return Err(Error::Conflict(format!(
             "letter {} changed meanwhile: load it again",
             old.id
@@ -313,32 +298,23 @@ pub struct Version {
 
 /// The earlier versions of a checked letter, oldest first; each must still be canonical.
 pub async fn versions(node: &Node, id: &str) -> Result<Vec<Version>> {
-    let rows = sqlx::query(
-        "SELECT version, classification, manifest, signature, superseded_at FROM document_versions \
-         WHERE document_id = $1 ORDER BY version",
-    )
-    .bind(id)
-    .fetch_all(node.store.reader())
-    .await?;
     let mut out = Vec::new();
-    for r in rows {
-        let bytes: Vec<u8> = r.try_get("manifest")?;
-        let sig: Vec<u8> = r.try_get("signature")?;
-        let v: i64 = r.try_get("version")?;
+    for r in rows::versions(&node.store, id).await? {
+        let v = r.version;
         out.push(Version {
             version: u64::try_from(v).map_err(|e| Error::Database(e.to_string()))?,
-            classification: r
-                .try_get::<String, _>("classification")?
-                .parse()
-                .map_err(Error::Database)?,
-            superseded_at: r.try_get("superseded_at")?,
-            manifest: Manifest::parse(&bytes)
+            classification: r.classification.parse().map_err(Error::Database)?,
+            superseded_at: r.superseded_at,
+            manifest: Manifest::parse(&r.manifest)
                 .map_err(|e| Error::Integrity(format!("letter {id}, version {v}: {e}")))?,
             manifest_bytes: base64::Engine::encode(
                 &base64::engine::general_purpose::STANDARD,
-                &bytes,
+                &r.manifest,
             ),
-            signature: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sig),
+            signature: base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                r.signature,
+            ),
         });
     }
     Ok(out)
@@ -389,19 +365,10 @@ pub struct Destruction {
 /// letter from another node. Never the letter's own date (`dated`), which its sender chose, nor
 /// the creation time another node wrote into a letter it sent.
 async fn stored_at(node: &Node, id: &str) -> Result<time::OffsetDateTime> {
-    let row = sqlx::query(
-        "SELECT d.created_at, r.received_at FROM documents d \
-         LEFT JOIN received r ON r.document_id = d.id WHERE d.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(node.store.reader())
-    .await?
-    .ok_or_else(|| Error::NotFound(format!("letter {id}")))?;
-    let received: Option<String> = row.try_get("received_at")?;
-    let at = match received {
-        Some(r) => r,
-        None => row.try_get("created_at")?,
-    };
+    let row = rows::stored_times(&node.store, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("letter {id}")))?;
+    let at = row.received_at.unwrap_or(row.created_at);
     crate::parse_time(&at)
         .ok_or_else(|| Error::Integrity(format!("letter {id}: bad storage time {at:?}")))
 }
@@ -488,32 +455,14 @@ pub async fn destroy(
     let bytes = serde_json::to_vec(&record).map_err(|e| Error::Internal(e.to_string()))?;
     let cms = sign_as(node, &caller.official, Kind::Destruction, &bytes)?;
     let mut tx = node.store.begin().await?;
-    let moved = sqlx::query(
-        "UPDATE documents SET state = $1, wrapped_to = '[]' WHERE id = $2 AND state <> $1",
-    )
-    .bind(DESTROYED)
-    .bind(&m.id)
-    .execute(&mut *tx)
-    .await?;
-    if moved.rows_affected() != 1 {
+    if !rows::mark_destroyed(&mut tx, &m.id, DESTROYED).await? {
         return Err(Error::Conflict(format!(
             "letter {} is already destroyed",
             m.id
         )));
     }
-    sqlx::query("DELETE FROM chunks WHERE document_id = $1")
-        .bind(&m.id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO destructions (document_id, record, signature, destroyed_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(&m.id)
-    .bind(&bytes)
-    .bind(&cms)
-    .bind(&record.destroyed_at)
-    .execute(&mut *tx)
-    .await?;
+    parts::delete_ciphertext(&mut tx, &m.id).await?;
+    rows::insert_destruction(&mut tx, &m.id, &bytes, &cms, &record.destroyed_at).await?;
     node.audit
         .commit_with(
             tx,
@@ -535,23 +484,17 @@ fn destruction(record: DestructionRecord, bytes: &[u8], cms: &[u8]) -> Destructi
 /// The destruction record of a letter, for the persandian officer, auditors and the
 /// originator; checked against its signature before it is shown.
 pub async fn destruction_record(node: &Node, caller: &Caller, id: &str) -> Result<Destruction> {
-    let row = sqlx::query(
-        "SELECT x.record, x.signature, d.originator FROM destructions x \
-         JOIN documents d ON d.id = x.document_id WHERE x.document_id = $1",
-    )
-    .bind(id)
-    .fetch_optional(node.store.reader())
-    .await?
-    .ok_or_else(|| Error::NotFound(format!("destruction record of letter {id}")))?;
-    let originator: String = row.try_get("originator")?;
+    let row = rows::destruction(&node.store, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("destruction record of letter {id}")))?;
     let o = &caller.official;
-    if !(o.nip == originator || o.has_role("pengelola_sandi") || o.has_role("auditor")) {
+    if !(o.nip == row.originator || o.has_role("pengelola_sandi") || o.has_role("auditor")) {
         return Err(Error::NotFound(format!(
             "destruction record of letter {id}"
         )));
     }
-    let bytes: Vec<u8> = row.try_get("record")?;
-    let cms: Vec<u8> = row.try_get("signature")?;
+    let bytes = row.record;
+    let cms = row.signature;
     let record: DestructionRecord = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Integrity(format!("destruction record of {id}: {e}")))?;
     let verified = crate::crypto::signature::verify_detached(

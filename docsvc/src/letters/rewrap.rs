@@ -4,7 +4,6 @@
 
 use hsm_shim::{KeyKind, KeyState, KeyStore};
 use policies::Level;
-use sqlx::Row;
 
 use crate::audit::Entry;
 use crate::crypto::envelope::Manifest;
@@ -12,6 +11,7 @@ use crate::letters::documents::{self, DESTROYED};
 use crate::letters::lifecycle::{rewrapped_heads, write_heads};
 use crate::node::{Layout, Node, NodeKeys};
 use crate::officials::directory::{self, Official};
+use crate::store::documents as rows;
 use crate::{Error, Result};
 
 /// Makes a new archive key for `level` current; the old one is kept (deactivated: it still
@@ -88,34 +88,21 @@ pub async fn run(node: &Node, batch: u32, report: &mut dyn FnMut(&Progress)) -> 
         return Err(Error::Sealed);
     }
     let mut p = Progress::default();
-    let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM documents WHERE state <> $1")
-        .bind(DESTROYED)
-        .fetch_one(node.store.reader())
-        .await?
-        .try_get("n")?;
+    let total = rows::count_except(&node.store, DESTROYED).await?;
     p.total = u64::try_from(total).unwrap_or_default();
     let mut after = String::new();
     loop {
-        let rows = sqlx::query(
-            "SELECT id, manifest, wrapped_to FROM documents WHERE id > $1 AND state <> $2 \
-             ORDER BY id LIMIT $3",
-        )
-        .bind(&after)
-        .bind(DESTROYED)
-        .bind(i64::from(batch.max(1)))
-        .fetch_all(node.store.reader())
-        .await?;
-        if rows.is_empty() {
+        let page =
+            rows::page_after(&node.store, &after, DESTROYED, i64::from(batch.max(1))).await?;
+        if page.is_empty() {
             break;
         }
-        for r in rows {
-            let id: String = r.try_get("id")?;
+        for r in page {
+            let id = r.id;
             after.clone_from(&id);
             p.examined += 1;
-            let stored: Vec<String> =
-                serde_json::from_str(&r.try_get::<String, _>("wrapped_to")?).unwrap_or_default();
-            let bytes: Vec<u8> = r.try_get("manifest")?;
-            let outcome = match Manifest::parse(&bytes) {
+            let stored: Vec<String> = serde_json::from_str(&r.wrapped_to).unwrap_or_default();
+            let outcome = match Manifest::parse(&r.manifest) {
                 Ok(m) => one(node, &m, stored).await,
                 Err(e) => Err(e),
             };
@@ -161,11 +148,8 @@ async fn one(node: &Node, m: &Manifest, stored: Vec<String>) -> Result<bool> {
     let heads = rewrapped_heads(node, m, m.classification, &recipients).await?;
     let mut tx = node.store.begin().await?;
     write_heads(&mut tx, &m.id, &heads).await?;
-    sqlx::query("UPDATE documents SET wrapped_to = $1 WHERE id = $2")
-        .bind(serde_json::to_string(&ids).map_err(|e| Error::Internal(e.to_string()))?)
-        .bind(&m.id)
-        .execute(&mut *tx)
-        .await?;
+    let wrapped_to = serde_json::to_string(&ids).map_err(|e| Error::Internal(e.to_string()))?;
+    rows::set_wrapped_to(&mut tx, &m.id, &wrapped_to).await?;
     node.audit
         .commit_with(
             tx,
@@ -187,14 +171,9 @@ async fn one(node: &Node, m: &Manifest, stored: Vec<String>) -> Result<bool> {
 /// `docsvc keys destroy-retired`) may now destroy.
 pub async fn retired_unused(node: &Node, layout: &Layout) -> Result<Vec<hsm_shim::KeyId>> {
     let nk = NodeKeys::load(layout)?;
-    let rows = sqlx::query("SELECT wrapped_to FROM documents WHERE state <> $1")
-        .bind(DESTROYED)
-        .fetch_all(node.store.reader())
-        .await?;
     let mut used = std::collections::HashSet::new();
-    for r in rows {
-        let ids: Vec<String> =
-            serde_json::from_str(&r.try_get::<String, _>("wrapped_to")?).unwrap_or_default();
+    for wrapped_to in rows::all_wrapped_to(&node.store, DESTROYED).await? {
+        let ids: Vec<String> = serde_json::from_str(&wrapped_to).unwrap_or_default();
         used.extend(ids);
     }
     Ok(nk

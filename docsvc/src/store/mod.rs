@@ -2,11 +2,17 @@
 //! migrations per backend.
 
 pub mod applications;
+pub mod approvals;
 pub mod delegations;
+pub mod deliveries;
+pub mod documents;
 pub mod integrity;
 pub mod official_changes;
 pub mod officials;
+pub mod outbox;
+pub mod parts;
 pub mod recipient_challenges;
+pub mod recipients;
 pub mod sessions;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

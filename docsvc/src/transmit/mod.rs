@@ -10,13 +10,13 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::audit::Entry;
 use crate::crypto::signature;
 use crate::letters::documents::{self, Checked};
 use crate::node::Node;
+use crate::store::outbox::{self, Attempt};
 use crate::{Error, Result, now_rfc3339};
 
 pub(crate) const MAGIC: &[u8] = b"SANDI-ENVELOPE-1\n";
@@ -98,18 +98,8 @@ pub async fn envelope_of(node: &Node, checked: &Checked) -> Result<Envelope> {
     }
     let mut parts = Vec::new();
     for part in 0..m.parts.len() {
-        let rows = sqlx::query(
-            "SELECT data FROM chunks WHERE document_id = $1 AND part = $2 ORDER BY seq",
-        )
-        .bind(&m.id)
-        .bind(i64::try_from(part).map_err(|e| Error::Internal(e.to_string()))?)
-        .fetch_all(node.store.reader())
-        .await?;
-        let mut bytes = Vec::new();
-        for r in rows {
-            bytes.extend_from_slice(&r.try_get::<Vec<u8>, _>("data")?);
-        }
-        parts.push(bytes);
+        let part = i64::try_from(part).map_err(|e| Error::Internal(e.to_string()))?;
+        parts.push(crate::store::parts::part_ciphertext(&node.store, &m.id, part).await?);
     }
     Ok(Envelope {
         manifest: m.canonical()?,
@@ -129,14 +119,7 @@ const IN_FLIGHT: usize = 16;
 pub async fn deliver_due(node: &Node) -> Result<usize> {
     let now = now_rfc3339();
     // `sent` rows whose lease ran out belong to a process that died waiting for the receipt.
-    let due = sqlx::query(
-        "SELECT document_id, node_id, attempts, state, next_attempt_at FROM outbox \
-         WHERE state IN ('queued', 'failed', 'sent') AND next_attempt_at <= $1 \
-         ORDER BY next_attempt_at LIMIT 50",
-    )
-    .bind(&now)
-    .fetch_all(node.store.reader())
-    .await?;
+    let due = outbox::due(&node.store, &now).await?;
     if due.is_empty() {
         return Ok(0);
     }
@@ -145,28 +128,9 @@ pub async fn deliver_due(node: &Node) -> Result<usize> {
     // All claims in one transaction: one durable write for the batch.
     let mut tx = node.store.begin().await?;
     for r in due {
-        let id: String = r.try_get("document_id")?;
-        let peer: String = r.try_get("node_id")?;
-        let attempts: i64 = r.try_get("attempts")?;
-        let state: String = r.try_get("state")?;
-        let next: String = r.try_get("next_attempt_at")?;
         // Claimed by one process only: several processes of one node share the outbox.
-        let claimed = sqlx::query(
-            "UPDATE outbox SET state = 'sent', next_attempt_at = $1, updated_at = $2 \
-             WHERE document_id = $3 AND node_id = $4 AND state = $5 AND next_attempt_at = $6",
-        )
-        .bind(&lease)
-        .bind(&now)
-        .bind(&id)
-        .bind(&peer)
-        .bind(&state)
-        .bind(&next)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if claimed {
-            jobs.push((id, peer, attempts));
+        if outbox::claim(&mut tx, &r, &lease, &now).await? {
+            jobs.push((r.document_id, r.node_id, r.attempts));
         }
     }
     tx.commit().await?;
@@ -345,19 +309,19 @@ async fn record(node: &Node, id: &str, peer: &str, attempts: i64, outcome: Outco
         ),
     };
     let mut tx = node.store.begin().await?;
-    sqlx::query(
-        "UPDATE outbox SET state = $1, attempts = $2, next_attempt_at = $3, last_error = $4, \
-         receipt = COALESCE($5, receipt), updated_at = $6 WHERE document_id = $7 AND node_id = $8",
+    outbox::record_attempt(
+        &mut tx,
+        Attempt {
+            id,
+            node_id: peer,
+            state,
+            attempts,
+            next_attempt_at: &next,
+            last_error: error,
+            receipt,
+            updated_at: &now,
+        },
     )
-    .bind(state)
-    .bind(attempts)
-    .bind(&next)
-    .bind(error)
-    .bind(receipt)
-    .bind(&now)
-    .bind(id)
-    .bind(peer)
-    .execute(&mut *tx)
     .await?;
     node.audit
         .commit_with(
@@ -384,16 +348,9 @@ pub struct Queued {
 
 /// The outbox: every delivery not yet delivered (or all with `all`).
 pub async fn outbox(node: &Node, all: bool) -> Result<Vec<Queued>> {
-    let rows = sqlx::query(
-        "SELECT document_id FROM outbox WHERE $1 OR state <> 'delivered' ORDER BY updated_at",
-    )
-    .bind(all)
-    .fetch_all(node.store.reader())
-    .await?;
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for r in rows {
-        let id: String = r.try_get("document_id")?;
+    for id in outbox::letters(&node.store, all).await? {
         if !seen.insert(id.clone()) {
             continue;
         }
@@ -412,16 +369,7 @@ pub async fn outbox(node: &Node, all: bool) -> Result<Vec<Queued>> {
 /// Puts a dead (or failing) delivery back in the queue for the next round, logged.
 pub async fn retry(node: &Node, id: &str, peer: &str, operator: &str) -> Result<()> {
     let mut tx = node.store.begin().await?;
-    let moved = sqlx::query(
-        "UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = $1, updated_at = $1 \
-         WHERE document_id = $2 AND node_id = $3 AND state IN ('dead', 'failed')",
-    )
-    .bind(now_rfc3339())
-    .bind(id)
-    .bind(peer)
-    .execute(&mut *tx)
-    .await?;
-    if moved.rows_affected() != 1 {
+    if !outbox::requeue(&mut tx, id, peer, &now_rfc3339()).await? {
         return Err(Error::NotFound(format!(
             "no dead or failing delivery of {id} to {peer}"
         )));
@@ -488,16 +436,16 @@ mod tests {
             .await
             .expect("letter");
         while deliver_due(&a.node).await.expect("deliver") > 0 {}
-        let row = sqlx::query("SELECT document_id, state, receipt FROM outbox")
-            .fetch_one(a.node.store.reader())
+        let ids = outbox::letters(&a.node.store, true).await.expect("outbox");
+        let id = ids.first().expect("outbox row").clone();
+        let row = outbox::deliveries_of(&a.node.store, &id)
             .await
+            .expect("deliveries")
+            .into_iter()
+            .next()
             .expect("outbox row");
-        let id: String = row.try_get("document_id").expect("id");
-        assert_eq!(
-            row.try_get::<String, _>("state").expect("state"),
-            "delivered"
-        );
-        let body: Vec<u8> = row.try_get("receipt").expect("receipt");
+        assert_eq!(row.state, "delivered");
+        let body: Vec<u8> = row.receipt.expect("receipt");
         let checked = documents::load_checked(&a.node, &id).await.expect("letter");
         let sha = sha256_hex(&checked.manifest.canonical().expect("manifest"));
         let directory = a

@@ -20,7 +20,6 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use policies::{Action, Context, Level, Principal};
-use sqlx::Row;
 use time::OffsetDateTime;
 
 pub use incoming::{BodyStream, Incoming, decode};
@@ -33,6 +32,7 @@ use crate::crypto::signature::{self, Content};
 use crate::letters::documents;
 use crate::node::Node;
 use crate::officials::directory::{self, Official};
+use crate::store::{deliveries, documents as rows, parts, recipients};
 use crate::transmit::{MAX_ENVELOPE, RECEIPT_FORMAT, Receipt, SignedReceipt, sha256_hex};
 use crate::{Error, Result, now_rfc3339};
 
@@ -156,27 +156,15 @@ enum Held {
 }
 
 async fn held(node: &Node, peer: &str, id: &str, manifest_sha: &str) -> Result<Held> {
-    let here = sqlx::query("SELECT id FROM documents WHERE id = $1")
-        .bind(id)
-        .fetch_optional(node.store.reader())
-        .await?
-        .is_some();
-    if !here {
+    if !rows::exists(&node.store, id).await? {
         return Ok(Held::No);
     }
-    let received =
-        sqlx::query("SELECT from_node, manifest_sha256 FROM received WHERE document_id = $1")
-            .bind(id)
-            .fetch_optional(node.store.reader())
-            .await?;
-    let Some(row) = received else {
+    let Some(row) = deliveries::received(&node.store, id).await? else {
         return Ok(Held::NotFromPeer);
     };
-    let from: String = row.try_get("from_node")?;
-    let sha: String = row.try_get("manifest_sha256")?;
-    Ok(if from != peer {
+    Ok(if row.from_node != peer {
         Held::NotFromPeer
-    } else if sha == manifest_sha {
+    } else if row.manifest_sha256 == manifest_sha {
         Held::Same
     } else {
         Held::OtherContent
@@ -447,15 +435,7 @@ async fn store_received(
             if seq == 0 {
                 data = envelope::rewrap_header(&data, &identities, &recipients)?;
             }
-            sqlx::query(
-                "INSERT INTO chunks (document_id, part, seq, data) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&m.id)
-            .bind(part)
-            .bind(seq)
-            .bind(data)
-            .execute(&mut *tx)
-            .await?;
+            parts::insert_chunk(&mut tx, &m.id, part, seq, &data).await?;
             left -= n as u64;
             seq += 1;
         }
@@ -466,39 +446,36 @@ async fn store_received(
             "the spooled delivery changed between its check and its storing".into(),
         ));
     }
-    sqlx::query(
-        "INSERT INTO documents (id, nomor, perihal, classification, urgency, originator, agency, \
-         manifest, signature, state, created_at, policy_version, wrapped_to) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'received', $10, $11, $12)",
+    let wrapped_to =
+        serde_json::to_string(&wrapped_to).map_err(|e| Error::Internal(e.to_string()))?;
+    rows::insert_received_document(
+        &mut tx,
+        &rows::NewDocument {
+            id: &m.id,
+            nomor: &m.nomor,
+            perihal: &m.perihal,
+            classification: m.classification.as_str(),
+            urgency: m.urgency.as_str(),
+            originator: &m.originator,
+            agency: &m.agency,
+            manifest: &letter.head.manifest,
+            signature: &letter.head.signature,
+            created_at: &m.created_at,
+            policy_version: &m.policy_version,
+            wrapped_to: &wrapped_to,
+        },
     )
-    .bind(&m.id)
-    .bind(&m.nomor)
-    .bind(&m.perihal)
-    .bind(m.classification.as_str())
-    .bind(m.urgency.as_str())
-    .bind(&m.originator)
-    .bind(&m.agency)
-    .bind(&letter.head.manifest)
-    .bind(&letter.head.signature)
-    .bind(&m.created_at)
-    .bind(&m.policy_version)
-    .bind(serde_json::to_string(&wrapped_to).map_err(|e| Error::Internal(e.to_string()))?)
-    .execute(&mut *tx)
     .await?;
-    sqlx::query("INSERT INTO received (document_id, from_node, manifest_sha256, received_at) VALUES ($1, $2, $3, $4)")
-        .bind(&m.id)
-        .bind(&m.node)
-        .bind(sha256_hex(&letter.head.manifest))
-        .bind(now_rfc3339())
-        .execute(&mut *tx)
-        .await?;
+    deliveries::insert_received(
+        &mut tx,
+        &m.id,
+        &m.node,
+        &sha256_hex(&letter.head.manifest),
+        &now_rfc3339(),
+    )
+    .await?;
     for (o, role) in local {
-        sqlx::query("INSERT INTO addressees (document_id, nip, role) VALUES ($1, $2, $3)")
-            .bind(&m.id)
-            .bind(&o.nip)
-            .bind(*role)
-            .execute(&mut *tx)
-            .await?;
+        recipients::insert_addressee(&mut tx, &m.id, &o.nip, role).await?;
     }
     node.audit
         .commit_with(
@@ -518,13 +495,7 @@ async fn store_received(
 
 /// Signs a receipt for `id` with this node's certificate (its TLS key, in hsm-shim).
 async fn sign_receipt(node: &Node, id: &str, manifest_sha: &str) -> Result<SignedReceipt> {
-    let received_at: Option<String> =
-        sqlx::query("SELECT received_at FROM received WHERE document_id = $1")
-            .bind(id)
-            .fetch_optional(node.store.reader())
-            .await?
-            .map(|r| r.try_get("received_at"))
-            .transpose()?;
+    let received_at = deliveries::received_at(&node.store, id).await?;
     let receipt = Receipt {
         format: RECEIPT_FORMAT.into(),
         document_id: id.to_owned(),

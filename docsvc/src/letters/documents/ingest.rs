@@ -1,0 +1,557 @@
+//! Creating a letter: the metadata checked and allowed by the policy, the parts encrypted
+//! and stored as they stream in, then the signed manifest, the addressees and the log entries
+//! committed in one transaction; and the sweep of uploads that never finished.
+
+use futures_util::{Stream, StreamExt};
+use policies::{Action, Context, Decision, Document, Level, Principal};
+use time::OffsetDateTime;
+
+use super::{
+    AWAITING, Created, DUAL_CONTROL, NewLetter, SENT, entry, forbidden, policy_document, sign_as,
+    text_field, wrap_set,
+};
+use crate::crypto::envelope::{self, MANIFEST_FORMAT, Manifest, Part};
+use crate::crypto::signature::Kind;
+use crate::metrics::Metrics;
+use crate::node::Node;
+use crate::node::log_alone;
+use crate::officials::Caller;
+use crate::officials::directory::{self, Official};
+use crate::store::{documents as rows, outbox, parts, recipients};
+use crate::{Error, Result, now_rfc3339};
+
+/// A letter being created: metadata checked and allowed, parts being encrypted.
+pub struct Ingest<'a> {
+    node: &'a Node,
+    caller: Caller,
+    id: String,
+    letter: NewLetter,
+    dated: String,
+    recipients: Vec<Official>,
+    copies: Vec<Official>,
+    /// Addressees on other nodes (`NIP@node`), with keys proved by their bindings.
+    remote: Vec<crate::network::RemoteOfficial>,
+    age_recipients: Vec<age::x25519::Recipient>,
+    /// The key ids behind `age_recipients`, stored for `docsvc rewrap`.
+    wrapped_to: Vec<String>,
+    parts: Vec<Part>,
+    decisions: Vec<(&'static str, Decision)>,
+    /// Dual control: the policy holds sending until a second official approves.
+    awaiting_approval: bool,
+}
+
+impl std::fmt::Debug for Ingest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+type Addressees = (
+    Vec<Official>,
+    Vec<Official>,
+    Vec<crate::network::RemoteOfficial>,
+);
+
+/// [`addressees`], with a refusal by another node (it may not hold the level) logged here too.
+async fn addressees_logged(node: &Node, caller: &Caller, letter: &NewLetter) -> Result<Addressees> {
+    match addressees(node, letter).await {
+        Ok(a) => Ok(a),
+        Err(Error::Forbidden {
+            alasan,
+            reason,
+            policies,
+        }) => {
+            // Another node refused to hold a letter of this level: logged here as there.
+            let d = Decision {
+                allowed: false,
+                policies,
+                alasan,
+                reason,
+                policy_version: node.policy.current().version().to_owned(),
+            };
+            Metrics::inc(&node.metrics.denials);
+            log_alone(
+                node,
+                &entry(caller, "send", None, Some(letter.classification), &d),
+            )
+            .await?;
+            Err(forbidden(&d))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The recipients and copy-holders, each an active official of this node cleared for the
+/// letter's level.
+async fn addressees(
+    node: &Node,
+    letter: &NewLetter,
+) -> Result<(
+    Vec<Official>,
+    Vec<Official>,
+    Vec<crate::network::RemoteOfficial>,
+)> {
+    let mut recipients = Vec::new();
+    let mut copies = Vec::new();
+    let mut remote = Vec::new();
+    for (list, out) in [
+        (&letter.recipients, &mut recipients),
+        (&letter.copies, &mut copies),
+    ] {
+        for nip in list {
+            if let Some((nip, peer)) = crate::network::remote_address(nip) {
+                if peer == node.config.node_id {
+                    return Err(Error::Invalid(format!(
+                        "{nip}@{peer}: officials of this node are addressed by NIP alone"
+                    )));
+                }
+                let r =
+                    crate::network::remote_official(node, peer, nip, letter.classification).await?;
+                if r.card.clearance < letter.classification {
+                    return Err(Error::Invalid(format!(
+                        "{} ({nip}@{peer}) has clearance {} and cannot receive a {} letter",
+                        r.card.name,
+                        r.card.clearance.as_str(),
+                        letter.classification.as_str()
+                    )));
+                }
+                remote.push(r);
+                continue;
+            }
+            let o = directory::get(&node.store, nip).await?.ok_or_else(|| {
+                Error::Invalid(format!("no official with NIP {nip:?} on this node"))
+            })?;
+            if o.status != policies::Status::Active {
+                return Err(Error::Invalid(format!("official {nip} is not active")));
+            }
+            // Addressing someone who could never open it helps nobody and leaks the
+            // subject line: refuse before anything is stored.
+            if o.clearance < letter.classification {
+                return Err(Error::Invalid(format!(
+                    "{} ({nip}) has clearance {} and cannot receive a {} letter",
+                    o.name,
+                    o.clearance.as_str(),
+                    letter.classification.as_str()
+                )));
+            }
+            out.push(o);
+        }
+    }
+    Ok((recipients, copies, remote))
+}
+
+impl<'a> Ingest<'a> {
+    /// Checks the metadata and asks the policy whether this official may create and sign
+    /// this letter; a refusal is logged and returned.
+    pub async fn begin(node: &'a Node, caller: Caller, letter: NewLetter) -> Result<Self> {
+        if node.is_sealed() {
+            return Err(Error::Sealed);
+        }
+        text_field("nomor", &letter.nomor, 100)?;
+        text_field("perihal", &letter.perihal, 500)?;
+        if letter.recipients.is_empty() {
+            return Err(Error::Invalid(
+                "a letter needs at least one recipient".into(),
+            ));
+        }
+        if letter.recipients.len() + letter.copies.len() > 500 {
+            return Err(Error::Invalid(
+                "at most 500 recipients and copy-holders".into(),
+            ));
+        }
+        let dated = match &letter.dated {
+            Some(d) => {
+                time::Date::parse(
+                    d,
+                    &time::macros::format_description!("[year]-[month]-[day]"),
+                )
+                .map_err(|_| Error::Invalid(format!("dated {d:?} must be YYYY-MM-DD")))?;
+                d.clone()
+            }
+            None => now_rfc3339()[..10].to_owned(),
+        };
+        let (recipients, copies, remote) = addressees_logged(node, &caller, &letter).await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut ingest = Ingest {
+            node,
+            caller,
+            id,
+            dated,
+            recipients,
+            copies,
+            remote,
+            age_recipients: Vec::new(),
+            wrapped_to: Vec::new(),
+            parts: Vec::new(),
+            decisions: Vec::new(),
+            awaiting_approval: false,
+            letter,
+        };
+        let draft = ingest.manifest(String::new());
+        let doc = policy_document(&draft, ingest.agencies(), &node.config.node_id);
+        let policy = node.policy.current();
+        let principal = Principal::Official(ingest.caller.official.person());
+        let ctx = Context {
+            step_up: ingest.caller.stepped_up,
+            ..Context::default()
+        };
+        for (name, action) in [("create", Action::Create), ("sign", Action::Sign)] {
+            let d = policy.decide(&principal, action, &doc, &ctx)?;
+            if !d.allowed {
+                Metrics::inc(&node.metrics.denials);
+                log_alone(
+                    node,
+                    &entry(
+                        &ingest.caller,
+                        name,
+                        Some(&ingest.id),
+                        Some(draft.classification),
+                        &d,
+                    ),
+                )
+                .await?;
+                return Err(forbidden(&d));
+            }
+            ingest.decisions.push((name, d));
+        }
+        // Sending: refused only for want of a second approval means the letter is stored and
+        // waits; refused for anything else means it is not created at all.
+        let send = policy.decide(&principal, Action::Send, &doc, &ctx)?;
+        if !send.allowed {
+            if send.policies.iter().all(|p| p == DUAL_CONTROL) && !send.policies.is_empty() {
+                ingest.awaiting_approval = true;
+            } else {
+                Metrics::inc(&node.metrics.denials);
+                log_alone(
+                    node,
+                    &entry(
+                        &ingest.caller,
+                        "send",
+                        Some(&ingest.id),
+                        Some(draft.classification),
+                        &send,
+                    ),
+                )
+                .await?;
+                return Err(forbidden(&send));
+            }
+        }
+        ingest.decisions.push(("send", send));
+        ingest.remote_nodes_may_receive(&draft, &doc).await?;
+        ingest.wrap(draft.classification)?;
+        Ok(ingest)
+    }
+
+    /// Each destination node must be accredited for the letter (policy action `receive`); a
+    /// refusal is logged and nothing is stored.
+    async fn remote_nodes_may_receive(&mut self, draft: &Manifest, doc: &Document) -> Result<()> {
+        let mut nodes: Vec<&keymgr::directory::NodeEntry> =
+            self.remote.iter().map(|r| &r.node).collect();
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        nodes.dedup_by(|a, b| a.id == b.id);
+        let policy = self.node.policy.current();
+        for n in nodes {
+            let accreditation: Level = n
+                .accreditation
+                .parse()
+                .map_err(|e: String| Error::Invalid(format!("node {}: {e}", n.id)))?;
+            let d = policy.decide(
+                &Principal::Node {
+                    id: n.id.clone(),
+                    accreditation,
+                    status: policies::Status::Active,
+                },
+                Action::Receive,
+                doc,
+                &Context::default(),
+            )?;
+            if !d.allowed {
+                Metrics::inc(&self.node.metrics.denials);
+                let mut e = entry(
+                    &self.caller,
+                    "send",
+                    Some(&self.id),
+                    Some(draft.classification),
+                    &d,
+                );
+                e.reason = format!("to node {}: {}", n.id, d.reason);
+                log_alone(self.node, &e).await?;
+                return Err(forbidden(&d));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each recipient, each copy-holder, the originator and the level's archive key.
+    fn wrap(&mut self, level: Level) -> Result<()> {
+        let everyone: Vec<&Official> = self
+            .recipients
+            .iter()
+            .chain(&self.copies)
+            .chain(std::iter::once(&self.caller.official))
+            .collect();
+        (self.wrapped_to, self.age_recipients) = wrap_set(self.node, &everyone, level)?;
+        // Officials of other nodes: their keys as their bindings prove them, recorded by
+        // value so that a rewrap here keeps them.
+        for r in &self.remote {
+            let key = r.recipient.to_string();
+            if !self.wrapped_to.contains(&key) {
+                self.wrapped_to.push(key);
+                self.age_recipients.push(r.recipient.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn agencies(&self) -> Vec<String> {
+        let mut a: Vec<String> = self
+            .recipients
+            .iter()
+            .chain(&self.copies)
+            .map(|o| o.agency.clone())
+            .chain(self.remote.iter().map(|r| r.card.agency.clone()))
+            .chain(std::iter::once(self.caller.official.agency.clone()))
+            .collect();
+        a.sort();
+        a.dedup();
+        a
+    }
+
+    fn manifest(&self, created_at: String) -> Manifest {
+        Manifest {
+            format: MANIFEST_FORMAT.into(),
+            id: self.id.clone(),
+            node: self.node.config.node_id.clone(),
+            nomor: self.letter.nomor.trim().to_owned(),
+            perihal: self.letter.perihal.trim().to_owned(),
+            classification: self.letter.classification,
+            urgency: self.letter.urgency,
+            originator: self.caller.official.nip.clone(),
+            originator_name: self.caller.official.name.clone(),
+            agency: self.caller.official.agency.clone(),
+            recipients: self.letter.recipients.clone(),
+            copies: self.letter.copies.clone(),
+            dated: self.dated.clone(),
+            created_at,
+            parts: self.parts.clone(),
+            policy_version: self.node.policy.current().version().to_owned(),
+            reclassified: None,
+        }
+    }
+
+    /// Encrypts and stores one part (the body first, then attachments) from a stream.
+    pub async fn add_part<S, E>(&mut self, name: &str, media_type: &str, mut body: S) -> Result<()>
+    where
+        S: Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        text_field("part name", name, 200)?;
+        text_field("media type", media_type, 200)?;
+        if self.parts.len() >= 100 {
+            return Err(Error::Invalid("at most 100 attachments".into()));
+        }
+        let part = i64::try_from(self.parts.len()).map_err(|e| Error::Internal(e.to_string()))?;
+        if part == 0 {
+            // Recorded before the first chunk: a crash from here on leaves something the
+            // sweep recognises as abandoned.
+            parts::start_upload(&self.node.store, &self.id, &now_rfc3339()).await?;
+        }
+        let (plain_tx, mut chunk_rx, task) = envelope::encrypt_part(&self.age_recipients)?;
+        // Hashing here, encrypting on the blocking thread and writing on the database's own
+        // thread: three stages that run side by side.
+        let feed = async move {
+            let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+            let mut size = 0u64;
+            while let Some(block) = body.next().await {
+                match block {
+                    Ok(b) => {
+                        hash.update(&b);
+                        size += b.len() as u64;
+                        if plain_tx.send(Ok(b)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let e = format!("reading the upload: {e}");
+                        let _ = plain_tx.send(Err(Error::Invalid(e.clone()))).await;
+                        return Err(Error::Invalid(e));
+                    }
+                }
+            }
+            Ok::<_, Error>((hex::encode(hash.finish()), size))
+        };
+        let store = &self.node.store;
+        let id = self.id.clone();
+        // Chunks commit in groups: one durable write per 16 MiB, not per chunk.
+        let sink = async move {
+            let mut seq = 0i64;
+            let mut tx = None;
+            while let Some(chunk) = chunk_rx.recv().await {
+                if tx.is_none() {
+                    tx = Some(store.begin().await?);
+                }
+                if let Some(t) = tx.as_mut() {
+                    parts::insert_chunk(t, &id, part, seq, &chunk).await?;
+                }
+                seq += 1;
+                if seq % 16 == 0 {
+                    if let Some(t) = tx.take() {
+                        t.commit().await?;
+                    }
+                }
+            }
+            if let Some(t) = tx.take() {
+                t.commit().await?;
+            }
+            Ok::<(), Error>(())
+        };
+        let (feed_result, sink_result) = tokio::join!(feed, sink);
+        let sealed = task
+            .await
+            .map_err(|e| Error::Internal(format!("encryption task: {e}")))?;
+        let (sha256, size) = feed_result?;
+        sink_result?;
+        let sealed = sealed?;
+        self.parts.push(Part {
+            name: name.to_owned(),
+            media_type: media_type.to_owned(),
+            size,
+            sha256,
+            payload_nonce: sealed.payload_nonce,
+        });
+        Ok(())
+    }
+
+    /// Removes what was stored for an ingest that will not finish.
+    pub async fn abort(self) {
+        // Best effort: what is left is swept once the upload counts as abandoned.
+        let _ = parts::delete_upload(&self.node.store, &self.id).await;
+    }
+
+    /// Signs the manifest with the official's key and commits the letter, its addressees and
+    /// its log entries in one transaction.
+    pub async fn finish(self) -> Result<Created> {
+        let result = self.commit().await;
+        if result.is_err() {
+            self.abort().await;
+        }
+        result
+    }
+
+    async fn commit(&self) -> Result<Created> {
+        if self.parts.is_empty() {
+            return Err(Error::Invalid("a letter needs a body".into()));
+        }
+        let node = self.node;
+        let manifest = self.manifest(now_rfc3339());
+        let bytes = manifest.canonical()?;
+        let cms = sign_as(node, &self.caller.official, Kind::Manifest, &bytes)?;
+
+        let wrapped_to =
+            serde_json::to_string(&self.wrapped_to).map_err(|e| Error::Internal(e.to_string()))?;
+
+        let mut tx = node.store.begin().await?;
+        rows::insert_document(
+            &mut tx,
+            &rows::NewDocument {
+                id: &manifest.id,
+                nomor: &manifest.nomor,
+                perihal: &manifest.perihal,
+                classification: manifest.classification.as_str(),
+                urgency: manifest.urgency.as_str(),
+                originator: &manifest.originator,
+                agency: &manifest.agency,
+                manifest: &bytes,
+                signature: &cms,
+                created_at: &manifest.created_at,
+                policy_version: &manifest.policy_version,
+                wrapped_to: &wrapped_to,
+            },
+            if self.awaiting_approval {
+                AWAITING
+            } else {
+                SENT
+            },
+        )
+        .await?;
+        recipients::insert_originator(&mut tx, &manifest.id, &manifest.originator).await?;
+        if !self.awaiting_approval {
+            deliver(&mut tx, &manifest).await?;
+        }
+        parts::finish_upload(&mut tx, &manifest.id).await?;
+        let mut last = None;
+        for (name, d) in &self.decisions {
+            last = Some(
+                node.audit
+                    .append(
+                        &mut tx,
+                        &entry(
+                            &self.caller,
+                            name,
+                            Some(&manifest.id),
+                            Some(manifest.classification),
+                            d,
+                        ),
+                    )
+                    .await?,
+            );
+        }
+        match last {
+            Some(head) => node.audit.commit(tx, &head).await?,
+            None => tx.commit().await?,
+        }
+        Metrics::inc(&node.metrics.documents_created);
+        Ok(Created {
+            state: if self.awaiting_approval {
+                AWAITING
+            } else {
+                SENT
+            }
+            .to_owned(),
+            manifest,
+        })
+    }
+}
+
+/// Removes the chunks of uploads abandoned for longer than `minutes` (a client that went away
+/// mid-upload, a crash of the node) and chunks that belong to no letter and no upload.
+/// Returns how many chunks were removed.
+pub async fn sweep_abandoned(node: &Node, minutes: i64) -> Result<u64> {
+    let cutoff = crate::rfc3339(OffsetDateTime::now_utc() - time::Duration::minutes(minutes));
+    let mut removed = 0;
+    for id in parts::uploads_started_before(&node.store, &cutoff).await? {
+        removed += parts::sweep_upload(&node.store, &id).await?;
+    }
+    removed += parts::delete_orphan_chunks(&node.store).await?;
+    Ok(removed)
+}
+
+/// Puts a letter in its recipients' and copy-holders' inboxes, and queues it for each other
+/// node it is addressed to.
+pub(super) async fn deliver(tx: &mut crate::store::Tx, manifest: &Manifest) -> Result<()> {
+    let mut addressed: Vec<(&str, &str)> = manifest
+        .recipients
+        .iter()
+        .map(|n| (n.as_str(), "recipient"))
+        .chain(manifest.copies.iter().map(|n| (n.as_str(), "copy")))
+        .collect();
+    addressed.sort_unstable();
+    addressed.dedup();
+    let mut nodes: Vec<&str> = addressed
+        .iter()
+        .filter_map(|(a, _)| crate::network::remote_address(a).map(|(_, n)| n))
+        .collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    let now = now_rfc3339();
+    for n in nodes {
+        outbox::queue(tx, &manifest.id, n, &now).await?;
+    }
+    addressed.retain(|(a, _)| crate::network::remote_address(a).is_none());
+    for (nip, role) in addressed {
+        recipients::insert_addressee(tx, &manifest.id, nip, role).await?;
+    }
+    Ok(())
+}

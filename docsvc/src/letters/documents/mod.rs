@@ -1,0 +1,266 @@
+//! Letters: create (policy, encrypt, sign, store, log in one transaction), open (policy,
+//! integrity, decrypt as a stream), list what an official may see, and the second approval of
+//! letters held by dual control. This module holds what they share: the letter's types and
+//! states, the policy's view of a letter, signing as an official and whom a letter is wrapped
+//! to.
+
+mod approve;
+mod ingest;
+mod list;
+mod open;
+
+use std::sync::Arc;
+
+use hsm_shim::{HandleIdentity, KeyStore, age_recipient};
+use policies::{Decision, Document, Level};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+pub use self::approve::{approve, may_approve};
+pub use self::ingest::{Ingest, sweep_abandoned};
+pub use self::list::{Filter, Mailbox, creatable, draft, list, mark_read};
+pub(crate) use self::open::addressed_agencies;
+pub use self::open::{Checked, authorise, decide, export_part, load_checked, open_part};
+use crate::audit::Entry;
+use crate::crypto::envelope::{Manifest, Urgency};
+use crate::crypto::signature::{self, Kind};
+use crate::metrics::Metrics;
+use crate::node::Node;
+use crate::officials::Caller;
+use crate::officials::directory::Official;
+use crate::{Error, Result};
+
+/// A new letter's metadata, as a client sends it.
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewLetter {
+    pub nomor: String,
+    pub perihal: String,
+    /// sifat: biasa, terbatas, rahasia, sangat_rahasia.
+    #[schema(value_type = crate::schema::LevelDoc)]
+    pub classification: Level,
+    /// derajat: biasa, segera, sangat_segera, kilat.
+    pub urgency: Urgency,
+    pub recipients: Vec<String>,
+    #[serde(default)]
+    pub copies: Vec<String>,
+    /// The letter's date, YYYY-MM-DD; today when absent.
+    #[serde(default)]
+    pub dated: Option<String>,
+}
+
+/// What a caller may see about a letter in a list.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Summary {
+    pub id: String,
+    pub nomor: String,
+    pub perihal: String,
+    #[schema(value_type = crate::schema::LevelDoc)]
+    pub classification: Level,
+    pub urgency: String,
+    pub originator: String,
+    pub created_at: String,
+    /// `sent`, `awaiting_approval` or `received` (from another node).
+    pub state: String,
+    /// Whether the caller has opened it.
+    pub read: bool,
+}
+
+fn text_field(what: &str, v: &str, max: usize) -> Result<()> {
+    if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(Error::Invalid(format!(
+            "{what} must be 1-{max} characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn entry(
+    caller: &Caller,
+    action: &str,
+    doc: Option<&str>,
+    level: Option<Level>,
+    d: &Decision,
+) -> Entry {
+    let e = Entry::decided(caller.actor(), action, level, d, caller.client.clone());
+    match doc {
+        Some(id) => e.about(id),
+        None => e,
+    }
+}
+
+pub(crate) fn forbidden(d: &Decision) -> Error {
+    Error::Forbidden {
+        alasan: d.alasan.clone(),
+        reason: d.reason.clone(),
+        policies: d.policies.clone(),
+    }
+}
+
+/// Signs `bytes` as `official`, a signature of `kind` (CMS detached, with the Signing CA in
+/// the chain) using their key in the node's keystore.
+pub(crate) fn sign_as(
+    node: &Node,
+    official: &Official,
+    kind: Kind,
+    bytes: &[u8],
+) -> Result<Vec<u8>> {
+    let cert = official.certificate.clone().ok_or_else(|| {
+        Error::Invalid(format!(
+            "official {} has no signing certificate yet: the key custodians must issue one",
+            official.nip
+        ))
+    })?;
+    crate::node::revocation::require_good(node, &cert, "signing certificate")?;
+    let key = node.handle(official.signing_key.ok_or_else(|| {
+        Error::Invalid(format!("official {} has no signing key", official.nip))
+    })?)?;
+    let keys: &dyn KeyStore = node.keystore.as_ref();
+    let cms = signature::sign_detached(
+        kind,
+        signature::Content::Bytes(bytes),
+        hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
+        &cert,
+        std::slice::from_ref(&node.signing_ca_der),
+        OffsetDateTime::now_utc(),
+        |msg| Ok(keys.sign(&key, msg)?.bytes),
+    )?;
+    Metrics::inc(&node.metrics.signatures);
+    Ok(cms)
+}
+
+/// The policy's view of a letter on node `here`. Only this node's officials are bare NIPs
+/// (as their principals are): `NIP@here` is this node's `NIP`, while an official of another
+/// node stays `NIP@node`, and a bare NIP in a letter from another node is that node's
+/// official. So no official registered here, whatever NIP they are given, is taken for
+/// another node's addressee or originator.
+pub(crate) fn policy_document(m: &Manifest, agencies: Vec<String>, here: &str) -> Document {
+    let principal = |a: &String| -> String {
+        match crate::network::remote_address(a) {
+            Some((nip, node)) if node == here => nip.to_owned(),
+            Some(_) => a.clone(),
+            None if m.node == here => a.clone(),
+            None => format!("{a}@{}", m.node),
+        }
+    };
+    let plain = |list: &[String]| -> Vec<String> { list.iter().map(principal).collect() };
+    Document {
+        id: m.id.clone(),
+        classification: m.classification,
+        originator: principal(&m.originator),
+        recipients: plain(&m.recipients),
+        copies: plain(&m.copies),
+        grants: vec![],
+        agency: m.agency.clone(),
+        agencies,
+        compartments: vec![],
+    }
+}
+
+/// Whom a letter of `level` is encrypted to: each of `officials` cleared for the level (by
+/// their current encryption key, once each) and the level's current archive key. Returns the
+/// key ids (what `documents.wrapped_to` records) and the age recipients.
+pub(crate) fn wrap_set(
+    node: &Node,
+    officials: &[&Official],
+    level: Level,
+) -> Result<(Vec<String>, Vec<age::x25519::Recipient>)> {
+    let keys: &dyn KeyStore = node.keystore.as_ref();
+    let mut ids = Vec::new();
+    let mut recipients = Vec::new();
+    for o in officials.iter().filter(|o| o.clearance >= level) {
+        let id = o
+            .encryption_key
+            .ok_or_else(|| Error::Invalid(format!("official {} has no encryption key", o.nip)))?;
+        if ids.contains(&id.to_string()) {
+            continue;
+        }
+        recipients.push(age_recipient(keys, &node.handle(id)?)?);
+        ids.push(id.to_string());
+    }
+    let archive = node.keys.get().archive(level)?;
+    recipients.push(age_recipient(keys, &node.handle(archive)?)?);
+    ids.push(archive.to_string());
+    Ok((ids, recipients))
+}
+
+/// The keys of officials of other nodes among what a letter is wrapped to (recorded by value,
+/// `age1…`): kept by every rewrap so that a letter still to be delivered stays readable there.
+pub(crate) fn remote_keys(wrapped_to: &[String]) -> Vec<(String, age::x25519::Recipient)> {
+    wrapped_to
+        .iter()
+        .filter(|k| k.starts_with("age1"))
+        .filter_map(|k| k.parse().ok().map(|r| (k.clone(), r)))
+        .collect()
+}
+
+/// The identities that open a letter of `level` inside the node: every archive key of the
+/// level it still holds, the current one first.
+pub(crate) fn archive_identities(node: &Node, level: Level) -> Result<Vec<HandleIdentity>> {
+    let mut out = Vec::new();
+    for id in node.keys.get().archive_all(level)? {
+        // A destroyed or missing key opens nothing; the others may.
+        if let Ok(h) = node.handle(id) {
+            if let Ok(i) = HandleIdentity::new(Arc::clone(&node.keystore) as Arc<dyn KeyStore>, h) {
+                out.push(i);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::KeyUnavailable(format!(
+            "no archive key of level {} is left on this node",
+            level.as_str()
+        )));
+    }
+    Ok(out)
+}
+
+/// The policy that holds a letter for a second approval.
+pub(crate) const DUAL_CONTROL: &str = "dual-control";
+pub const SENT: &str = "sent";
+pub const AWAITING: &str = "awaiting_approval";
+pub const DESTROYED: &str = "destroyed";
+
+/// A stored letter and whether it went out or waits for approval.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Created {
+    pub state: String,
+    #[serde(flatten)]
+    pub manifest: Manifest,
+}
+
+/// Where a letter stands with one destination node.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Delivery {
+    pub node: String,
+    /// `queued`, `sent`, `delivered`, `failed` (retrying) or `dead` (given up; an operator may
+    /// retry).
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: String,
+    pub last_error: Option<String>,
+    pub updated_at: String,
+    /// When the destination node says it received the letter (from its signed receipt, which
+    /// the sender checked).
+    pub receipt_at: Option<String>,
+}
+
+/// The delivery of a letter to each destination node.
+pub async fn deliveries(node: &Node, id: &str) -> Result<Vec<Delivery>> {
+    Ok(crate::store::outbox::deliveries_of(&node.store, id)
+        .await?
+        .into_iter()
+        .map(|r| Delivery {
+            node: r.node_id,
+            state: r.state,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            last_error: r.last_error,
+            updated_at: r.updated_at,
+            receipt_at: r
+                .receipt
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v["receipt"]["received_at"].as_str().map(str::to_owned)),
+        })
+        .collect())
+}
