@@ -2,6 +2,7 @@
 //! migrations per backend.
 
 pub mod integrity;
+pub mod views;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};

@@ -9,15 +9,15 @@ use futures_util::StreamExt as _;
 use maud::{Markup, html};
 use policies::{Action, Level};
 use serde::Deserialize;
-use sqlx::Row as _;
 
 use super::{Lang, Viewer, page, pin_ok, respond};
 use crate::Error;
-use crate::audit::Entry;
 use crate::crypto::revocation::SignatureStatus;
-use crate::http::api::App;
-use crate::letters::documents::{self, Checked, Filter, Mailbox, Summary};
+use crate::http::App;
+use crate::letters::documents::{self, Filter, Mailbox, Summary};
+use crate::letters::incidents;
 use crate::node::Node;
+use crate::store::views::{self, DeliveryState};
 
 /// Text parts up to this size are shown inline; larger ones are offered as a file.
 const INLINE_TEXT: u64 = 1 << 20;
@@ -55,47 +55,11 @@ pub(super) async fn approvals(
     respond(&v, r)
 }
 
-/// Names of the node's officials, for showing people rather than NIPs.
-async fn names(node: &Node) -> Result<HashMap<String, String>, Error> {
-    Ok(sqlx::query("SELECT nip, name FROM officials")
-        .fetch_all(node.store.reader())
-        .await?
-        .iter()
-        .filter_map(|r| Some((r.try_get("nip").ok()?, r.try_get("name").ok()?)))
-        .collect())
-}
-
 fn person(names: &HashMap<String, String>, nip: &str) -> String {
     match names.get(nip) {
         Some(n) => n.clone(),
         None => nip.to_owned(),
     }
-}
-
-/// Delivery states of the listed letters, in one query.
-async fn delivery_states(
-    node: &Node,
-    ids: &[&str],
-) -> Result<HashMap<String, Vec<(String, String)>>, Error> {
-    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(out);
-    }
-    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT document_id, node_id, state FROM outbox WHERE document_id IN ({}) ORDER BY node_id",
-        marks.join(", ")
-    );
-    let mut q = sqlx::query(&sql);
-    for id in ids {
-        q = q.bind(*id);
-    }
-    for r in q.fetch_all(node.store.reader()).await? {
-        out.entry(r.try_get("document_id")?)
-            .or_default()
-            .push((r.try_get("node_id")?, r.try_get("state")?));
-    }
-    Ok(out)
 }
 
 async fn mailbox(
@@ -127,10 +91,10 @@ async fn mailbox(
         },
     )
     .await?;
-    let names = names(node).await?;
+    let names = views::official_names(&node.store).await?;
     let deliveries = if matches!(which, Mailbox::Outbox) {
-        delivery_states(
-            node,
+        views::delivery_states(
+            &node.store,
             &letters.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
         )
         .await?
@@ -202,7 +166,7 @@ fn row(
     s: &Summary,
     label: &str,
     names: &HashMap<String, String>,
-    deliveries: Option<&Vec<(String, String)>>,
+    deliveries: Option<&Vec<DeliveryState>>,
     which: Mailbox,
 ) -> Markup {
     let unread = matches!(which, Mailbox::Inbox) && !s.read;
@@ -216,7 +180,7 @@ fn row(
                 td data-label=(l.t("Status", "Status")) {
                     @if s.state != "sent" || deliveries.is_none() { (l.state(&s.state)) }
                     @if let Some(ds) = deliveries {
-                        ul.deliveries { @for (n, st) in ds { li { (n) ": " (l.delivery(st)) } } }
+                        ul.deliveries { @for d in ds { li { (d.node_id) ": " (l.delivery(&d.state)) } } }
                     }
                 }
             } @else {
@@ -331,36 +295,10 @@ pub(super) async fn read(
     respond(&v, r)
 }
 
-/// Loads a letter and checks it; an integrity failure is logged as an incident.
-async fn checked(node: &Node, v: &Viewer, id: &str) -> Result<Checked, Error> {
-    if node.is_sealed() {
-        return Err(Error::Sealed);
-    }
-    match documents::load_checked(node, id).await {
-        Err(Error::Integrity(why)) => {
-            crate::node::log_alone(
-                node,
-                &Entry::event(
-                    format!("official:{}", v.official.nip),
-                    "integrity_incident",
-                    "error",
-                    why.clone(),
-                    node.policy.current().version(),
-                    v.client.clone(),
-                )
-                .about(id),
-            )
-            .await?;
-            Err(Error::Integrity(why))
-        }
-        r => r,
-    }
-}
-
 #[allow(clippy::many_single_char_names, clippy::too_many_lines)] // one page's template
 async fn read_page(node: &Node, v: &Viewer, id: &str, q: &ReadQuery) -> Result<Response, Error> {
     let l = v.lang;
-    let checked = checked(node, v, id).await?;
+    let checked = incidents::load_checked(node, &v.caller(), id).await?;
     let caller = v.caller();
     if !caller.stepped_up
         && !documents::decide(node, &caller, Action::Read, &checked, false)
@@ -402,7 +340,7 @@ async fn read_page(node: &Node, v: &Viewer, id: &str, q: &ReadQuery) -> Result<R
         }
     }
     let deliveries = documents::deliveries(node, id).await?;
-    let names = names(node).await?;
+    let names = views::official_names(&node.store).await?;
     let watermark = h.watermark.then(|| {
         format!(
             "{} · NIP {} · {}",
