@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use sqlx::Row as _;
 
-use crate::store::Store;
 use crate::Result;
+use crate::store::Store;
 
 /// An application as the administrators' page lists it.
 #[derive(Debug, Clone)]

@@ -9,6 +9,7 @@ mod delegations;
 mod i18n;
 mod letters;
 mod page;
+mod read;
 
 use std::fmt::Write as _;
 
@@ -54,7 +55,7 @@ pub fn routes() -> Router<App> {
         .route("/ui/outbox", get(letters::outbox))
         .route("/ui/approvals", get(letters::approvals))
         .route("/ui/compose", get(letters::compose))
-        .route("/ui/letters/{id}", get(letters::read))
+        .route("/ui/letters/{id}", get(read::read))
         .route("/ui/letters/{id}/approve", post(letters::approve))
         .route("/ui/admin", get(admin::admin))
         .route(
