@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt as _;
 use hyper::body::Body as _;
 
-use crate::http::api::Problem;
+use crate::http::problem::Problem;
 use crate::{Error, Result};
 
 /// The largest body of any request but a letter upload or delivery: 64 KiB.

@@ -22,7 +22,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 
 use crate::Result;
-use crate::http::api::Conn;
+use crate::http::actor::Conn;
 use crate::metrics::Metrics;
 use crate::node::{Limits, Node};
 

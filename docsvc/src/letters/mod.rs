@@ -4,5 +4,6 @@
 pub mod approvals;
 pub mod content;
 pub mod documents;
+pub mod incidents;
 pub mod lifecycle;
 pub mod rewrap;

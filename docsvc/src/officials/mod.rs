@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod applications;
 pub mod changes;
+pub mod credentials;
 pub mod delegation;
 pub mod directory;
 pub mod lockout;

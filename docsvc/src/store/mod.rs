@@ -14,6 +14,7 @@ pub mod parts;
 pub mod recipient_challenges;
 pub mod recipients;
 pub mod sessions;
+pub mod views;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};

@@ -4,13 +4,29 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::{ApiResult, App, Authed, Body2, ProblemDoc};
+use super::Body2;
+use crate::http::App;
+use crate::http::actor::{Actor, SignedIn};
+use crate::http::problem::responses::{BadInput, NotLoggedIn};
+use crate::http::problem::{ApiResult, PROBLEM_JSON, ProblemDoc};
 use crate::officials::recipient::{self, Confirm};
 
-#[utoipa::path(post, path = "/api/v1/me/recipient/confirm", tag = "session", request_body = Confirm, responses((status = 204, description = "registered"), (status = 400, description = "bad input", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "not logged in, session expired, or no valid client certificate", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "a wrong or expired answer (the challenge is used up), or CSRF", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "no pending challenge", body = ProblemDoc, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post, path = "/api/v1/me/recipient/confirm", tag = "session",
+    request_body = Confirm,
+    responses(
+        (status = 204, description = "registered"),
+        (status = 403,
+            description = "a wrong or expired answer (the challenge is used up), or CSRF",
+            body = ProblemDoc, content_type = PROBLEM_JSON),
+        (status = 409, description = "no pending challenge", body = ProblemDoc,
+            content_type = PROBLEM_JSON),
+        BadInput, NotLoggedIn,
+    )
+)]
 pub(super) async fn confirm_recipient(
     State(node): State<App>,
-    auth: Authed,
+    auth: Actor<SignedIn>,
     Body2(c): Body2<Confirm>,
 ) -> ApiResult<StatusCode> {
     recipient::confirm(&node, &auth.caller(), &c).await?;

@@ -5,13 +5,13 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
-use sqlx::Row as _;
 
 use super::{Viewer, page, respond};
 use crate::Error;
 use crate::audit::{self, Entry};
-use crate::http::api::App;
+use crate::http::App;
 use crate::node::Node;
+use crate::store::views;
 
 pub(super) async fn admin(State(node): State<App>, v: Viewer) -> Response {
     let r = admin_page(&node, &v).await;
@@ -23,10 +23,7 @@ async fn admin_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
     // Refused (and said why) for anyone but an admin or the persandian officer.
     let officials = crate::officials::admin::list(node, &v.official, v.client.clone()).await?;
     let progress = node.keystore.progress();
-    let apps =
-        sqlx::query("SELECT id, name, agency, clearance, status FROM applications ORDER BY id")
-            .fetch_all(node.store.reader())
-            .await?;
+    let apps = views::applications(&node.store).await?;
     let directory = node.network.current(&node.store).await.ok().flatten();
     let body = html! {
         h1 { (l.t("Administrasi simpul", "Node administration")) }
@@ -65,11 +62,11 @@ async fn admin_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
                 table.letters {
                     thead { tr { th scope="col" { "Id" } th scope="col" { (l.t("Nama", "Name")) } th scope="col" { (l.t("Instansi", "Agency")) } th scope="col" { (l.t("Izin akses", "Clearance")) } th scope="col" { (l.t("Status", "Status")) } } }
                     tbody { @for a in &apps { tr {
-                        td data-label="Id" { (a.try_get::<String, _>("id")?) }
-                        td data-label=(l.t("Nama", "Name")) { (a.try_get::<String, _>("name")?) }
-                        td data-label=(l.t("Instansi", "Agency")) { (a.try_get::<String, _>("agency")?) }
-                        td data-label=(l.t("Izin akses", "Clearance")) { (a.try_get::<String, _>("clearance")?) }
-                        td data-label=(l.t("Status", "Status")) { (a.try_get::<String, _>("status")?) }
+                        td data-label="Id" { (a.id) }
+                        td data-label=(l.t("Nama", "Name")) { (a.name) }
+                        td data-label=(l.t("Instansi", "Agency")) { (a.agency) }
+                        td data-label=(l.t("Izin akses", "Clearance")) { (a.clearance) }
+                        td data-label=(l.t("Status", "Status")) { (a.status) }
                     } } }
                 }
             }
@@ -140,13 +137,10 @@ async fn audit_page(node: &Node, v: &Viewer, q: &AuditQuery) -> Result<Response,
     let spki = node.audit.public_key()?;
     let report = audit::verify(&node.store, &spki, Some(&node.layout.heads())).await;
     let document = q.document.clone().filter(|d| !d.trim().is_empty());
-    let rows = sqlx::query("SELECT seq, entry FROM audit_log ORDER BY seq DESC LIMIT 2000")
-        .fetch_all(node.store.reader())
-        .await?;
     let mut entries = Vec::new();
-    for r in rows {
-        let seq: i64 = r.try_get("seq")?;
-        let e: Entry = serde_json::from_str(&r.try_get::<String, _>("entry")?)
+    for r in views::latest_log_entries(&node.store).await? {
+        let seq = r.seq;
+        let e: Entry = serde_json::from_str(&r.entry)
             .map_err(|e| Error::Integrity(format!("log entry {seq}: {e}")))?;
         if document
             .as_ref()

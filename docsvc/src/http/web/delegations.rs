@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{Viewer, page, pin_ok, respond};
 use crate::Error;
-use crate::http::api::App;
+use crate::http::App;
 use crate::officials::Caller;
 use crate::officials::delegation::{self, Grant};
 

@@ -1,26 +1,20 @@
 //! Letters in the browser: the mailboxes (kotak masuk, kotak keluar, persetujuan), composing,
-//! reading and approving.
+//! approving (the page of one letter: `read`).
 
 use std::collections::HashMap;
 
 use axum::extract::{Form, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use futures_util::StreamExt as _;
 use maud::{Markup, html};
-use policies::{Action, Level};
+use policies::Level;
 use serde::Deserialize;
-use sqlx::Row as _;
 
 use super::{Lang, Viewer, page, pin_ok, respond};
 use crate::Error;
-use crate::audit::Entry;
-use crate::crypto::revocation::SignatureStatus;
-use crate::http::api::App;
-use crate::letters::documents::{self, Checked, Filter, Mailbox, Summary};
+use crate::http::App;
+use crate::letters::documents::{self, Filter, Mailbox, Summary};
 use crate::node::Node;
-
-/// Text parts up to this size are shown inline; larger ones are offered as a file.
-const INLINE_TEXT: u64 = 1 << 20;
+use crate::store::views::{self, DeliveryState};
 
 #[derive(Deserialize, Default)]
 pub(super) struct ListQuery {
@@ -55,47 +49,11 @@ pub(super) async fn approvals(
     respond(&v, r)
 }
 
-/// Names of the node's officials, for showing people rather than NIPs.
-async fn names(node: &Node) -> Result<HashMap<String, String>, Error> {
-    Ok(sqlx::query("SELECT nip, name FROM officials")
-        .fetch_all(node.store.reader())
-        .await?
-        .iter()
-        .filter_map(|r| Some((r.try_get("nip").ok()?, r.try_get("name").ok()?)))
-        .collect())
-}
-
-fn person(names: &HashMap<String, String>, nip: &str) -> String {
+pub(super) fn person(names: &HashMap<String, String>, nip: &str) -> String {
     match names.get(nip) {
         Some(n) => n.clone(),
         None => nip.to_owned(),
     }
-}
-
-/// Delivery states of the listed letters, in one query.
-async fn delivery_states(
-    node: &Node,
-    ids: &[&str],
-) -> Result<HashMap<String, Vec<(String, String)>>, Error> {
-    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(out);
-    }
-    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT document_id, node_id, state FROM outbox WHERE document_id IN ({}) ORDER BY node_id",
-        marks.join(", ")
-    );
-    let mut q = sqlx::query(&sql);
-    for id in ids {
-        q = q.bind(*id);
-    }
-    for r in q.fetch_all(node.store.reader()).await? {
-        out.entry(r.try_get("document_id")?)
-            .or_default()
-            .push((r.try_get("node_id")?, r.try_get("state")?));
-    }
-    Ok(out)
 }
 
 async fn mailbox(
@@ -127,10 +85,10 @@ async fn mailbox(
         },
     )
     .await?;
-    let names = names(node).await?;
+    let names = views::official_names(&node.store).await?;
     let deliveries = if matches!(which, Mailbox::Outbox) {
-        delivery_states(
-            node,
+        views::delivery_states(
+            &node.store,
             &letters.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
         )
         .await?
@@ -202,7 +160,7 @@ fn row(
     s: &Summary,
     label: &str,
     names: &HashMap<String, String>,
-    deliveries: Option<&Vec<(String, String)>>,
+    deliveries: Option<&Vec<DeliveryState>>,
     which: Mailbox,
 ) -> Markup {
     let unread = matches!(which, Mailbox::Inbox) && !s.read;
@@ -216,7 +174,7 @@ fn row(
                 td data-label=(l.t("Status", "Status")) {
                     @if s.state != "sent" || deliveries.is_none() { (l.state(&s.state)) }
                     @if let Some(ds) = deliveries {
-                        ul.deliveries { @for (n, st) in ds { li { (n) ": " (l.delivery(st)) } } }
+                        ul.deliveries { @for d in ds { li { (d.node_id) ": " (l.delivery(&d.state)) } } }
                     }
                 }
             } @else {
@@ -312,253 +270,6 @@ async fn compose_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
         "/ui/compose",
         &body,
     )))
-}
-
-#[derive(Deserialize, Default)]
-pub(super) struct ReadQuery {
-    pin: Option<String>,
-    sent: Option<String>,
-    approved: Option<String>,
-}
-
-pub(super) async fn read(
-    State(node): State<App>,
-    v: Viewer,
-    Path(id): Path<String>,
-    Query(q): Query<ReadQuery>,
-) -> Response {
-    let r = read_page(&node, &v, &id, &q).await;
-    respond(&v, r)
-}
-
-/// Loads a letter and checks it; an integrity failure is logged as an incident.
-async fn checked(node: &Node, v: &Viewer, id: &str) -> Result<Checked, Error> {
-    if node.is_sealed() {
-        return Err(Error::Sealed);
-    }
-    match documents::load_checked(node, id).await {
-        Err(Error::Integrity(why)) => {
-            crate::node::log_alone(
-                node,
-                &Entry::event(
-                    format!("official:{}", v.official.nip),
-                    "integrity_incident",
-                    "error",
-                    why.clone(),
-                    node.policy.current().version(),
-                    v.client.clone(),
-                )
-                .about(id),
-            )
-            .await?;
-            Err(Error::Integrity(why))
-        }
-        r => r,
-    }
-}
-
-#[allow(clippy::many_single_char_names, clippy::too_many_lines)] // one page's template
-async fn read_page(node: &Node, v: &Viewer, id: &str, q: &ReadQuery) -> Result<Response, Error> {
-    let l = v.lang;
-    let checked = checked(node, v, id).await?;
-    let caller = v.caller();
-    if !caller.stepped_up
-        && !documents::decide(node, &caller, Action::Read, &checked, false)
-            .await?
-            .allowed
-        && documents::decide(node, &caller, Action::Read, &checked, true)
-            .await?
-            .allowed
-    {
-        // The level asks for the PIN to open: ask for it, showing nothing of the letter.
-        return Ok(pin_page(v, id, q.pin.is_some()));
-    }
-    documents::authorise(node, &caller, Action::Read, &checked).await?;
-    documents::mark_read(node, &v.official.nip, id).await?;
-    let m = &checked.manifest;
-    let policy = node.policy.current();
-    let h = policy.handling().get(m.classification).clone();
-    let label = match l {
-        Lang::Id => h.label_id.clone(),
-        Lang::En => h.label_en.clone(),
-    };
-    let may_export = documents::decide(node, &caller, Action::Export, &checked, caller.stepped_up)
-        .await?
-        .allowed;
-    let may_print = documents::decide(node, &caller, Action::Print, &checked, caller.stepped_up)
-        .await?
-        .allowed;
-    let may_approve =
-        checked.state == documents::AWAITING && documents::may_approve(&v.official, m);
-    let mut texts = HashMap::new();
-    for (i, p) in m.parts.iter().enumerate() {
-        if p.media_type.starts_with("text/plain") && p.size <= INLINE_TEXT {
-            let mut stream = Box::pin(documents::open_part(node, &checked, i).await?);
-            let mut bytes = Vec::new();
-            while let Some(chunk) = stream.next().await {
-                bytes.extend_from_slice(&chunk?);
-            }
-            texts.insert(i, String::from_utf8_lossy(&bytes).into_owned());
-        }
-    }
-    let deliveries = documents::deliveries(node, id).await?;
-    let names = names(node).await?;
-    let watermark = h.watermark.then(|| {
-        format!(
-            "{} · NIP {} · {}",
-            v.official.name,
-            v.official.nip,
-            crate::now_rfc3339()
-        )
-    });
-    let sig = &checked.verified;
-    let lvl = m.classification.as_str();
-    let body = html! {
-        div class=(format!("banner lvl-{lvl}")) role="note" aria-label=(l.t("Klasifikasi", "Classification")) { (label) }
-        @if q.sent.is_some() {
-            p.notice role="status" { @if checked.state == documents::AWAITING {
-                (l.t("Surat ditandatangani dan menunggu persetujuan pejabat kedua sebelum dikirim.",
-                     "The letter is signed and waits for a second official's approval before it is sent."))
-            } @else { (l.t("Surat ditandatangani dan dikirim.", "The letter is signed and sent.")) } }
-        }
-        @if q.approved.is_some() {
-            p.notice role="status" { (l.t("Persetujuan Anda tercatat; surat dikirim.", "Your approval is recorded; the letter is sent.")) }
-        }
-        article.letter class=(format!("lvl-{lvl}-edge")) {
-            h1 { (m.perihal) }
-            dl.meta {
-                dt { (l.t("Nomor", "Number")) } dd { (m.nomor) }
-                dt { (l.t("Sifat", "Classification")) } dd { (label) }
-                dt { (l.t("Derajat", "Urgency")) } dd { (l.urgency(m.urgency.as_str())) }
-                dt { (l.t("Dari", "From")) } dd { (m.originator_name) " (NIP " (m.originator) ")" }
-                dt { (l.t("Kepada", "To")) } dd { (m.recipients.iter().map(|n| person(&names, n)).collect::<Vec<_>>().join(", ")) }
-                @if !m.copies.is_empty() {
-                    dt { (l.t("Tembusan", "Copies")) } dd { (m.copies.iter().map(|n| person(&names, n)).collect::<Vec<_>>().join(", ")) }
-                }
-                dt { (l.t("Tanggal surat", "Date")) } dd { (m.dated) }
-                dt { (l.t("Status", "Status")) } dd { (l.state(&checked.state)) }
-            }
-            section.signature aria-labelledby="sig-title" {
-                h2 #sig-title { (l.t("Tanda tangan elektronik", "Electronic signature")) }
-                @match &checked.signature_status {
-                    SignatureStatus::Valid => p.valid { "✔ " (l.t("Sah: tanda tangan, rantai sertifikat dan status pencabutan terverifikasi", "Valid: the signature, certificate chain and revocation status verify")) },
-                    SignatureStatus::RevokedAfterSigning { revoked_at } => p.valid { "✔ " (l.t("Sah: ditandatangani sebelum sertifikatnya dicabut pada ", "Valid: signed before its certificate was revoked at ")) (revoked_at) },
-                    SignatureStatus::RevokedBeforeSigning { revoked_at } => p.invalid role="alert" { "✘ " (l.t("Tidak sah: sertifikat penanda tangan dicabut pada ", "Not valid: the signer's certificate was revoked at ")) (revoked_at) (l.t(", sebelum surat ditandatangani", ", before the letter was signed")) },
-                }
-                dl.meta {
-                    dt { (l.t("Penanda tangan", "Signer")) } dd { (sig.subject) }
-                    @if let Some(nip) = &sig.nip { dt { "NIP" } dd { (nip) } }
-                    dt { (l.t("Sertifikat", "Certificate")) } dd { (l.t("nomor seri ", "serial ")) (sig.serial) br; small.mono { "SHA-256 " (sig.certificate_sha256) } }
-                    @if let Some(t) = &sig.signing_time { dt { (l.t("Waktu tanda tangan", "Signing time")) } dd { (t) } }
-                }
-            }
-            section.content aria-labelledby="content-title" {
-                h2 #content-title { (l.t("Isi surat", "Content")) }
-                @if let Some(w) = &watermark {
-                    p.reader { (l.t("Dibaca oleh: ", "Read by: ")) (w) }
-                }
-                div.pages {
-                    @if let Some(w) = &watermark {
-                        div.watermark aria-hidden="true" { @for _ in 0..60 { span { (w) } } }
-                    }
-                    @for (i, p) in m.parts.iter().enumerate() {
-                        figure.part {
-                            figcaption { (p.name) " · " (p.media_type) " · " (p.size) " bytes" }
-                            @if let Some(t) = texts.get(&i) {
-                                pre { (t) }
-                            } @else if p.media_type == "application/pdf" {
-                                iframe src=(format!("/api/v1/documents/{id}/content?part={i}")) title=(p.name) {}
-                            } @else {
-                                p { (l.t("Berkas ini tidak dapat ditampilkan di peramban.", "This file cannot be shown in the browser.")) }
-                            }
-                            @if may_export {
-                                a.button href=(format!("/api/v1/documents/{id}/content?part={i}&download=true")) { (l.t("Unduh", "Download")) }
-                            }
-                        }
-                    }
-                }
-                @if may_print {
-                    button #print.secondary type="button" { (l.t("Cetak", "Print")) }
-                } @else {
-                    p.small { (l.t("Kebijakan tidak mengizinkan mengunduh atau mencetak surat ini.", "The policy does not allow downloading or printing this letter.")) }
-                }
-            }
-            @if may_approve {
-                section.approve aria-labelledby="approve-title" {
-                    h2 #approve-title { (l.t("Persetujuan kedua", "Second approval")) }
-                    p { (l.t("Surat ini menunggu persetujuan Anda sebelum dikirim.", "This letter waits for your approval before it is sent.")) }
-                    @if q.pin.is_some() { p.alert role="alert" { (l.t("PIN salah.", "Wrong PIN.")) } }
-                    form method="post" action=(format!("/ui/letters/{id}/approve")) {
-                        input type="hidden" name="csrf" value=(v.session.csrf);
-                        label for="approve-pin" { (l.t("PIN penandatanganan", "Signing PIN")) }
-                        input id="approve-pin" name="pin" type="password" inputmode="numeric" autocomplete="off" required;
-                        button type="submit" { (l.t("Setujui dan kirim", "Approve and send")) }
-                    }
-                }
-            }
-            @if !deliveries.is_empty() {
-                section aria-labelledby="deliv-title" {
-                    h2 #deliv-title { (l.t("Pengiriman ke simpul lain", "Delivery to other nodes")) }
-                    table.deliveries-table {
-                        thead { tr {
-                            th scope="col" { (l.t("Simpul", "Node")) }
-                            th scope="col" { (l.t("Status", "Status")) }
-                            th scope="col" { (l.t("Tanda terima", "Receipt")) }
-                            th scope="col" { (l.t("Percobaan", "Attempts")) }
-                        } }
-                        tbody { @for d in &deliveries { tr {
-                            td data-label=(l.t("Simpul", "Node")) { (d.node) }
-                            td data-label=(l.t("Status", "Status")) { (l.delivery(&d.state)) @if let Some(e) = &d.last_error { br; small { (e) } } }
-                            td data-label=(l.t("Tanda terima", "Receipt")) { (d.receipt_at.clone().unwrap_or_else(|| "—".into())) }
-                            td data-label=(l.t("Percobaan", "Attempts")) { (d.attempts) }
-                        } } }
-                    }
-                }
-            }
-        }
-        div class=(format!("banner lvl-{lvl}")) role="note" aria-label=(l.t("Klasifikasi", "Classification")) { (label) }
-    };
-    // Where the policy forbids printing, the print stylesheet prints only that notice.
-    let body = html! {
-        div class=(if may_print { "printable" } else { "noprint" }) { (body) }
-        @if !may_print {
-            p.print-denied { (l.t("Surat ini tidak boleh dicetak.", "This letter may not be printed.")) }
-        }
-    };
-    let title = format!("{} · {}", label, m.nomor);
-    Ok(page::ok(page::frame(
-        l,
-        Some(v),
-        &title,
-        &format!("/ui/letters/{id}"),
-        &body,
-    )))
-}
-
-fn pin_page(v: &Viewer, id: &str, wrong: bool) -> Response {
-    let l = v.lang;
-    let body = html! {
-        section.card.narrow {
-            h1 { (l.t("PIN diperlukan", "PIN needed")) }
-            p { (l.t("Tingkat klasifikasi surat ini mensyaratkan PIN penandatanganan Anda untuk membukanya (berlaku lima menit).",
-                     "This letter's classification needs your signing PIN to open it (valid for five minutes).")) }
-            @if wrong { p.alert role="alert" { (l.t("PIN salah. Coba lagi.", "Wrong PIN. Try again.")) } }
-            form method="post" action="/ui/step-up" {
-                input type="hidden" name="csrf" value=(v.session.csrf);
-                input type="hidden" name="next" value=(format!("/ui/letters/{id}"));
-                label for="pin" { (l.t("PIN penandatanganan", "Signing PIN")) }
-                input id="pin" name="pin" type="password" inputmode="numeric" autocomplete="off" required autofocus;
-                button type="submit" { (l.t("Buka surat", "Open the letter")) }
-            }
-        }
-    };
-    page::ok(page::frame(
-        l,
-        Some(v),
-        l.t("PIN diperlukan", "PIN needed"),
-        "/ui/letters",
-        &body,
-    ))
 }
 
 #[derive(Deserialize)]

@@ -9,6 +9,7 @@ mod delegations;
 mod i18n;
 mod letters;
 mod page;
+mod read;
 
 use std::fmt::Write as _;
 
@@ -22,11 +23,10 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::Error;
-use crate::audit::Entry;
-use crate::http::api::{App, SESSION_COOKIE, cookie, session_cookie};
-use crate::officials::Caller;
-use crate::officials::directory::{self, Official};
-use crate::officials::session::{self, Session};
+use crate::http::App;
+use crate::http::actor::{Actor, Conn, SESSION_COOKIE, SignedIn, cookie, session_cookie};
+use crate::officials::credentials;
+use crate::officials::session;
 pub use i18n::Lang;
 
 /// The language cookie; Indonesian unless it says `en`.
@@ -55,7 +55,7 @@ pub fn routes() -> Router<App> {
         .route("/ui/outbox", get(letters::outbox))
         .route("/ui/approvals", get(letters::approvals))
         .route("/ui/compose", get(letters::compose))
-        .route("/ui/letters/{id}", get(letters::read))
+        .route("/ui/letters/{id}", get(read::read))
         .route("/ui/letters/{id}/approve", post(letters::approve))
         .route("/ui/admin", get(admin::admin))
         .route(
@@ -163,27 +163,26 @@ impl FromRequestParts<App> for Anonymous {
     }
 }
 
-/// An official looking at pages: a valid session (else the login page). Forms check the CSRF
-/// token themselves ([`Viewer::check_csrf`]), as their token travels in the form.
+/// An official looking at pages: the [`Actor`] of a valid session (else the login page), the
+/// language and the page asked for. Forms check the CSRF token themselves
+/// ([`Viewer::check_csrf`]), as their token travels in the form.
 #[derive(Debug)]
 pub struct Viewer {
-    pub official: Official,
-    pub session: Session,
+    pub actor: Actor<SignedIn>,
     pub lang: Lang,
-    pub client: Option<String>,
     /// The page asked for (path and query): where the language switch comes back to.
     pub path: String,
 }
 
-impl Viewer {
-    pub fn caller(&self) -> Caller {
-        Caller {
-            official: self.official.clone(),
-            stepped_up: self.session.stepped_up(),
-            client: self.client.clone(),
-        }
-    }
+impl std::ops::Deref for Viewer {
+    type Target = Actor<SignedIn>;
 
+    fn deref(&self) -> &Actor<SignedIn> {
+        &self.actor
+    }
+}
+
+impl Viewer {
     fn check_csrf(&self, presented: &str) -> Result<(), Error> {
         if session::csrf_ok(&self.session, presented) {
             Ok(())
@@ -212,26 +211,14 @@ impl FromRequestParts<App> for Viewer {
                 .map_or("/ui/inbox", axum::http::uri::PathAndQuery::as_str);
             Redirect::to(&format!("/ui/login?next={}", i18n::url_encode(next))).into_response()
         };
-        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
-            return Err(to_login());
-        };
-        let (idle, absolute) = (
-            node.config.session_minutes,
-            node.config.session_absolute_hours,
-        );
-        match session::lookup(&node.store, &token, idle, absolute).await {
-            Ok((session, official)) => Ok(Viewer {
-                official,
-                session,
+        match Actor::by_session(parts, node).await {
+            Ok(actor) => Ok(Viewer {
+                actor,
                 lang,
                 path: parts
                     .uri
                     .path_and_query()
                     .map_or_else(|| "/ui/inbox".into(), |p| p.as_str().to_owned()),
-                client: parts
-                    .extensions
-                    .get::<crate::http::api::Conn>()
-                    .map(|c| c.peer.ip().to_string()),
             }),
             Err(Error::Unauthenticated(_)) => Err(to_login()),
             Err(e) => Err(page::error(lang, None, &e)),
@@ -276,7 +263,7 @@ struct LoginForm {
 async fn login_submit(
     State(node): State<App>,
     Anonymous(lang): Anonymous,
-    conn: Option<axum::Extension<crate::http::api::Conn>>,
+    conn: Option<axum::Extension<Conn>>,
     Form(f): Form<LoginForm>,
 ) -> Response {
     let password = zeroize::Zeroizing::new(f.password);
@@ -288,37 +275,18 @@ async fn login_submit(
     if let Err(e) = crate::http::limits::check_nip(&f.nip) {
         return page::error(lang, None, &e);
     }
-    let entry = |decision: &str, reason: String| {
-        Entry::event(
-            format!("official:{}", f.nip),
-            "login",
-            decision,
-            reason,
-            node.policy.current().version(),
-            client.clone(),
-        )
-    };
-    let official = match directory::login(&node.store, &f.nip, &password).await {
-        Ok(o) => o,
-        Err(e) => {
-            if let Err(e) = crate::node::log_alone(&node, &entry("deny", e.to_string())).await {
-                return page::error(lang, None, &e);
-            }
+    let logged_in = credentials::log_in(&node, &f.nip, &password, client, "logged in (web)").await;
+    let token = match logged_in {
+        Ok(Ok(l)) => l.token,
+        Ok(Err(_)) => {
             return Redirect::to(&format!(
                 "/ui/login?failed=1&next={}",
                 i18n::url_encode(&next)
             ))
             .into_response();
         }
-    };
-    let created = session::create(&node.store, &official.nip, node.config.session_minutes).await;
-    let (token, _) = match created {
-        Ok(c) => c,
         Err(e) => return page::error(lang, None, &e),
     };
-    if let Err(e) = crate::node::log_alone(&node, &entry("allow", "logged in (web)".into())).await {
-        return page::error(lang, None, &e);
-    }
     let mut resp = Redirect::to(&next).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
@@ -390,11 +358,8 @@ async fn step_up(State(node): State<App>, v: Viewer, Form(f): Form<StepUpForm>) 
 
 /// Checks the PIN and steps the session up; a wrong PIN is logged.
 async fn pin_ok(node: &App, v: &Viewer, pin: &str) -> Result<bool, Error> {
-    if !crate::officials::lockout::check_pin(node, &v.official.nip, pin, v.client.clone()).await? {
-        return Ok(false);
-    }
-    session::step_up(&node.store, &v.session).await?;
-    Ok(true)
+    let until = credentials::step_up(node, &v.official.nip, &v.session, pin, v.client.clone());
+    Ok(until.await?.is_some())
 }
 
 /// A page's answer: the page, or the error page in the viewer's language.
