@@ -10,9 +10,11 @@ pub mod inventory;
 pub mod issue;
 pub mod keys;
 pub mod merkle;
+mod records;
 pub mod revoke;
 pub mod shares;
 mod signer;
+mod store;
 pub mod tlog;
 pub mod transcript;
 

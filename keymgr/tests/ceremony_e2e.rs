@@ -1,7 +1,7 @@
 //! The `keymgr` binary through a whole ceremony, checked by tools we did not write: openssl
 //! (verify with purposes, req for CSRs) and age-keygen.
-// Each test follows one ceremony from start to end, as the custodians would.
-#![allow(clippy::too_many_lines)]
+// Each test follows one ceremony from start to end, as the custodians would, the long ones
+// phase by phase.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -189,8 +189,24 @@ fn transcript_of(ca: &Ca) -> PathBuf {
 #[test]
 fn a_whole_ceremony_issues_what_openssl_accepts() {
     let ca = ceremony();
-    let d = ca.dir.path();
-    let transcript = transcript_of(&ca);
+    the_transcript_verifies_and_no_share_is_in_the_clear(&ca);
+    copy_ca_certificates(&ca);
+    a_node_certificate_serves_and_connects(&ca);
+    an_officials_certificate_carries_their_csrs_key(&ca);
+    an_application_certificate_only_connects(&ca);
+    let recipient = an_officials_age_recipient_is_bound(&ca);
+    the_network_directory_is_signed_verified_and_only_moves_forward(&ca);
+    the_binding_verifies_and_a_forged_one_does_not(&ca, &recipient);
+    let list = the_inventory_lists_every_profile(&ca);
+    a_ca_held_key_goes_through_its_lifecycle(&ca, &list);
+
+    let text = ca.ok(&["log", "verify"]);
+    // 13 ceremony steps, 3 issuances, 1 binding, 3 network directories, 2 key events.
+    assert!(text.contains("22 entries, 22 signed tree heads"), "{text}");
+}
+
+fn the_transcript_verifies_and_no_share_is_in_the_clear(ca: &Ca) {
+    let transcript = transcript_of(ca);
     let text = ca.ok(&["ceremony", "verify", transcript.to_str().expect("utf8")]);
     assert!(
         text.contains("transcript verified") && text.contains("root.created"),
@@ -202,10 +218,17 @@ fn a_whole_ceremony_issues_what_openssl_accepts() {
         assert!(bytes.starts_with(b"age-encryption.org/v1"));
         assert!(!String::from_utf8_lossy(&bytes).contains("sandi-share-v1"));
     }
+}
+
+/// Where openssl finds them: root.pem, network.pem, signing.pem.
+fn copy_ca_certificates(ca: &Ca) {
     std::fs::copy(ca.home().join("ca/root.pem"), ca.path("root.pem")).expect("root");
     std::fs::copy(ca.home().join("ca/network-ca.pem"), ca.path("network.pem")).expect("net");
     std::fs::copy(ca.home().join("ca/signing-ca.pem"), ca.path("signing.pem")).expect("sig");
+}
 
+fn a_node_certificate_serves_and_connects(ca: &Ca) {
+    let d = ca.dir.path();
     // A node certificate, key generated in the CA's keystore; custodians 2, 4, 5 unseal.
     let q = ca.quorum(&[2, 4, 5]);
     let text = ca.ok(&args(
@@ -243,7 +266,10 @@ fn a_whole_ceremony_issues_what_openssl_accepts() {
         "{node_text}"
     );
     assert!(node_text.contains("Not After") && node_text.contains("IP Address:127.0.0.1"));
+}
 
+fn an_officials_certificate_carries_their_csrs_key(ca: &Ca) {
+    let d = ca.dir.path();
     // An official's signing certificate from a CSR made by openssl.
     let (ok, out) = new_csr(d, "official.key", "official.csr");
     assert!(ok, "{out}");
@@ -295,7 +321,10 @@ fn a_whole_ceremony_issues_what_openssl_accepts() {
     let (_, a) = openssl(d, &["x509", "-in", "official.pem", "-noout", "-pubkey"]);
     let (_, b) = openssl(d, &["pkey", "-in", "official.key", "-pubout"]);
     assert_eq!(a, b);
+}
 
+fn an_application_certificate_only_connects(ca: &Ca) {
+    let d = ca.dir.path();
     // An application client certificate: a client, not a server.
     let q = ca.quorum(&[3, 4, 5]);
     ca.ok(&args(
@@ -318,7 +347,10 @@ fn a_whole_ceremony_issues_what_openssl_accepts() {
     // Certificates from the wrong intermediate do not verify.
     let (ok, _) = verify_chain(d, "signing.pem", None, "node.pem");
     assert!(!ok);
+}
 
+/// Returns the official's age recipient.
+fn an_officials_age_recipient_is_bound(ca: &Ca) -> String {
     // An official's age recipient bound to their identity by the Signing CA.
     let out = Command::new("age-keygen")
         .arg("-o")
@@ -349,9 +381,12 @@ fn a_whole_ceremony_issues_what_openssl_accepts() {
             "binding.json",
         ],
     ));
-    the_network_directory_is_signed_verified_and_only_moves_forward(&ca);
+    recipient
+}
+
+fn the_binding_verifies_and_a_forged_one_does_not(ca: &Ca, recipient: &str) {
     let text = ca.ok(&["verify-binding", "binding.json"]);
-    assert!(text.contains(&recipient), "{text}");
+    assert!(text.contains(recipient), "{text}");
     let forged = std::fs::read_to_string(ca.path("binding.json"))
         .expect("binding")
         .replace("197501012000032001", "197501012000032002");
@@ -360,7 +395,10 @@ fn a_whole_ceremony_issues_what_openssl_accepts() {
         ca.fails(&["verify-binding", "forged.json"])
             .contains("does not verify")
     );
+}
 
+/// Returns the listing.
+fn the_inventory_lists_every_profile(ca: &Ca) -> String {
     let list = ca.ok(&["list"]);
     for profile in [
         "root-ca",
@@ -378,6 +416,10 @@ fn a_whole_ceremony_issues_what_openssl_accepts() {
         list.contains("root   ") && list.contains("root-ca") && list.contains("transparency-log"),
         "{list}"
     );
+    list
+}
+
+fn a_ca_held_key_goes_through_its_lifecycle(ca: &Ca, list: &str) {
     // The node's key, held by the CA, goes through its lifecycle.
     let node_serial = list
         .lines()
@@ -416,10 +458,6 @@ fn a_whole_ceremony_issues_what_openssl_accepts() {
     let network_key = state["network_ca_key"].as_str().expect("key");
     let err = ca.fails(&args(&["key", "destroy"], &q, &[network_key]));
     assert!(err.contains("CA key in use"), "{err}");
-
-    let text = ca.ok(&["log", "verify"]);
-    // 13 ceremony steps, 3 issuances, 1 binding, 3 network directories, 2 key events.
-    assert!(text.contains("22 entries, 22 signed tree heads"), "{text}");
 }
 
 #[test]
@@ -439,6 +477,13 @@ fn bad_input_gets_a_clear_message_and_a_non_zero_exit() {
         "n1.pem",
     ];
 
+    bad_shares_are_refused(&ca, &node);
+    bad_requests_are_refused(&ca);
+    an_unknown_serial_and_a_second_ceremony_are_refused(&ca);
+    an_expired_issuing_ca_issues_nothing(&ca, &node);
+}
+
+fn bad_shares_are_refused(ca: &Ca, node: &[&str]) {
     // Wrong passphrase.
     let err = ca.fails(
         &[
@@ -449,18 +494,18 @@ fn bad_input_gets_a_clear_message_and_a_non_zero_exit() {
                 "--passphrase-file",
                 "pass2",
             ][..],
-            &node[..],
+            node,
         ]
         .concat(),
     );
     assert!(err.contains("wrong passphrase"), "{err}");
     // The same custodian twice.
     let q = ca.quorum(&[1, 1, 2]);
-    let err = ca.fails(&args(&["issue"], &q, &node));
+    let err = ca.fails(&args(&["issue"], &q, node));
     assert!(err.contains("already given"), "{err}");
     // Fewer than the threshold: refused, nothing issued.
     let q = ca.quorum(&[1, 2]);
-    let err = ca.fails(&args(&["issue"], &q, &node));
+    let err = ca.fails(&args(&["issue"], &q, node));
     assert!(err.contains("quorum not met: 2 of 3"), "{err}");
     assert!(!ca.path("n1.pem").exists());
     // A share from another ceremony.
@@ -475,11 +520,14 @@ fn bad_input_gets_a_clear_message_and_a_non_zero_exit() {
                 "--passphrase-file",
                 "pass3",
             ][..],
-            &node[..],
+            node,
         ]
         .concat(),
     );
     assert!(err.contains("belongs to ceremony"), "{err}");
+}
+
+fn bad_requests_are_refused(ca: &Ca) {
     // A CSR whose signature does not match its key.
     let d = ca.dir.path();
     let (ok, out) = openssl(
@@ -535,6 +583,9 @@ fn bad_input_gets_a_clear_message_and_a_non_zero_exit() {
         ],
     ));
     assert!(err.contains("18 digits"), "{err}");
+}
+
+fn an_unknown_serial_and_a_second_ceremony_are_refused(ca: &Ca) {
     // An unknown serial.
     let err = ca.fails(&["show", "deadbeef"]);
     assert!(err.contains("no certificate with serial deadbeef"), "{err}");
@@ -562,6 +613,9 @@ fn bad_input_gets_a_clear_message_and_a_non_zero_exit() {
         "pass2",
     ]);
     assert!(err.contains("already holds"), "{err}");
+}
+
+fn an_expired_issuing_ca_issues_nothing(ca: &Ca, node: &[&str]) {
     // An expired issuing CA issues nothing.
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
     params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(400);
@@ -571,7 +625,7 @@ fn bad_input_gets_a_clear_message_and_a_non_zero_exit() {
     let expired = params.self_signed(&key).expect("cert");
     std::fs::write(ca.home().join("ca/network-ca.pem"), expired.pem()).expect("write");
     let q = ca.quorum(&[1, 2, 3]);
-    let err = ca.fails(&args(&["issue"], &q, &node));
+    let err = ca.fails(&args(&["issue"], &q, node));
     assert!(
         err.contains("Network CA certificate is not valid now"),
         "{err}"
@@ -714,16 +768,23 @@ fn serial_of(text: &str) -> String {
 #[test]
 fn rotation_revocation_and_crls_are_checked_by_openssl() {
     let ca = ceremony();
-    let d = ca.dir.path();
-    std::fs::copy(ca.home().join("ca/root.pem"), ca.path("root.pem")).expect("root");
-    std::fs::copy(ca.home().join("ca/network-ca.pem"), ca.path("network.pem")).expect("net");
-    std::fs::copy(ca.home().join("ca/signing-ca.pem"), ca.path("signing.pem")).expect("sig");
+    copy_ca_certificates(&ca);
     let q = ca.quorum(&[1, 2, 3]);
+    let (node_a, node_b, node_c) = a_node_is_issued_once(&ca, &q);
+    let a2 = a_rotation_gives_a_new_key_and_supersedes_the_old(&ca, &q, &node_a);
+    what_expires_soon_is_renewed_once(&ca, &q, &node_b, &node_c);
+    let official = a_revocation_leaves_earlier_signatures_standing(&ca, &q, &a2, &node_c);
+    crls_are_signed_verified_and_numbered(&ca, &q, &official);
+    openssl_rejects_the_revoked_with_the_crls(&ca);
+    the_log_key_rotates_and_a_proof_verifies(&ca, &q, &node_b);
+}
 
+/// Returns the serials of nodes a, b and c.
+fn a_node_is_issued_once(ca: &Ca, q: &[String]) -> (String, String, String) {
     let node = |id: &str, days: &str, out: &str| {
         ca.ok(&args(
             &["issue"],
-            &q,
+            q,
             &[
                 "node",
                 "--node-id",
@@ -747,7 +808,7 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
     // Issuing again for the same node is a rotation, not a second first issuance.
     let err = ca.fails(&args(
         &["issue"],
-        &q,
+        q,
         &[
             "node",
             "--node-id",
@@ -763,9 +824,18 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
         ],
     ));
     assert!(err.contains("keymgr rotate"), "{err}");
+    (node_a, node_b, node_c)
+}
 
+/// Returns the serial of a's version 2.
+fn a_rotation_gives_a_new_key_and_supersedes_the_old(
+    ca: &Ca,
+    q: &[String],
+    node_a: &str,
+) -> String {
+    let d = ca.dir.path();
     // Rotation: version 2 with a new key; version 1 stays valid (overlap) but superseded.
-    let text = ca.ok(&args(&["rotate"], &q, &[&node_a, "--out", "a-v2.pem"]));
+    let text = ca.ok(&args(&["rotate"], q, &[node_a, "--out", "a-v2.pem"]));
     assert!(text.contains("version 2"), "{text}");
     let a2 = serial_of(&text);
     let (ok, out) = verify_chain(d, "network.pem", Some("sslserver"), "a-v2.pem");
@@ -773,28 +843,37 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
     let (_, k1) = openssl(d, &["x509", "-in", "a.pem", "-noout", "-pubkey"]);
     let (_, k2) = openssl(d, &["x509", "-in", "a-v2.pem", "-noout", "-pubkey"]);
     assert_ne!(k1, k2, "a rotation gives a new key");
-    let show = ca.ok(&["show", &node_a]);
+    let show = ca.ok(&["show", node_a]);
     assert!(show.contains("\"state\": \"superseded\""), "{show}");
     assert!(
-        ca.fails(&args(&["rotate"], &q, &[&node_a]))
+        ca.fails(&args(&["rotate"], q, &[node_a]))
             .contains("already rotated")
     );
+    a2
+}
 
+fn what_expires_soon_is_renewed_once(ca: &Ca, q: &[String], node_b: &str, node_c: &str) {
     // Renewal of what expires within 30 days: b and c, once.
-    let text = ca.ok(&args(&["renew"], &q, &["--due-within", "30d"]));
+    let text = ca.ok(&args(&["renew"], q, &["--due-within", "30d"]));
     assert!(
-        text.contains("2 certificate(s) renewed")
-            && text.contains(&node_b)
-            && text.contains(&node_c),
+        text.contains("2 certificate(s) renewed") && text.contains(node_b) && text.contains(node_c),
         "{text}"
     );
-    let text = ca.ok(&args(&["renew"], &q, &["--due-within", "30d"]));
+    let text = ca.ok(&args(&["renew"], q, &["--due-within", "30d"]));
     assert!(text.contains("0 certificate(s) renewed"), "{text}");
+}
 
+/// Returns the serial of the revoked official's certificate.
+fn a_revocation_leaves_earlier_signatures_standing(
+    ca: &Ca,
+    q: &[String],
+    a2: &str,
+    node_c: &str,
+) -> String {
     // An official signs a letter, then the certificate is revoked.
     let text = ca.ok(&args(
         &["issue"],
-        &q,
+        q,
         &[
             "official",
             "--name",
@@ -814,7 +893,7 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let text = ca.ok(&args(
         &["revoke"],
-        &q,
+        q,
         &[&official, "--reason", "keyCompromise"],
     ));
     assert!(text.contains("reason keyCompromise"), "{text}");
@@ -829,25 +908,29 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("revoked at"));
     ca.ok(&args(
         &["revoke"],
-        &q,
-        &[&a2, "--reason", "cessationOfOperation"],
+        q,
+        &[a2, "--reason", "cessationOfOperation"],
     ));
     assert!(
-        ca.fails(&args(&["revoke"], &q, &["00ff", "--reason", "superseded"]))
+        ca.fails(&args(&["revoke"], q, &["00ff", "--reason", "superseded"]))
             .contains("no certificate with serial 00ff")
     );
     assert!(
         ca.fails(&args(
             &["revoke"],
-            &q,
-            &[&node_c, "--reason", "becauseISaidSo"]
+            q,
+            &[node_c, "--reason", "becauseISaidSo"]
         ))
         .contains("unknown revocation reason")
     );
+    official
+}
 
+fn crls_are_signed_verified_and_numbered(ca: &Ca, q: &[String], official: &str) {
+    let d = ca.dir.path();
     // CRLs per issuing CA, verified and used by openssl.
-    ca.ok(&args(&["crl"], &q, &["network"]));
-    let text = ca.ok(&args(&["crl"], &q, &["signing", "--next-update", "3d"]));
+    ca.ok(&args(&["crl"], q, &["network"]));
+    let text = ca.ok(&args(&["crl"], q, &["signing", "--next-update", "3d"]));
     assert!(
         text.contains("CRL number 1") && text.contains("1 revoked"),
         "{text}"
@@ -893,9 +976,13 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
     );
     assert!(ok, "{out}");
     // The CRL number grows.
-    let text = ca.ok(&args(&["crl"], &q, &["signing"]));
+    let text = ca.ok(&args(&["crl"], q, &["signing"]));
     assert!(text.contains("CRL number 2"), "{text}");
+}
 
+fn openssl_rejects_the_revoked_with_the_crls(ca: &Ca) {
+    let d = ca.dir.path();
+    let crl_dir = ca.home().join("crl");
     // openssl verify -crl_check: the revoked official is rejected, a good node accepted.
     let mut bundle = std::fs::read_to_string(ca.path("root.pem")).expect("root");
     bundle.push_str(&std::fs::read_to_string(ca.path("signing.pem")).expect("signing"));
@@ -949,11 +1036,13 @@ fn rotation_revocation_and_crls_are_checked_by_openssl() {
         ],
     );
     assert!(!ok && out.contains("certificate revoked"), "{out}");
+}
 
+fn the_log_key_rotates_and_a_proof_verifies(ca: &Ca, q: &[String], node_b: &str) {
     // The log key rotates; heads signed by the retired key keep verifying.
-    let text = ca.ok(&args(&["log", "rotate-key"], &q, &[]));
+    let text = ca.ok(&args(&["log", "rotate-key"], q, &[]));
     assert!(text.contains("version 1 -> 2"), "{text}");
-    ca.ok(&args(&["revoke"], &q, &[&node_b, "--reason", "superseded"]));
+    ca.ok(&args(&["revoke"], q, &[node_b, "--reason", "superseded"]));
     let text = ca.ok(&["log", "verify"]);
     assert!(
         text.contains("log verified") && text.contains("log key v1, v2"),
@@ -1121,17 +1210,15 @@ fn mutual_tls(root: &[u8], server: Tls<'_>, client: Tls<'_>, name: &str) -> Resu
     Err("the handshake did not finish".into())
 }
 
-#[test]
-fn rustls_accepts_node_certificates_for_mutual_tls() {
-    let ca = ceremony();
+/// Node certificates for hub and dinkes from CSRs, their keys converted to PKCS#8 for rustls.
+fn nodes_hub_and_dinkes_from_csrs(ca: &Ca, q: &[String]) {
     let d = ca.dir.path();
-    let q = ca.quorum(&[1, 4, 5]);
     for node in ["hub", "dinkes"] {
         let (ok, out) = new_csr(d, &format!("{node}.key"), &format!("{node}.csr"));
         assert!(ok, "{out}");
         ca.ok(&args(
             &["issue"],
-            &q,
+            q,
             &[
                 "node",
                 "--node-id",
@@ -1169,6 +1256,14 @@ fn rustls_accepts_node_certificates_for_mutual_tls() {
         ],
     );
     assert!(ok, "{out}");
+}
+
+#[test]
+fn rustls_accepts_node_certificates_for_mutual_tls() {
+    let ca = ceremony();
+    let d = ca.dir.path();
+    let q = ca.quorum(&[1, 4, 5]);
+    nodes_hub_and_dinkes_from_csrs(&ca, &q);
     let read = |p: &str| std::fs::read(ca.path(p)).expect("read");
     let root = std::fs::read(ca.home().join("ca/root.pem")).expect("root");
     let network = std::fs::read(ca.home().join("ca/network-ca.pem")).expect("network");
@@ -1238,17 +1333,22 @@ fn rustls_accepts_node_certificates_for_mutual_tls() {
 #[test]
 fn root_ceremonies_need_the_quorum_and_reshare_retires_old_shares() {
     let ca = ceremony();
-    let d = ca.dir.path();
-    let people = ["--admin", "Kepala Bidang", "--witness", "Inspektorat"];
-    let transcripts = || {
-        std::fs::read_dir(ca.home().join("transcripts"))
-            .expect("dir")
-            .count()
-    };
     let q = ca.quorum(&[1, 2, 3]);
+    a_node_from_the_first_network_ca(&ca, &q);
+    root_key_use_needs_the_quorum_and_one_role_each(&ca, &q);
+    a_rotated_network_ca_leaves_what_the_old_one_signed_valid(&ca, &q);
+    a_revoked_signing_ca_issues_nothing_until_replaced(&ca, &q);
+    reshare_deals_to_the_new_custodians(&ca);
+    only_the_new_shares_unseal(&ca);
+}
+
+/// The administrator and witness of the root ceremonies below.
+const PEOPLE: [&str; 4] = ["--admin", "Kepala Bidang", "--witness", "Inspektorat"];
+
+fn a_node_from_the_first_network_ca(ca: &Ca, q: &[String]) {
     ca.ok(&args(
         &["issue"],
-        &q,
+        q,
         &[
             "node",
             "--node-id",
@@ -1268,29 +1368,39 @@ fn root_ceremonies_need_the_quorum_and_reshare_retires_old_shares() {
         ca.path("network-v1.pem"),
     )
     .expect("copy");
+}
 
+fn root_key_use_needs_the_quorum_and_one_role_each(ca: &Ca, q: &[String]) {
+    let transcripts = || {
+        std::fs::read_dir(ca.home().join("transcripts"))
+            .expect("dir")
+            .count()
+    };
     // Root-key use with fewer than the threshold: refused, nothing written.
     let two = ca.quorum(&[1, 2]);
     let err = ca.fails(&args(
         &["ceremony", "rotate-intermediate"],
         &two,
-        &[&people[..], &["--ca", "network"]].concat(),
+        &[&PEOPLE[..], &["--ca", "network"]].concat(),
     ));
     assert!(err.contains("quorum not met: 2 of 3"), "{err}");
     assert_eq!(transcripts(), 1);
     // A custodian cannot witness their own ceremony.
     let err = ca.fails(&args(
         &["ceremony", "rotate-intermediate"],
-        &q,
+        q,
         &["--admin", "A", "--witness", "Budi", "--ca", "network"],
     ));
     assert!(err.contains("two roles"), "{err}");
+}
 
+fn a_rotated_network_ca_leaves_what_the_old_one_signed_valid(ca: &Ca, q: &[String]) {
+    let d = ca.dir.path();
     // Rotate the Network CA with the quorum.
     let text = ca.ok(&args(
         &["ceremony", "rotate-intermediate"],
-        &q,
-        &[&people[..], &["--ca", "network"]].concat(),
+        q,
+        &[&PEOPLE[..], &["--ca", "network"]].concat(),
     ));
     let path = text
         .split("transcript ")
@@ -1315,7 +1425,7 @@ fn root_ceremonies_need_the_quorum_and_reshare_retires_old_shares() {
     );
     ca.ok(&args(
         &["issue"],
-        &q,
+        q,
         &[
             "node",
             "--node-id",
@@ -1334,13 +1444,16 @@ fn root_ceremonies_need_the_quorum_and_reshare_retires_old_shares() {
     assert!(ok, "{out}");
     let (ok, out) = verify_chain(d, "network-v1.pem", None, "old.pem");
     assert!(ok, "what the old intermediate signed stays valid: {out}");
+}
 
+fn a_revoked_signing_ca_issues_nothing_until_replaced(ca: &Ca, q: &[String]) {
+    let d = ca.dir.path();
     // Revoke the Signing CA: the root signs a CRL; the Signing CA issues nothing more.
     let text = ca.ok(&args(
         &["ceremony", "revoke-intermediate"],
-        &q,
+        q,
         &[
-            &people[..],
+            &PEOPLE[..],
             &["--ca", "signing", "--reason", "cACompromise"],
         ]
         .concat(),
@@ -1385,15 +1498,15 @@ fn root_ceremonies_need_the_quorum_and_reshare_retires_old_shares() {
         "--out",
         "x.pem",
     ];
-    let err = ca.fails(&args(&["issue"], &q, &official));
+    let err = ca.fails(&args(&["issue"], q, &official));
     assert!(err.contains("Signing CA certificate is revoked"), "{err}");
     // A new Signing CA is issued in another root ceremony, and issues again.
     ca.ok(&args(
         &["ceremony", "issue-intermediate"],
-        &q,
-        &[&people[..], &["--ca", "signing"]].concat(),
+        q,
+        &[&PEOPLE[..], &["--ca", "signing"]].concat(),
     ));
-    ca.ok(&args(&["issue"], &q, &official));
+    ca.ok(&args(&["issue"], q, &official));
     std::fs::copy(
         ca.home().join("ca/signing-ca.pem"),
         ca.path("signing-v2.pem"),
@@ -1414,7 +1527,9 @@ fn root_ceremonies_need_the_quorum_and_reshare_retires_old_shares() {
     assert!(ok, "the new Signing CA is not on the root's CRL: {out}");
     let (ok, out) = verify_chain(d, "signing-v2.pem", Some("smimesign"), "x.pem");
     assert!(ok, "{out}");
+}
 
+fn reshare_deals_to_the_new_custodians(ca: &Ca) {
     // Reshare: Andi, Dewi and Rina leave, Eko and Fajar join; 2 of 4 from now on.
     for (i, n) in ["eko", "fajar"].iter().enumerate() {
         std::fs::write(ca.path(&format!("new-{n}")), format!("sandi baru {i}\n")).expect("write");
@@ -1469,7 +1584,9 @@ fn root_ceremonies_need_the_quorum_and_reshare_retires_old_shares() {
     assert_eq!(params["left"], serde_json::json!(["Andi", "Dewi", "Rina"]));
     assert_eq!(params["joined"], serde_json::json!(["Eko", "Fajar"]));
     ca.ok(&["ceremony", "verify", &path]);
+}
 
+fn only_the_new_shares_unseal(ca: &Ca) {
     // An old share no longer unseals anything; two new ones do.
     let err = ca.fails(&args(&["unseal"], &ca.quorum(&[1]), &[]));
     assert!(err.contains("belongs to ceremony"), "{err}");

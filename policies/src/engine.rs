@@ -146,98 +146,125 @@ fn string_set(v: &[String]) -> RestrictedExpression {
     )
 }
 
-impl Policy {
-    /// Loads `DIR/sandi.cedarschema`, every `DIR/*.cedar` and `DIR/handling.toml`, and checks
-    /// all of it before anything is used: the policies parse and validate against the schema
-    /// (strict mode), every policy has an id and reasons in both languages, the handling table
-    /// is complete and sane.
-    #[allow(clippy::too_many_lines)] // every check in the order a policy keeper reads them
-    pub fn load(dir: &Path) -> Result<Self> {
-        let schema_path = dir.join(SCHEMA_FILE);
-        let schema_text = read(&schema_path)?;
-        let (schema, _warnings) = Schema::from_cedarschema_str(&schema_text).map_err(|e| {
-            invalid(
-                &schema_path,
-                diagnostic_line(&e, &schema_text),
-                format!("{e}"),
-            )
-        })?;
+/// The schema first: every policy is validated against it.
+fn load_schema(dir: &Path) -> Result<(Schema, String)> {
+    let schema_path = dir.join(SCHEMA_FILE);
+    let schema_text = read(&schema_path)?;
+    let (schema, _warnings) = Schema::from_cedarschema_str(&schema_text).map_err(|e| {
+        invalid(
+            &schema_path,
+            diagnostic_line(&e, &schema_text),
+            format!("{e}"),
+        )
+    })?;
+    Ok((schema, schema_text))
+}
 
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|source| Error::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "cedar"))
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            return Err(invalid(dir, None, "no *.cedar policy files"));
+/// Every `DIR/*.cedar`, in name order; there must be at least one.
+fn policy_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "cedar"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(invalid(dir, None, "no *.cedar policy files"));
+    }
+    Ok(files)
+}
+
+/// The policy as it is read in: the policies so far with their annotations, where each came
+/// from (to point at the line a later error is about), and every file's text (for the version).
+struct Sources {
+    policies: PolicySet,
+    /// Annotations by policy id: (order, alasan, reason).
+    notes: HashMap<PolicyId, (u32, String, String)>,
+    origin: HashMap<PolicyId, (PathBuf, String)>,
+    /// (file name, text) of every file read.
+    texts: Vec<(String, String)>,
+}
+
+impl Sources {
+    fn new(schema_text: String) -> Self {
+        Sources {
+            policies: PolicySet::new(),
+            notes: HashMap::new(),
+            origin: HashMap::new(),
+            texts: vec![(SCHEMA_FILE.into(), schema_text)],
         }
-        let mut policies = PolicySet::new();
-        let mut notes = HashMap::new();
-        let mut origin: HashMap<PolicyId, (PathBuf, String)> = HashMap::new();
-        let mut hashed: Vec<(String, String)> = vec![(SCHEMA_FILE.into(), schema_text)];
-        for path in &files {
-            let text = read(path)?;
-            let set = PolicySet::from_str(&text)
-                .map_err(|e| invalid(path, diagnostic_line(&e, &text), format!("{e}")))?;
-            // Cedar names parsed policies policy0, policy1, … in order; the n-th `permit` or
-            // `forbid` that starts a line is where policy n begins.
-            let starts: Vec<usize> = text
-                .lines()
-                .enumerate()
-                .filter(|(_, l)| {
-                    let t = l.trim_start();
-                    t.starts_with("permit") || t.starts_with("forbid")
-                })
-                .map(|(n, _)| n + 1)
-                .collect();
-            for p in set.policies() {
-                let line = p
-                    .id()
-                    .to_string()
-                    .strip_prefix("policy")
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .and_then(|n| starts.get(n).copied());
-                let id = p.annotation("id").ok_or_else(|| {
-                    invalid(path, line, "every policy needs an @id(\"...\") annotation")
-                })?;
-                let (Some(alasan), Some(reason)) = (p.annotation("alasan"), p.annotation("reason"))
-                else {
-                    return Err(invalid(
-                        path,
-                        line,
-                        format!("policy {id} needs @alasan and @reason"),
-                    ));
-                };
-                let order = match p.annotation("order") {
-                    Some(o) => o.parse().map_err(|_| {
-                        invalid(path, line, format!("policy {id}: @order must be a number"))
-                    })?,
-                    None => u32::MAX,
-                };
-                let pid = PolicyId::new(id);
-                if origin.contains_key(&pid) {
-                    return Err(invalid(path, line, format!("policy id {id} is used twice")));
-                }
-                notes.insert(pid.clone(), (order, alasan.to_owned(), reason.to_owned()));
-                origin.insert(pid.clone(), (path.clone(), text.clone()));
-                policies
-                    .add(p.new_id(pid))
-                    .map_err(|e| invalid(path, line, e.to_string()))?;
-            }
-            hashed.push((
-                path.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                text,
+    }
+
+    /// One `*.cedar` file: it parses, and each of its policies is annotated and new.
+    fn add_policy_file(&mut self, path: &Path) -> Result<()> {
+        let text = read(path)?;
+        let set = PolicySet::from_str(&text)
+            .map_err(|e| invalid(path, diagnostic_line(&e, &text), format!("{e}")))?;
+        let starts = policy_start_lines(&text);
+        for p in set.policies() {
+            let line = p
+                .id()
+                .to_string()
+                .strip_prefix("policy")
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| starts.get(n).copied());
+            self.add_policy(path, &text, line, p)?;
+        }
+        self.texts.push((
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            text,
+        ));
+        Ok(())
+    }
+
+    /// One policy: an @id used nowhere else, @alasan and @reason, a numeric @order if any.
+    fn add_policy(
+        &mut self,
+        path: &Path,
+        text: &str,
+        line: Option<usize>,
+        p: &cedar_policy::Policy,
+    ) -> Result<()> {
+        let id = p
+            .annotation("id")
+            .ok_or_else(|| invalid(path, line, "every policy needs an @id(\"...\") annotation"))?;
+        let (Some(alasan), Some(reason)) = (p.annotation("alasan"), p.annotation("reason")) else {
+            return Err(invalid(
+                path,
+                line,
+                format!("policy {id} needs @alasan and @reason"),
             ));
+        };
+        let order = match p.annotation("order") {
+            Some(o) => o.parse().map_err(|_| {
+                invalid(path, line, format!("policy {id}: @order must be a number"))
+            })?,
+            None => u32::MAX,
+        };
+        let pid = PolicyId::new(id);
+        if self.origin.contains_key(&pid) {
+            return Err(invalid(path, line, format!("policy id {id} is used twice")));
         }
-        let result = Validator::new(schema).validate(&policies, ValidationMode::Strict);
+        self.notes
+            .insert(pid.clone(), (order, alasan.to_owned(), reason.to_owned()));
+        self.origin
+            .insert(pid.clone(), (path.to_path_buf(), text.to_owned()));
+        self.policies
+            .add(p.new_id(pid))
+            .map_err(|e| invalid(path, line, e.to_string()))
+    }
+
+    /// Every policy against the schema, strictly; the first error names its file and line.
+    fn validate(&self, schema: Schema, dir: &Path) -> Result<()> {
+        let result = Validator::new(schema).validate(&self.policies, ValidationMode::Strict);
         if let Some(e) = result.validation_errors().next() {
-            let (path, text) = origin
+            let (path, text) = self
+                .origin
                 .get(e.policy_id())
                 .cloned()
                 .unwrap_or_else(|| (dir.to_path_buf(), String::new()));
@@ -247,58 +274,111 @@ impl Policy {
                 format!("policy {}: {e}", e.policy_id()),
             ));
         }
+        Ok(())
+    }
 
+    /// The handling table, last: what each level requires beyond the policies.
+    fn add_handling(&mut self, dir: &Path) -> Result<HandlingTable> {
         let handling_path = dir.join(HANDLING_FILE);
         let handling_text = read(&handling_path)?;
         let handling = HandlingTable::parse(&handling_path, &handling_text)?;
-        hashed.push((HANDLING_FILE.into(), handling_text));
+        self.texts.push((HANDLING_FILE.into(), handling_text));
+        Ok(handling)
+    }
 
-        // The version: SHA-256 over every file's name and bytes, in name order.
-        hashed.sort();
+    /// The version: SHA-256 over every file's name and bytes, in name order.
+    fn version(&mut self) -> String {
+        self.texts.sort();
         let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        for (name, text) in &hashed {
+        for (name, text) in &self.texts {
             ctx.update(name.as_bytes());
             ctx.update(&[0]);
             ctx.update(&(text.len() as u64).to_be_bytes());
             ctx.update(text.as_bytes());
         }
-        let version = hex::encode(ctx.finish());
-        let name = |n: &str| EntityTypeName::from_str(n).map_err(|e| Error::Request(e.to_string()));
-        let action_type = name("Sandi::Action")?;
-        let mut by_action = HashMap::new();
-        for action in Action::ALL {
-            let uid = EntityUid::from_type_name_and_id(
-                action_type.clone(),
-                EntityId::new(action.as_str()),
-            );
-            let mut set = PolicySet::new();
-            for p in policies.policies() {
-                let applies = match p.action_constraint() {
-                    cedar_policy::ActionConstraint::Any => true,
-                    cedar_policy::ActionConstraint::Eq(a) => a == uid,
-                    cedar_policy::ActionConstraint::In(list) => list.contains(&uid),
-                };
-                if applies {
-                    set.add(without_action_scope(p)?).map_err(|e| req_err(&e))?;
-                }
+        hex::encode(ctx.finish())
+    }
+}
+
+/// Cedar names parsed policies policy0, policy1, … in order; the n-th `permit` or `forbid`
+/// that starts a line is where policy n begins. The line numbers, from 1.
+fn policy_start_lines(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let t = l.trim_start();
+            t.starts_with("permit") || t.starts_with("forbid")
+        })
+        .map(|(n, _)| n + 1)
+        .collect()
+}
+
+/// For each action, the policies that can apply to it, their action scope dropped.
+fn policies_by_action(policies: &PolicySet) -> Result<HashMap<Action, PolicySet>> {
+    let action_type = type_name("Sandi::Action")?;
+    let mut by_action = HashMap::new();
+    for action in Action::ALL {
+        let uid =
+            EntityUid::from_type_name_and_id(action_type.clone(), EntityId::new(action.as_str()));
+        let mut set = PolicySet::new();
+        for p in policies.policies() {
+            let applies = match p.action_constraint() {
+                cedar_policy::ActionConstraint::Any => true,
+                cedar_policy::ActionConstraint::Eq(a) => a == uid,
+                cedar_policy::ActionConstraint::In(list) => list.contains(&uid),
+            };
+            if applies {
+                set.add(without_action_scope(p)?).map_err(|e| req_err(&e))?;
             }
-            by_action.insert(action, set);
         }
+        by_action.insert(action, set);
+    }
+    Ok(by_action)
+}
+
+fn type_name(n: &str) -> Result<EntityTypeName> {
+    EntityTypeName::from_str(n).map_err(|e| Error::Request(e.to_string()))
+}
+
+impl Types {
+    fn new() -> Result<Self> {
+        Ok(Types {
+            official: type_name("Sandi::Official")?,
+            application: type_name("Sandi::Application")?,
+            node: type_name("Sandi::Node")?,
+            document: type_name("Sandi::Document")?,
+            action: type_name("Sandi::Action")?,
+        })
+    }
+}
+
+impl Policy {
+    /// Loads `DIR/sandi.cedarschema`, every `DIR/*.cedar` and `DIR/handling.toml`, and checks
+    /// all of it before anything is used: the policies parse and validate against the schema
+    /// (strict mode), every policy has an id and reasons in both languages, the handling table
+    /// is complete and sane.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let (schema, schema_text) = load_schema(dir)?;
+        let mut sources = Sources::new(schema_text);
+        let files = policy_files(dir)?;
+        for path in &files {
+            sources.add_policy_file(path)?;
+        }
+        sources.validate(schema, dir)?;
+        let handling = sources.add_handling(dir)?;
+        let version = sources.version();
+        let Sources {
+            policies, notes, ..
+        } = sources;
         Ok(Policy {
-            by_action,
+            by_action: policies_by_action(&policies)?,
             policies,
             handling,
             version,
             authorizer: Authorizer::new(),
             notes,
             contexts: (0..ContextKey::SLOTS).map(|_| OnceLock::new()).collect(),
-            types: Types {
-                official: name("Sandi::Official")?,
-                application: name("Sandi::Application")?,
-                node: name("Sandi::Node")?,
-                document: name("Sandi::Document")?,
-                action: name("Sandi::Action")?,
-            },
+            types: Types::new()?,
         })
     }
 
@@ -617,7 +697,6 @@ pub struct PolicyStore {
 }
 
 impl PolicyStore {
-    #[allow(clippy::too_many_lines)] // every check in the order a policy keeper reads them
     pub fn load(dir: &Path) -> Result<Self> {
         Ok(PolicyStore {
             current: RwLock::new(Arc::new(Policy::load(dir)?)),
