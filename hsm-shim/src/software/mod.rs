@@ -16,26 +16,24 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::aead::{LessSafeKey, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{
-    ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair,
-    EcdsaSigningAlgorithm, Ed25519KeyPair, KeyPair,
-};
-use ring::{hkdf, pkcs8};
+use ring::signature::{EcdsaKeyPair, Ed25519KeyPair};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::durable;
-use crate::key::{
-    KeyHandle, KeyId, KeyInfo, KeyKind, KeyState, Operation, SecretBytes, SharedSecret, Signature,
-    spki_from_raw,
-};
+use crate::key::{KeyHandle, KeyId, KeyInfo, KeyKind, KeyState, Operation};
 use crate::quorum::{self, CustodianShare, Mode, Quorum};
 use crate::wiped::Wiped;
-use crate::{Error, KeyStore, Result, UnsealProgress};
+use crate::{Error, Result, UnsealProgress};
+
+mod material;
+mod operations;
+
+use material::{derive, load, open_with, seal_with};
 
 const META_FILE: &str = "keystore.json";
 const KEYS_DIR: &str = "keys";
@@ -167,61 +165,6 @@ fn read_lock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 }
 fn write_lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-struct HkdfLen(usize);
-impl hkdf::KeyType for HkdfLen {
-    fn len(&self) -> usize {
-        self.0
-    }
-}
-
-fn derive(master: &[u8; 32], id: Uuid, info: &[u8]) -> Result<Wiped<LessSafeKey>> {
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, id.as_bytes()).extract(master);
-    let mut okm = Zeroizing::new([0u8; 32]);
-    prk.expand(&[info], HkdfLen(32))
-        .and_then(|o| o.fill(okm.as_mut_slice()))
-        .map_err(|_| Error::Crypto("HKDF expansion"))?;
-    let key = UnboundKey::new(&AES_256_GCM, okm.as_slice())
-        .map_err(|_| Error::Crypto("AES-256-GCM key"))?;
-    Ok(Wiped::new(LessSafeKey::new(key)))
-}
-
-fn seal_with(
-    rng: &SystemRandom,
-    key: &LessSafeKey,
-    aad: &[u8],
-    plaintext: &[u8],
-) -> Result<Vec<u8>> {
-    let mut nonce = [0u8; NONCE_LEN];
-    rng.fill(&mut nonce)
-        .map_err(|_| Error::Crypto("random nonce"))?;
-    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + 16);
-    out.extend_from_slice(&nonce);
-    let mut body = plaintext.to_vec();
-    key.seal_in_place_append_tag(
-        Nonce::assume_unique_for_key(nonce),
-        Aad::from(aad),
-        &mut body,
-    )
-    .map_err(|_| Error::Crypto("AES-256-GCM seal"))?;
-    out.extend_from_slice(&body);
-    Ok(out)
-}
-
-fn open_with(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-    if sealed.len() < NONCE_LEN + 16 {
-        return None;
-    }
-    let (nonce, body) = sealed.split_at(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-    let mut buf = Zeroizing::new(body.to_vec());
-    let len = key
-        .open_in_place(nonce, Aad::from(aad), buf.as_mut_slice())
-        .ok()?
-        .len();
-    buf.truncate(len);
-    Some(buf)
 }
 
 impl SoftwareKeyStore {
@@ -753,220 +696,6 @@ fn write_meta(dir: &Path, meta: &StoreMeta) -> Result<()> {
     let json =
         serde_json::to_vec_pretty(meta).map_err(|_| Error::Crypto("encoding keystore metadata"))?;
     durable::write_atomic(&dir.join(META_FILE), &json)
-}
-
-fn ecdsa_alg(kind: KeyKind) -> &'static EcdsaSigningAlgorithm {
-    if kind == KeyKind::EcdsaP384 {
-        &ECDSA_P384_SHA384_ASN1_SIGNING
-    } else {
-        &ECDSA_P256_SHA256_ASN1_SIGNING
-    }
-}
-
-/// Makes fresh key material of a kind: PKCS#8 for signing keys, raw bytes for the others.
-fn generate_material(kind: KeyKind, rng: &SystemRandom) -> Result<Zeroizing<Vec<u8>>> {
-    let doc: Wiped<pkcs8::Document> = match kind {
-        KeyKind::Ed25519 => Wiped::new(
-            Ed25519KeyPair::generate_pkcs8(rng).map_err(|_| Error::Crypto("Ed25519 keygen"))?,
-        ),
-        KeyKind::EcdsaP256 | KeyKind::EcdsaP384 => Wiped::new(
-            EcdsaKeyPair::generate_pkcs8(ecdsa_alg(kind), rng)
-                .map_err(|_| Error::Crypto("ECDSA keygen"))?,
-        ),
-        KeyKind::X25519 | KeyKind::Aes256Wrap => {
-            return Ok(Zeroizing::new(random_key(rng)?.to_vec()));
-        }
-    };
-    Ok(Zeroizing::new(doc.get().as_ref().to_vec()))
-}
-
-fn load(attrs: &KeyAttrs, material: &[u8], rng: &SystemRandom, path: &Path) -> Result<LoadedKey> {
-    let bad = || Error::CorruptKeyFile {
-        path: path.to_path_buf(),
-        reason: "the key material does not parse",
-    };
-    let (material, spki) = match attrs.kind {
-        KeyKind::Ed25519 => {
-            let kp = Ed25519KeyPair::from_pkcs8(material).map_err(|_| bad())?;
-            let spki = spki_from_raw(attrs.kind, kp.public_key().as_ref())?;
-            (Material::Ed25519(Wiped::new(kp)), spki)
-        }
-        KeyKind::EcdsaP256 | KeyKind::EcdsaP384 => {
-            let kp = EcdsaKeyPair::from_pkcs8(ecdsa_alg(attrs.kind), material, rng)
-                .map_err(|_| bad())?;
-            let spki = spki_from_raw(attrs.kind, kp.public_key().as_ref())?;
-            (Material::Ecdsa(Wiped::new(kp)), spki)
-        }
-        KeyKind::X25519 => {
-            let raw: [u8; 32] = material.try_into().map_err(|_| bad())?;
-            let secret = x25519_dalek::StaticSecret::from(raw);
-            let public = x25519_dalek::PublicKey::from(&secret);
-            let spki = spki_from_raw(attrs.kind, public.as_bytes())?;
-            (Material::X25519(secret), spki)
-        }
-        KeyKind::Aes256Wrap => {
-            let key = UnboundKey::new(&AES_256_GCM, material).map_err(|_| bad())?;
-            (Material::Aes(Wiped::new(LessSafeKey::new(key))), Vec::new())
-        }
-    };
-    Ok(LoadedKey {
-        info: attrs.info(),
-        spki,
-        material,
-    })
-}
-
-impl KeyStore for SoftwareKeyStore {
-    fn backend(&self) -> &'static str {
-        "software"
-    }
-
-    fn generate(&self, kind: KeyKind, label: &str) -> Result<KeyHandle> {
-        validate_label(label)?;
-        self.with_unsealed(|u| {
-            let _writes = self
-                .writes
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let version = self
-                .all_attrs(u)?
-                .iter()
-                .filter(|a| a.label == label)
-                .map(|a| a.version)
-                .max()
-                .unwrap_or(0)
-                + 1;
-            let attrs = KeyAttrs {
-                id: KeyId::random(),
-                label: label.to_owned(),
-                kind,
-                version,
-                created: now(),
-                state: KeyState::Active,
-            };
-            let material = generate_material(kind, &self.rng)?;
-            self.write_key_file(u, &attrs, &material, true)?;
-            self.record("generated", Some(&attrs.info()), "")?;
-            Ok(KeyHandle::new(attrs.id, kind))
-        })
-    }
-
-    fn list(&self) -> Result<Vec<KeyInfo>> {
-        self.with_unsealed(|u| Ok(self.all_attrs(u)?.iter().map(KeyAttrs::info).collect()))
-    }
-
-    fn info(&self, id: KeyId) -> Result<KeyInfo> {
-        self.with_unsealed(|u| Ok(self.loaded(u, id)?.info.clone()))
-    }
-
-    fn public_key(&self, key: &KeyHandle) -> Result<Vec<u8>> {
-        self.with_unsealed(|u| {
-            let k = self.usable(u, key, Operation::ExportPublic)?;
-            if k.spki.is_empty() {
-                return Err(Error::WrongKeyUsage {
-                    id: k.info.id,
-                    kind: k.info.kind,
-                    operation: Operation::ExportPublic,
-                });
-            }
-            Ok(k.spki.clone())
-        })
-    }
-
-    fn sign(&self, key: &KeyHandle, message: &[u8]) -> Result<Signature> {
-        self.with_unsealed(|u| {
-            let k = self.usable(u, key, Operation::Sign)?;
-            let algorithm = k
-                .info
-                .kind
-                .signature_algorithm()
-                .ok_or(Error::Crypto("signing key without an algorithm"))?;
-            let bytes = match &k.material {
-                Material::Ed25519(kp) => kp.get().sign(message).as_ref().to_vec(),
-                Material::Ecdsa(kp) => kp
-                    .get()
-                    .sign(&self.rng, message)
-                    .map_err(|_| Error::Crypto("ECDSA signing"))?
-                    .as_ref()
-                    .to_vec(),
-                Material::X25519(_) | Material::Aes(_) => {
-                    return Err(Error::Crypto("usage check let a non-signing key through"));
-                }
-            };
-            Ok(Signature { algorithm, bytes })
-        })
-    }
-
-    fn agree(&self, key: &KeyHandle, peer_public: &[u8; 32]) -> Result<SharedSecret> {
-        self.with_unsealed(|u| {
-            let k = self.usable(u, key, Operation::Agree)?;
-            let Material::X25519(secret) = &k.material else {
-                return Err(Error::Crypto("usage check let a non-agreement key through"));
-            };
-            let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(*peer_public));
-            if !shared.was_contributory() {
-                return Err(Error::InvalidInput(
-                    "the peer public key is a low-order point".into(),
-                ));
-            }
-            Ok(SharedSecret(Zeroizing::new(shared.to_bytes())))
-        })
-    }
-
-    fn wrap(&self, key: &KeyHandle, secret: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>> {
-        self.with_unsealed(|u| {
-            let k = self.usable(u, key, Operation::Wrap)?;
-            let Material::Aes(aes) = &k.material else {
-                return Err(Error::Crypto("usage check let a non-wrapping key through"));
-            };
-            seal_with(&self.rng, aes.get(), aad, secret.expose())
-        })
-    }
-
-    fn unwrap(&self, key: &KeyHandle, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes> {
-        self.with_unsealed(|u| {
-            let k = self.usable(u, key, Operation::Unwrap)?;
-            let Material::Aes(aes) = &k.material else {
-                return Err(Error::Crypto("usage check let a non-wrapping key through"));
-            };
-            let mut pt = open_with(aes.get(), aad, wrapped).ok_or(Error::UnwrapFailed)?;
-            Ok(SecretBytes::new(std::mem::take(&mut *pt)))
-        })
-    }
-
-    fn set_state(&self, key: &KeyHandle, state: KeyState) -> Result<()> {
-        if state == KeyState::Destroyed {
-            return Err(Error::InvalidInput("use destroy to destroy a key".into()));
-        }
-        self.with_unsealed(|u| {
-            let _writes = self
-                .writes
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (mut attrs, material) = self.read_key_file(u, key.id())?;
-            let from = attrs.state;
-            attrs.state = state;
-            self.write_key_file(u, &attrs, &material, false)?;
-            write_lock(&u.cache).remove(&key.id());
-            self.record("state", Some(&attrs.info()), &format!("{from} -> {state}"))
-        })
-    }
-
-    fn destroy(&self, key: &KeyHandle) -> Result<()> {
-        self.with_unsealed(|u| {
-            let _writes = self
-                .writes
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (attrs, _material) = self.read_key_file(u, key.id())?;
-            // Drop the in-memory copy first (Wiped zeroes it), then wipe the file.
-            write_lock(&u.cache).remove(&key.id());
-            durable::wipe_and_remove(&self.key_path(key.id()))?;
-            let mut info = attrs.info();
-            info.state = KeyState::Destroyed;
-            self.record("destroyed", Some(&info), "")
-        })
-    }
 }
 
 pub(crate) fn validate_label(label: &str) -> Result<()> {
