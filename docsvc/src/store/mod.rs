@@ -1,7 +1,13 @@
 //! The database: sqlx over SQLite (embedded default) or PostgreSQL, with one set of
 //! migrations per backend.
 
+pub mod audit_log;
+pub mod backup;
+mod database_error;
 pub mod integrity;
+pub mod network_state;
+pub mod remote_officials;
+pub mod traffic;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};
