@@ -7,8 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use sqlx::Row;
-
 use crate::dev::bench::{TwoNodes, letter_to_bappeda, two_nodes};
 use crate::node::{Layout, Node};
 use crate::{Error, Result, audit, dev::quickstart, officials::directory};
@@ -49,12 +47,7 @@ async fn wait_for(node: &Node, peer: &str, limit: Duration) -> Result<()> {
 }
 
 async fn delivered(node: &Node) -> Result<usize> {
-    let n: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM outbox WHERE state = 'delivered' AND receipt IS NOT NULL",
-    )
-    .fetch_one(node.store.reader())
-    .await?
-    .try_get("n")?;
+    let n = crate::store::traffic::deliveries_receipted(&node.store).await?;
     usize::try_from(n).map_err(err)
 }
 
@@ -155,12 +148,7 @@ pub async fn run(letters: usize, limit: Duration, out: &mut dyn FnMut(&str)) -> 
 
     let b_config = crate::node::Config::load(&Layout::new(&b_dir))?;
     let b_store = crate::store::Store::open(&b_config.database_url(&Layout::new(&b_dir))).await?;
-    let received_once: i64 = sqlx::query(
-        "SELECT COUNT(DISTINCT d.id) AS n FROM documents d JOIN received r ON r.document_id = d.id",
-    )
-    .fetch_one(b_store.reader())
-    .await?
-    .try_get("n")?;
+    let received_once = crate::store::traffic::letters_received(&b_store).await?;
     let receipts = delivered(&a).await?;
     let _ = receiver.kill();
     let _ = receiver.wait();

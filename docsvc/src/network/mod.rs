@@ -10,10 +10,10 @@ use keymgr::directory::NodeEntry;
 use rustls::client::ResolvesClientCert;
 use rustls::pki_types::CertificateDer;
 use rustls::sign::CertifiedKey;
-use sqlx::Row;
 
 use crate::node::Node;
 pub use crate::node::peers::fingerprint;
+use crate::store::remote_officials;
 use crate::{Error, Result};
 
 /// Which node a client certificate belongs to: chained to the Network CA, not revoked, and
@@ -169,28 +169,11 @@ pub async fn remote_official(
         Ok(Err(refused)) => return Err(refused),
         Ok(Ok(card)) => {
             let json = serde_json::to_string(&card).map_err(|e| Error::Internal(e.to_string()))?;
-            sqlx::query("DELETE FROM remote_officials WHERE address = $1")
-                .bind(&address)
-                .execute(node.store.pool())
-                .await?;
-            sqlx::query(
-                "INSERT INTO remote_officials (address, card, fetched_at) VALUES ($1, $2, $3)",
-            )
-            .bind(&address)
-            .bind(json)
-            .bind(crate::now_rfc3339())
-            .execute(node.store.pool())
-            .await?;
+            remote_officials::put_card(&node.store, &address, json, crate::now_rfc3339()).await?;
             card
         }
         Err(Unreachable(why)) => {
-            let cached: Option<String> =
-                sqlx::query("SELECT card FROM remote_officials WHERE address = $1")
-                    .bind(&address)
-                    .fetch_optional(node.store.reader())
-                    .await?
-                    .map(|r| r.try_get("card"))
-                    .transpose()?;
+            let cached = remote_officials::card(&node.store, &address).await?;
             let cached = cached.ok_or_else(|| {
                 Error::Invalid(format!(
                     "node {peer} cannot be reached and {address} was never looked up: {why}"

@@ -7,10 +7,9 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use keymgr::directory::Directory;
-use sqlx::Row;
 
 use crate::node::Layout;
-use crate::store::Store;
+use crate::store::{Store, network_state};
 use crate::{Error, Result};
 
 /// The directory file, verified when it changes; the last good one is kept when a new file is
@@ -78,21 +77,13 @@ impl NetworkDirectory {
         keymgr::directory::verify(&d, &self.network_ca_der, &self.root_der)?;
         let version = i64::try_from(d.version).map_err(|e| Error::Invalid(e.to_string()))?;
         // Recorded in the database, so that every process of the node and every restart agree.
-        let accepted: i64 = sqlx::query("SELECT directory_version FROM network_state WHERE id = 1")
-            .fetch_one(store.pool())
-            .await?
-            .try_get("directory_version")?;
+        let accepted = network_state::accepted_directory_version(store).await?;
         if version < accepted {
             return Err(Error::Invalid(format!(
                 "version {version} is older than version {accepted}, already accepted"
             )));
         }
-        sqlx::query(
-            "UPDATE network_state SET directory_version = $1 WHERE id = 1 AND directory_version <= $1",
-        )
-        .bind(version)
-        .execute(store.pool())
-        .await?;
+        network_state::accept_directory_version(store, version).await?;
         Ok(d)
     }
 }

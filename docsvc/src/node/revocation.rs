@@ -143,11 +143,7 @@ pub async fn letter_signature_status(
     created_at: &str,
     verified: &crate::crypto::signature::Verified,
 ) -> Result<SignatureStatus> {
-    let received: Option<String> =
-        sqlx::query_scalar("SELECT MIN(received_at) FROM received WHERE document_id = $1")
-            .bind(id)
-            .fetch_one(node.store.reader())
-            .await?;
+    let received = crate::store::traffic::first_received_at(&node.store, id).await?;
     signature_status(
         node,
         &verified.signer_der,

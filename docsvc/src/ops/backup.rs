@@ -17,15 +17,14 @@ use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use futures_util::TryStreamExt as _;
 use serde::{Deserialize, Serialize};
-use sqlx::Row as _;
 
 use crate::node::{Config, Layout, NodeKeys, read_pem_certs};
 use crate::ops::backup_files::{files_of, inside};
 use crate::ops::backup_schema::{Kind, Table, schema};
 use crate::ops::backup_seal::SealTrust;
-use crate::store::{Backend, Store};
+use crate::store::Store;
+use crate::store::backup::Value;
 use crate::{Error, Result, now_rfc3339};
 
 pub const MAGIC: &[u8] = b"SANDI-BACKUP-1\n";
@@ -108,22 +107,18 @@ fn line(w: &mut impl Write, r: &Record) -> Result<()> {
         .map_err(|e| Error::Internal(format!("writing the backup: {e}")))
 }
 
-fn encode(row: &sqlx::any::AnyRow, t: &Table) -> Result<Vec<serde_json::Value>> {
-    t.columns
-        .iter()
-        .map(|(c, kind)| {
-            Ok(match kind {
-                Kind::Text => row
-                    .try_get::<Option<String>, _>(c.as_str())?
-                    .map_or(serde_json::Value::Null, serde_json::Value::from),
-                Kind::Int => row
-                    .try_get::<Option<i64>, _>(c.as_str())?
-                    .map_or(serde_json::Value::Null, serde_json::Value::from),
-                Kind::Blob => row.try_get::<Option<Vec<u8>>, _>(c.as_str())?.map_or(
-                    serde_json::Value::Null,
-                    |b| serde_json::json!({ "b": B64.encode(b) }),
-                ),
-            })
+/// A column's value as a backup line holds it: text and integers as JSON, blobs as
+/// `{"b": base64}`, NULL as null.
+fn encode(values: Vec<Value>) -> Vec<serde_json::Value> {
+    values
+        .into_iter()
+        .map(|v| match v {
+            Value::Text(t) => t.map_or(serde_json::Value::Null, serde_json::Value::from),
+            Value::Int(n) => n.map_or(serde_json::Value::Null, serde_json::Value::from),
+            Value::Blob(b) => b.map_or(
+                serde_json::Value::Null,
+                |b| serde_json::json!({ "b": B64.encode(b) }),
+            ),
         })
         .collect()
 }
@@ -134,31 +129,16 @@ async fn dump(
     tables: &[Table],
     w: &mut impl Write,
 ) -> Result<BTreeMap<String, u64>> {
-    let mut counts = BTreeMap::new();
-    let mut tx = store.begin().await?;
-    if store.backend() == Backend::Postgres {
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-    }
-    for t in tables {
-        let cols: Vec<&str> = t.columns.iter().map(|(c, _)| c.as_str()).collect();
-        let sql = format!("SELECT {} FROM {} ORDER BY 1", cols.join(", "), t.name);
-        let mut rows = sqlx::query(&sql).fetch(&mut *tx);
-        let mut n = 0u64;
-        while let Some(row) = rows.try_next().await? {
-            line(
-                w,
-                &Record::Row {
-                    table: t.name.clone(),
-                    values: encode(&row, t)?,
-                },
-            )?;
-            n += 1;
-        }
-        counts.insert(t.name.clone(), n);
-    }
-    Ok(counts)
+    crate::store::backup::dump(store, tables, &mut |t, values| {
+        line(
+            w,
+            &Record::Row {
+                table: t.name.clone(),
+                values: encode(values),
+            },
+        )
+    })
+    .await
 }
 
 /// Writes a backup of the node in `layout` to `out` (which must not exist), encrypted to
@@ -468,27 +448,23 @@ pub async fn check_contents(
     Err(Error::Integrity("the backup ends early".into()))
 }
 
-/// A file path from a backup, refused unless it stays inside the data directory.
-fn bind_value<'q>(
-    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    kind: Kind,
-    v: serde_json::Value,
-) -> Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>> {
+/// A value of a backup line as a column of `kind` takes it; anything else is refused.
+fn decode(kind: Kind, v: serde_json::Value) -> Result<Value> {
     let bad = || Error::Integrity("a row value of the wrong kind".into());
     Ok(match (kind, v) {
-        (Kind::Text, serde_json::Value::Null) => q.bind(Option::<String>::None),
-        (Kind::Int, serde_json::Value::Null) => q.bind(Option::<i64>::None),
-        (Kind::Blob, serde_json::Value::Null) => q.bind(Option::<Vec<u8>>::None),
-        (Kind::Text, serde_json::Value::String(s)) => q.bind(s),
-        (Kind::Int, serde_json::Value::Number(n)) => q.bind(n.as_i64().ok_or_else(bad)?),
-        (Kind::Blob, serde_json::Value::Object(o)) => q.bind(
+        (Kind::Text, serde_json::Value::Null) => Value::Text(None),
+        (Kind::Int, serde_json::Value::Null) => Value::Int(None),
+        (Kind::Blob, serde_json::Value::Null) => Value::Blob(None),
+        (Kind::Text, serde_json::Value::String(s)) => Value::Text(Some(s)),
+        (Kind::Int, serde_json::Value::Number(n)) => Value::Int(Some(n.as_i64().ok_or_else(bad)?)),
+        (Kind::Blob, serde_json::Value::Object(o)) => Value::Blob(Some(
             B64.decode(
                 o.get("b")
                     .and_then(serde_json::Value::as_str)
                     .ok_or_else(bad)?,
             )
             .map_err(|_| bad())?,
-        ),
+        )),
         _ => return Err(bad()),
     })
 }
@@ -504,20 +480,13 @@ async fn insert(
             t.name
         )));
     }
-    let cols: Vec<&str> = t.columns.iter().map(|(c, _)| c.as_str()).collect();
-    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "INSERT INTO {} ({}) VALUES ({})",
-        t.name,
-        cols.join(", "),
-        marks.join(", ")
-    );
-    let mut q = sqlx::query(&sql);
-    for ((_, kind), v) in t.columns.iter().zip(values) {
-        q = bind_value(q, *kind, v)?;
-    }
-    q.execute(&mut **tx).await?;
-    Ok(())
+    let values = t
+        .columns
+        .iter()
+        .zip(values)
+        .map(|((_, kind), v)| decode(*kind, v))
+        .collect::<Result<Vec<_>>>()?;
+    crate::store::backup::insert(tx, t, values).await
 }
 
 /// Restores a backup into `target` (absent or empty), its database at `database_url` (empty;
@@ -587,12 +556,7 @@ async fn restore_into(
         str::to_owned,
     );
     let store = Store::open(&url).await?;
-    let used: i64 = sqlx::query_scalar(
-        "SELECT (SELECT COUNT(*) FROM officials) + (SELECT COUNT(*) FROM documents) \
-         + (SELECT COUNT(*) FROM audit_log)",
-    )
-    .fetch_one(store.pool())
-    .await?;
+    let used = crate::store::backup::rows_in_use(&store).await?;
     if used > 0 {
         return Err(Error::Invalid(format!(
             "the database at {} is not empty",
@@ -602,11 +566,7 @@ async fn restore_into(
     let by_name: BTreeMap<&str, &Table> = tables.iter().map(|t| (t.name.as_str(), t)).collect();
     let mut tx = store.begin().await?;
     // Rows the migrations seeded are replaced by the backup's.
-    for seeded in ["audit_state", "network_state"] {
-        sqlx::query(&format!("DELETE FROM {seeded}"))
-            .execute(&mut *tx)
-            .await?;
-    }
+    crate::store::backup::clear_seeded(&mut tx).await?;
     let mut summary = Summary::default();
     let mut end = None;
     for r in records {

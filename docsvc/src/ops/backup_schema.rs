@@ -3,66 +3,20 @@
 //! a table or column this version does not know refuses the whole file before anything is
 //! written, and only the schema's own names ever go into SQL.
 
-use serde::{Deserialize, Serialize};
-use sqlx::{Connection as _, Row as _};
-
+pub(crate) use crate::store::backup::{Kind, Table};
 use crate::{Error, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Kind {
-    Text,
-    Int,
-    Blob,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Table {
-    pub(crate) name: String,
-    pub(crate) columns: Vec<(String, Kind)>,
-}
-
-/// The tables and their columns, read from the migrations themselves (applied to an empty
-/// SQLite database in memory), so that a new table or column is never left out. Tables that
-/// others refer to come first.
+/// The tables and their columns, as this version's migrations make them (see
+/// [`crate::store::backup::migrated_tables`]). Tables that others refer to come first.
 pub(crate) async fn schema() -> Result<Vec<Table>> {
-    let mut c = sqlx::SqliteConnection::connect("sqlite::memory:").await?;
-    sqlx::migrate!("./migrations/sqlite")
-        .run(&mut c)
-        .await
-        .map_err(|e| Error::Database(format!("migrating: {e}")))?;
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'table' \
-         AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx_%' ORDER BY name",
-    )
-    .fetch_all(&mut c)
-    .await?;
     let first = ["officials", "applications", "documents"];
-    let mut ordered: Vec<String> = first.iter().map(|s| (*s).to_owned()).collect();
-    ordered.extend(names.into_iter().filter(|n| !first.contains(&n.as_str())));
-    let mut tables = Vec::new();
-    for name in ordered {
-        let cols = sqlx::query("SELECT name, type FROM pragma_table_info(?) ORDER BY cid")
-            .bind(&name)
-            .fetch_all(&mut c)
-            .await?;
-        let columns = cols
-            .iter()
-            .map(|r| {
-                let ty: String = r.try_get("type")?;
-                let kind = if ty.contains("INT") {
-                    Kind::Int
-                } else if ty.contains("BLOB") {
-                    Kind::Blob
-                } else {
-                    Kind::Text
-                };
-                Ok((r.try_get::<String, _>("name")?, kind))
-            })
-            .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?;
-        tables.push(Table { name, columns });
-    }
-    Ok(tables)
+    let (mut ordered, rest): (Vec<Table>, Vec<Table>) = crate::store::backup::migrated_tables()
+        .await?
+        .into_iter()
+        .partition(|t| first.contains(&t.name.as_str()));
+    ordered.sort_by_key(|t| first.iter().position(|f| *f == t.name));
+    ordered.extend(rest);
+    Ok(ordered)
 }
 
 /// An SQL identifier as the migrations write them: lower-case ASCII letters, digits and `_`.

@@ -1,19 +1,25 @@
 //! The database: sqlx over SQLite (embedded default) or PostgreSQL, with one set of
 //! migrations per backend.
 
+mod database_error;
 pub mod applications;
 pub mod approvals;
+pub mod audit_log;
+pub mod backup;
 pub mod delegations;
 pub mod deliveries;
 pub mod documents;
 pub mod integrity;
+pub mod network_state;
 pub mod official_changes;
 pub mod officials;
 pub mod outbox;
 pub mod parts;
 pub mod recipient_challenges;
 pub mod recipients;
+pub mod remote_officials;
 pub mod sessions;
+pub mod traffic;
 pub mod views;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

@@ -9,9 +9,31 @@ use bytes::Bytes;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::{err, per_second};
+use super::{Bench, Options, Report, err, per_second};
 use crate::Result;
-use crate::network::client::connect;
+use crate::network::client::{connect, tls_config};
+
+/// Logins per second over 8 keep-alive connections, cycling through the quickstart's officials.
+pub(super) async fn measure(b: &Bench, opts: &Options, r: &mut Report<'_>) -> Result<()> {
+    let (setup, addr, root) = (&b.setup, b.addr, &b.root);
+    let officials: Vec<_> = setup
+        .officials
+        .iter()
+        .map(|o| (o.nip.clone(), o.password.clone()))
+        .collect();
+    let login_tls = tls_config(root, None)?;
+    let logins = login_rate(addr, &login_tls, &officials, 8, opts.logins.max(8)).await?;
+    r.line(&format!(
+        "logins: {} over 8 keep-alive HTTPS connections = {logins:.1} logins/s (argon2id, session, log entry each)",
+        opts.logins.max(8)
+    ));
+    r.figure(
+        "official logins (argon2id, session, logged)",
+        logins,
+        "logins/s",
+    );
+    Ok(())
+}
 
 /// `logins` successful logins spread over `connections` keep-alive connections, cycling through
 /// `officials` (NIP, password) so that no one official's counters serialise the run. Any
@@ -63,4 +85,30 @@ pub(super) async fn login_rate(
         t.await.map_err(err)??;
     }
     Ok(per_second(per_conn * connections, start.elapsed()))
+}
+
+/// Logs an official in; returns the session cookie (`name=value`).
+pub(super) async fn log_in(
+    c: &mut crate::network::client::Client,
+    nip: &str,
+    password: &str,
+) -> Result<String> {
+    let login = json!({ "nip": nip, "password": password });
+    let (status, headers, _) = c
+        .call(
+            "POST",
+            "/api/v1/session",
+            &[("content-type", "application/json")],
+            Bytes::from(login.to_string()),
+        )
+        .await?;
+    if status != 200 {
+        return Err(err(format!("bench login: {status}")));
+    }
+    Ok(headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .ok_or_else(|| err("no session cookie"))?
+        .to_owned())
 }

@@ -1,0 +1,131 @@
+//! The development tools' commands: `docsvc bench` and `docsvc soak` (see `docsvc::dev`).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+#[derive(clap::Args)]
+pub(super) struct BenchArgs {
+    #[arg(long, default_value_t = 20_000)]
+    sign_requests: usize,
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    #[arg(long, default_value_t = 256)]
+    ingest_mib: usize,
+    #[arg(long, default_value_t = 2000)]
+    reads: usize,
+    /// Letters sent between two nodes (0 to skip).
+    #[arg(long, default_value_t = 500)]
+    letters: usize,
+    /// Letters in one official's inbox for the web UI's page times (0 to skip).
+    #[arg(long, default_value_t = 10_000)]
+    inbox_letters: usize,
+    /// Also measure by letter size and by concurrency, for the plots.
+    #[arg(long)]
+    sweep: bool,
+    /// Official logins measured (each an argon2id check, a session and a log entry).
+    #[arg(long, default_value_t = 400)]
+    logins: usize,
+    /// Measure only the signing API and logins (what an authentication change can move).
+    #[arg(long)]
+    auth_only: bool,
+    /// Write the figures as JSON and Markdown, and the plots as SVG, into this folder.
+    #[arg(long)]
+    results: Option<PathBuf>,
+    /// Internal: signatures per second through PKCS#11 on the `bench` token of MODULE.
+    #[arg(long, hide = true)]
+    pkcs11_sign: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub(super) struct SoakArgs {
+    #[arg(long, default_value_t = 10_000)]
+    letters: usize,
+    /// Time limit in minutes.
+    #[arg(long, default_value_t = 20)]
+    minutes: u64,
+}
+
+pub(super) async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(module) = args.pkcs11_sign {
+        println!("{}", docsvc::dev::bench::pkcs11_signs_per_second(&module)?);
+        return Ok(());
+    }
+    let opts = docsvc::dev::bench::Options {
+        sign_requests: args.sign_requests,
+        connections: args.connections.max(1),
+        ingest_mib: args.ingest_mib.max(1),
+        reads: args.reads.max(1),
+        letters: args.letters,
+        inbox_letters: args.inbox_letters,
+        sweep: args.sweep,
+        logins: args.logins,
+        auth_only: args.auth_only,
+    };
+    bench_with_results(&opts, args.results.as_deref()).await
+}
+
+pub(super) async fn soak(args: &SoakArgs) -> anyhow::Result<()> {
+    let r = docsvc::dev::soak::run(
+        args.letters.max(3),
+        std::time::Duration::from_secs(args.minutes * 60),
+        &mut |line| println!("{line}"),
+    )
+    .await?;
+    println!(
+        "soak: {} letters, receiver killed {} times, {} on the receiver exactly once, {} receipts, {:.1} s ({:.0} letters/s end to end)",
+        r.letters,
+        r.kills,
+        r.received_once,
+        r.receipts,
+        r.seconds,
+        f64::from(u32::try_from(r.letters).unwrap_or(u32::MAX)) / r.seconds
+    );
+    let all = i64::try_from(r.letters).unwrap_or(i64::MAX);
+    if r.received_once != all || r.receipts != r.letters || r.kills < 2 {
+        anyhow::bail!("soak failed: letters lost, duplicated or unreceipted");
+    }
+    Ok(())
+}
+
+async fn bench_with_results(
+    opts: &docsvc::dev::bench::Options,
+    results: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let mut print = |line: &str| println!("{line}");
+    let mut report = docsvc::dev::bench::Report::new(&mut print);
+    docsvc::dev::bench::run(opts, &mut report).await?;
+    let Some(dir) = results else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let machine = format!(
+        "{} cores, {cpu}; {} ({})",
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        docsvc::now_rfc3339(),
+        env!("CARGO_PKG_VERSION")
+    );
+    let write = |name: &str, text: String| -> anyhow::Result<()> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    };
+    write("results.md", report.markdown(&machine))?;
+    write(
+        "results.json",
+        serde_json::to_string_pretty(&report.json(&machine))?,
+    )?;
+    for s in &report.series {
+        write(&format!("{}.svg", s.name), docsvc::dev::bench::svg(s))?;
+    }
+    println!("results written to {}", dir.display());
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! `docsvc serve`: a node served over HTTPS, with its background tasks (certificate and
+//! policy reload on SIGHUP, the sweep of abandoned uploads, the delivery worker).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use docsvc::dev::quickstart;
+use docsvc::http::api;
+use docsvc::node::{Layout, Node};
+
+#[derive(clap::Args)]
+pub(super) struct ServeArgs {
+    #[arg(long, env = "DOCSVC_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Unseal with the dev custodians' files in the data directory (quickstart nodes only).
+    #[arg(long)]
+    dev_unseal: bool,
+    /// Listen here instead of node.toml's `listen`: another process of the same node
+    /// (same data directory, one shared PostgreSQL database).
+    #[arg(long)]
+    listen: Option<String>,
+}
+
+pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    serve(
+        Layout::new(args.data_dir),
+        args.dev_unseal,
+        args.listen,
+        None,
+    )
+    .await
+}
+
+pub(super) async fn serve(
+    layout: Layout,
+    dev_unseal: bool,
+    listen: Option<String>,
+    banner: Option<String>,
+) -> anyhow::Result<()> {
+    let mut node = Node::open(layout.clone()).await?;
+    if let Some(l) = listen {
+        node.config.listen = l;
+    }
+    let node = Arc::new(node);
+    let (cert, tls) = node.tls_config()?;
+    let listener = tokio::net::TcpListener::bind(&node.config.listen)
+        .await
+        .with_context(|| format!("listening on {}", node.config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, sealed = node.is_sealed(), "docsvc listening");
+    // SIGHUP: pick up a renewed node certificate and the policy without a restart.
+    #[cfg(unix)]
+    {
+        let node = Arc::clone(&node);
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                match docsvc::node::read_pem_certs(&node.layout.tls_chain()).and_then(|chain| {
+                    let handle =
+                        hsm_shim::KeyStore::info(node.tls_keystore.as_ref(), node.keys.get().tls)?
+                            .handle();
+                    cert.replace(
+                        chain,
+                        Arc::clone(&node.tls_keystore) as Arc<dyn hsm_shim::KeyStore>,
+                        handle,
+                    );
+                    Ok(())
+                }) {
+                    Ok(()) => tracing::info!("node certificate reloaded"),
+                    Err(e) => tracing::error!("node certificate not reloaded: {e}"),
+                }
+                match node.policy.reload(&node.config.policy_dir) {
+                    Ok(p) => {
+                        node.store.integrity().set_policy_version(p.version());
+                        tracing::info!(version = p.version(), "policy reloaded");
+                    }
+                    Err(e) => tracing::error!("policy not reloaded, the old one stays: {e}"),
+                }
+            }
+        });
+    }
+    // Abandoned uploads (a client gone mid-upload, a crash): swept at start and then
+    // regularly.
+    {
+        let node = Arc::clone(&node);
+        tokio::spawn(async move {
+            let minutes = node.config.abandoned_upload_minutes.max(0);
+            let every = std::time::Duration::from_secs(
+                u64::try_from(minutes.clamp(1, 10) * 60).unwrap_or(600),
+            );
+            loop {
+                match docsvc::letters::documents::sweep_abandoned(&node, minutes).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(chunks = n, "abandoned uploads swept"),
+                    Err(e) => tracing::error!("sweeping abandoned uploads: {e}"),
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
+    }
+    if dev_unseal {
+        let n = quickstart::unseal_dev(&node.layout, &node.keystore)?;
+        node.after_unseal()?;
+        eprintln!("{}", quickstart::WARNING);
+        eprintln!("unsealed with {n} dev custodian shares");
+    }
+    docsvc::transmit::spawn_worker(Arc::clone(&node));
+    if let Some(b) = banner {
+        println!("{b}");
+    }
+    println!(
+        "docsvc listening on https://{addr} ({})",
+        if node.is_sealed() {
+            "sealed"
+        } else {
+            "unsealed"
+        }
+    );
+    let app = api::router(Arc::clone(&node));
+    docsvc::http::server::serve(listener, tls, app, node, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing open requests");
+}

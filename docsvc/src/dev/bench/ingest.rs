@@ -1,0 +1,152 @@
+//! Document ingest: a letter streamed through encryption, hashing and the durable store, beside
+//! the age crate in memory and the age CLI file to file.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{Bench, Options, Report, Series, err};
+use crate::Result;
+use crate::crypto::envelope::Urgency;
+use crate::letters::documents::{Ingest, NewLetter};
+use crate::node::Node;
+use crate::officials::{Caller, directory};
+
+/// MB/s of ingest (and by letter size with `--sweep`).
+pub(super) async fn measure(
+    b: &Bench,
+    opts: &Options,
+    (budi, siti_nip): (&directory::Official, &str),
+    r: &mut Report<'_>,
+) -> Result<()> {
+    let (dir, node) = (&b.dir, &b.served.node);
+    let size = opts.ingest_mib << 20;
+    let docsvc_rate = ingest_rate(node, budi, siti_nip, size).await?;
+    let crate_rate = age_crate_rate(size)?;
+    r.line(&format!(
+        "ingest of {} MiB: docsvc {docsvc_rate:.0} MB/s (encrypt + hash + chunked store, durable), age crate in memory {crate_rate:.0} MB/s: docsvc at {:.0}% of the crate",
+        opts.ingest_mib,
+        100.0 * docsvc_rate / crate_rate
+    ));
+    r.compared(
+        &format!(
+            "ingest of {} MiB (encrypted, hashed, stored durably)",
+            opts.ingest_mib
+        ),
+        docsvc_rate,
+        "MB/s",
+        "age crate, in memory",
+        crate_rate,
+    );
+    match age_cli_rate(dir, size) {
+        Some(cli) => {
+            r.line(&format!(
+                "age CLI on the same {} MiB file: {cli:.0} MB/s ({:.2}x the age crate)",
+                opts.ingest_mib,
+                cli / crate_rate
+            ));
+            r.compared(
+                &format!("ingest of {} MiB beside the age CLI", opts.ingest_mib),
+                docsvc_rate,
+                "MB/s",
+                "age CLI, file to file",
+                cli,
+            );
+        }
+        None => r.line("age CLI not installed: skipped its comparison"),
+    }
+    if opts.sweep {
+        let mut points = Vec::new();
+        for kib in [64usize, 1024, 8 * 1024, 64 * 1024] {
+            let rate = ingest_rate(node, budi, siti_nip, kib << 10).await?;
+            r.line(&format!("  ingest of {kib} KiB: {rate:.0} MB/s"));
+            #[allow(clippy::cast_precision_loss)]
+            points.push((kib as f64 / 1024.0, rate));
+        }
+        r.series(Series {
+            title: "Ingest throughput by letter size".into(),
+            x_label: "letter size (MiB)".into(),
+            y_label: "MB/s".into(),
+            name: "ingest-by-size".into(),
+            points,
+        });
+    }
+    Ok(())
+}
+
+/// MB/s of one letter of `bytes` streamed through encryption, hashing and the durable store.
+async fn ingest_rate(
+    node: &Node,
+    budi: &directory::Official,
+    to: &str,
+    bytes: usize,
+) -> Result<f64> {
+    let block = Bytes::from(vec![0x5au8; (1 << 20).min(bytes)]);
+    let blocks = bytes / block.len();
+    let start = Instant::now();
+    let mut ingest = Ingest::begin(
+        node,
+        Caller {
+            official: budi.clone(),
+            stepped_up: true,
+            client: None,
+        },
+        NewLetter {
+            nomor: format!("BENCH/INGEST/{bytes}"),
+            perihal: "Bench".into(),
+            classification: policies::Level::Terbatas,
+            urgency: Urgency::Biasa,
+            recipients: vec![to.to_owned()],
+            copies: vec![],
+            dated: None,
+        },
+    )
+    .await?;
+    let stream = futures_util::stream::iter(
+        (0..blocks).map(move |_| Ok::<Bytes, std::convert::Infallible>(block.clone())),
+    );
+    ingest
+        .add_part("bench.bin", "application/octet-stream", stream)
+        .await?;
+    ingest.finish().await?;
+    #[allow(clippy::cast_precision_loss)]
+    Ok(bytes as f64 / 1e6 / start.elapsed().as_secs_f64())
+}
+
+/// MB/s of the age crate encrypting `bytes` in memory to three recipients.
+fn age_crate_rate(bytes: usize) -> Result<f64> {
+    use std::io::Write;
+    let recipients: Vec<age::x25519::Recipient> = (0..3)
+        .map(|_| age::x25519::Identity::generate().to_public())
+        .collect();
+    let block = vec![0x5au8; (1 << 20).min(bytes)];
+    let start = Instant::now();
+    let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+        .map_err(err)?;
+    let mut w = enc.wrap_output(std::io::sink()).map_err(err)?;
+    for _ in 0..bytes / block.len() {
+        w.write_all(&block).map_err(err)?;
+    }
+    w.finish().map_err(err)?;
+    #[allow(clippy::cast_precision_loss)]
+    Ok(bytes as f64 / 1e6 / start.elapsed().as_secs_f64())
+}
+
+/// MB/s of the age CLI encrypting a file of `bytes` to three recipients, if it is installed.
+fn age_cli_rate(dir: &std::path::Path, bytes: usize) -> Option<f64> {
+    let file = dir.join("bench-input.bin");
+    std::fs::write(&file, vec![0x5au8; bytes]).ok()?;
+    let mut cmd = std::process::Command::new("age");
+    for _ in 0..3 {
+        cmd.arg("-r")
+            .arg(age::x25519::Identity::generate().to_public().to_string());
+    }
+    cmd.arg("-o").arg(dir.join("bench-output.age")).arg(&file);
+    let start = Instant::now();
+    let ok = cmd.status().is_ok_and(|s| s.success());
+    let elapsed = start.elapsed();
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_file(dir.join("bench-output.age"));
+    #[allow(clippy::cast_precision_loss)]
+    ok.then(|| bytes as f64 / 1e6 / elapsed.as_secs_f64())
+}
