@@ -228,3 +228,53 @@ fn the_checker_sees_grouped_and_nested_imports() {
         .collect();
     assert_eq!(refs, want);
 }
+
+/// Every product source file of the workspace's crates (not their tests).
+fn product_files() -> Vec<PathBuf> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for krate in ["docsvc", "keymgr", "hsm-shim", "policies"] {
+        rust_files(&workspace.join(krate).join("src"), &mut files);
+    }
+    files
+}
+
+#[test]
+fn sql_lives_in_the_store_layer_only() {
+    let mut outside = Vec::new();
+    for krate in ["docsvc", "keymgr"] {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(krate)
+            .join("src");
+        let mut files = Vec::new();
+        rust_files(&root, &mut files);
+        for f in files {
+            let rel = f.strip_prefix(&root).expect("under src");
+            if rel.starts_with("store") {
+                continue;
+            }
+            let text = production(&std::fs::read_to_string(&f).expect("read source"));
+            if text.contains("sqlx") {
+                outside.push(format!("{krate}/src/{}", rel.display()));
+            }
+        }
+    }
+    assert!(outside.is_empty(), "sqlx outside store/: {outside:?}");
+}
+
+#[test]
+fn no_product_file_is_too_long_to_walk() {
+    let mut long = Vec::new();
+    for f in product_files() {
+        let text = std::fs::read_to_string(&f).expect("read source");
+        let lines = text.lines().count();
+        if lines > 800 {
+            long.push(format!("{} ({lines} lines)", f.display()));
+        }
+        if text.contains("clippy::too_many_lines") {
+            long.push(format!("{} (allows clippy::too_many_lines)", f.display()));
+        }
+    }
+    assert!(long.is_empty(), "split these: {long:?}");
+}
