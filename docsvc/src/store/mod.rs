@@ -1,11 +1,11 @@
 //! The database: sqlx over SQLite (embedded default) or PostgreSQL, with one set of
 //! migrations per backend.
 
-mod database_error;
 pub mod applications;
 pub mod approvals;
 pub mod audit_log;
 pub mod backup;
+mod database_error;
 pub mod delegations;
 pub mod deliveries;
 pub mod documents;
