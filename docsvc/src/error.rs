@@ -1,11 +1,20 @@
-//! docsvc's one error type. Each error has a stable problem type and an HTTP status; nothing
-//! secret goes into a message.
+//! docsvc's one error type. Each error has a stable problem type and an HTTP status, both
+//! decided here and nowhere else; nothing secret goes into a message.
 
 use std::path::PathBuf;
 
+/// What a docsvc operation can refuse or fail with. Each variant says what failed and on
+/// what; the client reads the message as the problem's `detail`, except for problem type
+/// "internal" (those stay in the operator's log).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
-    /// Bad input from a client or an operator.
+    /// Bad input from a client or an operator: `what` names the input concerned (a field, a
+    /// file, a header); `reason` is the whole message the client reads.
+    #[error("{reason}")]
+    InvalidInput { what: &'static str, reason: String },
+    /// The legacy, untyped form of `InvalidInput`, still built by http/, ops/, dev/, node/,
+    /// network/, audit and main until they are converted; then it goes.
     #[error("{0}")]
     Invalid(String),
     #[error("authentication required: {0}")]
@@ -68,6 +77,35 @@ pub enum Error {
     /// issuer): refused, never taken as good, until the operator installs a fresh CRL.
     #[error("revocation status unknown: {0}")]
     RevocationUnknown(String),
+    /// Serialising a value the node built itself failed (serde_json, toml).
+    #[error("encoding {what}: {detail}")]
+    Encode { what: &'static str, detail: String },
+    /// An integer that does not fit the type it is stored or computed in.
+    #[error("{what} is out of range")]
+    OutOfRange { what: &'static str },
+    /// age could not set up or finish an encryption or decryption.
+    #[error("{op} with age: {detail}")]
+    Age { op: &'static str, detail: String },
+    /// A cryptographic step other than age refused its inputs (HKDF, argon2, a CSR, TLS).
+    #[error("{op}: {detail}")]
+    Crypto { op: &'static str, detail: String },
+    /// A spawned task failed or vanished before it answered.
+    #[error("{what} task: {detail}")]
+    Task { what: &'static str, detail: String },
+    /// The operating system gave no random bytes.
+    #[error("the system's random number generator failed")]
+    NoRandomness,
+    /// A key or certificate the node should hold is not there.
+    #[error("no {what}")]
+    MissingKey { what: String },
+    /// A row written in this very operation could not be read back.
+    #[error("{what} {id} vanished after it was written")]
+    Vanished { what: &'static str, id: String },
+    /// Something the code guarantees did not hold: a bug.
+    #[error("broken invariant: {what}")]
+    Invariant { what: &'static str },
+    /// The legacy, untyped form of the internal variants above, still built by http/, ops/,
+    /// dev/, node/, network/, audit and main until they are converted; then it goes.
     #[error("{0}")]
     Internal(String),
 }
@@ -75,6 +113,30 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Bad input named by `what`; `reason` is the whole message the client reads.
+    pub fn invalid(what: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            what,
+            reason: reason.into(),
+        }
+    }
+
+    /// Serialising `what` failed.
+    pub fn encode(what: &'static str, e: impl std::fmt::Display) -> Self {
+        Error::Encode {
+            what,
+            detail: e.to_string(),
+        }
+    }
+
+    /// age failed while `op`.
+    pub fn age(op: &'static str, e: impl std::fmt::Display) -> Self {
+        Error::Age {
+            op,
+            detail: e.to_string(),
+        }
+    }
+
     pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             what,
@@ -86,7 +148,7 @@ impl Error {
     /// The HTTP status this error answers with.
     pub fn status(&self) -> u16 {
         match self {
-            Error::Invalid(_) | Error::Signature(_) => 400,
+            Error::InvalidInput { .. } | Error::Invalid(_) | Error::Signature(_) => 400,
             Error::Unauthenticated(_) => 401,
             Error::Forbidden { .. } => 403,
             Error::NotFound(_) => 404,
@@ -107,6 +169,15 @@ impl Error {
             | Error::Policy(_)
             | Error::Keystore(_)
             | Error::Keymgr(_)
+            | Error::Encode { .. }
+            | Error::OutOfRange { .. }
+            | Error::Age { .. }
+            | Error::Crypto { .. }
+            | Error::Task { .. }
+            | Error::NoRandomness
+            | Error::MissingKey { .. }
+            | Error::Vanished { .. }
+            | Error::Invariant { .. }
             | Error::Internal(_) => 500,
         }
     }
@@ -114,7 +185,7 @@ impl Error {
     /// The stable problem type (RFC 9457 `type`), relative to the node's base URL.
     pub fn problem_type(&self) -> &'static str {
         match self {
-            Error::Invalid(_) => "invalid-request",
+            Error::InvalidInput { .. } | Error::Invalid(_) => "invalid-request",
             Error::Unauthenticated(_) => "unauthenticated",
             Error::Forbidden { .. } => "policy-denied",
             Error::NotFound(_) => "not-found",
@@ -135,7 +206,57 @@ impl Error {
             | Error::Policy(_)
             | Error::Keystore(_)
             | Error::Keymgr(_)
+            | Error::Encode { .. }
+            | Error::OutOfRange { .. }
+            | Error::Age { .. }
+            | Error::Crypto { .. }
+            | Error::Task { .. }
+            | Error::NoRandomness
+            | Error::MissingKey { .. }
+            | Error::Vanished { .. }
+            | Error::Invariant { .. }
             | Error::Internal(_) => "internal",
+        }
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn invalid_input_reads_as_its_reason_alone() {
+        let e = Error::invalid("nomor", "nomor must be 1-100 characters");
+        assert_eq!(e.to_string(), "nomor must be 1-100 characters");
+        assert_eq!((e.status(), e.problem_type()), (400, "invalid-request"));
+    }
+
+    #[test]
+    fn typed_internal_errors_answer_500_internal() {
+        for e in [
+            Error::encode("a manifest", "boom"),
+            Error::OutOfRange {
+                what: "a part index",
+            },
+            Error::age("encrypting a part", "boom"),
+            Error::Crypto {
+                op: "hashing a secret",
+                detail: "boom".into(),
+            },
+            Error::Task {
+                what: "export",
+                detail: "boom".into(),
+            },
+            Error::NoRandomness,
+            Error::MissingKey {
+                what: "node certificate".into(),
+            },
+            Error::Vanished {
+                what: "change",
+                id: "c1".into(),
+            },
+            Error::Invariant { what: "a bug" },
+        ] {
+            assert_eq!((e.status(), e.problem_type()), (500, "internal"), "{e}");
         }
     }
 }

@@ -89,18 +89,19 @@ fn content_of<'a>(
         (Some(c), None) => {
             *buf = B64
                 .decode(c)
-                .map_err(|e| Error::Invalid(format!("content is not base64: {e}")))?;
+                .map_err(|e| Error::invalid("content", format!("content is not base64: {e}")))?;
             Ok(Content::Bytes(buf))
         }
         (None, Some(h)) => {
             let d: [u8; 32] = hex::decode(h)
                 .ok()
                 .and_then(|v| v.try_into().ok())
-                .ok_or_else(|| Error::Invalid("sha256 must be 64 hex digits".into()))?;
+                .ok_or_else(|| Error::invalid("sha256", "sha256 must be 64 hex digits"))?;
             Ok(Content::Sha256(d))
         }
-        _ => Err(Error::Invalid(
-            "give exactly one of `content` (base64) or `sha256` (hex)".into(),
+        _ => Err(Error::invalid(
+            "content",
+            "give exactly one of `content` (base64) or `sha256` (hex)",
         )),
     }
 }
@@ -132,10 +133,14 @@ async fn signer_key(
 ) -> Result<(hsm_shim::KeyId, Vec<u8>, String, String)> {
     match req.as_official.as_deref() {
         None => Ok((
-            app.signing_key
-                .ok_or_else(|| Error::Invalid("the application has no signing key".into()))?,
+            app.signing_key.ok_or_else(|| {
+                Error::invalid("signing key", "the application has no signing key")
+            })?,
             app.certificate.clone().ok_or_else(|| {
-                Error::Invalid("the application's signing certificate is not issued yet".into())
+                Error::invalid(
+                    "signing certificate",
+                    "the application's signing certificate is not issued yet",
+                )
             })?,
             format!("application:{}", app.id),
             String::new(),
@@ -153,7 +158,9 @@ async fn signer_key(
             let o = directory::get(&node.store, nip)
                 .await?
                 .filter(|o| o.status == policies::Status::Active)
-                .ok_or_else(|| Error::Invalid(format!("no active official {nip}")))?;
+                .ok_or_else(|| {
+                    Error::invalid("as_official", format!("no active official {nip}"))
+                })?;
             if level > o.clearance {
                 return Err(Error::Forbidden {
                     alasan: format!("ditolak: {nip} tidak berwenang untuk klasifikasi ini"),
@@ -164,9 +171,10 @@ async fn signer_key(
             let consent = consent(node, app, &o.nip, req.pin.as_ref(), level).await?;
             Ok((
                 o.signing_key
-                    .ok_or_else(|| Error::Invalid("no signing key".into()))?,
-                o.certificate
-                    .ok_or_else(|| Error::Invalid("no signing certificate".into()))?,
+                    .ok_or_else(|| Error::invalid("signing key", "no signing key"))?,
+                o.certificate.ok_or_else(|| {
+                    Error::invalid("signing certificate", "no signing certificate")
+                })?,
                 format!("official:{nip}"),
                 format!(" {consent}"),
             ))
@@ -318,11 +326,11 @@ pub async fn verify(
     let mut buf = Vec::new();
     let content = content_of(req.content.as_deref(), req.sha256.as_deref(), &mut buf)?;
     if req.signature.is_empty() {
-        return Err(Error::Invalid("signature is empty".into()));
+        return Err(Error::invalid("signature", "signature is empty"));
     }
     let cms = B64
         .decode(&req.signature)
-        .map_err(|e| Error::Invalid(format!("signature is not base64: {e}")))?;
+        .map_err(|e| Error::invalid("signature", format!("signature is not base64: {e}")))?;
     let now = OffsetDateTime::now_utc();
     let out =
         match signature::verify_detached(&cms, signature::Kind::Api, content, &node.trust, now) {

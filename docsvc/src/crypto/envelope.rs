@@ -94,7 +94,7 @@ pub struct Reclassified {
 
 impl Manifest {
     pub fn canonical(&self) -> Result<Vec<u8>> {
-        serde_json::to_vec(self).map_err(|e| Error::Internal(e.to_string()))
+        serde_json::to_vec(self).map_err(|e| Error::encode("a manifest", e))
     }
 
     /// Parses stored canonical bytes and checks they are canonical (re-encoding gives the same
@@ -188,7 +188,7 @@ pub fn encrypt_part(recipients: &[age::x25519::Recipient]) -> Result<EncryptPipe
     let (chunk_tx, chunk_rx) = mpsc::channel::<Vec<u8>>(2);
     let encryptor =
         age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-            .map_err(|e| Error::Internal(format!("age: {e}")))?;
+            .map_err(|e| Error::age("encrypting a part", e))?;
     let task = tokio::task::spawn_blocking(move || -> Result<Sealed> {
         let sink = ChunkSink {
             buf: Vec::with_capacity(CHUNK),
@@ -197,22 +197,22 @@ pub fn encrypt_part(recipients: &[age::x25519::Recipient]) -> Result<EncryptPipe
         };
         let mut w = encryptor
             .wrap_output(sink)
-            .map_err(|e| Error::Internal(format!("age: {e}")))?;
+            .map_err(|e| Error::age("encrypting a part", e))?;
         while let Some(block) = plain_rx.blocking_recv() {
             // An error ends the part without age's final chunk: what was written cannot be
             // taken for a whole file.
             let block = block?;
             w.write_all(&block)
-                .map_err(|e| Error::Internal(format!("encrypting: {e}")))?;
+                .map_err(|e| Error::age("encrypting a part", e))?;
         }
-        let sink = w
-            .finish()
-            .map_err(|e| Error::Internal(format!("encrypting: {e}")))?;
+        let sink = w.finish().map_err(|e| Error::age("encrypting a part", e))?;
         let head = sink
             .finish()
-            .map_err(|e| Error::Internal(format!("encrypting: {e}")))?;
-        let nonce = payload_nonce(&head)
-            .ok_or_else(|| Error::Internal("age output without a payload nonce".into()))?;
+            .map_err(|e| Error::age("encrypting a part", e))?;
+        let nonce = payload_nonce(&head).ok_or_else(|| Error::Age {
+            op: "encrypting a part",
+            detail: "its output has no payload nonce".into(),
+        })?;
         Ok(Sealed {
             payload_nonce: hex::encode(nonce),
         })
@@ -346,7 +346,10 @@ fn header_mac_key(file_key: &age_core::format::FileKey) -> Result<ring::hmac::Ke
     let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[]).extract(file_key.expose_secret());
     let okm = prk
         .expand(&[b"header"], ring::hmac::HMAC_SHA256)
-        .map_err(|_| Error::Internal("hkdf".into()))?;
+        .map_err(|_| Error::Crypto {
+            op: "deriving age's header MAC key",
+            detail: "HKDF refused the output length".into(),
+        })?;
     Ok(ring::hmac::Key::from(okm))
 }
 
@@ -395,7 +398,7 @@ pub fn rewrap_header(
     let mut out = AGE_V1.to_vec();
     for r in recipients {
         let (stanzas, _labels) = age::Recipient::wrap_file_key(r, &file_key)
-            .map_err(|e| Error::Internal(format!("age: {e}")))?;
+            .map_err(|e| Error::age("re-wrapping a file key", e))?;
         for s in &stanzas {
             write_stanza(&mut out, s);
         }

@@ -120,15 +120,18 @@ pub fn server_config(cert: Arc<NodeCert>, root_der: &[u8]) -> Result<ServerConfi
     let mut roots = RootCertStore::empty();
     roots
         .add(CertificateDer::from(root_der.to_vec()))
-        .map_err(|e| Error::Invalid(format!("root certificate: {e}")))?;
+        .map_err(|e| Error::invalid("root certificate", format!("root certificate: {e}")))?;
     let verifier =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
             .allow_unauthenticated()
             .build()
-            .map_err(|e| Error::Invalid(format!("client verifier: {e}")))?;
+            .map_err(|e| Error::invalid("root certificate", format!("client verifier: {e}")))?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::Crypto {
+            op: "choosing the TLS protocol versions",
+            detail: e.to_string(),
+        })?
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -146,6 +149,9 @@ pub fn csr_for(keys: &dyn KeyStore, id: hsm_shim::KeyId, subject: &str) -> Resul
         .push(rcgen::DnType::CommonName, subject);
     let csr = params
         .serialize_request(&signer)
-        .map_err(|e| Error::Internal(format!("CSR: {e}")))?;
+        .map_err(|e| Error::Crypto {
+            op: "building a certificate request",
+            detail: e.to_string(),
+        })?;
     Ok(csr.der().to_vec())
 }

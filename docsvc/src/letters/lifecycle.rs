@@ -72,7 +72,9 @@ pub(crate) async fn rewrapped_heads(
     let identities = documents::archive_identities(node, from)?;
     let mut out = Vec::new();
     for part in 0..m.parts.len() {
-        let part = i64::try_from(part).map_err(|e| Error::Internal(e.to_string()))?;
+        let part = i64::try_from(part).map_err(|_| Error::OutOfRange {
+            what: "a part index",
+        })?;
         let first = parts::first_chunk(&node.store, &m.id, part)
             .await?
             .ok_or_else(|| Error::Integrity(format!("letter {}: part {part} is missing", m.id)))?;
@@ -115,16 +117,17 @@ pub async fn reclassify(
     let old = &checked.manifest;
     let reason = req.reason.as_deref().map(str::trim).unwrap_or_default();
     if reason.chars().count() > 1000 || reason.chars().any(char::is_control) {
-        return Err(Error::Invalid(
-            "reason must be at most 1000 characters without control characters".into(),
+        return Err(Error::invalid(
+            "reason",
+            "reason must be at most 1000 characters without control characters",
         ));
     }
     if req.classification == old.classification {
-        return Err(Error::Invalid(format!(
-            "letter {} is already {}",
-            old.id,
-            old.classification.as_str()
-        )));
+        let level = old.classification.as_str();
+        return Err(Error::invalid(
+            "classification",
+            format!("letter {} is already {level}", old.id),
+        ));
     }
     if checked.state == AWAITING {
         return Err(Error::Conflict(format!(
@@ -244,7 +247,9 @@ async fn store_version(
 ) -> Result<()> {
     let old = &checked.manifest;
     let version = new.reclassified.as_ref().map_or(1, |r| r.version);
-    let version = i64::try_from(version).map_err(|e| Error::Internal(e.to_string()))?;
+    let version = i64::try_from(version).map_err(|_| Error::OutOfRange {
+        what: "a letter's version",
+    })?;
     rows::insert_version(
         tx,
         &rows::OldVersion {
@@ -257,8 +262,8 @@ async fn store_version(
         },
     )
     .await?;
-    let wrapped_to =
-        serde_json::to_string(wrapped_to).map_err(|e| Error::Internal(e.to_string()))?;
+    let wrapped_to = serde_json::to_string(wrapped_to)
+        .map_err(|e| Error::encode("the wrapped-to key list", e))?;
     let replaced = rows::replace_version(
         tx,
         &rows::NewVersion {
@@ -377,10 +382,14 @@ async fn stored_at(node: &Node, id: &str) -> Result<time::OffsetDateTime> {
 /// level.
 fn retention_end(stored: time::OffsetDateTime, years: u32) -> Result<time::Date> {
     let from = stored.date();
-    let year = from.year() + i32::try_from(years).map_err(|e| Error::Internal(e.to_string()))?;
+    let out_of_range = || Error::OutOfRange {
+        what: "the year a retention ends",
+    };
+    let years = i32::try_from(years).map_err(|_| out_of_range())?;
+    let year = from.year() + years;
     time::Date::from_calendar_date(year, from.month(), from.day())
         .or_else(|_| time::Date::from_calendar_date(year, from.month(), 28))
-        .map_err(|e| Error::Internal(e.to_string()))
+        .map_err(|_| out_of_range())
 }
 
 /// Destroys a letter after its retention: the policy decides (the persandian officer or the
@@ -395,8 +404,9 @@ pub async fn destroy(
     let m = &checked.manifest;
     let reason = req.reason.trim();
     if reason.is_empty() || reason.chars().count() > 1000 || reason.chars().any(char::is_control) {
-        return Err(Error::Invalid(
-            "a destruction needs a reason of 1-1000 characters without control characters".into(),
+        return Err(Error::invalid(
+            "reason",
+            "a destruction needs a reason of 1-1000 characters without control characters",
         ));
     }
     let policy = node.policy.current();
@@ -452,7 +462,8 @@ pub async fn destroy(
         destroyed_by_name: caller.official.name.clone(),
         reason: reason.to_owned(),
     };
-    let bytes = serde_json::to_vec(&record).map_err(|e| Error::Internal(e.to_string()))?;
+    let bytes =
+        serde_json::to_vec(&record).map_err(|e| Error::encode("a destruction record", e))?;
     let cms = sign_as(node, &caller.official, Kind::Destruction, &bytes)?;
     let mut tx = node.store.begin().await?;
     if !rows::mark_destroyed(&mut tx, &m.id, DESTROYED).await? {

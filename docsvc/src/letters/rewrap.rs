@@ -148,7 +148,8 @@ async fn one(node: &Node, m: &Manifest, stored: Vec<String>) -> Result<bool> {
     let heads = rewrapped_heads(node, m, m.classification, &recipients).await?;
     let mut tx = node.store.begin().await?;
     write_heads(&mut tx, &m.id, &heads).await?;
-    let wrapped_to = serde_json::to_string(&ids).map_err(|e| Error::Internal(e.to_string()))?;
+    let wrapped_to =
+        serde_json::to_string(&ids).map_err(|e| Error::encode("the wrapped-to key list", e))?;
     rows::set_wrapped_to(&mut tx, &m.id, &wrapped_to).await?;
     node.audit
         .commit_with(

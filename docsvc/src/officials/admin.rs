@@ -119,9 +119,9 @@ pub async fn register(
         },
     )
     .await?;
-    let key = official
-        .signing_key
-        .ok_or_else(|| Error::Internal("no signing key".into()))?;
+    let key = official.signing_key.ok_or_else(|| Error::MissingKey {
+        what: format!("signing key for official {}", official.nip),
+    })?;
     let csr = crate::crypto::tls::csr_for(node.keystore.as_ref(), key, &official.nip)?;
     log(
         node,
@@ -158,7 +158,7 @@ pub async fn install_certificate(
 ) -> Result<()> {
     require_admin(admin)?;
     let der = keymgr::ca::pem_to_der(pem)
-        .ok_or_else(|| Error::Invalid("expected a PEM certificate".into()))?;
+        .ok_or_else(|| Error::invalid("certificate", "expected a PEM certificate"))?;
     let official = directory::get(&node.store, nip)
         .await?
         .ok_or_else(|| Error::NotFound(format!("official {nip}")))?;
@@ -167,26 +167,28 @@ pub async fn install_certificate(
         vec![node.signing_ca_der.clone()],
     );
     crate::crypto::signature::check_chain(&der, &signing_only, time::OffsetDateTime::now_utc())
-        .map_err(|e| Error::Invalid(format!("certificate: {e}")))?;
+        .map_err(|e| Error::invalid("certificate", format!("certificate: {e}")))?;
     let (_, cert) = x509_parser::parse_x509_certificate(&der)
-        .map_err(|e| Error::Invalid(format!("certificate: {e}")))?;
+        .map_err(|e| Error::invalid("certificate", format!("certificate: {e}")))?;
     let named = cert
         .subject()
         .iter_by_oid(&x509_parser::oid_registry::OID_X509_SERIALNUMBER)
         .next()
         .and_then(|a| a.as_str().ok());
     if named != Some(nip) {
-        return Err(Error::Invalid(format!(
-            "the certificate does not name NIP {nip}"
-        )));
+        return Err(Error::invalid(
+            "certificate",
+            format!("the certificate does not name NIP {nip}"),
+        ));
     }
     let key = official
         .signing_key
-        .ok_or_else(|| Error::Invalid("the official has no signing key".into()))?;
+        .ok_or_else(|| Error::invalid("signing key", "the official has no signing key"))?;
     let spki = hsm_shim::KeyStore::public_key(node.keystore.as_ref(), &node.handle(key)?)?;
     if cert.public_key().raw != spki.as_slice() {
-        return Err(Error::Invalid(
-            "the certificate is for another key than the official's signing key".into(),
+        return Err(Error::invalid(
+            "certificate",
+            "the certificate is for another key than the official's signing key",
         ));
     }
     directory::set_certificate(&node.store, nip, &der).await?;

@@ -92,15 +92,16 @@ pub async fn register(
         || n.id.len() > 64
         || !n.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     {
-        return Err(Error::Invalid(
-            "an application id is 1-64 letters, digits and hyphens".into(),
+        return Err(Error::invalid(
+            "id",
+            "an application id is 1-64 letters, digits and hyphens",
         ));
     }
     x509_parser::parse_x509_certificate(&n.client_certificate)
-        .map_err(|e| Error::Invalid(format!("client certificate: {e}")))?;
+        .map_err(|e| Error::invalid("client_certificate", format!("client certificate: {e}")))?;
     let key = keys.generate(KeyKind::EcdsaP256, &format!("app-{}-sign", n.id))?;
     let may_sign_for =
-        serde_json::to_string(&n.may_sign_for).map_err(|e| Error::Internal(e.to_string()))?;
+        serde_json::to_string(&n.may_sign_for).map_err(|e| Error::encode("may_sign_for", e))?;
     applications::insert(
         store,
         &NewApplicationRow {
@@ -115,9 +116,10 @@ pub async fn register(
         },
     )
     .await?;
-    get(store, &n.id)
-        .await?
-        .ok_or_else(|| Error::Internal("application vanished".into()))
+    get(store, &n.id).await?.ok_or_else(|| Error::Vanished {
+        what: "application",
+        id: n.id.clone(),
+    })
 }
 
 pub async fn get(store: &Store, id: &str) -> Result<Option<Application>> {

@@ -211,7 +211,7 @@ pub async fn request(
     .await?;
     get(node, &id)
         .await?
-        .ok_or_else(|| Error::Internal("change vanished".into()))
+        .ok_or(Error::Vanished { what: "change", id })
 }
 
 async fn get(node: &Node, id: &str) -> Result<Option<Change>> {
@@ -360,9 +360,10 @@ pub async fn decide(node: &Node, caller: &Caller, id: &str, approve: bool) -> Re
         caller.client.clone(),
     )
     .await?;
-    get(node, id)
-        .await?
-        .ok_or_else(|| Error::Internal("change vanished".into()))
+    get(node, id).await?.ok_or_else(|| Error::Vanished {
+        what: "change",
+        id: id.to_owned(),
+    })
 }
 
 /// An administrator changes a clearance: lowering it is done at once; raising it is asked

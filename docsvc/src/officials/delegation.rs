@@ -153,19 +153,26 @@ pub async fn grant(node: &Node, caller: &Caller, g: &Grant) -> Result<Delegation
         ));
     }
     if !(1..=MAX_DAYS).contains(&g.days) {
-        return Err(Error::Invalid(format!(
-            "a delegation runs 1 to {MAX_DAYS} days"
-        )));
+        return Err(Error::invalid(
+            "days",
+            format!("a delegation runs 1 to {MAX_DAYS} days"),
+        ));
     }
     if g.max_classification > o.clearance {
-        return Err(Error::Invalid(
-            "a delegation cannot reach above the official's own clearance".into(),
+        return Err(Error::invalid(
+            "max_classification",
+            "a delegation cannot reach above the official's own clearance",
         ));
     }
     let app = applications::get(&node.store, &g.application_id)
         .await?
         .filter(|a| a.status == policies::Status::Active)
-        .ok_or_else(|| Error::Invalid(format!("no active application {:?}", g.application_id)))?;
+        .ok_or_else(|| {
+            Error::invalid(
+                "application_id",
+                format!("no active application {:?}", g.application_id),
+            )
+        })?;
     let now = OffsetDateTime::now_utc();
     let id = uuid::Uuid::new_v4().to_string();
     let expires_at = rfc3339(now + time::Duration::days(g.days));
@@ -194,9 +201,10 @@ pub async fn grant(node: &Node, caller: &Caller, g: &Grant) -> Result<Delegation
         caller.client.clone(),
     )
     .await?;
-    get(node, &id)
-        .await?
-        .ok_or_else(|| Error::Internal("delegation vanished".into()))
+    get(node, &id).await?.ok_or(Error::Vanished {
+        what: "delegation",
+        id,
+    })
 }
 
 async fn get(node: &Node, id: &str) -> Result<Option<Delegation>> {

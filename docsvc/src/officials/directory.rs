@@ -92,12 +92,18 @@ fn hash_secret(secret: &str) -> Result<String> {
     let salt = {
         let mut b = [0u8; 16];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-            .map_err(|_| Error::Internal("no randomness".into()))?;
-        SaltString::encode_b64(&b).map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(|_| Error::NoRandomness)?;
+        SaltString::encode_b64(&b).map_err(|e| Error::Crypto {
+            op: "encoding a password salt",
+            detail: e.to_string(),
+        })?
     };
     Ok(Argon2::default()
         .hash_password(secret.as_bytes(), &salt)
-        .map_err(|e| Error::Internal(format!("hashing: {e}")))?
+        .map_err(|e| Error::Crypto {
+            op: "hashing a secret",
+            detail: e.to_string(),
+        })?
         .to_string())
 }
 
@@ -107,32 +113,34 @@ pub fn check_secret(hash: &str, secret: &str) -> bool {
 }
 
 fn check_new(n: &NewOfficial) -> Result<()> {
-    keymgr::ca::check_nip(&n.nip).map_err(|e| Error::Invalid(e.to_string()))?;
+    keymgr::ca::check_nip(&n.nip).map_err(|e| Error::invalid("nip", e.to_string()))?;
     for (what, v) in [
         ("name", &n.name),
         ("agency", &n.agency),
         ("position", &n.position),
     ] {
         if v.trim().is_empty() || v.len() > 200 || v.chars().any(char::is_control) {
-            return Err(Error::Invalid(format!(
-                "{what} must be 1-200 printable characters"
-            )));
+            return Err(Error::invalid(
+                what,
+                format!("{what} must be 1-200 printable characters"),
+            ));
         }
     }
     if n.password.chars().count() < 10 {
-        return Err(Error::Invalid(
-            "a password needs at least 10 characters".into(),
+        return Err(Error::invalid(
+            "password",
+            "a password needs at least 10 characters",
         ));
     }
     if n.pin.len() < 6 || !n.pin.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::Invalid("a signing PIN is at least 6 digits".into()));
+        return Err(Error::invalid("pin", "a signing PIN is at least 6 digits"));
     }
     for r in &n.roles {
         if !ROLES.contains(&r.as_str()) {
-            return Err(Error::Invalid(format!(
-                "unknown role {r:?}: one of {}",
-                ROLES.join(", ")
-            )));
+            return Err(Error::invalid(
+                "roles",
+                format!("unknown role {r:?}: one of {}", ROLES.join(", ")),
+            ));
         }
     }
     Ok(())
@@ -171,9 +179,10 @@ pub fn parse_status(s: &str) -> Result<Status> {
         "active" => Ok(Status::Active),
         "suspended" => Ok(Status::Suspended),
         "revoked" => Ok(Status::Revoked),
-        other => Err(Error::Invalid(format!(
-            "unknown status {other:?}: active, suspended or revoked"
-        ))),
+        other => Err(Error::invalid(
+            "status",
+            format!("unknown status {other:?}: active, suspended or revoked"),
+        )),
     }
 }
 
@@ -192,7 +201,7 @@ pub async fn add(store: &Store, keys: &dyn KeyStore, n: &NewOfficial) -> Result<
     let signing = keys.generate(KeyKind::EcdsaP256, &format!("official-{}-sign", n.nip))?;
     let encryption = keys.generate(KeyKind::X25519, &format!("official-{}-enc", n.nip))?;
     let json =
-        |v: &Vec<String>| serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()));
+        |v: &Vec<String>| serde_json::to_string(v).map_err(|e| Error::encode("a list field", e));
     let mut row = OfficialRow {
         nip: n.nip.clone(),
         name: n.name.trim().to_owned(),
@@ -294,7 +303,7 @@ pub async fn key_binding(store: &Store, nip: &str) -> Result<Option<String>> {
 pub async fn set_personal_recipient(store: &Store, nip: &str, recipient: &str) -> Result<()> {
     recipient
         .parse::<age::x25519::Recipient>()
-        .map_err(|e| Error::Invalid(format!("not an age recipient: {e}")))?;
+        .map_err(|e| Error::invalid("recipient", format!("not an age recipient: {e}")))?;
     change(store, nip, |r| {
         r.personal_recipient = Some(recipient.to_owned());
     })

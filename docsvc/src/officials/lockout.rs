@@ -190,7 +190,10 @@ pub async fn check(store: &Store, nip: &str, secret: Secret, presented: &str) ->
             let presented = Zeroizing::new(presented.to_owned());
             let right = tokio::task::spawn_blocking(move || verify(&hash, &presented, false))
                 .await
-                .map_err(|e| Error::Internal(format!("checking a secret: {e}")))?;
+                .map_err(|e| Error::Task {
+                    what: "secret check",
+                    detail: e.to_string(),
+                })?;
             if right {
                 reset(store, nip, secret).await?;
                 return Ok(Verdict::Right);

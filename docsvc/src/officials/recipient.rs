@@ -83,20 +83,20 @@ pub async fn begin(node: &Node, caller: &Caller, b: &Begin) -> Result<Challenge>
     let text = b.recipient.trim();
     let recipient: age::x25519::Recipient = text
         .parse()
-        .map_err(|e| Error::Invalid(format!("not an age recipient: {e}")))?;
+        .map_err(|e| Error::invalid("recipient", format!("not an age recipient: {e}")))?;
     let mut raw = Zeroizing::new([0u8; 32]);
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw[..])
-        .map_err(|_| Error::Internal("no randomness".into()))?;
+        .map_err(|_| Error::NoRandomness)?;
     let answer = Zeroizing::new(hex::encode(&raw[..]));
     let enc = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
-        .map_err(|e| Error::Internal(format!("age: {e}")))?;
+        .map_err(|e| Error::age("encrypting a recipient challenge", e))?;
     let mut out = Vec::new();
     let mut w = enc
         .wrap_output(&mut out)
-        .map_err(|e| Error::Internal(format!("age: {e}")))?;
+        .map_err(|e| Error::age("encrypting a recipient challenge", e))?;
     w.write_all(answer.as_bytes())
         .and_then(|()| w.finish().map(|_| ()))
-        .map_err(|e| Error::Internal(format!("age: {e}")))?;
+        .map_err(|e| Error::age("encrypting a recipient challenge", e))?;
     let expires_at =
         rfc3339(OffsetDateTime::now_utc() + time::Duration::minutes(CHALLENGE_MINUTES));
     let nip = &caller.official.nip;

@@ -110,7 +110,7 @@ fn session_of(r: &Stored) -> Result<Session> {
 fn random_token() -> Result<String> {
     let mut b = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-        .map_err(|_| Error::Internal("no randomness".into()))?;
+        .map_err(|_| Error::NoRandomness)?;
     Ok(B64URL.encode(b))
 }
 

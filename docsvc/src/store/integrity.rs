@@ -73,15 +73,15 @@ pub fn load_or_create(dir: &Path, keys: &dyn KeyStore) -> Result<MacKey> {
             }
             let mut key = Zeroizing::new([0u8; 32]);
             ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), key.as_mut())
-                .map_err(|_| Error::Internal("no randomness".into()))?;
+                .map_err(|_| Error::NoRandomness)?;
             let kek = keys.generate(KeyKind::Aes256Wrap, KEK_LABEL)?;
             let wrapped = keys.wrap(&kek, &SecretBytes::new(key.to_vec()), AAD)?;
             let file = KeyFile {
                 kek: kek.id(),
                 wrapped: B64.encode(wrapped),
             };
-            let text =
-                serde_json::to_vec_pretty(&file).map_err(|e| Error::Internal(e.to_string()))?;
+            let text = serde_json::to_vec_pretty(&file)
+                .map_err(|e| Error::encode("the row MAC key file", e))?;
             let tmp = path.with_extension("tmp");
             std::fs::write(&tmp, text).map_err(|e| Error::io("writing", &tmp, e))?;
             std::fs::rename(&tmp, &path).map_err(|e| Error::io("renaming", &path, e))?;

@@ -56,10 +56,13 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
         } else {
-            return Err(Error::Invalid(format!(
-                "database URL must be sqlite:… or postgres://…, not {:?}",
-                url.split(':').next().unwrap_or_default()
-            )));
+            return Err(Error::invalid(
+                "database URL",
+                format!(
+                    "database URL must be sqlite:… or postgres://…, not {:?}",
+                    url.split(':').next().unwrap_or_default()
+                ),
+            ));
         };
         let sqlite = backend == Backend::Sqlite;
         crate::private_files::prepare_sqlite(url)?;

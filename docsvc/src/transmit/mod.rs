@@ -98,7 +98,9 @@ pub async fn envelope_of(node: &Node, checked: &Checked) -> Result<Envelope> {
     }
     let mut parts = Vec::new();
     for part in 0..m.parts.len() {
-        let part = i64::try_from(part).map_err(|e| Error::Internal(e.to_string()))?;
+        let part = i64::try_from(part).map_err(|_| Error::OutOfRange {
+            what: "a part index",
+        })?;
         parts.push(crate::store::parts::part_ciphertext(&node.store, &m.id, part).await?);
     }
     Ok(Envelope {
@@ -220,16 +222,16 @@ fn check_receipt(
     peer: &keymgr::directory::NodeEntry,
 ) -> Result<SignedReceipt> {
     let r: SignedReceipt = serde_json::from_slice(body)
-        .map_err(|e| Error::Invalid(format!("unreadable receipt: {e}")))?;
+        .map_err(|e| Error::invalid("receipt", format!("unreadable receipt: {e}")))?;
     let bytes = B64
         .decode(&r.receipt_bytes)
-        .map_err(|_| Error::Invalid("receipt is not base64".into()))?;
+        .map_err(|_| Error::invalid("receipt", "receipt is not base64"))?;
     let sig = B64
         .decode(&r.signature)
-        .map_err(|_| Error::Invalid("receipt signature is not base64".into()))?;
+        .map_err(|_| Error::invalid("receipt", "receipt signature is not base64"))?;
     let cert = B64
         .decode(&r.certificate)
-        .map_err(|_| Error::Invalid("receipt certificate is not base64".into()))?;
+        .map_err(|_| Error::invalid("receipt", "receipt certificate is not base64"))?;
     signature::check_chain(&cert, &node.network_trust, OffsetDateTime::now_utc())?;
     let spki = keymgr::ca::spki_of_cert(&cert)?;
     hsm_shim::verify_signature(
@@ -238,28 +240,35 @@ fn check_receipt(
         &bytes,
         &sig,
     )
-    .map_err(|_| Error::Invalid("the receipt's signature does not verify".into()))?;
+    .map_err(|_| Error::invalid("receipt", "the receipt's signature does not verify"))?;
     if crate::network::fingerprint(&cert) != peer.certificate_sha256 {
-        return Err(Error::Invalid(format!(
-            "signed by a certificate the directory does not list for {}",
-            peer.id
-        )));
+        return Err(Error::invalid(
+            "receipt",
+            format!(
+                "signed by a certificate the directory does not list for {}",
+                peer.id
+            ),
+        ));
     }
     let receipt: Receipt = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Invalid(format!("unreadable receipt: {e}")))?;
+        .map_err(|e| Error::invalid("receipt", format!("unreadable receipt: {e}")))?;
     if receipt.format != RECEIPT_FORMAT {
-        return Err(Error::Invalid(format!(
-            "not a receipt: the signed bytes are of kind {:?}",
-            receipt.format
-        )));
+        return Err(Error::invalid(
+            "receipt",
+            format!(
+                "not a receipt: the signed bytes are of kind {:?}",
+                receipt.format
+            ),
+        ));
     }
     if receipt != r.receipt
         || receipt.document_id != id
         || receipt.manifest_sha256 != manifest_sha256
         || receipt.received_by != peer.id
     {
-        return Err(Error::Invalid(
-            "the receipt is for another letter, content or node".into(),
+        return Err(Error::invalid(
+            "receipt",
+            "the receipt is for another letter, content or node",
         ));
     }
     Ok(r)
@@ -281,7 +290,7 @@ async fn record(node: &Node, id: &str, peer: &str, attempts: i64, outcome: Outco
     let now = now_rfc3339();
     let (state, next, error, receipt, decision, reason) = match outcome {
         Outcome::Delivered(r) => {
-            let json = serde_json::to_vec(&r).map_err(|e| Error::Internal(e.to_string()))?;
+            let json = serde_json::to_vec(&r).map_err(|e| Error::encode("a receipt", e))?;
             (
                 "delivered",
                 now.clone(),

@@ -103,38 +103,51 @@ async fn addressees(
         for nip in list {
             if let Some((nip, peer)) = crate::network::remote_address(nip) {
                 if peer == node.config.node_id {
-                    return Err(Error::Invalid(format!(
-                        "{nip}@{peer}: officials of this node are addressed by NIP alone"
-                    )));
+                    return Err(Error::invalid(
+                        "recipients",
+                        format!("{nip}@{peer}: officials of this node are addressed by NIP alone"),
+                    ));
                 }
                 let r =
                     crate::network::remote_official(node, peer, nip, letter.classification).await?;
                 if r.card.clearance < letter.classification {
-                    return Err(Error::Invalid(format!(
-                        "{} ({nip}@{peer}) has clearance {} and cannot receive a {} letter",
-                        r.card.name,
-                        r.card.clearance.as_str(),
-                        letter.classification.as_str()
-                    )));
+                    return Err(Error::invalid(
+                        "recipients",
+                        format!(
+                            "{} ({nip}@{peer}) has clearance {} and cannot receive a {} letter",
+                            r.card.name,
+                            r.card.clearance.as_str(),
+                            letter.classification.as_str()
+                        ),
+                    ));
                 }
                 remote.push(r);
                 continue;
             }
             let o = directory::get(&node.store, nip).await?.ok_or_else(|| {
-                Error::Invalid(format!("no official with NIP {nip:?} on this node"))
+                Error::invalid(
+                    "recipients",
+                    format!("no official with NIP {nip:?} on this node"),
+                )
             })?;
             if o.status != policies::Status::Active {
-                return Err(Error::Invalid(format!("official {nip} is not active")));
+                return Err(Error::invalid(
+                    "recipients",
+                    format!("official {nip} is not active"),
+                ));
             }
             // Addressing someone who could never open it helps nobody and leaks the
             // subject line: refuse before anything is stored.
             if o.clearance < letter.classification {
-                return Err(Error::Invalid(format!(
-                    "{} ({nip}) has clearance {} and cannot receive a {} letter",
-                    o.name,
-                    o.clearance.as_str(),
-                    letter.classification.as_str()
-                )));
+                return Err(Error::invalid(
+                    "recipients",
+                    format!(
+                        "{} ({nip}) has clearance {} and cannot receive a {} letter",
+                        o.name,
+                        o.clearance.as_str(),
+                        letter.classification.as_str()
+                    ),
+                ));
             }
             out.push(o);
         }
@@ -152,13 +165,15 @@ impl<'a> Ingest<'a> {
         text_field("nomor", &letter.nomor, 100)?;
         text_field("perihal", &letter.perihal, 500)?;
         if letter.recipients.is_empty() {
-            return Err(Error::Invalid(
-                "a letter needs at least one recipient".into(),
+            return Err(Error::invalid(
+                "recipients",
+                "a letter needs at least one recipient",
             ));
         }
         if letter.recipients.len() + letter.copies.len() > 500 {
-            return Err(Error::Invalid(
-                "at most 500 recipients and copy-holders".into(),
+            return Err(Error::invalid(
+                "recipients",
+                "at most 500 recipients and copy-holders",
             ));
         }
         let dated = match &letter.dated {
@@ -167,7 +182,7 @@ impl<'a> Ingest<'a> {
                     d,
                     &time::macros::format_description!("[year]-[month]-[day]"),
                 )
-                .map_err(|_| Error::Invalid(format!("dated {d:?} must be YYYY-MM-DD")))?;
+                .map_err(|_| Error::invalid("dated", format!("dated {d:?} must be YYYY-MM-DD")))?;
                 d.clone()
             }
             None => now_rfc3339()[..10].to_owned(),
@@ -253,10 +268,9 @@ impl<'a> Ingest<'a> {
         nodes.dedup_by(|a, b| a.id == b.id);
         let policy = self.node.policy.current();
         for n in nodes {
-            let accreditation: Level = n
-                .accreditation
-                .parse()
-                .map_err(|e: String| Error::Invalid(format!("node {}: {e}", n.id)))?;
+            let accreditation: Level = n.accreditation.parse().map_err(|e: String| {
+                Error::invalid("network directory", format!("node {}: {e}", n.id))
+            })?;
             let d = policy.decide(
                 &Principal::Node {
                     id: n.id.clone(),
@@ -350,9 +364,11 @@ impl<'a> Ingest<'a> {
         text_field("part name", name, 200)?;
         text_field("media type", media_type, 200)?;
         if self.parts.len() >= 100 {
-            return Err(Error::Invalid("at most 100 attachments".into()));
+            return Err(Error::invalid("attachments", "at most 100 attachments"));
         }
-        let part = i64::try_from(self.parts.len()).map_err(|e| Error::Internal(e.to_string()))?;
+        let part = i64::try_from(self.parts.len()).map_err(|_| Error::OutOfRange {
+            what: "a part index",
+        })?;
         if part == 0 {
             // Recorded before the first chunk: a crash from here on leaves something the
             // sweep recognises as abandoned.
@@ -375,8 +391,10 @@ impl<'a> Ingest<'a> {
                     }
                     Err(e) => {
                         let e = format!("reading the upload: {e}");
-                        let _ = plain_tx.send(Err(Error::Invalid(e.clone()))).await;
-                        return Err(Error::Invalid(e));
+                        let _ = plain_tx
+                            .send(Err(Error::invalid("upload", e.clone())))
+                            .await;
+                        return Err(Error::invalid("upload", e));
                     }
                 }
             }
@@ -408,9 +426,10 @@ impl<'a> Ingest<'a> {
             Ok::<(), Error>(())
         };
         let (feed_result, sink_result) = tokio::join!(feed, sink);
-        let sealed = task
-            .await
-            .map_err(|e| Error::Internal(format!("encryption task: {e}")))?;
+        let sealed = task.await.map_err(|e| Error::Task {
+            what: "encryption",
+            detail: e.to_string(),
+        })?;
         let (sha256, size) = feed_result?;
         sink_result?;
         let sealed = sealed?;
@@ -442,15 +461,15 @@ impl<'a> Ingest<'a> {
 
     async fn commit(&self) -> Result<Created> {
         if self.parts.is_empty() {
-            return Err(Error::Invalid("a letter needs a body".into()));
+            return Err(Error::invalid("body", "a letter needs a body"));
         }
         let node = self.node;
         let manifest = self.manifest(now_rfc3339());
         let bytes = manifest.canonical()?;
         let cms = sign_as(node, &self.caller.official, Kind::Manifest, &bytes)?;
 
-        let wrapped_to =
-            serde_json::to_string(&self.wrapped_to).map_err(|e| Error::Internal(e.to_string()))?;
+        let wrapped_to = serde_json::to_string(&self.wrapped_to)
+            .map_err(|e| Error::encode("the wrapped-to key list", e))?;
 
         let mut tx = node.store.begin().await?;
         rows::insert_document(

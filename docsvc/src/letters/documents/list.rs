@@ -132,8 +132,9 @@ pub async fn list(
 ) -> Result<Vec<Summary>> {
     if let Some(t) = &filter.text {
         if t.chars().count() > 200 {
-            return Err(Error::Invalid(
-                "search text is at most 200 characters".into(),
+            return Err(Error::invalid(
+                "search text",
+                "search text is at most 200 characters",
             ));
         }
     }

@@ -66,11 +66,12 @@ pub struct Summary {
     pub read: bool,
 }
 
-fn text_field(what: &str, v: &str, max: usize) -> Result<()> {
+fn text_field(what: &'static str, v: &str, max: usize) -> Result<()> {
     if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(Error::Invalid(format!(
-            "{what} must be 1-{max} characters without control characters"
-        )));
+        return Err(Error::invalid(
+            what,
+            format!("{what} must be 1-{max} characters without control characters"),
+        ));
     }
     Ok(())
 }
@@ -106,14 +107,20 @@ pub(crate) fn sign_as(
     bytes: &[u8],
 ) -> Result<Vec<u8>> {
     let cert = official.certificate.clone().ok_or_else(|| {
-        Error::Invalid(format!(
-            "official {} has no signing certificate yet: the key custodians must issue one",
-            official.nip
-        ))
+        Error::invalid(
+            "signing certificate",
+            format!(
+                "official {} has no signing certificate yet: the key custodians must issue one",
+                official.nip
+            ),
+        )
     })?;
     crate::node::revocation::require_good(node, &cert, "signing certificate")?;
     let key = node.handle(official.signing_key.ok_or_else(|| {
-        Error::Invalid(format!("official {} has no signing key", official.nip))
+        Error::invalid(
+            "signing key",
+            format!("official {} has no signing key", official.nip),
+        )
     })?)?;
     let keys: &dyn KeyStore = node.keystore.as_ref();
     let cms = signature::sign_detached(
@@ -169,9 +176,12 @@ pub(crate) fn wrap_set(
     let mut ids = Vec::new();
     let mut recipients = Vec::new();
     for o in officials.iter().filter(|o| o.clearance >= level) {
-        let id = o
-            .encryption_key
-            .ok_or_else(|| Error::Invalid(format!("official {} has no encryption key", o.nip)))?;
+        let id = o.encryption_key.ok_or_else(|| {
+            Error::invalid(
+                "encryption key",
+                format!("official {} has no encryption key", o.nip),
+            )
+        })?;
         if ids.contains(&id.to_string()) {
             continue;
         }

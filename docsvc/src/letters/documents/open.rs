@@ -200,7 +200,9 @@ pub async fn open_part(
         .get(part)
         .ok_or_else(|| Error::NotFound(format!("part {part} of letter {}", m.id)))?
         .clone();
-    let part_i = i64::try_from(part).map_err(|e| Error::Internal(e.to_string()))?;
+    let part_i = i64::try_from(part).map_err(|_| Error::OutOfRange {
+        what: "a part index",
+    })?;
     let count = parts::chunk_count(&node.store, &m.id, part_i).await?;
     let first = parts::first_chunk(&node.store, &m.id, part_i).await?;
     let nonce = first
@@ -254,7 +256,10 @@ pub async fn export_part(
         drop(plain_tx);
         let result = match task.await {
             Ok(r) => r.map(|_| ()),
-            Err(e) => Err(Error::Internal(format!("export task: {e}"))),
+            Err(e) => Err(Error::Task {
+                what: "export",
+                detail: e.to_string(),
+            }),
         };
         let _ = done_tx.send(result);
     });
@@ -264,7 +269,10 @@ pub async fn export_part(
         match done_rx.await {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(Err(e)),
-            Err(_) => Some(Err(Error::Internal("export task vanished".into()))),
+            Err(_) => Some(Err(Error::Task {
+                what: "export",
+                detail: "vanished without an answer".into(),
+            })),
         }
     })
     .filter_map(|x| async move { x });

@@ -40,7 +40,7 @@ impl std::fmt::Debug for Incoming {
 }
 
 fn truncated() -> Error {
-    Error::Invalid("not a sandi envelope: it ends early".into())
+    Error::invalid("envelope", "not a sandi envelope: it ends early")
 }
 
 impl Incoming {
@@ -64,7 +64,12 @@ impl Incoming {
                     self.ended = true;
                     return Ok(false);
                 }
-                Some(Err(e)) => return Err(Error::Invalid(format!("reading the envelope: {e}"))),
+                Some(Err(e)) => {
+                    return Err(Error::invalid(
+                        "envelope",
+                        format!("reading the envelope: {e}"),
+                    ));
+                }
                 Some(Ok(b)) => {
                     self.read += b.len() as u64;
                     if self.read > MAX_BODY {
@@ -138,7 +143,7 @@ pub(super) struct Header {
 }
 
 pub(super) async fn read_header(inc: &mut Incoming) -> Result<Header> {
-    let bad = |what: &str| Error::Invalid(format!("not a sandi envelope: {what}"));
+    let bad = |what: &str| Error::invalid("envelope", format!("not a sandi envelope: {what}"));
     if inc.exact(MAGIC.len()).await? != MAGIC {
         return Err(bad("no envelope magic"));
     }
@@ -184,8 +189,9 @@ pub fn decode(bytes: &[u8]) -> Result<crate::transmit::Envelope> {
             parts.push(part);
         }
         if !inc.at_end().await? {
-            return Err(Error::Invalid(
-                "not a sandi envelope: bytes after its last part".into(),
+            return Err(Error::invalid(
+                "envelope",
+                "not a sandi envelope: bytes after its last part",
             ));
         }
         Ok(crate::transmit::Envelope {
@@ -195,8 +201,9 @@ pub fn decode(bytes: &[u8]) -> Result<crate::transmit::Envelope> {
         })
     };
     // The body is in memory: the reader never waits.
-    read.now_or_never()
-        .unwrap_or_else(|| Err(Error::Internal("an in-memory envelope read waited".into())))
+    read.now_or_never().unwrap_or(Err(Error::Invariant {
+        what: "an in-memory envelope read waited",
+    }))
 }
 
 #[cfg(test)]

@@ -76,7 +76,7 @@ async fn receive(
 ) -> Result<SignedReceipt> {
     let head = read_header(inc).await?;
     let m = Manifest::parse(&head.manifest)
-        .map_err(|e| Error::Invalid(format!("the envelope's manifest: {e}")))?;
+        .map_err(|e| Error::invalid("envelope", format!("the envelope's manifest: {e}")))?;
     let manifest_sha = sha256_hex(&head.manifest);
     // Before anything else, so that a peer can speak only of its own letters.
     if m.node != peer.id {
@@ -129,8 +129,9 @@ async fn receive(
         }
     }
     if !inc.at_end().await? {
-        return Err(Error::Invalid(
-            "not a sandi envelope: bytes after its last part".into(),
+        return Err(Error::invalid(
+            "envelope",
+            "not a sandi envelope: bytes after its last part",
         ));
     }
     let actor = format!("node:{}", peer.id);
@@ -354,16 +355,20 @@ fn deny(
 
 /// The accreditation this node holds in the directory.
 pub(crate) async fn own_accreditation(node: &Node) -> Result<Level> {
-    let d = node
-        .network
-        .current(&node.store)
-        .await?
-        .ok_or_else(|| Error::Invalid("this node has no network directory".into()))?;
+    let d =
+        node.network.current(&node.store).await?.ok_or_else(|| {
+            Error::invalid("network directory", "this node has no network directory")
+        })?;
     d.by_id(&node.config.node_id)
-        .ok_or_else(|| Error::Invalid("this node is not in its own network directory".into()))?
+        .ok_or_else(|| {
+            Error::invalid(
+                "network directory",
+                "this node is not in its own network directory",
+            )
+        })?
         .accreditation
         .parse()
-        .map_err(|e: String| Error::Invalid(e))
+        .map_err(|e: String| Error::invalid("network directory", e))
 }
 
 /// This node's officials a letter is addressed to, by plain NIP.
@@ -374,7 +379,10 @@ async fn local_addressees(node: &Node, m: &Manifest) -> Result<Vec<(Official, &'
         for a in list {
             if let Some(nip) = a.strip_suffix(&mine) {
                 let o = directory::get(&node.store, nip).await?.ok_or_else(|| {
-                    Error::Invalid(format!("no official {nip} on node {}", node.config.node_id))
+                    Error::invalid(
+                        "recipients",
+                        format!("no official {nip} on node {}", node.config.node_id),
+                    )
                 })?;
                 out.push((o, role));
             }
@@ -425,12 +433,15 @@ async fn store_received(
     let mut again = ring::digest::Context::new(&ring::digest::SHA256);
     let mut tx = node.store.begin().await?;
     for (part, &len) in letter.lengths.iter().enumerate() {
-        let part = i64::try_from(part).map_err(|e| Error::Internal(e.to_string()))?;
+        let part = i64::try_from(part).map_err(|_| Error::OutOfRange {
+            what: "a part index",
+        })?;
         let mut left = len;
         let mut seq = 0i64;
         while left > 0 {
-            let n = usize::try_from(left.min(CHUNK as u64))
-                .map_err(|e| Error::Internal(e.to_string()))?;
+            let n = usize::try_from(left.min(CHUNK as u64)).map_err(|_| Error::OutOfRange {
+                what: "a chunk length",
+            })?;
             let mut data = spool.read(n, &mut again).await?;
             if seq == 0 {
                 data = envelope::rewrap_header(&data, &identities, &recipients)?;
@@ -446,8 +457,8 @@ async fn store_received(
             "the spooled delivery changed between its check and its storing".into(),
         ));
     }
-    let wrapped_to =
-        serde_json::to_string(&wrapped_to).map_err(|e| Error::Internal(e.to_string()))?;
+    let wrapped_to = serde_json::to_string(&wrapped_to)
+        .map_err(|e| Error::encode("the wrapped-to key list", e))?;
     rows::insert_received_document(
         &mut tx,
         &rows::NewDocument {
@@ -503,11 +514,11 @@ async fn sign_receipt(node: &Node, id: &str, manifest_sha: &str) -> Result<Signe
         received_by: node.config.node_id.clone(),
         received_at: received_at.unwrap_or_else(now_rfc3339),
     };
-    let bytes = serde_json::to_vec(&receipt).map_err(|e| Error::Internal(e.to_string()))?;
+    let bytes = serde_json::to_vec(&receipt).map_err(|e| Error::encode("a receipt", e))?;
     let chain = crate::node::read_pem_certs(&node.layout.tls_chain())?;
-    let leaf = chain
-        .first()
-        .ok_or_else(|| Error::Internal("no node certificate".into()))?;
+    let leaf = chain.first().ok_or_else(|| Error::MissingKey {
+        what: "node certificate".into(),
+    })?;
     let keys: &dyn hsm_shim::KeyStore = node.tls_keystore.as_ref();
     let handle = keys.info(node.keys.get().tls)?.handle();
     let sig = keys.sign(&handle, &bytes)?;
