@@ -36,7 +36,7 @@ async fn fixture() -> Fixture {
         .password
         .to_string();
     let node = Arc::new(Node::open(Layout::new(dir.path())).await.expect("open"));
-    docsvc::dev::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
+    docsvc::dev::quickstart::unseal_dev(&node.layout, node.keystore.as_ref()).expect("unseal");
     node.after_unseal().expect("after unseal");
     Fixture {
         _dir: dir,

@@ -382,7 +382,7 @@ async fn a_thousand_single_byte_changes_are_all_detected() {
         .await
         .expect("quickstart");
     let node = Arc::new(Node::open(Layout::new(dir.path())).await.expect("open"));
-    docsvc::dev::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
+    docsvc::dev::quickstart::unseal_dev(&node.layout, node.keystore.as_ref()).expect("unseal");
     node.after_unseal().expect("after unseal");
     let ids = letters(&node, 4).await;
     // Untouched, everything reads and verifies.

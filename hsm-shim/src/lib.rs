@@ -49,6 +49,20 @@ impl UnsealProgress {
     }
 }
 
+/// A key store that opens only when it is allowed to: the software keystore when a quorum of
+/// custodians gave their shares, a PKCS#11 token when it was opened with its PIN. A service
+/// (such as a docsvc node) holds one of these, whatever the backend, asks it whether it is
+/// sealed and hands it custodians' shares one at a time.
+pub trait Sealable: KeyStore {
+    /// Whether keys cannot be used yet.
+    fn is_sealed(&self) -> bool;
+    /// How far unsealing has come.
+    fn progress(&self) -> UnsealProgress;
+    /// One custodian's share; unseals once the threshold is met. A backend opened otherwise
+    /// (a token and its PIN) refuses shares as unsupported.
+    fn submit_share(&self, share: CustodianShare) -> Result<UnsealProgress>;
+}
+
 /// The operations every key store offers. Usage is bound to the key's kind: a signing key
 /// cannot agree, a wrapping key cannot sign; the signature algorithm is the key's, never the
 /// caller's choice.

@@ -404,6 +404,29 @@ fn unwrap_ec_point(v: &[u8], len: usize) -> Option<&[u8]> {
     }
 }
 
+/// A token is open once it is logged in with its PIN (at [`Pkcs11KeyStore::open`]): never
+/// sealed, and custodians' shares do not apply to it.
+impl crate::Sealable for Pkcs11KeyStore {
+    fn is_sealed(&self) -> bool {
+        false
+    }
+
+    fn progress(&self) -> crate::UnsealProgress {
+        crate::UnsealProgress {
+            provided: 0,
+            threshold: 0,
+            unsealed: true,
+        }
+    }
+
+    fn submit_share(&self, _share: crate::CustodianShare) -> Result<crate::UnsealProgress> {
+        Err(Error::Unsupported {
+            backend: BACKEND,
+            what: "custodians' shares (a token opens with its PIN)".into(),
+        })
+    }
+}
+
 impl KeyStore for Pkcs11KeyStore {
     fn backend(&self) -> &'static str {
         BACKEND

@@ -114,3 +114,42 @@ fn keys_live_on_the_token_as_non_extractable_and_survive_reopening() {
     assert!(text.contains("never extractable"), "{text}");
     assert!(text.contains("sensitive"), "{text}");
 }
+
+/// A token serves wherever a sealable key store is wanted (a docsvc node holds one): it is open
+/// once logged in with its PIN, says so, refuses custodians' shares as unsupported, and signs
+/// through the same trait object.
+#[test]
+fn a_token_is_a_sealable_keystore_that_is_never_sealed() {
+    use std::sync::Arc;
+
+    use hsm_shim::{Quorum, Sealable, SoftwareKeyStore};
+
+    let Some(token) = support::softhsm() else {
+        return;
+    };
+    let store: Arc<dyn Sealable> = Arc::new(Pkcs11KeyStore::open(&token.config).expect("open"));
+    assert!(!store.is_sealed());
+    assert!(store.progress().unsealed);
+    assert_eq!(store.progress().remaining(), 0);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_software, mut shares) =
+        SoftwareKeyStore::create(dir.path(), Quorum::DEFAULT).expect("a software keystore");
+    let share = shares.pop().expect("a share");
+    assert!(matches!(
+        store.submit_share(share),
+        Err(Error::Unsupported {
+            backend: "PKCS#11",
+            ..
+        })
+    ));
+
+    let keys: &dyn KeyStore = store.as_ref();
+    let key = keys
+        .generate(KeyKind::EcdsaP256, "p11-sealable")
+        .expect("generate");
+    let signature = keys.sign(&key, b"surat").expect("sign");
+    let spki = keys.public_key(&key).expect("public key");
+    hsm_shim::verify_signature(&spki, signature.algorithm, b"surat", &signature.bytes)
+        .expect("verifies");
+}

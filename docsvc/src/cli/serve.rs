@@ -104,7 +104,7 @@ pub(super) async fn serve(
         });
     }
     if dev_unseal {
-        let n = quickstart::unseal_dev(&node.layout, &node.keystore)?;
+        let n = quickstart::unseal_dev(&node.layout, node.keystore.as_ref())?;
         node.after_unseal()?;
         eprintln!("{}", quickstart::WARNING);
         eprintln!("unsealed with {n} dev custodian shares");

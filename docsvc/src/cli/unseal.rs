@@ -102,7 +102,7 @@ pub(super) async fn open_unsealed(
 ) -> anyhow::Result<Node> {
     let node = Node::open(Layout::new(data_dir)).await?;
     if u.dev_unseal {
-        quickstart::unseal_dev(&node.layout, &node.keystore)?;
+        quickstart::unseal_dev(&node.layout, node.keystore.as_ref())?;
     } else {
         if u.share.len() != u.identity.len() {
             anyhow::bail!("give one --identity for each --share");

@@ -399,7 +399,7 @@ fn dev_node_keystore(
         write_share(share_file, share, r)?;
     }
     let keystore = Arc::new(SoftwareKeyStore::open(&layout.keystore())?);
-    unseal_dev(layout, &keystore)?;
+    unseal_dev(layout, keystore.as_ref())?;
     let tls = node::create_tls_key(layout)?;
     let keys = node::generate_node_keys(keystore.as_ref(), tls)?;
     keys.save(layout)?;
@@ -704,7 +704,7 @@ async fn dev_crls(
 }
 
 /// Unseals a node's keystore with the dev custodians' shares (quickstart only).
-pub fn unseal_dev(layout: &Layout, keystore: &SoftwareKeyStore) -> Result<usize> {
+pub fn unseal_dev(layout: &Layout, keystore: &dyn hsm_shim::Sealable) -> Result<usize> {
     let mut given = 0;
     for (key_file, share_file) in dev_custodian_files(layout) {
         if !keystore.is_sealed() {

@@ -84,7 +84,7 @@ pub async fn run(letters: usize, limit: Duration, out: &mut dyn FnMut(&str)) -> 
     drop((la, lb));
     let mut receiver = start_receiver(&b_dir)?;
     let a = Arc::new(Node::open(Layout::new(&a_dir)).await?);
-    quickstart::unseal_dev(&a.layout, &a.keystore)?;
+    quickstart::unseal_dev(&a.layout, a.keystore.as_ref())?;
     a.after_unseal()?;
     wait_for(&a, "bappeda", Duration::from_secs(30)).await?;
     let budi = directory::get(&a.store, &hub.officials[0].nip)

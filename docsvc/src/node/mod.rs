@@ -7,7 +7,9 @@ pub mod revocation;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hsm_shim::{CustodianShare, KeyHandle, KeyId, KeyKind, KeyStore, Quorum, SoftwareKeyStore};
+use hsm_shim::{
+    CustodianShare, KeyHandle, KeyId, KeyKind, KeyStore, Quorum, Sealable, SoftwareKeyStore,
+};
 use policies::{Level, PolicyStore};
 use serde::{Deserialize, Serialize};
 
@@ -372,7 +374,9 @@ pub struct Node {
     pub layout: Layout,
     pub config: Config,
     pub store: Store,
-    pub keystore: Arc<SoftwareKeyStore>,
+    /// The node's keys (officials' signing keys, archive and audit keys): any backend that
+    /// opens under the custodians' control (the sealed software keystore, a PKCS#11 token).
+    pub keystore: Arc<dyn Sealable>,
     pub tls_keystore: Arc<SoftwareKeyStore>,
     pub keys: KeysFile,
     pub policy: PolicyStore,
@@ -405,12 +409,19 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    /// Opens a node's data directory. The keystore comes up sealed.
+    /// Opens a node's data directory with its software keystore (`keystore/`), which comes up
+    /// sealed.
     pub async fn open(layout: Layout) -> Result<Self> {
+        let keystore = Arc::new(SoftwareKeyStore::open(&layout.keystore())?);
+        Self::open_with(layout, keystore).await
+    }
+
+    /// Opens a node's data directory with the keystore given, of any backend (its keys named
+    /// in `keys.json` as they are in that keystore).
+    pub async fn open_with(layout: Layout, keystore: Arc<dyn Sealable>) -> Result<Self> {
         let config = Config::load(&layout)?;
         crate::private_files::restrict_dir(layout.dir())?;
         let keys = KeysFile::open(&layout)?;
-        let keystore = Arc::new(SoftwareKeyStore::open(&layout.keystore())?);
         let tls_keystore = open_tls_keystore(&layout)?;
         let policy = PolicyStore::load(&config.policy_dir)?;
         let store = Store::open(&config.database_url(&layout)).await?;

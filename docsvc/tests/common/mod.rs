@@ -32,7 +32,7 @@ pub(crate) async fn node_pins(
         .map(|o| (o.nip.clone(), o.pin.to_string()))
         .collect();
     let node = Arc::new(Node::open(Layout::new(dir)).await.expect("open"));
-    docsvc::dev::quickstart::unseal_dev(&node.layout, &node.keystore).expect("unseal");
+    docsvc::dev::quickstart::unseal_dev(&node.layout, node.keystore.as_ref()).expect("unseal");
     node.after_unseal().expect("after unseal");
     (node, pins)
 }

@@ -698,6 +698,21 @@ fn write_meta(dir: &Path, meta: &StoreMeta) -> Result<()> {
     durable::write_atomic(&dir.join(META_FILE), &json)
 }
 
+/// The quorum of custodians unseals it ([`SoftwareKeyStore::submit_share`]).
+impl crate::Sealable for SoftwareKeyStore {
+    fn is_sealed(&self) -> bool {
+        SoftwareKeyStore::is_sealed(self)
+    }
+
+    fn progress(&self) -> UnsealProgress {
+        SoftwareKeyStore::progress(self)
+    }
+
+    fn submit_share(&self, share: CustodianShare) -> Result<UnsealProgress> {
+        SoftwareKeyStore::submit_share(self, share)
+    }
+}
+
 pub(crate) fn validate_label(label: &str) -> Result<()> {
     if label.is_empty()
         || label.len() > 128
