@@ -13,10 +13,6 @@ pub enum Error {
     /// file, a header); `reason` is the whole message the client reads.
     #[error("{reason}")]
     InvalidInput { what: &'static str, reason: String },
-    /// The legacy, untyped form of `InvalidInput`, still built by http/, ops/, dev/, node/,
-    /// network/, audit and main until they are converted; then it goes.
-    #[error("{0}")]
-    Invalid(String),
     #[error("authentication required: {0}")]
     Unauthenticated(String),
     /// The policy refused; both languages are kept for the caller.
@@ -104,10 +100,16 @@ pub enum Error {
     /// Something the code guarantees did not hold: a bug.
     #[error("broken invariant: {what}")]
     Invariant { what: &'static str },
-    /// The legacy, untyped form of the internal variants above, still built by http/, ops/,
-    /// dev/, node/, network/, audit and main until they are converted; then it goes.
-    #[error("{0}")]
-    Internal(String),
+    /// A step of an HTTP exchange with another node (`peer`, its address) failed.
+    #[error("{op} with {peer}: {detail}")]
+    Exchange {
+        op: &'static str,
+        peer: String,
+        detail: String,
+    },
+    /// A development tool (`bench`, `soak`) could not set up or run its measurement.
+    #[error("{tool}: {detail}")]
+    Tool { tool: &'static str, detail: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -148,7 +150,7 @@ impl Error {
     /// The HTTP status this error answers with.
     pub fn status(&self) -> u16 {
         match self {
-            Error::InvalidInput { .. } | Error::Invalid(_) | Error::Signature(_) => 400,
+            Error::InvalidInput { .. } | Error::Signature(_) => 400,
             Error::Unauthenticated(_) => 401,
             Error::Forbidden { .. } => 403,
             Error::NotFound(_) => 404,
@@ -178,14 +180,15 @@ impl Error {
             | Error::MissingKey { .. }
             | Error::Vanished { .. }
             | Error::Invariant { .. }
-            | Error::Internal(_) => 500,
+            | Error::Exchange { .. }
+            | Error::Tool { .. } => 500,
         }
     }
 
     /// The stable problem type (RFC 9457 `type`), relative to the node's base URL.
     pub fn problem_type(&self) -> &'static str {
         match self {
-            Error::InvalidInput { .. } | Error::Invalid(_) => "invalid-request",
+            Error::InvalidInput { .. } => "invalid-request",
             Error::Unauthenticated(_) => "unauthenticated",
             Error::Forbidden { .. } => "policy-denied",
             Error::NotFound(_) => "not-found",
@@ -215,7 +218,8 @@ impl Error {
             | Error::MissingKey { .. }
             | Error::Vanished { .. }
             | Error::Invariant { .. }
-            | Error::Internal(_) => "internal",
+            | Error::Exchange { .. }
+            | Error::Tool { .. } => "internal",
         }
     }
 }
@@ -255,6 +259,15 @@ mod tests {
                 id: "c1".into(),
             },
             Error::Invariant { what: "a bug" },
+            Error::Exchange {
+                op: "sending a request",
+                peer: "127.0.0.1:1".into(),
+                detail: "boom".into(),
+            },
+            Error::Tool {
+                tool: "bench",
+                detail: "boom".into(),
+            },
         ] {
             assert_eq!((e.status(), e.problem_type()), (500, "internal"), "{e}");
         }

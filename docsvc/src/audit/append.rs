@@ -63,9 +63,9 @@ impl AuditLog {
     }
 
     async fn append_rows(&self, tx: &mut Tx, entries: &[Entry]) -> Result<TreeHead> {
-        let last = entries
-            .last()
-            .ok_or_else(|| Error::Internal("nothing to append".into()))?;
+        let last = entries.last().ok_or(Error::Invariant {
+            what: "an append carries at least one entry",
+        })?;
         audit_log::lock_state(tx).await.map_err(log_err)?;
         let state = audit_log::state(tx).await.map_err(log_err)?;
         let nodes: Vec<(u32, String)> = serde_json::from_str(&state.frontier).map_err(log_err)?;

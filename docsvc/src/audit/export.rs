@@ -38,10 +38,11 @@ pub async fn export(store: &Store, since: Since, out: &mut dyn Write) -> Result<
                 }
             }
             let mut line =
-                serde_json::to_value(&entry).map_err(|e| Error::Internal(e.to_string()))?;
+                serde_json::to_value(&entry).map_err(|e| Error::encode("an audit entry", e))?;
             line["seq"] = serde_json::json!(row.seq);
             line["leaf_hash"] = serde_json::json!(row.leaf_hash);
-            serde_json::to_writer(&mut *out, &line).map_err(|e| Error::Internal(e.to_string()))?;
+            serde_json::to_writer(&mut *out, &line)
+                .map_err(|e| Error::encode("an export line", e))?;
             out.write_all(b"\n")
                 .map_err(|e| Error::io("writing", "the export", e))?;
             written += 1;

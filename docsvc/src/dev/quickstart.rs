@@ -48,7 +48,7 @@ pub struct DevOfficial {
 fn random_digits(n: usize) -> Result<Zeroizing<String>> {
     let mut b = vec![0u8; n];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-        .map_err(|_| Error::Internal("no randomness".into()))?;
+        .map_err(|_| Error::NoRandomness)?;
     Ok(Zeroizing::new(
         b.iter().map(|x| char::from(b'0' + x % 10)).collect(),
     ))
@@ -58,7 +58,7 @@ fn random_password() -> Result<Zeroizing<String>> {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut b = [0u8; 16];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-        .map_err(|_| Error::Internal("no randomness".into()))?;
+        .map_err(|_| Error::NoRandomness)?;
     Ok(Zeroizing::new(
         b.iter()
             .map(|x| char::from(ALPHABET[usize::from(*x) % ALPHABET.len()]))
@@ -70,14 +70,14 @@ fn random_password() -> Result<Zeroizing<String>> {
 pub fn write_share(path: &Path, share: &CustodianShare, to: &age::x25519::Recipient) -> Result<()> {
     let text = share.to_text();
     let enc = age::Encryptor::with_recipients(std::iter::once(to as &dyn age::Recipient))
-        .map_err(|e| Error::Internal(format!("age: {e}")))?;
+        .map_err(|e| Error::age("encrypting a share", e))?;
     let mut out = Vec::new();
     let mut w = enc
         .wrap_output(&mut out)
-        .map_err(|e| Error::Internal(format!("age: {e}")))?;
+        .map_err(|e| Error::age("encrypting a share", e))?;
     w.write_all(text.as_bytes())
         .and_then(|()| w.finish().map(|_| ()))
-        .map_err(|e| Error::Internal(format!("age: {e}")))?;
+        .map_err(|e| Error::age("encrypting a share", e))?;
     write_private(path, &out)
 }
 
@@ -86,16 +86,25 @@ pub fn read_share(path: &Path, identity_file: &Path) -> Result<CustodianShare> {
     let ids = age::IdentityFile::from_file(identity_file.to_string_lossy().into_owned())
         .map_err(|e| Error::io("reading", identity_file, e))?
         .into_identities()
-        .map_err(|e| Error::Invalid(format!("{}: {e}", identity_file.display())))?;
+        .map_err(|e| {
+            Error::invalid(
+                "age identity file",
+                format!("{}: {e}", identity_file.display()),
+            )
+        })?;
     let data = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
-    let d = age::Decryptor::new(&data[..])
-        .map_err(|e| Error::Invalid(format!("{}: not an age file: {e}", path.display())))?;
+    let d = age::Decryptor::new(&data[..]).map_err(|e| {
+        Error::invalid(
+            "share file",
+            format!("{}: not an age file: {e}", path.display()),
+        )
+    })?;
     let mut r = d
         .decrypt(ids.iter().map(|i| i.as_ref() as &dyn age::Identity))
-        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+        .map_err(|e| Error::invalid("share file", format!("{}: {e}", path.display())))?;
     let mut text = Zeroizing::new(String::new());
     std::io::Read::read_to_string(&mut r, &mut text)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+        .map_err(|e| Error::invalid("share file", format!("{}: {e}", path.display())))?;
     Ok(CustodianShare::parse(text.trim())?)
 }
 
@@ -292,9 +301,9 @@ async fn dev_official(
         },
     )
     .await?;
-    let key = o
-        .signing_key
-        .ok_or_else(|| Error::Internal("no signing key".into()))?;
+    let key = o.signing_key.ok_or_else(|| Error::MissingKey {
+        what: "signing key".into(),
+    })?;
     let cert = issue::issue(
         home,
         online,
@@ -311,16 +320,16 @@ async fn dev_official(
     directory::set_certificate(store, nip, &cert.record.der).await?;
     // The encryption key's binding, signed by the Signing CA: what other nodes fetch to
     // encrypt letters to this official.
-    let enc = o
-        .encryption_key
-        .ok_or_else(|| Error::Internal("no encryption key".into()))?;
+    let enc = o.encryption_key.ok_or_else(|| Error::MissingKey {
+        what: "encryption key".into(),
+    })?;
     let recipient = hsm_shim::age_recipient(keystore, &keystore.info(enc)?.handle())?;
     let binding =
         issue::bind_encryption_key(home, online, nip, name, agency, &recipient.to_string(), 365)?;
     directory::set_key_binding(
         store,
         nip,
-        &serde_json::to_string(&binding).map_err(|e| Error::Internal(e.to_string()))?,
+        &serde_json::to_string(&binding).map_err(|e| Error::encode("a key binding", e))?,
     )
     .await?;
     Ok(official)
@@ -330,10 +339,10 @@ async fn dev_official(
 pub fn dev_quorum(hub: &Layout) -> Result<(Home, QuorumSession)> {
     let home = Home::new(hub.dir().join("keymgr"));
     if !home.is_initialised() {
-        return Err(Error::Invalid(format!(
-            "{} holds no dev CA",
-            hub.dir().display()
-        )));
+        return Err(Error::invalid(
+            "dev hub directory",
+            format!("{} holds no dev CA", hub.dir().display()),
+        ));
     }
     let shares_dir = hub.shares().join("keymgr");
     let mut share_files: Vec<PathBuf> = std::fs::read_dir(&shares_dir)
@@ -370,7 +379,12 @@ async fn joined(
             .lines()
             .find(|l| l.starts_with("AGE-SECRET-KEY-"))
             .and_then(|l| l.parse().ok())
-            .ok_or_else(|| Error::Invalid(format!("{}: no age identity", theirs.display())))?;
+            .ok_or_else(|| {
+                Error::invalid(
+                    "age identity file",
+                    format!("{}: no age identity", theirs.display()),
+                )
+            })?;
         write_private(mine, text.as_bytes())?;
         recipients.push(id.to_public());
     }
@@ -622,8 +636,12 @@ async fn dev_application(
 ) -> Result<()> {
     let dir = layout.dir().join("apps").join("e-office");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
-    let client_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-        .map_err(|e| Error::Internal(format!("client key: {e}")))?;
+    let client_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| {
+        Error::Crypto {
+            op: "generating the client key",
+            detail: e.to_string(),
+        }
+    })?;
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
     params
@@ -631,7 +649,10 @@ async fn dev_application(
         .push(rcgen::DnType::CommonName, "e-office");
     let csr = params
         .serialize_request(&client_key)
-        .map_err(|e| Error::Internal(format!("CSR: {e}")))?;
+        .map_err(|e| Error::Crypto {
+            op: "building the client CSR",
+            detail: e.to_string(),
+        })?;
     let client = issue::issue(
         home,
         online,
@@ -667,9 +688,9 @@ async fn dev_application(
         },
     )
     .await?;
-    let key = app
-        .signing_key
-        .ok_or_else(|| Error::Internal("no signing key".into()))?;
+    let key = app.signing_key.ok_or_else(|| Error::MissingKey {
+        what: "signing key".into(),
+    })?;
     let signing = issue::issue(
         home,
         online,

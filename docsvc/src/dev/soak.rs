@@ -22,7 +22,10 @@ pub struct Report {
 }
 
 fn err(e: impl std::fmt::Display) -> Error {
-    Error::Internal(e.to_string())
+    Error::Tool {
+        tool: "soak",
+        detail: e.to_string(),
+    }
 }
 
 fn start_receiver(dir: &std::path::Path) -> Result<Child> {

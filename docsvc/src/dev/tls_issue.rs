@@ -16,7 +16,7 @@ pub async fn dev_issue(hub: &Layout, layout: &Layout) -> Result<Vec<u8>> {
     let path = csr_path(layout);
     let pem = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
     let csr = x509_parser::pem::parse_x509_pem(pem.as_bytes())
-        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?
+        .map_err(|e| Error::invalid("certificate request", format!("{}: {e}", path.display())))?
         .1
         .contents;
     let listen = config.listen.as_str();

@@ -102,7 +102,7 @@ pub fn body_error(e: &axum::Error) -> Error {
     if crate::http::server::is_too_slow(e) {
         Error::TooSlow("the request body arrived too slowly".into())
     } else {
-        Error::Invalid(format!("reading the body: {e}"))
+        Error::invalid("body", format!("reading the body: {e}"))
     }
 }
 
@@ -166,7 +166,7 @@ pub async fn read_field(field: &mut Field<'_>, max: usize, what: &str) -> Result
     while let Some(chunk) = field
         .chunk()
         .await
-        .map_err(|e| Error::Invalid(format!("reading the form: {}", e.body_text())))?
+        .map_err(|e| Error::invalid("form", format!("reading the form: {}", e.body_text())))?
     {
         if out.len() + chunk.len() > max {
             return Err(Error::TooLarge(format!(
@@ -269,7 +269,7 @@ pub fn check_nip(nip: &str) -> Result<()> {
     if nip.len() == 18 && nip.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(Error::Invalid("a NIP is exactly 18 digits".into()))
+        Err(Error::invalid("nip", "a NIP is exactly 18 digits"))
     }
 }
 

@@ -13,8 +13,22 @@ use tokio::net::TcpStream;
 
 use crate::{Error, Result};
 
-fn err(e: impl std::fmt::Display) -> Error {
-    Error::Internal(e.to_string())
+/// A step of an exchange with the node at `peer` failed.
+fn exchange<E: std::fmt::Display>(op: &'static str, peer: &str) -> impl FnOnce(E) -> Error {
+    let peer = peer.to_owned();
+    move |e| Error::Exchange {
+        op,
+        peer,
+        detail: e.to_string(),
+    }
+}
+
+/// The client's TLS configuration could not be built from its files.
+fn tls(e: impl std::fmt::Display) -> Error {
+    Error::Crypto {
+        op: "loading the TLS client configuration",
+        detail: e.to_string(),
+    }
 }
 
 /// One keep-alive HTTPS connection.
@@ -59,14 +73,15 @@ async fn connect_checked(
 ) -> Result<Client> {
     let tcp = TcpStream::connect(addr)
         .await
-        .map_err(|e| Error::Invalid(format!("connecting to {addr}: {e}")))?;
-    tcp.set_nodelay(true).map_err(err)?;
+        .map_err(|e| Error::invalid("peer address", format!("connecting to {addr}: {e}")))?;
+    tcp.set_nodelay(true)
+        .map_err(exchange("setting TCP_NODELAY", &addr.to_string()))?;
     let name = ServerName::try_from(server_name.to_owned())
-        .map_err(|e| Error::Invalid(format!("server name {server_name:?}: {e}")))?;
+        .map_err(|e| Error::invalid("server name", format!("server name {server_name:?}: {e}")))?;
     let stream = tokio_rustls::TlsConnector::from(tls)
         .connect(name, tcp)
         .await
-        .map_err(|e| Error::Invalid(format!("TLS with {addr}: {e}")))?;
+        .map_err(|e| Error::invalid("peer address", format!("TLS with {addr}: {e}")))?;
     if let Some(sha256) = pinned {
         let shown = stream
             .get_ref()
@@ -75,14 +90,15 @@ async fn connect_checked(
             .and_then(|c| c.first())
             .map(|c| hex::encode(ring::digest::digest(&ring::digest::SHA256, c.as_ref())));
         if shown.as_deref() != Some(sha256) {
-            return Err(Error::Invalid(format!(
-                "{addr} shows a certificate the network directory does not list for it"
-            )));
+            return Err(Error::invalid(
+                "peer certificate",
+                format!("{addr} shows a certificate the network directory does not list for it"),
+            ));
         }
     }
     let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
         .await
-        .map_err(err)?;
+        .map_err(exchange("the HTTP handshake", &addr.to_string()))?;
     tokio::spawn(conn);
     Ok(Client {
         send,
@@ -110,12 +126,26 @@ impl Client {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let req = req.body(Full::new(body)).map_err(err)?;
-        self.send.ready().await.map_err(err)?;
-        let resp = self.send.send_request(req).await.map_err(err)?;
+        let req = req
+            .body(Full::new(body))
+            .map_err(exchange("building a request", &self.host))?;
+        self.send
+            .ready()
+            .await
+            .map_err(exchange("waiting for the connection", &self.host))?;
+        let resp = self
+            .send
+            .send_request(req)
+            .await
+            .map_err(exchange("sending a request", &self.host))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.map_err(err)?.to_bytes();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(exchange("reading an answer", &self.host))?
+            .to_bytes();
         Ok((status, headers, body))
     }
 }
@@ -128,21 +158,21 @@ pub fn tls_config(
 ) -> Result<Arc<rustls::ClientConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(root).map_err(err)? {
-        roots.add(c.map_err(err)?).map_err(err)?;
+    for c in CertificateDer::pem_file_iter(root).map_err(tls)? {
+        roots.add(c.map_err(tls)?).map_err(tls)?;
     }
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(err)?
+        .map_err(tls)?
         .with_root_certificates(roots);
     let config = match client {
         Some((cert, key)) => {
             let chain = CertificateDer::pem_file_iter(cert)
-                .map_err(err)?
+                .map_err(tls)?
                 .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(err)?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(err)?;
-            builder.with_client_auth_cert(chain, key).map_err(err)?
+                .map_err(tls)?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(tls)?;
+            builder.with_client_auth_cert(chain, key).map_err(tls)?
         }
         None => builder.with_no_client_auth(),
     };

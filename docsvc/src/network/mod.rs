@@ -81,10 +81,13 @@ pub fn client_config(node: &Node) -> Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from(node.trust.root_der().to_vec()))
-        .map_err(|e| Error::Invalid(format!("root certificate: {e}")))?;
+        .map_err(|e| Error::invalid("root certificate", format!("root certificate: {e}")))?;
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::Crypto {
+            op: "choosing the TLS protocol versions",
+            detail: e.to_string(),
+        })?
         .with_root_certificates(roots)
         .with_client_cert_resolver(Arc::new(OwnCert(Arc::new(certified))));
     Ok(Arc::new(config))
@@ -93,11 +96,10 @@ pub fn client_config(node: &Node) -> Result<Arc<rustls::ClientConfig>> {
 /// Connects to `peer` (by its id in the directory) over mutual TLS; the certificate it shows
 /// must be the one the directory lists for it.
 pub async fn connect(node: &Node, peer: &str) -> Result<(NodeEntry, client::Client)> {
-    let directory = node
-        .network
-        .current(&node.store)
-        .await?
-        .ok_or_else(|| Error::Invalid("this node has no network directory".into()))?;
+    let directory =
+        node.network.current(&node.store).await?.ok_or_else(|| {
+            Error::invalid("network directory", "this node has no network directory")
+        })?;
     let entry = directory
         .by_id(peer)
         .filter(|n| n.status == "active")
@@ -116,9 +118,9 @@ pub async fn connect(node: &Node, peer: &str) -> Result<(NodeEntry, client::Clie
     let host = rest.rsplit_once(':').map_or(rest, |(h, _)| h);
     let addr = tokio::net::lookup_host(rest)
         .await
-        .map_err(|e| Error::Invalid(format!("resolving {rest}: {e}")))?
+        .map_err(|e| Error::invalid("peer address", format!("resolving {rest}: {e}")))?
         .next()
-        .ok_or_else(|| Error::Invalid(format!("{rest} does not resolve")))?;
+        .ok_or_else(|| Error::invalid("peer address", format!("{rest} does not resolve")))?;
     let client =
         client::connect_pinned(addr, host, client_config(node)?, &entry.certificate_sha256).await?;
     Ok((entry, client))
@@ -162,22 +164,29 @@ pub async fn remote_official(
     level: policies::Level,
 ) -> Result<RemoteOfficial> {
     if !nip.chars().all(|c| c.is_ascii_digit()) || nip.len() != 18 {
-        return Err(Error::Invalid(format!("{nip:?} is not a NIP (18 digits)")));
+        return Err(Error::invalid(
+            "nip",
+            format!("{nip:?} is not a NIP (18 digits)"),
+        ));
     }
     let address = format!("{nip}@{peer}");
     let card = match fetch_card(node, peer, nip, level).await {
         Ok(Err(refused)) => return Err(refused),
         Ok(Ok(card)) => {
-            let json = serde_json::to_string(&card).map_err(|e| Error::Internal(e.to_string()))?;
+            let json =
+                serde_json::to_string(&card).map_err(|e| Error::encode("an official's card", e))?;
             remote_officials::put_card(&node.store, &address, json, crate::now_rfc3339()).await?;
             card
         }
         Err(Unreachable(why)) => {
             let cached = remote_officials::card(&node.store, &address).await?;
             let cached = cached.ok_or_else(|| {
-                Error::Invalid(format!(
-                    "node {peer} cannot be reached and {address} was never looked up: {why}"
-                ))
+                Error::invalid(
+                    "remote official",
+                    format!(
+                        "node {peer} cannot be reached and {address} was never looked up: {why}"
+                    ),
+                )
             })?;
             serde_json::from_str(&cached)
                 .map_err(|e| Error::Integrity(format!("cached card of {address}: {e}")))?
@@ -188,7 +197,12 @@ pub async fn remote_official(
         .current(&node.store)
         .await?
         .and_then(|d| d.by_id(peer).cloned())
-        .ok_or_else(|| Error::Invalid(format!("node {peer} is not in the network directory")))?;
+        .ok_or_else(|| {
+            Error::invalid(
+                "peer",
+                format!("node {peer} is not in the network directory"),
+            )
+        })?;
     checked_card(node, entry, card, peer, nip)
 }
 
@@ -218,8 +232,12 @@ async fn fetch_card(
         )
         .await?;
     match status {
-        200 => Ok(serde_json::from_slice(&body)
-            .map_err(|e| Error::Invalid(format!("node {peer}: an unreadable answer: {e}")))),
+        200 => Ok(serde_json::from_slice(&body).map_err(|e| {
+            Error::invalid(
+                "peer answer",
+                format!("node {peer}: an unreadable answer: {e}"),
+            )
+        })),
         // The peer refuses a letter of this level (its own accreditation): its reasons.
         403 => {
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
@@ -237,9 +255,10 @@ async fn fetch_card(
                     .unwrap_or_default(),
             }))
         }
-        404 => Ok(Err(Error::Invalid(format!(
-            "node {peer} has no active official with NIP {nip}"
-        )))),
+        404 => Ok(Err(Error::invalid(
+            "nip",
+            format!("node {peer} has no active official with NIP {nip}"),
+        ))),
         s => Err(Unreachable(format!(
             "node {peer} answered {s} when asked for official {nip}"
         ))),
@@ -254,17 +273,24 @@ fn checked_card(
     nip: &str,
 ) -> Result<RemoteOfficial> {
     keymgr::issue::verify_binding(&card.binding, &node.signing_ca_der, node.trust.root_der())
-        .map_err(|e| Error::Invalid(format!("node {peer}, official {nip}: {e}")))?;
+        .map_err(|e| {
+            Error::invalid(
+                "official binding",
+                format!("node {peer}, official {nip}: {e}"),
+            )
+        })?;
     if card.binding.nip != nip || card.nip != nip {
-        return Err(Error::Invalid(format!(
-            "node {peer} answered for {nip} with a binding of another official"
-        )));
+        return Err(Error::invalid(
+            "official binding",
+            format!("node {peer} answered for {nip} with a binding of another official"),
+        ));
     }
-    let recipient = card
-        .binding
-        .recipient
-        .parse()
-        .map_err(|e| Error::Invalid(format!("official {nip}: binding key: {e}")))?;
+    let recipient = card.binding.recipient.parse().map_err(|e| {
+        Error::invalid(
+            "official binding",
+            format!("official {nip}: binding key: {e}"),
+        )
+    })?;
     Ok(RemoteOfficial {
         card,
         node: entry,

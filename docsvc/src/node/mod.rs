@@ -198,17 +198,16 @@ pub fn read_pem_certs(path: &Path) -> Result<Vec<Vec<u8>>> {
     for block in text.split("-----END CERTIFICATE-----") {
         if let Some(start) = block.find("-----BEGIN CERTIFICATE-----") {
             let pem = format!("{}-----END CERTIFICATE-----\n", &block[start..]);
-            out.push(
-                keymgr::ca::pem_to_der(&pem)
-                    .ok_or_else(|| Error::Invalid(format!("{}: bad PEM", path.display())))?,
-            );
+            out.push(keymgr::ca::pem_to_der(&pem).ok_or_else(|| {
+                Error::invalid("certificate file", format!("{}: bad PEM", path.display()))
+            })?);
         }
     }
     if out.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{}: no certificate",
-            path.display()
-        )));
+        return Err(Error::invalid(
+            "certificate file",
+            format!("{}: no certificate", path.display()),
+        ));
     }
     Ok(out)
 }
@@ -226,11 +225,13 @@ impl Config {
     pub fn load(layout: &Layout) -> Result<Self> {
         let path = layout.config();
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
-        toml::from_str(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+        toml::from_str(&text)
+            .map_err(|e| Error::invalid("node configuration", format!("{}: {e}", path.display())))
     }
 
     pub fn save(&self, layout: &Layout) -> Result<()> {
-        let text = toml::to_string_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
+        let text =
+            toml::to_string_pretty(self).map_err(|e| Error::encode("the node configuration", e))?;
         write_new(&layout.config(), text.as_bytes())
     }
 
@@ -249,11 +250,13 @@ impl NodeKeys {
     pub fn load(layout: &Layout) -> Result<Self> {
         let path = layout.keys();
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
-        serde_json::from_str(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+        serde_json::from_str(&text)
+            .map_err(|e| Error::invalid("node keys", format!("{}: {e}", path.display())))
     }
 
     pub fn save(&self, layout: &Layout) -> Result<()> {
-        let text = serde_json::to_vec_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
+        let text =
+            serde_json::to_vec_pretty(self).map_err(|e| Error::encode("the node keys", e))?;
         write_new(&layout.keys(), &text)
     }
 
@@ -262,7 +265,9 @@ impl NodeKeys {
             .iter()
             .find(|(l, _)| *l == level)
             .map(|(_, k)| *k)
-            .ok_or_else(|| Error::Internal(format!("no archive key for {level}")))
+            .ok_or_else(|| Error::MissingKey {
+                what: format!("archive key for {level}"),
+            })
     }
 
     /// Every archive key of `level` this node holds: the current one first, then retired ones.

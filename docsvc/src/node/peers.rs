@@ -72,16 +72,19 @@ impl NetworkDirectory {
 
     async fn load(&self, store: &Store) -> Result<Directory> {
         let bytes = std::fs::read(&self.path).map_err(|e| Error::io("reading", &self.path, e))?;
-        let d: Directory = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Invalid(format!("not a network directory: {e}")))?;
+        let d: Directory = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::invalid("network directory", format!("not a network directory: {e}"))
+        })?;
         keymgr::directory::verify(&d, &self.network_ca_der, &self.root_der)?;
-        let version = i64::try_from(d.version).map_err(|e| Error::Invalid(e.to_string()))?;
+        let version = i64::try_from(d.version)
+            .map_err(|e| Error::invalid("network directory", e.to_string()))?;
         // Recorded in the database, so that every process of the node and every restart agree.
         let accepted = network_state::accepted_directory_version(store).await?;
         if version < accepted {
-            return Err(Error::Invalid(format!(
-                "version {version} is older than version {accepted}, already accepted"
-            )));
+            return Err(Error::invalid(
+                "network directory",
+                format!("version {version} is older than version {accepted}, already accepted"),
+            ));
         }
         network_state::accept_directory_version(store, version).await?;
         Ok(d)

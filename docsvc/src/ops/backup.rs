@@ -102,9 +102,9 @@ impl<W: Write> Write for Hashing<W> {
 }
 
 fn line(w: &mut impl Write, r: &Record) -> Result<()> {
-    serde_json::to_writer(&mut *w, r).map_err(|e| Error::Internal(e.to_string()))?;
+    serde_json::to_writer(&mut *w, r).map_err(|e| Error::encode("a backup record", e))?;
     w.write_all(b"\n")
-        .map_err(|e| Error::Internal(format!("writing the backup: {e}")))
+        .map_err(|e| Error::io("writing", "the backup", e))
 }
 
 /// A column's value as a backup line holds it: text and integers as JSON, blobs as
@@ -150,12 +150,16 @@ pub async fn backup(
     progress: &mut dyn FnMut(&str),
 ) -> Result<Summary> {
     if recipients.is_empty() {
-        return Err(Error::Invalid(
-            "a backup needs at least one recipient (--recipient age1…)".into(),
+        return Err(Error::invalid(
+            "backup recipients",
+            "a backup needs at least one recipient (--recipient age1…)",
         ));
     }
     if out.exists() {
-        return Err(Error::Invalid(format!("{} exists already", out.display())));
+        return Err(Error::invalid(
+            "backup file",
+            format!("{} exists already", out.display()),
+        ));
     }
     let result = write_backup(layout, out, recipients, progress).await;
     if result.is_err() {
@@ -183,10 +187,10 @@ async fn write_backup(
         bytes: 0,
     };
     let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-        .map_err(|e| Error::Internal(format!("age: {e}")))?;
+        .map_err(|e| Error::age("encrypting the backup", e))?;
     let mut w = enc
         .wrap_output(sink)
-        .map_err(|e| Error::Internal(format!("age: {e}")))?;
+        .map_err(|e| Error::age("encrypting the backup", e))?;
     let created_at = now_rfc3339();
     line(
         &mut w,
@@ -232,7 +236,7 @@ async fn write_backup(
     )?;
     let sink = w
         .finish()
-        .map_err(|e| Error::Internal(format!("age: {e}")))?;
+        .map_err(|e| Error::age("finishing the backup", e))?;
     let digest = sink.hash.finish();
     summary.bytes = sink.bytes;
     let mut file = sink
@@ -240,7 +244,7 @@ async fn write_backup(
         .into_inner()
         .map_err(|e| Error::io("writing", &partial, e.into_error()))?;
     let seal = seal(layout, &config.node_id, created_at, digest.as_ref())?;
-    let seal = serde_json::to_vec(&seal).map_err(|e| Error::Internal(e.to_string()))?;
+    let seal = serde_json::to_vec(&seal).map_err(|e| Error::encode("the backup seal", e))?;
     file.write_all(&seal).map_err(io("writing", &partial))?;
     file.write_all(&(seal.len() as u64).to_be_bytes())
         .map_err(io("writing", &partial))?;
@@ -280,7 +284,12 @@ struct Opened {
 }
 
 fn open(path: &Path) -> Result<Opened> {
-    let bad = |why: &str| Error::Invalid(format!("{}: not a sandi backup ({why})", path.display()));
+    let bad = |why: &str| {
+        Error::invalid(
+            "backup",
+            format!("{}: not a sandi backup ({why})", path.display()),
+        )
+    };
     let mut file = std::fs::File::open(path).map_err(io("reading", path))?;
     let size = file.metadata().map_err(io("reading", path))?.len();
     let mut magic = vec![0u8; MAGIC.len()];
@@ -366,7 +375,7 @@ pub fn identities(path: &Path) -> Result<Vec<Box<dyn age::Identity + Send + Sync
     age::IdentityFile::from_file(path.to_string_lossy().into_owned())
         .map_err(io("reading", path))?
         .into_identities()
-        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+        .map_err(|e| Error::invalid("age identity file", format!("{}: {e}", path.display())))
 }
 
 /// The decrypted records of a backup whose seal has been checked.
@@ -377,10 +386,12 @@ fn records(
     let opened = open(path)?;
     let body = std::io::BufReader::with_capacity(1 << 20, opened.file.take(opened.len));
     let decryptor = age::Decryptor::new_buffered(body)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+        .map_err(|e| Error::invalid("backup", format!("{}: {e}", path.display())))?;
     let plain = decryptor
         .decrypt(ids.iter().map(|i| i.as_ref() as &dyn age::Identity))
-        .map_err(|e| Error::Invalid(format!("{}: cannot decrypt: {e}", path.display())))?;
+        .map_err(|e| {
+            Error::invalid("backup", format!("{}: cannot decrypt: {e}", path.display()))
+        })?;
     let name = path.display().to_string();
     Ok(std::io::BufReader::with_capacity(1 << 20, plain)
         .lines()
@@ -512,7 +523,10 @@ pub async fn restore(
             .next()
             .is_some()
     {
-        return Err(Error::Invalid(format!("{} is not empty", target.display())));
+        return Err(Error::invalid(
+            "restore directory",
+            format!("{} is not empty", target.display()),
+        ));
     }
     std::fs::create_dir_all(target).map_err(io("creating", target))?;
     let result = restore_into(path, &seal, ids, target, database_url, progress).await;
@@ -558,10 +572,13 @@ async fn restore_into(
     let store = Store::open(&url).await?;
     let used = crate::store::backup::rows_in_use(&store).await?;
     if used > 0 {
-        return Err(Error::Invalid(format!(
-            "the database at {} is not empty",
-            database_url.unwrap_or("the data directory")
-        )));
+        return Err(Error::invalid(
+            "database URL",
+            format!(
+                "the database at {} is not empty",
+                database_url.unwrap_or("the data directory")
+            ),
+        ));
     }
     let by_name: BTreeMap<&str, &Table> = tables.iter().map(|t| (t.name.as_str(), t)).collect();
     let mut tx = store.begin().await?;
@@ -637,7 +654,8 @@ async fn finish(
         database_url.map_or_else(|| "sqlite://docsvc.db?mode=rwc".into(), str::to_owned);
     config.policy_dir =
         std::path::absolute(target.join("policy")).map_err(io("reading", target))?;
-    let text = toml::to_string(&config).map_err(|e| Error::Internal(e.to_string()))?;
+    let text = toml::to_string(&config)
+        .map_err(|e| Error::encode("the restored node configuration", e))?;
     let aside = target.join("node.toml.new");
     crate::private_files::write_private(&aside, text.as_bytes())?;
     std::fs::rename(&aside, layout.config()).map_err(io("writing", &aside))?;

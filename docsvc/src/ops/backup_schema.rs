@@ -63,10 +63,9 @@ pub(crate) fn known_tables(header: &[Table], known: &[Table]) -> Result<Vec<Tabl
             columns.push((name.clone(), *kind));
         }
         if !plain(&k.name) || !columns.iter().all(|(c, _)| plain(c)) {
-            return Err(Error::Internal(format!(
-                "table {:?}: not a plain identifier",
-                k.name
-            )));
+            return Err(Error::Invariant {
+                what: "a backup's table and column names are plain identifiers",
+            });
         }
         out.push(Table {
             name: k.name.clone(),

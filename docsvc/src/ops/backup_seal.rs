@@ -27,7 +27,12 @@ fn first_cert(path: &Path) -> Result<Vec<u8>> {
     crate::node::read_pem_certs(path)?
         .into_iter()
         .next()
-        .ok_or_else(|| Error::Invalid(format!("{}: no certificate", path.display())))
+        .ok_or_else(|| {
+            Error::invalid(
+                "certificate file",
+                format!("{}: no certificate", path.display()),
+            )
+        })
 }
 
 impl SealTrust {

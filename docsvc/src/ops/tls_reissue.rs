@@ -20,10 +20,10 @@ pub fn csr_path(layout: &Layout) -> PathBuf {
 /// writes its certificate request (PEM) to [`csr_path`].
 pub fn new_key_and_request(layout: &Layout, node_id: &str) -> Result<PathBuf> {
     if layout.tls_keystore().exists() {
-        return Err(Error::Invalid(format!(
-            "{} exists already",
-            layout.tls_keystore().display()
-        )));
+        return Err(Error::invalid(
+            "TLS keystore",
+            format!("{} exists already", layout.tls_keystore().display()),
+        ));
     }
     let tls = crate::node::create_tls_key(layout)?;
     let mut keys = NodeKeys::load(layout)?;

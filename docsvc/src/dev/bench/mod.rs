@@ -41,7 +41,10 @@ pub struct Options {
 }
 
 fn err(e: impl std::fmt::Display) -> Error {
-    Error::Internal(e.to_string())
+    Error::Tool {
+        tool: "bench",
+        detail: e.to_string(),
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

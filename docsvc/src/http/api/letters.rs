@@ -99,7 +99,7 @@ pub(super) async fn create_document(
     let (budget, req) = crate::http::limits::budgeted(req);
     let mut form = <Multipart as axum::extract::FromRequest<App>>::from_request(req, &node)
         .await
-        .map_err(|r| Problem(Error::Invalid(r.body_text())))?;
+        .map_err(|r| Problem(Error::invalid("form", r.body_text())))?;
     match ingest_form(&node, &auth, &mut form).await {
         Ok(manifest) => Ok((StatusCode::CREATED, Json(manifest)).into_response()),
         Err(e) => {
@@ -131,23 +131,24 @@ async fn ingest_form(
     form: &mut Multipart,
 ) -> Result<documents::Created> {
     let bad = |e: axum::extract::multipart::MultipartError| {
-        Error::Invalid(format!("reading the form: {}", e.body_text()))
+        Error::invalid("form", format!("reading the form: {}", e.body_text()))
     };
     let mut first = form
         .next_field()
         .await
         .map_err(bad)?
-        .ok_or_else(|| Error::Invalid("empty form: send a metadata part first".into()))?;
+        .ok_or_else(|| Error::invalid("form", "empty form: send a metadata part first"))?;
     if first.name() != Some("metadata") {
-        return Err(Error::Invalid(
-            "the first part must be `metadata` (JSON)".into(),
+        return Err(Error::invalid(
+            "form",
+            "the first part must be `metadata` (JSON)",
         ));
     }
     let meta = crate::http::limits::read_field(&mut first, 256 * 1024, "metadata").await?;
     // The form's next part can be read only once this one is let go.
     drop(first);
     let letter: NewLetter = serde_json::from_slice(&meta)
-        .map_err(|e| Error::Invalid(format!("invalid metadata: {e}")))?;
+        .map_err(|e| Error::invalid("metadata", format!("invalid metadata: {e}")))?;
     let mut ingest = Ingest::begin(node, auth.caller(), letter).await?;
     let result: Result<()> = async {
         let mut n = 0usize;
@@ -155,8 +156,8 @@ async fn ingest_form(
             let name = field.name().unwrap_or_default().to_owned();
             match (n, name.as_str()) {
                 (0, "body") | (1.., "attachment") => {}
-                (0, _) => return Err(Error::Invalid("the second part must be `body`".into())),
-                _ => return Err(Error::Invalid(format!("unexpected part {name:?}"))),
+                (0, _) => return Err(Error::invalid("form", "the second part must be `body`")),
+                _ => return Err(Error::invalid("form", format!("unexpected part {name:?}"))),
             }
             let file = field
                 .file_name()
@@ -504,10 +505,18 @@ pub(super) async fn export_document(
         .personal_recipient
         .as_deref()
         .ok_or_else(|| {
-            Error::Invalid("register your personal age key first (PUT /api/v1/me/recipient)".into())
+            Error::invalid(
+                "personal recipient",
+                "register your personal age key first (PUT /api/v1/me/recipient)",
+            )
         })?
         .parse()
-        .map_err(|e| Error::Invalid(format!("the registered age key is unusable: {e}")))?;
+        .map_err(|e| {
+            Error::invalid(
+                "personal recipient",
+                format!("the registered age key is unusable: {e}"),
+            )
+        })?;
     let checked = checked_for(&node, &auth, &id, policies::Action::Read).await?;
     let part = q.part.unwrap_or(0);
     let p = checked

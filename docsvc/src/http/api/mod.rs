@@ -47,7 +47,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
             .map_err(|_| Error::TooLarge("a JSON request body is at most 1 MiB".into()))?;
         serde_json::from_slice(&bytes)
             .map(Body2)
-            .map_err(|e| Error::Invalid(format!("invalid JSON body: {e}")).into())
+            .map_err(|e| Error::invalid("JSON body", format!("invalid JSON body: {e}")).into())
     }
 }
 
@@ -83,7 +83,7 @@ async fn problem_for_rejections(req: Request, next: Next) -> Response {
     Problem(if status == StatusCode::PAYLOAD_TOO_LARGE {
         Error::TooLarge(text)
     } else {
-        Error::Invalid(text)
+        Error::invalid("request", text)
     })
     .into_response()
 }

@@ -50,11 +50,12 @@ pub(super) async fn unseal(
 ) -> ApiResult<Json<SealStatus>> {
     let share = zeroize::Zeroizing::new(req.share);
     // A share that does not parse or does not belong to this keystore is the caller's error.
-    let share = CustodianShare::parse(share.trim()).map_err(|e| Error::Invalid(e.to_string()))?;
+    let share =
+        CustodianShare::parse(share.trim()).map_err(|e| Error::invalid("share", e.to_string()))?;
     let p = node
         .keystore
         .submit_share(share)
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+        .map_err(|e| Error::invalid("share", e.to_string()))?;
     if p.unsealed {
         node.after_unseal()?;
         tracing::info!("keystore unsealed");

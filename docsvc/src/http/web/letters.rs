@@ -67,10 +67,9 @@ async fn mailbox(
     }
     let l = v.lang;
     let classification = match q.classification.as_deref().filter(|c| !c.is_empty()) {
-        Some(c) => Some(
-            c.parse::<Level>()
-                .map_err(|_| Error::Invalid(format!("unknown classification {c:?}")))?,
-        ),
+        Some(c) => Some(c.parse::<Level>().map_err(|_| {
+            Error::invalid("classification", format!("unknown classification {c:?}"))
+        })?),
         None => None,
     };
     let text = q.q.clone().filter(|t| !t.trim().is_empty());

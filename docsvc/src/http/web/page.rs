@@ -163,7 +163,7 @@ pub(super) fn error(lang: Lang, v: Option<&Viewer>, e: &Error) -> Response {
             )
             .into(),
         ),
-        Error::InvalidInput { reason: why, .. } | Error::Invalid(why) | Error::Conflict(why) | Error::Locked(why) => (l.t("Tidak dapat diproses", "Cannot be done"), why.clone()),
+        Error::InvalidInput { reason: why, .. } | Error::Conflict(why) | Error::Locked(why) => (l.t("Tidak dapat diproses", "Cannot be done"), why.clone()),
         Error::Integrity(_) => (
             l.t("Pemeriksaan keutuhan gagal", "Integrity check failed"),
             l.t(
