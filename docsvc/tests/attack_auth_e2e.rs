@@ -8,6 +8,7 @@ use docsvc::officials::directory::{self, NewOfficial};
 use docsvc::officials::lockout;
 use docsvc::store::Store;
 use hsm_shim::SoftwareKeyStore;
+use sandi_e2e::steps::Steps;
 use zeroize::Zeroizing;
 
 const NIP: &str = "197001012000031001";
@@ -382,25 +383,63 @@ fn sha256_hex(s: &str) -> String {
 /// The database writer as an attacker, targeted: a forged session row, a clearance raised, a
 /// lockout counter reset, a password hash replaced. Each is refused as an integrity incident
 /// and logged.
-#[allow(clippy::too_many_lines)] // one attack after another, each checked
 async fn database_writer(postgres: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let Some((node, officials, pg)) = insider_node(dir.path(), postgres).await else {
         return;
     };
     let store = &node.store;
-    let pw = |nip: &str| {
-        officials
-            .iter()
-            .find(|o| o.nip == nip)
-            .map(|o| o.password.to_string())
-            .expect("official")
-    };
-    let integrity = |what: &str, r: docsvc::Error| {
-        assert_eq!(r.problem_type(), "integrity", "{what}: {r}");
-    };
+    let mut steps = Steps::new();
+    steps
+        .run_async("a_forged_session", a_forged_session(store))
+        .await;
+    steps
+        .run_async("a_forged_step_up", a_forged_step_up(store))
+        .await;
+    steps
+        .run_async("a_raised_clearance", a_raised_clearance(store, &officials))
+        .await;
+    steps
+        .run_async(
+            "a_reset_lockout_counter",
+            a_reset_lockout_counter(store, &officials),
+        )
+        .await;
+    steps
+        .run_async(
+            "a_swapped_password_hash",
+            a_swapped_password_hash(store, &officials),
+        )
+        .await;
+    steps
+        .run_async(
+            "an_official_inserted_by_hand",
+            an_official_inserted_by_hand(store),
+        )
+        .await;
+    drop(node);
+    if let Some(name) = pg {
+        sandi_e2e::pg::drop_postgres(&name).await;
+    }
+    steps.finish();
+}
 
-    // 1. A forged session: any official, PIN already entered, no login.
+/// The quickstart password of official `nip`.
+fn password_of(officials: &[docsvc::dev::quickstart::DevOfficial], nip: &str) -> String {
+    officials
+        .iter()
+        .find(|o| o.nip == nip)
+        .map(|o| o.password.to_string())
+        .expect("official")
+}
+
+/// `r` is an integrity incident.
+fn integrity(what: &str, r: &docsvc::Error) {
+    assert_eq!(r.problem_type(), "integrity", "{what}: {r}");
+}
+
+/// 1. A forged session: any official, PIN already entered, no login.
+async fn a_forged_session(store: &Store) {
     let token = "forged-session-token-forged-session-token-00";
     let now = time::OffsetDateTime::now_utc();
     sqlx::query(
@@ -417,7 +456,7 @@ async fn database_writer(postgres: bool) {
     let forged = docsvc::officials::session::lookup(store, token, 30, 12).await;
     integrity(
         "forged session",
-        forged
+        &forged
             .map(|_| ())
             .expect_err("a forged session was accepted"),
     );
@@ -425,8 +464,11 @@ async fn database_writer(postgres: bool) {
         logged(store, BUDI, "integrity").await >= 1,
         "the forged session is logged"
     );
+}
 
-    // 2. A real session whose step-up is forged in the database.
+/// 2. A real session whose step-up is forged in the database.
+async fn a_forged_step_up(store: &Store) {
+    let now = time::OffsetDateTime::now_utc();
     let (real, _) = docsvc::officials::session::create(store, SITI, 30)
         .await
         .expect("session");
@@ -441,13 +483,15 @@ async fn database_writer(postgres: bool) {
         .expect("update");
     integrity(
         "forged step-up",
-        docsvc::officials::session::lookup(store, &real, 30, 12)
+        &docsvc::officials::session::lookup(store, &real, 30, 12)
             .await
             .map(|_| ())
             .expect_err("forged step-up"),
     );
+}
 
-    // 3. A clearance raised in the database: refused at login and as the policy's entity.
+/// 3. A clearance raised in the database: refused at login and as the policy's entity.
+async fn a_raised_clearance(store: &Store, officials: &[docsvc::dev::quickstart::DevOfficial]) {
     sqlx::query("UPDATE officials SET clearance = 'sangat_rahasia' WHERE nip = $1")
         .bind(SITI)
         .execute(store.pool())
@@ -455,21 +499,26 @@ async fn database_writer(postgres: bool) {
         .expect("update");
     integrity(
         "raised clearance (entity)",
-        directory::get(store, SITI)
+        &directory::get(store, SITI)
             .await
             .map(|_| ())
             .expect_err("raised clearance"),
     );
     integrity(
         "raised clearance (login)",
-        directory::login(store, SITI, &pw(SITI))
+        &directory::login(store, SITI, &password_of(officials, SITI))
             .await
             .map(|_| ())
             .expect_err("login"),
     );
     assert!(logged(store, SITI, "integrity").await >= 2, "logged");
+}
 
-    // 4. A lockout counter reset in the database after four wrong passwords.
+/// 4. A lockout counter reset in the database after four wrong passwords.
+async fn a_reset_lockout_counter(
+    store: &Store,
+    officials: &[docsvc::dev::quickstart::DevOfficial],
+) {
     let agus = officials
         .iter()
         .find(|o| o.nip != BUDI && o.nip != SITI)
@@ -490,15 +539,20 @@ async fn database_writer(postgres: bool) {
         .expect("reset");
     integrity(
         "lockout reset",
-        directory::login(store, &agus, &pw(&agus))
+        &directory::login(store, &agus, &password_of(officials, &agus))
             .await
             .map(|_| ())
             .expect_err("reset counter"),
     );
     assert!(logged(store, &agus, "integrity").await >= 1, "logged");
+}
 
-    // 5. Budi's password hash replaced by one the attacker knows (Siti's is a valid argon2 hash
-    //    of a password the attacker chose, as far as the node can tell).
+/// 5. Budi's password hash replaced by one the attacker knows (Siti's is a valid argon2 hash
+///    of a password the attacker chose, as far as the node can tell).
+async fn a_swapped_password_hash(
+    store: &Store,
+    officials: &[docsvc::dev::quickstart::DevOfficial],
+) {
     sqlx::query(
         "UPDATE officials SET password_hash = (SELECT password_hash FROM officials WHERE nip = $1) \
          WHERE nip = $2",
@@ -510,13 +564,15 @@ async fn database_writer(postgres: bool) {
     .expect("swap");
     integrity(
         "password hash swapped",
-        directory::login(store, BUDI, &pw(SITI))
+        &directory::login(store, BUDI, &password_of(officials, SITI))
             .await
             .map(|_| ())
             .expect_err("swapped hash"),
     );
+}
 
-    // 6. A new official inserted by hand (no MAC): refused.
+/// 6. A new official inserted by hand (no MAC): refused.
+async fn an_official_inserted_by_hand(store: &Store) {
     sqlx::query(
         "INSERT INTO officials (nip, name, agency, position, clearance, roles, compartments, status, \
          password_hash, pin_hash, failed_logins, created_at) \
@@ -529,15 +585,11 @@ async fn database_writer(postgres: bool) {
     .expect("insert official");
     integrity(
         "inserted official",
-        directory::get(store, "200001012020121001")
+        &directory::get(store, "200001012020121001")
             .await
             .map(|_| ())
             .expect_err("inserted"),
     );
-    drop(node);
-    if let Some(name) = pg {
-        sandi_e2e::pg::drop_postgres(&name).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

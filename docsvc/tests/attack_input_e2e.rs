@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use sandi_e2e::http::Client;
 use sandi_e2e::node::DevNode;
+use sandi_e2e::steps::Steps;
 use serde_json::json;
 use tokio::io::AsyncWriteExt as _;
 
@@ -147,7 +148,6 @@ fn letter(perihal: &str) -> serde_json::Value {
 
 /// Section 1, bodies and the log: oversized bodies (chunked, Content-Length, HTTP/2 without a
 /// length) to the login forms, the API login and an unauthenticated upload; malformed NIPs.
-#[allow(clippy::too_many_lines)] // one attack after another on one node, then the log
 async fn bodies_are_capped_and_the_log_is_bounded(extra: &[&str]) {
     let dir = tempfile::tempdir().expect("tempdir");
     let node = DevNode::start(&docsvc(), &dir.path().join("node"), extra);
@@ -155,11 +155,58 @@ async fn bodies_are_capped_and_the_log_is_bounded(extra: &[&str]) {
     let tls = docsvc::network::client::tls_config(&node.root_ca(), None).expect("TLS config");
     let host = format!("Host: {}\r\n", node.listen);
 
-    // 64 MiB chunked to the web login, unauthenticated: refused after 64 KiB, not read whole.
+    let mut steps = Steps::new();
+    steps
+        .run_async(
+            "a_chunked_form_login_is_cut_short",
+            a_chunked_form_login_is_cut_short(addr, &tls, &host),
+        )
+        .await;
+    steps
+        .run_async(
+            "a_chunked_api_login_is_cut_short",
+            a_chunked_api_login_is_cut_short(addr, &tls, &host),
+        )
+        .await;
+    steps.run("http2_bodies_without_a_length_are_capped", || {
+        http2_bodies_without_a_length_are_capped(&node, dir.path());
+    });
+    steps.run("malformed_nips_are_refused_and_not_logged", || {
+        malformed_nips_are_refused_and_not_logged(&node, dir.path());
+    });
+    steps
+        .run_async(
+            "an_upload_without_a_session_is_answered_at_once",
+            an_upload_without_a_session_is_answered_at_once(addr, &tls, &host),
+        )
+        .await;
+    // Budi's session, which the steps after stand on.
+    let budi = node.login(BUDI, true, dir.path().join("budi.jar"));
+    steps
+        .run_async(
+            "oversized_metadata_is_refused_before_the_policy",
+            oversized_metadata_is_refused_before_the_policy(addr, &tls, &host, &budi),
+        )
+        .await;
+    steps.run("the_node_still_serves", || {
+        the_node_still_serves(&node, dir.path(), &budi);
+    });
+    steps.run("the_log_is_bounded_and_free_of_attackers_nips", || {
+        the_log_is_bounded_and_free_of_attackers_nips(&node);
+    });
+    steps.finish();
+}
+
+/// 64 MiB chunked to the web login, unauthenticated: refused after 64 KiB, not read whole.
+async fn a_chunked_form_login_is_cut_short(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+    host: &str,
+) {
     let form_head = format!(
         "POST /ui/login HTTP/1.1\r\n{host}Content-Type: application/x-www-form-urlencoded\r\n"
     );
-    let sent = chunked(addr, &tls, &form_head, b"nip=", 64 * MIB, b"&password=x").await;
+    let sent = chunked(addr, tls, &form_head, b"nip=", 64 * MIB, b"&password=x").await;
     assert_eq!(
         sent.status,
         Some(413),
@@ -170,13 +217,19 @@ async fn bodies_are_capped_and_the_log_is_bounded(extra: &[&str]) {
         "/ui/login read {} bytes of a chunked body",
         sent.written
     );
+}
 
-    // 1 MiB chunked JSON to the API login: 413, not a login attempt with a 1 MiB NIP.
+/// 1 MiB chunked JSON to the API login: 413, not a login attempt with a 1 MiB NIP.
+async fn a_chunked_api_login_is_cut_short(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+    host: &str,
+) {
     let json_head =
         format!("POST /api/v1/session HTTP/1.1\r\n{host}Content-Type: application/json\r\n");
     let sent = chunked(
         addr,
-        &tls,
+        tls,
         &json_head,
         br#"{"nip":""#,
         MIB - 64,
@@ -184,15 +237,17 @@ async fn bodies_are_capped_and_the_log_is_bounded(extra: &[&str]) {
     )
     .await;
     assert_eq!(sent.status, Some(413), "/api/v1/session, 1 MiB chunked");
+}
 
-    // HTTP/2, no length: the same caps.
-    let big_form = dir.path().join("form");
+/// HTTP/2, no length: the same caps.
+fn http2_bodies_without_a_length_are_capped(node: &DevNode, dir: &Path) {
+    let big_form = dir.join("form");
     std::fs::write(
         &big_form,
         format!("nip={}&password=x", "1".repeat(MIB)).as_bytes(),
     )
     .expect("write");
-    let big_json = dir.path().join("json");
+    let big_json = dir.join("json");
     std::fs::write(
         &big_json,
         json!({ "nip": "1".repeat(512 * 1024), "password": "x" }).to_string(),
@@ -201,7 +256,7 @@ async fn bodies_are_capped_and_the_log_is_bounded(extra: &[&str]) {
     // Cut at 64 KiB: the client sees the 413 or, while it is still sending, a reset stream
     // (0 here); never a login attempt (the log check below).
     let code = curl_h2_stream(
-        &node,
+        node,
         "/ui/login",
         "application/x-www-form-urlencoded",
         &big_form,
@@ -210,15 +265,17 @@ async fn bodies_are_capped_and_the_log_is_bounded(extra: &[&str]) {
         code == 413 || code == 0,
         "/ui/login, 1 MiB over HTTP/2: {code}"
     );
-    let code = curl_h2_stream(&node, "/api/v1/session", "application/json", &big_json);
+    let code = curl_h2_stream(node, "/api/v1/session", "application/json", &big_json);
     assert!(
         code == 413 || code == 0,
         "/api/v1/session, 512 KiB over HTTP/2: {code}"
     );
+}
 
-    // A NIP is 18 digits or the request is a 400, and nothing is logged of it: under the
-    // body cap (60 KiB), short and malformed, in the API and in the web form.
-    let anon = Client::new(&node.base(), &node.root_ca(), dir.path().join("anon.jar"));
+/// A NIP is 18 digits or the request is a 400, and nothing is logged of it: under the
+/// body cap (60 KiB), short and malformed, in the API and in the web form.
+fn malformed_nips_are_refused_and_not_logged(node: &DevNode, dir: &Path) {
+    let anon = Client::new(&node.base(), &node.root_ca(), dir.join("anon.jar"));
     for nip in [
         "1".repeat(60 * 1024),
         "19750101' OR '1'='1".into(),
@@ -250,10 +307,16 @@ async fn bodies_are_capped_and_the_log_is_bounded(extra: &[&str]) {
         );
         assert_eq!(r.status, 400, "web login with a malformed NIP");
     }
+}
 
-    // An upload without a session is answered 401 at once: the 1 GiB it announces is not
-    // awaited, nor read.
-    let mut conn = connect(addr, &tls, b"http/1.1", Ipv4Addr::LOCALHOST)
+/// An upload without a session is answered 401 at once: the 1 GiB it announces is not
+/// awaited, nor read.
+async fn an_upload_without_a_session_is_answered_at_once(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+    host: &str,
+) {
+    let mut conn = connect(addr, tls, b"http/1.1", Ipv4Addr::LOCALHOST)
         .await
         .expect("TLS");
     conn.write_all(
@@ -275,10 +338,16 @@ async fn bodies_are_capped_and_the_log_is_bounded(extra: &[&str]) {
         Some(401),
         "an unauthenticated upload is answered at once"
     );
+}
 
-    // An official's upload whose metadata part is 64 MiB: refused before the policy is
-    // asked, without reading it whole.
-    let budi = node.login(BUDI, true, dir.path().join("budi.jar"));
+/// An official's upload whose metadata part is 64 MiB: refused before the policy is
+/// asked, without reading it whole.
+async fn oversized_metadata_is_refused_before_the_policy(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+    host: &str,
+    budi: &Client,
+) {
     let head = format!(
         "POST /api/v1/documents HTTP/1.1\r\n{host}Cookie: __Host-sandi_session={}\r\n\
          x-csrf-token: {}\r\nContent-Type: multipart/form-data; boundary=XX\r\n",
@@ -287,7 +356,7 @@ async fn bodies_are_capped_and_the_log_is_bounded(extra: &[&str]) {
     );
     let sent = chunked(
         addr,
-        &tls,
+        tls,
         &head,
         b"--XX\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n",
         64 * MIB,
@@ -300,19 +369,23 @@ async fn bodies_are_capped_and_the_log_is_bounded(extra: &[&str]) {
         "64 MiB of metadata: {} bytes read",
         sent.written
     );
+}
 
-    // The node still serves: a letter is written and read.
-    let pdf = dir.path().join("surat.pdf");
+/// The node still serves: a letter is written and read.
+fn the_node_still_serves(node: &DevNode, dir: &Path, budi: &Client) {
+    let pdf = dir.join("surat.pdf");
     std::fs::write(&pdf, b"%PDF-1.7\nbatas\n").expect("write");
     let r = budi.post_letter(&letter("Uji batas"), &pdf);
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().expect("id").to_owned();
-    let siti = node.login(SITI, false, dir.path().join("siti.jar"));
+    let siti = node.login(SITI, false, dir.join("siti.jar"));
     let r = siti.get(&format!("/api/v1/documents/{id}"));
     assert_eq!(r.status, 200, "{}", r.text());
+}
 
-    // No entry of the access log is larger than 4 KiB, and none carries the attackers' NIPs.
-    let lines = log_lines(&node);
+/// No entry of the access log is larger than 4 KiB, and none carries the attackers' NIPs.
+fn the_log_is_bounded_and_free_of_attackers_nips(node: &DevNode) {
+    let lines = log_lines(node);
     assert!(lines.len() > 3, "the log has the logins");
     for l in &lines {
         assert!(l.len() < 4096, "a log entry of {} bytes", l.len());

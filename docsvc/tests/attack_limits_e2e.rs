@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sandi_e2e::node::DevNode;
+use sandi_e2e::steps::Steps;
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -156,7 +157,6 @@ async fn h2_max_streams(addr: SocketAddr, tls: &Arc<rustls::ClientConfig>) -> Op
 /// caps and the 408 are not there, and the slow connections are never closed (hyper's auto
 /// protocol detection waits on a silent TLS connection without a timeout).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::too_many_lines)] // one siege, then what it left
 async fn slow_and_many_clients_hold_nothing_and_officials_are_served() {
     sandi_e2e::node::require("curl");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -165,9 +165,69 @@ async fn slow_and_many_clients_hold_nothing_and_officials_are_served() {
     let tls = docsvc::network::client::tls_config(&node.root_ca(), None).expect("TLS config");
     let host = node.listen.clone();
 
-    // A letter for Siti, before the siege.
-    let budi = node.login(BUDI, true, dir.path().join("budi.jar"));
-    let pdf = dir.path().join("surat.pdf");
+    // What the later steps stand on: a letter for Siti, before the siege.
+    let (id, content) = a_letter_for_siti(&node, dir.path());
+    let mut steps = Steps::new();
+    steps
+        .run_async(
+            "http2_advertises_its_stream_cap",
+            http2_advertises_its_stream_cap(addr, &tls),
+        )
+        .await;
+    steps
+        .run_async(
+            "a_slow_body_is_answered_408",
+            a_slow_body_is_answered_408(addr, &tls, &host),
+        )
+        .await;
+
+    // The siege, which the steps after it stand on.
+    let siege = lay_siege(addr, &tls, &host).await;
+    steps
+        .run_async(
+            "one_more_from_a_besieging_address_is_refused",
+            one_more_from_a_besieging_address_is_refused(addr, &tls),
+        )
+        .await;
+    steps
+        .run_async(
+            "an_official_is_served_under_siege",
+            an_official_is_served_under_siege(&node, dir.path(), &siege, id, content),
+        )
+        .await;
+    let mut over = 0usize;
+    steps
+        .run_async("the_total_cap_refuses_the_rest", async {
+            over = the_total_cap_refuses_the_rest(addr, &tls).await;
+        })
+        .await;
+    let Siege {
+        closed,
+        opening,
+        tasks,
+    } = siege;
+    steps
+        .run_async(
+            "the_timeouts_close_every_slow_connection",
+            the_timeouts_close_every_slow_connection(&closed, opening, tasks),
+        )
+        .await;
+    steps.run("the_siege_is_counted_and_held_little", || {
+        the_siege_is_counted_and_held_little(&node, over);
+    });
+    steps
+        .run_async(
+            "idle_connections_are_closed",
+            idle_connections_are_closed(addr, &tls, &host),
+        )
+        .await;
+    steps.finish();
+}
+
+/// A letter from Budi to Siti; its id and content.
+fn a_letter_for_siti(node: &DevNode, dir: &Path) -> (String, Vec<u8>) {
+    let budi = node.login(BUDI, true, dir.join("budi.jar"));
+    let pdf = dir.join("surat.pdf");
     let content = b"%PDF-1.4\n% surat di tengah serangan\n%%EOF\n".to_vec();
     std::fs::write(&pdf, &content).expect("pdf");
     let r = budi.post_letter(
@@ -179,16 +239,25 @@ async fn slow_and_many_clients_hold_nothing_and_officials_are_served() {
     );
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().expect("id").to_owned();
+    (id, content)
+}
 
-    // HTTP/2: the stream cap, as the node's first SETTINGS frame says it on the wire.
+/// HTTP/2: the stream cap, as the node's first SETTINGS frame says it on the wire.
+async fn http2_advertises_its_stream_cap(addr: SocketAddr, tls: &Arc<rustls::ClientConfig>) {
     assert_eq!(
-        h2_max_streams(addr, &tls).await,
+        h2_max_streams(addr, tls).await,
         Some(16),
         "HTTP/2 stream cap"
     );
+}
 
-    // A body under the minimum rate (100 B/s after 2 s): 408, and the connection closes.
-    let mut s = connect(addr, &tls, b"http/1.1", Ipv4Addr::LOCALHOST)
+/// A body under the minimum rate (100 B/s after 2 s): 408, and the connection closes.
+async fn a_slow_body_is_answered_408(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+    host: &str,
+) {
+    let mut s = connect(addr, tls, b"http/1.1", Ipv4Addr::LOCALHOST)
         .await
         .expect("connect");
     let head = format!(
@@ -209,16 +278,25 @@ async fn slow_and_many_clients_hold_nothing_and_officials_are_served() {
     let status = tokio::time::timeout(Duration::from_secs(20), read_status(&mut rd))
         .await
         .expect("an answer to a slow body within 20 s");
+    trickle.abort();
     assert_eq!(status, Some(408), "a body at 2 B/s");
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "answered after {:?}",
         started.elapsed()
     );
-    trickle.abort();
+}
 
-    // The siege: from each of 20 addresses, 75 slowloris over TLS and 25 TCP connections that
-    // never start TLS.
+/// The slow connections held, when they were opened, and their tasks.
+struct Siege {
+    closed: Closed,
+    opening: Instant,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The siege: from each of 20 addresses, 75 slowloris over TLS and 25 TCP connections that
+/// never start TLS.
+async fn lay_siege(addr: SocketAddr, tls: &Arc<rustls::ClientConfig>, host: &str) -> Siege {
     let closed: Closed = Arc::new(Mutex::new(vec![None; SLOW]));
     let opening = Instant::now();
     let mut tasks = Vec::with_capacity(SLOW);
@@ -226,7 +304,7 @@ async fn slow_and_many_clients_hold_nothing_and_officials_are_served() {
         let from = Ipv4Addr::new(127, 0, 0, 2 + a);
         let mut opened = Vec::new();
         for k in 0..PER_ADDRESS {
-            let tls = Arc::clone(&tls);
+            let tls = Arc::clone(tls);
             opened.push(tokio::spawn(async move {
                 if k < PER_ADDRESS * 3 / 4 {
                     connect(addr, &tls, b"http/1.1", from).await.map(Ok)
@@ -242,7 +320,7 @@ async fn slow_and_many_clients_hold_nothing_and_officials_are_served() {
                 .expect("task")
                 .unwrap_or_else(|e| panic!("slow connection {i}: {e}"));
             let closed = Arc::clone(&closed);
-            let host = host.clone();
+            let host = host.to_owned();
             tasks.push(tokio::spawn(async move {
                 match conn {
                     Ok(tls) => slowloris(tls, host, closed, i).await,
@@ -253,22 +331,41 @@ async fn slow_and_many_clients_hold_nothing_and_officials_are_served() {
     }
     let opened_in = opening.elapsed();
     eprintln!("{SLOW} slow connections opened in {opened_in:?}");
+    Siege {
+        closed,
+        opening,
+        tasks,
+    }
+}
 
-    // One more from a besieging address: over its cap, closed at once.
+/// One more from a besieging address: over its cap, closed at once.
+async fn one_more_from_a_besieging_address_is_refused(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+) {
     let refused = tokio::time::timeout(
         Duration::from_secs(5),
-        connect(addr, &tls, b"http/1.1", Ipv4Addr::new(127, 0, 0, 2)),
+        connect(addr, tls, b"http/1.1", Ipv4Addr::new(127, 0, 0, 2)),
     )
     .await
     .expect("refused at once, not held");
     assert!(refused.is_err(), "a 101st connection from one address");
+}
 
-    // Meanwhile an official logs in (password, then PIN) and reads the letter.
+/// Meanwhile an official logs in (password, then PIN) and reads the letter, and every slow
+/// connection is still held.
+async fn an_official_is_served_under_siege(
+    node: &DevNode,
+    dir: &Path,
+    siege: &Siege,
+    id: String,
+    content: Vec<u8>,
+) {
     let serving = Instant::now();
     let node_ca = node.root_ca();
     let base = node.base();
     let (password, pin) = node.creds[SITI].clone();
-    let jar = dir.path().join("siti.jar");
+    let jar = dir.join("siti.jar");
     let read = tokio::task::spawn_blocking(move || {
         let mut siti = sandi_e2e::http::Client::new(&base, &node_ca, jar);
         let r = siti.post_json(
@@ -287,7 +384,8 @@ async fn slow_and_many_clients_hold_nothing_and_officials_are_served() {
     .expect("the official's requests");
     assert_eq!(read, content, "the letter as written");
     eprintln!("official served in {:?} under siege", serving.elapsed());
-    let still_open = closed
+    let still_open = siege
+        .closed
         .lock()
         .expect("lock")
         .iter()
@@ -297,14 +395,20 @@ async fn slow_and_many_clients_hold_nothing_and_officials_are_served() {
         still_open, SLOW,
         "every slow connection was still held meanwhile"
     );
+}
 
-    // The total cap: of 60 more from a fresh address, those over it are closed at once.
+/// The total cap: of 60 more from a fresh address, those over it are closed at once. How many
+/// were refused.
+async fn the_total_cap_refuses_the_rest(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+) -> usize {
     let mut extra = Vec::new();
     let mut over = 0usize;
     for _ in 0..60 {
         match tokio::time::timeout(
             Duration::from_secs(5),
-            connect(addr, &tls, b"http/1.1", Ipv4Addr::new(127, 0, 0, 100)),
+            connect(addr, tls, b"http/1.1", Ipv4Addr::new(127, 0, 0, 100)),
         )
         .await
         .expect("answered at once")
@@ -319,8 +423,15 @@ async fn slow_and_many_clients_hold_nothing_and_officials_are_served() {
         extra.len()
     );
     drop(extra);
+    over
+}
 
-    // The timeouts close every slow connection: not before, and soon after.
+/// The timeouts close every slow connection: not before, and soon after.
+async fn the_timeouts_close_every_slow_connection(
+    closed: &Closed,
+    opening: Instant,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+) {
     let deadline = opening + Duration::from_secs(TIMEOUT + 20);
     loop {
         let open = closed
@@ -348,10 +459,14 @@ async fn slow_and_many_clients_hold_nothing_and_officials_are_served() {
     for t in tasks {
         t.await.expect("slow task");
     }
-    let timed_out = metric(&node, "docsvc_connections_timed_out_total");
+}
+
+/// The metrics count the timeouts and refusals; the server's memory stayed small.
+fn the_siege_is_counted_and_held_little(node: &DevNode, over: usize) {
+    let timed_out = metric(node, "docsvc_connections_timed_out_total");
     assert!(timed_out >= SLOW as u64, "{timed_out} timeouts counted");
     assert!(
-        metric(&node, "docsvc_connections_refused_total") > over as u64,
+        metric(node, "docsvc_connections_refused_total") > over as u64,
         "refusals counted"
     );
     let rss = common::peak_rss_kib(node.server.as_ref().expect("serving").0.id());
@@ -360,16 +475,22 @@ async fn slow_and_many_clients_hold_nothing_and_officials_are_served() {
         rss < 1024 * 1024,
         "peak RSS {rss} KiB under {SLOW} connections"
     );
+}
 
-    // A kept-alive HTTP/1.1 connection left idle, and an HTTP/2 one: closed by the node.
-    let mut idle = connect(addr, &tls, b"http/1.1", Ipv4Addr::LOCALHOST)
+/// A kept-alive HTTP/1.1 connection left idle, and an HTTP/2 one: closed by the node.
+async fn idle_connections_are_closed(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+    host: &str,
+) {
+    let mut idle = connect(addr, tls, b"http/1.1", Ipv4Addr::LOCALHOST)
         .await
         .expect("connect");
     idle.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
         .await
         .expect("request");
     assert_eq!(read_status(&mut idle).await, Some(200));
-    let mut h2 = connect(addr, &tls, b"h2", Ipv4Addr::LOCALHOST)
+    let mut h2 = connect(addr, tls, b"h2", Ipv4Addr::LOCALHOST)
         .await
         .expect("connect h2");
     h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")

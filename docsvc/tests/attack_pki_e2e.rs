@@ -17,6 +17,7 @@ use docsvc::letters::documents::{self, Ingest, NewLetter};
 use docsvc::node::{Layout, Node};
 use docsvc::officials::Caller;
 use keymgr::ca::Ca;
+use sandi_e2e::steps::Steps;
 use tower::ServiceExt as _;
 
 struct Hub {
@@ -259,58 +260,146 @@ fn is_unknown<T: std::fmt::Debug>(r: &docsvc::Result<T>) -> bool {
 
 /// Point 3.1: a stale CRL, or none at all, is "unknown", and unknown is refused everywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::too_many_lines)] // one attack, each place it must be refused
 async fn a_stale_or_missing_crl_is_refused_everywhere() {
     let h = hub("").await;
     let app = e_office(&h);
     let node_cert = first_cert(&h.node.layout.tls_chain());
     let id = letter(&h).await.expect("a letter with fresh CRLs");
     let verify = verify_request(&h, &id).await;
-    let fresh = verify_as(&h, &app, &verify).await;
+
+    // Each step runs even when one before it failed; the CRLs each stands on are installed
+    // (or removed) as plain calls between them.
+    let mut steps = Steps::new();
+    steps
+        .run_async(
+            "with_fresh_crls_the_application_verifies",
+            with_fresh_crls_the_application_verifies(&h, &app, &verify),
+        )
+        .await;
+    steps
+        .run_async(
+            "a_revoked_application_is_refused",
+            a_revoked_application_is_refused(&h, &app, &verify),
+        )
+        .await;
+    crls_go_stale(&h).await;
+    steps
+        .run_async(
+            "a_stale_crl_revives_no_application",
+            a_stale_crl_revives_no_application(&h, &app, &verify),
+        )
+        .await;
+    steps
+        .run_async(
+            "a_peer_node_is_unknown",
+            a_peer_node_is_unknown(&h, &node_cert),
+        )
+        .await;
+    steps
+        .run_async(
+            "reading_and_creating_letters_are_refused",
+            // A letter is written in it: a large future, kept on the heap.
+            Box::pin(reading_and_creating_letters_are_refused(&h, &id)),
+        )
+        .await;
+    remove_every_crl(&h);
+    steps
+        .run_async(
+            "without_any_crl_reading_is_refused",
+            without_any_crl_reading_is_refused(&h, &id),
+        )
+        .await;
+    steps
+        .run_async(
+            "the_refusals_are_counted_and_logged",
+            the_refusals_are_counted_and_logged(&h),
+        )
+        .await;
+    for ca in [Ca::Network, Ca::Signing] {
+        install_crl(&h, ca, time::Duration::days(7)).await;
+    }
+    steps
+        .run_async(
+            "fresh_crls_again_serve_all_but_the_revoked",
+            // A letter is written in it: a large future, kept on the heap.
+            Box::pin(fresh_crls_again_serve_all_but_the_revoked(
+                &h, &app, &verify, &id,
+            )),
+        )
+        .await;
+    steps.finish();
+}
+
+/// Before any revocation, the application's verify request is answered: valid.
+async fn with_fresh_crls_the_application_verifies(h: &Hub, app: &[u8], verify: &serde_json::Value) {
+    let fresh = verify_as(h, app, verify).await;
     assert_eq!(fresh.status, 200, "{}", fresh.body);
     assert_eq!(fresh.json()["valid"], true, "{}", fresh.body);
+}
 
-    // The application's certificate is revoked and the CRL says so; then the CRLs go stale.
-    revoke(&h, &app, None).await;
-    install_crl(&h, Ca::Network, time::Duration::days(7)).await;
-    let revoked = verify_as(&h, &app, &verify).await;
+/// The application's certificate is revoked and the CRL says so: refused.
+async fn a_revoked_application_is_refused(h: &Hub, app: &[u8], verify: &serde_json::Value) {
+    revoke(h, app, None).await;
+    install_crl(h, Ca::Network, time::Duration::days(7)).await;
+    let revoked = verify_as(h, app, verify).await;
     assert_eq!(revoked.status, 401, "{}", revoked.body);
+}
+
+/// The CRLs go stale.
+async fn crls_go_stale(h: &Hub) {
     for ca in [Ca::Network, Ca::Signing] {
-        install_crl(&h, ca, time::Duration::seconds(2)).await;
+        install_crl(h, ca, time::Duration::seconds(2)).await;
     }
     // CRLs signed to go stale in 2 s are stale by now (keymgr, like RFC 5280, signs none
     // whose nextUpdate is already past).
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    let stale = verify_as(&h, &app, &verify).await;
+}
+
+/// Stale, the CRL does not let the revoked application work again: unknown.
+async fn a_stale_crl_revives_no_application(h: &Hub, app: &[u8], verify: &serde_json::Value) {
+    let stale = verify_as(h, app, verify).await;
     assert_eq!(
         stale.status, 503,
         "a revoked application works again: {}",
         stale.body
     );
     assert_eq!(stale.problem(), "urn:sandi:problem:revocation-unknown");
+}
 
-    // The node's own certificate as a peer would present it.
-    let peer = docsvc::network::peer_of(&h.node, &node_cert).await;
+/// The node's own certificate as a peer would present it.
+async fn a_peer_node_is_unknown(h: &Hub, node_cert: &[u8]) {
+    let peer = docsvc::network::peer_of(&h.node, node_cert).await;
     assert!(is_unknown(&peer), "node call: {peer:?}");
-    // Reading and creating letters.
-    let read = documents::load_checked(&h.node, &id).await;
-    assert!(is_unknown(&read), "read: {:?}", read.map(|c| c.state));
-    let created = letter(&h).await;
-    assert!(is_unknown(&created), "create: {created:?}");
+}
 
-    // No CRL at all: the same, however the directory is emptied.
+/// Reading and creating letters.
+async fn reading_and_creating_letters_are_refused(h: &Hub, id: &str) {
+    let read = documents::load_checked(&h.node, id).await;
+    assert!(is_unknown(&read), "read: {:?}", read.map(|c| c.state));
+    let created = letter(h).await;
+    assert!(is_unknown(&created), "create: {created:?}");
+}
+
+/// No CRL at all, however the directory is emptied.
+fn remove_every_crl(h: &Hub) {
     for e in std::fs::read_dir(h.node.layout.crl_dir()).expect("crl dir") {
         std::fs::remove_file(e.expect("entry").path()).expect("remove");
     }
-    let none = documents::load_checked(&h.node, &id).await;
+}
+
+/// No CRL at all: the same as a stale one.
+async fn without_any_crl_reading_is_refused(h: &Hub, id: &str) {
+    let none = documents::load_checked(&h.node, id).await;
     assert!(
         is_unknown(&none),
         "read without CRL: {:?}",
         none.map(|c| c.state)
     );
+}
 
-    // Counted and logged.
-    let metrics = call(&h, "GET", "/metrics", None, None, None).await;
+/// Counted and logged.
+async fn the_refusals_are_counted_and_logged(h: &Hub) {
+    let metrics = call(h, "GET", "/metrics", None, None, None).await;
     let count: u64 = metrics
         .body
         .lines()
@@ -335,14 +424,18 @@ async fn a_stale_or_missing_crl_is_refused_everywhere() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
 
-    // Fresh CRLs again: the normal paths work, the revoked application stays refused.
-    for ca in [Ca::Network, Ca::Signing] {
-        install_crl(&h, ca, time::Duration::days(7)).await;
-    }
-    assert!(documents::load_checked(&h.node, &id).await.is_ok());
-    assert!(letter(&h).await.is_ok());
-    let again = verify_as(&h, &app, &verify).await;
+/// Fresh CRLs again: the normal paths work, the revoked application stays refused.
+async fn fresh_crls_again_serve_all_but_the_revoked(
+    h: &Hub,
+    app: &[u8],
+    verify: &serde_json::Value,
+    id: &str,
+) {
+    assert!(documents::load_checked(&h.node, id).await.is_ok());
+    assert!(letter(h).await.is_ok());
+    let again = verify_as(h, app, verify).await;
     assert_eq!(again.status, 401, "{}", again.body);
 }
 

@@ -5,9 +5,13 @@
 
 use std::sync::Arc;
 
+use docsvc::crypto::signature::Kind;
 use docsvc::letters::documents::{self};
 use docsvc::node::Node;
 use docsvc::officials::Caller;
+use docsvc::officials::changes::decide;
+use policies::Level;
+use sandi_e2e::steps::Steps;
 use sqlx::Row as _;
 
 mod common;
@@ -32,7 +36,7 @@ async fn log_entries(node: &Node) -> Vec<String> {
 }
 
 /// A letter from Budi to Siti; returns its id.
-async fn letter(node: &Node, level: policies::Level) -> String {
+async fn letter(node: &Node, level: Level) -> String {
     letter_to(node, level, SITI, "Uji tanda tangan")
         .await
         .manifest
@@ -68,7 +72,7 @@ async fn set_signature(node: &Node, id: &str, sig: &[u8]) {
 async fn an_api_signature_over_a_manifest_is_not_a_letter_signature() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (node, pins) = node_pins(dir.path(), None).await;
-    let id = letter(&node, policies::Level::Biasa).await;
+    let id = letter(&node, Level::Biasa).await;
     let (manifest, original) = stored(&node, &id).await;
     documents::load_checked(&node, &id)
         .await
@@ -120,7 +124,7 @@ async fn an_api_signature_over_a_manifest_is_not_a_letter_signature() {
 fn sign_kind(
     node: &Node,
     o: &docsvc::officials::directory::Official,
-    kind: docsvc::crypto::signature::Kind,
+    kind: Kind,
     bytes: &[u8],
 ) -> Vec<u8> {
     let handle = node
@@ -143,46 +147,89 @@ fn sign_kind(
 /// the signature of its own kind and refuses every other kind over the very same bytes by the
 /// very same signer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::too_many_lines)] // one scenario: four verifiers, each handed every kind
 async fn each_verifier_takes_only_its_own_kind() {
-    use docsvc::crypto::signature::Kind;
     let dir = tempfile::tempdir().expect("tempdir");
     let node = node(dir.path(), None).await;
-    let id = letter(&node, policies::Level::Biasa).await;
+    let id = letter(&node, Level::Biasa).await;
     let (manifest, original) = stored(&node, &id).await;
     let budi = official(&node, BUDI).await;
-    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
 
-    // The letter.
+    let mut steps = Steps::new();
+    steps
+        .run_async(
+            "a_letter_takes_only_a_manifest_signature",
+            a_letter_takes_only_a_manifest_signature(&node, &budi, &id, &manifest, &original),
+        )
+        .await;
+    steps
+        .run_async(
+            "an_approval_takes_only_an_approval_signature",
+            an_approval_takes_only_an_approval_signature(&node, &budi, &id, &manifest),
+        )
+        .await;
+    steps
+        .run_async(
+            "a_destruction_record_takes_only_a_destruction_signature",
+            a_destruction_record_takes_only_a_destruction_signature(&node, &budi, &id, &manifest),
+        )
+        .await;
+    steps
+        .run_async(
+            "the_signing_api_verifies_only_its_own",
+            the_signing_api_verifies_only_its_own(&node, &budi, &manifest),
+        )
+        .await;
+    steps.finish();
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b)
+}
+
+/// The letter.
+async fn a_letter_takes_only_a_manifest_signature(
+    node: &Node,
+    budi: &docsvc::officials::directory::Official,
+    id: &str,
+    manifest: &[u8],
+    original: &[u8],
+) {
     for kind in Kind::ALL {
-        set_signature(&node, &id, &sign_kind(&node, &budi, kind, &manifest)).await;
-        let got = documents::load_checked(&node, &id).await;
+        set_signature(node, id, &sign_kind(node, budi, kind, manifest)).await;
+        let got = documents::load_checked(node, id).await;
         assert_eq!(
             got.is_ok(),
             kind == Kind::Manifest,
             "letter, {kind:?}: {got:?}"
         );
     }
-    set_signature(&node, &id, &original).await;
+    set_signature(node, id, original).await;
+}
 
-    // An approval, by Budi's colleague's hand or his: the kind decides.
+/// An approval, by Budi's colleague's hand or his: the kind decides.
+async fn an_approval_takes_only_an_approval_signature(
+    node: &Node,
+    budi: &docsvc::officials::directory::Official,
+    id: &str,
+    manifest: &[u8],
+) {
     for kind in Kind::ALL {
         sqlx::query("DELETE FROM approvals WHERE document_id = $1")
-            .bind(&id)
+            .bind(id)
             .execute(node.store.pool())
             .await
             .expect("delete");
         sqlx::query(
             "INSERT INTO approvals (document_id, nip, at, signature) VALUES ($1, $2, $3, $4)",
         )
-        .bind(&id)
+        .bind(id)
         .bind(BUDI)
         .bind(docsvc::now_rfc3339())
-        .bind(sign_kind(&node, &budi, kind, &manifest))
+        .bind(sign_kind(node, budi, kind, manifest))
         .execute(node.store.pool())
         .await
         .expect("insert");
-        let got = docsvc::letters::approvals::checked(&node, &id).await;
+        let got = docsvc::letters::approvals::checked(node, id).await;
         assert_eq!(
             got.is_ok(),
             kind == Kind::Approval,
@@ -192,15 +239,22 @@ async fn each_verifier_takes_only_its_own_kind() {
             assert!(matches!(e, docsvc::Error::Integrity(_)), "{e:?}");
         }
     }
+}
 
-    // A destruction record.
+/// A destruction record.
+async fn a_destruction_record_takes_only_a_destruction_signature(
+    node: &Node,
+    budi: &docsvc::officials::directory::Official,
+    id: &str,
+    manifest: &[u8],
+) {
     let record = docsvc::letters::lifecycle::DestructionRecord {
         format: "sandi-destruction-v1".into(),
-        document_id: id.clone(),
+        document_id: id.to_owned(),
         nomor: "005/77/XI/2026".into(),
-        classification: policies::Level::Biasa,
+        classification: Level::Biasa,
         dated: "2026-11-30".into(),
-        manifest_sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, &manifest)),
+        manifest_sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, manifest)),
         retention_years: 2,
         retention_ended: "2026-11-30".into(),
         retention_from: None,
@@ -217,42 +271,48 @@ async fn each_verifier_takes_only_its_own_kind() {
     };
     for kind in Kind::ALL {
         sqlx::query("DELETE FROM destructions WHERE document_id = $1")
-            .bind(&id)
+            .bind(id)
             .execute(node.store.pool())
             .await
             .expect("delete");
         sqlx::query(
             "INSERT INTO destructions (document_id, record, signature, destroyed_at) VALUES ($1, $2, $3, $4)",
         )
-        .bind(&id)
+        .bind(id)
         .bind(bytes.clone())
-        .bind(sign_kind(&node, &budi, kind, &bytes))
+        .bind(sign_kind(node, budi, kind, &bytes))
         .bind(&record.destroyed_at)
         .execute(node.store.pool())
         .await
         .expect("insert");
-        let got = docsvc::letters::lifecycle::destruction_record(&node, &caller, &id).await;
+        let got = docsvc::letters::lifecycle::destruction_record(node, &caller, id).await;
         assert_eq!(
             got.is_ok(),
             kind == Kind::Destruction,
             "destruction, {kind:?}: {got:?}"
         );
     }
+}
 
-    // The signing API's verify: only what the signing API signed.
+/// The signing API's verify: only what the signing API signed.
+async fn the_signing_api_verifies_only_its_own(
+    node: &Node,
+    budi: &docsvc::officials::directory::Official,
+    manifest: &[u8],
+) {
     let app = docsvc::officials::applications::get(&node.store, "e-office")
         .await
         .expect("app")
         .expect("e-office");
     for kind in Kind::ALL {
         let v = docsvc::signing::verify(
-            &node,
+            node,
             &app,
             None,
             &docsvc::signing::VerifyRequest {
-                content: Some(b64(&manifest)),
+                content: Some(b64(manifest)),
                 sha256: None,
-                signature: b64(&sign_kind(&node, &budi, kind, &manifest)),
+                signature: b64(&sign_kind(node, budi, kind, manifest)),
             },
         )
         .await
@@ -261,7 +321,7 @@ async fn each_verifier_takes_only_its_own_kind() {
     }
 }
 
-fn sign_request(level: policies::Level, pin: Option<&str>) -> docsvc::signing::SignRequest {
+fn sign_request(level: Level, pin: Option<&str>) -> docsvc::signing::SignRequest {
     docsvc::signing::SignRequest {
         content: None,
         sha256: Some(hex::encode([7u8; 32])),
@@ -298,161 +358,262 @@ async fn signs_or_incident(node: &Node, req: &docsvc::signing::SignRequest) -> S
 /// The administrator registered e-office to sign for Budi; that alone is not Budi's consent.
 /// He consents with his PIN for one request, or by a delegation he grants with his PIN step-up
 /// (scoped to a classification, expiring, revocable); grants, revocations and uses are logged.
-#[allow(clippy::too_many_lines)] // one scenario: PIN, grant, scope, expiry, revocation, log
 async fn consent_is_the_officials(database_url: Option<&str>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (node, pins) = node_pins(dir.path(), database_url).await;
     let pin = pins[BUDI].as_str();
-    let biasa = policies::Level::Biasa;
+    let budi = official(&node, BUDI).await;
 
-    // The admin flag alone: refused, and the refusal logged.
-    let e = signs(&node, &sign_request(biasa, None))
+    let mut steps = Steps::new();
+    steps
+        .run_async(
+            "the_admin_flag_alone_is_refused_and_logged",
+            the_admin_flag_alone_is_refused_and_logged(&node),
+        )
+        .await;
+    steps
+        .run_async(
+            "his_pin_consents_to_one_request",
+            his_pin_consents_to_one_request(&node, pin),
+        )
+        .await;
+    steps
+        .run_async(
+            "a_grant_needs_the_step_up_and_a_bound",
+            a_grant_needs_the_step_up_and_a_bound(&node, &budi),
+        )
+        .await;
+    // The delegations the steps after stand on are granted as plain calls.
+    let d = a_delegation_for_a_day(&node, &budi).await;
+    steps
+        .run_async(
+            "it_holds_within_its_scope_and_only_budi_revokes_it",
+            it_holds_within_its_scope_and_only_budi_revokes_it(&node, &d.id),
+        )
+        .await;
+    steps
+        .run_async(
+            "a_widened_delegation_is_an_integrity_incident",
+            a_widened_delegation_is_an_integrity_incident(&node, &d.id),
+        )
+        .await;
+    steps
+        .run_async(
+            "revoked_it_signs_no_more",
+            revoked_it_signs_no_more(&node, &budi, &d.id),
+        )
+        .await;
+    let d2 = docsvc::officials::delegation::grant(&node, &caller_of(budi.clone(), true), &grant())
+        .await
+        .expect("grant");
+    steps
+        .run_async(
+            "a_revived_delegation_is_an_integrity_incident",
+            a_revived_delegation_is_an_integrity_incident(&node, &budi, &d2.id),
+        )
+        .await;
+    steps
+        .run_async(
+            "each_incident_is_logged_and_none_is_active",
+            each_incident_is_logged_and_none_is_active(&node),
+        )
+        .await;
+    steps
+        .run_async(
+            "grants_uses_and_revocations_are_logged",
+            grants_uses_and_revocations_are_logged(&node, &d.id, &d2.id),
+        )
+        .await;
+    steps.finish();
+}
+
+/// Budi's grant to e-office: up to biasa, for a day.
+fn grant() -> docsvc::officials::delegation::Grant {
+    docsvc::officials::delegation::Grant {
+        application_id: "e-office".into(),
+        max_classification: Level::Biasa,
+        days: 1,
+    }
+}
+
+/// A database writer's change to one delegation.
+async fn tamper(node: &Node, sql: &'static str, value: Option<&'static str>, id: &str) {
+    sqlx::query(sql)
+        .bind(value)
+        .bind(id)
+        .execute(node.store.pool())
+        .await
+        .expect("database write");
+}
+
+/// The admin flag alone: refused, and the refusal logged.
+async fn the_admin_flag_alone_is_refused_and_logged(node: &Node) {
+    let e = signs(node, &sign_request(Level::Biasa, None))
         .await
         .expect_err("may_sign_for alone must not sign as Budi");
     assert!(e.contains("delegat"), "{e}");
     assert!(
-        log_entries(&node)
+        log_entries(node)
             .await
             .iter()
             .any(|e| e.contains("application:e-office") && e.contains("deny")),
         "the refusal is logged"
     );
-    // His PIN, for this request: wrong, then right.
+}
+
+/// His PIN, for this request: wrong, then right.
+async fn his_pin_consents_to_one_request(node: &Node, pin: &str) {
+    let biasa = Level::Biasa;
     assert!(
-        signs(&node, &sign_request(biasa, Some("000000")))
+        signs(node, &sign_request(biasa, Some("000000")))
             .await
             .is_err()
     );
     assert_eq!(
-        signs(&node, &sign_request(biasa, Some(pin))).await,
+        signs(node, &sign_request(biasa, Some(pin))).await,
         Ok(format!("official:{BUDI}"))
     );
+}
 
-    // A delegation: not without the step-up; then up to biasa, for a day.
-    let budi = official(&node, BUDI).await;
-    let caller = |stepped_up| Caller {
-        official: budi.clone(),
-        stepped_up,
-        client: None,
-    };
-    let grant = docsvc::officials::delegation::Grant {
-        application_id: "e-office".into(),
-        max_classification: biasa,
-        days: 1,
-    };
+/// A delegation: not without the step-up, not above his own bounds.
+async fn a_grant_needs_the_step_up_and_a_bound(
+    node: &Node,
+    budi: &docsvc::officials::directory::Official,
+) {
     assert!(matches!(
-        docsvc::officials::delegation::grant(&node, &caller(false), &grant).await,
+        docsvc::officials::delegation::grant(node, &caller_of(budi.clone(), false), &grant()).await,
         Err(docsvc::Error::Forbidden { .. })
     ));
     let too_high = docsvc::officials::delegation::Grant {
-        max_classification: policies::Level::SangatRahasia,
+        max_classification: Level::SangatRahasia,
         days: 400,
-        ..grant
+        ..grant()
     };
     assert!(
-        docsvc::officials::delegation::grant(&node, &caller(true), &too_high)
+        docsvc::officials::delegation::grant(node, &caller_of(budi.clone(), true), &too_high)
             .await
             .is_err()
     );
-    let grant = docsvc::officials::delegation::Grant {
-        application_id: "e-office".into(),
-        max_classification: biasa,
-        days: 1,
-    };
-    let d = docsvc::officials::delegation::grant(&node, &caller(true), &grant)
+}
+
+/// With the step-up: up to biasa, for a day; e-office signs as Budi under it.
+async fn a_delegation_for_a_day(
+    node: &Node,
+    budi: &docsvc::officials::directory::Official,
+) -> docsvc::officials::delegation::Delegation {
+    let d = docsvc::officials::delegation::grant(node, &caller_of(budi.clone(), true), &grant())
         .await
         .expect("grant");
     assert!(d.active);
     assert_eq!(
-        signs(&node, &sign_request(biasa, None)).await,
+        signs(node, &sign_request(Level::Biasa, None)).await,
         Ok(format!("official:{BUDI}"))
     );
-    // Its scope: not above biasa.
+    d
+}
+
+/// Its scope: not above biasa. Someone else's delegation is not Budi's to revoke.
+async fn it_holds_within_its_scope_and_only_budi_revokes_it(node: &Node, id: &str) {
     assert!(
-        signs(&node, &sign_request(policies::Level::Terbatas, None))
+        signs(node, &sign_request(Level::Terbatas, None))
             .await
             .is_err()
     );
-    // Someone else's delegation is not Budi's to revoke.
     let siti = Caller {
-        official: official(&node, SITI).await,
+        official: official(node, SITI).await,
         stepped_up: true,
         client: None,
     };
     assert!(matches!(
-        docsvc::officials::delegation::revoke(&node, &siti, &d.id).await,
+        docsvc::officials::delegation::revoke(node, &siti, id).await,
         Err(docsvc::Error::NotFound(_))
     ));
     assert_eq!(
-        signs(&node, &sign_request(biasa, None)).await,
+        signs(node, &sign_request(Level::Biasa, None)).await,
         Ok(format!("official:{BUDI}"))
     );
-    // A database writer widens it: an integrity incident (the row's node MAC fails), refused
-    // and logged; put back as it was, it holds again.
-    let tamper = |sql: &'static str, value: Option<&'static str>, id: String| {
-        let pool = node.store.pool().clone();
-        async move {
-            sqlx::query(sql)
-                .bind(value)
-                .bind(id)
-                .execute(&pool)
-                .await
-                .expect("database write");
-        }
-    };
+}
+
+/// A database writer widens it: an integrity incident (the row's node MAC fails), refused
+/// and logged; put back as it was, it holds again.
+async fn a_widened_delegation_is_an_integrity_incident(node: &Node, id: &str) {
     tamper(
+        node,
         "UPDATE delegations SET max_classification = $1 WHERE id = $2",
         Some("sangat_rahasia"),
-        d.id.clone(),
+        id,
     )
     .await;
-    let refused = signs_or_incident(&node, &sign_request(policies::Level::Terbatas, None)).await;
+    let refused = signs_or_incident(node, &sign_request(Level::Terbatas, None)).await;
     assert!(
         refused.contains("integrity"),
         "a widened delegation: {refused}"
     );
     tamper(
+        node,
         "UPDATE delegations SET max_classification = $1 WHERE id = $2",
         Some("biasa"),
-        d.id.clone(),
+        id,
     )
     .await;
-    assert!(signs(&node, &sign_request(biasa, None)).await.is_ok());
-    let r = docsvc::officials::delegation::revoke(&node, &caller(false), &d.id)
+    assert!(signs(node, &sign_request(Level::Biasa, None)).await.is_ok());
+}
+
+/// Revoked by Budi (no step-up needed): refused.
+async fn revoked_it_signs_no_more(
+    node: &Node,
+    budi: &docsvc::officials::directory::Official,
+    id: &str,
+) {
+    let r = docsvc::officials::delegation::revoke(node, &caller_of(budi.clone(), false), id)
         .await
         .expect("revoke");
     assert!(!r.active);
-    assert!(signs(&node, &sign_request(biasa, None)).await.is_err());
-    // A new one, revoked by Budi: refused.
-    let d2 = docsvc::officials::delegation::grant(&node, &caller(true), &grant)
-        .await
-        .expect("grant");
-    assert!(signs(&node, &sign_request(biasa, None)).await.is_ok());
-    let r = docsvc::officials::delegation::revoke(&node, &caller(false), &d2.id)
+    assert!(
+        signs(node, &sign_request(Level::Biasa, None))
+            .await
+            .is_err()
+    );
+}
+
+/// A new one, revoked by Budi: refused; revived by a database writer: an integrity incident,
+/// not consent.
+async fn a_revived_delegation_is_an_integrity_incident(
+    node: &Node,
+    budi: &docsvc::officials::directory::Official,
+    id: &str,
+) {
+    let biasa = Level::Biasa;
+    assert!(signs(node, &sign_request(biasa, None)).await.is_ok());
+    let r = docsvc::officials::delegation::revoke(node, &caller_of(budi.clone(), false), id)
         .await
         .expect("revoke");
     assert!(!r.active && r.revoked_at.is_some());
-    assert!(signs(&node, &sign_request(biasa, None)).await.is_err());
-    // Revived by a database writer: an integrity incident, not consent.
+    assert!(signs(node, &sign_request(biasa, None)).await.is_err());
     tamper(
+        node,
         "UPDATE delegations SET revoked_at = $1 WHERE id = $2",
         None,
-        d2.id.clone(),
+        id,
     )
     .await;
-    let refused = signs_or_incident(&node, &sign_request(biasa, None)).await;
+    let refused = signs_or_incident(node, &sign_request(biasa, None)).await;
     assert!(
         refused.contains("integrity"),
         "a revived delegation: {refused}"
     );
     sqlx::query("UPDATE delegations SET revoked_at = $1 WHERE id = $2")
         .bind(&r.revoked_at)
-        .bind(&d2.id)
+        .bind(id)
         .execute(node.store.pool())
         .await
         .expect("put back");
+}
+
+/// Both incidents are in the log; both of Budi's delegations are inactive.
+async fn each_incident_is_logged_and_none_is_active(node: &Node) {
     assert!(
-        log_entries(&node)
+        log_entries(node)
             .await
             .iter()
             .filter(|e| e.contains("does not carry the node's MAC"))
@@ -460,20 +621,23 @@ async fn consent_is_the_officials(database_url: Option<&str>) {
             >= 2,
         "each incident is logged"
     );
-    let mine = docsvc::officials::delegation::list(&node, BUDI)
+    let mine = docsvc::officials::delegation::list(node, BUDI)
         .await
         .expect("list");
     assert_eq!(mine.len(), 2);
     assert!(mine.iter().all(|d| !d.active));
+}
 
-    let log = log_entries(&node).await;
+/// The grant, its use, the PIN's use and the revocation are each in the log.
+async fn grants_uses_and_revocations_are_logged(node: &Node, d: &str, d2: &str) {
+    let log = log_entries(node).await;
     for (what, needle) in [
-        ("the grant", format!("delegation {}", d.id)),
-        ("the use", format!("under delegation {}", d.id)),
+        ("the grant", format!("delegation {d}")),
+        ("the use", format!("under delegation {d}")),
         ("the PIN use", "with the official's PIN".to_owned()),
         (
             "the revocation",
-            format!("delegation {} of application e-office revoked", d2.id),
+            format!("delegation {d2} of application e-office revoked"),
         ),
     ] {
         assert!(log.iter().any(|e| e.contains(&needle)), "{what} is logged");
@@ -502,12 +666,7 @@ const AGUS: &str = "198503032010013003"; // terbatas
 /// node would have sent it, or as this node would have written it).
 async fn restate(node: &Node, id: &str, m: &docsvc::crypto::envelope::Manifest) {
     let bytes = m.canonical().expect("canonical");
-    let sig = sign_kind(
-        node,
-        &official(node, BUDI).await,
-        docsvc::crypto::signature::Kind::Manifest,
-        &bytes,
-    );
+    let sig = sign_kind(node, &official(node, BUDI).await, Kind::Manifest, &bytes);
     sqlx::query("UPDATE documents SET manifest = $1, signature = $2 WHERE id = $3")
         .bind(bytes)
         .bind(sig)
@@ -537,7 +696,7 @@ async fn another_nodes_official_is_not_a_local_nip() {
     const X: &str = "199912312020121099";
     let dir = tempfile::tempdir().expect("tempdir");
     let node = node(dir.path(), None).await;
-    let id = letter(&node, policies::Level::Terbatas).await;
+    let id = letter(&node, Level::Terbatas).await;
     let checked = documents::load_checked(&node, &id).await.expect("checked");
     assert!(may_read(&node, SITI, &id).await, "its addressee reads it");
 
@@ -553,7 +712,7 @@ async fn another_nodes_official_is_not_a_local_nip() {
             name: "Penyusup".into(),
             agency: "dinkes".into(),
             position: "Staf".into(),
-            clearance: policies::Level::SangatRahasia,
+            clearance: Level::SangatRahasia,
             roles: vec!["pejabat".into()],
             compartments: vec![],
             password: "kata sandi panjang sekali".to_owned().into(),
@@ -594,7 +753,7 @@ fn caller_of(o: docsvc::officials::directory::Official, stepped_up: bool) -> Cal
     }
 }
 
-fn registration(nip: &str, level: policies::Level) -> docsvc::officials::admin::NewOfficialRequest {
+fn registration(nip: &str, level: Level) -> docsvc::officials::admin::NewOfficialRequest {
     docsvc::officials::admin::NewOfficialRequest {
         nip: nip.into(),
         name: "Pejabat Baru".into(),
@@ -610,26 +769,20 @@ fn registration(nip: &str, level: policies::Level) -> docsvc::officials::admin::
 /// An administrator alone neither registers an official nor raises a clearance, and never
 /// above their own: a second `pengelola_sandi`, not the one who asked, approves (with the PIN
 /// step-up); until then the official is suspended. Every step is logged.
-#[allow(clippy::too_many_lines)] // one scenario: registration, then clearances, then the log
 async fn two_people_for_officials(database_url: Option<&str>) {
-    use docsvc::officials::changes::decide;
-    use policies::Level;
     let dir = tempfile::tempdir().expect("tempdir");
     let node = node(dir.path(), database_url).await;
     let maya = official(&node, MAYA).await;
+    let bayu = official(&node, BAYU).await;
 
-    // Above her own clearance: refused, logged.
-    let e = docsvc::officials::admin::register(
-        &node,
-        &maya,
-        None,
-        registration("199901012020121001", Level::SangatRahasia),
-    )
-    .await
-    .expect_err("Maya (rahasia) registers no sangat_rahasia official");
-    assert!(matches!(e, docsvc::Error::Forbidden { .. }), "{e:?}");
-
-    // Within it: registered, suspended, pending.
+    let mut steps = Steps::new();
+    steps
+        .run_async(
+            "no_registration_above_her_own_clearance",
+            no_registration_above_her_own_clearance(&node, &maya),
+        )
+        .await;
+    // Within it: registered (what the steps after stand on).
     let r = docsvc::officials::admin::register(
         &node,
         &maya,
@@ -638,87 +791,146 @@ async fn two_people_for_officials(database_url: Option<&str>) {
     )
     .await
     .expect("register");
-    assert_eq!(r.official.status, policies::Status::Suspended);
-    let nip = r.official.nip.clone();
+    steps
+        .run_async(
+            "registered_it_waits_suspended",
+            registered_it_waits_suspended(&node, &maya, &bayu, &r.official, &r.change.id),
+        )
+        .await;
+    steps
+        .run_async(
+            "a_second_officer_lets_it_in_once",
+            a_second_officer_lets_it_in_once(&node, &bayu, &r.official.nip, &r.change.id),
+        )
+        .await;
+    steps
+        .run_async(
+            "a_raise_waits_for_a_second_officer_a_lowering_does_not",
+            a_raise_waits_for_a_second_officer_a_lowering_does_not(&node, &maya, bayu),
+        )
+        .await;
+    steps
+        .run_async("every_step_is_logged", every_step_is_logged(&node))
+        .await;
+    steps.finish();
+}
+
+/// Above her own clearance: refused, logged.
+async fn no_registration_above_her_own_clearance(
+    node: &Node,
+    maya: &docsvc::officials::directory::Official,
+) {
+    let e = docsvc::officials::admin::register(
+        node,
+        maya,
+        None,
+        registration("199901012020121001", Level::SangatRahasia),
+    )
+    .await
+    .expect_err("Maya (rahasia) registers no sangat_rahasia official");
+    assert!(matches!(e, docsvc::Error::Forbidden { .. }), "{e:?}");
+}
+
+/// Registered, suspended, pending: no login; not let in by a status change, not by Maya
+/// herself, not without the PIN, not by a non-officer.
+async fn registered_it_waits_suspended(
+    node: &Node,
+    maya: &docsvc::officials::directory::Official,
+    bayu: &docsvc::officials::directory::Official,
+    registered: &docsvc::officials::directory::Official,
+    change: &str,
+) {
+    assert_eq!(registered.status, policies::Status::Suspended);
+    let nip = &registered.nip;
     assert!(
-        docsvc::officials::directory::login(&node.store, &nip, "kata sandi panjang sekali")
+        docsvc::officials::directory::login(&node.store, nip, "kata sandi panjang sekali")
             .await
             .is_err(),
         "no login before the second approval"
     );
-    // Not by a status change, not by Maya herself, not without the PIN, not by a non-officer.
     assert!(
-        docsvc::officials::admin::set_status(&node, &maya, None, &nip, "active")
+        docsvc::officials::admin::set_status(node, maya, None, nip, "active")
             .await
             .is_err()
     );
-    let bayu = official(&node, BAYU).await;
     for (who, stepped_up) in [
         (maya.clone(), true),
         (bayu.clone(), false),
-        (official(&node, BUDI).await, true),
+        (official(node, BUDI).await, true),
     ] {
-        let e = decide(
-            &node,
-            &caller_of(who.clone(), stepped_up),
-            &r.change.id,
-            true,
-        )
-        .await
-        .expect_err("refused");
+        let e = decide(node, &caller_of(who.clone(), stepped_up), change, true)
+            .await
+            .expect_err("refused");
         assert!(
             matches!(e, docsvc::Error::Forbidden { .. }),
             "{}: {e:?}",
             who.nip
         );
     }
-    let c = decide(&node, &caller_of(bayu.clone(), true), &r.change.id, true)
+}
+
+/// Bayu approves: the official is active; a second decision conflicts.
+async fn a_second_officer_lets_it_in_once(
+    node: &Node,
+    bayu: &docsvc::officials::directory::Official,
+    nip: &str,
+    change: &str,
+) {
+    let c = decide(node, &caller_of(bayu.clone(), true), change, true)
         .await
         .expect("Bayu approves");
     assert_eq!(c.decision.as_deref(), Some("approved"));
     assert_eq!(c.decided_by.as_deref(), Some(BAYU));
-    assert_eq!(official(&node, &nip).await.status, policies::Status::Active);
+    assert_eq!(official(node, nip).await.status, policies::Status::Active);
     assert!(matches!(
-        decide(&node, &caller_of(bayu.clone(), true), &r.change.id, true).await,
+        decide(node, &caller_of(bayu.clone(), true), change, true).await,
         Err(docsvc::Error::Conflict(_))
     ));
+}
 
-    // Clearances: not above her own; a raise waits for Bayu; a lowering is at once.
+/// Clearances: not above her own; a raise waits for Bayu; a lowering is at once.
+async fn a_raise_waits_for_a_second_officer_a_lowering_does_not(
+    node: &Node,
+    maya: &docsvc::officials::directory::Official,
+    bayu: docsvc::officials::directory::Official,
+) {
     assert!(matches!(
-        docsvc::officials::admin::set_clearance(&node, &maya, None, AGUS, Level::SangatRahasia)
-            .await,
+        docsvc::officials::admin::set_clearance(node, maya, None, AGUS, Level::SangatRahasia).await,
         Err(docsvc::Error::Forbidden { .. })
     ));
-    let pending = docsvc::officials::admin::set_clearance(&node, &maya, None, AGUS, Level::Rahasia)
+    let pending = docsvc::officials::admin::set_clearance(node, maya, None, AGUS, Level::Rahasia)
         .await
         .expect("asked")
         .expect("pending");
-    assert_eq!(official(&node, AGUS).await.clearance, Level::Terbatas);
+    assert_eq!(official(node, AGUS).await.clearance, Level::Terbatas);
     assert_eq!(
-        docsvc::officials::admin::pending(&node, &maya)
+        docsvc::officials::admin::pending(node, maya)
             .await
             .expect("pending")
             .len(),
         1
     );
     assert!(
-        decide(&node, &caller_of(maya.clone(), true), &pending.id, true)
+        decide(node, &caller_of(maya.clone(), true), &pending.id, true)
             .await
             .is_err()
     );
-    decide(&node, &caller_of(bayu, true), &pending.id, true)
+    decide(node, &caller_of(bayu, true), &pending.id, true)
         .await
         .expect("approved");
-    assert_eq!(official(&node, AGUS).await.clearance, Level::Rahasia);
+    assert_eq!(official(node, AGUS).await.clearance, Level::Rahasia);
     assert!(
-        docsvc::officials::admin::set_clearance(&node, &maya, None, AGUS, Level::Biasa)
+        docsvc::officials::admin::set_clearance(node, maya, None, AGUS, Level::Biasa)
             .await
             .expect("lowered")
             .is_none()
     );
-    assert_eq!(official(&node, AGUS).await.clearance, Level::Biasa);
+    assert_eq!(official(node, AGUS).await.clearance, Level::Biasa);
+}
 
-    let log = log_entries(&node).await;
+/// Requests, approvals and refusals are in the log.
+async fn every_step_is_logged(node: &Node) {
+    let log = log_entries(node).await;
     for needle in [
         "official_register_requested",
         "official_register_approved",

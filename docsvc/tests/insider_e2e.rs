@@ -119,12 +119,25 @@ async fn letters(node: &Node, n: usize) -> Vec<String> {
     ids
 }
 
-#[allow(clippy::too_many_lines)] // one list of every cell an insider can change
+/// Every cell an insider can change: the letters' rows and chunks, the log's entries and signed
+/// heads, and for each session its row and its official's.
 async fn cells(node: &Node, sessions: &[(String, String)]) -> Vec<Cell> {
-    let pool = node.store.pool();
+    let mut out = letter_cells(node).await;
+    out.extend(chunk_cells(node).await);
+    out.extend(log_cells(node).await);
+    out.extend(head_cells(node).await);
+    for (token, nip) in sessions {
+        out.extend(session_cells(token));
+        out.extend(official_cells(nip));
+    }
+    out
+}
+
+/// The letters' rows: their fields, signed manifests and CMS signatures.
+async fn letter_cells(node: &Node) -> Vec<Cell> {
     let mut out = Vec::new();
     for r in sqlx::query("SELECT id FROM documents")
-        .fetch_all(pool)
+        .fetch_all(node.store.pool())
         .await
         .expect("docs")
     {
@@ -148,8 +161,14 @@ async fn cells(node: &Node, sessions: &[(String, String)]) -> Vec<Cell> {
             });
         }
     }
+    out
+}
+
+/// The letters' ciphertext chunks.
+async fn chunk_cells(node: &Node) -> Vec<Cell> {
+    let mut out = Vec::new();
     for r in sqlx::query("SELECT document_id, part, seq FROM chunks")
-        .fetch_all(pool)
+        .fetch_all(node.store.pool())
         .await
         .expect("chunks")
     {
@@ -166,8 +185,14 @@ async fn cells(node: &Node, sessions: &[(String, String)]) -> Vec<Cell> {
             used: Use::Letter(id),
         });
     }
+    out
+}
+
+/// The access log's entries and leaf hashes.
+async fn log_cells(node: &Node) -> Vec<Cell> {
+    let mut out = Vec::new();
     for r in sqlx::query("SELECT seq FROM audit_log")
-        .fetch_all(pool)
+        .fetch_all(node.store.pool())
         .await
         .expect("log")
     {
@@ -181,8 +206,14 @@ async fn cells(node: &Node, sessions: &[(String, String)]) -> Vec<Cell> {
             });
         }
     }
+    out
+}
+
+/// The log's signed heads.
+async fn head_cells(node: &Node) -> Vec<Cell> {
+    let mut out = Vec::new();
     for r in sqlx::query("SELECT size FROM audit_heads")
-        .fetch_all(pool)
+        .fetch_all(node.store.pool())
         .await
         .expect("heads")
     {
@@ -196,50 +227,58 @@ async fn cells(node: &Node, sessions: &[(String, String)]) -> Vec<Cell> {
             });
         }
     }
-    for (token, nip) in sessions {
-        let hash = hex::encode(ring::digest::digest(
-            &ring::digest::SHA256,
-            token.as_bytes(),
-        ));
-        // Not the token hash or the official: other targeted tests forge those
-        // (attack_auth_e2e); a changed key would not be found again to be undone.
-        for column in ["csrf", "created_at", "expires_at", "step_up_until", "mac"] {
-            out.push(Cell {
-                table: "sessions",
-                column,
-                key: vec![("token_hash", Key::Text(hash.clone()))],
-                kind: Kind::Text,
-                used: Use::Session(token.clone()),
-            });
-        }
-        for (column, kind) in [
-            ("name", Kind::Text),
-            ("agency", Kind::Text),
-            ("position", Kind::Text),
-            ("clearance", Kind::Text),
-            ("roles", Kind::Text),
-            ("compartments", Kind::Text),
-            ("status", Kind::Text),
-            ("password_hash", Kind::Text),
-            ("pin_hash", Kind::Text),
-            ("failed_logins", Kind::Int),
-            ("failed_pins", Kind::Int),
-            ("signing_key", Kind::Text),
-            ("encryption_key", Kind::Text),
-            ("certificate", Kind::Blob),
-            ("key_binding", Kind::Text),
-            ("mac", Kind::Text),
-        ] {
-            out.push(Cell {
-                table: "officials",
-                column,
-                key: vec![("nip", Key::Text(nip.clone()))],
-                kind,
-                used: Use::Official(nip.clone()),
-            });
-        }
-    }
     out
+}
+
+/// One session's row.
+fn session_cells(token: &str) -> Vec<Cell> {
+    let hash = hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        token.as_bytes(),
+    ));
+    // Not the token hash or the official: other targeted tests forge those
+    // (attack_auth_e2e); a changed key would not be found again to be undone.
+    ["csrf", "created_at", "expires_at", "step_up_until", "mac"]
+        .into_iter()
+        .map(|column| Cell {
+            table: "sessions",
+            column,
+            key: vec![("token_hash", Key::Text(hash.clone()))],
+            kind: Kind::Text,
+            used: Use::Session(token.to_owned()),
+        })
+        .collect()
+}
+
+/// One official's security attributes.
+fn official_cells(nip: &str) -> Vec<Cell> {
+    [
+        ("name", Kind::Text),
+        ("agency", Kind::Text),
+        ("position", Kind::Text),
+        ("clearance", Kind::Text),
+        ("roles", Kind::Text),
+        ("compartments", Kind::Text),
+        ("status", Kind::Text),
+        ("password_hash", Kind::Text),
+        ("pin_hash", Kind::Text),
+        ("failed_logins", Kind::Int),
+        ("failed_pins", Kind::Int),
+        ("signing_key", Kind::Text),
+        ("encryption_key", Kind::Text),
+        ("certificate", Kind::Blob),
+        ("key_binding", Kind::Text),
+        ("mac", Kind::Text),
+    ]
+    .into_iter()
+    .map(|(column, kind)| Cell {
+        table: "officials",
+        column,
+        key: vec![("nip", Key::Text(nip.to_owned()))],
+        kind,
+        used: Use::Official(nip.to_owned()),
+    })
+    .collect()
 }
 
 fn where_clause(c: &Cell, first: usize) -> String {
