@@ -59,6 +59,27 @@ pub struct Config {
     /// only when it differs from the defaults, so the file stays short).
     #[serde(default, skip_serializing_if = "Limits::is_default")]
     pub limits: Limits,
+    /// The network's PKI as keymgr's ceremony set it (`[pki]`).
+    #[serde(default)]
+    pub pki: Pki,
+}
+
+/// `[pki]` in `node.toml`: what the node must know of the network's certificate profiles.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pki {
+    /// The organisation's OID arc chosen at keymgr's init ceremony (its `state.json`
+    /// `oid_arc`); node certificates carry their attributes under it. The development arc
+    /// when absent.
+    pub oid_arc: String,
+}
+
+impl Default for Pki {
+    fn default() -> Self {
+        Pki {
+            oid_arc: keymgr::oid_arc::DEV_OID_ARC.into(),
+        }
+    }
 }
 
 /// `[limits]` in `node.toml`: connections and timeouts against slow or many clients.
@@ -225,8 +246,16 @@ impl Config {
     pub fn load(layout: &Layout) -> Result<Self> {
         let path = layout.config();
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
-        toml::from_str(&text)
-            .map_err(|e| Error::invalid("node configuration", format!("{}: {e}", path.display())))
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            Error::invalid("node configuration", format!("{}: {e}", path.display()))
+        })?;
+        keymgr::oid_arc::check(&config.pki.oid_arc).map_err(|e| {
+            Error::invalid(
+                "node configuration",
+                format!("{}: [pki] {e}", path.display()),
+            )
+        })?;
+        Ok(config)
     }
 
     pub fn save(&self, layout: &Layout) -> Result<()> {
