@@ -147,8 +147,7 @@ pub fn open(cms_der: &[u8], trust: &Trust, at: OffsetDateTime) -> Result<Opened>
         return Err(bad(format!("over {MAX_RECEIPT} bytes")));
     }
     let info = ContentInfo::from_der(cms_der).map_err(der_err)?;
-    if info.content_type != rfc5911::ID_SIGNED_DATA || info.to_der().map_err(der_err)? != cms_der
-    {
+    if info.content_type != rfc5911::ID_SIGNED_DATA || info.to_der().map_err(der_err)? != cms_der {
         return Err(bad("not a DER SignedData"));
     }
     let sd: SignedData = info.content.decode_as().map_err(der_err)?;

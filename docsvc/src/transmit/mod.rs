@@ -482,7 +482,9 @@ mod tests {
         forged["cms"] = B64.encode(&changed).into();
         forged["receipt"]["document_id"] = unknown.clone().into();
         let forged = serde_json::to_vec(&forged).expect("json");
-        assert!(refused(&forged, &unknown, &sha, &bappeda).contains("does not match its signed digest"));
+        assert!(
+            refused(&forged, &unknown, &sha, &bappeda).contains("does not match its signed digest")
+        );
         // Any one byte of the signature changed: refused.
         let mut flipped = cms.clone();
         let last = flipped.len() - 3;
