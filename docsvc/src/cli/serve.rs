@@ -117,11 +117,11 @@ pub(super) async fn serve(
             .with_context(|| format!("listening on {publish} ([pki] publish_listen)"))?;
         let at = listener.local_addr()?;
         let router = docsvc::http::publication::router(Arc::clone(&node));
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                tracing::error!("the publication listener stopped: {e}");
-            }
-        });
+        tokio::spawn(docsvc::http::server::serve_plain(
+            listener,
+            router,
+            Arc::clone(&node),
+        ));
         println!("CA certificates and CRLs at http://{at}/ca/ and http://{at}/crl/");
     }
     if let Some(b) = banner {
