@@ -517,6 +517,7 @@ fn dev_config(
         limits: node::Limits::default(),
         pki: node::Pki {
             oid_arc: oid_arc.into(),
+            ..node::Pki::default()
         },
     };
     config.save(layout)?;
