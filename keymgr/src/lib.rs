@@ -10,6 +10,8 @@ pub mod inventory;
 pub mod issue;
 pub mod keys;
 pub mod merkle;
+pub mod ocsp;
+pub mod publish;
 mod records;
 pub mod revoke;
 pub mod shares;
