@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use keymgr::ca::{Ca, Home};
 use keymgr::inventory::Inventory;
 
+mod bench;
 mod ceremony;
 mod directory;
 mod inventory;
@@ -76,6 +77,8 @@ enum Cmd {
     /// Publish the CA certificates and CRLs and answer OCSP over plain HTTP (needs the quorum
     /// once, at start).
     Serve(serve::ServeArgs),
+    /// Measure the OCSP responder over HTTP on a throw-away CA (development tool).
+    BenchOcsp(bench::BenchArgs),
 }
 
 /// What every command runs against: the CA home and the inventory database.
@@ -105,7 +108,7 @@ impl Env {
 impl Cli {
     /// Whether the command serves many clients at once and wants every core.
     pub(crate) fn serves(&self) -> bool {
-        matches!(self.command, Cmd::Serve(_))
+        matches!(self.command, Cmd::Serve(_) | Cmd::BenchOcsp(_))
     }
 }
 
@@ -134,6 +137,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Log(cmd) => tlog::run(&env, cmd).await,
         Cmd::Key(cmd) => keys::run(&env, cmd).await,
         Cmd::Serve(args) => serve::serve(&env, args).await,
+        Cmd::BenchOcsp(args) => bench::bench_ocsp(args).await,
     }
 }
 

@@ -467,3 +467,68 @@ fn generalized(t: OffsetDateTime) -> Result<OcspGeneralizedTime> {
 fn asn1(e: der::Error) -> Error {
     Error::Certificate(format!("OCSP encoding: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x509_ocsp::TbsRequest;
+
+    fn with_nonces(nonces: &[Vec<u8>]) -> OcspRequest {
+        let extensions = nonces
+            .iter()
+            .map(|n| Extension {
+                extn_id: ID_PKIX_OCSP_NONCE,
+                critical: false,
+                extn_value: OctetString::new(
+                    OctetString::new(n.clone())
+                        .and_then(|o| o.to_der())
+                        .expect("nonce"),
+                )
+                .expect("value"),
+            })
+            .collect::<Vec<_>>();
+        OcspRequest {
+            tbs_request: TbsRequest {
+                request_extensions: (!extensions.is_empty()).then_some(extensions),
+                ..TbsRequest::default()
+            },
+            optional_signature: None,
+        }
+    }
+
+    #[test]
+    fn nonces_of_1_to_32_octets_are_echoed_unchanged() {
+        for len in [1, 16, 32] {
+            let req = with_nonces(&[vec![7; len]]);
+            let echoed = nonce(&req).expect("accepted").expect("a nonce");
+            let sent = &req.tbs_request.request_extensions.as_ref().expect("sent")[0];
+            assert_eq!(echoed.extn_value, sent.extn_value);
+            assert!(!echoed.critical);
+        }
+        assert_eq!(nonce(&with_nonces(&[])), Ok(None));
+    }
+
+    #[test]
+    fn empty_long_or_repeated_nonces_are_malformed() {
+        assert!(nonce(&with_nonces(&[vec![]])).is_err(), "empty");
+        assert!(
+            nonce(&with_nonces(&[vec![1; 33]])).is_err(),
+            "33 octets (RFC 8954)"
+        );
+        assert!(
+            nonce(&with_nonces(&[vec![1; 8], vec![2; 8]])).is_err(),
+            "two nonces"
+        );
+    }
+
+    #[test]
+    fn reasons_map_to_their_crl_reason_codes() {
+        for (name, _) in crate::revoke::REASONS {
+            let code = crl_reason(name);
+            assert!(
+                name == "unspecified" || code != CrlReason::Unspecified,
+                "{name} maps to unspecified"
+            );
+        }
+    }
+}

@@ -74,22 +74,25 @@ type Shared = Arc<Publisher>;
 
 pub(super) fn routes(p: Shared) -> Router {
     Router::new()
-        .route("/ca/root.crt", get(|s: State<Shared>| ca_cert(s, Ca::Root)))
+        .route(
+            "/ca/root.crt",
+            get(|s: State<Shared>| async move { ca_cert(&s, Ca::Root) }),
+        )
         .route(
             "/ca/network-ca.crt",
-            get(|s: State<Shared>| ca_cert(s, Ca::Network)),
+            get(|s: State<Shared>| async move { ca_cert(&s, Ca::Network) }),
         )
         .route(
             "/ca/signing-ca.crt",
-            get(|s: State<Shared>| ca_cert(s, Ca::Signing)),
+            get(|s: State<Shared>| async move { ca_cert(&s, Ca::Signing) }),
         )
         .route(
             "/crl/network-ca.crl",
-            get(|s: State<Shared>| crl(s, Ca::Network)),
+            get(|s: State<Shared>| async move { crl(&s, Ca::Network) }),
         )
         .route(
             "/crl/signing-ca.crl",
-            get(|s: State<Shared>| crl(s, Ca::Signing)),
+            get(|s: State<Shared>| async move { crl(&s, Ca::Signing) }),
         )
         .route(
             "/ocsp/network-ca",
@@ -114,9 +117,12 @@ pub(super) fn routes(p: Shared) -> Router {
 pub(super) fn with_limits(app: Router, p: &Shared) -> Router {
     let limit = p.options().max_request_bytes;
     let counted = Arc::clone(p);
-    app.fallback(move || not_found(Arc::clone(&counted)))
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(middleware::from_fn_with_state(Arc::clone(p), guard))
+    app.fallback(move || {
+        let p = Arc::clone(&counted);
+        async move { not_found(&p) }
+    })
+    .layer(DefaultBodyLimit::max(limit))
+    .layer(middleware::from_fn_with_state(Arc::clone(p), guard))
 }
 
 /// Counts the request and refuses, unread, one whose URL or declared body is over the limit.
@@ -148,7 +154,7 @@ async fn guard(State(p): State<Shared>, req: Request, next: Next) -> Response {
     response
 }
 
-async fn not_found(p: Shared) -> Response {
+fn not_found(p: &Publisher) -> Response {
     inc(&p.stats.not_found);
     (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
@@ -161,7 +167,7 @@ fn der(content_type: &'static str, body: Bytes) -> Response {
         .into_response()
 }
 
-async fn ca_cert(State(p): State<Shared>, ca: Ca) -> Response {
+fn ca_cert(p: &Publisher, ca: Ca) -> Response {
     inc(&p.stats.ca_certificates);
     match p.cert(ca) {
         Some(body) => der("application/pkix-cert", body),
@@ -169,7 +175,7 @@ async fn ca_cert(State(p): State<Shared>, ca: Ca) -> Response {
     }
 }
 
-async fn crl(State(p): State<Shared>, ca: Ca) -> Response {
+fn crl(p: &Publisher, ca: Ca) -> Response {
     inc(&p.stats.crls);
     match p.crl(ca) {
         Some((_, body)) => der("application/pkix-crl", body),

@@ -155,6 +155,20 @@ impl Publisher {
         Ok(publisher)
     }
 
+    /// The CA home, the unsealed online keystore and the inventory the service runs on: what a
+    /// caller's own routes (the time-stamping authority) sign and record with.
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    pub fn store(&self) -> &Arc<dyn KeyStore> {
+        &self.store
+    }
+
+    pub fn inventory(&self) -> &Inventory {
+        &self.inv
+    }
+
     pub fn options(&self) -> &Options {
         &self.opts
     }

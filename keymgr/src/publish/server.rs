@@ -45,16 +45,14 @@ pub(super) async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     loop {
-        let (tcp, _peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(_) => {
-                    // Out of file descriptors or a passing error: wait instead of spinning.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
             _ = stop.changed() => break,
+        };
+        let Ok((tcp, _peer)) = accepted else {
+            // Out of file descriptors or a passing error: wait instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             // Over the cap: closed at once, holding nothing of ours.
