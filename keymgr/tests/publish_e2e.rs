@@ -16,10 +16,16 @@ use sandi_e2e::steps::Steps;
 struct Ca {
     dir: tempfile::TempDir,
     shares: Vec<String>,
+    /// The inventory database, when not the default SQLite file.
+    database_url: Option<String>,
 }
 
 impl Ca {
     fn new() -> Self {
+        Self::on(None)
+    }
+
+    fn on(database_url: Option<String>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut identities = String::new();
         let mut custodians = Vec::new();
@@ -41,6 +47,7 @@ impl Ca {
         let mut ca = Ca {
             dir,
             shares: Vec::new(),
+            database_url,
         };
         let mut args = vec![
             "ceremony",
@@ -945,4 +952,57 @@ fn serve_refuses_to_start_without_the_quorum() {
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("quorum not met"), "{text}");
+}
+
+#[tokio::test]
+async fn serve_answers_from_a_postgresql_inventory() {
+    let Some((url, name)) = sandi_e2e::pg::postgres().await else {
+        return;
+    };
+    let ca = Ca::on(Some(url));
+    ca.with_quorum(
+        &["issue"],
+        &[
+            "application",
+            "--name",
+            "e-office",
+            "--agency",
+            "Sekretariat Daerah",
+            "--out",
+            "app.pem",
+        ],
+    );
+    let mut chain = String::new();
+    for f in ["root.pem", "network-ca.pem", "signing-ca.pem"] {
+        chain.push_str(&std::fs::read_to_string(ca.ca_pem(f)).expect("CA certificate"));
+    }
+    std::fs::write(ca.path("chain.pem"), chain).expect("chain");
+    let serving = Serving::start(&ca);
+    let network = serving.url("/ocsp/network-ca");
+    let mut steps = Steps::new();
+    steps.run("good, then revoked once revoked while serving", || {
+        let good = ask(
+            &ca,
+            "network-ca.pem",
+            &["-cert", "app.pem"],
+            &network,
+            &["-no_nonce"],
+        );
+        assert!(good.contains("app.pem: good"), "{good}");
+        let serial = serial_of(&ca, "app.pem");
+        ca.with_quorum(&["revoke"], &[&serial, "--reason", "affiliationChanged"]);
+        wait_until("OCSP says revoked", || {
+            let now = ask(
+                &ca,
+                "network-ca.pem",
+                &["-cert", "app.pem"],
+                &network,
+                &["-no_nonce"],
+            );
+            (!now.contains("Reason: affiliationChanged")).then_some(now)
+        });
+    });
+    drop(serving);
+    sandi_e2e::pg::drop_postgres(&name).await;
+    steps.finish();
 }
