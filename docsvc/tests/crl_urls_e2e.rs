@@ -121,7 +121,12 @@ async fn a_node_learns_a_revocation_from_the_crl_url_alone() {
 
     // No CRL at hand: the application is refused as unknown, not taken for good.
     let before = call(&api, "POST", "/api/v1/sign", Some(&app)).await;
-    assert_eq!(before.status, 503, "{}", String::from_utf8_lossy(&before.body));
+    assert_eq!(
+        before.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&before.body)
+    );
 
     // The node fetches the CRLs from their URLs by itself; the application is served.
     docsvc::node::distribution::spawn(Arc::clone(&node));
@@ -160,7 +165,11 @@ async fn a_node_learns_a_revocation_from_the_crl_url_alone() {
         .arg(&file)
         .output()
         .expect("openssl");
-    assert!(text.status.success(), "{}", String::from_utf8_lossy(&text.stderr));
+    assert!(
+        text.status.success(),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
     let serial = serial_of(&app).to_uppercase();
     assert!(
         String::from_utf8_lossy(&text.stdout)
@@ -177,7 +186,10 @@ async fn a_node_learns_a_revocation_from_the_crl_url_alone() {
         assert_eq!(cert.content_type, "application/pkix-cert", "{path}");
         assert_eq!(cert.body, home.cert_der(issuer).expect("ca"), "{path}");
     }
-    assert_eq!(call(&published, "GET", "/crl/root.crl", None).await.status, 404);
+    assert_eq!(
+        call(&published, "GET", "/crl/root.crl", None).await.status,
+        404
+    );
 
     // Only fetched CRLs are in the directory: nothing was copied by hand.
     for e in std::fs::read_dir(layout.crl_dir()).expect("crl dir") {

@@ -530,6 +530,7 @@ async fn sign_receipt(node: &Node, id: &str, manifest_sha: &str) -> Result<Signe
                 what: "a node signing key".into(),
             })?,
         leaf,
+        std::slice::from_ref(&node.network_ca_der),
         OffsetDateTime::now_utc(),
         |attrs| Ok(keys.sign(&handle, attrs)?.bytes),
     )?;
