@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::ca::{self, ApplicationRequest, Ca, CaState, Home, NodeRequest, OfficialRequest};
+use crate::ca::{
+    self, ApplicationRequest, Ca, CaState, Home, NodeRequest, OcspResponderRequest, OfficialRequest,
+};
 use crate::inventory::{self, CertRecord, CertState, Inventory};
 use crate::signer::HsmSigner;
 use crate::tlog::Log;
@@ -33,6 +35,8 @@ pub enum Request {
     Node(NodeRequest),
     Official(OfficialRequest),
     Application(ApplicationRequest),
+    /// A delegated OCSP responder of an issuing CA (made and renewed by `keymgr serve`).
+    OcspResponder(OcspResponderRequest),
 }
 
 impl Request {
@@ -41,6 +45,7 @@ impl Request {
             Request::Node(_) => "node",
             Request::Official(_) => "official",
             Request::Application(_) => "application",
+            Request::OcspResponder(_) => "ocsp_responder",
         }
     }
 
@@ -50,6 +55,9 @@ impl Request {
             Request::Node(r) => format!("node:{}", slug_label(&r.node_id)),
             Request::Official(r) => format!("official:{}", r.nip),
             Request::Application(r) => format!("app:{}", slug_label(&r.name)),
+            Request::OcspResponder(r) => {
+                format!("ocsp:{}", r.ca.file_name().trim_end_matches(".pem"))
+            }
         }
     }
 
@@ -57,6 +65,7 @@ impl Request {
         match self {
             Request::Node(_) | Request::Application(_) => Ca::Network,
             Request::Official(_) => Ca::Signing,
+            Request::OcspResponder(r) => r.ca,
         }
     }
 
@@ -67,6 +76,7 @@ impl Request {
             Request::Node(r) => ca::node_profile(org, &state.oid_arc, r),
             Request::Official(r) => ca::official_profile(org, r),
             Request::Application(r) => ca::application_profile(org, r),
+            Request::OcspResponder(r) => ca::ocsp_responder_profile(org, r),
         }?;
         crate::publication::apply(&mut params, state.publication_url.as_deref(), self.issuer())?;
         Ok(params)
