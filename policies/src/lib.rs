@@ -10,7 +10,7 @@ mod model;
 
 pub use engine::{Policy, PolicyStore, PreparedDocument, PreparedPrincipal};
 pub use error::{Error, Result};
-pub use handling::{Handling, HandlingTable, SignatureAlgorithm};
+pub use handling::{Handling, HandlingTable, SignatureAlgorithm, WeakSignature};
 pub use model::{Action, Context, Decision, Document, Level, Person, Principal, Status};
 
 /// The shipped default policy's directory (this crate's root).
