@@ -273,6 +273,7 @@ async fn dev_official(
     online: &SoftwareKeyStore,
     store: &Store,
     keystore: &SoftwareKeyStore,
+    table: &policies::HandlingTable,
     (nip, name, agency, position, clearance, roles): DevSpec,
 ) -> Result<DevOfficial> {
     let official = DevOfficial {
@@ -287,6 +288,7 @@ async fn dev_official(
     let o = directory::add(
         store,
         keystore,
+        table,
         &NewOfficial {
             nip: nip.into(),
             name: name.into(),
@@ -481,13 +483,41 @@ async fn dev_node_certificate(
     Ok(())
 }
 
-/// Installs the default policy and writes `node.toml`.
-fn dev_config(layout: &Layout, listen: &str, database_url: Option<&str>) -> Result<Config> {
+/// Installs the policy (`from`, checked first, or the shipped default) and writes `node.toml`.
+fn dev_config(
+    layout: &Layout,
+    listen: &str,
+    database_url: Option<&str>,
+    from: Option<&Path>,
+) -> Result<Config> {
     let policy_dir = layout.dir().join("policy");
     std::fs::create_dir_all(&policy_dir).map_err(|e| Error::io("creating", &policy_dir, e))?;
-    for (name, text) in policies::DEFAULT_FILES {
-        std::fs::write(policy_dir.join(name), text)
-            .map_err(|e| Error::io("writing", policy_dir.join(name), e))?;
+    let mut files: Vec<(String, String)> = policies::DEFAULT_FILES
+        .iter()
+        .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+        .collect();
+    if let Some(from) = from {
+        policies::Policy::load(from)?;
+        files.clear();
+        for e in std::fs::read_dir(from).map_err(|e| Error::io("listing", from, e))? {
+            let path = e.map_err(|e| Error::io("listing", from, e))?.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if [".cedar", ".cedarschema", ".toml"]
+                .iter()
+                .any(|x| name.ends_with(x))
+            {
+                let text =
+                    std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+                files.push((name.to_owned(), text));
+            }
+        }
+    }
+    for (name, text) in files {
+        std::fs::write(policy_dir.join(&name), text)
+            .map_err(|e| Error::io("writing", policy_dir.join(&name), e))?;
     }
     // Absolute, so that the node can be served from any working directory.
     let policy_dir =
@@ -523,6 +553,9 @@ pub struct DevNode {
     /// Only the dev officials of these agencies (all when empty).
     pub agencies: Vec<String>,
     pub accreditation: Level,
+    /// A policy directory installed instead of the shipped default (a city's own decree);
+    /// the officials' signing keys follow its handling table.
+    pub policy: Option<PathBuf>,
 }
 
 impl DevNode {
@@ -534,6 +567,7 @@ impl DevNode {
             node_id: "hub".into(),
             agencies: Vec::new(),
             accreditation: Level::SangatRahasia,
+            policy: None,
         }
     }
 
@@ -590,7 +624,13 @@ pub async fn setup_node(
     let (keystore, keys) = dev_node_keystore(&layout, &recipients)?;
     progress("node certificate from the Network CA");
     dev_node_certificate(&layout, &home, &inv, online, keys.tls, spec).await?;
-    let mut config = dev_config(&layout, listen, spec.database_url.as_deref())?;
+    let mut config = dev_config(
+        &layout,
+        listen,
+        spec.database_url.as_deref(),
+        spec.policy.as_deref(),
+    )?;
+    let policy = policies::Policy::load(&config.policy_dir)?;
     if config.node_id != spec.node_id {
         config.node_id.clone_from(&spec.node_id);
         config.save(&layout)?;
@@ -607,12 +647,24 @@ pub async fn setup_node(
     let mut out = Vec::new();
     for spec_row in DEV_OFFICIALS {
         if spec.serves(spec_row.2) {
-            out.push(dev_official(&home, &inv, online, &store, keystore.as_ref(), spec_row).await?);
+            out.push(
+                dev_official(
+                    &home,
+                    &inv,
+                    online,
+                    &store,
+                    keystore.as_ref(),
+                    policy.handling(),
+                    spec_row,
+                )
+                .await?,
+            );
         }
     }
     if spec.join.is_none() {
         progress("application e-office (mutual TLS client certificate in apps/e-office/)");
-        dev_application(&layout, &home, &inv, online, &store, keystore.as_ref()).await?;
+        let keys = (online, keystore.as_ref());
+        dev_application(&layout, &home, &inv, keys, &store, policy.handling()).await?;
     }
     progress("CRLs");
     dev_crls(&layout, &home, &inv, online).await?;
@@ -630,9 +682,9 @@ async fn dev_application(
     layout: &Layout,
     home: &Home,
     inv: &Inventory,
-    online: &SoftwareKeyStore,
+    (online, keystore): (&SoftwareKeyStore, &SoftwareKeyStore),
     store: &Store,
-    keystore: &SoftwareKeyStore,
+    table: &policies::HandlingTable,
 ) -> Result<()> {
     let dir = layout.dir().join("apps").join("e-office");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
@@ -678,6 +730,7 @@ async fn dev_application(
     let app = applications::register(
         store,
         keystore,
+        table,
         &NewApplication {
             id: "e-office".into(),
             name: "e-Office Pemerintah Kota".into(),

@@ -1,5 +1,6 @@
 //! A docsvc node: its data directory, configuration, keystore, policy, database and log.
 
+pub mod handling;
 pub mod peers;
 pub mod refusals;
 pub mod revocation;
