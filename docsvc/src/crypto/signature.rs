@@ -64,9 +64,7 @@ impl Kind {
             Kind::Manifest => ObjectIdentifier::new_unwrap("2.25.3640695297.1.1"),
             Kind::Approval => ObjectIdentifier::new_unwrap("2.25.3640695297.1.2"),
             Kind::Destruction => ObjectIdentifier::new_unwrap("2.25.3640695297.1.3"),
-            // .4 is kept for receipts, which are not CMS: a node signs them with its own key,
-            // which signs nothing else but TLS handshakes, and their signed bytes name their
-            // kind (`"format": "sandi-receipt-v1"`, checked by `transmit`).
+            // .4 is a node's receipt (`crypto::receipt`), signed with the node's own key.
             Kind::Api => ObjectIdentifier::new_unwrap("2.25.3640695297.1.5"),
         }
     }
@@ -145,7 +143,7 @@ fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute> {
     Ok(Attribute { oid, values })
 }
 
-fn utc_time(t: OffsetDateTime) -> Result<UtcTime> {
+pub(crate) fn utc_time(t: OffsetDateTime) -> Result<UtcTime> {
     let secs = u64::try_from(t.unix_timestamp()).map_err(|_| bad("signing time before 1970"))?;
     UtcTime::from_unix_duration(std::time::Duration::from_secs(secs)).map_err(der_err)
 }
@@ -310,9 +308,9 @@ fn algorithms_of(sig_oid: ObjectIdentifier) -> Option<ObjectIdentifier> {
     }
 }
 
-fn verify_raw(
+pub(crate) fn verify_raw(
     spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
-    (digest_oid, sig_oid): (ObjectIdentifier, ObjectIdentifier),
+    sig_oid: ObjectIdentifier,
     message: &[u8],
     signature: &[u8],
 ) -> Result<()> {
@@ -324,13 +322,6 @@ fn verify_raw(
     } else {
         return Err(bad(format!("unsupported signature algorithm {sig_oid}")));
     };
-    // The signed attributes are hashed by the digest algorithm (what openssl does) and by
-    // the signature algorithm's hash (what ring does): one hash, or the two disagree.
-    if algorithms_of(sig_oid) != Some(digest_oid) {
-        return Err(bad(format!(
-            "the digest algorithm {digest_oid} is not the hash of the signature algorithm {sig_oid}"
-        )));
-    }
     ring::signature::UnparsedPublicKey::new(alg, spki.subject_public_key.data.as_ref())
         .verify(message, signature)
         .map_err(|_| bad("the signature does not match the content"))
@@ -415,9 +406,17 @@ pub fn verify_detached(
 
     let (_, leaf) = x509_parser::parse_x509_certificate(&signer_der)
         .map_err(|e| bad(format!("signer certificate: {e}")))?;
+    // The signed attributes are hashed by the digest algorithm (what openssl does) and by
+    // the signature algorithm's hash (what ring does): one hash, or the two disagree.
+    if algorithms_of(si.signature_algorithm.oid) != Some(si.digest_alg.oid) {
+        return Err(bad(format!(
+            "the digest algorithm {} is not the hash of the signature algorithm {}",
+            si.digest_alg.oid, si.signature_algorithm.oid
+        )));
+    }
     verify_raw(
         leaf.public_key(),
-        (si.digest_alg.oid, si.signature_algorithm.oid),
+        si.signature_algorithm.oid,
         &attrs.to_der().map_err(der_err)?,
         si.signature.as_bytes(),
     )?;

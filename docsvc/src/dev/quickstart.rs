@@ -536,6 +536,7 @@ fn dev_config(
         network_refusal_window_secs: 60,
         crl_warn_hours: 48,
         limits: node::Limits::default(),
+        pki: node::Pki::default(),
     };
     config.save(layout)?;
     Ok(config)

@@ -1,5 +1,6 @@
 //! A docsvc node: its data directory, configuration, keystore, policy, database and log.
 
+pub mod distribution;
 pub mod handling;
 pub mod peers;
 pub mod refusals;
@@ -60,6 +61,40 @@ pub struct Config {
     /// only when it differs from the defaults, so the file stays short).
     #[serde(default, skip_serializing_if = "Limits::is_default")]
     pub limits: Limits,
+    /// `[pki]`: where the node fetches CRLs and serves its CA certificates and CRLs.
+    #[serde(default, skip_serializing_if = "Pki::is_default")]
+    pub pki: Pki,
+}
+
+/// `[pki]` in `node.toml`: revocation where clients look (RFC 5280 §4.2.1.13).
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pki {
+    /// Plain-HTTP URLs of the CRLs to fetch (keymgr's `…/crl/network-ca.crl`,
+    /// `…/crl/signing-ca.crl`). Empty: the CRL Distribution Points of the node's own
+    /// certificate. A fetched CRL counts only if a CA the node trusts signed it, and only if
+    /// its CRL number is higher than the one the node holds.
+    pub crl_urls: Vec<String>,
+    /// Seconds between fetches of each CRL URL (0: the default, 600).
+    pub crl_refresh_secs: u64,
+    /// Where to serve the CA certificates and current CRLs over plain HTTP
+    /// (`/ca/root.crt`, `/crl/network-ca.crl`, …), e.g. `127.0.0.1:8080`. None: not served.
+    pub publish_listen: Option<String>,
+}
+
+impl Pki {
+    fn is_default(&self) -> bool {
+        *self == Pki::default()
+    }
+
+    /// How often each CRL URL is fetched.
+    pub fn crl_refresh(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(if self.crl_refresh_secs == 0 {
+            600
+        } else {
+            self.crl_refresh_secs
+        })
+    }
 }
 
 /// `[limits]` in `node.toml`: connections and timeouts against slow or many clients.
