@@ -279,3 +279,24 @@ fn export_plaintext_decides_a_plaintext_export() {
         .allowed
     );
 }
+
+/// A node's policy directory: the shipped one, or a city's own checked before it is copied.
+#[test]
+fn install_copies_only_a_policy_that_loads() {
+    let shipped = tempfile::tempdir().expect("tempdir");
+    policies::install(None, shipped.path()).expect("the shipped policy");
+    Policy::load(shipped.path()).expect("loads where it was installed");
+    let (own, _) = with_level("terbatas", |s| {
+        s.replace("export_plaintext = true", "export_plaintext = false")
+    });
+    let to = tempfile::tempdir().expect("tempdir");
+    policies::install(Some(own.path()), to.path()).expect("a city's own");
+    let text = std::fs::read_to_string(to.path().join("handling.toml")).expect("copied");
+    assert_eq!(text.matches("export_plaintext = false").count(), 3);
+    let (broken, _) = with_level("biasa", |s| {
+        s.replace("min_key_bits = 256", "min_key_bits = 1")
+    });
+    let to = tempfile::tempdir().expect("tempdir");
+    assert!(policies::install(Some(broken.path()), to.path()).is_err());
+    assert!(!to.path().join("handling.toml").exists(), "nothing copied");
+}

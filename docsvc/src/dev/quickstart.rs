@@ -241,6 +241,10 @@ async fn dev_ceremony(
     let plan = InitPlan {
         organisation: "Pemerintah Kota (dev)".into(),
         network_domain: None,
+        oid_arc: keymgr::oid_arc::DEV_OID_ARC.into(),
+        // No publication server runs in a quickstart yet: certificates point nowhere rather
+        // than at a URL nothing answers.
+        publication_url: None,
         administrator: "Admin Quickstart".into(),
         custodians: CUSTODIANS
             .iter()
@@ -483,42 +487,17 @@ async fn dev_node_certificate(
     Ok(())
 }
 
-/// Installs the policy (`from`, checked first, or the shipped default) and writes `node.toml`.
+/// Installs the policy (`from`, checked first, or the shipped default) and writes `node.toml`,
+/// with the OID arc of the dev CA.
 fn dev_config(
     layout: &Layout,
     listen: &str,
     database_url: Option<&str>,
+    oid_arc: &str,
     from: Option<&Path>,
 ) -> Result<Config> {
     let policy_dir = layout.dir().join("policy");
-    std::fs::create_dir_all(&policy_dir).map_err(|e| Error::io("creating", &policy_dir, e))?;
-    let mut files: Vec<(String, String)> = policies::DEFAULT_FILES
-        .iter()
-        .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
-        .collect();
-    if let Some(from) = from {
-        policies::Policy::load(from)?;
-        files.clear();
-        for e in std::fs::read_dir(from).map_err(|e| Error::io("listing", from, e))? {
-            let path = e.map_err(|e| Error::io("listing", from, e))?.path();
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            if [".cedar", ".cedarschema", ".toml"]
-                .iter()
-                .any(|x| name.ends_with(x))
-            {
-                let text =
-                    std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
-                files.push((name.to_owned(), text));
-            }
-        }
-    }
-    for (name, text) in files {
-        std::fs::write(policy_dir.join(&name), text)
-            .map_err(|e| Error::io("writing", policy_dir.join(&name), e))?;
-    }
+    policies::install(from, &policy_dir)?;
     // Absolute, so that the node can be served from any working directory.
     let policy_dir =
         std::path::absolute(&policy_dir).map_err(|e| Error::io("resolving", &policy_dir, e))?;
@@ -536,7 +515,10 @@ fn dev_config(
         network_refusal_window_secs: 60,
         crl_warn_hours: 48,
         limits: node::Limits::default(),
-        pki: node::Pki::default(),
+        pki: node::Pki {
+            oid_arc: oid_arc.into(),
+            ..node::Pki::default()
+        },
     };
     config.save(layout)?;
     Ok(config)
@@ -625,12 +607,10 @@ pub async fn setup_node(
     let (keystore, keys) = dev_node_keystore(&layout, &recipients)?;
     progress("node certificate from the Network CA");
     dev_node_certificate(&layout, &home, &inv, online, keys.tls, spec).await?;
-    let mut config = dev_config(
-        &layout,
-        listen,
-        spec.database_url.as_deref(),
-        spec.policy.as_deref(),
-    )?;
+    let oid_arc = home.load_state()?.oid_arc;
+    let database_url = spec.database_url.as_deref();
+    let from = spec.policy.as_deref();
+    let mut config = dev_config(&layout, listen, database_url, &oid_arc, from)?;
     let policy = policies::Policy::load(&config.policy_dir)?;
     if config.node_id != spec.node_id {
         config.node_id.clone_from(&spec.node_id);
