@@ -28,6 +28,7 @@ pub struct Stats {
     ocsp_signed: AtomicU64,
     ocsp_refused: AtomicU64,
     too_large: AtomicU64,
+    timed_out: AtomicU64,
     not_found: AtomicU64,
 }
 
@@ -46,6 +47,8 @@ pub struct StatsSnapshot {
     pub ocsp_refused: u64,
     /// Refused unread for their size (413/414).
     pub too_large: u64,
+    /// Not complete within the request deadline (408).
+    pub timed_out: u64,
     pub not_found: u64,
 }
 
@@ -61,6 +64,7 @@ impl Stats {
             ocsp_signed: get(&self.ocsp_signed),
             ocsp_refused: get(&self.ocsp_refused),
             too_large: get(&self.too_large),
+            timed_out: get(&self.timed_out),
             not_found: get(&self.not_found),
         }
     }
@@ -71,6 +75,9 @@ fn inc(c: &AtomicU64) {
 }
 
 type Shared = Arc<Publisher>;
+
+/// How long one request may take, its body included.
+const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(super) fn routes(p: Shared) -> Router {
     Router::new()
@@ -147,7 +154,11 @@ async fn guard(State(p): State<Shared>, req: Request, next: Next) -> Response {
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         return r;
     }
-    let response = next.run(req).await;
+    // A body trickled in slowly holds a connection no longer than this.
+    let Ok(response) = tokio::time::timeout(REQUEST_DEADLINE, next.run(req)).await else {
+        inc(&p.stats.timed_out);
+        return (StatusCode::REQUEST_TIMEOUT, "request took too long\n").into_response();
+    };
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         inc(&p.stats.too_large);
     }
