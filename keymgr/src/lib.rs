@@ -11,6 +11,8 @@ pub mod issue;
 pub mod keys;
 pub mod merkle;
 pub mod ocsp;
+pub mod oid_arc;
+pub mod publication;
 pub mod publish;
 mod records;
 pub mod revoke;

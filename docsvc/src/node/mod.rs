@@ -66,9 +66,13 @@ pub struct Config {
 }
 
 /// `[pki]` in `node.toml`: revocation where clients look (RFC 5280 §4.2.1.13).
-#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Pki {
+    /// The organisation's OID arc chosen at keymgr's init ceremony (its `state.json`
+    /// `oid_arc`); node certificates carry their attributes under it. The development arc
+    /// when absent.
+    pub oid_arc: String,
     /// Plain-HTTP URLs of the CRLs to fetch (keymgr's `…/crl/network-ca.crl`,
     /// `…/crl/signing-ca.crl`). Empty: the CRL Distribution Points of the node's own
     /// certificate. A fetched CRL counts only if a CA the node trusts signed it, and only if
@@ -79,6 +83,17 @@ pub struct Pki {
     /// Where to serve the CA certificates and current CRLs over plain HTTP
     /// (`/ca/root.crt`, `/crl/network-ca.crl`, …), e.g. `127.0.0.1:8080`. None: not served.
     pub publish_listen: Option<String>,
+}
+
+impl Default for Pki {
+    fn default() -> Self {
+        Pki {
+            oid_arc: keymgr::oid_arc::DEV_OID_ARC.into(),
+            crl_urls: Vec::new(),
+            crl_refresh_secs: 0,
+            publish_listen: None,
+        }
+    }
 }
 
 impl Pki {
@@ -260,8 +275,16 @@ impl Config {
     pub fn load(layout: &Layout) -> Result<Self> {
         let path = layout.config();
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
-        toml::from_str(&text)
-            .map_err(|e| Error::invalid("node configuration", format!("{}: {e}", path.display())))
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            Error::invalid("node configuration", format!("{}: {e}", path.display()))
+        })?;
+        keymgr::oid_arc::check(&config.pki.oid_arc).map_err(|e| {
+            Error::invalid(
+                "node configuration",
+                format!("{}: [pki] {e}", path.display()),
+            )
+        })?;
+        Ok(config)
     }
 
     pub fn save(&self, layout: &Layout) -> Result<()> {

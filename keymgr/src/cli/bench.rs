@@ -188,6 +188,8 @@ async fn throwaway_ca(
         witnesses: vec!["Witness".into()],
         threshold: 2,
         shares_out: dir.join("shares"),
+        oid_arc: keymgr::oid_arc::DEV_OID_ARC.into(),
+        publication_url: None,
     };
     let inv = Inventory::open(&Inventory::default_url(home.dir())).await?;
     let out = ceremony::init(&home, &inv, &plan, &mut |_| {}).await?;
