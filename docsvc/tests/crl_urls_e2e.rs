@@ -4,6 +4,7 @@
 //! nothing is copied by hand. The node serves on what it fetched (`[pki] publish_listen`'s
 //! router), and a fetched CRL that is older, or signed by no CA it trusts, changes nothing.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,22 +70,16 @@ async fn until<F: Future<Output = bool>>(what: &str, mut f: impl FnMut() -> F) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_learns_a_revocation_from_the_crl_url_alone() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    docsvc::dev::quickstart::setup(dir.path(), "127.0.0.1:0", None, &mut |_| {})
-        .await
-        .expect("quickstart");
-    let layout = Layout::new(dir.path());
-
-    // The dev CA's publication service, as `keymgr serve` runs it.
-    let (home, quorum) = docsvc::dev::quickstart::dev_quorum(&layout).expect("quorum");
+/// keymgr's publication service over the dev CA of the quickstart in `layout`, as
+/// `keymgr serve` runs it, looking at its inventory every 200 ms.
+async fn keymgr_serve(layout: &Layout) -> (publish::Running, Inventory) {
+    let (home, quorum) = docsvc::dev::quickstart::dev_quorum(layout).expect("quorum");
     let inv = Inventory::open(&Inventory::default_url(home.dir()))
         .await
         .expect("inventory");
     let online: Arc<dyn hsm_shim::KeyStore> = Arc::new(quorum.into_online().expect("online"));
     let publisher = Publisher::prepare(
-        home.clone(),
+        home,
         online,
         inv.clone(),
         Options {
@@ -99,29 +94,93 @@ async fn a_node_learns_a_revocation_from_the_crl_url_alone() {
     let running = publish::start(publisher, axum::Router::new(), |_| {})
         .await
         .expect("keymgr's publication service");
-    let base = format!("http://{}", running.local_addr());
+    (running, inv)
+}
 
-    // The node: its CRL directory emptied, its CRL URLs pointing at keymgr, fetched each second.
+/// The quickstart node in `layout` with its CRL directory emptied and its CRL URLs pointing at
+/// `base`, fetched every second once [`docsvc::node::distribution::spawn`] runs.
+async fn node_fetching_from(layout: &Layout, base: &str) -> Arc<Node> {
     for e in std::fs::read_dir(layout.crl_dir()).expect("crl dir") {
         std::fs::remove_file(e.expect("entry").path()).expect("remove");
     }
-    let config = dir.path().join("node.toml");
+    let config = layout.dir().join("node.toml");
     let mut text = std::fs::read_to_string(&config).expect("node.toml");
-    text.push_str(&format!(
+    let _ = write!(
+        text,
         "\n[pki]\ncrl_urls = [\"{base}/crl/network-ca.crl\", \"{base}/crl/signing-ca.crl\"]\ncrl_refresh_secs = 1\n"
-    ));
+    );
     std::fs::write(&config, text).expect("node.toml");
     let node = Arc::new(Node::open(layout.clone()).await.expect("open"));
     docsvc::dev::quickstart::unseal_dev(&node.layout, node.keystore.as_ref()).expect("unseal");
     node.after_unseal().expect("after unseal");
+    node
+}
+
+/// What the node serves on (`[pki] publish_listen`) is the CRL it fetched, which openssl reads
+/// and finds `serial` in, and the CA certificates; nothing else.
+async fn the_node_serves_what_it_fetched(
+    mirror: &axum::Router,
+    layout: &Layout,
+    serial: &str,
+) -> Vec<u8> {
+    let now = call(mirror, "GET", "/crl/network-ca.crl", None).await;
+    assert_eq!(now.status, 200);
+    assert_eq!(now.content_type, "application/pkix-crl");
+    let file = layout.dir().join("served.crl");
+    std::fs::write(&file, &now.body).expect("write");
+    let text = std::process::Command::new("openssl")
+        .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
+        .arg(&file)
+        .output()
+        .expect("openssl");
+    assert!(
+        text.status.success(),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+    let serial = serial.to_uppercase();
+    assert!(
+        String::from_utf8_lossy(&text.stdout)
+            .to_uppercase()
+            .contains(&serial),
+        "the served CRL lists {serial}"
+    );
+    let (home, _) = docsvc::dev::quickstart::dev_quorum(layout).expect("quorum");
+    for (path, issuer) in [
+        ("/ca/root.crt", Ca::Root),
+        ("/ca/network-ca.crt", Ca::Network),
+        ("/ca/signing-ca.crt", Ca::Signing),
+    ] {
+        let cert = call(mirror, "GET", path, None).await;
+        assert_eq!(cert.content_type, "application/pkix-cert", "{path}");
+        assert_eq!(cert.body, home.cert_der(issuer).expect("ca"), "{path}");
+    }
+    assert_eq!(call(mirror, "GET", "/crl/root.crl", None).await.status, 404);
+    now.body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_learns_a_revocation_from_the_crl_url_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    docsvc::dev::quickstart::setup(dir.path(), "127.0.0.1:0", None, &mut |_| {})
+        .await
+        .expect("quickstart");
+    let layout = Layout::new(dir.path());
+    let (running, inv) = keymgr_serve(&layout).await;
+    let node = node_fetching_from(&layout, &format!("http://{}", running.local_addr())).await;
     let api = docsvc::http::api::router(Arc::clone(&node));
-    let published = docsvc::http::publication::router(Arc::clone(&node));
+    let mirror = docsvc::http::publication::router(Arc::clone(&node));
     let pem = std::fs::read_to_string(dir.path().join("apps/e-office/client.pem")).expect("pem");
     let app = keymgr::ca::pem_to_der(&pem).expect("der");
 
     // No CRL at hand: the application is refused as unknown, not taken for good.
     let before = call(&api, "POST", "/api/v1/sign", Some(&app)).await;
-    assert_eq!(before.status, 503, "{}", String::from_utf8_lossy(&before.body));
+    assert_eq!(
+        before.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&before.body)
+    );
 
     // The node fetches the CRLs from their URLs by itself; the application is served.
     docsvc::node::distribution::spawn(Arc::clone(&node));
@@ -129,9 +188,8 @@ async fn a_node_learns_a_revocation_from_the_crl_url_alone() {
         call(&api, "POST", "/api/v1/sign", Some(&app)).await.status == 200
     })
     .await;
-    let first = call(&published, "GET", "/crl/network-ca.crl", None).await;
+    let first = call(&mirror, "GET", "/crl/network-ca.crl", None).await;
     assert_eq!(first.status, 200);
-    assert_eq!(first.content_type, "application/pkix-crl");
 
     // keymgr revokes it; the node learns it from the URL alone and refuses the next request.
     let (home, quorum) = docsvc::dev::quickstart::dev_quorum(&layout).expect("quorum");
@@ -149,35 +207,7 @@ async fn a_node_learns_a_revocation_from_the_crl_url_alone() {
         call(&api, "POST", "/api/v1/sign", Some(&app)).await.status == 401
     })
     .await;
-
-    // What the node serves on is that CRL: openssl reads it and finds the serial in it.
-    let now = call(&published, "GET", "/crl/network-ca.crl", None).await;
-    assert_eq!(now.status, 200);
-    let file = dir.path().join("served.crl");
-    std::fs::write(&file, &now.body).expect("write");
-    let text = std::process::Command::new("openssl")
-        .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
-        .arg(&file)
-        .output()
-        .expect("openssl");
-    assert!(text.status.success(), "{}", String::from_utf8_lossy(&text.stderr));
-    let serial = serial_of(&app).to_uppercase();
-    assert!(
-        String::from_utf8_lossy(&text.stdout)
-            .to_uppercase()
-            .contains(&serial),
-        "the served CRL lists {serial}"
-    );
-    for (path, issuer) in [
-        ("/ca/root.crt", Ca::Root),
-        ("/ca/network-ca.crt", Ca::Network),
-        ("/ca/signing-ca.crt", Ca::Signing),
-    ] {
-        let cert = call(&published, "GET", path, None).await;
-        assert_eq!(cert.content_type, "application/pkix-cert", "{path}");
-        assert_eq!(cert.body, home.cert_der(issuer).expect("ca"), "{path}");
-    }
-    assert_eq!(call(&published, "GET", "/crl/root.crl", None).await.status, 404);
+    let now = the_node_serves_what_it_fetched(&mirror, &layout, &serial_of(&app)).await;
 
     // Only fetched CRLs are in the directory: nothing was copied by hand.
     for e in std::fs::read_dir(layout.crl_dir()).expect("crl dir") {
@@ -190,7 +220,7 @@ async fn a_node_learns_a_revocation_from_the_crl_url_alone() {
         node.crls.offer(first.body.clone()),
         Ok(Offer::NotNewer { .. })
     ));
-    let mut forged = now.body.clone();
+    let mut forged = now;
     let last = forged.len() - 2;
     forged[last] ^= 1;
     assert!(node.crls.offer(forged).is_err());
