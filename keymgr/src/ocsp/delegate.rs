@@ -2,7 +2,7 @@
 //! like any other certificate (a key generated in the online keystore, the inventory, the
 //! transparency log), and renewed with a new key well before it expires.
 
-use hsm_shim::{KeyState, KeyStore};
+use hsm_shim::{KeyKind, KeyState, KeyStore};
 use time::{Duration, OffsetDateTime};
 
 use crate::ca::{Ca, Home, OcspResponderRequest};
@@ -16,6 +16,10 @@ pub const RESPONDER_DAYS: u32 = 30;
 
 /// A responder certificate with less than this left is renewed.
 pub const RENEW_WITHIN_DAYS: i64 = 10;
+
+/// The responder's key: P-256 whatever the handling table says of officials' keys, since it
+/// signs statuses, not letters, and a fast key keeps fresh answers cheap.
+const RESPONDER_KEY: KeyKind = KeyKind::EcdsaP256;
 
 /// The inventory subject of the responder of `ca` (`ocsp:network-ca`, `ocsp:signing-ca`).
 pub fn responder_subject(ca: Ca) -> String {
@@ -42,7 +46,14 @@ pub async fn ensure_responder(
             if usable(store, r, &ca_der)? {
                 return Ok((r.clone(), false));
             }
-            let renewed = issue::rotate(home, store, inv, &r.serial, KeySource::Generate(hsm_shim::KeyKind::EcdsaP256)).await?;
+            let renewed = issue::rotate(
+                home,
+                store,
+                inv,
+                &r.serial,
+                KeySource::Generate(RESPONDER_KEY),
+            )
+            .await?;
             return Ok((renewed.record, true));
         }
     }
@@ -50,7 +61,14 @@ pub async fn ensure_responder(
         ca,
         days: RESPONDER_DAYS,
     });
-    let issued = issue::issue(home, store, inv, request, KeySource::Generate(hsm_shim::KeyKind::EcdsaP256)).await?;
+    let issued = issue::issue(
+        home,
+        store,
+        inv,
+        request,
+        KeySource::Generate(RESPONDER_KEY),
+    )
+    .await?;
     Ok((issued.record, true))
 }
 
