@@ -33,6 +33,8 @@ pub enum Request {
     Node(NodeRequest),
     Official(OfficialRequest),
     Application(ApplicationRequest),
+    /// The time-stamping authority's certificate (see [`crate::tsa`]).
+    Tsa(crate::tsa::TsaRequest),
 }
 
 impl Request {
@@ -41,6 +43,7 @@ impl Request {
             Request::Node(_) => "node",
             Request::Official(_) => "official",
             Request::Application(_) => "application",
+            Request::Tsa(_) => "tsa",
         }
     }
 
@@ -50,13 +53,14 @@ impl Request {
             Request::Node(r) => format!("node:{}", slug_label(&r.node_id)),
             Request::Official(r) => format!("official:{}", r.nip),
             Request::Application(r) => format!("app:{}", slug_label(&r.name)),
+            Request::Tsa(_) => crate::tsa::SUBJECT_ID.into(),
         }
     }
 
     fn issuer(&self) -> Ca {
         match self {
             Request::Node(_) | Request::Application(_) => Ca::Network,
-            Request::Official(_) => Ca::Signing,
+            Request::Official(_) | Request::Tsa(_) => Ca::Signing,
         }
     }
 
@@ -65,6 +69,7 @@ impl Request {
             Request::Node(r) => ca::node_profile(org, r),
             Request::Official(r) => ca::official_profile(org, r),
             Request::Application(r) => ca::application_profile(org, r),
+            Request::Tsa(r) => crate::tsa::profile(org, r),
         }
     }
 }
