@@ -506,6 +506,8 @@ fn dev_config(layout: &Layout, listen: &str, database_url: Option<&str>) -> Resu
         network_refusal_window_secs: 60,
         crl_warn_hours: 48,
         limits: node::Limits::default(),
+        // `docsvc serve --dev-unseal` starts the dev TSA and writes its URL here.
+        pki: node::Pki::default(),
     };
     config.save(layout)?;
     Ok(config)
@@ -613,6 +615,20 @@ pub async fn setup_node(
     if spec.join.is_none() {
         progress("application e-office (mutual TLS client certificate in apps/e-office/)");
         dev_application(&layout, &home, &inv, online, &store, keystore.as_ref()).await?;
+    }
+    match &spec.join {
+        None => {
+            progress("time-stamping authority certificate (Signing CA), for the dev TSA");
+            keymgr::tsa::ensure(&home, online, &inv).await?;
+        }
+        Some(other) => {
+            // The dev TSA of this node is the dev CA's: it is found through the hub.
+            let hub = std::path::absolute(other).map_err(|e| Error::io("resolving", other, e))?;
+            write_private(
+                &crate::dev::tsa::hub_file(&layout),
+                hub.to_string_lossy().as_bytes(),
+            )?;
+        }
     }
     progress("CRLs");
     dev_crls(&layout, &home, &inv, online).await?;

@@ -181,7 +181,7 @@ pub async fn reclassify(
     let (wrapped_to, recipients) = wrapping(node, &old.id, &new).await?;
     let heads = rewrapped_heads(node, old, old.classification, &recipients).await?;
     let bytes = new.canonical()?;
-    let cms = sign_as(node, &caller.official, Kind::Manifest, &bytes)?;
+    let cms = sign_as(node, &caller.official, Kind::Manifest, &bytes).await?;
 
     let mut tx = node.store.begin().await?;
     store_version(&mut tx, &checked, &new, &bytes, &cms, &wrapped_to).await?;
@@ -464,7 +464,7 @@ pub async fn destroy(
     };
     let bytes =
         serde_json::to_vec(&record).map_err(|e| Error::encode("a destruction record", e))?;
-    let cms = sign_as(node, &caller.official, Kind::Destruction, &bytes)?;
+    let cms = sign_as(node, &caller.official, Kind::Destruction, &bytes).await?;
     let mut tx = node.store.begin().await?;
     if !rows::mark_destroyed(&mut tx, &m.id, DESTROYED).await? {
         return Err(Error::Conflict(format!(

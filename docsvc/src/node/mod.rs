@@ -3,6 +3,7 @@
 pub mod peers;
 pub mod refusals;
 pub mod revocation;
+pub mod tsa;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -59,6 +60,26 @@ pub struct Config {
     /// only when it differs from the defaults, so the file stays short).
     #[serde(default, skip_serializing_if = "Limits::is_default")]
     pub limits: Limits,
+    /// Where this node's PKI services are (`[pki]`).
+    #[serde(default, skip_serializing_if = "Pki::is_empty")]
+    pub pki: Pki,
+}
+
+/// `[pki]` in `node.toml`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pki {
+    /// The time-stamping authority (RFC 3161 over HTTP, keymgr's `POST /tsa`) that stamps
+    /// every letter signature, approval and destruction record; without it those fail
+    /// closed (503 `timestamp-unavailable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tsa_url: Option<String>,
+}
+
+impl Pki {
+    fn is_empty(&self) -> bool {
+        *self == Pki::default()
+    }
 }
 
 /// `[limits]` in `node.toml`: connections and timeouts against slow or many clients.
@@ -402,6 +423,8 @@ pub struct Node {
     pub metrics: crate::metrics::Metrics,
     /// Refusals on `/network/v1` counted for the log.
     pub refusals: refusals::Refusals,
+    /// The TSA this node's signatures are time-stamped by.
+    pub tsa: tsa::Tsa,
 }
 
 impl std::fmt::Debug for Node {
@@ -442,7 +465,9 @@ impl Node {
         store
             .integrity()
             .set_log(Arc::new(log.clone()), policy.current().version());
+        let tsa = tsa::Tsa::new(config.pki.tsa_url.clone());
         Ok(Node {
+            tsa,
             log,
             trust: Trust::new(
                 root_der.clone(),

@@ -32,8 +32,9 @@ pub(crate) async fn node_pins(
         .map(|o| (o.nip.clone(), o.pin.to_string()))
         .collect();
     let node = Arc::new(Node::open(Layout::new(dir)).await.expect("open"));
-    docsvc::dev::quickstart::unseal_dev(&node.layout, node.keystore.as_ref()).expect("unseal");
-    node.after_unseal().expect("after unseal");
+    docsvc::dev::tsa::open_dev(&node)
+        .await
+        .expect("unseal, dev TSA");
     (node, pins)
 }
 

@@ -228,8 +228,8 @@ impl<'a> Reading<'a> {
                 h2 #sig-title { (l.t("Tanda tangan elektronik", "Electronic signature")) }
                 @match &self.checked.signature_status {
                     SignatureStatus::Valid => p.valid { "✔ " (l.t("Sah: tanda tangan, rantai sertifikat dan status pencabutan terverifikasi", "Valid: the signature, certificate chain and revocation status verify")) },
-                    SignatureStatus::RevokedAfterSigning { revoked_at } => p.valid { "✔ " (l.t("Sah: ditandatangani sebelum sertifikatnya dicabut pada ", "Valid: signed before its certificate was revoked at ")) (revoked_at) },
-                    SignatureStatus::RevokedBeforeSigning { revoked_at } => p.invalid role="alert" { "✘ " (l.t("Tidak sah: sertifikat penanda tangan dicabut pada ", "Not valid: the signer's certificate was revoked at ")) (revoked_at) (l.t(", sebelum surat ditandatangani", ", before the letter was signed")) },
+                    SignatureStatus::RevokedAfterSigning { revoked_at, .. } => p.valid { "✔ " (l.t("Sah: ditandatangani sebelum sertifikatnya dicabut pada ", "Valid: signed before its certificate was revoked at ")) (revoked_at) },
+                    SignatureStatus::RevokedBeforeSigning { revoked_at, .. } => p.invalid role="alert" { "✘ " (l.t("Tidak sah: sertifikat penanda tangan dicabut pada ", "Not valid: the signer's certificate was revoked at ")) (revoked_at) (l.t(", sebelum surat ditandatangani", ", before the letter was signed")) },
                 }
                 dl.meta {
                     dt { (l.t("Penanda tangan", "Signer")) } dd { (sig.subject) }

@@ -69,7 +69,7 @@ pub async fn approve(node: &Node, caller: &Caller, id: &str) -> Result<Created> 
     if !send.allowed {
         return Err(forbidden(&send));
     }
-    let cms = sign_as(node, &caller.official, Kind::Approval, &m.canonical()?)?;
+    let cms = sign_as(node, &caller.official, Kind::Approval, &m.canonical()?).await?;
     let mut tx = node.store.begin().await?;
     if !rows::move_state(&mut tx, id, AWAITING, SENT).await? {
         return Err(Error::Conflict(format!(

@@ -466,7 +466,7 @@ impl<'a> Ingest<'a> {
         let node = self.node;
         let manifest = self.manifest(now_rfc3339());
         let bytes = manifest.canonical()?;
-        let cms = sign_as(node, &self.caller.official, Kind::Manifest, &bytes)?;
+        let cms = sign_as(node, &self.caller.official, Kind::Manifest, &bytes).await?;
 
         let wrapped_to = serde_json::to_string(&self.wrapped_to)
             .map_err(|e| Error::encode("the wrapped-to key list", e))?;

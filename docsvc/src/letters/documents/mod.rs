@@ -99,8 +99,9 @@ pub(crate) fn forbidden(d: &Decision) -> Error {
 }
 
 /// Signs `bytes` as `official`, a signature of `kind` (CMS detached, with the Signing CA in
-/// the chain) using their key in the node's keystore.
-pub(crate) fn sign_as(
+/// the chain) using their key in the node's keystore, time-stamped by the node's TSA (no
+/// time-stamp, no signature: `TimestampUnavailable`).
+pub(crate) async fn sign_as(
     node: &Node,
     official: &Official,
     kind: Kind,
@@ -132,6 +133,7 @@ pub(crate) fn sign_as(
         OffsetDateTime::now_utc(),
         |msg| Ok(keys.sign(&key, msg)?.bytes),
     )?;
+    let cms = crate::node::tsa::stamp(node, cms).await?;
     Metrics::inc(&node.metrics.signatures);
     Ok(cms)
 }
