@@ -104,12 +104,17 @@ pub(super) async fn serve(
         });
     }
     // A quickstart node's signatures are time-stamped by its dev CA's TSA, served here.
-    if let Some(url) = docsvc::dev::tsa::serve_for(&node).await? {
-        // Written where an operator looks for it; this process uses it already.
-        let mut config = docsvc::node::Config::load(&node.layout)?;
-        config.pki.tsa_url = Some(url.clone());
-        config.save(&node.layout)?;
-        eprintln!("DEVELOPMENT time-stamping authority (the dev CA's, in this process): {url}");
+    // Without it the node still serves; its signatures fail closed until a TSA answers.
+    match docsvc::dev::tsa::serve_for(&node).await {
+        Ok(Some(url)) => {
+            // Written where an operator looks for it; this process uses it already.
+            let mut config = docsvc::node::Config::load(&node.layout)?;
+            config.pki.tsa_url = Some(url.clone());
+            config.save(&node.layout)?;
+            eprintln!("DEVELOPMENT time-stamping authority (the dev CA's, in this process): {url}");
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!("the development TSA did not start: {e}"),
     }
     if dev_unseal {
         let n = quickstart::unseal_dev(&node.layout, node.keystore.as_ref())?;

@@ -99,9 +99,12 @@ async fn answer(
     )
 }
 
-/// Whether `layout` is a quickstart node with a dev CA of its own or joined.
+/// Whether `layout` is a quickstart node with a dev CA of its own (and the dev custodians'
+/// shares that open it: a restored backup holds the CA's files but never the shares) or one
+/// it joined.
 pub fn has_dev_ca(layout: &Layout) -> bool {
-    layout.dir().join("keymgr").exists() || hub_file(layout).exists()
+    (layout.dir().join("keymgr").exists() && layout.shares().join("keymgr").exists())
+        || hub_file(layout).exists()
 }
 
 /// For a quickstart node: starts the dev TSA and points the node's signatures at it (however
