@@ -136,6 +136,7 @@ async fn a_backup_restores_from_sqlite_onto_postgres_sealed() {
         text.contains("seal valid: node hub") && text.contains("contents valid"),
         "{text}"
     );
+    the_seal_is_checked_under_the_networks_arc(dir.path(), &a, &file, &root);
     // Nothing secret in the clear: the file is ciphertext apart from its seal.
     let bytes = std::fs::read(&file).expect("backup");
     assert!(!bytes.windows(13).any(|w| w == b"Uji pemulihan".as_slice()));
@@ -183,6 +184,41 @@ async fn a_backup_restores_from_sqlite_onto_postgres_sealed() {
     .expect("the restored node's new TLS certificate");
     restored_node_serves(dir.path(), &a, &b, &root, &creds, &id);
     sandi_e2e::pg::drop_postgres(&pg_name).await;
+}
+
+/// The node attributes are looked for under the network's OID arc: the checker's node names
+/// it (DOCSVC_DATA_DIR, `[pki]` in node.toml), or `--oid-arc`; under another arc the node's
+/// certificate is no node certificate.
+fn the_seal_is_checked_under_the_networks_arc(dir: &Path, a: &Path, file: &Path, root: &Path) {
+    let text = ok(&run(docsvc(&["backup", "verify"])
+        .env("DOCSVC_DATA_DIR", a)
+        .arg(file)
+        .arg("--ca")
+        .arg(root)));
+    assert!(text.contains("seal valid: node hub"), "{text}");
+    let elsewhere = dir.join("other-network");
+    std::fs::create_dir_all(&elsewhere).expect("dir");
+    // The quickstart's node has the development arc, the default, which node.toml omits.
+    let config = std::fs::read_to_string(a.join("node.toml")).expect("node.toml");
+    let other = if config.contains("[pki]") {
+        config.replacen("[pki]\n", "[pki]\noid_arc = \"1.3.6.1.4.1.61234\"\n", 1)
+    } else {
+        format!("{config}\n[pki]\noid_arc = \"1.3.6.1.4.1.61234\"\n")
+    };
+    assert!(!config.contains("oid_arc"), "{config}");
+    std::fs::write(elsewhere.join("node.toml"), other).expect("node.toml");
+    let err = fails(&run(docsvc(&["backup", "verify"])
+        .env("DOCSVC_DATA_DIR", &elsewhere)
+        .arg(file)
+        .arg("--ca")
+        .arg(root)));
+    assert!(err.contains("not a node certificate"), "{err}");
+    let err = fails(&run(docsvc(&["backup", "verify"])
+        .arg(file)
+        .arg("--ca")
+        .arg(root)
+        .args(["--oid-arc", "1.3.6.1.4.1.61234"])));
+    assert!(err.contains("not a node certificate"), "{err}");
 }
 
 /// One byte changed: refused before anything is decrypted; someone else's identity cannot

@@ -119,16 +119,17 @@ fn sending_to_another_node(hub: &Path, base: &str, printed: &str, b: (&Path, &st
     );
     // The worker delivers it; bappeda checks it, stores it and signs a receipt.
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let delivered = loop {
         let d = budi
             .get(&format!("/api/v1/documents/{id}/deliveries"))
             .json();
         if d[0]["state"] == "delivered" {
-            break;
+            break d;
         }
         assert!(Instant::now() < deadline, "not delivered: {d}");
         std::thread::sleep(Duration::from_millis(200));
-    }
+    };
+    receipt_verifies_with_openssl(hub, &delivered[0], &id, files.path());
     // Dewi reads it on her own node.
     let (b_dir, b_base, b_printed) = b;
     let dewi = login(b_base, b_dir, b_printed, DEWI);
@@ -202,6 +203,35 @@ fn sending_to_another_node(hub: &Path, base: &str, printed: &str, b: (&Path, &st
     );
     let r = create(&budi, "rahasia", "199912312020121999@bappeda", &body);
     assert_eq!(r.status, 400, "{}", r.text());
+}
+
+/// The tanda terima is CMS that `openssl cms -verify` checks against the sandi root (with the
+/// Network CA as the intermediate), and what it carries names the letter and the node.
+fn receipt_verifies_with_openssl(hub: &Path, delivery: &serde_json::Value, id: &str, files: &Path) {
+    use base64::Engine as _;
+    let cms = base64::engine::general_purpose::STANDARD
+        .decode(delivery["receipt_cms"].as_str().expect("a receipt"))
+        .expect("base64");
+    let der = files.join("tanda-terima.p7m");
+    std::fs::write(&der, cms).expect("write");
+    let out = Command::new("openssl")
+        .args(["cms", "-verify", "-inform", "DER", "-purpose", "any", "-in"])
+        .arg(&der)
+        .arg("-CAfile")
+        .arg(hub.join("ca/root.pem"))
+        .arg("-certfile")
+        .arg(hub.join("ca/network-ca.pem"))
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl cms -verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let receipt: serde_json::Value = serde_json::from_slice(&out.stdout).expect("receipt JSON");
+    assert_eq!(receipt["format"], "sandi-receipt-v1", "{receipt}");
+    assert_eq!(receipt["document_id"], id, "{receipt}");
+    assert_eq!(receipt["received_by"], "bappeda", "{receipt}");
 }
 
 fn serve(dir: &Path, base: &str) -> Served {

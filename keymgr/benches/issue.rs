@@ -29,6 +29,28 @@ fn node_request(id: u64) -> NodeRequest {
     }
 }
 
+/// A 2-of-2 ceremony of age-recipient custodians, publishing under a test URL.
+fn init_plan(dir: &std::path::Path, ids: &[age::x25519::Identity]) -> InitPlan {
+    InitPlan {
+        organisation: "Pemerintah Kota Contoh".into(),
+        network_domain: Some("sandi.contoh.go.id".into()),
+        oid_arc: keymgr::oid_arc::DEV_OID_ARC.into(),
+        publication_url: Some("http://pki.sandi.contoh.go.id".into()),
+        administrator: "Admin".into(),
+        custodians: ids
+            .iter()
+            .enumerate()
+            .map(|(n, i)| CustodianSpec {
+                name: format!("Custodian {n}"),
+                protection: Protection::Recipient(i.to_public()),
+            })
+            .collect(),
+        witnesses: vec!["Witness".into()],
+        threshold: 2,
+        shares_out: dir.join("shares"),
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -48,22 +70,7 @@ fn bench(c: &mut Criterion) {
         ids_text.push('\n');
     }
     std::fs::write(&id_file, ids_text).expect("identities");
-    let plan = InitPlan {
-        organisation: "Pemerintah Kota Contoh".into(),
-        network_domain: Some("sandi.contoh.go.id".into()),
-        administrator: "Admin".into(),
-        custodians: ids
-            .iter()
-            .enumerate()
-            .map(|(n, i)| CustodianSpec {
-                name: format!("Custodian {n}"),
-                protection: Protection::Recipient(i.to_public()),
-            })
-            .collect(),
-        witnesses: vec!["Witness".into()],
-        threshold: 2,
-        shares_out: dir.path().join("shares"),
-    };
+    let plan = init_plan(dir.path(), &ids);
     let inv = rt
         .block_on(Inventory::open(&Inventory::default_url(home.dir())))
         .expect("inventory");
@@ -96,7 +103,8 @@ fn bench(c: &mut Criterion) {
         .expect("issuer");
     group.bench_function("rcgen_in_memory", |b| {
         b.iter(|| {
-            let p = node_profile(&state.organisation, &node_request(1)).expect("profile");
+            let p = node_profile(&state.organisation, &state.oid_arc, &node_request(1))
+                .expect("profile");
             p.signed_by(&subject_key, &reference).expect("sign")
         });
     });
@@ -108,7 +116,8 @@ fn bench(c: &mut Criterion) {
     let issuer = rcgen::Issuer::from_ca_cert_der(&network_der.into(), signer).expect("issuer");
     group.bench_function("hsm_shim", |b| {
         b.iter(|| {
-            let p = node_profile(&state.organisation, &node_request(1)).expect("profile");
+            let p = node_profile(&state.organisation, &state.oid_arc, &node_request(1))
+                .expect("profile");
             p.signed_by(&subject_key, &issuer).expect("sign")
         });
     });

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use hsm_shim::{KeyId, Quorum};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
-    ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose, NameConstraints, SerialNumber,
+    ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyUsagePurpose, NameConstraints, PublicKeyData,
+    SerialNumber,
 };
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -71,6 +72,19 @@ pub struct CaState {
     pub network_ca_key: KeyId,
     pub signing_ca_key: KeyId,
     pub log_key: KeyId,
+    /// The organisation's OID arc, under which sandi's own extensions live (see
+    /// [`crate::oid_arc`]); homes made before it was chosen at the ceremony have the
+    /// development arc.
+    #[serde(default = "dev_oid_arc")]
+    pub oid_arc: String,
+    /// The `http://` base URL under which the CRLs, CA certificates and OCSP answers are
+    /// published (see [`crate::publication`]); certificates point there when it is set.
+    #[serde(default)]
+    pub publication_url: Option<String>,
+}
+
+fn dev_oid_arc() -> String {
+    crate::oid_arc::DEV_OID_ARC.into()
 }
 
 impl CaState {
@@ -239,24 +253,62 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc() - Duration::minutes(1)
 }
 
-fn dn(pairs: &[(DnType, &str)]) -> DistinguishedName {
+/// The country of every name the network issues (ISO 3166 alpha-2).
+const COUNTRY: &str = "ID";
+
+/// A distinguished name: C, then the given attributes. RFC 5280 (appendix A.1) makes
+/// countryName a PrintableString; the others are DirectoryStrings, written as UTF8String.
+fn dn(pairs: &[(DnType, &str)]) -> Result<DistinguishedName> {
     let mut d = DistinguishedName::new();
+    let country = rcgen::string::PrintableString::try_from(COUNTRY)
+        .map_err(|_| Error::Certificate("country code is not printable".into()))?;
+    d.push(DnType::CountryName, DnValue::PrintableString(country));
     for (t, v) in pairs {
         d.push(t.clone(), DnValue::Utf8String((*v).to_string()));
     }
-    d
+    Ok(d)
+}
+
+/// RFC 5280's upper bound on the common name, organisation and organisational unit, in
+/// characters (ub-common-name, ub-organization-name, ub-organizational-unit-name).
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// A value that goes into a distinguished name: printable and within RFC 5280's bounds.
+pub(crate) fn check_name(what: &str, v: &str) -> Result<()> {
+    check_text(what, v)?;
+    if v.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::InvalidInput(format!(
+            "{what} must be at most {MAX_NAME_CHARS} characters (RFC 5280's bound for names in \
+             certificates)"
+        )));
+    }
+    Ok(())
+}
+
+/// The key identifier of a public key (the subjectPublicKey bits): RFC 7093 method 1, the
+/// leftmost 160 bits of its SHA-256, which validators recognise.
+pub fn key_identifier(raw_public_key: &[u8]) -> Vec<u8> {
+    let digest = ring::digest::digest(&ring::digest::SHA256, raw_public_key);
+    digest.as_ref()[..20].to_vec()
+}
+
+/// Sets the subject key identifier of `params` to the one of `key`, the key it certifies.
+pub fn identify_key(params: &mut CertificateParams, key: &impl PublicKeyData) {
+    params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(key.der_bytes()));
 }
 
 /// Root CA: self-signed, unconstrained path length, 20 years.
 pub fn root_profile(org: &str) -> Result<CertificateParams> {
     let mut p = CertificateParams::default();
     p.distinguished_name = dn(&[
-        (DnType::CountryName, "ID"),
         (DnType::OrganizationName, org),
         (DnType::CommonName, "sandi Root CA"),
-    ]);
+    ])?;
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    // Optional for a self-signed certificate (RFC 5280 4.2.1.1), but path builders and
+    // pkilint's issuer/subject check look for it.
+    p.use_authority_key_identifier_extension = true;
     p.not_before = now();
     p.not_after = p.not_before + Duration::days(365 * 20);
     p.serial_number = Some(new_serial()?);
@@ -272,10 +324,9 @@ pub fn intermediate_profile(
 ) -> Result<CertificateParams> {
     let mut p = CertificateParams::default();
     p.distinguished_name = dn(&[
-        (DnType::CountryName, "ID"),
         (DnType::OrganizationName, org),
         (DnType::CommonName, &format!("sandi {}", ca.name())),
-    ]);
+    ])?;
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     p.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -297,17 +348,6 @@ pub fn intermediate_profile(
 
 /// The accreditation levels a node may be accredited to hold.
 pub const LEVELS: [&str; 4] = ["biasa", "terbatas", "rahasia", "sangat_rahasia"];
-
-/// sandi's private OID arc (a 2.25 UUID-style arc until the city registers its own).
-pub const SANDI_ARC: [u64; 3] = [2, 25, 263_925_185_634_146_817];
-
-/// The extension recording a node's agency and accreditation: SEQUENCE { UTF8String agency,
-/// UTF8String accreditation }.
-pub fn node_attributes_oid() -> Vec<u64> {
-    let mut oid = SANDI_ARC.to_vec();
-    oid.push(1);
-    oid
-}
 
 fn der_utf8(s: &str) -> Vec<u8> {
     let mut out = vec![0x0c];
@@ -341,10 +381,6 @@ pub struct NodeRequest {
     pub days: u32,
 }
 
-pub(crate) fn check_text_pub(what: &str, v: &str) -> Result<()> {
-    check_text(what, v)
-}
-
 fn check_text(what: &str, v: &str) -> Result<()> {
     if v.trim().is_empty() || v.len() > 200 || v.chars().any(char::is_control) {
         return Err(Error::InvalidInput(format!(
@@ -354,10 +390,11 @@ fn check_text(what: &str, v: &str) -> Result<()> {
     Ok(())
 }
 
-/// Node certificate: serverAuth + clientAuth, DNS/IP SANs, agency and accreditation recorded.
-pub fn node_profile(org: &str, req: &NodeRequest) -> Result<CertificateParams> {
-    check_text("node id", &req.node_id)?;
-    check_text("agency", &req.agency)?;
+/// Node certificate: serverAuth + clientAuth, DNS/IP SANs, agency and accreditation recorded
+/// in the node attributes extension under the organisation's OID arc.
+pub fn node_profile(org: &str, oid_arc: &str, req: &NodeRequest) -> Result<CertificateParams> {
+    check_name("node id", &req.node_id)?;
+    check_name("agency", &req.agency)?;
     if !LEVELS.contains(&req.accreditation.as_str()) {
         return Err(Error::InvalidInput(format!(
             "accreditation {:?} is not one of {}",
@@ -372,11 +409,10 @@ pub fn node_profile(org: &str, req: &NodeRequest) -> Result<CertificateParams> {
     }
     let mut p = CertificateParams::default();
     p.distinguished_name = dn(&[
-        (DnType::CountryName, "ID"),
         (DnType::OrganizationName, org),
         (DnType::OrganizationalUnitName, &req.agency),
         (DnType::CommonName, &req.node_id),
-    ]);
+    ])?;
     for name in &req.dns {
         let ia5 = rcgen::string::Ia5String::try_from(name.as_str())
             .map_err(|_| Error::InvalidInput(format!("DNS name {name:?} is not ASCII")))?;
@@ -397,7 +433,7 @@ pub fn node_profile(org: &str, req: &NodeRequest) -> Result<CertificateParams> {
     seq.extend(content);
     p.custom_extensions
         .push(rcgen::CustomExtension::from_oid_content(
-            &node_attributes_oid(),
+            &crate::oid_arc::node_attributes_oid(oid_arc)?,
             seq,
         ));
     p.use_authority_key_identifier_extension = true;
@@ -433,16 +469,15 @@ pub fn check_nip(nip: &str) -> Result<()> {
 /// Official's signing certificate: digitalSignature + nonRepudiation; emailProtection and
 /// document signing; name, NIP as serialNumber, agency as OU, organisation as O.
 pub fn official_profile(org: &str, req: &OfficialRequest) -> Result<CertificateParams> {
-    check_text("name", &req.name)?;
-    check_text("agency", &req.agency)?;
+    check_name("name", &req.name)?;
+    check_name("agency", &req.agency)?;
     check_nip(&req.nip)?;
     let mut p = CertificateParams::default();
     let mut d = dn(&[
-        (DnType::CountryName, "ID"),
         (DnType::OrganizationName, org),
         (DnType::OrganizationalUnitName, &req.agency),
         (DnType::CommonName, &req.name),
-    ]);
+    ])?;
     let nip = rcgen::string::PrintableString::try_from(req.nip.as_str())
         .map_err(|_| Error::InvalidInput("NIP must be printable".into()))?;
     d.push(
@@ -476,15 +511,14 @@ pub struct ApplicationRequest {
 
 /// Application client certificate: clientAuth only.
 pub fn application_profile(org: &str, req: &ApplicationRequest) -> Result<CertificateParams> {
-    check_text("application name", &req.name)?;
-    check_text("agency", &req.agency)?;
+    check_name("application name", &req.name)?;
+    check_name("agency", &req.agency)?;
     let mut p = CertificateParams::default();
     p.distinguished_name = dn(&[
-        (DnType::CountryName, "ID"),
         (DnType::OrganizationName, org),
         (DnType::OrganizationalUnitName, &req.agency),
         (DnType::CommonName, &req.name),
-    ]);
+    ])?;
     p.is_ca = IsCa::ExplicitNoCa;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];

@@ -64,13 +64,17 @@ impl Request {
         }
     }
 
-    fn params(&self, org: &str) -> Result<CertificateParams> {
-        match self {
-            Request::Node(r) => ca::node_profile(org, r),
+    /// The profile's parameters, pointing at where the issuer publishes.
+    fn params(&self, state: &CaState) -> Result<CertificateParams> {
+        let org = &state.organisation;
+        let mut params = match self {
+            Request::Node(r) => ca::node_profile(org, &state.oid_arc, r),
             Request::Official(r) => ca::official_profile(org, r),
             Request::Application(r) => ca::application_profile(org, r),
             Request::Tsa(r) => crate::tsa::profile(org, r),
-        }
+        }?;
+        crate::publication::apply(&mut params, state.publication_url.as_deref(), self.issuer())?;
+        Ok(params)
     }
 }
 
@@ -141,7 +145,7 @@ async fn issue_version(
 ) -> Result<Issued> {
     let state = home.load_state()?;
     let issuer_ca = request.issuer();
-    let params = request.params(&state.organisation)?;
+    let mut params = request.params(&state)?;
     let subject_id = request.subject_id();
     let (ca_der, signer) = issuer_signer(home, store, &state, issuer_ca)?;
     refuse_revoked_ca(inv, issuer_ca, &ca_der).await?;
@@ -151,10 +155,12 @@ async fn issue_version(
             let key = store.generate(KeyKind::EcdsaP256, &subject_id)?;
             inv.record_key("online", &store.info(key.id())?).await?;
             let subject = HsmSigner::new(store, key)?;
+            ca::identify_key(&mut params, &subject);
             (params.signed_by(&subject, &issuer)?, Some(key.id()))
         }
         KeySource::Csr(der) => {
             let csr = parse_csr(&der)?;
+            ca::identify_key(&mut params, &csr.public_key);
             (params.signed_by(&csr.public_key, &issuer)?, None)
         }
     };

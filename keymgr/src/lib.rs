@@ -10,6 +10,8 @@ pub mod inventory;
 pub mod issue;
 pub mod keys;
 pub mod merkle;
+pub mod oid_arc;
+pub mod publication;
 mod records;
 pub mod revoke;
 pub mod shares;

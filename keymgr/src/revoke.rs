@@ -157,12 +157,15 @@ pub(crate) async fn sign_crl(
         let serial = hex::decode(&r.serial)
             .map_err(|_| Error::Database(format!("bad serial {}", r.serial)))?;
         let at = inventory::parse_timestamp(r.revoked_at.as_deref().unwrap_or_default())?;
+        // RFC 5280 5.3.1: the reason code SHOULD be absent rather than unspecified.
+        let reason = match reason_code(r.revocation_reason.as_deref().unwrap_or("unspecified"))? {
+            RevocationReason::Unspecified => None,
+            other => Some(other),
+        };
         entries.push(RevokedCertParams {
             serial_number: SerialNumber::from_slice(&serial),
             revocation_time: at,
-            reason_code: Some(reason_code(
-                r.revocation_reason.as_deref().unwrap_or("unspecified"),
-            )?),
+            reason_code: reason,
             invalidity_date: None,
         });
     }

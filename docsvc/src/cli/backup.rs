@@ -65,15 +65,32 @@ pub(super) struct SealArgs {
     /// `--ca` when absent.
     #[arg(long)]
     crl_dir: Option<PathBuf>,
+    /// The network's OID arc (keymgr's `oid_arc`, a node's `[pki] oid_arc`), under which node
+    /// certificates carry their attributes; else, for `backup verify`, the arc in the node.toml
+    /// of the checker's own node (DOCSVC_DATA_DIR) when there is one; else the development arc.
+    #[arg(long)]
+    oid_arc: Option<String>,
 }
 
 impl SealArgs {
-    fn trust(&self) -> anyhow::Result<docsvc::ops::backup_seal::SealTrust> {
+    /// `node_dir`: the checker's own node, whose configuration names the arc.
+    fn trust(
+        &self,
+        node_dir: Option<&std::path::Path>,
+    ) -> anyhow::Result<docsvc::ops::backup_seal::SealTrust> {
+        let arc = match (&self.oid_arc, node_dir.map(Layout::new)) {
+            (Some(arc), _) => arc.clone(),
+            (None, Some(layout)) if layout.config().exists() => {
+                docsvc::node::Config::load(&layout)?.pki.oid_arc
+            }
+            _ => keymgr::oid_arc::DEV_OID_ARC.to_owned(),
+        };
         Ok(docsvc::ops::backup_seal::SealTrust::from_files(
             &self.ca,
             self.network_ca.as_deref(),
             self.crl_dir.as_deref(),
-        )?)
+        )?
+        .with_oid_arc(&arc)?)
     }
 }
 
@@ -90,7 +107,7 @@ pub(super) async fn backup(args: BackupArgs) -> anyhow::Result<()> {
         identity,
     }) = command
     {
-        return verify(&file, &seal, identity.as_deref()).await;
+        return verify(&file, &seal, identity.as_deref(), &data_dir).await;
     }
     let out = out
         .as_deref()
@@ -121,8 +138,9 @@ async fn verify(
     file: &std::path::Path,
     seal: &SealArgs,
     identity: Option<&std::path::Path>,
+    node_dir: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let trust = seal.trust()?;
+    let trust = seal.trust(Some(node_dir))?;
     let seal = docsvc::ops::backup::verify(file, &trust)?;
     println!(
         "seal valid: node {}, taken {}, SHA-256 {}",
@@ -150,7 +168,7 @@ pub(super) async fn restore(args: &RestoreArgs) -> anyhow::Result<()> {
         database_url,
     } = args;
     let database_url = database_url.as_deref();
-    let trust = seal.trust()?;
+    let trust = seal.trust(None)?;
     let ids = docsvc::ops::backup::identities(identity)?;
     let s = docsvc::ops::backup::restore(file, &trust, &ids, data_dir, database_url, &mut |l| {
         eprintln!("{l}");

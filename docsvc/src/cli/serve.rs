@@ -123,6 +123,20 @@ pub(super) async fn serve(
         eprintln!("unsealed with {n} dev custodian shares");
     }
     docsvc::transmit::spawn_worker(Arc::clone(&node));
+    docsvc::node::distribution::spawn(Arc::clone(&node));
+    if let Some(publish) = node.config.pki.publish_listen.clone() {
+        let listener = tokio::net::TcpListener::bind(&publish)
+            .await
+            .with_context(|| format!("listening on {publish} ([pki] publish_listen)"))?;
+        let at = listener.local_addr()?;
+        let router = docsvc::http::publication::router(Arc::clone(&node));
+        tokio::spawn(docsvc::http::server::serve_plain(
+            listener,
+            router,
+            Arc::clone(&node),
+        ));
+        println!("CA certificates and CRLs at http://{at}/ca/ and http://{at}/crl/");
+    }
     if let Some(b) = banner {
         println!("{b}");
     }

@@ -1,7 +1,8 @@
-//! Cryptography over the node's keys: age envelopes, CMS signatures and their verification,
-//! revocation (CRLs), RFC 3161 time-stamps on signatures and TLS.
+//! Cryptography over the node's keys: age envelopes, CMS signatures and receipts and their
+//! verification, revocation (CRLs), RFC 3161 time-stamps on signatures and TLS.
 
 pub mod envelope;
+pub mod receipt;
 pub mod revocation;
 pub mod signature;
 pub mod timestamp;

@@ -16,6 +16,8 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::parse_x509_crl;
 use x509_parser::prelude::{ASN1Time, FromDer};
 
+use crate::{Error, Result};
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Status {
@@ -80,6 +82,8 @@ struct Parsed {
     next_update: ASN1Time,
     /// Revoked serials (raw bytes), when and why.
     revoked: HashMap<Vec<u8>, (ASN1Time, Option<&'static str>)>,
+    /// The CRL as signed, for serving it on.
+    der: Vec<u8>,
 }
 
 /// A CRL entry: when the certificate was revoked and the reason the CRL gives.
@@ -104,6 +108,15 @@ fn reason_name(code: u8) -> Option<&'static str> {
         10 => "aACompromise",
         _ => return None,
     })
+}
+
+/// What became of a CRL offered to the cache (fetched from a distribution point).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Offer {
+    /// Newer than the one held: written to the CRL directory and in force now.
+    Installed { number: String },
+    /// Not newer than the one held: nothing changed.
+    NotNewer { number: String },
 }
 
 /// How current one issuer's CRL is, for `/readyz` and `/metrics`.
@@ -230,6 +243,51 @@ impl CrlCache {
         }
     }
 
+    /// Takes a CRL fetched from a distribution point: one that a trusted CA signed and whose
+    /// number is higher than the one held is written into the CRL directory (whole, then
+    /// renamed, so a reader never sees half of it) and is in force at once; an older or equal
+    /// one changes nothing. Anything else is refused.
+    pub fn offer(&self, der: Vec<u8>) -> Result<Offer> {
+        let (issuer, parsed) = parse_signed(der, &self.issuers).ok_or_else(|| {
+            Error::invalid(
+                "CRL",
+                "not a CRL with a number and a nextUpdate signed by a CA this node trusts",
+            )
+        })?;
+        let number = hex::encode(&parsed.number);
+        let mut cached = self.current();
+        if cached
+            .best
+            .get(&issuer)
+            .is_some_and(|old| !higher(&parsed.number, &old.number))
+        {
+            return Ok(Offer::NotNewer { number });
+        }
+        let name = hex::encode(&ring::digest::digest(&ring::digest::SHA256, &issuer).as_ref()[..8]);
+        let path = self.dir.join(format!("fetched-{name}.crl"));
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io("creating", &self.dir, e))?;
+        let tmp = self.dir.join(format!(
+            ".fetched-{name}.{}.tmp",
+            uuid::Uuid::new_v4().simple()
+        ));
+        crate::private_files::write_private(&tmp, &parsed.der)?;
+        std::fs::rename(&tmp, &path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::io("renaming into place", &path, e)
+        })?;
+        cached.best.insert(issuer, parsed);
+        Ok(Offer::Installed { number })
+    }
+
+    /// The CRL in force for the CA whose certificate is `ca_der`, as signed.
+    pub fn current_der(&self, ca_der: &[u8]) -> Option<Vec<u8>> {
+        let (_, ca) = X509Certificate::from_der(ca_der).ok()?;
+        self.current()
+            .best
+            .get(ca.subject().as_raw())
+            .map(|c| c.der.clone())
+    }
+
     /// How current the CRL of each issuer is at `at`.
     pub fn freshness(&self, at: OffsetDateTime) -> Vec<Freshness> {
         let cached = self.current();
@@ -254,37 +312,43 @@ impl CrlCache {
 fn load(dir: &Path, issuers: &[Vec<u8>]) -> Vec<(Vec<u8>, Parsed)> {
     let mut out = Vec::new();
     for der in crl_ders(dir) {
-        let Ok((_, crl)) = parse_x509_crl(&der) else {
-            continue;
-        };
-        let signed = issuers.iter().any(|i| {
-            X509Certificate::from_der(i).is_ok_and(|(_, issuer)| {
-                issuer.subject() == crl.issuer()
-                    && crl.verify_signature(issuer.public_key()).is_ok()
-            })
-        });
-        let (Some(number), Some(next_update)) = (crl.crl_number(), crl.next_update()) else {
-            continue;
-        };
-        if signed {
-            out.push((
-                crl.issuer().as_raw().to_vec(),
-                Parsed {
-                    issuer_name: crl.issuer().to_string(),
-                    number: trimmed(&number.to_bytes_be()),
-                    next_update,
-                    revoked: crl
-                        .iter_revoked_certificates()
-                        .map(|r| {
-                            let reason = r.reason_code().and_then(|(_, c)| reason_name(c.0));
-                            (r.raw_serial().to_vec(), (r.revocation_date, reason))
-                        })
-                        .collect(),
-                },
-            ));
+        if let Some(parsed) = parse_signed(der, issuers) {
+            out.push(parsed);
         }
     }
     out
+}
+
+/// A CRL whose signature verifies with one of `issuers` and that carries a CRL number and a
+/// nextUpdate, with its issuer name (DER); none otherwise.
+fn parse_signed(der: Vec<u8>, issuers: &[Vec<u8>]) -> Option<(Vec<u8>, Parsed)> {
+    let (_, crl) = parse_x509_crl(&der).ok()?;
+    let signed = issuers.iter().any(|i| {
+        X509Certificate::from_der(i).is_ok_and(|(_, issuer)| {
+            issuer.subject() == crl.issuer() && crl.verify_signature(issuer.public_key()).is_ok()
+        })
+    });
+    let (Some(number), Some(next_update)) = (crl.crl_number(), crl.next_update()) else {
+        return None;
+    };
+    if !signed {
+        return None;
+    }
+    let issuer = crl.issuer().as_raw().to_vec();
+    let parsed = Parsed {
+        issuer_name: crl.issuer().to_string(),
+        number: trimmed(&number.to_bytes_be()),
+        next_update,
+        revoked: crl
+            .iter_revoked_certificates()
+            .map(|r| {
+                let reason = r.reason_code().and_then(|(_, c)| reason_name(c.0));
+                (r.raw_serial().to_vec(), (r.revocation_date, reason))
+            })
+            .collect(),
+        der: Vec::new(),
+    };
+    Some((issuer, Parsed { der, ..parsed }))
 }
 
 /// A letter signature's standing once its signer's certificate is checked against the CRL.

@@ -64,9 +64,7 @@ impl Kind {
             Kind::Manifest => ObjectIdentifier::new_unwrap("2.25.3640695297.1.1"),
             Kind::Approval => ObjectIdentifier::new_unwrap("2.25.3640695297.1.2"),
             Kind::Destruction => ObjectIdentifier::new_unwrap("2.25.3640695297.1.3"),
-            // .4 is kept for receipts, which are not CMS: a node signs them with its own key,
-            // which signs nothing else but TLS handshakes, and their signed bytes name their
-            // kind (`"format": "sandi-receipt-v1"`, checked by `transmit`).
+            // .4 is a node's receipt (`crypto::receipt`), signed with the node's own key.
             Kind::Api => ObjectIdentifier::new_unwrap("2.25.3640695297.1.5"),
         }
     }
@@ -131,7 +129,7 @@ fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute> {
     Ok(Attribute { oid, values })
 }
 
-fn utc_time(t: OffsetDateTime) -> Result<UtcTime> {
+pub(crate) fn utc_time(t: OffsetDateTime) -> Result<UtcTime> {
     let secs = u64::try_from(t.unix_timestamp()).map_err(|_| bad("signing time before 1970"))?;
     UtcTime::from_unix_duration(std::time::Duration::from_secs(secs)).map_err(der_err)
 }
@@ -293,7 +291,7 @@ fn find_attr(attrs: &[Attribute], oid: ObjectIdentifier) -> Result<&Any> {
     a.values.get(0).ok_or_else(|| bad("empty attribute"))
 }
 
-fn verify_raw(
+pub(crate) fn verify_raw(
     spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
     sig_oid: ObjectIdentifier,
     message: &[u8],

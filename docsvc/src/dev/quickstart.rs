@@ -241,6 +241,10 @@ async fn dev_ceremony(
     let plan = InitPlan {
         organisation: "Pemerintah Kota (dev)".into(),
         network_domain: None,
+        oid_arc: keymgr::oid_arc::DEV_OID_ARC.into(),
+        // No publication server runs in a quickstart yet: certificates point nowhere rather
+        // than at a URL nothing answers.
+        publication_url: None,
         administrator: "Admin Quickstart".into(),
         custodians: CUSTODIANS
             .iter()
@@ -481,8 +485,13 @@ async fn dev_node_certificate(
     Ok(())
 }
 
-/// Installs the default policy and writes `node.toml`.
-fn dev_config(layout: &Layout, listen: &str, database_url: Option<&str>) -> Result<Config> {
+/// Installs the default policy and writes `node.toml`, with the OID arc of the dev CA.
+fn dev_config(
+    layout: &Layout,
+    listen: &str,
+    database_url: Option<&str>,
+    oid_arc: &str,
+) -> Result<Config> {
     let policy_dir = layout.dir().join("policy");
     std::fs::create_dir_all(&policy_dir).map_err(|e| Error::io("creating", &policy_dir, e))?;
     for (name, text) in policies::DEFAULT_FILES {
@@ -506,8 +515,11 @@ fn dev_config(layout: &Layout, listen: &str, database_url: Option<&str>) -> Resu
         network_refusal_window_secs: 60,
         crl_warn_hours: 48,
         limits: node::Limits::default(),
-        // `docsvc serve --dev-unseal` starts the dev TSA and writes its URL here.
-        pki: node::Pki::default(),
+        // `docsvc serve` starts a quickstart node's dev TSA and writes its URL here.
+        pki: node::Pki {
+            oid_arc: oid_arc.into(),
+            ..node::Pki::default()
+        },
     };
     config.save(layout)?;
     Ok(config)
@@ -592,7 +604,8 @@ pub async fn setup_node(
     let (keystore, keys) = dev_node_keystore(&layout, &recipients)?;
     progress("node certificate from the Network CA");
     dev_node_certificate(&layout, &home, &inv, online, keys.tls, spec).await?;
-    let mut config = dev_config(&layout, listen, spec.database_url.as_deref())?;
+    let oid_arc = home.load_state()?.oid_arc;
+    let mut config = dev_config(&layout, listen, spec.database_url.as_deref(), &oid_arc)?;
     if config.node_id != spec.node_id {
         config.node_id.clone_from(&spec.node_id);
         config.save(&layout)?;

@@ -52,7 +52,7 @@ pub async fn start(layout: &Layout) -> Result<String> {
     let inv = Inventory::open(&Inventory::default_url(home.dir())).await?;
     let record = tsa::ensure(&home, quorum.online()?, &inv).await?;
     inv.close().await;
-    let responder = Responder::new(&record, tsa::policy_oid(tsa::DEV_OID_ARC)?)?;
+    let responder = Responder::new(&record, tsa::policy_oid(&home.load_state()?.oid_arc)?)?;
     let state = Arc::new(DevTsa { quorum, responder });
     let app = axum::Router::new()
         .route("/tsa", axum::routing::post(answer))

@@ -11,6 +11,7 @@ pub mod actor;
 pub mod api;
 pub mod limits;
 pub mod problem;
+pub mod publication;
 pub mod security_headers;
 pub mod server;
 pub mod web;

@@ -138,6 +138,50 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves `app` over plain HTTP/1.1 on `listener` (the publication listener: public, signed
+/// data only) under the same connection, header and idle limits as the TLS listener, with a
+/// gate of its own so that it never takes slots from officials.
+pub async fn serve_plain(listener: TcpListener, app: Router, node: Arc<Node>) {
+    let limits = Arc::new(node.config.limits.clone());
+    let gate = Arc::new(Gate::new(&limits));
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(ticket) = gate.enter(peer.ip()) else {
+            Metrics::inc(&node.metrics.connections_refused);
+            drop(tcp);
+            continue;
+        };
+        let app = app.clone();
+        let limits = Arc::clone(&limits);
+        tokio::spawn(async move {
+            let _ticket = ticket;
+            let tcp = Quiet::new(tcp, Duration::from_secs(limits.idle_secs.max(1)));
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let mut app = app.clone();
+                    async move {
+                        use tower::Service;
+                        app.call(req.map(Body::new)).await
+                    }
+                });
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(limits.header_read_secs.max(1)))
+                .max_headers(100);
+            if let Err(e) = b.serve_connection(TokioIo::new(tcp), service).await {
+                tracing::debug!(%peer, "publication connection: {e}");
+            }
+        });
+    }
+}
+
 fn is_timeout(e: &hyper::Error) -> bool {
     if e.is_timeout() {
         return true;

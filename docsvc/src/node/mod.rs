@@ -1,5 +1,6 @@
 //! A docsvc node: its data directory, configuration, keystore, policy, database and log.
 
+pub mod distribution;
 pub mod peers;
 pub mod refusals;
 pub mod revocation;
@@ -60,25 +61,59 @@ pub struct Config {
     /// only when it differs from the defaults, so the file stays short).
     #[serde(default, skip_serializing_if = "Limits::is_default")]
     pub limits: Limits,
-    /// Where this node's PKI services are (`[pki]`).
-    #[serde(default, skip_serializing_if = "Pki::is_empty")]
+    /// `[pki]`: where the node fetches CRLs and serves its CA certificates and CRLs.
+    #[serde(default, skip_serializing_if = "Pki::is_default")]
     pub pki: Pki,
 }
 
-/// `[pki]` in `node.toml`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `[pki]` in `node.toml`: revocation where clients look (RFC 5280 §4.2.1.13).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Pki {
-    /// The time-stamping authority (RFC 3161 over HTTP, keymgr's `POST /tsa`) that stamps
-    /// every letter signature, approval and destruction record; without it those fail
-    /// closed (503 `timestamp-unavailable`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The organisation's OID arc chosen at keymgr's init ceremony (its `state.json`
+    /// `oid_arc`); node certificates carry their attributes under it. The development arc
+    /// when absent.
+    pub oid_arc: String,
+    /// Plain-HTTP URLs of the CRLs to fetch (keymgr's `…/crl/network-ca.crl`,
+    /// `…/crl/signing-ca.crl`). Empty: the CRL Distribution Points of the node's own
+    /// certificate. A fetched CRL counts only if a CA the node trusts signed it, and only if
+    /// its CRL number is higher than the one the node holds.
+    pub crl_urls: Vec<String>,
+    /// Seconds between fetches of each CRL URL (0: the default, 600).
+    pub crl_refresh_secs: u64,
+    /// Where to serve the CA certificates and current CRLs over plain HTTP
+    /// (`/ca/root.crt`, `/crl/network-ca.crl`, …), e.g. `127.0.0.1:8080`. None: not served.
+    pub publish_listen: Option<String>,
+    /// The time-stamping authority (RFC 3161 over plain HTTP, keymgr's `POST /tsa`) that
+    /// stamps every letter signature, approval and destruction record; without one those
+    /// fail closed (503 `timestamp-unavailable`). A quickstart node's is its dev CA's.
     pub tsa_url: Option<String>,
 }
 
+impl Default for Pki {
+    fn default() -> Self {
+        Pki {
+            oid_arc: keymgr::oid_arc::DEV_OID_ARC.into(),
+            crl_urls: Vec::new(),
+            crl_refresh_secs: 0,
+            publish_listen: None,
+            tsa_url: None,
+        }
+    }
+}
+
 impl Pki {
-    fn is_empty(&self) -> bool {
+    fn is_default(&self) -> bool {
         *self == Pki::default()
+    }
+
+    /// How often each CRL URL is fetched.
+    pub fn crl_refresh(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(if self.crl_refresh_secs == 0 {
+            600
+        } else {
+            self.crl_refresh_secs
+        })
     }
 }
 
@@ -246,8 +281,16 @@ impl Config {
     pub fn load(layout: &Layout) -> Result<Self> {
         let path = layout.config();
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
-        toml::from_str(&text)
-            .map_err(|e| Error::invalid("node configuration", format!("{}: {e}", path.display())))
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            Error::invalid("node configuration", format!("{}: {e}", path.display()))
+        })?;
+        keymgr::oid_arc::check(&config.pki.oid_arc).map_err(|e| {
+            Error::invalid(
+                "node configuration",
+                format!("{}: [pki] {e}", path.display()),
+            )
+        })?;
+        Ok(config)
     }
 
     pub fn save(&self, layout: &Layout) -> Result<()> {

@@ -21,6 +21,8 @@ pub struct SealTrust {
     root_der: Vec<u8>,
     network_ca_der: Vec<u8>,
     crls: CrlCache,
+    /// The node attributes extension's OID, under the network's arc.
+    node_attributes_oid: String,
 }
 
 fn first_cert(path: &Path) -> Result<Vec<u8>> {
@@ -42,7 +44,20 @@ impl SealTrust {
             root_der,
             network_ca_der,
             crls,
+            // The dev arc is well formed; were it not, nothing would match: refused, not let in.
+            node_attributes_oid: keymgr::oid_arc::node_attributes_oid_string(
+                keymgr::oid_arc::DEV_OID_ARC,
+            )
+            .unwrap_or_default(),
         }
+    }
+
+    /// The network's OID arc (`[pki] oid_arc` in node.toml, as keymgr's ceremony chose it),
+    /// under which node certificates carry their attributes; the development arc otherwise.
+    pub fn with_oid_arc(mut self, arc: &str) -> Result<Self> {
+        self.node_attributes_oid = keymgr::oid_arc::node_attributes_oid_string(arc)
+            .map_err(|e| Error::invalid("OID arc", e.to_string()))?;
+        Ok(self)
     }
 
     /// From the root certificate's file as a node's data directory and keymgr's HOME keep
@@ -125,15 +140,10 @@ pub fn check_sealer(trust: &SealTrust, leaf_der: &[u8], node_id: &str) -> Result
         .ok()
         .flatten()
         .is_some_and(|e| e.value.server_auth && e.value.client_auth);
-    let attributes_oid = keymgr::ca::node_attributes_oid()
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(".");
     let node_attrs = leaf
         .extensions()
         .iter()
-        .any(|e| e.oid.to_id_string() == attributes_oid);
+        .any(|e| e.oid.to_id_string() == trust.node_attributes_oid);
     if !(signs && node_eku && node_attrs) {
         return Err(bad("the signing certificate is not a node certificate"));
     }

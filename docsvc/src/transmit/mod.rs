@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::audit::Entry;
-use crate::crypto::signature;
+use crate::crypto::receipt;
 use crate::letters::documents::{self, Checked};
 use crate::node::Node;
 use crate::store::outbox::{self, Attempt};
@@ -69,16 +69,17 @@ pub struct Receipt {
     pub received_at: String,
 }
 
-/// A receipt signed with the receiving node's key (the key of its Network CA certificate).
+/// A receipt signed by the receiving node with the key of its Network CA certificate, as a CMS
+/// SignedData that carries the receipt's bytes (`crypto::receipt`): `openssl cms -verify`
+/// checks it against the sandi root.
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SignedReceipt {
+    /// What the CMS carries, for reading; only the signed bytes count.
     pub receipt: Receipt,
-    /// The exact signed bytes, base64.
-    pub receipt_bytes: String,
-    /// ECDSA P-256 / SHA-256 signature (ASN.1 DER, base64) over `receipt_bytes`.
-    pub signature: String,
-    /// The receiving node's certificate (DER, base64).
-    pub certificate: String,
+    /// The CMS SignedData (DER, base64), with the receipt's JSON as its content and the
+    /// receiving node's certificate.
+    pub cms: String,
 }
 
 pub(crate) fn sha256_hex(b: &[u8]) -> String {
@@ -223,25 +224,11 @@ fn check_receipt(
 ) -> Result<SignedReceipt> {
     let r: SignedReceipt = serde_json::from_slice(body)
         .map_err(|e| Error::invalid("receipt", format!("unreadable receipt: {e}")))?;
-    let bytes = B64
-        .decode(&r.receipt_bytes)
+    let cms = B64
+        .decode(&r.cms)
         .map_err(|_| Error::invalid("receipt", "receipt is not base64"))?;
-    let sig = B64
-        .decode(&r.signature)
-        .map_err(|_| Error::invalid("receipt", "receipt signature is not base64"))?;
-    let cert = B64
-        .decode(&r.certificate)
-        .map_err(|_| Error::invalid("receipt", "receipt certificate is not base64"))?;
-    signature::check_chain(&cert, &node.network_trust, OffsetDateTime::now_utc())?;
-    let spki = keymgr::ca::spki_of_cert(&cert)?;
-    hsm_shim::verify_signature(
-        &spki,
-        hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
-        &bytes,
-        &sig,
-    )
-    .map_err(|_| Error::invalid("receipt", "the receipt's signature does not verify"))?;
-    if crate::network::fingerprint(&cert) != peer.certificate_sha256 {
+    let opened = receipt::open(&cms, &node.network_trust, OffsetDateTime::now_utc())?;
+    if crate::network::fingerprint(&opened.signer_der) != peer.certificate_sha256 {
         return Err(Error::invalid(
             "receipt",
             format!(
@@ -250,6 +237,7 @@ fn check_receipt(
             ),
         ));
     }
+    let bytes = opened.content;
     let receipt: Receipt = serde_json::from_slice(&bytes)
         .map_err(|e| Error::invalid("receipt", format!("unreadable receipt: {e}")))?;
     if receipt.format != RECEIPT_FORMAT {
@@ -479,18 +467,32 @@ mod tests {
         assert!(refused(&body, &id, &"00".repeat(32), &bappeda).contains("another letter"));
         // Signed by bappeda's key, but said to come from the hub: not the hub's certificate.
         assert!(refused(&body, &id, &sha, &hub).contains("does not list for hub"));
-        // The signed receipt changed to name another letter: the signature no longer verifies.
+        // The receipt inside the CMS changed to name another letter (same length, so the DER
+        // still parses): its signed digest no longer matches.
         let mut forged: serde_json::Value = serde_json::from_slice(&body).expect("json");
-        let bytes = B64
-            .decode(forged["receipt_bytes"].as_str().expect("bytes"))
+        let cms = B64
+            .decode(forged["cms"].as_str().expect("cms"))
             .expect("b64");
-        let text = String::from_utf8(bytes)
-            .expect("utf-8")
-            .replace(&id, &unknown);
-        forged["receipt_bytes"] = B64.encode(text).into();
+        let at = cms
+            .windows(id.len())
+            .position(|w| w == id.as_bytes())
+            .expect("the receipt names its letter");
+        let mut changed = cms.clone();
+        changed[at..at + id.len()].copy_from_slice(unknown.as_bytes());
+        forged["cms"] = B64.encode(&changed).into();
         forged["receipt"]["document_id"] = unknown.clone().into();
         let forged = serde_json::to_vec(&forged).expect("json");
-        assert!(refused(&forged, &unknown, &sha, &bappeda).contains("does not verify"));
+        assert!(
+            refused(&forged, &unknown, &sha, &bappeda).contains("does not match its signed digest")
+        );
+        // Any one byte of the signature changed: refused.
+        let mut flipped = cms.clone();
+        let last = flipped.len() - 3;
+        flipped[last] ^= 0x01;
+        let mut v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        v["cms"] = B64.encode(&flipped).into();
+        let flipped = serde_json::to_vec(&v).expect("json");
+        assert!(check_receipt(&a.node, &flipped, &id, &sha, &bappeda).is_err());
         for s in [a, b] {
             let _ = s.stop.send(());
             let _ = s.task.await;

@@ -19,7 +19,8 @@ use crate::{Error, Result};
 /// The fixed script of the init ceremony; its hash is recorded before the first step.
 pub const INIT_SCRIPT: &str = "\
 sandi key ceremony: initialisation
-1. The ceremony administrator opens the ceremony; roles are read out and recorded.
+1. The ceremony administrator opens the ceremony; roles, the organisation's OID arc and
+   the publication URL are read out and recorded.
 2. Two keystores are created (root, online); each master key is split M-of-N.
 3. Each custodian's shares are sealed in a file only that custodian can open.
 4. The keystores are unsealed with the freshly dealt shares.
@@ -34,6 +35,12 @@ sandi key ceremony: initialisation
 pub struct InitPlan {
     pub organisation: String,
     pub network_domain: Option<String>,
+    /// The organisation's OID arc for sandi's own extensions (see [`crate::oid_arc`];
+    /// [`crate::oid_arc::DEV_OID_ARC`] for development).
+    pub oid_arc: String,
+    /// The `http://` base URL where CRLs, CA certificates and OCSP answers will be published
+    /// (see [`crate::publication`]); `None` puts no such pointers in the certificates.
+    pub publication_url: Option<String>,
     pub administrator: String,
     pub custodians: Vec<CustodianSpec>,
     pub witnesses: Vec<String>,
@@ -72,12 +79,20 @@ pub async fn init(
 }
 
 /// Everything that can be refused before anything is created: the roles, the quorum, the
-/// organisation's name, a home that is already a CA, share files that already exist. Returns
-/// the quorum and where the share files go.
+/// organisation's name, its OID arc and publication URL, a home that is already a CA, share
+/// files that already exist. Returns the quorum and where the share files go.
 fn check_plan(home: &Home, plan: &InitPlan) -> Result<(Quorum, Vec<PathBuf>)> {
     check_roles(plan)?;
     let quorum = production_quorum(plan.threshold, plan.custodians.len())?;
-    ca::check_text_pub("organisation", &plan.organisation)?;
+    ca::check_name("organisation", &plan.organisation)?;
+    crate::oid_arc::check(&plan.oid_arc)?;
+    if let Some(url) = &plan.publication_url {
+        if crate::publication::check_base_url(url)? != *url {
+            return Err(Error::InvalidInput(format!(
+                "publication URL {url:?}: give it without a trailing slash"
+            )));
+        }
+    }
     if home.is_initialised() || home.root_keystore().exists() || home.online_keystore().exists() {
         return Err(Error::AlreadyInitialised(home.dir().to_path_buf()));
     }
@@ -217,6 +232,8 @@ impl<'a> InitCeremony<'a> {
                 "tool_sha256": tool_sha256(),
                 "organisation": plan.organisation,
                 "network_domain": plan.network_domain,
+                "oid_arc": plan.oid_arc,
+                "publication_url": plan.publication_url,
                 "quorum": { "threshold": quorum.threshold, "custodians": quorum.custodians },
                 "administrator": plan.administrator,
                 "custodians": plan.custodians.iter().enumerate()
@@ -321,7 +338,8 @@ impl<'a> InitCeremony<'a> {
     fn create_root<'k>(&mut self, root_store: &'k SoftwareKeyStore) -> Result<RootCa<'k>> {
         let key = root_store.generate(KeyKind::EcdsaP384, "root-ca")?;
         let signer = HsmSigner::new(root_store, key)?;
-        let params = ca::root_profile(&self.plan.organisation)?;
+        let mut params = ca::root_profile(&self.plan.organisation)?;
+        ca::identify_key(&mut params, &signer);
         let der = params.self_signed(&signer)?.der().to_vec();
         self.proceedings.record(
             "root.created",
@@ -352,11 +370,13 @@ impl<'a> InitCeremony<'a> {
         for (which, label) in [(Ca::Network, "network-ca"), (Ca::Signing, "signing-ca")] {
             let key = online.generate(KeyKind::EcdsaP384, label)?;
             let signer = HsmSigner::new(online, key)?;
-            let params = ca::intermediate_profile(
+            let mut params = ca::intermediate_profile(
                 which,
                 &plan.organisation,
                 plan.network_domain.as_deref(),
             )?;
+            ca::identify_key(&mut params, &signer);
+            crate::publication::apply(&mut params, plan.publication_url.as_deref(), Ca::Root)?;
             let der = params.signed_by(&signer, &root.issuer)?.der().to_vec();
             self.proceedings.record(
                 &format!("{label}.created"),
@@ -452,6 +472,8 @@ impl<'a> InitCeremony<'a> {
             network_ca_key: intermediates[0].key.id(),
             signing_ca_key: intermediates[1].key.id(),
             log_key: log_key.id(),
+            oid_arc: plan.oid_arc.clone(),
+            publication_url: plan.publication_url.clone(),
         }
     }
 }

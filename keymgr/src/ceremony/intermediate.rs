@@ -54,10 +54,16 @@ pub async fn rotate_intermediate(
     let old_info = online.info(old_key)?;
     let key = online.generate(KeyKind::EcdsaP384, &old_info.label)?;
     let signer = HsmSigner::new(online, key)?;
-    let params = ca::intermediate_profile(
+    let mut params = ca::intermediate_profile(
         which,
         &session.state.organisation,
         session.state.network_domain.as_deref(),
+    )?;
+    ca::identify_key(&mut params, &signer);
+    crate::publication::apply(
+        &mut params,
+        session.state.publication_url.as_deref(),
+        Ca::Root,
     )?;
     let root_signer = HsmSigner::new(root, root.info(session.state.root_key)?.handle())?;
     let root_issuer = rcgen::Issuer::from_ca_cert_der(&root_der.into(), root_signer)?;

@@ -76,6 +76,14 @@ pub(super) struct InitArgs {
     /// DNS domain the Network CA is constrained to (e.g. sandi.kota.go.id).
     #[arg(long)]
     network_domain: Option<String>,
+    /// The organisation's OID arc for sandi's own certificate extensions, e.g. its IANA
+    /// Private Enterprise Number arc 1.3.6.1.4.1.N (every component below 2^32).
+    #[arg(long, default_value = keymgr::oid_arc::DEV_OID_ARC)]
+    oid_arc: String,
+    /// The http:// base URL where CRLs, CA certificates and OCSP answers are published;
+    /// issued certificates point there (CRL Distribution Points, Authority Information Access).
+    #[arg(long)]
+    publication_url: Option<String>,
     /// The ceremony administrator.
     #[arg(long)]
     admin: String,
@@ -153,12 +161,27 @@ async fn init(home: &Home, inv: &Inventory, args: &InitArgs) -> anyhow::Result<(
     let plan = InitPlan {
         organisation: args.organisation.clone(),
         network_domain: args.network_domain.clone(),
+        oid_arc: args.oid_arc.clone(),
+        publication_url: args.publication_url.clone(),
         administrator: args.admin.clone(),
         custodians,
         witnesses: args.witnesses.clone(),
         threshold: args.threshold,
         shares_out: args.shares_out.clone(),
     };
+    if plan.oid_arc == keymgr::oid_arc::DEV_OID_ARC {
+        println!(
+            "OID arc {}: the development default; a production network gives its own \
+             (--oid-arc 1.3.6.1.4.1.N, its IANA Private Enterprise Number)",
+            plan.oid_arc
+        );
+    }
+    if plan.publication_url.is_none() {
+        println!(
+            "no --publication-url: certificates will carry no CRL or OCSP location; \
+             CRLs must reach the nodes some other way"
+        );
+    }
     let out = ceremony::init(home, inv, &plan, &mut |step| println!("- {step}")).await?;
     println!("Root CA SHA-256: {}", out.root_sha256);
     println!("Transcript: {}", out.transcript.display());

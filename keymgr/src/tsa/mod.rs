@@ -27,9 +27,7 @@ use crate::{Error, Result};
 /// `id-kp-timeStamping` (RFC 5280 §4.2.1.12).
 pub const EKU_TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
 
-/// The OID arc used until the ceremony sets the organisation's own (`2.25` and the low 32
-/// bits of sandi's UUID arc; see docsvc's signature kinds, which live under `.1`).
-pub const DEV_OID_ARC: &str = "2.25.3640695297";
+pub use crate::oid_arc::DEV_OID_ARC;
 
 /// The inventory subject of the TSA certificate, across its versions.
 pub const SUBJECT_ID: &str = "tsa:sandi-tsa";
@@ -43,7 +41,8 @@ pub fn certificate_path(home: &Home) -> std::path::PathBuf {
     home.ca_dir().join("tsa.pem")
 }
 
-/// The policy under which the TSA issues tokens: `{arc}.3.1`.
+/// The policy under which the TSA issues tokens: `{arc}.3.1`, under the organisation's arc
+/// chosen at the ceremony (`CaState::oid_arc`).
 pub fn policy_oid(arc: &str) -> Result<ObjectIdentifier> {
     ObjectIdentifier::new(&format!("{arc}.3.1"))
         .map_err(|e| Error::InvalidInput(format!("OID arc {arc:?}: {e}")))
@@ -59,8 +58,8 @@ pub struct TsaRequest {
 /// The TSA certificate profile: digitalSignature only, the critical extended key usage
 /// `id-kp-timeStamping` and nothing else (RFC 3161 §2.3), no CA.
 pub fn profile(org: &str, req: &TsaRequest) -> Result<CertificateParams> {
-    ca::check_text_pub("TSA name", &req.name)?;
-    ca::check_text_pub("organisation", org)?;
+    ca::check_name("TSA name", &req.name)?;
+    ca::check_name("organisation", org)?;
     let mut p = CertificateParams::default();
     let mut d = DistinguishedName::new();
     // countryName is a PrintableString (RFC 5280 appendix A).

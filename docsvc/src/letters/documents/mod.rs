@@ -255,6 +255,9 @@ pub struct Delivery {
     /// When the destination node says it received the letter (from its signed receipt, which
     /// the sender checked).
     pub receipt_at: Option<String>,
+    /// The signed receipt (tanda terima): CMS SignedData, DER, base64; `openssl cms -verify`
+    /// checks it against the sandi root.
+    pub receipt_cms: Option<String>,
 }
 
 /// The delivery of a letter to each destination node.
@@ -262,17 +265,25 @@ pub async fn deliveries(node: &Node, id: &str) -> Result<Vec<Delivery>> {
     Ok(crate::store::outbox::deliveries_of(&node.store, id)
         .await?
         .into_iter()
-        .map(|r| Delivery {
-            node: r.node_id,
-            state: r.state,
-            attempts: r.attempts,
-            next_attempt_at: r.next_attempt_at,
-            last_error: r.last_error,
-            updated_at: r.updated_at,
-            receipt_at: r
+        .map(|r| {
+            let receipt = r
                 .receipt
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|v| v["receipt"]["received_at"].as_str().map(str::to_owned)),
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+            let field = |f: fn(&serde_json::Value) -> &serde_json::Value| {
+                receipt
+                    .as_ref()
+                    .and_then(|v| f(v).as_str().map(str::to_owned))
+            };
+            Delivery {
+                node: r.node_id,
+                state: r.state,
+                attempts: r.attempts,
+                next_attempt_at: r.next_attempt_at,
+                last_error: r.last_error,
+                updated_at: r.updated_at,
+                receipt_at: field(|v| &v["receipt"]["received_at"]),
+                receipt_cms: field(|v| &v["cms"]),
+            }
         })
         .collect())
 }

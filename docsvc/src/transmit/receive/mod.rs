@@ -513,7 +513,7 @@ async fn store_received(
         .await
 }
 
-/// Signs a receipt for `id` with this node's certificate (its TLS key, in hsm-shim).
+/// Signs a receipt for `id` with this node's certificate (its TLS key, in hsm-shim), as CMS.
 async fn sign_receipt(node: &Node, id: &str, manifest_sha: &str) -> Result<SignedReceipt> {
     let received_at = deliveries::received_at(&node.store, id).await?;
     let receipt = Receipt {
@@ -529,12 +529,21 @@ async fn sign_receipt(node: &Node, id: &str, manifest_sha: &str) -> Result<Signe
         what: "node certificate".into(),
     })?;
     let keys: &dyn hsm_shim::KeyStore = node.tls_keystore.as_ref();
-    let handle = keys.info(node.keys.get().tls)?.handle();
-    let sig = keys.sign(&handle, &bytes)?;
+    let info = keys.info(node.keys.get().tls)?;
+    let handle = info.handle();
+    let cms = crate::crypto::receipt::sign(
+        &bytes,
+        info.kind
+            .signature_algorithm()
+            .ok_or_else(|| Error::MissingKey {
+                what: "a node signing key".into(),
+            })?,
+        leaf,
+        OffsetDateTime::now_utc(),
+        |attrs| Ok(keys.sign(&handle, attrs)?.bytes),
+    )?;
     Ok(SignedReceipt {
         receipt,
-        receipt_bytes: B64.encode(&bytes),
-        signature: B64.encode(sig.bytes),
-        certificate: B64.encode(leaf),
+        cms: B64.encode(cms),
     })
 }
