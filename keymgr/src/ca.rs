@@ -528,3 +528,57 @@ pub fn application_profile(org: &str, req: &ApplicationRequest) -> Result<Certif
     p.serial_number = Some(new_serial()?);
     Ok(p)
 }
+
+/// A delegated OCSP responder's certificate request: which CA it answers for, and for how long.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OcspResponderRequest {
+    pub ca: Ca,
+    pub days: u32,
+}
+
+/// id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): clients need not check the responder's own
+/// revocation status; its short validity is what limits a compromise.
+pub const OCSP_NOCHECK: [u64; 10] = [1, 3, 6, 1, 5, 5, 7, 48, 1, 5];
+
+/// Delegated OCSP responder (RFC 6960 §4.2.2.2): issued by the CA it answers for,
+/// digitalSignature, id-kp-OCSPSigning only, id-pkix-ocsp-nocheck, a short validity.
+pub fn ocsp_responder_profile(org: &str, req: &OcspResponderRequest) -> Result<CertificateParams> {
+    if req.ca == Ca::Root {
+        return Err(Error::InvalidInput(
+            "the Root CA is offline: OCSP answers only for the Network and Signing CAs".into(),
+        ));
+    }
+    let mut p = CertificateParams::default();
+    // countryName is a PrintableString (RFC 5280 appendix A); the rest UTF8String.
+    let mut d = DistinguishedName::new();
+    d.push(
+        DnType::CountryName,
+        DnValue::PrintableString(
+            rcgen::string::PrintableString::try_from("ID")
+                .map_err(|_| Error::Certificate("country code".into()))?,
+        ),
+    );
+    d.push(
+        DnType::OrganizationName,
+        DnValue::Utf8String(org.to_string()),
+    );
+    d.push(
+        DnType::CommonName,
+        DnValue::Utf8String(format!("sandi {} OCSP Responder", req.ca.name())),
+    );
+    p.distinguished_name = d;
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+    // The extension's value is NULL.
+    p.custom_extensions
+        .push(rcgen::CustomExtension::from_oid_content(
+            &OCSP_NOCHECK,
+            vec![0x05, 0x00],
+        ));
+    p.use_authority_key_identifier_extension = true;
+    p.not_before = now();
+    p.not_after = p.not_before + Duration::days(i64::from(req.days.clamp(1, 90)));
+    p.serial_number = Some(new_serial()?);
+    Ok(p)
+}

@@ -86,6 +86,10 @@ pub enum Error {
     #[error("invalid input: {0}")]
     InvalidInput(String),
 
+    /// The publication service (CA certificates, CRLs, OCSP over HTTP) could not start or run.
+    #[error("publication service: {0}")]
+    Publication(String),
+
     /// A file operation failed.
     #[error("{action} {path}: {source}")]
     Io {

@@ -9,6 +9,13 @@ pub use crate::records::{CertRecord, CertState, normalise_serial, parse_timestam
 use crate::store::{self, Store};
 use crate::{Error, Result};
 
+/// How many certificates the inventory holds, and how many of them are revoked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Census {
+    pub certificates: i64,
+    pub revoked: i64,
+}
+
 /// The inventory database.
 #[derive(Clone, Debug)]
 pub struct Inventory {
@@ -85,6 +92,16 @@ impl Inventory {
     /// Every revoked certificate an issuer has issued.
     pub async fn revoked(&self, issuer: Ca) -> Result<Vec<CertRecord>> {
         store::certificates::revoked_by(&self.store, issuer).await
+    }
+
+    /// What the certificates' statuses stand on: changes whenever a certificate is issued,
+    /// rotated or revoked (by this process or another), so a cache of statuses knows to drop.
+    pub async fn census(&self) -> Result<Census> {
+        let (certificates, revoked) = store::certificates::census(&self.store).await?;
+        Ok(Census {
+            certificates,
+            revoked,
+        })
     }
 
     /// The next CRL number for an issuer; two runs never share one.

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::ca::{self, ApplicationRequest, Ca, CaState, Home, NodeRequest, OfficialRequest};
+use crate::ca::{
+    self, ApplicationRequest, Ca, CaState, Home, NodeRequest, OcspResponderRequest, OfficialRequest,
+};
 use crate::inventory::{self, CertRecord, CertState, Inventory};
 use crate::signer::HsmSigner;
 use crate::tlog::Log;
@@ -35,6 +37,8 @@ pub enum Request {
     Application(ApplicationRequest),
     /// The time-stamping authority's certificate (see [`crate::tsa`]).
     Tsa(crate::tsa::TsaRequest),
+    /// A delegated OCSP responder of an issuing CA (made and renewed by `keymgr serve`).
+    OcspResponder(OcspResponderRequest),
 }
 
 impl Request {
@@ -44,6 +48,7 @@ impl Request {
             Request::Official(_) => "official",
             Request::Application(_) => "application",
             Request::Tsa(_) => "tsa",
+            Request::OcspResponder(_) => "ocsp_responder",
         }
     }
 
@@ -54,6 +59,9 @@ impl Request {
             Request::Official(r) => format!("official:{}", r.nip),
             Request::Application(r) => format!("app:{}", slug_label(&r.name)),
             Request::Tsa(_) => crate::tsa::SUBJECT_ID.into(),
+            Request::OcspResponder(r) => {
+                format!("ocsp:{}", r.ca.file_name().trim_end_matches(".pem"))
+            }
         }
     }
 
@@ -61,6 +69,7 @@ impl Request {
         match self {
             Request::Node(_) | Request::Application(_) => Ca::Network,
             Request::Official(_) | Request::Tsa(_) => Ca::Signing,
+            Request::OcspResponder(r) => r.ca,
         }
     }
 
@@ -72,6 +81,7 @@ impl Request {
             Request::Official(r) => ca::official_profile(org, r),
             Request::Application(r) => ca::application_profile(org, r),
             Request::Tsa(r) => crate::tsa::profile(org, r),
+            Request::OcspResponder(r) => ca::ocsp_responder_profile(org, r),
         }?;
         crate::publication::apply(&mut params, state.publication_url.as_deref(), self.issuer())?;
         Ok(params)

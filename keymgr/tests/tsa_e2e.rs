@@ -58,6 +58,8 @@ async fn ca(dir: &Path) -> (Home, Inventory, QuorumSession) {
         witnesses: vec!["Saksi".into()],
         threshold: 2,
         shares_out: dir.join("shares"),
+        oid_arc: "1.3.6.1.4.1.99999".into(),
+        publication_url: Some("http://pki.example".into()),
     };
     let out = ceremony::init(&home, &inv, &plan, &mut |_| {})
         .await
@@ -97,7 +99,9 @@ async fn the_tsa_answers_what_openssl_asks_and_refuses_what_it_should() {
         quorum,
     };
     let record = the_certificate_is_issued_once_with_the_tsa_profile(&f).await;
-    let policy = tsa::policy_oid(tsa::DEV_OID_ARC).expect("policy");
+    let arc = f.home.load_state().expect("state").oid_arc;
+    let policy = tsa::policy_oid(&arc).expect("policy");
+    assert_eq!(policy.to_string(), "1.3.6.1.4.1.99999.3.1", "under the ceremony's arc");
     let responder = Responder::new(&record, policy).expect("responder");
     openssl_verifies_tokens_for_each_hash(&f, &responder, &record.der);
     bad_requests_get_a_rejection_openssl_reads(&f, &responder);

@@ -79,6 +79,13 @@ impl QuorumSession {
         unsealed(&self.online)
     }
 
+    /// The unsealed online keystore, kept by a long-running service (`keymgr serve`); the root
+    /// keystore and the shares are dropped here, so the root key is not held while serving.
+    pub fn into_online(self) -> Result<SoftwareKeyStore> {
+        unsealed(&self.online)?;
+        Ok(self.online)
+    }
+
     /// The unsealed root keystore, or `QuorumNotMet`.
     pub fn root(&self) -> Result<&SoftwareKeyStore> {
         unsealed(&self.root)

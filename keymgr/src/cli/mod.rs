@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use keymgr::ca::{Ca, Home};
 use keymgr::inventory::Inventory;
 
+mod bench;
 mod ceremony;
 mod directory;
 mod inventory;
@@ -16,6 +17,7 @@ mod issue;
 mod keys;
 mod quorum;
 mod revoke;
+mod serve;
 mod tlog;
 
 #[derive(Parser)]
@@ -72,6 +74,11 @@ enum Cmd {
     /// Keys in the online keystore: lifecycle states and destruction.
     #[command(subcommand)]
     Key(keys::KeyCmd),
+    /// Publish the CA certificates and CRLs and answer OCSP over plain HTTP (needs the quorum
+    /// once, at start).
+    Serve(serve::ServeArgs),
+    /// Measure the OCSP responder over HTTP on a throw-away CA (development tool).
+    BenchOcsp(bench::BenchArgs),
 }
 
 /// What every command runs against: the CA home and the inventory database.
@@ -95,6 +102,13 @@ impl Env {
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("creating {}", self.dir.display()))?;
         Ok(Inventory::open(&self.database_url).await?)
+    }
+}
+
+impl Cli {
+    /// Whether the command serves many clients at once and wants every core.
+    pub(crate) fn serves(&self) -> bool {
+        matches!(self.command, Cmd::Serve(_) | Cmd::BenchOcsp(_))
     }
 }
 
@@ -122,6 +136,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Show(args) => inventory::show(&env, args).await,
         Cmd::Log(cmd) => tlog::run(&env, cmd).await,
         Cmd::Key(cmd) => keys::run(&env, cmd).await,
+        Cmd::Serve(args) => serve::serve(&env, args).await,
+        Cmd::BenchOcsp(args) => bench::bench_ocsp(args).await,
     }
 }
 
@@ -141,18 +157,19 @@ impl IssuingCa {
     }
 }
 
-/// 30d, 12h, 2w, 90m.
+/// 30d, 12h, 2w, 90m, 30s.
 fn parse_duration(s: &str) -> Result<time::Duration, String> {
     let (n, unit) = s.split_at(s.len().saturating_sub(1));
     let n: i64 = n
         .parse()
-        .map_err(|_| format!("{s:?}: expected a number and a unit (m, h, d, w)"))?;
+        .map_err(|_| format!("{s:?}: expected a number and a unit (s, m, h, d, w)"))?;
     match unit {
+        "s" => Ok(time::Duration::seconds(n)),
         "m" => Ok(time::Duration::minutes(n)),
         "h" => Ok(time::Duration::hours(n)),
         "d" => Ok(time::Duration::days(n)),
         "w" => Ok(time::Duration::weeks(n)),
-        _ => Err(format!("{s:?}: the unit must be m, h, d or w")),
+        _ => Err(format!("{s:?}: the unit must be s, m, h, d or w")),
     }
 }
 

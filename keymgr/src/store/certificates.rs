@@ -158,3 +158,13 @@ pub(crate) async fn revoked_by(store: &Store, issuer: Ca) -> Result<Vec<CertReco
     .map_err(db)?;
     rows.iter().map(record).collect()
 }
+
+/// How many certificates there are and how many are revoked: what changes when one is issued,
+/// rotated or revoked, read cheaply by a service that caches statuses.
+pub(crate) async fn census(store: &Store) -> Result<(i64, i64)> {
+    let row = sqlx::query("SELECT COUNT(*) AS n, COUNT(revoked_at) AS r FROM certificates")
+        .fetch_one(&store.pool)
+        .await
+        .map_err(db)?;
+    Ok((row.try_get("n").map_err(db)?, row.try_get("r").map_err(db)?))
+}
