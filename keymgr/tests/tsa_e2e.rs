@@ -101,7 +101,11 @@ async fn the_tsa_answers_what_openssl_asks_and_refuses_what_it_should() {
     let record = the_certificate_is_issued_once_with_the_tsa_profile(&f).await;
     let arc = f.home.load_state().expect("state").oid_arc;
     let policy = tsa::policy_oid(&arc).expect("policy");
-    assert_eq!(policy.to_string(), "1.3.6.1.4.1.99999.3.1", "under the ceremony's arc");
+    assert_eq!(
+        policy.to_string(),
+        "1.3.6.1.4.1.99999.3.1",
+        "under the ceremony's arc"
+    );
     let responder = Responder::new(&record, policy).expect("responder");
     openssl_verifies_tokens_for_each_hash(&f, &responder, &record.der);
     bad_requests_get_a_rejection_openssl_reads(&f, &responder);

@@ -6,13 +6,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::IntoResponse;
-use bytes::Bytes;
-use keymgr::ceremony::QuorumSession;
+use axum::extract::DefaultBodyLimit;
 use keymgr::inventory::Inventory;
-use keymgr::tsa::{self, Responder};
+use keymgr::tsa;
 
 use crate::dev::quickstart::{self, WARNING};
 use crate::node::{Layout, Node};
@@ -33,31 +29,18 @@ fn hub(layout: &Layout) -> Result<Layout> {
     Ok(Layout::new(text.trim()))
 }
 
-struct DevTsa {
-    quorum: QuorumSession,
-    responder: Responder,
-}
-
-/// Issues the dev TSA certificate if it is missing or due (at quickstart, or on a later start).
-pub async fn ensure(home: &keymgr::ca::Home, online: &dyn hsm_shim::KeyStore) -> Result<()> {
-    let inv = Inventory::open(&Inventory::default_url(home.dir())).await?;
-    tsa::ensure(home, online, &inv).await?;
-    inv.close().await;
-    Ok(())
-}
-
-/// Starts the dev TSA for `layout`'s dev CA on 127.0.0.1 and returns its URL.
+/// Starts the dev TSA for `layout`'s dev CA on 127.0.0.1 and returns its URL: keymgr's own
+/// `POST /tsa` ([`keymgr::tsa::Service`]), on the dev CA's online keystore opened with the dev
+/// custodians' shares, its certificate issued when missing or due.
 pub async fn start(layout: &Layout) -> Result<String> {
     let (home, quorum) = quickstart::dev_quorum(&hub(layout)?)?;
+    let store: Arc<dyn hsm_shim::KeyStore> = Arc::new(quorum.into_online()?);
     let inv = Inventory::open(&Inventory::default_url(home.dir())).await?;
-    let record = tsa::ensure(&home, quorum.online()?, &inv).await?;
+    let service = tsa::Service::prepare(&home, store, &inv).await?;
     inv.close().await;
-    let responder = Responder::new(&record, tsa::policy_oid(&home.load_state()?.oid_arc)?)?;
-    let state = Arc::new(DevTsa { quorum, responder });
-    let app = axum::Router::new()
-        .route("/tsa", axum::routing::post(answer))
-        .layer(DefaultBodyLimit::max(tsa::MAX_REQUEST_BYTES))
-        .with_state(state);
+    let app = service
+        .routes()
+        .layer(DefaultBodyLimit::max(tsa::MAX_REQUEST_BYTES));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| Error::io("listening on", "127.0.0.1:0", e))?;
@@ -70,33 +53,6 @@ pub async fn start(layout: &Layout) -> Result<String> {
         }
     });
     Ok(format!("http://{addr}/tsa"))
-}
-
-async fn answer(
-    State(s): State<Arc<DevTsa>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
-    let kind = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if kind != "application/timestamp-query" {
-        return (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            [(header::CONTENT_TYPE, "text/plain")],
-            Bytes::from_static(b"send an application/timestamp-query\n"),
-        );
-    }
-    let der = match s.quorum.online() {
-        Ok(store) => s.responder.respond(store, &body),
-        Err(_) => s.responder.respond_unavailable(),
-    };
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/timestamp-reply")],
-        Bytes::from(der),
-    )
 }
 
 /// Whether `layout` is a quickstart node with a dev CA of its own (and the dev custodians'

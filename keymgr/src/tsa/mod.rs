@@ -1,11 +1,13 @@
 //! The sandi time-stamping authority (RFC 3161): its certificate profile (issued by the
 //! Signing CA, `id-kp-timeStamping` as the only and critical extended key usage), kept current
 //! by [`ensure`]; the responder that answers a DER `TimeStampReq` ([`Responder`]); and the
-//! client's side that builds requests and reads answers and tokens ([`token`]).
+//! client's side that builds requests and reads answers and tokens ([`token`]); `POST /tsa`
+//! for `keymgr serve` ([`Service`]).
 //!
 //! The TSA's key lives in the online keystore like any key the CA holds, and its issuance goes
 //! into the inventory and the transparency log through [`crate::issue`].
 
+mod http;
 mod respond;
 pub mod token;
 
@@ -17,6 +19,7 @@ use rcgen::{
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
+pub use http::Service;
 pub use respond::{MAX_REQUEST_BYTES, Responder};
 
 use crate::ca::{self, Home};

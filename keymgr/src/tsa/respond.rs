@@ -116,12 +116,6 @@ impl Responder {
         })
     }
 
-    /// The answer when the TSA cannot sign at all (its keystore sealed): a systemFailure
-    /// rejection.
-    pub fn respond_unavailable(&self) -> Vec<u8> {
-        SYSTEM_FAILURE.to_vec()
-    }
-
     /// The TSA certificate (DER).
     pub fn certificate_der(&self) -> &[u8] {
         &self.cert_der
