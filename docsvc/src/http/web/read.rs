@@ -236,6 +236,12 @@ impl<'a> Reading<'a> {
                     @if let Some(nip) = &sig.nip { dt { "NIP" } dd { (nip) } }
                     dt { (l.t("Sertifikat", "Certificate")) } dd { (l.t("nomor seri ", "serial ")) (sig.serial) br; small.mono { "SHA-256 " (sig.certificate_sha256) } }
                     @if let Some(t) = &sig.signing_time { dt { (l.t("Waktu tanda tangan", "Signing time")) } dd { (t) } }
+                    @if let Some(stamp) = &sig.timestamp {
+                        dt { (l.t("Cap waktu (TSA)", "Time-stamp (TSA)")) }
+                        dd { (stamp.gen_time) br; small { (stamp.tsa) } }
+                    }
+                    dt { (l.t("Sertifikat dinilai pada", "Certificate judged at")) }
+                    dd { (sig.checked_at) " " small { "(" (if sig.checked_at_source == "timestamp" { l.t("cap waktu", "time-stamp") } else { l.t("waktu verifikasi", "time of verifying") }) ")" } }
                 }
             }
         }
