@@ -16,14 +16,18 @@ use crate::node::Node;
 use crate::officials::applications::Application;
 use crate::{Error, Result, crypto::revocation, officials::directory};
 
-/// What to sign: exactly one of `content` (base64) or `sha256` (hex).
+/// What to sign: exactly one of `content` (base64), `sha256` or `sha384` (hex): the digest by
+/// the hash the signer's key signs with (SHA-256 for an ECDSA P-256 key, SHA-384 for P-384).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignRequest {
     pub content: Option<String>,
-    /// SHA-256 of what is signed, hex (instead of `content`).
+    /// SHA-256 of what is signed, hex (instead of `content`), for a P-256 signer.
     #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub sha256: Option<String>,
+    /// SHA-384 of what is signed, hex (instead of `content`), for a P-384 signer.
+    #[schema(pattern = "^[0-9a-fA-F]{96}$")]
+    pub sha384: Option<String>,
     /// Sign with this official's key instead of the application's: only if the application
     /// is registered for the official and the official consents, by a delegation they granted
     /// or by their signing PIN in `pin`.
@@ -63,9 +67,12 @@ pub struct SignResponse {
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     pub content: Option<String>,
-    /// SHA-256 of what was signed, hex (instead of `content`).
+    /// SHA-256 of what was signed, hex (instead of `content`), for a P-256 signature.
     #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub sha256: Option<String>,
+    /// SHA-384 of what was signed, hex (instead of `content`), for a P-384 signature.
+    #[schema(pattern = "^[0-9a-fA-F]{96}$")]
+    pub sha384: Option<String>,
     /// The CMS SignedData (DER), base64.
     #[schema(min_length = 1)]
     pub signature: String,
@@ -82,28 +89,31 @@ pub struct VerifyResponse {
 
 fn content_of<'a>(
     content: Option<&'a str>,
-    sha256: Option<&'a str>,
+    (sha256, sha384): (Option<&'a str>, Option<&'a str>),
     buf: &'a mut Vec<u8>,
 ) -> Result<Content<'a>> {
-    match (content, sha256) {
-        (Some(c), None) => {
+    match (content, sha256, sha384) {
+        (Some(c), None, None) => {
             *buf = B64
                 .decode(c)
                 .map_err(|e| Error::invalid("content", format!("content is not base64: {e}")))?;
             Ok(Content::Bytes(buf))
         }
-        (None, Some(h)) => {
-            let d: [u8; 32] = hex::decode(h)
-                .ok()
-                .and_then(|v| v.try_into().ok())
-                .ok_or_else(|| Error::invalid("sha256", "sha256 must be 64 hex digits"))?;
-            Ok(Content::Sha256(d))
-        }
+        (None, Some(h), None) => Ok(Content::Sha256(hex_digest("sha256", h)?)),
+        (None, None, Some(h)) => Ok(Content::Sha384(hex_digest("sha384", h)?)),
         _ => Err(Error::invalid(
             "content",
-            "give exactly one of `content` (base64) or `sha256` (hex)",
+            "give exactly one of `content` (base64), `sha256` or `sha384` (hex)",
         )),
     }
+}
+
+/// A digest of `N` bytes given in hex as `field`.
+fn hex_digest<const N: usize>(field: &'static str, h: &str) -> Result<[u8; N]> {
+    hex::decode(h)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| Error::invalid(field, format!("{field} must be {} hex digits", N * 2)))
 }
 
 fn entry(
@@ -125,7 +135,20 @@ fn entry(
 /// The key, certificate and signer name a request signs with, and (for an official) how the
 /// official consented. Signing as an official needs the application's registration for them
 /// and their consent: an active delegation to this application up to `level`, or their PIN.
+/// The key must be as strong as the level's handling asks: signing something RAHASIA asks
+/// what a RAHASIA letter asks.
 async fn signer_key(
+    node: &Node,
+    app: &Application,
+    req: &SignRequest,
+    level: Level,
+) -> Result<(hsm_shim::KeyId, Vec<u8>, String, String)> {
+    let k = signer_key_of(node, app, req, level).await?;
+    crate::node::handling::require(node, level, &k.1, &k.2)?;
+    Ok(k)
+}
+
+async fn signer_key_of(
     node: &Node,
     app: &Application,
     req: &SignRequest,
@@ -227,7 +250,8 @@ pub async fn sign(
         return Err(Error::Sealed);
     }
     let mut buf = Vec::new();
-    let content = content_of(req.content.as_deref(), req.sha256.as_deref(), &mut buf)?;
+    let digests = (req.sha256.as_deref(), req.sha384.as_deref());
+    let content = content_of(req.content.as_deref(), digests, &mut buf)?;
     let level = req.classification.unwrap_or(Level::Biasa);
     let policy = node.policy.current();
     // The application is the originator of what it signs; its client certificate is its
@@ -266,11 +290,15 @@ pub async fn sign(
     let (key, cert, signer, consented) = match signer_key(node, app, req, level).await {
         Ok(k) => k,
         Err(e) => {
-            // A refused signature as an official is in the log too.
-            if let Error::Forbidden { reason, .. } = &e {
+            // A refused signature as an official, or by too weak a key, is in the log too.
+            if let Error::Forbidden {
+                reason, policies, ..
+            } = &e
+            {
                 let refused = Decision {
                     allowed: false,
                     reason: reason.clone(),
+                    policies: policies.clone(),
                     ..d
                 };
                 node.log
@@ -289,10 +317,16 @@ pub async fn sign(
     } else {
         node.network_ca_der.clone()
     };
+    let algorithm = handle
+        .kind()
+        .signature_algorithm()
+        .ok_or(Error::Invariant {
+            what: "a signer's key is a signing key",
+        })?;
     let cms = signature::sign_detached(
         signature::Kind::Api,
         content,
-        hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
+        algorithm,
         &cert,
         std::slice::from_ref(&chain),
         now,
@@ -324,7 +358,8 @@ pub async fn verify(
     req: &VerifyRequest,
 ) -> Result<VerifyResponse> {
     let mut buf = Vec::new();
-    let content = content_of(req.content.as_deref(), req.sha256.as_deref(), &mut buf)?;
+    let digests = (req.sha256.as_deref(), req.sha384.as_deref());
+    let content = content_of(req.content.as_deref(), digests, &mut buf)?;
     if req.signature.is_empty() {
         return Err(Error::invalid("signature", "signature is empty"));
     }

@@ -46,6 +46,9 @@ impl Fixture {
         directory::add(
             &store,
             keys.as_ref(),
+            policies::Policy::load(&policies::default_dir())
+                .expect("the shipped policy")
+                .handling(),
             &NewOfficial {
                 nip: NIP.into(),
                 name: "Budi Santoso".into(),

@@ -115,7 +115,7 @@ async fn released_by_the_database(database_url: Option<&str>) {
     let own = docsvc::crypto::signature::sign_detached(
         docsvc::crypto::signature::Kind::Approval,
         docsvc::crypto::signature::Content::Bytes(&manifest),
-        hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
+        handle.kind().signature_algorithm().expect("a signing key"),
         budi.certificate.as_deref().expect("certificate"),
         std::slice::from_ref(&node.signing_ca_der),
         time::OffsetDateTime::now_utc(),

@@ -82,14 +82,16 @@ async fn an_api_signature_over_a_manifest_is_not_a_letter_signature() {
         .await
         .expect("app")
         .expect("e-office");
-    let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, &manifest));
+    // Budi is cleared for SANGAT RAHASIA: his key is P-384, which signs SHA-384 digests.
+    let digest = hex::encode(ring::digest::digest(&ring::digest::SHA384, &manifest));
     let signed = docsvc::signing::sign(
         &node,
         &app,
         None,
         &docsvc::signing::SignRequest {
             content: None,
-            sha256: Some(digest),
+            sha256: None,
+            sha384: Some(digest),
             as_official: Some(BUDI.into()),
             classification: None,
             pin: Some(docsvc::signing::Pin(pins[BUDI].clone().into())),
@@ -135,7 +137,7 @@ async fn sign_kind(
     let cms = docsvc::crypto::signature::sign_detached(
         kind,
         docsvc::crypto::signature::Content::Bytes(bytes),
-        hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
+        handle.kind().signature_algorithm().expect("a signing key"),
         o.certificate.as_deref().expect("certificate"),
         std::slice::from_ref(&node.signing_ca_der),
         time::OffsetDateTime::now_utc(),
@@ -316,6 +318,7 @@ async fn the_signing_api_verifies_only_its_own(
             &docsvc::signing::VerifyRequest {
                 content: Some(b64(manifest)),
                 sha256: None,
+                sha384: None,
                 signature: b64(&sign_kind(node, budi, kind, manifest).await),
             },
         )
@@ -328,7 +331,8 @@ async fn the_signing_api_verifies_only_its_own(
 fn sign_request(level: Level, pin: Option<&str>) -> docsvc::signing::SignRequest {
     docsvc::signing::SignRequest {
         content: None,
-        sha256: Some(hex::encode([7u8; 32])),
+        sha256: None,
+        sha384: Some(hex::encode([7u8; 48])),
         as_official: Some(BUDI.into()),
         classification: Some(level),
         pin: pin.map(|p| docsvc::signing::Pin(p.to_owned().into())),
@@ -711,6 +715,7 @@ async fn another_nodes_official_is_not_a_local_nip() {
     docsvc::officials::directory::add(
         &node.store,
         node.keystore.as_ref(),
+        node.policy.current().handling(),
         &docsvc::officials::directory::NewOfficial {
             nip: X.into(),
             name: "Penyusup".into(),

@@ -106,7 +106,8 @@ impl Fixture {
         let mut c = docsvc::network::client::connect(self.addr, Arc::clone(&self.tls))
             .await
             .expect("mutual TLS");
-        let body = json!({ "sha256": "ab".repeat(32) }).to_string();
+        // The application is cleared for RAHASIA: its key is P-384, which signs SHA-384.
+        let body = json!({ "sha384": "ab".repeat(48) }).to_string();
         match c
             .call(
                 "POST",

@@ -183,6 +183,7 @@ async fn every_letter_route_wants_a_caller_first() {
         (Method::POST, "/api/v1/documents/x/approve"),
         (Method::GET, "/api/v1/me"),
         (Method::GET, "/api/v1/admin/officials"),
+        (Method::GET, "/api/v1/admin/officials/x/csr"),
         (Method::POST, "/api/v1/sign"),
     ] {
         let req = request(method.clone(), path)

@@ -42,9 +42,10 @@ async fn twenty_thousand_mutual_tls_requests_each_logged_once() {
                 .expect("mutual TLS");
             let mut failures = Vec::new();
             for i in 0..n {
+                // The application's key is P-384 (its clearance's): a SHA-384 digest.
                 let digest =
-                    ring::digest::digest(&ring::digest::SHA256, format!("{t}/{i}").as_bytes());
-                let body = serde_json::json!({ "sha256": hex::encode(digest) }).to_string();
+                    ring::digest::digest(&ring::digest::SHA384, format!("{t}/{i}").as_bytes());
+                let body = serde_json::json!({ "sha384": hex::encode(digest) }).to_string();
                 match c
                     .call(
                         "POST",

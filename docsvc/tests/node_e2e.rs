@@ -706,9 +706,12 @@ async fn applications_sign_over_mutual_tls(node: &Node, files: &Path) {
         openssl_verifies(node, &sig, &doc, files),
         "openssl cms -verify (bytes)"
     );
-    let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
+    // Budi's key is P-384 (his clearance's, by the handling table): it signs a SHA-384 digest,
+    // and a SHA-256 one is refused, saying which to give.
+    let digest = hex::encode(ring::digest::digest(&ring::digest::SHA384, &bytes));
+    let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
     // The registration alone is not the official's consent: he delegates, with his PIN.
-    let as_originator = json!({ "sha256": digest, "as_official": ORIGINATOR });
+    let as_originator = json!({ "sha384": digest, "as_official": ORIGINATOR });
     let r = app_call(node, "/api/v1/sign", &as_originator);
     assert_eq!(r.status, 403, "{}", r.text());
     let r = node.login(ORIGINATOR, true).post_json(
@@ -717,6 +720,13 @@ async fn applications_sign_over_mutual_tls(node: &Node, files: &Path) {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["active"], true, "{}", r.text());
+    let r = app_call(
+        node,
+        "/api/v1/sign",
+        &json!({ "sha256": sha256, "as_official": ORIGINATOR }),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("`sha384`"), "{}", r.text());
     let r = app_call(node, "/api/v1/sign", &as_originator);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["signer"], format!("official:{ORIGINATOR}"));
@@ -732,7 +742,7 @@ async fn applications_sign_over_mutual_tls(node: &Node, files: &Path) {
     let r = app_call(
         node,
         "/api/v1/sign",
-        &json!({ "sha256": digest, "as_official": RECIPIENT }),
+        &json!({ "sha384": digest, "as_official": RECIPIENT }),
     );
     assert_eq!(r.status, 403, "{}", r.text());
 
@@ -759,6 +769,8 @@ async fn applications_sign_over_mutual_tls(node: &Node, files: &Path) {
         json!({ "content": "not base64!" }),
         json!({ "content": b64(&bytes), "sha256": digest }),
         json!({ "sha256": "abc" }),
+        json!({ "sha384": sha256 }),
+        json!({ "sha256": sha256, "sha384": digest }),
         json!({ "content": b64(&bytes), "signer": "x" }),
     ] {
         let r = app_call(node, "/api/v1/sign", &body);

@@ -346,7 +346,8 @@ async fn a_rahasia_letter_from_budi_to_siti(ui: &Ui, files: &Path) {
             .expect("banners");
     assert_eq!(banners.len(), 2, "a banner at the top and at the bottom");
     for b in &banners {
-        assert_eq!(b.text().await.expect("banner"), "RAHASIA");
+        // The stamp code of the handling table, then the label.
+        assert_eq!(b.text().await.expect("banner"), "R — RAHASIA");
     }
     ui.logout().await;
 
@@ -504,7 +505,7 @@ async fn a_sangat_rahasia_letter_needs_joko(ui: &Ui, files: &Path) {
             .await
             .contains("rencana pengamanan")
     );
-    assert_eq!(ui.text(".banner").await, "SANGAT RAHASIA");
+    assert_eq!(ui.text(".banner").await, "SR — SANGAT RAHASIA");
     // SANGAT RAHASIA: neither download nor print is offered; printing prints only a notice.
     let page = ui.source().await;
     assert!(

@@ -549,24 +549,13 @@ pub fn ocsp_responder_profile(org: &str, req: &OcspResponderRequest) -> Result<C
         ));
     }
     let mut p = CertificateParams::default();
-    // countryName is a PrintableString (RFC 5280 appendix A); the rest UTF8String.
-    let mut d = DistinguishedName::new();
-    d.push(
-        DnType::CountryName,
-        DnValue::PrintableString(
-            rcgen::string::PrintableString::try_from("ID")
-                .map_err(|_| Error::Certificate("country code".into()))?,
+    p.distinguished_name = dn(&[
+        (DnType::OrganizationName, org),
+        (
+            DnType::CommonName,
+            &format!("sandi {} OCSP Responder", req.ca.name()),
         ),
-    );
-    d.push(
-        DnType::OrganizationName,
-        DnValue::Utf8String(org.to_string()),
-    );
-    d.push(
-        DnType::CommonName,
-        DnValue::Utf8String(format!("sandi {} OCSP Responder", req.ca.name())),
-    );
-    p.distinguished_name = d;
+    ])?;
     p.is_ca = IsCa::ExplicitNoCa;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];

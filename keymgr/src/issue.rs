@@ -22,8 +22,10 @@ use crate::{Error, Result};
 /// Where the subject's key comes from.
 #[derive(Debug)]
 pub enum KeySource {
-    /// Generated inside the CA's keystore (ECDSA P-256); the private key never leaves it.
-    Generate,
+    /// Generated inside the CA's keystore, of this kind (ECDSA P-256 or P-384: for an
+    /// official, what the handling table gives their clearance); the private key never
+    /// leaves it.
+    Generate(KeyKind),
     /// A PKCS#10 request (DER); its signature proves possession of the key.
     Csr(Vec<u8>),
 }
@@ -161,8 +163,13 @@ async fn issue_version(
     refuse_revoked_ca(inv, issuer_ca, &ca_der).await?;
     let issuer = rcgen::Issuer::from_ca_cert_der(&ca_der.into(), signer)?;
     let (cert, key) = match source {
-        KeySource::Generate => {
-            let key = store.generate(KeyKind::EcdsaP256, &subject_id)?;
+        KeySource::Generate(kind) => {
+            if !matches!(kind, KeyKind::EcdsaP256 | KeyKind::EcdsaP384) {
+                return Err(Error::InvalidInput(format!(
+                    "a certificate's key is ECDSA P-256 or P-384, not {kind}"
+                )));
+            }
+            let key = store.generate(kind, &subject_id)?;
             inv.record_key("online", &store.info(key.id())?).await?;
             let subject = HsmSigner::new(store, key)?;
             ca::identify_key(&mut params, &subject);
@@ -269,7 +276,7 @@ async fn rotate_with(
             old.serial, latest.version, latest.serial
         )));
     }
-    if matches!(source, KeySource::Generate) && old.key_id.is_none() {
+    if matches!(source, KeySource::Generate(_)) && old.key_id.is_none() {
         return Err(Error::InvalidInput(
             "this certificate was issued from a CSR: give the new CSR".into(),
         ));
@@ -304,16 +311,18 @@ pub async fn renew_due(
     let due = inv.due("node", OffsetDateTime::now_utc() + within).await?;
     let mut out = Vec::new();
     for old in due {
-        if old.key_id.is_none() {
+        let Some(key) = &old.key_id else {
             // CSR-based: the node must send a new CSR; reported, not renewed here.
             continue;
-        }
+        };
+        // The next key is of the kind the old one was.
+        let kind = store.info(key.parse()?)?.kind;
         let issued = rotate_with(
             home,
             store,
             inv,
             &old.serial,
-            KeySource::Generate,
+            KeySource::Generate(kind),
             |r| match r {
                 Request::Node(mut n) => {
                     n.days = n.days.max(NODE_DEFAULT_DAYS);

@@ -887,6 +887,13 @@ fn a_revocation_leaves_earlier_signatures_standing(
         ],
     ));
     let official = serial_of(&text);
+    // Generated in the CA's keystore: P-384 unless asked otherwise, which signs every level
+    // of the shipped handling table.
+    let (ok, out) = openssl(
+        ca.dir.path(),
+        &["x509", "-in", "official.pem", "-noout", "-text"],
+    );
+    assert!(ok && out.contains("ASN1 OID: secp384r1"), "{out}");
     let signed_at = ca.ok(&["status", &official]);
     assert!(signed_at.starts_with("valid at "), "{signed_at}");
     let signing_time = signed_at.trim_start_matches("valid at ").trim().to_string();

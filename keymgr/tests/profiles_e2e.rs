@@ -525,6 +525,109 @@ fn every_certificate_and_crl_passes_pkilint_and_parses() {
     assert!(python.contains("network-ca.crl crl 1 revoked"), "{python}");
     assert!(python.contains("signing-ca.crl crl 1 revoked"), "{python}");
     assert!(python.contains("root.crl crl 1 revoked"), "{python}");
+    a_home_from_before_the_arc_issues_under_the_development_arc(&ca);
+}
+
+/// A state.json written before the ceremony chose an arc and a URL still loads: node
+/// attributes go under the development arc and certificates point nowhere.
+fn a_home_from_before_the_arc_issues_under_the_development_arc(ca: &Ca) {
+    let path = ca.home().join("ca/state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("state")).expect("json");
+    let fields = state.as_object_mut().expect("an object");
+    assert_eq!(fields.remove("oid_arc"), Some(ARC.into()));
+    assert_eq!(fields.remove("publication_url"), Some(BASE.into()));
+    std::fs::write(&path, serde_json::to_vec_pretty(&state).expect("json")).expect("write");
+    ca.ok_with_quorum(
+        &["issue"],
+        &[
+            "node",
+            "--node-id",
+            "node-lawas",
+            "--agency",
+            "Dinas",
+            "--accreditation",
+            "biasa",
+            "--dns",
+            "lawas.sandi.contoh.go.id",
+            "--out",
+            "lawas.pem",
+        ],
+    );
+    let pem = std::fs::read_to_string(ca.path("lawas.pem")).expect("pem");
+    let der = keymgr::ca::pem_to_der(&pem).expect("der");
+    let cert = Certificate::from_der(&der).expect("x509-cert parses it");
+    let dev = keymgr::oid_arc::node_attributes_oid_string(keymgr::oid_arc::DEV_OID_ARC)
+        .expect("the dev arc");
+    assert!(
+        extension(&cert, &dev).is_some(),
+        "node attributes under {dev}"
+    );
+    assert!(
+        extension(&cert, "1.3.6.1.5.5.7.1.1").is_none(),
+        "no AIA without a URL"
+    );
+    assert!(
+        extension(&cert, "2.5.29.31").is_none(),
+        "no CRL DP without a URL"
+    );
+}
+
+/// The ceremony refuses an arc with a component over 32 bits (the old 2.25 UUID arc) or a
+/// malformed one, and a publication URL that is not a plain http:// base, before it makes
+/// anything.
+#[test]
+fn the_ceremony_refuses_a_bad_arc_or_publication_url() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = Ca {
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let init = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_keymgr"))
+            .arg("--home")
+            .arg(ca.home())
+            .args([
+                "ceremony",
+                "init",
+                "--organisation",
+                "Kota",
+                "--admin",
+                "Admin",
+                "--witness",
+                "Saksi",
+                "--custodian",
+                "A=age1385atsp9t7sl2z55xulqmzpjhrhnj7m5a0sj8eumnsrlkhdvjqcqt76hya",
+                "--custodian",
+                "B=age1hskhq3cllrctlxk7h8eucd9fz7jlr37g7fx7fvd6nxgfh55ydc8qvlk32z",
+                "--threshold",
+                "2",
+                "--shares-out",
+            ])
+            .arg(dir.path().join("shares"))
+            .args(extra)
+            .output()
+            .expect("run keymgr");
+        assert!(!out.status.success(), "{extra:?} accepted");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for (extra, why) in [
+        (&["--oid-arc", "2.25.263925185634146817"][..], "32 bits"),
+        (&["--oid-arc", "1.3.6.1.4.1.x"][..], "decimal"),
+        (&["--oid-arc", "3.1"][..], "first component"),
+        (
+            &["--publication-url", "https://pki.kota.go.id"][..],
+            "http://",
+        ),
+        (
+            &["--publication-url", "http://pki.kota.go.id/?q"][..],
+            "query",
+        ),
+    ] {
+        let err = init(extra);
+        assert!(err.contains(why), "{extra:?}: {err}");
+    }
+    assert!(!ca.home().join("ca/state.json").exists());
+    assert!(!dir.path().join("shares").exists(), "nothing made");
 }
 
 /// A self-signed end-entity certificate with the old profile's faults: countryName as a

@@ -8,13 +8,50 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result, line_of};
 use crate::model::Level;
 
-/// Signature algorithms the table may require.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The signature algorithms a level may ask for: what the node can sign a letter with (CMS,
+/// RFC 5652) and what an official cleared for the level is given a key for. Ordered by
+/// strength.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SignatureAlgorithm {
-    Ed25519,
     EcdsaP256,
     EcdsaP384,
+}
+
+impl SignatureAlgorithm {
+    /// The size of its keys, in bits.
+    pub fn key_bits(self) -> u32 {
+        match self {
+            SignatureAlgorithm::EcdsaP256 => 256,
+            SignatureAlgorithm::EcdsaP384 => 384,
+        }
+    }
+
+    /// As the table spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureAlgorithm::EcdsaP256 => "ecdsa_p256",
+            SignatureAlgorithm::EcdsaP384 => "ecdsa_p384",
+        }
+    }
+
+    /// As people say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SignatureAlgorithm::EcdsaP256 => "ECDSA P-256",
+            SignatureAlgorithm::EcdsaP384 => "ECDSA P-384",
+        }
+    }
+}
+
+/// A signature weaker than its level's handling asks: the table's reason, in both languages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WeakSignature {
+    /// Indonesian: what the level needs and what the signature is.
+    pub alasan: String,
+    /// English, e.g. "RAHASIA letters need an ECDSA P-384 signature (handling.toml:
+    /// signature_algorithm = ecdsa_p384, min_key_bits = 384); this signature is ECDSA P-256".
+    pub reason: String,
 }
 
 /// The handling of one classification.
@@ -30,10 +67,13 @@ pub struct Handling {
     pub code: String,
     /// The stamp colour (#rrggbb).
     pub colour: String,
+    /// The key an official cleared for this level is given, and the algorithm a signature
+    /// on a letter of this level must be of (a stronger one of the same kind will do).
     pub signature_algorithm: SignatureAlgorithm,
+    /// The smallest key a signature on a letter of this level may have: at most what
+    /// `signature_algorithm` gives, so a level may keep accepting smaller keys while new keys
+    /// are issued larger.
     pub min_key_bits: u32,
-    /// Encrypted to the node's archive key as well as to the recipients.
-    pub archive_encryption: bool,
     pub retention_years: u32,
     pub export_plaintext: bool,
     pub print: bool,
@@ -64,6 +104,45 @@ impl HandlingTable {
         &self.levels[&level]
     }
 
+    /// The signing key an official (or application) cleared for `clearance` is given. The
+    /// table never asks less of a higher level, so it signs every level up to its clearance.
+    pub fn signing_key_for(&self, clearance: Level) -> SignatureAlgorithm {
+        self.get(clearance).signature_algorithm
+    }
+
+    /// Whether a signature by a key of `algorithm` is strong enough for a letter of `level`:
+    /// an ECDSA key (the only kind the table knows) of at least `min_key_bits`. A refusal
+    /// carries the table's reason.
+    pub fn check_signature(
+        &self,
+        level: Level,
+        algorithm: SignatureAlgorithm,
+    ) -> std::result::Result<(), WeakSignature> {
+        let h = self.get(level);
+        if algorithm.key_bits() >= h.min_key_bits {
+            return Ok(());
+        }
+        let rule = format!(
+            "handling.toml: signature_algorithm = {}, min_key_bits = {}",
+            h.signature_algorithm.as_str(),
+            h.min_key_bits
+        );
+        Err(WeakSignature {
+            alasan: format!(
+                "naskah {} memerlukan tanda tangan {} ({rule}); tanda tangan ini {}",
+                h.label_id,
+                h.signature_algorithm.name(),
+                algorithm.name()
+            ),
+            reason: format!(
+                "{} letters need an {} signature ({rule}); this signature is {}",
+                h.label_id,
+                h.signature_algorithm.name(),
+                algorithm.name()
+            ),
+        })
+    }
+
     /// Parses and checks a handling table; errors name the file and the line.
     pub fn parse(path: &Path, text: &str) -> Result<Self> {
         let invalid = |line: Option<usize>, message: String| Error::Invalid {
@@ -72,10 +151,15 @@ impl HandlingTable {
             message,
         };
         let file: File = toml::from_str(text).map_err(|e| {
-            invalid(
-                e.span().map(|s| line_of(text, s.start)),
-                e.message().to_string(),
-            )
+            let message = if e.message().contains("unknown field `archive_encryption`") {
+                // A column that once was: say why it went rather than only that it is unknown.
+                "archive_encryption is no longer a column: every letter is encrypted to its \
+                 level's archive key (docs/domain.md, The handling table)"
+                    .to_owned()
+            } else {
+                e.message().to_string()
+            };
+            invalid(e.span().map(|s| line_of(text, s.start)), message)
         })?;
         let line_of_level = |name: &str| {
             text.find(&format!("[levels.{name}]"))
@@ -100,14 +184,13 @@ impl HandlingTable {
             {
                 return Err(bad("colour must be #rrggbb"));
             }
-            let needed = match h.signature_algorithm {
-                SignatureAlgorithm::Ed25519 | SignatureAlgorithm::EcdsaP256 => 256,
-                SignatureAlgorithm::EcdsaP384 => 384,
-            };
-            if h.min_key_bits < 256 || h.min_key_bits > needed {
-                return Err(bad(
-                    "min_key_bits must be at least 256 and what the algorithm gives",
-                ));
+            // The keys the level issues must pass its own check.
+            if h.min_key_bits < 256 || h.min_key_bits > h.signature_algorithm.key_bits() {
+                return Err(bad(&format!(
+                    "min_key_bits must be 256 to {} (what {} gives)",
+                    h.signature_algorithm.key_bits(),
+                    h.signature_algorithm.as_str()
+                )));
             }
             if h.retention_years == 0 || h.retention_years > 100 {
                 return Err(bad("retention_years must be 1 to 100"));
@@ -133,7 +216,9 @@ impl HandlingTable {
                 || (!hi.step_up && lo.step_up)
                 || (!hi.dual_control && lo.dual_control)
                 || (!hi.watermark && lo.watermark)
-                || (!hi.archive_encryption && lo.archive_encryption);
+                // An official's key, made for their clearance, must sign every level below it.
+                || hi.signature_algorithm < lo.signature_algorithm
+                || hi.min_key_bits < lo.min_key_bits;
             if looser {
                 return Err(invalid(
                     line_of_level(pair[1].as_str()),

@@ -80,7 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for level in Level::ALL {
                 let h = policy.handling().get(level);
                 println!(
-                    "  {:<15} export:{} print:{} watermark:{} step-up:{} dual-control:{} retention:{}y node≥{}",
+                    "  {:<15} export:{} print:{} watermark:{} step-up:{} dual-control:{} retention:{}y node≥{} signature:{}≥{}bits stamp:{} {}",
                     h.label_id,
                     yes(h.export_plaintext),
                     yes(h.print),
@@ -88,7 +88,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     yes(h.step_up),
                     yes(h.dual_control),
                     h.retention_years,
-                    h.min_node_accreditation
+                    h.min_node_accreditation,
+                    h.signature_algorithm.as_str(),
+                    h.min_key_bits,
+                    h.code,
+                    h.colour
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -44,7 +44,7 @@ fn check_names_the_broken_file_and_line_and_fails() {
     let (ok, out) = run(&["check", dir.path().to_str().expect("utf8")]);
     assert!(!ok);
     assert!(
-        out.contains("handling.toml:12:") && out.contains("expected u32"),
+        out.contains("handling.toml:11:") && out.contains("expected u32"),
         "{out}"
     );
 }

@@ -35,6 +35,9 @@ pub(super) struct BenchArgs {
     /// Internal: signatures per second through PKCS#11 on the `bench` token of MODULE.
     #[arg(long, hide = true)]
     pkcs11_sign: Option<PathBuf>,
+    /// Internal: the kind of key `--pkcs11-sign` signs with.
+    #[arg(long, hide = true, default_value = "ecdsa_p256")]
+    pkcs11_kind: hsm_shim::KeyKind,
 }
 
 #[derive(clap::Args)]
@@ -48,7 +51,10 @@ pub(super) struct SoakArgs {
 
 pub(super) async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(module) = args.pkcs11_sign {
-        println!("{}", docsvc::dev::bench::pkcs11_signs_per_second(&module)?);
+        println!(
+            "{}",
+            docsvc::dev::bench::pkcs11_signs_per_second(&module, args.pkcs11_kind)?
+        );
         return Ok(());
     }
     let opts = docsvc::dev::bench::Options {

@@ -31,6 +31,10 @@ pub(super) struct QuickstartArgs {
     /// The highest classification this node may hold.
     #[arg(long, default_value = "sangat_rahasia")]
     accreditation: String,
+    /// Install this policy directory (schema, *.cedar, handling.toml) instead of the shipped
+    /// one; the officials' signing keys follow its handling table.
+    #[arg(long)]
+    policy: Option<PathBuf>,
 }
 
 pub(super) async fn run(args: QuickstartArgs) -> anyhow::Result<()> {
@@ -43,6 +47,7 @@ pub(super) async fn run(args: QuickstartArgs) -> anyhow::Result<()> {
         node_id,
         agencies,
         accreditation,
+        policy,
     } = args;
     let spec = quickstart::DevNode {
         listen: listen.clone(),
@@ -53,6 +58,7 @@ pub(super) async fn run(args: QuickstartArgs) -> anyhow::Result<()> {
         accreditation: accreditation
             .parse()
             .map_err(|e: String| anyhow::anyhow!("--accreditation {accreditation:?}: {e}"))?,
+        policy,
     };
     let layout = Layout::new(&data_dir);
     let mut banner = None;

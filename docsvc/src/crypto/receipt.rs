@@ -49,12 +49,15 @@ fn sha256(b: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
-/// Signs `content` (the receipt's bytes) as a CMS SignedData that carries it. `sign` signs the
-/// DER of the signed attributes with the key of `signer_der` (the node's, in hsm-shim).
+/// Signs `content` (the receipt's bytes) as a CMS SignedData that carries it, with the signer's
+/// certificate and `chain` (its Network CA), so that the sandi root alone verifies it. `sign`
+/// signs the DER of the signed attributes with the key of `signer_der` (the node's, in
+/// hsm-shim).
 pub fn sign(
     content: &[u8],
     algorithm: SignatureAlgorithm,
     signer_der: &[u8],
+    chain: &[Vec<u8>],
     signing_time: OffsetDateTime,
     sign: impl FnOnce(&[u8]) -> Result<Vec<u8>>,
 ) -> Result<Vec<u8>> {
@@ -103,6 +106,12 @@ pub fn sign(
         signature: OctetString::new(signature).map_err(der_err)?,
         unsigned_attrs: None,
     };
+    let mut certs = vec![CertificateChoices::Certificate(signer)];
+    for der in chain {
+        certs.push(CertificateChoices::Certificate(
+            Certificate::from_der(der).map_err(der_err)?,
+        ));
+    }
     let mut digest_algorithms = SetOfVec::new();
     digest_algorithms.insert(digest_alg).map_err(der_err)?;
     let signed_data = SignedData {
@@ -115,10 +124,7 @@ pub fn sign(
                 Any::encode_from(&OctetString::new(content).map_err(der_err)?).map_err(der_err)?,
             ),
         },
-        certificates: Some(
-            CertificateSet::try_from(vec![CertificateChoices::Certificate(signer)])
-                .map_err(der_err)?,
-        ),
+        certificates: Some(CertificateSet::try_from(certs).map_err(der_err)?),
         crls: None,
         signer_infos: SignerInfos::try_from(vec![signer_info]).map_err(der_err)?,
     };
@@ -186,6 +192,21 @@ pub fn open(cms_der: &[u8], trust: &Trust, at: OffsetDateTime) -> Result<Opened>
         })
         .ok_or_else(|| bad("the signer's certificate is not in it"))?;
     let signer_der = signer.to_der().map_err(der_err)?;
+    // Nothing rides along unchecked: every certificate is the signer's or a trusted CA's.
+    for c in sd.certificates.iter().flat_map(|set| set.0.iter()) {
+        let known = match c {
+            CertificateChoices::Certificate(c) => {
+                let der = c.to_der().map_err(der_err)?;
+                der == signer_der || der == trust.root_der() || trust.issuers().contains(&der)
+            }
+            CertificateChoices::Other(_) => false,
+        };
+        if !known {
+            return Err(bad(
+                "it carries a certificate that is neither the signer's nor a CA's",
+            ));
+        }
+    }
     let attrs = si
         .signed_attrs
         .as_ref()

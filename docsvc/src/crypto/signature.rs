@@ -79,34 +79,48 @@ impl Kind {
     }
 }
 
-/// What is signed: the bytes themselves, or their SHA-256 when the caller keeps the bytes.
+/// What is signed: the bytes themselves, or their digest (by the hash the signer's key signs
+/// with: SHA-256 for P-256, SHA-384 for P-384) when the caller keeps the bytes.
 #[derive(Clone, Copy, Debug)]
 pub enum Content<'a> {
     Bytes(&'a [u8]),
     Sha256([u8; 32]),
+    Sha384([u8; 48]),
 }
 
 impl Content<'_> {
     fn digest(&self, alg: ObjectIdentifier) -> Result<Vec<u8>> {
-        match self {
-            Content::Bytes(b) => digest(alg, b),
-            Content::Sha256(d) if alg == rfc5912::ID_SHA_256 => Ok(d.to_vec()),
-            Content::Sha256(_) => Err(bad(format!(
-                "the signature's digest algorithm is {alg}; only a SHA-256 digest was given"
-            ))),
-        }
+        let given = match self {
+            Content::Bytes(b) => return digest(alg, b),
+            Content::Sha256(d) if alg == rfc5912::ID_SHA_256 => return Ok(d.to_vec()),
+            Content::Sha384(d) if alg == rfc5912::ID_SHA_384 => return Ok(d.to_vec()),
+            Content::Sha256(_) => "SHA-256",
+            Content::Sha384(_) => "SHA-384",
+        };
+        let wanted = if alg == rfc5912::ID_SHA_384 {
+            "SHA-384 (`sha384`)"
+        } else if alg == rfc5912::ID_SHA_256 {
+            "SHA-256 (`sha256`)"
+        } else {
+            "the content itself"
+        };
+        Err(bad(format!(
+            "the signature's digest algorithm ({alg}) is not {given}, which was given: give the \
+             content, or its {wanted}"
+        )))
     }
 }
 
-/// The signature algorithm for a key; the message digest is SHA-256 throughout, so that a
-/// caller may send a SHA-256 digest instead of the bytes.
+/// The digest and signature algorithms for a key: the hash its signature algorithm names
+/// (RFC 5753 section 2.1.1; `openssl cms -verify` hashes the signed attributes with the
+/// digest algorithm), so SHA-384 for a P-384 key.
 fn algorithms(alg: SignatureAlgorithm) -> Result<(ObjectIdentifier, ObjectIdentifier)> {
     match alg {
         SignatureAlgorithm::EcdsaP256Sha256 => {
             Ok((rfc5912::ID_SHA_256, rfc5912::ECDSA_WITH_SHA_256))
         }
         SignatureAlgorithm::EcdsaP384Sha384 => {
-            Ok((rfc5912::ID_SHA_256, rfc5912::ECDSA_WITH_SHA_384))
+            Ok((rfc5912::ID_SHA_384, rfc5912::ECDSA_WITH_SHA_384))
         }
         SignatureAlgorithm::Ed25519 => Err(bad("Ed25519 signing keys are not used for CMS")),
     }
@@ -291,6 +305,17 @@ fn find_attr(attrs: &[Attribute], oid: ObjectIdentifier) -> Result<&Any> {
     a.values.get(0).ok_or_else(|| bad("empty attribute"))
 }
 
+/// The digest algorithm that goes with an ECDSA signature algorithm.
+fn algorithms_of(sig_oid: ObjectIdentifier) -> Option<ObjectIdentifier> {
+    if sig_oid == rfc5912::ECDSA_WITH_SHA_256 {
+        Some(rfc5912::ID_SHA_256)
+    } else if sig_oid == rfc5912::ECDSA_WITH_SHA_384 {
+        Some(rfc5912::ID_SHA_384)
+    } else {
+        None
+    }
+}
+
 pub(crate) fn verify_raw(
     spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
     sig_oid: ObjectIdentifier,
@@ -385,6 +410,14 @@ pub fn verify_detached(
 
     let (_, leaf) = x509_parser::parse_x509_certificate(&signer_der)
         .map_err(|e| bad(format!("signer certificate: {e}")))?;
+    // The signed attributes are hashed by the digest algorithm (what openssl does) and by
+    // the signature algorithm's hash (what ring does): one hash, or the two disagree.
+    if algorithms_of(si.signature_algorithm.oid) != Some(si.digest_alg.oid) {
+        return Err(bad(format!(
+            "the digest algorithm {} is not the hash of the signature algorithm {}",
+            si.digest_alg.oid, si.signature_algorithm.oid
+        )));
+    }
     verify_raw(
         leaf.public_key(),
         si.signature_algorithm.oid,

@@ -277,6 +277,7 @@ async fn dev_official(
     online: &SoftwareKeyStore,
     store: &Store,
     keystore: &SoftwareKeyStore,
+    table: &policies::HandlingTable,
     (nip, name, agency, position, clearance, roles): DevSpec,
 ) -> Result<DevOfficial> {
     let official = DevOfficial {
@@ -291,6 +292,7 @@ async fn dev_official(
     let o = directory::add(
         store,
         keystore,
+        table,
         &NewOfficial {
             nip: nip.into(),
             name: name.into(),
@@ -485,19 +487,17 @@ async fn dev_node_certificate(
     Ok(())
 }
 
-/// Installs the default policy and writes `node.toml`, with the OID arc of the dev CA.
+/// Installs the policy (`from`, checked first, or the shipped default) and writes `node.toml`,
+/// with the OID arc of the dev CA.
 fn dev_config(
     layout: &Layout,
     listen: &str,
     database_url: Option<&str>,
     oid_arc: &str,
+    from: Option<&Path>,
 ) -> Result<Config> {
     let policy_dir = layout.dir().join("policy");
-    std::fs::create_dir_all(&policy_dir).map_err(|e| Error::io("creating", &policy_dir, e))?;
-    for (name, text) in policies::DEFAULT_FILES {
-        std::fs::write(policy_dir.join(name), text)
-            .map_err(|e| Error::io("writing", policy_dir.join(name), e))?;
-    }
+    policies::install(from, &policy_dir)?;
     // Absolute, so that the node can be served from any working directory.
     let policy_dir =
         std::path::absolute(&policy_dir).map_err(|e| Error::io("resolving", &policy_dir, e))?;
@@ -537,6 +537,9 @@ pub struct DevNode {
     /// Only the dev officials of these agencies (all when empty).
     pub agencies: Vec<String>,
     pub accreditation: Level,
+    /// A policy directory installed instead of the shipped default (a city's own decree);
+    /// the officials' signing keys follow its handling table.
+    pub policy: Option<PathBuf>,
 }
 
 impl DevNode {
@@ -548,6 +551,7 @@ impl DevNode {
             node_id: "hub".into(),
             agencies: Vec::new(),
             accreditation: Level::SangatRahasia,
+            policy: None,
         }
     }
 
@@ -605,7 +609,10 @@ pub async fn setup_node(
     progress("node certificate from the Network CA");
     dev_node_certificate(&layout, &home, &inv, online, keys.tls, spec).await?;
     let oid_arc = home.load_state()?.oid_arc;
-    let mut config = dev_config(&layout, listen, spec.database_url.as_deref(), &oid_arc)?;
+    let database_url = spec.database_url.as_deref();
+    let from = spec.policy.as_deref();
+    let mut config = dev_config(&layout, listen, database_url, &oid_arc, from)?;
+    let policy = policies::Policy::load(&config.policy_dir)?;
     if config.node_id != spec.node_id {
         config.node_id.clone_from(&spec.node_id);
         config.save(&layout)?;
@@ -622,12 +629,24 @@ pub async fn setup_node(
     let mut out = Vec::new();
     for spec_row in DEV_OFFICIALS {
         if spec.serves(spec_row.2) {
-            out.push(dev_official(&home, &inv, online, &store, keystore.as_ref(), spec_row).await?);
+            out.push(
+                dev_official(
+                    &home,
+                    &inv,
+                    online,
+                    &store,
+                    keystore.as_ref(),
+                    policy.handling(),
+                    spec_row,
+                )
+                .await?,
+            );
         }
     }
     if spec.join.is_none() {
         progress("application e-office (mutual TLS client certificate in apps/e-office/)");
-        dev_application(&layout, &home, &inv, online, &store, keystore.as_ref()).await?;
+        let keys = (online, keystore.as_ref());
+        dev_application(&layout, &home, &inv, keys, &store, policy.handling()).await?;
     }
     match &spec.join {
         None => {
@@ -659,9 +678,9 @@ async fn dev_application(
     layout: &Layout,
     home: &Home,
     inv: &Inventory,
-    online: &SoftwareKeyStore,
+    (online, keystore): (&SoftwareKeyStore, &SoftwareKeyStore),
     store: &Store,
-    keystore: &SoftwareKeyStore,
+    table: &policies::HandlingTable,
 ) -> Result<()> {
     let dir = layout.dir().join("apps").join("e-office");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
@@ -707,6 +726,7 @@ async fn dev_application(
     let app = applications::register(
         store,
         keystore,
+        table,
         &NewApplication {
             id: "e-office".into(),
             name: "e-Office Pemerintah Kota".into(),

@@ -8,7 +8,7 @@ use crate::crypto::envelope::{self, Manifest, Reclassified};
 use crate::crypto::signature::Kind;
 use crate::letters::documents::{
     self, AWAITING, Checked, Created, DESTROYED, addressed_agencies, entry, forbidden,
-    policy_document, sign_as, wrap_set,
+    policy_document, sign_as, signature_allowed, wrap_set,
 };
 use crate::node::Node;
 use crate::node::log_alone;
@@ -164,24 +164,12 @@ pub async fn reclassify(
         at: now_rfc3339(),
         previous_sha256: sha256_hex(&old.canonical()?),
     });
-    // The new version is signed: the policy's signing rules (PIN, clearance for the new
-    // level) apply to it as to a new letter.
-    let sign = policy.decide(
-        &principal,
-        Action::Sign,
-        &policy_document(&new, doc.agencies.clone(), &node.config.node_id),
-        &Context {
-            step_up: caller.stepped_up,
-            ..Context::default()
-        },
-    )?;
-    if !sign.allowed {
-        return Err(refuse(node, caller, "sign", &new, &sign).await);
-    }
+    let sign = may_sign_version(node, caller, &new, doc.agencies.clone()).await?;
     let (wrapped_to, recipients) = wrapping(node, &old.id, &new).await?;
     let heads = rewrapped_heads(node, old, old.classification, &recipients).await?;
     let bytes = new.canonical()?;
-    let cms = sign_as(node, &caller.official, Kind::Manifest, &bytes).await?;
+    let level = new.classification;
+    let cms = sign_as(node, &caller.official, Kind::Manifest, level, &bytes).await?;
 
     let mut tx = node.store.begin().await?;
     store_version(&mut tx, &checked, &new, &bytes, &cms, &wrapped_to).await?;
@@ -214,6 +202,31 @@ pub async fn reclassify(
         state: checked.state,
         manifest: new,
     })
+}
+
+/// Whether `caller` may sign the new version `new` of a reclassified letter: the policy's
+/// signing rules (PIN, clearance for the new level) apply to it as to a new letter, and so
+/// does the new level's handling table (raising to RAHASIA asks what a RAHASIA letter asks).
+async fn may_sign_version(
+    node: &Node,
+    caller: &Caller,
+    new: &Manifest,
+    agencies: Vec<String>,
+) -> Result<Decision> {
+    let sign = node.policy.current().decide(
+        &Principal::Official(caller.official.person()),
+        Action::Sign,
+        &policy_document(new, agencies, &node.config.node_id),
+        &Context {
+            step_up: caller.stepped_up,
+            ..Context::default()
+        },
+    )?;
+    if !sign.allowed {
+        return Err(refuse(node, caller, "sign", new, &sign).await);
+    }
+    signature_allowed(node, caller, "sign", Some(&new.id), new.classification).await?;
+    Ok(sign)
 }
 
 /// Whom the new version is wrapped to: the addressees cleared for its level, its archive key,
@@ -433,6 +446,7 @@ pub async fn destroy(
         };
         return Err(refuse(node, caller, "destroy", m, &pin).await);
     }
+    signature_allowed(node, caller, "destroy", Some(&m.id), m.classification).await?;
     let years = policy.handling().get(m.classification).retention_years;
     let stored = stored_at(node, &m.id).await?;
     let ends = retention_end(stored, years)?;
@@ -464,7 +478,14 @@ pub async fn destroy(
     };
     let bytes =
         serde_json::to_vec(&record).map_err(|e| Error::encode("a destruction record", e))?;
-    let cms = sign_as(node, &caller.official, Kind::Destruction, &bytes).await?;
+    let cms = sign_as(
+        node,
+        &caller.official,
+        Kind::Destruction,
+        m.classification,
+        &bytes,
+    )
+    .await?;
     let mut tx = node.store.begin().await?;
     if !rows::mark_destroyed(&mut tx, &m.id, DESTROYED).await? {
         return Err(Error::Conflict(format!(

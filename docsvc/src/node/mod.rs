@@ -1,6 +1,7 @@
 //! A docsvc node: its data directory, configuration, keystore, policy, database and log.
 
 pub mod distribution;
+pub mod handling;
 pub mod peers;
 pub mod refusals;
 pub mod revocation;

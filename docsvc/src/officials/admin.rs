@@ -102,9 +102,11 @@ pub async fn register(
         req.clearance,
     )
     .await?;
+    let policy = node.policy.current();
     let official = directory::add(
         &node.store,
         node.keystore.as_ref(),
+        policy.handling(),
         &NewOfficial {
             nip: req.nip,
             name: req.name,
@@ -145,6 +147,29 @@ pub async fn register(
         official,
         change,
     })
+}
+
+/// A certificate request for the official's current signing key, for `keymgr issue official
+/// --csr` (after registration, or after a raised clearance gave them a stronger key).
+pub async fn csr(
+    node: &Node,
+    admin: &Official,
+    client: Option<String>,
+    nip: &str,
+) -> Result<String> {
+    require_admin(admin)?;
+    if node.is_sealed() {
+        return Err(Error::Sealed);
+    }
+    let official = directory::get(&node.store, nip)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("official {nip}")))?;
+    let key = official.signing_key.ok_or_else(|| Error::MissingKey {
+        what: format!("signing key for official {nip}"),
+    })?;
+    let csr = crate::crypto::tls::csr_for(node.keystore.as_ref(), key, nip)?;
+    log(node, admin, "official_csr", nip, client).await?;
+    Ok(keymgr::ca::pem_encode("CERTIFICATE REQUEST", &csr))
 }
 
 /// Installs the signing certificate keymgr issued: it must chain to the Signing CA, name the

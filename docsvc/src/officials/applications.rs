@@ -2,7 +2,7 @@
 //! the Network CA), acts for one agency, and signs with its own key in the node's keystore or,
 //! where its registration allows, with a named official's key.
 
-use hsm_shim::{KeyId, KeyKind, KeyStore};
+use hsm_shim::{KeyId, KeyStore};
 use policies::{Level, Person, Status};
 use serde::Serialize;
 
@@ -82,10 +82,12 @@ fn row_application(row: ApplicationRow) -> Result<Application> {
     })
 }
 
-/// Registers an application and generates its signing key (P-256) in `keys`.
+/// Registers an application and generates its signing key in `keys`, of the kind `table`
+/// gives its clearance.
 pub async fn register(
     store: &Store,
     keys: &dyn KeyStore,
+    table: &policies::HandlingTable,
     n: &NewApplication,
 ) -> Result<Application> {
     if n.id.is_empty()
@@ -99,7 +101,10 @@ pub async fn register(
     }
     x509_parser::parse_x509_certificate(&n.client_certificate)
         .map_err(|e| Error::invalid("client_certificate", format!("client certificate: {e}")))?;
-    let key = keys.generate(KeyKind::EcdsaP256, &format!("app-{}-sign", n.id))?;
+    let key = keys.generate(
+        crate::officials::signing_key_kind(table, n.clearance),
+        &format!("app-{}-sign", n.id),
+    )?;
     let may_sign_for =
         serde_json::to_string(&n.may_sign_for).map_err(|e| Error::encode("may_sign_for", e))?;
     applications::insert(

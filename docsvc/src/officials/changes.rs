@@ -337,6 +337,7 @@ pub async fn decide(node: &Node, caller: &Caller, id: &str, approve: bool) -> Re
             REGISTER => directory::set_status(&node.store, &change.nip, Status::Active).await?,
             CLEARANCE => {
                 directory::set_clearance(&node.store, &change.nip, change.clearance).await?;
+                stronger_key_if_needed(node, caller, &change.nip, change.clearance).await?;
             }
             other => {
                 return Err(Error::Integrity(format!(
@@ -364,6 +365,49 @@ pub async fn decide(node: &Node, caller: &Caller, id: &str, approve: bool) -> Re
         what: "change",
         id: id.to_owned(),
     })
+}
+
+/// A clearance raised to a level whose handling gives a stronger signing key than the
+/// official holds: they get one (the rule for a new official, applied on the raise), logged.
+/// Until the key custodians certify it they sign nothing, rather than sign the new level with
+/// a key its table refuses.
+async fn stronger_key_if_needed(
+    node: &Node,
+    caller: &Caller,
+    nip: &str,
+    level: Level,
+) -> Result<()> {
+    let o = directory::get(&node.store, nip)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("official {nip}")))?;
+    let wanted = crate::officials::signing_key_kind(node.policy.current().handling(), level);
+    let held = match o.signing_key {
+        Some(k) => Some(node.keystore.info(k)?.kind),
+        None => None,
+    };
+    let strength = |k: hsm_shim::KeyKind| match k {
+        hsm_shim::KeyKind::EcdsaP384 => 2,
+        hsm_shim::KeyKind::EcdsaP256 => 1,
+        _ => 0,
+    };
+    if held.is_some_and(|h| strength(h) >= strength(wanted)) {
+        return Ok(());
+    }
+    let key = directory::new_signing_key(&node.store, node.keystore.as_ref(), nip, wanted).await?;
+    log(
+        node,
+        &caller.official,
+        "official_signing_key",
+        "allow",
+        format!(
+            "official {nip}: new {wanted} signing key {key} for clearance {}, which the handling \
+             table asks for; the old certificate is withdrawn until the key custodians certify \
+             the new key",
+            level.as_str()
+        ),
+        caller.client.clone(),
+    )
+    .await
 }
 
 /// An administrator changes a clearance: lowering it is done at once; raising it is asked

@@ -186,9 +186,14 @@ pub fn parse_status(s: &str) -> Result<Status> {
     }
 }
 
-/// Adds an official with a new signing key (P-256) and encryption key (X25519) in `keys`;
-/// the row carries the node's MAC.
-pub async fn add(store: &Store, keys: &dyn KeyStore, n: &NewOfficial) -> Result<Official> {
+/// Adds an official with a new signing key (the kind `table` gives their clearance) and
+/// encryption key (X25519) in `keys`; the row carries the node's MAC.
+pub async fn add(
+    store: &Store,
+    keys: &dyn KeyStore,
+    table: &policies::HandlingTable,
+    n: &NewOfficial,
+) -> Result<Official> {
     check_new(n)?;
     if get(store, &n.nip).await?.is_some() {
         return Err(Error::Conflict(format!(
@@ -198,7 +203,10 @@ pub async fn add(store: &Store, keys: &dyn KeyStore, n: &NewOfficial) -> Result<
     }
     let password_hash = hash_secret(&n.password)?;
     let pin_hash = hash_secret(&n.pin)?;
-    let signing = keys.generate(KeyKind::EcdsaP256, &format!("official-{}-sign", n.nip))?;
+    let signing = keys.generate(
+        crate::officials::signing_key_kind(table, n.clearance),
+        &format!("official-{}-sign", n.nip),
+    )?;
     let encryption = keys.generate(KeyKind::X25519, &format!("official-{}-enc", n.nip))?;
     let json =
         |v: &Vec<String>| serde_json::to_string(v).map_err(|e| Error::encode("a list field", e));
@@ -283,6 +291,37 @@ pub async fn set_clearance(store: &Store, nip: &str, clearance: Level) -> Result
 
 pub async fn set_certificate(store: &Store, nip: &str, der: &[u8]) -> Result<()> {
     change(store, nip, |r| r.certificate = Some(der.to_vec())).await
+}
+
+/// Gives an official a new signing key of `kind` in `keys` (their clearance was raised to a
+/// level whose handling asks for a stronger key). The old certificate does not fit the new
+/// key and goes: the official signs again once the key custodians certify the new key
+/// (`csr` for an administrator, then the certificate installed). The old key signs nothing
+/// more (deactivated); its certificate in the letters it signed still verifies them.
+pub async fn new_signing_key(
+    store: &Store,
+    keys: &dyn KeyStore,
+    nip: &str,
+    kind: KeyKind,
+) -> Result<KeyId> {
+    let old = get(store, nip)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("official {nip}")))?
+        .signing_key;
+    let key = keys.generate(kind, &format!("official-{nip}-sign"))?.id();
+    change(store, nip, |r| {
+        r.signing_key = Some(key.to_string());
+        r.certificate = None;
+    })
+    .await?;
+    if let Some(old) = old {
+        if let Ok(info) = keys.info(old) {
+            if info.state == hsm_shim::KeyState::Active {
+                keys.set_state(&info.handle(), hsm_shim::KeyState::Deactivated)?;
+            }
+        }
+    }
+    Ok(key)
 }
 
 /// Gives an official a new encryption key id.

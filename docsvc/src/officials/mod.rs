@@ -13,6 +13,18 @@ mod row;
 pub mod session;
 
 use directory::Official;
+use hsm_shim::KeyKind;
+use policies::{HandlingTable, Level, SignatureAlgorithm};
+
+/// The signing key the handling table gives whoever is cleared for `clearance` (an official
+/// or an application): the level's `signature_algorithm`, which the table never makes weaker
+/// for a higher level, so the key signs every level up to the clearance.
+pub fn signing_key_kind(table: &HandlingTable, clearance: Level) -> KeyKind {
+    match table.signing_key_for(clearance) {
+        SignatureAlgorithm::EcdsaP256 => KeyKind::EcdsaP256,
+        SignatureAlgorithm::EcdsaP384 => KeyKind::EcdsaP384,
+    }
+}
 
 /// Who is asking, and how: what every decision and log entry needs.
 #[derive(Clone, Debug)]

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
+use hsm_shim::{KeyKind, KeyStore as _};
 use keymgr::ca::{ApplicationRequest, Ca, NodeRequest, OfficialRequest};
 use keymgr::issue::{self, KeySource};
 
@@ -69,9 +70,29 @@ struct OutArgs {
     /// A PKCS#10 request (PEM or DER); without it the key is generated in the CA's keystore.
     #[arg(long)]
     csr: Option<PathBuf>,
+    /// The kind of key generated without --csr. For an official, what the handling table's
+    /// `signature_algorithm` gives their clearance; P-384 (the default for officials) signs
+    /// every level of the shipped table. P-256 for nodes and applications.
+    #[arg(long, value_enum, conflicts_with = "csr")]
+    key: Option<KeyArg>,
     /// Where to write the certificate (PEM).
     #[arg(long)]
     out: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KeyArg {
+    EcdsaP256,
+    EcdsaP384,
+}
+
+impl From<KeyArg> for KeyKind {
+    fn from(k: KeyArg) -> Self {
+        match k {
+            KeyArg::EcdsaP256 => KeyKind::EcdsaP256,
+            KeyArg::EcdsaP384 => KeyKind::EcdsaP384,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -134,7 +155,14 @@ pub(super) async fn issue(env: &Env, args: &IssueArgs) -> anyhow::Result<()> {
     let session = unseal(&env.home, &args.shares)?;
     let store = session.online()?;
     let (request, out) = request(&args.what);
-    let source = key_source(out.csr.as_deref())?;
+    let default = match request {
+        issue::Request::Official(_) | issue::Request::Tsa(_) => KeyKind::EcdsaP384,
+        issue::Request::Node(_)
+        | issue::Request::Application(_)
+        | issue::Request::OcspResponder(_) => KeyKind::EcdsaP256,
+    };
+    let kind = out.key.map_or(default, KeyKind::from);
+    let source = key_source(out.csr.as_deref(), kind)?;
     let issued = issue::issue(&env.home, store, &inv, request, source).await?;
     report_issued(&issued, Some(&out.out))
 }
@@ -202,7 +230,13 @@ fn request(what: &IssueCmd) -> (issue::Request, &OutArgs) {
 pub(super) async fn rotate(env: &Env, args: &RotateArgs) -> anyhow::Result<()> {
     let inv = env.inventory().await?;
     let session = unseal(&env.home, &args.shares)?;
-    let source = key_source(args.csr.as_deref())?;
+    // A generated key is renewed as the kind it was.
+    let old = inv.get(&args.serial).await?;
+    let kind = match &old.key_id {
+        Some(k) => session.online()?.info(k.parse()?)?.kind,
+        None => KeyKind::EcdsaP256,
+    };
+    let source = key_source(args.csr.as_deref(), kind)?;
     let issued = issue::rotate(&env.home, session.online()?, &inv, &args.serial, source).await?;
     report_issued(&issued, args.out.as_deref())
 }
@@ -256,9 +290,9 @@ pub(super) fn verify_binding(env: &Env, args: &VerifyBindingArgs) -> anyhow::Res
     Ok(())
 }
 
-fn key_source(csr: Option<&Path>) -> anyhow::Result<KeySource> {
+fn key_source(csr: Option<&Path>, kind: KeyKind) -> anyhow::Result<KeySource> {
     match csr {
-        None => Ok(KeySource::Generate),
+        None => Ok(KeySource::Generate(kind)),
         Some(p) => {
             let bytes = read(p)?;
             let text = String::from_utf8_lossy(&bytes);

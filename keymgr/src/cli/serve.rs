@@ -127,7 +127,7 @@ async fn stopped() -> anyhow::Result<()> {
 
 fn print_stats(s: &StatsSnapshot) {
     println!(
-        "stopped after {} requests: {} CA certificates, {} CRLs, {} OCSP ({} kept, {} signed, {} refused), {} too large, {} not found",
+        "stopped after {} requests: {} CA certificates, {} CRLs, {} OCSP ({} kept, {} signed, {} refused), {} too large, {} timed out, {} not found",
         s.requests,
         s.ca_certificates,
         s.crls,
@@ -136,6 +136,7 @@ fn print_stats(s: &StatsSnapshot) {
         s.ocsp_signed,
         s.ocsp_refused,
         s.too_large,
+        s.timed_out,
         s.not_found
     );
 }

@@ -42,7 +42,14 @@ pub async fn ensure_responder(
             if usable(store, r, &ca_der)? {
                 return Ok((r.clone(), false));
             }
-            let renewed = issue::rotate(home, store, inv, &r.serial, KeySource::Generate).await?;
+            let renewed = issue::rotate(
+                home,
+                store,
+                inv,
+                &r.serial,
+                KeySource::Generate(hsm_shim::KeyKind::EcdsaP256),
+            )
+            .await?;
             return Ok((renewed.record, true));
         }
     }
@@ -50,7 +57,14 @@ pub async fn ensure_responder(
         ca,
         days: RESPONDER_DAYS,
     });
-    let issued = issue::issue(home, store, inv, request, KeySource::Generate).await?;
+    let issued = issue::issue(
+        home,
+        store,
+        inv,
+        request,
+        KeySource::Generate(hsm_shim::KeyKind::EcdsaP256),
+    )
+    .await?;
     Ok((issued.record, true))
 }
 

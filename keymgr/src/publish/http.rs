@@ -16,6 +16,7 @@ use base64::Engine as _;
 use super::Publisher;
 use crate::ca::Ca;
 use crate::ocsp::{Answer, Outcome};
+use crate::publication;
 
 /// Requests counted since the start, by what they asked for and how they ended.
 #[derive(Debug, Default)]
@@ -28,6 +29,7 @@ pub struct Stats {
     ocsp_signed: AtomicU64,
     ocsp_refused: AtomicU64,
     too_large: AtomicU64,
+    timed_out: AtomicU64,
     not_found: AtomicU64,
 }
 
@@ -46,6 +48,8 @@ pub struct StatsSnapshot {
     pub ocsp_refused: u64,
     /// Refused unread for their size (413/414).
     pub too_large: u64,
+    /// Not complete within the request deadline (408).
+    pub timed_out: u64,
     pub not_found: u64,
 }
 
@@ -61,6 +65,7 @@ impl Stats {
             ocsp_signed: get(&self.ocsp_signed),
             ocsp_refused: get(&self.ocsp_refused),
             too_large: get(&self.too_large),
+            timed_out: get(&self.timed_out),
             not_found: get(&self.not_found),
         }
     }
@@ -72,45 +77,36 @@ fn inc(c: &AtomicU64) {
 
 type Shared = Arc<Publisher>;
 
+/// How long one request may take, its body included.
+const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub(super) fn routes(p: Shared) -> Router {
-    Router::new()
-        .route(
-            "/ca/root.crt",
-            get(|s: State<Shared>| async move { ca_cert(&s, Ca::Root) }),
-        )
-        .route(
-            "/ca/network-ca.crt",
-            get(|s: State<Shared>| async move { ca_cert(&s, Ca::Network) }),
-        )
-        .route(
-            "/ca/signing-ca.crt",
-            get(|s: State<Shared>| async move { ca_cert(&s, Ca::Signing) }),
-        )
-        .route(
-            "/crl/network-ca.crl",
-            get(|s: State<Shared>| async move { crl(&s, Ca::Network) }),
-        )
-        .route(
-            "/crl/signing-ca.crl",
-            get(|s: State<Shared>| async move { crl(&s, Ca::Signing) }),
-        )
-        .route(
-            "/ocsp/network-ca",
-            post(|s: State<Shared>, h: HeaderMap, b: Bytes| ocsp_post(s, Ca::Network, h, b)),
-        )
-        .route(
-            "/ocsp/signing-ca",
-            post(|s: State<Shared>, h: HeaderMap, b: Bytes| ocsp_post(s, Ca::Signing, h, b)),
-        )
-        .route(
-            "/ocsp/network-ca/{*request}",
-            get(|s: State<Shared>, r: Path<String>| ocsp_get(s, Ca::Network, r)),
-        )
-        .route(
-            "/ocsp/signing-ca/{*request}",
-            get(|s: State<Shared>, r: Path<String>| ocsp_get(s, Ca::Signing, r)),
-        )
-        .with_state(p)
+    // The paths the certificates' CRL Distribution Points and AIA point at.
+    let mut router = Router::new();
+    for ca in [Ca::Root, Ca::Network, Ca::Signing] {
+        let paths = publication::paths(ca);
+        router = router
+            .route(
+                paths.certificate,
+                get(move |s: State<Shared>| async move { ca_cert(&s, ca) }),
+            )
+            .route(
+                paths.crl,
+                get(move |s: State<Shared>| async move { crl(&s, ca) }),
+            );
+        if let Some(ocsp) = paths.ocsp {
+            router = router
+                .route(
+                    ocsp,
+                    post(move |s: State<Shared>, h: HeaderMap, b: Bytes| ocsp_post(s, ca, h, b)),
+                )
+                .route(
+                    &format!("{ocsp}/{{*request}}"),
+                    get(move |s: State<Shared>, r: Path<String>| ocsp_get(s, ca, r)),
+                );
+        }
+    }
+    router.with_state(p)
 }
 
 /// The limits and counting around `app` (the public routes and the caller's), and the 404.
@@ -147,7 +143,11 @@ async fn guard(State(p): State<Shared>, req: Request, next: Next) -> Response {
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         return r;
     }
-    let response = next.run(req).await;
+    // A body trickled in slowly holds a connection no longer than this.
+    let Ok(response) = tokio::time::timeout(REQUEST_DEADLINE, next.run(req)).await else {
+        inc(&p.stats.timed_out);
+        return (StatusCode::REQUEST_TIMEOUT, "request took too long\n").into_response();
+    };
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         inc(&p.stats.too_large);
     }
@@ -179,7 +179,8 @@ fn crl(p: &Publisher, ca: Ca) -> Response {
     inc(&p.stats.crls);
     match p.crl(ca) {
         Some((_, body)) => der("application/pkix-crl", body),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "no CRL yet\n").into_response(),
+        // The root's CRL exists only after a root ceremony revoked something.
+        None => (StatusCode::NOT_FOUND, "no CRL\n").into_response(),
     }
 }
 

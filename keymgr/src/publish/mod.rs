@@ -4,6 +4,7 @@
 //! ```text
 //! GET  /ca/root.crt, /ca/network-ca.crt, /ca/signing-ca.crt    application/pkix-cert (DER)
 //! GET  /crl/network-ca.crl, /crl/signing-ca.crl                 application/pkix-crl (DER)
+//! GET  /crl/root.crl (when a root ceremony wrote one)
 //! POST /ocsp/network-ca, /ocsp/signing-ca                       application/ocsp-request
 //! GET  /ocsp/network-ca/{base64 request}, /ocsp/signing-ca/…    RFC 6960 appendix A.1
 //! ```
@@ -139,7 +140,10 @@ impl Publisher {
         }
         let census = inv.census().await?;
         let publisher = Arc::new(Publisher {
-            crls: ISSUING.iter().map(|ca| crls::CrlSlot::new(*ca)).collect(),
+            crls: [Ca::Root, Ca::Network, Ca::Signing]
+                .into_iter()
+                .map(crls::CrlSlot::new)
+                .collect(),
             census: Mutex::new(Some(census)),
             home,
             store,
@@ -271,7 +275,8 @@ impl Publisher {
                 Ok(_) => {}
                 Err(e) => events.push(Event::Failed(format!("HOME/crl: {e}"))),
             }
-            if force || slot.due(self.opts.crl_validity, now) {
+            // The root's CRL comes from root ceremonies only: served when there, never signed.
+            if slot.ca != Ca::Root && (force || slot.due(self.opts.crl_validity, now)) {
                 let change = slot
                     .sign(
                         &self.home,

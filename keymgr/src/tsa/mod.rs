@@ -12,7 +12,7 @@ mod respond;
 pub mod token;
 
 use const_oid::ObjectIdentifier;
-use hsm_shim::KeyStore;
+use hsm_shim::{KeyKind, KeyStore};
 use rcgen::{
     CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue, IsCa, KeyUsagePurpose,
 };
@@ -99,15 +99,22 @@ fn not_after(r: &CertRecord) -> Result<OffsetDateTime> {
 
 /// The current TSA certificate, issued (or rotated to a new key) when there is none or it
 /// ends within [`RENEW_WITHIN`]; written to `HOME/ca/tsa.pem`. What `keymgr serve` does at
-/// start. Needs the online keystore unsealed.
+/// start. The key is ECDSA P-384, as strong as the strongest signature it stamps (the
+/// handling table's RAHASIA and SANGAT RAHASIA). Needs the online keystore unsealed.
 pub async fn ensure(home: &Home, store: &dyn KeyStore, inv: &Inventory) -> Result<CertRecord> {
     let due = OffsetDateTime::now_utc() + RENEW_WITHIN;
     let record = match inv.latest(SUBJECT_ID).await? {
         Some(r) if r.state == CertState::Active && not_after(&r)? > due => r,
         Some(r) if r.state == CertState::Active && r.key_id.is_some() => {
-            issue::rotate(home, store, inv, &r.serial, KeySource::Generate)
-                .await?
-                .record
+            issue::rotate(
+                home,
+                store,
+                inv,
+                &r.serial,
+                KeySource::Generate(KeyKind::EcdsaP384),
+            )
+            .await?
+            .record
         }
         _ => {
             issue::issue(
@@ -118,7 +125,7 @@ pub async fn ensure(home: &Home, store: &dyn KeyStore, inv: &Inventory) -> Resul
                     name: "sandi Time-Stamping Authority".into(),
                     days: DAYS,
                 }),
-                KeySource::Generate,
+                KeySource::Generate(KeyKind::EcdsaP384),
             )
             .await?
             .record

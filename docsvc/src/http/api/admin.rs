@@ -1,5 +1,6 @@
-//! `/api/v1/admin/officials`: administrators list and register officials, install their
-//! certificates and change their status (clearance changes: `official_changes`).
+//! `/api/v1/admin/officials`: administrators list and register officials, fetch a certificate
+//! request for an official's signing key, install their certificates and change their status
+//! (clearance changes: `official_changes`).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -70,6 +71,28 @@ pub(super) async fn admin_certificate(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/admin/officials/{nip}/csr", tag = "admin",
+    params(("nip" = String, Path, description = "the official's NIP")),
+    responses(
+        (status = 200, description = "a certificate request (PEM) for the official's current signing key, for `keymgr issue official --csr`",
+            body = String, content_type = "application/x-pem-file"),
+        NotLoggedIn, Refused, NoSuchLetter, Unavailable,
+    )
+)]
+pub(super) async fn admin_csr(
+    State(node): State<App>,
+    auth: Actor<SignedIn>,
+    Path(nip): Path<String>,
+) -> ApiResult<([(axum::http::HeaderName, &'static str); 1], String)> {
+    let pem =
+        crate::officials::admin::csr(&node, &auth.official, auth.client.clone(), &nip).await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-pem-file")],
+        pem,
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

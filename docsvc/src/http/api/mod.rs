@@ -141,6 +141,7 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(letters::export_document))
         .routes(routes!(admin::admin_list, admin::admin_register))
         .routes(routes!(admin::admin_certificate))
+        .routes(routes!(admin::admin_csr))
         .routes(routes!(admin::admin_status))
         .routes(routes!(official_changes::admin_clearance))
         .routes(routes!(official_changes::admin_changes))

@@ -68,6 +68,8 @@ struct Reading<'a> {
     checked: Checked,
     /// The classification's label in the viewer's language.
     label: String,
+    /// Its stamp code (SR, R, T, B), stamped on the banner as on a paper letter.
+    code: String,
     may_export: bool,
     may_print: bool,
     may_approve: bool,
@@ -125,6 +127,7 @@ impl<'a> Reading<'a> {
             id,
             checked,
             label,
+            code: handling.code.clone(),
             may_export,
             may_print,
             may_approve,
@@ -173,7 +176,7 @@ impl<'a> Reading<'a> {
         let l = self.v.lang;
         let lvl = self.checked.manifest.classification.as_str();
         html! {
-            div class=(format!("banner lvl-{lvl}")) role="note" aria-label=(l.t("Klasifikasi", "Classification")) { (self.label) }
+            div class=(format!("banner lvl-{lvl}")) role="note" aria-label=(l.t("Klasifikasi", "Classification")) { span.stamp { (self.code) } " — " (self.label) }
         }
     }
 

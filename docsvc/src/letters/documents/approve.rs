@@ -5,7 +5,7 @@ use policies::{Action, Context, Decision, Principal};
 use super::ingest::deliver;
 use super::{
     AWAITING, Created, DUAL_CONTROL, SENT, addressed_agencies, entry, forbidden, load_checked,
-    policy_document, sign_as,
+    policy_document, sign_as, signature_allowed,
 };
 use crate::crypto::envelope::Manifest;
 use crate::crypto::signature::Kind;
@@ -69,7 +69,15 @@ pub async fn approve(node: &Node, caller: &Caller, id: &str) -> Result<Created> 
     if !send.allowed {
         return Err(forbidden(&send));
     }
-    let cms = sign_as(node, &caller.official, Kind::Approval, &m.canonical()?).await?;
+    signature_allowed(node, caller, "approve", Some(id), m.classification).await?;
+    let cms = sign_as(
+        node,
+        &caller.official,
+        Kind::Approval,
+        m.classification,
+        &m.canonical()?,
+    )
+    .await?;
     let mut tx = node.store.begin().await?;
     if !rows::move_state(&mut tx, id, AWAITING, SENT).await? {
         return Err(Error::Conflict(format!(

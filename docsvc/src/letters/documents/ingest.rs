@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::{
     AWAITING, Created, DUAL_CONTROL, NewLetter, SENT, entry, forbidden, policy_document, sign_as,
-    text_field, wrap_set,
+    signature_allowed, text_field, wrap_set,
 };
 use crate::crypto::envelope::{self, MANIFEST_FORMAT, Manifest, Part};
 use crate::crypto::signature::Kind;
@@ -254,9 +254,15 @@ impl<'a> Ingest<'a> {
             }
         }
         ingest.decisions.push(("send", send));
+        ingest.key_strong_enough(draft.classification).await?;
         ingest.remote_nodes_may_receive(&draft, &doc).await?;
         ingest.wrap(draft.classification)?;
         Ok(ingest)
+    }
+
+    /// Before the upload: a key weaker than the level's handling asks signs nothing.
+    async fn key_strong_enough(&self, level: Level) -> Result<()> {
+        signature_allowed(self.node, &self.caller, "sign", Some(&self.id), level).await
     }
 
     /// Each destination node must be accredited for the letter (policy action `receive`); a
@@ -466,7 +472,14 @@ impl<'a> Ingest<'a> {
         let node = self.node;
         let manifest = self.manifest(now_rfc3339());
         let bytes = manifest.canonical()?;
-        let cms = sign_as(node, &self.caller.official, Kind::Manifest, &bytes).await?;
+        let cms = sign_as(
+            node,
+            &self.caller.official,
+            Kind::Manifest,
+            manifest.classification,
+            &bytes,
+        )
+        .await?;
 
         let wrapped_to = serde_json::to_string(&self.wrapped_to)
             .map_err(|e| Error::encode("the wrapped-to key list", e))?;

@@ -98,13 +98,15 @@ pub(crate) fn forbidden(d: &Decision) -> Error {
     }
 }
 
-/// Signs `bytes` as `official`, a signature of `kind` (CMS detached, with the Signing CA in
-/// the chain) using their key in the node's keystore, time-stamped by the node's TSA (no
-/// time-stamp, no signature: `TimestampUnavailable`).
+/// Signs `bytes` as `official`, a signature of `kind` on a letter of `level` (CMS detached,
+/// with the Signing CA in the chain) using their key in the node's keystore, time-stamped by
+/// the node's TSA; refused when their key is weaker than the level's handling asks, and when
+/// no time-stamp can be had (`TimestampUnavailable`).
 pub(crate) async fn sign_as(
     node: &Node,
     official: &Official,
     kind: Kind,
+    level: Level,
     bytes: &[u8],
 ) -> Result<Vec<u8>> {
     let cert = official.certificate.clone().ok_or_else(|| {
@@ -116,6 +118,7 @@ pub(crate) async fn sign_as(
             ),
         )
     })?;
+    crate::node::handling::require(node, level, &cert, &signer_name(official))?;
     crate::node::revocation::require_good(node, &cert, "signing certificate")?;
     let key = node.handle(official.signing_key.ok_or_else(|| {
         Error::invalid(
@@ -123,11 +126,14 @@ pub(crate) async fn sign_as(
             format!("official {} has no signing key", official.nip),
         )
     })?)?;
+    let algorithm = key.kind().signature_algorithm().ok_or(Error::Invariant {
+        what: "an official's signing key is a signing key",
+    })?;
     let keys: &dyn KeyStore = node.keystore.as_ref();
     let cms = signature::sign_detached(
         kind,
         signature::Content::Bytes(bytes),
-        hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
+        algorithm,
         &cert,
         std::slice::from_ref(&node.signing_ca_der),
         OffsetDateTime::now_utc(),
@@ -136,6 +142,44 @@ pub(crate) async fn sign_as(
     let cms = crate::node::tsa::stamp(node, cms).await?;
     Metrics::inc(&node.metrics.signatures);
     Ok(cms)
+}
+
+fn signer_name(official: &Official) -> String {
+    format!("{} ({})", official.name, official.nip)
+}
+
+/// The handling table's signature check for `caller` signing a letter of `level`, before
+/// anything is read or signed: a refusal is logged (action `action`) as the policy's are.
+pub(crate) async fn signature_allowed(
+    node: &Node,
+    caller: &Caller,
+    action: &str,
+    doc: Option<&str>,
+    level: Level,
+) -> Result<()> {
+    // Without a certificate there is nothing to judge: signing says what is missing.
+    let Some(cert) = caller.official.certificate.as_deref() else {
+        return Ok(());
+    };
+    match crate::node::handling::require(node, level, cert, &signer_name(&caller.official)) {
+        Err(Error::Forbidden {
+            alasan,
+            reason,
+            policies,
+        }) => {
+            let d = Decision {
+                allowed: false,
+                policies,
+                alasan,
+                reason,
+                policy_version: node.policy.current().version().to_owned(),
+            };
+            Metrics::inc(&node.metrics.denials);
+            crate::node::log_alone(node, &entry(caller, action, doc, Some(level), &d)).await?;
+            Err(forbidden(&d))
+        }
+        other => other,
+    }
 }
 
 /// The policy's view of a letter on node `here`. Only this node's officials are bare NIPs

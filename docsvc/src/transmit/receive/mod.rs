@@ -4,8 +4,8 @@
 //! The peer is authenticated before its body is touched (the `NodeAuthed` extractor). Then the
 //! envelope's header (manifest, signature, part count; each bounded) is read and everything
 //! that does not need the content is checked: the manifest names the peer, the letter is not
-//! already here, the signature chain and its revocation, the policy's `receive` decision, an
-//! addressee on this node. A refusal there is answered before the rest of the body is read.
+//! already here, the signature chain and its revocation, the signer's key against this node's
+//! handling table for the level, the policy's `receive` decision, an addressee on this node. A refusal there is answered before the rest of the body is read.
 //! The parts then stream into a private spool file while each is checked (the signed payload
 //! nonce, the content decrypted chunk by chunk against its signed hash); only a letter that
 //! passed everything is stored, from the spool, in one transaction. Memory per delivery is a
@@ -231,6 +231,10 @@ async fn checked(
         .map_or(m.originator.as_str(), |r| r.by.as_str());
     if v.nip.as_deref() != Some(signer) {
         return Ok(Err("signed by someone other than its originator".into()));
+    }
+    // This node's handling table for the letter's level, whatever the sender's said.
+    if let Some(weak) = crate::node::handling::weakness(node, m.classification, &v.signer_der)? {
+        return Ok(Err(weak.reason));
     }
     let d = node.policy.current().decide(
         &Principal::Node {
@@ -539,6 +543,7 @@ async fn sign_receipt(node: &Node, id: &str, manifest_sha: &str) -> Result<Signe
                 what: "a node signing key".into(),
             })?,
         leaf,
+        std::slice::from_ref(&node.network_ca_der),
         OffsetDateTime::now_utc(),
         |attrs| Ok(keys.sign(&handle, attrs)?.bytes),
     )?;
