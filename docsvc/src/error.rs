@@ -73,6 +73,10 @@ pub enum Error {
     /// issuer): refused, never taken as good, until the operator installs a fresh CRL.
     #[error("revocation status unknown: {0}")]
     RevocationUnknown(String),
+    /// No time-stamp could be had from the TSA for a signature: the action that needed it
+    /// fails closed (nothing is stored) until the TSA answers again.
+    #[error("no time-stamp from the TSA: {0}")]
+    TimestampUnavailable(String),
     /// Serialising a value the node built itself failed (serde_json, toml).
     #[error("encoding {what}: {detail}")]
     Encode { what: &'static str, detail: String },
@@ -163,6 +167,7 @@ impl Error {
             | Error::LogUnavailable(_)
             | Error::StorageFull(_)
             | Error::RevocationUnknown(_)
+            | Error::TimestampUnavailable(_)
             | Error::Keystore(hsm_shim::Error::Sealed { .. }) => 503,
             Error::Integrity(_)
             | Error::KeyUnavailable(_)
@@ -204,6 +209,7 @@ impl Error {
             Error::LogUnavailable(_) => "log-unavailable",
             Error::StorageFull(_) => "storage-full",
             Error::RevocationUnknown(_) => "revocation-unknown",
+            Error::TimestampUnavailable(_) => "timestamp-unavailable",
             Error::Database(_)
             | Error::Io { .. }
             | Error::Policy(_)

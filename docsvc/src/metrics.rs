@@ -19,6 +19,8 @@ pub struct Metrics {
     pub log_entries: AtomicU64,
     /// Certificates refused because their revocation status could not be established.
     pub revocation_unknown: AtomicU64,
+    /// Signatures refused because the TSA gave no time-stamp.
+    pub timestamp_unavailable: AtomicU64,
     /// Connections closed at once: over the limit in all or for their address.
     pub connections_refused: AtomicU64,
     /// Connections closed for a timeout: TLS handshake, request headers, silence.
@@ -74,6 +76,11 @@ impl Metrics {
             &self.documents_read,
         );
         c("signatures_total", "CMS signatures made.", &self.signatures);
+        c(
+            "timestamp_unavailable_total",
+            "Signatures refused because the TSA gave no time-stamp.",
+            &self.timestamp_unavailable,
+        );
         c(
             "audit_entries_total",
             "Access log entries appended.",

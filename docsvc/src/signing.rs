@@ -372,10 +372,23 @@ pub async fn verify(
             Ok(v) => {
                 let rev =
                     crate::node::revocation::require(node, &v.signer_der, "signer's certificate")?;
-                let revoked = matches!(rev, revocation::Status::Revoked { .. });
+                // With a time-stamp, judged at its time; without, a revoked signer is refused
+                // (the signature's own signing time is only the signer's word).
+                let now_text = crate::rfc3339(now);
+                let status = crate::node::revocation::signature_status(
+                    node,
+                    &v,
+                    v.timestamp.is_none().then_some(now_text.as_str()),
+                )?;
+                let valid = status.is_valid();
                 VerifyResponse {
-                    valid: !revoked,
-                    problem: revoked.then(|| "the signer's certificate is revoked".to_owned()),
+                    valid,
+                    problem: (!valid).then(|| {
+                        format!(
+                            "the signer's certificate was revoked before {}",
+                            v.checked_at
+                        )
+                    }),
                     signer: Some(v),
                     revocation: Some(rev),
                 }

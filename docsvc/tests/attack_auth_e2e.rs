@@ -374,8 +374,9 @@ async fn insider_node(
     let node = docsvc::node::Node::open(docsvc::node::Layout::new(dir))
         .await
         .expect("open");
-    docsvc::dev::quickstart::unseal_dev(&node.layout, node.keystore.as_ref()).expect("unseal");
-    node.after_unseal().expect("after unseal");
+    docsvc::dev::tsa::open_dev(&node)
+        .await
+        .expect("unseal, dev TSA");
     Some((node, out.officials, pg.map(|(_, n)| n)))
 }
 

@@ -122,6 +122,10 @@ async fn released_by_the_database(database_url: Option<&str>) {
         |m| Ok(keys.sign(&handle, m)?.bytes),
     )
     .expect("sign");
+    // Time-stamped as a real approval is: refused for whose it is, nothing else.
+    let own = docsvc::node::tsa::stamp(&node, own)
+        .await
+        .expect("time-stamp");
     sqlx::query("INSERT INTO approvals (document_id, nip, at, signature) VALUES ($1, $2, $3, $4)")
         .bind(&id)
         .bind(BUDI)

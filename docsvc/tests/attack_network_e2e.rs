@@ -111,8 +111,9 @@ fn publish(hub: &Path, entries: Vec<NodeEntry>, nodes: &[&Path]) {
 /// A node's data directory opened and unsealed in this process (not served).
 async fn open(dir: &Path) -> Arc<Node> {
     let node = Node::open(Layout::new(dir)).await.expect("open");
-    docsvc::dev::quickstart::unseal_dev(&node.layout, node.keystore.as_ref()).expect("unseal");
-    node.after_unseal().expect("after unseal");
+    docsvc::dev::tsa::open_dev(&node)
+        .await
+        .expect("unseal, dev TSA");
     Arc::new(node)
 }
 

@@ -51,8 +51,9 @@ async fn hub(config_extra: &str) -> Hub {
         std::fs::write(&path, text).expect("node.toml");
     }
     let node = Arc::new(Node::open(Layout::new(dir.path())).await.expect("open"));
-    docsvc::dev::quickstart::unseal_dev(&node.layout, node.keystore.as_ref()).expect("unseal");
-    node.after_unseal().expect("after unseal");
+    docsvc::dev::tsa::open_dev(&node)
+        .await
+        .expect("unseal, dev TSA");
     let router = docsvc::http::api::router(Arc::clone(&node));
     Hub {
         _dir: dir,

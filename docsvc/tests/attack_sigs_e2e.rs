@@ -123,7 +123,8 @@ async fn an_api_signature_over_a_manifest_is_not_a_letter_signature() {
 
 /// A CMS signature of `kind` over `bytes` with `o`'s key: what a node's own code signs, made
 /// here for every kind so that each verifier is handed the others'.
-fn sign_kind(
+/// A signature of `kind` by `o`, time-stamped by the node's TSA as the node's own are.
+async fn sign_kind(
     node: &Node,
     o: &docsvc::officials::directory::Official,
     kind: Kind,
@@ -133,7 +134,7 @@ fn sign_kind(
         .handle(o.signing_key.expect("signing key"))
         .expect("handle");
     let keys: &dyn hsm_shim::KeyStore = node.keystore.as_ref();
-    docsvc::crypto::signature::sign_detached(
+    let cms = docsvc::crypto::signature::sign_detached(
         kind,
         docsvc::crypto::signature::Content::Bytes(bytes),
         handle.kind().signature_algorithm().expect("a signing key"),
@@ -142,7 +143,10 @@ fn sign_kind(
         time::OffsetDateTime::now_utc(),
         |m| Ok(keys.sign(&handle, m)?.bytes),
     )
-    .expect("sign")
+    .expect("sign");
+    docsvc::node::tsa::stamp(node, cms)
+        .await
+        .expect("time-stamp")
 }
 
 /// Each verifier (letters, approvals, destruction records, the signing API's verify) takes
@@ -197,7 +201,7 @@ async fn a_letter_takes_only_a_manifest_signature(
     original: &[u8],
 ) {
     for kind in Kind::ALL {
-        set_signature(node, id, &sign_kind(node, budi, kind, manifest)).await;
+        set_signature(node, id, &sign_kind(node, budi, kind, manifest).await).await;
         let got = documents::load_checked(node, id).await;
         assert_eq!(
             got.is_ok(),
@@ -227,7 +231,7 @@ async fn an_approval_takes_only_an_approval_signature(
         .bind(id)
         .bind(BUDI)
         .bind(docsvc::now_rfc3339())
-        .bind(sign_kind(node, budi, kind, manifest))
+        .bind(sign_kind(node, budi, kind, manifest).await)
         .execute(node.store.pool())
         .await
         .expect("insert");
@@ -282,7 +286,7 @@ async fn a_destruction_record_takes_only_a_destruction_signature(
         )
         .bind(id)
         .bind(bytes.clone())
-        .bind(sign_kind(node, budi, kind, &bytes))
+        .bind(sign_kind(node, budi, kind, &bytes).await)
         .bind(&record.destroyed_at)
         .execute(node.store.pool())
         .await
@@ -315,7 +319,7 @@ async fn the_signing_api_verifies_only_its_own(
                 content: Some(b64(manifest)),
                 sha256: None,
                 sha384: None,
-                signature: b64(&sign_kind(node, budi, kind, manifest)),
+                signature: b64(&sign_kind(node, budi, kind, manifest).await),
             },
         )
         .await
@@ -670,7 +674,7 @@ const AGUS: &str = "198503032010013003"; // terbatas
 /// node would have sent it, or as this node would have written it).
 async fn restate(node: &Node, id: &str, m: &docsvc::crypto::envelope::Manifest) {
     let bytes = m.canonical().expect("canonical");
-    let sig = sign_kind(node, &official(node, BUDI).await, Kind::Manifest, &bytes);
+    let sig = sign_kind(node, &official(node, BUDI).await, Kind::Manifest, &bytes).await;
     sqlx::query("UPDATE documents SET manifest = $1, signature = $2 WHERE id = $3")
         .bind(bytes)
         .bind(sig)

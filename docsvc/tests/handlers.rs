@@ -36,8 +36,9 @@ async fn fixture() -> Fixture {
         .password
         .to_string();
     let node = Arc::new(Node::open(Layout::new(dir.path())).await.expect("open"));
-    docsvc::dev::quickstart::unseal_dev(&node.layout, node.keystore.as_ref()).expect("unseal");
-    node.after_unseal().expect("after unseal");
+    docsvc::dev::tsa::open_dev(&node)
+        .await
+        .expect("unseal, dev TSA");
     Fixture {
         _dir: dir,
         node,

@@ -421,8 +421,9 @@ async fn a_thousand_single_byte_changes_are_all_detected() {
         .await
         .expect("quickstart");
     let node = Arc::new(Node::open(Layout::new(dir.path())).await.expect("open"));
-    docsvc::dev::quickstart::unseal_dev(&node.layout, node.keystore.as_ref()).expect("unseal");
-    node.after_unseal().expect("after unseal");
+    docsvc::dev::tsa::open_dev(&node)
+        .await
+        .expect("unseal, dev TSA");
     let ids = letters(&node, 4).await;
     // Untouched, everything reads and verifies.
     for id in &ids {

@@ -78,6 +78,10 @@ pub enum Error {
     #[error("certificate: {0}")]
     Certificate(String),
 
+    /// A time-stamp request, response or token that is malformed, refused or does not verify.
+    #[error("time-stamp: {0}")]
+    Timestamp(String),
+
     /// Input that makes no sense (bad name, bad NIP, bad SAN, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -37,6 +37,8 @@ pub enum Request {
     Node(NodeRequest),
     Official(OfficialRequest),
     Application(ApplicationRequest),
+    /// The time-stamping authority's certificate (see [`crate::tsa`]).
+    Tsa(crate::tsa::TsaRequest),
     /// A delegated OCSP responder of an issuing CA (made and renewed by `keymgr serve`).
     OcspResponder(OcspResponderRequest),
 }
@@ -47,6 +49,7 @@ impl Request {
             Request::Node(_) => "node",
             Request::Official(_) => "official",
             Request::Application(_) => "application",
+            Request::Tsa(_) => "tsa",
             Request::OcspResponder(_) => "ocsp_responder",
         }
     }
@@ -57,6 +60,7 @@ impl Request {
             Request::Node(r) => format!("node:{}", slug_label(&r.node_id)),
             Request::Official(r) => format!("official:{}", r.nip),
             Request::Application(r) => format!("app:{}", slug_label(&r.name)),
+            Request::Tsa(_) => crate::tsa::SUBJECT_ID.into(),
             Request::OcspResponder(r) => {
                 format!("ocsp:{}", r.ca.file_name().trim_end_matches(".pem"))
             }
@@ -66,7 +70,7 @@ impl Request {
     fn issuer(&self) -> Ca {
         match self {
             Request::Node(_) | Request::Application(_) => Ca::Network,
-            Request::Official(_) => Ca::Signing,
+            Request::Official(_) | Request::Tsa(_) => Ca::Signing,
             Request::OcspResponder(r) => r.ca,
         }
     }
@@ -78,6 +82,7 @@ impl Request {
             Request::Node(r) => ca::node_profile(org, &state.oid_arc, r),
             Request::Official(r) => ca::official_profile(org, r),
             Request::Application(r) => ca::application_profile(org, r),
+            Request::Tsa(r) => crate::tsa::profile(org, r),
             Request::OcspResponder(r) => ca::ocsp_responder_profile(org, r),
         }?;
         crate::publication::apply(&mut params, state.publication_url.as_deref(), self.issuer())?;

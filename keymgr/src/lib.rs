@@ -21,6 +21,7 @@ mod signer;
 mod store;
 pub mod tlog;
 pub mod transcript;
+pub mod tsa;
 
 pub use error::{Error, Result};
 pub use signer::HsmSigner;

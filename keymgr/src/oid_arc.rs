@@ -5,6 +5,7 @@
 //! ```text
 //! {arc}.1.x   CMS content types of docsvc's signatures (fixed under the development arc)
 //! {arc}.2.1   node attributes: SEQUENCE { UTF8String agency, UTF8String accreditation }
+//! {arc}.3.1   the time-stamping authority's policy (TSTInfo.policy, see `tsa`)
 //! ```
 //!
 //! Every component must fit in 32 bits: many X.509 parsers (RustCrypto's `x509-cert`,

@@ -103,6 +103,7 @@ pub(super) async fn serve(
             }
         });
     }
+    dev_tsa(&node).await?;
     if dev_unseal {
         let n = quickstart::unseal_dev(&node.layout, node.keystore.as_ref())?;
         node.after_unseal()?;
@@ -137,6 +138,23 @@ pub(super) async fn serve(
     );
     let app = api::router(Arc::clone(&node));
     docsvc::http::server::serve(listener, tls, app, node, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// A quickstart node's signatures are time-stamped by its dev CA's TSA, served in this
+/// process. Without it the node still serves; its signatures fail closed until a TSA answers.
+async fn dev_tsa(node: &Node) -> anyhow::Result<()> {
+    match docsvc::dev::tsa::serve_for(node).await {
+        Ok(Some(url)) => {
+            // Written where an operator looks for it; this process uses it already.
+            let mut config = docsvc::node::Config::load(&node.layout)?;
+            config.pki.tsa_url = Some(url.clone());
+            config.save(&node.layout)?;
+            eprintln!("DEVELOPMENT time-stamping authority (the dev CA's, in this process): {url}");
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!("the development TSA did not start: {e}"),
+    }
     Ok(())
 }
 

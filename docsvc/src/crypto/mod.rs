@@ -1,8 +1,9 @@
 //! Cryptography over the node's keys: age envelopes, CMS signatures and receipts and their
-//! verification, revocation (CRLs) and TLS.
+//! verification, revocation (CRLs), RFC 3161 time-stamps on signatures and TLS.
 
 pub mod envelope;
 pub mod receipt;
 pub mod revocation;
 pub mod signature;
+pub mod timestamp;
 pub mod tls;

@@ -80,10 +80,34 @@ struct Parsed {
     /// The CRL number, big-endian without leading zeros.
     number: Vec<u8>,
     next_update: ASN1Time,
-    /// Revoked serials (raw bytes) and when.
-    revoked: HashMap<Vec<u8>, ASN1Time>,
+    /// Revoked serials (raw bytes), when and why.
+    revoked: HashMap<Vec<u8>, (ASN1Time, Option<&'static str>)>,
     /// The CRL as signed, for serving it on.
     der: Vec<u8>,
+}
+
+/// A CRL entry: when the certificate was revoked and the reason the CRL gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    pub at: OffsetDateTime,
+    pub reason: Option<&'static str>,
+}
+
+/// The RFC 5280 name of a CRL reason code.
+fn reason_name(code: u8) -> Option<&'static str> {
+    Some(match code {
+        0 => "unspecified",
+        1 => "keyCompromise",
+        2 => "cACompromise",
+        3 => "affiliationChanged",
+        4 => "superseded",
+        5 => "cessationOfOperation",
+        6 => "certificateHold",
+        8 => "removeFromCRL",
+        9 => "privilegeWithdrawn",
+        10 => "aACompromise",
+        _ => return None,
+    })
 }
 
 /// What became of a CRL offered to the cache (fetched from a distribution point).
@@ -191,12 +215,12 @@ impl CrlCache {
         self.status_with_time(cert_der, at).0
     }
 
-    /// The status of `cert_der` at `at`, and when it was revoked if it was.
+    /// The status of `cert_der` at `at`, and its CRL entry if it was revoked.
     pub fn status_with_time(
         &self,
         cert_der: &[u8],
         at: OffsetDateTime,
-    ) -> (Status, Option<OffsetDateTime>) {
+    ) -> (Status, Option<Revocation>) {
         let Ok((_, cert)) = X509Certificate::from_der(cert_der) else {
             return (Status::Unknown, None);
         };
@@ -208,7 +232,13 @@ impl CrlCache {
             return (Status::Unknown, None);
         }
         match crl.revoked.get(cert.tbs_certificate.raw_serial()) {
-            Some(t) => (Status::Revoked { at: t.to_string() }, Some(t.to_datetime())),
+            Some((t, reason)) => (
+                Status::Revoked { at: t.to_string() },
+                Some(Revocation {
+                    at: t.to_datetime(),
+                    reason: *reason,
+                }),
+            ),
             None => (Status::Good, None),
         }
     }
@@ -311,7 +341,10 @@ fn parse_signed(der: Vec<u8>, issuers: &[Vec<u8>]) -> Option<(Vec<u8>, Parsed)> 
         next_update,
         revoked: crl
             .iter_revoked_certificates()
-            .map(|r| (r.raw_serial().to_vec(), r.revocation_date))
+            .map(|r| {
+                let reason = r.reason_code().and_then(|(_, c)| reason_name(c.0));
+                (r.raw_serial().to_vec(), (r.revocation_date, reason))
+            })
             .collect(),
         der: Vec::new(),
     };
@@ -324,10 +357,20 @@ fn parse_signed(der: Vec<u8>, issuers: &[Vec<u8>]) -> Option<(Vec<u8>, Parsed)> 
 pub enum SignatureStatus {
     /// The certificate is not revoked.
     Valid,
-    /// Revoked after the letter was signed and stored: the signature stands.
-    RevokedAfterSigning { revoked_at: String },
-    /// Revoked before the letter was signed or stored: the signature does not count.
-    RevokedBeforeSigning { revoked_at: String },
+    /// Revoked after the signature was time-stamped (or, without a time-stamp, signed and
+    /// stored): the signature stands.
+    RevokedAfterSigning {
+        revoked_at: String,
+        /// The CRL's reason code, when it gives one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Revoked before the signature was time-stamped (or signed or stored): it does not count.
+    RevokedBeforeSigning {
+        revoked_at: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
 }
 
 impl SignatureStatus {

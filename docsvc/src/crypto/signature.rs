@@ -248,6 +248,14 @@ pub struct Verified {
     pub signing_time: Option<String>,
     /// SHA-256 of the signer certificate, hex.
     pub certificate_sha256: String,
+    /// The TSA's time-stamp over the signature, verified; letter signatures, approvals and
+    /// destruction records always carry one.
+    pub timestamp: Option<crate::crypto::timestamp::Stamp>,
+    /// When the signer's certificate (and its chain) was judged valid, RFC 3339: the
+    /// time-stamp's `genTime` when there is one, else the time of verifying.
+    pub checked_at: String,
+    /// `timestamp` or `verification_time`: which time `checked_at` is.
+    pub checked_at_source: String,
 }
 
 /// The certificates a signature must chain to.
@@ -388,21 +396,17 @@ pub fn verify_detached(
     )) {
         return Err(bad("the content does not match the signed digest"));
     }
-    let signing_time = match attr_list.iter().find(|a| a.oid == rfc5911::ID_SIGNING_TIME) {
+    let signed_at = match attr_list.iter().find(|a| a.oid == rfc5911::ID_SIGNING_TIME) {
         Some(_) => {
             let t: UtcTime = find_attr(&attr_list, rfc5911::ID_SIGNING_TIME)?
                 .decode_as()
                 .map_err(der_err)?;
             let secs = i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX);
-            OffsetDateTime::from_unix_timestamp(secs)
-                .ok()
-                .and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
+            OffsetDateTime::from_unix_timestamp(secs).ok()
         }
         None => None,
     };
+    let signing_time = signed_at.map(crate::rfc3339);
 
     let (_, leaf) = x509_parser::parse_x509_certificate(&signer_der)
         .map_err(|e| bad(format!("signer certificate: {e}")))?;
@@ -420,7 +424,9 @@ pub fn verify_detached(
         &attrs.to_der().map_err(der_err)?,
         si.signature.as_bytes(),
     )?;
-    check_chain(&signer_der, trust, at)?;
+    let stamp = crate::crypto::timestamp::of_signer(si)?;
+    let checked_at = when_valid(kind, stamp.as_ref(), signed_at, trust, at)?;
+    check_chain(&signer_der, trust, checked_at)?;
 
     let nip = leaf
         .subject()
@@ -435,7 +441,49 @@ pub fn verify_detached(
         signing_time,
         certificate_sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, &signer_der)),
         signer_der,
+        checked_at: crate::rfc3339(checked_at),
+        checked_at_source: if stamp.is_some() {
+            "timestamp"
+        } else {
+            "verification_time"
+        }
+        .into(),
+        timestamp: stamp,
     })
+}
+
+/// How far a signing time may run ahead of the time-stamp over the signature: the signer's
+/// clock and the TSA's may disagree a little, but a signature is not made after it was seen.
+const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
+
+/// The time at which a signature's certificates are judged: its time-stamp's `genTime`, whose
+/// TSA certificate must chain to the root and be valid then; `at` for a signature without one,
+/// which only an application's signature may be.
+fn when_valid(
+    kind: Kind,
+    stamp: Option<&crate::crypto::timestamp::Stamp>,
+    signed_at: Option<OffsetDateTime>,
+    trust: &Trust,
+    at: OffsetDateTime,
+) -> Result<OffsetDateTime> {
+    let Some(stamp) = stamp else {
+        return if kind == Kind::Api {
+            Ok(at)
+        } else {
+            Err(bad(format!(
+                "a {} signature must carry a time-stamp token from the TSA",
+                kind.as_str()
+            )))
+        };
+    };
+    check_chain(&stamp.tsa_der, trust, stamp.at)
+        .map_err(|e| bad(format!("the time-stamp's TSA certificate: {e}")))?;
+    if signed_at.is_some_and(|t| t > stamp.at + CLOCK_SKEW) {
+        return Err(bad(
+            "the signing time is after the time-stamp over the signature",
+        ));
+    }
+    Ok(stamp.at)
 }
 
 /// The signature is of `kind`: its content type and the signed content-type attribute that
@@ -477,7 +525,8 @@ fn strict_envelope(
     if algs.len() != 1 || algs[0].oid != si.digest_alg.oid || algs[0].parameters.is_some() {
         return Err(bad("the digest algorithms do not match the signer's"));
     }
-    if signed_data.crls.is_some() || si.unsigned_attrs.is_some() {
+    // Unsigned attributes: a time-stamp token alone, checked by `timestamp::of_signer`.
+    if signed_data.crls.is_some() {
         return Err(bad("unexpected unsigned data in the signature"));
     }
     for c in certs {

@@ -515,6 +515,7 @@ fn dev_config(
         network_refusal_window_secs: 60,
         crl_warn_hours: 48,
         limits: node::Limits::default(),
+        // `docsvc serve` starts a quickstart node's dev TSA and writes its URL here.
         pki: node::Pki {
             oid_arc: oid_arc.into(),
             ..node::Pki::default()
@@ -646,6 +647,20 @@ pub async fn setup_node(
         progress("application e-office (mutual TLS client certificate in apps/e-office/)");
         let keys = (online, keystore.as_ref());
         dev_application(&layout, &home, &inv, keys, &store, policy.handling()).await?;
+    }
+    match &spec.join {
+        None => {
+            progress("time-stamping authority certificate (Signing CA), for the dev TSA");
+            keymgr::tsa::ensure(&home, online, &inv).await?;
+        }
+        Some(other) => {
+            // The dev TSA of this node is the dev CA's: it is found through the hub.
+            let hub = std::path::absolute(other).map_err(|e| Error::io("resolving", other, e))?;
+            write_private(
+                &crate::dev::tsa::hub_file(&layout),
+                hub.to_string_lossy().as_bytes(),
+            )?;
+        }
     }
     progress("CRLs");
     dev_crls(&layout, &home, &inv, online).await?;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::dev::bench::{TwoNodes, letter_to_bappeda, two_nodes};
 use crate::node::{Layout, Node};
-use crate::{Error, Result, audit, dev::quickstart, officials::directory};
+use crate::{Error, Result, audit, officials::directory};
 
 /// What a soak run found.
 #[derive(Debug)]
@@ -87,8 +87,7 @@ pub async fn run(letters: usize, limit: Duration, out: &mut dyn FnMut(&str)) -> 
     drop((la, lb));
     let mut receiver = start_receiver(&b_dir)?;
     let a = Arc::new(Node::open(Layout::new(&a_dir)).await?);
-    quickstart::unseal_dev(&a.layout, a.keystore.as_ref())?;
-    a.after_unseal()?;
+    crate::dev::tsa::open_dev(&a).await?;
     wait_for(&a, "bappeda", Duration::from_secs(30)).await?;
     let budi = directory::get(&a.store, &hub.officials[0].nip)
         .await?

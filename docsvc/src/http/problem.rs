@@ -146,7 +146,7 @@ pub mod responses {
     #[derive(Debug, utoipa::IntoResponses)]
     #[response(
         status = 503,
-        description = "sealed, or the access log cannot be written",
+        description = "sealed, the access log cannot be written, a CRL is not current, or the TSA gives no time-stamp",
         content_type = PROBLEM_JSON
     )]
     pub struct Unavailable(pub ProblemDoc);

@@ -47,12 +47,7 @@ pub async fn checked(node: &Node, id: &str) -> Result<Vec<Approval>> {
             )));
         }
         let at = row.at;
-        let revocation = crate::node::revocation::signature_status(
-            node,
-            &signer.signer_der,
-            signer.signing_time.as_deref(),
-            Some(&at),
-        )?;
+        let revocation = crate::node::revocation::signature_status(node, &signer, Some(&at))?;
         out.push(Approval {
             nip,
             at,

@@ -169,7 +169,7 @@ pub async fn reclassify(
     let heads = rewrapped_heads(node, old, old.classification, &recipients).await?;
     let bytes = new.canonical()?;
     let level = new.classification;
-    let cms = sign_as(node, &caller.official, Kind::Manifest, level, &bytes)?;
+    let cms = sign_as(node, &caller.official, Kind::Manifest, level, &bytes).await?;
 
     let mut tx = node.store.begin().await?;
     store_version(&mut tx, &checked, &new, &bytes, &cms, &wrapped_to).await?;
@@ -484,7 +484,8 @@ pub async fn destroy(
         Kind::Destruction,
         m.classification,
         &bytes,
-    )?;
+    )
+    .await?;
     let mut tx = node.store.begin().await?;
     if !rows::mark_destroyed(&mut tx, &m.id, DESTROYED).await? {
         return Err(Error::Conflict(format!(

@@ -5,6 +5,7 @@ pub mod handling;
 pub mod peers;
 pub mod refusals;
 pub mod revocation;
+pub mod tsa;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -84,6 +85,10 @@ pub struct Pki {
     /// Where to serve the CA certificates and current CRLs over plain HTTP
     /// (`/ca/root.crt`, `/crl/network-ca.crl`, …), e.g. `127.0.0.1:8080`. None: not served.
     pub publish_listen: Option<String>,
+    /// The time-stamping authority (RFC 3161 over plain HTTP, keymgr's `POST /tsa`) that
+    /// stamps every letter signature, approval and destruction record; without one those
+    /// fail closed (503 `timestamp-unavailable`). A quickstart node's is its dev CA's.
+    pub tsa_url: Option<String>,
 }
 
 impl Default for Pki {
@@ -93,6 +98,7 @@ impl Default for Pki {
             crl_urls: Vec::new(),
             crl_refresh_secs: 0,
             publish_listen: None,
+            tsa_url: None,
         }
     }
 }
@@ -461,6 +467,8 @@ pub struct Node {
     pub metrics: crate::metrics::Metrics,
     /// Refusals on `/network/v1` counted for the log.
     pub refusals: refusals::Refusals,
+    /// The TSA this node's signatures are time-stamped by.
+    pub tsa: tsa::Tsa,
 }
 
 impl std::fmt::Debug for Node {
@@ -501,7 +509,9 @@ impl Node {
         store
             .integrity()
             .set_log(Arc::new(log.clone()), policy.current().version());
+        let tsa = tsa::Tsa::new(config.pki.tsa_url.clone());
         Ok(Node {
+            tsa,
             log,
             trust: Trust::new(
                 root_der.clone(),

@@ -8,6 +8,7 @@ use x509_parser::prelude::FromDer;
 
 use crate::audit::Entry;
 use crate::crypto::revocation::{SignatureStatus, Status};
+use crate::crypto::signature::Verified;
 use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::{Error, Result};
@@ -68,36 +69,59 @@ fn unknown(node: &Node, der: &[u8], whose: &str) -> Error {
     Error::RevocationUnknown(why)
 }
 
-/// The revocation standing of a letter's signature: its signer's certificate against the
-/// current CRL, at the later of the signed signing time and the time this node stored the
-/// letter (neither a stolen key nor a database writer can move both back before a
-/// revocation). Unknown is refused as in [`require`].
+/// The revocation standing of a verified signature, judged at the time its verification used
+/// ([`Verified::checked_at`]). With a time-stamp (every letter signature, approval and
+/// destruction record carries one) that is the token's `genTime`: the TSA's certificate must
+/// not have been revoked by then, and the signer's counts unless it was revoked by then, so a
+/// revocation after signing leaves the signature standing and a key used after its revocation
+/// signs nothing. Without one (an application's signature) it is the later of the signed
+/// signing time and `stored_at` (neither a stolen key nor a database writer can move both
+/// back before a revocation). Unknown is refused as in [`require`].
 pub fn signature_status(
     node: &Node,
-    signer_der: &[u8],
-    signing_time: Option<&str>,
+    verified: &Verified,
     stored_at: Option<&str>,
 ) -> Result<SignatureStatus> {
-    let (status, revoked_at) = node
-        .crls
-        .status_with_time(signer_der, OffsetDateTime::now_utc());
-    let revoked_at = match (status, revoked_at) {
-        (Status::Unknown, _) => return Err(unknown(node, signer_der, "signer's certificate")),
-        (Status::Good, _) | (Status::Revoked { .. }, None) => return Ok(SignatureStatus::Valid),
-        (Status::Revoked { .. }, Some(t)) => t,
+    let now = OffsetDateTime::now_utc();
+    let signed = match &verified.timestamp {
+        Some(stamp) => {
+            match node.crls.status_with_time(&stamp.tsa_der, now) {
+                (Status::Unknown, _) => {
+                    return Err(unknown(node, &stamp.tsa_der, "TSA certificate"));
+                }
+                (Status::Revoked { .. }, Some(r)) if r.at <= stamp.at => {
+                    return Err(Error::Integrity(format!(
+                        "the time-stamp's TSA certificate was revoked at {}, before it stamped \
+                         this signature at {}",
+                        crate::rfc3339(r.at),
+                        stamp.gen_time
+                    )));
+                }
+                _ => {}
+            }
+            Some(stamp.at)
+        }
+        // Every time given must be readable, else the signature cannot be placed before the
+        // revocation.
+        None => [verified.signing_time.as_deref(), stored_at]
+            .into_iter()
+            .flatten()
+            .map(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+            .collect::<Option<Vec<_>>>()
+            .and_then(|v| v.into_iter().max()),
     };
-    // Every time given must be readable, else the signature cannot be placed before the
-    // revocation.
-    let signed = [signing_time, stored_at]
-        .into_iter()
-        .flatten()
-        .map(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
-        .collect::<Option<Vec<_>>>()
-        .and_then(|v| v.into_iter().max());
-    let at = crate::rfc3339(revoked_at);
+    let revocation = match node.crls.status_with_time(&verified.signer_der, now) {
+        (Status::Unknown, _) => {
+            return Err(unknown(node, &verified.signer_der, "signer's certificate"));
+        }
+        (Status::Good, _) | (Status::Revoked { .. }, None) => return Ok(SignatureStatus::Valid),
+        (Status::Revoked { .. }, Some(r)) => r,
+    };
+    let revoked_at = crate::rfc3339(revocation.at);
+    let reason = revocation.reason.map(str::to_owned);
     Ok(match signed {
-        Some(t) if t < revoked_at => SignatureStatus::RevokedAfterSigning { revoked_at: at },
-        _ => SignatureStatus::RevokedBeforeSigning { revoked_at: at },
+        Some(t) if t < revocation.at => SignatureStatus::RevokedAfterSigning { revoked_at, reason },
+        _ => SignatureStatus::RevokedBeforeSigning { revoked_at, reason },
     })
 }
 
@@ -135,19 +159,21 @@ pub fn render_metrics(node: &Node) -> String {
     out
 }
 
-/// [`signature_status`] of a stored letter: stored when this node received it, or, for a
-/// letter made here, when this node wrote its manifest.
+/// [`signature_status`] of a stored letter: at its time-stamp; without one, stored when this
+/// node received it, or, for a letter made here, when this node wrote its manifest.
 pub async fn letter_signature_status(
     node: &Node,
     id: &str,
     created_at: &str,
-    verified: &crate::crypto::signature::Verified,
+    verified: &Verified,
 ) -> Result<SignatureStatus> {
+    if verified.timestamp.is_some() {
+        return signature_status(node, verified, None);
+    }
     let received = crate::store::traffic::first_received_at(&node.store, id).await?;
     signature_status(
         node,
-        &verified.signer_der,
-        verified.signing_time.as_deref(),
+        verified,
         Some(received.as_deref().unwrap_or(created_at)),
     )
 }

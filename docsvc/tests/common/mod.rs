@@ -32,8 +32,9 @@ pub(crate) async fn node_pins(
         .map(|o| (o.nip.clone(), o.pin.to_string()))
         .collect();
     let node = Arc::new(Node::open(Layout::new(dir)).await.expect("open"));
-    docsvc::dev::quickstart::unseal_dev(&node.layout, node.keystore.as_ref()).expect("unseal");
-    node.after_unseal().expect("after unseal");
+    docsvc::dev::tsa::open_dev(&node)
+        .await
+        .expect("unseal, dev TSA");
     (node, pins)
 }
 
@@ -60,6 +61,18 @@ pub(crate) async fn letter_to(
     to: &str,
     perihal: &str,
 ) -> docsvc::letters::documents::Created {
+    try_letter_to(node, level, to, perihal)
+        .await
+        .expect("finish")
+}
+
+/// [`letter_to`], with the refusal to finish it, if any.
+pub(crate) async fn try_letter_to(
+    node: &Node,
+    level: policies::Level,
+    to: &str,
+    perihal: &str,
+) -> docsvc::Result<docsvc::letters::documents::Created> {
     let mut ingest = Ingest::begin(
         node,
         stepped_up(node, BUDI).await,
@@ -85,7 +98,25 @@ pub(crate) async fn letter_to(
         )
         .await
         .expect("part");
-    ingest.finish().await.expect("finish")
+    ingest.finish().await
+}
+
+/// How many letters the node holds (as rows, whatever their state).
+pub(crate) async fn letter_count(node: &Node) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM documents")
+        .fetch_one(node.store.pool())
+        .await
+        .expect("count")
+}
+
+/// What a database writer does: replaces letter `id`'s stored signature.
+pub(crate) async fn set_signature(node: &Node, id: &str, cms: &[u8]) {
+    sqlx::query("UPDATE documents SET signature = $1 WHERE id = $2")
+        .bind(cms.to_vec())
+        .bind(id)
+        .execute(node.store.pool())
+        .await
+        .expect("update");
 }
 
 /// keymgr's online keystore under a quickstart data directory `dir`, opened by the custodians

@@ -156,7 +156,7 @@ pub(super) async fn issue(env: &Env, args: &IssueArgs) -> anyhow::Result<()> {
     let store = session.online()?;
     let (request, out) = request(&args.what);
     let default = match request {
-        issue::Request::Official(_) => KeyKind::EcdsaP384,
+        issue::Request::Official(_) | issue::Request::Tsa(_) => KeyKind::EcdsaP384,
         issue::Request::Node(_)
         | issue::Request::Application(_)
         | issue::Request::OcspResponder(_) => KeyKind::EcdsaP256,

@@ -1,5 +1,6 @@
-//! `keymgr serve`: the publication service (CA certificates, CRLs, OCSP) over plain HTTP, on an
-//! online keystore unsealed once at start.
+//! `keymgr serve`: the publication service (CA certificates, CRLs, OCSP) and the
+//! time-stamping authority (`POST /tsa`) over plain HTTP, on an online keystore unsealed once
+//! at start.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,15 +73,45 @@ pub(super) async fn serve(env: &Env, args: &ServeArgs) -> anyhow::Result<()> {
         max_request_bytes: args.max_request_bytes.max(512),
         ..Options::default()
     };
+    let tsa = keymgr::tsa::Service::prepare(&env.home, Arc::clone(&store) as _, &inv).await?;
+    println!(
+        "time-stamping authority at POST /tsa: certificate {}, policy {}",
+        keymgr::tsa::certificate_path(&env.home).display(),
+        tsa.responder().policy()
+    );
     let publisher =
         Publisher::prepare(env.home.clone(), store, inv, opts, &mut |e| say(&e)).await?;
-    let running = publish::start(publisher, axum::Router::new(), |e| say(&e)).await?;
+    let renewals = renew_tsa(&env.home, &tsa, publisher.inventory().clone());
+    let running = publish::start(publisher, tsa.routes(), |e| say(&e)).await?;
     println!("listening on http://{}", running.local_addr());
     stopped().await?;
     let stats = running.publisher().stats();
+    renewals.abort();
     running.stop().await?;
     print_stats(&stats);
     Ok(())
+}
+
+/// Renews the TSA certificate when it comes within `tsa::RENEW_WITHIN` of its end, looked at
+/// every hour while serving.
+fn renew_tsa(
+    home: &keymgr::ca::Home,
+    tsa: &Arc<keymgr::tsa::Service>,
+    inv: keymgr::inventory::Inventory,
+) -> tokio::task::JoinHandle<()> {
+    let (home, tsa) = (home.clone(), Arc::clone(tsa));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match tsa.maintain(&home, &inv).await {
+                Ok(Some(serial)) => println!("TSA certificate renewed: serial {serial}"),
+                Ok(None) => {}
+                Err(e) => eprintln!("keymgr serve: renewing the TSA certificate: {e}"),
+            }
+        }
+    })
 }
 
 /// Until Ctrl-C or SIGTERM.

@@ -24,8 +24,7 @@ pub(crate) async fn serve_node(
     listener: tokio::net::TcpListener,
 ) -> Result<Served> {
     let node = Arc::new(Node::open(Layout::new(dir)).await?);
-    quickstart::unseal_dev(&node.layout, node.keystore.as_ref())?;
-    node.after_unseal()?;
+    crate::dev::tsa::open_dev(&node).await?;
     let (_cert, tls) = node.tls_config()?;
     let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(crate::http::server::serve(

@@ -194,6 +194,12 @@ pub(super) struct SignatureView {
     serial: String,
     signing_time: Option<String>,
     certificate_sha256: String,
+    /// The TSA's time-stamp over the signature.
+    timestamp: Option<crate::crypto::timestamp::Stamp>,
+    /// When the signer's certificate was judged (RFC 3339), and by which clock:
+    /// `timestamp` (the token's genTime) or `verification_time`.
+    checked_at: String,
+    checked_at_source: String,
 }
 
 #[utoipa::path(
@@ -220,6 +226,9 @@ pub(super) async fn get_document(
             serial: v.serial.clone(),
             signing_time: v.signing_time.clone(),
             certificate_sha256: v.certificate_sha256.clone(),
+            timestamp: v.timestamp.clone(),
+            checked_at: v.checked_at.clone(),
+            checked_at_source: v.checked_at_source.clone(),
         },
         manifest: checked.manifest,
     }))

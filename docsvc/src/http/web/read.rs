@@ -231,14 +231,20 @@ impl<'a> Reading<'a> {
                 h2 #sig-title { (l.t("Tanda tangan elektronik", "Electronic signature")) }
                 @match &self.checked.signature_status {
                     SignatureStatus::Valid => p.valid { "✔ " (l.t("Sah: tanda tangan, rantai sertifikat dan status pencabutan terverifikasi", "Valid: the signature, certificate chain and revocation status verify")) },
-                    SignatureStatus::RevokedAfterSigning { revoked_at } => p.valid { "✔ " (l.t("Sah: ditandatangani sebelum sertifikatnya dicabut pada ", "Valid: signed before its certificate was revoked at ")) (revoked_at) },
-                    SignatureStatus::RevokedBeforeSigning { revoked_at } => p.invalid role="alert" { "✘ " (l.t("Tidak sah: sertifikat penanda tangan dicabut pada ", "Not valid: the signer's certificate was revoked at ")) (revoked_at) (l.t(", sebelum surat ditandatangani", ", before the letter was signed")) },
+                    SignatureStatus::RevokedAfterSigning { revoked_at, .. } => p.valid { "✔ " (l.t("Sah: ditandatangani sebelum sertifikatnya dicabut pada ", "Valid: signed before its certificate was revoked at ")) (revoked_at) },
+                    SignatureStatus::RevokedBeforeSigning { revoked_at, .. } => p.invalid role="alert" { "✘ " (l.t("Tidak sah: sertifikat penanda tangan dicabut pada ", "Not valid: the signer's certificate was revoked at ")) (revoked_at) (l.t(", sebelum surat ditandatangani", ", before the letter was signed")) },
                 }
                 dl.meta {
                     dt { (l.t("Penanda tangan", "Signer")) } dd { (sig.subject) }
                     @if let Some(nip) = &sig.nip { dt { "NIP" } dd { (nip) } }
                     dt { (l.t("Sertifikat", "Certificate")) } dd { (l.t("nomor seri ", "serial ")) (sig.serial) br; small.mono { "SHA-256 " (sig.certificate_sha256) } }
                     @if let Some(t) = &sig.signing_time { dt { (l.t("Waktu tanda tangan", "Signing time")) } dd { (t) } }
+                    @if let Some(stamp) = &sig.timestamp {
+                        dt { (l.t("Cap waktu (TSA)", "Time-stamp (TSA)")) }
+                        dd { (stamp.gen_time) br; small { (stamp.tsa) } }
+                    }
+                    dt { (l.t("Sertifikat dinilai pada", "Certificate judged at")) }
+                    dd { (sig.checked_at) " " small { "(" (if sig.checked_at_source == "timestamp" { l.t("cap waktu", "time-stamp") } else { l.t("waktu verifikasi", "time of verifying") }) ")" } }
                 }
             }
         }

@@ -76,7 +76,8 @@ pub async fn approve(node: &Node, caller: &Caller, id: &str) -> Result<Created> 
         Kind::Approval,
         m.classification,
         &m.canonical()?,
-    )?;
+    )
+    .await?;
     let mut tx = node.store.begin().await?;
     if !rows::move_state(&mut tx, id, AWAITING, SENT).await? {
         return Err(Error::Conflict(format!(

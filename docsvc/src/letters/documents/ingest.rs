@@ -478,7 +478,8 @@ impl<'a> Ingest<'a> {
             Kind::Manifest,
             manifest.classification,
             &bytes,
-        )?;
+        )
+        .await?;
 
         let wrapped_to = serde_json::to_string(&self.wrapped_to)
             .map_err(|e| Error::encode("the wrapped-to key list", e))?;

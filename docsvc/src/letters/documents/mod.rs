@@ -99,9 +99,10 @@ pub(crate) fn forbidden(d: &Decision) -> Error {
 }
 
 /// Signs `bytes` as `official`, a signature of `kind` on a letter of `level` (CMS detached,
-/// with the Signing CA in the chain) using their key in the node's keystore; refused when
-/// their key is weaker than the level's handling asks.
-pub(crate) fn sign_as(
+/// with the Signing CA in the chain) using their key in the node's keystore, time-stamped by
+/// the node's TSA; refused when their key is weaker than the level's handling asks, and when
+/// no time-stamp can be had (`TimestampUnavailable`).
+pub(crate) async fn sign_as(
     node: &Node,
     official: &Official,
     kind: Kind,
@@ -138,6 +139,7 @@ pub(crate) fn sign_as(
         OffsetDateTime::now_utc(),
         |msg| Ok(keys.sign(&key, msg)?.bytes),
     )?;
+    let cms = crate::node::tsa::stamp(node, cms).await?;
     Metrics::inc(&node.metrics.signatures);
     Ok(cms)
 }

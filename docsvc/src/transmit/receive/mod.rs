@@ -210,11 +210,20 @@ async fn checked(
         Ok(v) => v,
         Err(e) => return Ok(Err(format!("signature: {e}"))),
     };
-    // Unknown is an error, not a refusal: the sender keeps the letter and retries (503).
-    if let crate::crypto::revocation::Status::Revoked { at } =
-        crate::node::revocation::require(node, &v.signer_der, "signer's certificate")?
-    {
-        return Ok(Err(format!("the signer's certificate was revoked at {at}")));
+    // Judged at the signature's time-stamp: revoked before it, refused. Unknown is an error,
+    // not a refusal: the sender keeps the letter and retries (503).
+    match crate::node::revocation::signature_status(node, &v, None) {
+        Ok(crate::crypto::revocation::SignatureStatus::RevokedBeforeSigning {
+            revoked_at, ..
+        }) => {
+            return Ok(Err(format!(
+                "the signer's certificate was revoked at {revoked_at}, before the letter was \
+                 signed"
+            )));
+        }
+        Ok(_) => {}
+        Err(e @ Error::Integrity(_)) => return Ok(Err(format!("signature: {e}"))),
+        Err(e) => return Err(e),
     }
     let signer = m
         .reclassified

@@ -1,0 +1,159 @@
+//! RFC 3161 time-stamps on CMS signatures: a token over the signature value (RFC 3161
+//! appendix A), kept as the `id-aa-signatureTimeStampToken` unsigned attribute of the
+//! SignerInfo (as CAdES does), so that it is stored and travels inside the signature itself.
+//! A token proves that the signature existed at its `genTime`, by the word of sandi's TSA
+//! (keymgr), not of this node's clock. The request, response and token formats are keymgr's
+//! ([`keymgr::tsa::token`]); this module ties them to a signature.
+
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerInfo};
+use const_oid::db::rfc5912;
+use der::asn1::SetOfVec;
+use der::{Any, Decode, Encode};
+use keymgr::tsa::token::{self, ID_AA_SIGNATURE_TIME_STAMP_TOKEN, Token};
+use time::OffsetDateTime;
+use x509_cert::attr::Attribute;
+
+use crate::{Error, Result};
+
+fn bad(what: impl Into<String>) -> Error {
+    Error::Signature(what.into())
+}
+
+fn der_err(e: der::Error) -> Error {
+    bad(format!("malformed CMS: {e}"))
+}
+
+/// What a verified time-stamp says, shown with a verified signature.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Stamp {
+    /// When the TSA saw the signature (RFC 3339).
+    pub gen_time: String,
+    /// The TSA certificate's subject.
+    pub tsa: String,
+    /// The token's serial number, hex.
+    pub serial: String,
+    /// The TSA policy the token was issued under.
+    pub policy: String,
+    #[serde(skip)]
+    pub at: OffsetDateTime,
+    /// The TSA certificate (DER).
+    #[serde(skip)]
+    pub tsa_der: Vec<u8>,
+}
+
+fn signed_data(cms_der: &[u8]) -> Result<SignedData> {
+    ContentInfo::from_der(cms_der)
+        .map_err(der_err)?
+        .content
+        .decode_as()
+        .map_err(der_err)
+}
+
+fn only_signer(sd: &SignedData) -> Result<&SignerInfo> {
+    match sd.signer_infos.0.as_slice() {
+        [si] => Ok(si),
+        _ => Err(bad("expected exactly one signer")),
+    }
+}
+
+/// A request to time-stamp the signature value of `cms_der`: the DER `TimeStampReq` and its
+/// nonce.
+pub fn request_for(cms_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+    let sd = signed_data(cms_der)?;
+    let si = only_signer(&sd)?;
+    let hashed = token::digest(rfc5912::ID_SHA_256, si.signature.as_bytes())?;
+    let mut nonce = vec![0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+        .map_err(|_| Error::NoRandomness)?;
+    nonce[0] = (nonce[0] & 0x7f) | 0x01;
+    let req = token::request(rfc5912::ID_SHA_256, &hashed, &nonce)?;
+    Ok((req, nonce))
+}
+
+/// The token of the TSA's answer `resp_der` to [`request_for`]`(cms_der)`: granted, over this
+/// signature value, with our nonce. Trust in the TSA is checked when the signature is
+/// verified.
+pub fn token_from(resp_der: &[u8], cms_der: &[u8], nonce: &[u8]) -> Result<Vec<u8>> {
+    let token_der = token::read_response(resp_der)?;
+    let t = token::inspect(&token_der)?;
+    let sd = signed_data(cms_der)?;
+    if !t.covers(only_signer(&sd)?.signature.as_bytes()) {
+        return Err(bad("the TSA stamped something other than this signature"));
+    }
+    if t.nonce.as_deref() != Some(nonce) {
+        return Err(bad("the TSA's answer does not carry our nonce"));
+    }
+    Ok(token_der)
+}
+
+/// `cms_der` with `token_der` as its signer's signature time-stamp (an unsigned attribute:
+/// the signer's signature is unchanged).
+pub fn attach(cms_der: &[u8], token_der: &[u8]) -> Result<Vec<u8>> {
+    let info = ContentInfo::from_der(cms_der).map_err(der_err)?;
+    let mut sd: SignedData = info.content.decode_as().map_err(der_err)?;
+    let mut signers: Vec<SignerInfo> = sd.signer_infos.0.into_vec();
+    let [si] = signers.as_mut_slice() else {
+        return Err(bad("expected exactly one signer"));
+    };
+    let mut values = SetOfVec::new();
+    values
+        .insert(Any::from_der(token_der).map_err(der_err)?)
+        .map_err(der_err)?;
+    let mut attrs = SetOfVec::new();
+    attrs
+        .insert(Attribute {
+            oid: ID_AA_SIGNATURE_TIME_STAMP_TOKEN,
+            values,
+        })
+        .map_err(der_err)?;
+    si.unsigned_attrs = Some(attrs);
+    sd.signer_infos = cms::signed_data::SignerInfos::try_from(signers).map_err(der_err)?;
+    ContentInfo {
+        content_type: info.content_type,
+        content: Any::encode_from(&sd).map_err(der_err)?,
+    }
+    .to_der()
+    .map_err(der_err)
+}
+
+/// The signer's time-stamp token, if it has one, inspected and checked to be over this
+/// signer's signature and signed by a certificate of the TSA profile. The unsigned attributes
+/// may hold that and nothing else. Whether the TSA's certificate chains to sandi's root is the
+/// caller's to check, at the token's time.
+pub(crate) fn of_signer(si: &SignerInfo) -> Result<Option<Stamp>> {
+    let Some(attrs) = &si.unsigned_attrs else {
+        return Ok(None);
+    };
+    let [attr] = attrs.as_slice() else {
+        return Err(bad("unexpected unsigned data in the signature"));
+    };
+    if attr.oid != ID_AA_SIGNATURE_TIME_STAMP_TOKEN || attr.values.len() != 1 {
+        return Err(bad("unexpected unsigned data in the signature"));
+    }
+    let token_der = attr
+        .values
+        .get(0)
+        .ok_or_else(|| bad("empty time-stamp attribute"))?
+        .to_der()
+        .map_err(der_err)?;
+    let t: Token =
+        token::inspect(&token_der).map_err(|e| bad(format!("the signature's time-stamp: {e}")))?;
+    if !t.covers(si.signature.as_bytes()) {
+        return Err(bad(
+            "the time-stamp is not over this signature (its imprint differs)",
+        ));
+    }
+    token::check_tsa_certificate(&t.tsa_certificate)
+        .map_err(|e| bad(format!("the signature's time-stamp: {e}")))?;
+    let (_, tsa) = x509_parser::parse_x509_certificate(&t.tsa_certificate)
+        .map_err(|e| bad(format!("TSA certificate: {e}")))?;
+    Ok(Some(Stamp {
+        gen_time: crate::rfc3339(t.gen_time),
+        tsa: tsa.subject().to_string(),
+        serial: hex::encode(&t.serial),
+        policy: t.policy.to_string(),
+        at: t.gen_time,
+        tsa_der: t.tsa_certificate.clone(),
+    }))
+}
