@@ -157,7 +157,9 @@ pub(super) async fn issue(env: &Env, args: &IssueArgs) -> anyhow::Result<()> {
     let (request, out) = request(&args.what);
     let default = match request {
         issue::Request::Official(_) => KeyKind::EcdsaP384,
-        issue::Request::Node(_) | issue::Request::Application(_) => KeyKind::EcdsaP256,
+        issue::Request::Node(_)
+        | issue::Request::Application(_)
+        | issue::Request::OcspResponder(_) => KeyKind::EcdsaP256,
     };
     let kind = out.key.map_or(default, KeyKind::from);
     let source = key_source(out.csr.as_deref(), kind)?;

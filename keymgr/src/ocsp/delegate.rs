@@ -26,6 +26,10 @@ pub fn responder_subject(ca: Ca) -> String {
     .subject_id()
 }
 
+/// The responder's key: P-256, which every OCSP client takes and which signs fastest (the
+/// handling table's P-384 is for letters, not for status answers).
+const RESPONDER_KEY: hsm_shim::KeyKind = hsm_shim::KeyKind::EcdsaP256;
+
 /// The current responder certificate of `ca`, issued or renewed first when there is none, it
 /// expires within [`RENEW_WITHIN_DAYS`], its key cannot sign, or the CA's certificate changed
 /// (a root ceremony rotated it). Returns the certificate and whether it is new.
@@ -42,7 +46,14 @@ pub async fn ensure_responder(
             if usable(store, r, &ca_der)? {
                 return Ok((r.clone(), false));
             }
-            let renewed = issue::rotate(home, store, inv, &r.serial, KeySource::Generate).await?;
+            let renewed = issue::rotate(
+                home,
+                store,
+                inv,
+                &r.serial,
+                KeySource::Generate(RESPONDER_KEY),
+            )
+            .await?;
             return Ok((renewed.record, true));
         }
     }
@@ -50,7 +61,14 @@ pub async fn ensure_responder(
         ca,
         days: RESPONDER_DAYS,
     });
-    let issued = issue::issue(home, store, inv, request, KeySource::Generate).await?;
+    let issued = issue::issue(
+        home,
+        store,
+        inv,
+        request,
+        KeySource::Generate(RESPONDER_KEY),
+    )
+    .await?;
     Ok((issued.record, true))
 }
 
