@@ -335,18 +335,6 @@ pub(crate) fn verify_raw(
         .map_err(|_| bad("the signature does not match the content"))
 }
 
-/// The signer's claimed signing time (the signed attribute), if it names one.
-fn signing_time_of(attrs: &[Attribute]) -> Result<Option<OffsetDateTime>> {
-    if !attrs.iter().any(|a| a.oid == rfc5911::ID_SIGNING_TIME) {
-        return Ok(None);
-    }
-    let t: UtcTime = find_attr(attrs, rfc5911::ID_SIGNING_TIME)?
-        .decode_as()
-        .map_err(der_err)?;
-    let secs = i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX);
-    Ok(OffsetDateTime::from_unix_timestamp(secs).ok())
-}
-
 /// Verifies a detached CMS signature of `kind` over `content`: its content type, exactly one
 /// signer, the message digest, the signature, and the signer's chain to the root through one
 /// of `trust.issuers`, all valid at `at`. A signature of any other kind is refused.
@@ -408,7 +396,7 @@ pub fn verify_detached(
     )) {
         return Err(bad("the content does not match the signed digest"));
     }
-    let signed_at = signing_time_of(&attr_list)?;
+    let signed_at = signed_at(&attr_list)?;
     let signing_time = signed_at.map(crate::rfc3339);
 
     let (_, leaf) = x509_parser::parse_x509_certificate(&signer_der)
@@ -453,6 +441,18 @@ pub fn verify_detached(
         .into(),
         timestamp: stamp,
     })
+}
+
+/// The signed signing-time attribute, if there is one.
+fn signed_at(attrs: &[Attribute]) -> Result<Option<OffsetDateTime>> {
+    if !attrs.iter().any(|a| a.oid == rfc5911::ID_SIGNING_TIME) {
+        return Ok(None);
+    }
+    let t: UtcTime = find_attr(attrs, rfc5911::ID_SIGNING_TIME)?
+        .decode_as()
+        .map_err(der_err)?;
+    let secs = i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX);
+    Ok(OffsetDateTime::from_unix_timestamp(secs).ok())
 }
 
 /// How far a signing time may run ahead of the time-stamp over the signature: the signer's

@@ -74,21 +74,37 @@ pub struct Pki {
     /// The organisation's OID arc chosen at keymgr's init ceremony (its `state.json`
     /// `oid_arc`); node certificates carry their attributes under it. The development arc
     /// when absent.
+    #[serde(skip_serializing_if = "is_dev_arc")]
     pub oid_arc: String,
     /// Plain-HTTP URLs of the CRLs to fetch (keymgr's `…/crl/network-ca.crl`,
     /// `…/crl/signing-ca.crl`). Empty: the CRL Distribution Points of the node's own
     /// certificate. A fetched CRL counts only if a CA the node trusts signed it, and only if
     /// its CRL number is higher than the one the node holds.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub crl_urls: Vec<String>,
     /// Seconds between fetches of each CRL URL (0: the default, 600).
+    #[serde(skip_serializing_if = "is_zero")]
     pub crl_refresh_secs: u64,
     /// Where to serve the CA certificates and current CRLs over plain HTTP
     /// (`/ca/root.crt`, `/crl/network-ca.crl`, …), e.g. `127.0.0.1:8080`. None: not served.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub publish_listen: Option<String>,
     /// The time-stamping authority (RFC 3161 over plain HTTP, keymgr's `POST /tsa`) that
     /// stamps every letter signature, approval and destruction record; without one those
     /// fail closed (503 `timestamp-unavailable`). A quickstart node's is its dev CA's.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tsa_url: Option<String>,
+}
+
+// What node.toml leaves out when it is the default, so that the file stays short (and a
+// default that changes reaches nodes that never set it).
+fn is_dev_arc(arc: &str) -> bool {
+    arc == keymgr::oid_arc::DEV_OID_ARC
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Default for Pki {
