@@ -4,17 +4,14 @@
 //! sandi's receipt kind, bound by the signed content-type attribute, so a node's key (which
 //! signs nothing else but TLS handshakes) never has a receipt taken for anything else.
 
-use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
-use cms::content_info::{CmsVersion, ContentInfo};
-use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
-};
+use cms::cert::CertificateChoices;
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier};
 use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc5911, rfc5912};
 use der::asn1::{OctetString, SetOfVec};
 use der::{Any, Decode, Encode};
 use hsm_shim::SignatureAlgorithm;
-use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 use x509_cert::attr::Attribute;
@@ -87,53 +84,18 @@ pub fn sign(
     }
     // The signature covers the DER of the attributes as a SET OF (RFC 5652 §5.4).
     let signature = sign(&attrs.to_der().map_err(der_err)?)?;
-    let digest_alg = AlgorithmIdentifierOwned {
-        oid: rfc5912::ID_SHA_256,
-        parameters: None,
-    };
-    let signer_info = SignerInfo {
-        version: CmsVersion::V1,
-        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer: signer.tbs_certificate.issuer.clone(),
-            serial_number: signer.tbs_certificate.serial_number.clone(),
-        }),
-        digest_alg: digest_alg.clone(),
-        signed_attrs: Some(attrs),
-        signature_algorithm: AlgorithmIdentifierOwned {
-            oid: sig_oid,
-            parameters: None,
-        },
-        signature: OctetString::new(signature).map_err(der_err)?,
-        unsigned_attrs: None,
-    };
-    let mut certs = vec![CertificateChoices::Certificate(signer)];
-    for der in chain {
-        certs.push(CertificateChoices::Certificate(
-            Certificate::from_der(der).map_err(der_err)?,
-        ));
-    }
-    let mut digest_algorithms = SetOfVec::new();
-    digest_algorithms.insert(digest_alg).map_err(der_err)?;
-    let signed_data = SignedData {
-        // Version 3: the content type is not id-data (RFC 5652 §5.1).
-        version: CmsVersion::V3,
-        digest_algorithms,
-        encap_content_info: EncapsulatedContentInfo {
-            econtent_type: RECEIPT_OID,
-            econtent: Some(
-                Any::encode_from(&OctetString::new(content).map_err(der_err)?).map_err(der_err)?,
-            ),
-        },
-        certificates: Some(CertificateSet::try_from(certs).map_err(der_err)?),
-        crls: None,
-        signer_infos: SignerInfos::try_from(vec![signer_info]).map_err(der_err)?,
-    };
-    ContentInfo {
-        content_type: rfc5911::ID_SIGNED_DATA,
-        content: Any::encode_from(&signed_data).map_err(der_err)?,
-    }
-    .to_der()
-    .map_err(der_err)
+    let econtent =
+        Any::encode_from(&OctetString::new(content).map_err(der_err)?).map_err(der_err)?;
+    signature::assemble(
+        RECEIPT_OID,
+        Some(econtent),
+        rfc5912::ID_SHA_256,
+        sig_oid,
+        signer,
+        chain,
+        attrs,
+        signature,
+    )
 }
 
 /// A receipt whose signature checked out: the bytes it carries and who signed them.

@@ -188,6 +188,32 @@ pub fn sign_detached(
     let to_sign = attrs.to_der().map_err(der_err)?;
     let signature = sign(&to_sign)?;
 
+    assemble(
+        kind.oid(),
+        None,
+        digest_oid,
+        sig_oid,
+        signer,
+        chain,
+        attrs,
+        signature,
+    )
+}
+
+/// A CMS ContentInfo of SignedData (version 3: the content type is not id-data, RFC 5652
+/// §5.1) with one signer named by issuer and serial, its signed attributes and signature, and
+/// the signer's certificate followed by `chain`. `econtent` is the content carried, if any.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn assemble(
+    econtent_type: ObjectIdentifier,
+    econtent: Option<Any>,
+    digest_oid: ObjectIdentifier,
+    sig_oid: ObjectIdentifier,
+    signer: Certificate,
+    chain: &[Vec<u8>],
+    attrs: SetOfVec<Attribute>,
+    signature: Vec<u8>,
+) -> Result<Vec<u8>> {
     let digest_alg = AlgorithmIdentifierOwned {
         oid: digest_oid,
         parameters: None,
@@ -216,12 +242,11 @@ pub fn sign_detached(
     let mut digest_algorithms = SetOfVec::new();
     digest_algorithms.insert(digest_alg).map_err(der_err)?;
     let signed_data = SignedData {
-        // Version 3: the content type is not id-data (RFC 5652 §5.1).
         version: CmsVersion::V3,
         digest_algorithms,
         encap_content_info: EncapsulatedContentInfo {
-            econtent_type: kind.oid(),
-            econtent: None,
+            econtent_type,
+            econtent,
         },
         certificates: Some(CertificateSet::try_from(certs).map_err(der_err)?),
         crls: None,
