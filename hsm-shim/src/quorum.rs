@@ -23,6 +23,10 @@ pub enum Mode {
     Production,
     /// Unsealed from a local file; never for classified material.
     Dev,
+    /// Unsealed from a local file for a key that must work while the node is sealed (its TLS
+    /// server key, so custodians can unseal it over HTTPS): protected by the file permissions
+    /// of its directory, as any TLS server key is. Holds no key of classified material.
+    Local,
 }
 
 /// The quorum a master key is split under: `threshold` of `custodians` shares unseal.

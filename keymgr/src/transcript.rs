@@ -99,7 +99,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 }
 
 impl Transcript {
-    pub(crate) fn new(ceremony: &str) -> Self {
+    pub fn new(ceremony: &str) -> Self {
         Transcript {
             format: FORMAT.into(),
             id: uuid::Uuid::new_v4(),
@@ -111,7 +111,7 @@ impl Transcript {
     }
 
     /// Appends a step, linked to the one before.
-    pub(crate) fn record(
+    pub fn record(
         &mut self,
         step: &str,
         actor: &str,
@@ -153,6 +153,25 @@ impl Transcript {
         Ok(())
     }
 
+    /// Signs the transcript of a ceremony that has no root certificate (a docsvc node's init
+    /// or reshare) with `key`, whose SubjectPublicKeyInfo (DER) is `spki`:
+    /// `root_certificate_sha256` then holds the SHA-256 of that SubjectPublicKeyInfo, and
+    /// [`Transcript::verify_with_key`] checks it.
+    pub fn sign_with_key(
+        &mut self,
+        store: &dyn KeyStore,
+        key: &KeyHandle,
+        spki: &[u8],
+    ) -> Result<()> {
+        self.root_certificate_sha256 = sha256_hex(spki);
+        let sig = store.sign(key, &signed_message(self))?;
+        self.signature = Some(TranscriptSignature {
+            algorithm: sig.algorithm,
+            value: B64.encode(sig.bytes),
+        });
+        Ok(())
+    }
+
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec_pretty(self).unwrap_or_default()
     }
@@ -160,6 +179,17 @@ impl Transcript {
     /// Parses and verifies a transcript against the root certificate: every link, every hash,
     /// and the signature. The error names the first entry that does not match.
     pub fn verify(bytes: &[u8], root_cert_der: &[u8]) -> Result<Self> {
+        let spki = crate::ca::spki_of_cert(root_cert_der)?;
+        Self::verify_signed(bytes, &sha256_hex(root_cert_der), &spki, "root key's")
+    }
+
+    /// Parses and verifies a transcript signed by [`Transcript::sign_with_key`] against the
+    /// signer's SubjectPublicKeyInfo (DER).
+    pub fn verify_with_key(bytes: &[u8], spki: &[u8]) -> Result<Self> {
+        Self::verify_signed(bytes, &sha256_hex(spki), spki, "signer's")
+    }
+
+    fn verify_signed(bytes: &[u8], signer_sha256: &str, spki: &[u8], whose: &str) -> Result<Self> {
         let t: Transcript = serde_json::from_slice(bytes).map_err(|e| Error::Transcript {
             entry: None,
             reason: format!("not a readable transcript: {e}"),
@@ -192,10 +222,10 @@ impl Transcript {
             }
             prev.clone_from(&e.hash);
         }
-        if t.root_certificate_sha256 != sha256_hex(root_cert_der) {
+        if t.root_certificate_sha256 != signer_sha256 {
             return Err(Error::Transcript {
                 entry: None,
-                reason: "it was signed for another root certificate".into(),
+                reason: "it was signed for another root certificate or key".into(),
             });
         }
         let sig = t.signature.as_ref().ok_or(Error::Transcript {
@@ -206,11 +236,10 @@ impl Transcript {
             entry: None,
             reason: "the signature is not base64".into(),
         })?;
-        let spki = crate::ca::spki_of_cert(root_cert_der)?;
-        verify_signature(&spki, sig.algorithm, &signed_message(&t), &value).map_err(|_| {
+        verify_signature(spki, sig.algorithm, &signed_message(&t), &value).map_err(|_| {
             Error::Transcript {
                 entry: None,
-                reason: "the root key's signature does not verify".into(),
+                reason: format!("the {whose} signature does not verify"),
             }
         })?;
         Ok(t)

@@ -39,6 +39,7 @@ const META_FILE: &str = "keystore.json";
 const KEYS_DIR: &str = "keys";
 const EVENTS_FILE: &str = "events.log";
 const DEV_UNSEAL_FILE: &str = "dev-unseal.key";
+const LOCAL_UNSEAL_FILE: &str = "local-unseal.key";
 const FORMAT: u32 = 1;
 const KEK_INFO: &[u8] = b"sandi keystore key-encryption v1";
 const CHECK_INFO: &[u8] = b"sandi keystore check v1";
@@ -185,6 +186,24 @@ impl SoftwareKeyStore {
     /// Creates a development keystore whose master key sits in a local file. Loudly not for
     /// classified material; callers must say so whenever it is unsealed.
     pub fn create_dev(dir: &Path) -> Result<Self> {
+        Self::create_with_local_file(dir, Mode::Dev)
+    }
+
+    /// Creates a [`Mode::Local`] keystore: its master key in a local file (0600), for a key that
+    /// must be usable while the node's own keystore is sealed (its TLS server key).
+    pub fn create_local(dir: &Path) -> Result<Self> {
+        Self::create_with_local_file(dir, Mode::Local)
+    }
+
+    fn local_file(mode: Mode) -> Option<&'static str> {
+        match mode {
+            Mode::Dev => Some(DEV_UNSEAL_FILE),
+            Mode::Local => Some(LOCAL_UNSEAL_FILE),
+            Mode::Production => None,
+        }
+    }
+
+    fn create_with_local_file(dir: &Path, mode: Mode) -> Result<Self> {
         let rng = SystemRandom::new();
         let master = random_key(&rng)?;
         let id = Uuid::new_v4();
@@ -192,8 +211,11 @@ impl SoftwareKeyStore {
             threshold: 1,
             custodians: 1,
         };
-        let store = Self::write_new(dir, id, Mode::Dev, quorum, Vec::new(), &master, rng)?;
-        let path = dir.join(DEV_UNSEAL_FILE);
+        let file = Self::local_file(mode).ok_or(Error::DevMode(
+            "a production keystore has no local unseal file",
+        ))?;
+        let store = Self::write_new(dir, id, mode, quorum, Vec::new(), &master, rng)?;
+        let path = dir.join(file);
         let text = Zeroizing::new(B64.encode(master.as_slice()));
         let mut f = durable::create_private(&path)?;
         std::io::Write::write_all(&mut f, text.as_bytes())
@@ -410,21 +432,30 @@ impl SoftwareKeyStore {
 
     /// Unseals a dev keystore from its local unseal file.
     pub fn unseal_dev(&self) -> Result<()> {
-        let meta = read_lock(&self.meta);
-        if meta.mode != Mode::Dev {
+        if self.mode() != Mode::Dev {
             return Err(Error::DevMode(
-                "this is a production keystore: it unseals only with custodian shares",
+                "this is not a dev keystore: it does not unseal from a dev unseal file",
             ));
         }
-        let path = self.dir.join(DEV_UNSEAL_FILE);
+        self.unseal_from_local_file()
+    }
+
+    /// Unseals a keystore from its local key file: a dev keystore or a [`Mode::Local`] one
+    /// (never a production keystore, which opens only with custodian shares).
+    pub fn unseal_from_local_file(&self) -> Result<()> {
+        let meta = read_lock(&self.meta);
+        let file = Self::local_file(meta.mode).ok_or(Error::DevMode(
+            "this is a production keystore: it unseals only with custodian shares",
+        ))?;
+        let path = self.dir.join(file);
         let text = Zeroizing::new(fs::read(&path).map_err(|e| Error::io("reading", &path, e))?);
         let bytes = Zeroizing::new(
             B64.decode(text.trim_ascii())
-                .map_err(|_| Error::DevMode("the dev unseal file is not base64"))?,
+                .map_err(|_| Error::DevMode("the local unseal file is not base64"))?,
         );
         let mut master = Zeroizing::new([0u8; 32]);
         if bytes.len() != 32 {
-            return Err(Error::DevMode("the dev unseal file has the wrong length"));
+            return Err(Error::DevMode("the local unseal file has the wrong length"));
         }
         master.copy_from_slice(&bytes);
         let unsealed = self.unsealed_from(&meta, &master)?;
