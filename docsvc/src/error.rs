@@ -111,6 +111,13 @@ pub enum Error {
         peer: String,
         detail: String,
     },
+    /// The online CA (`keymgr serve`) answered with a problem: what it said, as it said it.
+    #[error("the online CA refused ({status} {problem}): {detail}")]
+    CaRefused {
+        status: u16,
+        problem: String,
+        detail: String,
+    },
     /// A development tool (`bench`, `soak`) could not set up or run its measurement.
     #[error("{tool}: {detail}")]
     Tool { tool: &'static str, detail: String },
@@ -187,6 +194,7 @@ impl Error {
             | Error::Invariant { .. }
             | Error::Exchange { .. }
             | Error::Tool { .. } => 500,
+            Error::CaRefused { .. } => 502,
         }
     }
 
@@ -226,6 +234,7 @@ impl Error {
             | Error::Invariant { .. }
             | Error::Exchange { .. }
             | Error::Tool { .. } => "internal",
+            Error::CaRefused { .. } => "ca-refused",
         }
     }
 }

@@ -3,7 +3,9 @@
 
 mod audit;
 mod backup;
+mod ca;
 mod dev;
+mod init;
 mod keys;
 mod network;
 mod official;
@@ -32,6 +34,19 @@ pub(crate) struct Cli {
 enum Command {
     /// Sets up a development node (dev key ceremony, dev PKI, officials) and serves it.
     Quickstart(quickstart::QuickstartArgs),
+    /// Makes a production node in a key ceremony: named custodians and witnesses, the node
+    /// keystore sealed, each share encrypted to its custodian outside the data directory, the
+    /// node's certificate request, a signed transcript.
+    Init(init::InitArgs),
+    /// Custodian turnover: a quorum of the current custodians deals fresh shares of the same
+    /// keystore to new custodians (new M and N allowed); no key changes. Run it with the node
+    /// stopped.
+    Reshare(init::ReshareArgs),
+    /// The node's own certificate: enrol and renew with the online CA, or install one.
+    Certificate {
+        #[command(subcommand)]
+        command: ca::CertificateCommand,
+    },
     /// Serves a node. It starts sealed: custodians unseal it through `POST /api/v1/sys/unseal`.
     Serve(serve::ServeArgs),
     /// Gives a running node one custodian's share: decrypts the share file with the
@@ -97,6 +112,9 @@ enum PolicyCommand {
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Quickstart(args) => quickstart::run(args).await,
+        Command::Init(args) => init::init(args).await,
+        Command::Reshare(args) => init::reshare(&args),
+        Command::Certificate { command } => ca::run(command).await,
         Command::Serve(args) => serve::run(args).await,
         Command::Unseal(args) => unseal::remote(&args).await,
         Command::Keys { command } => keys::run(command).await,

@@ -23,13 +23,13 @@ pub(super) struct ServeArgs {
 }
 
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    serve(
-        Layout::new(args.data_dir),
-        args.dev_unseal,
-        args.listen,
-        None,
-    )
-    .await
+    let layout = Layout::new(args.data_dir);
+    if args.dev_unseal {
+        // Before anything is opened or listened on: a production node never takes the
+        // development shortcut.
+        quickstart::refuse_production(&layout)?;
+    }
+    serve(layout, args.dev_unseal, args.listen, None).await
 }
 
 pub(super) async fn serve(
@@ -44,46 +44,14 @@ pub(super) async fn serve(
     }
     let node = Arc::new(node);
     let (cert, tls) = node.tls_config()?;
+    docsvc::node::ca::spawn_renewal(Arc::clone(&node), Arc::clone(&cert));
     let listener = tokio::net::TcpListener::bind(&node.config.listen)
         .await
         .with_context(|| format!("listening on {}", node.config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, sealed = node.is_sealed(), "docsvc listening");
-    // SIGHUP: pick up a renewed node certificate and the policy without a restart.
     #[cfg(unix)]
-    {
-        let node = Arc::clone(&node);
-        tokio::spawn(async move {
-            let Ok(mut hup) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            else {
-                return;
-            };
-            while hup.recv().await.is_some() {
-                match docsvc::node::read_pem_certs(&node.layout.tls_chain()).and_then(|chain| {
-                    let handle =
-                        hsm_shim::KeyStore::info(node.tls_keystore.as_ref(), node.keys.get().tls)?
-                            .handle();
-                    cert.replace(
-                        chain,
-                        Arc::clone(&node.tls_keystore) as Arc<dyn hsm_shim::KeyStore>,
-                        handle,
-                    );
-                    Ok(())
-                }) {
-                    Ok(()) => tracing::info!("node certificate reloaded"),
-                    Err(e) => tracing::error!("node certificate not reloaded: {e}"),
-                }
-                match node.policy.reload(&node.config.policy_dir) {
-                    Ok(p) => {
-                        node.store.integrity().set_policy_version(p.version());
-                        tracing::info!(version = p.version(), "policy reloaded");
-                    }
-                    Err(e) => tracing::error!("policy not reloaded, the old one stays: {e}"),
-                }
-            }
-        });
-    }
+    reload_on_hangup(Arc::clone(&node), cert);
     // Abandoned uploads (a client gone mid-upload, a crash): swept at start and then
     // regularly.
     {
@@ -139,6 +107,40 @@ pub(super) async fn serve(
     let app = api::router(Arc::clone(&node));
     docsvc::http::server::serve(listener, tls, app, node, shutdown_signal()).await?;
     Ok(())
+}
+
+/// SIGHUP: picks up a renewed node certificate and the policy without a restart.
+#[cfg(unix)]
+fn reload_on_hangup(node: Arc<Node>, cert: Arc<docsvc::crypto::tls::NodeCert>) {
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match docsvc::node::read_pem_certs(&node.layout.tls_chain()).and_then(|chain| {
+                let handle =
+                    hsm_shim::KeyStore::info(node.tls_keystore.as_ref(), node.keys.get().tls)?
+                        .handle();
+                cert.replace(
+                    chain,
+                    Arc::clone(&node.tls_keystore) as Arc<dyn hsm_shim::KeyStore>,
+                    handle,
+                );
+                Ok(())
+            }) {
+                Ok(()) => tracing::info!("node certificate reloaded"),
+                Err(e) => tracing::error!("node certificate not reloaded: {e}"),
+            }
+            match node.policy.reload(&node.config.policy_dir) {
+                Ok(p) => {
+                    node.store.integrity().set_policy_version(p.version());
+                    tracing::info!(version = p.version(), "policy reloaded");
+                }
+                Err(e) => tracing::error!("policy not reloaded, the old one stays: {e}"),
+            }
+        }
+    });
 }
 
 /// A quickstart node's signatures are time-stamped by its dev CA's TSA, served in this

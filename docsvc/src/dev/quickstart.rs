@@ -2,12 +2,11 @@
 //! the same dev custodians, a node certificate, two agencies with officials of different
 //! clearances. Everything it writes says loudly that it is not for production.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use age::secrecy::ExposeSecret;
-use hsm_shim::{CustodianShare, KeyStore, Quorum, SoftwareKeyStore};
+use hsm_shim::{KeyStore, Quorum, SoftwareKeyStore};
 use keymgr::ca::{ApplicationRequest, Home, NodeRequest, OfficialRequest};
 use keymgr::ceremony::{self, CustodianSpec, InitPlan, QuorumSession};
 use keymgr::inventory::Inventory;
@@ -66,46 +65,22 @@ fn random_password() -> Result<Zeroizing<String>> {
     ))
 }
 
-/// Encrypts a node keystore share to a custodian's age recipient.
-pub fn write_share(path: &Path, share: &CustodianShare, to: &age::x25519::Recipient) -> Result<()> {
-    let text = share.to_text();
-    let enc = age::Encryptor::with_recipients(std::iter::once(to as &dyn age::Recipient))
-        .map_err(|e| Error::age("encrypting a share", e))?;
-    let mut out = Vec::new();
-    let mut w = enc
-        .wrap_output(&mut out)
-        .map_err(|e| Error::age("encrypting a share", e))?;
-    w.write_all(text.as_bytes())
-        .and_then(|()| w.finish().map(|_| ()))
-        .map_err(|e| Error::age("encrypting a share", e))?;
-    write_private(path, &out)
-}
+// A share sealed to a custodian and read back: the same steps as a production node's.
+pub use crate::node::ceremony::{read_share, write_share};
 
-/// Decrypts a node keystore share file with an age identity file.
-pub fn read_share(path: &Path, identity_file: &Path) -> Result<CustodianShare> {
-    let ids = age::IdentityFile::from_file(identity_file.to_string_lossy().into_owned())
-        .map_err(|e| Error::io("reading", identity_file, e))?
-        .into_identities()
-        .map_err(|e| {
-            Error::invalid(
-                "age identity file",
-                format!("{}: {e}", identity_file.display()),
-            )
-        })?;
-    let data = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
-    let d = age::Decryptor::new(&data[..]).map_err(|e| {
-        Error::invalid(
-            "share file",
-            format!("{}: not an age file: {e}", path.display()),
-        )
-    })?;
-    let mut r = d
-        .decrypt(ids.iter().map(|i| i.as_ref() as &dyn age::Identity))
-        .map_err(|e| Error::invalid("share file", format!("{}: {e}", path.display())))?;
-    let mut text = Zeroizing::new(String::new());
-    std::io::Read::read_to_string(&mut r, &mut text)
-        .map_err(|e| Error::invalid("share file", format!("{}: {e}", path.display())))?;
-    Ok(CustodianShare::parse(text.trim())?)
+/// Refuses a development shortcut on a production node (made by `docsvc init`).
+pub fn refuse_production(layout: &Layout) -> Result<()> {
+    if Config::is_production(layout) {
+        return Err(Error::invalid(
+            "dev unseal",
+            format!(
+                "{} is a production node (made by `docsvc init`): it unseals only with its \
+                 custodians' shares (`docsvc unseal`), never with development files",
+                layout.dir().display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The dev custodians' files: (identity file, node share file).
@@ -399,13 +374,14 @@ async fn joined(
     Ok((recipients, home, inv, quorum))
 }
 
-/// The node keystore sealed by the dev custodians, opened with their shares, and the node's
-/// own keys in it.
+/// The node keystore sealed by the dev custodians (its shares written to their dev files),
+/// opened, and the node's own keys in it: a production node's steps, with the shares kept
+/// beside the node.
 fn dev_node_keystore(
     layout: &Layout,
     recipients: &[age::x25519::Recipient],
 ) -> Result<(Arc<SoftwareKeyStore>, node::NodeKeys)> {
-    let shares = node::create_keystore(
+    let (keystore, keys, shares) = node::ceremony::create_node_keys(
         layout,
         Quorum {
             threshold: THRESHOLD,
@@ -418,11 +394,6 @@ fn dev_node_keystore(
     {
         write_share(share_file, share, r)?;
     }
-    let keystore = Arc::new(SoftwareKeyStore::open(&layout.keystore())?);
-    unseal_dev(layout, keystore.as_ref())?;
-    let tls = node::create_tls_key(layout)?;
-    let keys = node::generate_node_keys(keystore.as_ref(), tls)?;
-    keys.save(layout)?;
     Ok((keystore, keys))
 }
 
@@ -501,26 +472,15 @@ fn dev_config(
     // Absolute, so that the node can be served from any working directory.
     let policy_dir =
         std::path::absolute(&policy_dir).map_err(|e| Error::io("resolving", &policy_dir, e))?;
-    let config = Config {
-        node_id: "hub".into(),
-        organisation: "Pemerintah Kota (dev)".into(),
-        listen: listen.into(),
-        database_url: database_url.unwrap_or("sqlite://docsvc.db?mode=rwc").into(),
+    let mut config = Config::new(
+        "hub",
+        "Pemerintah Kota (dev)",
+        listen,
+        database_url.unwrap_or("sqlite://docsvc.db?mode=rwc"),
         policy_dir,
-        max_body_mib: 2048,
-        session_minutes: 30,
-        session_absolute_hours: 12,
-        abandoned_upload_minutes: 60,
-        delivery_attempts: 12,
-        network_refusal_window_secs: 60,
-        crl_warn_hours: 48,
-        limits: node::Limits::default(),
-        // `docsvc serve` starts a quickstart node's dev TSA and writes its URL here.
-        pki: node::Pki {
-            oid_arc: oid_arc.into(),
-            ..node::Pki::default()
-        },
-    };
+    );
+    // `docsvc serve` starts a quickstart node's dev TSA and writes its URL here.
+    config.pki.oid_arc = oid_arc.into();
     config.save(layout)?;
     Ok(config)
 }
@@ -773,8 +733,10 @@ async fn dev_crls(
     Ok(())
 }
 
-/// Unseals a node's keystore with the dev custodians' shares (quickstart only).
+/// Unseals a node's keystore with the dev custodians' shares (quickstart only: a node made by
+/// `docsvc init` refuses).
 pub fn unseal_dev(layout: &Layout, keystore: &dyn hsm_shim::Sealable) -> Result<usize> {
+    refuse_production(layout)?;
     let mut given = 0;
     for (key_file, share_file) in dev_custodian_files(layout) {
         if !keystore.is_sealed() {

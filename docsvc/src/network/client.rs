@@ -119,6 +119,19 @@ impl Client {
         headers: &[(&str, &str)],
         body: Bytes,
     ) -> Result<(u16, hyper::HeaderMap, Bytes)> {
+        self.call_limited(method, path, headers, body, usize::MAX)
+            .await
+    }
+
+    /// [`Client::call`], reading at most `max` bytes of the answer (more is an error).
+    pub async fn call_limited(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+        max: usize,
+    ) -> Result<(u16, hyper::HeaderMap, Bytes)> {
         let mut req = hyper::Request::builder()
             .method(method)
             .uri(path)
@@ -140,8 +153,7 @@ impl Client {
             .map_err(exchange("sending a request", &self.host))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp
-            .into_body()
+        let body = http_body_util::Limited::new(resp.into_body(), max)
             .collect()
             .await
             .map_err(exchange("reading an answer", &self.host))?

@@ -50,7 +50,7 @@ pub async fn peer_of(node: &Node, der: &[u8]) -> Result<std::result::Result<Node
 
 /// The node's own certificate and key, offered to peers as a TLS client.
 #[derive(Debug)]
-struct OwnCert(Arc<CertifiedKey>);
+pub(crate) struct OwnCert(pub(crate) Arc<CertifiedKey>);
 
 impl ResolvesClientCert for OwnCert {
     fn resolve(

@@ -118,6 +118,12 @@ fn split_url(url: &str) -> Result<(String, String)> {
 
 /// One GET over HTTP/1.1, the body read up to [`MAX_CRL`].
 async fn fetch(url: &str) -> Result<Vec<u8>> {
+    get(url, "application/pkix-crl", MAX_CRL).await
+}
+
+/// One GET of a signed publication (a CRL, a CA certificate) over plain HTTP/1.1, the body
+/// read up to `max` bytes.
+pub(crate) async fn get(url: &str, accept: &str, max: usize) -> Result<Vec<u8>> {
     let (authority, path) = split_url(url)?;
     let failed = |e: &dyn std::fmt::Display| Error::invalid("CRL URL", format!("{url}: {e}"));
     let stream = tokio::net::TcpStream::connect(&authority)
@@ -129,7 +135,7 @@ async fn fetch(url: &str) -> Result<Vec<u8>> {
     let conn = tokio::spawn(conn);
     let request = hyper::Request::get(path)
         .header(hyper::header::HOST, &authority)
-        .header(hyper::header::ACCEPT, "application/pkix-crl")
+        .header(hyper::header::ACCEPT, accept)
         .body(Empty::<bytes::Bytes>::new())
         .map_err(|e| failed(&e))?;
     let response = sender.send_request(request).await.map_err(|e| failed(&e))?;
@@ -137,7 +143,7 @@ async fn fetch(url: &str) -> Result<Vec<u8>> {
         conn.abort();
         return Err(failed(&format!("answered {}", response.status())));
     }
-    let body = Limited::new(response.into_body(), MAX_CRL)
+    let body = Limited::new(response.into_body(), max)
         .collect()
         .await
         .map_err(|e| failed(&e))?

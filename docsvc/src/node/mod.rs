@@ -1,5 +1,7 @@
 //! A docsvc node: its data directory, configuration, keystore, policy, database and log.
 
+pub mod ca;
+pub mod ceremony;
 pub mod distribution;
 pub mod handling;
 pub mod peers;
@@ -27,7 +29,15 @@ use crate::{Error, Result};
 pub struct Config {
     /// This node's id in the sandi network.
     pub node_id: String,
+    /// A node made by `docsvc init`'s key ceremony: no development shortcut (`--dev-unseal`,
+    /// custodians' files in the data directory) is ever taken for it. Absent (false) on
+    /// quickstart nodes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub production: bool,
     pub organisation: String,
+    /// The agencies (perangkat daerah) this node serves; empty on quickstart nodes (all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agencies: Vec<String>,
     /// Where to listen, e.g. `127.0.0.1:8443`.
     pub listen: String,
     /// `sqlite://…` or `postgres://…`; relative SQLite paths are under the data directory.
@@ -65,6 +75,9 @@ pub struct Config {
     /// `[pki]`: where the node fetches CRLs and serves its CA certificates and CRLs.
     #[serde(default, skip_serializing_if = "Pki::is_default")]
     pub pki: Pki,
+    /// `[ca]`: the online CA (`keymgr serve`) this node enrols and renews with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<ca::CaConfig>,
 }
 
 /// `[pki]` in `node.toml`: revocation where clients look (RFC 5280 §4.2.1.13).
@@ -263,29 +276,38 @@ impl Layout {
     pub fn shares(&self) -> PathBuf {
         self.dir.join("shares")
     }
+    /// The node's certificate request for the Network CA (`docsvc init`).
+    pub fn csr(&self) -> PathBuf {
+        self.dir.join("tls").join("node.csr")
+    }
+    /// The node ceremonies' signed transcripts (`docsvc init`, `docsvc reshare`).
+    pub fn ceremonies(&self) -> PathBuf {
+        self.dir.join("ceremonies")
+    }
 }
 
 pub fn read_pem_certs(path: &Path) -> Result<Vec<Vec<u8>>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    pem_certs(&text)
+        .map_err(|why| Error::invalid("certificate file", format!("{}: {why}", path.display())))
+}
+
+/// The certificates (DER) of a PEM text, in order; at least one.
+pub fn pem_certs(text: &str) -> std::result::Result<Vec<Vec<u8>>, &'static str> {
     let mut out = Vec::new();
     for block in text.split("-----END CERTIFICATE-----") {
         if let Some(start) = block.find("-----BEGIN CERTIFICATE-----") {
             let pem = format!("{}-----END CERTIFICATE-----\n", &block[start..]);
-            out.push(keymgr::ca::pem_to_der(&pem).ok_or_else(|| {
-                Error::invalid("certificate file", format!("{}: bad PEM", path.display()))
-            })?);
+            out.push(keymgr::ca::pem_to_der(&pem).ok_or("bad PEM")?);
         }
     }
     if out.is_empty() {
-        return Err(Error::invalid(
-            "certificate file",
-            format!("{}: no certificate", path.display()),
-        ));
+        return Err("no certificate");
     }
     Ok(out)
 }
 
-fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(p) = path.parent() {
         std::fs::create_dir_all(p).map_err(|e| Error::io("creating", p, e))?;
     }
@@ -295,6 +317,41 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 impl Config {
+    /// A configuration with every tunable at its default.
+    pub fn new(
+        node_id: &str,
+        organisation: &str,
+        listen: &str,
+        database_url: &str,
+        policy_dir: PathBuf,
+    ) -> Self {
+        Config {
+            node_id: node_id.into(),
+            production: false,
+            organisation: organisation.into(),
+            agencies: Vec::new(),
+            listen: listen.into(),
+            database_url: database_url.into(),
+            policy_dir,
+            max_body_mib: default_max_body_mib(),
+            session_minutes: default_session_minutes(),
+            session_absolute_hours: default_session_absolute_hours(),
+            abandoned_upload_minutes: default_abandoned_upload_minutes(),
+            delivery_attempts: default_delivery_attempts(),
+            network_refusal_window_secs: default_network_refusal_window_secs(),
+            crl_warn_hours: default_crl_warn_hours(),
+            limits: Limits::default(),
+            pki: Pki::default(),
+            ca: None,
+        }
+    }
+
+    /// Whether `layout` holds a production node (made by `docsvc init`): development
+    /// shortcuts are refused there. A node.toml that cannot be read counts as production.
+    pub fn is_production(layout: &Layout) -> bool {
+        Config::load(layout).map_or(true, |c| c.production)
+    }
+
     pub fn load(layout: &Layout) -> Result<Self> {
         let path = layout.config();
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
@@ -422,17 +479,19 @@ pub fn create_keystore(layout: &Layout, quorum: Quorum) -> Result<Vec<CustodianS
     Ok(shares)
 }
 
-/// Creates the TLS keystore and the node's TLS key in it.
+/// Creates the TLS keystore (a local one: it opens without the custodians, see
+/// [`NodeKeys::tls`]) and the node's TLS key in it.
 pub fn create_tls_key(layout: &Layout) -> Result<KeyId> {
-    let store = SoftwareKeyStore::create_dev(&layout.tls_keystore())?;
-    store.unseal_dev()?;
+    let store = SoftwareKeyStore::create_local(&layout.tls_keystore())?;
+    store.unseal_from_local_file()?;
     Ok(store.generate(KeyKind::EcdsaP256, "node-tls")?.id())
 }
 
-/// Opens the TLS keystore (unsealed from its local key file).
+/// Opens the TLS keystore (unsealed from its local key file; a node made before TLS
+/// keystores were local has a dev one).
 pub fn open_tls_keystore(layout: &Layout) -> Result<Arc<SoftwareKeyStore>> {
     let store = SoftwareKeyStore::open(&layout.tls_keystore())?;
-    store.unseal_dev()?;
+    store.unseal_from_local_file()?;
     Ok(Arc::new(store))
 }
 

@@ -187,35 +187,7 @@ pub async fn install_certificate(
     let official = directory::get(&node.store, nip)
         .await?
         .ok_or_else(|| Error::NotFound(format!("official {nip}")))?;
-    let signing_only = crate::crypto::signature::Trust::new(
-        node.trust.root_der().to_vec(),
-        vec![node.signing_ca_der.clone()],
-    );
-    crate::crypto::signature::check_chain(&der, &signing_only, time::OffsetDateTime::now_utc())
-        .map_err(|e| Error::invalid("certificate", format!("certificate: {e}")))?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&der)
-        .map_err(|e| Error::invalid("certificate", format!("certificate: {e}")))?;
-    let named = cert
-        .subject()
-        .iter_by_oid(&x509_parser::oid_registry::OID_X509_SERIALNUMBER)
-        .next()
-        .and_then(|a| a.as_str().ok());
-    if named != Some(nip) {
-        return Err(Error::invalid(
-            "certificate",
-            format!("the certificate does not name NIP {nip}"),
-        ));
-    }
-    let key = official
-        .signing_key
-        .ok_or_else(|| Error::invalid("signing key", "the official has no signing key"))?;
-    let spki = hsm_shim::KeyStore::public_key(node.keystore.as_ref(), &node.handle(key)?)?;
-    if cert.public_key().raw != spki.as_slice() {
-        return Err(Error::invalid(
-            "certificate",
-            "the certificate is for another key than the official's signing key",
-        ));
-    }
+    crate::officials::certify::check_certificate(node, &official, &der)?;
     directory::set_certificate(&node.store, nip, &der).await?;
     log(node, admin, "official_certificate", nip, client).await
 }

@@ -276,6 +276,37 @@ fn refusal(me: &Official, change: &Change, approve: bool, stepped_up: bool) -> O
     }
 }
 
+/// On a node with an online CA (`[ca]`): the approved official's signing certificate and key
+/// binding requested and installed. The approval stands if the CA cannot be reached; the
+/// failure is logged and `docsvc certificate official` asks again.
+async fn certify_from_ca(node: &Node, caller: &Caller, nip: &str) -> Result<()> {
+    if node.config.ca.is_none() {
+        return Ok(());
+    }
+    let (outcome, detail) = match crate::officials::certify::from_ca(node, nip).await {
+        Ok(()) => (
+            "allow",
+            format!("official {nip}: certificate and key binding from the online CA installed"),
+        ),
+        Err(e) => {
+            tracing::error!("official {nip}: no certificate from the online CA: {e}");
+            (
+                "error",
+                format!("official {nip}: no certificate from the online CA: {e}"),
+            )
+        }
+    };
+    log(
+        node,
+        &caller.official,
+        "official_certificate_ca",
+        outcome,
+        detail,
+        caller.client.clone(),
+    )
+    .await
+}
+
 /// The second official approves (`approve`) or rejects a pending change; an approval applies
 /// it: the registered official becomes active, or the clearance is raised.
 pub async fn decide(node: &Node, caller: &Caller, id: &str, approve: bool) -> Result<Change> {
@@ -334,10 +365,14 @@ pub async fn decide(node: &Node, caller: &Caller, id: &str, approve: bool) -> Re
     }
     if approve {
         match change.kind.as_str() {
-            REGISTER => directory::set_status(&node.store, &change.nip, Status::Active).await?,
+            REGISTER => {
+                directory::set_status(&node.store, &change.nip, Status::Active).await?;
+                certify_from_ca(node, caller, &change.nip).await?;
+            }
             CLEARANCE => {
                 directory::set_clearance(&node.store, &change.nip, change.clearance).await?;
                 stronger_key_if_needed(node, caller, &change.nip, change.clearance).await?;
+                certify_from_ca(node, caller, &change.nip).await?;
             }
             other => {
                 return Err(Error::Integrity(format!(

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod applications;
+pub mod certify;
 pub mod changes;
 pub mod credentials;
 pub mod delegation;
