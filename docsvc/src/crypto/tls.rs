@@ -138,6 +138,33 @@ pub fn server_config(cert: Arc<NodeCert>, root_der: &[u8]) -> Result<ServerConfi
     Ok(config)
 }
 
+/// A certificate request for an official's signing key as the online CA takes it: the NIP in
+/// the subject's serialNumber attribute (2.5.4.5), the name as its common name.
+pub fn official_csr(
+    keys: &dyn KeyStore,
+    id: hsm_shim::KeyId,
+    nip: &str,
+    name: &str,
+) -> Result<Vec<u8>> {
+    let handle = keys.info(id)?.handle();
+    let signer = keymgr::HsmSigner::new(keys, handle)?;
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CustomDnType(vec![2, 5, 4, 5]), nip);
+    let csr = params
+        .serialize_request(&signer)
+        .map_err(|e| Error::Crypto {
+            op: "building a certificate request",
+            detail: e.to_string(),
+        })?;
+    Ok(csr.der().to_vec())
+}
+
 /// A PKCS#10 request signed by a key in the node's keystore.
 pub fn csr_for(keys: &dyn KeyStore, id: hsm_shim::KeyId, subject: &str) -> Result<Vec<u8>> {
     let handle = keys.info(id)?.handle();

@@ -61,7 +61,8 @@ pub async fn from_ca(node: &Node, nip: &str) -> Result<()> {
         what: format!("encryption key for official {nip}"),
     })?;
     let client = CaClient::for_node(node)?;
-    let csr = crate::crypto::tls::csr_for(node.keystore.as_ref(), signing, nip)?;
+    let csr =
+        crate::crypto::tls::official_csr(node.keystore.as_ref(), signing, nip, &official.name)?;
     let issued = client
         .issue_official(
             &OfficialRegistration {
