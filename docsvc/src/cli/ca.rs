@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use docsvc::network::ca;
 use docsvc::node::Layout;
-use docsvc::node::ca::{self, CaCerts, Issued};
+use docsvc::node::ca::{CaCerts, Issued, install_node_certificate};
 
 #[derive(clap::Subcommand)]
 pub(super) enum CertificateCommand {
@@ -90,7 +91,7 @@ pub(super) async fn run(command: CertificateCommand) -> anyhow::Result<()> {
                 certificate: first_cert(&certificate)?,
                 chain: vec![cas.network.clone(), cas.root.clone()],
             };
-            ca::install_node_certificate(&layout, &issued, &cas)?;
+            install_node_certificate(&layout, &issued, &cas)?;
             println!("node certificate installed ({})", summary(&issued));
             Ok(())
         }

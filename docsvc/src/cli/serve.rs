@@ -44,7 +44,7 @@ pub(super) async fn serve(
     }
     let node = Arc::new(node);
     let (cert, tls) = node.tls_config()?;
-    docsvc::node::ca::spawn_renewal(Arc::clone(&node), Arc::clone(&cert));
+    docsvc::network::ca::spawn_renewal(Arc::clone(&node), Arc::clone(&cert));
     let listener = tokio::net::TcpListener::bind(&node.config.listen)
         .await
         .with_context(|| format!("listening on {}", node.config.listen))?;

@@ -2,6 +2,7 @@
 //! (`network/directory.json`), which nodes it may talk to, and node-to-node mutual TLS with
 //! the node's own certificate (its key stays in hsm-shim).
 
+pub mod ca;
 pub mod client;
 
 use std::sync::Arc;

@@ -3,8 +3,8 @@
 //! node asks the online CA for both once the official's registration is approved
 //! ([`from_ca`]).
 
+use crate::network::ca::{CaClient, OfficialRegistration};
 use crate::node::Node;
-use crate::node::ca::{CaClient, OfficialRegistration};
 use crate::officials::directory::{self, Official};
 use crate::{Error, Result};
 
