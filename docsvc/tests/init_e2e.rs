@@ -167,15 +167,27 @@ async fn network_ca(dir: &Path) -> (Home, Inventory, QuorumSession) {
 /// The Network CA issues the node's certificate for its request (`tls/node.csr`), and
 /// `docsvc certificate install` installs it with the CA certificates.
 async fn certify(ca: &(Home, Inventory, QuorumSession), data: &Path, work: &Path) {
+    ok(&install(ca, data, data, "kota-a", work).await);
+}
+
+/// The Network CA issues a certificate for `node_id` and `request_of`'s request, and `docsvc
+/// certificate install` tries to install it in `data`.
+async fn install(
+    ca: &(Home, Inventory, QuorumSession),
+    request_of: &Path,
+    data: &Path,
+    node_id: &str,
+    work: &Path,
+) -> Output {
     let (home, inv, quorum) = ca;
-    let csr_pem = std::fs::read_to_string(data.join("tls/node.csr")).expect("node.csr");
+    let csr_pem = std::fs::read_to_string(request_of.join("tls/node.csr")).expect("node.csr");
     let csr = keymgr::ca::pem_to_der(&csr_pem).expect("CSR PEM");
     let issued = keymgr::issue::issue(
         home,
         quorum.online().expect("online"),
         inv,
         Request::Node(NodeRequest {
-            node_id: "kota-a".into(),
+            node_id: node_id.into(),
             agency: "dinkes".into(),
             accreditation: "rahasia".into(),
             dns: vec!["localhost".into()],
@@ -196,7 +208,7 @@ async fn certify(ca: &(Home, Inventory, QuorumSession), data: &Path, work: &Path
     for (name, text) in &files {
         std::fs::write(work.join(name), text).expect("write");
     }
-    ok(&run(docsvc()
+    run(docsvc()
         .args(["certificate", "install", "--data-dir"])
         .arg(data)
         .arg("--certificate")
@@ -206,7 +218,7 @@ async fn certify(ca: &(Home, Inventory, QuorumSession), data: &Path, work: &Path
         .arg("--network-ca")
         .arg(work.join("network-ca.pem"))
         .arg("--signing-ca")
-        .arg(work.join("signing-ca.pem"))));
+        .arg(work.join("signing-ca.pem")))
 }
 
 fn serve(data: &Path, port: u16) -> Killed {
@@ -496,24 +508,28 @@ async fn bad_ceremonies_are_refused_with_nothing_half_written() {
     assert!(why.contains("not empty"), "{why}");
     std::fs::remove_dir_all(&data).expect("rm");
 
-    // Two nodes: a share of the other node's ceremony is refused by reshare and by unseal,
-    // and changes nothing.
     ok(&run(&mut init_cmd(&data, &out, &custodians, 2)));
+    another_nodes_share_is_refused(w, &data, &custodians).await;
+}
+
+/// Two nodes: a share of the other node's ceremony is refused by reshare and by unseal, and
+/// changes nothing; the other node's certificate is not installed.
+async fn another_nodes_share_is_refused(w: &Path, data: &Path, custodians: &[Person]) {
     let other_data = w.join("other");
     let other_out = w.join("other-removable");
-    let printed = ok(&run(&mut init_cmd(&other_data, &other_out, &custodians, 2)));
+    let printed = ok(&run(&mut init_cmd(&other_data, &other_out, custodians, 2)));
     let foreign = printed_shares(&printed);
     let keystore_before = std::fs::read(data.join("keystore/keystore.json")).expect("ks");
     let newcomer = people(w, &["Dedi", "Eka"]);
     let mut reshare = docsvc();
     reshare
         .args(["reshare", "--data-dir"])
-        .arg(&data)
+        .arg(data)
         .arg("--shares-out")
         .arg(w.join("removable-2"))
         .args(["--administrator", "Rina Admin", "--witness", "Wawan Saksi"])
         .args(["--threshold", "2"]);
-    for (s, p) in foreign.iter().zip(&custodians).take(2) {
+    for (s, p) in foreign.iter().zip(custodians).take(2) {
         reshare
             .arg("--share")
             .arg(s)
@@ -534,11 +550,20 @@ async fn bad_ceremonies_are_refused_with_nothing_half_written() {
     );
     assert!(!w.join("removable-2").exists());
 
-    // Served, the node refuses the other node's share over HTTPS too.
+    // A certificate for the other node's key, or naming another node, is not installed.
     let ca = network_ca(w).await;
-    certify(&ca, &data, w).await;
+    let why = fails(&install(&ca, &other_data, data, "kota-a", w).await);
+    assert!(why.contains("another key"), "{why}");
+    let why = fails(&install(&ca, data, data, "kota-b", w).await);
+    assert!(why.contains("does not name node kota-a"), "{why}");
+    assert!(!data.join("tls/node-chain.pem").exists());
+
+    // Served (certified by a CA of its own: the one above has issued for kota-a already), the
+    // node refuses the other node's share over HTTPS too.
+    let ca = network_ca(&w.join("ca-2")).await;
+    certify(&ca, data, w).await;
     let port = sandi_e2e::free_port();
-    let server = serve(&data, port);
+    let server = serve(data, port);
     let why = fails(&unseal(
         port,
         &data.join("ca/root.pem"),

@@ -242,3 +242,45 @@ pub fn renewal_due(layout: &Layout, config: &CaConfig) -> Result<time::OffsetDat
     let not_after = cert.validity().not_after.to_datetime();
     Ok(not_after - time::Duration::days(i64::from(config.renew_before_days)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_https_urls_and_a_whole_pin_are_taken() {
+        let pin = "ab".repeat(32);
+        assert!(CaConfig::new("https://ca.kota.go.id:9443", &pin, None).is_ok());
+        assert!(
+            CaConfig::new("https://127.0.0.1:9443/", &pin, Some("http://127.0.0.1:80")).is_ok()
+        );
+        for url in [
+            "http://ca:9443",
+            "https://",
+            "https://user@ca:9443",
+            "https://ca:9443/api",
+            "https://ca:9443?x=1",
+            "https://c a:9443",
+        ] {
+            assert!(CaConfig::new(url, &pin, None).is_err(), "{url}");
+        }
+        for bad in ["ab", &"zz".repeat(32), &"ab".repeat(33)] {
+            assert!(CaConfig::new("https://ca:1", bad, None).is_err(), "{bad}");
+        }
+        assert!(CaConfig::new("https://ca:1", &pin, Some("https://ca:80")).is_err());
+        let mut c = CaConfig::new("https://ca:1", &pin, None).expect("config");
+        c.renew_before_days = 0;
+        assert!(c.check().is_err());
+        assert_eq!(c.host_port(), ("ca".to_owned(), 1));
+    }
+
+    #[test]
+    fn a_root_other_than_the_pinned_one_is_refused() {
+        let root = b"not really a certificate, but bytes with a hash";
+        let pin = keymgr::transcript::sha256_hex(root);
+        let c = CaConfig::new("https://ca:1", &pin, None).expect("config");
+        assert!(check_root(&c, root).is_ok());
+        let err = check_root(&c, b"another root").expect_err("refused");
+        assert!(err.to_string().contains("not the pinned"), "{err}");
+    }
+}
