@@ -296,7 +296,8 @@ pub async fn renew(layout: &Layout) -> Result<Issued> {
 }
 
 /// The renewal task of a serving node: sleeps until the certificate is due, renews it and
-/// hands the new chain to the TLS server; retries hourly on failure.
+/// hands the new chain to the TLS server; retries hourly on failure, and renews at most once
+/// an hour.
 pub fn spawn_renewal(node: Arc<Node>, cert: Arc<crate::crypto::tls::NodeCert>) {
     let Some(config) = node.config.ca.clone() else {
         return;
@@ -336,6 +337,9 @@ pub fn spawn_renewal(node: Arc<Node>, cert: Arc<crate::crypto::tls::NodeCert>) {
                         }
                         Err(e) => tracing::error!("renewed certificate not loaded: {e}"),
                     }
+                    // At most one renewal an hour, even when a new certificate is due at once
+                    // (renew_before_days longer than the validity the CA gives).
+                    tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
                 }
                 Err(e) => {
                     tracing::error!("node certificate renewal failed, retrying in an hour: {e}");
