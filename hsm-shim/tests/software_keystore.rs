@@ -316,6 +316,41 @@ fn dev_mode_unseals_from_its_file_and_only_dev_mode_does() {
 }
 
 #[test]
+fn local_mode_unseals_from_its_own_file_and_is_no_dev_store() {
+    let dir = tmp();
+    let local = SoftwareKeyStore::create_local(&dir.path().join("tls")).expect("local");
+    assert_eq!(local.mode(), Mode::Local);
+    assert!(!dir.path().join("tls/dev-unseal.key").exists());
+    assert!(dir.path().join("tls/local-unseal.key").exists());
+    // Not a dev keystore: the dev shortcut refuses it; its own file opens it.
+    assert!(matches!(local.unseal_dev(), Err(Error::DevMode(_))));
+    local.unseal_from_local_file().expect("local unseal");
+    let key = local
+        .generate(KeyKind::EcdsaP256, "node-tls")
+        .expect("generate");
+    let reopened = SoftwareKeyStore::open(&dir.path().join("tls")).expect("open");
+    reopened.unseal_from_local_file().expect("local unseal");
+    reopened.sign(&key, b"handshake").expect("sign");
+
+    // A production keystore never opens from a local file, even one dropped into it.
+    let (prod, shares) =
+        SoftwareKeyStore::create(&dir.path().join("prod"), Quorum::DEFAULT).expect("prod");
+    std::fs::copy(
+        dir.path().join("tls/local-unseal.key"),
+        dir.path().join("prod/local-unseal.key"),
+    )
+    .expect("copy");
+    assert!(matches!(
+        prod.unseal_from_local_file(),
+        Err(Error::DevMode(_))
+    ));
+    assert!(matches!(
+        local.submit_share(shares[0].clone()),
+        Err(Error::DevMode(_))
+    ));
+}
+
+#[test]
 fn reshare_keeps_keys_and_retires_old_shares() {
     let dir = tmp();
     let (store, old) = support::unsealed_software(dir.path());
