@@ -12,6 +12,7 @@ pub mod keys;
 pub mod merkle;
 pub mod ocsp;
 pub mod oid_arc;
+pub mod online;
 pub mod publication;
 pub mod publish;
 mod records;

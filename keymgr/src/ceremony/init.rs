@@ -66,7 +66,10 @@ pub async fn init(
     progress: &mut dyn FnMut(&str),
 ) -> Result<InitOutcome> {
     let (quorum, share_files) = check_plan(home, plan)?;
-    let mut result = run_init(home, plan, quorum, &share_files, progress);
+    // The token of a home whose online keys go on one (`crate::online`), opened with its PIN
+    // before anything is made: a wrong PIN source refuses the ceremony with nothing written.
+    let token = home.open_online_token()?;
+    let mut result = run_init(home, plan, quorum, &share_files, token.as_deref(), progress);
     if let Ok(made) = &result {
         if let Err(e) = register(home, inv, made).await {
             result = Err(e);
@@ -164,16 +167,30 @@ fn run_init(
     plan: &InitPlan,
     quorum: Quorum,
     share_files: &[PathBuf],
+    token: Option<&hsm_shim::Pkcs11KeyStore>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Made> {
     let mut ceremony = InitCeremony::open(home, plan, quorum, share_files, progress)?;
     let dealt = ceremony.create_keystores()?;
     ceremony.seal_shares(&dealt)?;
     let keystores = ceremony.unseal_keystores(dealt)?;
+    let online: &dyn KeyStore = match token {
+        Some(t) => {
+            let settings = home.online_pkcs11()?;
+            ceremony.proceedings.record(
+                "online-token.opened",
+                json!({ "token_label": settings.as_ref().map(|s| s.token_label.clone()),
+                        "module": settings.as_ref().map(|s| s.module.display().to_string()) }),
+            )?;
+            (ceremony.progress)("online CA keys go on the PKCS#11 token (opened with its PIN)");
+            t
+        }
+        None => &keystores.online,
+    };
     let root = ceremony.create_root(&keystores.root)?;
-    let intermediates = ceremony.create_intermediates(&keystores.online, &root)?;
-    let log_key = ceremony.create_log_key(&keystores.online)?;
-    ceremony.close(&keystores, &root, &intermediates, &log_key)
+    let intermediates = ceremony.create_intermediates(online, &root)?;
+    let log_key = ceremony.create_log_key(online)?;
+    ceremony.close(&keystores, online, &root, &intermediates, &log_key)
 }
 
 /// The init ceremony under way.
@@ -362,7 +379,7 @@ impl<'a> InitCeremony<'a> {
     /// the root (path length 0; the Network CA constrained to the network's domain).
     fn create_intermediates(
         &mut self,
-        online: &SoftwareKeyStore,
+        online: &dyn KeyStore,
         root: &RootCa<'_>,
     ) -> Result<Vec<Intermediate>> {
         let plan = self.plan;
@@ -396,7 +413,7 @@ impl<'a> InitCeremony<'a> {
     }
 
     /// Step 7: the key that signs the transparency log's tree heads.
-    fn create_log_key(&mut self, online: &SoftwareKeyStore) -> Result<KeyHandle> {
+    fn create_log_key(&mut self, online: &dyn KeyStore) -> Result<KeyHandle> {
         let log_key = online.generate(KeyKind::EcdsaP256, "transparency-log")?;
         self.proceedings.record(
             "log-key.created",
@@ -411,6 +428,7 @@ impl<'a> InitCeremony<'a> {
     fn close(
         mut self,
         keystores: &Keystores,
+        online: &dyn KeyStore,
         root: &RootCa<'_>,
         intermediates: &[Intermediate],
         log_key: &KeyHandle,
@@ -432,10 +450,10 @@ impl<'a> InitCeremony<'a> {
         t.sign(&keystores.root, &root.key, &root.der)?;
         let transcript = home.transcripts_dir().join(format!("init-{}.json", t.id));
         ca::write_file(&transcript, &t.to_json())?;
-        crate::tlog::Log::open(home)?.append_transcript(&keystores.online, &state, &t)?;
+        crate::tlog::Log::open(home)?.append_transcript(online, &state, &t)?;
         let certificates = ca_records(root, intermediates)?;
         let mut keys = vec![("root", keystores.root.info(root.key.id())?)];
-        for info in keystores.online.list()? {
+        for info in online.list()? {
             keys.push(("online", info));
         }
         keystores.root.seal();

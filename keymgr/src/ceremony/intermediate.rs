@@ -40,7 +40,7 @@ pub async fn rotate_intermediate(
     which: Ca,
 ) -> Result<PathBuf> {
     let root = session.root()?;
-    let online = session.online()?;
+    let online = session.online_keys()?;
     let old_key = session.state.intermediate_key(which)?;
     let root_der = home.cert_der(Ca::Root)?;
     ca::check_ca_validity(Ca::Root, &root_der)?;

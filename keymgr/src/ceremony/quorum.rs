@@ -2,8 +2,9 @@
 //! opening and closing that every ceremony after the first shares.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use hsm_shim::{KeyStore, SoftwareKeyStore, UnsealProgress};
+use hsm_shim::{KeyStore, Pkcs11KeyStore, SoftwareKeyStore, UnsealProgress};
 use serde_json::json;
 
 use super::{Attendance, Proceedings, norm, tool_sha256};
@@ -18,6 +19,9 @@ pub struct QuorumSession {
     pub(super) state: CaState,
     pub(super) root: SoftwareKeyStore,
     pub(super) online: SoftwareKeyStore,
+    /// The token holding the online CA's keys, on a home that puts them on one
+    /// ([`crate::online`]).
+    token: Option<Arc<Pkcs11KeyStore>>,
     given: Vec<(u8, String)>,
     /// Kept for a reshare, which needs the shares themselves; zeroized on drop.
     pub(super) bundles: Vec<ShareBundle>,
@@ -30,6 +34,7 @@ impl QuorumSession {
             state,
             root: SoftwareKeyStore::open(&home.root_keystore())?,
             online: SoftwareKeyStore::open(&home.online_keystore())?,
+            token: home.open_online_token()?,
             given: Vec::new(),
             bundles: Vec::new(),
         })
@@ -74,9 +79,21 @@ impl QuorumSession {
         self.online.progress()
     }
 
-    /// The unsealed online keystore, or `QuorumNotMet`.
+    /// The unsealed online software keystore, or `QuorumNotMet`. On a home whose online keys
+    /// are on a token it holds none of them: use [`QuorumSession::online_keys`].
     pub fn online(&self) -> Result<&SoftwareKeyStore> {
         unsealed(&self.online)
+    }
+
+    /// Where the online CA's keys are, once the quorum is met: the token on a home that puts
+    /// them on one ([`crate::online`]), else the online software keystore. What ceremonies and
+    /// commands that sign with the online CA use.
+    pub fn online_keys(&self) -> Result<&dyn KeyStore> {
+        let software = unsealed(&self.online)?;
+        Ok(match &self.token {
+            Some(token) => token.as_ref(),
+            None => software,
+        })
     }
 
     /// The unsealed online keystore, kept by a long-running service (`keymgr serve`); the root
@@ -123,7 +140,7 @@ impl QuorumSession {
             .transcripts_dir()
             .join(format!("{}-{}.json", t.ceremony, t.id));
         ca::write_file(&path, &t.to_json())?;
-        crate::tlog::Log::open(home)?.append_transcript(self.online()?, &self.state, &t)?;
+        crate::tlog::Log::open(home)?.append_transcript(self.online_keys()?, &self.state, &t)?;
         Ok(path)
     }
 }

@@ -102,6 +102,55 @@ pub(super) struct InitArgs {
     /// Files holding the passphrases of the passphrase custodians, in order (else prompted).
     #[arg(long = "passphrase-file")]
     passphrase_files: Vec<PathBuf>,
+    #[command(flatten)]
+    online_pkcs11: OnlinePkcs11Args,
+}
+
+/// The online CA's keys on a PKCS#11 token (written to HOME/online-pkcs11.json): the Network
+/// and Signing CA keys, the log key and the keys `keymgr serve` makes for OCSP and the TSA are
+/// generated there, and `keymgr serve` opens them with the token's PIN instead of the shares.
+/// The root key stays in the root keystore.
+#[derive(Args)]
+#[allow(clippy::struct_field_names)] // the fields are the flags, named as operators type them
+struct OnlinePkcs11Args {
+    /// The PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so.
+    #[arg(long, requires = "online_pkcs11_token")]
+    online_pkcs11_module: Option<PathBuf>,
+    /// The label of the initialised token.
+    #[arg(long, requires = "online_pkcs11_module")]
+    online_pkcs11_token: Option<String>,
+    /// A file (mode 600) holding the token's user PIN.
+    #[arg(
+        long,
+        requires = "online_pkcs11_module",
+        conflicts_with = "online_pkcs11_pin_env"
+    )]
+    online_pkcs11_pin_file: Option<PathBuf>,
+    /// An environment variable holding the token's user PIN (when `keymgr serve` starts).
+    #[arg(long, requires = "online_pkcs11_module")]
+    online_pkcs11_pin_env: Option<String>,
+}
+
+impl OnlinePkcs11Args {
+    fn settings(&self) -> anyhow::Result<Option<hsm_shim::Pkcs11Settings>> {
+        let (Some(module), Some(token)) = (&self.online_pkcs11_module, &self.online_pkcs11_token)
+        else {
+            return Ok(None);
+        };
+        let module = std::path::absolute(module)?;
+        let settings = match (&self.online_pkcs11_pin_file, &self.online_pkcs11_pin_env) {
+            (Some(f), None) => hsm_shim::Pkcs11Settings::with_pin_file(
+                module,
+                token.clone(),
+                std::path::absolute(f)?,
+            ),
+            (None, Some(v)) => {
+                hsm_shim::Pkcs11Settings::with_pin_env(module, token.clone(), v.clone())
+            }
+            _ => bail!("give --online-pkcs11-pin-file or --online-pkcs11-pin-env"),
+        };
+        Ok(Some(settings))
+    }
 }
 
 #[derive(Args)]
@@ -182,7 +231,19 @@ async fn init(home: &Home, inv: &Inventory, args: &InitArgs) -> anyhow::Result<(
              CRLs must reach the nodes some other way"
         );
     }
-    let out = ceremony::init(home, inv, &plan, &mut |step| println!("- {step}")).await?;
+    let token = args.online_pkcs11.settings()?;
+    if let Some(settings) = &token {
+        home.set_online_pkcs11(settings)?;
+    }
+    let out = match ceremony::init(home, inv, &plan, &mut |step| println!("- {step}")).await {
+        Ok(out) => out,
+        Err(e) => {
+            if token.is_some() {
+                let _ = std::fs::remove_file(home.online_pkcs11_path());
+            }
+            return Err(e.into());
+        }
+    };
     println!("Root CA SHA-256: {}", out.root_sha256);
     println!("Transcript: {}", out.transcript.display());
     for f in &out.share_files {
