@@ -139,7 +139,11 @@ fn ec_point_of(listing: &str, label: &str) -> String {
 
 /// Lowercase hex.
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// `quickstart --no-serve` of a node whose signing keys are on `token`.
@@ -262,12 +266,27 @@ fn letters_signed_on_the_token(database_url: Option<&str>) {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    keys_on_the_token(&token, &signer, data.path());
+
+    // The audit log's heads were signed on the token and verify.
+    ok(&token
+        .docsvc()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .expect("docsvc audit verify"));
+}
+
+/// The signer of the letter (`signer`, its certificate) is Budi's key on the token, sensitive
+/// and never extractable; the audit and application keys are there too; the X25519 and AES
+/// keys are not.
+fn keys_on_the_token(token: &Token, signer: &Path, files: &Path) {
     // The signer's public key is the one on the token, under Budi's signing key's label.
     let label = format!("official-{BUDI}-sign");
     let point = token.ec_point(&label);
-    let out = openssl(&["x509", "-noout", "-pubkey", "-in"], &[&signer]);
+    let out = openssl(&["x509", "-noout", "-pubkey", "-in"], &[signer]);
     assert!(out.status.success());
-    let pem = data.path().join("signer-pub.pem");
+    let pem = files.join("signer-pub.pem");
     std::fs::write(&pem, &out.stdout).expect("write");
     let out = openssl(&["pkey", "-pubin", "-outform", "DER", "-in"], &[&pem]);
     assert!(out.status.success());
@@ -297,14 +316,6 @@ fn letters_signed_on_the_token(database_url: Option<&str>) {
         "{privkeys}"
     );
     assert!(!token.objects("secrkey").contains("Secret Key Object"));
-
-    // The audit log's heads were signed on the token and verify.
-    ok(&token
-        .docsvc()
-        .args(["audit", "verify", "--data-dir"])
-        .arg(data.path())
-        .output()
-        .expect("docsvc audit verify"));
 }
 
 #[test]

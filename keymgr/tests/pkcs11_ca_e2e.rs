@@ -271,7 +271,11 @@ fn online_keys_are_on_the_token(s: &Scene) {
         .args(["pkey", "-pubin", "-in", "sca-pub.pem", "-outform", "DER"])
         .output()
         .expect("openssl");
-    let spki: String = out.stdout.iter().map(|b| format!("{b:02x}")).collect();
+    let spki = out.stdout.iter().fold(String::new(), |mut h, b| {
+        use std::fmt::Write as _;
+        let _ = write!(h, "{b:02x}");
+        h
+    });
     assert!(
         point.len() > 4 && spki.ends_with(&point[4..]),
         "{point} / {spki}"
