@@ -251,6 +251,7 @@ fn sysusers_creates_the_service_users() {
     };
     let sysusers = analyze.with_file_name("systemd-sysusers");
     let root = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(root.path().join("etc")).expect("mkdir etc");
     let conf = deploy_dir()
         .join("sandi.sysusers.conf")
         .canonicalize()
