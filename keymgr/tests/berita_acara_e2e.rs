@@ -277,6 +277,24 @@ impl Ceremony {
     fn html_path(&self) -> String {
         self.ca.path("berita-acara.html").display().to_string()
     }
+    /// The share arguments of the first two custodians (Budi and Siti).
+    fn quorum(&self) -> Vec<String> {
+        let mut shares: Vec<PathBuf> = std::fs::read_dir(self.ca.path("shares"))
+            .expect("shares")
+            .map(|e| e.expect("e").path())
+            .collect();
+        shares.sort();
+        let mut quorum = Vec::new();
+        for (i, share) in shares.iter().enumerate().take(2) {
+            quorum.extend([
+                "--share".into(),
+                share.display().to_string(),
+                "--passphrase-file".into(),
+                self.ca.path(&format!("pass{i}")).display().to_string(),
+            ]);
+        }
+        quorum
+    }
     /// Budi's countersignature, as accepted.
     fn budi_sig(&self) -> PathBuf {
         self.ca.path("budi.sig")
@@ -305,6 +323,7 @@ fn countersignatures_are_checked_stored_reported_and_rendered() {
     the_page_names_everyone_escaped_and_runs_nothing(&c);
     a_swapped_signature_file_is_reported(&c);
     a_later_ceremony_takes_the_custodians_keys_from_the_ca(&c);
+    a_reshare_registers_new_keys_and_keeps_the_others(&c);
 }
 
 fn the_ca_state_keeps_each_custodians_key(c: &Ceremony) {
@@ -521,23 +540,7 @@ fn a_later_ceremony_takes_the_custodians_keys_from_the_ca(c: &Ceremony) {
     let budi = CUSTODIANS[0];
     // A later ceremony: the custodians present are on its roster with the keys the CA state
     // kept; a custodian who brings another key is refused (keys change only in a reshare).
-    let mut quorum: Vec<String> = Vec::new();
-    let shares: Vec<PathBuf> = {
-        let mut s: Vec<PathBuf> = std::fs::read_dir(ca.path("shares"))
-            .expect("shares")
-            .map(|e| e.expect("e").path())
-            .collect();
-        s.sort();
-        s
-    };
-    for (i, share) in shares.iter().enumerate().take(2) {
-        quorum.extend([
-            "--share".into(),
-            share.display().to_string(),
-            "--passphrase-file".into(),
-            ca.path(&format!("pass{i}")).display().to_string(),
-        ]);
-    }
+    let quorum = c.quorum();
     let q: Vec<&str> = quorum.iter().map(String::as_str).collect();
     let witness_key = pubkey(&people.witness);
     let outsider_key = format!("{budi}={}", pubkey(&people.outsider));
@@ -577,6 +580,81 @@ fn a_later_ceremony_takes_the_custodians_keys_from_the_ca(c: &Ceremony) {
     assert!(
         text.contains("Admin Dua") && text.contains("no SSH key registered"),
         "{text}"
+    );
+}
+
+fn a_reshare_registers_new_keys_and_keeps_the_others(c: &Ceremony) {
+    let (ca, people) = (&c.ca, &c.people);
+    // Budi stays (his key is carried over), Siti gives her share and leaves, Eko joins with
+    // a key of his own; on the roster: the administrator, Budi and Siti (present), Eko
+    // (joining) and the witness.
+    let eko = ca.keygen("Eko", "ed25519");
+    for f in ["new1", "new2"] {
+        std::fs::write(ca.path(f), format!("kata sandi baru {f}\n")).expect("w");
+    }
+    let quorum = c.quorum();
+    let mut args: Vec<&str> = vec![
+        "ceremony",
+        "reshare",
+        "--admin",
+        "Admin Tiga",
+        "--witness",
+        WITNESS,
+        "--custodian",
+        CUSTODIANS[0],
+        "--custodian",
+        "Eko",
+        "--new-passphrase-file",
+        "new1",
+        "--new-passphrase-file",
+        "new2",
+        "--threshold",
+        "2",
+        "--shares-out",
+        "shares2",
+    ];
+    let eko_key = format!("Eko={}", pubkey(&eko));
+    args.extend(["--ssh-key", &eko_key]);
+    args.extend(quorum.iter().map(String::as_str));
+    let text = ca.ok(&args);
+    let path = text
+        .split("transcript ")
+        .nth(1)
+        .expect("path")
+        .trim()
+        .to_owned();
+    let budi_key = std::fs::read_to_string(pubkey(&people.custodians[0])).expect("r");
+    let budi_key: String = budi_key
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let eko_pub = std::fs::read_to_string(pubkey(&eko)).expect("r");
+    let eko_pub: String = eko_pub
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let state = std::fs::read_to_string(ca.path("home/ca/state.json")).expect("state");
+    assert!(
+        state.contains(&budi_key),
+        "Budi's key carried over:\n{state}"
+    );
+    assert!(state.contains(&eko_pub), "Eko's key registered:\n{state}");
+    assert!(!state.contains("Siti"), "Siti left:\n{state}");
+    let text = ca.ok(&["ceremony", "verify-transcript", &path]);
+    assert!(text.contains("countersigned by 0 of 5"), "{text}");
+    for who in ["Admin Tiga", CUSTODIANS[0], CUSTODIANS[1], "Eko", WITNESS] {
+        assert!(text.contains(who), "{who} not on the roster:\n{text}");
+    }
+    // Eko countersigns the reshare's berita acara with the key he registered.
+    let bytes = std::fs::read(&path).expect("r");
+    let sig = ca.sign(&eko, NS, &bytes, "eko.sig");
+    let out = countersign(ca, Path::new(&path), "Eko", &sig);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
