@@ -463,3 +463,33 @@ fn how_to_verify(opts: &Options) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::terbilang;
+
+    #[test]
+    fn numbers_in_indonesian_words() {
+        for (n, words) in [
+            (1, "satu"),
+            (10, "sepuluh"),
+            (11, "sebelas"),
+            (12, "dua belas"),
+            (19, "sembilan belas"),
+            (20, "dua puluh"),
+            (30, "tiga puluh"),
+            (31, "tiga puluh satu"),
+            (100, "seratus"),
+            (111, "seratus sebelas"),
+            (250, "dua ratus lima puluh"),
+            (1000, "seribu"),
+            (1945, "seribu sembilan ratus empat puluh lima"),
+            (2026, "dua ribu dua puluh enam"),
+            (2100, "dua ribu seratus"),
+            (11_000, "sebelas ribu"),
+            (1_000_000, "satu juta"),
+        ] {
+            assert_eq!(terbilang(n), words, "{n}");
+        }
+    }
+}
