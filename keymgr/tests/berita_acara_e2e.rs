@@ -476,6 +476,10 @@ fn the_page_names_everyone_escaped_and_runs_nothing(c: &Ceremony) {
     assert!(html.contains("Inisialisasi Akar Kepercayaan"));
     assert!(html.contains("@media print") && html.contains("size: A4"));
     assert!(
+        html.contains("Content-Security-Policy") && html.contains("default-src 'none'"),
+        "the page forbids scripts and outside resources"
+    );
+    assert!(
         html.contains("Siti &lt;script&gt;alert(1)&lt;/script&gt;"),
         "name not escaped"
     );

@@ -158,6 +158,12 @@ pub(super) fn verify(home: &Home, args: &VerifyArgs) -> anyhow::Result<()> {
         .filter(|s| matches!(s.standing, Standing::Countersigned(_)))
         .count();
     println!("countersigned by {signed} of {}:", statuses.len());
+    let width = statuses
+        .iter()
+        .map(|s| s.signer.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(40);
     let mut invalid = 0;
     for s in &statuses {
         let (mark, text) = match &s.standing {
@@ -171,7 +177,7 @@ pub(super) fn verify(home: &Home, args: &VerifyArgs) -> anyhow::Result<()> {
             _ => ("?", "unknown".to_owned()),
         };
         println!(
-            "  [{mark}] {:<13} {}  {}  {text}",
+            "  [{mark}] {:<13} {:<width$}  {:<50}  {text}",
             format!("{:?}", s.signer.role).to_lowercase(),
             s.signer.name,
             s.fingerprint.as_deref().unwrap_or("-"),
