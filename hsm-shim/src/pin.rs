@@ -128,6 +128,19 @@ fn check_pin(pin: &str, from: &str) -> Result<()> {
     Ok(())
 }
 
+/// The permission bits a PIN file must not have: none for group or others, as ssh demands of
+/// a private key. A systemd credential (`LoadCredential=`, under the service's
+/// `$CREDENTIALS_DIRECTORY`) is the exception for the group bits: systemd writes it 0400,
+/// root-owned, and grants the service's user read access with an ACL entry, whose mask `stat`
+/// shows in the group bits (mode 0440 although no group can read it); the credentials file
+/// system is read-only to the service.
+fn forbidden_mode_bits(path: &Path, credentials_directory: Option<&Path>) -> u32 {
+    match credentials_directory {
+        Some(dir) if dir.is_absolute() && path.starts_with(dir) => 0o037,
+        _ => 0o077,
+    }
+}
+
 /// The PIN in `path`: one line, at most [`MAX_PIN_BYTES`], from a file nobody but its owner
 /// can read or write (as ssh demands of a private key).
 fn read_pin_file(path: &Path) -> Result<Zeroizing<String>> {
@@ -144,7 +157,8 @@ fn read_pin_file(path: &Path) -> Result<Zeroizing<String>> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        if meta.permissions().mode() & 0o077 != 0 {
+        let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        if meta.permissions().mode() & forbidden_mode_bits(path, credentials.as_deref()) != 0 {
             return Err(Error::PinSource(format!(
                 "the PIN file {} is open to other users (chmod 600 it)",
                 path.display()
@@ -254,6 +268,27 @@ mod tests {
                 .expect_err("empty")
                 .to_string()
                 .contains("empty")
+        );
+    }
+
+    #[test]
+    fn only_a_systemd_credential_may_show_group_read() {
+        let creds = Path::new("/run/credentials/docsvc.service");
+        let pin = creds.join("token-pin");
+        assert_eq!(forbidden_mode_bits(&pin, Some(creds)) & 0o440, 0);
+        assert_ne!(forbidden_mode_bits(&pin, Some(creds)) & 0o004, 0);
+        assert_ne!(forbidden_mode_bits(&pin, Some(creds)) & 0o020, 0);
+        assert_ne!(
+            forbidden_mode_bits(Path::new("/etc/pin"), Some(creds)) & 0o040,
+            0
+        );
+        assert_ne!(forbidden_mode_bits(&pin, None) & 0o040, 0);
+        assert_ne!(
+            forbidden_mode_bits(
+                Path::new("/run/credentials/docsvc.service2/pin"),
+                Some(creds)
+            ) & 0o040,
+            0
         );
     }
 
