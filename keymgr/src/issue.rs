@@ -11,7 +11,8 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use crate::ca::{
-    self, ApplicationRequest, Ca, CaState, Home, NodeRequest, OcspResponderRequest, OfficialRequest,
+    self, ApiServerRequest, ApplicationRequest, Ca, CaState, Home, NodeRequest,
+    OcspResponderRequest, OfficialRequest, OperatorRequest,
 };
 use crate::inventory::{self, CertRecord, CertState, Inventory};
 use crate::signer::HsmSigner;
@@ -41,6 +42,10 @@ pub enum Request {
     Tsa(crate::tsa::TsaRequest),
     /// A delegated OCSP responder of an issuing CA (made and renewed by `keymgr serve`).
     OcspResponder(OcspResponderRequest),
+    /// A named operator of the online CA's API (see [`crate::online`]).
+    Operator(OperatorRequest),
+    /// The online CA API's own server certificate.
+    ApiServer(ApiServerRequest),
 }
 
 impl Request {
@@ -51,6 +56,8 @@ impl Request {
             Request::Application(_) => "application",
             Request::Tsa(_) => "tsa",
             Request::OcspResponder(_) => "ocsp_responder",
+            Request::Operator(_) => "operator",
+            Request::ApiServer(_) => "api_server",
         }
     }
 
@@ -64,12 +71,17 @@ impl Request {
             Request::OcspResponder(r) => {
                 format!("ocsp:{}", r.ca.file_name().trim_end_matches(".pem"))
             }
+            Request::Operator(r) => format!("operator:{}", slug_label(&r.name)),
+            Request::ApiServer(_) => "api:server".into(),
         }
     }
 
     fn issuer(&self) -> Ca {
         match self {
-            Request::Node(_) | Request::Application(_) => Ca::Network,
+            Request::Node(_)
+            | Request::Application(_)
+            | Request::Operator(_)
+            | Request::ApiServer(_) => Ca::Network,
             Request::Official(_) | Request::Tsa(_) => Ca::Signing,
             Request::OcspResponder(r) => r.ca,
         }
@@ -84,6 +96,8 @@ impl Request {
             Request::Application(r) => ca::application_profile(org, r),
             Request::Tsa(r) => crate::tsa::profile(org, r),
             Request::OcspResponder(r) => ca::ocsp_responder_profile(org, r),
+            Request::Operator(r) => ca::operator_profile(org, r),
+            Request::ApiServer(r) => ca::api_server_profile(org, r),
         }?;
         crate::publication::apply(&mut params, state.publication_url.as_deref(), self.issuer())?;
         Ok(params)
@@ -235,6 +249,23 @@ pub async fn issue(
         Some(r) => r.version + 1,
         None => 1,
     };
+    issue_version(home, store, inv, request, source, version).await
+}
+
+/// Issues a certificate for a subject whatever it held before: the first version, or the next
+/// one (the active version, if any, is superseded and stays valid until it expires). For the
+/// online CA, where an operator's invitation or a node's request stands for the new version.
+pub async fn issue_or_replace(
+    home: &Home,
+    store: &dyn KeyStore,
+    inv: &Inventory,
+    request: Request,
+    source: KeySource,
+) -> Result<Issued> {
+    let version = inv
+        .latest(&request.subject_id())
+        .await?
+        .map_or(1, |r| r.version + 1);
     issue_version(home, store, inv, request, source, version).await
 }
 

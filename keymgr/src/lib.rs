@@ -2,6 +2,7 @@
 //! revocation, over hsm-shim. The `keymgr` binary is a thin CLI over this library.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod ca;
 pub mod ceremony;
 pub mod directory;
@@ -12,6 +13,7 @@ pub mod keys;
 pub mod merkle;
 pub mod ocsp;
 pub mod oid_arc;
+pub mod online;
 pub mod publication;
 pub mod publish;
 mod records;
