@@ -190,9 +190,10 @@ async fn issue_version(
             (params.signed_by(&subject, &issuer)?, Some(key.id()))
         }
         KeySource::Csr(der) => {
-            let csr = parse_csr(&der)?;
-            ca::identify_key(&mut params, &csr.public_key);
-            (params.signed_by(&csr.public_key, &issuer)?, None)
+            parse_csr(&der)?;
+            let key = csr_key(&der)?;
+            ca::identify_key(&mut params, &key);
+            (params.signed_by(&key, &issuer)?, None)
         }
     };
     let der = cert.der().to_vec();
@@ -462,7 +463,11 @@ pub fn parse_csr(der: &[u8]) -> Result<CertificateSigningRequestParams> {
             other => other.to_string(),
         })
     })?;
-    let alg = csr.public_key.algorithm();
+    // The key's own algorithm, from its SubjectPublicKeyInfo: rcgen takes the request's
+    // signature algorithm for the key's, so a P-384 key signed with SHA-256 (openssl's default)
+    // would be certified as a P-256 key.
+    let key = csr_key(der)?;
+    let alg = rcgen::PublicKeyData::algorithm(&key);
     if !(*alg == rcgen::PKCS_ECDSA_P256_SHA256
         || *alg == rcgen::PKCS_ECDSA_P384_SHA384
         || *alg == rcgen::PKCS_ED25519)
@@ -472,6 +477,15 @@ pub fn parse_csr(der: &[u8]) -> Result<CertificateSigningRequestParams> {
         ));
     }
     Ok(csr)
+}
+
+/// The public key a request certifies, with the algorithm its SubjectPublicKeyInfo names.
+pub(crate) fn csr_key(der: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
+    use x509_parser::prelude::FromDer as _;
+    let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(der)
+        .map_err(|e| Error::Csr(format!("unreadable: {e}")))?;
+    rcgen::SubjectPublicKeyInfo::from_der(csr.certification_request_info.subject_pki.raw)
+        .map_err(|_| Error::Csr("only ECDSA P-256/P-384 and Ed25519 keys are accepted".into()))
 }
 
 /// Verifies a key binding against the Signing CA certificate and the root it chains to.

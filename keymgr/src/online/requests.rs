@@ -64,33 +64,36 @@ impl TryFrom<ProposalRow> for Proposal {
     }
 }
 
-/// The key strength of a CSR's key, in bits, when it is ECDSA (the kind the handling table
-/// speaks of).
-fn ecdsa_bits(csr: &rcgen::CertificateSigningRequestParams) -> Option<u32> {
-    let alg = csr.public_key.algorithm();
-    if *alg == rcgen::PKCS_ECDSA_P384_SHA384 {
-        Some(384)
-    } else if *alg == rcgen::PKCS_ECDSA_P256_SHA256 {
-        Some(256)
-    } else {
-        None
-    }
-}
-
-/// The serialNumber attributes (2.5.4.5) of a CSR's subject: where an official's NIP goes.
-fn csr_serial_numbers(der: &[u8]) -> Result<Vec<String>> {
+/// A CSR's subject: the serialNumber attributes (2.5.4.5, where an official's NIP goes), and
+/// the size of its key in bits when it is ECDSA on P-256 or P-384 (the kinds the handling
+/// table speaks of), read from the key itself whatever hash signed the request.
+fn csr_subject(der: &[u8]) -> Result<(Vec<String>, Option<u32>)> {
+    use x509_parser::oid_registry::{
+        OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_X509_SERIALNUMBER,
+    };
     use x509_parser::prelude::FromDer as _;
     let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(der)
         .map_err(|e| Error::Csr(format!("unreadable: {e}")))?;
-    csr.certification_request_info
+    let info = &csr.certification_request_info;
+    let serials = info
         .subject
-        .iter_by_oid(&x509_parser::oid_registry::OID_X509_SERIALNUMBER)
+        .iter_by_oid(&OID_X509_SERIALNUMBER)
         .map(|a| {
             a.as_str()
                 .map(str::to_owned)
                 .map_err(|_| Error::Csr("the serialNumber attribute is not a string".into()))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    let alg = &info.subject_pki.algorithm;
+    let curve = alg.parameters.as_ref().and_then(|p| p.as_oid().ok());
+    let bits = match curve {
+        Some(c) if alg.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY && c == OID_EC_P256 => Some(256),
+        Some(c) if alg.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY && c == OID_NIST_EC_P384 => {
+            Some(384)
+        }
+        _ => None,
+    };
+    Ok((serials, bits))
 }
 
 impl OnlineCa {
@@ -176,8 +179,8 @@ impl OnlineCa {
         let clearance: policies::Level = apply.clearance.parse().map_err(|_| {
             Error::InvalidInput(format!("clearance {:?} is not a level", apply.clearance))
         })?;
-        let csr = issue::parse_csr(csr_der)?;
-        let named = csr_serial_numbers(csr_der)?;
+        issue::parse_csr(csr_der)?;
+        let (named, bits) = csr_subject(csr_der)?;
         if named != [apply.nip.as_str()] {
             return Err(Error::Csr(format!(
                 "the request names NIP {:?}, not {}",
@@ -186,7 +189,7 @@ impl OnlineCa {
             )));
         }
         let needed = self.handling.signing_key_for(clearance);
-        match ecdsa_bits(&csr) {
+        match bits {
             Some(bits) if bits >= needed.key_bits() => {}
             _ => {
                 return Err(Error::Csr(format!(
