@@ -178,8 +178,8 @@ struct Scene {
 
 /// A CA with its API certificate, two operators and three invitations (the last one expires
 /// at once).
-fn prepared() -> (Ca, Vec<String>) {
-    let ca = Ca::new();
+fn prepared(database_url: Option<String>) -> (Ca, Vec<String>) {
+    let ca = Ca::on(database_url);
     let dir = ca.dir.path().to_path_buf();
     ca.with_quorum(&["api-cert"], &["--ip", "127.0.0.1"]);
     for (n, name) in [(1, "Operator Satu"), (2, "Operator Dua")] {
@@ -231,7 +231,24 @@ fn started(ca: &Ca) -> (Serving, Api) {
 
 #[test]
 fn online_ca_unsealed_over_the_api_issues_for_nodes_and_operators() {
-    let (ca, tokens) = prepared();
+    let (ca, tokens) = prepared(None);
+    let steps = scenario(ca, tokens, false);
+    steps.finish();
+}
+
+#[tokio::test]
+async fn the_same_on_a_postgresql_inventory() {
+    let Some((url, name)) = sandi_e2e::pg::postgres().await else {
+        return;
+    };
+    let (ca, tokens) = prepared(Some(url));
+    let steps = scenario(ca, tokens, true);
+    sandi_e2e::pg::drop_postgres(&name).await;
+    steps.finish();
+}
+
+/// Everything, in order, on one CA: the cases share its home, its serve and its API.
+fn scenario(ca: Ca, tokens: Vec<String>, on_postgres: bool) -> Steps {
     let mut steps = Steps::new();
     steps.run(
         "the root keystore moves to its own media; serve refuses until it is gone",
@@ -285,10 +302,14 @@ fn online_ca_unsealed_over_the_api_issues_for_nodes_and_operators() {
     });
     let Scene { serving, ca, .. } = s;
     serving.stop();
+    steps.run("the inventory is where the CA was told", || {
+        let sqlite = ca.home().join("inventory.db");
+        assert_eq!(sqlite.exists(), !on_postgres);
+    });
     steps.run("the transparency log still verifies", || {
         assert!(ca.ok(&["log", "verify"]).contains("log verified"));
     });
-    steps.finish();
+    steps
 }
 
 /// The root key is not on the online CA's machine: `serve` will not start while the home holds
