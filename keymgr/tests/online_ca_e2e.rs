@@ -481,6 +481,16 @@ fn official(s: &Scene, node: &(String, String)) {
         &["x509", "-in", "sri.pem", "-noout", "-subject"],
     );
     assert!(ok && text.contains(NIP), "{text}");
+    // A request as docsvc writes an official's: the NIP as its common name, no serialNumber.
+    let (_, cn_only) = key_and_csr(&s.api.dir, "budi", "P-384", "/CN=198001012005011002");
+    let body = json!({ "nip": "198001012005011002", "name": "Budi Santoso",
+        "agency": "Dinas Kesehatan", "clearance": "rahasia", "csr_pem": cn_only });
+    let (status, v) = s.api.post(
+        "/api/v1/officials/certificate",
+        &body,
+        Some((&node.0, &node.1)),
+    );
+    assert_eq!(status, 200, "{v}");
 }
 
 fn refused_officials(s: &Scene, node: &(String, String)) {
@@ -666,8 +676,10 @@ fn directory(s: &Scene, node: &(String, String)) {
     let id = p["id"].as_str().expect("id");
     let approve = format!("/api/v1/directory/proposals/{id}/approve");
     let sha = json!({ "input_sha256": p["input_sha256"] });
+    let (status, _) = s.api.get("/api/v1/directory", None);
+    assert_eq!(status, 401, "nodes and operators only");
     assert_eq!(
-        s.api.get("/api/v1/directory", None).0,
+        s.api.get("/api/v1/directory", op1).0,
         404,
         "nothing signed yet"
     );
@@ -678,7 +690,7 @@ fn directory(s: &Scene, node: &(String, String)) {
     let (status, _) = s.api.post(&approve, &json!({ "input_sha256": "00" }), op2);
     assert_eq!(status, 409, "only what was reviewed is approved");
     assert_eq!(
-        s.api.get("/api/v1/directory", None).0,
+        s.api.get("/api/v1/directory", op1).0,
         404,
         "still nothing signed"
     );
@@ -686,7 +698,7 @@ fn directory(s: &Scene, node: &(String, String)) {
     assert_eq!(status, 200, "{d}");
     let (status, _) = s.api.post(&approve, &sha, op2);
     assert_eq!(status, 409, "approved once");
-    let (status, current) = s.api.get("/api/v1/directory", None);
+    let (status, current) = s.api.get("/api/v1/directory", Some((&node.0, &node.1)));
     assert_eq!((status, &current), (200, &d));
     std::fs::write(s.api.dir.join("directory.json"), current.to_string()).expect("directory");
     assert!(

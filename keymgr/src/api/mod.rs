@@ -10,7 +10,7 @@
 //! POST /api/v1/officials/certificate       node   {nip, name, agency, clearance, csr_pem}
 //! POST /api/v1/officials/binding           node   {nip, age_recipient}
 //! POST /api/v1/applications/certificate    node   {name, agency, csr_pem}
-//! GET  /api/v1/directory                          the current signed network directory
+//! GET  /api/v1/directory                 node/operator  the current signed network directory
 //! POST /api/v1/directory/proposals         operator   a directory input
 //! GET  /api/v1/directory/proposals/{id}    operator
 //! POST /api/v1/directory/proposals/{id}/approve  operator (not the proposer) {input_sha256}
@@ -291,7 +291,8 @@ async fn application_certificate(
     finish(&ca, ROUTE, &who, r.await)
 }
 
-async fn directory(State(ca): State<Shared>) -> ApiResult {
+async fn directory(State(ca): State<Shared>, Extension(peer): Extension<PeerCert>) -> ApiResult {
+    caller(&ca, &peer, "directory").await?;
     match ca.current_directory()? {
         Some(d) => Ok(Json(d).into_response()),
         None => Err(Problem::new(

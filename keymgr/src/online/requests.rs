@@ -64,26 +64,39 @@ impl TryFrom<ProposalRow> for Proposal {
     }
 }
 
-/// A CSR's subject: the serialNumber attributes (2.5.4.5, where an official's NIP goes), and
+/// The string values of one attribute of a name.
+fn values(
+    name: &x509_parser::x509::X509Name<'_>,
+    oid: &x509_parser::der_parser::oid::Oid<'_>,
+) -> Result<Vec<String>> {
+    name.iter_by_oid(oid)
+        .map(|a| {
+            a.as_str()
+                .map(str::to_owned)
+                .map_err(|_| Error::Csr("a subject attribute is not a string".into()))
+        })
+        .collect()
+}
+
+/// A CSR's subject: the serialNumber attributes (2.5.4.5, where an official's NIP goes; the
+/// common names when there is none), and
 /// the size of its key in bits when it is ECDSA on P-256 or P-384 (the kinds the handling
 /// table speaks of), read from the key itself whatever hash signed the request.
 fn csr_subject(der: &[u8]) -> Result<(Vec<String>, Option<u32>)> {
     use x509_parser::oid_registry::{
-        OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_X509_SERIALNUMBER,
+        OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_X509_COMMON_NAME,
+        OID_X509_SERIALNUMBER,
     };
     use x509_parser::prelude::FromDer as _;
     let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(der)
         .map_err(|e| Error::Csr(format!("unreadable: {e}")))?;
     let info = &csr.certification_request_info;
-    let serials = info
-        .subject
-        .iter_by_oid(&OID_X509_SERIALNUMBER)
-        .map(|a| {
-            a.as_str()
-                .map(str::to_owned)
-                .map_err(|_| Error::Csr("the serialNumber attribute is not a string".into()))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    // The NIP as serialNumber; a request without one names it as its common name (as docsvc
+    // has written officials' requests).
+    let mut serials = values(&info.subject, &OID_X509_SERIALNUMBER)?;
+    if serials.is_empty() {
+        serials = values(&info.subject, &OID_X509_COMMON_NAME)?;
+    }
     let alg = &info.subject_pki.algorithm;
     let curve = alg.parameters.as_ref().and_then(|p| p.as_oid().ok());
     let bits = match curve {
