@@ -196,3 +196,68 @@ pub(crate) async fn agencies(inv: &Inventory, request: &NodeRequest) -> Result<V
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dinkes() -> NodeInvite {
+        NodeInvite {
+            node_id: "dinkes".into(),
+            organisation: "Pemerintah Kota Contoh".into(),
+            agencies: vec!["Dinas Kesehatan".into()],
+            accreditation: "rahasia".into(),
+            dns: vec![],
+            ips: vec![std::net::IpAddr::from([127, 0, 0, 1])],
+            days: 90,
+        }
+    }
+
+    /// A token is found only whole: a changed secret, id or prefix is unknown; it is used
+    /// once; an expired one is refused; a bad invitation is refused before anything is kept.
+    #[tokio::test]
+    async fn a_token_is_found_whole_used_once_and_expires() {
+        let inv = Inventory::open("sqlite::memory:").await.expect("inventory");
+        let token = create(&inv, &dinkes(), Duration::hours(1))
+            .await
+            .expect("token");
+        let t = token.expose();
+        let (id, found) = find(&inv, t).await.expect("found");
+        assert_eq!(found, dinkes());
+        let last = t.chars().last().expect("a character");
+        let changed = format!(
+            "{}{}",
+            &t[..t.len() - 1],
+            if last == 'A' { 'B' } else { 'A' }
+        );
+        for bad in [
+            changed.as_str(),
+            &t.replacen("sandi-enrol-v1", "sandi-enrol-v2", 1),
+            &t.replacen(&id, &"0".repeat(32), 1),
+            "",
+            "sandi-enrol-v1..",
+            &format!("{t}.extra"),
+        ] {
+            assert!(
+                matches!(find(&inv, bad).await, Err(Error::Enrolment(_))),
+                "{bad:?} was found"
+            );
+        }
+        consume(&inv, &id).await.expect("first use");
+        let again = consume(&inv, &id).await.expect_err("second use");
+        assert!(again.to_string().contains("already used"), "{again}");
+
+        let short = create(&inv, &dinkes(), Duration::seconds(1))
+            .await
+            .expect("token");
+        let (short_id, _) = find(&inv, short.expose()).await.expect("found");
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let expired = consume(&inv, &short_id).await.expect_err("expired");
+        assert!(expired.to_string().contains("expired"), "{expired}");
+
+        let mut no_agency = dinkes();
+        no_agency.agencies.clear();
+        assert!(create(&inv, &no_agency, Duration::hours(1)).await.is_err());
+        assert!(create(&inv, &dinkes(), Duration::days(31)).await.is_err());
+    }
+}
