@@ -3,8 +3,10 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod berita_acara;
 pub mod ca;
 pub mod ceremony;
+pub mod countersign;
 pub mod directory;
 mod error;
 pub mod inventory;

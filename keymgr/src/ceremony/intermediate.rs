@@ -49,6 +49,7 @@ pub async fn rotate_intermediate(
         ROTATE_INTERMEDIATE_SCRIPT,
         who,
         &json!({ "ca": which.name() }),
+        None,
     )?;
     let old_der = home.cert_der(which)?;
     let old_info = online.info(old_key)?;
@@ -117,6 +118,7 @@ pub async fn revoke_intermediate(
         REVOKE_INTERMEDIATE_SCRIPT,
         who,
         &json!({ "ca": which.name(), "reason": reason }),
+        None,
     )?;
     session.state.intermediate_key(which)?;
     let der = home.cert_der(which)?;

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use hsm_shim::{KeyStore, SoftwareKeyStore, UnsealProgress};
 use serde_json::json;
 
-use super::{Attendance, Proceedings, norm, tool_sha256};
+use super::{Attendance, Proceedings, keys_with_registered, merge, norm, tool_sha256};
 use crate::ca::{self, Ca, CaState, Home};
+use crate::countersign::Role;
 use crate::shares::{self, ShareBundle, Unlock};
 use crate::transcript::sha256_hex;
 use crate::{Error, Result};
@@ -111,22 +112,40 @@ impl QuorumSession {
     }
 
     /// The first step of a later ceremony: the people checked, the script, the tool, the
-    /// attendance and the ceremony's parameters recorded.
+    /// attendance, the roster of countersigners and the ceremony's parameters recorded.
+    /// `joining` are the custodians a reshare deals new shares to (`None` elsewhere): they
+    /// attend and countersign too, and only there may a custodian register a new SSH key.
     pub(super) fn open_ceremony(
         &self,
         kind: &str,
         script: &str,
         who: &Attendance,
         data: &serde_json::Value,
+        joining: Option<&[String]>,
     ) -> Result<Proceedings> {
-        check_people(who, &self.custodians_present())?;
-        let mut c = Proceedings::new(kind, &who.administrator, &who.witnesses);
-        c.record(
-            "ceremony.opened",
-            json!({ "script_sha256": sha256_hex(script.as_bytes()), "tool_sha256": tool_sha256(),
-                    "administrator": who.administrator, "witnesses": who.witnesses,
-                    "custodians_present": self.custodians_present(), "parameters": data }),
+        let present = self.custodians_present();
+        check_people(who, &present)?;
+        let mut people = vec![(Role::Administrator, who.administrator.as_str())];
+        people.extend(present.iter().map(|n| (Role::Custodian, n.as_str())));
+        for n in joining.unwrap_or_default() {
+            if !present.iter().any(|p| norm(p) == norm(n)) {
+                people.push((Role::Custodian, n.as_str()));
+            }
+        }
+        people.extend(who.witnesses.iter().map(|w| (Role::Witness, w.as_str())));
+        let keys = keys_with_registered(
+            &who.minutes.signing_keys,
+            &self.state.custodians,
+            &present,
+            joining.is_some(),
         )?;
+        let opening = who.minutes.opening(&people, &keys)?;
+        let mut c = Proceedings::new(kind, &who.administrator, &who.witnesses);
+        let mut opened = json!({ "script_sha256": sha256_hex(script.as_bytes()), "tool_sha256": tool_sha256(),
+                    "administrator": who.administrator, "witnesses": who.witnesses,
+                    "custodians_present": present, "parameters": data });
+        merge(&mut opened, opening);
+        c.record("ceremony.opened", opened)?;
         Ok(c)
     }
 

@@ -13,6 +13,7 @@ use keymgr::shares::Protection;
 use keymgr::transcript::Transcript;
 use subtle::ConstantTimeEq;
 
+use super::berita_acara::{CountersignArgs, MinutesArgs, RenderArgs, TranscriptArgs, VerifyArgs};
 use super::quorum::{ShareArgs, passphrase_from, prompt_secret, unseal};
 use super::{Env, IssuingCa, read};
 
@@ -59,6 +60,14 @@ pub(super) enum CeremonyCmd {
         #[arg(long)]
         shares_out: PathBuf,
     },
+    /// Check a person's SSH countersignature on a transcript and store it beside it.
+    Countersign(CountersignArgs),
+    /// Verify a transcript and report who has and has not countersigned it.
+    VerifyTranscript(VerifyArgs),
+    /// Print an allowed_signers file of a transcript's countersigners, for ssh-keygen -Y verify.
+    AllowedSigners(TranscriptArgs),
+    /// Render a transcript and its countersignatures as a printable berita acara (HTML).
+    Render(RenderArgs),
     /// Verify a ceremony transcript against the root certificate and print its steps.
     Verify {
         transcript: PathBuf,
@@ -102,6 +111,8 @@ pub(super) struct InitArgs {
     /// Files holding the passphrases of the passphrase custodians, in order (else prompted).
     #[arg(long = "passphrase-file")]
     passphrase_files: Vec<PathBuf>,
+    #[command(flatten)]
+    minutes: MinutesArgs,
 }
 
 #[derive(Args)]
@@ -112,14 +123,17 @@ pub(super) struct People {
     /// A witness (at least one).
     #[arg(long = "witness", required = true)]
     witnesses: Vec<String>,
+    #[command(flatten)]
+    minutes: MinutesArgs,
 }
 
 impl People {
-    fn attendance(&self) -> ceremony::Attendance {
-        ceremony::Attendance {
+    fn attendance(&self) -> anyhow::Result<ceremony::Attendance> {
+        Ok(ceremony::Attendance {
             administrator: self.admin.clone(),
             witnesses: self.witnesses.clone(),
-        }
+            minutes: self.minutes.minutes()?,
+        })
     }
 }
 
@@ -150,6 +164,10 @@ pub(super) async fn run(env: &Env, cmd: &CeremonyCmd) -> anyhow::Result<()> {
             *threshold,
             shares_out,
         ),
+        CeremonyCmd::Countersign(args) => super::berita_acara::countersign(&env.home, args),
+        CeremonyCmd::VerifyTranscript(args) => super::berita_acara::verify(&env.home, args),
+        CeremonyCmd::AllowedSigners(args) => super::berita_acara::allowed_signers(&env.home, args),
+        CeremonyCmd::Render(args) => super::berita_acara::render(&env.home, args),
         CeremonyCmd::Verify { transcript, root } => {
             verify_transcript(&env.home, transcript, root.as_deref())
         }
@@ -157,6 +175,7 @@ pub(super) async fn run(env: &Env, cmd: &CeremonyCmd) -> anyhow::Result<()> {
 }
 
 async fn init(home: &Home, inv: &Inventory, args: &InitArgs) -> anyhow::Result<()> {
+    let minutes = args.minutes.minutes()?;
     let custodians = custodian_specs(&args.custodians, &args.passphrase_files)?;
     let plan = InitPlan {
         organisation: args.organisation.clone(),
@@ -182,7 +201,13 @@ async fn init(home: &Home, inv: &Inventory, args: &InitArgs) -> anyhow::Result<(
              CRLs must reach the nodes some other way"
         );
     }
-    let out = ceremony::init(home, inv, &plan, &mut |step| println!("- {step}")).await?;
+    if minutes.signing_keys.is_empty() {
+        println!("no --ssh-key: nobody can countersign this ceremony's transcript (berita acara)");
+    }
+    let out = ceremony::init_with_minutes(home, inv, &plan, &minutes, &mut |step| {
+        println!("- {step}");
+    })
+    .await?;
     println!("Root CA SHA-256: {}", out.root_sha256);
     println!("Transcript: {}", out.transcript.display());
     for f in &out.share_files {
@@ -198,10 +223,9 @@ async fn rotate_intermediate(
     ca: IssuingCa,
 ) -> anyhow::Result<()> {
     let inv = env.inventory().await?;
+    let who = people.attendance()?;
     let mut session = unseal(&env.home, shares)?;
-    let path =
-        ceremony::rotate_intermediate(&env.home, &inv, &mut session, &people.attendance(), ca.ca())
-            .await?;
+    let path = ceremony::rotate_intermediate(&env.home, &inv, &mut session, &who, ca.ca()).await?;
     println!("{} rotated; transcript {}", ca.ca().name(), path.display());
     Ok(())
 }
@@ -214,16 +238,10 @@ async fn revoke_intermediate(
     reason: &str,
 ) -> anyhow::Result<()> {
     let inv = env.inventory().await?;
+    let who = people.attendance()?;
     let session = unseal(&env.home, shares)?;
-    let path = ceremony::revoke_intermediate(
-        &env.home,
-        &inv,
-        &session,
-        &people.attendance(),
-        ca.ca(),
-        reason,
-    )
-    .await?;
+    let path =
+        ceremony::revoke_intermediate(&env.home, &inv, &session, &who, ca.ca(), reason).await?;
     println!(
         "{} revoked; root CRL in {}; transcript {}",
         ca.ca().name(),
@@ -243,16 +261,11 @@ fn reshare(
     threshold: u8,
     shares_out: &Path,
 ) -> anyhow::Result<()> {
+    let who = people.attendance()?;
     let mut session = unseal(&env.home, shares)?;
     let specs = custodian_specs(custodians, passphrase_files)?;
-    let (path, files) = ceremony::reshare(
-        &env.home,
-        &mut session,
-        &people.attendance(),
-        &specs,
-        threshold,
-        shares_out,
-    )?;
+    let (path, files) =
+        ceremony::reshare(&env.home, &mut session, &who, &specs, threshold, shares_out)?;
     for f in files {
         println!("Share file: {}", f.display());
     }
