@@ -2,6 +2,7 @@
 //! revocation, over hsm-shim. The `keymgr` binary is a thin CLI over this library.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod berita_acara;
 pub mod ca;
 pub mod ceremony;

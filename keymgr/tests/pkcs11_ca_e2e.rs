@@ -179,7 +179,12 @@ impl Scene {
             .cmd(env!("CARGO_BIN_EXE_keymgr"))
             .arg("--home")
             .arg(self.path("home"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "serve",
+                "--dev-home",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -374,13 +379,23 @@ fn serve_opens_with_the_pin(s: &Scene, port: u16) {
 fn a_wrong_pin_source_is_refused(s: &Scene, port: u16) {
     // A wrong PIN: refused, said so, nothing listening.
     s.write_pin("000000");
-    let out = s.keymgr(&["serve", "--listen", &format!("127.0.0.1:{port}")]);
+    let out = s.keymgr(&[
+        "serve",
+        "--dev-home",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]);
     let err = fails(&out);
     assert!(err.contains("the token refused the PIN"), "{err}");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     // A missing PIN file too.
     std::fs::remove_file(s.path("token.pin")).expect("rm");
-    let err = fails(&s.keymgr(&["serve", "--listen", &format!("127.0.0.1:{port}")]));
+    let err = fails(&s.keymgr(&[
+        "serve",
+        "--dev-home",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]));
     assert!(err.contains("cannot read the PIN file"), "{err}");
 }
 

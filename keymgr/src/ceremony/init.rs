@@ -80,7 +80,7 @@ pub async fn init_with_minutes(
     progress: &mut dyn FnMut(&str),
 ) -> Result<InitOutcome> {
     let (quorum, share_files) = check_plan(home, plan)?;
-    // The token of a home whose online keys go on one (`crate::online`), opened with its PIN
+    // The token of a home whose online keys go on one (`crate::online::token`), opened with its PIN
     // before anything is made: a wrong PIN source refuses the ceremony with nothing written.
     let token = home.open_online_token()?;
     let opening = minutes.opening(&people(plan), &minutes.signing_keys)?;

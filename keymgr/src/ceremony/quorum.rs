@@ -18,11 +18,14 @@ use crate::{Error, Result};
 #[derive(Debug)]
 pub struct QuorumSession {
     pub(super) state: CaState,
-    pub(super) root: SoftwareKeyStore,
+    /// Absent when the root keystore is away (on its removable media, see
+    /// [`Home::with_root_home`]): the online work needs only the online keystore.
+    root: Option<SoftwareKeyStore>,
     pub(super) online: SoftwareKeyStore,
     /// The token holding the online CA's keys, on a home that puts them on one
-    /// ([`crate::online`]).
+    /// ([`crate::online::token`]).
     token: Option<Arc<Pkcs11KeyStore>>,
+    root_path: PathBuf,
     given: Vec<(u8, String)>,
     /// Kept for a reshare, which needs the shares themselves; zeroized on drop.
     pub(super) bundles: Vec<ShareBundle>,
@@ -33,9 +36,14 @@ impl QuorumSession {
         let state = home.load_state()?;
         Ok(QuorumSession {
             state,
-            root: SoftwareKeyStore::open(&home.root_keystore())?,
+            root: if home.root_keystore().exists() {
+                Some(SoftwareKeyStore::open(&home.root_keystore())?)
+            } else {
+                None
+            },
             online: SoftwareKeyStore::open(&home.online_keystore())?,
             token: home.open_online_token()?,
+            root_path: home.root_keystore(),
             given: Vec::new(),
             bundles: Vec::new(),
         })
@@ -63,7 +71,9 @@ impl QuorumSession {
                 index: bundle.index,
             });
         }
-        self.root.submit_share(bundle.root.clone())?;
+        if let Some(root) = &self.root {
+            root.submit_share(bundle.root.clone())?;
+        }
         let progress = self.online.submit_share(bundle.online.clone())?;
         self.given.push((bundle.index, bundle.custodian.clone()));
         let who = bundle.custodian.clone();
@@ -87,7 +97,7 @@ impl QuorumSession {
     }
 
     /// Where the online CA's keys are, once the quorum is met: the token on a home that puts
-    /// them on one ([`crate::online`]), else the online software keystore. What ceremonies and
+    /// them on one ([`crate::online::token`]), else the online software keystore. What ceremonies and
     /// commands that sign with the online CA use.
     pub fn online_keys(&self) -> Result<&dyn KeyStore> {
         let software = unsealed(&self.online)?;
@@ -104,9 +114,18 @@ impl QuorumSession {
         Ok(self.online)
     }
 
-    /// The unsealed root keystore, or `QuorumNotMet`.
+    /// The unsealed root keystore, or `QuorumNotMet`, or `RootKeystoreAway` when it is not
+    /// here.
     pub fn root(&self) -> Result<&SoftwareKeyStore> {
-        unsealed(&self.root)
+        match &self.root {
+            Some(root) => unsealed(root),
+            None => Err(Error::RootKeystoreAway(self.root_path.clone())),
+        }
+    }
+
+    /// Whether the root keystore is here (and was given the shares too).
+    pub fn has_root(&self) -> bool {
+        self.root.is_some()
     }
 
     /// The first step of a later ceremony: the people checked, the script, the tool, the

@@ -103,7 +103,7 @@ fn deal(session: &QuorumSession, quorum: Quorum) -> Result<Dealt> {
     let root_shares: Vec<_> = session.bundles.iter().map(|b| b.root.clone()).collect();
     let online_shares: Vec<_> = session.bundles.iter().map(|b| b.online.clone()).collect();
     Ok(Dealt {
-        root: session.root.prepare_reshare(&root_shares, quorum)?,
+        root: session.root()?.prepare_reshare(&root_shares, quorum)?,
         online: session.online.prepare_reshare(&online_shares, quorum)?,
     })
 }
@@ -164,7 +164,7 @@ fn replace_shares(
         &names,
         true,
     )?;
-    session.root.commit_reshare(dealt.root)?;
+    session.root()?.commit_reshare(dealt.root)?;
     session.online.commit_reshare(dealt.online)?;
     let mut state = session.state.clone();
     state.share_ceremony = c.id();

@@ -159,7 +159,9 @@ pub(super) async fn issue(env: &Env, args: &IssueArgs) -> anyhow::Result<()> {
         issue::Request::Official(_) | issue::Request::Tsa(_) => KeyKind::EcdsaP384,
         issue::Request::Node(_)
         | issue::Request::Application(_)
-        | issue::Request::OcspResponder(_) => KeyKind::EcdsaP256,
+        | issue::Request::OcspResponder(_)
+        | issue::Request::Operator(_)
+        | issue::Request::ApiServer(_) => KeyKind::EcdsaP256,
     };
     let kind = out.key.map_or(default, KeyKind::from);
     let source = key_source(out.csr.as_deref(), kind)?;
