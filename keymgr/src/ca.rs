@@ -1,7 +1,8 @@
 //! The CA's home directory, its state, and the certificate profiles of the sandi network.
 //!
 //! ```text
-//! HOME/root-keystore/     the Root CA key (sealed; a quorum unseals it for each ceremony)
+//! HOME/root-keystore/     the Root CA key (sealed; a quorum unseals it for each ceremony), or
+//!                         ROOT-HOME/root-keystore/ on removable media (`--root-home`)
 //! HOME/online-keystore/   Network CA, Signing CA, issued and log keys (a quorum unseals it)
 //! HOME/ca/*.pem           root.pem, network-ca.pem, signing-ca.pem
 //! HOME/ca/state.json      ids of the CA keys, the quorum, the custodians
@@ -55,6 +56,10 @@ pub struct CustodianRecord {
     pub index: u8,
     pub name: String,
     pub protection: String,
+    /// The SSH Ed25519 key (`ssh-ed25519 AAAA…`) the custodian countersigns transcripts with;
+    /// homes made before countersignatures have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_public_key: Option<String>,
 }
 
 /// What keymgr remembers between runs.
@@ -104,17 +109,40 @@ impl CaState {
 #[derive(Clone, Debug)]
 pub struct Home {
     dir: PathBuf,
+    /// Where the root keystore lives when it is not in the home: its own directory on
+    /// removable media, brought for root ceremonies only.
+    root_home: Option<PathBuf>,
 }
 
 impl Home {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Home { dir: dir.into() }
+        Home {
+            dir: dir.into(),
+            root_home: None,
+        }
     }
+
+    /// The same home with its root keystore in `root_home/root-keystore`.
+    #[must_use]
+    pub fn with_root_home(mut self, root_home: impl Into<PathBuf>) -> Self {
+        self.root_home = Some(root_home.into());
+        self
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
     pub fn root_keystore(&self) -> PathBuf {
-        self.dir.join("root-keystore")
+        self.root_home
+            .as_deref()
+            .unwrap_or(&self.dir)
+            .join("root-keystore")
+    }
+
+    /// Whether a root keystore sits in the home itself (a development home, or one whose root
+    /// key was never moved to its own media).
+    pub fn holds_root_keystore(&self) -> bool {
+        self.dir.join("root-keystore").exists()
     }
     pub fn online_keystore(&self) -> PathBuf {
         self.dir.join("online-keystore")
@@ -568,6 +596,74 @@ pub fn ocsp_responder_profile(org: &str, req: &OcspResponderRequest) -> Result<C
     p.use_authority_key_identifier_extension = true;
     p.not_before = now();
     p.not_after = p.not_before + Duration::days(i64::from(req.days.clamp(1, 90)));
+    p.serial_number = Some(new_serial()?);
+    Ok(p)
+}
+
+/// An operator's client certificate request: a named person who proposes and approves
+/// network directory versions at the online CA's API (`keymgr operator add`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OperatorRequest {
+    pub name: String,
+    pub days: u32,
+}
+
+/// The organisational unit that marks an operator's certificate.
+pub const OPERATOR_UNIT: &str = "sandi CA operators";
+
+/// Operator client certificate: clientAuth only, the operator's name as CN, in the operators'
+/// unit.
+pub fn operator_profile(org: &str, req: &OperatorRequest) -> Result<CertificateParams> {
+    check_name("operator name", &req.name)?;
+    let mut p = CertificateParams::default();
+    p.distinguished_name = dn(&[
+        (DnType::OrganizationName, org),
+        (DnType::OrganizationalUnitName, OPERATOR_UNIT),
+        (DnType::CommonName, &req.name),
+    ])?;
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    p.use_authority_key_identifier_extension = true;
+    p.not_before = now();
+    p.not_after = p.not_before + Duration::days(i64::from(req.days.clamp(1, 825)));
+    p.serial_number = Some(new_serial()?);
+    Ok(p)
+}
+
+/// The online CA API's server certificate request: the names clients reach it by.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ApiServerRequest {
+    pub dns: Vec<String>,
+    pub ips: Vec<std::net::IpAddr>,
+    pub days: u32,
+}
+
+/// The online CA API's server certificate: serverAuth only, DNS/IP SANs.
+pub fn api_server_profile(org: &str, req: &ApiServerRequest) -> Result<CertificateParams> {
+    if req.dns.is_empty() && req.ips.is_empty() {
+        return Err(Error::InvalidInput(
+            "the API certificate needs at least one DNS name or IP address".into(),
+        ));
+    }
+    let mut p = CertificateParams::default();
+    p.distinguished_name = dn(&[
+        (DnType::OrganizationName, org),
+        (DnType::CommonName, "sandi online CA API"),
+    ])?;
+    for name in &req.dns {
+        let ia5 = rcgen::string::Ia5String::try_from(name.as_str())
+            .map_err(|_| Error::InvalidInput(format!("DNS name {name:?} is not ASCII")))?;
+        p.subject_alt_names.push(rcgen::SanType::DnsName(ia5));
+    }
+    p.subject_alt_names
+        .extend(req.ips.iter().map(|ip| rcgen::SanType::IpAddress(*ip)));
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    p.use_authority_key_identifier_extension = true;
+    p.not_before = now();
+    p.not_after = p.not_before + Duration::days(i64::from(req.days.clamp(1, 397)));
     p.serial_number = Some(new_serial()?);
     Ok(p)
 }

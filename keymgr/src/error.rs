@@ -39,6 +39,10 @@ pub enum Error {
     #[error("quorum not met: {provided} of {threshold} shares given; nothing was done")]
     QuorumNotMet { provided: usize, threshold: usize },
 
+    /// A root ceremony needs the root keystore, and it is not where it was looked for.
+    #[error("the root keystore is not at {}: bring its removable media and give --root-home", .0.display())]
+    RootKeystoreAway(PathBuf),
+
     /// The CA home has not been initialised by a ceremony.
     #[error("{0} holds no CA: run `keymgr ceremony init` first")]
     NotInitialised(PathBuf),
@@ -52,6 +56,14 @@ pub enum Error {
     Transcript {
         entry: Option<usize>,
         reason: String,
+    },
+
+    /// A countersignature on a ceremony transcript that is refused, and why.
+    #[error("countersignature of {signer} refused: {refusal}")]
+    Countersignature {
+        signer: String,
+        #[source]
+        refusal: crate::countersign::Refusal,
     },
 
     /// The transparency log does not verify; `entry` names the first bad entry.
@@ -89,6 +101,24 @@ pub enum Error {
     /// The publication service (CA certificates, CRLs, OCSP over HTTP) could not start or run.
     #[error("publication service: {0}")]
     Publication(String),
+
+    /// The online CA is sealed: the custodians have not all given their shares since it
+    /// started, so nothing is signed yet.
+    #[error("the online CA is sealed: {provided} of {threshold} shares given")]
+    Sealed { provided: usize, threshold: usize },
+
+    /// The caller may not do this (not a node, not an operator, another node's agency, ...).
+    #[error("not permitted: {0}")]
+    NotPermitted(String),
+
+    /// An enrolment token that is unknown, already used or expired: nothing was issued.
+    #[error("enrolment refused: {0}")]
+    Enrolment(String),
+
+    /// The request conflicts with what is recorded (a proposal already approved, approved by
+    /// its own proposer, ...).
+    #[error("conflict: {0}")]
+    Conflict(String),
 
     /// A file operation failed.
     #[error("{action} {path}: {source}")]

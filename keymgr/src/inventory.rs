@@ -123,6 +123,11 @@ impl Inventory {
             .collect())
     }
 
+    /// The store under the inventory, for the online CA's own tables.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub async fn close(&self) {
         self.store.close().await;
     }

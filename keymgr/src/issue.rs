@@ -11,7 +11,8 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use crate::ca::{
-    self, ApplicationRequest, Ca, CaState, Home, NodeRequest, OcspResponderRequest, OfficialRequest,
+    self, ApiServerRequest, ApplicationRequest, Ca, CaState, Home, NodeRequest,
+    OcspResponderRequest, OfficialRequest, OperatorRequest,
 };
 use crate::inventory::{self, CertRecord, CertState, Inventory};
 use crate::signer::HsmSigner;
@@ -41,6 +42,10 @@ pub enum Request {
     Tsa(crate::tsa::TsaRequest),
     /// A delegated OCSP responder of an issuing CA (made and renewed by `keymgr serve`).
     OcspResponder(OcspResponderRequest),
+    /// A named operator of the online CA's API (see [`crate::online`]).
+    Operator(OperatorRequest),
+    /// The online CA API's own server certificate.
+    ApiServer(ApiServerRequest),
 }
 
 impl Request {
@@ -51,6 +56,8 @@ impl Request {
             Request::Application(_) => "application",
             Request::Tsa(_) => "tsa",
             Request::OcspResponder(_) => "ocsp_responder",
+            Request::Operator(_) => "operator",
+            Request::ApiServer(_) => "api_server",
         }
     }
 
@@ -64,12 +71,17 @@ impl Request {
             Request::OcspResponder(r) => {
                 format!("ocsp:{}", r.ca.file_name().trim_end_matches(".pem"))
             }
+            Request::Operator(r) => format!("operator:{}", slug_label(&r.name)),
+            Request::ApiServer(_) => "api:server".into(),
         }
     }
 
     fn issuer(&self) -> Ca {
         match self {
-            Request::Node(_) | Request::Application(_) => Ca::Network,
+            Request::Node(_)
+            | Request::Application(_)
+            | Request::Operator(_)
+            | Request::ApiServer(_) => Ca::Network,
             Request::Official(_) | Request::Tsa(_) => Ca::Signing,
             Request::OcspResponder(r) => r.ca,
         }
@@ -84,6 +96,8 @@ impl Request {
             Request::Application(r) => ca::application_profile(org, r),
             Request::Tsa(r) => crate::tsa::profile(org, r),
             Request::OcspResponder(r) => ca::ocsp_responder_profile(org, r),
+            Request::Operator(r) => ca::operator_profile(org, r),
+            Request::ApiServer(r) => ca::api_server_profile(org, r),
         }?;
         crate::publication::apply(&mut params, state.publication_url.as_deref(), self.issuer())?;
         Ok(params)
@@ -176,9 +190,10 @@ async fn issue_version(
             (params.signed_by(&subject, &issuer)?, Some(key.id()))
         }
         KeySource::Csr(der) => {
-            let csr = parse_csr(&der)?;
-            ca::identify_key(&mut params, &csr.public_key);
-            (params.signed_by(&csr.public_key, &issuer)?, None)
+            parse_csr(&der)?;
+            let key = csr_key(&der)?;
+            ca::identify_key(&mut params, &key);
+            (params.signed_by(&key, &issuer)?, None)
         }
     };
     let der = cert.der().to_vec();
@@ -235,6 +250,23 @@ pub async fn issue(
         Some(r) => r.version + 1,
         None => 1,
     };
+    issue_version(home, store, inv, request, source, version).await
+}
+
+/// Issues a certificate for a subject whatever it held before: the first version, or the next
+/// one (the active version, if any, is superseded and stays valid until it expires). For the
+/// online CA, where an operator's invitation or a node's request stands for the new version.
+pub async fn issue_or_replace(
+    home: &Home,
+    store: &dyn KeyStore,
+    inv: &Inventory,
+    request: Request,
+    source: KeySource,
+) -> Result<Issued> {
+    let version = inv
+        .latest(&request.subject_id())
+        .await?
+        .map_or(1, |r| r.version + 1);
     issue_version(home, store, inv, request, source, version).await
 }
 
@@ -431,7 +463,11 @@ pub fn parse_csr(der: &[u8]) -> Result<CertificateSigningRequestParams> {
             other => other.to_string(),
         })
     })?;
-    let alg = csr.public_key.algorithm();
+    // The key's own algorithm, from its SubjectPublicKeyInfo: rcgen takes the request's
+    // signature algorithm for the key's, so a P-384 key signed with SHA-256 (openssl's default)
+    // would be certified as a P-256 key.
+    let key = csr_key(der)?;
+    let alg = rcgen::PublicKeyData::algorithm(&key);
     if !(*alg == rcgen::PKCS_ECDSA_P256_SHA256
         || *alg == rcgen::PKCS_ECDSA_P384_SHA384
         || *alg == rcgen::PKCS_ED25519)
@@ -441,6 +477,15 @@ pub fn parse_csr(der: &[u8]) -> Result<CertificateSigningRequestParams> {
         ));
     }
     Ok(csr)
+}
+
+/// The public key a request certifies, with the algorithm its SubjectPublicKeyInfo names.
+pub(crate) fn csr_key(der: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
+    use x509_parser::prelude::FromDer as _;
+    let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(der)
+        .map_err(|e| Error::Csr(format!("unreadable: {e}")))?;
+    rcgen::SubjectPublicKeyInfo::from_der(csr.certification_request_info.subject_pki.raw)
+        .map_err(|_| Error::Csr("only ECDSA P-256/P-384 and Ed25519 keys are accepted".into()))
 }
 
 /// Verifies a key binding against the Signing CA certificate and the root it chains to.

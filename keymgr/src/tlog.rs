@@ -20,6 +20,8 @@ use crate::{Error, Result};
 
 const HEAD_CONTEXT: &[u8] = b"sandi log tree head v1\0";
 
+static APPEND: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// One log entry.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,6 +189,11 @@ impl Log {
         kind: &str,
         data: Value,
     ) -> Result<usize> {
+        // One append at a time in this process: the online CA's requests and its CRL upkeep
+        // append concurrently, and the frontier file must follow the entries file.
+        let _one = APPEND
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let info = store.info(log_key)?;
         if info.kind != KeyKind::EcdsaP256 {
             return Err(Error::InvalidInput(

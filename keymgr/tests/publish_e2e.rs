@@ -628,7 +628,7 @@ fn serve_refuses_to_start_without_the_quorum() {
         .chain(&ca.shares[4..])
         .map(String::as_str)
         .collect();
-    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    let mut args = vec!["serve", "--dev-home", "--listen", "127.0.0.1:0"];
     args.extend(first_share_only);
     let out = ca.keymgr(&args);
     assert!(!out.status.success());

@@ -10,11 +10,13 @@ use keymgr::ca::{Ca, Home};
 use keymgr::inventory::Inventory;
 
 mod bench;
+mod berita_acara;
 mod ceremony;
 mod directory;
 mod inventory;
 mod issue;
 mod keys;
+mod online;
 mod quorum;
 mod revoke;
 mod serve;
@@ -30,6 +32,10 @@ pub(crate) struct Cli {
     /// The CA's home directory.
     #[arg(long, global = true, env = "KEYMGR_HOME", default_value = "sandi-ca")]
     home: PathBuf,
+    /// The root keystore's own directory (removable media), holding root-keystore/; without it
+    /// the root keystore is HOME/root-keystore. Only root ceremonies need it.
+    #[arg(long, global = true, env = "KEYMGR_ROOT_HOME")]
+    root_home: Option<PathBuf>,
     /// The inventory database: sqlite://FILE or postgres://… (default: HOME/inventory.db).
     #[arg(long, global = true, env = "KEYMGR_DATABASE_URL")]
     database_url: Option<String>,
@@ -42,8 +48,17 @@ enum Cmd {
     /// Key ceremonies.
     #[command(subcommand)]
     Ceremony(ceremony::CeremonyCmd),
-    /// Custodians give their shares one at a time; says how many more are needed.
-    Unseal(quorum::ShareArgs),
+    /// Custodians give their shares one at a time; says how many more are needed. With
+    /// `--url`, to a running `keymgr serve` over HTTPS.
+    Unseal(quorum::UnsealArgs),
+    /// The online CA API's server certificate and key, in HOME/api/ (needs the quorum).
+    ApiCert(online::ApiCertArgs),
+    /// Named operators of the online CA's API.
+    #[command(subcommand)]
+    Operator(online::OperatorCmd),
+    /// Nodes' enrolment at the online CA.
+    #[command(subcommand)]
+    Node(online::NodeCmd),
     /// Issue a certificate with an online intermediate (needs the custodians' quorum).
     Issue(issue::IssueArgs),
     /// Bind an official's age recipient to their identity, signed by the Signing CA.
@@ -74,8 +89,9 @@ enum Cmd {
     /// Keys in the online keystore: lifecycle states and destruction.
     #[command(subcommand)]
     Key(keys::KeyCmd),
-    /// Publish the CA certificates and CRLs and answer OCSP over plain HTTP (needs the quorum
-    /// once, at start).
+    /// The online CA: publishes the CA certificates and CRLs and answers OCSP over plain HTTP,
+    /// and with --api-listen serves the HTTPS API; unsealed once per start (share files, or
+    /// custodians over the API).
     Serve(serve::ServeArgs),
     /// Measure the OCSP responder over HTTP on a throw-away CA (development tool).
     BenchOcsp(bench::BenchArgs),
@@ -114,7 +130,10 @@ impl Cli {
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     let env = Env {
-        home: Home::new(&cli.home),
+        home: match &cli.root_home {
+            Some(r) => Home::new(&cli.home).with_root_home(r),
+            None => Home::new(&cli.home),
+        },
         database_url: cli
             .database_url
             .unwrap_or_else(|| Inventory::default_url(&cli.home)),
@@ -122,7 +141,13 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match &cli.command {
         Cmd::Ceremony(cmd) => ceremony::run(&env, cmd).await,
-        Cmd::Unseal(shares) => quorum::unseal_only(&env, shares),
+        Cmd::Unseal(a) => match &a.url {
+            Some(url) => online::unseal_remote(&env, &a.shares, url, a.ca.as_deref()).await,
+            None => quorum::unseal_only(&env, &a.shares),
+        },
+        Cmd::ApiCert(args) => online::api_cert(&env, args).await,
+        Cmd::Operator(cmd) => online::operator(&env, cmd).await,
+        Cmd::Node(cmd) => online::node(&env, cmd).await,
         Cmd::Issue(args) => issue::issue(&env, args).await,
         Cmd::BindKey(args) => issue::bind_key(&env, args),
         Cmd::VerifyBinding(args) => issue::verify_binding(&env, args),

@@ -17,7 +17,7 @@ use super::Env;
 pub(super) struct ShareArgs {
     /// A custodian's share file (repeat; prompted one by one when omitted).
     #[arg(long = "share")]
-    shares: Vec<PathBuf>,
+    pub(super) shares: Vec<PathBuf>,
     /// The passphrase file for the share at the same position.
     #[arg(long = "passphrase-file")]
     passphrase_files: Vec<PathBuf>,
@@ -26,10 +26,33 @@ pub(super) struct ShareArgs {
     identity: Option<PathBuf>,
 }
 
+/// `keymgr unseal`: offline, checks the quorum; with `--url`, gives each share to a running
+/// `keymgr serve` over HTTPS, one custodian at a time.
+#[derive(Args)]
+pub(super) struct UnsealArgs {
+    #[command(flatten)]
+    pub(super) shares: ShareArgs,
+    /// A running `keymgr serve --api-listen`: https://HOST:PORT. Only the online keystore's
+    /// share leaves the file; the root share is never sent.
+    #[arg(long)]
+    pub(super) url: Option<String>,
+    /// The Root CA certificate (PEM) the API's certificate chains to (default: HOME's).
+    #[arg(long, requires = "url")]
+    pub(super) ca: Option<PathBuf>,
+}
+
 /// `keymgr unseal`: checks the quorum and every share, and does nothing with the keys.
 pub(super) fn unseal_only(env: &Env, shares: &ShareArgs) -> anyhow::Result<()> {
-    unseal(&env.home, shares)?;
-    println!("the keystores are unsealed: the quorum is present and every share checked out");
+    let session = unseal(&env.home, shares)?;
+    if session.has_root() {
+        println!("the keystores are unsealed: the quorum is present and every share checked out");
+    } else {
+        println!(
+            "the online keystore is unsealed: the quorum is present and every share checked out \
+             (the root keystore is not at {}: give --root-home to check it too)",
+            env.home.root_keystore().display()
+        );
+    }
     Ok(())
 }
 
@@ -68,20 +91,26 @@ pub(super) fn unseal(home: &Home, args: &ShareArgs) -> anyhow::Result<QuorumSess
         }
     } else {
         for (i, path) in args.shares.iter().enumerate() {
-            let unlock = match (args.passphrase_files.get(i), &args.identity) {
-                (Some(f), _) => Unlock::Passphrase(passphrase_from(f)?),
-                (None, Some(id)) => Unlock::Identity(id.clone()),
-                (None, None) => Unlock::Passphrase(prompt_secret(&format!(
-                    "Passphrase for {}: ",
-                    path.display()
-                ))?),
-            };
+            let unlock = unlock_for(args, i, path)?;
             let (who, p) = session.add(path, &unlock)?;
             report(&who, p);
         }
     }
     session.online()?;
     Ok(session)
+}
+
+/// What opens the share file at position `i`: its passphrase file, the identity, or a
+/// passphrase asked for at the terminal.
+pub(super) fn unlock_for(args: &ShareArgs, i: usize, path: &Path) -> anyhow::Result<Unlock> {
+    Ok(match (args.passphrase_files.get(i), &args.identity) {
+        (Some(f), _) => Unlock::Passphrase(passphrase_from(f)?),
+        (None, Some(id)) => Unlock::Identity(id.clone()),
+        (None, None) => Unlock::Passphrase(prompt_secret(&format!(
+            "Passphrase for {}: ",
+            path.display()
+        ))?),
+    })
 }
 
 /// The first line of a passphrase file.

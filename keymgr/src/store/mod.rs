@@ -11,7 +11,9 @@ use crate::{Error, Result};
 
 pub(crate) mod certificates;
 pub(crate) mod crl_numbers;
+pub(crate) mod invites;
 pub(crate) mod keys;
+pub(crate) mod proposals;
 
 /// The inventory database's connection pool, migrated.
 #[derive(Clone, Debug)]

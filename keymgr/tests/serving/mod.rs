@@ -140,11 +140,24 @@ pub(crate) struct Serving {
 impl Serving {
     pub(crate) fn start(ca: &Ca) -> Self {
         let listen = format!("127.0.0.1:{}", ca.port);
-        let mut args = vec!["serve", "--listen", &listen, "--refresh", "1s"];
+        let mut args = vec![
+            "serve",
+            "--dev-home",
+            "--listen",
+            &listen,
+            "--refresh",
+            "1s",
+        ];
         args.extend(ca.shares.iter().map(String::as_str));
+        Self::start_with(ca, &args, "listening on http://")
+    }
+
+    /// `keymgr ARGS`, ready when it prints a line starting with `ready` followed by the
+    /// address it listens on.
+    pub(crate) fn start_with(ca: &Ca, args: &[&str], ready: &'static str) -> Self {
         let mut child = ca
             .command()
-            .args(&args)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -159,7 +172,7 @@ impl Serving {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    if let Some(addr) = line.strip_prefix("listening on http://") {
+                    if let Some(addr) = line.strip_prefix(ready) {
                         let _ = tx.send(addr.to_owned());
                     }
                     let mut o = output.lock().expect("output");
