@@ -70,7 +70,8 @@ pub use crate::node::ceremony::{read_share, write_share};
 
 /// Refuses a development shortcut on a production node (made by `docsvc init`).
 pub fn refuse_production(layout: &Layout) -> Result<()> {
-    if Config::is_production(layout) {
+    // A node.toml that cannot be read refuses too, and says why.
+    if Config::load(layout)?.production {
         return Err(Error::invalid(
             "dev unseal",
             format!(
