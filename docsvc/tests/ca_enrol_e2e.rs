@@ -1,0 +1,447 @@
+//! A node made by `docsvc init` enrols with the real online CA (`keymgr serve --api-listen`,
+//! the `keymgr` binary of this workspace, unsealed by its custodians): the CA certificates
+//! fetched from the publication URL and checked against the pinned root, the node certificate
+//! issued for its one-time token and installed (checked by `openssl verify`); the token twice,
+//! or a wrong pin, refused. The node then renews its certificate over mutual TLS, and an
+//! official's signing certificate and key binding come from the CA and are installed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use sandi_e2e::node::{Killed, fails, ok, require, wait_port};
+
+fn docsvc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_docsvc"))
+}
+
+/// The workspace's `keymgr` binary, built beside `docsvc` (`cargo build -p keymgr`).
+fn keymgr_bin() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_docsvc")).with_file_name("keymgr");
+    assert!(
+        p.exists(),
+        "{} is missing: build it first (cargo build -p keymgr)",
+        p.display()
+    );
+    p
+}
+
+struct Ca {
+    dir: tempfile::TempDir,
+    shares: Vec<String>,
+    publication_port: u16,
+    api_port: u16,
+}
+
+impl Ca {
+    fn keymgr(&self, args: &[&str]) -> Output {
+        Command::new(keymgr_bin())
+            .arg("--home")
+            .arg(self.dir.path().join("home"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("keymgr")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        ok(&self.keymgr(args))
+    }
+
+    fn with_quorum(&self, before: &[&str], after: &[&str]) -> String {
+        let mut args: Vec<&str> = before.to_vec();
+        args.extend(self.shares.iter().map(String::as_str));
+        args.extend_from_slice(after);
+        self.ok(&args)
+    }
+
+    fn root_pem(&self) -> PathBuf {
+        self.dir.path().join("home/ca/root.pem")
+    }
+}
+
+/// keymgr's root ceremony (three custodians, two needed), its API certificate, and the root
+/// keystore taken away to its removable media.
+fn ceremony() -> Ca {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut ids = String::new();
+    let mut custodians = Vec::new();
+    for name in ["Budi", "Siti", "Andi"] {
+        let out = Command::new("age-keygen").output().expect("age-keygen");
+        let text = String::from_utf8(out.stdout).expect("utf-8");
+        let r = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# public key: "))
+            .expect("public key")
+            .to_owned();
+        ids.push_str(&text);
+        custodians.push(format!("{name}={r}"));
+    }
+    std::fs::write(dir.path().join("ids.txt"), ids).expect("ids");
+    let ca = Ca {
+        dir,
+        shares: Vec::new(),
+        publication_port: sandi_e2e::free_port(),
+        api_port: sandi_e2e::free_port(),
+    };
+    let publication = format!("http://127.0.0.1:{}", ca.publication_port);
+    let mut args = vec![
+        "ceremony",
+        "init",
+        "--organisation",
+        "Pemerintah Kota Contoh",
+        "--admin",
+        "Admin Upacara",
+        "--witness",
+        "Saksi Internal",
+        "--threshold",
+        "2",
+        "--shares-out",
+        "shares",
+        "--publication-url",
+        &publication,
+    ];
+    for c in &custodians {
+        args.extend(["--custodian", c.as_str()]);
+    }
+    ca.ok(&args);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(ca.dir.path().join("shares"))
+        .expect("shares")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let mut ca = ca;
+    for f in files.iter().take(2) {
+        ca.shares.push("--share".into());
+        ca.shares.push(f.display().to_string());
+    }
+    ca.shares.push("--identity".into());
+    ca.shares
+        .push(ca.dir.path().join("ids.txt").display().to_string());
+    ca.with_quorum(&["api-cert"], &["--ip", "127.0.0.1"]);
+    let media = ca.dir.path().join("removable");
+    std::fs::create_dir(&media).expect("media");
+    std::fs::rename(
+        ca.dir.path().join("home/root-keystore"),
+        media.join("root-keystore"),
+    )
+    .expect("root keystore away");
+    ca
+}
+
+fn invite(ca: &Ca, node: &str) -> String {
+    let out = ca.ok(&[
+        "node",
+        "invite",
+        "--node-id",
+        node,
+        "--organisation",
+        "Pemerintah Kota Contoh",
+        "--agency",
+        "dinkes",
+        "--accreditation",
+        "rahasia",
+        "--ip",
+        "127.0.0.1",
+        "--valid",
+        "1h",
+    ]);
+    out.lines()
+        .find(|l| l.starts_with("sandi-enrol-v1."))
+        .unwrap_or_else(|| panic!("no token in:\n{out}"))
+        .to_owned()
+}
+
+/// `keymgr serve` with its API, unsealed by two custodians over HTTPS.
+fn serve_ca(ca: &Ca) -> Killed {
+    let child = Command::new(keymgr_bin())
+        .arg("--home")
+        .arg(ca.dir.path().join("home"))
+        .current_dir(ca.dir.path())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{}", ca.publication_port),
+            "--api-listen",
+            &format!("127.0.0.1:{}", ca.api_port),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("keymgr serve");
+    let running = Killed(child);
+    wait_port(ca.api_port, "keymgr serve's API");
+    let ids = ca.dir.path().join("ids.txt").display().to_string();
+    for share in [&ca.shares[1], &ca.shares[3]] {
+        ca.ok(&[
+            "unseal",
+            "--url",
+            &format!("https://127.0.0.1:{}", ca.api_port),
+            "--share",
+            share,
+            "--identity",
+            &ids,
+        ]);
+    }
+    wait_port(ca.publication_port, "keymgr's publication service");
+    running
+}
+
+fn root_sha256(ca: &Ca) -> String {
+    let pem = std::fs::read_to_string(ca.root_pem()).expect("root.pem");
+    keymgr::transcript::sha256_hex(&keymgr::ca::pem_to_der(&pem).expect("PEM"))
+}
+
+fn age_recipient(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(format!("{name}.key"));
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&path)
+        .output()
+        .expect("age-keygen");
+    let r = String::from_utf8_lossy(&out.stderr)
+        .split_whitespace()
+        .last()
+        .expect("recipient")
+        .to_owned();
+    (path, r)
+}
+
+fn init(work: &Path, name: &str, ca: &Ca, pin: &str, token: &str) -> (PathBuf, Output) {
+    let data = work.join(name);
+    let mut c = docsvc();
+    c.arg("init")
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--shares-out")
+        .arg(work.join(format!("{name}-removable")))
+        .args([
+            "--node-id",
+            name,
+            "--organisation",
+            "Pemerintah Kota Contoh",
+        ])
+        .args(["--agencies", "dinkes", "--administrator", "Rina Admin"])
+        .args(["--witness", "Wawan Saksi", "--threshold", "2"])
+        .args(["--ca-url", &format!("https://127.0.0.1:{}", ca.api_port)])
+        .args(["--ca-root-sha256", pin])
+        .args([
+            "--ca-publication-url",
+            &format!("http://127.0.0.1:{}", ca.publication_port),
+        ])
+        .args(["--ca-token", token]);
+    for who in ["Ani", "Budi"] {
+        let (_, r) = age_recipient(work, &format!("{name}-{who}"));
+        c.arg("--custodian").arg(format!("{who}={r}"));
+    }
+    (data, c.output().expect("docsvc init"))
+}
+
+fn openssl_verify(data: &Path) {
+    let out = Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(data.join("ca/root.pem"))
+        .arg("-untrusted")
+        .arg(data.join("ca/network-ca.pem"))
+        .arg(data.join("tls/node-chain.pem"))
+        .output()
+        .expect("openssl");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(": OK"),
+        "openssl verify: {out:?}"
+    );
+}
+
+fn serial(data: &Path) -> String {
+    let pem = std::fs::read_to_string(data.join("tls/node-chain.pem")).expect("chain");
+    let der = docsvc::node::pem_certs(&pem).expect("certs").remove(0);
+    let (_, c) = x509_parser::parse_x509_certificate(&der).expect("cert");
+    c.raw_serial_as_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_enrols_renews_and_certifies_officials_with_the_online_ca() {
+    require("age-keygen");
+    require("openssl");
+    let ca = ceremony();
+    let _running = serve_ca(&ca);
+    let work = tempfile::tempdir().expect("tmp");
+    let w = work.path();
+    let pin = root_sha256(&ca);
+
+    // Enrolled at init with its one-time token.
+    let token = invite(&ca, "kota-a");
+    let (data, out) = init(w, "kota-a", &ca, &pin, &token);
+    let said = ok(&out);
+    assert!(said.contains("node certificate enrolled"), "{said}");
+    openssl_verify(&data);
+    let config = std::fs::read_to_string(data.join("node.toml")).expect("node.toml");
+    assert!(config.contains("[ca]") && config.contains(&pin), "{config}");
+
+    // The token a second time: the CA refuses, the installed certificate stays.
+    let before = serial(&data);
+    let why = fails(
+        &docsvc()
+            .args(["certificate", "enrol", "--data-dir"])
+            .arg(&data)
+            .args(["--token", &token])
+            .output()
+            .expect("enrol"),
+    );
+    assert!(why.contains("the online CA refused (4"), "{why}");
+    assert_eq!(serial(&data), before);
+
+    // A wrong pin: the root the publication serves is not the one pinned; nothing installed.
+    let token_b = invite(&ca, "kota-b");
+    let wrong = "00".repeat(32);
+    let (data_b, out) = init(w, "kota-b", &ca, &wrong, &token_b);
+    let why = fails(&out);
+    assert!(why.contains("not the pinned"), "{why}");
+    assert!(!data_b.join("tls/node-chain.pem").exists());
+
+    // Renewal over mutual TLS with the node's certificate: a new certificate, same key.
+    let said = ok(&docsvc()
+        .args(["certificate", "renew", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("renew"));
+    assert!(said.contains("renewed"), "{said}");
+    assert_ne!(serial(&data), before);
+    openssl_verify(&data);
+
+    renews_by_itself(&data);
+    official_from_the_ca(w, &data).await;
+}
+
+/// A serving node whose certificate is due (renew_before_days longer than its validity)
+/// renews it by itself, sealed or not, and the new one is on disk.
+fn renews_by_itself(data: &Path) {
+    let before = serial(data);
+    let path = data.join("node.toml");
+    let config = std::fs::read_to_string(&path).expect("node.toml");
+    std::fs::write(
+        &path,
+        config.replace("renew_before_days = 30", "renew_before_days = 365"),
+    )
+    .expect("node.toml");
+    let port = sandi_e2e::free_port();
+    let _node = Killed(
+        docsvc()
+            .args(["serve", "--data-dir"])
+            .arg(data)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docsvc serve"),
+    );
+    wait_port(port, "docsvc serve");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while serial(data) == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the serving node did not renew its certificate"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    openssl_verify(data);
+    std::fs::write(&path, config).expect("node.toml");
+}
+
+/// The node opened and unsealed by its two custodians (their shares and identities as
+/// `init` above made them).
+async fn unsealed(w: &Path, data: &Path) -> docsvc::node::Node {
+    let node = docsvc::node::Node::open(docsvc::node::Layout::new(data))
+        .await
+        .expect("open");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(w.join("kota-a-removable"))
+        .expect("removable")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".age"))
+        .collect();
+    files.sort();
+    for (share, who) in files.iter().zip(["Ani", "Budi"]) {
+        let id = w.join(format!("kota-a-{who}.key"));
+        node.keystore
+            .submit_share(docsvc::node::ceremony::read_share(share, &id).expect("share"))
+            .expect("submit");
+    }
+    assert!(!node.is_sealed());
+    node.after_unseal().expect("after unseal");
+    node
+}
+
+async fn add_official(node: &docsvc::node::Node, nip: &str, agency: &str) {
+    use docsvc::officials::directory::{self, NewOfficial};
+    directory::add(
+        &node.store,
+        node.keystore.as_ref(),
+        node.policy.current().handling(),
+        &NewOfficial {
+            nip: nip.into(),
+            name: "Budi Santoso".into(),
+            agency: agency.into(),
+            position: "Kepala Dinas".into(),
+            clearance: policies::Level::Rahasia,
+            roles: vec!["pejabat".into()],
+            compartments: vec![],
+            password: zeroize::Zeroizing::new("sandi-kuat-sekali-1".into()),
+            pin: zeroize::Zeroizing::new("482913".into()),
+            status: policies::Status::Active,
+        },
+    )
+    .await
+    .expect("official");
+}
+
+/// An official of an agency the node serves gets a signing certificate and key binding from
+/// the CA, installed after the node's checks; one of another agency is refused by the CA and
+/// nothing is installed.
+async fn official_from_the_ca(w: &Path, data: &Path) {
+    use docsvc::officials::directory;
+    let node = unsealed(w, data).await;
+    let nip = "197501012000031001";
+    add_official(&node, nip, "dinkes").await;
+    docsvc::officials::certify::from_ca(&node, nip)
+        .await
+        .expect("certificate and binding from the CA");
+    let o = directory::get(&node.store, nip)
+        .await
+        .expect("get")
+        .expect("official");
+    let cert = o.certificate.expect("a certificate installed");
+    let (_, c) = x509_parser::parse_x509_certificate(&cert).expect("cert");
+    let named = c
+        .subject()
+        .iter_by_oid(&x509_parser::oid_registry::OID_X509_SERIALNUMBER)
+        .next()
+        .and_then(|a| a.as_str().ok().map(str::to_owned));
+    assert_eq!(named.as_deref(), Some(nip));
+    let binding = directory::key_binding(&node.store, nip)
+        .await
+        .expect("binding")
+        .expect("a binding installed");
+    assert!(binding.contains(nip));
+
+    let other = "199005052015031005";
+    add_official(&node, other, "bappeda").await;
+    let e = docsvc::officials::certify::from_ca(&node, other)
+        .await
+        .expect_err("bappeda is not served by this node");
+    assert!(
+        matches!(
+            e,
+            docsvc::Error::CaRefused {
+                status: 400..=499,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let o = directory::get(&node.store, other)
+        .await
+        .expect("get")
+        .expect("official");
+    assert!(o.certificate.is_none());
+}
