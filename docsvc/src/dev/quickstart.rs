@@ -18,8 +18,8 @@ use zeroize::Zeroizing;
 
 use crate::crypto::tls::csr_for;
 use crate::node::{self, Config, Layout};
-use crate::officials::applications::{self, NewApplication};
-use crate::officials::directory::{self, NewOfficial};
+use crate::officials::applications::{self, ClientKey, NewApplication};
+use crate::officials::directory::{self, NewOfficial, Secrets};
 use crate::private_files::write_private;
 use crate::store::Store;
 use crate::{Error, Result};
@@ -301,8 +301,11 @@ async fn dev_official(
             clearance,
             roles: official.roles.clone(),
             compartments: vec![],
-            password: official.password.clone(),
-            pin: official.pin.clone(),
+            // The dev path: quickstart's officials get known secrets, printed once.
+            secrets: Secrets::DevKnown {
+                password: official.password.clone(),
+                pin: official.pin.clone(),
+            },
             status: policies::Status::Active,
         },
     )
@@ -514,6 +517,7 @@ fn dev_config(
         delivery_attempts: 12,
         network_refusal_window_secs: 60,
         crl_warn_hours: 48,
+        enrolment_seconds: 72 * 3600,
         limits: node::Limits::default(),
         // `docsvc serve` starts a quickstart node's dev TSA and writes its URL here.
         pki: node::Pki {
@@ -732,7 +736,7 @@ async fn dev_application(
             name: "e-Office Pemerintah Kota".into(),
             agency: "diskominfo".into(),
             clearance: Level::Rahasia,
-            client_certificate: client.record.der.clone(),
+            client: ClientKey::Certificate(client.record.der.clone()),
             may_sign_for: vec![DEV_OFFICIALS[0].0.into()],
         },
     )

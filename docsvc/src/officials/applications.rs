@@ -26,6 +26,9 @@ pub struct Application {
     #[serde(skip)]
     pub certificate: Option<Vec<u8>>,
     pub may_sign_for: Vec<String>,
+    /// The certificate request it was registered with (DER), if any.
+    #[serde(skip)]
+    pub client_csr: Option<Vec<u8>>,
 }
 
 impl Application {
@@ -49,8 +52,19 @@ pub struct NewApplication {
     pub name: String,
     pub agency: String,
     pub clearance: Level,
-    pub client_certificate: Vec<u8>,
+    pub client: ClientKey,
     pub may_sign_for: Vec<String>,
+}
+
+/// How an application will authenticate (mutual TLS).
+#[derive(Debug)]
+pub enum ClientKey {
+    /// Its client certificate (DER), already issued: the application is active at once.
+    Certificate(Vec<u8>),
+    /// Its own certificate request (DER, self-signature checked): the application stays
+    /// suspended until the certificate keymgr issues from it is installed
+    /// ([`crate::officials::application_admin::install_issued`]).
+    Request(Vec<u8>),
 }
 
 pub fn sha256_hex(der: &[u8]) -> String {
@@ -74,6 +88,7 @@ fn row_application(row: ApplicationRow) -> Result<Application> {
             })
             .transpose()?,
         may_sign_for: list(&row.may_sign_for)?,
+        client_csr: row.client_csr,
         id: row.id,
         name: row.name,
         agency: row.agency,
@@ -99,8 +114,26 @@ pub async fn register(
             "an application id is 1-64 letters, digits and hyphens",
         ));
     }
-    x509_parser::parse_x509_certificate(&n.client_certificate)
-        .map_err(|e| Error::invalid("client_certificate", format!("client certificate: {e}")))?;
+    let (certificate_sha256, status, client_csr) = match &n.client {
+        ClientKey::Certificate(der) => {
+            x509_parser::parse_x509_certificate(der).map_err(|e| {
+                Error::invalid("client_certificate", format!("client certificate: {e}"))
+            })?;
+            (sha256_hex(der), Status::Active, None)
+        }
+        // No certificate hashes to this: nothing authenticates as it until one is installed.
+        ClientKey::Request(der) => (
+            format!("pending:{}", n.id),
+            Status::Suspended,
+            Some(der.as_slice()),
+        ),
+    };
+    if get(store, &n.id).await?.is_some() {
+        return Err(Error::Conflict(format!(
+            "application {} already exists",
+            n.id
+        )));
+    }
     let key = keys.generate(
         crate::officials::signing_key_kind(table, n.clearance),
         &format!("app-{}-sign", n.id),
@@ -114,10 +147,12 @@ pub async fn register(
             name: &n.name,
             agency: &n.agency,
             clearance: n.clearance.as_str(),
-            certificate_sha256: &sha256_hex(&n.client_certificate),
+            certificate_sha256: &certificate_sha256,
             signing_key: &key.id().to_string(),
             may_sign_for: &may_sign_for,
             created_at: &now_rfc3339(),
+            status: status.as_str(),
+            client_csr,
         },
     )
     .await?;
