@@ -433,11 +433,13 @@ async fn keymgr_issues(node: &DevNode, name: &str, csr_pem: &str) -> String {
     .certificate_pem()
 }
 
-/// The application signs over mutual TLS with its own key and certificate.
+/// The application signs over mutual TLS with its own key and certificate (and the Network
+/// CA's, the chain it presents).
 fn app_signs(node: &DevNode, key: &Path, cert_pem: &str) -> Response {
     use base64::Engine as _;
     let cert = key.with_extension("pem");
-    std::fs::write(&cert, cert_pem).expect("cert file");
+    let network_ca = std::fs::read_to_string(node.data.join("ca/network-ca.pem")).expect("ca");
+    std::fs::write(&cert, format!("{cert_pem}{network_ca}")).expect("cert file");
     let content = base64::engine::general_purpose::STANDARD.encode(b"surat dari aplikasi");
     anon(node).call(
         "POST",
@@ -500,7 +502,8 @@ async fn an_application_is_registered_through_the_api(node: &DevNode, maya: &Cli
         )
     };
     // Not yet installed: the application cannot sign.
-    assert_eq!(app_signs(node, &key, &client_pem).status, 401);
+    let r = app_signs(node, &key, &client_pem);
+    assert_eq!(r.status, 401, "{}", r.text());
     assert_eq!(
         install(&other_pem, &signing_pem).status,
         400,
