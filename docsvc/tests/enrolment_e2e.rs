@@ -24,6 +24,7 @@ const RINA: &str = "199101012020121009";
 const LOCKED: &str = "199101012020121010";
 const LATE: &str = "199101012020121011";
 const WEB: &str = "199101012020121012";
+const FIRST: &str = "199101012020121013";
 
 fn docsvc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_docsvc"))
@@ -573,6 +574,130 @@ fn an_application_is_registered_through_the_cli(node: &DevNode, rt: &tokio::runt
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
+/// The code a CLI command printed.
+fn printed_code(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("enrolment code (give it to the official only; shown once): "))
+        .unwrap_or_else(|| panic!("a code: {out}"))
+        .trim()
+        .to_owned()
+}
+
+/// An operator under the custodians' quorum registers a node's first administrator (active at
+/// once) and resets them, from the command line; the official enrols with each code.
+fn the_operator_registers_and_resets(node: &DevNode) {
+    let csr = node.data.join("first.csr");
+    let out = ok(&docsvc()
+        .args(["official", "register", "--dev-unseal", "--data-dir"])
+        .arg(&node.data)
+        .args([
+            "--nip",
+            FIRST,
+            "--name",
+            "Admin Pertama",
+            "--agency",
+            "diskominfo",
+            "--position",
+            "Pengelola Sandi",
+            "--clearance",
+            "rahasia",
+            "--role",
+            "pengelola_sandi",
+            "--role",
+            "admin",
+            "--csr-out",
+        ])
+        .arg(&csr)
+        .output()
+        .expect("docsvc official register"));
+    assert!(
+        std::fs::read_to_string(&csr).is_ok_and(|c| c.contains("CERTIFICATE REQUEST")),
+        "{out}"
+    );
+    let r = enrol(
+        node,
+        FIRST,
+        &printed_code(&out),
+        "admin pertama 2026",
+        "101010",
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    let (first, r) = log_in(node, FIRST, "admin pertama 2026");
+    assert_eq!(r.status, 200, "active at once: {}", r.text());
+    let out = ok(&docsvc()
+        .args(["official", "reset", FIRST, "--dev-unseal", "--data-dir"])
+        .arg(&node.data)
+        .output()
+        .expect("docsvc official reset"));
+    assert_eq!(first.get("/api/v1/me").status, 401, "the session ended");
+    assert_refused(&log_in(node, FIRST, "admin pertama 2026").1);
+    let r = enrol(
+        node,
+        FIRST,
+        &printed_code(&out),
+        "admin pertama 2027",
+        "202020",
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    // An unknown official is a clear refusal.
+    let out = docsvc()
+        .args([
+            "official",
+            "reset",
+            "199999999999999999",
+            "--dev-unseal",
+            "--data-dir",
+        ])
+        .arg(&node.data)
+        .output()
+        .expect("docsvc official reset");
+    assert!(!out.status.success());
+}
+
+/// Every step above is in the access log, as other administrative actions are.
+fn everything_is_logged(node: &DevNode) {
+    let out = ok(&docsvc()
+        .args(["audit", "export", "--data-dir"])
+        .arg(&node.data)
+        .output()
+        .expect("audit export"));
+    let entries: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let maya = format!("official:{MAYA}");
+    let rina = format!("official:{RINA}");
+    let first = format!("official:{FIRST}");
+    for (actor, action, decision) in [
+        (maya.as_str(), "official_register", "allow"),
+        (maya.as_str(), "official_reset", "allow"),
+        (rina.as_str(), "enrol", "allow"),
+        (rina.as_str(), "enrol", "deny"),
+        (rina.as_str(), "password_change", "deny"),
+        (rina.as_str(), "password_change", "allow"),
+        (rina.as_str(), "pin_change", "deny"),
+        (rina.as_str(), "pin_change", "allow"),
+        (maya.as_str(), "application_register", "allow"),
+        (maya.as_str(), "application_certificates", "allow"),
+        ("operator:cli", "application_register", "allow"),
+        ("operator:cli", "application_certificates", "allow"),
+        ("operator:cli", "official_register", "allow"),
+        ("operator:cli", "official_reset", "allow"),
+        (first.as_str(), "enrol", "allow"),
+    ] {
+        assert!(
+            entries
+                .iter()
+                .any(|e| e["actor"] == actor && e["action"] == action && e["decision"] == decision),
+            "{actor} {action} {decision} is logged"
+        );
+    }
+    // No code, password or PIN ever reaches the log.
+    for secret in ["rina punya sandi 2026", "482916", "admin pertama 2026"] {
+        assert!(!out.contains(secret), "{secret} in the log");
+    }
+}
+
 /// Serves the node again after `change` to its node.toml.
 fn restart(node: &mut DevNode, change: impl FnOnce(&str) -> String) {
     node.stop();
@@ -623,6 +748,8 @@ async fn scenario(database_url: Option<&str>) {
     an_application_is_registered_through_the_api(&node, &maya).await;
     let rt = tokio::runtime::Handle::current();
     tokio::task::block_in_place(|| an_application_is_registered_through_the_cli(&node, &rt));
+    the_operator_registers_and_resets(&node);
+    everything_is_logged(&node);
     an_expired_code_is_refused(&mut node).await;
 }
 
