@@ -141,11 +141,8 @@ async fn failed_logins(node: &DevNode, nip: &str) -> i64 {
         .expect("count")
 }
 
-/// An official's whole life: created without secrets, enrolled, logged in, stepped up,
-/// changing their own secrets, reset by an administrator.
-async fn an_official_sets_their_own_secrets(node: &DevNode) {
-    let maya = login(node, MAYA);
-    // The admin API takes no password or PIN.
+/// The admin API takes no password or PIN: a registration naming either is refused.
+fn the_admin_api_takes_no_secrets(maya: &Client) {
     for extra in [
         json!({ "password": "kata sandi admin 2026" }),
         json!({ "pin": "135790" }),
@@ -158,6 +155,13 @@ async fn an_official_sets_their_own_secrets(node: &DevNode) {
         assert_eq!(r.status, 400, "{}", r.text());
         assert!(r.text().contains("unknown field"), "{}", r.text());
     }
+}
+
+/// An official's whole life: created without secrets, enrolled, logged in, stepped up,
+/// changing their own secrets, reset by an administrator.
+async fn an_official_sets_their_own_secrets(node: &DevNode) {
+    let maya = login(node, MAYA);
+    the_admin_api_takes_no_secrets(&maya);
     let code = register(node, &maya, RINA);
     assert_eq!(code.len(), 39, "{code}");
     // Not enrolled: no password works yet.
@@ -250,9 +254,11 @@ async fn an_official_sets_their_own_secrets(node: &DevNode) {
     let r = enrol(node, RINA, &code2, "rina punya sandi 2028", "864200");
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(log_in(node, RINA, "rina punya sandi 2028").1.status, 200);
+}
 
-    // Wrong codes count toward the lockout: after five, even the right code is refused.
-    let code3 = register(node, &maya, LOCKED);
+/// Wrong codes count toward the lockout: after five, even the right code is refused.
+fn wrong_codes_lock(node: &DevNode, maya: &Client) {
+    let code3 = register(node, maya, LOCKED);
     for _ in 0..5 {
         assert_refused(&enrol(
             node,
@@ -743,6 +749,7 @@ async fn scenario(database_url: Option<&str>) {
     );
     an_official_sets_their_own_secrets(&node).await;
     let maya = login(&node, MAYA);
+    wrong_codes_lock(&node, &maya);
     the_web_page_enrols(&node, &maya);
     a_planted_code_is_refused(&node).await;
     an_application_is_registered_through_the_api(&node, &maya).await;

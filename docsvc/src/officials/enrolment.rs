@@ -257,6 +257,27 @@ pub(crate) async fn reset_row(store: &Store, nip: &str, pending: &Pending) -> Re
     sessions::delete_of_official(store, nip).await
 }
 
+/// What a current secret that was not right is logged as, and refused with.
+fn wrong_current(what: &str, verdict: Verdict) -> (String, Error) {
+    match verdict {
+        Verdict::Wrong {
+            locked: Some(until),
+        }
+        | Verdict::Locked(until) => (
+            format!("{what} locked until {}", rfc3339(until)),
+            Error::Locked(format!(
+                "the {what} is locked after {} wrong entries until {}",
+                lockout::MAX_FAILURES,
+                rfc3339(until)
+            )),
+        ),
+        _ => (
+            format!("wrong current {what}"),
+            Error::Unauthenticated(format!("the current {what} is wrong")),
+        ),
+    }
+}
+
 /// An official changes their own password (`Secret::Password`) or signing PIN
 /// (`Secret::Pin`), giving the current one: a wrong one is refused, logged and counted
 /// toward the lockout of that secret. The new one keeps its form's rule and differs from the
@@ -294,41 +315,11 @@ pub async fn change(
         return Err(Error::Sealed);
     }
     let actor = format!("official:{nip}");
-    match lockout::check(&node.store, nip, which, current).await? {
-        Verdict::Right => {}
-        Verdict::Wrong { locked: None } | Verdict::Unknown => {
-            log(
-                node,
-                &actor,
-                action,
-                "deny",
-                format!("wrong current {what}"),
-                client,
-            )
-            .await?;
-            return Err(Error::Unauthenticated(format!(
-                "the current {what} is wrong"
-            )));
-        }
-        Verdict::Wrong {
-            locked: Some(until),
-        }
-        | Verdict::Locked(until) => {
-            log(
-                node,
-                &actor,
-                action,
-                "deny",
-                format!("{what} locked until {}", rfc3339(until)),
-                client,
-            )
-            .await?;
-            return Err(Error::Locked(format!(
-                "the {what} is locked after {} wrong entries until {}",
-                lockout::MAX_FAILURES,
-                rfc3339(until)
-            )));
-        }
+    let verdict = lockout::check(&node.store, nip, which, current).await?;
+    if verdict != Verdict::Right {
+        let (reason, refusal) = wrong_current(what, verdict);
+        log(node, &actor, action, "deny", reason, client).await?;
+        return Err(refusal);
     }
     let r = row::load(&node.store, nip)
         .await?
