@@ -521,6 +521,22 @@ async fn an_application_is_registered_through_the_api(node: &DevNode, maya: &Cli
     assert_eq!(r.status, 204, "{}", r.text());
     let r = app_signs(node, &key, &client_pem);
     assert_eq!(r.status, 200, "{}", r.text());
+
+    // A database writer widens whom it may sign for: the row's MAC no longer holds, and the
+    // application is refused until an administrator looks.
+    write_row(
+        node,
+        "UPDATE applications SET may_sign_for = $1 WHERE id = $2",
+        &[&format!(r#"["{BUDI}","{SITI}"]"#), "surat-api"],
+    )
+    .await;
+    let r = app_signs(node, &key, &client_pem);
+    assert_eq!(
+        r.json()["type"],
+        "urn:sandi:problem:integrity",
+        "{}",
+        r.text()
+    );
 }
 
 fn an_application_is_registered_through_the_cli(node: &DevNode, rt: &tokio::runtime::Handle) {

@@ -7,3 +7,7 @@ ALTER TABLE officials ADD COLUMN enrolment_expires_at TEXT;
 -- Applications are registered with their own certificate request (their TLS key stays with
 -- them); the client certificate keymgr issues from it must certify that request's key.
 ALTER TABLE applications ADD COLUMN client_csr BLOB;
+-- Applications' rows carry the node's MAC over every field (HMAC-SHA256, key sealed in the
+-- keystore): a database writer cannot change an application's certificate, status, clearance
+-- or whom it may sign for unnoticed. Rows from before it have none and are refused.
+ALTER TABLE applications ADD COLUMN mac TEXT;

@@ -12,7 +12,6 @@ use crate::audit::Entry;
 use crate::node::Node;
 use crate::officials::applications::{self, Application, ClientKey, NewApplication};
 use crate::officials::directory::{self, Official};
-use crate::store::applications as stored;
 use crate::{Error, Result};
 
 /// The largest certificate or request read, PEM.
@@ -312,9 +311,7 @@ pub async fn install_issued(
             "that client certificate belongs to another application".into(),
         ));
     }
-    if !stored::install(&node.store, id, &sha, signing_der).await? {
-        return Err(Error::NotFound(format!("application {id}")));
-    }
+    applications::install(&node.store, id, &sha, signing_der).await?;
     applications::get(&node.store, id)
         .await?
         .ok_or_else(|| Error::Vanished {
