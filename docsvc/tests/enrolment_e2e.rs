@@ -235,6 +235,20 @@ async fn an_official_sets_their_own_secrets(node: &DevNode) {
     assert_eq!(r.status, 401, "the old PIN: {}", r.text());
     let r = rina.post_json("/api/v1/session/step-up", &json!({ "pin": "975310" }));
     assert_eq!(r.status, 200, "{}", r.text());
+    // A new password that is the PIN is refused (a ten-digit PIN, to be a possible password).
+    let r = put_json(
+        &rina,
+        "/api/v1/me/pin",
+        &json!({ "current": "975310", "new": "1357924680" }),
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = put_json(
+        &rina,
+        "/api/v1/me/password",
+        &json!({ "current": "sandi baru rina 2027", "new": "1357924680" }),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("must differ"), "{}", r.text());
 
     // A reset: never by an ordinary official; by the admin, the old secrets stop at once, the
     // session ends, and a new code works.

@@ -165,13 +165,15 @@ pub fn check_password(password: &str) -> Result<()> {
     if n < 10 {
         return Err(Error::invalid(
             "password",
-            "a password needs at least 10 characters",
+            "kata sandi minimal 10 karakter / a password needs at least 10 characters",
         ));
     }
     if n > MAX_SECRET_CHARS {
         return Err(Error::invalid(
             "password",
-            format!("a password is at most {MAX_SECRET_CHARS} characters"),
+            format!(
+                "kata sandi paling banyak {MAX_SECRET_CHARS} karakter / a password is at most {MAX_SECRET_CHARS} characters"
+            ),
         ));
     }
     Ok(())
@@ -180,7 +182,10 @@ pub fn check_password(password: &str) -> Result<()> {
 /// A signing PIN's rule: 6 to 32 digits.
 pub fn check_pin_form(pin: &str) -> Result<()> {
     if pin.len() < 6 || pin.len() > 32 || !pin.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::invalid("pin", "a signing PIN is 6 to 32 digits"));
+        return Err(Error::invalid(
+            "pin",
+            "PIN tanda tangan 6 sampai 32 angka / a signing PIN is 6 to 32 digits",
+        ));
     }
     Ok(())
 }
@@ -195,7 +200,7 @@ pub fn check_new_secrets(password: &str, pin: &str) -> Result<()> {
     )) {
         return Err(Error::invalid(
             "pin",
-            "the signing PIN must differ from the password",
+            "PIN tanda tangan harus berbeda dari kata sandi / the signing PIN must differ from the password",
         ));
     }
     Ok(())

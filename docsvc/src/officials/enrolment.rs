@@ -341,7 +341,7 @@ pub async fn change(
     if same_as_other {
         return Err(Error::invalid(
             "new",
-            "the signing PIN and the password must differ",
+            "PIN tanda tangan dan kata sandi harus berbeda / the signing PIN and the password must differ",
         ));
     }
     row::update(&node.store, nip, |r| {
