@@ -114,13 +114,18 @@ fn assert_refused(r: &Response) {
     );
 }
 
-/// What a database writer does: sets columns of an official's row.
-async fn write_row(node: &DevNode, sql: &str, binds: &[&str]) {
+/// The node's database, as anyone with its URL opens it.
+async fn database(node: &DevNode) -> docsvc::store::Store {
     let layout = docsvc::node::Layout::new(&node.data);
     let config = docsvc::node::Config::load(&layout).expect("node.toml");
-    let store = docsvc::store::Store::open(&config.database_url(&layout))
+    docsvc::store::Store::open(&config.database_url(&layout))
         .await
-        .expect("database");
+        .expect("database")
+}
+
+/// What a database writer does: sets columns of a row.
+async fn write_row(node: &DevNode, sql: &str, binds: &[&str]) {
+    let store = database(node).await;
     let mut q = sqlx::query(sql);
     for b in binds {
         q = q.bind(*b);
@@ -129,11 +134,7 @@ async fn write_row(node: &DevNode, sql: &str, binds: &[&str]) {
 }
 
 async fn failed_logins(node: &DevNode, nip: &str) -> i64 {
-    let layout = docsvc::node::Layout::new(&node.data);
-    let config = docsvc::node::Config::load(&layout).expect("node.toml");
-    let store = docsvc::store::Store::open(&config.database_url(&layout))
-        .await
-        .expect("database");
+    let store = database(node).await;
     sqlx::query_scalar("SELECT failed_logins FROM officials WHERE nip = $1")
         .bind(nip)
         .fetch_one(store.pool())
@@ -561,19 +562,8 @@ fn an_application_is_registered_through_the_cli(node: &DevNode, rt: &tokio::runt
     let out = docsvc()
         .args(["application", "register", "--dev-unseal", "--data-dir"])
         .arg(&node.data)
-        .args([
-            "--id",
-            "surat-cli",
-            "--name",
-            "Aplikasi Surat CLI",
-            "--agency",
-            "dinkes",
-            "--clearance",
-            "terbatas",
-            "--may-sign-for",
-            BUDI,
-            "--csr",
-        ])
+        .args("--id surat-cli --name Aplikasi --agency dinkes --clearance terbatas".split(' '))
+        .args(["--may-sign-for", BUDI, "--csr"])
         .arg(&csr_file)
         .arg("--signing-csr-out")
         .arg(&signing_out)
@@ -631,18 +621,14 @@ fn the_operator_registers_and_resets(node: &DevNode) {
             FIRST,
             "--name",
             "Admin Pertama",
-            "--agency",
-            "diskominfo",
             "--position",
             "Pengelola Sandi",
-            "--clearance",
-            "rahasia",
-            "--role",
-            "pengelola_sandi",
-            "--role",
-            "admin",
-            "--csr-out",
         ])
+        .args(
+            "--agency diskominfo --clearance rahasia --role pengelola_sandi --role admin"
+                .split(' '),
+        )
+        .arg("--csr-out")
         .arg(&csr)
         .output()
         .expect("docsvc official register"));
