@@ -82,6 +82,12 @@ pub enum Error {
     #[error("the token refused the PIN")]
     WrongPin,
 
+    /// The token's PIN could not be read from where the configuration says it is (a missing
+    /// or unsafe PIN file, an unset environment variable), or the configuration holds the PIN
+    /// itself. The message names the source, never the PIN.
+    #[error("the token's PIN is not available: {0}")]
+    PinSource(String),
+
     /// The token or PKCS#11 module could not be found or used.
     #[error("PKCS#11: {0}")]
     Pkcs11(String),

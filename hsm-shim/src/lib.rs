@@ -6,13 +6,21 @@
 //!   split M-of-N among key custodians; it starts sealed.
 //! - [`Pkcs11KeyStore`]: a PKCS#11 token (a real HSM or SoftHSM2); keys are generated on the
 //!   token as non-extractable.
+//!
+//! [`RoutedKeyStore`] puts the two together for a service whose signing keys live on a token:
+//! signing keys on the token, X25519 agreement and AES wrapping keys (which tokens such as
+//! SoftHSM2 cannot hold for sandi's uses) in the sealed software keystore; see its module for
+//! which key goes where and why. [`Pkcs11Settings`] is the token part of a service's
+//! configuration: module, token label and where the PIN is read from (never the PIN itself).
 
 mod age_identity;
 mod durable;
 mod error;
 mod key;
+mod pin;
 mod pkcs11;
 mod quorum;
+mod routed;
 mod software;
 mod verify;
 mod wiped;
@@ -23,8 +31,10 @@ pub use key::{
     KeyHandle, KeyId, KeyInfo, KeyKind, KeyState, KeyUsage, Operation, SecretBytes, SharedSecret,
     Signature, SignatureAlgorithm, raw_from_spki, spki_from_raw, spki_pem,
 };
+pub use pin::Pkcs11Settings;
 pub use pkcs11::{Pkcs11Config, Pkcs11KeyStore};
 pub use quorum::{CustodianShare, Mode, Quorum};
+pub use routed::RoutedKeyStore;
 pub use software::{ResharePlan, SoftwareKeyStore};
 pub use verify::verify_signature;
 

@@ -55,6 +55,10 @@ pub struct CustodianRecord {
     pub index: u8,
     pub name: String,
     pub protection: String,
+    /// The SSH Ed25519 key (`ssh-ed25519 AAAA…`) the custodian countersigns transcripts with;
+    /// homes made before countersignatures have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_public_key: Option<String>,
 }
 
 /// What keymgr remembers between runs.

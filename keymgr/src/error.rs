@@ -54,6 +54,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// A countersignature on a ceremony transcript that is refused, and why.
+    #[error("countersignature of {signer} refused: {refusal}")]
+    Countersignature {
+        signer: String,
+        #[source]
+        refusal: crate::countersign::Refusal,
+    },
+
     /// The transparency log does not verify; `entry` names the first bad entry.
     #[error("log entry {entry}: {reason}")]
     Log { entry: usize, reason: String },

@@ -2,8 +2,10 @@
 //! revocation, over hsm-shim. The `keymgr` binary is a thin CLI over this library.
 #![forbid(unsafe_code)]
 
+pub mod berita_acara;
 pub mod ca;
 pub mod ceremony;
+pub mod countersign;
 pub mod directory;
 mod error;
 pub mod inventory;
@@ -12,6 +14,7 @@ pub mod keys;
 pub mod merkle;
 pub mod ocsp;
 pub mod oid_arc;
+pub mod online;
 pub mod publication;
 pub mod publish;
 mod records;

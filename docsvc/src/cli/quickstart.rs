@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
+
 use docsvc::dev::quickstart;
 use docsvc::node::Layout;
 
@@ -35,6 +37,11 @@ pub(super) struct QuickstartArgs {
     /// one; the officials' signing keys follow its handling table.
     #[arg(long)]
     policy: Option<PathBuf>,
+    /// Put the node's signing keys on a PKCS#11 token: a TOML file with `module`,
+    /// `token_label` and `pin_file` or `pin_env` (what node.toml's `[keystore.pkcs11]` holds;
+    /// never the PIN itself). The token must be initialised (e.g. `softhsm2-util --init-token`).
+    #[arg(long, value_name = "FILE")]
+    pkcs11_config: Option<PathBuf>,
 }
 
 pub(super) async fn run(args: QuickstartArgs) -> anyhow::Result<()> {
@@ -48,7 +55,21 @@ pub(super) async fn run(args: QuickstartArgs) -> anyhow::Result<()> {
         agencies,
         accreditation,
         policy,
+        pkcs11_config,
     } = args;
+    let pkcs11 = match pkcs11_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading --pkcs11-config {}", path.display()))?;
+            let settings: hsm_shim::Pkcs11Settings = toml::from_str(&text)
+                .with_context(|| format!("--pkcs11-config {}", path.display()))?;
+            settings
+                .validate()
+                .with_context(|| format!("--pkcs11-config {}", path.display()))?;
+            Some(settings)
+        }
+        None => None,
+    };
     let spec = quickstart::DevNode {
         listen: listen.clone(),
         database_url,
@@ -59,6 +80,7 @@ pub(super) async fn run(args: QuickstartArgs) -> anyhow::Result<()> {
             .parse()
             .map_err(|e: String| anyhow::anyhow!("--accreditation {accreditation:?}: {e}"))?,
         policy,
+        pkcs11,
     };
     let layout = Layout::new(&data_dir);
     let mut banner = None;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use age::secrecy::ExposeSecret;
-use hsm_shim::{CustodianShare, KeyStore, Quorum, SoftwareKeyStore};
+use hsm_shim::{CustodianShare, KeyStore, Quorum, Sealable, SoftwareKeyStore};
 use keymgr::ca::{ApplicationRequest, Home, NodeRequest, OfficialRequest};
 use keymgr::ceremony::{self, CustodianSpec, InitPlan, QuorumSession};
 use keymgr::inventory::Inventory;
@@ -276,7 +276,7 @@ async fn dev_official(
     inv: &Inventory,
     online: &SoftwareKeyStore,
     store: &Store,
-    keystore: &SoftwareKeyStore,
+    keystore: &dyn KeyStore,
     table: &policies::HandlingTable,
     (nip, name, agency, position, clearance, roles): DevSpec,
 ) -> Result<DevOfficial> {
@@ -403,11 +403,17 @@ async fn joined(
 }
 
 /// The node keystore sealed by the dev custodians, opened with their shares, and the node's
-/// own keys in it.
+/// own keys in it: the keystore to use (with the token of `pkcs11` for the signing keys, if
+/// given) and its software half, to seal at the end.
 fn dev_node_keystore(
     layout: &Layout,
     recipients: &[age::x25519::Recipient],
-) -> Result<(Arc<SoftwareKeyStore>, node::NodeKeys)> {
+    token: Option<Arc<hsm_shim::Pkcs11KeyStore>>,
+) -> Result<(Arc<dyn Sealable>, Arc<SoftwareKeyStore>, node::NodeKeys)> {
+    if token.is_some() {
+        // Said where the keys go: the signing keys below and the officials' are made on it.
+        tracing::info!("signing keys on the PKCS#11 token; X25519 and wrapping keys in software");
+    }
     let shares = node::create_keystore(
         layout,
         Quorum {
@@ -421,12 +427,23 @@ fn dev_node_keystore(
     {
         write_share(share_file, share, r)?;
     }
-    let keystore = Arc::new(SoftwareKeyStore::open(&layout.keystore())?);
+    let software = Arc::new(SoftwareKeyStore::open(&layout.keystore())?);
+    let keystore: Arc<dyn Sealable> = match token {
+        Some(token) => Arc::new(hsm_shim::RoutedKeyStore::new(Arc::clone(&software), token)),
+        None => Arc::clone(&software) as Arc<dyn Sealable>,
+    };
     unseal_dev(layout, keystore.as_ref())?;
     let tls = node::create_tls_key(layout)?;
     let keys = node::generate_node_keys(keystore.as_ref(), tls)?;
     keys.save(layout)?;
-    Ok((keystore, keys))
+    Ok((keystore, software, keys))
+}
+
+/// The token of `[keystore.pkcs11]`, logged in to with the PIN from its source.
+fn open_token(settings: &hsm_shim::Pkcs11Settings) -> Result<Arc<hsm_shim::Pkcs11KeyStore>> {
+    Ok(Arc::new(hsm_shim::Pkcs11KeyStore::open(
+        &settings.resolve()?,
+    )?))
 }
 
 /// The node certificate (Network CA) and the CA certificates the node trusts.
@@ -498,6 +515,7 @@ fn dev_config(
     database_url: Option<&str>,
     oid_arc: &str,
     from: Option<&Path>,
+    pkcs11: Option<&hsm_shim::Pkcs11Settings>,
 ) -> Result<Config> {
     let policy_dir = layout.dir().join("policy");
     policies::install(from, &policy_dir)?;
@@ -524,6 +542,9 @@ fn dev_config(
             oid_arc: oid_arc.into(),
             ..node::Pki::default()
         },
+        keystore: node::Keystore {
+            pkcs11: pkcs11.cloned(),
+        },
     };
     config.save(layout)?;
     Ok(config)
@@ -544,6 +565,9 @@ pub struct DevNode {
     /// A policy directory installed instead of the shipped default (a city's own decree);
     /// the officials' signing keys follow its handling table.
     pub policy: Option<PathBuf>,
+    /// A PKCS#11 token for the node's signing keys (`[keystore.pkcs11]` in node.toml): the
+    /// officials', the application's and the audit key are generated on it.
+    pub pkcs11: Option<hsm_shim::Pkcs11Settings>,
 }
 
 impl DevNode {
@@ -556,6 +580,7 @@ impl DevNode {
             agencies: Vec::new(),
             accreditation: Level::SangatRahasia,
             policy: None,
+            pkcs11: None,
         }
     }
 
@@ -589,6 +614,9 @@ pub async fn setup_node(
             dir.display()
         )));
     }
+    // The token before anything is written: a PIN source that does not work, or a PIN the
+    // token refuses, leaves no directory behind.
+    let token = spec.pkcs11.as_ref().map(open_token).transpose()?;
     std::fs::create_dir_all(layout.shares())
         .map_err(|e| Error::io("creating", layout.shares(), e))?;
     crate::private_files::restrict_dir(layout.dir())?;
@@ -609,13 +637,14 @@ pub async fn setup_node(
     };
     let online = quorum.online()?;
     progress("node keystore, sealed by the same custodians (2 of 3)");
-    let (keystore, keys) = dev_node_keystore(&layout, &recipients)?;
+    let (keystore, software, keys) = dev_node_keystore(&layout, &recipients, token)?;
     progress("node certificate from the Network CA");
     dev_node_certificate(&layout, &home, &inv, online, keys.tls, spec).await?;
     let oid_arc = home.load_state()?.oid_arc;
     let database_url = spec.database_url.as_deref();
     let from = spec.policy.as_deref();
-    let mut config = dev_config(&layout, listen, database_url, &oid_arc, from)?;
+    let p11 = spec.pkcs11.as_ref();
+    let mut config = dev_config(&layout, listen, database_url, &oid_arc, from, p11)?;
     let policy = policies::Policy::load(&config.policy_dir)?;
     if config.node_id != spec.node_id {
         config.node_id.clone_from(&spec.node_id);
@@ -649,7 +678,7 @@ pub async fn setup_node(
     }
     if spec.join.is_none() {
         progress("application e-office (mutual TLS client certificate in apps/e-office/)");
-        let keys = (online, keystore.as_ref());
+        let keys: (&SoftwareKeyStore, &dyn KeyStore) = (online, keystore.as_ref());
         dev_application(&layout, &home, &inv, keys, &store, policy.handling()).await?;
     }
     match &spec.join {
@@ -668,7 +697,7 @@ pub async fn setup_node(
     }
     progress("CRLs");
     dev_crls(&layout, &home, &inv, online).await?;
-    keystore.seal();
+    software.seal();
     Ok(Outcome {
         layout,
         officials: out,
@@ -682,7 +711,7 @@ async fn dev_application(
     layout: &Layout,
     home: &Home,
     inv: &Inventory,
-    (online, keystore): (&SoftwareKeyStore, &SoftwareKeyStore),
+    (online, keystore): (&SoftwareKeyStore, &dyn KeyStore),
     store: &Store,
     table: &policies::HandlingTable,
 ) -> Result<()> {
@@ -778,7 +807,7 @@ async fn dev_crls(
 }
 
 /// Unseals a node's keystore with the dev custodians' shares (quickstart only).
-pub fn unseal_dev(layout: &Layout, keystore: &dyn hsm_shim::Sealable) -> Result<usize> {
+pub fn unseal_dev(layout: &Layout, keystore: &dyn Sealable) -> Result<usize> {
     let mut given = 0;
     for (key_file, share_file) in dev_custodian_files(layout) {
         if !keystore.is_sealed() {

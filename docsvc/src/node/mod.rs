@@ -72,6 +72,38 @@ pub struct Config {
     /// `[pki]`: where the node fetches CRLs and serves its CA certificates and CRLs.
     #[serde(default, skip_serializing_if = "Pki::is_default")]
     pub pki: Pki,
+    /// `[keystore]`: where the node's keys live besides the sealed software keystore.
+    #[serde(default, skip_serializing_if = "Keystore::is_default")]
+    pub keystore: Keystore,
+}
+
+/// `[keystore]` in `node.toml`. Without `[keystore.pkcs11]` every node key is in the
+/// software keystore (`keystore/`), sealed under the custodians' quorum.
+///
+/// With it, the node's signing keys (officials', applications', the audit key) are generated
+/// on and used from the PKCS#11 token, never extractable; its X25519 agreement keys (archive
+/// and officials' encryption keys, which age needs and SoftHSM2 cannot hold) and its AES
+/// wrapping key (the MAC key's key-encryption key) stay in the software keystore, still sealed
+/// by the custodians (see [`hsm_shim::RoutedKeyStore`]). The TLS key stays in the TLS keystore,
+/// which must open without the custodians. The PIN is never written here:
+///
+/// ```toml
+/// [keystore.pkcs11]
+/// module = "/usr/lib/softhsm/libsofthsm2.so"
+/// token_label = "sandi-node"
+/// pin_file = "/run/credentials/docsvc.service/token-pin"   # or: pin_env = "DOCSVC_TOKEN_PIN"
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Keystore {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pkcs11: Option<hsm_shim::Pkcs11Settings>,
+}
+
+impl Keystore {
+    fn is_default(&self) -> bool {
+        *self == Keystore::default()
+    }
 }
 
 /// `[pki]` in `node.toml`: revocation where clients look (RFC 5280 §4.2.1.13).
@@ -330,6 +362,14 @@ impl Config {
                 ),
             ));
         }
+        if let Some(p11) = &config.keystore.pkcs11 {
+            p11.validate().map_err(|e| {
+                Error::invalid(
+                    "node configuration",
+                    format!("{}: [keystore.pkcs11] {e}", path.display()),
+                )
+            })?;
+        }
         Ok(config)
     }
 
@@ -445,6 +485,23 @@ pub fn create_keystore(layout: &Layout, quorum: Quorum) -> Result<Vec<CustodianS
     Ok(shares)
 }
 
+/// Opens the node's keystore as `node.toml` says: the software keystore (`keystore/`, sealed)
+/// alone, or with the PKCS#11 token of `[keystore.pkcs11]` for the signing keys. The token's
+/// PIN is read and the token logged in to here, before the node touches its database or any
+/// file: a missing PIN file or variable, or a PIN the token refuses, stops it with nothing
+/// written.
+pub fn open_keystore(layout: &Layout, config: &Config) -> Result<Arc<dyn Sealable>> {
+    let token = match &config.keystore.pkcs11 {
+        Some(p11) => Some(Arc::new(hsm_shim::Pkcs11KeyStore::open(&p11.resolve()?)?)),
+        None => None,
+    };
+    let software = Arc::new(SoftwareKeyStore::open(&layout.keystore())?);
+    Ok(match token {
+        Some(token) => Arc::new(hsm_shim::RoutedKeyStore::new(software, token)),
+        None => software,
+    })
+}
+
 /// Creates the TLS keystore and the node's TLS key in it.
 pub fn create_tls_key(layout: &Layout) -> Result<KeyId> {
     let store = SoftwareKeyStore::create_dev(&layout.tls_keystore())?;
@@ -484,7 +541,8 @@ pub struct Node {
     pub config: Config,
     pub store: Store,
     /// The node's keys (officials' signing keys, archive and audit keys): any backend that
-    /// opens under the custodians' control (the sealed software keystore, a PKCS#11 token).
+    /// opens under the custodians' control (the sealed software keystore, alone or routed with
+    /// a PKCS#11 token for the signing keys, see [`Keystore`]).
     pub keystore: Arc<dyn Sealable>,
     pub tls_keystore: Arc<SoftwareKeyStore>,
     pub keys: KeysFile,
@@ -520,10 +578,11 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    /// Opens a node's data directory with its software keystore (`keystore/`), which comes up
+    /// Opens a node's data directory with its keystore ([`open_keystore`]), which comes up
     /// sealed.
     pub async fn open(layout: Layout) -> Result<Self> {
-        let keystore = Arc::new(SoftwareKeyStore::open(&layout.keystore())?);
+        let config = Config::load(&layout)?;
+        let keystore = open_keystore(&layout, &config)?;
         Self::open_with(layout, keystore).await
     }
 

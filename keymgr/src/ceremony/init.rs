@@ -6,10 +6,11 @@ use hsm_shim::{CustodianShare, KeyHandle, KeyKind, KeyStore, Quorum, SoftwareKey
 use serde_json::json;
 
 use super::{
-    CustodianSpec, Proceedings, custodian_records, norm, production_quorum, refuse_existing,
-    seal_share_file, share_file_paths, tool_sha256,
+    CustodianSpec, Minutes, Proceedings, custodian_records, norm, production_quorum,
+    refuse_existing, seal_share_file, share_file_paths, tool_sha256,
 };
 use crate::ca::{self, Ca, CaState, Home};
+use crate::countersign::Role;
 use crate::inventory::{self, CertRecord, CertState, Inventory};
 use crate::shares::ShareBundle;
 use crate::signer::HsmSigner;
@@ -58,15 +59,39 @@ pub struct InitOutcome {
 }
 
 /// Runs the init ceremony and records the CA certificates and keys in the inventory. On
-/// failure everything it created is removed again.
+/// failure everything it created is removed again. Its berita acara names no place and no
+/// keys: nobody can countersign it (see [`init_with_minutes`]).
 pub async fn init(
     home: &Home,
     inv: &Inventory,
     plan: &InitPlan,
     progress: &mut dyn FnMut(&str),
 ) -> Result<InitOutcome> {
+    init_with_minutes(home, inv, plan, &Minutes::default(), progress).await
+}
+
+/// [`init`], with the place and the SSH keys with which the people present will countersign
+/// the transcript; the custodians' keys are kept in the CA state.
+pub async fn init_with_minutes(
+    home: &Home,
+    inv: &Inventory,
+    plan: &InitPlan,
+    minutes: &Minutes,
+    progress: &mut dyn FnMut(&str),
+) -> Result<InitOutcome> {
     let (quorum, share_files) = check_plan(home, plan)?;
-    let mut result = run_init(home, plan, quorum, &share_files, progress);
+    // The token of a home whose online keys go on one (`crate::online`), opened with its PIN
+    // before anything is made: a wrong PIN source refuses the ceremony with nothing written.
+    let token = home.open_online_token()?;
+    let opening = minutes.opening(&people(plan), &minutes.signing_keys)?;
+    let mut result = run_init(
+        home,
+        (plan, minutes, opening),
+        quorum,
+        &share_files,
+        token.as_deref(),
+        progress,
+    );
     if let Ok(made) = &result {
         if let Err(e) = register(home, inv, made).await {
             result = Err(e);
@@ -99,6 +124,18 @@ fn check_plan(home: &Home, plan: &InitPlan) -> Result<(Quorum, Vec<PathBuf>)> {
     let share_files = share_file_paths(&plan.custodians, &plan.shares_out);
     refuse_existing(&share_files)?;
     Ok((quorum, share_files))
+}
+
+/// Everyone in the ceremony, in the order the berita acara lists them.
+fn people(plan: &InitPlan) -> Vec<(Role, &str)> {
+    let mut people = vec![(Role::Administrator, plan.administrator.as_str())];
+    people.extend(
+        plan.custodians
+            .iter()
+            .map(|c| (Role::Custodian, c.name.as_str())),
+    );
+    people.extend(plan.witnesses.iter().map(|w| (Role::Witness, w.as_str())));
+    people
 }
 
 fn check_roles(plan: &InitPlan) -> Result<()> {
@@ -161,25 +198,40 @@ struct Made {
 /// The script, step by step; each step writes its entries in the transcript.
 fn run_init(
     home: &Home,
-    plan: &InitPlan,
+    plan: (&InitPlan, &Minutes, serde_json::Value),
     quorum: Quorum,
     share_files: &[PathBuf],
+    token: Option<&hsm_shim::Pkcs11KeyStore>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Made> {
     let mut ceremony = InitCeremony::open(home, plan, quorum, share_files, progress)?;
     let dealt = ceremony.create_keystores()?;
     ceremony.seal_shares(&dealt)?;
     let keystores = ceremony.unseal_keystores(dealt)?;
+    let online: &dyn KeyStore = match token {
+        Some(t) => {
+            let settings = home.online_pkcs11()?;
+            ceremony.proceedings.record(
+                "online-token.opened",
+                json!({ "token_label": settings.as_ref().map(|s| s.token_label.clone()),
+                        "module": settings.as_ref().map(|s| s.module.display().to_string()) }),
+            )?;
+            (ceremony.progress)("online CA keys go on the PKCS#11 token (opened with its PIN)");
+            t
+        }
+        None => &keystores.online,
+    };
     let root = ceremony.create_root(&keystores.root)?;
-    let intermediates = ceremony.create_intermediates(&keystores.online, &root)?;
-    let log_key = ceremony.create_log_key(&keystores.online)?;
-    ceremony.close(&keystores, &root, &intermediates, &log_key)
+    let intermediates = ceremony.create_intermediates(online, &root)?;
+    let log_key = ceremony.create_log_key(online)?;
+    ceremony.close(&keystores, online, &root, &intermediates, &log_key)
 }
 
 /// The init ceremony under way.
 struct InitCeremony<'a> {
     home: &'a Home,
     plan: &'a InitPlan,
+    minutes: &'a Minutes,
     quorum: Quorum,
     share_files: &'a [PathBuf],
     proceedings: Proceedings,
@@ -219,15 +271,13 @@ impl<'a> InitCeremony<'a> {
     /// Step 1: the ceremony is opened; the script, the tool and the roles are recorded.
     fn open(
         home: &'a Home,
-        plan: &'a InitPlan,
+        (plan, minutes, opening): (&'a InitPlan, &'a Minutes, serde_json::Value),
         quorum: Quorum,
         share_files: &'a [PathBuf],
         progress: &'a mut dyn FnMut(&str),
     ) -> Result<Self> {
         let mut proceedings = Proceedings::new("init", &plan.administrator, &plan.witnesses);
-        proceedings.record(
-            "ceremony.opened",
-            json!({
+        let mut data = json!({
                 "script_sha256": sha256_hex(INIT_SCRIPT.as_bytes()),
                 "tool_sha256": tool_sha256(),
                 "organisation": plan.organisation,
@@ -240,12 +290,14 @@ impl<'a> InitCeremony<'a> {
                     .map(|(i, c)| json!({"index": i + 1, "name": c.name, "protection": c.protection.method()}))
                     .collect::<Vec<_>>(),
                 "witnesses": plan.witnesses,
-            }),
-        )?;
+        });
+        super::merge(&mut data, opening);
+        proceedings.record("ceremony.opened", data)?;
         progress("ceremony opened; roles recorded");
         Ok(InitCeremony {
             home,
             plan,
+            minutes,
             quorum,
             share_files,
             proceedings,
@@ -362,7 +414,7 @@ impl<'a> InitCeremony<'a> {
     /// the root (path length 0; the Network CA constrained to the network's domain).
     fn create_intermediates(
         &mut self,
-        online: &SoftwareKeyStore,
+        online: &dyn KeyStore,
         root: &RootCa<'_>,
     ) -> Result<Vec<Intermediate>> {
         let plan = self.plan;
@@ -396,7 +448,7 @@ impl<'a> InitCeremony<'a> {
     }
 
     /// Step 7: the key that signs the transparency log's tree heads.
-    fn create_log_key(&mut self, online: &SoftwareKeyStore) -> Result<KeyHandle> {
+    fn create_log_key(&mut self, online: &dyn KeyStore) -> Result<KeyHandle> {
         let log_key = online.generate(KeyKind::EcdsaP256, "transparency-log")?;
         self.proceedings.record(
             "log-key.created",
@@ -411,6 +463,7 @@ impl<'a> InitCeremony<'a> {
     fn close(
         mut self,
         keystores: &Keystores,
+        online: &dyn KeyStore,
         root: &RootCa<'_>,
         intermediates: &[Intermediate],
         log_key: &KeyHandle,
@@ -432,10 +485,10 @@ impl<'a> InitCeremony<'a> {
         t.sign(&keystores.root, &root.key, &root.der)?;
         let transcript = home.transcripts_dir().join(format!("init-{}.json", t.id));
         ca::write_file(&transcript, &t.to_json())?;
-        crate::tlog::Log::open(home)?.append_transcript(&keystores.online, &state, &t)?;
+        crate::tlog::Log::open(home)?.append_transcript(online, &state, &t)?;
         let certificates = ca_records(root, intermediates)?;
         let mut keys = vec![("root", keystores.root.info(root.key.id())?)];
-        for info in keystores.online.list()? {
+        for info in online.list()? {
             keys.push(("online", info));
         }
         keystores.root.seal();
@@ -467,7 +520,7 @@ impl<'a> InitCeremony<'a> {
             organisation: plan.organisation.clone(),
             network_domain: plan.network_domain.clone(),
             quorum: self.quorum,
-            custodians: custodian_records(&plan.custodians),
+            custodians: custodian_records(&plan.custodians, &self.minutes.signing_keys),
             root_key: root.key.id(),
             network_ca_key: intermediates[0].key.id(),
             signing_ca_key: intermediates[1].key.id(),

@@ -40,7 +40,7 @@ pub async fn rotate_intermediate(
     which: Ca,
 ) -> Result<PathBuf> {
     let root = session.root()?;
-    let online = session.online()?;
+    let online = session.online_keys()?;
     let old_key = session.state.intermediate_key(which)?;
     let root_der = home.cert_der(Ca::Root)?;
     ca::check_ca_validity(Ca::Root, &root_der)?;
@@ -49,6 +49,7 @@ pub async fn rotate_intermediate(
         ROTATE_INTERMEDIATE_SCRIPT,
         who,
         &json!({ "ca": which.name() }),
+        None,
     )?;
     let old_der = home.cert_der(which)?;
     let old_info = online.info(old_key)?;
@@ -117,6 +118,7 @@ pub async fn revoke_intermediate(
         REVOKE_INTERMEDIATE_SCRIPT,
         who,
         &json!({ "ca": which.name(), "reason": reason }),
+        None,
     )?;
     session.state.intermediate_key(which)?;
     let der = home.cert_der(which)?;

@@ -9,6 +9,7 @@ use hsm_shim::Quorum;
 use serde_json::Value;
 
 use crate::ca::CustodianRecord;
+use crate::countersign::{self, NamedKey, Role, SshKey};
 use crate::shares::{self, Protection, ShareBundle};
 use crate::transcript::{Transcript, sha256_hex};
 use crate::{Error, Result};
@@ -18,7 +19,7 @@ mod intermediate;
 mod quorum;
 mod reshare;
 
-pub use init::{INIT_SCRIPT, InitOutcome, InitPlan, init};
+pub use init::{INIT_SCRIPT, InitOutcome, InitPlan, init, init_with_minutes};
 pub use intermediate::{
     REVOKE_INTERMEDIATE_SCRIPT, ROTATE_INTERMEDIATE_SCRIPT, revoke_intermediate,
     rotate_intermediate,
@@ -34,11 +35,76 @@ pub struct CustodianSpec {
 }
 
 /// Who runs a ceremony after the first: the administrator and the witnesses (the custodians
-/// present are those whose shares were given).
+/// present are those whose shares were given), and what the berita acara records of them.
 #[derive(Clone, Debug)]
 pub struct Attendance {
     pub administrator: String,
     pub witnesses: Vec<String>,
+    pub minutes: Minutes,
+}
+
+/// What the berita acara records beyond the roles: where the ceremony is held, and the SSH
+/// Ed25519 keys with which the people present will countersign its transcript (see
+/// [`crate::countersign`]). A custodian's key is kept in the CA state for later ceremonies.
+#[derive(Clone, Debug, Default)]
+pub struct Minutes {
+    pub place: Option<String>,
+    pub signing_keys: Vec<NamedKey>,
+}
+
+impl Minutes {
+    fn place(&self) -> Result<Option<&str>> {
+        match self.place.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(p) if p.chars().count() > 200 || p.chars().any(char::is_control) => Err(
+                Error::InvalidInput("the place: one line of at most 200 characters".into()),
+            ),
+            Some(p) => Ok(Some(p)),
+        }
+    }
+
+    /// The roster of countersigners and the place, as the opening step records them.
+    fn opening(&self, people: &[(Role, &str)], keys: &[NamedKey]) -> Result<Value> {
+        let roster = countersign::roster(people, keys)?;
+        Ok(serde_json::json!({ "place": self.place()?, "countersigners": roster }))
+    }
+}
+
+/// The keys of a later ceremony's roster: those given now, and for each custodian present who
+/// gave none, the key the CA state registered for them. A custodian's key given now must be the
+/// registered one unless `may_change` (a reshare, where keys are registered anew).
+fn keys_with_registered(
+    given: &[NamedKey],
+    registered: &[CustodianRecord],
+    present: &[String],
+    may_change: bool,
+) -> Result<Vec<NamedKey>> {
+    let mut keys = given.to_vec();
+    for name in present {
+        let Some(record) = registered.iter().find(|r| norm(&r.name) == norm(name)) else {
+            continue;
+        };
+        let Some(key) = record.ssh_public_key.as_deref() else {
+            continue;
+        };
+        let key = SshKey::parse(key)?;
+        match given.iter().find(|k| norm(&k.name) == norm(name)) {
+            Some(k) if k.key != key && !may_change => {
+                return Err(Error::Roles(format!(
+                    "{name} gave SSH key {}, but {} is registered for them: a custodian's key \
+                     changes only in a reshare",
+                    k.key.fingerprint(),
+                    key.fingerprint()
+                )));
+            }
+            Some(_) => {}
+            None => keys.push(NamedKey {
+                name: record.name.clone(),
+                key,
+            }),
+        }
+    }
+    Ok(keys)
 }
 
 /// A ceremony under way: its transcript, and the administrator and witnesses that every entry
@@ -76,6 +142,13 @@ impl Proceedings {
             &self.witnesses,
             data,
         )
+    }
+}
+
+/// Adds an object's fields to another object.
+fn merge(into: &mut Value, from: Value) {
+    if let (Value::Object(into), Value::Object(from)) = (into, from) {
+        into.extend(from);
     }
 }
 
@@ -140,8 +213,8 @@ fn seal_share_file(path: &Path, bundle: &ShareBundle, protection: &Protection) -
     Ok(sha256_hex(&bytes))
 }
 
-/// The custodians as the CA state keeps them.
-fn custodian_records(custodians: &[CustodianSpec]) -> Vec<CustodianRecord> {
+/// The custodians as the CA state keeps them, each with the SSH key they countersign with.
+fn custodian_records(custodians: &[CustodianSpec], keys: &[NamedKey]) -> Vec<CustodianRecord> {
     custodians
         .iter()
         .enumerate()
@@ -149,6 +222,10 @@ fn custodian_records(custodians: &[CustodianSpec]) -> Vec<CustodianRecord> {
             index: u8::try_from(i + 1).unwrap_or(u8::MAX),
             name: c.name.clone(),
             protection: c.protection.method().into(),
+            ssh_public_key: keys
+                .iter()
+                .find(|k| norm(&k.name) == norm(&c.name))
+                .map(|k| k.key.to_openssh()),
         })
         .collect()
 }

@@ -2,12 +2,14 @@
 //! opening and closing that every ceremony after the first shares.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use hsm_shim::{KeyStore, SoftwareKeyStore, UnsealProgress};
+use hsm_shim::{KeyStore, Pkcs11KeyStore, SoftwareKeyStore, UnsealProgress};
 use serde_json::json;
 
-use super::{Attendance, Proceedings, norm, tool_sha256};
+use super::{Attendance, Proceedings, keys_with_registered, merge, norm, tool_sha256};
 use crate::ca::{self, Ca, CaState, Home};
+use crate::countersign::Role;
 use crate::shares::{self, ShareBundle, Unlock};
 use crate::transcript::sha256_hex;
 use crate::{Error, Result};
@@ -18,6 +20,9 @@ pub struct QuorumSession {
     pub(super) state: CaState,
     pub(super) root: SoftwareKeyStore,
     pub(super) online: SoftwareKeyStore,
+    /// The token holding the online CA's keys, on a home that puts them on one
+    /// ([`crate::online`]).
+    token: Option<Arc<Pkcs11KeyStore>>,
     given: Vec<(u8, String)>,
     /// Kept for a reshare, which needs the shares themselves; zeroized on drop.
     pub(super) bundles: Vec<ShareBundle>,
@@ -30,6 +35,7 @@ impl QuorumSession {
             state,
             root: SoftwareKeyStore::open(&home.root_keystore())?,
             online: SoftwareKeyStore::open(&home.online_keystore())?,
+            token: home.open_online_token()?,
             given: Vec::new(),
             bundles: Vec::new(),
         })
@@ -74,9 +80,21 @@ impl QuorumSession {
         self.online.progress()
     }
 
-    /// The unsealed online keystore, or `QuorumNotMet`.
+    /// The unsealed online software keystore, or `QuorumNotMet`. On a home whose online keys
+    /// are on a token it holds none of them: use [`QuorumSession::online_keys`].
     pub fn online(&self) -> Result<&SoftwareKeyStore> {
         unsealed(&self.online)
+    }
+
+    /// Where the online CA's keys are, once the quorum is met: the token on a home that puts
+    /// them on one ([`crate::online`]), else the online software keystore. What ceremonies and
+    /// commands that sign with the online CA use.
+    pub fn online_keys(&self) -> Result<&dyn KeyStore> {
+        let software = unsealed(&self.online)?;
+        Ok(match &self.token {
+            Some(token) => token.as_ref(),
+            None => software,
+        })
     }
 
     /// The unsealed online keystore, kept by a long-running service (`keymgr serve`); the root
@@ -92,22 +110,40 @@ impl QuorumSession {
     }
 
     /// The first step of a later ceremony: the people checked, the script, the tool, the
-    /// attendance and the ceremony's parameters recorded.
+    /// attendance, the roster of countersigners and the ceremony's parameters recorded.
+    /// `joining` are the custodians a reshare deals new shares to (`None` elsewhere): they
+    /// attend and countersign too, and only there may a custodian register a new SSH key.
     pub(super) fn open_ceremony(
         &self,
         kind: &str,
         script: &str,
         who: &Attendance,
         data: &serde_json::Value,
+        joining: Option<&[String]>,
     ) -> Result<Proceedings> {
-        check_people(who, &self.custodians_present())?;
-        let mut c = Proceedings::new(kind, &who.administrator, &who.witnesses);
-        c.record(
-            "ceremony.opened",
-            json!({ "script_sha256": sha256_hex(script.as_bytes()), "tool_sha256": tool_sha256(),
-                    "administrator": who.administrator, "witnesses": who.witnesses,
-                    "custodians_present": self.custodians_present(), "parameters": data }),
+        let present = self.custodians_present();
+        check_people(who, &present)?;
+        let mut people = vec![(Role::Administrator, who.administrator.as_str())];
+        people.extend(present.iter().map(|n| (Role::Custodian, n.as_str())));
+        for n in joining.unwrap_or_default() {
+            if !present.iter().any(|p| norm(p) == norm(n)) {
+                people.push((Role::Custodian, n.as_str()));
+            }
+        }
+        people.extend(who.witnesses.iter().map(|w| (Role::Witness, w.as_str())));
+        let keys = keys_with_registered(
+            &who.minutes.signing_keys,
+            &self.state.custodians,
+            &present,
+            joining.is_some(),
         )?;
+        let opening = who.minutes.opening(&people, &keys)?;
+        let mut c = Proceedings::new(kind, &who.administrator, &who.witnesses);
+        let mut opened = json!({ "script_sha256": sha256_hex(script.as_bytes()), "tool_sha256": tool_sha256(),
+                    "administrator": who.administrator, "witnesses": who.witnesses,
+                    "custodians_present": present, "parameters": data });
+        merge(&mut opened, opening);
+        c.record("ceremony.opened", opened)?;
         Ok(c)
     }
 
@@ -123,7 +159,7 @@ impl QuorumSession {
             .transcripts_dir()
             .join(format!("{}-{}.json", t.ceremony, t.id));
         ca::write_file(&path, &t.to_json())?;
-        crate::tlog::Log::open(home)?.append_transcript(self.online()?, &self.state, &t)?;
+        crate::tlog::Log::open(home)?.append_transcript(self.online_keys()?, &self.state, &t)?;
         Ok(path)
     }
 }

@@ -7,8 +7,8 @@ use hsm_shim::{Quorum, ResharePlan};
 use serde_json::json;
 
 use super::{
-    Attendance, CustodianSpec, Proceedings, QuorumSession, custodian_records, norm,
-    production_quorum, refuse_existing, seal_share_file, share_file_paths,
+    Attendance, CustodianSpec, Proceedings, QuorumSession, custodian_records, keys_with_registered,
+    norm, production_quorum, refuse_existing, seal_share_file, share_file_paths,
 };
 use crate::ca::Home;
 use crate::shares::ShareBundle;
@@ -42,7 +42,7 @@ pub fn reshare(
     refuse_existing(&files)?;
     let dealt = deal(session, quorum)?;
     seal_new_shares(&mut c, custodians, &dealt, &files, shares_out)?;
-    replace_shares(home, session, &mut c, dealt, custodians, quorum)?;
+    replace_shares(home, session, &mut c, dealt, (custodians, who), quorum)?;
     let path = session.close_ceremony(home, c)?;
     Ok((path, files))
 }
@@ -88,6 +88,7 @@ fn open(
         RESHARE_SCRIPT,
         who,
         &json!({ "threshold": quorum.threshold, "custodians": quorum.custodians, "left": left, "joined": joined }),
+        Some(new.as_slice()),
     )
 }
 
@@ -152,15 +153,23 @@ fn replace_shares(
     session: &mut QuorumSession,
     c: &mut Proceedings,
     dealt: Dealt,
-    custodians: &[CustodianSpec],
+    (custodians, who): (&[CustodianSpec], &Attendance),
     quorum: Quorum,
 ) -> Result<()> {
+    // A continuing custodian who gave no new key keeps the one registered.
+    let names: Vec<String> = custodians.iter().map(|c| c.name.clone()).collect();
+    let keys = keys_with_registered(
+        &who.minutes.signing_keys,
+        &session.state.custodians,
+        &names,
+        true,
+    )?;
     session.root.commit_reshare(dealt.root)?;
     session.online.commit_reshare(dealt.online)?;
     let mut state = session.state.clone();
     state.share_ceremony = c.id();
     state.quorum = quorum;
-    state.custodians = custodian_records(custodians);
+    state.custodians = custodian_records(custodians, &keys);
     home.save_state(&state)?;
     c.record("shares.replaced", json!({ "share_ceremony": c.id() }))?;
     session.state = state;

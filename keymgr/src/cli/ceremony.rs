@@ -13,6 +13,7 @@ use keymgr::shares::Protection;
 use keymgr::transcript::Transcript;
 use subtle::ConstantTimeEq;
 
+use super::berita_acara::{CountersignArgs, MinutesArgs, RenderArgs, TranscriptArgs, VerifyArgs};
 use super::quorum::{ShareArgs, passphrase_from, prompt_secret, unseal};
 use super::{Env, IssuingCa, read};
 
@@ -59,6 +60,14 @@ pub(super) enum CeremonyCmd {
         #[arg(long)]
         shares_out: PathBuf,
     },
+    /// Check a person's SSH countersignature on a transcript and store it beside it.
+    Countersign(CountersignArgs),
+    /// Verify a transcript and report who has and has not countersigned it.
+    VerifyTranscript(VerifyArgs),
+    /// Print an allowed_signers file of a transcript's countersigners, for ssh-keygen -Y verify.
+    AllowedSigners(TranscriptArgs),
+    /// Render a transcript and its countersignatures as a printable berita acara (HTML).
+    Render(RenderArgs),
     /// Verify a ceremony transcript against the root certificate and print its steps.
     Verify {
         transcript: PathBuf,
@@ -102,6 +111,57 @@ pub(super) struct InitArgs {
     /// Files holding the passphrases of the passphrase custodians, in order (else prompted).
     #[arg(long = "passphrase-file")]
     passphrase_files: Vec<PathBuf>,
+    #[command(flatten)]
+    minutes: MinutesArgs,
+    #[command(flatten)]
+    online_pkcs11: OnlinePkcs11Args,
+}
+
+/// The online CA's keys on a PKCS#11 token (written to HOME/online-pkcs11.json): the Network
+/// and Signing CA keys, the log key and the keys `keymgr serve` makes for OCSP and the TSA are
+/// generated there, and `keymgr serve` opens them with the token's PIN instead of the shares.
+/// The root key stays in the root keystore.
+#[derive(Args)]
+#[allow(clippy::struct_field_names)] // the fields are the flags, named as operators type them
+struct OnlinePkcs11Args {
+    /// The PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so.
+    #[arg(long, requires = "online_pkcs11_token")]
+    online_pkcs11_module: Option<PathBuf>,
+    /// The label of the initialised token.
+    #[arg(long, requires = "online_pkcs11_module")]
+    online_pkcs11_token: Option<String>,
+    /// A file (mode 600) holding the token's user PIN.
+    #[arg(
+        long,
+        requires = "online_pkcs11_module",
+        conflicts_with = "online_pkcs11_pin_env"
+    )]
+    online_pkcs11_pin_file: Option<PathBuf>,
+    /// An environment variable holding the token's user PIN (when `keymgr serve` starts).
+    #[arg(long, requires = "online_pkcs11_module")]
+    online_pkcs11_pin_env: Option<String>,
+}
+
+impl OnlinePkcs11Args {
+    fn settings(&self) -> anyhow::Result<Option<hsm_shim::Pkcs11Settings>> {
+        let (Some(module), Some(token)) = (&self.online_pkcs11_module, &self.online_pkcs11_token)
+        else {
+            return Ok(None);
+        };
+        let module = std::path::absolute(module)?;
+        let settings = match (&self.online_pkcs11_pin_file, &self.online_pkcs11_pin_env) {
+            (Some(f), None) => hsm_shim::Pkcs11Settings::with_pin_file(
+                module,
+                token.clone(),
+                std::path::absolute(f)?,
+            ),
+            (None, Some(v)) => {
+                hsm_shim::Pkcs11Settings::with_pin_env(module, token.clone(), v.clone())
+            }
+            _ => bail!("give --online-pkcs11-pin-file or --online-pkcs11-pin-env"),
+        };
+        Ok(Some(settings))
+    }
 }
 
 #[derive(Args)]
@@ -112,14 +172,17 @@ pub(super) struct People {
     /// A witness (at least one).
     #[arg(long = "witness", required = true)]
     witnesses: Vec<String>,
+    #[command(flatten)]
+    minutes: MinutesArgs,
 }
 
 impl People {
-    fn attendance(&self) -> ceremony::Attendance {
-        ceremony::Attendance {
+    fn attendance(&self) -> anyhow::Result<ceremony::Attendance> {
+        Ok(ceremony::Attendance {
             administrator: self.admin.clone(),
             witnesses: self.witnesses.clone(),
-        }
+            minutes: self.minutes.minutes()?,
+        })
     }
 }
 
@@ -150,6 +213,10 @@ pub(super) async fn run(env: &Env, cmd: &CeremonyCmd) -> anyhow::Result<()> {
             *threshold,
             shares_out,
         ),
+        CeremonyCmd::Countersign(args) => super::berita_acara::countersign(&env.home, args),
+        CeremonyCmd::VerifyTranscript(args) => super::berita_acara::verify(&env.home, args),
+        CeremonyCmd::AllowedSigners(args) => super::berita_acara::allowed_signers(&env.home, args),
+        CeremonyCmd::Render(args) => super::berita_acara::render(&env.home, args),
         CeremonyCmd::Verify { transcript, root } => {
             verify_transcript(&env.home, transcript, root.as_deref())
         }
@@ -157,6 +224,7 @@ pub(super) async fn run(env: &Env, cmd: &CeremonyCmd) -> anyhow::Result<()> {
 }
 
 async fn init(home: &Home, inv: &Inventory, args: &InitArgs) -> anyhow::Result<()> {
+    let minutes = args.minutes.minutes()?;
     let custodians = custodian_specs(&args.custodians, &args.passphrase_files)?;
     let plan = InitPlan {
         organisation: args.organisation.clone(),
@@ -182,7 +250,26 @@ async fn init(home: &Home, inv: &Inventory, args: &InitArgs) -> anyhow::Result<(
              CRLs must reach the nodes some other way"
         );
     }
-    let out = ceremony::init(home, inv, &plan, &mut |step| println!("- {step}")).await?;
+    if minutes.signing_keys.is_empty() {
+        println!("no --ssh-key: nobody can countersign this ceremony's transcript (berita acara)");
+    }
+    let token = args.online_pkcs11.settings()?;
+    if let Some(settings) = &token {
+        home.set_online_pkcs11(settings)?;
+    }
+    let made = ceremony::init_with_minutes(home, inv, &plan, &minutes, &mut |step| {
+        println!("- {step}");
+    })
+    .await;
+    let out = match made {
+        Ok(out) => out,
+        Err(e) => {
+            if token.is_some() {
+                let _ = std::fs::remove_file(home.online_pkcs11_path());
+            }
+            return Err(e.into());
+        }
+    };
     println!("Root CA SHA-256: {}", out.root_sha256);
     println!("Transcript: {}", out.transcript.display());
     for f in &out.share_files {
@@ -198,10 +285,9 @@ async fn rotate_intermediate(
     ca: IssuingCa,
 ) -> anyhow::Result<()> {
     let inv = env.inventory().await?;
+    let who = people.attendance()?;
     let mut session = unseal(&env.home, shares)?;
-    let path =
-        ceremony::rotate_intermediate(&env.home, &inv, &mut session, &people.attendance(), ca.ca())
-            .await?;
+    let path = ceremony::rotate_intermediate(&env.home, &inv, &mut session, &who, ca.ca()).await?;
     println!("{} rotated; transcript {}", ca.ca().name(), path.display());
     Ok(())
 }
@@ -214,16 +300,10 @@ async fn revoke_intermediate(
     reason: &str,
 ) -> anyhow::Result<()> {
     let inv = env.inventory().await?;
+    let who = people.attendance()?;
     let session = unseal(&env.home, shares)?;
-    let path = ceremony::revoke_intermediate(
-        &env.home,
-        &inv,
-        &session,
-        &people.attendance(),
-        ca.ca(),
-        reason,
-    )
-    .await?;
+    let path =
+        ceremony::revoke_intermediate(&env.home, &inv, &session, &who, ca.ca(), reason).await?;
     println!(
         "{} revoked; root CRL in {}; transcript {}",
         ca.ca().name(),
@@ -243,16 +323,11 @@ fn reshare(
     threshold: u8,
     shares_out: &Path,
 ) -> anyhow::Result<()> {
+    let who = people.attendance()?;
     let mut session = unseal(&env.home, shares)?;
     let specs = custodian_specs(custodians, passphrase_files)?;
-    let (path, files) = ceremony::reshare(
-        &env.home,
-        &mut session,
-        &people.attendance(),
-        &specs,
-        threshold,
-        shares_out,
-    )?;
+    let (path, files) =
+        ceremony::reshare(&env.home, &mut session, &who, &specs, threshold, shares_out)?;
     for f in files {
         println!("Share file: {}", f.display());
     }

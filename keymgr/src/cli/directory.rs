@@ -93,7 +93,7 @@ fn sign(env: &Env, shares: &ShareArgs, input: &Path, out: &Path) -> anyhow::Resu
         serde_json::from_slice(&read(input)?).context("not a directory input")?;
     directory::check_new(&env.home, &input)?;
     let session = unseal(&env.home, shares)?;
-    let d = directory::sign(&env.home, session.online()?, &input)?;
+    let d = directory::sign(&env.home, session.online_keys()?, &input)?;
     write_new(out, &serde_json::to_vec_pretty(&d)?)?;
     println!(
         "network directory version {} ({} nodes) written to {}",

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use hsm_shim::{KeyKind, KeyStore as _};
+use hsm_shim::KeyKind;
 use keymgr::ca::{ApplicationRequest, Ca, NodeRequest, OfficialRequest};
 use keymgr::issue::{self, KeySource};
 
@@ -153,7 +153,7 @@ pub(super) struct RenewArgs {
 pub(super) async fn issue(env: &Env, args: &IssueArgs) -> anyhow::Result<()> {
     let inv = env.inventory().await?;
     let session = unseal(&env.home, &args.shares)?;
-    let store = session.online()?;
+    let store = session.online_keys()?;
     let (request, out) = request(&args.what);
     let default = match request {
         issue::Request::Official(_) | issue::Request::Tsa(_) => KeyKind::EcdsaP384,
@@ -233,18 +233,26 @@ pub(super) async fn rotate(env: &Env, args: &RotateArgs) -> anyhow::Result<()> {
     // A generated key is renewed as the kind it was.
     let old = inv.get(&args.serial).await?;
     let kind = match &old.key_id {
-        Some(k) => session.online()?.info(k.parse()?)?.kind,
+        Some(k) => session.online_keys()?.info(k.parse()?)?.kind,
         None => KeyKind::EcdsaP256,
     };
     let source = key_source(args.csr.as_deref(), kind)?;
-    let issued = issue::rotate(&env.home, session.online()?, &inv, &args.serial, source).await?;
+    let issued = issue::rotate(
+        &env.home,
+        session.online_keys()?,
+        &inv,
+        &args.serial,
+        source,
+    )
+    .await?;
     report_issued(&issued, args.out.as_deref())
 }
 
 pub(super) async fn renew(env: &Env, args: &RenewArgs) -> anyhow::Result<()> {
     let inv = env.inventory().await?;
     let session = unseal(&env.home, &args.shares)?;
-    let renewed = issue::renew_due(&env.home, session.online()?, &inv, args.due_within).await?;
+    let renewed =
+        issue::renew_due(&env.home, session.online_keys()?, &inv, args.due_within).await?;
     for (old, new) in &renewed {
         println!(
             "renewed {old} -> {} (version {}, until {})",
@@ -259,7 +267,7 @@ pub(super) fn bind_key(env: &Env, args: &BindKeyArgs) -> anyhow::Result<()> {
     let session = unseal(&env.home, &args.shares)?;
     let b = issue::bind_encryption_key(
         &env.home,
-        session.online()?,
+        session.online_keys()?,
         &args.nip,
         &args.name,
         &args.agency,

@@ -61,7 +61,7 @@ async fn set_state(
     let inv = env.inventory().await?;
     let session = unseal(&env.home, shares)?;
     let info =
-        keymgr::keys::set_state(&env.home, session.online()?, &inv, key, state.into()).await?;
+        keymgr::keys::set_state(&env.home, session.online_keys()?, &inv, key, state.into()).await?;
     println!(
         "key {} ({} v{}) is now {}",
         info.id, info.label, info.version, info.state
@@ -72,7 +72,7 @@ async fn set_state(
 async fn destroy(env: &Env, shares: &ShareArgs, key: &str) -> anyhow::Result<()> {
     let inv = env.inventory().await?;
     let session = unseal(&env.home, shares)?;
-    let info = keymgr::keys::destroy(&env.home, session.online()?, &inv, key).await?;
+    let info = keymgr::keys::destroy(&env.home, session.online_keys()?, &inv, key).await?;
     println!(
         "key {} ({} v{}) destroyed and recorded",
         info.id, info.label, info.version

@@ -10,6 +10,7 @@ use keymgr::ca::{Ca, Home};
 use keymgr::inventory::Inventory;
 
 mod bench;
+mod berita_acara;
 mod ceremony;
 mod directory;
 mod inventory;

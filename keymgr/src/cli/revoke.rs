@@ -41,7 +41,7 @@ pub(super) async fn revoke(env: &Env, args: &RevokeArgs) -> anyhow::Result<()> {
     let session = unseal(&env.home, &args.shares)?;
     let r = revoke::revoke(
         &env.home,
-        session.online()?,
+        session.online_keys()?,
         &inv,
         &args.serial,
         &args.reason,
@@ -62,7 +62,14 @@ pub(super) async fn crl(env: &Env, args: &CrlArgs) -> anyhow::Result<()> {
     let inv = env.inventory().await?;
     let session = unseal(&env.home, &args.shares)?;
     let which = args.ca.ca();
-    let crl = revoke::crl(&env.home, session.online()?, &inv, which, args.next_update).await?;
+    let crl = revoke::crl(
+        &env.home,
+        session.online_keys()?,
+        &inv,
+        which,
+        args.next_update,
+    )
+    .await?;
     println!(
         "CRL number {} of the {} with {} revoked certificate(s) written to {}",
         crl.number,

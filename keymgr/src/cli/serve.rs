@@ -63,7 +63,14 @@ fn say(event: &Event) {
 
 pub(super) async fn serve(env: &Env, args: &ServeArgs) -> anyhow::Result<()> {
     let inv = env.inventory().await?;
-    let store = Arc::new(unseal(&env.home, &args.shares)?.into_online()?);
+    // A home whose online keys are on a PKCS#11 token opens with its PIN; else the shares.
+    let store: Arc<dyn hsm_shim::KeyStore> = match env.home.open_online()? {
+        Some(token) => {
+            println!("online CA keys on the PKCS#11 token: opened with its PIN");
+            token
+        }
+        None => Arc::new(unseal(&env.home, &args.shares)?.into_online()?),
+    };
     let opts = Options {
         listen: args.listen,
         crl_validity: args.crl_validity,

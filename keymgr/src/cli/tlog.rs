@@ -1,7 +1,6 @@
 //! `keymgr log …`: the transparency log of ceremonies and issuance.
 
 use clap::Subcommand;
-use hsm_shim::KeyStore as _;
 use keymgr::tlog::Log;
 
 use super::Env;
@@ -45,7 +44,7 @@ fn verify(env: &Env) -> anyhow::Result<()> {
 async fn rotate_key(env: &Env, shares: &ShareArgs) -> anyhow::Result<()> {
     let inv = env.inventory().await?;
     let session = unseal(&env.home, shares)?;
-    let store = session.online()?;
+    let store = session.online_keys()?;
     let old = store.info(env.home.load_state()?.log_key)?;
     let new = Log::open(&env.home)?.rotate_key(&env.home, store)?;
     inv.record_key("online", &new).await?;
