@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use docsvc::officials::directory::{self, NewOfficial};
+use docsvc::officials::directory::{self, NewOfficial, Secrets};
 use docsvc::officials::lockout;
 use docsvc::store::Store;
 use hsm_shim::SoftwareKeyStore;
@@ -57,8 +57,10 @@ impl Fixture {
                 clearance: policies::Level::Rahasia,
                 roles: vec!["pejabat".into()],
                 compartments: vec![],
-                password: Zeroizing::new(PASSWORD.into()),
-                pin: Zeroizing::new(PIN.into()),
+                secrets: Secrets::DevKnown {
+                    password: Zeroizing::new(PASSWORD.into()),
+                    pin: Zeroizing::new(PIN.into()),
+                },
                 status: policies::Status::Active,
             },
         )

@@ -185,8 +185,6 @@ fn registration(nip: &str) -> docsvc::officials::admin::NewOfficialRequest {
         position: "Staf".into(),
         clearance: Level::Rahasia,
         roles: vec!["pejabat".into()],
-        password: "kata sandi panjang sekali".into(),
-        pin: "135790".into(),
     }
 }
 

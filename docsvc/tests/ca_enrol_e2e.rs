@@ -386,8 +386,10 @@ async fn add_official(node: &docsvc::node::Node, nip: &str, agency: &str) {
             clearance: policies::Level::Rahasia,
             roles: vec!["pejabat".into()],
             compartments: vec![],
-            password: zeroize::Zeroizing::new("sandi-kuat-sekali-1".into()),
-            pin: zeroize::Zeroizing::new("482913".into()),
+            secrets: directory::Secrets::DevKnown {
+                password: zeroize::Zeroizing::new("sandi-kuat-sekali-1".into()),
+                pin: zeroize::Zeroizing::new("482913".into()),
+            },
             status: policies::Status::Active,
         },
     )

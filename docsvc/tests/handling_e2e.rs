@@ -501,7 +501,6 @@ fn keys_follow_the_clearance(hub: &DevNode, files: &Path) {
             &json!({
                 "nip": nip, "name": "Pegawai Baru", "agency": "diskominfo", "position": "Staf",
                 "clearance": clearance, "roles": ["pejabat"],
-                "password": "kata sandi yang panjang 2026", "pin": "246810",
             }),
         );
         assert_eq!(r.status, 201, "{}", r.text());

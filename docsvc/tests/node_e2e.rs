@@ -798,7 +798,7 @@ async fn an_admin_registers_an_official(node: &Node, body: &Path) {
     const NEW: &str = "199101012020121009";
     let registration = json!({
         "nip": NEW, "name": "Rina Kusuma", "agency": "bappeda", "position": "Kepala Bidang",
-        "clearance": "rahasia", "roles": ["pejabat"], "password": "rahasia-rina-2026", "pin": "246810",
+        "clearance": "rahasia", "roles": ["pejabat"],
     });
     // Not by an ordinary official.
     let siti = node.login(RECIPIENT, true);
@@ -808,11 +808,15 @@ async fn an_admin_registers_an_official(node: &Node, body: &Path) {
         403
     );
     let maya = node.login("198806062012122006", true);
-    let r = maya.post_json("/api/v1/admin/officials", &json!({ "nip": "123" , "name": "x", "agency": "x", "position": "x", "clearance": "biasa", "roles": [], "password": "long enough password", "pin": "123456" }));
+    let r = maya.post_json("/api/v1/admin/officials", &json!({ "nip": "123" , "name": "x", "agency": "x", "position": "x", "clearance": "biasa", "roles": [] }));
     assert_eq!(r.status, 400, "a NIP has 18 digits: {}", r.text());
     let r = maya.post_json("/api/v1/admin/officials", &registration);
     assert_eq!(r.status, 201, "{}", r.text());
     let csr = r.json()["csr_pem"].as_str().expect("csr").to_owned();
+    let code = r.json()["enrolment_code"]
+        .as_str()
+        .expect("enrolment code")
+        .to_owned();
     second_approval(node, &maya, &r.json(), NEW);
     assert_eq!(
         maya.post_json("/api/v1/admin/officials", &registration)
@@ -857,7 +861,12 @@ async fn an_admin_registers_an_official(node: &Node, body: &Path) {
     let r = put(NEW, &pem);
     assert_eq!(r.status, 204, "{}", r.text());
 
-    // The new official works at once.
+    // The new official sets their own secrets with the code, and works at once.
+    let r = node.client("rina-enrol").post_json(
+        "/api/v1/enrol",
+        &json!({ "nip": NEW, "code": code, "password": "rahasia-rina-2026", "pin": "246810" }),
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
     let mut rina = node.client("rina");
     let r = rina.post_json(
         "/api/v1/session",

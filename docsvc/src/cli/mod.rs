@@ -1,6 +1,7 @@
 //! The `docsvc` command line: the commands and their flags, each group's handling in its own
 //! module (the binary's side only, not part of the library).
 
+mod application;
 mod audit;
 mod backup;
 mod ca;
@@ -83,6 +84,11 @@ enum Command {
     /// Restores a backup onto an empty data directory (and an empty database); the node starts
     /// sealed and needs the custodians' quorum.
     Restore(backup::RestoreArgs),
+    /// Applications of the signing API: registered with their own certificate request.
+    Application {
+        #[command(subcommand)]
+        command: application::ApplicationCommand,
+    },
     /// The directory of officials.
     Official {
         #[command(subcommand)]
@@ -125,6 +131,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(args) => backup::backup(args).await,
         Command::Restore(args) => backup::restore(&args).await,
         Command::Official { command } => official::run(command).await,
+        Command::Application { command } => application::run(command).await,
         Command::Bench(args) => dev::bench(args).await,
         Command::Soak(args) => dev::soak(&args).await,
         Command::Openapi => {

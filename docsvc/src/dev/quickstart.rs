@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use age::secrecy::ExposeSecret;
 use hsm_shim::{KeyStore, Quorum, Sealable, SoftwareKeyStore};
-use keymgr::ca::{ApplicationRequest, Home, NodeRequest, OfficialRequest};
+use keymgr::ca::{Home, NodeRequest, OfficialRequest};
 use keymgr::ceremony::{self, CustodianSpec, InitPlan, QuorumSession};
 use keymgr::inventory::Inventory;
 use keymgr::issue::{self, KeySource, Request};
@@ -15,10 +15,10 @@ use keymgr::shares::{Protection, Unlock};
 use policies::Level;
 use zeroize::Zeroizing;
 
+use super::dev_application::dev_application;
 use crate::crypto::tls::csr_for;
 use crate::node::{self, Config, Layout};
-use crate::officials::applications::{self, NewApplication};
-use crate::officials::directory::{self, NewOfficial};
+use crate::officials::directory::{self, NewOfficial, Secrets};
 use crate::private_files::write_private;
 use crate::store::Store;
 use crate::{Error, Result};
@@ -104,7 +104,7 @@ pub struct Outcome {
 }
 
 /// One official the quickstart creates: NIP, name, agency, position, clearance, roles.
-type DevSpec = (
+pub(super) type DevSpec = (
     &'static str,
     &'static str,
     &'static str,
@@ -113,7 +113,7 @@ type DevSpec = (
     &'static [&'static str],
 );
 
-const DEV_OFFICIALS: [DevSpec; 9] = [
+pub(super) const DEV_OFFICIALS: [DevSpec; 9] = [
     (
         "197501012000031001",
         "Budi Santoso",
@@ -277,8 +277,11 @@ async fn dev_official(
             clearance,
             roles: official.roles.clone(),
             compartments: vec![],
-            password: official.password.clone(),
-            pin: official.pin.clone(),
+            // The dev path: quickstart's officials get known secrets, printed once.
+            secrets: Secrets::DevKnown {
+                password: official.password.clone(),
+                pin: official.pin.clone(),
+            },
             status: policies::Status::Active,
         },
     )
@@ -667,90 +670,6 @@ pub async fn setup_node(
         layout,
         officials: out,
     })
-}
-
-/// The dev application `e-office`: a client key and certificate for mutual TLS (files the
-/// application keeps, in `apps/e-office/`), and a signing key in the node's keystore with its
-/// own certificate. It may sign for the head of dinkes.
-async fn dev_application(
-    layout: &Layout,
-    home: &Home,
-    inv: &Inventory,
-    (online, keystore): (&SoftwareKeyStore, &dyn KeyStore),
-    store: &Store,
-    table: &policies::HandlingTable,
-) -> Result<()> {
-    let dir = layout.dir().join("apps").join("e-office");
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
-    let client_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| {
-        Error::Crypto {
-            op: "generating the client key",
-            detail: e.to_string(),
-        }
-    })?;
-    let mut params = rcgen::CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "e-office");
-    let csr = params
-        .serialize_request(&client_key)
-        .map_err(|e| Error::Crypto {
-            op: "building the client CSR",
-            detail: e.to_string(),
-        })?;
-    let client = issue::issue(
-        home,
-        online,
-        inv,
-        Request::Application(ApplicationRequest {
-            name: "e-office".into(),
-            agency: "diskominfo".into(),
-            days: 365,
-        }),
-        KeySource::Csr(csr.der().to_vec()),
-    )
-    .await?;
-    write_private(
-        &dir.join("client.key"),
-        Zeroizing::new(client_key.serialize_pem()).as_bytes(),
-    )?;
-    let chain = format!(
-        "{}{}",
-        keymgr::ca::der_to_pem(&client.record.der),
-        keymgr::ca::der_to_pem(&home.cert_der(keymgr::ca::Ca::Network)?)
-    );
-    std::fs::write(dir.join("client.pem"), chain).map_err(|e| Error::io("writing", &dir, e))?;
-    let app = applications::register(
-        store,
-        keystore,
-        table,
-        &NewApplication {
-            id: "e-office".into(),
-            name: "e-Office Pemerintah Kota".into(),
-            agency: "diskominfo".into(),
-            clearance: Level::Rahasia,
-            client_certificate: client.record.der.clone(),
-            may_sign_for: vec![DEV_OFFICIALS[0].0.into()],
-        },
-    )
-    .await?;
-    let key = app.signing_key.ok_or_else(|| Error::MissingKey {
-        what: "signing key".into(),
-    })?;
-    let signing = issue::issue(
-        home,
-        online,
-        inv,
-        Request::Application(ApplicationRequest {
-            name: "e-office-signing".into(),
-            agency: "diskominfo".into(),
-            days: 365,
-        }),
-        KeySource::Csr(csr_for(keystore, key, "e-office-signing")?),
-    )
-    .await?;
-    applications::set_certificate(store, &app.id, &signing.record.der).await
 }
 
 /// Current CRLs of the issuing CAs, copied where the node reads them.

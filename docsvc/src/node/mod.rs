@@ -68,6 +68,13 @@ pub struct Config {
     /// `/readyz` and `/metrics` warn of a CRL that goes stale within this many hours.
     #[serde(default = "default_crl_warn_hours")]
     pub crl_warn_hours: i64,
+    /// How long an enrolment code (a new official's, or a reset's) works, in seconds
+    /// (default 72 hours; 1 second to 30 days). Written only when it differs.
+    #[serde(
+        default = "default_enrolment_seconds",
+        skip_serializing_if = "is_default_enrolment"
+    )]
+    pub enrolment_seconds: i64,
     /// What one client, or all of them together, may hold of the node (`[limits]`; written
     /// only when it differs from the defaults, so the file stays short).
     #[serde(default, skip_serializing_if = "Limits::is_default")]
@@ -245,6 +252,13 @@ fn default_network_refusal_window_secs() -> u64 {
 fn default_crl_warn_hours() -> i64 {
     48
 }
+fn default_enrolment_seconds() -> i64 {
+    72 * 3600
+}
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_default_enrolment(s: &i64) -> bool {
+    *s == default_enrolment_seconds()
+}
 
 /// The node's own keys, by id (`keys.json`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -372,6 +386,7 @@ impl Config {
             delivery_attempts: default_delivery_attempts(),
             network_refusal_window_secs: default_network_refusal_window_secs(),
             crl_warn_hours: default_crl_warn_hours(),
+            enrolment_seconds: default_enrolment_seconds(),
             limits: Limits::default(),
             pki: Pki::default(),
             ca: None,
@@ -397,6 +412,15 @@ impl Config {
                 format!("{}: [pki] {e}", path.display()),
             )
         })?;
+        if !(1..=30 * 86_400).contains(&config.enrolment_seconds) {
+            return Err(Error::invalid(
+                "node configuration",
+                format!(
+                    "{}: enrolment_seconds is 1 to 2592000 (30 days)",
+                    path.display()
+                ),
+            ));
+        }
         if let Some(p11) = &config.keystore.pkcs11 {
             p11.validate().map_err(|e| {
                 Error::invalid(

@@ -1,20 +1,23 @@
 //! Administration of officials over the API, for the roles `admin` and `pengelola_sandi`:
-//! register an official (their keys are made in the node's keystore and a certificate request
-//! comes back for keymgr), install the certificate keymgr issued, change a status. Every call
-//! is logged.
-
-use policies::Level;
-use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
+//! register an official (their keys are made in the node's keystore, a certificate request
+//! comes back for keymgr, and a one-time enrolment code with which the official sets their own
+//! password and PIN), install the certificate keymgr issued, change a status, reset an
+//! official's secrets (a new enrolment code; the administrator never learns or sets them).
+//! Every call is logged.
 
 use crate::audit::Entry;
 use crate::node::Node;
-use crate::officials::directory::{self, NewOfficial, Official};
+use crate::officials::directory::{self, NewOfficial, Official, Secrets};
+use crate::officials::enrolment::{self, Code};
 use crate::{Error, Result};
+use policies::Level;
+use serde::{Deserialize, Serialize};
 
 /// The roles that may administer officials.
 pub const ADMIN_ROLES: [&str; 2] = ["admin", "pengelola_sandi"];
 
+/// A registration: who the official is. No password or PIN: the official sets both with the
+/// enrolment code the registration answers with (a request naming either is refused).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOfficialRequest {
@@ -25,8 +28,6 @@ pub struct NewOfficialRequest {
     #[schema(value_type = crate::schema::LevelDoc)]
     pub clearance: Level,
     pub roles: Vec<String>,
-    pub password: String,
-    pub pin: String,
 }
 
 impl std::fmt::Debug for NewOfficialRequest {
@@ -45,9 +46,13 @@ pub struct Registered {
     /// The registration, pending until a second `pengelola_sandi` approves it; the official
     /// stays suspended until then.
     pub change: crate::officials::changes::Change,
+    /// The one-time code with which the official sets their own password and signing PIN
+    /// (`POST /api/v1/enrol`, or the page `/ui/enrol`), shown only here.
+    #[serde(flatten)]
+    pub enrolment: Code,
 }
 
-fn require_admin(admin: &Official) -> Result<()> {
+pub(crate) fn require_admin(admin: &Official) -> Result<()> {
     if admin
         .roles
         .iter()
@@ -102,29 +107,7 @@ pub async fn register(
         req.clearance,
     )
     .await?;
-    let policy = node.policy.current();
-    let official = directory::add(
-        &node.store,
-        node.keystore.as_ref(),
-        policy.handling(),
-        &NewOfficial {
-            nip: req.nip,
-            name: req.name,
-            agency: req.agency,
-            position: req.position,
-            clearance: req.clearance,
-            roles: req.roles,
-            compartments: vec![],
-            password: Zeroizing::new(req.password),
-            pin: Zeroizing::new(req.pin),
-            status: policies::Status::Suspended,
-        },
-    )
-    .await?;
-    let key = official.signing_key.ok_or_else(|| Error::MissingKey {
-        what: format!("signing key for official {}", official.nip),
-    })?;
-    let csr = crate::crypto::tls::csr_for(node.keystore.as_ref(), key, &official.nip)?;
+    let (official, csr_pem, code) = create(node, req, policies::Status::Suspended).await?;
     log(
         node,
         admin,
@@ -143,10 +126,89 @@ pub async fn register(
     )
     .await?;
     Ok(Registered {
-        csr_pem: keymgr::ca::pem_encode("CERTIFICATE REQUEST", &csr),
+        csr_pem,
         official,
         change,
+        enrolment: code,
     })
+}
+
+/// Adds the official of `req` with new keys, `status`, and an outstanding enrolment code:
+/// the official, the certificate request (PEM) for their signing key, and the code.
+pub(crate) async fn create(
+    node: &Node,
+    req: NewOfficialRequest,
+    status: policies::Status,
+) -> Result<(Official, String, Code)> {
+    let policy = node.policy.current();
+    let (code, pending) = enrolment::issue(node.config.enrolment_seconds)?;
+    let official = directory::add(
+        &node.store,
+        node.keystore.as_ref(),
+        policy.handling(),
+        &NewOfficial {
+            nip: req.nip,
+            name: req.name,
+            agency: req.agency,
+            position: req.position,
+            clearance: req.clearance,
+            roles: req.roles,
+            compartments: vec![],
+            secrets: Secrets::Enrol(pending),
+            status,
+        },
+    )
+    .await?;
+    let key = official.signing_key.ok_or_else(|| Error::MissingKey {
+        what: format!("signing key for official {}", official.nip),
+    })?;
+    let csr = crate::crypto::tls::csr_for(node.keystore.as_ref(), key, &official.nip)?;
+    Ok((
+        official,
+        keymgr::ca::pem_encode("CERTIFICATE REQUEST", &csr),
+        code,
+    ))
+}
+
+/// Resets an official's secrets: their password and PIN stop working at once, their
+/// sessions end, and a new one-time enrolment code comes back for them (the administrator
+/// never learns or sets the secrets themselves). Only for an official whose clearance is
+/// within the administrator's own; logged.
+pub async fn reset(
+    node: &Node,
+    admin: &Official,
+    client: Option<String>,
+    nip: &str,
+) -> Result<Code> {
+    require_admin(admin)?;
+    if node.is_sealed() {
+        return Err(Error::Sealed);
+    }
+    let official = directory::get(&node.store, nip)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("official {nip}")))?;
+    crate::officials::changes::check_within_own(
+        node,
+        admin,
+        client.clone(),
+        nip,
+        official.clearance,
+    )
+    .await?;
+    let (code, pending) = enrolment::issue(node.config.enrolment_seconds)?;
+    enrolment::reset_row(&node.store, nip, &pending).await?;
+    log(
+        node,
+        admin,
+        "official_reset",
+        &format!(
+            "{nip}: secrets reset, sessions ended, new enrolment code until {}",
+            code.expires_at
+        ),
+        client,
+    )
+    .await?;
+    Ok(code)
 }
 
 /// A certificate request for the official's current signing key, for `keymgr issue official

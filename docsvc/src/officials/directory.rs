@@ -56,7 +56,7 @@ impl Official {
     }
 }
 
-/// A new official's details and initial credentials.
+/// A new official's details and how their secrets come to be.
 pub struct NewOfficial {
     pub nip: String,
     pub name: String,
@@ -65,10 +65,24 @@ pub struct NewOfficial {
     pub clearance: Level,
     pub roles: Vec<String>,
     pub compartments: Vec<String>,
-    pub password: Zeroizing<String>,
-    pub pin: Zeroizing<String>,
+    pub secrets: Secrets,
     /// `Suspended` for a registration that waits for its second approval.
     pub status: Status,
+}
+
+/// How a new official's password and signing PIN are set.
+#[allow(missing_debug_implementations)] // secrets: never printed
+pub enum Secrets {
+    /// By the official, with a one-time enrolment code (see `enrolment`): what every
+    /// administrator's registration does. Until then no password or PIN matches.
+    Enrol(crate::officials::enrolment::Pending),
+    /// Set here, directly: the development path only (`docsvc quickstart`'s known dev
+    /// officials, and tests that build a node as a library). Nothing over HTTP or the CLI
+    /// reaches it.
+    DevKnown {
+        password: Zeroizing<String>,
+        pin: Zeroizing<String>,
+    },
 }
 
 impl std::fmt::Debug for NewOfficial {
@@ -88,7 +102,8 @@ pub const ROLES: [&str; 6] = [
     "approver",
 ];
 
-fn hash_secret(secret: &str) -> Result<String> {
+/// An argon2id hash (random salt) of a secret: a password, a PIN or an enrolment code.
+pub(crate) fn hash_secret(secret: &str) -> Result<String> {
     let salt = {
         let mut b = [0u8; 16];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
@@ -126,14 +141,9 @@ fn check_new(n: &NewOfficial) -> Result<()> {
             ));
         }
     }
-    if n.password.chars().count() < 10 {
-        return Err(Error::invalid(
-            "password",
-            "a password needs at least 10 characters",
-        ));
-    }
-    if n.pin.len() < 6 || !n.pin.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::invalid("pin", "a signing PIN is at least 6 digits"));
+    if let Secrets::DevKnown { password, pin } = &n.secrets {
+        check_password(password)?;
+        check_pin_form(pin)?;
     }
     for r in &n.roles {
         if !ROLES.contains(&r.as_str()) {
@@ -142,6 +152,56 @@ fn check_new(n: &NewOfficial) -> Result<()> {
                 format!("unknown role {r:?}: one of {}", ROLES.join(", ")),
             ));
         }
+    }
+    Ok(())
+}
+
+/// The longest password or PIN read (argon2 hashes whatever it is given: bounded first).
+pub const MAX_SECRET_CHARS: usize = 256;
+
+/// A password's strength rule: 10 to 256 characters.
+pub fn check_password(password: &str) -> Result<()> {
+    let n = password.chars().count();
+    if n < 10 {
+        return Err(Error::invalid(
+            "password",
+            "kata sandi minimal 10 karakter / a password needs at least 10 characters",
+        ));
+    }
+    if n > MAX_SECRET_CHARS {
+        return Err(Error::invalid(
+            "password",
+            format!(
+                "kata sandi paling banyak {MAX_SECRET_CHARS} karakter / a password is at most {MAX_SECRET_CHARS} characters"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A signing PIN's rule: 6 to 32 digits.
+pub fn check_pin_form(pin: &str) -> Result<()> {
+    if pin.len() < 6 || pin.len() > 32 || !pin.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::invalid(
+            "pin",
+            "PIN tanda tangan 6 sampai 32 angka / a signing PIN is 6 to 32 digits",
+        ));
+    }
+    Ok(())
+}
+
+/// New secrets an official chooses: each of its form, and the PIN not the password.
+pub fn check_new_secrets(password: &str, pin: &str) -> Result<()> {
+    check_password(password)?;
+    check_pin_form(pin)?;
+    if bool::from(subtle::ConstantTimeEq::ct_eq(
+        password.as_bytes(),
+        pin.as_bytes(),
+    )) {
+        return Err(Error::invalid(
+            "pin",
+            "PIN tanda tangan harus berbeda dari kata sandi / the signing PIN must differ from the password",
+        ));
     }
     Ok(())
 }
@@ -201,8 +261,17 @@ pub async fn add(
             n.nip
         )));
     }
-    let password_hash = hash_secret(&n.password)?;
-    let pin_hash = hash_secret(&n.pin)?;
+    let (password_hash, pin_hash, enrolment_hash, enrolment_expires_at) = match &n.secrets {
+        Secrets::DevKnown { password, pin } => {
+            (hash_secret(password)?, hash_secret(pin)?, None, None)
+        }
+        Secrets::Enrol(p) => (
+            String::new(),
+            String::new(),
+            Some(p.hash.clone()),
+            Some(crate::rfc3339(p.expires_at)),
+        ),
+    };
     let signing = keys.generate(
         crate::officials::signing_key_kind(table, n.clearance),
         &format!("official-{}-sign", n.nip),
@@ -230,6 +299,8 @@ pub async fn add(
         certificate: None,
         personal_recipient: None,
         key_binding: None,
+        enrolment_hash,
+        enrolment_expires_at,
         mac: None,
     };
     row::insert(store, &mut row).await?;

@@ -53,6 +53,9 @@ pub const LOCK_MINUTES: i64 = 15;
 pub enum Secret {
     Password,
     Pin,
+    /// The one-time enrolment code, counted with the password: wrong, used or expired codes
+    /// lock logging in and enrolling alike.
+    Enrolment,
 }
 
 /// What a check of a secret found.
@@ -119,11 +122,30 @@ pub(crate) async fn dummy_check(secret: &str) {
     let _ = tokio::task::spawn_blocking(move || verify(dummy_hash(), &secret, true)).await;
 }
 
-/// The counter and lock of `secret` in an official's row, and its hash.
-fn parts(r: &mut OfficialRow, secret: Secret) -> (&mut i64, &mut Option<String>, &str) {
+/// The counter and lock of `secret` in an official's row, and its hash: empty (matching
+/// nothing) for a secret not set yet and for an enrolment code that was used or has expired.
+fn parts(
+    r: &mut OfficialRow,
+    secret: Secret,
+    now: OffsetDateTime,
+) -> (&mut i64, &mut Option<String>, &str) {
     match secret {
         Secret::Password => (&mut r.failed_logins, &mut r.locked_until, &r.password_hash),
         Secret::Pin => (&mut r.failed_pins, &mut r.pin_locked_until, &r.pin_hash),
+        Secret::Enrolment => {
+            // An unreadable expiry counts as expired.
+            let live = r
+                .enrolment_expires_at
+                .as_deref()
+                .and_then(parse_time)
+                .is_some_and(|t| t > now);
+            let hash = if live {
+                r.enrolment_hash.as_deref().unwrap_or("")
+            } else {
+                ""
+            };
+            (&mut r.failed_logins, &mut r.locked_until, hash)
+        }
     }
 }
 
@@ -135,7 +157,7 @@ fn parts(r: &mut OfficialRow, secret: Secret) -> (&mut i64, &mut Option<String>,
 async fn reserve(store: &Store, nip: &str, secret: Secret) -> Result<Attempt> {
     let now = OffsetDateTime::now_utc();
     let done = row::update(store, nip, |r| {
-        let (failures, until, hash) = parts(r, secret);
+        let (failures, until, hash) = parts(r, secret, now);
         let hash = Zeroizing::new(hash.to_owned());
         let locked = until
             .as_deref()
@@ -163,8 +185,9 @@ async fn reserve(store: &Store, nip: &str, secret: Secret) -> Result<Attempt> {
 
 /// Clears the count after the right secret.
 async fn reset(store: &Store, nip: &str, secret: Secret) -> Result<()> {
+    let now = OffsetDateTime::now_utc();
     row::update(store, nip, |r| {
-        let (failures, until, _) = parts(r, secret);
+        let (failures, until, _) = parts(r, secret, now);
         *failures = 0;
         *until = None;
         Ok(())
@@ -177,17 +200,36 @@ async fn reset(store: &Store, nip: &str, secret: Secret) -> Result<()> {
 /// `MAX_FAILURES` in a row the secret is locked for `LOCK_MINUTES` (even the right one is
 /// refused), and a locked signing PIN withdraws the official's step-ups.
 pub async fn check(store: &Store, nip: &str, secret: Secret, presented: &str) -> Result<Verdict> {
+    Ok(check_against(store, nip, secret, presented).await?.0)
+}
+
+/// [`check`], with the hash the secret was right against (for the enrolment code, which its
+/// use must then find unchanged: see `enrolment`).
+pub(crate) async fn check_against(
+    store: &Store,
+    nip: &str,
+    secret: Secret,
+    presented: &str,
+) -> Result<(Verdict, Zeroizing<String>)> {
+    let none = || Zeroizing::new(String::new());
     match reserve(store, nip, secret).await? {
         Attempt::Unknown => {
             dummy_check(presented).await;
-            Ok(Verdict::Unknown)
+            Ok((Verdict::Unknown, none()))
         }
         Attempt::Locked(until) => {
             dummy_check(presented).await;
-            Ok(Verdict::Locked(until))
+            Ok((Verdict::Locked(until), none()))
+        }
+        // No secret to check (not set yet; a code used or expired): the same argon2 check's
+        // time against the dummy hash, and a failure counted like any other.
+        Attempt::Go { hash, locks_at } if hash.is_empty() => {
+            dummy_check(presented).await;
+            Ok((Verdict::Wrong { locked: locks_at }, none()))
         }
         Attempt::Go { hash, locks_at } => {
             let presented = Zeroizing::new(presented.to_owned());
+            let checked = Zeroizing::new(hash.to_string());
             let right = tokio::task::spawn_blocking(move || verify(&hash, &presented, false))
                 .await
                 .map_err(|e| Error::Task {
@@ -196,12 +238,12 @@ pub async fn check(store: &Store, nip: &str, secret: Secret, presented: &str) ->
                 })?;
             if right {
                 reset(store, nip, secret).await?;
-                return Ok(Verdict::Right);
+                return Ok((Verdict::Right, checked));
             }
             if locks_at.is_some() && secret == Secret::Pin {
                 crate::officials::session::withdraw_step_ups(store, nip).await?;
             }
-            Ok(Verdict::Wrong { locked: locks_at })
+            Ok((Verdict::Wrong { locked: locks_at }, none()))
         }
     }
 }

@@ -1,14 +1,18 @@
-//! Officials and applications: the directory, sessions, the PIN lockout, registrations and
-//! clearance changes under dual control, delegations and each official's own age recipient.
+//! Officials and applications: the directory, sessions, the PIN lockout, enrolment (officials
+//! set their own secrets), registrations and clearance changes under dual control, delegations
+//! and each official's own age recipient.
 
 pub mod admin;
+pub mod application_admin;
 pub mod applications;
 pub mod certify;
 pub mod changes;
 pub mod credentials;
 pub mod delegation;
 pub mod directory;
+pub mod enrolment;
 pub mod lockout;
+pub mod operator;
 pub mod recipient;
 mod row;
 pub mod session;

@@ -1,8 +1,8 @@
 //! Officials' rows as the node MACs them: every security attribute (status, clearance, roles,
 //! compartments, agency, password and PIN hashes, lockout counters, key ids, certificate, key
-//! binding, personal recipient) is bound by a MAC made with the node's key on each change and
-//! checked on every use ([`crate::store::integrity`]). Every read and write of `officials` for a
-//! decision goes through here.
+//! binding, personal recipient, outstanding enrolment code) is bound by a MAC made with the
+//! node's key on each change and checked on every use ([`crate::store::integrity`]). Every
+//! read and write of `officials` for a decision goes through here.
 
 use crate::store::Store;
 use crate::store::integrity::{Integrity, opt};
@@ -21,9 +21,11 @@ enum Mac {
     Bad,
 }
 
-/// What the MAC covers, with `status` as given.
+/// What the MAC covers, with `status` as given. An outstanding enrolment code (its hash and
+/// expiry) is covered as two more fields, so that rows from before enrolment codes keep their
+/// MAC, and a code planted, changed or removed by a database writer fails the check.
 fn fields(r: &OfficialRow, status: &str) -> Vec<Vec<u8>> {
-    vec![
+    let mut f = vec![
         r.nip.as_bytes().to_vec(),
         r.name.as_bytes().to_vec(),
         r.agency.as_bytes().to_vec(),
@@ -45,7 +47,12 @@ fn fields(r: &OfficialRow, status: &str) -> Vec<Vec<u8>> {
             .map_or_else(|| vec![0], |c| [&[1u8][..], c.as_slice()].concat()),
         opt(r.personal_recipient.as_deref()),
         opt(r.key_binding.as_deref()),
-    ]
+    ];
+    if r.enrolment_hash.is_some() || r.enrolment_expires_at.is_some() {
+        f.push(opt(r.enrolment_hash.as_deref()));
+        f.push(opt(r.enrolment_expires_at.as_deref()));
+    }
+    f
 }
 
 /// Sets the MAC over the row as it now is.

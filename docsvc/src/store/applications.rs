@@ -1,9 +1,10 @@
-//! The `applications` table: the applications that call the signing API.
+//! The `applications` table: the applications that call the signing API. The rows' MACs are
+//! made and checked by `officials::applications`; here only the SQL.
 
 use crate::Result;
 use crate::store::Store;
 
-const COLUMNS: &str = "id, name, agency, clearance, roles, status, certificate_sha256, signing_key, certificate, may_sign_for";
+const COLUMNS: &str = "id, name, agency, clearance, roles, status, certificate_sha256, signing_key, certificate, may_sign_for, client_csr, mac";
 
 /// An application's row as stored (`roles` and `may_sign_for` are JSON lists).
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -18,38 +19,61 @@ pub struct ApplicationRow {
     pub signing_key: Option<String>,
     pub certificate: Option<Vec<u8>>,
     pub may_sign_for: String,
+    /// The application's own certificate request (DER) it was registered with, if any.
+    pub client_csr: Option<Vec<u8>>,
+    /// The node's MAC over the row.
+    pub mac: Option<String>,
 }
 
-/// What registering an application writes; it starts active with the role `application`.
-#[derive(Debug)]
-pub struct NewApplicationRow<'a> {
-    pub id: &'a str,
-    pub name: &'a str,
-    pub agency: &'a str,
-    pub clearance: &'a str,
-    pub certificate_sha256: &'a str,
-    pub signing_key: &'a str,
-    /// JSON list of NIPs.
-    pub may_sign_for: &'a str,
-    pub created_at: &'a str,
-}
-
-pub async fn insert(store: &Store, n: &NewApplicationRow<'_>) -> Result<()> {
+/// Adds a new application's row as given (its MAC already made).
+pub async fn insert(store: &Store, r: &ApplicationRow, created_at: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO applications (id, name, agency, clearance, roles, status, certificate_sha256, \
-         signing_key, may_sign_for, created_at) VALUES ($1, $2, $3, $4, '[\"application\"]', 'active', $5, $6, $7, $8)",
+         signing_key, certificate, may_sign_for, client_csr, mac, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
-    .bind(n.id)
-    .bind(n.name)
-    .bind(n.agency)
-    .bind(n.clearance)
-    .bind(n.certificate_sha256)
-    .bind(n.signing_key)
-    .bind(n.may_sign_for)
-    .bind(n.created_at)
+    .bind(&r.id)
+    .bind(&r.name)
+    .bind(&r.agency)
+    .bind(&r.clearance)
+    .bind(&r.roles)
+    .bind(&r.status)
+    .bind(&r.certificate_sha256)
+    .bind(&r.signing_key)
+    .bind(&r.certificate)
+    .bind(&r.may_sign_for)
+    .bind(&r.client_csr)
+    .bind(&r.mac)
+    .bind(created_at)
     .execute(store.pool())
     .await?;
     Ok(())
+}
+
+/// Writes every column of the application's row (by its id), if its MAC is still `old_mac`
+/// (a concurrent change is never overwritten); whether it was written.
+pub async fn update(store: &Store, r: &ApplicationRow, old_mac: Option<&str>) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE applications SET name = $1, agency = $2, clearance = $3, roles = $4, status = $5, \
+         certificate_sha256 = $6, signing_key = $7, certificate = $8, may_sign_for = $9, \
+         client_csr = $10, mac = $11 WHERE id = $12 AND mac = $13",
+    )
+    .bind(&r.name)
+    .bind(&r.agency)
+    .bind(&r.clearance)
+    .bind(&r.roles)
+    .bind(&r.status)
+    .bind(&r.certificate_sha256)
+    .bind(&r.signing_key)
+    .bind(&r.certificate)
+    .bind(&r.may_sign_for)
+    .bind(&r.client_csr)
+    .bind(&r.mac)
+    .bind(&r.id)
+    .bind(old_mac)
+    .execute(store.pool())
+    .await?;
+    Ok(done.rows_affected() != 0)
 }
 
 pub async fn get(store: &Store, id: &str) -> Result<Option<ApplicationRow>> {
@@ -69,24 +93,4 @@ pub async fn by_certificate_sha256(store: &Store, sha256: &str) -> Result<Option
     .bind(sha256)
     .fetch_optional(store.reader())
     .await?)
-}
-
-/// Records the certificate of the application's signing key.
-pub async fn set_certificate(store: &Store, id: &str, der: &[u8]) -> Result<()> {
-    sqlx::query("UPDATE applications SET certificate = $1 WHERE id = $2")
-        .bind(der.to_vec())
-        .bind(id)
-        .execute(store.pool())
-        .await?;
-    Ok(())
-}
-
-/// Sets the application's status; whether there is such an application.
-pub async fn set_status(store: &Store, id: &str, status: &str) -> Result<bool> {
-    let done = sqlx::query("UPDATE applications SET status = $1 WHERE id = $2")
-        .bind(status)
-        .bind(id)
-        .execute(store.pool())
-        .await?;
-    Ok(done.rows_affected() != 0)
 }

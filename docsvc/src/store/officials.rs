@@ -7,7 +7,8 @@ use crate::store::{Backend, Store, Tx};
 
 const COLUMNS: &str = "nip, name, agency, position, clearance, roles, compartments, status, \
     password_hash, pin_hash, failed_logins, locked_until, failed_pins, pin_locked_until, \
-    signing_key, encryption_key, certificate, personal_recipient, key_binding, mac";
+    signing_key, encryption_key, certificate, personal_recipient, key_binding, enrolment_hash, \
+    enrolment_expires_at, mac";
 
 /// One official's row, as stored.
 #[derive(Clone, sqlx::FromRow)]
@@ -31,6 +32,9 @@ pub struct OfficialRow {
     pub certificate: Option<Vec<u8>>,
     pub personal_recipient: Option<String>,
     pub key_binding: Option<String>,
+    /// The argon2id hash of the one-time enrolment code, while one is outstanding.
+    pub enrolment_hash: Option<String>,
+    pub enrolment_expires_at: Option<String>,
     pub mac: Option<String>,
 }
 
@@ -88,9 +92,10 @@ pub async fn insert(store: &Store, row: &OfficialRow, created_at: &str) -> Resul
     sqlx::query(
         "INSERT INTO officials (nip, name, agency, position, clearance, roles, compartments, status, \
          password_hash, pin_hash, failed_logins, locked_until, failed_pins, pin_locked_until, \
-         signing_key, encryption_key, certificate, personal_recipient, key_binding, mac, created_at) \
+         signing_key, encryption_key, certificate, personal_recipient, key_binding, enrolment_hash, \
+         enrolment_expires_at, mac, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21)",
+         $19, $20, $21, $22, $23)",
     )
     .bind(&row.nip)
     .bind(&row.name)
@@ -111,6 +116,8 @@ pub async fn insert(store: &Store, row: &OfficialRow, created_at: &str) -> Resul
     .bind(&row.certificate)
     .bind(&row.personal_recipient)
     .bind(&row.key_binding)
+    .bind(&row.enrolment_hash)
+    .bind(&row.enrolment_expires_at)
     .bind(&row.mac)
     .bind(created_at)
     .execute(store.pool())
@@ -125,7 +132,7 @@ pub async fn update(tx: &mut Tx, r: &OfficialRow) -> Result<()> {
          compartments = $6, status = $7, password_hash = $8, pin_hash = $9, failed_logins = $10, \
          locked_until = $11, failed_pins = $12, pin_locked_until = $13, signing_key = $14, \
          encryption_key = $15, certificate = $16, personal_recipient = $17, key_binding = $18, \
-         mac = $19 WHERE nip = $20",
+         enrolment_hash = $19, enrolment_expires_at = $20, mac = $21 WHERE nip = $22",
     )
     .bind(&r.name)
     .bind(&r.agency)
@@ -145,6 +152,8 @@ pub async fn update(tx: &mut Tx, r: &OfficialRow) -> Result<()> {
     .bind(&r.certificate)
     .bind(&r.personal_recipient)
     .bind(&r.key_binding)
+    .bind(&r.enrolment_hash)
+    .bind(&r.enrolment_expires_at)
     .bind(&r.mac)
     .bind(&r.nip)
     .execute(&mut **tx)

@@ -21,8 +21,10 @@ pub use crate::http::App;
 pub use crate::http::actor::{CSRF_HEADER, Conn, SESSION_COOKIE};
 
 mod admin;
+mod applications;
 mod audit;
 mod delegations;
+mod enrolment;
 mod health;
 mod letters;
 mod network;
@@ -121,6 +123,9 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(session::step_up))
         .routes(routes!(session::me))
         .routes(routes!(session::set_recipient))
+        .routes(routes!(enrolment::enrol))
+        .routes(routes!(enrolment::change_password))
+        .routes(routes!(enrolment::change_pin))
         .routes(routes!(recipient::confirm_recipient))
         .routes(routes!(
             delegations::grant_delegation,
@@ -143,6 +148,9 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::admin_certificate))
         .routes(routes!(admin::admin_csr))
         .routes(routes!(admin::admin_status))
+        .routes(routes!(enrolment::admin_reset))
+        .routes(routes!(applications::admin_register_application))
+        .routes(routes!(applications::admin_application_certificates))
         .routes(routes!(official_changes::admin_clearance))
         .routes(routes!(official_changes::admin_changes))
         .routes(routes!(official_changes::approve_change))

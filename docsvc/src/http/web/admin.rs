@@ -44,7 +44,7 @@ async fn admin_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
                     th scope="col" { "NIP" } th scope="col" { (l.t("Nama", "Name")) }
                     th scope="col" { (l.t("Instansi", "Agency")) } th scope="col" { (l.t("Jabatan", "Position")) }
                     th scope="col" { (l.t("Izin akses", "Clearance")) } th scope="col" { (l.t("Peran", "Roles")) }
-                    th scope="col" { (l.t("Status", "Status")) }
+                    th scope="col" { (l.t("Status", "Status")) } th scope="col" { "" }
                 } }
                 tbody { @for o in &officials { tr {
                     td data-label="NIP" { (o.nip) } td data-label=(l.t("Nama", "Name")) { (o.name) }
@@ -52,6 +52,7 @@ async fn admin_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
                     td data-label=(l.t("Izin akses", "Clearance")) { span class=(format!("badge lvl-{}", o.clearance.as_str())) { (o.clearance.as_str()) } }
                     td data-label=(l.t("Peran", "Roles")) { (o.roles.join(", ")) }
                     td data-label=(l.t("Status", "Status")) { (format!("{:?}", o.status).to_lowercase()) }
+                    td { (super::admin_forms::reset_button(l, &v.session.csrf, &o.nip)) }
                 } } }
             }
         }
@@ -71,6 +72,7 @@ async fn admin_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
                 }
             }
         }
+        (super::admin_forms::forms(l, &v.session.csrf))
         section.card aria-labelledby="net-title" {
             h2 #net-title { (l.t("Jaringan sandi", "The sandi network")) }
             @if let Some(d) = &directory {

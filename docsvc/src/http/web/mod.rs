@@ -5,7 +5,9 @@
 //! of our own (the compose page's upload with progress, the print button); no build step.
 
 mod admin;
+mod admin_forms;
 mod delegations;
+mod enrol;
 mod i18n;
 mod letters;
 mod page;
@@ -42,6 +44,26 @@ pub fn routes() -> Router<App> {
         .route("/ui/logout", post(logout))
         .route("/ui/lang/{lang}", get(set_lang))
         .route("/ui/step-up", post(step_up))
+        .route(
+            "/ui/enrol",
+            get(enrol::enrol_page).post(enrol::enrol_submit),
+        )
+        .route("/ui/account", get(enrol::account))
+        .route("/ui/account/password", post(enrol::change_password))
+        .route("/ui/account/pin", post(enrol::change_pin))
+        .route("/ui/admin/officials", post(admin_forms::register_official))
+        .route(
+            "/ui/admin/officials/{nip}/reset",
+            post(admin_forms::reset_official),
+        )
+        .route(
+            "/ui/admin/applications",
+            post(admin_forms::register_application),
+        )
+        .route(
+            "/ui/admin/applications/{id}/certificates",
+            post(admin_forms::install_application),
+        )
         .route(
             "/ui/static/sandi.css",
             get(|| async { asset("text/css", STYLE) }),

@@ -37,6 +37,7 @@ pub(super) fn frame(
                             (link("/ui/outbox", l.t("Kotak keluar", "Outbox"), here))
                             (link("/ui/compose", l.t("Tulis surat", "Write a letter"), here))
                             (link("/ui/delegations", l.t("Delegasi", "Delegations"), here))
+                            (link("/ui/account", l.t("Akun", "Account"), here))
                             @if v.official.has_role("approver") {
                                 (link("/ui/approvals", l.t("Persetujuan", "Approvals"), here))
                             }
@@ -113,6 +114,8 @@ pub(super) fn login(lang: Lang, next: &str, failed: bool, sealed: bool) -> Respo
                 input id="password" name="password" type="password" autocomplete="current-password" required;
                 button type="submit" { (l.t("Masuk", "Log in")) }
             }
+            p { a href="/ui/enrol" { (l.t("Punya kode pendaftaran? Tentukan kata sandi dan PIN Anda",
+                "Have an enrolment code? Set your password and PIN")) } }
         }
     };
     ok(frame(
