@@ -136,7 +136,16 @@ fn check_pin(pin: &str, from: &str) -> Result<()> {
 /// system is read-only to the service.
 fn forbidden_mode_bits(path: &Path, credentials_directory: Option<&Path>) -> u32 {
     match credentials_directory {
-        Some(dir) if dir.is_absolute() && path.starts_with(dir) => 0o037,
+        // `..` would let `$CREDENTIALS_DIRECTORY/../../tmp/pin` pass a textual prefix test.
+        Some(dir)
+            if dir.is_absolute()
+                && path.starts_with(dir)
+                && !path
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir)) =>
+        {
+            0o037
+        }
         _ => 0o077,
     }
 }
@@ -283,6 +292,11 @@ mod tests {
             0
         );
         assert_ne!(forbidden_mode_bits(&pin, None) & 0o040, 0);
+        assert_ne!(
+            forbidden_mode_bits(&creds.join("../../../tmp/pin"), Some(creds)) & 0o040,
+            0,
+            "a path leaving the credentials directory through .. is not a credential"
+        );
         assert_ne!(
             forbidden_mode_bits(
                 Path::new("/run/credentials/docsvc.service2/pin"),

@@ -574,6 +574,20 @@ fn other_callers_refused(s: &Scene) {
             .contains("does not serve"),
         "{v}"
     );
+    // Nor may it take over another agency's official by claiming its own agency for the NIP.
+    let (status, v) = s.api.post(
+        "/api/v1/officials/certificate",
+        &official_body(NIP, "Bappeda", "rahasia", &csr),
+        Some((&other.0, &other.1)),
+    );
+    assert_eq!(status, 403, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("holds a valid certificate of agency"),
+        "{v}"
+    );
     // An official's certificate (Signing CA) does not authenticate here at all.
     let (status, _) = s.api.post(
         "/api/v1/officials/certificate",
@@ -644,6 +658,21 @@ fn binding_application_renewal(s: &Scene, node: &(String, String)) {
         ok && text.contains("CN = dinkes") && text.contains("127.0.0.1"),
         "{text}"
     );
+    // Only the current certificate speaks for the node: the one renewal replaced is refused
+    // (it could otherwise outlive a revocation of the new one), the new one is accepted.
+    let body = json!({ "nip": NIP, "age_recipient": recipient });
+    let (status, v) = s.api.post("/api/v1/officials/binding", &body, who);
+    assert_eq!(status, 403, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("replaced"),
+        "{v}"
+    );
+    let renewed = Some(("dinkes2.pem", "dinkes2.key"));
+    let (status, v) = s.api.post("/api/v1/officials/binding", &body, renewed);
+    assert_eq!(status, 200, "{v}");
 }
 
 fn directory(s: &Scene, node: &(String, String)) {
@@ -698,7 +727,10 @@ fn directory(s: &Scene, node: &(String, String)) {
     assert_eq!(status, 200, "{d}");
     let (status, _) = s.api.post(&approve, &sha, op2);
     assert_eq!(status, 409, "approved once");
-    let (status, current) = s.api.get("/api/v1/directory", Some((&node.0, &node.1)));
+    // The node reads it with its current certificate (renewed in an earlier step).
+    let (status, current) = s
+        .api
+        .get("/api/v1/directory", Some(("dinkes2.pem", "dinkes2.key")));
     assert_eq!((status, &current), (200, &d));
     std::fs::write(s.api.dir.join("directory.json"), current.to_string()).expect("directory");
     assert!(

@@ -14,7 +14,7 @@ pub(super) enum CertificateCommand {
     Enrol {
         #[arg(long, env = "DOCSVC_DATA_DIR")]
         data_dir: PathBuf,
-        #[arg(long, env = "DOCSVC_CA_TOKEN")]
+        #[arg(long, env = "DOCSVC_CA_TOKEN", hide_env_values = true)]
         token: String,
     },
     /// Renews the node's certificate now (a serving node also does it by itself).

@@ -57,8 +57,13 @@ pub(super) struct InitArgs {
     #[arg(long, requires = "ca_url")]
     ca_publication_url: Option<String>,
     /// A one-time enrolment token (`keymgr node invite`): the node's certificate is enrolled
-    /// at once.
-    #[arg(long, requires = "ca_url", env = "DOCSVC_CA_TOKEN")]
+    /// at once. Prefer the environment variable: a flag stays in `ps` and shell history.
+    #[arg(
+        long,
+        requires = "ca_url",
+        env = "DOCSVC_CA_TOKEN",
+        hide_env_values = true
+    )]
     ca_token: Option<String>,
 }
 

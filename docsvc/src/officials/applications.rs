@@ -262,17 +262,31 @@ pub async fn set_certificate(store: &Store, id: &str, der: &[u8]) -> Result<()> 
 }
 
 /// Installs an application's client certificate (by its SHA-256) and signing certificate at
-/// once, and makes it active.
+/// once. A registration waiting for its first certificates becomes active; an active one
+/// (renewed certificates) stays active; one an admin suspended stays suspended, and a revoked
+/// one is refused: installing certificates never undoes a suspension or a revocation.
 pub(crate) async fn install(
     store: &Store,
     id: &str,
     client_sha256: &str,
     signing_der: &[u8],
 ) -> Result<()> {
+    let current = get(store, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("application {id}")))?;
+    let status = match current.status {
+        Status::Revoked => {
+            return Err(Error::Conflict(format!(
+                "application {id} is revoked: register it anew"
+            )));
+        }
+        Status::Suspended if current.certificate.is_some() => Status::Suspended,
+        Status::Suspended | Status::Active => Status::Active,
+    };
     change(store, id, |r| {
         client_sha256.clone_into(&mut r.certificate_sha256);
         r.certificate = Some(signing_der.to_vec());
-        r.status = Status::Active.as_str().into();
+        r.status = status.as_str().into();
     })
     .await
 }

@@ -324,20 +324,33 @@ pub async fn change(
     let r = row::load(&node.store, nip)
         .await?
         .ok_or_else(|| Error::NotFound(format!("official {nip}")))?;
-    let other = Zeroizing::new(match which {
-        Secret::Password => r.pin_hash.clone(),
-        _ => r.password_hash.clone(),
-    });
-    let candidate = Zeroizing::new(new.to_owned());
-    let (same_as_other, hash) = tokio::task::spawn_blocking(move || {
+    let (other, verified) = match which {
+        Secret::Password => (r.pin_hash.clone(), r.password_hash.clone()),
+        _ => (r.password_hash.clone(), r.pin_hash.clone()),
+    };
+    let (other, verified) = (Zeroizing::new(other), Zeroizing::new(verified));
+    // The row read here must still hold the secret just checked (a reset in between would have
+    // replaced it), and the update below only lands if the row still holds that same hash.
+    let expected = verified.clone();
+    let (candidate, presented) = (
+        Zeroizing::new(new.to_owned()),
+        Zeroizing::new(current.to_owned()),
+    );
+    let (still_current, same_as_other, hash) = tokio::task::spawn_blocking(move || {
+        let still = lockout::verify(&verified, &presented, false);
         let same = lockout::verify(&other, &candidate, false);
-        directory::hash_secret(&candidate).map(|h| (same, Zeroizing::new(h)))
+        directory::hash_secret(&candidate).map(|h| (still, same, Zeroizing::new(h)))
     })
     .await
     .map_err(|e| Error::Task {
         what: "hashing a new secret",
         detail: e.to_string(),
     })??;
+    if !still_current {
+        return Err(Error::Conflict(format!(
+            "the {what} of {nip} changed meanwhile (reset?); log in again"
+        )));
+    }
     if same_as_other {
         return Err(Error::invalid(
             "new",
@@ -345,10 +358,16 @@ pub async fn change(
         ));
     }
     row::update(&node.store, nip, |r| {
-        match which {
-            Secret::Password => r.password_hash = hash.to_string(),
-            _ => r.pin_hash = hash.to_string(),
+        let slot = match which {
+            Secret::Password => &mut r.password_hash,
+            _ => &mut r.pin_hash,
+        };
+        if *slot != *expected {
+            return Err(Error::Conflict(format!(
+                "the {what} of {nip} changed meanwhile (reset?); log in again"
+            )));
         }
+        *slot = hash.to_string();
         Ok(())
     })
     .await?

@@ -241,6 +241,14 @@ impl OnlineCa {
                 "the client certificate is revoked".into(),
             ));
         }
+        // Only the subject's current certificate speaks for it: an older version (superseded
+        // by a renewal) could otherwise outlive a revocation of the current one.
+        let current = self.inv.latest(&record.subject_id).await?;
+        if current.as_ref().map(|c| c.serial.as_str()) != Some(serial.as_str()) {
+            return Err(Error::NotPermitted(
+                "the client certificate was replaced by a newer one".into(),
+            ));
+        }
         let request: crate::issue::Request = serde_json::from_str(&record.request)
             .map_err(|e| Error::Database(format!("stored request: {e}")))?;
         match request {

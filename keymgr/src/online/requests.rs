@@ -212,6 +212,12 @@ impl OnlineCa {
                 )));
             }
         }
+        self.held_elsewhere(
+            &format!("official:{}", apply.nip),
+            agencies,
+            &node_request.node_id,
+        )
+        .await?;
         issue::issue_or_replace(
             &self.home,
             store,
@@ -270,6 +276,48 @@ impl OnlineCa {
         )
     }
 
+    /// Refuses to replace a subject (an official's NIP, an application's name) whose current
+    /// certificate is still valid and belongs to an agency the calling node does not serve:
+    /// a node may not take over another agency's official or application. An official who
+    /// moves agency has their old certificate revoked first.
+    async fn held_elsewhere(
+        &self,
+        subject_id: &str,
+        agencies: &[String],
+        node_id: &str,
+    ) -> Result<()> {
+        let Some(current) = self.inv.latest(subject_id).await? else {
+            return Ok(());
+        };
+        let live = current.state != crate::inventory::CertState::Revoked
+            && OffsetDateTime::parse(
+                &current.not_after,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map_or(true, |end| end > OffsetDateTime::now_utc());
+        if !live {
+            return Ok(());
+        }
+        let held_by = match serde_json::from_str::<Request>(&current.request)
+            .map_err(|e| Error::Database(format!("stored request: {e}")))?
+        {
+            Request::Official(r) => r.agency,
+            Request::Application(r) => r.agency,
+            _ => {
+                return Err(Error::NotPermitted(format!(
+                    "{subject_id} is not an official's or an application's"
+                )));
+            }
+        };
+        if agencies.contains(&held_by) {
+            Ok(())
+        } else {
+            Err(Error::NotPermitted(format!(
+                "{subject_id} holds a valid certificate of agency {held_by:?}, which node {node_id} does not serve"
+            )))
+        }
+    }
+
     /// An application's client certificate, for an agency the node serves.
     pub async fn issue_application(
         &self,
@@ -286,6 +334,14 @@ impl OnlineCa {
             )));
         }
         issue::parse_csr(csr_der)?;
+        let subject = Request::Application(ApplicationRequest {
+            name: apply.name.clone(),
+            agency: apply.agency.clone(),
+            days: LEAF_DAYS,
+        })
+        .subject_id();
+        self.held_elsewhere(&subject, agencies, &node_request.node_id)
+            .await?;
         issue::issue_or_replace(
             &self.home,
             store,

@@ -283,39 +283,33 @@ fn check_people(
     Ok(quorum)
 }
 
-/// `path` made absolute, `..` resolved, and its longest existing part resolved through
-/// symbolic links: what the file system will really use.
+/// `path` made absolute, its longest existing part resolved by the file system (symbolic
+/// links and `..` in the order the kernel takes them), the rest (which does not exist yet, so
+/// holds no link) resolved by hand: where a file would really go. `..` is not resolved by hand
+/// in the existing part, since `link/..` is not the directory holding `link`.
 fn resolved(path: &Path) -> Result<PathBuf> {
     let abs = std::path::absolute(path).map_err(|e| Error::io("resolving", path, e))?;
-    let mut clean = PathBuf::new();
-    for c in abs.components() {
-        match c {
-            Component::ParentDir => {
-                clean.pop();
-            }
-            Component::CurDir => {}
-            other => clean.push(other),
+    let mut components = abs.components().peekable();
+    let mut existing = PathBuf::new();
+    while let Some(c) = components.peek() {
+        let next = existing.join(c);
+        if !existing.as_os_str().is_empty() && !next.exists() {
+            break;
         }
-    }
-    let mut existing = clean.clone();
-    let mut rest = Vec::new();
-    while !existing.exists() {
-        match (
-            existing.file_name().map(ToOwned::to_owned),
-            existing.parent(),
-        ) {
-            (Some(name), Some(parent)) => {
-                rest.push(name);
-                existing = parent.to_path_buf();
-            }
-            _ => break,
-        }
+        existing = next;
+        components.next();
     }
     let mut out = existing
         .canonicalize()
         .map_err(|e| Error::io("resolving", &existing, e))?;
-    for name in rest.iter().rev() {
-        out.push(name);
+    for c in components {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
     }
     Ok(out)
 }
