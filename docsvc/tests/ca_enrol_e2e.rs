@@ -118,6 +118,34 @@ fn ceremony() -> Ca {
     ca.shares
         .push(ca.dir.path().join("ids.txt").display().to_string());
     ca.with_quorum(&["api-cert"], &["--ip", "127.0.0.1"]);
+    // Two named operators, who approve directory versions together.
+    for op in ["op1", "op2"] {
+        let out = Command::new("openssl")
+            .current_dir(ca.dir.path())
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args([
+                "-nodes",
+                "-keyout",
+                &format!("{op}.key"),
+                "-out",
+                &format!("{op}.csr"),
+            ])
+            .args(["-subj", &format!("/CN={op}")])
+            .output()
+            .expect("openssl req");
+        ok(&out);
+        ca.with_quorum(
+            &["operator", "add", &format!("Operator {op}")],
+            &["--csr", &format!("{op}.csr"), "--out", &format!("{op}.pem")],
+        );
+    }
     let media = ca.dir.path().join("removable");
     std::fs::create_dir(&media).expect("media");
     std::fs::rename(
@@ -310,7 +338,102 @@ async fn a_node_enrols_renews_and_certifies_officials_with_the_online_ca() {
     openssl_verify(&data);
 
     renews_by_itself(&data);
+    directory_from_the_ca(&ca, &data);
     official_from_the_ca(w, &data).await;
+}
+
+/// An operator's call to the CA's API with their client certificate (curl, the outside
+/// client): the status and the answer.
+fn operator_post(
+    ca: &Ca,
+    op: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let out = Command::new("curl")
+        .current_dir(ca.dir.path())
+        .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
+        .arg(ca.root_pem())
+        .args([
+            "--cert",
+            &format!("{op}.pem"),
+            "--key",
+            &format!("{op}.key"),
+        ])
+        .args([
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            &body.to_string(),
+        ])
+        .arg(format!("https://127.0.0.1:{}{path}", ca.api_port))
+        .output()
+        .expect("curl");
+    let text = ok(&out);
+    let (answer, code) = text.trim_end().rsplit_once('\n').expect("status line");
+    (
+        code.parse().expect("status"),
+        serde_json::from_str(answer).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Two operators approve a directory version at the CA; the serving node fetches it by itself
+/// (no file copied by hand) and installs it where its peers are looked up.
+fn directory_from_the_ca(ca: &Ca, data: &Path) {
+    let path = data.join("node.toml");
+    let config = std::fs::read_to_string(&path).expect("node.toml");
+    std::fs::write(
+        &path,
+        config.replace("[ca]\n", "[ca]\ndirectory_refresh_secs = 1\n"),
+    )
+    .expect("node.toml");
+    let chain = std::fs::read_to_string(data.join("tls/node-chain.pem")).expect("chain");
+    let der = keymgr::ca::pem_to_der(&chain).expect("PEM");
+    let input = serde_json::json!({ "version": 1, "nodes": [{ "id": "kota-a",
+        "agencies": ["dinkes"], "base_url": "https://127.0.0.1:9443",
+        "certificate_sha256": keymgr::transcript::sha256_hex(&der),
+        "accreditation": "rahasia", "status": "active" }] });
+    let (status, proposal) = operator_post(ca, "op1", "/api/v1/directory/proposals", &input);
+    assert_eq!(status, 201, "{proposal}");
+    let approve = format!(
+        "/api/v1/directory/proposals/{}/approve",
+        proposal["id"].as_str().expect("id")
+    );
+    let sha = serde_json::json!({ "input_sha256": proposal["input_sha256"] });
+    let (status, signed) = operator_post(ca, "op2", &approve, &sha);
+    assert_eq!(status, 200, "{signed}");
+
+    let port = sandi_e2e::free_port();
+    let _node = Killed(
+        docsvc()
+            .args(["serve", "--data-dir"])
+            .arg(data)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docsvc serve"),
+    );
+    wait_port(port, "docsvc serve");
+    let file = data.join("network/directory.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the serving node did not fetch the directory the operators approved"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let held: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("directory")).expect("JSON");
+    assert_eq!(held, signed, "the node holds exactly what the CA signed");
+    let listed = ok(&docsvc()
+        .args(["network", "show", "--data-dir"])
+        .arg(data)
+        .output()
+        .expect("network show"));
+    assert!(listed.contains("kota-a"), "{listed}");
+    std::fs::write(&path, config).expect("node.toml");
 }
 
 /// A serving node whose certificate is due (renew_before_days longer than its validity)

@@ -295,6 +295,53 @@ pub async fn renew(layout: &Layout) -> Result<Issued> {
     Ok(issued)
 }
 
+/// Fetches the CA's current signed network directory and, when it verifies against the node's
+/// Network CA and root and is newer than the one the node holds, writes it whole to
+/// `network/directory.json` (where `NetworkDirectory` takes it up, never going back a version).
+/// The version written, or `None` when the node already had it.
+pub async fn refresh_directory(node: &Node) -> Result<Option<u64>> {
+    let Some(ca) = node.config.ca.as_ref() else {
+        return Ok(None);
+    };
+    let value = CaClient::for_layout(&node.layout, ca)?.directory().await?;
+    let directory: keymgr::directory::Directory = serde_json::from_value(value)
+        .map_err(|e| Error::invalid("network directory", format!("the CA's answer: {e}")))?;
+    keymgr::directory::verify(&directory, &node.network_ca_der, node.trust.root_der())?;
+    let path = node.layout.dir().join("network").join("directory.json");
+    let held = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<keymgr::directory::Directory>(&b).ok())
+        .map(|d| d.version);
+    if held.is_some_and(|v| v >= directory.version) {
+        return Ok(None);
+    }
+    let bytes = serde_json::to_vec_pretty(&directory)
+        .map_err(|e| Error::invalid("network directory", e.to_string()))?;
+    crate::node::write_new(&path, &bytes)?;
+    Ok(Some(directory.version))
+}
+
+/// The directory task of a serving node: every `[ca] directory_refresh_secs`, the CA's signed
+/// directory is fetched and a newer one installed; failures are logged and tried again.
+pub fn spawn_directory_refresh(node: Arc<Node>) {
+    let Some(config) = node.config.ca.clone() else {
+        return;
+    };
+    let every = std::time::Duration::from_secs(config.directory_refresh_secs.max(1));
+    tokio::spawn(async move {
+        loop {
+            match refresh_directory(&node).await {
+                Ok(Some(version)) => {
+                    tracing::info!("network directory version {version} from the online CA");
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("network directory from the online CA: {e}"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+}
+
 /// The renewal task of a serving node: sleeps until the certificate is due, renews it and
 /// hands the new chain to the TLS server; retries hourly on failure, and renews at most once
 /// an hour.

@@ -28,10 +28,26 @@ pub struct CaConfig {
     /// `root_sha256`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publication_url: Option<String>,
+    /// Seconds between fetches of the CA's signed network directory (`GET /api/v1/directory`);
+    /// a newer version that verifies replaces `network/directory.json`.
+    #[serde(
+        default = "default_directory_refresh_secs",
+        skip_serializing_if = "is_default_directory_refresh"
+    )]
+    pub directory_refresh_secs: u64,
 }
 
 fn default_renew_before_days() -> u32 {
     30
+}
+
+fn default_directory_refresh_secs() -> u64 {
+    300
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_default_directory_refresh(secs: &u64) -> bool {
+    *secs == default_directory_refresh_secs()
 }
 
 impl CaConfig {
@@ -40,6 +56,7 @@ impl CaConfig {
             url: url.trim_end_matches('/').to_owned(),
             root_sha256: root_sha256.trim().to_ascii_lowercase(),
             renew_before_days: default_renew_before_days(),
+            directory_refresh_secs: default_directory_refresh_secs(),
             publication_url: publication_url
                 .map(keymgr::publication::check_base_url)
                 .transpose()?,
