@@ -325,6 +325,16 @@ pub fn identify_key(params: &mut CertificateParams, key: &impl PublicKeyData) {
     params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(key.der_bytes()));
 }
 
+/// What every profile ends with: the authority key identifier, a validity of `days` from
+/// now, and a fresh serial number.
+fn dated(p: &mut CertificateParams, days: i64) -> Result<()> {
+    p.use_authority_key_identifier_extension = true;
+    p.not_before = now();
+    p.not_after = p.not_before + Duration::days(days);
+    p.serial_number = Some(new_serial()?);
+    Ok(())
+}
+
 /// Root CA: self-signed, unconstrained path length, 20 years.
 pub fn root_profile(org: &str) -> Result<CertificateParams> {
     let mut p = CertificateParams::default();
@@ -336,10 +346,7 @@ pub fn root_profile(org: &str) -> Result<CertificateParams> {
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     // Optional for a self-signed certificate (RFC 5280 4.2.1.1), but path builders and
     // pkilint's issuer/subject check look for it.
-    p.use_authority_key_identifier_extension = true;
-    p.not_before = now();
-    p.not_after = p.not_before + Duration::days(365 * 20);
-    p.serial_number = Some(new_serial()?);
+    dated(&mut p, 365 * 20)?;
     Ok(p)
 }
 
@@ -361,16 +368,13 @@ pub fn intermediate_profile(
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    p.use_authority_key_identifier_extension = true;
     if let (Ca::Network, Some(domain)) = (ca, network_domain) {
         p.name_constraints = Some(NameConstraints {
             permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName(domain.to_string())],
             excluded_subtrees: Vec::new(),
         });
     }
-    p.not_before = now();
-    p.not_after = p.not_before + Duration::days(365 * 5);
-    p.serial_number = Some(new_serial()?);
+    dated(&mut p, 365 * 5)?;
     Ok(p)
 }
 
@@ -464,10 +468,7 @@ pub fn node_profile(org: &str, oid_arc: &str, req: &NodeRequest) -> Result<Certi
             &crate::oid_arc::node_attributes_oid(oid_arc)?,
             seq,
         ));
-    p.use_authority_key_identifier_extension = true;
-    p.not_before = now();
-    p.not_after = p.not_before + Duration::days(i64::from(req.days.max(1)));
-    p.serial_number = Some(new_serial()?);
+    dated(&mut p, i64::from(req.days.max(1)))?;
     Ok(p)
 }
 
@@ -522,10 +523,7 @@ pub fn official_profile(org: &str, req: &OfficialRequest) -> Result<CertificateP
         ExtendedKeyUsagePurpose::EmailProtection,
         ExtendedKeyUsagePurpose::Other(EKU_DOCUMENT_SIGNING.to_vec()),
     ];
-    p.use_authority_key_identifier_extension = true;
-    p.not_before = now();
-    p.not_after = p.not_before + Duration::days(i64::from(req.days.max(1)));
-    p.serial_number = Some(new_serial()?);
+    dated(&mut p, i64::from(req.days.max(1)))?;
     Ok(p)
 }
 
@@ -550,10 +548,7 @@ pub fn application_profile(org: &str, req: &ApplicationRequest) -> Result<Certif
     p.is_ca = IsCa::ExplicitNoCa;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    p.use_authority_key_identifier_extension = true;
-    p.not_before = now();
-    p.not_after = p.not_before + Duration::days(i64::from(req.days.max(1)));
-    p.serial_number = Some(new_serial()?);
+    dated(&mut p, i64::from(req.days.max(1)))?;
     Ok(p)
 }
 
@@ -593,10 +588,7 @@ pub fn ocsp_responder_profile(org: &str, req: &OcspResponderRequest) -> Result<C
             &OCSP_NOCHECK,
             vec![0x05, 0x00],
         ));
-    p.use_authority_key_identifier_extension = true;
-    p.not_before = now();
-    p.not_after = p.not_before + Duration::days(i64::from(req.days.clamp(1, 90)));
-    p.serial_number = Some(new_serial()?);
+    dated(&mut p, i64::from(req.days.clamp(1, 90)))?;
     Ok(p)
 }
 
@@ -624,10 +616,7 @@ pub fn operator_profile(org: &str, req: &OperatorRequest) -> Result<CertificateP
     p.is_ca = IsCa::ExplicitNoCa;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    p.use_authority_key_identifier_extension = true;
-    p.not_before = now();
-    p.not_after = p.not_before + Duration::days(i64::from(req.days.clamp(1, 825)));
-    p.serial_number = Some(new_serial()?);
+    dated(&mut p, i64::from(req.days.clamp(1, 825)))?;
     Ok(p)
 }
 
@@ -661,9 +650,6 @@ pub fn api_server_profile(org: &str, req: &ApiServerRequest) -> Result<Certifica
     p.is_ca = IsCa::ExplicitNoCa;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    p.use_authority_key_identifier_extension = true;
-    p.not_before = now();
-    p.not_after = p.not_before + Duration::days(i64::from(req.days.clamp(1, 397)));
-    p.serial_number = Some(new_serial()?);
+    dated(&mut p, i64::from(req.days.clamp(1, 397)))?;
     Ok(p)
 }
