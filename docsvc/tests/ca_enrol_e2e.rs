@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use sandi_e2e::ca::{Ca, age_identity};
 use sandi_e2e::node::{Killed, fails, ok, require, wait_port};
 
 fn docsvc() -> Command {
@@ -23,215 +24,6 @@ fn keymgr_bin() -> PathBuf {
         p.display()
     );
     p
-}
-
-struct Ca {
-    dir: tempfile::TempDir,
-    shares: Vec<String>,
-    publication_port: u16,
-    api_port: u16,
-}
-
-impl Ca {
-    fn keymgr(&self, args: &[&str]) -> Output {
-        Command::new(keymgr_bin())
-            .arg("--home")
-            .arg(self.dir.path().join("home"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .expect("keymgr")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        ok(&self.keymgr(args))
-    }
-
-    fn with_quorum(&self, before: &[&str], after: &[&str]) -> String {
-        let mut args: Vec<&str> = before.to_vec();
-        args.extend(self.shares.iter().map(String::as_str));
-        args.extend_from_slice(after);
-        self.ok(&args)
-    }
-
-    fn root_pem(&self) -> PathBuf {
-        self.dir.path().join("home/ca/root.pem")
-    }
-}
-
-/// keymgr's root ceremony (three custodians, two needed), its API certificate, and the root
-/// keystore taken away to its removable media.
-fn ceremony() -> Ca {
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut ids = String::new();
-    let mut custodians = Vec::new();
-    for name in ["Budi", "Siti", "Andi"] {
-        let out = Command::new("age-keygen").output().expect("age-keygen");
-        let text = String::from_utf8(out.stdout).expect("utf-8");
-        let r = text
-            .lines()
-            .find_map(|l| l.strip_prefix("# public key: "))
-            .expect("public key")
-            .to_owned();
-        ids.push_str(&text);
-        custodians.push(format!("{name}={r}"));
-    }
-    std::fs::write(dir.path().join("ids.txt"), ids).expect("ids");
-    let ca = Ca {
-        dir,
-        shares: Vec::new(),
-        publication_port: sandi_e2e::free_port(),
-        api_port: sandi_e2e::free_port(),
-    };
-    let publication = format!("http://127.0.0.1:{}", ca.publication_port);
-    let mut args = vec![
-        "ceremony",
-        "init",
-        "--organisation",
-        "Pemerintah Kota Contoh",
-        "--admin",
-        "Admin Upacara",
-        "--witness",
-        "Saksi Internal",
-        "--threshold",
-        "2",
-        "--shares-out",
-        "shares",
-        "--publication-url",
-        &publication,
-    ];
-    for c in &custodians {
-        args.extend(["--custodian", c.as_str()]);
-    }
-    ca.ok(&args);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(ca.dir.path().join("shares"))
-        .expect("shares")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    files.sort();
-    let mut ca = ca;
-    for f in files.iter().take(2) {
-        ca.shares.push("--share".into());
-        ca.shares.push(f.display().to_string());
-    }
-    ca.shares.push("--identity".into());
-    ca.shares
-        .push(ca.dir.path().join("ids.txt").display().to_string());
-    ca.with_quorum(&["api-cert"], &["--ip", "127.0.0.1"]);
-    // Two named operators, who approve directory versions together.
-    for op in ["op1", "op2"] {
-        let out = Command::new("openssl")
-            .current_dir(ca.dir.path())
-            .args([
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-            ])
-            .args([
-                "-nodes",
-                "-keyout",
-                &format!("{op}.key"),
-                "-out",
-                &format!("{op}.csr"),
-            ])
-            .args(["-subj", &format!("/CN={op}")])
-            .output()
-            .expect("openssl req");
-        ok(&out);
-        ca.with_quorum(
-            &["operator", "add", &format!("Operator {op}")],
-            &["--csr", &format!("{op}.csr"), "--out", &format!("{op}.pem")],
-        );
-    }
-    let media = ca.dir.path().join("removable");
-    std::fs::create_dir(&media).expect("media");
-    std::fs::rename(
-        ca.dir.path().join("home/root-keystore"),
-        media.join("root-keystore"),
-    )
-    .expect("root keystore away");
-    ca
-}
-
-fn invite(ca: &Ca, node: &str) -> String {
-    let out = ca.ok(&[
-        "node",
-        "invite",
-        "--node-id",
-        node,
-        "--organisation",
-        "Pemerintah Kota Contoh",
-        "--agency",
-        "dinkes",
-        "--accreditation",
-        "rahasia",
-        "--ip",
-        "127.0.0.1",
-        "--valid",
-        "1h",
-    ]);
-    out.lines()
-        .find(|l| l.starts_with("sandi-enrol-v1."))
-        .unwrap_or_else(|| panic!("no token in:\n{out}"))
-        .to_owned()
-}
-
-/// `keymgr serve` with its API, unsealed by two custodians over HTTPS.
-fn serve_ca(ca: &Ca) -> Killed {
-    let child = Command::new(keymgr_bin())
-        .arg("--home")
-        .arg(ca.dir.path().join("home"))
-        .current_dir(ca.dir.path())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{}", ca.publication_port),
-            "--api-listen",
-            &format!("127.0.0.1:{}", ca.api_port),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("keymgr serve");
-    let running = Killed(child);
-    wait_port(ca.api_port, "keymgr serve's API");
-    let ids = ca.dir.path().join("ids.txt").display().to_string();
-    for share in [&ca.shares[1], &ca.shares[3]] {
-        ca.ok(&[
-            "unseal",
-            "--url",
-            &format!("https://127.0.0.1:{}", ca.api_port),
-            "--share",
-            share,
-            "--identity",
-            &ids,
-        ]);
-    }
-    wait_port(ca.publication_port, "keymgr's publication service");
-    running
-}
-
-fn root_sha256(ca: &Ca) -> String {
-    let pem = std::fs::read_to_string(ca.root_pem()).expect("root.pem");
-    keymgr::transcript::sha256_hex(&keymgr::ca::pem_to_der(&pem).expect("PEM"))
-}
-
-fn age_recipient(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join(format!("{name}.key"));
-    let out = Command::new("age-keygen")
-        .arg("-o")
-        .arg(&path)
-        .output()
-        .expect("age-keygen");
-    let r = String::from_utf8_lossy(&out.stderr)
-        .split_whitespace()
-        .last()
-        .expect("recipient")
-        .to_owned();
-    (path, r)
 }
 
 fn init(work: &Path, name: &str, ca: &Ca, pin: &str, token: &str) -> (PathBuf, Output) {
@@ -250,15 +42,12 @@ fn init(work: &Path, name: &str, ca: &Ca, pin: &str, token: &str) -> (PathBuf, O
         ])
         .args(["--agencies", "dinkes", "--administrator", "Rina Admin"])
         .args(["--witness", "Wawan Saksi", "--threshold", "2"])
-        .args(["--ca-url", &format!("https://127.0.0.1:{}", ca.api_port)])
+        .args(["--ca-url", &ca.api_url()])
         .args(["--ca-root-sha256", pin])
-        .args([
-            "--ca-publication-url",
-            &format!("http://127.0.0.1:{}", ca.publication_port),
-        ])
+        .args(["--ca-publication-url", &ca.publication_url()])
         .args(["--ca-token", token]);
     for who in ["Ani", "Budi"] {
-        let (_, r) = age_recipient(work, &format!("{name}-{who}"));
+        let (_, r) = age_identity(work, &format!("{name}-{who}"));
         c.arg("--custodian").arg(format!("{who}={r}"));
     }
     (data, c.output().expect("docsvc init"))
@@ -291,14 +80,14 @@ fn serial(data: &Path) -> String {
 async fn a_node_enrols_renews_and_certifies_officials_with_the_online_ca() {
     require("age-keygen");
     require("openssl");
-    let ca = ceremony();
-    let _running = serve_ca(&ca);
+    let ca = Ca::ceremony(&keymgr_bin(), &[]);
+    let _running = ca.serve(&[]);
     let work = tempfile::tempdir().expect("tmp");
     let w = work.path();
-    let pin = root_sha256(&ca);
+    let pin = ca.root_sha256();
 
     // Enrolled at init with its one-time token.
-    let token = invite(&ca, "kota-a");
+    let token = ca.invite("kota-a", &["dinkes"], "rahasia");
     let (data, out) = init(w, "kota-a", &ca, &pin, &token);
     let said = ok(&out);
     assert!(said.contains("node certificate enrolled"), "{said}");
@@ -320,7 +109,7 @@ async fn a_node_enrols_renews_and_certifies_officials_with_the_online_ca() {
     assert_eq!(serial(&data), before);
 
     // A wrong pin: the root the publication serves is not the one pinned; nothing installed.
-    let token_b = invite(&ca, "kota-b");
+    let token_b = ca.invite("kota-b", &["dinkes"], "rahasia");
     let wrong = "00".repeat(32);
     let (data_b, out) = init(w, "kota-b", &ca, &wrong, &token_b);
     let why = fails(&out);
@@ -342,41 +131,6 @@ async fn a_node_enrols_renews_and_certifies_officials_with_the_online_ca() {
     official_from_the_ca(w, &data).await;
 }
 
-/// An operator's call to the CA's API with their client certificate (curl, the outside
-/// client): the status and the answer.
-fn operator_post(
-    ca: &Ca,
-    op: &str,
-    path: &str,
-    body: &serde_json::Value,
-) -> (u16, serde_json::Value) {
-    let out = Command::new("curl")
-        .current_dir(ca.dir.path())
-        .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
-        .arg(ca.root_pem())
-        .args([
-            "--cert",
-            &format!("{op}.pem"),
-            "--key",
-            &format!("{op}.key"),
-        ])
-        .args([
-            "-H",
-            "content-type: application/json",
-            "--data-binary",
-            &body.to_string(),
-        ])
-        .arg(format!("https://127.0.0.1:{}{path}", ca.api_port))
-        .output()
-        .expect("curl");
-    let text = ok(&out);
-    let (answer, code) = text.trim_end().rsplit_once('\n').expect("status line");
-    (
-        code.parse().expect("status"),
-        serde_json::from_str(answer).unwrap_or(serde_json::Value::Null),
-    )
-}
-
 /// Two operators approve a directory version at the CA; the serving node fetches it by itself
 /// (no file copied by hand) and installs it where its peers are looked up.
 fn directory_from_the_ca(ca: &Ca, data: &Path) {
@@ -393,15 +147,7 @@ fn directory_from_the_ca(ca: &Ca, data: &Path) {
         "agencies": ["dinkes"], "base_url": "https://127.0.0.1:9443",
         "certificate_sha256": keymgr::transcript::sha256_hex(&der),
         "accreditation": "rahasia", "status": "active" }] });
-    let (status, proposal) = operator_post(ca, "op1", "/api/v1/directory/proposals", &input);
-    assert_eq!(status, 201, "{proposal}");
-    let approve = format!(
-        "/api/v1/directory/proposals/{}/approve",
-        proposal["id"].as_str().expect("id")
-    );
-    let sha = serde_json::json!({ "input_sha256": proposal["input_sha256"] });
-    let (status, signed) = operator_post(ca, "op2", &approve, &sha);
-    assert_eq!(status, 200, "{signed}");
+    let signed = ca.approve_directory(&input);
 
     let port = sandi_e2e::free_port();
     let _node = Killed(

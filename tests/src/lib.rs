@@ -3,6 +3,7 @@
 //! it as a dev-dependency.
 #![forbid(unsafe_code)]
 
+pub mod ca;
 pub mod http;
 pub mod node;
 pub mod pg;

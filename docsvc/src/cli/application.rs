@@ -36,9 +36,28 @@ pub(super) enum ApplicationCommand {
         /// An official it may sign for (under that official's own delegation or PIN); repeat.
         #[arg(long)]
         may_sign_for: Vec<String>,
-        /// Where to write the request (PEM) for its signing key, for `keymgr issue application --csr`.
+        /// Where to write the request (PEM) for its signing key, for `keymgr issue application
+        /// --csr` (a node without an online CA; standard output when not given).
         #[arg(long)]
-        signing_csr_out: PathBuf,
+        signing_csr_out: Option<PathBuf>,
+        /// Where to write the client certificate the online CA issued, with its chain (PEM),
+        /// for the application (a node with `[ca]`; standard output when not given).
+        #[arg(long)]
+        client_cert_out: Option<PathBuf>,
+    },
+    /// Asks the online CA again for a registered application's certificates (done by itself at
+    /// registration on a node with `[ca]`; this is for when the CA was unreachable then).
+    Certify {
+        #[arg(long, env = "DOCSVC_DATA_DIR")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        unseal: OfflineUnseal,
+        #[arg(long)]
+        id: String,
+        /// Where to write the client certificate with its chain (PEM); standard output when
+        /// not given.
+        #[arg(long)]
+        client_cert_out: Option<PathBuf>,
     },
     /// Installs the two certificates keymgr issued (client, from the application's request;
     /// signing, from the node's); the application becomes active.
@@ -79,6 +98,7 @@ pub(super) async fn run(command: ApplicationCommand) -> anyhow::Result<()> {
             csr,
             may_sign_for,
             signing_csr_out,
+            client_cert_out,
         } => {
             let clearance: policies::Level = clearance
                 .parse()
@@ -99,15 +119,42 @@ pub(super) async fn run(command: ApplicationCommand) -> anyhow::Result<()> {
                 },
             )
             .await?;
-            std::fs::write(&signing_csr_out, &r.signing_csr_pem)
-                .with_context(|| format!("writing {}", signing_csr_out.display()))?;
+            if let Some(pem) = &r.client_certificate_pem {
+                println!(
+                    "application {} is active: the online CA issued its certificates",
+                    r.application.id
+                );
+                return give(client_cert_out.as_deref(), pem, "its client certificate");
+            }
+            if let Some(why) = &r.ca_error {
+                eprintln!(
+                    "the online CA issued nothing ({why}); `docsvc application certify` asks again"
+                );
+            }
             println!(
-                "application {} registered (suspended until its certificates are installed); \
-                 the request for its signing key is in {}",
-                r.application.id,
-                signing_csr_out.display()
+                "application {} registered (suspended until its certificates are installed)",
+                r.application.id
             );
+            give(
+                signing_csr_out.as_deref(),
+                &r.signing_csr_pem,
+                "the request for its signing key",
+            )?;
             Ok(())
+        }
+        ApplicationCommand::Certify {
+            data_dir,
+            unseal,
+            id,
+            client_cert_out,
+        } => {
+            let node = open_unsealed(&data_dir, &unseal).await?;
+            let (app, pem) = application_admin::from_ca(&node, By::Operator, None, &id).await?;
+            println!(
+                "application {} is active: the online CA issued its certificates",
+                app.id
+            );
+            give(client_cert_out.as_deref(), &pem, "its client certificate")
         }
         ApplicationCommand::Install {
             data_dir,
@@ -131,4 +178,16 @@ pub(super) async fn run(command: ApplicationCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Writes `pem` to `out` (saying where), or prints it.
+fn give(out: Option<&Path>, pem: &str, what: &str) -> anyhow::Result<()> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, pem).with_context(|| format!("writing {}", path.display()))?;
+            println!("{what} is in {}", path.display());
+        }
+        None => print!("{pem}"),
+    }
+    Ok(())
 }

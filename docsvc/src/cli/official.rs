@@ -128,6 +128,7 @@ pub(super) async fn run(command: OfficialCommand) -> anyhow::Result<()> {
                 official.nip,
                 csr_out.display()
             );
+            certify_at_once(&node, &official.nip).await;
             println!(
                 "enrolment code (give it to the official only; shown once): {}",
                 code.code.as_str()
@@ -150,5 +151,21 @@ pub(super) async fn run(command: OfficialCommand) -> anyhow::Result<()> {
             println!("valid until {}", code.expires_at);
             Ok(())
         }
+    }
+}
+
+/// A node with an online CA asks it for a registered official's certificate and key binding at
+/// once; the registration stands if the CA cannot be reached.
+async fn certify_at_once(node: &docsvc::node::Node, nip: &str) {
+    if node.config.ca.is_none() {
+        return;
+    }
+    match docsvc::officials::certify::from_ca(node, nip).await {
+        Ok(()) => {
+            println!("{nip}: signing certificate and key binding from the online CA installed");
+        }
+        Err(e) => eprintln!(
+            "{nip}: no certificate from the online CA ({e}); `docsvc certificate official` asks again"
+        ),
     }
 }

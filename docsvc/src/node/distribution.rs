@@ -21,16 +21,33 @@ pub const MAX_CRL: usize = 16 << 20;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The URLs the node fetches: `[pki] crl_urls`, or else the CRL Distribution Points of its own
-/// certificate.
+/// certificate and, with an online CA (`[ca] publication_url`), both issuing CAs' CRLs where
+/// keymgr publishes them (the Signing CA's CRL is named in officials' certificates only, and
+/// a node must hold it to accept any of them).
 pub fn crl_urls(node: &Node) -> Vec<String> {
     if !node.config.pki.crl_urls.is_empty() {
         return node.config.pki.crl_urls.clone();
     }
-    crate::node::read_pem_certs(&node.layout.tls_chain())
+    let mut urls: Vec<String> = crate::node::read_pem_certs(&node.layout.tls_chain())
         .ok()
         .and_then(|chain| chain.into_iter().next())
         .map(|leaf| distribution_points(&leaf))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if let Some(base) = node
+        .config
+        .ca
+        .as_ref()
+        .and_then(|ca| ca.publication_url.as_deref())
+    {
+        let base = base.trim_end_matches('/');
+        for name in ["network-ca", "signing-ca"] {
+            let url = format!("{base}/crl/{name}.crl");
+            if !urls.contains(&url) {
+                urls.push(url);
+            }
+        }
+    }
+    urls
 }
 
 /// The `http://` URIs of a certificate's CRL Distribution Points.

@@ -36,13 +36,23 @@ pub struct NewApplicationRequest {
     pub may_sign_for: Vec<String>,
 }
 
-/// A registration made: the application (suspended until its certificates are installed)
-/// and the request for its signing key, for `keymgr issue application --csr`.
+/// A registration made: the application and the request for its signing key. On a node with
+/// an online CA (`[ca]`) both certificates were asked for at once: the application is active
+/// and its client certificate (with its chain) is here for it to install; otherwise it stays
+/// suspended until `keymgr issue application --csr` and [`install_certificates`].
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RegisteredApplication {
     #[schema(value_type = Object)]
     pub application: Application,
     pub signing_csr_pem: String,
+    /// The client certificate the online CA issued for the application's own request, then
+    /// the Network CA (PEM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_certificate_pem: Option<String>,
+    /// Why the online CA issued nothing (the application stays suspended; `docsvc
+    /// application certify` asks again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_error: Option<String>,
 }
 
 /// The certificates keymgr issued for an application.
@@ -215,13 +225,97 @@ pub async fn register(
             app.clearance.as_str(),
             app.may_sign_for.join(", ")
         ),
+        client.clone(),
+    )
+    .await?;
+    let mut done = RegisteredApplication {
+        signing_csr_pem: keymgr::ca::pem_encode("CERTIFICATE REQUEST", &signing_csr),
+        application: app,
+        client_certificate_pem: None,
+        ca_error: None,
+    };
+    if node.config.ca.is_some() {
+        // The registration stands if the CA cannot be reached; the failure is logged and said.
+        match from_ca(node, by, client, &done.application.id).await {
+            Ok((app, pem)) => {
+                done.application = app;
+                done.client_certificate_pem = Some(pem);
+            }
+            Err(e) => {
+                tracing::error!(
+                    "application {}: no certificates from the online CA: {e}",
+                    done.application.id
+                );
+                done.ca_error = Some(e.to_string());
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// Asks the online CA for a registered application's two certificates (its client
+/// certificate, for the request it registered with; the certificate of the signing key the
+/// node made for it), installs them through [`install_issued`] and returns the application,
+/// now active, with its client certificate chain (PEM) for it. Logged either way.
+pub async fn from_ca(
+    node: &Node,
+    by: By<'_>,
+    client: Option<String>,
+    id: &str,
+) -> Result<(Application, String)> {
+    if node.is_sealed() {
+        return Err(Error::Sealed);
+    }
+    let issued = async {
+        let app = applications::get(&node.store, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("application {id}")))?;
+        let csr = app.client_csr.as_deref().ok_or_else(|| {
+            Error::Conflict(format!(
+                "application {id} was not registered with a certificate request"
+            ))
+        })?;
+        let key = app.signing_key.ok_or_else(|| Error::MissingKey {
+            what: format!("signing key of application {id}"),
+        })?;
+        let signing_name = format!("{id}-signing");
+        let signing_csr = crate::crypto::tls::csr_for(node.keystore.as_ref(), key, &signing_name)?;
+        let ca = crate::network::ca::CaClient::for_node(node)?;
+        let client_cert = ca.issue_application(id, &app.agency, csr).await?;
+        let signing = ca
+            .issue_application(&signing_name, &app.agency, &signing_csr)
+            .await?;
+        let app = install_issued(node, id, &client_cert.certificate, &signing.certificate).await?;
+        let pem: String = std::iter::once(&client_cert.certificate)
+            .chain(&client_cert.chain)
+            .map(|der| keymgr::ca::der_to_pem(der))
+            .collect();
+        Ok::<_, Error>((app, pem))
+    }
+    .await;
+    let (decision, reason) = match &issued {
+        Ok((app, _)) => (
+            "allow",
+            format!(
+                "application {id}: client certificate {} and signing certificate from the online CA installed; active",
+                app.certificate_sha256
+            ),
+        ),
+        Err(e) => (
+            "error",
+            format!("application {id}: no certificates from the online CA: {e}"),
+        ),
+    };
+    log(
+        node,
+        by,
+        "application_certificates",
+        decision,
+        reason,
         client,
     )
     .await?;
-    Ok(RegisteredApplication {
-        signing_csr_pem: keymgr::ca::pem_encode("CERTIFICATE REQUEST", &signing_csr),
-        application: app,
-    })
+    issued
 }
 
 /// Installs the certificates keymgr issued for a registered application (PEM), by an

@@ -194,24 +194,41 @@ pub(super) async fn register_application(
             .await?;
         let l = v.lang;
         let id = r.application.id.clone();
-        let body = html! {
-            section.card.narrow {
-                h1 { (l.t("Aplikasi terdaftar", "Application registered")) " " (id) }
-                p { (l.t(
-                    "Aplikasi ditangguhkan sampai kedua sertifikatnya dipasang. Bawa CSR aplikasi dan permintaan di bawah ini ke keymgr (keymgr issue application --csr).",
-                    "The application is suspended until both its certificates are installed. Take the application's CSR and the request below to keymgr (keymgr issue application --csr)."
-                )) }
-                p { (l.t("Permintaan sertifikat untuk kunci tanda tangannya:", "Request for its signing key's certificate:")) }
-                pre.mono { (r.signing_csr_pem) }
-                form method="post" action=(format!("/ui/admin/applications/{id}/certificates")) {
-                    input type="hidden" name="csrf" value=(v.session.csrf);
-                    label { (l.t("Sertifikat klien (PEM)", "Client certificate (PEM)"))
-                        textarea name="client_certificate_pem" rows="6" required {} }
-                    label { (l.t("Sertifikat tanda tangan (PEM)", "Signing certificate (PEM)"))
-                        textarea name="signing_certificate_pem" rows="6" required {} }
-                    button type="submit" { (l.t("Pasang sertifikat", "Install the certificates")) }
+        let body = if let Some(pem) = &r.client_certificate_pem {
+            html! {
+                section.card.narrow {
+                    h1 { (l.t("Aplikasi terdaftar", "Application registered")) " " (id) }
+                    p { (l.t(
+                        "CA daring menerbitkan kedua sertifikatnya: aplikasi aktif. Pasang sertifikat klien di bawah ini (dengan rantainya) pada aplikasi.",
+                        "The online CA issued both its certificates: the application is active. Install the client certificate below (with its chain) in the application."
+                    )) }
+                    pre.mono { (pem) }
+                    p { a href="/ui/admin" { (l.t("Kembali ke administrasi", "Back to administration")) } }
                 }
-                p { a href="/ui/admin" { (l.t("Kembali ke administrasi", "Back to administration")) } }
+            }
+        } else {
+            html! {
+                section.card.narrow {
+                    h1 { (l.t("Aplikasi terdaftar", "Application registered")) " " (id) }
+                    @if let Some(why) = &r.ca_error {
+                        p.alert { (l.t("CA daring tidak menerbitkan apa pun: ", "The online CA issued nothing: ")) (why) }
+                    }
+                    p { (l.t(
+                        "Aplikasi ditangguhkan sampai kedua sertifikatnya dipasang. Bawa CSR aplikasi dan permintaan di bawah ini ke keymgr (keymgr issue application --csr).",
+                        "The application is suspended until both its certificates are installed. Take the application's CSR and the request below to keymgr (keymgr issue application --csr)."
+                    )) }
+                    p { (l.t("Permintaan sertifikat untuk kunci tanda tangannya:", "Request for its signing key's certificate:")) }
+                    pre.mono { (r.signing_csr_pem) }
+                    form method="post" action=(format!("/ui/admin/applications/{id}/certificates")) {
+                        input type="hidden" name="csrf" value=(v.session.csrf);
+                        label { (l.t("Sertifikat klien (PEM)", "Client certificate (PEM)"))
+                            textarea name="client_certificate_pem" rows="6" required {} }
+                        label { (l.t("Sertifikat tanda tangan (PEM)", "Signing certificate (PEM)"))
+                            textarea name="signing_certificate_pem" rows="6" required {} }
+                        button type="submit" { (l.t("Pasang sertifikat", "Install the certificates")) }
+                    }
+                    p { a href="/ui/admin" { (l.t("Kembali ke administrasi", "Back to administration")) } }
+                }
             }
         };
         Ok::<_, Error>(page::ok(page::frame(

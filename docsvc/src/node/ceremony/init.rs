@@ -328,6 +328,13 @@ fn write_config(layout: &Layout, plan: &InitPlan) -> Result<Config> {
         config.pki.oid_arc.clone_from(arc);
     }
     config.ca.clone_from(&plan.ca);
+    // The online CA's publication service is also the network's TSA (`keymgr serve`'s
+    // `POST /tsa`): without one every signature fails closed.
+    config.pki.tsa_url = plan
+        .ca
+        .as_ref()
+        .and_then(|ca| ca.publication_url.as_deref())
+        .map(|p| format!("{}/tsa", p.trim_end_matches('/')));
     config.save(layout)?;
     Ok(config)
 }
