@@ -11,6 +11,8 @@ use std::process::{Command, Output, Stdio};
 use sandi_e2e::ca::{Ca, age_identity};
 use sandi_e2e::node::{Killed, fails, ok, require, wait_port};
 
+mod common;
+
 fn docsvc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_docsvc"))
 }
@@ -241,31 +243,6 @@ async fn unsealed(w: &Path, data: &Path) -> docsvc::node::Node {
     node
 }
 
-async fn add_official(node: &docsvc::node::Node, nip: &str, agency: &str) {
-    use docsvc::officials::directory::{self, NewOfficial};
-    directory::add(
-        &node.store,
-        node.keystore.as_ref(),
-        node.policy.current().handling(),
-        &NewOfficial {
-            nip: nip.into(),
-            name: "Budi Santoso".into(),
-            agency: agency.into(),
-            position: "Kepala Dinas".into(),
-            clearance: policies::Level::Rahasia,
-            roles: vec!["pejabat".into()],
-            compartments: vec![],
-            secrets: directory::Secrets::DevKnown {
-                password: zeroize::Zeroizing::new("sandi-kuat-sekali-1".into()),
-                pin: zeroize::Zeroizing::new("482913".into()),
-            },
-            status: policies::Status::Active,
-        },
-    )
-    .await
-    .expect("official");
-}
-
 /// An official of an agency the node serves gets a signing certificate and key binding from
 /// the CA, installed after the node's checks; one of another agency is refused by the CA and
 /// nothing is installed.
@@ -273,7 +250,7 @@ async fn official_from_the_ca(w: &Path, data: &Path) {
     use docsvc::officials::directory;
     let node = unsealed(w, data).await;
     let nip = "197501012000031001";
-    add_official(&node, nip, "dinkes").await;
+    common::add_official(&node, nip, "dinkes").await;
     docsvc::officials::certify::from_ca(&node, nip)
         .await
         .expect("certificate and binding from the CA");
@@ -296,7 +273,7 @@ async fn official_from_the_ca(w: &Path, data: &Path) {
     assert!(binding.contains(nip));
 
     let other = "199005052015031005";
-    add_official(&node, other, "bappeda").await;
+    common::add_official(&node, other, "bappeda").await;
     let e = docsvc::officials::certify::from_ca(&node, other)
         .await
         .expect_err("bappeda is not served by this node");

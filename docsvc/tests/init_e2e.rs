@@ -2,7 +2,9 @@
 //! sealed, with no development file in it; each share opens only with its custodian's age
 //! identity (the `age` CLI decrypts one); `serve --dev-unseal` refused; served and unsealed by
 //! two custodians with `docsvc unseal`; custodians turned over by `docsvc reshare`, after which
-//! only the new shares unseal. Then bad input, each refused with nothing half-written.
+//! only the new shares unseal. Then bad input, each refused with nothing half-written. And a
+//! node made with `--pkcs11-config` (SoftHSM2, a fresh token): its officials' signing keys on
+//! the token, never extractable; a wrong PIN source refused with nothing written.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -13,6 +15,9 @@ use keymgr::inventory::Inventory;
 use keymgr::issue::{KeySource, Request};
 use keymgr::shares::{Protection, Unlock};
 use sandi_e2e::node::{Killed, fails, ok, require, wait_port};
+use sandi_e2e::softhsm::{self, Token};
+
+mod common;
 
 fn docsvc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_docsvc"))
@@ -321,12 +326,7 @@ fn shares_and_transcript(data: &Path, custodians: &[Person], shares: &[PathBuf])
     );
 
     // The transcript verifies against the node's audit key, and names every custodian.
-    let transcript_file = std::fs::read_dir(data.join("ceremonies"))
-        .expect("ceremonies")
-        .flatten()
-        .next()
-        .expect("a transcript")
-        .path();
+    let transcript_file = transcript_file(data);
     let spki = std::fs::read(data.join("audit-key.der")).expect("audit key");
     let bytes = std::fs::read(&transcript_file).expect("transcript");
     let t = keymgr::transcript::Transcript::verify_with_key(&bytes, &spki).expect("verifies");
@@ -351,6 +351,16 @@ fn shares_and_transcript(data: &Path, custodians: &[Person], shares: &[PathBuf])
         .expect("name");
     forged[at] = b'K';
     assert!(keymgr::transcript::Transcript::verify_with_key(&forged, &spki).is_err());
+}
+
+/// The init ceremony's transcript in the data directory.
+fn transcript_file(data: &Path) -> PathBuf {
+    std::fs::read_dir(data.join("ceremonies"))
+        .expect("ceremonies")
+        .flatten()
+        .next()
+        .expect("a transcript")
+        .path()
 }
 
 /// A certificate from keymgr; `--dev-unseal` refused; served and unsealed by two custodians;
@@ -572,4 +582,143 @@ async fn another_nodes_share_is_refused(w: &Path, data: &Path, custodians: &[Per
     ));
     assert!(why.contains("refused the share (400)"), "{why}");
     drop(server);
+}
+
+/// `docsvc init` with its signing keys on `token`: a PIN the token refuses and a PIN variable
+/// that is not set are refused with nothing written; then the node is made, its audit key on
+/// the token (and so recorded in the transcript), opened in this process, unsealed by two
+/// custodians; an official's signing key is made on the token, sensitive and never
+/// extractable, and a signature by it verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn init_keeps_the_signing_keys_on_a_pkcs11_token() {
+    require("age-keygen");
+    let Some(token) = Token::new() else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("tmp");
+    let w = work.path();
+    let (data, out) = (w.join("node"), w.join("removable"));
+    let custodians = people(w, &["Ani", "Budi", "Citra"]);
+    let with_token = |config: &Path| {
+        let mut c = init_cmd(&data, &out, &custodians, 2);
+        c.env("SOFTHSM2_CONF", token.conf())
+            .arg("--pkcs11-config")
+            .arg(config);
+        c
+    };
+
+    token.write_pin("000000");
+    let why = fails(&run(&mut with_token(&token.config())));
+    assert!(why.contains("the token refused the PIN"), "{why}");
+    nothing_written(&data, &out);
+    token.write_pin(softhsm::PIN);
+    let by_env = w.join("pkcs11-env.toml");
+    std::fs::write(
+        &by_env,
+        format!(
+            "module = \"{}\"\ntoken_label = \"{}\"\npin_env = \"SANDI_TEST_NO_PIN\"\n",
+            softhsm::MODULE,
+            softhsm::TOKEN
+        ),
+    )
+    .expect("config");
+    let why = fails(&run(with_token(&by_env).env_remove("SANDI_TEST_NO_PIN")));
+    assert!(why.contains("SANDI_TEST_NO_PIN is not set"), "{why}");
+    nothing_written(&data, &out);
+
+    let printed = ok(&run(&mut with_token(&token.config())));
+    assert!(
+        printed.contains(&format!("signing keys on PKCS#11 token {}", softhsm::TOKEN)),
+        "{printed}"
+    );
+    let shares = printed_shares(&printed);
+    let config = std::fs::read_to_string(data.join("node.toml")).expect("node.toml");
+    assert!(config.contains("[keystore.pkcs11]"), "{config}");
+    assert!(!config.contains(softhsm::PIN), "the PIN in node.toml");
+    token_in_the_transcript(&data);
+    // The audit key is on the token; the archive keys (X25519) are not.
+    let audit = token.private_key("node-audit");
+    assert!(
+        audit.contains("never extractable") && audit.contains("sensitive"),
+        "{audit}"
+    );
+    assert!(!token.objects("privkey").contains("archive-"));
+
+    // The library sees the token as the node does (SOFTHSM2_CONF of this process).
+    // SAFETY: set before this process loads the PKCS#11 module; no other thread reads the
+    // environment now (nextest runs each test in its own process).
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("SOFTHSM2_CONF", token.conf());
+    }
+    let ca = network_ca(w).await;
+    certify(&ca, &data, w).await;
+    let node = docsvc::node::Node::open(docsvc::node::Layout::new(&data))
+        .await
+        .expect("open the node");
+    assert!(node.is_sealed());
+    for i in [0, 2] {
+        let share =
+            docsvc::node::ceremony::read_share(&shares[i], &custodians[i].identity).expect("share");
+        node.keystore.submit_share(share).expect("submit");
+    }
+    assert!(!node.is_sealed());
+    node.after_unseal().expect("after unseal");
+    official_signs_on_the_token(&node, &token).await;
+}
+
+/// The transcript verifies with the node's audit key (on the token) and says where the
+/// signing keys are.
+fn token_in_the_transcript(data: &Path) {
+    let file = transcript_file(data);
+    let spki = std::fs::read(data.join("audit-key.der")).expect("audit key");
+    let t =
+        keymgr::transcript::Transcript::verify_with_key(&std::fs::read(&file).expect("t"), &spki)
+            .expect("the transcript verifies");
+    let created = t
+        .entries
+        .iter()
+        .find(|e| e.step == "keystore.created")
+        .expect("keystore.created");
+    assert_eq!(
+        created.data["signing_keys"],
+        format!("PKCS#11 token {}", softhsm::TOKEN)
+    );
+    assert_eq!(created.data["pkcs11_token"], softhsm::TOKEN);
+}
+
+/// A new official's signing key is on the token (sensitive, never extractable), their
+/// encryption key is not; a signature by it verifies, and not over another message.
+async fn official_signs_on_the_token(node: &docsvc::node::Node, token: &Token) {
+    let nip = "197501012000031001";
+    let o = common::add_official(node, nip, "dinkes").await;
+    let key = node
+        .keystore
+        .info(o.signing_key.expect("a signing key"))
+        .expect("key info");
+    assert_eq!(key.label, format!("official-{nip}-sign"));
+    let on_token = token.private_key(&key.label);
+    assert!(
+        on_token.contains("never extractable") && on_token.contains("sensitive"),
+        "{on_token}"
+    );
+    assert!(
+        !token
+            .objects("privkey")
+            .contains(&format!("official-{nip}-enc"))
+    );
+
+    let handle = key.handle();
+    let spki = node.keystore.public_key(&handle).expect("public key");
+    let message = b"surat dinas ditandatangani di token";
+    let sig = node
+        .keystore
+        .sign(&handle, message)
+        .expect("sign on the token");
+    hsm_shim::verify_signature(&spki, sig.algorithm, message, &sig.bytes)
+        .expect("the token's signature verifies");
+    assert!(
+        hsm_shim::verify_signature(&spki, sig.algorithm, b"surat lain", &sig.bytes).is_err(),
+        "a signature verified over another message"
+    );
 }

@@ -12,143 +12,27 @@ use std::time::SystemTime;
 
 use sandi_e2e::http::Client;
 use sandi_e2e::node::{Killed, credentials, fails, ok, require, wait_port};
+use sandi_e2e::softhsm::{PIN, Token, hex};
 use serde_json::json;
 
 const BUDI: &str = "197501012000031001"; // dinkes, sangat_rahasia
 const SITI: &str = "198002022005012002"; // dinkes, rahasia
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-const TOKEN: &str = "sandi-node";
-const PIN: &str = "314159";
-const SO_PIN: &str = "27182818";
-
-/// A SoftHSM2 token of its own: its configuration, its tokens, a PIN file and the
-/// `--pkcs11-config` file that names them.
-struct Token {
-    dir: tempfile::TempDir,
+/// A fresh token of the test's own, and the outside tools the test uses.
+fn token() -> Option<Token> {
+    let t = Token::new()?;
+    require("openssl");
+    require("curl");
+    Some(t)
 }
 
-impl Token {
-    fn new() -> Option<Token> {
-        if !Path::new(MODULE).exists() {
-            assert!(!sandi_e2e::under_ci(), "SoftHSM2 is installed by tests/run");
-            eprintln!("SKIPPED: SoftHSM2 is not installed");
-            return None;
-        }
-        require("softhsm2-util");
-        require("pkcs11-tool");
-        require("openssl");
-        require("curl");
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("tokens")).expect("tokens");
-        std::fs::write(
-            dir.path().join("softhsm2.conf"),
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                dir.path().join("tokens").display()
-            ),
-        )
-        .expect("softhsm2.conf");
-        let t = Token { dir };
-        ok(&t
-            .cmd("softhsm2-util")
-            .args(["--init-token", "--free", "--label", TOKEN])
-            .args(["--pin", PIN, "--so-pin", SO_PIN])
-            .output()
-            .expect("softhsm2-util"));
-        t.write_pin(PIN);
-        std::fs::write(
-            t.config(),
-            format!(
-                "module = \"{MODULE}\"\ntoken_label = \"{TOKEN}\"\npin_file = \"{}\"\n",
-                t.pin_file().display()
-            ),
-        )
-        .expect("pkcs11 config");
-        Some(t)
-    }
-
-    fn pin_file(&self) -> PathBuf {
-        self.dir.path().join("token.pin")
-    }
-
-    fn write_pin(&self, pin: &str) {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::write(self.pin_file(), format!("{pin}\n")).expect("pin file");
-        std::fs::set_permissions(self.pin_file(), std::fs::Permissions::from_mode(0o600))
-            .expect("chmod");
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("pkcs11.toml")
-    }
-
-    /// A command that sees this token (and no other).
-    fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new(program);
-        c.env("SOFTHSM2_CONF", self.dir.path().join("softhsm2.conf"));
-        c
-    }
-
-    fn docsvc(&self) -> Command {
-        self.cmd(env!("CARGO_BIN_EXE_docsvc"))
-    }
-
-    /// OpenSC's view of the token's objects of `kind` (privkey, pubkey, secrkey).
-    fn objects(&self, kind: &str) -> String {
-        ok(&self
-            .cmd("pkcs11-tool")
-            .args([
-                "--module",
-                MODULE,
-                "--token-label",
-                TOKEN,
-                "--login",
-                "--pin",
-                PIN,
-            ])
-            .args(["--list-objects", "--type", kind])
-            .output()
-            .expect("pkcs11-tool"))
-    }
-
-    /// The EC point (hex, as pkcs11-tool prints it: a DER OCTET STRING around the point) of
-    /// the public key object labelled `label`.
-    fn ec_point(&self, label: &str) -> String {
-        ec_point_of(&self.objects("pubkey"), label)
-    }
-}
-
-/// The `EC_POINT` of the object labelled `label` in pkcs11-tool's listing.
-fn ec_point_of(listing: &str, label: &str) -> String {
-    listing
-        .split("Public Key Object")
-        .find(|block| {
-            block
-                .lines()
-                .any(|l| l.trim() == format!("label:      {label}"))
-        })
-        .and_then(|block| {
-            block
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("EC_POINT:"))
-        })
-        .unwrap_or_else(|| panic!("no public key {label} on the token:\n{listing}"))
-        .trim()
-        .to_owned()
-}
-
-/// Lowercase hex.
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+/// The real binary, seeing only `token`.
+fn docsvc(token: &Token) -> Command {
+    token.cmd(env!("CARGO_BIN_EXE_docsvc"))
 }
 
 /// `quickstart --no-serve` of a node whose signing keys are on `token`.
 fn quickstart(token: &Token, data: &Path, listen: &str, database_url: Option<&str>) -> String {
-    let mut c = token.docsvc();
+    let mut c = docsvc(token);
     c.args(["quickstart", "--no-serve", "--listen", listen, "--data-dir"])
         .arg(data)
         .arg("--pkcs11-config")
@@ -166,7 +50,7 @@ fn quickstart(token: &Token, data: &Path, listen: &str, database_url: Option<&st
 }
 
 fn serve(token: &Token, data: &Path) -> Command {
-    let mut c = token.docsvc();
+    let mut c = docsvc(token);
     c.args(["serve", "--dev-unseal", "--data-dir"]).arg(data);
     c
 }
@@ -196,7 +80,7 @@ fn openssl(args: &[&str], paths: &[&Path]) -> std::process::Output {
 /// A letter by Budi, signed by his key on the token, verified by openssl; the key on the token,
 /// sensitive and never extractable, and the software-only keys not on it.
 fn letters_signed_on_the_token(database_url: Option<&str>) {
-    let Some(token) = Token::new() else {
+    let Some(token) = token() else {
         return;
     };
     let data = tempfile::tempdir().expect("tempdir");
@@ -269,8 +153,7 @@ fn letters_signed_on_the_token(database_url: Option<&str>) {
     keys_on_the_token(&token, &signer, data.path());
 
     // The audit log's heads were signed on the token and verify.
-    ok(&token
-        .docsvc()
+    ok(&docsvc(&token)
         .args(["audit", "verify", "--data-dir"])
         .arg(data.path())
         .output()
@@ -358,7 +241,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, SystemTime)> {
 #[test]
 fn a_wrong_pin_source_is_refused_before_anything_starts() {
     use std::os::unix::fs::PermissionsExt;
-    let Some(token) = Token::new() else {
+    let Some(token) = token() else {
         return;
     };
     let data = tempfile::tempdir().expect("tempdir");
@@ -387,7 +270,7 @@ fn a_wrong_pin_source_is_refused_before_anything_starts() {
         token.write_pin(PIN);
     };
 
-    let missing = token.dir.path().join("no-such.pin");
+    let missing = token.dir().join("no-such.pin");
     with(&format!("pin_file = \"{}\"", missing.display()));
     refused("cannot read the PIN file");
     std::fs::set_permissions(token.pin_file(), std::fs::Permissions::from_mode(0o644))
@@ -416,13 +299,12 @@ fn a_wrong_pin_source_is_refused_before_anything_starts() {
 /// A quickstart whose PIN the token refuses leaves no data directory.
 #[test]
 fn a_quickstart_with_a_wrong_pin_writes_nothing() {
-    let Some(token) = Token::new() else {
+    let Some(token) = token() else {
         return;
     };
     token.write_pin("000000");
-    let fresh = token.dir.path().join("fresh");
-    let out = token
-        .docsvc()
+    let fresh = token.dir().join("fresh");
+    let out = docsvc(&token)
         .args(["quickstart", "--no-serve", "--data-dir"])
         .arg(&fresh)
         .arg("--pkcs11-config")

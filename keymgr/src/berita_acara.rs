@@ -50,10 +50,28 @@ impl Zone {
     }
 }
 
+impl std::str::FromStr for Zone {
+    type Err = String;
+
+    /// `wib`, `wita`, `wit` or `utc` (as `--zona` takes it).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "wib" => Ok(Zone::Wib),
+            "wita" => Ok(Zone::Wita),
+            "wit" => Ok(Zone::Wit),
+            "utc" => Ok(Zone::Utc),
+            other => Err(format!("{other:?}: the zone is wib, wita, wit or utc")),
+        }
+    }
+}
+
 /// How the page is written.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     pub zone: Zone,
+    /// The tool whose `ceremony verify-transcript` and `allowed-signers` the page tells the
+    /// reader to run (`keymgr` when empty; `docsvc` for a node's ceremonies).
+    pub tool: String,
     /// The transcript's file name, as the verification commands on the page name it.
     pub file_name: String,
     /// SHA-256 of the transcript file's exact bytes: what every countersignature signs.
@@ -189,6 +207,10 @@ fn step_text(step: &str) -> &'static str {
         "intermediate.revoked" => "CA perantara dicabut; CRL Root CA ditandatangani",
         "shares.replaced" => "Bagian kunci baru menggantikan yang lama",
         "ceremony.closed" => "Upacara ditutup; transkrip ditandatangani",
+        "script" => "Naskah upacara dan perangkat lunak dicatat",
+        "keys.generated" => "Kunci simpul (TLS, audit, arsip) dan permintaan sertifikat dibuat",
+        "keystore.sealed" => "Penyimpanan kunci disegel kembali",
+        "shares.dealt" => "Bagian kunci baru dibagikan kepada pemegang kunci",
         _ => "",
     }
 }
@@ -269,6 +291,28 @@ fn opened_text(t: &Transcript, field: &str) -> Option<String> {
         .get(field)
         .and_then(Value::as_str)
         .map(str::to_owned)
+}
+
+/// The berita acara of the verified transcript `t`, read (as `bytes`) from `path`: the
+/// countersignatures beside it checked, the page written in `zone`, naming `tool`'s commands.
+pub fn render_file(
+    path: &std::path::Path,
+    bytes: &[u8],
+    t: &Transcript,
+    zone: Zone,
+    tool: &str,
+) -> Result<String> {
+    let statuses = crate::countersign::status(path, bytes, t)?;
+    let opts = Options {
+        zone,
+        tool: tool.to_owned(),
+        file_name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        file_sha256: crate::transcript::sha256_hex(bytes),
+    };
+    render(t, &statuses, &opts)
 }
 
 /// Renders the berita acara of a verified transcript and the standing of its countersigners.
@@ -418,7 +462,14 @@ fn integrity(t: &Transcript, opts: &Options) -> Markup {
                 tr { th { "Berkas transkrip" } td.mono { (opts.file_name) } }
                 tr { th { "SHA-256 berkas transkrip (yang ditandatangani para pihak)" } td.mono { (opts.file_sha256) } }
                 tr { th { "Hash langkah terakhir" } td.mono { (t.entries.last().map_or("—", |e| e.hash.as_str())) } }
-                tr { th { "SHA-256 sertifikat penanda tangan transkrip" } td.mono { (t.root_certificate_sha256) } }
+                tr {
+                    th { @if t.ceremony.starts_with("node-") {
+                        "SHA-256 kunci audit simpul (penanda tangan transkrip)"
+                    } @else {
+                        "SHA-256 sertifikat penanda tangan transkrip"
+                    } }
+                    td.mono { (t.root_certificate_sha256) }
+                }
                 tr {
                     th { "Tanda tangan transkrip" }
                     td { @match &t.signature {
@@ -448,14 +499,19 @@ fn signature_blocks(signers: &[SignerStatus]) -> Markup {
 }
 
 fn how_to_verify(opts: &Options) -> Markup {
+    let tool = if opts.tool.is_empty() {
+        "keymgr"
+    } else {
+        opts.tool.as_str()
+    };
     html! {
         footer {
             p {
                 "Halaman ini menampilkan isi transkrip; buktinya adalah berkas transkrip dan tanda "
                 "tangannya. Verifikasi ulang: "
-                code { "keymgr ceremony verify-transcript " (opts.file_name) }
+                code { (tool) " ceremony verify-transcript " (opts.file_name) }
                 ", atau tanpa sandi: "
-                code { "keymgr ceremony allowed-signers " (opts.file_name) " > allowed_signers" }
+                code { (tool) " ceremony allowed-signers " (opts.file_name) " > allowed_signers" }
                 " lalu "
                 code { "ssh-keygen -Y verify -f allowed_signers -I ID -n " (NAMESPACE) " -s TANDA-TANGAN.sig < " (opts.file_name) }
                 "."

@@ -107,6 +107,40 @@ pub struct NamedKey {
     pub key: SshKey,
 }
 
+impl NamedKey {
+    /// A `--ssh-key` argument: `NAME=ssh-ed25519 AAAA…` or `NAME=FILE.pub` (read, bounded).
+    pub fn from_spec(spec: &str) -> Result<Self> {
+        let (name, key) = spec.split_once('=').ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "--ssh-key {spec:?}: expected NAME=ssh-ed25519 AAAA… or NAME=FILE.pub"
+            ))
+        })?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "--ssh-key {spec:?}: no name before '='"
+            )));
+        }
+        let key = key.trim();
+        let text = if ["ssh-", "sk-", "ecdsa-"].iter().any(|p| key.starts_with(p)) {
+            key.to_owned()
+        } else {
+            let bytes = read_bounded(Path::new(key), MAX_KEY_CHARS as u64)?;
+            String::from_utf8(bytes).map_err(|_| {
+                Error::InvalidInput(format!("--ssh-key for {name}: {key} is not text"))
+            })?
+        };
+        let key = SshKey::parse(&text).map_err(|e| match e {
+            Error::InvalidInput(why) => Error::InvalidInput(format!("--ssh-key for {name}: {why}")),
+            other => other,
+        })?;
+        Ok(NamedKey {
+            name: name.to_owned(),
+            key,
+        })
+    }
+}
+
 /// Why a countersignature is refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -423,4 +457,90 @@ pub fn identity(roster: &[Countersigner], name: &str) -> Option<String> {
         .enumerate()
         .find(|(_, c)| norm(&c.name) == norm(name))
         .map(|(i, c)| file_name(i, &c.name).trim_end_matches(".sig").to_owned())
+}
+
+/// How many of the roster have validly countersigned, one line per person (role, name, key
+/// fingerprint, standing), and which stored files do not verify.
+#[derive(Debug)]
+pub struct Report {
+    pub text: String,
+    pub signed: usize,
+    pub total: usize,
+    /// The people whose stored countersignature does not verify, with why.
+    pub invalid: Vec<String>,
+    /// The people who have not (validly) countersigned: no file, or no key registered.
+    pub missing: Vec<String>,
+}
+
+impl Report {
+    pub fn of(statuses: &[SignerStatus]) -> Report {
+        let width = statuses
+            .iter()
+            .map(|s| s.signer.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(40);
+        let mut r = Report {
+            text: String::new(),
+            signed: 0,
+            total: statuses.len(),
+            invalid: Vec::new(),
+            missing: Vec::new(),
+        };
+        for s in statuses {
+            let (mark, text) = match &s.standing {
+                Standing::Countersigned(_) => {
+                    r.signed += 1;
+                    ("x", "countersigned".to_owned())
+                }
+                Standing::NotYet => {
+                    r.missing.push(s.signer.name.clone());
+                    (" ", "not yet countersigned".to_owned())
+                }
+                Standing::NoKey => {
+                    r.missing.push(s.signer.name.clone());
+                    ("-", "no SSH key registered: cannot countersign".to_owned())
+                }
+                Standing::Invalid(path, why) => {
+                    r.invalid.push(format!("{}: {why}", s.signer.name));
+                    ("!", format!("INVALID ({}): {why}", path.display()))
+                }
+            };
+            let _ = writeln!(
+                r.text,
+                "  [{mark}] {:<13} {:<width$}  {:<50}  {text}",
+                format!("{:?}", s.signer.role).to_lowercase(),
+                s.signer.name,
+                s.fingerprint.as_deref().unwrap_or("-"),
+            );
+        }
+        r
+    }
+
+    /// Refuses a stored countersignature that does not verify and, if `all`, anyone on the
+    /// roster (or an empty roster) without a valid countersignature.
+    pub fn require(&self, all: bool) -> Result<()> {
+        if !self.invalid.is_empty() {
+            return Err(Error::NotCountersigned(format!(
+                "{} countersignature file(s) do not verify over this transcript ({})",
+                self.invalid.len(),
+                self.invalid.join("; ")
+            )));
+        }
+        if all && self.total == 0 {
+            return Err(Error::NotCountersigned(
+                "the transcript names nobody who may countersign it (no --ssh-key at the ceremony)"
+                    .into(),
+            ));
+        }
+        if all && !self.missing.is_empty() {
+            return Err(Error::NotCountersigned(format!(
+                "{} of {} have not countersigned: {}",
+                self.missing.len(),
+                self.total,
+                self.missing.join(", ")
+            )));
+        }
+        Ok(())
+    }
 }

@@ -66,6 +66,10 @@ pub enum Error {
         refusal: crate::countersign::Refusal,
     },
 
+    /// A transcript that not everyone on its roster has validly countersigned (who, and why).
+    #[error("the transcript is not countersigned by everyone on its roster: {0}")]
+    NotCountersigned(String),
+
     /// The transparency log does not verify; `entry` names the first bad entry.
     #[error("log entry {entry}: {reason}")]
     Log { entry: usize, reason: String },

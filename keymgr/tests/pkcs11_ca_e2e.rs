@@ -6,75 +6,42 @@
 //! served and nothing made.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use sandi_e2e::node::{Killed, fails, ok, require};
+use sandi_e2e::softhsm::{self, Token};
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const MODULE: &str = softhsm::MODULE;
 const TOKEN: &str = "sandi-ca";
-const PIN: &str = "271828";
+const PIN: &str = softhsm::PIN;
 
+/// A token of the test's own (in its own SOFTHSM2_CONF) and a keymgr home beside it.
 struct Scene {
-    dir: tempfile::TempDir,
+    token: Token,
 }
 
 impl Scene {
     fn new() -> Option<Scene> {
-        if !Path::new(MODULE).exists() {
-            assert!(!sandi_e2e::under_ci(), "SoftHSM2 is installed by tests/run");
-            eprintln!("SKIPPED: SoftHSM2 is not installed");
-            return None;
-        }
-        for tool in [
-            "softhsm2-util",
-            "pkcs11-tool",
-            "openssl",
-            "curl",
-            "age-keygen",
-        ] {
+        let token = Token::labelled(TOKEN)?;
+        for tool in ["openssl", "curl", "age-keygen"] {
             require(tool);
         }
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("tokens")).expect("tokens");
-        std::fs::write(
-            dir.path().join("softhsm2.conf"),
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                dir.path().join("tokens").display()
-            ),
-        )
-        .expect("softhsm2.conf");
-        let s = Scene { dir };
-        ok(&s
-            .cmd("softhsm2-util")
-            .args(["--init-token", "--free", "--label", TOKEN])
-            .args(["--pin", PIN, "--so-pin", "31415926"])
-            .output()
-            .expect("softhsm2-util"));
-        s.write_pin(PIN);
-        Some(s)
+        Some(Scene { token })
     }
 
     fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
+        self.token.dir().join(p)
     }
 
     fn write_pin(&self, pin: &str) {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::write(self.path("token.pin"), format!("{pin}\n")).expect("pin file");
-        std::fs::set_permissions(
-            self.path("token.pin"),
-            std::fs::Permissions::from_mode(0o600),
-        )
-        .expect("chmod");
+        self.token.write_pin(pin);
     }
 
     fn cmd(&self, program: &str) -> Command {
-        let mut c = Command::new(program);
-        c.env("SOFTHSM2_CONF", self.path("softhsm2.conf"))
-            .current_dir(self.dir.path());
+        let mut c = self.token.cmd(program);
+        c.current_dir(self.token.dir());
         c
     }
 

@@ -7,6 +7,7 @@ pub mod ca;
 pub mod http;
 pub mod node;
 pub mod pg;
+pub mod softhsm;
 pub mod steps;
 
 /// Whether we run under CI, where a missing outside tool or database is a failure.

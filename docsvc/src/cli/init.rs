@@ -1,8 +1,9 @@
 //! `docsvc init` (a production node made in a key ceremony) and `docsvc reshare` (custodian
 //! turnover).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use docsvc::node::Layout;
 use docsvc::node::ceremony::{self, Custodian, InitPlan, ResharePlan};
 
@@ -65,6 +66,26 @@ pub(super) struct InitArgs {
         hide_env_values = true
     )]
     ca_token: Option<String>,
+    /// Keep the node's signing keys (audit, officials', applications') on a PKCS#11 token: a
+    /// TOML file with `module`, `token_label` and `pin_file` or `pin_env`, as for `docsvc
+    /// quickstart` (written to node.toml's `[keystore.pkcs11]`; never the PIN itself). The
+    /// token is logged in to before anything is written.
+    #[arg(long, value_name = "FILE")]
+    pkcs11_config: Option<PathBuf>,
+    #[command(flatten)]
+    minutes: super::ceremony::MinutesArgs,
+}
+
+/// A `--pkcs11-config` file: `[keystore.pkcs11]`'s settings, checked.
+pub(super) fn pkcs11_config(path: &Path) -> anyhow::Result<hsm_shim::Pkcs11Settings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --pkcs11-config {}", path.display()))?;
+    let settings: hsm_shim::Pkcs11Settings =
+        toml::from_str(&text).with_context(|| format!("--pkcs11-config {}", path.display()))?;
+    settings
+        .validate()
+        .with_context(|| format!("--pkcs11-config {}", path.display()))?;
+    Ok(settings)
 }
 
 fn custodians(given: &[String]) -> anyhow::Result<Vec<Custodian>> {
@@ -97,6 +118,12 @@ pub(super) async fn init(args: InitArgs) -> anyhow::Result<()> {
         threshold: args.threshold,
         shares_out: args.shares_out,
         ca,
+        pkcs11: args
+            .pkcs11_config
+            .as_deref()
+            .map(pkcs11_config)
+            .transpose()?,
+        minutes: args.minutes.minutes()?,
     };
     let out = ceremony::init(&args.data_dir, &plan, &mut |m| eprintln!("• {m}")).await?;
     println!(
@@ -114,6 +141,19 @@ pub(super) async fn init(args: InitArgs) -> anyhow::Result<()> {
         out.transcript_copy.display()
     );
     println!("certificate request: {}", out.csr.display());
+    if let Some(p11) = &plan.pkcs11 {
+        println!(
+            "signing keys on PKCS#11 token {}; X25519 and wrapping keys in the sealed software keystore",
+            p11.token_label
+        );
+    }
+    if !plan.minutes.signing_keys.is_empty() {
+        println!(
+            "next: each person countersigns the transcript (ssh-keygen -Y sign -n {} -f KEY \
+             TRANSCRIPT; docsvc ceremony countersign), then docsvc ceremony verify-transcript",
+            keymgr::countersign::NAMESPACE
+        );
+    }
     if let Some(token) = args.ca_token {
         super::ca::enrol(&out.layout, &token).await?;
     } else {
@@ -148,6 +188,8 @@ pub(super) struct ReshareArgs {
     witnesses: Vec<String>,
     #[arg(long)]
     threshold: u8,
+    #[command(flatten)]
+    minutes: super::ceremony::MinutesArgs,
 }
 
 pub(super) fn reshare(args: &ReshareArgs) -> anyhow::Result<()> {
@@ -166,6 +208,7 @@ pub(super) fn reshare(args: &ReshareArgs) -> anyhow::Result<()> {
         witnesses: args.witnesses.clone(),
         threshold: args.threshold,
         shares_out: args.shares_out.clone(),
+        minutes: args.minutes.minutes()?,
     };
     let layout = Layout::new(&args.data_dir);
     let out = ceremony::reshare(&layout, shares, &plan, &mut |m| eprintln!("• {m}"))?;

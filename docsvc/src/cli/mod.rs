@@ -5,6 +5,7 @@ mod application;
 mod audit;
 mod backup;
 mod ca;
+mod ceremony;
 mod dev;
 mod init;
 mod keys;
@@ -38,11 +39,17 @@ enum Command {
     /// Makes a production node in a key ceremony: named custodians and witnesses, the node
     /// keystore sealed, each share encrypted to its custodian outside the data directory, the
     /// node's certificate request, a signed transcript.
-    Init(init::InitArgs),
+    Init(Box<init::InitArgs>),
     /// Custodian turnover: a quorum of the current custodians deals fresh shares of the same
     /// keystore to new custodians (new M and N allowed); no key changes. Run it with the node
     /// stopped.
     Reshare(init::ReshareArgs),
+    /// A node ceremony's berita acara: countersign its transcript with an SSH key, verify
+    /// everyone has, print allowed_signers, render the printable page.
+    Ceremony {
+        #[command(subcommand)]
+        command: ceremony::CeremonyCommand,
+    },
     /// The node's own certificate: enrol and renew with the online CA, or install one.
     Certificate {
         #[command(subcommand)]
@@ -118,8 +125,9 @@ enum PolicyCommand {
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Quickstart(args) => quickstart::run(args).await,
-        Command::Init(args) => init::init(args).await,
+        Command::Init(args) => init::init(*args).await,
         Command::Reshare(args) => init::reshare(&args),
+        Command::Ceremony { command } => ceremony::run(&command),
         Command::Certificate { command } => ca::run(command).await,
         Command::Serve(args) => serve::run(args).await,
         Command::Unseal(args) => unseal::remote(&args).await,

@@ -3,8 +3,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
-
 use docsvc::dev::quickstart;
 use docsvc::node::Layout;
 
@@ -57,19 +55,10 @@ pub(super) async fn run(args: QuickstartArgs) -> anyhow::Result<()> {
         policy,
         pkcs11_config,
     } = args;
-    let pkcs11 = match pkcs11_config {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading --pkcs11-config {}", path.display()))?;
-            let settings: hsm_shim::Pkcs11Settings = toml::from_str(&text)
-                .with_context(|| format!("--pkcs11-config {}", path.display()))?;
-            settings
-                .validate()
-                .with_context(|| format!("--pkcs11-config {}", path.display()))?;
-            Some(settings)
-        }
-        None => None,
-    };
+    let pkcs11 = pkcs11_config
+        .as_deref()
+        .map(super::init::pkcs11_config)
+        .transpose()?;
     let spec = quickstart::DevNode {
         listen: listen.clone(),
         database_url,

@@ -404,10 +404,7 @@ fn dev_node_keystore(
         write_share(share_file, share, r)?;
     }
     let software = Arc::new(SoftwareKeyStore::open(&layout.keystore())?);
-    let keystore: Arc<dyn Sealable> = match token {
-        Some(token) => Arc::new(hsm_shim::RoutedKeyStore::new(Arc::clone(&software), token)),
-        None => Arc::clone(&software) as Arc<dyn Sealable>,
-    };
+    let keystore = node::routed(Arc::clone(&software), token);
     // Opened with the shares just dealt (node.toml, which says whether this is a production
     // node, is not written yet).
     for share in shares.iter().take(usize::from(THRESHOLD)) {
@@ -417,13 +414,6 @@ fn dev_node_keystore(
     let keys = node::generate_node_keys(keystore.as_ref(), tls)?;
     keys.save(layout)?;
     Ok((keystore, software, keys))
-}
-
-/// The token of `[keystore.pkcs11]`, logged in to with the PIN from its source.
-fn open_token(settings: &hsm_shim::Pkcs11Settings) -> Result<Arc<hsm_shim::Pkcs11KeyStore>> {
-    Ok(Arc::new(hsm_shim::Pkcs11KeyStore::open(
-        &settings.resolve()?,
-    )?))
 }
 
 /// The node certificate (Network CA) and the CA certificates the node trusts.
@@ -584,7 +574,7 @@ pub async fn setup_node(
     }
     // The token before anything is written: a PIN source that does not work, or a PIN the
     // token refuses, leaves no directory behind.
-    let token = spec.pkcs11.as_ref().map(open_token).transpose()?;
+    let token = spec.pkcs11.as_ref().map(node::open_token).transpose()?;
     std::fs::create_dir_all(layout.shares())
         .map_err(|e| Error::io("creating", layout.shares(), e))?;
     crate::private_files::restrict_dir(layout.dir())?;

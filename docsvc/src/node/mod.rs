@@ -550,15 +550,40 @@ pub fn create_keystore(layout: &Layout, quorum: Quorum) -> Result<Vec<CustodianS
 /// file: a missing PIN file or variable, or a PIN the token refuses, stops it with nothing
 /// written.
 pub fn open_keystore(layout: &Layout, config: &Config) -> Result<Arc<dyn Sealable>> {
-    let token = match &config.keystore.pkcs11 {
-        Some(p11) => Some(Arc::new(hsm_shim::Pkcs11KeyStore::open(&p11.resolve()?)?)),
-        None => None,
-    };
+    Ok(open_keystore_parts(layout, config)?.1)
+}
+
+/// [`open_keystore`], with the software half too (what a reshare deals new shares of).
+pub fn open_keystore_parts(
+    layout: &Layout,
+    config: &Config,
+) -> Result<(Arc<SoftwareKeyStore>, Arc<dyn Sealable>)> {
+    let token = config
+        .keystore
+        .pkcs11
+        .as_ref()
+        .map(open_token)
+        .transpose()?;
     let software = Arc::new(SoftwareKeyStore::open(&layout.keystore())?);
-    Ok(match token {
+    Ok((Arc::clone(&software), routed(software, token)))
+}
+
+/// The token of `[keystore.pkcs11]`, logged in to with the PIN from its source.
+pub fn open_token(settings: &hsm_shim::Pkcs11Settings) -> Result<Arc<hsm_shim::Pkcs11KeyStore>> {
+    Ok(Arc::new(hsm_shim::Pkcs11KeyStore::open(
+        &settings.resolve()?,
+    )?))
+}
+
+/// The node keystore over `software`: signing keys on `token` if there is one.
+pub fn routed(
+    software: Arc<SoftwareKeyStore>,
+    token: Option<Arc<hsm_shim::Pkcs11KeyStore>>,
+) -> Arc<dyn Sealable> {
+    match token {
         Some(token) => Arc::new(hsm_shim::RoutedKeyStore::new(software, token)),
         None => software,
-    })
+    }
 }
 
 /// Creates the TLS keystore (a local one: it opens without the custodians, see

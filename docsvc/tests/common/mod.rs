@@ -185,3 +185,34 @@ pub(crate) async fn read_status(rd: &mut (impl AsyncRead + Unpin)) -> Option<u16
     let text = String::from_utf8_lossy(&buf);
     text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
 }
+
+/// Adds Budi Santoso (rahasia, a known password and PIN) as official `nip` of `agency`, his
+/// keys made in the node's keystore.
+pub(crate) async fn add_official(
+    node: &Node,
+    nip: &str,
+    agency: &str,
+) -> docsvc::officials::directory::Official {
+    use docsvc::officials::directory::{self, NewOfficial};
+    directory::add(
+        &node.store,
+        node.keystore.as_ref(),
+        node.policy.current().handling(),
+        &NewOfficial {
+            nip: nip.into(),
+            name: "Budi Santoso".into(),
+            agency: agency.into(),
+            position: "Kepala Dinas".into(),
+            clearance: policies::Level::Rahasia,
+            roles: vec!["pejabat".into()],
+            compartments: vec![],
+            secrets: directory::Secrets::DevKnown {
+                password: zeroize::Zeroizing::new("sandi-kuat-sekali-1".into()),
+                pin: zeroize::Zeroizing::new("482913".into()),
+            },
+            status: policies::Status::Active,
+        },
+    )
+    .await
+    .expect("official")
+}

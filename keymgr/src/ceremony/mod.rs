@@ -63,8 +63,9 @@ impl Minutes {
         }
     }
 
-    /// The roster of countersigners and the place, as the opening step records them.
-    fn opening(&self, people: &[(Role, &str)], keys: &[NamedKey]) -> Result<Value> {
+    /// The roster of countersigners and the place, as the opening step records them
+    /// (`place`, `countersigners`: what [`countersign::registered`] and the berita acara read).
+    pub fn opening(&self, people: &[(Role, &str)], keys: &[NamedKey]) -> Result<Value> {
         let roster = countersign::roster(people, keys)?;
         Ok(serde_json::json!({ "place": self.place()?, "countersigners": roster }))
     }

@@ -2,17 +2,15 @@
 //! acara of a ceremony, countersigned by the people present with their SSH keys, checked, and
 //! rendered as a printable page; and the `--ssh-key` and `--place` a ceremony records for it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context as _, bail};
-use clap::{Args, ValueEnum};
+use anyhow::Context as _;
+use clap::Args;
 use keymgr::berita_acara::{self, Zone};
 use keymgr::ca::{Ca, Home};
 use keymgr::ceremony::Minutes;
-use keymgr::countersign::{
-    self, MAX_SIGNATURE_BYTES, MAX_TRANSCRIPT_BYTES, NamedKey, SshKey, Standing,
-};
-use keymgr::transcript::{Transcript, sha256_hex};
+use keymgr::countersign::{self, MAX_SIGNATURE_BYTES, MAX_TRANSCRIPT_BYTES, NamedKey, Report};
+use keymgr::transcript::Transcript;
 
 use super::read;
 
@@ -31,41 +29,15 @@ pub(super) struct MinutesArgs {
 
 impl MinutesArgs {
     pub(super) fn minutes(&self) -> anyhow::Result<Minutes> {
-        let mut signing_keys = Vec::new();
-        for spec in &self.ssh_keys {
-            let (name, key) = spec.split_once('=').ok_or_else(|| {
-                anyhow::anyhow!("--ssh-key {spec:?}: expected NAME=KEY or NAME=FILE.pub")
-            })?;
-            let key = key.trim();
-            let text = if ["ssh-", "sk-", "ecdsa-"].iter().any(|p| key.starts_with(p)) {
-                key.to_owned()
-            } else {
-                let bytes = countersign::read_bounded(Path::new(key), 4096)?;
-                String::from_utf8(bytes).with_context(|| format!("{key} is not text"))?
-            };
-            let key = SshKey::parse(&text).with_context(|| format!("--ssh-key for {name}"))?;
-            signing_keys.push(NamedKey {
-                name: name.trim().to_owned(),
-                key,
-            });
-        }
         Ok(Minutes {
             place: self.place.clone(),
-            signing_keys,
+            signing_keys: self
+                .ssh_keys
+                .iter()
+                .map(|spec| NamedKey::from_spec(spec))
+                .collect::<keymgr::Result<_>>()?,
         })
     }
-}
-
-/// The time zone of the rendered page.
-#[derive(Clone, Copy, ValueEnum)]
-pub(super) enum Zona {
-    /// UTC+7
-    Wib,
-    /// UTC+8
-    Wita,
-    /// UTC+9
-    Wit,
-    Utc,
 }
 
 #[derive(Args)]
@@ -110,9 +82,9 @@ pub(super) struct RenderArgs {
     /// The HTML page to write (replaced if it exists: render again after more signatures).
     #[arg(long)]
     out: PathBuf,
-    /// The time zone dates and times are written in.
-    #[arg(long, value_enum, default_value = "wib")]
-    zona: Zona,
+    /// The time zone dates and times are written in: wib, wita, wit or utc.
+    #[arg(long, default_value = "wib")]
+    zona: Zone,
 }
 
 /// A transcript read (bounded) and verified against the root certificate.
@@ -152,47 +124,10 @@ pub(super) fn verify(home: &Home, args: &VerifyArgs) -> anyhow::Result<()> {
         t.ceremony,
         t.entries.len()
     );
-    let statuses = countersign::status(&args.t.transcript, &bytes, &t)?;
-    let signed = statuses
-        .iter()
-        .filter(|s| matches!(s.standing, Standing::Countersigned(_)))
-        .count();
-    println!("countersigned by {signed} of {}:", statuses.len());
-    let width = statuses
-        .iter()
-        .map(|s| s.signer.name.chars().count())
-        .max()
-        .unwrap_or(0)
-        .min(40);
-    let mut invalid = 0;
-    for s in &statuses {
-        let (mark, text) = match &s.standing {
-            Standing::Countersigned(_) => ("x", "countersigned".to_owned()),
-            Standing::NotYet => (" ", "not yet countersigned".to_owned()),
-            Standing::NoKey => ("-", "no SSH key registered: cannot countersign".to_owned()),
-            Standing::Invalid(path, why) => {
-                invalid += 1;
-                ("!", format!("INVALID ({}): {why}", path.display()))
-            }
-            _ => ("?", "unknown".to_owned()),
-        };
-        println!(
-            "  [{mark}] {:<13} {:<width$}  {:<50}  {text}",
-            format!("{:?}", s.signer.role).to_lowercase(),
-            s.signer.name,
-            s.fingerprint.as_deref().unwrap_or("-"),
-        );
-    }
-    if invalid > 0 {
-        bail!("{invalid} countersignature file(s) do not verify over this transcript");
-    }
-    if args.require_all && signed < statuses.len() {
-        bail!(
-            "{} of {} have not countersigned",
-            statuses.len() - signed,
-            statuses.len()
-        );
-    }
+    let report = Report::of(&countersign::status(&args.t.transcript, &bytes, &t)?);
+    println!("countersigned by {} of {}:", report.signed, report.total);
+    print!("{}", report.text);
+    report.require(args.require_all)?;
     Ok(())
 }
 
@@ -204,23 +139,7 @@ pub(super) fn allowed_signers(home: &Home, args: &TranscriptArgs) -> anyhow::Res
 
 pub(super) fn render(home: &Home, args: &RenderArgs) -> anyhow::Result<()> {
     let (bytes, t) = load(home, &args.t)?;
-    let statuses = countersign::status(&args.t.transcript, &bytes, &t)?;
-    let opts = berita_acara::Options {
-        zone: match args.zona {
-            Zona::Wib => Zone::Wib,
-            Zona::Wita => Zone::Wita,
-            Zona::Wit => Zone::Wit,
-            Zona::Utc => Zone::Utc,
-        },
-        file_name: args
-            .t
-            .transcript
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        file_sha256: sha256_hex(&bytes),
-    };
-    let html = berita_acara::render(&t, &statuses, &opts)?;
+    let html = berita_acara::render_file(&args.t.transcript, &bytes, &t, args.zona, "keymgr")?;
     std::fs::write(&args.out, html).with_context(|| format!("writing {}", args.out.display()))?;
     println!("berita acara written to {}", args.out.display());
     Ok(())

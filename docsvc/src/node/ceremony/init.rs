@@ -6,8 +6,8 @@ use hsm_shim::KeyStore;
 use serde_json::json;
 
 use super::{
-    Custodian, Custodians, Proceedings, Undo, check_name, check_outside, check_people,
-    create_node_keys, create_out_dir, seal_shares, share_paths,
+    Custodian, Custodians, Minutes, Proceedings, Undo, check_name, check_outside, check_people,
+    create_node_keys, create_out_dir, opening, roster, seal_shares, share_paths,
 };
 use crate::node::{Config, Layout};
 use crate::store::Store;
@@ -19,9 +19,10 @@ sandi node key ceremony: initialisation (docsvc init)
 1. The administrator opens the ceremony before the witnesses and names the custodians and the threshold.
 2. The node keystore is created and its master key split among the custodians.
 3. Each custodian's share is encrypted to that custodian's age recipient, outside the data directory.
-4. The node's keys (TLS, audit, archive) are generated and its certificate request written.
+4. The node's keys (TLS, audit, archive) are generated and its certificate request written; with a PKCS#11 token, the signing keys (audit, officials') are made on the token.
 5. The keystore is sealed: from now on only a quorum of custodians opens it.
 6. The ceremony is closed and this transcript is signed with the node's audit key.
+7. Each custodian and witness countersigns this transcript with their own SSH key.
 ";
 
 /// What `docsvc init` is asked to make.
@@ -48,6 +49,12 @@ pub struct InitPlan {
     pub shares_out: PathBuf,
     /// The online CA the node enrols with.
     pub ca: Option<crate::node::ca::CaConfig>,
+    /// A PKCS#11 token for the node's signing keys (`[keystore.pkcs11]` in node.toml): the
+    /// audit key is made on it now, officials' and applications' signing keys later; the
+    /// X25519 and wrapping keys stay in the sealed software keystore.
+    pub pkcs11: Option<hsm_shim::Pkcs11Settings>,
+    /// The place and the SSH keys the people present countersign the transcript with.
+    pub minutes: Minutes,
 }
 
 /// What the ceremony made.
@@ -82,6 +89,10 @@ fn check_plan(dir: &Path, plan: &InitPlan) -> Result<(hsm_shim::Quorum, Vec<Path
         .map(|w| check_name("witness", w))
         .collect::<Result<Vec<_>>>()?;
     let quorum = check_people(&administrator, &plan.custodians, &witnesses, plan.threshold)?;
+    opening(json!({}), &plan.minutes, &people(plan))?;
+    if let Some(p11) = &plan.pkcs11 {
+        p11.validate()?;
+    }
     if let Some(arc) = &plan.oid_arc {
         keymgr::oid_arc::check(arc)
             .map_err(|e| Error::invalid("OID arc", format!("--oid-arc: {e}")))?;
@@ -119,6 +130,15 @@ fn check_plan(dir: &Path, plan: &InitPlan) -> Result<(hsm_shim::Quorum, Vec<Path
         )));
     }
     Ok((quorum, files))
+}
+
+/// Everyone in the ceremony, as the berita acara lists them.
+fn people(plan: &InitPlan) -> Vec<(keymgr::countersign::Role, &str)> {
+    roster(
+        &plan.administrator,
+        plan.custodians.iter().map(|c| c.name.as_str()),
+        &plan.witnesses,
+    )
 }
 
 /// A node id or agency code: lowercase ASCII letters, digits, '-' and '_', 1 to 64.
@@ -217,6 +237,14 @@ pub async fn init(
     progress: &mut dyn FnMut(&str),
 ) -> Result<InitOutcome> {
     let (quorum, files) = check_plan(dir, plan)?;
+    // The token before anything is written: a PIN source that does not work, or a PIN the
+    // token refuses, leaves no directory behind.
+    let token = plan
+        .pkcs11
+        .as_ref()
+        .map(crate::node::open_token)
+        .transpose()?;
+    let on_token = plan.pkcs11.as_ref().map(|p| p.token_label.clone());
     let mut undo = prepare_dirs(dir, plan)?;
     let layout = Layout::new(dir);
 
@@ -231,24 +259,35 @@ pub async fn init(
         &plan.administrator,
         &plan.witnesses,
     )?;
+    let opened = json!({
+        "node_id": plan.node_id, "organisation": plan.organisation,
+        "agencies": plan.agencies, "threshold": quorum.threshold,
+        "custodians": plan.custodians.iter().map(|c| &c.name).collect::<Vec<_>>(),
+        "database": if url.starts_with("sqlite:") { "sqlite" } else { "postgresql" },
+    });
     c.record(
         "ceremony.opened",
-        json!({
-            "node_id": plan.node_id, "organisation": plan.organisation,
-            "agencies": plan.agencies, "threshold": quorum.threshold,
-            "custodians": plan.custodians.iter().map(|c| &c.name).collect::<Vec<_>>(),
-            "database": if url.starts_with("sqlite:") { "sqlite" } else { "postgresql" },
-        }),
+        opening(opened, &plan.minutes, &people(plan))?,
     )?;
 
     progress(&format!(
         "node keystore, sealed by {} of {} custodians",
         quorum.threshold, quorum.custodians
     ));
-    let (keystore, keys, shares) = create_node_keys(&layout, quorum)?;
+    if let Some(label) = &on_token {
+        progress(&format!(
+            "signing keys on PKCS#11 token {label}; X25519 and wrapping keys in the sealed software keystore"
+        ));
+    }
+    let (made, keys, shares) = create_node_keys(&layout, quorum, token)?;
+    let (keystore, software) = (made.keystore, made.software);
     c.record(
         "keystore.created",
-        json!({ "keystore": keystore.id(), "threshold": quorum.threshold, "custodians": quorum.custodians }),
+        json!({ "keystore": software.id(), "threshold": quorum.threshold, "custodians": quorum.custodians,
+                "signing_keys": on_token.as_ref().map_or_else(
+                    || "software keystore (sealed)".to_owned(),
+                    |l| format!("PKCS#11 token {l}")),
+                "pkcs11_token": on_token }),
     )?;
 
     progress("shares encrypted to each custodian's age recipient");
@@ -282,16 +321,16 @@ pub async fn init(
         witnesses: plan.witnesses.clone(),
     }
     .save(&layout)?;
-    c.record("keystore.sealed", json!({ "keystore": keystore.id() }))?;
+    c.record("keystore.sealed", json!({ "keystore": software.id() }))?;
     let (transcript, transcript_copy) = c.close(
         &layout,
-        &keystore,
+        keystore.as_ref(),
         &keys,
         &plan.shares_out,
         &plan.node_id,
         &mut undo,
     )?;
-    keystore.seal();
+    software.seal();
     undo.finish();
     Ok(InitOutcome {
         csr: layout.csr(),
@@ -335,6 +374,7 @@ fn write_config(layout: &Layout, plan: &InitPlan) -> Result<Config> {
         .as_ref()
         .and_then(|ca| ca.publication_url.as_deref())
         .map(|p| format!("{}/tsa", p.trim_end_matches('/')));
+    config.keystore.pkcs11.clone_from(&plan.pkcs11);
     config.save(layout)?;
     Ok(config)
 }

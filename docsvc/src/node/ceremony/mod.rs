@@ -6,7 +6,10 @@
 //!
 //! Each ceremony writes a transcript (keymgr's berita acara format: every step, who did it,
 //! who witnessed it, hashes of what it produced), signed with the node's audit key; the
-//! transcript lies in the data directory (`ceremonies/`) and beside the shares dealt.
+//! transcript lies in the data directory (`ceremonies/`) and beside the shares dealt. Its
+//! opening step names the place and each person's SSH key ([`Minutes`]), so that each of them
+//! countersigns it afterwards as keymgr's are (`docsvc ceremony countersign`, see
+//! [`keymgr::countersign`]).
 
 mod init;
 mod reshare;
@@ -15,7 +18,9 @@ use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use hsm_shim::{CustodianShare, KeyStore, Quorum, SoftwareKeyStore};
+use hsm_shim::{CustodianShare, KeyStore, Pkcs11KeyStore, Quorum, Sealable, SoftwareKeyStore};
+pub use keymgr::ceremony::Minutes;
+use keymgr::countersign::Role;
 use keymgr::transcript::Transcript;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -176,24 +181,42 @@ pub fn read_share(path: &Path, identity_file: &Path) -> Result<CustodianShare> {
     Ok(CustodianShare::parse(text.trim())?)
 }
 
+/// A node keystore just made: the keystore the node uses (the software keystore, or it routed
+/// with a PKCS#11 token for the signing keys) and its software half, which seals both.
+pub struct NewKeystore {
+    pub keystore: Arc<dyn Sealable>,
+    pub software: Arc<SoftwareKeyStore>,
+}
+
+impl std::fmt::Debug for NewKeystore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKeystore")
+            .field("backend", &self.keystore.backend())
+            .field("software", &self.software.dir())
+            .finish()
+    }
+}
+
 /// Creates the node keystore under `quorum` and, with the freshly dealt shares still in hand,
 /// opens it and generates the node's keys (TLS in the local TLS keystore; audit and archive
-/// keys in the node keystore), saved in `keys.json`. Returns the keystore (unsealed: the
-/// caller seals it once done), the keys and the shares, which are the only copies of the
-/// master key.
+/// keys in the node keystore, the audit key on `token` if one is given, as quickstart's
+/// PKCS#11 mode puts it), saved in `keys.json`. Returns the keystore (unsealed: the caller
+/// seals it once done), the keys and the shares, which are the only copies of the master key.
 pub fn create_node_keys(
     layout: &Layout,
     quorum: Quorum,
-) -> Result<(Arc<SoftwareKeyStore>, NodeKeys, Vec<CustodianShare>)> {
-    let (keystore, shares) = SoftwareKeyStore::create(&layout.keystore(), quorum)?;
+    token: Option<Arc<Pkcs11KeyStore>>,
+) -> Result<(NewKeystore, NodeKeys, Vec<CustodianShare>)> {
+    let (software, shares) = SoftwareKeyStore::create(&layout.keystore(), quorum)?;
     for share in shares.iter().take(usize::from(quorum.threshold)) {
-        keystore.submit_share(share.clone())?;
+        software.submit_share(share.clone())?;
     }
-    let keystore = Arc::new(keystore);
+    let software = Arc::new(software);
+    let keystore = super::routed(Arc::clone(&software), token);
     let tls = super::create_tls_key(layout)?;
     let keys = super::generate_node_keys(keystore.as_ref(), tls)?;
     keys.save(layout)?;
-    Ok((keystore, keys, shares))
+    Ok((NewKeystore { keystore, software }, keys, shares))
 }
 
 /// A file name part made of a person's name: lowercase ASCII letters and digits.
@@ -332,6 +355,38 @@ fn check_outside(out: &Path, data_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The opening step's data: `fields` (an object) with the place and the roster of
+/// countersigners of `minutes` added. Refuses a key for someone not among `people`, two keys
+/// for one person, one key for two.
+fn opening(
+    fields: serde_json::Value,
+    minutes: &Minutes,
+    people: &[(Role, &str)],
+) -> Result<serde_json::Value> {
+    let serde_json::Value::Object(mut all) = fields else {
+        return Err(Error::invalid(
+            "ceremony",
+            "the opening step's data is an object",
+        ));
+    };
+    if let serde_json::Value::Object(more) = minutes.opening(people, &minutes.signing_keys)? {
+        all.extend(more);
+    }
+    Ok(serde_json::Value::Object(all))
+}
+
+/// Everyone in a ceremony, in the order its berita acara lists them.
+fn roster<'a>(
+    administrator: &'a str,
+    custodians: impl IntoIterator<Item = &'a str>,
+    witnesses: &'a [String],
+) -> Vec<(Role, &'a str)> {
+    let mut people = vec![(Role::Administrator, administrator)];
+    people.extend(custodians.into_iter().map(|c| (Role::Custodian, c)));
+    people.extend(witnesses.iter().map(|w| (Role::Witness, w.as_str())));
+    people
+}
+
 /// A transcript under way: the steps name the administrator and the witnesses.
 struct Proceedings {
     transcript: Transcript,
@@ -387,7 +442,7 @@ impl Proceedings {
     fn close(
         mut self,
         layout: &Layout,
-        keystore: &SoftwareKeyStore,
+        keystore: &dyn KeyStore,
         keys: &NodeKeys,
         out: &Path,
         node_id: &str,

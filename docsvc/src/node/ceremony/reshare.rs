@@ -9,8 +9,8 @@ use hsm_shim::{CustodianShare, Sealable, SoftwareKeyStore};
 use serde_json::json;
 
 use super::{
-    Custodian, Custodians, Proceedings, Undo, check_name, check_outside, check_people,
-    create_out_dir, seal_shares, share_paths,
+    Custodian, Custodians, Minutes, Proceedings, Undo, check_name, check_outside, check_people,
+    create_out_dir, opening, roster, seal_shares, share_paths,
 };
 use crate::node::{Config, Layout, NodeKeys};
 use crate::{Error, Result};
@@ -22,6 +22,7 @@ sandi node key ceremony: custodian turnover (docsvc reshare)
 2. Fresh shares of the same master key are dealt and encrypted to each new custodian's age recipient.
 3. The new shares replace the old: an old share unseals nothing from now on. No key changes.
 4. The ceremony is closed and this transcript is signed with the node's audit key.
+5. Each custodian (leaving and joining) and witness countersigns this transcript with their own SSH key.
 ";
 
 /// Who takes over.
@@ -33,6 +34,8 @@ pub struct ResharePlan {
     pub threshold: u8,
     /// Where the new share files go: outside the data directory.
     pub shares_out: PathBuf,
+    /// The place and the SSH keys the people present countersign the transcript with.
+    pub minutes: Minutes,
 }
 
 #[derive(Debug)]
@@ -88,8 +91,22 @@ pub fn reshare(
     let quorum = check_people(&administrator, &plan.custodians, &witnesses, plan.threshold)?;
     check_outside(&plan.shares_out, layout.dir())?;
     let before = Custodians::load(layout)?;
+    // The custodians who give their shares, as the current roster names them, then the new.
+    let mut custodians: Vec<&str> = shares
+        .iter()
+        .filter_map(|s| before.custodians.iter().find(|r| r.index == s.index()))
+        .map(|r| r.name.as_str())
+        .collect();
+    for c in &plan.custodians {
+        if !custodians.iter().any(|n| n.eq_ignore_ascii_case(&c.name)) {
+            custodians.push(&c.name);
+        }
+    }
+    let people = roster(&administrator, custodians, &witnesses);
+    opening(json!({}), &plan.minutes, &people)?;
     let keys = NodeKeys::load(layout)?;
-    let keystore = SoftwareKeyStore::open(&layout.keystore())?;
+    // The audit key that signs the transcript may be on the token: opened as the node opens it.
+    let (keystore, signer) = crate::node::open_keystore_parts(layout, &config)?;
 
     progress("the current custodians' shares");
     unseal_with(&keystore, &shares)?;
@@ -122,12 +139,10 @@ pub fn reshare(
         .map(|o| &o.name)
         .filter(|o| !plan.custodians.iter().any(|c| &c.name == *o))
         .collect();
-    c.record(
-        "ceremony.opened",
-        json!({ "node_id": config.node_id, "keystore": keystore.id(),
-                "previous_ceremony": before.ceremony, "threshold": quorum.threshold,
-                "custodians": quorum.custodians, "left": left, "joined": joined }),
-    )?;
+    let opened = json!({ "node_id": config.node_id, "keystore": keystore.id(),
+            "previous_ceremony": before.ceremony, "threshold": quorum.threshold,
+            "custodians": quorum.custodians, "left": left, "joined": joined });
+    c.record("ceremony.opened", opening(opened, &plan.minutes, &people)?)?;
 
     progress("new shares encrypted to each new custodian's age recipient");
     let mut undo = Undo::default();
@@ -141,7 +156,7 @@ pub fn reshare(
     c.record("shares.replaced", json!({ "keystore": keystore.id() }))?;
     let (transcript, transcript_copy) = c.close(
         layout,
-        &keystore,
+        signer.as_ref(),
         &keys,
         &plan.shares_out,
         &config.node_id,
