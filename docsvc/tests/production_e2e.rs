@@ -16,7 +16,7 @@
 //!    verifies it.
 //! 5. A RAHASIA letter sent from one node to the other and read there.
 //!
-//! The same rehearsal runs again with the nodes' signing keys on a SoftHSM2 token. Then the
+//! The same rehearsal runs again with the nodes' signing keys on SoftHSM2 tokens. Then the
 //! CA's CRLs, valid 40 seconds, are re-signed by the running CA with no custodian: after the
 //! first CRL's nextUpdate has passed the nodes are still ready and a letter still goes through.
 
@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use sandi_e2e::ca::{Ca, age_identity};
 use sandi_e2e::http::{Client, Response};
 use sandi_e2e::node::{Killed, ok, require, wait_port};
+use sandi_e2e::softhsm::Token;
 use serde_json::json;
 
 fn docsvc() -> Command {
@@ -468,7 +469,7 @@ async fn rehearse(
     work: &Path,
     pair: [(&str, &str); 2],
     version: u64,
-    extra: &Extra,
+    extra: [&Extra; 2],
     databases: &mut Vec<String>,
 ) -> Option<(Node, Node)> {
     let (url_a, name) = sandi_e2e::pg::postgres().await?;
@@ -477,8 +478,8 @@ async fn rehearse(
     databases.push(name);
     let (id_a, agency_a) = pair[0];
     let (id_b, agency_b) = pair[1];
-    let mut node_a = init(work, ca, id_a, agency_a, &url_a, extra);
-    let mut node_b = init(work, ca, id_b, agency_b, &url_b, extra);
+    let mut node_a = init(work, ca, id_a, agency_a, &url_a, extra[0]);
+    let mut node_b = init(work, ca, id_b, agency_b, &url_b, extra[1]);
 
     // The directory, approved by two operators at the CA; the nodes fetch it themselves.
     ca.approve_directory(&json!({ "version": version, "nodes": [node_a.entry(), node_b.entry()] }));
@@ -556,6 +557,38 @@ async fn rehearse(
     Some((node_a, node_b))
 }
 
+/// The same rehearsal with each node's signing keys on its own SoftHSM2 token
+/// (`docsvc init --pkcs11-config`): the officials' keys that signed the letter and the
+/// application's signature are on the tokens, sensitive and never extractable.
+async fn on_tokens(ca: &Ca, w: &Path, databases: &mut Vec<String>) {
+    let (Some(token_c), Some(token_d)) = (Token::new(), Token::new()) else {
+        return;
+    };
+    let with = |t: &Token| Extra {
+        args: vec!["--pkcs11-config".into(), t.config().display().to_string()],
+        env: vec![("SOFTHSM2_CONF".into(), t.conf().display().to_string())],
+    };
+    let (c, d) = (with(&token_c), with(&token_d));
+    let pair = [("kota-c", "dishub"), ("kota-d", "disdik")];
+    let Some(nodes) = rehearse(ca, w, pair, 2, [&c, &d], databases).await else {
+        return;
+    };
+    for (token, nip) in [(&token_c, nip(BUDI, 2)), (&token_d, nip(DEWI, 2))] {
+        let key = token.private_key(&format!("official-{nip}-sign"));
+        assert!(
+            key.contains("never extractable") && key.contains("sensitive"),
+            "{key}"
+        );
+        assert!(
+            !token
+                .objects("privkey")
+                .contains(&format!("official-{nip}-enc")),
+            "X25519 stays in the software keystore"
+        );
+    }
+    drop(nodes);
+}
+
 /// The CA's current CRL of the Network CA over its publication URL: checked by `openssl crl`
 /// against the CA certificates; its number and nextUpdate (seconds since the epoch).
 fn network_crl(ca: &Ca, w: &Path) -> (u64, i64) {
@@ -628,9 +661,11 @@ async fn from_a_key_ceremony_to_letters_between_nodes_without_quickstart() {
 
     let pair = [("kota-a", "dinkes"), ("kota-b", "bappeda")];
     let mut databases = Vec::new();
-    let Some((a, b)) = rehearse(&ca, w, pair, 1, &Extra::default(), &mut databases).await else {
+    let none = Extra::default();
+    let Some((a, b)) = rehearse(&ca, w, pair, 1, [&none, &none], &mut databases).await else {
         return;
     };
+    on_tokens(&ca, w, &mut databases).await;
 
     // The CRLs in force were signed by the running CA: once the first one's nextUpdate has
     // passed, a newer one is served and the nodes, which need a fresh CRL to be ready, are.
