@@ -75,7 +75,12 @@ pub fn node_id_of(certificate_der: &[u8]) -> std::result::Result<String, String>
     let (_, cert) = x509_parser::parse_x509_certificate(certificate_der)
         .map_err(|e| format!("unreadable node certificate: {e}"))?;
     let mut names = cert.subject().iter_common_name();
-    match (names.next().map(|cn| cn.as_str()), names.next()) {
+    match (
+        names
+            .next()
+            .map(x509_parser::prelude::AttributeTypeAndValue::as_str),
+        names.next(),
+    ) {
         (Some(Ok(id)), None) => Ok(id.to_owned()),
         _ => Err("a node certificate names exactly one node (its subject CN)".into()),
     }

@@ -66,6 +66,64 @@ async fn rekeyed(hub: &Path, node_id: &str, agency: &str) -> (Vec<u8>, PrivateKe
     (der, PrivateKeyDer::Pkcs8(key.serialize_der().into()))
 }
 
+/// A TLS client presenting `cert` (with the Network CA) and `key`, trusting `node`'s root.
+fn client_with(
+    node: &crate::node::Node,
+    cert: Vec<u8>,
+    key: PrivateKeyDer<'static>,
+) -> Arc<rustls::ClientConfig> {
+    let chain = vec![
+        CertificateDer::from(cert),
+        CertificateDer::from(node.network_ca_der.clone()),
+    ];
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(node.trust.root_der().to_vec()))
+        .expect("root");
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .expect("client certificate");
+    Arc::new(tls)
+}
+
+/// A TLS server at `addr` showing `cert` (with the Network CA) for `key`, answering nothing.
+async fn impostor(
+    node: &crate::node::Node,
+    addr: std::net::SocketAddr,
+    cert: Vec<u8>,
+    key: PrivateKeyDer<'static>,
+) -> tokio::task::JoinHandle<()> {
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![
+            CertificateDer::from(cert),
+            CertificateDer::from(node.network_ca_der.clone()),
+        ],
+        key,
+    )
+    .expect("server config");
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            if let Ok(s) = acceptor.accept(tcp).await {
+                held.push(s);
+            }
+        }
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewed_certificate_is_accepted_and_a_new_key_refused_under_the_same_directory() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -142,24 +200,7 @@ async fn a_renewed_certificate_is_accepted_and_a_new_key_refused_under_the_same_
     };
     let (status, body) = call(super::client_config(&a.node).expect("hub's TLS")).await;
     assert_eq!(status, 200, "{body}");
-    let network_ca = b.node.network_ca_der.clone();
-    let chain = vec![
-        CertificateDer::from(hub_rekeyed),
-        CertificateDer::from(network_ca),
-    ];
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from(b.node.trust.root_der().to_vec()))
-        .expect("root");
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_client_auth_cert(chain, hub_key)
-    .expect("client certificate");
-    let (status, body) = call(Arc::new(tls)).await;
+    let (status, body) = call(client_with(&b.node, hub_rekeyed, hub_key)).await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("not the key"), "{body}");
 
@@ -171,30 +212,7 @@ async fn a_renewed_certificate_is_accepted_and_a_new_key_refused_under_the_same_
     assert!(bappeda.certifies(&b_new).is_ok());
     let why = bappeda.certifies(&b_rekeyed).expect_err("another key");
     assert!(why.contains("not the key"), "{why}");
-    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![
-            CertificateDer::from(b_rekeyed),
-            CertificateDer::from(a.node.network_ca_der.clone()),
-        ],
-        b_key,
-    )
-    .expect("server config");
-    let listener = tokio::net::TcpListener::bind(b_addr).await.expect("bind");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
-    let impostor = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((tcp, _)) = listener.accept().await {
-            if let Ok(s) = acceptor.accept(tcp).await {
-                held.push(s);
-            }
-        }
-    });
+    let impostor = impostor(&a.node, b_addr, b_rekeyed, b_key).await;
     let err = super::connect(&a.node, "bappeda")
         .await
         .expect_err("an impostor");
