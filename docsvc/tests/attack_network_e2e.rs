@@ -83,7 +83,7 @@ fn entry(dir: &Path, id: &str, listen: &str, agency: &str) -> NodeEntry {
         id: id.into(),
         agencies: vec![agency.into()],
         base_url: format!("https://{listen}"),
-        certificate_sha256: docsvc::network::fingerprint(&der),
+        spki_sha256: keymgr::directory::spki_sha256(&der).expect("spki"),
         accreditation: "sangat_rahasia".into(),
         status: "active".into(),
     }

@@ -78,6 +78,13 @@ fn serial(data: &Path) -> String {
     c.raw_serial_as_string()
 }
 
+/// The SHA-256 of the node certificate's key (SubjectPublicKeyInfo), as the directory pins it.
+fn spki_pin(data: &Path) -> String {
+    let pem = std::fs::read_to_string(data.join("tls/node-chain.pem")).expect("chain");
+    let der = keymgr::ca::pem_to_der(&pem).expect("PEM");
+    keymgr::directory::spki_sha256(&der).expect("spki")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_enrols_renews_and_certifies_officials_with_the_online_ca() {
     require("age-keygen");
@@ -96,6 +103,9 @@ async fn a_node_enrols_renews_and_certifies_officials_with_the_online_ca() {
     openssl_verify(&data);
     let config = std::fs::read_to_string(data.join("node.toml")).expect("node.toml");
     assert!(config.contains("[ca]") && config.contains(&pin), "{config}");
+
+    // The directory pins the node by its key, which renewals keep (below).
+    let pin = spki_pin(&data);
 
     // The token a second time: the CA refuses, the installed certificate stays.
     let before = serial(&data);
@@ -129,6 +139,9 @@ async fn a_node_enrols_renews_and_certifies_officials_with_the_online_ca() {
     openssl_verify(&data);
 
     renews_by_itself(&data);
+    // Renewed twice, a new certificate each time, and still the key the directory pins: its
+    // peers accept it without a new directory.
+    assert_eq!(spki_pin(&data), pin, "a renewal changed the node's key");
     directory_from_the_ca(&ca, &data);
     official_from_the_ca(w, &data).await;
 }
@@ -147,7 +160,7 @@ fn directory_from_the_ca(ca: &Ca, data: &Path) {
     let der = keymgr::ca::pem_to_der(&chain).expect("PEM");
     let input = serde_json::json!({ "version": 1, "nodes": [{ "id": "kota-a",
         "agencies": ["dinkes"], "base_url": "https://127.0.0.1:9443",
-        "certificate_sha256": keymgr::transcript::sha256_hex(&der),
+        "spki_sha256": keymgr::directory::spki_sha256(&der).expect("spki"),
         "accreditation": "rahasia", "status": "active" }] });
     let signed = ca.approve_directory(&input);
 

@@ -59,10 +59,11 @@ fn older_decree(dir: &Path) -> PathBuf {
     out
 }
 
-fn fingerprint(dir: &Path) -> String {
+/// The directory's pin of a node: its key (the certificate's SubjectPublicKeyInfo).
+fn spki_pin(dir: &Path) -> String {
     let pem = std::fs::read_to_string(dir.join("tls/node-chain.pem")).expect("chain");
     let der = keymgr::ca::pem_to_der(&pem).expect("der");
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, &der))
+    keymgr::directory::spki_sha256(&der).expect("spki")
 }
 
 /// A network directory listing both nodes, signed with the hub's dev CA, installed on both.
@@ -71,7 +72,7 @@ fn publish(hub: &DevNode, bappeda: &DevNode) {
         id: id.into(),
         agencies: agencies.iter().map(|a| (*a).to_owned()).collect(),
         base_url: n.base(),
-        certificate_sha256: fingerprint(&n.data),
+        spki_sha256: spki_pin(&n.data),
         accreditation: "sangat_rahasia".into(),
         status: "active".into(),
     };

@@ -258,10 +258,11 @@ fn serve(dir: &Path, base: &str) -> Served {
     }
 }
 
-fn fingerprint(dir: &Path) -> String {
+/// The directory's pin of a node: its key (the certificate's SubjectPublicKeyInfo).
+fn spki_pin(dir: &Path) -> String {
     let pem = std::fs::read_to_string(dir.join("tls/node-chain.pem")).expect("chain");
     let der = keymgr::ca::pem_to_der(&pem).expect("der");
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, &der))
+    keymgr::directory::spki_sha256(&der).expect("spki")
 }
 
 fn entry(dir: &Path, id: &str, base: &str, agencies: &[&str], accreditation: &str) -> NodeEntry {
@@ -269,7 +270,7 @@ fn entry(dir: &Path, id: &str, base: &str, agencies: &[&str], accreditation: &st
         id: id.into(),
         agencies: agencies.iter().map(|a| (*a).to_owned()).collect(),
         base_url: base.into(),
-        certificate_sha256: fingerprint(dir),
+        spki_sha256: spki_pin(dir),
         accreditation: accreditation.into(),
         status: "active".into(),
     }

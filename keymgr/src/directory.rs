@@ -1,6 +1,12 @@
 //! The network directory: every docsvc node of the sandi network (id, agencies, base URL,
-//! certificate fingerprint, accreditation, status), signed by the Network CA. Nodes talk only
+//! the SHA-256 of its key, accreditation, status), signed by the Network CA. Nodes talk only
 //! to nodes it lists, and never accept an older version than the one they hold.
+//!
+//! A node is pinned by its key (the SubjectPublicKeyInfo of its certificate), not by one
+//! certificate: a node renews its certificate by itself with the same key, and its peers must
+//! go on accepting it without a new directory. A certificate stands for a listed node when it
+//! chains to the Network CA, is valid and not revoked (the peer's checks), names the node as
+//! its subject CN, and certifies the pinned key ([`Directory::node_certified_by`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -28,12 +34,56 @@ pub struct NodeEntry {
     pub agencies: Vec<String>,
     /// `https://host:port`.
     pub base_url: String,
-    /// SHA-256 (hex) of the node's certificate (DER), from the Network CA.
-    pub certificate_sha256: String,
+    /// SHA-256 (hex) of the SubjectPublicKeyInfo (DER) of the node's certificate: its key,
+    /// which stays the same when the certificate is renewed.
+    pub spki_sha256: String,
     /// The highest classification the node may hold.
     pub accreditation: String,
     /// `active`, `suspended` or `revoked`: only active nodes are talked to.
     pub status: String,
+}
+
+impl NodeEntry {
+    /// Whether `certificate_der` is this node's: it names this node (subject CN) and certifies
+    /// its pinned key. Chain, validity and revocation are the caller's to check. The reason
+    /// for a refusal is returned.
+    pub fn certifies(&self, certificate_der: &[u8]) -> std::result::Result<(), String> {
+        let id = node_id_of(certificate_der)?;
+        if id != self.id {
+            return Err(format!("the certificate names node {id}, not {}", self.id));
+        }
+        let spki = spki_sha256(certificate_der).map_err(|e| e.to_string())?;
+        if !spki.eq_ignore_ascii_case(&self.spki_sha256) {
+            return Err(format!(
+                "the certificate of node {} is for key {}, not the key the network directory \
+                 pins for it",
+                self.id,
+                &spki[..16]
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The pin of a certificate's key: SHA-256 (hex) of its SubjectPublicKeyInfo (DER).
+pub fn spki_sha256(certificate_der: &[u8]) -> Result<String> {
+    Ok(sha256_hex(&ca::spki_of_cert(certificate_der)?))
+}
+
+/// The node id a node certificate names: its one subject CN.
+pub fn node_id_of(certificate_der: &[u8]) -> std::result::Result<String, String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(certificate_der)
+        .map_err(|e| format!("unreadable node certificate: {e}"))?;
+    let mut names = cert.subject().iter_common_name();
+    match (
+        names
+            .next()
+            .map(x509_parser::prelude::AttributeTypeAndValue::as_str),
+        names.next(),
+    ) {
+        (Some(Ok(id)), None) => Ok(id.to_owned()),
+        _ => Err("a node certificate names exactly one node (its subject CN)".into()),
+    }
 }
 
 /// What the operator writes: the version and the nodes.
@@ -69,9 +119,22 @@ impl Directory {
         serde_json::to_vec(&unsigned).map_err(|e| Error::InvalidInput(e.to_string()))
     }
 
-    /// The node with this certificate (SHA-256 of its DER), if it is listed.
-    pub fn by_certificate(&self, sha256: &str) -> Option<&NodeEntry> {
-        self.nodes.iter().find(|n| n.certificate_sha256 == sha256)
+    /// The listed node a certificate stands for: the node its subject CN names, whose pinned
+    /// key it certifies. Whether the certificate chains to the Network CA, is valid now and is
+    /// not revoked is the caller's to check first. The reason for a refusal is returned.
+    pub fn node_certified_by(
+        &self,
+        certificate_der: &[u8],
+    ) -> std::result::Result<&NodeEntry, String> {
+        let id = node_id_of(certificate_der)?;
+        let n = self.by_id(&id).ok_or_else(|| {
+            format!(
+                "no node {id} is in network directory version {}",
+                self.version
+            )
+        })?;
+        n.certifies(certificate_der)?;
+        Ok(n)
     }
 
     pub fn by_id(&self, id: &str) -> Option<&NodeEntry> {
@@ -92,7 +155,7 @@ fn check_input(input: &DirectoryInput) -> Result<()> {
         return bad("version starts at 1".into());
     }
     let mut ids = std::collections::HashSet::new();
-    let mut certs = std::collections::HashSet::new();
+    let mut keys = std::collections::HashSet::new();
     for n in &input.nodes {
         if n.id.is_empty() || !n.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return bad(format!("node id {:?}: letters, digits and '-'", n.id));
@@ -103,16 +166,11 @@ fn check_input(input: &DirectoryInput) -> Result<()> {
         if !n.base_url.starts_with("https://") {
             return bad(format!("node {}: base_url must be https://", n.id));
         }
-        if n.certificate_sha256.len() != 64
-            || !n.certificate_sha256.chars().all(|c| c.is_ascii_hexdigit())
-        {
-            return bad(format!(
-                "node {}: certificate_sha256 must be 64 hex digits",
-                n.id
-            ));
+        if n.spki_sha256.len() != 64 || !n.spki_sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+            return bad(format!("node {}: spki_sha256 must be 64 hex digits", n.id));
         }
-        if !certs.insert(n.certificate_sha256.to_ascii_lowercase()) {
-            return bad(format!("node {}: certificate listed for two nodes", n.id));
+        if !keys.insert(n.spki_sha256.to_ascii_lowercase()) {
+            return bad(format!("node {}: key listed for two nodes", n.id));
         }
         if !LEVELS.contains(&n.accreditation.as_str()) {
             return bad(format!(
@@ -168,7 +226,7 @@ pub fn sign(home: &Home, store: &dyn KeyStore, input: &DirectoryInput) -> Result
             .nodes
             .iter()
             .map(|n| NodeEntry {
-                certificate_sha256: n.certificate_sha256.to_ascii_lowercase(),
+                spki_sha256: n.spki_sha256.to_ascii_lowercase(),
                 ..n.clone()
             })
             .collect(),
@@ -223,7 +281,8 @@ pub fn verify(d: &Directory, network_ca_der: &[u8], root_der: &[u8]) -> Result<(
 #[derive(Debug)]
 pub struct NewNode<'a> {
     pub id: &'a str,
-    /// The node's certificate (DER), which must have been issued by this Network CA.
+    /// The node's certificate (DER), which must have been issued by this Network CA and name
+    /// the node; its key is what the directory pins.
     pub certificate_der: &'a [u8],
     pub base_url: &'a str,
     pub agencies: Vec<String>,
@@ -232,8 +291,9 @@ pub struct NewNode<'a> {
 }
 
 /// Adds a node to a directory input (or replaces the entry with the same id), taking the
-/// fingerprint from the certificate itself so that no one copies hex by hand, and moves the
-/// version above the last one signed. The certificate must be one this Network CA issued.
+/// key's SHA-256 from the certificate itself so that no one copies hex by hand, and moves the
+/// version above the last one signed. The certificate must be one this Network CA issued, for
+/// this node.
 pub fn add_node(
     home: &Home,
     input: Option<DirectoryInput>,
@@ -258,6 +318,14 @@ pub fn add_node(
             node.id
         )));
     }
+    // A certificate naming another node would never be accepted for this one by its peers.
+    let named = node_id_of(node.certificate_der).map_err(bad)?;
+    if named != node.id {
+        return Err(bad(format!(
+            "node {}: the certificate names node {named}",
+            node.id
+        )));
+    }
     let last: u64 = std::fs::read_to_string(version_file(home))
         .ok()
         .and_then(|t| t.trim().parse().ok())
@@ -271,7 +339,7 @@ pub fn add_node(
         id: node.id.into(),
         agencies: node.agencies.clone(),
         base_url: node.base_url.into(),
-        certificate_sha256: sha256_hex(node.certificate_der),
+        spki_sha256: spki_sha256(node.certificate_der)?,
         accreditation: node.accreditation.into(),
         status: node.status.into(),
     };
@@ -321,4 +389,124 @@ pub fn publish(
         done.push((target, r));
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A certificate for `key` naming `names` as its subject CNs, with serial `serial`; the
+    /// issuer does not matter here (chains are the peers' to check).
+    fn cert(names: &[&str], key: &rcgen::KeyPair, serial: u64) -> Vec<u8> {
+        let mut p = rcgen::CertificateParams::default();
+        for n in names {
+            p.distinguished_name.push(rcgen::DnType::CommonName, *n);
+        }
+        p.serial_number = Some(rcgen::SerialNumber::from(serial));
+        p.self_signed(key).expect("certificate").der().to_vec()
+    }
+
+    fn key() -> rcgen::KeyPair {
+        rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key")
+    }
+
+    fn entry(id: &str, der: &[u8]) -> NodeEntry {
+        NodeEntry {
+            id: id.into(),
+            agencies: vec!["dinkes".into()],
+            base_url: "https://127.0.0.1:8443".into(),
+            spki_sha256: spki_sha256(der).expect("spki"),
+            accreditation: "rahasia".into(),
+            status: "active".into(),
+        }
+    }
+
+    fn directory(nodes: Vec<NodeEntry>) -> Directory {
+        Directory {
+            format: FORMAT.into(),
+            version: 7,
+            issued_at: String::new(),
+            nodes,
+            network_ca_sha256: String::new(),
+            algorithm: SignatureAlgorithm::EcdsaP384Sha384,
+            signature: String::new(),
+        }
+    }
+
+    /// A renewed certificate (same key, another certificate) is still the node's; a new key
+    /// for the same node id, or the node's key under another node's name, is not.
+    #[test]
+    fn a_node_is_pinned_by_its_key_not_its_certificate() {
+        let (hub_key, other_key) = (key(), key());
+        let first = cert(&["hub"], &hub_key, 1);
+        let renewed = cert(&["hub"], &hub_key, 2);
+        assert_ne!(first, renewed);
+        let d = directory(vec![entry("hub", &first)]);
+        let hub = d.by_id("hub").expect("hub");
+        assert_eq!(d.node_certified_by(&first).map(|n| &n.id), Ok(&hub.id));
+        assert_eq!(d.node_certified_by(&renewed).map(|n| &n.id), Ok(&hub.id));
+
+        let rekeyed = cert(&["hub"], &other_key, 3);
+        let why = d.node_certified_by(&rekeyed).expect_err("another key");
+        assert!(
+            why.contains("not the key the network directory pins"),
+            "{why}"
+        );
+        let why = hub.certifies(&rekeyed).expect_err("another key");
+        assert!(why.contains("not the key"), "{why}");
+
+        let renamed = cert(&["kecamatan"], &hub_key, 4);
+        let why = hub.certifies(&renamed).expect_err("another name");
+        assert!(why.contains("names node kecamatan, not hub"), "{why}");
+        let why = d.node_certified_by(&renamed).expect_err("not listed");
+        assert!(why.contains("no node kecamatan"), "{why}");
+
+        let two_names = cert(&["hub", "kecamatan"], &hub_key, 5);
+        assert!(d.node_certified_by(&two_names).is_err());
+        assert!(hub.certifies(b"not a certificate").is_err());
+    }
+
+    /// The pin is the SubjectPublicKeyInfo's SHA-256, hex, the same for every certificate of
+    /// the key.
+    #[test]
+    fn the_pin_is_the_sha256_of_the_subject_public_key_info() {
+        let k = key();
+        let der = cert(&["hub"], &k, 1);
+        assert_eq!(
+            spki_sha256(&der).expect("spki"),
+            sha256_hex(&rcgen::PublicKeyData::subject_public_key_info(&k))
+        );
+    }
+
+    /// An input still naming nodes by `certificate_sha256` is refused, not read without a pin;
+    /// one key for two nodes is refused.
+    #[test]
+    fn inputs_with_certificate_pins_or_shared_keys_are_refused() {
+        let old = serde_json::json!({ "version": 1, "nodes": [{ "id": "hub",
+            "agencies": ["dinkes"], "base_url": "https://127.0.0.1:8443",
+            "certificate_sha256": "ab".repeat(32), "accreditation": "rahasia",
+            "status": "active" }] });
+        let e = serde_json::from_value::<DirectoryInput>(old).expect_err("refused");
+        assert!(e.to_string().contains("certificate_sha256"), "{e}");
+
+        let k = key();
+        let (a, b) = (cert(&["a"], &k, 1), cert(&["b"], &k, 2));
+        let input = DirectoryInput {
+            version: 1,
+            nodes: vec![entry("a", &a), entry("b", &b)],
+        };
+        let e = check_input(&input).expect_err("one key, two nodes");
+        assert!(e.to_string().contains("key listed for two nodes"), "{e}");
+        let mut bad = entry("a", &a);
+        bad.spki_sha256 = "xy".repeat(32);
+        let e = check_input(&DirectoryInput {
+            version: 1,
+            nodes: vec![bad],
+        })
+        .expect_err("not hex");
+        assert!(
+            e.to_string().contains("spki_sha256 must be 64 hex digits"),
+            "{e}"
+        );
+    }
 }

@@ -1706,7 +1706,7 @@ fn the_network_directory_is_signed_verified_and_only_moves_forward(ca: &Ca) {
                     "id": "hub",
                     "agencies": ["diskominfo"],
                     "base_url": "https://hub.sandi.contoh.go.id:8443",
-                    "certificate_sha256": "ab".repeat(32),
+                    "spki_sha256": "ab".repeat(32),
                     "accreditation": "sangat_rahasia",
                     "status": "active"
                 },
@@ -1714,7 +1714,7 @@ fn the_network_directory_is_signed_verified_and_only_moves_forward(ca: &Ca) {
                     "id": "dinkes",
                     "agencies": ["dinkes"],
                     "base_url": "https://dinkes.sandi.contoh.go.id:8443",
-                    "certificate_sha256": "cd".repeat(32),
+                    "spki_sha256": "cd".repeat(32),
                     "accreditation": accreditation,
                     "status": "active"
                 }
@@ -1779,18 +1779,18 @@ fn the_network_directory_is_signed_verified_and_only_moves_forward(ca: &Ca) {
     built_and_published(ca);
 }
 
-/// `directory add` takes the fingerprint from a certificate this Network CA issued (and no
-/// other), `publish` writes the signed file into nodes' data directories and never replaces
+/// `directory add` takes the key's SHA-256 from a certificate this Network CA issued for
+/// that node (and no other), `publish` writes the signed file into nodes' data directories and never replaces
 /// a newer one.
 fn built_and_published(ca: &Ca) {
-    let add = |cert: &str, url: &str| {
+    let add_as = |id: &str, cert: &str, url: &str| {
         vec![
             "directory",
             "add",
             "--in",
             "built.json",
             "--id",
-            "node-dinkes",
+            id,
             "--cert",
             cert,
             "--url",
@@ -1806,6 +1806,7 @@ fn built_and_published(ca: &Ca) {
         .map(String::from)
         .collect::<Vec<_>>()
     };
+    let add = |cert: &str, url: &str| add_as("node-dinkes", cert, url);
     let a = add("node.pem", "https://dinkes.sandi.contoh.go.id:8443");
     let text = ca.ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
     // Version 2 was the last signed: the new input starts above it.
@@ -1822,15 +1823,19 @@ fn built_and_published(ca: &Ca) {
     let node = &built["nodes"][0];
     assert_eq!(built["nodes"].as_array().map(Vec::len), Some(1), "{built}");
     assert_eq!(node["base_url"], "https://dinkes.sandi.contoh.go.id:9443");
-    assert_eq!(
-        node["certificate_sha256"],
-        keymgr::transcript::sha256_hex(&der)
-    );
+    // The pin is the certificate's key (SubjectPublicKeyInfo), not the certificate.
+    let spki = keymgr::ca::spki_of_cert(&der).expect("spki");
+    assert_eq!(node["spki_sha256"], keymgr::transcript::sha256_hex(&spki));
+    assert_ne!(node["spki_sha256"], keymgr::transcript::sha256_hex(&der));
     assert_eq!(node["agencies"], serde_json::json!(["dinkes", "puskesmas"]));
     // A certificate from another CA (here the Signing CA's own) is not a node of this network.
     let a = add("signing.pem", "https://x.sandi.contoh.go.id");
     let err = ca.fails(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(err.contains("not issued by this Network CA"), "{err}");
+    // A certificate of node-dinkes is not listed for another node.
+    let a = add_as("node-other", "node.pem", "https://x.sandi.contoh.go.id");
+    let err = ca.fails(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(err.contains("names node node-dinkes"), "{err}");
 
     let q = ca.quorum(&[1, 3, 5]);
     ca.ok(&args(

@@ -678,22 +678,36 @@ fn binding_application_renewal(s: &Scene, node: &(String, String)) {
 fn directory(s: &Scene, node: &(String, String)) {
     let op1 = Some(("op1.pem", "op1.key"));
     let op2 = Some(("op2.pem", "op2.key"));
-    let (ok, fp) = run(
+    // The node's key as openssl gives it (SubjectPublicKeyInfo, DER), hashed: the pin.
+    let (ok, spki) = run(
         &s.api.dir,
-        "openssl",
-        &["x509", "-in", &node.0, "-noout", "-fingerprint", "-sha256"],
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "openssl x509 -in {} -noout -pubkey | openssl pkey -pubin -outform DER \
+                 | openssl dgst -sha256 -r",
+                node.0
+            ),
+        ],
     );
-    assert!(ok, "{fp}");
-    let sha = fp
-        .trim()
-        .rsplit('=')
-        .next()
-        .expect("hex")
-        .replace(':', "")
-        .to_lowercase();
-    let input = json!({ "version": 1, "nodes": [{ "id": "dinkes",
-        "agencies": ["Dinas Kesehatan", "Puskesmas Kota"], "base_url": "https://127.0.0.1:9443",
-        "certificate_sha256": sha, "accreditation": "rahasia", "status": "active" }] });
+    assert!(ok, "{spki}");
+    let sha = spki.split_whitespace().next().expect("hex").to_lowercase();
+    let pem = std::fs::read_to_string(s.api.dir.join(&node.0)).expect("node certificate");
+    let der = keymgr::ca::pem_to_der(&pem).expect("PEM");
+    assert_eq!(sha, keymgr::directory::spki_sha256(&der).expect("spki"));
+    let entry = |pin: &str| {
+        json!({ "id": "dinkes", "agencies": ["Dinas Kesehatan", "Puskesmas Kota"],
+            "base_url": "https://127.0.0.1:9443", "spki_sha256": pin,
+            "accreditation": "rahasia", "status": "active" })
+    };
+    // The certificate pin of before is no field of a directory any more: refused, not ignored.
+    let mut old = entry(&sha);
+    old["certificate_sha256"] = old["spki_sha256"].take();
+    let old = json!({ "version": 1, "nodes": [old] });
+    let (status, v) = s.api.post("/api/v1/directory/proposals", &old, op1);
+    assert_eq!(status, 400, "{v}");
+    let input = json!({ "version": 1, "nodes": [entry(&sha)] });
     let (status, v) = s.api.post(
         "/api/v1/directory/proposals",
         &input,

@@ -54,22 +54,25 @@ pub async fn connect_named(
     connect_checked(addr, server_name, tls, None).await
 }
 
-/// Connects like [`connect_named`] and then requires the server's certificate to have the
-/// SHA-256 fingerprint `sha256` (hex): a node talks only to the peer the directory names.
+/// What the server's certificate (DER) must pass beyond the TLS checks.
+pub type CertCheck<'a> = &'a (dyn Fn(&[u8]) -> Result<()> + Sync);
+
+/// Connects like [`connect_named`] and then requires the server's certificate to pass `check`
+/// before anything is sent: a node talks only to the peer the directory names.
 pub async fn connect_pinned(
     addr: std::net::SocketAddr,
     server_name: &str,
     tls: Arc<rustls::ClientConfig>,
-    sha256: &str,
+    check: CertCheck<'_>,
 ) -> Result<Client> {
-    connect_checked(addr, server_name, tls, Some(sha256)).await
+    connect_checked(addr, server_name, tls, Some(check)).await
 }
 
 async fn connect_checked(
     addr: std::net::SocketAddr,
     server_name: &str,
     tls: Arc<rustls::ClientConfig>,
-    pinned: Option<&str>,
+    pinned: Option<CertCheck<'_>>,
 ) -> Result<Client> {
     let tcp = TcpStream::connect(addr)
         .await
@@ -82,19 +85,16 @@ async fn connect_checked(
         .connect(name, tcp)
         .await
         .map_err(|e| Error::invalid("peer address", format!("TLS with {addr}: {e}")))?;
-    if let Some(sha256) = pinned {
+    if let Some(check) = pinned {
         let shown = stream
             .get_ref()
             .1
             .peer_certificates()
             .and_then(|c| c.first())
-            .map(|c| hex::encode(ring::digest::digest(&ring::digest::SHA256, c.as_ref())));
-        if shown.as_deref() != Some(sha256) {
-            return Err(Error::invalid(
-                "peer certificate",
-                format!("{addr} shows a certificate the network directory does not list for it"),
-            ));
-        }
+            .ok_or_else(|| {
+                Error::invalid("peer certificate", format!("{addr} shows no certificate"))
+            })?;
+        check(shown.as_ref())?;
     }
     let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
         .await

@@ -4,6 +4,8 @@
 
 pub mod ca;
 pub mod client;
+#[cfg(test)]
+mod pin_tests;
 
 use std::sync::Arc;
 
@@ -17,36 +19,56 @@ pub use crate::node::peers::fingerprint;
 use crate::store::remote_officials;
 use crate::{Error, Result};
 
-/// Which node a client certificate belongs to: chained to the Network CA, not revoked, and
-/// listed as active in the current directory. The reason for a refusal is returned.
-pub async fn peer_of(node: &Node, der: &[u8]) -> Result<std::result::Result<NodeEntry, String>> {
+/// Whether a node certificate may speak at all: chained to the Network CA, valid now and not
+/// revoked. The reason for a refusal is returned; an unknown revocation status is the caller's
+/// error (503 `revocation-unknown`, or a delivery retried), not a refusal of the peer: it must
+/// retry once the operator has a fresh CRL.
+fn trusted(node: &Node, der: &[u8]) -> Result<std::result::Result<(), String>> {
     let now = time::OffsetDateTime::now_utc();
     if let Err(e) = crate::crypto::signature::check_chain(der, &node.network_trust, now) {
         return Ok(Err(format!("node certificate: {e}")));
     }
-    // Unknown revocation status is the caller's error (503 `revocation-unknown`), not a
-    // refusal of the peer: it must retry once the operator has a fresh CRL.
     if let crate::crypto::revocation::Status::Revoked { at } =
         crate::node::revocation::require(node, der, "node certificate")?
     {
         return Ok(Err(format!("the node certificate was revoked at {at}")));
     }
+    Ok(Ok(()))
+}
+
+/// Which node a client certificate belongs to: trusted (see [`trusted`]), naming a node listed
+/// as active in the current directory and certifying the key the directory pins for it (so a
+/// certificate the node renewed with the same key is accepted without a new directory). The
+/// reason for a refusal is returned.
+pub async fn peer_of(node: &Node, der: &[u8]) -> Result<std::result::Result<NodeEntry, String>> {
+    if let Err(why) = trusted(node, der)? {
+        return Ok(Err(why));
+    }
     let Some(directory) = node.network.current(&node.store).await? else {
         return Ok(Err("this node has no network directory".into()));
     };
-    let sha = fingerprint(der);
-    Ok(match directory.by_certificate(&sha) {
-        None => Err(format!(
-            "no node with certificate {} is in network directory version {}",
-            &sha[..16],
-            directory.version
-        )),
-        Some(n) if n.status != "active" => Err(format!(
+    Ok(match directory.node_certified_by(der) {
+        Err(why) => Err(why),
+        Ok(n) if n.status != "active" => Err(format!(
             "node {} is {} in the network directory",
             n.id, n.status
         )),
-        Some(n) => Ok(n.clone()),
+        Ok(n) => Ok(n.clone()),
     })
+}
+
+/// Whether `der` is the certificate of the listed node `entry`: trusted (see [`trusted`]),
+/// naming it and certifying the key the directory pins for it. The reason for a refusal is
+/// returned.
+pub fn certifies(
+    node: &Node,
+    entry: &NodeEntry,
+    der: &[u8],
+) -> Result<std::result::Result<(), String>> {
+    if let Err(why) = trusted(node, der)? {
+        return Ok(Err(why));
+    }
+    Ok(entry.certifies(der))
 }
 
 /// The node's own certificate and key, offered to peers as a TLS client.
@@ -95,7 +117,8 @@ pub fn client_config(node: &Node) -> Result<Arc<rustls::ClientConfig>> {
 }
 
 /// Connects to `peer` (by its id in the directory) over mutual TLS; the certificate it shows
-/// must be the one the directory lists for it.
+/// must be its own (see [`certifies`]): a TLS chain to the sandi root alone would let any
+/// certificate of the root's CAs for the pinned key through.
 pub async fn connect(node: &Node, peer: &str) -> Result<(NodeEntry, client::Client)> {
     let directory =
         node.network.current(&node.store).await?.ok_or_else(|| {
@@ -122,8 +145,14 @@ pub async fn connect(node: &Node, peer: &str) -> Result<(NodeEntry, client::Clie
         .map_err(|e| Error::invalid("peer address", format!("resolving {rest}: {e}")))?
         .next()
         .ok_or_else(|| Error::invalid("peer address", format!("{rest} does not resolve")))?;
-    let client =
-        client::connect_pinned(addr, host, client_config(node)?, &entry.certificate_sha256).await?;
+    let check = |der: &[u8]| match certifies(node, &entry, der)? {
+        Ok(()) => Ok(()),
+        Err(why) => Err(Error::invalid(
+            "peer certificate",
+            format!("{rest} is not node {peer} of the network directory: {why}"),
+        )),
+    };
+    let client = client::connect_pinned(addr, host, client_config(node)?, &check).await?;
     Ok((entry, client))
 }
 

@@ -91,7 +91,8 @@ impl NetworkDirectory {
     }
 }
 
-/// SHA-256 (hex) of a certificate, as the directory names nodes.
+/// SHA-256 (hex) of a certificate, as refusals of a node certificate are logged (the directory
+/// pins keys, see `keymgr::directory`).
 pub fn fingerprint(der: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, der))
 }

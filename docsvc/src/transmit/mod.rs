@@ -213,8 +213,9 @@ async fn deliver_one(node: &Node, id: &str, peer: &str) -> Outcome {
     }
 }
 
-/// A receipt counts only if the node the directory lists signed it, for this letter and this
-/// manifest.
+/// A receipt counts only if the node the directory lists signed it (a certificate from the
+/// Network CA naming it, for the key the directory pins: any of its renewed certificates), for
+/// this letter and this manifest.
 fn check_receipt(
     node: &Node,
     body: &[u8],
@@ -228,11 +229,11 @@ fn check_receipt(
         .decode(&r.cms)
         .map_err(|_| Error::invalid("receipt", "receipt is not base64"))?;
     let opened = receipt::open(&cms, &node.network_trust, OffsetDateTime::now_utc())?;
-    if crate::network::fingerprint(&opened.signer_der) != peer.certificate_sha256 {
+    if let Err(why) = peer.certifies(&opened.signer_der) {
         return Err(Error::invalid(
             "receipt",
             format!(
-                "signed by a certificate the directory does not list for {}",
+                "signed by a certificate the directory does not list for {}: {why}",
                 peer.id
             ),
         ));

@@ -14,8 +14,9 @@ use super::{Env, read, write_new};
 #[derive(Subcommand)]
 pub(super) enum DirectoryCmd {
     /// Signs a directory (JSON: `{"version": N, "nodes": [{id, agencies, base_url,
-    /// certificate_sha256, accreditation, status}]}`) with the Network CA; the version must be
-    /// above the last one signed. Nodes load the signed file as `network/directory.json`.
+    /// spki_sha256, accreditation, status}]}`, spki_sha256 the SHA-256 of the node
+    /// certificate's SubjectPublicKeyInfo) with the Network CA; the version must be above the
+    /// last one signed. Nodes load the signed file as `network/directory.json`.
     Sign {
         #[command(flatten)]
         shares: ShareArgs,
@@ -27,8 +28,8 @@ pub(super) enum DirectoryCmd {
     /// Verifies a signed directory against the CA certificates in the home and lists it.
     Verify { file: PathBuf },
     /// Adds a node to a directory input (creating it if missing), or replaces the node with the
-    /// same id: the fingerprint is taken from its certificate, which must be one this Network
-    /// CA issued; the version is moved above the last one signed.
+    /// same id: the key's SHA-256 is taken from its certificate, which must be one this
+    /// Network CA issued for that node; the version is moved above the last one signed.
     Add {
         #[arg(long = "in")]
         input: PathBuf,

@@ -119,9 +119,9 @@ fn publish_directory(
             id: id.into(),
             agencies: vec![agency.into()],
             base_url: format!("https://{addr}"),
-            certificate_sha256: crate::network::fingerprint(
+            spki_sha256: keymgr::directory::spki_sha256(
                 chain.first().ok_or_else(|| err("no node certificate"))?,
-            ),
+            )?,
             accreditation: level.into(),
             status: "active".into(),
         })

@@ -1,0 +1,227 @@
+//! The directory pins a node's key, not its certificate: two nodes of one dev network renew
+//! their certificates (same key, new certificates from the same CA) and still deliver to each
+//! other under the directory signed before; a node whose key changed (a new key certified by
+//! the same CA for the same node id) is refused both as a caller and as the peer called.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use keymgr::ca::NodeRequest;
+use keymgr::issue::{KeySource, Request};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::dev::bench::{letter_to_bappeda, serve_node, two_nodes};
+use crate::node::{Layout, NodeKeys};
+
+const DEWI: &str = "197704042002122004";
+
+/// A certificate for `node_id` from the dev network's CA (the hub's), for the key of `csr`,
+/// as the online CA issues a renewal.
+async fn certify(hub: &Path, node_id: &str, agency: &str, csr: Vec<u8>) -> Vec<u8> {
+    let (home, quorum) = crate::dev::quickstart::dev_quorum(&Layout::new(hub)).expect("dev CA");
+    let url = keymgr::inventory::Inventory::default_url(home.dir());
+    let inv = keymgr::inventory::Inventory::open(&url)
+        .await
+        .expect("inventory");
+    let request = Request::Node(NodeRequest {
+        node_id: node_id.into(),
+        agency: agency.into(),
+        accreditation: "rahasia".into(),
+        dns: vec!["localhost".into()],
+        ips: vec![std::net::IpAddr::from([127, 0, 0, 1])],
+        days: 30,
+    });
+    let online = quorum.online().expect("online keys");
+    keymgr::issue::issue_or_replace(&home, online, &inv, request, KeySource::Csr(csr))
+        .await
+        .expect("issued")
+        .record
+        .der
+}
+
+/// Renews the certificate of the node in `dir` in place, for its own TLS key, as
+/// `docsvc certificate renew` does: the old certificate and the new one.
+async fn renew(hub: &Path, dir: &Path, node_id: &str, agency: &str) -> (Vec<u8>, Vec<u8>) {
+    let layout = Layout::new(dir);
+    let old = crate::node::read_pem_certs(&layout.tls_chain()).expect("chain");
+    let keys = NodeKeys::load(&layout).expect("keys");
+    let store = crate::node::open_tls_keystore(&layout).expect("TLS keystore");
+    let csr = crate::crypto::tls::csr_for(store.as_ref(), keys.tls, node_id).expect("CSR");
+    let new = certify(hub, node_id, agency, csr).await;
+    let pem = keymgr::ca::der_to_pem;
+    std::fs::write(layout.tls_chain(), format!("{}{}", pem(&new), pem(&old[1]))).expect("chain");
+    (old[0].clone(), new)
+}
+
+/// A new key (not the node's) certified by the same CA for `node_id`: the certificate and
+/// the key.
+async fn rekeyed(hub: &Path, node_id: &str, agency: &str) -> (Vec<u8>, PrivateKeyDer<'static>) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, node_id);
+    let csr = params.serialize_request(&key).expect("CSR").der().to_vec();
+    let der = certify(hub, node_id, agency, csr).await;
+    (der, PrivateKeyDer::Pkcs8(key.serialize_der().into()))
+}
+
+/// A TLS client presenting `cert` (with the Network CA) and `key`, trusting `node`'s root.
+fn client_with(
+    node: &crate::node::Node,
+    cert: Vec<u8>,
+    key: PrivateKeyDer<'static>,
+) -> Arc<rustls::ClientConfig> {
+    let chain = vec![
+        CertificateDer::from(cert),
+        CertificateDer::from(node.network_ca_der.clone()),
+    ];
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(node.trust.root_der().to_vec()))
+        .expect("root");
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .expect("client certificate");
+    Arc::new(tls)
+}
+
+/// A TLS server at `addr` showing `cert` (with the Network CA) for `key`, answering nothing.
+async fn impostor(
+    node: &crate::node::Node,
+    addr: std::net::SocketAddr,
+    cert: Vec<u8>,
+    key: PrivateKeyDer<'static>,
+) -> tokio::task::JoinHandle<()> {
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![
+            CertificateDer::from(cert),
+            CertificateDer::from(node.network_ca_der.clone()),
+        ],
+        key,
+    )
+    .expect("server config");
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            if let Ok(s) = acceptor.accept(tcp).await {
+                held.push(s);
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_is_accepted_and_a_new_key_refused_under_the_same_directory() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let two = two_nodes(root.path()).await.expect("two nodes");
+    let b_addr = two.lb.local_addr().expect("address");
+    // Both renew after the directory was signed and installed.
+    let (hub_old, hub_new) = renew(&two.a_dir, &two.a_dir, "hub", "dinkes").await;
+    let (b_old, b_new) = renew(&two.a_dir, &two.b_dir, "bappeda", "bappeda").await;
+    assert_ne!(hub_old, hub_new);
+    assert_ne!(b_old, b_new);
+    let a = serve_node(&two.a_dir, two.la).await.expect("hub");
+    let b = serve_node(&two.b_dir, two.lb).await.expect("bappeda");
+    let directory = b.node.network.current(&b.node.store).await.expect("read");
+    let directory = directory.expect("a directory");
+    assert_eq!(directory.version, 1, "no new directory was signed");
+    let (hub, bappeda) = (
+        directory.by_id("hub").expect("hub").clone(),
+        directory.by_id("bappeda").expect("bappeda").clone(),
+    );
+
+    // Renewed: bappeda takes the hub's new certificate, the hub bappeda's (as server and as
+    // the signer of the receipt), and the letter is delivered.
+    let peer = super::peer_of(&b.node, &hub_new).await.expect("checked");
+    assert_eq!(peer.map(|p| p.id), Ok("hub".to_owned()));
+    let budi = crate::officials::directory::get(&a.node.store, &two.hub.officials[0].nip)
+        .await
+        .expect("read")
+        .expect("Budi");
+    letter_to_bappeda(&a.node, &budi, 0).await.expect("letter");
+    while crate::transmit::deliver_due(&a.node)
+        .await
+        .expect("deliver")
+        > 0
+    {}
+    let ids = crate::store::outbox::letters(&a.node.store, true)
+        .await
+        .expect("outbox");
+    let id = ids.first().expect("outbox row");
+    let rows = crate::store::outbox::deliveries_of(&a.node.store, id)
+        .await
+        .expect("deliveries");
+    let row = rows.first().expect("a delivery");
+    assert_eq!(row.state, "delivered", "{:?}", row.last_error);
+
+    // A new key for the hub, from the same CA and naming it: refused as a caller, over TLS and
+    // by the check itself; the hub's renewed certificate, on the same call, is answered.
+    let (hub_rekeyed, hub_key) = rekeyed(&two.a_dir, "hub", "dinkes").await;
+    let why = super::peer_of(&b.node, &hub_rekeyed)
+        .await
+        .expect("checked")
+        .expect_err("another key");
+    assert!(
+        why.contains("not the key the network directory pins"),
+        "{why}"
+    );
+    assert!(
+        super::certifies(&b.node, &hub, &hub_rekeyed)
+            .expect("checked")
+            .is_err()
+    );
+    let path = format!("/network/v1/officials/{DEWI}?for=rahasia");
+    let call = |tls: Arc<rustls::ClientConfig>| {
+        let path = path.clone();
+        async move {
+            let mut c = super::client::connect_named(b_addr, "127.0.0.1", tls)
+                .await
+                .expect("TLS");
+            let (status, _, body) = c
+                .call("GET", &path, &[], bytes::Bytes::new())
+                .await
+                .expect("answer");
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    let (status, body) = call(super::client_config(&a.node).expect("hub's TLS")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(client_with(&b.node, hub_rekeyed, hub_key)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("not the key"), "{body}");
+
+    // A new key for bappeda, served where bappeda listens: the hub refuses it before it sends
+    // anything.
+    let _ = b.stop.send(());
+    let _ = b.task.await;
+    let (b_rekeyed, b_key) = rekeyed(&two.a_dir, "bappeda", "bappeda").await;
+    assert!(bappeda.certifies(&b_new).is_ok());
+    let why = bappeda.certifies(&b_rekeyed).expect_err("another key");
+    assert!(why.contains("not the key"), "{why}");
+    let impostor = impostor(&a.node, b_addr, b_rekeyed, b_key).await;
+    let err = super::connect(&a.node, "bappeda")
+        .await
+        .expect_err("an impostor");
+    let err = err.to_string();
+    assert!(
+        err.contains("not node bappeda") && err.contains("not the key"),
+        "{err}"
+    );
+    impostor.abort();
+    let _ = a.stop.send(());
+    let _ = a.task.await;
+}
