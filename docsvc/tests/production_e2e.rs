@@ -98,12 +98,12 @@ impl Node {
             .collect()
     }
 
-    /// What the directory lists for this node (the pin of its enrolled certificate).
+    /// What the directory lists for this node (the pin of its enrolled certificate's key).
     fn entry(&self) -> serde_json::Value {
         let chain = std::fs::read_to_string(self.data.join("tls/node-chain.pem")).expect("chain");
-        let der = sandi_e2e::ca::pem_der(&chain);
+        let der = keymgr::ca::pem_to_der(&chain).expect("PEM");
         json!({ "id": self.id, "agencies": [self.agency], "base_url": self.base(),
-            "certificate_sha256": sandi_e2e::ca::sha256_hex(&der),
+            "spki_sha256": keymgr::directory::spki_sha256(&der).expect("SPKI"),
             "accreditation": "rahasia", "status": "active" })
     }
 }
