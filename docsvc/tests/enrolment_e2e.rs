@@ -504,6 +504,12 @@ async fn an_application_is_registered_through_the_api(node: &DevNode, maya: &Cli
             .status,
         400
     );
+    // An id that names another application's signing certificate, or one too long for it.
+    for id in ["surat-api-signing", &"a".repeat(57)] {
+        let mut named = body(&csr, &[]);
+        named["id"] = json!(id);
+        assert_eq!(maya.post_json(path, &named).status, 400, "{id}");
+    }
     let r = maya.post_json(path, &body(&csr, &[BUDI]));
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["application"]["status"], "suspended");

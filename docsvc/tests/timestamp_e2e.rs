@@ -343,7 +343,14 @@ async fn foreign_token(cms_der: &[u8]) -> Vec<u8> {
     )
     .expect("responder");
     let (req, nonce) = timestamp::request_for(cms_der).expect("request");
-    timestamp::token_from(&responder.respond(online, &req), cms_der, &nonce).expect("token")
+    timestamp::token_from(
+        &responder.respond(online, &req),
+        cms_der,
+        &nonce,
+        OffsetDateTime::now_utc(),
+    )
+    .expect("token")
+    .token
 }
 
 /// Budi's key is revoked (keyCompromise) between his two letters: the early one stands, its
@@ -393,6 +400,29 @@ async fn without_a_tsa_nothing_is_signed_or_stored(node: &Arc<Node>) {
     assert!(
         metrics.contains("docsvc_timestamp_unavailable_total 1"),
         "{metrics}"
+    );
+    // A TSA of another CA answering on the (plain HTTP) path: its token is not attached, the
+    // letter fails closed as without a TSA.
+    let other = tempfile::tempdir().expect("tempdir");
+    docsvc::dev::quickstart::setup(other.path(), "127.0.0.1:0", None, &mut |_| {})
+        .await
+        .expect("another dev CA");
+    let foreign = docsvc::dev::tsa::start(&docsvc::node::Layout::new(other.path()))
+        .await
+        .expect("the other CA's TSA");
+    node.tsa.set_url(foreign);
+    let err = common::try_letter_to(node, policies::Level::Biasa, SITI, "Cap waktu asing")
+        .await
+        .expect_err("a foreign TSA's token is refused");
+    assert_eq!(
+        (err.status(), err.problem_type()),
+        (503, "timestamp-unavailable"),
+        "{err}"
+    );
+    assert_eq!(
+        common::letter_count(node).await,
+        letters_before,
+        "nothing stored"
     );
     node.tsa.set_url(url);
     common::try_letter_to(node, policies::Level::Biasa, SITI, "Dengan cap waktu")

@@ -204,7 +204,9 @@ fn refuse(signer: &str, refusal: Refusal) -> Error {
     }
 }
 
-fn norm(name: &str) -> String {
+/// A person's name as countersignatures match it (trimmed, Unicode lower case): two names
+/// that are one person here must be one person in every roster.
+pub fn norm(name: &str) -> String {
     name.trim().to_lowercase()
 }
 

@@ -20,7 +20,7 @@ pub(super) enum ApplicationCommand {
         data_dir: PathBuf,
         #[command(flatten)]
         unseal: OfflineUnseal,
-        /// 1-64 letters, digits and hyphens.
+        /// 1-56 letters, digits and hyphens, not ending in -signing.
         #[arg(long)]
         id: String,
         #[arg(long)]

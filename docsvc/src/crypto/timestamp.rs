@@ -71,10 +71,25 @@ pub fn request_for(cms_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
     Ok((req, nonce))
 }
 
+/// A time-stamp token the TSA granted, with what the caller still checks: that the TSA's
+/// certificate chains to sandi's root at `gen_time`.
+pub struct Granted {
+    pub token: Vec<u8>,
+    pub tsa_certificate: Vec<u8>,
+    pub gen_time: OffsetDateTime,
+}
+
 /// The token of the TSA's answer `resp_der` to [`request_for`]`(cms_der)`: granted, over this
-/// signature value, with our nonce. Trust in the TSA is checked when the signature is
-/// verified.
-pub fn token_from(resp_der: &[u8], cms_der: &[u8], nonce: &[u8]) -> Result<Vec<u8>> {
+/// signature value, with our nonce, by a certificate of the TSA profile, stamped within
+/// [`CLOCK_SKEW`] of `now`. Checked before the token is attached, so that an answer from
+/// anyone else on the (plain HTTP) path fails closed instead of yielding a signature no one
+/// can verify.
+pub fn token_from(
+    resp_der: &[u8],
+    cms_der: &[u8],
+    nonce: &[u8],
+    now: OffsetDateTime,
+) -> Result<Granted> {
     let token_der = token::read_response(resp_der)?;
     let t = token::inspect(&token_der)?;
     let sd = signed_data(cms_der)?;
@@ -84,8 +99,24 @@ pub fn token_from(resp_der: &[u8], cms_der: &[u8], nonce: &[u8]) -> Result<Vec<u
     if t.nonce.as_deref() != Some(nonce) {
         return Err(bad("the TSA's answer does not carry our nonce"));
     }
-    Ok(token_der)
+    token::check_tsa_certificate(&t.tsa_certificate)
+        .map_err(|e| bad(format!("the TSA's certificate: {e}")))?;
+    if (t.gen_time - now).abs() > CLOCK_SKEW {
+        return Err(bad(format!(
+            "the TSA's time {} is not now ({})",
+            crate::rfc3339(t.gen_time),
+            crate::rfc3339(now)
+        )));
+    }
+    Ok(Granted {
+        token: token_der,
+        tsa_certificate: t.tsa_certificate,
+        gen_time: t.gen_time,
+    })
 }
+
+/// How far the TSA's clock may be from ours when it answers.
+const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
 
 /// `cms_der` with `token_der` as its signer's signature time-stamp (an unsigned attribute:
 /// the signer's signature is unchanged).

@@ -55,7 +55,7 @@ impl Tsa {
 pub async fn stamp(node: &Node, cms_der: Vec<u8>) -> Result<Vec<u8>> {
     let result = match node.tsa.url() {
         None => Err("no TSA is configured ([pki] tsa_url in node.toml)".to_owned()),
-        Some(url) => ask(&url, &cms_der).await,
+        Some(url) => ask(&url, &cms_der, &node.trust).await,
     };
     match result {
         Ok(token) => timestamp::attach(&cms_der, &token),
@@ -63,12 +63,20 @@ pub async fn stamp(node: &Node, cms_der: Vec<u8>) -> Result<Vec<u8>> {
     }
 }
 
-async fn ask(url: &str, cms_der: &[u8]) -> std::result::Result<Vec<u8>, String> {
+async fn ask(
+    url: &str,
+    cms_der: &[u8],
+    trust: &crate::crypto::signature::Trust,
+) -> std::result::Result<Vec<u8>, String> {
     let (req, nonce) = timestamp::request_for(cms_der).map_err(|e| e.to_string())?;
     let answer = tokio::time::timeout(TIMEOUT, post(url, req))
         .await
         .map_err(|_| format!("the TSA at {url} did not answer within {TIMEOUT:?}"))??;
-    timestamp::token_from(&answer, cms_der, &nonce).map_err(|e| format!("the TSA at {url}: {e}"))
+    let granted = timestamp::token_from(&answer, cms_der, &nonce, time::OffsetDateTime::now_utc())
+        .map_err(|e| format!("the TSA at {url}: {e}"))?;
+    crate::crypto::signature::check_chain(&granted.tsa_certificate, trust, granted.gen_time)
+        .map_err(|e| format!("the TSA at {url}: its certificate: {e}"))?;
+    Ok(granted.token)
 }
 
 /// One `POST` of a DER request to the TSA; its DER answer, bounded.

@@ -23,7 +23,7 @@ const MAX_SIGN_FOR: usize = 100;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApplicationRequest {
-    /// 1-64 letters, digits and hyphens.
+    /// 1-56 letters, digits and hyphens, not ending in `-signing`.
     pub id: String,
     pub name: String,
     pub agency: String,
@@ -211,8 +211,11 @@ pub async fn register(
     let key = app.signing_key.ok_or_else(|| Error::MissingKey {
         what: format!("signing key of application {}", app.id),
     })?;
-    let signing_csr =
-        crate::crypto::tls::csr_for(node.keystore.as_ref(), key, &format!("{}-signing", app.id))?;
+    let signing_csr = crate::crypto::tls::csr_for(
+        node.keystore.as_ref(),
+        key,
+        &format!("{}{}", app.id, applications::SIGNING_SUFFIX),
+    )?;
     log(
         node,
         by,
@@ -278,7 +281,7 @@ pub async fn from_ca(
         let key = app.signing_key.ok_or_else(|| Error::MissingKey {
             what: format!("signing key of application {id}"),
         })?;
-        let signing_name = format!("{id}-signing");
+        let signing_name = format!("{id}{}", applications::SIGNING_SUFFIX);
         let signing_csr = crate::crypto::tls::csr_for(node.keystore.as_ref(), key, &signing_name)?;
         let ca = crate::network::ca::CaClient::for_node(node)?;
         let client_cert = ca.issue_application(id, &app.agency, csr).await?;

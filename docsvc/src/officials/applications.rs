@@ -172,6 +172,11 @@ async fn change(store: &Store, id: &str, change: impl FnOnce(&mut ApplicationRow
     Ok(())
 }
 
+/// The longest application id.
+const MAX_ID: usize = 56;
+/// What the name of an application's signing certificate adds to its id.
+pub const SIGNING_SUFFIX: &str = "-signing";
+
 /// Registers an application and generates its signing key in `keys`, of the kind `table`
 /// gives its clearance.
 pub async fn register(
@@ -180,13 +185,19 @@ pub async fn register(
     table: &policies::HandlingTable,
     n: &NewApplication,
 ) -> Result<Application> {
+    // `{id}-signing` names the application's signing certificate at the CA (at most 64
+    // characters there); an id that is itself `…-signing` would get a client certificate
+    // with another application's signing subject.
     if n.id.is_empty()
-        || n.id.len() > 64
+        || n.id.len() > MAX_ID
         || !n.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        || n.id.to_ascii_lowercase().ends_with(SIGNING_SUFFIX)
     {
         return Err(Error::invalid(
             "id",
-            "an application id is 1-64 letters, digits and hyphens",
+            format!(
+                "an application id is 1-{MAX_ID} letters, digits and hyphens, not ending in {SIGNING_SUFFIX}"
+            ),
         ));
     }
     let (certificate_sha256, status, client_csr) = match &n.client {

@@ -98,7 +98,11 @@ pub fn reshare(
         .map(|r| r.name.as_str())
         .collect();
     for c in &plan.custodians {
-        if !custodians.iter().any(|n| n.eq_ignore_ascii_case(&c.name)) {
+        let same = keymgr::countersign::norm(&c.name);
+        if !custodians
+            .iter()
+            .any(|n| keymgr::countersign::norm(n) == same)
+        {
             custodians.push(&c.name);
         }
     }
