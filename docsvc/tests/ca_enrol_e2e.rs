@@ -17,15 +17,8 @@ fn docsvc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_docsvc"))
 }
 
-/// The workspace's `keymgr` binary, built beside `docsvc` (`cargo build -p keymgr`).
 fn keymgr_bin() -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_docsvc")).with_file_name("keymgr");
-    assert!(
-        p.exists(),
-        "{} is missing: build it first (cargo build -p keymgr)",
-        p.display()
-    );
-    p
+    sandi_e2e::ca::keymgr_beside(env!("CARGO_BIN_EXE_docsvc"))
 }
 
 fn init(work: &Path, name: &str, ca: &Ca, pin: &str, token: &str) -> (PathBuf, Output) {

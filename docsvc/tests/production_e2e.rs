@@ -34,15 +34,8 @@ fn docsvc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_docsvc"))
 }
 
-/// The workspace's `keymgr` binary, built beside `docsvc` (`cargo build -p keymgr`).
 fn keymgr_bin() -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_docsvc")).with_file_name("keymgr");
-    assert!(
-        p.exists(),
-        "{} is missing: build it first (cargo build -p keymgr)",
-        p.display()
-    );
-    p
+    sandi_e2e::ca::keymgr_beside(env!("CARGO_BIN_EXE_docsvc"))
 }
 
 const CRL_VALIDITY_SECS: u64 = 40;

@@ -22,6 +22,18 @@ pub struct Ca {
     pub api_port: u16,
 }
 
+/// The workspace's `keymgr` binary, built beside `bin` (another binary of this workspace, such
+/// as `env!("CARGO_BIN_EXE_docsvc")`); the suite builds it (`cargo build -p keymgr`).
+pub fn keymgr_beside(bin: &str) -> PathBuf {
+    let p = Path::new(bin).with_file_name("keymgr");
+    assert!(
+        p.exists(),
+        "{} is missing: build it first (cargo build -p keymgr)",
+        p.display()
+    );
+    p
+}
+
 /// A new age identity in `dir/NAME.key`: the file and its recipient.
 pub fn age_identity(dir: &Path, name: &str) -> (PathBuf, String) {
     let path = dir.join(format!("{name}.key"));
