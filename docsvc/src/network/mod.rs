@@ -4,8 +4,6 @@
 
 pub mod ca;
 pub mod client;
-#[cfg(test)]
-mod pin_tests;
 
 use std::sync::Arc;
 
@@ -327,3 +325,6 @@ fn checked_card(
         recipient,
     })
 }
+
+#[cfg(test)]
+mod pin_tests;

@@ -2,6 +2,7 @@
 //! their certificates (same key, new certificates from the same CA) and still deliver to each
 //! other under the directory signed before; a node whose key changed (a new key certified by
 //! the same CA for the same node id) is refused both as a caller and as the peer called.
+#![cfg(test)]
 
 use std::path::Path;
 use std::sync::Arc;
