@@ -73,6 +73,7 @@ pub fn request_for(cms_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
 
 /// A time-stamp token the TSA granted, with what the caller still checks: that the TSA's
 /// certificate chains to sandi's root at `gen_time`.
+#[derive(Debug)]
 pub struct Granted {
     pub token: Vec<u8>,
     pub tsa_certificate: Vec<u8>,
