@@ -45,10 +45,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// The production text of a file: without its test module and without comments. A file of
 /// tests alone (`#![cfg(test)]` before any code) has none.
 fn production(text: &str) -> String {
-    let first_code = text
-        .lines()
-        .map(|l| code(l).trim())
-        .find(|l| !l.is_empty());
+    let first_code = text.lines().map(|l| code(l).trim()).find(|l| !l.is_empty());
     if first_code == Some("#![cfg(test)]") {
         return String::new();
     }
