@@ -373,19 +373,11 @@ async fn signed_before_the_revocation_stands_signed_after_does_not(
     assert_eq!(json["status"], "revoked_before_signing", "{json}");
 }
 
-/// The TSA unreachable: creating a letter answers 503 `timestamp-unavailable`, stores nothing,
-/// is counted and logged; with the TSA back, letters are made again.
-async fn without_a_tsa_nothing_is_signed_or_stored(node: &Arc<Node>) {
-    let url = node.tsa.url().expect("the dev TSA");
-    let letters_before = common::letter_count(node).await;
-    // A port nothing listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-    let port = closed.local_addr().expect("addr").port();
-    drop(closed);
-    node.tsa.set_url(format!("http://127.0.0.1:{port}/tsa"));
-    let err = common::try_letter_to(node, policies::Level::Biasa, SITI, "Tanpa cap waktu")
+/// A letter that cannot be time-stamped: 503 `timestamp-unavailable`, and nothing stored.
+async fn fails_closed(node: &Arc<Node>, letters_before: i64, perihal: &str, why: &str) {
+    let err = common::try_letter_to(node, policies::Level::Biasa, SITI, perihal)
         .await
-        .expect_err("no TSA, no letter");
+        .expect_err(why);
     assert_eq!(
         (err.status(), err.problem_type()),
         (503, "timestamp-unavailable"),
@@ -396,6 +388,19 @@ async fn without_a_tsa_nothing_is_signed_or_stored(node: &Arc<Node>) {
         letters_before,
         "nothing stored"
     );
+}
+
+/// The TSA unreachable: creating a letter answers 503 `timestamp-unavailable`, stores nothing,
+/// is counted and logged; with the TSA back, letters are made again.
+async fn without_a_tsa_nothing_is_signed_or_stored(node: &Arc<Node>) {
+    let url = node.tsa.url().expect("the dev TSA");
+    let letters_before = common::letter_count(node).await;
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    node.tsa.set_url(format!("http://127.0.0.1:{port}/tsa"));
+    fails_closed(node, letters_before, "Tanpa cap waktu", "no TSA, no letter").await;
     let metrics = node.metrics.render(false);
     assert!(
         metrics.contains("docsvc_timestamp_unavailable_total 1"),
@@ -411,19 +416,13 @@ async fn without_a_tsa_nothing_is_signed_or_stored(node: &Arc<Node>) {
         .await
         .expect("the other CA's TSA");
     node.tsa.set_url(foreign);
-    let err = common::try_letter_to(node, policies::Level::Biasa, SITI, "Cap waktu asing")
-        .await
-        .expect_err("a foreign TSA's token is refused");
-    assert_eq!(
-        (err.status(), err.problem_type()),
-        (503, "timestamp-unavailable"),
-        "{err}"
-    );
-    assert_eq!(
-        common::letter_count(node).await,
+    fails_closed(
+        node,
         letters_before,
-        "nothing stored"
-    );
+        "Cap waktu asing",
+        "a foreign TSA's token is refused",
+    )
+    .await;
     node.tsa.set_url(url);
     common::try_letter_to(node, policies::Level::Biasa, SITI, "Dengan cap waktu")
         .await
