@@ -25,6 +25,8 @@ pub struct AuditLog {
     keys: Arc<dyn KeyStore>,
     key: KeyId,
     heads_file: PathBuf,
+    /// Heads committed by this process: log entries over heads is the mean group-commit batch.
+    heads: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -42,7 +44,13 @@ impl AuditLog {
             keys,
             key,
             heads_file,
+            heads: Arc::default(),
         }
+    }
+
+    /// Heads (so commits) this process has committed to the log.
+    pub fn heads_committed(&self) -> u64 {
+        self.heads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Appends `entry` inside `tx` and signs the new head; returns the head. If anything here
@@ -150,6 +158,8 @@ impl AuditLog {
     pub async fn commit(&self, tx: Tx, head: &TreeHead) -> Result<()> {
         self.write_line(&serde_json::json!({ "pending": head }))?;
         tx.commit().await?;
+        self.heads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mark = serde_json::json!({ "committed": head.size, "root": head.root });
         if let Err(e) = self.write_line(&mark) {
             // The head is in the file already; verify takes it as committed since the

@@ -24,11 +24,14 @@ pub(super) struct BenchArgs {
     #[arg(long)]
     sweep: bool,
     /// Official logins measured (each an argon2id check, a session and a log entry).
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 100)]
     logins: usize,
     /// Measure only the signing API and logins (what an authentication change can move).
     #[arg(long)]
     auth_only: bool,
+    /// Runs per figure (each after a warm-up run); the figure is their median.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=100))]
+    runs: u16,
     /// Write the figures as JSON and Markdown, and the plots as SVG, into this folder.
     #[arg(long)]
     results: Option<PathBuf>,
@@ -38,6 +41,18 @@ pub(super) struct BenchArgs {
     /// Internal: the kind of key `--pkcs11-sign` signs with.
     #[arg(long, hide = true, default_value = "ecdsa_p256")]
     pkcs11_kind: hsm_shim::KeyKind,
+    /// Internal: be the signing API's bench client (its own process) against this address.
+    #[arg(long, hide = true, requires_all = ["client_root", "client_cert", "client_key"])]
+    sign_client: Option<std::net::SocketAddr>,
+    /// Internal: the root CA the sign client trusts.
+    #[arg(long, hide = true)]
+    client_root: Option<PathBuf>,
+    /// Internal: the sign client's certificate.
+    #[arg(long, hide = true)]
+    client_cert: Option<PathBuf>,
+    /// Internal: the sign client's key.
+    #[arg(long, hide = true)]
+    client_key: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -57,6 +72,22 @@ pub(super) async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    if let (Some(addr), Some(root), Some(cert), Some(key)) = (
+        args.sign_client,
+        &args.client_root,
+        &args.client_cert,
+        &args.client_key,
+    ) {
+        let line = docsvc::dev::bench::sign_client(
+            addr,
+            (root, cert, key),
+            args.connections,
+            args.sign_requests,
+        )
+        .await?;
+        println!("{line}");
+        return Ok(());
+    }
     let opts = docsvc::dev::bench::Options {
         sign_requests: args.sign_requests,
         connections: args.connections.max(1),
@@ -67,6 +98,7 @@ pub(super) async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         sweep: args.sweep,
         logins: args.logins,
         auth_only: args.auth_only,
+        runs: usize::from(args.runs),
     };
     bench_with_results(&opts, args.results.as_deref()).await
 }

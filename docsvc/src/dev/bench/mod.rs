@@ -1,7 +1,9 @@
 //! `docsvc bench`: the figures that matter, measured on a real node (a quickstart node in a
 //! temporary directory, served over TLS on this machine): signing API requests per second over
 //! HTTPS keep-alive with every call durably logged, beside raw ring signing; document ingest
-//! throughput beside the age crate and the age CLI; read latency of a 100 KiB letter.
+//! throughput beside the age crate, the age CLI and the disk's durable write rate; read latency
+//! of a 100 KiB letter. Every figure is the median of `--runs` runs after a warm-up, with its
+//! spread, and a run with any error fails the bench.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,6 +14,7 @@ mod inbox;
 mod ingest;
 mod letters;
 mod login;
+mod machine;
 mod network;
 mod reads;
 mod report;
@@ -19,7 +22,7 @@ mod signing;
 mod trust;
 pub(crate) use network::{Served, TwoNodes, letter_to_bappeda, serve_node, two_nodes};
 pub use report::{Figure, Report, Series, svg};
-pub use signing::pkcs11_signs_per_second;
+pub use signing::{pkcs11_signs_per_second, sign_client};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -38,6 +41,9 @@ pub struct Options {
     pub logins: usize,
     /// Measure only the signing API and logins: the figures an authentication change moves.
     pub auth_only: bool,
+    /// Runs per figure, each after a warm-up run that does not count; the figure is their
+    /// median.
+    pub runs: usize,
 }
 
 fn err(e: impl std::fmt::Display) -> Error {
@@ -73,10 +79,12 @@ struct Bench {
     addr: std::net::SocketAddr,
     /// The dev root CA the node's certificate chains to.
     root: PathBuf,
+    /// Runs per figure.
+    runs: usize,
 }
 
 impl Bench {
-    async fn start(r: &mut Report<'_>) -> Result<Self> {
+    async fn start(runs: usize, r: &mut Report<'_>) -> Result<Self> {
         let dir = tempfile_dir()?;
         r.line(&format!(
             "setting up a quickstart node in {}",
@@ -95,6 +103,7 @@ impl Bench {
             served,
             addr,
             root,
+            runs,
         })
     }
 
@@ -108,7 +117,7 @@ impl Bench {
 
 /// Runs every measurement, in the report's order, and prints the figures.
 pub async fn run(opts: &Options, r: &mut Report<'_>) -> Result<()> {
-    let b = Bench::start(r).await?;
+    let b = Bench::start(opts.runs.max(1), r).await?;
     // 1. The signing API, then logins: all that an authentication change can move.
     signing::measure(&b, opts, r).await?;
     login::measure(&b, opts, r).await?;
@@ -126,10 +135,10 @@ pub async fn run(opts: &Options, r: &mut Report<'_>) -> Result<()> {
     trust::measure(&b, &budi, r).await?;
     b.stop().await;
     if opts.letters > 0 {
-        network::measure(opts.letters, r).await?;
+        network::measure(opts.letters, opts.runs, r).await?;
     }
     if opts.inbox_letters > 0 {
-        inbox::measure(opts.inbox_letters, r).await?;
+        inbox::measure(opts.inbox_letters, opts.runs, r).await?;
     }
     Ok(())
 }

@@ -151,7 +151,7 @@ fn publish_directory(
 /// Letters per second from one node to another on this machine: `letters` RAHASIA letters
 /// written on a hub to an official of a second node, then delivered by the worker's rounds
 /// (each: checked, sent over mutual TLS, checked and stored there, receipt checked here).
-pub(super) async fn measure(letters: usize, r: &mut Report<'_>) -> Result<()> {
+pub(super) async fn measure(letters: usize, runs: usize, r: &mut Report<'_>) -> Result<()> {
     let root = tempfile_dir()?;
     r.line(&format!(
         "setting up two nodes of one dev network in {}",
@@ -170,25 +170,37 @@ pub(super) async fn measure(letters: usize, r: &mut Report<'_>) -> Result<()> {
     let budi = directory::get(&a.node.store, &hub.officials[0].nip)
         .await?
         .ok_or_else(|| err("no Budi"))?;
-    for i in 0..letters {
-        letter_to_bappeda(&a.node, &budi, i).await?;
+    // A warm-up round, then `runs` rounds; a letter not delivered fails the bench.
+    let mut samples = Vec::with_capacity(runs);
+    for round in 0..=runs {
+        for i in 0..letters {
+            letter_to_bappeda(&a.node, &budi, round * letters + i).await?;
+        }
+        let start = Instant::now();
+        while crate::transmit::deliver_due(&a.node).await? > 0 {}
+        let elapsed = start.elapsed();
+        let delivered = crate::transmit::outbox(&a.node, true)
+            .await?
+            .iter()
+            .filter(|q| q.delivery.state == "delivered")
+            .count();
+        if delivered != (round + 1) * letters {
+            return Err(err(format!(
+                "bench delivery: {delivered} of {} letters delivered; a run with errors does not count",
+                (round + 1) * letters
+            )));
+        }
+        if round > 0 {
+            samples.push(per_second(letters, elapsed));
+        }
     }
-    let start = Instant::now();
-    while crate::transmit::deliver_due(&a.node).await? > 0 {}
-    let elapsed = start.elapsed();
-    let delivered = crate::transmit::outbox(&a.node, true)
-        .await?
-        .iter()
-        .filter(|q| q.delivery.state == "delivered")
-        .count();
+    let (rate, min, max) = super::report::spread(&samples);
     r.line(&format!(
-        "delivery between two nodes: {delivered} of {letters} RAHASIA letters (20 KiB) in {:.2} s = {:.0} letters/s (each checked, sent over mutual TLS, checked and stored there, receipt checked)",
-        elapsed.as_secs_f64(),
-        per_second(delivered, elapsed)
+        "delivery between two nodes: {letters} RAHASIA letters (20 KiB) per run, median {rate:.0} letters/s ({min:.0} – {max:.0}, {runs} runs; each checked, sent over mutual TLS, checked and stored there, receipt checked)",
     ));
     r.figure(
         "letters delivered between two nodes (20 KiB RAHASIA, checked both sides, receipt)",
-        per_second(delivered, elapsed),
+        &samples,
         "letters/s",
     );
     for s in [a, b] {

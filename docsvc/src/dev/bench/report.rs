@@ -6,16 +6,41 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-/// One measured figure, with its reference where one exists.
+/// One measured figure: the median of its runs (each after a warm-up run that does not
+/// count), their spread, and the reference measured in the same run where one exists.
 #[derive(Clone, Debug, Serialize)]
 pub struct Figure {
     pub what: String,
+    /// The median of the runs.
     pub value: f64,
     pub unit: String,
+    pub runs: usize,
+    pub min: f64,
+    pub max: f64,
     pub reference: Option<String>,
+    /// The reference's median, over as many runs.
     pub reference_value: Option<f64>,
     /// `value / reference_value` (both in the same unit, higher is better).
     pub ratio: Option<f64>,
+    /// What explains the figure (batch sizes, fsyncs per request, peak RSS, which core did
+    /// what).
+    pub notes: Vec<String>,
+}
+
+/// The median, minimum and maximum of `samples` (0 for none).
+pub(super) fn spread(samples: &[f64]) -> (f64, f64, f64) {
+    if samples.is_empty() {
+        return (0.0, 0.0, 0.0);
+    }
+    let mut v = samples.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        f64::midpoint(v[n / 2 - 1], v[n / 2])
+    };
+    (median, v[0], v[n - 1])
 }
 
 /// Points of one measured curve.
@@ -57,34 +82,46 @@ impl<'a> Report<'a> {
         (self.print)(text);
     }
 
-    pub fn figure(&mut self, what: &str, value: f64, unit: &str) {
+    /// A figure from its runs' `samples`.
+    pub fn figure(&mut self, what: &str, samples: &[f64], unit: &str) {
+        let (value, min, max) = spread(samples);
         self.figures.push(Figure {
             what: what.into(),
             value,
             unit: unit.into(),
+            runs: samples.len(),
+            min,
+            max,
             reference: None,
             reference_value: None,
             ratio: None,
+            notes: Vec::new(),
         });
     }
 
-    /// A figure beside its reference, measured in the same run.
+    /// A figure beside its reference, both from runs in the same bench run.
     pub fn compared(
         &mut self,
         what: &str,
-        value: f64,
+        samples: &[f64],
         unit: &str,
         reference: &str,
-        reference_value: f64,
+        reference_samples: &[f64],
     ) {
-        self.figures.push(Figure {
-            what: what.into(),
-            value,
-            unit: unit.into(),
-            reference: Some(reference.into()),
-            reference_value: Some(reference_value),
-            ratio: (reference_value > 0.0).then(|| value / reference_value),
-        });
+        self.figure(what, samples, unit);
+        let (reference_value, ..) = spread(reference_samples);
+        if let Some(f) = self.figures.last_mut() {
+            f.reference = Some(reference.into());
+            f.reference_value = Some(reference_value);
+            f.ratio = (reference_value > 0.0).then(|| f.value / reference_value);
+        }
+    }
+
+    /// Adds what explains the last figure.
+    pub fn note(&mut self, text: &str) {
+        if let Some(f) = self.figures.last_mut() {
+            f.notes.push(text.into());
+        }
     }
 
     pub fn series(&mut self, s: Series) {
@@ -94,21 +131,37 @@ impl<'a> Report<'a> {
     /// The figures as a Markdown table, with the machine and date.
     pub fn markdown(&self, machine: &str) -> String {
         let mut md = String::new();
-        let _ = writeln!(md, "# docsvc bench\n\n{machine}\n");
-        let _ = writeln!(md, "| figure | value | reference (same run) | ratio |");
-        let _ = writeln!(md, "| --- | ---: | --- | ---: |");
+        let _ = writeln!(
+            md,
+            "# docsvc bench\n\n{machine}\n\nEach figure is the median of its runs, each after a \
+             warm-up run that does not count; a run with any error fails the bench. References \
+             are measured in the same bench run, over as many runs.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| figure | median | min – max (runs) | reference (same run, median) | ratio | explained by |"
+        );
+        let _ = writeln!(md, "| --- | ---: | ---: | --- | ---: | --- |");
         for f in &self.figures {
             let reference = match (&f.reference, f.reference_value) {
                 (Some(r), Some(v)) => format!("{r}: {} {}", number(v), f.unit),
                 _ => "—".into(),
             };
             let ratio = f.ratio.map_or_else(|| "—".into(), |r| format!("{r:.2}×"));
+            let notes = if f.notes.is_empty() {
+                "—".into()
+            } else {
+                f.notes.join("; ")
+            };
             let _ = writeln!(
                 md,
-                "| {} | {} {} | {reference} | {ratio} |",
+                "| {} | {} {} | {} – {} ({}) | {reference} | {ratio} | {notes} |",
                 f.what,
                 number(f.value),
-                f.unit
+                f.unit,
+                number(f.min),
+                number(f.max),
+                f.runs,
             );
         }
         for s in &self.series {
@@ -225,19 +278,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn figures_render_with_their_ratio() {
+    fn figures_render_with_their_median_spread_and_ratio() {
         let mut print = |_: &str| {};
         let mut r = Report::new(&mut print);
-        r.compared("sign API", 10_000.0, "signatures/s", "ring", 80_000.0);
-        r.figure("read p50", 1.5, "ms");
+        r.compared(
+            "sign API",
+            &[9_000.0, 10_000.0, 12_000.0, 10_500.0, 9_500.0],
+            "signatures/s",
+            "ring",
+            &[80_000.0, 79_000.0, 81_000.0, 60_000.0, 90_000.0],
+        );
+        r.note("server on core 0");
+        r.figure("read p50", &[1.5, 1.3], "ms");
         let md = r.markdown("test machine");
         assert!(
-            md.contains("| sign API | 10000 signatures/s | ring: 80000 signatures/s | 0.12× |"),
+            md.contains(
+                "| sign API | 10000 signatures/s | 9000 – 12000 (5) | ring: 80000 signatures/s | 0.12× | server on core 0 |"
+            ),
             "{md}"
         );
-        assert!(md.contains("| read p50 | 1.50 ms | — | — |"), "{md}");
+        // An even number of runs: the mean of the middle two.
+        assert!(
+            md.contains("| read p50 | 1.40 ms | 1.30 – 1.50 (2) | — | — | — |"),
+            "{md}"
+        );
         let j = r.json("m");
         assert_eq!(j["figures"][0]["ratio"], 0.125);
+        assert_eq!(j["figures"][0]["runs"], 5);
+    }
+
+    #[test]
+    fn the_median_is_not_the_mean() {
+        assert_eq!(spread(&[1.0, 2.0, 100.0]), (2.0, 1.0, 100.0));
+        assert_eq!(spread(&[]), (0.0, 0.0, 0.0));
     }
 
     #[test]

@@ -1,96 +1,252 @@
 //! The signing API over HTTPS keep-alive, each call durably logged before it answers, beside
-//! raw ring signing and SoftHSM2 through PKCS#11 on the same machine.
+//! raw ring signing and SoftHSM2 through PKCS#11 on the same machine. The client is a separate
+//! process (`docsvc bench --sign-client`); with two cores or more, the server is pinned to
+//! core 0 and the client to core 1, so the ratio to ring's one-core rate compares like with
+//! like.
 
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::json;
 
+use super::machine::{self, SyncCount};
 use super::{Bench, Options, Report, Series, err, per_second, tempfile_dir};
 use crate::Result;
 use crate::network::client::{connect, tls_config};
 
+/// The bench's signing client: this binary, run as `docsvc bench --sign-client`.
+struct Client {
+    addr: std::net::SocketAddr,
+    root: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    /// The core it runs on, when pinned.
+    core: Option<&'static str>,
+}
+
+impl Client {
+    /// One run of `requests` signing calls over `connections` connections, in a child
+    /// process: signatures per second; any failed call fails the run.
+    async fn run(&self, connections: usize, requests: usize) -> Result<f64> {
+        let exe = std::env::current_exe().map_err(err)?;
+        let mut cmd = match self.core {
+            Some(core) => {
+                let mut c = std::process::Command::new("taskset");
+                c.args(["-c", core]).arg(exe);
+                c
+            }
+            None => std::process::Command::new(exe),
+        };
+        cmd.arg("bench")
+            .arg("--sign-client")
+            .arg(self.addr.to_string())
+            .arg("--client-root")
+            .arg(&self.root)
+            .arg("--client-cert")
+            .arg(&self.cert)
+            .arg("--client-key")
+            .arg(&self.key)
+            .args(["--connections", &connections.to_string()])
+            .args(["--sign-requests", &requests.to_string()]);
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .map_err(err)?
+            .map_err(err)?;
+        if !out.status.success() {
+            return Err(err(format!(
+                "bench sign client failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(err)?;
+        let (sent, errors, rate) = (v["sent"].as_u64(), v["errors"].as_u64(), v["rate"].as_f64());
+        match (sent, errors, rate) {
+            (Some(_), Some(0), Some(rate)) => Ok(rate),
+            (Some(sent), Some(errors), _) => Err(err(format!(
+                "bench sign: {errors} of {sent} requests failed; a run with errors does not count"
+            ))),
+            _ => Err(err(format!("bench sign client said {v}"))),
+        }
+    }
+}
+
 /// Signatures per second through the signing API (and by concurrency with `--sweep`).
 pub(super) async fn measure(b: &Bench, opts: &Options, r: &mut Report<'_>) -> Result<()> {
-    let (dir, node, addr, root) = (&b.dir, &b.served.node, b.addr, &b.root);
+    let (dir, node) = (&b.dir, &b.served.node);
     let app = dir.join("apps").join("e-office");
-    let app_tls = tls_config(
-        root,
-        Some((&app.join("client.pem"), &app.join("client.key"))),
-    )?;
-    let log_before = node
-        .metrics
-        .log_entries
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let (total, errors, rate) =
-        sign_rate(addr, &app_tls, opts.connections, opts.sign_requests).await?;
-    let logged = node
-        .metrics
-        .log_entries
-        .load(std::sync::atomic::Ordering::Relaxed)
-        - log_before;
-    if errors > 0 {
-        return Err(err(format!(
-            "bench sign: {errors} of {total} requests failed; a run with errors does not count"
-        )));
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    // Server on core 0, client on core 1: pinned only when the machine has both and taskset
+    // could pin this process.
+    let pinned = cores >= 2 && machine::pin_self("0");
+    let client = Client {
+        addr: b.addr,
+        root: b.root.clone(),
+        cert: app.join("client.pem"),
+        key: app.join("client.key"),
+        core: pinned.then_some("1"),
+    };
+    let placement = if pinned {
+        "server pinned to core 0, client (its own process) to core 1".to_owned()
+    } else {
+        format!("server and client (its own process) share the machine's {cores} core(s), unpinned")
+    };
+    let measured = measure_pinned(b, opts, &client).await;
+    let kind = app_key_kind(node).await;
+    // ring's one-core reference runs where the server ran (core 0, when pinned).
+    let ring = kind
+        .as_ref()
+        .map_err(|e| err(e.to_string()))
+        .and_then(|k| repeated_sync(opts.runs, || ring_signs_per_second(*k)));
+    if pinned {
+        machine::pin_self(&machine::all_cores());
     }
-    // The references sign with the kind of key the API signed with: the application's,
-    // which the handling table gives its clearance.
-    let kind = app_key_kind(node).await?;
+    let m = measured?;
+    let (kind, ring) = (kind?, ring?);
     let curve = curve_name(kind);
-    let ring_rate = ring_signs_per_second(kind)?;
+    let (rate, ..) = super::report::spread(&m.samples);
+    let (ring_rate, ..) = super::report::spread(&ring);
     r.line(&format!(
-        "sign API: {total} requests over {} keep-alive HTTPS connections = {rate:.0} signatures/s ({errors} errors, {logged} log entries committed)",
-        opts.connections,
+        "sign API: median {rate:.0} signatures/s over {} keep-alive mutual-TLS connections ({} runs of {} requests, no errors; {placement})",
+        opts.connections, opts.runs, opts.sign_requests,
     ));
     r.line(&format!(
-        "ring ECDSA {curve} sign, one core, same run: {ring_rate:.0} signatures/s"
+        "ring ECDSA {curve} sign, one core, same run: median {ring_rate:.0} signatures/s"
     ));
     r.compared(
         &format!(
             "signing API, {} mutual-TLS connections, each call logged",
             opts.connections
         ),
-        rate,
+        &m.samples,
         "signatures/s",
         &format!("ring {curve} sign, one core"),
-        ring_rate,
+        &ring,
     );
+    r.note(&placement);
+    r.note(&m.explained());
     if let Some(hsm) = softhsm_signs_per_second(kind) {
         r.line(&format!(
             "SoftHSM2 through PKCS#11 (hsm-shim), same run: {hsm:.0} signatures/s"
         ));
         r.compared(
             "signing API beside SoftHSM2",
-            rate,
+            &m.samples,
             "signatures/s",
             &format!("SoftHSM2 {curve} sign through PKCS#11"),
-            hsm,
+            &[hsm],
         );
     }
     if opts.sweep {
-        let mut points = Vec::new();
-        for c in [1usize, 4, 16, 64] {
-            let (_, _, rate) = sign_rate(addr, &app_tls, c, (c * 200).max(1000)).await?;
-            r.line(&format!(
-                "  sign API at concurrency {c}: {rate:.0} signatures/s"
-            ));
-            #[allow(clippy::cast_precision_loss)]
-            points.push((c as f64, rate));
-        }
-        r.series(Series {
-            title: "Signing API throughput by concurrency".into(),
-            x_label: "keep-alive HTTPS connections".into(),
-            y_label: "signatures/s".into(),
-            name: "sign-by-concurrency".into(),
-            points,
-        });
+        sweep(opts, &client, r).await?;
     }
     Ok(())
 }
 
-/// Raw ECDSA P-256 signatures per second with ring on one core, for comparison.
+/// The runs, and what explains them.
+struct Measured {
+    samples: Vec<f64>,
+    requests: u64,
+    entries: u64,
+    heads: u64,
+    syncs: Option<u64>,
+    peak_rss_mib: Option<f64>,
+}
+
+impl Measured {
+    #[allow(clippy::cast_precision_loss)]
+    fn explained(&self) -> String {
+        let mut s = format!(
+            "{:.1} log entries per signed head (group commit)",
+            self.entries as f64 / self.heads.max(1) as f64
+        );
+        match self.syncs {
+            Some(n) => {
+                let _ = write!(
+                    s,
+                    ", {:.3} fsyncs per request (perf stat)",
+                    n as f64 / self.requests.max(1) as f64
+                );
+            }
+            None => s.push_str(", fsyncs not counted (perf not available)"),
+        }
+        if let Some(mib) = self.peak_rss_mib {
+            let _ = write!(s, ", server peak RSS {mib:.0} MiB");
+        }
+        s
+    }
+}
+
+async fn measure_pinned(b: &Bench, opts: &Options, client: &Client) -> Result<Measured> {
+    let node = &b.served.node;
+    machine::reset_peak_rss();
+    // Warm-up: connections, caches, the database's pages; not counted.
+    client
+        .run(
+            opts.connections,
+            (opts.sign_requests / 4).max(opts.connections),
+        )
+        .await?;
+    let entries = node
+        .metrics
+        .log_entries
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let heads = node.audit.heads_committed();
+    let syncs = SyncCount::start();
+    let mut samples = Vec::with_capacity(opts.runs);
+    for _ in 0..opts.runs {
+        samples.push(client.run(opts.connections, opts.sign_requests).await?);
+    }
+    let per_conn = opts.sign_requests.div_ceil(opts.connections);
+    Ok(Measured {
+        samples,
+        requests: u64::try_from(per_conn * opts.connections * opts.runs).unwrap_or(u64::MAX),
+        entries: node
+            .metrics
+            .log_entries
+            .load(std::sync::atomic::Ordering::Relaxed)
+            - entries,
+        heads: node.audit.heads_committed() - heads,
+        syncs: syncs.and_then(SyncCount::stop),
+        peak_rss_mib: machine::peak_rss_mib("self"),
+    })
+}
+
+/// Throughput by concurrency, for the plot: the median of the runs at each point.
+async fn sweep(opts: &Options, client: &Client, r: &mut Report<'_>) -> Result<()> {
+    let mut points = Vec::new();
+    for c in [1usize, 4, 16, 64, 256] {
+        let requests = (c * 200).max(2000);
+        client.run(c, requests / 4).await?;
+        let mut runs = Vec::with_capacity(opts.runs);
+        for _ in 0..opts.runs {
+            runs.push(client.run(c, requests).await?);
+        }
+        let (rate, min, max) = super::report::spread(&runs);
+        r.line(&format!(
+            "  sign API at concurrency {c}: median {rate:.0} signatures/s ({min:.0} – {max:.0})"
+        ));
+        #[allow(clippy::cast_precision_loss)]
+        points.push((c as f64, rate));
+    }
+    r.series(Series {
+        title: "Signing API throughput by concurrency".into(),
+        x_label: "keep-alive mutual-TLS connections".into(),
+        y_label: "signatures/s (median)".into(),
+        name: "sign-by-concurrency".into(),
+        points,
+    });
+    Ok(())
+}
+
+/// A warm-up run, then `runs` runs of `f`.
+pub(super) fn repeated_sync(runs: usize, mut f: impl FnMut() -> Result<f64>) -> Result<Vec<f64>> {
+    f()?;
+    (0..runs).map(|_| f()).collect()
+}
+
 /// The kind of the e-office application's signing key.
 async fn app_key_kind(node: &crate::node::Node) -> Result<hsm_shim::KeyKind> {
     let key = crate::officials::applications::get(&node.store, "e-office")
@@ -108,6 +264,8 @@ fn curve_name(kind: hsm_shim::KeyKind) -> &'static str {
     }
 }
 
+/// Raw ECDSA signatures per second with ring on the core this thread runs on, for a key of
+/// `kind`.
 fn ring_signs_per_second(kind: hsm_shim::KeyKind) -> Result<f64> {
     use ring::signature::{
         ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair,
@@ -122,32 +280,34 @@ fn ring_signs_per_second(kind: hsm_shim::KeyKind) -> Result<f64> {
     let key = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).map_err(err)?;
     let start = Instant::now();
     let mut n = 0usize;
-    while start.elapsed() < Duration::from_secs(2) {
+    while start.elapsed() < Duration::from_millis(700) {
         key.sign(&rng, b"sandi bench").map_err(err)?;
         n += 1;
     }
     Ok(per_second(n, start.elapsed()))
 }
 
-/// Signing requests over `connections` keep-alive mutual-TLS connections: (sent, errors,
-/// signatures per second).
-async fn sign_rate(
+/// The child side of [`Client::run`]: `requests` signing calls over `connections` keep-alive
+/// mutual-TLS connections (all connected before the clock starts), as one JSON line.
+pub async fn sign_client(
     addr: std::net::SocketAddr,
-    tls: &Arc<rustls::ClientConfig>,
+    (root, cert, key): (&Path, &Path, &Path),
     connections: usize,
     requests: usize,
-) -> Result<(usize, usize, f64)> {
+) -> Result<String> {
+    let tls = tls_config(root, Some((cert, key)))?;
     let body = Bytes::from(
         json!({ "content": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b"bench") })
             .to_string(),
     );
+    let connections = connections.max(1);
     let per_conn = requests.div_ceil(connections);
-    let mut clients = Vec::new();
+    let mut clients = Vec::with_capacity(connections);
     for _ in 0..connections {
-        clients.push(connect(addr, Arc::clone(tls)).await?);
+        clients.push(connect(addr, Arc::clone(&tls)).await?);
     }
     let start = Instant::now();
-    let mut tasks = Vec::new();
+    let mut tasks = Vec::with_capacity(connections);
     for mut c in clients {
         let body = body.clone();
         tasks.push(tokio::spawn(async move {
@@ -173,8 +333,13 @@ async fn sign_rate(
     for t in tasks {
         errors += t.await.map_err(err)?;
     }
-    let total = per_conn * connections;
-    Ok((total, errors, per_second(total, start.elapsed())))
+    let sent = per_conn * connections;
+    Ok(json!({
+        "sent": sent,
+        "errors": errors,
+        "rate": per_second(sent, start.elapsed()),
+    })
+    .to_string())
 }
 
 /// Signatures per second with a key of `kind` by SoftHSM2 through PKCS#11 (hsm-shim's
@@ -187,7 +352,7 @@ fn softhsm_signs_per_second(kind: hsm_shim::KeyKind) -> Option<f64> {
         "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
     ]
     .into_iter()
-    .find(|p| std::path::Path::new(p).exists())?;
+    .find(|p| Path::new(p).exists())?;
     let dir = tempfile_dir().ok()?;
     let conf = dir.join("softhsm2.conf");
     std::fs::create_dir_all(dir.join("tokens")).ok()?;
@@ -237,7 +402,7 @@ fn softhsm_signs_per_second(kind: hsm_shim::KeyKind) -> Option<f64> {
 /// Signatures per second with a key of `kind` through hsm-shim's PKCS#11 store on the token
 /// labelled `bench` (user PIN 1234) of `module`: the child side of
 /// [`softhsm_signs_per_second`].
-pub fn pkcs11_signs_per_second(module: &std::path::Path, kind: hsm_shim::KeyKind) -> Result<f64> {
+pub fn pkcs11_signs_per_second(module: &Path, kind: hsm_shim::KeyKind) -> Result<f64> {
     use hsm_shim::KeyStore as _;
     let store = hsm_shim::Pkcs11KeyStore::open(&hsm_shim::Pkcs11Config {
         module: module.to_path_buf(),
