@@ -260,7 +260,7 @@ pub async fn get(store: &Store, id: &str) -> Result<Option<Application>> {
 pub async fn by_certificate(store: &Store, der: &[u8]) -> Result<Option<Application>> {
     checked(
         store,
-        applications::by_certificate_sha256(store, &sha256_hex(der)).await?,
+        applications::by_certificate_sha256_cached(store, &sha256_hex(der)).await?,
     )
     .await?
     .map(row_application)

@@ -1,8 +1,44 @@
 //! The `applications` table: the applications that call the signing API. The rows' MACs are
 //! made and checked by `officials::applications`; here only the SQL.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use crate::Result;
 use crate::store::Store;
+
+/// How long a row read by certificate is answered from memory. Every write here clears the
+/// cache at once; the bound is for writes by another process of the node (PostgreSQL) or by
+/// hand: an application suspended there signs for at most this long. Rows from the cache are
+/// still MAC-checked by the caller on every use.
+const FRESH: Duration = Duration::from_secs(1);
+/// Most rows held (a node has tens of applications; a flood of unknown certificates is not
+/// cached at all).
+const HELD: usize = 1024;
+
+/// Rows recently read by certificate, per process, with the instant each was read.
+#[derive(Debug, Default)]
+pub struct RowCache {
+    rows: Mutex<HashMap<String, (ApplicationRow, Instant)>>,
+    /// Bumped by every write: a row read before a write is not cached after it.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl RowCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (ApplicationRow, Instant)>> {
+        self.rows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn clear(&self) {
+        let mut rows = self.lock();
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        rows.clear();
+    }
+}
 
 const COLUMNS: &str = "id, name, agency, clearance, roles, status, certificate_sha256, signing_key, certificate, may_sign_for, client_csr, mac";
 
@@ -47,6 +83,7 @@ pub async fn insert(store: &Store, r: &ApplicationRow, created_at: &str) -> Resu
     .bind(created_at)
     .execute(store.pool())
     .await?;
+    store.applications.clear();
     Ok(())
 }
 
@@ -73,6 +110,7 @@ pub async fn update(store: &Store, r: &ApplicationRow, old_mac: Option<&str>) ->
     .bind(old_mac)
     .execute(store.pool())
     .await?;
+    store.applications.clear();
     Ok(done.rows_affected() != 0)
 }
 
@@ -93,4 +131,41 @@ pub async fn by_certificate_sha256(store: &Store, sha256: &str) -> Result<Option
     .bind(sha256)
     .fetch_optional(store.reader())
     .await?)
+}
+
+/// Like [`by_certificate_sha256`], answered from memory when this process read the row less
+/// than [`FRESH`] ago and wrote no application since.
+pub async fn by_certificate_sha256_cached(
+    store: &Store,
+    sha256: &str,
+) -> Result<Option<ApplicationRow>> {
+    if let Some((row, at)) = store.applications.lock().get(sha256) {
+        if at.elapsed() < FRESH {
+            return Ok(Some(row.clone()));
+        }
+    }
+    let read_at = Instant::now();
+    let generation = store
+        .applications
+        .generation
+        .load(std::sync::atomic::Ordering::SeqCst);
+    let row = by_certificate_sha256(store, sha256).await?;
+    if let Some(r) = &row {
+        let mut rows = store.applications.lock();
+        let written_since = store
+            .applications
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+            != generation;
+        if written_since {
+            return Ok(row.clone());
+        }
+        if rows.len() >= HELD {
+            rows.retain(|_, (_, at)| at.elapsed() < FRESH);
+        }
+        if rows.len() < HELD {
+            rows.insert(sha256.to_owned(), (r.clone(), read_at));
+        }
+    }
+    Ok(row)
 }

@@ -43,6 +43,8 @@ pub struct Store {
     backend: Backend,
     /// The node's MAC key (while unsealed) for sessions and officials' rows.
     integrity: integrity::Integrity,
+    /// Applications' rows by client certificate, as recently read (the signing API's hot path).
+    applications: std::sync::Arc<applications::RowCache>,
 }
 
 pub type Tx = Transaction<'static, Any>;
@@ -93,6 +95,7 @@ impl Store {
             readers,
             backend,
             integrity: integrity::Integrity::default(),
+            applications: std::sync::Arc::default(),
         })
     }
 
