@@ -107,11 +107,14 @@ impl CaState {
 
 /// A CA home directory.
 #[derive(Clone, Debug)]
+#[allow(clippy::struct_field_names)] // `root_home` is named as `--root-home` names it
 pub struct Home {
     dir: PathBuf,
     /// Where the root keystore lives when it is not in the home: its own directory on
     /// removable media, brought for root ceremonies only.
     root_home: Option<PathBuf>,
+    /// The state and CA certificates as issuance last read them (see [`crate::ca_cache`]).
+    cache: std::sync::Arc<crate::ca_cache::CaCache>,
 }
 
 impl Home {
@@ -119,7 +122,13 @@ impl Home {
         Home {
             dir: dir.into(),
             root_home: None,
+            cache: std::sync::Arc::default(),
         }
+    }
+
+    /// The CA state and the issuing CAs' certificates, read again only when they changed.
+    pub fn snapshot(&self) -> Result<std::sync::Arc<crate::ca_cache::CaSnapshot>> {
+        self.cache.get(self)
     }
 
     /// The same home with its root keystore in `root_home/root-keystore`.
@@ -183,7 +192,10 @@ impl Home {
     pub(crate) fn save_state(&self, state: &CaState) -> Result<()> {
         let json =
             serde_json::to_vec_pretty(state).map_err(|e| Error::InvalidInput(e.to_string()))?;
-        write_file(&self.state_path(), &json)
+        self.cache.forget();
+        write_file(&self.state_path(), &json)?;
+        self.cache.forget();
+        Ok(())
     }
 
     /// The DER of one of the CA certificates.

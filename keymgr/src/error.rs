@@ -124,6 +124,10 @@ pub enum Error {
     #[error("conflict: {0}")]
     Conflict(String),
 
+    /// The group commit of issuance failed: no certificate of the batch was handed out.
+    #[error("issuance not committed, no certificate handed out: {0}")]
+    NotCommitted(String),
+
     /// A file operation failed.
     #[error("{action} {path}: {source}")]
     Io {

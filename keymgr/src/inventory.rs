@@ -20,6 +20,8 @@ pub struct Census {
 #[derive(Clone, Debug)]
 pub struct Inventory {
     store: Store,
+    /// Issuances waiting for their group commit (shared by the clones).
+    commits: std::sync::Arc<crate::group_commit::GroupCommit>,
 }
 
 impl Inventory {
@@ -27,6 +29,7 @@ impl Inventory {
     pub async fn open(url: &str) -> Result<Self> {
         Ok(Inventory {
             store: Store::open(url).await?,
+            commits: std::sync::Arc::default(),
         })
     }
 
@@ -62,6 +65,25 @@ impl Inventory {
 
     pub async fn list(&self) -> Result<Vec<CertRecord>> {
         store::certificates::all(&self.store).await
+    }
+
+    /// Inserts new versions (each superseding the versions before it), all in one
+    /// transaction.
+    pub(crate) async fn insert_versions(&self, rs: &[CertRecord]) -> Result<()> {
+        store::certificates::insert_versions(&self.store, rs).await
+    }
+
+    /// The newest version of each subject that has one: (version, state, serial).
+    pub(crate) async fn latest_versions(
+        &self,
+        subject_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, (i64, CertState, String)>> {
+        store::certificates::latest_versions(&self.store, subject_ids).await
+    }
+
+    /// The group commit that issuance through this inventory goes through.
+    pub(crate) fn commits(&self) -> &crate::group_commit::GroupCommit {
+        &self.commits
     }
 
     /// The newest version for a logical subject.

@@ -14,6 +14,7 @@ use crate::ca::{
     self, ApiServerRequest, ApplicationRequest, Ca, CaState, Home, NodeRequest,
     OcspResponderRequest, OfficialRequest, OperatorRequest,
 };
+use crate::group_commit::{NextVersion, Signed, blocking};
 use crate::inventory::{self, CertRecord, CertState, Inventory};
 use crate::signer::HsmSigner;
 use crate::tlog::Log;
@@ -134,25 +135,9 @@ fn asn1_time(t: x509_parser::time::ASN1Time) -> String {
     inventory::timestamp(t.to_datetime())
 }
 
-/// The issuing CA's signer, refusing a CA certificate that is not valid now.
-fn issuer_signer<'a>(
-    home: &Home,
-    store: &'a dyn KeyStore,
-    state: &CaState,
-    ca: Ca,
-) -> Result<(Vec<u8>, HsmSigner<'a>)> {
-    let ca_der = home.cert_der(ca)?;
-    ca::check_ca_validity(ca, &ca_der)?;
-    let handle = store.info(state.intermediate_key(ca)?)?.handle();
-    Ok((ca_der, HsmSigner::new(store, handle)?))
-}
-
 /// An intermediate revoked in a root ceremony issues nothing more.
-async fn refuse_revoked_ca(inv: &Inventory, ca: Ca, der: &[u8]) -> Result<()> {
-    let (_, cert) =
-        x509_parser::parse_x509_certificate(der).map_err(|e| Error::Certificate(e.to_string()))?;
-    let serial = inventory::normalise_serial(&cert.tbs_certificate.raw_serial_as_string());
-    match inv.get(&serial).await {
+async fn refuse_revoked_ca(inv: &Inventory, ca: Ca, serial: &str) -> Result<()> {
+    match inv.get(serial).await {
         Ok(r) if r.state == CertState::Revoked => Err(Error::InvalidInput(format!(
             "the {} certificate is revoked: rotate it in a root ceremony first",
             ca.name()
@@ -167,15 +152,19 @@ async fn issue_version(
     inv: &Inventory,
     request: Request,
     source: KeySource,
-    version: i64,
+    version: NextVersion,
 ) -> Result<Issued> {
-    let state = home.load_state()?;
+    // The state and CA certificate from memory, read again when a ceremony changed them.
+    let snapshot = home.snapshot()?;
+    let state = &snapshot.state;
     let issuer_ca = request.issuer();
-    let mut params = request.params(&state)?;
+    let mut params = request.params(state)?;
     let subject_id = request.subject_id();
-    let (ca_der, signer) = issuer_signer(home, store, &state, issuer_ca)?;
-    refuse_revoked_ca(inv, issuer_ca, &ca_der).await?;
-    let issuer = rcgen::Issuer::from_ca_cert_der(&ca_der.into(), signer)?;
+    let issuing = snapshot.issuing(home, issuer_ca)?;
+    issuing.check_validity(issuer_ca)?;
+    let handle = store.info(state.intermediate_key(issuer_ca)?)?.handle();
+    let signer = HsmSigner::new(store, handle)?;
+    let issuer = rcgen::Issuer::from_ca_cert_der(&issuing.der.as_slice().into(), signer)?;
     let (cert, key) = match source {
         KeySource::Generate(kind) => {
             if !matches!(kind, KeyKind::EcdsaP256 | KeyKind::EcdsaP384) {
@@ -183,18 +172,23 @@ async fn issue_version(
                     "a certificate's key is ECDSA P-256 or P-384, not {kind}"
                 )));
             }
+            // Checked here too (the commit checks again): no key is made for nothing.
+            refuse_revoked_ca(inv, issuer_ca, &issuing.serial).await?;
             let key = store.generate(kind, &subject_id)?;
             inv.record_key("online", &store.info(key.id())?).await?;
             let subject = HsmSigner::new(store, key)?;
             ca::identify_key(&mut params, &subject);
-            (params.signed_by(&subject, &issuer)?, Some(key.id()))
+            (
+                blocking(|| params.signed_by(&subject, &issuer))?,
+                Some(key.id()),
+            )
         }
-        KeySource::Csr(der) => {
+        KeySource::Csr(der) => blocking(|| {
             parse_csr(&der)?;
             let key = csr_key(&der)?;
             ca::identify_key(&mut params, &key);
-            (params.signed_by(&key, &issuer)?, None)
-        }
+            Ok::<_, Error>((params.signed_by(&key, &issuer)?, None))
+        })?,
     };
     let der = cert.der().to_vec();
     let (_, parsed) = x509_parser::parse_x509_certificate(&der)
@@ -203,9 +197,10 @@ async fn issue_version(
         serial: inventory::normalise_serial(&parsed.tbs_certificate.raw_serial_as_string()),
         subject_id,
         profile: request.profile().into(),
-        version,
         subject: parsed.subject().to_string(),
         issuer: issuer_ca,
+        // Set by the commit, from the versions the inventory holds then.
+        version: 0,
         not_before: asn1_time(parsed.validity().not_before),
         not_after: asn1_time(parsed.validity().not_after),
         key_id: key.map(|k| k.to_string()),
@@ -217,16 +212,22 @@ async fn issue_version(
         revocation_reason: None,
         request: serde_json::to_string(&request).map_err(|e| Error::InvalidInput(e.to_string()))?,
     };
-    // The log first: an issuance that is not in the log must not be in the inventory either.
-    Log::open(home)?.append(
-        store,
-        state.log_key,
-        if version == 1 { "issued" } else { "rotated" },
-        serde_json::json!({ "serial": record.serial, "subject_id": record.subject_id, "version": version,
-                            "issuer": issuer_ca, "certificate_sha256": record.certificate_sha256,
-                            "not_after": record.not_after }),
-    )?;
-    inv.insert_version(&record).await?;
+    // Returned only once it is in the log and the inventory, with its batch (see
+    // [`crate::group_commit`]); its version, and the issuing CA's revocation, are settled
+    // there, once a batch.
+    let record = inv
+        .commits()
+        .commit(
+            home,
+            store,
+            inv,
+            Signed {
+                record,
+                version,
+                issuer_serial: issuing.serial.clone(),
+            },
+        )
+        .await?;
     Ok(Issued { record })
 }
 
@@ -239,18 +240,26 @@ pub async fn issue(
     request: Request,
     source: KeySource,
 ) -> Result<Issued> {
-    let subject_id = request.subject_id();
-    let version = match inv.latest(&subject_id).await? {
-        Some(r) if r.state == CertState::Active => {
-            return Err(Error::InvalidInput(format!(
-                "{subject_id} already has an active certificate (serial {}): use `keymgr rotate {}`",
-                r.serial, r.serial
-            )));
-        }
-        Some(r) => r.version + 1,
-        None => 1,
-    };
-    issue_version(home, store, inv, request, source, version).await
+    // Refused before a key is made for nothing; for a request's key, refused by the commit
+    // (where the check cannot race another issuance).
+    if matches!(source, KeySource::Generate(_)) {
+        refuse_active(inv, &request.subject_id()).await?;
+    }
+    issue_version(home, store, inv, request, source, NextVersion::First).await
+}
+
+/// A subject that already has an active certificate gets no first one.
+async fn refuse_active(inv: &Inventory, subject_id: &str) -> Result<()> {
+    match inv.latest(subject_id).await? {
+        Some(r) if r.state == CertState::Active => Err(already_active(subject_id, &r.serial)),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn already_active(subject_id: &str, serial: &str) -> Error {
+    Error::InvalidInput(format!(
+        "{subject_id} already has an active certificate (serial {serial}): use `keymgr rotate {serial}`"
+    ))
 }
 
 /// Issues a certificate for a subject whatever it held before: the first version, or the next
@@ -263,11 +272,7 @@ pub async fn issue_or_replace(
     request: Request,
     source: KeySource,
 ) -> Result<Issued> {
-    let version = inv
-        .latest(&request.subject_id())
-        .await?
-        .map_or(1, |r| r.version + 1);
-    issue_version(home, store, inv, request, source, version).await
+    issue_version(home, store, inv, request, source, NextVersion::Next).await
 }
 
 /// Issues the next version of a certificate: same subject and profile, a new key. The old
@@ -316,7 +321,15 @@ async fn rotate_with(
     let request: Request = serde_json::from_str(&old.request)
         .map_err(|e| Error::Database(format!("stored request: {e}")))?;
     let request = adjust(request);
-    let issued = issue_version(home, store, inv, request, source, old.version + 1).await?;
+    let issued = issue_version(
+        home,
+        store,
+        inv,
+        request,
+        source,
+        NextVersion::Exactly(old.version + 1),
+    )
+    .await?;
     if let Some(key) = &old.key_id {
         let id: hsm_shim::KeyId = key.parse()?;
         let info = store.info(id)?;

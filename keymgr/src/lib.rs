@@ -5,10 +5,12 @@
 pub mod api;
 pub mod berita_acara;
 pub mod ca;
+pub mod ca_cache;
 pub mod ceremony;
 pub mod countersign;
 pub mod directory;
 mod error;
+mod group_commit;
 pub mod inventory;
 pub mod issue;
 pub mod keys;

@@ -1,8 +1,9 @@
 //! The transparency log: every ceremony step, issuance, rotation and revocation appended to a
 //! Merkle log (see [`crate::merkle`]) whose heads are signed by the log key. A head is signed
-//! after every entry, so a verifier that recomputes the tree names the exact first entry that
-//! was changed. Each head names its key and key version, so heads signed by a retired log key
-//! stay verifiable.
+//! after every append: one entry, or the entries of one group commit of issuance, so a
+//! verifier that recomputes the tree names the first entry (or the batch) that was changed.
+//! Each head names its key and key version, so heads signed by a retired log key stay
+//! verifiable.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -79,12 +80,17 @@ fn head_message(size: usize, root: &str, time: &str, key: KeyId, version: u32) -
 }
 
 fn append_line(path: &std::path::Path, line: &str) -> Result<()> {
+    append_text(path, &format!("{line}\n"))
+}
+
+/// Appends whole lines (`text` ends with a newline) and syncs them to disk.
+fn append_text(path: &std::path::Path, text: &str) -> Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .map_err(|e| Error::io("opening", path, e))?;
-    f.write_all(format!("{line}\n").as_bytes())
+    f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
         .map_err(|e| Error::io("appending to", path, e))
 }
@@ -140,10 +146,18 @@ impl Log {
             frontier: frontier.clone(),
             entries_len: std::fs::metadata(self.entries_path()).map_or(0, |m| m.len()),
         };
-        crate::ca::write_file(
-            &self.frontier_path(),
-            &serde_json::to_vec(&saved).map_err(|e| Error::InvalidInput(e.to_string()))?,
+        // Not synced: it is derived from the entries (synced before it) and checked against
+        // their length when read, so one lost or torn in a crash is rebuilt, not trusted.
+        let path = self.frontier_path();
+        let tmp = self
+            .dir
+            .join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec(&saved).map_err(|e| Error::InvalidInput(e.to_string()))?,
         )
+        .map_err(|e| Error::io("writing", &tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io("renaming into place", &path, e))
     }
 
     fn leaves(&self) -> Result<Vec<Hash>> {
@@ -189,6 +203,18 @@ impl Log {
         kind: &str,
         data: Value,
     ) -> Result<usize> {
+        self.append_batch(store, log_key, vec![(kind.to_owned(), data)])
+    }
+
+    /// Appends entries together: one write and one sync of the entries, one signed head for
+    /// them all (the group commit of issuance). Returns the index of the first; the others
+    /// follow it in order. Nothing is appended for an empty batch.
+    pub fn append_batch(
+        &self,
+        store: &dyn KeyStore,
+        log_key: KeyId,
+        items: Vec<(String, Value)>,
+    ) -> Result<usize> {
         // One append at a time in this process: the online CA's requests and its CRL upkeep
         // append concurrently, and the frontier file must follow the entries file.
         let _one = APPEND
@@ -203,20 +229,32 @@ impl Log {
         let handle = info.handle();
         self.remember_key(store, &handle, info.version)?;
         let (mut frontier, _) = self.frontier()?;
-        let index = usize::try_from(frontier.size).map_err(|_| Error::Log {
+        let first = usize::try_from(frontier.size).map_err(|_| Error::Log {
             entry: 0,
             reason: "log too large".into(),
         })?;
-        let entry = LogEntry {
-            index,
-            time: now_text(),
-            kind: kind.into(),
-            data,
-        };
-        let line = serde_json::to_string(&entry).map_err(|e| Error::InvalidInput(e.to_string()))?;
-        append_line(&self.entries_path(), &line)?;
-        frontier.push(merkle::leaf_hash(line.as_bytes()));
-        let size = index + 1;
+        if items.is_empty() {
+            return Ok(first);
+        }
+        let mut lines = String::new();
+        for (n, (kind, data)) in items.into_iter().enumerate() {
+            let entry = LogEntry {
+                index: first + n,
+                time: now_text(),
+                kind,
+                data,
+            };
+            let line =
+                serde_json::to_string(&entry).map_err(|e| Error::InvalidInput(e.to_string()))?;
+            frontier.push(merkle::leaf_hash(line.as_bytes()));
+            lines.push_str(&line);
+            lines.push('\n');
+        }
+        append_text(&self.entries_path(), &lines)?;
+        let size = usize::try_from(frontier.size).map_err(|_| Error::Log {
+            entry: first,
+            reason: "log too large".into(),
+        })?;
         let root = hex::encode(frontier.root());
         let time = now_text();
         let sig = store.sign(
@@ -237,7 +275,7 @@ impl Log {
             &self.heads_path(),
             &serde_json::to_string(&head).map_err(|e| Error::InvalidInput(e.to_string()))?,
         )?;
-        Ok(entry.index)
+        Ok(first)
     }
 
     /// Appends every step of a ceremony transcript.
@@ -364,9 +402,20 @@ impl Log {
                 });
             }
             if hex::encode(merkle::root(&leaves[..head.size])) != head.root {
+                // The first entry this head covers that the one before did not: the exact
+                // entry for a head per entry, the batch's first for a group commit.
+                let first = last_size.min(head.size.saturating_sub(1));
+                let reason = if head.size - first > 1 {
+                    format!(
+                        "the recomputed tree does not match the signed head (entries {first} to {})",
+                        head.size - 1
+                    )
+                } else {
+                    "the recomputed tree does not match the signed head".into()
+                };
                 return Err(Error::Log {
-                    entry: head.size.saturating_sub(1).max(last_size),
-                    reason: "the recomputed tree does not match the signed head".into(),
+                    entry: first,
+                    reason,
                 });
             }
             last_size = head.size;

@@ -195,8 +195,8 @@ impl OnlineCa {
 
     /// Appends to the transparency log (the keystore must be unsealed).
     fn log(&self, kind: &str, data: Value) -> Result<()> {
-        let state = self.home.load_state()?;
-        Log::open(&self.home)?.append(self.keys()?, state.log_key, kind, data)?;
+        let log_key = self.home.snapshot()?.state.log_key;
+        Log::open(&self.home)?.append(self.keys()?, log_key, kind, data)?;
         Ok(())
     }
 

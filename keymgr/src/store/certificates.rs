@@ -1,5 +1,7 @@
 //! The `certificates` table: every certificate issued, one row per version.
 
+use std::collections::HashMap;
+
 use sqlx::Row;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
@@ -12,6 +14,9 @@ use crate::records::{CertRecord, CertState, timestamp};
 
 const COLUMNS: &str = "serial, subject_id, profile, version, subject, issuer, not_before, not_after, key_id, \
     certificate_sha256, der, state, issued_at, revoked_at, revocation_reason, request";
+
+const INSERT_HEAD: &str = "INSERT INTO certificates (serial, subject_id, profile, version, subject, issuer, not_before, \
+    not_after, key_id, certificate_sha256, der, state, issued_at, revoked_at, revocation_reason, request)";
 
 const INSERT: &str = "INSERT INTO certificates (serial, subject_id, profile, version, subject, issuer, not_before, \
     not_after, key_id, certificate_sha256, der, state, issued_at, revoked_at, revocation_reason, request) \
@@ -40,8 +45,15 @@ fn record(row: &AnyRow) -> Result<CertRecord> {
 
 /// The insert of one row, to run on the pool or inside a transaction.
 pub(super) fn insert_query(r: &CertRecord) -> Query<'_, sqlx::Any, AnyArguments<'_>> {
-    sqlx::query(INSERT)
-        .bind(&r.serial)
+    bind_row(sqlx::query(INSERT), r)
+}
+
+/// Binds one row's 16 values, in the order of the columns.
+fn bind_row<'q>(
+    q: Query<'q, sqlx::Any, AnyArguments<'q>>,
+    r: &'q CertRecord,
+) -> Query<'q, sqlx::Any, AnyArguments<'q>> {
+    q.bind(&r.serial)
         .bind(&r.subject_id)
         .bind(&r.profile)
         .bind(r.version)
@@ -76,6 +88,81 @@ pub(crate) async fn insert_version(store: &Store, r: &CertRecord) -> Result<()> 
     .map_err(db)?;
     insert_query(r).execute(&mut *tx).await.map_err(db)?;
     tx.commit().await.map_err(db)
+}
+
+/// Rows per statement in [`insert_versions`]: 16 parameters a row stays far below SQLite's
+/// and PostgreSQL's limits on parameters.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// Inserts new versions, marking the versions before them superseded, in one transaction (the
+/// group commit of issuance: one commit, one sync, and a few statements for the batch). The
+/// subjects must be distinct: the group commit keeps one new version per subject.
+pub(crate) async fn insert_versions(store: &Store, rs: &[CertRecord]) -> Result<()> {
+    let mut tx = store.pool.begin().await.map_err(db)?;
+    for chunk in rs.chunks(ROWS_PER_STATEMENT) {
+        let marks = (1..=chunk.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let update_sql = format!(
+            "UPDATE certificates SET state = 'superseded' WHERE state = 'active' AND subject_id IN ({marks})"
+        );
+        let mut update = sqlx::query(&update_sql);
+        for r in chunk {
+            update = update.bind(&r.subject_id);
+        }
+        update.execute(&mut *tx).await.map_err(db)?;
+        let rows = (0..chunk.len())
+            .map(|i| {
+                let cols = (1..=16)
+                    .map(|c| format!("${}", i * 16 + c))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("({cols})")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let insert_sql = format!("{INSERT_HEAD} VALUES {rows}");
+        let mut insert = sqlx::query(&insert_sql);
+        for r in chunk {
+            insert = bind_row(insert, r);
+        }
+        insert.execute(&mut *tx).await.map_err(db)?;
+    }
+    tx.commit().await.map_err(db)
+}
+
+/// The newest version of each of `subject_ids` that has one: (version, state, serial).
+pub(crate) async fn latest_versions(
+    store: &Store,
+    subject_ids: &[&str],
+) -> Result<HashMap<String, (i64, CertState, String)>> {
+    let mut out: HashMap<String, (i64, CertState, String)> = HashMap::new();
+    if subject_ids.is_empty() {
+        return Ok(out);
+    }
+    let marks: Vec<String> = (1..=subject_ids.len()).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "SELECT subject_id, version, state, serial FROM certificates WHERE subject_id IN ({})",
+        marks.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for s in subject_ids {
+        q = q.bind(*s);
+    }
+    for row in q.fetch_all(&store.pool).await.map_err(db)? {
+        let subject: String = row.try_get("subject_id").map_err(db)?;
+        let version: i64 = row.try_get("version").map_err(db)?;
+        if out.get(&subject).is_some_and(|(v, _, _)| *v >= version) {
+            continue;
+        }
+        let state = CertState::parse(&row.try_get::<String, _>("state").map_err(db)?)?;
+        out.insert(
+            subject,
+            (version, state, row.try_get("serial").map_err(db)?),
+        );
+    }
+    Ok(out)
 }
 
 /// The row of a serial as stored (normalised).

@@ -1,0 +1,241 @@
+//! The group commit of issuance: certificates signed concurrently are made durable together,
+//! with one append to the transparency log (one write, one sync, one signed head) and one
+//! inventory transaction for the batch, instead of a log append, a head and a transaction each.
+//!
+//! A caller hands in its signed certificate and waits. Whoever holds the commit turn takes
+//! everything waiting (for its home) and commits it; the others' certificates were either taken
+//! by an earlier turn (their answer comes from it) or are taken by their own. A caller gets its
+//! certificate only once its batch is in the log and the inventory durably; when the batch
+//! fails, every caller of it gets an error (nothing is handed out that the log does not hold).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
+
+use hsm_shim::KeyStore;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::ca::Home;
+use crate::inventory::{CertRecord, CertState, Inventory};
+use crate::tlog::Log;
+use crate::{Error, Result};
+
+/// Which version of its subject a certificate becomes, settled at the commit from what the
+/// inventory holds then (so two issuances for one subject cannot both take a version).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum NextVersion {
+    /// The first, or the next after a revoked or superseded one; refused if one is active.
+    First,
+    /// The next, whatever the subject held (the active one is superseded).
+    Next,
+    /// Exactly this one (a rotation decided from the version it replaces).
+    Exactly(i64),
+}
+
+/// A signed certificate ready to be committed.
+#[derive(Debug)]
+pub(crate) struct Signed {
+    /// Its inventory row, `version` still to be set.
+    pub record: CertRecord,
+    pub version: NextVersion,
+    /// The serial of the CA certificate that signed it (refused if revoked meanwhile).
+    pub issuer_serial: String,
+}
+
+#[derive(Debug)]
+struct Waiting {
+    home: PathBuf,
+    signed: Signed,
+    done: oneshot::Sender<Result<CertRecord>>,
+}
+
+/// The certificates waiting for a commit, and the turn to commit them.
+#[derive(Debug, Default)]
+pub(crate) struct GroupCommit {
+    waiting: Mutex<Vec<Waiting>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl GroupCommit {
+    /// Commits `signed` with whatever else is waiting for the same home; returns its record
+    /// once the batch is durable in the log and the inventory.
+    pub(crate) async fn commit(
+        &self,
+        home: &Home,
+        store: &dyn KeyStore,
+        inv: &Inventory,
+        signed: Signed,
+    ) -> Result<CertRecord> {
+        let (done, answer) = oneshot::channel();
+        self.lock_waiting().push(Waiting {
+            home: home.dir().to_path_buf(),
+            signed,
+            done,
+        });
+        {
+            let _turn = self.turn.lock().await;
+            let batch = self.take(home);
+            if !batch.is_empty() {
+                commit_batch(home, store, inv, batch).await;
+            }
+        }
+        // Dropped unanswered only when the turn that took it was abandoned mid-commit.
+        answer.await.unwrap_or_else(|_| {
+            Err(Error::NotCommitted(
+                "its batch was abandoned before it was durable".into(),
+            ))
+        })
+    }
+
+    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Everything waiting for `home`, in the order it came.
+    fn take(&self, home: &Home) -> Vec<Waiting> {
+        let mut waiting = self.lock_waiting();
+        let (mine, others): (Vec<Waiting>, Vec<Waiting>) = std::mem::take(&mut *waiting)
+            .into_iter()
+            .partition(|w| w.home == home.dir());
+        *waiting = others;
+        mine
+    }
+}
+
+/// Refuses, one by one, what cannot be committed any more; commits the rest or fails it all.
+async fn commit_batch(home: &Home, store: &dyn KeyStore, inv: &Inventory, batch: Vec<Waiting>) {
+    let Some(batch) = refuse_stale(inv, batch).await else {
+        return;
+    };
+    if batch.is_empty() {
+        return;
+    }
+    match make_durable(home, store, inv, &batch).await {
+        Ok(()) => {
+            for w in batch {
+                // A caller that went away no longer needs its answer.
+                let _ = w.done.send(Ok(w.signed.record));
+            }
+        }
+        Err(e) => fail_all(batch, &e),
+    }
+}
+
+/// What the log says of an issued certificate.
+fn log_entry(r: &CertRecord) -> (String, Value) {
+    let kind = if r.version == 1 { "issued" } else { "rotated" };
+    let data = serde_json::json!({ "serial": r.serial, "subject_id": r.subject_id,
+        "version": r.version, "issuer": r.issuer, "certificate_sha256": r.certificate_sha256,
+        "not_after": r.not_after });
+    (kind.to_owned(), data)
+}
+
+fn fail_all(batch: Vec<Waiting>, why: &Error) {
+    tracing::warn!("group commit of {} certificates failed: {why}", batch.len());
+    for w in batch {
+        let _ = w.done.send(Err(Error::NotCommitted(why.to_string())));
+    }
+}
+
+/// Answers with an error, and drops from the batch, each certificate whose issuing CA was
+/// revoked since it was signed, or whose subject got another version meanwhile (two issuances
+/// for one subject: the first in the batch wins, the other is refused as a conflict). `None`
+/// when the inventory could not say: then the whole batch has failed.
+async fn refuse_stale(inv: &Inventory, batch: Vec<Waiting>) -> Option<Vec<Waiting>> {
+    let issuers: BTreeSet<&str> = batch
+        .iter()
+        .map(|w| w.signed.issuer_serial.as_str())
+        .collect();
+    let mut revoked = BTreeSet::new();
+    for serial in issuers {
+        if let Ok(r) = inv.get(serial).await
+            && r.state == CertState::Revoked
+        {
+            revoked.insert(serial.to_owned());
+        }
+    }
+    let subjects: Vec<&str> = batch
+        .iter()
+        .map(|w| w.signed.record.subject_id.as_str())
+        .collect();
+    let latest = inv.latest_versions(&subjects).await;
+    drop(subjects);
+    let latest = match latest {
+        Ok(l) => l,
+        Err(e) => {
+            fail_all(batch, &e);
+            return None;
+        }
+    };
+    let mut in_batch = BTreeSet::new();
+    let mut kept = Vec::with_capacity(batch.len());
+    for mut w in batch {
+        let r = &w.signed.record;
+        let (current, state, serial) = latest
+            .get(&r.subject_id)
+            .map_or((0, None, ""), |(v, st, se)| (*v, Some(*st), se.as_str()));
+        let refusal = if revoked.contains(&w.signed.issuer_serial) {
+            Err(Error::InvalidInput(format!(
+                "the {} certificate is revoked: rotate it in a root ceremony first",
+                r.issuer.name()
+            )))
+        } else if in_batch.contains(&r.subject_id) {
+            Err(Error::Conflict(format!(
+                "{} is being issued by another request: ask again",
+                r.subject_id
+            )))
+        } else {
+            match w.signed.version {
+                NextVersion::First if state == Some(CertState::Active) => {
+                    Err(crate::issue::already_active(&r.subject_id, serial))
+                }
+                NextVersion::First | NextVersion::Next => Ok(current + 1),
+                NextVersion::Exactly(v) if v == current + 1 => Ok(v),
+                NextVersion::Exactly(_) => Err(Error::Conflict(format!(
+                    "{} got version {current} while this one was being issued: ask again",
+                    r.subject_id
+                ))),
+            }
+        };
+        match refusal {
+            Err(e) => {
+                let _ = w.done.send(Err(e));
+            }
+            Ok(version) => {
+                in_batch.insert(r.subject_id.clone());
+                w.signed.record.version = version;
+                kept.push(w);
+            }
+        }
+    }
+    Some(kept)
+}
+
+/// The log first (one append, one head), then the inventory (one transaction): an issuance
+/// that is not in the log must not be in the inventory either.
+async fn make_durable(
+    home: &Home,
+    store: &dyn KeyStore,
+    inv: &Inventory,
+    batch: &[Waiting],
+) -> Result<()> {
+    let log_key = home.snapshot()?.state.log_key;
+    let entries = batch.iter().map(|w| log_entry(&w.signed.record)).collect();
+    // Its syncs block: on a multi-thread runtime the worker hands its other tasks over
+    // meanwhile, so the signing of the next batch goes on on both cores.
+    blocking(|| Log::open(home)?.append_batch(store, log_key, entries))?;
+    let records: Vec<CertRecord> = batch.iter().map(|w| w.signed.record.clone()).collect();
+    inv.insert_versions(&records).await
+}
+
+/// Runs CPU-heavy or blocking work (a signature, a sync) in place; on a multi-thread runtime
+/// the worker first hands its other tasks to another thread, so the database replies and the
+/// commits of other tasks keep moving while it works.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}

@@ -1,0 +1,326 @@
+//! The group commit of issuance, attacked: concurrent issuances all land in the log under a
+//! consistent signed head with distinct serials; a batch whose log append or inventory
+//! transaction fails hands out no certificate; the cached CA state follows a log-key rotation
+//! and an intermediate's revocation.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use keymgr::ca::{Ca, Home, NodeRequest};
+use keymgr::ceremony::{self, CustodianSpec, InitPlan, QuorumSession};
+use keymgr::inventory::Inventory;
+use keymgr::issue::{self, KeySource, Request};
+use keymgr::shares::{Protection, Unlock};
+use keymgr::tlog::Log;
+
+struct TestCa {
+    _dir: tempfile::TempDir,
+    home: Home,
+    inv: Inventory,
+    store: &'static hsm_shim::SoftwareKeyStore,
+    csr: Arc<[u8]>,
+}
+
+fn node(id: usize) -> Request {
+    Request::Node(NodeRequest {
+        node_id: format!("node-{id}"),
+        agency: "Dinas Kesehatan".into(),
+        accreditation: "rahasia".into(),
+        dns: vec![format!("node-{id}.sandi.contoh.go.id")],
+        ips: vec![],
+        days: 90,
+    })
+}
+
+/// A CA from a 2-of-2 ceremony of age-recipient custodians, its online keystore unsealed.
+async fn test_ca() -> TestCa {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = Home::new(dir.path().join("home"));
+    std::fs::create_dir_all(home.dir()).expect("home");
+    let ids: Vec<age::x25519::Identity> =
+        (0..2).map(|_| age::x25519::Identity::generate()).collect();
+    let id_file = dir.path().join("ids.txt");
+    let mut text = String::new();
+    for i in &ids {
+        use age::secrecy::ExposeSecret;
+        text.push_str(i.to_string().expose_secret());
+        text.push('\n');
+    }
+    std::fs::write(&id_file, text).expect("identities");
+    let plan = InitPlan {
+        organisation: "Pemerintah Kota Contoh".into(),
+        network_domain: Some("sandi.contoh.go.id".into()),
+        oid_arc: keymgr::oid_arc::DEV_OID_ARC.into(),
+        publication_url: None,
+        administrator: "Admin".into(),
+        custodians: ids
+            .iter()
+            .enumerate()
+            .map(|(n, i)| CustodianSpec {
+                name: format!("Custodian {n}"),
+                protection: Protection::Recipient(i.to_public()),
+            })
+            .collect(),
+        witnesses: vec!["Witness".into()],
+        threshold: 2,
+        shares_out: dir.path().join("shares"),
+    };
+    let inv = Inventory::open(&Inventory::default_url(home.dir()))
+        .await
+        .expect("inventory");
+    let out = ceremony::init(&home, &inv, &plan, &mut |_| {})
+        .await
+        .expect("ceremony");
+    let mut session = QuorumSession::open(&home).expect("session");
+    for f in &out.share_files {
+        session
+            .add(f, &Unlock::Identity(id_file.clone()))
+            .expect("share");
+    }
+    // Leaked: the keystore is handed to spawned tasks for the test's life.
+    let session: &'static QuorumSession = Box::leak(Box::new(session));
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+        .expect("params")
+        .serialize_request(&key)
+        .expect("csr")
+        .der()
+        .to_vec();
+    TestCa {
+        home,
+        inv,
+        store: session.online().expect("unsealed"),
+        csr: csr.into(),
+        _dir: dir,
+    }
+}
+
+/// `n` issuances at once, each its own task; their results in order.
+async fn issue_concurrently(
+    ca: &TestCa,
+    from: usize,
+    n: usize,
+) -> Vec<keymgr::Result<issue::Issued>> {
+    let mut tasks = Vec::new();
+    for id in from..from + n {
+        let (home, inv, csr, store) = (
+            ca.home.clone(),
+            ca.inv.clone(),
+            Arc::clone(&ca.csr),
+            ca.store,
+        );
+        tasks.push(tokio::spawn(async move {
+            issue::issue(&home, store, &inv, node(id), KeySource::Csr(csr.to_vec())).await
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
+fn log_lines(home: &Home, file: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(home.log_dir().join(file))
+        .expect("log file")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+async fn subjects_in_inventory(ca: &TestCa, from: usize, n: usize) -> usize {
+    let mut held = 0;
+    for id in from..from + n {
+        if ca
+            .inv
+            .latest(&format!("node:node-{id}"))
+            .await
+            .expect("latest")
+            .is_some()
+        {
+            held += 1;
+        }
+    }
+    held
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_issuances_all_land_in_the_log_under_a_consistent_head() {
+    let ca = test_ca().await;
+    let heads_before = log_lines(&ca.home, "heads.jsonl").len();
+    let n = 48;
+    let issued: Vec<issue::Issued> = issue_concurrently(&ca, 0, n)
+        .await
+        .into_iter()
+        .map(|r| r.expect("issued"))
+        .collect();
+
+    let serials: BTreeSet<&str> = issued.iter().map(|i| i.record.serial.as_str()).collect();
+    assert_eq!(serials.len(), n, "serials must be distinct");
+    // Every certificate handed out is in the inventory, byte for byte, and in the log with
+    // its hash.
+    let entries = log_lines(&ca.home, "entries.jsonl");
+    for i in &issued {
+        let stored = ca
+            .inv
+            .get(&i.record.serial)
+            .await
+            .expect("in the inventory");
+        assert_eq!(stored.der, i.record.der);
+        let logged: Vec<&serde_json::Value> = entries
+            .iter()
+            .filter(|e| e["kind"] == "issued" && e["data"]["serial"] == i.record.serial.as_str())
+            .collect();
+        assert_eq!(logged.len(), 1, "{} logged once", i.record.serial);
+        assert_eq!(
+            logged[0]["data"]["certificate_sha256"],
+            i.record.certificate_sha256.as_str()
+        );
+    }
+    // The heads verify against the recomputed tree, the last one covers every entry, and the
+    // batches shared heads: fewer new heads than certificates.
+    let summary = Log::open(&ca.home)
+        .expect("log")
+        .verify()
+        .expect("verifies");
+    assert_eq!(summary.entries, entries.len());
+    let heads = log_lines(&ca.home, "heads.jsonl");
+    assert_eq!(heads.last().expect("a head")["size"], entries.len());
+    let new_heads = heads.len() - heads_before;
+    assert!(
+        new_heads < n,
+        "{n} concurrent issuances signed {new_heads} heads: no group commit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_log_append_fails_hands_out_nothing() {
+    let ca = test_ca().await;
+    let entries = ca.home.log_dir().join("entries.jsonl");
+    let aside = ca.home.log_dir().join("entries.aside");
+    // The entries file replaced by a directory: neither readable nor appendable, even by root.
+    std::fs::rename(&entries, &aside).expect("move");
+    std::fs::create_dir(&entries).expect("dir");
+    let census = ca.inv.census().await.expect("census");
+
+    let results = issue_concurrently(&ca, 0, 16).await;
+    for r in &results {
+        match r {
+            Err(keymgr::Error::NotCommitted(_)) => {}
+            other => panic!("a caller of a failed batch got {other:?}"),
+        }
+    }
+    assert_eq!(ca.inv.census().await.expect("census"), census);
+    assert_eq!(subjects_in_inventory(&ca, 0, 16).await, 0);
+
+    // Once the log is back, issuance goes on and the log verifies (nothing half-written).
+    std::fs::remove_dir(&entries).expect("rmdir");
+    std::fs::rename(&aside, &entries).expect("restore");
+    for r in issue_concurrently(&ca, 0, 4).await {
+        r.expect("issued once the log is back");
+    }
+    Log::open(&ca.home)
+        .expect("log")
+        .verify()
+        .expect("verifies");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_inventory_transaction_fails_hands_out_nothing() {
+    let ca = test_ca().await;
+    // Another connection to the same database makes every new row fail.
+    let url = Inventory::default_url(ca.home.dir());
+    sqlx::any::install_default_drivers();
+    let other = sqlx::AnyPool::connect(&url).await.expect("connect");
+    sqlx::query(
+        "CREATE TRIGGER refuse_rows BEFORE INSERT ON certificates \
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+    )
+    .execute(&other)
+    .await
+    .expect("trigger");
+
+    let results = issue_concurrently(&ca, 0, 16).await;
+    for r in &results {
+        match r {
+            Err(keymgr::Error::NotCommitted(why)) => assert!(why.contains("injected"), "{why}"),
+            other => panic!("a caller of a failed batch got {other:?}"),
+        }
+    }
+    assert_eq!(subjects_in_inventory(&ca, 0, 16).await, 0);
+
+    sqlx::query("DROP TRIGGER refuse_rows")
+        .execute(&other)
+        .await
+        .expect("drop");
+    other.close().await;
+    let again = issue_concurrently(&ca, 0, 4).await;
+    for r in again {
+        r.expect("issued once the inventory takes rows again");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cached_state_follows_a_log_key_rotation_and_a_revoked_intermediate() {
+    let ca = test_ca().await;
+    issue_concurrently(&ca, 0, 2)
+        .await
+        .into_iter()
+        .for_each(|r| {
+            r.expect("issued");
+        });
+    let log = Log::open(&ca.home).expect("log");
+    let before = log.head_key_versions().expect("versions");
+    log.rotate_key(&ca.home, ca.store).expect("rotate");
+    issue_concurrently(&ca, 2, 2)
+        .await
+        .into_iter()
+        .for_each(|r| {
+            r.expect("issued");
+        });
+    // The heads after the rotation are signed with the new key: the state was read again.
+    let after = log.head_key_versions().expect("versions");
+    assert_eq!(after.len(), before.len() + 1, "{before:?} then {after:?}");
+    log.verify().expect("verifies");
+
+    // The Network CA revoked: nothing more is issued under it, cached or not.
+    let network = ca.home.cert_der(Ca::Network).expect("network CA");
+    let (_, cert) = x509_parser::parse_x509_certificate(&network).expect("parse");
+    let serial = cert.tbs_certificate.raw_serial_as_string();
+    ca.inv
+        .revoke(&serial, "keyCompromise", time::OffsetDateTime::now_utc())
+        .await
+        .expect("revoke");
+    for r in issue_concurrently(&ca, 4, 3).await {
+        match r {
+            Err(keymgr::Error::InvalidInput(why)) => assert!(why.contains("revoked"), "{why}"),
+            other => panic!("issued under a revoked CA: {other:?}"),
+        }
+    }
+    assert_eq!(subjects_in_inventory(&ca, 4, 3).await, 0);
+}
+
+#[tokio::test]
+async fn the_snapshot_is_kept_until_a_ca_file_changes() {
+    let ca = test_ca().await;
+    let a = ca.home.snapshot().expect("snapshot");
+    let b = ca.home.snapshot().expect("snapshot");
+    assert!(Arc::ptr_eq(&a, &b), "unchanged files are not read again");
+    let signing = a
+        .issuing(&ca.home, Ca::Signing)
+        .expect("signing")
+        .serial
+        .clone();
+    // Another certificate in the Network CA's place (as a ceremony would put one there).
+    std::fs::copy(
+        ca.home.cert_path(Ca::Signing),
+        ca.home.cert_path(Ca::Network),
+    )
+    .expect("copy");
+    let c = ca.home.snapshot().expect("snapshot");
+    assert_eq!(
+        c.issuing(&ca.home, Ca::Network).expect("network").serial,
+        signing,
+        "the changed certificate is what issuance sees"
+    );
+}
