@@ -60,6 +60,31 @@ fn bench(c: &mut Criterion) {
             assert!(d.allowed);
         });
     });
+    // Whole decisions through `decide`, as most callers make them: an unprepared principal
+    // and document (their entities reused), reasons and policy ids in the answer.
+    group.bench_function("whole_unprepared", |b| {
+        let actions = [Action::Read, Action::Print, Action::Export, Action::Sign];
+        let mut n = 0usize;
+        b.iter(|| {
+            n = n.wrapping_add(1);
+            let a = actions[n % actions.len()];
+            let d = policy.decide(&reader, a, &doc, &ctx).expect("decide");
+            assert_eq!(d.allowed, matches!(a, Action::Read | Action::Print));
+        });
+    });
+    // The worst case: a document never seen before every time (nothing to reuse).
+    group.bench_function("whole_new_document", |b| {
+        let mut n = 0u64;
+        let mut fresh = doc.clone();
+        b.iter(|| {
+            n += 1;
+            fresh.id = format!("naskah-{n}");
+            let d = policy
+                .decide(&reader, Action::Read, &fresh, &ctx)
+                .expect("decide");
+            assert!(d.allowed);
+        });
+    });
     group.bench_function("print_denied", |b| {
         let mut sr = doc.clone();
         sr.classification = Level::SangatRahasia;

@@ -1,19 +1,21 @@
 //! Loading the policy (schema, Cedar policies, handling table) and deciding with it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use cedar_policy::{
-    Authorizer, Context as CedarContext, Entities, Entity, EntityId, EntityTypeName, EntityUid,
-    PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+    Authorizer, Context as CedarContext, EntityId, EntityUid, PolicyId, PolicySet, Request,
+    RestrictedExpression, Schema, ValidationMode, Validator,
 };
 use miette::Diagnostic;
 
 use crate::error::{Error, Result, line_of};
 use crate::handling::HandlingTable;
-use crate::model::{Action, Context, Decision, Document, Level, Principal, Status};
+use crate::model::{Action, Context, Decision, Document, Level, Principal};
+use crate::prepared::{PreparedDocument, PreparedPrincipal, Reuse, Types};
+use crate::reasons::Notes;
 
 const SCHEMA_FILE: &str = "sandi.cedarschema";
 const HANDLING_FILE: &str = "handling.toml";
@@ -22,46 +24,22 @@ const HANDLING_FILE: &str = "handling.toml";
 #[derive(Debug)]
 pub struct Policy {
     policies: PolicySet,
-    /// The policies that can apply to each action: evaluating only these is what makes a
-    /// decision fast (Cedar evaluates every policy it is given).
-    by_action: HashMap<Action, PolicySet>,
+    /// The policies that can apply to each action, by `Action as usize`: evaluating only
+    /// these is what makes a decision fast (Cedar evaluates every policy it is given).
+    by_action: Vec<PolicySet>,
+    /// Each action's entity uid, by `Action as usize`.
+    action_uids: Vec<EntityUid>,
     handling: HandlingTable,
     version: String,
     authorizer: Authorizer,
-    /// Annotations by policy id: (order, alasan, reason).
-    notes: HashMap<PolicyId, (u32, String, String)>,
+    /// Every policy's reasons, and the order in which they explain a decision.
+    notes: Notes,
     types: Types,
+    /// Entities made recently, reused for the same principal and document.
+    reuse: Reuse,
     /// Cedar contexts already built, by [`ContextKey::slot`]: a context is a pure function of
     /// a few small facts, and building one costs more than evaluating a policy.
     contexts: Vec<OnceLock<CedarContext>>,
-}
-
-/// A principal made ready for Cedar once, for deciding about many documents.
-#[derive(Debug, Clone)]
-pub struct PreparedPrincipal {
-    principal: Principal,
-    uid: EntityUid,
-    entity: Entity,
-}
-
-impl PreparedPrincipal {
-    pub fn principal(&self) -> &Principal {
-        &self.principal
-    }
-}
-
-/// A document made ready for Cedar once, for many decisions about it.
-#[derive(Debug, Clone)]
-pub struct PreparedDocument {
-    document: Document,
-    uid: EntityUid,
-    entity: Entity,
-}
-
-impl PreparedDocument {
-    pub fn document(&self) -> &Document {
-        &self.document
-    }
 }
 
 /// The facts a Cedar context is made of, reduced to what the policies can see.
@@ -93,15 +71,6 @@ impl ContextKey {
         i = i * 24 + usize::from(self.hour);
         Some(i)
     }
-}
-
-#[derive(Debug)]
-struct Types {
-    official: EntityTypeName,
-    application: EntityTypeName,
-    node: EntityTypeName,
-    document: EntityTypeName,
-    action: EntityTypeName,
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -137,13 +106,6 @@ fn without_action_scope(p: &cedar_policy::Policy) -> Result<cedar_policy::Policy
     let mut json = p.to_json().map_err(|e| req_err(&e))?;
     json["action"] = serde_json::json!({ "op": "All" });
     cedar_policy::Policy::from_json(Some(p.id().clone()), json).map_err(|e| req_err(&e))
-}
-
-fn string_set(v: &[String]) -> RestrictedExpression {
-    RestrictedExpression::new_set(
-        v.iter()
-            .map(|s| RestrictedExpression::new_string(s.clone())),
-    )
 }
 
 /// The schema first: every policy is validated against it.
@@ -313,43 +275,33 @@ fn policy_start_lines(text: &str) -> Vec<usize> {
         .collect()
 }
 
-/// For each action, the policies that can apply to it, their action scope dropped.
-fn policies_by_action(policies: &PolicySet) -> Result<HashMap<Action, PolicySet>> {
-    let action_type = type_name("Sandi::Action")?;
-    let mut by_action = HashMap::new();
-    for action in Action::ALL {
-        let uid =
-            EntityUid::from_type_name_and_id(action_type.clone(), EntityId::new(action.as_str()));
+/// Each action's entity uid, in the order of [`Action::ALL`].
+fn action_uids(types: &Types) -> Vec<EntityUid> {
+    Action::ALL
+        .iter()
+        .map(|a| EntityUid::from_type_name_and_id(types.action.clone(), EntityId::new(a.as_str())))
+        .collect()
+}
+
+/// For each action (in the order of [`Action::ALL`]), the policies that can apply to it,
+/// their action scope dropped.
+fn policies_by_action(policies: &PolicySet, action_uids: &[EntityUid]) -> Result<Vec<PolicySet>> {
+    let mut by_action = Vec::with_capacity(action_uids.len());
+    for uid in action_uids {
         let mut set = PolicySet::new();
         for p in policies.policies() {
             let applies = match p.action_constraint() {
                 cedar_policy::ActionConstraint::Any => true,
-                cedar_policy::ActionConstraint::Eq(a) => a == uid,
-                cedar_policy::ActionConstraint::In(list) => list.contains(&uid),
+                cedar_policy::ActionConstraint::Eq(a) => a == *uid,
+                cedar_policy::ActionConstraint::In(list) => list.contains(uid),
             };
             if applies {
                 set.add(without_action_scope(p)?).map_err(|e| req_err(&e))?;
             }
         }
-        by_action.insert(action, set);
+        by_action.push(set);
     }
     Ok(by_action)
-}
-
-fn type_name(n: &str) -> Result<EntityTypeName> {
-    EntityTypeName::from_str(n).map_err(|e| Error::Request(e.to_string()))
-}
-
-impl Types {
-    fn new() -> Result<Self> {
-        Ok(Types {
-            official: type_name("Sandi::Official")?,
-            application: type_name("Sandi::Application")?,
-            node: type_name("Sandi::Node")?,
-            document: type_name("Sandi::Document")?,
-            action: type_name("Sandi::Action")?,
-        })
-    }
 }
 
 impl Policy {
@@ -370,15 +322,19 @@ impl Policy {
         let Sources {
             policies, notes, ..
         } = sources;
+        let types = Types::new()?;
+        let action_uids = action_uids(&types);
         Ok(Policy {
-            by_action: policies_by_action(&policies)?,
+            by_action: policies_by_action(&policies, &action_uids)?,
+            action_uids,
             policies,
             handling,
             version,
             authorizer: Authorizer::new(),
-            notes,
+            notes: Notes::new(notes),
             contexts: (0..ContextKey::SLOTS).map(|_| OnceLock::new()).collect(),
-            types: Types::new()?,
+            types,
+            reuse: Reuse::new(),
         })
     }
 
@@ -402,17 +358,12 @@ impl Policy {
 
     /// Policy ids with their reasons, for a summary.
     pub fn summary(&self) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = self
-            .notes
-            .iter()
-            .map(|(id, (_, _, reason))| (id.to_string(), reason.clone()))
-            .collect();
-        v.sort();
-        v
+        self.notes.summary()
     }
 
     /// Decides. Deny by default; the decision names the policies that determined it and says
-    /// why in Indonesian and English.
+    /// why in Indonesian and English. The entities of a principal and document decided about
+    /// recently are reused (found by equality of every field).
     pub fn decide(
         &self,
         principal: &Principal,
@@ -434,147 +385,60 @@ impl Policy {
         resource: &PreparedDocument,
         context: &Context,
     ) -> Result<Decision> {
-        let entities =
-            Entities::from_entities([principal.entity.clone(), resource.entity.clone()], None)
-                .map_err(|e| req_err(&e))?;
-        let ctx = self.context(&resource.document, context)?;
-        let action_uid = EntityUid::from_type_name_and_id(
-            self.types.action.clone(),
-            EntityId::new(action.as_str()),
-        );
+        let entities = self.reuse.entities(principal, resource)?;
+        let ctx = self.context(resource.document(), context)?;
+        let a = action.index();
+        let (Some(action_uid), Some(policies)) = (self.action_uids.get(a), self.by_action.get(a))
+        else {
+            return Err(Error::Request(format!(
+                "no policies for {}",
+                action.as_str()
+            )));
+        };
         let request = Request::new(
-            principal.uid.clone(),
-            action_uid,
-            resource.uid.clone(),
+            principal.uid().clone(),
+            action_uid.clone(),
+            resource.uid().clone(),
             ctx,
             None,
         )
         .map_err(|e| req_err(&e))?;
-        let response = self.authorizer.is_authorized(
-            &request,
-            self.by_action.get(&action).unwrap_or(&self.policies),
-            &entities,
-        );
+        let response = self.authorizer.is_authorized(&request, policies, &entities);
         let allowed = response.decision() == cedar_policy::Decision::Allow;
-        let mut determining: Vec<&PolicyId> = response.diagnostics().reason().collect();
-        determining.sort_by_key(|id| {
-            (
-                self.notes.get(*id).map_or(u32::MAX, |n| n.0),
-                id.to_string(),
-            )
-        });
-        let fill = |t: &str| self.fill(t, &principal.principal, &resource.document);
-        let (alasan, reason) = match determining.first().and_then(|id| self.notes.get(*id)) {
-            Some((_, a, r)) => (fill(a), fill(r)),
-            None => (
-                format!(
-                    "ditolak: tidak ada kebijakan yang mengizinkan tindakan {} ini",
-                    action.as_str()
-                ),
-                format!("denied: no policy allows this {} action", action.as_str()),
-            ),
-        };
+        // Ranks in the order of explanation; every policy loaded has a note.
+        let mut determining: Vec<usize> = response
+            .diagnostics()
+            .reason()
+            .filter_map(|id| self.notes.rank(id))
+            .collect();
+        determining.sort_unstable();
+        let (alasan, reason) = self.notes.explain(
+            determining.first().copied(),
+            action,
+            principal.principal(),
+            resource.document(),
+            &self.handling,
+        );
         Ok(Decision {
             allowed,
-            policies: determining.iter().map(ToString::to_string).collect(),
+            policies: determining
+                .iter()
+                .map(|r| self.notes.id(*r).to_owned())
+                .collect(),
             alasan,
             reason,
             policy_version: self.version.clone(),
         })
     }
 
-    /// The principal as a Cedar entity.
+    /// The principal as a Cedar entity (one made recently for an equal principal, if any).
     pub fn prepare_principal(&self, principal: &Principal) -> Result<PreparedPrincipal> {
-        let (p_type, p_id, p_attrs) = match principal {
-            Principal::Official(p) | Principal::Application(p) => {
-                let attrs = HashMap::from([
-                    (
-                        "nip".to_owned(),
-                        RestrictedExpression::new_string(p.id.clone()),
-                    ),
-                    (
-                        "agency".to_owned(),
-                        RestrictedExpression::new_string(p.agency.clone()),
-                    ),
-                    (
-                        "clearance".to_owned(),
-                        RestrictedExpression::new_long(p.clearance.rank()),
-                    ),
-                    ("roles".to_owned(), string_set(&p.roles)),
-                    (
-                        "status".to_owned(),
-                        RestrictedExpression::new_string(p.status.as_str().to_owned()),
-                    ),
-                    ("compartments".to_owned(), string_set(&p.compartments)),
-                ]);
-                let t = if matches!(principal, Principal::Official(_)) {
-                    &self.types.official
-                } else {
-                    &self.types.application
-                };
-                (t, p.id.as_str(), attrs)
-            }
-            Principal::Node {
-                id,
-                accreditation,
-                status,
-            } => {
-                let attrs = HashMap::from([
-                    (
-                        "accreditation".to_owned(),
-                        RestrictedExpression::new_long(accreditation.rank()),
-                    ),
-                    (
-                        "status".to_owned(),
-                        RestrictedExpression::new_string(status.as_str().to_owned()),
-                    ),
-                ]);
-                (&self.types.node, id.as_str(), attrs)
-            }
-        };
-        let uid = EntityUid::from_type_name_and_id(p_type.clone(), EntityId::new(p_id));
-        let entity = Entity::new(uid.clone(), p_attrs, HashSet::new()).map_err(|e| req_err(&e))?;
-        Ok(PreparedPrincipal {
-            principal: principal.clone(),
-            uid,
-            entity,
-        })
+        self.reuse.principal(&self.types, principal)
     }
 
-    /// The document as a Cedar entity.
+    /// The document as a Cedar entity (one made recently for an equal document, if any).
     pub fn prepare_document(&self, resource: &Document) -> Result<PreparedDocument> {
-        let uid = EntityUid::from_type_name_and_id(
-            self.types.document.clone(),
-            EntityId::new(&resource.id),
-        );
-        let attrs = HashMap::from([
-            (
-                "classification".to_owned(),
-                RestrictedExpression::new_long(resource.classification.rank()),
-            ),
-            (
-                "originator".to_owned(),
-                RestrictedExpression::new_string(resource.originator.clone()),
-            ),
-            ("recipients".to_owned(), string_set(&resource.recipients)),
-            ("copies".to_owned(), string_set(&resource.copies)),
-            ("grants".to_owned(), string_set(&resource.grants)),
-            (
-                "agency".to_owned(),
-                RestrictedExpression::new_string(resource.agency.clone()),
-            ),
-            ("agencies".to_owned(), string_set(&resource.agencies)),
-            (
-                "compartments".to_owned(),
-                string_set(&resource.compartments),
-            ),
-        ]);
-        let entity = Entity::new(uid.clone(), attrs, HashSet::new()).map_err(|e| req_err(&e))?;
-        Ok(PreparedDocument {
-            document: resource.clone(),
-            uid,
-            entity,
-        })
+        self.reuse.document(&self.types, resource)
     }
 
     /// The Cedar context: the request's facts plus the handling of the document's level.
@@ -660,33 +524,6 @@ impl Policy {
             ("handling".to_owned(), handling),
         ])
         .map_err(|e| req_err(&e))
-    }
-
-    fn fill(&self, template: &str, principal: &Principal, resource: &Document) -> String {
-        let label = |l: Level| self.handling.get(l).label_id.clone();
-        let (clearance, status, accreditation) = match principal {
-            Principal::Official(p) | Principal::Application(p) => {
-                (Some(p.clearance), p.status, None)
-            }
-            Principal::Node {
-                accreditation,
-                status,
-                ..
-            } => (None, *status, Some(*accreditation)),
-        };
-        let status = match status {
-            Status::Active => "aktif",
-            Status::Suspended => "ditangguhkan (suspended)",
-            Status::Revoked => "dicabut (revoked)",
-        };
-        template
-            .replace("{classification}", &label(resource.classification))
-            .replace("{clearance}", &clearance.map(label).unwrap_or_default())
-            .replace(
-                "{accreditation}",
-                &accreditation.map(label).unwrap_or_default(),
-            )
-            .replace("{status}", status)
     }
 }
 

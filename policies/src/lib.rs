@@ -7,11 +7,14 @@ mod engine;
 mod error;
 mod handling;
 mod model;
+mod prepared;
+mod reasons;
 
-pub use engine::{Policy, PolicyStore, PreparedDocument, PreparedPrincipal};
+pub use engine::{Policy, PolicyStore};
 pub use error::{Error, Result};
 pub use handling::{Handling, HandlingTable, SignatureAlgorithm, WeakSignature};
 pub use model::{Action, Context, Decision, Document, Level, Person, Principal, Status};
+pub use prepared::{PreparedDocument, PreparedPrincipal};
 
 /// The shipped default policy's directory (this crate's root).
 pub fn default_dir() -> std::path::PathBuf {

@@ -152,6 +152,11 @@ impl Action {
             Action::AuditRead => "audit_read",
         }
     }
+
+    /// Where this action is in [`Action::ALL`] (declaration order): tables by action index it.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
 }
 
 impl FromStr for Action {
@@ -222,4 +227,16 @@ pub struct Decision {
     pub reason: String,
     /// The policy version the decision was made under.
     pub policy_version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Action;
+
+    #[test]
+    fn an_action_index_is_its_place_in_all() {
+        for (i, a) in Action::ALL.into_iter().enumerate() {
+            assert_eq!(a.index(), i, "{a:?}");
+        }
+    }
 }
