@@ -21,7 +21,7 @@ pub(super) fn pin_self(cores: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// The machine's cores, `0-(n-1)`.
+/// The cores this process may use now, `0-(n-1)` (call it before pinning).
 pub(super) fn all_cores() -> String {
     let n = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     format!("0-{}", n.saturating_sub(1))

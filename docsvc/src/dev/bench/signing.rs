@@ -78,6 +78,8 @@ pub(super) async fn measure(b: &Bench, opts: &Options, r: &mut Report<'_>) -> Re
     let (dir, node) = (&b.dir, &b.served.node);
     let app = dir.join("apps").join("e-office");
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    // Taken before pinning: once pinned, this process sees one core.
+    let all_cores = machine::all_cores();
     // Server on core 0, client on core 1: pinned only when the machine has both and taskset
     // could pin this process.
     let pinned = cores >= 2 && machine::pin_self("0");
@@ -100,8 +102,10 @@ pub(super) async fn measure(b: &Bench, opts: &Options, r: &mut Report<'_>) -> Re
         .as_ref()
         .map_err(|e| err(e.to_string()))
         .and_then(|k| repeated_sync(opts.runs, || ring_signs_per_second(*k)));
-    if pinned {
-        machine::pin_self(&machine::all_cores());
+    if pinned && !machine::pin_self(&all_cores) {
+        return Err(err(
+            "bench sign: could not release this process from core 0",
+        ));
     }
     let m = measured?;
     let (kind, ring) = (kind?, ring?);
