@@ -31,7 +31,7 @@ pub(super) async fn measure(
     );
     let mut issued = Vec::with_capacity(runs);
     for run in 0..=runs {
-        let rate = issuance_per_second(&node.layout).await?;
+        let rate = issuance_per_second(&node.layout, run).await?;
         if run > 0 {
             issued.push(rate);
         }
@@ -72,7 +72,7 @@ pub(super) async fn measure(
 
 /// Certificates per second issued by the node's dev CA (keymgr, quorum-unsealed) for
 /// application CSRs, each recorded in the inventory and keymgr's signed log.
-async fn issuance_per_second(layout: &Layout) -> Result<f64> {
+async fn issuance_per_second(layout: &Layout, run: usize) -> Result<f64> {
     let (home, quorum) = quickstart::dev_quorum(layout)?;
     let inv =
         keymgr::inventory::Inventory::open(&keymgr::inventory::Inventory::default_url(home.dir()))
@@ -82,7 +82,8 @@ async fn issuance_per_second(layout: &Layout) -> Result<f64> {
     let mut n = 0usize;
     while start.elapsed() < Duration::from_secs(1) {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(err)?;
-        let name = format!("bench-{n}");
+        // A new name per run: the CA refuses a second active certificate for one name.
+        let name = format!("bench-{run}-{n}");
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
         params
             .distinguished_name
