@@ -4,6 +4,9 @@
 //! acknowledged (201) is there, intact and readable, and every letter visible at all is whole:
 //! its signature verifies and its content is exactly what was sent.
 //!
+//! On SQLite the letters' content goes to the content store's files, on PostgreSQL to the
+//! database's rows (`content_store = "database"`), so that both stores are proved.
+//!
 //! `SANDI_CRASH_ROUNDS` kills per backend: 10 in the suite (bounded), 100 in
 //! `tests/run --extended`.
 
@@ -353,10 +356,19 @@ async fn check_round(
     ids.len()
 }
 
-async fn crash_rounds(extra: &[&str]) {
+/// Kills on a node whose letters' content goes where `content_store` says (`node.toml`).
+async fn crash_rounds(extra: &[&str], content_store: &str) -> (PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let docsvc = Path::new(env!("CARGO_BIN_EXE_docsvc"));
     let mut dev = sandi_e2e::node::DevNode::start(docsvc, &dir.path().join("node"), extra);
+    drop(dev.server.take());
+    let config = dev.data.join("node.toml");
+    let text = std::fs::read_to_string(&config).expect("node.toml");
+    std::fs::write(
+        &config,
+        format!("content_store = \"{content_store}\"\n{text}"),
+    )
+    .expect("node.toml");
     let (password, pin) = dev.creds.get(BUDI).expect("Budi").clone();
     let tls = docsvc::network::client::tls_config(&dev.root_ca(), None).expect("client TLS");
     let node = Node {
@@ -367,7 +379,7 @@ async fn crash_rounds(extra: &[&str]) {
         password,
         pin,
     };
-    let mut server = dev.server.take().expect("served");
+    let mut server = node.serve();
     let rng = ring::rand::SystemRandom::new();
     let (mut acked_total, mut visible_total) = (0, 0);
     let mut seen_ids = HashSet::new();
@@ -392,18 +404,26 @@ async fn crash_rounds(extra: &[&str]) {
         acked_total > 0,
         "no letter was ever acknowledged: the kills came too early"
     );
+    (node.data.clone(), dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_mid_write_on_sqlite_loses_nothing_acknowledged() {
-    crash_rounds(&[]).await;
+async fn killed_mid_write_on_sqlite_with_content_files_loses_nothing_acknowledged() {
+    let (data, _dir) = crash_rounds(&[], "files").await;
+    let files = sandi_e2e::node::content_file_count(&data);
+    assert!(files > 0, "the content went to no file");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_mid_write_on_postgres_loses_nothing_acknowledged() {
+async fn killed_mid_write_on_postgres_with_content_rows_loses_nothing_acknowledged() {
     let Some((url, name)) = sandi_e2e::pg::postgres().await else {
         return;
     };
-    crash_rounds(&["--database-url", &url]).await;
+    let (data, _dir) = crash_rounds(&["--database-url", &url], "database").await;
+    assert_eq!(
+        sandi_e2e::node::content_file_count(&data),
+        0,
+        "content written to files on a node that keeps it in the database"
+    );
     sandi_e2e::pg::drop_postgres(&name).await;
 }

@@ -143,9 +143,11 @@ async fn the_log_cannot_be_written(f: &Fixture) {
          FOR EACH STATEMENT EXECUTE FUNCTION sandi_disk_full();",
     )
     .await;
-    let (docs, chunks, entries) = (
+    let (docs, chunks, indexed, files, entries) = (
         count(&f.url, "documents").await,
         count(&f.url, "chunks").await,
+        count(&f.url, "content_files").await,
+        sandi_e2e::node::content_file_count(&f.data),
         count(&f.url, "audit_log").await,
     );
     let (status, text) = f.sign().await;
@@ -162,6 +164,12 @@ async fn the_log_cannot_be_written(f: &Fixture) {
         count(&f.url, "chunks").await,
         chunks,
         "no ciphertext left behind"
+    );
+    assert_eq!(count(&f.url, "content_files").await, indexed);
+    assert_eq!(
+        sandi_e2e::node::content_file_count(&f.data),
+        files,
+        "no content file left behind"
     );
     assert_eq!(count(&f.url, "audit_log").await, entries);
     sql(

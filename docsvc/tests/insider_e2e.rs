@@ -1,5 +1,6 @@
 //! An insider with write access to the database: 1,000 random single-byte changes to the
-//! stored letters (their rows, signed manifests, CMS signatures, ciphertext chunks), to the
+//! stored letters (their rows, signed manifests, CMS signatures, ciphertext chunks, the content
+//! store's index: each part's age header, file, offset and length), to the
 //! access log (entries, leaf hashes, signed heads), to officials' sessions and to officials'
 //! security attributes (clearance, roles, status, secrets' hashes, lockout counters, keys,
 //! certificate). Every one is detected and named, by the node when the letter is read, the
@@ -124,6 +125,7 @@ async fn letters(node: &Node, n: usize) -> Vec<String> {
 async fn cells(node: &Node, sessions: &[(String, String)]) -> Vec<Cell> {
     let mut out = letter_cells(node).await;
     out.extend(chunk_cells(node).await);
+    out.extend(content_cells(node).await);
     out.extend(log_cells(node).await);
     out.extend(head_cells(node).await);
     for (token, nip) in sessions {
@@ -184,6 +186,37 @@ async fn chunk_cells(node: &Node) -> Vec<Cell> {
             kind: Kind::Blob,
             used: Use::Letter(id),
         });
+    }
+    out
+}
+
+/// The content store's index: each part's age header, its file, and where its payload is.
+async fn content_cells(node: &Node) -> Vec<Cell> {
+    let mut out = Vec::new();
+    for r in sqlx::query("SELECT document_id, part FROM content_files")
+        .fetch_all(node.store.pool())
+        .await
+        .expect("content_files")
+    {
+        let id: String = r.try_get("document_id").expect("id");
+        let part: i64 = r.try_get("part").expect("part");
+        for (column, kind) in [
+            ("head", Kind::Blob),
+            ("file", Kind::Text),
+            ("payload_offset", Kind::Int),
+            ("payload_len", Kind::Int),
+        ] {
+            out.push(Cell {
+                table: "content_files",
+                column,
+                key: vec![
+                    ("document_id", Key::Text(id.clone())),
+                    ("part", Key::Int(part)),
+                ],
+                kind,
+                used: Use::Letter(id.clone()),
+            });
+        }
     }
     out
 }

@@ -1185,16 +1185,18 @@ async fn tampering_is_caught(
         &format!("UPDATE documents SET classification = 'rahasia' WHERE id = '{rahasia}'"),
     )
     .await;
-    // Another letter's ciphertext swapped in.
+    // Another letter's ciphertext swapped in (its place in the content store).
     let other = &ids["terbatas"];
     execute(
         &node.database_url,
-        &format!("UPDATE chunks SET document_id = 'swap' WHERE document_id = '{rahasia}'"),
+        &format!("UPDATE content_files SET document_id = 'swap' WHERE document_id = '{rahasia}'"),
     )
     .await;
     execute(
         &node.database_url,
-        &format!("UPDATE chunks SET document_id = '{rahasia}' WHERE document_id = '{other}'"),
+        &format!(
+            "UPDATE content_files SET document_id = '{rahasia}' WHERE document_id = '{other}'"
+        ),
     )
     .await;
     let r = siti.get(&format!("/api/v1/documents/{rahasia}/content"));
@@ -1577,8 +1579,22 @@ async fn destruction_after_retention(node: &Node, budi: &Client, body: &Path, fi
     let r = maya.post_json(&format!("/api/v1/documents/{old_id}/destroy"), &json!({}));
     assert_eq!(r.status, 400, "a reason is required: {}", r.text());
 
+    let indexed =
+        |id: &str| format!("SELECT COUNT(*) FROM content_files WHERE document_id = '{id}'");
+    assert_eq!(count(&node.database_url, &indexed(&old_id)).await, 1);
+    let files_before = sandi_e2e::node::content_file_count(node.dir.path());
     let r = maya.post_json(&format!("/api/v1/documents/{old_id}/destroy"), &reason);
     assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        count(&node.database_url, &indexed(&old_id)).await,
+        0,
+        "its age headers are gone from the database"
+    );
+    assert_eq!(
+        sandi_e2e::node::content_file_count(node.dir.path()),
+        files_before - 1,
+        "its file is gone from the content store"
+    );
     let d = r.json();
     assert_eq!(d["record"]["destroyed_by"], PENGELOLA);
     assert_eq!(d["record"]["retention_ended"], "2022-01-02");
@@ -1871,8 +1887,8 @@ async fn letter_lifecycle_on_postgres() {
     sandi_e2e::pg::drop_postgres(&name).await;
 }
 
-/// A node killed (SIGKILL) in the middle of an upload leaves chunks and no letter; restarted,
-/// it sweeps them as abandoned, and the log still verifies.
+/// A node killed (SIGKILL) in the middle of an upload leaves part of a content file and no
+/// letter; restarted, it sweeps the file as abandoned, and the log still verifies.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_mid_upload_leaves_nothing_behind() {
     let mut node = start(None);
@@ -1895,15 +1911,26 @@ async fn a_crash_mid_upload_leaves_nothing_behind() {
         &["--limit-rate", "32M", "-F", &meta, "-F", &body],
     );
     let deadline = Instant::now() + Duration::from_secs(30);
-    while count(&db, "SELECT COUNT(*) FROM chunks").await == 0 {
-        assert!(Instant::now() < deadline, "no chunk was stored");
+    let written = |data: &Path| -> u64 {
+        std::fs::read_dir(data.join("content"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+            .filter_map(|f| f.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    };
+    while written(node.data()) == 0 {
+        assert!(Instant::now() < deadline, "no content was stored");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     node.child.kill().expect("SIGKILL");
     node.child.wait().expect("wait");
     let _ = upload.kill();
     let _ = upload.wait();
-    assert!(count(&db, "SELECT COUNT(*) FROM chunks").await > 0);
+    assert_eq!(sandi_e2e::node::content_file_count(node.data()), 1);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM content_files").await, 0);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM uploads").await, 1);
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM documents").await,
@@ -1930,8 +1957,11 @@ async fn a_crash_mid_upload_leaves_nothing_behind() {
 
     wait_listening(&node.base, &node.ca());
     let deadline = Instant::now() + Duration::from_secs(30);
-    while count(&db, "SELECT COUNT(*) FROM chunks").await > 0 {
-        assert!(Instant::now() < deadline, "abandoned chunks were not swept");
+    while sandi_e2e::node::content_file_count(node.data()) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the abandoned file was not swept"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(count(&db, "SELECT COUNT(*) FROM uploads").await, 0);

@@ -148,6 +148,16 @@ impl DevNode {
 }
 
 /// The output of a command that must succeed: its stdout and stderr together.
+/// How many files the content store holds in data directory `data` (`content/*/*`).
+pub fn content_file_count(data: &Path) -> usize {
+    std::fs::read_dir(data.join("content"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|d| std::fs::read_dir(d.path()).map_or(0, Iterator::count))
+        .sum()
+}
+
 pub fn ok(out: &std::process::Output) -> String {
     let text = format!(
         "{}{}",

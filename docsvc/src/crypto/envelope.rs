@@ -375,6 +375,11 @@ fn write_stanza(out: &mut Vec<u8>, s: &age_core::format::Stanza) {
     }
 }
 
+/// How long the age header at the start of `first_chunk` is: where its payload begins.
+pub fn header_len(first_chunk: &[u8]) -> Result<usize> {
+    Ok(parse_header(first_chunk)?.end)
+}
+
 /// Re-wraps the age header at the start of `first_chunk` to `recipients`: the file key is
 /// unwrapped with `identity`, the old header's MAC is checked, and a new header with a new MAC
 /// replaces it. The payload (nonce and encrypted body) is untouched, so the signed content hash

@@ -14,7 +14,7 @@ use crate::node::Node;
 use crate::node::log_alone;
 use crate::officials::Caller;
 use crate::officials::directory::{self, Official};
-use crate::store::{documents as rows, parts};
+use crate::store::{content, documents as rows};
 use crate::{Error, Result, now_rfc3339};
 
 /// A reclassification request: the new sifat and the written reason.
@@ -61,7 +61,7 @@ pub(crate) async fn people(node: &Node, m: &Manifest) -> Result<Vec<Official>> {
     Ok(out)
 }
 
-/// The first chunk of each part of `m` re-wrapped to `recipients`, opened with the archive
+/// The age header of each part of `m` re-wrapped to `recipients`, opened with the archive
 /// keys of `from` (the level the ciphertext is wrapped for now).
 pub(crate) async fn rewrapped_heads(
     node: &Node,
@@ -75,7 +75,7 @@ pub(crate) async fn rewrapped_heads(
         let part = i64::try_from(part).map_err(|_| Error::OutOfRange {
             what: "a part index",
         })?;
-        let first = parts::first_chunk(&node.store, &m.id, part)
+        let first = content::head(&node.store, &m.id, part)
             .await?
             .ok_or_else(|| Error::Integrity(format!("letter {}: part {part} is missing", m.id)))?;
         let head =
@@ -94,7 +94,7 @@ pub(crate) async fn write_heads(
     heads: &[(i64, Vec<u8>)],
 ) -> Result<()> {
     for (part, head) in heads {
-        parts::set_first_chunk(tx, id, *part, head).await?;
+        content::set_head(tx, id, *part, head).await?;
     }
     Ok(())
 }
@@ -493,7 +493,7 @@ pub async fn destroy(
             m.id
         )));
     }
-    parts::delete_ciphertext(&mut tx, &m.id).await?;
+    let files = content::delete(&mut tx, &m.id).await?;
     rows::insert_destruction(&mut tx, &m.id, &bytes, &cms, &record.destroyed_at).await?;
     node.audit
         .commit_with(
@@ -501,6 +501,8 @@ pub async fn destroy(
             &entry(caller, "destroy", Some(&m.id), Some(m.classification), &d),
         )
         .await?;
+    // Its headers are gone with the commit, so the file cannot be decrypted; now it goes too.
+    content::remove_files(&node.store, &files).await;
     Ok(destruction(record, &bytes, &cms))
 }
 

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use futures_util::Stream;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::client::conn::http1::SendRequest;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -31,9 +33,12 @@ fn tls(e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// A request body: whole, or streamed.
+type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
 /// One keep-alive HTTPS connection.
 pub struct Client {
-    send: SendRequest<Full<Bytes>>,
+    send: SendRequest<Body>,
     host: String,
 }
 
@@ -132,6 +137,38 @@ impl Client {
         body: Bytes,
         max: usize,
     ) -> Result<(u16, hyper::HeaderMap, Bytes)> {
+        let body = Full::new(body)
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        self.exchange(method, path, headers, body, max).await
+    }
+
+    /// [`Client::call_limited`] with a body streamed as `blocks` yields it: memory holds a few
+    /// blocks whatever its length. An error from `blocks` aborts the request.
+    pub async fn call_streamed<S>(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        blocks: S,
+        max: usize,
+    ) -> Result<(u16, hyper::HeaderMap, Bytes)>
+    where
+        S: Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    {
+        use futures_util::StreamExt as _;
+        let body = StreamBody::new(blocks.map(|b| b.map(hyper::body::Frame::data))).boxed_unsync();
+        self.exchange(method, path, headers, body, max).await
+    }
+
+    async fn exchange(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+        max: usize,
+    ) -> Result<(u16, hyper::HeaderMap, Bytes)> {
         let mut req = hyper::Request::builder()
             .method(method)
             .uri(path)
@@ -140,7 +177,7 @@ impl Client {
             req = req.header(*k, *v);
         }
         let req = req
-            .body(Full::new(body))
+            .body(body)
             .map_err(exchange("building a request", &self.host))?;
         self.send
             .ready()

@@ -85,6 +85,11 @@ pub struct Config {
     /// `[ca]`: the online CA (`keymgr serve`) this node enrols and renews with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<ca::CaConfig>,
+    /// Where letters' content is kept: `files` (the default: an append-only store in the data
+    /// directory's `content/`) or `database` (rows of the database, for nodes whose processes
+    /// share only PostgreSQL). Either way the database holds the metadata and age headers.
+    #[serde(default, skip_serializing_if = "is_files")]
+    pub content_store: crate::store::content::Mode,
     /// `[keystore]`: where the node's keys live besides the sealed software keystore.
     #[serde(default, skip_serializing_if = "Keystore::is_default")]
     pub keystore: Keystore,
@@ -152,6 +157,11 @@ pub struct Pki {
 // default that changes reaches nodes that never set it).
 fn is_dev_arc(arc: &str) -> bool {
     arc == keymgr::oid_arc::DEV_OID_ARC
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_files(mode: &crate::store::content::Mode) -> bool {
+    *mode == crate::store::content::Mode::Files
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
@@ -391,6 +401,7 @@ impl Config {
             pki: Pki::default(),
             ca: None,
             keystore: Keystore::default(),
+            content_store: crate::store::content::Mode::default(),
         }
     }
 
@@ -680,7 +691,9 @@ impl Node {
         let keys = KeysFile::open(&layout)?;
         let tls_keystore = open_tls_keystore(&layout)?;
         let policy = PolicyStore::load(&config.policy_dir)?;
-        let store = Store::open(&config.database_url(&layout)).await?;
+        let store = Store::open(&config.database_url(&layout))
+            .await?
+            .with_content(layout.dir(), config.content_store);
         let root_der = read_pem_certs(&layout.ca("root.pem"))?.remove(0);
         let signing_ca_der = read_pem_certs(&layout.ca("signing-ca.pem"))?.remove(0);
         let network_ca_der = read_pem_certs(&layout.ca("network-ca.pem"))?.remove(0);

@@ -20,6 +20,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 
 use crate::node::{Config, Layout, NodeKeys, read_pem_certs};
+use crate::ops::backup_content::{ContentRestore, content_extent, copy_content};
 use crate::ops::backup_files::{files_of, inside};
 use crate::ops::backup_schema::{Kind, Table, schema};
 use crate::ops::backup_seal::SealTrust;
@@ -60,6 +61,13 @@ enum Record {
         path: String,
         data: String,
     },
+    /// A piece of a file of the content store (`content/`), as the rows of the snapshot name
+    /// it: written at `offset` of file `file` on restore.
+    Content {
+        file: String,
+        offset: u64,
+        data: String,
+    },
     Row {
         table: String,
         values: Vec<serde_json::Value>,
@@ -67,6 +75,9 @@ enum Record {
     End {
         files: u64,
         rows: BTreeMap<String, u64>,
+        /// Bytes of the content store's files.
+        #[serde(default)]
+        content: u64,
     },
 }
 
@@ -74,6 +85,8 @@ enum Record {
 #[derive(Debug, Default)]
 pub struct Summary {
     pub files: u64,
+    /// Bytes of letters' content from the content store's files.
+    pub content: u64,
     pub rows: BTreeMap<String, u64>,
     pub bytes: u64,
 }
@@ -123,13 +136,20 @@ fn encode(values: Vec<Value>) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Every table's rows, in one read transaction: the rows are one moment of the database.
+/// Every table's rows, in one read transaction: the rows are one moment of the database. Also
+/// returns the content store's files those rows name, each with how much of it they use.
 async fn dump(
     store: &Store,
     tables: &[Table],
     w: &mut impl Write,
-) -> Result<BTreeMap<String, u64>> {
-    crate::store::backup::dump(store, tables, &mut |t, values| {
+) -> Result<(BTreeMap<String, u64>, BTreeMap<String, u64>)> {
+    let mut content = BTreeMap::new();
+    let counts = crate::store::backup::dump(store, tables, &mut |t, values| {
+        if t.name == "content_files" {
+            let (file, end) = content_extent(t, &values)?;
+            let e = content.entry(file).or_insert(0);
+            *e = (*e).max(end);
+        }
         line(
             w,
             &Record::Row {
@@ -138,7 +158,8 @@ async fn dump(
             },
         )
     })
-    .await
+    .await?;
+    Ok((counts, content))
 }
 
 /// Writes a backup of the node in `layout` to `out` (which must not exist), encrypted to
@@ -202,10 +223,27 @@ async fn write_backup(
             tables: tables.clone(),
         },
     )?;
+    let (rows, content) = dump(&store, &tables, &mut w).await?;
     let mut summary = Summary {
-        rows: dump(&store, &tables, &mut w).await?,
+        rows,
         ..Summary::default()
     };
+    // The content files after the snapshot: a file is complete and durable before any row
+    // names it, and never changes after.
+    let content_dir = layout.dir().join("content");
+    for (name, end) in &content {
+        summary.content +=
+            copy_content(&content_dir, name, *end, &mut w, |file, offset, data, w| {
+                line(
+                    w,
+                    &Record::Content {
+                        file: file.to_owned(),
+                        offset,
+                        data: B64.encode(data),
+                    },
+                )
+            })?;
+    }
     progress(&format!(
         "database: {} rows in {} tables",
         summary.rows.values().sum::<u64>(),
@@ -232,6 +270,7 @@ async fn write_backup(
         &Record::End {
             files: summary.files,
             rows: summary.rows.clone(),
+            content: summary.content,
         },
     )?;
     let sink = w
@@ -435,6 +474,13 @@ pub async fn check_contents(
                 summary.bytes += data.len() as u64 * 3 / 4;
                 summary.files += 1;
             }
+            Record::Content { file, data, .. } if header => {
+                crate::store::content::file_path(Path::new("/"), &file)?;
+                summary.content += B64
+                    .decode(data)
+                    .map_err(|_| Error::Integrity(format!("content {file}: bad encoding")))?
+                    .len() as u64;
+            }
             Record::Row { table, .. } if header => {
                 if !tables_known.iter().any(|t| t.name == table) {
                     return Err(Error::Integrity(format!(
@@ -443,10 +489,14 @@ pub async fn check_contents(
                 }
                 *summary.rows.entry(table).or_default() += 1;
             }
-            Record::End { files, rows } if header => {
+            Record::End {
+                files,
+                rows,
+                content,
+            } if header => {
                 let counted: BTreeMap<String, u64> =
                     rows.into_iter().filter(|(_, n)| *n > 0).collect();
-                if files != summary.files || counted != summary.rows {
+                if files != summary.files || counted != summary.rows || content != summary.content {
                     return Err(Error::Integrity(
                         "the backup's counts do not match its contents".into(),
                     ));
@@ -586,17 +636,18 @@ async fn restore_into(
     crate::store::backup::clear_seeded(&mut tx).await?;
     let mut summary = Summary::default();
     let mut end = None;
+    let mut content = ContentRestore::new(target);
     for r in records {
         match r? {
-            Record::File { path: rel, data } => {
-                let dest = inside(target, &rel)?;
-                if let Some(parent) = dest.parent() {
-                    std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
-                }
+            Record::Content { file, offset, data } => {
                 let bytes = B64
                     .decode(data)
-                    .map_err(|_| Error::Integrity(format!("file {rel}: bad encoding")))?;
-                crate::private_files::write_private(&dest, &bytes)?;
+                    .map_err(|_| Error::Integrity(format!("content {file}: bad encoding")))?;
+                content.write(&file, offset, &bytes)?;
+                summary.content += bytes.len() as u64;
+            }
+            Record::File { path: rel, data } => {
+                restore_file(target, &rel, &data)?;
                 summary.files += 1;
             }
             Record::Row { table, values } => {
@@ -606,8 +657,12 @@ async fn restore_into(
                 insert(&mut tx, t, values).await?;
                 *summary.rows.entry(table).or_default() += 1;
             }
-            Record::End { files, rows } => {
-                end = Some((files, rows));
+            Record::End {
+                files,
+                rows,
+                content,
+            } => {
+                end = Some((files, rows, content));
                 break;
             }
             Record::Header { .. } => {
@@ -615,11 +670,12 @@ async fn restore_into(
             }
         }
     }
-    let Some((files, rows)) = end else {
+    let Some((files, rows, content_bytes)) = end else {
         return Err(Error::Integrity("the backup ends early".into()));
     };
+    content.finish()?;
     let counted: BTreeMap<String, u64> = rows.into_iter().filter(|(_, n)| *n > 0).collect();
-    if files != summary.files || counted != summary.rows {
+    if files != summary.files || counted != summary.rows || content_bytes != summary.content {
         return Err(Error::Integrity(
             "the backup's counts do not match its contents".into(),
         ));
@@ -638,6 +694,18 @@ async fn restore_into(
     ));
     finish(target, &store, database_url, progress).await?;
     Ok(summary)
+}
+
+/// Writes a file of the backup into the restored data directory (never outside it).
+fn restore_file(target: &Path, rel: &str, data: &str) -> Result<()> {
+    let dest = inside(target, rel)?;
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
+    }
+    let bytes = B64
+        .decode(data)
+        .map_err(|_| Error::Integrity(format!("file {rel}: bad encoding")))?;
+    crate::private_files::write_private(&dest, &bytes)
 }
 
 /// Points the restored configuration at its new data directory and database, and verifies

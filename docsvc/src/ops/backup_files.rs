@@ -69,6 +69,8 @@ pub(crate) fn files_of(dir: &Path, policy_dir: &Path) -> Result<Vec<(String, Pat
 fn never_backed_up(top: &str) -> bool {
     top == "shares"
         || top == "spool"
+        // Letters' content: copied as the database's rows name it, not as the directory is.
+        || top == "content"
         || top == "tls-keystore"
         || top == "tls"
         || top.starts_with("docsvc.db")

@@ -2,6 +2,7 @@
 //! node's TLS key.
 
 pub mod backup;
+mod backup_content;
 mod backup_files;
 mod backup_schema;
 pub mod backup_seal;

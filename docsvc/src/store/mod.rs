@@ -5,6 +5,7 @@ pub mod applications;
 pub mod approvals;
 pub mod audit_log;
 pub mod backup;
+pub mod content;
 mod database_error;
 pub mod delegations;
 pub mod deliveries;
@@ -45,6 +46,8 @@ pub struct Store {
     integrity: integrity::Integrity,
     /// Applications' rows by client certificate, as recently read (the signing API's hot path).
     applications: std::sync::Arc<applications::RowCache>,
+    /// Where letters' content is read from and written to.
+    content: std::sync::Arc<content::Content>,
 }
 
 pub type Tx = Transaction<'static, Any>;
@@ -96,6 +99,7 @@ impl Store {
             backend,
             integrity: integrity::Integrity::default(),
             applications: std::sync::Arc::default(),
+            content: std::sync::Arc::default(),
         })
     }
 
@@ -129,6 +133,18 @@ impl Store {
     /// The pool for queries that only read.
     pub fn reader(&self) -> &AnyPool {
         &self.readers
+    }
+
+    /// This store with letters' content in the data directory `data_dir` (read whatever the
+    /// mode; new letters written as `mode` says). Without it, content is in the database.
+    #[must_use]
+    pub fn with_content(mut self, data_dir: &std::path::Path, mode: content::Mode) -> Self {
+        self.content = std::sync::Arc::new(content::Content::new(data_dir, mode));
+        self
+    }
+
+    pub fn content(&self) -> &content::Content {
+        &self.content
     }
 
     pub fn integrity(&self) -> &integrity::Integrity {

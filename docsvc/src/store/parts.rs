@@ -1,11 +1,14 @@
-//! The ciphertext of letters' parts: `chunks` (each part's age ciphertext in numbered chunks;
-//! the first holds the age header) and `uploads` (letters whose parts are still being
-//! written, so that an abandoned upload can be swept).
+//! The ciphertext of letters' parts as the database holds it: `chunks` (each part's age
+//! ciphertext in numbered chunks; the first holds the age header), `content_files` (each
+//! part's age header and its payload's place in the content store's file; see `content`) and
+//! `uploads` (letters whose parts are still being written, so that an abandoned upload can be
+//! swept).
 
 use super::{Store, Tx};
 use crate::Result;
 
-/// Notes that the parts of letter `id` start arriving (before the first chunk is written).
+/// Notes that an upload starts (before its first byte is written): keyed by the letter's id
+/// where its chunks go to the database, by its file's name where they go to the content store.
 pub async fn start_upload(store: &Store, id: &str, started_at: &str) -> Result<()> {
     sqlx::query("INSERT INTO uploads (document_id, started_at) VALUES ($1, $2)")
         .bind(id)
@@ -106,6 +109,19 @@ pub async fn chunk_count(store: &Store, id: &str, part: i64) -> Result<i64> {
     Ok(n)
 }
 
+/// How many bytes the chunks of part `part` of letter `id` hold together.
+pub async fn chunk_bytes(store: &Store, id: &str, part: i64) -> Result<i64> {
+    let (n,): (Option<i64>,) = sqlx::query_as(
+        "SELECT CAST(SUM(LENGTH(data)) AS BIGINT) AS n FROM chunks \
+         WHERE document_id = $1 AND part = $2",
+    )
+    .bind(id)
+    .bind(part)
+    .fetch_one(store.reader())
+    .await?;
+    Ok(n.unwrap_or(0))
+}
+
 /// The first chunk (with the age header) of part `part` of letter `id`.
 pub async fn first_chunk(store: &Store, id: &str, part: i64) -> Result<Option<Vec<u8>>> {
     let row: Option<(Vec<u8>,)> =
@@ -129,37 +145,115 @@ pub async fn chunk(store: &Store, id: &str, part: i64, seq: i64) -> Result<Optio
     Ok(row.map(|(data,)| data))
 }
 
-/// The whole ciphertext of part `part` of letter `id`: its chunks in order, joined.
-pub async fn part_ciphertext(store: &Store, id: &str, part: i64) -> Result<Vec<u8>> {
-    let rows: Vec<(Vec<u8>,)> =
-        sqlx::query_as("SELECT data FROM chunks WHERE document_id = $1 AND part = $2 ORDER BY seq")
+/// Replaces the age header of part `part` of letter `id`: in `content_files` where the part is
+/// in the content store, otherwise its first chunk.
+pub async fn set_head(tx: &mut Tx, id: &str, part: i64, head: &[u8]) -> Result<()> {
+    for sql in [
+        "UPDATE content_files SET head = $1 WHERE document_id = $2 AND part = $3",
+        "UPDATE chunks SET data = $1 WHERE document_id = $2 AND part = $3 AND seq = 0",
+    ] {
+        sqlx::query(sql)
+            .bind(head)
             .bind(id)
             .bind(part)
-            .fetch_all(store.reader())
+            .execute(&mut **tx)
             .await?;
-    let mut bytes = Vec::new();
-    for (data,) in rows {
-        bytes.extend_from_slice(&data);
     }
-    Ok(bytes)
-}
-
-/// Replaces the first chunk (the age header) of part `part` of letter `id`.
-pub async fn set_first_chunk(tx: &mut Tx, id: &str, part: i64, head: &[u8]) -> Result<()> {
-    sqlx::query("UPDATE chunks SET data = $1 WHERE document_id = $2 AND part = $3 AND seq = 0")
-        .bind(head)
-        .bind(id)
-        .bind(part)
-        .execute(&mut **tx)
-        .await?;
     Ok(())
 }
 
-/// Deletes the whole ciphertext of letter `id`.
+/// Where part `part` of letter `id` is in the content store: its file, its age header, the
+/// payload's offset in the file and its length.
+pub async fn insert_file_part(
+    tx: &mut Tx,
+    id: &str,
+    part: i64,
+    file: &str,
+    head: &[u8],
+    (offset, len): (u64, u64),
+) -> Result<()> {
+    let wide = |n: u64| {
+        i64::try_from(n).map_err(|_| crate::Error::OutOfRange {
+            what: "a content offset",
+        })
+    };
+    sqlx::query(
+        "INSERT INTO content_files (document_id, part, file, head, payload_offset, payload_len) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(part)
+    .bind(file)
+    .bind(head)
+    .bind(wide(offset)?)
+    .bind(wide(len)?)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A part's place in the content store.
+#[derive(Debug, sqlx::FromRow)]
+pub struct FilePart {
+    pub file: String,
+    pub head: Vec<u8>,
+    pub payload_offset: i64,
+    pub payload_len: i64,
+}
+
+/// Part `part` of letter `id` in the content store.
+pub async fn file_part(store: &Store, id: &str, part: i64) -> Result<Option<FilePart>> {
+    Ok(sqlx::query_as(
+        "SELECT file, head, payload_offset, payload_len FROM content_files \
+         WHERE document_id = $1 AND part = $2",
+    )
+    .bind(id)
+    .bind(part)
+    .fetch_optional(store.reader())
+    .await?)
+}
+
+/// The content store's files of letter `id`.
+pub async fn files_of(tx: &mut Tx, id: &str) -> Result<Vec<String>> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT DISTINCT file FROM content_files WHERE document_id = $1")
+            .bind(id)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(rows.into_iter().map(|(f,)| f).collect())
+}
+
+/// Whether the content store's file `file` is still wanted: a letter's part is in it, or it is
+/// an upload under way.
+pub async fn content_in_use(store: &Store, file: &str) -> Result<bool> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM content_files WHERE file = $1) \
+         + (SELECT COUNT(*) FROM uploads WHERE document_id = $1) AS n",
+    )
+    .bind(file)
+    .fetch_one(store.pool())
+    .await?;
+    Ok(n > 0)
+}
+
+/// When the unfinished upload marked `key` started, if there is one.
+pub async fn upload_started(store: &Store, key: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT started_at FROM uploads WHERE document_id = $1")
+            .bind(key)
+            .fetch_optional(store.pool())
+            .await?,
+    )
+}
+
+/// Deletes the whole ciphertext of letter `id` the database holds: its chunks, or the headers
+/// and index of its file in the content store.
 pub async fn delete_ciphertext(tx: &mut Tx, id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM chunks WHERE document_id = $1")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    for sql in [
+        "DELETE FROM chunks WHERE document_id = $1",
+        "DELETE FROM content_files WHERE document_id = $1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut **tx).await?;
+    }
     Ok(())
 }

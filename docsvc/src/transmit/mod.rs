@@ -20,9 +20,10 @@ use crate::store::outbox::{self, Attempt};
 use crate::{Error, Result, now_rfc3339};
 
 pub(crate) const MAGIC: &[u8] = b"SANDI-ENVELOPE-1\n";
-/// Letters are carried whole in one request for now; larger ones wait in `dead` with this
-/// reason rather than being cut.
-pub const MAX_ENVELOPE: usize = 256 << 20;
+/// The largest letter carried between nodes, in one request streamed from the content store
+/// (above the 2 GiB a node accepts from its officials by default). Larger ones wait in `dead`
+/// with this reason rather than being cut.
+pub const MAX_ENVELOPE: usize = 4 << 30;
 
 /// A letter as it travels.
 #[derive(Debug)]
@@ -35,12 +36,7 @@ pub struct Envelope {
 
 impl Envelope {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = MAGIC.to_vec();
-        for field in [&self.manifest, &self.signature] {
-            out.extend_from_slice(&u32::try_from(field.len()).unwrap_or(u32::MAX).to_be_bytes());
-            out.extend_from_slice(field);
-        }
-        out.extend_from_slice(&u32::try_from(self.parts.len()).unwrap_or(0).to_be_bytes());
+        let mut out = head(&self.manifest, &self.signature, self.parts.len());
         for p in &self.parts {
             out.extend_from_slice(&(p.len() as u64).to_be_bytes());
             out.extend_from_slice(p);
@@ -86,7 +82,110 @@ pub(crate) fn sha256_hex(b: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, b))
 }
 
-/// Reads a stored letter back into an envelope, as the worker sends it.
+/// An envelope's start: the magic, the manifest, the signature and how many parts follow.
+fn head(manifest: &[u8], signature: &[u8], parts: usize) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    for field in [manifest, signature] {
+        out.extend_from_slice(&u32::try_from(field.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(field);
+    }
+    out.extend_from_slice(&u32::try_from(parts).unwrap_or(0).to_be_bytes());
+    out
+}
+
+/// A stored letter as the worker sends it: the envelope's length, and its bytes streamed from
+/// the content store (the head, then each part's length and its ciphertext piece by piece), so
+/// that the sender holds a few pieces whatever the letter's size. A part that reads other
+/// than its length ends the stream with an error, which aborts the request.
+pub async fn envelope_stream(
+    node: &Node,
+    checked: &Checked,
+) -> Result<(
+    u64,
+    impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + use<>,
+)> {
+    let m = &checked.manifest;
+    let total: u64 = m.parts.iter().map(|p| p.size).sum();
+    if usize::try_from(total).map_or(true, |t| t > MAX_ENVELOPE) {
+        return Err(Error::TooLarge(format!(
+            "letter {} is over {} MiB: it is not transmitted",
+            m.id,
+            MAX_ENVELOPE >> 20
+        )));
+    }
+    let start = head(&m.canonical()?, &checked.signature, m.parts.len());
+    let mut lengths = Vec::with_capacity(m.parts.len());
+    for part in 0..m.parts.len() {
+        let part = i64::try_from(part).map_err(|_| Error::OutOfRange {
+            what: "a part index",
+        })?;
+        lengths.push(crate::store::content::part_len(&node.store, &m.id, part).await?);
+    }
+    let length = lengths
+        .iter()
+        .try_fold(start.len() as u64, |n, l| n.checked_add(8)?.checked_add(*l))
+        .ok_or(Error::OutOfRange {
+            what: "an envelope's length",
+        })?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    let (store, id) = (node.store.clone(), m.id.clone());
+    tokio::spawn(async move {
+        if tx.send(Ok(start.into())).await.is_err() {
+            return;
+        }
+        for (part, len) in lengths.into_iter().enumerate() {
+            let sent = send_part(&store, &id, part, len, &tx).await;
+            if let Err(e) = sent {
+                let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                return;
+            }
+        }
+    });
+    let blocks = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|block| (block, rx))
+    });
+    Ok((length, blocks))
+}
+
+/// One part of a streamed envelope: its length, then its ciphertext, which must be as long.
+async fn send_part(
+    store: &crate::store::Store,
+    id: &str,
+    part: usize,
+    len: u64,
+    tx: &tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
+) -> Result<()> {
+    let gone = || Error::Task {
+        what: "sending a letter",
+        detail: "the connection went away".into(),
+    };
+    tx.send(Ok(len.to_be_bytes().to_vec().into()))
+        .await
+        .map_err(|_| gone())?;
+    let index = i64::try_from(part).map_err(|_| Error::OutOfRange {
+        what: "a part index",
+    })?;
+    let mut source = crate::store::content::open_part(store, id, index)
+        .await?
+        .ok_or_else(|| Error::Integrity(format!("letter {id}: part {part} is missing")))?;
+    let mut sent = 0u64;
+    while let Some(piece) = source.next().await? {
+        sent += piece.len() as u64;
+        if sent > len {
+            break;
+        }
+        tx.send(Ok(piece.into())).await.map_err(|_| gone())?;
+    }
+    if sent != len {
+        return Err(Error::Integrity(format!(
+            "letter {id}: part {part} changed while it was sent"
+        )));
+    }
+    Ok(())
+}
+
+/// Reads a stored letter back into an envelope held whole in memory (tests and tools; the
+/// worker streams it with [`envelope_stream`]).
 pub async fn envelope_of(node: &Node, checked: &Checked) -> Result<Envelope> {
     let m = &checked.manifest;
     let total: u64 = m.parts.iter().map(|p| p.size).sum();
@@ -102,7 +201,7 @@ pub async fn envelope_of(node: &Node, checked: &Checked) -> Result<Envelope> {
         let part = i64::try_from(part).map_err(|_| Error::OutOfRange {
             what: "a part index",
         })?;
-        parts.push(crate::store::parts::part_ciphertext(&node.store, &m.id, part).await?);
+        parts.push(crate::store::content::part_bytes(&node.store, &m.id, part).await?);
     }
     Ok(Envelope {
         manifest: m.canonical()?,
@@ -175,20 +274,27 @@ async fn deliver_one(node: &Node, id: &str, peer: &str) -> Outcome {
     if let Err(e) = crate::letters::approvals::required(node, &checked, &doc).await {
         return Outcome::Refused(e.to_string());
     }
-    let env = match envelope_of(node, &checked).await {
-        Ok(e) => e,
-        Err(e) => return Outcome::Refused(e.to_string()),
-    };
     let (entry, mut client) = match crate::network::connect(node, peer).await {
         Ok(c) => c,
         Err(e) => return Outcome::Retry(e.to_string()),
     };
+    let (length, blocks) = match envelope_stream(node, &checked).await {
+        Ok(e) => e,
+        Err(e @ Error::Database(_)) => return Outcome::Retry(e.to_string()),
+        Err(e) => return Outcome::Refused(e.to_string()),
+    };
+    let length = length.to_string();
+    // The answer is a receipt or a problem: a few KiB.
     let answer = client
-        .call(
+        .call_streamed(
             "POST",
             "/network/v1/letters",
-            &[("content-type", "application/vnd.sandi.envelope")],
-            bytes::Bytes::from(env.encode()),
+            &[
+                ("content-type", "application/vnd.sandi.envelope"),
+                ("content-length", &length),
+            ],
+            blocks,
+            1 << 20,
         )
         .await;
     let (status, _, body) = match answer {
@@ -207,7 +313,11 @@ async fn deliver_one(node: &Node, id: &str, peer: &str) -> Outcome {
             Outcome::Refused(why)
         };
     }
-    match check_receipt(node, &body, id, &sha256_hex(&env.manifest), &entry) {
+    let manifest = match checked.manifest.canonical() {
+        Ok(m) => m,
+        Err(e) => return Outcome::Refused(e.to_string()),
+    };
+    match check_receipt(node, &body, id, &sha256_hex(&manifest), &entry) {
         Ok(r) => Outcome::Delivered(r),
         Err(e) => Outcome::Refused(format!("receipt from {peer}: {e}")),
     }

@@ -17,6 +17,7 @@ use crate::node::Node;
 use crate::node::log_alone;
 use crate::officials::Caller;
 use crate::officials::directory::{self, Official};
+use crate::store::content::{self, LetterWriter};
 use crate::store::{documents as rows, outbox, parts, recipients};
 use crate::{Error, Result, now_rfc3339};
 
@@ -38,6 +39,8 @@ pub struct Ingest<'a> {
     decisions: Vec<(&'static str, Decision)>,
     /// Dual control: the policy holds sending until a second official approves.
     awaiting_approval: bool,
+    /// The content store's writer, from the first part on.
+    writer: Option<LetterWriter>,
 }
 
 impl std::fmt::Debug for Ingest<'_> {
@@ -202,6 +205,7 @@ impl<'a> Ingest<'a> {
             parts: Vec::new(),
             decisions: Vec::new(),
             awaiting_approval: false,
+            writer: None,
             letter,
         };
         let draft = ingest.manifest(String::new());
@@ -375,14 +379,18 @@ impl<'a> Ingest<'a> {
         let part = i64::try_from(self.parts.len()).map_err(|_| Error::OutOfRange {
             what: "a part index",
         })?;
-        if part == 0 {
-            // Recorded before the first chunk: a crash from here on leaves something the
-            // sweep recognises as abandoned.
-            parts::start_upload(&self.node.store, &self.id, &now_rfc3339()).await?;
+        if self.writer.is_none() {
+            // Marked before the first byte: a crash from here on leaves something the sweep
+            // recognises as abandoned.
+            self.writer =
+                Some(LetterWriter::start(&self.node.store, &self.id, &now_rfc3339()).await?);
         }
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(Error::Integrity("a part with no writer".into()));
+        };
         let (plain_tx, mut chunk_rx, task) = envelope::encrypt_part(&self.age_recipients)?;
-        // Hashing here, encrypting on the blocking thread and writing on the database's own
-        // thread: three stages that run side by side.
+        // Hashing here, encrypting on the blocking thread and writing on the content store's
+        // own threads: three stages that run side by side.
         let feed = async move {
             let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
             let mut size = 0u64;
@@ -406,28 +414,13 @@ impl<'a> Ingest<'a> {
             }
             Ok::<_, Error>((hex::encode(hash.finish()), size))
         };
-        let store = &self.node.store;
-        let id = self.id.clone();
-        // Chunks commit in groups: one durable write per 16 MiB, not per chunk.
         let sink = async move {
-            let mut seq = 0i64;
-            let mut tx = None;
-            while let Some(chunk) = chunk_rx.recv().await {
-                if tx.is_none() {
-                    tx = Some(store.begin().await?);
-                }
-                if let Some(t) = tx.as_mut() {
-                    parts::insert_chunk(t, &id, part, seq, &chunk).await?;
-                }
-                seq += 1;
-                if seq % 16 == 0 {
-                    if let Some(t) = tx.take() {
-                        t.commit().await?;
-                    }
-                }
+            if let Some(first) = chunk_rx.recv().await {
+                let header_len = envelope::header_len(&first)?;
+                writer.begin_part(part, first, header_len).await?;
             }
-            if let Some(t) = tx.take() {
-                t.commit().await?;
+            while let Some(chunk) = chunk_rx.recv().await {
+                writer.write(chunk).await?;
             }
             Ok::<(), Error>(())
         };
@@ -451,13 +444,14 @@ impl<'a> Ingest<'a> {
 
     /// Removes what was stored for an ingest that will not finish.
     pub async fn abort(self) {
-        // Best effort: what is left is swept once the upload counts as abandoned.
-        let _ = parts::delete_upload(&self.node.store, &self.id).await;
+        if let Some(w) = self.writer {
+            w.abort().await;
+        }
     }
 
     /// Signs the manifest with the official's key and commits the letter, its addressees and
     /// its log entries in one transaction.
-    pub async fn finish(self) -> Result<Created> {
+    pub async fn finish(mut self) -> Result<Created> {
         let result = self.commit().await;
         if result.is_err() {
             self.abort().await;
@@ -465,21 +459,31 @@ impl<'a> Ingest<'a> {
         result
     }
 
-    async fn commit(&self) -> Result<Created> {
+    async fn commit(&mut self) -> Result<Created> {
         if self.parts.is_empty() {
             return Err(Error::invalid("body", "a letter needs a body"));
         }
         let node = self.node;
         let manifest = self.manifest(now_rfc3339());
         let bytes = manifest.canonical()?;
-        let cms = sign_as(
-            node,
-            &self.caller.official,
-            Kind::Manifest,
-            manifest.classification,
-            &bytes,
-        )
-        .await?;
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| Error::invalid("body", "a letter needs a body"))?;
+        // The content made durable while the manifest is signed, before the transaction that
+        // names it.
+        let (cms, sealed) = tokio::join!(
+            sign_as(
+                node,
+                &self.caller.official,
+                Kind::Manifest,
+                manifest.classification,
+                &bytes,
+            ),
+            writer.seal()
+        );
+        let cms = cms?;
+        sealed?;
 
         let wrapped_to = serde_json::to_string(&self.wrapped_to)
             .map_err(|e| Error::encode("the wrapped-to key list", e))?;
@@ -512,7 +516,11 @@ impl<'a> Ingest<'a> {
         if !self.awaiting_approval {
             deliver(&mut tx, &manifest).await?;
         }
-        parts::finish_upload(&mut tx, &manifest.id).await?;
+        let writer = self
+            .writer
+            .as_ref()
+            .ok_or_else(|| Error::invalid("body", "a letter needs a body"))?;
+        writer.record(&mut tx).await?;
         let mut last = None;
         for (name, d) in &self.decisions {
             last = Some(
@@ -547,9 +555,9 @@ impl<'a> Ingest<'a> {
     }
 }
 
-/// Removes the chunks of uploads abandoned for longer than `minutes` (a client that went away
-/// mid-upload, a crash of the node) and chunks that belong to no letter and no upload.
-/// Returns how many chunks were removed.
+/// Removes what uploads abandoned for longer than `minutes` left (a client that went away
+/// mid-upload, a crash of the node), and chunks and content files that belong to no letter
+/// and no upload. Returns how many chunks and files were removed.
 pub async fn sweep_abandoned(node: &Node, minutes: i64) -> Result<u64> {
     let cutoff = crate::rfc3339(OffsetDateTime::now_utc() - time::Duration::minutes(minutes));
     let mut removed = 0;
@@ -557,6 +565,7 @@ pub async fn sweep_abandoned(node: &Node, minutes: i64) -> Result<u64> {
         removed += parts::sweep_upload(&node.store, &id).await?;
     }
     removed += parts::delete_orphan_chunks(&node.store).await?;
+    removed += content::sweep_files(&node.store).await?;
     Ok(removed)
 }
 

@@ -16,7 +16,7 @@ use crate::node::Node;
 use crate::node::log_alone;
 use crate::officials::Caller;
 use crate::officials::directory::{self, Official};
-use crate::store::{documents as rows, parts};
+use crate::store::{content, documents as rows};
 use crate::{Error, Result};
 
 /// A letter loaded and checked: its manifest matches its row, its signature verifies.
@@ -203,31 +203,40 @@ pub async fn open_part(
     let part_i = i64::try_from(part).map_err(|_| Error::OutOfRange {
         what: "a part index",
     })?;
-    let count = parts::chunk_count(&node.store, &m.id, part_i).await?;
-    let first = parts::first_chunk(&node.store, &m.id, part_i).await?;
+    let mut source = content::open_part(&node.store, &m.id, part_i).await?;
+    let first = match source.as_mut() {
+        Some(s) => s.next().await?,
+        None => None,
+    };
     let nonce = first
         .as_deref()
         .and_then(envelope::payload_nonce)
         .map(hex::encode);
-    if nonce.as_deref() != Some(p.payload_nonce.as_str()) {
+    let (Some(mut source), Some(first), true) = (
+        source,
+        first,
+        nonce.as_deref() == Some(p.payload_nonce.as_str()),
+    ) else {
         return Err(Error::Integrity(format!(
             "letter {}: the stored ciphertext is not the one the manifest signs",
             m.id
         )));
-    }
+    };
     let identities = archive_identities(node, m.classification)?;
     let (cipher_tx, plain_rx) = envelope::decrypt_part(identities, p.sha256.clone());
-    let store = node.store.clone();
-    let id = m.id.clone();
     tokio::spawn(async move {
-        for seq in 0..count {
-            let chunk = parts::chunk(&store, &id, part_i, seq).await.and_then(|c| {
-                c.ok_or_else(|| Error::Integrity(format!("letter {id}: chunk {seq} is missing")))
-            });
+        let mut piece = Ok(Some(first));
+        loop {
+            let chunk = match piece {
+                Ok(Some(c)) => Ok(c),
+                Ok(None) => break,
+                Err(e) => Err(e),
+            };
             let stop = chunk.is_err();
             if cipher_tx.send(chunk).await.is_err() || stop {
                 break;
             }
+            piece = source.next().await;
         }
     });
     Metrics::inc(&node.metrics.documents_read);

@@ -32,7 +32,8 @@ use crate::crypto::signature::{self, Content};
 use crate::letters::documents;
 use crate::node::Node;
 use crate::officials::directory::{self, Official};
-use crate::store::{deliveries, documents as rows, parts, recipients};
+use crate::store::content::{self, LetterWriter};
+use crate::store::{deliveries, documents as rows, recipients};
 use crate::transmit::{MAX_ENVELOPE, RECEIPT_FORMAT, Receipt, SignedReceipt, sha256_hex};
 use crate::{Error, Result, now_rfc3339};
 
@@ -436,6 +437,26 @@ async fn store_received(
     client: Option<String>,
     d: &policies::Decision,
 ) -> Result<()> {
+    let cutoff = crate::rfc3339(
+        OffsetDateTime::now_utc() - time::Duration::minutes(node.config.abandoned_upload_minutes),
+    );
+    content::clear_unfinished(&node.store, &letter.m.id, &cutoff).await?;
+    let mut writer = LetterWriter::start(&node.store, &letter.m.id, &now_rfc3339()).await?;
+    let stored = store_with(node, letter, spool, local, &mut writer, (actor, client, d)).await;
+    if stored.is_err() {
+        writer.abort().await;
+    }
+    stored
+}
+
+async fn store_with(
+    node: &Node,
+    letter: &Spooled<'_>,
+    spool: &mut Spool,
+    local: &[(Official, &str)],
+    writer: &mut LetterWriter,
+    (actor, client, d): (&str, Option<String>, &policies::Decision),
+) -> Result<()> {
     let m = letter.m;
     // Re-wrapped here for this node's archive key and its addressees' keys, so that it opens
     // like any letter of this node; the encrypted body stays as signed.
@@ -444,7 +465,6 @@ async fn store_received(
     let identities = addressee_identities(node, local)?;
     spool.rewind().await?;
     let mut again = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut tx = node.store.begin().await?;
     for (part, &len) in letter.lengths.iter().enumerate() {
         let part = i64::try_from(part).map_err(|_| Error::OutOfRange {
             what: "a part index",
@@ -455,11 +475,14 @@ async fn store_received(
             let n = usize::try_from(left.min(CHUNK as u64)).map_err(|_| Error::OutOfRange {
                 what: "a chunk length",
             })?;
-            let mut data = spool.read(n, &mut again).await?;
+            let data = spool.read(n, &mut again).await?;
             if seq == 0 {
-                data = envelope::rewrap_header(&data, &identities, &recipients)?;
+                let first = envelope::rewrap_header(&data, &identities, &recipients)?;
+                let header_len = envelope::header_len(&first)?;
+                writer.begin_part(part, first, header_len).await?;
+            } else {
+                writer.write(data).await?;
             }
-            parts::insert_chunk(&mut tx, &m.id, part, seq, &data).await?;
             left -= n as u64;
             seq += 1;
         }
@@ -472,6 +495,9 @@ async fn store_received(
     }
     let wrapped_to = serde_json::to_string(&wrapped_to)
         .map_err(|e| Error::encode("the wrapped-to key list", e))?;
+    writer.seal().await?;
+    let mut tx = node.store.begin().await?;
+    writer.record(&mut tx).await?;
     rows::insert_received_document(
         &mut tx,
         &rows::NewDocument {
