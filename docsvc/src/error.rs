@@ -48,6 +48,10 @@ pub enum Error {
     /// The disk under the database is full: the action fails closed until space is freed.
     #[error("the node's storage is full: {0}")]
     StorageFull(String),
+    /// The same work is under way already: the caller tries again later (503, so that a peer's
+    /// delivery worker retries rather than giving up).
+    #[error("busy: {0}")]
+    Busy(String),
     #[error("database: {0}")]
     Database(String),
     #[error("{what} {path}: {source}")]
@@ -173,6 +177,7 @@ impl Error {
             Error::Sealed
             | Error::LogUnavailable(_)
             | Error::StorageFull(_)
+            | Error::Busy(_)
             | Error::RevocationUnknown(_)
             | Error::TimestampUnavailable(_)
             | Error::Keystore(hsm_shim::Error::Sealed { .. }) => 503,
@@ -216,6 +221,7 @@ impl Error {
             Error::Signature(_) => "bad-signature",
             Error::LogUnavailable(_) => "log-unavailable",
             Error::StorageFull(_) => "storage-full",
+            Error::Busy(_) => "busy",
             Error::RevocationUnknown(_) => "revocation-unknown",
             Error::TimestampUnavailable(_) => "timestamp-unavailable",
             Error::Database(_)

@@ -1,4 +1,5 @@
-//! The content store (issue 19): a letter's encrypted parts go to one append-only file in the
+//! The content store (issue 19): a small letter's ciphertext stays in the database, written in
+//! its own transaction; a larger letter's encrypted parts go to one append-only file in the
 //! data directory, its age headers and their places to the database. Rewrap changes the
 //! database alone, a changed byte in a file is caught, the sweep takes what no letter and no
 //! upload names and nothing else, and a node that keeps content in the database
@@ -14,6 +15,7 @@ use docsvc::crypto::envelope::Urgency;
 use docsvc::letters::documents::{self, Ingest, NewLetter};
 use docsvc::node::{Layout, Node};
 use docsvc::officials::Caller;
+use docsvc::store::content::{INLINE, LetterWriter};
 use futures_util::StreamExt as _;
 use sqlx::Row as _;
 
@@ -33,8 +35,8 @@ async fn open(dir: &Path) -> Arc<Node> {
     node
 }
 
-/// Budi sends a RAHASIA letter of `parts()` to Siti; its id.
-async fn send(node: &Node, nomor: &str) -> String {
+/// Budi sends a RAHASIA letter of `parts` to Siti; its id.
+async fn send(node: &Node, nomor: &str, parts: Vec<(&'static str, Vec<u8>)>) -> String {
     let officials = docsvc::officials::directory::list(&node.store)
         .await
         .expect("officials");
@@ -64,7 +66,7 @@ async fn send(node: &Node, nomor: &str) -> String {
     )
     .await
     .expect("begin");
-    for (name, body) in parts() {
+    for (name, body) in parts {
         ingest
             .add_part(
                 name,
@@ -146,21 +148,38 @@ async fn sweep_takes_only_what_nothing_names(
         .join("ab000000-0000-4000-8000-000000000000");
     std::fs::create_dir_all(stray.parent().expect("parent")).expect("dir");
     std::fs::write(&stray, b"left by a crash").expect("stray");
-    let abandoned = docsvc::store::content::LetterWriter::start(
+    // Past the inline limit, so that it is marked and written to a file.
+    let mut abandoned = LetterWriter::start(
         &node.store,
         "0c0c0c0c-0000-4000-8000-000000000000",
         "2000-01-01T00:00:00Z",
-    )
-    .await
-    .expect("an upload");
+    );
+    abandoned
+        .begin_part(0, vec![7; INLINE + 1], 16)
+        .await
+        .expect("an upload");
     drop(abandoned);
     assert_eq!(files(dir).len(), 3);
+    // The abandoned upload's file is removed; the stray file, recent, is left.
     let removed = documents::sweep_abandoned(node, 60).await.expect("sweep");
-    assert!(removed >= 2, "removed {removed}");
+    assert_eq!(removed, 1, "the abandoned upload's file");
+    let mut left = vec![stray.clone(), file.to_path_buf()];
+    left.sort();
+    assert_eq!(files(dir), left);
+    // Counted as old, the stray file is put aside for an operator, not deleted (a database
+    // that lost rows must not destroy letters); the letter's file stays.
+    let removed = documents::sweep_abandoned(node, 0).await.expect("sweep");
+    assert_eq!(removed, 1, "the stray file");
+    let aside = dir
+        .join("content")
+        .join("orphaned")
+        .join(stray.file_name().expect("name"));
+    let mut left = vec![aside, file.to_path_buf()];
+    left.sort();
     assert_eq!(
         files(dir),
-        vec![file.to_path_buf()],
-        "only the letter's file left"
+        left,
+        "the letter's file left, the stray one put aside"
     );
     assert_eq!(read(node, a).await.expect("reads"), expected);
 }
@@ -185,6 +204,55 @@ async fn a_changed_byte_is_caught(
     assert_eq!(read(node, a).await.expect("reads again"), expected);
 }
 
+/// A letter under the inline limit: its chunks in the database, written with it; no file, no
+/// upload mark.
+async fn small_letters_stay_inline(node: &Node, dir: &Path) {
+    let body = MARKER.repeat(400);
+    let id = send(node, "000/S/XI/2026", vec![("surat.txt", body.clone())]).await;
+    assert!(files(dir).is_empty(), "a small letter went to a file");
+    let chunks = "SELECT COUNT(*) FROM chunks WHERE document_id = $1";
+    assert_eq!(count(node, chunks, &id).await, 1);
+    let marks = "SELECT COUNT(*) FROM uploads WHERE document_id <> $1";
+    assert_eq!(count(node, marks, "").await, 0, "no upload mark left");
+    assert_eq!(read(node, &id).await.expect("reads"), vec![body]);
+}
+
+/// An upload the sweep took for abandoned while it was still running (its mark gone, its file
+/// perhaps removed) is refused at its commit, never stored as a letter that cannot be read.
+async fn a_swept_upload_is_never_acknowledged(node: &Node) {
+    let id = "0d0d0d0d-0000-4000-8000-000000000000";
+    let mut w = LetterWriter::start(&node.store, id, "2026-12-01T00:00:00Z");
+    w.begin_part(0, vec![7; INLINE + 1], 16)
+        .await
+        .expect("an upload");
+    sqlx::query("DELETE FROM uploads")
+        .execute(node.store.pool())
+        .await
+        .expect("as the sweep does");
+    w.seal().await.expect("sealed");
+    let mut tx = node.store.begin().await.expect("tx");
+    let err = w
+        .record(&mut tx)
+        .await
+        .expect_err("recorded after its sweep");
+    assert!(err.to_string().contains("swept"), "{err}");
+    drop(tx);
+    w.abort().await;
+}
+
+/// Database mode: a second copy of a stored letter (a peer's retry racing the first) that fails
+/// and is aborted never deletes the stored letter's chunks.
+async fn a_second_copy_never_removes_the_first(node: &Node, b: &str, expected: &[Vec<u8>]) {
+    let mut w = LetterWriter::start(&node.store, b, "2026-12-01T00:00:00Z");
+    let second = w.begin_part(0, vec![7; INLINE + 1], 16).await;
+    assert!(second.is_err(), "a second copy's chunks were written");
+    w.abort().await;
+    assert_eq!(
+        read(node, b).await.expect("the first still reads"),
+        expected
+    );
+}
+
 async fn content_store(postgres: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let pg = if postgres {
@@ -202,8 +270,10 @@ async fn content_store(postgres: bool) {
     let node = open(dir.path()).await;
     let expected: Vec<Vec<u8>> = parts().into_iter().map(|(_, b)| b).collect();
 
+    small_letters_stay_inline(&node, dir.path()).await;
+
     // One letter, one file; its headers and places in the database, no chunk.
-    let a = send(&node, "001/A/XI/2026").await;
+    let a = send(&node, "001/A/XI/2026", parts()).await;
     let [file] = files(dir.path()).try_into().expect("one file");
     let sql_chunks = "SELECT COUNT(*) FROM chunks WHERE document_id = $1";
     let sql_index = "SELECT COUNT(*) FROM content_files WHERE document_id = $1";
@@ -260,6 +330,7 @@ async fn content_store(postgres: bool) {
     assert_eq!(read(&node, &a).await.expect("reads"), expected);
 
     sweep_takes_only_what_nothing_names(&node, dir.path(), &file, &a, &expected).await;
+    a_swept_upload_is_never_acknowledged(&node).await;
 
     // The same node set to keep content in the database: no new file, both letters read.
     drop(node);
@@ -267,14 +338,16 @@ async fn content_store(postgres: bool) {
     let text = std::fs::read_to_string(&config).expect("node.toml");
     std::fs::write(&config, format!("content_store = \"database\"\n{text}")).expect("node.toml");
     let node = open(dir.path()).await;
-    let b = send(&node, "002/B/XI/2026").await;
-    assert_eq!(files(dir.path()), vec![file.clone()], "no file written");
+    let before = files(dir.path());
+    let b = send(&node, "002/B/XI/2026", parts()).await;
+    assert_eq!(files(dir.path()), before, "no file written");
     assert!(
         count(&node, sql_chunks, &b).await > 0,
         "chunks in the database"
     );
     assert_eq!(count(&node, sql_index, &b).await, 0);
     assert_eq!(read(&node, &b).await.expect("reads"), expected);
+    a_second_copy_never_removes_the_first(&node, &b, &expected).await;
     assert_eq!(
         read(&node, &a)
             .await

@@ -203,7 +203,14 @@ async fn write_and_kill(
     for i in 0..LETTERS {
         let nomor = format!("CRASH/{round}/{i}");
         // Bodies of 1-16 KiB: some letters take more than one chunk.
-        let mut body = vec![0u8; 1024 + random(rng, 15 * 1024)];
+        // Most letters are small (kept in the database with their row); one in four goes
+        // past the inline limit to the content store's files.
+        let size = if random(rng, 4) == 0 {
+            docsvc::store::content::INLINE + random(rng, 64 * 1024)
+        } else {
+            1024 + random(rng, 15 * 1024)
+        };
+        let mut body = vec![0u8; size];
         rng.fill(&mut body).expect("random");
         sent.insert(nomor.clone(), sha256(&body));
         let (budi, acked, count) = (budi.clone(), Arc::clone(&acked), Arc::clone(&count));

@@ -1544,7 +1544,10 @@ fn search_finds_the_letter(siti: &Client, id: &str) {
 async fn destruction_after_retention(node: &Node, budi: &Client, body: &Path, files: &Path) {
     let mut old = letter("biasa", &[RECIPIENT]);
     old["dated"] = json!("2020-01-02");
-    let r = create(budi, &old, body, None);
+    // Past the inline limit, so that its content is in the content store's files.
+    let large = files.join("arsip-lama.pdf");
+    std::fs::write(&large, vec![b'%'; 200 * 1024]).expect("write");
+    let r = create(budi, &old, &large, None);
     assert_eq!(r.status, 201, "{}", r.text());
     let old_id = r.json()["id"].as_str().expect("id").to_owned();
     // Retention counts from when the node stored a letter, not from its date: years pass.

@@ -694,6 +694,7 @@ impl Node {
         let store = Store::open(&config.database_url(&layout))
             .await?
             .with_content(layout.dir(), config.content_store);
+        crate::store::content::prepare(&store)?;
         let root_der = read_pem_certs(&layout.ca("root.pem"))?.remove(0);
         let signing_ca_der = read_pem_certs(&layout.ca("signing-ca.pem"))?.remove(0);
         let network_ca_der = read_pem_certs(&layout.ca("network-ca.pem"))?.remove(0);

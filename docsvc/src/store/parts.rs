@@ -35,7 +35,10 @@ pub async fn insert_chunk(tx: &mut Tx, id: &str, part: i64, seq: i64, data: &[u8
 pub async fn delete_upload(store: &Store, id: &str) -> Result<()> {
     let mut first = Ok(());
     for sql in [
-        "DELETE FROM chunks WHERE document_id = $1",
+        // Never a stored letter's chunks: a second delivery of a letter that was stored
+        // meanwhile, or a commit that failed in its answer only, keeps them.
+        "DELETE FROM chunks WHERE document_id = $1 \
+         AND NOT EXISTS (SELECT 1 FROM documents WHERE id = $1)",
         "DELETE FROM uploads WHERE document_id = $1",
     ] {
         let done = sqlx::query(sql).bind(id).execute(store.pool()).await;
@@ -48,13 +51,50 @@ pub async fn delete_upload(store: &Store, id: &str) -> Result<()> {
     first
 }
 
-/// Removes the mark of an upload that became a letter.
+/// Removes the mark of an upload that became a letter. A mark already gone means the sweep took
+/// the upload for abandoned (and may have removed what it wrote): the letter is refused.
 pub async fn finish_upload(tx: &mut Tx, id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM uploads WHERE document_id = $1")
+    let done = sqlx::query("DELETE FROM uploads WHERE document_id = $1")
         .bind(id)
         .execute(&mut **tx)
         .await?;
+    if done.rows_affected() != 1 {
+        return Err(crate::Error::Integrity(format!(
+            "upload {id} was swept as abandoned before it finished"
+        )));
+    }
     Ok(())
+}
+
+/// Notes that the upload marked `key` is still under way (so that a long one is not taken for
+/// abandoned).
+pub async fn touch_upload(store: &Store, key: &str, now: &str) -> Result<()> {
+    sqlx::query("UPDATE uploads SET started_at = $1 WHERE document_id = $2")
+        .bind(now)
+        .bind(key)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
+/// [`touch_upload`] inside a transaction.
+pub async fn touch_upload_in(tx: &mut Tx, key: &str, now: &str) -> Result<()> {
+    sqlx::query("UPDATE uploads SET started_at = $1 WHERE document_id = $2")
+        .bind(now)
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The content store's file names that rows name or uploads under way hold.
+pub async fn content_names_in_use(store: &Store) -> Result<std::collections::HashSet<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT file AS name FROM content_files UNION SELECT document_id AS name FROM uploads",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows.into_iter().map(|(n,)| n).collect())
 }
 
 /// The letters whose upload started before `cutoff` and has not finished.

@@ -105,7 +105,7 @@ pub async fn envelope_stream(
     impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + use<>,
 )> {
     let m = &checked.manifest;
-    let total: u64 = m.parts.iter().map(|p| p.size).sum();
+    let total = m.parts.iter().fold(0u64, |t, p| t.saturating_add(p.size));
     if usize::try_from(total).map_or(true, |t| t > MAX_ENVELOPE) {
         return Err(Error::TooLarge(format!(
             "letter {} is over {} MiB: it is not transmitted",
@@ -188,7 +188,7 @@ async fn send_part(
 /// worker streams it with [`envelope_stream`]).
 pub async fn envelope_of(node: &Node, checked: &Checked) -> Result<Envelope> {
     let m = &checked.manifest;
-    let total: u64 = m.parts.iter().map(|p| p.size).sum();
+    let total = m.parts.iter().fold(0u64, |t, p| t.saturating_add(p.size));
     if usize::try_from(total).map_or(true, |t| t > MAX_ENVELOPE) {
         return Err(Error::TooLarge(format!(
             "letter {} is over {} MiB: it is not transmitted whole",

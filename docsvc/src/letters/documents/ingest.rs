@@ -380,10 +380,13 @@ impl<'a> Ingest<'a> {
             what: "a part index",
         })?;
         if self.writer.is_none() {
-            // Marked before the first byte: a crash from here on leaves something the sweep
-            // recognises as abandoned.
-            self.writer =
-                Some(LetterWriter::start(&self.node.store, &self.id, &now_rfc3339()).await?);
+            // A small letter stays in memory until its transaction; a larger one is marked as
+            // an upload before its first byte is written, so a crash leaves nothing unswept.
+            self.writer = Some(LetterWriter::start(
+                &self.node.store,
+                &self.id,
+                &now_rfc3339(),
+            ));
         }
         let Some(writer) = self.writer.as_mut() else {
             return Err(Error::Integrity("a part with no writer".into()));
@@ -559,13 +562,19 @@ impl<'a> Ingest<'a> {
 /// mid-upload, a crash of the node), and chunks and content files that belong to no letter
 /// and no upload. Returns how many chunks and files were removed.
 pub async fn sweep_abandoned(node: &Node, minutes: i64) -> Result<u64> {
-    let cutoff = crate::rfc3339(OffsetDateTime::now_utc() - time::Duration::minutes(minutes));
+    let ago = time::Duration::minutes(minutes);
+    let cutoff = crate::rfc3339(OffsetDateTime::now_utc() - ago);
     let mut removed = 0;
-    for id in parts::uploads_started_before(&node.store, &cutoff).await? {
-        removed += parts::sweep_upload(&node.store, &id).await?;
+    for key in parts::uploads_started_before(&node.store, &cutoff).await? {
+        removed += parts::sweep_upload(&node.store, &key).await?;
+        if node.store.content().holds_files() && content::remove_unused(&node.store, &key).await {
+            removed += 1;
+        }
     }
     removed += parts::delete_orphan_chunks(&node.store).await?;
-    removed += content::sweep_files(&node.store).await?;
+    let since = std::time::SystemTime::now()
+        - std::time::Duration::from_secs(u64::try_from(ago.whole_seconds()).unwrap_or(0));
+    removed += content::sweep_files(&node.store, since).await?;
     Ok(removed)
 }
 

@@ -18,7 +18,9 @@ const MAX_SIGNATURE: usize = 64 << 10;
 /// Parts of one letter (the body and its attachments).
 const MAX_PARTS: usize = 100;
 /// The whole body: the largest letter and room for its header, as before.
-pub(super) const MAX_BODY: u64 = MAX_ENVELOPE as u64 + (1 << 20);
+// The ciphertext's overhead (16 bytes per 64 KiB, the headers, the manifest) on top of the
+// largest letter, with room to spare.
+pub const MAX_BODY: u64 = MAX_ENVELOPE as u64 + (MAX_ENVELOPE as u64 >> 10) + (1 << 20);
 /// A request body as a stream of byte blocks.
 pub type BodyStream = Pin<Box<dyn Stream<Item = std::result::Result<Bytes, axum::Error>> + Send>>;
 

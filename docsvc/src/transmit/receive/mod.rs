@@ -24,7 +24,8 @@ use time::OffsetDateTime;
 
 pub use incoming::{BodyStream, Incoming, decode};
 
-use self::incoming::{Header, MAX_BODY, read_header, too_large};
+pub use self::incoming::MAX_BODY;
+use self::incoming::{Header, read_header, too_large};
 use self::spool::Spool;
 use crate::audit::Entry;
 use crate::crypto::envelope::{self, CHUNK, Manifest};
@@ -441,7 +442,7 @@ async fn store_received(
         OffsetDateTime::now_utc() - time::Duration::minutes(node.config.abandoned_upload_minutes),
     );
     content::clear_unfinished(&node.store, &letter.m.id, &cutoff).await?;
-    let mut writer = LetterWriter::start(&node.store, &letter.m.id, &now_rfc3339()).await?;
+    let mut writer = LetterWriter::start(&node.store, &letter.m.id, &now_rfc3339());
     let stored = store_with(node, letter, spool, local, &mut writer, (actor, client, d)).await;
     if stored.is_err() {
         writer.abort().await;
