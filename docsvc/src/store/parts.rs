@@ -67,22 +67,15 @@ pub async fn finish_upload(tx: &mut Tx, id: &str) -> Result<()> {
 }
 
 /// Notes that the upload marked `key` is still under way (so that a long one is not taken for
-/// abandoned).
-pub async fn touch_upload(store: &Store, key: &str, now: &str) -> Result<()> {
+/// abandoned), through the pool or inside the upload's own transaction.
+pub async fn touch_upload<'e, E>(exec: E, key: &str, now: &str) -> Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     sqlx::query("UPDATE uploads SET started_at = $1 WHERE document_id = $2")
         .bind(now)
         .bind(key)
-        .execute(store.pool())
-        .await?;
-    Ok(())
-}
-
-/// [`touch_upload`] inside a transaction.
-pub async fn touch_upload_in(tx: &mut Tx, key: &str, now: &str) -> Result<()> {
-    sqlx::query("UPDATE uploads SET started_at = $1 WHERE document_id = $2")
-        .bind(now)
-        .bind(key)
-        .execute(&mut **tx)
+        .execute(exec)
         .await?;
     Ok(())
 }

@@ -93,6 +93,19 @@ fn head(manifest: &[u8], signature: &[u8], parts: usize) -> Vec<u8> {
     out
 }
 
+/// A letter over [`MAX_ENVELOPE`] is not transmitted.
+fn within_limit(m: &crate::crypto::envelope::Manifest) -> Result<()> {
+    let total = m.parts.iter().fold(0u64, |t, p| t.saturating_add(p.size));
+    if usize::try_from(total).map_or(true, |t| t > MAX_ENVELOPE) {
+        return Err(Error::TooLarge(format!(
+            "letter {} is over {} MiB: it is not transmitted",
+            m.id,
+            MAX_ENVELOPE >> 20
+        )));
+    }
+    Ok(())
+}
+
 /// A stored letter as the worker sends it: the envelope's length, and its bytes streamed from
 /// the content store (the head, then each part's length and its ciphertext piece by piece), so
 /// that the sender holds a few pieces whatever the letter's size. A part that reads other
@@ -105,14 +118,7 @@ pub async fn envelope_stream(
     impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + use<>,
 )> {
     let m = &checked.manifest;
-    let total = m.parts.iter().fold(0u64, |t, p| t.saturating_add(p.size));
-    if usize::try_from(total).map_or(true, |t| t > MAX_ENVELOPE) {
-        return Err(Error::TooLarge(format!(
-            "letter {} is over {} MiB: it is not transmitted",
-            m.id,
-            MAX_ENVELOPE >> 20
-        )));
-    }
+    within_limit(m)?;
     let start = head(&m.canonical()?, &checked.signature, m.parts.len());
     let mut lengths = Vec::with_capacity(m.parts.len());
     for part in 0..m.parts.len() {
@@ -188,14 +194,7 @@ async fn send_part(
 /// worker streams it with [`envelope_stream`]).
 pub async fn envelope_of(node: &Node, checked: &Checked) -> Result<Envelope> {
     let m = &checked.manifest;
-    let total = m.parts.iter().fold(0u64, |t, p| t.saturating_add(p.size));
-    if usize::try_from(total).map_or(true, |t| t > MAX_ENVELOPE) {
-        return Err(Error::TooLarge(format!(
-            "letter {} is over {} MiB: it is not transmitted whole",
-            m.id,
-            MAX_ENVELOPE >> 20
-        )));
-    }
+    within_limit(m)?;
     let mut parts = Vec::new();
     for part in 0..m.parts.len() {
         let part = i64::try_from(part).map_err(|_| Error::OutOfRange {

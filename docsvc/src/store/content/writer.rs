@@ -237,7 +237,7 @@ impl LetterWriter {
                 *at += n;
                 current.len += n;
                 if let (true, Some(key)) = (crossed, &self.key) {
-                    parts::touch_upload(&self.store, key, &crate::now_rfc3339()).await?;
+                    parts::touch_upload(self.store.pool(), key, &crate::now_rfc3339()).await?;
                 }
                 Ok(())
             }
@@ -253,7 +253,7 @@ impl LetterWriter {
                 if *written % 16 == 0 {
                     if let Some(mut t) = tx.take() {
                         if let Some(key) = &self.key {
-                            parts::touch_upload_in(&mut t, key, &crate::now_rfc3339()).await?;
+                            parts::touch_upload(&mut *t, key, &crate::now_rfc3339()).await?;
                         }
                         t.commit().await?;
                     }
