@@ -567,7 +567,7 @@ pub async fn sweep_abandoned(node: &Node, minutes: i64) -> Result<u64> {
     let mut removed = 0;
     for key in parts::uploads_started_before(&node.store, &cutoff).await? {
         removed += parts::sweep_upload(&node.store, &key).await?;
-        if node.store.content().holds_files() && content::remove_unused(&node.store, &key).await {
+        if content::remove_unused(&node.store, &key).await {
             removed += 1;
         }
     }

@@ -53,11 +53,6 @@ impl Content {
         }
     }
 
-    /// Whether letters' content may be in files here (a data directory is known).
-    pub fn holds_files(&self) -> bool {
-        self.dir.is_some()
-    }
-
     fn write_dir(&self) -> Option<&Path> {
         match self.mode {
             Mode::Files => self.dir.as_deref(),
