@@ -67,21 +67,31 @@ impl GroupCommit {
         inv: &Inventory,
         signed: Signed,
     ) -> Result<CertRecord> {
-        let (done, answer) = oneshot::channel();
+        let (done, mut answer) = oneshot::channel();
         self.lock_waiting().push(Waiting {
             home: home.dir().to_path_buf(),
             signed,
             done,
         });
-        {
-            let _turn = self.turn.lock().await;
-            let batch = self.take(home);
-            if !batch.is_empty() {
-                commit_batch(home, store, inv, batch).await;
+        // Whoever's certificate is answered leaves at once, without queueing for the turn: a
+        // queue of callers whose certificates are already durable, each taking the turn to
+        // find nothing, would let every turn take only the one or two certificates signed
+        // since the last (batches of one, a commit per certificate).
+        let answered = loop {
+            tokio::select! {
+                biased;
+                a = &mut answer => break a,
+                turn = self.turn.lock() => {
+                    let batch = self.take(home);
+                    if !batch.is_empty() {
+                        commit_batch(home, store, inv, batch).await;
+                    }
+                    drop(turn);
+                }
             }
-        }
+        };
         // Dropped unanswered only when the turn that took it was abandoned mid-commit.
-        answer.await.unwrap_or_else(|_| {
+        answered.unwrap_or_else(|_| {
             Err(Error::NotCommitted(
                 "its batch was abandoned before it was durable".into(),
             ))

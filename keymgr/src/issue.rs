@@ -146,6 +146,51 @@ async fn refuse_revoked_ca(inv: &Inventory, ca: Ca, serial: &str) -> Result<()> 
     }
 }
 
+/// The CA's side of a certificate: the request's parameters and the issuing CA's signer, from
+/// the state and CA certificate in memory (read again when a ceremony changed them), the CA
+/// checked valid now.
+struct CaSide<'s> {
+    params: CertificateParams,
+    issuer: rcgen::Issuer<'static, HsmSigner<'s>>,
+    issuer_ca: Ca,
+    issuer_serial: String,
+}
+
+fn ca_side<'s>(home: &Home, store: &'s dyn KeyStore, request: &Request) -> Result<CaSide<'s>> {
+    let snapshot = home.snapshot()?;
+    let state = &snapshot.state;
+    let issuer_ca = request.issuer();
+    let params = request.params(state)?;
+    let issuing = snapshot.issuing(home, issuer_ca)?;
+    issuing.check_validity(issuer_ca)?;
+    let handle = store.info(state.intermediate_key(issuer_ca)?)?.handle();
+    let signer = HsmSigner::new(store, handle)?;
+    Ok(CaSide {
+        params,
+        issuer: rcgen::Issuer::from_ca_cert_der(&issuing.der.as_slice().into(), signer)?,
+        issuer_ca,
+        issuer_serial: issuing.serial.clone(),
+    })
+}
+
+/// Signs a certificate for the key a request holds as [`issue`] does, and records nothing:
+/// rcgen signing with the CA's own key alone, the reference `docsvc bench` measures issuance
+/// against. The certificate is dropped here (only its length is returned): what the log does
+/// not hold is never handed out.
+pub fn sign_unrecorded(
+    home: &Home,
+    store: &dyn KeyStore,
+    request: &Request,
+    csr: &[u8],
+) -> Result<usize> {
+    let CaSide {
+        mut params, issuer, ..
+    } = ca_side(home, store, request)?;
+    let key = csr_key(csr)?;
+    ca::identify_key(&mut params, &key);
+    Ok(params.signed_by(&key, &issuer)?.der().len())
+}
+
 async fn issue_version(
     home: &Home,
     store: &dyn KeyStore,
@@ -154,17 +199,13 @@ async fn issue_version(
     source: KeySource,
     version: NextVersion,
 ) -> Result<Issued> {
-    // The state and CA certificate from memory, read again when a ceremony changed them.
-    let snapshot = home.snapshot()?;
-    let state = &snapshot.state;
-    let issuer_ca = request.issuer();
-    let mut params = request.params(state)?;
+    let CaSide {
+        mut params,
+        issuer,
+        issuer_ca,
+        issuer_serial,
+    } = ca_side(home, store, &request)?;
     let subject_id = request.subject_id();
-    let issuing = snapshot.issuing(home, issuer_ca)?;
-    issuing.check_validity(issuer_ca)?;
-    let handle = store.info(state.intermediate_key(issuer_ca)?)?.handle();
-    let signer = HsmSigner::new(store, handle)?;
-    let issuer = rcgen::Issuer::from_ca_cert_der(&issuing.der.as_slice().into(), signer)?;
     let (cert, key) = match source {
         KeySource::Generate(kind) => {
             if !matches!(kind, KeyKind::EcdsaP256 | KeyKind::EcdsaP384) {
@@ -173,7 +214,7 @@ async fn issue_version(
                 )));
             }
             // Checked here too (the commit checks again): no key is made for nothing.
-            refuse_revoked_ca(inv, issuer_ca, &issuing.serial).await?;
+            refuse_revoked_ca(inv, issuer_ca, &issuer_serial).await?;
             let key = store.generate(kind, &subject_id)?;
             inv.record_key("online", &store.info(key.id())?).await?;
             let subject = HsmSigner::new(store, key)?;
@@ -224,7 +265,7 @@ async fn issue_version(
             Signed {
                 record,
                 version,
-                issuer_serial: issuing.serial.clone(),
+                issuer_serial,
             },
         )
         .await?;

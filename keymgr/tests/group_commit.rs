@@ -324,3 +324,44 @@ async fn the_snapshot_is_kept_until_a_ca_file_changes() {
         "the changed certificate is what issuance sees"
     );
 }
+
+/// Callers that each issue one certificate after another (as an online CA's clients do) share
+/// heads too: a caller whose certificate is already durable does not queue for the commit
+/// turn (a queue of them let each turn take one certificate: a head per certificate).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_issuing_one_after_another_share_heads() {
+    let ca = test_ca().await;
+    let heads_before = log_lines(&ca.home, "heads.jsonl").len();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let total = 256;
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (home, inv, csr, store, next) = (
+            ca.home.clone(),
+            ca.inv.clone(),
+            Arc::clone(&ca.csr),
+            ca.store,
+            Arc::clone(&next),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let id = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if id >= total {
+                    return;
+                }
+                issue::issue(&home, store, &inv, node(id), KeySource::Csr(csr.to_vec()))
+                    .await
+                    .expect("issued");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    assert_eq!(subjects_in_inventory(&ca, 0, total).await, total);
+    let heads = log_lines(&ca.home, "heads.jsonl").len() - heads_before;
+    assert!(
+        heads <= total / 4,
+        "{total} issuances by 32 callers one after another signed {heads} heads"
+    );
+}

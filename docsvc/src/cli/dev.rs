@@ -27,8 +27,12 @@ pub(super) struct BenchArgs {
     #[arg(long, default_value_t = 100)]
     logins: usize,
     /// Measure only the signing API and logins (what an authentication change can move).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "only")]
     auth_only: bool,
+    /// Measure only these groups of figures (comma-separated), e.g. `--only network,trust`;
+    /// a partial run writes no results.
+    #[arg(long, value_enum, value_delimiter = ',', conflicts_with = "results")]
+    only: Vec<docsvc::dev::bench::Group>,
     /// Runs per figure (each after a warm-up run); the figure is their median.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=100))]
     runs: u16,
@@ -97,7 +101,14 @@ pub(super) async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         inbox_letters: args.inbox_letters,
         sweep: args.sweep,
         logins: args.logins,
-        auth_only: args.auth_only,
+        only: if args.auth_only {
+            vec![
+                docsvc::dev::bench::Group::Signing,
+                docsvc::dev::bench::Group::Logins,
+            ]
+        } else {
+            args.only
+        },
         runs: usize::from(args.runs),
     };
     bench_with_results(&opts, args.results.as_deref()).await

@@ -23,11 +23,36 @@ pub(super) async fn dev_application(
     layout: &Layout,
     home: &Home,
     inv: &Inventory,
-    (online, keystore): (&SoftwareKeyStore, &dyn KeyStore),
+    keys: (&SoftwareKeyStore, &dyn KeyStore),
     store: &Store,
     table: &policies::HandlingTable,
 ) -> Result<()> {
-    let dir = layout.dir().join("apps").join("e-office");
+    let app = DevApplication {
+        id: "e-office",
+        name: "e-Office Pemerintah Kota",
+        clearance: Level::Rahasia,
+    };
+    register_dev_application(layout, home, inv, keys, (store, table), &app).await
+}
+
+/// A dev application: its id (also its client certificate's name and folder under `apps/`),
+/// its name, and the clearance that decides its signing key's kind.
+pub(crate) struct DevApplication<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub clearance: Level,
+}
+
+/// Registers `app` as [`dev_application`] registers `e-office`.
+pub(crate) async fn register_dev_application(
+    layout: &Layout,
+    home: &Home,
+    inv: &Inventory,
+    (online, keystore): (&SoftwareKeyStore, &dyn KeyStore),
+    (store, table): (&Store, &policies::HandlingTable),
+    app: &DevApplication<'_>,
+) -> Result<()> {
+    let dir = layout.dir().join("apps").join(app.id);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
     let client_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| {
         Error::Crypto {
@@ -39,7 +64,7 @@ pub(super) async fn dev_application(
     params.distinguished_name = rcgen::DistinguishedName::new();
     params
         .distinguished_name
-        .push(rcgen::DnType::CommonName, "e-office");
+        .push(rcgen::DnType::CommonName, app.id);
     let csr = params
         .serialize_request(&client_key)
         .map_err(|e| Error::Crypto {
@@ -51,7 +76,7 @@ pub(super) async fn dev_application(
         online,
         inv,
         Request::Application(ApplicationRequest {
-            name: "e-office".into(),
+            name: app.id.into(),
             agency: "diskominfo".into(),
             days: 365,
         }),
@@ -68,21 +93,21 @@ pub(super) async fn dev_application(
         keymgr::ca::der_to_pem(&home.cert_der(keymgr::ca::Ca::Network)?)
     );
     std::fs::write(dir.join("client.pem"), chain).map_err(|e| Error::io("writing", &dir, e))?;
-    let app = applications::register(
+    let registered = applications::register(
         store,
         keystore,
         table,
         &NewApplication {
-            id: "e-office".into(),
-            name: "e-Office Pemerintah Kota".into(),
+            id: app.id.into(),
+            name: app.name.into(),
             agency: "diskominfo".into(),
-            clearance: Level::Rahasia,
+            clearance: app.clearance,
             client: ClientKey::Certificate(client.record.der.clone()),
             may_sign_for: vec![super::quickstart::DEV_OFFICIALS[0].0.into()],
         },
     )
     .await?;
-    let key = app.signing_key.ok_or_else(|| Error::MissingKey {
+    let key = registered.signing_key.ok_or_else(|| Error::MissingKey {
         what: "signing key".into(),
     })?;
     let signing = issue::issue(
@@ -90,12 +115,12 @@ pub(super) async fn dev_application(
         online,
         inv,
         Request::Application(ApplicationRequest {
-            name: "e-office-signing".into(),
+            name: format!("{}-signing", app.id),
             agency: "diskominfo".into(),
             days: 365,
         }),
-        KeySource::Csr(csr_for(keystore, key, "e-office-signing")?),
+        KeySource::Csr(csr_for(keystore, key, &format!("{}-signing", app.id))?),
     )
     .await?;
-    applications::set_certificate(store, &app.id, &signing.record.der).await
+    applications::set_certificate(store, &registered.id, &signing.record.der).await
 }

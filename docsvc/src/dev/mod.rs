@@ -2,7 +2,7 @@
 //! the quickstart node, the development TSA, the benchmarks and the soak run.
 
 pub mod bench;
-mod dev_application;
+pub(crate) mod dev_application;
 pub mod quickstart;
 pub mod soak;
 pub mod tls_issue;

@@ -40,6 +40,7 @@ type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 pub struct Client {
     send: SendRequest<Body>,
     host: String,
+    opened: std::time::Instant,
 }
 
 impl std::fmt::Debug for Client {
@@ -108,6 +109,7 @@ async fn connect_checked(
     Ok(Client {
         send,
         host: addr.to_string(),
+        opened: std::time::Instant::now(),
     })
 }
 
@@ -117,6 +119,16 @@ pub async fn connect(addr: std::net::SocketAddr, tls: Arc<rustls::ClientConfig>)
 }
 
 impl Client {
+    /// How long ago the connection was made (and its peer's certificate checked).
+    pub fn age(&self) -> std::time::Duration {
+        self.opened.elapsed()
+    }
+
+    /// Whether the connection can take a request now (false once either side closed it).
+    pub async fn ready(&mut self) -> bool {
+        !self.send.is_closed() && self.send.ready().await.is_ok()
+    }
+
     pub async fn call(
         &mut self,
         method: &str,

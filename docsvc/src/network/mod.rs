@@ -114,6 +114,62 @@ pub fn client_config(node: &Node) -> Result<Arc<rustls::ClientConfig>> {
     Ok(Arc::new(config))
 }
 
+/// A connection kept for another delivery to the same peer.
+struct Kept {
+    /// The directory entry its certificate was checked against: used again only while the
+    /// directory lists the peer exactly so.
+    entry: NodeEntry,
+    client: client::Client,
+    since: std::time::Instant,
+}
+
+/// How long a kept connection is used again after its handshake: bounds how long a peer whose
+/// certificate was revoked meanwhile is still sent to (its CRL is read at the next handshake).
+const REUSE_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long a connection waits idle to be used again: well under the time a peer closes an
+/// idle HTTP/1.1 connection after (`limits.header_read_secs`, 30 s by default).
+const IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Connections kept per peer (as many as deliveries run at once).
+const KEPT_PER_PEER: usize = 16;
+
+/// [`connect`], or a connection kept by [`keep`] that is still open, younger than `REUSE_FOR`
+/// and made for the entry the directory lists now, and idle for less than `IDLE_FOR`. Whether
+/// the connection came from there is said beside it (an exchange that fails on it may be tried
+/// again at once on a new one).
+pub async fn connect_reusing(node: &Node, peer: &str) -> Result<(NodeEntry, client::Client, bool)> {
+    let directory = node.network.current(&node.store).await?;
+    let entry = directory.as_ref().and_then(|d| d.by_id(peer));
+    if let Some(entry) = entry {
+        while let Some(mut kept) = node.peer_connections.take(peer, |k: &Kept| {
+            k.entry == *entry && k.client.age() < REUSE_FOR && k.since.elapsed() < IDLE_FOR
+        }) {
+            if kept.client.ready().await {
+                return Ok((kept.entry, kept.client, true));
+            }
+        }
+    }
+    let (entry, client) = connect(node, peer).await?;
+    Ok((entry, client, false))
+}
+
+/// Keeps a connection whose exchange finished for the next delivery to `peer`.
+pub fn keep(node: &Node, peer: &str, entry: NodeEntry, client: client::Client) {
+    if client.age() < REUSE_FOR {
+        let since = std::time::Instant::now();
+        node.peer_connections.put(
+            peer,
+            Kept {
+                entry,
+                client,
+                since,
+            },
+            KEPT_PER_PEER,
+        );
+    }
+}
+
 /// Connects to `peer` (by its id in the directory) over mutual TLS; the certificate it shows
 /// must be its own (see [`certifies`]): a TLS chain to the sandi root alone would let any
 /// certificate of the root's CAs for the pinned key through.

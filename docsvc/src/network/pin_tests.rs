@@ -226,3 +226,62 @@ async fn a_renewed_certificate_is_accepted_and_a_new_key_refused_under_the_same_
     let _ = a.stop.send(());
     let _ = a.task.await;
 }
+
+/// The state and last error of the delivery of letter `id` from `node`.
+async fn delivery(node: &crate::node::Node, id: &str) -> (String, Option<String>) {
+    let rows = crate::store::outbox::deliveries_of(&node.store, id)
+        .await
+        .expect("deliveries");
+    let row = rows.first().expect("a delivery");
+    (row.state.clone(), row.last_error.clone())
+}
+
+/// Deliveries reuse a kept connection to the peer (one handshake for many letters), and a kept
+/// connection never stands in for the check of a new one: once the peer is gone, an impostor
+/// at its address with another key is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_connection_is_reused_and_never_outlives_the_peer_it_was_checked_for() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let two = two_nodes(root.path()).await.expect("two nodes");
+    let b_addr = two.lb.local_addr().expect("address");
+    let a = serve_node(&two.a_dir, two.la).await.expect("hub");
+    let b = serve_node(&two.b_dir, two.lb).await.expect("bappeda");
+    let budi = crate::officials::directory::get(&a.node.store, &two.hub.officials[0].nip)
+        .await
+        .expect("read")
+        .expect("Budi");
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(letter_to_bappeda(&a.node, &budi, n).await.expect("letter"));
+        while crate::transmit::deliver_due(&a.node)
+            .await
+            .expect("deliver")
+            > 0
+        {}
+        let (state, error) = delivery(&a.node, &ids[n]).await;
+        assert_eq!(state, "delivered", "{error:?}");
+        // One connection, made for the first letter and kept: a new one for each letter
+        // would leave one more kept each time.
+        assert_eq!(a.node.peer_connections.count("bappeda"), 1, "letter {n}");
+    }
+
+    // bappeda stops (its connections close); an impostor with another key from the same CA
+    // listens where it did. The hub's kept connection is not used, and the new one is
+    // refused: the letter stays undelivered.
+    let _ = b.stop.send(());
+    let _ = b.task.await;
+    let (rekeyed, key) = rekeyed(&two.a_dir, "bappeda", "bappeda").await;
+    let impostor = impostor(&a.node, b_addr, rekeyed, key).await;
+    let id = letter_to_bappeda(&a.node, &budi, 3).await.expect("letter");
+    crate::transmit::deliver_due(&a.node)
+        .await
+        .expect("deliver");
+    let (state, error) = delivery(&a.node, &id).await;
+    assert_ne!(state, "delivered");
+    let error = error.expect("why");
+    assert!(error.contains("not the key"), "{error}");
+    assert_eq!(a.node.peer_connections.count("bappeda"), 0);
+    impostor.abort();
+    let _ = a.stop.send(());
+    let _ = a.task.await;
+}

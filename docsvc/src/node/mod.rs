@@ -653,6 +653,8 @@ pub struct Node {
     pub crls: crate::crypto::revocation::CrlCache,
     /// The network directory signed by the Network CA: which nodes this one talks to.
     pub network: peers::NetworkDirectory,
+    /// Connections to peers kept for the next delivery (`network::connect`).
+    pub peer_connections: peers::IdleConnections,
     pub signing_ca_der: Vec<u8>,
     pub network_ca_der: Vec<u8>,
     pub audit: AuditLog,
@@ -721,6 +723,7 @@ impl Node {
                 vec![signing_ca_der.clone(), network_ca_der.clone()],
             ),
             network: peers::NetworkDirectory::new(&layout, network_ca_der.clone(), root_der),
+            peer_connections: peers::IdleConnections::default(),
             network_ca_der,
             signing_ca_der,
             layout,

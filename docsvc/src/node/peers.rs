@@ -96,3 +96,65 @@ impl NetworkDirectory {
 pub fn fingerprint(der: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, der))
 }
+
+/// Connections to peers kept open between deliveries, each with what it was checked against:
+/// a mutual-TLS handshake (both chains checked, P-384 signatures each way) costs more than a
+/// small letter. Held by the node so that every task delivering for it shares them; what a
+/// connection is, and when one may be used again, is the network module's (this layer cannot
+/// name its type).
+#[derive(Default)]
+pub struct IdleConnections(std::sync::Mutex<std::collections::HashMap<String, Vec<Idle>>>);
+
+type Idle = Box<dyn std::any::Any + Send>;
+
+impl std::fmt::Debug for IdleConnections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdleConnections").finish_non_exhaustive()
+    }
+}
+
+impl IdleConnections {
+    /// The most recently kept connection to `peer` that `usable` accepts; those it refuses on
+    /// the way are dropped (closed).
+    pub fn take<T: std::any::Any + Send>(
+        &self,
+        peer: &str,
+        usable: impl Fn(&T) -> bool,
+    ) -> Option<T> {
+        let mut idle = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let kept = idle.get_mut(peer)?;
+        while let Some(c) = kept.pop() {
+            if let Ok(c) = c.downcast::<T>()
+                && usable(&c)
+            {
+                return Some(*c);
+            }
+        }
+        None
+    }
+
+    /// How many connections to `peer` are kept.
+    pub fn count(&self, peer: &str) -> usize {
+        let idle = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        idle.get(peer).map_or(0, Vec::len)
+    }
+
+    /// Keeps `conn` to `peer` for a later [`IdleConnections::take`], unless `max` are kept
+    /// already (then it is dropped).
+    pub fn put<T: std::any::Any + Send>(&self, peer: &str, conn: T, max: usize) {
+        let mut idle = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let kept = idle.entry(peer.to_owned()).or_default();
+        if kept.len() < max {
+            kept.push(Box::new(conn));
+        }
+    }
+}

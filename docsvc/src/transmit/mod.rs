@@ -273,32 +273,9 @@ async fn deliver_one(node: &Node, id: &str, peer: &str) -> Outcome {
     if let Err(e) = crate::letters::approvals::required(node, &checked, &doc).await {
         return Outcome::Refused(e.to_string());
     }
-    let (entry, mut client) = match crate::network::connect(node, peer).await {
-        Ok(c) => c,
-        Err(e) => return Outcome::Retry(e.to_string()),
-    };
-    let (length, blocks) = match envelope_stream(node, &checked).await {
-        Ok(e) => e,
-        Err(e @ Error::Database(_)) => return Outcome::Retry(e.to_string()),
-        Err(e) => return Outcome::Refused(e.to_string()),
-    };
-    let length = length.to_string();
-    // The answer is a receipt or a problem: a few KiB.
-    let answer = client
-        .call_streamed(
-            "POST",
-            "/network/v1/letters",
-            &[
-                ("content-type", "application/vnd.sandi.envelope"),
-                ("content-length", &length),
-            ],
-            blocks,
-            1 << 20,
-        )
-        .await;
-    let (status, _, body) = match answer {
-        Ok(a) => a,
-        Err(e) => return Outcome::Retry(e.to_string()),
+    let (entry, status, body) = match send(node, &checked, peer).await {
+        Ok(answer) => answer,
+        Err(outcome) => return outcome,
     };
     if status != 200 {
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
@@ -319,6 +296,53 @@ async fn deliver_one(node: &Node, id: &str, peer: &str) -> Outcome {
     match check_receipt(node, &body, id, &sha256_hex(&manifest), &entry) {
         Ok(r) => Outcome::Delivered(r),
         Err(e) => Outcome::Refused(format!("receipt from {peer}: {e}")),
+    }
+}
+
+/// Sends the envelope to `peer` on a kept connection, or a new one: its directory entry and
+/// the answer. A kept connection the peer closed meanwhile costs one more try on a new one.
+async fn send(
+    node: &Node,
+    checked: &Checked,
+    peer: &str,
+) -> std::result::Result<(keymgr::directory::NodeEntry, u16, bytes::Bytes), Outcome> {
+    let (mut entry, mut client, mut kept) = crate::network::connect_reusing(node, peer)
+        .await
+        .map_err(|e| Outcome::Retry(e.to_string()))?;
+    loop {
+        let (length, blocks) = match envelope_stream(node, checked).await {
+            Ok(e) => e,
+            Err(e @ Error::Database(_)) => return Err(Outcome::Retry(e.to_string())),
+            Err(e) => return Err(Outcome::Refused(e.to_string())),
+        };
+        let length = length.to_string();
+        // The answer is a receipt or a problem: a few KiB.
+        let answer = client
+            .call_streamed(
+                "POST",
+                "/network/v1/letters",
+                &[
+                    ("content-type", "application/vnd.sandi.envelope"),
+                    ("content-length", &length),
+                ],
+                blocks,
+                1 << 20,
+            )
+            .await;
+        match answer {
+            Ok((status, _, body)) => {
+                crate::network::keep(node, peer, entry.clone(), client);
+                return Ok((entry, status, body));
+            }
+            Err(e) if !kept => return Err(Outcome::Retry(e.to_string())),
+            Err(e) => {
+                tracing::debug!(peer, "a kept connection failed ({e}); trying a new one");
+                (entry, client) = crate::network::connect(node, peer)
+                    .await
+                    .map_err(|e| Outcome::Retry(e.to_string()))?;
+                kept = false;
+            }
+        }
     }
 }
 

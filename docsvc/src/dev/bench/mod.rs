@@ -12,6 +12,7 @@ use crate::{Error, Result, dev::quickstart, officials::directory};
 
 mod inbox;
 mod ingest;
+mod issuance;
 mod letters;
 mod login;
 mod machine;
@@ -23,6 +24,29 @@ mod trust;
 pub(crate) use network::{Served, TwoNodes, letter_to_bappeda, serve_node, two_nodes};
 pub use report::{Figure, Report, Series, svg};
 pub use signing::{pkcs11_signs_per_second, sign_client};
+
+/// A group of figures, for a partial run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Group {
+    /// The signing API and its references.
+    Signing,
+    Logins,
+    Ingest,
+    /// Reading a letter.
+    Reads,
+    /// Policy decisions, certificate issuance, the log's verification.
+    Trust,
+    /// Letters between two nodes.
+    Network,
+    /// The web UI's and API's inbox pages.
+    Inbox,
+}
+
+impl Options {
+    fn wants(&self, g: Group) -> bool {
+        self.only.is_empty() || self.only.contains(&g)
+    }
+}
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -39,8 +63,8 @@ pub struct Options {
     pub sweep: bool,
     /// Logins measured (argon2id, session, log entry each).
     pub logins: usize,
-    /// Measure only the signing API and logins: the figures an authentication change moves.
-    pub auth_only: bool,
+    /// Measure only these groups (all when empty).
+    pub only: Vec<Group>,
     /// Runs per figure, each after a warm-up run that does not count; the figure is their
     /// median.
     pub runs: usize,
@@ -96,6 +120,7 @@ impl Bench {
             .map_err(err)?;
         let addr = listener.local_addr().map_err(err)?;
         let served = serve_node(&dir, listener).await?;
+        register_p256_application(&served.node).await?;
         let root = served.node.layout.ca("root.pem");
         Ok(Bench {
             dir,
@@ -115,29 +140,62 @@ impl Bench {
     }
 }
 
+/// A second application, cleared for TERBATAS, whose signing key the handling table makes
+/// ECDSA P-256 (the quickstart's `e-office` is cleared for RAHASIA: P-384): the signing API
+/// measured with the network's faster curve too.
+pub(super) const P256_APPLICATION: &str = "e-office-terbatas";
+
+async fn register_p256_application(node: &crate::node::Node) -> Result<()> {
+    let (home, quorum) = quickstart::dev_quorum(&node.layout)?;
+    let inv =
+        keymgr::inventory::Inventory::open(&keymgr::inventory::Inventory::default_url(home.dir()))
+            .await?;
+    let policy = node.policy.current();
+    let keys: &dyn hsm_shim::KeyStore = node.keystore.as_ref();
+    crate::dev::dev_application::register_dev_application(
+        &node.layout,
+        &home,
+        &inv,
+        (quorum.online()?, keys),
+        (&node.store, policy.handling()),
+        &crate::dev::dev_application::DevApplication {
+            id: P256_APPLICATION,
+            name: "e-Office (TERBATAS)",
+            clearance: policies::Level::Terbatas,
+        },
+    )
+    .await
+}
+
 /// Runs every measurement, in the report's order, and prints the figures.
 pub async fn run(opts: &Options, r: &mut Report<'_>) -> Result<()> {
     let b = Bench::start(opts.runs.max(1), r).await?;
     // 1. The signing API, then logins: all that an authentication change can move.
-    signing::measure(&b, opts, r).await?;
-    login::measure(&b, opts, r).await?;
-    if opts.auth_only {
-        b.stop().await;
-        return Ok(());
+    if opts.wants(Group::Signing) {
+        signing::measure(&b, opts, r).await?;
+    }
+    if opts.wants(Group::Logins) {
+        login::measure(&b, opts, r).await?;
     }
     let budi = directory::get(&b.served.node.store, &b.setup.officials[0].nip)
         .await?
         .ok_or_else(|| err("no official"))?;
     let siti_nip = b.setup.officials[1].nip.clone();
     // 2. Ingest; 3. reading a letter; 4. policy decisions, issuance and the log's verification.
-    ingest::measure(&b, opts, (&budi, &siti_nip), r).await?;
-    reads::measure(&b, opts, (&budi, &siti_nip), r).await?;
-    trust::measure(&b, &budi, r).await?;
+    if opts.wants(Group::Ingest) {
+        ingest::measure(&b, opts, (&budi, &siti_nip), r).await?;
+    }
+    if opts.wants(Group::Reads) {
+        reads::measure(&b, opts, (&budi, &siti_nip), r).await?;
+    }
+    if opts.wants(Group::Trust) {
+        trust::measure(&b, &budi, r).await?;
+    }
     b.stop().await;
-    if opts.letters > 0 {
+    if opts.letters > 0 && opts.wants(Group::Network) {
         network::measure(opts.letters, opts.runs, r).await?;
     }
-    if opts.inbox_letters > 0 {
+    if opts.inbox_letters > 0 && opts.wants(Group::Inbox) {
         inbox::measure(opts.inbox_letters, opts.runs, r).await?;
     }
     Ok(())

@@ -85,7 +85,7 @@ pub(crate) async fn letter_to_bappeda(
     node: &Node,
     budi: &directory::Official,
     n: usize,
-) -> Result<()> {
+) -> Result<String> {
     one_part_letter(
         node,
         budi,
@@ -98,7 +98,6 @@ pub(crate) async fn letter_to_bappeda(
         ("surat.pdf", "application/pdf", vec![0x25u8; 20 * 1024]),
     )
     .await
-    .map(|_| ())
 }
 
 /// The bench network's directory, signed with the hub's dev CA and installed on both nodes.

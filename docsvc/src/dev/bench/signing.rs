@@ -73,53 +73,86 @@ impl Client {
     }
 }
 
-/// Signatures per second through the signing API (and by concurrency with `--sweep`).
+/// Signatures per second through the signing API for the quickstart's `e-office` (P-384) and
+/// for the bench's P-256 application, each with its server pinned to one core beside ring on
+/// that core; the P-256 one also with the server on every core (the 64-connection goal), and by
+/// concurrency with `--sweep`.
 pub(super) async fn measure(b: &Bench, opts: &Options, r: &mut Report<'_>) -> Result<()> {
-    let (dir, node) = (&b.dir, &b.served.node);
-    let app = dir.join("apps").join("e-office");
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     // Taken before pinning: once pinned, this process sees one core.
     let all_cores = machine::all_cores();
-    // Server on core 0, client on core 1: pinned only when the machine has both and taskset
-    // could pin this process.
-    let pinned = cores >= 2 && machine::pin_self("0");
-    let client = Client {
+    let client = |app: &str, core: Option<&'static str>| Client {
         addr: b.addr,
         root: b.root.clone(),
-        cert: app.join("client.pem"),
-        key: app.join("client.key"),
-        core: pinned.then_some("1"),
+        cert: b.dir.join("apps").join(app).join("client.pem"),
+        key: b.dir.join("apps").join(app).join("client.key"),
+        core,
     };
-    let placement = if pinned {
-        "server pinned to core 0, client (its own process) to core 1".to_owned()
-    } else {
-        format!("server and client (its own process) share the machine's {cores} core(s), unpinned")
-    };
-    let measured = measure_pinned(b, opts, &client).await;
-    let kind = app_key_kind(node).await;
-    // ring's one-core reference runs where the server ran (core 0, when pinned).
-    let ring = kind
-        .as_ref()
-        .map_err(|e| err(e.to_string()))
-        .and_then(|k| repeated_sync(opts.runs, || ring_signs_per_second(*k)));
-    // The plot's points run pinned too, so they compare with the figure.
-    let swept = match (&measured, opts.sweep) {
-        (Ok(_), true) => sweep(opts, &client, r).await,
-        _ => Ok(()),
-    };
-    if pinned && !machine::pin_self(&all_cores) {
-        return Err(err(
-            "bench sign: could not release this process from core 0",
-        ));
+    for (app, sweep) in [("e-office", false), (super::P256_APPLICATION, opts.sweep)] {
+        // Server on core 0, client on core 1: pinned only when the machine has both and taskset
+        // could pin this process.
+        let pinned = cores >= 2 && machine::pin_self("0");
+        let placement = if pinned {
+            "server pinned to core 0, client (its own process) to core 1".to_owned()
+        } else {
+            format!(
+                "server and client (its own process) share the machine's {cores} core(s), unpinned"
+            )
+        };
+        let c = client(app, pinned.then_some("1"));
+        let result = pinned_figures(b, opts, &c, (app, &placement), sweep, r).await;
+        if pinned && !machine::pin_self(&all_cores) {
+            return Err(err(
+                "bench sign: could not release this process from core 0",
+            ));
+        }
+        result?;
     }
-    let m = measured?;
-    swept?;
-    let (kind, ring) = (kind?, ring?);
+    // The throughput goal: the P-256 application over 64 connections, the server free on
+    // every core (the client, its own process, shares them).
+    let c = client(super::P256_APPLICATION, None);
+    let m = measure_runs(b, opts, &c).await?;
+    r.line(&format!(
+        "sign API, P-256 key, server on all {cores} cores (client sharing them): median {:.0} signatures/s",
+        super::report::spread(&m.samples).0
+    ));
+    r.figure(
+        &format!(
+            "signing API, P-256 key, {} mutual-TLS connections, server unpinned",
+            opts.connections
+        ),
+        &m.samples,
+        "signatures/s",
+    );
+    r.note(&format!(
+        "server and client (its own process) share the machine's {cores} core(s)"
+    ));
+    r.note(&m.explained());
+    Ok(())
+}
+
+/// The pinned figure of one application, beside ring (and SoftHSM2 for `e-office`).
+async fn pinned_figures(
+    b: &Bench,
+    opts: &Options,
+    client: &Client,
+    (app, placement): (&str, &str),
+    sweep: bool,
+    r: &mut Report<'_>,
+) -> Result<()> {
+    let m = measure_runs(b, opts, client).await?;
+    let kind = app_key_kind(&b.served.node, app).await?;
+    // ring's one-core reference runs where the server ran (core 0, when pinned).
+    let ring = repeated_sync(opts.runs, || ring_signs_per_second(kind))?;
+    // The plot's points run pinned too, so they compare with the figure.
+    if sweep {
+        self::sweep(opts, client, r).await?;
+    }
     let curve = curve_name(kind);
     let (rate, ..) = super::report::spread(&m.samples);
     let (ring_rate, ..) = super::report::spread(&ring);
     r.line(&format!(
-        "sign API: median {rate:.0} signatures/s over {} keep-alive mutual-TLS connections ({} runs of {} requests, no errors; {placement})",
+        "sign API ({app}, {curve} key): median {rate:.0} signatures/s over {} keep-alive mutual-TLS connections ({} runs of {} requests, no errors; {placement})",
         opts.connections, opts.runs, opts.sign_requests,
     ));
     r.line(&format!(
@@ -127,7 +160,7 @@ pub(super) async fn measure(b: &Bench, opts: &Options, r: &mut Report<'_>) -> Re
     ));
     r.compared(
         &format!(
-            "signing API, {} mutual-TLS connections, each call logged",
+            "signing API, {curve} key, {} mutual-TLS connections, each call logged",
             opts.connections
         ),
         &m.samples,
@@ -135,14 +168,17 @@ pub(super) async fn measure(b: &Bench, opts: &Options, r: &mut Report<'_>) -> Re
         &format!("ring {curve} sign, one core"),
         &ring,
     );
-    r.note(&placement);
+    r.note(placement);
     r.note(&m.explained());
+    if app != "e-office" {
+        return Ok(());
+    }
     if let Some(hsm) = softhsm_signs_per_second(kind) {
         r.line(&format!(
             "SoftHSM2 through PKCS#11 (hsm-shim), same run: {hsm:.0} signatures/s"
         ));
         r.compared(
-            "signing API beside SoftHSM2",
+            &format!("signing API beside SoftHSM2 ({curve})"),
             &m.samples,
             "signatures/s",
             &format!("SoftHSM2 {curve} sign through PKCS#11"),
@@ -186,7 +222,7 @@ impl Measured {
     }
 }
 
-async fn measure_pinned(b: &Bench, opts: &Options, client: &Client) -> Result<Measured> {
+async fn measure_runs(b: &Bench, opts: &Options, client: &Client) -> Result<Measured> {
     let node = &b.served.node;
     machine::reset_peak_rss();
     // Warm-up: connections, caches, the database's pages; not counted.
@@ -254,12 +290,16 @@ pub(super) fn repeated_sync(runs: usize, mut f: impl FnMut() -> Result<f64>) -> 
     (0..runs).map(|_| f()).collect()
 }
 
-/// The kind of the e-office application's signing key.
-async fn app_key_kind(node: &crate::node::Node) -> Result<hsm_shim::KeyKind> {
-    let key = crate::officials::applications::get(&node.store, "e-office")
+/// The kind of an application's signing key.
+async fn app_key_kind(node: &crate::node::Node, app: &str) -> Result<hsm_shim::KeyKind> {
+    let key = crate::officials::applications::get(&node.store, app)
         .await?
         .and_then(|a| a.signing_key)
-        .ok_or_else(|| err("bench sign: the e-office application has no signing key"))?;
+        .ok_or_else(|| {
+            err(format!(
+                "bench sign: the {app} application has no signing key"
+            ))
+        })?;
     Ok(hsm_shim::KeyStore::info(node.keystore.as_ref(), key)?.kind)
 }
 

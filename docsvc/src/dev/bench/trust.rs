@@ -5,10 +5,9 @@ use std::time::{Duration, Instant};
 
 use super::report::spread;
 use super::signing::repeated_sync;
-use super::{Bench, Report, err, per_second};
+use super::{Bench, Report, per_second};
 use crate::Result;
-use crate::dev::quickstart;
-use crate::node::{Layout, Node};
+use crate::node::Node;
 use crate::officials::directory;
 
 /// Decisions, issuance and log verification per second.
@@ -29,22 +28,7 @@ pub(super) async fn measure(
         &decisions,
         "decisions/s",
     );
-    let mut issued = Vec::with_capacity(runs);
-    for run in 0..=runs {
-        let rate = issuance_per_second(&node.layout, run).await?;
-        if run > 0 {
-            issued.push(rate);
-        }
-    }
-    r.line(&format!(
-        "certificate issuance by keymgr (application certificates from CSRs, each logged): median {:.1}/s",
-        spread(&issued).0
-    ));
-    r.figure(
-        "certificate issuance (keymgr, from CSRs, logged)",
-        &issued,
-        "certificates/s",
-    );
+    super::issuance::measure(&node.layout, runs, r).await?;
     let spki = node.audit.public_key()?;
     let mut verified = Vec::with_capacity(runs);
     let mut entries = 0;
@@ -68,42 +52,6 @@ pub(super) async fn measure(
         "entries/s",
     );
     Ok(())
-}
-
-/// Certificates per second issued by the node's dev CA (keymgr, quorum-unsealed) for
-/// application CSRs, each recorded in the inventory and keymgr's signed log.
-async fn issuance_per_second(layout: &Layout, run: usize) -> Result<f64> {
-    let (home, quorum) = quickstart::dev_quorum(layout)?;
-    let inv =
-        keymgr::inventory::Inventory::open(&keymgr::inventory::Inventory::default_url(home.dir()))
-            .await?;
-    let online = quorum.online()?;
-    let start = Instant::now();
-    let mut n = 0usize;
-    while start.elapsed() < Duration::from_secs(1) {
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(err)?;
-        // A new name per run: the CA refuses a second active certificate for one name.
-        let name = format!("bench-{run}-{n}");
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name.as_str());
-        let csr = params.serialize_request(&key).map_err(err)?;
-        keymgr::issue::issue(
-            &home,
-            online,
-            &inv,
-            keymgr::issue::Request::Application(keymgr::ca::ApplicationRequest {
-                name,
-                agency: "diskominfo".into(),
-                days: 30,
-            }),
-            keymgr::issue::KeySource::Csr(csr.der().to_vec()),
-        )
-        .await?;
-        n += 1;
-    }
-    Ok(per_second(n, start.elapsed()))
 }
 
 /// Cedar decisions per second (read of a RAHASIA letter), prepared principal and document.

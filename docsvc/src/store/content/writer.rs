@@ -43,6 +43,10 @@ enum Sink {
         path: PathBuf,
         at: u64,
         parts: Vec<FilePart>,
+        /// A sync of what was written so far, running beside the writes, and where it began.
+        syncing: Option<(tokio::task::JoinHandle<std::io::Result<()>>, u64)>,
+        /// Where the last sync that finished began: all before it is durable.
+        synced: u64,
     },
     Rows {
         /// Chunks commit in groups: one durable write per 16 MiB, not per chunk. (In a mutex
@@ -51,6 +55,10 @@ enum Sink {
         written: u64,
     },
 }
+
+/// How much is written unsynced before a sync starts beside the writes: the disk works while
+/// the letter is still being encrypted, and the sync in `seal` has only the rest to flush.
+const SYNC_AHEAD: u64 = 32 << 20;
 
 /// How much is written between two notes that an upload is still under way.
 const TOUCH_EVERY: u64 = 64 << 20;
@@ -191,6 +199,8 @@ impl LetterWriter {
             path,
             at: 0,
             parts: Vec::new(),
+            syncing: None,
+            synced: 0,
         })
     }
 
@@ -209,6 +219,8 @@ impl LetterWriter {
                 path,
                 at,
                 parts,
+                syncing,
+                synced,
             } => {
                 if let Some(h) = header_len {
                     parts.push(FilePart {
@@ -232,10 +244,11 @@ impl LetterWriter {
                     Ok(f)
                 })
                 .await?;
-                *file = Some(f);
                 let crossed = (*at + n) / TOUCH_EVERY > *at / TOUCH_EVERY;
                 *at += n;
                 current.len += n;
+                sync_ahead(&f, path, *at, syncing, synced).await?;
+                *file = Some(f);
                 if let (true, Some(key)) = (crossed, &self.key) {
                     parts::touch_upload(self.store.pool(), key, &crate::now_rfc3339()).await?;
                 }
@@ -269,10 +282,18 @@ impl LetterWriter {
     pub async fn seal(&mut self) -> Result<()> {
         match &mut self.sink {
             Sink::Held { .. } => Ok(()),
-            Sink::File { file, path, .. } => {
+            Sink::File {
+                file,
+                path,
+                syncing,
+                ..
+            } => {
                 let f = file
                     .take()
                     .ok_or_else(|| Error::Integrity("a content write that failed before".into()))?;
+                if let Some((running, _)) = syncing.take() {
+                    finished(running, path).await?;
+                }
                 let p = path.clone();
                 let f = blocking(move || {
                     f.sync_data().map_err(io("syncing", &p))?;
@@ -359,4 +380,43 @@ pub async fn clear_unfinished(store: &Store, id: &str, cutoff: &str) -> Result<(
             "letter {id} is being received already; try again later"
         ))),
     }
+}
+
+/// Starts a sync of the file beside the writes once `SYNC_AHEAD` bytes are unsynced and the
+/// last one finished (its failure fails the letter: after a failed sync the kernel may have
+/// dropped the pages, and a later sync would not say so).
+async fn sync_ahead(
+    f: &std::fs::File,
+    path: &std::path::Path,
+    at: u64,
+    syncing: &mut Option<(tokio::task::JoinHandle<std::io::Result<()>>, u64)>,
+    synced: &mut u64,
+) -> Result<()> {
+    if let Some((running, from)) = syncing.take() {
+        if !running.is_finished() {
+            *syncing = Some((running, from));
+            return Ok(());
+        }
+        finished(running, path).await?;
+        *synced = from;
+    }
+    if at - *synced >= SYNC_AHEAD {
+        let clone = f.try_clone().map_err(io("opening again", path))?;
+        *syncing = Some((tokio::task::spawn_blocking(move || clone.sync_data()), at));
+    }
+    Ok(())
+}
+
+/// The outcome of a sync started by [`sync_ahead`].
+async fn finished(
+    running: tokio::task::JoinHandle<std::io::Result<()>>,
+    path: &std::path::Path,
+) -> Result<()> {
+    running
+        .await
+        .map_err(|e| Error::Task {
+            what: "the content store",
+            detail: e.to_string(),
+        })?
+        .map_err(io("syncing", path))
 }
