@@ -5,6 +5,11 @@ mod cli;
 
 use clap::Parser as _;
 
+/// mimalloc: the signing API and delivery allocate many small buffers per request; see
+/// `bench/results/` for what it changed.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
