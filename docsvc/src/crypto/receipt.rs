@@ -13,7 +13,6 @@ use der::asn1::{OctetString, SetOfVec};
 use der::{Any, Decode, Encode};
 use hsm_shim::SignatureAlgorithm;
 use time::OffsetDateTime;
-use x509_cert::Certificate;
 use x509_cert::attr::Attribute;
 
 use super::signature::{self, Trust};
@@ -63,7 +62,6 @@ pub fn sign(
         SignatureAlgorithm::EcdsaP384Sha384 => rfc5912::ECDSA_WITH_SHA_384,
         SignatureAlgorithm::Ed25519 => return Err(bad("a node key is ECDSA")),
     };
-    let signer = Certificate::from_der(signer_der).map_err(der_err)?;
     let mut attrs = SetOfVec::new();
     for attr in [
         attribute(
@@ -91,7 +89,7 @@ pub fn sign(
         Some(econtent),
         rfc5912::ID_SHA_256,
         sig_oid,
-        signer,
+        signer_der,
         chain,
         attrs,
         signature,

@@ -5,12 +5,12 @@
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
+    EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
 };
 use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc5911, rfc5912};
 use der::asn1::{OctetString, SetOfVec, UtcTime};
-use der::{Any, Decode, Encode};
+use der::{Any, Decode, Encode, Tagged as _};
 use hsm_shim::SignatureAlgorithm;
 use spki::AlgorithmIdentifierOwned;
 use std::collections::HashMap;
@@ -161,7 +161,6 @@ pub fn sign_detached(
     sign: impl FnOnce(&[u8]) -> Result<Vec<u8>>,
 ) -> Result<Vec<u8>> {
     let (digest_oid, sig_oid) = algorithms(algorithm)?;
-    let signer = Certificate::from_der(signer_der).map_err(der_err)?;
     let message_digest = content.digest(digest_oid)?;
 
     let mut attrs = SetOfVec::new();
@@ -193,7 +192,7 @@ pub fn sign_detached(
         None,
         digest_oid,
         sig_oid,
-        signer,
+        signer_der,
         chain,
         attrs,
         signature,
@@ -203,17 +202,21 @@ pub fn sign_detached(
 /// A CMS ContentInfo of SignedData (version 3: the content type is not id-data, RFC 5652
 /// §5.1) with one signer named by issuer and serial, its signed attributes and signature, and
 /// the signer's certificate followed by `chain`. `econtent` is the content carried, if any.
+///
+/// The certificates go in as the DER they came as (a SET OF, so in DER order): parsing and
+/// encoding them again cost more than the rest of the structure, on every signing call.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn assemble(
     econtent_type: ObjectIdentifier,
     econtent: Option<Any>,
     digest_oid: ObjectIdentifier,
     sig_oid: ObjectIdentifier,
-    signer: Certificate,
+    signer_der: &[u8],
     chain: &[Vec<u8>],
     attrs: SetOfVec<Attribute>,
     signature: Vec<u8>,
 ) -> Result<Vec<u8>> {
+    let (issuer, serial_number) = issuer_and_serial(signer_der)?;
     let digest_alg = AlgorithmIdentifierOwned {
         oid: digest_oid,
         parameters: None,
@@ -221,8 +224,8 @@ pub(crate) fn assemble(
     let signer_info = SignerInfo {
         version: CmsVersion::V1,
         sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer: signer.tbs_certificate.issuer.clone(),
-            serial_number: signer.tbs_certificate.serial_number.clone(),
+            issuer,
+            serial_number,
         }),
         digest_alg: digest_alg.clone(),
         signed_attrs: Some(attrs),
@@ -233,31 +236,80 @@ pub(crate) fn assemble(
         signature: OctetString::new(signature).map_err(der_err)?,
         unsigned_attrs: None,
     };
-    let mut certs = vec![CertificateChoices::Certificate(signer)];
-    for der in chain {
-        certs.push(CertificateChoices::Certificate(
-            Certificate::from_der(der).map_err(der_err)?,
-        ));
-    }
     let mut digest_algorithms = SetOfVec::new();
     digest_algorithms.insert(digest_alg).map_err(der_err)?;
-    let signed_data = SignedData {
-        version: CmsVersion::V3,
-        digest_algorithms,
-        encap_content_info: EncapsulatedContentInfo {
-            econtent_type,
-            econtent,
-        },
-        certificates: Some(CertificateSet::try_from(certs).map_err(der_err)?),
-        crls: None,
-        signer_infos: SignerInfos::try_from(vec![signer_info]).map_err(der_err)?,
-    };
-    ContentInfo {
-        content_type: rfc5911::ID_SIGNED_DATA,
-        content: Any::encode_from(&signed_data).map_err(der_err)?,
+    // SignedData ::= SEQUENCE { version, digestAlgorithms, encapContentInfo,
+    //   certificates [0] IMPLICIT CertificateSet OPTIONAL, crls [1] OPTIONAL, signerInfos }
+    let mut certs: Vec<&[u8]> = std::iter::once(signer_der)
+        .chain(chain.iter().map(Vec::as_slice))
+        .collect();
+    // Each must be one whole DER SEQUENCE: a stray byte would end up inside the structure
+    // (a header read, not a parse: the signer's was parsed above, the CAs' are our own).
+    for c in &certs {
+        let element = der::AnyRef::from_der(c).map_err(der_err)?;
+        if element.tag() != der::Tag::Sequence {
+            return Err(bad("malformed CMS: a certificate is not a DER SEQUENCE"));
+        }
     }
-    .to_der()
-    .map_err(der_err)
+    certs.sort_unstable();
+    let mut fields = CmsVersion::V3.to_der().map_err(der_err)?;
+    digest_algorithms
+        .encode_to_vec(&mut fields)
+        .map_err(der_err)?;
+    EncapsulatedContentInfo {
+        econtent_type,
+        econtent,
+    }
+    .encode_to_vec(&mut fields)
+    .map_err(der_err)?;
+    wrap(
+        der::Tag::ContextSpecific {
+            constructed: true,
+            number: der::TagNumber::N0,
+        },
+        &certs.concat(),
+        &mut fields,
+    )?;
+    SignerInfos::try_from(vec![signer_info])
+        .map_err(der_err)?
+        .encode_to_vec(&mut fields)
+        .map_err(der_err)?;
+    let mut signed_data = Vec::with_capacity(fields.len() + 8);
+    wrap(der::Tag::Sequence, &fields, &mut signed_data)?;
+    // ContentInfo ::= SEQUENCE { contentType, content [0] EXPLICIT ANY }
+    let mut info = rfc5911::ID_SIGNED_DATA.to_der().map_err(der_err)?;
+    wrap(
+        der::Tag::ContextSpecific {
+            constructed: true,
+            number: der::TagNumber::N0,
+        },
+        &signed_data,
+        &mut info,
+    )?;
+    let mut out = Vec::with_capacity(info.len() + 8);
+    wrap(der::Tag::Sequence, &info, &mut out)?;
+    Ok(out)
+}
+
+/// Appends `body` to `out` as the content of a DER element tagged `tag`.
+fn wrap(tag: der::Tag, body: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    der::Header::new(tag, der::Length::try_from(body.len()).map_err(der_err)?)
+        .map_err(der_err)?
+        .encode_to_vec(out)
+        .map_err(der_err)?;
+    out.extend_from_slice(body);
+    Ok(())
+}
+
+/// The issuer and serial of a certificate, for a SignerIdentifier.
+fn issuer_and_serial(
+    der: &[u8],
+) -> Result<(
+    x509_cert::name::Name,
+    x509_cert::serial_number::SerialNumber,
+)> {
+    let c = Certificate::from_der(der).map_err(der_err)?;
+    Ok((c.tbs_certificate.issuer, c.tbs_certificate.serial_number))
 }
 
 /// What a verified signature says.
