@@ -54,7 +54,8 @@ struct Waiting {
 #[derive(Debug, Default)]
 pub(crate) struct GroupCommit {
     waiting: Mutex<Vec<Waiting>>,
-    turn: tokio::sync::Mutex<()>,
+    /// Shared so that the inventory step of a batch, in a task of its own, keeps holding it.
+    turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl GroupCommit {
@@ -81,12 +82,11 @@ impl GroupCommit {
             tokio::select! {
                 biased;
                 a = &mut answer => break a,
-                turn = self.turn.lock() => {
+                turn = std::sync::Arc::clone(&self.turn).lock_owned() => {
                     let batch = self.take(home);
                     if !batch.is_empty() {
-                        commit_batch(home, store, inv, batch).await;
+                        self.commit_batch(home, store, inv, batch, turn).await;
                     }
-                    drop(turn);
                 }
             }
         };
@@ -111,24 +111,71 @@ impl GroupCommit {
         *waiting = others;
         mine
     }
+
+    /// Refuses, one by one, what cannot be committed any more; commits the rest or fails it
+    /// all. The caller holding the turn may be dropped at any await (its client went away):
+    /// until the log holds the batch, the batch is put back for the next turn; the log append
+    /// itself is synchronous; the inventory step after it runs in a task of its own that keeps
+    /// the turn, so a dropped caller neither fails the others nor leaves the log naming
+    /// certificates the inventory lacks.
+    async fn commit_batch(
+        &self,
+        home: &Home,
+        store: &dyn KeyStore,
+        inv: &Inventory,
+        batch: Vec<Waiting>,
+        turn: tokio::sync::OwnedMutexGuard<()>,
+    ) {
+        let mut held = PutBack {
+            commits: self,
+            batch,
+        };
+        let facts = stale_facts(inv, &held.batch).await;
+        let batch = std::mem::take(&mut held.batch);
+        drop(held);
+        let batch = match facts {
+            Ok(facts) => refuse_stale(batch, &facts),
+            Err(e) => return fail_all(batch, &e),
+        };
+        if batch.is_empty() {
+            return;
+        }
+        // Its syncs block: on a multi-thread runtime the worker hands its other tasks over
+        // meanwhile, so the signing of the next batch goes on on both cores.
+        if let Err(e) = blocking(|| append_to_log(home, store, &batch)) {
+            return fail_all(batch, &e);
+        }
+        let inv = inv.clone();
+        let inventory = tokio::spawn(async move {
+            let _turn = turn;
+            let records: Vec<CertRecord> = batch.iter().map(|w| w.signed.record.clone()).collect();
+            match inv.insert_versions(&records).await {
+                Ok(()) => {
+                    for w in batch {
+                        // A caller that went away no longer needs its answer.
+                        let _ = w.done.send(Ok(w.signed.record));
+                    }
+                }
+                Err(e) => fail_all(batch, &e),
+            }
+        });
+        // Dropped here, the task goes on.
+        let _ = inventory.await;
+    }
 }
 
-/// Refuses, one by one, what cannot be committed any more; commits the rest or fails it all.
-async fn commit_batch(home: &Home, store: &dyn KeyStore, inv: &Inventory, batch: Vec<Waiting>) {
-    let Some(batch) = refuse_stale(inv, batch).await else {
-        return;
-    };
-    if batch.is_empty() {
-        return;
-    }
-    match make_durable(home, store, inv, &batch).await {
-        Ok(()) => {
-            for w in batch {
-                // A caller that went away no longer needs its answer.
-                let _ = w.done.send(Ok(w.signed.record));
-            }
+/// A batch taken for a commit that has not reached the log yet: put back for the next turn if
+/// the commit is dropped.
+struct PutBack<'a> {
+    commits: &'a GroupCommit,
+    batch: Vec<Waiting>,
+}
+
+impl Drop for PutBack<'_> {
+    fn drop(&mut self) {
+        if !self.batch.is_empty() {
+            self.commits.lock_waiting().append(&mut self.batch);
         }
-        Err(e) => fail_all(batch, &e),
     }
 }
 
@@ -148,11 +195,14 @@ fn fail_all(batch: Vec<Waiting>, why: &Error) {
     }
 }
 
-/// Answers with an error, and drops from the batch, each certificate whose issuing CA was
-/// revoked since it was signed, or whose subject got another version meanwhile (two issuances
-/// for one subject: the first in the batch wins, the other is refused as a conflict). `None`
-/// when the inventory could not say: then the whole batch has failed.
-async fn refuse_stale(inv: &Inventory, batch: Vec<Waiting>) -> Option<Vec<Waiting>> {
+/// What the inventory says now of a batch: the issuing CAs revoked since, and each subject's
+/// newest version (version, state, serial).
+struct Facts {
+    revoked: BTreeSet<String>,
+    latest: std::collections::HashMap<String, (i64, CertState, String)>,
+}
+
+async fn stale_facts(inv: &Inventory, batch: &[Waiting]) -> Result<Facts> {
     let issuers: BTreeSet<&str> = batch
         .iter()
         .map(|w| w.signed.issuer_serial.as_str())
@@ -169,15 +219,15 @@ async fn refuse_stale(inv: &Inventory, batch: Vec<Waiting>) -> Option<Vec<Waitin
         .iter()
         .map(|w| w.signed.record.subject_id.as_str())
         .collect();
-    let latest = inv.latest_versions(&subjects).await;
-    drop(subjects);
-    let latest = match latest {
-        Ok(l) => l,
-        Err(e) => {
-            fail_all(batch, &e);
-            return None;
-        }
-    };
+    let latest = inv.latest_versions(&subjects).await?;
+    Ok(Facts { revoked, latest })
+}
+
+/// Answers with an error, and drops from the batch, each certificate whose issuing CA was
+/// revoked since it was signed, or whose subject got another version meanwhile (two issuances
+/// for one subject: the first in the batch wins, the other is refused as a conflict).
+fn refuse_stale(batch: Vec<Waiting>, facts: &Facts) -> Vec<Waiting> {
+    let Facts { revoked, latest } = facts;
     let mut in_batch = BTreeSet::new();
     let mut kept = Vec::with_capacity(batch.len());
     for mut w in batch {
@@ -219,24 +269,16 @@ async fn refuse_stale(inv: &Inventory, batch: Vec<Waiting>) -> Option<Vec<Waitin
             }
         }
     }
-    Some(kept)
+    kept
 }
 
-/// The log first (one append, one head), then the inventory (one transaction): an issuance
-/// that is not in the log must not be in the inventory either.
-async fn make_durable(
-    home: &Home,
-    store: &dyn KeyStore,
-    inv: &Inventory,
-    batch: &[Waiting],
-) -> Result<()> {
+/// The batch's one append to the log, under one signed head: before the inventory, so that an
+/// issuance the log does not hold is in the inventory neither.
+fn append_to_log(home: &Home, store: &dyn KeyStore, batch: &[Waiting]) -> Result<()> {
     let log_key = home.snapshot()?.state.log_key;
     let entries = batch.iter().map(|w| log_entry(&w.signed.record)).collect();
-    // Its syncs block: on a multi-thread runtime the worker hands its other tasks over
-    // meanwhile, so the signing of the next batch goes on on both cores.
-    blocking(|| Log::open(home)?.append_batch(store, log_key, entries))?;
-    let records: Vec<CertRecord> = batch.iter().map(|w| w.signed.record.clone()).collect();
-    inv.insert_versions(&records).await
+    Log::open(home)?.append_batch(store, log_key, entries)?;
+    Ok(())
 }
 
 /// Runs CPU-heavy or blocking work (a signature, a sync) in place; on a multi-thread runtime

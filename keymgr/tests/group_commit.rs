@@ -365,3 +365,41 @@ async fn callers_issuing_one_after_another_share_heads() {
         "{total} issuances by 32 callers one after another signed {heads} heads"
     );
 }
+
+/// A caller dropped while it holds the commit turn (its client went away) does not lose the
+/// batch it took: before the log holds it, the batch goes back for the next turn, and the next
+/// caller's commit takes it along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_dropped_mid_commit_leaves_its_batch_to_the_next_turn() {
+    use std::future::Future as _;
+    let ca = test_ca().await;
+    let mut dropped = Box::pin(issue::issue(
+        &ca.home,
+        ca.store,
+        &ca.inv,
+        node(900),
+        KeySource::Csr(ca.csr.to_vec()),
+    ));
+    // One poll: signed, queued, the turn taken (it is free), its batch taken, and waiting on
+    // the inventory's answer about it (a round trip to the database: never ready at once).
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(dropped.as_mut().poll(cx))).await;
+    assert!(
+        first.is_pending(),
+        "the commit answered without the database"
+    );
+    drop(dropped);
+    issue::issue(
+        &ca.home,
+        ca.store,
+        &ca.inv,
+        node(901),
+        KeySource::Csr(ca.csr.to_vec()),
+    )
+    .await
+    .expect("the next caller's certificate");
+    assert_eq!(
+        subjects_in_inventory(&ca, 900, 2).await,
+        2,
+        "the dropped caller's certificate was lost with its turn"
+    );
+}

@@ -252,6 +252,8 @@ pub(crate) fn assemble(
         }
     }
     certs.sort_unstable();
+    // A SET OF holds each once (the signer may also be in `chain`).
+    certs.dedup();
     let mut fields = CmsVersion::V3.to_der().map_err(der_err)?;
     digest_algorithms
         .encode_to_vec(&mut fields)

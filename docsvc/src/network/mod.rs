@@ -121,6 +121,21 @@ struct Kept {
     entry: NodeEntry,
     client: client::Client,
     since: std::time::Instant,
+    /// SHA-256 of this node's own certificate chain the connection showed: once the node
+    /// renews or re-keys, its kept connections (showing the old one) are not used again.
+    own: [u8; 32],
+}
+
+/// SHA-256 of this node's TLS chain file as it is now.
+fn own_chain(node: &Node) -> Result<[u8; 32]> {
+    let path = node.layout.tls_chain();
+    let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
+    ring::digest::digest(&ring::digest::SHA256, &bytes)
+        .as_ref()
+        .try_into()
+        .map_err(|_| Error::Invariant {
+            what: "a SHA-256 digest is 32 bytes",
+        })
 }
 
 /// How long a kept connection is used again after its handshake: bounds how long a peer whose
@@ -134,28 +149,55 @@ const IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 /// Connections kept per peer (as many as deliveries run at once).
 const KEPT_PER_PEER: usize = 16;
 
-/// [`connect`], or a connection kept by [`keep`] that is still open, younger than `REUSE_FOR`
-/// and made for the entry the directory lists now, and idle for less than `IDLE_FOR`. Whether
-/// the connection came from there is said beside it (an exchange that fails on it may be tried
-/// again at once on a new one).
-pub async fn connect_reusing(node: &Node, peer: &str) -> Result<(NodeEntry, client::Client, bool)> {
+/// [`connect`], or a connection kept by [`keep`] that is still open, younger than `REUSE_FOR`,
+/// idle for less than `IDLE_FOR`, made for the entry the directory lists now and showing the
+/// certificate chain this node has now.
+pub async fn connect_reusing(node: &Node, peer: &str) -> Result<Reusable> {
+    let own = own_chain(node)?;
     let directory = node.network.current(&node.store).await?;
     let entry = directory.as_ref().and_then(|d| d.by_id(peer));
     if let Some(entry) = entry {
         while let Some(mut kept) = node.peer_connections.take(peer, |k: &Kept| {
-            k.entry == *entry && k.client.age() < REUSE_FOR && k.since.elapsed() < IDLE_FOR
+            k.entry == *entry
+                && k.own == own
+                && k.client.age() < REUSE_FOR
+                && k.since.elapsed() < IDLE_FOR
         }) {
             if kept.client.ready().await {
-                return Ok((kept.entry, kept.client, true));
+                return Ok(Reusable {
+                    entry: kept.entry,
+                    client: kept.client,
+                    kept: true,
+                    own,
+                });
             }
         }
     }
     let (entry, client) = connect(node, peer).await?;
-    Ok((entry, client, false))
+    Ok(Reusable {
+        entry,
+        client,
+        kept: false,
+        own,
+    })
+}
+
+/// A connection from [`connect_reusing`].
+#[derive(Debug)]
+pub struct Reusable {
+    /// The directory entry the peer's certificate was checked against.
+    pub entry: NodeEntry,
+    pub client: client::Client,
+    /// Whether it was kept from an earlier delivery (a failure on it may be the peer having
+    /// closed it meanwhile: worth one more try on a new one).
+    pub kept: bool,
+    /// This node's chain when it was made, for [`keep`].
+    pub own: [u8; 32],
 }
 
 /// Keeps a connection whose exchange finished for the next delivery to `peer`.
-pub fn keep(node: &Node, peer: &str, entry: NodeEntry, client: client::Client) {
+/// `own` is [`connect_reusing`]'s word for the chain the connection was made with.
+pub fn keep(node: &Node, peer: &str, entry: NodeEntry, client: client::Client, own: [u8; 32]) {
     if client.age() < REUSE_FOR {
         let since = std::time::Instant::now();
         node.peer_connections.put(
@@ -164,6 +206,7 @@ pub fn keep(node: &Node, peer: &str, entry: NodeEntry, client: client::Client) {
                 entry,
                 client,
                 since,
+                own,
             },
             KEPT_PER_PEER,
         );

@@ -237,8 +237,9 @@ async fn delivery(node: &crate::node::Node, id: &str) -> (String, Option<String>
 }
 
 /// Deliveries reuse a kept connection to the peer (one handshake for many letters), and a kept
-/// connection never stands in for the check of a new one: once the peer is gone, an impostor
-/// at its address with another key is refused before anything is sent.
+/// connection never stands in for the check of a new one: not once this node renewed its own
+/// certificate, and not once the peer is gone (an impostor at its address with another key is
+/// refused before anything is sent).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_connection_is_reused_and_never_outlives_the_peer_it_was_checked_for() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -264,6 +265,23 @@ async fn a_kept_connection_is_reused_and_never_outlives_the_peer_it_was_checked_
         // would leave one more kept each time.
         assert_eq!(a.node.peer_connections.count("bappeda"), 1, "letter {n}");
     }
+
+    // The hub renews its own certificate: the kept connection, which shows the old one, is
+    // not used again.
+    let r = super::connect_reusing(&a.node, "bappeda")
+        .await
+        .expect("connection");
+    assert!(r.kept, "the kept connection is used while nothing changed");
+    super::keep(&a.node, "bappeda", r.entry, r.client, r.own);
+    renew(&two.a_dir, &two.a_dir, "hub", "dinkes").await;
+    let r = super::connect_reusing(&a.node, "bappeda")
+        .await
+        .expect("connection");
+    assert!(
+        !r.kept,
+        "a connection showing the hub's old certificate was used again"
+    );
+    drop(r);
 
     // bappeda stops (its connections close); an impostor with another key from the same CA
     // listens where it did. The hub's kept connection is not used, and the new one is

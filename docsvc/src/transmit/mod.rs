@@ -306,7 +306,12 @@ async fn send(
     checked: &Checked,
     peer: &str,
 ) -> std::result::Result<(keymgr::directory::NodeEntry, u16, bytes::Bytes), Outcome> {
-    let (mut entry, mut client, mut kept) = crate::network::connect_reusing(node, peer)
+    let crate::network::Reusable {
+        mut entry,
+        mut client,
+        mut kept,
+        own,
+    } = crate::network::connect_reusing(node, peer)
         .await
         .map_err(|e| Outcome::Retry(e.to_string()))?;
     loop {
@@ -331,7 +336,7 @@ async fn send(
             .await;
         match answer {
             Ok((status, _, body)) => {
-                crate::network::keep(node, peer, entry.clone(), client);
+                crate::network::keep(node, peer, entry.clone(), client, own);
                 return Ok((entry, status, body));
             }
             Err(e) if !kept => return Err(Outcome::Retry(e.to_string())),
