@@ -312,6 +312,7 @@ async fn a_forged_changed_misplaced_or_missing_token_is_refused(
     )
     .expect("the stored signature");
     token::inspect(&foreign).expect("a well-formed foreign token");
+    the_checked_signature_cache_masks_nothing(node, &late_cms, &manifest);
 
     // Stored in the letter's row, the misplaced token makes the letter an integrity case.
     common::set_signature(node, late, &cases[0].1).await;
@@ -321,6 +322,42 @@ async fn a_forged_changed_misplaced_or_missing_token_is_refused(
     assert_eq!(err.problem_type(), "integrity", "{err}");
     common::set_signature(node, late, &late_cms).await;
     documents::load_checked(node, late).await.expect("restored");
+}
+
+/// A signature already checked (and so remembered by the node's trust) is not taken for
+/// another content, nor for a changed signature value beside it.
+fn the_checked_signature_cache_masks_nothing(node: &Node, cms: &[u8], manifest: &[u8]) {
+    let check = |cms: &[u8], content: &[u8]| {
+        signature::verify_detached(
+            cms,
+            Kind::Manifest,
+            Content::Bytes(content),
+            &node.trust,
+            OffsetDateTime::now_utc(),
+        )
+    };
+    check(cms, manifest).expect("checked, and remembered");
+    let mut other = manifest.to_vec();
+    other[0] ^= 0x01;
+    let err = check(cms, &other).expect_err("another content");
+    assert!(
+        err.to_string().contains("does not match the signed digest"),
+        "{err}"
+    );
+    let (value, _) = value_and_token(cms);
+    let at = cms
+        .windows(value.len())
+        .position(|w| w == value.as_slice())
+        .expect("the signature value in the CMS");
+    let mut forged = cms.to_vec();
+    forged[at + value.len() - 1] ^= 0x01;
+    let err = check(&forged, manifest).expect_err("a changed signature value");
+    assert!(
+        err.to_string()
+            .contains("signature does not match the content"),
+        "{err}"
+    );
+    check(cms, manifest).expect("the remembered signature still checks");
 }
 
 /// A token over `cms_der`'s signature from a TSA of another CA (its own ceremony), which

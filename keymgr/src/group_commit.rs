@@ -105,10 +105,16 @@ impl GroupCommit {
     /// Everything waiting for `home`, in the order it came.
     fn take(&self, home: &Home) -> Vec<Waiting> {
         let mut waiting = self.lock_waiting();
-        let (mine, others): (Vec<Waiting>, Vec<Waiting>) = std::mem::take(&mut *waiting)
+        // Room for as many as this batch held: the next batch is about as large, and growing a
+        // vector of these (each a whole inventory row) from empty copies them again and again.
+        let room = Vec::with_capacity(waiting.len());
+        if waiting.iter().all(|w| w.home == home.dir()) {
+            return std::mem::replace(&mut *waiting, room);
+        }
+        let (mine, others): (Vec<Waiting>, Vec<Waiting>) = std::mem::replace(&mut *waiting, room)
             .into_iter()
             .partition(|w| w.home == home.dir());
-        *waiting = others;
+        waiting.extend(others);
         mine
     }
 
@@ -279,6 +285,23 @@ fn append_to_log(home: &Home, store: &dyn KeyStore, batch: &[Waiting]) -> Result
     let entries = batch.iter().map(|w| log_entry(&w.signed.record)).collect();
     Log::open(home)?.append_batch(store, log_key, entries)?;
     Ok(())
+}
+
+/// Certificate signatures made at once in this process: one a core. Signing is all CPU; more
+/// signers at once only share the cores, and crowd out the commit that hands their
+/// certificates out (its database and log work waited behind every signer, so a turn took
+/// several times its own work).
+static SIGNERS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+    )
+});
+
+/// Signs (CPU-heavy `f`) once a core is free for it, see [`SIGNERS`].
+pub(crate) async fn signing<T>(f: impl FnOnce() -> T) -> T {
+    // The semaphore is never closed: the permit always comes.
+    let _permit = SIGNERS.acquire().await.ok();
+    blocking(f)
 }
 
 /// Runs CPU-heavy or blocking work (a signature, a sync) in place; on a multi-thread runtime

@@ -14,7 +14,7 @@ use crate::ca::{
     self, ApiServerRequest, ApplicationRequest, Ca, CaState, Home, NodeRequest,
     OcspResponderRequest, OfficialRequest, OperatorRequest,
 };
-use crate::group_commit::{NextVersion, Signed, blocking};
+use crate::group_commit::{NextVersion, Signed, signing};
 use crate::inventory::{self, CertRecord, CertState, Inventory};
 use crate::signer::HsmSigner;
 use crate::tlog::Log;
@@ -220,16 +220,18 @@ async fn issue_version(
             let subject = HsmSigner::new(store, key)?;
             ca::identify_key(&mut params, &subject);
             (
-                blocking(|| params.signed_by(&subject, &issuer))?,
+                signing(|| params.signed_by(&subject, &issuer)).await?,
                 Some(key.id()),
             )
         }
-        KeySource::Csr(der) => blocking(|| {
-            parse_csr(&der)?;
-            let key = csr_key(&der)?;
-            ca::identify_key(&mut params, &key);
-            Ok::<_, Error>((params.signed_by(&key, &issuer)?, None))
-        })?,
+        KeySource::Csr(der) => {
+            signing(|| {
+                let key = parse_csr(&der)?;
+                ca::identify_key(&mut params, &key);
+                Ok::<_, Error>((params.signed_by(&key, &issuer)?, None))
+            })
+            .await?
+        }
     };
     let der = cert.der().to_vec();
     let (_, parsed) = x509_parser::parse_x509_certificate(&der)
@@ -507,9 +509,9 @@ pub fn bind_encryption_key(
 }
 
 /// Parses a certificate signing request from outside (DER): its self-signature must verify
-/// (proof of possession) and its key must be one the network accepts.
-pub fn parse_csr(der: &[u8]) -> Result<CertificateSigningRequestParams> {
-    let csr = CertificateSigningRequestParams::from_der(&der.into()).map_err(|e| {
+/// (proof of possession) and its key must be one the network accepts. Returns that key.
+pub fn parse_csr(der: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
+    CertificateSigningRequestParams::from_der(&der.into()).map_err(|e| {
         Error::Csr(match e {
             rcgen::Error::InvalidCertificationRequestSignature => {
                 "its signature does not match its public key (no proof of possession)".into()
@@ -530,7 +532,7 @@ pub fn parse_csr(der: &[u8]) -> Result<CertificateSigningRequestParams> {
             "only ECDSA P-256/P-384 and Ed25519 keys are accepted".into(),
         ));
     }
-    Ok(csr)
+    Ok(key)
 }
 
 /// The public key a request certifies, with the algorithm its SubjectPublicKeyInfo names.

@@ -347,6 +347,17 @@ pub struct Trust {
     /// Chains already verified, by the leaf's SHA-256: the time window in which the whole
     /// chain is valid. Verifying a chain costs a P-384 signature check, so each leaf pays once.
     verified: Arc<Mutex<HashMap<[u8; 32], Window>>>,
+    /// Signatures already checked, by the SHA-256 of the whole CMS: their time-stamp. What is
+    /// checked once for those bytes (the signer's signature over its attributes, the TSA's over
+    /// the signature) depends on nothing else, and costs two P-384 checks; a letter's signature
+    /// is checked again on every read and before every delivery.
+    signatures: Arc<Mutex<HashMap<[u8; 32], Checked>>>,
+}
+
+/// What a checked signature came with: its time-stamp, verified (none for an application's).
+#[derive(Clone, Debug)]
+struct Checked {
+    stamp: Option<crate::crypto::timestamp::Stamp>,
 }
 
 /// When a verified chain is valid: from, until.
@@ -354,6 +365,8 @@ type Window = (ASN1Time, ASN1Time);
 
 /// Verified chains kept before the cache starts over.
 const VERIFIED_MAX: usize = 100_000;
+/// Checked signatures kept before that cache starts over (each holds its TSA certificate).
+const SIGNATURES_MAX: usize = 16_384;
 
 impl Trust {
     pub fn new(root_der: Vec<u8>, issuers: Vec<Vec<u8>>) -> Self {
@@ -361,7 +374,27 @@ impl Trust {
             root_der,
             issuers,
             verified: Arc::default(),
+            signatures: Arc::default(),
         }
+    }
+
+    fn checked_signature(&self, whole: &[u8; 32]) -> Option<Checked> {
+        self.signatures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(whole)
+            .cloned()
+    }
+
+    fn remember_signature(&self, whole: [u8; 32], checked: Checked) {
+        let mut signatures = self
+            .signatures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if signatures.len() >= SIGNATURES_MAX {
+            signatures.clear();
+        }
+        signatures.insert(whole, checked);
     }
 
     pub fn root_der(&self) -> &[u8] {
@@ -488,13 +521,7 @@ pub fn verify_detached(
             si.digest_alg.oid, si.signature_algorithm.oid
         )));
     }
-    verify_raw(
-        leaf.public_key(),
-        si.signature_algorithm.oid,
-        &attrs.to_der().map_err(der_err)?,
-        si.signature.as_bytes(),
-    )?;
-    let stamp = crate::crypto::timestamp::of_signer(si)?;
+    let stamp = checked_once(cms_der, &leaf, si, &attrs.to_der().map_err(der_err)?, trust)?;
     let checked_at = when_valid(kind, stamp.as_ref(), signed_at, trust, at)?;
     check_chain(&signer_der, trust, checked_at)?;
 
@@ -520,6 +547,36 @@ pub fn verify_detached(
         .into(),
         timestamp: stamp,
     })
+}
+
+/// The signer's signature over its attributes, and the TSA's time-stamp over it: a function
+/// of the CMS bytes alone, so checked once for those bytes (see `Trust::signatures`); the
+/// content's digest, and the times and chain, are checked on every call by the caller.
+fn checked_once(
+    cms_der: &[u8],
+    leaf: &x509_parser::certificate::X509Certificate<'_>,
+    si: &SignerInfo,
+    signed_attrs_der: &[u8],
+    trust: &Trust,
+) -> Result<Option<crate::crypto::timestamp::Stamp>> {
+    let whole = sha256(cms_der);
+    if let Some(checked) = trust.checked_signature(&whole) {
+        return Ok(checked.stamp);
+    }
+    verify_raw(
+        leaf.public_key(),
+        si.signature_algorithm.oid,
+        signed_attrs_der,
+        si.signature.as_bytes(),
+    )?;
+    let stamp = crate::crypto::timestamp::of_signer(si)?;
+    trust.remember_signature(
+        whole,
+        Checked {
+            stamp: stamp.clone(),
+        },
+    );
+    Ok(stamp)
 }
 
 /// The signed signing-time attribute, if there is one.
@@ -630,11 +687,14 @@ fn valid_at(c: &x509_parser::certificate::X509Certificate<'_>, at: OffsetDateTim
 
 /// Checks that `leaf_der` was issued by one of `trust.issuers`, which was issued by the root,
 /// every certificate valid at `at`.
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    out
+}
+
 pub fn check_chain(leaf_der: &[u8], trust: &Trust, at: OffsetDateTime) -> Result<()> {
-    let key: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, leaf_der)
-        .as_ref()
-        .try_into()
-        .map_err(|_| bad("digest length"))?;
+    let key = sha256(leaf_der);
     let now = ASN1Time::from(at);
     let cached = trust
         .verified

@@ -140,6 +140,17 @@ pub(crate) async fn sign_as(
         |msg| Ok(keys.sign(&key, msg)?.bytes),
     )?;
     let cms = crate::node::tsa::stamp(node, cms).await?;
+    // Checked as every reader checks it, before it is stored or sent: a signature the key
+    // store got wrong never leaves here. The node's trust remembers the check, so the reads
+    // and the delivery after do not make it again.
+    signature::verify_detached(
+        &cms,
+        kind,
+        signature::Content::Bytes(bytes),
+        &node.trust,
+        OffsetDateTime::now_utc(),
+    )
+    .map_err(|e| Error::Integrity(format!("the signature just made does not check: {e}")))?;
     Metrics::inc(&node.metrics.signatures);
     Ok(cms)
 }
