@@ -290,6 +290,8 @@ async fn a_forged_changed_misplaced_or_missing_token_is_refused(
             "must carry a time-stamp",
         ),
     ];
+    // Refused signatures are not remembered (a caller's self-made ones would fill the cache).
+    let remembered = node.trust.remembered_signatures();
     for (what, cms, why) in &cases {
         let err = signature::verify_detached(
             cms,
@@ -301,6 +303,7 @@ async fn a_forged_changed_misplaced_or_missing_token_is_refused(
         .expect_err(what);
         assert!(err.to_string().contains(why), "{what}: {err}");
     }
+    assert_eq!(node.trust.remembered_signatures(), remembered);
     // The untouched signature still verifies, and the foreign token is well-formed (it is
     // refused for whose it is, not for its form).
     signature::verify_detached(

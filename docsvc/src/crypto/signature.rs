@@ -378,6 +378,14 @@ impl Trust {
         }
     }
 
+    /// How many checked signatures this trust remembers.
+    pub fn remembered_signatures(&self) -> usize {
+        self.signatures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
     fn checked_signature(&self, whole: &[u8; 32]) -> Option<Checked> {
         self.signatures
             .lock()
@@ -521,9 +529,20 @@ pub fn verify_detached(
             si.digest_alg.oid, si.signature_algorithm.oid
         )));
     }
-    let stamp = checked_once(cms_der, &leaf, si, &attrs.to_der().map_err(der_err)?, trust)?;
+    let (stamp, fresh) =
+        checked_once(cms_der, &leaf, si, &attrs.to_der().map_err(der_err)?, trust)?;
     let checked_at = when_valid(kind, stamp.as_ref(), signed_at, trust, at)?;
     check_chain(&signer_der, trust, checked_at)?;
+    // Remembered only once the signer and the TSA chain to sandi's root: a caller's self-made
+    // signatures, refused, take no room.
+    if let Some(whole) = fresh {
+        trust.remember_signature(
+            whole,
+            Checked {
+                stamp: stamp.clone(),
+            },
+        );
+    }
 
     let nip = leaf
         .subject()
@@ -551,17 +570,18 @@ pub fn verify_detached(
 
 /// The signer's signature over its attributes, and the TSA's time-stamp over it: a function
 /// of the CMS bytes alone, so checked once for those bytes (see `Trust::signatures`); the
-/// content's digest, and the times and chain, are checked on every call by the caller.
+/// content's digest, and the times and chain, are checked on every call by the caller. Also
+/// returns, for a signature checked here and now, the key to remember it by.
 fn checked_once(
     cms_der: &[u8],
     leaf: &x509_parser::certificate::X509Certificate<'_>,
     si: &SignerInfo,
     signed_attrs_der: &[u8],
     trust: &Trust,
-) -> Result<Option<crate::crypto::timestamp::Stamp>> {
+) -> Result<(Option<crate::crypto::timestamp::Stamp>, Option<[u8; 32]>)> {
     let whole = sha256(cms_der);
     if let Some(checked) = trust.checked_signature(&whole) {
-        return Ok(checked.stamp);
+        return Ok((checked.stamp, None));
     }
     verify_raw(
         leaf.public_key(),
@@ -569,14 +589,7 @@ fn checked_once(
         signed_attrs_der,
         si.signature.as_bytes(),
     )?;
-    let stamp = crate::crypto::timestamp::of_signer(si)?;
-    trust.remember_signature(
-        whole,
-        Checked {
-            stamp: stamp.clone(),
-        },
-    );
-    Ok(stamp)
+    Ok((crate::crypto::timestamp::of_signer(si)?, Some(whole)))
 }
 
 /// The signed signing-time attribute, if there is one.
