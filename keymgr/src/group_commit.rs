@@ -299,9 +299,14 @@ static SIGNERS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLoc
 
 /// Signs (CPU-heavy `f`) once a core is free for it, see [`SIGNERS`].
 pub(crate) async fn signing<T>(f: impl FnOnce() -> T) -> T {
-    // The semaphore is never closed: the permit always comes.
-    let _permit = SIGNERS.acquire().await.ok();
+    let _turn = signing_turn().await;
     blocking(f)
+}
+
+/// A core's turn to sign, held until dropped (see [`SIGNERS`]).
+pub(crate) async fn signing_turn() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    // The semaphore is never closed: the permit always comes.
+    SIGNERS.acquire().await.ok()
 }
 
 /// Runs CPU-heavy or blocking work (a signature, a sync) in place; on a multi-thread runtime

@@ -14,7 +14,7 @@ use crate::ca::{
     self, ApiServerRequest, ApplicationRequest, Ca, CaState, Home, NodeRequest,
     OcspResponderRequest, OfficialRequest, OperatorRequest,
 };
-use crate::group_commit::{NextVersion, Signed, signing};
+use crate::group_commit::{NextVersion, Signed, blocking, signing, signing_turn};
 use crate::inventory::{self, CertRecord, CertState, Inventory};
 use crate::signer::HsmSigner;
 use crate::tlog::Log;
@@ -213,6 +213,9 @@ async fn issue_version(
                     "a certificate's key is ECDSA P-256 or P-384, not {kind}"
                 )));
             }
+            // The turn to sign first: a caller that leaves while waiting for it leaves no key
+            // behind.
+            let _turn = signing_turn().await;
             // Checked here too (the commit checks again): no key is made for nothing.
             refuse_revoked_ca(inv, issuer_ca, &issuer_serial).await?;
             let key = store.generate(kind, &subject_id)?;
@@ -220,7 +223,7 @@ async fn issue_version(
             let subject = HsmSigner::new(store, key)?;
             ca::identify_key(&mut params, &subject);
             (
-                signing(|| params.signed_by(&subject, &issuer)).await?,
+                blocking(|| params.signed_by(&subject, &issuer))?,
                 Some(key.id()),
             )
         }
