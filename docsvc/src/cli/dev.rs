@@ -57,6 +57,9 @@ pub(super) struct BenchArgs {
     /// Internal: the sign client's key.
     #[arg(long, hide = true)]
     client_key: Option<PathBuf>,
+    /// Internal: the sign client calls `GET /healthz` instead (the HTTPS stack's floor).
+    #[arg(long, hide = true)]
+    sign_floor: bool,
 }
 
 #[derive(clap::Args)]
@@ -87,6 +90,7 @@ pub(super) async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             (root, cert, key),
             args.connections,
             args.sign_requests,
+            args.sign_floor,
         )
         .await?;
         println!("{line}");

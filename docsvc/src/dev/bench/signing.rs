@@ -18,6 +18,7 @@ use crate::Result;
 use crate::network::client::{connect, tls_config};
 
 /// The bench's signing client: this binary, run as `docsvc bench --sign-client`.
+#[derive(Clone)]
 struct Client {
     addr: std::net::SocketAddr,
     root: PathBuf,
@@ -25,6 +26,9 @@ struct Client {
     key: PathBuf,
     /// The core it runs on, when pinned.
     core: Option<&'static str>,
+    /// Call `GET /healthz` instead of signing: what the node's TLS and HTTP stack alone
+    /// serves over the same connections (the floor under the signing figure).
+    floor: bool,
 }
 
 impl Client {
@@ -51,6 +55,9 @@ impl Client {
             .arg(&self.key)
             .args(["--connections", &connections.to_string()])
             .args(["--sign-requests", &requests.to_string()]);
+        if self.floor {
+            cmd.arg("--sign-floor");
+        }
         let out = tokio::task::spawn_blocking(move || cmd.output())
             .await
             .map_err(err)?
@@ -87,6 +94,7 @@ pub(super) async fn measure(b: &Bench, opts: &Options, r: &mut Report<'_>) -> Re
         cert: b.dir.join("apps").join(app).join("client.pem"),
         key: b.dir.join("apps").join(app).join("client.key"),
         core,
+        floor: false,
     };
     for (app, sweep) in [("e-office", false), (super::P256_APPLICATION, opts.sweep)] {
         // Server on core 0, client on core 1: pinned only when the machine has both and taskset
@@ -171,7 +179,7 @@ async fn pinned_figures(
     r.note(placement);
     r.note(&m.explained());
     if app != "e-office" {
-        return Ok(());
+        return stack_floor(opts, client, (curve, &ring), r).await;
     }
     if let Some(hsm) = softhsm_signs_per_second(kind) {
         r.line(&format!(
@@ -185,6 +193,54 @@ async fn pinned_figures(
             &[hsm],
         );
     }
+    Ok(())
+}
+
+/// What the node's TLS and HTTP stack alone serves on the same core over the same
+/// connections (`GET /healthz`: no signature, policy or log), and the signing rate that floor
+/// leaves even if everything but ring's signature cost nothing: `1 / (1/floor + 1/ring)`.
+async fn stack_floor(
+    opts: &Options,
+    client: &Client,
+    (curve, ring): (&str, &[f64]),
+    r: &mut Report<'_>,
+) -> Result<()> {
+    let floor = Client {
+        floor: true,
+        ..client.clone()
+    };
+    floor
+        .run(
+            opts.connections,
+            (opts.sign_requests / 4).max(opts.connections),
+        )
+        .await?;
+    let mut samples = Vec::with_capacity(opts.runs);
+    for _ in 0..opts.runs {
+        samples.push(floor.run(opts.connections, opts.sign_requests).await?);
+    }
+    let (stack, ..) = super::report::spread(&samples);
+    let (ring_rate, ..) = super::report::spread(ring);
+    let ceiling = 1.0 / (1.0 / stack + 1.0 / ring_rate);
+    r.line(&format!(
+        "HTTPS stack alone (GET /healthz), same connections and core: median {stack:.0} requests/s; signing ceiling {ceiling:.0}/s ({:.2}x ring)",
+        ceiling / ring_rate
+    ));
+    r.compared(
+        &format!(
+            "the node's HTTPS stack alone (GET /healthz: mutual TLS, HTTP, no signature, policy or log), {} connections",
+            opts.connections
+        ),
+        &samples,
+        "requests/s",
+        &format!("ring {curve} sign, one core"),
+        ring,
+    );
+    r.note("same placement as the signing figure above");
+    r.note(&format!(
+        "ceiling for the signing API on this core if the policy, the CMS and the log cost nothing: 1 / (1/{stack:.0} + 1/{ring_rate:.0}) = {ceiling:.0} signatures/s, {:.2}x ring",
+        ceiling / ring_rate
+    ));
     Ok(())
 }
 
@@ -341,6 +397,7 @@ pub async fn sign_client(
     (root, cert, key): (&Path, &Path, &Path),
     connections: usize,
     requests: usize,
+    floor: bool,
 ) -> Result<String> {
     let tls = tls_config(root, Some((cert, key)))?;
     let body = Bytes::from(
@@ -360,15 +417,18 @@ pub async fn sign_client(
         tasks.push(tokio::spawn(async move {
             let mut errors = 0usize;
             for _ in 0..per_conn {
-                match c
-                    .call(
+                let call = if floor {
+                    c.call("GET", "/healthz", &[], Bytes::new()).await
+                } else {
+                    c.call(
                         "POST",
                         "/api/v1/sign",
                         &[("content-type", "application/json")],
                         body.clone(),
                     )
                     .await
-                {
+                };
+                match call {
                     Ok((200, _, _)) => {}
                     _ => errors += 1,
                 }
