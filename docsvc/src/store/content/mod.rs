@@ -1,13 +1,15 @@
 //! The content store: where letters' encrypted parts live. By default, one append-only file per
 //! letter in the data directory (`content/<two hex digits>/<a UUID of its own>`), holding its
-//! parts' age payloads one after another, written once and made durable with one `fdatasync`
-//! before the letter's transaction commits; each part's age header and the payload's place in
+//! parts' age payloads one after another, written once (around the page cache where the
+//! filesystem allows it: `direct`) and made durable with one `fdatasync` before the letter's
+//! transaction commits; each part's age header and the payload's place in
 //! the file are a row in the database (`content_files`), so that rewrap and destroy touch only
 //! the database. Nodes whose processes share only PostgreSQL keep the whole ciphertext in the
 //! database instead (`chunks`), chosen in `node.toml`. Readers find a letter's content in
 //! whichever holds it. A letter whose whole ciphertext is under [`INLINE`] stays in the
 //! database either way, written in the letter's own transaction.
 
+mod direct;
 mod sweep;
 mod writer;
 

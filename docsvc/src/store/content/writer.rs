@@ -2,7 +2,6 @@
 //! store or to the database's rows.
 
 use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
 
 use super::{blocking, create_dir_durably, file_path, io, parts, remove_unused, sync_dir};
@@ -45,8 +44,13 @@ enum Sink {
         parts: Vec<FilePart>,
         /// A sync of what was written so far, running beside the writes, and where it began.
         syncing: Option<(tokio::task::JoinHandle<std::io::Result<()>>, u64)>,
-        /// Where the last sync that finished began: all before it is durable.
+        /// Where the last sync that finished began (only to pace the syncs: with direct
+        /// writes, up to a staging buffer of it may not be written yet; `seal` makes all of it
+        /// durable).
         synced: u64,
+        /// Whole blocks around the page cache, where the filesystem allows it. (Taken while a
+        /// blocking write holds it.)
+        direct: Option<super::direct::Staging>,
     },
     Rows {
         /// Chunks commit in groups: one durable write per 16 MiB, not per chunk. (In a mutex
@@ -182,16 +186,11 @@ impl LetterWriter {
         };
         let path = file_path(dir, &key)?;
         let p = path.clone();
-        let file = blocking(move || {
+        let (file, direct) = blocking(move || {
             if let Some(parent) = p.parent() {
                 create_dir_durably(parent)?;
             }
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&p)
-                .map_err(io("creating", &p))
+            super::direct::create(&p).map_err(io("creating", &p))
         })
         .await?;
         Ok(Sink::File {
@@ -201,6 +200,7 @@ impl LetterWriter {
             parts: Vec::new(),
             syncing: None,
             synced: 0,
+            direct,
         })
     }
 
@@ -221,6 +221,7 @@ impl LetterWriter {
                 parts,
                 syncing,
                 synced,
+                direct,
             } => {
                 if let Some(h) = header_len {
                     parts.push(FilePart {
@@ -239,11 +240,17 @@ impl LetterWriter {
                     .ok_or_else(|| Error::Integrity("a content write that failed before".into()))?;
                 let p = path.clone();
                 let n = data.len() as u64;
-                let f = blocking(move || {
+                let staged = direct.take();
+                let (f, staged) = blocking(move || {
+                    if let Some(mut s) = staged {
+                        s.write(&f, &data).map_err(io("writing", &p))?;
+                        return Ok((f, Some(s)));
+                    }
                     f.write_all(&data).map_err(io("writing", &p))?;
-                    Ok(f)
+                    Ok((f, None))
                 })
                 .await?;
+                *direct = staged;
                 let crossed = (*at + n) / TOUCH_EVERY > *at / TOUCH_EVERY;
                 *at += n;
                 current.len += n;
@@ -286,6 +293,8 @@ impl LetterWriter {
                 file,
                 path,
                 syncing,
+                at,
+                direct,
                 ..
             } => {
                 let f = file
@@ -294,8 +303,11 @@ impl LetterWriter {
                 if let Some((running, _)) = syncing.take() {
                     finished(running, path).await?;
                 }
-                let p = path.clone();
+                let (p, len, staged) = (path.clone(), *at, direct.take());
                 let f = blocking(move || {
+                    if let Some(mut s) = staged {
+                        s.finish(&f, len).map_err(io("writing", &p))?;
+                    }
                     f.sync_data().map_err(io("syncing", &p))?;
                     if let Some(parent) = p.parent() {
                         sync_dir(parent)?;
