@@ -3,6 +3,7 @@
 
 pub mod envelope;
 pub mod receipt;
+mod remembered;
 pub mod revocation;
 pub mod signature;
 pub mod timestamp;

@@ -13,14 +13,14 @@ use der::asn1::{OctetString, SetOfVec, UtcTime};
 use der::{Any, Decode, Encode, Tagged as _};
 use hsm_shim::SignatureAlgorithm;
 use spki::AlgorithmIdentifierOwned;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 use x509_cert::attr::Attribute;
 use x509_parser::time::ASN1Time;
 
+use super::remembered::Remembered;
 use crate::{Error, Result};
 
 fn bad(what: impl Into<String>) -> Error {
@@ -346,12 +346,12 @@ pub struct Trust {
     issuers: Vec<Vec<u8>>,
     /// Chains already verified, by the leaf's SHA-256: the time window in which the whole
     /// chain is valid. Verifying a chain costs a P-384 signature check, so each leaf pays once.
-    verified: Arc<Mutex<HashMap<[u8; 32], Window>>>,
+    verified: Arc<Remembered<Window>>,
     /// Signatures already checked, by the SHA-256 of the whole CMS: their time-stamp. What is
     /// checked once for those bytes (the signer's signature over its attributes, the TSA's over
     /// the signature) depends on nothing else, and costs two P-384 checks; a letter's signature
     /// is checked again on every read and before every delivery.
-    signatures: Arc<Mutex<HashMap<[u8; 32], Checked>>>,
+    signatures: Arc<Remembered<Checked>>,
 }
 
 /// What a checked signature came with: its time-stamp, verified (none for an application's).
@@ -373,36 +373,14 @@ impl Trust {
         Trust {
             root_der,
             issuers,
-            verified: Arc::default(),
-            signatures: Arc::default(),
+            verified: Arc::new(Remembered::new(VERIFIED_MAX)),
+            signatures: Arc::new(Remembered::new(SIGNATURES_MAX)),
         }
     }
 
     /// How many checked signatures this trust remembers.
     pub fn remembered_signatures(&self) -> usize {
-        self.signatures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
-    }
-
-    fn checked_signature(&self, whole: &[u8; 32]) -> Option<Checked> {
-        self.signatures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(whole)
-            .cloned()
-    }
-
-    fn remember_signature(&self, whole: [u8; 32], checked: Checked) {
-        let mut signatures = self
-            .signatures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if signatures.len() >= SIGNATURES_MAX {
-            signatures.clear();
-        }
-        signatures.insert(whole, checked);
+        self.signatures.len()
     }
 
     pub fn root_der(&self) -> &[u8] {
@@ -536,7 +514,7 @@ pub fn verify_detached(
     // Remembered only once the signer and the TSA chain to sandi's root: a caller's self-made
     // signatures, refused, take no room.
     if let Some(whole) = fresh {
-        trust.remember_signature(
+        trust.signatures.insert(
             whole,
             Checked {
                 stamp: stamp.clone(),
@@ -580,7 +558,7 @@ fn checked_once(
     trust: &Trust,
 ) -> Result<(Option<crate::crypto::timestamp::Stamp>, Option<[u8; 32]>)> {
     let whole = sha256(cms_der);
-    if let Some(checked) = trust.checked_signature(&whole) {
+    if let Some(checked) = trust.signatures.get(&whole) {
         return Ok((checked.stamp, None));
     }
     verify_raw(
@@ -698,23 +676,18 @@ fn valid_at(c: &x509_parser::certificate::X509Certificate<'_>, at: OffsetDateTim
     c.validity().not_before <= t && t <= c.validity().not_after
 }
 
-/// Checks that `leaf_der` was issued by one of `trust.issuers`, which was issued by the root,
-/// every certificate valid at `at`.
 fn sha256(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
     out
 }
 
+/// Checks that `leaf_der` was issued by one of `trust.issuers`, which was issued by the root,
+/// every certificate valid at `at`.
 pub fn check_chain(leaf_der: &[u8], trust: &Trust, at: OffsetDateTime) -> Result<()> {
     let key = sha256(leaf_der);
     let now = ASN1Time::from(at);
-    let cached = trust
-        .verified
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(&key)
-        .copied();
+    let cached = trust.verified.get(&key);
     if let Some((from, until)) = cached {
         return if from <= now && now <= until {
             Ok(())
@@ -723,14 +696,7 @@ pub fn check_chain(leaf_der: &[u8], trust: &Trust, at: OffsetDateTime) -> Result
         };
     }
     let window = verify_chain(leaf_der, trust, at)?;
-    let mut verified = trust
-        .verified
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if verified.len() >= VERIFIED_MAX {
-        verified.clear();
-    }
-    verified.insert(key, window);
+    trust.verified.insert(key, window);
     Ok(())
 }
 
