@@ -114,3 +114,99 @@ pub(super) fn durable_write_rate(dir: &Path, bytes: usize) -> Result<f64> {
     #[allow(clippy::cast_precision_loss)]
     Ok(bytes as f64 / 1e6 / elapsed.as_secs_f64())
 }
+
+/// CPU time and context switches of this whole process so far, from `/proc` (what every
+/// thread used: the nodes, their database threads and the blocking pool), so that a figure can
+/// say what one unit of its work cost.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Usage {
+    /// User and system CPU time, in seconds.
+    pub cpu_seconds: f64,
+    /// Voluntary and involuntary context switches of the threads alive now (a thread that
+    /// ended took its count with it: a lower bound).
+    pub switches: u64,
+}
+
+impl Usage {
+    /// Now; `None` where `/proc` does not say.
+    pub(super) fn now() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // The fields after the command name, which may hold spaces, start after its `)`.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 (11 and 12 after the name and state), in
+        // USER_HZ ticks, 100 a second on Linux whatever the kernel's own tick.
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        let mut switches = 0u64;
+        for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+                continue; // ended meanwhile
+            };
+            switches += status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
+                .sum::<u64>();
+        }
+        #[allow(clippy::cast_precision_loss)]
+        Some(Usage {
+            cpu_seconds: ticks as f64 / 100.0,
+            switches,
+        })
+    }
+
+    /// What was used from `earlier` to `self`.
+    pub(super) fn since(self, earlier: Usage) -> Usage {
+        Usage {
+            cpu_seconds: (self.cpu_seconds - earlier.cpu_seconds).max(0.0),
+            switches: self.switches.saturating_sub(earlier.switches),
+        }
+    }
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, other: Usage) {
+        self.cpu_seconds += other.cpu_seconds;
+        self.switches += other.switches;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CPU spent between two readings shows in their difference, no more than the time that
+    /// passed on every core; each sleep is a context switch.
+    #[test]
+    fn usage_counts_the_cpu_and_the_switches_between_two_readings() {
+        let before = Usage::now().expect("/proc is readable");
+        let start = Instant::now();
+        let mut x = 0u64;
+        let used = loop {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+            }
+            let used = Usage::now().expect("/proc is readable").since(before);
+            if used.cpu_seconds >= 0.1 || start.elapsed().as_secs() >= 20 {
+                break used;
+            }
+        };
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        #[allow(clippy::cast_precision_loss)]
+        let most = start.elapsed().as_secs_f64() * cores as f64 + 0.02;
+        assert!(
+            used.cpu_seconds >= 0.1,
+            "{used:?}: the spin's CPU time was not counted"
+        );
+        assert!(
+            used.cpu_seconds <= most,
+            "{used:?}: more CPU than {most:.2} s"
+        );
+        let before = Usage::now().expect("/proc is readable");
+        for _ in 0..5 {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let slept = Usage::now().expect("/proc is readable").since(before);
+        assert!(slept.switches >= 5, "{slept:?}");
+    }
+}

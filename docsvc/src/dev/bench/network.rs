@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::letters::one_part_letter;
+use super::machine::Usage;
 use super::{Report, err, per_second, tempfile_dir};
 use crate::dev::quickstart;
 use crate::http::api;
@@ -171,13 +172,21 @@ pub(super) async fn measure(letters: usize, runs: usize, r: &mut Report<'_>) -> 
         .ok_or_else(|| err("no Budi"))?;
     // A warm-up round, then `runs` rounds; a letter not delivered fails the bench.
     let mut samples = Vec::with_capacity(runs);
+    // What the counted rounds used, and how long they took.
+    let (mut used, mut busy) = (Usage::default(), std::time::Duration::ZERO);
     for round in 0..=runs {
         for i in 0..letters {
             letter_to_bappeda(&a.node, &budi, round * letters + i).await?;
         }
-        let start = Instant::now();
+        let (start, before) = (Instant::now(), Usage::now());
         while crate::transmit::deliver_due(&a.node).await? > 0 {}
         let elapsed = start.elapsed();
+        if round > 0
+            && let (Some(before), Some(after)) = (before, Usage::now())
+        {
+            used += after.since(before);
+            busy += elapsed;
+        }
         let delivered = crate::transmit::outbox(&a.node, true)
             .await?
             .iter()
@@ -202,6 +211,21 @@ pub(super) async fn measure(letters: usize, runs: usize, r: &mut Report<'_>) -> 
         &samples,
         "letters/s",
     );
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    #[allow(clippy::cast_precision_loss)]
+    let (delivered, switches, cores_f) = (
+        (letters * runs).max(1) as f64,
+        used.switches as f64,
+        cores as f64,
+    );
+    let explained = format!(
+        "{:.2} ms of CPU and {:.0} context switches per letter, both nodes together (one process on {cores} core(s), {:.0}% of them busy while delivering)",
+        used.cpu_seconds * 1000.0 / delivered,
+        switches / delivered,
+        100.0 * used.cpu_seconds / (busy.as_secs_f64() * cores_f).max(f64::MIN_POSITIVE),
+    );
+    r.line(&format!("delivery: {explained}"));
+    r.note(&explained);
     for s in [a, b] {
         let _ = s.stop.send(());
         let _ = s.task.await;
