@@ -17,10 +17,9 @@ use docsvc::crypto::signature::{self, Content, Kind};
 use docsvc::crypto::timestamp;
 use docsvc::letters::documents;
 use docsvc::node::Node;
-use keymgr::ca::Ca;
 use keymgr::tsa::token;
 use sandi_e2e::steps::Steps;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use common::{BUDI, dev_quorum, letter_to, node_pins};
 
@@ -84,24 +83,7 @@ fn with_token(cms_der: &[u8], token_der: Option<&[u8]>) -> Vec<u8> {
 }
 
 async fn revoke_budi(node: &Node, at: OffsetDateTime) {
-    let budi = common::official(node, BUDI).await;
-    let (_, cert) =
-        x509_parser::parse_x509_certificate(budi.certificate.as_ref().expect("certificate"))
-            .expect("certificate");
-    let serial = keymgr::inventory::normalise_serial(&cert.tbs_certificate.raw_serial_as_string());
-    let (home, quorum) = dev_quorum(node.layout.dir());
-    let inv =
-        keymgr::inventory::Inventory::open(&keymgr::inventory::Inventory::default_url(home.dir()))
-            .await
-            .expect("inventory");
-    let online = quorum.online().expect("online");
-    keymgr::revoke::revoke(&home, online, &inv, &serial, "keyCompromise", Some(at))
-        .await
-        .expect("revoke");
-    let crl = keymgr::revoke::crl(&home, online, &inv, Ca::Signing, Duration::days(7))
-        .await
-        .expect("crl");
-    sandi_e2e::install(&node.layout.crl_dir().join("signing-ca.crl"), &crl.der);
+    common::revoke_official(node, BUDI, at).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -152,7 +152,7 @@ impl Ui {
         level: &str,
         perihal: &str,
         to: &str,
-        body: &Path,
+        body: Body<'_>,
         signer: &str,
         wrong_pin: bool,
     ) -> String {
@@ -174,13 +174,20 @@ impl Ui {
             .await
             .expect("urgency");
         self.fill("#kepada", to).await;
-        self.c
-            .find(Locator::Css("#body"))
-            .await
-            .expect("file input")
-            .send_keys(&body.display().to_string())
-            .await
-            .expect("choose the file");
+        match body {
+            Body::File(file) => self
+                .c
+                .find(Locator::Css("#body"))
+                .await
+                .expect("file input")
+                .send_keys(&file.display().to_string())
+                .await
+                .expect("choose the file"),
+            Body::Text(isi) => {
+                self.fill("#isi", isi).await;
+                self.fill("#tempat", "Bandung").await;
+            }
+        }
         if wrong_pin {
             self.shot("compose.png").await;
         }
@@ -234,6 +241,12 @@ impl Ui {
             .await
             .expect("the letter opens");
     }
+}
+
+/// What a letter is written as: a file, or words the node renders as a signed PDF.
+enum Body<'a> {
+    File(&'a Path),
+    Text(&'a str),
 }
 
 fn pdf(dir: &Path) -> PathBuf {
@@ -329,6 +342,7 @@ async fn officials_write_sign_send_and_read_in_the_browser() {
 
     a_rahasia_letter_from_budi_to_siti(&ui, &files).await;
     a_sangat_rahasia_letter_needs_joko(&ui, &files).await;
+    a_letter_written_on_the_form_becomes_a_signed_pdf(&ui).await;
     refusals_say_why_in_both_languages(&ui).await;
     ui.c.clone().close().await.expect("close the browser");
 }
@@ -337,7 +351,14 @@ async fn a_rahasia_letter_from_budi_to_siti(ui: &Ui, files: &Path) {
     let perihal = "Undangan rapat koordinasi kesehatan";
     ui.login(BUDI).await;
     let id = ui
-        .compose("rahasia", perihal, SITI, &pdf(files), BUDI, true)
+        .compose(
+            "rahasia",
+            perihal,
+            SITI,
+            Body::File(&pdf(files)),
+            BUDI,
+            true,
+        )
         .await;
     // Budi's own page: the banner at the top and the bottom.
     let banners =
@@ -472,13 +493,54 @@ async fn fits_a_phone(ui: &Ui) {
     ui.c.set_window_size(1280, 800).await.expect("resize");
 }
 
+/// Budi writes the words on the form; the node renders and signs the PDF, which his letter's
+/// page frames as its first part, and he can make its first numbered copy.
+async fn a_letter_written_on_the_form_becomes_a_signed_pdf(ui: &Ui) {
+    let perihal = "Undangan rapat evaluasi persandian";
+    ui.login(BUDI).await;
+    ui.go("/ui/compose").await;
+    ui.fill("#isi", "Dengan hormat,\n\nKami mengundang Bapak/Ibu.")
+        .await;
+    ui.shot("compose-isi.png").await;
+    let id = ui
+        .compose(
+            "biasa",
+            perihal,
+            SITI,
+            Body::Text("Dengan hormat,\n\nKami mengundang Bapak/Ibu menghadiri rapat evaluasi."),
+            BUDI,
+            false,
+        )
+        .await;
+    let part = ui.text("figure.part figcaption").await;
+    assert!(
+        part.contains("surat.pdf") && part.contains("application/pdf"),
+        "{part}"
+    );
+    assert!(
+        ui.source()
+            .await
+            .contains(&format!("/ui/letters/{id}/copies")),
+        "the numbered copy button"
+    );
+    ui.shot("letter-signed-pdf.png").await;
+    ui.logout().await;
+}
+
 async fn a_sangat_rahasia_letter_needs_joko(ui: &Ui, files: &Path) {
     let perihal = "Rencana pengamanan wabah (sangat rahasia)";
     let text = files.join("nota.txt");
     std::fs::write(&text, "Nota dinas: rencana pengamanan.\n").expect("text");
     ui.login(BUDI).await;
     let id = ui
-        .compose("sangat_rahasia", perihal, JOKO, &text, BUDI, false)
+        .compose(
+            "sangat_rahasia",
+            perihal,
+            JOKO,
+            Body::File(&text),
+            BUDI,
+            false,
+        )
         .await;
     let notice = ui.text(".notice").await;
     assert!(notice.contains("menunggu persetujuan"), "{notice}");

@@ -116,7 +116,8 @@ footer { margin-top: 1.5em; font-size: 9pt; border-top: 1px solid #000; padding-
 const DAYS: [&str; 7] = [
     "Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu",
 ];
-const MONTHS: [&str; 12] = [
+/// The months in Indonesian, January first (also what docsvc's letters are dated with).
+pub const MONTHS: [&str; 12] = [
     "Januari",
     "Februari",
     "Maret",

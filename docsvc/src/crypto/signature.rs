@@ -50,13 +50,22 @@ pub enum Kind {
     Destruction,
     /// Whatever an application has signed through `/api/v1/sign`.
     Api,
+    /// A PAdES signature inside a letter's PDF (`crypto::pades`): content type id-data, as
+    /// ETSI EN 319 142-1 requires, which no other kind uses.
+    Pdf,
 }
 
 /// The arc under which sandi's signature kinds live.
 pub const KIND_ARC: &str = "2.25.3640695297.1";
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Manifest, Kind::Approval, Kind::Destruction, Kind::Api];
+    pub const ALL: [Kind; 5] = [
+        Kind::Manifest,
+        Kind::Approval,
+        Kind::Destruction,
+        Kind::Api,
+        Kind::Pdf,
+    ];
 
     /// The CMS content type of signatures of this kind.
     pub const fn oid(self) -> ObjectIdentifier {
@@ -66,6 +75,7 @@ impl Kind {
             Kind::Destruction => ObjectIdentifier::new_unwrap("2.25.3640695297.1.3"),
             // .4 is a node's receipt (`crypto::receipt`), signed with the node's own key.
             Kind::Api => ObjectIdentifier::new_unwrap("2.25.3640695297.1.5"),
+            Kind::Pdf => rfc5911::ID_DATA,
         }
     }
 
@@ -75,6 +85,7 @@ impl Kind {
             Kind::Approval => "approval",
             Kind::Destruction => "destruction",
             Kind::Api => "api",
+            Kind::Pdf => "pdf",
         }
     }
 }
@@ -177,12 +188,20 @@ pub fn sign_detached(
                 .map_err(der_err)?,
         )?)
         .map_err(der_err)?;
-    attrs
-        .insert(attribute(
+    // PAdES names its signer by the certificate's hash (ESS signing-certificate-v2) and keeps
+    // the claimed time in the signature dictionary (`/M`), not in a signing-time attribute.
+    let claim = if kind == Kind::Pdf {
+        attribute(
+            ID_AA_SIGNING_CERTIFICATE_V2,
+            signing_certificate_v2(signer_der)?,
+        )?
+    } else {
+        attribute(
             rfc5911::ID_SIGNING_TIME,
             Any::encode_from(&utc_time(signing_time)?).map_err(der_err)?,
-        )?)
-        .map_err(der_err)?;
+        )?
+    };
+    attrs.insert(claim).map_err(der_err)?;
     // The signature covers the DER of the attributes as a SET OF (RFC 5652 §5.4).
     let to_sign = attrs.to_der().map_err(der_err)?;
     let signature = sign(&to_sign)?;
@@ -197,6 +216,26 @@ pub fn sign_detached(
         attrs,
         signature,
     )
+}
+
+/// id-aa-signingCertificateV2 (RFC 5035).
+const ID_AA_SIGNING_CERTIFICATE_V2: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
+
+/// SigningCertificateV2 ::= SEQUENCE { certs SEQUENCE OF ESSCertIDv2 } with one ESSCertIDv2
+/// ::= SEQUENCE { certHash OCTET STRING } (hashAlgorithm left at its default, SHA-256).
+fn signing_certificate_v2(signer_der: &[u8]) -> Result<Any> {
+    let hash = OctetString::new(sha256(signer_der).to_vec())
+        .map_err(der_err)?
+        .to_der()
+        .map_err(der_err)?;
+    let mut id = Vec::new();
+    wrap(der::Tag::Sequence, &hash, &mut id)?;
+    let mut certs = Vec::new();
+    wrap(der::Tag::Sequence, &id, &mut certs)?;
+    let mut whole = Vec::new();
+    wrap(der::Tag::Sequence, &certs, &mut whole)?;
+    Any::from_der(&whole).map_err(der_err)
 }
 
 /// A CMS ContentInfo of SignedData (version 3: the content type is not id-data, RFC 5652
@@ -608,6 +647,16 @@ fn when_valid(
     };
     check_chain(&stamp.tsa_der, trust, stamp.at)
         .map_err(|e| bad(format!("the time-stamp's TSA certificate: {e}")))?;
+    // Nothing signs the token's certificate set: every byte of it must be a trusted CA's.
+    if stamp
+        .others
+        .iter()
+        .any(|c| *c != trust.root_der && !trust.issuers.contains(c))
+    {
+        return Err(bad(
+            "the time-stamp carries a certificate that is neither the TSA's nor a trusted CA's",
+        ));
+    }
     if signed_at.is_some_and(|t| t > stamp.at + CLOCK_SKEW) {
         return Err(bad(
             "the signing time is after the time-stamp over the signature",

@@ -40,6 +40,10 @@ pub struct Stamp {
     /// The TSA certificate (DER).
     #[serde(skip)]
     pub tsa_der: Vec<u8>,
+    /// The token's other certificates (DER), which no signature covers: each must be a
+    /// trusted CA's own (checked with the chain, `signature::when_valid`).
+    #[serde(skip)]
+    pub others: Vec<Vec<u8>>,
 }
 
 fn signed_data(cms_der: &[u8]) -> Result<SignedData> {
@@ -187,5 +191,6 @@ pub(crate) fn of_signer(si: &SignerInfo) -> Result<Option<Stamp>> {
         policy: t.policy.to_string(),
         at: t.gen_time,
         tsa_der: t.tsa_certificate.clone(),
+        others: t.other_certificates.clone(),
     }))
 }

@@ -27,9 +27,14 @@ use crate::{Error, Result};
 /// The largest body of any request but a letter upload or delivery: 64 KiB.
 pub const SMALL_BODY: usize = 64 * 1024;
 
-/// The routes that take large bodies: the letter upload and a peer node's delivery.
+/// The routes that take large bodies: the letter upload, a peer node's delivery and a PDF
+/// handed to the public verification page (which bounds it itself, after its rate limit).
 pub fn is_large(method: &Method, path: &str) -> bool {
-    method == Method::POST && matches!(path, "/api/v1/documents" | "/network/v1/letters")
+    method == Method::POST
+        && matches!(
+            path,
+            "/api/v1/documents" | "/network/v1/letters" | "/verifikasi"
+        )
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -281,6 +286,8 @@ mod tests {
     fn only_uploads_and_deliveries_are_large() {
         assert!(is_large(&Method::POST, "/api/v1/documents"));
         assert!(is_large(&Method::POST, "/network/v1/letters"));
+        assert!(is_large(&Method::POST, "/verifikasi"));
+        assert!(!is_large(&Method::GET, "/verifikasi"));
         assert!(!is_large(&Method::GET, "/api/v1/documents"));
         assert!(!is_large(&Method::POST, "/api/v1/session"));
         assert!(!is_large(&Method::POST, "/ui/login"));

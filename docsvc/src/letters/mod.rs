@@ -3,7 +3,10 @@
 
 pub mod approvals;
 pub mod content;
+pub mod copies;
 pub mod documents;
 pub mod incidents;
 pub mod lifecycle;
+pub mod render;
 pub mod rewrap;
+pub mod verification;

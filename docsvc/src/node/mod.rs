@@ -40,6 +40,10 @@ pub struct Config {
     pub agencies: Vec<String>,
     /// Where to listen, e.g. `127.0.0.1:8443`.
     pub listen: String,
+    /// Where officials and the public reach this node (`https://surat.kota.go.id`): what the QR
+    /// codes on signed letters lead to. `https://` and `listen` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     /// `sqlite://…` or `postgres://…`; relative SQLite paths are under the data directory.
     pub database_url: String,
     /// The policy directory (schema, *.cedar, handling.toml).
@@ -387,6 +391,7 @@ impl Config {
             organisation: organisation.into(),
             agencies: Vec::new(),
             listen: listen.into(),
+            public_url: None,
             database_url: database_url.into(),
             policy_dir,
             max_body_mib: default_max_body_mib(),

@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod audit_log;
 pub mod backup;
 pub mod content;
+pub mod copies;
 mod database_error;
 pub mod delegations;
 pub mod deliveries;
@@ -21,6 +22,7 @@ pub mod recipients;
 pub mod remote_officials;
 pub mod sessions;
 pub mod traffic;
+pub mod verifications;
 pub mod views;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

@@ -216,3 +216,146 @@ pub(crate) async fn add_official(
     .await
     .expect("official")
 }
+
+/// Revokes official `nip`'s signing certificate as of `at` (keyCompromise) with the dev
+/// custodians' quorum and installs the Signing CA's new CRL where the node reads it.
+pub(crate) async fn revoke_official(node: &Node, nip: &str, at: time::OffsetDateTime) {
+    let o = official(node, nip).await;
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(o.certificate.as_ref().expect("certificate"))
+            .expect("certificate");
+    let serial = keymgr::inventory::normalise_serial(&cert.tbs_certificate.raw_serial_as_string());
+    let (home, quorum) = dev_quorum(node.layout.dir());
+    let inv =
+        keymgr::inventory::Inventory::open(&keymgr::inventory::Inventory::default_url(home.dir()))
+            .await
+            .expect("inventory");
+    let online = quorum.online().expect("online");
+    keymgr::revoke::revoke(&home, online, &inv, &serial, "keyCompromise", Some(at))
+        .await
+        .expect("revoke");
+    let crl = keymgr::revoke::crl(
+        &home,
+        online,
+        &inv,
+        keymgr::ca::Ca::Signing,
+        time::Duration::days(7),
+    )
+    .await
+    .expect("crl");
+    sandi_e2e::install(&node.layout.crl_dir().join("signing-ca.crl"), &crl.der);
+    // The node reads the directory when it changes; wait until it knows.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !matches!(
+        node.crls
+            .status_with_time(
+                o.certificate.as_ref().expect("certificate"),
+                time::OffsetDateTime::now_utc()
+            )
+            .0,
+        docsvc::crypto::revocation::Status::Revoked { .. }
+    ) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node never read the new CRL"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// How many entries of the access log record `action`.
+pub(crate) async fn log_actions(node: &Node, action: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE entry LIKE $1")
+        .bind(format!("%\"action\":\"{action}\"%"))
+        .fetch_one(node.store.pool())
+        .await
+        .expect("count")
+}
+
+/// Debian's Chromium, headless, over chromedriver: pages as a person's browser shows them.
+pub(crate) struct Browser {
+    c: fantoccini::Client,
+    _driver: sandi_e2e::node::Killed,
+}
+
+impl Browser {
+    pub(crate) async fn start(dir: &std::path::Path) -> Self {
+        let port = sandi_e2e::free_port();
+        let driver = sandi_e2e::node::Killed(
+            std::process::Command::new("chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("chromedriver"),
+        );
+        sandi_e2e::node::wait_port(port, "chromedriver");
+        let args = serde_json::json!([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+            "--window-size=1100,1300",
+            format!("--user-data-dir={}", dir.join("chromium-profile").display()),
+        ]);
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({ "args": args, "binary": "/usr/bin/chromium" }),
+        );
+        let c = fantoccini::ClientBuilder::new(
+            hyper_util::client::legacy::connect::HttpConnector::new(),
+        )
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a Chromium session");
+        Browser { c, _driver: driver }
+    }
+
+    /// The page at `url` once loaded (its HTML).
+    pub(crate) async fn page(&self, url: &str) -> String {
+        self.c.goto(url).await.expect("navigate");
+        self.c.source().await.expect("source")
+    }
+
+    /// The page the form at `url` answers with once `file` is chosen and sent.
+    pub(crate) async fn upload(&self, url: &str, file: &std::path::Path) -> String {
+        use fantoccini::Locator;
+        self.c.goto(url).await.expect("navigate");
+        self.c
+            .find(Locator::Css("#pdf"))
+            .await
+            .expect("the file input")
+            .send_keys(&file.display().to_string())
+            .await
+            .expect("choose the file");
+        self.c
+            .find(Locator::Css("form button[type=submit]"))
+            .await
+            .expect("the button")
+            .click()
+            .await
+            .expect("send");
+        self.c
+            .wait()
+            .at_most(std::time::Duration::from_secs(30))
+            .for_element(Locator::Css("#verdict"))
+            .await
+            .expect("a verdict");
+        self.c.source().await.expect("source")
+    }
+
+    pub(crate) async fn shot(&self, path: &std::path::Path) {
+        let png = self.c.screenshot().await.expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        std::fs::write(path, png).expect("save screenshot");
+    }
+
+    pub(crate) async fn close(self) {
+        self.c.close().await.expect("close the browser");
+    }
+}

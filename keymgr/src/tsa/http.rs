@@ -41,8 +41,10 @@ impl Service {
     ) -> Result<Arc<Self>> {
         let record = super::ensure(home, store.as_ref(), inv).await?;
         let policy = super::policy_oid(&home.load_state()?.oid_arc)?;
+        let responder = Responder::new(&record, policy)?
+            .with_issuer(&home.cert_der(crate::ca::Ca::Signing)?)?;
         Ok(Arc::new(Service {
-            responder: RwLock::new(Arc::new(Responder::new(&record, policy)?)),
+            responder: RwLock::new(Arc::new(responder)),
             store,
         }))
     }
@@ -65,7 +67,10 @@ impl Service {
         if record.der == current.certificate_der() {
             return Ok(None);
         }
-        let next = Arc::new(Responder::new(&record, current.policy())?);
+        let next = Arc::new(
+            Responder::new(&record, current.policy())?
+                .with_issuer(&home.cert_der(crate::ca::Ca::Signing)?)?,
+        );
         *self
             .responder
             .write()

@@ -58,6 +58,9 @@ pub struct Responder {
     key: KeyId,
     cert: Certificate,
     cert_der: Vec<u8>,
+    /// The CA certificate that issued `cert`, sent beside it when a client asks for
+    /// certificates: a verifier holding only the root (a PDF reader) can then build the path.
+    issuer: Option<Certificate>,
     not_after: OffsetDateTime,
     policy: ObjectIdentifier,
     /// The ESS signing-certificate-v2 attribute, the same in every token.
@@ -111,9 +114,23 @@ impl Responder {
             not_after: parsed.validity().not_after.to_datetime(),
             cert,
             cert_der: record.der.clone(),
+            issuer: None,
             policy,
             signing_certificate,
         })
+    }
+
+    /// The same responder, sending the certificate of the CA that issued the TSA's
+    /// (`issuer_der`) beside it in every token that carries certificates.
+    pub fn with_issuer(mut self, issuer_der: &[u8]) -> Result<Self> {
+        let issuer = Certificate::from_der(issuer_der).map_err(cert_err)?;
+        if issuer.tbs_certificate.subject != self.cert.tbs_certificate.issuer {
+            return Err(Error::Certificate(
+                "the TSA certificate was not issued by the CA given as its issuer".into(),
+            ));
+        }
+        self.issuer = Some(issuer);
+        Ok(self)
     }
 
     /// The TSA certificate (DER).
@@ -251,8 +268,13 @@ impl Responder {
         digest_algorithms.insert(digest_alg).map_err(e)?;
         let certificates = if cert_req {
             Some(
-                CertificateSet::try_from(vec![CertificateChoices::Certificate(self.cert.clone())])
-                    .map_err(e)?,
+                CertificateSet::try_from(
+                    std::iter::once(&self.cert)
+                        .chain(self.issuer.as_ref())
+                        .map(|c| CertificateChoices::Certificate(c.clone()))
+                        .collect::<Vec<_>>(),
+                )
+                .map_err(e)?,
             )
         } else {
             None

@@ -148,6 +148,9 @@ pub struct Token {
     pub nonce: Option<Vec<u8>>,
     /// The TSA certificate (DER) that signed the token.
     pub tsa_certificate: Vec<u8>,
+    /// Any other certificates the token carries (DER; keymgr's TSA adds the CA that issued its
+    /// certificate). No signature covers them: a verifier must hold each to be one it trusts.
+    pub other_certificates: Vec<Vec<u8>>,
 }
 
 impl Token {
@@ -245,6 +248,16 @@ pub fn inspect(token_der: &[u8]) -> Result<Token> {
     let cert = tsa_cert(&sd, sid)?;
     let cert_der = cert.to_der().map_err(der_err)?;
     check_signer(si, &tst_der, &cert_der, cert)?;
+    let mut other_certificates = Vec::new();
+    for c in sd.certificates.iter().flat_map(|set| set.0.iter()) {
+        let CertificateChoices::Certificate(c) = c else {
+            return Err(bad("token carries a certificate of another format"));
+        };
+        let der = c.to_der().map_err(der_err)?;
+        if der != cert_der {
+            other_certificates.push(der);
+        }
+    }
     let secs = i64::try_from(tst.gen_time.to_unix_duration().as_secs())
         .map_err(|_| bad("genTime out of range"))?;
     Ok(Token {
@@ -256,6 +269,7 @@ pub fn inspect(token_der: &[u8]) -> Result<Token> {
         imprint: tst.message_imprint.hashed_message.as_bytes().to_vec(),
         nonce: tst.nonce.map(|n| n.as_bytes().to_vec()),
         tsa_certificate: cert_der,
+        other_certificates,
     })
 }
 

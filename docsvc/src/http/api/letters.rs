@@ -20,6 +20,7 @@ use crate::http::problem::responses::{
 use crate::http::problem::{ApiResult, Problem};
 use crate::letters::documents::{self, Ingest, Mailbox, NewLetter};
 use crate::letters::incidents;
+use crate::letters::render::Naskah;
 use crate::node::Node;
 use crate::schema::LevelDoc;
 use crate::{Error, Result};
@@ -72,16 +73,20 @@ pub(super) async fn list_documents(
 pub(super) struct DocumentForm {
     /// JSON, the letter's metadata.
     metadata: NewLetter,
-    /// The letter's body (a PDF, typically).
-    #[schema(value_type = String, format = Binary)]
-    body: Vec<u8>,
+    /// The letter's body (a PDF, typically); or, instead, `naskah`.
+    #[schema(value_type = Option<String>, format = Binary)]
+    body: Option<Vec<u8>>,
+    /// JSON, instead of `body`: the letter's words, which the node renders as a PDF in the
+    /// tata naskah dinas layout and signs (PAdES, with a QR code to its verification page).
+    naskah: Option<Naskah>,
     /// Attachments, any number.
     #[schema(value_type = Option<Vec<String>>, format = Binary)]
     attachment: Option<Vec<Vec<u8>>>,
 }
 
 /// `POST /api/v1/documents`: multipart with a `metadata` JSON part first, then a `body` file
-/// part, then any `attachment` parts. Each file streams through encryption into the store.
+/// part (or a `naskah` JSON part, rendered and signed as the letter's PDF), then any
+/// `attachment` parts. Each file streams through encryption into the store.
 #[utoipa::path(
     post, path = "/api/v1/documents", tag = "documents",
     request_body(content = DocumentForm, content_type = "multipart/form-data"),
@@ -152,11 +157,27 @@ async fn ingest_form(
     let mut ingest = Ingest::begin(node, auth.caller(), letter).await?;
     let result: Result<()> = async {
         let mut n = 0usize;
-        while let Some(field) = form.next_field().await.map_err(bad)? {
+        while let Some(mut field) = form.next_field().await.map_err(bad)? {
             let name = field.name().unwrap_or_default().to_owned();
             match (n, name.as_str()) {
+                (0, "naskah") => {
+                    // The letter's words, which the node renders and signs as its PDF.
+                    let text =
+                        crate::http::limits::read_field(&mut field, 256 * 1024, "naskah").await?;
+                    let naskah: Naskah = serde_json::from_slice(&text)
+                        .map_err(|e| Error::invalid("naskah", format!("invalid naskah: {e}")))?;
+                    drop(field);
+                    ingest.add_rendered(&naskah).await?;
+                    n += 1;
+                    continue;
+                }
                 (0, "body") | (1.., "attachment") => {}
-                (0, _) => return Err(Error::invalid("form", "the second part must be `body`")),
+                (0, _) => {
+                    return Err(Error::invalid(
+                        "form",
+                        "the second part must be `body` (a file) or `naskah` (JSON)",
+                    ));
+                }
                 _ => return Err(Error::invalid("form", format!("unexpected part {name:?}"))),
             }
             let file = field

@@ -23,6 +23,7 @@ pub use crate::http::actor::{CSRF_HEADER, Conn, SESSION_COOKIE};
 mod admin;
 mod applications;
 mod audit;
+mod copies;
 mod delegations;
 mod enrolment;
 mod health;
@@ -144,6 +145,7 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(letters::destroy_document))
         .routes(routes!(letters::destruction_record))
         .routes(routes!(letters::export_document))
+        .routes(routes!(copies::make_copy, copies::copy_register))
         .routes(routes!(admin::admin_list, admin::admin_register))
         .routes(routes!(admin::admin_certificate))
         .routes(routes!(admin::admin_csr))

@@ -212,6 +212,7 @@ async fn compose_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
         form #compose.card method="post" action="/api/v1/documents" enctype="multipart/form-data"
             data-wrong-pin=(l.t("PIN salah. Surat belum ditandatangani.", "Wrong PIN. The letter is not signed."))
             data-failed=(l.t("Surat tidak terkirim", "The letter was not sent"))
+            data-no-body=(l.t("Tulis isi surat atau pilih berkas naskah.", "Write the letter's text or choose a letter file."))
             data-lang=(l.code()) {
             div.grid {
                 div { label for="nomor" { (l.t("Nomor surat", "Letter number")) }
@@ -234,8 +235,14 @@ async fn compose_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
                       input id="kepada" name="recipients" required list="officials" autocomplete="off"; }
                 div.wide { label for="tembusan" { (l.t("Tembusan", "Copies")) }
                       input id="tembusan" name="copies" list="officials" autocomplete="off"; }
-                div.wide { label for="body" { (l.t("Naskah (PDF atau teks)", "Letter body (PDF or text)")) }
-                      input id="body" name="body" type="file" required accept="application/pdf,text/plain"; }
+                div.wide { label for="isi" { (l.t("Isi surat (dijadikan PDF bertanda tangan dengan kode QR)", "Letter text (made a signed PDF with a QR code)")) }
+                      textarea id="isi" name="isi" rows="10" maxlength="60000" {} }
+                div { label for="tempat" { (l.t("Tempat", "Place")) }
+                      input id="tempat" name="tempat" maxlength="100" placeholder=(node.config.organisation); }
+                div { label for="lampiran" { (l.t("Lampiran", "Enclosures")) }
+                      input id="lampiran" name="lampiran" maxlength="100" placeholder="1 (satu) berkas"; }
+                div.wide { label for="body" { (l.t("Atau naskah jadi (PDF atau teks)", "Or a finished letter (PDF or text)")) }
+                      input id="body" name="body" type="file" accept="application/pdf,text/plain"; }
                 div.wide { label for="attachments" { (l.t("Lampiran", "Attachments")) }
                       input id="attachments" name="attachment" type="file" multiple; }
             }
@@ -299,6 +306,43 @@ pub(super) async fn approve(
         };
         documents::approve(&node, &caller, &id).await?;
         Ok(Redirect::to(&format!("/ui/letters/{id}?approved=1")).into_response())
+    }
+    .await;
+    respond(&v, r)
+}
+
+#[derive(Deserialize)]
+pub(super) struct CopyForm {
+    csrf: String,
+}
+
+/// The next numbered copy (salinan) of a signed letter, as a PDF download, from its page.
+pub(super) async fn copy(
+    State(node): State<App>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Form(f): Form<CopyForm>,
+) -> Response {
+    let r = async {
+        v.check_csrf(&f.csrf)?;
+        let c = crate::letters::copies::make(&node, &v.caller(), &id).await?;
+        Ok((
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "application/pdf".to_owned(),
+                ),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    format!(
+                        "attachment; filename=\"salinan-{}-dari-{}.pdf\"",
+                        c.number, c.of
+                    ),
+                ),
+            ],
+            c.pdf,
+        )
+            .into_response())
     }
     .await;
     respond(&v, r)

@@ -12,6 +12,7 @@ mod i18n;
 mod letters;
 mod page;
 mod read;
+mod verify;
 
 use std::fmt::Write as _;
 
@@ -41,6 +42,9 @@ pub fn routes() -> Router<App> {
         .route("/ui", get(|| async { Redirect::to("/ui/inbox") }))
         .route("/ui/", get(|| async { Redirect::to("/ui/inbox") }))
         .route("/ui/login", get(login_page).post(login_submit))
+        // Public, no login: where the QR codes on signed letters lead.
+        .route("/verifikasi", get(verify::start).post(verify::upload))
+        .route("/verifikasi/{token}", get(verify::token))
         .route("/ui/logout", post(logout))
         .route("/ui/lang/{lang}", get(set_lang))
         .route("/ui/step-up", post(step_up))
@@ -79,6 +83,7 @@ pub fn routes() -> Router<App> {
         .route("/ui/compose", get(letters::compose))
         .route("/ui/letters/{id}", get(read::read))
         .route("/ui/letters/{id}/approve", post(letters::approve))
+        .route("/ui/letters/{id}/copies", post(letters::copy))
         .route("/ui/admin", get(admin::admin))
         .route(
             "/ui/delegations",
@@ -257,7 +262,12 @@ struct NextQuery {
 /// Only our own pages as a place to return to: never another site.
 fn local(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/ui/") && !n.starts_with("//") && !n.contains('\\') => n.into(),
+        Some(n)
+            if (n.starts_with("/ui/") || n == "/verifikasi" || n.starts_with("/verifikasi/"))
+                && !n.contains('\\') =>
+        {
+            n.into()
+        }
         _ => "/ui/inbox".into(),
     }
 }

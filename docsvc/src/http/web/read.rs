@@ -73,6 +73,8 @@ struct Reading<'a> {
     may_export: bool,
     may_print: bool,
     may_approve: bool,
+    /// The register of numbered copies, for the originator and auditors.
+    copies: Option<Vec<crate::store::copies::CopyRow>>,
     /// The text parts shown inline, by part number.
     texts: HashMap<usize, String>,
     deliveries: Vec<Delivery>,
@@ -113,6 +115,13 @@ impl<'a> Reading<'a> {
             }
         }
         let deliveries = documents::deliveries(node, id).await?;
+        let copies = if manifest.originator == v.official.nip || v.official.has_role("auditor") {
+            crate::letters::copies::register(node, &caller, id)
+                .await
+                .ok()
+        } else {
+            None
+        };
         let names = views::official_names(&node.store).await?;
         let watermark = handling.watermark.then(|| {
             format!(
@@ -131,6 +140,7 @@ impl<'a> Reading<'a> {
             may_export,
             may_print,
             may_approve,
+            copies,
             texts,
             deliveries,
             names,
@@ -149,6 +159,7 @@ impl<'a> Reading<'a> {
                 (self.header())
                 (self.signature())
                 (self.content())
+                (self.register())
                 @if self.may_approve { (self.approval(q.pin.is_some())) }
                 (self.deliveries())
             }
@@ -282,8 +293,38 @@ impl<'a> Reading<'a> {
                 }
                 @if self.may_print {
                     button #print.secondary type="button" { (l.t("Cetak", "Print")) }
+                    @if self.checked.manifest.parts.first().is_some_and(|p| p.media_type == "application/pdf") {
+                        form.inline method="post" action=(format!("/ui/letters/{id}/copies")) {
+                            input type="hidden" name="csrf" value=(self.v.session.csrf);
+                            button #copy.secondary type="submit" { (l.t("Salinan bernomor (PDF)", "Numbered copy (PDF)")) }
+                        }
+                    }
                 } @else {
                     p.small { (l.t("Kebijakan tidak mengizinkan mengunduh atau mencetak surat ini.", "The policy does not allow downloading or printing this letter.")) }
+                }
+            }
+        }
+    }
+
+    /// The register of numbered copies: who made which, when.
+    fn register(&self) -> Markup {
+        let l = self.v.lang;
+        html! {
+            @if let Some(copies) = &self.copies {
+                section.copies aria-labelledby="copies-title" {
+                    h2 #copies-title { (l.t("Daftar salinan", "Copy register")) }
+                    @if copies.is_empty() {
+                        p { (l.t("Belum ada salinan bernomor.", "No numbered copy yet.")) }
+                    } @else {
+                        table {
+                            thead { tr { th { (l.t("Salinan ke-", "Copy")) } th { (l.t("Oleh", "By")) } th { "NIP" } th { (l.t("Waktu", "Time")) } } }
+                            tbody {
+                                @for c in copies {
+                                    tr { td { (c.number) } td { (c.name) } td { (c.nip) } td { (c.made_at) } }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }

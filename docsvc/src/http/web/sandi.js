@@ -29,18 +29,22 @@ function compose(form) {
   const send = document.getElementById("send");
   const showError = (msg) => { error.textContent = msg; error.hidden = false; send.disabled = false; };
 
+  const isi = document.getElementById("isi");
+  const file = document.getElementById("body");
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     summary.textContent = "";
+    if (!isi.value.trim() && file.files.length === 0) { showError(form.dataset.noBody); isi.focus(); return; }
     const fields = [["nomor", "nomor"], ["perihal", "perihal"], ["sifat", "sifat"], ["derajat", "derajat"],
-      ["kepada", "kepada"], ["tembusan", "tembusan"], ["body", "body"]];
+      ["kepada", "kepada"], ["tembusan", "tembusan"], isi.value.trim() ? ["isi", "isi"] : ["body", "body"]];
     for (const [id] of fields) {
       const el = document.getElementById(id);
       const dt = document.createElement("dt");
       dt.textContent = document.querySelector('label[for="' + id + '"]').textContent;
       const dd = document.createElement("dd");
       dd.textContent = el.tagName === "SELECT" ? el.options[el.selectedIndex].text
-        : el.type === "file" ? Array.from(el.files).map((f) => f.name).join(", ") : el.value;
+        : el.type === "file" ? Array.from(el.files).map((f) => f.name).join(", ")
+          : el.value.length > 300 ? el.value.slice(0, 300) + "…" : el.value;
       summary.append(dt, dd);
     }
     sign.hidden = false;
@@ -78,8 +82,18 @@ function compose(form) {
     };
     const data = new FormData();
     data.append("metadata", new Blob([JSON.stringify(meta)], { type: "application/json" }));
-    const body = document.getElementById("body").files[0];
-    data.append("body", body, body.name);
+    if (isi.value.trim()) {
+      // The node renders the words as the letter's PDF and signs it.
+      const naskah = { isi: isi.value };
+      for (const k of ["tempat", "lampiran"]) {
+        const v = document.getElementById(k).value.trim();
+        if (v) { naskah[k] = v; }
+      }
+      data.append("naskah", new Blob([JSON.stringify(naskah)], { type: "application/json" }));
+    } else {
+      const body = file.files[0];
+      data.append("body", body, body.name);
+    }
     for (const f of document.getElementById("attachments").files) { data.append("attachment", f, f.name); }
 
     const xhr = new XMLHttpRequest();

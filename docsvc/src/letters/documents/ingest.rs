@@ -8,17 +8,18 @@ use time::OffsetDateTime;
 
 use super::{
     AWAITING, Created, DUAL_CONTROL, NewLetter, SENT, entry, forbidden, policy_document, sign_as,
-    signature_allowed, text_field, wrap_set,
+    sign_pdf, signature_allowed, text_field, wrap_set,
 };
 use crate::crypto::envelope::{self, MANIFEST_FORMAT, Manifest, Part};
 use crate::crypto::signature::Kind;
+use crate::letters::render::{self, Naskah};
 use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::node::log_alone;
 use crate::officials::Caller;
 use crate::officials::directory::{self, Official};
 use crate::store::content::{self, LetterWriter};
-use crate::store::{documents as rows, outbox, parts, recipients};
+use crate::store::{documents as rows, outbox, parts, recipients, verifications};
 use crate::{Error, Result, now_rfc3339};
 
 /// A letter being created: metadata checked and allowed, parts being encrypted.
@@ -41,6 +42,8 @@ pub struct Ingest<'a> {
     awaiting_approval: bool,
     /// The content store's writer, from the first part on.
     writer: Option<LetterWriter>,
+    /// The SHA-256 (hex) of the token in the rendered letter's QR code.
+    verification: Option<String>,
 }
 
 impl std::fmt::Debug for Ingest<'_> {
@@ -179,17 +182,7 @@ impl<'a> Ingest<'a> {
                 "at most 500 recipients and copy-holders",
             ));
         }
-        let dated = match &letter.dated {
-            Some(d) => {
-                time::Date::parse(
-                    d,
-                    &time::macros::format_description!("[year]-[month]-[day]"),
-                )
-                .map_err(|_| Error::invalid("dated", format!("dated {d:?} must be YYYY-MM-DD")))?;
-                d.clone()
-            }
-            None => now_rfc3339()[..10].to_owned(),
-        };
+        let dated = letter_date(&letter)?;
         let (recipients, copies, remote) = addressees_logged(node, &caller, &letter).await?;
         let id = uuid::Uuid::new_v4().to_string();
         let mut ingest = Ingest {
@@ -206,6 +199,7 @@ impl<'a> Ingest<'a> {
             decisions: Vec::new(),
             awaiting_approval: false,
             writer: None,
+            verification: None,
             letter,
         };
         let draft = ingest.manifest(String::new());
@@ -445,6 +439,84 @@ impl<'a> Ingest<'a> {
         Ok(())
     }
 
+    /// The letter rendered by the node from `naskah` (tata naskah dinas), PAdES-signed by the
+    /// official with a QR code to the node's verification page, stored as the first part.
+    pub async fn add_rendered(&mut self, naskah: &Naskah) -> Result<()> {
+        if !self.parts.is_empty() {
+            return Err(Error::invalid(
+                "naskah",
+                "the rendered letter is the first part, before any attachment",
+            ));
+        }
+        naskah.check()?;
+        let node = self.node;
+        let level = self.letter.classification;
+        let policy = node.policy.current();
+        let handling = policy.handling().get(level);
+        let token = verification_token()?;
+        let base = node
+            .config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("https://{}", node.config.listen));
+        let url = format!("{}/verifikasi/{token}", base.trim_end_matches('/'));
+        let dated = time::Date::parse(
+            &self.dated,
+            &time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map_err(|_| Error::invalid("dated", "the letter's date must be YYYY-MM-DD"))?;
+        let signer = &self.caller.official;
+        let prepared = render::render(&render::Surat {
+            organisation: &node.config.organisation,
+            agency: &signer.agency,
+            nomor: &self.letter.nomor,
+            perihal: &self.letter.perihal,
+            marking: &handling.label_id,
+            colour: &handling.colour,
+            kepada: self.names(&self.letter.recipients, &self.recipients),
+            tembusan: self.names(&self.letter.copies, &self.copies),
+            naskah,
+            dated,
+            signer_name: &signer.name,
+            signer_position: &signer.position,
+            signer_nip: &signer.nip,
+            verify_url: &url,
+            signed_at: OffsetDateTime::now_utc(),
+            ca_certs: vec![node.trust.root_der().to_vec(), node.signing_ca_der.clone()],
+            crls: node
+                .crls
+                .current_der(&node.signing_ca_der)
+                .into_iter()
+                .collect(),
+        })?;
+        let pdf = sign_pdf(node, signer, level, prepared).await?;
+        let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(
+            bytes::Bytes::from(pdf),
+        )]);
+        self.add_part("surat.pdf", "application/pdf", body).await?;
+        self.verification = Some(hex::encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            token.as_bytes(),
+        )));
+        Ok(())
+    }
+
+    /// How the letter names each of `list`: `name, position` for this node's officials
+    /// (`local`), `name (NIP@node)` for another node's.
+    fn names(&self, list: &[String], local: &[Official]) -> Vec<String> {
+        list.iter()
+            .map(|a| {
+                if let Some(o) = local.iter().find(|o| &o.nip == a) {
+                    return format!("{}, {}", o.name, o.position);
+                }
+                self.remote
+                    .iter()
+                    .find(|r| format!("{}@{}", r.card.nip, r.node.id) == *a)
+                    .map_or_else(|| a.clone(), |r| format!("{} ({a})", r.card.name))
+            })
+            .collect()
+    }
+
     /// Removes what was stored for an ingest that will not finish.
     pub async fn abort(self) {
         if let Some(w) = self.writer {
@@ -516,6 +588,9 @@ impl<'a> Ingest<'a> {
         )
         .await?;
         recipients::insert_originator(&mut tx, &manifest.id, &manifest.originator).await?;
+        if let Some(token) = &self.verification {
+            verifications::insert(&mut tx, token, &manifest.id, &manifest.created_at).await?;
+        }
         if !self.awaiting_approval {
             deliver(&mut tx, &manifest).await?;
         }
@@ -556,6 +631,32 @@ impl<'a> Ingest<'a> {
             manifest,
         })
     }
+}
+
+/// The letter's date, YYYY-MM-DD: as given, or today.
+fn letter_date(letter: &NewLetter) -> Result<String> {
+    match &letter.dated {
+        Some(d) => {
+            time::Date::parse(
+                d,
+                &time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|_| Error::invalid("dated", format!("dated {d:?} must be YYYY-MM-DD")))?;
+            Ok(d.clone())
+        }
+        None => Ok(now_rfc3339()[..10].to_owned()),
+    }
+}
+
+/// A fresh token for a letter's QR code: 32 random bytes, base64url.
+fn verification_token() -> Result<String> {
+    let mut token = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut token)
+        .map_err(|_| Error::NoRandomness)?;
+    Ok(base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        token,
+    ))
 }
 
 /// Removes what uploads abandoned for longer than `minutes` left (a client that went away

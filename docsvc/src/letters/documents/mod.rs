@@ -11,7 +11,7 @@ mod open;
 
 use std::sync::Arc;
 
-use hsm_shim::{HandleIdentity, KeyStore, age_recipient};
+use hsm_shim::{HandleIdentity, KeyStore, SignatureAlgorithm, age_recipient};
 use policies::{Decision, Document, Level};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -23,6 +23,7 @@ pub(crate) use self::open::addressed_agencies;
 pub use self::open::{Checked, authorise, decide, export_part, load_checked, open_part};
 use crate::audit::Entry;
 use crate::crypto::envelope::{Manifest, Urgency};
+use crate::crypto::pades::{self, Prepared};
 use crate::crypto::signature::{self, Kind};
 use crate::metrics::Metrics;
 use crate::node::Node;
@@ -109,6 +110,100 @@ pub(crate) async fn sign_as(
     level: Level,
     bytes: &[u8],
 ) -> Result<Vec<u8>> {
+    let cms = stamped(node, official, level, kind, |_| {
+        Ok(signature::Content::Bytes(bytes))
+    })
+    .await?;
+    // Checked as every reader checks it, before it is stored or sent: a signature the key
+    // store got wrong never leaves here. The node's trust remembers the check, so the reads
+    // and the delivery after do not make it again.
+    signature::verify_detached(
+        &cms,
+        kind,
+        signature::Content::Bytes(bytes),
+        &node.trust,
+        OffsetDateTime::now_utc(),
+    )
+    .map_err(|e| Error::Integrity(format!("the signature just made does not check: {e}")))?;
+    Metrics::inc(&node.metrics.signatures);
+    Ok(cms)
+}
+
+/// `pdf` PAdES-signed as `official` on a letter of `level` (baseline B-T: the CMS carries
+/// the TSA's time-stamp over its signature), then checked as a verifier checks it (one
+/// signature, covering the whole file, valid) before it is stored or sent.
+pub(crate) async fn sign_pdf(
+    node: &Node,
+    official: &Official,
+    level: Level,
+    pdf: Prepared,
+) -> Result<Vec<u8>> {
+    let cms = stamped(node, official, level, Kind::Pdf, |algorithm| {
+        let wrong = |_| Error::Invariant {
+            what: "a digest of its algorithm's length",
+        };
+        Ok(match algorithm {
+            SignatureAlgorithm::EcdsaP384Sha384 => signature::Content::Sha384(
+                pdf.digest(&ring::digest::SHA384)
+                    .try_into()
+                    .map_err(wrong)?,
+            ),
+            _ => signature::Content::Sha256(
+                pdf.digest(&ring::digest::SHA256)
+                    .try_into()
+                    .map_err(wrong)?,
+            ),
+        })
+    })
+    .await?;
+    let signed = pdf.embed(&cms)?;
+    let check = || -> Result<()> {
+        let [found] = pades::embedded(&signed)?
+            .try_into()
+            .map_err(|_| Error::Signature("not exactly one signature".into()))?;
+        if !found.covers_whole {
+            return Err(Error::Signature(
+                "the signature does not cover the whole file".into(),
+            ));
+        }
+        pades::verify(&signed, &found, &node.trust, OffsetDateTime::now_utc()).map(|_| ())
+    };
+    check().map_err(|e| Error::Integrity(format!("the PDF just signed does not check: {e}")))?;
+    Metrics::inc(&node.metrics.signatures);
+    Ok(signed)
+}
+
+/// A CMS signature of `kind` by `official` on a letter of `level` over what `content` gives
+/// for their key's algorithm, time-stamped by the node's TSA.
+async fn stamped<'c>(
+    node: &Node,
+    official: &Official,
+    level: Level,
+    kind: Kind,
+    content: impl FnOnce(SignatureAlgorithm) -> Result<signature::Content<'c>>,
+) -> Result<Vec<u8>> {
+    let (cert, key, algorithm) = signing_key(node, official, level)?;
+    let keys: &dyn KeyStore = node.keystore.as_ref();
+    let cms = signature::sign_detached(
+        kind,
+        content(algorithm)?,
+        algorithm,
+        &cert,
+        std::slice::from_ref(&node.signing_ca_der),
+        OffsetDateTime::now_utc(),
+        |msg| Ok(keys.sign(&key, msg)?.bytes),
+    )?;
+    crate::node::tsa::stamp(node, cms).await
+}
+
+/// The certificate, key and algorithm `official` signs a letter of `level` with: refused when
+/// they have none, when their key is weaker than the level's handling asks, and when their
+/// certificate is not good.
+fn signing_key(
+    node: &Node,
+    official: &Official,
+    level: Level,
+) -> Result<(Vec<u8>, hsm_shim::KeyHandle, SignatureAlgorithm)> {
     let cert = official.certificate.clone().ok_or_else(|| {
         Error::invalid(
             "signing certificate",
@@ -129,30 +224,7 @@ pub(crate) async fn sign_as(
     let algorithm = key.kind().signature_algorithm().ok_or(Error::Invariant {
         what: "an official's signing key is a signing key",
     })?;
-    let keys: &dyn KeyStore = node.keystore.as_ref();
-    let cms = signature::sign_detached(
-        kind,
-        signature::Content::Bytes(bytes),
-        algorithm,
-        &cert,
-        std::slice::from_ref(&node.signing_ca_der),
-        OffsetDateTime::now_utc(),
-        |msg| Ok(keys.sign(&key, msg)?.bytes),
-    )?;
-    let cms = crate::node::tsa::stamp(node, cms).await?;
-    // Checked as every reader checks it, before it is stored or sent: a signature the key
-    // store got wrong never leaves here. The node's trust remembers the check, so the reads
-    // and the delivery after do not make it again.
-    signature::verify_detached(
-        &cms,
-        kind,
-        signature::Content::Bytes(bytes),
-        &node.trust,
-        OffsetDateTime::now_utc(),
-    )
-    .map_err(|e| Error::Integrity(format!("the signature just made does not check: {e}")))?;
-    Metrics::inc(&node.metrics.signatures);
-    Ok(cms)
+    Ok((cert, key, algorithm))
 }
 
 fn signer_name(official: &Official) -> String {

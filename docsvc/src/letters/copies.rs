@@ -1,0 +1,159 @@
+//! Numbered copies (salinan) of letters the node rendered and signed: each print or download
+//! is a copy of the signed PDF stamped "Salinan ke-N dari M" with the reader's name, NIP and
+//! time on every page, where the policy lets the reader print the letter. A letter has as
+//! many numbered copies as it has holders (its recipients and tembusan, and the originator's
+//! archive copy: M, from the signed manifest). Each copy is in the register and in the access
+//! log with its number; the originator and auditors read the register.
+
+use futures_util::StreamExt as _;
+use policies::Action;
+
+use super::documents::{self, Checked};
+use super::render::copy::{CopyMark, numbered_copy};
+use crate::crypto::pades;
+use crate::metrics::Metrics;
+use crate::node::Node;
+use crate::officials::Caller;
+use crate::store::copies::{self, CopyRow};
+use crate::{Error, Result};
+
+/// The largest signed PDF copied (a rendered letter is far smaller).
+const MAX_PDF: u64 = 64 << 20;
+
+/// A numbered copy made.
+#[derive(Debug)]
+pub struct Copy {
+    pub number: i64,
+    pub of: i64,
+    pub pdf: Vec<u8>,
+}
+
+/// How many numbered copies letter `c` has: one for each recipient and tembusan holder, and
+/// the originator's archive copy.
+pub fn count(c: &Checked) -> i64 {
+    i64::try_from(c.manifest.recipients.len() + c.manifest.copies.len() + 1).unwrap_or(i64::MAX)
+}
+
+/// The signed PDF of a letter the node rendered (its first part), read whole.
+async fn signed_pdf(node: &Node, checked: &Checked) -> Result<Vec<u8>> {
+    let part = checked
+        .manifest
+        .parts
+        .first()
+        .ok_or_else(|| Error::Integrity("a letter with no part".into()))?;
+    if part.media_type != "application/pdf" || part.size > MAX_PDF {
+        return Err(Error::invalid(
+            "copy",
+            "numbered copies are made of letters the node rendered and signed as PDF",
+        ));
+    }
+    let mut pdf = Vec::new();
+    let mut stream = std::pin::pin!(documents::open_part(node, checked, 0).await?);
+    while let Some(b) = stream.next().await {
+        pdf.extend_from_slice(&b?);
+    }
+    if pades::embedded(&pdf)?.is_empty() {
+        return Err(Error::invalid(
+            "copy",
+            "numbered copies are made of letters the node rendered and signed as PDF",
+        ));
+    }
+    Ok(pdf)
+}
+
+/// The next numbered copy of letter `id` for `caller`: the policy's `print` decision (a
+/// refusal is logged and returned), then the copy registered and logged with its number in
+/// one transaction, refused once all M copies are made.
+pub async fn make(node: &Node, caller: &Caller, id: &str) -> Result<Copy> {
+    if node.is_sealed() {
+        return Err(Error::Sealed);
+    }
+    let checked = documents::load_checked(node, id).await?;
+    let m = &checked.manifest;
+    let d = documents::decide(node, caller, Action::Print, &checked, caller.stepped_up).await?;
+    if !d.allowed {
+        Metrics::inc(&node.metrics.denials);
+        let e = documents::entry(caller, "print", Some(id), Some(m.classification), &d);
+        crate::node::log_alone(node, &e).await?;
+        return Err(documents::forbidden(&d));
+    }
+    let pdf = signed_pdf(node, &checked).await?;
+    let of = count(&checked);
+    let official = &caller.official;
+    // Two makers may race for one number: the loser meets the primary key and tries again.
+    for _ in 0..3 {
+        let mut tx = node.store.begin().await?;
+        let number = copies::next_number(&mut tx, id).await?;
+        if number > of {
+            return Err(Error::Conflict(format!(
+                "all {of} numbered copies of this letter are made"
+            )));
+        }
+        let row = CopyRow {
+            number,
+            nip: official.nip.clone(),
+            name: official.name.clone(),
+            made_at: crate::now_rfc3339(),
+        };
+        let copy = numbered_copy(
+            &pdf,
+            &CopyMark {
+                number,
+                of,
+                reader_name: &official.name,
+                reader_nip: &official.nip,
+                at: &row.made_at,
+            },
+        )?;
+        if copies::insert(&mut tx, id, &row).await.is_err() {
+            continue;
+        }
+        let mut e = documents::entry(caller, "print", Some(id), Some(m.classification), &d);
+        e.reason = format!("{}; numbered copy {number} of {of}", e.reason);
+        let head = node.audit.append(&mut tx, &e).await?;
+        node.audit.commit(tx, &head).await?;
+        return Ok(Copy {
+            number,
+            of,
+            pdf: copy,
+        });
+    }
+    Err(Error::Conflict(
+        "another copy of this letter was being made: try again".into(),
+    ))
+}
+
+/// The register of letter `id`'s numbered copies, for its originator and auditors (logged).
+pub async fn register(node: &Node, caller: &Caller, id: &str) -> Result<Vec<CopyRow>> {
+    let checked = documents::load_checked(node, id).await?;
+    let m = &checked.manifest;
+    let allowed = caller.official.nip == m.originator || caller.official.has_role("auditor");
+    let d = policies::Decision {
+        allowed,
+        policies: vec!["copy-register".into()],
+        alasan: if allowed {
+            "diizinkan: pembuat surat atau auditor".into()
+        } else {
+            "ditolak: daftar salinan hanya untuk pembuat surat dan auditor".into()
+        },
+        reason: if allowed {
+            "allowed: the originator or an auditor".into()
+        } else {
+            "denied: the copy register is for the originator and auditors".into()
+        },
+        policy_version: node.policy.current().version().to_owned(),
+    };
+    let e = documents::entry(
+        caller,
+        "copy_register",
+        Some(id),
+        Some(m.classification),
+        &d,
+    );
+    crate::node::log_alone(node, &e).await?;
+    if !allowed {
+        Metrics::inc(&node.metrics.denials);
+        return Err(documents::forbidden(&d));
+    }
+    copies::list(&node.store, id).await
+}

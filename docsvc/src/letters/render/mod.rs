@@ -1,0 +1,395 @@
+//! A letter written on the compose form rendered as the PDF officials know (tata naskah
+//! dinas): the agency's kop surat, nomor, sifat, lampiran and perihal, the addressee, the
+//! body, the place and date, the signature block with the signer's stamp (a QR code to the
+//! node's verification page) and the tembusan; the classification marking at the top and
+//! bottom of every page. The result is ready for its PAdES signature.
+
+pub mod copy;
+mod pdf;
+mod widths;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use self::pdf::{HEIGHT, Op, STAMP_H, STAMP_W, Stamp, WIDTH, measure};
+use crate::crypto::pades::Prepared;
+use crate::{Error, Result};
+
+/// The words of a letter the node renders, as the compose form or the API sends them.
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Naskah {
+    /// The body (isi surat): paragraphs separated by an empty line.
+    pub isi: String,
+    /// Where it is signed (e.g. `Bandung`); the node's organisation's city when absent.
+    #[serde(default)]
+    pub tempat: Option<String>,
+    /// The lampiran line (e.g. `1 (satu) berkas`); `-` when absent.
+    #[serde(default)]
+    pub lampiran: Option<String>,
+}
+
+/// The longest body accepted, in characters (about 30 pages).
+pub const MAX_ISI: usize = 60_000;
+/// The most pages a letter is rendered on.
+const MAX_PAGES: usize = 40;
+
+impl Naskah {
+    /// Bounds and characters: printable text, line breaks and tabs only.
+    pub fn check(&self) -> Result<()> {
+        let bad = |what: &'static str, why: String| Err(Error::invalid(what, why));
+        if self.isi.trim().is_empty() || self.isi.chars().count() > MAX_ISI {
+            return bad("isi", format!("the body must be 1-{MAX_ISI} characters"));
+        }
+        if self
+            .isi
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return bad("isi", "the body holds control characters".into());
+        }
+        for (what, v) in [("tempat", &self.tempat), ("lampiran", &self.lampiran)] {
+            if let Some(v) = v {
+                if v.trim().is_empty() || v.chars().count() > 100 || v.chars().any(char::is_control)
+                {
+                    return bad(what, format!("{what} must be 1-100 characters on one line"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything the rendered letter shows.
+#[derive(Debug)]
+pub struct Surat<'a> {
+    pub organisation: &'a str,
+    pub agency: &'a str,
+    pub nomor: &'a str,
+    pub perihal: &'a str,
+    /// The handling table's label (`RAHASIA`) and colour (`#c8102e`).
+    pub marking: &'a str,
+    pub colour: &'a str,
+    pub kepada: Vec<String>,
+    pub tembusan: Vec<String>,
+    pub naskah: &'a Naskah,
+    pub dated: time::Date,
+    pub signer_name: &'a str,
+    pub signer_position: &'a str,
+    pub signer_nip: &'a str,
+    /// Where the QR code leads: the node's verification page for this letter.
+    pub verify_url: &'a str,
+    pub signed_at: OffsetDateTime,
+    /// Kept in the PDF's document security store: the CA certificates from the signer and
+    /// the TSA up to sandi's root, and the CRLs in force (DER), so that a verifier holding only
+    /// the root needs nothing else.
+    pub ca_certs: Vec<Vec<u8>>,
+    pub crls: Vec<Vec<u8>>,
+}
+
+/// Text as the standard fonts' WinAnsiEncoding has it; what it lacks becomes `?`.
+pub(crate) fn winansi(s: &str) -> Vec<u8> {
+    const HIGH: [(char, u8); 27] = [
+        ('€', 0x80),
+        ('‚', 0x82),
+        ('ƒ', 0x83),
+        ('„', 0x84),
+        ('…', 0x85),
+        ('†', 0x86),
+        ('‡', 0x87),
+        ('ˆ', 0x88),
+        ('‰', 0x89),
+        ('Š', 0x8a),
+        ('‹', 0x8b),
+        ('Œ', 0x8c),
+        ('Ž', 0x8e),
+        ('‘', 0x91),
+        ('’', 0x92),
+        ('“', 0x93),
+        ('”', 0x94),
+        ('•', 0x95),
+        ('–', 0x96),
+        ('—', 0x97),
+        ('˜', 0x98),
+        ('™', 0x99),
+        ('š', 0x9a),
+        ('›', 0x9b),
+        ('œ', 0x9c),
+        ('ž', 0x9e),
+        ('Ÿ', 0x9f),
+    ];
+    s.chars()
+        .map(|c| match u32::from(c) {
+            0x20..=0x7e | 0xa0..=0xff => u8::try_from(u32::from(c)).unwrap_or(b'?'),
+            0x09 => b' ',
+            _ => HIGH.iter().find(|(h, _)| *h == c).map_or(b'?', |(_, b)| *b),
+        })
+        .collect()
+}
+
+/// `1 Desember 2026`.
+pub fn tanggal(d: time::Date) -> String {
+    format!(
+        "{} {} {}",
+        d.day(),
+        keymgr::berita_acara::MONTHS[usize::from(u8::from(d.month())) - 1],
+        d.year()
+    )
+}
+
+const LEFT: f32 = 70.0;
+const RIGHT: f32 = WIDTH - 56.0;
+const TOP: f32 = HEIGHT - 60.0;
+const BOTTOM: f32 = 56.0;
+const SIZE: f32 = 11.0;
+const LEADING: f32 = 15.0;
+
+/// Pages being filled from the top down.
+struct Sheets {
+    pages: Vec<Vec<Op>>,
+    y: f32,
+}
+
+impl Sheets {
+    fn new() -> Self {
+        Sheets {
+            pages: vec![Vec::new()],
+            y: TOP,
+        }
+    }
+
+    /// Room for `h` more points on this page, or a new page.
+    fn need(&mut self, h: f32) -> Result<()> {
+        if self.y - h < BOTTOM {
+            if self.pages.len() >= MAX_PAGES {
+                return Err(Error::invalid(
+                    "isi",
+                    format!("the letter would run past {MAX_PAGES} pages"),
+                ));
+            }
+            self.pages.push(Vec::new());
+            self.y = TOP;
+        }
+        Ok(())
+    }
+
+    fn text(&mut self, x: f32, text: Vec<u8>, size: f32, bold: bool) -> Result<()> {
+        self.need(LEADING)?;
+        self.y -= LEADING;
+        let y = self.y;
+        self.page().push(Op::Text {
+            x,
+            y,
+            size,
+            bold,
+            text,
+        });
+        Ok(())
+    }
+
+    fn centred(&mut self, text: &str, size: f32, bold: bool) -> Result<()> {
+        let t = winansi(text);
+        let x = (LEFT + RIGHT - measure(&t, size, bold)) / 2.0;
+        self.text(x, t, size, bold)
+    }
+
+    /// `text` broken into lines no wider than `width`, starting at `x`.
+    fn wrapped(&mut self, x: f32, width: f32, text: &str, bold: bool) -> Result<()> {
+        for line in lines(&winansi(text), width, SIZE, bold) {
+            self.text(x, line, SIZE, bold)?;
+        }
+        Ok(())
+    }
+
+    fn gap(&mut self, h: f32) {
+        self.y -= h;
+    }
+
+    fn page(&mut self) -> &mut Vec<Op> {
+        let last = self.pages.len() - 1;
+        &mut self.pages[last]
+    }
+}
+
+/// Greedy line breaking at spaces; a word longer than a line is cut.
+fn lines(text: &[u8], width: f32, size: f32, bold: bool) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut line: Vec<u8> = Vec::new();
+    for word in text.split(|&b| b == b' ').filter(|w| !w.is_empty()) {
+        let mut word = word.to_vec();
+        loop {
+            let mut candidate = line.clone();
+            if !candidate.is_empty() {
+                candidate.push(b' ');
+            }
+            candidate.extend_from_slice(&word);
+            if measure(&candidate, size, bold) <= width {
+                line = candidate;
+                break;
+            }
+            if !line.is_empty() {
+                out.push(std::mem::take(&mut line));
+                continue;
+            }
+            // One word wider than the line: cut it where it fits.
+            let mut cut = word.len();
+            while cut > 1 && measure(&word[..cut], size, bold) > width {
+                cut -= 1;
+            }
+            out.push(word[..cut].to_vec());
+            word = word[cut..].to_vec();
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !line.is_empty() || out.is_empty() {
+        out.push(line);
+    }
+    out
+}
+
+fn colour(hex: &str) -> [f32; 3] {
+    let h = hex.trim_start_matches('#');
+    let c = |i: usize| {
+        h.get(i..i + 2)
+            .and_then(|s| u8::from_str_radix(s, 16).ok())
+            .map_or(0.0, |v| f32::from(v) / 255.0)
+    };
+    [c(0), c(2), c(4)]
+}
+
+/// The letter laid out and written as a PDF with its signature field reserved.
+pub fn render(s: &Surat<'_>) -> Result<Prepared> {
+    s.naskah.check()?;
+    let mut sheets = Sheets::new();
+    let tempat = s.naskah.tempat.as_deref().unwrap_or(s.organisation);
+    head(&mut sheets, s, tempat)?;
+    for paragraph in s.naskah.isi.replace("\r\n", "\n").split("\n\n") {
+        let paragraph = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
+        if paragraph.is_empty() {
+            continue;
+        }
+        sheets.wrapped(LEFT, RIGHT - LEFT, &paragraph, false)?;
+        sheets.gap(LEADING / 2.0);
+    }
+    let stamp = signature_block(&mut sheets, s)?;
+    if !s.tembusan.is_empty() {
+        sheets.gap(LEADING);
+        sheets.text(LEFT, b"Tembusan:".to_vec(), SIZE, false)?;
+        for (i, t) in s.tembusan.iter().enumerate() {
+            sheets.wrapped(LEFT, RIGHT - LEFT, &format!("{}. {t}", i + 1), false)?;
+        }
+    }
+    let mut file_id = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut file_id)
+        .map_err(|_| Error::NoRandomness)?;
+    let meta = pdf::Meta {
+        marking: winansi(s.marking),
+        colour: colour(s.colour),
+        signer: s.signer_name,
+        reason: "Penandatanganan surat dinas",
+        location: tempat,
+        signed_at: s.signed_at,
+        file_id,
+        certs: s.ca_certs.clone(),
+        crls: s.crls.clone(),
+    };
+    Prepared::new(pdf::write(&sheets.pages, &stamp, &meta))
+}
+
+/// Kop surat, place and date, nomor, sifat, lampiran, perihal, and the addressees.
+fn head(sheets: &mut Sheets, s: &Surat<'_>, tempat: &str) -> Result<()> {
+    sheets.centred(&s.organisation.to_uppercase(), 14.0, true)?;
+    sheets.centred(&s.agency.to_uppercase(), 13.0, true)?;
+    sheets.gap(6.0);
+    let y = sheets.y;
+    sheets.page().push(Op::Rule {
+        x1: LEFT,
+        x2: RIGHT,
+        y,
+        width: 1.5,
+    });
+    sheets.gap(8.0);
+    let place = winansi(&format!("{tempat}, {}", tanggal(s.dated)));
+    let w = measure(&place, SIZE, false);
+    sheets.text(RIGHT - w, place, SIZE, false)?;
+    sheets.gap(4.0);
+    let value_x = LEFT + 70.0;
+    let fields = [
+        ("Nomor", s.nomor),
+        ("Sifat", s.marking),
+        ("Lampiran", s.naskah.lampiran.as_deref().unwrap_or("-")),
+        ("Perihal", s.perihal),
+    ];
+    for (label, value) in fields {
+        sheets.text(LEFT, winansi(label), SIZE, false)?;
+        sheets.gap(-LEADING);
+        sheets.text(LEFT + 62.0, b":".to_vec(), SIZE, false)?;
+        sheets.gap(-LEADING);
+        sheets.wrapped(value_x, RIGHT - value_x, value, false)?;
+    }
+    sheets.gap(LEADING);
+    sheets.text(LEFT, b"Yth.".to_vec(), SIZE, false)?;
+    for (i, k) in s.kepada.iter().enumerate() {
+        let k = if s.kepada.len() > 1 {
+            format!("{}. {k}", i + 1)
+        } else {
+            k.clone()
+        };
+        sheets.wrapped(LEFT, RIGHT - LEFT, &k, false)?;
+    }
+    sheets.text(LEFT, b"di tempat".to_vec(), SIZE, false)?;
+    sheets.gap(LEADING);
+    Ok(())
+}
+
+/// The signature block, kept on one page: position, the stamp (QR code and signer), name
+/// and NIP. Returns the stamp, placed.
+#[allow(clippy::cast_precision_loss)] // a handful of lines
+fn signature_block(sheets: &mut Sheets, s: &Surat<'_>) -> Result<Stamp> {
+    let block_x = LEFT + (RIGHT - LEFT) / 2.0 - 10.0;
+    let position = lines(&winansi(s.signer_position), RIGHT - block_x, SIZE, true);
+    sheets.need(LEADING * (position.len() as f32 + 3.0) + STAMP_H + 8.0)?;
+    sheets.gap(LEADING);
+    for line in position {
+        sheets.text(block_x, line, SIZE, true)?;
+    }
+    sheets.gap(STAMP_H + 6.0);
+    let stamp_y = sheets.y;
+    let stamp_page = sheets.pages.len() - 1;
+    sheets.text(block_x, winansi(s.signer_name), SIZE, true)?;
+    let nip = winansi(&format!("NIP. {}", s.signer_nip));
+    sheets.text(block_x, nip, SIZE, false)?;
+    let qr = qrcode::QrCode::with_error_correction_level(s.verify_url, qrcode::EcLevel::M)
+        .map_err(|e| Error::invalid("verification URL", format!("no QR code for it: {e}")))?;
+    let stamp_lines = [
+        "Ditandatangani secara elektronik oleh".to_owned(),
+        s.signer_name.to_owned(),
+        format!("NIP. {}", s.signer_nip),
+        "Pindai kode QR untuk memeriksa".to_owned(),
+        "keabsahan tanda tangan ini.".to_owned(),
+        "Dokumen ini dilindungi sandi.".to_owned(),
+    ];
+    let room = STAMP_W - STAMP_H - 4.0;
+    Ok(Stamp {
+        page: stamp_page,
+        x: block_x,
+        y: stamp_y,
+        lines: stamp_lines
+            .iter()
+            .map(|l| {
+                lines(&winansi(l), room, 7.5, false)
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default()
+            })
+            .collect(),
+        qr_width: qr.width(),
+        qr: qr
+            .to_colors()
+            .iter()
+            .map(|c| *c == qrcode::Color::Dark)
+            .collect(),
+    })
+}

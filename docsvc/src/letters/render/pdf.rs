@@ -1,0 +1,300 @@
+//! The PDF file of a laid-out letter: its pages, the classification marking at the top and
+//! bottom of every page, and one signature field on the last page whose appearance is the
+//! signature block's stamp (QR code and signer), with its `/Contents` reserved for
+//! `crypto::pades`.
+
+use pdf_writer::types::{AnnotationFlags, FieldType, SigFlags};
+use pdf_writer::{Content, Date, Finish as _, Name, Pdf, Rect, Ref, Str, TextStr};
+
+use super::widths::{HELVETICA, HELVETICA_BOLD};
+use crate::crypto::pades;
+
+pub(super) const WIDTH: f32 = 595.28;
+pub(super) const HEIGHT: f32 = 841.89;
+
+/// One thing drawn on a page.
+#[derive(Debug)]
+pub(super) enum Op {
+    Text {
+        x: f32,
+        y: f32,
+        size: f32,
+        bold: bool,
+        text: Vec<u8>,
+    },
+    Rule {
+        x1: f32,
+        x2: f32,
+        y: f32,
+        width: f32,
+    },
+}
+
+/// The signature field: where it stands and what its stamp says.
+#[derive(Debug)]
+pub(super) struct Stamp {
+    pub page: usize,
+    /// Lower left corner; the size is [`STAMP_W`] by [`STAMP_H`].
+    pub x: f32,
+    pub y: f32,
+    pub lines: Vec<Vec<u8>>,
+    /// The QR code's modules, row by row (true: dark), `qr_width` a row.
+    pub qr: Vec<bool>,
+    pub qr_width: usize,
+}
+
+pub(super) const STAMP_W: f32 = 240.0;
+pub(super) const STAMP_H: f32 = 84.0;
+
+/// What the file says besides its pages.
+#[derive(Debug)]
+pub(super) struct Meta<'a> {
+    /// The marking (e.g. `RAHASIA`), WinAnsi, and its colour.
+    pub marking: Vec<u8>,
+    pub colour: [f32; 3],
+    pub signer: &'a str,
+    pub reason: &'a str,
+    pub location: &'a str,
+    pub signed_at: time::OffsetDateTime,
+    pub file_id: [u8; 16],
+    /// For the document security store (DSS): the CA certificates a verifier needs to build
+    /// the signer's and the TSA's paths to sandi's root, and the CRLs in force (DER).
+    pub certs: Vec<Vec<u8>>,
+    pub crls: Vec<Vec<u8>>,
+}
+
+/// The width of `text` (WinAnsi) in points.
+#[allow(clippy::cast_precision_loss)] // a line's units are far below 2^23
+pub(super) fn measure(text: &[u8], size: f32, bold: bool) -> f32 {
+    let table = if bold { &HELVETICA_BOLD } else { &HELVETICA };
+    let units: u32 = text
+        .iter()
+        .map(|&b| u32::from(table[usize::from(b.max(32) - 32)]))
+        .sum();
+    units as f32 * size / 1000.0
+}
+
+const REGULAR: Name<'static> = Name(b"F1");
+const BOLD: Name<'static> = Name(b"F2");
+
+fn font(bold: bool) -> Name<'static> {
+    if bold { BOLD } else { REGULAR }
+}
+
+fn draw(c: &mut Content, op: &Op) {
+    match op {
+        Op::Text {
+            x,
+            y,
+            size,
+            bold,
+            text,
+        } => {
+            c.begin_text();
+            c.set_font(font(*bold), *size);
+            c.next_line(*x, *y);
+            c.show(Str(text));
+            c.end_text();
+        }
+        Op::Rule { x1, x2, y, width } => {
+            c.set_line_width(*width);
+            c.move_to(*x1, *y);
+            c.line_to(*x2, *y);
+            c.stroke();
+        }
+    }
+}
+
+/// The marking, centred at the top and bottom of a page, and the page number.
+fn markings(c: &mut Content, meta: &Meta<'_>, page: usize, pages: usize) {
+    let [red, green, blue] = meta.colour;
+    let width = measure(&meta.marking, 12.0, true);
+    c.set_fill_rgb(red, green, blue);
+    for y in [HEIGHT - 34.0, 22.0] {
+        draw(
+            c,
+            &Op::Text {
+                x: (WIDTH - width) / 2.0,
+                y,
+                size: 12.0,
+                bold: true,
+                text: meta.marking.clone(),
+            },
+        );
+    }
+    c.set_fill_rgb(0.0, 0.0, 0.0);
+    let number = format!("Halaman {} dari {pages}", page + 1).into_bytes();
+    let w = measure(&number, 8.0, false);
+    draw(
+        c,
+        &Op::Text {
+            x: WIDTH - 56.0 - w,
+            y: 22.0,
+            size: 8.0,
+            bold: false,
+            text: number,
+        },
+    );
+}
+
+/// The stamp's appearance: the QR code on the left, the lines beside it.
+#[allow(clippy::cast_precision_loss)] // module counts of a QR code
+fn stamp_appearance(stamp: &Stamp) -> Vec<u8> {
+    let mut c = Content::new();
+    c.set_stroke_rgb(0.4, 0.4, 0.4);
+    c.set_line_width(0.5);
+    c.rect(0.5, 0.5, STAMP_W - 1.0, STAMP_H - 1.0);
+    c.stroke();
+    let side = STAMP_H - 8.0;
+    let n = stamp.qr_width.max(1);
+    // The quiet zone (four modules each side) is part of the square.
+    let module = side / (n + 8) as f32;
+    c.set_fill_rgb(0.0, 0.0, 0.0);
+    for (i, dark) in stamp.qr.iter().enumerate() {
+        if *dark {
+            let (col, row) = (i % n, i / n);
+            c.rect(
+                4.0 + (col + 4) as f32 * module,
+                4.0 + side - (row + 5) as f32 * module,
+                module,
+                module,
+            );
+        }
+    }
+    c.fill_nonzero();
+    let mut y = STAMP_H - 16.0;
+    for (i, line) in stamp.lines.iter().enumerate() {
+        draw(
+            &mut c,
+            &Op::Text {
+                x: side + 10.0,
+                y,
+                size: 7.5,
+                bold: i == 1,
+                text: line.clone(),
+            },
+        );
+        y -= 10.0;
+    }
+    c.finish().to_vec()
+}
+
+fn pdf_date(t: time::OffsetDateTime) -> Date {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    Date::new(u16::try_from(t.year()).unwrap_or(0))
+        .month(u8::from(t.month()))
+        .day(t.day())
+        .hour(t.hour())
+        .minute(t.minute())
+        .second(t.second())
+        .utc_offset_hour(0)
+        .utc_offset_minute(0)
+}
+
+/// The whole file, with the signature's `/Contents` reserved and its `/ByteRange` a
+/// placeholder ([`pades::Prepared::new`] fills it in).
+pub(super) fn write(pages: &[Vec<Op>], stamp: &Stamp, meta: &Meta<'_>) -> Vec<u8> {
+    let mut pdf = Pdf::new();
+    pdf.set_version(1, 7);
+    pdf.set_file_id((meta.file_id.to_vec(), meta.file_id.to_vec()));
+    let mut next = 1;
+    let mut alloc = || {
+        next += 1;
+        Ref::new(next - 1)
+    };
+    let (catalog, tree, regular, bold) = (alloc(), alloc(), alloc(), alloc());
+    let (field, sig, appearance) = (alloc(), alloc(), alloc());
+    let ids: Vec<(Ref, Ref)> = pages.iter().map(|_| (alloc(), alloc())).collect();
+    let dss = alloc();
+    let certs: Vec<Ref> = meta.certs.iter().map(|_| alloc()).collect();
+    let crls: Vec<Ref> = meta.crls.iter().map(|_| alloc()).collect();
+
+    let mut cat = pdf.catalog(catalog);
+    cat.pages(tree);
+    cat.pair(Name(b"DSS"), dss);
+    cat.form()
+        .fields([field])
+        .sig_flags(SigFlags::SIGNATURES_EXIST | SigFlags::APPEND_ONLY);
+    cat.finish();
+    let mut d = pdf.indirect(dss).dict();
+    d.insert(Name(b"Certs"))
+        .array()
+        .items(certs.iter().copied());
+    d.insert(Name(b"CRLs")).array().items(crls.iter().copied());
+    d.finish();
+    for (id, der) in certs
+        .iter()
+        .zip(&meta.certs)
+        .chain(crls.iter().zip(&meta.crls))
+    {
+        pdf.stream(*id, der);
+    }
+    pdf.pages(tree)
+        .kids(ids.iter().map(|(p, _)| *p))
+        .count(i32::try_from(ids.len()).unwrap_or(i32::MAX));
+    for (id, name) in [(regular, &b"Helvetica"[..]), (bold, b"Helvetica-Bold")] {
+        pdf.type1_font(id)
+            .base_font(Name(name))
+            .encoding_predefined(Name(b"WinAnsiEncoding"));
+    }
+    for (i, (ops, (page, content))) in pages.iter().zip(&ids).enumerate() {
+        let mut c = Content::new();
+        markings(&mut c, meta, i, pages.len());
+        for op in ops {
+            draw(&mut c, op);
+        }
+        pdf.stream(*content, &c.finish());
+        let mut p = pdf.page(*page);
+        p.media_box(Rect::new(0.0, 0.0, WIDTH, HEIGHT))
+            .parent(tree)
+            .contents(*content);
+        p.resources()
+            .fonts()
+            .pair(REGULAR, regular)
+            .pair(BOLD, bold);
+        if i == stamp.page {
+            p.annotations([field]);
+        }
+        p.finish();
+    }
+
+    let look = stamp_appearance(stamp);
+    let mut x = pdf.form_xobject(appearance, &look);
+    x.bbox(Rect::new(0.0, 0.0, STAMP_W, STAMP_H));
+    x.resources()
+        .fonts()
+        .pair(REGULAR, regular)
+        .pair(BOLD, bold);
+    x.finish();
+
+    let mut f = pdf.form_field(field);
+    f.field_type(FieldType::Signature)
+        .partial_name(TextStr("Tanda tangan elektronik"));
+    f.pair(Name(b"V"), sig);
+    let mut w = f.into_annotation();
+    w.rect(Rect::new(
+        stamp.x,
+        stamp.y,
+        stamp.x + STAMP_W,
+        stamp.y + STAMP_H,
+    ))
+    .page(ids[stamp.page].0)
+    .flags(AnnotationFlags::PRINT | AnnotationFlags::LOCKED);
+    w.appearance().normal().stream(appearance);
+    w.finish();
+
+    let mut d = pdf.indirect(sig).dict();
+    d.pair(Name(b"Type"), Name(b"Sig"))
+        .pair(Name(b"Filter"), Name(b"Adobe.PPKLite"))
+        .pair(Name(b"SubFilter"), Name(b"ETSI.CAdES.detached"));
+    d.insert(Name(b"ByteRange"))
+        .array()
+        .items(pades::BYTE_RANGE_PLACEHOLDER);
+    d.pair(Name(b"Contents"), Str(&[0xFF; pades::RESERVED]))
+        .pair(Name(b"M"), pdf_date(meta.signed_at))
+        .pair(Name(b"Name"), TextStr(meta.signer))
+        .pair(Name(b"Reason"), TextStr(meta.reason))
+        .pair(Name(b"Location"), TextStr(meta.location));
+    d.finish();
+    pdf.finish()
+}

@@ -1,0 +1,253 @@
+//! What the public verification page (`/verifikasi`) says of a signed letter: reached by the
+//! token in its QR code, or for a PDF someone uploads. It says whether the signatures are
+//! valid, by whom (name, NIP, agency), when (the TSA's time) and whether the certificate was
+//! valid then; never the content, and for RAHASIA and above not even the perihal: only that a
+//! letter of that level with that hash was signed. Every answer is logged.
+
+use futures_util::StreamExt as _;
+use policies::Level;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::audit::Entry;
+use crate::crypto::pades;
+use crate::crypto::revocation::SignatureStatus;
+use crate::letters::documents;
+use crate::node::Node;
+use crate::{Error, Result};
+
+/// The largest PDF the page checks (an upload is bounded by the route before this).
+pub const MAX_PDF: usize = 16 << 20;
+
+/// One signature found and judged.
+#[derive(Clone, Debug, Serialize)]
+pub struct Signer {
+    pub valid: bool,
+    pub name: String,
+    pub nip: Option<String>,
+    pub agency: Option<String>,
+    /// When sandi's TSA saw the signature (RFC 3339).
+    pub signed_at: Option<String>,
+    /// The certificate's standing at that time.
+    pub certificate: SignatureStatus,
+    /// Whether the signature covers the whole file (no byte added after it).
+    pub covers_whole: bool,
+    /// Why the signature does not count, when it does not.
+    pub problem: Option<String>,
+}
+
+/// What the page shows.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Every signature valid, and the file unchanged since the last one.
+    pub valid: bool,
+    pub level: Option<Level>,
+    /// Only for BIASA and TERBATAS letters reached by their token.
+    pub nomor: Option<String>,
+    pub perihal: Option<String>,
+    pub dated: Option<String>,
+    /// The SHA-256 of the signed PDF (hex).
+    pub sha256: String,
+    pub signers: Vec<Signer>,
+    /// Why nothing could be judged, when nothing could.
+    pub problem: Option<String>,
+}
+
+/// The field of a certificate subject with `oid`, if it has one.
+fn subject_field(der: &[u8], oid: &x509_parser::der_parser::Oid<'_>) -> Option<String> {
+    let (_, c) = x509_parser::parse_x509_certificate(der).ok()?;
+    c.subject()
+        .iter_by_oid(oid)
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .map(str::to_owned)
+}
+
+fn judge(node: &Node, pdf: &[u8], found: &pades::Embedded) -> Signer {
+    use x509_parser::oid_registry::{OID_X509_COMMON_NAME, OID_X509_ORGANIZATIONAL_UNIT};
+    let unknown = |problem: String| Signer {
+        valid: false,
+        name: "-".into(),
+        nip: None,
+        agency: None,
+        signed_at: None,
+        certificate: SignatureStatus::Valid,
+        covers_whole: found.covers_whole,
+        problem: Some(problem),
+    };
+    let v = match pades::verify(pdf, found, &node.trust, OffsetDateTime::now_utc()) {
+        Ok(v) => v,
+        Err(e) => return unknown(e.to_string()),
+    };
+    let status = crate::node::revocation::signature_status(node, &v, None);
+    let (certificate, problem) = match status {
+        Ok(s) if s.is_valid() => (s, None),
+        Ok(s) => (
+            s,
+            Some("the signer's certificate was revoked before signing".to_owned()),
+        ),
+        Err(e) => (SignatureStatus::Valid, Some(e.to_string())),
+    };
+    Signer {
+        valid: problem.is_none(),
+        name: subject_field(&v.signer_der, &OID_X509_COMMON_NAME).unwrap_or(v.subject),
+        nip: v.nip,
+        agency: subject_field(&v.signer_der, &OID_X509_ORGANIZATIONAL_UNIT),
+        signed_at: v.timestamp.map(|t| t.gen_time),
+        certificate,
+        covers_whole: found.covers_whole,
+        problem,
+    }
+}
+
+/// The signatures of `pdf`, judged.
+fn report_of(node: &Node, pdf: &[u8]) -> Report {
+    let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, pdf));
+    let mut report = Report {
+        valid: false,
+        level: None,
+        nomor: None,
+        perihal: None,
+        dated: None,
+        sha256,
+        signers: Vec::new(),
+        problem: None,
+    };
+    match pades::embedded(pdf) {
+        Ok(found) if found.is_empty() => {
+            report.problem = Some("the file holds no signature".into());
+        }
+        Ok(found) => {
+            report.signers = found.iter().map(|f| judge(node, pdf, f)).collect();
+            // An earlier signature (the first of a letter approved later) covers the version it
+            // signed; the last must cover the whole file.
+            let whole = report.signers.last().is_some_and(|s| s.covers_whole);
+            if !whole {
+                report.problem = Some("the file was changed after its last signature".into());
+            }
+            report.valid = whole && report.signers.iter().all(|s| s.valid);
+        }
+        Err(e) => report.problem = Some(e.to_string()),
+    }
+    report
+}
+
+async fn log(node: &Node, client: Option<String>, doc: Option<&str>, r: &Report) {
+    let reason = format!(
+        "public verification: {} ({} signature(s), sha256 {})",
+        if r.valid { "valid" } else { "not valid" },
+        r.signers.len(),
+        r.sha256
+    );
+    let mut e = Entry::event(
+        "public".into(),
+        "verify",
+        if r.valid { "allow" } else { "deny" },
+        reason,
+        node.policy.current().version(),
+        client,
+    );
+    if let Some(id) = doc {
+        e = e.about(id);
+    }
+    if let Err(err) = node.log.append(e).await {
+        tracing::error!("a public verification could not be logged: {err}");
+    }
+}
+
+/// The letter whose QR code holds `token`, judged; `None` for a token the node never gave.
+pub async fn by_token(node: &Node, token: &str, client: Option<String>) -> Result<Option<Report>> {
+    if node.is_sealed() {
+        return Err(Error::Sealed);
+    }
+    let well_formed = (20..=64).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let hashed = hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        token.as_bytes(),
+    ));
+    let id = if well_formed {
+        crate::store::verifications::document_of(&node.store, &hashed).await?
+    } else {
+        None
+    };
+    let Some(id) = id else {
+        let e = Entry::event(
+            "public".into(),
+            "verify",
+            "deny",
+            "public verification: unknown token".into(),
+            node.policy.current().version(),
+            client,
+        );
+        node.log.append(e).await?;
+        return Ok(None);
+    };
+    let report = match letter_pdf(node, &id).await {
+        Ok((checked, pdf)) => {
+            let mut r = report_of(node, &pdf);
+            let m = &checked.manifest;
+            r.level = Some(m.classification);
+            if m.classification < Level::Rahasia {
+                r.nomor = Some(m.nomor.clone());
+                r.perihal = Some(m.perihal.clone());
+                r.dated = Some(m.dated.clone());
+            }
+            r
+        }
+        Err(e) => Report {
+            valid: false,
+            level: None,
+            nomor: None,
+            perihal: None,
+            dated: None,
+            sha256: String::new(),
+            signers: Vec::new(),
+            problem: Some(match e {
+                Error::NotFound(_) => "the letter is no longer held here".into(),
+                other => other.to_string(),
+            }),
+        },
+    };
+    log(node, client, Some(&id), &report).await;
+    Ok(Some(report))
+}
+
+/// The stored letter and its rendered PDF (part 0), checked as every reader checks it.
+async fn letter_pdf(node: &Node, id: &str) -> Result<(documents::Checked, Vec<u8>)> {
+    let checked = documents::load_checked(node, id).await?;
+    let part = checked
+        .manifest
+        .parts
+        .first()
+        .ok_or_else(|| Error::Integrity("a letter with no part".into()))?;
+    if part.media_type != "application/pdf" || part.size > MAX_PDF as u64 {
+        return Err(Error::Integrity(
+            "the letter's first part is not its signed PDF".into(),
+        ));
+    }
+    let mut pdf = Vec::new();
+    let mut stream = std::pin::pin!(documents::open_part(node, &checked, 0).await?);
+    while let Some(b) = stream.next().await {
+        pdf.extend_from_slice(&b?);
+    }
+    Ok((checked, pdf))
+}
+
+/// A PDF someone holds, judged.
+pub async fn uploaded(node: &Node, pdf: &[u8], client: Option<String>) -> Result<Report> {
+    if node.is_sealed() {
+        return Err(Error::Sealed);
+    }
+    if pdf.len() > MAX_PDF {
+        return Err(Error::TooLarge(format!(
+            "the verification page checks PDFs of at most {} MiB",
+            MAX_PDF >> 20
+        )));
+    }
+    let report = report_of(node, pdf);
+    log(node, client, None, &report).await;
+    Ok(report)
+}

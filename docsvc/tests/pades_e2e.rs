@@ -1,0 +1,727 @@
+//! Issue 20, letters as signed PDFs: a letter written as words (`naskah`) is rendered by the
+//! node in the tata naskah dinas layout and PAdES-signed by its official, time-stamped by
+//! sandi's TSA. Checked by tools we did not write: poppler's `pdfsig` (every signature valid,
+//! the whole document covered), pyHanko (intact and trusted against sandi's root, at B-T),
+//! `qpdf --check`, `pdftotext` (the marking on every page), `pdftoppm` and `zbarimg` (the QR
+//! code leads to the node's verification page, whose token the node holds by hash alone).
+//! One byte changed anywhere the signature covers is caught by all of them and by sandi.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use bytes::Bytes;
+use docsvc::crypto::envelope::Urgency;
+use docsvc::crypto::pades;
+use docsvc::letters::copies;
+use docsvc::letters::documents::{self, Ingest, NewLetter};
+use docsvc::letters::render::Naskah;
+use docsvc::node::Node;
+use futures_util::StreamExt as _;
+use policies::Level;
+
+use common::{BUDI, node_pins, stepped_up};
+use sandi_e2e::steps::Steps;
+
+const SITI: &str = "198002022005012002";
+const JOKO: &str = "196812082000031008";
+const AGUS: &str = "198503032010013003";
+const HENDRA: &str = "198207072008011007";
+
+/// Runs an outside tool; its exit status and everything it printed.
+fn run(dir: &Path, program: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is not installed (tests/run installs it): {e}"));
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn screenshots() -> std::path::PathBuf {
+    let dir = std::env::var_os("SANDI_SCREENSHOTS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots"),
+        std::path::PathBuf::from,
+    );
+    std::fs::create_dir_all(&dir).expect("screenshot folder");
+    dir
+}
+
+/// A body of `n` paragraphs: nine run onto a second page, two fit on one.
+fn isi(n: usize) -> String {
+    let paragraph = "Sehubungan dengan pelaksanaan pengamanan informasi berklasifikasi di \
+        lingkungan Pemerintah Kota, bersama ini kami sampaikan bahwa setiap perangkat daerah \
+        wajib menyusun daftar informasi yang dikecualikan, menetapkan pejabat pengelola sandi, \
+        dan melaporkan pelaksanaannya kepada Dinas Komunikasi, Informatika, Statistik dan \
+        Persandian paling lambat akhir bulan ini.";
+    (0..n)
+        .map(|i| format!("{}. {paragraph}", i + 1))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// Budi writes a letter of `level` as words, with one attachment; the stored letter's id and
+/// its rendered, signed PDF as a reader opens it.
+async fn rendered_letter(
+    node: &Node,
+    level: Level,
+    perihal: &str,
+    paragraphs: usize,
+) -> (String, Vec<u8>) {
+    let mut ingest = Ingest::begin(
+        node,
+        stepped_up(node, BUDI).await,
+        NewLetter {
+            nomor: "005/321/DINKES/XII/2026".into(),
+            perihal: perihal.into(),
+            classification: level,
+            urgency: Urgency::Segera,
+            recipients: vec![SITI.into()],
+            copies: vec![JOKO.into()],
+            dated: Some("2026-12-01".into()),
+        },
+    )
+    .await
+    .expect("begin");
+    ingest
+        .add_rendered(&Naskah {
+            isi: isi(paragraphs),
+            tempat: Some("Bandung".into()),
+            lampiran: Some("1 (satu) berkas".into()),
+        })
+        .await
+        .expect("rendered and signed");
+    ingest
+        .add_part(
+            "daftar.txt",
+            "text/plain",
+            futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(Bytes::from(
+                "Daftar informasi yang dikecualikan",
+            ))]),
+        )
+        .await
+        .expect("attachment");
+    let created = ingest.finish().await.expect("stored");
+    let id = created.manifest.id.clone();
+    let checked = documents::load_checked(node, &id)
+        .await
+        .expect("checks out");
+    assert_eq!(checked.manifest.parts[0].name, "surat.pdf");
+    assert_eq!(checked.manifest.parts[0].media_type, "application/pdf");
+    let mut pdf = Vec::new();
+    let mut part = std::pin::pin!(documents::open_part(node, &checked, 0).await.expect("open"));
+    while let Some(b) = part.next().await {
+        pdf.extend_from_slice(&b.expect("chunk"));
+    }
+    // The manifest Budi signed binds this very PDF.
+    assert_eq!(
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, &pdf)),
+        checked.manifest.parts[0].sha256
+    );
+    (id, pdf)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_letter_written_as_words_is_a_pades_signed_pdf_that_outside_tools_accept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (node, _) = node_pins(dir.path(), None).await;
+    let (id, pdf) = rendered_letter(
+        &node,
+        Level::Rahasia,
+        "Pengamanan informasi berklasifikasi",
+        9,
+    )
+    .await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let w = work.path();
+    std::fs::write(w.join("surat.pdf"), &pdf).expect("write");
+    let ca = |n: &str| std::fs::read_to_string(node.layout.ca(n)).expect("ca");
+    std::fs::write(w.join("root.pem"), ca("root.pem")).expect("root");
+    // For a person to look at with other tools: the PDF and sandi's root beside it.
+    if let Some(keep) = std::env::var_os("SANDI_KEEP_PDF") {
+        let keep = std::path::PathBuf::from(keep);
+        std::fs::write(&keep, &pdf).expect("keep the PDF");
+        std::fs::write(keep.with_extension("root.pem"), ca("root.pem")).expect("keep the root");
+    }
+
+    let mut steps = Steps::new();
+    steps.run(
+        "sandi reads its own signature: valid, whole file, B-T",
+        || {
+            sandi_reads_it(&node, &pdf);
+        },
+    );
+    steps.run("pdfsig, qpdf and pyHanko accept it", || {
+        outside_tools_accept(w);
+    });
+    let mut pages = 0;
+    steps.run(
+        "pdftotext: the layout's fields and the marking on every page",
+        || {
+            pages = markings_and_fields(w);
+        },
+    );
+    steps
+        .run_async(
+            "the QR code leads to /verifikasi/<token>, held by hash",
+            the_qr_code_leads_to_the_page(&node, w, &id, pages.max(1)),
+        )
+        .await;
+    steps.run(
+        "one byte changed: sandi, pdfsig and pyHanko refuse it",
+        || {
+            one_byte_changed_is_refused(&node, w, &pdf);
+        },
+    );
+    steps.finish();
+}
+
+/// sandi's own reading: one signature, over the whole file, by Budi, time-stamped.
+fn sandi_reads_it(node: &Node, pdf: &[u8]) {
+    let found = pades::embedded(pdf).expect("signatures");
+    assert_eq!(found.len(), 1);
+    assert!(found[0].covers_whole);
+    let v =
+        pades::verify(pdf, &found[0], &node.trust, time::OffsetDateTime::now_utc()).expect("valid");
+    assert_eq!(v.nip.as_deref(), Some(BUDI));
+    assert!(v.timestamp.is_some(), "B-T: the TSA's token is in the CMS");
+}
+
+fn outside_tools_accept(w: &Path) {
+    let (ok, out) = run(w, "pdfsig", &["surat.pdf"]);
+    assert!(ok, "pdfsig: {out}");
+    assert!(
+        out.contains("Signature Validation: Signature is Valid."),
+        "{out}"
+    );
+    assert!(out.contains("Total document signed"), "{out}");
+    assert!(out.contains("ETSI.CAdES.detached"), "{out}");
+    assert!(out.contains("Budi Santoso"), "{out}");
+
+    let (ok, out) = run(w, "qpdf", &["--check", "surat.pdf"]);
+    assert!(ok, "qpdf --check: {out}");
+    assert!(
+        out.contains("No syntax or stream encoding errors found"),
+        "{out}"
+    );
+
+    // PAdES B-T as pyHanko judges it: the signature intact and trusted to sandi's root alone,
+    // its time-stamp token intact and trusted, no change after it. (Revocation is looked up
+    // online, softly: the CRL addresses of a test node answer nobody.)
+    let (ok, out) = run(
+        w,
+        "pyhanko",
+        &[
+            "sign",
+            "validate",
+            "--trust",
+            "root.pem",
+            "--trust-replace",
+            "--soft-revocation-check",
+            "surat.pdf",
+        ],
+    );
+    assert!(ok, "pyHanko: {out}");
+    assert!(
+        out.contains(":INTACT:TRUSTED,TIMESTAMP_TOKEN<INTACT:TRUSTED>,UNTOUCHED"),
+        "pyHanko: {out}"
+    );
+}
+
+/// The rendered layout as pdftotext reads it; how many pages it has.
+fn markings_and_fields(w: &Path) -> usize {
+    let (ok, text) = run(w, "pdftotext", &["-layout", "surat.pdf", "-"]);
+    assert!(ok, "pdftotext: {text}");
+    let pages: Vec<&str> = text
+        .split('\u{c}')
+        .filter(|p| !p.trim().is_empty())
+        .collect();
+    assert!(pages.len() >= 2, "the body runs onto a second page: {text}");
+    for (i, page) in pages.iter().enumerate() {
+        assert!(
+            page.matches("RAHASIA").count() >= 2,
+            "page {} carries the marking at its top and bottom: {page}",
+            i + 1
+        );
+    }
+    for field in [
+        "Nomor",
+        "005/321/DINKES/XII/2026",
+        "Sifat",
+        "Lampiran",
+        "1 (satu) berkas",
+    ] {
+        assert!(text.contains(field), "{field} in {text}");
+    }
+    for who in [
+        "Siti Rahmawati",
+        "Tembusan",
+        "Joko Prasetyo",
+        "NIP. 197501012000031001",
+    ] {
+        assert!(text.contains(who), "{who} in {text}");
+    }
+    assert!(text.contains("Bandung, 1 Desember 2026"), "{text}");
+
+    pages.len()
+}
+
+async fn the_qr_code_leads_to_the_page(node: &Node, w: &Path, id: &str, pages: usize) {
+    // The stamp stands in the signature block, on the last page.
+    let pdf = std::fs::read(w.join("surat.pdf")).expect("the PDF");
+    let shot = screenshots().join("pdf-surat-rahasia-last-page.png");
+    let url = qr_url(&pdf, pages, Some(&shot));
+    let url = url.as_str();
+    let token = url
+        .strip_prefix(&format!("https://{}/verifikasi/", node.config.listen))
+        .unwrap_or_else(|| panic!("the QR code leads to the verification page: {url:?}"));
+    assert!(token.len() >= 43, "an unguessable token: {token:?}");
+    let hashed = hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        token.as_bytes(),
+    ));
+    assert_eq!(
+        docsvc::store::verifications::document_of(&node.store, &hashed)
+            .await
+            .expect("lookup")
+            .as_deref(),
+        Some(id)
+    );
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM verification_tokens WHERE token_sha256 = $1 OR document_id = $1",
+    )
+    .bind(token)
+    .fetch_one(node.store.pool())
+    .await
+    .expect("count");
+    assert_eq!(stored, 0, "the token itself is stored nowhere");
+}
+
+fn one_byte_changed_is_refused(node: &Node, w: &Path, pdf: &[u8]) {
+    // One byte changed inside what the signature covers: the kop's first letter.
+    let at = pdf
+        .windows(b"PEMERINTAH".len())
+        .position(|w| w == b"PEMERINTAH")
+        .expect("the kop in the page's content");
+    let mut changed = pdf.to_vec();
+    changed[at] = b'Q';
+    std::fs::write(w.join("changed.pdf"), &changed).expect("write");
+    let found = pades::embedded(&changed).expect("the signature is still found");
+    assert!(
+        pades::verify(
+            &changed,
+            &found[0],
+            &node.trust,
+            time::OffsetDateTime::now_utc()
+        )
+        .is_err(),
+        "sandi refuses the changed PDF"
+    );
+    let (_, out) = run(w, "pdfsig", &["changed.pdf"]);
+    assert!(
+        !out.contains("Signature is Valid."),
+        "pdfsig on the changed PDF: {out}"
+    );
+    let (ok, out) = run(
+        w,
+        "pyhanko",
+        &[
+            "sign",
+            "validate",
+            "--trust",
+            "root.pem",
+            "--trust-replace",
+            "--soft-revocation-check",
+            "changed.pdf",
+        ],
+    );
+    assert!(!ok, "pyHanko on the changed PDF: {out}");
+    assert!(
+        !out.contains(":INTACT:"),
+        "pyHanko on the changed PDF: {out}"
+    );
+}
+
+/// The URL in the QR code on page `page` of `pdf` (rendered by pdftoppm, read by zbarimg);
+/// the page is kept as `keep` when given.
+fn qr_url(pdf: &[u8], page: usize, keep: Option<&Path>) -> String {
+    let work = tempfile::tempdir().expect("tempdir");
+    let w = work.path();
+    std::fs::write(w.join("l.pdf"), pdf).expect("write");
+    let (ok, out) = run(
+        w,
+        "pdftoppm",
+        &[
+            "-png",
+            "-r",
+            "110",
+            "-f",
+            &page.to_string(),
+            "-l",
+            &page.to_string(),
+            "l.pdf",
+            "p",
+        ],
+    );
+    assert!(ok, "pdftoppm: {out}");
+    let png = std::fs::read_dir(w)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "png"))
+        .expect("a PNG");
+    let (ok, qr) = run(w, "zbarimg", &["--raw", "-q", png.to_str().expect("path")]);
+    assert!(ok, "zbarimg finds the QR code: {qr}");
+    if let Some(keep) = keep {
+        std::fs::copy(&png, keep).expect("keep the page");
+    }
+    qr.lines().next().unwrap_or_default().trim().to_owned()
+}
+
+/// What the public page answers for `path`, without a browser: the status and the page.
+async fn public_get(app: &axum::Router, path: &str, ip: [u8; 4]) -> (u16, String) {
+    use tower::ServiceExt as _;
+    let mut req = axum::http::Request::get(path)
+        .body(axum::body::Body::empty())
+        .expect("request");
+    req.extensions_mut().insert(docsvc::http::api::Conn {
+        peer: std::net::SocketAddr::from((ip, 40000)),
+        client_cert: None,
+    });
+    let resp = app.clone().oneshot(req).await.expect("answer");
+    let status = resp.status().as_u16();
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The verification page in headless Chromium: a BIASA letter (valid, with its nomor and
+/// perihal), a RAHASIA letter (valid; no perihal, no content), a letter signed after its
+/// signer's revocation took effect (not valid, said plainly), an unknown token, and an
+/// uploaded PDF with one byte changed; in both languages. Every answer is logged, and one
+/// client address gets at most 30 checks a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verification_page_says_who_signed_and_whether_it_stands() {
+    sandi_e2e::node::require("chromium");
+    sandi_e2e::node::require("chromedriver");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (node, _) = node_pins(dir.path(), None).await;
+    let (_, biasa) = rendered_letter(&node, Level::Biasa, BIASA_PERIHAL, 2).await;
+    let (_, rahasia) = rendered_letter(&node, Level::Rahasia, RAHASIA_PERIHAL, 2).await;
+    // Budi's key is revoked as of a moment between his letters; the CRL saying so arrives
+    // after the second was signed (as when a compromise is reported late).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let revoked_at = time::OffsetDateTime::now_utc();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (_, late) = rendered_letter(&node, Level::Biasa, "Sesudah pencabutan", 2).await;
+    common::revoke_official(&node, BUDI, revoked_at).await;
+
+    let first_page = screenshots().join("pdf-surat-biasa-page1.png");
+    let urls = [
+        qr_url(&biasa, 1, Some(&first_page)),
+        qr_url(&rahasia, 1, None),
+        qr_url(&late, 1, None),
+    ];
+    let paths: Vec<String> = urls
+        .iter()
+        .map(|u| {
+            u.split_once(&node.config.listen)
+                .expect("this node's URL")
+                .1
+                .to_owned()
+        })
+        .collect();
+    let app = docsvc::http::api::router(std::sync::Arc::clone(&node));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(docsvc::http::server::serve_plain(
+        listener,
+        app.clone(),
+        std::sync::Arc::clone(&node),
+    ));
+    let browser = common::Browser::start(dir.path()).await;
+    let logged_before = common::log_actions(&node, "verify").await;
+
+    let mut steps = Steps::new();
+    let page = Page {
+        browser: &browser,
+        base: &base,
+        paths: &paths,
+    };
+    in_the_browser(&mut steps, &page, &biasa, dir.path()).await;
+    logged_and_held_back(&mut steps, &page, &node, &app, logged_before).await;
+    browser.close().await;
+    steps.finish();
+}
+
+/// The public page as a test sees it: the browser, where the node answers, and the
+/// verification paths of the three letters' QR codes.
+struct Page<'a> {
+    browser: &'a common::Browser,
+    base: &'a str,
+    paths: &'a [String],
+}
+
+const BIASA_PERIHAL: &str = "Undangan rapat koordinasi";
+const RAHASIA_PERIHAL: &str = "Rencana pengamanan sandi tahun depan";
+
+/// The three letters, a BIASA, a RAHASIA and a late one, and an uploaded PDF in Chromium.
+async fn in_the_browser(steps: &mut Steps, p: &Page<'_>, biasa: &[u8], dir: &Path) {
+    let (browser, base, paths) = (p.browser, p.base, p.paths);
+    let shots = screenshots();
+    steps
+        .run_async(
+            "a valid BIASA letter shows who signed, when, and its nomor",
+            async {
+                let page = browser.page(&format!("{base}{}", paths[0])).await;
+                assert!(page.contains("verdict valid"), "{page}");
+                assert!(page.contains("SAH: tanda tangan elektronik"), "{page}");
+                for shown in [
+                    "Budi Santoso",
+                    BUDI,
+                    "dinkes",
+                    BIASA_PERIHAL,
+                    "005/321/DINKES/XII/2026",
+                ] {
+                    assert!(page.contains(shown), "{shown} on the page: {page}");
+                }
+                // Budi's revocation came after this letter: the signature stands, and says so.
+                assert!(
+                    page.contains("setelah penandatanganan: tanda tangan tetap sah"),
+                    "{page}"
+                );
+                browser.shot(&shots.join("verifikasi-sah.png")).await;
+            },
+        )
+        .await;
+    steps
+        .run_async("a RAHASIA letter: valid, no perihal, no content", async {
+            let page = browser.page(&format!("{base}{}", paths[1])).await;
+            assert!(page.contains("verdict valid"), "{page}");
+            assert!(page.contains("RAHASIA"), "{page}");
+            assert!(
+                !page.contains(RAHASIA_PERIHAL),
+                "the perihal leaked: {page}"
+            );
+            assert!(
+                !page.contains("Sehubungan dengan"),
+                "the content leaked: {page}"
+            );
+            assert!(!page.contains("005/321"), "the nomor leaked: {page}");
+        })
+        .await;
+    steps
+        .run_async(
+            "signed after the revocation took effect: not valid",
+            async {
+                let page = browser.page(&format!("{base}{}", paths[2])).await;
+                assert!(page.contains("verdict invalid"), "{page}");
+                assert!(page.contains("TIDAK SAH"), "{page}");
+                assert!(page.contains("DICABUT"), "{page}");
+                browser.shot(&shots.join("verifikasi-dicabut.png")).await;
+            },
+        )
+        .await;
+    steps
+        .run_async("an unknown token is said to be unknown", async {
+            let page = browser
+                .page(&format!("{base}/verifikasi/{}", "A".repeat(43)))
+                .await;
+            assert!(page.contains("TIDAK DIKENAL"), "{page}");
+        })
+        .await;
+    steps
+        .run_async(
+            "an uploaded PDF: intact is valid, one byte changed is not",
+            async {
+                let files = dir.join("uploads");
+                std::fs::create_dir_all(&files).expect("dir");
+                std::fs::write(files.join("asli.pdf"), biasa).expect("write");
+                let mut changed = biasa.to_vec();
+                let at = changed
+                    .windows(b"PEMERINTAH".len())
+                    .position(|w| w == b"PEMERINTAH")
+                    .expect("kop");
+                changed[at + 1] = b'X';
+                std::fs::write(files.join("ubah.pdf"), &changed).expect("write");
+                let page = browser
+                    .upload(&format!("{base}/verifikasi"), &files.join("asli.pdf"))
+                    .await;
+                assert!(page.contains("verdict valid"), "{page}");
+                let page = browser
+                    .upload(&format!("{base}/verifikasi"), &files.join("ubah.pdf"))
+                    .await;
+                assert!(page.contains("verdict invalid"), "{page}");
+                assert!(page.contains("TIDAK SAH"), "{page}");
+                browser.shot(&shots.join("verifikasi-diubah.png")).await;
+            },
+        )
+        .await;
+}
+
+/// English, the access log, and the rate limit.
+async fn logged_and_held_back(
+    steps: &mut Steps,
+    p: &Page<'_>,
+    node: &Node,
+    app: &axum::Router,
+    logged_before: i64,
+) {
+    let (browser, base, paths) = (p.browser, p.base, p.paths);
+    steps
+        .run_async("in English too", async {
+            let page = browser
+                .page(&format!("{base}/ui/lang/en?next={}", paths[0]))
+                .await;
+            assert!(page.contains("VALID: the electronic signatures"), "{page}");
+            assert!(
+                page.contains("after signing: the signature stands"),
+                "{page}"
+            );
+        })
+        .await;
+    steps
+        .run_async("every answer is logged", async {
+            let logged = common::log_actions(node, "verify").await;
+            assert!(logged >= logged_before + 7, "{logged_before} -> {logged}");
+        })
+        .await;
+    steps
+        .run_async("one address gets 30 checks a minute, then 429", async {
+            let mut statuses = Vec::new();
+            for _ in 0..31 {
+                statuses.push(public_get(app, &paths[0], [10, 9, 8, 7]).await.0);
+            }
+            assert!(statuses[..30].iter().all(|s| *s == 200), "{statuses:?}");
+            assert_eq!(statuses[30], 429);
+            // Another address is not held back by it.
+            assert_eq!(public_get(app, &paths[0], [10, 9, 8, 6]).await.0, 200);
+        })
+        .await;
+}
+
+/// Numbered copies: Siti's and Joko's copies of Budi's RAHASIA letter carry different numbers
+/// (of 3: Siti, Joko's tembusan and the archive copy), each page marked with the copy number
+/// and the reader; the signed revision inside still verifies; both are in the register and
+/// the access log; the register is the originator's and auditors'; a fourth copy is refused,
+/// as is an official not cleared for the letter.
+async fn numbered_copies(postgres: bool) {
+    let pg = if postgres {
+        let Some(pg) = sandi_e2e::pg::postgres().await else {
+            return;
+        };
+        Some(pg)
+    } else {
+        None
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (node, _) = node_pins(dir.path(), pg.as_ref().map(|(url, _)| url.as_str())).await;
+    let (id, _) = rendered_letter(&node, Level::Rahasia, "Daftar pejabat pengelola sandi", 9).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let w = work.path();
+
+    let siti = copies::make(&node, &stepped_up(&node, SITI).await, &id)
+        .await
+        .expect("Siti's copy");
+    let joko = copies::make(&node, &stepped_up(&node, JOKO).await, &id)
+        .await
+        .expect("Joko's copy");
+    assert_eq!((siti.number, siti.of), (1, 3));
+    assert_eq!((joko.number, joko.of), (2, 3));
+    for (copy, name, nip) in [
+        (&siti, "Siti Rahmawati", SITI),
+        (&joko, "Joko Prasetyo", JOKO),
+    ] {
+        let file = format!("salinan-{}.pdf", copy.number);
+        std::fs::write(w.join(&file), &copy.pdf).expect("write");
+        let (ok, text) = run(w, "pdftotext", &[&file, "-"]);
+        assert!(ok, "pdftotext: {text}");
+        let pages: Vec<&str> = text
+            .split('\u{c}')
+            .filter(|p| !p.trim().is_empty())
+            .collect();
+        assert!(pages.len() >= 2, "{text}");
+        let mark = format!("SALINAN KE-{} DARI 3", copy.number);
+        for page in &pages {
+            assert!(page.contains(&mark), "{mark} on every page: {page}");
+            assert!(
+                page.contains(name) && page.contains(nip),
+                "the reader on every page: {page}"
+            );
+            assert!(page.contains("RAHASIA"), "{page}");
+        }
+        let (ok, out) = run(w, "qpdf", &["--check", &file]);
+        assert!(ok, "qpdf --check {file}: {out}");
+        // The signed revision is intact inside the copy; the marks came after it.
+        let (ok, out) = run(w, "pdfsig", &[&file]);
+        assert!(ok, "pdfsig: {out}");
+        assert!(out.contains("Signature is Valid."), "{out}");
+        assert!(out.contains("Not total document signed"), "{out}");
+    }
+
+    let register = copies::register(&node, &stepped_up(&node, BUDI).await, &id)
+        .await
+        .expect("the originator reads the register");
+    let entries: Vec<(i64, &str)> = register
+        .iter()
+        .map(|c| (c.number, c.nip.as_str()))
+        .collect();
+    assert_eq!(entries, [(1, SITI), (2, JOKO)]);
+    assert!(
+        copies::register(&node, &stepped_up(&node, HENDRA).await, &id)
+            .await
+            .is_ok()
+    );
+    let refused = copies::register(&node, &stepped_up(&node, SITI).await, &id).await;
+    assert!(
+        matches!(refused, Err(docsvc::Error::Forbidden { .. })),
+        "{refused:?}"
+    );
+    let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE entry LIKE $1")
+        .bind("%numbered copy % of 3%")
+        .fetch_one(node.store.pool())
+        .await
+        .expect("count");
+    assert_eq!(logged, 2, "each copy is in the access log with its number");
+
+    // Not cleared for RAHASIA: no copy, and no number spent.
+    let agus = copies::make(&node, &stepped_up(&node, AGUS).await, &id).await;
+    assert!(
+        matches!(agus, Err(docsvc::Error::Forbidden { .. })),
+        "{agus:?}"
+    );
+    let third = copies::make(&node, &stepped_up(&node, BUDI).await, &id)
+        .await
+        .expect("third");
+    assert_eq!(third.number, 3);
+    let fourth = copies::make(&node, &stepped_up(&node, BUDI).await, &id).await;
+    assert!(
+        matches!(fourth, Err(docsvc::Error::Conflict(_))),
+        "{fourth:?}"
+    );
+    drop(node);
+    if let Some((_, name)) = pg {
+        sandi_e2e::pg::drop_postgres(&name).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbered_copies_on_sqlite() {
+    numbered_copies(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbered_copies_on_postgres() {
+    numbered_copies(true).await;
+}
