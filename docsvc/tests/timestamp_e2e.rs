@@ -65,6 +65,26 @@ fn value_and_token(cms_der: &[u8]) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// `cms_der` with its unsigned attributes replaced: by `token_der`, or none.
+/// `token_der` with `cert_der` added to its certificate set, which no signature covers.
+fn with_certificate(token_der: &[u8], cert_der: &[u8]) -> Vec<u8> {
+    let info = ContentInfo::from_der(token_der).expect("token");
+    let mut sd: SignedData = info.content.decode_as().expect("SignedData");
+    let mut certs: Vec<cms::cert::CertificateChoices> = sd
+        .certificates
+        .map(|set| set.0.into_vec())
+        .unwrap_or_default();
+    certs.push(cms::cert::CertificateChoices::Certificate(
+        x509_cert::Certificate::from_der(cert_der).expect("certificate"),
+    ));
+    sd.certificates = Some(cms::signed_data::CertificateSet::try_from(certs).expect("set"));
+    ContentInfo {
+        content_type: info.content_type,
+        content: der::Any::encode_from(&sd).expect("any"),
+    }
+    .to_der()
+    .expect("der")
+}
+
 fn with_token(cms_der: &[u8], token_der: Option<&[u8]>) -> Vec<u8> {
     if let Some(t) = token_der {
         return timestamp::attach(cms_der, t).expect("attach");
@@ -270,6 +290,19 @@ async fn a_forged_changed_misplaced_or_missing_token_is_refused(
             "no token",
             with_token(&late_cms, None),
             "must carry a time-stamp",
+        ),
+        (
+            // Nothing signs a token's certificate set: an insider could slip any certificate
+            // in (keymgr's TSA puts only its issuing CA there, which the node trusts).
+            "a token carrying a certificate no one trusts",
+            with_token(
+                &late_cms,
+                Some(&with_certificate(
+                    &late_token,
+                    &token::inspect(&foreign).expect("foreign").tsa_certificate,
+                )),
+            ),
+            "neither the TSA's nor a trusted CA's",
         ),
     ];
     // Refused signatures are not remembered (a caller's self-made ones would fill the cache).

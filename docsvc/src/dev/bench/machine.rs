@@ -21,10 +21,14 @@ pub(super) fn pin_self(cores: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// How many cores this process may use now (one once it is pinned to one).
+pub(super) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
 /// The cores this process may use now, `0-(n-1)` (call it before pinning).
 pub(super) fn all_cores() -> String {
-    let n = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    format!("0-{}", n.saturating_sub(1))
+    format!("0-{}", cores().saturating_sub(1))
 }
 
 /// Starts the peak-RSS count of this process afresh (writing 5 to `clear_refs`).
@@ -191,9 +195,8 @@ mod tests {
                 break used;
             }
         };
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         #[allow(clippy::cast_precision_loss)]
-        let most = start.elapsed().as_secs_f64() * cores as f64 + 0.02;
+        let most = start.elapsed().as_secs_f64() * cores() as f64 + 0.02;
         assert!(
             used.cpu_seconds >= 0.1,
             "{used:?}: the spin's CPU time was not counted"

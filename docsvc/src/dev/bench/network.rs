@@ -173,7 +173,7 @@ pub(super) async fn measure(letters: usize, runs: usize, r: &mut Report<'_>) -> 
     // A warm-up round, then `runs` rounds; a letter not delivered fails the bench.
     let mut samples = Vec::with_capacity(runs);
     // What the counted rounds used, and how long they took.
-    let (mut used, mut busy) = (Usage::default(), std::time::Duration::ZERO);
+    let (mut used, mut busy, mut counted) = (Usage::default(), std::time::Duration::ZERO, 0);
     for round in 0..=runs {
         for i in 0..letters {
             letter_to_bappeda(&a.node, &budi, round * letters + i).await?;
@@ -186,6 +186,7 @@ pub(super) async fn measure(letters: usize, runs: usize, r: &mut Report<'_>) -> 
         {
             used += after.since(before);
             busy += elapsed;
+            counted += 1;
         }
         let delivered = crate::transmit::outbox(&a.node, true)
             .await?
@@ -211,21 +212,24 @@ pub(super) async fn measure(letters: usize, runs: usize, r: &mut Report<'_>) -> 
         &samples,
         "letters/s",
     );
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    #[allow(clippy::cast_precision_loss)]
-    let (delivered, switches, cores_f) = (
-        (letters * runs).max(1) as f64,
-        used.switches as f64,
-        cores as f64,
-    );
-    let explained = format!(
-        "{:.2} ms of CPU and {:.0} context switches per letter, both nodes together (one process on {cores} core(s), {:.0}% of them busy while delivering)",
-        used.cpu_seconds * 1000.0 / delivered,
-        switches / delivered,
-        100.0 * used.cpu_seconds / (busy.as_secs_f64() * cores_f).max(f64::MIN_POSITIVE),
-    );
-    r.line(&format!("delivery: {explained}"));
-    r.note(&explained);
+    // Without /proc (every reading failed) there is nothing to explain the figure with.
+    if counted > 0 {
+        let cores = super::machine::cores();
+        #[allow(clippy::cast_precision_loss)]
+        let (delivered, switches, cores_f) = (
+            (letters * counted).max(1) as f64,
+            used.switches as f64,
+            cores as f64,
+        );
+        let explained = format!(
+            "{:.2} ms of CPU and {:.0} context switches per letter, both nodes together (one process on {cores} core(s), {:.0}% of them busy while delivering)",
+            used.cpu_seconds * 1000.0 / delivered,
+            switches / delivered,
+            100.0 * used.cpu_seconds / (busy.as_secs_f64() * cores_f).max(f64::MIN_POSITIVE),
+        );
+        r.line(&format!("delivery: {explained}"));
+        r.note(&explained);
+    }
     for s in [a, b] {
         let _ = s.stop.send(());
         let _ = s.task.await;

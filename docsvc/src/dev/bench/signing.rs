@@ -85,7 +85,7 @@ impl Client {
 /// that core; the P-256 one also with the server on every core (the 64-connection goal), and by
 /// concurrency with `--sweep`.
 pub(super) async fn measure(b: &Bench, opts: &Options, r: &mut Report<'_>) -> Result<()> {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let cores = machine::cores();
     // Taken before pinning: once pinned, this process sees one core.
     let all_cores = machine::all_cores();
     let client = |app: &str, core: Option<&'static str>| Client {
