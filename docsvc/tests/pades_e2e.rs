@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::net::{IpAddr, Ipv6Addr};
 use std::path::Path;
 use std::process::Command;
 
@@ -84,8 +85,20 @@ async fn rendered_letter(
             perihal: perihal.into(),
             classification: level,
             urgency: Urgency::Segera,
-            recipients: vec![SITI.into()],
-            copies: vec![JOKO.into()],
+            // SANGAT RAHASIA goes to Joko alone (Siti is not cleared for it).
+            recipients: vec![
+                if level == Level::SangatRahasia {
+                    JOKO
+                } else {
+                    SITI
+                }
+                .into(),
+            ],
+            copies: if level == Level::SangatRahasia {
+                vec![]
+            } else {
+                vec![JOKO.into()]
+            },
             dated: Some("2026-12-01".into()),
         },
     )
@@ -386,11 +399,24 @@ fn qr_url(pdf: &[u8], page: usize, keep: Option<&Path>) -> String {
 }
 
 /// What the public page answers for `path`, without a browser: the status and the page.
-async fn public_get(app: &axum::Router, path: &str, ip: [u8; 4]) -> (u16, String) {
+async fn public_get(app: &axum::Router, path: &str, ip: impl Into<IpAddr>) -> (u16, String) {
+    public(
+        app,
+        axum::http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .expect("request"),
+        ip.into(),
+    )
+    .await
+}
+
+/// What the public page answers `req` from `ip`, over no socket: the status and the page.
+async fn public(
+    app: &axum::Router,
+    mut req: axum::http::Request<axum::body::Body>,
+    ip: IpAddr,
+) -> (u16, String) {
     use tower::ServiceExt as _;
-    let mut req = axum::http::Request::get(path)
-        .body(axum::body::Body::empty())
-        .expect("request");
     req.extensions_mut().insert(docsvc::http::api::Conn {
         peer: std::net::SocketAddr::from((ip, 40000)),
         client_cert: None,
@@ -415,6 +441,8 @@ async fn the_verification_page_says_who_signed_and_whether_it_stands() {
     sandi_e2e::node::require("chromedriver");
     let dir = tempfile::tempdir().expect("tempdir");
     let (node, _) = node_pins(dir.path(), None).await;
+    // Signed before the revocation below, but still held by dual control.
+    let (_, held) = rendered_letter(&node, Level::SangatRahasia, HELD_PERIHAL, 2).await;
     let (_, biasa) = rendered_letter(&node, Level::Biasa, BIASA_PERIHAL, 2).await;
     let (_, rahasia) = rendered_letter(&node, Level::Rahasia, RAHASIA_PERIHAL, 2).await;
     // Budi's key is revoked as of a moment between his letters; the CRL saying so arrives
@@ -430,6 +458,7 @@ async fn the_verification_page_says_who_signed_and_whether_it_stands() {
         qr_url(&biasa, 1, Some(&first_page)),
         qr_url(&rahasia, 1, None),
         qr_url(&late, 1, None),
+        qr_url(&held, 1, None),
     ];
     let paths: Vec<String> = urls
         .iter()
@@ -475,6 +504,7 @@ struct Page<'a> {
 
 const BIASA_PERIHAL: &str = "Undangan rapat koordinasi";
 const RAHASIA_PERIHAL: &str = "Rencana pengamanan sandi tahun depan";
+const HELD_PERIHAL: &str = "Rencana operasi pengamanan";
 
 /// The three letters, a BIASA, a RAHASIA and a late one, and an uploaded PDF in Chromium.
 async fn in_the_browser(steps: &mut Steps, p: &Page<'_>, biasa: &[u8], dir: &Path) {
@@ -607,6 +637,45 @@ async fn logged_and_held_back(
             assert_eq!(statuses[30], 429);
             // Another address is not held back by it.
             assert_eq!(public_get(app, &paths[0], [10, 9, 8, 6]).await.0, 200);
+            // An IPv6 /64 is one subscriber's: its hosts share one budget.
+            let host = |h: u16| Ipv6Addr::new(0x2001, 0xdb8, 7, 7, 0, 0, 0, h);
+            for h in 1..=30 {
+                assert_eq!(public_get(app, &paths[0], host(h)).await.0, 200);
+            }
+            assert_eq!(public_get(app, &paths[0], host(31)).await.0, 429);
+        })
+        .await;
+    steps
+        .run_async(
+            "a letter still awaiting its second approval is not valid yet",
+            async {
+                let (status, page) = public_get(app, &paths[3], [10, 9, 8, 4]).await;
+                assert_eq!(status, 200);
+                assert!(page.contains("verdict invalid"), "{page}");
+                assert!(page.contains("awaits its second approval"), "{page}");
+                assert!(!page.contains(HELD_PERIHAL), "{page}");
+            },
+        )
+        .await;
+    steps
+        .run_async("an upload over 16 MiB is refused before it is read", async {
+            let boundary = "sandi-boundary";
+            let mut body = format!(
+                "--{boundary}\r\ncontent-disposition: form-data; name=\"pdf\"; filename=\"x.pdf\"\r\ncontent-type: application/pdf\r\n\r\n"
+            )
+            .into_bytes();
+            body.resize(body.len() + (17 << 20), b'%');
+            body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            let req = axum::http::Request::post("/verifikasi")
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .header("content-length", body.len())
+                .body(axum::body::Body::from(body))
+                .expect("request");
+            let (status, _) = public(app, req, IpAddr::from([10, 9, 8, 5])).await;
+            assert_eq!(status, 413);
         })
         .await;
 }
@@ -645,6 +714,10 @@ async fn numbered_copies(postgres: bool) {
     ] {
         let file = format!("salinan-{}.pdf", copy.number);
         std::fs::write(w.join(&file), &copy.pdf).expect("write");
+        if let Some(keep) = std::env::var_os("SANDI_KEEP_PDF") {
+            let keep = std::path::PathBuf::from(keep).with_extension(&file);
+            std::fs::write(keep, &copy.pdf).expect("keep the copy");
+        }
         let (ok, text) = run(w, "pdftotext", &[&file, "-"]);
         assert!(ok, "pdftotext: {text}");
         let pages: Vec<&str> = text

@@ -123,6 +123,10 @@ fn next_steps(out: &quickstart::Outcome, listen: &str) -> String {
         s,
         "  Web UI: https://{listen}/ui/ (log in with a NIP and password above; the browser must\n  trust {dir}/ca/root.pem, the dev root CA, e.g. imported into its certificate settings)"
     );
+    let _ = writeln!(
+        s,
+        "  Write a letter at https://{listen}/ui/compose: its text becomes a PDF signed with your key\n  (PAdES, `pdfsig` checks it), whose QR code leads to https://{listen}/verifikasi"
+    );
     let _ = writeln!(s, "  CA=\"{dir}/ca/root.pem\"");
     let _ = writeln!(s, "  curl --cacert \"$CA\" https://{listen}/readyz");
     let _ = writeln!(

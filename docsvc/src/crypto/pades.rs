@@ -26,6 +26,10 @@ const MAX_PDF: usize = 64 << 20;
 /// The most signatures read from one PDF: each is hashed over the whole file and checked, so
 /// a file naming the same gap many times must not multiply the work.
 pub const MAX_SIGNATURES: usize = 8;
+/// The largest CMS read out of a gap, before any of it is parsed: a signature with its chain
+/// and time-stamp is a few KiB, and DER SETs are sorted as they are decoded, so a huge one
+/// would be work for nothing.
+pub const MAX_CMS: usize = 32 * 1024;
 
 fn bad(what: impl Into<String>) -> Error {
     Error::Signature(what.into())
@@ -157,6 +161,16 @@ pub fn embedded(pdf: &[u8]) -> Result<Vec<Embedded>> {
             return Err(bad(
                 "a /ByteRange does not name two runs of this file around a gap",
             ));
+        }
+        // Each signature of a file signs more of it than the one before: the same gap named
+        // twice (or an earlier one after a later one) is not a signature of its own.
+        if out.last().is_some_and(|p: &Embedded| p.ranges[1] >= b) {
+            return Err(bad("two signatures name the same or an earlier gap"));
+        }
+        if c - b > 2 * MAX_CMS + 2 {
+            return Err(bad(format!(
+                "a signature's gap is larger than the {MAX_CMS} bytes a signature is read up to"
+            )));
         }
         let gap = &pdf[b..c];
         let inner = &gap[1..gap.len() - 1];
@@ -322,13 +336,26 @@ mod tests {
     }
 
     #[test]
+    fn a_gap_larger_than_a_signature_is_refused_before_it_is_read() {
+        let gap = 2 * MAX_CMS + 4;
+        let mut f = format!("%PDF-1.7\n<< /ByteRange [0 64 {} 10] >>\n", 64 + gap).into_bytes();
+        f.resize(64, b' ');
+        f.push(b'<');
+        f.extend(std::iter::repeat_n(b'0', gap - 2));
+        f.push(b'>');
+        f.extend_from_slice(b"\n%%EOF\n      \n");
+        let e = embedded(&f).expect_err("too large a gap");
+        assert!(e.to_string().contains("larger than"), "{e}");
+    }
+
+    #[test]
     fn a_cms_larger_than_the_reserved_room_is_refused() {
         let prepared = Prepared::new(reserved()).expect("prepared");
         assert!(prepared.embed(&vec![0u8; RESERVED + 1]).is_err());
     }
 
     #[test]
-    fn a_file_naming_the_gap_again_and_again_is_refused_after_the_bound() {
+    fn a_file_naming_the_gap_again_and_again_is_refused() {
         let signed = Prepared::new(reserved())
             .expect("prepared")
             .embed(&der(40))
@@ -339,7 +366,7 @@ mod tests {
         for _ in 0..MAX_SIGNATURES {
             many.extend_from_slice(format!("/ByteRange [0 {b} {c} {d}]\n").as_bytes());
         }
-        let e = embedded(&many).expect_err("too many");
-        assert!(e.to_string().contains("more than"), "{e}");
+        let e = embedded(&many).expect_err("the same gap twice");
+        assert!(e.to_string().contains("same or an earlier gap"), "{e}");
     }
 }

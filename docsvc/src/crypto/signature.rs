@@ -238,11 +238,9 @@ fn signing_certificate_v2(signer_der: &[u8]) -> Result<Any> {
     Any::from_der(&whole).map_err(der_err)
 }
 
-/// A CMS ContentInfo of SignedData (version 3: the content type is not id-data, RFC 5652
-/// §5.1) with one signer named by issuer and serial, its signed attributes and signature, and
-/// the signer's certificate followed by `chain`. `econtent` is the content carried, if any.
-///
-/// The certificates go in as the DER they came as (a SET OF, so in DER order): parsing and
+/// A CMS ContentInfo of SignedData ([`version_for`] its content type) with one signer named
+/// by issuer and serial, its signed attributes and signature, and the signer's certificate
+/// followed by `chain`. `econtent` is the content carried, if any. The certificates go in as the DER they came as (a SET OF, so in DER order): parsing and
 /// encoding them again cost more than the rest of the structure, on every signing call.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn assemble(
@@ -293,7 +291,7 @@ pub(crate) fn assemble(
     certs.sort_unstable();
     // A SET OF holds each once (the signer may also be in `chain`).
     certs.dedup();
-    let mut fields = CmsVersion::V3.to_der().map_err(der_err)?;
+    let mut fields = version_for(econtent_type).to_der().map_err(der_err)?;
     digest_algorithms
         .encode_to_vec(&mut fields)
         .map_err(der_err)?;
@@ -332,6 +330,16 @@ pub(crate) fn assemble(
     Ok(out)
 }
 
+/// The SignedData version (RFC 5652 §5.1) for one signer named by issuer and serial and
+/// X.509 certificates only: 1 for id-data content (PAdES), else 3.
+fn version_for(econtent_type: ObjectIdentifier) -> CmsVersion {
+    if econtent_type == rfc5911::ID_DATA {
+        CmsVersion::V1
+    } else {
+        CmsVersion::V3
+    }
+}
+
 /// Appends `body` to `out` as the content of a DER element tagged `tag`.
 fn wrap(tag: der::Tag, body: &[u8], out: &mut Vec<u8>) -> Result<()> {
     der::Header::new(tag, der::Length::try_from(body.len()).map_err(der_err)?)
@@ -352,6 +360,9 @@ fn issuer_and_serial(
     let c = Certificate::from_der(der).map_err(der_err)?;
     Ok((c.tbs_certificate.issuer, c.tbs_certificate.serial_number))
 }
+
+/// The largest CMS signature verified: with its chain and time-stamp a signature is a few KiB.
+const MAX_CMS: usize = 64 * 1024;
 
 /// What a verified signature says.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -482,6 +493,10 @@ pub fn verify_detached(
     trust: &Trust,
     at: OffsetDateTime,
 ) -> Result<Verified> {
+    // Bounded before it is parsed: DER SETs are sorted as they are decoded.
+    if cms_der.len() > MAX_CMS {
+        return Err(bad("the signature is larger than any sandi makes"));
+    }
     let info = ContentInfo::from_der(cms_der).map_err(der_err)?;
     if info.content_type != rfc5911::ID_SIGNED_DATA {
         return Err(bad("not a SignedData"));
@@ -496,18 +511,14 @@ pub fn verify_detached(
     let SignerIdentifier::IssuerAndSerialNumber(sid) = &si.sid else {
         return Err(bad("signer must be named by issuer and serial number"));
     };
-    let certs: Vec<&Certificate> = signed_data
-        .certificates
-        .as_ref()
-        .map(|c| {
-            c.0.iter()
-                .filter_map(|c| match c {
-                    CertificateChoices::Certificate(c) => Some(c),
-                    CertificateChoices::Other(_) => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut certs: Vec<&Certificate> = Vec::new();
+    for c in signed_data.certificates.iter().flat_map(|set| set.0.iter()) {
+        // Nothing signs the certificate set: what is in it must be exactly what is expected.
+        let CertificateChoices::Certificate(c) = c else {
+            return Err(bad("the signature carries a certificate of another format"));
+        };
+        certs.push(c);
+    }
     let signer_cert = certs
         .iter()
         .find(|c| {
@@ -697,7 +708,9 @@ fn strict_envelope(
     if info.to_der().map_err(der_err)? != cms_der {
         return Err(bad("not DER-encoded as signed"));
     }
-    if signed_data.version != CmsVersion::V3 || si.version != CmsVersion::V1 {
+    if signed_data.version != version_for(signed_data.encap_content_info.econtent_type)
+        || si.version != CmsVersion::V1
+    {
         return Err(bad("unexpected CMS version"));
     }
     let algs: Vec<&AlgorithmIdentifierOwned> = signed_data.digest_algorithms.iter().collect();

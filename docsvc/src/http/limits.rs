@@ -166,13 +166,18 @@ fn keeping(resp: Response, request: Arc<Mutex<Body>>) -> Response {
 }
 
 /// Reads one form field in full, refusing it (413) once it passes `max` bytes.
+/// A form that could not be read: over the route's body limit (413), or malformed (400).
+pub fn form_error(e: axum::extract::multipart::MultipartError) -> Error {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        Error::TooLarge(format!("reading the form: {}", e.body_text()))
+    } else {
+        Error::invalid("form", format!("reading the form: {}", e.body_text()))
+    }
+}
+
 pub async fn read_field(field: &mut Field<'_>, max: usize, what: &str) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    while let Some(chunk) = field
-        .chunk()
-        .await
-        .map_err(|e| Error::invalid("form", format!("reading the form: {}", e.body_text())))?
-    {
+    while let Some(chunk) = field.chunk().await.map_err(form_error)? {
         if out.len() + chunk.len() > max {
             return Err(Error::TooLarge(format!(
                 "{what} over {} KiB",
@@ -283,7 +288,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_uploads_and_deliveries_are_large() {
+    fn only_uploads_deliveries_and_pdfs_to_verify_are_large() {
         assert!(is_large(&Method::POST, "/api/v1/documents"));
         assert!(is_large(&Method::POST, "/network/v1/letters"));
         assert!(is_large(&Method::POST, "/verifikasi"));

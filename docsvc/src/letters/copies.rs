@@ -52,7 +52,18 @@ async fn signed_pdf(node: &Node, checked: &Checked) -> Result<Vec<u8>> {
     while let Some(b) = stream.next().await {
         pdf.extend_from_slice(&b?);
     }
-    if pades::embedded(&pdf)?.is_empty() {
+    // Only a PDF signed once, validly, by the letter's originator is one sandi rendered: an
+    // uploaded PDF of any other shape could steer the marks away from its real pages.
+    let found = pades::embedded(&pdf)?;
+    let [signed] = found.as_slice() else {
+        return Err(Error::invalid(
+            "copy",
+            "numbered copies are made of letters the node rendered and signed as PDF",
+        ));
+    };
+    let v = pades::verify(&pdf, signed, &node.trust, time::OffsetDateTime::now_utc())?;
+    let originator = checked.manifest.originator.split('@').next();
+    if !signed.covers_whole || v.nip.as_deref() != originator {
         return Err(Error::invalid(
             "copy",
             "numbered copies are made of letters the node rendered and signed as PDF",

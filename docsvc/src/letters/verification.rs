@@ -100,6 +100,21 @@ fn judge(node: &Node, pdf: &[u8], found: &pades::Embedded) -> Signer {
     }
 }
 
+/// Verifications at once: each hashes up to [`MAX_PDF`] a few times and checks signatures,
+/// CPU work that must not take every worker of the node from a public page.
+static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// [`report_of`], two at a time, off the async workers where the runtime allows it.
+async fn judged(node: &Node, pdf: &[u8]) -> Report {
+    let _turn = VERIFYING.acquire().await;
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+            tokio::task::block_in_place(|| report_of(node, pdf))
+        }
+        _ => report_of(node, pdf),
+    }
+}
+
 /// The signatures of `pdf`, judged.
 fn report_of(node: &Node, pdf: &[u8]) -> Report {
     let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, pdf));
@@ -187,9 +202,14 @@ pub async fn by_token(node: &Node, token: &str, client: Option<String>) -> Resul
     };
     let report = match letter_pdf(node, &id).await {
         Ok((checked, pdf)) => {
-            let mut r = report_of(node, &pdf);
+            let mut r = judged(node, &pdf).await;
             let m = &checked.manifest;
             r.level = Some(m.classification);
+            // Held by dual control, a letter is not yet the agency's word, however signed.
+            if checked.state == documents::AWAITING {
+                r.valid = false;
+                r.problem = Some("the letter still awaits its second approval".into());
+            }
             if m.classification < Level::Rahasia {
                 r.nomor = Some(m.nomor.clone());
                 r.perihal = Some(m.perihal.clone());
@@ -205,10 +225,15 @@ pub async fn by_token(node: &Node, token: &str, client: Option<String>) -> Resul
             dated: None,
             sha256: String::new(),
             signers: Vec::new(),
-            problem: Some(match e {
-                Error::NotFound(_) => "the letter is no longer held here".into(),
-                other => other.to_string(),
-            }),
+            // Fixed words: an error's own text may name the letter or the node's state.
+            problem: Some(
+                match e {
+                    Error::NotFound(_) | Error::Gone(_) => "the letter is no longer held here",
+                    Error::Integrity(_) => "the letter's record here does not check: not valid",
+                    _ => "the letter cannot be checked now",
+                }
+                .into(),
+            ),
         },
     };
     log(node, client, Some(&id), &report).await;
@@ -247,7 +272,7 @@ pub async fn uploaded(node: &Node, pdf: &[u8], client: Option<String>) -> Result
             MAX_PDF >> 20
         )));
     }
-    let report = report_of(node, pdf);
+    let report = judged(node, pdf).await;
     log(node, client, None, &report).await;
     Ok(report)
 }

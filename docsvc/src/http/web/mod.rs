@@ -43,7 +43,15 @@ pub fn routes() -> Router<App> {
         .route("/ui/", get(|| async { Redirect::to("/ui/inbox") }))
         .route("/ui/login", get(login_page).post(login_submit))
         // Public, no login: where the QR codes on signed letters lead.
-        .route("/verifikasi", get(verify::start).post(verify::upload))
+        .route(
+            "/verifikasi",
+            get(verify::start).post(verify::upload).layer(
+                // A PDF and its form, bounded before the form is read at all.
+                axum::extract::DefaultBodyLimit::max(
+                    crate::letters::verification::MAX_PDF + 64 * 1024,
+                ),
+            ),
+        )
         .route("/verifikasi/{token}", get(verify::token))
         .route("/ui/logout", post(logout))
         .route("/ui/lang/{lang}", get(set_lang))

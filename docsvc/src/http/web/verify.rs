@@ -4,7 +4,7 @@
 //! logged and each client address is held to [`PER_MINUTE`] checks a minute.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -20,30 +20,66 @@ use crate::http::App;
 use crate::http::actor::Conn;
 use crate::letters::verification::{self, Report};
 
-/// Checks a minute from one client address.
+/// Checks a minute from one client address (an IPv6 /64 is one address).
 pub(super) const PER_MINUTE: u32 = 30;
-/// Addresses remembered at once; past this the window starts over for everyone.
+/// Checks a minute from everyone together: what the access log can grow by.
+const ALL_PER_MINUTE: u32 = 600;
+/// Addresses counted at once; a new one past this waits for the next minute.
 const MAX_CLIENTS: usize = 100_000;
 
-/// Checks per client address in the current minute.
-static WINDOW: Mutex<Option<(Instant, HashMap<IpAddr, u32>)>> = Mutex::new(None);
+/// The current minute's checks: when it began, how many in all, how many per address.
+struct Window {
+    start: Instant,
+    total: u32,
+    counts: HashMap<IpAddr, u32>,
+}
+
+static WINDOW: Mutex<Option<Window>> = Mutex::new(None);
+
+/// The address a client is counted under: an IPv6 address by its /64 (one subscriber's),
+/// and a request that came over no socket (in-process) under one shared key.
+fn counted_as(ip: Option<IpAddr>) -> IpAddr {
+    match ip {
+        Some(IpAddr::V6(a)) => {
+            let mut s = a.segments();
+            s[4..].fill(0);
+            IpAddr::V6(Ipv6Addr::from(s))
+        }
+        Some(v4) => v4,
+        None => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+    }
+}
 
 /// Whether `ip` may have one more check this minute.
 fn allowed(ip: Option<IpAddr>) -> bool {
-    // Without an address (not over TCP) the caller is the node's own: in-process tests.
-    let Some(ip) = ip else { return true };
+    let key = counted_as(ip);
     let mut w = WINDOW
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let now = Instant::now();
-    let (start, counts) = w.get_or_insert_with(|| (now, HashMap::new()));
-    if now.duration_since(*start) > Duration::from_secs(60) || counts.len() >= MAX_CLIENTS {
-        *start = now;
-        counts.clear();
+    let w = w.get_or_insert_with(|| Window {
+        start: now,
+        total: 0,
+        counts: HashMap::new(),
+    });
+    if now.duration_since(w.start) > Duration::from_secs(60) {
+        *w = Window {
+            start: now,
+            total: 0,
+            counts: HashMap::new(),
+        };
     }
-    let n = counts.entry(ip).or_insert(0);
+    if w.total >= ALL_PER_MINUTE || (w.counts.len() >= MAX_CLIENTS && !w.counts.contains_key(&key))
+    {
+        return false;
+    }
+    let n = w.counts.entry(key).or_insert(0);
+    if *n >= PER_MINUTE {
+        return false;
+    }
     *n += 1;
-    *n <= PER_MINUTE
+    w.total += 1;
+    true
 }
 
 fn too_many(l: Lang) -> Response {
@@ -210,7 +246,7 @@ pub(super) async fn upload(
         let mut field = form
             .next_field()
             .await
-            .map_err(|e| Error::invalid("form", e.body_text()))?
+            .map_err(crate::http::limits::form_error)?
             .ok_or_else(|| Error::invalid("pdf", "no file was sent"))?;
         if field.name() != Some("pdf") {
             return Err(Error::invalid("form", "send the file as the `pdf` part"));

@@ -213,34 +213,39 @@ impl Sheets {
 
 /// Greedy line breaking at spaces; a word longer than a line is cut.
 fn lines(text: &[u8], width: f32, size: f32, bold: bool) -> Vec<Vec<u8>> {
+    // Widths are added up as the line grows: a line is measured once, whatever its words.
+    let space = measure(b" ", size, bold);
     let mut out = Vec::new();
-    let mut line: Vec<u8> = Vec::new();
+    let (mut line, mut line_w): (Vec<u8>, f32) = (Vec::new(), 0.0);
     for word in text.split(|&b| b == b' ').filter(|w| !w.is_empty()) {
-        let mut word = word.to_vec();
-        loop {
-            let mut candidate = line.clone();
-            if !candidate.is_empty() {
-                candidate.push(b' ');
-            }
-            candidate.extend_from_slice(&word);
-            if measure(&candidate, size, bold) <= width {
-                line = candidate;
-                break;
-            }
+        let word_w = measure(word, size, bold);
+        let gap = if line.is_empty() { 0.0 } else { space };
+        if line_w + gap + word_w <= width {
             if !line.is_empty() {
+                line.push(b' ');
+            }
+            line.extend_from_slice(word);
+            line_w += gap + word_w;
+            continue;
+        }
+        if !line.is_empty() {
+            out.push(std::mem::take(&mut line));
+            line_w = 0.0;
+        }
+        if word_w <= width {
+            line.extend_from_slice(word);
+            line_w = word_w;
+            continue;
+        }
+        // One word wider than a line: cut where it fits.
+        for &b in word {
+            let w = measure(&[b], size, bold);
+            if line_w + w > width && !line.is_empty() {
                 out.push(std::mem::take(&mut line));
-                continue;
+                line_w = 0.0;
             }
-            // One word wider than the line: cut it where it fits.
-            let mut cut = word.len();
-            while cut > 1 && measure(&word[..cut], size, bold) > width {
-                cut -= 1;
-            }
-            out.push(word[..cut].to_vec());
-            word = word[cut..].to_vec();
-            if word.is_empty() {
-                break;
-            }
+            line.push(b);
+            line_w += w;
         }
     }
     if !line.is_empty() || out.is_empty() {
@@ -392,4 +397,37 @@ fn signature_block(sheets: &mut Sheets, s: &Surat<'_>) -> Result<Stamp> {
             .map(|c| *c == qrcode::Color::Dark)
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_break_at_spaces_within_the_width_and_cut_a_word_wider_than_a_line() {
+        let text = winansi("Sehubungan dengan pelaksanaan pengamanan informasi berklasifikasi");
+        let out = lines(&text, 150.0, SIZE, false);
+        assert!(out.len() > 1);
+        for l in &out {
+            assert!(
+                measure(l, SIZE, false) <= 150.0,
+                "{}",
+                String::from_utf8_lossy(l)
+            );
+        }
+        assert_eq!(out.join(&b' '), text, "no word lost or changed");
+        let long = vec![b'W'; 60_000];
+        let cut = lines(&long, 150.0, SIZE, true);
+        assert!(cut.len() > 100);
+        assert!(
+            cut.iter()
+                .all(|l| !l.is_empty() && measure(l, SIZE, true) <= 150.0)
+        );
+        assert_eq!(cut.concat(), long);
+    }
+
+    #[test]
+    fn text_outside_winansi_becomes_a_question_mark() {
+        assert_eq!(winansi("Rp 5.000 – ½ ✓"), b"Rp 5.000 \x96 \xbd ?".to_vec());
+    }
 }
