@@ -682,7 +682,7 @@ async fn logged_and_held_back(
 
 /// Numbered copies: Siti's and Joko's copies of Budi's RAHASIA letter carry different numbers
 /// (of 3: Siti, Joko's tembusan and the archive copy), each page marked with the copy number
-/// and the reader; the signed revision inside still verifies; both are in the register and
+/// and the reader, written anew so that no unmarked revision is inside; both are in the register and
 /// the access log; the register is the originator's and auditors'; a fourth copy is refused,
 /// as is an official not cleared for the letter.
 async fn numbered_copies(postgres: bool) {
@@ -696,7 +696,9 @@ async fn numbered_copies(postgres: bool) {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let (node, _) = node_pins(dir.path(), pg.as_ref().map(|(url, _)| url.as_str())).await;
-    let (id, _) = rendered_letter(&node, Level::Rahasia, "Daftar pejabat pengelola sandi", 9).await;
+    let (id, original) =
+        rendered_letter(&node, Level::Rahasia, "Daftar pejabat pengelola sandi", 9).await;
+    let original_cms = pades::embedded(&original).expect("signed")[0].cms.clone();
     let work = tempfile::tempdir().expect("tempdir");
     let w = work.path();
 
@@ -712,35 +714,7 @@ async fn numbered_copies(postgres: bool) {
         (&siti, "Siti Rahmawati", SITI),
         (&joko, "Joko Prasetyo", JOKO),
     ] {
-        let file = format!("salinan-{}.pdf", copy.number);
-        std::fs::write(w.join(&file), &copy.pdf).expect("write");
-        if let Some(keep) = std::env::var_os("SANDI_KEEP_PDF") {
-            let keep = std::path::PathBuf::from(keep).with_extension(&file);
-            std::fs::write(keep, &copy.pdf).expect("keep the copy");
-        }
-        let (ok, text) = run(w, "pdftotext", &[&file, "-"]);
-        assert!(ok, "pdftotext: {text}");
-        let pages: Vec<&str> = text
-            .split('\u{c}')
-            .filter(|p| !p.trim().is_empty())
-            .collect();
-        assert!(pages.len() >= 2, "{text}");
-        let mark = format!("SALINAN KE-{} DARI 3", copy.number);
-        for page in &pages {
-            assert!(page.contains(&mark), "{mark} on every page: {page}");
-            assert!(
-                page.contains(name) && page.contains(nip),
-                "the reader on every page: {page}"
-            );
-            assert!(page.contains("RAHASIA"), "{page}");
-        }
-        let (ok, out) = run(w, "qpdf", &["--check", &file]);
-        assert!(ok, "qpdf --check {file}: {out}");
-        // The signed revision is intact inside the copy; the marks came after it.
-        let (ok, out) = run(w, "pdfsig", &[&file]);
-        assert!(ok, "pdfsig: {out}");
-        assert!(out.contains("Signature is Valid."), "{out}");
-        assert!(out.contains("Not total document signed"), "{out}");
+        a_copy_is_marked_and_holds_no_original(w, copy, name, nip, &original_cms);
     }
 
     let register = copies::register(&node, &stepped_up(&node, BUDI).await, &id)
@@ -797,4 +771,72 @@ async fn numbered_copies_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numbered_copies_on_postgres() {
     numbered_copies(true).await;
+}
+
+/// A numbered copy: the mark and the reader on every page, checked by qpdf, written anew
+/// (no signed revision inside to cut back to), its QR code still readable.
+fn a_copy_is_marked_and_holds_no_original(
+    w: &Path,
+    copy: &copies::Copy,
+    name: &str,
+    nip: &str,
+    original_cms: &[u8],
+) {
+    let file = format!("salinan-{}.pdf", copy.number);
+    std::fs::write(w.join(&file), &copy.pdf).expect("write");
+    if let Some(keep) = std::env::var_os("SANDI_KEEP_PDF") {
+        let keep = std::path::PathBuf::from(keep).with_extension(&file);
+        std::fs::write(keep, &copy.pdf).expect("keep the copy");
+    }
+    let (ok, text) = run(w, "pdftotext", &[&file, "-"]);
+    assert!(ok, "pdftotext: {text}");
+    let pages: Vec<&str> = text
+        .split('\u{c}')
+        .filter(|p| !p.trim().is_empty())
+        .collect();
+    assert!(pages.len() >= 2, "{text}");
+    let mark = format!("SALINAN KE-{} DARI 3", copy.number);
+    for page in &pages {
+        assert!(page.contains(&mark), "{mark} on every page: {page}");
+        assert!(
+            page.contains(name) && page.contains(nip),
+            "the reader on every page: {page}"
+        );
+        assert!(page.contains("RAHASIA"), "{page}");
+    }
+    let (ok, out) = run(w, "qpdf", &["--check", &file]);
+    assert!(ok, "qpdf --check {file}: {out}");
+    // Written anew: no signed revision inside to cut the marks off and get the unmarked
+    // original back; the stamp and its QR code stay, the signature value does not.
+    assert!(
+        pades::embedded(&copy.pdf).expect("read").is_empty(),
+        "no signature in a copy"
+    );
+    assert_eq!(
+        copy.pdf.windows(5).filter(|w| w == b"%%EOF").count(),
+        1,
+        "one revision"
+    );
+    let (_, out) = run(w, "pdfsig", &[&file]);
+    assert!(
+        out.contains("not signed"),
+        "pdfsig sees the stamp's field, unsigned: {out}"
+    );
+    assert!(
+        !contains(&copy.pdf, original_cms),
+        "the original's signature is not in the copy"
+    );
+    // A printed copy still leads to the original's check.
+    let url = qr_url(&copy.pdf, pages.len(), None);
+    assert!(url.contains("/verifikasi/"), "{url}");
+    let (ok, out) = run(
+        w,
+        "pdftoppm",
+        &["-png", "-r", "60", "-f", "1", "-l", "1", &file, "copy"],
+    );
+    assert!(ok, "pdftoppm renders the copy: {out}");
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }

@@ -304,6 +304,16 @@ async fn a_forged_changed_misplaced_or_missing_token_is_refused(
             ),
             "neither the TSA's nor a trusted CA's",
         ),
+        (
+            // Bounded before it is parsed (DER SETs are sorted as they are decoded).
+            "a signature larger than any sandi makes",
+            {
+                let mut huge = late_cms.clone();
+                huge.resize(65 * 1024, 0);
+                huge
+            },
+            "larger than any sandi makes",
+        ),
     ];
     // Refused signatures are not remembered (a caller's self-made ones would fill the cache).
     let remembered = node.trust.remembered_signatures();

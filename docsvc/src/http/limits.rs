@@ -167,7 +167,7 @@ fn keeping(resp: Response, request: Arc<Mutex<Body>>) -> Response {
 
 /// Reads one form field in full, refusing it (413) once it passes `max` bytes.
 /// A form that could not be read: over the route's body limit (413), or malformed (400).
-pub fn form_error(e: axum::extract::multipart::MultipartError) -> Error {
+pub fn form_error(e: &axum::extract::multipart::MultipartError) -> Error {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         Error::TooLarge(format!("reading the form: {}", e.body_text()))
     } else {
@@ -177,7 +177,7 @@ pub fn form_error(e: axum::extract::multipart::MultipartError) -> Error {
 
 pub async fn read_field(field: &mut Field<'_>, max: usize, what: &str) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+    while let Some(chunk) = field.chunk().await.map_err(|e| form_error(&e))? {
         if out.len() + chunk.len() > max {
             return Err(Error::TooLarge(format!(
                 "{what} over {} KiB",

@@ -246,7 +246,7 @@ pub(super) async fn upload(
         let mut field = form
             .next_field()
             .await
-            .map_err(crate::http::limits::form_error)?
+            .map_err(|e| crate::http::limits::form_error(&e))?
             .ok_or_else(|| Error::invalid("pdf", "no file was sent"))?;
         if field.name() != Some("pdf") {
             return Err(Error::invalid("form", "send the file as the `pdf` part"));

@@ -1,8 +1,9 @@
-//! A numbered copy (salinan) of a letter the node rendered: the signed PDF with one
-//! incremental update that adds, on every page, "Salinan ke-N dari M" and the reader's name,
-//! NIP and the time, drawn into the page's own content (not an annotation or a layer a viewer
-//! can hide). The signed revision stays intact before it, so the signature still verifies
-//! for what was signed, and a PDF reader shows that the copy was marked after signing.
+//! A numbered copy (salinan) of a letter the node rendered: the signed PDF written anew, with
+//! "Salinan ke-N dari M" and the reader's name, NIP and the time drawn into every page's own
+//! content (not an annotation or a layer a viewer can hide). The copy is one revision, not an
+//! update appended to the signed file, so the marks cannot be cut off to get the unmarked
+//! original back; it carries the signature's visible stamp and QR code but not the signature
+//! itself (which would no longer cover it): the QR code leads to the original's check.
 
 use pdf_writer::{Content, Name, Str};
 
@@ -40,6 +41,63 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .windows(needle.len())
         .position(|w| w == needle)
         .map(|p| p + from)
+}
+
+/// The in-use objects of `pdf` by its (one) cross-reference table: number and offset.
+fn xref(pdf: &[u8], at: usize) -> Result<Vec<(u32, usize)>> {
+    let table = pdf
+        .get(at..)
+        .and_then(|t| t.strip_prefix(b"xref\n"))
+        .ok_or_else(|| bad("no cross-reference table"))?;
+    let end = find(table, b"trailer", 0).ok_or_else(|| bad("no trailer"))?;
+    let text = std::str::from_utf8(&table[..end])
+        .map_err(|_| bad("a cross-reference table that is not text"))?;
+    let mut lines = text.lines();
+    let mut out = Vec::new();
+    while let Some(head) = lines.next() {
+        let mut h = head.split_ascii_whitespace().map(str::parse::<u32>);
+        let (Some(Ok(start)), Some(Ok(count))) = (h.next(), h.next()) else {
+            return Err(bad("a cross-reference section that does not read"));
+        };
+        for i in 0..count {
+            let entry = lines
+                .next()
+                .ok_or_else(|| bad("a cross-reference table cut short"))?;
+            let mut e = entry.split_ascii_whitespace();
+            let (Some(offset), Some(_), Some(kind)) = (e.next(), e.next(), e.next()) else {
+                return Err(bad("a cross-reference entry that does not read"));
+            };
+            if kind == "n" {
+                let offset = offset
+                    .parse()
+                    .map_err(|_| bad("a cross-reference offset"))?;
+                out.push((start + i, offset));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The bytes of the object at `offset`, from its number to just past its `endobj`; a stream's
+/// data is skipped by its `/Length`, not searched.
+fn object_at(pdf: &[u8], offset: usize) -> Result<&[u8]> {
+    let cut = || bad("an object cut short");
+    let from = pdf.get(offset..).ok_or_else(cut)?;
+    let head_end = find(from, b"endobj", 0).ok_or_else(cut)?;
+    let end = match find(from, b"stream\n", 0) {
+        Some(s) if s < head_end => {
+            let dict = std::str::from_utf8(&from[..s]).map_err(|_| cut())?;
+            let length: usize = dict
+                .split_once("/Length ")
+                .and_then(|(_, r)| r.split_ascii_whitespace().next())
+                .and_then(|n| n.trim_end_matches(['>', '/']).parse().ok())
+                .ok_or_else(|| bad("a stream without a direct /Length"))?;
+            let data_end = s + 7 + length;
+            find(from, b"endobj", data_end).ok_or_else(cut)?
+        }
+        _ => head_end,
+    };
+    Ok(&from[..end + 6])
 }
 
 /// The objects of `pdf` whose dictionary is a page (`/Type /Page`), in file order.
@@ -140,58 +198,83 @@ fn marks(m: &CopyMark<'_>) -> Vec<u8> {
     c.finish().to_vec()
 }
 
-/// `pdf` (a letter sandi rendered) with the copy's marks added to every page in one
-/// incremental update.
+/// `pdf` (a letter sandi rendered and signed) written anew as numbered copy `m`: every
+/// object as it was, but the pages (their content now the original and the marks), the
+/// signature field (its signature value left out) and the signature itself (gone).
 pub fn numbered_copy(pdf: &[u8], m: &CopyMark<'_>) -> Result<Vec<u8>> {
-    let (prev, root, size, id) = trailer(pdf)?;
+    let (at, root, size, id) = trailer(pdf)?;
     let pages = pages(pdf);
     if pages.is_empty() {
         return Err(bad("no page found"));
     }
+    let objects = xref(pdf, at)?;
     let marks = marks(m);
-    let mut out = pdf.to_vec();
-    if !out.ends_with(b"\n") {
-        out.push(b'\n');
-    }
+    let mut out = b"%PDF-1.7\n%\x80\x80\x80\x80\n".to_vec();
     let mut offsets: Vec<(u32, usize)> = Vec::new();
     let mut next = size;
-    for page in &pages {
-        // The page again, its content now the original and the marks after it.
-        let (before, after) = page
-            .dict
-            .split_once("/Contents ")
-            .ok_or_else(|| bad("a page without content"))?;
-        let (reference, rest) = after
-            .split_once(" R")
-            .ok_or_else(|| bad("a page whose content is not one stream"))?;
-        let marks_id = next;
-        next += 1;
-        offsets.push((marks_id, out.len()));
-        out.extend_from_slice(
-            format!("{marks_id} 0 obj\n<< /Length {} >>\nstream\n", marks.len()).as_bytes(),
-        );
-        out.extend_from_slice(&marks);
-        out.extend_from_slice(b"\nendstream\nendobj\n");
-        offsets.push((page.id, out.len()));
-        out.extend_from_slice(
-            format!(
-                "{} 0 obj\n{before}/Contents [{reference} R {marks_id} 0 R]{rest}endobj\n",
-                page.id
-            )
-            .as_bytes(),
-        );
+    for &(number, offset) in &objects {
+        let object = object_at(pdf, offset)?;
+        let text = std::str::from_utf8(object).unwrap_or_default();
+        if text.contains("/Type /Sig\n") || text.contains("/Type /Sig ") {
+            continue;
+        }
+        if let Some(page) = pages.iter().find(|p| p.id == number) {
+            // The page again, its content now the original and the marks after it.
+            let (before, after) = page
+                .dict
+                .split_once("/Contents ")
+                .ok_or_else(|| bad("a page without content"))?;
+            let (reference, rest) = after
+                .split_once(" R")
+                .ok_or_else(|| bad("a page whose content is not one stream"))?;
+            let marks_id = next;
+            next += 1;
+            offsets.push((marks_id, out.len()));
+            out.extend_from_slice(
+                format!("{marks_id} 0 obj\n<< /Length {} >>\nstream\n", marks.len()).as_bytes(),
+            );
+            out.extend_from_slice(&marks);
+            out.extend_from_slice(b"\nendstream\nendobj\n");
+            offsets.push((number, out.len()));
+            out.extend_from_slice(
+                format!(
+                    "{number} 0 obj\n{before}/Contents [{reference} R {marks_id} 0 R]{rest}endobj\n"
+                )
+                .as_bytes(),
+            );
+            continue;
+        }
+        offsets.push((number, out.len()));
+        match text.find("/FT /Sig") {
+            // The signature field keeps its stamp, not its value.
+            Some(_) => {
+                let kept: String = text
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("/V "))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                out.extend_from_slice(kept.as_bytes());
+            }
+            None => out.extend_from_slice(object),
+        }
+        out.push(b'\n');
     }
     offsets.sort_unstable();
     let xref = out.len();
-    out.extend_from_slice(b"xref\n0 1\n0000000000 65535 f \n");
-    for (id, offset) in &offsets {
-        out.extend_from_slice(format!("{id} 1\n{offset:010} 00000 n \n").as_bytes());
+    out.extend_from_slice(format!("xref\n0 {next}\n0000000000 65535 f \n").as_bytes());
+    let mut listed = offsets.iter().peekable();
+    for n in 1..next {
+        match listed.peek() {
+            Some((id, offset)) if *id == n => {
+                out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+                listed.next();
+            }
+            _ => out.extend_from_slice(b"0000000000 65535 f \n"),
+        }
     }
     out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {next} /Root {root} /Prev {prev} {id} >>\nstartxref\n{xref}\n%%EOF\n"
-        )
-        .as_bytes(),
+        format!("trailer\n<< /Size {next} /Root {root} {id} >>\nstartxref\n{xref}\n%%EOF\n")
+            .as_bytes(),
     );
     Ok(out)
 }
