@@ -56,6 +56,24 @@ fn screenshots() -> std::path::PathBuf {
     dir
 }
 
+/// pyHanko's judgement of `file` in `w` against sandi's root (`root.pem`) alone. Revocation
+/// is looked up online, softly: the CRL addresses of a test node answer nobody.
+fn pyhanko(w: &Path, file: &str) -> (bool, String) {
+    run(
+        w,
+        "pyhanko",
+        &[
+            "sign",
+            "validate",
+            "--trust",
+            "root.pem",
+            "--trust-replace",
+            "--soft-revocation-check",
+            file,
+        ],
+    )
+}
+
 /// A body of `n` paragraphs: nine run onto a second page, two fit on one.
 fn isi(n: usize) -> String {
     let paragraph = "Sehubungan dengan pelaksanaan pengamanan informasi berklasifikasi di \
@@ -229,19 +247,7 @@ fn outside_tools_accept(w: &Path) {
     // PAdES B-T as pyHanko judges it: the signature intact and trusted to sandi's root alone,
     // its time-stamp token intact and trusted, no change after it. (Revocation is looked up
     // online, softly: the CRL addresses of a test node answer nobody.)
-    let (ok, out) = run(
-        w,
-        "pyhanko",
-        &[
-            "sign",
-            "validate",
-            "--trust",
-            "root.pem",
-            "--trust-replace",
-            "--soft-revocation-check",
-            "surat.pdf",
-        ],
-    );
+    let (ok, out) = pyhanko(w, "surat.pdf");
     assert!(ok, "pyHanko: {out}");
     assert!(
         out.contains(":INTACT:TRUSTED,TIMESTAMP_TOKEN<INTACT:TRUSTED>,UNTOUCHED"),
@@ -343,19 +349,7 @@ fn one_byte_changed_is_refused(node: &Node, w: &Path, pdf: &[u8]) {
         !out.contains("Signature is Valid."),
         "pdfsig on the changed PDF: {out}"
     );
-    let (ok, out) = run(
-        w,
-        "pyhanko",
-        &[
-            "sign",
-            "validate",
-            "--trust",
-            "root.pem",
-            "--trust-replace",
-            "--soft-revocation-check",
-            "changed.pdf",
-        ],
-    );
+    let (ok, out) = pyhanko(w, "changed.pdf");
     assert!(!ok, "pyHanko on the changed PDF: {out}");
     assert!(
         !out.contains(":INTACT:"),

@@ -9,10 +9,8 @@ use super::report::spread;
 use super::signing::repeated_sync;
 use super::{Bench, Options, Report, Series, err};
 use crate::Result;
-use crate::crypto::envelope::Urgency;
-use crate::letters::documents::{Ingest, NewLetter};
 use crate::node::Node;
-use crate::officials::{Caller, directory};
+use crate::officials::directory;
 
 /// MB/s of ingest (and by letter size with `--sweep`).
 pub(super) async fn measure(
@@ -112,22 +110,15 @@ async fn ingest_rate(
     let block = Bytes::from(vec![0x5au8; (1 << 20).min(bytes)]);
     let blocks = bytes / block.len();
     let start = Instant::now();
-    let mut ingest = Ingest::begin(
+    let mut ingest = super::letters::begin(
         node,
-        Caller {
-            official: budi.clone(),
-            stepped_up: true,
-            client: None,
-        },
-        NewLetter {
-            nomor: format!("BENCH/INGEST/{bytes}"),
-            perihal: "Bench".into(),
-            classification: policies::Level::Terbatas,
-            urgency: Urgency::Biasa,
-            recipients: vec![to.to_owned()],
-            copies: vec![],
-            dated: None,
-        },
+        budi,
+        to,
+        (
+            format!("BENCH/INGEST/{bytes}"),
+            "Bench".into(),
+            policies::Level::Terbatas,
+        ),
     )
     .await?;
     let stream = futures_util::stream::iter(

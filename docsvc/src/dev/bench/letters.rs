@@ -8,16 +8,14 @@ use crate::letters::documents::{Ingest, NewLetter};
 use crate::node::Node;
 use crate::officials::{Caller, directory};
 
-/// A letter of one part, written with the PIN: (nomor, perihal, level), (name, media, bytes).
-/// Returns its id.
-pub(super) async fn one_part_letter(
-    node: &Node,
+/// A letter from `from` to `to` begun with the PIN: (nomor, perihal, level).
+pub(super) async fn begin<'a>(
+    node: &'a Node,
     from: &directory::Official,
     to: &str,
     (nomor, perihal, classification): (String, String, policies::Level),
-    (name, media, bytes): (&str, &str, Vec<u8>),
-) -> Result<String> {
-    let mut ingest = Ingest::begin(
+) -> Result<Ingest<'a>> {
+    Ingest::begin(
         node,
         Caller {
             official: from.clone(),
@@ -34,7 +32,19 @@ pub(super) async fn one_part_letter(
             dated: None,
         },
     )
-    .await?;
+    .await
+}
+
+/// A letter of one part, written with the PIN: (nomor, perihal, level), (name, media, bytes).
+/// Returns its id.
+pub(super) async fn one_part_letter(
+    node: &Node,
+    from: &directory::Official,
+    to: &str,
+    head: (String, String, policies::Level),
+    (name, media, bytes): (&str, &str, Vec<u8>),
+) -> Result<String> {
+    let mut ingest = begin(node, from, to, head).await?;
     ingest
         .add_part(
             name,

@@ -17,6 +17,7 @@ mod letters;
 mod login;
 mod machine;
 mod network;
+mod pdf;
 mod reads;
 mod report;
 mod signing;
@@ -34,6 +35,8 @@ pub enum Group {
     Ingest,
     /// Reading a letter.
     Reads,
+    /// Letters written as text: rendered and signed as PDF.
+    Pdf,
     /// Policy decisions, certificate issuance, the log's verification.
     Trust,
     /// Letters between two nodes.
@@ -187,6 +190,9 @@ pub async fn run(opts: &Options, r: &mut Report<'_>) -> Result<()> {
     }
     if opts.wants(Group::Reads) {
         reads::measure(&b, opts, (&budi, &siti_nip), r).await?;
+    }
+    if opts.wants(Group::Pdf) {
+        pdf::measure(&b, opts, (&budi, &siti_nip), r).await?;
     }
     if opts.wants(Group::Trust) {
         trust::measure(&b, &budi, r).await?;

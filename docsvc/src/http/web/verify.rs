@@ -156,7 +156,8 @@ fn report_page(l: Lang, r: &Report) -> Response {
         dl.card {
             @if let Some(level) = r.level {
                 dt { (l.t("Sifat", "Classification")) }
-                dd { span.level.(level.as_str()) { (level.as_str().replace('_', " ").to_uppercase()) } }
+                // In the level's colours from handling.toml (levels.css).
+                dd { span.badge class=(format!("lvl-{}", level.as_str())) { (level.as_str().replace('_', " ").to_uppercase()) } }
             }
             @if let Some(n) = &r.nomor { dt { (l.t("Nomor", "Number")) } dd { (n) } }
             @if let Some(p) = &r.perihal { dt { (l.t("Perihal", "Subject")) } dd { (p) } }
