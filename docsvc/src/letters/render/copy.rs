@@ -92,7 +92,7 @@ fn object_at(pdf: &[u8], offset: usize) -> Result<&[u8]> {
                 .and_then(|(_, r)| r.split_ascii_whitespace().next())
                 .and_then(|n| n.trim_end_matches(['>', '/']).parse().ok())
                 .ok_or_else(|| bad("a stream without a direct /Length"))?;
-            let data_end = s + 7 + length;
+            let data_end = (s + 7).checked_add(length).ok_or_else(cut)?;
             find(from, b"endobj", data_end).ok_or_else(cut)?
         }
         _ => head_end,
