@@ -147,17 +147,18 @@ fn report_of(node: &Node, pdf: &[u8]) -> Report {
     report
 }
 
-async fn log(node: &Node, client: Option<String>, doc: Option<&str>, r: &Report) {
-    let reason = format!(
-        "public verification: {} ({} signature(s), sha256 {})",
-        if r.valid { "valid" } else { "not valid" },
-        r.signers.len(),
-        r.sha256
-    );
+/// Logs a check: refused, like any action, when the log cannot be written.
+async fn log(
+    node: &Node,
+    client: Option<String>,
+    doc: Option<&str>,
+    allowed: bool,
+    reason: String,
+) -> Result<()> {
     let mut e = Entry::event(
         "public".into(),
         "verify",
-        if r.valid { "allow" } else { "deny" },
+        if allowed { "allow" } else { "deny" },
         reason,
         node.policy.current().version(),
         client,
@@ -165,9 +166,17 @@ async fn log(node: &Node, client: Option<String>, doc: Option<&str>, r: &Report)
     if let Some(id) = doc {
         e = e.about(id);
     }
-    if let Err(err) = node.log.append(e).await {
-        tracing::error!("a public verification could not be logged: {err}");
-    }
+    node.log.append(e).await
+}
+
+/// What the log says of a report.
+fn logged(r: &Report) -> String {
+    format!(
+        "public verification: {} ({} signature(s), sha256 {})",
+        if r.valid { "valid" } else { "not valid" },
+        r.signers.len(),
+        r.sha256
+    )
 }
 
 /// The letter whose QR code holds `token`, judged; `None` for a token the node never gave.
@@ -189,15 +198,14 @@ pub async fn by_token(node: &Node, token: &str, client: Option<String>) -> Resul
         None
     };
     let Some(id) = id else {
-        let e = Entry::event(
-            "public".into(),
-            "verify",
-            "deny",
-            "public verification: unknown token".into(),
-            node.policy.current().version(),
+        log(
+            node,
             client,
-        );
-        node.log.append(e).await?;
+            None,
+            false,
+            "public verification: unknown token".into(),
+        )
+        .await?;
         return Ok(None);
     };
     let report = match letter_pdf(node, &id).await {
@@ -236,7 +244,7 @@ pub async fn by_token(node: &Node, token: &str, client: Option<String>) -> Resul
             ),
         },
     };
-    log(node, client, Some(&id), &report).await;
+    log(node, client, Some(&id), report.valid, logged(&report)).await?;
     Ok(Some(report))
 }
 
@@ -273,6 +281,6 @@ pub async fn uploaded(node: &Node, pdf: &[u8], client: Option<String>) -> Result
         )));
     }
     let report = judged(node, pdf).await;
-    log(node, client, None, &report).await;
+    log(node, client, None, report.valid, logged(&report)).await?;
     Ok(report)
 }
