@@ -10,155 +10,19 @@ mod common;
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::Path;
-use std::process::Command;
 
-use bytes::Bytes;
-use docsvc::crypto::envelope::Urgency;
 use docsvc::crypto::pades;
 use docsvc::letters::copies;
-use docsvc::letters::documents::{self, Ingest, NewLetter};
-use docsvc::letters::render::Naskah;
+use docsvc::letters::documents;
 use docsvc::node::Node;
-use futures_util::StreamExt as _;
 use policies::Level;
 
+use common::pdf::{JOKO, SITI, pyhanko, qr_url, rendered_letter, run, screenshots};
 use common::{BUDI, node_pins, stepped_up};
 use sandi_e2e::steps::Steps;
 
-const SITI: &str = "198002022005012002";
-const JOKO: &str = "196812082000031008";
 const AGUS: &str = "198503032010013003";
 const HENDRA: &str = "198207072008011007";
-
-/// Runs an outside tool; its exit status and everything it printed.
-fn run(dir: &Path, program: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} is not installed (tests/run installs it): {e}"));
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-fn screenshots() -> std::path::PathBuf {
-    let dir = std::env::var_os("SANDI_SCREENSHOTS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots"),
-        std::path::PathBuf::from,
-    );
-    std::fs::create_dir_all(&dir).expect("screenshot folder");
-    dir
-}
-
-/// pyHanko's judgement of `file` in `w` against sandi's root (`root.pem`) alone. Revocation
-/// is looked up online, softly: the CRL addresses of a test node answer nobody.
-fn pyhanko(w: &Path, file: &str) -> (bool, String) {
-    run(
-        w,
-        "pyhanko",
-        &[
-            "sign",
-            "validate",
-            "--trust",
-            "root.pem",
-            "--trust-replace",
-            "--soft-revocation-check",
-            file,
-        ],
-    )
-}
-
-/// A body of `n` paragraphs: nine run onto a second page, two fit on one.
-fn isi(n: usize) -> String {
-    let paragraph = "Sehubungan dengan pelaksanaan pengamanan informasi berklasifikasi di \
-        lingkungan Pemerintah Kota, bersama ini kami sampaikan bahwa setiap perangkat daerah \
-        wajib menyusun daftar informasi yang dikecualikan, menetapkan pejabat pengelola sandi, \
-        dan melaporkan pelaksanaannya kepada Dinas Komunikasi, Informatika, Statistik dan \
-        Persandian paling lambat akhir bulan ini.";
-    (0..n)
-        .map(|i| format!("{}. {paragraph}", i + 1))
-        .collect::<Vec<_>>()
-        .join("\n\n")
-}
-
-/// Budi writes a letter of `level` as words, with one attachment; the stored letter's id and
-/// its rendered, signed PDF as a reader opens it.
-async fn rendered_letter(
-    node: &Node,
-    level: Level,
-    perihal: &str,
-    paragraphs: usize,
-) -> (String, Vec<u8>) {
-    let mut ingest = Ingest::begin(
-        node,
-        stepped_up(node, BUDI).await,
-        NewLetter {
-            nomor: "005/321/DINKES/XII/2026".into(),
-            perihal: perihal.into(),
-            classification: level,
-            urgency: Urgency::Segera,
-            // SANGAT RAHASIA goes to Joko alone (Siti is not cleared for it).
-            recipients: vec![
-                if level == Level::SangatRahasia {
-                    JOKO
-                } else {
-                    SITI
-                }
-                .into(),
-            ],
-            copies: if level == Level::SangatRahasia {
-                vec![]
-            } else {
-                vec![JOKO.into()]
-            },
-            dated: Some("2026-12-01".into()),
-        },
-    )
-    .await
-    .expect("begin");
-    ingest
-        .add_rendered(&Naskah {
-            isi: isi(paragraphs),
-            tempat: Some("Bandung".into()),
-            lampiran: Some("1 (satu) berkas".into()),
-        })
-        .await
-        .expect("rendered and signed");
-    ingest
-        .add_part(
-            "daftar.txt",
-            "text/plain",
-            futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(Bytes::from(
-                "Daftar informasi yang dikecualikan",
-            ))]),
-        )
-        .await
-        .expect("attachment");
-    let created = ingest.finish().await.expect("stored");
-    let id = created.manifest.id.clone();
-    let checked = documents::load_checked(node, &id)
-        .await
-        .expect("checks out");
-    assert_eq!(checked.manifest.parts[0].name, "surat.pdf");
-    assert_eq!(checked.manifest.parts[0].media_type, "application/pdf");
-    let mut pdf = Vec::new();
-    let mut part = std::pin::pin!(documents::open_part(node, &checked, 0).await.expect("open"));
-    while let Some(b) = part.next().await {
-        pdf.extend_from_slice(&b.expect("chunk"));
-    }
-    // The manifest Budi signed binds this very PDF.
-    assert_eq!(
-        hex::encode(ring::digest::digest(&ring::digest::SHA256, &pdf)),
-        checked.manifest.parts[0].sha256
-    );
-    (id, pdf)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_letter_written_as_words_is_a_pades_signed_pdf_that_outside_tools_accept() {
@@ -325,11 +189,12 @@ async fn the_qr_code_leads_to_the_page(node: &Node, w: &Path, id: &str, pages: u
 }
 
 fn one_byte_changed_is_refused(node: &Node, w: &Path, pdf: &[u8]) {
-    // One byte changed inside what the signature covers: the kop's first letter.
+    // One byte changed inside what the signature covers: the first letter of its reason
+    // (the pages' words are compressed).
     let at = pdf
-        .windows(b"PEMERINTAH".len())
-        .position(|w| w == b"PEMERINTAH")
-        .expect("the kop in the page's content");
+        .windows(b"Penandatanganan".len())
+        .position(|w| w == b"Penandatanganan")
+        .expect("the signature's reason");
     let mut changed = pdf.to_vec();
     changed[at] = b'Q';
     std::fs::write(w.join("changed.pdf"), &changed).expect("write");
@@ -355,41 +220,6 @@ fn one_byte_changed_is_refused(node: &Node, w: &Path, pdf: &[u8]) {
         !out.contains(":INTACT:"),
         "pyHanko on the changed PDF: {out}"
     );
-}
-
-/// The URL in the QR code on page `page` of `pdf` (rendered by pdftoppm, read by zbarimg);
-/// the page is kept as `keep` when given.
-fn qr_url(pdf: &[u8], page: usize, keep: Option<&Path>) -> String {
-    let work = tempfile::tempdir().expect("tempdir");
-    let w = work.path();
-    std::fs::write(w.join("l.pdf"), pdf).expect("write");
-    let (ok, out) = run(
-        w,
-        "pdftoppm",
-        &[
-            "-png",
-            "-r",
-            "110",
-            "-f",
-            &page.to_string(),
-            "-l",
-            &page.to_string(),
-            "l.pdf",
-            "p",
-        ],
-    );
-    assert!(ok, "pdftoppm: {out}");
-    let png = std::fs::read_dir(w)
-        .expect("dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "png"))
-        .expect("a PNG");
-    let (ok, qr) = run(w, "zbarimg", &["--raw", "-q", png.to_str().expect("path")]);
-    assert!(ok, "zbarimg finds the QR code: {qr}");
-    if let Some(keep) = keep {
-        std::fs::copy(&png, keep).expect("keep the page");
-    }
-    qr.lines().next().unwrap_or_default().trim().to_owned()
 }
 
 /// What the public page answers for `path`, without a browser: the status and the page.
@@ -574,9 +404,9 @@ async fn in_the_browser(steps: &mut Steps, p: &Page<'_>, biasa: &[u8], dir: &Pat
                 std::fs::write(files.join("asli.pdf"), biasa).expect("write");
                 let mut changed = biasa.to_vec();
                 let at = changed
-                    .windows(b"PEMERINTAH".len())
-                    .position(|w| w == b"PEMERINTAH")
-                    .expect("kop");
+                    .windows(b"Penandatanganan".len())
+                    .position(|w| w == b"Penandatanganan")
+                    .expect("the signature's reason");
                 changed[at + 1] = b'X';
                 std::fs::write(files.join("ubah.pdf"), &changed).expect("write");
                 let page = browser
@@ -696,6 +526,7 @@ async fn numbered_copies(postgres: bool) {
     let work = tempfile::tempdir().expect("tempdir");
     let w = work.path();
 
+    viewed_marked_never_downloaded(&node, &id).await;
     let siti = copies::make(&node, &stepped_up(&node, SITI).await, &id)
         .await
         .expect("Siti's copy");
@@ -751,6 +582,8 @@ async fn numbered_copies(postgres: bool) {
         matches!(fourth, Err(docsvc::Error::Conflict(_))),
         "{fourth:?}"
     );
+
+    downloaded_as_a_numbered_copy(&node).await;
     drop(node);
     if let Some((_, name)) = pg {
         sandi_e2e::pg::drop_postgres(&name).await;
@@ -765,6 +598,46 @@ async fn numbered_copies_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numbered_copies_on_postgres() {
     numbered_copies(true).await;
+}
+
+/// RAHASIA is viewed marked with its reader (handling: watermark) and never downloaded
+/// (export_plaintext = false): a refusal spends no number.
+async fn viewed_marked_never_downloaded(node: &Node, id: &str) {
+    let checked = documents::load_checked(node, id).await.expect("letter");
+    let view = copies::view(node, &stepped_up(node, SITI).await, &checked)
+        .await
+        .expect("view")
+        .expect("marked with its reader");
+    assert!(pades::embedded(&view).expect("reads").is_empty());
+    assert!(contains(
+        &view,
+        format!("Dibaca oleh Siti Rahmawati (NIP {SITI})").as_bytes()
+    ));
+    let download = copies::download(node, &stepped_up(node, JOKO).await, &checked).await;
+    assert!(
+        matches!(download, Err(docsvc::Error::Forbidden { .. })),
+        "{:?}",
+        download.map(|c| c.map(|c| c.number))
+    );
+}
+
+/// BIASA is shown as signed, and a download is its next numbered copy.
+async fn downloaded_as_a_numbered_copy(node: &Node) {
+    let (biasa, _) = rendered_letter(node, Level::Biasa, "Undangan rapat koordinasi", 2).await;
+    let checked = documents::load_checked(node, &biasa).await.expect("letter");
+    let siti = stepped_up(node, SITI).await;
+    assert!(
+        copies::view(node, &siti, &checked)
+            .await
+            .expect("view")
+            .is_none()
+    );
+    let copy = copies::download(node, &siti, &checked)
+        .await
+        .expect("download")
+        .expect("a numbered copy");
+    assert_eq!((copy.number, copy.of), (1, 3));
+    assert!(contains(&copy.pdf, b"SALINAN KE-1 DARI 3"));
 }
 
 /// A numbered copy: the mark and the reader on every page, checked by qpdf, written anew

@@ -63,8 +63,17 @@ impl Prepared {
     /// Finds the reserved `/Contents` and the placeholder `/ByteRange` in `pdf` and writes
     /// the real ranges over the placeholder (padded with spaces to its length, so that no
     /// offset moves).
-    pub fn new(mut pdf: Vec<u8>) -> Result<Self> {
-        let key = find_once(&pdf, CONTENTS_TEXT)?;
+    pub fn new(pdf: Vec<u8>) -> Result<Self> {
+        Self::after(pdf, 0)
+    }
+
+    /// As [`Prepared::new`], for a signature dictionary in the bytes from `from` on: an
+    /// incremental update appended to a file already signed, whose own bytes are not searched.
+    pub fn after(mut pdf: Vec<u8>, from: usize) -> Result<Self> {
+        let tail = pdf
+            .get(from..)
+            .ok_or_else(|| bad("the update starts past the end of the file"))?;
+        let key = from + find_once(tail, CONTENTS_TEXT)?;
         let start = key + b"/Contents ".len();
         let end = start + 2 + 2 * RESERVED;
         let whole = pdf
@@ -74,7 +83,7 @@ impl Prepared {
         if hex.iter().any(|&b| b != b'F') || close != b">" {
             return Err(bad("the reserved signature field is not the size reserved"));
         }
-        let range = find_once(&pdf, RANGE_TEXT)? + b"/ByteRange ".len();
+        let range = from + find_once(&pdf[from..], RANGE_TEXT)? + b"/ByteRange ".len();
         let width = RANGE_TEXT.len() - b"/ByteRange ".len();
         let mut text = format!("[0 {start} {end} {}]", pdf.len() - end).into_bytes();
         if text.len() > width {

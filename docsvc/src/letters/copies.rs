@@ -5,7 +5,6 @@
 //! archive copy: M, from the signed manifest). Each copy is in the register and in the access
 //! log with its number; the originator and auditors read the register.
 
-use futures_util::StreamExt as _;
 use policies::Action;
 
 use super::documents::{self, Checked};
@@ -16,9 +15,6 @@ use crate::node::Node;
 use crate::officials::Caller;
 use crate::store::copies::{self, CopyRow};
 use crate::{Error, Result};
-
-/// The largest signed PDF copied (a rendered letter is far smaller).
-const MAX_PDF: u64 = 64 << 20;
 
 /// A numbered copy made.
 #[derive(Debug)]
@@ -34,62 +30,112 @@ pub fn count(c: &Checked) -> i64 {
     i64::try_from(c.manifest.recipients.len() + c.manifest.copies.len() + 1).unwrap_or(i64::MAX)
 }
 
-/// The signed PDF of a letter the node rendered (its first part), read whole.
-async fn signed_pdf(node: &Node, checked: &Checked) -> Result<Vec<u8>> {
-    let part = checked
-        .manifest
-        .parts
-        .first()
-        .ok_or_else(|| Error::Integrity("a letter with no part".into()))?;
-    if part.media_type != "application/pdf" || part.size > MAX_PDF {
-        return Err(Error::invalid(
-            "copy",
-            "numbered copies are made of letters the node rendered and signed as PDF",
-        ));
-    }
-    let mut pdf = Vec::new();
-    let mut stream = std::pin::pin!(documents::open_part(node, checked, 0).await?);
-    while let Some(b) = stream.next().await {
-        pdf.extend_from_slice(&b?);
-    }
-    // Only a PDF signed once, validly, by the letter's originator is one sandi rendered: an
-    // uploaded PDF of any other shape could steer the marks away from its real pages.
-    let found = pades::embedded(&pdf)?;
-    let [signed] = found.as_slice() else {
-        return Err(Error::invalid(
-            "copy",
-            "numbered copies are made of letters the node rendered and signed as PDF",
-        ));
+/// The signed PDF of a letter the node rendered (its first part, with its approval when it
+/// has one), read whole; `None` for a letter whose first part is not one.
+async fn rendered_pdf(node: &Node, checked: &Checked) -> Result<Option<Vec<u8>>> {
+    let (pdf, approved) = match documents::approved_pdf(node, checked).await? {
+        Some(pdf) => (pdf, true),
+        None => match documents::original_pdf(node, checked).await? {
+            Some(pdf) => (pdf, false),
+            None => return Ok(None),
+        },
     };
-    let v = pades::verify(&pdf, signed, &node.trust, time::OffsetDateTime::now_utc())?;
+    // Only a PDF signed first, validly, by the letter's originator (and after that only by
+    // its approver, which `approved_pdf` checked) is one sandi rendered: an uploaded PDF of
+    // any other shape could steer the marks away from its real pages.
+    let Ok(found) = pades::embedded(&pdf) else {
+        return Ok(None);
+    };
+    let (Some(first), true) = (found.first(), found.len() == 1 + usize::from(approved)) else {
+        return Ok(None);
+    };
+    let Ok(v) = pades::verify(&pdf, first, &node.trust, time::OffsetDateTime::now_utc()) else {
+        return Ok(None);
+    };
     let originator = checked.manifest.originator.split('@').next();
-    if !signed.covers_whole || v.nip.as_deref() != originator {
-        return Err(Error::invalid(
-            "copy",
-            "numbered copies are made of letters the node rendered and signed as PDF",
-        ));
+    if !(first.covers_whole || approved) || v.nip.as_deref() != originator {
+        return Ok(None);
     }
-    Ok(pdf)
+    Ok(Some(pdf))
+}
+
+fn not_rendered() -> Error {
+    Error::invalid(
+        "copy",
+        "numbered copies are made of letters the node rendered and signed as PDF",
+    )
 }
 
 /// The next numbered copy of letter `id` for `caller`: the policy's `print` decision (a
 /// refusal is logged and returned), then the copy registered and logged with its number in
 /// one transaction, refused once all M copies are made.
 pub async fn make(node: &Node, caller: &Caller, id: &str) -> Result<Copy> {
+    let checked = documents::load_checked(node, id).await?;
+    make_of(node, caller, &checked, Action::Print)
+        .await?
+        .ok_or_else(not_rendered)
+}
+
+/// A download of the first part of a letter the node rendered: the next numbered copy, as
+/// [`make`] but under the policy's `export` decision. `None` for a letter whose first part
+/// is not one sandi rendered (downloaded as it is, after its own `export` decision).
+pub async fn download(node: &Node, caller: &Caller, checked: &Checked) -> Result<Option<Copy>> {
+    make_of(node, caller, checked, Action::Export).await
+}
+
+/// A reader's view of the first part of a letter the node rendered, where the level's
+/// handling asks for a watermark: the PDF written anew with the reader's name, NIP and time
+/// burned into every page (not a numbered copy, not in the register: the read is logged as
+/// reads are). `None` where the part is shown as it is.
+pub async fn view(node: &Node, caller: &Caller, checked: &Checked) -> Result<Option<Vec<u8>>> {
+    let level = checked.manifest.classification;
+    if !node.policy.current().handling().get(level).watermark {
+        return Ok(None);
+    }
+    let Some(pdf) = rendered_pdf(node, checked).await? else {
+        return Ok(None);
+    };
+    let o = &caller.official;
+    let at = crate::now_rfc3339();
+    let mark = CopyMark {
+        number: None,
+        reader_name: &o.name,
+        reader_nip: &o.nip,
+        at: &at,
+    };
+    Ok(Some(numbered_copy(&pdf, &mark)?))
+}
+
+/// The next numbered copy under `action` (print or export); `None` for a letter whose first
+/// part is not one sandi rendered.
+async fn make_of(
+    node: &Node,
+    caller: &Caller,
+    checked: &Checked,
+    action: Action,
+) -> Result<Option<Copy>> {
     if node.is_sealed() {
         return Err(Error::Sealed);
     }
-    let checked = documents::load_checked(node, id).await?;
     let m = &checked.manifest;
-    let d = documents::decide(node, caller, Action::Print, &checked, caller.stepped_up).await?;
+    let id = m.id.as_str();
+    let d = documents::decide(node, caller, action, checked, caller.stepped_up).await?;
     if !d.allowed {
         Metrics::inc(&node.metrics.denials);
-        let e = documents::entry(caller, "print", Some(id), Some(m.classification), &d);
+        let e = documents::entry(
+            caller,
+            action.as_str(),
+            Some(id),
+            Some(m.classification),
+            &d,
+        );
         crate::node::log_alone(node, &e).await?;
         return Err(documents::forbidden(&d));
     }
-    let pdf = signed_pdf(node, &checked).await?;
-    let of = count(&checked);
+    let Some(pdf) = rendered_pdf(node, checked).await? else {
+        return Ok(None);
+    };
+    let of = count(checked);
     let official = &caller.official;
     // Two makers may race for one number: the loser meets the primary key and tries again.
     for _ in 0..3 {
@@ -109,8 +155,7 @@ pub async fn make(node: &Node, caller: &Caller, id: &str) -> Result<Copy> {
         let copy = numbered_copy(
             &pdf,
             &CopyMark {
-                number,
-                of,
+                number: Some((number, of)),
                 reader_name: &official.name,
                 reader_nip: &official.nip,
                 at: &row.made_at,
@@ -119,15 +164,21 @@ pub async fn make(node: &Node, caller: &Caller, id: &str) -> Result<Copy> {
         if copies::insert(&mut tx, id, &row).await.is_err() {
             continue;
         }
-        let mut e = documents::entry(caller, "print", Some(id), Some(m.classification), &d);
+        let mut e = documents::entry(
+            caller,
+            action.as_str(),
+            Some(id),
+            Some(m.classification),
+            &d,
+        );
         e.reason = format!("{}; numbered copy {number} of {of}", e.reason);
         let head = node.audit.append(&mut tx, &e).await?;
         node.audit.commit(tx, &head).await?;
-        return Ok(Copy {
+        return Ok(Some(Copy {
             number,
             of,
             pdf: copy,
-        });
+        }));
     }
     Err(Error::Conflict(
         "another copy of this letter was being made: try again".into(),

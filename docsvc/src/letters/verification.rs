@@ -4,7 +4,6 @@
 //! valid then; never the content, and for RAHASIA and above not even the perihal: only that a
 //! letter of that level with that hash was signed. Every answer is logged.
 
-use futures_util::StreamExt as _;
 use policies::Level;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -248,24 +247,14 @@ pub async fn by_token(node: &Node, token: &str, client: Option<String>) -> Resul
     Ok(Some(report))
 }
 
-/// The stored letter and its rendered PDF (part 0), checked as every reader checks it.
+/// The stored letter and its rendered PDF (part 0, with its approval when it has one),
+/// checked as every reader checks it.
 async fn letter_pdf(node: &Node, id: &str) -> Result<(documents::Checked, Vec<u8>)> {
     let checked = documents::load_checked(node, id).await?;
-    let part = checked
-        .manifest
-        .parts
-        .first()
-        .ok_or_else(|| Error::Integrity("a letter with no part".into()))?;
-    if part.media_type != "application/pdf" || part.size > MAX_PDF as u64 {
-        return Err(Error::Integrity(
-            "the letter's first part is not its signed PDF".into(),
-        ));
-    }
-    let mut pdf = Vec::new();
-    let mut stream = std::pin::pin!(documents::open_part(node, &checked, 0).await?);
-    while let Some(b) = stream.next().await {
-        pdf.extend_from_slice(&b?);
-    }
+    let pdf = documents::letter_pdf(node, &checked)
+        .await?
+        .filter(|p| p.len() <= MAX_PDF)
+        .ok_or_else(|| Error::Integrity("the letter's first part is not its signed PDF".into()))?;
     Ok((checked, pdf))
 }
 

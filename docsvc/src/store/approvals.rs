@@ -6,22 +6,37 @@ use sqlx::FromRow;
 use super::{Store, Tx};
 use crate::Result;
 
-/// Stores `nip`'s signed approval of letter `id`.
+/// Stores `nip`'s signed approval of letter `id`, with the update that signs the letter's
+/// PDF when it has one.
 pub async fn insert_approval(
     tx: &mut Tx,
     id: &str,
     nip: &str,
     at: &str,
     signature: &[u8],
+    pdf_update: Option<&[u8]>,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO approvals (document_id, nip, at, signature) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(nip)
-        .bind(at)
-        .bind(signature)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO approvals (document_id, nip, at, signature, pdf_update) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(nip)
+    .bind(at)
+    .bind(signature)
+    .bind(pdf_update)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
+}
+
+/// The approvals of letter `id` that sign its PDF: the approver and the update.
+pub async fn pdf_updates_of(store: &Store, id: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    Ok(sqlx::query_as(
+        "SELECT nip, pdf_update FROM approvals WHERE document_id = $1 AND pdf_update IS NOT NULL",
+    )
+    .bind(id)
+    .fetch_all(store.reader())
+    .await?)
 }
 
 /// One stored approval.

@@ -3,6 +3,8 @@
 //! Each suite uses part of it.
 #![allow(dead_code)]
 
+pub(crate) mod pdf;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 

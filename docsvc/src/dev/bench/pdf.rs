@@ -110,6 +110,7 @@ pub(super) async fn measure(
                 signed_at: time::OffsetDateTime::now_utc(),
                 ca_certs: vec![],
                 crls: vec![],
+                approval: false,
             })?;
         }
         let layout_rate = per_second(LAYOUTS, t.elapsed());

@@ -18,6 +18,7 @@ use crate::http::problem::responses::{
     Unavailable,
 };
 use crate::http::problem::{ApiResult, Problem};
+use crate::letters::copies;
 use crate::letters::documents::{self, Ingest, Mailbox, NewLetter};
 use crate::letters::incidents;
 use crate::letters::render::Naskah;
@@ -283,7 +284,8 @@ async fn loaded(node: &Node, auth: &Actor<SignedIn>, id: &str) -> Result<documen
 #[serde(deny_unknown_fields)]
 pub(super) struct ContentQuery {
     part: Option<usize>,
-    /// Download as a file: a plaintext export, which the handling table may forbid.
+    /// Download as a file: a plaintext export, which the handling table may forbid. The PDF
+    /// of a letter the node rendered downloads as its next numbered copy (`sandi-copy: N/M`).
     #[serde(default)]
     download: bool,
 }
@@ -306,9 +308,7 @@ pub(super) async fn get_content(
 ) -> ApiResult<Response> {
     let checked = checked_for(&node, &auth, &id, policies::Action::Read).await?;
     documents::mark_read(&node, &auth.official.nip, &id).await?;
-    if q.download {
-        documents::authorise(&node, &auth.caller(), policies::Action::Export, &checked).await?;
-    }
+    let caller = auth.caller();
     let part = q.part.unwrap_or(0);
     let p = checked
         .manifest
@@ -316,7 +316,31 @@ pub(super) async fn get_content(
         .get(part)
         .ok_or_else(|| Error::NotFound(format!("part {part}")))?
         .clone();
-    let stream = documents::open_part(&node, &checked, part).await?;
+    // A letter the node rendered leaves only as a numbered copy, and is viewed marked with
+    // its reader where the level asks for a watermark; the signed PDF itself (with its
+    // approval, when it has one) is what other views get.
+    let mut copy = None;
+    let mut whole = None;
+    if part == 0 && q.download {
+        if let Some(c) = copies::download(&node, &caller, &checked).await? {
+            copy = Some(format!("{}/{}", c.number, c.of));
+            whole = Some(c.pdf);
+        }
+    }
+    if q.download && copy.is_none() {
+        documents::authorise(&node, &caller, policies::Action::Export, &checked).await?;
+    }
+    if part == 0 && whole.is_none() {
+        whole = match copies::view(&node, &caller, &checked).await? {
+            Some(marked) => Some(marked),
+            None => documents::approved_pdf(&node, &checked).await?,
+        };
+    }
+    let size = whole.as_ref().map_or(p.size, |pdf| pdf.len() as u64);
+    let body = match whole {
+        Some(pdf) => Body::from(pdf),
+        None => Body::from_stream(documents::open_part(&node, &checked, part).await?),
+    };
     let handling = node
         .policy
         .current()
@@ -324,7 +348,7 @@ pub(super) async fn get_content(
         .get(checked.manifest.classification)
         .clone();
     let label = handling.label_id;
-    let mut resp = Response::new(Body::from_stream(stream));
+    let mut resp = Response::new(body);
     if handling.watermark {
         // The level's handling asks for the reader on every view: whoever renders the content
         // (the web UI, a viewer) shows this over it.
@@ -337,12 +361,15 @@ pub(super) async fn get_content(
     }
     let h = resp.headers_mut();
     crate::letters::content::set_headers(h, &p.media_type, &p.name, q.download);
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(p.size));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     h.insert(
         "sandi-classification",
         HeaderValue::from_str(&label).unwrap_or(HeaderValue::from_static("")),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(c) = copy.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        h.insert("sandi-copy", c);
+    }
     Ok(resp)
 }
 

@@ -4,11 +4,12 @@ use policies::{Action, Context, Decision, Principal};
 
 use super::ingest::deliver;
 use super::{
-    AWAITING, Created, DUAL_CONTROL, SENT, addressed_agencies, entry, forbidden, load_checked,
-    policy_document, sign_as, signature_allowed,
+    AWAITING, Checked, Created, DUAL_CONTROL, SENT, addressed_agencies, entry, forbidden,
+    load_checked, original_pdf, policy_document, sign_as, sign_pdf, signature_allowed,
 };
 use crate::crypto::envelope::Manifest;
 use crate::crypto::signature::Kind;
+use crate::letters::render::approval::{self, Approver};
 use crate::node::Node;
 use crate::officials::Caller;
 use crate::officials::directory::{self, Official};
@@ -78,13 +79,22 @@ pub async fn approve(node: &Node, caller: &Caller, id: &str) -> Result<Created> 
         &m.canonical()?,
     )
     .await?;
+    let pdf_update = approval_pdf(node, &checked, &caller.official).await?;
     let mut tx = node.store.begin().await?;
     if !rows::move_state(&mut tx, id, AWAITING, SENT).await? {
         return Err(Error::Conflict(format!(
             "letter {id} was approved meanwhile"
         )));
     }
-    approvals::insert_approval(&mut tx, id, &caller.official.nip, &now_rfc3339(), &cms).await?;
+    approvals::insert_approval(
+        &mut tx,
+        id,
+        &caller.official.nip,
+        &now_rfc3339(),
+        &cms,
+        pdf_update.as_deref(),
+    )
+    .await?;
     deliver(&mut tx, m).await?;
     let approved = Decision {
         allowed: true,
@@ -117,4 +127,31 @@ pub async fn approve(node: &Node, caller: &Caller, id: &str) -> Result<Created> 
         state: SENT.into(),
         manifest: checked.manifest,
     })
+}
+
+/// For a letter the node rendered with an approval field: the approver's PAdES signature in
+/// that field, as the update appended to the signed letter (stored beside the approval; the
+/// letter's own bytes stay as the manifest binds them). `None` for a letter sent as a file.
+async fn approval_pdf(
+    node: &Node,
+    checked: &Checked,
+    approver: &Official,
+) -> Result<Option<Vec<u8>>> {
+    let Some(original) = original_pdf(node, checked).await? else {
+        return Ok(None);
+    };
+    if !approval::has_slot(&original) {
+        return Ok(None);
+    }
+    let prepared = approval::update(
+        &original,
+        &Approver {
+            name: &approver.name,
+            nip: &approver.nip,
+            at: time::OffsetDateTime::now_utc(),
+        },
+    )?;
+    let level = checked.manifest.classification;
+    let signed = sign_pdf(node, approver, level, prepared, Some(original.len())).await?;
+    Ok(Some(signed[original.len()..].to_vec()))
 }

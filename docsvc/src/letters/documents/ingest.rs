@@ -488,8 +488,9 @@ impl<'a> Ingest<'a> {
                 .current_der(&node.signing_ca_der)
                 .into_iter()
                 .collect(),
+            approval: self.awaiting_approval,
         })?;
-        let pdf = sign_pdf(node, signer, level, prepared).await?;
+        let pdf = sign_pdf(node, signer, level, prepared, None).await?;
         let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(
             bytes::Bytes::from(pdf),
         )]);

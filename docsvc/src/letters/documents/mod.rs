@@ -8,6 +8,7 @@ mod approve;
 mod ingest;
 mod list;
 mod open;
+mod pdf;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub use self::ingest::{Ingest, sweep_abandoned};
 pub use self::list::{Filter, Mailbox, creatable, draft, list, mark_read};
 pub(crate) use self::open::addressed_agencies;
 pub use self::open::{Checked, authorise, decide, export_part, load_checked, open_part};
+pub use self::pdf::{approved_pdf, letter_pdf, original_pdf};
 use crate::audit::Entry;
 use crate::crypto::envelope::{Manifest, Urgency};
 use crate::crypto::pades::{self, Prepared};
@@ -130,13 +132,16 @@ pub(crate) async fn sign_as(
 }
 
 /// `pdf` PAdES-signed as `official` on a letter of `level` (baseline B-T: the CMS carries
-/// the TSA's time-stamp over its signature), then checked as a verifier checks it (one
-/// signature, covering the whole file, valid) before it is stored or sent.
+/// the TSA's time-stamp over its signature), then checked as a verifier checks it before it
+/// is stored or sent: the new signature valid, by `official`, covering the whole file; and,
+/// for an update appended to a signed file of `before` bytes, one signature more than that
+/// file held, the earlier ones still over exactly its bytes.
 pub(crate) async fn sign_pdf(
     node: &Node,
     official: &Official,
     level: Level,
     pdf: Prepared,
+    before: Option<usize>,
 ) -> Result<Vec<u8>> {
     let cms = stamped(node, official, level, Kind::Pdf, |algorithm| {
         let wrong = |_| Error::Invariant {
@@ -157,20 +162,43 @@ pub(crate) async fn sign_pdf(
     })
     .await?;
     let signed = pdf.embed(&cms)?;
-    let check = || -> Result<()> {
-        let [found] = pades::embedded(&signed)?
-            .try_into()
-            .map_err(|_| Error::Signature("not exactly one signature".into()))?;
-        if !found.covers_whole {
-            return Err(Error::Signature(
-                "the signature does not cover the whole file".into(),
-            ));
-        }
-        pades::verify(&signed, &found, &node.trust, OffsetDateTime::now_utc()).map(|_| ())
-    };
-    check().map_err(|e| Error::Integrity(format!("the PDF just signed does not check: {e}")))?;
+    check_pdf(node, &signed, before, &official.nip)
+        .map_err(|e| Error::Integrity(format!("the PDF just signed does not check: {e}")))?;
     Metrics::inc(&node.metrics.signatures);
     Ok(signed)
+}
+
+/// The last signature of `pdf` valid, by `nip`, over the whole file; the ones before it each
+/// within the first `before` bytes, the one before it over exactly them (`None`: no
+/// signature before it).
+pub(crate) fn check_pdf(node: &Node, pdf: &[u8], before: Option<usize>, nip: &str) -> Result<()> {
+    let found = pades::embedded(pdf)?;
+    let (last, earlier) = found
+        .split_last()
+        .ok_or_else(|| Error::Signature("no signature".into()))?;
+    let earlier_ok = match (earlier.split_last(), before) {
+        (None, None) => true,
+        (Some((prior, rest)), Some(len)) => {
+            let end = |e: &pades::Embedded| e.ranges[2] + e.ranges[3];
+            end(prior) == len && rest.iter().all(|e| end(e) <= len) && last.ranges[1] > len
+        }
+        _ => false,
+    };
+    if !earlier_ok {
+        return Err(Error::Signature(
+            "not the signatures the file should hold".into(),
+        ));
+    }
+    if !last.covers_whole {
+        return Err(Error::Signature(
+            "the signature does not cover the whole file".into(),
+        ));
+    }
+    let v = pades::verify(pdf, last, &node.trust, OffsetDateTime::now_utc())?;
+    if v.nip.as_deref() != Some(nip) {
+        return Err(Error::Signature(format!("not signed by {nip}")));
+    }
+    Ok(())
 }
 
 /// A CMS signature of `kind` by `official` on a letter of `level` over what `content` gives

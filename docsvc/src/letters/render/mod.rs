@@ -4,14 +4,16 @@
 //! node's verification page) and the tembusan; the classification marking at the top and
 //! bottom of every page. The result is ready for its PAdES signature.
 
+pub mod approval;
 pub mod copy;
+mod file;
 mod pdf;
 mod widths;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use self::pdf::{HEIGHT, Op, STAMP_H, STAMP_W, Stamp, WIDTH, measure};
+use self::pdf::{HEIGHT, Op, SLOT_W, STAMP_H, STAMP_W, Slot, Stamp, WIDTH, measure};
 use crate::crypto::pades::Prepared;
 use crate::{Error, Result};
 
@@ -85,6 +87,9 @@ pub struct Surat<'a> {
     /// the root needs nothing else.
     pub ca_certs: Vec<Vec<u8>>,
     pub crls: Vec<Vec<u8>>,
+    /// Held by dual control: an empty signature field beside the signer's for the approver,
+    /// filled by the approval as an incremental update.
+    pub approval: bool,
 }
 
 /// Text as the standard fonts' WinAnsiEncoding has it; what it lacks becomes `?`.
@@ -278,7 +283,7 @@ pub fn render(s: &Surat<'_>) -> Result<Prepared> {
         sheets.wrapped(LEFT, RIGHT - LEFT, &paragraph, false)?;
         sheets.gap(LEADING / 2.0);
     }
-    let stamp = signature_block(&mut sheets, s)?;
+    let (stamp, slot) = signature_block(&mut sheets, s)?;
     if !s.tembusan.is_empty() {
         sheets.gap(LEADING);
         sheets.text(LEFT, b"Tembusan:".to_vec(), SIZE, false)?;
@@ -300,7 +305,7 @@ pub fn render(s: &Surat<'_>) -> Result<Prepared> {
         certs: s.ca_certs.clone(),
         crls: s.crls.clone(),
     };
-    Prepared::new(pdf::write(&sheets.pages, &stamp, &meta))
+    Prepared::new(pdf::write(&sheets.pages, &stamp, slot.as_ref(), &meta))
 }
 
 /// Kop surat, place and date, nomor, sifat, lampiran, perihal, and the addressees.
@@ -350,18 +355,34 @@ fn head(sheets: &mut Sheets, s: &Surat<'_>, tempat: &str) -> Result<()> {
 }
 
 /// The signature block, kept on one page: position, the stamp (QR code and signer), name
-/// and NIP. Returns the stamp, placed.
+/// and NIP; for a letter held by dual control, "Menyetujui," and the approver's empty field
+/// on the left. Returns the stamp and the approver's field, placed.
 #[allow(clippy::cast_precision_loss)] // a handful of lines
-fn signature_block(sheets: &mut Sheets, s: &Surat<'_>) -> Result<Stamp> {
+fn signature_block(sheets: &mut Sheets, s: &Surat<'_>) -> Result<(Stamp, Option<Slot>)> {
     let block_x = LEFT + (RIGHT - LEFT) / 2.0 - 10.0;
+    debug_assert!(LEFT + SLOT_W < block_x);
     let position = lines(&winansi(s.signer_position), RIGHT - block_x, SIZE, true);
     sheets.need(LEADING * (position.len() as f32 + 3.0) + STAMP_H + 8.0)?;
     sheets.gap(LEADING);
+    if s.approval {
+        let y = sheets.y - LEADING;
+        sheets.page().push(Op::Text {
+            x: LEFT,
+            y,
+            size: SIZE,
+            bold: true,
+            text: b"Menyetujui,".to_vec(),
+        });
+    }
     for line in position {
         sheets.text(block_x, line, SIZE, true)?;
     }
     sheets.gap(STAMP_H + 6.0);
     let stamp_y = sheets.y;
+    let slot = s.approval.then_some(Slot {
+        x: LEFT,
+        y: stamp_y,
+    });
     let stamp_page = sheets.pages.len() - 1;
     sheets.text(block_x, winansi(s.signer_name), SIZE, true)?;
     let nip = winansi(&format!("NIP. {}", s.signer_nip));
@@ -377,7 +398,7 @@ fn signature_block(sheets: &mut Sheets, s: &Surat<'_>) -> Result<Stamp> {
         "Dokumen ini dilindungi sandi.".to_owned(),
     ];
     let room = STAMP_W - STAMP_H - 4.0;
-    Ok(Stamp {
+    let stamp = Stamp {
         page: stamp_page,
         x: block_x,
         y: stamp_y,
@@ -396,7 +417,8 @@ fn signature_block(sheets: &mut Sheets, s: &Surat<'_>) -> Result<Stamp> {
             .iter()
             .map(|c| *c == qrcode::Color::Dark)
             .collect(),
-    })
+    };
+    Ok((stamp, slot))
 }
 
 #[cfg(test)]

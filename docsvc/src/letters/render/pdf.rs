@@ -1,10 +1,13 @@
 //! The PDF file of a laid-out letter: its pages, the classification marking at the top and
 //! bottom of every page, and one signature field on the last page whose appearance is the
 //! signature block's stamp (QR code and signer), with its `/Contents` reserved for
-//! `crypto::pades`.
+//! `crypto::pades`; for a letter held by dual control, a second, empty signature field
+//! beside it for the approver. Content streams are compressed: besides the size, no word of a
+//! letter then stands in the file as text that a reader of its structure could mistake for a
+//! key (`/ByteRange`, `/Contents`).
 
 use pdf_writer::types::{AnnotationFlags, FieldType, SigFlags};
-use pdf_writer::{Content, Date, Finish as _, Name, Pdf, Rect, Ref, Str, TextStr};
+use pdf_writer::{Content, Date, Filter, Finish as _, Name, Pdf, Rect, Ref, Str, TextStr};
 
 use super::widths::{HELVETICA, HELVETICA_BOLD};
 use crate::crypto::pades;
@@ -45,6 +48,26 @@ pub(super) struct Stamp {
 
 pub(super) const STAMP_W: f32 = 240.0;
 pub(super) const STAMP_H: f32 = 84.0;
+
+/// The approver's empty signature field, on the stamp's page: lower left corner; the size is
+/// [`SLOT_W`] by [`STAMP_H`].
+#[derive(Debug)]
+pub(super) struct Slot {
+    pub x: f32,
+    pub y: f32,
+}
+
+pub(super) const SLOT_W: f32 = 200.0;
+/// The approval field's object number, fixed so that the approval's update can check it is
+/// the field it fills ([`super::approval`]).
+pub(super) const SLOT_FIELD: i32 = 8;
+/// The approval field's name (`/T`).
+pub(super) const SLOT_NAME: &str = "Persetujuan";
+
+/// `data` compressed for a `/FlateDecode` stream.
+pub(super) fn deflate(data: &[u8]) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec_zlib(data, 6)
+}
 
 /// What the file says besides its pages.
 #[derive(Debug)]
@@ -137,6 +160,30 @@ fn markings(c: &mut Content, meta: &Meta<'_>, page: usize, pages: usize) {
     );
 }
 
+/// A framed box `w` by `h` of text lines, the second bold: the approval's appearance.
+pub(super) fn text_box(lines: &[Vec<u8>], w: f32, h: f32) -> Vec<u8> {
+    let mut c = Content::new();
+    c.set_stroke_rgb(0.4, 0.4, 0.4);
+    c.set_line_width(0.5);
+    c.rect(0.5, 0.5, w - 1.0, h - 1.0);
+    c.stroke();
+    let mut y = h - 16.0;
+    for (i, line) in lines.iter().enumerate() {
+        draw(
+            &mut c,
+            &Op::Text {
+                x: 8.0,
+                y,
+                size: 7.5,
+                bold: i == 1,
+                text: line.clone(),
+            },
+        );
+        y -= 10.0;
+    }
+    c.finish().to_vec()
+}
+
 /// The stamp's appearance: the QR code on the left, the lines beside it.
 #[allow(clippy::cast_precision_loss)] // module counts of a QR code
 fn stamp_appearance(stamp: &Stamp) -> Vec<u8> {
@@ -179,7 +226,7 @@ fn stamp_appearance(stamp: &Stamp) -> Vec<u8> {
     c.finish().to_vec()
 }
 
-fn pdf_date(t: time::OffsetDateTime) -> Date {
+pub(super) fn pdf_date(t: time::OffsetDateTime) -> Date {
     let t = t.to_offset(time::UtcOffset::UTC);
     Date::new(u16::try_from(t.year()).unwrap_or(0))
         .month(u8::from(t.month()))
@@ -193,7 +240,13 @@ fn pdf_date(t: time::OffsetDateTime) -> Date {
 
 /// The whole file, with the signature's `/Contents` reserved and its `/ByteRange` a
 /// placeholder ([`pades::Prepared::new`] fills it in).
-pub(super) fn write(pages: &[Vec<Op>], stamp: &Stamp, meta: &Meta<'_>) -> Vec<u8> {
+#[allow(clippy::too_many_lines)] // one file, written object by object in order
+pub(super) fn write(
+    pages: &[Vec<Op>],
+    stamp: &Stamp,
+    slot: Option<&Slot>,
+    meta: &Meta<'_>,
+) -> Vec<u8> {
     let mut pdf = Pdf::new();
     pdf.set_version(1, 7);
     pdf.set_file_id((meta.file_id.to_vec(), meta.file_id.to_vec()));
@@ -204,6 +257,9 @@ pub(super) fn write(pages: &[Vec<Op>], stamp: &Stamp, meta: &Meta<'_>) -> Vec<u8
     };
     let (catalog, tree, regular, bold) = (alloc(), alloc(), alloc(), alloc());
     let (field, sig, appearance) = (alloc(), alloc(), alloc());
+    let slot_field = slot.map(|_| alloc());
+    debug_assert!(slot_field.is_none_or(|r| r.get() == SLOT_FIELD));
+    let fields: Vec<Ref> = std::iter::once(field).chain(slot_field).collect();
     let ids: Vec<(Ref, Ref)> = pages.iter().map(|_| (alloc(), alloc())).collect();
     let dss = alloc();
     let certs: Vec<Ref> = meta.certs.iter().map(|_| alloc()).collect();
@@ -213,7 +269,7 @@ pub(super) fn write(pages: &[Vec<Op>], stamp: &Stamp, meta: &Meta<'_>) -> Vec<u8
     cat.pages(tree);
     cat.pair(Name(b"DSS"), dss);
     cat.form()
-        .fields([field])
+        .fields(fields.iter().copied())
         .sig_flags(SigFlags::SIGNATURES_EXIST | SigFlags::APPEND_ONLY);
     cat.finish();
     let mut d = pdf.indirect(dss).dict();
@@ -243,7 +299,8 @@ pub(super) fn write(pages: &[Vec<Op>], stamp: &Stamp, meta: &Meta<'_>) -> Vec<u8
         for op in ops {
             draw(&mut c, op);
         }
-        pdf.stream(*content, &c.finish());
+        pdf.stream(*content, &deflate(&c.finish()))
+            .filter(Filter::FlateDecode);
         let mut p = pdf.page(*page);
         p.media_box(Rect::new(0.0, 0.0, WIDTH, HEIGHT))
             .parent(tree)
@@ -253,13 +310,14 @@ pub(super) fn write(pages: &[Vec<Op>], stamp: &Stamp, meta: &Meta<'_>) -> Vec<u8
             .pair(REGULAR, regular)
             .pair(BOLD, bold);
         if i == stamp.page {
-            p.annotations([field]);
+            p.annotations(fields.iter().copied());
         }
         p.finish();
     }
 
-    let look = stamp_appearance(stamp);
+    let look = deflate(&stamp_appearance(stamp));
     let mut x = pdf.form_xobject(appearance, &look);
+    x.filter(Filter::FlateDecode);
     x.bbox(Rect::new(0.0, 0.0, STAMP_W, STAMP_H));
     x.resources()
         .fonts()
@@ -282,6 +340,18 @@ pub(super) fn write(pages: &[Vec<Op>], stamp: &Stamp, meta: &Meta<'_>) -> Vec<u8
     .flags(AnnotationFlags::PRINT | AnnotationFlags::LOCKED);
     w.appearance().normal().stream(appearance);
     w.finish();
+
+    if let (Some(slot), Some(id)) = (slot, slot_field) {
+        // Empty until the approver signs: the approval's update gives it its value and look.
+        let mut f = pdf.form_field(id);
+        f.field_type(FieldType::Signature)
+            .partial_name(TextStr(SLOT_NAME));
+        let mut w = f.into_annotation();
+        w.rect(Rect::new(slot.x, slot.y, slot.x + SLOT_W, slot.y + STAMP_H))
+            .page(ids[stamp.page].0)
+            .flags(AnnotationFlags::PRINT);
+        w.finish();
+    }
 
     let mut d = pdf.indirect(sig).dict();
     d.pair(Name(b"Type"), Name(b"Sig"))

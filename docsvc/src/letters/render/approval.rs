@@ -1,0 +1,249 @@
+//! The approver's signature on a letter held by dual control, as PDF readers see it: an
+//! incremental update to the signed letter that fills the empty "Persetujuan" field the
+//! letter was rendered with: its value (a signature dictionary whose `/Contents` is reserved
+//! for `crypto::pades`) and its look (who approved, and when). The letter's own bytes stay
+//! as they were, so the originator's signature still covers the revision it signed, and the
+//! manifest's hash still names that revision.
+
+use pdf_writer::{Chunk, Filter, Finish as _, Name, Rect, Ref, Str, TextStr};
+use time::OffsetDateTime;
+
+use super::file::{Trailer, append, bad, dict_of, object_at, objects, trailer};
+use super::pdf::{SLOT_FIELD, SLOT_NAME, SLOT_W, STAMP_H, deflate, pdf_date, text_box};
+use super::{lines, tanggal, winansi};
+use crate::Result;
+use crate::crypto::pades::{self, Prepared};
+
+/// Who approves, and when.
+#[derive(Debug)]
+pub struct Approver<'a> {
+    pub name: &'a str,
+    pub nip: &'a str,
+    pub at: OffsetDateTime,
+}
+
+/// The approval field of `pdf` (a letter sandi rendered and signed) while it is still
+/// empty: the last trailer and the field's object as written.
+fn empty_slot(pdf: &[u8]) -> Result<(Trailer, String)> {
+    let last = trailer(pdf)?;
+    let number = u32::try_from(SLOT_FIELD).map_err(|_| bad("the approval field's number"))?;
+    let offset = objects(pdf, last.xref)?
+        .into_iter()
+        .find(|(n, _)| *n == number)
+        .map(|(_, o)| o)
+        .ok_or_else(|| bad("the letter has no approval field"))?;
+    let dict =
+        dict_of(object_at(pdf, offset)?).ok_or_else(|| bad("the approval field does not read"))?;
+    let own = dict.starts_with(&format!("{SLOT_FIELD} 0 obj\n"))
+        && dict.contains("/FT /Sig")
+        && dict.contains(&format!("/T ({SLOT_NAME})"));
+    if !own {
+        return Err(bad("the letter has no approval field"));
+    }
+    if dict.lines().any(|l| l.trim_start().starts_with("/V ")) {
+        return Err(bad("the approval field is already signed"));
+    }
+    Ok((last, dict.to_owned()))
+}
+
+/// Whether `pdf` was rendered with an empty approval field.
+pub fn has_slot(pdf: &[u8]) -> bool {
+    empty_slot(pdf).is_ok()
+}
+
+/// `pdf` with the approval's update appended: the field filled with a signature dictionary
+/// reserved for the approver's CMS and the approval's look. Ready for
+/// [`Prepared::digest`]; the letter's bytes are not searched or changed.
+pub fn update(pdf: &[u8], a: &Approver<'_>) -> Result<Prepared> {
+    let (last, field) = empty_slot(pdf)?;
+    let first = i32::try_from(last.size).map_err(|_| bad("a /Size out of range"))?;
+    let (sig, look, regular, bold) = (
+        Ref::new(first),
+        Ref::new(first + 1),
+        Ref::new(first + 2),
+        Ref::new(first + 3),
+    );
+    let mut objects = Vec::new();
+
+    let mut c = Chunk::new();
+    let mut d = c.indirect(sig).dict();
+    d.pair(Name(b"Type"), Name(b"Sig"))
+        .pair(Name(b"Filter"), Name(b"Adobe.PPKLite"))
+        .pair(Name(b"SubFilter"), Name(b"ETSI.CAdES.detached"));
+    d.insert(Name(b"ByteRange"))
+        .array()
+        .items(pades::BYTE_RANGE_PLACEHOLDER);
+    d.pair(Name(b"Contents"), Str(&[0xFF; pades::RESERVED]))
+        .pair(Name(b"M"), pdf_date(a.at))
+        .pair(Name(b"Name"), TextStr(a.name))
+        .pair(
+            Name(b"Reason"),
+            TextStr("Persetujuan kedua (kendali ganda)"),
+        );
+    d.finish();
+    objects.push((sig, c));
+
+    let when = a.at.to_offset(time::UtcOffset::UTC);
+    let texts = [
+        "Disetujui secara elektronik oleh".to_owned(),
+        a.name.to_owned(),
+        format!("NIP. {}", a.nip),
+        format!(
+            "pada {}, {:02}.{:02} UTC,",
+            tanggal(when.date()),
+            when.hour(),
+            when.minute()
+        ),
+        "sebagai persetujuan kedua".to_owned(),
+        "(kendali ganda).".to_owned(),
+    ];
+    let shown: Vec<Vec<u8>> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            lines(&winansi(t), SLOT_W - 16.0, 7.5, i == 1)
+                .into_iter()
+                .next()
+                .unwrap_or_default()
+        })
+        .collect();
+    let content = deflate(&text_box(&shown, SLOT_W, STAMP_H));
+    let mut c = Chunk::new();
+    let mut x = c.form_xobject(look, &content);
+    x.filter(Filter::FlateDecode);
+    x.bbox(Rect::new(0.0, 0.0, SLOT_W, STAMP_H));
+    x.resources()
+        .fonts()
+        .pair(Name(b"F1"), regular)
+        .pair(Name(b"F2"), bold);
+    x.finish();
+    objects.push((look, c));
+    for (id, name) in [(regular, &b"Helvetica"[..]), (bold, b"Helvetica-Bold")] {
+        let mut c = Chunk::new();
+        c.type1_font(id)
+            .base_font(Name(name))
+            .encoding_predefined(Name(b"WinAnsiEncoding"));
+        objects.push((id, c));
+    }
+
+    // The field as it was, now with its value and its look.
+    let close = field
+        .rfind(">>")
+        .ok_or_else(|| bad("the approval field does not read"))?;
+    let filled = format!(
+        "{}  /V {} 0 R\n  /AP << /N {} 0 R >>\n{}",
+        &field[..close],
+        sig.get(),
+        look.get(),
+        &field[close..]
+    );
+
+    let mut written: Vec<(u32, Vec<u8>)> = objects
+        .into_iter()
+        .map(|(id, c)| (id.get().unsigned_abs(), c.as_bytes().to_vec()))
+        .collect();
+    written.push((SLOT_FIELD.unsigned_abs(), filled.into_bytes()));
+    Prepared::after(append(pdf, &written, &last), pdf.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::letters::render::copy::{CopyMark, numbered_copy};
+    use crate::letters::render::{Naskah, Surat, render};
+
+    /// A CMS-shaped DER element (a SEQUENCE) of `n` content bytes.
+    fn der(n: u8) -> Vec<u8> {
+        let mut d = vec![0x30, n];
+        d.extend(std::iter::repeat_n(7u8, usize::from(n)));
+        d
+    }
+
+    fn count(hay: &[u8], needle: &[u8]) -> usize {
+        hay.windows(needle.len()).filter(|w| *w == needle).count()
+    }
+
+    /// A letter rendered and "signed" (a stand-in CMS), its body full of words that look
+    /// like the keys a signature is found by.
+    fn letter(approval: bool) -> Vec<u8> {
+        let naskah = Naskah {
+            isi: "Isi /ByteRange [0 10 20 30] dan /Contents <FFFFFFFFFFFF> sebagai kata.".into(),
+            tempat: None,
+            lampiran: None,
+        };
+        let s = Surat {
+            organisation: "Pemerintah Kota",
+            agency: "dinkes",
+            nomor: "005/1/XII/2026",
+            perihal: "Uji /ByteRange [0 1 2 3]",
+            marking: "SANGAT RAHASIA",
+            colour: "#c8102e",
+            kepada: vec!["Joko".into()],
+            tembusan: vec![],
+            naskah: &naskah,
+            dated: time::macros::date!(2026 - 12 - 01),
+            signer_name: "Budi Santoso",
+            signer_position: "Kepala Dinas",
+            signer_nip: "197501012000031001",
+            verify_url: "https://127.0.0.1/verifikasi/AAAAAAAAAAAAAAAAAAAAAAAA",
+            signed_at: OffsetDateTime::now_utc(),
+            ca_certs: vec![],
+            crls: vec![],
+            approval,
+        };
+        render(&s)
+            .expect("rendered")
+            .embed(&der(40))
+            .expect("signed")
+    }
+
+    #[test]
+    fn a_letters_words_never_stand_in_the_file_as_a_signatures_keys() {
+        let signed = letter(false);
+        assert_eq!(count(&signed, b"/ByteRange"), 1, "the signature's own only");
+        let found = pades::embedded(&signed).expect("found");
+        assert_eq!(found.len(), 1);
+        assert!(found[0].covers_whole);
+        assert!(!has_slot(&signed), "no approval field without dual control");
+    }
+
+    #[test]
+    fn the_approval_fills_the_empty_field_after_the_signed_bytes_and_a_copy_keeps_both_stamps() {
+        let signed = letter(true);
+        assert!(has_slot(&signed));
+        let approver = Approver {
+            name: "Joko Widodo",
+            nip: "196812082000031008",
+            at: OffsetDateTime::now_utc(),
+        };
+        let both = update(&signed, &approver)
+            .expect("update")
+            .embed(&der(50))
+            .expect("signed");
+        assert!(both.starts_with(&signed), "appended, nothing changed");
+        assert!(!has_slot(&both), "the field is filled");
+        assert!(update(&both, &approver).is_err(), "filled once only");
+        let found = pades::embedded(&both).expect("found");
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].ranges[2] + found[0].ranges[3], signed.len());
+        assert!(!found[0].covers_whole && found[1].covers_whole);
+        assert_eq!(found[0].cms, der(40));
+        assert_eq!(found[1].cms, der(50));
+
+        let copy = numbered_copy(
+            &both,
+            &CopyMark {
+                number: Some((1, 2)),
+                reader_name: "Joko Widodo",
+                reader_nip: "196812082000031008",
+                at: "2026-12-01T10:00:00Z",
+            },
+        )
+        .expect("copy");
+        assert!(pades::embedded(&copy).expect("reads").is_empty());
+        let text = String::from_utf8_lossy(&copy);
+        assert_eq!(text.matches("/FT /Sig").count(), 2, "both fields kept");
+        assert_eq!(text.matches("/AP").count(), 2, "both stamps kept");
+        assert!(!text.contains("/V "), "no signature value");
+    }
+}

@@ -1,0 +1,207 @@
+//! Issue 20, the approval of a SANGAT RAHASIA letter inside its PDF: the letter is rendered
+//! with an empty "Persetujuan" field beside the originator's stamp; the second approval fills
+//! it with the approver's PAdES signature as an incremental update, so the originator's
+//! signature still covers the revision it signed. Both signatures are valid in poppler's
+//! `pdfsig` and in pyHanko (against sandi's root alone), `qpdf --check` finds no error, the
+//! verification page names both signers, and a database writer who changes the stored update
+//! gets an integrity incident, not a PDF.
+
+mod common;
+
+use docsvc::crypto::pades;
+use docsvc::letters::render::approval;
+use docsvc::letters::{copies, documents, verification};
+use docsvc::node::Node;
+use policies::Level;
+
+use common::pdf::{JOKO, pyhanko, qr_url, rendered_letter, run, screenshots};
+use common::{BUDI, node_pins, stepped_up};
+use sandi_e2e::steps::Steps;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sangat_rahasia_letter_carries_its_approval_as_a_second_pades_signature() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (node, _) = node_pins(dir.path(), None).await;
+    let perihal = "Rencana pengamanan komunikasi pimpinan";
+    let (id, original) = rendered_letter(&node, Level::SangatRahasia, perihal, 2).await;
+    let mut steps = Steps::new();
+
+    let mut approved = Vec::new();
+    steps
+        .run_async(
+            "held for approval with an empty field; approved by Joko",
+            async {
+                let checked = documents::load_checked(&node, &id).await.expect("letter");
+                assert_eq!(checked.state, documents::AWAITING);
+                assert!(
+                    approval::has_slot(&original),
+                    "the approver's field is there"
+                );
+                assert!(
+                    documents::approved_pdf(&node, &checked)
+                        .await
+                        .expect("reads")
+                        .is_none()
+                );
+                documents::approve(&node, &stepped_up(&node, JOKO).await, &id)
+                    .await
+                    .expect("approved");
+                let checked = documents::load_checked(&node, &id).await.expect("letter");
+                approved = documents::letter_pdf(&node, &checked)
+                    .await
+                    .expect("reads")
+                    .expect("a PDF");
+            },
+        )
+        .await;
+    steps.run("sandi: Budi's revision untouched, Joko's after it", || {
+        two_signatures(&node, &original, &approved);
+    });
+
+    let work = tempfile::tempdir().expect("tempdir");
+    let w = work.path();
+    std::fs::write(w.join("surat.pdf"), &approved).expect("write");
+    std::fs::write(
+        w.join("root.pem"),
+        std::fs::read_to_string(node.layout.ca("root.pem")).expect("root"),
+    )
+    .expect("root");
+    steps.run("pdfsig, qpdf and pyHanko: both valid, B-T", || {
+        outside_tools(w);
+    });
+    steps.run("the page as printed, for a person to look at", || {
+        // The QR code still leads to the page; the page kept beside the web UI's screenshots.
+        let url = qr_url(
+            &approved,
+            1,
+            Some(&screenshots().join("surat-sangat-rahasia-disetujui.png")),
+        );
+        assert!(url.contains("/verifikasi/"), "{url}");
+    });
+    steps
+        .run_async("the verification page names both, no perihal", async {
+            let url = qr_url(&approved, 1, None);
+            let token = url.rsplit('/').next().expect("token");
+            let report = verification::by_token(&node, token, None)
+                .await
+                .expect("answers")
+                .expect("a known token");
+            assert!(report.valid, "{report:?}");
+            let nips: Vec<_> = report.signers.iter().map(|s| s.nip.clone()).collect();
+            assert_eq!(nips, [Some(BUDI.to_owned()), Some(JOKO.to_owned())]);
+            assert!(
+                report
+                    .signers
+                    .iter()
+                    .all(|s| s.valid && s.signed_at.is_some())
+            );
+            assert_eq!(report.perihal, None);
+            // SANGAT RAHASIA is never printed (handling.toml): not even by its approver.
+            let copy = copies::make(&node, &stepped_up(&node, JOKO).await, &id).await;
+            assert!(
+                matches!(copy, Err(docsvc::Error::Forbidden { .. })),
+                "{:?}",
+                copy.map(|c| c.number)
+            );
+        })
+        .await;
+    steps
+        .run_async(
+            "a database writer's change to the update is an incident",
+            async {
+                tamper(&node, &id).await;
+            },
+        )
+        .await;
+    steps.finish();
+}
+
+/// sandi's reading: Budi's signature over exactly the letter the manifest binds, Joko's over
+/// the whole file, both time-stamped.
+fn two_signatures(node: &Node, original: &[u8], approved: &[u8]) {
+    assert!(approved.starts_with(original), "an update, appended");
+    assert!(!approval::has_slot(approved), "the field is filled");
+    let found = pades::embedded(approved).expect("signatures");
+    assert_eq!(found.len(), 2);
+    let [_, _, c, d] = found[0].ranges;
+    assert_eq!(c + d, original.len());
+    assert!(!found[0].covers_whole && found[1].covers_whole);
+    let now = time::OffsetDateTime::now_utc();
+    let signers: Vec<_> = found
+        .iter()
+        .map(|f| {
+            let v = pades::verify(approved, f, &node.trust, now).expect("valid");
+            assert!(v.timestamp.is_some());
+            v.nip
+        })
+        .collect();
+    assert_eq!(signers, [Some(BUDI.to_owned()), Some(JOKO.to_owned())]);
+}
+
+/// One byte of the stored update changed, then the update of another letter put in its
+/// place: each read is refused as an integrity incident.
+async fn tamper(node: &Node, id: &str) {
+    let stored: Vec<u8> =
+        sqlx::query_scalar("SELECT pdf_update FROM approvals WHERE document_id = $1")
+            .bind(id)
+            .fetch_one(node.store.pool())
+            .await
+            .expect("stored update");
+    let mut changed = stored.clone();
+    let middle = changed.len() / 2;
+    changed[middle] ^= 0x01;
+    for bad in [changed, b"%% nothing signed\n".to_vec()] {
+        sqlx::query("UPDATE approvals SET pdf_update = $1 WHERE document_id = $2")
+            .bind(&bad)
+            .bind(id)
+            .execute(node.store.pool())
+            .await
+            .expect("the insider writes");
+        let checked = documents::load_checked(node, id).await.expect("letter");
+        let e = documents::letter_pdf(node, &checked)
+            .await
+            .expect_err("refused");
+        assert!(matches!(e, docsvc::Error::Integrity(_)), "{e}");
+    }
+}
+
+/// poppler, qpdf and pyHanko on the approved letter in `w`: both signatures valid and
+/// trusted, the last over the whole file, the first's revision extended only by filling the
+/// approval field.
+fn outside_tools(w: &std::path::Path) {
+    let (ok, out) = run(w, "pdfsig", &["surat.pdf"]);
+    assert!(ok, "pdfsig: {out}");
+    assert_eq!(
+        out.matches("Signature Validation: Signature is Valid.")
+            .count(),
+        2,
+        "{out}"
+    );
+    assert_eq!(out.matches("Total document signed").count(), 1, "{out}");
+    assert!(out.contains("Budi Santoso"), "{out}");
+    let (ok, out) = run(w, "qpdf", &["--check", "surat.pdf"]);
+    assert!(ok, "qpdf --check: {out}");
+    assert!(
+        out.contains("No syntax or stream encoding errors found"),
+        "{out}"
+    );
+    let (ok, out) = pyhanko(w, "surat.pdf");
+    assert!(ok, "pyHanko: {out}");
+    let intact = ":INTACT:TRUSTED,TIMESTAMP_TOKEN<INTACT:TRUSTED>,";
+    let line = |field: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{field}:")))
+            .unwrap_or_else(|| panic!("pyHanko names {field}: {out}"))
+            .to_owned()
+    };
+    // The originator's: its revision extended only by filling the approval field.
+    let first = line("Tanda tangan elektronik");
+    assert!(
+        first.contains(&format!(
+            "{intact}EXTENDED_WITH_FORM_FILLING,ACCEPTABLE_MODIFICATIONS"
+        )),
+        "{first}"
+    );
+    let second = line("Persetujuan");
+    assert!(second.ends_with(&format!("{intact}UNTOUCHED")), "{second}");
+}
