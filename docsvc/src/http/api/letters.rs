@@ -172,11 +172,27 @@ async fn ingest_form(
                     n += 1;
                     continue;
                 }
+                (0, "surat") => {
+                    // A finished letter as PDF, which the node marks and signs in place.
+                    let file = field.file_name().unwrap_or("surat.pdf").to_owned();
+                    let pdf = crate::http::limits::read_field(
+                        &mut field,
+                        crate::letters::render::upload::MAX_UPLOAD,
+                        "surat",
+                    )
+                    .await?;
+                    drop(field);
+                    ingest
+                        .add_uploaded(&crate::letters::content::safe_file_name(&file), &pdf)
+                        .await?;
+                    n += 1;
+                    continue;
+                }
                 (0, "body") | (1.., "attachment") => {}
                 (0, _) => {
                     return Err(Error::invalid(
                         "form",
-                        "the second part must be `body` (a file) or `naskah` (JSON)",
+                        "the second part must be `body` (a file), `naskah` (JSON) or `surat` (a PDF to sign)",
                     ));
                 }
                 _ => return Err(Error::invalid("form", format!("unexpected part {name:?}"))),

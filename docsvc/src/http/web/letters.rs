@@ -241,7 +241,7 @@ async fn compose_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
                       input id="tempat" name="tempat" maxlength="100" placeholder=(node.config.organisation); }
                 div { label for="lampiran" { (l.t("Lampiran", "Enclosures")) }
                       input id="lampiran" name="lampiran" maxlength="100" placeholder="1 (satu) berkas"; }
-                div.wide { label for="body" { (l.t("Atau naskah jadi (PDF atau teks)", "Or a finished letter (PDF or text)")) }
+                div.wide { label for="body" { (l.t("Atau naskah jadi (PDF, ditandai dan ditandatangani di tempat; atau teks)", "Or a finished letter (PDF, marked and signed in place; or text)")) }
                       input id="body" name="body" type="file" accept="application/pdf,text/plain"; }
                 div.wide { label for="attachments" { (l.t("Lampiran", "Attachments")) }
                       input id="attachments" name="attachment" type="file" multiple; }

@@ -91,8 +91,10 @@ function compose(form) {
       }
       data.append("naskah", new Blob([JSON.stringify(naskah)], { type: "application/json" }));
     } else {
+      // A finished letter as PDF is marked and signed in place by the node; text stays a file.
       const body = file.files[0];
-      data.append("body", body, body.name);
+      const pdf = body.type === "application/pdf" || body.name.toLowerCase().endsWith(".pdf");
+      data.append(pdf ? "surat" : "body", body, body.name);
     }
     for (const f of document.getElementById("attachments").files) { data.append("attachment", f, f.name); }
 

@@ -442,13 +442,34 @@ impl<'a> Ingest<'a> {
     /// The letter rendered by the node from `naskah` (tata naskah dinas), PAdES-signed by the
     /// official with a QR code to the node's verification page, stored as the first part.
     pub async fn add_rendered(&mut self, naskah: &Naskah) -> Result<()> {
+        naskah.check()?;
+        self.add_signed_pdf("surat.pdf", naskah, None).await
+    }
+
+    /// A finished letter uploaded as PDF (`name`): every page marked, a signature sheet added
+    /// with the stamp and QR code, PAdES-signed like a rendered letter, stored as the first
+    /// part.
+    pub async fn add_uploaded(&mut self, name: &str, pdf: &[u8]) -> Result<()> {
+        let naskah = Naskah {
+            isi: String::new(),
+            tempat: None,
+            lampiran: None,
+        };
+        self.add_signed_pdf(name, &naskah, Some(pdf)).await
+    }
+
+    async fn add_signed_pdf(
+        &mut self,
+        name: &str,
+        naskah: &Naskah,
+        upload: Option<&[u8]>,
+    ) -> Result<()> {
         if !self.parts.is_empty() {
             return Err(Error::invalid(
-                "naskah",
-                "the rendered letter is the first part, before any attachment",
+                "surat",
+                "the signed letter is the first part, before any attachment",
             ));
         }
-        naskah.check()?;
         let node = self.node;
         let level = self.letter.classification;
         let policy = node.policy.current();
@@ -466,7 +487,7 @@ impl<'a> Ingest<'a> {
         )
         .map_err(|_| Error::invalid("dated", "the letter's date must be YYYY-MM-DD"))?;
         let signer = &self.caller.official;
-        let prepared = render::render(&render::Surat {
+        let surat = render::Surat {
             organisation: &node.config.organisation,
             agency: &signer.agency,
             nomor: &self.letter.nomor,
@@ -489,12 +510,16 @@ impl<'a> Ingest<'a> {
                 .into_iter()
                 .collect(),
             approval: self.awaiting_approval,
-        })?;
+        };
+        let prepared = match upload {
+            None => render::render(&surat)?,
+            Some(pdf) => render::upload::prepare(pdf, &surat)?,
+        };
         let pdf = sign_pdf(node, signer, level, prepared, None).await?;
         let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(
             bytes::Bytes::from(pdf),
         )]);
-        self.add_part("surat.pdf", "application/pdf", body).await?;
+        self.add_part(name, "application/pdf", body).await?;
         self.verification = Some(hex::encode(ring::digest::digest(
             &ring::digest::SHA256,
             token.as_bytes(),

@@ -9,7 +9,7 @@ use pdf_writer::{Chunk, Filter, Finish as _, Name, Rect, Ref, Str, TextStr};
 use time::OffsetDateTime;
 
 use super::file::{Trailer, append, bad, dict_of, object_at, objects, trailer};
-use super::pdf::{SLOT_FIELD, SLOT_NAME, SLOT_W, STAMP_H, deflate, pdf_date, text_box};
+use super::pdf::{SLOT_NAME, SLOT_W, STAMP_H, deflate, pdf_date, text_box};
 use super::{lines, tanggal, winansi};
 use crate::Result;
 use crate::crypto::pades::{self, Prepared};
@@ -22,40 +22,92 @@ pub struct Approver<'a> {
     pub at: OffsetDateTime,
 }
 
-/// The approval field of `pdf` (a letter sandi rendered and signed) while it is still
-/// empty: the last trailer and the field's object as written.
-fn empty_slot(pdf: &[u8]) -> Result<(Trailer, String)> {
+/// The numbers of the catalog's form fields (`/AcroForm /Fields`): only these are looked
+/// at, so a field of the same name elsewhere in a file (an uploaded PDF's own) is never
+/// taken for sandi's.
+fn form_fields(pdf: &[u8], last: &Trailer, objects: &[(u32, usize)]) -> Result<Vec<u32>> {
+    let unreadable = || bad("the letter's form does not read");
+    let root: u32 = last
+        .root
+        .split_ascii_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(unreadable)?;
+    let offset = objects
+        .iter()
+        .find(|(n, _)| *n == root)
+        .map(|(_, o)| *o)
+        .ok_or_else(unreadable)?;
+    let catalog = dict_of(object_at(pdf, offset)?).ok_or_else(unreadable)?;
+    let (_, form) = catalog.split_once("/AcroForm").ok_or_else(unreadable)?;
+    let (_, fields) = form.split_once("/Fields").ok_or_else(unreadable)?;
+    let refs = fields
+        .trim_start()
+        .strip_prefix('[')
+        .and_then(|l| l.split_once(']'))
+        .map(|(l, _)| l)
+        .ok_or_else(unreadable)?;
+    let words: Vec<&str> = refs.split_ascii_whitespace().collect();
+    words
+        .chunks(3)
+        .map(|r| match r {
+            [n, _, "R"] => n.parse().map_err(|_| unreadable()),
+            _ => Err(unreadable()),
+        })
+        .collect()
+}
+
+/// The signature field named `name` among the catalog's form fields of `pdf` (a letter sandi
+/// made), while it is still empty: the last trailer, the field's number and its object as
+/// written.
+fn empty_field(pdf: &[u8], name: &str) -> Result<(Trailer, u32, String)> {
     let last = trailer(pdf)?;
-    let number = u32::try_from(SLOT_FIELD).map_err(|_| bad("the approval field's number"))?;
-    let offset = objects(pdf, last.xref)?
-        .into_iter()
-        .find(|(n, _)| *n == number)
-        .map(|(_, o)| o)
-        .ok_or_else(|| bad("the letter has no approval field"))?;
-    let dict =
-        dict_of(object_at(pdf, offset)?).ok_or_else(|| bad("the approval field does not read"))?;
-    let own = dict.starts_with(&format!("{SLOT_FIELD} 0 obj\n"))
-        && dict.contains("/FT /Sig")
-        && dict.contains(&format!("/T ({SLOT_NAME})"));
-    if !own {
-        return Err(bad("the letter has no approval field"));
+    let objects = objects(pdf, last.xref)?;
+    let title = format!("/T ({name})");
+    for number in form_fields(pdf, &last, &objects)? {
+        let Some(offset) = objects.iter().find(|(n, _)| *n == number).map(|(_, o)| *o) else {
+            continue;
+        };
+        let Some(dict) = dict_of(object_at(pdf, offset)?) else {
+            continue;
+        };
+        if !(dict.starts_with(&format!("{number} 0 obj"))
+            && dict.contains("/FT /Sig")
+            && dict.contains(&title))
+        {
+            continue;
+        }
+        if dict.lines().any(|l| l.trim_start().starts_with("/V ")) {
+            return Err(bad("the signature field is already signed"));
+        }
+        return Ok((last, number, dict.to_owned()));
     }
-    if dict.lines().any(|l| l.trim_start().starts_with("/V ")) {
-        return Err(bad("the approval field is already signed"));
-    }
-    Ok((last, dict.to_owned()))
+    Err(bad("the letter has no such signature field"))
 }
 
-/// Whether `pdf` was rendered with an empty approval field.
+/// Whether `pdf` was made with an empty approval field.
 pub fn has_slot(pdf: &[u8]) -> bool {
-    empty_slot(pdf).is_ok()
+    empty_field(pdf, SLOT_NAME).is_ok()
 }
 
-/// `pdf` with the approval's update appended: the field filled with a signature dictionary
-/// reserved for the approver's CMS and the approval's look. Ready for
-/// [`Prepared::digest`]; the letter's bytes are not searched or changed.
-pub fn update(pdf: &[u8], a: &Approver<'_>) -> Result<Prepared> {
-    let (last, field) = empty_slot(pdf)?;
+/// A signature to put in an empty field: whose, why, when, and how it looks.
+pub(super) struct Fill<'a> {
+    pub field: &'a str,
+    pub signer: &'a str,
+    pub reason: &'a str,
+    pub location: Option<&'a str>,
+    pub at: OffsetDateTime,
+    /// The appearance's content (fonts `F1` and `F2`: Helvetica and its bold), `size` wide
+    /// and high.
+    pub look: Vec<u8>,
+    pub size: (f32, f32),
+}
+
+/// `pdf` with an update appended that fills the empty signature field `f.field`: a
+/// signature dictionary reserved for a CMS, and the field's look. Ready for
+/// [`Prepared::digest`]; the file's bytes before it are not searched or changed.
+pub(super) fn fill(pdf: &[u8], f: &Fill<'_>) -> Result<Prepared> {
+    let (last, number, field) = empty_field(pdf, f.field)?;
     let first = i32::try_from(last.size).map_err(|_| bad("a /Size out of range"))?;
     let (sig, look, regular, bold) = (
         Ref::new(first),
@@ -74,15 +126,57 @@ pub fn update(pdf: &[u8], a: &Approver<'_>) -> Result<Prepared> {
         .array()
         .items(pades::BYTE_RANGE_PLACEHOLDER);
     d.pair(Name(b"Contents"), Str(&[0xFF; pades::RESERVED]))
-        .pair(Name(b"M"), pdf_date(a.at))
-        .pair(Name(b"Name"), TextStr(a.name))
-        .pair(
-            Name(b"Reason"),
-            TextStr("Persetujuan kedua (kendali ganda)"),
-        );
+        .pair(Name(b"M"), pdf_date(f.at))
+        .pair(Name(b"Name"), TextStr(f.signer))
+        .pair(Name(b"Reason"), TextStr(f.reason));
+    if let Some(l) = f.location {
+        d.pair(Name(b"Location"), TextStr(l));
+    }
     d.finish();
     objects.push((sig, c));
 
+    let content = deflate(&f.look);
+    let mut c = Chunk::new();
+    let mut x = c.form_xobject(look, &content);
+    x.filter(Filter::FlateDecode);
+    x.bbox(Rect::new(0.0, 0.0, f.size.0, f.size.1));
+    x.resources()
+        .fonts()
+        .pair(Name(b"F1"), regular)
+        .pair(Name(b"F2"), bold);
+    x.finish();
+    objects.push((look, c));
+    for (id, name) in [(regular, &b"Helvetica"[..]), (bold, b"Helvetica-Bold")] {
+        let mut c = Chunk::new();
+        c.type1_font(id)
+            .base_font(Name(name))
+            .encoding_predefined(Name(b"WinAnsiEncoding"));
+        objects.push((id, c));
+    }
+
+    // The field as it was, now with its value and its look.
+    let close = field
+        .rfind(">>")
+        .ok_or_else(|| bad("the signature field does not read"))?;
+    let filled = format!(
+        "{}  /V {} 0 R\n  /AP << /N {} 0 R >>\n{}",
+        &field[..close],
+        sig.get(),
+        look.get(),
+        &field[close..]
+    );
+
+    let mut written: Vec<(u32, Vec<u8>)> = objects
+        .into_iter()
+        .map(|(id, c)| (id.get().unsigned_abs(), c.as_bytes().to_vec()))
+        .collect();
+    written.push((number, filled.into_bytes()));
+    Prepared::after(append(pdf, &written, &last), pdf.len())
+}
+
+/// `pdf` with the approval's update appended: the "Persetujuan" field filled with a signature
+/// dictionary reserved for the approver's CMS and the approval's look.
+pub fn update(pdf: &[u8], a: &Approver<'_>) -> Result<Prepared> {
     let when = a.at.to_offset(time::UtcOffset::UTC);
     let texts = [
         "Disetujui secara elektronik oleh".to_owned(),
@@ -107,43 +201,18 @@ pub fn update(pdf: &[u8], a: &Approver<'_>) -> Result<Prepared> {
                 .unwrap_or_default()
         })
         .collect();
-    let content = deflate(&text_box(&shown, SLOT_W, STAMP_H));
-    let mut c = Chunk::new();
-    let mut x = c.form_xobject(look, &content);
-    x.filter(Filter::FlateDecode);
-    x.bbox(Rect::new(0.0, 0.0, SLOT_W, STAMP_H));
-    x.resources()
-        .fonts()
-        .pair(Name(b"F1"), regular)
-        .pair(Name(b"F2"), bold);
-    x.finish();
-    objects.push((look, c));
-    for (id, name) in [(regular, &b"Helvetica"[..]), (bold, b"Helvetica-Bold")] {
-        let mut c = Chunk::new();
-        c.type1_font(id)
-            .base_font(Name(name))
-            .encoding_predefined(Name(b"WinAnsiEncoding"));
-        objects.push((id, c));
-    }
-
-    // The field as it was, now with its value and its look.
-    let close = field
-        .rfind(">>")
-        .ok_or_else(|| bad("the approval field does not read"))?;
-    let filled = format!(
-        "{}  /V {} 0 R\n  /AP << /N {} 0 R >>\n{}",
-        &field[..close],
-        sig.get(),
-        look.get(),
-        &field[close..]
-    );
-
-    let mut written: Vec<(u32, Vec<u8>)> = objects
-        .into_iter()
-        .map(|(id, c)| (id.get().unsigned_abs(), c.as_bytes().to_vec()))
-        .collect();
-    written.push((SLOT_FIELD.unsigned_abs(), filled.into_bytes()));
-    Prepared::after(append(pdf, &written, &last), pdf.len())
+    fill(
+        pdf,
+        &Fill {
+            field: SLOT_NAME,
+            signer: a.name,
+            reason: "Persetujuan kedua (kendali ganda)",
+            location: None,
+            at: a.at,
+            look: text_box(&shown, SLOT_W, STAMP_H),
+            size: (SLOT_W, STAMP_H),
+        },
+    )
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 use pdf_writer::{Content, Name, Str};
 
 use super::file::{bad, dict_of, object_at, objects, trailer};
-use super::pdf::{HEIGHT, WIDTH, measure};
+use super::pdf::{COPY_BOLD, COPY_REGULAR, HEIGHT, WIDTH, measure};
 use super::winansi;
 use crate::Result;
 
@@ -70,7 +70,7 @@ fn marks(m: &CopyMark<'_>) -> Vec<u8> {
     for row in 0..6 {
         let y = 140.0 + row as f32 * 115.0;
         c.begin_text();
-        c.set_font(Name(b"F2"), 13.0);
+        c.set_font(Name(COPY_BOLD), 13.0);
         // 30 degrees: cos 0.866, sin 0.5.
         c.set_text_matrix([0.866, 0.5, -0.5, 0.866, 60.0, y]);
         c.show(Str(&reader));
@@ -80,12 +80,12 @@ fn marks(m: &CopyMark<'_>) -> Vec<u8> {
     c.set_fill_rgb(0.0, 0.0, 0.0);
     let w = measure(&number, 10.0, true);
     c.begin_text();
-    c.set_font(Name(b"F2"), 10.0);
+    c.set_font(Name(COPY_BOLD), 10.0);
     c.next_line(WIDTH - 56.0 - w, HEIGHT - 50.0);
     c.show(Str(&number));
     c.end_text();
     c.begin_text();
-    c.set_font(Name(b"F1"), 7.0);
+    c.set_font(Name(COPY_REGULAR), 7.0);
     c.next_line(70.0, 36.0);
     c.show(Str(&reader));
     c.end_text();
@@ -114,14 +114,26 @@ pub fn numbered_copy(pdf: &[u8], m: &CopyMark<'_>) -> Result<Vec<u8>> {
             continue;
         }
         if let Some(page) = pages.iter().find(|p| p.id == number) {
+            // Marks drawn in fonts a page does not name would not show: such a page (of a
+            // letter made before copies had their own font names) is not copied unmarked.
+            if !page.dict.contains("/SandiF1 ") || !page.dict.contains("/SandiF2 ") {
+                return Err(bad("a page without the fonts a copy's marks need"));
+            }
             // The page again, its content now the original and the marks after it.
             let (before, after) = page
                 .dict
                 .split_once("/Contents ")
                 .ok_or_else(|| bad("a page without content"))?;
-            let (reference, rest) = after
-                .split_once(" R")
-                .ok_or_else(|| bad("a page whose content is not one stream"))?;
+            // One stream (`N 0 R`) or an array of them (`[N 0 R …]`).
+            let (reference, rest) = match after.strip_prefix('[') {
+                Some(array) => array
+                    .split_once(']')
+                    .map(|(l, r)| (l.trim_end().trim_end_matches(" R"), r))
+                    .ok_or_else(|| bad("a page whose content does not read"))?,
+                None => after
+                    .split_once(" R")
+                    .ok_or_else(|| bad("a page whose content does not read"))?,
+            };
             let marks_id = next;
             next += 1;
             offsets.push((marks_id, out.len()));

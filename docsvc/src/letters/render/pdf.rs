@@ -58,9 +58,8 @@ pub(super) struct Slot {
 }
 
 pub(super) const SLOT_W: f32 = 200.0;
-/// The approval field's object number, fixed so that the approval's update can check it is
-/// the field it fills ([`super::approval`]).
-pub(super) const SLOT_FIELD: i32 = 8;
+/// The signer's field's name (`/T`).
+pub(super) const FIELD_NAME: &str = "Tanda tangan elektronik";
 /// The approval field's name (`/T`).
 pub(super) const SLOT_NAME: &str = "Persetujuan";
 
@@ -97,6 +96,11 @@ pub(super) fn measure(text: &[u8], size: f32, bold: bool) -> f32 {
     units as f32 * size / 1000.0
 }
 
+/// The names every page of a letter sandi made gives Helvetica and its bold, for the marks
+/// of a numbered copy ([`super::copy`]): an uploaded page's own fonts may be called anything.
+pub(super) const COPY_REGULAR: &[u8] = b"SandiF1";
+pub(super) const COPY_BOLD: &[u8] = b"SandiF2";
+
 const REGULAR: Name<'static> = Name(b"F1");
 const BOLD: Name<'static> = Name(b"F2");
 
@@ -104,7 +108,7 @@ fn font(bold: bool) -> Name<'static> {
     if bold { BOLD } else { REGULAR }
 }
 
-fn draw(c: &mut Content, op: &Op) {
+pub(super) fn draw(c: &mut Content, op: &Op) {
     match op {
         Op::Text {
             x,
@@ -130,18 +134,31 @@ fn draw(c: &mut Content, op: &Op) {
 
 /// The marking, centred at the top and bottom of a page, and the page number.
 fn markings(c: &mut Content, meta: &Meta<'_>, page: usize, pages: usize) {
-    let [red, green, blue] = meta.colour;
-    let width = measure(&meta.marking, 12.0, true);
+    page_marks(c, &meta.marking, meta.colour, (WIDTH, HEIGHT), page, pages);
+}
+
+/// The marking in `colour`, centred at the top and bottom of a page `size` points wide and
+/// high, and "Halaman i dari n" at the foot.
+pub(super) fn page_marks(
+    c: &mut Content,
+    marking: &[u8],
+    colour: [f32; 3],
+    (page_w, page_h): (f32, f32),
+    page: usize,
+    pages: usize,
+) {
+    let [red, green, blue] = colour;
+    let width = measure(marking, 12.0, true);
     c.set_fill_rgb(red, green, blue);
-    for y in [HEIGHT - 34.0, 22.0] {
+    for y in [page_h - 34.0, 22.0] {
         draw(
             c,
             &Op::Text {
-                x: (WIDTH - width) / 2.0,
+                x: (page_w - width) / 2.0,
                 y,
                 size: 12.0,
                 bold: true,
-                text: meta.marking.clone(),
+                text: marking.to_vec(),
             },
         );
     }
@@ -151,7 +168,7 @@ fn markings(c: &mut Content, meta: &Meta<'_>, page: usize, pages: usize) {
     draw(
         c,
         &Op::Text {
-            x: WIDTH - 56.0 - w,
+            x: page_w - 56.0 - w,
             y: 22.0,
             size: 8.0,
             bold: false,
@@ -186,7 +203,7 @@ pub(super) fn text_box(lines: &[Vec<u8>], w: f32, h: f32) -> Vec<u8> {
 
 /// The stamp's appearance: the QR code on the left, the lines beside it.
 #[allow(clippy::cast_precision_loss)] // module counts of a QR code
-fn stamp_appearance(stamp: &Stamp) -> Vec<u8> {
+pub(super) fn stamp_appearance(stamp: &Stamp) -> Vec<u8> {
     let mut c = Content::new();
     c.set_stroke_rgb(0.4, 0.4, 0.4);
     c.set_line_width(0.5);
@@ -258,7 +275,6 @@ pub(super) fn write(
     let (catalog, tree, regular, bold) = (alloc(), alloc(), alloc(), alloc());
     let (field, sig, appearance) = (alloc(), alloc(), alloc());
     let slot_field = slot.map(|_| alloc());
-    debug_assert!(slot_field.is_none_or(|r| r.get() == SLOT_FIELD));
     let fields: Vec<Ref> = std::iter::once(field).chain(slot_field).collect();
     let ids: Vec<(Ref, Ref)> = pages.iter().map(|_| (alloc(), alloc())).collect();
     let dss = alloc();
@@ -305,10 +321,13 @@ pub(super) fn write(
         p.media_box(Rect::new(0.0, 0.0, WIDTH, HEIGHT))
             .parent(tree)
             .contents(*content);
+        // The same fonts under the names a numbered copy's marks are drawn in.
         p.resources()
             .fonts()
             .pair(REGULAR, regular)
-            .pair(BOLD, bold);
+            .pair(BOLD, bold)
+            .pair(Name(COPY_REGULAR), regular)
+            .pair(Name(COPY_BOLD), bold);
         if i == stamp.page {
             p.annotations(fields.iter().copied());
         }
@@ -327,7 +346,7 @@ pub(super) fn write(
 
     let mut f = pdf.form_field(field);
     f.field_type(FieldType::Signature)
-        .partial_name(TextStr("Tanda tangan elektronik"));
+        .partial_name(TextStr(FIELD_NAME));
     f.pair(Name(b"V"), sig);
     let mut w = f.into_annotation();
     w.rect(Rect::new(

@@ -1,0 +1,276 @@
+//! Issue 20, a finished letter uploaded as PDF (drafted elsewhere): the node marks every page
+//! with the level at top and bottom and its page number, adds a signature sheet (lembar
+//! pengesahan) with the stamp and QR code, and signs it in place as PAdES B-T. The uploads
+//! are PDFs written by tools we did not write (poppler's cairo backend; qpdf with object and
+//! cross-reference streams). Checked by `pdfsig`, pyHanko, `qpdf --check` and `pdftotext`;
+//! a SANGAT RAHASIA upload takes its approval as a second signature; a numbered copy of an
+//! uploaded letter is marked on every page. A signed, an encrypted and a non-PDF upload are
+//! refused.
+
+mod common;
+
+use std::path::Path;
+
+use docsvc::crypto::envelope::Urgency;
+use docsvc::letters::documents::{self, Ingest, NewLetter};
+use docsvc::letters::{copies, render, verification};
+use docsvc::node::Node;
+use policies::Level;
+
+use common::pdf::{JOKO, SITI, pyhanko, qr_url, rendered_letter, run, screenshots};
+use common::{BUDI, node_pins, stepped_up};
+use sandi_e2e::steps::Steps;
+
+/// Budi's letter of `level` to Siti (Joko for SANGAT RAHASIA) with `pdf` as its body.
+async fn upload(node: &Node, level: Level, pdf: &[u8]) -> docsvc::Result<String> {
+    let sr = level == Level::SangatRahasia;
+    let mut ingest = Ingest::begin(
+        node,
+        stepped_up(node, BUDI).await,
+        NewLetter {
+            nomor: "800/77/DINKES/XII/2026".into(),
+            perihal: "Laporan pengamanan persandian".into(),
+            classification: level,
+            urgency: Urgency::Biasa,
+            recipients: vec![if sr { JOKO } else { SITI }.into()],
+            copies: vec![],
+            dated: Some("2026-12-01".into()),
+        },
+    )
+    .await?;
+    if let Err(e) = ingest.add_uploaded("laporan.pdf", pdf).await {
+        ingest.abort().await;
+        return Err(e);
+    }
+    Ok(ingest.finish().await?.manifest.id)
+}
+
+/// Two PDFs drafted elsewhere: a letter printed to PDF by headless Chromium (as an official
+/// saves a page as PDF), and the same rewritten by qpdf with object and cross-reference
+/// streams.
+fn foreign_pdfs(w: &Path) -> Vec<(String, Vec<u8>)> {
+    let paragraphs = (1..=14)
+        .map(|i| {
+            format!(
+                "<p>{i}. Sehubungan dengan pelaksanaan pengamanan informasi berklasifikasi, \
+                 setiap perangkat daerah wajib menyusun daftar informasi yang dikecualikan \
+                 dan melaporkannya kepada Dinas Komunikasi dan Informatika.</p>"
+            )
+        })
+        .collect::<Vec<_>>()
+        .concat();
+    std::fs::write(
+        w.join("konsep.html"),
+        format!(
+            "<!doctype html><html lang=id><meta charset=utf-8><style>@page {{ size: A4; \
+             margin: 25mm }} body {{ font: 13pt serif }}</style><h1>Laporan</h1>{paragraphs}"
+        ),
+    )
+    .expect("write");
+    let page = format!("file://{}", w.join("konsep.html").display());
+    let (ok, out) = run(
+        w,
+        "chromium",
+        &[
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+            "--print-to-pdf=cetak.pdf",
+            &page,
+        ],
+    );
+    assert!(ok, "chromium --print-to-pdf: {out}");
+    let (ok, out) = run(
+        w,
+        "qpdf",
+        &["--object-streams=generate", "cetak.pdf", "modern.pdf"],
+    );
+    assert!(ok, "qpdf: {out}");
+    ["cetak.pdf", "modern.pdf"]
+        .iter()
+        .map(|f| {
+            (
+                (*f).to_owned(),
+                std::fs::read(w.join(f)).expect("foreign PDF"),
+            )
+        })
+        .collect()
+}
+
+async fn stored_pdf(node: &Node, id: &str) -> Vec<u8> {
+    let checked = documents::load_checked(node, id).await.expect("letter");
+    documents::letter_pdf(node, &checked)
+        .await
+        .expect("reads")
+        .expect("a PDF")
+}
+
+/// pdfsig, qpdf and pyHanko on `file` in `w`: `signatures` valid, the last over the whole
+/// file; pdftotext finds the marking on every page, the upload's words and the sheet.
+fn outside_tools_accept(w: &Path, file: &str, signatures: usize, marking: &str) -> usize {
+    let (ok, out) = run(w, "pdfsig", &[file]);
+    assert!(ok, "pdfsig: {out}");
+    assert_eq!(
+        out.matches("Signature Validation: Signature is Valid.")
+            .count(),
+        signatures,
+        "{out}"
+    );
+    assert_eq!(out.matches("Total document signed").count(), 1, "{out}");
+    let (ok, out) = run(w, "qpdf", &["--check", file]);
+    assert!(ok, "qpdf --check: {out}");
+    assert!(
+        out.contains("No syntax or stream encoding errors found"),
+        "{out}"
+    );
+    let (ok, out) = pyhanko(w, file);
+    assert!(ok, "pyHanko: {out}");
+    assert_eq!(
+        out.matches(":INTACT:TRUSTED,TIMESTAMP_TOKEN<INTACT:TRUSTED>,")
+            .count(),
+        signatures,
+        "pyHanko: {out}"
+    );
+    let (ok, text) = run(w, "pdftotext", &["-layout", file, "-"]);
+    assert!(ok, "pdftotext: {text}");
+    let pages: Vec<&str> = text
+        .split('\u{c}')
+        .filter(|p| !p.trim().is_empty())
+        .collect();
+    assert!(pages.len() >= 3, "{} pages", pages.len());
+    for (i, page) in pages.iter().enumerate() {
+        assert!(page.matches(marking).count() >= 2, "page {}: {page}", i + 1);
+        assert!(
+            page.contains(&format!("Halaman {} dari {}", i + 1, pages.len())),
+            "page {}: {page}",
+            i + 1
+        );
+    }
+    assert!(pages[0].contains("Sehubungan dengan"), "{}", pages[0]);
+    let sheet = pages.last().expect("the sheet");
+    assert!(sheet.contains("LEMBAR PENGESAHAN"), "{sheet}");
+    assert!(sheet.contains("Budi Santoso"), "{sheet}");
+    pages.len()
+}
+
+/// The first page and the signature sheet of `file` as PNG, beside the web UI's screenshots.
+fn keep_pages(w: &Path, file: &str, prefix: &str) {
+    let out = screenshots().join(prefix);
+    let out = out.to_str().expect("path");
+    let (ok, text) = run(w, "pdftoppm", &["-png", "-r", "70", file, out]);
+    assert!(ok, "pdftoppm: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_uploaded_pdf_is_marked_on_every_page_and_signed_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (node, _) = node_pins(dir.path(), None).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let w = work.path();
+    std::fs::write(
+        w.join("root.pem"),
+        std::fs::read_to_string(node.layout.ca("root.pem")).expect("root"),
+    )
+    .expect("root");
+    let uploads = foreign_pdfs(w);
+    let mut steps = Steps::new();
+    for (name, pdf) in &uploads {
+        steps
+            .run_async(
+                &format!("{name}: RAHASIA, marked and signed"),
+                Box::pin(async {
+                    let id = upload(&node, Level::Rahasia, pdf).await.expect("stored");
+                    let signed = stored_pdf(&node, &id).await;
+                    let file = format!("signed-{name}");
+                    std::fs::write(w.join(&file), &signed).expect("write");
+                    let pages = outside_tools_accept(w, &file, 1, "RAHASIA");
+                    // The sheet's QR code leads to the verification page, which finds it valid.
+                    let url = qr_url(&signed, pages, None);
+                    let token = url.rsplit('/').next().expect("token");
+                    let report = verification::by_token(&node, token, None)
+                        .await
+                        .expect("answers")
+                        .expect("a known token");
+                    assert!(report.valid && report.signers.len() == 1, "{report:?}");
+                    keep_pages(
+                        w,
+                        &file,
+                        &format!("unggahan-{}", name.trim_end_matches(".pdf")),
+                    );
+                    let copy = copies::make(&node, &stepped_up(&node, SITI).await, &id)
+                        .await
+                        .expect("a numbered copy");
+                    let copy_file = format!("salinan-{name}");
+                    std::fs::write(w.join(&copy_file), &copy.pdf).expect("write");
+                    let (ok, out) = run(w, "qpdf", &["--check", &copy_file]);
+                    assert!(ok, "qpdf --check on the copy: {out}");
+                    let (_, text) = run(w, "pdftotext", &[&copy_file, "-"]);
+                    let pages = text.split('\u{c}').filter(|p| !p.trim().is_empty()).count();
+                    assert_eq!(text.matches("SALINAN KE-1 DARI 2").count(), pages, "{text}");
+                }),
+            )
+            .await;
+    }
+    steps
+        .run_async(
+            "SANGAT RAHASIA: the approval signs it too",
+            Box::pin(async {
+                let id = upload(&node, Level::SangatRahasia, &uploads[1].1)
+                    .await
+                    .expect("stored");
+                let checked = documents::load_checked(&node, &id).await.expect("letter");
+                let original = documents::original_pdf(&node, &checked)
+                    .await
+                    .expect("reads")
+                    .expect("a PDF");
+                assert!(render::approval::has_slot(&original));
+                documents::approve(&node, &stepped_up(&node, JOKO).await, &id)
+                    .await
+                    .expect("approved");
+                std::fs::write(w.join("disetujui.pdf"), stored_pdf(&node, &id).await)
+                    .expect("write");
+                outside_tools_accept(w, "disetujui.pdf", 2, "SANGAT RAHASIA");
+            }),
+        )
+        .await;
+    steps
+        .run_async(
+            "signed, encrypted or not a PDF: refused",
+            Box::pin(refused(&node, w)),
+        )
+        .await;
+    steps.finish();
+}
+
+/// An upload already signed (sandi's own letter), one encrypted by qpdf, and one that is not
+/// a PDF: each refused as bad input, nothing stored.
+async fn refused(node: &Node, w: &Path) {
+    let (_, signed) = rendered_letter(node, Level::Biasa, "Sudah ditandatangani", 2).await;
+    let (ok, out) = run(
+        w,
+        "qpdf",
+        &[
+            "--encrypt",
+            "rahasia",
+            "rahasia",
+            "256",
+            "--",
+            "cetak.pdf",
+            "terkunci.pdf",
+        ],
+    );
+    assert!(ok, "qpdf --encrypt: {out}");
+    let locked = std::fs::read(w.join("terkunci.pdf")).expect("encrypted");
+    for (what, pdf, says) in [
+        ("signed", signed, "already signed"),
+        ("encrypted", locked, "encrypted"),
+        ("not a PDF", b"%PDF-1.7\nbukan pdf".to_vec(), "not a PDF"),
+    ] {
+        let e = upload(node, Level::Biasa, &pdf).await.expect_err(what);
+        assert!(
+            matches!(&e, docsvc::Error::InvalidInput { .. }) && e.to_string().contains(says),
+            "{what}: {e}"
+        );
+    }
+}
