@@ -189,14 +189,14 @@ async fn the_qr_code_leads_to_the_page(node: &Node, w: &Path, id: &str, pages: u
 }
 
 fn one_byte_changed_is_refused(node: &Node, w: &Path, pdf: &[u8]) {
-    // One byte changed inside what the signature covers: the first letter of its reason
-    // (the pages' words are compressed).
+    // One byte changed inside what the signature covers: a digit of the signing time the
+    // signature dictionary claims (the pages' words are compressed).
     let at = pdf
-        .windows(b"Penandatanganan".len())
-        .position(|w| w == b"Penandatanganan")
-        .expect("the signature's reason");
+        .windows(b"/M (D:".len())
+        .position(|w| w == b"/M (D:")
+        .expect("the signature's time");
     let mut changed = pdf.to_vec();
-    changed[at] = b'Q';
+    changed[at + 8] = if changed[at + 8] == b'1' { b'2' } else { b'1' };
     std::fs::write(w.join("changed.pdf"), &changed).expect("write");
     let found = pades::embedded(&changed).expect("the signature is still found");
     assert!(
@@ -404,10 +404,10 @@ async fn in_the_browser(steps: &mut Steps, p: &Page<'_>, biasa: &[u8], dir: &Pat
                 std::fs::write(files.join("asli.pdf"), biasa).expect("write");
                 let mut changed = biasa.to_vec();
                 let at = changed
-                    .windows(b"Penandatanganan".len())
-                    .position(|w| w == b"Penandatanganan")
-                    .expect("the signature's reason");
-                changed[at + 1] = b'X';
+                    .windows(b"/M (D:".len())
+                    .position(|w| w == b"/M (D:")
+                    .expect("the signature's time");
+                changed[at + 8] = if changed[at + 8] == b'1' { b'2' } else { b'1' };
                 std::fs::write(files.join("ubah.pdf"), &changed).expect("write");
                 let page = browser
                     .upload(&format!("{base}/verifikasi"), &files.join("asli.pdf"))

@@ -236,6 +236,12 @@ async fn an_uploaded_pdf_is_marked_on_every_page_and_signed_in_place() {
         .await;
     steps
         .run_async(
+            "a hostile upload: its state, crop box, cover and script do not hide the marks",
+            Box::pin(hostile(&node, w)),
+        )
+        .await;
+    steps
+        .run_async(
             "signed, encrypted or not a PDF: refused",
             Box::pin(refused(&node, w)),
         )
@@ -273,4 +279,76 @@ async fn refused(node: &Node, w: &Path) {
             "{what}: {e}"
         );
     }
+}
+
+/// A page that pops more graphics states than it pushed, clips everything away and turns text
+/// invisible after its words; a crop box that would cut the margins off; a white square
+/// annotation over the whole page; a script run on opening; a trailer with a second `/Root`
+/// hidden in it. Once signed, the page shows the marking in red at its top (poppler renders
+/// it), and none of the rest is left in the file.
+async fn hostile(node: &Node, w: &Path) {
+    let content = b"Q Q Q BT /F1 18 Tf 72 700 Td (Isi surat yang bermusuhan) Tj ET \
+        0 0 0 0 re W n 3 Tr 1 1 1 rg";
+    let mut pdf = b"%PDF-1.7\n1 0 obj <</Type/Catalog/Pages 2 0 R/OpenAction 6 0 R>> endobj\n\
+        2 0 obj <</Type/Pages/Kids[3 0 R]/Count 1>> endobj\n\
+        3 0 obj <</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/CropBox[60 60 535 782]\
+        /Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>/Annots[7 0 R]>> endobj\n"
+        .to_vec();
+    pdf.extend_from_slice(format!("4 0 obj <</Length {}>> stream\n", content.len()).as_bytes());
+    pdf.extend_from_slice(content);
+    pdf.extend_from_slice(
+        b"\nendstream endobj\n5 0 obj <</Type/Font/Subtype/Type1/BaseFont/Helvetica>> endobj\n\
+        6 0 obj <</S/JavaScript/JS(app.alert\\(1\\))>> endobj\n\
+        7 0 obj <</Type/Annot/Subtype/Square/Rect[0 0 595 842]/IC[1 1 1]/C[1 1 1]/F 4>> endobj\n\
+        trailer <</Root 1 0 R/Zz <</Root 3 0 R/Size 2>>>>\n%%EOF\n",
+    );
+    let id = upload(node, Level::Rahasia, &pdf).await.expect("stored");
+    let signed = stored_pdf(node, &id).await;
+    for gone in [
+        &b"/OpenAction"[..],
+        b"/JavaScript",
+        b"/CropBox",
+        b"/Square",
+        b"/Zz",
+    ] {
+        assert!(
+            !signed.windows(gone.len()).any(|x| x == gone),
+            "{} left in the file",
+            String::from_utf8_lossy(gone)
+        );
+    }
+    std::fs::write(w.join("hostile.pdf"), &signed).expect("write");
+    let (ok, out) = run(w, "pdfsig", &["hostile.pdf"]);
+    assert!(ok && out.contains("Signature is Valid."), "pdfsig: {out}");
+    // Page 1 as pixels (PPM): red marking pixels in its top band.
+    let (ok, out) = run(
+        w,
+        "pdftoppm",
+        &["-r", "40", "-f", "1", "-l", "1", "hostile.pdf", "hostile"],
+    );
+    assert!(ok, "pdftoppm: {out}");
+    let ppm = std::fs::read_dir(w)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy().starts_with("hostile") && n.to_string_lossy().ends_with(".ppm")
+            })
+        })
+        .expect("a PPM");
+    let image = std::fs::read(ppm).expect("ppm");
+    let text = String::from_utf8_lossy(&image[..32.min(image.len())]).into_owned();
+    let mut head = text.split_ascii_whitespace();
+    assert_eq!(head.next(), Some("P6"));
+    let width: usize = head.next().and_then(|v| v.parse().ok()).expect("width");
+    let height: usize = head.next().and_then(|v| v.parse().ok()).expect("height");
+    let pixels = &image[image.len() - width * height * 3..];
+    let red = pixels[..width * (height / 12) * 3]
+        .chunks(3)
+        .filter(|p| p[0] > 150 && p[1] < 90 && p[2] < 110)
+        .count();
+    assert!(
+        red > 10,
+        "the marking shows in red at the top: {red} red pixels"
+    );
 }

@@ -30,8 +30,11 @@ pub fn count(c: &Checked) -> i64 {
     i64::try_from(c.manifest.recipients.len() + c.manifest.copies.len() + 1).unwrap_or(i64::MAX)
 }
 
-/// The signed PDF of a letter the node rendered (its first part, with its approval when it
-/// has one), read whole; `None` for a letter whose first part is not one.
+/// The signed PDF of a letter the node rendered or signed from an upload (its first part,
+/// with its approval when it has one), read whole; `None` for a letter whose first part is
+/// no PDF or one with no signature (a file kept as it was sent). A PDF that carries a
+/// signature but not as sandi makes them (first by the originator, then only by its
+/// approver) is refused, not shown as it is.
 async fn rendered_pdf(node: &Node, checked: &Checked) -> Result<Option<Vec<u8>>> {
     let (pdf, approved) = match documents::approved_pdf(node, checked).await? {
         Some(pdf) => (pdf, true),
@@ -40,24 +43,27 @@ async fn rendered_pdf(node: &Node, checked: &Checked) -> Result<Option<Vec<u8>>>
             None => return Ok(None),
         },
     };
-    // Only a PDF signed first, validly, by the letter's originator (and after that only by
-    // its approver, which `approved_pdf` checked) is one sandi rendered: an uploaded PDF of
-    // any other shape could steer the marks away from its real pages.
-    let Ok(found) = pades::embedded(&pdf) else {
-        return Ok(None);
+    let found = match pades::embedded(&pdf) {
+        Ok(found) if !found.is_empty() => found,
+        _ => return Ok(None),
     };
-    let (Some(first), true) = (found.first(), found.len() == 1 + usize::from(approved)) else {
-        return Ok(None);
-    };
-    let Ok(v) = pades::verify(&pdf, first, &node.trust, time::OffsetDateTime::now_utc()) else {
-        return Ok(None);
-    };
+    let first = &found[0];
+    let v = pades::verify(&pdf, first, &node.trust, time::OffsetDateTime::now_utc())?;
     let originator = checked.manifest.originator.split('@').next();
-    if !(first.covers_whole || approved) || v.nip.as_deref() != originator {
-        return Ok(None);
+    if found.len() != 1 + usize::from(approved)
+        || !(first.covers_whole || approved)
+        || v.nip.as_deref() != originator
+    {
+        return Err(Error::invalid(
+            "copy",
+            "the letter's PDF is not signed as sandi signs letters",
+        ));
     }
     Ok(Some(pdf))
 }
+
+/// The font name every page of a letter signed since numbered copies is given.
+const COPY_FONT: &[u8] = b"/SandiF1 ";
 
 fn not_rendered() -> Error {
     Error::invalid(
@@ -95,6 +101,10 @@ pub async fn view(node: &Node, caller: &Caller, checked: &Checked) -> Result<Opt
     let Some(pdf) = rendered_pdf(node, checked).await? else {
         return Ok(None);
     };
+    // A letter signed before copies had fonts of their own names is shown as it was then.
+    if !pdf.windows(COPY_FONT.len()).any(|w| w == COPY_FONT) {
+        return Ok(None);
+    }
     let o = &caller.official;
     let at = crate::now_rfc3339();
     let mark = CopyMark {

@@ -513,7 +513,14 @@ impl<'a> Ingest<'a> {
         };
         let prepared = match upload {
             None => render::render(&surat)?,
-            Some(pdf) => render::upload::prepare(pdf, &surat)?,
+            // Reading and writing an upload of up to 16 MiB is CPU work: off the async workers
+            // where the runtime allows it.
+            Some(pdf) => match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+                Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                    tokio::task::block_in_place(|| render::upload::prepare(pdf, &surat))?
+                }
+                _ => render::upload::prepare(pdf, &surat)?,
+            },
         };
         let pdf = sign_pdf(node, signer, level, prepared, None).await?;
         let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(

@@ -43,6 +43,20 @@ pub async fn approved_pdf(node: &Node, checked: &Checked) -> Result<Option<Vec<u
         )));
     }
     let Some((nip, update)) = updates.pop() else {
+        // Approved, and rendered with the approver's field, but no update to fill it: a
+        // database writer took the approver's signature out of the letter.
+        let approved = !crate::store::approvals::approvals_of(&node.store, id)
+            .await?
+            .is_empty();
+        if approved
+            && original_pdf(node, checked)
+                .await?
+                .is_some_and(|pdf| crate::letters::render::approval::has_slot(&pdf))
+        {
+            return Err(Error::Integrity(format!(
+                "letter {id}: approved, but its PDF's approval signature is missing"
+            )));
+        }
         return Ok(None);
     };
     let incident = |why: String| Error::Integrity(format!("letter {id}: {why}"));

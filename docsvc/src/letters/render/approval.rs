@@ -5,11 +5,11 @@
 //! as they were, so the originator's signature still covers the revision it signed, and the
 //! manifest's hash still names that revision.
 
-use pdf_writer::{Chunk, Filter, Finish as _, Name, Rect, Ref, Str, TextStr};
+use pdf_writer::{Chunk, Filter, Finish as _, Name, Rect, Ref, Str};
 use time::OffsetDateTime;
 
 use super::file::{Trailer, append, bad, dict_of, object_at, objects, trailer};
-use super::pdf::{SLOT_NAME, SLOT_W, STAMP_H, deflate, pdf_date, text_box};
+use super::pdf::{SLOT_NAME, SLOT_W, STAMP_H, deflate, hex_text, pdf_date, text_box};
 use super::{lines, tanggal, winansi};
 use crate::Result;
 use crate::crypto::pades::{self, Prepared};
@@ -108,7 +108,10 @@ pub(super) struct Fill<'a> {
 /// [`Prepared::digest`]; the file's bytes before it are not searched or changed.
 pub(super) fn fill(pdf: &[u8], f: &Fill<'_>) -> Result<Prepared> {
     let (last, number, field) = empty_field(pdf, f.field)?;
-    let first = i32::try_from(last.size).map_err(|_| bad("a /Size out of range"))?;
+    let first = i32::try_from(last.size)
+        .ok()
+        .filter(|n| n.checked_add(4).is_some())
+        .ok_or_else(|| bad("a /Size out of range"))?;
     let (sig, look, regular, bold) = (
         Ref::new(first),
         Ref::new(first + 1),
@@ -127,10 +130,10 @@ pub(super) fn fill(pdf: &[u8], f: &Fill<'_>) -> Result<Prepared> {
         .items(pades::BYTE_RANGE_PLACEHOLDER);
     d.pair(Name(b"Contents"), Str(&[0xFF; pades::RESERVED]))
         .pair(Name(b"M"), pdf_date(f.at))
-        .pair(Name(b"Name"), TextStr(f.signer))
-        .pair(Name(b"Reason"), TextStr(f.reason));
+        .pair(Name(b"Name"), Str(&hex_text(f.signer)))
+        .pair(Name(b"Reason"), Str(&hex_text(f.reason)));
     if let Some(l) = f.location {
-        d.pair(Name(b"Location"), TextStr(l));
+        d.pair(Name(b"Location"), Str(&hex_text(l)));
     }
     d.finish();
     objects.push((sig, c));

@@ -20,13 +20,15 @@ pub(super) fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
-/// The most revisions read: a letter has its own and its approval's.
+/// The most revisions read: a letter has its own, its signature's and its approval's.
 const MAX_REVISIONS: usize = 4;
+/// The most objects a letter's file may have (an uploaded PDF is refused above this).
+pub(super) const MAX_OBJECTS: usize = 100_000;
 
 /// The in-use objects of `pdf`, number and offset, by its cross-reference tables: the one
 /// `startxref` names and those before it through `/Prev`, a later entry hiding an earlier.
 pub(super) fn objects(pdf: &[u8], last: usize) -> Result<Entries> {
-    let mut out: Entries = Vec::new();
+    let mut out = std::collections::BTreeMap::new();
     let mut at = Some(last);
     let mut seen = Vec::new();
     while let Some(table) = at {
@@ -36,14 +38,11 @@ pub(super) fn objects(pdf: &[u8], last: usize) -> Result<Entries> {
         seen.push(table);
         let (entries, prev) = xref(pdf, table)?;
         for (n, offset) in entries {
-            if !out.iter().any(|(m, _)| *m == n) {
-                out.push((n, offset));
-            }
+            out.entry(n).or_insert(offset);
         }
         at = prev;
     }
-    out.sort_unstable();
-    Ok(out)
+    Ok(out.into_iter().collect())
 }
 
 /// In-use objects: number and offset.
@@ -56,6 +55,9 @@ fn xref(pdf: &[u8], at: usize) -> Result<(Entries, Option<usize>)> {
         .and_then(|t| t.strip_prefix(b"xref\n"))
         .ok_or_else(|| bad("no cross-reference table"))?;
     let end = find(table, b"trailer", 0).ok_or_else(|| bad("no trailer"))?;
+    if end > 20 * (MAX_OBJECTS + 64) {
+        return Err(bad("a cross-reference table too long"));
+    }
     let text = std::str::from_utf8(&table[..end])
         .map_err(|_| bad("a cross-reference table that is not text"))?;
     let mut lines = text.lines();
@@ -77,7 +79,10 @@ fn xref(pdf: &[u8], at: usize) -> Result<(Entries, Option<usize>)> {
                 let offset = offset
                     .parse()
                     .map_err(|_| bad("a cross-reference offset"))?;
-                out.push((start + i, offset));
+                let n = start
+                    .checked_add(i)
+                    .ok_or_else(|| bad("a cross-reference section out of range"))?;
+                out.push((n, offset));
             }
         }
     }
@@ -102,7 +107,7 @@ pub(super) fn object_at(pdf: &[u8], offset: usize) -> Result<&[u8]> {
     let cut = || bad("an object cut short");
     let from = pdf.get(offset..).ok_or_else(cut)?;
     let head_end = find(from, b"endobj", 0).ok_or_else(cut)?;
-    let end = match find(from, b"stream\n", 0) {
+    let end = match find(&from[..head_end], b"stream\n", 0) {
         Some(s) if s < head_end => {
             let dict = std::str::from_utf8(&from[..s]).map_err(|_| cut())?;
             let length: usize = dict
@@ -134,27 +139,38 @@ pub(super) struct Trailer {
 }
 
 pub(super) fn trailer(pdf: &[u8]) -> Result<Trailer> {
-    let tail = &pdf[pdf.len().saturating_sub(4096)..];
+    let tail = &pdf[pdf.len().saturating_sub(64)..];
     let text = String::from_utf8_lossy(tail);
-    let xref = text
+    let xref: usize = text
         .rfind("startxref")
         .and_then(|i| text[i + 9..].split_whitespace().next()?.parse().ok())
         .ok_or_else(|| bad("no cross-reference offset"))?;
+    // The trailer that follows the table `startxref` names (entries are digits, so the first
+    // `trailer` after them is it), up to its `startxref`: no string of the file is read as it.
+    let table = pdf
+        .get(xref..)
+        .filter(|t| t.starts_with(b"xref"))
+        .ok_or_else(|| bad("no cross-reference table"))?;
+    let start = find(table, b"trailer", 0).ok_or_else(|| bad("no trailer"))?;
+    let stop = find(table, b"startxref", start).ok_or_else(|| bad("no trailer"))?;
+    let dict = String::from_utf8_lossy(&table[start + 7..stop]).into_owned();
     let field = |key: &str| -> Option<String> {
-        let i = text.rfind(key)?;
-        let rest = text[i + key.len()..].trim_start();
-        Some(rest.split(['/', '>']).next()?.trim().to_owned())
+        let (_, rest) = dict.split_once(key)?;
+        Some(
+            rest.trim_start()
+                .split(['/', '>'])
+                .next()?
+                .trim()
+                .to_owned(),
+        )
     };
     let root = field("/Root").ok_or_else(|| bad("no /Root"))?;
     let size = field("/Size")
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("no /Size"))?;
-    let id = text
-        .rfind("/ID")
-        .and_then(|i| {
-            let rest = &text[i..];
-            rest.find(']').map(|e| rest[..=e].to_owned())
-        })
+    let id = dict
+        .split_once("/ID")
+        .and_then(|(_, rest)| rest.find(']').map(|e| format!("/ID{}", &rest[..=e])))
         .unwrap_or_default();
     Ok(Trailer {
         xref,

@@ -255,9 +255,52 @@ pub(super) fn pdf_date(t: time::OffsetDateTime) -> Date {
         .utc_offset_minute(0)
 }
 
+/// The document security store: the CA certificates and CRLs a verifier needs.
+fn write_dss(pdf: &mut Pdf, dss: Ref, (certs, crls): (&[Ref], &[Ref]), meta: &Meta<'_>) {
+    let mut d = pdf.indirect(dss).dict();
+    d.insert(Name(b"Certs"))
+        .array()
+        .items(certs.iter().copied());
+    d.insert(Name(b"CRLs")).array().items(crls.iter().copied());
+    d.finish();
+    for (id, der) in certs
+        .iter()
+        .zip(&meta.certs)
+        .chain(crls.iter().zip(&meta.crls))
+    {
+        pdf.stream(*id, der);
+    }
+}
+
+/// The signature dictionary, its `/Contents` reserved and `/ByteRange` a placeholder.
+fn write_sig(pdf: &mut Pdf, sig: Ref, meta: &Meta<'_>) {
+    let mut d = pdf.indirect(sig).dict();
+    d.pair(Name(b"Type"), Name(b"Sig"))
+        .pair(Name(b"Filter"), Name(b"Adobe.PPKLite"))
+        .pair(Name(b"SubFilter"), Name(b"ETSI.CAdES.detached"));
+    d.insert(Name(b"ByteRange"))
+        .array()
+        .items(pades::BYTE_RANGE_PLACEHOLDER);
+    d.pair(Name(b"Contents"), Str(&[0xFF; pades::RESERVED]))
+        .pair(Name(b"M"), pdf_date(meta.signed_at))
+        .pair(Name(b"Name"), Str(&hex_text(meta.signer)))
+        .pair(Name(b"Reason"), Str(&hex_text(meta.reason)))
+        .pair(Name(b"Location"), Str(&hex_text(meta.location)));
+    d.finish();
+}
+
+/// A text string as UTF-16BE with its byte order mark: always written as hex, so no word in
+/// it (an official's name, a place) stands in the file as a key such as `/ByteRange`.
+pub(super) fn hex_text(s: &str) -> Vec<u8> {
+    let mut out = vec![0xFE, 0xFF];
+    for unit in s.encode_utf16() {
+        out.extend_from_slice(&unit.to_be_bytes());
+    }
+    out
+}
+
 /// The whole file, with the signature's `/Contents` reserved and its `/ByteRange` a
 /// placeholder ([`pades::Prepared::new`] fills it in).
-#[allow(clippy::too_many_lines)] // one file, written object by object in order
 pub(super) fn write(
     pages: &[Vec<Op>],
     stamp: &Stamp,
@@ -288,19 +331,7 @@ pub(super) fn write(
         .fields(fields.iter().copied())
         .sig_flags(SigFlags::SIGNATURES_EXIST | SigFlags::APPEND_ONLY);
     cat.finish();
-    let mut d = pdf.indirect(dss).dict();
-    d.insert(Name(b"Certs"))
-        .array()
-        .items(certs.iter().copied());
-    d.insert(Name(b"CRLs")).array().items(crls.iter().copied());
-    d.finish();
-    for (id, der) in certs
-        .iter()
-        .zip(&meta.certs)
-        .chain(crls.iter().zip(&meta.crls))
-    {
-        pdf.stream(*id, der);
-    }
+    write_dss(&mut pdf, dss, (&certs, &crls), meta);
     pdf.pages(tree)
         .kids(ids.iter().map(|(p, _)| *p))
         .count(i32::try_from(ids.len()).unwrap_or(i32::MAX));
@@ -372,18 +403,6 @@ pub(super) fn write(
         w.finish();
     }
 
-    let mut d = pdf.indirect(sig).dict();
-    d.pair(Name(b"Type"), Name(b"Sig"))
-        .pair(Name(b"Filter"), Name(b"Adobe.PPKLite"))
-        .pair(Name(b"SubFilter"), Name(b"ETSI.CAdES.detached"));
-    d.insert(Name(b"ByteRange"))
-        .array()
-        .items(pades::BYTE_RANGE_PLACEHOLDER);
-    d.pair(Name(b"Contents"), Str(&[0xFF; pades::RESERVED]))
-        .pair(Name(b"M"), pdf_date(meta.signed_at))
-        .pair(Name(b"Name"), TextStr(meta.signer))
-        .pair(Name(b"Reason"), TextStr(meta.reason))
-        .pair(Name(b"Location"), TextStr(meta.location));
-    d.finish();
+    write_sig(&mut pdf, sig, meta);
     pdf.finish()
 }

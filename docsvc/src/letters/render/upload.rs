@@ -10,6 +10,7 @@ use lopdf::{Dictionary, Document, Object, ObjectId, Stream};
 use pdf_writer::Content;
 
 use super::approval::{Fill, fill};
+use super::file::MAX_OBJECTS;
 use super::pdf::{
     COPY_BOLD, COPY_REGULAR, FIELD_NAME, HEIGHT, SLOT_NAME, SLOT_W, STAMP_H, STAMP_W, WIDTH,
     deflate, draw, page_marks, stamp_appearance,
@@ -26,6 +27,8 @@ const MAX_PAGES: usize = 500;
 const MAX_INFLATED: usize = 64 << 20;
 /// How far up the page tree an inherited attribute is looked for.
 const MAX_DEPTH: usize = 32;
+/// The most page content, inflated, read from all its pages together.
+const MAX_CONTENT: usize = 256 << 20;
 
 fn bad(why: impl Into<String>) -> Error {
     Error::invalid("surat", why)
@@ -59,20 +62,33 @@ pub fn prepare(upload: &[u8], s: &Surat<'_>) -> Result<Prepared> {
             "the PDF is already signed: upload it unsigned, sandi signs it",
         ));
     }
-    let pages = doc.get_pages();
+    if doc.objects.len() > MAX_OBJECTS {
+        return Err(bad(format!("the PDF has more than {MAX_OBJECTS} objects")));
+    }
+    let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
     if pages.is_empty() || pages.len() > MAX_PAGES {
         return Err(bad(format!("the PDF must have 1-{MAX_PAGES} pages")));
     }
     let total = pages.len() + 1;
     let fonts = fonts(&mut doc);
     let marking = winansi(s.marking);
-    for (i, id) in pages.values().enumerate() {
-        mark_page(&mut doc, *id, &fonts, &marking, colour(s.colour), i, total)?;
+    let mut budget = MAX_CONTENT;
+    for (i, id) in pages.iter().enumerate() {
+        let marks = Marks {
+            fonts: &fonts,
+            marking: &marking,
+            colour: colour(s.colour),
+            page: i,
+            pages: total,
+        };
+        mark_page(&mut doc, *id, &marks, &mut budget)?;
     }
-    let sheet = sheet(&mut doc, s, &fonts, total)?;
+    let root = rebuild(&mut doc, &pages)?;
+    let sheet = sheet(&mut doc, root, s, &fonts, total)?;
     // Streams the upload left uncompressed are compressed, so that none of its words stands
     // in the file as text; a key of a signature left in it anyway (in a string, say) is
     // refused: only sandi's signatures name byte ranges.
+    doc.prune_objects();
     doc.compress();
     let revision = write(&mut doc)?;
     if revision.windows(10).any(|w| w == b"/ByteRange") {
@@ -137,90 +153,137 @@ fn dict_value(doc: &Document, o: &Object) -> Dictionary {
         .unwrap_or_default()
 }
 
-/// Page `id` given the marking and its number: its content wrapped in `q … Q`, then a form
-/// of sandi's own (its own fonts) drawn over it.
-fn mark_page(
-    doc: &mut Document,
-    id: ObjectId,
-    fonts: &Dictionary,
-    marking: &[u8],
+/// What is drawn on every page: the marking in its colour and the page number.
+struct Marks<'a> {
+    fonts: &'a Dictionary,
+    marking: &'a [u8],
     colour: [f32; 3],
     page: usize,
     pages: usize,
-) -> Result<()> {
+}
+
+/// Page `id` made anew: its content (inflated, within `budget`) moved into a form of its
+/// own with its resources, so that nothing it does to the graphics state (an unbalanced `Q`,
+/// a clip, invisible text) reaches what is drawn after it; then sandi's marks from a form of
+/// their own. The page keeps only its box (from `0 0`), its rotation, its content and its
+/// resources: no crop box to hide the marks behind, no annotation to paint over them.
+fn mark_page(doc: &mut Document, id: ObjectId, m: &Marks<'_>, budget: &mut usize) -> Result<()> {
     let media = inherited(doc, id, b"MediaBox")
         .and_then(|b| {
             let b = doc.dereference(&b).ok()?.1.as_array().ok()?.clone();
             let n: Vec<f32> = b.iter().filter_map(|v| v.as_float().ok()).collect();
-            (n.len() == 4).then(|| [n[0], n[1], n[2], n[3]])
+            (n.len() == 4 && n.iter().all(|v| v.is_finite())).then(|| [n[0], n[1], n[2], n[3]])
         })
         .unwrap_or([0.0, 0.0, WIDTH, HEIGHT]);
+    let (x0, y0) = (media[0].min(media[2]), media[1].min(media[3]));
     let (w, h) = ((media[2] - media[0]).abs(), (media[3] - media[1]).abs());
+    if !(1.0..=14_400.0).contains(&w) || !(1.0..=14_400.0).contains(&h) {
+        return Err(bad("a page of the PDF has no usable size"));
+    }
+    let content = doc
+        .get_page_content_with_limit(id, *budget)
+        .map_err(|e| bad(format!("a page's content does not read: {e}")))?;
+    *budget = budget.saturating_sub(content.len());
+    let resources =
+        inherited(doc, id, b"Resources").map_or_else(Dictionary::new, |r| dict_value(doc, &r));
+    let rotate = inherited(doc, id, b"Rotate").and_then(|r| r.as_i64().ok());
+
+    let mut original = form_dict([x0, y0, x0 + w, y0 + h]);
+    original.set("Resources", Object::Dictionary(resources));
+    let original = doc.add_object(flate(original, &content));
+
     let mut c = Content::new();
-    c.transform([
-        1.0,
-        0.0,
-        0.0,
-        1.0,
-        media[0].min(media[2]),
-        media[1].min(media[3]),
-    ]);
-    page_marks(&mut c, marking, colour, (w, h), page, pages);
+    page_marks(&mut c, m.marking, m.colour, (w, h), m.page, m.pages);
+    let mut marks = form_dict([0.0, 0.0, w, h]);
+    let mut own = Dictionary::new();
+    own.set("Font", Object::Dictionary(m.fonts.clone()));
+    marks.set("Resources", Object::Dictionary(own));
+    let marks = doc.add_object(flate(marks, &c.finish()));
+
+    let mut xobjects = Dictionary::new();
+    xobjects.set("SandiIsi", Object::Reference(original));
+    xobjects.set("SandiTanda", Object::Reference(marks));
+    let mut res = Dictionary::new();
+    res.set("XObject", Object::Dictionary(xobjects));
+    // A numbered copy draws its marks in fonts of these names, on every page.
+    let mut page_fonts = Dictionary::new();
+    for name in [COPY_REGULAR, COPY_BOLD] {
+        let font = m.fonts.get(name).map_err(|_| bad("sandi's fonts"))?.clone();
+        page_fonts.set(name, font);
+    }
+    res.set("Font", Object::Dictionary(page_fonts));
+    let draw = format!(
+        "q 1 0 0 1 {} {} cm /SandiIsi Do Q\nq /SandiTanda Do Q\n",
+        -x0, -y0
+    );
+    let stream = doc.add_object(flate(Dictionary::new(), draw.as_bytes()));
+
+    let mut page = Dictionary::new();
+    page.set("Type", Object::Name(b"Page".to_vec()));
+    page.set(
+        "MediaBox",
+        Object::Array(vec![
+            Object::Integer(0),
+            Object::Integer(0),
+            Object::Real(w),
+            Object::Real(h),
+        ]),
+    );
+    page.set("Contents", Object::Reference(stream));
+    page.set("Resources", Object::Dictionary(res));
+    if let Some(r) = rotate.filter(|r| r % 90 == 0) {
+        page.set("Rotate", Object::Integer(r));
+    }
+    doc.objects.insert(id, Object::Dictionary(page));
+    Ok(())
+}
+
+/// A form XObject's dictionary with bounding box `bbox`.
+fn form_dict(bbox: [f32; 4]) -> Dictionary {
     let mut form = Dictionary::new();
     form.set("Type", Object::Name(b"XObject".to_vec()));
     form.set("Subtype", Object::Name(b"Form".to_vec()));
     form.set(
         "BBox",
-        Object::Array(media.iter().map(|v| Object::Real(*v)).collect()),
+        Object::Array(bbox.iter().map(|v| Object::Real(*v)).collect()),
     );
-    let mut resources = Dictionary::new();
-    resources.set("Font", Object::Dictionary(fonts.clone()));
-    form.set("Resources", Object::Dictionary(resources));
-    let form = doc.add_object(flate(form, &c.finish()));
+    form
+}
 
-    // The page's resources, its own copy, with the form under a name it does not use.
-    let mut res =
-        inherited(doc, id, b"Resources").map_or_else(Dictionary::new, |r| dict_value(doc, &r));
-    let mut xobjects = res
-        .get(b"XObject")
-        .map_or_else(|_| Dictionary::new(), |x| dict_value(doc, x));
-    let mut name = b"SandiTanda".to_vec();
-    while xobjects.has(&name) {
-        name.push(b'X');
+/// The catalog, page tree and trailer made anew: the pages lopdf found, in order, as the
+/// one level of the tree (each its `/Parent`); the catalog only its type and pages (no
+/// actions, scripts, names, outlines or form of the upload's); the trailer only `/Root` (and
+/// a new `/ID`). Returns the page tree's root.
+fn rebuild(doc: &mut Document, pages: &[ObjectId]) -> Result<ObjectId> {
+    let mut tree = Dictionary::new();
+    tree.set("Type", Object::Name(b"Pages".to_vec()));
+    tree.set(
+        "Kids",
+        Object::Array(pages.iter().map(|p| Object::Reference(*p)).collect()),
+    );
+    tree.set(
+        "Count",
+        Object::Integer(i64::try_from(pages.len()).map_err(|_| bad("pages"))?),
+    );
+    let root = doc.add_object(tree);
+    for p in pages {
+        doc.get_dictionary_mut(*p)
+            .map_err(|e| bad(format!("a page does not read: {e}")))?
+            .set("Parent", Object::Reference(root));
     }
-    xobjects.set(name.clone(), Object::Reference(form));
-    res.set("XObject", Object::Dictionary(xobjects));
-    // A numbered copy draws its marks in fonts of these names, on every page.
-    let mut page_fonts = res
-        .get(b"Font")
-        .map_or_else(|_| Dictionary::new(), |f| dict_value(doc, f));
-    for name in [COPY_REGULAR, COPY_BOLD] {
-        if page_fonts.has(name) {
-            return Err(bad("the PDF uses font names sandi keeps for its own marks"));
-        }
-        let font = fonts.get(name).map_err(|_| bad("sandi's fonts"))?.clone();
-        page_fonts.set(name, font);
-    }
-    res.set("Font", Object::Dictionary(page_fonts));
-
-    let before = doc.add_object(flate(Dictionary::new(), b"q\n"));
-    let mut after = b"\nQ\nq /".to_vec();
-    after.extend_from_slice(&name);
-    after.extend_from_slice(b" Do Q\n");
-    let after = doc.add_object(flate(Dictionary::new(), &after));
-    let page = doc
-        .get_dictionary_mut(id)
-        .map_err(|e| bad(format!("a page does not read: {e}")))?;
-    let mut contents = vec![Object::Reference(before)];
-    match page.get(b"Contents") {
-        Ok(Object::Array(a)) => contents.extend(a.iter().cloned()),
-        Ok(o @ Object::Reference(_)) => contents.push(o.clone()),
-        _ => {}
-    }
-    contents.push(Object::Reference(after));
-    page.set("Contents", Object::Array(contents));
-    page.set("Resources", Object::Dictionary(res));
-    Ok(())
+    let mut catalog = Dictionary::new();
+    catalog.set("Type", Object::Name(b"Catalog".to_vec()));
+    catalog.set("Pages", Object::Reference(root));
+    let catalog = doc.add_object(catalog);
+    doc.trailer = Dictionary::new();
+    doc.trailer.set("Root", Object::Reference(catalog));
+    // A new identifier, written as hex: the upload's may hold any bytes.
+    let mut id = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id)
+        .map_err(|_| Error::NoRandomness)?;
+    let id = Object::String(id.to_vec(), lopdf::StringFormat::Hexadecimal);
+    doc.trailer.set("ID", Object::Array(vec![id.clone(), id]));
+    Ok(root)
 }
 
 /// A stream of `data` compressed, with `dict`.
@@ -234,6 +297,7 @@ fn flate(mut dict: Dictionary, data: &[u8]) -> Stream {
 /// upload's own fields, if any, are no longer fields). Returns the stamp to draw.
 fn sheet(
     doc: &mut Document,
+    root: ObjectId,
     s: &Surat<'_>,
     fonts: &Dictionary,
     pages: usize,
@@ -278,11 +342,6 @@ fn sheet(
         draw(&mut c, op);
     }
     let content = doc.add_object(flate(Dictionary::new(), &c.finish()));
-    let root = doc
-        .catalog()
-        .and_then(|c| c.get(b"Pages"))
-        .and_then(Object::as_reference)
-        .map_err(|e| bad(format!("the PDF has no page tree: {e}")))?;
     let mut page = Dictionary::new();
     page.set("Type", Object::Name(b"Page".to_vec()));
     page.set("Parent", Object::Reference(root));
