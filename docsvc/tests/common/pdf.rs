@@ -44,6 +44,16 @@ pub(crate) fn run(dir: &Path, program: &str, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// `qpdf --check` on `file` in `w` finds no error.
+pub(crate) fn qpdf_accepts(w: &Path, file: &str) {
+    let (ok, out) = run(w, "qpdf", &["--check", file]);
+    assert!(ok, "qpdf --check {file}: {out}");
+    assert!(
+        out.contains("No syntax or stream encoding errors found"),
+        "{out}"
+    );
+}
+
 /// pyHanko's judgement of `file` in `w` against sandi's root (`root.pem`) alone. Revocation
 /// is looked up online, softly: the CRL addresses of a test node answer nobody.
 pub(crate) fn pyhanko(w: &Path, file: &str) -> (bool, String) {

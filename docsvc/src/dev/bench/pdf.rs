@@ -1,7 +1,8 @@
 //! Letters written as text: rendered in the tata naskah dinas layout and PAdES-signed (the
 //! official's key, the TSA's time-stamp, the PDF checked as a verifier would) before they are
 //! encrypted and stored, beside the same letters written as a file of the same size; and the
-//! layout alone.
+//! layout alone; and finished letters uploaded as PDF (two pages), marked, given a signature
+//! sheet and signed in place.
 
 use std::time::Instant;
 
@@ -29,6 +30,64 @@ fn naskah() -> Naskah {
         tempat: Some("Bandung".into()),
         lampiran: None,
     }
+}
+
+/// A finished two-page letter as an unsigned PDF, as another program writes one.
+fn uploaded_sample(words: &Naskah) -> Vec<u8> {
+    use pdf_writer::{Content, Name, Pdf, Rect, Ref, Str};
+    let mut pdf = Pdf::new();
+    let (catalog, tree, font) = (Ref::new(1), Ref::new(2), Ref::new(3));
+    pdf.catalog(catalog).pages(tree);
+    let pages: Vec<(Ref, Ref)> = (0..2)
+        .map(|i| (Ref::new(4 + 2 * i), Ref::new(5 + 2 * i)))
+        .collect();
+    pdf.pages(tree).kids(pages.iter().map(|(p, _)| *p)).count(2);
+    pdf.type1_font(font).base_font(Name(b"Times-Roman"));
+    let words: Vec<&str> = words.isi.split_whitespace().collect();
+    for (n, (page, content)) in pages.iter().enumerate() {
+        let mut c = Content::new();
+        for (line, chunk) in words.chunks(12).enumerate() {
+            c.begin_text();
+            c.set_font(Name(b"F1"), 11.0);
+            c.next_line(
+                72.0,
+                760.0 - 16.0 * f32::from(u8::try_from(line).unwrap_or(40)),
+            );
+            c.show(Str(format!("{n} {}", chunk.join(" ")).as_bytes()));
+            c.end_text();
+        }
+        pdf.stream(*content, &c.finish());
+        let mut p = pdf.page(*page);
+        p.media_box(Rect::new(0.0, 0.0, 595.0, 842.0))
+            .parent(tree)
+            .contents(*content);
+        p.resources().fonts().pair(Name(b"F1"), font);
+    }
+    pdf.finish()
+}
+
+/// One finished letter uploaded as PDF, marked and signed in place.
+async fn uploaded(
+    b: &Bench,
+    budi: &directory::Official,
+    to: &str,
+    i: usize,
+    pdf: &[u8],
+) -> Result<()> {
+    let mut ingest = super::letters::begin(
+        &b.served.node,
+        budi,
+        to,
+        (
+            format!("BENCH/UNGGAH/{i}"),
+            "Bench upload".into(),
+            policies::Level::Biasa,
+        ),
+    )
+    .await?;
+    ingest.add_uploaded("laporan.pdf", pdf).await?;
+    ingest.finish().await?;
+    Ok(())
 }
 
 /// One letter written as text; the size of its signed PDF.
@@ -66,6 +125,8 @@ pub(super) async fn measure(
     let node = &b.served.node;
     let words = naskah();
     let (mut as_text, mut as_file, mut layouts) = (Vec::new(), Vec::new(), Vec::new());
+    let sample = uploaded_sample(&words);
+    let mut uploads = Vec::new();
     let mut size = 0;
     for run in 0..=opts.runs {
         let t = Instant::now();
@@ -114,7 +175,13 @@ pub(super) async fn measure(
             })?;
         }
         let layout_rate = per_second(LAYOUTS, t.elapsed());
+        let t = Instant::now();
+        for i in 0..LETTERS {
+            uploaded(b, budi, siti_nip, run * LETTERS + i, &sample).await?;
+        }
+        let upload_rate = per_second(LETTERS, t.elapsed());
         if run > 0 {
+            uploads.push(upload_rate);
             as_text.push(text_rate);
             as_file.push(file_rate);
             layouts.push(layout_rate);
@@ -132,6 +199,13 @@ pub(super) async fn measure(
         "letters/s",
         "the same letters written as a file of the same size",
         &as_file,
+    );
+    r.compared(
+        "finished letters uploaded as PDF (two pages, BIASA), marked, given a signature sheet, PAdES-signed",
+        &uploads,
+        "letters/s",
+        "letters written as text, rendered and signed",
+        &as_text,
     );
     r.figure(
         "a two-page letter laid out and written as PDF",

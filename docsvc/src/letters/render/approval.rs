@@ -5,14 +5,14 @@
 //! as they were, so the originator's signature still covers the revision it signed, and the
 //! manifest's hash still names that revision.
 
-use pdf_writer::{Chunk, Filter, Finish as _, Name, Rect, Ref, Str};
+use pdf_writer::{Chunk, Filter, Finish as _, Name, Rect, Ref};
 use time::OffsetDateTime;
 
 use super::file::{Trailer, append, bad, dict_of, object_at, objects, trailer};
-use super::pdf::{SLOT_NAME, SLOT_W, STAMP_H, deflate, hex_text, pdf_date, text_box};
+use super::pdf::{SLOT_NAME, SLOT_W, STAMP_H, deflate, reserved_sig, text_box};
 use super::{lines, tanggal, winansi};
 use crate::Result;
-use crate::crypto::pades::{self, Prepared};
+use crate::crypto::pades::Prepared;
 
 /// Who approves, and when.
 #[derive(Debug)]
@@ -121,21 +121,11 @@ pub(super) fn fill(pdf: &[u8], f: &Fill<'_>) -> Result<Prepared> {
     let mut objects = Vec::new();
 
     let mut c = Chunk::new();
-    let mut d = c.indirect(sig).dict();
-    d.pair(Name(b"Type"), Name(b"Sig"))
-        .pair(Name(b"Filter"), Name(b"Adobe.PPKLite"))
-        .pair(Name(b"SubFilter"), Name(b"ETSI.CAdES.detached"));
-    d.insert(Name(b"ByteRange"))
-        .array()
-        .items(pades::BYTE_RANGE_PLACEHOLDER);
-    d.pair(Name(b"Contents"), Str(&[0xFF; pades::RESERVED]))
-        .pair(Name(b"M"), pdf_date(f.at))
-        .pair(Name(b"Name"), Str(&hex_text(f.signer)))
-        .pair(Name(b"Reason"), Str(&hex_text(f.reason)));
-    if let Some(l) = f.location {
-        d.pair(Name(b"Location"), Str(&hex_text(l)));
-    }
-    d.finish();
+    reserved_sig(
+        c.indirect(sig).dict(),
+        f.at,
+        (f.signer, f.reason, f.location),
+    );
     objects.push((sig, c));
 
     let content = deflate(&f.look);
@@ -221,6 +211,7 @@ pub fn update(pdf: &[u8], a: &Approver<'_>) -> Result<Prepared> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::pades;
     use crate::letters::render::copy::{CopyMark, numbered_copy};
     use crate::letters::render::{Naskah, Surat, render};
 

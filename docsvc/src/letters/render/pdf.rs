@@ -274,7 +274,21 @@ fn write_dss(pdf: &mut Pdf, dss: Ref, (certs, crls): (&[Ref], &[Ref]), meta: &Me
 
 /// The signature dictionary, its `/Contents` reserved and `/ByteRange` a placeholder.
 fn write_sig(pdf: &mut Pdf, sig: Ref, meta: &Meta<'_>) {
-    let mut d = pdf.indirect(sig).dict();
+    reserved_sig(
+        pdf.indirect(sig).dict(),
+        meta.signed_at,
+        (meta.signer, meta.reason, Some(meta.location)),
+    );
+}
+
+/// A signature dictionary written into `d`: PAdES (`ETSI.CAdES.detached`), its `/Contents`
+/// reserved for [`pades::Prepared`] and its `/ByteRange` a placeholder, claimed at `at`, with
+/// the signer's name, the reason and the place (as hex).
+pub(super) fn reserved_sig(
+    mut d: pdf_writer::Dict<'_>,
+    at: time::OffsetDateTime,
+    (signer, reason, location): (&str, &str, Option<&str>),
+) {
     d.pair(Name(b"Type"), Name(b"Sig"))
         .pair(Name(b"Filter"), Name(b"Adobe.PPKLite"))
         .pair(Name(b"SubFilter"), Name(b"ETSI.CAdES.detached"));
@@ -282,10 +296,12 @@ fn write_sig(pdf: &mut Pdf, sig: Ref, meta: &Meta<'_>) {
         .array()
         .items(pades::BYTE_RANGE_PLACEHOLDER);
     d.pair(Name(b"Contents"), Str(&[0xFF; pades::RESERVED]))
-        .pair(Name(b"M"), pdf_date(meta.signed_at))
-        .pair(Name(b"Name"), Str(&hex_text(meta.signer)))
-        .pair(Name(b"Reason"), Str(&hex_text(meta.reason)))
-        .pair(Name(b"Location"), Str(&hex_text(meta.location)));
+        .pair(Name(b"M"), pdf_date(at))
+        .pair(Name(b"Name"), Str(&hex_text(signer)))
+        .pair(Name(b"Reason"), Str(&hex_text(reason)));
+    if let Some(l) = location {
+        d.pair(Name(b"Location"), Str(&hex_text(l)));
+    }
     d.finish();
 }
 
