@@ -188,10 +188,11 @@ pub(super) async fn measure(
         }
     }
     r.line(&format!(
-        "letters written as text (two pages, rendered, PAdES-signed and time-stamped, checked, then stored like any letter; {LETTERS} a run): median {:.0}/s; the same letters as a {size}-byte file: {:.0}/s; the layout alone {:.0}/s",
+        "letters written as text (two pages, rendered, PAdES-signed and time-stamped, checked, then stored like any letter; {LETTERS} a run): median {:.0}/s; the same letters as a {size}-byte file: {:.0}/s; the layout alone {:.0}/s; finished two-page letters uploaded as PDF, marked, given a signature sheet and signed in place: {:.0}/s",
         super::report::spread(&as_text).0,
         super::report::spread(&as_file).0,
         super::report::spread(&layouts).0,
+        super::report::spread(&uploads).0,
     ));
     r.compared(
         "letters written as text, rendered and PAdES-signed (BIASA, two pages)",
