@@ -14,7 +14,10 @@ use docsvc::letters::{copies, documents, verification};
 use docsvc::node::Node;
 use policies::Level;
 
-use common::pdf::{JOKO, pyhanko, qpdf_accepts, qr_url, rendered_letter, run, screenshots};
+use common::pdf::{
+    JOKO, PDFSIG_CANNOT_CHECK_TIMESTAMP, pyhanko, pyhanko_ades, qpdf_accepts, qr_url,
+    rendered_letter, run, screenshots,
+};
 use common::{BUDI, node_pins, stepped_up};
 use sandi_e2e::steps::Steps;
 
@@ -66,7 +69,7 @@ async fn a_sangat_rahasia_letter_carries_its_approval_as_a_second_pades_signatur
         std::fs::read_to_string(node.layout.ca("root.pem")).expect("root"),
     )
     .expect("root");
-    steps.run("pdfsig, qpdf and pyHanko: both valid, B-T", || {
+    steps.run("pdfsig, qpdf and pyHanko: both valid, B-LTA", || {
         outside_tools(w);
     });
     steps.run("the page as printed, for a person to look at", || {
@@ -116,19 +119,26 @@ async fn a_sangat_rahasia_letter_carries_its_approval_as_a_second_pades_signatur
     steps.finish();
 }
 
-/// sandi's reading: Budi's signature over exactly the letter the manifest binds, Joko's over
-/// the whole file, both time-stamped.
+/// sandi's reading: Budi's signature and its document time-stamp, over exactly the letter the
+/// manifest binds; Joko's signature after them and its own document time-stamp over the whole
+/// file; every signature time-stamped.
 fn two_signatures(node: &Node, original: &[u8], approved: &[u8]) {
     assert!(approved.starts_with(original), "an update, appended");
     assert!(!approval::has_slot(approved), "the field is filled");
     let found = pades::embedded(approved).expect("signatures");
-    assert_eq!(found.len(), 2);
-    let [_, _, c, d] = found[0].ranges;
-    assert_eq!(c + d, original.len());
-    assert!(!found[0].covers_whole && found[1].covers_whole);
+    let kinds: Vec<bool> = found.iter().map(|f| f.timestamp).collect();
+    assert_eq!(
+        kinds,
+        [false, true, false, true],
+        "signature, stamp, signature, stamp"
+    );
+    let end = |f: &pades::Embedded| f.ranges[2] + f.ranges[3];
+    assert_eq!(end(&found[1]), original.len());
+    assert!(end(&found[0]) < original.len());
+    assert!(found[3].covers_whole && !found[2].covers_whole);
     let now = time::OffsetDateTime::now_utc();
-    let signers: Vec<_> = found
-        .iter()
+    let signers: Vec<_> = [&found[0], &found[2]]
+        .into_iter()
         .map(|f| {
             let v = pades::verify(approved, f, &node.trust, now).expect("valid");
             assert!(v.timestamp.is_some());
@@ -136,6 +146,9 @@ fn two_signatures(node: &Node, original: &[u8], approved: &[u8]) {
         })
         .collect();
     assert_eq!(signers, [Some(BUDI.to_owned()), Some(JOKO.to_owned())]);
+    for f in [&found[1], &found[3]] {
+        pades::verify_timestamp(approved, f, &node.trust).expect("a valid document time-stamp");
+    }
 }
 
 /// One byte of the stored update changed, then the update of another letter put in its
@@ -178,6 +191,8 @@ fn outside_tools(w: &std::path::Path) {
         "{out}"
     );
     assert_eq!(out.matches("Total document signed").count(), 1, "{out}");
+    // Each signature's document time-stamp, which poppler lists but cannot check.
+    assert_eq!(out.matches(PDFSIG_CANNOT_CHECK_TIMESTAMP).count(), 2, "{out}");
     assert!(out.contains("Budi Santoso"), "{out}");
     qpdf_accepts(w, "surat.pdf");
     let (ok, out) = pyhanko(w, "surat.pdf");
@@ -197,6 +212,20 @@ fn outside_tools(w: &std::path::Path) {
         )),
         "{first}"
     );
+    // The approver's: nothing after it but its document time-stamp with the DSS.
     let second = line("Persetujuan");
-    assert!(second.ends_with(&format!("{intact}UNTOUCHED")), "{second}");
+    assert!(
+        second.ends_with(&format!(
+            "{intact}EXTENDED_WITH_LTA_UPDATES,ACCEPTABLE_MODIFICATIONS"
+        )),
+        "{second}"
+    );
+    // B-LTA for both: AdES validation on the revocation data the PDF carries alone.
+    let (ok, out) = pyhanko_ades(w, "surat.pdf");
+    assert!(ok, "pyHanko adesverify: {out}");
+    assert_eq!(
+        out.matches("The signature is judged VALID.").count(),
+        2,
+        "{out}"
+    );
 }

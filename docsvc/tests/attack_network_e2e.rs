@@ -306,6 +306,7 @@ fn header(manifest: &[u8], signature: &[u8], parts: u32) -> Vec<u8> {
         manifest: manifest.to_vec(),
         signature: signature.to_vec(),
         parts: vec![],
+        approval: None,
     }
     .encode();
     b.truncate(b.len() - 4);
@@ -640,6 +641,7 @@ async fn incidents_only_about_own_letters(pg: bool) {
         manifest: m.canonical().expect("manifest"),
         signature: env.signature.clone(),
         parts: env.parts.clone(),
+        approval: None,
     };
     let (status, problem) = deliver(&net.kecamatan, to, &forged.encode()).await;
     assert_eq!(status, 409, "{problem}");
@@ -651,6 +653,7 @@ async fn incidents_only_about_own_letters(pg: bool) {
         manifest: m.canonical().expect("manifest"),
         signature: env.signature.clone(),
         parts: env.parts.clone(),
+        approval: None,
     };
     let (status, problem) = deliver(&net.hub, to, &forged.encode()).await;
     assert_eq!(status, 409, "{problem}");
@@ -673,6 +676,7 @@ async fn incidents_only_about_own_letters(pg: bool) {
         manifest: m.canonical().expect("manifest"),
         signature: env.signature.clone(),
         parts: env.parts.clone(),
+        approval: None,
     };
     let (status, problem) = deliver(&net.hub, to, &changed.encode()).await;
     assert_eq!(status, 409, "{problem}");

@@ -201,8 +201,67 @@ fn sending_to_another_node(hub: &Path, base: &str, printed: &str, b: (&Path, &st
         "read on bappeda after the approval: {}",
         r.text()
     );
+    the_approval_travels_with_the_letter(&budi, &joko, &dewi, files.path());
     let r = create(&budi, "rahasia", "199912312020121999@bappeda", &body);
     assert_eq!(r.status, 400, "{}", r.text());
+}
+
+/// A SANGAT RAHASIA letter written as words, approved on the hub: its approval's PDF signature
+/// travels with it (envelope version 2), so on bappeda Dewi's view (watermarked, as the level
+/// asks) carries both stamps, the signer's and the approver's, as on the hub.
+fn the_approval_travels_with_the_letter(
+    budi: &sandi_e2e::http::Client,
+    joko: &sandi_e2e::http::Client,
+    dewi: &sandi_e2e::http::Client,
+    files: &Path,
+) {
+    let meta = serde_json::json!({
+        "nomor": "005/SR/XII/2026",
+        "perihal": "Rencana pengamanan",
+        "classification": "sangat_rahasia",
+        "urgency": "segera",
+        "recipients": [format!("{DEWI}@bappeda")],
+    });
+    let naskah = serde_json::json!({ "isi": "Mohon dilaksanakan sesuai rencana." });
+    let r = budi.call(
+        "POST",
+        "/api/v1/documents",
+        &[
+            "-F",
+            &format!("metadata={meta};type=application/json"),
+            "-F",
+            &format!("naskah={naskah};type=application/json"),
+        ],
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    let r = joko.call("POST", &format!("/api/v1/documents/{id}/approve"), &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = budi
+            .get(&format!("/api/v1/documents/{id}/deliveries"))
+            .json();
+        if d[0]["state"] == "delivered" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not delivered: {d}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let looks = |who: &sandi_e2e::http::Client, file: &str| {
+        let out = files.join(file);
+        let r = who.download(&format!("/api/v1/documents/{id}/content"), &out);
+        assert_eq!(r.status, 200, "{}", r.headers);
+        let pdf = String::from_utf8_lossy(&std::fs::read(&out).expect("read")).into_owned();
+        assert!(pdf.contains("/T (Persetujuan)"), "the approval field");
+        pdf.matches("/AP").count()
+    };
+    let on_hub = looks(budi, "hub-view.pdf");
+    assert_eq!(
+        on_hub, 2,
+        "the signer's stamp and the approver's, on the hub"
+    );
+    assert_eq!(looks(dewi, "bappeda-view.pdf"), on_hub, "and on bappeda");
 }
 
 /// The tanda terima is CMS that `openssl cms -verify` checks against the sandi root alone (it

@@ -1,7 +1,9 @@
 //! Issue 20, letters as signed PDFs: a letter written as words (`naskah`) is rendered by the
 //! node in the tata naskah dinas layout and PAdES-signed by its official, time-stamped by
-//! sandi's TSA. Checked by tools we did not write: poppler's `pdfsig` (every signature valid,
-//! the whole document covered), pyHanko (intact and trusted against sandi's root, at B-T),
+//! sandi's TSA, then given the DSS and a document time-stamp (B-LTA). Checked by tools we did
+//! not write: poppler's `pdfsig` (the signature valid, the document time-stamp covering the
+//! whole file), pyHanko (intact and trusted against sandi's root; AdES validation on the
+//! revocation data the file carries alone),
 //! `qpdf --check`, `pdftotext` (the marking on every page), `pdftoppm` and `zbarimg` (the QR
 //! code leads to the node's verification page, whose token the node holds by hash alone).
 //! One byte changed anywhere the signature covers is caught by all of them and by sandi.
@@ -17,7 +19,10 @@ use docsvc::letters::documents;
 use docsvc::node::Node;
 use policies::Level;
 
-use common::pdf::{JOKO, SITI, pyhanko, qpdf_accepts, qr_url, rendered_letter, run, screenshots};
+use common::pdf::{
+    JOKO, PDFSIG_CANNOT_CHECK_TIMESTAMP, SITI, pyhanko, pyhanko_ades, qpdf_accepts, qr_url,
+    rendered_letter, run, screenshots,
+};
 use common::{BUDI, node_pins, stepped_up};
 use sandi_e2e::steps::Steps;
 
@@ -49,7 +54,7 @@ async fn a_letter_written_as_words_is_a_pades_signed_pdf_that_outside_tools_acce
 
     let mut steps = Steps::new();
     steps.run(
-        "sandi reads its own signature: valid, whole file, B-T",
+        "sandi reads its own signature and document time-stamp: valid, whole file",
         || {
             sandi_reads_it(&node, &pdf);
         },
@@ -70,6 +75,12 @@ async fn a_letter_written_as_words_is_a_pades_signed_pdf_that_outside_tools_acce
             the_qr_code_leads_to_the_page(&node, w, &id, pages.max(1)),
         )
         .await;
+    steps
+        .run_async(
+            "a time-stamp over bytes someone added after the signature is not sandi's",
+            a_time_stamp_vouches_for_nothing_added(&node, &pdf),
+        )
+        .await;
     steps.run(
         "one byte changed: sandi, pdfsig and pyHanko refuse it",
         || {
@@ -79,15 +90,70 @@ async fn a_letter_written_as_words_is_a_pades_signed_pdf_that_outside_tools_acce
     steps.finish();
 }
 
-/// sandi's own reading: one signature, over the whole file, by Budi, time-stamped.
+/// sandi's own reading: one signature by Budi, time-stamped, then a document time-stamp over
+/// the whole file; the DSS carries the CRLs of the Signing CA and of the root.
 fn sandi_reads_it(node: &Node, pdf: &[u8]) {
     let found = pades::embedded(pdf).expect("signatures");
-    assert_eq!(found.len(), 1);
-    assert!(found[0].covers_whole);
+    assert_eq!(found.len(), 2, "the signature and the document time-stamp");
+    assert!(!found[0].timestamp && !found[0].covers_whole);
+    assert!(found[1].timestamp && found[1].covers_whole);
     let v =
         pades::verify(pdf, &found[0], &node.trust, time::OffsetDateTime::now_utc()).expect("valid");
     assert_eq!(v.nip.as_deref(), Some(BUDI));
     assert!(v.timestamp.is_some(), "B-T: the TSA's token is in the CMS");
+    let t = pades::verify_timestamp(pdf, &found[1], &node.trust).expect("the document time-stamp");
+    assert!(
+        t.at >= v.timestamp.expect("stamped").at,
+        "after the signature's own"
+    );
+    assert!(
+        pades::verify(pdf, &found[1], &node.trust, time::OffsetDateTime::now_utc()).is_err(),
+        "a time-stamp is not taken for a signature"
+    );
+    assert!(
+        pades::verify_timestamp(pdf, &found[0], &node.trust).is_err(),
+        "nor a signature for a time-stamp"
+    );
+    for ca in [node.signing_ca_der.as_slice(), node.trust.root_der()] {
+        let crl = node.crls.current_der(ca).expect("the node holds the CRL");
+        assert!(contains(pdf, &crl), "the DSS carries it");
+    }
+}
+
+/// Anyone may ask sandi's TSA for a token: an attacker appends a revision of their own after
+/// Budi's signature (here a comment, standing for a page drawn anew) and time-stamps the whole
+/// as sandi does. The verification page and sandi's own check refuse it: after a signature
+/// only the exact update sandi writes counts.
+async fn a_time_stamp_vouches_for_nothing_added(node: &Node, pdf: &[u8]) {
+    use docsvc::letters::render::timestamp::{Validation, update};
+    let found = pades::embedded(pdf).expect("signatures");
+    let signed_end = found[0].ranges[2] + found[0].ranges[3];
+    let mut added = pdf[..signed_end].to_vec();
+    added.extend_from_slice(b"\n% a page drawn anew by someone else\n");
+    let (certs, crls) = (vec![node.trust.root_der().to_vec()], Vec::new());
+    let prepared = update(
+        &added,
+        &Validation {
+            certs: &certs,
+            crls: &crls,
+        },
+    )
+    .expect("the attacker's update");
+    let token = docsvc::node::tsa::stamp_digest(node, &prepared.digest(&ring::digest::SHA256))
+        .await
+        .expect("the public TSA stamps anything");
+    let forged = prepared.embed(&token).expect("embedded");
+    let found = pades::embedded(&forged).expect("found");
+    assert!(found[1].timestamp && found[1].covers_whole);
+    // The token itself is genuine ...
+    pades::verify_timestamp(&forged, &found[1], &node.trust).expect("a genuine token");
+    // ... but it is not sandi's time-stamp after Budi's signature.
+    let report = docsvc::letters::verification::uploaded(node, &forged, None)
+        .await
+        .expect("judged");
+    assert!(!report.valid, "{report:?}");
+    assert!(report.signers[0].valid, "Budi's signature itself stands");
+    assert!(!report.stamps[0].valid, "{report:?}");
 }
 
 fn outside_tools_accept(w: &Path) {
@@ -97,20 +163,37 @@ fn outside_tools_accept(w: &Path) {
         out.contains("Signature Validation: Signature is Valid."),
         "{out}"
     );
-    assert!(out.contains("Total document signed"), "{out}");
     assert!(out.contains("ETSI.CAdES.detached"), "{out}");
     assert!(out.contains("Budi Santoso"), "{out}");
+    // The document time-stamp after it covers the whole file; poppler lists it but cannot
+    // check an RFC 3161 time-stamp (pyHanko does, below).
+    assert!(out.contains("Stempel waktu dokumen 1"), "{out}");
+    assert!(out.contains("sandi Time-Stamping Authority"), "{out}");
+    assert_eq!(out.matches("Total document signed").count(), 1, "{out}");
+    assert_eq!(out.matches(PDFSIG_CANNOT_CHECK_TIMESTAMP).count(), 1, "{out}");
 
     qpdf_accepts(w, "surat.pdf");
 
-    // PAdES B-T as pyHanko judges it: the signature intact and trusted to sandi's root alone,
-    // its time-stamp token intact and trusted, no change after it. (Revocation is looked up
-    // online, softly: the CRL addresses of a test node answer nobody.)
+    // As pyHanko judges it: the signature intact and trusted to sandi's root alone, its
+    // time-stamp token intact and trusted (B-T), and nothing after it but what long-term
+    // validation adds (the DSS and the document time-stamp). (Revocation is looked up online,
+    // softly: the CRL addresses of a test node answer nobody.)
     let (ok, out) = pyhanko(w, "surat.pdf");
     assert!(ok, "pyHanko: {out}");
     assert!(
-        out.contains(":INTACT:TRUSTED,TIMESTAMP_TOKEN<INTACT:TRUSTED>,UNTOUCHED"),
+        out.contains(
+            ":INTACT:TRUSTED,TIMESTAMP_TOKEN<INTACT:TRUSTED>,EXTENDED_WITH_LTA_UPDATES,ACCEPTABLE_MODIFICATIONS"
+        ),
         "pyHanko: {out}"
+    );
+    // B-LTA: AdES validation with revocation data required and none fetched passes on what
+    // the PDF carries.
+    let (ok, out) = pyhanko_ades(w, "surat.pdf");
+    assert!(ok, "pyHanko adesverify: {out}");
+    assert!(out.contains("The signature is judged VALID."), "{out}");
+    assert!(
+        out.contains("All modifications relate to signature maintenance"),
+        "{out}"
     );
 }
 
@@ -350,6 +433,9 @@ async fn in_the_browser(steps: &mut Steps, p: &Page<'_>, biasa: &[u8], dir: &Pat
                     page.contains("setelah penandatanganan: tanda tangan tetap sah"),
                     "{page}"
                 );
+                // The document time-stamp after it (B-LTA), over the whole file.
+                assert!(page.contains("Stempel waktu dokumen 1: sah"), "{page}");
+                assert_eq!(page.matches("seluruh berkas").count(), 1, "{page}");
                 browser.shot(&shots.join("verifikasi-sah.png")).await;
             },
         )
@@ -413,6 +499,12 @@ async fn in_the_browser(steps: &mut Steps, p: &Page<'_>, biasa: &[u8], dir: &Pat
                     .await;
                 assert!(page.contains("verdict invalid"), "{page}");
                 assert!(page.contains("TIDAK SAH"), "{page}");
+                // Why, in the page's language: the signature's and the time-stamp's checks.
+                assert!(page.contains("Tanda tangan ini tidak sah"), "{page}");
+                assert!(
+                    page.contains("Stempel waktu dokumen ini tidak sah"),
+                    "{page}"
+                );
                 browser.shot(&shots.join("verifikasi-diubah.png")).await;
             },
         )
@@ -434,6 +526,7 @@ async fn logged_and_held_back(
                 .page(&format!("{base}/ui/lang/en?next={}", paths[0]))
                 .await;
             assert!(page.contains("VALID: the electronic signatures"), "{page}");
+            assert!(page.contains("Document time-stamp 1: valid"), "{page}");
             assert!(
                 page.contains("after signing: the signature stands"),
                 "{page}"
@@ -471,7 +564,7 @@ async fn logged_and_held_back(
                 let (status, page) = public_get(app, &paths[3], [10, 9, 8, 4]).await;
                 assert_eq!(status, 200);
                 assert!(page.contains("verdict invalid"), "{page}");
-                assert!(page.contains("awaits its second approval"), "{page}");
+                assert!(page.contains("menunggu persetujuan keduanya"), "{page}");
                 assert!(!page.contains(HELD_PERIHAL), "{page}");
             },
         )

@@ -1,6 +1,6 @@
 //! Issue 20, a finished letter uploaded as PDF (drafted elsewhere): the node marks every page
 //! with the level at top and bottom and its page number, adds a signature sheet (lembar
-//! pengesahan) with the stamp and QR code, and signs it in place as PAdES B-T. The uploads
+//! pengesahan) with the stamp and QR code, and signs it in place as PAdES B-LTA. The uploads
 //! are PDFs written by tools we did not write (poppler's cairo backend; qpdf with object and
 //! cross-reference streams). Checked by `pdfsig`, pyHanko, `qpdf --check` and `pdftotext`;
 //! a SANGAT RAHASIA upload takes its approval as a second signature; a numbered copy of an

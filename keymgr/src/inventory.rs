@@ -131,6 +131,11 @@ impl Inventory {
         store::crl_numbers::next(&self.store, issuer).await
     }
 
+    /// The last CRL number `issuer` used, if it used one.
+    pub async fn last_crl_number(&self, issuer: Ca) -> Result<Option<i64>> {
+        store::crl_numbers::last(&self.store, issuer).await
+    }
+
     /// Records (or updates) a key's attributes.
     pub async fn record_key(&self, keystore: &str, info: &hsm_shim::KeyInfo) -> Result<()> {
         store::keys::record(&self.store, keystore, info).await

@@ -143,7 +143,6 @@ pub(crate) async fn sign_crl(
     next_update: Duration,
 ) -> Result<Crl> {
     ca::check_ca_validity(issuer, ca_der)?;
-    let ski = subject_key_id(ca_der)?;
     let rc_issuer = rcgen::Issuer::from_ca_cert_der(&ca_der.to_vec().into(), signer)?;
     let revoked: Vec<CertRecord> = inv
         .revoked(issuer)
@@ -170,6 +169,31 @@ pub(crate) async fn sign_crl(
         });
     }
     let number = inv.next_crl_number(issuer).await?;
+    let der = signed_crl(ca_der, &rc_issuer, number, entries, next_update)?;
+    let crl = Crl {
+        issuer,
+        number,
+        der,
+        revoked: revoked.len(),
+    };
+    write_crl(home, issuer, &crl.der)?;
+    Ok(crl)
+}
+
+/// How long a CRL the root signs stands: the root signs only in ceremonies (the init, a
+/// revocation of an intermediate), so its CRL must last until the custodians meet again.
+pub const ROOT_CRL_VALIDITY: Duration = Duration::days(365);
+
+/// A CRL (DER) of `entries`, number `number`, signed by `issuer` (whose certificate is
+/// `ca_der`), standing for `next_update` from now.
+pub(crate) fn signed_crl<S: rcgen::SigningKey>(
+    ca_der: &[u8],
+    issuer: &rcgen::Issuer<'_, S>,
+    number: i64,
+    entries: Vec<RevokedCertParams>,
+    next_update: Duration,
+) -> Result<Vec<u8>> {
+    let ski = subject_key_id(ca_der)?;
     let now = OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .unwrap_or_else(|_| OffsetDateTime::now_utc());
@@ -181,20 +205,20 @@ pub(crate) async fn sign_crl(
         revoked_certs: entries,
         key_identifier_method: KeyIdMethod::PreSpecified(ski),
     };
-    let der = params.signed_by(&rc_issuer)?.der().to_vec();
-    let crl = Crl {
-        issuer,
-        number,
-        der,
-        revoked: revoked.len(),
-    };
+    Ok(params.signed_by(issuer)?.der().to_vec())
+}
+
+/// Writes `der`, the CRL of `issuer`, as HOME/crl/<ca>.crl and .crl.pem.
+pub(crate) fn write_crl(home: &Home, issuer: Ca, der: &[u8]) -> Result<()> {
     let base = home
         .dir()
         .join("crl")
         .join(issuer.file_name().trim_end_matches(".pem"));
-    ca::write_file(&base.with_extension("crl"), &crl.der)?;
-    ca::write_file(&base.with_extension("crl.pem"), crl.pem().as_bytes())?;
-    Ok(crl)
+    ca::write_file(&base.with_extension("crl"), der)?;
+    ca::write_file(
+        &base.with_extension("crl.pem"),
+        ca::pem_encode("X509 CRL", der).as_bytes(),
+    )
 }
 
 /// A certificate's status at a moment: what a verifier of an old signature asks.

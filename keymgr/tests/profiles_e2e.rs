@@ -401,9 +401,13 @@ fn crls_with_revocations(ca: &Ca) -> Vec<(&'static str, PathBuf, &'static str)> 
     ca.ok_with_quorum(&["crl"], &["network"]);
     ca.ok_with_quorum(&["crl"], &["signing"]);
     let crl = ca.home().join("crl");
+    // The root's first CRL, from the init ceremony (a later root ceremony replaces it).
+    let first_root = ca.path("root-init.crl");
+    std::fs::copy(crl.join("root.crl"), &first_root).expect("the init ceremony's root CRL");
     vec![
         ("network-ca.crl", crl.join("network-ca.crl"), "CRL"),
         ("signing-ca.crl", crl.join("signing-ca.crl"), "CRL"),
+        ("root-init.crl", first_root, "ARL"),
     ]
 }
 
@@ -525,6 +529,7 @@ fn every_certificate_and_crl_passes_pkilint_and_parses() {
     assert!(python.contains("network-ca.crl crl 1 revoked"), "{python}");
     assert!(python.contains("signing-ca.crl crl 1 revoked"), "{python}");
     assert!(python.contains("root.crl crl 1 revoked"), "{python}");
+    assert!(python.contains("root-init.crl crl 0 revoked"), "{python}");
     a_home_from_before_the_arc_issues_under_the_development_arc(&ca);
 }
 

@@ -478,20 +478,35 @@ fn malformed_gets_malformed_request(s: &Scene) {
     assert_eq!(body, [0x30, 0x03, 0x0a, 0x01, 0x01], "malformedRequest");
 }
 
-/// unknown paths 404
+/// unknown paths 404; the root's CRL from the init ceremony is served, signed by the root
 fn unknown_paths_404(s: &Scene) {
     let dir = s.ca.dir.path();
     let serving = &s.serving;
-    for path in [
-        "/",
-        "/ocsp/root",
-        "/crl/root.crl",
-        "/ca/other.crt",
-        "/ocsp/network-ca/",
-    ] {
+    for path in ["/", "/ocsp/root", "/ca/other.crt", "/ocsp/network-ca/"] {
         let (status, _, _) = curl(dir, &[&serving.url(path)]);
         assert_eq!(status, 404, "{path}");
     }
+    let (status, _, body) = curl(dir, &[&serving.url("/crl/root.crl")]);
+    assert_eq!(status, 200, "the root's CRL");
+    std::fs::write(dir.join("root.crl"), body).expect("write");
+    let root = s.ca.home().join("ca/root.pem");
+    let (ok, text) = run(
+        dir,
+        "openssl",
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            "root.crl",
+            "-CAfile",
+            root.to_str().expect("utf8"),
+            "-noout",
+            "-text",
+        ],
+    );
+    assert!(ok && text.contains("verify OK"), "{text}");
+    assert!(text.contains("No Revoked Certificates"), "{text}");
 }
 
 /// a revocation while serving shows in OCSP and the CRL at once

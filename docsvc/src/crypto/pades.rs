@@ -1,6 +1,7 @@
-//! PAdES signatures inside a PDF (ETSI EN 319 142-1, baseline B-T): a CAdES-detached CMS
-//! (`signature::Kind::Pdf`) over every byte of the file except the signature's own
-//! `/Contents`, time-stamped by sandi's TSA. This module owns the byte ranges: the gap the
+//! PAdES signatures inside a PDF (ETSI EN 319 142-1, baseline B-T, and B-LTA with the
+//! document time-stamp after them): a CAdES-detached CMS (`signature::Kind::Pdf`) over every
+//! byte of the file except the signature's own `/Contents`, time-stamped by sandi's TSA; a
+//! document time-stamp is the TSA's token itself over the same kind of byte range. This module owns the byte ranges: the gap the
 //! writer reserved, what is hashed, putting the CMS into the gap, and finding signatures in a
 //! PDF someone hands in to check them.
 
@@ -97,6 +98,16 @@ impl Prepared {
         })
     }
 
+    /// Whether `other` is this file with something else in the reserved gap: the same bytes
+    /// everywhere else, the gap where `gap` (`<` to just past `>`) says.
+    pub fn is_filled_as(&self, other: &[u8], gap: (usize, usize)) -> bool {
+        let (start, end) = self.gap;
+        gap == self.gap
+            && other.len() == self.pdf.len()
+            && other[..start] == self.pdf[..start]
+            && other[end..] == self.pdf[end..]
+    }
+
     /// The digest of the signed bytes (all but the gap) by `alg`.
     pub fn digest(&self, alg: &'static digest::Algorithm) -> Vec<u8> {
         ranges_digest(
@@ -138,6 +149,26 @@ pub struct Embedded {
     pub ranges: [usize; 4],
     /// Whether the signed runs are the whole file: no byte added after this signature.
     pub covers_whole: bool,
+    /// A document time-stamp (its CMS an RFC 3161 token, whose content is a `TSTInfo`), not
+    /// a signature: told by what the CMS holds, not by what the dictionary around it says.
+    pub timestamp: bool,
+}
+
+/// `id-ct-TSTInfo` (RFC 3161): the content of a time-stamp token.
+const ID_CT_TST_INFO: const_oid::ObjectIdentifier =
+    const_oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
+
+/// Whether `cms_der` is a time-stamp token (signed data whose content is a `TSTInfo`).
+fn is_token(cms_der: &[u8]) -> bool {
+    use der::Decode as _;
+    cms::content_info::ContentInfo::from_der(cms_der)
+        .ok()
+        .and_then(|info| {
+            info.content
+                .decode_as::<cms::signed_data::SignedData>()
+                .ok()
+        })
+        .is_some_and(|sd| sd.encap_content_info.econtent_type == ID_CT_TST_INFO)
 }
 
 /// Every signature in `pdf`, in file order, each read from its `/ByteRange`: the gap it names
@@ -190,6 +221,7 @@ pub fn embedded(pdf: &[u8]) -> Result<Vec<Embedded>> {
             hex::decode(inner).map_err(|_| bad("a signature's gap is not one hex string"))?;
         let cms = trimmed_der(&bytes)?;
         out.push(Embedded {
+            timestamp: is_token(&cms),
             cms,
             ranges,
             covers_whole: end == pdf.len(),
@@ -238,6 +270,9 @@ pub fn verify(
     trust: &Trust,
     at: time::OffsetDateTime,
 ) -> Result<Verified> {
+    if found.timestamp {
+        return Err(bad("a document time-stamp, not a signature"));
+    }
     let alg = digest_algorithm(&found.cms)?;
     let content = if alg == &digest::SHA384 {
         let mut d = [0u8; 48];
@@ -249,6 +284,22 @@ pub fn verify(
         Content::Sha256(d)
     };
     signature::verify_detached(&found.cms, Kind::Pdf, content, trust, at)
+}
+
+/// A document time-stamp of a PDF checked: the token's imprint is the SHA-256 of the bytes its
+/// `/ByteRange` names, its TSA certificate chains to sandi's root at the token's time.
+pub fn verify_timestamp(
+    pdf: &[u8],
+    found: &Embedded,
+    trust: &Trust,
+) -> Result<crate::crypto::timestamp::Stamp> {
+    if !found.timestamp {
+        return Err(bad("a signature, not a document time-stamp"));
+    }
+    let digest = ranges_digest(pdf, found.ranges, &digest::SHA256);
+    let stamp = crate::crypto::timestamp::of_document(&found.cms, &digest)?;
+    signature::check_stamp(&stamp, trust)?;
+    Ok(stamp)
 }
 
 /// The digest algorithm of the one signer of `cms_der` (what the PDF's bytes are hashed by).

@@ -59,6 +59,9 @@ pub struct CrlCache {
     dir: PathBuf,
     /// The CAs whose CRLs count: a CRL is kept only if one of them signed it.
     issuers: Vec<Vec<u8>>,
+    /// How many of `issuers`, from the first, must have a fresh CRL for the node to be ready;
+    /// the rest (the root, whose CRL is signed only in ceremonies) are kept when held.
+    required: usize,
     cached: Mutex<Cached>,
 }
 
@@ -163,9 +166,18 @@ impl CrlCache {
     pub fn new(dir: PathBuf, issuers: Vec<Vec<u8>>) -> Self {
         CrlCache {
             dir,
+            required: issuers.len(),
             issuers,
             cached: Mutex::default(),
         }
+    }
+
+    /// The cache also keeps the CRL of `ca_der` when it holds one (a signed PDF's long-term
+    /// validation data carries it), without making the node's readiness wait for it.
+    #[must_use]
+    pub fn also_keeping(mut self, ca_der: Vec<u8>) -> Self {
+        self.issuers.push(ca_der);
+        self
     }
 
     /// The cache, brought up to date with the directory. A CRL renamed into the directory (as
@@ -293,6 +305,7 @@ impl CrlCache {
         let cached = self.current();
         self.issuers
             .iter()
+            .take(self.required)
             .filter_map(|der| X509Certificate::from_der(der).ok().map(|(_, c)| c))
             .map(|ca| {
                 let crl = cached.best.get(ca.subject().as_raw());

@@ -656,9 +656,20 @@ fn when_valid(
             )))
         };
     };
+    check_stamp(stamp, trust)?;
+    if signed_at.is_some_and(|t| t > stamp.at + CLOCK_SKEW) {
+        return Err(bad(
+            "the signing time is after the time-stamp over the signature",
+        ));
+    }
+    Ok(stamp.at)
+}
+
+/// A time-stamp's TSA certificate chains to sandi's root at the token's time, and every other
+/// certificate it carries is a trusted CA's (nothing signs the token's certificate set).
+pub fn check_stamp(stamp: &crate::crypto::timestamp::Stamp, trust: &Trust) -> Result<()> {
     check_chain(&stamp.tsa_der, trust, stamp.at)
         .map_err(|e| bad(format!("the time-stamp's TSA certificate: {e}")))?;
-    // Nothing signs the token's certificate set: every byte of it must be a trusted CA's.
     if stamp
         .others
         .iter()
@@ -668,12 +679,7 @@ fn when_valid(
             "the time-stamp carries a certificate that is neither the TSA's nor a trusted CA's",
         ));
     }
-    if signed_at.is_some_and(|t| t > stamp.at + CLOCK_SKEW) {
-        return Err(bad(
-            "the signing time is after the time-stamp over the signature",
-        ));
-    }
-    Ok(stamp.at)
+    Ok(())
 }
 
 /// The signature is of `kind`: its content type and the signed content-type attribute that

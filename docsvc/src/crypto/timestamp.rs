@@ -66,12 +66,20 @@ fn only_signer(sd: &SignedData) -> Result<&SignerInfo> {
 pub fn request_for(cms_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
     let sd = signed_data(cms_der)?;
     let si = only_signer(&sd)?;
-    let hashed = token::digest(rfc5912::ID_SHA_256, si.signature.as_bytes())?;
+    request_over(&token::digest(
+        rfc5912::ID_SHA_256,
+        si.signature.as_bytes(),
+    )?)
+}
+
+/// A request to time-stamp the SHA-256 digest `sha256` (a PDF's document time-stamp): the DER
+/// `TimeStampReq` and its nonce.
+pub fn request_over(sha256: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
     let mut nonce = vec![0u8; 16];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
         .map_err(|_| Error::NoRandomness)?;
     nonce[0] = (nonce[0] & 0x7f) | 0x01;
-    let req = token::request(rfc5912::ID_SHA_256, &hashed, &nonce)?;
+    let req = token::request(rfc5912::ID_SHA_256, sha256, &nonce)?;
     Ok((req, nonce))
 }
 
@@ -95,11 +103,38 @@ pub fn token_from(
     nonce: &[u8],
     now: OffsetDateTime,
 ) -> Result<Granted> {
+    let sd = signed_data(cms_der)?;
+    let signature = only_signer(&sd)?.signature.as_bytes();
+    granted(resp_der, nonce, now, |t| t.covers(signature))
+}
+
+/// As [`token_from`], for an answer to [`request_over`]`(sha256)`: the token's imprint is
+/// that SHA-256 digest.
+pub fn token_over(
+    resp_der: &[u8],
+    sha256: &[u8],
+    nonce: &[u8],
+    now: OffsetDateTime,
+) -> Result<Granted> {
+    granted(resp_der, nonce, now, |t| imprints(t, sha256))
+}
+
+/// Whether token `t`'s imprint is the SHA-256 digest `sha256`.
+pub fn imprints(t: &Token, sha256: &[u8]) -> bool {
+    t.imprint_algorithm == rfc5912::ID_SHA_256
+        && bool::from(subtle::ConstantTimeEq::ct_eq(t.imprint.as_slice(), sha256))
+}
+
+fn granted(
+    resp_der: &[u8],
+    nonce: &[u8],
+    now: OffsetDateTime,
+    over_ours: impl FnOnce(&Token) -> bool,
+) -> Result<Granted> {
     let token_der = token::read_response(resp_der)?;
     let t = token::inspect(&token_der)?;
-    let sd = signed_data(cms_der)?;
-    if !t.covers(only_signer(&sd)?.signature.as_bytes()) {
-        return Err(bad("the TSA stamped something other than this signature"));
+    if !over_ours(&t) {
+        return Err(bad("the TSA stamped something other than what was asked"));
     }
     if t.nonce.as_deref() != Some(nonce) {
         return Err(bad("the TSA's answer does not carry our nonce"));
@@ -180,11 +215,29 @@ pub(crate) fn of_signer(si: &SignerInfo) -> Result<Option<Stamp>> {
             "the time-stamp is not over this signature (its imprint differs)",
         ));
     }
-    token::check_tsa_certificate(&t.tsa_certificate)
-        .map_err(|e| bad(format!("the signature's time-stamp: {e}")))?;
+    stamp_of(&t, "the signature's time-stamp").map(Some)
+}
+
+/// A document time-stamp (a PDF's `/DocTimeStamp`, ETSI.RFC3161): the token `token_der`
+/// inspected, its imprint the SHA-256 digest `sha256` of the bytes it covers, signed by a
+/// certificate of the TSA profile. Whether that certificate chains to sandi's root at the
+/// token's time is the caller's to check.
+pub fn of_document(token_der: &[u8], sha256: &[u8]) -> Result<Stamp> {
+    let t = token::inspect(token_der).map_err(|e| bad(format!("the time-stamp: {e}")))?;
+    if !imprints(&t, sha256) {
+        return Err(bad(
+            "the document time-stamp is not over these bytes (its imprint differs)",
+        ));
+    }
+    stamp_of(&t, "the document time-stamp")
+}
+
+/// What a checked token says, its TSA certificate of the TSA profile.
+fn stamp_of(t: &Token, what: &str) -> Result<Stamp> {
+    token::check_tsa_certificate(&t.tsa_certificate).map_err(|e| bad(format!("{what}: {e}")))?;
     let (_, tsa) = x509_parser::parse_x509_certificate(&t.tsa_certificate)
         .map_err(|e| bad(format!("TSA certificate: {e}")))?;
-    Ok(Some(Stamp {
+    Ok(Stamp {
         gen_time: crate::rfc3339(t.gen_time),
         tsa: tsa.subject().to_string(),
         serial: hex::encode(&t.serial),
@@ -192,5 +245,5 @@ pub(crate) fn of_signer(si: &SignerInfo) -> Result<Option<Stamp>> {
         at: t.gen_time,
         tsa_der: t.tsa_certificate.clone(),
         others: t.other_certificates.clone(),
-    }))
+    })
 }

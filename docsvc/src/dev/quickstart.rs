@@ -662,7 +662,8 @@ pub async fn setup_node(
     })
 }
 
-/// Current CRLs of the issuing CAs, copied where the node reads them.
+/// Current CRLs of the issuing CAs, and the root's from the init ceremony, copied where the
+/// node reads them.
 async fn dev_crls(
     layout: &Layout,
     home: &Home,
@@ -677,6 +678,8 @@ async fn dev_crls(
         std::fs::write(dir.join(&name), &crl.der)
             .map_err(|e| Error::io("writing", dir.join(&name), e))?;
     }
+    let root = home.dir().join("crl").join("root.crl");
+    std::fs::copy(&root, dir.join("root.crl")).map_err(|e| Error::io("copying", &root, e))?;
     Ok(())
 }
 

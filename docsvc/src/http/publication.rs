@@ -1,7 +1,7 @@
 //! What a node publishes over plain HTTP for anyone who checks a sandi certificate: the CA
 //! certificates and the CRLs in force here (RFC 5280 §4.2.1.13: fetched over HTTP, DER, as
 //! `application/pkix-cert` and `application/pkix-crl`). Both are public and signed, so the
-//! listener asks no one who they are; it answers GET only, reads no body, and knows five paths.
+//! listener asks no one who they are; it answers GET only, reads no body, and knows six paths.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -43,6 +43,7 @@ async fn ca_certificate(State(node): State<App>, Path(file): Path<String>) -> Re
 
 async fn crl(State(node): State<App>, Path(file): Path<String>) -> Response {
     let ca = match file.as_str() {
+        "root.crl" => node.trust.root_der(),
         "network-ca.crl" => &node.network_ca_der,
         "signing-ca.crl" => &node.signing_ca_der,
         _ => return StatusCode::NOT_FOUND.into_response(),

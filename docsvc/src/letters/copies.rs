@@ -47,13 +47,15 @@ async fn rendered_pdf(node: &Node, checked: &Checked) -> Result<Option<Vec<u8>>>
         Ok(found) if !found.is_empty() => found,
         _ => return Ok(None),
     };
-    let first = &found[0];
+    // The document time-stamps between and after the signatures sign nothing of their own.
+    let signatures: Vec<&pades::Embedded> = found.iter().filter(|e| !e.timestamp).collect();
+    let Some(first) = signatures.first() else {
+        return Ok(None);
+    };
     let v = pades::verify(&pdf, first, &node.trust, time::OffsetDateTime::now_utc())?;
     let originator = checked.manifest.originator.split('@').next();
-    if found.len() != 1 + usize::from(approved)
-        || !(first.covers_whole || approved)
-        || v.nip.as_deref() != originator
-    {
+    let whole = found.last().is_some_and(|e| e.covers_whole);
+    if signatures.len() != 1 + usize::from(approved) || !whole || v.nip.as_deref() != originator {
         return Err(Error::invalid(
             "copy",
             "the letter's PDF is not signed as sandi signs letters",

@@ -18,6 +18,44 @@ use crate::{Error, Result};
 /// The largest PDF the page checks (an upload is bounded by the route before this).
 pub const MAX_PDF: usize = 16 << 20;
 
+/// Why something does not count, in both of the page's languages. A check's own technical
+/// words (which name DER, CMS or a byte range) are given after the plain sentence, as they
+/// are.
+#[derive(Clone, Debug, Serialize)]
+pub struct Problem {
+    pub id: String,
+    pub en: String,
+}
+
+impl Problem {
+    fn plain(id: &str, en: &str) -> Self {
+        Problem {
+            id: id.to_owned(),
+            en: en.to_owned(),
+        }
+    }
+
+    /// A sentence in each language, then the check's own words.
+    fn technical(id: &str, en: &str, detail: &dyn std::fmt::Display) -> Self {
+        Problem {
+            id: format!("{id} (rincian teknis: {detail})"),
+            en: format!("{en} ({detail})"),
+        }
+    }
+}
+
+/// A document time-stamp found and judged: sandi's TSA saw the whole file as it was then.
+#[derive(Clone, Debug, Serialize)]
+pub struct DocStamp {
+    pub valid: bool,
+    /// When the TSA saw the file (RFC 3339).
+    pub at: Option<String>,
+    /// The TSA certificate's subject.
+    pub tsa: Option<String>,
+    pub covers_whole: bool,
+    pub problem: Option<Problem>,
+}
+
 /// One signature found and judged.
 #[derive(Clone, Debug, Serialize)]
 pub struct Signer {
@@ -32,7 +70,7 @@ pub struct Signer {
     /// Whether the signature covers the whole file (no byte added after it).
     pub covers_whole: bool,
     /// Why the signature does not count, when it does not.
-    pub problem: Option<String>,
+    pub problem: Option<Problem>,
 }
 
 /// What the page shows.
@@ -48,8 +86,10 @@ pub struct Report {
     /// The SHA-256 of the signed PDF (hex).
     pub sha256: String,
     pub signers: Vec<Signer>,
-    /// Why nothing could be judged, when nothing could.
-    pub problem: Option<String>,
+    /// The document time-stamps after the signatures (PAdES B-LTA).
+    pub stamps: Vec<DocStamp>,
+    /// Why the letter is not valid, when that is not one signature's fault.
+    pub problem: Option<Problem>,
 }
 
 /// The field of a certificate subject with `oid`, if it has one.
@@ -64,7 +104,7 @@ fn subject_field(der: &[u8], oid: &x509_parser::der_parser::Oid<'_>) -> Option<S
 
 fn judge(node: &Node, pdf: &[u8], found: &pades::Embedded) -> Signer {
     use x509_parser::oid_registry::{OID_X509_COMMON_NAME, OID_X509_ORGANIZATIONAL_UNIT};
-    let unknown = |problem: String| Signer {
+    let unknown = |problem: Problem| Signer {
         valid: false,
         name: "-".into(),
         nip: None,
@@ -76,16 +116,32 @@ fn judge(node: &Node, pdf: &[u8], found: &pades::Embedded) -> Signer {
     };
     let v = match pades::verify(pdf, found, &node.trust, OffsetDateTime::now_utc()) {
         Ok(v) => v,
-        Err(e) => return unknown(e.to_string()),
+        Err(e) => {
+            return unknown(Problem::technical(
+                "Tanda tangan ini tidak sah: pemeriksaan kriptografisnya gagal",
+                "This signature is not valid: its cryptographic check failed",
+                &e,
+            ));
+        }
     };
     let status = crate::node::revocation::signature_status(node, &v, None);
     let (certificate, problem) = match status {
         Ok(s) if s.is_valid() => (s, None),
         Ok(s) => (
             s,
-            Some("the signer's certificate was revoked before signing".to_owned()),
+            Some(Problem::plain(
+                "Sertifikat penanda tangan telah dicabut sebelum surat ditandatangani.",
+                "The signer's certificate was revoked before signing.",
+            )),
         ),
-        Err(e) => (SignatureStatus::Valid, Some(e.to_string())),
+        Err(e) => (
+            SignatureStatus::Valid,
+            Some(Problem::technical(
+                "Status sertifikat penanda tangan tidak dapat dipastikan",
+                "The signer's certificate status cannot be established",
+                &e,
+            )),
+        ),
     };
     Signer {
         valid: problem.is_none(),
@@ -96,6 +152,52 @@ fn judge(node: &Node, pdf: &[u8], found: &pades::Embedded) -> Signer {
         certificate,
         covers_whole: found.covers_whole,
         problem,
+    }
+}
+
+/// A document time-stamp judged: valid only as the update sandi writes after a signature
+/// (`after`: where the signature before it ends), its token over it, its TSA standing then.
+fn judge_stamp(node: &Node, pdf: &[u8], found: &pades::Embedded, after: Option<usize>) -> DocStamp {
+    let ours = after.is_some_and(|from| {
+        crate::letters::render::timestamp::is_update_of(
+            &pdf[..found.ranges[2] + found.ranges[3]],
+            from,
+            (found.ranges[1], found.ranges[2]),
+        )
+    });
+    if !ours {
+        return DocStamp {
+            valid: false,
+            at: None,
+            tsa: None,
+            covers_whole: found.covers_whole,
+            problem: Some(Problem::plain(
+                "Ini bukan stempel waktu dokumen yang dibuat sandi setelah tanda tangan: yang ditambahkan sebelumnya tidak dijamin siapa pun.",
+                "This is not the document time-stamp sandi adds after a signature: what was added before it is vouched for by no one.",
+            )),
+        };
+    }
+    let checked = pades::verify_timestamp(pdf, found, &node.trust)
+        .and_then(|t| crate::node::revocation::stamp_stands(node, &t).map(|()| t));
+    match checked {
+        Ok(t) => DocStamp {
+            valid: true,
+            at: Some(t.gen_time),
+            tsa: Some(t.tsa),
+            covers_whole: found.covers_whole,
+            problem: None,
+        },
+        Err(e) => DocStamp {
+            valid: false,
+            at: None,
+            tsa: None,
+            covers_whole: found.covers_whole,
+            problem: Some(Problem::technical(
+                "Stempel waktu dokumen ini tidak sah",
+                "This document time-stamp is not valid",
+                &e,
+            )),
+        },
     }
 }
 
@@ -125,23 +227,47 @@ fn report_of(node: &Node, pdf: &[u8]) -> Report {
         dated: None,
         sha256,
         signers: Vec::new(),
+        stamps: Vec::new(),
         problem: None,
     };
     match pades::embedded(pdf) {
-        Ok(found) if found.is_empty() => {
-            report.problem = Some("the file holds no signature".into());
+        Ok(found) if found.iter().all(|f| f.timestamp) => {
+            report.problem = Some(Problem::plain(
+                "Berkas ini tidak memuat tanda tangan.",
+                "The file holds no signature.",
+            ));
         }
         Ok(found) => {
-            report.signers = found.iter().map(|f| judge(node, pdf, f)).collect();
-            // An earlier signature (the first of a letter approved later) covers the version it
-            // signed; the last must cover the whole file.
-            let whole = report.signers.last().is_some_and(|s| s.covers_whole);
-            if !whole {
-                report.problem = Some("the file was changed after its last signature".into());
+            let mut after = None;
+            for f in &found {
+                if f.timestamp {
+                    report.stamps.push(judge_stamp(node, pdf, f, after));
+                    after = None;
+                } else {
+                    report.signers.push(judge(node, pdf, f));
+                    after = Some(f.ranges[2] + f.ranges[3]);
+                }
             }
-            report.valid = whole && report.signers.iter().all(|s| s.valid);
+            // An earlier signature or time-stamp covers the version it signed; the last (the
+            // document time-stamp after the last signature) must cover the whole file.
+            let whole = found.last().is_some_and(|f| f.covers_whole);
+            if !whole {
+                report.problem = Some(Problem::plain(
+                    "Berkas telah diubah setelah tanda tangan atau stempel waktu terakhirnya.",
+                    "The file was changed after its last signature or time-stamp.",
+                ));
+            }
+            report.valid = whole
+                && report.signers.iter().all(|s| s.valid)
+                && report.stamps.iter().all(|s| s.valid);
         }
-        Err(e) => report.problem = Some(e.to_string()),
+        Err(e) => {
+            report.problem = Some(Problem::technical(
+                "Tanda tangan dalam berkas ini tidak dapat dibaca",
+                "The file's signatures cannot be read",
+                &e,
+            ));
+        }
     }
     report
 }
@@ -171,9 +297,10 @@ async fn log(
 /// What the log says of a report.
 fn logged(r: &Report) -> String {
     format!(
-        "public verification: {} ({} signature(s), sha256 {})",
+        "public verification: {} ({} signature(s), {} document time-stamp(s), sha256 {})",
         if r.valid { "valid" } else { "not valid" },
         r.signers.len(),
+        r.stamps.len(),
         r.sha256
     )
 }
@@ -215,7 +342,10 @@ pub async fn by_token(node: &Node, token: &str, client: Option<String>) -> Resul
             // Held by dual control, a letter is not yet the agency's word, however signed.
             if checked.state == documents::AWAITING {
                 r.valid = false;
-                r.problem = Some("the letter still awaits its second approval".into());
+                r.problem = Some(Problem::plain(
+                    "Surat ini masih menunggu persetujuan keduanya.",
+                    "The letter still awaits its second approval.",
+                ));
             }
             if m.classification < Level::Rahasia {
                 r.nomor = Some(m.nomor.clone());
@@ -232,15 +362,22 @@ pub async fn by_token(node: &Node, token: &str, client: Option<String>) -> Resul
             dated: None,
             sha256: String::new(),
             signers: Vec::new(),
+            stamps: Vec::new(),
             // Fixed words: an error's own text may name the letter or the node's state.
-            problem: Some(
-                match e {
-                    Error::NotFound(_) | Error::Gone(_) => "the letter is no longer held here",
-                    Error::Integrity(_) => "the letter's record here does not check: not valid",
-                    _ => "the letter cannot be checked now",
-                }
-                .into(),
-            ),
+            problem: Some(match e {
+                Error::NotFound(_) | Error::Gone(_) => Problem::plain(
+                    "Surat ini tidak lagi disimpan di sini.",
+                    "The letter is no longer held here.",
+                ),
+                Error::Integrity(_) => Problem::plain(
+                    "Catatan surat ini di sini tidak lolos pemeriksaan: tidak sah.",
+                    "The letter's record here does not check: not valid.",
+                ),
+                _ => Problem::plain(
+                    "Surat ini tidak dapat diperiksa sekarang.",
+                    "The letter cannot be checked now.",
+                ),
+            }),
         },
     };
     log(node, client, Some(&id), report.valid, logged(&report)).await?;

@@ -40,7 +40,9 @@ pub fn crl_urls(node: &Node) -> Vec<String> {
         .and_then(|ca| ca.publication_url.as_deref())
     {
         let base = base.trim_end_matches('/');
-        for name in ["network-ca", "signing-ca"] {
+        // The root's CRL is signed only in ceremonies; held, it goes into signed PDFs'
+        // long-term validation data (a node is ready without it).
+        for name in ["network-ca", "signing-ca", "root"] {
             let url = format!("{base}/crl/{name}.crl");
             if !urls.contains(&url) {
                 urls.push(url);

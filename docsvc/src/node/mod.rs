@@ -726,7 +726,8 @@ impl Node {
             crls: crate::crypto::revocation::CrlCache::new(
                 layout.crl_dir(),
                 vec![signing_ca_der.clone(), network_ca_der.clone()],
-            ),
+            )
+            .also_keeping(root_der.clone()),
             network: peers::NetworkDirectory::new(&layout, network_ca_der.clone(), root_der),
             peer_connections: peers::IdleConnections::default(),
             network_ca_der,

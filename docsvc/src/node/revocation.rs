@@ -85,20 +85,7 @@ pub fn signature_status(
     let now = OffsetDateTime::now_utc();
     let signed = match &verified.timestamp {
         Some(stamp) => {
-            match node.crls.status_with_time(&stamp.tsa_der, now) {
-                (Status::Unknown, _) => {
-                    return Err(unknown(node, &stamp.tsa_der, "TSA certificate"));
-                }
-                (Status::Revoked { .. }, Some(r)) if r.at <= stamp.at => {
-                    return Err(Error::Integrity(format!(
-                        "the time-stamp's TSA certificate was revoked at {}, before it stamped \
-                         this signature at {}",
-                        crate::rfc3339(r.at),
-                        stamp.gen_time
-                    )));
-                }
-                _ => {}
-            }
+            stamp_stands(node, stamp)?;
             Some(stamp.at)
         }
         // Every time given must be readable, else the signature cannot be placed before the
@@ -123,6 +110,23 @@ pub fn signature_status(
         Some(t) if t < revocation.at => SignatureStatus::RevokedAfterSigning { revoked_at, reason },
         _ => SignatureStatus::RevokedBeforeSigning { revoked_at, reason },
     })
+}
+
+/// A time-stamp's TSA certificate was not revoked by the time it stamped (a revocation after
+/// leaves the stamp standing); unknown is refused as in [`require`].
+pub fn stamp_stands(node: &Node, stamp: &crate::crypto::timestamp::Stamp) -> Result<()> {
+    match node
+        .crls
+        .status_with_time(&stamp.tsa_der, OffsetDateTime::now_utc())
+    {
+        (Status::Unknown, _) => Err(unknown(node, &stamp.tsa_der, "TSA certificate")),
+        (Status::Revoked { .. }, Some(r)) if r.at <= stamp.at => Err(Error::Integrity(format!(
+            "the time-stamp's TSA certificate was revoked at {}, before it stamped at {}",
+            crate::rfc3339(r.at),
+            stamp.gen_time
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// `/metrics` lines for the CRLs: seconds until each goes stale, and how many are stale or go

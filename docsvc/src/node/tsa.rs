@@ -53,27 +53,52 @@ impl Tsa {
 /// `cms_der` with a time-stamp token over its signature from the node's TSA, or
 /// `TimestampUnavailable` (logged and counted).
 pub async fn stamp(node: &Node, cms_der: Vec<u8>) -> Result<Vec<u8>> {
+    let token = token(node, What::Signature(&cms_der)).await?;
+    timestamp::attach(&cms_der, &token)
+}
+
+/// A time-stamp token (DER) from the node's TSA over the SHA-256 digest `sha256` (a PDF's
+/// document time-stamp), or `TimestampUnavailable` (logged and counted).
+pub async fn stamp_digest(node: &Node, sha256: &[u8]) -> Result<Vec<u8>> {
+    token(node, What::Digest(sha256)).await
+}
+
+/// What a token is asked for.
+#[derive(Clone, Copy)]
+enum What<'a> {
+    /// The signature value of a CMS.
+    Signature(&'a [u8]),
+    /// A SHA-256 digest.
+    Digest(&'a [u8]),
+}
+
+async fn token(node: &Node, what: What<'_>) -> Result<Vec<u8>> {
     let result = match node.tsa.url() {
         None => Err("no TSA is configured ([pki] tsa_url in node.toml)".to_owned()),
-        Some(url) => ask(&url, &cms_der, &node.trust).await,
+        Some(url) => ask(&url, what, &node.trust).await,
     };
-    match result {
-        Ok(token) => timestamp::attach(&cms_der, &token),
-        Err(why) => Err(unavailable(node, why)),
-    }
+    result.map_err(|why| unavailable(node, why))
 }
 
 async fn ask(
     url: &str,
-    cms_der: &[u8],
+    what: What<'_>,
     trust: &crate::crypto::signature::Trust,
 ) -> std::result::Result<Vec<u8>, String> {
-    let (req, nonce) = timestamp::request_for(cms_der).map_err(|e| e.to_string())?;
+    let (req, nonce) = match what {
+        What::Signature(cms) => timestamp::request_for(cms),
+        What::Digest(d) => timestamp::request_over(d),
+    }
+    .map_err(|e| e.to_string())?;
     let answer = tokio::time::timeout(TIMEOUT, post(url, req))
         .await
         .map_err(|_| format!("the TSA at {url} did not answer within {TIMEOUT:?}"))??;
-    let granted = timestamp::token_from(&answer, cms_der, &nonce, time::OffsetDateTime::now_utc())
-        .map_err(|e| format!("the TSA at {url}: {e}"))?;
+    let now = time::OffsetDateTime::now_utc();
+    let granted = match what {
+        What::Signature(cms) => timestamp::token_from(&answer, cms, &nonce, now),
+        What::Digest(d) => timestamp::token_over(&answer, d, &nonce, now),
+    }
+    .map_err(|e| format!("the TSA at {url}: {e}"))?;
     crate::crypto::signature::check_chain(&granted.tsa_certificate, trust, granted.gen_time)
         .map_err(|e| format!("the TSA at {url}: its certificate: {e}"))?;
     Ok(granted.token)

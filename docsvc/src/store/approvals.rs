@@ -1,5 +1,6 @@
 //! Second approvals of letters held by dual control: `approvals`, the approver, when, and
-//! their signature over the letter's manifest.
+//! their signature over the letter's manifest (and over its PDF); `received_approvals`, the
+//! PDF signature of an approval given on the node a letter came from.
 
 use sqlx::FromRow;
 
@@ -37,6 +38,26 @@ pub async fn pdf_updates_of(store: &Store, id: &str) -> Result<Vec<(String, Vec<
     .bind(id)
     .fetch_all(store.reader())
     .await?)
+}
+
+/// Stores the PDF update of the approval of letter `id` that came with it from its node.
+pub async fn insert_received_update(tx: &mut Tx, id: &str, pdf_update: &[u8]) -> Result<()> {
+    sqlx::query("INSERT INTO received_approvals (document_id, pdf_update) VALUES ($1, $2)")
+        .bind(id)
+        .bind(pdf_update)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The PDF update of the approval of letter `id` that came with it from its node, if one did.
+pub async fn received_update_of(store: &Store, id: &str) -> Result<Option<Vec<u8>>> {
+    Ok(
+        sqlx::query_scalar("SELECT pdf_update FROM received_approvals WHERE document_id = $1")
+            .bind(id)
+            .fetch_optional(store.reader())
+            .await?,
+    )
 }
 
 /// One stored approval.

@@ -20,26 +20,41 @@ use crate::store::outbox::{self, Attempt};
 use crate::{Error, Result, now_rfc3339};
 
 pub(crate) const MAGIC: &[u8] = b"SANDI-ENVELOPE-1\n";
+/// An envelope that also carries, after its parts, the PDF update of the letter's second
+/// approval (dual control): a letter without one still travels as version 1.
+pub(crate) const MAGIC_V2: &[u8] = b"SANDI-ENVELOPE-2\n";
+/// The largest approval update carried (as `letters::documents` bounds it when reading).
+pub const MAX_APPROVAL_UPDATE: usize = 8 << 20;
 /// The largest letter carried between nodes, in one request streamed from the content store
 /// (above the 2 GiB a node accepts from its officials by default). Larger ones wait in `dead`
 /// with this reason rather than being cut.
 pub const MAX_ENVELOPE: usize = 4 << 30;
 
 /// A letter as it travels.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Envelope {
     pub manifest: Vec<u8>,
     pub signature: Vec<u8>,
     /// The ciphertext of each part, in manifest order.
     pub parts: Vec<Vec<u8>>,
+    /// The PDF update of the letter's second approval, when it has one (version 2).
+    pub approval: Option<Vec<u8>>,
 }
 
 impl Envelope {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = head(&self.manifest, &self.signature, self.parts.len());
+        let mut out = head(
+            &self.manifest,
+            &self.signature,
+            self.parts.len(),
+            self.approval.is_some(),
+        );
         for p in &self.parts {
             out.extend_from_slice(&(p.len() as u64).to_be_bytes());
             out.extend_from_slice(p);
+        }
+        if let Some(a) = &self.approval {
+            out.extend_from_slice(&approval_trailer(a));
         }
         out
     }
@@ -82,15 +97,41 @@ pub(crate) fn sha256_hex(b: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, b))
 }
 
-/// An envelope's start: the magic, the manifest, the signature and how many parts follow.
-fn head(manifest: &[u8], signature: &[u8], parts: usize) -> Vec<u8> {
-    let mut out = MAGIC.to_vec();
+/// An envelope's start: the magic (version 2 when an approval follows the parts), the
+/// manifest, the signature and how many parts follow.
+fn head(manifest: &[u8], signature: &[u8], parts: usize, approval: bool) -> Vec<u8> {
+    let mut out = if approval { MAGIC_V2 } else { MAGIC }.to_vec();
     for field in [manifest, signature] {
         out.extend_from_slice(&u32::try_from(field.len()).unwrap_or(u32::MAX).to_be_bytes());
         out.extend_from_slice(field);
     }
     out.extend_from_slice(&u32::try_from(parts).unwrap_or(0).to_be_bytes());
     out
+}
+
+/// A version 2 envelope's end: the approval update's length and its bytes.
+fn approval_trailer(update: &[u8]) -> Vec<u8> {
+    let mut out = u32::try_from(update.len())
+        .unwrap_or(u32::MAX)
+        .to_be_bytes()
+        .to_vec();
+    out.extend_from_slice(update);
+    out
+}
+
+/// The PDF update of letter `id`'s approval, to travel with it: none for most letters. Only
+/// one is ever made (`letters::documents` refuses a letter with more).
+async fn approval_of(node: &Node, id: &str) -> Result<Option<Vec<u8>>> {
+    let mut updates = crate::store::approvals::pdf_updates_of(&node.store, id).await?;
+    match updates.pop() {
+        None => Ok(None),
+        Some((_, u)) if updates.is_empty() && u.len() <= MAX_APPROVAL_UPDATE => Ok(Some(u)),
+        // Not sent without it: the receiver would hold the letter with its approval missing.
+        Some(_) => Err(Error::Integrity(format!(
+            "letter {id}: its approval's PDF update is not one of at most {} MiB",
+            MAX_APPROVAL_UPDATE >> 20
+        ))),
+    }
 }
 
 /// A letter over [`MAX_ENVELOPE`] is not transmitted.
@@ -119,7 +160,14 @@ pub async fn envelope_stream(
 )> {
     let m = &checked.manifest;
     within_limit(m)?;
-    let start = head(&m.canonical()?, &checked.signature, m.parts.len());
+    let approval = approval_of(node, &m.id).await?;
+    let start = head(
+        &m.canonical()?,
+        &checked.signature,
+        m.parts.len(),
+        approval.is_some(),
+    );
+    let end = approval.as_deref().map(approval_trailer);
     let mut lengths = Vec::with_capacity(m.parts.len());
     for part in 0..m.parts.len() {
         let part = i64::try_from(part).map_err(|_| Error::OutOfRange {
@@ -130,6 +178,7 @@ pub async fn envelope_stream(
     let length = lengths
         .iter()
         .try_fold(start.len() as u64, |n, l| n.checked_add(8)?.checked_add(*l))
+        .and_then(|n| n.checked_add(end.as_ref().map_or(0, |e| e.len() as u64)))
         .ok_or(Error::OutOfRange {
             what: "an envelope's length",
         })?;
@@ -145,6 +194,9 @@ pub async fn envelope_stream(
                 let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
                 return;
             }
+        }
+        if let Some(end) = end {
+            let _ = tx.send(Ok(end.into())).await;
         }
     });
     let blocks = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -206,6 +258,7 @@ pub async fn envelope_of(node: &Node, checked: &Checked) -> Result<Envelope> {
         manifest: m.canonical()?,
         signature: checked.signature.clone(),
         parts,
+        approval: approval_of(node, &m.id).await?,
     })
 }
 

@@ -28,7 +28,8 @@ sandi key ceremony: initialisation
 5. The Root CA key (ECDSA P-384) is generated and its certificate self-signed.
 6. The Network CA and Signing CA keys are generated and certified by the root.
 7. The transparency-log key is generated.
-8. The ceremony is closed and this transcript is signed with the root key.
+8. The Root CA signs its first CRL (nothing revoked).
+9. The ceremony is closed and this transcript is signed with the root key.
 ";
 
 /// Everything the init ceremony needs.
@@ -80,6 +81,13 @@ pub async fn init_with_minutes(
     progress: &mut dyn FnMut(&str),
 ) -> Result<InitOutcome> {
     let (quorum, share_files) = check_plan(home, plan)?;
+    // The ceremony signs root CRL number 1: an inventory that numbered root CRLs before
+    // belongs to another CA, and is refused before anything is made.
+    if inv.last_crl_number(Ca::Root).await?.is_some() {
+        return Err(Error::InvalidInput(
+            "the inventory already numbered root CRLs: init needs a new inventory".into(),
+        ));
+    }
     // The token of a home whose online keys go on one (`crate::online::token`), opened with its PIN
     // before anything is made: a wrong PIN source refuses the ceremony with nothing written.
     let token = home.open_online_token()?;
@@ -102,6 +110,9 @@ pub async fn init_with_minutes(
     }
     result.map(|m| m.outcome)
 }
+
+/// The number of the root CRL the init ceremony signs.
+const FIRST_ROOT_CRL: i64 = 1;
 
 /// Everything that can be refused before anything is created: the roles, the quorum, the
 /// organisation's name, its OID arc and publication URL, a home that is already a CA, share
@@ -168,6 +179,14 @@ fn check_roles(plan: &InitPlan) -> Result<()> {
 /// The inventory in one transaction, then the state file: its presence makes the home a CA.
 async fn register(home: &Home, inv: &Inventory, made: &Made) -> Result<()> {
     inv.register(&made.certificates, &made.keys).await?;
+    // The number the ceremony's root CRL carries is taken, so the next root CRL is newer.
+    let number = inv.next_crl_number(Ca::Root).await?;
+    if number != FIRST_ROOT_CRL {
+        return Err(Error::InvalidInput(format!(
+            "the inventory already numbered {} root CRLs: init needs a new inventory",
+            number - 1
+        )));
+    }
     home.save_state(&made.state)
 }
 
@@ -182,6 +201,7 @@ fn remove_what_was_made(home: &Home, share_files: &[PathBuf]) {
         home.ca_dir(),
         home.transcripts_dir(),
         home.log_dir(),
+        home.dir().join("crl"),
     ] {
         let _ = std::fs::remove_dir_all(d);
     }
@@ -458,8 +478,9 @@ impl<'a> InitCeremony<'a> {
         Ok(log_key)
     }
 
-    /// Step 8: the certificates written, the ceremony closed over the CA state it made, the
-    /// transcript signed with the root key, written and logged, the keystores sealed again.
+    /// Steps 8 and 9: the certificates and the root's first CRL written, the ceremony closed
+    /// over the CA state it made, the transcript signed with the root key, written and logged,
+    /// the keystores sealed again.
     fn close(
         mut self,
         keystores: &Keystores,
@@ -476,6 +497,20 @@ impl<'a> InitCeremony<'a> {
         for i in intermediates {
             ca::write_file(&home.cert_path(i.which), ca::der_to_pem(&i.der).as_bytes())?;
         }
+        // The root's first CRL (number 1, nothing revoked): a verifier holding it knows the
+        // intermediates stand, which a signature's long-term validation data needs.
+        let crl = crate::revoke::signed_crl(
+            &root.der,
+            &root.issuer,
+            FIRST_ROOT_CRL,
+            Vec::new(),
+            crate::revoke::ROOT_CRL_VALIDITY,
+        )?;
+        crate::revoke::write_crl(home, Ca::Root, &crl)?;
+        self.proceedings.record(
+            "root-crl.signed",
+            json!({ "number": FIRST_ROOT_CRL, "revoked": 0, "sha256": sha256_hex(&crl) }),
+        )?;
         let state = self.ca_state(root, intermediates, log_key);
         self.proceedings.record(
             "ceremony.closed",

@@ -138,7 +138,7 @@ pub async fn revoke_intermediate(
         Ca::Root,
         &root_der,
         root_signer,
-        time::Duration::days(30),
+        crate::revoke::ROOT_CRL_VALIDITY,
     )
     .await?;
     c.record(

@@ -36,3 +36,15 @@ pub(crate) async fn next(store: &Store, issuer: Ca) -> Result<i64> {
     tx.commit().await.map_err(db)?;
     Ok(next)
 }
+
+/// The last CRL number `issuer` used, if it used one.
+pub(crate) async fn last(store: &Store, issuer: Ca) -> Result<Option<i64>> {
+    sqlx::query("SELECT last_number FROM crl_numbers WHERE issuer = $1")
+        .bind(issuer_str(issuer))
+        .fetch_optional(&store.pool)
+        .await
+        .map_err(db)?
+        .map(|r| r.try_get::<i64, _>("last_number"))
+        .transpose()
+        .map_err(db)
+}

@@ -18,7 +18,7 @@ use crate::Error;
 use crate::crypto::revocation::SignatureStatus;
 use crate::http::App;
 use crate::http::actor::Conn;
-use crate::letters::verification::{self, Report};
+use crate::letters::verification::{self, Problem, Report};
 
 /// Checks a minute from one client address (an IPv6 /64 is one address).
 pub(super) const PER_MINUTE: u32 = 30;
@@ -137,6 +137,14 @@ fn certificate(l: Lang, s: &SignatureStatus) -> String {
     }
 }
 
+/// A problem in the page's language.
+fn said(l: Lang, p: &Problem) -> &str {
+    match l {
+        Lang::Id => &p.id,
+        Lang::En => &p.en,
+    }
+}
+
 fn report_page(l: Lang, r: &Report) -> Response {
     let verdict = if r.valid {
         l.t(
@@ -152,7 +160,7 @@ fn report_page(l: Lang, r: &Report) -> Response {
     let body = html! {
         h1 { (l.t("Verifikasi surat", "Letter verification")) }
         p.verdict.(if r.valid { "valid" } else { "invalid" }) role="status" id="verdict" { strong { (verdict) } }
-        @if let Some(p) = &r.problem { p.detail { (l.t("Keterangan: ", "Detail: ")) (p) } }
+        @if let Some(p) = &r.problem { p.detail { (l.t("Keterangan: ", "Detail: ")) (said(l, p)) } }
         dl.card {
             @if let Some(level) = r.level {
                 dt { (l.t("Sifat", "Classification")) }
@@ -175,8 +183,21 @@ fn report_page(l: Lang, r: &Report) -> Response {
                     @if let Some(t) = &s.signed_at { dt { (l.t("Waktu (stempel waktu sandi)", "Time (sandi time-stamp)")) } dd { (t) } }
                     dt { (l.t("Sertifikat", "Certificate")) } dd { (certificate(l, &s.certificate)) }
                     dt { (l.t("Cakupan", "Coverage")) }
-                    dd { (if s.covers_whole { l.t("seluruh berkas", "the whole file") } else { l.t("versi sebelumnya dari berkas", "an earlier version of the file") }) }
-                    @if let Some(p) = &s.problem { dt { (l.t("Keterangan", "Detail")) } dd { (p) } }
+                    dd { (if s.covers_whole { l.t("seluruh berkas", "the whole file") } else { l.t("berkas sebagaimana saat itu (yang ditambahkan sesudahnya dinilai tersendiri)", "the file as it was then (what was added after it is judged on its own)") }) }
+                    @if let Some(p) = &s.problem { dt { (l.t("Keterangan", "Detail")) } dd { (said(l, p)) } }
+                }
+            }
+        }
+        @for (i, t) in r.stamps.iter().enumerate() {
+            section.card.stamp {
+                h2 { (l.t("Stempel waktu dokumen", "Document time-stamp")) " " (i + 1) ": "
+                     (if t.valid { l.t("sah", "valid") } else { l.t("TIDAK SAH", "NOT VALID") }) }
+                dl {
+                    @if let Some(at) = &t.at { dt { (l.t("Waktu", "Time")) } dd { (at) } }
+                    @if let Some(tsa) = &t.tsa { dt { (l.t("Otoritas stempel waktu", "Time-stamping authority")) } dd { (tsa) } }
+                    dt { (l.t("Cakupan", "Coverage")) }
+                    dd { (if t.covers_whole { l.t("seluruh berkas", "the whole file") } else { l.t("berkas sebagaimana saat itu (yang ditambahkan sesudahnya dinilai tersendiri)", "the file as it was then (what was added after it is judged on its own)") }) }
+                    @if let Some(p) = &t.problem { dt { (l.t("Keterangan", "Detail")) } dd { (said(l, p)) } }
                 }
             }
         }

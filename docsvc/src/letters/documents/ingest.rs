@@ -487,6 +487,7 @@ impl<'a> Ingest<'a> {
         )
         .map_err(|_| Error::invalid("dated", "the letter's date must be YYYY-MM-DD"))?;
         let signer = &self.caller.official;
+        let (ca_certs, crls) = super::validation_data(node);
         let surat = render::Surat {
             organisation: &node.config.organisation,
             agency: &signer.agency,
@@ -503,12 +504,8 @@ impl<'a> Ingest<'a> {
             signer_nip: &signer.nip,
             verify_url: &url,
             signed_at: OffsetDateTime::now_utc(),
-            ca_certs: vec![node.trust.root_der().to_vec(), node.signing_ca_der.clone()],
-            crls: node
-                .crls
-                .current_der(&node.signing_ca_der)
-                .into_iter()
-                .collect(),
+            ca_certs,
+            crls,
             approval: self.awaiting_approval,
         };
         let prepared = match upload {

@@ -131,11 +131,12 @@ pub(crate) async fn sign_as(
     Ok(cms)
 }
 
-/// `pdf` PAdES-signed as `official` on a letter of `level` (baseline B-T: the CMS carries
-/// the TSA's time-stamp over its signature), then checked as a verifier checks it before it
-/// is stored or sent: the new signature valid, by `official`, covering the whole file; and,
-/// for an update appended to a signed file of `before` bytes, one signature more than that
-/// file held, the earlier ones still over exactly its bytes.
+/// `pdf` PAdES-signed as `official` on a letter of `level` (the CMS carries the TSA's
+/// time-stamp over its signature: B-T), then time-stamped as a document with the DSS brought
+/// up to date (B-LTA), then checked as a verifier checks it before it is stored or sent: the
+/// new signature valid, by `official`, its document time-stamp valid and covering the whole
+/// file; and, for an update appended to a signed file of `before` bytes, the earlier
+/// signatures and time-stamps still over exactly that file.
 pub(crate) async fn sign_pdf(
     node: &Node,
     official: &Official,
@@ -161,25 +162,109 @@ pub(crate) async fn sign_pdf(
         })
     })
     .await?;
-    let signed = pdf.embed(&cms)?;
-    check_pdf(node, &signed, before, &official.nip)
-        .map_err(|e| Error::Integrity(format!("the PDF just signed does not check: {e}")))?;
+    let signed = time_stamped(node, pdf.embed(&cms)?).await?;
+    check_pdf(
+        node,
+        &signed,
+        before,
+        SignedBy::Is(&official.nip),
+        Stamped::Required,
+    )
+    .map_err(|e| Error::Integrity(format!("the PDF just signed does not check: {e}")))?;
     Metrics::inc(&node.metrics.signatures);
     Ok(signed)
 }
 
-/// The last signature of `pdf` valid, by `nip`, over the whole file; the ones before it each
-/// within the first `before` bytes, the one before it over exactly them (`None`: no
-/// signature before it).
-pub(crate) fn check_pdf(node: &Node, pdf: &[u8], before: Option<usize>, nip: &str) -> Result<()> {
+/// What a PDF's DSS holds when the node writes it (DER): sandi's root and the Signing CA (the
+/// paths of every official's and the TSA's certificate), and the CRLs in force for them that
+/// the node holds (the Signing CA's, the root's).
+pub(crate) fn validation_data(node: &Node) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let root = node.trust.root_der();
+    let certs = vec![root.to_vec(), node.signing_ca_der.clone()];
+    let crls = [node.signing_ca_der.as_slice(), root]
+        .into_iter()
+        .filter_map(|ca| node.crls.current_der(ca))
+        .collect();
+    (certs, crls)
+}
+
+/// `signed` with a document time-stamp appended after its last signature (PAdES B-LTA): the
+/// DSS as [`validation_data`] gives it, and the TSA's token over every byte before it.
+async fn time_stamped(node: &Node, signed: Vec<u8>) -> Result<Vec<u8>> {
+    let (certs, crls) = validation_data(node);
+    let prepared = crate::letters::render::timestamp::update(
+        &signed,
+        &crate::letters::render::timestamp::Validation {
+            certs: &certs,
+            crls: &crls,
+        },
+    )?;
+    let token =
+        crate::node::tsa::stamp_digest(node, &prepared.digest(&ring::digest::SHA256)).await?;
+    prepared.embed(&token)
+}
+
+/// Whether a PDF's last signature must be followed by its document time-stamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stamped {
+    Required,
+    /// A letter signed before sandi time-stamped its PDFs (its first revision has none).
+    Optional,
+}
+
+/// Whose the last signature of a PDF must be.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum SignedBy<'a> {
+    /// This NIP's.
+    Is(&'a str),
+    /// An official of this agency (`agency`, the certificate's OU) other than this NIP: the
+    /// approval of a letter received from another node (the originator cannot approve their
+    /// own letter, and an approver is of the originator's agency).
+    Other { not: &'a str, agency: &'a str },
+}
+
+/// The agency (subject OU) of an official's certificate.
+fn agency_of(cert_der: &[u8]) -> Option<String> {
+    let (_, c) = x509_parser::parse_x509_certificate(cert_der).ok()?;
+    let ou = c
+        .subject()
+        .iter_organizational_unit()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_owned();
+    Some(ou)
+}
+
+/// The last signature of `pdf` valid, by `signer`, followed by a valid document time-stamp that
+/// covers the whole file (or, where `stamped` allows, covering the whole file itself); the
+/// signatures and time-stamps before it each within the first `before` bytes, the last of
+/// them over exactly them (`None`: nothing before it).
+pub(crate) fn check_pdf(
+    node: &Node,
+    pdf: &[u8],
+    before: Option<usize>,
+    signer: SignedBy<'_>,
+    stamped: Stamped,
+) -> Result<()> {
     let found = pades::embedded(pdf)?;
-    let (last, earlier) = found
+    let end = |e: &pades::Embedded| e.ranges[2] + e.ranges[3];
+    let (stamp, signatures) = match found.split_last() {
+        Some((t, rest)) if t.timestamp => (Some(t), rest),
+        _ if stamped == Stamped::Required => {
+            return Err(Error::Signature(
+                "the last signature has no document time-stamp after it".into(),
+            ));
+        }
+        _ => (None, found.as_slice()),
+    };
+    let (last, earlier) = signatures
         .split_last()
+        .filter(|(l, _)| !l.timestamp)
         .ok_or_else(|| Error::Signature("no signature".into()))?;
     let earlier_ok = match (earlier.split_last(), before) {
         (None, None) => true,
         (Some((prior, rest)), Some(len)) => {
-            let end = |e: &pades::Embedded| e.ranges[2] + e.ranges[3];
             end(prior) == len && rest.iter().all(|e| end(e) <= len) && last.ranges[1] > len
         }
         _ => false,
@@ -189,16 +274,50 @@ pub(crate) fn check_pdf(node: &Node, pdf: &[u8], before: Option<usize>, nip: &st
             "not the signatures the file should hold".into(),
         ));
     }
-    if !last.covers_whole {
-        return Err(Error::Signature(
-            "the signature does not cover the whole file".into(),
-        ));
-    }
     let v = pades::verify(pdf, last, &node.trust, OffsetDateTime::now_utc())?;
-    if v.nip.as_deref() != Some(nip) {
-        return Err(Error::Signature(format!("not signed by {nip}")));
+    match stamp {
+        // Only the update sandi writes may follow the signature: a time-stamp vouches for the
+        // bytes before it, not for who added them.
+        Some(t)
+            if !t.covers_whole
+                || !crate::letters::render::timestamp::is_update_of(
+                    pdf,
+                    end(last),
+                    (t.ranges[1], t.ranges[2]),
+                ) =>
+        {
+            return Err(Error::Signature(
+                "the file holds more after the signature than its document time-stamp".into(),
+            ));
+        }
+        Some(t) => {
+            let stamp = pades::verify_timestamp(pdf, t, &node.trust)?;
+            crate::node::revocation::stamp_stands(node, &stamp)?;
+            if v.timestamp.as_ref().is_some_and(|s| stamp.at < s.at) {
+                return Err(Error::Signature(
+                    "the document time-stamp is older than the signature it follows".into(),
+                ));
+            }
+        }
+        None if !last.covers_whole => {
+            return Err(Error::Signature(
+                "the signature does not cover the whole file".into(),
+            ));
+        }
+        None => {}
     }
-    Ok(())
+    match (signer, v.nip.as_deref()) {
+        (SignedBy::Is(nip), Some(by)) if by == nip => Ok(()),
+        (SignedBy::Other { not, agency }, Some(by))
+            if by != not && agency_of(&v.signer_der).as_deref() == Some(agency) =>
+        {
+            Ok(())
+        }
+        (SignedBy::Is(nip), _) => Err(Error::Signature(format!("not signed by {nip}"))),
+        (SignedBy::Other { not, agency }, _) => Err(Error::Signature(format!(
+            "not signed by an official of {agency} other than {not}"
+        ))),
+    }
 }
 
 /// A CMS signature of `kind` by `official` on a letter of `level` over what `content` gives

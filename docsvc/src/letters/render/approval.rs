@@ -8,7 +8,7 @@
 use pdf_writer::{Chunk, Filter, Finish as _, Name, Rect, Ref};
 use time::OffsetDateTime;
 
-use super::file::{Trailer, append, bad, dict_of, object_at, objects, trailer};
+use super::file::{Trailer, append, bad, dict_of, form_fields, object_at, objects, trailer};
 use super::pdf::{SLOT_NAME, SLOT_W, STAMP_H, deflate, reserved_sig, text_box};
 use super::{lines, tanggal, winansi};
 use crate::Result;
@@ -20,41 +20,6 @@ pub struct Approver<'a> {
     pub name: &'a str,
     pub nip: &'a str,
     pub at: OffsetDateTime,
-}
-
-/// The numbers of the catalog's form fields (`/AcroForm /Fields`): only these are looked
-/// at, so a field of the same name elsewhere in a file (an uploaded PDF's own) is never
-/// taken for sandi's.
-fn form_fields(pdf: &[u8], last: &Trailer, objects: &[(u32, usize)]) -> Result<Vec<u32>> {
-    let unreadable = || bad("the letter's form does not read");
-    let root: u32 = last
-        .root
-        .split_ascii_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(unreadable)?;
-    let offset = objects
-        .iter()
-        .find(|(n, _)| *n == root)
-        .map(|(_, o)| *o)
-        .ok_or_else(unreadable)?;
-    let catalog = dict_of(object_at(pdf, offset)?).ok_or_else(unreadable)?;
-    let (_, form) = catalog.split_once("/AcroForm").ok_or_else(unreadable)?;
-    let (_, fields) = form.split_once("/Fields").ok_or_else(unreadable)?;
-    let refs = fields
-        .trim_start()
-        .strip_prefix('[')
-        .and_then(|l| l.split_once(']'))
-        .map(|(l, _)| l)
-        .ok_or_else(unreadable)?;
-    let words: Vec<&str> = refs.split_ascii_whitespace().collect();
-    words
-        .chunks(3)
-        .map(|r| match r {
-            [n, _, "R"] => n.parse().map_err(|_| unreadable()),
-            _ => Err(unreadable()),
-        })
-        .collect()
 }
 
 /// The signature field named `name` among the catalog's form fields of `pdf` (a letter sandi
@@ -209,7 +174,7 @@ pub fn update(pdf: &[u8], a: &Approver<'_>) -> Result<Prepared> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::crypto::pades;
     use crate::letters::render::copy::{CopyMark, numbered_copy};
@@ -228,7 +193,7 @@ mod tests {
 
     /// A letter rendered and "signed" (a stand-in CMS), its body full of words that look
     /// like the keys a signature is found by.
-    fn letter(approval: bool) -> Vec<u8> {
+    pub(in crate::letters::render) fn letter(approval: bool) -> Vec<u8> {
         let naskah = Naskah {
             isi: "Isi /ByteRange [0 10 20 30] dan /Contents <FFFFFFFFFFFF> sebagai kata.".into(),
             tempat: None,

@@ -94,7 +94,7 @@ fn marks(m: &CopyMark<'_>) -> Vec<u8> {
 
 /// `pdf` (a letter sandi rendered and signed) written anew as numbered copy `m`: every
 /// object as it was, but the pages (their content now the original and the marks), the
-/// signature field (its signature value left out) and the signature itself (gone).
+/// signature fields (their values left out) and the signatures and time-stamps (gone).
 pub fn numbered_copy(pdf: &[u8], m: &CopyMark<'_>) -> Result<Vec<u8>> {
     let last = trailer(pdf)?;
     let (root, size, id) = (&last.root, last.size, &last.id);
@@ -110,7 +110,11 @@ pub fn numbered_copy(pdf: &[u8], m: &CopyMark<'_>) -> Result<Vec<u8>> {
     for &(number, offset) in &objects {
         let object = object_at(pdf, offset)?;
         let dict = dict_of(object).unwrap_or_default();
-        if dict.contains("/Type /Sig\n") || dict.contains("/Type /Sig ") {
+        // Signatures and document time-stamps: they would cover nothing of the copy.
+        if ["/Type /Sig", "/Type /DocTimeStamp"]
+            .iter()
+            .any(|t| dict.contains(&format!("{t}\n")) || dict.contains(&format!("{t} ")))
+        {
             continue;
         }
         if let Some(page) = pages.iter().find(|p| p.id == number) {

@@ -20,8 +20,9 @@ pub(super) fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
-/// The most revisions read: a letter has its own, its signature's and its approval's.
-const MAX_REVISIONS: usize = 4;
+/// The most revisions read: a letter has its own, its signature's (an upload's is an update),
+/// its document time-stamp's, and its approval's with the time-stamp after it.
+const MAX_REVISIONS: usize = 8;
 /// The most objects a letter's file may have (an uploaded PDF is refused above this).
 pub(super) const MAX_OBJECTS: usize = 100_000;
 
@@ -123,6 +124,17 @@ pub(super) fn object_at(pdf: &[u8], offset: usize) -> Result<&[u8]> {
     Ok(&from[..end + 6])
 }
 
+/// The data of a stream object as [`object_at`] gives it (by its direct `/Length`).
+pub(super) fn stream_data(object: &[u8]) -> Option<&[u8]> {
+    let s = find(object, b"stream\n", 0)?;
+    let dict = std::str::from_utf8(&object[..s]).ok()?;
+    let length: usize = dict
+        .split_once("/Length ")
+        .and_then(|(_, r)| r.split_ascii_whitespace().next())
+        .and_then(|n| n.trim_end_matches(['>', '/']).parse().ok())?;
+    object.get(s + 7..(s + 7).checked_add(length)?)
+}
+
 /// The dictionary text of an object (before any stream), or `None` for one that is not text.
 pub(super) fn dict_of(object: &[u8]) -> Option<&str> {
     let end = find(object, b"stream\n", 0).unwrap_or(object.len());
@@ -222,4 +234,57 @@ pub(super) fn append(pdf: &[u8], objects: &[(u32, Vec<u8>)], last: &Trailer) -> 
         .as_bytes(),
     );
     out
+}
+
+/// The catalog of `pdf`: its number and its dictionary's text, found through the last
+/// trailer's `/Root` among `objects`.
+pub(super) fn catalog<'a>(
+    pdf: &'a [u8],
+    last: &Trailer,
+    objects: &[(u32, usize)],
+) -> Result<(u32, &'a str)> {
+    let unreadable = || bad("the letter's catalog does not read");
+    let root: u32 = last
+        .root
+        .split_ascii_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(unreadable)?;
+    let offset = objects
+        .iter()
+        .find(|(n, _)| *n == root)
+        .map(|(_, o)| *o)
+        .ok_or_else(unreadable)?;
+    Ok((
+        root,
+        dict_of(object_at(pdf, offset)?).ok_or_else(unreadable)?,
+    ))
+}
+
+/// The numbers of the catalog's form fields (`/AcroForm /Fields`): only these are looked
+/// at, so a field of the same name elsewhere in a file (an uploaded PDF's own) is never
+/// taken for sandi's.
+pub(super) fn form_fields(
+    pdf: &[u8],
+    last: &Trailer,
+    objects: &[(u32, usize)],
+) -> Result<Vec<u32>> {
+    let unreadable = || bad("the letter's form does not read");
+    let (_, catalog) = catalog(pdf, last, objects)?;
+    let (_, form) = catalog.split_once("/AcroForm").ok_or_else(unreadable)?;
+    let (_, fields) = form.split_once("/Fields").ok_or_else(unreadable)?;
+    let refs = fields
+        .trim_start()
+        .strip_prefix('[')
+        .and_then(|l| l.split_once(']'))
+        .map(|(l, _)| l)
+        .ok_or_else(unreadable)?;
+    let words: Vec<&str> = refs.split_ascii_whitespace().collect();
+    words
+        .chunks(3)
+        .map(|r| match r {
+            [n, _, "R"] => n.parse().map_err(|_| unreadable()),
+            _ => Err(unreadable()),
+        })
+        .collect()
 }

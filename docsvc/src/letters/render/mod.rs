@@ -8,6 +8,7 @@ pub mod approval;
 pub mod copy;
 mod file;
 mod pdf;
+pub mod timestamp;
 pub mod upload;
 mod widths;
 

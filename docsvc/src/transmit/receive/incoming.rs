@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
 
 use crate::crypto::envelope::CHUNK;
-use crate::transmit::{MAGIC, MAX_ENVELOPE};
+use crate::transmit::{MAGIC, MAGIC_V2, MAX_APPROVAL_UPDATE, MAX_ENVELOPE};
 use crate::{Error, Result};
 
 /// The envelope's manifest is canonical JSON of a few KiB; anything near this is not one.
@@ -17,10 +17,11 @@ const MAX_MANIFEST: usize = 1 << 20;
 const MAX_SIGNATURE: usize = 64 << 10;
 /// Parts of one letter (the body and its attachments).
 const MAX_PARTS: usize = 100;
-/// The whole body: the largest letter and room for its header, as before.
+/// The whole body: the largest letter, room for its header, and its approval's PDF update.
 // The ciphertext's overhead (16 bytes per 64 KiB, the headers, the manifest) on top of the
 // largest letter, with room to spare.
-pub const MAX_BODY: u64 = MAX_ENVELOPE as u64 + (MAX_ENVELOPE as u64 >> 10) + (1 << 20);
+pub const MAX_BODY: u64 =
+    MAX_ENVELOPE as u64 + (MAX_ENVELOPE as u64 >> 10) + (1 << 20) + MAX_APPROVAL_UPDATE as u64;
 /// A request body as a stream of byte blocks.
 pub type BodyStream = Pin<Box<dyn Stream<Item = std::result::Result<Bytes, axum::Error>> + Send>>;
 
@@ -142,11 +143,15 @@ pub(super) struct Header {
     pub(super) manifest: Vec<u8>,
     pub(super) signature: Vec<u8>,
     pub(super) parts: usize,
+    /// Version 2: the approval's PDF update follows the parts.
+    pub(super) approval: bool,
 }
 
 pub(super) async fn read_header(inc: &mut Incoming) -> Result<Header> {
     let bad = |what: &str| Error::invalid("envelope", format!("not a sandi envelope: {what}"));
-    if inc.exact(MAGIC.len()).await? != MAGIC {
+    let magic = inc.exact(MAGIC.len()).await?;
+    let approval = magic == MAGIC_V2;
+    if magic != MAGIC && !approval {
         return Err(bad("no envelope magic"));
     }
     let n = usize::try_from(inc.u32().await?).map_err(|_| bad("a manifest length"))?;
@@ -167,7 +172,27 @@ pub(super) async fn read_header(inc: &mut Incoming) -> Result<Header> {
         manifest,
         signature,
         parts,
+        approval,
     })
+}
+
+/// The approval's PDF update after the parts of a version 2 envelope (bounded before it is
+/// read); `None` for version 1.
+pub(super) async fn read_approval(inc: &mut Incoming, head: &Header) -> Result<Option<Vec<u8>>> {
+    if !head.approval {
+        return Ok(None);
+    }
+    let n = usize::try_from(inc.u32().await?).map_err(|_| too_large())?;
+    if n > MAX_APPROVAL_UPDATE || n == 0 {
+        return Err(Error::invalid(
+            "envelope",
+            format!(
+                "not a sandi envelope: an approval update of 1 byte to {} MiB",
+                MAX_APPROVAL_UPDATE >> 20
+            ),
+        ));
+    }
+    inc.exact(n).await.map(Some)
 }
 
 /// Reads a whole envelope held in memory with the reader a delivery goes through: the header
@@ -190,6 +215,7 @@ pub fn decode(bytes: &[u8]) -> Result<crate::transmit::Envelope> {
             }
             parts.push(part);
         }
+        let approval = read_approval(&mut inc, &head).await?;
         if !inc.at_end().await? {
             return Err(Error::invalid(
                 "envelope",
@@ -200,6 +226,7 @@ pub fn decode(bytes: &[u8]) -> Result<crate::transmit::Envelope> {
             manifest: head.manifest,
             signature: head.signature,
             parts,
+            approval,
         })
     };
     // The body is in memory: the reader never waits.
@@ -250,17 +277,24 @@ mod tests {
             manifest: b"{}".to_vec(),
             signature: vec![7; 300],
             parts: vec![vec![1; CHUNK + 5], vec![], vec![2; 10]],
+            approval: None,
         };
-        let bytes = env.encode();
-        let back = decode(&bytes).expect("decodes");
-        assert_eq!(
-            (back.manifest, back.signature, back.parts),
-            (env.manifest, env.signature, env.parts)
-        );
-        assert!(decode(&bytes[..bytes.len() - 1]).is_err());
-        let mut more = bytes;
-        more.push(0);
-        assert!(decode(&more).is_err());
+        for approval in [None, Some(b"\n%% approval update".to_vec())] {
+            let env = crate::transmit::Envelope {
+                approval,
+                ..env.clone()
+            };
+            let bytes = env.encode();
+            let back = decode(&bytes).expect("decodes");
+            assert_eq!(
+                (back.manifest, back.signature, back.parts, back.approval),
+                (env.manifest, env.signature, env.parts, env.approval)
+            );
+            assert!(decode(&bytes[..bytes.len() - 1]).is_err());
+            let mut more = bytes;
+            more.push(0);
+            assert!(decode(&more).is_err());
+        }
     }
 
     /// Bounds are checked on the lengths, before anything of that size is read or held.
@@ -268,7 +302,7 @@ mod tests {
     async fn oversized_or_short_headers_are_refused() {
         for (bytes, says) in [
             (envelope(0, 0, 101), "over 100 parts"),
-            (b"SANDI-ENVELOPE-2\n".to_vec(), "magic"),
+            (b"SANDI-ENVELOPE-3\n".to_vec(), "magic"),
             (envelope(3, 0, 1)[..20].to_vec(), "ends early"),
         ] {
             let e = read_header(&mut body(vec![bytes]))

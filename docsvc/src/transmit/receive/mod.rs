@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 pub use incoming::{BodyStream, Incoming, decode};
 
 pub use self::incoming::MAX_BODY;
-use self::incoming::{Header, read_header, too_large};
+use self::incoming::{Header, read_approval, read_header, too_large};
 use self::spool::Spool;
 use crate::audit::Entry;
 use crate::crypto::envelope::{self, CHUNK, Manifest};
@@ -130,6 +130,7 @@ async fn receive(
             Err(e) => return Err(e),
         }
     }
+    let approval = read_approval(inc, &head).await?;
     if !inc.at_end().await? {
         return Err(Error::invalid(
             "envelope",
@@ -141,6 +142,7 @@ async fn receive(
         m: &m,
         head: &head,
         lengths: &lengths,
+        approval: approval.as_deref(),
     };
     store_received(node, &letter, &mut spool, &local, &actor, client, &d).await?;
     drop(spool);
@@ -427,6 +429,8 @@ struct Spooled<'a> {
     m: &'a Manifest,
     head: &'a Header,
     lengths: &'a [u64],
+    /// The PDF update of the letter's approval, checked on every read here as on its node.
+    approval: Option<&'a [u8]>,
 }
 
 async fn store_received(
@@ -527,6 +531,9 @@ async fn store_with(
     .await?;
     for (o, role) in local {
         recipients::insert_addressee(&mut tx, &m.id, &o.nip, role).await?;
+    }
+    if let Some(update) = letter.approval {
+        crate::store::approvals::insert_received_update(&mut tx, &m.id, update).await?;
     }
     node.audit
         .commit_with(
