@@ -192,7 +192,11 @@ fn outside_tools(w: &std::path::Path) {
     );
     assert_eq!(out.matches("Total document signed").count(), 1, "{out}");
     // Each signature's document time-stamp, which poppler lists but cannot check.
-    assert_eq!(out.matches(PDFSIG_CANNOT_CHECK_TIMESTAMP).count(), 2, "{out}");
+    assert_eq!(
+        out.matches(PDFSIG_CANNOT_CHECK_TIMESTAMP).count(),
+        2,
+        "{out}"
+    );
     assert!(out.contains("Budi Santoso"), "{out}");
     qpdf_accepts(w, "surat.pdf");
     let (ok, out) = pyhanko(w, "surat.pdf");

@@ -170,7 +170,11 @@ fn outside_tools_accept(w: &Path) {
     assert!(out.contains("Stempel waktu dokumen 1"), "{out}");
     assert!(out.contains("sandi Time-Stamping Authority"), "{out}");
     assert_eq!(out.matches("Total document signed").count(), 1, "{out}");
-    assert_eq!(out.matches(PDFSIG_CANNOT_CHECK_TIMESTAMP).count(), 1, "{out}");
+    assert_eq!(
+        out.matches(PDFSIG_CANNOT_CHECK_TIMESTAMP).count(),
+        1,
+        "{out}"
+    );
 
     qpdf_accepts(w, "surat.pdf");
 
