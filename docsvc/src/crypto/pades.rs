@@ -298,7 +298,7 @@ pub fn verify_timestamp(
     }
     let digest = ranges_digest(pdf, found.ranges, &digest::SHA256);
     let stamp = crate::crypto::timestamp::of_document(&found.cms, &digest)?;
-    signature::check_stamp(&stamp, trust)?;
+    stamp.check_trusted(trust)?;
     Ok(stamp)
 }
 

@@ -300,6 +300,16 @@ impl CrlCache {
             .map(|c| c.der.clone())
     }
 
+    /// [`CrlCache::current_der`], if that CRL still stands at `at` (before its nextUpdate).
+    pub fn current_der_at(&self, ca_der: &[u8], at: OffsetDateTime) -> Option<Vec<u8>> {
+        let (_, ca) = X509Certificate::from_der(ca_der).ok()?;
+        self.current()
+            .best
+            .get(ca.subject().as_raw())
+            .filter(|c| c.next_update >= ASN1Time::from(at))
+            .map(|c| c.der.clone())
+    }
+
     /// How current the CRL of each issuer is at `at`.
     pub fn freshness(&self, at: OffsetDateTime) -> Vec<Freshness> {
         let cached = self.current();

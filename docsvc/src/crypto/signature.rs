@@ -433,6 +433,11 @@ impl Trust {
         self.signatures.len()
     }
 
+    /// Whether `der` is the root's or a trusted issuing CA's certificate.
+    pub fn is_ca(&self, der: &[u8]) -> bool {
+        der == self.root_der || self.issuers.iter().any(|i| i == der)
+    }
+
     pub fn root_der(&self) -> &[u8] {
         &self.root_der
     }
@@ -656,30 +661,13 @@ fn when_valid(
             )))
         };
     };
-    check_stamp(stamp, trust)?;
+    stamp.check_trusted(trust)?;
     if signed_at.is_some_and(|t| t > stamp.at + CLOCK_SKEW) {
         return Err(bad(
             "the signing time is after the time-stamp over the signature",
         ));
     }
     Ok(stamp.at)
-}
-
-/// A time-stamp's TSA certificate chains to sandi's root at the token's time, and every other
-/// certificate it carries is a trusted CA's (nothing signs the token's certificate set).
-pub fn check_stamp(stamp: &crate::crypto::timestamp::Stamp, trust: &Trust) -> Result<()> {
-    check_chain(&stamp.tsa_der, trust, stamp.at)
-        .map_err(|e| bad(format!("the time-stamp's TSA certificate: {e}")))?;
-    if stamp
-        .others
-        .iter()
-        .any(|c| *c != trust.root_der && !trust.issuers.contains(c))
-    {
-        return Err(bad(
-            "the time-stamp carries a certificate that is neither the TSA's nor a trusted CA's",
-        ));
-    }
-    Ok(())
 }
 
 /// The signature is of `kind`: its content type and the signed content-type attribute that

@@ -46,6 +46,21 @@ pub struct Stamp {
     pub others: Vec<Vec<u8>>,
 }
 
+impl Stamp {
+    /// The TSA certificate chains to sandi's root at the token's time, and every other
+    /// certificate the token carries is a trusted CA's (nothing signs the token's set).
+    pub fn check_trusted(&self, trust: &crate::crypto::signature::Trust) -> Result<()> {
+        crate::crypto::signature::check_chain(&self.tsa_der, trust, self.at)
+            .map_err(|e| bad(format!("the time-stamp's TSA certificate: {e}")))?;
+        if self.others.iter().any(|c| !trust.is_ca(c)) {
+            return Err(bad(
+                "the time-stamp carries a certificate that is neither the TSA's nor a trusted CA's",
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn signed_data(cms_der: &[u8]) -> Result<SignedData> {
     ContentInfo::from_der(cms_der)
         .map_err(der_err)?

@@ -30,12 +30,18 @@ pub async fn insert_approval(
     Ok(())
 }
 
+/// The largest approval update read back: a larger one (only a database writer makes one) is
+/// not read at all, and its letter reads as one whose approval is missing.
+const MAX_UPDATE: i64 = 8 << 20;
+
 /// The approvals of letter `id` that sign its PDF: the approver and the update.
 pub async fn pdf_updates_of(store: &Store, id: &str) -> Result<Vec<(String, Vec<u8>)>> {
     Ok(sqlx::query_as(
-        "SELECT nip, pdf_update FROM approvals WHERE document_id = $1 AND pdf_update IS NOT NULL",
+        "SELECT nip, pdf_update FROM approvals WHERE document_id = $1 AND pdf_update IS NOT NULL \
+         AND length(pdf_update) <= $2",
     )
     .bind(id)
+    .bind(MAX_UPDATE)
     .fetch_all(store.reader())
     .await?)
 }
@@ -52,12 +58,14 @@ pub async fn insert_received_update(tx: &mut Tx, id: &str, pdf_update: &[u8]) ->
 
 /// The PDF update of the approval of letter `id` that came with it from its node, if one did.
 pub async fn received_update_of(store: &Store, id: &str) -> Result<Option<Vec<u8>>> {
-    Ok(
-        sqlx::query_scalar("SELECT pdf_update FROM received_approvals WHERE document_id = $1")
-            .bind(id)
-            .fetch_optional(store.reader())
-            .await?,
+    Ok(sqlx::query_scalar(
+        "SELECT pdf_update FROM received_approvals WHERE document_id = $1 \
+             AND length(pdf_update) <= $2",
     )
+    .bind(id)
+    .bind(MAX_UPDATE)
+    .fetch_optional(store.reader())
+    .await?)
 }
 
 /// One stored approval.

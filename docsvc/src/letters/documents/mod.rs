@@ -177,13 +177,14 @@ pub(crate) async fn sign_pdf(
 
 /// What a PDF's DSS holds when the node writes it (DER): sandi's root and the Signing CA (the
 /// paths of every official's and the TSA's certificate), and the CRLs in force for them that
-/// the node holds (the Signing CA's, the root's).
+/// the node holds (the Signing CA's, the root's; one past its nextUpdate proves nothing).
 pub(crate) fn validation_data(node: &Node) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let root = node.trust.root_der();
+    let now = OffsetDateTime::now_utc();
     let certs = vec![root.to_vec(), node.signing_ca_der.clone()];
     let crls = [node.signing_ca_der.as_slice(), root]
         .into_iter()
-        .filter_map(|ca| node.crls.current_der(ca))
+        .filter_map(|ca| node.crls.current_der_at(ca, now))
         .collect();
     (certs, crls)
 }
