@@ -100,7 +100,12 @@ const JOKO: &str = "196812082000031008"; // dinkes approver, on the hub
 /// Letters to an official of another node: encrypted to the key their binding proves, queued
 /// for that node in the letter's own transaction; refused (and logged) for a node not
 /// accredited for the level; refused for an unknown NIP.
-fn sending_to_another_node(hub: &Path, base: &str, printed: &str, b: (&Path, &str, &str)) {
+fn sending_to_another_node(
+    hub: &Path,
+    base: &str,
+    printed: &str,
+    b: (&Path, &str, &str),
+) -> String {
     let files = tempfile::tempdir().expect("tempdir");
     let body = files.path().join("surat.pdf");
     std::fs::write(&body, b"%PDF-1.7\nundangan rapat\n").expect("write");
@@ -201,9 +206,56 @@ fn sending_to_another_node(hub: &Path, base: &str, printed: &str, b: (&Path, &st
         "read on bappeda after the approval: {}",
         r.text()
     );
-    the_approval_travels_with_the_letter(&budi, &joko, &dewi, files.path());
+    let travelled = the_approval_travels_with_the_letter(&budi, &joko, &dewi, files.path());
     let r = create(&budi, "rahasia", "199912312020121999@bappeda", &body);
     assert_eq!(r.status, 400, "{}", r.text());
+    travelled
+}
+
+/// A database writer on bappeda changes the approval that came with letter `id`, then removes
+/// it: each read there is refused as an integrity incident, never served with an approval
+/// that does not check or without the one it had.
+async fn a_received_approval_changed_or_removed_is_refused(b: (&Path, &str, &str), id: &str) {
+    use sqlx::{Connection as _, Row as _};
+    let (b_dir, b_base, b_printed) = b;
+    let dewi = login(b_base, b_dir, b_printed, DEWI);
+    let read = || dewi.get(&format!("/api/v1/documents/{id}/content")).status;
+    assert_eq!(read(), 200, "as it came");
+    sqlx::any::install_default_drivers();
+    let mut db = sqlx::AnyConnection::connect(&database_of(b_dir))
+        .await
+        .expect("connect");
+    let stored: Vec<u8> =
+        sqlx::query("SELECT pdf_update FROM received_approvals WHERE document_id = $1")
+            .bind(id)
+            .fetch_one(&mut db)
+            .await
+            .expect("the approval came with the letter")
+            .try_get(0)
+            .expect("bytes");
+    let mut changed = stored.clone();
+    let middle = changed.len() / 2;
+    changed[middle] ^= 0x01;
+    sqlx::query("UPDATE received_approvals SET pdf_update = $1 WHERE document_id = $2")
+        .bind(changed)
+        .bind(id)
+        .execute(&mut db)
+        .await
+        .expect("the insider writes");
+    assert_eq!(read(), 500, "a changed approval is an incident");
+    sqlx::query("DELETE FROM received_approvals WHERE document_id = $1")
+        .bind(id)
+        .execute(&mut db)
+        .await
+        .expect("the insider deletes");
+    assert_eq!(read(), 500, "a removed approval is an incident");
+    sqlx::query("INSERT INTO received_approvals (document_id, pdf_update) VALUES ($1, $2)")
+        .bind(id)
+        .bind(stored)
+        .execute(&mut db)
+        .await
+        .expect("put back");
+    assert_eq!(read(), 200, "as it came again");
 }
 
 /// A SANGAT RAHASIA letter written as words, approved on the hub: its approval's PDF signature
@@ -214,7 +266,7 @@ fn the_approval_travels_with_the_letter(
     joko: &sandi_e2e::http::Client,
     dewi: &sandi_e2e::http::Client,
     files: &Path,
-) {
+) -> String {
     let meta = serde_json::json!({
         "nomor": "005/SR/XII/2026",
         "perihal": "Rencana pengamanan",
@@ -262,6 +314,7 @@ fn the_approval_travels_with_the_letter(
         "the signer's stamp and the approver's, on the hub"
     );
     assert_eq!(looks(dewi, "bappeda-view.pdf"), on_hub, "and on bappeda");
+    id
 }
 
 /// The tanda terima is CMS that `openssl cms -verify` checks against the sandi root alone (it
@@ -819,7 +872,8 @@ async fn nodes_talk_only_to_listed_unrevoked_nodes() {
     assert!(text.contains("knows this node as hub"), "{text}");
     let text = ok(&ping(&b, "hub"));
     assert!(text.contains("knows this node as bappeda"), "{text}");
-    sending_to_another_node(&a, &a_base, &a_printed, (&b, &b_base, &b_printed));
+    let travelled = sending_to_another_node(&a, &a_base, &a_printed, (&b, &b_base, &b_printed));
+    a_received_approval_changed_or_removed_is_refused((&b, &b_base, &b_printed), &travelled).await;
     node_b = nothing_lost_while_a_node_is_down(&a, &a_base, &a_printed, node_b, &b_base).await;
     tampered_in_flight(&a, &a_base, &a_printed, &b, &b_base, &listed).await;
     other_content_under_a_known_id_is_an_incident(&a, &a_base, &a_printed, &b).await;
