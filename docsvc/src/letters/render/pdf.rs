@@ -285,24 +285,36 @@ fn write_sig(pdf: &mut Pdf, sig: Ref, meta: &Meta<'_>) {
 /// reserved for [`pades::Prepared`] and its `/ByteRange` a placeholder, claimed at `at`, with
 /// the signer's name, the reason and the place (as hex).
 pub(super) fn reserved_sig(
-    mut d: pdf_writer::Dict<'_>,
+    d: pdf_writer::Dict<'_>,
     at: time::OffsetDateTime,
     (signer, reason, location): (&str, &str, Option<&str>),
 ) {
-    d.pair(Name(b"Type"), Name(b"Sig"))
-        .pair(Name(b"Filter"), Name(b"Adobe.PPKLite"))
-        .pair(Name(b"SubFilter"), Name(b"ETSI.CAdES.detached"));
-    d.insert(Name(b"ByteRange"))
-        .array()
-        .items(pades::BYTE_RANGE_PLACEHOLDER);
-    d.pair(Name(b"Contents"), Str(&[0xFF; pades::RESERVED]))
-        .pair(Name(b"M"), pdf_date(at))
+    let mut d = reserved(d, b"Sig", b"ETSI.CAdES.detached");
+    d.pair(Name(b"M"), pdf_date(at))
         .pair(Name(b"Name"), Str(&hex_text(signer)))
         .pair(Name(b"Reason"), Str(&hex_text(reason)));
     if let Some(l) = location {
         d.pair(Name(b"Location"), Str(&hex_text(l)));
     }
     d.finish();
+}
+
+/// The start of a signature or document time-stamp dictionary (`/Type` `kind`, `/SubFilter`
+/// `sub_filter`): its `/Contents` reserved for [`pades::Prepared`], its `/ByteRange` a
+/// placeholder.
+pub(super) fn reserved<'a>(
+    mut d: pdf_writer::Dict<'a>,
+    kind: &[u8],
+    sub_filter: &[u8],
+) -> pdf_writer::Dict<'a> {
+    d.pair(Name(b"Type"), Name(kind))
+        .pair(Name(b"Filter"), Name(b"Adobe.PPKLite"))
+        .pair(Name(b"SubFilter"), Name(sub_filter));
+    d.insert(Name(b"ByteRange"))
+        .array()
+        .items(pades::BYTE_RANGE_PLACEHOLDER);
+    d.pair(Name(b"Contents"), Str(&[0xFF; pades::RESERVED]));
+    d
 }
 
 /// A text string as UTF-16BE with its byte order mark: always written as hex, so no word in

@@ -10,8 +10,9 @@ use pdf_writer::{Chunk, Finish as _, Name, Ref, Str};
 use super::file::{
     Trailer, append, bad, catalog, dict_of, form_fields, object_at, objects, stream_data, trailer,
 };
+use super::pdf::reserved;
 use crate::Result;
-use crate::crypto::pades::{self, Prepared};
+use crate::crypto::pades::Prepared;
 
 /// What the DSS holds after the update (DER): the CA certificates of every path to sandi's
 /// root, and the CRLs in force for them.
@@ -86,15 +87,7 @@ pub fn update(pdf: &[u8], v: &Validation<'_>) -> Result<Prepared> {
         |id: Ref, c: Chunk| written.push((id.get().unsigned_abs(), c.as_bytes().to_vec()));
 
     let mut c = Chunk::new();
-    let mut d = c.indirect(sig).dict();
-    d.pair(Name(b"Type"), Name(b"DocTimeStamp"))
-        .pair(Name(b"Filter"), Name(b"Adobe.PPKLite"))
-        .pair(Name(b"SubFilter"), Name(b"ETSI.RFC3161"));
-    d.insert(Name(b"ByteRange"))
-        .array()
-        .items(pades::BYTE_RANGE_PLACEHOLDER);
-    d.pair(Name(b"Contents"), Str(&[0xFF; pades::RESERVED]));
-    d.finish();
+    reserved(c.indirect(sig).dict(), b"DocTimeStamp", b"ETSI.RFC3161").finish();
     push(sig, c);
 
     // The field is its own widget, of no size: it is seen in a reader's signature panel,
@@ -199,6 +192,7 @@ pub fn is_update_of(pdf: &[u8], from: usize, gap: (usize, usize)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::pades;
     use crate::letters::render::approval::tests::letter;
     use crate::letters::render::approval::{Approver, update as approve};
 
