@@ -503,10 +503,11 @@ async fn in_the_browser(steps: &mut Steps, p: &Page<'_>, biasa: &[u8], dir: &Pat
                     .await;
                 assert!(page.contains("verdict invalid"), "{page}");
                 assert!(page.contains("TIDAK SAH"), "{page}");
-                // Why, in the page's language: the signature's and the time-stamp's checks.
+                // Why, in the page's language: the signature's check failed, so the
+                // time-stamp after it is not judged.
                 assert!(page.contains("Tanda tangan ini tidak sah"), "{page}");
                 assert!(
-                    page.contains("Stempel waktu dokumen ini tidak sah"),
+                    page.contains("Tidak dinilai: tanda tangan sebelumnya tidak sah."),
                     "{page}"
                 );
                 browser.shot(&shots.join("verifikasi-diubah.png")).await;

@@ -155,15 +155,37 @@ fn judge(node: &Node, pdf: &[u8], found: &pades::Embedded) -> Signer {
     }
 }
 
+/// What came before a document time-stamp was not a valid signature.
+#[derive(Clone, Copy, Debug)]
+struct Invalid;
+
 /// A document time-stamp judged: valid only as the update sandi writes after a signature
 /// (`after`: where the signature before it ends), its token over it, its TSA standing then.
-fn judge_stamp(node: &Node, pdf: &[u8], found: &pades::Embedded, after: Option<usize>) -> DocStamp {
-    let ours = after.is_some_and(|from| {
-        crate::letters::render::timestamp::is_update_of(
-            &pdf[..found.ranges[2] + found.ranges[3]],
-            from,
-            (found.ranges[1], found.ranges[2]),
-        )
+fn judge_stamp(
+    node: &Node,
+    pdf: &[u8],
+    found: &pades::Embedded,
+    after: Result<usize, Invalid>,
+) -> DocStamp {
+    if let Err(Invalid) = after {
+        return DocStamp {
+            valid: false,
+            at: None,
+            tsa: None,
+            covers_whole: found.covers_whole,
+            problem: Some(Problem::plain(
+                "Tidak dinilai: tanda tangan sebelumnya tidak sah.",
+                "Not judged: the signature before it is not valid.",
+            )),
+        };
+    }
+    let ours = after.is_ok_and(|from| {
+        from > 0
+            && crate::letters::render::timestamp::is_update_of(
+                &pdf[..found.ranges[2] + found.ranges[3]],
+                from,
+                (found.ranges[1], found.ranges[2]),
+            )
     });
     if !ours {
         return DocStamp {
@@ -238,14 +260,22 @@ fn report_of(node: &Node, pdf: &[u8]) -> Report {
             ));
         }
         Ok(found) => {
-            let mut after = None;
+            // Where the signature before a stamp ends; `Ok(0)` (nothing before it) is no
+            // revision sandi's writer made.
+            let mut after = Ok(0);
             for f in &found {
                 if f.timestamp {
                     report.stamps.push(judge_stamp(node, pdf, f, after));
-                    after = None;
+                    after = Ok(0);
                 } else {
-                    report.signers.push(judge(node, pdf, f));
-                    after = Some(f.ranges[2] + f.ranges[3]);
+                    let signer = judge(node, pdf, f);
+                    // Only a valid signature's revision is rebuilt to judge the stamp after it.
+                    after = if signer.valid {
+                        Ok(f.ranges[2] + f.ranges[3])
+                    } else {
+                        Err(Invalid)
+                    };
+                    report.signers.push(signer);
                 }
             }
             // An earlier signature or time-stamp covers the version it signed; the last (the

@@ -312,7 +312,14 @@ pub(crate) fn check_pdf(
         (SignedBy::Other { not, agency }, Some(by))
             if by != not && agency_of(&v.signer_der).as_deref() == Some(agency) =>
         {
-            Ok(())
+            // Given on another node: its approver's certificate was not revoked by then.
+            if crate::node::revocation::signature_status(node, &v, None)?.is_valid() {
+                Ok(())
+            } else {
+                Err(Error::Signature(
+                    "the approver's certificate was revoked before approving".into(),
+                ))
+            }
         }
         (SignedBy::Is(nip), _) => Err(Error::Signature(format!("not signed by {nip}"))),
         (SignedBy::Other { not, agency }, _) => Err(Error::Signature(format!(

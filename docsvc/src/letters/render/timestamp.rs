@@ -38,8 +38,15 @@ fn pages_ref(catalog: &str) -> Result<String> {
     }
 }
 
+/// The most form fields a letter's file may have: the signer's, the approver's and a
+/// document time-stamp after each.
+const MAX_FIELDS: usize = 16;
+
 /// How many of `fields` are document time-stamps already.
 fn stamps_before(pdf: &[u8], fields: &[u32], objects: &[(u32, usize)]) -> Result<usize> {
+    if fields.len() > MAX_FIELDS {
+        return Err(bad("more form fields than a letter has"));
+    }
     let title = format!("/T ({FIELD_PREFIX}");
     let mut n = 0;
     for number in fields {
@@ -59,6 +66,10 @@ pub fn update(pdf: &[u8], v: &Validation<'_>) -> Result<Prepared> {
     let last: Trailer = trailer(pdf)?;
     let objects = objects(pdf, last.xref)?;
     let (root, cat) = catalog(pdf, &last, &objects)?;
+    // The catalog is written again under its number: one past /Size would be written twice.
+    if root >= last.size {
+        return Err(bad("a catalog numbered past /Size"));
+    }
     let pages = pages_ref(cat)?;
     let fields = form_fields(pdf, &last, &objects)?;
     let count = stamps_before(pdf, &fields, &objects)?;
@@ -141,17 +152,25 @@ const MAX_DSS_ITEMS: usize = 64;
 fn dss_refs(dss: &str, key: &str) -> Option<Vec<u32>> {
     let (_, rest) = dss.split_once(key)?;
     let (list, _) = rest.trim_start().strip_prefix('[')?.split_once(']')?;
-    let words: Vec<&str> = list.split_ascii_whitespace().collect();
+    let words: Vec<&str> = list
+        .split_ascii_whitespace()
+        .take(3 * MAX_DSS_ITEMS + 1)
+        .collect();
     if words.len() > 3 * MAX_DSS_ITEMS {
         return None;
     }
-    words
+    let refs: Vec<u32> = words
         .chunks(3)
         .map(|r| match r {
             [n, "0", "R"] => n.parse().ok(),
             _ => None,
         })
-        .collect()
+        .collect::<Option<_>>()?;
+    // Each named once: the same stream named again and again would be copied again and again.
+    let mut seen = refs.clone();
+    seen.sort_unstable();
+    seen.dedup();
+    (seen.len() == refs.len()).then_some(refs)
 }
 
 /// Whether the revision of `pdf` after its first `from` bytes is exactly the update [`update`]
@@ -164,9 +183,13 @@ pub fn is_update_of(pdf: &[u8], from: usize, gap: (usize, usize)) -> bool {
         let before = trailer(prefix).ok()?;
         let last = trailer(pdf).ok()?;
         let objects = objects(pdf, last.xref).ok()?;
+        // Only objects of the update itself are read back: nothing of the signed revision
+        // before it can be named to make the rebuild large.
         let object = |n: u32| -> Option<&[u8]> {
             let (_, offset) = objects.iter().find(|(o, _)| *o == n)?;
-            object_at(pdf, *offset).ok()
+            (*offset >= from)
+                .then(|| object_at(pdf, *offset).ok())
+                .flatten()
         };
         let dss = dict_of(object(before.size.checked_add(2)?)?)?;
         let read = |key: &str| -> Option<Vec<Vec<u8>>> {
