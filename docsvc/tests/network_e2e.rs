@@ -275,16 +275,7 @@ fn the_approval_travels_with_the_letter(
         "recipients": [format!("{DEWI}@bappeda")],
     });
     let naskah = serde_json::json!({ "isi": "Mohon dilaksanakan sesuai rencana." });
-    let r = budi.call(
-        "POST",
-        "/api/v1/documents",
-        &[
-            "-F",
-            &format!("metadata={meta};type=application/json"),
-            "-F",
-            &format!("naskah={naskah};type=application/json"),
-        ],
-    );
+    let r = budi.post_words(&meta, &naskah);
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().expect("id").to_owned();
     let r = joko.call("POST", &format!("/api/v1/documents/{id}/approve"), &[]);

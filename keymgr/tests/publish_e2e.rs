@@ -4,6 +4,8 @@
 //! certificates and CRLs and openssl parses them, oversized and malformed requests are refused,
 //! and, when pkilint is installed, the responses and the responder certificate are linted.
 
+use std::path::Path;
+
 use sandi_e2e::steps::Steps;
 
 mod serving;
@@ -388,21 +390,7 @@ fn downloads_with_content_types(s: &Scene) {
                 &["x509", "-inform", "DER", "-in", &file, "-noout", "-subject"],
             )
         } else {
-            run(
-                dir,
-                "openssl",
-                &[
-                    "crl",
-                    "-inform",
-                    "DER",
-                    "-in",
-                    &file,
-                    "-CAfile",
-                    "chain.pem",
-                    "-noout",
-                    "-text",
-                ],
-            )
+            crl_text(dir, &file, "chain.pem")
         };
         assert!(ok, "{path}: {text}");
         if path == "/crl/network-ca.crl" {
@@ -413,6 +401,18 @@ fn downloads_with_content_types(s: &Scene) {
             );
         }
     }
+}
+
+/// `openssl crl` on the DER CRL `file` in `dir`, checked against `ca_file`: whether it ran,
+/// and what it printed (the CRL as text, and "verify OK" when its signature checks).
+fn crl_text(dir: &Path, file: &str, ca_file: &str) -> (bool, String) {
+    run(
+        dir,
+        "openssl",
+        &[
+            "crl", "-inform", "DER", "-in", file, "-CAfile", ca_file, "-noout", "-text",
+        ],
+    )
 }
 
 /// oversized requests are refused unread
@@ -490,21 +490,7 @@ fn unknown_paths_404(s: &Scene) {
     assert_eq!(status, 200, "the root's CRL");
     std::fs::write(dir.join("root.crl"), body).expect("write");
     let root = s.ca.home().join("ca/root.pem");
-    let (ok, text) = run(
-        dir,
-        "openssl",
-        &[
-            "crl",
-            "-inform",
-            "DER",
-            "-in",
-            "root.crl",
-            "-CAfile",
-            root.to_str().expect("utf8"),
-            "-noout",
-            "-text",
-        ],
-    );
+    let (ok, text) = crl_text(dir, "root.crl", root.to_str().expect("utf8"));
     assert!(ok && text.contains("verify OK"), "{text}");
     assert!(text.contains("No Revoked Certificates"), "{text}");
 }

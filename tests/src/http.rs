@@ -143,6 +143,21 @@ impl Client {
         )
     }
 
+    /// Writes a letter as words: `POST /api/v1/documents` with the `metadata` JSON and the
+    /// `naskah` JSON, which the node renders and signs as a PDF.
+    pub fn post_words(&self, meta: &serde_json::Value, naskah: &serde_json::Value) -> Response {
+        self.call(
+            "POST",
+            "/api/v1/documents",
+            &[
+                "-F",
+                &format!("metadata={meta};type=application/json"),
+                "-F",
+                &format!("naskah={naskah};type=application/json"),
+            ],
+        )
+    }
+
     pub fn post_json(&self, path: &str, json: &serde_json::Value) -> Response {
         self.call(
             "POST",

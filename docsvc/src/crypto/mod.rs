@@ -7,5 +7,6 @@ pub mod receipt;
 mod remembered;
 pub mod revocation;
 pub mod signature;
+pub mod tbs;
 pub mod timestamp;
 pub mod tls;

@@ -233,17 +233,17 @@ impl CrlCache {
         cert_der: &[u8],
         at: OffsetDateTime,
     ) -> (Status, Option<Revocation>) {
-        let Ok((_, cert)) = X509Certificate::from_der(cert_der) else {
+        let Some(cert) = super::tbs::read(cert_der) else {
             return (Status::Unknown, None);
         };
         let cached = self.current();
-        let Some(crl) = cached.best.get(cert.issuer().as_raw()) else {
+        let Some(crl) = cached.best.get(cert.issuer) else {
             return (Status::Unknown, None);
         };
         if crl.next_update < ASN1Time::from(at) {
             return (Status::Unknown, None);
         }
-        match crl.revoked.get(cert.tbs_certificate.raw_serial()) {
+        match crl.revoked.get(cert.serial_value) {
             Some((t, reason)) => (
                 Status::Revoked { at: t.to_string() },
                 Some(Revocation {

@@ -357,8 +357,11 @@ fn issuer_and_serial(
     x509_cert::name::Name,
     x509_cert::serial_number::SerialNumber,
 )> {
-    let c = Certificate::from_der(der).map_err(der_err)?;
-    Ok((c.tbs_certificate.issuer, c.tbs_certificate.serial_number))
+    let f = super::tbs::read(der).ok_or_else(|| bad("the signer certificate is not DER"))?;
+    Ok((
+        x509_cert::name::Name::from_der(f.issuer).map_err(der_err)?,
+        x509_cert::serial_number::SerialNumber::from_der(f.serial).map_err(der_err)?,
+    ))
 }
 
 /// The largest CMS signature verified: with its chain and time-stamp a signature is a few KiB.

@@ -56,6 +56,19 @@ pub struct DocStamp {
     pub problem: Option<Problem>,
 }
 
+impl DocStamp {
+    /// A time-stamp found in `found` and not accepted, for `problem`.
+    fn refused(found: &pades::Embedded, problem: Problem) -> Self {
+        DocStamp {
+            valid: false,
+            at: None,
+            tsa: None,
+            covers_whole: found.covers_whole,
+            problem: Some(problem),
+        }
+    }
+}
+
 /// One signature found and judged.
 #[derive(Clone, Debug, Serialize)]
 pub struct Signer {
@@ -168,16 +181,13 @@ fn judge_stamp(
     after: Result<usize, Invalid>,
 ) -> DocStamp {
     if let Err(Invalid) = after {
-        return DocStamp {
-            valid: false,
-            at: None,
-            tsa: None,
-            covers_whole: found.covers_whole,
-            problem: Some(Problem::plain(
+        return DocStamp::refused(
+            found,
+            Problem::plain(
                 "Tidak dinilai: tanda tangan sebelumnya tidak sah.",
                 "Not judged: the signature before it is not valid.",
-            )),
-        };
+            ),
+        );
     }
     let ours = after.is_ok_and(|from| {
         from > 0
@@ -188,16 +198,13 @@ fn judge_stamp(
             )
     });
     if !ours {
-        return DocStamp {
-            valid: false,
-            at: None,
-            tsa: None,
-            covers_whole: found.covers_whole,
-            problem: Some(Problem::plain(
+        return DocStamp::refused(
+            found,
+            Problem::plain(
                 "Ini bukan stempel waktu dokumen yang dibuat sandi setelah tanda tangan: yang ditambahkan sebelumnya tidak dijamin siapa pun.",
                 "This is not the document time-stamp sandi adds after a signature: what was added before it is vouched for by no one.",
-            )),
-        };
+            ),
+        );
     }
     let checked = pades::verify_timestamp(pdf, found, &node.trust)
         .and_then(|t| crate::node::revocation::stamp_stands(node, &t).map(|()| t));
@@ -209,17 +216,14 @@ fn judge_stamp(
             covers_whole: found.covers_whole,
             problem: None,
         },
-        Err(e) => DocStamp {
-            valid: false,
-            at: None,
-            tsa: None,
-            covers_whole: found.covers_whole,
-            problem: Some(Problem::technical(
+        Err(e) => DocStamp::refused(
+            found,
+            Problem::technical(
                 "Stempel waktu dokumen ini tidak sah",
                 "This document time-stamp is not valid",
                 &e,
-            )),
-        },
+            ),
+        ),
     }
 }
 

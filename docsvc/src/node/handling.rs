@@ -3,8 +3,10 @@
 //! check_signature`). One check for every path that makes or takes a letter's signature:
 //! create, approve, reclassify, destroy, the signing API and a receiving node.
 
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc5912::{ID_EC_PUBLIC_KEY, SECP_256_R_1, SECP_384_R_1};
+use der::Decode as _;
 use policies::{Level, SignatureAlgorithm, WeakSignature};
-use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384};
 
 use crate::node::Node;
 use crate::{Error, Result};
@@ -15,21 +17,16 @@ pub const SIGNATURE_RULE: &str = "handling-signature";
 /// The signature algorithm of a certificate's key: ECDSA on P-256 or P-384, the only keys a
 /// letter is signed with (CMS here, verified by ring).
 pub fn key_algorithm(cert_der: &[u8]) -> Result<SignatureAlgorithm> {
-    let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
-        .map_err(|e| Error::Signature(format!("signer certificate: {e}")))?;
-    let spki = cert.public_key();
+    let spki = crate::crypto::tbs::read(cert_der)
+        .and_then(|f| spki::SubjectPublicKeyInfoRef::from_der(f.spki).ok())
+        .ok_or_else(|| Error::Signature("signer certificate: not DER".into()))?;
     let curve = spki
         .algorithm
         .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok());
-    match (&spki.algorithm.algorithm, curve) {
-        (alg, Some(c)) if *alg == OID_KEY_TYPE_EC_PUBLIC_KEY && c == OID_EC_P256 => {
-            Ok(SignatureAlgorithm::EcdsaP256)
-        }
-        (alg, Some(c)) if *alg == OID_KEY_TYPE_EC_PUBLIC_KEY && c == OID_NIST_EC_P384 => {
-            Ok(SignatureAlgorithm::EcdsaP384)
-        }
+        .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+    match (spki.algorithm.oid, curve) {
+        (ID_EC_PUBLIC_KEY, Some(SECP_256_R_1)) => Ok(SignatureAlgorithm::EcdsaP256),
+        (ID_EC_PUBLIC_KEY, Some(SECP_384_R_1)) => Ok(SignatureAlgorithm::EcdsaP384),
         (alg, _) => Err(Error::Signature(format!(
             "the signer's key ({alg}) is not an ECDSA P-256 or P-384 key"
         ))),

@@ -12,13 +12,18 @@ use super::err;
 use crate::Result;
 
 /// Pins every thread of this process to `cores` (`taskset -a -p -c`); false if it could not.
+/// `taskset -a` walks the threads one by one and fails when one ends under it (tokio's
+/// blocking pool lets idle threads go), so it is tried a few times: a bench once ran its
+/// P-384 figure unpinned that way, beside a pinned reference.
 pub(super) fn pin_self(cores: &str) -> bool {
-    Command::new("taskset")
-        .args(["-a", "-p", "-c", cores, &std::process::id().to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    (0..5).any(|_| {
+        Command::new("taskset")
+            .args(["-a", "-p", "-c", cores, &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
 }
 
 /// How many cores this process may use now (one once it is pinned to one).
