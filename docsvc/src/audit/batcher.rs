@@ -41,18 +41,21 @@ impl Batcher {
     pub fn spawn(store: Store, log: AuditLog) -> Self {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4 * BATCH);
         tokio::spawn(async move {
-            let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);
-            while let Some(first) = rx.recv().await {
-                batch.push(first);
-                while batch.len() < BATCH {
+            while let Some((first, first_done)) = rx.recv().await {
+                // Entries and their waiters apart: the entries are written as they came,
+                // not copied for the writer.
+                let (mut entries, mut waiting) = (vec![first], vec![first_done]);
+                while entries.len() < BATCH {
                     match rx.try_recv() {
-                        Ok(p) => batch.push(p),
+                        Ok((e, done)) => {
+                            entries.push(e);
+                            waiting.push(done);
+                        }
                         Err(_) => break,
                     }
                 }
-                let entries: Vec<Entry> = batch.iter().map(|(e, _)| e.clone()).collect();
                 let result = commit_batch(&store, &log, &entries).await;
-                for (_, done) in batch.drain(..) {
+                for done in waiting {
                     let _ = done.send(match &result {
                         Ok(()) => Ok(()),
                         Err(e) => Err(Error::LogUnavailable(e.to_string())),
