@@ -131,21 +131,20 @@ impl Client {
 
     /// Writes a letter: `POST /api/v1/documents` with the `metadata` JSON and one PDF `body`.
     pub fn post_letter(&self, meta: &serde_json::Value, body: &Path) -> Response {
-        self.call(
-            "POST",
-            "/api/v1/documents",
-            &[
-                "-F",
-                &format!("metadata={meta};type=application/json"),
-                "-F",
-                &format!("body=@{};type=application/pdf", body.display()),
-            ],
+        self.post_document(
+            meta,
+            &format!("body=@{};type=application/pdf", body.display()),
         )
     }
 
     /// Writes a letter as words: `POST /api/v1/documents` with the `metadata` JSON and the
     /// `naskah` JSON, which the node renders and signs as a PDF.
     pub fn post_words(&self, meta: &serde_json::Value, naskah: &serde_json::Value) -> Response {
+        self.post_document(meta, &format!("naskah={naskah};type=application/json"))
+    }
+
+    /// `POST /api/v1/documents` with the `metadata` JSON and one more part (curl's `-F`).
+    fn post_document(&self, meta: &serde_json::Value, part: &str) -> Response {
         self.call(
             "POST",
             "/api/v1/documents",
@@ -153,7 +152,7 @@ impl Client {
                 "-F",
                 &format!("metadata={meta};type=application/json"),
                 "-F",
-                &format!("naskah={naskah};type=application/json"),
+                part,
             ],
         )
     }
