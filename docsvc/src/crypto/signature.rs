@@ -281,7 +281,8 @@ pub(crate) fn assemble(
         .chain(chain.iter().map(Vec::as_slice))
         .collect();
     // Each must be one whole DER SEQUENCE: a stray byte would end up inside the structure
-    // (a header read, not a parse: the signer's was parsed above, the CAs' are our own).
+    // (a header read, not a parse: the signer's was chain-checked when it was installed and
+    // its first fields read above, the CAs' are our own).
     for c in &certs {
         let element = der::AnyRef::from_der(c).map_err(der_err)?;
         if element.tag() != der::Tag::Sequence {

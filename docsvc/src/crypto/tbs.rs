@@ -75,25 +75,91 @@ fn next<'a>(input: &'a [u8], r: &mut SliceReader<'a>) -> Option<(Tag, &'a [u8], 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use der::Encode as _;
 
-    /// A P-256 certificate made by rcgen, with the fields x509-parser reads from it.
-    fn certificate() -> Vec<u8> {
+    /// A P-256 certificate made by rcgen with the serial `serial`.
+    fn certificate_with(serial: &[u8]) -> Vec<u8> {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
         let mut params = rcgen::CertificateParams::new(vec!["a.example".into()]).expect("params");
-        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x00, 0x9a, 0x01, 0x02]));
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(serial));
         params.self_signed(&key).expect("cert").der().to_vec()
+    }
+
+    fn certificate() -> Vec<u8> {
+        certificate_with(&[0x00, 0x9a, 0x01, 0x02])
+    }
+
+    /// `tag`, a minimal DER length and `value`.
+    fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
+        let len = value.len();
+        let mut out = vec![tag];
+        match len {
+            0..=0x7f => out.push(u8::try_from(len).expect("short")),
+            0x80..=0xff => out.extend([0x81, u8::try_from(len).expect("one byte")]),
+            _ => out.extend(
+                [0x82]
+                    .into_iter()
+                    .chain(u16::try_from(len).expect("two bytes").to_be_bytes()),
+            ),
+        }
+        out.extend_from_slice(value);
+        out
     }
 
     #[test]
     fn reads_what_a_whole_parse_reads() {
+        // Leading zero, high bit set, one byte, the longest RFC 5280 allows.
+        for serial in [
+            &[0x00, 0x9a, 0x01, 0x02][..],
+            &[0x80, 0x01],
+            &[0x01],
+            &[0x7f; 20],
+        ] {
+            let der = certificate_with(serial);
+            let f = read(&der).expect("fields");
+            let (_, c) = x509_parser::parse_x509_certificate(&der).expect("parse");
+            assert_eq!(
+                f.serial_value,
+                c.tbs_certificate.raw_serial(),
+                "{serial:x?}"
+            );
+            assert_eq!(f.issuer, c.issuer().as_raw());
+            assert_eq!(f.spki, c.public_key().raw);
+            assert_eq!(f.serial[0], 0x02, "the whole INTEGER, tag first");
+            assert_eq!(&f.serial[2..], f.serial_value);
+        }
+    }
+
+    /// A version 1 certificate (no `[0] version`) names the same fields as its v3 original.
+    #[test]
+    fn reads_a_certificate_without_a_version() {
         let der = certificate();
-        let f = read(&der).expect("fields");
-        let (_, c) = x509_parser::parse_x509_certificate(&der).expect("parse");
-        assert_eq!(f.serial_value, c.tbs_certificate.raw_serial());
-        assert_eq!(f.issuer, c.issuer().as_raw());
-        assert_eq!(f.spki, c.public_key().raw);
-        assert_eq!(f.serial.len(), f.serial_value.len() + 2);
-        assert_eq!(f.serial[0], 0x02, "the whole INTEGER, tag first");
+        let cert = der::asn1::AnyRef::from_der(&der).expect("outer");
+        let mut r = SliceReader::new(cert.value()).expect("reader");
+        let tbs = der::asn1::AnyRef::decode(&mut r).expect("tbs");
+        let rest = &cert.value()[tbs
+            .encoded_len()
+            .map(usize::try_from)
+            .expect("len")
+            .expect("usize")..];
+        let version = [0xa0, 0x03, 0x02, 0x01, 0x02];
+        assert_eq!(&tbs.value()[..5], version, "rcgen writes v3");
+        let v1_tbs = tlv(0x30, &tbs.value()[5..]);
+        let v1 = tlv(0x30, &[v1_tbs.as_slice(), rest].concat());
+        let (a, b) = (read(&der).expect("v3"), read(&v1).expect("v1"));
+        assert_eq!((a.serial, a.issuer, a.spki), (b.serial, b.issuer, b.spki));
+    }
+
+    /// BER's freedoms (a longer length than needed, an indefinite length) are not DER: not
+    /// read, so a revocation lookup is Unknown and refused rather than keyed on other bytes.
+    #[test]
+    fn refuses_lengths_that_are_not_der() {
+        let der = certificate();
+        assert_eq!(der[1], 0x82, "a certificate of 256 bytes or more");
+        let longer = [&[0x30, 0x83, 0x00][..], &der[2..]].concat();
+        assert_eq!(read(&longer), None);
+        let indefinite = [&[0x30, 0x80][..], &der[4..], &[0x00, 0x00]].concat();
+        assert_eq!(read(&indefinite), None);
     }
 
     #[test]

@@ -100,6 +100,13 @@ pub(super) async fn measure(b: &Bench, opts: &Options, r: &mut Report<'_>) -> Re
         // Server on core 0, client on core 1: pinned only when the machine has both and taskset
         // could pin this process.
         let pinned = cores >= 2 && machine::pin_self("0");
+        // A pin that failed may have moved some threads already: an unpinned figure runs with
+        // every thread free again.
+        if cores >= 2 && !pinned && !machine::pin_self(&all_cores) {
+            return Err(err(
+                "bench sign: could not pin this process to core 0, nor release it",
+            ));
+        }
         let placement = if pinned {
             "server pinned to core 0, client (its own process) to core 1".to_owned()
         } else {
