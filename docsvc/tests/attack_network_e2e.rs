@@ -263,6 +263,7 @@ async fn letter(
         },
         NewLetter {
             nomor: "005/NET/XI/2026".into(),
+            kode: None,
             perihal: perihal.into(),
             classification: policies::Level::Rahasia,
             urgency: Urgency::Segera,

@@ -196,6 +196,7 @@ async fn letter(h: &Hub) -> docsvc::Result<String> {
         },
         NewLetter {
             nomor: "005/15/XI/2026".into(),
+            kode: None,
             perihal: "Uji pencabutan".into(),
             classification: policies::Level::Terbatas,
             urgency: Urgency::Biasa,

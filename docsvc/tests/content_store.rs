@@ -56,6 +56,7 @@ async fn send(node: &Node, nomor: &str, parts: Vec<(&'static str, Vec<u8>)>) -> 
         },
         NewLetter {
             nomor: nomor.into(),
+            kode: None,
             perihal: "Uji penyimpanan isi".into(),
             classification: policies::Level::Rahasia,
             urgency: Urgency::Biasa,

@@ -90,6 +90,7 @@ async fn letters(node: &Node, n: usize) -> Vec<String> {
             },
             NewLetter {
                 nomor: format!("005/{i}/XI/2026"),
+                kode: None,
                 perihal: format!("Laporan pengawasan {i}"),
                 classification: level,
                 urgency: Urgency::Segera,

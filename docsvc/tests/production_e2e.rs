@@ -299,7 +299,7 @@ fn login(node: &Node, nip: &str, password: &str, pin: &str) -> Client {
 
 fn letter(c: &Client, to: &str, body: &Path) -> Response {
     let meta = json!({
-        "nomor": "005/RHS/XI/2026",
+        "kode": "005",
         "perihal": "Koordinasi penanganan wabah",
         "classification": "rahasia",
         "urgency": "segera",
@@ -321,6 +321,13 @@ fn sent_and_read(
     std::fs::write(&body, b"%PDF-1.7\nrahasia: koordinasi penanganan wabah\n").expect("body");
     let r = letter(from, &format!("{to_nip}@{}", reader.id), &body);
     assert_eq!(r.status, 201, "{}", r.text());
+    // Numbered from the sender's agency register: 005/<urut>/<UNIT>/<year>.
+    let nomor = r.json()["nomor"].as_str().expect("nomor").to_owned();
+    let parts: Vec<&str> = nomor.split('/').collect();
+    assert!(
+        parts.len() == 4 && parts[0] == "005" && parts[1].parse::<u32>().is_ok_and(|n| n >= 1),
+        "{nomor}"
+    );
     let id = r.json()["id"].as_str().expect("id").to_owned();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

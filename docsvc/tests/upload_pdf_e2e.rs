@@ -29,6 +29,7 @@ async fn upload(node: &Node, level: Level, pdf: &[u8]) -> docsvc::Result<String>
         stepped_up(node, BUDI).await,
         NewLetter {
             nomor: "800/77/DINKES/XII/2026".into(),
+            kode: None,
             perihal: "Laporan pengamanan persandian".into(),
             classification: level,
             urgency: Urgency::Biasa,

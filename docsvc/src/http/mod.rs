@@ -18,3 +18,31 @@ pub mod web;
 
 /// Shared state of the server.
 pub type App = Arc<Node>;
+
+/// `s` percent-encoded for a query string's value: every byte but letters, digits and `-._~/`.
+pub(crate) fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_escaped() {
+        assert_eq!(
+            super::query_escape("/ui/inbox?q=a b&x"),
+            "/ui/inbox%3Fq%3Da%20b%26x"
+        );
+        assert_eq!(
+            super::query_escape("2026-12-02T01:02:03Z~id"),
+            "2026-12-02T01%3A02%3A03Z~id"
+        );
+    }
+}

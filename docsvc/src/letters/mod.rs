@@ -7,6 +7,7 @@ pub mod copies;
 pub mod documents;
 pub mod incidents;
 pub mod lifecycle;
+pub mod register;
 pub mod render;
 pub mod rewrap;
 pub mod verification;

@@ -4,10 +4,14 @@ pub mod ca;
 pub mod ceremony;
 pub mod distribution;
 pub mod handling;
+mod keystore;
+pub mod numbering;
 pub mod peers;
 pub mod refusals;
 pub mod revocation;
 pub mod tsa;
+
+pub use keystore::Keystore;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -97,35 +101,9 @@ pub struct Config {
     /// `[keystore]`: where the node's keys live besides the sealed software keystore.
     #[serde(default, skip_serializing_if = "Keystore::is_default")]
     pub keystore: Keystore,
-}
-
-/// `[keystore]` in `node.toml`. Without `[keystore.pkcs11]` every node key is in the
-/// software keystore (`keystore/`), sealed under the custodians' quorum.
-///
-/// With it, the node's signing keys (officials', applications', the audit key) are generated
-/// on and used from the PKCS#11 token, never extractable; its X25519 agreement keys (archive
-/// and officials' encryption keys, which age needs and SoftHSM2 cannot hold) and its AES
-/// wrapping key (the MAC key's key-encryption key) stay in the software keystore, still sealed
-/// by the custodians (see [`hsm_shim::RoutedKeyStore`]). The TLS key stays in the TLS keystore,
-/// which must open without the custodians. The PIN is never written here:
-///
-/// ```toml
-/// [keystore.pkcs11]
-/// module = "/usr/lib/softhsm/libsofthsm2.so"
-/// token_label = "sandi-node"
-/// pin_file = "/run/credentials/docsvc.service/token-pin"   # or: pin_env = "DOCSVC_TOKEN_PIN"
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Keystore {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pkcs11: Option<hsm_shim::Pkcs11Settings>,
-}
-
-impl Keystore {
-    fn is_default(&self) -> bool {
-        *self == Keystore::default()
-    }
+    /// `[numbering]`: the agencies' registers of outgoing and incoming letters.
+    #[serde(default, skip_serializing_if = "numbering::Numbering::is_default")]
+    pub numbering: numbering::Numbering,
 }
 
 /// `[pki]` in `node.toml`: revocation where clients look (RFC 5280 §4.2.1.13).
@@ -406,6 +384,7 @@ impl Config {
             pki: Pki::default(),
             ca: None,
             keystore: Keystore::default(),
+            numbering: numbering::Numbering::default(),
             content_store: crate::store::content::Mode::default(),
         }
     }
@@ -437,6 +416,9 @@ impl Config {
                 ),
             ));
         }
+        config.numbering.check().map_err(|e| {
+            Error::invalid("node configuration", format!("{}: {e}", path.display()))
+        })?;
         if let Some(p11) = &config.keystore.pkcs11 {
             p11.validate().map_err(|e| {
                 Error::invalid(

@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod parts;
 pub mod recipient_challenges;
 pub mod recipients;
+pub mod registers;
 pub mod remote_officials;
 pub mod sessions;
 pub mod traffic;

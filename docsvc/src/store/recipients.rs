@@ -149,6 +149,16 @@ pub struct Search<'a> {
     /// Text that the nomor or perihal must contain (case-insensitive, literally).
     pub text: Option<&'a str>,
     pub classification: Option<&'a str>,
+    pub urgency: Option<&'a str>,
+    pub state: Option<&'a str>,
+    /// Stored at or after this (RFC 3339 or a day, `YYYY-MM-DD`).
+    pub from: Option<&'a str>,
+    /// Stored before this (RFC 3339 or a day).
+    pub until: Option<&'a str>,
+    /// The cursor: only letters after this (created_at, id) in the list's order.
+    pub after: Option<(&'a str, &'a str)>,
+    /// Only letters the official has not opened.
+    pub unread: bool,
     pub limit: i64,
 }
 
@@ -186,12 +196,60 @@ pub async fn mailbox(
          AND a.role IN {roles}) AND d.state <> 'destroyed' \
          AND ($2 = '' OR LOWER(d.perihal) LIKE $2 ESCAPE '\\' OR LOWER(d.nomor) LIKE $2 ESCAPE '\\') \
          AND ($3 = '' OR d.classification = $3) \
+         AND ($5 = '' OR d.urgency = $5) AND ($6 = '' OR d.state = $6) \
+         AND ($7 = '' OR d.created_at >= $7) AND ($8 = '' OR d.created_at < $8) \
+         AND ($9 = '' OR d.created_at < $9 OR (d.created_at = $9 AND d.id < $10)) \
+         AND ($11 = 0 OR NOT EXISTS (SELECT 1 FROM reads r WHERE r.nip = $1 AND r.document_id = d.id)) \
          ORDER BY d.created_at DESC, d.id DESC LIMIT $4"
     ))
     .bind(nip)
     .bind(search.text.map(like_pattern).unwrap_or_default())
     .bind(search.classification.unwrap_or_default())
     .bind(search.limit)
+    .bind(search.urgency.unwrap_or_default())
+    .bind(search.state.unwrap_or_default())
+    .bind(search.from.unwrap_or_default())
+    .bind(search.until.unwrap_or_default())
+    .bind(search.after.map(|a| a.0).unwrap_or_default())
+    .bind(search.after.map(|a| a.1).unwrap_or_default())
+    .bind(i64::from(search.unread))
     .fetch_all(store.reader())
     .await?)
+}
+
+/// What waits for `nip`: letters addressed to them not yet opened (not destroyed), and
+/// letters of `agency` at one of `levels` held for a second approval that they did not write.
+pub async fn waiting(
+    store: &Store,
+    nip: &str,
+    agency: &str,
+    awaiting: &str,
+    levels: &[&str],
+) -> Result<(i64, i64)> {
+    let unread: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM addressees a JOIN documents d ON d.id = a.document_id \
+         WHERE a.nip = $1 AND a.role IN ('recipient', 'copy') AND d.state <> 'destroyed' \
+         AND NOT EXISTS (SELECT 1 FROM reads r WHERE r.nip = $1 AND r.document_id = d.id)",
+    )
+    .bind(nip)
+    .fetch_one(store.reader())
+    .await?;
+    if levels.is_empty() {
+        return Ok((unread, 0));
+    }
+    let marks: Vec<String> = (4..4 + levels.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT COUNT(*) FROM documents WHERE state = $1 AND agency = $2 AND originator <> $3 \
+         AND classification IN ({})",
+        marks.join(", ")
+    );
+    let mut q = sqlx::query_scalar(&sql)
+        .bind(awaiting)
+        .bind(agency)
+        .bind(nip);
+    for l in levels {
+        q = q.bind(*l);
+    }
+    let approvals: i64 = q.fetch_one(store.reader()).await?;
+    Ok((unread, approvals))
 }

@@ -80,6 +80,7 @@ pub(crate) async fn try_letter_to(
         stepped_up(node, BUDI).await,
         NewLetter {
             nomor: "005/77/XI/2026".into(),
+            kode: None,
             perihal: perihal.into(),
             classification: level,
             urgency: Urgency::Biasa,

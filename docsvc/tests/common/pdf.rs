@@ -123,6 +123,7 @@ pub(crate) async fn rendered_letter(
         stepped_up(node, BUDI).await,
         NewLetter {
             nomor: "005/321/DINKES/XII/2026".into(),
+            kode: None,
             perihal: perihal.into(),
             classification: level,
             urgency: Urgency::Segera,

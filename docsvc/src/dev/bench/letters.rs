@@ -24,6 +24,7 @@ pub(super) async fn begin<'a>(
         },
         NewLetter {
             nomor,
+            kode: None,
             perihal,
             classification,
             urgency: Urgency::Biasa,

@@ -38,34 +38,100 @@ pub(super) struct ListQuery {
     /// Only letters of this classification.
     #[param(value_type = Option<LevelDoc>)]
     classification: Option<policies::Level>,
+    /// Only letters of this urgency (derajat: biasa, segera, sangat_segera, kilat).
+    urgency: Option<String>,
+    /// Only letters in this state (sent, awaiting_approval, received, ...).
+    state: Option<String>,
+    /// Only letters stored on or after this day (YYYY-MM-DD, UTC).
+    from: Option<String>,
+    /// Only letters stored on or before this day (YYYY-MM-DD, UTC).
+    to: Option<String>,
+    /// Only letters the caller has not opened.
+    unread: Option<bool>,
+    /// The next page: the cursor of the previous page's `Link: <…>; rel="next"`.
+    after: Option<String>,
+}
+
+fn day(what: &'static str, v: Option<&str>) -> Result<Option<time::Date>> {
+    v.filter(|d| !d.is_empty())
+        .map(|d| {
+            time::Date::parse(
+                d,
+                &time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|_| Error::invalid(what, format!("{what} is a day, YYYY-MM-DD")))
+        })
+        .transpose()
 }
 
 #[utoipa::path(
     get, path = "/api/v1/documents", tag = "documents",
     params(ListQuery),
-    responses((status = 200, body = Vec<documents::Summary>), BadInput, NotLoggedIn, Unavailable)
+    responses(
+        (status = 200, body = Vec<documents::Summary>, description = "newest first; when more \
+            may follow, a `Link: <…>; rel=\"next\"` header names the next page"),
+        BadInput, NotLoggedIn, Unavailable,
+    )
 )]
 pub(super) async fn list_documents(
     State(node): State<App>,
     auth: Actor<SignedIn>,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Vec<documents::Summary>>> {
+) -> ApiResult<Response> {
     if node.is_sealed() {
         return Err(Error::Sealed.into());
     }
-    Ok(Json(
-        documents::list(
-            &node,
-            &auth.caller(),
-            q.mailbox.unwrap_or(Mailbox::Inbox),
-            &documents::Filter {
-                text: q.q.filter(|t| !t.trim().is_empty()),
-                classification: q.classification,
-                limit: q.limit.unwrap_or(100),
-            },
-        )
-        .await?,
-    ))
+    let mailbox = q.mailbox.unwrap_or(Mailbox::Inbox);
+    let filter = documents::Filter {
+        text: q.q.filter(|t| !t.trim().is_empty()),
+        classification: q.classification,
+        urgency: q.urgency,
+        state: q.state,
+        from: day("from", q.from.as_deref())?,
+        to: day("to", q.to.as_deref())?,
+        unread: q.unread.unwrap_or(false),
+        after: q.after.filter(|a| !a.is_empty()),
+        limit: q.limit.unwrap_or(100),
+    };
+    let page = documents::list(&node, &auth.caller(), mailbox, &filter).await?;
+    let mut response = Json(page.letters).into_response();
+    if let Some(next) = page.next {
+        let link = format!("<{}>; rel=\"next\"", next_page(mailbox, &filter, &next));
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, v);
+        }
+    }
+    Ok(response)
+}
+
+/// The URL of the page after `next` with the same filters.
+fn next_page(mailbox: Mailbox, f: &documents::Filter, next: &str) -> String {
+    use crate::http::query_escape as e;
+    let mut q = vec![
+        format!("box={}", mailbox.as_str()),
+        format!("limit={}", f.limit),
+        format!("after={}", e(next)),
+    ];
+    let words = [
+        ("q", f.text.clone()),
+        (
+            "classification",
+            f.classification.map(|c| c.as_str().to_owned()),
+        ),
+        ("urgency", f.urgency.clone()),
+        ("state", f.state.clone()),
+        ("from", f.from.map(|d| d.to_string())),
+        ("to", f.to.map(|d| d.to_string())),
+    ];
+    for (k, v) in words {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            q.push(format!("{k}={}", e(&v)));
+        }
+    }
+    if f.unread {
+        q.push("unread=true".into());
+    }
+    format!("/api/v1/documents?{}", q.join("&"))
 }
 
 /// `POST /api/v1/documents`: the parts, in this order.

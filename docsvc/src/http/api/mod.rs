@@ -31,6 +31,7 @@ mod letters;
 mod network;
 mod official_changes;
 mod recipient;
+mod registers;
 mod session;
 mod signing;
 mod sys;
@@ -160,6 +161,7 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(signing::sign))
         .routes(routes!(signing::verify))
         .routes(routes!(audit::audit_proof))
+        .routes(routes!(registers::register_lines))
         .routes(routes!(network::network_hello))
         .routes(routes!(network::network_official))
         .routes(routes!(network::network_letters))

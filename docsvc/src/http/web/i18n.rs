@@ -1,7 +1,5 @@
 //! The UI's two languages, and small text helpers.
 
-use std::fmt::Write as _;
-
 /// Bahasa Indonesia (the default) or English.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
@@ -65,19 +63,6 @@ impl Lang {
     }
 }
 
-/// Percent-encodes a query value.
-pub(super) fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 /// Black or white text, whichever contrasts more with `#rrggbb` (WCAG relative luminance).
 pub(super) fn text_on(colour: &str) -> &'static str {
     let hex = colour.trim_start_matches('#');
@@ -110,10 +95,5 @@ mod tests {
         assert_eq!(text_on("#b00020"), "#ffffff");
         assert_eq!(text_on("#ffd600"), "#000000");
         assert_eq!(text_on("#1b5e20"), "#ffffff");
-    }
-
-    #[test]
-    fn query_values_are_encoded() {
-        assert_eq!(url_encode("/ui/inbox?q=a b&x"), "/ui/inbox%3Fq%3Da%20b%26x");
     }
 }

@@ -20,6 +20,9 @@ use crate::store::views::{self, DeliveryState};
 pub(super) struct ListQuery {
     q: Option<String>,
     classification: Option<String>,
+    urgency: Option<String>,
+    unread: Option<String>,
+    after: Option<String>,
 }
 
 pub(super) async fn inbox(
@@ -73,17 +76,22 @@ async fn mailbox(
         None => None,
     };
     let text = q.q.clone().filter(|t| !t.trim().is_empty());
-    let letters = documents::list(
+    let page = documents::list(
         node,
         &v.caller(),
         which,
         &Filter {
             text: text.clone(),
             classification,
-            limit: 100,
+            urgency: q.urgency.clone().filter(|u| !u.is_empty()),
+            unread: q.unread.is_some(),
+            after: q.after.clone().filter(|a| !a.is_empty()),
+            limit: PAGE,
+            ..Filter::default()
         },
     )
     .await?;
+    let letters = page.letters;
     let names = views::official_names(&node.store).await?;
     let deliveries = if matches!(which, Mailbox::Outbox) {
         views::delivery_states(
@@ -118,18 +126,7 @@ async fn mailbox(
                 span.count { (unread) " " (l.t("belum dibaca", "unread")) }
             }
         }
-        form.search method="get" action=(here) role="search" {
-            label for="q" { (l.t("Cari nomor atau perihal", "Search number or subject")) }
-            input id="q" name="q" type="search" value=(text.clone().unwrap_or_default());
-            label for="classification" { (l.t("Sifat", "Classification")) }
-            select id="classification" name="classification" {
-                option value="" { (l.t("Semua", "All")) }
-                @for level in Level::ALL {
-                    option value=(level.as_str()) selected[classification == Some(level)] { (label(level)) }
-                }
-            }
-            button type="submit" { (l.t("Cari", "Search")) }
-        }
+        (search_form(l, here, q, classification, &label))
         @if letters.is_empty() {
             p.empty { (l.t("Tidak ada surat.", "No letters.")) }
         } @else {
@@ -150,8 +147,67 @@ async fn mailbox(
                 }
             }
         }
+        @if let Some(next) = &page.next {
+            p { a rel="next" href=(older(here, q, next)) { (l.t("Lebih lama →", "Older →")) } }
+        }
     };
     Ok(page::ok(page::frame(l, Some(v), title, here, &body)))
+}
+
+/// Letters a mailbox page shows at most.
+const PAGE: i64 = 100;
+
+/// The mailbox's search: words, level, urgency, only unread.
+fn search_form(
+    l: Lang,
+    here: &str,
+    q: &ListQuery,
+    classification: Option<Level>,
+    label: &dyn Fn(Level) -> String,
+) -> Markup {
+    let urgency = q.urgency.clone().unwrap_or_default();
+    html! {
+        form.search method="get" action=(here) role="search" {
+            label for="q" { (l.t("Cari nomor atau perihal", "Search number or subject")) }
+            input id="q" name="q" type="search" value=(q.q.clone().unwrap_or_default());
+            label for="classification" { (l.t("Sifat", "Classification")) }
+            select id="classification" name="classification" {
+                option value="" { (l.t("Semua", "All")) }
+                @for level in Level::ALL {
+                    option value=(level.as_str()) selected[classification == Some(level)] { (label(level)) }
+                }
+            }
+            label for="urgency" { (l.t("Derajat", "Urgency")) }
+            select id="urgency" name="urgency" {
+                option value="" { (l.t("Semua", "All")) }
+                @for u in ["biasa", "segera", "sangat_segera", "kilat"] {
+                    option value=(u) selected[urgency == u] { (l.urgency(u)) }
+                }
+            }
+            label.check for="unread" {
+                input id="unread" name="unread" type="checkbox" value="1" checked[q.unread.is_some()];
+                (l.t("Belum dibaca", "Unread"))
+            }
+            button type="submit" { (l.t("Cari", "Search")) }
+        }
+    }
+}
+
+/// The next page of the mailbox at `here` with the same search.
+fn older(here: &str, q: &ListQuery, next: &str) -> String {
+    use crate::http::query_escape as e;
+    let mut parts = vec![format!("after={}", e(next))];
+    for (k, v) in [
+        ("q", &q.q),
+        ("classification", &q.classification),
+        ("urgency", &q.urgency),
+        ("unread", &q.unread),
+    ] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            parts.push(format!("{k}={}", e(v)));
+        }
+    }
+    format!("{here}?{}", parts.join("&"))
 }
 
 fn row(
@@ -215,8 +271,13 @@ async fn compose_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
             data-no-body=(l.t("Tulis isi surat atau pilih berkas naskah.", "Write the letter's text or choose a letter file."))
             data-lang=(l.code()) {
             div.grid {
-                div { label for="nomor" { (l.t("Nomor surat", "Letter number")) }
-                      input id="nomor" name="nomor" required maxlength="100" placeholder="005/123/XI/2026"; }
+                div { label for="kode" { (l.t("Kode klasifikasi arsip", "Archive classification code")) }
+                      input id="kode" name="kode" maxlength="20" pattern="[0-9A-Za-z][0-9A-Za-z.]*" placeholder="005";
+                      small { (l.t("Nomor surat diberikan register instansi saat ditandatangani.", "The letter number comes from the agency's register at signing.")) } }
+                @if !node.config.numbering.register_only {
+                    div { label for="nomor" { (l.t("Nomor surat (kosongkan: dari register)", "Letter number (empty: from the register)")) }
+                          input id="nomor" name="nomor" maxlength="100" placeholder="005/123/XI/2026"; }
+                }
                 div { label for="perihal" { (l.t("Perihal", "Subject")) }
                       input id="perihal" name="perihal" required maxlength="300"; }
                 div { label for="sifat" { (l.t("Sifat (klasifikasi)", "Classification")) }

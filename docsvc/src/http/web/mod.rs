@@ -12,6 +12,7 @@ mod i18n;
 mod letters;
 mod page;
 mod read;
+mod registers;
 mod verify;
 
 use std::fmt::Write as _;
@@ -99,6 +100,7 @@ pub fn routes() -> Router<App> {
         )
         .route("/ui/delegations/{id}/revoke", post(delegations::revoke))
         .route("/ui/audit", get(admin::audit))
+        .route("/ui/registers", get(registers::registers))
         .layer(middleware::from_fn(headers))
 }
 
@@ -207,6 +209,8 @@ pub struct Viewer {
     pub lang: Lang,
     /// The page asked for (path and query): where the language switch comes back to.
     pub path: String,
+    /// Unread letters and approvals waiting for the viewer: the counts on every page.
+    pub waiting: (i64, i64),
 }
 
 impl std::ops::Deref for Viewer {
@@ -244,10 +248,22 @@ impl FromRequestParts<App> for Viewer {
                 .uri
                 .path_and_query()
                 .map_or("/ui/inbox", axum::http::uri::PathAndQuery::as_str);
-            Redirect::to(&format!("/ui/login?next={}", i18n::url_encode(next))).into_response()
+            Redirect::to(&format!(
+                "/ui/login?next={}",
+                crate::http::query_escape(next)
+            ))
+            .into_response()
         };
         match Actor::by_session(parts, node).await {
             Ok(actor) => Ok(Viewer {
+                // A count that cannot be read is left out, not a failed page.
+                waiting: if node.is_sealed() {
+                    (0, 0)
+                } else {
+                    crate::letters::documents::waiting(node, &actor.official)
+                        .await
+                        .unwrap_or((0, 0))
+                },
                 actor,
                 lang,
                 path: parts
@@ -321,7 +337,7 @@ async fn login_submit(
         Ok(Err(_)) => {
             return Redirect::to(&format!(
                 "/ui/login?failed=1&next={}",
-                i18n::url_encode(&next)
+                crate::http::query_escape(&next)
             ))
             .into_response();
         }

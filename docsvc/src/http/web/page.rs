@@ -3,7 +3,7 @@
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, Markup, html};
 
-use super::{Lang, Viewer, i18n, status_of};
+use super::{Lang, Viewer, status_of};
 use crate::Error;
 
 /// A whole page around `body`, for a logged-in official or (None) the login page.
@@ -33,16 +33,19 @@ pub(super) fn frame(
                     a.brand href="/ui/inbox" { "sandi" }
                     @if let Some(v) = v {
                         nav aria-label=(l.t("Menu utama", "Main menu")) {
-                            (link("/ui/inbox", l.t("Kotak masuk", "Inbox"), here))
+                            (counted("/ui/inbox", l.t("Kotak masuk", "Inbox"), here, v.waiting.0, l.t("belum dibaca", "unread")))
                             (link("/ui/outbox", l.t("Kotak keluar", "Outbox"), here))
                             (link("/ui/compose", l.t("Tulis surat", "Write a letter"), here))
                             (link("/ui/delegations", l.t("Delegasi", "Delegations"), here))
                             (link("/ui/account", l.t("Akun", "Account"), here))
                             @if v.official.has_role("approver") {
-                                (link("/ui/approvals", l.t("Persetujuan", "Approvals"), here))
+                                (counted("/ui/approvals", l.t("Persetujuan", "Approvals"), here, v.waiting.1, l.t("menunggu", "waiting")))
                             }
                             @if v.official.has_role("admin") || v.official.has_role("pengelola_sandi") {
                                 (link("/ui/admin", l.t("Administrasi", "Administration"), here))
+                            }
+                            @if v.official.has_role("sekretaris") {
+                                (link("/ui/registers", l.t("Register", "Registers"), here))
                             }
                             @if v.official.has_role("auditor") {
                                 (link("/ui/audit", l.t("Log akses", "Access log"), here))
@@ -54,7 +57,7 @@ pub(super) fn frame(
                             span.me { (v.official.name) " · NIP " (v.official.nip) }
                         }
                         a.lang href=(format!("/ui/lang/{}?next={}", l.other().code(),
-                            i18n::url_encode(v.map_or(here, |v| v.path.as_str()))))
+                            crate::http::query_escape(v.map_or(here, |v| v.path.as_str()))))
                             lang=(l.other().code()) {
                             (l.t("English", "Bahasa Indonesia"))
                         }
@@ -76,6 +79,17 @@ fn link(href: &str, text: &str, here: &str) -> Markup {
     let current = here.starts_with(href);
     html! {
         a href=(href) aria-current=[current.then_some("page")] { (text) }
+    }
+}
+
+/// A menu link with how many things wait there (none shown at zero).
+fn counted(href: &str, text: &str, here: &str, n: i64, what: &str) -> Markup {
+    let current = here.starts_with(href);
+    html! {
+        a href=(href) aria-current=[current.then_some("page")] {
+            (text)
+            @if n > 0 { " " span.badge-count { (n) span.sr { " " (what) } } }
+        }
     }
 }
 

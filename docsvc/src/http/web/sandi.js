@@ -35,10 +35,11 @@ function compose(form) {
     ev.preventDefault();
     summary.textContent = "";
     if (!isi.value.trim() && file.files.length === 0) { showError(form.dataset.noBody); isi.focus(); return; }
-    const fields = [["nomor", "nomor"], ["perihal", "perihal"], ["sifat", "sifat"], ["derajat", "derajat"],
+    const fields = [["kode", "kode"], ["nomor", "nomor"], ["perihal", "perihal"], ["sifat", "sifat"], ["derajat", "derajat"],
       ["kepada", "kepada"], ["tembusan", "tembusan"], isi.value.trim() ? ["isi", "isi"] : ["body", "body"]];
     for (const [id] of fields) {
       const el = document.getElementById(id);
+      if (!el) { continue; }
       const dt = document.createElement("dt");
       dt.textContent = document.querySelector('label[for="' + id + '"]').textContent;
       const dd = document.createElement("dd");
@@ -56,7 +57,7 @@ function compose(form) {
   document.getElementById("back").addEventListener("click", () => {
     sign.hidden = true;
     document.getElementById("review").hidden = false;
-    document.getElementById("nomor").focus();
+    document.getElementById("kode").focus();
   });
 
   send.addEventListener("click", async () => {
@@ -72,8 +73,10 @@ function compose(form) {
     if (step.status === 401 || step.status === 400) { showError(form.dataset.wrongPin); pin.focus(); return; }
     if (!step.ok) { showError(problemText(form, step.status, await step.text())); return; }
 
+    const nomor = document.getElementById("nomor");
     const meta = {
-      nomor: document.getElementById("nomor").value,
+      nomor: nomor ? nomor.value : "",
+      kode: document.getElementById("kode").value,
       perihal: document.getElementById("perihal").value,
       classification: document.getElementById("sifat").value,
       urgency: document.getElementById("derajat").value,

@@ -1,5 +1,6 @@
 //! The second approval of a letter held by dual control, and who may give it.
 
+use crate::letters::register;
 use policies::{Action, Context, Decision, Principal};
 
 use super::ingest::deliver;
@@ -26,11 +27,10 @@ pub fn may_approve(o: &Official, m: &Manifest) -> bool {
         && o.status == policies::Status::Active
 }
 
-/// The second approval of a letter held by dual control: signed by the approver, and the
-/// letter goes out in the same transaction.
-pub async fn approve(node: &Node, caller: &Caller, id: &str) -> Result<Created> {
-    let checked = load_checked(node, id).await?;
-    let m = &checked.manifest;
+/// Refuses an approval by anyone who may not give it, of a letter not waiting, or without
+/// the PIN.
+fn may_approve_now(caller: &Caller, checked: &Checked) -> Result<()> {
+    let (m, id) = (&checked.manifest, &checked.manifest.id);
     let refuse = |alasan: &str, reason: &str| Error::Forbidden {
         alasan: alasan.into(),
         reason: reason.into(),
@@ -53,6 +53,15 @@ pub async fn approve(node: &Node, caller: &Caller, id: &str) -> Result<Created> 
             "denied: approving needs the signing PIN",
         ));
     }
+    Ok(())
+}
+
+/// The second approval of a letter held by dual control: signed by the approver, and the
+/// letter goes out in the same transaction.
+pub async fn approve(node: &Node, caller: &Caller, id: &str) -> Result<Created> {
+    let checked = load_checked(node, id).await?;
+    let m = &checked.manifest;
+    may_approve_now(caller, &checked)?;
     let originator = directory::get(&node.store, &m.originator)
         .await?
         .ok_or_else(|| Error::Integrity(format!("letter {id}: originator unknown")))?;
@@ -80,6 +89,7 @@ pub async fn approve(node: &Node, caller: &Caller, id: &str) -> Result<Created> 
     )
     .await?;
     let pdf_update = approval_pdf(node, &checked, &caller.official).await?;
+    let agencies = register::local_agencies(node, m.recipients.iter().chain(&m.copies)).await?;
     let mut tx = node.store.begin().await?;
     if !rows::move_state(&mut tx, id, AWAITING, SENT).await? {
         return Err(Error::Conflict(format!(
@@ -96,6 +106,7 @@ pub async fn approve(node: &Node, caller: &Caller, id: &str) -> Result<Created> 
     )
     .await?;
     deliver(&mut tx, m).await?;
+    register::enter_agenda(&mut tx, node, agencies.iter().map(String::as_str), m).await?;
     let approved = Decision {
         allowed: true,
         policies: vec![],

@@ -12,6 +12,7 @@ use super::{
 };
 use crate::crypto::envelope::{self, MANIFEST_FORMAT, Manifest, Part};
 use crate::crypto::signature::Kind;
+use crate::letters::register;
 use crate::letters::render::{self, Naskah};
 use crate::metrics::Metrics;
 use crate::node::Node;
@@ -44,6 +45,8 @@ pub struct Ingest<'a> {
     writer: Option<LetterWriter>,
     /// The SHA-256 (hex) of the token in the rendered letter's QR code.
     verification: Option<String>,
+    /// The number taken from the agency's register, used when the letter commits.
+    reserved: Option<register::Reserved>,
 }
 
 impl std::fmt::Debug for Ingest<'_> {
@@ -168,7 +171,10 @@ impl<'a> Ingest<'a> {
         if node.is_sealed() {
             return Err(Error::Sealed);
         }
-        text_field("nomor", &letter.nomor, 100)?;
+        // No nomor: the agency's register gives one at the end of `begin`.
+        if !letter.nomor.trim().is_empty() {
+            text_field("nomor", &letter.nomor, 100)?;
+        }
         text_field("perihal", &letter.perihal, 500)?;
         if letter.recipients.is_empty() {
             return Err(Error::invalid(
@@ -200,6 +206,7 @@ impl<'a> Ingest<'a> {
             awaiting_approval: false,
             writer: None,
             verification: None,
+            reserved: None,
             letter,
         };
         let draft = ingest.manifest(String::new());
@@ -255,7 +262,23 @@ impl<'a> Ingest<'a> {
         ingest.key_strong_enough(draft.classification).await?;
         ingest.remote_nodes_may_receive(&draft, &doc).await?;
         ingest.wrap(draft.classification)?;
+        ingest.take_number().await?;
         Ok(ingest)
+    }
+
+    /// The nomor: as given, or reserved from the agency's register (last, once the letter
+    /// is allowed, so that refusals take no number).
+    async fn take_number(&mut self) -> Result<()> {
+        let (nomor, reserved) = register::number(
+            self.node,
+            &self.caller.official,
+            &self.letter.nomor,
+            self.letter.kode.as_deref(),
+        )
+        .await?;
+        self.letter.nomor = nomor;
+        self.reserved = reserved;
+        Ok(())
     }
 
     /// Before the upload: a key weaker than the level's handling asks signs nothing.
@@ -552,6 +575,9 @@ impl<'a> Ingest<'a> {
         if let Some(w) = self.writer {
             w.abort().await;
         }
+        if let Some(r) = &self.reserved {
+            register::void(self.node, r).await;
+        }
     }
 
     /// Signs the manifest with the official's key and commits the letter, its addressees and
@@ -621,8 +647,14 @@ impl<'a> Ingest<'a> {
         if let Some(token) = &self.verification {
             verifications::insert(&mut tx, token, &manifest.id, &manifest.created_at).await?;
         }
+        if let Some(r) = &self.reserved {
+            register::use_number(node, &mut tx, r, &manifest.id).await?;
+        }
         if !self.awaiting_approval {
             deliver(&mut tx, &manifest).await?;
+            let agencies = self.recipients.iter().chain(&self.copies);
+            let agencies = agencies.map(|o| o.agency.as_str());
+            register::enter_agenda(&mut tx, node, agencies, &manifest).await?;
         }
         let writer = self
             .writer
@@ -706,6 +738,9 @@ pub async fn sweep_abandoned(node: &Node, minutes: i64) -> Result<u64> {
     let since = std::time::SystemTime::now()
         - std::time::Duration::from_secs(u64::try_from(ago.whole_seconds()).unwrap_or(0));
     removed += content::sweep_files(&node.store, since).await?;
+    // Numbers reserved by letters that never came (a stopped process, a dropped upload)
+    // stay in the register as void.
+    removed += register::void_stale(node, &cutoff).await?;
     Ok(removed)
 }
 

@@ -24,6 +24,16 @@ pub enum Mailbox {
     Approvals,
 }
 
+impl Mailbox {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mailbox::Inbox => "inbox",
+            Mailbox::Outbox => "outbox",
+            Mailbox::Approvals => "approvals",
+        }
+    }
+}
+
 /// Letters waiting for a second approval that the caller may give.
 async fn approvals(node: &Node, caller: &Caller, limit: i64) -> Result<Vec<Summary>> {
     let o = &caller.official;
@@ -107,6 +117,28 @@ pub fn creatable(node: &Node, official: &Official) -> Result<Vec<Level>> {
     Ok(out)
 }
 
+/// What waits for `official` on every page: unread letters in their inbox, and letters
+/// waiting for a second approval they may give.
+pub async fn waiting(node: &Node, official: &Official) -> Result<(i64, i64)> {
+    let levels: Vec<&str> = if official.has_role("approver") {
+        Level::ALL
+            .iter()
+            .filter(|l| **l <= official.clearance)
+            .map(|l| l.as_str())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    recipients::waiting(
+        &node.store,
+        &official.nip,
+        &official.agency,
+        AWAITING,
+        &levels,
+    )
+    .await
+}
+
 /// Notes that `nip` opened letter `id` (the first time only): the inbox's unread state.
 pub async fn mark_read(node: &Node, nip: &str, id: &str) -> Result<()> {
     recipients::mark_read(&node.store, id, nip, &now_rfc3339()).await
@@ -118,18 +150,62 @@ pub struct Filter {
     /// Words that the nomor or perihal must contain (case-insensitive).
     pub text: Option<String>,
     pub classification: Option<Level>,
+    /// derajat: biasa, segera, sangat_segera, kilat.
+    pub urgency: Option<String>,
+    /// The letter's state (`sent`, `awaiting_approval`, `received`, ...).
+    pub state: Option<String>,
+    /// Stored on or after this day (UTC).
+    pub from: Option<time::Date>,
+    /// Stored on or before this day (UTC).
+    pub to: Option<time::Date>,
+    /// Only letters the caller has not opened.
+    pub unread: bool,
+    /// The previous page's `next`: the letters after it.
+    pub after: Option<String>,
     pub limit: i64,
+}
+
+/// One page of a mailbox, and the cursor of the next when there may be one.
+#[derive(Debug)]
+pub struct Page {
+    pub letters: Vec<Summary>,
+    pub next: Option<String>,
+}
+
+/// The cursor after a listed letter: its stored time and id.
+fn cursor(r: &Listed) -> String {
+    format!("{}~{}", r.created_at, r.id)
+}
+
+/// A cursor as given back: (created_at, id), each short and printable.
+fn parse_cursor(c: &str) -> Result<(&str, &str)> {
+    c.split_once('~')
+        .filter(|(t, id)| {
+            (1..=64).contains(&t.len())
+                && (1..=64).contains(&id.len())
+                && !c.chars().any(char::is_control)
+        })
+        .ok_or_else(|| Error::invalid("after", "after is the `next` cursor of a previous page"))
+}
+
+/// A filter word: a state or an urgency, short, lower-case letters and `_`.
+fn word<'a>(what: &'static str, v: Option<&'a String>) -> Result<Option<&'a str>> {
+    match v.map(String::as_str).filter(|w| !w.is_empty()) {
+        Some(w) if w.len() <= 32 && w.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {
+            Ok(Some(w))
+        }
+        Some(_) => Err(Error::invalid(
+            what,
+            format!("{what} is a word like `segera`"),
+        )),
+        None => Ok(None),
+    }
 }
 
 /// Lists the letters in a mailbox that the caller may read (after step-up, if the level needs
 /// it), newest first, matching `filter`; nothing the policy would refuse is listed, not even
 /// its subject.
-pub async fn list(
-    node: &Node,
-    caller: &Caller,
-    mailbox: Mailbox,
-    filter: &Filter,
-) -> Result<Vec<Summary>> {
+pub async fn list(node: &Node, caller: &Caller, mailbox: Mailbox, filter: &Filter) -> Result<Page> {
     if let Some(t) = &filter.text {
         if t.chars().count() > 200 {
             return Err(Error::invalid(
@@ -141,14 +217,33 @@ pub async fn list(
     let side = match mailbox {
         Mailbox::Inbox => Side::Addressed,
         Mailbox::Outbox => Side::Originated,
-        Mailbox::Approvals => return approvals(node, caller, filter.limit).await,
+        Mailbox::Approvals => {
+            return Ok(Page {
+                letters: approvals(node, caller, filter.limit).await?,
+                next: None,
+            });
+        }
     };
+    let day = |d: time::Date| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day());
+    let until = filter.to.and_then(time::Date::next_day).map(day);
+    let from = filter.from.map(day);
+    let limit = filter.limit.clamp(1, 1000);
     let search = Search {
         text: filter.text.as_deref(),
         classification: filter.classification.map(Level::as_str),
-        limit: filter.limit.clamp(1, 1000),
+        urgency: word("urgency", filter.urgency.as_ref())?,
+        state: word("state", filter.state.as_ref())?,
+        from: from.as_deref(),
+        until: until.as_deref(),
+        after: filter.after.as_deref().map(parse_cursor).transpose()?,
+        unread: filter.unread,
+        limit,
     };
     let rows = recipients::mailbox(&node.store, &caller.official.nip, side, &search).await?;
+    // A full page may have more after it, whatever the policy lets this caller see of it.
+    let next = (i64::try_from(rows.len()).unwrap_or(0) == limit)
+        .then(|| rows.last().map(|r| cursor(&r.letter)))
+        .flatten();
     let ids: Vec<String> = rows.iter().map(|r| r.letter.id.clone()).collect();
     let addressed = recipients::addressees_of(&node.store, &ids).await?;
     let policy = node.policy.current();
@@ -193,5 +288,5 @@ pub async fn list(
             out.push(summary(r.letter, classification));
         }
     }
-    Ok(out)
+    Ok(Page { letters: out, next })
 }

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 
 pub use self::approve::{approve, may_approve};
 pub use self::ingest::{Ingest, sweep_abandoned};
-pub use self::list::{Filter, Mailbox, creatable, draft, list, mark_read};
+pub use self::list::{Filter, Mailbox, Page, creatable, draft, list, mark_read, waiting};
 pub(crate) use self::open::addressed_agencies;
 pub use self::open::{Checked, authorise, decide, export_part, load_checked, open_part};
 pub use self::pdf::{approved_pdf, letter_pdf, original_pdf};
@@ -37,7 +37,13 @@ use crate::{Error, Result};
 #[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLetter {
+    /// The letter's number; absent or empty: the next of the agency's register (`[numbering]`).
+    #[serde(default)]
     pub nomor: String,
+    /// The archive classification code (kode klasifikasi arsip, e.g. `005`) the register's
+    /// number starts with; needed when the letter brings no nomor.
+    #[serde(default)]
+    pub kode: Option<String>,
     pub perihal: String,
     /// sifat: biasa, terbatas, rahasia, sangat_rahasia.
     #[schema(value_type = crate::schema::LevelDoc)]

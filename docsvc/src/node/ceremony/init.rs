@@ -362,6 +362,8 @@ fn write_config(layout: &Layout, plan: &InitPlan) -> Result<Config> {
         policy_dir,
     );
     config.production = true;
+    // A production node's letters take their numbers from the agencies' registers only.
+    config.numbering.register_only = true;
     config.agencies.clone_from(&plan.agencies);
     if let Some(arc) = &plan.oid_arc {
         config.pki.oid_arc.clone_from(arc);

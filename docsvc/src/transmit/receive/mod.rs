@@ -532,6 +532,8 @@ async fn store_with(
     for (o, role) in local {
         recipients::insert_addressee(&mut tx, &m.id, &o.nip, role).await?;
     }
+    let agencies = local.iter().map(|(o, _)| o.agency.as_str());
+    crate::letters::register::enter_agenda(&mut tx, node, agencies, m).await?;
     if let Some(update) = letter.approval {
         crate::store::approvals::insert_received_update(&mut tx, &m.id, update).await?;
     }

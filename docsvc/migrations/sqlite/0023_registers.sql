@@ -1,0 +1,32 @@
+-- The agencies' registers (tata naskah dinas): `keluar`, the numbers of outgoing letters, and
+-- `agenda`, the incoming letters each receiving agency entered. Numbers run from 1 in each
+-- agency, book and year with no gaps: a counter row per book and year, taken under its row
+-- lock by each new entry. An outgoing number is reserved before the letter is rendered (the
+-- number is printed on it) and becomes `used` in the letter's own transaction, or `void`
+-- when the letter is not made; a void number stays in the register. A deleted entry shows as
+-- a gap below the counter, and is refused as one.
+CREATE TABLE register_counters (
+    agency TEXT NOT NULL,
+    book TEXT NOT NULL,
+    year INTEGER NOT NULL,
+    last INTEGER NOT NULL,
+    PRIMARY KEY (agency, book, year)
+);
+
+CREATE TABLE register_entries (
+    agency TEXT NOT NULL,
+    book TEXT NOT NULL,
+    year INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    number TEXT NOT NULL,
+    state TEXT NOT NULL,
+    document_id TEXT,
+    nip TEXT NOT NULL,
+    at TEXT NOT NULL,
+    -- The node's MAC over every field above: a database writer cannot renumber, re-point or
+    -- un-void an entry unnoticed.
+    mac TEXT NOT NULL,
+    PRIMARY KEY (agency, book, year, seq)
+);
+
+CREATE INDEX register_entries_document ON register_entries (document_id);
