@@ -287,6 +287,9 @@ fn the_agenda_the_void_and_who_reads() {
             .is_some_and(|p| p.contains("biasa"))
     );
     assert!(keluar[1]["document_id"].is_null());
+    // A search looks at no perihal above the reader's clearance: not even whether it matches.
+    assert!(lines(&siti, "keluar", "&q=sangat_rahasia").is_empty());
+    assert_eq!(lines(&siti, "keluar", "&q=biasa").len(), 1);
     // Searched, and paged with the cursor.
     let found = lines(&siti, "keluar", "&q=005%2F1%2FDINKES");
     assert_eq!(found.len(), 1, "{found:?}");
@@ -388,6 +391,32 @@ async fn a_database_writer_cannot_renumber_revive_or_delete() {
             "{what} undone reads again"
         );
     }
+    // The newest entry cut and the counter set back to hide it: the read cannot tell, but the
+    // number comes round again on a stored letter and is refused, never printed twice.
+    assert_eq!(
+        sql(&db, "DELETE FROM register_entries WHERE seq = 3").await,
+        1
+    );
+    assert_eq!(
+        sql(
+            &db,
+            "UPDATE register_counters SET last = 2 WHERE book = 'keluar'"
+        )
+        .await,
+        1
+    );
+    let r = budi.post_letter(&meta("biasa", &[AGUS], Some("005"), None), &pdf);
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(r.json()["type"], "urn:sandi:problem:integrity");
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT COUNT(*) FROM documents WHERE nomor = '005/3/DINKES/{y}'")
+        )
+        .await,
+        1,
+        "no second letter with the number"
+    );
     // A deleted entry (its row and MAC gone whole) is a hole below the counter.
     assert_eq!(
         sql(&db, "DELETE FROM register_entries WHERE seq = 2").await,

@@ -157,7 +157,12 @@ impl Ui {
         wrong_pin: bool,
     ) -> String {
         self.go("/ui/compose").await;
-        self.fill("#nomor", &format!("005/{level}/XI/2026")).await;
+        self.fill("#kode", "005").await;
+        // A letter written on the form takes its nomor from the agency's register; a file
+        // keeps the number it was given.
+        if matches!(body, Body::File(_)) {
+            self.fill("#nomor", &format!("005/{level}/XI/2026")).await;
+        }
         self.fill("#perihal", perihal).await;
         self.c
             .find(Locator::Css("#sifat"))
@@ -524,6 +529,30 @@ async fn a_letter_written_on_the_form_becomes_a_signed_pdf(ui: &Ui) {
         "the numbered copy button"
     );
     ui.shot("letter-signed-pdf.png").await;
+    ui.logout().await;
+    the_secretariat_keeps_the_register(ui, perihal).await;
+}
+
+/// Siti, the secretary: the letter written on the form has the first number of dinkes'
+/// register, and the register lists it, in both languages.
+async fn the_secretariat_keeps_the_register(ui: &Ui, perihal: &str) {
+    let year = time::OffsetDateTime::now_utc()
+        .to_offset(time::UtcOffset::from_hms(7, 0, 0).expect("WIB"))
+        .year();
+    ui.login(SITI).await;
+    ui.go("/ui/registers").await;
+    let table = ui.text("table.letters").await;
+    assert!(
+        table.contains(&format!("005/1/DINKES/{year}")) && table.contains(perihal),
+        "{table}"
+    );
+    ui.shot("register-keluar.png").await;
+    ui.go("/ui/lang/en?next=/ui/registers%3Fbook%3Dagenda")
+        .await;
+    let h1 = ui.text("h1").await;
+    assert!(h1.starts_with("Incoming agenda DINKES"), "{h1}");
+    ui.shot("register-agenda-en.png").await;
+    ui.go("/ui/lang/id?next=/ui/inbox").await;
     ui.logout().await;
 }
 

@@ -55,6 +55,19 @@ pub async fn number(
         nip: signer.nip.clone(),
         at: now_rfc3339(),
     };
+    if row.number.chars().count() > 100 {
+        return Err(Error::invalid(
+            "kode",
+            "the register's number would pass 100 characters",
+        ));
+    }
+    // A number a stored letter already carries is being given again: the counter was set back
+    // (a database writer cutting the newest entries). Refused, never printed twice.
+    if registers::nomor_taken(&mut tx, &signer.agency, &row.number).await? {
+        // Rolled back first: the incident's log entry needs the writer.
+        drop(tx);
+        return Err(set_back(node, &row).await);
+    }
     registers::insert(&mut tx, &node.store, &row).await?;
     tx.commit().await?;
     Ok((row.number.clone(), Some(Reserved { row })))
@@ -88,18 +101,45 @@ pub async fn void(node: &Node, reserved: &Reserved) {
 /// dropped upload). A row whose MAC fails is left as it is, and reported: voiding it would
 /// seal what a database writer made.
 pub async fn void_stale(node: &Node, before: &str) -> Result<u64> {
+    if !node.store.integrity().has_key() {
+        return Ok(0);
+    }
     let mut voided = 0;
+    let mut first_forged = None;
     for (row, mac) in registers::reserved_before(&node.store, before).await? {
-        if !registers::holds(&node.store, &row, &mac)? {
-            let _ = forged(node, &row).await;
+        // Forged, or set back from used: a letter carries the number. Reported, not sealed.
+        let mut c = node.store.pool().acquire().await?;
+        let carried = registers::nomor_taken(&mut c, &row.place.agency, &row.number).await?;
+        if carried || !registers::holds(&node.store, &row, &mac)? {
+            first_forged.get_or_insert((row, carried));
             continue;
         }
-        let mut c = node.store.pool().acquire().await?;
         if registers::settle(&mut c, &node.store, &row, "void", None).await? {
             voided += 1;
         }
     }
+    // Once per sweep, however many rows a writer made.
+    match first_forged {
+        Some((row, true)) => drop(set_back(node, &row).await),
+        Some((row, false)) => drop(forged(node, &row).await),
+        None => {}
+    }
     Ok(voided)
+}
+
+/// The integrity incident of a number a stored letter already carries, met again as new or
+/// reserved: the register was set back in the database.
+async fn set_back(node: &Node, row: &Row) -> Error {
+    node.store
+        .integrity()
+        .incident(
+            &format!("register:{}:{}", row.place.agency, row.place.book),
+            &format!(
+                "register {} of {}: number {} is already carried by a stored letter (the register was set back in the database)",
+                row.place.book, row.place.agency, row.number
+            ),
+        )
+        .await
 }
 
 /// The integrity incident of a register entry that does not carry the node's MAC.
@@ -239,6 +279,11 @@ pub async fn read(
         });
     }
     let search = ask.search.trim().to_lowercase();
+    let visible: Vec<&str> = Level::ALL
+        .iter()
+        .filter(|l| **l <= reader.clearance)
+        .map(|l| l.as_str())
+        .collect();
     if search.chars().count() > 100 {
         return Err(Error::invalid("q", "search for at most 100 characters"));
     }
@@ -252,6 +297,7 @@ pub async fn read(
             book,
             year,
             search: &search,
+            visible: &visible,
             before: ask.before,
             limit,
         },
@@ -301,7 +347,7 @@ pub async fn read(
 /// page starts at the counter (or below the cursor), runs without a hole, and a short page
 /// ends at 1.
 fn gap(lines: &[registers::Line], last: i64, before: Option<i64>, limit: i64) -> Option<i64> {
-    let top = before.map_or(last, |b| (b - 1).min(last));
+    let top = before.map_or(last, |b| b.saturating_sub(1).min(last));
     let mut want = top;
     for l in lines {
         let seq = l.row.place.seq;

@@ -145,7 +145,7 @@ pub async fn settle(
 pub async fn reserved_before(store: &Store, before: &str) -> Result<Vec<(Row, String)>> {
     let rows = sqlx::query(
         "SELECT agency, book, year, seq, number, state, document_id, nip, at, mac \
-         FROM register_entries WHERE state = 'reserved' AND at < $1 LIMIT 1000",
+         FROM register_entries WHERE state = 'reserved' AND at < $1 ORDER BY at LIMIT 1000",
     )
     .bind(before)
     .fetch_all(store.pool())
@@ -183,6 +183,21 @@ fn stored(r: &sqlx::any::AnyRow) -> Result<(Row, String)> {
     ))
 }
 
+/// Whether a stored letter of `agency` already carries `nomor`.
+pub async fn nomor_taken(
+    conn: &mut sqlx::AnyConnection,
+    agency: &str,
+    nomor: &str,
+) -> Result<bool> {
+    let found: Option<String> =
+        sqlx::query_scalar("SELECT id FROM documents WHERE agency = $1 AND nomor = $2 LIMIT 1")
+            .bind(agency)
+            .bind(nomor)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(found.is_some())
+}
+
 /// The last number taken in `agency`'s `book` for `year` (0: none yet).
 pub async fn last(store: &Store, agency: &str, book: &str, year: i64) -> Result<i64> {
     let last: Option<i64> = sqlx::query_scalar(
@@ -216,6 +231,9 @@ pub struct Query<'a> {
     pub year: i64,
     /// Lower-cased words looked for in the number, the letter's nomor or its perihal.
     pub search: &'a str,
+    /// The classifications whose perihal the search may look at (the reader's clearance and
+    /// below): a search must not tell whether a letter above it holds a word.
+    pub visible: &'a [&'a str],
     /// Entries before this sequence number (the cursor); none: from the newest.
     pub before: Option<i64>,
     pub limit: i64,
@@ -233,23 +251,34 @@ pub async fn list(store: &Store, q: &Query<'_>) -> Result<Vec<Line>> {
             .replace('_', "\\_");
         format!("%{escaped}%")
     };
-    let rows = sqlx::query(
+    // `IN ()` is not SQL: with no level visible, no perihal is searched.
+    let visible = if q.visible.is_empty() {
+        "FALSE".to_owned()
+    } else {
+        let marks: Vec<String> = (7..7 + q.visible.len()).map(|i| format!("${i}")).collect();
+        format!("d.classification IN ({})", marks.join(", "))
+    };
+    let sql = format!(
         "SELECT e.agency, e.book, e.year, e.seq, e.number, e.state, e.at, e.nip, \
          e.document_id, e.mac, d.perihal, d.classification, d.originator, d.nomor \
          FROM register_entries e LEFT JOIN documents d ON d.id = e.document_id \
          WHERE e.agency = $1 AND e.book = $2 AND e.year = $3 AND e.seq < $4 \
          AND ($5 = '' OR LOWER(e.number) LIKE $5 ESCAPE '\\' \
-              OR LOWER(d.nomor) LIKE $5 ESCAPE '\\' OR LOWER(d.perihal) LIKE $5 ESCAPE '\\') \
-         ORDER BY e.seq DESC LIMIT $6",
-    )
-    .bind(q.agency)
-    .bind(q.book)
-    .bind(q.year)
-    .bind(q.before.unwrap_or(i64::MAX))
-    .bind(like)
-    .bind(q.limit)
-    .fetch_all(store.reader())
-    .await?;
+              OR LOWER(d.nomor) LIKE $5 ESCAPE '\\' \
+              OR (LOWER(d.perihal) LIKE $5 ESCAPE '\\' AND {visible})) \
+         ORDER BY e.seq DESC LIMIT $6"
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(q.agency)
+        .bind(q.book)
+        .bind(q.year)
+        .bind(q.before.unwrap_or(i64::MAX))
+        .bind(like)
+        .bind(q.limit);
+    for level in q.visible {
+        query = query.bind(*level);
+    }
+    let rows = query.fetch_all(store.reader()).await?;
     rows.iter()
         .map(|r| {
             let (row, mac) = stored(r)?;

@@ -54,6 +54,7 @@ async fn registers_page(node: &Node, v: &Viewer, q: &RegisterQuery) -> Result<Re
         },
     )
     .await?;
+    let names = crate::store::views::official_names(&node.store).await?;
     let outgoing = book == "keluar";
     let title = if outgoing {
         l.t("Register surat keluar", "Outgoing register")
@@ -103,7 +104,7 @@ async fn registers_page(node: &Node, v: &Viewer, q: &RegisterQuery) -> Result<Re
         @if lines.is_empty() {
             p { (l.t("Belum ada catatan.", "Nothing registered yet.")) }
         } @else {
-            (table(l, outgoing, &lines))
+            (table(l, outgoing, &lines, &names))
             @if let Some(href) = older { p { a href=(href) rel="next" { (l.t("Lebih lama →", "Older →")) } } }
         }
     };
@@ -117,7 +118,12 @@ async fn registers_page(node: &Node, v: &Viewer, q: &RegisterQuery) -> Result<Re
 }
 
 /// The register's lines as a table.
-fn table(l: Lang, outgoing: bool, lines: &[register::Line]) -> Markup {
+fn table(
+    l: Lang,
+    outgoing: bool,
+    lines: &[register::Line],
+    names: &std::collections::HashMap<String, String>,
+) -> Markup {
     html! {
     table.letters {
         thead { tr {
@@ -147,7 +153,7 @@ fn table(l: Lang, outgoing: bool, lines: &[register::Line]) -> Markup {
                 }
             }
             td data-label=(l.t("Sifat", "Classification")) { (line.classification.clone().unwrap_or_default()) }
-            td data-label=(l.t("NIP", "NIP")) { (line.nip) }
+            td data-label=(l.t("NIP", "NIP")) { (super::letters::person(names, &line.nip)) }
             td data-label=(l.t("Waktu", "Time")) { (line.at) }
             td data-label=(l.t("Status", "State")) { (state(l, &line.state)) }
         } } }

@@ -173,15 +173,16 @@ pub struct Page {
 }
 
 /// The cursor after a listed letter: its stored time and id.
-fn cursor(r: &Listed) -> String {
-    format!("{}~{}", r.created_at, r.id)
+fn cursor(created_at: &str, id: &str) -> String {
+    format!("{created_at}~{id}")
 }
 
 /// A cursor as given back: (created_at, id), each short and printable.
 fn parse_cursor(c: &str) -> Result<(&str, &str)> {
-    c.split_once('~')
+    // The id (a UUID) has no `~`; a received letter's stored time is another node's word.
+    c.rsplit_once('~')
         .filter(|(t, id)| {
-            (1..=64).contains(&t.len())
+            (1..=200).contains(&t.len())
                 && (1..=64).contains(&id.len())
                 && !c.chars().any(char::is_control)
         })
@@ -228,22 +229,54 @@ pub async fn list(node: &Node, caller: &Caller, mailbox: Mailbox, filter: &Filte
     let until = filter.to.and_then(time::Date::next_day).map(day);
     let from = filter.from.map(day);
     let limit = filter.limit.clamp(1, 1000);
-    let search = Search {
-        text: filter.text.as_deref(),
-        classification: filter.classification.map(Level::as_str),
-        urgency: word("urgency", filter.urgency.as_ref())?,
-        state: word("state", filter.state.as_ref())?,
-        from: from.as_deref(),
-        until: until.as_deref(),
-        after: filter.after.as_deref().map(parse_cursor).transpose()?,
-        unread: filter.unread,
-        limit,
+    let urgency = word("urgency", filter.urgency.as_ref())?;
+    let state = word("state", filter.state.as_ref())?;
+    let limit_n = usize::try_from(limit).unwrap_or(1);
+    // Pages are filled from the letters the caller may read, and the cursor names the last
+    // one shown: a refused letter shapes neither the page nor the cursor.
+    let mut out: Vec<Summary> = Vec::new();
+    let mut after = filter.after.clone();
+    let exhausted = loop {
+        let search = Search {
+            text: filter.text.as_deref(),
+            classification: filter.classification.map(Level::as_str),
+            urgency,
+            state,
+            from: from.as_deref(),
+            until: until.as_deref(),
+            after: after.as_deref().map(parse_cursor).transpose()?,
+            unread: filter.unread,
+            limit,
+        };
+        let rows = recipients::mailbox(&node.store, &caller.official.nip, side, &search).await?;
+        let full = rows.len() == limit_n;
+        after = rows
+            .last()
+            .map(|r| cursor(&r.letter.created_at, &r.letter.id));
+        out.extend(readable(node, caller, rows).await?);
+        if !full {
+            break true;
+        }
+        if out.len() >= limit_n {
+            break false;
+        }
     };
-    let rows = recipients::mailbox(&node.store, &caller.official.nip, side, &search).await?;
-    // A full page may have more after it, whatever the policy lets this caller see of it.
-    let next = (i64::try_from(rows.len()).unwrap_or(0) == limit)
-        .then(|| rows.last().map(|r| cursor(&r.letter)))
-        .flatten();
+    let more = out.len() > limit_n || (out.len() == limit_n && !exhausted);
+    out.truncate(limit_n);
+    let next = if more {
+        out.last().map(|s| cursor(&s.created_at, &s.id))
+    } else {
+        None
+    };
+    Ok(Page { letters: out, next })
+}
+
+/// The rows the policy lets the caller read (after step-up, if the level needs it).
+async fn readable(
+    node: &Node,
+    caller: &Caller,
+    rows: Vec<recipients::MailboxRow>,
+) -> Result<Vec<Summary>> {
     let ids: Vec<String> = rows.iter().map(|r| r.letter.id.clone()).collect();
     let addressed = recipients::addressees_of(&node.store, &ids).await?;
     let policy = node.policy.current();
@@ -288,5 +321,5 @@ pub async fn list(node: &Node, caller: &Caller, mailbox: Mailbox, filter: &Filte
             out.push(summary(r.letter, classification));
         }
     }
-    Ok(Page { letters: out, next })
+    Ok(out)
 }
