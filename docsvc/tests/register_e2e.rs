@@ -83,6 +83,20 @@ fn lines(c: &Client, book: &str, query: &str) -> Vec<serde_json::Value> {
     r.json().as_array().expect("a list").clone()
 }
 
+/// A letter that fails after its number was taken: the form's second part is wrong.
+fn fails_after_its_number(c: &Client) {
+    let meta_part = format!(
+        "metadata={};type=application/json",
+        meta("biasa", &[AGUS], Some("005"), None)
+    );
+    let r = c.call(
+        "POST",
+        "/api/v1/documents",
+        &["-F", &meta_part, "-F", "bogus=x"],
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+}
+
 fn created(r: &Response) -> (String, String) {
     assert_eq!(r.status, 201, "{}", r.text());
     let j = r.json();
@@ -245,17 +259,7 @@ fn the_agenda_the_void_and_who_reads() {
     assert_eq!(agenda[0]["nip"], DEWI);
     assert_eq!(agenda[0]["state"], "entered");
 
-    // A letter that fails after its number was taken: the form's second part is wrong.
-    let meta_part = format!(
-        "metadata={};type=application/json",
-        meta("biasa", &[AGUS], Some("005"), None)
-    );
-    let r = budi.call(
-        "POST",
-        "/api/v1/documents",
-        &["-F", &meta_part, "-F", "bogus=x"],
-    );
-    assert_eq!(r.status, 400, "{}", r.text());
+    fails_after_its_number(&budi);
     // SANGAT RAHASIA, above Siti's clearance; held for a second approval but numbered.
     let (secret, _) =
         created(&budi.post_letter(&meta("sangat_rahasia", &[JOKO], Some("005"), None), &pdf));
@@ -342,16 +346,7 @@ async fn a_database_writer_cannot_renumber_revive_or_delete() {
     let budi = login_at(&node, &node.base(), BUDI);
     let siti = login_at(&node, &node.base(), SITI);
     let (first, _) = created(&budi.post_letter(&meta("biasa", &[AGUS], Some("005"), None), &pdf));
-    let meta_part = format!(
-        "metadata={};type=application/json",
-        meta("biasa", &[AGUS], Some("005"), None)
-    );
-    let r = budi.call(
-        "POST",
-        "/api/v1/documents",
-        &["-F", &meta_part, "-F", "bogus=x"],
-    );
-    assert_eq!(r.status, 400, "{}", r.text());
+    fails_after_its_number(&budi);
     let (third, _) = created(&budi.post_letter(&meta("biasa", &[AGUS], Some("005"), None), &pdf));
     assert_eq!(lines(&siti, "keluar", "").len(), 3);
 
