@@ -30,3 +30,9 @@ CREATE TABLE register_entries (
 );
 
 CREATE INDEX register_entries_document ON register_entries (document_id);
+
+-- The register number a stored letter carries (keluar), at most one letter per number: a
+-- register set back in the database cannot put its numbers on a second letter.
+ALTER TABLE documents ADD COLUMN register_year INTEGER;
+ALTER TABLE documents ADD COLUMN register_seq INTEGER;
+CREATE UNIQUE INDEX documents_register_number ON documents (agency, register_year, register_seq);

@@ -63,7 +63,7 @@ pub async fn number(
     }
     // A number a stored letter already carries is being given again: the counter was set back
     // (a database writer cutting the newest entries). Refused, never printed twice.
-    if registers::nomor_taken(&mut tx, &signer.agency, &row.number).await? {
+    if registers::carried(&mut tx, &row.place).await? {
         // Rolled back first: the incident's log entry needs the writer.
         drop(tx);
         return Err(set_back(node, &row).await);
@@ -76,6 +76,14 @@ pub async fn number(
 /// Marks `reserved` used by letter `id` inside the letter's transaction: a number voided
 /// meanwhile (the sweep took the letter for abandoned) fails the letter.
 pub async fn use_number(node: &Node, tx: &mut Tx, reserved: &Reserved, id: &str) -> Result<()> {
+    // Inside the letter's transaction no incident can be logged (SQLite's one writer): the
+    // number taken in `number` was checked then; this is the database's last word.
+    if !registers::carry(tx, &reserved.row.place, id).await? {
+        return Err(Error::Integrity(format!(
+            "nomor {} is carried by another stored letter",
+            reserved.row.number
+        )));
+    }
     if registers::settle(tx, &node.store, &reserved.row, "used", Some(id)).await? {
         Ok(())
     } else {
@@ -109,7 +117,9 @@ pub async fn void_stale(node: &Node, before: &str) -> Result<u64> {
     for (row, mac) in registers::reserved_before(&node.store, before).await? {
         // Forged, or set back from used: a letter carries the number. Reported, not sealed.
         let mut c = node.store.pool().acquire().await?;
-        let carried = registers::nomor_taken(&mut c, &row.place.agency, &row.number).await?;
+        // A letter that committed its number since the read above is no set-back.
+        let carried = registers::carried(&mut c, &row.place).await?
+            && registers::unchanged(&mut c, &row, &mac).await?;
         if carried || !registers::holds(&node.store, &row, &mac)? {
             first_forged.get_or_insert((row, carried));
             continue;
@@ -135,8 +145,8 @@ async fn set_back(node: &Node, row: &Row) -> Error {
         .incident(
             &format!("register:{}:{}", row.place.agency, row.place.book),
             &format!(
-                "register {} of {}: number {} is already carried by a stored letter (the register was set back in the database)",
-                row.place.book, row.place.agency, row.number
+                "register {} of {}, {}: number {} is already carried by a stored letter (the register was set back in the database)",
+                row.place.book, row.place.agency, row.place.year, row.place.seq
             ),
         )
         .await

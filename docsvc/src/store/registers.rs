@@ -183,19 +183,53 @@ fn stored(r: &sqlx::any::AnyRow) -> Result<(Row, String)> {
     ))
 }
 
-/// Whether a stored letter of `agency` already carries `nomor`.
-pub async fn nomor_taken(
-    conn: &mut sqlx::AnyConnection,
-    agency: &str,
-    nomor: &str,
-) -> Result<bool> {
-    let found: Option<String> =
-        sqlx::query_scalar("SELECT id FROM documents WHERE agency = $1 AND nomor = $2 LIMIT 1")
-            .bind(agency)
-            .bind(nomor)
-            .fetch_optional(&mut *conn)
-            .await?;
+/// Whether `row` is still stored as read, with `mac`.
+pub async fn unchanged(conn: &mut sqlx::AnyConnection, row: &Row, mac: &str) -> Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT seq FROM register_entries WHERE agency = $1 AND book = $2 AND year = $3 \
+         AND seq = $4 AND state = $5 AND mac = $6",
+    )
+    .bind(&row.place.agency)
+    .bind(row.place.book)
+    .bind(row.place.year)
+    .bind(row.place.seq)
+    .bind(&row.state)
+    .bind(mac)
+    .fetch_optional(&mut *conn)
+    .await?;
     Ok(found.is_some())
+}
+
+/// Whether a stored letter already carries the outgoing number at `place`.
+pub async fn carried(conn: &mut sqlx::AnyConnection, place: &Place) -> Result<bool> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM documents WHERE agency = $1 AND register_year = $2 AND register_seq = $3",
+    )
+    .bind(&place.agency)
+    .bind(place.year)
+    .bind(place.seq)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Records on letter `document_id` the outgoing number at `place`; false when another letter
+/// carries it already (the unique index: never two letters with one number).
+pub async fn carry(tx: &mut Tx, place: &Place, document_id: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE documents SET register_year = $1, register_seq = $2 WHERE id = $3 AND agency = $4",
+    )
+    .bind(place.year)
+    .bind(place.seq)
+    .bind(document_id)
+    .bind(&place.agency)
+    .execute(&mut **tx)
+    .await;
+    match done {
+        Ok(d) => Ok(d.rows_affected() == 1),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The last number taken in `agency`'s `book` for `year` (0: none yet).

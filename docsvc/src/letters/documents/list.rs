@@ -232,10 +232,21 @@ pub async fn list(node: &Node, caller: &Caller, mailbox: Mailbox, filter: &Filte
     let urgency = word("urgency", filter.urgency.as_ref())?;
     let state = word("state", filter.state.as_ref())?;
     let limit_n = usize::try_from(limit).unwrap_or(1);
+    // Read in batches of at least 100, at most 20 of them per page.
+    let batch = limit.clamp(100, 1000);
+    let batch_n = usize::try_from(batch).unwrap_or(100);
     // Pages are filled from the letters the caller may read, and the cursor names the last
-    // one shown: a refused letter shapes neither the page nor the cursor.
+    // one shown: a refused letter shapes neither the page nor the cursor. Between batches the
+    // position is kept as read, never parsed again (a received letter's time is another
+    // node's word).
     let mut out: Vec<Summary> = Vec::new();
-    let mut after = filter.after.clone();
+    let mut after: Option<(String, String)> = filter
+        .after
+        .as_deref()
+        .map(parse_cursor)
+        .transpose()?
+        .map(|(t, id)| (t.to_owned(), id.to_owned()));
+    let mut batches = 0;
     let exhausted = loop {
         let search = Search {
             text: filter.text.as_deref(),
@@ -244,27 +255,31 @@ pub async fn list(node: &Node, caller: &Caller, mailbox: Mailbox, filter: &Filte
             state,
             from: from.as_deref(),
             until: until.as_deref(),
-            after: after.as_deref().map(parse_cursor).transpose()?,
+            after: after.as_ref().map(|(t, id)| (t.as_str(), id.as_str())),
             unread: filter.unread,
-            limit,
+            limit: batch,
         };
         let rows = recipients::mailbox(&node.store, &caller.official.nip, side, &search).await?;
-        let full = rows.len() == limit_n;
+        let full = rows.len() == batch_n;
         after = rows
             .last()
-            .map(|r| cursor(&r.letter.created_at, &r.letter.id));
+            .map(|r| (r.letter.created_at.clone(), r.letter.id.clone()));
         out.extend(readable(node, caller, rows).await?);
+        batches += 1;
         if !full {
             break true;
         }
-        if out.len() >= limit_n {
+        if out.len() >= limit_n || batches == 20 {
             break false;
         }
     };
-    let more = out.len() > limit_n || (out.len() == limit_n && !exhausted);
-    out.truncate(limit_n);
-    let next = if more {
+    let next = if out.len() > limit_n || (out.len() == limit_n && !exhausted) {
+        out.truncate(limit_n);
         out.last().map(|s| cursor(&s.created_at, &s.id))
+    } else if !exhausted {
+        // A short page after 20 batches of letters this caller may not read: go on from
+        // where the reading stopped.
+        after.map(|(t, id)| cursor(&t, &id))
     } else {
         None
     };
