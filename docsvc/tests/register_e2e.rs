@@ -320,14 +320,18 @@ fn the_agenda_the_void_and_who_reads() {
     assert!(r.text().contains(&format!("1/AGENDA/DINKES/{y}")));
 }
 
-async fn sql(db: &str, statement: &str) -> u64 {
+/// A connection of a database writer to the node's database.
+async fn connect(db: &str) -> sqlx::AnyConnection {
     use sqlx::Connection as _;
     sqlx::any::install_default_drivers();
-    let mut c = sqlx::AnyConnection::connect(db)
+    sqlx::AnyConnection::connect(db)
         .await
-        .expect("the node's database");
+        .expect("the node's database")
+}
+
+async fn sql(db: &str, statement: &str) -> u64 {
     sqlx::query(statement)
-        .execute(&mut c)
+        .execute(&mut connect(db).await)
         .await
         .expect(statement)
         .rows_affected()
@@ -434,13 +438,9 @@ async fn a_database_writer_cannot_renumber_revive_or_delete() {
 }
 
 async fn count(db: &str, query: &str) -> i64 {
-    use sqlx::{Connection as _, Row as _};
-    sqlx::any::install_default_drivers();
-    let mut c = sqlx::AnyConnection::connect(db)
-        .await
-        .expect("the node's database");
+    use sqlx::Row as _;
     sqlx::query(query)
-        .fetch_one(&mut c)
+        .fetch_one(&mut connect(db).await)
         .await
         .expect(query)
         .try_get::<i64, _>(0)

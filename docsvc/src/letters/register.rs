@@ -11,7 +11,7 @@ use crate::node::Node;
 use crate::node::numbering::{Day, check_kode};
 use crate::officials::directory::{self, Official};
 use crate::store::Tx;
-use crate::store::registers::{self, AGENDA, OUTGOING, Row};
+use crate::store::registers::{self, AGENDA, OUTGOING, Place, Row};
 use crate::{Error, Result, now_rfc3339};
 
 /// A number taken for a letter about to be signed.
@@ -140,27 +140,32 @@ pub async fn void_stale(node: &Node, before: &str) -> Result<u64> {
 /// The integrity incident of a number a stored letter already carries, met again as new or
 /// reserved: the register was set back in the database.
 async fn set_back(node: &Node, row: &Row) -> Error {
-    node.store
-        .integrity()
-        .incident(
-            &format!("register:{}:{}", row.place.agency, row.place.book),
-            &format!(
-                "register {} of {}, {}: number {} is already carried by a stored letter (the register was set back in the database)",
-                row.place.book, row.place.agency, row.place.year, row.place.seq
-            ),
-        )
-        .await
+    let what = format!(
+        "number {} is already carried by a stored letter (the register was set back in the database)",
+        row.place.seq
+    );
+    incident(node, &row.place, &what).await
 }
 
 /// The integrity incident of a register entry that does not carry the node's MAC.
 async fn forged(node: &Node, row: &Row) -> Error {
+    let what = format!(
+        "entry {} does not carry the node's MAC (changed or forged in the database)",
+        row.place.seq
+    );
+    incident(node, &row.place, &what).await
+}
+
+/// Logs an integrity incident about the register at `place` and returns the error to refuse
+/// with.
+async fn incident(node: &Node, place: &Place, what: &str) -> Error {
     node.store
         .integrity()
         .incident(
-            &format!("register:{}:{}", row.place.agency, row.place.book),
+            &format!("register:{}:{}", place.agency, place.book),
             &format!(
-                "register {} of {}, {} entry {} does not carry the node's MAC (changed or forged in the database)",
-                row.place.book, row.place.agency, row.place.year, row.place.seq
+                "register {} of {}, {}: {what}",
+                place.book, place.agency, place.year
             ),
         )
         .await
@@ -321,14 +326,14 @@ pub async fn read(
     if search.is_empty()
         && let Some(seq) = gap(&lines, last, ask.before, limit)
     {
-        return Err(node
-            .store
-            .integrity()
-            .incident(
-                &format!("register:{agency}:{book}"),
-                &format!("register {book} of {agency}, {year}: entry {seq} is missing (deleted in the database)"),
-            )
-            .await);
+        let place = Place {
+            agency: agency.to_owned(),
+            book,
+            year,
+            seq,
+        };
+        let what = format!("entry {seq} is missing (deleted in the database)");
+        return Err(incident(node, &place, &what).await);
     }
     Ok(lines
         .into_iter()
