@@ -53,18 +53,21 @@ pub enum Kind {
     /// A PAdES signature inside a letter's PDF (`crypto::pades`): content type id-data, as
     /// ETSI EN 319 142-1 requires, which no other kind uses.
     Pdf,
+    /// A disposisi or its tindak lanjut, over the statement `letters::disposition` makes.
+    Disposition,
 }
 
 /// The arc under which sandi's signature kinds live.
 pub const KIND_ARC: &str = "2.25.3640695297.1";
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Manifest,
         Kind::Approval,
         Kind::Destruction,
         Kind::Api,
         Kind::Pdf,
+        Kind::Disposition,
     ];
 
     /// The CMS content type of signatures of this kind.
@@ -76,6 +79,7 @@ impl Kind {
             // .4 is a node's receipt (`crypto::receipt`), signed with the node's own key.
             Kind::Api => ObjectIdentifier::new_unwrap("2.25.3640695297.1.5"),
             Kind::Pdf => rfc5911::ID_DATA,
+            Kind::Disposition => ObjectIdentifier::new_unwrap("2.25.3640695297.1.6"),
         }
     }
 
@@ -86,6 +90,7 @@ impl Kind {
             Kind::Destruction => "destruction",
             Kind::Api => "api",
             Kind::Pdf => "pdf",
+            Kind::Disposition => "disposition",
         }
     }
 }

@@ -27,14 +27,19 @@ use crate::{Error, Result};
 /// The largest body of any request but a letter upload or delivery: 64 KiB.
 pub const SMALL_BODY: usize = 64 * 1024;
 
-/// The routes that take large bodies: the letter upload, a peer node's delivery and a PDF
-/// handed to the public verification page (which bounds it itself, after its rate limit).
+/// The routes that take large bodies: the letter upload, a peer node's delivery, a PDF
+/// handed to the public verification page (which bounds it itself, after its rate limit) and
+/// a disposisi report with its files (bounded by its form reader, after the session).
 pub fn is_large(method: &Method, path: &str) -> bool {
+    let report = (path.starts_with("/api/v1/dispositions/")
+        || path.starts_with("/ui/dispositions/"))
+        && path.ends_with("/reports");
     method == Method::POST
-        && matches!(
-            path,
-            "/api/v1/documents" | "/network/v1/letters" | "/verifikasi"
-        )
+        && (report
+            || matches!(
+                path,
+                "/api/v1/documents" | "/network/v1/letters" | "/verifikasi"
+            ))
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {

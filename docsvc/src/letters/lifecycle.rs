@@ -494,6 +494,7 @@ pub async fn destroy(
         )));
     }
     let files = content::delete(&mut tx, &m.id).await?;
+    crate::store::dispositions::shred(&mut tx, &m.id).await?;
     rows::insert_destruction(&mut tx, &m.id, &bytes, &cms, &record.destroyed_at).await?;
     node.audit
         .commit_with(

@@ -4,6 +4,7 @@
 pub mod approvals;
 pub mod content;
 pub mod copies;
+pub mod disposition;
 pub mod documents;
 pub mod incidents;
 pub mod lifecycle;

@@ -177,6 +177,8 @@ pub async fn retired_unused(node: &Node, layout: &Layout) -> Result<Vec<hsm_shim
         let ids: Vec<String> = serde_json::from_str(&wrapped_to).unwrap_or_default();
         used.extend(ids);
     }
+    // Disposisi notes and reports are encrypted to the archive key current when written.
+    used.extend(crate::store::dispositions::key_ids(&node.store).await?);
     Ok(nk
         .retired_archive
         .iter()

@@ -10,6 +10,7 @@ pub mod copies;
 mod database_error;
 pub mod delegations;
 pub mod deliveries;
+pub mod dispositions;
 pub mod documents;
 pub mod integrity;
 pub mod network_state;

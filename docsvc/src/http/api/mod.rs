@@ -25,6 +25,7 @@ mod applications;
 mod audit;
 mod copies;
 mod delegations;
+pub(crate) mod dispositions;
 mod enrolment;
 mod health;
 mod letters;
@@ -162,6 +163,14 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(signing::verify))
         .routes(routes!(audit::audit_proof))
         .routes(routes!(registers::register_lines))
+        .routes(routes!(
+            dispositions::letter_dispositions,
+            dispositions::give_disposition
+        ))
+        .routes(routes!(dispositions::disposition_candidates))
+        .routes(routes!(dispositions::my_dispositions))
+        .routes(routes!(dispositions::report_disposition))
+        .routes(routes!(dispositions::report_file))
         .routes(routes!(network::network_hello))
         .routes(routes!(network::network_official))
         .routes(routes!(network::network_letters))

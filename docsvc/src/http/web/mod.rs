@@ -7,6 +7,7 @@
 mod admin;
 mod admin_forms;
 mod delegations;
+mod disposition;
 mod enrol;
 mod i18n;
 mod letters;
@@ -101,6 +102,9 @@ pub fn routes() -> Router<App> {
         .route("/ui/delegations/{id}/revoke", post(delegations::revoke))
         .route("/ui/audit", get(admin::audit))
         .route("/ui/registers", get(registers::registers))
+        .route("/ui/dispositions", get(disposition::list))
+        .route("/ui/letters/{id}/dispositions", post(disposition::give))
+        .route("/ui/dispositions/{id}/reports", post(disposition::report))
         .layer(middleware::from_fn(headers))
 }
 
@@ -209,8 +213,9 @@ pub struct Viewer {
     pub lang: Lang,
     /// The page asked for (path and query): where the language switch comes back to.
     pub path: String,
-    /// Unread letters and approvals waiting for the viewer: the counts on every page.
-    pub waiting: (i64, i64),
+    /// Unread letters, approvals and disposisi waiting for the viewer: the counts on every
+    /// page.
+    pub waiting: (i64, i64, i64),
 }
 
 impl std::ops::Deref for Viewer {
@@ -258,11 +263,16 @@ impl FromRequestParts<App> for Viewer {
             Ok(actor) => Ok(Viewer {
                 // A count that cannot be read is left out, not a failed page.
                 waiting: if node.is_sealed() {
-                    (0, 0)
+                    (0, 0, 0)
                 } else {
-                    crate::letters::documents::waiting(node, &actor.official)
+                    let (unread, approvals) =
+                        crate::letters::documents::waiting(node, &actor.official)
+                            .await
+                            .unwrap_or((0, 0));
+                    let disposisi = crate::letters::disposition::waiting(node, &actor.official.nip)
                         .await
-                        .unwrap_or((0, 0))
+                        .unwrap_or(0);
+                    (unread, approvals, disposisi)
                 },
                 actor,
                 lang,

@@ -35,6 +35,7 @@ pub(super) fn frame(
                         nav aria-label=(l.t("Menu utama", "Main menu")) {
                             (counted("/ui/inbox", l.t("Kotak masuk", "Inbox"), here, v.waiting.0, l.t("belum dibaca", "unread")))
                             (link("/ui/outbox", l.t("Kotak keluar", "Outbox"), here))
+                            (counted("/ui/dispositions", l.t("Disposisi", "Disposisi"), here, v.waiting.2, l.t("menunggu", "waiting")))
                             (link("/ui/compose", l.t("Tulis surat", "Write a letter"), here))
                             (link("/ui/delegations", l.t("Delegasi", "Delegations"), here))
                             (link("/ui/account", l.t("Akun", "Account"), here))

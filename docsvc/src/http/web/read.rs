@@ -29,6 +29,8 @@ pub(super) struct ReadQuery {
     pin: Option<String>,
     sent: Option<String>,
     approved: Option<String>,
+    disposed: Option<String>,
+    reported: Option<String>,
 }
 
 pub(super) async fn read(
@@ -81,6 +83,7 @@ struct Reading<'a> {
     names: HashMap<String, String>,
     /// The reader, shown over the content where the level's handling asks for it.
     watermark: Option<String>,
+    disposisi: super::disposition::View,
 }
 
 impl<'a> Reading<'a> {
@@ -123,6 +126,7 @@ impl<'a> Reading<'a> {
             None
         };
         let names = views::official_names(&node.store).await?;
+        let disposisi = super::disposition::View::gather(node, v, &checked).await?;
         let watermark = handling.watermark.then(|| {
             format!(
                 "{} · NIP {} · {}",
@@ -145,6 +149,7 @@ impl<'a> Reading<'a> {
             deliveries,
             names,
             watermark,
+            disposisi,
         })
     }
 
@@ -161,6 +166,7 @@ impl<'a> Reading<'a> {
                 (self.content())
                 (self.register())
                 @if self.may_approve { (self.approval(q.pin.is_some())) }
+                (self.disposisi.section(self.v, self.id, &self.names, self.may_export))
                 (self.deliveries())
             }
             (self.banner())
@@ -200,6 +206,12 @@ impl<'a> Reading<'a> {
                     (l.t("Surat ditandatangani dan menunggu persetujuan pejabat kedua sebelum dikirim.",
                          "The letter is signed and waits for a second official's approval before it is sent."))
                 } @else { (l.t("Surat ditandatangani dan dikirim.", "The letter is signed and sent.")) } }
+            }
+            @if q.disposed.is_some() {
+                p.notice role="status" { (l.t("Disposisi ditandatangani dan dikirim.", "The disposisi is signed and sent.")) }
+            }
+            @if q.reported.is_some() {
+                p.notice role="status" { (l.t("Tindak lanjut Anda tercatat.", "Your report is recorded.")) }
             }
             @if q.approved.is_some() {
                 p.notice role="status" { (l.t("Persetujuan Anda tercatat; surat dikirim.", "Your approval is recorded; the letter is sent.")) }
