@@ -270,6 +270,7 @@ async fn letter(
             recipients: vec![to.into()],
             copies: vec![],
             dated: None,
+            refers: None,
         },
     )
     .await
@@ -334,6 +335,7 @@ fn manifest_from(node: &str) -> Vec<u8> {
         created_at: "2026-11-30T00:00:00Z".into(),
         parts: vec![],
         policy_version: "x".into(),
+        refers: None,
         reclassified: None,
     }
     .canonical()

@@ -203,6 +203,7 @@ async fn letter(h: &Hub) -> docsvc::Result<String> {
             recipients: vec![siti],
             copies: vec![],
             dated: None,
+            refers: None,
         },
     )
     .await?;

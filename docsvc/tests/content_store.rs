@@ -63,6 +63,7 @@ async fn send(node: &Node, nomor: &str, parts: Vec<(&'static str, Vec<u8>)>) -> 
             recipients: vec![by("Siti").nip],
             copies: vec![],
             dated: None,
+            refers: None,
         },
     )
     .await

@@ -76,6 +76,20 @@ fn report(c: &Client, disposition: &str, text: &str, done: bool, file: Option<&P
     )
 }
 
+/// Before any disposisi: siti is no reader of the letter and cannot give one (only an
+/// addressee or a holder does); bad input is a 400.
+fn refused_before_any(budi: &Client, siti: &Client, id: &str) {
+    let r = siti.get(&format!("/api/v1/documents/{id}"));
+    assert!(matches!(r.status, 403 | 404), "{}", r.text());
+    let r = give(siti, id, &[AGUS], "diketahui", None);
+    assert_eq!(r.status, 403, "{}", r.text());
+    let past = give(budi, id, &[SITI], "ditindaklanjuti", Some("2001-01-01"));
+    assert_eq!(past.status, 400);
+    assert_eq!(give(budi, id, &[SITI], "dibakar", None).status, 400);
+    assert_eq!(give(budi, id, &[DEWI], "diketahui", None).status, 400);
+    assert_eq!(give(budi, id, &["../../x"], "diketahui", None).status, 400);
+}
+
 /// The whole flow on one node: dewi (bappeda) writes to budi, the head of dinkes; budi passes
 /// it to siti for action with a due day, siti passes it on to agus for a reply; agus reports
 /// progress, then done with a file; siti reports done. Each holder reads the letter only once
@@ -87,19 +101,7 @@ fn passed_down_two_levels(node: &DevNode, dir: &Path) {
     let agus = login(node, AGUS);
     let id = letter(&dewi, "terbatas", &[BUDI], dir);
 
-    // Before any disposisi, siti is no reader of it.
-    let r = siti.get(&format!("/api/v1/documents/{id}"));
-    assert!(matches!(r.status, 403 | 404), "{}", r.text());
-    // Only an addressee (or a holder) gives one.
-    let r = give(&siti, &id, &[AGUS], "diketahui", None);
-    assert_eq!(r.status, 403, "{}", r.text());
-    // A due day in the past, an unknown instruction, an official of another agency: 400.
-    assert_eq!(
-        give(&budi, &id, &[SITI], "ditindaklanjuti", Some("2001-01-01")).status,
-        400
-    );
-    assert_eq!(give(&budi, &id, &[SITI], "dibakar", None).status, 400);
-    assert_eq!(give(&budi, &id, &[DEWI], "diketahui", None).status, 400);
+    refused_before_any(&budi, &siti, &id);
 
     let due = (time::OffsetDateTime::now_utc() + time::Duration::days(7)).date();
     let r = give(
@@ -186,6 +188,12 @@ fn passed_down_two_levels(node: &DevNode, dir: &Path) {
     assert_eq!(reports[0]["state"], "progress");
     assert_eq!(reports[1]["text"], "Jawaban terkirim");
     assert_eq!(reports[1]["files"][0]["name"], "jawaban.txt");
+    // Another agency's disposisi are its own: dewi (the sender) sees no chain and no file.
+    assert!(chain(&dewi, &id).is_empty());
+    let r = dewi.get(&format!(
+        "/api/v1/disposition-reports/{done_report}/files/0"
+    ));
+    assert_eq!(r.status, 404, "{}", r.text());
     // ... and on the letter's page, in both languages.
     let page = budi.get(&format!("/ui/letters/{id}")).text();
     assert!(
@@ -193,6 +201,77 @@ fn passed_down_two_levels(node: &DevNode, dir: &Path) {
         "{page}"
     );
     assert!(page.contains("Jawaban terkirim"), "{page}");
+}
+
+/// The web form's report: its first part must be the CSRF token; too many parts are refused;
+/// with the token and PIN it is recorded like the API's.
+fn web_report_and_bounds(node: &DevNode, dir: &Path) {
+    let dewi = login(node, DEWI);
+    let budi = login(node, BUDI);
+    let siti = login(node, SITI);
+    let id = letter(&dewi, "terbatas", &[BUDI], dir);
+    let r = give(&budi, &id, &[SITI], "dihadiri", None);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let did = r.json()["ids"][0].as_str().expect("id").to_owned();
+    let path = format!("/ui/dispositions/{did}/reports");
+    let pin = node.creds.get(SITI).expect("siti").1.clone();
+    let csrf = format!("csrf={}", siti.csrf.clone().expect("a csrf token"));
+    let pin_field = format!("pin={pin}");
+    // The token not first: refused before the rest is read.
+    let r = siti.call(
+        "POST",
+        &path,
+        &["-F", "text=hadir", "-F", &csrf, "-F", &pin_field],
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    let many: Vec<String> = (0..20)
+        .flat_map(|i| ["-F".to_owned(), format!("x{i}=1")])
+        .collect();
+    let mut args: Vec<&str> = vec!["-F", &csrf];
+    args.extend(many.iter().map(String::as_str));
+    let r = siti.call(
+        "POST",
+        &format!("/api/v1/dispositions/{did}/reports"),
+        &args,
+    );
+    assert_eq!(r.status, 400, "too many parts: {}", r.text());
+    let r = siti.call(
+        "POST",
+        &path,
+        &[
+            "-F",
+            &csrf,
+            "-F",
+            &pin_field,
+            "-F",
+            "text=Sudah hadir",
+            "-F",
+            "done=true",
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let c = chain(&budi, &id);
+    assert_eq!(c[0]["state"], "done", "{c:?}");
+    assert_eq!(c[0]["reports"][0]["text"], "Sudah hadir");
+
+    // Raised to RAHASIA by its sender: the chain still reads (its notes sealed again), and
+    // a holder no longer cleared for the level reads nothing.
+    let agus_d = give(&siti, &id, &[AGUS], "diketahui", None);
+    assert_eq!(agus_d.status, 201, "{}", agus_d.text());
+    let agus = login(node, AGUS);
+    assert_eq!(agus.get(&format!("/api/v1/documents/{id}")).status, 200);
+    let r = dewi.post_json(
+        &format!("/api/v1/documents/{id}/reclassify"),
+        &json!({ "classification": "rahasia", "reason": "memuat data pribadi" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let c = chain(&budi, &id);
+    assert_eq!(c.len(), 2, "{c:?}");
+    assert_eq!(c[0]["note"], "Mohon segera.");
+    assert!(matches!(
+        agus.get(&format!("/api/v1/documents/{id}")).status,
+        403 | 404
+    ));
 }
 
 /// A RAHASIA letter: agus (TERBATAS) cannot be chosen; the candidates say why, the API refuses
@@ -252,7 +331,7 @@ fn not_cleared_is_refused(node: &DevNode, dir: &Path) {
     let at = page
         .find(&format!("value=\"{AGUS}\""))
         .expect("agus on the form");
-    let tail = &page[at..at + 400];
+    let tail: String = page[at..].chars().take(400).collect();
     assert!(tail.contains("disabled"), "{tail}");
     assert!(
         page.contains("melebihi izin akses"),
@@ -271,6 +350,7 @@ fn a_disposisi_goes_down_two_levels_and_comes_back_done_on_sqlite() {
     let node = DevNode::start(docsvc(), &dir.path().join("node"), &[]);
     passed_down_two_levels(&node, dir.path());
     not_cleared_is_refused(&node, dir.path());
+    web_report_and_bounds(&node, dir.path());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -288,6 +368,7 @@ async fn a_disposisi_goes_down_two_levels_and_comes_back_done_on_postgres() {
     let node = tokio::task::spawn_blocking(move || {
         passed_down_two_levels(&node, &d);
         not_cleared_is_refused(&node, &d);
+        web_report_and_bounds(&node, &d);
         node
     })
     .await
@@ -336,18 +417,13 @@ async fn a_database_writer_cannot_add_a_reader() {
         "{logged:?}"
     );
     assert!(logged[0].contains(&id), "{logged:?}");
-    // A copy of siti's row, naming joko, with siti's MAC and signature.
-    sqlx::query(
-        "INSERT INTO dispositions (id, document_id, parent_id, agency, from_nip, to_nip, \
-         instruction, due, note, note_sha256, key_id, at, signature, mac, read_at) \
-         SELECT 'forged', document_id, parent_id, agency, from_nip, $1, instruction, due, note, \
-         note_sha256, key_id, at, signature, mac, NULL FROM dispositions WHERE to_nip = $2",
-    )
-    .bind(JOKO)
-    .bind(SITI)
-    .execute(&mut conn)
-    .await
-    .expect("forge");
+    // Siti's row, changed to name joko (her MAC and signature kept).
+    sqlx::query("UPDATE dispositions SET to_nip = $1 WHERE to_nip = $2")
+        .bind(JOKO)
+        .bind(SITI)
+        .execute(&mut conn)
+        .await
+        .expect("forge");
     let id2 = id.clone();
     let node = tokio::task::spawn_blocking(move || {
         let joko = login(&node, JOKO);
@@ -369,7 +445,20 @@ async fn a_database_writer_cannot_add_a_reader() {
     })
     .await
     .expect("attack");
-    sqlx::query("DELETE FROM dispositions WHERE id = 'forged'")
+    let incidents: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE entry LIKE '%integrity incident%' \
+         AND entry LIKE '%disposisi%'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("the log");
+    assert!(
+        incidents >= 1,
+        "the forged row is an integrity incident in the log"
+    );
+    sqlx::query("UPDATE dispositions SET to_nip = $1 WHERE to_nip = $2")
+        .bind(SITI)
+        .bind(JOKO)
         .execute(&mut conn)
         .await
         .expect("undo");
@@ -381,4 +470,112 @@ async fn a_database_writer_cannot_add_a_reader() {
     })
     .await
     .expect("undone");
+}
+
+fn answer(from: &Client, kind: &str, of: &str, to: &[&str], dir: &Path) -> Response {
+    let pdf = dir.join("balasan.pdf");
+    std::fs::write(&pdf, b"%PDF-1.7\nbalasan\n").expect("write");
+    from.post_letter(
+        &json!({
+            "nomor": format!("005/{}/DINKES/2026", rand_tail()),
+            "perihal": format!("{kind} surat"),
+            "classification": "terbatas",
+            "urgency": "biasa",
+            "recipients": to,
+            "refers": { "kind": kind, "id": of },
+        }),
+        &pdf,
+    )
+}
+
+fn thread(c: &Client, id: &str) -> serde_json::Value {
+    let r = c.get(&format!("/api/v1/documents/{id}/thread"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+/// A reply and a forward name the letter in their signed manifests; each shows the other, but
+/// only as far as the reader may read: a forward gives its recipient nothing of the original,
+/// and nobody can name a letter they cannot read.
+#[test]
+fn a_reply_and_a_forward_keep_their_reference() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(docsvc(), &dir.path().join("node"), &[]);
+    let (dewi, budi, agus) = (login(&node, DEWI), login(&node, BUDI), login(&node, AGUS));
+    let first = letter(&dewi, "terbatas", &[BUDI], dir.path());
+    let first_nomor = dewi
+        .get(&format!("/api/v1/documents/{first}/manifest"))
+        .json()["nomor"]
+        .clone();
+
+    // Nobody names a letter they cannot read: alike for one that exists and one that does not.
+    let r = answer(&agus, "reply", &first, &[DEWI], dir.path());
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r2 = answer(
+        &agus,
+        "reply",
+        "00000000-0000-0000-0000-000000000000",
+        &[DEWI],
+        dir.path(),
+    );
+    assert_eq!(r2.status, 400);
+    assert_eq!(r.json()["detail"], r2.json()["detail"], "no oracle");
+    assert_eq!(answer(&budi, "cc", &first, &[DEWI], dir.path()).status, 400);
+
+    let r = answer(&budi, "reply", &first, &[DEWI], dir.path());
+    assert_eq!(r.status, 201, "{}", r.text());
+    let reply = r.json()["id"].as_str().expect("id").to_owned();
+    let r = answer(&budi, "forward", &first, &[AGUS], dir.path());
+    assert_eq!(r.status, 201, "{}", r.text());
+    let forward = r.json()["id"].as_str().expect("id").to_owned();
+
+    // The reference is signed: it is in the manifest.
+    let m = budi
+        .get(&format!("/api/v1/documents/{reply}/manifest"))
+        .json();
+    assert_eq!(m["refers"]["kind"], "reply", "{m}");
+    assert_eq!(m["refers"]["id"], json!(first));
+    assert_eq!(m["refers"]["nomor"], first_nomor);
+
+    // Dewi sees her letter answered (the forward is not hers to see); budi sees both.
+    let t = thread(&dewi, &first);
+    let answers: Vec<&str> = t["answers"]
+        .as_array()
+        .expect("answers")
+        .iter()
+        .map(|a| a["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(answers, vec![reply.as_str()], "{t}");
+    assert_eq!(
+        thread(&budi, &first)["answers"]
+            .as_array()
+            .expect("answers")
+            .len(),
+        2
+    );
+    let t = thread(&dewi, &reply);
+    assert_eq!(t["refers"]["id"], json!(first));
+    assert_eq!(t["refers"]["readable"], true);
+    // Agus reads the forward, and of the original only its nomor.
+    let t = thread(&agus, &forward);
+    assert_eq!(t["refers"]["readable"], false, "{t}");
+    assert!(t["refers"]["perihal"].is_null(), "{t}");
+    assert_eq!(t["refers"]["nomor"], first_nomor);
+    assert!(matches!(
+        agus.get(&format!("/api/v1/documents/{first}")).status,
+        403 | 404
+    ));
+
+    // On the pages: the thread, and a reply started from the letter goes back to its sender.
+    let page = budi.get(&format!("/ui/letters/{first}")).text();
+    assert!(
+        page.contains(&format!("/ui/letters/{reply}"))
+            && page.contains(&format!("/ui/compose?reply={first}")),
+        "{page}"
+    );
+    let page = budi.get(&format!("/ui/compose?reply={first}")).text();
+    assert!(page.contains(&format!("value=\"{first}\"")), "{page}");
+    assert!(page.contains(&format!("value=\"{DEWI}\"")), "{page}");
+    let r = agus.get(&format!("/ui/compose?forward={first}"));
+    assert_eq!(r.status, 400, "not Agus's to pass on");
 }

@@ -97,6 +97,7 @@ async fn letters(node: &Node, n: usize) -> Vec<String> {
                 recipients: vec![siti.clone()],
                 copies: vec![],
                 dated: None,
+                refers: None,
             },
         )
         .await

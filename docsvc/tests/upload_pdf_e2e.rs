@@ -36,6 +36,7 @@ async fn upload(node: &Node, level: Level, pdf: &[u8]) -> docsvc::Result<String>
             recipients: vec![if sr { JOKO } else { SITI }.into()],
             copies: vec![],
             dated: Some("2026-12-01".into()),
+            refers: None,
         },
     )
     .await?;

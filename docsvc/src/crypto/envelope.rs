@@ -71,9 +71,23 @@ pub struct Manifest {
     pub created_at: String,
     pub parts: Vec<Part>,
     pub policy_version: String,
+    /// The letter this one answers or passes on; absent on a letter that starts a thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refers: Option<Reference>,
     /// Set on a version made by reclassifying an earlier one; absent on the first version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reclassified: Option<Reclassified>,
+}
+
+/// The letter a reply answers or a forward passes on, as its signer names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    /// `reply` or `forward`.
+    pub kind: String,
+    pub id: String,
+    /// Its nomor, so that a reader who cannot open it still knows which letter it was.
+    pub nomor: String,
 }
 
 /// How a version came from the one before it: who changed the classification, from what, why.

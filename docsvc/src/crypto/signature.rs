@@ -50,10 +50,9 @@ pub enum Kind {
     Destruction,
     /// Whatever an application has signed through `/api/v1/sign`.
     Api,
-    /// A PAdES signature inside a letter's PDF (`crypto::pades`): content type id-data, as
-    /// ETSI EN 319 142-1 requires, which no other kind uses.
+    /// A PAdES signature in a letter's PDF (`crypto::pades`): id-data, as EN 319 142-1 asks.
     Pdf,
-    /// A disposisi or its tindak lanjut, over the statement `letters::disposition` makes.
+    /// A disposisi or its tindak lanjut (`letters::disposition`).
     Disposition,
 }
 

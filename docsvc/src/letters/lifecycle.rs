@@ -198,6 +198,9 @@ pub async fn reclassify(
             ),
         )
         .await?;
+    // The disposisi's notes and reports now go under the new level's archive key (they still
+    // open meanwhile: every level's archive key is tried).
+    crate::letters::disposition::reseal_letter(node, &new.id, new.classification).await?;
     Ok(Created {
         state: checked.state,
         manifest: new,

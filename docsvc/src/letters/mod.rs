@@ -11,4 +11,5 @@ pub mod lifecycle;
 pub mod register;
 pub mod render;
 pub mod rewrap;
+pub mod thread;
 pub mod verification;

@@ -103,7 +103,15 @@ pub async fn run(node: &Node, batch: u32, report: &mut dyn FnMut(&Progress)) -> 
             p.examined += 1;
             let stored: Vec<String> = serde_json::from_str(&r.wrapped_to).unwrap_or_default();
             let outcome = match Manifest::parse(&r.manifest) {
-                Ok(m) => one(node, &m, stored).await,
+                Ok(m) => match one(node, &m, stored).await {
+                    // Its disposisi's notes and reports follow it to the current archive key.
+                    Ok(moved) => {
+                        crate::letters::disposition::reseal_letter(node, &id, m.classification)
+                            .await
+                            .map(|_| moved)
+                    }
+                    e => e,
+                },
                 Err(e) => Err(e),
             };
             match outcome {

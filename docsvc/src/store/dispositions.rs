@@ -18,7 +18,8 @@ pub struct Disposition {
     pub to_nip: String,
     pub instruction: String,
     pub due: Option<String>,
-    pub note: Vec<u8>,
+    /// Not read where only the grant is wanted.
+    pub note: Option<Vec<u8>>,
     pub note_sha256: String,
     pub key_id: String,
     pub at: String,
@@ -117,7 +118,7 @@ pub async fn insert(tx: &mut Tx, store: &Store, d: &Disposition) -> Result<()> {
     .bind(&d.to_nip)
     .bind(&d.instruction)
     .bind(d.due.as_deref())
-    .bind(&d.note)
+    .bind(d.note.as_deref())
     .bind(&d.note_sha256)
     .bind(&d.key_id)
     .bind(&d.at)
@@ -165,6 +166,67 @@ pub async fn of_letter(store: &Store, id: &str) -> Result<Vec<Disposition>> {
     .bind(MAX_PER_LETTER + 1)
     .fetch_all(store.reader())
     .await?)
+}
+
+/// The disposisi of letter `id` to `nip`, without notes: what a grant is checked on.
+pub async fn to_official_on(store: &Store, id: &str, nip: &str) -> Result<Vec<Disposition>> {
+    let columns = COLUMNS.replace("note, note_sha256", "NULL AS note, note_sha256");
+    Ok(sqlx::query_as(&format!(
+        "SELECT {columns} FROM dispositions WHERE document_id = $1 AND to_nip = $2 \
+         ORDER BY at, id LIMIT 100"
+    ))
+    .bind(id)
+    .bind(nip)
+    .fetch_all(store.reader())
+    .await?)
+}
+
+/// How many disposisi letter `id` has, inside the transaction that adds more.
+pub async fn count_on(tx: &mut Tx, id: &str) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM dispositions WHERE document_id = $1")
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?,
+    )
+}
+
+/// The reports on disposisi `id`, without their bodies.
+pub async fn reports_of(store: &Store, id: &str) -> Result<Vec<Report>> {
+    Ok(sqlx::query_as(
+        "SELECT id, disposition_id, nip, state, NULL AS body, body_sha256, key_id, at, \
+         signature, mac FROM disposition_reports WHERE disposition_id = $1 ORDER BY at, id \
+         LIMIT 1000",
+    )
+    .bind(id)
+    .fetch_all(store.reader())
+    .await?)
+}
+
+/// Replaces a note's ciphertext (re-sealed to another archive key) if it is still under `old`.
+pub async fn set_note(store: &Store, id: &str, note: &[u8], key: &str, old: &str) -> Result<()> {
+    sqlx::query("UPDATE dispositions SET note = $2, key_id = $3 WHERE id = $1 AND key_id = $4")
+        .bind(id)
+        .bind(note)
+        .bind(key)
+        .bind(old)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
+/// Replaces a report's ciphertext (re-sealed) if it is still under `old`.
+pub async fn set_body(store: &Store, id: &str, body: &[u8], key: &str, old: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE disposition_reports SET body = $2, key_id = $3 WHERE id = $1 AND key_id = $4",
+    )
+    .bind(id)
+    .bind(body)
+    .bind(key)
+    .bind(old)
+    .execute(store.pool())
+    .await?;
+    Ok(())
 }
 
 pub async fn get(store: &Store, id: &str) -> Result<Option<Disposition>> {
@@ -229,17 +291,6 @@ pub async fn report_states(store: &Store, nip: &str, limit: i64) -> Result<Vec<R
     .await?)
 }
 
-/// Whether disposisi `id` has a report that says it is done.
-pub async fn is_done(store: &Store, id: &str) -> Result<bool> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM disposition_reports WHERE disposition_id = $1 AND state = 'done'",
-    )
-    .bind(id)
-    .fetch_one(store.reader())
-    .await?;
-    Ok(n > 0)
-}
-
 pub async fn get_report(store: &Store, id: &str) -> Result<Option<Report>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {REPORT_COLUMNS} FROM disposition_reports WHERE id = $1"
@@ -277,10 +328,12 @@ pub async fn waiting(store: &Store, nip: &str, today: &str) -> Result<i64> {
     .await?)
 }
 
-/// The archive keys the disposisi and reports are encrypted to: kept while any is.
+/// The archive keys the disposisi and reports are encrypted to: kept while any is (a letter's
+/// destruction empties its rows, which then hold none).
 pub async fn key_ids(store: &Store) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(
-        "SELECT key_id FROM dispositions UNION SELECT key_id FROM disposition_reports",
+        "SELECT key_id FROM dispositions WHERE length(note) > 0 \
+         UNION SELECT key_id FROM disposition_reports WHERE length(body) > 0",
     )
     .fetch_all(store.reader())
     .await?)

@@ -23,14 +23,16 @@ pub struct NewDocument<'a> {
     pub created_at: &'a str,
     pub policy_version: &'a str,
     pub wrapped_to: &'a str,
+    /// The letter it answers or passes on, as its manifest says.
+    pub refers_to: Option<&'a str>,
 }
 
 /// Writes a letter this node created, in `state`.
 pub async fn insert_document(tx: &mut Tx, d: &NewDocument<'_>, state: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO documents (id, nomor, perihal, classification, urgency, originator, agency, \
-         manifest, signature, state, created_at, policy_version, wrapped_to) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         manifest, signature, state, created_at, policy_version, wrapped_to, refers_to) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(d.id)
     .bind(d.nomor)
@@ -45,6 +47,7 @@ pub async fn insert_document(tx: &mut Tx, d: &NewDocument<'_>, state: &str) -> R
     .bind(d.created_at)
     .bind(d.policy_version)
     .bind(d.wrapped_to)
+    .bind(d.refers_to)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -54,8 +57,8 @@ pub async fn insert_document(tx: &mut Tx, d: &NewDocument<'_>, state: &str) -> R
 pub async fn insert_received_document(tx: &mut Tx, d: &NewDocument<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO documents (id, nomor, perihal, classification, urgency, originator, agency, \
-         manifest, signature, state, created_at, policy_version, wrapped_to) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'received', $10, $11, $12)",
+         manifest, signature, state, created_at, policy_version, wrapped_to, refers_to) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'received', $10, $11, $12, $13)",
     )
     .bind(d.id)
     .bind(d.nomor)
@@ -69,6 +72,7 @@ pub async fn insert_received_document(tx: &mut Tx, d: &NewDocument<'_>) -> Resul
     .bind(d.created_at)
     .bind(d.policy_version)
     .bind(d.wrapped_to)
+    .bind(d.refers_to)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -334,5 +338,17 @@ pub async fn destruction(store: &Store, id: &str) -> Result<Option<DestructionRo
     )
     .bind(id)
     .fetch_optional(store.reader())
+    .await?)
+}
+
+/// The letters that name letter `id` as the one they answer or pass on, oldest first (their
+/// manifests have the last word: the column is only where to look).
+pub async fn referring(store: &Store, id: &str, limit: i64) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM documents WHERE refers_to = $1 ORDER BY created_at, id LIMIT $2",
+    )
+    .bind(id)
+    .bind(limit)
+    .fetch_all(store.reader())
     .await?)
 }

@@ -87,6 +87,7 @@ pub(crate) async fn try_letter_to(
             recipients: vec![to.into()],
             copies: vec![],
             dated: None,
+            refers: None,
         },
     )
     .await

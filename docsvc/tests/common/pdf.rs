@@ -142,6 +142,7 @@ pub(crate) async fn rendered_letter(
                 vec![JOKO.into()]
             },
             dated: Some("2026-12-01".into()),
+            refers: None,
         },
     )
     .await

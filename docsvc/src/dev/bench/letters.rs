@@ -31,6 +31,7 @@ pub(super) async fn begin<'a>(
             recipients: vec![to.to_owned()],
             copies: vec![],
             dated: None,
+            refers: None,
         },
     )
     .await

@@ -4,7 +4,7 @@
 //! multipart) and a report's file.
 
 use axum::Json;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -59,7 +59,9 @@ pub(super) async fn letter_dispositions(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<Shown>>> {
     let checked = readable(&node, &auth, &id).await?;
-    Ok(Json(disposition::chain(&node, &checked).await?))
+    Ok(Json(
+        disposition::chain(&node, &auth.caller(), &checked).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -123,26 +125,51 @@ pub(super) async fn my_dispositions(
     ))
 }
 
-/// Reads a report's form: `text`, `done` (`true`/`on`), up to five `file` parts, and any
-/// other small text fields (the web page's `csrf`), returned by name.
+/// The most a report's form may send: its files, and 16 small fields.
+pub(crate) const REPORT_FORM: usize = disposition::MAX_BYTES + 16 * SMALL_FIELD;
+const SMALL_FIELD: usize = 32 * 1024;
+const MAX_PARTS: usize = 16;
+
+/// `req`'s body as a multipart form, cut off past [`REPORT_FORM`] bytes.
+pub(crate) async fn bounded_form(node: &App, req: Request) -> Result<Multipart> {
+    let (budget, req) = crate::http::limits::budgeted(req);
+    budget.limit(REPORT_FORM);
+    <Multipart as axum::extract::FromRequest<App>>::from_request(req, node)
+        .await
+        .map_err(|r| Error::invalid("form", r.body_text()))
+}
+
+/// A check of a form's first field (name, value), made before the rest is read.
+pub(crate) type FirstField<'a> = &'a (dyn Fn(&str, &str) -> Result<()> + Sync);
+
+/// Reads a report's form: `text`, `done` (`true`/`on`), up to five `file` parts, and other
+/// small text fields (the web page's `csrf` and `pin`), returned by name. With `first`, the
+/// form's first part must be the field `first` checks, and is checked before anything else
+/// is read.
 pub(crate) async fn report_form(
     form: &mut Multipart,
+    first: Option<FirstField<'_>>,
 ) -> Result<(NewReport, Vec<(String, Zeroizing<String>)>)> {
     let mut n = NewReport {
         text: String::new(),
         done: false,
         files: Vec::new(),
     };
-    let mut other = Vec::new();
+    let mut other: Vec<(String, Zeroizing<String>)> = Vec::new();
     let mut total = 0usize;
+    let mut parts = 0usize;
     while let Some(mut field) = form
         .next_field()
         .await
         .map_err(|e| crate::http::limits::form_error(&e))?
     {
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(Error::invalid("form", "too many parts"));
+        }
         let name = field.name().unwrap_or_default().to_owned();
-        if name == "file" {
-            let file_name = field.file_name().unwrap_or("lampiran").to_owned();
+        if name == "file" && (parts > 1 || first.is_none()) {
+            let file_name = field.file_name().unwrap_or_default().to_owned();
             let media_type = field.content_type().unwrap_or("").to_owned();
             let left = disposition::MAX_BYTES.saturating_sub(total);
             let bytes =
@@ -155,23 +182,35 @@ pub(crate) async fn report_form(
                 return Err(Error::invalid("file", "at most five files"));
             }
             n.files.push(ReportFile {
-                name: file_name,
+                name: if file_name.is_empty() {
+                    "lampiran".into()
+                } else {
+                    file_name
+                },
                 media_type,
                 bytes: Zeroizing::new(bytes),
             });
             continue;
         }
-        let value =
-            Zeroizing::new(crate::http::limits::read_field(&mut field, 32 * 1024, &name).await?);
+        let raw =
+            Zeroizing::new(crate::http::limits::read_field(&mut field, SMALL_FIELD, &name).await?);
         let value = Zeroizing::new(
-            String::from_utf8(value.to_vec())
-                .map_err(|_| Error::invalid("form", format!("{name} is not UTF-8")))?,
+            std::str::from_utf8(&raw)
+                .map_err(|_| Error::invalid("form", format!("{name} is not UTF-8")))?
+                .to_owned(),
         );
+        if parts == 1 {
+            if let Some(check) = first {
+                check(&name, &value)?;
+            }
+        }
+        let repeated = |n: &str| other.iter().any(|(k, _)| k == n);
         match name.as_str() {
-            "text" => n.text = value.to_string(),
-            "done" => n.done = matches!(value.as_str(), "true" | "on" | "1"),
-            _ if other.len() < 8 => other.push((name, value)),
-            _ => return Err(Error::invalid("form", "too many fields")),
+            "text" if n.text.is_empty() => n.text = value.to_string(),
+            "done" if !n.done => n.done = matches!(value.as_str(), "true" | "on" | "1"),
+            "text" | "done" => return Err(Error::invalid("form", format!("{name} twice"))),
+            _ if repeated(&name) => return Err(Error::invalid("form", format!("{name} twice"))),
+            _ => other.push((name, value)),
         }
     }
     Ok((n, other))
@@ -191,12 +230,14 @@ pub(super) async fn report_disposition(
     State(node): State<App>,
     auth: Actor<SignedIn>,
     Path(id): Path<String>,
-    mut form: Multipart,
+    req: Request,
 ) -> ApiResult<(StatusCode, Json<Reported>)> {
     let caller = auth.caller();
+    // Whose it is, before a byte of the body is read.
     let letter = disposition::letter_of(&node, &caller, &id).await?;
     let checked = incidents::load_checked(&node, &caller, &letter).await?;
-    let (n, _) = report_form(&mut form).await?;
+    let mut form = bounded_form(&node, req).await?;
+    let (n, _) = report_form(&mut form, None).await?;
     let id = disposition::report(&node, &caller, &checked, &id, n).await?;
     Ok((StatusCode::CREATED, Json(Reported { id })))
 }
@@ -209,7 +250,7 @@ pub(super) async fn report_disposition(
     ),
     responses(
         (status = 200, description = "the file, as a download (the export logged)"),
-        NotLoggedIn, Refused, NoSuchLetter, Unavailable,
+        BadInput, NotLoggedIn, Refused, NoSuchLetter, Unavailable,
     )
 )]
 pub(super) async fn report_file(

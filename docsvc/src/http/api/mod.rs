@@ -36,6 +36,7 @@ mod registers;
 mod session;
 mod signing;
 mod sys;
+mod threads;
 
 /// JSON bodies with a problem response for anything malformed (unknown fields, wrong types,
 /// bad UTF-8), instead of axum's plain-text rejection.
@@ -171,6 +172,7 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(dispositions::my_dispositions))
         .routes(routes!(dispositions::report_disposition))
         .routes(routes!(dispositions::report_file))
+        .routes(routes!(threads::document_thread))
         .routes(routes!(network::network_hello))
         .routes(routes!(network::network_official))
         .routes(routes!(network::network_letters))

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Form, Multipart, Path, State};
+use axum::extract::{Form, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use zeroize::Zeroizing;
@@ -56,9 +56,10 @@ pub(super) struct View {
 impl View {
     pub(super) async fn gather(node: &Node, v: &Viewer, checked: &Checked) -> Result<View, Error> {
         let caller = v.caller();
-        let chain = match disposition::chain(node, checked).await {
+        let chain = match disposition::chain(node, &caller, checked).await {
             Ok(c) => Ok(c),
-            Err(Error::Integrity(why)) => Err(why),
+            // Shown where the chain would be; the letter itself still reads.
+            Err(Error::Integrity(why) | Error::Conflict(why)) => Err(why),
             Err(e) => return Err(e),
         };
         let may_give = disposition::may_give(node, &caller, checked).await?;
@@ -142,10 +143,12 @@ fn tree(
                     }
                 }
             }
-            @if depth < 20 {
-                @let children: Vec<&Shown> = all.iter().filter(|c| c.parent_id.as_deref() == Some(d.id.as_str())).collect();
-                @if !children.is_empty() {
+            @let children: Vec<&Shown> = all.iter().filter(|c| c.parent_id.as_deref() == Some(d.id.as_str())).collect();
+            @if !children.is_empty() {
+                @if depth < 20 {
                     ul { @for c in children { (tree(l, c, all, names, may_export, depth + 1)) } }
+                } @else {
+                    p.small { (l.t("Disposisi lebih lanjut: lihat API.", "Passed further down: see the API.")) }
                 }
             }
         }
@@ -217,6 +220,8 @@ pub(super) async fn give(
     Path(id): Path<String>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
+    let fields = Fields(fields);
+    let fields = &fields.0;
     let r = async {
         let field = |name: &str| {
             fields
@@ -255,6 +260,18 @@ pub(super) async fn give(
     respond(&v, r)
 }
 
+/// A posted form's fields, wiped when dropped (the PIN is among them).
+struct Fields(Vec<(String, String)>);
+
+impl Drop for Fields {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        for (_, v) in &mut self.0 {
+            v.zeroize();
+        }
+    }
+}
+
 fn wrong_pin() -> Error {
     Error::Forbidden {
         alasan: "ditolak: PIN salah".into(),
@@ -263,27 +280,36 @@ fn wrong_pin() -> Error {
     }
 }
 
-/// `POST /ui/dispositions/{id}/reports`: a report with its files (multipart).
+/// `POST /ui/dispositions/{id}/reports`: a report with its files (multipart), read only for
+/// the disposisi's holder, and only after the form's first part, its CSRF token, checks.
 pub(super) async fn report(
     State(node): State<App>,
     v: Viewer,
     Path(did): Path<String>,
-    mut form: Multipart,
+    req: axum::extract::Request,
 ) -> Response {
     let r = async {
-        let (mut n, other) = crate::http::api::dispositions::report_form(&mut form).await?;
-        let field = |name: &str| {
-            other
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
-        v.check_csrf(&field("csrf"))?;
         if node.is_sealed() {
             return Err(Error::Sealed);
         }
-        if !pin_ok(&node, &v, &field("pin")).await? {
+        let letter = disposition::letter_of(&node, &v.caller(), &did).await?;
+        let mut form = crate::http::api::dispositions::bounded_form(&node, req).await?;
+        let csrf = |name: &str, value: &str| {
+            if name == "csrf" {
+                v.check_csrf(value)
+            } else {
+                v.check_csrf("")
+            }
+        };
+        let (mut n, other) =
+            crate::http::api::dispositions::report_form(&mut form, Some(&csrf)).await?;
+        let pin = other
+            .iter()
+            .find(|(k, _)| k == "pin")
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default();
+        let pin = Zeroizing::new(pin);
+        if !pin_ok(&node, &v, &pin).await? {
             return Err(wrong_pin());
         }
         let caller = crate::officials::Caller {
@@ -291,7 +317,6 @@ pub(super) async fn report(
             ..v.caller()
         };
         n.text = n.text.replace("\r\n", "\n");
-        let letter = disposition::letter_of(&node, &caller, &did).await?;
         let checked = incidents::load_checked(&node, &caller, &letter).await?;
         disposition::report(&node, &caller, &checked, &did, n).await?;
         Ok(Redirect::to(&format!("/ui/letters/{letter}?reported=1#disposisi")).into_response())

@@ -13,6 +13,7 @@ use super::{Lang, Viewer, page, pin_ok, respond};
 use crate::Error;
 use crate::http::App;
 use crate::letters::documents::{self, Filter, Mailbox, Summary};
+use crate::letters::thread;
 use crate::node::Node;
 use crate::store::views::{self, DeliveryState};
 
@@ -247,16 +248,33 @@ fn row(
     }
 }
 
-pub(super) async fn compose(State(node): State<App>, v: Viewer) -> Response {
-    let r = compose_page(&node, &v).await;
+#[derive(Deserialize, Default)]
+pub(super) struct ComposeQuery {
+    /// The letter to answer.
+    reply: Option<String>,
+    /// The letter to pass on.
+    forward: Option<String>,
+}
+
+pub(super) async fn compose(
+    State(node): State<App>,
+    v: Viewer,
+    Query(q): Query<ComposeQuery>,
+) -> Response {
+    let r = compose_page(&node, &v, &q).await;
     respond(&v, r)
 }
 
-async fn compose_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
+async fn compose_page(node: &Node, v: &Viewer, q: &ComposeQuery) -> Result<Response, Error> {
     if node.is_sealed() {
         return Err(Error::Sealed);
     }
     let l = v.lang;
+    let start = match (&q.reply, &q.forward) {
+        (Some(id), _) => Some(thread::prefill(node, &v.caller(), "reply", id).await?),
+        (None, Some(id)) => Some(thread::prefill(node, &v.caller(), "forward", id).await?),
+        (None, None) => None,
+    };
     let levels = documents::creatable(node, &v.official)?;
     let policy = node.policy.current();
     let officials = crate::officials::directory::list(&node.store).await?;
@@ -270,6 +288,15 @@ async fn compose_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
             data-failed=(l.t("Surat tidak terkirim", "The letter was not sent"))
             data-no-body=(l.t("Tulis isi surat atau pilih berkas naskah.", "Write the letter's text or choose a letter file."))
             data-lang=(l.code()) {
+            @if let Some(p) = &start {
+                p.notice {
+                    (if p.kind == "reply" { l.t("Membalas surat nomor ", "Answering letter ") } else { l.t("Meneruskan surat nomor ", "Passing on letter ") })
+                    (p.nomor)
+                    @if p.kind == "forward" { br; small { (l.t("Penerima terusan tidak otomatis dapat membuka surat aslinya; lampirkan bila kebijakan mengizinkan.", "The forward's recipients cannot open the original by it; attach it where the policy allows.")) } }
+                }
+                input type="hidden" id="refers-kind" value=(p.kind);
+                input type="hidden" id="refers-id" value=(p.id);
+            }
             div.grid {
                 div { label for="kode" { (l.t("Kode klasifikasi arsip", "Archive classification code")) }
                       input id="kode" name="kode" maxlength="20" pattern="[0-9A-Za-z][0-9A-Za-z.]*" placeholder="005";
@@ -279,7 +306,7 @@ async fn compose_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
                           input id="nomor" name="nomor" maxlength="100" placeholder="005/123/XI/2026"; }
                 }
                 div { label for="perihal" { (l.t("Perihal", "Subject")) }
-                      input id="perihal" name="perihal" required maxlength="300"; }
+                      input id="perihal" name="perihal" required maxlength="300" value=(start.as_ref().map_or("", |p| p.perihal.as_str())); }
                 div { label for="sifat" { (l.t("Sifat (klasifikasi)", "Classification")) }
                       select id="sifat" name="classification" required {
                         @for level in &levels {
@@ -293,7 +320,7 @@ async fn compose_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
                         @for u in ["biasa", "segera", "sangat_segera", "kilat"] { option value=(u) { (l.urgency(u)) } }
                       } }
                 div.wide { label for="kepada" { (l.t("Kepada (NIP, dipisah koma; NIP@simpul untuk simpul lain)", "To (NIPs, comma-separated; NIP@node for another node)")) }
-                      input id="kepada" name="recipients" required list="officials" autocomplete="off"; }
+                      input id="kepada" name="recipients" required list="officials" autocomplete="off" value=(start.as_ref().map_or("", |p| p.to.as_str())); }
                 div.wide { label for="tembusan" { (l.t("Tembusan", "Copies")) }
                       input id="tembusan" name="copies" list="officials" autocomplete="off"; }
                 div.wide { label for="isi" { (l.t("Isi surat (dijadikan PDF bertanda tangan dengan kode QR)", "Letter text (made a signed PDF with a QR code)")) }

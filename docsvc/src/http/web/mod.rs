@@ -14,6 +14,7 @@ mod letters;
 mod page;
 mod read;
 mod registers;
+mod thread;
 mod verify;
 
 use std::fmt::Write as _;

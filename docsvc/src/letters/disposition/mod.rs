@@ -80,6 +80,21 @@ pub struct Received {
     pub overdue: bool,
 }
 
+/// Now, to the microsecond: a disposisi and its reports within one second keep their order.
+pub(crate) fn now() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
+
 fn state_of(d: &Disposition, reports: &[&Report]) -> &'static str {
     if reports.iter().any(|r| r.state == "done") {
         "done"
@@ -127,28 +142,65 @@ async fn forged(node: &Node, letter: &str, row: &str) -> Error {
         .await
 }
 
-/// The officials a disposisi of letter `id` passed it to: access the policy adds to the
-/// letter's addressing. A row without the node's MAC grants nothing (fail closed; showing the
-/// chain reports it).
-pub async fn grants(node: &Node, id: &str) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for d in rows::of_letter(&node.store, id).await? {
-        if rows::holds(&node.store, &d)? {
-            out.push(d.to_nip);
+/// Whether a disposisi of letter `id` passed it to `official` while in their present agency:
+/// access the policy adds to the letter's addressing. A row without the node's MAC grants
+/// nothing and is an integrity incident.
+pub async fn granted(node: &Node, id: &str, official: &Official) -> Result<bool> {
+    let mut granted = false;
+    for d in rows::to_official_on(&node.store, id, &official.nip).await? {
+        if !rows::holds(&node.store, &d)? {
+            let _ = forged(node, id, &d.id).await;
+            continue;
         }
+        granted |= d.agency == official.agency;
     }
-    Ok(out)
+    Ok(granted)
 }
 
-/// The disposisi `nip` holds on letter `id` (MAC-checked), newest first.
-pub(crate) async fn held(node: &Node, id: &str, nip: &str) -> Result<Vec<Disposition>> {
+/// The disposisi `official` holds on letter `id` in their present agency (MAC-checked),
+/// newest first.
+pub(crate) async fn held(node: &Node, id: &str, official: &Official) -> Result<Vec<Disposition>> {
     let mut mine: Vec<Disposition> = checked(node, id)
         .await?
         .into_iter()
-        .filter(|d| d.to_nip == nip)
+        .filter(|d| d.to_nip == official.nip && d.agency == official.agency)
         .collect();
     mine.reverse();
     Ok(mine)
+}
+
+/// Whether disposisi `id` has a report, with the node's MAC, that says it is done.
+async fn done(node: &Node, letter: &str, id: &str) -> Result<bool> {
+    let mut done = false;
+    for r in rows::reports_of(&node.store, id).await? {
+        if !rows::report_holds(&node.store, &r)? {
+            return Err(forged(node, letter, &r.id).await);
+        }
+        done |= r.state == "done";
+    }
+    Ok(done)
+}
+
+/// Seals the notes and reports of letter `id` again to the current archive key of `level`
+/// where they are under another (after a reclassification or a key rotation); how many.
+pub async fn reseal_letter(node: &Node, id: &str, level: policies::Level) -> Result<u64> {
+    let mut n = 0;
+    for d in rows::of_letter(&node.store, id).await? {
+        let cipher = d.note.unwrap_or_default();
+        if let Some((c, k)) = sealed::reseal(node, level, cipher, &d.note_sha256, &d.key_id).await?
+        {
+            rows::set_note(&node.store, &d.id, &c, &k, &d.key_id).await?;
+            n += 1;
+        }
+    }
+    for r in rows::reports_of_letter(&node.store, id).await? {
+        let body = r.body.unwrap_or_default();
+        if let Some((c, k)) = sealed::reseal(node, level, body, &r.body_sha256, &r.key_id).await? {
+            rows::set_body(&node.store, &r.id, &c, &k, &r.key_id).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// How far down its chain each disposisi is (0 for one given by an addressee).
@@ -171,14 +223,21 @@ fn depths(all: &[Disposition]) -> HashMap<String, usize> {
         .collect()
 }
 
-/// The whole chain of disposisi on a letter the caller was allowed to read, oldest first,
-/// with notes and reports decrypted.
+/// The chain of disposisi inside the caller's agency on a letter they were allowed to read,
+/// oldest first, with notes and reports decrypted. Another agency's disposisi are its own
+/// business: not shown.
 pub async fn chain(
     node: &Node,
+    caller: &crate::officials::Caller,
     checked_letter: &crate::letters::documents::Checked,
 ) -> Result<Vec<Shown>> {
     let m = &checked_letter.manifest;
-    let mut all = checked(node, &m.id).await?;
+    let agency = &caller.official.agency;
+    let mut all: Vec<Disposition> = checked(node, &m.id)
+        .await?
+        .into_iter()
+        .filter(|d| &d.agency == agency)
+        .collect();
     if all.is_empty() {
         return Ok(Vec::new());
     }
@@ -191,7 +250,9 @@ pub async fn chain(
         if !rows::report_holds(&node.store, &r)? {
             return Err(forged(node, &m.id, &r.id).await);
         }
-        reports.entry(r.disposition_id.clone()).or_default().push(r);
+        if all.iter().any(|d| d.id == r.disposition_id) {
+            reports.entry(r.disposition_id.clone()).or_default().push(r);
+        }
     }
     let mut out = Vec::with_capacity(all.len());
     for d in all {
@@ -199,10 +260,10 @@ pub async fn chain(
         let refs: Vec<&Report> = mine.iter().collect();
         let state = state_of(&d, &refs);
         let plain_note =
-            sealed::open(node, m.classification, d.note.clone(), &d.note_sha256).await?;
+            sealed::open(node, d.note.clone().unwrap_or_default(), &d.note_sha256).await?;
         let mut shown_reports = Vec::with_capacity(mine.len());
         for r in mine {
-            shown_reports.push(report::shown(node, m.classification, r).await?);
+            shown_reports.push(report::shown(node, r).await?);
         }
         out.push(Shown {
             overdue: overdue(d.due.as_deref(), state),
@@ -309,7 +370,7 @@ mod tests {
             to_nip: "2".into(),
             instruction: "dijawab".into(),
             due: due.map(str::to_owned),
-            note: Vec::new(),
+            note: None,
             note_sha256: String::new(),
             key_id: String::new(),
             at: String::new(),

@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use policies::{Action, Decision, Level};
+use policies::{Action, Decision};
 use zeroize::Zeroizing;
 
 use super::{FileInfo, ShownReport, sealed};
@@ -13,7 +13,7 @@ use crate::letters::documents::{self, Checked, entry, forbidden, sign_as, signat
 use crate::node::Node;
 use crate::officials::Caller;
 use crate::store::dispositions::{self as rows, Report};
-use crate::{Error, Result, now_rfc3339};
+use crate::{Error, Result};
 
 /// The text's longest, in characters.
 const MAX_TEXT: usize = 4000;
@@ -93,7 +93,7 @@ pub async fn report(
 ) -> Result<String> {
     check(&n)?;
     let m = &checked.manifest;
-    let Some(d) = super::held(node, &m.id, &caller.official.nip)
+    let Some(d) = super::held(node, &m.id, &caller.official)
         .await?
         .into_iter()
         .find(|d| d.id == id)
@@ -103,7 +103,7 @@ pub async fn report(
             m.id
         )));
     };
-    if rows::is_done(&node.store, &d.id).await? {
+    if super::done(node, &m.id, &d.id).await? {
         return Err(Error::Conflict(format!("disposisi {id} is done")));
     }
     if !caller.stepped_up {
@@ -137,16 +137,16 @@ pub async fn report(
     };
     let plain =
         Zeroizing::new(serde_json::to_vec(&body).map_err(|e| Error::encode("a report", e))?);
-    let (cipher, key_id) = sealed::seal(node, m.classification, &plain)?;
+    let sealed = sealed::seal(node, m.classification, &plain)?;
     let mut r = Report {
         id: uuid::Uuid::new_v4().to_string(),
         disposition_id: d.id.clone(),
         nip: caller.official.nip.clone(),
         state: if n.done { "done" } else { "progress" }.into(),
-        body: Some(cipher),
-        body_sha256: sealed::sha256_hex(&plain),
-        key_id,
-        at: now_rfc3339(),
+        body: Some(sealed.cipher),
+        body_sha256: sealed.sha256,
+        key_id: sealed.key_id,
+        at: super::now(),
         signature: Vec::new(),
         mac: String::new(),
     };
@@ -180,7 +180,7 @@ pub async fn report(
     Ok(r.id)
 }
 
-async fn body(node: &Node, level: Level, r: Report) -> Result<sealed::Body> {
+async fn body(node: &Node, r: Report) -> Result<sealed::Body> {
     let cipher = r.body.unwrap_or_default();
     if cipher.is_empty() {
         return Err(Error::Gone(format!(
@@ -188,14 +188,14 @@ async fn body(node: &Node, level: Level, r: Report) -> Result<sealed::Body> {
             r.id
         )));
     }
-    let plain = sealed::open(node, level, cipher, &r.body_sha256).await?;
+    let plain = sealed::open(node, cipher, &r.body_sha256).await?;
     serde_json::from_slice(&plain).map_err(|e| Error::Integrity(format!("report {}: {e}", r.id)))
 }
 
 /// A report of a letter of `level`, decrypted for its chain.
-pub(super) async fn shown(node: &Node, level: Level, r: Report) -> Result<ShownReport> {
+pub(super) async fn shown(node: &Node, r: Report) -> Result<ShownReport> {
     let (id, nip, state, at) = (r.id.clone(), r.nip.clone(), r.state.clone(), r.at.clone());
-    let b = body(node, level, r).await?;
+    let b = body(node, r).await?;
     Ok(ShownReport {
         id,
         nip,
@@ -231,13 +231,14 @@ pub async fn file(
         .ok_or_else(missing)?;
     let d = rows::get(&node.store, &r.disposition_id)
         .await?
-        .filter(|d| d.document_id == letter.id)
+        // Another agency's disposisi are its own business.
+        .filter(|d| d.document_id == letter.id && d.agency == caller.official.agency)
         .ok_or_else(missing)?;
     if !rows::holds(&node.store, &d)? || !rows::report_holds(&node.store, &r)? {
         return Err(super::forged(node, &letter.id, &r.id).await);
     }
     documents::authorise(node, caller, Action::Export, checked).await?;
-    let b = body(node, letter.classification, r).await?;
+    let b = body(node, r).await?;
     let f = b.files.get(index).ok_or_else(missing)?;
     let bytes = Zeroizing::new(
         B64.decode(f.content.as_bytes())

@@ -16,36 +16,63 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
 }
 
-/// `plain` encrypted to the current archive key of `level`: the ciphertext and the key's id.
-pub(crate) fn seal(node: &Node, level: Level, plain: &[u8]) -> Result<(Vec<u8>, String)> {
+/// What [`seal`] made: the ciphertext, the archive key it is under, and the SHA-256 of the
+/// salted plaintext (the salt keeps a short note from being guessed from its hash).
+pub(crate) struct Sealed {
+    pub cipher: Vec<u8>,
+    pub key_id: String,
+    pub sha256: String,
+}
+
+const SALT: usize = 16;
+
+/// The current archive key of `level`: its id and recipient.
+fn archive(node: &Node, level: Level) -> Result<(String, Vec<age::x25519::Recipient>)> {
     let (ids, recipients) = wrap_set(node, &[], level)?;
     let key_id = ids
         .into_iter()
         .next()
         .ok_or_else(|| Error::KeyUnavailable(format!("no archive key of level {level}")))?;
+    Ok((key_id, recipients))
+}
+
+fn encrypt(recipients: &[age::x25519::Recipient], salted: &[u8]) -> Result<Vec<u8>> {
     let encryptor =
         age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
             .map_err(|e| Error::age("encrypting a disposisi", e))?;
-    let mut out = Vec::with_capacity(plain.len() + 256);
+    let mut out = Vec::with_capacity(salted.len() + 256);
     let mut w = encryptor
         .wrap_output(&mut out)
         .map_err(|e| Error::age("encrypting a disposisi", e))?;
-    w.write_all(plain)
+    w.write_all(salted)
         .and_then(|()| w.finish().map(|_| ()))
         .map_err(|e| Error::age("encrypting a disposisi", e))?;
-    Ok((out, key_id))
+    Ok(out)
 }
 
-/// Decrypts what [`seal`] made with the level's archive keys (on a blocking thread: the keys
-/// are in the keystore), checking it against the SHA-256 the MAC binds.
-pub(crate) async fn open(
-    node: &Node,
-    level: Level,
-    cipher: Vec<u8>,
-    sha256: &str,
-) -> Result<Zeroizing<Vec<u8>>> {
-    let identities = archive_identities(node, level)?;
-    let plain = tokio::task::spawn_blocking(move || -> Result<Zeroizing<Vec<u8>>> {
+/// `plain`, salted, encrypted to the current archive key of `level`.
+pub(crate) fn seal(node: &Node, level: Level, plain: &[u8]) -> Result<Sealed> {
+    let (key_id, recipients) = archive(node, level)?;
+    let mut salted = Zeroizing::new(vec![0u8; SALT]);
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salted[..])
+        .map_err(|_| Error::KeyUnavailable("no randomness for a salt".into()))?;
+    salted.extend_from_slice(plain);
+    Ok(Sealed {
+        cipher: encrypt(&recipients, &salted)?,
+        key_id,
+        sha256: sha256_hex(&salted),
+    })
+}
+
+/// Decrypts `cipher` with the archive keys of every level (a letter reclassified since is
+/// re-sealed after), on a blocking thread; checked against `sha256`.
+async fn decrypt(node: &Node, cipher: Vec<u8>, sha256: &str) -> Result<Zeroizing<Vec<u8>>> {
+    let identities: Vec<_> = Level::ALL
+        .iter()
+        .filter_map(|l| archive_identities(node, *l).ok())
+        .flatten()
+        .collect();
+    let salted = tokio::task::spawn_blocking(move || -> Result<Zeroizing<Vec<u8>>> {
         let bad = |e: &dyn std::fmt::Display| Error::Integrity(format!("a disposisi: {e}"));
         let d = age::Decryptor::new(&cipher[..]).map_err(|e| bad(&e))?;
         let mut r = d
@@ -57,12 +84,35 @@ pub(crate) async fn open(
     })
     .await
     .map_err(|e| Error::Integrity(format!("decrypting a disposisi: {e}")))??;
-    if sha256_hex(&plain) != sha256 {
+    if salted.len() < SALT || sha256_hex(&salted) != sha256 {
         return Err(Error::Integrity(
             "a disposisi's content does not match its hash".into(),
         ));
     }
-    Ok(plain)
+    Ok(salted)
+}
+
+/// What [`seal`] sealed, checked against the SHA-256 the MAC binds.
+pub(crate) async fn open(node: &Node, cipher: Vec<u8>, sha256: &str) -> Result<Zeroizing<Vec<u8>>> {
+    let salted = decrypt(node, cipher, sha256).await?;
+    Ok(Zeroizing::new(salted[SALT..].to_vec()))
+}
+
+/// `cipher` (under archive key `key_id`) sealed again to the current archive key of `level`,
+/// when that is another key: same salt, same hash.
+pub(crate) async fn reseal(
+    node: &Node,
+    level: Level,
+    cipher: Vec<u8>,
+    sha256: &str,
+    key_id: &str,
+) -> Result<Option<(Vec<u8>, String)>> {
+    let (current, recipients) = archive(node, level)?;
+    if current == key_id || cipher.is_empty() {
+        return Ok(None);
+    }
+    let salted = decrypt(node, cipher, sha256).await?;
+    Ok(Some((encrypt(&recipients, &salted)?, current)))
 }
 
 #[derive(Serialize)]

@@ -10,7 +10,7 @@ use super::{
     AWAITING, Created, DUAL_CONTROL, NewLetter, SENT, entry, forbidden, policy_document, sign_as,
     sign_pdf, signature_allowed, text_field, wrap_set,
 };
-use crate::crypto::envelope::{self, MANIFEST_FORMAT, Manifest, Part};
+use crate::crypto::envelope::{self, MANIFEST_FORMAT, Manifest, Part, Reference};
 use crate::crypto::signature::Kind;
 use crate::letters::register;
 use crate::letters::render::{self, Naskah};
@@ -47,6 +47,7 @@ pub struct Ingest<'a> {
     verification: Option<String>,
     /// The number taken from the agency's register, used when the letter commits.
     reserved: Option<register::Reserved>,
+    refers: Option<Reference>,
 }
 
 impl std::fmt::Debug for Ingest<'_> {
@@ -189,6 +190,8 @@ impl<'a> Ingest<'a> {
             ));
         }
         let dated = letter_date(&letter)?;
+        let refers =
+            crate::letters::thread::reference(node, &caller, letter.refers.as_ref()).await?;
         let (recipients, copies, remote) = addressees_logged(node, &caller, &letter).await?;
         let id = uuid::Uuid::new_v4().to_string();
         let mut ingest = Ingest {
@@ -207,6 +210,7 @@ impl<'a> Ingest<'a> {
             writer: None,
             verification: None,
             reserved: None,
+            refers,
             letter,
         };
         let draft = ingest.manifest(String::new());
@@ -378,6 +382,7 @@ impl<'a> Ingest<'a> {
             created_at,
             parts: self.parts.clone(),
             policy_version: self.node.policy.current().version().to_owned(),
+            refers: self.refers.clone(),
             reclassified: None,
         }
     }
@@ -635,6 +640,7 @@ impl<'a> Ingest<'a> {
                 created_at: &manifest.created_at,
                 policy_version: &manifest.policy_version,
                 wrapped_to: &wrapped_to,
+                refers_to: manifest.refers.as_ref().map(|r| r.id.as_str()),
             },
             if self.awaiting_approval {
                 AWAITING

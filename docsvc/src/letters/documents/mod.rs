@@ -56,6 +56,9 @@ pub struct NewLetter {
     /// The letter's date, YYYY-MM-DD; today when absent.
     #[serde(default)]
     pub dated: Option<String>,
+    /// The letter this one answers or passes on (one the writer may read).
+    #[serde(default)]
+    pub refers: Option<crate::letters::thread::NewReference>,
 }
 
 /// What a caller may see about a letter in a list.

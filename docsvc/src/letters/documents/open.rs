@@ -142,10 +142,11 @@ pub async fn decide(
     }
     let mut doc = policy_document(m, addressed_agencies(node, m).await?, &node.config.node_id);
     crate::letters::approvals::required(node, checked, &doc).await?;
-    if checked.state != AWAITING {
-        // Officials a disposisi passed the letter to (the MAC-checked rows only).
-        doc.grants
-            .extend(crate::letters::disposition::grants(node, &m.id).await?);
+    if checked.state != AWAITING
+        && crate::letters::disposition::granted(node, &m.id, &caller.official).await?
+    {
+        // A disposisi passed the letter to them (a MAC-checked row, in their agency).
+        doc.grants.push(caller.official.nip.clone());
     }
     if checked.state == AWAITING && may_approve(&caller.official, m) {
         // The second official reviews what they approve: an explicit grant while it waits.

@@ -518,6 +518,7 @@ async fn store_with(
             created_at: &m.created_at,
             policy_version: &m.policy_version,
             wrapped_to: &wrapped_to,
+            refers_to: m.refers.as_ref().map(|r| r.id.as_str()),
         },
     )
     .await?;
