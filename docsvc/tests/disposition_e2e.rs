@@ -227,7 +227,7 @@ fn web_report_and_bounds(node: &DevNode, dir: &Path) {
     let many: Vec<String> = (0..20)
         .flat_map(|i| ["-F".to_owned(), format!("x{i}=1")])
         .collect();
-    let mut args: Vec<&str> = vec!["-F", &csrf];
+    let mut args: Vec<&str> = vec!["-F", &csrf, "-F", "text=ada"];
     args.extend(many.iter().map(String::as_str));
     let r = siti.call(
         "POST",
@@ -235,6 +235,7 @@ fn web_report_and_bounds(node: &DevNode, dir: &Path) {
         &args,
     );
     assert_eq!(r.status, 400, "too many parts: {}", r.text());
+    assert!(r.text().contains("too many parts"), "{}", r.text());
     let r = siti.call(
         "POST",
         &path,
@@ -377,6 +378,15 @@ async fn a_disposisi_goes_down_two_levels_and_comes_back_done_on_postgres() {
     sandi_e2e::pg::drop_postgres(&name).await;
 }
 
+/// The archive key a letter's disposisi note is sealed to.
+async fn note_key(conn: &mut sqlx::AnyConnection, id: &str) -> String {
+    sqlx::query_scalar("SELECT key_id FROM dispositions WHERE document_id = $1")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+        .expect("the note's key")
+}
+
 async fn connect(db: &str) -> sqlx::AnyConnection {
     use sqlx::Connection as _;
     sqlx::any::install_default_drivers();
@@ -385,9 +395,10 @@ async fn connect(db: &str) -> sqlx::AnyConnection {
         .expect("the node's database")
 }
 
-/// A database writer adds joko as a reader of a letter (a new row, and a real row's MAC on a
-/// row naming him): he reads nothing, and the chain is refused as an integrity incident until
-/// the rows are gone.
+/// A database writer changes siti's disposisi to name joko: he reads nothing, siti neither while
+/// the row is forged, the chain is refused as an integrity incident (logged) until the row is
+/// set back. Then the letter is raised to RAHASIA, and its notes move to that level's archive
+/// key.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_writer_cannot_add_a_reader() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -397,7 +408,7 @@ async fn a_database_writer_cannot_add_a_reader() {
     let (node, id) = tokio::task::spawn_blocking(move || {
         let dewi = login(&node, DEWI);
         let budi = login(&node, BUDI);
-        let id = letter(&dewi, "rahasia", &[BUDI], &d);
+        let id = letter(&dewi, "terbatas", &[BUDI], &d);
         assert_eq!(give(&budi, &id, &[SITI], "diketahui", None).status, 201);
         (node, id)
     })
@@ -462,14 +473,26 @@ async fn a_database_writer_cannot_add_a_reader() {
         .execute(&mut conn)
         .await
         .expect("undo");
+    let key_before = note_key(&mut conn, &id).await;
+    let id3 = id.clone();
     tokio::task::spawn_blocking(move || {
         let budi = login(&node, BUDI);
-        assert_eq!(chain(&budi, &id).len(), 1, "the real chain reads again");
+        assert_eq!(chain(&budi, &id3).len(), 1, "the real chain reads again");
         let siti = login(&node, SITI);
-        assert_eq!(siti.get(&format!("/api/v1/documents/{id}")).status, 200);
+        assert_eq!(siti.get(&format!("/api/v1/documents/{id3}")).status, 200);
+        let dewi = login(&node, DEWI);
+        let r = dewi.post_json(
+            &format!("/api/v1/documents/{id3}/reclassify"),
+            &json!({ "classification": "rahasia" }),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(chain(&budi, &id3)[0]["note"], "Mohon segera.");
+        assert_eq!(siti.get(&format!("/api/v1/documents/{id3}")).status, 200);
     })
     .await
     .expect("undone");
+    let key_after = note_key(&mut conn, &id).await;
+    assert_ne!(key_before, key_after, "sealed again to the new level's key");
 }
 
 fn answer(from: &Client, kind: &str, of: &str, to: &[&str], dir: &Path) -> Response {

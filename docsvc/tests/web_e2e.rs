@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use fantoccini::{Client, ClientBuilder, Locator};
 
+mod browser;
+
 const BUDI: &str = "197501012000031001"; // dinkes, sangat_rahasia, approver
 const SITI: &str = "198002022005012002"; // dinkes, rahasia
 const AGUS: &str = "198503032010013003"; // dinkes, terbatas
@@ -44,37 +46,6 @@ struct Ui {
     shots: PathBuf,
     /// axe-core's script, run on every page the test takes a picture of.
     axe: String,
-}
-
-/// The axe-core version the accessibility check runs.
-const AXE: &str = "4.10.2";
-
-/// axe-core's browser script, installed from the npm registry into `target/` when missing.
-fn axe_script() -> String {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/axe-core-{AXE}"));
-    let script = dir.join("node_modules/axe-core/axe.min.js");
-    if !script.exists() {
-        require("npm");
-        std::fs::create_dir_all(&dir).expect("axe folder");
-        let out = Command::new("npm")
-            .args([
-                "install",
-                "--no-save",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-            ])
-            .arg(&dir)
-            .arg(format!("axe-core@{AXE}"))
-            .output()
-            .expect("npm");
-        assert!(
-            out.status.success(),
-            "npm install axe-core: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    std::fs::read_to_string(&script).expect("axe.min.js")
 }
 
 impl Ui {
@@ -157,31 +128,6 @@ impl Ui {
         assert!(png.starts_with(b"\x89PNG"), "a PNG");
         std::fs::write(self.shots.join(name), png).expect("save screenshot");
         self.accessible(name).await;
-    }
-
-    /// axe-core's check of the page in view (WCAG 2.1 A and AA rules): no serious or critical
-    /// finding. The script is handed in by WebDriver, which the page's CSP does not govern.
-    async fn accessible(&self, name: &str) {
-        self.c
-            .execute(&format!("{}\nreturn typeof axe;", self.axe), vec![])
-            .await
-            .expect("axe loads");
-        let found = self
-            .c
-            .execute_async(
-                "const done = arguments[arguments.length - 1];
-                 axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
-                   .then(r => done(JSON.stringify(r.violations
-                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
-                     .map(v => ({ id: v.id, impact: v.impact, help: v.help,
-                                  nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ')) })))))
-                   .catch(e => done('error: ' + e));",
-                vec![],
-            )
-            .await
-            .expect("axe runs");
-        let found = found.as_str().expect("axe's answer").to_owned();
-        assert_eq!(found, "[]", "accessibility of {name}: {found}");
     }
 
     async fn login(&self, nip: &str) {
@@ -400,7 +346,7 @@ async fn officials_write_sign_send_and_read_in_the_browser() {
         base: format!("https://{listen}"),
         creds,
         shots: screenshots(),
-        axe: axe_script(),
+        axe: browser::axe_script(),
     };
     let files = dir.path().join("files");
     std::fs::create_dir_all(&files).expect("files");
@@ -408,8 +354,9 @@ async fn officials_write_sign_send_and_read_in_the_browser() {
     a_rahasia_letter_from_budi_to_siti(&ui, &files).await;
     a_sangat_rahasia_letter_needs_joko(&ui, &files).await;
     a_letter_written_on_the_form_becomes_a_signed_pdf(&ui).await;
+    browser::a_draft_initialled_and_signed(&ui).await;
     refusals_say_why_in_both_languages(&ui).await;
-    every_page_is_accessible(&ui).await;
+    browser::every_page_is_accessible(&ui).await;
     ui.c.clone().close().await.expect("close the browser");
 }
 
@@ -461,126 +408,7 @@ async fn a_rahasia_letter_from_budi_to_siti(ui: &Ui, files: &Path) {
     siti_reads_it(ui, &id, perihal).await;
     fits_a_phone(ui).await;
     ui.logout().await;
-    disposisi_in_the_browser(ui, &id).await;
-}
-
-/// Siti passes the letter to Joko (Agus, TERBATAS, is offered disabled with the policy's
-/// reason); Joko finds it under Disposisi, opens it and reports it done.
-async fn disposisi_in_the_browser(ui: &Ui, id: &str) {
-    ui.login(SITI).await;
-    ui.open(id, SITI).await;
-    let form = ui.text("form.give").await;
-    assert!(form.contains("melebihi izin akses"), "{form}");
-    let agus =
-        ui.c.find(Locator::Css(&format!("input[name=to][value='{AGUS}']")))
-            .await
-            .expect("agus on the form");
-    assert!(
-        agus.attr("disabled").await.expect("attr").is_some(),
-        "agus cannot be chosen"
-    );
-    ui.click(&format!("input[name=to][value='{JOKO}']")).await;
-    ui.click("#disp-instruction option[value=ditindaklanjuti]")
-        .await;
-    ui.fill("#disp-note", "Mohon disiapkan bahan rapat.").await;
-    ui.fill("#disp-pin", &ui.pin(SITI)).await;
-    ui.click("form.give button[type=submit]").await;
-    ui.wait_url("?disposed=1").await;
-    assert!(
-        ui.text(".notice")
-            .await
-            .contains("Disposisi ditandatangani")
-    );
-    ui.c.execute(
-        "document.getElementById('disposisi').scrollIntoView();",
-        vec![],
-    )
-    .await
-    .expect("scroll");
-    ui.shot("disposisi.png").await;
-    ui.logout().await;
-
-    ui.login(JOKO).await;
-    let badge = ui.text("nav a[href='/ui/dispositions']").await;
-    assert!(badge.contains('1'), "a disposisi waits: {badge}");
-    ui.go("/ui/dispositions").await;
-    let row = ui.text("table.dispositions-table tbody tr").await;
-    assert!(
-        row.contains("Siti Rahmawati") && row.contains("Belum dibaca"),
-        "{row}"
-    );
-    ui.shot("disposisi-list.png").await;
-    ui.open(id, JOKO).await;
-    ui.fill("form.report textarea", "Bahan rapat sudah disiapkan.")
-        .await;
-    ui.click("form.report input[name=done]").await;
-    ui.fill("form.report input[name=pin]", &ui.pin(JOKO)).await;
-    ui.click("form.report button[type=submit]").await;
-    ui.wait_url("?reported=1").await;
-    let chain = ui.text("ul.chain").await;
-    assert!(
-        chain.contains("Selesai") && chain.contains("Bahan rapat sudah disiapkan."),
-        "{chain}"
-    );
-    ui.c.execute(
-        "document.getElementById('disposisi').scrollIntoView();",
-        vec![],
-    )
-    .await
-    .expect("scroll");
-    ui.shot("disposisi-done.png").await;
-    ui.click("a.lang").await;
-    let chain = ui.text("ul.chain").await;
-    assert!(
-        chain.contains("Done") && chain.contains("For action"),
-        "{chain}"
-    );
-    ui.c.execute(
-        "document.getElementById('disposisi').scrollIntoView();",
-        vec![],
-    )
-    .await
-    .expect("scroll");
-    ui.shot("disposisi-done-en.png").await;
-    ui.click("a.lang").await;
-    ui.wait_text("#disp-title", "Disposisi").await;
-    ui.logout().await;
-}
-
-/// Every page each role uses passes the accessibility check, in both languages.
-async fn every_page_is_accessible(ui: &Ui) {
-    let pages: [(&str, &[&str]); 4] = [
-        (
-            BUDI,
-            &[
-                "/ui/inbox",
-                "/ui/outbox",
-                "/ui/compose",
-                "/ui/approvals",
-                "/ui/dispositions",
-                "/ui/delegations",
-                "/ui/account",
-            ],
-        ),
-        (SITI, &["/ui/registers", "/ui/registers?book=agenda"]),
-        (MAYA, &["/ui/admin"]),
-        (HENDRA, &["/ui/audit"]),
-    ];
-    for (nip, paths) in pages {
-        ui.login(nip).await;
-        for lang in ["en", "id"] {
-            ui.go(&format!("/ui/lang/{lang}?next=/ui/inbox")).await;
-            for path in paths {
-                ui.go(path).await;
-                ui.accessible(&format!("{path} ({lang}, {nip})")).await;
-            }
-        }
-        ui.logout().await;
-    }
-    for path in ["/ui/login", "/verifikasi"] {
-        ui.go(path).await;
-        ui.accessible(path).await;
-    }
+    browser::disposisi_in_the_browser(ui, &id).await;
 }
 
 /// Siti: unread in her inbox, then read with the banner and her watermark.

@@ -31,8 +31,12 @@ CREATE TABLE disposition_reports (
     disposition_id TEXT NOT NULL,
     nip TEXT NOT NULL,
     state TEXT NOT NULL,
+    -- The text and the files' names (shown on the chain) apart from the files themselves
+    -- (read only when one is downloaded).
     body BLOB NOT NULL,
     body_sha256 TEXT NOT NULL,
+    files BLOB NOT NULL,
+    files_sha256 TEXT NOT NULL,
     key_id TEXT NOT NULL,
     at TEXT NOT NULL,
     signature BLOB NOT NULL,

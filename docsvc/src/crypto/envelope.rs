@@ -90,6 +90,29 @@ pub struct Reference {
     pub nomor: String,
 }
 
+impl Reference {
+    /// What any node accepts: a known kind, an id and a nomor of bounded length, not the
+    /// letter itself.
+    pub fn check(&self, letter: &str) -> std::result::Result<(), String> {
+        let printable = |s: &str, max: usize| {
+            !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
+        };
+        if self.kind != "reply" && self.kind != "forward" {
+            return Err("refers.kind is reply or forward".into());
+        }
+        let id_ok = self.id.len() <= 64
+            && !self.id.is_empty()
+            && self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !id_ok || self.id == letter || !printable(&self.nomor, 100) {
+            return Err("refers names no letter".into());
+        }
+        Ok(())
+    }
+}
+
 /// How a version came from the one before it: who changed the classification, from what, why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -200,7 +200,12 @@ pub async fn reclassify(
         .await?;
     // The disposisi's notes and reports now go under the new level's archive key (they still
     // open meanwhile: every level's archive key is tried).
-    crate::letters::disposition::reseal_letter(node, &new.id, new.classification).await?;
+    if let Err(e) =
+        crate::letters::disposition::reseal_letter(node, &new.id, new.classification).await
+    {
+        // The reclassification stands; the next `docsvc rewrap` seals them again.
+        tracing::error!(document = %new.id, "disposisi not sealed again: {e}");
+    }
     Ok(Created {
         state: checked.state,
         manifest: new,

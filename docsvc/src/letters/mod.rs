@@ -6,6 +6,7 @@ pub mod content;
 pub mod copies;
 pub mod disposition;
 pub mod documents;
+pub mod draft;
 pub mod incidents;
 pub mod lifecycle;
 pub mod register;

@@ -187,6 +187,7 @@ pub async fn retired_unused(node: &Node, layout: &Layout) -> Result<Vec<hsm_shim
     }
     // Disposisi notes and reports are encrypted to the archive key current when written.
     used.extend(crate::store::dispositions::key_ids(&node.store).await?);
+    used.extend(crate::store::drafts::key_ids(&node.store).await?);
     Ok(nk
         .retired_archive
         .iter()

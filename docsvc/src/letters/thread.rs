@@ -3,7 +3,7 @@
 //! shows each reader only the letters the policy lets them read (a forward gives its recipients
 //! no access to the letter it passes on).
 
-use policies::Action;
+use policies::{Action, Level};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -15,7 +15,7 @@ use crate::store::documents as rows;
 use crate::{Error, Result};
 
 /// At most this many answers are shown on a letter.
-const MAX_ANSWERS: i64 = 50;
+const MAX_ANSWERS: i64 = 20;
 
 /// The letter a new one answers or passes on, as its writer names it.
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
@@ -71,10 +71,14 @@ pub async fn reference(
     }
     let checked = match documents::load_checked(node, &given.id).await {
         Ok(c) => c,
-        Err(Error::NotFound(_) | Error::Gone(_)) => return Err(unknown()),
+        Err(Error::NotFound(_) | Error::Gone(_) | Error::Integrity(_)) => {
+            return Err(unknown());
+        }
         Err(e) => return Err(e),
     };
-    if !readable(node, caller, &checked).await? {
+    // Only a letter that went out: one held for approval is not named anywhere yet.
+    let out = checked.state == documents::SENT || checked.state == "received";
+    if !out || !readable(node, caller, &checked).await? {
         return Err(unknown());
     }
     Ok(Some(Reference {
@@ -113,12 +117,9 @@ pub async fn thread(node: &Node, caller: &Caller, checked: &Checked) -> Result<T
     let m = &checked.manifest;
     let refers = match &m.refers {
         None => None,
-        Some(r) => Some(match documents::load_checked(node, &r.id).await {
-            Ok(c) => {
-                let may = readable(node, caller, &c).await?;
-                linked(&c, &r.kind, may)
-            }
-            Err(Error::NotFound(_) | Error::Gone(_) | Error::Integrity(_)) => Linked {
+        Some(r) => {
+            // Named as this letter's signer named it; more only where the reader may open it.
+            let by_name = Linked {
                 id: r.id.clone(),
                 kind: r.kind.clone(),
                 nomor: r.nomor.clone(),
@@ -126,16 +127,32 @@ pub async fn thread(node: &Node, caller: &Caller, checked: &Checked) -> Result<T
                 originator_name: None,
                 dated: None,
                 readable: false,
-            },
-            Err(e) => return Err(e),
-        }),
+            };
+            Some(match documents::load_checked(node, &r.id).await {
+                Ok(c) if readable(node, caller, &c).await.unwrap_or(false) => {
+                    linked(&c, &r.kind, true)
+                }
+                Ok(_) | Err(Error::NotFound(_) | Error::Gone(_)) => by_name,
+                Err(Error::Integrity(why)) => {
+                    incident(node, caller, &r.id, why).await?;
+                    by_name
+                }
+                Err(e) => return Err(e),
+            })
+        }
     };
     let mut answers = Vec::new();
-    for id in rows::referring(&node.store, &m.id, MAX_ANSWERS).await? {
+    let me = &caller.official.nip;
+    for id in rows::referring(&node.store, &m.id, me, MAX_ANSWERS).await? {
         // A letter that does not check, or whose signed manifest names another letter (the
         // column changed in the database), is no answer of this one.
-        let Ok(c) = documents::load_checked(node, &id).await else {
-            continue;
+        let c = match documents::load_checked(node, &id).await {
+            Ok(c) => c,
+            Err(Error::Integrity(why)) => {
+                incident(node, caller, &id, why).await?;
+                continue;
+            }
+            Err(_) => continue,
         };
         let Some(kind) = c
             .manifest
@@ -146,11 +163,29 @@ pub async fn thread(node: &Node, caller: &Caller, checked: &Checked) -> Result<T
         else {
             continue;
         };
-        if readable(node, caller, &c).await? {
+        // One answer that cannot be judged (its approval row gone, say) hides only itself.
+        if readable(node, caller, &c).await.unwrap_or(false) {
             answers.push(linked(&c, &kind, true));
         }
     }
     Ok(Thread { refers, answers })
+}
+
+/// Logs an integrity failure a thread came upon as an incident about that letter.
+async fn incident(node: &Node, caller: &Caller, id: &str, why: String) -> Result<()> {
+    crate::node::log_alone(
+        node,
+        &crate::audit::Entry::event(
+            caller.actor(),
+            "integrity_incident",
+            "error",
+            why,
+            node.policy.current().version(),
+            caller.client.clone(),
+        )
+        .about(id),
+    )
+    .await
 }
 
 /// What the compose page fills in for a reply or forward of letter `id`.
@@ -160,6 +195,8 @@ pub struct Prefill {
     pub id: String,
     pub nomor: String,
     pub perihal: String,
+    /// The letter's level: where the form starts.
+    pub classification: Level,
     /// A reply goes to the originator (`NIP@node` when on another node); a forward to whom
     /// the writer chooses.
     pub to: String,
@@ -183,10 +220,16 @@ pub async fn prefill(node: &Node, caller: &Caller, kind: &str, id: &str) -> Resu
         format!("{}@{}", m.originator, m.node)
     };
     Ok(Prefill {
+        // A forward's recipients may not read the original: its subject is not carried over.
+        perihal: if kind == "forward" {
+            String::new()
+        } else {
+            m.perihal
+        },
+        classification: m.classification,
         kind: r.kind,
         id: r.id,
         nomor: r.nomor,
-        perihal: m.perihal,
         to,
     })
 }

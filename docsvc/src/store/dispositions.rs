@@ -4,7 +4,7 @@
 
 use sqlx::FromRow;
 
-use super::{Store, Tx};
+use super::{Backend, Store, Tx};
 use crate::Result;
 
 /// A disposisi as stored.
@@ -39,6 +39,9 @@ pub struct Report {
     /// Not read where only the state is wanted.
     pub body: Option<Vec<u8>>,
     pub body_sha256: String,
+    /// Read only for a download.
+    pub files: Option<Vec<u8>>,
+    pub files_sha256: String,
     pub key_id: String,
     pub at: String,
     pub signature: Vec<u8>,
@@ -59,6 +62,7 @@ fn fields(d: &Disposition) -> Vec<Vec<u8>> {
         d.instruction.as_bytes().to_vec(),
         super::integrity::opt(d.due.as_deref()),
         d.note_sha256.as_bytes().to_vec(),
+        d.key_id.as_bytes().to_vec(),
         d.at.as_bytes().to_vec(),
         ring::digest::digest(&ring::digest::SHA256, &d.signature)
             .as_ref()
@@ -73,6 +77,8 @@ fn report_fields(r: &Report) -> Vec<Vec<u8>> {
         r.nip.as_bytes().to_vec(),
         r.state.as_bytes().to_vec(),
         r.body_sha256.as_bytes().to_vec(),
+        r.files_sha256.as_bytes().to_vec(),
+        r.key_id.as_bytes().to_vec(),
         r.at.as_bytes().to_vec(),
         ring::digest::digest(&ring::digest::SHA256, &r.signature)
             .as_ref()
@@ -100,8 +106,8 @@ pub fn report_holds(store: &Store, r: &Report) -> Result<bool> {
 
 const COLUMNS: &str = "id, document_id, parent_id, agency, from_nip, to_nip, instruction, due, \
      note, note_sha256, key_id, at, signature, mac, read_at";
-const REPORT_COLUMNS: &str =
-    "id, disposition_id, nip, state, body, body_sha256, key_id, at, signature, mac";
+const REPORT_COLUMNS: &str = "id, disposition_id, nip, state, body, body_sha256, files, \
+     files_sha256, key_id, at, signature, mac";
 
 /// Writes `d` with the node's MAC (whatever `d.mac` and `d.read_at` hold).
 pub async fn insert(tx: &mut Tx, store: &Store, d: &Disposition) -> Result<()> {
@@ -136,7 +142,7 @@ pub async fn insert_report(tx: &mut Tx, store: &Store, r: &Report) -> Result<()>
         .mac(REPORT_DOMAIN, &refs(&report_fields(r)))?;
     sqlx::query(&format!(
         "INSERT INTO disposition_reports ({REPORT_COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     ))
     .bind(&r.id)
     .bind(&r.disposition_id)
@@ -144,6 +150,8 @@ pub async fn insert_report(tx: &mut Tx, store: &Store, r: &Report) -> Result<()>
     .bind(&r.state)
     .bind(&r.body)
     .bind(&r.body_sha256)
+    .bind(&r.files)
+    .bind(&r.files_sha256)
     .bind(&r.key_id)
     .bind(&r.at)
     .bind(&r.signature)
@@ -157,13 +165,21 @@ pub async fn insert_report(tx: &mut Tx, store: &Store, r: &Report) -> Result<()>
 /// it to 20 is 400): more is refused rather than cut silently.
 pub const MAX_PER_LETTER: i64 = 1000;
 
-/// The disposisi of letter `id`, oldest first (at most [`MAX_PER_LETTER`] + 1).
-pub async fn of_letter(store: &Store, id: &str) -> Result<Vec<Disposition>> {
+/// The disposisi of letter `id` given in `agency` (or in any), oldest first, at most
+/// [`MAX_PER_LETTER`] + 1 of one agency.
+pub async fn of_letter(store: &Store, id: &str, agency: Option<&str>) -> Result<Vec<Disposition>> {
+    let limit = if agency.is_some() {
+        MAX_PER_LETTER + 1
+    } else {
+        i64::MAX
+    };
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM dispositions WHERE document_id = $1 ORDER BY at, id LIMIT $2"
+        "SELECT {COLUMNS} FROM dispositions WHERE document_id = $1 \
+         AND ($2 IS NULL OR agency = $2) ORDER BY at, id LIMIT $3"
     ))
     .bind(id)
-    .bind(MAX_PER_LETTER + 1)
+    .bind(agency)
+    .bind(limit)
     .fetch_all(store.reader())
     .await?)
 }
@@ -181,52 +197,82 @@ pub async fn to_official_on(store: &Store, id: &str, nip: &str) -> Result<Vec<Di
     .await?)
 }
 
-/// How many disposisi letter `id` has, inside the transaction that adds more.
-pub async fn count_on(tx: &mut Tx, id: &str) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM dispositions WHERE document_id = $1")
+/// How many disposisi `agency` gave on letter `id`, inside the transaction that adds more:
+/// on PostgreSQL the letter's row is locked first, so concurrent givers count in turn (SQLite
+/// has one writer).
+pub async fn count_on(tx: &mut Tx, backend: Backend, id: &str, agency: &str) -> Result<i64> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT id FROM documents WHERE id = $1 FOR UPDATE")
             .bind(id)
-            .fetch_one(&mut **tx)
-            .await?,
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM dispositions WHERE document_id = $1 AND agency = $2",
     )
+    .bind(id)
+    .bind(agency)
+    .fetch_one(&mut **tx)
+    .await?)
 }
 
 /// The reports on disposisi `id`, without their bodies.
 pub async fn reports_of(store: &Store, id: &str) -> Result<Vec<Report>> {
     Ok(sqlx::query_as(
-        "SELECT id, disposition_id, nip, state, NULL AS body, body_sha256, key_id, at, \
-         signature, mac FROM disposition_reports WHERE disposition_id = $1 ORDER BY at, id \
-         LIMIT 1000",
+        "SELECT id, disposition_id, nip, state, NULL AS body, body_sha256, NULL AS files, \
+         files_sha256, key_id, at, signature, mac FROM disposition_reports \
+         WHERE disposition_id = $1 ORDER BY at, id LIMIT 1000",
     )
     .bind(id)
     .fetch_all(store.reader())
     .await?)
 }
 
-/// Replaces a note's ciphertext (re-sealed to another archive key) if it is still under `old`.
-pub async fn set_note(store: &Store, id: &str, note: &[u8], key: &str, old: &str) -> Result<()> {
-    sqlx::query("UPDATE dispositions SET note = $2, key_id = $3 WHERE id = $1 AND key_id = $4")
-        .bind(id)
-        .bind(note)
-        .bind(key)
-        .bind(old)
-        .execute(store.pool())
-        .await?;
-    Ok(())
-}
-
-/// Replaces a report's ciphertext (re-sealed) if it is still under `old`.
-pub async fn set_body(store: &Store, id: &str, body: &[u8], key: &str, old: &str) -> Result<()> {
+/// Replaces a note's ciphertext and key (sealed again to another archive key), with a new
+/// MAC, if the row is still under `old_key`.
+pub async fn set_note(store: &Store, d: &Disposition, old_key: &str) -> Result<()> {
+    let mac = store.integrity().mac(DOMAIN, &refs(&fields(d)))?;
     sqlx::query(
-        "UPDATE disposition_reports SET body = $2, key_id = $3 WHERE id = $1 AND key_id = $4",
+        "UPDATE dispositions SET note = $2, key_id = $3, mac = $4 WHERE id = $1 AND key_id = $5",
     )
-    .bind(id)
-    .bind(body)
-    .bind(key)
-    .bind(old)
+    .bind(&d.id)
+    .bind(d.note.as_deref())
+    .bind(&d.key_id)
+    .bind(mac)
+    .bind(old_key)
     .execute(store.pool())
     .await?;
     Ok(())
+}
+
+/// Replaces a report's ciphertexts and key, with a new MAC, if it is still under `old_key`.
+pub async fn set_report(store: &Store, r: &Report, old_key: &str) -> Result<()> {
+    let mac = store
+        .integrity()
+        .mac(REPORT_DOMAIN, &refs(&report_fields(r)))?;
+    sqlx::query(
+        "UPDATE disposition_reports SET body = $2, files = $3, key_id = $4, mac = $5 \
+         WHERE id = $1 AND key_id = $6",
+    )
+    .bind(&r.id)
+    .bind(r.body.as_deref())
+    .bind(r.files.as_deref())
+    .bind(&r.key_id)
+    .bind(mac)
+    .bind(old_key)
+    .execute(store.pool())
+    .await?;
+    Ok(())
+}
+
+/// How many reports disposisi `id` has.
+pub async fn report_count(store: &Store, id: &str) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM disposition_reports WHERE disposition_id = $1")
+            .bind(id)
+            .fetch_one(store.reader())
+            .await?,
+    )
 }
 
 pub async fn get(store: &Store, id: &str) -> Result<Option<Disposition>> {
@@ -263,16 +309,32 @@ pub async fn to_official(store: &Store, nip: &str, limit: i64) -> Result<Vec<Rec
     .await?)
 }
 
-/// The reports on the disposisi of letter `id`, oldest first.
-pub async fn reports_of_letter(store: &Store, id: &str) -> Result<Vec<Report>> {
+/// The reports on `agency`'s disposisi of letter `id`, oldest first, without their files.
+pub async fn reports_of_letter(store: &Store, id: &str, agency: &str) -> Result<Vec<Report>> {
     Ok(sqlx::query_as(
-        "SELECT r.id, r.disposition_id, r.nip, r.state, r.body, r.body_sha256, r.key_id, r.at, \
-         r.signature, r.mac FROM disposition_reports r \
-         JOIN dispositions d ON d.id = r.disposition_id WHERE d.document_id = $1 \
-         ORDER BY r.at, r.id LIMIT $2",
+        "SELECT r.id, r.disposition_id, r.nip, r.state, r.body, r.body_sha256, NULL AS files, \
+         r.files_sha256, r.key_id, r.at, r.signature, r.mac FROM disposition_reports r \
+         JOIN dispositions d ON d.id = r.disposition_id \
+         WHERE d.document_id = $1 AND d.agency = $2 ORDER BY r.at, r.id LIMIT $3",
     )
     .bind(id)
+    .bind(agency)
     .bind(MAX_PER_LETTER * 4)
+    .fetch_all(store.reader())
+    .await?)
+}
+
+/// Every report on letter `id` with its bytes (for sealing them again), at most 100 at a time
+/// after report `after`.
+pub async fn reports_to_reseal(store: &Store, id: &str, after: &str) -> Result<Vec<Report>> {
+    Ok(sqlx::query_as(
+        "SELECT r.id, r.disposition_id, r.nip, r.state, r.body, r.body_sha256, r.files, \
+         r.files_sha256, r.key_id, r.at, r.signature, r.mac FROM disposition_reports r \
+         JOIN dispositions d ON d.id = r.disposition_id \
+         WHERE d.document_id = $1 AND r.id > $2 ORDER BY r.id LIMIT 100",
+    )
+    .bind(id)
+    .bind(after)
     .fetch_all(store.reader())
     .await?)
 }
@@ -280,8 +342,8 @@ pub async fn reports_of_letter(store: &Store, id: &str) -> Result<Vec<Report>> {
 /// The reports, without their bodies, on the newest `limit` disposisi `nip` received.
 pub async fn report_states(store: &Store, nip: &str, limit: i64) -> Result<Vec<Report>> {
     Ok(sqlx::query_as(
-        "SELECT id, disposition_id, nip, state, NULL AS body, body_sha256, key_id, at, \
-         signature, mac FROM disposition_reports WHERE disposition_id IN \
+        "SELECT id, disposition_id, nip, state, NULL AS body, body_sha256, NULL AS files, \
+         files_sha256, key_id, at, signature, mac FROM disposition_reports WHERE disposition_id IN \
          (SELECT id FROM dispositions WHERE to_nip = $1 ORDER BY at DESC, id DESC LIMIT $2) \
          ORDER BY at, id",
     )
@@ -348,7 +410,7 @@ pub async fn shred(tx: &mut Tx, id: &str) -> Result<()> {
         .execute(&mut **tx)
         .await?;
     sqlx::query(
-        "UPDATE disposition_reports SET body = $2 WHERE disposition_id IN \
+        "UPDATE disposition_reports SET body = $2, files = $2 WHERE disposition_id IN \
          (SELECT id FROM dispositions WHERE document_id = $1)",
     )
     .bind(id)

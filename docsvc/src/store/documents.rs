@@ -341,13 +341,17 @@ pub async fn destruction(store: &Store, id: &str) -> Result<Option<DestructionRo
     .await?)
 }
 
-/// The letters that name letter `id` as the one they answer or pass on, oldest first (their
-/// manifests have the last word: the column is only where to look).
-pub async fn referring(store: &Store, id: &str, limit: i64) -> Result<Vec<String>> {
+/// The letters that name letter `id` as the one they answer or pass on and that `nip` wrote
+/// or is addressed by, oldest first (their manifests have the last word: the column is only
+/// where to look).
+pub async fn referring(store: &Store, id: &str, nip: &str, limit: i64) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(
-        "SELECT id FROM documents WHERE refers_to = $1 ORDER BY created_at, id LIMIT $2",
+        "SELECT d.id FROM documents d WHERE d.refers_to = $1 AND (d.originator = $2 OR \
+         EXISTS (SELECT 1 FROM addressees a WHERE a.document_id = d.id AND a.nip = $2)) \
+         ORDER BY d.created_at, d.id LIMIT $3",
     )
     .bind(id)
+    .bind(nip)
     .bind(limit)
     .fetch_all(store.reader())
     .await?)

@@ -12,6 +12,7 @@ pub mod delegations;
 pub mod deliveries;
 pub mod dispositions;
 pub mod documents;
+pub mod drafts;
 pub mod integrity;
 pub mod network_state;
 pub mod official_changes;

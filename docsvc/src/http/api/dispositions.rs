@@ -213,6 +213,10 @@ pub(crate) async fn report_form(
             _ => other.push((name, value)),
         }
     }
+    if let (0, Some(check)) = (parts, first) {
+        // Not even the token: refused as a form without it.
+        check("", "")?;
+    }
     Ok((n, other))
 }
 

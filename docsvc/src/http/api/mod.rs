@@ -26,6 +26,7 @@ mod audit;
 mod copies;
 mod delegations;
 pub(crate) mod dispositions;
+mod drafts;
 mod enrolment;
 mod health;
 mod letters;
@@ -173,6 +174,10 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(dispositions::report_disposition))
         .routes(routes!(dispositions::report_file))
         .routes(routes!(threads::document_thread))
+        .routes(routes!(drafts::create_draft, drafts::list_drafts))
+        .routes(routes!(drafts::get_draft, drafts::revise_draft))
+        .routes(routes!(drafts::draft_step))
+        .routes(routes!(drafts::correct_draft))
         .routes(routes!(network::network_hello))
         .routes(routes!(network::network_official))
         .routes(routes!(network::network_letters))

@@ -261,7 +261,7 @@ pub(super) async fn give(
 }
 
 /// A posted form's fields, wiped when dropped (the PIN is among them).
-struct Fields(Vec<(String, String)>);
+pub(super) struct Fields(pub(super) Vec<(String, String)>);
 
 impl Drop for Fields {
     fn drop(&mut self) {
@@ -272,7 +272,7 @@ impl Drop for Fields {
     }
 }
 
-fn wrong_pin() -> Error {
+pub(super) fn wrong_pin() -> Error {
     Error::Forbidden {
         alasan: "ditolak: PIN salah".into(),
         reason: "denied: wrong PIN".into(),

@@ -311,7 +311,7 @@ async fn compose_page(node: &Node, v: &Viewer, q: &ComposeQuery) -> Result<Respo
                       select id="sifat" name="classification" required {
                         @for level in &levels {
                             @let h = policy.handling().get(*level);
-                            option value=(level.as_str()) { (match l { Lang::Id => &h.label_id, Lang::En => &h.label_en }) }
+                            option value=(level.as_str()) selected[start.as_ref().is_some_and(|p| p.classification == *level)] { (match l { Lang::Id => &h.label_id, Lang::En => &h.label_en }) }
                         }
                       }
                       small { (l.t("Hanya tingkat yang boleh Anda buat.", "Only the levels you may write.")) } }

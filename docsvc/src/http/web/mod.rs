@@ -8,6 +8,7 @@ mod admin;
 mod admin_forms;
 mod delegations;
 mod disposition;
+mod drafts;
 mod enrol;
 mod i18n;
 mod letters;
@@ -104,6 +105,10 @@ pub fn routes() -> Router<App> {
         .route("/ui/audit", get(admin::audit))
         .route("/ui/registers", get(registers::registers))
         .route("/ui/dispositions", get(disposition::list))
+        .route("/ui/drafts", get(drafts::list).post(drafts::create))
+        .route("/ui/drafts/new", get(drafts::new))
+        .route("/ui/drafts/{id}", get(drafts::show))
+        .route("/ui/drafts/{id}/{step}", post(drafts::step))
         .route("/ui/letters/{id}/dispositions", post(disposition::give))
         .route("/ui/dispositions/{id}/reports", post(disposition::report))
         .layer(middleware::from_fn(headers))
@@ -214,9 +219,9 @@ pub struct Viewer {
     pub lang: Lang,
     /// The page asked for (path and query): where the language switch comes back to.
     pub path: String,
-    /// Unread letters, approvals and disposisi waiting for the viewer: the counts on every
-    /// page.
-    pub waiting: (i64, i64, i64),
+    /// Unread letters, approvals, disposisi and drafts waiting for the viewer: the counts on
+    /// every page.
+    pub waiting: (i64, i64, i64, i64),
 }
 
 impl std::ops::Deref for Viewer {
@@ -264,7 +269,7 @@ impl FromRequestParts<App> for Viewer {
             Ok(actor) => Ok(Viewer {
                 // A count that cannot be read is left out, not a failed page.
                 waiting: if node.is_sealed() {
-                    (0, 0, 0)
+                    (0, 0, 0, 0)
                 } else {
                     let (unread, approvals) =
                         crate::letters::documents::waiting(node, &actor.official)
@@ -273,7 +278,10 @@ impl FromRequestParts<App> for Viewer {
                     let disposisi = crate::letters::disposition::waiting(node, &actor.official.nip)
                         .await
                         .unwrap_or(0);
-                    (unread, approvals, disposisi)
+                    let drafts = crate::letters::draft::waiting(node, &actor.official)
+                        .await
+                        .unwrap_or(0);
+                    (unread, approvals, disposisi, drafts)
                 },
                 actor,
                 lang,

@@ -37,6 +37,7 @@ pub(super) fn frame(
                             (link("/ui/outbox", l.t("Kotak keluar", "Outbox"), here))
                             (counted("/ui/dispositions", l.t("Disposisi", "Disposisi"), here, v.waiting.2, l.t("menunggu", "waiting")))
                             (link("/ui/compose", l.t("Tulis surat", "Write a letter"), here))
+                            (counted("/ui/drafts", l.t("Konsep", "Drafts"), here, v.waiting.3, l.t("menunggu", "waiting")))
                             (link("/ui/delegations", l.t("Delegasi", "Delegations"), here))
                             (link("/ui/account", l.t("Akun", "Account"), here))
                             @if v.official.has_role("approver") {

@@ -133,7 +133,8 @@ pub async fn may_give(node: &Node, caller: &Caller, checked: &Checked) -> Result
     match standing(node, caller, checked).await {
         Ok(_) => Ok(true),
         // A forged row of theirs (an incident already logged) offers nothing.
-        Err(Error::Forbidden { .. } | Error::Integrity(_)) => Ok(false),
+        // As a letter past the most disposisi it takes: shown, not given further.
+        Err(Error::Forbidden { .. } | Error::Integrity(_) | Error::Conflict(_)) => Ok(false),
         Err(e) => Err(e),
     }
 }
@@ -334,9 +335,14 @@ pub async fn dispose(
         ..read
     };
     let mut tx = node.store.begin().await?;
-    if rows::count_on(&mut tx, &m.id).await? + i64::try_from(made.len()).unwrap_or(i64::MAX)
-        > rows::MAX_PER_LETTER
-    {
+    let given_here = rows::count_on(
+        &mut tx,
+        node.store.backend(),
+        &m.id,
+        &caller.official.agency,
+    )
+    .await?;
+    if given_here + i64::try_from(made.len()).unwrap_or(i64::MAX) > rows::MAX_PER_LETTER {
         return Err(Error::Conflict(format!(
             "letter {} has {} disposisi, the most one letter takes",
             m.id,

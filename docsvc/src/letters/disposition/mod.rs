@@ -6,7 +6,7 @@
 
 mod give;
 mod report;
-mod sealed;
+pub(crate) mod sealed;
 
 use std::collections::HashMap;
 
@@ -112,9 +112,10 @@ fn overdue(due: Option<&str>, state: &str) -> bool {
     state != "done" && due.is_some_and(|d| d < today.as_str())
 }
 
-/// The disposisi of letter `id` whose MAC holds; a row that does not is an integrity incident.
-async fn checked(node: &Node, id: &str) -> Result<Vec<Disposition>> {
-    let all = rows::of_letter(&node.store, id).await?;
+/// `agency`'s disposisi of letter `id`, each with the node's MAC; a row without is an
+/// integrity incident.
+async fn checked(node: &Node, id: &str, agency: &str) -> Result<Vec<Disposition>> {
+    let all = rows::of_letter(&node.store, id, Some(agency)).await?;
     if all.len() > usize::try_from(rows::MAX_PER_LETTER).unwrap_or(usize::MAX) {
         return Err(Error::Conflict(format!(
             "letter {id} has more than {} disposisi",
@@ -160,10 +161,10 @@ pub async fn granted(node: &Node, id: &str, official: &Official) -> Result<bool>
 /// The disposisi `official` holds on letter `id` in their present agency (MAC-checked),
 /// newest first.
 pub(crate) async fn held(node: &Node, id: &str, official: &Official) -> Result<Vec<Disposition>> {
-    let mut mine: Vec<Disposition> = checked(node, id)
+    let mut mine: Vec<Disposition> = checked(node, id, &official.agency)
         .await?
         .into_iter()
-        .filter(|d| d.to_nip == official.nip && d.agency == official.agency)
+        .filter(|d| d.to_nip == official.nip)
         .collect();
     mine.reverse();
     Ok(mine)
@@ -182,21 +183,45 @@ async fn done(node: &Node, letter: &str, id: &str) -> Result<bool> {
 }
 
 /// Seals the notes and reports of letter `id` again to the current archive key of `level`
-/// where they are under another (after a reclassification or a key rotation); how many.
+/// where they are under another (after a reclassification or a key rotation); how many. Only
+/// rows with the node's MAC are touched, and each gets a new one.
 pub async fn reseal_letter(node: &Node, id: &str, level: policies::Level) -> Result<u64> {
     let mut n = 0;
-    for d in rows::of_letter(&node.store, id).await? {
-        let cipher = d.note.unwrap_or_default();
+    for mut d in rows::of_letter(&node.store, id, None).await? {
+        if !rows::holds(&node.store, &d)? {
+            continue;
+        }
+        let cipher = d.note.take().unwrap_or_default();
         if let Some((c, k)) = sealed::reseal(node, level, cipher, &d.note_sha256, &d.key_id).await?
         {
-            rows::set_note(&node.store, &d.id, &c, &k, &d.key_id).await?;
+            let old = std::mem::replace(&mut d.key_id, k);
+            d.note = Some(c);
+            rows::set_note(&node.store, &d, &old).await?;
             n += 1;
         }
     }
-    for r in rows::reports_of_letter(&node.store, id).await? {
-        let body = r.body.unwrap_or_default();
-        if let Some((c, k)) = sealed::reseal(node, level, body, &r.body_sha256, &r.key_id).await? {
-            rows::set_body(&node.store, &r.id, &c, &k, &r.key_id).await?;
+    let mut after = String::new();
+    loop {
+        let page = rows::reports_to_reseal(&node.store, id, &after).await?;
+        let Some(last) = page.last() else { break };
+        after.clone_from(&last.id);
+        for mut r in page {
+            if !rows::report_holds(&node.store, &r)? {
+                continue;
+            }
+            let body = r.body.take().unwrap_or_default();
+            let files = r.files.take().unwrap_or_default();
+            let Some((b, k)) = sealed::reseal(node, level, body, &r.body_sha256, &r.key_id).await?
+            else {
+                continue;
+            };
+            let (f, _) = sealed::reseal(node, level, files, &r.files_sha256, &r.key_id)
+                .await?
+                .unwrap_or_default();
+            let old = std::mem::replace(&mut r.key_id, k);
+            r.body = Some(b);
+            r.files = Some(f);
+            rows::set_report(&node.store, &r, &old).await?;
             n += 1;
         }
     }
@@ -233,11 +258,7 @@ pub async fn chain(
 ) -> Result<Vec<Shown>> {
     let m = &checked_letter.manifest;
     let agency = &caller.official.agency;
-    let mut all: Vec<Disposition> = checked(node, &m.id)
-        .await?
-        .into_iter()
-        .filter(|d| &d.agency == agency)
-        .collect();
+    let mut all = checked(node, &m.id, agency).await?;
     if all.is_empty() {
         return Ok(Vec::new());
     }
@@ -246,7 +267,7 @@ pub async fn chain(
     let depths = depths(&all);
     all.sort_by(|a, b| (depths[&a.id], &a.at, &a.id).cmp(&(depths[&b.id], &b.at, &b.id)));
     let mut reports: HashMap<String, Vec<Report>> = HashMap::new();
-    for r in rows::reports_of_letter(&node.store, &m.id).await? {
+    for r in rows::reports_of_letter(&node.store, &m.id, agency).await? {
         if !rows::report_holds(&node.store, &r)? {
             return Err(forged(node, &m.id, &r.id).await);
         }
@@ -388,6 +409,8 @@ mod tests {
             state: state.into(),
             body: None,
             body_sha256: String::new(),
+            files: None,
+            files_sha256: String::new(),
             key_id: String::new(),
             at: String::new(),
             signature: Vec::new(),

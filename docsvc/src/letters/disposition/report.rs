@@ -17,6 +17,8 @@ use crate::{Error, Result};
 
 /// The text's longest, in characters.
 const MAX_TEXT: usize = 4000;
+/// At most this many reports on one disposisi.
+const MAX_REPORTS: i64 = 20;
 /// At most this many files in one report.
 pub const MAX_FILES: usize = 5;
 /// The files of one report together, at most (they are kept in the database, encrypted).
@@ -83,6 +85,36 @@ fn check(n: &NewReport) -> Result<()> {
     Ok(())
 }
 
+/// A report's text with its files' names, and its files' bytes, each sealed to `level`.
+fn seal_report(
+    node: &Node,
+    level: policies::Level,
+    n: &NewReport,
+) -> Result<(sealed::Sealed, sealed::Sealed)> {
+    let body = sealed::Body {
+        text: n.text.clone(),
+        files: n
+            .files
+            .iter()
+            .map(|f| sealed::FileMeta {
+                name: f.name.clone(),
+                media_type: stored_type(Some(&f.media_type)).to_owned(),
+                size: f.bytes.len(),
+                sha256: sealed::sha256_hex(&f.bytes),
+            })
+            .collect(),
+    };
+    let files = sealed::Files(n.files.iter().map(|f| B64.encode(&f.bytes[..])).collect());
+    let seal_json = |what: &[u8]| sealed::seal(node, level, what);
+    let body_sealed = seal_json(&Zeroizing::new(
+        serde_json::to_vec(&body).map_err(|e| Error::encode("a report", e))?,
+    ))?;
+    let files_sealed = seal_json(&Zeroizing::new(
+        serde_json::to_vec(&files).map_err(|e| Error::encode("a report", e))?,
+    ))?;
+    Ok((body_sealed, files_sealed))
+}
+
 /// The caller's report on their disposisi `id` of letter `checked`.
 pub async fn report(
     node: &Node,
@@ -106,6 +138,11 @@ pub async fn report(
     if super::done(node, &m.id, &d.id).await? {
         return Err(Error::Conflict(format!("disposisi {id} is done")));
     }
+    if rows::report_count(&node.store, &d.id).await? >= MAX_REPORTS {
+        return Err(Error::Conflict(format!(
+            "disposisi {id} has {MAX_REPORTS} reports, the most it takes"
+        )));
+    }
     if !caller.stepped_up {
         return Err(Error::Forbidden {
             alasan: "ditolak: tindak lanjut ditandatangani dengan PIN".into(),
@@ -123,29 +160,17 @@ pub async fn report(
         return Err(forbidden(&read));
     }
     signature_allowed(node, caller, "report", Some(&m.id), m.classification).await?;
-    let body = sealed::Body {
-        text: n.text.clone(),
-        files: n
-            .files
-            .iter()
-            .map(|f| sealed::BodyFile {
-                name: f.name.clone(),
-                media_type: stored_type(Some(&f.media_type)).to_owned(),
-                content: B64.encode(&f.bytes[..]),
-            })
-            .collect(),
-    };
-    let plain =
-        Zeroizing::new(serde_json::to_vec(&body).map_err(|e| Error::encode("a report", e))?);
-    let sealed = sealed::seal(node, m.classification, &plain)?;
+    let (body_sealed, files_sealed) = seal_report(node, m.classification, &n)?;
     let mut r = Report {
         id: uuid::Uuid::new_v4().to_string(),
         disposition_id: d.id.clone(),
         nip: caller.official.nip.clone(),
         state: if n.done { "done" } else { "progress" }.into(),
-        body: Some(sealed.cipher),
-        body_sha256: sealed.sha256,
-        key_id: sealed.key_id,
+        body: Some(body_sealed.cipher),
+        body_sha256: body_sealed.sha256,
+        files: Some(files_sealed.cipher),
+        files_sha256: files_sealed.sha256,
+        key_id: body_sealed.key_id,
         at: super::now(),
         signature: Vec::new(),
         mac: String::new(),
@@ -180,8 +205,8 @@ pub async fn report(
     Ok(r.id)
 }
 
-async fn body(node: &Node, r: Report) -> Result<sealed::Body> {
-    let cipher = r.body.unwrap_or_default();
+async fn body(node: &Node, r: &mut Report) -> Result<sealed::Body> {
+    let cipher = r.body.take().unwrap_or_default();
     if cipher.is_empty() {
         return Err(Error::Gone(format!(
             "report {} was destroyed with its letter",
@@ -195,7 +220,8 @@ async fn body(node: &Node, r: Report) -> Result<sealed::Body> {
 /// A report of a letter of `level`, decrypted for its chain.
 pub(super) async fn shown(node: &Node, r: Report) -> Result<ShownReport> {
     let (id, nip, state, at) = (r.id.clone(), r.nip.clone(), r.state.clone(), r.at.clone());
-    let b = body(node, r).await?;
+    let mut r = r;
+    let b = body(node, &mut r).await?;
     Ok(ShownReport {
         id,
         nip,
@@ -208,8 +234,7 @@ pub(super) async fn shown(node: &Node, r: Report) -> Result<ShownReport> {
             .map(|f| FileInfo {
                 name: f.name.clone(),
                 media_type: f.media_type.clone(),
-                size: (f.content.len() / 4 * 3)
-                    .saturating_sub(f.content.bytes().rev().take_while(|b| *b == b'=').count()),
+                size: f.size,
             })
             .collect(),
     })
@@ -238,11 +263,20 @@ pub async fn file(
         return Err(super::forged(node, &letter.id, &r.id).await);
     }
     documents::authorise(node, caller, Action::Export, checked).await?;
-    let b = body(node, r).await?;
+    let mut r = r;
+    let files_cipher = r.files.take().unwrap_or_default();
+    let files_sha256 = r.files_sha256.clone();
+    let b = body(node, &mut r).await?;
     let f = b.files.get(index).ok_or_else(missing)?;
+    let plain = sealed::open(node, files_cipher, &files_sha256).await?;
+    let all: sealed::Files = serde_json::from_slice(&plain)
+        .map_err(|e| Error::Integrity(format!("report {id}: {e}")))?;
     let bytes = Zeroizing::new(
-        B64.decode(f.content.as_bytes())
-            .map_err(|e| Error::Integrity(format!("report {id}: {e}")))?,
+        all.0
+            .get(index)
+            .and_then(|c| B64.decode(c.as_bytes()).ok())
+            .filter(|b| sealed::sha256_hex(b) == f.sha256)
+            .ok_or_else(|| Error::Integrity(format!("report {id}: file {index} does not match")))?,
     );
     Ok(ReportFile {
         name: f.name.clone(),

@@ -157,6 +157,7 @@ struct ReportStatement<'a> {
     nip: &'a str,
     state: &'a str,
     body_sha256: &'a str,
+    files_sha256: &'a str,
     at: &'a str,
 }
 
@@ -170,27 +171,33 @@ pub(crate) fn report_statement(r: &Report, document: &str) -> Result<Vec<u8>> {
         nip: &r.nip,
         state: &r.state,
         body_sha256: &r.body_sha256,
+        files_sha256: &r.files_sha256,
         at: &r.at,
     })
     .map_err(|e| Error::encode("a report statement", e))
 }
 
-/// A report's plaintext: its text and attached files.
+/// A report's text and the names of its files: what the chain shows.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Body {
     pub text: String,
-    pub files: Vec<BodyFile>,
+    pub files: Vec<FileMeta>,
 }
 
+/// An attached file, named; its bytes are sealed apart (see [`Files`]).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct BodyFile {
+pub(crate) struct FileMeta {
     pub name: String,
     pub media_type: String,
-    /// Base64.
-    pub content: String,
+    pub size: usize,
+    pub sha256: String,
 }
+
+/// A report's files' bytes, base64, in the order of [`Body::files`].
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Files(pub Vec<String>);
 
 impl Drop for Body {
     fn drop(&mut self) {
@@ -198,7 +205,15 @@ impl Drop for Body {
         self.text.zeroize();
         for f in &mut self.files {
             f.name.zeroize();
-            f.content.zeroize();
+        }
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        for f in &mut self.0 {
+            f.zeroize();
         }
     }
 }

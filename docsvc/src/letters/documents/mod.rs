@@ -78,7 +78,7 @@ pub struct Summary {
     pub read: bool,
 }
 
-fn text_field(what: &'static str, v: &str, max: usize) -> Result<()> {
+pub(crate) fn text_field(what: &'static str, v: &str, max: usize) -> Result<()> {
     if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
         return Err(Error::invalid(
             what,

@@ -88,6 +88,9 @@ async fn receive(
         );
         return Err(refuse(node, peer, client, &m.id, why).await);
     }
+    if let Some(Err(why)) = m.refers.as_ref().map(|r| r.check(&m.id)) {
+        return Err(refuse(node, peer, client, &m.id, why).await);
+    }
     match held(node, &peer.id, &m.id, &manifest_sha).await? {
         Held::No => {}
         Held::Same => {
