@@ -51,6 +51,31 @@ fn view(c: &Client, id: &str) -> serde_json::Value {
     r.json()
 }
 
+/// The reviews of a draft as (action, version).
+fn actions(v: &serde_json::Value) -> Vec<(&str, i64)> {
+    v["reviews"]
+        .as_array()
+        .expect("reviews")
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().expect("action"),
+                r["version"].as_i64().expect("v"),
+            )
+        })
+        .collect()
+}
+
+/// Agus may not write above his clearance; a reviewer not cleared is refused with why; the same
+/// official twice is no draft.
+fn refused_at_create(agus: &Client, siti: &Client) {
+    assert_eq!(new_draft(agus, "rahasia", &[SITI], BUDI).status, 403);
+    let r = new_draft(siti, "rahasia", &[AGUS], BUDI);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("exceeds clearance"), "{}", r.text());
+    assert_eq!(new_draft(agus, "terbatas", &[SITI, SITI], BUDI).status, 400);
+}
+
 /// Written, corrected, revised, initialled in order, signed: the letter it becomes is numbered
 /// from dinkes' register, signed by budi and in dewi's inbox.
 fn written_initialled_signed(node: &DevNode) -> String {
@@ -60,36 +85,30 @@ fn written_initialled_signed(node: &DevNode) -> String {
     let budi = login(node, BUDI, true);
     let dewi = login(node, DEWI, true);
 
-    // Agus may not write above his clearance; a reviewer not cleared is refused with why.
-    assert_eq!(new_draft(&agus, "rahasia", &[SITI], BUDI).status, 403);
-    let r = new_draft(&siti, "rahasia", &[AGUS], BUDI);
-    assert_eq!(r.status, 403, "{}", r.text());
-    assert!(r.text().contains("exceeds clearance"), "{}", r.text());
-    assert_eq!(
-        new_draft(&agus, "terbatas", &[SITI, SITI], BUDI).status,
-        400
-    );
+    refused_at_create(&agus, &siti);
 
     let r = new_draft(&agus, "terbatas", &[SITI, JOKO], BUDI);
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().expect("id").to_owned();
     // Nobody outside it sees it, not even that it exists.
     assert_eq!(dewi.get(&format!("/api/v1/drafts/{id}")).status, 404);
-    assert!(!dewi.get("/api/v1/drafts").text().contains(&id));
+    let list = dewi.get("/api/v1/drafts");
+    assert_eq!(list.status, 200, "{}", list.text());
+    assert!(!list.text().contains(&id));
     // Not submitted yet: nobody initials it.
     assert_eq!(step(&siti, &id, "paraf").status, 409);
-    assert_eq!(
-        step(&siti, &id, "submit").status,
-        403,
-        "only its author submits"
-    );
+    let r = step(&siti, &id, "submit");
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("only its author"), "{}", r.text());
     assert_eq!(step(&agus, &id, "submit").status, 200);
 
-    // In order: joko waits for siti; siti returns it with a correction.
+    // In order: joko waits for siti; siti initials version 1, joko returns it with a
+    // correction: version 2 starts again from siti.
     let r = step(&joko, &id, "paraf");
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(r.text().contains("not your turn"), "{}", r.text());
-    let r = siti.post_json(
+    assert_eq!(step(&siti, &id, "paraf").status, 200);
+    let r = joko.post_json(
         &format!("/api/v1/drafts/{id}/koreksi"),
         &json!({ "comment": "Sebutkan batas waktu pengiriman data." }),
     );
@@ -108,6 +127,11 @@ fn written_initialled_signed(node: &DevNode) -> String {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json(), json!(2));
     assert_eq!(step(&agus, &id, "submit").status, 200);
+    assert_eq!(
+        view(&agus, &id)["next"],
+        SITI,
+        "version 1's paraf does not count"
+    );
 
     // A paraf needs the PIN.
     let unstepped = login(node, SITI, false);
@@ -120,21 +144,14 @@ fn written_initialled_signed(node: &DevNode) -> String {
     assert_eq!(v["state"], "ready", "{v}");
     assert_eq!(v["next"], BUDI);
     assert_eq!(v["version"], 2);
-    let actions: Vec<(&str, i64)> = v["reviews"]
-        .as_array()
-        .expect("reviews")
-        .iter()
-        .map(|r| {
-            (
-                r["action"].as_str().expect("action"),
-                r["version"].as_i64().expect("v"),
-            )
-        })
-        .collect();
-    assert_eq!(actions, vec![("koreksi", 1), ("paraf", 2), ("paraf", 2)]);
+    assert_eq!(
+        actions(&v),
+        vec![("paraf", 1), ("koreksi", 1), ("paraf", 2), ("paraf", 2)]
+    );
     assert!(v["isi"].as_str().is_some_and(|t| t.contains("15 Desember")));
-    // Only its signer signs.
+    // Only its signer signs, with the PIN.
     assert_eq!(step(&joko, &id, "sign").status, 403);
+    assert_eq!(step(&login(node, BUDI, false), &id, "sign").status, 403);
     let r = step(&budi, &id, "sign");
     assert_eq!(r.status, 200, "{}", r.text());
     let letter = r.json();
@@ -146,7 +163,9 @@ fn written_initialled_signed(node: &DevNode) -> String {
             .is_some_and(|n| n.starts_with("005/") && n.contains("/DINKES/")),
         "{letter}"
     );
-    assert_eq!(view(&agus, &id)["letter_id"], json!(letter_id));
+    let signed = view(&agus, &id);
+    assert_eq!(signed["letter_id"], json!(letter_id));
+    assert_eq!(signed["isi"], "", "the words are the letter's now");
     assert_eq!(step(&budi, &id, "sign").status, 409, "signed once");
     let inbox = dewi.get("/api/v1/documents?box=inbox").text();
     assert!(inbox.contains(&letter_id), "{inbox}");
@@ -164,11 +183,34 @@ fn written_initialled_signed(node: &DevNode) -> String {
     id
 }
 
+/// A RAHASIA draft opens only after the PIN step-up, as a letter of its level; an official of
+/// the same agency not named on it sees nothing of it.
+fn rahasia_needs_the_pin_and_a_name(node: &DevNode) {
+    let siti = login(node, SITI, true);
+    let r = new_draft(&siti, "rahasia", &[JOKO], BUDI);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    let r = login(node, JOKO, false).get(&format!("/api/v1/drafts/{id}"));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("step-up"), "{}", r.text());
+    assert_eq!(
+        view(&login(node, JOKO, true), &id)["perihal"],
+        "Permintaan data imunisasi"
+    );
+    assert_eq!(
+        login(node, AGUS, true)
+            .get(&format!("/api/v1/drafts/{id}"))
+            .status,
+        404
+    );
+}
+
 #[test]
 fn a_draft_is_initialled_in_order_and_signed_on_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let node = DevNode::start(docsvc(), &dir.path().join("node"), &[]);
     written_initialled_signed(&node);
+    rahasia_needs_the_pin_and_a_name(&node);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -184,6 +226,7 @@ async fn a_draft_is_initialled_in_order_and_signed_on_postgres() {
     );
     let node = tokio::task::spawn_blocking(move || {
         written_initialled_signed(&node);
+        rahasia_needs_the_pin_and_a_name(&node);
         node
     })
     .await

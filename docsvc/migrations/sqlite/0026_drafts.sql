@@ -51,3 +51,5 @@ CREATE TABLE draft_reviews (
     mac TEXT NOT NULL
 );
 CREATE INDEX draft_reviews_of ON draft_reviews (draft_id, at);
+-- One paraf (or koreksi) per reviewer and version, whatever races.
+CREATE UNIQUE INDEX draft_reviews_once ON draft_reviews (draft_id, version, nip, action);

@@ -70,6 +70,8 @@ fn draft_fields(d: &Draft) -> Vec<Vec<u8>> {
         b(&d.state),
         super::integrity::opt(d.letter_id.as_deref()),
         b(&d.created_at),
+        // Changes with every step: the MAC is also the row's version for `update`.
+        b(&d.updated_at),
     ]
 }
 
@@ -78,6 +80,7 @@ fn version_fields(v: &Version) -> Vec<Vec<u8>> {
         b(&v.draft_id),
         v.version.to_be_bytes().to_vec(),
         b(&v.body_sha256),
+        b(&v.key_id),
         b(&v.at),
     ]
 }
@@ -91,6 +94,7 @@ fn review_fields(r: &Review) -> Vec<Vec<u8>> {
         b(&r.nip),
         b(&r.action),
         b(&r.comment_sha256),
+        b(&r.key_id),
         b(&r.at),
         ring::digest::digest(&ring::digest::SHA256, sig)
             .as_ref()
@@ -280,8 +284,30 @@ pub async fn waiting_candidates(store: &Store, nip: &str) -> Result<Vec<Draft>> 
 /// The archive keys draft bodies and comments are encrypted to.
 pub async fn key_ids(store: &Store) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(
-        "SELECT key_id FROM draft_versions UNION SELECT key_id FROM draft_reviews",
+        "SELECT key_id FROM draft_versions WHERE length(body) > 0 \
+         UNION SELECT key_id FROM draft_reviews",
     )
     .fetch_all(store.reader())
     .await?)
+}
+
+/// Empties the bodies of draft `id`'s versions (it was signed: the letter holds the words now,
+/// and follows its own reclassification and destruction).
+pub async fn shred_versions(tx: &mut Tx, id: &str) -> Result<()> {
+    sqlx::query("UPDATE draft_versions SET body = $2 WHERE draft_id = $1")
+        .bind(id)
+        .bind(Vec::<u8>::new())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// How many versions draft `id` has.
+pub async fn version_count(store: &Store, id: &str) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM draft_versions WHERE draft_id = $1")
+            .bind(id)
+            .fetch_one(store.reader())
+            .await?,
+    )
 }

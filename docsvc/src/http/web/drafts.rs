@@ -101,7 +101,7 @@ pub(super) async fn new(State(node): State<App>, v: Viewer) -> Response {
                     div.wide { label for="d-reviewers" { (l.t("Pemaraf berurutan (NIP, dipisah koma)", "Reviewers in order (NIPs, comma-separated)")) } input id="d-reviewers" name="reviewers" list="colleagues"; }
                     div { label for="d-signer" { (l.t("Penanda tangan", "Signer")) }
                         select id="d-signer" name="signer" { @for o in &colleagues { option value=(o.nip) { (o.name) " — " (o.position) } } } }
-                    div.wide { label for="d-isi" { (l.t("Isi surat", "Letter text")) } textarea id="d-isi" name="isi" rows="10" maxlength="60000" required {} }
+                    div.wide { label for="d-isi" { (l.t("Isi surat", "Letter text")) } textarea id="d-isi" name="isi" rows="10" maxlength="20000" required {} }
                 }
                 datalist id="colleagues" { @for o in &colleagues { option value=(o.nip) { (o.name) } } }
                 button type="submit" { (l.t("Simpan konsep", "Save the draft")) }
@@ -171,8 +171,16 @@ pub(super) async fn show(State(node): State<App>, v: Viewer, Path(id): Path<Stri
         if node.is_sealed() {
             return Err(Error::Sealed);
         }
-        let d = draft::view(&node, &v.caller(), &id).await?;
-        draft_page(&node, &v, &d).await
+        match draft::view(&node, &v.caller(), &id).await {
+            Ok(d) => draft_page(&node, &v, &d).await,
+            // The level asks for the PIN to open: asked, showing nothing of the draft.
+            Err(Error::Forbidden { policies, .. })
+                if policies.iter().any(|p| p == "step-up-to-open") =>
+            {
+                Ok(pin_page(&v, &id))
+            }
+            Err(e) => Err(e),
+        }
     }
     .await;
     respond(&v, r)
@@ -199,6 +207,10 @@ async fn draft_page(node: &Node, v: &Viewer, d: &DraftView) -> Result<Response, 
         h1 { (d.perihal) }
         dl.meta {
             dt { (l.t("Status", "State")) } dd { (state(l, &d.state)) " · " (l.t("versi ", "version ")) (d.version) }
+            dt { (l.t("Derajat", "Urgency")) } dd { (l.urgency(&d.urgency)) }
+            dt { (l.t("Kepada", "To")) } dd { (d.recipients.iter().map(|n| person(&names, n)).collect::<Vec<_>>().join(", ")) }
+            @if !d.copies.is_empty() { dt { (l.t("Tembusan", "Copies")) } dd { (d.copies.iter().map(|n| person(&names, n)).collect::<Vec<_>>().join(", ")) } }
+            @if let Some(k) = &d.kode { dt { (l.t("Kode klasifikasi arsip", "Archive code")) } dd { (k) } }
             dt { (l.t("Penyusun", "Author")) } dd { (person(&names, &d.author)) }
             dt { (l.t("Pemaraf", "Reviewers")) } dd { (d.reviewers.iter().map(|n| person(&names, n)).collect::<Vec<_>>().join(" → ")) }
             dt { (l.t("Penanda tangan", "Signer")) } dd { (person(&names, &d.signer)) }
@@ -228,6 +240,31 @@ async fn draft_page(node: &Node, v: &Viewer, d: &DraftView) -> Result<Response, 
     )))
 }
 
+fn pin_page(v: &Viewer, id: &str) -> Response {
+    let l = v.lang;
+    let body = html! {
+        section.card.narrow {
+            h1 { (l.t("PIN diperlukan", "PIN needed")) }
+            p { (l.t("Tingkat klasifikasi konsep ini mensyaratkan PIN penandatanganan Anda untuk membukanya.",
+                     "This draft's classification needs your signing PIN to open it.")) }
+            form method="post" action="/ui/step-up" {
+                input type="hidden" name="csrf" value=(v.session.csrf);
+                input type="hidden" name="next" value=(format!("/ui/drafts/{id}"));
+                label for="pin" { (l.t("PIN penandatanganan", "Signing PIN")) }
+                input id="pin" name="pin" type="password" inputmode="numeric" autocomplete="off" required autofocus;
+                button type="submit" { (l.t("Buka konsep", "Open the draft")) }
+            }
+        }
+    };
+    page::ok(page::frame(
+        l,
+        Some(v),
+        l.t("PIN diperlukan", "PIN needed"),
+        "/ui/drafts",
+        &body,
+    ))
+}
+
 fn pin_field(l: Lang, id: &str) -> Markup {
     html! {
         label for=(id) { (l.t("PIN penandatanganan", "Signing PIN")) }
@@ -245,7 +282,7 @@ fn actions(v: &Viewer, d: &DraftView, me: &str) -> Markup {
             form.draft-edit method="post" action=(format!("/ui/drafts/{id}/revise")) {
                 input type="hidden" name="csrf" value=(v.session.csrf);
                 label for="e-isi" { (l.t("Ubah isi (versi baru)", "Change the text (a new version)")) }
-                textarea id="e-isi" name="isi" rows="8" maxlength="60000" required { (d.isi) }
+                textarea id="e-isi" name="isi" rows="8" maxlength="20000" required { (d.isi) }
                 button.secondary type="submit" { (l.t("Simpan versi baru", "Save a new version")) }
             }
             @if d.state == "konsep" {

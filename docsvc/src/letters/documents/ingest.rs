@@ -169,6 +169,17 @@ impl<'a> Ingest<'a> {
     /// Checks the metadata and asks the policy whether this official may create and sign
     /// this letter; a refusal is logged and returned.
     pub async fn begin(node: &'a Node, caller: Caller, letter: NewLetter) -> Result<Self> {
+        Self::begin_as(node, caller, letter, uuid::Uuid::new_v4().to_string()).await
+    }
+
+    /// As [`Ingest::begin`], for a letter whose id is chosen beforehand (a draft records it
+    /// before the letter is made, so that a retry finds it).
+    pub async fn begin_as(
+        node: &'a Node,
+        caller: Caller,
+        letter: NewLetter,
+        id: String,
+    ) -> Result<Self> {
         if node.is_sealed() {
             return Err(Error::Sealed);
         }
@@ -193,7 +204,6 @@ impl<'a> Ingest<'a> {
         let refers =
             crate::letters::thread::reference(node, &caller, letter.refers.as_ref()).await?;
         let (recipients, copies, remote) = addressees_logged(node, &caller, &letter).await?;
-        let id = uuid::Uuid::new_v4().to_string();
         let mut ingest = Ingest {
             node,
             caller,

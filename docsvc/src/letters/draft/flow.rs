@@ -57,10 +57,10 @@ async fn current(node: &Node, d: &Draft) -> Result<Version> {
 }
 
 /// The current body of `d`, decrypted.
-pub(super) async fn body(node: &Node, d: &Draft) -> Result<String> {
+pub(super) async fn body(node: &Node, d: &Draft) -> Result<Zeroizing<String>> {
     let v = current(node, d).await?;
     let plain = sealed::open(node, v.body, &v.body_sha256).await?;
-    Ok(String::from_utf8_lossy(&plain).into_owned())
+    Ok(Zeroizing::new(String::from_utf8_lossy(&plain).into_owned()))
 }
 
 fn not_now(d: &Draft, what: &str) -> Error {
@@ -78,13 +78,21 @@ fn refused(alasan: &str, reason: &str) -> Error {
     }
 }
 
+/// What else a step writes beside the draft's row.
+enum Extra<'a> {
+    Version(&'a str),
+    Review(&'a Review),
+    Shred,
+    Nothing,
+}
+
 /// Moves `was` to `now` with its log entry in one transaction (and a new version's body).
 async fn commit(
     node: &Node,
     caller: &Caller,
     was: &Draft,
     now: &mut Draft,
-    extra: Option<(&str, Option<&Review>)>,
+    extra: Extra<'_>,
     action: &str,
     words: (String, String),
 ) -> Result<()> {
@@ -96,9 +104,11 @@ async fn commit(
         )));
     }
     match extra {
-        Some((isi, None)) => add_version(node, &mut tx, now, isi).await?,
-        Some((_, Some(r))) => rows::insert_review(&mut tx, &node.store, r).await?,
-        None => {}
+        Extra::Version(isi) => add_version(node, &mut tx, now, isi).await?,
+        Extra::Review(r) => rows::insert_review(&mut tx, &node.store, r).await?,
+        // Signed: the words are the letter's now.
+        Extra::Shred => rows::shred_versions(&mut tx, &now.id).await?,
+        Extra::Nothing => {}
     }
     let d = allowed(node, words.0, words.1);
     node.audit
@@ -121,13 +131,26 @@ pub async fn revise(
 ) -> Result<i64> {
     let d = load(node, caller, id).await?;
     if d.author != caller.official.nip {
-        return Err(refused(
+        let e = refused(
             "ditolak: hanya penyusun yang mengubah konsep",
             "denied: only its author revises a draft",
-        ));
+        );
+        return Err(super::logged(node, caller, "draft_revise", id, e).await);
     }
     if d.state != "konsep" && d.state != "returned" {
         return Err(not_now(&d, "revised"));
+    }
+    if isi.chars().count() > super::MAX_ISI {
+        return Err(Error::invalid(
+            "isi",
+            format!("a draft's body is at most {} characters", super::MAX_ISI),
+        ));
+    }
+    if rows::version_count(&node.store, id).await? >= super::MAX_VERSIONS {
+        return Err(Error::Conflict(format!(
+            "draft {id} has {} versions, the most one takes: write a new draft",
+            super::MAX_VERSIONS
+        )));
     }
     let m = meta(&d)?;
     Naskah {
@@ -153,7 +176,7 @@ pub async fn revise(
         caller,
         &d,
         &mut now,
-        Some((isi, None)),
+        Extra::Version(isi),
         "draft_revise",
         words,
     )
@@ -165,10 +188,11 @@ pub async fn revise(
 pub async fn submit(node: &Node, caller: &Caller, id: &str) -> Result<()> {
     let d = load(node, caller, id).await?;
     if d.author != caller.official.nip {
-        return Err(refused(
+        let e = refused(
             "ditolak: hanya penyusun yang mengajukan konsep",
             "denied: only its author submits a draft",
-        ));
+        );
+        return Err(super::logged(node, caller, "draft_submit", id, e).await);
     }
     if d.state != "konsep" {
         return Err(not_now(&d, "submitted"));
@@ -182,7 +206,16 @@ pub async fn submit(node: &Node, caller: &Caller, id: &str) -> Result<()> {
     .into();
     now.updated_at = crate::letters::disposition::now();
     let words = ("konsep diajukan".into(), "draft submitted".into());
-    commit(node, caller, &d, &mut now, None, "draft_submit", words).await
+    commit(
+        node,
+        caller,
+        &d,
+        &mut now,
+        Extra::Nothing,
+        "draft_submit",
+        words,
+    )
+    .await
 }
 
 /// The draft `id` with its reviews, when it is `caller`'s turn to review it.
@@ -193,10 +226,11 @@ async fn my_turn(node: &Node, caller: &Caller, id: &str) -> Result<(Draft, Vec<R
     }
     let reviews = checked_reviews(node, &d).await?;
     if next(&d, &reviews)?.as_deref() != Some(caller.official.nip.as_str()) {
-        return Err(refused(
+        let e = refused(
             "ditolak: paraf diberikan berurutan; belum giliran Anda",
             "denied: reviewers initial in order; it is not your turn",
-        ));
+        );
+        return Err(super::logged(node, caller, "paraf", id, e).await);
     }
     Ok((d, reviews))
 }
@@ -210,7 +244,11 @@ struct ParafStatement<'a> {
     body_sha256: &'a str,
     perihal: &'a str,
     classification: &'a str,
+    urgency: &'a str,
     meta: &'a str,
+    author: &'a str,
+    reviewers: &'a str,
+    signer: &'a str,
     nip: &'a str,
     at: &'a str,
 }
@@ -250,7 +288,11 @@ pub async fn paraf(node: &Node, caller: &Caller, id: &str) -> Result<()> {
         body_sha256: &v.body_sha256,
         perihal: &d.perihal,
         classification: &d.classification,
+        urgency: &d.urgency,
         meta: &d.meta,
+        author: &d.author,
+        reviewers: &d.reviewers,
+        signer: &d.signer,
         nip: &r.nip,
         at: &r.at,
     })
@@ -279,7 +321,7 @@ pub async fn paraf(node: &Node, caller: &Caller, id: &str) -> Result<()> {
         caller,
         &d,
         &mut now,
-        Some(("", Some(&r))),
+        Extra::Review(&r),
         "paraf",
         words,
     )
@@ -326,7 +368,7 @@ pub async fn koreksi(node: &Node, caller: &Caller, id: &str, comment: &str) -> R
         caller,
         &d,
         &mut now,
-        Some(("", Some(&r))),
+        Extra::Review(&r),
         "koreksi",
         words,
     )
@@ -335,13 +377,16 @@ pub async fn koreksi(node: &Node, caller: &Caller, id: &str, comment: &str) -> R
 
 /// The signer signs a draft every reviewer initialled on its current version: the letter is
 /// made from it (numbered, rendered, signed and sent as any letter), and the draft records it.
+/// The letter's id is written on the draft first (state `signing`), so that a retry after a
+/// failure or a crash finds the letter made, or makes it under that id, never a second one.
 pub async fn sign(node: &Node, caller: &Caller, id: &str) -> Result<Created> {
     let d = load(node, caller, id).await?;
-    if d.signer != caller.official.nip {
-        return Err(refused(
-            "ditolak: konsep ditandatangani oleh penanda tangan yang ditunjuk",
-            "denied: a draft is signed by its named signer",
-        ));
+    if d.signer != caller.official.nip || !caller.stepped_up {
+        let e = refused(
+            "ditolak: konsep ditandatangani oleh penanda tangan yang ditunjuk, dengan PIN",
+            "denied: a draft is signed by its named signer, with the PIN",
+        );
+        return Err(super::logged(node, caller, "draft_sign", id, e).await);
     }
     let reviews = checked_reviews(node, &d).await?;
     // The paraf themselves, not the state, say whether it is ready.
@@ -350,61 +395,74 @@ pub async fn sign(node: &Node, caller: &Caller, id: &str) -> Result<Created> {
             .iter()
             .any(|r| r.version == d.version && r.action == "paraf" && &r.nip == nip)
     });
-    if d.state != "ready" || !initialled {
+    let retry = d.state == "signing" && d.letter_id.is_some();
+    if !(d.state == "ready" || retry) || !initialled {
         return Err(not_now(&d, "signed"));
     }
-    let m = meta(&d)?;
-    let isi = Zeroizing::new(body(node, &d).await?);
-    let letter = NewLetter {
-        nomor: String::new(),
-        kode: m.kode.clone(),
-        perihal: d.perihal.clone(),
-        classification: level(&d)?,
-        urgency: serde_json::from_value(serde_json::Value::String(d.urgency.clone()))
-            .map_err(|e| Error::Integrity(format!("draft {id}: {e}")))?,
-        recipients: m.recipients.clone(),
-        copies: m.copies.clone(),
-        dated: None,
-        refers: None,
-    };
-    // Taken first, so that a second signature meanwhile finds it taken and makes no second
-    // letter; given back if the letter is not made.
     let mut signing = d.clone();
-    signing.state = "signing".into();
-    signing.updated_at = crate::letters::disposition::now();
-    let words = ("konsep ditandatangani".into(), "draft being signed".into());
-    commit(node, caller, &d, &mut signing, None, "draft_sign", words).await?;
-    let naskah = Naskah {
-        isi: isi.to_string(),
-        tempat: m.tempat,
-        lampiran: m.lampiran,
-    };
-    let created = match make_letter(node, caller, letter, &naskah).await {
-        Ok(c) => c,
-        Err(e) => {
-            let mut back = signing.clone();
-            back.state = "ready".into();
-            let words = (
-                "surat tidak jadi dibuat".into(),
-                "the letter was not made".into(),
-            );
-            if let Err(e2) =
-                commit(node, caller, &signing, &mut back, None, "draft_sign", words).await
-            {
-                tracing::error!(draft = %d.id, "draft left signing: {e2}");
-            }
-            return Err(e);
+    if !retry {
+        signing.state = "signing".into();
+        signing.letter_id = Some(uuid::Uuid::new_v4().to_string());
+        signing.updated_at = crate::letters::disposition::now();
+        let words = ("konsep ditandatangani".into(), "draft being signed".into());
+        commit(
+            node,
+            caller,
+            &d,
+            &mut signing,
+            Extra::Nothing,
+            "draft_sign",
+            words,
+        )
+        .await?;
+    }
+    let letter_id = signing.letter_id.clone().unwrap_or_default();
+    let created = match documents::load_checked(node, &letter_id).await {
+        // Made before a failure: recorded now, not made again.
+        Ok(c) => Created {
+            state: c.state,
+            manifest: c.manifest,
+        },
+        Err(Error::NotFound(_)) => {
+            let m = meta(&d)?;
+            let letter = NewLetter {
+                nomor: String::new(),
+                kode: m.kode.clone(),
+                perihal: d.perihal.clone(),
+                classification: level(&d)?,
+                urgency: serde_json::from_value(serde_json::Value::String(d.urgency.clone()))
+                    .map_err(|e| Error::Integrity(format!("draft {id}: {e}")))?,
+                recipients: m.recipients.clone(),
+                copies: m.copies.clone(),
+                dated: None,
+                refers: None,
+            };
+            let naskah = Naskah {
+                isi: body(node, &d).await?.to_string(),
+                tempat: m.tempat,
+                lampiran: m.lampiran,
+            };
+            make_letter(node, caller, letter, &naskah, letter_id).await?
         }
+        Err(e) => return Err(e),
     };
     let mut now = signing.clone();
     now.state = "signed".into();
-    now.letter_id = Some(created.manifest.id.clone());
     now.updated_at = crate::letters::disposition::now();
     let words = (
         format!("ditandatangani sebagai surat {}", created.manifest.nomor),
         format!("signed as letter {}", created.manifest.nomor),
     );
-    commit(node, caller, &signing, &mut now, None, "draft_sign", words).await?;
+    commit(
+        node,
+        caller,
+        &signing,
+        &mut now,
+        Extra::Shred,
+        "draft_sign",
+        words,
+    )
+    .await?;
     Ok(created)
 }
 
@@ -414,8 +472,9 @@ async fn make_letter(
     caller: &Caller,
     letter: NewLetter,
     naskah: &Naskah,
+    id: String,
 ) -> Result<Created> {
-    let mut ingest = Ingest::begin(node, caller.clone(), letter).await?;
+    let mut ingest = Ingest::begin_as(node, caller.clone(), letter, id).await?;
     if let Err(e) = ingest.add_rendered(naskah).await {
         ingest.abort().await;
         return Err(e);

@@ -24,6 +24,10 @@ use crate::{Error, Result};
 
 /// At most this many reviewers on one draft.
 const MAX_REVIEWERS: usize = 10;
+/// A draft's body, at most, in characters: its forms fit the node's 64 KiB request cap.
+pub const MAX_ISI: usize = 20_000;
+/// At most this many versions of one draft.
+pub(crate) const MAX_VERSIONS: i64 = 50;
 
 /// A new draft.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -76,6 +80,8 @@ pub struct DraftView {
     pub recipients: Vec<String>,
     pub copies: Vec<String>,
     pub kode: Option<String>,
+    pub tempat: Option<String>,
+    pub lampiran: Option<String>,
     pub reviewers: Vec<String>,
     pub version: i64,
     /// `konsep`, `review`, `returned`, `ready` or `signed`.
@@ -144,8 +150,8 @@ fn document(d: &Draft, level: Level, people: &[String]) -> Document {
     }
 }
 
-/// What the policy says of `who` reading draft `d`.
-fn may_read(node: &Node, d: &Draft, who: &Official) -> Result<Decision> {
+/// What the policy says of `who` reading draft `d` (with the PIN given, or not).
+fn may_read(node: &Node, d: &Draft, who: &Official, step_up: bool) -> Result<Decision> {
     let mut people = reviewers(d)?;
     people.push(d.signer.clone());
     Ok(node.policy.current().decide(
@@ -153,7 +159,7 @@ fn may_read(node: &Node, d: &Draft, who: &Official) -> Result<Decision> {
         Action::Read,
         &document(d, level(d)?, &people),
         &Context {
-            step_up: true,
+            step_up,
             ..Context::default()
         },
     )?)
@@ -180,7 +186,8 @@ pub(crate) async fn load(node: &Node, caller: &Caller, id: &str) -> Result<Draft
     if !involved || d.agency != me.agency {
         return Err(missing());
     }
-    let read = may_read(node, &d, me)?;
+    // The level's handling asks for the PIN to open, as a letter's does.
+    let read = may_read(node, &d, me, caller.stepped_up)?;
     if !read.allowed {
         let e = entry(caller, "draft_read", Some(id), Some(level(&d)?), &read);
         crate::node::log_alone(node, &e).await?;
@@ -232,6 +239,75 @@ pub(crate) fn allowed(node: &Node, alasan: String, reason: String) -> Decision {
     }
 }
 
+/// Logs a refusal of `caller` doing `action` with draft `id` (a `Forbidden` error), as the
+/// policy's refusals are; other errors pass as they are.
+pub(crate) async fn logged(
+    node: &Node,
+    caller: &Caller,
+    action: &str,
+    id: &str,
+    e: Error,
+) -> Error {
+    if let Error::Forbidden {
+        alasan,
+        reason,
+        policies,
+    } = &e
+    {
+        let d = Decision {
+            allowed: false,
+            policies: policies.clone(),
+            alasan: alasan.clone(),
+            reason: reason.clone(),
+            policy_version: node.policy.current().version().to_owned(),
+        };
+        if let Err(le) =
+            crate::node::log_alone(node, &entry(caller, action, Some(id), None, &d)).await
+        {
+            return le;
+        }
+    }
+    e
+}
+
+fn check_fields(n: &NewDraft) -> Result<()> {
+    documents::text_field("perihal", &n.perihal, 500)?;
+    if n.isi.chars().count() > MAX_ISI {
+        return Err(Error::invalid(
+            "isi",
+            format!("a draft's body is at most {MAX_ISI} characters"),
+        ));
+    }
+    crate::letters::render::Naskah {
+        isi: n.isi.clone(),
+        tempat: n.tempat.clone(),
+        lampiran: n.lampiran.clone(),
+    }
+    .check()?;
+    let bad = |a: &String| a.is_empty() || a.len() > 100 || a.chars().any(char::is_control);
+    if n.recipients.is_empty()
+        || n.recipients.len() + n.copies.len() > 500
+        || n.recipients.iter().chain(&n.copies).any(bad)
+    {
+        return Err(Error::invalid(
+            "recipients",
+            "1-500 addressees, each a NIP or NIP@node",
+        ));
+    }
+    if let Some(k) = n.kode.as_deref().filter(|k| !k.trim().is_empty()) {
+        crate::node::numbering::check_kode(k.trim()).map_err(|e| Error::invalid("kode", e))?;
+    }
+    let nip_ok =
+        |s: &String| !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !n.reviewers.iter().all(nip_ok) || !nip_ok(&n.signer) {
+        return Err(Error::invalid(
+            "reviewers",
+            "reviewers and signer are officials' NIPs",
+        ));
+    }
+    Ok(())
+}
+
 fn check_people(node: &Node, author: &Official, n: &NewDraft) -> Result<()> {
     if n.reviewers.len() > MAX_REVIEWERS {
         return Err(Error::invalid(
@@ -266,13 +342,7 @@ fn check_people(node: &Node, author: &Official, n: &NewDraft) -> Result<()> {
 /// and that the signer may sign it.
 pub async fn create(node: &Node, caller: &Caller, n: &NewDraft) -> Result<String> {
     let me = &caller.official;
-    documents::text_field("perihal", &n.perihal, 500)?;
-    crate::letters::render::Naskah {
-        isi: n.isi.clone(),
-        tempat: n.tempat.clone(),
-        lampiran: n.lampiran.clone(),
-    }
-    .check()?;
+    check_fields(n)?;
     check_people(node, me, n)?;
     let now = crate::letters::disposition::now();
     let id = uuid::Uuid::new_v4().to_string();
@@ -312,9 +382,11 @@ pub async fn create(node: &Node, caller: &Caller, n: &NewDraft) -> Result<String
                     format!("{nip} is no active official of your agency"),
                 )
             })?;
-        let read = may_read(node, &d, &o)?;
+        // Whether they may read it at all: the PIN is asked when they open it.
+        let read = may_read(node, &d, &o, true)?;
         if !read.allowed {
-            return Err(documents::forbidden(&read));
+            let e = documents::forbidden(&read);
+            return Err(logged(node, caller, "draft_create", &id, e).await);
         }
     }
     let signer = directory::get(&node.store, &n.signer).await?;
@@ -349,7 +421,12 @@ pub async fn create(node: &Node, caller: &Caller, n: &NewDraft) -> Result<String
 pub async fn view(node: &Node, caller: &Caller, id: &str) -> Result<DraftView> {
     let d = load(node, caller, id).await?;
     let reviews = checked_reviews(node, &d).await?;
-    let isi = flow::body(node, &d).await?;
+    // Once signed, the words are the letter's: the draft keeps only its history.
+    let isi = if d.state == "signed" {
+        String::new()
+    } else {
+        flow::body(node, &d).await?.to_string()
+    };
     let m = meta(&d)?;
     let mut shown = Vec::with_capacity(reviews.len());
     for r in &reviews {
@@ -374,6 +451,8 @@ pub async fn view(node: &Node, caller: &Caller, id: &str) -> Result<DraftView> {
         recipients: m.recipients,
         copies: m.copies,
         kode: m.kode,
+        tempat: m.tempat,
+        lampiran: m.lampiran,
         version: d.version,
         state: d.state,
         letter_id: d.letter_id,
@@ -388,11 +467,17 @@ pub async fn list(node: &Node, caller: &Caller) -> Result<Vec<DraftLine>> {
     let me = &caller.official;
     let mut out = Vec::new();
     for d in rows::of_official(&node.store, &me.nip, &me.agency).await? {
-        let involved = d.author == me.nip || d.signer == me.nip || reviewers(&d)?.contains(&me.nip);
-        if !involved || !rows::draft_holds(&node.store, &d)? || !may_read(node, &d, me)?.allowed {
+        // The MAC first: nothing of a forged row is read (it is an incident when opened).
+        if !rows::draft_holds(&node.store, &d)? {
             continue;
         }
-        let reviews = checked_reviews(node, &d).await?;
+        let involved = d.author == me.nip || d.signer == me.nip || reviewers(&d)?.contains(&me.nip);
+        if !involved || !may_read(node, &d, me, true)?.allowed {
+            continue;
+        }
+        let Ok(reviews) = checked_reviews(node, &d).await else {
+            continue;
+        };
         out.push(DraftLine {
             next: next(&d, &reviews)?,
             classification: level(&d)?,
@@ -412,10 +497,14 @@ pub async fn list(node: &Node, caller: &Caller) -> Result<Vec<DraftLine>> {
 pub async fn waiting(node: &Node, official: &Official) -> Result<i64> {
     let mut n = 0;
     for d in rows::waiting_candidates(&node.store, &official.nip).await? {
-        if d.agency != official.agency || !rows::draft_holds(&node.store, &d)? {
+        if d.agency != official.agency
+            || !rows::draft_holds(&node.store, &d)?
+            || !may_read(node, &d, official, true)?.allowed
+        {
             continue;
         }
-        let reviews = rows::reviews(&node.store, &d.id).await?;
+        let mut reviews = rows::reviews(&node.store, &d.id).await?;
+        reviews.retain(|r| rows::review_holds(&node.store, r).unwrap_or(false));
         if next(&d, &reviews)?.as_deref() == Some(official.nip.as_str()) {
             n += 1;
         }
