@@ -177,7 +177,12 @@ pub(super) async fn show(State(node): State<App>, v: Viewer, Path(id): Path<Stri
             Err(Error::Forbidden { policies, .. })
                 if policies.iter().any(|p| p == "step-up-to-open") =>
             {
-                Ok(pin_page(&v, &id))
+                Ok(super::read::pin_page(
+                    &v,
+                    &format!("/ui/drafts/{id}"),
+                    false,
+                    true,
+                ))
             }
             Err(e) => Err(e),
         }
@@ -238,31 +243,6 @@ async fn draft_page(node: &Node, v: &Viewer, d: &DraftView) -> Result<Response, 
         "/ui/drafts",
         &body,
     )))
-}
-
-fn pin_page(v: &Viewer, id: &str) -> Response {
-    let l = v.lang;
-    let body = html! {
-        section.card.narrow {
-            h1 { (l.t("PIN diperlukan", "PIN needed")) }
-            p { (l.t("Tingkat klasifikasi konsep ini mensyaratkan PIN penandatanganan Anda untuk membukanya.",
-                     "This draft's classification needs your signing PIN to open it.")) }
-            form method="post" action="/ui/step-up" {
-                input type="hidden" name="csrf" value=(v.session.csrf);
-                input type="hidden" name="next" value=(format!("/ui/drafts/{id}"));
-                label for="pin" { (l.t("PIN penandatanganan", "Signing PIN")) }
-                input id="pin" name="pin" type="password" inputmode="numeric" autocomplete="off" required autofocus;
-                button type="submit" { (l.t("Buka konsep", "Open the draft")) }
-            }
-        }
-    };
-    page::ok(page::frame(
-        l,
-        Some(v),
-        l.t("PIN diperlukan", "PIN needed"),
-        "/ui/drafts",
-        &body,
-    ))
 }
 
 fn pin_field(l: Lang, id: &str) -> Markup {

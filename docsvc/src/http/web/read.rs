@@ -55,7 +55,12 @@ async fn read_page(node: &Node, v: &Viewer, id: &str, q: &ReadQuery) -> Result<R
             .allowed
     {
         // The level asks for the PIN to open: ask for it, showing nothing of the letter.
-        return Ok(pin_page(v, id, q.pin.is_some()));
+        return Ok(pin_page(
+            v,
+            &format!("/ui/letters/{id}"),
+            q.pin.is_some(),
+            false,
+        ));
     }
     documents::authorise(node, &caller, Action::Read, &checked).await?;
     documents::mark_read(node, &v.official.nip, id).await?;
@@ -393,20 +398,34 @@ impl<'a> Reading<'a> {
     }
 }
 
-fn pin_page(v: &Viewer, id: &str, wrong: bool) -> Response {
+/// The page that asks for the PIN before a letter (or, with `draft`, a draft) whose level needs
+/// it is shown; it comes back to `next`.
+pub(super) fn pin_page(v: &Viewer, next: &str, wrong: bool, draft: bool) -> Response {
     let l = v.lang;
+    let (why, open) = if draft {
+        (
+            l.t("Tingkat klasifikasi konsep ini mensyaratkan PIN penandatanganan Anda untuk membukanya (berlaku lima menit).",
+                "This draft's classification needs your signing PIN to open it (valid for five minutes)."),
+            l.t("Buka konsep", "Open the draft"),
+        )
+    } else {
+        (
+            l.t("Tingkat klasifikasi surat ini mensyaratkan PIN penandatanganan Anda untuk membukanya (berlaku lima menit).",
+                "This letter's classification needs your signing PIN to open it (valid for five minutes)."),
+            l.t("Buka surat", "Open the letter"),
+        )
+    };
     let body = html! {
         section.card.narrow {
             h1 { (l.t("PIN diperlukan", "PIN needed")) }
-            p { (l.t("Tingkat klasifikasi surat ini mensyaratkan PIN penandatanganan Anda untuk membukanya (berlaku lima menit).",
-                     "This letter's classification needs your signing PIN to open it (valid for five minutes).")) }
+            p { (why) }
             @if wrong { p.alert role="alert" { (l.t("PIN salah. Coba lagi.", "Wrong PIN. Try again.")) } }
             form method="post" action="/ui/step-up" {
                 input type="hidden" name="csrf" value=(v.session.csrf);
-                input type="hidden" name="next" value=(format!("/ui/letters/{id}"));
+                input type="hidden" name="next" value=(next);
                 label for="pin" { (l.t("PIN penandatanganan", "Signing PIN")) }
                 input id="pin" name="pin" type="password" inputmode="numeric" autocomplete="off" required autofocus;
-                button type="submit" { (l.t("Buka surat", "Open the letter")) }
+                button type="submit" { (open) }
             }
         }
     };
@@ -414,7 +433,7 @@ fn pin_page(v: &Viewer, id: &str, wrong: bool) -> Response {
         l,
         Some(v),
         l.t("PIN diperlukan", "PIN needed"),
-        "/ui/letters",
+        if draft { "/ui/drafts" } else { "/ui/letters" },
         &body,
     ))
 }

@@ -253,6 +253,23 @@ struct ParafStatement<'a> {
     at: &'a str,
 }
 
+/// A new review of `d`'s current version by `caller`, its comment sealed as `s`.
+fn review(d: &Draft, caller: &Caller, action: &str, s: sealed::Sealed) -> Review {
+    Review {
+        id: uuid::Uuid::new_v4().to_string(),
+        draft_id: d.id.clone(),
+        version: d.version,
+        nip: caller.official.nip.clone(),
+        action: action.into(),
+        comment: s.cipher,
+        comment_sha256: s.sha256,
+        key_id: s.key_id,
+        at: crate::letters::disposition::now(),
+        signature: None,
+        mac: String::new(),
+    }
+}
+
 /// The reviewer's paraf on the current version: their signature (with the PIN) over its hash
 /// and everything it will become; the last one makes the draft ready to sign.
 pub async fn paraf(node: &Node, caller: &Caller, id: &str) -> Result<()> {
@@ -266,20 +283,7 @@ pub async fn paraf(node: &Node, caller: &Caller, id: &str) -> Result<()> {
     let lvl = level(&d)?;
     documents::signature_allowed(node, caller, "paraf", Some(id), lvl).await?;
     let v = current(node, &d).await?;
-    let empty = sealed::seal(node, lvl, b"")?;
-    let mut r = Review {
-        id: uuid::Uuid::new_v4().to_string(),
-        draft_id: d.id.clone(),
-        version: d.version,
-        nip: caller.official.nip.clone(),
-        action: "paraf".into(),
-        comment: empty.cipher,
-        comment_sha256: empty.sha256,
-        key_id: empty.key_id,
-        at: crate::letters::disposition::now(),
-        signature: None,
-        mac: String::new(),
-    };
+    let mut r = review(&d, caller, "paraf", sealed::seal(node, lvl, b"")?);
     let statement = serde_json::to_vec(&ParafStatement {
         r#type: "paraf",
         id: &r.id,
@@ -342,20 +346,12 @@ pub async fn koreksi(node: &Node, caller: &Caller, id: &str, comment: &str) -> R
         ));
     }
     let (d, _) = my_turn(node, caller, id).await?;
-    let s = sealed::seal(node, level(&d)?, comment.as_bytes())?;
-    let r = Review {
-        id: uuid::Uuid::new_v4().to_string(),
-        draft_id: d.id.clone(),
-        version: d.version,
-        nip: caller.official.nip.clone(),
-        action: "koreksi".into(),
-        comment: s.cipher,
-        comment_sha256: s.sha256,
-        key_id: s.key_id,
-        at: crate::letters::disposition::now(),
-        signature: None,
-        mac: String::new(),
-    };
+    let r = review(
+        &d,
+        caller,
+        "koreksi",
+        sealed::seal(node, level(&d)?, comment.as_bytes())?,
+    );
     let mut now = d.clone();
     now.state = "returned".into();
     now.updated_at = r.at.clone();
