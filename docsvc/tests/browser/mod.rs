@@ -236,11 +236,9 @@ pub(super) async fn a_draft_initialled_and_signed(ui: &Ui) {
     ui.click("form.card button[type=submit]").await;
     ui.wait_text("h1", "Laporan capaian imunisasi").await;
     ui.click("form.draft-submit button").await;
-    let state = ui.text("dl.meta").await;
-    assert!(
-        state.contains("Menunggu paraf") && state.contains("Siti Rahmawati"),
-        "{state}"
-    );
+    // The same address again after the click: wait for the page that says it moved on.
+    let state = showing(ui, "dl.meta", "Menunggu paraf").await;
+    assert!(state.contains("Siti Rahmawati"), "{state}");
     ui.shot("konsep.png").await;
     let url = ui.c.current_url().await.expect("url").to_string();
     let path = url
@@ -270,7 +268,7 @@ pub(super) async fn a_draft_initialled_and_signed(ui: &Ui) {
     ui.wait_url("?sent=1").await;
     assert_eq!(ui.text("h1").await, "Laporan capaian imunisasi");
     assert!(
-        ui.text("dl.meta").await.contains("440/"),
+        showing(ui, "dl.meta", "440/").await.contains("DINKES"),
         "numbered from the register"
     );
     ui.logout().await;
