@@ -12,5 +12,6 @@ pub mod lifecycle;
 pub mod register;
 pub mod render;
 pub mod rewrap;
+pub(crate) mod sealed;
 pub mod thread;
 pub mod verification;

@@ -192,7 +192,7 @@ async fn signed(
 ) -> Result<Vec<Disposition>> {
     let m = &checked.manifest;
     let sealed_note = sealed::seal(node, m.classification, n.note.as_bytes())?;
-    let at = super::now();
+    let at = crate::now_micros();
     let mut made = Vec::with_capacity(to.len());
     for o in to {
         let mut d = Disposition {

@@ -6,7 +6,7 @@
 
 mod give;
 mod report;
-pub(crate) mod sealed;
+mod sealed;
 
 use std::collections::HashMap;
 
@@ -78,21 +78,6 @@ pub struct Received {
     pub at: String,
     pub state: String,
     pub overdue: bool,
-}
-
-/// Now, to the microsecond: a disposisi and its reports within one second keep their order.
-pub(crate) fn now() -> String {
-    let t = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.microsecond()
-    )
 }
 
 fn state_of(d: &Disposition, reports: &[&Report]) -> &'static str {

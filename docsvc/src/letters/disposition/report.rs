@@ -171,7 +171,7 @@ pub async fn report(
         files: Some(files_sealed.cipher),
         files_sha256: files_sealed.sha256,
         key_id: body_sealed.key_id,
-        at: super::now(),
+        at: crate::now_micros(),
         signature: Vec::new(),
         mac: String::new(),
     };

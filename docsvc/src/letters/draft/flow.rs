@@ -6,9 +6,9 @@ use zeroize::Zeroizing;
 
 use super::{allowed, checked_reviews, level, load, meta, next, reviewers};
 use crate::crypto::signature::Kind;
-use crate::letters::disposition::sealed;
 use crate::letters::documents::{self, Created, Ingest, NewLetter, entry, sign_as};
 use crate::letters::render::Naskah;
+use crate::letters::sealed;
 use crate::node::Node;
 use crate::officials::Caller;
 use crate::store::Tx;
@@ -27,7 +27,7 @@ pub(super) async fn add_version(node: &Node, tx: &mut Tx, d: &Draft, isi: &str) 
         body: s.cipher,
         body_sha256: s.sha256,
         key_id: s.key_id,
-        at: crate::letters::disposition::now(),
+        at: crate::now_micros(),
         mac: String::new(),
     };
     rows::insert_version(tx, &node.store, &v).await
@@ -166,7 +166,7 @@ pub async fn revise(
     }
     now.version += 1;
     now.state = "konsep".into();
-    now.updated_at = crate::letters::disposition::now();
+    now.updated_at = crate::now_micros();
     let words = (
         format!("konsep versi {}", now.version),
         format!("draft version {}", now.version),
@@ -204,7 +204,7 @@ pub async fn submit(node: &Node, caller: &Caller, id: &str) -> Result<()> {
         "review"
     }
     .into();
-    now.updated_at = crate::letters::disposition::now();
+    now.updated_at = crate::now_micros();
     let words = ("konsep diajukan".into(), "draft submitted".into());
     commit(
         node,
@@ -264,7 +264,7 @@ fn review(d: &Draft, caller: &Caller, action: &str, s: sealed::Sealed) -> Review
         comment: s.cipher,
         comment_sha256: s.sha256,
         key_id: s.key_id,
-        at: crate::letters::disposition::now(),
+        at: crate::now_micros(),
         signature: None,
         mac: String::new(),
     }
@@ -399,7 +399,7 @@ pub async fn sign(node: &Node, caller: &Caller, id: &str) -> Result<Created> {
     if !retry {
         signing.state = "signing".into();
         signing.letter_id = Some(uuid::Uuid::new_v4().to_string());
-        signing.updated_at = crate::letters::disposition::now();
+        signing.updated_at = crate::now_micros();
         let words = ("konsep ditandatangani".into(), "draft being signed".into());
         commit(
             node,
@@ -444,7 +444,7 @@ pub async fn sign(node: &Node, caller: &Caller, id: &str) -> Result<Created> {
     };
     let mut now = signing.clone();
     now.state = "signed".into();
-    now.updated_at = crate::letters::disposition::now();
+    now.updated_at = crate::now_micros();
     let words = (
         format!("ditandatangani sebagai surat {}", created.manifest.nomor),
         format!("signed as letter {}", created.manifest.nomor),

@@ -14,8 +14,8 @@ use utoipa::ToSchema;
 
 pub use self::flow::{koreksi, paraf, revise, sign, submit};
 use crate::crypto::envelope::Urgency;
-use crate::letters::disposition::sealed;
 use crate::letters::documents::{self, entry};
+use crate::letters::sealed;
 use crate::node::Node;
 use crate::officials::Caller;
 use crate::officials::directory::{self, Official};
@@ -344,7 +344,7 @@ pub async fn create(node: &Node, caller: &Caller, n: &NewDraft) -> Result<String
     let me = &caller.official;
     check_fields(n)?;
     check_people(node, me, n)?;
-    let now = crate::letters::disposition::now();
+    let now = crate::now_micros();
     let id = uuid::Uuid::new_v4().to_string();
     let d = Draft {
         id: id.clone(),
