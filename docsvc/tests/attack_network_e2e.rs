@@ -271,6 +271,7 @@ async fn letter(
             copies: vec![],
             dated: None,
             refers: None,
+            on_behalf: None,
         },
     )
     .await
@@ -336,6 +337,7 @@ fn manifest_from(node: &str) -> Vec<u8> {
         parts: vec![],
         policy_version: "x".into(),
         refers: None,
+        on_behalf: None,
         reclassified: None,
     }
     .canonical()

@@ -204,6 +204,7 @@ async fn letter(h: &Hub) -> docsvc::Result<String> {
             copies: vec![],
             dated: None,
             refers: None,
+            on_behalf: None,
         },
     )
     .await?;

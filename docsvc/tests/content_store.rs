@@ -64,6 +64,7 @@ async fn send(node: &Node, nomor: &str, parts: Vec<(&'static str, Vec<u8>)>) -> 
             copies: vec![],
             dated: None,
             refers: None,
+            on_behalf: None,
         },
     )
     .await

@@ -98,6 +98,7 @@ async fn letters(node: &Node, n: usize) -> Vec<String> {
                 copies: vec![],
                 dated: None,
                 refers: None,
+                on_behalf: None,
             },
         )
         .await

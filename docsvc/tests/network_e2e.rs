@@ -96,6 +96,7 @@ fn create(
 const BUDI: &str = "197501012000031001"; // dinkes, on the hub
 const DEWI: &str = "197704042002122004"; // bappeda, on the bappeda node
 const JOKO: &str = "196812082000031008"; // dinkes approver, on the hub
+const SITI: &str = "198002022005012002"; // dinkes, Sekretaris Dinas, on the hub
 
 /// Letters to an official of another node: encrypted to the key their binding proves, queued
 /// for that node in the letter's own transaction; refused (and logged) for a node not
@@ -210,6 +211,57 @@ fn sending_to_another_node(
     let r = create(&budi, "rahasia", "199912312020121999@bappeda", &body);
     assert_eq!(r.status, 400, "{}", r.text());
     travelled
+}
+
+/// Siti signs a letter to Dewi on Budi's behalf (a.n.) under his mandate: bappeda checks the
+/// mandate the manifest carries (it names Siti, the level, the day, and Budi signed it) and
+/// takes the letter, which Dewi reads there as signed a.n. Budi.
+fn signed_for_the_head_on_another_node(
+    hub: &Path,
+    base: &str,
+    printed: &str,
+    b: (&Path, &str, &str),
+) {
+    let budi = login(base, hub, printed, BUDI);
+    let siti = login(base, hub, printed, SITI);
+    let today = docsvc::node::numbering::Day::today().0.to_string();
+    let r = budi.post_json(
+        "/api/v1/mandates",
+        &serde_json::json!({
+            "delegate": SITI, "kind": "an", "max_classification": "rahasia",
+            "valid_from": today, "valid_until": today,
+        }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let meta = serde_json::json!({
+        "perihal": "Undangan atas nama kepala dinas",
+        "kode": "005",
+        "classification": "rahasia",
+        "urgency": "segera",
+        "recipients": [format!("{DEWI}@bappeda")],
+        "on_behalf": BUDI,
+    });
+    let r = siti.post_words(&meta, &serde_json::json!({ "isi": "Mohon hadir." }));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = siti
+            .get(&format!("/api/v1/documents/{id}/deliveries"))
+            .json();
+        if d[0]["state"] == "delivered" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not delivered: {d}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (b_dir, b_base, b_printed) = b;
+    let dewi = login(b_base, b_dir, b_printed, DEWI);
+    let m = dewi.get(&format!("/api/v1/documents/{id}/manifest")).json();
+    assert_eq!(m["on_behalf"]["nip"], BUDI, "{m}");
+    assert_eq!(m["originator"], SITI, "{m}");
+    let page = dewi.get(&format!("/ui/letters/{id}")).text();
+    assert!(page.contains("a.n. Kepala Dinas Kesehatan"), "{page}");
 }
 
 /// A database writer on bappeda changes the approval that came with letter `id`, then removes
@@ -864,6 +916,7 @@ async fn nodes_talk_only_to_listed_unrevoked_nodes() {
     let text = ok(&ping(&b, "hub"));
     assert!(text.contains("knows this node as bappeda"), "{text}");
     let travelled = sending_to_another_node(&a, &a_base, &a_printed, (&b, &b_base, &b_printed));
+    signed_for_the_head_on_another_node(&a, &a_base, &a_printed, (&b, &b_base, &b_printed));
     a_received_approval_changed_or_removed_is_refused((&b, &b_base, &b_printed), &travelled).await;
     node_b = nothing_lost_while_a_node_is_down(&a, &a_base, &a_printed, node_b, &b_base).await;
     tampered_in_flight(&a, &a_base, &a_printed, &b, &b_base, &listed).await;

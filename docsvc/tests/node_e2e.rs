@@ -142,7 +142,7 @@ fn start(database_url: Option<&str>) -> Node {
         "loud dev warning: {stderr}"
     );
     let creds = credentials(&stdout);
-    assert_eq!(creds.len(), 9, "quickstart prints every official: {stdout}");
+    assert_eq!(creds.len(), 10, "every official printed: {stdout}");
 
     let child = docsvc()
         .args(["serve", "--data-dir"])

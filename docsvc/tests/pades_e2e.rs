@@ -685,12 +685,12 @@ async fn numbered_copies(postgres: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numbered_copies_on_sqlite() {
-    numbered_copies(false).await;
+    Box::pin(numbered_copies(false)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numbered_copies_on_postgres() {
-    numbered_copies(true).await;
+    Box::pin(numbered_copies(true)).await;
 }
 
 /// RAHASIA is viewed marked with its reader (handling: watermark) and never downloaded

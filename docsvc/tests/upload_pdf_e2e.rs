@@ -37,6 +37,7 @@ async fn upload(node: &Node, level: Level, pdf: &[u8]) -> docsvc::Result<String>
             copies: vec![],
             dated: Some("2026-12-01".into()),
             refers: None,
+            on_behalf: None,
         },
     )
     .await?;

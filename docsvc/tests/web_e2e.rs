@@ -355,6 +355,7 @@ async fn officials_write_sign_send_and_read_in_the_browser() {
     a_sangat_rahasia_letter_needs_joko(&ui, &files).await;
     a_letter_written_on_the_form_becomes_a_signed_pdf(&ui).await;
     browser::a_draft_initialled_and_signed(&ui).await;
+    browser::chain::the_whole_chain(&ui).await;
     refusals_say_why_in_both_languages(&ui).await;
     browser::every_page_is_accessible(&ui).await;
     ui.c.clone().close().await.expect("close the browser");

@@ -74,6 +74,10 @@ pub struct Manifest {
     /// The letter this one answers or passes on; absent on a letter that starts a thread.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refers: Option<Reference>,
+    /// Set when the originator signs for another (a.n., Plt., Plh.) under that official's
+    /// mandate, which travels here so that every reader can check it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf: Option<OnBehalf>,
     /// Set on a version made by reclassifying an earlier one; absent on the first version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reclassified: Option<Reclassified>,
@@ -111,6 +115,23 @@ impl Reference {
         }
         Ok(())
     }
+}
+
+/// Whose signature a letter carries when its originator signs for them (tata naskah dinas:
+/// atas nama, pelaksana tugas, pelaksana harian), with the mandate they signed for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnBehalf {
+    /// `an`, `plt` or `plh`.
+    pub kind: String,
+    /// The head's NIP, name and position (jabatan), as their mandate names them.
+    pub nip: String,
+    pub name: String,
+    pub position: String,
+    /// The mandate as the head signed it (compact JSON).
+    pub mandate: String,
+    /// The head's CMS signature over `mandate` (base64).
+    pub grant: String,
 }
 
 /// How a version came from the one before it: who changed the classification, from what, why.

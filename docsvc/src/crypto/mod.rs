@@ -2,6 +2,7 @@
 //! verification, revocation (CRLs), RFC 3161 time-stamps on signatures and TLS.
 
 pub mod envelope;
+mod kind;
 pub mod pades;
 pub mod receipt;
 mod remembered;

@@ -113,7 +113,7 @@ pub(super) type DevSpec = (
     &'static [&'static str],
 );
 
-pub(super) const DEV_OFFICIALS: [DevSpec; 9] = [
+pub(super) const DEV_OFFICIALS: [DevSpec; 10] = [
     (
         "197501012000031001",
         "Budi Santoso",
@@ -161,6 +161,15 @@ pub(super) const DEV_OFFICIALS: [DevSpec; 9] = [
         "Analis Perencanaan",
         Level::Rahasia,
         &["pejabat"],
+    ),
+    // Bappeda's secretariat: keeps its registers, passes letters down from the head.
+    (
+        "198409092009022010",
+        "Lina Marlina",
+        "bappeda",
+        "Sekretaris Bappeda",
+        Level::Rahasia,
+        &["pejabat", "sekretaris"],
     ),
     (
         "198806062012122006",

@@ -9,6 +9,7 @@ pub mod documents;
 pub mod draft;
 pub mod incidents;
 pub mod lifecycle;
+pub mod mandate;
 pub mod register;
 pub mod render;
 pub mod rewrap;

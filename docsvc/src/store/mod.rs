@@ -14,6 +14,7 @@ pub mod dispositions;
 pub mod documents;
 pub mod drafts;
 pub mod integrity;
+pub mod mandates;
 pub mod network_state;
 pub mod official_changes;
 pub mod officials;

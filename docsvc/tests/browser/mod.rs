@@ -7,6 +7,8 @@ use std::process::Command;
 use fantoccini::Locator;
 use sandi_e2e::node::require;
 
+pub(super) mod chain;
+
 use super::{AGUS, BUDI, HENDRA, JOKO, MAYA, SITI, Ui};
 
 /// The axe-core version the accessibility check runs.
@@ -173,6 +175,7 @@ pub(super) async fn every_page_is_accessible(ui: &Ui) {
                 "/ui/approvals",
                 "/ui/dispositions",
                 "/ui/delegations",
+                "/ui/mandates",
                 "/ui/account",
                 "/ui/drafts",
                 "/ui/drafts/new",

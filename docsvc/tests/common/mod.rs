@@ -88,6 +88,7 @@ pub(crate) async fn try_letter_to(
             copies: vec![],
             dated: None,
             refers: None,
+            on_behalf: None,
         },
     )
     .await

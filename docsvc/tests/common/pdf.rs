@@ -143,6 +143,7 @@ pub(crate) async fn rendered_letter(
             },
             dated: Some("2026-12-01".into()),
             refers: None,
+            on_behalf: None,
         },
     )
     .await

@@ -32,6 +32,7 @@ pub(super) async fn begin<'a>(
             copies: vec![],
             dated: None,
             refers: None,
+            on_behalf: None,
         },
     )
     .await

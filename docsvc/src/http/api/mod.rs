@@ -30,6 +30,7 @@ mod drafts;
 mod enrolment;
 mod health;
 mod letters;
+mod mandates;
 mod network;
 mod official_changes;
 mod recipient;
@@ -178,6 +179,8 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(drafts::get_draft, drafts::revise_draft))
         .routes(routes!(drafts::draft_step))
         .routes(routes!(drafts::correct_draft))
+        .routes(routes!(mandates::grant_mandate, mandates::list_mandates))
+        .routes(routes!(mandates::revoke_mandate))
         .routes(routes!(network::network_hello))
         .routes(routes!(network::network_official))
         .routes(routes!(network::network_letters))

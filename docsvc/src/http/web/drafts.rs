@@ -285,9 +285,16 @@ fn actions(v: &Viewer, d: &DraftView, me: &str) -> Markup {
                 button.secondary type="submit" { (l.t("Kembalikan dengan koreksi", "Return with a correction")) }
             }
         }
-        @if my_turn && d.state == "ready" {
+        @if (my_turn || d.signs_for.is_some()) && d.state == "ready" {
             form.draft-sign method="post" action=(format!("/ui/drafts/{id}/sign")) {
                 input type="hidden" name="csrf" value=(v.session.csrf);
+                @if let Some(k) = &d.signs_for {
+                    p.notice { (match k.as_str() {
+                        "an" => l.t("Anda menandatangani atas nama (a.n.) penanda tangan, dengan mandatnya.", "You sign on the signer's behalf (a.n.), under their mandate."),
+                        "plt" => l.t("Anda menandatangani sebagai Plt., dengan mandat penanda tangan.", "You sign as Plt., under the signer's mandate."),
+                        _ => l.t("Anda menandatangani sebagai Plh., dengan mandat penanda tangan.", "You sign as Plh., under the signer's mandate."),
+                    }) }
+                }
                 (pin_field(l, "sign-pin"))
                 button type="submit" { (l.t("Tandatangani dan kirim", "Sign and send")) }
             }

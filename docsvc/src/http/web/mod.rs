@@ -12,6 +12,7 @@ mod drafts;
 mod enrol;
 mod i18n;
 mod letters;
+mod mandates;
 mod page;
 mod read;
 mod registers;
@@ -102,6 +103,8 @@ pub fn routes() -> Router<App> {
             get(delegations::list).post(delegations::grant),
         )
         .route("/ui/delegations/{id}/revoke", post(delegations::revoke))
+        .route("/ui/mandates", get(mandates::list).post(mandates::grant))
+        .route("/ui/mandates/{id}/revoke", post(mandates::revoke))
         .route("/ui/audit", get(admin::audit))
         .route("/ui/registers", get(registers::registers))
         .route("/ui/dispositions", get(disposition::list))

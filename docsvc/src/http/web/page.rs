@@ -38,6 +38,7 @@ pub(super) fn frame(
                             (counted("/ui/dispositions", l.t("Disposisi", "Disposisi"), here, v.waiting.2, l.t("menunggu", "waiting")))
                             (link("/ui/compose", l.t("Tulis surat", "Write a letter"), here))
                             (counted("/ui/drafts", l.t("Konsep", "Drafts"), here, v.waiting.3, l.t("menunggu", "waiting")))
+                            (link("/ui/mandates", l.t("Mandat", "Mandates"), here))
                             (link("/ui/delegations", l.t("Delegasi", "Delegations"), here))
                             (link("/ui/account", l.t("Akun", "Account"), here))
                             @if v.official.has_role("approver") {

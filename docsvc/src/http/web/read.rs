@@ -244,6 +244,10 @@ impl<'a> Reading<'a> {
                 dt { (l.t("Sifat", "Classification")) } dd { (self.label) }
                 dt { (l.t("Derajat", "Urgency")) } dd { (l.urgency(letter.urgency.as_str())) }
                 dt { (l.t("Dari", "From")) } dd { (letter.originator_name) " (NIP " (letter.originator) ")" }
+                @if let Some(o) = &letter.on_behalf {
+                    dt { (l.t("Ditandatangani", "Signed")) }
+                    dd.on-behalf { (match o.kind.as_str() { "an" => "a.n.", "plt" => "Plt.", _ => "Plh." }) " " (o.position) " (" (o.name) ", NIP " (o.nip) ")" }
+                }
                 dt { (l.t("Kepada", "To")) } dd { (people(&letter.recipients)) }
                 @if !letter.copies.is_empty() {
                     dt { (l.t("Tembusan", "Copies")) } dd { (people(&letter.copies)) }

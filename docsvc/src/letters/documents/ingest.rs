@@ -48,6 +48,7 @@ pub struct Ingest<'a> {
     /// The number taken from the agency's register, used when the letter commits.
     reserved: Option<register::Reserved>,
     refers: Option<Reference>,
+    on_behalf: Option<envelope::OnBehalf>,
 }
 
 impl std::fmt::Debug for Ingest<'_> {
@@ -204,6 +205,8 @@ impl<'a> Ingest<'a> {
         let refers =
             crate::letters::thread::reference(node, &caller, letter.refers.as_ref()).await?;
         let (recipients, copies, remote) = addressees_logged(node, &caller, &letter).await?;
+        let (head, level) = (letter.on_behalf.as_deref(), letter.classification);
+        let on_behalf = crate::letters::mandate::for_letter(node, &caller, head, level).await?;
         let mut ingest = Ingest {
             node,
             caller,
@@ -221,6 +224,7 @@ impl<'a> Ingest<'a> {
             verification: None,
             reserved: None,
             refers,
+            on_behalf,
             letter,
         };
         let draft = ingest.manifest(String::new());
@@ -393,6 +397,7 @@ impl<'a> Ingest<'a> {
             parts: self.parts.clone(),
             policy_version: self.node.policy.current().version().to_owned(),
             refers: self.refers.clone(),
+            on_behalf: self.on_behalf.clone(),
             reclassified: None,
         }
     }
@@ -525,6 +530,7 @@ impl<'a> Ingest<'a> {
         )
         .map_err(|_| Error::invalid("dated", "the letter's date must be YYYY-MM-DD"))?;
         let signer = &self.caller.official;
+        let position = crate::letters::mandate::position(self.on_behalf.as_ref(), &signer.position);
         let (ca_certs, crls) = super::validation_data(node);
         let surat = render::Surat {
             organisation: &node.config.organisation,
@@ -538,7 +544,7 @@ impl<'a> Ingest<'a> {
             naskah,
             dated,
             signer_name: &signer.name,
-            signer_position: &signer.position,
+            signer_position: &position,
             signer_nip: &signer.nip,
             verify_url: &url,
             signed_at: OffsetDateTime::now_utc(),
@@ -711,7 +717,7 @@ impl<'a> Ingest<'a> {
     }
 }
 
-/// The letter's date, YYYY-MM-DD: as given, or today.
+/// The letter's date, YYYY-MM-DD: as given, or today (WIB).
 fn letter_date(letter: &NewLetter) -> Result<String> {
     match &letter.dated {
         Some(d) => {
@@ -722,7 +728,8 @@ fn letter_date(letter: &NewLetter) -> Result<String> {
             .map_err(|_| Error::invalid("dated", format!("dated {d:?} must be YYYY-MM-DD")))?;
             Ok(d.clone())
         }
-        None => Ok(now_rfc3339()[..10].to_owned()),
+        // The day in WIB, as the registers count it.
+        None => Ok(crate::node::numbering::Day::today().0.to_string()),
     }
 }
 

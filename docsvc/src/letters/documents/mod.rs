@@ -59,6 +59,10 @@ pub struct NewLetter {
     /// The letter this one answers or passes on (one the writer may read).
     #[serde(default)]
     pub refers: Option<crate::letters::thread::NewReference>,
+    /// The NIP of the head the letter is signed for (a.n., Plt., Plh.), under a mandate of
+    /// theirs that runs today; none: the originator signs for themselves.
+    #[serde(default)]
+    pub on_behalf: Option<String>,
 }
 
 /// What a caller may see about a letter in a list.

@@ -377,10 +377,18 @@ pub async fn koreksi(node: &Node, caller: &Caller, id: &str, comment: &str) -> R
 /// failure or a crash finds the letter made, or makes it under that id, never a second one.
 pub async fn sign(node: &Node, caller: &Caller, id: &str) -> Result<Created> {
     let d = load(node, caller, id).await?;
-    if d.signer != caller.official.nip || !caller.stepped_up {
+    // The named signer, or an official who signs on their behalf under a mandate of theirs.
+    let for_head = d.signer != caller.official.nip;
+    let may = !for_head
+        || crate::letters::mandate::running(node, &caller.official, &d.signer, level(&d)?)
+            .await?
+            .is_some();
+    if !may || !caller.stepped_up {
         let e = refused(
-            "ditolak: konsep ditandatangani oleh penanda tangan yang ditunjuk, dengan PIN",
-            "denied: a draft is signed by its named signer, with the PIN",
+            "ditolak: konsep ditandatangani oleh penanda tangan yang ditunjuk atau atas namanya \
+             dengan mandat, dengan PIN",
+            "denied: a draft is signed by its named signer or on their behalf under a mandate, \
+             with the PIN",
         );
         return Err(super::logged(node, caller, "draft_sign", id, e).await);
     }
@@ -432,6 +440,7 @@ pub async fn sign(node: &Node, caller: &Caller, id: &str) -> Result<Created> {
                 copies: m.copies.clone(),
                 dated: None,
                 refers: None,
+                on_behalf: for_head.then(|| d.signer.clone()),
             };
             let naskah = Naskah {
                 isi: body(node, &d).await?.to_string(),

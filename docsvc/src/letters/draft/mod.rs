@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 pub use self::flow::{koreksi, paraf, revise, sign, submit};
 use crate::crypto::envelope::Urgency;
 use crate::letters::documents::{self, entry};
-use crate::letters::sealed;
+use crate::letters::{mandate, sealed};
 use crate::node::Node;
 use crate::officials::Caller;
 use crate::officials::directory::{self, Official};
@@ -92,6 +92,9 @@ pub struct DraftView {
     /// The current version's body.
     pub isi: String,
     pub reviews: Vec<ReviewView>,
+    /// `an`, `plt` or `plh` when the viewer may sign it on its signer's behalf, under a
+    /// mandate of theirs that runs today.
+    pub signs_for: Option<String>,
 }
 
 /// A paraf or a koreksi.
@@ -182,8 +185,7 @@ pub(crate) async fn load(node: &Node, caller: &Caller, id: &str) -> Result<Draft
             .await);
     }
     let me = &caller.official;
-    let involved = d.author == me.nip || d.signer == me.nip || reviewers(&d)?.contains(&me.nip);
-    if !involved || d.agency != me.agency {
+    if !involved(node, &d, me).await? || d.agency != me.agency {
         return Err(missing());
     }
     // The level's handling asks for the PIN to open, as a letter's does.
@@ -194,6 +196,18 @@ pub(crate) async fn load(node: &Node, caller: &Caller, id: &str) -> Result<Draft
         return Err(documents::forbidden(&read));
     }
     Ok(d)
+}
+
+/// Whether `me` is the author, a reviewer or the signer of `d`; or signs for its signer under
+/// a mandate that runs today, once it is ready to sign.
+async fn involved(node: &Node, d: &Draft, me: &Official) -> Result<bool> {
+    if d.author == me.nip || d.signer == me.nip || reviewers(d)?.contains(&me.nip) {
+        return Ok(true);
+    }
+    Ok(["ready", "signing", "signed"].contains(&d.state.as_str())
+        && mandate::running(node, me, &d.signer, level(d)?)
+            .await?
+            .is_some())
 }
 
 /// The reviews of `d`, each with the node's MAC.
@@ -428,6 +442,13 @@ pub async fn view(node: &Node, caller: &Caller, id: &str) -> Result<DraftView> {
         flow::body(node, &d).await?.to_string()
     };
     let m = meta(&d)?;
+    let signs_for = if d.state == "ready" && d.signer != caller.official.nip {
+        mandate::running(node, &caller.official, &d.signer, level(&d)?)
+            .await?
+            .map(|m| m.kind)
+    } else {
+        None
+    };
     let mut shown = Vec::with_capacity(reviews.len());
     for r in &reviews {
         let comment = sealed::open(node, r.comment.clone(), &r.comment_sha256).await?;
@@ -458,6 +479,7 @@ pub async fn view(node: &Node, caller: &Caller, id: &str) -> Result<DraftView> {
         letter_id: d.letter_id,
         isi,
         reviews: shown,
+        signs_for,
     })
 }
 
@@ -466,13 +488,19 @@ pub async fn view(node: &Node, caller: &Caller, id: &str) -> Result<DraftView> {
 pub async fn list(node: &Node, caller: &Caller) -> Result<Vec<DraftLine>> {
     let me = &caller.official;
     let mut out = Vec::new();
-    for d in rows::of_official(&node.store, &me.nip, &me.agency).await? {
+    let mut all = rows::of_official(&node.store, &me.nip, &me.agency).await?;
+    // The heads' drafts ready to sign, for whom a mandate lets `me` sign.
+    for (head, _) in mandate::heads(node, me).await? {
+        all.extend(rows::to_sign(&node.store, &head, &me.agency).await?);
+    }
+    all.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.id.cmp(&a.id)));
+    all.dedup_by(|a, b| a.id == b.id);
+    for d in all {
         // The MAC first: nothing of a forged row is read (it is an incident when opened).
         if !rows::draft_holds(&node.store, &d)? {
             continue;
         }
-        let involved = d.author == me.nip || d.signer == me.nip || reviewers(&d)?.contains(&me.nip);
-        if !involved || !may_read(node, &d, me, true)?.allowed {
+        if !involved(node, &d, me).await? || !may_read(node, &d, me, true)?.allowed {
             continue;
         }
         let Ok(reviews) = checked_reviews(node, &d).await else {
@@ -496,7 +524,16 @@ pub async fn list(node: &Node, caller: &Caller) -> Result<Vec<DraftLine>> {
 /// How many drafts wait for `official`: their paraf is next, or their signature.
 pub async fn waiting(node: &Node, official: &Official) -> Result<i64> {
     let mut n = 0;
-    for d in rows::waiting_candidates(&node.store, &official.nip).await? {
+    let mut all = rows::waiting_candidates(&node.store, &official.nip).await?;
+    for (head, max) in mandate::heads(node, official).await? {
+        let ready = rows::to_sign(&node.store, &head, &official.agency).await?;
+        all.extend(
+            ready
+                .into_iter()
+                .filter(|d| d.state == "ready" && level(d).is_ok_and(|l| l <= max)),
+        );
+    }
+    for d in all {
         if d.agency != official.agency
             || !rows::draft_holds(&node.store, &d)?
             || !may_read(node, &d, official, true)?.allowed
@@ -505,7 +542,10 @@ pub async fn waiting(node: &Node, official: &Official) -> Result<i64> {
         }
         let mut reviews = rows::reviews(&node.store, &d.id).await?;
         reviews.retain(|r| rows::review_holds(&node.store, r).unwrap_or(false));
-        if next(&d, &reviews)?.as_deref() == Some(official.nip.as_str()) {
+        let turn = next(&d, &reviews)?;
+        if turn.as_deref() == Some(official.nip.as_str())
+            || (turn.as_deref() == Some(d.signer.as_str()) && d.signer != official.nip)
+        {
             n += 1;
         }
     }

@@ -363,7 +363,10 @@ fn head(sheets: &mut Sheets, s: &Surat<'_>, tempat: &str) -> Result<()> {
 fn signature_block(sheets: &mut Sheets, s: &Surat<'_>) -> Result<(Stamp, Option<Slot>)> {
     let block_x = LEFT + (RIGHT - LEFT) / 2.0 - 10.0;
     debug_assert!(LEFT + SLOT_W < block_x);
-    let position = lines(&winansi(s.signer_position), RIGHT - block_x, SIZE, true);
+    // One line each for "a.n. <head>" and the signer's own position, each wrapped.
+    let position: Vec<Vec<u8>> = (s.signer_position.split('\n'))
+        .flat_map(|p| lines(&winansi(p), RIGHT - block_x, SIZE, true))
+        .collect();
     sheets.need(LEADING * (position.len() as f32 + 3.0) + STAMP_H + 8.0)?;
     sheets.gap(LEADING);
     if s.approval {

@@ -239,6 +239,10 @@ async fn checked(
     if v.nip.as_deref() != Some(signer) {
         return Ok(Err("signed by someone other than its originator".into()));
     }
+    // Signed for a head: their mandate, carried in the manifest, is checked here too.
+    if let Err(why) = crate::letters::mandate::check_carried(node, m, &v.checked_at)? {
+        return Ok(Err(why));
+    }
     // This node's handling table for the letter's level, whatever the sender's said.
     if let Some(weak) = crate::node::handling::weakness(node, m.classification, &v.signer_der)? {
         return Ok(Err(weak.reason));
