@@ -510,6 +510,7 @@ fn dev_config(
     );
     // `docsvc serve` starts a quickstart node's dev TSA and writes its URL here.
     config.pki.oid_arc = oid_arc.into();
+    config.kop = node::letterhead::dev();
     config.keystore = node::Keystore {
         pkcs11: pkcs11.cloned(),
     };

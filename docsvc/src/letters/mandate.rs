@@ -399,16 +399,28 @@ pub(crate) async fn running(
         }
         let m = checked(node, m).await?;
         let max: Level = m.max_classification.parse().map_err(Error::Integrity)?;
-        if runs(&m, today) && level <= max {
-            let grantor = directory::get(&node.store, head).await?;
-            if grantor.is_some_and(|g| {
-                g.agency == delegate.agency && g.status == policies::Status::Active
-            }) {
-                return Ok(Some(m));
-            }
+        if runs(&m, today) && level <= max && still_holds(node, &m, delegate, max).await? {
+            return Ok(Some(m));
         }
     }
     Ok(None)
+}
+
+/// Whether what mandate `m` says of its head is still so: active in the delegate's agency,
+/// cleared for its level, under the name and position it was signed with (a head moved to
+/// another post, or lowered, no longer lends theirs).
+async fn still_holds(node: &Node, m: &Mandate, delegate: &Official, max: Level) -> Result<bool> {
+    let Some(g) = directory::get(&node.store, &m.grantor).await? else {
+        return Ok(false);
+    };
+    let s: Statement = serde_json::from_str(&m.statement)
+        .map_err(|e| Error::Integrity(format!("mandate {}: {e}", m.id)))?;
+    Ok(g.agency == delegate.agency
+        && g.status == policies::Status::Active
+        && g.clearance >= max
+        && g.name == s.grantor_name
+        && g.position == s.grantor_position
+        && delegate.name == s.delegate_name)
 }
 
 /// The heads for whom `delegate` may sign today, with the highest level each mandate allows.
@@ -416,11 +428,22 @@ pub(crate) async fn heads(node: &Node, delegate: &Official) -> Result<Vec<(Strin
     let today = Day::today().0;
     let mut out = Vec::new();
     for m in rows::held(&node.store, &delegate.nip).await? {
+        // A forged row is skipped here; it is an incident where it would be used.
         if m.agency != delegate.agency || !rows::holds(&node.store, &m)? || !runs(&m, today) {
             continue;
         }
         let max: Level = m.max_classification.parse().map_err(Error::Integrity)?;
-        out.push((m.grantor, max));
+        if !still_holds(node, &m, delegate, max).await? {
+            continue;
+        }
+        // One line a head, with the widest level their mandates allow.
+        match out
+            .iter_mut()
+            .find(|(h, _): &&mut (String, Level)| *h == m.grantor)
+        {
+            Some((_, l)) => *l = (*l).max(max),
+            None => out.push((m.grantor, max)),
+        }
     }
     Ok(out)
 }
@@ -494,28 +517,34 @@ pub fn check_carried(
         && stmt.grantor_name == ob.name
         && stmt.grantor_position == ob.position
         && stmt.delegate == letter.originator
+        && stmt.delegate_name == letter.originator_name
         && stmt.agency == letter.agency
+        && stmt.node == letter.node
         && stmt.grantor != stmt.delegate;
     if !same {
         return Ok(Err("on_behalf: the mandate names someone else".into()));
     }
-    if letter.classification > stmt.max_classification {
-        return Ok(Err(
-            "on_behalf: the mandate does not reach this level".into()
-        ));
-    }
-    let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap_or(time::UtcOffset::UTC);
     let Some(when) = crate::parse_time(signed_at) else {
         return Ok(Err(
             "on_behalf: the letter's signing time is unreadable".into()
         ));
     };
-    let signed_day = when.to_offset(wib).date().to_string();
-    if signed_day < stmt.valid_from || stmt.valid_until < signed_day {
-        return Ok(Err(format!(
-            "on_behalf: the mandate runs {} to {}, the letter was signed {signed_day}",
-            stmt.valid_from, stmt.valid_until
-        )));
+    // A reclassified version is signed later by whoever reclassified it, under their own
+    // authority: the mandate's level and days bound the signature of the first version.
+    if letter.reclassified.is_none() {
+        if letter.classification > stmt.max_classification {
+            return Ok(Err(
+                "on_behalf: the mandate does not reach this level".into()
+            ));
+        }
+        let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap_or(time::UtcOffset::UTC);
+        let signed_day = when.to_offset(wib).date().to_string();
+        if signed_day < stmt.valid_from || stmt.valid_until < signed_day {
+            return Ok(Err(format!(
+                "on_behalf: the mandate runs {} to {}, the letter was signed {signed_day}",
+                stmt.valid_from, stmt.valid_until
+            )));
+        }
     }
     let Ok(grant) = base64::engine::general_purpose::STANDARD.decode(&ob.grant) else {
         return Ok(Err("on_behalf: the grant is not base64".into()));
@@ -530,13 +559,24 @@ pub fn check_carried(
         Ok(v) => v,
         Err(e) => return Ok(Err(format!("on_behalf: the grant: {e}"))),
     };
-    if verified.nip.as_deref() != Some(stmt.grantor.as_str()) {
+    // The head's name and agency as keymgr certified them, not as the statement says.
+    let certified = |part: String| verified.subject.split(", ").any(|p| p == part);
+    if verified.nip.as_deref() != Some(stmt.grantor.as_str())
+        || !certified(format!("CN={}", stmt.grantor_name))
+        || !certified(format!("OU={}", stmt.agency))
+    {
         return Ok(Err("on_behalf: the grant is signed by someone else".into()));
     }
+    // The head's certificate revoked before the letter was signed lends it no authority.
     match crate::node::revocation::signature_status(node, &verified, None) {
         Ok(crate::crypto::revocation::SignatureStatus::RevokedBeforeSigning { .. }) => Ok(Err(
             "on_behalf: the head's certificate was revoked before the grant".into(),
         )),
+        Ok(crate::crypto::revocation::SignatureStatus::RevokedAfterSigning {
+            revoked_at, ..
+        }) if crate::parse_time(&revoked_at).is_none_or(|r| r <= when) => Ok(Err(format!(
+            "on_behalf: the head's certificate was revoked at {revoked_at}, before the letter"
+        ))),
         Ok(_) => Ok(Ok(())),
         Err(e @ Error::Integrity(_)) => Ok(Err(format!("on_behalf: the grant: {e}"))),
         Err(e) => Err(e),

@@ -5,6 +5,7 @@ pub mod ceremony;
 pub mod distribution;
 pub mod handling;
 mod keystore;
+pub mod letterhead;
 pub mod numbering;
 pub mod peers;
 pub mod refusals;
@@ -13,6 +14,7 @@ pub mod tsa;
 
 pub use keystore::Keystore;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -104,6 +106,9 @@ pub struct Config {
     /// `[numbering]`: the agencies' registers of outgoing and incoming letters.
     #[serde(default, skip_serializing_if = "numbering::Numbering::is_default")]
     pub numbering: numbering::Numbering,
+    /// `[kop.<agency>]`: the agencies' letterheads on the letters the node renders.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kop: BTreeMap<String, letterhead::Kop>,
 }
 
 /// `[pki]` in `node.toml`: revocation where clients look (RFC 5280 §4.2.1.13).
@@ -385,6 +390,7 @@ impl Config {
             ca: None,
             keystore: Keystore::default(),
             numbering: numbering::Numbering::default(),
+            kop: BTreeMap::new(),
             content_store: crate::store::content::Mode::default(),
         }
     }
@@ -416,9 +422,11 @@ impl Config {
                 ),
             ));
         }
-        config.numbering.check().map_err(|e| {
-            Error::invalid("node configuration", format!("{}: {e}", path.display()))
-        })?;
+        (config.numbering.check())
+            .and_then(|()| letterhead::check(&config.kop))
+            .map_err(|e| {
+                Error::invalid("node configuration", format!("{}: {e}", path.display()))
+            })?;
         if let Some(p11) = &config.keystore.pkcs11 {
             p11.validate().map_err(|e| {
                 Error::invalid(

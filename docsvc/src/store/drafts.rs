@@ -281,12 +281,12 @@ pub async fn waiting_candidates(store: &Store, nip: &str) -> Result<Vec<Draft>> 
     .await?)
 }
 
-/// The drafts `signer` signs in `agency` that are ready or being signed or signed (at most
-/// 200, newest first): what a delegate signing on their behalf sees.
+/// The drafts `signer` signs in `agency` that are ready or being signed (at most 200, newest
+/// first): what a delegate signing on their behalf sees.
 pub async fn to_sign(store: &Store, signer: &str, agency: &str) -> Result<Vec<Draft>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM drafts WHERE signer = $1 AND agency = $2 \
-         AND state IN ('ready', 'signing', 'signed') ORDER BY updated_at DESC, id DESC LIMIT 200"
+         AND state IN ('ready', 'signing') ORDER BY updated_at DESC, id DESC LIMIT 200"
     ))
     .bind(signer)
     .bind(agency)

@@ -153,6 +153,7 @@ pub(crate) async fn rendered_letter(
             isi: isi(paragraphs),
             tempat: Some("Bandung".into()),
             lampiran: Some("1 (satu) berkas".into()),
+            ..Naskah::default()
         })
         .await
         .expect("rendered and signed");

@@ -29,6 +29,7 @@ fn naskah() -> Naskah {
             .join("\n\n"),
         tempat: Some("Bandung".into()),
         lampiran: None,
+        ..Naskah::default()
     }
 }
 
@@ -156,6 +157,7 @@ pub(super) async fn measure(
             render::render(&render::Surat {
                 organisation: "Pemerintah Kota",
                 agency: "dinkes",
+                kop: None,
                 nomor: "BENCH/1",
                 perihal: "Bench",
                 marking: "BIASA",

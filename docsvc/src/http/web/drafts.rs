@@ -16,6 +16,7 @@ use super::{Viewer, page, pin_ok, respond};
 use crate::Error;
 use crate::http::App;
 use crate::letters::draft::{self, DraftView, NewDraft};
+use crate::letters::render::{Acara, Jenis};
 use crate::node::Node;
 
 fn state(l: Lang, s: &str) -> &'static str {
@@ -103,6 +104,7 @@ pub(super) async fn new(State(node): State<App>, v: Viewer) -> Response {
                         select id="d-signer" name="signer" { @for o in &colleagues { option value=(o.nip) { (o.name) " — " (o.position) } } } }
                     div.wide { label for="d-isi" { (l.t("Isi surat", "Letter text")) } textarea id="d-isi" name="isi" rows="10" maxlength="20000" required {} }
                 }
+                (jenis_fields(l, "d"))
                 datalist id="colleagues" { @for o in &colleagues { option value=(o.nip) { (o.name) } } }
                 button type="submit" { (l.t("Simpan konsep", "Save the draft")) }
             }
@@ -111,6 +113,49 @@ pub(super) async fn new(State(node): State<App>, v: Viewer) -> Response {
     }
     .await;
     respond(&v, r)
+}
+
+/// The naskah's kind and a surat undangan's event, on the draft's and the compose form.
+pub(super) fn jenis_fields(l: Lang, prefix: &str) -> Markup {
+    let id = |f: &str| format!("{prefix}-{f}");
+    html! {
+        fieldset.jenis {
+            legend { (l.t("Jenis naskah", "Kind of letter")) }
+            label for=(id("jenis")) { (l.t("Jenis", "Kind")) }
+            select id=(id("jenis")) name="jenis" {
+                @for j in Jenis::ALL { option value=(j.as_str()) { (l.t(j.names().0, j.names().1)) } }
+            }
+            p.hint { (l.t("Untuk surat undangan: acaranya (boleh dikosongkan).", "For an invitation: its event (may be left empty).")) }
+            div.grid {
+                @for (f, id_label, en_label) in [("hari", "Hari, tanggal", "Day and date"), ("waktu", "Waktu", "Time"), ("tempat_acara", "Tempat", "Place"), ("acara", "Acara", "Programme")] {
+                    div { label for=(id(f)) { (l.t(id_label, en_label)) } input id=(id(f)) name=(f) maxlength="200"; }
+                }
+            }
+        }
+    }
+}
+
+/// The kind and event from a form's fields (`jenis`, `hari`, `waktu`, `tempat_acara`, `acara`).
+pub(super) fn jenis_from(f: &[(String, String)]) -> Result<(Jenis, Option<Acara>), Error> {
+    let jenis = match field(f, "jenis").as_str() {
+        "" => Jenis::default(),
+        j => serde_json::from_value(serde_json::Value::String(j.to_owned())).map_err(|_| {
+            Error::invalid(
+                "jenis",
+                "surat_dinas, nota_dinas, surat_undangan or surat_edaran",
+            )
+        })?,
+    };
+    let a = Acara {
+        hari: field(f, "hari"),
+        waktu: field(f, "waktu"),
+        tempat: field(f, "tempat_acara"),
+        acara: field(f, "acara"),
+    };
+    let given = [&a.hari, &a.waktu, &a.tempat, &a.acara]
+        .iter()
+        .any(|v| !v.trim().is_empty());
+    Ok((jenis, (given && jenis == Jenis::SuratUndangan).then_some(a)))
 }
 
 fn field(fields: &[(String, String)], name: &str) -> String {
@@ -145,6 +190,7 @@ pub(super) async fn create(
         let urgency = serde_json::from_value(serde_json::Value::String(field(f, "urgency")))
             .map_err(|_| Error::invalid("urgency", "biasa, segera, sangat_segera or kilat"))?;
         let kode = field(f, "kode");
+        let (jenis, acara) = jenis_from(f)?;
         let n = NewDraft {
             perihal: field(f, "perihal"),
             classification,
@@ -155,6 +201,8 @@ pub(super) async fn create(
             isi: field(f, "isi").replace("\r\n", "\n"),
             tempat: None,
             lampiran: None,
+            jenis,
+            acara,
             reviewers: nips(&field(f, "reviewers")),
             signer: field(f, "signer"),
         };
@@ -213,6 +261,8 @@ async fn draft_page(node: &Node, v: &Viewer, d: &DraftView) -> Result<Response, 
         dl.meta {
             dt { (l.t("Status", "State")) } dd { (state(l, &d.state)) " · " (l.t("versi ", "version ")) (d.version) }
             dt { (l.t("Derajat", "Urgency")) } dd { (l.urgency(&d.urgency)) }
+            dt { (l.t("Jenis naskah", "Kind of letter")) } dd { (l.t(d.jenis.names().0, d.jenis.names().1)) }
+            @if let Some(a) = &d.acara { dt { (l.t("Acara", "Event")) } dd { (a.hari) ", " (a.waktu) ", " (a.tempat) ": " (a.acara) } }
             dt { (l.t("Kepada", "To")) } dd { (d.recipients.iter().map(|n| person(&names, n)).collect::<Vec<_>>().join(", ")) }
             @if !d.copies.is_empty() { dt { (l.t("Tembusan", "Copies")) } dd { (d.copies.iter().map(|n| person(&names, n)).collect::<Vec<_>>().join(", ")) } }
             @if let Some(k) = &d.kode { dt { (l.t("Kode klasifikasi arsip", "Archive code")) } dd { (k) } }

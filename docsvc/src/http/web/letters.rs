@@ -15,6 +15,7 @@ use crate::http::App;
 use crate::letters::documents::{self, Filter, Mailbox, Summary};
 use crate::letters::thread;
 use crate::node::Node;
+use crate::officials::directory::Official;
 use crate::store::views::{self, DeliveryState};
 
 #[derive(Deserialize, Default)]
@@ -256,6 +257,30 @@ pub(super) struct ComposeQuery {
     forward: Option<String>,
 }
 
+/// The compose form's place, enclosures, kind of naskah, and the choice of signing in one's
+/// own name or for a head, under a mandate of theirs that runs today.
+async fn signed_for(node: &Node, v: &Viewer, officials: &[Official]) -> Result<Markup, Error> {
+    let l = v.lang;
+    let heads = crate::letters::mandate::heads(node, &v.official).await?;
+    Ok(html! {
+        div { label for="tempat" { (l.t("Tempat", "Place")) }
+              input id="tempat" name="tempat" maxlength="100" placeholder=(node.config.organisation); }
+        div { label for="lampiran" { (l.t("Lampiran", "Enclosures")) }
+              input id="lampiran" name="lampiran" maxlength="100" placeholder="1 (satu) berkas"; }
+        div.wide { (super::drafts::jenis_fields(l, "c")) }
+        @if !heads.is_empty() {
+            div.wide { label for="on-behalf" { (l.t("Ditandatangani", "Signed")) }
+                select id="on-behalf" name="on_behalf" {
+                    option value="" { (l.t("atas nama sendiri", "in my own name")) }
+                    @for (nip, max) in &heads {
+                        @let name = officials.iter().find(|o| &o.nip == nip).map_or(nip.as_str(), |o| o.position.as_str());
+                        option value=(nip) { (l.t("atas nama / sebagai pelaksana: ", "on behalf of / acting for: ")) (name) " (" (l.t("sampai ", "up to ")) (max.as_str()) ")" }
+                    }
+                } }
+        }
+    })
+}
+
 pub(super) async fn compose(
     State(node): State<App>,
     v: Viewer,
@@ -278,6 +303,7 @@ async fn compose_page(node: &Node, v: &Viewer, q: &ComposeQuery) -> Result<Respo
     let levels = documents::creatable(node, &v.official)?;
     let policy = node.policy.current();
     let officials = crate::officials::directory::list(&node.store).await?;
+    let signed_for = signed_for(node, v, &officials).await?;
     let body = html! {
         h1 { (l.t("Tulis surat", "Write a letter")) }
         @if levels.is_empty() {
@@ -325,10 +351,7 @@ async fn compose_page(node: &Node, v: &Viewer, q: &ComposeQuery) -> Result<Respo
                       input id="tembusan" name="copies" list="officials" autocomplete="off"; }
                 div.wide { label for="isi" { (l.t("Isi surat (dijadikan PDF bertanda tangan dengan kode QR)", "Letter text (made a signed PDF with a QR code)")) }
                       textarea id="isi" name="isi" rows="10" maxlength="60000" {} }
-                div { label for="tempat" { (l.t("Tempat", "Place")) }
-                      input id="tempat" name="tempat" maxlength="100" placeholder=(node.config.organisation); }
-                div { label for="lampiran" { (l.t("Lampiran", "Enclosures")) }
-                      input id="lampiran" name="lampiran" maxlength="100" placeholder="1 (satu) berkas"; }
+                (signed_for)
                 div.wide { label for="body" { (l.t("Atau naskah jadi (PDF, ditandai dan ditandatangani di tempat; atau teks)", "Or a finished letter (PDF, marked and signed in place; or text)")) }
                       input id="body" name="body" type="file" accept="application/pdf,text/plain"; }
                 div.wide { label for="attachments" { (l.t("Lampiran", "Attachments")) }

@@ -83,6 +83,8 @@ function compose(form) {
       recipients: list(document.getElementById("kepada").value),
       copies: list(document.getElementById("tembusan").value),
     };
+    const onBehalf = document.getElementById("on-behalf");
+    if (onBehalf && onBehalf.value) { meta.on_behalf = onBehalf.value; }
     const refersId = document.getElementById("refers-id");
     if (refersId) {
       meta.refers = { kind: document.getElementById("refers-kind").value, id: refersId.value };
@@ -96,6 +98,12 @@ function compose(form) {
         const v = document.getElementById(k).value.trim();
         if (v) { naskah[k] = v; }
       }
+      naskah.jenis = document.getElementById("c-jenis").value;
+      const acara = {};
+      for (const [k, id] of [["hari", "c-hari"], ["waktu", "c-waktu"], ["tempat", "c-tempat_acara"], ["acara", "c-acara"]]) {
+        acara[k] = document.getElementById(id).value.trim();
+      }
+      if (naskah.jenis === "surat_undangan" && Object.values(acara).some((v) => v)) { naskah.acara = acara; }
       data.append("naskah", new Blob([JSON.stringify(naskah)], { type: "application/json" }));
     } else {
       // A finished letter as PDF is marked and signed in place by the node; text stays a file.

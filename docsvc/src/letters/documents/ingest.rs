@@ -493,11 +493,7 @@ impl<'a> Ingest<'a> {
     /// with the stamp and QR code, PAdES-signed like a rendered letter, stored as the first
     /// part.
     pub async fn add_uploaded(&mut self, name: &str, pdf: &[u8]) -> Result<()> {
-        let naskah = Naskah {
-            isi: String::new(),
-            tempat: None,
-            lampiran: None,
-        };
+        let naskah = Naskah::default();
         self.add_signed_pdf(name, &naskah, Some(pdf)).await
     }
 
@@ -535,6 +531,7 @@ impl<'a> Ingest<'a> {
         let surat = render::Surat {
             organisation: &node.config.organisation,
             agency: &signer.agency,
+            kop: node.config.kop.get(&signer.agency),
             nomor: &self.letter.nomor,
             perihal: &self.letter.perihal,
             marking: &handling.label_id,

@@ -157,6 +157,8 @@ pub async fn revise(
         isi: isi.to_owned(),
         tempat: m.tempat,
         lampiran: m.lampiran,
+        jenis: m.jenis,
+        acara: m.acara,
     }
     .check()?;
     let mut now = d.clone();
@@ -446,6 +448,8 @@ pub async fn sign(node: &Node, caller: &Caller, id: &str) -> Result<Created> {
                 isi: body(node, &d).await?.to_string(),
                 tempat: m.tempat,
                 lampiran: m.lampiran,
+                jenis: m.jenis,
+                acara: m.acara,
             };
             make_letter(node, caller, letter, &naskah, letter_id).await?
         }

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 pub use self::flow::{koreksi, paraf, revise, sign, submit};
 use crate::crypto::envelope::Urgency;
 use crate::letters::documents::{self, entry};
+use crate::letters::render::{Acara, Jenis};
 use crate::letters::{mandate, sealed};
 use crate::node::Node;
 use crate::officials::Caller;
@@ -49,6 +50,12 @@ pub struct NewDraft {
     pub tempat: Option<String>,
     #[serde(default)]
     pub lampiran: Option<String>,
+    /// Which naskah dinas it becomes (surat dinas when absent).
+    #[serde(default)]
+    pub jenis: Jenis,
+    /// A surat undangan's event.
+    #[serde(default)]
+    pub acara: Option<Acara>,
     /// The NIPs of the officials who initial it, in order (none: it goes straight to the signer).
     #[serde(default)]
     pub reviewers: Vec<String>,
@@ -65,6 +72,10 @@ pub(crate) struct Meta {
     pub kode: Option<String>,
     pub tempat: Option<String>,
     pub lampiran: Option<String>,
+    #[serde(default)]
+    pub jenis: Jenis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acara: Option<Acara>,
 }
 
 /// A draft as its author, reviewers and signer see it.
@@ -82,6 +93,8 @@ pub struct DraftView {
     pub kode: Option<String>,
     pub tempat: Option<String>,
     pub lampiran: Option<String>,
+    pub jenis: Jenis,
+    pub acara: Option<Acara>,
     pub reviewers: Vec<String>,
     pub version: i64,
     /// `konsep`, `review`, `returned`, `ready` or `signed`.
@@ -199,12 +212,13 @@ pub(crate) async fn load(node: &Node, caller: &Caller, id: &str) -> Result<Draft
 }
 
 /// Whether `me` is the author, a reviewer or the signer of `d`; or signs for its signer under
-/// a mandate that runs today, once it is ready to sign.
+/// a mandate that runs today, while it is ready to sign (or being signed): a mandate opens
+/// what waits for the head's signature, not the head's past drafts.
 async fn involved(node: &Node, d: &Draft, me: &Official) -> Result<bool> {
     if d.author == me.nip || d.signer == me.nip || reviewers(d)?.contains(&me.nip) {
         return Ok(true);
     }
-    Ok(["ready", "signing", "signed"].contains(&d.state.as_str())
+    Ok(["ready", "signing"].contains(&d.state.as_str())
         && mandate::running(node, me, &d.signer, level(d)?)
             .await?
             .is_some())
@@ -296,6 +310,8 @@ fn check_fields(n: &NewDraft) -> Result<()> {
         isi: n.isi.clone(),
         tempat: n.tempat.clone(),
         lampiran: n.lampiran.clone(),
+        jenis: n.jenis,
+        acara: n.acara.clone(),
     }
     .check()?;
     let bad = |a: &String| a.is_empty() || a.len() > 100 || a.chars().any(char::is_control);
@@ -374,6 +390,8 @@ pub async fn create(node: &Node, caller: &Caller, n: &NewDraft) -> Result<String
             kode: n.kode.clone(),
             tempat: n.tempat.clone(),
             lampiran: n.lampiran.clone(),
+            jenis: n.jenis,
+            acara: n.acara.clone(),
         })
         .map_err(|e| Error::encode("a draft", e))?,
         reviewers: serde_json::to_string(&n.reviewers).map_err(|e| Error::encode("a draft", e))?,
@@ -474,6 +492,8 @@ pub async fn view(node: &Node, caller: &Caller, id: &str) -> Result<DraftView> {
         kode: m.kode,
         tempat: m.tempat,
         lampiran: m.lampiran,
+        jenis: m.jenis,
+        acara: m.acara,
         version: d.version,
         state: d.state,
         letter_id: d.letter_id,

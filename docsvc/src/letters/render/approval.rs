@@ -198,10 +198,12 @@ pub(super) mod tests {
             isi: "Isi /ByteRange [0 10 20 30] dan /Contents <FFFFFFFFFFFF> sebagai kata.".into(),
             tempat: None,
             lampiran: None,
+            ..Naskah::default()
         };
         let s = Surat {
             organisation: "Pemerintah Kota",
             agency: "dinkes",
+            kop: None,
             nomor: "005/1/XII/2026",
             perihal: "Uji /ByteRange [0 1 2 3]",
             marking: "SANGAT RAHASIA",

@@ -8,6 +8,7 @@ pub mod approval;
 pub mod copy;
 mod file;
 mod pdf;
+mod template;
 pub mod timestamp;
 pub mod upload;
 mod widths;
@@ -16,13 +17,20 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use self::pdf::{HEIGHT, Op, SLOT_W, STAMP_H, STAMP_W, Slot, Stamp, WIDTH, measure};
+pub use self::template::{Acara, Jenis};
 use crate::crypto::pades::Prepared;
 use crate::{Error, Result};
 
 /// The words of a letter the node renders, as the compose form or the API sends them.
-#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Naskah {
+    /// Which naskah dinas it is laid out as (surat dinas when absent).
+    #[serde(default)]
+    pub jenis: Jenis,
+    /// A surat undangan's event: day, time, place, programme.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acara: Option<Acara>,
     /// The body (isi surat): paragraphs separated by an empty line.
     pub isi: String,
     /// Where it is signed (e.g. `Bandung`); the node's organisation's city when absent.
@@ -52,6 +60,12 @@ impl Naskah {
         {
             return bad("isi", "the body holds control characters".into());
         }
+        if let Some(a) = &self.acara {
+            if self.jenis != Jenis::SuratUndangan {
+                return bad("acara", "only a surat undangan names an event".into());
+            }
+            a.check()?;
+        }
         for (what, v) in [("tempat", &self.tempat), ("lampiran", &self.lampiran)] {
             if let Some(v) = v {
                 if v.trim().is_empty() || v.chars().count() > 100 || v.chars().any(char::is_control)
@@ -69,6 +83,8 @@ impl Naskah {
 pub struct Surat<'a> {
     pub organisation: &'a str,
     pub agency: &'a str,
+    /// The agency's letterhead, if the node has one for it.
+    pub kop: Option<&'a crate::node::letterhead::Kop>,
     pub nomor: &'a str,
     pub perihal: &'a str,
     /// The handling table's label (`RAHASIA`) and colour (`#c8102e`).
@@ -276,17 +292,10 @@ pub fn render(s: &Surat<'_>) -> Result<Prepared> {
     s.naskah.check()?;
     let mut sheets = Sheets::new();
     let tempat = s.naskah.tempat.as_deref().unwrap_or(s.organisation);
-    head(&mut sheets, s, tempat)?;
-    for paragraph in s.naskah.isi.replace("\r\n", "\n").split("\n\n") {
-        let paragraph = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
-        if paragraph.is_empty() {
-            continue;
-        }
-        sheets.wrapped(LEFT, RIGHT - LEFT, &paragraph, false)?;
-        sheets.gap(LEADING / 2.0);
-    }
+    template::head(&mut sheets, s, tempat)?;
+    template::body(&mut sheets, s, tempat)?;
     let (stamp, slot) = signature_block(&mut sheets, s)?;
-    if !s.tembusan.is_empty() {
+    if !s.tembusan.is_empty() && template::tembusan_at_end(s) {
         sheets.gap(LEADING);
         sheets.text(LEFT, b"Tembusan:".to_vec(), SIZE, false)?;
         for (i, t) in s.tembusan.iter().enumerate() {
@@ -308,52 +317,6 @@ pub fn render(s: &Surat<'_>) -> Result<Prepared> {
         crls: s.crls.clone(),
     };
     Prepared::new(pdf::write(&sheets.pages, &stamp, slot.as_ref(), &meta))
-}
-
-/// Kop surat, place and date, nomor, sifat, lampiran, perihal, and the addressees.
-fn head(sheets: &mut Sheets, s: &Surat<'_>, tempat: &str) -> Result<()> {
-    sheets.centred(&s.organisation.to_uppercase(), 14.0, true)?;
-    sheets.centred(&s.agency.to_uppercase(), 13.0, true)?;
-    sheets.gap(6.0);
-    let y = sheets.y;
-    sheets.page().push(Op::Rule {
-        x1: LEFT,
-        x2: RIGHT,
-        y,
-        width: 1.5,
-    });
-    sheets.gap(8.0);
-    let place = winansi(&format!("{tempat}, {}", tanggal(s.dated)));
-    let w = measure(&place, SIZE, false);
-    sheets.text(RIGHT - w, place, SIZE, false)?;
-    sheets.gap(4.0);
-    let value_x = LEFT + 70.0;
-    let fields = [
-        ("Nomor", s.nomor),
-        ("Sifat", s.marking),
-        ("Lampiran", s.naskah.lampiran.as_deref().unwrap_or("-")),
-        ("Perihal", s.perihal),
-    ];
-    for (label, value) in fields {
-        sheets.text(LEFT, winansi(label), SIZE, false)?;
-        sheets.gap(-LEADING);
-        sheets.text(LEFT + 62.0, b":".to_vec(), SIZE, false)?;
-        sheets.gap(-LEADING);
-        sheets.wrapped(value_x, RIGHT - value_x, value, false)?;
-    }
-    sheets.gap(LEADING);
-    sheets.text(LEFT, b"Yth.".to_vec(), SIZE, false)?;
-    for (i, k) in s.kepada.iter().enumerate() {
-        let k = if s.kepada.len() > 1 {
-            format!("{}. {k}", i + 1)
-        } else {
-            k.clone()
-        };
-        sheets.wrapped(LEFT, RIGHT - LEFT, &k, false)?;
-    }
-    sheets.text(LEFT, b"di tempat".to_vec(), SIZE, false)?;
-    sheets.gap(LEADING);
-    Ok(())
 }
 
 /// The signature block, kept on one page: position, the stamp (QR code and signer), name
