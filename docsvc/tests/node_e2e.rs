@@ -186,7 +186,7 @@ fn start(database_url: Option<&str>) -> Node {
         &json!({ "share": "sandi-share-v1.garbage" }),
     );
     assert_eq!(r.status, 400, "{}", r.text());
-    // One custodian opens their share file with the age CLI and submits it with curl...
+    // One custodian opens their share file with the age CLI and submits it on the page...
     let shares = node.data().join("shares");
     let out = Command::new("age")
         .arg("-d")
@@ -201,9 +201,7 @@ fn start(database_url: Option<&str>) -> Node {
         String::from_utf8_lossy(&out.stderr)
     );
     let share = String::from_utf8(out.stdout).expect("share text");
-    let r = anon.post_json("/api/v1/sys/unseal", &json!({ "share": share.trim() }));
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["sealed"], true);
+    unsealed_on_the_page(&anon, share.trim());
     // ...the second uses `docsvc unseal`, which does the same.
     let shares = node.data().join("shares");
     let out = docsvc()
@@ -224,6 +222,28 @@ fn start(database_url: Option<&str>) -> Node {
     let r = anon.get("/readyz");
     assert_eq!(r.status, 200, "{}", r.text());
     node
+}
+
+/// A custodian on `/ui/unseal` (no login): a garbage share is refused there and counts for
+/// nothing, their own counts, and the page says how far the unsealing is.
+fn unsealed_on_the_page(anon: &Client, share: &str) {
+    let page = anon.get("/ui/unseal");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("0 / 2"), "{}", page.text());
+    let post = |s: &str| {
+        anon.call(
+            "POST",
+            "/ui/unseal",
+            &["--data-urlencode", &format!("share={s}")],
+        )
+    };
+    let r = post("sandi-share-v1.garbage");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("ditolak"), "{}", r.text());
+    assert!(!r.text().contains("garbage"), "the share is never shown");
+    assert_eq!(post(share).status, 303);
+    let page = anon.get("/ui/unseal").text();
+    assert!(page.contains("1 / 2"), "{page}");
 }
 
 fn create(

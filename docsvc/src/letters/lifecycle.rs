@@ -555,3 +555,56 @@ pub async fn destruction_record(node: &Node, caller: &Caller, id: &str) -> Resul
     }
     Ok(destruction(record, &bytes, &cms))
 }
+
+/// The levels `caller` may reclassify letter `checked` to, with the PIN and a reason, as the
+/// policy says now: what the page offers (the reclassification decides again).
+pub async fn reclassify_targets(
+    node: &Node,
+    caller: &Caller,
+    checked: &Checked,
+) -> Result<Vec<Level>> {
+    let m = &checked.manifest;
+    if checked.state == AWAITING || checked.state == DESTROYED {
+        return Ok(vec![]);
+    }
+    let policy = node.policy.current();
+    let principal = Principal::Official(caller.official.person());
+    let doc = policy_document(m, addressed_agencies(node, m).await?, &node.config.node_id);
+    let mut out = Vec::new();
+    for level in Level::ALL {
+        let ctx = Context {
+            step_up: true,
+            new_classification: Some(level),
+            reason: Some("-".into()),
+            ..Context::default()
+        };
+        if level != m.classification
+            && policy
+                .decide(&principal, Action::Reclassify, &doc, &ctx)?
+                .allowed
+        {
+            out.push(level);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the policy lets `caller` destroy letter `checked` with the PIN: what the page
+/// offers (the destruction decides again, and checks the retention).
+pub async fn may_destroy(node: &Node, caller: &Caller, checked: &Checked) -> Result<bool> {
+    let m = &checked.manifest;
+    if checked.state == DESTROYED {
+        return Ok(false);
+    }
+    let doc = policy_document(m, addressed_agencies(node, m).await?, &node.config.node_id);
+    let ctx = Context {
+        step_up: true,
+        ..Context::default()
+    };
+    let principal = Principal::Official(caller.official.person());
+    Ok(node
+        .policy
+        .current()
+        .decide(&principal, Action::Destroy, &doc, &ctx)?
+        .allowed)
+}

@@ -196,7 +196,7 @@ pub(super) async fn every_page_is_accessible(ui: &Ui) {
         }
         ui.logout().await;
     }
-    for path in ["/ui/login", "/verifikasi"] {
+    for path in ["/ui/login", "/verifikasi", "/ui/unseal"] {
         ui.go(path).await;
         ui.accessible(path).await;
     }

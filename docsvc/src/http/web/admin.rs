@@ -25,6 +25,7 @@ async fn admin_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
     let progress = node.keystore.progress();
     let apps = views::applications(&node.store).await?;
     let directory = node.network.current(&node.store).await.ok().flatten();
+    let outbox = super::manage::outbox(node, v).await?;
     let body = html! {
         h1 { (l.t("Administrasi simpul", "Node administration")) }
         section.card aria-labelledby="seal-title" {
@@ -52,7 +53,8 @@ async fn admin_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
                     td data-label=(l.t("Izin akses", "Clearance")) { span class=(format!("badge lvl-{}", o.clearance.as_str())) { (o.clearance.as_str()) } }
                     td data-label=(l.t("Peran", "Roles")) { (o.roles.join(", ")) }
                     td data-label=(l.t("Status", "Status")) { (format!("{:?}", o.status).to_lowercase()) }
-                    td { (super::admin_forms::reset_button(l, &v.session.csrf, &o.nip)) }
+                    td { (super::admin_forms::reset_button(l, &v.session.csrf, &o.nip))
+                         @if o.nip != v.official.nip { (super::manage::status_button(l, &v.session.csrf, &o.nip, o.status == policies::Status::Active)) } }
                 } } }
             }
         }
@@ -72,6 +74,7 @@ async fn admin_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
                 }
             }
         }
+        (outbox)
         (super::admin_forms::forms(l, &v.session.csrf))
         section.card aria-labelledby="net-title" {
             h2 #net-title { (l.t("Jaringan sandi", "The sandi network")) }

@@ -12,6 +12,7 @@ mod drafts;
 mod enrol;
 mod i18n;
 mod letters;
+mod manage;
 mod mandates;
 mod page;
 mod read;
@@ -104,6 +105,10 @@ pub fn routes() -> Router<App> {
         )
         .route("/ui/delegations/{id}/revoke", post(delegations::revoke))
         .route("/ui/mandates", get(mandates::list).post(mandates::grant))
+        .route("/ui/unseal", get(manage::unseal_get).post(manage::unseal))
+        .route("/ui/letters/{id}/{step}", post(manage::letter_step))
+        .route("/ui/admin/outbox/retry", post(manage::retry))
+        .route("/ui/admin/officials/{nip}/status", post(manage::set_status))
         .route("/ui/mandates/{id}/revoke", post(mandates::revoke))
         .route("/ui/audit", get(admin::audit))
         .route("/ui/registers", get(registers::registers))

@@ -90,6 +90,7 @@ struct Reading<'a> {
     watermark: Option<String>,
     disposisi: super::disposition::View,
     thread: crate::letters::thread::Thread,
+    manage: super::manage::Manage,
 }
 
 impl<'a> Reading<'a> {
@@ -134,6 +135,7 @@ impl<'a> Reading<'a> {
         let names = views::official_names(&node.store).await?;
         let disposisi = super::disposition::View::gather(node, v, &checked).await?;
         let thread = crate::letters::thread::thread(node, &caller, &checked).await?;
+        let manage = super::manage::Manage::gather(node, v, &checked, may_export).await?;
         let watermark = handling.watermark.then(|| {
             format!(
                 "{} · NIP {} · {}",
@@ -158,6 +160,7 @@ impl<'a> Reading<'a> {
             watermark,
             disposisi,
             thread,
+            manage,
         })
     }
 
@@ -177,6 +180,7 @@ impl<'a> Reading<'a> {
                 (super::thread::section(l, self.id, &self.thread))
                 (self.disposisi.section(self.v, self.id, &self.names, self.may_export))
                 (self.deliveries())
+                (self.manage.section(self.v, self.id))
             }
             (self.banner())
         };

@@ -1,0 +1,346 @@
+//! What the API lets officials, administrators and custodians do, on pages: a letter's earlier
+//! versions, its reclassification, its destruction after retention and its export to the
+//! official's personal key (on the letter's page, offered as the policy allows); suspending
+//! and reactivating officials and retrying dead deliveries (administration); and the
+//! custodians' unsealing, one share each, on a page that needs no login.
+
+use axum::extract::{Form, Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use policies::Level;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::i18n::Lang;
+use super::{Anonymous, Viewer, page, pin_ok, respond};
+use crate::Error;
+use crate::http::App;
+use crate::letters::documents::Checked;
+use crate::letters::incidents;
+use crate::letters::lifecycle::{self, DestroyRequest, ReclassifyRequest, Version};
+use crate::node::Node;
+use crate::officials::Caller;
+
+/// What the viewer may do with a letter beyond reading it.
+pub(super) struct Manage {
+    versions: Vec<Version>,
+    targets: Vec<Level>,
+    destroy: bool,
+    /// The parts' names when the viewer may export and has a personal key.
+    export: Option<Vec<String>>,
+    /// May export, but has registered no personal key yet.
+    needs_key: bool,
+}
+
+impl Manage {
+    pub(super) async fn gather(
+        node: &Node,
+        v: &Viewer,
+        checked: &Checked,
+        may_export: bool,
+    ) -> Result<Self, Error> {
+        let caller = v.caller();
+        let has_key = v.official.personal_recipient.is_some();
+        Ok(Manage {
+            versions: lifecycle::versions(node, &checked.manifest.id).await?,
+            targets: lifecycle::reclassify_targets(node, &caller, checked).await?,
+            destroy: lifecycle::may_destroy(node, &caller, checked).await?,
+            export: (may_export && has_key).then(|| {
+                checked
+                    .manifest
+                    .parts
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect()
+            }),
+            needs_key: may_export && !has_key,
+        })
+    }
+
+    pub(super) fn section(&self, v: &Viewer, id: &str) -> Markup {
+        let l = v.lang;
+        let nothing = self.versions.is_empty()
+            && self.targets.is_empty()
+            && !self.destroy
+            && self.export.is_none()
+            && !self.needs_key;
+        html! {
+            @if !nothing {
+                section.manage #kelola aria-labelledby="manage-title" {
+                    h2 #manage-title { (l.t("Kelola surat", "Manage the letter")) }
+                    @if !self.versions.is_empty() {
+                        h3 { (l.t("Versi sebelumnya", "Earlier versions")) }
+                        ul.versions { @for ver in &self.versions { li {
+                            (l.t("Versi ", "Version ")) (ver.version) " · " (ver.classification.as_str())
+                            " · " (l.t("diganti ", "superseded ")) (ver.superseded_at.get(..16).unwrap_or(&ver.superseded_at))
+                        } } }
+                    }
+                    @if let Some(parts) = &self.export {
+                        h3 { (l.t("Ekspor ke kunci pribadi", "Export to your personal key")) }
+                        ul.export { @for (i, name) in parts.iter().enumerate() {
+                            li { a href=(format!("/api/v1/documents/{id}/export?part={i}")) download { (name) ".age" } }
+                        } }
+                    } @else if self.needs_key {
+                        p { (l.t("Untuk mengekspor, daftarkan kunci age pribadi Anda di halaman Akun.", "To export, register your personal age key on the Account page.")) }
+                    }
+                    @if !self.targets.is_empty() { (reclassify_form(v, id, &self.targets)) }
+                    @if self.destroy { (destroy_form(v, id)) }
+                }
+            }
+        }
+    }
+}
+
+fn pin_field(l: Lang, id: &str) -> Markup {
+    html! {
+        label for=(id) { (l.t("PIN penandatanganan", "Signing PIN")) }
+        input id=(id) name="pin" type="password" inputmode="numeric" autocomplete="off" required;
+    }
+}
+
+fn reclassify_form(v: &Viewer, id: &str, targets: &[Level]) -> Markup {
+    let l = v.lang;
+    html! {
+        form.reclassify method="post" action=(format!("/ui/letters/{id}/reclassify")) {
+            h3 { (l.t("Ubah klasifikasi", "Reclassify")) }
+            input type="hidden" name="csrf" value=(v.session.csrf);
+            label for="rc-level" { (l.t("Klasifikasi baru", "New classification")) }
+            select id="rc-level" name="classification" { @for t in targets { option value=(t.as_str()) { (t.as_str()) } } }
+            label for="rc-reason" { (l.t("Alasan", "Reason")) }
+            textarea id="rc-reason" name="reason" rows="2" maxlength="1000" required {}
+            (pin_field(l, "rc-pin"))
+            button type="submit" { (l.t("Tandatangani versi baru", "Sign the new version")) }
+        }
+    }
+}
+
+fn destroy_form(v: &Viewer, id: &str) -> Markup {
+    let l = v.lang;
+    html! {
+        form.destroy method="post" action=(format!("/ui/letters/{id}/destroy")) {
+            h3 { (l.t("Musnahkan (setelah masa retensi)", "Destroy (after retention)")) }
+            input type="hidden" name="csrf" value=(v.session.csrf);
+            label for="ds-reason" { (l.t("Alasan (berita acara pemusnahan)", "Reason (destruction record)")) }
+            textarea id="ds-reason" name="reason" rows="2" maxlength="1000" required {}
+            (pin_field(l, "ds-pin"))
+            button.danger type="submit" { (l.t("Musnahkan surat ini", "Destroy this letter")) }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct LetterForm {
+    csrf: String,
+    #[serde(default)]
+    classification: Option<Level>,
+    reason: String,
+    pin: String,
+}
+
+/// `POST /ui/letters/{id}/{reclassify|destroy}`, with the PIN.
+pub(super) async fn letter_step(
+    State(node): State<App>,
+    v: Viewer,
+    Path((id, step)): Path<(String, String)>,
+    Form(f): Form<LetterForm>,
+) -> Response {
+    let pin = Zeroizing::new(f.pin);
+    let r = async {
+        v.check_csrf(&f.csrf)?;
+        if node.is_sealed() {
+            return Err(Error::Sealed);
+        }
+        if !pin_ok(&node, &v, &pin).await? {
+            return Err(super::disposition::wrong_pin());
+        }
+        let caller = Caller {
+            stepped_up: true,
+            ..v.caller()
+        };
+        let checked = incidents::load_checked(&node, &caller, &id).await?;
+        match step.as_str() {
+            "reclassify" => {
+                let req = ReclassifyRequest {
+                    classification: f
+                        .classification
+                        .ok_or_else(|| Error::invalid("classification", "choose a level"))?,
+                    reason: Some(f.reason),
+                };
+                lifecycle::reclassify(&node, &caller, checked, &req).await?;
+                Ok(Redirect::to(&format!("/ui/letters/{id}#kelola")).into_response())
+            }
+            "destroy" => {
+                let req = DestroyRequest { reason: f.reason };
+                lifecycle::destroy(&node, &caller, &checked, &req).await?;
+                Ok(Redirect::to("/ui/outbox?destroyed=1").into_response())
+            }
+            _ => Err(Error::NotFound(format!("/ui/letters/{id}/{step}"))),
+        }
+    }
+    .await;
+    respond(&v, r)
+}
+
+/// The administrators' outbox: every delivery not yet delivered, a dead one with its retry.
+pub(super) async fn outbox(node: &Node, v: &Viewer) -> Result<Markup, Error> {
+    let l = v.lang;
+    crate::officials::admin::require_admin(&v.official)?;
+    let queued = crate::transmit::outbox(node, false).await?;
+    Ok(html! {
+        section.card aria-labelledby="outbox-title" {
+            h2 #outbox-title { (l.t("Antrean pengiriman antarsimpul", "Deliveries to other nodes")) }
+            @if queued.is_empty() { p { (l.t("Semua surat sudah terkirim.", "Every letter is delivered.")) } }
+            @else { table.letters.outbox {
+                thead { tr {
+                    th scope="col" { (l.t("Surat", "Letter")) } th scope="col" { (l.t("Simpul", "Node")) }
+                    th scope="col" { (l.t("Status", "State")) } th scope="col" { (l.t("Percobaan", "Attempts")) }
+                    th scope="col" { (l.t("Galat terakhir", "Last error")) } th scope="col" { span.sr { (l.t("Tindakan", "Action")) } }
+                } }
+                tbody { @for q in &queued { tr {
+                    td.mono { (q.document_id) } td { (q.delivery.node) } td { (q.delivery.state) }
+                    td { (q.delivery.attempts) } td { (q.delivery.last_error.as_deref().unwrap_or("—")) }
+                    td { @if q.delivery.state == "dead" || q.delivery.state == "failed" {
+                        form.inline method="post" action="/ui/admin/outbox/retry" {
+                            input type="hidden" name="csrf" value=(v.session.csrf);
+                            input type="hidden" name="document" value=(q.document_id);
+                            input type="hidden" name="node" value=(q.delivery.node);
+                            button.secondary type="submit" { (l.t("Kirim ulang", "Retry")) }
+                        }
+                    } }
+                } } }
+            } }
+        }
+    })
+}
+
+#[derive(Deserialize)]
+pub(super) struct RetryForm {
+    csrf: String,
+    document: String,
+    node: String,
+}
+
+/// `POST /ui/admin/outbox/retry`: a dead or failing delivery queued again, logged.
+pub(super) async fn retry(
+    State(node): State<App>,
+    v: Viewer,
+    Form(f): Form<RetryForm>,
+) -> Response {
+    let r = async {
+        v.check_csrf(&f.csrf)?;
+        crate::officials::admin::require_admin(&v.official)?;
+        let by = format!("{} (NIP {})", v.official.name, v.official.nip);
+        crate::transmit::retry(&node, &f.document, &f.node, &by).await?;
+        Ok::<_, Error>(Redirect::to("/ui/admin#outbox-title").into_response())
+    }
+    .await;
+    respond(&v, r)
+}
+
+/// The button that suspends an active official or reactivates another.
+pub(super) fn status_button(l: Lang, csrf: &str, nip: &str, active: bool) -> Markup {
+    let (to, label) = if active {
+        ("suspended", l.t("Nonaktifkan", "Suspend"))
+    } else {
+        ("active", l.t("Aktifkan", "Reactivate"))
+    };
+    html! {
+        form.inline method="post" action=(format!("/ui/admin/officials/{nip}/status")) {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="status" value=(to);
+            button.secondary type="submit" aria-label=(format!("{label} {nip}")) { (label) }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct StatusForm {
+    csrf: String,
+    status: String,
+}
+
+/// `POST /ui/admin/officials/{nip}/status`: suspended (their sessions end) or active again.
+pub(super) async fn set_status(
+    State(node): State<App>,
+    v: Viewer,
+    Path(nip): Path<String>,
+    Form(f): Form<StatusForm>,
+) -> Response {
+    let r = async {
+        v.check_csrf(&f.csrf)?;
+        if nip == v.official.nip {
+            return Err(Error::invalid(
+                "status",
+                "an administrator does not suspend themselves",
+            ));
+        }
+        crate::officials::admin::set_status(&node, &v.official, v.client.clone(), &nip, &f.status)
+            .await?;
+        Ok::<_, Error>(Redirect::to("/ui/admin#off-title").into_response())
+    }
+    .await;
+    respond(&v, r)
+}
+
+/// The unseal page: how far the unsealing is, a custodian's form for one share, and why the
+/// last share was refused (said on the answer to it, never carried in a link).
+fn unseal_page(l: Lang, node: &Node, refused: Option<&str>) -> Markup {
+    let p = node.keystore.progress();
+    let body = html! {
+        h1 { (l.t("Membuka segel simpul", "Unsealing the node")) }
+        @if let Some(e) = refused { p.alert role="alert" { (l.t("Bagian kunci ditolak: ", "The share was refused: ")) (e) } }
+        @if p.unsealed {
+            p.notice role="status" { (l.t("Simpul terbuka: kunci tersedia.", "The node is unsealed: its keys are available.")) }
+            p { a href="/ui/login" { (l.t("Masuk", "Log in")) } }
+        } @else {
+            p role="status" { (l.t("Tersegel. Bagian kunci diterima: ", "Sealed. Shares received: ")) (p.provided) " / " (p.threshold) }
+            form.card.unseal method="post" action="/ui/unseal" {
+                label for="share" { (l.t("Bagian kunci Anda (sandi-share-v1.…), seperti dicetak keymgr", "Your share (sandi-share-v1.…), as keymgr printed it")) }
+                textarea id="share" name="share" rows="4" maxlength="8192" autocomplete="off" spellcheck="false" required {}
+                button type="submit" { (l.t("Serahkan bagian kunci", "Submit the share")) }
+            }
+            p { (l.t("Setiap pemegang kunci menyerahkan bagiannya sendiri; bagian tidak pernah disimpan.", "Each custodian submits their own share; shares are never stored.")) }
+        }
+    };
+    page::frame(l, None, l.t("Buka segel", "Unseal"), "/ui/unseal", &body)
+}
+
+/// `GET /ui/unseal` (no login: a sealed node has none).
+pub(super) async fn unseal_get(State(node): State<App>, Anonymous(l): Anonymous) -> Response {
+    page::ok(unseal_page(l, &node, None))
+}
+
+#[derive(Deserialize)]
+pub(super) struct UnsealForm {
+    share: String,
+}
+
+/// `POST /ui/unseal`: one custodian's share; the node opens when enough have come. A refused
+/// share is answered with why, never with what it was.
+pub(super) async fn unseal(
+    State(node): State<App>,
+    Anonymous(l): Anonymous,
+    Form(f): Form<UnsealForm>,
+) -> Response {
+    let share = Zeroizing::new(f.share);
+    let outcome = hsm_shim::CustodianShare::parse(share.trim())
+        .map_err(|e| e.to_string())
+        .and_then(|s| node.keystore.submit_share(s).map_err(|e| e.to_string()));
+    match outcome {
+        Ok(p) => {
+            if p.unsealed {
+                if let Err(e) = node.after_unseal() {
+                    tracing::error!("after unsealing: {e}");
+                }
+                tracing::info!("keystore unsealed from the web page");
+            }
+            Redirect::to("/ui/unseal").into_response()
+        }
+        Err(why) => {
+            tracing::warn!("a share submitted on the unseal page was refused: {why}");
+            let mut resp = page::ok(unseal_page(l, &node, Some(&why)));
+            *resp.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+            resp
+        }
+    }
+}
