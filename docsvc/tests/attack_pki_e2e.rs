@@ -33,21 +33,21 @@ async fn hub(config_extra: &str) -> Hub {
         .expect("quickstart");
     if !config_extra.is_empty() {
         let path = dir.path().join("node.toml");
-        let text = std::fs::read_to_string(&path).expect("node.toml");
+        let old = std::fs::read_to_string(&path).expect("node.toml");
         // Each `key = value` given replaces the quickstart's.
         let keys: Vec<&str> = config_extra
             .lines()
             .filter_map(|l| l.split('=').next().map(str::trim))
             .collect();
-        let mut text = text
-            .lines()
-            .filter(|l| !keys.contains(&l.split('=').next().map_or("", str::trim)))
-            .fold(String::new(), |mut t, l| {
-                t.push_str(l);
-                t.push('\n');
-                t
-            });
-        text.push_str(config_extra);
+        // At the top: after the quickstart's last table (its letterheads) a key would be the
+        // table's.
+        let mut text = format!("{config_extra}\n");
+        for l in old.lines() {
+            if !keys.contains(&l.split('=').next().map_or("", str::trim)) {
+                text.push_str(l);
+                text.push('\n');
+            }
+        }
         std::fs::write(&path, text).expect("node.toml");
     }
     let node = Arc::new(Node::open(Layout::new(dir.path())).await.expect("open"));

@@ -90,6 +90,33 @@ fn refused_before_any(budi: &Client, siti: &Client, id: &str) {
     assert_eq!(give(budi, id, &["../../x"], "diketahui", None).status, 400);
 }
 
+/// Siti passes the letter to Agus due tomorrow (WIB): announced as due soon, on the list, the
+/// page and the menu's count, even once read.
+fn due_soon_is_announced(siti: &Client, agus: &Client, id: &str) -> String {
+    let tomorrow = docsvc::node::numbering::Day::today()
+        .0
+        .saturating_add(time::Duration::days(1))
+        .to_string();
+    let r = give(siti, id, &[AGUS], "dijawab", Some(&tomorrow));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let mine = agus.get("/api/v1/dispositions").json();
+    assert_eq!(mine[0]["due_soon"], true, "{mine}");
+    assert_eq!(mine[0]["overdue"], false, "{mine}");
+    assert_eq!(
+        siti.get("/api/v1/dispositions").json()[0]["due_soon"],
+        false
+    );
+    let page = agus.get("/ui/dispositions").text();
+    assert!(page.contains("Segera jatuh tempo"), "{page}");
+    assert!(agus.get(&format!("/ui/letters/{id}")).status == 200);
+    let nav = agus.get("/ui/inbox").text();
+    assert!(
+        nav.contains("Disposisi <span class=\"badge-count\">1"),
+        "read, yet counted while due soon: {nav}"
+    );
+    r.json()["ids"][0].as_str().expect("id").to_owned()
+}
+
 /// The whole flow on one node: dewi (bappeda) writes to budi, the head of dinkes; budi passes
 /// it to siti for action with a due day, siti passes it on to agus for a reply; agus reports
 /// progress, then done with a file; siti reports done. Each holder reads the letter only once
@@ -126,9 +153,7 @@ fn passed_down_two_levels(node: &DevNode, dir: &Path) {
         "the note shows on the letter"
     );
     assert_eq!(siti.get("/api/v1/dispositions").json()[0]["state"], "read");
-    let r = give(&siti, &id, &[AGUS], "dijawab", None);
-    assert_eq!(r.status, 201, "{}", r.text());
-    let to_agus = r.json()["ids"][0].as_str().expect("id").to_owned();
+    let to_agus = due_soon_is_announced(&siti, &agus, &id);
 
     // Agus reports progress, then done with a file, which siti downloads as he sent it.
     let r = agus.get(&format!("/api/v1/documents/{id}"));

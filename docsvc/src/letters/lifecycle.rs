@@ -593,7 +593,7 @@ pub async fn reclassify_targets(
 /// offers (the destruction decides again, and checks the retention).
 pub async fn may_destroy(node: &Node, caller: &Caller, checked: &Checked) -> Result<bool> {
     let m = &checked.manifest;
-    if checked.state == DESTROYED {
+    if checked.state == DESTROYED || checked.state == AWAITING {
         return Ok(false);
     }
     let doc = policy_document(m, addressed_agencies(node, m).await?, &node.config.node_id);

@@ -264,6 +264,22 @@ pub async fn set_status(
 ) -> Result<()> {
     require_admin(admin)?;
     let status = directory::parse_status(status)?;
+    if nip == admin.nip {
+        return Err(Error::invalid(
+            "status",
+            "an administrator does not change their own status",
+        ));
+    }
+    // A revoked official is gone for good: a new registration (under dual control) brings
+    // them back, not one administrator's click.
+    let now = directory::get(&node.store, nip)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("official {nip}")))?;
+    if now.status == policies::Status::Revoked && status != policies::Status::Revoked {
+        return Err(Error::Conflict(format!(
+            "official {nip} is revoked: register them again"
+        )));
+    }
     if status == policies::Status::Active
         && crate::officials::changes::registration_unapproved(&node.store, nip).await?
     {

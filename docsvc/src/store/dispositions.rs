@@ -376,16 +376,17 @@ pub async fn mark_read(store: &Store, id: &str, nip: &str, at: &str) -> Result<(
     Ok(())
 }
 
-/// How many disposisi to `nip` are not done and unread or past `today` (`YYYY-MM-DD`).
-pub async fn waiting(store: &Store, nip: &str, today: &str) -> Result<i64> {
+/// How many disposisi to `nip` are not done and unread or due on or before `horizon`
+/// (`YYYY-MM-DD`): overdue, or due soon.
+pub async fn waiting(store: &Store, nip: &str, horizon: &str) -> Result<i64> {
     Ok(sqlx::query_scalar(
         "SELECT COUNT(*) FROM dispositions d WHERE d.to_nip = $1 \
-         AND (d.read_at IS NULL OR (d.due IS NOT NULL AND d.due < $2)) \
+         AND (d.read_at IS NULL OR (d.due IS NOT NULL AND d.due <= $2)) \
          AND NOT EXISTS (SELECT 1 FROM disposition_reports r \
                          WHERE r.disposition_id = d.id AND r.state = 'done')",
     )
     .bind(nip)
-    .bind(today)
+    .bind(horizon)
     .fetch_one(store.reader())
     .await?)
 }

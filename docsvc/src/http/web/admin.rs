@@ -54,7 +54,7 @@ async fn admin_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
                     td data-label=(l.t("Peran", "Roles")) { (o.roles.join(", ")) }
                     td data-label=(l.t("Status", "Status")) { (format!("{:?}", o.status).to_lowercase()) }
                     td { (super::admin_forms::reset_button(l, &v.session.csrf, &o.nip))
-                         @if o.nip != v.official.nip { (super::manage::status_button(l, &v.session.csrf, &o.nip, o.status == policies::Status::Active)) } }
+                         @if o.nip != v.official.nip { (super::manage::status_button(l, &v.session.csrf, &o.nip, o.status)) } }
                 } } }
             }
         }

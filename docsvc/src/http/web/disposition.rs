@@ -30,6 +30,10 @@ fn instruction(l: Lang, i: &str) -> &'static str {
 }
 
 fn state(l: Lang, s: &str, overdue: bool) -> Markup {
+    state_soon(l, s, overdue, false)
+}
+
+fn state_soon(l: Lang, s: &str, overdue: bool, soon: bool) -> Markup {
     let label = match s {
         "unread" => l.t("Belum dibaca", "Unread"),
         "read" => l.t("Dibaca", "Read"),
@@ -40,6 +44,7 @@ fn state(l: Lang, s: &str, overdue: bool) -> Markup {
     html! {
         span class=(format!("state state-{s}")) { (label) }
         @if overdue { " " span.state.state-overdue { (l.t("Lewat batas waktu", "Overdue")) } }
+        @if soon { " " span.state.state-soon { (l.t("Segera jatuh tempo", "Due soon")) } }
     }
 }
 
@@ -354,7 +359,7 @@ pub(super) async fn list(State(node): State<App>, v: Viewer) -> Response {
                         td { (person(&names, &d.from)) }
                         td { (instruction(l, &d.instruction)) }
                         td { (d.due.clone().unwrap_or_else(|| "—".into())) }
-                        td { (state(l, &d.state, d.overdue)) }
+                        td { (state_soon(l, &d.state, d.overdue, d.due_soon)) }
                     } } }
                 }
             }

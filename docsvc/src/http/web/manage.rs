@@ -150,6 +150,14 @@ pub(super) async fn letter_step(
         if node.is_sealed() {
             return Err(Error::Sealed);
         }
+        // What is asked is checked before the PIN is spent on it; a reason is one line.
+        let reason = f.reason.split_whitespace().collect::<Vec<_>>().join(" ");
+        let reclassify = match (step.as_str(), f.classification) {
+            ("reclassify", Some(c)) => Some(c),
+            ("reclassify", None) => return Err(Error::invalid("classification", "choose a level")),
+            ("destroy", _) => None,
+            _ => return Err(Error::NotFound(format!("/ui/letters/{id}/{step}"))),
+        };
         if !pin_ok(&node, &v, &pin).await? {
             return Err(super::disposition::wrong_pin());
         }
@@ -158,34 +166,40 @@ pub(super) async fn letter_step(
             ..v.caller()
         };
         let checked = incidents::load_checked(&node, &caller, &id).await?;
-        match step.as_str() {
-            "reclassify" => {
-                let req = ReclassifyRequest {
-                    classification: f
-                        .classification
-                        .ok_or_else(|| Error::invalid("classification", "choose a level"))?,
-                    reason: Some(f.reason),
-                };
-                lifecycle::reclassify(&node, &caller, checked, &req).await?;
-                Ok(Redirect::to(&format!("/ui/letters/{id}#kelola")).into_response())
-            }
-            "destroy" => {
-                let req = DestroyRequest { reason: f.reason };
-                lifecycle::destroy(&node, &caller, &checked, &req).await?;
-                Ok(Redirect::to("/ui/outbox?destroyed=1").into_response())
-            }
-            _ => Err(Error::NotFound(format!("/ui/letters/{id}/{step}"))),
+        if let Some(classification) = reclassify {
+            let req = ReclassifyRequest {
+                classification,
+                reason: Some(reason),
+            };
+            lifecycle::reclassify(&node, &caller, checked, &req).await?;
+            return Ok(Redirect::to(&format!("/ui/letters/{id}#kelola")).into_response());
         }
+        lifecycle::destroy(&node, &caller, &checked, &DestroyRequest { reason }).await?;
+        Ok(Redirect::to("/ui/outbox").into_response())
     }
     .await;
     respond(&v, r)
 }
 
-/// The administrators' outbox: every delivery not yet delivered, a dead one with its retry.
+/// How many undelivered deliveries the administration page lists.
+const OUTBOX_SHOWN: usize = 100;
+
+/// The administrators' outbox: the deliveries not yet delivered (the first 100), a dead one
+/// with its retry.
 pub(super) async fn outbox(node: &Node, v: &Viewer) -> Result<Markup, Error> {
     let l = v.lang;
     crate::officials::admin::require_admin(&v.official)?;
-    let queued = crate::transmit::outbox(node, false).await?;
+    // A failure to read it is said in its place: the rest of the page stands.
+    let mut queued = match crate::transmit::outbox(node, false).await {
+        Ok(q) => q,
+        Err(e) => {
+            tracing::error!("the outbox for the administration page: {e}");
+            return Ok(
+                html! { p.alert role="alert" { (l.t("Antrean pengiriman tidak dapat dibaca.", "The deliveries cannot be read.")) } },
+            );
+        }
+    };
+    queued.truncate(OUTBOX_SHOWN);
     Ok(html! {
         section.card aria-labelledby="outbox-title" {
             h2 #outbox-title { (l.t("Antrean pengiriman antarsimpul", "Deliveries to other nodes")) }
@@ -238,11 +252,12 @@ pub(super) async fn retry(
 }
 
 /// The button that suspends an active official or reactivates another.
-pub(super) fn status_button(l: Lang, csrf: &str, nip: &str, active: bool) -> Markup {
-    let (to, label) = if active {
-        ("suspended", l.t("Nonaktifkan", "Suspend"))
-    } else {
-        ("active", l.t("Aktifkan", "Reactivate"))
+pub(super) fn status_button(l: Lang, csrf: &str, nip: &str, status: policies::Status) -> Markup {
+    // A revoked official is registered again (under dual control), not reactivated.
+    let (to, label) = match status {
+        policies::Status::Active => ("suspended", l.t("Nonaktifkan", "Suspend")),
+        policies::Status::Suspended => ("active", l.t("Aktifkan", "Reactivate")),
+        policies::Status::Revoked => return html! {},
     };
     html! {
         form.inline method="post" action=(format!("/ui/admin/officials/{nip}/status")) {
@@ -268,12 +283,6 @@ pub(super) async fn set_status(
 ) -> Response {
     let r = async {
         v.check_csrf(&f.csrf)?;
-        if nip == v.official.nip {
-            return Err(Error::invalid(
-                "status",
-                "an administrator does not suspend themselves",
-            ));
-        }
         crate::officials::admin::set_status(&node, &v.official, v.client.clone(), &nip, &f.status)
             .await?;
         Ok::<_, Error>(Redirect::to("/ui/admin#off-title").into_response())
@@ -323,22 +332,34 @@ pub(super) async fn unseal(
     Form(f): Form<UnsealForm>,
 ) -> Response {
     let share = Zeroizing::new(f.share);
+    // Open already: nothing is parsed, nothing said about the share.
+    if !node.is_sealed() {
+        return Redirect::to("/ui/unseal").into_response();
+    }
     let outcome = hsm_shim::CustodianShare::parse(share.trim())
         .map_err(|e| e.to_string())
         .and_then(|s| node.keystore.submit_share(s).map_err(|e| e.to_string()));
     match outcome {
-        Ok(p) => {
-            if p.unsealed {
-                if let Err(e) = node.after_unseal() {
-                    tracing::error!("after unsealing: {e}");
-                }
+        Ok(p) if p.unsealed => match node.after_unseal() {
+            Ok(()) => {
                 tracing::info!("keystore unsealed from the web page");
+                Redirect::to("/ui/unseal").into_response()
             }
-            Redirect::to("/ui/unseal").into_response()
-        }
+            Err(e) => {
+                tracing::error!("after unsealing: {e}");
+                page::error(l, None, &e)
+            }
+        },
+        Ok(_) => Redirect::to("/ui/unseal").into_response(),
+        // Why stays with the operator: to an anonymous caller it would name the keystore, its
+        // kind or its files.
         Err(why) => {
-            tracing::warn!("a share submitted on the unseal page was refused: {why}");
-            let mut resp = page::ok(unseal_page(l, &node, Some(&why)));
+            tracing::debug!("a share submitted on the unseal page was refused: {why}");
+            let said = l.t(
+                "bukan bagian kunci yang sah untuk simpul ini",
+                "not a valid share for this node",
+            );
+            let mut resp = page::ok(unseal_page(l, &node, Some(said)));
             *resp.status_mut() = axum::http::StatusCode::BAD_REQUEST;
             resp
         }

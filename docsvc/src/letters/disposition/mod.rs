@@ -78,7 +78,12 @@ pub struct Received {
     pub at: String,
     pub state: String,
     pub overdue: bool,
+    /// Not done, and due today or within [`SOON_DAYS`] days.
+    pub due_soon: bool,
 }
+
+/// A disposisi due within this many days (WIB) is announced as due soon.
+pub const SOON_DAYS: i64 = 2;
 
 fn state_of(d: &Disposition, reports: &[&Report]) -> &'static str {
     if reports.iter().any(|r| r.state == "done") {
@@ -95,6 +100,20 @@ fn state_of(d: &Disposition, reports: &[&Report]) -> &'static str {
 fn overdue(due: Option<&str>, state: &str) -> bool {
     let today = Day::today().0.to_string();
     state != "done" && due.is_some_and(|d| d < today.as_str())
+}
+
+/// The last day a due day counts as soon: today and the next [`SOON_DAYS`].
+fn soon_horizon() -> String {
+    Day::today()
+        .0
+        .saturating_add(time::Duration::days(SOON_DAYS))
+        .to_string()
+}
+
+fn due_soon(due: Option<&str>, state: &str) -> bool {
+    let today = Day::today().0.to_string();
+    let horizon = soon_horizon();
+    state != "done" && due.is_some_and(|d| today.as_str() <= d && d <= horizon.as_str())
 }
 
 /// `agency`'s disposisi of letter `id`, each with the node's MAC; a row without is an
@@ -316,6 +335,7 @@ pub async fn received(node: &Node, official: &Official) -> Result<Vec<Received>>
             .is_ok_and(|lvl| lvl <= official.clearance);
         out.push(Received {
             overdue: overdue(d.due.as_deref(), state),
+            due_soon: due_soon(d.due.as_deref(), state),
             state: state.into(),
             id: d.id.clone(),
             document_id: d.document_id.clone(),
@@ -330,9 +350,10 @@ pub async fn received(node: &Node, official: &Official) -> Result<Vec<Received>>
     Ok(out)
 }
 
-/// How many disposisi wait for `nip`: unread, or past due and not done.
+/// How many disposisi wait for `nip`: unread, or not done and past due or due soon (within
+/// [`SOON_DAYS`] days).
 pub async fn waiting(node: &Node, nip: &str) -> Result<i64> {
-    rows::waiting(&node.store, nip, &Day::today().0.to_string()).await
+    rows::waiting(&node.store, nip, &soon_horizon()).await
 }
 
 /// Notes that `nip` opened letter `id` through the disposisi passed to them.
@@ -417,5 +438,11 @@ mod tests {
         assert!(!overdue(None, "unread"));
         let today = Day::today().0.to_string();
         assert!(!overdue(Some(&today), "unread"));
+        assert!(due_soon(Some(&today), "read"));
+        assert!(due_soon(Some(&soon_horizon()), "in_progress"));
+        assert!(!due_soon(Some(&soon_horizon()), "done"));
+        assert!(!due_soon(Some("2001-01-01"), "read"), "overdue, not soon");
+        assert!(!due_soon(Some("2999-01-01"), "read"));
+        assert!(!due_soon(None, "unread"));
     }
 }

@@ -210,10 +210,13 @@ impl Sheets {
         Ok(())
     }
 
+    /// `text` centred, broken into lines where it is wider than the page.
     fn centred(&mut self, text: &str, size: f32, bold: bool) -> Result<()> {
-        let t = winansi(text);
-        let x = (LEFT + RIGHT - measure(&t, size, bold)) / 2.0;
-        self.text(x, t, size, bold)
+        for t in lines(&winansi(text), RIGHT - LEFT, size, bold) {
+            let x = (LEFT + RIGHT - measure(&t, size, bold)) / 2.0;
+            self.text(x, t, size, bold)?;
+        }
+        Ok(())
     }
 
     /// `text` broken into lines no wider than `width`, starting at `x`.

@@ -111,10 +111,11 @@ fn kop(sheets: &mut Sheets, s: &Surat<'_>) -> Result<()> {
 }
 
 fn small_centred(sheets: &mut Sheets, text: &str) -> Result<()> {
-    let t = winansi(text);
-    let x = (LEFT + RIGHT - measure(&t, 9.0, false)).max(2.0 * LEFT) / 2.0;
-    sheets.text(x, t, 9.0, false)?;
-    sheets.gap(-3.0);
+    for t in super::lines(&winansi(text), RIGHT - LEFT, 9.0, false) {
+        let x = (LEFT + RIGHT - measure(&t, 9.0, false)) / 2.0;
+        sheets.text(x, t, 9.0, false)?;
+        sheets.gap(-3.0);
+    }
     Ok(())
 }
 
@@ -391,6 +392,64 @@ mod tests {
         assert!(at(&edaran, "TENTANG") < at(&edaran, "EVALUASI IMUNISASI"));
         assert!(at(&edaran, "Paragraf dua.") < at(&edaran, "Ditetapkan di Bandung"));
         assert!(at(&edaran, "Ditetapkan di") < at(&edaran, "pada tanggal 3 Desember 2026"));
+    }
+
+    #[test]
+    fn a_long_letterhead_wraps_within_the_page() {
+        let kop = Kop {
+            name: "Dinas Pemberdayaan Perempuan, Perlindungan Anak, Pengendalian Penduduk dan \
+                   Keluarga Berencana"
+                .into(),
+            address: vec!["Jalan ".repeat(20)],
+            contact: None,
+        };
+        let naskah = Naskah {
+            isi: "Isi.".into(),
+            ..Naskah::default()
+        };
+        let s = Surat {
+            organisation: "Pemerintah Kota Contoh",
+            agency: "dp3akb",
+            kop: Some(&kop),
+            nomor: "1",
+            perihal: "Uji",
+            marking: "BIASA",
+            colour: "#000000",
+            kepada: vec![],
+            tembusan: vec![],
+            naskah: &naskah,
+            dated: time::macros::date!(2026 - 12 - 03),
+            signer_name: "A",
+            signer_position: "B",
+            signer_nip: "1",
+            verify_url: "https://127.0.0.1/verifikasi/A",
+            signed_at: time::OffsetDateTime::now_utc(),
+            ca_certs: vec![],
+            crls: vec![],
+            approval: false,
+        };
+        let mut sheets = Sheets::new();
+        kop_of(&mut sheets, &s);
+        let mut lines = 0;
+        for op in sheets.pages.iter().flatten() {
+            if let Op::Text {
+                x,
+                text,
+                size,
+                bold,
+                ..
+            } = op
+            {
+                lines += 1;
+                assert!(*x >= LEFT - 0.01, "{}", String::from_utf8_lossy(text));
+                assert!(x + measure(text, *size, *bold) <= RIGHT + 0.01);
+            }
+        }
+        assert!(lines > 4, "the name and the address take two lines each");
+    }
+
+    fn kop_of(sheets: &mut Sheets, s: &Surat<'_>) {
+        kop(sheets, s).expect("kop");
     }
 
     #[test]
