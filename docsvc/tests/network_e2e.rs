@@ -244,17 +244,7 @@ fn signed_for_the_head_on_another_node(
     let r = siti.post_words(&meta, &serde_json::json!({ "isi": "Mohon hadir." }));
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().expect("id").to_owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let d = siti
-            .get(&format!("/api/v1/documents/{id}/deliveries"))
-            .json();
-        if d[0]["state"] == "delivered" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not delivered: {d}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_delivery(&siti, &id, "delivered", 30);
     let (b_dir, b_base, b_printed) = b;
     let dewi = login(b_base, b_dir, b_printed, DEWI);
     let m = dewi.get(&format!("/api/v1/documents/{id}/manifest")).json();

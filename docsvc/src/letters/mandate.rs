@@ -8,7 +8,7 @@
 //! revocation and refusal is logged.
 
 use base64::Engine as _;
-use policies::{Decision, Level};
+use policies::Level;
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
@@ -115,25 +115,7 @@ async fn logged(
     level: Option<Level>,
     e: Error,
 ) -> Error {
-    if let Error::Forbidden {
-        alasan,
-        reason,
-        policies,
-    } = &e
-    {
-        let d = Decision {
-            allowed: false,
-            policies: policies.clone(),
-            alasan: alasan.clone(),
-            reason: reason.clone(),
-            policy_version: node.policy.current().version().to_owned(),
-        };
-        if let Err(le) = crate::node::log_alone(node, &entry(caller, action, None, level, &d)).await
-        {
-            return le;
-        }
-    }
-    e
+    crate::letters::draft::refusal_logged(node, caller, action, (None, level), e).await
 }
 
 /// Whether `kind` names the head's own office for the period (Plt., Plh.): one such at a time.

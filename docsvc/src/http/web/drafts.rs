@@ -295,7 +295,7 @@ async fn draft_page(node: &Node, v: &Viewer, d: &DraftView) -> Result<Response, 
     )))
 }
 
-fn pin_field(l: Lang, id: &str) -> Markup {
+pub(super) fn pin_field(l: Lang, id: &str) -> Markup {
     html! {
         label for=(id) { (l.t("PIN penandatanganan", "Signing PIN")) }
         input id=(id) name="pin" type="password" inputmode="numeric" autocomplete="off" required;

@@ -11,6 +11,7 @@ use policies::Level;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use super::drafts::pin_field;
 use super::i18n::Lang;
 use super::{Anonymous, Viewer, page, pin_ok, respond};
 use crate::Error;
@@ -88,13 +89,6 @@ impl Manage {
                 }
             }
         }
-    }
-}
-
-fn pin_field(l: Lang, id: &str) -> Markup {
-    html! {
-        label for=(id) { (l.t("PIN penandatanganan", "Signing PIN")) }
-        input id=(id) name="pin" type="password" inputmode="numeric" autocomplete="off" required;
     }
 }
 

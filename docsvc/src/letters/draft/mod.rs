@@ -276,6 +276,18 @@ pub(crate) async fn logged(
     id: &str,
     e: Error,
 ) -> Error {
+    refusal_logged(node, caller, action, (Some(id), None), e).await
+}
+
+/// Logs a refusal (a `Forbidden` error) of `caller` doing `action`, about a row and at a level
+/// where there are ones, as the policy's refusals are; other errors pass as they are.
+pub(crate) async fn refusal_logged(
+    node: &Node,
+    caller: &Caller,
+    action: &str,
+    (about, level): (Option<&str>, Option<Level>),
+    e: Error,
+) -> Error {
     if let Error::Forbidden {
         alasan,
         reason,
@@ -290,7 +302,7 @@ pub(crate) async fn logged(
             policy_version: node.policy.current().version().to_owned(),
         };
         if let Err(le) =
-            crate::node::log_alone(node, &entry(caller, action, Some(id), None, &d)).await
+            crate::node::log_alone(node, &entry(caller, action, about, level, &d)).await
         {
             return le;
         }
