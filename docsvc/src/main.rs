@@ -12,13 +12,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DOCSVC_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DOCSVC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // One JSON object a line for a log collector (the systemd unit sets it); text otherwise.
+    if std::env::var("DOCSVC_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().flatten_event(true).init();
+    } else {
+        logs.init();
+    }
     if let Err(e) = cli::run(cli::Cli::parse()).await {
         eprintln!("docsvc: {e:#}");
         std::process::exit(1);

@@ -25,6 +25,10 @@ pub struct Metrics {
     pub connections_refused: AtomicU64,
     /// Connections closed for a timeout: TLS handshake, request headers, silence.
     pub connections_timed_out: AtomicU64,
+    /// Requests answered with an integrity incident (a row, entry or file failed its check).
+    pub integrity_incidents: AtomicU64,
+    /// Requests refused because the access log could not be written (nothing was done).
+    pub log_unavailable: AtomicU64,
 }
 
 impl Metrics {
@@ -100,6 +104,16 @@ impl Metrics {
             "connections_timed_out_total",
             "Connections closed for a timeout (TLS handshake, request headers, silence).",
             &self.connections_timed_out,
+        );
+        c(
+            "integrity_incidents_total",
+            "Requests answered with an integrity incident: stored data failed its check.",
+            &self.integrity_incidents,
+        );
+        c(
+            "log_unavailable_total",
+            "Requests refused because the access log could not be written.",
+            &self.log_unavailable,
         );
         let _ = writeln!(out, "# HELP docsvc_sealed 1 while the keystore is sealed.");
         let _ = writeln!(out, "# TYPE docsvc_sealed gauge");

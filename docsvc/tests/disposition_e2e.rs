@@ -114,6 +114,10 @@ fn due_soon_is_announced(siti: &Client, agus: &Client, id: &str) -> String {
         nav.contains("Disposisi <span class=\"badge-count\">1"),
         "read, yet counted while due soon: {nav}"
     );
+    assert!(
+        nav.contains("Pemberitahuan") && nav.contains("segera jatuh tempo"),
+        "said on the inbox: {nav}"
+    );
     r.json()["ids"][0].as_str().expect("id").to_owned()
 }
 

@@ -1,9 +1,10 @@
 //! The whole UI (issue 21): what the API lets officials and administrators do is on pages too.
 //! On a letter's page its originator reclassifies it with the PIN and sees its earlier
-//! version, and destroys one past its retention (not one younger); a reader with the
+//! version; the persandian officer destroys a letter past its retention from her retention
+//! list (a younger one is neither listed nor destroyed); a reader with the
 //! export right is told to register a personal key first. On the administration page an
 //! administrator suspends an official (whose session ends) and reactivates them, and sees the
-//! outbox. Every form needs its CSRF token, and the PIN where it signs.
+//! outbox, and suspends and reactivates an application. Every form needs its CSRF token, and the PIN where it signs.
 
 use std::path::Path;
 
@@ -94,8 +95,9 @@ fn the_letters_page(node: &DevNode) {
     assert!(page.contains("kunci age pribadi"), "{page}");
 }
 
-/// Maya destroys a letter past its retention from its page: the record is signed, readers
-/// get 410.
+/// Budi cannot destroy his letter before its retention ends; Maya, the persandian officer,
+/// finds it past its retention on her list and destroys it there: the record is signed,
+/// readers get 410.
 async fn destroyed_from_its_page(node: &DevNode) {
     use sqlx::Connection as _;
     let budi = node.login(BUDI, true, node.data.join("budi2.jar"));
@@ -124,8 +126,38 @@ async fn destroyed_from_its_page(node: &DevNode) {
     let young = letter(&budi, "biasa");
     let r = destroy(&young);
     assert_eq!(r.status, 409, "retention not over: {}", r.text());
-    let r = destroy(&id);
+    // The persandian officer, who cannot read it, finds it on the retention list (the young
+    // one is not there) and destroys it from there.
+    let maya = node.login(MAYA, true, node.data.join("maya.jar"));
+    assert_eq!(maya.get(&format!("/ui/letters/{id}")).status, 403);
+    let list = maya.get("/ui/retention");
+    assert_eq!(list.status, 200, "{}", list.text());
+    let list = list.text();
+    assert!(
+        list.contains(&format!("/ui/letters/{id}/destroy")),
+        "{list}"
+    );
+    assert!(
+        !list.contains(&young) && !list.contains("Laporan kegiatan"),
+        "{list}"
+    );
+    assert_eq!(budi.get("/ui/retention").status, 403, "the officer's list");
+    let r = form(
+        &maya,
+        &format!("/ui/letters/{id}/destroy"),
+        &[
+            ("csrf", &csrf(&list)),
+            ("reason", "jadwal retensi arsip: musnah"),
+            ("pin", &pin(node, MAYA)),
+        ],
+    );
     assert_eq!(r.status, 303, "{}", r.text());
+    assert!(
+        !maya.get("/ui/retention").text().contains(&id),
+        "gone from the list"
+    );
+    let again = destroy(&id).status;
+    assert!(again == 409 || again == 410, "destroyed once: {again}");
     let siti = node.login(SITI, true, node.data.join("siti2.jar"));
     let r = siti.get(&format!("/api/v1/documents/{id}/content"));
     assert_eq!(r.status, 410, "{}", r.text());
@@ -176,6 +208,73 @@ fn the_administrators_page(node: &DevNode) {
     assert_eq!(r.status, 403, "{}", r.text());
 }
 
+/// A call of the quickstart's `e-office` application to the signing API, with its client
+/// certificate.
+fn app_signs(node: &DevNode) -> Response {
+    let app = node.data.join("apps/e-office");
+    Client::new(&node.base(), &node.root_ca(), node.data.join("app.jar")).post_json_as(
+        &app.join("client.pem"),
+        &app.join("client.key"),
+        "/api/v1/sign",
+        &json!({ "content": "aGFsbw==" }),
+    )
+}
+
+/// Maya suspends the `e-office` application on her page: its next signature is refused, and
+/// signs again once she reactivates it. Agus, no administrator, cannot, and neither page nor
+/// API revives a revoked application.
+fn applications_on_the_administrators_page(node: &DevNode) {
+    assert_eq!(app_signs(node).status, 200, "{}", app_signs(node).text());
+    let maya = node.login(MAYA, false, node.data.join("maya3.jar"));
+    let page = maya.get("/ui/admin").text();
+    assert!(page.contains("Nonaktifkan e-office"), "{page}");
+    let token = csrf(&page);
+    let status = |c: &Client, token: &str, s: &str| {
+        form(
+            c,
+            "/ui/admin/applications/e-office/status",
+            &[("csrf", token), ("status", s)],
+        )
+    };
+    assert_eq!(status(&maya, &token, "suspended").status, 303);
+    let r = app_signs(node);
+    assert!(
+        r.status == 401 || r.status == 403,
+        "{}: {}",
+        r.status,
+        r.text()
+    );
+    assert!(maya.get("/ui/admin").text().contains("Aktifkan e-office"));
+    let agus = node.login(AGUS, false, node.data.join("agus3.jar"));
+    let r = status(&agus, &csrf(&agus.get("/ui/inbox").text()), "active");
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(status(&maya, &token, "active").status, 303);
+    assert_eq!(app_signs(node).status, 200);
+    // Over the API too; a revoked application stays revoked.
+    let put = |s: &str| {
+        maya.call(
+            "PUT",
+            "/api/v1/admin/applications/e-office/status",
+            &[
+                "-H",
+                "content-type: application/json",
+                "--data-binary",
+                &json!({ "status": s }).to_string(),
+            ],
+        )
+    };
+    assert_eq!(put("revoked").status, 204);
+    assert_eq!(put("active").status, 409, "revoked stays revoked");
+    let r = app_signs(node);
+    assert!(
+        r.status == 401 || r.status == 403,
+        "{}: {}",
+        r.status,
+        r.text()
+    );
+    assert_eq!(put("nonsense").status, 400);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn what_the_api_does_is_on_pages() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -184,6 +283,7 @@ async fn what_the_api_does_is_on_pages() {
         the_letters_page(&node);
         tokio::runtime::Handle::current().block_on(destroyed_from_its_page(&node));
         the_administrators_page(&node);
+        applications_on_the_administrators_page(&node);
         node
     })
     .await

@@ -169,4 +169,29 @@ impl Client {
             ],
         )
     }
+
+    /// POSTs `json` to `path` as an application: mutual TLS with the client certificate
+    /// `cert` and its key `key` (PEM files).
+    pub fn post_json_as(
+        &self,
+        cert: &Path,
+        key: &Path,
+        path: &str,
+        json: &serde_json::Value,
+    ) -> Response {
+        self.call(
+            "POST",
+            path,
+            &[
+                "--cert",
+                cert.to_str().expect("a UTF-8 path"),
+                "--key",
+                key.to_str().expect("a UTF-8 path"),
+                "-H",
+                "content-type: application/json",
+                "--data-binary",
+                &json.to_string(),
+            ],
+        )
+    }
 }

@@ -77,6 +77,21 @@ impl DevNode {
         extra: &[&str],
         configure: impl FnOnce(&Path),
     ) -> DevNode {
+        Self::start_inner(docsvc, data, extra, configure, None)
+    }
+
+    /// As [`DevNode::start`], the server logging JSON (`DOCSVC_LOG_FORMAT=json`) to `log`.
+    pub fn start_logged(docsvc: &Path, data: &Path, log: &Path) -> DevNode {
+        Self::start_inner(docsvc, data, &[], |_| {}, Some(log))
+    }
+
+    fn start_inner(
+        docsvc: &Path,
+        data: &Path,
+        extra: &[&str],
+        configure: impl FnOnce(&Path),
+        log: Option<&Path>,
+    ) -> DevNode {
         let port = crate::free_port();
         let listen = format!("127.0.0.1:{port}");
         let out = Command::new(docsvc)
@@ -93,15 +108,18 @@ impl DevNode {
         );
         let printed = String::from_utf8_lossy(&out.stdout).into_owned();
         configure(data);
-        let server = Killed(
-            Command::new(docsvc)
-                .args(["serve", "--dev-unseal", "--data-dir"])
-                .arg(data)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("docsvc serve"),
-        );
+        let mut serve = Command::new(docsvc);
+        serve
+            .args(["serve", "--dev-unseal", "--data-dir"])
+            .arg(data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(log) = log {
+            serve
+                .env("DOCSVC_LOG_FORMAT", "json")
+                .stderr(std::fs::File::create(log).expect("the log file"));
+        }
+        let server = Killed(serve.spawn().expect("docsvc serve"));
         wait_port(port, "docsvc");
         DevNode {
             data: data.to_path_buf(),

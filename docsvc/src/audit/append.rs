@@ -27,6 +27,8 @@ pub struct AuditLog {
     heads_file: PathBuf,
     /// Heads committed by this process: log entries over heads is the mean group-commit batch.
     heads: Arc<std::sync::atomic::AtomicU64>,
+    /// The checkpoint note key, found or made once the keystore is open.
+    note: Arc<std::sync::Mutex<Option<super::checkpoint::NoteKey>>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -45,7 +47,42 @@ impl AuditLog {
             key,
             heads_file,
             heads: Arc::default(),
+            note: Arc::default(),
         }
+    }
+
+    /// Finds or makes the checkpoint note key (the keystore must be open); once per process,
+    /// under a lock so that a request and the unseal never make two.
+    pub fn note_key(&self, node_id: &str) -> Result<super::checkpoint::NoteKey> {
+        let mut held = self.note.lock().map_err(|_| Error::Invariant {
+            what: "the note key's lock is not poisoned",
+        })?;
+        if let Some(k) = held.as_ref() {
+            return Ok(k.clone());
+        }
+        let k = super::checkpoint::load_or_create(self.keys.as_ref(), node_id, self.dir())?;
+        *held = Some(k.clone());
+        Ok(k)
+    }
+
+    /// The newest head as a signed checkpoint (see [`super::checkpoint::latest`]).
+    pub async fn checkpoint(&self, store: &crate::store::Store, node_id: &str) -> Result<String> {
+        let key = self.note_key(node_id)?;
+        super::checkpoint::latest(
+            store,
+            self.keys.as_ref(),
+            &key,
+            &self.public_key()?,
+            self.dir(),
+        )
+        .await
+    }
+
+    /// The data directory: the heads file's.
+    fn dir(&self) -> &std::path::Path {
+        self.heads_file
+            .parent()
+            .unwrap_or_else(|| std::path::Path::new("."))
     }
 
     /// Heads (so commits) this process has committed to the log.

@@ -8,10 +8,11 @@
 //! [`entry`] is what an entry holds, [`head`] a signed tree head, [`append`] the log's writer
 //! (tree, heads, the heads file), [`batcher`] group commit for entries that stand alone,
 //! [`verify`](mod@verify) the whole log's check, [`export`] the SIEM export and [`proof`]
-//! inclusion proofs.
+//! inclusion proofs, [`checkpoint`] the heads as C2SP signed checkpoints with RFC 9162 proofs.
 
 pub mod append;
 pub mod batcher;
+pub mod checkpoint;
 pub mod entry;
 pub mod export;
 pub mod head;

@@ -76,8 +76,9 @@ pub(super) async fn serve(
     if dev_unseal {
         let n = quickstart::unseal_dev(&node.layout, node.keystore.as_ref())?;
         node.after_unseal()?;
-        eprintln!("{}", quickstart::WARNING);
-        eprintln!("unsealed with {n} dev custodian shares");
+        // Through the log (JSON lines when asked), never beside it.
+        tracing::warn!("{}", quickstart::WARNING);
+        tracing::warn!("unsealed with {n} dev custodian shares");
     }
     docsvc::transmit::spawn_worker(Arc::clone(&node));
     docsvc::node::distribution::spawn(Arc::clone(&node));
@@ -153,7 +154,9 @@ async fn dev_tsa(node: &Node) -> anyhow::Result<()> {
             let mut config = docsvc::node::Config::load(&node.layout)?;
             config.pki.tsa_url = Some(url.clone());
             config.save(&node.layout)?;
-            eprintln!("DEVELOPMENT time-stamping authority (the dev CA's, in this process): {url}");
+            tracing::warn!(
+                "DEVELOPMENT time-stamping authority (the dev CA's, in this process): {url}"
+            );
         }
         Ok(None) => {}
         Err(e) => tracing::error!("the development TSA did not start: {e}"),

@@ -71,6 +71,10 @@ impl<K> Deref for Actor<K> {
 
 /// How each kind of actor is authenticated from a request's head.
 pub trait Kind: Sized {
+    /// Who this is, for the request's line (`official:<nip>`, `application:<id>`,
+    /// `node:<id>`).
+    fn label(&self) -> String;
+
     fn authenticate(
         parts: &Parts,
         node: &App,
@@ -87,7 +91,15 @@ impl<K: Kind + Send> FromRequestParts<App> for Actor<K> {
     ) -> std::result::Result<Self, Problem> {
         let client = client_of(parts);
         let who = K::authenticate(parts, node, client.as_deref()).await?;
+        noted(parts, &who);
         Ok(Actor { who, client })
+    }
+}
+
+/// Leaves who called where the request's line finds it.
+fn noted(parts: &Parts, who: &impl Kind) {
+    if let Some(c) = parts.extensions.get::<crate::http::request_log::Caller>() {
+        c.set(who.label());
     }
 }
 
@@ -127,6 +139,10 @@ impl SignedIn {
 
 /// Over the API, a state-changing method also needs the session's CSRF token in its header.
 impl Kind for SignedIn {
+    fn label(&self) -> String {
+        format!("official:{}", self.official.nip)
+    }
+
     async fn authenticate(parts: &Parts, node: &App, _: Option<&str>) -> Result<Self> {
         let me = Self::by_cookie(parts, node).await?;
         if !matches!(parts.method, Method::GET | Method::HEAD) {
@@ -151,8 +167,10 @@ impl Actor<SignedIn> {
     /// The session alone, for the web's pages: a form's CSRF token travels in the form, and
     /// the form's handler checks it.
     pub async fn by_session(parts: &Parts, node: &App) -> Result<Self> {
+        let who = SignedIn::by_cookie(parts, node).await?;
+        noted(parts, &who);
         Ok(Actor {
-            who: SignedIn::by_cookie(parts, node).await?,
+            who,
             client: client_of(parts),
         })
     }
@@ -170,6 +188,10 @@ impl Actor<SignedIn> {
 /// An application: a client certificate issued by the Network CA, valid now, not revoked,
 /// registered and active.
 impl Kind for Application {
+    fn label(&self) -> String {
+        format!("application:{}", self.id)
+    }
+
     async fn authenticate(parts: &Parts, node: &App, _: Option<&str>) -> Result<Self> {
         let der = parts
             .extensions
@@ -209,6 +231,10 @@ impl Kind for Application {
 /// listed as active in the current network directory. A refusal is logged, once per
 /// certificate and window and counted after (see `refusals`).
 impl Kind for Peer {
+    fn label(&self) -> String {
+        format!("node:{}", self.id)
+    }
+
     async fn authenticate(parts: &Parts, node: &App, client: Option<&str>) -> Result<Self> {
         let Some(der) = parts
             .extensions

@@ -12,6 +12,7 @@ pub mod api;
 pub mod limits;
 pub mod problem;
 pub mod publication;
+pub mod request_log;
 pub mod security_headers;
 pub mod server;
 pub mod web;

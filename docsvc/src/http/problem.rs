@@ -52,6 +52,7 @@ impl IntoResponse for Problem {
         let mut resp = (status, Json(body)).into_response();
         resp.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        crate::http::request_log::mark(&mut resp, &e);
         resp
     }
 }

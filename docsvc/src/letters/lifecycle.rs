@@ -608,3 +608,87 @@ pub async fn may_destroy(node: &Node, caller: &Caller, checked: &Checked) -> Res
         .decide(&principal, Action::Destroy, &doc, &ctx)?
         .allowed)
 }
+
+/// A letter past its retention, as the persandian officer's list shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PastRetention {
+    pub id: String,
+    pub nomor: String,
+    #[schema(value_type = crate::schema::LevelDoc)]
+    pub classification: Level,
+    pub agency: String,
+    pub stored_at: String,
+    pub retention_ended: String,
+}
+
+/// At most this many letters a level on the retention list.
+const PAST_RETENTION_SHOWN: i64 = 100;
+
+/// The letters past their level's retention that this node still holds, for the persandian
+/// officer (role `pengelola_sandi`), who destroys them: numbers, levels, agencies and dates,
+/// never a perihal. The list is logged before it is shown.
+pub async fn past_retention(node: &Node, caller: &Caller) -> Result<Vec<PastRetention>> {
+    let policy = node.policy.current();
+    if !caller.official.has_role("pengelola_sandi") {
+        log_alone(
+            node,
+            &crate::audit::Entry::event(
+                caller.actor(),
+                "retention_list",
+                "deny",
+                "the retention list is the persandian officer's".into(),
+                policy.version(),
+                caller.client.clone(),
+            ),
+        )
+        .await?;
+        return Err(Error::Forbidden {
+            alasan: "ditolak: daftar retensi untuk pengelola sandi".into(),
+            reason: "denied: the retention list is the persandian officer's".into(),
+            policies: vec!["pengelola-sandi-destroys".into()],
+        });
+    }
+    let today = time::OffsetDateTime::now_utc().date();
+    let mut out = Vec::new();
+    for level in Level::ALL {
+        let years = policy.handling().get(level).retention_years;
+        let back = i32::try_from(years).map_err(|_| Error::OutOfRange {
+            what: "a retention in years",
+        })?;
+        // Stored before this day `years` ago: the retention ended by today.
+        let cutoff = time::Date::from_calendar_date(today.year() - back, today.month(), 1)
+            .map(|d| d.replace_day(today.day()).unwrap_or(d))
+            .map_err(|_| Error::OutOfRange {
+                what: "the day a retention starts",
+            })?;
+        let cutoff = format!("{cutoff}T00:00:00Z");
+        for r in
+            rows::stored_before(&node.store, level.as_str(), &cutoff, PAST_RETENTION_SHOWN).await?
+        {
+            let stored = crate::parse_time(&r.stored).ok_or_else(|| {
+                Error::Integrity(format!("letter {}: bad storage time {:?}", r.id, r.stored))
+            })?;
+            out.push(PastRetention {
+                retention_ended: retention_end(stored, years)?.to_string(),
+                classification: level,
+                id: r.id,
+                nomor: r.nomor,
+                agency: r.agency,
+                stored_at: r.stored,
+            });
+        }
+    }
+    log_alone(
+        node,
+        &crate::audit::Entry::event(
+            caller.actor(),
+            "retention_list",
+            "allow",
+            format!("{} letters past their retention listed", out.len()),
+            policy.version(),
+            caller.client.clone(),
+        ),
+    )
+    .await?;
+    Ok(out)
+}

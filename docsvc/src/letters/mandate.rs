@@ -450,6 +450,24 @@ pub(crate) async fn for_letter(
     };
     let s: Statement = serde_json::from_str(&m.statement)
         .map_err(|e| Error::Integrity(format!("mandate {}: {e}", m.id)))?;
+    // The mandate holds for this signer; whether the letter is then signed is the letter's
+    // own entries' to say.
+    let d = crate::letters::draft::allowed(
+        node,
+        format!(
+            "mandat {} berlaku: {} {} untuk tanda tangan ini",
+            m.id, m.kind, m.grantor
+        ),
+        format!(
+            "mandate {} holds: {} {} for this signature",
+            m.id, m.kind, m.grantor
+        ),
+    );
+    crate::node::log_alone(
+        node,
+        &entry(caller, "mandate_use", Some(&m.id), Some(level), &d),
+    )
+    .await?;
     Ok(Some(OnBehalf {
         kind: m.kind,
         nip: m.grantor,

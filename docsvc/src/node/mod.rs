@@ -754,7 +754,8 @@ impl Node {
 
     /// Once the keystore is open: loads the node's MAC key for sessions and officials
     /// ([`crate::integrity`]), and publishes the audit key's public key beside the log, for
-    /// `docsvc audit verify`.
+    /// `docsvc audit verify`, and the checkpoint note key's verifier key (made here the first
+    /// time) as `audit-note.vkey`.
     pub fn after_unseal(&self) -> Result<()> {
         self.store
             .integrity()
@@ -766,6 +767,15 @@ impl Node {
         let path = self.layout.dir().join("audit-key.der");
         if std::fs::read(&path).ok().as_deref() != Some(spki.as_slice()) {
             write_new(&path, &spki)?;
+        }
+        // The checkpoint note key's verifier key, for witnesses; a keystore that cannot make
+        // one (a token without Ed25519) leaves the node running, its checkpoints refused.
+        match self.audit.note_key(&self.config.node_id) {
+            Ok(k) => write_new(
+                &self.layout.dir().join("audit-note.vkey"),
+                format!("{}\n", k.vkey()).as_bytes(),
+            )?,
+            Err(e) => tracing::warn!("no checkpoint note key, checkpoints refused: {e}"),
         }
         Ok(())
     }

@@ -416,3 +416,69 @@ pub async fn install_issued(
             id: id.to_owned(),
         })
 }
+
+/// Suspends, reactivates or revokes an application (`suspended`, `active`, `revoked`), by an
+/// administrator cleared for its level; logged, refusals too. Its next call is judged by the
+/// new status: the row changes under the node's MAC and the certificate cache is emptied. A
+/// revoked application is registered anew, and one whose certificates were never installed
+/// cannot be made active by a click.
+pub async fn set_status(
+    node: &Node,
+    by: By<'_>,
+    client: Option<String>,
+    id: &str,
+    status: &str,
+) -> Result<Application> {
+    let refuse = |e: Error, action: String, client: Option<String>| async move {
+        log(
+            node,
+            by,
+            &action,
+            "deny",
+            format!("application {id}: {e}"),
+            client,
+        )
+        .await?;
+        Err(e)
+    };
+    // Who asks is decided before anything about the application is told.
+    if let By::Admin(o) = by {
+        if let Err(e) = crate::officials::admin::require_admin(o) {
+            return refuse(e, "application_status".into(), client).await;
+        }
+    }
+    let to = directory::parse_status(status)?;
+    let action = format!("application_{}", to.as_str());
+    let app = applications::get(&node.store, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("application {id}")))?;
+    if let Err(e) = by.allowed(app.clearance) {
+        return refuse(e, action, client).await;
+    }
+    if app.status == policies::Status::Revoked && to != policies::Status::Revoked {
+        let e = Error::Conflict(format!("application {id} is revoked: register it anew"));
+        return refuse(e, action, client).await;
+    }
+    if to == policies::Status::Active && app.certificate.is_none() {
+        let e = Error::Conflict(format!(
+            "application {id} has no certificates installed yet"
+        ));
+        return refuse(e, action, client).await;
+    }
+    applications::transition(&node.store, id, app.status, to).await?;
+    log(
+        node,
+        by,
+        &action,
+        "allow",
+        format!("application {id}: {}", to.as_str()),
+        client,
+    )
+    .await?;
+    applications::get(&node.store, id)
+        .await?
+        .ok_or_else(|| Error::Vanished {
+            what: "application",
+            id: id.to_owned(),
+        })
+}

@@ -156,13 +156,18 @@ async fn checked(store: &Store, row: Option<ApplicationRow>) -> Result<Option<Ap
         .await)
 }
 
-/// Changes an application's row by `change`, MAC'd again; refused if it changed meanwhile.
-async fn change(store: &Store, id: &str, change: impl FnOnce(&mut ApplicationRow)) -> Result<()> {
+/// Changes an application's row by `change`, MAC'd again; refused if it changed meanwhile
+/// or if `change` refuses the row as it now is.
+async fn change(
+    store: &Store,
+    id: &str,
+    change: impl FnOnce(&mut ApplicationRow) -> Result<()>,
+) -> Result<()> {
     let mut r = checked(store, applications::get(store, id).await?)
         .await?
         .ok_or_else(|| Error::NotFound(format!("application {id}")))?;
     let old = r.mac.clone();
-    change(&mut r);
+    change(&mut r)?;
     seal(store, &mut r)?;
     if !applications::update(store, &r, old.as_deref()).await? {
         return Err(Error::Conflict(format!(
@@ -269,7 +274,11 @@ pub async fn by_certificate(store: &Store, der: &[u8]) -> Result<Option<Applicat
 
 /// Records the certificate of the application's signing key.
 pub async fn set_certificate(store: &Store, id: &str, der: &[u8]) -> Result<()> {
-    change(store, id, |r| r.certificate = Some(der.to_vec())).await
+    change(store, id, |r| {
+        r.certificate = Some(der.to_vec());
+        Ok(())
+    })
+    .await
 }
 
 /// Installs an application's client certificate (by its SHA-256) and signing certificate at
@@ -295,13 +304,38 @@ pub(crate) async fn install(
         Status::Suspended | Status::Active => Status::Active,
     };
     change(store, id, |r| {
+        // Revoked meanwhile: stays revoked.
+        if r.status == Status::Revoked.as_str() {
+            return Err(Error::Conflict(format!("application {id} was revoked")));
+        }
         client_sha256.clone_into(&mut r.certificate_sha256);
         r.certificate = Some(signing_der.to_vec());
         r.status = status.as_str().into();
+        Ok(())
     })
     .await
 }
 
 pub async fn set_status(store: &Store, id: &str, status: Status) -> Result<()> {
-    change(store, id, |r| r.status = status.as_str().into()).await
+    change(store, id, |r| {
+        r.status = status.as_str().into();
+        Ok(())
+    })
+    .await
+}
+
+/// Moves an application to `to` only from the status `from` it was judged in: a revocation
+/// landing meanwhile is not undone (the row's MAC is the compare-and-swap).
+pub async fn transition(store: &Store, id: &str, from: Status, to: Status) -> Result<()> {
+    change(store, id, |r| {
+        if r.status != from.as_str() {
+            return Err(Error::Conflict(format!(
+                "application {id} is now {}; look again",
+                r.status
+            )));
+        }
+        r.status = to.as_str().into();
+        Ok(())
+    })
+    .await
 }

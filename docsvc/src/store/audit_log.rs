@@ -117,6 +117,23 @@ pub async fn leaf_hashes(store: &Store) -> sqlx::Result<Vec<String>> {
         .await
 }
 
+/// The leaf hashes (hex) of the first `size` entries, in order.
+pub async fn leaf_hashes_upto(store: &Store, size: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT leaf_hash FROM audit_log WHERE seq < $1 ORDER BY seq")
+        .bind(size)
+        .fetch_all(store.reader())
+        .await
+}
+
+/// The newest signed head, if the log has one.
+pub async fn newest_head(store: &Store) -> sqlx::Result<Option<StoredHead>> {
+    sqlx::query_as(
+        "SELECT size, root, at, key_id, signature FROM audit_heads ORDER BY size DESC LIMIT 1",
+    )
+    .fetch_optional(store.reader())
+    .await
+}
+
 /// Every signed head, by size.
 pub async fn heads(store: &Store) -> sqlx::Result<Vec<StoredHead>> {
     sqlx::query_as("SELECT size, root, at, key_id, signature FROM audit_heads ORDER BY size")

@@ -356,3 +356,37 @@ pub async fn referring(store: &Store, id: &str, nip: &str, limit: i64) -> Result
     .fetch_all(store.reader())
     .await?)
 }
+
+/// A letter as the retention list shows it: no perihal, nothing its reader alone may see.
+#[derive(Debug, FromRow)]
+pub struct RetentionRow {
+    pub id: String,
+    pub nomor: String,
+    pub classification: String,
+    pub agency: String,
+    /// When this node stored it: received, or created here.
+    pub stored: String,
+}
+
+/// The letters of `level` this node stored before `cutoff` (RFC 3339) and still holds, the
+/// oldest first, at most `limit`.
+pub async fn stored_before(
+    store: &Store,
+    level: &str,
+    cutoff: &str,
+    limit: i64,
+) -> Result<Vec<RetentionRow>> {
+    Ok(sqlx::query_as(
+        "SELECT d.id, d.nomor, d.classification, d.agency, \
+         COALESCE(r.received_at, d.created_at) AS stored \
+         FROM documents d LEFT JOIN received r ON r.document_id = d.id \
+         WHERE d.state IN ('sent', 'received') AND d.classification = $1 \
+         AND COALESCE(r.received_at, d.created_at) < $2 \
+         ORDER BY stored, d.id LIMIT $3",
+    )
+    .bind(level)
+    .bind(cutoff)
+    .bind(limit)
+    .fetch_all(store.reader())
+    .await?)
+}

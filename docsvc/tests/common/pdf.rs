@@ -188,36 +188,49 @@ pub(crate) async fn rendered_letter(
 }
 
 /// The URL in the QR code on page `page` of `pdf` (rendered by pdftoppm, read by zbarimg);
-/// the page is kept as `keep` when given.
+/// the page is kept as `keep` when given. A random token now and then lands on a module
+/// pattern zbar misreads at one resolution, so the page is tried at a few; any must decode.
 pub(crate) fn qr_url(pdf: &[u8], page: usize, keep: Option<&Path>) -> String {
     let work = tempfile::tempdir().expect("tempdir");
     let w = work.path();
     std::fs::write(w.join("l.pdf"), pdf).expect("write");
-    let (ok, out) = run(
-        w,
-        "pdftoppm",
-        &[
-            "-png",
-            "-r",
-            "110",
-            "-f",
-            &page.to_string(),
-            "-l",
-            &page.to_string(),
-            "l.pdf",
-            "p",
-        ],
-    );
-    assert!(ok, "pdftoppm: {out}");
-    let png = std::fs::read_dir(w)
-        .expect("dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "png"))
-        .expect("a PNG");
-    let (ok, qr) = run(w, "zbarimg", &["--raw", "-q", png.to_str().expect("path")]);
-    assert!(ok, "zbarimg finds the QR code: {qr}");
-    if let Some(keep) = keep {
-        std::fs::copy(&png, keep).expect("keep the page");
+    let mut tried = Vec::new();
+    for dpi in ["150", "220", "300"] {
+        let prefix = format!("p{dpi}");
+        let (ok, out) = run(
+            w,
+            "pdftoppm",
+            &[
+                "-png",
+                "-r",
+                dpi,
+                "-f",
+                &page.to_string(),
+                "-l",
+                &page.to_string(),
+                "l.pdf",
+                &prefix,
+            ],
+        );
+        assert!(ok, "pdftoppm: {out}");
+        let png = std::fs::read_dir(w)
+            .expect("dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.extension().is_some_and(|x| x == "png")
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(&format!("{prefix}-")))
+            })
+            .expect("a PNG");
+        let (ok, qr) = run(w, "zbarimg", &["--raw", "-q", png.to_str().expect("path")]);
+        if ok {
+            if let Some(keep) = keep {
+                std::fs::copy(&png, keep).expect("keep the page");
+            }
+            return qr.lines().next().unwrap_or_default().trim().to_owned();
+        }
+        tried.push(format!("{dpi} dpi: {qr}"));
     }
-    qr.lines().next().unwrap_or_default().trim().to_owned()
+    panic!("zbarimg finds the QR code at no resolution: {tried:?}");
 }

@@ -59,3 +59,36 @@ pub(super) async fn admin_application_certificates(
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ApplicationStatus {
+    /// `active`, `suspended` or `revoked`.
+    status: String,
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/admin/applications/{id}/status", tag = "admin",
+    params(("id" = String, Path, description = "the application's id")),
+    request_body = ApplicationStatus,
+    responses(
+        (status = 204, description = "changed; its next call is judged by the new status"),
+        BadInput, NotLoggedIn, Refused, NoSuchLetter, Conflict,
+    )
+)]
+pub(super) async fn admin_application_status(
+    State(node): State<App>,
+    auth: Actor<SignedIn>,
+    Path(id): Path<String>,
+    Body2(req): Body2<ApplicationStatus>,
+) -> ApiResult<StatusCode> {
+    application_admin::set_status(
+        &node,
+        By::Admin(&auth.official),
+        auth.client.clone(),
+        &id,
+        &req.status,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

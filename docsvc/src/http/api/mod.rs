@@ -23,6 +23,7 @@ pub use crate::http::actor::{CSRF_HEADER, Conn, SESSION_COOKIE};
 mod admin;
 mod applications;
 mod audit;
+mod checkpoints;
 mod copies;
 mod delegations;
 pub(crate) mod dispositions;
@@ -66,6 +67,15 @@ async fn count(State(node): State<App>, req: Request, next: Next) -> Response {
         Metrics::inc(&node.metrics.client_errors);
     } else if resp.status().is_server_error() {
         Metrics::inc(&node.metrics.server_errors);
+    }
+    match resp.extensions().get::<crate::http::request_log::Failure>() {
+        Some(crate::http::request_log::Failure("integrity")) => {
+            Metrics::inc(&node.metrics.integrity_incidents);
+        }
+        Some(crate::http::request_log::Failure("log-unavailable")) => {
+            Metrics::inc(&node.metrics.log_unavailable);
+        }
+        _ => {}
     }
     resp
 }
@@ -158,6 +168,7 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(enrolment::admin_reset))
         .routes(routes!(applications::admin_register_application))
         .routes(routes!(applications::admin_application_certificates))
+        .routes(routes!(applications::admin_application_status))
         .routes(routes!(official_changes::admin_clearance))
         .routes(routes!(official_changes::admin_changes))
         .routes(routes!(official_changes::approve_change))
@@ -165,6 +176,10 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(signing::sign))
         .routes(routes!(signing::verify))
         .routes(routes!(audit::audit_proof))
+        .routes(routes!(checkpoints::audit_checkpoint))
+        .routes(routes!(checkpoints::audit_note_key))
+        .routes(routes!(checkpoints::audit_consistency))
+        .routes(routes!(checkpoints::audit_inclusion))
         .routes(routes!(registers::register_lines))
         .routes(routes!(
             dispositions::letter_dispositions,
@@ -184,6 +199,9 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(network::network_hello))
         .routes(routes!(network::network_official))
         .routes(routes!(network::network_letters))
+        .routes(routes!(checkpoints::network_checkpoint))
+        .routes(routes!(checkpoints::network_note_key))
+        .routes(routes!(checkpoints::network_consistency))
         .split_for_parts()
 }
 
@@ -212,6 +230,7 @@ pub fn router(node: App) -> Router {
         .layer(middleware::from_fn(problem_for_rejections))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(Arc::clone(&node), count))
+        .layer(middleware::from_fn(crate::http::request_log::line))
         .layer(middleware::from_fn(crate::http::security_headers::add))
         .with_state(node)
 }

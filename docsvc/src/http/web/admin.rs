@@ -54,7 +54,7 @@ async fn admin_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
                     td data-label=(l.t("Peran", "Roles")) { (o.roles.join(", ")) }
                     td data-label=(l.t("Status", "Status")) { (format!("{:?}", o.status).to_lowercase()) }
                     td { (super::admin_forms::reset_button(l, &v.session.csrf, &o.nip))
-                         @if o.nip != v.official.nip { (super::manage::status_button(l, &v.session.csrf, &o.nip, o.status)) } }
+                         @if o.nip != v.official.nip { (super::manage::status_button(l, &v.session.csrf, &format!("/ui/admin/officials/{}/status", o.nip), &o.nip, o.status)) } }
                 } } }
             }
         }
@@ -63,13 +63,16 @@ async fn admin_page(node: &Node, v: &Viewer) -> Result<Response, Error> {
             @if apps.is_empty() { p { (l.t("Belum ada aplikasi terdaftar.", "No applications registered.")) } }
             @else {
                 table.letters {
-                    thead { tr { th scope="col" { "Id" } th scope="col" { (l.t("Nama", "Name")) } th scope="col" { (l.t("Instansi", "Agency")) } th scope="col" { (l.t("Izin akses", "Clearance")) } th scope="col" { (l.t("Status", "Status")) } } }
+                    thead { tr { th scope="col" { "Id" } th scope="col" { (l.t("Nama", "Name")) } th scope="col" { (l.t("Instansi", "Agency")) } th scope="col" { (l.t("Izin akses", "Clearance")) } th scope="col" { (l.t("Status", "Status")) } th scope="col" { "" } } }
                     tbody { @for a in &apps { tr {
                         td data-label="Id" { (a.id) }
                         td data-label=(l.t("Nama", "Name")) { (a.name) }
                         td data-label=(l.t("Instansi", "Agency")) { (a.agency) }
                         td data-label=(l.t("Izin akses", "Clearance")) { (a.clearance) }
                         td data-label=(l.t("Status", "Status")) { (a.status) }
+                        td { @if let Ok(status) = crate::officials::directory::parse_status(&a.status) {
+                            (super::manage::status_button(l, &v.session.csrf, &format!("/ui/admin/applications/{}/status", a.id), &a.id, status))
+                        } }
                     } } }
                 }
             }

@@ -27,6 +27,51 @@ pub(super) struct ListQuery {
     after: Option<String>,
 }
 
+/// What waits for the viewer, on their inbox: the menu's counts, said in words with links.
+fn notifications(v: &Viewer) -> Markup {
+    let l = v.lang;
+    let (unread, approvals, disposisi, drafts) = v.waiting;
+    let items = [
+        (
+            unread,
+            "/ui/inbox?unread=1",
+            l.t("surat belum dibaca", "unread letters"),
+        ),
+        (
+            disposisi,
+            "/ui/dispositions",
+            l.t(
+                "disposisi belum dibaca, segera jatuh tempo atau lewat batas waktu",
+                "disposisi unread, due soon or overdue",
+            ),
+        ),
+        (
+            drafts,
+            "/ui/drafts",
+            l.t(
+                "konsep menunggu paraf atau tanda tangan Anda",
+                "drafts waiting for your paraf or signature",
+            ),
+        ),
+        (
+            approvals,
+            "/ui/approvals",
+            l.t(
+                "surat menunggu persetujuan Anda",
+                "letters waiting for your approval",
+            ),
+        ),
+    ];
+    html! {
+        @if items.iter().any(|(n, _, _)| *n > 0) {
+            section.notifications aria-labelledby="notif-title" {
+                h2 #notif-title { (l.t("Pemberitahuan", "Notifications")) }
+                ul { @for (n, href, what) in items { @if n > 0 { li { a href=(href) { strong { (n) } " " (what) } } } } }
+            }
+        }
+    }
+}
+
 pub(super) async fn inbox(
     State(node): State<App>,
     v: Viewer,
@@ -128,6 +173,7 @@ async fn mailbox(
                 span.count { (unread) " " (l.t("belum dibaca", "unread")) }
             }
         }
+        @if matches!(which, Mailbox::Inbox) { (notifications(v)) }
         (search_form(l, here, q, classification, &label))
         @if letters.is_empty() {
             p.empty { (l.t("Tidak ada surat.", "No letters.")) }

@@ -169,7 +169,12 @@ pub(super) async fn letter_step(
             return Ok(Redirect::to(&format!("/ui/letters/{id}#kelola")).into_response());
         }
         lifecycle::destroy(&node, &caller, &checked, &DestroyRequest { reason }).await?;
-        Ok(Redirect::to("/ui/outbox").into_response())
+        let back = if v.official.has_role("pengelola_sandi") {
+            "/ui/retention"
+        } else {
+            "/ui/outbox"
+        };
+        Ok(Redirect::to(back).into_response())
     }
     .await;
     respond(&v, r)
@@ -246,18 +251,26 @@ pub(super) async fn retry(
 }
 
 /// The button that suspends an active official or reactivates another.
-pub(super) fn status_button(l: Lang, csrf: &str, nip: &str, status: policies::Status) -> Markup {
-    // A revoked official is registered again (under dual control), not reactivated.
+/// The suspend or reactivate button for the official or application whose status form posts
+/// to `action`; `who` names it for a screen reader.
+pub(super) fn status_button(
+    l: Lang,
+    csrf: &str,
+    action: &str,
+    who: &str,
+    status: policies::Status,
+) -> Markup {
+    // A revoked official or application is registered again, not reactivated.
     let (to, label) = match status {
         policies::Status::Active => ("suspended", l.t("Nonaktifkan", "Suspend")),
         policies::Status::Suspended => ("active", l.t("Aktifkan", "Reactivate")),
         policies::Status::Revoked => return html! {},
     };
     html! {
-        form.inline method="post" action=(format!("/ui/admin/officials/{nip}/status")) {
+        form.inline method="post" action=(action) {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="status" value=(to);
-            button.secondary type="submit" aria-label=(format!("{label} {nip}")) { (label) }
+            button.secondary type="submit" aria-label=(format!("{label} {who}")) { (label) }
         }
     }
 }
@@ -280,6 +293,30 @@ pub(super) async fn set_status(
         crate::officials::admin::set_status(&node, &v.official, v.client.clone(), &nip, &f.status)
             .await?;
         Ok::<_, Error>(Redirect::to("/ui/admin#off-title").into_response())
+    }
+    .await;
+    respond(&v, r)
+}
+
+/// `POST /ui/admin/applications/{id}/status`: an application suspended (its next call is
+/// refused) or active again.
+pub(super) async fn set_application_status(
+    State(node): State<App>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Form(f): Form<StatusForm>,
+) -> Response {
+    let r = async {
+        v.check_csrf(&f.csrf)?;
+        crate::officials::application_admin::set_status(
+            &node,
+            crate::officials::application_admin::By::Admin(&v.official),
+            v.client.clone(),
+            &id,
+            &f.status,
+        )
+        .await?;
+        Ok::<_, Error>(Redirect::to("/ui/admin#app-title").into_response())
     }
     .await;
     respond(&v, r)
@@ -358,4 +395,47 @@ pub(super) async fn unseal(
             resp
         }
     }
+}
+
+/// `GET /ui/retention`: the persandian officer's list of letters past their retention, each
+/// with its destruction form (a reason and the PIN); numbers, levels and dates, no perihal.
+pub(super) async fn retention(State(node): State<App>, v: Viewer) -> Response {
+    let r = async {
+        let l = v.lang;
+        let due = lifecycle::past_retention(&node, &v.caller()).await?;
+        let body = html! {
+            h1 { (l.t("Retensi arsip", "Records retention")) }
+            p { (l.t("Surat yang masa retensinya telah berakhir dan masih disimpan simpul ini. Pemusnahan ditandatangani dengan PIN sebagai berita acara.",
+                     "Letters whose retention has ended and which this node still holds. A destruction is signed with the PIN as its record.")) }
+            @if due.is_empty() { p { (l.t("Tidak ada surat yang habis masa retensinya.", "No letter is past its retention.")) } }
+            @else { table.letters.retention {
+                thead { tr {
+                    th scope="col" { (l.t("Nomor", "Number")) } th scope="col" { (l.t("Sifat", "Classification")) }
+                    th scope="col" { (l.t("Instansi", "Agency")) } th scope="col" { (l.t("Disimpan", "Stored")) }
+                    th scope="col" { (l.t("Retensi berakhir", "Retention ended")) } th scope="col" { (l.t("Pemusnahan", "Destruction")) }
+                } }
+                tbody { @for d in &due { tr {
+                    td { (d.nomor) } td { (d.classification.as_str()) } td { (d.agency) }
+                    td { (d.stored_at.get(..10).unwrap_or(&d.stored_at)) } td { (d.retention_ended) }
+                    td { form.destroy method="post" action=(format!("/ui/letters/{}/destroy", d.id)) {
+                        input type="hidden" name="csrf" value=(v.session.csrf);
+                        label for=(format!("r-{}", d.id)) { (l.t("Alasan", "Reason")) }
+                        input id=(format!("r-{}", d.id)) name="reason" maxlength="1000" required;
+                        label for=(format!("p-{}", d.id)) { "PIN" }
+                        input id=(format!("p-{}", d.id)) name="pin" type="password" inputmode="numeric" autocomplete="off" required;
+                        button.danger type="submit" { (l.t("Musnahkan", "Destroy")) }
+                    } }
+                } } }
+            } }
+        };
+        Ok::<_, Error>(page::ok(page::frame(
+            l,
+            Some(&v),
+            l.t("Retensi", "Retention"),
+            "/ui/retention",
+            &body,
+        )))
+    }
+    .await;
+    respond(&v, r)
 }

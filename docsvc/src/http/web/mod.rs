@@ -106,9 +106,14 @@ pub fn routes() -> Router<App> {
         .route("/ui/delegations/{id}/revoke", post(delegations::revoke))
         .route("/ui/mandates", get(mandates::list).post(mandates::grant))
         .route("/ui/unseal", get(manage::unseal_get).post(manage::unseal))
+        .route("/ui/retention", get(manage::retention))
         .route("/ui/letters/{id}/{step}", post(manage::letter_step))
         .route("/ui/admin/outbox/retry", post(manage::retry))
         .route("/ui/admin/officials/{nip}/status", post(manage::set_status))
+        .route(
+            "/ui/admin/applications/{id}/status",
+            post(manage::set_application_status),
+        )
         .route("/ui/mandates/{id}/revoke", post(mandates::revoke))
         .route("/ui/audit", get(admin::audit))
         .route("/ui/registers", get(registers::registers))

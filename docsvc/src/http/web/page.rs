@@ -47,6 +47,9 @@ pub(super) fn frame(
                             @if v.official.has_role("admin") || v.official.has_role("pengelola_sandi") {
                                 (link("/ui/admin", l.t("Administrasi", "Administration"), here))
                             }
+                            @if v.official.has_role("pengelola_sandi") {
+                                (link("/ui/retention", l.t("Retensi", "Retention"), here))
+                            }
                             @if v.official.has_role("sekretaris") {
                                 (link("/ui/registers", l.t("Register", "Registers"), here))
                             }
@@ -210,5 +213,6 @@ pub(super) fn error(lang: Lang, v: Option<&Viewer>, e: &Error) -> Response {
     };
     let mut resp = ok(frame(lang, v, title, "/ui/error", &body));
     *resp.status_mut() = status_of(e);
+    crate::http::request_log::mark(&mut resp, e);
     resp
 }
