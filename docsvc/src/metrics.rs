@@ -29,6 +29,10 @@ pub struct Metrics {
     pub integrity_incidents: AtomicU64,
     /// Requests refused because the access log could not be written (nothing was done).
     pub log_unavailable: AtomicU64,
+    /// Split views seen while witnessing peers' access logs.
+    pub split_views: AtomicU64,
+    /// When the last witnessing round ended with every peer checked (seconds since the epoch).
+    pub witnessed_at: AtomicU64,
 }
 
 impl Metrics {
@@ -114,6 +118,24 @@ impl Metrics {
             "log_unavailable_total",
             "Requests refused because the access log could not be written.",
             &self.log_unavailable,
+        );
+        c(
+            "split_views_total",
+            "Peers' access logs seen to fork or roll back while witnessing them.",
+            &self.split_views,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP docsvc_witness_last_round_timestamp_seconds When every peer was last witnessed (0: never)."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE docsvc_witness_last_round_timestamp_seconds gauge"
+        );
+        let _ = writeln!(
+            out,
+            "docsvc_witness_last_round_timestamp_seconds {}",
+            self.witnessed_at.load(Ordering::Relaxed)
         );
         let _ = writeln!(out, "# HELP docsvc_sealed 1 while the keystore is sealed.");
         let _ = writeln!(out, "# TYPE docsvc_sealed gauge");

@@ -379,11 +379,13 @@ fn receipt_verifies_with_openssl(hub: &Path, delivery: &serde_json::Value, id: &
 }
 
 fn serve(dir: &Path, base: &str) -> Served {
+    // The server's log beside the node's directory, for a failing test to show.
+    let log = std::fs::File::create(dir.with_extension("log")).expect("the server's log");
     let child = docsvc()
         .args(["serve", "--dev-unseal", "--data-dir"])
         .arg(dir)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("docsvc serve");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -1155,4 +1157,188 @@ fn wait_delivery(budi: &sandi_e2e::http::Client, id: &str, state: &str, secs: u6
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Witnessing (issue 22): three nodes witness each other's access logs every second. The
+/// kecamatan node's insider puts back an earlier copy of its whole data directory (database,
+/// heads, keys), forking its log from what its peers saw: both peers catch it within a round,
+/// count it, log it and show it on `/readyz`; what each holds of the other peers stays
+/// witnessed, cosigned, and every log still verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forked_log_is_caught_by_both_peers() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (a, b, c) = (
+        root.path().join("hub"),
+        root.path().join("bappeda"),
+        root.path().join("kecamatan"),
+    );
+    let (a_base, a_printed) = setup(
+        &a,
+        "hub",
+        "dinkes,diskominfo,inspektorat",
+        "sangat_rahasia",
+        &[],
+    );
+    let join = ["--join", a.to_str().expect("path")];
+    let (b_base, _) = setup(&b, "bappeda", "bappeda", "sangat_rahasia", &join);
+    let (c_base, _) = setup(&c, "kecamatan", "kecamatan", "terbatas", &join);
+    for n in [&a, &b, &c] {
+        let config = n.join("node.toml");
+        let text = std::fs::read_to_string(&config).expect("node.toml");
+        std::fs::write(&config, text + "\n[witness]\nseconds = 1\n").expect("node.toml");
+    }
+    let agencies = ["dinkes", "diskominfo", "inspektorat"];
+    let listed = vec![
+        entry(&a, "hub", &a_base, &agencies, "sangat_rahasia"),
+        entry(&b, "bappeda", &b_base, &["bappeda"], "sangat_rahasia"),
+        entry(&c, "kecamatan", &c_base, &["kecamatan"], "terbatas"),
+    ];
+    publish(&a, 1, listed, &[&a, &b, &c]);
+    let (node_a, node_b) = (serve(&a, &a_base), serve(&b, &b_base));
+    let node_c = serve(&c, &c_base);
+    let peers = (a.as_path(), b.as_path());
+    wait_witnessed(peers, "both peers witness kecamatan", |s| s >= 0).await;
+    // The insider's copy, taken while kecamatan is stopped.
+    drop(node_c);
+    let copied = count(&database_of(&c), "SELECT COUNT(*) FROM audit_log").await;
+    let copy = root.path().join("kecamatan-copy");
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(&c)
+            .arg(&copy)
+            .status()
+            .expect("cp")
+            .success()
+    );
+    let node_c = serve(&c, &c_base);
+    // kecamatan's log grows (refused logins are logged), and both peers witness it grown.
+    let anon =
+        sandi_e2e::http::Client::new(&c_base, &c.join("ca/root.pem"), root.path().join("x.jar"));
+    for _ in 0..3 {
+        let wrong = serde_json::json!({ "nip": "198503032010013003", "password": "bukan-1234567" });
+        assert_eq!(anon.post_json("/api/v1/session", &wrong).status, 401);
+    }
+    wait_witnessed(peers, "both peers witness kecamatan grown", |s| s > copied).await;
+    // The fork: the earlier copy put back whole, the node started on it.
+    drop(node_c);
+    std::fs::remove_dir_all(&c).expect("rm");
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(&copy)
+            .arg(&c)
+            .status()
+            .expect("cp")
+            .success()
+    );
+    let node_c = serve(&c, &c_base);
+    let started = Instant::now();
+    while !(split_view_on(&a_base, &a) && split_view_on(&b_base, &b)) {
+        if started.elapsed() > Duration::from_secs(30) {
+            hub_log_and_fail(&a, "both peers see the split view");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (dir, base) in [(&a, &a_base), (&b, &b_base)] {
+        counted_and_logged(dir, base);
+    }
+    the_hubs_auditor_sees_it(&a_base, &a, &a_printed);
+    // The other peers stay witnessed, each checkpoint cosigned by the witness.
+    let sql = "SELECT COUNT(*) FROM witnessed WHERE node = 'bappeda' AND incident IS NULL \
+               AND cosigned LIKE '%sandi/hub/witness%'";
+    assert_eq!(count(&database_of(&a), sql).await, 1);
+    drop((node_a, node_b, node_c));
+    for n in [&a, &b] {
+        ok(&docsvc()
+            .args(["audit", "verify", "--data-dir"])
+            .arg(n)
+            .output()
+            .expect("audit verify"));
+    }
+}
+
+/// Waits until both `peers` hold a witnessed size of kecamatan that `good` accepts (-1:
+/// none yet).
+async fn wait_witnessed((a, b): (&Path, &Path), what: &str, good: impl Fn(i64) -> bool) {
+    let sql = "SELECT COALESCE(MAX(size), -1) FROM witnessed WHERE node = 'kecamatan'";
+    let started = Instant::now();
+    while !(good(count(&database_of(a), sql).await) && good(count(&database_of(b), sql).await)) {
+        if started.elapsed() > Duration::from_secs(30) {
+            hub_log_and_fail(a, what);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Fails with the end of the hub's server log.
+fn hub_log_and_fail(hub: &Path, what: &str) -> ! {
+    let log = std::fs::read_to_string(hub.with_extension("log")).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(30).collect();
+    panic!("{what}; the hub's log ends:\n{}", tail.join("\n"));
+}
+
+/// Whether the node at `base` counts a split view on `/readyz` (which peer is the auditors').
+fn split_view_on(base: &str, dir: &Path) -> bool {
+    let out = Command::new("curl")
+        .args(["-s", "--cacert"])
+        .arg(dir.join("ca/root.pem"))
+        .arg(format!("{base}/readyz"))
+        .output()
+        .expect("curl");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["witness"]["split_views"].as_u64().is_some_and(|n| n >= 1)
+}
+
+/// The node at `dir` counted one split view of kecamatan and logged it.
+fn counted_and_logged(dir: &Path, base: &str) {
+    let metrics = Command::new("curl")
+        .args(["-s", "--cacert"])
+        .arg(dir.join("ca/root.pem"))
+        .arg(format!("{base}/metrics"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&metrics.stdout).into_owned();
+    assert!(text.contains("docsvc_split_views_total 1\n"), "{text}");
+    let logged = docsvc()
+        .args(["audit", "export", "--data-dir"])
+        .arg(dir)
+        .output()
+        .expect("audit export");
+    assert!(
+        ok(&logged)
+            .lines()
+            .any(|l| l.contains("witness_split_view") && l.contains("kecamatan")),
+        "the split view is in {}'s log",
+        dir.display()
+    );
+}
+
+/// The hub's auditor sees the split view of kecamatan, with its evidence, on the API and on
+/// the page; bappeda stays witnessed.
+fn the_hubs_auditor_sees_it(a_base: &str, a: &Path, a_printed: &str) {
+    let hendra = login(a_base, a, a_printed, "198207072008011007");
+    let held = hendra.get("/api/v1/audit/witnessed").json();
+    let of = |n: &str| {
+        held.as_array()
+            .and_then(|h| h.iter().find(|w| w["node"] == n))
+            .cloned()
+    };
+    let kecamatan = of("kecamatan").expect("kecamatan witnessed");
+    assert!(
+        kecamatan["incident"]
+            .as_str()
+            .is_some_and(|i| i.contains("went back")),
+        "{held}"
+    );
+    assert!(
+        of("bappeda").expect("bappeda witnessed")["incident"].is_null(),
+        "{held}"
+    );
+    assert!(
+        hendra
+            .get("/ui/audit")
+            .text()
+            .contains("Pandangan terbelah")
+    );
 }

@@ -78,6 +78,19 @@ impl AuditLog {
         .await
     }
 
+    /// This node's cosignature line, as the witness `sandi/<node>/witness`, over another
+    /// log's checkpoint `text` (see [`super::checkpoint::cosignature`]).
+    pub fn cosign(&self, node_id: &str, text: &str, time: u64) -> Result<String> {
+        let key = self.note_key(node_id)?;
+        super::checkpoint::cosignature(
+            self.keys.as_ref(),
+            &key,
+            &format!("sandi/{node_id}/witness"),
+            text,
+            time,
+        )
+    }
+
     /// The data directory: the heads file's.
     fn dir(&self) -> &std::path::Path {
         self.heads_file

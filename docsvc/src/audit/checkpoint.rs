@@ -145,6 +145,34 @@ pub fn body(origin: &str, size: u64, root: &Hash) -> String {
     format!("{origin}\n{size}\n{}\n", B64.encode(root))
 }
 
+/// The root of the empty tree: the hash of nothing (RFC 9162 2.1.1).
+fn empty_root() -> Hash {
+    let mut root = [0u8; 32];
+    root.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, b"").as_ref());
+    root
+}
+
+/// A stored head's size and root, once the audit key's signature over it holds.
+fn signed_head(head: &audit_log::StoredHead, audit_spki: &[u8]) -> Result<(u64, Hash)> {
+    let size =
+        u64::try_from(head.size).map_err(|_| Error::Integrity("a head of negative size".into()))?;
+    let signed = B64.decode(&head.signature).ok().is_some_and(|sig| {
+        hsm_shim::verify_signature(
+            audit_spki,
+            hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
+            &head_message(size, &head.root, &head.at),
+            &sig,
+        )
+        .is_ok()
+    });
+    let root = hex32(&head.root).filter(|_| signed).ok_or_else(|| {
+        Error::Integrity(format!(
+            "the access log's head for size {size} is not signed by this node's audit key"
+        ))
+    })?;
+    Ok((size, root))
+}
+
 /// A signed note of `text` by the key named `name` whose public key is `public`; `sign`
 /// makes the Ed25519 signature over the text.
 pub fn signed_note(
@@ -167,25 +195,12 @@ pub async fn latest(
     audit_spki: &[u8],
     dir: &Path,
 ) -> Result<String> {
-    let head = audit_log::newest_head(store)
-        .await?
-        .ok_or_else(|| Error::NotFound("the access log has no head yet".into()))?;
-    let size =
-        u64::try_from(head.size).map_err(|_| Error::Integrity("a head of negative size".into()))?;
-    let signed = B64.decode(&head.signature).ok().is_some_and(|sig| {
-        hsm_shim::verify_signature(
-            audit_spki,
-            hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
-            &head_message(size, &head.root, &head.at),
-            &sig,
-        )
-        .is_ok()
-    });
-    let root = hex32(&head.root).filter(|_| signed).ok_or_else(|| {
-        Error::Integrity(format!(
-            "the access log's head for size {size} is not signed by this node's audit key"
-        ))
-    })?;
+    // An empty log: size 0, the hash of the empty string (RFC 9162 2.1.1).
+    let (size, root) = if let Some(head) = audit_log::newest_head(store).await? {
+        signed_head(&head, audit_spki)?
+    } else {
+        (0, empty_root())
+    };
     let high = dir.join("audit-checkpoint.size");
     let before: u64 = std::fs::read_to_string(&high)
         .ok()
@@ -212,8 +227,129 @@ pub async fn latest(
     )
 }
 
+/// Another log's verifier key, parsed (`name+hash+base64(type||key)`, Ed25519 only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verifier {
+    pub name: String,
+    pub public: [u8; 32],
+}
+
+/// Parses a verifier key; its hash must match its name and key.
+pub fn parse_vkey(text: &str) -> Result<Verifier> {
+    let bad = |why: &str| Error::invalid("note key", format!("verifier key: {why}"));
+    let mut parts = text.trim().splitn(3, '+');
+    let (Some(name), Some(hash), Some(data)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("expected name+hash+key"));
+    };
+    let raw = B64.decode(data).map_err(|_| bad("the key is not base64"))?;
+    let Some((&ED25519_TYPE, key)) = raw.split_first() else {
+        return Err(bad("not an Ed25519 key"));
+    };
+    let public = <[u8; 32]>::try_from(key).map_err(|_| bad("not an Ed25519 key"))?;
+    if name.is_empty() || hex::encode(key_hash(name, &public)) != hash {
+        return Err(bad("its hash does not match its name and key"));
+    }
+    Ok(Verifier {
+        name: name.to_owned(),
+        public,
+    })
+}
+
+/// A checkpoint opened: its text (the signed body) and what it says.
+#[derive(Clone, Debug)]
+pub struct Opened {
+    pub text: String,
+    /// The signature line by the log's key that verified (with its newline).
+    pub sig_line: String,
+    pub origin: String,
+    pub size: u64,
+    pub root: Hash,
+}
+
+/// Opens a signed checkpoint: one signature line by `v` must verify over the text, whose
+/// origin must be `origin`.
+pub fn open(v: &Verifier, note: &str, origin: &str) -> Result<Opened> {
+    let bad = |why: String| Error::invalid("checkpoint", why);
+    let at = note
+        .rfind("\n\n")
+        .ok_or_else(|| bad("no blank line before the signatures".into()))?;
+    let (text, sigs) = (&note[..=at], &note[at + 2..]);
+    let hash = key_hash(&v.name, &v.public);
+    let key = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, v.public);
+    let signed = sigs.split('\n').find(|line| {
+        line.strip_prefix("\u{2014} ")
+            .and_then(|l| l.split_once(' '))
+            .filter(|(name, _)| *name == v.name)
+            .and_then(|(_, sig)| B64.decode(sig).ok())
+            .is_some_and(|sig| {
+                sig.len() == 68
+                    && sig[..4] == hash
+                    && key.verify(text.as_bytes(), &sig[4..]).is_ok()
+            })
+    });
+    let Some(sig_line) = signed else {
+        return Err(bad(format!("no valid signature by {}", v.name)));
+    };
+    let mut lines = text.split('\n');
+    let (Some(o), Some(size), Some(root)) = (lines.next(), lines.next(), lines.next()) else {
+        return Err(bad("fewer than three lines".into()));
+    };
+    if o != origin {
+        return Err(bad(format!("origin {o:?}, not {origin:?}")));
+    }
+    let size: u64 = size
+        .parse()
+        .ok()
+        .filter(|_| size.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|_| size == "0" || !size.starts_with('0'))
+        .filter(|n| i64::try_from(*n).is_ok())
+        .ok_or_else(|| bad("the size is not a decimal".into()))?;
+    let root = B64
+        .decode(root)
+        .ok()
+        .and_then(|r| <Hash>::try_from(r.as_slice()).ok())
+        .ok_or_else(|| bad("the root is not 32 bytes of base64".into()))?;
+    if size == 0 && root != empty_root() {
+        return Err(bad("an empty log's root is not the hash of nothing".into()));
+    }
+    Ok(Opened {
+        text: text.to_owned(),
+        sig_line: format!("{sig_line}\n"),
+        origin: o.to_owned(),
+        size,
+        root,
+    })
+}
+
+/// The signature type byte of a witness cosignature (C2SP tlog-cosignature).
+const COSIGNATURE_TYPE: u8 = 0x04;
+
+/// This node's cosignature line over a checkpoint's `text` at `time` (seconds since the
+/// epoch), as a witness named `name` with the note key (C2SP tlog-cosignature v1: the key
+/// hash with type 0x04, then the time, big-endian, then the Ed25519 signature over
+/// `cosignature/v1`, the time line and the text).
+pub fn cosignature(
+    keys: &dyn KeyStore,
+    note: &NoteKey,
+    name: &str,
+    text: &str,
+    time: u64,
+) -> Result<String> {
+    let mut d = ring::digest::Context::new(&ring::digest::SHA256);
+    d.update(name.as_bytes());
+    d.update(b"\n");
+    d.update(&[COSIGNATURE_TYPE]);
+    d.update(&note.public);
+    let message = format!("cosignature/v1\ntime {time}\n{text}");
+    let sig = keys.sign(&keys.info(note.id)?.handle(), message.as_bytes())?;
+    let mut line = d.finish().as_ref()[..4].to_vec();
+    line.extend_from_slice(&time.to_be_bytes());
+    line.extend_from_slice(&sig.bytes);
+    Ok(format!("\u{2014} {name} {}\n", B64.encode(line)))
+}
+
 /// An RFC 9162 proof: hashes in base64, as the checkpoint's root is.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Consistency {
     pub first: u64,
     pub second: u64,

@@ -46,6 +46,7 @@ pub(super) async fn serve(
     let (cert, tls) = node.tls_config()?;
     docsvc::network::ca::spawn_renewal(Arc::clone(&node), Arc::clone(&cert));
     docsvc::network::ca::spawn_directory_refresh(Arc::clone(&node));
+    docsvc::network::witness::spawn(Arc::clone(&node));
     let listener = tokio::net::TcpListener::bind(&node.config.listen)
         .await
         .with_context(|| format!("listening on {}", node.config.listen))?;

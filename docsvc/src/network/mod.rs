@@ -4,6 +4,7 @@
 
 pub mod ca;
 pub mod client;
+pub mod witness;
 
 use std::sync::Arc;
 

@@ -109,6 +109,9 @@ pub struct Config {
     /// `[kop.<agency>]`: the agencies' letterheads on the letters the node renders.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub kop: BTreeMap<String, letterhead::Kop>,
+    /// `[witness]`: how often the node witnesses its peers' access logs.
+    #[serde(default, skip_serializing_if = "peers::Witness::is_default")]
+    pub witness: peers::Witness,
 }
 
 /// `[pki]` in `node.toml`: revocation where clients look (RFC 5280 §4.2.1.13).
@@ -391,6 +394,7 @@ impl Config {
             keystore: Keystore::default(),
             numbering: numbering::Numbering::default(),
             kop: BTreeMap::new(),
+            witness: peers::Witness::default(),
             content_store: crate::store::content::Mode::default(),
         }
     }

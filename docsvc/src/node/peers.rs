@@ -158,3 +158,23 @@ impl IdleConnections {
         }
     }
 }
+
+/// `[witness]` in `node.toml`: how often this node witnesses its peers' access logs.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Witness {
+    /// Seconds between witnessing rounds (0: never).
+    pub seconds: u64,
+}
+
+impl Default for Witness {
+    fn default() -> Self {
+        Witness { seconds: 300 }
+    }
+}
+
+impl Witness {
+    pub fn is_default(&self) -> bool {
+        *self == Witness::default()
+    }
+}

@@ -28,6 +28,7 @@ pub mod sessions;
 pub mod traffic;
 pub mod verifications;
 pub mod views;
+pub mod witnessed;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};

@@ -182,7 +182,7 @@ pub(super) async fn every_page_is_accessible(ui: &Ui) {
             ],
         ),
         (SITI, &["/ui/registers", "/ui/registers?book=agenda"]),
-        (MAYA, &["/ui/admin"]),
+        (MAYA, &["/ui/admin", "/ui/retention"]),
         (HENDRA, &["/ui/audit"]),
     ];
     for (nip, paths) in pages {

@@ -215,3 +215,42 @@ pub(super) async fn network_consistency(
         checkpoint::consistency(&node.store, q.first, q.second).await?,
     ))
 }
+
+/// A peer's log as this node last witnessed it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct WitnessedDoc {
+    node: String,
+    size: i64,
+    /// The peer's checkpoint with this node's cosignature (C2SP signed note).
+    cosigned: String,
+    seen_at: String,
+    /// The split view seen, if any.
+    incident: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/audit/witnessed", tag = "audit",
+    responses(
+        (status = 200, description = "the peers' access logs as this node last witnessed them", body = Vec<WitnessedDoc>),
+        NotLoggedIn, Refused, Unavailable,
+    )
+)]
+pub(super) async fn audit_witnessed(
+    State(node): State<App>,
+    auth: Actor<SignedIn>,
+) -> ApiResult<Json<Vec<WitnessedDoc>>> {
+    auditor(&node, &auth, "witnessed checkpoints of peers".into()).await?;
+    Ok(Json(
+        crate::network::witness::held(&node)
+            .await?
+            .into_iter()
+            .map(|w| WitnessedDoc {
+                node: w.node,
+                size: w.size,
+                cosigned: w.cosigned,
+                seen_at: w.seen_at,
+                incident: w.incident,
+            })
+            .collect(),
+    ))
+}

@@ -35,7 +35,16 @@ pub(super) async fn readyz(State(node): State<App>) -> ApiResult<Json<serde_json
         return Err(Error::LogUnavailable("the database does not answer".into()).into());
     }
     let crls = crate::node::revocation::readiness(&node)?;
-    Ok(Json(json!({ "ready": true, "crls": crls })))
+    // Split views seen of peers' logs: the node still serves, its operators must know (how
+    // many only: which peers, and the evidence, are the auditors').
+    let split_views = crate::network::witness::held(&node)
+        .await?
+        .iter()
+        .filter(|w| w.incident.is_some())
+        .count();
+    Ok(Json(
+        json!({ "ready": true, "crls": crls, "witness": { "split_views": split_views } }),
+    ))
 }
 
 #[utoipa::path(

@@ -180,6 +180,7 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(checkpoints::audit_note_key))
         .routes(routes!(checkpoints::audit_consistency))
         .routes(routes!(checkpoints::audit_inclusion))
+        .routes(routes!(checkpoints::audit_witnessed))
         .routes(routes!(registers::register_lines))
         .routes(routes!(
             dispositions::letter_dispositions,

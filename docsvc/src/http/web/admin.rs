@@ -144,6 +144,7 @@ async fn audit_page(node: &Node, v: &Viewer, q: &AuditQuery) -> Result<Response,
     }
     let spki = node.audit.public_key()?;
     let report = audit::verify(&node.store, &spki, Some(&node.layout.heads())).await;
+    let witnessed = crate::network::witness::held(node).await?;
     let document = q.document.clone().filter(|d| !d.trim().is_empty());
     let mut entries = Vec::new();
     for r in views::latest_log_entries(&node.store).await? {
@@ -171,6 +172,7 @@ async fn audit_page(node: &Node, v: &Viewer, q: &AuditQuery) -> Result<Response,
             },
             Err(e) => p.alert role="alert" { "✘ " (l.t("Log GAGAL diverifikasi: ", "Log verification FAILED: ")) (e.to_string()) },
         }
+        (witnessed_section(l, &witnessed))
         form.search method="get" action="/ui/audit" role="search" {
             label for="document" { (l.t("Surat (id)", "Letter (id)")) }
             input id="document" name="document" value=(document.clone().unwrap_or_default());
@@ -198,4 +200,34 @@ async fn audit_page(node: &Node, v: &Viewer, q: &AuditQuery) -> Result<Response,
         "/ui/audit",
         &body,
     )))
+}
+
+/// The other nodes' access logs as this node witnessed them, split views first to the eye.
+fn witnessed_section(
+    l: super::i18n::Lang,
+    witnessed: &[crate::store::witnessed::Witnessed],
+) -> maud::Markup {
+    html! {
+    section.card aria-labelledby="wit-title" {
+        h2 #wit-title { (l.t("Log simpul lain yang disaksikan", "Other nodes' logs witnessed")) }
+        @if witnessed.is_empty() { p { (l.t("Belum ada simpul lain yang disaksikan.", "No other node witnessed yet.")) } }
+        @else {
+            table.letters {
+                thead { tr {
+                    th scope="col" { (l.t("Simpul", "Node")) } th scope="col" { (l.t("Entri", "Entries")) }
+                    th scope="col" { (l.t("Disaksikan", "Witnessed")) } th scope="col" { (l.t("Keadaan", "State")) }
+                } }
+                tbody { @for w in witnessed { tr {
+                    td data-label=(l.t("Simpul", "Node")) { (w.node) }
+                    td data-label=(l.t("Entri", "Entries")) { (w.size) }
+                    td data-label=(l.t("Disaksikan", "Witnessed")) { (w.seen_at) }
+                    td data-label=(l.t("Keadaan", "State")) {
+                        @if let Some(i) = &w.incident { span.alert role="alert" { "✘ " (l.t("Pandangan terbelah: ", "Split view: ")) (i) } }
+                        @else { "✔ " (l.t("konsisten, ditandatangani bersama", "consistent, cosigned")) }
+                    }
+                } } }
+            }
+        }
+    }
+    }
 }
