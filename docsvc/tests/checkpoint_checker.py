@@ -7,7 +7,14 @@ proof) and 2.1.4.2 (verifying a consistency proof). It shares no code with sandi
     checkpoint_checker.py note VKEY CHECKPOINT
     checkpoint_checker.py consistency VKEY OLD_CHECKPOINT NEW_CHECKPOINT PROOF_JSON
     checkpoint_checker.py inclusion VKEY CHECKPOINT PROOF_JSON
+    checkpoint_checker.py certificate VKEY CHECKPOINT PROOF_JSON CERT_DER
+    checkpoint_checker.py cosigned VKEY CHECKPOINT WITNESS_NAME=NOTE_VKEY_FILE ...
     checkpoint_checker.py selftest
+
+certificate: the proof's entry issues the certificate (its SHA-256) and is in the tree.
+cosigned: every witness named has a C2SP tlog-cosignature/v1 line
+(https://c2sp.org/tlog-cosignature) over the checkpoint, made with the Ed25519 key of the
+verifier key given.
 
 selftest checks the checker itself: the Go note package's published example note, and proofs
 built from RFC 9162's recursive definitions (2.1.1, 2.1.3.1, 2.1.4.1) for every pair of sizes
@@ -232,6 +239,26 @@ def selftest():
     return "ok selftest"
 
 
+def cosigned_by(text, sigs, name, public_raw):
+    """The time of a valid tlog-cosignature/v1 line by (name, key) among sigs, or None."""
+    key_hash = hashlib.sha256(name.encode() + b"\n" + b"\x04" + public_raw).digest()[:4]
+    public = Ed25519PublicKey.from_public_bytes(public_raw)
+    for line in sigs:
+        fields = line[2:].split(" ")
+        if len(fields) != 2 or fields[0] != name:
+            continue
+        sig = base64.b64decode(fields[1], validate=True)
+        if len(sig) != 4 + 8 + 64 or sig[:4] != key_hash:
+            continue
+        t = int.from_bytes(sig[4:12], "big")
+        try:
+            public.verify(sig[12:], b"cosignature/v1\ntime %d\n" % t + text.encode())
+            return t
+        except InvalidSignature:
+            continue
+    return None
+
+
 def main(argv):
     read = lambda p: open(p, encoding="utf-8").read()
     if argv[1] == "selftest":
@@ -258,6 +285,34 @@ def main(argv):
         if not verify_inclusion(proof["index"], n, lh, hashes(proof["proof"]), root):
             raise Bad("inclusion: entry %d is not in the tree of size %d" % (proof["index"], n))
         return "ok entry %d in %d" % (proof["index"], n)
+    if cmd == "certificate":
+        _, n, root = checkpoint(vkey, read(argv[3]), vkey[0])
+        proof = json.loads(read(argv[4]))
+        der = open(argv[5], "rb").read()
+        entry = json.loads(proof["entry"])
+        if entry["kind"] not in ("issued", "rotated"):
+            raise Bad("certificate: the entry issues nothing")
+        if entry["data"]["certificate_sha256"] != hashlib.sha256(der).hexdigest():
+            raise Bad("certificate: the entry issues another certificate")
+        if proof["size"] != n:
+            raise Bad("certificate: the proof is for another size")
+        lh = leaf(proof["entry"].encode())
+        if not verify_inclusion(proof["index"], n, lh, hashes(proof["proof"]), root):
+            raise Bad("certificate: entry %d is not in the tree of size %d" % (proof["index"], n))
+        return "ok certificate in entry %d of %d" % (proof["index"], n)
+    if cmd == "cosigned":
+        note = read(argv[3])
+        checkpoint(vkey, note, vkey[0])
+        at = note.rfind("\n\n")
+        text, sigs = note[: at + 1], note[at + 2 :].split("\n")[:-1]
+        for spec in argv[4:]:
+            name, path = spec.split("=", 1)
+            raw = base64.b64decode(read(path).strip().split("+", 2)[2], validate=True)
+            if raw[0] != 0x01 or len(raw) != 33:
+                raise Bad("cosigned: %s: not an Ed25519 verifier key" % path)
+            if cosigned_by(text, sigs, name, raw[1:]) is None:
+                raise Bad("cosigned: no valid cosignature by %s" % name)
+        return "ok cosigned by %d" % len(argv[4:])
     raise Bad("unknown command %r" % cmd)
 
 

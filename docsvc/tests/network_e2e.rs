@@ -1167,32 +1167,9 @@ fn wait_delivery(budi: &sandi_e2e::http::Client, id: &str, state: &str, secs: u6
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forked_log_is_caught_by_both_peers() {
     let root = tempfile::tempdir().expect("tempdir");
-    let (a, b, c) = (
-        root.path().join("hub"),
-        root.path().join("bappeda"),
-        root.path().join("kecamatan"),
-    );
-    let (a_base, a_printed) = setup(
-        &a,
-        "hub",
-        "dinkes,diskominfo,inspektorat",
-        "sangat_rahasia",
-        &[],
-    );
-    let join = ["--join", a.to_str().expect("path")];
-    let (b_base, _) = setup(&b, "bappeda", "bappeda", "sangat_rahasia", &join);
-    let (c_base, _) = setup(&c, "kecamatan", "kecamatan", "terbatas", &join);
-    for n in [&a, &b, &c] {
-        let config = n.join("node.toml");
-        let text = std::fs::read_to_string(&config).expect("node.toml");
-        std::fs::write(&config, text + "\n[witness]\nseconds = 1\n").expect("node.toml");
-    }
-    let agencies = ["dinkes", "diskominfo", "inspektorat"];
-    let listed = vec![
-        entry(&a, "hub", &a_base, &agencies, "sangat_rahasia"),
-        entry(&b, "bappeda", &b_base, &["bappeda"], "sangat_rahasia"),
-        entry(&c, "kecamatan", &c_base, &["kecamatan"], "terbatas"),
-    ];
+    let [(a, a_base), (b, b_base), (c, c_base)] = three_nodes(root.path(), "");
+    let a_printed = std::fs::read_to_string(root.path().join("hub.printed")).expect("printed");
+    let listed = listing(&[(&a, &a_base), (&b, &b_base), (&c, &c_base)]);
     publish(&a, 1, listed, &[&a, &b, &c]);
     let (node_a, node_b) = (serve(&a, &a_base), serve(&b, &b_base));
     let node_c = serve(&c, &c_base);
@@ -1248,6 +1225,31 @@ async fn a_forked_log_is_caught_by_both_peers() {
     let sql = "SELECT COUNT(*) FROM witnessed WHERE node = 'bappeda' AND incident IS NULL \
                AND cosigned LIKE '%sandi/hub/witness%'";
     assert_eq!(count(&database_of(&a), sql).await, 1);
+    // Each node's log against what its peers cosigned of it: the hub's stands; the forked
+    // one is contradicted by the peers that witnessed the log it was before.
+    let verify_peers = |n: &Path| {
+        docsvc()
+            .args(["audit", "verify", "--peers", "--data-dir"])
+            .arg(n)
+            .output()
+            .expect("audit verify --peers")
+    };
+    let hub_said = ok(&verify_peers(&a));
+    assert!(
+        hub_said.contains("verified against 2 peer(s)"),
+        "{hub_said}"
+    );
+    let forked = verify_peers(&c);
+    let said = String::from_utf8_lossy(&forked.stdout).into_owned();
+    assert!(!forked.status.success(), "{said}");
+    assert!(
+        said.contains("hub: cosigned") && said.contains("bappeda: cosigned"),
+        "{said}"
+    );
+    assert!(
+        said.contains("rewritten") || said.contains("cut back"),
+        "{said}"
+    );
     drop((node_a, node_b, node_c));
     for n in [&a, &b] {
         ok(&docsvc()
@@ -1256,6 +1258,60 @@ async fn a_forked_log_is_caught_by_both_peers() {
             .output()
             .expect("audit verify"));
     }
+}
+
+/// The hub, bappeda and kecamatan set up (not served) under `root`, witnessing every second
+/// with `witness` more lines of `[witness]`; what quickstart printed for the hub is kept in
+/// `root/hub.printed`.
+fn three_nodes(root: &Path, witness: &str) -> [(PathBuf, String); 3] {
+    let (a, b, c) = (
+        root.join("hub"),
+        root.join("bappeda"),
+        root.join("kecamatan"),
+    );
+    let (a_base, a_printed) = setup(
+        &a,
+        "hub",
+        "dinkes,diskominfo,inspektorat",
+        "sangat_rahasia",
+        &[],
+    );
+    std::fs::write(root.join("hub.printed"), a_printed).expect("printed");
+    let join = ["--join", a.to_str().expect("path")];
+    let (b_base, _) = setup(&b, "bappeda", "bappeda", "sangat_rahasia", &join);
+    let (c_base, _) = setup(&c, "kecamatan", "kecamatan", "terbatas", &join);
+    for n in [&a, &b, &c] {
+        let config = n.join("node.toml");
+        let text = std::fs::read_to_string(&config).expect("node.toml");
+        std::fs::write(
+            &config,
+            format!("{text}\n[witness]\nseconds = 1\n{witness}"),
+        )
+        .expect("node.toml");
+    }
+    [(a, a_base), (b, b_base), (c, c_base)]
+}
+
+/// The directory entries of nodes set up by [`three_nodes`] (and more, each serving an
+/// agency of its own name).
+fn listing(nodes: &[(&Path, &str)]) -> Vec<NodeEntry> {
+    nodes
+        .iter()
+        .map(|(dir, base)| {
+            let id = dir.file_name().and_then(|n| n.to_str()).expect("id");
+            match id {
+                "hub" => entry(
+                    dir,
+                    id,
+                    base,
+                    &["dinkes", "diskominfo", "inspektorat"],
+                    "sangat_rahasia",
+                ),
+                "kecamatan" => entry(dir, id, base, &[id], "terbatas"),
+                _ => entry(dir, id, base, &[id], "sangat_rahasia"),
+            }
+        })
+        .collect()
 }
 
 /// Waits until both `peers` hold a witnessed size of kecamatan that `good` accepts (-1:
@@ -1341,4 +1397,277 @@ fn the_hubs_auditor_sees_it(a_base: &str, a: &Path, a_printed: &str) {
             .text()
             .contains("Pandangan terbelah")
     );
+}
+
+/// keymgr serving the hub's dev CA (its publication: CRLs, and the issuance log), unsealed by
+/// the two dev custodians' shares: the real binary.
+fn keymgr_serving(hub: &Path, port: u16) -> sandi_e2e::node::Killed {
+    let shares = hub.join("shares");
+    let both = hub.with_extension("custodians.key");
+    let keys: String = (1..=2)
+        .map(|i| std::fs::read_to_string(shares.join(format!("custodian-{i}.key"))).expect("key"))
+        .collect();
+    std::fs::write(&both, keys).expect("identities");
+    let child = Command::new(sandi_e2e::ca::keymgr_beside(env!("CARGO_BIN_EXE_docsvc")))
+        .arg("--home")
+        .arg(hub.join("keymgr"))
+        .args([
+            "serve",
+            "--dev-home",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--share")
+        .arg(shares.join("keymgr/custodian-1-custodian-satu.age"))
+        .arg("--share")
+        .arg(shares.join("keymgr/custodian-2-custodian-dua.age"))
+        .arg("--identity")
+        .arg(&both)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(hub.with_extension("keymgr.log")).expect("log"))
+        .spawn()
+        .expect("keymgr serve");
+    let running = sandi_e2e::node::Killed(child);
+    sandi_e2e::node::wait_port(port, "keymgr's publication");
+    running
+}
+
+fn http_get(url: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", url])
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').expect("status");
+    (code.parse().expect("status"), body.to_owned())
+}
+
+/// The insider's certificate: `node`'s own key certified again with the Network CA's key, as
+/// keymgr would certify it, but never appended to keymgr's issuance log.
+fn minted_outside_the_log(hub: &Path, node: &Path, id: &str) -> Vec<u8> {
+    let (home, quorum) = quorum(hub);
+    let store = quorum.online().expect("online");
+    let ca_key = home
+        .load_state()
+        .expect("state")
+        .intermediate_key(keymgr::ca::Ca::Network)
+        .expect("Network CA key");
+    let signer = keymgr::HsmSigner::new(
+        store,
+        hsm_shim::KeyStore::info(store, ca_key)
+            .expect("key")
+            .handle(),
+    )
+    .expect("signer");
+    let pem =
+        |p: &Path| keymgr::ca::pem_to_der(&std::fs::read_to_string(p).expect("pem")).expect("der");
+    let ca_der = pem(&node.join("ca/network-ca.pem"));
+    let issuer =
+        rcgen::Issuer::from_ca_cert_der(&ca_der.as_slice().into(), signer).expect("issuer");
+    let leaf = pem(&node.join("tls/node-chain.pem"));
+    let spki = keymgr::ca::spki_of_cert(&leaf).expect("spki");
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, id);
+    params.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+    params.use_authority_key_identifier_extension = true;
+    let now = time::OffsetDateTime::now_utc();
+    (params.not_before, params.not_after) = (
+        now - time::Duration::hours(1),
+        now + time::Duration::days(30),
+    );
+    let serial: [u8; 16] = std::array::from_fn(|i| u8::try_from(i).expect("byte") ^ 0x5a);
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+    let public = rcgen::SubjectPublicKeyInfo::from_der(&spki).expect("spki");
+    params
+        .signed_by(&public, &issuer)
+        .expect("signed")
+        .der()
+        .to_vec()
+}
+
+/// Replaces `node`'s certificate (the first of its chain) with `der`.
+fn install_node_cert(node: &Path, der: &[u8]) {
+    let path = node.join("tls/node-chain.pem");
+    let chain = std::fs::read_to_string(&path).expect("chain");
+    let rest = chain
+        .split_once("-----END CERTIFICATE-----\n")
+        .map(|(_, r)| r)
+        .expect("a chain");
+    std::fs::write(&path, keymgr::ca::der_to_pem(der) + rest).expect("write chain");
+}
+
+/// Every node follows keymgr's issuance log (witnessed by each, cosigned by the others); a
+/// node certificate that keymgr's keys made but its log never held is refused by every node,
+/// while the same node with its logged certificate is taken. The independent checker verifies
+/// keymgr's checkpoint, a node certificate's inclusion proof and the peers' cosignatures.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_outside_the_issuance_log_is_refused_by_every_node() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let hub = root.path().join("hub");
+    // keymgr is asked for its note key once, and the operators pin it in node.toml.
+    let port = sandi_e2e::free_port();
+    let agencies = "dinkes,diskominfo,inspektorat";
+    let (a_base, _) = setup(&hub, "hub", agencies, "sangat_rahasia", &[]);
+    let keymgr = keymgr_serving(&hub, port);
+    let url = format!("http://127.0.0.1:{port}");
+    let (status, vkey) = http_get(&format!("{url}/log/note-key"));
+    assert_eq!(status, 200, "{vkey}");
+    assert!(vkey.starts_with("sandi/keymgr/issuance-log+"), "{vkey}");
+    drop(keymgr);
+    let witness = format!(
+        "issuance_log = \"{url}\"\nissuance_log_key = \"{}\"\n",
+        vkey.trim()
+    );
+    let join = ["--join", hub.to_str().expect("path")];
+    let mut nodes = vec![(hub.clone(), a_base)];
+    for (id, level) in [("bappeda", "sangat_rahasia"), ("kecamatan", "terbatas")] {
+        let dir = root.path().join(id);
+        let (base, _) = setup(&dir, id, id, level, &join);
+        nodes.push((dir, base));
+    }
+    for (n, _) in &nodes {
+        let config = n.join("node.toml");
+        let text = std::fs::read_to_string(&config).expect("node.toml");
+        std::fs::write(
+            &config,
+            format!("{text}\n[witness]\nseconds = 1\n{witness}"),
+        )
+        .expect("node.toml");
+    }
+    // The insider's node: its certificate is logged (issued like any other) and it is listed.
+    let rogue = root.path().join("rogue");
+    let (rogue_base, _) = setup(&rogue, "rogue", "rogue", "sangat_rahasia", &join);
+    let mut all: Vec<(&Path, &str)> = nodes
+        .iter()
+        .map(|(d, b)| (d.as_path(), b.as_str()))
+        .collect();
+    all.push((&rogue, &rogue_base));
+    let dirs: Vec<&Path> = all.iter().map(|(d, _)| *d).collect();
+    publish(&hub, 1, listing(&all), &dirs);
+    let _keymgr = keymgr_serving(&hub, port);
+    let _served: Vec<Served> = nodes.iter().map(|(d, b)| serve(d, b)).collect();
+    // Once each node trusts a checkpoint cosigned by a peer, the logged certificate is taken.
+    let started = Instant::now();
+    for (dir, base) in &nodes {
+        let id = dir.file_name().and_then(|n| n.to_str()).expect("id");
+        loop {
+            let out = ping(&rogue, id);
+            if out.status.success() {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let said = String::from_utf8_lossy(&out.stderr).into_owned();
+                hub_log_and_fail(dir, &format!("{base} takes the logged certificate: {said}"));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    checked_independently(&hub, &nodes[1].0, &url);
+    // The same key, the same listing, a certificate from keymgr's keys outside its log.
+    install_node_cert(&rogue, &minted_outside_the_log(&hub, &rogue, "rogue"));
+    for (dir, base) in &nodes {
+        let id = dir.file_name().and_then(|n| n.to_str()).expect("id");
+        let out = ping(&rogue, id);
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success(),
+            "{base} took a certificate outside the log"
+        );
+        assert!(said.contains("not in keymgr's issuance log"), "{said}");
+        // Logged, once the entry is under a signed head.
+        let logged = Instant::now();
+        loop {
+            let refused = denials(dir);
+            if refused.iter().any(|e| {
+                e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("not in keymgr's issuance log"))
+            }) {
+                break;
+            }
+            if logged.elapsed() > Duration::from_secs(20) {
+                hub_log_and_fail(dir, &format!("{} logs why: {refused:?}", dir.display()));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
+
+/// The Python checker, from the C2SP and RFC 9162 texts: keymgr's checkpoint as the hub
+/// cosigned it carries bappeda's and kecamatan's cosignatures (each checked with that node's
+/// note key), and bappeda's node certificate is in it.
+fn checked_independently(hub: &Path, bappeda: &Path, url: &str) {
+    let files = tempfile::tempdir().expect("tempdir");
+    let f = |name: &str, text: &[u8]| {
+        let p = files.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p.display().to_string()
+    };
+    let (_, vkey) = http_get(&format!("{url}/log/note-key"));
+    let vkey = f("keymgr.vkey", vkey.as_bytes());
+    let cosigned = std::fs::read_to_string(hub.join("network/issuance-checkpoint")).expect("kept");
+    let size: u64 = cosigned
+        .lines()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("size");
+    let note = f("checkpoint", cosigned.as_bytes());
+    let leaf = keymgr::ca::pem_to_der(
+        &std::fs::read_to_string(bappeda.join("tls/node-chain.pem")).expect("chain"),
+    )
+    .expect("der");
+    let sha = sandi_e2e::ca::sha256_hex(&leaf);
+    let (status, proof) = http_get(&format!("{url}/log/certificates/{sha}?size={size}"));
+    assert_eq!(status, 200, "{proof}");
+    let proof = f("proof.json", proof.as_bytes());
+    let cert = f("bappeda.der", &leaf);
+    let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/checkpoint_checker.py");
+    let run = |args: &[&str]| {
+        let out = Command::new("python3")
+            .arg(&checker)
+            .args(args)
+            .output()
+            .expect("python3");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (good, said) = run(&["certificate", &vkey, &note, &proof, &cert]);
+    assert!(good, "{said}");
+    // The hub's own cosignature and at least one peer's, each under its witness name.
+    let witness = |id: &str, of: &str| {
+        let dir = hub.with_file_name(of);
+        format!(
+            "sandi/{id}/witness={}",
+            dir.join("audit-note.vkey").display()
+        )
+    };
+    let (good, said) = run(&["cosigned", &vkey, &note, &witness("hub", "hub")]);
+    assert!(good, "{said}");
+    let peers = ["bappeda", "kecamatan"].map(|p| run(&["cosigned", &vkey, &note, &witness(p, p)]));
+    assert!(peers.iter().any(|(good, _)| *good), "{peers:?}");
+    // Another certificate's hash, or a witness key that did not cosign: refused.
+    let (good, _) = run(&[
+        "certificate",
+        &vkey,
+        &note,
+        &proof,
+        &f("other.der", b"other"),
+    ]);
+    assert!(!good);
+    let (good, said) = run(&["cosigned", &vkey, &note, &witness("hub", "bappeda")]);
+    assert!(!good, "{said}");
+    let (status, _) = http_get(&format!(
+        "{url}/log/certificates/{}?size={size}",
+        "0".repeat(64)
+    ));
+    assert_eq!(status, 404);
 }

@@ -82,6 +82,10 @@ pub enum Error {
     #[error("no certificate with serial {0}")]
     UnknownSerial(String),
 
+    /// No entry of the issuance log issued this certificate.
+    #[error("not in the issuance log: {0}")]
+    NotInLog(String),
+
     /// The issuing CA's certificate has expired (or is not yet valid).
     #[error("the {ca} certificate is not valid now (valid until {not_after})")]
     CaExpired { ca: String, not_after: String },

@@ -15,6 +15,7 @@ pub mod inventory;
 pub mod issue;
 pub mod keys;
 pub mod merkle;
+pub mod note;
 pub mod ocsp;
 pub mod oid_arc;
 pub mod online;

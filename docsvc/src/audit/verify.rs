@@ -124,6 +124,21 @@ async fn checked_leaves(store: &Store) -> Result<Vec<Hash>> {
     Ok(leaves)
 }
 
+/// The roots of the log's first `sizes` entries, recomputed from the entries (each `None`
+/// past the log's end).
+pub async fn roots_at(store: &Store, sizes: &[u64]) -> Result<Vec<Option<Hash>>> {
+    let leaves = checked_leaves(store).await?;
+    Ok(sizes
+        .iter()
+        .map(|n| {
+            usize::try_from(*n)
+                .ok()
+                .filter(|n| *n <= leaves.len())
+                .map(|n| merkle::root(&leaves[..n]))
+        })
+        .collect())
+}
+
 /// Recomputes the whole log and checks every stored head and every head in `heads_file`
 /// against it; names the first bad entry or head. `audit_spki` is the audit key's public key.
 pub async fn verify(

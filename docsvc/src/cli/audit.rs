@@ -13,6 +13,11 @@ pub(super) enum AuditCommand {
     Verify {
         #[arg(long, env = "DOCSVC_DATA_DIR")]
         data_dir: PathBuf,
+        /// Also compare the log with the checkpoints of it that the peers cosigned (asked over
+        /// the network): fails if a peer witnessed a log this one no longer is, or if no peer
+        /// could vouch for it.
+        #[arg(long)]
+        peers: bool,
     },
     /// Writes the log as JSON lines (one entry each, with its sequence number and leaf hash),
     /// for a SIEM.
@@ -27,10 +32,17 @@ pub(super) enum AuditCommand {
 
 pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
     match command {
-        AuditCommand::Verify { data_dir } => {
+        AuditCommand::Verify { data_dir, peers } => {
             let (layout, store) = super::store_of(&data_dir).await?;
             let spki = audit_spki(&layout)?;
             match audit::verify(&store, &spki, Some(&layout.heads())).await {
+                Ok(r) if peers => {
+                    println!(
+                        "access log verified: {} entries; asking the peers",
+                        r.entries
+                    );
+                    against_peers(layout, &store).await
+                }
                 Ok(r) => {
                     println!(
                         "access log verified: {} entries, {} signed heads, {} published heads; root {}",
@@ -77,4 +89,52 @@ fn audit_spki(layout: &Layout) -> anyhow::Result<Vec<u8>> {
             path.display()
         )
     })
+}
+
+/// The log against what the peers cosigned of it: every answer printed; a contradiction, or no
+/// peer vouching at all, fails.
+async fn against_peers(layout: Layout, store: &docsvc::store::Store) -> anyhow::Result<()> {
+    let node = docsvc::node::Node::open(layout).await?;
+    let held = docsvc::network::held::held_by_peers(&node).await?;
+    let sizes: Vec<u64> = held
+        .iter()
+        .filter_map(|h| h.cosigned.as_ref().ok().map(|(n, _)| *n))
+        .collect();
+    let mut roots = audit::verify::roots_at(store, &sizes).await?.into_iter();
+    let (mut vouched, mut contradicted) = (0, 0);
+    for h in &held {
+        match &h.cosigned {
+            Err(why) => println!("  {}: no word ({why})", h.peer),
+            Ok((size, root)) => match roots.next().flatten() {
+                Some(ours) if ours == *root => {
+                    vouched += 1;
+                    println!("  {}: cosigned {size} entries: the same log", h.peer);
+                }
+                Some(_) => {
+                    contradicted += 1;
+                    println!(
+                        "  {}: cosigned {size} entries with another root: this log was rewritten",
+                        h.peer
+                    );
+                }
+                None => {
+                    contradicted += 1;
+                    println!(
+                        "  {}: cosigned {size} entries, more than this log holds: it was cut back",
+                        h.peer
+                    );
+                }
+            },
+        }
+    }
+    if contradicted > 0 {
+        anyhow::bail!("access log does NOT verify: {contradicted} peer(s) witnessed another log");
+    }
+    if vouched == 0 {
+        anyhow::bail!(
+            "no peer vouched for this access log (none could be asked, or none holds it)"
+        );
+    }
+    println!("access log verified against {vouched} peer(s)");
+    Ok(())
 }

@@ -212,6 +212,9 @@ impl Kind for Application {
                 "the client certificate was revoked at {at}"
             )));
         }
+        if let Err(why) = crate::network::issuance::require(node, &der).await? {
+            return Err(Error::Unauthenticated(format!("client certificate: {why}")));
+        }
         let app = crate::officials::applications::by_certificate(&node.store, &der)
             .await?
             .ok_or_else(|| {
@@ -245,7 +248,17 @@ impl Kind for Peer {
                 "the network API needs a node certificate (mutual TLS)".into(),
             ));
         };
-        match crate::network::peer_of(node, &der).await? {
+        // Witnessing reads only signed checkpoints: it is not held back by the issuance log,
+        // whose witnessed checkpoint it is how nodes come to agree on.
+        let witnessing = parts.uri.path().starts_with("/network/v1/log/")
+            || parts.uri.path() == "/network/v1/witnessed";
+        let found = match crate::network::peer_of(node, &der).await? {
+            Ok(peer) if !witnessing => crate::network::issuance::require(node, &der)
+                .await?
+                .map(|()| peer),
+            other => other,
+        };
+        match found {
             Ok(peer) => Ok(peer),
             Err(why) => {
                 let actor = format!(

@@ -4,6 +4,8 @@
 
 pub mod ca;
 pub mod client;
+pub mod held;
+pub mod issuance;
 pub mod witness;
 
 use std::sync::Arc;

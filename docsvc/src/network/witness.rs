@@ -6,6 +6,11 @@
 //! integrity incident logged, counted, kept on the peer's row (which stays as it was, the
 //! evidence) and shown on `/readyz` and the auditors' page. A peer that cannot be reached is
 //! only late, not an incident.
+//!
+//! keymgr's issuance log (`[witness] issuance_log`) is witnessed the same way in the same
+//! round, under the name [`ISSUANCE_LOG`], fetched from keymgr's publication over plain HTTP
+//! (everything is checked against the key pinned in `node.toml`, nothing trusted for where it
+//! came from).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +18,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
+use keymgr::note::Verifier;
 
 use crate::audit::Entry;
 use crate::audit::checkpoint::{self, Opened};
@@ -27,6 +33,23 @@ const MAX_NOTE: usize = 4096;
 const MAX_PROOF: usize = 16 * 1024;
 /// How long one peer may take to be witnessed.
 const PER_PEER: Duration = Duration::from_secs(15);
+/// The name keymgr's issuance log is witnessed under (no node id has an `@`).
+pub const ISSUANCE_LOG: &str = "@keymgr";
+
+/// A log as this node last witnessed it, for its peers: the checkpoint with this node's
+/// cosignature, so that witnesses compare what they were shown and count cosignatures.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CosignedDoc {
+    /// The witnessed log: a node's id, or `@keymgr` for keymgr's issuance log.
+    pub node: String,
+    pub size: i64,
+    /// The checkpoint: its body, the log's signature and this node's cosignature (the last
+    /// one that extended the one before, under a split view).
+    pub cosigned: String,
+    /// This node saw the log contradict this checkpoint since.
+    #[serde(default)]
+    pub split_view: bool,
+}
 
 /// What one round found of one peer.
 #[derive(Debug, Clone)]
@@ -43,22 +66,32 @@ pub async fn round(node: &Node) -> Result<Vec<Outcome>> {
     if node.is_sealed() {
         return Err(Error::Sealed);
     }
-    let Some(directory) = node.network.current(&node.store).await? else {
-        return Ok(Vec::new());
-    };
+    let mut names = Vec::new();
+    if node.config.witness.issuance_log()?.is_some() {
+        names.push(ISSUANCE_LOG.to_owned());
+    }
+    if let Some(directory) = node.network.current(&node.store).await? {
+        names.extend(
+            directory
+                .nodes
+                .iter()
+                .filter(|n| n.status == "active" && n.id != node.config.node_id)
+                .map(|n| n.id.clone()),
+        );
+    }
     let mut out = Vec::new();
-    for peer in directory
-        .nodes
-        .iter()
-        .filter(|n| n.status == "active" && n.id != node.config.node_id)
-    {
+    for peer in &names {
         // A peer that never answers delays the round by at most this, not forever.
-        let checked = tokio::time::timeout(PER_PEER, witness(node, &peer.id)).await;
+        let checked = tokio::time::timeout(PER_PEER, witness(node, peer)).await;
         out.push(match checked {
             Ok(Ok(o)) => o,
-            Ok(Err(e)) => outcome(&peer.id, "unreachable", None, e.to_string()),
-            Err(_) => outcome(&peer.id, "unreachable", None, "no answer in time".into()),
+            Ok(Err(e)) => outcome(peer, "unreachable", None, e.to_string()),
+            Err(_) => outcome(peer, "unreachable", None, "no answer in time".into()),
         });
+    }
+    // The peers' cosignatures of keymgr's checkpoint, now that this node witnessed it too.
+    if let Err(e) = super::issuance::gather(node).await {
+        tracing::warn!("issuance log: no cosignatures gathered: {e}");
     }
     if out.iter().all(|o| o.state == "witnessed") {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -70,21 +103,48 @@ pub async fn round(node: &Node) -> Result<Vec<Outcome>> {
     Ok(out)
 }
 
-async fn get(client: &mut super::client::Client, path: &str, max: usize) -> Result<String> {
-    let (status, _, body) = client
-        .call_limited("GET", path, &[], Bytes::new(), max)
-        .await?;
-    if status != 200 {
-        return Err(Error::invalid("peer", format!("{path} answered {status}")));
+/// Where a witnessed log is read: a peer over mutual TLS, or keymgr's publication.
+enum Source {
+    Peer(super::client::Client),
+    Keymgr(String),
+}
+
+impl Source {
+    /// `what` under the log's base (`note-key`, `checkpoint`, `consistency?…`), as text.
+    async fn get(&mut self, what: &str, max: usize) -> Result<String> {
+        let body = match self {
+            Source::Peer(client) => {
+                let path = format!("/network/v1/log/{what}");
+                let (status, _, body) = client
+                    .call_limited("GET", &path, &[], Bytes::new(), max)
+                    .await?;
+                if status != 200 {
+                    return Err(Error::invalid("peer", format!("{path} answered {status}")));
+                }
+                body.to_vec()
+            }
+            Source::Keymgr(base) => {
+                crate::node::distribution::get(&format!("{base}/log/{what}"), "*/*", max).await?
+            }
+        };
+        String::from_utf8(body).map_err(|_| Error::invalid("peer", format!("{what}: not UTF-8")))
     }
-    String::from_utf8(body.to_vec())
-        .map_err(|_| Error::invalid("peer", format!("{path}: not UTF-8")))
 }
 
 async fn witness(node: &Node, peer: &str) -> Result<Outcome> {
-    let (_, mut client) = super::connect(node, peer).await?;
-    let vkey = get(&mut client, "/network/v1/log/note-key", MAX_NOTE).await?;
-    let signed = get(&mut client, "/network/v1/log/checkpoint", MAX_NOTE).await?;
+    let (mut source, origin, vkey) = if peer == ISSUANCE_LOG {
+        let Some((url, key)) = node.config.witness.issuance_log()? else {
+            return Err(Error::invalid("peer", "no issuance log is set"));
+        };
+        let vkey = keymgr::note::vkey(&key.name, &key.public);
+        (Source::Keymgr(url.to_owned()), key.name, vkey)
+    } else {
+        let (_, client) = super::connect(node, peer).await?;
+        let mut source = Source::Peer(client);
+        let vkey = source.get("note-key", MAX_NOTE).await?;
+        (source, checkpoint::origin(peer), vkey)
+    };
+    let signed = source.get("checkpoint", MAX_NOTE).await?;
     let held = match witnessed::get(&node.store, peer).await? {
         Some(w) if !witnessed::holds(&node.store, &w)? => {
             return Err(node
@@ -100,7 +160,6 @@ async fn witness(node: &Node, peer: &str) -> Result<Outcome> {
     };
     let pinned = held.as_ref().map_or(vkey.trim(), |w| w.vkey.as_str());
     let verifier = checkpoint::parse_vkey(pinned)?;
-    let origin = checkpoint::origin(peer);
     if held.as_ref().is_some_and(|w| w.incident.is_some()) {
         // A split view stays until an operator has dealt with it; nothing more is cosigned.
         return Ok(outcome(
@@ -129,7 +188,7 @@ async fn witness(node: &Node, peer: &str) -> Result<Outcome> {
     // A bad signature by the pinned key is the peer's (or the path's) error, not a fork.
     let opened = checkpoint::open(&verifier, &signed, &origin)?;
     if let Some(w) = &held {
-        if let Some(why) = contradiction(&mut client, w, &opened).await? {
+        if let Some(why) = contradiction(&mut source, w, &opened).await? {
             return split(node, peer, held, why, &signed).await;
         }
     }
@@ -166,7 +225,7 @@ async fn witness(node: &Node, peer: &str) -> Result<Outcome> {
 /// Why `opened` does not extend the checkpoint witnessed before, `w`, if it does not (a
 /// larger log proves it with the peer's consistency proof).
 async fn contradiction(
-    client: &mut super::client::Client,
+    source: &mut Source,
     w: &Witnessed,
     opened: &Opened,
 ) -> Result<Option<String>> {
@@ -184,12 +243,9 @@ async fn contradiction(
         return Ok(Some(format!("two different roots for size {old}")));
     }
     if opened.size > old && old > 0 {
-        let path = format!(
-            "/network/v1/log/consistency?first={old}&second={}",
-            opened.size
-        );
+        let path = format!("consistency?first={old}&second={}", opened.size);
         let proof: checkpoint::Consistency =
-            serde_json::from_str(&get(client, &path, MAX_PROOF).await?)
+            serde_json::from_str(&source.get(&path, MAX_PROOF).await?)
                 .map_err(|e| Error::invalid("peer", format!("consistency proof: {e}")))?;
         if !consistent(old, &old_root, opened, &proof) {
             return Ok(Some(format!(
@@ -266,6 +322,28 @@ async fn split(
     Ok(outcome(peer, "split_view", None, reason))
 }
 
+/// The witness key a peer cosigns with: its pinned note key, named `sandi/<peer>/witness`, and
+/// whether this node holds a split view of the peer's log. The row's MAC is checked when the
+/// node is open; a sealed node (`audit verify --peers`) reads the key unchecked, which is
+/// safe there: the peer's answer comes over mutual TLS pinned by the directory, and a key
+/// swapped in the database only makes its genuine cosignature fail.
+pub(crate) async fn witness_key(node: &Node, peer: &str) -> Result<Option<(Verifier, bool)>> {
+    let Some(w) = witnessed::get(&node.store, peer).await? else {
+        return Ok(None);
+    };
+    if !node.is_sealed() && !witnessed::holds(&node.store, &w)? {
+        return Ok(None);
+    }
+    let v = checkpoint::parse_vkey(&w.vkey)?;
+    Ok(Some((
+        Verifier {
+            name: format!("sandi/{peer}/witness"),
+            public: v.public,
+        },
+        w.incident.is_some(),
+    )))
+}
+
 /// Every peer as last witnessed, MACs checked (a changed row is reported as such).
 pub async fn held(node: &Node) -> Result<Vec<Witnessed>> {
     let mut out = Vec::new();
@@ -313,6 +391,7 @@ mod tests {
         Opened {
             text: String::new(),
             sig_line: String::new(),
+            other_lines: Vec::new(),
             origin: String::new(),
             size,
             root,

@@ -159,22 +159,66 @@ impl IdleConnections {
     }
 }
 
-/// `[witness]` in `node.toml`: how often this node witnesses its peers' access logs.
+/// `[witness]` in `node.toml`: how often this node witnesses its peers' access logs, and
+/// keymgr's issuance log.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Witness {
     /// Seconds between witnessing rounds (0: never).
     pub seconds: u64,
+    /// keymgr's publication base URL (`http://host:port`, what `keymgr serve --listen`
+    /// serves), whose issuance log is witnessed too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuance_log: Option<String>,
+    /// The issuance log's verifier key (`HOME/log/note.vkey` on keymgr's machine), pinned
+    /// here: never taken from the log itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuance_log_key: Option<String>,
+    /// How many peers (besides this node) must have cosigned a checkpoint of the issuance
+    /// log before node, official and application certificates are checked against it.
+    pub issuance_witnesses: usize,
 }
 
 impl Default for Witness {
     fn default() -> Self {
-        Witness { seconds: 300 }
+        Witness {
+            seconds: 300,
+            issuance_log: None,
+            issuance_log_key: None,
+            issuance_witnesses: 1,
+        }
     }
 }
 
 impl Witness {
     pub fn is_default(&self) -> bool {
         *self == Witness::default()
+    }
+
+    /// The issuance log to witness, if one is set: its URL and pinned key, both or neither.
+    pub fn issuance_log(&self) -> Result<Option<(&str, keymgr::note::Verifier)>> {
+        match (&self.issuance_log, &self.issuance_log_key) {
+            (None, None) => Ok(None),
+            (Some(url), Some(key)) => {
+                if !url.starts_with("http://") || url.len() > 200 {
+                    return Err(Error::invalid(
+                        "[witness] issuance_log",
+                        "keymgr's publication URL is http://host:port (at most 200 bytes)",
+                    ));
+                }
+                let v = keymgr::note::parse_vkey(key)?;
+                if v.name != keymgr::tlog::ORIGIN {
+                    return Err(Error::invalid(
+                        "[witness] issuance_log_key",
+                        format!("the issuance log's key is named {}", keymgr::tlog::ORIGIN),
+                    ));
+                }
+                Ok(Some((url.trim_end_matches('/'), v)))
+            }
+            _ => Err(Error::invalid(
+                "[witness]",
+                "issuance_log and issuance_log_key are set together",
+            )),
+        }
     }
 }

@@ -21,7 +21,7 @@
 
 pub mod client;
 mod openapi;
-mod problem;
+pub(crate) mod problem;
 mod server;
 
 use std::sync::Arc;

@@ -51,7 +51,7 @@ impl From<Error> for Problem {
                 | hsm_shim::Error::ShareForOtherKeystore { .. }
                 | hsm_shim::Error::DuplicateShare { .. },
             ) => (StatusCode::UNPROCESSABLE_ENTITY, "share-refused"),
-            Error::UnknownSerial(_) => (StatusCode::NOT_FOUND, "not-found"),
+            Error::UnknownSerial(_) | Error::NotInLog(_) => (StatusCode::NOT_FOUND, "not-found"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let detail = if status.is_server_error() && kind == "internal" {

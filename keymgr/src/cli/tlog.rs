@@ -1,5 +1,6 @@
 //! `keymgr log …`: the transparency log of ceremonies and issuance.
 
+use anyhow::Context as _;
 use clap::Subcommand;
 use keymgr::tlog::Log;
 
@@ -14,6 +15,18 @@ pub(super) enum LogCmd {
     RotateKey(ShareArgs),
     /// Print an inclusion proof for one entry against the current tree.
     Prove { index: usize },
+    /// Print the newest head as a C2SP checkpoint signed with the log's Ed25519 note key
+    /// (made at first use; its verifier key is written to HOME/log/note.vkey).
+    Checkpoint(ShareArgs),
+    /// Print the inclusion proof (JSON) of the entry that issued a certificate, in the tree
+    /// of --size entries.
+    ProveCertificate {
+        /// The certificate (PEM or DER).
+        certificate: std::path::PathBuf,
+        /// The size of the checkpoint the proof is for.
+        #[arg(long)]
+        size: u64,
+    },
 }
 
 pub(super) async fn run(env: &Env, cmd: &LogCmd) -> anyhow::Result<()> {
@@ -21,6 +34,26 @@ pub(super) async fn run(env: &Env, cmd: &LogCmd) -> anyhow::Result<()> {
         LogCmd::Verify => verify(env),
         LogCmd::RotateKey(shares) => rotate_key(env, shares).await,
         LogCmd::Prove { index } => prove(env, *index),
+        LogCmd::Checkpoint(shares) => {
+            let session = unseal(&env.home, shares)?;
+            print!(
+                "{}",
+                Log::open(&env.home)?.checkpoint(session.online_keys()?)?
+            );
+            Ok(())
+        }
+        LogCmd::ProveCertificate { certificate, size } => {
+            let bytes = std::fs::read(certificate)
+                .with_context(|| format!("reading {}", certificate.display()))?;
+            let der = std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(keymgr::ca::pem_to_der)
+                .unwrap_or(bytes);
+            let sha = keymgr::transcript::sha256_hex(&der);
+            let proof = Log::open(&env.home)?.certificate_inclusion(&sha, *size)?;
+            println!("{}", serde_json::to_string_pretty(&proof)?);
+            Ok(())
+        }
     }
 }
 

@@ -7,6 +7,9 @@
 //! GET  /crl/root.crl (when a root ceremony wrote one)
 //! POST /ocsp/network-ca, /ocsp/signing-ca                       application/ocsp-request
 //! GET  /ocsp/network-ca/{base64 request}, /ocsp/signing-ca/…    RFC 6960 appendix A.1
+//! GET  /log/checkpoint, /log/note-key                          the issuance log (C2SP notes)
+//! GET  /log/consistency?first=M&second=N                       RFC 9162 consistency proof
+//! GET  /log/certificates/{sha256}?size=N                       a certificate's inclusion proof
 //! ```
 //!
 //! A caller prepares a [`Publisher`] over an unsealed online keystore, then [`start`]s it with
@@ -16,6 +19,7 @@
 
 mod crls;
 mod http;
+mod log;
 mod server;
 
 use std::net::SocketAddr;
@@ -92,6 +96,7 @@ pub struct Publisher {
     responders: Vec<Responder>,
     census: Mutex<Option<Census>>,
     stats: Stats,
+    issuance_log: log::LogState,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -152,6 +157,7 @@ impl Publisher {
             certs,
             responders,
             stats: Stats::default(),
+            issuance_log: log::LogState::default(),
         });
         for event in publisher.refresh_crls(false).await? {
             on_event(event);
@@ -202,7 +208,7 @@ impl Publisher {
 
     /// The public routes, without limits (which [`start`] adds around them and the caller's).
     pub fn routes(self: &Arc<Self>) -> Router {
-        http::routes(Arc::clone(self))
+        http::routes(Arc::clone(self)).merge(log::routes(Arc::clone(self)))
     }
 
     /// One round of upkeep, run every `refresh` by [`start`]: a change in the inventory drops

@@ -16,6 +16,7 @@ use crate::http::App;
 use crate::http::actor::{Actor, Peer, SignedIn};
 use crate::http::problem::ApiResult;
 use crate::http::problem::responses::{BadInput, NotLoggedIn, Refused, Unavailable};
+use crate::network::witness::CosignedDoc;
 use crate::node::Node;
 
 /// The content type of a signed note.
@@ -250,6 +251,34 @@ pub(super) async fn audit_witnessed(
                 cosigned: w.cosigned,
                 seen_at: w.seen_at,
                 incident: w.incident,
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/network/v1/witnessed", tag = "network",
+    responses(
+        (status = 200, description = "the logs this node witnessed, each with its cosignature", body = Vec<CosignedDoc>),
+        NotLoggedIn, Refused, Unavailable,
+    )
+)]
+pub(super) async fn network_witnessed(
+    State(node): State<App>,
+    _peer: Actor<Peer>,
+) -> ApiResult<Json<Vec<CosignedDoc>>> {
+    if node.is_sealed() {
+        return Err(Error::Sealed.into());
+    }
+    Ok(Json(
+        crate::network::witness::held(&node)
+            .await?
+            .into_iter()
+            .map(|w| CosignedDoc {
+                split_view: w.incident.is_some(),
+                node: w.node,
+                size: w.size,
+                cosigned: w.cosigned,
             })
             .collect(),
     ))

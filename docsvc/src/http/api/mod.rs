@@ -203,6 +203,7 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(checkpoints::network_checkpoint))
         .routes(routes!(checkpoints::network_note_key))
         .routes(routes!(checkpoints::network_consistency))
+        .routes(routes!(checkpoints::network_witnessed))
         .split_for_parts()
 }
 

@@ -232,6 +232,10 @@ async fn checked(
         Err(e @ Error::Integrity(_)) => return Ok(Err(format!("signature: {e}"))),
         Err(e) => return Err(e),
     }
+    // The signer's certificate must be one keymgr logged (when an issuance log is followed).
+    if let Err(why) = crate::network::issuance::require(node, &v.signer_der).await? {
+        return Ok(Err(format!("the signer's {why}")));
+    }
     let signer = m
         .reclassified
         .as_ref()

@@ -19,6 +19,9 @@ use crate::merkle::{self, Hash};
 use crate::transcript::{Transcript, now_text};
 use crate::{Error, Result};
 
+mod checkpoint;
+pub use checkpoint::{Consistency, Inclusion, NOTE_KEY_LABEL, ORIGIN};
+
 const HEAD_CONTEXT: &[u8] = b"sandi log tree head v1\0";
 
 static APPEND: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -1,0 +1,91 @@
+//! What the peers hold of this node's own access log: each peer's latest cosigned checkpoint
+//! of it (`GET /network/v1/witnessed` there), its cosignature checked with the witness key
+//! this node pinned for that peer. `docsvc audit verify --peers` compares each with the log
+//! recomputed here: a log rewritten, forked or cut back since a peer witnessed it no longer
+//! gives the root that peer cosigned.
+
+use bytes::Bytes;
+use keymgr::merkle::Hash;
+
+use super::witness::{CosignedDoc, witness_key};
+use crate::audit::checkpoint;
+use crate::node::Node;
+use crate::{Error, Result};
+
+/// The largest list of cosigned checkpoints read from a peer.
+const MAX_WITNESSED: usize = 256 * 1024;
+
+/// One peer's word on this node's log: the size and root it cosigned, or why there is none.
+#[derive(Debug)]
+pub struct HeldBy {
+    pub peer: String,
+    pub cosigned: std::result::Result<(u64, Hash), String>,
+}
+
+/// Every active peer's cosigned checkpoint of this node's log.
+pub async fn held_by_peers(node: &Node) -> Result<Vec<HeldBy>> {
+    let vkey_path = node.layout.dir().join("audit-note.vkey");
+    let own = checkpoint::parse_vkey(
+        &std::fs::read_to_string(&vkey_path).map_err(|e| Error::io("reading", &vkey_path, e))?,
+    )?;
+    let origin = checkpoint::origin(&node.config.node_id);
+    let Some(directory) = node.network.current(&node.store).await? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for peer in directory
+        .nodes
+        .iter()
+        .filter(|n| n.status == "active" && n.id != node.config.node_id)
+    {
+        let cosigned = match held_by(node, &peer.id, &own, &origin).await {
+            Ok(found) => found,
+            Err(e) => Err(format!("not asked: {e}")),
+        };
+        out.push(HeldBy {
+            peer: peer.id.clone(),
+            cosigned,
+        });
+    }
+    Ok(out)
+}
+
+async fn held_by(
+    node: &Node,
+    peer: &str,
+    own: &checkpoint::Verifier,
+    origin: &str,
+) -> Result<std::result::Result<(u64, Hash), String>> {
+    // A peer under a split view still vouches for what it cosigned before.
+    let Some((key, _)) = witness_key(node, peer).await? else {
+        return Ok(Err(
+            "this node never witnessed it, so has no witness key of it".into(),
+        ));
+    };
+    let (_, mut client) = super::connect(node, peer).await?;
+    let (status, _, body) = client
+        .call_limited(
+            "GET",
+            "/network/v1/witnessed",
+            &[],
+            Bytes::new(),
+            MAX_WITNESSED,
+        )
+        .await?;
+    if status != 200 {
+        return Ok(Err(format!("it answered {status}")));
+    }
+    let docs: Vec<CosignedDoc> = serde_json::from_slice(&body)
+        .map_err(|e| Error::invalid("peer", format!("/network/v1/witnessed: {e}")))?;
+    let Some(doc) = docs.into_iter().find(|d| d.node == node.config.node_id) else {
+        return Ok(Err("it holds no checkpoint of this node's log".into()));
+    };
+    let opened = match checkpoint::open(own, &doc.cosigned, origin) {
+        Ok(o) => o,
+        Err(e) => return Ok(Err(format!("its checkpoint does not open: {e}"))),
+    };
+    if opened.cosigned_by(&key).is_none() {
+        return Ok(Err("its checkpoint has no valid cosignature by it".into()));
+    }
+    Ok(Ok((opened.size, opened.root)))
+}

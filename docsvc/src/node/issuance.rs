@@ -1,0 +1,91 @@
+//! What keymgr's issuance log vouches for, as this node holds it: the newest checkpoint of
+//! the log that this node and enough peers cosigned (see `network::issuance`), and the
+//! certificates found in it. Both caches are bounded; a certificate not found is asked about
+//! again only after [`REASK`], so a caller cannot make this node hammer keymgr.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+/// How long a certificate found missing from the log is refused without asking again.
+pub const REASK: Duration = Duration::from_secs(30);
+/// The most certificates remembered as logged (the set starts again when full).
+const MAX_LOGGED: usize = 100_000;
+/// The most certificates remembered as missing.
+const MAX_MISSING: usize = 10_000;
+
+/// A checkpoint of the issuance log cosigned by this node and at least the threshold of peers.
+#[derive(Clone, Debug)]
+pub struct Trusted {
+    pub size: u64,
+    pub root: [u8; 32],
+    /// The checkpoint with the log's signature and every witness's cosignature counted.
+    pub note: String,
+    /// The peers whose cosignature was counted.
+    pub witnesses: Vec<String>,
+}
+
+/// The issuance log as this node follows it.
+#[derive(Debug, Default)]
+pub struct IssuanceLog {
+    trusted: RwLock<Option<Arc<Trusted>>>,
+    logged: Mutex<HashSet<[u8; 32]>>,
+    missing: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl IssuanceLog {
+    pub fn trusted(&self) -> Option<Arc<Trusted>> {
+        self.trusted
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Takes `t` as the checkpoint proofs are checked against, unless a larger one is held.
+    pub fn trust(&self, t: Trusted) {
+        let mut held = self.trusted.write().unwrap_or_else(PoisonError::into_inner);
+        if held.as_ref().is_none_or(|h| h.size <= t.size) {
+            *held = Some(Arc::new(t));
+            // Certificates missing from the smaller tree may be in this one.
+            self.missing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+        }
+    }
+
+    pub fn is_logged(&self, sha256: &[u8; 32]) -> bool {
+        self.logged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(sha256)
+    }
+
+    pub fn found(&self, sha256: [u8; 32]) {
+        let mut logged = self.logged.lock().unwrap_or_else(PoisonError::into_inner);
+        if logged.len() >= MAX_LOGGED {
+            logged.clear();
+        }
+        logged.insert(sha256);
+    }
+
+    /// Whether `sha256` was found missing within [`REASK`].
+    pub fn missing_lately(&self, sha256: &[u8; 32]) -> bool {
+        self.missing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(sha256)
+            .is_some_and(|at| at.elapsed() < REASK)
+    }
+
+    pub fn not_found(&self, sha256: [u8; 32]) {
+        let mut missing = self.missing.lock().unwrap_or_else(PoisonError::into_inner);
+        if missing.len() >= MAX_MISSING {
+            missing.retain(|_, at| at.elapsed() < REASK);
+            if missing.len() >= MAX_MISSING {
+                missing.clear();
+            }
+        }
+        missing.insert(sha256, Instant::now());
+    }
+}
