@@ -1,145 +1,299 @@
-//! Counters for `/metrics` in the Prometheus text format.
+//! `/metrics` through the Prometheus project's own client (`prometheus-client`): counters,
+//! latency histograms per route, the group commit's batch sizes, and gauges set when scraped
+//! (seal state, deliveries by state, CRL freshness, the witnessing round).
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
 
-#[derive(Debug, Default)]
+/// A request's route as declared (never the path as sent), its method and status class.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    pub route: String,
+    /// `2xx`, `4xx`, …
+    pub status: String,
+}
+
+/// One label: a state (deliveries) or a CA (CRLs).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: String,
+}
+
+/// The issuing CA a CRL is of, by its subject.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IssuerLabel {
+    pub issuer: String,
+}
+
+type Latency = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to about 16 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// Every metric the node exports, registered once.
+#[derive(Debug)]
 pub struct Metrics {
-    pub requests: AtomicU64,
-    pub client_errors: AtomicU64,
-    pub server_errors: AtomicU64,
-    pub denials: AtomicU64,
+    registry: Registry,
+    pub requests: Counter,
+    pub client_errors: Counter,
+    pub server_errors: Counter,
+    pub denials: Counter,
     /// Refusals on `/network/v1` (node connections and deliveries).
-    pub network_refusals: AtomicU64,
+    pub network_refusals: Counter,
     /// Of those, the ones counted but not logged one by one (`node::refusals`).
-    pub network_refusals_unlogged: AtomicU64,
-    pub documents_created: AtomicU64,
-    pub documents_read: AtomicU64,
-    pub signatures: AtomicU64,
-    pub log_entries: AtomicU64,
+    pub network_refusals_unlogged: Counter,
+    pub documents_created: Counter,
+    pub documents_read: Counter,
+    pub signatures: Counter,
+    pub log_entries: Counter,
     /// Certificates refused because their revocation status could not be established.
-    pub revocation_unknown: AtomicU64,
+    pub revocation_unknown: Counter,
     /// Signatures refused because the TSA gave no time-stamp.
-    pub timestamp_unavailable: AtomicU64,
+    pub timestamp_unavailable: Counter,
     /// Connections closed at once: over the limit in all or for their address.
-    pub connections_refused: AtomicU64,
+    pub connections_refused: Counter,
     /// Connections closed for a timeout: TLS handshake, request headers, silence.
-    pub connections_timed_out: AtomicU64,
+    pub connections_timed_out: Counter,
     /// Requests answered with an integrity incident (a row, entry or file failed its check).
-    pub integrity_incidents: AtomicU64,
+    pub integrity_incidents: Counter,
     /// Requests refused because the access log could not be written (nothing was done).
-    pub log_unavailable: AtomicU64,
+    pub log_unavailable: Counter,
     /// Split views seen while witnessing peers' access logs.
-    pub split_views: AtomicU64,
+    pub split_views: Counter,
     /// When the last witnessing round ended with every peer checked (seconds since the epoch).
-    pub witnessed_at: AtomicU64,
+    pub witnessed_at: Gauge,
+    /// Split views held now (set when scraped): stays while the incident is held.
+    pub split_views_held: Gauge,
+    pub sealed: Gauge,
+    /// Request latency by route, method and status class.
+    pub request_seconds: Latency,
+    /// Entries per group commit of stand-alone log entries.
+    pub log_batch_entries: Histogram,
+    /// Outbox deliveries by state (set when scraped).
+    pub deliveries: Family<StateLabel, Gauge>,
+    /// Seconds until each issuing CA's CRL is stale (set when scraped; negative: stale).
+    pub crl_seconds_until_stale: Family<IssuerLabel, Gauge>,
+    /// CRLs missing, stale, or stale within `crl_warn_hours` (set when scraped).
+    pub crl_stale_soon: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new(Histogram::new(exponential_buckets(1.0, 2.0, 11)))
+    }
 }
 
 impl Metrics {
-    pub fn inc(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    /// The metrics, with the group commit's batch-size histogram (kept by the batcher).
+    pub fn new(log_batch_entries: Histogram) -> Self {
+        let mut registry = Registry::with_prefix("docsvc");
+        let counter = |r: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            r.register(name, help, c.clone());
+            c
+        };
+        let gauge = |r: &mut Registry, name: &str, help: &str| {
+            let g = Gauge::default();
+            r.register(name, help, g.clone());
+            g
+        };
+        let r = &mut registry;
+        let m = Metrics {
+            requests: counter(r, "requests", "HTTP requests answered"),
+            client_errors: counter(r, "client_errors", "Requests answered 4xx"),
+            server_errors: counter(r, "server_errors", "Requests answered 5xx"),
+            denials: counter(r, "policy_denials", "Actions the policy refused"),
+            network_refusals: counter(
+                r,
+                "network_refusals",
+                "Node connections and deliveries refused on /network/v1",
+            ),
+            network_refusals_unlogged: counter(
+                r,
+                "network_refusals_unlogged",
+                "Refusals on /network/v1 counted in a summary instead of one log entry each",
+            ),
+            documents_created: counter(r, "documents_created", "Letters stored"),
+            documents_read: counter(r, "documents_read", "Letters opened"),
+            signatures: counter(r, "signatures", "CMS signatures made"),
+            timestamp_unavailable: counter(
+                r,
+                "timestamp_unavailable",
+                "Signatures refused because the TSA gave no time-stamp",
+            ),
+            log_entries: counter(r, "audit_entries", "Access log entries appended"),
+            revocation_unknown: counter(
+                r,
+                "revocation_unknown",
+                "Certificates refused for want of a current CRL of their issuer",
+            ),
+            connections_refused: counter(
+                r,
+                "connections_refused",
+                "Connections closed at once, over the connection limits in all or per address",
+            ),
+            connections_timed_out: counter(
+                r,
+                "connections_timed_out",
+                "Connections closed for a timeout (TLS handshake, request headers, silence)",
+            ),
+            integrity_incidents: counter(
+                r,
+                "integrity_incidents",
+                "Requests answered with an integrity incident: stored data failed its check",
+            ),
+            log_unavailable: counter(
+                r,
+                "log_unavailable",
+                "Requests refused because the access log could not be written",
+            ),
+            split_views: counter(
+                r,
+                "split_views",
+                "Peers' access logs seen to fork or roll back while witnessing them",
+            ),
+            witnessed_at: gauge(
+                r,
+                "witness_last_round_timestamp_seconds",
+                "When every peer was last witnessed (0: never)",
+            ),
+            split_views_held: gauge(
+                r,
+                "split_views_held",
+                "Peers whose split view this node holds now (until an operator deals with it)",
+            ),
+            sealed: gauge(r, "sealed", "1 while the keystore is sealed"),
+            request_seconds: Family::new_with_constructor(latency_histogram),
+            log_batch_entries,
+            deliveries: Family::default(),
+            crl_seconds_until_stale: Family::default(),
+            crl_stale_soon: Gauge::default(),
+            registry,
+        };
+        m.register_families()
     }
 
-    pub fn render(&self, sealed: bool) -> String {
-        let mut out = String::new();
-        let mut c = |name: &str, help: &str, v: &AtomicU64| {
-            let _ = writeln!(out, "# HELP docsvc_{name} {help}");
-            let _ = writeln!(out, "# TYPE docsvc_{name} counter");
-            let _ = writeln!(out, "docsvc_{name} {}", v.load(Ordering::Relaxed));
+    /// Registers the families and histograms (the plain counters and gauges are registered as
+    /// they are made).
+    fn register_families(self) -> Self {
+        let mut registry = self.registry;
+        let m = Metrics {
+            registry: Registry::default(),
+            ..self
         };
-        c("requests_total", "HTTP requests answered.", &self.requests);
-        c(
-            "client_errors_total",
-            "Requests answered 4xx.",
-            &self.client_errors,
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer a request, by declared route, method and status class",
+            m.request_seconds.clone(),
         );
-        c(
-            "server_errors_total",
-            "Requests answered 5xx.",
-            &self.server_errors,
+        registry.register(
+            "audit_group_commit_entries",
+            "Access log entries per group commit (one transaction, one signed head)",
+            m.log_batch_entries.clone(),
         );
-        c(
-            "policy_denials_total",
-            "Actions the policy refused.",
-            &self.denials,
+        registry.register(
+            "deliveries",
+            "Outbox deliveries by state",
+            m.deliveries.clone(),
         );
-        c(
-            "network_refusals_total",
-            "Node connections and deliveries refused on /network/v1.",
-            &self.network_refusals,
+        registry.register(
+            "crl_seconds_until_stale",
+            "Seconds until the issuer's CRL passes its nextUpdate (-1 without a CRL)",
+            m.crl_seconds_until_stale.clone(),
         );
-        c(
-            "network_refusals_unlogged_total",
-            "Refusals on /network/v1 counted in a summary instead of one log entry each.",
-            &self.network_refusals_unlogged,
+        registry.register(
+            "crl_stale_soon",
+            "CRLs missing, stale, or stale within crl_warn_hours",
+            m.crl_stale_soon.clone(),
         );
-        c(
-            "documents_created_total",
-            "Letters stored.",
-            &self.documents_created,
+        Metrics { registry, ..m }
+    }
+
+    pub fn inc(counter: &Counter) {
+        counter.inc();
+    }
+
+    /// Observes one answered request.
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.request_seconds
+            .get_or_create(&RouteLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status: format!("{}xx", status / 100),
+            })
+            .observe(seconds);
+    }
+
+    /// The exposition, once the scrape-time gauges are set: OpenMetrics text when the scraper
+    /// asks for it (Prometheus does), else the Prometheus text format 0.0.4 (promtool, curl).
+    pub fn render(&self, openmetrics: bool) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            return String::new();
+        }
+        if openmetrics { out } else { text_004(&out) }
+    }
+}
+
+/// OpenMetrics text as the Prometheus text format 0.0.4: a counter's family is named as its
+/// sample is (`_total`), and the `# UNIT` and `# EOF` lines go.
+fn text_004(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# TYPE ", "# HELP "].iter().find_map(|p| {
+            let rest = line.strip_prefix(p)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(&name)
+                .then(|| format!("{p}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_formats_name_counters_as_their_samples() {
+        let m = Metrics::default();
+        Metrics::inc(&m.requests);
+        m.observe("GET", "/api/v1/documents/{id}", 200, 0.002);
+        let open = m.render(true);
+        assert!(open.contains("# TYPE docsvc_requests counter\n"));
+        assert!(open.contains("docsvc_requests_total 1\n"));
+        assert!(open.ends_with("# EOF\n"));
+        let text = m.render(false);
+        assert!(
+            text.contains("# TYPE docsvc_requests_total counter\n"),
+            "{text}"
         );
-        c(
-            "documents_read_total",
-            "Letters opened.",
-            &self.documents_read,
+        assert!(text.contains("# HELP docsvc_requests_total HTTP requests answered.\n"));
+        assert!(text.contains("docsvc_requests_total 1\n"));
+        assert!(!text.contains("# EOF"));
+        assert!(
+            text.contains(
+                "docsvc_http_request_duration_seconds_count{method=\"GET\",route=\"/api/v1/documents/{id}\",status=\"2xx\"} 1\n"
+            ),
+            "{text}"
         );
-        c("signatures_total", "CMS signatures made.", &self.signatures);
-        c(
-            "timestamp_unavailable_total",
-            "Signatures refused because the TSA gave no time-stamp.",
-            &self.timestamp_unavailable,
-        );
-        c(
-            "audit_entries_total",
-            "Access log entries appended.",
-            &self.log_entries,
-        );
-        c(
-            "revocation_unknown_total",
-            "Certificates refused for want of a current CRL of their issuer.",
-            &self.revocation_unknown,
-        );
-        c(
-            "connections_refused_total",
-            "Connections closed at once, over the connection limits in all or per address.",
-            &self.connections_refused,
-        );
-        c(
-            "connections_timed_out_total",
-            "Connections closed for a timeout (TLS handshake, request headers, silence).",
-            &self.connections_timed_out,
-        );
-        c(
-            "integrity_incidents_total",
-            "Requests answered with an integrity incident: stored data failed its check.",
-            &self.integrity_incidents,
-        );
-        c(
-            "log_unavailable_total",
-            "Requests refused because the access log could not be written.",
-            &self.log_unavailable,
-        );
-        c(
-            "split_views_total",
-            "Peers' access logs seen to fork or roll back while witnessing them.",
-            &self.split_views,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP docsvc_witness_last_round_timestamp_seconds When every peer was last witnessed (0: never)."
-        );
-        let _ = writeln!(
-            out,
-            "# TYPE docsvc_witness_last_round_timestamp_seconds gauge"
-        );
-        let _ = writeln!(
-            out,
-            "docsvc_witness_last_round_timestamp_seconds {}",
-            self.witnessed_at.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(out, "# HELP docsvc_sealed 1 while the keystore is sealed.");
-        let _ = writeln!(out, "# TYPE docsvc_sealed gauge");
-        let _ = writeln!(out, "docsvc_sealed {}", u8::from(sealed));
-        out
     }
 }

@@ -13,6 +13,8 @@ type Pending = (Entry, tokio::sync::oneshot::Sender<Result<()>>);
 #[derive(Clone, Debug)]
 pub struct Batcher {
     tx: tokio::sync::mpsc::Sender<Pending>,
+    /// Entries per group commit, for `/metrics`.
+    batch_sizes: prometheus_client::metrics::histogram::Histogram,
 }
 
 /// Most entries in one group commit.
@@ -40,6 +42,11 @@ impl crate::store::integrity::IncidentLog for Batcher {
 impl Batcher {
     pub fn spawn(store: Store, log: AuditLog) -> Self {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4 * BATCH);
+        // 1 to 1024 entries.
+        let batch_sizes = prometheus_client::metrics::histogram::Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(1.0, 2.0, 11),
+        );
+        let sizes = batch_sizes.clone();
         tokio::spawn(async move {
             while let Some((first, first_done)) = rx.recv().await {
                 // Entries and their waiters apart: the entries are written as they came,
@@ -54,6 +61,8 @@ impl Batcher {
                         Err(_) => break,
                     }
                 }
+                #[allow(clippy::cast_precision_loss)] // at most BATCH
+                sizes.observe(entries.len() as f64);
                 let result = commit_batch(&store, &log, &entries).await;
                 for done in waiting {
                     let _ = done.send(match &result {
@@ -63,7 +72,12 @@ impl Batcher {
                 }
             }
         });
-        Batcher { tx }
+        Batcher { tx, batch_sizes }
+    }
+
+    /// The histogram of entries per group commit (shared: observed by the writer).
+    pub fn batch_sizes(&self) -> prometheus_client::metrics::histogram::Histogram {
+        self.batch_sizes.clone()
     }
 
     /// Appends `entry` and returns once it is committed; an error means it is not in the log

@@ -4,11 +4,12 @@
 //! query, which may carry a search for a perihal), the status, the duration and who called, as
 //! the actor extractor established it. Never a body, header, cookie or letter. This is not the
 //! access log, which is the evidence and is signed; these lines are for watching the node.
+//! The duration also goes to the route's latency histogram on `/metrics`.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -46,7 +47,7 @@ fn request_id() -> String {
 }
 
 /// The middleware: the route is known here because it wraps each route (`Router::layer`).
-pub async fn line(mut req: Request, next: Next) -> Response {
+pub async fn line(State(node): State<crate::http::App>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id();
     let method = req.method().clone();
@@ -63,7 +64,10 @@ pub async fn line(mut req: Request, next: Next) -> Response {
     let actor = caller.0.get().map_or("-", String::as_str);
     let status = resp.status().as_u16();
     let problem = resp.extensions().get::<Failure>().map_or("-", |f| f.0);
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let seconds = started.elapsed().as_secs_f64();
+    node.metrics
+        .observe(method.as_str(), &route, status, seconds);
+    let duration_ms = seconds * 1000.0;
     tracing::info!(
         target: "docsvc::request",
         request_id = %id,

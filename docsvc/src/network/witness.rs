@@ -95,10 +95,7 @@ pub async fn round(node: &Node) -> Result<Vec<Outcome>> {
     }
     if out.iter().all(|o| o.state == "witnessed") {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        node.metrics.witnessed_at.store(
-            u64::try_from(now).unwrap_or(0),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        node.metrics.witnessed_at.set(now);
     }
     Ok(out)
 }

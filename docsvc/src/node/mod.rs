@@ -639,6 +639,7 @@ impl Node {
             .integrity()
             .set_log(Arc::new(log.clone()), policy.current().version());
         let tsa = tsa::Tsa::new(config.pki.tsa_url.clone());
+        let metrics = crate::metrics::Metrics::new(log.batch_sizes());
         Ok(Node {
             tsa,
             log,
@@ -664,7 +665,7 @@ impl Node {
             keys,
             policy,
             audit,
-            metrics: crate::metrics::Metrics::default(),
+            metrics,
             refusals: refusals::Refusals::default(),
             issuance: issuance::IssuanceLog::default(),
         })

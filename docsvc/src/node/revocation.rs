@@ -129,38 +129,28 @@ pub fn stamp_stands(node: &Node, stamp: &crate::crypto::timestamp::Stamp) -> Res
     }
 }
 
-/// `/metrics` lines for the CRLs: seconds until each goes stale, and how many are stale or go
-/// stale within the warning window.
-pub fn render_metrics(node: &Node) -> String {
-    use std::fmt::Write as _;
+/// Sets the CRL gauges of `/metrics`: seconds until each issuer's CRL is stale (-1 without
+/// one) and how many are missing, stale or stale within `crl_warn_hours`.
+pub fn set_metrics(node: &Node) {
     let now = OffsetDateTime::now_utc();
     let warn = node.config.crl_warn_hours.saturating_mul(3600);
     let fresh = node.crls.freshness(now);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP docsvc_crl_seconds_until_stale Seconds until the issuer's CRL passes its nextUpdate (-1 without a CRL)."
-    );
-    let _ = writeln!(out, "# TYPE docsvc_crl_seconds_until_stale gauge");
+    node.metrics.crl_seconds_until_stale.clear();
     for f in &fresh {
-        let _ = writeln!(
-            out,
-            "docsvc_crl_seconds_until_stale{{issuer=\"{}\"}} {}",
-            f.issuer.replace(['"', '\\', '\n'], "_"),
-            f.seconds_left.unwrap_or(-1)
-        );
+        node.metrics
+            .crl_seconds_until_stale
+            .get_or_create(&crate::metrics::IssuerLabel {
+                issuer: f.issuer.clone(),
+            })
+            .set(f.seconds_left.unwrap_or(-1));
     }
     let soon = fresh
         .iter()
         .filter(|f| f.seconds_left.is_none_or(|s| s < warn))
         .count();
-    let _ = writeln!(
-        out,
-        "# HELP docsvc_crl_stale_soon CRLs missing, stale, or stale within crl_warn_hours."
-    );
-    let _ = writeln!(out, "# TYPE docsvc_crl_stale_soon gauge");
-    let _ = writeln!(out, "docsvc_crl_stale_soon {soon}");
-    out
+    node.metrics
+        .crl_stale_soon
+        .set(i64::try_from(soon).unwrap_or(i64::MAX));
 }
 
 /// [`signature_status`] of a stored letter: at its time-stamp; without one, stored when this

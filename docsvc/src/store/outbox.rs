@@ -145,3 +145,12 @@ pub async fn requeue(tx: &mut Tx, id: &str, node_id: &str, now: &str) -> Result<
     .await?;
     Ok(moved.rows_affected() == 1)
 }
+
+/// How many deliveries stand in each state (for `/metrics`).
+pub async fn count_by_state(store: &Store) -> Result<Vec<(String, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state")
+            .fetch_all(store.reader())
+            .await?,
+    )
+}

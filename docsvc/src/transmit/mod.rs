@@ -598,6 +598,11 @@ pub fn spawn_worker(node: Arc<Node>) {
     });
 }
 
+/// How many deliveries stand in each state (`queued`, `sent`, `delivered`, `failed`, `dead`).
+pub async fn deliveries_by_state(node: &Node) -> Result<Vec<(String, i64)>> {
+    outbox::count_by_state(&node.store).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

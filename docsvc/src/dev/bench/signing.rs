@@ -295,10 +295,7 @@ async fn measure_runs(b: &Bench, opts: &Options, client: &Client) -> Result<Meas
             (opts.sign_requests / 4).max(opts.connections),
         )
         .await?;
-    let entries = node
-        .metrics
-        .log_entries
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let entries = node.metrics.log_entries.get();
     let heads = node.audit.heads_committed();
     let syncs = SyncCount::start();
     let mut samples = Vec::with_capacity(opts.runs);
@@ -309,11 +306,7 @@ async fn measure_runs(b: &Bench, opts: &Options, client: &Client) -> Result<Meas
     Ok(Measured {
         samples,
         requests: u64::try_from(per_conn * opts.connections * opts.runs).unwrap_or(u64::MAX),
-        entries: node
-            .metrics
-            .log_entries
-            .load(std::sync::atomic::Ordering::Relaxed)
-            - entries,
+        entries: node.metrics.log_entries.get() - entries,
         heads: node.audit.heads_committed() - heads,
         syncs: syncs.and_then(SyncCount::stop),
         peak_rss_mib: machine::peak_rss_mib("self"),

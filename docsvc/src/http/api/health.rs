@@ -54,10 +54,47 @@ pub(super) async fn readyz(State(node): State<App>) -> ApiResult<Json<serde_json
             content_type = "text/plain"),
     )
 )]
-pub(super) async fn metrics(State(node): State<App>) -> Response {
+pub(super) async fn metrics(State(node): State<App>, headers: axum::http::HeaderMap) -> Response {
+    let m = &node.metrics;
+    m.sealed.set(i64::from(node.is_sealed()));
+    crate::node::revocation::set_metrics(&node);
+    // What the database says: left as it was if it does not answer (the node's other metrics
+    // and /readyz say so).
+    if let Ok(states) = crate::transmit::deliveries_by_state(&node).await {
+        m.deliveries.clear();
+        // Every state present, at 0 when empty: an alert on `dead` sees a series.
+        for state in ["queued", "sent", "delivered", "failed", "dead"] {
+            m.deliveries
+                .get_or_create(&crate::metrics::StateLabel {
+                    state: state.to_owned(),
+                })
+                .set(0);
+        }
+        for (state, n) in states {
+            m.deliveries
+                .get_or_create(&crate::metrics::StateLabel { state })
+                .set(n);
+        }
+    }
+    if !node.is_sealed()
+        && let Ok(held) = crate::network::witness::held(&node).await
+    {
+        let split = held.iter().filter(|w| w.incident.is_some()).count();
+        m.split_views_held
+            .set(i64::try_from(split).unwrap_or(i64::MAX));
+    }
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    let content_type = if openmetrics {
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    } else {
+        "text/plain; version=0.0.4; charset=utf-8"
+    };
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        node.metrics.render(node.is_sealed()) + &crate::node::revocation::render_metrics(&node),
+        [(header::CONTENT_TYPE, content_type)],
+        m.render(openmetrics),
     )
         .into_response()
 }

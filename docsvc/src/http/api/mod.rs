@@ -232,7 +232,10 @@ pub fn router(node: App) -> Router {
         .layer(middleware::from_fn(problem_for_rejections))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(Arc::clone(&node), count))
-        .layer(middleware::from_fn(crate::http::request_log::line))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&node),
+            crate::http::request_log::line,
+        ))
         .layer(middleware::from_fn(crate::http::security_headers::add))
         .with_state(node)
 }
