@@ -104,6 +104,10 @@ async fn against_peers(layout: Layout, store: &docsvc::store::Store) -> anyhow::
     let (mut vouched, mut contradicted) = (0, 0);
     for h in &held {
         match &h.cosigned {
+            Err(why) if h.bad => {
+                contradicted += 1;
+                println!("  {}: does not verify ({why})", h.peer);
+            }
             Err(why) => println!("  {}: no word ({why})", h.peer),
             Ok((size, root)) => match roots.next().flatten() {
                 Some(ours) if ours == *root => {

@@ -47,6 +47,12 @@ pub(super) async fn serve(
     docsvc::network::ca::spawn_renewal(Arc::clone(&node), Arc::clone(&cert));
     docsvc::network::ca::spawn_directory_refresh(Arc::clone(&node));
     docsvc::network::witness::spawn(Arc::clone(&node));
+    if node.config.witness.issuance_log.is_none() && node.config.ca.is_some() {
+        tracing::warn!(
+            "[witness] issuance_log is not set: certificates are taken without keymgr's \
+             inclusion proof (set it to keymgr's publication URL and pin HOME/log/note.vkey)"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(&node.config.listen)
         .await
         .with_context(|| format!("listening on {}", node.config.listen))?;

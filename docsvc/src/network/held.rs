@@ -20,6 +20,9 @@ const MAX_WITNESSED: usize = 256 * 1024;
 pub struct HeldBy {
     pub peer: String,
     pub cosigned: std::result::Result<(u64, Hash), String>,
+    /// The peer answered, but with a checkpoint of this log that fails under the keys pinned
+    /// here: counted against the log (a key swapped in the database, or a forged answer).
+    pub bad: bool,
 }
 
 /// Every active peer's cosigned checkpoint of this node's log.
@@ -38,16 +41,27 @@ pub async fn held_by_peers(node: &Node) -> Result<Vec<HeldBy>> {
         .iter()
         .filter(|n| n.status == "active" && n.id != node.config.node_id)
     {
-        let cosigned = match held_by(node, &peer.id, &own, &origin).await {
-            Ok(found) => found,
-            Err(e) => Err(format!("not asked: {e}")),
+        let (cosigned, bad) = match held_by(node, &peer.id, &own, &origin).await {
+            Ok(Answer::Vouches(size, root)) => (Ok((size, root)), false),
+            Ok(Answer::Silent(why)) => (Err(why), false),
+            Ok(Answer::Bad(why)) => (Err(why), true),
+            Err(e) => (Err(format!("not asked: {e}")), false),
         };
         out.push(HeldBy {
             peer: peer.id.clone(),
             cosigned,
+            bad,
         });
     }
     Ok(out)
+}
+
+enum Answer {
+    Vouches(u64, Hash),
+    /// No word: never witnessed here, or it holds nothing of this log.
+    Silent(String),
+    /// A checkpoint of this log that does not verify.
+    Bad(String),
 }
 
 async fn held_by(
@@ -55,10 +69,10 @@ async fn held_by(
     peer: &str,
     own: &checkpoint::Verifier,
     origin: &str,
-) -> Result<std::result::Result<(u64, Hash), String>> {
+) -> Result<Answer> {
     // A peer under a split view still vouches for what it cosigned before.
     let Some((key, _)) = witness_key(node, peer).await? else {
-        return Ok(Err(
+        return Ok(Answer::Silent(
             "this node never witnessed it, so has no witness key of it".into(),
         ));
     };
@@ -73,19 +87,23 @@ async fn held_by(
         )
         .await?;
     if status != 200 {
-        return Ok(Err(format!("it answered {status}")));
+        return Ok(Answer::Silent(format!("it answered {status}")));
     }
     let docs: Vec<CosignedDoc> = serde_json::from_slice(&body)
         .map_err(|e| Error::invalid("peer", format!("/network/v1/witnessed: {e}")))?;
     let Some(doc) = docs.into_iter().find(|d| d.node == node.config.node_id) else {
-        return Ok(Err("it holds no checkpoint of this node's log".into()));
+        return Ok(Answer::Silent(
+            "it holds no checkpoint of this node's log".into(),
+        ));
     };
     let opened = match checkpoint::open(own, &doc.cosigned, origin) {
         Ok(o) => o,
-        Err(e) => return Ok(Err(format!("its checkpoint does not open: {e}"))),
+        Err(e) => return Ok(Answer::Bad(format!("its checkpoint does not open: {e}"))),
     };
     if opened.cosigned_by(&key).is_none() {
-        return Ok(Err("its checkpoint has no valid cosignature by it".into()));
+        return Ok(Answer::Bad(
+            "its checkpoint has no valid cosignature under the key pinned for it".into(),
+        ));
     }
-    Ok(Ok((opened.size, opened.root)))
+    Ok(Answer::Vouches(opened.size, opened.root))
 }

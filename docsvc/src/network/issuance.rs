@@ -24,6 +24,8 @@ use crate::{Error, Result};
 
 /// The largest list of cosigned checkpoints read from a peer.
 const MAX_WITNESSED: usize = 256 * 1024;
+/// How long one peer may take to show its cosignature.
+const PER_PEER: std::time::Duration = std::time::Duration::from_secs(15);
 /// The largest inclusion proof read from keymgr (an entry and 64 hashes, with room).
 const MAX_PROOF: usize = 64 * 1024;
 
@@ -55,8 +57,12 @@ pub async fn gather(node: &Node) -> Result<Option<u64>> {
             continue;
         };
         // A peer that does not answer, or answers nonsense, is simply not counted.
-        let Ok(Some(line)) = cosignature_of(node, &peer.id, &key, &log_key, &opened.text).await
-        else {
+        let asked = tokio::time::timeout(
+            PER_PEER,
+            cosignature_of(node, &peer.id, &key, &log_key, &opened.text),
+        )
+        .await;
+        let Ok(Ok(Some(line))) = asked else {
             continue;
         };
         lines.push_str(&line);
@@ -164,9 +170,14 @@ fn single_cosigned(opened: &note::Opened, key: &Verifier, line: &str) -> bool {
     alone.cosigned_by(key).is_some()
 }
 
+/// How long keymgr may take to answer for a certificate.
+const ASK_KEYMGR: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Whether the certificate `der` is in keymgr's issuance log, proven against the trusted
-/// checkpoint; `Err` says why not (a refusal, for the caller to log). Always `Ok` when no
-/// issuance log is set.
+/// checkpoint. `Ok(Err(why))` is a refusal (keymgr has no entry for it in the cosigned tree,
+/// or its proof does not hold), for the caller to log; what cannot be established now (no
+/// cosigned checkpoint yet, keymgr unreachable or slow) is [`Error::Busy`], answered 503 so a
+/// sending node retries, never taken as good. Always `Ok` when no issuance log is set.
 pub async fn require(node: &Node, der: &[u8]) -> Result<std::result::Result<(), String>> {
     let Some((url, log_key)) = node.config.witness.issuance_log()? else {
         return Ok(Ok(()));
@@ -190,12 +201,13 @@ pub async fn require(node: &Node, der: &[u8]) -> Result<std::result::Result<(), 
         return not_logged();
     }
     if node.issuance.trusted().is_none()
+        && !node.is_sealed()
         && let Some(t) = saved(node, &log_key).await?
     {
         node.issuance.trust(t);
     }
     let Some(trusted) = node.issuance.trusted() else {
-        return Ok(Err(format!(
+        return Err(Error::Busy(format!(
             "no checkpoint of keymgr's issuance log is cosigned by {} peer(s) yet",
             node.config.witness.issuance_witnesses
         )));
@@ -205,14 +217,25 @@ pub async fn require(node: &Node, der: &[u8]) -> Result<std::result::Result<(), 
         hex::encode(sha),
         trusted.size
     );
-    let Ok(body) = crate::node::distribution::get(&path, "application/json", MAX_PROOF).await
-    else {
-        // keymgr answered no proof (404), or could not be asked: refused either way.
-        node.issuance.not_found(sha);
-        return not_logged();
+    let unknown = |why: String| Error::Busy(format!("keymgr's issuance log: {why}"));
+    let asked = tokio::time::timeout(
+        ASK_KEYMGR,
+        crate::node::distribution::get_status(&path, "application/json", MAX_PROOF),
+    )
+    .await;
+    let body = match asked {
+        Ok(Ok((200, body))) => body,
+        Ok(Ok((404, _))) => {
+            node.issuance.not_found(sha);
+            return not_logged();
+        }
+        Ok(Ok((status, _))) => return Err(unknown(format!("answered {status}"))),
+        Ok(Err(e)) => return Err(unknown(e.to_string())),
+        Err(_) => return Err(unknown("no answer in time".into())),
     };
-    let proof: Inclusion = serde_json::from_slice(&body)
-        .map_err(|e| Error::invalid("issuance log", format!("inclusion proof: {e}")))?;
+    let Ok(proof) = serde_json::from_slice::<Inclusion>(&body) else {
+        return Err(unknown("its answer is not an inclusion proof".into()));
+    };
     if let Err(why) = proves(&proof, &sha, &trusted) {
         tracing::error!("keymgr's inclusion proof does not hold: {why}");
         node.issuance.not_found(sha);

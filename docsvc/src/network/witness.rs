@@ -186,6 +186,14 @@ async fn witness(node: &Node, peer: &str) -> Result<Outcome> {
     let opened = checkpoint::open(&verifier, &signed, &origin)?;
     if let Some(w) = &held {
         if let Some(why) = contradiction(&mut source, w, &opened).await? {
+            // keymgr's publication is plain HTTP: only two checkpoints it signed for one size
+            // prove a fork there; an older one replayed, or a bent proof, may be the path's.
+            if peer == ISSUANCE_LOG && u64::try_from(w.size).ok() != Some(opened.size) {
+                return Err(Error::invalid(
+                    "peer",
+                    format!("keymgr's log: {why} (not taken as a fork: unauthenticated path)"),
+                ));
+            }
             return split(node, peer, held, why, &signed).await;
         }
     }

@@ -143,6 +143,19 @@ async fn fetch(url: &str) -> Result<Vec<u8>> {
 /// One GET of a signed publication (a CRL, a CA certificate) over plain HTTP/1.1, the body
 /// read up to `max` bytes.
 pub(crate) async fn get(url: &str, accept: &str, max: usize) -> Result<Vec<u8>> {
+    let (status, body) = get_status(url, accept, max).await?;
+    if status != 200 {
+        return Err(Error::invalid(
+            "CRL URL",
+            format!("{url}: answered {status}"),
+        ));
+    }
+    Ok(body)
+}
+
+/// One GET over plain HTTP/1.1: the status, and the body (read up to `max` bytes) when it is
+/// 200 (empty otherwise).
+pub(crate) async fn get_status(url: &str, accept: &str, max: usize) -> Result<(u16, Vec<u8>)> {
     let (authority, path) = split_url(url)?;
     let failed = |e: &dyn std::fmt::Display| Error::invalid("CRL URL", format!("{url}: {e}"));
     let stream = tokio::net::TcpStream::connect(&authority)
@@ -160,7 +173,7 @@ pub(crate) async fn get(url: &str, accept: &str, max: usize) -> Result<Vec<u8>> 
     let response = sender.send_request(request).await.map_err(|e| failed(&e))?;
     if response.status() != hyper::StatusCode::OK {
         conn.abort();
-        return Err(failed(&format!("answered {}", response.status())));
+        return Ok((response.status().as_u16(), Vec::new()));
     }
     let body = Limited::new(response.into_body(), max)
         .collect()
@@ -168,7 +181,7 @@ pub(crate) async fn get(url: &str, accept: &str, max: usize) -> Result<Vec<u8>> 
         .map_err(|e| failed(&e))?
         .to_bytes();
     conn.abort();
-    Ok(body.to_vec())
+    Ok((200, body.to_vec()))
 }
 
 #[cfg(test)]

@@ -206,6 +206,13 @@ impl Witness {
                         "keymgr's publication URL is http://host:port (at most 200 bytes)",
                     ));
                 }
+                if self.issuance_witnesses == 0 || self.seconds == 0 {
+                    return Err(Error::invalid(
+                        "[witness]",
+                        "following keymgr's issuance log needs seconds and issuance_witnesses \
+                         of at least 1 (a checkpoint only this node saw vouches for nothing)",
+                    ));
+                }
                 let v = keymgr::note::parse_vkey(key)?;
                 if v.name != keymgr::tlog::ORIGIN {
                     return Err(Error::invalid(

@@ -2,7 +2,7 @@
 //! signed or checkable against what is): its checkpoint and note key, consistency proofs and
 //! certificates' inclusion proofs. The checkpoint is signed again only when the log has grown
 //! (kept per length of the heads file); proofs read the leaves, so at most
-//! [`PROOFS_AT_ONCE`] are made at a time, off the async threads.
+//! [`PROOFS_AT_ONCE`] are made at a time, off the async threads, and more are answered 503.
 
 use std::sync::{Arc, Mutex};
 
@@ -27,14 +27,14 @@ const PROOFS_AT_ONCE: usize = 2;
 /// The last checkpoint signed, with the heads file's length it was signed at.
 pub(super) struct LogState {
     checkpoint: Mutex<Option<(u64, String)>>,
-    proofs: tokio::sync::Semaphore,
+    proofs: Arc<tokio::sync::Semaphore>,
 }
 
 impl Default for LogState {
     fn default() -> Self {
         LogState {
             checkpoint: Mutex::new(None),
-            proofs: tokio::sync::Semaphore::new(PROOFS_AT_ONCE),
+            proofs: Arc::new(tokio::sync::Semaphore::new(PROOFS_AT_ONCE)),
         }
     }
 }
@@ -119,10 +119,15 @@ async fn consistency(
     let Ok(Query(q)) = q else {
         return bad("give first and second, the two sizes");
     };
-    let Ok(_turn) = p.issuance_log.proofs.acquire().await else {
-        return bad("closing");
+    let Some(turn) = turn(&p) else {
+        return busy();
     };
-    match on_log(&p, move |_, log| log.consistency(q.first, q.second)).await {
+    // The turn is held by the work itself: a caller that leaves does not free it early.
+    let work = move |_: &Publisher, log: &Log| {
+        let _turn = turn;
+        log.consistency(q.first, q.second)
+    };
+    match on_log(&p, work).await {
         Ok(proof) => axum::Json(proof).into_response(),
         Err(problem) => problem.into_response(),
     }
@@ -145,13 +150,31 @@ async fn certificate(
     if sha256.len() != 64 {
         return bad("a certificate's SHA-256 is 64 hex digits");
     }
-    let Ok(_turn) = p.issuance_log.proofs.acquire().await else {
-        return bad("closing");
+    let Some(turn) = turn(&p) else {
+        return busy();
     };
-    match on_log(&p, move |_, log| log.certificate_inclusion(&sha256, q.size)).await {
+    let work = move |_: &Publisher, log: &Log| {
+        let _turn = turn;
+        log.certificate_inclusion(&sha256, q.size)
+    };
+    match on_log(&p, work).await {
         Ok(proof) => axum::Json(proof).into_response(),
         Err(problem) => problem.into_response(),
     }
+}
+
+/// A turn to make a proof, if one is free now (proofs wait in no queue).
+fn turn(p: &Publisher) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    Arc::clone(&p.issuance_log.proofs).try_acquire_owned().ok()
+}
+
+fn busy() -> Response {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "proofs are being made for others: ask again shortly",
+    )
+    .into_response()
 }
 
 fn bad(detail: &str) -> Response {
