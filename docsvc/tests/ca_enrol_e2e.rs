@@ -21,7 +21,13 @@ fn keymgr_bin() -> PathBuf {
     sandi_e2e::ca::keymgr_beside(env!("CARGO_BIN_EXE_docsvc"))
 }
 
-fn init(work: &Path, name: &str, ca: &Ca, pin: &str, token: &str) -> (PathBuf, Output) {
+fn init(
+    work: &Path,
+    name: &str,
+    ca: &Ca,
+    (pin, log_key): (&str, Option<&str>),
+    token: &str,
+) -> (PathBuf, Output) {
     let data = work.join(name);
     let mut c = docsvc();
     c.arg("init")
@@ -41,6 +47,9 @@ fn init(work: &Path, name: &str, ca: &Ca, pin: &str, token: &str) -> (PathBuf, O
         .args(["--ca-root-sha256", pin])
         .args(["--ca-publication-url", &ca.publication_url()])
         .args(["--ca-token", token]);
+    if let Some(key) = log_key {
+        c.args(["--issuance-log-key", key]);
+    }
     for who in ["Ani", "Budi"] {
         let (_, r) = age_identity(work, &format!("{name}-{who}"));
         c.arg("--custodian").arg(format!("{who}={r}"));
@@ -90,12 +99,25 @@ async fn a_node_enrols_renews_and_certifies_officials_with_the_online_ca() {
 
     // Enrolled at init with its one-time token.
     let token = ca.invite("kota-a", &["dinkes"], "rahasia");
-    let (data, out) = init(w, "kota-a", &ca, &pin, &token);
+    let log_key = ca.issuance_log_key();
+    let (data, out) = init(w, "kota-a", &ca, (&pin, Some(&log_key)), &token);
     let said = ok(&out);
     assert!(said.contains("node certificate enrolled"), "{said}");
     openssl_verify(&data);
     let config = std::fs::read_to_string(data.join("node.toml")).expect("node.toml");
     assert!(config.contains("[ca]") && config.contains(&pin), "{config}");
+    assert!(
+        config.contains(&format!("issuance_log_key = \"{log_key}\""))
+            && config.contains(&format!("issuance_log = \"{}\"", ca.publication_url())),
+        "{config}"
+    );
+
+    // Without keymgr's issuance log key, a node enrolled with the CA is not made at all.
+    let token_c = ca.invite("kota-c", &["dinkes"], "rahasia");
+    let (data_c, out) = init(w, "kota-c", &ca, (&pin, None), &token_c);
+    let why = fails(&out);
+    assert!(why.contains("--issuance-log-key"), "{why}");
+    assert!(!data_c.join("node.toml").exists());
 
     // The directory pins the node by its key, which renewals keep (below).
     let pin = spki_pin(&data);
@@ -116,7 +138,7 @@ async fn a_node_enrols_renews_and_certifies_officials_with_the_online_ca() {
     // A wrong pin: the root the publication serves is not the one pinned; nothing installed.
     let token_b = ca.invite("kota-b", &["dinkes"], "rahasia");
     let wrong = "00".repeat(32);
-    let (data_b, out) = init(w, "kota-b", &ca, &wrong, &token_b);
+    let (data_b, out) = init(w, "kota-b", &ca, (&wrong, Some(&log_key)), &token_b);
     let why = fails(&out);
     assert!(why.contains("not the pinned"), "{why}");
     assert!(!data_b.join("tls/node-chain.pem").exists());
@@ -132,6 +154,7 @@ async fn a_node_enrols_renews_and_certifies_officials_with_the_online_ca() {
     openssl_verify(&data);
 
     renews_by_itself(&data);
+    refuses_to_serve_without_the_issuance_log(&data);
     // Renewed twice, a new certificate each time, and still the key the directory pins: its
     // peers accept it without a new directory.
     assert_eq!(spki_pin(&data), pin, "a renewal changed the node's key");
@@ -222,6 +245,46 @@ fn renews_by_itself(data: &Path) {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     openssl_verify(data);
+    std::fs::write(&path, config).expect("node.toml");
+}
+
+/// A production node whose `node.toml` lost `[witness]`'s issuance log lines (an insider
+/// turning the check off) refuses to start, saying what is missing.
+fn refuses_to_serve_without_the_issuance_log(data: &Path) {
+    let path = data.join("node.toml");
+    let config = std::fs::read_to_string(&path).expect("node.toml");
+    let stripped = config
+        .lines()
+        .filter(|l| !l.starts_with("issuance_log"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(stripped, config);
+    std::fs::write(&path, &stripped).expect("node.toml");
+    let mut node = Killed(
+        docsvc()
+            .args(["serve", "--data-dir"])
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("docsvc serve"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = node.0.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a production node served without keymgr's issuance log"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut node.0.stderr.take().expect("stderr"), &mut said)
+        .expect("stderr");
+    assert!(!status.success() && said.contains("issuance_log"), "{said}");
     std::fs::write(&path, config).expect("node.toml");
 }
 

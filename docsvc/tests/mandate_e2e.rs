@@ -290,8 +290,9 @@ async fn a_receiver_checks_the_mandate_a_letter_carries() {
     let made = for_budi(&node, Level::Terbatas).await.expect("signed a.n.");
     let m = made.manifest;
     let now = docsvc::now_rfc3339();
-    let check = |m: &Manifest, at: &str| mandate::check_carried(&node, m, at).expect("checked");
-    assert_eq!(check(&m, &now), Ok(()));
+    let check =
+        async |m: &Manifest, at: &str| mandate::check_carried(&node, m, at).await.expect("checked");
+    assert_eq!(check(&m, &now).await, Ok(()));
     let changed = |f: &dyn Fn(&mut Manifest)| {
         let mut c = m.clone();
         f(&mut c);
@@ -338,7 +339,7 @@ async fn a_receiver_checks_the_mandate_a_letter_carries() {
         ),
     ];
     for (why, c, at) in cases {
-        let r = check(&c, &at);
+        let r = check(&c, &at).await;
         assert!(r.as_ref().is_err_and(|e| e.contains(why)), "{why}: {r:?}");
     }
 }

@@ -462,6 +462,11 @@ fn ping(from: &Path, to: &str) -> Output {
 }
 
 fn denials(node: &Path) -> Vec<serde_json::Value> {
+    logged(node, "network_connect")
+}
+
+/// The access log's denials of `action`, as `docsvc audit export` gives them.
+fn logged(node: &Path, action: &str) -> Vec<serde_json::Value> {
     let out = docsvc()
         .args(["audit", "export", "--data-dir"])
         .arg(node)
@@ -470,7 +475,7 @@ fn denials(node: &Path) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&ok(&out).into_bytes())
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["action"] == "network_connect" && e["decision"] == "deny")
+        .filter(|e| e["action"] == action && e["decision"] == "deny")
         .collect()
 }
 
@@ -1581,18 +1586,19 @@ async fn a_certificate_outside_the_issuance_log_is_refused_by_every_node() {
             "{base} took a certificate outside the log"
         );
         assert!(said.contains("not in keymgr's issuance log"), "{said}");
-        // Logged, once the entry is under a signed head.
-        let logged = Instant::now();
+        // Logged, as a refusal and as an integrity incident, once under a signed head.
+        let since = Instant::now();
         loop {
-            let refused = denials(dir);
-            if refused.iter().any(|e| {
+            let outside = |e: &serde_json::Value| {
                 e["reason"]
                     .as_str()
                     .is_some_and(|r| r.contains("not in keymgr's issuance log"))
-            }) {
+            };
+            let refused = denials(dir);
+            if refused.iter().any(outside) && logged(dir, "integrity").iter().any(outside) {
                 break;
             }
-            if logged.elapsed() > Duration::from_secs(20) {
+            if since.elapsed() > Duration::from_secs(20) {
                 hub_log_and_fail(dir, &format!("{} logs why: {refused:?}", dir.display()));
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -1612,7 +1618,14 @@ fn checked_independently(hub: &Path, bappeda: &Path, url: &str) {
     };
     let (_, vkey) = http_get(&format!("{url}/log/note-key"));
     let vkey = f("keymgr.vkey", vkey.as_bytes());
-    let cosigned = std::fs::read_to_string(hub.join("network/issuance-checkpoint")).expect("kept");
+    let kept: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(hub.join("network/issuance-checkpoint")).expect("kept"),
+    )
+    .expect("JSON");
+    let cosigned = kept["checkpoint"]
+        .as_str()
+        .expect("the checkpoint")
+        .to_owned();
     let size: u64 = cosigned
         .lines()
         .nth(1)

@@ -131,6 +131,7 @@ fn init(w: &Path, ca: &Ca, id: &str, agency: &str, database: &str, with: &Extra)
             &ca.root_sha256(),
         ])
         .args(["--ca-publication-url", &ca.publication_url()])
+        .args(["--issuance-log-key", &ca.issuance_log_key()])
         .args(&with.args)
         .envs(with.env.iter().map(|(k, v)| (k, v)))
         .env("DOCSVC_CA_TOKEN", &token);
@@ -159,9 +160,16 @@ fn init(w: &Path, ca: &Ca, id: &str, agency: &str, database: &str, with: &Extra)
         .collect();
     shares.sort();
     assert_eq!(shares.len(), 2, "one share per custodian");
-    // The CRLs are looked for every 2 s, so that the rehearsal sees the CA's 40 s CRLs renewed.
+    // The CRLs are looked for every 2 s, so that the rehearsal sees the CA's 40 s CRLs renewed;
+    // the nodes witness keymgr's issuance log (init wrote it to [witness]) every second.
     let path = data.join("node.toml");
     let config = std::fs::read_to_string(&path).expect("node.toml");
+    let witness = "\n[witness]\nseconds = 300\n";
+    assert!(
+        config.contains(witness) && config.contains("issuance_log_key = \"sandi/keymgr/"),
+        "init follows keymgr's issuance log: {config}"
+    );
+    let config = config.replacen(witness, "\n[witness]\nseconds = 1\n", 1);
     let config = if config.contains("\n[pki]\n") {
         config.replacen("\n[pki]\n", "\n[pki]\ncrl_refresh_secs = 2\n", 1)
     } else {
@@ -232,7 +240,7 @@ fn serve(node: &mut Node) {
             .args(["serve", "--data-dir"])
             .arg(&node.data)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(node.data.with_extension("log")).expect("log"))
             .spawn()
             .expect("docsvc serve"),
     ));
@@ -319,7 +327,14 @@ fn sent_and_read(
 ) {
     let body = work.join(format!("surat-{}.pdf", sender.id));
     std::fs::write(&body, b"%PDF-1.7\nrahasia: koordinasi penanganan wabah\n").expect("body");
-    let r = letter(from, &format!("{to_nip}@{}", reader.id), &body);
+    // The reader's key binding is taken with keymgr's proof against a cosigned checkpoint:
+    // 503 while the peers have not cosigned one holding it yet.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut r = letter(from, &format!("{to_nip}@{}", reader.id), &body);
+    while r.status == 503 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(300));
+        r = letter(from, &format!("{to_nip}@{}", reader.id), &body);
+    }
     assert_eq!(r.status, 201, "{}", r.text());
     // Numbered from the sender's agency register: 005/<urut>/<UNIT>/<year>.
     let nomor = r.json()["nomor"].as_str().expect("nomor").to_owned();
@@ -415,7 +430,14 @@ fn application_signs(node: &Node, admin: &Client, nip: &str, pin: &str, w: &Path
             ],
         )
     };
-    let r = sign(None);
+    // The application's certificate was logged after the checkpoint the peers cosigned last:
+    // 503 until they cosign a newer one (a round or two).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut r = sign(None);
+    while r.status == 503 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(300));
+        r = sign(None);
+    }
     assert!(
         r.status == 403 || r.status == 401,
         "no consent: {}",

@@ -506,7 +506,8 @@ pub fn bind_encryption_key(
         store,
         state.log_key,
         "key-binding",
-        serde_json::json!({ "nip": nip, "recipient": recipient, "not_after": b.not_after }),
+        serde_json::json!({ "nip": nip, "recipient": recipient, "not_after": b.not_after,
+            "binding_sha256": binding_sha256(&b) }),
     )?;
     Ok(b)
 }
@@ -545,6 +546,13 @@ pub(crate) fn csr_key(der: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
         .map_err(|e| Error::Csr(format!("unreadable: {e}")))?;
     rcgen::SubjectPublicKeyInfo::from_der(csr.certification_request_info.subject_pki.raw)
         .map_err(|_| Error::Csr("only ECDSA P-256/P-384 and Ed25519 keys are accepted".into()))
+}
+
+/// SHA-256 (hex) of what a binding signs: the name the issuance log finds it by
+/// (`key-binding` entries, `Log::certificate_inclusion`), so that a node can take a binding only
+/// with keymgr's inclusion proof, as it takes certificates.
+pub fn binding_sha256(b: &KeyBinding) -> String {
+    sha256_hex(&binding_message(b))
 }
 
 /// Verifies a key binding against the Signing CA certificate and the root it chains to.

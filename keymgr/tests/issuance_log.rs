@@ -50,6 +50,7 @@ async fn checkpoints_proofs_and_what_they_refuse() {
     for id in 2..5 {
         issue(&ca, id).await;
     }
+
     let new = note::open(&verifier, &log.checkpoint(ca.store).expect("cp"), ORIGIN).expect("opens");
     assert!(new.size > old.size);
     // The same key signs every checkpoint (named once in note.key).
@@ -124,4 +125,45 @@ async fn checkpoints_proofs_and_what_they_refuse() {
     let _ = std::fs::remove_file(ca.home.log_dir().join("frontier.json"));
     let refused = log.checkpoint(ca.store).expect_err("cut back");
     assert!(refused.to_string().contains("cut back"), "{refused}");
+}
+
+/// A key binding is logged under the hash of what it signs, as certificates are, and found by
+/// it; another binding for the same official is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_binding_is_found_by_its_hash() {
+    let ca = test_ca().await;
+    let log = Log::open(&ca.home).expect("log");
+    let binding = keymgr::issue::bind_encryption_key(
+        &ca.home,
+        ca.store,
+        "198001012005011001",
+        "Budi Santoso",
+        "dinkes",
+        &age::x25519::Identity::generate().to_public().to_string(),
+        30,
+    )
+    .expect("bound");
+    issue(&ca, 1).await;
+    let vkey = {
+        log.note_key(ca.store).expect("note key");
+        std::fs::read_to_string(ca.home.log_dir().join("note.vkey")).expect("vkey")
+    };
+    let verifier = note::parse_vkey(&vkey).expect("parses");
+    let cp = note::open(&verifier, &log.checkpoint(ca.store).expect("cp"), ORIGIN).expect("opens");
+    let bound = keymgr::issue::binding_sha256(&binding);
+    let inc = log.certificate_inclusion(&bound, cp.size).expect("found");
+    assert!(inc.entry.contains("key-binding") && inc.entry.contains(bound.as_str()));
+    assert!(merkle::verify_inclusion(
+        &merkle::leaf_hash(inc.entry.as_bytes()),
+        size(inc.index),
+        size(cp.size),
+        &hashes(&inc.proof),
+        &cp.root
+    ));
+    let mut other = binding;
+    other.recipient = age::x25519::Identity::generate().to_public().to_string();
+    assert!(matches!(
+        log.certificate_inclusion(&keymgr::issue::binding_sha256(&other), cp.size),
+        Err(keymgr::Error::NotInLog(_))
+    ));
 }

@@ -198,6 +198,20 @@ impl Ca {
         format!("http://127.0.0.1:{}", self.publication_port)
     }
 
+    /// keymgr's issuance log verifier key (`HOME/log/note.vkey`), as an operator reads it out
+    /// for `docsvc init --issuance-log-key`: asked of the publication service while it serves.
+    pub fn issuance_log_key(&self) -> String {
+        let out = Command::new("curl")
+            .args(["-sf", &format!("{}/log/note-key", self.publication_url())])
+            .output()
+            .expect("curl");
+        assert!(out.status.success(), "GET /log/note-key: {out:?}");
+        String::from_utf8(out.stdout)
+            .expect("UTF-8")
+            .trim()
+            .to_owned()
+    }
+
     /// `keymgr node invite`: a one-time enrolment token for a node serving `agencies`.
     pub fn invite(&self, node: &str, agencies: &[&str], accreditation: &str) -> String {
         let mut args = vec![

@@ -57,6 +57,11 @@ pub(super) struct InitArgs {
     /// fetched (and checked against --ca-root-sha256) at enrolment.
     #[arg(long, requires = "ca_url")]
     ca_publication_url: Option<String>,
+    /// keymgr's issuance log verifier key (the one line of HOME/log/note.vkey on keymgr's
+    /// machine, read out like the root's fingerprint): required with --ca-url. The node then
+    /// takes no certificate outside keymgr's log.
+    #[arg(long, requires = "ca_publication_url")]
+    issuance_log_key: Option<String>,
     /// A one-time enrolment token (`keymgr node invite`): the node's certificate is enrolled
     /// at once. Prefer the environment variable: a flag stays in `ps` and shell history.
     #[arg(
@@ -118,6 +123,7 @@ pub(super) async fn init(args: InitArgs) -> anyhow::Result<()> {
         threshold: args.threshold,
         shares_out: args.shares_out,
         ca,
+        issuance_log_key: args.issuance_log_key,
         pkcs11: args
             .pkcs11_config
             .as_deref()

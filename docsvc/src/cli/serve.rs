@@ -48,6 +48,14 @@ pub(super) async fn serve(
     docsvc::network::ca::spawn_directory_refresh(Arc::clone(&node));
     docsvc::network::witness::spawn(Arc::clone(&node));
     if node.config.witness.issuance_log.is_none() && node.config.ca.is_some() {
+        // A production node takes no certificate without keymgr's inclusion proof: the two
+        // lines missing from node.toml is refused, not a quieter node.
+        anyhow::ensure!(
+            !node.config.production,
+            "node.toml: a production node enrolled with the online CA ([ca]) follows keymgr's \
+             issuance log; set [witness] issuance_log (keymgr's publication URL) and \
+             issuance_log_key (keymgr's HOME/log/note.vkey)"
+        );
         tracing::warn!(
             "[witness] issuance_log is not set: certificates are taken without keymgr's \
              inclusion proof (set it to keymgr's publication URL and pin HOME/log/note.vkey)"

@@ -493,8 +493,8 @@ pub(crate) fn position(on_behalf: Option<&OnBehalf>, own: &str) -> String {
 /// naming the letter's agency, its originator as the delegate and the head the manifest
 /// names; reaching the letter's level; running on the day (WIB) its signature was
 /// time-stamped (`signed_at`); signed by that head with a certificate of this network not
-/// revoked before. `Ok(Err(why))` is a refusal.
-pub fn check_carried(
+/// revoked before and in keymgr's issuance log. `Ok(Err(why))` is a refusal.
+pub async fn check_carried(
     node: &Node,
     letter: &Manifest,
     signed_at: &str,
@@ -566,6 +566,9 @@ pub fn check_carried(
         || !certified(format!("OU={}", stmt.agency))
     {
         return Ok(Err("on_behalf: the grant is signed by someone else".into()));
+    }
+    if let Err(why) = crate::network::issuance::require(node, &verified.signer_der).await? {
+        return Ok(Err(format!("on_behalf: the head's {why}")));
     }
     // The head's certificate revoked before the letter was signed lends it no authority.
     match crate::node::revocation::signature_status(node, &verified, None) {

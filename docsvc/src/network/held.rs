@@ -76,7 +76,7 @@ async fn held_by(
             "this node never witnessed it, so has no witness key of it".into(),
         ));
     };
-    let (_, mut client) = super::connect(node, peer).await?;
+    let (_, mut client) = super::connect_witnessing(node, peer).await?;
     let (status, _, body) = client
         .call_limited(
             "GET",

@@ -218,8 +218,32 @@ pub fn keep(node: &Node, peer: &str, entry: NodeEntry, client: client::Client, o
 
 /// Connects to `peer` (by its id in the directory) over mutual TLS; the certificate it shows
 /// must be its own (see [`certifies`]): a TLS chain to the sandi root alone would let any
-/// certificate of the root's CAs for the pinned key through.
+/// certificate of the root's CAs for the pinned key through. It must also be in keymgr's
+/// issuance log ([`issuance::require`]): refused if not, [`Error::Busy`] while that cannot be
+/// established.
 pub async fn connect(node: &Node, peer: &str) -> Result<(NodeEntry, client::Client)> {
+    let (entry, client, der) = connect_shown(node, peer).await?;
+    if let Err(why) = issuance::require(node, &der).await? {
+        return Err(Error::invalid(
+            "peer certificate",
+            format!("node {peer}: {why}"),
+        ));
+    }
+    Ok((entry, client))
+}
+
+/// [`connect`] for witnessing only, which reads signed checkpoints: not held back by the
+/// issuance log, whose cosigned checkpoint witnessing is how nodes come to agree on.
+pub(crate) async fn connect_witnessing(
+    node: &Node,
+    peer: &str,
+) -> Result<(NodeEntry, client::Client)> {
+    let (entry, client, _) = connect_shown(node, peer).await?;
+    Ok((entry, client))
+}
+
+/// Connects as [`connect`] says, without the issuance log; also returns the certificate shown.
+async fn connect_shown(node: &Node, peer: &str) -> Result<(NodeEntry, client::Client, Vec<u8>)> {
     let directory =
         node.network.current(&node.store).await?.ok_or_else(|| {
             Error::invalid("network directory", "this node has no network directory")
@@ -245,15 +269,24 @@ pub async fn connect(node: &Node, peer: &str) -> Result<(NodeEntry, client::Clie
         .map_err(|e| Error::invalid("peer address", format!("resolving {rest}: {e}")))?
         .next()
         .ok_or_else(|| Error::invalid("peer address", format!("{rest} does not resolve")))?;
+    let shown = std::sync::Mutex::new(Vec::new());
     let check = |der: &[u8]| match certifies(node, &entry, der)? {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            *shown
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = der.to_vec();
+            Ok(())
+        }
         Err(why) => Err(Error::invalid(
             "peer certificate",
             format!("{rest} is not node {peer} of the network directory: {why}"),
         )),
     };
     let client = client::connect_pinned(addr, host, client_config(node)?, &check).await?;
-    Ok((entry, client))
+    let der = shown
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Ok((entry, client, der))
 }
 
 /// What a node says about one of its officials: the identity and clearance it reports, and
@@ -333,7 +366,7 @@ pub async fn remote_official(
                 format!("node {peer} is not in the network directory"),
             )
         })?;
-    checked_card(node, entry, card, peer, nip)
+    checked_card(node, entry, card, peer, nip).await
 }
 
 /// The peer could not be reached (as opposed to answering something unacceptable).
@@ -395,7 +428,7 @@ async fn fetch_card(
     }
 }
 
-fn checked_card(
+async fn checked_card(
     node: &Node,
     entry: NodeEntry,
     card: OfficialCard,
@@ -413,6 +446,13 @@ fn checked_card(
         return Err(Error::invalid(
             "official binding",
             format!("node {peer} answered for {nip} with a binding of another official"),
+        ));
+    }
+    // Signed with the Signing CA's key is not enough: keymgr must have logged it.
+    if let Err(why) = issuance::require_binding(node, &card.binding).await? {
+        return Err(Error::invalid(
+            "official binding",
+            format!("node {peer}, official {nip}: {why}"),
         ));
     }
     let recipient = card.binding.recipient.parse().map_err(|e| {

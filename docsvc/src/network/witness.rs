@@ -136,7 +136,7 @@ async fn witness(node: &Node, peer: &str) -> Result<Outcome> {
         let vkey = keymgr::note::vkey(&key.name, &key.public);
         (Source::Keymgr(url.to_owned()), key.name, vkey)
     } else {
-        let (_, client) = super::connect(node, peer).await?;
+        let (_, client) = super::connect_witnessing(node, peer).await?;
         let mut source = Source::Peer(client);
         let vkey = source.get("note-key", MAX_NOTE).await?;
         (source, checkpoint::origin(peer), vkey)
@@ -262,7 +262,12 @@ async fn contradiction(
     Ok(None)
 }
 
-fn consistent(old: u64, old_root: &[u8], new: &Opened, proof: &checkpoint::Consistency) -> bool {
+pub(super) fn consistent(
+    old: u64,
+    old_root: &[u8],
+    new: &Opened,
+    proof: &checkpoint::Consistency,
+) -> bool {
     let Ok(old_root) = <[u8; 32]>::try_from(old_root) else {
         return false;
     };
@@ -295,14 +300,18 @@ fn outcome(peer: &str, state: &'static str, size: Option<u64>, detail: String) -
 
 /// A split view: kept on the peer's row first (with the checkpoint that contradicted it, as
 /// evidence), then logged as an integrity incident and counted.
-async fn split(
+pub(super) async fn split(
     node: &Node,
     peer: &str,
     held: Option<Witnessed>,
     why: String,
     contradicting: &str,
 ) -> Result<Outcome> {
-    let reason = format!("split view of node {peer}'s access log: {why}");
+    let reason = if peer == ISSUANCE_LOG {
+        format!("split view of keymgr's issuance log: {why}")
+    } else {
+        format!("split view of node {peer}'s access log: {why}")
+    };
     tracing::error!("{reason}");
     if let Some(mut w) = held {
         w.incident = Some(format!(

@@ -54,6 +54,16 @@ impl IssuanceLog {
         }
     }
 
+    /// Trusts nothing any more (keymgr was seen to fork its log): every certificate is asked
+    /// about again, and refused until an operator has dealt with it.
+    pub fn distrust(&self) {
+        *self.trusted.write().unwrap_or_else(PoisonError::into_inner) = None;
+        self.logged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     pub fn is_logged(&self, sha256: &[u8; 32]) -> bool {
         self.logged
             .lock()

@@ -168,7 +168,8 @@ impl Log {
     }
 
     /// The entry that issued the certificate whose DER hashes to `certificate_sha256` (hex),
-    /// and its inclusion proof in the tree of `size` entries.
+    /// or the key binding whose signed message does (`issue::binding_sha256`), and its
+    /// inclusion proof in the tree of `size` entries.
     pub fn certificate_inclusion(&self, certificate_sha256: &str, size: u64) -> Result<Inclusion> {
         let wanted = certificate_sha256.to_ascii_lowercase();
         if wanted.len() != 64 || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -180,9 +181,12 @@ impl Log {
         let lines = read_lines(&self.entries_path())?;
         let found = lines.iter().take(leaves.len()).enumerate().find(|(_, l)| {
             serde_json::from_str::<super::LogEntry>(l).is_ok_and(|e| {
-                matches!(e.kind.as_str(), "issued" | "rotated")
-                    && e.data.get("certificate_sha256").and_then(|v| v.as_str())
-                        == Some(wanted.as_str())
+                let field = match e.kind.as_str() {
+                    "issued" | "rotated" => "certificate_sha256",
+                    "key-binding" => "binding_sha256",
+                    _ => return false,
+                };
+                e.data.get(field).and_then(|v| v.as_str()) == Some(wanted.as_str())
             })
         });
         let Some((index, entry)) = found else {

@@ -49,6 +49,10 @@ pub struct InitPlan {
     pub shares_out: PathBuf,
     /// The online CA the node enrols with.
     pub ca: Option<crate::node::ca::CaConfig>,
+    /// keymgr's issuance log's verifier key (`HOME/log/note.vkey`), read out like the root's
+    /// fingerprint: required with `ca`, whose publication serves the log. Written to
+    /// `[witness]`, so that the node takes no certificate outside keymgr's log.
+    pub issuance_log_key: Option<String>,
     /// A PKCS#11 token for the node's signing keys (`[keystore.pkcs11]` in node.toml): the
     /// audit key is made on it now, officials' and applications' signing keys later; the
     /// X25519 and wrapping keys stay in the sealed software keystore.
@@ -108,6 +112,7 @@ fn check_plan(dir: &Path, plan: &InitPlan) -> Result<(hsm_shim::Quorum, Vec<Path
     }
     if let Some(ca) = &plan.ca {
         ca.check()?;
+        issuance_log(plan)?;
     }
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
@@ -369,6 +374,10 @@ fn write_config(layout: &Layout, plan: &InitPlan) -> Result<Config> {
         config.pki.oid_arc.clone_from(arc);
     }
     config.ca.clone_from(&plan.ca);
+    if let Some((url, key)) = issuance_log(plan)? {
+        config.witness.issuance_log = Some(url);
+        config.witness.issuance_log_key = Some(key);
+    }
     // The online CA's publication service is also the network's TSA (`keymgr serve`'s
     // `POST /tsa`): without one every signature fails closed.
     config.pki.tsa_url = plan
@@ -379,4 +388,38 @@ fn write_config(layout: &Layout, plan: &InitPlan) -> Result<Config> {
     config.keystore.pkcs11.clone_from(&plan.pkcs11);
     config.save(layout)?;
     Ok(config)
+}
+
+/// The issuance log a node enrolled with a CA follows: its publication URL and pinned key.
+fn issuance_log(plan: &InitPlan) -> Result<Option<(String, String)>> {
+    let Some(ca) = &plan.ca else {
+        return Ok(None);
+    };
+    let needed = || {
+        Error::invalid(
+            "issuance log key",
+            "a node enrolled with the online CA follows keymgr's issuance log: give \
+             --ca-publication-url and --issuance-log-key (keymgr's HOME/log/note.vkey, read out \
+             at keymgr's machine)",
+        )
+    };
+    let (Some(url), Some(key)) = (&ca.publication_url, &plan.issuance_log_key) else {
+        return Err(needed());
+    };
+    let v = keymgr::note::parse_vkey(key.trim())
+        .map_err(|e| Error::invalid("issuance log key", format!("--issuance-log-key: {e}")))?;
+    if v.name != keymgr::tlog::ORIGIN {
+        return Err(Error::invalid(
+            "issuance log key",
+            format!(
+                "--issuance-log-key names {}, not keymgr's issuance log ({})",
+                v.name,
+                keymgr::tlog::ORIGIN
+            ),
+        ));
+    }
+    Ok(Some((
+        url.trim_end_matches('/').to_owned(),
+        key.trim().to_owned(),
+    )))
 }

@@ -244,7 +244,7 @@ async fn checked(
         return Ok(Err("signed by someone other than its originator".into()));
     }
     // Signed for a head: their mandate, carried in the manifest, is checked here too.
-    if let Err(why) = crate::letters::mandate::check_carried(node, m, &v.checked_at)? {
+    if let Err(why) = crate::letters::mandate::check_carried(node, m, &v.checked_at).await? {
         return Ok(Err(why));
     }
     // This node's handling table for the letter's level, whatever the sender's said.
