@@ -51,13 +51,23 @@ impl NoteKey {
 
     /// The checkpoint of `size` and `root` signed with this key.
     pub fn checkpoint(&self, keys: &dyn KeyStore, size: u64, root: &Hash) -> Result<String> {
+        self.statement(keys, &self.name, size, root)
+    }
+
+    /// A note in the checkpoint's shape under another first line (`origin`), signed with this
+    /// key: a statement no verifier of this key's checkpoints takes for one, since they check
+    /// the origin line.
+    pub fn statement(
+        &self,
+        keys: &dyn KeyStore,
+        origin: &str,
+        size: u64,
+        hash: &Hash,
+    ) -> Result<String> {
         let handle = keys.info(self.id)?.handle();
-        signed_note::<Error>(
-            &body(&self.name, size, root),
-            &self.name,
-            &self.public,
-            |m| Ok(keys.sign(&handle, m)?.bytes),
-        )
+        signed_note::<Error>(&body(origin, size, hash), &self.name, &self.public, |m| {
+            Ok(keys.sign(&handle, m)?.bytes)
+        })
     }
 
     /// This key's cosignature line, as witness `name`, over a checkpoint's `text` at `time`.

@@ -162,8 +162,18 @@ async fn a_key_binding_is_found_by_its_hash() {
     ));
     let mut other = binding;
     other.recipient = age::x25519::Identity::generate().to_public().to_string();
+    let other = keymgr::issue::binding_sha256(&other);
     assert!(matches!(
-        log.certificate_inclusion(&keymgr::issue::binding_sha256(&other), cp.size),
+        log.certificate_inclusion(&other, cp.size),
         Err(keymgr::Error::NotInLog(_))
     ));
+    // keymgr signs its word that a hash is absent, never for one that is there.
+    let absent = log.absence(ca.store, &other, cp.size).expect("absent");
+    let said = note::open(&verifier, &absent, keymgr::tlog::ABSENT_ORIGIN).expect("signed");
+    assert_eq!((said.size, hex::encode(said.root)), (cp.size, other));
+    assert!(
+        note::open(&verifier, &absent, ORIGIN).is_err(),
+        "not a checkpoint"
+    );
+    assert!(log.absence(ca.store, &bound, cp.size).is_err());
 }

@@ -50,7 +50,10 @@ pub(super) async fn run(command: NetworkCommand) -> anyhow::Result<()> {
     match command {
         NetworkCommand::Ping { data_dir, peer } => {
             let node = Node::open(Layout::new(&data_dir)).await?;
-            let (entry, mut client) = docsvc::network::connect(&node, &peer).await?;
+            // A diagnostic, run on a sealed node: the peer's certificate is checked against
+            // the directory's pin, not against keymgr's issuance log (that needs the unsealed
+            // node's cosigned checkpoint).
+            let (entry, mut client) = docsvc::network::connect_witnessing(&node, &peer).await?;
             let (status, _, body) = client
                 .call("GET", "/network/v1/hello", &[], bytes::Bytes::new())
                 .await?;

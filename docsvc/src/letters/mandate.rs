@@ -567,8 +567,9 @@ pub async fn check_carried(
     {
         return Ok(Err("on_behalf: the grant is signed by someone else".into()));
     }
+    // Not proven: retried (503), as for the signer's own certificate.
     if let Err(why) = crate::network::issuance::require(node, &verified.signer_der).await? {
-        return Ok(Err(format!("on_behalf: the head's {why}")));
+        return Err(Error::Busy(format!("on_behalf: the head's {why}")));
     }
     // The head's certificate revoked before the letter was signed lends it no authority.
     match crate::node::revocation::signature_status(node, &verified, None) {

@@ -4,16 +4,12 @@
 //! recomputed here: a log rewritten, forked or cut back since a peer witnessed it no longer
 //! gives the root that peer cosigned.
 
-use bytes::Bytes;
 use keymgr::merkle::Hash;
 
-use super::witness::{CosignedDoc, witness_key};
+use super::witness::witness_key;
 use crate::audit::checkpoint;
 use crate::node::Node;
 use crate::{Error, Result};
-
-/// The largest list of cosigned checkpoints read from a peer.
-const MAX_WITNESSED: usize = 256 * 1024;
 
 /// One peer's word on this node's log: the size and root it cosigned, or why there is none.
 #[derive(Debug)]
@@ -76,25 +72,9 @@ async fn held_by(
             "this node never witnessed it, so has no witness key of it".into(),
         ));
     };
-    let (_, mut client) = super::connect_witnessing(node, peer).await?;
-    let (status, _, body) = client
-        .call_limited(
-            "GET",
-            "/network/v1/witnessed",
-            &[],
-            Bytes::new(),
-            MAX_WITNESSED,
-        )
-        .await?;
-    if status != 200 {
-        return Ok(Answer::Silent(format!("it answered {status}")));
-    }
-    let docs: Vec<CosignedDoc> = serde_json::from_slice(&body)
-        .map_err(|e| Error::invalid("peer", format!("/network/v1/witnessed: {e}")))?;
-    let Some(doc) = docs.into_iter().find(|d| d.node == node.config.node_id) else {
-        return Ok(Answer::Silent(
-            "it holds no checkpoint of this node's log".into(),
-        ));
+    let doc = match super::witness::witnessed_of(node, peer, &node.config.node_id).await? {
+        Ok(doc) => doc,
+        Err(why) => return Ok(Answer::Silent(why)),
     };
     let opened = match checkpoint::open(own, &doc.cosigned, origin) {
         Ok(o) => o,

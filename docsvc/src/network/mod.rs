@@ -234,10 +234,7 @@ pub async fn connect(node: &Node, peer: &str) -> Result<(NodeEntry, client::Clie
 
 /// [`connect`] for witnessing only, which reads signed checkpoints: not held back by the
 /// issuance log, whose cosigned checkpoint witnessing is how nodes come to agree on.
-pub(crate) async fn connect_witnessing(
-    node: &Node,
-    peer: &str,
-) -> Result<(NodeEntry, client::Client)> {
+pub async fn connect_witnessing(node: &Node, peer: &str) -> Result<(NodeEntry, client::Client)> {
     let (entry, client, _) = connect_shown(node, peer).await?;
     Ok((entry, client))
 }

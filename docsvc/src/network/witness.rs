@@ -308,6 +308,9 @@ pub(super) async fn split(
     contradicting: &str,
 ) -> Result<Outcome> {
     let reason = if peer == ISSUANCE_LOG {
+        // keymgr forked its log: no checkpoint of it is trusted any more (fail closed).
+        node.issuance.distrust();
+        let _ = std::fs::remove_file(node.layout.dir().join(super::issuance::SAVED));
         format!("split view of keymgr's issuance log: {why}")
     } else {
         format!("split view of node {peer}'s access log: {why}")
@@ -356,6 +359,37 @@ pub(crate) async fn witness_key(node: &Node, peer: &str) -> Result<Option<(Verif
         },
         w.incident.is_some(),
     )))
+}
+
+/// The largest list of cosigned checkpoints read from a peer.
+const MAX_WITNESSED: usize = 256 * 1024;
+
+/// What `peer` last cosigned of `log` (a node's id, or [`ISSUANCE_LOG`]), from its
+/// `GET /network/v1/witnessed`; `Ok(Err(why))` when it shows none.
+pub(crate) async fn witnessed_of(
+    node: &Node,
+    peer: &str,
+    log: &str,
+) -> Result<std::result::Result<CosignedDoc, String>> {
+    let (_, mut client) = super::connect_witnessing(node, peer).await?;
+    let (status, _, body) = client
+        .call_limited(
+            "GET",
+            "/network/v1/witnessed",
+            &[],
+            Bytes::new(),
+            MAX_WITNESSED,
+        )
+        .await?;
+    if status != 200 {
+        return Ok(Err(format!("it answered {status}")));
+    }
+    let docs: Vec<CosignedDoc> = serde_json::from_slice(&body)
+        .map_err(|e| Error::invalid("peer", format!("/network/v1/witnessed: {e}")))?;
+    Ok(docs
+        .into_iter()
+        .find(|d| d.node == log)
+        .ok_or_else(|| format!("it holds no checkpoint of {log}")))
 }
 
 /// Every peer as last witnessed, MACs checked (a changed row is reported as such).

@@ -154,7 +154,7 @@ pub(crate) async fn get(url: &str, accept: &str, max: usize) -> Result<Vec<u8>> 
 }
 
 /// One GET over plain HTTP/1.1: the status, and the body (read up to `max` bytes) when it is
-/// 200 (empty otherwise).
+/// 200 or 404 (keymgr signs its 404s for the issuance log; empty otherwise).
 pub(crate) async fn get_status(url: &str, accept: &str, max: usize) -> Result<(u16, Vec<u8>)> {
     let (authority, path) = split_url(url)?;
     let failed = |e: &dyn std::fmt::Display| Error::invalid("CRL URL", format!("{url}: {e}"));
@@ -171,9 +171,10 @@ pub(crate) async fn get_status(url: &str, accept: &str, max: usize) -> Result<(u
         .body(Empty::<bytes::Bytes>::new())
         .map_err(|e| failed(&e))?;
     let response = sender.send_request(request).await.map_err(|e| failed(&e))?;
-    if response.status() != hyper::StatusCode::OK {
+    let status = response.status();
+    if status != hyper::StatusCode::OK && status != hyper::StatusCode::NOT_FOUND {
         conn.abort();
-        return Ok((response.status().as_u16(), Vec::new()));
+        return Ok((status.as_u16(), Vec::new()));
     }
     let body = Limited::new(response.into_body(), max)
         .collect()
@@ -181,7 +182,7 @@ pub(crate) async fn get_status(url: &str, accept: &str, max: usize) -> Result<(u
         .map_err(|e| failed(&e))?
         .to_bytes();
     conn.abort();
-    Ok((200, body.to_vec()))
+    Ok((status.as_u16(), body.to_vec()))
 }
 
 #[cfg(test)]

@@ -29,6 +29,8 @@ pub struct Trusted {
 #[derive(Debug, Default)]
 pub struct IssuanceLog {
     trusted: RwLock<Option<Arc<Trusted>>>,
+    /// When the saved checkpoint was last read (while none is trusted).
+    saved_read: Mutex<Option<Instant>>,
     logged: Mutex<HashSet<[u8; 32]>>,
     missing: Mutex<HashMap<[u8; 32], Instant>>,
 }
@@ -62,6 +64,19 @@ impl IssuanceLog {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+    }
+
+    /// Whether the saved checkpoint may be read now: at most once every [`REASK`].
+    pub fn may_read_saved(&self) -> bool {
+        let mut last = self
+            .saved_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if last.is_some_and(|at| at.elapsed() < REASK) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
     }
 
     pub fn is_logged(&self, sha256: &[u8; 32]) -> bool {

@@ -153,12 +153,18 @@ async fn certificate(
     let Some(turn) = turn(&p) else {
         return busy();
     };
-    let work = move |_: &Publisher, log: &Log| {
+    // Not in the log: 404 with keymgr's signed word for it, which no path can forge.
+    let work = move |p: &Publisher, log: &Log| {
         let _turn = turn;
-        log.certificate_inclusion(&sha256, q.size)
+        match log.certificate_inclusion(&sha256, q.size) {
+            Ok(proof) => Ok(Ok(proof)),
+            Err(Error::NotInLog(_)) => log.absence(p.store.as_ref(), &sha256, q.size).map(Err),
+            Err(e) => Err(e),
+        }
     };
     match on_log(&p, work).await {
-        Ok(proof) => axum::Json(proof).into_response(),
+        Ok(Ok(proof)) => axum::Json(proof).into_response(),
+        Ok(Err(absent)) => (StatusCode::NOT_FOUND, text(absent)).into_response(),
         Err(problem) => problem.into_response(),
     }
 }

@@ -26,6 +26,10 @@ pub const NOTE_KEY_LABEL: &str = "issuance-log-note";
 /// The issuance log's origin line (and its note key's name).
 pub const ORIGIN: &str = "sandi/keymgr/issuance-log";
 
+/// The first line of keymgr's signed statement that a hash is not in its first N entries
+/// (a 404 of `/log/certificates/{sha256}`): the checkpoint's shape, the hash where the root is.
+pub const ABSENT_ORIGIN: &str = "sandi/keymgr/issuance-log/absent";
+
 /// An RFC 9162 consistency proof, hashes in base64 as the checkpoint's root is.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -165,6 +169,23 @@ impl Log {
             second,
             proof: proof.iter().map(|h| B64.encode(h)).collect(),
         })
+    }
+
+    /// keymgr's signed word that the certificate (or binding) `sha256` is not among the first
+    /// `size` entries: the statement [`ABSENT_ORIGIN`] / `size` / the hash, signed with the note
+    /// key, so that a 404 on the unauthenticated publication cannot be forged. Only made after
+    /// [`Log::certificate_inclusion`] found none.
+    pub fn absence(&self, store: &dyn KeyStore, sha256: &str, size: u64) -> Result<String> {
+        match self.certificate_inclusion(sha256, size) {
+            Err(Error::NotInLog(_)) => {}
+            Ok(_) => return Err(Error::InvalidInput("it is in the log".into())),
+            Err(e) => return Err(e),
+        }
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(sha256, &mut hash)
+            .map_err(|_| Error::InvalidInput("a SHA-256 is 64 hex digits".into()))?;
+        self.note_key(store)?
+            .statement(store, ABSENT_ORIGIN, size, &hash)
     }
 
     /// The entry that issued the certificate whose DER hashes to `certificate_sha256` (hex),

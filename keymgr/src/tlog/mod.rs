@@ -20,7 +20,7 @@ use crate::transcript::{Transcript, now_text};
 use crate::{Error, Result};
 
 mod checkpoint;
-pub use checkpoint::{Consistency, Inclusion, NOTE_KEY_LABEL, ORIGIN};
+pub use checkpoint::{ABSENT_ORIGIN, Consistency, Inclusion, NOTE_KEY_LABEL, ORIGIN};
 
 const HEAD_CONTEXT: &[u8] = b"sandi log tree head v1\0";
 

@@ -9,11 +9,10 @@
 //! this node's size has seen keymgr fork its log: a split view, after which nothing is trusted
 //! (fail closed).
 
-use bytes::Bytes;
 use keymgr::note::{self, Opened, Verifier};
 use keymgr::tlog::ORIGIN;
 
-use super::{ASK_KEYMGR, MAX_PROOF, MAX_WITNESSED, PER_PEER};
+use super::{ASK_KEYMGR, MAX_PROOF, PER_PEER};
 use crate::audit::checkpoint::Consistency;
 use crate::network::witness::{self, CosignedDoc, ISSUANCE_LOG, witness_key};
 use crate::node::Node;
@@ -79,8 +78,6 @@ pub async fn gather(node: &Node) -> Result<Option<u64>> {
                     "node {} cosigned another checkpoint of {} entries signed by keymgr",
                     peer.id, own.size
                 );
-                node.issuance.distrust();
-                let _ = std::fs::remove_file(saved_path(node));
                 witness::split(node, ISSUANCE_LOG, Some(own_row), why, &theirs).await?;
                 return Ok(None);
             }
@@ -113,12 +110,16 @@ pub async fn gather(node: &Node) -> Result<Option<u64>> {
 }
 
 fn saved_path(node: &Node) -> std::path::PathBuf {
-    node.layout.dir().join("network/issuance-checkpoint")
+    node.layout.dir().join(super::SAVED)
 }
 
 /// The checkpoint saved by an earlier run, if the peers pinned here that vouch for it still
 /// reach the threshold and no split view of keymgr's log is held.
 pub(super) async fn saved(node: &Node, log_key: &Verifier) -> Result<Option<Trusted>> {
+    // Read at most every so often while nothing is trusted, not on every request.
+    if !node.issuance.may_read_saved() {
+        return Ok(None);
+    }
     let Ok(bytes) = std::fs::read(saved_path(node)) else {
         return Ok(None);
     };
@@ -142,9 +143,19 @@ async fn choose(node: &Node, log_key: &Verifier, kept: &Saved) -> Result<Option<
     let Ok(own) = note::open(log_key, &kept.own, ORIGIN) else {
         return Ok(None);
     };
+    // Only peers the current directory lists as active count: not one removed since.
+    let active: Vec<String> = match node.network.current(&node.store).await? {
+        Some(d) => d
+            .nodes
+            .iter()
+            .filter(|n| n.status == "active" && n.id != node.config.node_id)
+            .map(|n| n.id.clone())
+            .collect(),
+        None => Vec::new(),
+    };
     let mut counted: Vec<(String, Opened)> = Vec::new();
     for w in witnessed::all(&node.store).await? {
-        if w.node == ISSUANCE_LOG {
+        if !active.contains(&w.node) {
             continue;
         }
         let Some((key, false)) = witness_key(node, &w.node).await? else {
@@ -257,22 +268,7 @@ async fn seen_by(
     log_key: &Verifier,
     own: &Opened,
 ) -> Result<Option<Seen>> {
-    let (_, mut client) = crate::network::connect_witnessing(node, peer).await?;
-    let (status, _, body) = client
-        .call_limited(
-            "GET",
-            "/network/v1/witnessed",
-            &[],
-            Bytes::new(),
-            MAX_WITNESSED,
-        )
-        .await?;
-    if status != 200 {
-        return Ok(None);
-    }
-    let docs: Vec<CosignedDoc> = serde_json::from_slice(&body)
-        .map_err(|e| Error::invalid("peer", format!("/network/v1/witnessed: {e}")))?;
-    let Some(doc) = docs.into_iter().find(|d| d.node == ISSUANCE_LOG) else {
+    let Ok(doc) = witness::witnessed_of(node, peer, ISSUANCE_LOG).await? else {
         return Ok(None);
     };
     Ok(compare(own, key, log_key, &doc))

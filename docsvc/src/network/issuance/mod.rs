@@ -12,7 +12,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use keymgr::note::{self, Verifier};
-use keymgr::tlog::{Inclusion, ORIGIN};
+use keymgr::tlog::{ABSENT_ORIGIN, Inclusion, ORIGIN};
 
 use super::witness::ISSUANCE_LOG;
 use crate::node::Node;
@@ -22,8 +22,9 @@ use crate::{Error, Result};
 mod cosigned;
 pub use cosigned::gather;
 
-/// The largest list of cosigned checkpoints read from a peer.
-const MAX_WITNESSED: usize = 256 * 1024;
+/// Where the trusted checkpoint is kept, under the data directory.
+pub(crate) const SAVED: &str = "network/issuance-checkpoint";
+
 /// How long one peer may take to show its cosignature.
 const PER_PEER: std::time::Duration = std::time::Duration::from_secs(15);
 /// The largest inclusion proof read from keymgr (an entry and 64 hashes, with room).
@@ -47,7 +48,7 @@ pub async fn require(node: &Node, der: &[u8]) -> Result<std::result::Result<(), 
         .map_err(|_| Error::Invariant {
             what: "SHA-256 is 32 bytes",
         })?;
-    require_sha(node, sha, "certificate").await
+    require_sha(node, sha, Issued::Certificate).await
 }
 
 /// Whether an official's key binding (an age recipient keymgr signed for them) is in keymgr's
@@ -62,14 +63,31 @@ pub async fn require_binding(
             what: "a binding's SHA-256 is 64 hex digits",
         }
     })?;
-    require_sha(node, sha, "key binding").await
+    require_sha(node, sha, Issued::Binding).await
+}
+
+/// What a hash names: its entry in the log says which field names it.
+#[derive(Clone, Copy)]
+enum Issued {
+    Certificate,
+    Binding,
+}
+
+impl Issued {
+    fn what(self) -> &'static str {
+        match self {
+            Issued::Certificate => "certificate",
+            Issued::Binding => "key binding",
+        }
+    }
 }
 
 async fn require_sha(
     node: &Node,
     sha: [u8; 32],
-    what: &str,
+    issued: Issued,
 ) -> Result<std::result::Result<(), String>> {
+    let what = issued.what();
     let Some((url, log_key)) = node.config.witness.issuance_log()? else {
         return Ok(Ok(()));
     };
@@ -97,10 +115,10 @@ async fn require_sha(
             node.config.witness.issuance_witnesses
         )));
     };
-    let Some(proof) = ask(url, &sha, trusted.size).await? else {
+    let Some(proof) = ask(url, &log_key, &sha, trusted.size).await? else {
         // Not in the tree the peers cosigned: logged since (taken once they cosign a newer
         // checkpoint, so 503 meanwhile), or never (refused).
-        if logged_since(node, url, &log_key, &sha, trusted.size).await? {
+        if logged_since(node, (url, &log_key), &sha, issued, trusted.size).await? {
             return Err(Error::Busy(format!(
                 "{what} {short} was logged after the checkpoint the peers cosigned; it is \
                  taken once they cosign a newer one"
@@ -110,7 +128,7 @@ async fn require_sha(
         let why = format!("{what} {short} is not in keymgr's issuance log");
         return outside_the_log(node, &sha, why).await;
     };
-    if let Err(why) = proves(&proof, &sha, trusted.size, &trusted.root) {
+    if let Err(why) = proves(&proof, &sha, issued, trusted.size, &trusted.root) {
         node.issuance.not_found(sha);
         let why = format!("keymgr's proof for {what} {short} does not hold: {why}");
         return outside_the_log(node, &sha, why).await;
@@ -125,8 +143,14 @@ fn unknown(why: &str) -> Error {
 }
 
 /// keymgr's entry and inclusion proof for `sha` in its tree of `size` entries; `None` when
-/// keymgr has none there (404).
-async fn ask(url: &str, sha: &[u8; 32], size: u64) -> Result<Option<Inclusion>> {
+/// keymgr has none there: a 404 carrying keymgr's signed word for exactly this hash and size
+/// (a bare 404 may be the unauthenticated path's, so it proves nothing).
+async fn ask(
+    url: &str,
+    log_key: &Verifier,
+    sha: &[u8; 32],
+    size: u64,
+) -> Result<Option<Inclusion>> {
     let path = format!("{url}/log/certificates/{}?size={size}", hex::encode(sha));
     let asked = tokio::time::timeout(
         ASK_KEYMGR,
@@ -135,7 +159,15 @@ async fn ask(url: &str, sha: &[u8; 32], size: u64) -> Result<Option<Inclusion>> 
     .await;
     let body = match asked {
         Ok(Ok((200, body))) => body,
-        Ok(Ok((404, _))) => return Ok(None),
+        Ok(Ok((404, body))) => {
+            let said = String::from_utf8(body)
+                .ok()
+                .and_then(|text| note::open(log_key, &text, ABSENT_ORIGIN).ok());
+            return match said {
+                Some(s) if s.size == size && &s.root == sha => Ok(None),
+                _ => Err(unknown("a 404 without keymgr's signed word for it")),
+            };
+        }
         Ok(Ok((status, _))) => return Err(unknown(&format!("answered {status}"))),
         Ok(Err(e)) => return Err(unknown(&e.to_string())),
         Err(_) => return Err(unknown("no answer in time")),
@@ -149,9 +181,9 @@ async fn ask(url: &str, sha: &[u8; 32], size: u64) -> Result<Option<Inclusion>> 
 /// this node witnessed) holds `sha` after the first `size` entries, with a proof that holds.
 async fn logged_since(
     node: &Node,
-    url: &str,
-    log_key: &Verifier,
+    (url, log_key): (&str, &Verifier),
     sha: &[u8; 32],
+    issued: Issued,
     size: u64,
 ) -> Result<bool> {
     let got = tokio::time::timeout(
@@ -166,9 +198,15 @@ async fn logged_since(
         .ok()
         .and_then(|text| note::open(log_key, &text, ORIGIN).ok())
         .ok_or_else(|| unknown("its newest checkpoint does not verify"))?;
-    let witnessed = witnessed::get(&node.store, ISSUANCE_LOG)
-        .await?
-        .map_or(0, |w| u64::try_from(w.size).unwrap_or(0));
+    let witnessed = match witnessed::get(&node.store, ISSUANCE_LOG).await? {
+        Some(w) if witnessed::holds(&node.store, &w)? => u64::try_from(w.size).unwrap_or(0),
+        Some(_) => {
+            return Err(unknown(
+                "the witnessed checkpoint was changed in the database",
+            ));
+        }
+        None => 0,
+    };
     if latest.size < witnessed {
         // An older checkpoint replayed on the unauthenticated path proves nothing missing.
         return Err(unknown("it showed a checkpoint older than one witnessed"));
@@ -176,9 +214,9 @@ async fn logged_since(
     if latest.size <= size {
         return Ok(false);
     }
-    match ask(url, sha, latest.size).await? {
+    match ask(url, log_key, sha, latest.size).await? {
         None => Ok(false),
-        Some(proof) => proves(&proof, sha, latest.size, &latest.root)
+        Some(proof) => proves(&proof, sha, issued, latest.size, &latest.root)
             .map(|()| true)
             .map_err(|why| unknown(&why)),
     }
@@ -205,6 +243,7 @@ async fn outside_the_log(
 fn proves(
     proof: &Inclusion,
     sha: &[u8; 32],
+    issued: Issued,
     size: u64,
     root: &[u8; 32],
 ) -> std::result::Result<(), String> {
@@ -213,10 +252,10 @@ fn proves(
     }
     let entry: serde_json::Value =
         serde_json::from_str(&proof.entry).map_err(|_| "its entry is not JSON".to_owned())?;
-    let field = match entry.get("kind").and_then(|k| k.as_str()) {
-        Some("issued" | "rotated") => "/data/certificate_sha256",
-        Some("key-binding") => "/data/binding_sha256",
-        _ => return Err("its entry issues nothing".into()),
+    let field = match (issued, entry.get("kind").and_then(|k| k.as_str())) {
+        (Issued::Certificate, Some("issued" | "rotated")) => "/data/certificate_sha256",
+        (Issued::Binding, Some("key-binding")) => "/data/binding_sha256",
+        _ => return Err(format!("its entry issues no {}", issued.what())),
     };
     if entry.pointer(field).and_then(|v| v.as_str()) != Some(hex::encode(sha).as_str()) {
         return Err("its entry does not issue this certificate".into());
@@ -277,31 +316,42 @@ mod tests {
                 .collect(),
         };
         let size = leaves.len() as u64;
-        assert_eq!(proves(&proof(1), &sha, size, &root), Ok(()));
+        assert_eq!(
+            proves(&proof(1), &sha, Issued::Binding, size, &root),
+            Ok(())
+        );
         assert!(
-            proves(&proof(1), &[8u8; 32], size, &root).is_err(),
+            proves(&proof(1), &sha, Issued::Certificate, size, &root).is_err(),
+            "a binding's entry issues no certificate"
+        );
+        assert_eq!(
+            proves(&proof(0), &[0xab; 32], Issued::Certificate, size, &root),
+            Ok(())
+        );
+        assert!(
+            proves(&proof(1), &[8u8; 32], Issued::Binding, size, &root).is_err(),
             "another hash"
         );
         assert!(
-            proves(&proof(2), &sha, size, &root).is_err(),
+            proves(&proof(2), &sha, Issued::Binding, size, &root).is_err(),
             "a revocation issues nothing"
         );
         assert!(
-            proves(&proof(3), &sha, size, &root).is_err(),
+            proves(&proof(3), &sha, Issued::Binding, size, &root).is_err(),
             "a binding by another field"
         );
         assert!(
-            proves(&proof(1), &sha, size, &[0u8; 32]).is_err(),
+            proves(&proof(1), &sha, Issued::Binding, size, &[0u8; 32]).is_err(),
             "another root"
         );
         assert!(
-            proves(&proof(1), &sha, size + 1, &root).is_err(),
+            proves(&proof(1), &sha, Issued::Binding, size + 1, &root).is_err(),
             "another size"
         );
         let mut moved = proof(1);
         moved.entry.clone_from(&entries[0]);
         assert!(
-            proves(&moved, &[0xab; 32], size, &root).is_err(),
+            proves(&moved, &[0xab; 32], Issued::Certificate, size, &root).is_err(),
             "the path of another leaf"
         );
     }

@@ -233,8 +233,10 @@ async fn checked(
         Err(e) => return Err(e),
     }
     // The signer's certificate must be one keymgr logged (when an issuance log is followed).
+    // Not proven is 503, retried, never a final refusal: a certificate issued since the
+    // peers last cosigned keymgr's log is proven a round later, and the letter is not lost.
     if let Err(why) = crate::network::issuance::require(node, &v.signer_der).await? {
-        return Ok(Err(format!("the signer's {why}")));
+        return Err(Error::Busy(format!("the signer's {why}")));
     }
     let signer = m
         .reclassified
