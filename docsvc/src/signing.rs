@@ -380,15 +380,20 @@ pub async fn verify(
                     &v,
                     v.timestamp.is_none().then_some(now_text.as_str()),
                 )?;
-                let valid = status.is_valid();
+                // A signer keymgr's issuance log does not hold is no signer of this network
+                // (what cannot be established now is 503, never "valid").
+                let logged = crate::network::issuance::require(node, &v.signer_der).await?;
+                let problem = match logged {
+                    Err(why) => Some(format!("the signer's {why}")),
+                    Ok(()) if !status.is_valid() => Some(format!(
+                        "the signer's certificate was revoked before {}",
+                        v.checked_at
+                    )),
+                    Ok(()) => None,
+                };
                 VerifyResponse {
-                    valid,
-                    problem: (!valid).then(|| {
-                        format!(
-                            "the signer's certificate was revoked before {}",
-                            v.checked_at
-                        )
-                    }),
+                    valid: problem.is_none(),
+                    problem,
                     signer: Some(v),
                     revocation: Some(rev),
                 }

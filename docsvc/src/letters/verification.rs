@@ -84,6 +84,9 @@ pub struct Signer {
     pub covers_whole: bool,
     /// Why the signature does not count, when it does not.
     pub problem: Option<Problem>,
+    /// The signer's certificate (DER), to check against keymgr's issuance log.
+    #[serde(skip)]
+    pub certificate_der: Vec<u8>,
 }
 
 /// What the page shows.
@@ -126,6 +129,7 @@ fn judge(node: &Node, pdf: &[u8], found: &pades::Embedded) -> Signer {
         certificate: SignatureStatus::Valid,
         covers_whole: found.covers_whole,
         problem: Some(problem),
+        certificate_der: Vec::new(),
     };
     let v = match pades::verify(pdf, found, &node.trust, OffsetDateTime::now_utc()) {
         Ok(v) => v,
@@ -158,6 +162,7 @@ fn judge(node: &Node, pdf: &[u8], found: &pades::Embedded) -> Signer {
     };
     Signer {
         valid: problem.is_none(),
+        certificate_der: v.signer_der.clone(),
         name: subject_field(&v.signer_der, &OID_X509_COMMON_NAME).unwrap_or(v.subject),
         nip: v.nip,
         agency: subject_field(&v.signer_der, &OID_X509_ORGANIZATIONAL_UNIT),
@@ -231,15 +236,34 @@ fn judge_stamp(
 /// CPU work that must not take every worker of the node from a public page.
 static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
-/// [`report_of`], two at a time, off the async workers where the runtime allows it.
+/// [`report_of`], two at a time, off the async workers where the runtime allows it; then each
+/// valid signer's certificate against keymgr's issuance log.
 async fn judged(node: &Node, pdf: &[u8]) -> Report {
     let _turn = VERIFYING.acquire().await;
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+    let mut report = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
             tokio::task::block_in_place(|| report_of(node, pdf))
         }
         _ => report_of(node, pdf),
+    };
+    for signer in report.signers.iter_mut().filter(|s| s.valid) {
+        let problem = match crate::network::issuance::require(node, &signer.certificate_der).await {
+            Ok(Ok(())) => continue,
+            Ok(Err(why)) => Problem::plain(
+                "Sertifikat penanda tangan tidak tercatat dalam log penerbitan keymgr.",
+                &format!("The signer's {why}."),
+            ),
+            Err(e) => Problem::technical(
+                "Pencatatan sertifikat penanda tangan tidak dapat dipastikan",
+                "Whether keymgr logged the signer's certificate cannot be established",
+                &e,
+            ),
+        };
+        signer.valid = false;
+        signer.problem = Some(problem);
+        report.valid = false;
     }
+    report
 }
 
 /// The signatures of `pdf`, judged.

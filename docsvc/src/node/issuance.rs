@@ -32,6 +32,8 @@ pub struct IssuanceLog {
     /// When the saved checkpoint was last read (while none is trusted).
     saved_read: Mutex<Option<Instant>>,
     logged: Mutex<HashSet<[u8; 32]>>,
+    /// Certificates proven in keymgr's newer tree of this size, not yet in the trusted one.
+    pending: Mutex<HashMap<[u8; 32], u64>>,
     missing: Mutex<HashMap<[u8; 32], Instant>>,
 }
 
@@ -64,6 +66,23 @@ impl IssuanceLog {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+    }
+
+    /// The size of keymgr's tree `sha256` was proven in, if it is not yet in the trusted one.
+    pub fn pending(&self, sha256: &[u8; 32]) -> Option<u64> {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(sha256)
+            .copied()
+    }
+
+    pub fn logged_at(&self, sha256: [u8; 32], size: u64) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if pending.len() >= MAX_MISSING {
+            pending.clear();
+        }
+        pending.insert(sha256, size);
     }
 
     /// Whether the saved checkpoint may be read now: at most once every [`REASK`].

@@ -115,14 +115,26 @@ async fn require_sha(
             node.config.witness.issuance_witnesses
         )));
     };
+    let busy = || {
+        Error::Busy(format!(
+            "{what} {short} was logged after the checkpoint the peers cosigned; it is taken \
+             once they cosign a newer one"
+        ))
+    };
+    if node
+        .issuance
+        .pending(&sha)
+        .is_some_and(|at| at > trusted.size)
+    {
+        // Proven in a newer tree already: nothing to ask keymgr until the trust moves on.
+        return Err(busy());
+    }
     let Some(proof) = ask(url, &log_key, &sha, trusted.size).await? else {
         // Not in the tree the peers cosigned: logged since (taken once they cosign a newer
         // checkpoint, so 503 meanwhile), or never (refused).
-        if logged_since(node, (url, &log_key), &sha, issued, trusted.size).await? {
-            return Err(Error::Busy(format!(
-                "{what} {short} was logged after the checkpoint the peers cosigned; it is \
-                 taken once they cosign a newer one"
-            )));
+        if let Some(at) = logged_since(node, (url, &log_key), &sha, issued, trusted.size).await? {
+            node.issuance.logged_at(sha, at);
+            return Err(busy());
         }
         node.issuance.not_found(sha);
         let why = format!("{what} {short} is not in keymgr's issuance log");
@@ -177,15 +189,16 @@ async fn ask(
         .map_err(|_| unknown("its answer is not an inclusion proof"))
 }
 
-/// Whether keymgr's newest checkpoint (signed with the pinned key, not older than the one
-/// this node witnessed) holds `sha` after the first `size` entries, with a proof that holds.
+/// The size of keymgr's newest checkpoint (signed with the pinned key, not older than the one
+/// this node witnessed) if it holds `sha` after the first `size` entries, with a proof that
+/// holds.
 async fn logged_since(
     node: &Node,
     (url, log_key): (&str, &Verifier),
     sha: &[u8; 32],
     issued: Issued,
     size: u64,
-) -> Result<bool> {
+) -> Result<Option<u64>> {
     let got = tokio::time::timeout(
         ASK_KEYMGR,
         crate::node::distribution::get(&format!("{url}/log/checkpoint"), "*/*", MAX_NOTE),
@@ -212,12 +225,12 @@ async fn logged_since(
         return Err(unknown("it showed a checkpoint older than one witnessed"));
     }
     if latest.size <= size {
-        return Ok(false);
+        return Ok(None);
     }
     match ask(url, log_key, sha, latest.size).await? {
-        None => Ok(false),
+        None => Ok(None),
         Some(proof) => proves(&proof, sha, issued, latest.size, &latest.root)
-            .map(|()| true)
+            .map(|()| Some(latest.size))
             .map_err(|why| unknown(&why)),
     }
 }
