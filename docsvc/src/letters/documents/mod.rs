@@ -253,14 +253,14 @@ fn agency_of(cert_der: &[u8]) -> Option<String> {
 /// The last signature of `pdf` valid, by `signer`, followed by a valid document time-stamp that
 /// covers the whole file (or, where `stamped` allows, covering the whole file itself); the
 /// signatures and time-stamps before it each within the first `before` bytes, the last of
-/// them over exactly them (`None`: nothing before it).
+/// them over exactly them (`None`: nothing before it). Returns the signer's certificate (DER).
 pub(crate) fn check_pdf(
     node: &Node,
     pdf: &[u8],
     before: Option<usize>,
     signer: SignedBy<'_>,
     stamped: Stamped,
-) -> Result<()> {
+) -> Result<Vec<u8>> {
     let found = pades::embedded(pdf)?;
     let end = |e: &pades::Embedded| e.ranges[2] + e.ranges[3];
     let (stamp, signatures) = match found.split_last() {
@@ -321,13 +321,13 @@ pub(crate) fn check_pdf(
         None => {}
     }
     match (signer, v.nip.as_deref()) {
-        (SignedBy::Is(nip), Some(by)) if by == nip => Ok(()),
+        (SignedBy::Is(nip), Some(by)) if by == nip => Ok(v.signer_der),
         (SignedBy::Other { not, agency }, Some(by))
             if by != not && agency_of(&v.signer_der).as_deref() == Some(agency) =>
         {
             // Given on another node: its approver's certificate was not revoked by then.
             if crate::node::revocation::signature_status(node, &v, None)?.is_valid() {
-                Ok(())
+                Ok(v.signer_der)
             } else {
                 Err(Error::Signature(
                     "the approver's certificate was revoked before approving".into(),

@@ -129,8 +129,13 @@ pub async fn approved_pdf(node: &Node, checked: &Checked) -> Result<Option<Vec<u
         },
         SignedBy::Is,
     );
-    check_pdf(node, &pdf, Some(before), signer, stamped)
+    let approver = check_pdf(node, &pdf, Some(before), signer, stamped)
         .map_err(|e| incident(format!("the approval in its PDF does not check: {e}")))?;
+    // Given on another node: its approver's certificate must be one keymgr logged (503 while
+    // that cannot be established).
+    if received && let Err(why) = crate::network::issuance::require(node, &approver).await? {
+        return Err(incident(format!("the approver's {why}")));
+    }
     Ok(Some(pdf))
 }
 
