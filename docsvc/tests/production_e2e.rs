@@ -415,7 +415,8 @@ fn application_signs(node: &Node, admin: &Client, nip: &str, pin: &str, w: &Path
         if let Some(p) = pin {
             body["pin"] = json!(p);
         }
-        app_post(node, (&cert, &key), "/api/v1/sign", &body)
+        node.client("app")
+            .post_json_as(&cert, &key, "/api/v1/sign", &body)
     };
     // The application's certificate was logged after the checkpoint the peers cosigned last:
     // 503 until they cosign a newer one (a round or two).
@@ -437,7 +438,8 @@ fn application_signs(node: &Node, admin: &Client, nip: &str, pin: &str, w: &Path
         use base64::Engine as _;
         let body = json!({ "content": base64::engine::general_purpose::STANDARD.encode(content),
             "signature": r.json()["signature"] });
-        app_post(node, (&cert, &key), "/api/v1/verify", &body)
+        node.client("app")
+            .post_json_as(&cert, &key, "/api/v1/verify", &body)
     };
     assert_eq!(checked.status, 200, "{}", checked.text());
     assert_eq!(checked.json()["valid"], true, "{}", checked.text());
@@ -462,29 +464,6 @@ fn application_signs(node: &Node, admin: &Client, nip: &str, pin: &str, w: &Path
         .args(["-out", "/dev/null"])
         .output()
         .expect("openssl cms"));
-}
-
-/// A JSON POST by the application over mutual TLS with its certificate and key.
-fn app_post(
-    node: &Node,
-    (cert, key): (&Path, &Path),
-    path: &str,
-    body: &serde_json::Value,
-) -> Response {
-    node.client("app").call(
-        "POST",
-        path,
-        &[
-            "--cert",
-            cert.to_str().expect("path"),
-            "--key",
-            key.to_str().expect("path"),
-            "-H",
-            "content-type: application/json",
-            "--data-binary",
-            &body.to_string(),
-        ],
-    )
 }
 
 const RINA: &str = "198001012005012001"; // admin and pengelola sandi, node a
