@@ -9,12 +9,17 @@ proof) and 2.1.4.2 (verifying a consistency proof). It shares no code with sandi
     checkpoint_checker.py inclusion VKEY CHECKPOINT PROOF_JSON
     checkpoint_checker.py certificate VKEY CHECKPOINT PROOF_JSON CERT_DER
     checkpoint_checker.py cosigned VKEY CHECKPOINT WITNESS_NAME=NOTE_VKEY_FILE ...
+    checkpoint_checker.py absent VKEY STATEMENT SHA256_HEX SIZE
     checkpoint_checker.py selftest
 
 certificate: the proof's entry issues the certificate (its SHA-256) and is in the tree.
 cosigned: every witness named has a C2SP tlog-cosignature/v1 line
 (https://c2sp.org/tlog-cosignature) over the checkpoint, made with the Ed25519 key of the
 verifier key given.
+
+absent: keymgr's signed word (its 404) that the hash is not among the first SIZE entries: a
+note signed by the log's key whose text is the checkpoint's shape under the first line
+"<origin>/absent", SIZE, and the hash in base64 where the root is.
 
 selftest checks the checker itself: the Go note package's published example note, and proofs
 built from RFC 9162's recursive definitions (2.1.1, 2.1.3.1, 2.1.4.1) for every pair of sizes
@@ -313,6 +318,11 @@ def main(argv):
             if cosigned_by(text, sigs, name, raw[1:]) is None:
                 raise Bad("cosigned: no valid cosignature by %s" % name)
         return "ok cosigned by %d" % len(argv[4:])
+    if cmd == "absent":
+        o, n, said = checkpoint(vkey, read(argv[3]), vkey[0] + "/absent")
+        if said != bytes.fromhex(argv[4]) or n != int(argv[5]):
+            raise Bad("absent: the statement is for another hash or size")
+        return "ok %s absent from the first %d entries" % (argv[4], n)
     raise Bad("unknown command %r" % cmd)
 
 

@@ -1678,9 +1678,16 @@ fn checked_independently(hub: &Path, bappeda: &Path, url: &str) {
     assert!(!good);
     let (good, said) = run(&["cosigned", &vkey, &note, &witness("hub", "bappeda")]);
     assert!(!good, "{said}");
-    let (status, _) = http_get(&format!(
-        "{url}/log/certificates/{}?size={size}",
-        "0".repeat(64)
-    ));
+    // A hash the log never held: 404 with keymgr's signed word for it, which the checker
+    // verifies, and which is no checkpoint.
+    let never = "0".repeat(64);
+    let (status, absent) = http_get(&format!("{url}/log/certificates/{never}?size={size}"));
     assert_eq!(status, 404);
+    let absent = f("absent", absent.as_bytes());
+    let (good, said) = run(&["absent", &vkey, &absent, &never, &size.to_string()]);
+    assert!(good, "{said}");
+    let (good, _) = run(&["absent", &vkey, &absent, &"1".repeat(64), &size.to_string()]);
+    assert!(!good, "another hash");
+    let (good, _) = run(&["note", &vkey, &absent]);
+    assert!(!good, "a statement of absence is no checkpoint");
 }
