@@ -239,12 +239,15 @@ static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 /// [`report_of`], two at a time, off the async workers where the runtime allows it; then each
 /// valid signer's certificate against keymgr's issuance log.
 async fn judged(node: &Node, pdf: &[u8]) -> Report {
-    let _turn = VERIFYING.acquire().await;
-    let mut report = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
-            tokio::task::block_in_place(|| report_of(node, pdf))
+    let mut report = {
+        // The turn is for the CPU work only, not held while keymgr is asked below.
+        let _turn = VERIFYING.acquire().await;
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| report_of(node, pdf))
+            }
+            _ => report_of(node, pdf),
         }
-        _ => report_of(node, pdf),
     };
     for signer in report.signers.iter_mut().filter(|s| s.valid) {
         let problem = match crate::network::issuance::require(node, &signer.certificate_der).await {

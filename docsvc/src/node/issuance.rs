@@ -62,6 +62,10 @@ impl IssuanceLog {
     /// about again, and refused until an operator has dealt with it.
     pub fn distrust(&self) {
         *self.trusted.write().unwrap_or_else(PoisonError::into_inner) = None;
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         self.logged
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -158,7 +158,7 @@ async fn certificate(
         let _turn = turn;
         match log.certificate_inclusion(&sha256, q.size) {
             Ok(proof) => Ok(Ok(proof)),
-            Err(Error::NotInLog(_)) => log.absence(p.store.as_ref(), &sha256, q.size).map(Err),
+            Err(Error::NotInLog(_)) => log.sign_absence(p.store.as_ref(), &sha256, q.size).map(Err),
             Err(e) => Err(e),
         }
     };

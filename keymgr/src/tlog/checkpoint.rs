@@ -177,10 +177,20 @@ impl Log {
     /// [`Log::certificate_inclusion`] found none.
     pub fn absence(&self, store: &dyn KeyStore, sha256: &str, size: u64) -> Result<String> {
         match self.certificate_inclusion(sha256, size) {
-            Err(Error::NotInLog(_)) => {}
-            Ok(_) => return Err(Error::InvalidInput("it is in the log".into())),
-            Err(e) => return Err(e),
+            Err(Error::NotInLog(_)) => self.sign_absence(store, sha256, size),
+            Ok(_) => Err(Error::InvalidInput("it is in the log".into())),
+            Err(e) => Err(e),
         }
+    }
+
+    /// [`Log::absence`]'s statement, for a caller that has just found no entry for `sha256`
+    /// among the first `size` (the log is not read again).
+    pub(crate) fn sign_absence(
+        &self,
+        store: &dyn KeyStore,
+        sha256: &str,
+        size: u64,
+    ) -> Result<String> {
         let mut hash = [0u8; 32];
         hex::decode_to_slice(sha256, &mut hash)
             .map_err(|_| Error::InvalidInput("a SHA-256 is 64 hex digits".into()))?;

@@ -29,8 +29,6 @@ pub(crate) const SAVED: &str = "network/issuance-checkpoint";
 const PER_PEER: std::time::Duration = std::time::Duration::from_secs(15);
 /// The largest inclusion proof read from keymgr (an entry and 64 hashes, with room).
 const MAX_PROOF: usize = 64 * 1024;
-/// The largest checkpoint read from keymgr.
-const MAX_NOTE: usize = 4096;
 
 /// How long keymgr may take to answer for a certificate.
 const ASK_KEYMGR: std::time::Duration = std::time::Duration::from_secs(5);
@@ -48,7 +46,10 @@ pub async fn require(node: &Node, der: &[u8]) -> Result<std::result::Result<(), 
         .map_err(|_| Error::Invariant {
             what: "SHA-256 is 32 bytes",
         })?;
-    require_sha(node, sha, Issued::Certificate).await
+    let issued_at = x509_parser::parse_x509_certificate(der)
+        .ok()
+        .map(|(_, c)| c.validity().not_before.to_datetime());
+    require_sha(node, sha, Issued::Certificate, issued_at).await
 }
 
 /// Whether an official's key binding (an age recipient keymgr signed for them) is in keymgr's
@@ -63,7 +64,8 @@ pub async fn require_binding(
             what: "a binding's SHA-256 is 64 hex digits",
         }
     })?;
-    require_sha(node, sha, Issued::Binding).await
+    let issued_at = crate::parse_time(&binding.not_before);
+    require_sha(node, sha, Issued::Binding, issued_at).await
 }
 
 /// What a hash names: its entry in the log says which field names it.
@@ -86,6 +88,7 @@ async fn require_sha(
     node: &Node,
     sha: [u8; 32],
     issued: Issued,
+    issued_at: Option<time::OffsetDateTime>,
 ) -> Result<std::result::Result<(), String>> {
     let what = issued.what();
     let Some((url, log_key)) = node.config.witness.issuance_log()? else {
@@ -130,24 +133,32 @@ async fn require_sha(
         return Err(busy());
     }
     let Some(proof) = ask(url, &log_key, &sha, trusted.size).await? else {
-        // Not in the tree the peers cosigned: logged since (taken once they cosign a newer
-        // checkpoint, so 503 meanwhile), or never (refused).
-        if let Some(at) = logged_since(node, (url, &log_key), &sha, issued, trusted.size).await? {
-            node.issuance.logged_at(sha, at);
+        // keymgr signed it absent from the tree the peers cosigned: logged since (taken once
+        // they cosign a newer checkpoint, so 503 meanwhile), or never (refused).
+        let at = (issued, issued_at);
+        if let Some(size) = logged_since(node, (url, &log_key), &sha, at, trusted.size).await? {
+            node.issuance.logged_at(sha, size);
             return Err(busy());
         }
         node.issuance.not_found(sha);
         let why = format!("{what} {short} is not in keymgr's issuance log");
         return outside_the_log(node, &sha, why).await;
     };
-    if let Err(why) = proves(&proof, &sha, issued, trusted.size, &trusted.root) {
-        node.issuance.not_found(sha);
-        let why = format!("keymgr's proof for {what} {short} does not hold: {why}");
-        return outside_the_log(node, &sha, why).await;
-    }
+    // A proof that does not hold may be the unauthenticated path's doing: not proven (503),
+    // never a refusal; only keymgr's signed word refuses.
+    proves(&proof, &sha, issued, trusted.size, &trusted.root).map_err(|why| {
+        unknown(&format!(
+            "its proof for {what} {short} does not hold: {why}"
+        ))
+    })?;
     node.issuance.found(sha);
     Ok(Ok(()))
 }
+
+/// How long before this node witnessed keymgr's log a certificate must have been issued for
+/// its absence there to mean it was never logged (keymgr logs before it hands a certificate
+/// out, and dates certificates a minute back for clocks that disagree).
+const ISSUED_BEFORE_WITNESSED: time::Duration = time::Duration::minutes(5);
 
 /// What cannot be learnt from keymgr now: 503, retried, never taken as good.
 fn unknown(why: &str) -> Error {
@@ -189,49 +200,47 @@ async fn ask(
         .map_err(|_| unknown("its answer is not an inclusion proof"))
 }
 
-/// The size of keymgr's newest checkpoint (signed with the pinned key, not older than the one
-/// this node witnessed) if it holds `sha` after the first `size` entries, with a proof that
-/// holds.
+/// Whether `sha`, signed absent from the trusted tree of `size`, was logged since: `Some(n)`
+/// when proven in the tree of `n` this node last witnessed itself; `None` when keymgr signs it
+/// absent there too and it was issued well before this node witnessed that tree: never logged.
+/// A certificate issued since may have been logged after it: 503 until the next round. Only
+/// checkpoints this node witnessed are used: keymgr's newest one over the plain-HTTP path could
+/// be an older one replayed.
 async fn logged_since(
     node: &Node,
     (url, log_key): (&str, &Verifier),
     sha: &[u8; 32],
-    issued: Issued,
+    (issued, issued_at): (Issued, Option<time::OffsetDateTime>),
     size: u64,
 ) -> Result<Option<u64>> {
-    let got = tokio::time::timeout(
-        ASK_KEYMGR,
-        crate::node::distribution::get(&format!("{url}/log/checkpoint"), "*/*", MAX_NOTE),
-    )
-    .await;
-    let Ok(Ok(body)) = got else {
-        return Err(unknown("its newest checkpoint could not be had"));
-    };
-    let latest = String::from_utf8(body)
-        .ok()
-        .and_then(|text| note::open(log_key, &text, ORIGIN).ok())
-        .ok_or_else(|| unknown("its newest checkpoint does not verify"))?;
-    let witnessed = match witnessed::get(&node.store, ISSUANCE_LOG).await? {
-        Some(w) if witnessed::holds(&node.store, &w)? => u64::try_from(w.size).unwrap_or(0),
+    let w = match witnessed::get(&node.store, ISSUANCE_LOG).await? {
+        Some(w) if witnessed::holds(&node.store, &w)? => w,
         Some(_) => {
             return Err(unknown(
                 "the witnessed checkpoint was changed in the database",
             ));
         }
-        None => 0,
+        None => return Err(unknown("it was never witnessed here")),
     };
-    if latest.size < witnessed {
-        // An older checkpoint replayed on the unauthenticated path proves nothing missing.
-        return Err(unknown("it showed a checkpoint older than one witnessed"));
+    let own = note::open(log_key, &w.cosigned, ORIGIN)
+        .map_err(|_| unknown("the checkpoint witnessed here does not open"))?;
+    if own.size > size
+        && let Some(proof) = ask(url, log_key, sha, own.size).await?
+    {
+        return proves(&proof, sha, issued, own.size, &own.root)
+            .map(|()| Some(own.size))
+            .map_err(|why| unknown(&why));
     }
-    if latest.size <= size {
-        return Ok(None);
-    }
-    match ask(url, log_key, sha, latest.size).await? {
-        None => Ok(None),
-        Some(proof) => proves(&proof, sha, issued, latest.size, &latest.root)
-            .map(|()| Some(latest.size))
-            .map_err(|why| unknown(&why)),
+    let seen = crate::parse_time(&w.seen_at)
+        .ok_or_else(|| unknown("the time it was witnessed here does not parse"))?;
+    match issued_at {
+        Some(at) if at + ISSUED_BEFORE_WITNESSED < seen => Ok(None),
+        _ => Err(Error::Busy(format!(
+            "{} {} was issued after keymgr's log was last witnessed here; it is asked about \
+             again after the next witnessing round",
+            issued.what(),
+            &hex::encode(sha)[..16]
+        ))),
     }
 }
 
