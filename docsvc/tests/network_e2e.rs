@@ -1182,8 +1182,9 @@ async fn a_forked_log_is_caught_by_both_peers() {
     wait_witnessed(peers, "both peers witness kecamatan", |s| s >= 0).await;
     // The insider's copy, taken while kecamatan is stopped.
     drop(node_c);
-    let copied = count(&database_of(&c), "SELECT COUNT(*) FROM audit_log").await;
     let copy = root.path().join("kecamatan-copy");
+    // Copied before the count below opens the database: its closing removes SQLite's -shm
+    // file in the background, which cp may be reading.
     assert!(
         Command::new("cp")
             .arg("-a")
@@ -1193,6 +1194,7 @@ async fn a_forked_log_is_caught_by_both_peers() {
             .expect("cp")
             .success()
     );
+    let copied = count(&database_of(&c), "SELECT COUNT(*) FROM audit_log").await;
     let node_c = serve(&c, &c_base);
     // kecamatan's log grows (refused logins are logged), and both peers witness it grown.
     let anon =
@@ -1239,11 +1241,17 @@ async fn a_forked_log_is_caught_by_both_peers() {
             .output()
             .expect("audit verify --peers")
     };
-    let hub_said = ok(&verify_peers(&a));
-    assert!(
-        hub_said.contains("verified against 2 peer(s)"),
-        "{hub_said}"
-    );
+    // The restored node witnesses the hub again in its own rounds: until it has, it holds no
+    // checkpoint of the hub and is silent about it.
+    let since = Instant::now();
+    loop {
+        let hub_said = ok(&verify_peers(&a));
+        if hub_said.contains("verified against 2 peer(s)") {
+            break;
+        }
+        assert!(since.elapsed() < Duration::from_secs(30), "{hub_said}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     let forked = verify_peers(&c);
     let said = String::from_utf8_lossy(&forked.stdout).into_owned();
     assert!(!forked.status.success(), "{said}");
