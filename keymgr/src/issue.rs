@@ -552,7 +552,14 @@ pub(crate) fn csr_key(der: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
 /// (`key-binding` entries, `Log::certificate_inclusion`), so that a node can take a binding only
 /// with keymgr's inclusion proof, as it takes certificates.
 pub fn binding_sha256(b: &KeyBinding) -> String {
-    sha256_hex(&binding_message(b))
+    hex::encode(binding_digest(b))
+}
+
+/// [`binding_sha256`] as the raw digest, for callers that look it up by bytes.
+pub fn binding_digest(b: &KeyBinding) -> [u8; 32] {
+    let mut d = [0u8; 32];
+    d.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &binding_message(b)).as_ref());
+    d
 }
 
 /// Verifies a key binding against the Signing CA certificate and the root it chains to.

@@ -191,6 +191,12 @@ impl Default for Witness {
 }
 
 impl Witness {
+    /// Whether this node follows keymgr's issuance log (either line set: `issuance_log` then
+    /// says whether the two are whole), cheap enough for every call.
+    pub fn follows_issuance_log(&self) -> bool {
+        self.issuance_log.is_some() || self.issuance_log_key.is_some()
+    }
+
     pub fn is_default(&self) -> bool {
         *self == Witness::default()
     }

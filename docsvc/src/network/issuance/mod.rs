@@ -40,16 +40,22 @@ const ASK_KEYMGR: std::time::Duration = std::time::Duration::from_secs(5);
 /// cosigned checkpoint yet, keymgr unreachable or slow) is [`Error::Busy`], answered 503 so a
 /// sending node retries, never taken as good. Always `Ok` when no issuance log is set.
 pub async fn require(node: &Node, der: &[u8]) -> Result<std::result::Result<(), String>> {
+    // On every mutual-TLS call: nothing to hash or parse on a node that follows no log.
+    if !node.config.witness.follows_issuance_log() {
+        return Ok(Ok(()));
+    }
     let sha: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, der)
         .as_ref()
         .try_into()
         .map_err(|_| Error::Invariant {
             what: "SHA-256 is 32 bytes",
         })?;
-    let issued_at = x509_parser::parse_x509_certificate(der)
-        .ok()
-        .map(|(_, c)| c.validity().not_before.to_datetime());
-    require_sha(node, sha, Issued::Certificate, issued_at).await
+    let issued_at = || {
+        x509_parser::parse_x509_certificate(der)
+            .ok()
+            .map(|(_, c)| c.validity().not_before.to_datetime())
+    };
+    require_sha(node, sha, Issued::Certificate, &issued_at).await
 }
 
 /// Whether an official's key binding (an age recipient keymgr signed for them) is in keymgr's
@@ -58,14 +64,12 @@ pub async fn require_binding(
     node: &Node,
     binding: &keymgr::issue::KeyBinding,
 ) -> Result<std::result::Result<(), String>> {
-    let mut sha = [0u8; 32];
-    hex::decode_to_slice(keymgr::issue::binding_sha256(binding), &mut sha).map_err(|_| {
-        Error::Invariant {
-            what: "a binding's SHA-256 is 64 hex digits",
-        }
-    })?;
-    let issued_at = crate::parse_time(&binding.not_before);
-    require_sha(node, sha, Issued::Binding, issued_at).await
+    if !node.config.witness.follows_issuance_log() {
+        return Ok(Ok(()));
+    }
+    let sha = keymgr::issue::binding_digest(binding);
+    let issued_at = || crate::parse_time(&binding.not_before);
+    require_sha(node, sha, Issued::Binding, &issued_at).await
 }
 
 /// What a hash names: its entry in the log says which field names it.
@@ -88,15 +92,16 @@ async fn require_sha(
     node: &Node,
     sha: [u8; 32],
     issued: Issued,
-    issued_at: Option<time::OffsetDateTime>,
+    // When it was issued: read only when keymgr says it is absent (`logged_since`).
+    issued_at: &(dyn Fn() -> Option<time::OffsetDateTime> + Sync),
 ) -> Result<std::result::Result<(), String>> {
+    if node.issuance.is_logged(&sha) {
+        return Ok(Ok(()));
+    }
     let what = issued.what();
     let Some((url, log_key)) = node.config.witness.issuance_log()? else {
         return Ok(Ok(()));
     };
-    if node.issuance.is_logged(&sha) {
-        return Ok(Ok(()));
-    }
     let short = &hex::encode(sha)[..16];
     let not_logged = || {
         Ok(Err(format!(
@@ -135,7 +140,7 @@ async fn require_sha(
     let Some(proof) = ask(url, &log_key, &sha, trusted.size).await? else {
         // keymgr signed it absent from the tree the peers cosigned: logged since (taken once
         // they cosign a newer checkpoint, so 503 meanwhile), or never (refused).
-        let at = (issued, issued_at);
+        let at = (issued, issued_at());
         if let Some(size) = logged_since(node, (url, &log_key), &sha, at, trusted.size).await? {
             node.issuance.logged_at(sha, size);
             return Err(busy());
