@@ -287,10 +287,13 @@ fn append_to_log(home: &Home, store: &dyn KeyStore, batch: &[Waiting]) -> Result
     Ok(())
 }
 
-/// Certificate signatures made at once in this process: one a core. Signing is all CPU; more
-/// signers at once only share the cores, and crowd out the commit that hands their
-/// certificates out (its database and log work waited behind every signer, so a turn took
-/// several times its own work).
+/// Certificate signatures made at once in place (a CLI command, a ceremony, a key generated
+/// for its subject): one a core. Signing is all CPU; more signers at once only share the
+/// cores, and crowd out the commit that hands their certificates out (its database and log
+/// work waited behind every signer, so a turn took several times its own work). A service's
+/// requests sign on [`crate::sign_pool`]'s threads instead, one a core too; the two meet only
+/// when a service generates a key for a subject (its OCSP responder, its time-stamping and
+/// API certificates), which is rare.
 static SIGNERS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
     tokio::sync::Semaphore::new(
         std::thread::available_parallelism().map_or(1, std::num::NonZero::get),

@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hsm_shim::{KeyKind, KeyStore, SignatureAlgorithm, verify_signature};
-use rcgen::{CertificateParams, CertificateSigningRequestParams};
+use rcgen::CertificateParams;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -16,7 +16,8 @@ use crate::ca::{
 };
 use crate::group_commit::{NextVersion, Signed, blocking, signing, signing_turn};
 use crate::inventory::{self, CertRecord, CertState, Inventory};
-use crate::signer::HsmSigner;
+use crate::sign_pool;
+use crate::signer::{HsmSigner, Keys};
 use crate::tlog::Log;
 use crate::transcript::sha256_hex;
 use crate::{Error, Result};
@@ -146,31 +147,58 @@ async fn refuse_revoked_ca(inv: &Inventory, ca: Ca, serial: &str) -> Result<()> 
     }
 }
 
-/// The CA's side of a certificate: the request's parameters and the issuing CA's signer, from
-/// the state and CA certificate in memory (read again when a ceremony changed them), the CA
-/// checked valid now.
-struct CaSide<'s> {
+/// The CA's side of a certificate: the request's parameters and the issuing CA's certificate
+/// and key, from the state and CA certificate in memory (read again when a ceremony changed
+/// them), the CA checked valid now.
+struct CaSide {
     params: CertificateParams,
-    issuer: rcgen::Issuer<'static, HsmSigner<'s>>,
+    issuing_der: Vec<u8>,
+    key: hsm_shim::KeyHandle,
     issuer_ca: Ca,
     issuer_serial: String,
 }
 
-fn ca_side<'s>(home: &Home, store: &'s dyn KeyStore, request: &Request) -> Result<CaSide<'s>> {
+fn ca_side(home: &Home, store: &dyn KeyStore, request: &Request) -> Result<CaSide> {
     let snapshot = home.snapshot()?;
     let state = &snapshot.state;
     let issuer_ca = request.issuer();
     let params = request.params(state)?;
     let issuing = snapshot.issuing(home, issuer_ca)?;
     issuing.check_validity(issuer_ca)?;
-    let handle = store.info(state.intermediate_key(issuer_ca)?)?.handle();
-    let signer = HsmSigner::new(store, handle)?;
     Ok(CaSide {
         params,
-        issuer: rcgen::Issuer::from_ca_cert_der(&issuing.der.as_slice().into(), signer)?,
+        issuing_der: issuing.der.clone(),
+        key: store.info(state.intermediate_key(issuer_ca)?)?.handle(),
         issuer_ca,
         issuer_serial: issuing.serial.clone(),
     })
+}
+
+/// The issuing CA as rcgen signs with it, through `keys`.
+fn issuer<'s>(
+    issuing_der: &[u8],
+    keys: Keys<'s>,
+    key: hsm_shim::KeyHandle,
+) -> Result<rcgen::Issuer<'static, HsmSigner<'s>>> {
+    let signer = HsmSigner::of(keys, key)?;
+    Ok(rcgen::Issuer::from_ca_cert_der(
+        &issuing_der.into(),
+        signer,
+    )?)
+}
+
+/// A certificate for the key of a CA-checked request (`csr`, DER): its proof of possession
+/// verified, then signed by the issuing CA.
+fn sign_csr(
+    mut params: CertificateParams,
+    issuing_der: &[u8],
+    keys: Keys<'_>,
+    key: hsm_shim::KeyHandle,
+    csr: &[u8],
+) -> Result<rcgen::Certificate> {
+    let subject = parse_csr(csr)?;
+    ca::identify_key(&mut params, &subject);
+    Ok(params.signed_by(&subject, &issuer(issuing_der, keys, key)?)?)
 }
 
 /// Signs a certificate for the key a request holds as [`issue`] does, and records nothing:
@@ -184,24 +212,30 @@ pub fn sign_unrecorded(
     csr: &[u8],
 ) -> Result<usize> {
     let CaSide {
-        mut params, issuer, ..
+        mut params,
+        issuing_der,
+        key,
+        ..
     } = ca_side(home, store, request)?;
-    let key = csr_key(csr)?;
-    ca::identify_key(&mut params, &key);
-    Ok(params.signed_by(&key, &issuer)?.der().len())
+    let subject = csr_key(csr)?;
+    ca::identify_key(&mut params, &subject);
+    let issuer = issuer(&issuing_der, Keys::Borrowed(store), key)?;
+    Ok(params.signed_by(&subject, &issuer)?.der().len())
 }
 
 async fn issue_version(
     home: &Home,
-    store: &dyn KeyStore,
+    keys: Keys<'_>,
     inv: &Inventory,
     request: Request,
     source: KeySource,
     version: NextVersion,
 ) -> Result<Issued> {
+    let store = keys.store();
     let CaSide {
         mut params,
-        issuer,
+        issuing_der,
+        key: ca_key,
         issuer_ca,
         issuer_serial,
     } = ca_side(home, store, &request)?;
@@ -218,6 +252,7 @@ async fn issue_version(
             let _turn = signing_turn().await;
             // Checked here too (the commit checks again): no key is made for nothing.
             refuse_revoked_ca(inv, issuer_ca, &issuer_serial).await?;
+            let issuer = issuer(&issuing_der, Keys::Borrowed(store), ca_key)?;
             let key = store.generate(kind, &subject_id)?;
             inv.record_key("online", &store.info(key.id())?).await?;
             let subject = HsmSigner::new(store, key)?;
@@ -227,14 +262,22 @@ async fn issue_version(
                 Some(key.id()),
             )
         }
-        KeySource::Csr(der) => {
-            signing(|| {
-                let key = parse_csr(&der)?;
-                ca::identify_key(&mut params, &key);
-                Ok::<_, Error>((params.signed_by(&key, &issuer)?, None))
-            })
-            .await?
-        }
+        // A shared keystore signs on the signing threads, which own what they sign with.
+        KeySource::Csr(der) => match &keys {
+            Keys::Shared(shared) => {
+                let keys = Keys::Shared(std::sync::Arc::clone(shared));
+                let cert =
+                    sign_pool::sign(move || sign_csr(params, &issuing_der, keys, ca_key, &der))
+                        .await??;
+                (cert, None)
+            }
+            Keys::Borrowed(_) => {
+                let keys = keys.clone();
+                let cert =
+                    signing(move || sign_csr(params, &issuing_der, keys, ca_key, &der)).await?;
+                (cert, None)
+            }
+        },
     };
     let der = cert.der().to_vec();
     let (_, parsed) = x509_parser::parse_x509_certificate(&der)
@@ -286,12 +329,35 @@ pub async fn issue(
     request: Request,
     source: KeySource,
 ) -> Result<Issued> {
+    issue_first(home, Keys::Borrowed(store), inv, request, source).await
+}
+
+/// [`issue`] by a long-running service: with a request's key, the certificate is signed on
+/// the signing threads ([`crate::sign_pool`]), which hold `store` meanwhile.
+pub async fn issue_shared(
+    home: &Home,
+    store: &std::sync::Arc<dyn KeyStore>,
+    inv: &Inventory,
+    request: Request,
+    source: KeySource,
+) -> Result<Issued> {
+    let keys = Keys::Shared(std::sync::Arc::clone(store));
+    issue_first(home, keys, inv, request, source).await
+}
+
+async fn issue_first(
+    home: &Home,
+    keys: Keys<'_>,
+    inv: &Inventory,
+    request: Request,
+    source: KeySource,
+) -> Result<Issued> {
     // Refused before a key is made for nothing; for a request's key, refused by the commit
     // (where the check cannot race another issuance).
     if matches!(source, KeySource::Generate(_)) {
         refuse_active(inv, &request.subject_id()).await?;
     }
-    issue_version(home, store, inv, request, source, NextVersion::First).await
+    issue_version(home, keys, inv, request, source, NextVersion::First).await
 }
 
 /// A subject that already has an active certificate gets no first one.
@@ -318,7 +384,27 @@ pub async fn issue_or_replace(
     request: Request,
     source: KeySource,
 ) -> Result<Issued> {
-    issue_version(home, store, inv, request, source, NextVersion::Next).await
+    issue_version(
+        home,
+        Keys::Borrowed(store),
+        inv,
+        request,
+        source,
+        NextVersion::Next,
+    )
+    .await
+}
+
+/// [`issue_or_replace`] by a long-running service, as [`issue_shared`] is [`issue`].
+pub async fn issue_or_replace_shared(
+    home: &Home,
+    store: &std::sync::Arc<dyn KeyStore>,
+    inv: &Inventory,
+    request: Request,
+    source: KeySource,
+) -> Result<Issued> {
+    let keys = Keys::Shared(std::sync::Arc::clone(store));
+    issue_version(home, keys, inv, request, source, NextVersion::Next).await
 }
 
 /// Issues the next version of a certificate: same subject and profile, a new key. The old
@@ -369,7 +455,7 @@ async fn rotate_with(
     let request = adjust(request);
     let issued = issue_version(
         home,
-        store,
+        Keys::Borrowed(store),
         inv,
         request,
         source,
@@ -515,18 +601,16 @@ pub fn bind_encryption_key(
 /// Parses a certificate signing request from outside (DER): its self-signature must verify
 /// (proof of possession) and its key must be one the network accepts. Returns that key.
 pub fn parse_csr(der: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
-    CertificateSigningRequestParams::from_der(&der.into()).map_err(|e| {
-        Error::Csr(match e {
-            rcgen::Error::InvalidCertificationRequestSignature => {
-                "its signature does not match its public key (no proof of possession)".into()
-            }
-            other => other.to_string(),
-        })
+    // Parsed once and verified as rcgen's `CertificateSigningRequestParams::from_der` does,
+    // without building the request's own parameters: the profile decides every field.
+    let csr = csr_info(der)?;
+    csr.verify_signature().map_err(|_| {
+        Error::Csr("its signature does not match its public key (no proof of possession)".into())
     })?;
     // The key's own algorithm, from its SubjectPublicKeyInfo: rcgen takes the request's
     // signature algorithm for the key's, so a P-384 key signed with SHA-256 (openssl's default)
     // would be certified as a P-256 key.
-    let key = csr_key(der)?;
+    let key = spki_key(&csr)?;
     let alg = rcgen::PublicKeyData::algorithm(&key);
     if !(*alg == rcgen::PKCS_ECDSA_P256_SHA256
         || *alg == rcgen::PKCS_ECDSA_P384_SHA384
@@ -541,9 +625,21 @@ pub fn parse_csr(der: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
 
 /// The public key a request certifies, with the algorithm its SubjectPublicKeyInfo names.
 pub(crate) fn csr_key(der: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
+    spki_key(&csr_info(der)?)
+}
+
+fn csr_info(
+    der: &[u8],
+) -> Result<x509_parser::certification_request::X509CertificationRequest<'_>> {
     use x509_parser::prelude::FromDer as _;
     let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(der)
         .map_err(|e| Error::Csr(format!("unreadable: {e}")))?;
+    Ok(csr)
+}
+
+fn spki_key(
+    csr: &x509_parser::certification_request::X509CertificationRequest<'_>,
+) -> Result<rcgen::SubjectPublicKeyInfo> {
     rcgen::SubjectPublicKeyInfo::from_der(csr.certification_request_info.subject_pki.raw)
         .map_err(|_| Error::Csr("only ECDSA P-256/P-384 and Ed25519 keys are accepted".into()))
 }

@@ -24,6 +24,7 @@ pub mod publish;
 mod records;
 pub mod revoke;
 pub mod shares;
+mod sign_pool;
 mod signer;
 mod store;
 pub mod tlog;
@@ -31,4 +32,4 @@ pub mod transcript;
 pub mod tsa;
 
 pub use error::{Error, Result};
-pub use signer::HsmSigner;
+pub use signer::{HsmSigner, Keys};

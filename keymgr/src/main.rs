@@ -7,6 +7,16 @@ use clap::Parser;
 mod cli;
 
 fn main() -> ExitCode {
+    // What the library reports on its own (a failed group commit, a refusal it could not
+    // log, an internal error behind a 500) goes to stderr, the journal under systemd;
+    // `KEYMGR_LOG` (as `RUST_LOG`) chooses more.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYMGR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("keymgr=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
     let cli = cli::Cli::parse();
     // One thread for the commands a person runs; every core for the service.
     let runtime = if cli.serves() {

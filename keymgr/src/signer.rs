@@ -1,12 +1,14 @@
 //! rcgen signs through hsm-shim: a key handle presented as rcgen's `SigningKey`.
 
+use std::sync::Arc;
+
 use hsm_shim::{KeyHandle, KeyKind, KeyStore, raw_from_spki};
 
 use crate::{Error, Result};
 
 /// A key in a key store, usable by rcgen to sign certificates and CRLs.
 pub struct HsmSigner<'a> {
-    store: &'a dyn KeyStore,
+    store: Keys<'a>,
     handle: KeyHandle,
     raw_public: Vec<u8>,
     spki: Vec<u8>,
@@ -32,10 +34,43 @@ pub(crate) fn rcgen_algorithm(kind: KeyKind) -> Result<&'static rcgen::Signature
     }
 }
 
+/// Where issuance signs: in place with a borrowed keystore (a CLI command, a ceremony), or on
+/// the signing threads with a shared one (a long-running service, see [`crate::sign_pool`]).
+#[derive(Clone)]
+pub enum Keys<'a> {
+    Borrowed(&'a dyn KeyStore),
+    Shared(Arc<dyn KeyStore>),
+}
+
+impl Keys<'_> {
+    pub fn store(&self) -> &dyn KeyStore {
+        match self {
+            Keys::Borrowed(s) => *s,
+            Keys::Shared(s) => s.as_ref(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Keys<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let how = match self {
+            Keys::Borrowed(_) => "Borrowed",
+            Keys::Shared(_) => "Shared",
+        };
+        f.debug_tuple(how).field(&self.store().backend()).finish()
+    }
+}
+
 impl<'a> HsmSigner<'a> {
     pub fn new(store: &'a dyn KeyStore, handle: KeyHandle) -> Result<Self> {
+        Self::of(Keys::Borrowed(store), handle)
+    }
+
+    /// A signer of the keystore `store` names, owned when it is shared (it can then move to
+    /// a signing thread).
+    pub fn of(store: Keys<'a>, handle: KeyHandle) -> Result<Self> {
         let algorithm = rcgen_algorithm(handle.kind())?;
-        let spki = store.public_key(&handle)?;
+        let spki = store.store().public_key(&handle)?;
         let raw_public = raw_from_spki(handle.kind(), &spki)?.to_vec();
         Ok(HsmSigner {
             store,
@@ -63,6 +98,7 @@ impl rcgen::PublicKeyData for HsmSigner<'_> {
 impl rcgen::SigningKey for HsmSigner<'_> {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
         self.store
+            .store()
             .sign(&self.handle, msg)
             .map(|s| s.bytes)
             .map_err(|_| rcgen::Error::RemoteKeyError)

@@ -14,7 +14,9 @@ use keymgr::tlog::Log;
 mod common;
 use common::{TestCa, node, test_ca};
 
-/// `n` issuances at once, each its own task; their results in order.
+/// `n` issuances at once, each its own task; their results in order. Every other one is
+/// signed as a long-running service signs (on the signing threads), the rest in place (as a
+/// CLI command does): both commit together.
 async fn issue_concurrently(
     ca: &TestCa,
     from: usize,
@@ -22,14 +24,20 @@ async fn issue_concurrently(
 ) -> Vec<keymgr::Result<issue::Issued>> {
     let mut tasks = Vec::new();
     for id in from..from + n {
-        let (home, inv, csr, store) = (
+        let (home, inv, csr, store, shared) = (
             ca.home.clone(),
             ca.inv.clone(),
             Arc::clone(&ca.csr),
             ca.store,
+            Arc::clone(&ca.shared),
         );
         tasks.push(tokio::spawn(async move {
-            issue::issue(&home, store, &inv, node(id), KeySource::Csr(csr.to_vec())).await
+            let (request, csr) = (node(id), KeySource::Csr(csr.to_vec()));
+            if id % 2 == 0 {
+                issue::issue_shared(&home, &shared, &inv, request, csr).await
+            } else {
+                issue::issue(&home, store, &inv, request, csr).await
+            }
         }));
     }
     let mut out = Vec::new();
@@ -329,4 +337,53 @@ async fn a_caller_dropped_mid_commit_leaves_its_batch_to_the_next_turn() {
         2,
         "the dropped caller's certificate was lost with its turn"
     );
+}
+
+/// A request whose self-signature does not verify (someone else's key, no proof of
+/// possession) gets no certificate, whether signed in place or on the signing threads, and
+/// nothing reaches the log or the inventory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_proof_of_possession_is_refused_on_both_paths() {
+    let ca = test_ca().await;
+    let mut forged = ca.csr.to_vec();
+    // The last byte is the signature's (an ECDSA `s`): changed, the signature fails.
+    let last = forged.len() - 1;
+    forged[last] ^= 0x01;
+    let entries_before = log_lines(&ca.home, "entries.jsonl").len();
+    let in_place = issue::issue(
+        &ca.home,
+        ca.store,
+        &ca.inv,
+        node(700),
+        KeySource::Csr(forged.clone()),
+    )
+    .await
+    .expect_err("in place");
+    let pooled = issue::issue_shared(
+        &ca.home,
+        &ca.shared,
+        &ca.inv,
+        node(701),
+        KeySource::Csr(forged),
+    )
+    .await
+    .expect_err("on the signing threads");
+    for e in [in_place, pooled] {
+        assert!(
+            matches!(e, keymgr::Error::Csr(ref why) if why.contains("no proof of possession")),
+            "{e}"
+        );
+    }
+    assert_eq!(log_lines(&ca.home, "entries.jsonl").len(), entries_before);
+    assert_eq!(subjects_in_inventory(&ca, 700, 2).await, 0);
+    // The untouched request is taken on both paths.
+    for (id, shared) in [(702, false), (703, true)] {
+        let csr = KeySource::Csr(ca.csr.to_vec());
+        let issued = if shared {
+            issue::issue_shared(&ca.home, &ca.shared, &ca.inv, node(id), csr).await
+        } else {
+            issue::issue(&ca.home, ca.store, &ca.inv, node(id), csr).await
+        };
+        issued.expect("issued");
+    }
 }

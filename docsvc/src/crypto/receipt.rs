@@ -15,6 +15,7 @@ use hsm_shim::SignatureAlgorithm;
 use time::OffsetDateTime;
 use x509_cert::attr::Attribute;
 
+use super::sha256;
 use super::signature::{self, Trust};
 use crate::{Error, Result};
 
@@ -37,12 +38,6 @@ fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute> {
     let mut values = SetOfVec::new();
     values.insert(value).map_err(der_err)?;
     Ok(Attribute { oid, values })
-}
-
-fn sha256(b: &[u8]) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, b)
-        .as_ref()
-        .to_vec()
 }
 
 /// Signs `content` (the receipt's bytes) as a CMS SignedData that carries it, with the signer's
@@ -70,7 +65,7 @@ pub fn sign(
         )?,
         attribute(
             rfc5911::ID_MESSAGE_DIGEST,
-            Any::encode_from(&OctetString::new(sha256(content)).map_err(der_err)?)
+            Any::encode_from(&OctetString::new(sha256(content).to_vec()).map_err(der_err)?)
                 .map_err(der_err)?,
         )?,
         attribute(

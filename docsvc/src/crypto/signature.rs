@@ -22,6 +22,7 @@ use x509_parser::time::ASN1Time;
 
 pub use super::kind::{KIND_ARC, Kind};
 use super::remembered::Remembered;
+use super::{sha256, sha256_hex};
 use crate::{Error, Result};
 
 fn bad(what: impl Into<String>) -> Error {
@@ -534,7 +535,7 @@ pub fn verify_detached(
         nip,
         serial: leaf.tbs_certificate.raw_serial_as_string(),
         signing_time,
-        certificate_sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, &signer_der)),
+        certificate_sha256: sha256_hex(&signer_der),
         signer_der,
         checked_at: crate::rfc3339(checked_at),
         checked_at_source: if stamp.is_some() {
@@ -676,12 +677,6 @@ fn strict_envelope(
 fn valid_at(c: &x509_parser::certificate::X509Certificate<'_>, at: OffsetDateTime) -> bool {
     let t = ASN1Time::from(at);
     c.validity().not_before <= t && t <= c.validity().not_after
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
-    out
 }
 
 /// Checks that `leaf_der` was issued by one of `trust.issuers`, which was issued by the root,

@@ -5,6 +5,7 @@ use policies::{Action, Context, Decision, Level, Principal};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::envelope::{self, Manifest, Reclassified};
+use crate::crypto::sha256_hex;
 use crate::crypto::signature::Kind;
 use crate::letters::documents::{
     self, AWAITING, Checked, Created, DESTROYED, addressed_agencies, entry, forbidden,
@@ -97,10 +98,6 @@ pub(crate) async fn write_heads(
         content::set_head(tx, id, *part, head).await?;
     }
     Ok(())
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
 }
 
 /// Changes a sent letter's classification: the policy decides (lowering needs a written

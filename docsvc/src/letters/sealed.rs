@@ -7,13 +7,10 @@ use std::io::{Read as _, Write as _};
 use policies::Level;
 use zeroize::Zeroizing;
 
+use crate::crypto::sha256_hex;
 use crate::letters::documents::{archive_identities, wrap_set};
 use crate::node::Node;
 use crate::{Error, Result};
-
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
-}
 
 /// What [`seal`] made: the ciphertext, the archive key it is under, and the SHA-256 of the
 /// salted plaintext (the salt keeps a short note from being guessed from its hash).

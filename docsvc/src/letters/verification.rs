@@ -271,7 +271,7 @@ async fn judged(node: &Node, pdf: &[u8]) -> Report {
 
 /// The signatures of `pdf`, judged.
 fn report_of(node: &Node, pdf: &[u8]) -> Report {
-    let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, pdf));
+    let sha256 = crate::crypto::sha256_hex(pdf);
     let mut report = Report {
         valid: false,
         level: None,

@@ -133,12 +133,7 @@ struct Kept {
 fn own_chain(node: &Node) -> Result<[u8; 32]> {
     let path = node.layout.tls_chain();
     let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
-    ring::digest::digest(&ring::digest::SHA256, &bytes)
-        .as_ref()
-        .try_into()
-        .map_err(|_| Error::Invariant {
-            what: "a SHA-256 digest is 32 bytes",
-        })
+    Ok(crate::crypto::sha256(&bytes))
 }
 
 /// How long a kept connection is used again after its handshake: bounds how long a peer whose

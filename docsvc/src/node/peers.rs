@@ -94,7 +94,7 @@ impl NetworkDirectory {
 /// SHA-256 (hex) of a certificate, as refusals of a node certificate are logged (the directory
 /// pins keys, see `keymgr::directory`).
 pub fn fingerprint(der: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, der))
+    crate::crypto::sha256_hex(der)
 }
 
 /// Connections to peers kept open between deliveries, each with what it was checked against:

@@ -399,7 +399,7 @@ pub async fn install_issued(
             "the signing certificate is not for the application's signing key",
         ));
     }
-    let sha = applications::sha256_hex(client_der);
+    let sha = crate::crypto::sha256_hex(client_der);
     if applications::by_certificate(&node.store, client_der)
         .await?
         .is_some_and(|other| other.id != id)

@@ -9,6 +9,7 @@ use hsm_shim::{KeyId, KeyStore};
 use policies::{Level, Person, Status};
 use serde::Serialize;
 
+use crate::crypto::sha256_hex;
 use crate::officials::directory::parse_status;
 use crate::store::Store;
 use crate::store::applications::{self, ApplicationRow};
@@ -69,10 +70,6 @@ pub enum ClientKey {
     /// suspended until the certificate keymgr issues from it is installed
     /// ([`crate::officials::application_admin::install_issued`]).
     Request(Vec<u8>),
-}
-
-pub fn sha256_hex(der: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, der))
 }
 
 fn row_application(row: ApplicationRow) -> Result<Application> {

@@ -50,12 +50,6 @@ impl std::fmt::Debug for Confirm {
     }
 }
 
-fn sha256(b: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, b).as_ref());
-    out
-}
-
 async fn log(
     node: &Node,
     caller: &Caller,
@@ -104,7 +98,7 @@ pub async fn begin(node: &Node, caller: &Caller, b: &Begin) -> Result<Challenge>
         &node.store,
         nip,
         text,
-        &hex::encode(sha256(answer.as_bytes())),
+        &crate::crypto::sha256_hex(answer.as_bytes()),
         &expires_at,
     )
     .await?;
@@ -135,8 +129,11 @@ pub async fn confirm(node: &Node, caller: &Caller, c: &Confirm) -> Result<String
     let recipient = row.recipient;
     let expected = hex::decode(&row.answer_sha256).map_err(|e| Error::Database(e.to_string()))?;
     let fresh = parse_time(&row.expires_at).is_some_and(|t| OffsetDateTime::now_utc() <= t);
-    let matches: bool =
-        subtle::ConstantTimeEq::ct_eq(&sha256(answer.as_bytes())[..], expected.as_slice()).into();
+    let matches: bool = subtle::ConstantTimeEq::ct_eq(
+        &crate::crypto::sha256(answer.as_bytes())[..],
+        expected.as_slice(),
+    )
+    .into();
     if !(fresh && matches) {
         let why = if fresh { "wrong answer" } else { "expired" };
         log(

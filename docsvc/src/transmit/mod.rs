@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::audit::Entry;
-use crate::crypto::receipt;
+use crate::crypto::{receipt, sha256_hex};
 use crate::letters::documents::{self, Checked};
 use crate::node::Node;
 use crate::store::outbox::{self, Attempt};
@@ -91,10 +91,6 @@ pub struct SignedReceipt {
     /// The CMS SignedData (DER, base64), with the receipt's JSON as its content and the
     /// receiving node's certificate.
     pub cms: String,
-}
-
-pub(crate) fn sha256_hex(b: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, b))
 }
 
 /// An envelope's start: the magic (version 2 when an approval follows the parts), the

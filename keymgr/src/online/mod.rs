@@ -171,10 +171,21 @@ impl OnlineCa {
     pub async fn unsealed(&self) -> Arc<dyn KeyStore> {
         let mut rx = self.unsealed.subscribe();
         let _ = rx.wait_for(|u| *u).await;
+        self.signing_store()
+    }
+
+    /// The token, or the online keystore (whether it is unsealed or not).
+    fn signing_store(&self) -> Arc<dyn KeyStore> {
         match &self.token {
             Some(token) => Arc::clone(token),
             None => Arc::clone(&self.store) as Arc<dyn KeyStore>,
         }
+    }
+
+    /// [`OnlineCa::keys`] as a handle of its own, for issuance on the signing threads.
+    fn shared_keys(&self) -> Result<Arc<dyn KeyStore>> {
+        self.keys()?;
+        Ok(self.signing_store())
     }
 
     /// The keys that sign (the token's, or the unsealed online keystore's), or `Sealed`.

@@ -113,15 +113,15 @@ impl OnlineCa {
     /// A node enrols with its one-time invitation: the token is checked and used, then the
     /// node certificate of the invitation is issued for the CSR's key.
     pub async fn enrol_node(&self, token: &str, csr_der: &[u8]) -> Result<Issued> {
-        let store = self.keys()?;
+        let store = self.shared_keys()?;
         // Unknown tokens are noise from outside: refused without a log entry.
         let (id, node) = invite::find(&self.inv, token).await?;
         let attempt = async {
             issue::parse_csr(csr_der)?;
             invite::consume(&self.inv, &id).await?;
-            let issued = issue::issue_or_replace(
+            let issued = issue::issue_or_replace_shared(
                 &self.home,
-                store,
+                &store,
                 &self.inv,
                 Request::Node(node.request()),
                 KeySource::Csr(csr_der.to_vec()),
@@ -156,14 +156,14 @@ impl OnlineCa {
 
     /// A node renews its own certificate (a new key allowed): same node id and attributes.
     pub async fn renew_node(&self, caller: &Caller, csr_der: &[u8]) -> Result<Issued> {
-        let store = self.keys()?;
+        let store = self.shared_keys()?;
         let (request, _) = node(caller)?;
         issue::parse_csr(csr_der)?;
         let mut request = request.clone();
         request.days = request.days.max(issue::NODE_DEFAULT_DAYS);
-        issue::issue_or_replace(
+        issue::issue_or_replace_shared(
             &self.home,
-            store,
+            &store,
             &self.inv,
             Request::Node(request),
             KeySource::Csr(csr_der.to_vec()),
@@ -180,7 +180,7 @@ impl OnlineCa {
         apply: &OfficialApply,
         csr_der: &[u8],
     ) -> Result<Issued> {
-        let store = self.keys()?;
+        let store = self.shared_keys()?;
         let (node_request, agencies) = node(caller)?;
         crate::ca::check_nip(&apply.nip)?;
         if !agencies.contains(&apply.agency) {
@@ -218,9 +218,9 @@ impl OnlineCa {
             &node_request.node_id,
         )
         .await?;
-        issue::issue_or_replace(
+        issue::issue_or_replace_shared(
             &self.home,
-            store,
+            &store,
             &self.inv,
             Request::Official(OfficialRequest {
                 name: apply.name.clone(),
@@ -325,7 +325,7 @@ impl OnlineCa {
         apply: &ApplicationApply,
         csr_der: &[u8],
     ) -> Result<Issued> {
-        let store = self.keys()?;
+        let store = self.shared_keys()?;
         let (node_request, agencies) = node(caller)?;
         if !agencies.contains(&apply.agency) {
             return Err(Error::NotPermitted(format!(
@@ -342,9 +342,9 @@ impl OnlineCa {
         .subject_id();
         self.held_elsewhere(&subject, agencies, &node_request.node_id)
             .await?;
-        issue::issue_or_replace(
+        issue::issue_or_replace_shared(
             &self.home,
-            store,
+            &store,
             &self.inv,
             Request::Application(ApplicationRequest {
                 name: apply.name.clone(),

@@ -14,6 +14,9 @@ pub(crate) struct TestCa {
     pub(crate) home: Home,
     pub(crate) inv: Inventory,
     pub(crate) store: &'static hsm_shim::SoftwareKeyStore,
+    /// The same keystore, as a long-running service holds it (issuance signs on the signing
+    /// threads then).
+    pub(crate) shared: Arc<dyn hsm_shim::KeyStore>,
     pub(crate) csr: Arc<[u8]>,
 }
 
@@ -73,8 +76,9 @@ pub(crate) async fn test_ca() -> TestCa {
             .add(f, &Unlock::Identity(id_file.clone()))
             .expect("share");
     }
+    let online = Arc::new(session.into_online().expect("unsealed"));
     // Leaked: the keystore is handed to spawned tasks for the test's life.
-    let session: &'static QuorumSession = Box::leak(Box::new(session));
+    let store: &'static Arc<hsm_shim::SoftwareKeyStore> = Box::leak(Box::new(Arc::clone(&online)));
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
     let csr = rcgen::CertificateParams::new(Vec::<String>::new())
         .expect("params")
@@ -85,7 +89,8 @@ pub(crate) async fn test_ca() -> TestCa {
     TestCa {
         home,
         inv,
-        store: session.online().expect("unsealed"),
+        store: store.as_ref(),
+        shared: online,
         csr: csr.into(),
         _dir: dir,
     }

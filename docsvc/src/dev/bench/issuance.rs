@@ -123,7 +123,7 @@ async fn issue_all(
         .map(|_| {
             let (home, online, inv, queue) = (
                 home.clone(),
-                Arc::clone(online),
+                Arc::clone(online) as Arc<dyn hsm_shim::KeyStore>,
                 inv.clone(),
                 Arc::clone(&queue),
             );
@@ -133,14 +133,8 @@ async fn issue_all(
                     let Some((request, csr)) = next else {
                         return Ok::<_, keymgr::Error>(());
                     };
-                    keymgr::issue::issue(
-                        &home,
-                        online.as_ref(),
-                        &inv,
-                        request,
-                        KeySource::Csr(csr),
-                    )
-                    .await?;
+                    keymgr::issue::issue_shared(&home, &online, &inv, request, KeySource::Csr(csr))
+                        .await?;
                 }
             })
         })

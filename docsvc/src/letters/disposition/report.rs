@@ -100,7 +100,7 @@ fn seal_report(
                 name: f.name.clone(),
                 media_type: stored_type(Some(&f.media_type)).to_owned(),
                 size: f.bytes.len(),
-                sha256: sealed::sha256_hex(&f.bytes),
+                sha256: crate::crypto::sha256_hex(&f.bytes),
             })
             .collect(),
     };
@@ -275,7 +275,7 @@ pub async fn file(
         all.0
             .get(index)
             .and_then(|c| B64.decode(c.as_bytes()).ok())
-            .filter(|b| sealed::sha256_hex(b) == f.sha256)
+            .filter(|b| crate::crypto::sha256_hex(b) == f.sha256)
             .ok_or_else(|| Error::Integrity(format!("report {id}: file {index} does not match")))?,
     );
     Ok(ReportFile {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use crate::letters::sealed::{Sealed, open, reseal, seal, sha256_hex};
+pub(crate) use crate::letters::sealed::{Sealed, open, reseal, seal};
 use crate::store::dispositions::{Disposition, Report};
 use crate::{Error, Result};
 

@@ -44,12 +44,7 @@ pub async fn require(node: &Node, der: &[u8]) -> Result<std::result::Result<(), 
     if !node.config.witness.follows_issuance_log() {
         return Ok(Ok(()));
     }
-    let sha: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, der)
-        .as_ref()
-        .try_into()
-        .map_err(|_| Error::Invariant {
-            what: "SHA-256 is 32 bytes",
-        })?;
+    let sha = crate::crypto::sha256(der);
     let issued_at = || {
         x509_parser::parse_x509_certificate(der)
             .ok()

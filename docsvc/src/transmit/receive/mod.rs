@@ -29,13 +29,14 @@ use self::incoming::{Header, read_approval, read_header, too_large};
 use self::spool::Spool;
 use crate::audit::Entry;
 use crate::crypto::envelope::{self, CHUNK, Manifest};
+use crate::crypto::sha256_hex;
 use crate::crypto::signature::{self, Content};
 use crate::letters::documents;
 use crate::node::Node;
 use crate::officials::directory::{self, Official};
 use crate::store::content::{self, LetterWriter};
 use crate::store::{deliveries, documents as rows, recipients};
-use crate::transmit::{MAX_ENVELOPE, RECEIPT_FORMAT, Receipt, SignedReceipt, sha256_hex};
+use crate::transmit::{MAX_ENVELOPE, RECEIPT_FORMAT, Receipt, SignedReceipt};
 use crate::{Error, Result, now_rfc3339};
 
 /// After an early answer (a refusal before the body's end) to an authenticated peer, the rest

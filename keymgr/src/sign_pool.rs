@@ -1,0 +1,216 @@
+//! The threads a long-running service signs certificates on: one a core, fed by a bounded
+//! queue, outside the async runtime.
+//!
+//! Why not `block_in_place` on a runtime worker (what a CLI command or a ceremony does, see
+//! [`crate::group_commit::signing`]): each signature then hands the worker's core to another
+//! thread and back, and the turn to sign wakes its next caller through the runtime's queue.
+//! Measured on issuance (stop 44), those handoffs cost about a sixth of a certificate's CPU and
+//! left a fifth of the two cores idle. Here a thread takes the next job as soon as it is done
+//! with one, and the runtime's workers stay free for the group commit that hands the
+//! certificates out.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Error, Result};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The queue's room, in jobs per thread: enough that a thread finds its next job waiting, few
+/// enough that callers past it wait in their own tasks (a caller that leaves then costs
+/// nothing).
+const QUEUED_PER_THREAD: usize = 2;
+
+static POOL: LazyLock<Option<Pool>> = LazyLock::new(start);
+
+struct Pool {
+    queue: mpsc::Sender<Job>,
+    /// How many threads started (the tests keep every one busy).
+    #[cfg(test)]
+    threads: usize,
+}
+
+/// Starts one thread a core; `None` if the system gives none (then [`sign`] says so).
+fn start() -> Option<Pool> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let (queue, rx) = mpsc::channel::<Job>(threads * QUEUED_PER_THREAD);
+    let rx = Arc::new(Mutex::new(rx));
+    let mut started = 0;
+    for i in 0..threads {
+        let rx = Arc::clone(&rx);
+        let spawned = std::thread::Builder::new()
+            .name(format!("keymgr-sign-{i}"))
+            .spawn(move || run(&rx));
+        match spawned {
+            Ok(_) => started += 1,
+            Err(e) => tracing::error!("signing thread {i} not started: {e}"),
+        }
+    }
+    (started > 0).then_some(Pool {
+        queue,
+        #[cfg(test)]
+        threads: started,
+    })
+}
+
+/// A thread's life: the next job, until the queue is gone. One thread at a time waits on the
+/// queue (holding its lock); the others wait for the lock, and so for the job after.
+fn run(rx: &Mutex<mpsc::Receiver<Job>>) {
+    loop {
+        let next = rx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .blocking_recv();
+        match next {
+            Some(job) => job(),
+            None => return,
+        }
+    }
+}
+
+/// Runs `f` (a certificate's signature) on a signing thread and returns what it gave. A
+/// caller that goes away while its job waits in the queue costs no signature; a job that
+/// panics fails its caller only, and the thread goes on.
+pub(crate) async fn sign<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let Some(pool) = POOL.as_ref() else {
+        return Err(Error::NotCommitted(
+            "no signing thread could be started".into(),
+        ));
+    };
+    let (done, answer) = oneshot::channel();
+    let job: Job = Box::new(move || {
+        if done.is_closed() {
+            return;
+        }
+        let _ = done.send(catch_unwind(AssertUnwindSafe(f)));
+    });
+    pool.queue
+        .send(job)
+        .await
+        .map_err(|_| Error::NotCommitted("the signing threads are gone".into()))?;
+    match answer.await {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(_panic)) => {
+            tracing::error!("a certificate's signature panicked on its signing thread");
+            Err(Error::NotCommitted("its signature failed".into()))
+        }
+        // Dropped without an answer: only if the job never ran (the threads are gone).
+        Err(_) => Err(Error::NotCommitted("the signing threads are gone".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Barrier, Condvar};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Bounds every wait of these tests: a broken pool fails them instead of hanging them.
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    fn threads() -> usize {
+        POOL.as_ref().map_or(0, |p| p.threads)
+    }
+
+    async fn sign_all(n: usize) -> Vec<usize> {
+        let handles: Vec<_> = (0..n).map(|i| tokio::spawn(sign(move || i))).collect();
+        let mut out = Vec::with_capacity(n);
+        for h in handles {
+            let joined = tokio::time::timeout(PATIENCE, h).await.expect("in time");
+            out.push(joined.expect("joined").expect("signed"));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn answers_from_another_thread() {
+        let here = std::thread::current().id();
+        let there = sign(|| std::thread::current().id()).await.expect("signed");
+        assert_ne!(here, there);
+        let name = sign(|| std::thread::current().name().map(str::to_owned))
+            .await
+            .expect("signed");
+        assert!(name.is_some_and(|n| n.starts_with("keymgr-sign-")));
+    }
+
+    #[tokio::test]
+    async fn a_panic_fails_its_caller_only() {
+        let err = sign(|| -> u32 { panic!("boom") })
+            .await
+            .expect_err("a panic is an error");
+        assert!(matches!(err, Error::NotCommitted(_)), "{err}");
+        // Every thread still takes work after one of them panicked.
+        let n = threads() * 4;
+        assert_eq!(sign_all(n).await, (0..n).collect::<Vec<_>>());
+    }
+
+    /// Runs until `cond` holds, or fails the test after [`PATIENCE`].
+    async fn until(what: &str, cond: impl Fn() -> bool) {
+        let waited = tokio::time::timeout(PATIENCE, async {
+            while !cond() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "never: {what}");
+    }
+
+    #[tokio::test]
+    async fn a_caller_gone_before_its_turn_costs_no_work() {
+        let threads = threads();
+        // Every thread busy until the gate opens, so the next job waits in the queue.
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let started = Arc::new(AtomicUsize::new(0));
+        let busy: Vec<_> = (0..threads)
+            .map(|_| {
+                let (gate, started) = (Arc::clone(&gate), Arc::clone(&started));
+                tokio::spawn(sign(move || {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    let (open, cv) = &*gate;
+                    let mut open = open.lock().unwrap_or_else(PoisonError::into_inner);
+                    while !*open {
+                        open = cv.wait(open).unwrap_or_else(PoisonError::into_inner);
+                    }
+                }))
+            })
+            .collect();
+        until("every thread busy", || {
+            started.load(Ordering::SeqCst) == threads
+        })
+        .await;
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&ran);
+        let waiting = tokio::spawn(sign(move || counted.fetch_add(1, Ordering::SeqCst)));
+        // Queued (the queue has room), then its caller leaves.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waiting.abort();
+        let _ = waiting.await;
+        let (open, cv) = &*gate;
+        *open.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        cv.notify_all();
+        for b in busy {
+            let joined = tokio::time::timeout(PATIENCE, b).await.expect("in time");
+            joined.expect("joined").expect("signed");
+        }
+        // Every thread meets every other in a job after it: each is done with what it took
+        // before, the abandoned job included.
+        let met = Arc::new(Barrier::new(threads));
+        let after: Vec<_> = (0..threads)
+            .map(|_| {
+                let met = Arc::clone(&met);
+                tokio::spawn(sign(move || {
+                    met.wait();
+                }))
+            })
+            .collect();
+        for a in after {
+            let joined = tokio::time::timeout(PATIENCE, a).await.expect("in time");
+            joined.expect("joined").expect("signed");
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "the abandoned job ran");
+    }
+}
