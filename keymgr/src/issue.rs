@@ -31,7 +31,15 @@ pub enum KeySource {
     Generate(KeyKind),
     /// A PKCS#10 request (DER); its signature proves possession of the key.
     Csr(Vec<u8>),
+    /// A request [`parse_csr`] already checked (the online CA checks before it uses an
+    /// invitation): signed without verifying its signature again.
+    Checked(CheckedCsr),
 }
+
+/// The key of a certificate signing request whose proof of possession [`parse_csr`] verified,
+/// a key the network accepts. Only `parse_csr` makes one.
+#[derive(Debug)]
+pub struct CheckedCsr(rcgen::SubjectPublicKeyInfo);
 
 /// What a certificate was issued for; kept in the inventory so it can be rotated or renewed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -187,18 +195,48 @@ fn issuer<'s>(
     )?)
 }
 
-/// A certificate for the key of a CA-checked request (`csr`, DER): its proof of possession
-/// verified, then signed by the issuing CA.
+/// A request's key as a signing job takes it: still to be checked, or checked already.
+enum Requested {
+    Der(Vec<u8>),
+    Checked(CheckedCsr),
+}
+
+/// A certificate for the key of a CA-checked request: its proof of possession verified (unless
+/// [`parse_csr`] did), then signed by the issuing CA.
 fn sign_csr(
     mut params: CertificateParams,
     issuing_der: &[u8],
     keys: Keys<'_>,
     key: hsm_shim::KeyHandle,
-    csr: &[u8],
+    csr: Requested,
 ) -> Result<rcgen::Certificate> {
-    let subject = parse_csr(csr)?;
+    let CheckedCsr(subject) = match csr {
+        Requested::Der(der) => parse_csr(&der)?,
+        Requested::Checked(checked) => checked,
+    };
     ca::identify_key(&mut params, &subject);
     Ok(params.signed_by(&subject, &issuer(issuing_der, keys, key)?)?)
+}
+
+/// [`sign_csr`] where `keys` lets it: on the signing threads with a shared keystore (they own
+/// what they sign with), in place with a borrowed one.
+async fn sign_requested(
+    keys: &Keys<'_>,
+    params: CertificateParams,
+    issuing_der: Vec<u8>,
+    key: hsm_shim::KeyHandle,
+    csr: Requested,
+) -> Result<rcgen::Certificate> {
+    match keys {
+        Keys::Shared(shared) => {
+            let keys = Keys::Shared(std::sync::Arc::clone(shared));
+            sign_pool::sign(move || sign_csr(params, &issuing_der, keys, key, csr)).await?
+        }
+        Keys::Borrowed(_) => {
+            let keys = keys.clone();
+            signing(move || sign_csr(params, &issuing_der, keys, key, csr)).await
+        }
+    }
 }
 
 /// Signs a certificate for the key a request holds as [`issue`] does, and records nothing:
@@ -240,6 +278,8 @@ async fn issue_version(
         issuer_serial,
     } = ca_side(home, store, &request)?;
     let subject_id = request.subject_id();
+    // Counted from here to the commit: a busy commit lingers for it (see `group_commit`).
+    let on_the_way = inv.commits().on_the_way();
     let (cert, key) = match source {
         KeySource::Generate(kind) => {
             if !matches!(kind, KeyKind::EcdsaP256 | KeyKind::EcdsaP384) {
@@ -262,22 +302,16 @@ async fn issue_version(
                 Some(key.id()),
             )
         }
-        // A shared keystore signs on the signing threads, which own what they sign with.
-        KeySource::Csr(der) => match &keys {
-            Keys::Shared(shared) => {
-                let keys = Keys::Shared(std::sync::Arc::clone(shared));
-                let cert =
-                    sign_pool::sign(move || sign_csr(params, &issuing_der, keys, ca_key, &der))
-                        .await??;
-                (cert, None)
-            }
-            Keys::Borrowed(_) => {
-                let keys = keys.clone();
-                let cert =
-                    signing(move || sign_csr(params, &issuing_der, keys, ca_key, &der)).await?;
-                (cert, None)
-            }
-        },
+        KeySource::Csr(der) => {
+            let csr = Requested::Der(der);
+            let cert = sign_requested(&keys, params, issuing_der, ca_key, csr).await?;
+            (cert, None)
+        }
+        KeySource::Checked(checked) => {
+            let csr = Requested::Checked(checked);
+            let cert = sign_requested(&keys, params, issuing_der, ca_key, csr).await?;
+            (cert, None)
+        }
     };
     let der = cert.der().to_vec();
     let (_, parsed) = x509_parser::parse_x509_certificate(&der)
@@ -315,6 +349,7 @@ async fn issue_version(
                 version,
                 issuer_serial,
             },
+            on_the_way,
         )
         .await?;
     Ok(Issued { record })
@@ -322,36 +357,19 @@ async fn issue_version(
 
 /// Issues the first certificate for a subject. A subject that already has an active
 /// certificate is refused: that is what `rotate` is for.
-pub async fn issue(
+///
+/// `keys` is the CA's keystore: borrowed (`&store`: a CLI command, a ceremony), the
+/// certificate is signed in place; shared (an `Arc<dyn KeyStore>`: a long-running service),
+/// a request's key is certified on the signing threads ([`crate::sign_pool`]), which hold the
+/// keystore meanwhile.
+pub async fn issue<'k>(
     home: &Home,
-    store: &dyn KeyStore,
+    keys: impl Into<Keys<'k>>,
     inv: &Inventory,
     request: Request,
     source: KeySource,
 ) -> Result<Issued> {
-    issue_first(home, Keys::Borrowed(store), inv, request, source).await
-}
-
-/// [`issue`] by a long-running service: with a request's key, the certificate is signed on
-/// the signing threads ([`crate::sign_pool`]), which hold `store` meanwhile.
-pub async fn issue_shared(
-    home: &Home,
-    store: &std::sync::Arc<dyn KeyStore>,
-    inv: &Inventory,
-    request: Request,
-    source: KeySource,
-) -> Result<Issued> {
-    let keys = Keys::Shared(std::sync::Arc::clone(store));
-    issue_first(home, keys, inv, request, source).await
-}
-
-async fn issue_first(
-    home: &Home,
-    keys: Keys<'_>,
-    inv: &Inventory,
-    request: Request,
-    source: KeySource,
-) -> Result<Issued> {
+    let keys = keys.into();
     // Refused before a key is made for nothing; for a request's key, refused by the commit
     // (where the check cannot race another issuance).
     if matches!(source, KeySource::Generate(_)) {
@@ -377,34 +395,15 @@ pub(crate) fn already_active(subject_id: &str, serial: &str) -> Error {
 /// Issues a certificate for a subject whatever it held before: the first version, or the next
 /// one (the active version, if any, is superseded and stays valid until it expires). For the
 /// online CA, where an operator's invitation or a node's request stands for the new version.
-pub async fn issue_or_replace(
+/// `keys` as for [`issue`].
+pub async fn issue_or_replace<'k>(
     home: &Home,
-    store: &dyn KeyStore,
+    keys: impl Into<Keys<'k>>,
     inv: &Inventory,
     request: Request,
     source: KeySource,
 ) -> Result<Issued> {
-    issue_version(
-        home,
-        Keys::Borrowed(store),
-        inv,
-        request,
-        source,
-        NextVersion::Next,
-    )
-    .await
-}
-
-/// [`issue_or_replace`] by a long-running service, as [`issue_shared`] is [`issue`].
-pub async fn issue_or_replace_shared(
-    home: &Home,
-    store: &std::sync::Arc<dyn KeyStore>,
-    inv: &Inventory,
-    request: Request,
-    source: KeySource,
-) -> Result<Issued> {
-    let keys = Keys::Shared(std::sync::Arc::clone(store));
-    issue_version(home, keys, inv, request, source, NextVersion::Next).await
+    issue_version(home, keys.into(), inv, request, source, NextVersion::Next).await
 }
 
 /// Issues the next version of a certificate: same subject and profile, a new key. The old
@@ -600,7 +599,7 @@ pub fn bind_encryption_key(
 
 /// Parses a certificate signing request from outside (DER): its self-signature must verify
 /// (proof of possession) and its key must be one the network accepts. Returns that key.
-pub fn parse_csr(der: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
+pub fn parse_csr(der: &[u8]) -> Result<CheckedCsr> {
     // Parsed once and verified as rcgen's `CertificateSigningRequestParams::from_der` does,
     // without building the request's own parameters: the profile decides every field.
     let csr = csr_info(der)?;
@@ -620,7 +619,7 @@ pub fn parse_csr(der: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
             "only ECDSA P-256/P-384 and Ed25519 keys are accepted".into(),
         ));
     }
-    Ok(key)
+    Ok(CheckedCsr(key))
 }
 
 /// The public key a request certifies, with the algorithm its SubjectPublicKeyInfo names.

@@ -51,6 +51,24 @@ impl Keys<'_> {
     }
 }
 
+impl<'a, S: KeyStore> From<&'a S> for Keys<'a> {
+    fn from(store: &'a S) -> Self {
+        Keys::Borrowed(store)
+    }
+}
+
+impl<'a> From<&'a dyn KeyStore> for Keys<'a> {
+    fn from(store: &'a dyn KeyStore) -> Self {
+        Keys::Borrowed(store)
+    }
+}
+
+impl From<Arc<dyn KeyStore>> for Keys<'static> {
+    fn from(store: Arc<dyn KeyStore>) -> Self {
+        Keys::Shared(store)
+    }
+}
+
 impl std::fmt::Debug for Keys<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let how = match self {

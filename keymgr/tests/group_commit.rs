@@ -34,7 +34,7 @@ async fn issue_concurrently(
         tasks.push(tokio::spawn(async move {
             let (request, csr) = (node(id), KeySource::Csr(csr.to_vec()));
             if id % 2 == 0 {
-                issue::issue_shared(&home, &shared, &inv, request, csr).await
+                issue::issue(&home, shared, &inv, request, csr).await
             } else {
                 issue::issue(&home, store, &inv, request, csr).await
             }
@@ -359,9 +359,9 @@ async fn a_request_without_proof_of_possession_is_refused_on_both_paths() {
     )
     .await
     .expect_err("in place");
-    let pooled = issue::issue_shared(
+    let pooled = issue::issue(
         &ca.home,
-        &ca.shared,
+        Arc::clone(&ca.shared),
         &ca.inv,
         node(701),
         KeySource::Csr(forged),
@@ -380,7 +380,7 @@ async fn a_request_without_proof_of_possession_is_refused_on_both_paths() {
     for (id, shared) in [(702, false), (703, true)] {
         let csr = KeySource::Csr(ca.csr.to_vec());
         let issued = if shared {
-            issue::issue_shared(&ca.home, &ca.shared, &ca.inv, node(id), csr).await
+            issue::issue(&ca.home, Arc::clone(&ca.shared), &ca.inv, node(id), csr).await
         } else {
             issue::issue(&ca.home, ca.store, &ca.inv, node(id), csr).await
         };

@@ -117,7 +117,7 @@ pub(super) async fn operator(env: &Env, cmd: &OperatorCmd) -> anyhow::Result<()>
     } else {
         bytes
     };
-    issue::parse_csr(&der)?;
+    let checked = issue::parse_csr(&der)?;
     let session = unseal(&env.home, shares)?;
     let issued = issue::issue(
         &env.home,
@@ -127,7 +127,7 @@ pub(super) async fn operator(env: &Env, cmd: &OperatorCmd) -> anyhow::Result<()>
             name: name.clone(),
             days: *days,
         }),
-        KeySource::Csr(der),
+        KeySource::Checked(checked),
     )
     .await?;
     write_new(out, issued.certificate_pem().as_bytes())?;

@@ -117,14 +117,14 @@ impl OnlineCa {
         // Unknown tokens are noise from outside: refused without a log entry.
         let (id, node) = invite::find(&self.inv, token).await?;
         let attempt = async {
-            issue::parse_csr(csr_der)?;
+            let csr = issue::parse_csr(csr_der)?;
             invite::consume(&self.inv, &id).await?;
-            let issued = issue::issue_or_replace_shared(
+            let issued = issue::issue_or_replace(
                 &self.home,
-                &store,
+                store,
                 &self.inv,
                 Request::Node(node.request()),
-                KeySource::Csr(csr_der.to_vec()),
+                KeySource::Checked(csr),
             )
             .await?;
             invite::used_for(&self.inv, &id, &issued.record.serial).await?;
@@ -158,15 +158,15 @@ impl OnlineCa {
     pub async fn renew_node(&self, caller: &Caller, csr_der: &[u8]) -> Result<Issued> {
         let store = self.shared_keys()?;
         let (request, _) = node(caller)?;
-        issue::parse_csr(csr_der)?;
+        let csr = issue::parse_csr(csr_der)?;
         let mut request = request.clone();
         request.days = request.days.max(issue::NODE_DEFAULT_DAYS);
-        issue::issue_or_replace_shared(
+        issue::issue_or_replace(
             &self.home,
-            &store,
+            store,
             &self.inv,
             Request::Node(request),
-            KeySource::Csr(csr_der.to_vec()),
+            KeySource::Checked(csr),
         )
         .await
     }
@@ -192,7 +192,7 @@ impl OnlineCa {
         let clearance: policies::Level = apply.clearance.parse().map_err(|_| {
             Error::InvalidInput(format!("clearance {:?} is not a level", apply.clearance))
         })?;
-        issue::parse_csr(csr_der)?;
+        let csr = issue::parse_csr(csr_der)?;
         let (named, bits) = csr_subject(csr_der)?;
         if named != [apply.nip.as_str()] {
             return Err(Error::Csr(format!(
@@ -218,9 +218,9 @@ impl OnlineCa {
             &node_request.node_id,
         )
         .await?;
-        issue::issue_or_replace_shared(
+        issue::issue_or_replace(
             &self.home,
-            &store,
+            store,
             &self.inv,
             Request::Official(OfficialRequest {
                 name: apply.name.clone(),
@@ -228,7 +228,7 @@ impl OnlineCa {
                 agency: apply.agency.clone(),
                 days: LEAF_DAYS,
             }),
-            KeySource::Csr(csr_der.to_vec()),
+            KeySource::Checked(csr),
         )
         .await
     }
@@ -333,7 +333,7 @@ impl OnlineCa {
                 node_request.node_id, apply.agency
             )));
         }
-        issue::parse_csr(csr_der)?;
+        let csr = issue::parse_csr(csr_der)?;
         let subject = Request::Application(ApplicationRequest {
             name: apply.name.clone(),
             agency: apply.agency.clone(),
@@ -342,16 +342,16 @@ impl OnlineCa {
         .subject_id();
         self.held_elsewhere(&subject, agencies, &node_request.node_id)
             .await?;
-        issue::issue_or_replace_shared(
+        issue::issue_or_replace(
             &self.home,
-            &store,
+            store,
             &self.inv,
             Request::Application(ApplicationRequest {
                 name: apply.name.clone(),
                 agency: apply.agency.clone(),
                 days: LEAF_DAYS,
             }),
-            KeySource::Csr(csr_der.to_vec()),
+            KeySource::Checked(csr),
         )
         .await
     }

@@ -133,8 +133,14 @@ async fn issue_all(
                     let Some((request, csr)) = next else {
                         return Ok::<_, keymgr::Error>(());
                     };
-                    keymgr::issue::issue_shared(&home, &online, &inv, request, KeySource::Csr(csr))
-                        .await?;
+                    keymgr::issue::issue(
+                        &home,
+                        Arc::clone(&online),
+                        &inv,
+                        request,
+                        KeySource::Csr(csr),
+                    )
+                    .await?;
                 }
             })
         })
