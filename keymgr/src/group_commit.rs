@@ -82,6 +82,15 @@ impl Drop for OnTheWay<'_> {
     }
 }
 
+/// A lingering turn's target, cleared when the turn stops lingering (or is dropped).
+struct Wanted<'a>(&'a AtomicUsize);
+
+impl Drop for Wanted<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+}
+
 impl GroupCommit {
     /// Counts an issuance as being signed until the guard is dropped.
     pub(crate) fn on_the_way(&self) -> OnTheWay<'_> {
@@ -152,6 +161,8 @@ impl GroupCommit {
         let target = self.lock_waiting().len() + expected;
         let deadline = tokio::time::Instant::now() + LINGER;
         self.wanted.store(target, Ordering::Relaxed);
+        // Stops the ringing even when this turn's caller goes away while it lingers.
+        let _reset = Wanted(&self.wanted);
         loop {
             let arrived = self.arrived.notified();
             tokio::pin!(arrived);
@@ -163,7 +174,6 @@ impl GroupCommit {
                 break;
             }
         }
-        self.wanted.store(0, Ordering::Relaxed);
     }
 
     fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {

@@ -422,18 +422,14 @@ fn steps_enrolment(s: &Scene, steps: &mut Steps) -> (String, String) {
             // not check it again).
             *der.last_mut().expect("non-empty") ^= 0x01;
             let forged = keymgr::ca::pem_encode("CERTIFICATE REQUEST", &der);
-            let (status, v) = s.api.post(
-                "/api/v1/enrol/node",
-                &json!({ "token": s.tokens[0], "csr_pem": forged }),
-                None,
-            );
-            assert_eq!(status, 422, "{v}");
-            assert!(
-                v["detail"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("no proof of possession"),
-                "{v}"
+            refused(
+                s.api.post(
+                    "/api/v1/enrol/node",
+                    &json!({ "token": s.tokens[0], "csr_pem": forged }),
+                    None,
+                ),
+                422,
+                "no proof of possession",
             );
             assert_eq!(certificates(&s.ca), before, "nothing issued");
             assert!(
@@ -454,15 +450,14 @@ fn steps_enrolment(s: &Scene, steps: &mut Steps) -> (String, String) {
             std::thread::sleep(std::time::Duration::from_millis(1100));
             for (token, why) in [(&s.tokens[0], "already used"), (&s.tokens[2], "expired")] {
                 let (_, csr) = key_and_csr(&s.api.dir, "again", "P-256", "/CN=again");
-                let (status, v) = s.api.post(
-                    "/api/v1/enrol/node",
-                    &json!({ "token": token, "csr_pem": csr }),
-                    None,
-                );
-                assert_eq!(status, 403, "{v}");
-                assert!(
-                    v["detail"].as_str().unwrap_or_default().contains(why),
-                    "{v}"
+                refused(
+                    s.api.post(
+                        "/api/v1/enrol/node",
+                        &json!({ "token": token, "csr_pem": csr }),
+                        None,
+                    ),
+                    403,
+                    why,
                 );
             }
             let (status, _) = s.api.post(
@@ -545,15 +540,14 @@ fn refused_officials(s: &Scene, node: &(String, String)) {
         "P-384",
         &format!("/CN=Dr. Sri Wahyuni/serialNumber={other_nip}"),
     );
-    let (status, v) = s.api.post(
-        "/api/v1/officials/certificate",
-        &official_body(NIP, "Dinas Kesehatan", "rahasia", &wrong),
-        who,
-    );
-    assert_eq!(status, 422, "{v}");
-    assert!(
-        v["detail"].as_str().unwrap_or_default().contains(other_nip),
-        "{v}"
+    refused(
+        s.api.post(
+            "/api/v1/officials/certificate",
+            &official_body(NIP, "Dinas Kesehatan", "rahasia", &wrong),
+            who,
+        ),
+        422,
+        other_nip,
     );
     let (_, weak) = key_and_csr(
         &s.api.dir,
@@ -561,15 +555,14 @@ fn refused_officials(s: &Scene, node: &(String, String)) {
         "P-256",
         &format!("/CN=Dr. Sri Wahyuni/serialNumber={NIP}"),
     );
-    let (status, v) = s.api.post(
-        "/api/v1/officials/certificate",
-        &official_body(NIP, "Dinas Kesehatan", "rahasia", &weak),
-        who,
-    );
-    assert_eq!(status, 422, "{v}");
-    assert!(
-        v["detail"].as_str().unwrap_or_default().contains("P-384"),
-        "{v}"
+    refused(
+        s.api.post(
+            "/api/v1/officials/certificate",
+            &official_body(NIP, "Dinas Kesehatan", "rahasia", &weak),
+            who,
+        ),
+        422,
+        "P-384",
     );
     // The same P-256 key is enough for a biasa clearance; a node never issues for an agency it
     // does not serve.
@@ -583,6 +576,16 @@ fn refused_officials(s: &Scene, node: &(String, String)) {
     assert!(
         log_has(&s.ca, "\"route\":\"officials/certificate\""),
         "refusals are logged"
+    );
+}
+
+/// A refusal: its status, and its problem's detail saying why.
+#[track_caller]
+fn refused((status, v): (u16, Value), want: u16, why: &str) {
+    assert_eq!(status, want, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap_or_default().contains(why),
+        "{why:?} not in {v}"
     );
 }
 
@@ -603,32 +606,24 @@ fn other_callers_refused(s: &Scene) {
     );
     assert_eq!(status, 403, "{v}");
     let other = enrol(&s.ca, &s.api, "bappeda", &s.tokens[1]);
-    let (status, v) = s.api.post(
-        "/api/v1/officials/certificate",
-        &body,
-        Some((&other.0, &other.1)),
-    );
-    assert_eq!(status, 403, "{v}");
-    assert!(
-        v["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("does not serve"),
-        "{v}"
+    refused(
+        s.api.post(
+            "/api/v1/officials/certificate",
+            &body,
+            Some((&other.0, &other.1)),
+        ),
+        403,
+        "does not serve",
     );
     // Nor may it take over another agency's official by claiming its own agency for the NIP.
-    let (status, v) = s.api.post(
-        "/api/v1/officials/certificate",
-        &official_body(NIP, "Bappeda", "rahasia", &csr),
-        Some((&other.0, &other.1)),
-    );
-    assert_eq!(status, 403, "{v}");
-    assert!(
-        v["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("holds a valid certificate of agency"),
-        "{v}"
+    refused(
+        s.api.post(
+            "/api/v1/officials/certificate",
+            &official_body(NIP, "Bappeda", "rahasia", &csr),
+            Some((&other.0, &other.1)),
+        ),
+        403,
+        "holds a valid certificate of agency",
     );
     // An official's certificate (Signing CA) does not authenticate here at all.
     let (status, _) = s.api.post(
@@ -703,14 +698,10 @@ fn binding_application_renewal(s: &Scene, node: &(String, String)) {
     // Only the current certificate speaks for the node: the one renewal replaced is refused
     // (it could otherwise outlive a revocation of the new one), the new one is accepted.
     let body = json!({ "nip": NIP, "age_recipient": recipient });
-    let (status, v) = s.api.post("/api/v1/officials/binding", &body, who);
-    assert_eq!(status, 403, "{v}");
-    assert!(
-        v["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("replaced"),
-        "{v}"
+    refused(
+        s.api.post("/api/v1/officials/binding", &body, who),
+        403,
+        "replaced",
     );
     let renewed = Some(("dinkes2.pem", "dinkes2.key"));
     let (status, v) = s.api.post("/api/v1/officials/binding", &body, renewed);
