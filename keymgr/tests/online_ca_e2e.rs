@@ -4,31 +4,16 @@
 //! and signing a directory version only when two different operators approved. Every call is
 //! made with curl over mutual TLS, and what is issued is checked with `openssl verify`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sandi_e2e::steps::Steps;
 use serde_json::{Value, json};
 
 #[allow(dead_code)]
 mod serving;
-use serving::{Ca, Serving, curl, run, wait_until};
+use serving::{Ca, Serving, curl, key_and_csr, run, wait_until};
 
 const NIP: &str = "197501012000032001";
-
-/// A client key and its PKCS#10 request, made by openssl: (key file, CSR PEM).
-fn key_and_csr(dir: &Path, name: &str, curve: &str, subject: &str) -> (String, String) {
-    let key = format!("{name}.key");
-    let csr = format!("{name}.csr");
-    let curve = format!("ec_paramgen_curve:{curve}");
-    let args = [
-        "req", "-new", "-newkey", "ec", "-pkeyopt", &curve, "-nodes", "-keyout", &key, "-out",
-        &csr, "-subj", subject,
-    ];
-    let (ok, text) = run(dir, "openssl", &args);
-    assert!(ok, "openssl req: {text}");
-    let pem = std::fs::read_to_string(dir.join(&csr)).expect("the CSR");
-    (key, pem)
-}
 
 /// A client of the API: curl with the Root CA as its only trust, and a client certificate
 /// when given.

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use sandi_e2e::steps::Steps;
 
+#[allow(dead_code)]
 mod serving;
 use serving::{
     Ca, Serving, ask, curl, first_pem, get_path, header, pkilint, run, serial_of, wait_until,

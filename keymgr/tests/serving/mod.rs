@@ -247,6 +247,21 @@ pub(crate) fn run(dir: &Path, program: &str, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// A client key and its PKCS#10 request, made by openssl: (key file, CSR PEM).
+pub(crate) fn key_and_csr(dir: &Path, name: &str, curve: &str, subject: &str) -> (String, String) {
+    let key = format!("{name}.key");
+    let csr = format!("{name}.csr");
+    let curve = format!("ec_paramgen_curve:{curve}");
+    let args = [
+        "req", "-new", "-newkey", "ec", "-pkeyopt", &curve, "-nodes", "-keyout", &key, "-out",
+        &csr, "-subj", subject,
+    ];
+    let (ok, text) = run(dir, "openssl", &args);
+    assert!(ok, "openssl req: {text}");
+    let pem = std::fs::read_to_string(dir.join(&csr)).expect("the CSR");
+    (key, pem)
+}
+
 /// `openssl ocsp` for one certificate against a responder URL; the chain trusted.
 pub(crate) fn ask(ca: &Ca, issuer: &str, which: &[&str], url: &str, extra: &[&str]) -> String {
     let issuer = ca.ca_pem(issuer);
