@@ -9,6 +9,7 @@ pub mod dev;
 mod error;
 pub mod http;
 pub mod letters;
+pub mod logging;
 pub mod metrics;
 pub mod network;
 pub mod node;

@@ -12,20 +12,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DOCSVC_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only for a terminal: in a file or the journal, escape codes are noise.
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    // One JSON object a line for a log collector (the systemd unit sets it); text otherwise.
-    if std::env::var("DOCSVC_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        logs.json().flatten_event(true).init();
-    } else {
-        logs.init();
-    }
-    if let Err(e) = cli::run(cli::Cli::parse()).await {
+    // Held to the end: dropping it writes the lines still queued.
+    let logs = docsvc::logging::init();
+    let outcome = cli::run(cli::Cli::parse()).await;
+    // `exit` skips destructors: the queued lines go first, then the error after them.
+    drop(logs);
+    if let Err(e) = outcome {
         eprintln!("docsvc: {e:#}");
         std::process::exit(1);
     }

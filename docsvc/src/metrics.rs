@@ -67,6 +67,8 @@ pub struct Metrics {
     pub log_unavailable: Counter,
     /// Split views seen while witnessing peers' access logs.
     pub split_views: Counter,
+    /// Operator log lines dropped because stderr's reader fell behind (set when scraped).
+    pub log_lines_dropped: Counter,
     /// When the last witnessing round ended with every peer checked (seconds since the epoch).
     pub witnessed_at: Gauge,
     /// Split views held now (set when scraped): stays while the incident is held.
@@ -159,6 +161,11 @@ impl Metrics {
                 "split_views",
                 "Peers' access logs seen to fork or roll back while witnessing them",
             ),
+            log_lines_dropped: counter(
+                r,
+                "log_lines_dropped",
+                "Operator log lines dropped because stderr's reader fell behind (never the access log)",
+            ),
             witnessed_at: gauge(
                 r,
                 "witness_last_round_timestamp_seconds",
@@ -218,6 +225,14 @@ impl Metrics {
 
     pub fn inc(counter: &Counter) {
         counter.inc();
+    }
+
+    /// Brings the dropped-lines counter up to the log thread's own count: a counter only
+    /// rises, and two scrapes at once cannot count the same lines twice.
+    pub fn set_log_lines_dropped(&self, total: u64) {
+        self.log_lines_dropped
+            .inner()
+            .fetch_max(total, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Observes one answered request.

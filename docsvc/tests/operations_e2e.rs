@@ -26,7 +26,9 @@ fn deploy() -> PathBuf {
 /// The request lines of the log, by request id.
 fn request_lines(log: &Path) -> HashMap<String, Vec<Value>> {
     let mut out: HashMap<String, Vec<Value>> = HashMap::new();
-    for line in std::fs::read_to_string(log).expect("the log").lines() {
+    let text = std::fs::read_to_string(log).expect("the log");
+    // A line still being written (no newline yet) is read next time.
+    for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
         let v: Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("every log line is JSON ({e}): {line}"));
         if v["target"] == "docsvc::request" {
@@ -73,14 +75,25 @@ fn one_json_line_per_request_and_no_secret() {
         &json!({ "nip": BUDI, "password": "salah-sekali-1234" }),
     );
     calls.push((wrong, "POST", "/api/v1/session", 401));
-    // The server's log lines are written as the response goes; give it a moment to flush.
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let lines = request_lines(&log);
+    // The lines are written by the node's log thread, just after the answers: wait for them.
+    let ids: Vec<String> = calls
+        .iter()
+        .map(|(r, ..)| {
+            r.header("x-request-id")
+                .expect("every answer names its request id")
+        })
+        .collect();
+    let mut lines = request_lines(&log);
+    for _ in 0..100 {
+        if ids.iter().all(|id| lines.contains_key(id)) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        lines = request_lines(&log);
+    }
     for (r, method, route, status) in &calls {
         assert_eq!(r.status, *status, "{route}: {}", r.text());
-        let rid = r
-            .header("x-request-id")
-            .expect("every answer names its request id");
+        let rid = r.header("x-request-id").expect("id");
         let found = lines
             .get(&rid)
             .unwrap_or_else(|| panic!("no line for {rid} ({route})"));
@@ -220,4 +233,50 @@ fn metrics_rules_and_dashboard_pass_promtool() {
         named > 10,
         "the dashboard and rules name the node's metrics"
     );
+}
+
+/// A log reader that stops reading (journald stalled, `docsvc serve | less` paused) cannot
+/// stop the node: its lines queue for the log thread, then are dropped and counted on
+/// `/metrics`, and every request is still answered. Before the log thread, the first full pipe
+/// held every worker in `write` and the node answered nothing more.
+#[test]
+fn a_log_reader_that_stops_reading_does_not_stop_the_node() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The reading end stays open and is never read: the pipe fills after a few hundred lines.
+    let (stalled, writer) = std::io::pipe().expect("a pipe");
+    let node = DevNode::start_logging_to(docsvc(), &dir.path().join("node"), writer.into());
+    // More requests than the pipe and the log thread's queue hold lines.
+    let requests = docsvc::logging::QUEUE_LINES + 4_000;
+    // A stalled node fails the test instead of hanging it: ten seconds a request, five
+    // minutes in all (coreutils' `timeout`).
+    let out = Command::new("timeout")
+        .args(["300", "curl", "-sS", "--max-time", "10", "--cacert"])
+        .arg(node.root_ca())
+        .args(["-o", "/dev/null", "-w", "%{http_code}\\n"])
+        .arg(format!("{}/healthz?n=[1-{requests}]", node.base()))
+        .output()
+        .expect("curl");
+    let codes = String::from_utf8_lossy(&out.stdout);
+    let answered = codes.lines().filter(|c| *c == "200").count();
+    assert_eq!(
+        answered,
+        requests,
+        "every request answered while nobody reads the log: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = sandi_e2e::http::Client::new(&node.base(), &node.root_ca(), dir.path().join("m.jar"));
+    let metrics = c.get("/metrics").text();
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("docsvc_log_lines_dropped_total "))
+        .expect("the dropped lines are counted")
+        .trim()
+        .parse()
+        .expect("a count");
+    // Some lines fitted in the pipe and the queue; the rest were dropped, each counted once.
+    assert!(
+        dropped > 0 && dropped < u64::try_from(requests).expect("count"),
+        "{dropped} of {requests} lines dropped"
+    );
+    drop(stalled);
 }

@@ -82,7 +82,13 @@ impl DevNode {
 
     /// As [`DevNode::start`], the server logging JSON (`DOCSVC_LOG_FORMAT=json`) to `log`.
     pub fn start_logged(docsvc: &Path, data: &Path, log: &Path) -> DevNode {
-        Self::start_inner(docsvc, data, &[], |_| {}, Some(log))
+        let file = std::fs::File::create(log).expect("the log file");
+        Self::start_inner(docsvc, data, &[], |_| {}, Some(file.into()))
+    }
+
+    /// As [`DevNode::start_logged`], the JSON log going to `stderr` (a pipe, say).
+    pub fn start_logging_to(docsvc: &Path, data: &Path, stderr: Stdio) -> DevNode {
+        Self::start_inner(docsvc, data, &[], |_| {}, Some(stderr))
     }
 
     fn start_inner(
@@ -90,7 +96,7 @@ impl DevNode {
         data: &Path,
         extra: &[&str],
         configure: impl FnOnce(&Path),
-        log: Option<&Path>,
+        log: Option<Stdio>,
     ) -> DevNode {
         let port = crate::free_port();
         let listen = format!("127.0.0.1:{port}");
@@ -115,9 +121,7 @@ impl DevNode {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if let Some(log) = log {
-            serve
-                .env("DOCSVC_LOG_FORMAT", "json")
-                .stderr(std::fs::File::create(log).expect("the log file"));
+            serve.env("DOCSVC_LOG_FORMAT", "json").stderr(log);
         }
         let server = Killed(serve.spawn().expect("docsvc serve"));
         wait_port(port, "docsvc");

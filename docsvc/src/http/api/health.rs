@@ -57,6 +57,7 @@ pub(super) async fn readyz(State(node): State<App>) -> ApiResult<Json<serde_json
 pub(super) async fn metrics(State(node): State<App>, headers: axum::http::HeaderMap) -> Response {
     let m = &node.metrics;
     m.sealed.set(i64::from(node.is_sealed()));
+    m.set_log_lines_dropped(crate::logging::dropped_lines());
     crate::node::revocation::set_metrics(&node);
     // What the database says: left as it was if it does not answer (the node's other metrics
     // and /readyz say so).
