@@ -9,11 +9,10 @@ use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier};
 use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc5911, rfc5912};
-use der::asn1::{OctetString, SetOfVec};
+use der::asn1::OctetString;
 use der::{Any, Decode, Encode};
 use hsm_shim::SignatureAlgorithm;
 use time::OffsetDateTime;
-use x509_cert::attr::Attribute;
 
 use super::sha256;
 use super::signature::{self, Trust};
@@ -34,12 +33,6 @@ fn der_err(e: der::Error) -> Error {
     bad(format!("malformed CMS: {e}"))
 }
 
-fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute> {
-    let mut values = SetOfVec::new();
-    values.insert(value).map_err(der_err)?;
-    Ok(Attribute { oid, values })
-}
-
 /// Signs `content` (the receipt's bytes) as a CMS SignedData that carries it, with the signer's
 /// certificate and `chain` (its Network CA), so that the sandi root alone verifies it. `sign`
 /// signs the DER of the signed attributes with the key of `signer_der` (the node's, in
@@ -57,26 +50,18 @@ pub fn sign(
         SignatureAlgorithm::EcdsaP384Sha384 => rfc5912::ECDSA_WITH_SHA_384,
         SignatureAlgorithm::Ed25519 => return Err(bad("a node key is ECDSA")),
     };
-    let mut attrs = SetOfVec::new();
-    for attr in [
-        attribute(
-            rfc5911::ID_CONTENT_TYPE,
-            Any::encode_from(&RECEIPT_OID).map_err(der_err)?,
-        )?,
-        attribute(
-            rfc5911::ID_MESSAGE_DIGEST,
-            Any::encode_from(&OctetString::new(sha256(content).to_vec()).map_err(der_err)?)
-                .map_err(der_err)?,
-        )?,
-        attribute(
-            rfc5911::ID_SIGNING_TIME,
-            Any::encode_from(&signature::utc_time(signing_time)?).map_err(der_err)?,
-        )?,
-    ] {
-        attrs.insert(attr).map_err(der_err)?;
-    }
+    let content_type = RECEIPT_OID.to_der().map_err(der_err)?;
+    let digest = signature::octet_string(&sha256(content))?;
+    let time = signature::utc_time(signing_time)?
+        .to_der()
+        .map_err(der_err)?;
     // The signature covers the DER of the attributes as a SET OF (RFC 5652 §5.4).
-    let signature = sign(&attrs.to_der().map_err(der_err)?)?;
+    let signed_attrs = signature::signed_attributes(&[
+        (rfc5911::ID_CONTENT_TYPE, &content_type),
+        (rfc5911::ID_MESSAGE_DIGEST, &digest),
+        (rfc5911::ID_SIGNING_TIME, &time),
+    ])?;
+    let signature = sign(&signed_attrs)?;
     let econtent =
         Any::encode_from(&OctetString::new(content).map_err(der_err)?).map_err(der_err)?;
     signature::assemble(
@@ -86,8 +71,8 @@ pub fn sign(
         sig_oid,
         signer_der,
         chain,
-        attrs,
-        signature,
+        &signed_attrs,
+        &signature,
     )
 }
 

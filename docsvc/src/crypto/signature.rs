@@ -2,14 +2,12 @@
 //! with, and what `openssl cms -verify` checks. Built by hand over RustCrypto's `cms` types so
 //! that the private key stays in hsm-shim: only the signed attributes go out to be signed.
 
-use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+use cms::cert::CertificateChoices;
 use cms::content_info::{CmsVersion, ContentInfo};
-use cms::signed_data::{
-    EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
-};
+use cms::signed_data::{EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo};
 use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc5911, rfc5912};
-use der::asn1::{OctetString, SetOfVec, UtcTime};
+use der::asn1::{OctetString, UtcTime};
 use der::{Any, Decode, Encode, Tagged as _};
 use hsm_shim::SignatureAlgorithm;
 use spki::AlgorithmIdentifierOwned;
@@ -91,10 +89,29 @@ fn digest(alg: ObjectIdentifier, data: &[u8]) -> Result<Vec<u8>> {
     Ok(ring::digest::digest(d, data).as_ref().to_vec())
 }
 
-fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute> {
-    let mut values = SetOfVec::new();
-    values.insert(value).map_err(der_err)?;
-    Ok(Attribute { oid, values })
+/// The signed attributes as the DER SET OF that is signed (RFC 5652 §5.4): each
+/// `(attrType, value)` an Attribute with the one value (whole DER), in DER's SET OF order.
+pub(crate) fn signed_attributes(attrs: &[(ObjectIdentifier, &[u8])]) -> Result<Vec<u8>> {
+    let mut each = Vec::with_capacity(attrs.len());
+    for (oid, value) in attrs {
+        let mut body = oid.to_der().map_err(der_err)?;
+        wrap(der::Tag::Set, value, &mut body)?;
+        let mut attr = Vec::with_capacity(body.len() + 4);
+        wrap(der::Tag::Sequence, &body, &mut attr)?;
+        each.push(attr);
+    }
+    // DER orders a SET OF by the elements' encodings.
+    each.sort_unstable();
+    let mut out = Vec::with_capacity(each.iter().map(Vec::len).sum::<usize>() + 4);
+    wrap(der::Tag::Set, &each.concat(), &mut out)?;
+    Ok(out)
+}
+
+/// An OCTET STRING, whole.
+pub(crate) fn octet_string(value: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(value.len() + 4);
+    wrap(der::Tag::OctetString, value, &mut out)?;
+    Ok(out)
 }
 
 pub(crate) fn utc_time(t: OffsetDateTime) -> Result<UtcTime> {
@@ -117,36 +134,26 @@ pub fn sign_detached(
     let (digest_oid, sig_oid) = algorithms(algorithm)?;
     let message_digest = content.digest(digest_oid)?;
 
-    let mut attrs = SetOfVec::new();
-    attrs
-        .insert(attribute(
-            rfc5911::ID_CONTENT_TYPE,
-            Any::encode_from(&kind.oid()).map_err(der_err)?,
-        )?)
-        .map_err(der_err)?;
-    attrs
-        .insert(attribute(
-            rfc5911::ID_MESSAGE_DIGEST,
-            Any::encode_from(&OctetString::new(message_digest).map_err(der_err)?)
-                .map_err(der_err)?,
-        )?)
-        .map_err(der_err)?;
+    let content_type = kind.oid().to_der().map_err(der_err)?;
+    let digest = octet_string(&message_digest)?;
     // PAdES names its signer by the certificate's hash (ESS signing-certificate-v2) and keeps
     // the claimed time in the signature dictionary (`/M`), not in a signing-time attribute.
     let claim = if kind == Kind::Pdf {
-        attribute(
+        (
             ID_AA_SIGNING_CERTIFICATE_V2,
             signing_certificate_v2(signer_der)?,
-        )?
+        )
     } else {
-        attribute(
+        (
             rfc5911::ID_SIGNING_TIME,
-            Any::encode_from(&utc_time(signing_time)?).map_err(der_err)?,
-        )?
+            utc_time(signing_time)?.to_der().map_err(der_err)?,
+        )
     };
-    attrs.insert(claim).map_err(der_err)?;
-    // The signature covers the DER of the attributes as a SET OF (RFC 5652 §5.4).
-    let to_sign = attrs.to_der().map_err(der_err)?;
+    let to_sign = signed_attributes(&[
+        (rfc5911::ID_CONTENT_TYPE, &content_type),
+        (rfc5911::ID_MESSAGE_DIGEST, &digest),
+        (claim.0, &claim.1),
+    ])?;
     let signature = sign(&to_sign)?;
 
     assemble(
@@ -156,8 +163,8 @@ pub fn sign_detached(
         sig_oid,
         signer_der,
         chain,
-        attrs,
-        signature,
+        &to_sign,
+        &signature,
     )
 }
 
@@ -167,24 +174,23 @@ const ID_AA_SIGNING_CERTIFICATE_V2: ObjectIdentifier =
 
 /// SigningCertificateV2 ::= SEQUENCE { certs SEQUENCE OF ESSCertIDv2 } with one ESSCertIDv2
 /// ::= SEQUENCE { certHash OCTET STRING } (hashAlgorithm left at its default, SHA-256).
-fn signing_certificate_v2(signer_der: &[u8]) -> Result<Any> {
-    let hash = OctetString::new(sha256(signer_der).to_vec())
-        .map_err(der_err)?
-        .to_der()
-        .map_err(der_err)?;
+fn signing_certificate_v2(signer_der: &[u8]) -> Result<Vec<u8>> {
+    let hash = octet_string(&sha256(signer_der))?;
     let mut id = Vec::new();
     wrap(der::Tag::Sequence, &hash, &mut id)?;
     let mut certs = Vec::new();
     wrap(der::Tag::Sequence, &id, &mut certs)?;
     let mut whole = Vec::new();
     wrap(der::Tag::Sequence, &certs, &mut whole)?;
-    Any::from_der(&whole).map_err(der_err)
+    Ok(whole)
 }
 
 /// A CMS ContentInfo of SignedData ([`version_for`] its content type) with one signer named
-/// by issuer and serial, its signed attributes and signature, and the signer's certificate
-/// followed by `chain`. `econtent` is the content carried, if any. The certificates go in as the DER they came as (a SET OF, so in DER order): parsing and
-/// encoding them again cost more than the rest of the structure, on every signing call.
+/// by issuer and serial, its signed attributes (`signed_attrs`, the DER SET OF that
+/// `signature` covers) and signature, and the signer's certificate followed by `chain`.
+/// `econtent` is the content carried, if any. Written as DER directly: the certificates,
+/// the signer's issuer and serial and the attributes go in as the bytes they came as, so a
+/// signing call parses and encodes again only the few fixed fields around them.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn assemble(
     econtent_type: ObjectIdentifier,
@@ -193,31 +199,25 @@ pub(crate) fn assemble(
     sig_oid: ObjectIdentifier,
     signer_der: &[u8],
     chain: &[Vec<u8>],
-    attrs: SetOfVec<Attribute>,
-    signature: Vec<u8>,
+    signed_attrs: &[u8],
+    signature: &[u8],
 ) -> Result<Vec<u8>> {
-    let (issuer, serial_number) = issuer_and_serial(signer_der)?;
-    let digest_alg = AlgorithmIdentifierOwned {
-        oid: digest_oid,
-        parameters: None,
-    };
-    let signer_info = SignerInfo {
-        version: CmsVersion::V1,
-        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer,
-            serial_number,
-        }),
-        digest_alg: digest_alg.clone(),
-        signed_attrs: Some(attrs),
-        signature_algorithm: AlgorithmIdentifierOwned {
-            oid: sig_oid,
+    let algorithm = |oid| {
+        AlgorithmIdentifierOwned {
+            oid,
             parameters: None,
-        },
-        signature: OctetString::new(signature).map_err(der_err)?,
-        unsigned_attrs: None,
+        }
+        .to_der()
+        .map_err(der_err)
     };
-    let mut digest_algorithms = SetOfVec::new();
-    digest_algorithms.insert(digest_alg).map_err(der_err)?;
+    let digest_alg = algorithm(digest_oid)?;
+    let signer_info = signer_info(
+        signer_der,
+        &digest_alg,
+        signed_attrs,
+        &algorithm(sig_oid)?,
+        signature,
+    )?;
     // SignedData ::= SEQUENCE { version, digestAlgorithms, encapContentInfo,
     //   certificates [0] IMPLICIT CertificateSet OPTIONAL, crls [1] OPTIONAL, signerInfos }
     let mut certs: Vec<&[u8]> = std::iter::once(signer_der)
@@ -235,10 +235,12 @@ pub(crate) fn assemble(
     certs.sort_unstable();
     // A SET OF holds each once (the signer may also be in `chain`).
     certs.dedup();
-    let mut fields = version_for(econtent_type).to_der().map_err(der_err)?;
-    digest_algorithms
+    let certs_len: usize = certs.iter().map(|c| c.len()).sum();
+    let mut fields = Vec::with_capacity(certs_len + signer_info.len() + 128);
+    version_for(econtent_type)
         .encode_to_vec(&mut fields)
         .map_err(der_err)?;
+    wrap(der::Tag::Set, &digest_alg, &mut fields)?;
     EncapsulatedContentInfo {
         econtent_type,
         econtent,
@@ -253,10 +255,8 @@ pub(crate) fn assemble(
         &certs.concat(),
         &mut fields,
     )?;
-    SignerInfos::try_from(vec![signer_info])
-        .map_err(der_err)?
-        .encode_to_vec(&mut fields)
-        .map_err(der_err)?;
+    // signerInfos: a SET OF with the one SignerInfo.
+    wrap(der::Tag::Set, &signer_info, &mut fields)?;
     let mut signed_data = Vec::with_capacity(fields.len() + 8);
     wrap(der::Tag::Sequence, &fields, &mut signed_data)?;
     // ContentInfo ::= SEQUENCE { contentType, content [0] EXPLICIT ANY }
@@ -271,6 +271,44 @@ pub(crate) fn assemble(
     )?;
     let mut out = Vec::with_capacity(info.len() + 8);
     wrap(der::Tag::Sequence, &info, &mut out)?;
+    Ok(out)
+}
+
+/// SignerInfo ::= SEQUENCE { version 1, sid IssuerAndSerialNumber, digestAlgorithm,
+///   signedAttrs [0] IMPLICIT SET OF Attribute, signatureAlgorithm, signature OCTET STRING }.
+/// The issuer and serial are the signer certificate's own DER; the attributes are the SET OF
+/// that was signed, its tag changed to [0] (RFC 5652 §5.4: the signature covers them as a SET OF).
+fn signer_info(
+    signer_der: &[u8],
+    digest_alg: &[u8],
+    signed_attrs: &[u8],
+    sig_alg: &[u8],
+    signature: &[u8],
+) -> Result<Vec<u8>> {
+    let f = super::tbs::read(signer_der).ok_or_else(|| bad("the signer certificate is not DER"))?;
+    let attrs = der::AnyRef::from_der(signed_attrs).map_err(der_err)?;
+    if attrs.tag() != der::Tag::Set {
+        return Err(bad("malformed CMS: the signed attributes are not a SET OF"));
+    }
+    let mut sid = Vec::with_capacity(f.issuer.len() + f.serial.len());
+    sid.extend_from_slice(f.issuer);
+    sid.extend_from_slice(f.serial);
+    let mut body = Vec::with_capacity(sid.len() + signed_attrs.len() + signature.len() + 64);
+    CmsVersion::V1.encode_to_vec(&mut body).map_err(der_err)?;
+    wrap(der::Tag::Sequence, &sid, &mut body)?;
+    body.extend_from_slice(digest_alg);
+    wrap(
+        der::Tag::ContextSpecific {
+            constructed: true,
+            number: der::TagNumber::N0,
+        },
+        attrs.value(),
+        &mut body,
+    )?;
+    body.extend_from_slice(sig_alg);
+    wrap(der::Tag::OctetString, signature, &mut body)?;
+    let mut out = Vec::with_capacity(body.len() + 4);
+    wrap(der::Tag::Sequence, &body, &mut out)?;
     Ok(out)
 }
 
@@ -292,20 +330,6 @@ fn wrap(tag: der::Tag, body: &[u8], out: &mut Vec<u8>) -> Result<()> {
         .map_err(der_err)?;
     out.extend_from_slice(body);
     Ok(())
-}
-
-/// The issuer and serial of a certificate, for a SignerIdentifier.
-fn issuer_and_serial(
-    der: &[u8],
-) -> Result<(
-    x509_cert::name::Name,
-    x509_cert::serial_number::SerialNumber,
-)> {
-    let f = super::tbs::read(der).ok_or_else(|| bad("the signer certificate is not DER"))?;
-    Ok((
-        x509_cert::name::Name::from_der(f.issuer).map_err(der_err)?,
-        x509_cert::serial_number::SerialNumber::from_der(f.serial).map_err(der_err)?,
-    ))
 }
 
 /// The largest CMS signature verified: with its chain and time-stamp a signature is a few KiB.
@@ -731,3 +755,7 @@ fn verify_chain(
     }
     Err(bad("the signer certificate is not issued by a sandi CA"))
 }
+
+#[cfg(test)]
+#[path = "signature_tests.rs"]
+mod tests;

@@ -1,0 +1,83 @@
+//! The SignedData that [`super::assemble`] writes as DER directly, read back by the cms crate.
+
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier};
+use const_oid::db::{rfc5911, rfc5912};
+use der::{Decode as _, Encode as _};
+use time::OffsetDateTime;
+use x509_cert::Certificate;
+
+use super::{Content, Kind, sign_detached};
+
+/// A P-256 certificate made by rcgen, with a long serial and an issuer of several names.
+fn certificate(cn: &str) -> Vec<u8> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut params = rcgen::CertificateParams::new(vec!["a.example".into()]).expect("params");
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&[
+        0x00, 0x9a, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a,
+    ]));
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CountryName, "ID");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Pemerintah Kota");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.self_signed(&key).expect("cert").der().to_vec()
+}
+
+#[test]
+fn the_signed_data_names_its_signer_and_carries_what_was_signed() {
+    let signer = certificate("Penandatangan");
+    let ca = certificate("Signing CA");
+    let mut covered = Vec::new();
+    let cms = sign_detached(
+        Kind::Api,
+        Content::Bytes(b"isi naskah"),
+        hsm_shim::SignatureAlgorithm::EcdsaP256Sha256,
+        &signer,
+        &[ca, signer.clone()],
+        OffsetDateTime::now_utc(),
+        |m| {
+            covered = m.to_vec();
+            Ok(vec![0x5a; 71])
+        },
+    )
+    .expect("signed");
+    let info = ContentInfo::from_der(&cms).expect("a ContentInfo");
+    assert_eq!(info.content_type, rfc5911::ID_SIGNED_DATA);
+    let sd: SignedData = info.content.decode_as().expect("a SignedData");
+    // Re-encoding what was read gives the same bytes: the DER written by hand is DER.
+    assert_eq!(
+        ContentInfo::from_der(&cms)
+            .expect("again")
+            .to_der()
+            .expect("encode"),
+        cms
+    );
+    assert_eq!(sd.digest_algorithms.len(), 1);
+    assert_eq!(
+        sd.digest_algorithms.get(0).map(|a| a.oid),
+        Some(rfc5912::ID_SHA_256)
+    );
+    // The signer and its CA once each, though the signer was given twice.
+    assert_eq!(sd.certificates.as_ref().map(|c| c.0.len()), Some(2));
+    let infos = sd.signer_infos.0.as_slice();
+    assert_eq!(infos.len(), 1);
+    let si = &infos[0];
+    let cert = Certificate::from_der(&signer).expect("cert");
+    let SignerIdentifier::IssuerAndSerialNumber(ias) = &si.sid else {
+        panic!("named by issuer and serial, not {:?}", si.sid);
+    };
+    assert_eq!(ias.issuer, cert.tbs_certificate.issuer);
+    assert_eq!(ias.serial_number, cert.tbs_certificate.serial_number);
+    assert_eq!(si.digest_alg.oid, rfc5912::ID_SHA_256);
+    assert_eq!(si.signature_algorithm.oid, rfc5912::ECDSA_WITH_SHA_256);
+    assert_eq!(si.signature.as_bytes(), &[0x5a; 71][..]);
+    // The attributes carried are exactly the SET OF that was signed.
+    let attrs = si.signed_attrs.as_ref().expect("signed attributes");
+    assert_eq!(attrs.to_der().expect("encode"), covered);
+    assert_eq!(attrs.len(), 3);
+}
