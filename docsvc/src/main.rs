@@ -12,7 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
-    // Held to the end: dropping it writes the lines still queued.
+    // Held to the end: dropping it gives the log thread a second to write what is queued.
     let logs = docsvc::logging::init();
     let outcome = cli::run(cli::Cli::parse()).await;
     // `exit` skips destructors: the queued lines go first, then the error after them.

@@ -67,7 +67,7 @@ pub struct Metrics {
     pub log_unavailable: Counter,
     /// Split views seen while witnessing peers' access logs.
     pub split_views: Counter,
-    /// Operator log lines dropped because stderr's reader fell behind (set when scraped).
+    /// Operator log lines dropped because stderr's reader fell behind or failed (set when scraped).
     pub log_lines_dropped: Counter,
     /// When the last witnessing round ended with every peer checked (seconds since the epoch).
     pub witnessed_at: Gauge,
@@ -164,7 +164,7 @@ impl Metrics {
             log_lines_dropped: counter(
                 r,
                 "log_lines_dropped",
-                "Operator log lines dropped because stderr's reader fell behind (never the access log)",
+                "Operator log lines dropped because stderr's reader fell behind or failed (never the access log)",
             ),
             witnessed_at: gauge(
                 r,

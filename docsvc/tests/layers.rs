@@ -13,6 +13,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("schema", 0),
     ("private_files", 0),
     ("metrics", 0),
+    ("logging", 0),
     ("store", 1),
     ("crypto", 2),
     ("audit", 3),

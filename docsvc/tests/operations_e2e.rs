@@ -238,13 +238,13 @@ fn metrics_rules_and_dashboard_pass_promtool() {
 /// A log reader that stops reading (journald stalled, `docsvc serve | less` paused) cannot
 /// stop the node: its lines queue for the log thread, then are dropped and counted on
 /// `/metrics`, and every request is still answered. Before the log thread, the first full pipe
-/// held every worker in `write` and the node answered nothing more.
+/// (a few hundred lines) held every worker in `write` and the node answered nothing more.
 #[test]
 fn a_log_reader_that_stops_reading_does_not_stop_the_node() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // The reading end stays open and is never read: the pipe fills after a few hundred lines.
-    let (stalled, writer) = std::io::pipe().expect("a pipe");
-    let node = DevNode::start_logging_to(docsvc(), &dir.path().join("node"), writer.into());
+    // A pipe whose reading end (the server's child handle, kept by `node`) is never read: it
+    // fills after a few hundred lines.
+    let node = DevNode::start_logging_to(docsvc(), &dir.path().join("node"), Stdio::piped());
     // More requests than the pipe and the log thread's queue hold lines.
     let requests = docsvc::logging::QUEUE_LINES + 4_000;
     // A stalled node fails the test instead of hanging it: ten seconds a request, five
@@ -278,5 +278,4 @@ fn a_log_reader_that_stops_reading_does_not_stop_the_node() {
         dropped > 0 && dropped < u64::try_from(requests).expect("count"),
         "{dropped} of {requests} lines dropped"
     );
-    drop(stalled);
 }

@@ -1,6 +1,7 @@
 //! CMS (RFC 5652) detached SignedData: what docsvc signs manifests and application requests
-//! with, and what `openssl cms -verify` checks. Built by hand over RustCrypto's `cms` types so
-//! that the private key stays in hsm-shim: only the signed attributes go out to be signed.
+//! with, and what `openssl cms -verify` checks. Written as DER by hand (read back with
+//! RustCrypto's `cms` types) so that the private key stays in hsm-shim: only the signed
+//! attributes go out to be signed.
 
 use cms::cert::CertificateChoices;
 use cms::content_info::{CmsVersion, ContentInfo};
@@ -286,6 +287,15 @@ fn signer_info(
     signature: &[u8],
 ) -> Result<Vec<u8>> {
     let f = super::tbs::read(signer_der).ok_or_else(|| bad("the signer certificate is not DER"))?;
+    // The serial is read as an INTEGER here (minimal, at most RFC 5280's 20 octets and a sign
+    // octet), so a certificate that slipped through makes an error, not a malformed CMS. The
+    // issuer goes in as the certificate carries it: the bytes a verifier matches it against.
+    let serial = der::asn1::IntRef::from_der(f.serial).map_err(der_err)?;
+    if serial.as_bytes().len() > 21 {
+        return Err(bad(
+            "the signer certificate's serial is longer than RFC 5280 allows",
+        ));
+    }
     let attrs = der::AnyRef::from_der(signed_attrs).map_err(der_err)?;
     if attrs.tag() != der::Tag::Set {
         return Err(bad("malformed CMS: the signed attributes are not a SET OF"));

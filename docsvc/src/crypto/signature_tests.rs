@@ -81,3 +81,50 @@ fn the_signed_data_names_its_signer_and_carries_what_was_signed() {
     assert_eq!(attrs.to_der().expect("encode"), covered);
     assert_eq!(attrs.len(), 3);
 }
+
+/// A PAdES signature (P-384): the signer named by its certificate's hash (signing-certificate-v2)
+/// instead of a signing time, its attributes still in DER's SET OF order (re-encoding sorts them).
+#[test]
+fn a_pades_signature_carries_the_certificate_hash_in_der_order() {
+    let signer = certificate("Penandatangan PDF");
+    let cms = sign_detached(
+        Kind::Pdf,
+        Content::Sha384([0x22; 48]),
+        hsm_shim::SignatureAlgorithm::EcdsaP384Sha384,
+        &signer,
+        &[],
+        OffsetDateTime::now_utc(),
+        |_| Ok(vec![0x5a; 103]),
+    )
+    .expect("signed");
+    assert_eq!(
+        ContentInfo::from_der(&cms)
+            .expect("again")
+            .to_der()
+            .expect("encode"),
+        cms
+    );
+    let sd: SignedData = ContentInfo::from_der(&cms)
+        .expect("a ContentInfo")
+        .content
+        .decode_as()
+        .expect("a SignedData");
+    let si = &sd.signer_infos.0.as_slice()[0];
+    assert_eq!(si.digest_alg.oid, rfc5912::ID_SHA_384);
+    assert_eq!(si.signature_algorithm.oid, rfc5912::ECDSA_WITH_SHA_384);
+    let oids: Vec<String> = si
+        .signed_attrs
+        .as_ref()
+        .expect("signed attributes")
+        .iter()
+        .map(|a| a.oid.to_string())
+        .collect();
+    assert!(
+        oids.contains(&"1.2.840.113549.1.9.16.2.47".to_owned()),
+        "{oids:?}"
+    );
+    assert!(
+        !oids.contains(&rfc5911::ID_SIGNING_TIME.to_string()),
+        "{oids:?}"
+    );
+}
