@@ -285,18 +285,64 @@ pub async fn deliver_due(node: &Node) -> Result<usize> {
     }
     tx.commit().await?;
     let n = jobs.len();
-    // Several deliveries in flight: each waits mostly on the peer.
-    let results: Vec<Result<()>> =
-        futures_util::StreamExt::collect(futures_util::StreamExt::buffer_unordered(
-            futures_util::stream::iter(jobs.into_iter().map(|(id, peer, attempts)| async move {
-                let outcome = deliver_one(node, &id, &peer).await;
-                record(node, &id, &peer, attempts + 1, outcome).await
-            })),
+    // Several deliveries in flight (each waits mostly on the peer), their outcomes recorded as
+    // they come in group commits: whatever finished while one commit was written goes into the
+    // next, one transaction and one signed head for all of them.
+    let (done, mut finished) = tokio::sync::mpsc::unbounded_channel::<Attempted>();
+    let deliveries = futures_util::StreamExt::collect::<Vec<()>>(
+        futures_util::StreamExt::buffer_unordered(
+            futures_util::stream::iter(
+                jobs.into_iter()
+                    .map(|job| attempt(node, job, done.clone()))
+                    .collect::<Vec<_>>(),
+            ),
             IN_FLIGHT,
-        ))
-        .await;
-    results.into_iter().collect::<Result<Vec<()>>>()?;
+        ),
+    );
+    // Only the deliveries' own senders keep the recorder going.
+    drop(done);
+    let recording = async {
+        let mut failed = None;
+        while let Some(first) = finished.recv().await {
+            let mut batch = vec![first];
+            while let Ok(more) = finished.try_recv() {
+                batch.push(more);
+            }
+            // A batch not recorded stays `sent` until its lease ends, then goes again; the
+            // receiver answers a letter it holds with the same receipt.
+            if let Err(e) = record(node, batch).await {
+                failed.get_or_insert(e);
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    };
+    let (_, recorded) = tokio::join!(deliveries, recording);
+    recorded?;
     Ok(n)
+}
+
+/// Tries one claimed delivery and hands its outcome to the recorder.
+async fn attempt(
+    node: &Node,
+    (id, peer, attempts): (String, String, i64),
+    done: tokio::sync::mpsc::UnboundedSender<Attempted>,
+) {
+    let outcome = deliver_one(node, &id, &peer).await;
+    // The recorder outlives every delivery: it ends when the last sender is dropped.
+    let _ = done.send(Attempted {
+        id,
+        peer,
+        attempts: attempts + 1,
+        outcome,
+    });
+}
+
+/// One delivery tried: which letter to which node, its attempt number and what it came to.
+struct Attempted {
+    id: String,
+    peer: String,
+    attempts: i64,
+    outcome: Outcome,
 }
 
 /// What one attempt came to.
@@ -462,56 +508,64 @@ fn backoff(attempts: i64) -> time::Duration {
     time::Duration::seconds(base) + time::Duration::milliseconds(jitter_ms)
 }
 
-async fn record(node: &Node, id: &str, peer: &str, attempts: i64, outcome: Outcome) -> Result<()> {
+/// Records tried deliveries in one transaction, each on its outbox row and with its own log
+/// entry, under one signed head.
+async fn record(node: &Node, batch: Vec<Attempted>) -> Result<()> {
     let now = now_rfc3339();
-    let (state, next, error, receipt, decision, reason) = match outcome {
-        Outcome::Delivered(r) => {
-            let json = serde_json::to_vec(&r).map_err(|e| Error::encode("a receipt", e))?;
-            (
-                "delivered",
-                now.clone(),
-                None,
-                Some(json),
-                "allow",
-                format!("delivered to {peer}, receipt of {}", r.receipt.received_at),
-            )
-        }
-        Outcome::Retry(why) if attempts < node.config.delivery_attempts => (
-            "failed",
-            crate::rfc3339(OffsetDateTime::now_utc() + backoff(attempts)),
-            Some(why.clone()),
-            None,
-            "error",
-            format!("attempt {attempts} to {peer}: {why}"),
-        ),
-        Outcome::Retry(why) | Outcome::Refused(why) => (
-            "dead",
-            now.clone(),
-            Some(why.clone()),
-            None,
-            "deny",
-            format!("given up after attempt {attempts} to {peer}: {why}"),
-        ),
-    };
     let mut tx = node.store.begin().await?;
-    outbox::record_attempt(
-        &mut tx,
-        Attempt {
-            id,
-            node_id: peer,
-            state,
-            attempts,
-            next_attempt_at: &next,
-            last_error: error,
-            receipt,
-            updated_at: &now,
-        },
-    )
-    .await?;
-    node.audit
-        .commit_with(
-            tx,
-            &Entry::event(
+    let mut entries = Vec::with_capacity(batch.len());
+    for Attempted {
+        id,
+        peer,
+        attempts,
+        outcome,
+    } in batch
+    {
+        let (state, next, error, receipt, decision, reason) = match outcome {
+            Outcome::Delivered(r) => {
+                let json = serde_json::to_vec(&r).map_err(|e| Error::encode("a receipt", e))?;
+                (
+                    "delivered",
+                    now.clone(),
+                    None,
+                    Some(json),
+                    "allow",
+                    format!("delivered to {peer}, receipt of {}", r.receipt.received_at),
+                )
+            }
+            Outcome::Retry(why) if attempts < node.config.delivery_attempts => (
+                "failed",
+                crate::rfc3339(OffsetDateTime::now_utc() + backoff(attempts)),
+                Some(why.clone()),
+                None,
+                "error",
+                format!("attempt {attempts} to {peer}: {why}"),
+            ),
+            Outcome::Retry(why) | Outcome::Refused(why) => (
+                "dead",
+                now.clone(),
+                Some(why.clone()),
+                None,
+                "deny",
+                format!("given up after attempt {attempts} to {peer}: {why}"),
+            ),
+        };
+        outbox::record_attempt(
+            &mut tx,
+            Attempt {
+                id: &id,
+                node_id: &peer,
+                state,
+                attempts,
+                next_attempt_at: &next,
+                last_error: error,
+                receipt,
+                updated_at: &now,
+            },
+        )
+        .await?;
+        entries.push(
+            Entry::event(
                 format!("node:{}", node.config.node_id),
                 "transmit",
                 decision,
@@ -519,9 +573,11 @@ async fn record(node: &Node, id: &str, peer: &str, attempts: i64, outcome: Outco
                 node.policy.current().version(),
                 None,
             )
-            .about(id),
-        )
-        .await
+            .about(&id),
+        );
+    }
+    let head = node.audit.append_many(&mut tx, &entries).await?;
+    node.audit.commit(tx, &head).await
 }
 
 /// One outbox row, for operators.
