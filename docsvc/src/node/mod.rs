@@ -587,6 +587,8 @@ pub struct Node {
     pub audit: AuditLog,
     /// Group commit for entries that stand alone.
     pub log: crate::audit::Batcher,
+    /// Group commit for letters received from peers, each with its rows and its log entry.
+    pub received: crate::audit::Grouped<Node>,
     pub metrics: crate::metrics::Metrics,
     /// Refusals on `/network/v1` counted for the log.
     pub refusals: refusals::Refusals,
@@ -668,6 +670,7 @@ impl Node {
             metrics,
             refusals: refusals::Refusals::default(),
             issuance: issuance::IssuanceLog::default(),
+            received: crate::audit::Grouped::default(),
         })
     }
 

@@ -289,16 +289,15 @@ pub async fn deliver_due(node: &Node) -> Result<usize> {
     // they come in group commits: whatever finished while one commit was written goes into the
     // next, one transaction and one signed head for all of them.
     let (done, mut finished) = tokio::sync::mpsc::unbounded_channel::<Attempted>();
-    let deliveries = futures_util::StreamExt::collect::<Vec<()>>(
-        futures_util::StreamExt::buffer_unordered(
+    let deliveries =
+        futures_util::StreamExt::collect::<Vec<()>>(futures_util::StreamExt::buffer_unordered(
             futures_util::stream::iter(
                 jobs.into_iter()
                     .map(|job| attempt(node, job, done.clone()))
                     .collect::<Vec<_>>(),
             ),
             IN_FLIGHT,
-        ),
-    );
+        ));
     // Only the deliveries' own senders keep the recorder going.
     drop(done);
     let recording = async {

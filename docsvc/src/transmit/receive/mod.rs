@@ -148,7 +148,16 @@ async fn receive(
         lengths: &lengths,
         approval: approval.as_deref(),
     };
-    store_received(node, &letter, &mut spool, &local, &actor, client, &d).await?;
+    let logged = Entry::event(
+        actor,
+        "receive",
+        "allow",
+        d.reason.clone(),
+        &d.policy_version,
+        client,
+    )
+    .about(&m.id);
+    store_received(node, &letter, &mut spool, &local, logged).await?;
     drop(spool);
     sign_receipt(node, &m.id, &manifest_sha).await
 }
@@ -452,20 +461,37 @@ async fn store_received(
     letter: &Spooled<'_>,
     spool: &mut Spool,
     local: &[(Official, &str)],
-    actor: &str,
-    client: Option<String>,
-    d: &policies::Decision,
+    logged: Entry,
 ) -> Result<()> {
     let cutoff = crate::rfc3339(
         OffsetDateTime::now_utc() - time::Duration::minutes(node.config.abandoned_upload_minutes),
     );
     content::clear_unfinished(&node.store, &letter.m.id, &cutoff).await?;
     let mut writer = LetterWriter::start(&node.store, &letter.m.id, &now_rfc3339());
-    let stored = store_with(node, letter, spool, local, &mut writer, (actor, client, d)).await;
-    if stored.is_err() {
+    let written = store_with(node, letter, spool, local, &mut writer).await;
+    let stored = match written {
+        Ok(wrapped_to) => {
+            // Committed with whatever other deliveries are ready (one transaction and one
+            // signed head for all of them); each letter keeps its own rows and log entry.
+            let writer = Arc::new(writer);
+            let work = received_rows(letter, local, wrapped_to, Arc::clone(&writer), logged);
+            let committed = node
+                .received
+                .commit(node, &node.store, &node.audit, work)
+                .await;
+            match (committed, Arc::try_unwrap(writer)) {
+                (Ok(()), _) => return Ok(()),
+                (Err(e), Ok(writer)) => (Err(e), Some(writer)),
+                // Still shared (never, once answered): swept once the upload counts as abandoned.
+                (Err(e), Err(_)) => (Err(e), None),
+            }
+        }
+        Err(e) => (Err(e), Some(writer)),
+    };
+    if let (_, Some(writer)) = stored {
         writer.abort().await;
     }
-    stored
+    stored.0
 }
 
 async fn store_with(
@@ -474,8 +500,7 @@ async fn store_with(
     spool: &mut Spool,
     local: &[(Official, &str)],
     writer: &mut LetterWriter,
-    (actor, client, d): (&str, Option<String>, &policies::Decision),
-) -> Result<()> {
+) -> Result<String> {
     let m = letter.m;
     // Re-wrapped here for this node's archive key and its addressees' keys, so that it opens
     // like any letter of this node; the encrypted body stays as signed.
@@ -515,57 +540,60 @@ async fn store_with(
     let wrapped_to = serde_json::to_string(&wrapped_to)
         .map_err(|e| Error::encode("the wrapped-to key list", e))?;
     writer.seal().await?;
-    let mut tx = node.store.begin().await?;
-    writer.record(&mut tx).await?;
-    rows::insert_received_document(
-        &mut tx,
-        &rows::NewDocument {
-            id: &m.id,
-            nomor: &m.nomor,
-            perihal: &m.perihal,
-            classification: m.classification.as_str(),
-            urgency: m.urgency.as_str(),
-            originator: &m.originator,
-            agency: &m.agency,
-            manifest: &letter.head.manifest,
-            signature: &letter.head.signature,
-            created_at: &m.created_at,
-            policy_version: &m.policy_version,
-            wrapped_to: &wrapped_to,
-            refers_to: m.refers.as_ref().map(|r| r.id.as_str()),
-        },
-    )
-    .await?;
-    deliveries::insert_received(
-        &mut tx,
-        &m.id,
-        &m.node,
-        &sha256_hex(&letter.head.manifest),
-        &now_rfc3339(),
-    )
-    .await?;
-    for (o, role) in local {
-        recipients::insert_addressee(&mut tx, &m.id, &o.nip, role).await?;
-    }
-    let agencies = local.iter().map(|(o, _)| o.agency.as_str());
-    crate::letters::register::enter_agenda(&mut tx, node, agencies, m).await?;
-    if let Some(update) = letter.approval {
-        crate::store::approvals::insert_received_update(&mut tx, &m.id, update).await?;
-    }
-    node.audit
-        .commit_with(
-            tx,
-            &Entry::event(
-                actor.to_owned(),
-                "receive",
-                "allow",
-                d.reason.clone(),
-                &d.policy_version,
-                client,
+    Ok(wrapped_to)
+}
+
+/// A received letter's rows, as the receiving group commit writes them: its content, its
+/// document row, where it came from, its addressees, its agenda entries and its approval.
+fn received_rows(
+    letter: &Spooled<'_>,
+    local: &[(Official, &str)],
+    wrapped_to: String,
+    writer: Arc<LetterWriter>,
+    logged: Entry,
+) -> crate::audit::grouped::Work<Node> {
+    let m = letter.m.clone();
+    let (manifest, signature) = (letter.head.manifest.clone(), letter.head.signature.clone());
+    let addressees: Vec<(String, String, String)> = local
+        .iter()
+        .map(|(o, role)| (o.nip.clone(), (*role).to_owned(), o.agency.clone()))
+        .collect();
+    let approval = letter.approval.map(<[u8]>::to_vec);
+    Box::new(move |node: &Node, tx: &mut crate::store::Tx| {
+        Box::pin(async move {
+            writer.record(tx).await?;
+            rows::insert_received_document(
+                tx,
+                &rows::NewDocument {
+                    id: &m.id,
+                    nomor: &m.nomor,
+                    perihal: &m.perihal,
+                    classification: m.classification.as_str(),
+                    urgency: m.urgency.as_str(),
+                    originator: &m.originator,
+                    agency: &m.agency,
+                    manifest: &manifest,
+                    signature: &signature,
+                    created_at: &m.created_at,
+                    policy_version: &m.policy_version,
+                    wrapped_to: &wrapped_to,
+                    refers_to: m.refers.as_ref().map(|r| r.id.as_str()),
+                },
             )
-            .about(&m.id),
-        )
-        .await
+            .await?;
+            deliveries::insert_received(tx, &m.id, &m.node, &sha256_hex(&manifest), &now_rfc3339())
+                .await?;
+            for (nip, role, _) in &addressees {
+                recipients::insert_addressee(tx, &m.id, nip, role).await?;
+            }
+            let agencies = addressees.iter().map(|(_, _, agency)| agency.as_str());
+            crate::letters::register::enter_agenda(tx, node, agencies, &m).await?;
+            if let Some(update) = &approval {
+                crate::store::approvals::insert_received_update(tx, &m.id, update).await?;
+            }
+            Ok(logged)
+        })
+    })
 }
 
 /// Signs a receipt for `id` with this node's certificate (its TLS key, in hsm-shim), as CMS.

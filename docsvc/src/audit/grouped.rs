@@ -1,0 +1,141 @@
+//! Group commit for actions that each write their own rows and their own log entry (a letter
+//! received from a peer, say): callers on many tasks hand in their work, and whoever holds
+//! the commit turn runs every waiting piece in one transaction, each inside its own savepoint,
+//! under one signed head. A piece that fails is rolled back alone and answered with its own
+//! error; the others commit. A caller is answered only once its work is durable or refused.
+
+use std::sync::{Mutex, PoisonError};
+
+use futures_util::future::BoxFuture;
+use tokio::sync::oneshot;
+
+use super::{AuditLog, Entry};
+use crate::store::{self, Store, Tx};
+use crate::{Error, Result};
+
+/// One caller's work: its rows, written into the group's transaction, and the log entry that
+/// records them. `C` is what the work may read beside the transaction (the node).
+pub type Work<C> =
+    Box<dyn for<'a> FnOnce(&'a C, &'a mut Tx) -> BoxFuture<'a, Result<Entry>> + Send>;
+
+type Waiting<C> = (Work<C>, oneshot::Sender<Result<()>>);
+
+/// The work waiting for a commit, and the turn to commit it.
+pub struct Grouped<C> {
+    waiting: Mutex<Vec<Waiting<C>>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl<C> std::fmt::Debug for Grouped<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grouped").finish_non_exhaustive()
+    }
+}
+
+impl<C> Default for Grouped<C> {
+    fn default() -> Self {
+        Grouped {
+            waiting: Mutex::new(Vec::new()),
+            turn: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl<C: Sync> Grouped<C> {
+    /// Commits `work` with whatever else waits, and answers once it is durable (or refused).
+    pub async fn commit(
+        &self,
+        ctx: &C,
+        store: &Store,
+        log: &AuditLog,
+        work: Work<C>,
+    ) -> Result<()> {
+        let (done, mut answer) = oneshot::channel();
+        self.queue().push((work, done));
+        let turn = self.turn.lock().await;
+        match answer.try_recv() {
+            // Taken and answered by an earlier turn.
+            Ok(result) => return result,
+            // Taken by a turn whose caller went away mid-commit: its transaction rolled back.
+            Err(oneshot::error::TryRecvError::Closed) => return Err(cancelled()),
+            Err(oneshot::error::TryRecvError::Empty) => {}
+        }
+        let batch = std::mem::take(&mut *self.queue());
+        commit_batch(ctx, store, log, batch).await;
+        drop(turn);
+        answer.await.unwrap_or_else(|_| Err(cancelled()))
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Waiting<C>>> {
+        // Pushes and takes are single calls: a panic cannot leave half of one.
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn cancelled() -> Error {
+    Error::LogUnavailable("the group commit carrying this action was cancelled".into())
+}
+
+/// Runs each piece in its own savepoint, then appends the entries of those that succeeded under
+/// one head and commits; every caller is answered.
+async fn commit_batch<C>(ctx: &C, store: &Store, log: &AuditLog, batch: Vec<Waiting<C>>) {
+    let mut tx = match store.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return answer_all(batch.into_iter().map(|(_, done)| done), &e),
+    };
+    let (mut entries, mut written) = (Vec::with_capacity(batch.len()), Vec::new());
+    for (work, done) in batch {
+        match run(ctx, &mut tx, work).await {
+            Ok(Ok(entry)) => {
+                entries.push(entry);
+                written.push(done);
+            }
+            // Its own refusal: rolled back to its savepoint, the others go on.
+            Ok(Err(e)) => {
+                let _ = done.send(Err(e));
+            }
+            // The transaction itself failed: nothing of this batch commits.
+            Err(e) => {
+                let _ = done.send(Err(Error::LogUnavailable(e.to_string())));
+                return answer_all(written, &e);
+            }
+        }
+    }
+    if entries.is_empty() {
+        return;
+    }
+    let committed = match log.append_many(&mut tx, &entries).await {
+        Ok(head) => log.commit(tx, &head).await,
+        Err(e) => Err(e),
+    };
+    match committed {
+        Ok(()) => {
+            for done in written {
+                let _ = done.send(Ok(()));
+            }
+        }
+        Err(e) => answer_all(written, &e),
+    }
+}
+
+/// One piece inside its savepoint: `Ok(Err)` is the piece's own failure, rolled back; `Err` is
+/// a transaction that can no longer be used.
+async fn run<C>(ctx: &C, tx: &mut Tx, work: Work<C>) -> Result<Result<Entry>> {
+    store::savepoint(tx).await?;
+    match work(ctx, tx).await {
+        Ok(entry) => {
+            store::release_savepoint(tx).await?;
+            Ok(Ok(entry))
+        }
+        Err(e) => {
+            store::rollback_to_savepoint(tx).await?;
+            Ok(Err(e))
+        }
+    }
+}
+
+fn answer_all(waiting: impl IntoIterator<Item = oneshot::Sender<Result<()>>>, e: &Error) {
+    for done in waiting {
+        let _ = done.send(Err(Error::LogUnavailable(e.to_string())));
+    }
+}
