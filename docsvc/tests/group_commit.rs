@@ -1,7 +1,7 @@
 //! The group commit of pieces that each write their own rows and their own log entry
 //! (`audit::Grouped`, what a node stores received letters with; issue 19): pieces handed in
 //! from many tasks at once commit under fewer signed heads than pieces, each with its own log
-//! entry; a piece that fails, by its own error or by a statement the database refuses (which
+//! entry, and a caller that goes away cancels nothing of its turn; a piece that fails, by its own error or by a statement the database refuses (which
 //! PostgreSQL holds against the whole transaction unless rolled back to a savepoint), is undone
 //! alone and answered with its error, and the others commit. The log verifies afterwards. On
 //! SQLite and PostgreSQL.
@@ -90,8 +90,24 @@ async fn grouped(postgres: bool) {
             group.commit(&node, &node.store, &node.audit, work).await
         }));
     }
+    // The first piece's caller goes away (a peer hanging up) while its turn commits: the
+    // turn's work, its own piece included, goes on and every other caller is answered.
+    while handed_in.load(Ordering::SeqCst) < PIECES {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tasks[0].abort();
     for (n, t) in tasks.into_iter().enumerate() {
-        let answer = t.await.expect("task");
+        if n == 0 {
+            assert!(
+                t.await.is_err_and(|e| e.is_cancelled()),
+                "the first caller is gone"
+            );
+            continue;
+        }
+        let answer = tokio::time::timeout(Duration::from_secs(30), t)
+            .await
+            .expect("answered")
+            .expect("task");
         match n % 3 {
             0 => answer.unwrap_or_else(|e| panic!("piece {n}: {e}")),
             1 => assert!(
@@ -107,6 +123,16 @@ async fn grouped(postgres: bool) {
         }
     }
 
+    only_the_successes_committed(&node, heads).await;
+    drop(node);
+    if let Some((_, name)) = pg {
+        sandi_e2e::pg::drop_postgres(&name).await;
+    }
+}
+
+/// Only the pieces that succeeded left rows, each its own log entry, under fewer heads than
+/// pieces since `heads`; the log verifies.
+async fn only_the_successes_committed(node: &Node, heads: u64) {
     // Only the pieces that succeeded left rows, and each its own log entry.
     let rows: Vec<i64> = sqlx::query("SELECT n FROM piece_test ORDER BY n")
         .fetch_all(node.store.reader())
@@ -148,11 +174,6 @@ async fn grouped(postgres: bool) {
         .await
         .expect("the log verifies");
     assert_eq!(report.uncommitted_heads, 0);
-
-    drop(node);
-    if let Some((_, name)) = pg {
-        sandi_e2e::pg::drop_postgres(&name).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

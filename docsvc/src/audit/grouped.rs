@@ -3,8 +3,10 @@
 //! the commit turn runs every waiting piece in one transaction, each inside its own savepoint,
 //! under one signed head. A piece that fails is rolled back alone and answered with its own
 //! error; the others commit. A caller is answered only once its work is durable or refused.
+//! The commit runs in a task of its own: a caller that goes away (a peer that hangs up) cannot
+//! cancel the others' work halfway.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
@@ -23,8 +25,15 @@ type Waiting<C> = (Work<C>, oneshot::Sender<Result<()>>);
 /// The work waiting for a commit, and the turn to commit it.
 pub struct Grouped<C> {
     waiting: Mutex<Vec<Waiting<C>>>,
-    turn: tokio::sync::Mutex<()>,
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// Most pieces in one commit; the rest wait for the next turn.
+const BATCH: usize = 256;
+
+/// What a task whose commit stopped before answering (a panic, the process shutting down) says:
+/// its work may or may not have committed.
+const UNSETTLED: &str = "a group commit that stopped before answering";
 
 impl<C> std::fmt::Debug for Grouped<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -36,34 +45,47 @@ impl<C> Default for Grouped<C> {
     fn default() -> Self {
         Grouped {
             waiting: Mutex::new(Vec::new()),
-            turn: tokio::sync::Mutex::new(()),
+            turn: Arc::default(),
         }
     }
 }
 
-impl<C: Sync> Grouped<C> {
+impl<C: Send + Sync + 'static> Grouped<C> {
     /// Commits `work` with whatever else waits, and answers once it is durable (or refused).
     pub async fn commit(
         &self,
-        ctx: &C,
+        ctx: &Arc<C>,
         store: &Store,
         log: &AuditLog,
         work: Work<C>,
     ) -> Result<()> {
         let (done, mut answer) = oneshot::channel();
         self.queue().push((work, done));
-        let turn = self.turn.lock().await;
-        match answer.try_recv() {
-            // Taken and answered by an earlier turn.
-            Ok(result) => return result,
-            // Taken by a turn whose caller went away mid-commit: its transaction rolled back.
-            Err(oneshot::error::TryRecvError::Closed) => return Err(cancelled()),
-            Err(oneshot::error::TryRecvError::Empty) => {}
+        loop {
+            let turn = tokio::select! {
+                biased;
+                // Taken and answered by an earlier turn.
+                answered = &mut answer => return answered.unwrap_or_else(|_| Err(unsettled())),
+                turn = Arc::clone(&self.turn).lock_owned() => turn,
+            };
+            let batch: Vec<Waiting<C>> = {
+                let mut queue = self.queue();
+                let n = queue.len().min(BATCH);
+                queue.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                // Ours was taken by the turn before; its answer is on its way.
+                drop(turn);
+                return answer.await.unwrap_or_else(|_| Err(unsettled()));
+            }
+            let (ctx, store, log) = (Arc::clone(ctx), store.clone(), log.clone());
+            // The turn is held by the task until every piece of its batch is answered.
+            let _ = tokio::spawn(async move {
+                commit_batch(ctx.as_ref(), &store, &log, batch).await;
+                drop(turn);
+            })
+            .await;
         }
-        let batch = std::mem::take(&mut *self.queue());
-        commit_batch(ctx, store, log, batch).await;
-        drop(turn);
-        answer.await.unwrap_or_else(|_| Err(cancelled()))
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Waiting<C>>> {
@@ -72,8 +94,17 @@ impl<C: Sync> Grouped<C> {
     }
 }
 
-fn cancelled() -> Error {
-    Error::LogUnavailable("the group commit carrying this action was cancelled".into())
+fn unsettled() -> Error {
+    Error::Task {
+        what: UNSETTLED,
+        detail: "its outcome is unknown".into(),
+    }
+}
+
+/// Whether `e` says that the work's commit may or may not have happened: what it wrote must
+/// then be left for the sweep rather than removed.
+pub fn is_unsettled(e: &Error) -> bool {
+    matches!(e, Error::Task { what, .. } if *what == UNSETTLED)
 }
 
 /// Runs each piece in its own savepoint, then appends the entries of those that succeeded under

@@ -48,7 +48,7 @@ const DRAIN_TIME: Duration = Duration::from_secs(30);
 /// Receives a peer's delivery from its body: see the module's description. Over
 /// [`MAX_ENVELOPE`] it is a 413, declared or read.
 pub async fn deliver(
-    node: &Node,
+    node: &Arc<Node>,
     peer: &keymgr::directory::NodeEntry,
     client: Option<String>,
     declared_length: Option<u64>,
@@ -72,7 +72,7 @@ pub async fn deliver(
 /// one letter; the peer's own letter again with other content is an incident) and signs a
 /// receipt.
 async fn receive(
-    node: &Node,
+    node: &Arc<Node>,
     peer: &keymgr::directory::NodeEntry,
     client: Option<String>,
     inc: &mut Incoming,
@@ -457,7 +457,7 @@ struct Spooled<'a> {
 }
 
 async fn store_received(
-    node: &Node,
+    node: &Arc<Node>,
     letter: &Spooled<'_>,
     spool: &mut Spool,
     local: &[(Official, &str)],
@@ -481,6 +481,8 @@ async fn store_received(
                 .await;
             match (committed, Arc::try_unwrap(writer)) {
                 (Ok(()), _) => return Ok(()),
+                // Maybe committed: what it wrote is left for the sweep, never removed.
+                (Err(e), _) if crate::audit::grouped::is_unsettled(&e) => (Err(e), None),
                 (Err(e), Ok(writer)) => (Err(e), Some(writer)),
                 // Still shared (never, once answered): swept once the upload counts as abandoned.
                 (Err(e), Err(_)) => (Err(e), None),
