@@ -304,11 +304,44 @@ impl Read for ChunkSource {
     }
 }
 
+/// A file key already unwrapped, as an age identity: a part is decrypted with it without
+/// unwrapping its header again (each unwrap is an X25519 agreement per stanza tried). The age
+/// reader still checks the header's MAC under it.
+pub struct KnownFileKey(age_core::format::FileKey);
+
+impl std::fmt::Debug for KnownFileKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KnownFileKey(..)")
+    }
+}
+
+impl KnownFileKey {
+    pub fn new(file_key: &age_core::format::FileKey) -> Self {
+        use age_core::secrecy::ExposeSecret;
+        KnownFileKey(age_core::format::FileKey::init_with_mut(|k| {
+            k.copy_from_slice(file_key.expose_secret());
+        }))
+    }
+}
+
+impl age::Identity for KnownFileKey {
+    fn unwrap_stanza(
+        &self,
+        _stanza: &age_core::format::Stanza,
+    ) -> Option<std::result::Result<age_core::format::FileKey, age::DecryptError>> {
+        use age_core::secrecy::ExposeSecret;
+        let key = self.0.expose_secret();
+        Some(Ok(age_core::format::FileKey::init_with_mut(|k| {
+            k.copy_from_slice(key);
+        })))
+    }
+}
+
 /// Starts decrypting a part with `identity` on a blocking thread: feed ciphertext chunks in,
 /// plaintext blocks come out; the last item is an error if the content does not match
 /// `expected_sha256` (or fails to decrypt), so a reader never takes a bad ending for a good one.
-pub fn decrypt_part(
-    identities: Vec<hsm_shim::HandleIdentity>,
+pub fn decrypt_part<I: age::Identity + Send + 'static>(
+    identities: Vec<I>,
     expected_sha256: String,
 ) -> (
     mpsc::Sender<Result<Vec<u8>>>,
@@ -447,20 +480,40 @@ pub fn rewrap_header(
     identities: &[hsm_shim::HandleIdentity],
     recipients: &[age::x25519::Recipient],
 ) -> Result<Vec<u8>> {
+    let file_key = unwrap_file_key(first_chunk, identities)?;
+    rewrap_header_with(first_chunk, &file_key, recipients)
+}
+
+/// The file key of the age header at the start of `first_chunk`, unwrapped with the first of
+/// `identities` it is wrapped to.
+pub fn unwrap_file_key(
+    first_chunk: &[u8],
+    identities: &[hsm_shim::HandleIdentity],
+) -> Result<age_core::format::FileKey> {
     let header = parse_header(first_chunk)?;
-    let file_key = identities
+    identities
         .iter()
         .find_map(|i| age::Identity::unwrap_stanzas(i, &header.stanzas))
         .ok_or_else(|| {
             Error::KeyUnavailable("none of the node's keys is among the letter's recipients".into())
         })?
-        .map_err(|e| Error::Integrity(format!("ciphertext header: {e}")))?;
-    let key = header_mac_key(&file_key)?;
+        .map_err(|e| Error::Integrity(format!("ciphertext header: {e}")))
+}
+
+/// [`rewrap_header`] with the file key already unwrapped (by [`unwrap_file_key`]): the old
+/// header's MAC must still verify under it.
+pub fn rewrap_header_with(
+    first_chunk: &[u8],
+    file_key: &age_core::format::FileKey,
+    recipients: &[age::x25519::Recipient],
+) -> Result<Vec<u8>> {
+    let header = parse_header(first_chunk)?;
+    let key = header_mac_key(file_key)?;
     ring::hmac::verify(&key, &first_chunk[..header.mac_input_end], &header.mac)
         .map_err(|_| Error::Integrity("ciphertext header MAC does not verify".into()))?;
     let mut out = AGE_V1.to_vec();
     for r in recipients {
-        let (stanzas, _labels) = age::Recipient::wrap_file_key(r, &file_key)
+        let (stanzas, _labels) = age::Recipient::wrap_file_key(r, file_key)
             .map_err(|e| Error::age("re-wrapping a file key", e))?;
         for s in &stanzas {
             write_stanza(&mut out, s);

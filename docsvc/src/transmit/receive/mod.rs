@@ -122,11 +122,14 @@ async fn receive(
         Err(why) => return Err(refuse(node, peer, client, &m.id, why).await),
     };
     let mut spool = Spool::create(&node.layout)?;
-    let identities = || addressee_identities(node, &local);
-    let mut lengths = Vec::with_capacity(m.parts.len());
+    let identities = addressee_identities(node, &local)?;
+    let (mut lengths, mut keys) = (Vec::with_capacity(m.parts.len()), Vec::new());
     for (i, part) in m.parts.iter().enumerate() {
-        match spool_part(inc, &mut spool, identities()?, part).await {
-            Ok(Ok(len)) => lengths.push(len),
+        match spool_part(inc, &mut spool, &identities, part).await {
+            Ok(Ok((len, key))) => {
+                lengths.push(len);
+                keys.push(key);
+            }
             Ok(Err(why)) => {
                 let why = format!("part {i}: {why}");
                 return Err(refuse(node, peer, client, &m.id, why).await);
@@ -146,6 +149,7 @@ async fn receive(
         m: &m,
         head: &head,
         lengths: &lengths,
+        keys: &keys,
         approval: approval.as_deref(),
     };
     let logged = Entry::event(
@@ -304,9 +308,9 @@ async fn checked(
 async fn spool_part(
     inc: &mut Incoming,
     spool: &mut Spool,
-    identities: Vec<hsm_shim::HandleIdentity>,
+    identities: &[hsm_shim::HandleIdentity],
     part: &envelope::Part,
-) -> Result<std::result::Result<u64, String>> {
+) -> Result<std::result::Result<(u64, age_core::format::FileKey), String>> {
     let len = inc.u64().await?;
     if len > MAX_BODY {
         return Err(too_large());
@@ -320,7 +324,13 @@ async fn spool_part(
             "the ciphertext is not the one the manifest signs".into()
         ));
     }
-    let (tx, mut rx) = envelope::decrypt_part(identities, part.sha256.clone());
+    // Unwrapped once here, and used again to re-wrap the header for this node when stored.
+    let file_key = match envelope::unwrap_file_key(&first, identities) {
+        Ok(k) => k,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let known = vec![envelope::KnownFileKey::new(&file_key)];
+    let (tx, mut rx) = envelope::decrypt_part(known, part.sha256.clone());
     // The feeder owns `tx`: when it stops, early or not, the decryptor sees the end.
     let feed = async move {
         let mut next = first;
@@ -352,7 +362,7 @@ async fn spool_part(
     if !whole {
         return Ok(Err("the ciphertext goes on past its end".into()));
     }
-    Ok(Ok(len))
+    Ok(Ok((len, file_key)))
 }
 
 /// Logs a refused delivery (counted, see `refusals`) and answers 403 with the reason.
@@ -452,6 +462,8 @@ struct Spooled<'a> {
     m: &'a Manifest,
     head: &'a Header,
     lengths: &'a [u64],
+    /// Each part's file key, unwrapped while it was checked.
+    keys: &'a [age_core::format::FileKey],
     /// The PDF update of the letter's approval, checked on every read here as on its node.
     approval: Option<&'a [u8]>,
 }
@@ -508,11 +520,10 @@ async fn store_with(
     // like any letter of this node; the encrypted body stays as signed.
     let officials: Vec<&Official> = local.iter().map(|(o, _)| o).collect();
     let (wrapped_to, recipients) = documents::wrap_set(node, &officials, m.classification)?;
-    let identities = addressee_identities(node, local)?;
     spool.rewind().await?;
     let mut again = ring::digest::Context::new(&ring::digest::SHA256);
-    for (part, &len) in letter.lengths.iter().enumerate() {
-        let part = i64::try_from(part).map_err(|_| Error::OutOfRange {
+    for (part_index, &len) in letter.lengths.iter().enumerate() {
+        let part = i64::try_from(part_index).map_err(|_| Error::OutOfRange {
             what: "a part index",
         })?;
         let mut left = len;
@@ -523,7 +534,10 @@ async fn store_with(
             })?;
             let data = spool.read(n, &mut again).await?;
             if seq == 0 {
-                let first = envelope::rewrap_header(&data, &identities, &recipients)?;
+                let key = letter.keys.get(part_index).ok_or(Error::Invariant {
+                    what: "every spooled part has its file key",
+                })?;
+                let first = envelope::rewrap_header_with(&data, key, &recipients)?;
                 let header_len = envelope::header_len(&first)?;
                 writer.begin_part(part, first, header_len).await?;
             } else {
