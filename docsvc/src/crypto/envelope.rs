@@ -306,8 +306,9 @@ impl Read for ChunkSource {
 
 /// A file key already unwrapped, as an age identity: a part is decrypted with it without
 /// unwrapping its header again (each unwrap is an X25519 agreement per stanza tried). The age
-/// reader still checks the header's MAC under it.
-pub struct KnownFileKey(age_core::format::FileKey);
+/// reader still checks the header's MAC under it, which is what binds the key to the header:
+/// never use it where that check does not run.
+pub(crate) struct KnownFileKey(age_core::format::FileKey);
 
 impl std::fmt::Debug for KnownFileKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -316,7 +317,7 @@ impl std::fmt::Debug for KnownFileKey {
 }
 
 impl KnownFileKey {
-    pub fn new(file_key: &age_core::format::FileKey) -> Self {
+    pub(crate) fn new(file_key: &age_core::format::FileKey) -> Self {
         use age_core::secrecy::ExposeSecret;
         KnownFileKey(age_core::format::FileKey::init_with_mut(|k| {
             k.copy_from_slice(file_key.expose_secret());

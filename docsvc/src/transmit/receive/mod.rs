@@ -122,10 +122,10 @@ async fn receive(
         Err(why) => return Err(refuse(node, peer, client, &m.id, why).await),
     };
     let mut spool = Spool::create(&node.layout)?;
-    let identities = addressee_identities(node, &local)?;
+    let identities = || addressee_identities(node, &local);
     let (mut lengths, mut keys) = (Vec::with_capacity(m.parts.len()), Vec::new());
     for (i, part) in m.parts.iter().enumerate() {
-        match spool_part(inc, &mut spool, &identities, part).await {
+        match spool_part(inc, &mut spool, identities()?, part).await {
             Ok(Ok((len, key))) => {
                 lengths.push(len);
                 keys.push(key);
@@ -162,6 +162,8 @@ async fn receive(
     )
     .about(&m.id);
     store_received(node, &letter, &mut spool, &local, logged).await?;
+    // The file keys go as soon as the letter is stored.
+    drop(keys);
     drop(spool);
     sign_receipt(node, &m.id, &manifest_sha).await
 }
@@ -308,7 +310,7 @@ async fn checked(
 async fn spool_part(
     inc: &mut Incoming,
     spool: &mut Spool,
-    identities: &[hsm_shim::HandleIdentity],
+    identities: Vec<hsm_shim::HandleIdentity>,
     part: &envelope::Part,
 ) -> Result<std::result::Result<(u64, age_core::format::FileKey), String>> {
     let len = inc.u64().await?;
@@ -324,8 +326,17 @@ async fn spool_part(
             "the ciphertext is not the one the manifest signs".into()
         ));
     }
-    // Unwrapped once here, and used again to re-wrap the header for this node when stored.
-    let file_key = match envelope::unwrap_file_key(&first, identities) {
+    // Unwrapped once here, and used again to re-wrap the header for this node when stored;
+    // off the async workers, since a header may carry many stanzas to try.
+    let (unwrapped, first) = tokio::task::spawn_blocking(move || {
+        (envelope::unwrap_file_key(&first, &identities), first)
+    })
+    .await
+    .map_err(|e| Error::Task {
+        what: "unwrapping a part's file key",
+        detail: e.to_string(),
+    })?;
+    let file_key = match unwrapped {
         Ok(k) => k,
         Err(e) => return Ok(Err(e.to_string())),
     };
