@@ -127,6 +127,58 @@ async fn password_lockout_is_atomic_postgres() {
     parallel_guesses(true).await;
 }
 
+/// A flood of logins (unknown NIPs and wrong passwords, 64 at once): every one is refused
+/// after its argon2 check, and no more checks run at once than the node allows (each holds
+/// 19 MiB and a core), so the flood queues instead of growing memory.
+async fn login_flood(postgres: bool) {
+    let Some(f) = Fixture::new(postgres).await else {
+        return;
+    };
+    let before = lockout::checks();
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let store = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let nip = if i % 8 == 0 {
+                NIP.to_owned()
+            } else {
+                format!("19991231202012{i:04}")
+            };
+            directory::login(&store, &nip, "salah-kata-sandi-banjir").await
+        }));
+    }
+    for t in tasks {
+        let e = t
+            .await
+            .expect("task")
+            .expect_err("a flood login was accepted");
+        assert_eq!(e.status(), 401, "{e}");
+    }
+    let after = lockout::checks();
+    assert_eq!(
+        after.real + after.dummy - before.real - before.dummy,
+        64,
+        "every login of the flood cost one argon2 check"
+    );
+    let allowed = u64::try_from(lockout::hashing_at_once()).expect("small");
+    assert!(
+        (1..=allowed).contains(&after.most_at_once),
+        "{} argon2 checks ran at once (at most {allowed})",
+        after.most_at_once
+    );
+    f.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_flood_waits_for_argon2_turns_sqlite() {
+    login_flood(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_flood_waits_for_argon2_turns_postgres() {
+    login_flood(true).await;
+}
+
 /// An unknown NIP and a known one answer alike: same status and message before and after the
 /// known one locks, and an argon2 check (against a dummy hash) each time.
 async fn unknown_and_known_alike(postgres: bool) {

@@ -136,17 +136,13 @@ async fn hash_pair(password: &str, pin: &str) -> Result<(Zeroizing<String>, Zero
         Zeroizing::new(password.to_owned()),
         Zeroizing::new(pin.to_owned()),
     );
-    tokio::task::spawn_blocking(move || {
+    lockout::hashing("hashing new secrets", move || {
         Ok::<_, Error>((
             Zeroizing::new(directory::hash_secret(&password)?),
             Zeroizing::new(directory::hash_secret(&pin)?),
         ))
     })
-    .await
-    .map_err(|e| Error::Task {
-        what: "hashing new secrets",
-        detail: e.to_string(),
-    })?
+    .await?
 }
 
 /// An official's first login: NIP and enrolment code, and the password and signing PIN they
@@ -336,16 +332,13 @@ pub async fn change(
         Zeroizing::new(new.to_owned()),
         Zeroizing::new(current.to_owned()),
     );
-    let (still_current, same_as_other, hash) = tokio::task::spawn_blocking(move || {
-        let still = lockout::verify(&verified, &presented, false);
-        let same = lockout::verify(&other, &candidate, false);
-        directory::hash_secret(&candidate).map(|h| (still, same, Zeroizing::new(h)))
-    })
-    .await
-    .map_err(|e| Error::Task {
-        what: "hashing a new secret",
-        detail: e.to_string(),
-    })??;
+    let (still_current, same_as_other, hash) =
+        lockout::hashing("hashing a new secret", move || {
+            let still = lockout::verify(&verified, &presented, false);
+            let same = lockout::verify(&other, &candidate, false);
+            directory::hash_secret(&candidate).map(|h| (still, same, Zeroizing::new(h)))
+        })
+        .await??;
     if !still_current {
         return Err(Error::Conflict(format!(
             "the {what} of {nip} changed meanwhile (reset?); log in again"

@@ -17,23 +17,78 @@ use crate::{Error, Result, parse_time, rfc3339};
 
 static REAL_CHECKS: AtomicU64 = AtomicU64::new(0);
 static DUMMY_CHECKS: AtomicU64 = AtomicU64::new(0);
+static HASHING_NOW: AtomicU64 = AtomicU64::new(0);
+static HASHING_MOST: AtomicU64 = AtomicU64::new(0);
 
 /// How many argon2 verifications this process ran: against officials' hashes, and against
-/// the dummy hash (unknown NIP, locked account).
+/// the dummy hash (unknown NIP, locked account); and the most argon2 computations that ever
+/// ran at once through [`hashing`] (every check and new hash an HTTP request can cause).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Checks {
     pub real: u64,
     pub dummy: u64,
+    pub most_at_once: u64,
 }
 
 pub fn checks() -> Checks {
     Checks {
         real: REAL_CHECKS.load(Ordering::SeqCst),
         dummy: DUMMY_CHECKS.load(Ordering::SeqCst),
+        most_at_once: HASHING_MOST.load(Ordering::SeqCst),
     }
 }
 
-/// Verifies `secret` against an argon2id `hash` (constant time inside argon2), counted.
+/// How many argon2 computations may run at once: one a core (at most 8). Each holds 19 MiB
+/// (argon2's default cost) and a core for tens of milliseconds, so more at once would finish
+/// none sooner; a flood of logins waits for a turn instead of growing the node's memory and
+/// filling the blocking pool.
+pub fn hashing_at_once() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8))
+}
+
+/// Runs `work` (argon2: checking or hashing a secret) on a blocking thread once one of the
+/// [`hashing_at_once`] turns is free.
+pub(crate) async fn hashing<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    static TURNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let task = |e: &dyn std::fmt::Display| Error::Task {
+        what,
+        detail: e.to_string(),
+    };
+    let _turn = TURNS
+        .get_or_init(|| tokio::sync::Semaphore::new(hashing_at_once()))
+        .acquire()
+        .await
+        .map_err(|e| task(&e))?;
+    tokio::task::spawn_blocking(move || {
+        let _counted = Computing::start();
+        work()
+    })
+    .await
+    .map_err(|e| task(&e))
+}
+
+/// One argon2 computation running, counted while it lasts.
+struct Computing;
+
+impl Computing {
+    fn start() -> Computing {
+        let now = HASHING_NOW.fetch_add(1, Ordering::SeqCst) + 1;
+        HASHING_MOST.fetch_max(now, Ordering::SeqCst);
+        Computing
+    }
+}
+
+impl Drop for Computing {
+    fn drop(&mut self) {
+        HASHING_NOW.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Verifies `secret` against an argon2id `hash` (constant time inside argon2), counted. Call
+/// it inside [`hashing`].
 pub(crate) fn verify(hash: &str, secret: &str, dummy: bool) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| {
         let counter = if dummy { &DUMMY_CHECKS } else { &REAL_CHECKS };
@@ -119,7 +174,7 @@ fn dummy_hash() -> &'static str {
 /// Spends an argon2 check on the dummy hash.
 pub(crate) async fn dummy_check(secret: &str) {
     let secret = Zeroizing::new(secret.to_owned());
-    let _ = tokio::task::spawn_blocking(move || verify(dummy_hash(), &secret, true)).await;
+    let _ = hashing("secret check", move || verify(dummy_hash(), &secret, true)).await;
 }
 
 /// The counter and lock of `secret` in an official's row, and its hash: empty (matching
@@ -230,12 +285,7 @@ pub(crate) async fn check_against(
         Attempt::Go { hash, locks_at } => {
             let presented = Zeroizing::new(presented.to_owned());
             let checked = Zeroizing::new(hash.to_string());
-            let right = tokio::task::spawn_blocking(move || verify(&hash, &presented, false))
-                .await
-                .map_err(|e| Error::Task {
-                    what: "secret check",
-                    detail: e.to_string(),
-                })?;
+            let right = hashing("secret check", move || verify(&hash, &presented, false)).await?;
             if right {
                 reset(store, nip, secret).await?;
                 return Ok((Verdict::Right, checked));
