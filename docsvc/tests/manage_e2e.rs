@@ -95,6 +95,15 @@ fn the_letters_page(node: &DevNode) {
     assert!(page.contains("kunci age pribadi"), "{page}");
 }
 
+/// How many officials have letter `id` unread (the count every page shows).
+async fn unread(conn: &mut sqlx::AnyConnection, id: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM unread WHERE document_id = $1")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+        .expect("unread")
+}
+
 /// Budi cannot destroy his letter before its retention ends; Maya, the persandian officer,
 /// finds it past its retention on her list and destroys it there: the record is signed,
 /// readers get 410.
@@ -110,6 +119,7 @@ async fn destroyed_from_its_page(node: &DevNode) {
         .execute(&mut conn)
         .await
         .expect("years pass");
+    assert_eq!(unread(&mut conn, &id).await, 1, "Siti's, unopened");
     let page = budi.get(&format!("/ui/letters/{id}")).text();
     let token = csrf(&page);
     let destroy = |id: &str| {
@@ -155,6 +165,11 @@ async fn destroyed_from_its_page(node: &DevNode) {
     assert!(
         !maya.get("/ui/retention").text().contains(&id),
         "gone from the list"
+    );
+    assert_eq!(
+        unread(&mut conn, &id).await,
+        0,
+        "a destroyed letter is no one's unread letter"
     );
     let again = destroy(&id).status;
     assert!(again == 409 || again == 410, "destroyed once: {again}");

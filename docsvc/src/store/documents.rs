@@ -289,8 +289,8 @@ pub async fn stored_times(store: &Store, id: &str) -> Result<Option<StoredTimes>
     .await?)
 }
 
-/// Puts letter `id` in state `destroyed` and forgets whom it was wrapped to; `false` if it
-/// already was in that state.
+/// Puts letter `id` in state `destroyed` and forgets whom it was wrapped to and who had it
+/// unread; `false` if it already was in that state.
 pub async fn mark_destroyed(tx: &mut Tx, id: &str, destroyed: &str) -> Result<bool> {
     let moved = sqlx::query(
         "UPDATE documents SET state = $1, wrapped_to = '[]' WHERE id = $2 AND state <> $1",
@@ -299,6 +299,10 @@ pub async fn mark_destroyed(tx: &mut Tx, id: &str, destroyed: &str) -> Result<bo
     .bind(id)
     .execute(&mut **tx)
     .await?;
+    sqlx::query("DELETE FROM unread WHERE document_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     Ok(moved.rows_affected() == 1)
 }
 
