@@ -48,8 +48,8 @@ pub enum Error {
     /// The disk under the database is full: the action fails closed until space is freed.
     #[error("the node's storage is full: {0}")]
     StorageFull(String),
-    /// The same work is under way already: the caller tries again later (503, so that a peer's
-    /// delivery worker retries rather than giving up).
+    /// The same work is under way already, or too much of it: the caller tries again later
+    /// (503, so that a peer's delivery worker retries rather than giving up).
     #[error("busy: {0}")]
     Busy(String),
     #[error("database: {0}")]

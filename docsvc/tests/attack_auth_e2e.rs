@@ -166,7 +166,42 @@ async fn login_flood(postgres: bool) {
         "{} argon2 checks ran at once (at most {allowed})",
         after.most_at_once
     );
+    hang_ups(&f.store).await;
+    let most = lockout::checks().most_at_once;
+    assert!(
+        most <= allowed,
+        "callers who hung up let {most} argon2 checks run at once (at most {allowed})"
+    );
     f.done().await;
+}
+
+/// 64 logins, one every 10 ms, whose callers each hang up 20 ms in (a client closing its
+/// connection drops the request): their checks still run, and must still hold their turns.
+/// Returns once the checks they started have all finished.
+async fn hang_ups(store: &Store) {
+    for i in 0..64 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let store = store.clone();
+        let login = tokio::spawn(async move {
+            directory::login(&store, &format!("19991231202013{i:04}"), "salah-lalu-pergi").await
+        });
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            login.abort();
+        });
+    }
+    let mut seen = lockout::checks();
+    let mut still = 0;
+    for _ in 0..200 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = lockout::checks();
+        still = if now == seen { still + 1 } else { 0 };
+        seen = now;
+        if still >= 10 {
+            return;
+        }
+    }
+    panic!("argon2 checks were still being started after 20 s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -46,25 +46,39 @@ pub fn hashing_at_once() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8))
 }
 
+/// How long a secret check waits for a turn before the caller is answered 503.
+const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Runs `work` (argon2: checking or hashing a secret) on a blocking thread once one of the
-/// [`hashing_at_once`] turns is free.
+/// [`hashing_at_once`] turns is free. The turn goes with the work, not with the caller: a
+/// client that hangs up while its check runs cannot hand its turn to the next one early.
 pub(crate) async fn hashing<T: Send + 'static>(
     what: &'static str,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T> {
-    static TURNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    static TURNS: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> =
+        std::sync::OnceLock::new();
     let task = |e: &dyn std::fmt::Display| Error::Task {
         what,
         detail: e.to_string(),
     };
-    let _turn = TURNS
-        .get_or_init(|| tokio::sync::Semaphore::new(hashing_at_once()))
-        .acquire()
+    let turns = std::sync::Arc::clone(
+        TURNS.get_or_init(|| std::sync::Arc::new(tokio::sync::Semaphore::new(hashing_at_once()))),
+    );
+    // A wait with an end: under a flood, a caller is told to come back (503) rather than
+    // queued behind thousands.
+    let turn = tokio::time::timeout(TURN_WAIT, turns.acquire_owned())
         .await
+        .map_err(|_| Error::Busy("too many secret checks at once; try again shortly".into()))?
         .map_err(|e| task(&e))?;
     tokio::task::spawn_blocking(move || {
-        let _counted = Computing::start();
-        work()
+        let done = {
+            let _counted = Computing::start();
+            work()
+        };
+        // Counted out before the turn is free, so the count never runs past the turns.
+        drop(turn);
+        done
     })
     .await
     .map_err(|e| task(&e))
@@ -172,9 +186,12 @@ fn dummy_hash() -> &'static str {
 }
 
 /// Spends an argon2 check on the dummy hash.
-pub(crate) async fn dummy_check(secret: &str) {
+/// Fails only as a real check would (no turn free in time), so that the answer's kind does
+/// not tell an unknown NIP from a known one either.
+pub(crate) async fn dummy_check(secret: &str) -> Result<()> {
     let secret = Zeroizing::new(secret.to_owned());
-    let _ = hashing("secret check", move || verify(dummy_hash(), &secret, true)).await;
+    hashing("secret check", move || verify(dummy_hash(), &secret, true)).await?;
+    Ok(())
 }
 
 /// The counter and lock of `secret` in an official's row, and its hash: empty (matching
@@ -269,17 +286,17 @@ pub(crate) async fn check_against(
     let none = || Zeroizing::new(String::new());
     match reserve(store, nip, secret).await? {
         Attempt::Unknown => {
-            dummy_check(presented).await;
+            dummy_check(presented).await?;
             Ok((Verdict::Unknown, none()))
         }
         Attempt::Locked(until) => {
-            dummy_check(presented).await;
+            dummy_check(presented).await?;
             Ok((Verdict::Locked(until), none()))
         }
         // No secret to check (not set yet; a code used or expired): the same argon2 check's
         // time against the dummy hash, and a failure counted like any other.
         Attempt::Go { hash, locks_at } if hash.is_empty() => {
-            dummy_check(presented).await;
+            dummy_check(presented).await?;
             Ok((Verdict::Wrong { locked: locks_at }, none()))
         }
         Attempt::Go { hash, locks_at } => {
