@@ -18,11 +18,18 @@ const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// argon2 check (19 MiB) or a letter's 1 MiB chunks count against the node's RSS long after
 /// they are gone: a 1 GiB letter's round trip peaked at 127-153 MiB, against 97 with 10 ms
 /// (mimalloc 2's default; the benches moved within their noise). An operator's
-/// `MIMALLOC_PURGE_DELAY` still wins.
+/// `MIMALLOC_PURGE_DELAY` (or its old name, `MIMALLOC_RESET_DELAY`, in any case, as mimalloc
+/// reads them) still wins.
 fn give_back_freed_memory_soon() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: mi_option_set only stores a number in mimalloc's option table, which it reads
-        // atomically; no memory is touched.
+    let operator_set = std::env::vars_os().any(|(k, _)| {
+        k.to_str().is_some_and(|k| {
+            k.eq_ignore_ascii_case("MIMALLOC_PURGE_DELAY")
+                || k.eq_ignore_ascii_case("MIMALLOC_RESET_DELAY")
+        })
+    });
+    if !operator_set {
+        // SAFETY: mi_option_set stores a number in mimalloc's option table; it is called
+        // before any other thread exists (see `main`), so nothing reads the option meanwhile.
         #[allow(unsafe_code)]
         unsafe {
             libmimalloc_sys::mi_option_set(PURGE_DELAY, 10);
@@ -30,9 +37,23 @@ fn give_back_freed_memory_soon() {
     }
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // Before the runtime starts its threads.
     give_back_freed_memory_soon();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("docsvc: starting the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    runtime.block_on(run());
+}
+
+async fn run() {
     // Held to the end: dropping it gives the log thread a second to write what is queued.
     let logs = docsvc::logging::init();
     let outcome = cli::run(cli::Cli::parse()).await;
@@ -50,11 +71,15 @@ mod tests {
     /// option has, and setting it is read back. A mimalloc whose options moved fails here.
     #[test]
     fn purge_delay_is_the_option_meant() {
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        if std::env::vars_os().any(|(k, _)| {
+            k.to_str()
+                .is_some_and(|k| k.to_ascii_uppercase().starts_with("MIMALLOC_"))
+        }) {
             return;
         }
         #[allow(unsafe_code)]
-        // SAFETY: reading and storing numbers in mimalloc's option table.
+        // SAFETY: reading and storing numbers in mimalloc's option table; this test is the
+        // only one in the binary that touches it.
         let (default, set) = unsafe {
             let default = libmimalloc_sys::mi_option_get(super::PURGE_DELAY);
             super::give_back_freed_memory_soon();

@@ -292,6 +292,10 @@ fn restored_node_serves(
     }
     assert_eq!(anon.get("/readyz").status, 200);
     let siti = login(&base_b, root, dir.join("siti.jar"), SITI, &creds[SITI]);
+    // Her unread letter is still unread there (the restore rebuilds `unread` from the
+    // letters, addressees and reads it wrote).
+    let page = siti.get("/ui/inbox").text();
+    assert!(page.contains("1<span class=\"sr\"> belum dibaca"), "{page}");
     let r = siti.get(&format!("/api/v1/documents/{id}/content"));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.body, CONTENT, "the letter reads as it was written");

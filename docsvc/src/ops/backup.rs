@@ -680,6 +680,7 @@ async fn restore_into(
             "the backup's counts do not match its contents".into(),
         ));
     }
+    crate::store::recipients::rebuild_unread(&mut tx).await?;
     tx.commit().await?;
     progress(&format!(
         "database: {} rows restored; {} files",

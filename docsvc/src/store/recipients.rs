@@ -85,6 +85,23 @@ pub async fn mark_read(store: &Store, id: &str, nip: &str, at: &str) -> Result<(
     Ok(())
 }
 
+/// Rebuilds `unread` from the letters, their addressees and what each opened (after a
+/// restore: a backup from before the table, or one whose rows were changed, holds no
+/// trustworthy count).
+pub async fn rebuild_unread(tx: &mut Tx) -> Result<()> {
+    sqlx::query("DELETE FROM unread").execute(&mut **tx).await?;
+    sqlx::query(
+        "INSERT INTO unread (nip, document_id) \
+         SELECT DISTINCT a.nip, a.document_id FROM addressees a \
+         JOIN documents d ON d.id = a.document_id \
+         WHERE a.role IN ('recipient', 'copy') AND d.state <> 'destroyed' \
+         AND NOT EXISTS (SELECT 1 FROM reads r WHERE r.nip = a.nip AND r.document_id = a.document_id)",
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// A letter in a list, and whether the official listing it has opened it.
 #[derive(Debug)]
 pub struct Listed {
