@@ -141,7 +141,7 @@ pub(crate) async fn create(
     status: policies::Status,
 ) -> Result<(Official, String, Code)> {
     let policy = node.policy.current();
-    let (code, pending) = enrolment::issue(node.config.enrolment_seconds)?;
+    let (code, pending) = enrolment::issue(node.config.enrolment_seconds).await?;
     let official = directory::add(
         &node.store,
         node.keystore.as_ref(),
@@ -195,7 +195,7 @@ pub async fn reset(
         official.clearance,
     )
     .await?;
-    let (code, pending) = enrolment::issue(node.config.enrolment_seconds)?;
+    let (code, pending) = enrolment::issue(node.config.enrolment_seconds).await?;
     enrolment::reset_row(&node.store, nip, &pending).await?;
     log(
         node,

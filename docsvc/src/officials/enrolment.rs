@@ -56,7 +56,7 @@ fn expose<S: Serializer>(code: &Zeroizing<String>, s: S) -> std::result::Result<
 }
 
 /// A new code valid for `seconds`: the code to show once and what the row keeps.
-pub(crate) fn issue(seconds: i64) -> Result<(Code, Pending)> {
+pub(crate) async fn issue(seconds: i64) -> Result<(Code, Pending)> {
     let mut b = Zeroizing::new([0u8; CODE_BYTES]);
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), b.as_mut())
         .map_err(|_| Error::NoRandomness)?;
@@ -68,7 +68,10 @@ pub(crate) fn issue(seconds: i64) -> Result<(Code, Pending)> {
         }
         code.push(c);
     }
-    let hash = directory::hash_secret(&digits)?;
+    let hash = lockout::hashing("hashing an enrolment code", move || {
+        directory::hash_secret(&digits)
+    })
+    .await??;
     let expires_at = OffsetDateTime::now_utc() + Duration::seconds(seconds.max(1));
     Ok((
         Code {
@@ -380,10 +383,10 @@ pub async fn change(
 mod tests {
     use super::*;
 
-    #[test]
-    fn codes_are_random_grouped_and_hashed() {
-        let (a, pa) = issue(60).expect("code");
-        let (b, _) = issue(60).expect("code");
+    #[tokio::test]
+    async fn codes_are_random_grouped_and_hashed() {
+        let (a, pa) = issue(60).await.expect("code");
+        let (b, _) = issue(60).await.expect("code");
         assert_ne!(a.code.as_str(), b.code.as_str());
         assert_eq!(
             a.code.len(),
@@ -402,9 +405,9 @@ mod tests {
         assert!(normalise(&"a".repeat(65)).is_err());
     }
 
-    #[test]
-    fn the_code_is_never_in_debug_output() {
-        let (a, _) = issue(60).expect("code");
+    #[tokio::test]
+    async fn the_code_is_never_in_debug_output() {
+        let (a, _) = issue(60).await.expect("code");
         assert!(!format!("{a:?}").contains(a.code.as_str()));
     }
 }

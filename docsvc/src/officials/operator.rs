@@ -55,7 +55,7 @@ pub async fn reset(node: &Node, nip: &str) -> Result<Code> {
     directory::get(&node.store, nip)
         .await?
         .ok_or_else(|| Error::NotFound(format!("official {nip}")))?;
-    let (code, pending) = enrolment::issue(node.config.enrolment_seconds)?;
+    let (code, pending) = enrolment::issue(node.config.enrolment_seconds).await?;
     enrolment::reset_row(&node.store, nip, &pending).await?;
     log(
         node,
