@@ -21,13 +21,7 @@ const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// `MIMALLOC_PURGE_DELAY` (or its old name, `MIMALLOC_RESET_DELAY`, in any case, as mimalloc
 /// reads them) still wins.
 fn give_back_freed_memory_soon() {
-    let operator_set = std::env::vars_os().any(|(k, _)| {
-        k.to_str().is_some_and(|k| {
-            k.eq_ignore_ascii_case("MIMALLOC_PURGE_DELAY")
-                || k.eq_ignore_ascii_case("MIMALLOC_RESET_DELAY")
-        })
-    });
-    if !operator_set {
+    if !operator_sets_purge_delay() {
         // SAFETY: mi_option_set stores a number in mimalloc's option table; it is called
         // before any other thread exists (see `main`), so nothing reads the option meanwhile.
         #[allow(unsafe_code)]
@@ -35,6 +29,16 @@ fn give_back_freed_memory_soon() {
             libmimalloc_sys::mi_option_set(PURGE_DELAY, 10);
         }
     }
+}
+
+/// Whether the environment names the purge delay, as mimalloc reads it.
+fn operator_sets_purge_delay() -> bool {
+    std::env::vars_os().any(|(k, _)| {
+        k.to_str().is_some_and(|k| {
+            k.eq_ignore_ascii_case("MIMALLOC_PURGE_DELAY")
+                || k.eq_ignore_ascii_case("MIMALLOC_RESET_DELAY")
+        })
+    })
 }
 
 fn main() {
@@ -71,10 +75,7 @@ mod tests {
     /// option has, and setting it is read back. A mimalloc whose options moved fails here.
     #[test]
     fn purge_delay_is_the_option_meant() {
-        if std::env::vars_os().any(|(k, _)| {
-            k.to_str()
-                .is_some_and(|k| k.to_ascii_uppercase().starts_with("MIMALLOC_"))
-        }) {
+        if super::operator_sets_purge_delay() {
             return;
         }
         #[allow(unsafe_code)]
