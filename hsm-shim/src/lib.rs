@@ -92,6 +92,14 @@ pub trait KeyStore: Send + Sync {
     /// The public key as a DER SubjectPublicKeyInfo.
     fn public_key(&self, key: &KeyHandle) -> Result<Vec<u8>>;
 
+    /// Whether a signature holds nothing the store's other operations wait for while it
+    /// computes, so that signatures run side by side (keys in memory). A store whose signature
+    /// holds a lock others need says no (the default): a signer running below the process's
+    /// priority would hold that lock up for everyone (priority inversion).
+    fn signs_without_shared_lock(&self) -> bool {
+        false
+    }
+
     /// Signs `message` with the key's own algorithm (ECDSA signatures are DER).
     fn sign(&self, key: &KeyHandle, message: &[u8]) -> Result<Signature>;
 

@@ -229,8 +229,12 @@ async fn sign_requested(
 ) -> Result<rcgen::Certificate> {
     match keys {
         Keys::Shared(shared) => {
+            let yields = shared.signs_without_shared_lock();
             let keys = Keys::Shared(std::sync::Arc::clone(shared));
-            sign_pool::sign(move || sign_csr(params, &issuing_der, keys, key, csr)).await?
+            sign_pool::sign(yields, move || {
+                sign_csr(params, &issuing_der, keys, key, csr)
+            })
+            .await?
         }
         Keys::Borrowed(_) => {
             let keys = keys.clone();

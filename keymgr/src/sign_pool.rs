@@ -23,7 +23,19 @@ type Job = Box<dyn FnOnce() + Send>;
 /// nothing).
 const QUEUED_PER_THREAD: usize = 2;
 
-static POOL: LazyLock<Option<Pool>> = LazyLock::new(start);
+/// The threads at the process's own priority, for keystores whose signature holds a lock the
+/// rest of the process also takes (one PKCS#11 session).
+static POOL: LazyLock<Option<Pool>> = LazyLock::new(|| start(Priority::Same));
+
+/// The threads below the process's priority ([`BELOW`]), for keystores whose signatures hold
+/// nothing the rest of the process waits for (keys in memory). Each pool starts on first use.
+static YIELDING: LazyLock<Option<Pool>> = LazyLock::new(|| start(Priority::Below));
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Priority {
+    Same,
+    Below,
+}
 
 struct Pool {
     queue: mpsc::Sender<Job>,
@@ -33,7 +45,7 @@ struct Pool {
 }
 
 /// Starts one thread a core; `None` if the system gives none (then [`sign`] says so).
-fn start() -> Option<Pool> {
+fn start(priority: Priority) -> Option<Pool> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let (queue, rx) = mpsc::channel::<Job>(threads * QUEUED_PER_THREAD);
     let rx = Arc::new(Mutex::new(rx));
@@ -43,7 +55,9 @@ fn start() -> Option<Pool> {
         let spawned = std::thread::Builder::new()
             .name(format!("keymgr-sign-{i}"))
             .spawn(move || {
-                yield_to_the_process();
+                if priority == Priority::Below {
+                    yield_to_the_process();
+                }
                 run(&rx);
             });
         match spawned {
@@ -58,15 +72,21 @@ fn start() -> Option<Pool> {
     })
 }
 
-/// How much lower than the rest of the process a signing thread runs (nice steps): when a
-/// core is contended, the group commit that hands certificates out, the database's thread and
-/// the requests being served go first, and signing takes every cycle they leave. At equal
-/// priority the commit's path waited behind the signatures while the batches after it had
-/// nothing left to sign (measured on issuance: the signing threads idle a third of the time).
+/// How much lower than the rest of the process a yielding signing thread runs (nice steps):
+/// when a core is contended, the group commit that hands certificates out, the database's
+/// thread and the requests being served go first, and signing takes every cycle they leave.
+/// At equal priority the commit's path waited behind the signatures while the batches after it
+/// had nothing left to sign (measured on issuance: the signing threads idle a third of the
+/// time). Not for a keystore whose signature holds a shared lock: a thread this low, preempted
+/// while holding it, would hold up everyone waiting for it (priority inversion). The nice value
+/// ranks threads among all of the machine's processes in one scheduling group: under systemd,
+/// keymgr's unit is its own group, so the threads yield to keymgr's other threads.
 const BELOW: i32 = 10;
 
 /// Lowers this thread's scheduling priority by [`BELOW`] (never past the lowest). Only the
-/// thread is changed; a system that refuses leaves it as it was, said once in the log.
+/// thread is changed, and for good: an unprivileged thread cannot raise it again. A system that
+/// refuses leaves it as it was, and each thread says so in the log.
+#[cfg(target_os = "linux")]
 fn yield_to_the_process() {
     use rustix::process::{getpriority_process, setpriority_process};
     let me = Some(rustix::thread::gettid());
@@ -76,6 +96,10 @@ fn yield_to_the_process() {
         tracing::warn!("a signing thread keeps its priority: {e}");
     }
 }
+
+/// Elsewhere a thread's own priority is not portable: the threads keep the process's.
+#[cfg(not(target_os = "linux"))]
+fn yield_to_the_process() {}
 
 /// A thread's life: the next job, until the queue is gone. One thread at a time waits on the
 /// queue (holding its lock); the others wait for the lock, and so for the job after.
@@ -92,11 +116,17 @@ fn run(rx: &Mutex<mpsc::Receiver<Job>>) {
     }
 }
 
-/// Runs `f` (a certificate's signature) on a signing thread and returns what it gave. A
-/// caller that goes away while its job waits in the queue costs no signature; a job that
-/// panics fails its caller only, and the thread goes on.
-pub(crate) async fn sign<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    let Some(pool) = POOL.as_ref() else {
+/// Runs `f` (a certificate's signature) on a signing thread and returns what it gave: on one
+/// below the process's priority when `yields` (the keystore's signatures hold no lock others
+/// wait for, see [`hsm_shim::KeyStore::signs_without_shared_lock`]). A caller that goes away
+/// while its job waits in the queue costs no signature; a job that panics fails its caller
+/// only, and the thread goes on.
+pub(crate) async fn sign<T: Send + 'static>(
+    yields: bool,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    let pool = if yields { &YIELDING } else { &POOL };
+    let Some(pool) = pool.as_ref() else {
         return Err(Error::NotCommitted(
             "no signing thread could be started".into(),
         ));
@@ -139,7 +169,9 @@ mod tests {
     }
 
     async fn sign_all(n: usize) -> Vec<usize> {
-        let handles: Vec<_> = (0..n).map(|i| tokio::spawn(sign(move || i))).collect();
+        let handles: Vec<_> = (0..n)
+            .map(|i| tokio::spawn(sign(false, move || i)))
+            .collect();
         let mut out = Vec::with_capacity(n);
         for h in handles {
             let joined = tokio::time::timeout(PATIENCE, h).await.expect("in time");
@@ -151,35 +183,53 @@ mod tests {
     #[tokio::test]
     async fn answers_from_another_thread() {
         let here = std::thread::current().id();
-        let there = sign(|| std::thread::current().id()).await.expect("signed");
+        let there = sign(false, || std::thread::current().id())
+            .await
+            .expect("signed");
         assert_ne!(here, there);
-        let name = sign(|| std::thread::current().name().map(str::to_owned))
+        let name = sign(false, || std::thread::current().name().map(str::to_owned))
             .await
             .expect("signed");
         assert!(name.is_some_and(|n| n.starts_with("keymgr-sign-")));
     }
 
-    /// The signing threads run below the rest of the process (as far as the lowest priority).
+    /// The yielding threads run below the rest of the process (at most at the lowest
+    /// priority); the others at its own.
+    #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn signing_threads_yield_to_the_process() {
-        use rustix::process::getpriority_process;
-        let here = getpriority_process(Some(rustix::thread::gettid())).expect("own priority");
+    async fn only_the_yielding_threads_run_below_the_process() {
+        use rustix::process::{getpriority_process, setpriority_process};
+        let priority = || getpriority_process(Some(rustix::thread::gettid()));
+        let here = priority().expect("own priority");
+        if here > 19 - BELOW {
+            eprintln!("skipped: this process already runs at nice {here}");
+            return;
+        }
+        // Whether this system lets a thread lower its own priority at all.
+        let allowed = std::thread::spawn(move || {
+            setpriority_process(Some(rustix::thread::gettid()), here + 1).is_ok()
+        })
+        .join()
+        .expect("probe");
+        if !allowed {
+            eprintln!("skipped: this system refuses a thread its own lower priority");
+            return;
+        }
         for _ in 0..threads() * 4 {
-            let there = sign(|| getpriority_process(Some(rustix::thread::gettid())))
-                .await
-                .expect("signed")
-                .expect("the thread's priority");
+            let low = sign(true, priority).await.expect("signed");
+            assert_eq!(low.expect("priority"), here + BELOW, "a yielding thread");
+            let same = sign(false, priority).await.expect("signed");
             assert_eq!(
-                there,
-                (here + BELOW).min(19),
-                "priority of a signing thread"
+                same.expect("priority"),
+                here,
+                "a thread at the process's priority"
             );
         }
     }
 
     #[tokio::test]
     async fn a_panic_fails_its_caller_only() {
-        let err = sign(|| -> u32 { panic!("boom") })
+        let err = sign(false, || -> u32 { panic!("boom") })
             .await
             .expect_err("a panic is an error");
         assert!(matches!(err, Error::NotCommitted(_)), "{err}");
@@ -208,7 +258,7 @@ mod tests {
         let busy: Vec<_> = (0..threads)
             .map(|_| {
                 let (gate, started) = (Arc::clone(&gate), Arc::clone(&started));
-                tokio::spawn(sign(move || {
+                tokio::spawn(sign(false, move || {
                     started.fetch_add(1, Ordering::SeqCst);
                     let (open, cv) = &*gate;
                     let mut open = open.lock().unwrap_or_else(PoisonError::into_inner);
@@ -224,7 +274,7 @@ mod tests {
         .await;
         let ran = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&ran);
-        let waiting = tokio::spawn(sign(move || counted.fetch_add(1, Ordering::SeqCst)));
+        let waiting = tokio::spawn(sign(false, move || counted.fetch_add(1, Ordering::SeqCst)));
         // Queued (the queue has room), then its caller leaves.
         tokio::time::sleep(Duration::from_millis(50)).await;
         waiting.abort();
@@ -242,7 +292,7 @@ mod tests {
         let after: Vec<_> = (0..threads)
             .map(|_| {
                 let met = Arc::clone(&met);
-                tokio::spawn(sign(move || {
+                tokio::spawn(sign(false, move || {
                     met.wait();
                 }))
             })

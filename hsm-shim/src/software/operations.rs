@@ -16,6 +16,12 @@ impl KeyStore for SoftwareKeyStore {
         "software"
     }
 
+    /// A signature holds the seal state's read lock only: signatures run side by side, and
+    /// only sealing waits for them.
+    fn signs_without_shared_lock(&self) -> bool {
+        true
+    }
+
     fn generate(&self, kind: KeyKind, label: &str) -> Result<KeyHandle> {
         validate_label(label)?;
         self.with_unsealed(|u| {

@@ -150,6 +150,14 @@ fn insert_rows_sql(rows: usize) -> String {
 /// group commit of issuance: one commit, one sync, and a few statements for the batch). The
 /// subjects must be distinct: the group commit keeps one new version per subject.
 pub(crate) async fn insert_versions(store: &Store, rs: &[CertRecord]) -> Result<()> {
+    debug_assert!(
+        rs.iter()
+            .map(|r| r.subject_id.as_str())
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            == rs.len(),
+        "one new version per subject in a batch"
+    );
     let mut tx = store.pool.begin().await.map_err(db)?;
     let subjects: Vec<&str> = rs.iter().map(|r| r.subject_id.as_str()).collect();
     for list in padded_lists(&subjects) {
@@ -358,9 +366,11 @@ mod tests {
     /// back for every subject.
     async fn versions_round_trip(url: &str) {
         let store = Store::open(url).await.expect("open");
-        let first: Vec<CertRecord> = (0..37)
+        // node:n0 to node:n36, and node:kept, which no later batch names.
+        let mut first: Vec<CertRecord> = (0..37)
             .map(|i| record(format!("a{i:04x}"), format!("node:n{i}"), 1))
             .collect();
+        first.push(record("c0000".into(), "node:kept".into(), 1));
         insert_versions(&store, &first).await.expect("first batch");
         // 37 second versions and 266 new subjects: 303 rows, lists of 256 and 64.
         let second: Vec<CertRecord> = (0..303)
@@ -375,7 +385,7 @@ mod tests {
         insert_versions(&store, &second)
             .await
             .expect("second batch");
-        assert_eq!(all(&store).await.expect("all").len(), 340);
+        assert_eq!(all(&store).await.expect("all").len(), 341);
         let subjects: Vec<String> = (0..304).map(|i| format!("node:n{i}")).collect();
         let asked: Vec<&str> = subjects.iter().map(String::as_str).collect();
         let latest = latest_versions(&store, &asked).await.expect("latest");
@@ -395,6 +405,12 @@ mod tests {
             let old = by_serial(&store, &format!("a{i:04x}")).await.expect("read");
             assert_eq!(old.expect("kept").state, CertState::Superseded);
         }
+        let kept = by_serial(&store, "c0000").await.expect("read");
+        assert_eq!(
+            kept.expect("kept").state,
+            CertState::Active,
+            "superseded too far"
+        );
         store.close().await;
     }
 
