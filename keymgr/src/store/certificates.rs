@@ -1,6 +1,7 @@
 //! The `certificates` table: every certificate issued, one row per version.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use sqlx::Row;
 use sqlx::any::{AnyArguments, AnyRow};
@@ -102,26 +103,58 @@ const ROW_SHAPES: [usize; 3] = [16, 4, 1];
 /// next of these (each prepared once), and a longer one is cut into lists of the largest.
 const LIST_SHAPES: [usize; 4] = [4, 16, 64, 256];
 
-/// `values` cut into lists of [`LIST_SHAPES`], each padded to its shape by repeating its last
-/// value (a repeated value changes no `IN (...)`).
-fn padded_lists<'v>(values: &[&'v str]) -> Vec<Vec<&'v str>> {
-    let largest = LIST_SHAPES[LIST_SHAPES.len() - 1];
+/// `values` cut into lists of [`LIST_SHAPES`], each with the index of its shape and padded to
+/// it by repeating its last value (a repeated value changes no `IN (...)`).
+fn padded_lists<'v>(values: &[&'v str]) -> Vec<(usize, Vec<&'v str>)> {
+    let largest = LIST_SHAPES.len() - 1;
     values
-        .chunks(largest)
+        .chunks(LIST_SHAPES[largest])
         .map(|chunk| {
             let shape = LIST_SHAPES
                 .iter()
-                .copied()
-                .find(|s| *s >= chunk.len())
+                .position(|s| *s >= chunk.len())
                 .unwrap_or(largest);
             let mut list = chunk.to_vec();
             if let Some(last) = chunk.last() {
-                list.resize(shape, last);
+                list.resize(LIST_SHAPES[shape], last);
             }
-            list
+            (shape, list)
         })
         .collect()
 }
+
+/// Each shape's statement, written once: the texts are the same for every batch.
+struct Texts {
+    /// By index in [`ROW_SHAPES`].
+    insert: Vec<String>,
+    /// By index in [`LIST_SHAPES`].
+    supersede: Vec<String>,
+    latest: Vec<String>,
+}
+
+static TEXTS: LazyLock<Texts> = LazyLock::new(|| {
+    Texts {
+    insert: ROW_SHAPES.iter().map(|r| insert_rows_sql(*r)).collect(),
+    supersede: LIST_SHAPES
+        .iter()
+        .map(|n| {
+            format!(
+                "UPDATE certificates SET state = 'superseded' WHERE state = 'active' AND subject_id IN ({})",
+                marks(*n)
+            )
+        })
+        .collect(),
+    latest: LIST_SHAPES
+        .iter()
+        .map(|n| {
+            format!(
+                "SELECT subject_id, version, state, serial FROM certificates WHERE subject_id IN ({})",
+                marks(*n)
+            )
+        })
+        .collect(),
+}
+});
 
 /// `$1, $2, …, $n`.
 fn marks(n: usize) -> String {
@@ -160,23 +193,18 @@ pub(crate) async fn insert_versions(store: &Store, rs: &[CertRecord]) -> Result<
     );
     let mut tx = store.pool.begin().await.map_err(db)?;
     let subjects: Vec<&str> = rs.iter().map(|r| r.subject_id.as_str()).collect();
-    for list in padded_lists(&subjects) {
-        let sql = format!(
-            "UPDATE certificates SET state = 'superseded' WHERE state = 'active' AND subject_id IN ({})",
-            marks(list.len())
-        );
-        let mut update = sqlx::query(&sql);
+    for (shape, list) in padded_lists(&subjects) {
+        let mut update = sqlx::query(&TEXTS.supersede[shape]);
         for s in list {
             update = update.bind(s);
         }
         update.execute(&mut *tx).await.map_err(db)?;
     }
     let mut rest = rs;
-    for shape in ROW_SHAPES {
-        while rest.len() >= shape {
-            let (chunk, after) = rest.split_at(shape);
-            let sql = insert_rows_sql(shape);
-            let mut insert = sqlx::query(&sql);
+    for (shape, rows) in ROW_SHAPES.iter().enumerate() {
+        while rest.len() >= *rows {
+            let (chunk, after) = rest.split_at(*rows);
+            let mut insert = sqlx::query(&TEXTS.insert[shape]);
             for r in chunk {
                 insert = bind_row(insert, r);
             }
@@ -193,12 +221,8 @@ pub(crate) async fn latest_versions(
     subject_ids: &[&str],
 ) -> Result<HashMap<String, (i64, CertState, String)>> {
     let mut out: HashMap<String, (i64, CertState, String)> = HashMap::new();
-    for list in padded_lists(subject_ids) {
-        let sql = format!(
-            "SELECT subject_id, version, state, serial FROM certificates WHERE subject_id IN ({})",
-            marks(list.len())
-        );
-        let mut q = sqlx::query(&sql);
+    for (shape, list) in padded_lists(subject_ids) {
+        let mut q = sqlx::query(&TEXTS.latest[shape]);
         for s in list {
             q = q.bind(s);
         }
@@ -342,12 +366,13 @@ mod tests {
             let input: Vec<&str> = values[..n].iter().map(String::as_str).collect();
             let lists = padded_lists(&input);
             let mut seen = Vec::new();
-            for list in &lists {
+            for (shape, list) in &lists {
                 assert!(
                     LIST_SHAPES.contains(&list.len()),
                     "{n}: a list of {}",
                     list.len()
                 );
+                assert_eq!(list.len(), LIST_SHAPES[*shape], "{n}: the shape named");
                 // Padding only repeats the list's last value.
                 let mut own: Vec<&str> = Vec::new();
                 for v in list {
