@@ -6,10 +6,11 @@
 //! that does not need the content is checked: the manifest names the peer, the letter is not
 //! already here, the signature chain and its revocation, the signer's key against this node's
 //! handling table for the level, the policy's `receive` decision, an addressee on this node. A refusal there is answered before the rest of the body is read.
-//! The parts then stream into a private spool file while each is checked (the signed payload
-//! nonce, the content decrypted chunk by chunk against its signed hash); only a letter that
-//! passed everything is stored, from the spool, in one transaction. Memory per delivery is a
-//! few chunks whatever the letter's size; the spool file is removed in every case.
+//! The parts then stream into a spool while each is checked (the signed payload nonce, the
+//! content decrypted chunk by chunk against its signed hash): memory up to 256 KiB, a private
+//! file past that. Only a letter that passed everything is stored, from the spool, in one
+//! transaction. Memory per delivery is a few chunks whatever the letter's size; the spool file
+//! is removed in every case.
 
 mod incoming;
 mod spool;
@@ -98,7 +99,7 @@ async fn receive(
             // Already here: the same receipt again. The rest is read (and dropped) so that
             // the sender sees the answer whatever the letter's size.
             inc.skip_rest().await?;
-            return sign_receipt(node, &m.id, &manifest_sha).await;
+            return sign_receipt(node, &m.id, &manifest_sha, None).await;
         }
         Held::OtherContent => return Err(incident(node, &peer.id, &m.id).await?),
         Held::NotFromPeer => {
@@ -121,7 +122,7 @@ async fn receive(
         Ok(ok) => ok,
         Err(why) => return Err(refuse(node, peer, client, &m.id, why).await),
     };
-    let mut spool = Spool::create(&node.layout)?;
+    let mut spool = Spool::create(&node.layout);
     let identities = || addressee_identities(node, &local);
     let (mut lengths, mut keys) = (Vec::with_capacity(m.parts.len()), Vec::new());
     for (i, part) in m.parts.iter().enumerate() {
@@ -161,11 +162,11 @@ async fn receive(
         client,
     )
     .about(&m.id);
-    store_received(node, &letter, &mut spool, &local, logged).await?;
+    let received_at = store_received(node, &letter, &mut spool, &local, logged).await?;
     // The file keys go as soon as the letter is stored.
     drop(keys);
     drop(spool);
-    sign_receipt(node, &m.id, &manifest_sha).await
+    sign_receipt(node, &m.id, &manifest_sha, Some(received_at)).await
 }
 
 /// Whether a letter with this id is here already, and whence.
@@ -485,7 +486,7 @@ async fn store_received(
     spool: &mut Spool,
     local: &[(Official, &str)],
     logged: Entry,
-) -> Result<()> {
+) -> Result<String> {
     let cutoff = crate::rfc3339(
         OffsetDateTime::now_utc() - time::Duration::minutes(node.config.abandoned_upload_minutes),
     );
@@ -497,13 +498,20 @@ async fn store_received(
             // Committed with whatever other deliveries are ready (one transaction and one
             // signed head for all of them); each letter keeps its own rows and log entry.
             let writer = Arc::new(writer);
-            let work = received_rows(letter, local, wrapped_to, Arc::clone(&writer), logged);
+            let received_at = now_rfc3339();
+            let work = received_rows(
+                letter,
+                local,
+                wrapped_to,
+                (Arc::clone(&writer), received_at.clone()),
+                logged,
+            );
             let committed = node
                 .received
                 .commit(node, &node.store, &node.audit, work)
                 .await;
             match (committed, Arc::try_unwrap(writer)) {
-                (Ok(()), _) => return Ok(()),
+                (Ok(()), _) => return Ok(received_at),
                 // Maybe committed: what it wrote is left for the sweep, never removed.
                 (Err(e), _) if crate::audit::grouped::is_unsettled(&e) => (Err(e), None),
                 (Err(e), Ok(writer)) => (Err(e), Some(writer)),
@@ -576,7 +584,7 @@ fn received_rows(
     letter: &Spooled<'_>,
     local: &[(Official, &str)],
     wrapped_to: String,
-    writer: Arc<LetterWriter>,
+    (writer, received_at): (Arc<LetterWriter>, String),
     logged: Entry,
 ) -> crate::audit::grouped::Work<Node> {
     let m = letter.m.clone();
@@ -608,7 +616,7 @@ fn received_rows(
                 },
             )
             .await?;
-            deliveries::insert_received(tx, &m.id, &m.node, &sha256_hex(&manifest), &now_rfc3339())
+            deliveries::insert_received(tx, &m.id, &m.node, &sha256_hex(&manifest), &received_at)
                 .await?;
             for (nip, role, _) in &addressees {
                 recipients::insert_addressee(tx, &m.id, nip, role).await?;
@@ -624,8 +632,18 @@ fn received_rows(
 }
 
 /// Signs a receipt for `id` with this node's certificate (its TLS key, in hsm-shim), as CMS.
-async fn sign_receipt(node: &Node, id: &str, manifest_sha: &str) -> Result<SignedReceipt> {
-    let received_at = deliveries::received_at(&node.store, id).await?;
+/// `received_at` is the time just stored with it, or `None` to read it (a letter received
+/// earlier).
+async fn sign_receipt(
+    node: &Node,
+    id: &str,
+    manifest_sha: &str,
+    received_at: Option<String>,
+) -> Result<SignedReceipt> {
+    let received_at = match received_at {
+        Some(at) => Some(at),
+        None => deliveries::received_at(&node.store, id).await?,
+    };
     let receipt = Receipt {
         format: RECEIPT_FORMAT.into(),
         document_id: id.to_owned(),

@@ -12,29 +12,59 @@ use crate::{Error, Result};
 /// A spool file older than this belongs to a process that died mid-delivery.
 const STALE_SPOOL: Duration = Duration::from_secs(3600);
 
-/// A delivery's ciphertext while it is checked: a file only this node's user can read, in the
-/// data directory, removed when dropped (stored, refused, failed or cancelled alike). What is
-/// stored from it is hashed again against what was checked.
+/// Up to this much of a delivery is spooled in memory: a small letter (most are) costs no
+/// file, no blocking file operations and no removal. Within what a delivery holds anyway (a
+/// chunk of [`crate::crypto::envelope::CHUNK`] while it is checked).
+const IN_MEMORY: usize = 256 << 10;
+
+/// A delivery's ciphertext while it is checked: in memory up to [`IN_MEMORY`], past that in a
+/// file only this node's user can read, in the data directory, removed when dropped (stored,
+/// refused, failed or cancelled alike). What is stored from it is hashed again against what
+/// was checked. The ciphertext is not secret (it is what travelled), so the memory is not
+/// wiped.
 pub(super) struct Spool {
-    pub(super) path: PathBuf,
-    file: tokio::fs::File,
+    dir: PathBuf,
+    place: Place,
     pub(super) written: ring::digest::Context,
+}
+
+enum Place {
+    /// What was written, and how far it has been read back.
+    Memory { data: Vec<u8>, at: usize },
+    File {
+        path: PathBuf,
+        file: tokio::fs::File,
+    },
 }
 
 impl Drop for Spool {
     fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_file(&self.path) {
-            tracing::error!("removing the spool file {}: {e}", self.path.display());
+        if let Place::File { path, .. } = &self.place
+            && let Err(e) = std::fs::remove_file(path)
+        {
+            tracing::error!("removing the spool file {}: {e}", path.display());
         }
     }
 }
 
 impl Spool {
-    pub(super) fn create(layout: &Layout) -> Result<Self> {
-        let dir = layout.spool();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
-        crate::private_files::restrict_dir(&dir)?;
-        remove_stale(&dir);
+    pub(super) fn create(layout: &Layout) -> Self {
+        Spool {
+            dir: layout.spool(),
+            place: Place::Memory {
+                data: Vec::new(),
+                at: 0,
+            },
+            written: ring::digest::Context::new(&ring::digest::SHA256),
+        }
+    }
+
+    /// The file, made when the spool first outgrows memory.
+    fn open_file(&self) -> Result<(PathBuf, tokio::fs::File)> {
+        let dir = &self.dir;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
+        crate::private_files::restrict_dir(dir)?;
+        remove_stale(dir);
         let path = dir.join(format!("{}.envelope", uuid::Uuid::new_v4()));
         let mut opts = std::fs::OpenOptions::new();
         opts.read(true).write(true).create_new(true);
@@ -43,31 +73,51 @@ impl Spool {
         let file = opts
             .open(&path)
             .map_err(|e| Error::io("creating", &path, e))?;
-        Ok(Spool {
-            path,
-            file: tokio::fs::File::from_std(file),
-            written: ring::digest::Context::new(&ring::digest::SHA256),
-        })
+        Ok((path, tokio::fs::File::from_std(file)))
     }
 
     pub(super) async fn write(&mut self, data: &[u8]) -> Result<()> {
         self.written.update(data);
-        self.file
-            .write_all(data)
-            .await
-            .map_err(|e| Error::io("writing", &self.path, e))
+        let mut earlier = Vec::new();
+        if let Place::Memory { data: held, .. } = &mut self.place {
+            if held.len() + data.len() <= IN_MEMORY {
+                held.extend_from_slice(data);
+                return Ok(());
+            }
+            // Outgrown: what is held goes to the file first. The file is this spool's from
+            // here on, so that it is removed whatever happens next.
+            earlier = std::mem::take(held);
+            let (path, file) = self.open_file()?;
+            self.place = Place::File { path, file };
+        }
+        match &mut self.place {
+            Place::File { path, file } => {
+                for piece in [earlier.as_slice(), data] {
+                    file.write_all(piece)
+                        .await
+                        .map_err(|e| Error::io("writing", &*path, e))?;
+                }
+                Ok(())
+            }
+            Place::Memory { .. } => Err(Error::Invariant {
+                what: "a spool past memory has its file",
+            }),
+        }
     }
 
     /// Back to the start, for reading what was written.
     pub(super) async fn rewind(&mut self) -> Result<()> {
-        self.file
-            .flush()
-            .await
-            .map_err(|e| Error::io("writing", &self.path, e))?;
-        self.file
-            .seek(SeekFrom::Start(0))
-            .await
-            .map_err(|e| Error::io("reading", &self.path, e))?;
+        match &mut self.place {
+            Place::Memory { at, .. } => *at = 0,
+            Place::File { path, file } => {
+                file.flush()
+                    .await
+                    .map_err(|e| Error::io("writing", &*path, e))?;
+                file.seek(SeekFrom::Start(0))
+                    .await
+                    .map_err(|e| Error::io("reading", &*path, e))?;
+            }
+        }
         Ok(())
     }
 
@@ -76,13 +126,35 @@ impl Spool {
         n: usize,
         hash: &mut ring::digest::Context,
     ) -> Result<Vec<u8>> {
-        let mut out = vec![0u8; n];
-        self.file
-            .read_exact(&mut out)
-            .await
-            .map_err(|e| Error::io("reading", &self.path, e))?;
+        let out = match &mut self.place {
+            Place::Memory { data, at } => {
+                let piece = at
+                    .checked_add(n)
+                    .and_then(|end| data.get(*at..end))
+                    .ok_or_else(|| Error::Integrity("the spooled delivery is short".into()))?
+                    .to_vec();
+                *at += n;
+                piece
+            }
+            Place::File { path, file } => {
+                let mut out = vec![0u8; n];
+                file.read_exact(&mut out)
+                    .await
+                    .map_err(|e| Error::io("reading", &*path, e))?;
+                out
+            }
+        };
         hash.update(&out);
         Ok(out)
+    }
+
+    /// The spool file, once the delivery has outgrown memory.
+    #[cfg(test)]
+    fn path(&self) -> Option<&std::path::Path> {
+        match &self.place {
+            Place::File { path, .. } => Some(path),
+            Place::Memory { .. } => None,
+        }
     }
 }
 
@@ -108,14 +180,40 @@ fn remove_stale(dir: &std::path::Path) {
 mod tests {
     use super::*;
 
-    /// A spool file is private and gone once dropped.
+    /// A small delivery stays in memory: no file, read back as written.
+    #[tokio::test]
+    async fn a_small_delivery_is_spooled_in_memory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::new(dir.path());
+        let mut s = Spool::create(&layout);
+        s.write(b"cipher").await.expect("write");
+        s.write(b"text").await.expect("write");
+        assert!(s.path().is_none());
+        assert!(!layout.spool().exists(), "no spool directory, no file");
+        s.rewind().await.expect("rewind");
+        let mut h = ring::digest::Context::new(&ring::digest::SHA256);
+        assert_eq!(s.read(6, &mut h).await.expect("read"), b"cipher");
+        assert_eq!(s.read(4, &mut h).await.expect("read"), b"text");
+        assert!(s.read(1, &mut h).await.is_err(), "nothing past the end");
+        assert_eq!(
+            h.finish().as_ref(),
+            s.written.clone().finish().as_ref(),
+            "read back is what was written"
+        );
+    }
+
+    /// Past memory, a spool file is private, holds everything in order and is gone once
+    /// dropped.
     #[tokio::test]
     async fn a_spool_file_is_private_and_removed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let layout = Layout::new(dir.path());
-        let mut s = Spool::create(&layout).expect("spool");
+        let mut s = Spool::create(&layout);
+        let first: Vec<u8> = (0..=250u8).cycle().take(IN_MEMORY).collect();
+        s.write(&first).await.expect("write");
+        assert!(s.path().is_none(), "exactly the limit stays in memory");
         s.write(b"ciphertext").await.expect("write");
-        let path = s.path.clone();
+        let path = s.path().expect("spilled to a file").to_path_buf();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
@@ -127,7 +225,9 @@ mod tests {
         }
         s.rewind().await.expect("rewind");
         let mut h = ring::digest::Context::new(&ring::digest::SHA256);
+        assert_eq!(s.read(IN_MEMORY, &mut h).await.expect("read"), first);
         assert_eq!(s.read(10, &mut h).await.expect("read"), b"ciphertext");
+        assert_eq!(h.finish().as_ref(), s.written.clone().finish().as_ref());
         drop(s);
         assert!(!path.exists());
     }
