@@ -621,6 +621,10 @@ async fn incidents_only_about_own_letters(pg: bool) {
         1
     );
     let env = envelope(&net.hub, &from_hub).await;
+    let first = documents::deliveries(&net.hub, &from_hub)
+        .await
+        .expect("deliveries");
+    let received_at = first[0].receipt_at.clone().expect("a receipt");
     let original: Manifest = serde_json::from_slice(&env.manifest).expect("manifest");
     // Dewi's letter to Rudi, written on bappeda itself (stopped meanwhile).
     let mut b = net;
@@ -674,6 +678,8 @@ async fn incidents_only_about_own_letters(pg: bool) {
     let (status, receipt) = deliver(&net.hub, to, &env.encode()).await;
     assert_eq!(status, 200, "{receipt}");
     assert_eq!(receipt["receipt"]["document_id"], from_hub.as_str());
+    // Its time, read back from what bappeda stored, is the one its first receipt carried.
+    assert_eq!(receipt["receipt"]["received_at"], received_at.as_str());
     // ... other content under its id is an incident.
     let mut m = original;
     m.perihal = "Isi lain".into();

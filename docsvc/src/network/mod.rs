@@ -361,6 +361,9 @@ pub async fn remote_official(
     checked_card(node, entry, card, peer, nip).await
 }
 
+/// The largest answer to an official's lookup: a card with its key binding is a few KiB.
+const MAX_CARD: usize = 256 * 1024;
+
 /// The peer could not be reached (as opposed to answering something unacceptable).
 struct Unreachable(String);
 
@@ -377,15 +380,33 @@ async fn fetch_card(
     nip: &str,
     level: policies::Level,
 ) -> std::result::Result<Result<OfficialCard>, Unreachable> {
-    let (_entry, mut client) = connect(node, peer).await?;
-    let (status, _, body) = client
-        .call(
-            "GET",
-            &format!("/network/v1/officials/{nip}?for={}", level.as_str()),
-            &[],
-            bytes::Bytes::new(),
-        )
-        .await?;
+    let path = format!("/network/v1/officials/{nip}?for={}", level.as_str());
+    // On a kept connection when there is one (a letter to a peer's official is looked up each
+    // time it is written), as deliveries do; one that the peer closed meanwhile costs one more
+    // try on a new one.
+    let Reusable {
+        mut entry,
+        mut client,
+        mut kept,
+        own,
+    } = connect_reusing(node, peer).await?;
+    let (status, body) = loop {
+        match client
+            .call_limited("GET", &path, &[], bytes::Bytes::new(), MAX_CARD)
+            .await
+        {
+            Ok((status, _, body)) => {
+                keep(node, peer, entry, client, own);
+                break (status, body);
+            }
+            Err(e) if !kept => return Err(e.into()),
+            Err(e) => {
+                tracing::debug!(peer, "a kept connection failed ({e}); trying a new one");
+                (entry, client) = connect(node, peer).await?;
+                kept = false;
+            }
+        }
+    };
     match status {
         200 => Ok(serde_json::from_slice(&body).map_err(|e| {
             Error::invalid(

@@ -236,7 +236,8 @@ async fn delivery(node: &crate::node::Node, id: &str) -> (String, Option<String>
     (row.state.clone(), row.last_error.clone())
 }
 
-/// Deliveries reuse a kept connection to the peer (one handshake for many letters), and a kept
+/// Deliveries and the lookups of the peer's officials reuse a kept connection to the peer (one
+/// handshake for many letters), and a kept
 /// connection never stands in for the check of a new one: not once this node renewed its own
 /// certificate, and not once the peer is gone (an impostor at its address with another key is
 /// refused before anything is sent).
@@ -254,6 +255,13 @@ async fn a_kept_connection_is_reused_and_never_outlives_the_peer_it_was_checked_
     let mut ids = Vec::new();
     for n in 0..3 {
         ids.push(letter_to_bappeda(&a.node, &budi, n).await.expect("letter"));
+        // Writing the letter looked up Dewi's card on bappeda, on a connection it then kept
+        // (on the one kept before, from the second letter on).
+        assert_eq!(
+            a.node.peer_connections.count("bappeda"),
+            1,
+            "lookup for letter {n}"
+        );
         while crate::transmit::deliver_due(&a.node)
             .await
             .expect("deliver")
@@ -302,4 +310,96 @@ async fn a_kept_connection_is_reused_and_never_outlives_the_peer_it_was_checked_
     impostor.abort();
     let _ = a.stop.send(());
     let _ = a.task.await;
+}
+
+/// A listed peer (its key pinned) that answers an official's lookup with more than a card
+/// could be: the hub reads no more than [`super::MAX_CARD`] of it, and the lookup fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_answer_to_an_official_lookup_is_not_read_whole() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let crate::dev::bench::TwoNodes {
+        a_dir,
+        b_dir,
+        la,
+        lb,
+        ..
+    } = two_nodes(root.path()).await.expect("two nodes");
+    let (a_addr, b_addr) = (
+        la.local_addr().expect("address"),
+        lb.local_addr().expect("address"),
+    );
+    // bappeda gone rogue: a key of its own, which the directory now pins.
+    let (cert, key) = rekeyed(&a_dir, "bappeda", "bappeda").await;
+    let layout = Layout::new(&b_dir);
+    let ca = crate::node::read_pem_certs(&layout.tls_chain()).expect("chain")[1].clone();
+    let pem = keymgr::ca::der_to_pem;
+    std::fs::write(layout.tls_chain(), format!("{}{}", pem(&cert), pem(&ca))).expect("chain");
+    crate::dev::bench::publish_directory(&a_dir, a_addr, &b_dir, b_addr, 2).expect("directory");
+    drop(lb);
+    let a = serve_node(&a_dir, la).await.expect("hub");
+    let answer = 4 * super::MAX_CARD;
+    let rogue = answering(&a.node, b_addr, cert, key, answer).await;
+    let e = super::remote_official(&a.node, "bappeda", DEWI, policies::Level::Rahasia)
+        .await
+        .expect_err("an oversized answer is no card");
+    let text = e.to_string();
+    assert!(
+        text.contains("length limit exceeded") && text.contains("was never looked up"),
+        "{text}"
+    );
+    rogue.abort();
+    let _ = a.stop.send(());
+    let _ = a.task.await;
+}
+
+/// A TLS server at `addr` showing `cert` (with the Network CA) for `key` that answers every
+/// request with 200 and a body of `length` bytes.
+async fn answering(
+    node: &crate::node::Node,
+    addr: std::net::SocketAddr,
+    cert: Vec<u8>,
+    key: PrivateKeyDer<'static>,
+    length: usize,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![
+            CertificateDer::from(cert),
+            CertificateDer::from(node.network_ca_der.clone()),
+        ],
+        key,
+    )
+    .expect("server config");
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let Ok(mut s) = acceptor.accept(tcp).await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut b = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut b).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&b[..n]),
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n"
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+                let _ = s.write_all(&vec![b' '; length]).await;
+                let _ = s.flush().await;
+                let _ = s.read(&mut b).await;
+            });
+        }
+    })
 }

@@ -22,6 +22,8 @@ mod reads;
 mod report;
 mod signing;
 mod trust;
+#[cfg(test)]
+pub(crate) use network::publish_directory;
 pub(crate) use network::{Served, TwoNodes, letter_to_bappeda, serve_node, two_nodes};
 pub use report::{Figure, Report, Series, svg};
 pub use signing::{pkcs11_signs_per_second, sign_client};

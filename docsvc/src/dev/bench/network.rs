@@ -71,7 +71,7 @@ pub(crate) async fn two_nodes(root: &std::path::Path) -> Result<TwoNodes> {
         ..quickstart::DevNode::new(&b_addr.to_string(), None)
     };
     quickstart::setup_node(&b_dir, &spec, &mut |_| {}).await?;
-    publish_directory(&a_dir, a_addr, &b_dir, b_addr)?;
+    publish_directory(&a_dir, a_addr, &b_dir, b_addr, 1)?;
     Ok(TwoNodes {
         a_dir,
         b_dir,
@@ -101,12 +101,14 @@ pub(crate) async fn letter_to_bappeda(
     .await
 }
 
-/// The bench network's directory, signed with the hub's dev CA and installed on both nodes.
-fn publish_directory(
+/// The bench network's directory (`version`, above any signed before), signed with the hub's
+/// dev CA and installed on both nodes.
+pub(crate) fn publish_directory(
     a_dir: &std::path::Path,
     a_addr: std::net::SocketAddr,
     b_dir: &std::path::Path,
     b_addr: std::net::SocketAddr,
+    version: u64,
 ) -> Result<()> {
     let entry = |dir: &std::path::Path,
                  id: &str,
@@ -131,7 +133,7 @@ fn publish_directory(
         &home,
         quorum.online()?,
         &keymgr::directory::DirectoryInput {
-            version: 1,
+            version,
             nodes: vec![
                 entry(a_dir, "hub", a_addr, "dinkes", "sangat_rahasia")?,
                 entry(b_dir, "bappeda", b_addr, "bappeda", "rahasia")?,
