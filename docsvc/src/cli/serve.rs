@@ -68,8 +68,8 @@ pub(super) async fn serve(
     tracing::info!(%addr, sealed = node.is_sealed(), "docsvc listening");
     #[cfg(unix)]
     reload_on_hangup(Arc::clone(&node), cert);
-    // Abandoned uploads (a client gone mid-upload, a crash): swept at start and then
-    // regularly.
+    // Abandoned uploads (a client gone mid-upload, a crash) and stale spool files: swept at
+    // start and then regularly.
     {
         let node = Arc::clone(&node);
         tokio::spawn(async move {
@@ -83,6 +83,12 @@ pub(super) async fn serve(
                     Ok(n) => tracing::info!(chunks = n, "abandoned uploads swept"),
                     Err(e) => tracing::error!("sweeping abandoned uploads: {e}"),
                 }
+                // And what deliveries cut short by a crash left in the spool.
+                let layout = node.layout.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    docsvc::transmit::receive::remove_stale_files(&layout);
+                })
+                .await;
                 tokio::time::sleep(every).await;
             }
         });

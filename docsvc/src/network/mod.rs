@@ -364,6 +364,11 @@ pub async fn remote_official(
 /// The largest answer to an official's lookup: a card with its key binding is a few KiB.
 const MAX_CARD: usize = 256 * 1024;
 
+/// How long a lookup waits for the peer's answer: it is made while an official writes a
+/// letter, and a peer silent for longer counts as unreachable (the card it gave before is
+/// used).
+const LOOKUP_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The peer could not be reached (as opposed to answering something unacceptable).
 struct Unreachable(String);
 
@@ -391,10 +396,19 @@ async fn fetch_card(
         own,
     } = connect_reusing(node, peer).await?;
     let (status, body) = loop {
-        match client
-            .call_limited("GET", &path, &[], bytes::Bytes::new(), MAX_CARD)
-            .await
-        {
+        let answer = tokio::time::timeout(
+            LOOKUP_TIME,
+            client.call_limited("GET", &path, &[], bytes::Bytes::new(), MAX_CARD),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::Exchange {
+                op: "waiting for an answer",
+                peer: peer.to_owned(),
+                detail: format!("no answer within {} s", LOOKUP_TIME.as_secs()),
+            })
+        });
+        match answer {
             Ok((status, _, body)) => {
                 keep(node, peer, entry, client, own);
                 break (status, body);

@@ -316,6 +316,21 @@ async fn a_kept_connection_is_reused_and_never_outlives_the_peer_it_was_checked_
 /// could be: the hub reads no more than [`super::MAX_CARD`] of it, and the lookup fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_answer_to_an_official_lookup_is_not_read_whole() {
+    let text = lookup_from_rogue(Some(4 * super::MAX_CARD)).await;
+    assert!(text.contains("length limit exceeded"), "{text}");
+}
+
+/// A listed peer that never answers an official's lookup is given up after
+/// [`super::LOOKUP_TIME`]: the official writing the letter is not kept waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_silent_on_an_official_lookup_is_given_up() {
+    let text = lookup_from_rogue(None).await;
+    assert!(text.contains("no answer within 10 s"), "{text}");
+}
+
+/// The hub looks up Dewi on bappeda gone rogue: a key of its own, which the directory now
+/// pins, answering `answer` bytes (or nothing). What the failed lookup says.
+async fn lookup_from_rogue(answer: Option<usize>) -> String {
     let root = tempfile::tempdir().expect("tempdir");
     let crate::dev::bench::TwoNodes {
         a_dir,
@@ -328,7 +343,6 @@ async fn an_oversized_answer_to_an_official_lookup_is_not_read_whole() {
         la.local_addr().expect("address"),
         lb.local_addr().expect("address"),
     );
-    // bappeda gone rogue: a key of its own, which the directory now pins.
     let (cert, key) = rekeyed(&a_dir, "bappeda", "bappeda").await;
     let layout = Layout::new(&b_dir);
     let ca = crate::node::read_pem_certs(&layout.tls_chain()).expect("chain")[1].clone();
@@ -337,29 +351,29 @@ async fn an_oversized_answer_to_an_official_lookup_is_not_read_whole() {
     crate::dev::bench::publish_directory(&a_dir, a_addr, &b_dir, b_addr, 2).expect("directory");
     drop(lb);
     let a = serve_node(&a_dir, la).await.expect("hub");
-    let answer = 4 * super::MAX_CARD;
     let rogue = answering(&a.node, b_addr, cert, key, answer).await;
+    let started = std::time::Instant::now();
     let e = super::remote_official(&a.node, "bappeda", DEWI, policies::Level::Rahasia)
         .await
-        .expect_err("an oversized answer is no card");
-    let text = e.to_string();
-    assert!(
-        text.contains("length limit exceeded") && text.contains("was never looked up"),
-        "{text}"
-    );
+        .expect_err("no card");
+    // One try: a new connection that failed is not tried again.
+    assert!(started.elapsed() < super::LOOKUP_TIME * 2);
     rogue.abort();
     let _ = a.stop.send(());
     let _ = a.task.await;
+    let text = e.to_string();
+    assert!(text.contains("was never looked up"), "{text}");
+    text
 }
 
 /// A TLS server at `addr` showing `cert` (with the Network CA) for `key` that answers every
-/// request with 200 and a body of `length` bytes.
+/// request with 200 and a body of `length` bytes, or (`None`) never answers.
 async fn answering(
     node: &crate::node::Node,
     addr: std::net::SocketAddr,
     cert: Vec<u8>,
     key: PrivateKeyDer<'static>,
-    length: usize,
+    length: Option<usize>,
 ) -> tokio::task::JoinHandle<()> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let server = rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -392,6 +406,11 @@ async fn answering(
                         Ok(n) => head.extend_from_slice(&b[..n]),
                     }
                 }
+                let Some(length) = length else {
+                    // Holds the connection and says nothing.
+                    let _ = s.read(&mut b).await;
+                    return;
+                };
                 let answer = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n"
                 );

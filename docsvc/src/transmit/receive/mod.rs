@@ -28,6 +28,7 @@ pub use incoming::{BodyStream, Incoming, decode};
 pub use self::incoming::MAX_BODY;
 use self::incoming::{Header, read_approval, read_header, too_large};
 use self::spool::Spool;
+pub use self::spool::remove_stale_files;
 use crate::audit::Entry;
 use crate::crypto::envelope::{self, CHUNK, Manifest};
 use crate::crypto::sha256_hex;

@@ -1,7 +1,9 @@
-//! A delivery's ciphertext while it is checked, in a private file of the data directory.
+//! A delivery's ciphertext while it is checked: in memory for a small letter, in a private
+//! file of the data directory past that.
 
 use std::io::SeekFrom;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
@@ -16,6 +18,26 @@ const STALE_SPOOL: Duration = Duration::from_secs(3600);
 /// file, no blocking file operations and no removal. Within what a delivery holds anyway (a
 /// chunk of [`crate::crypto::envelope::CHUNK`] while it is checked).
 const IN_MEMORY: usize = 256 << 10;
+
+/// All spools of the process together hold at most this much in memory: past it a delivery
+/// spools to a file from its first byte, however small, so that many deliveries at once (from
+/// many peers, or one peer's many streams) cost disk, not memory.
+const MEMORY_BUDGET: usize = 64 << 20;
+
+/// Bytes held in memory by all spools now (within [`MEMORY_BUDGET`]).
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// Takes `n` bytes of the budget, or says there are not so many left.
+fn take_budget(n: usize) -> bool {
+    HELD.fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+        held.checked_add(n).filter(|&total| total <= MEMORY_BUDGET)
+    })
+    .is_ok()
+}
+
+fn give_back(n: usize) {
+    HELD.fetch_sub(n, Ordering::AcqRel);
+}
 
 /// A delivery's ciphertext while it is checked: in memory up to [`IN_MEMORY`], past that in a
 /// file only this node's user can read, in the data directory, removed when dropped (stored,
@@ -39,10 +61,13 @@ enum Place {
 
 impl Drop for Spool {
     fn drop(&mut self) {
-        if let Place::File { path, .. } = &self.place
-            && let Err(e) = std::fs::remove_file(path)
-        {
-            tracing::error!("removing the spool file {}: {e}", path.display());
+        match &self.place {
+            Place::Memory { data, .. } => give_back(data.len()),
+            Place::File { path, .. } => {
+                if let Err(e) = std::fs::remove_file(path) {
+                    tracing::error!("removing the spool file {}: {e}", path.display());
+                }
+            }
         }
     }
 }
@@ -80,15 +105,24 @@ impl Spool {
         self.written.update(data);
         let mut earlier = Vec::new();
         if let Place::Memory { data: held, .. } = &mut self.place {
-            if held.len() + data.len() <= IN_MEMORY {
+            if held.len() + data.len() <= IN_MEMORY && take_budget(data.len()) {
+                // Exactly what is held: the budget counts lengths.
+                held.reserve_exact(data.len());
                 held.extend_from_slice(data);
                 return Ok(());
             }
-            // Outgrown: what is held goes to the file first. The file is this spool's from
-            // here on, so that it is removed whatever happens next.
-            earlier = std::mem::take(held);
+            // Outgrown (or the budget is spent): what is held goes to the file first. The
+            // file is this spool's from here on, so that it is removed whatever happens next.
             let (path, file) = self.open_file()?;
-            self.place = Place::File { path, file };
+            let Place::Memory { data: held, .. } =
+                std::mem::replace(&mut self.place, Place::File { path, file })
+            else {
+                return Err(Error::Invariant {
+                    what: "a spool in memory until it spills",
+                });
+            };
+            give_back(held.len());
+            earlier = held;
         }
         match &mut self.place {
             Place::File { path, file } => {
@@ -105,7 +139,7 @@ impl Spool {
         }
     }
 
-    /// Back to the start, for reading what was written.
+    /// Back to the start, for reading what was written (nothing is written after).
     pub(super) async fn rewind(&mut self) -> Result<()> {
         match &mut self.place {
             Place::Memory { at, .. } => *at = 0,
@@ -158,6 +192,12 @@ impl Spool {
     }
 }
 
+/// Removes the spool files a process that died mid-delivery left (older than an hour); run
+/// by the node's regular sweep, and whenever a delivery spills to a file.
+pub fn remove_stale_files(layout: &Layout) {
+    remove_stale(&layout.spool());
+}
+
 /// Spool files left by a process that died mid-delivery.
 fn remove_stale(dir: &std::path::Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -200,6 +240,30 @@ mod tests {
             s.written.clone().finish().as_ref(),
             "read back is what was written"
         );
+    }
+
+    /// With the process's memory budget spent, even a small delivery spools to a file; a spool
+    /// in memory gives its share back when it goes.
+    #[tokio::test]
+    async fn a_spent_budget_sends_small_deliveries_to_a_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::new(dir.path());
+        let mut small = Spool::create(&layout);
+        small.write(b"abc").await.expect("write");
+        assert!(small.path().is_none());
+        let rest = MEMORY_BUDGET - HELD.load(Ordering::Acquire);
+        assert!(take_budget(rest), "the rest of the budget");
+        let mut other = Spool::create(&layout);
+        other.write(b"x").await.expect("write");
+        assert!(other.path().is_some(), "no budget left: a file");
+        drop(small);
+        let mut third = Spool::create(&layout);
+        third.write(b"abc").await.expect("write");
+        assert!(third.path().is_none(), "the first spool's share came back");
+        give_back(rest);
+        other.rewind().await.expect("rewind");
+        let mut h = ring::digest::Context::new(&ring::digest::SHA256);
+        assert_eq!(other.read(1, &mut h).await.expect("read"), b"x");
     }
 
     /// Past memory, a spool file is private, holds everything in order and is gone once
