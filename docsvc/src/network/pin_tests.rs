@@ -99,30 +99,7 @@ async fn impostor(
     cert: Vec<u8>,
     key: PrivateKeyDer<'static>,
 ) -> tokio::task::JoinHandle<()> {
-    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![
-            CertificateDer::from(cert),
-            CertificateDer::from(node.network_ca_der.clone()),
-        ],
-        key,
-    )
-    .expect("server config");
-    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((tcp, _)) = listener.accept().await {
-            if let Ok(s) = acceptor.accept(tcp).await {
-                held.push(s);
-            }
-        }
-    })
+    answering(node, addr, cert, key, None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
