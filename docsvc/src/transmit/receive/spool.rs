@@ -89,7 +89,6 @@ impl Spool {
         let dir = &self.dir;
         std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
         crate::private_files::restrict_dir(dir)?;
-        remove_stale(dir);
         let path = dir.join(format!("{}.envelope", uuid::Uuid::new_v4()));
         let mut opts = std::fs::OpenOptions::new();
         opts.read(true).write(true).create_new(true);
@@ -193,14 +192,9 @@ impl Spool {
 }
 
 /// Removes the spool files a process that died mid-delivery left (older than an hour); run
-/// by the node's regular sweep, and whenever a delivery spills to a file.
+/// by the node's regular sweep (at start, then every few minutes), not by deliveries.
 pub fn remove_stale_files(layout: &Layout) {
-    remove_stale(&layout.spool());
-}
-
-/// Spool files left by a process that died mid-delivery.
-fn remove_stale(dir: &std::path::Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = std::fs::read_dir(layout.spool()) else {
         return;
     };
     for e in entries.flatten() {
@@ -264,6 +258,32 @@ mod tests {
         other.rewind().await.expect("rewind");
         let mut h = ring::digest::Context::new(&ring::digest::SHA256);
         assert_eq!(other.read(1, &mut h).await.expect("read"), b"x");
+    }
+
+    /// The sweep removes spool files older than an hour (a crash's) and leaves younger ones
+    /// (deliveries under way).
+    #[test]
+    fn the_sweep_removes_only_stale_spool_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::new(dir.path());
+        remove_stale_files(&layout);
+        std::fs::create_dir_all(layout.spool()).expect("mkdir");
+        let (old, young) = (
+            layout.spool().join("old.envelope"),
+            layout.spool().join("young.envelope"),
+        );
+        for p in [&old, &young] {
+            std::fs::write(p, b"ciphertext").expect("write");
+        }
+        let then = std::time::SystemTime::now() - STALE_SPOOL - Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .and_then(|f| f.set_modified(then))
+            .expect("age the file");
+        remove_stale_files(&layout);
+        assert!(!old.exists(), "a stale spool file is removed");
+        assert!(young.exists(), "a delivery's spool under way is left");
     }
 
     /// Past memory, a spool file is private, holds everything in order and is gone once
