@@ -2,9 +2,10 @@
 //! with one append to the transparency log (one write, one sync, one signed head) and one
 //! inventory transaction for the batch, instead of a log append, a head and a transaction each.
 //!
-//! A caller hands in its signed certificate and waits. Whoever holds the commit turn takes
-//! everything waiting (for its home) and commits it; the others' certificates were either taken
-//! by an earlier turn (their answer comes from it) or are taken by their own. A caller gets its
+//! A caller's signed certificate is handed in (by the signing thread that signed it, or by the
+//! caller) and the caller waits. Whoever holds the commit turn takes everything waiting (for
+//! its home) and commits it; the others' certificates were either taken by an earlier turn
+//! (their answer comes from it) or are taken by their own. A caller gets its
 //! certificate only once its batch is in the log and the inventory durably; when the batch
 //! fails, every caller of it gets an error (nothing is handed out that the log does not hold).
 
@@ -72,11 +73,11 @@ pub(crate) struct GroupCommit {
 }
 
 /// An issuance being signed, counted until its certificate waits for a commit (or it fails):
-/// what a busy turn lingers for.
+/// what a busy turn lingers for. Owned, so that a signing thread can hold it.
 #[derive(Debug)]
-pub(crate) struct OnTheWay<'a>(&'a GroupCommit);
+pub(crate) struct OnTheWay(std::sync::Arc<GroupCommit>);
 
-impl Drop for OnTheWay<'_> {
+impl Drop for OnTheWay {
     fn drop(&mut self) {
         self.0.on_the_way.fetch_sub(1, Ordering::Relaxed);
     }
@@ -93,9 +94,9 @@ impl Drop for Wanted<'_> {
 
 impl GroupCommit {
     /// Counts an issuance as being signed until the guard is dropped.
-    pub(crate) fn on_the_way(&self) -> OnTheWay<'_> {
+    pub(crate) fn on_the_way(self: &std::sync::Arc<Self>) -> OnTheWay {
         self.on_the_way.fetch_add(1, Ordering::Relaxed);
-        OnTheWay(self)
+        OnTheWay(std::sync::Arc::clone(self))
     }
 
     /// Commits `signed` with whatever else is waiting for the same home; returns its record
@@ -106,16 +107,26 @@ impl GroupCommit {
         store: &dyn KeyStore,
         inv: &Inventory,
         signed: Signed,
-        on_the_way: OnTheWay<'_>,
+        on_the_way: OnTheWay,
     ) -> Result<CertRecord> {
-        let (done, mut answer) = oneshot::channel();
+        let (done, answer) = oneshot::channel();
+        self.enqueue(home.dir().to_path_buf(), signed, done, on_the_way);
+        self.answer(home, store, inv, answer).await
+    }
+
+    /// Puts a signed certificate in line for the next commit, its answer to go to `done`; the
+    /// issuance stops counting as on its way. Synchronous, for a signing thread to call as it
+    /// finishes: the caller then waits in [`Self::answer`] without being woken in between.
+    pub(crate) fn enqueue(
+        &self,
+        home: PathBuf,
+        signed: Signed,
+        done: oneshot::Sender<Result<CertRecord>>,
+        on_the_way: OnTheWay,
+    ) {
         let waiting = {
             let mut waiting = self.lock_waiting();
-            waiting.push(Waiting {
-                home: home.dir().to_path_buf(),
-                signed,
-                done,
-            });
+            waiting.push(Waiting { home, signed, done });
             waiting.len()
         };
         drop(on_the_way);
@@ -123,6 +134,18 @@ impl GroupCommit {
         if wanted > 0 && waiting >= wanted {
             self.arrived.notify_waiters();
         }
+    }
+
+    /// Waits for the answer to a certificate put in line (or being signed, to be put in line
+    /// by its signing thread): taking the turn to commit whatever waits, as often as it comes
+    /// before the answer does.
+    pub(crate) async fn answer(
+        &self,
+        home: &Home,
+        store: &dyn KeyStore,
+        inv: &Inventory,
+        mut answer: oneshot::Receiver<Result<CertRecord>>,
+    ) -> Result<CertRecord> {
         // Whoever's certificate is answered leaves at once, without queueing for the turn: a
         // queue of callers whose certificates are already durable, each taking the turn to
         // find nothing, would let every turn take only the one or two certificates signed
@@ -140,7 +163,8 @@ impl GroupCommit {
                 }
             }
         };
-        // Dropped unanswered only when the turn that took it was abandoned mid-commit.
+        // Dropped unanswered only when the turn that took it was abandoned mid-commit, or its
+        // signing job never ran to the end (the threads are gone, or it panicked: logged).
         answered.unwrap_or_else(|_| {
             Err(Error::NotCommitted(
                 "its batch was abandoned before it was durable".into(),
@@ -232,15 +256,17 @@ impl GroupCommit {
         let inv = inv.clone();
         let inventory = tokio::spawn(async move {
             let _turn = turn;
-            let records: Vec<CertRecord> = batch.iter().map(|w| w.signed.record.clone()).collect();
+            // Moved out, not copied: each holds its certificate.
+            let (records, answers): (Vec<CertRecord>, Vec<_>) =
+                batch.into_iter().map(|w| (w.signed.record, w.done)).unzip();
             match inv.insert_versions(&records).await {
                 Ok(()) => {
-                    for w in batch {
+                    for (record, done) in records.into_iter().zip(answers) {
                         // A caller that went away no longer needs its answer.
-                        let _ = w.done.send(Ok(w.signed.record));
+                        let _ = done.send(Ok(record));
                     }
                 }
-                Err(e) => fail_all(batch, &e),
+                Err(e) => fail_answers(answers, &e),
             }
         });
         // Dropped here, the task goes on.
@@ -273,9 +299,16 @@ fn log_entry(r: &CertRecord) -> (String, Value) {
 }
 
 fn fail_all(batch: Vec<Waiting>, why: &Error) {
-    tracing::warn!("group commit of {} certificates failed: {why}", batch.len());
-    for w in batch {
-        let _ = w.done.send(Err(Error::NotCommitted(why.to_string())));
+    fail_answers(batch.into_iter().map(|w| w.done).collect(), why);
+}
+
+fn fail_answers(answers: Vec<oneshot::Sender<Result<CertRecord>>>, why: &Error) {
+    tracing::warn!(
+        "group commit of {} certificates failed: {why}",
+        answers.len()
+    );
+    for done in answers {
+        let _ = done.send(Err(Error::NotCommitted(why.to_string())));
     }
 }
 

@@ -82,7 +82,7 @@ impl Inventory {
     }
 
     /// The group commit that issuance through this inventory goes through.
-    pub(crate) fn commits(&self) -> &crate::group_commit::GroupCommit {
+    pub(crate) fn commits(&self) -> &std::sync::Arc<crate::group_commit::GroupCommit> {
         &self.commits
     }
 

@@ -218,31 +218,6 @@ fn sign_csr(
     Ok(params.signed_by(&subject, &issuer(issuing_der, keys, key)?)?)
 }
 
-/// [`sign_csr`] where `keys` lets it: on the signing threads with a shared keystore (they own
-/// what they sign with), in place with a borrowed one.
-async fn sign_requested(
-    keys: &Keys<'_>,
-    params: CertificateParams,
-    issuing_der: Vec<u8>,
-    key: hsm_shim::KeyHandle,
-    csr: Requested,
-) -> Result<rcgen::Certificate> {
-    match keys {
-        Keys::Shared(shared) => {
-            let yields = shared.signs_without_shared_lock();
-            let keys = Keys::Shared(std::sync::Arc::clone(shared));
-            sign_pool::sign(yields, move || {
-                sign_csr(params, &issuing_der, keys, key, csr)
-            })
-            .await?
-        }
-        Keys::Borrowed(_) => {
-            let keys = keys.clone();
-            signing(move || sign_csr(params, &issuing_der, keys, key, csr)).await
-        }
-    }
-}
-
 /// Signs a certificate for the key a request holds as [`issue`] does, and records nothing:
 /// rcgen signing with the CA's own key alone, the reference `docsvc bench` measures issuance
 /// against. The certificate is dropped here (only its length is returned): what the log does
@@ -281,19 +256,19 @@ async fn issue_version(
         issuer_ca,
         issuer_serial,
     } = ca_side(home, store, &request)?;
-    let subject_id = request.subject_id();
     // Counted from here to the commit: a busy commit lingers for it (see `group_commit`).
     let on_the_way = inv.commits().on_the_way();
-    let (cert, key) = match source {
+    let csr = match source {
         KeySource::Generate(kind) => {
             if !matches!(kind, KeyKind::EcdsaP256 | KeyKind::EcdsaP384) {
                 return Err(Error::InvalidInput(format!(
                     "a certificate's key is ECDSA P-256 or P-384, not {kind}"
                 )));
             }
+            let subject_id = request.subject_id();
             // The turn to sign first: a caller that leaves while waiting for it leaves no key
             // behind.
-            let _turn = signing_turn().await;
+            let turn = signing_turn().await;
             // Checked here too (the commit checks again): no key is made for nothing.
             refuse_revoked_ca(inv, issuer_ca, &issuer_serial).await?;
             let issuer = issuer(&issuing_der, Keys::Borrowed(store), ca_key)?;
@@ -301,62 +276,110 @@ async fn issue_version(
             inv.record_key("online", &store.info(key.id())?).await?;
             let subject = HsmSigner::new(store, key)?;
             ca::identify_key(&mut params, &subject);
-            (
-                blocking(|| params.signed_by(&subject, &issuer))?,
-                Some(key.id()),
-            )
+            let cert = blocking(|| params.signed_by(&subject, &issuer))?;
+            drop(turn);
+            let record = record_of(&request, issuer_ca, Some(key.id()), cert.der().to_vec())?;
+            let signed = Signed {
+                record,
+                version,
+                issuer_serial,
+            };
+            let record = inv
+                .commits()
+                .commit(home, store, inv, signed, on_the_way)
+                .await?;
+            return Ok(Issued { record });
         }
-        KeySource::Csr(der) => {
-            let csr = Requested::Der(der);
-            let cert = sign_requested(&keys, params, issuing_der, ca_key, csr).await?;
-            (cert, None)
-        }
-        KeySource::Checked(checked) => {
-            let csr = Requested::Checked(checked);
-            let cert = sign_requested(&keys, params, issuing_der, ca_key, csr).await?;
-            (cert, None)
-        }
+        KeySource::Csr(der) => Requested::Der(der),
+        KeySource::Checked(checked) => Requested::Checked(checked),
     };
-    let der = cert.der().to_vec();
-    let (_, parsed) = x509_parser::parse_x509_certificate(&der)
+    // Returned only once it is in the log and the inventory, with its batch (see
+    // [`crate::group_commit`]); its version, and the issuing CA's revocation, are settled
+    // there, once a batch.
+    let (done, answer) = tokio::sync::oneshot::channel();
+    match &keys {
+        // On a signing thread, which also puts the certificate in line for the commit: its
+        // caller is woken once, by the commit, not also when the signature is made.
+        Keys::Shared(shared) => {
+            let yields = shared.signs_without_shared_lock();
+            let keys = Keys::Shared(std::sync::Arc::clone(shared));
+            let commits = std::sync::Arc::clone(inv.commits());
+            let home_dir = home.dir().to_path_buf();
+            sign_pool::submit(yields, move || {
+                // A caller that went away costs no signature.
+                if done.is_closed() {
+                    return;
+                }
+                let signed = sign_csr(params, &issuing_der, keys, ca_key, csr)
+                    .and_then(|cert| record_of(&request, issuer_ca, None, cert.der().to_vec()));
+                match signed {
+                    Ok(record) => {
+                        let signed = Signed {
+                            record,
+                            version,
+                            issuer_serial,
+                        };
+                        commits.enqueue(home_dir, signed, done, on_the_way);
+                    }
+                    Err(e) => {
+                        drop(on_the_way);
+                        let _ = done.send(Err(e));
+                    }
+                }
+            })
+            .await?;
+        }
+        // In place, one a core ([`signing`]).
+        Keys::Borrowed(_) => {
+            let keys = keys.clone();
+            let cert = signing(move || sign_csr(params, &issuing_der, keys, ca_key, csr)).await?;
+            let record = record_of(&request, issuer_ca, None, cert.der().to_vec())?;
+            let signed = Signed {
+                record,
+                version,
+                issuer_serial,
+            };
+            inv.commits()
+                .enqueue(home.dir().to_path_buf(), signed, done, on_the_way);
+        }
+    }
+    let record = inv.commits().answer(home, store, inv, answer).await?;
+    Ok(Issued { record })
+}
+
+/// The inventory row of a certificate just signed; its version is set by the commit, from the
+/// versions the inventory holds then.
+fn record_of(
+    request: &Request,
+    issuer: Ca,
+    key: Option<hsm_shim::KeyId>,
+    der: Vec<u8>,
+) -> Result<CertRecord> {
+    use x509_parser::nom::Parser as _;
+    // Only the name, serial and validity are read: the extensions rcgen just wrote are not
+    // parsed again.
+    let (_, parsed) = x509_parser::certificate::X509CertificateParser::new()
+        .with_deep_parse_extensions(false)
+        .parse(&der)
         .map_err(|e| Error::Certificate(format!("issued certificate does not parse: {e}")))?;
-    let record = CertRecord {
+    Ok(CertRecord {
         serial: inventory::normalise_serial(&parsed.tbs_certificate.raw_serial_as_string()),
-        subject_id,
+        subject_id: request.subject_id(),
         profile: request.profile().into(),
         subject: parsed.subject().to_string(),
-        issuer: issuer_ca,
-        // Set by the commit, from the versions the inventory holds then.
+        issuer,
         version: 0,
         not_before: asn1_time(parsed.validity().not_before),
         not_after: asn1_time(parsed.validity().not_after),
         key_id: key.map(|k| k.to_string()),
         certificate_sha256: sha256_hex(&der),
-        der: der.clone(),
         state: CertState::Active,
         issued_at: inventory::timestamp(OffsetDateTime::now_utc()),
         revoked_at: None,
         revocation_reason: None,
-        request: serde_json::to_string(&request).map_err(|e| Error::InvalidInput(e.to_string()))?,
-    };
-    // Returned only once it is in the log and the inventory, with its batch (see
-    // [`crate::group_commit`]); its version, and the issuing CA's revocation, are settled
-    // there, once a batch.
-    let record = inv
-        .commits()
-        .commit(
-            home,
-            store,
-            inv,
-            Signed {
-                record,
-                version,
-                issuer_serial,
-            },
-            on_the_way,
-        )
-        .await?;
-    Ok(Issued { record })
+        request: serde_json::to_string(request).map_err(|e| Error::InvalidInput(e.to_string()))?,
+        der,
+    })
 }
 
 /// Issues the first certificate for a subject. A subject that already has an active

@@ -12,16 +12,18 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::{Error, Result};
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The queue's room, in jobs per thread: enough that a thread finds its next job waiting, few
-/// enough that callers past it wait in their own tasks (a caller that leaves then costs
-/// nothing).
-const QUEUED_PER_THREAD: usize = 2;
+/// The queue's room, in jobs per thread: enough that a busy CA's callers (64 at once in
+/// `docsvc bench`) queue without waiting for room. Each wait for room was a wake-up from a
+/// signing thread as it took a job, preempting signing on a busy core: with 2 a thread, a
+/// tenth of issuance's CPU (stop 55). A caller that leaves while its job is queued costs no
+/// signature (the job checks first); past this room, callers wait in their own tasks.
+const QUEUED_PER_THREAD: usize = 32;
 
 /// The threads at the process's own priority, for keystores whose signature holds a lock the
 /// rest of the process also takes (one PKCS#11 session).
@@ -116,41 +118,26 @@ fn run(rx: &Mutex<mpsc::Receiver<Job>>) {
     }
 }
 
-/// Runs `f` (a certificate's signature) on a signing thread and returns what it gave: on one
-/// below the process's priority when `yields` (the keystore's signatures hold no lock others
-/// wait for, see [`hsm_shim::KeyStore::signs_without_shared_lock`]). A caller that goes away
-/// while its job waits in the queue costs no signature; a job that panics fails its caller
-/// only, and the thread goes on.
-pub(crate) async fn sign<T: Send + 'static>(
-    yields: bool,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T> {
+/// Queues `f` (a certificate's signature and what follows it) on a signing thread and returns
+/// once it is queued, without waiting for it: `f` answers its caller itself (by a channel it
+/// owns), so the signing thread wakes no one in between. `f` should first check that its caller
+/// still waits. A job that panics is logged, and drops what it owned (its caller's channel).
+pub(crate) async fn submit(yields: bool, f: impl FnOnce() + Send + 'static) -> Result<()> {
     let pool = if yields { &YIELDING } else { &POOL };
     let Some(pool) = pool.as_ref() else {
         return Err(Error::NotCommitted(
             "no signing thread could be started".into(),
         ));
     };
-    let (done, answer) = oneshot::channel();
     let job: Job = Box::new(move || {
-        if done.is_closed() {
-            return;
+        if catch_unwind(AssertUnwindSafe(f)).is_err() {
+            tracing::error!("a certificate's signature panicked on its signing thread");
         }
-        let _ = done.send(catch_unwind(AssertUnwindSafe(f)));
     });
     pool.queue
         .send(job)
         .await
-        .map_err(|_| Error::NotCommitted("the signing threads are gone".into()))?;
-    match answer.await {
-        Ok(Ok(out)) => Ok(out),
-        Ok(Err(_panic)) => {
-            tracing::error!("a certificate's signature panicked on its signing thread");
-            Err(Error::NotCommitted("its signature failed".into()))
-        }
-        // Dropped without an answer: only if the job never ran (the threads are gone).
-        Err(_) => Err(Error::NotCommitted("the signing threads are gone".into())),
-    }
+        .map_err(|_| Error::NotCommitted("the signing threads are gone".into()))
 }
 
 #[cfg(test)]
@@ -159,10 +146,30 @@ mod tests {
     use std::sync::{Barrier, Condvar};
     use std::time::Duration;
 
+    use tokio::sync::oneshot;
+
     use super::*;
 
     /// Bounds every wait of these tests: a broken pool fails them instead of hanging them.
     const PATIENCE: Duration = Duration::from_secs(30);
+
+    /// `f` run on a signing thread, its result brought back as [`crate::issue`]'s jobs bring
+    /// theirs: by a channel the job owns.
+    async fn sign<T: Send + 'static>(
+        yields: bool,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let (done, answer) = oneshot::channel();
+        submit(yields, move || {
+            if !done.is_closed() {
+                let _ = done.send(f());
+            }
+        })
+        .await?;
+        answer
+            .await
+            .map_err(|_| Error::NotCommitted("its signature failed".into()))
+    }
 
     fn threads() -> usize {
         POOL.as_ref().map_or(0, |p| p.threads)

@@ -177,3 +177,40 @@ async fn a_key_binding_is_found_by_its_hash() {
     );
     assert!(log.absence(ca.store, &bound, cp.size).is_err());
 }
+
+/// Another process's append (written here straight to the entries file, as it lands) is seen
+/// by this process's next append: the frontier this process keeps in memory is for a shorter
+/// log, so the next append takes the tree from the files, and its signed head covers both.
+/// Taken from memory regardless, the next entry would reuse the foreign entry's index and the
+/// head would leave it out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_by_another_process_is_counted_by_the_next() {
+    use std::io::Write as _;
+    let ca = test_ca().await;
+    issue(&ca, 1).await;
+    let log = Log::open(&ca.home).expect("log");
+    let before = log.verify().expect("verifies");
+    let foreign = keymgr::tlog::LogEntry {
+        index: before.entries,
+        time: "2026-12-05T00:00:00Z".into(),
+        kind: "issued".into(),
+        data: serde_json::json!({ "serial": "01" }),
+    };
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(ca.home.log_dir().join("entries.jsonl"))
+        .and_then(|mut f| {
+            writeln!(
+                f,
+                "{}",
+                serde_json::to_string(&foreign).expect("serialises")
+            )
+        })
+        .expect("appended");
+    issue(&ca, 2).await;
+    let after = log
+        .verify()
+        .expect("every head covers the entries before it");
+    assert_eq!(after.entries, before.entries + 2);
+    assert_eq!(after.heads, before.heads + 1);
+}

@@ -94,10 +94,10 @@ pub(crate) async fn insert_version(store: &Store, r: &CertRecord) -> Result<()> 
 /// The shapes of [`insert_versions`]' statements, in rows, largest first: a batch is cut into
 /// as many of each as fit. Fixed shapes, so that each statement is prepared once and kept in
 /// the connection's cache (a statement shaped to each batch was prepared again for almost
-/// every batch), and small ones, because SQLite looks a numbered parameter up by scanning the
-/// statement's list of them: binding one statement of 16 values a row for a whole batch cost
-/// the database thread a fifth of its time (`docsvc bench --only trust`, under perf).
-const ROW_SHAPES: [usize; 3] = [16, 4, 1];
+/// every batch); powers of two, so that a batch takes at most one of each (each statement is
+/// a round trip to the database's thread). SQLite's statements take anonymous parameters (see
+/// [`TEXTS`]), so a large one costs no more a row to bind than a small one.
+const ROW_SHAPES: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
 /// The shapes of the `IN (...)` lists: a list is padded, by repeating its last value, to the
 /// next of these (each prepared once), and a longer one is cut into lists of the largest.
@@ -132,48 +132,58 @@ struct Texts {
     latest: Vec<String>,
 }
 
-static TEXTS: LazyLock<Texts> = LazyLock::new(|| {
-    Texts {
-    insert: ROW_SHAPES.iter().map(|r| insert_rows_sql(*r)).collect(),
-    supersede: LIST_SHAPES
-        .iter()
-        .map(|n| {
-            format!(
-                "UPDATE certificates SET state = 'superseded' WHERE state = 'active' AND subject_id IN ({})",
-                marks(*n)
-            )
-        })
-        .collect(),
-    latest: LIST_SHAPES
-        .iter()
-        .map(|n| {
-            format!(
-                "SELECT subject_id, version, state, serial FROM certificates WHERE subject_id IN ({})",
-                marks(*n)
-            )
-        })
-        .collect(),
-}
-});
+/// The texts for each backend: PostgreSQL's numbered `$n`, then SQLite's anonymous `?` (SQLite
+/// looks a numbered parameter's name up by a linear search, for each of a statement's
+/// parameters: for a 16-row insert of 256 parameters, a sixth of the database thread's time).
+static TEXTS: LazyLock<[Texts; 2]> = LazyLock::new(|| [texts(false), texts(true)]);
 
-/// `$1, $2, …, $n`.
-fn marks(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
+fn texts(sqlite: bool) -> Texts {
+    let list = |n: usize| marks(n, 0, sqlite);
+    Texts {
+        insert: ROW_SHAPES.iter().map(|r| insert_rows_sql(*r, sqlite)).collect(),
+        supersede: LIST_SHAPES
+            .iter()
+            .map(|n| {
+                format!(
+                    "UPDATE certificates SET state = 'superseded' WHERE state = 'active' AND subject_id IN ({})",
+                    list(*n)
+                )
+            })
+            .collect(),
+        latest: LIST_SHAPES
+            .iter()
+            .map(|n| {
+                format!(
+                    "SELECT subject_id, version, state, serial FROM certificates WHERE subject_id IN ({})",
+                    list(*n)
+                )
+            })
+            .collect(),
+    }
+}
+
+fn texts_for(store: &Store) -> &'static Texts {
+    &TEXTS[usize::from(store.sqlite)]
+}
+
+/// `n` parameters after the first `after`: `$after+1, …, $after+n`, or `?, …, ?` for SQLite.
+fn marks(n: usize, after: usize, sqlite: bool) -> String {
+    (after + 1..=after + n)
+        .map(|i| {
+            if sqlite {
+                "?".to_owned()
+            } else {
+                format!("${i}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 /// The insert of `rows` rows at once.
-fn insert_rows_sql(rows: usize) -> String {
+fn insert_rows_sql(rows: usize, sqlite: bool) -> String {
     let values = (0..rows)
-        .map(|i| {
-            let cols = (1..=16)
-                .map(|c| format!("${}", i * 16 + c))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("({cols})")
-        })
+        .map(|i| format!("({})", marks(16, i * 16, sqlite)))
         .collect::<Vec<_>>()
         .join(", ");
     format!("{INSERT_HEAD} VALUES {values}")
@@ -194,7 +204,7 @@ pub(crate) async fn insert_versions(store: &Store, rs: &[CertRecord]) -> Result<
     let mut tx = store.pool.begin().await.map_err(db)?;
     let subjects: Vec<&str> = rs.iter().map(|r| r.subject_id.as_str()).collect();
     for (shape, list) in padded_lists(&subjects) {
-        let mut update = sqlx::query(&TEXTS.supersede[shape]);
+        let mut update = sqlx::query(&texts_for(store).supersede[shape]);
         for s in list {
             update = update.bind(s);
         }
@@ -204,7 +214,7 @@ pub(crate) async fn insert_versions(store: &Store, rs: &[CertRecord]) -> Result<
     for (shape, rows) in ROW_SHAPES.iter().enumerate() {
         while rest.len() >= *rows {
             let (chunk, after) = rest.split_at(*rows);
-            let mut insert = sqlx::query(&TEXTS.insert[shape]);
+            let mut insert = sqlx::query(&texts_for(store).insert[shape]);
             for r in chunk {
                 insert = bind_row(insert, r);
             }
@@ -222,7 +232,7 @@ pub(crate) async fn latest_versions(
 ) -> Result<HashMap<String, (i64, CertState, String)>> {
     let mut out: HashMap<String, (i64, CertState, String)> = HashMap::new();
     for (shape, list) in padded_lists(subject_ids) {
-        let mut q = sqlx::query(&TEXTS.latest[shape]);
+        let mut q = sqlx::query(&texts_for(store).latest[shape]);
         for s in list {
             q = q.bind(s);
         }

@@ -19,6 +19,8 @@ pub(crate) mod proposals;
 #[derive(Clone, Debug)]
 pub(crate) struct Store {
     pool: AnyPool,
+    /// SQLite (else PostgreSQL): how the statements written here number their parameters.
+    sqlite: bool,
 }
 
 impl Store {
@@ -62,7 +64,7 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| Error::Database(format!("migrating the inventory: {e}")))?;
-        Ok(Store { pool })
+        Ok(Store { pool, sqlite })
     }
 
     pub(crate) async fn close(&self) {

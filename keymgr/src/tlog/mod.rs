@@ -24,7 +24,26 @@ pub use checkpoint::{ABSENT_ORIGIN, Consistency, Inclusion, NOTE_KEY_LABEL, ORIG
 
 const HEAD_CONTEXT: &[u8] = b"sandi log tree head v1\0";
 
-static APPEND: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// One append at a time in this process, and what this process knows of each log it appended
+/// to (by directory): see [`Held`].
+static APPEND: std::sync::Mutex<std::collections::BTreeMap<PathBuf, Held>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// What this process last appended to a log: the frontier after it, with the entries' length
+/// it matches, and the log keys it saw in the keys file. The next append takes the frontier
+/// from here while the entries are still that long (no other process appended since), instead
+/// of reading and parsing the frontier file, and reads the keys file only for a key not seen.
+#[derive(Default)]
+struct Held {
+    frontier: Option<(u64, merkle::Frontier)>,
+    keys: Vec<KeyId>,
+    /// When this process last wrote the frontier file.
+    saved: Option<std::time::Instant>,
+}
+
+/// How often a process appending busily writes the frontier file: it serves only another
+/// process's next append or a restart, and one behind the entries is rebuilt from them.
+const SAVE_FRONTIER_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One log entry.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -144,10 +163,10 @@ impl Log {
         Ok((f, len))
     }
 
-    fn save_frontier(&self, frontier: &merkle::Frontier) -> Result<()> {
+    fn save_frontier(&self, frontier: &merkle::Frontier, entries_len: u64) -> Result<()> {
         let saved = SavedFrontier {
             frontier: frontier.clone(),
-            entries_len: std::fs::metadata(self.entries_path()).map_or(0, |m| m.len()),
+            entries_len,
         };
         // Not synced: it is derived from the entries (synced before it) and checked against
         // their length when read, so one lost or torn in a crash is rebuilt, not trusted.
@@ -220,7 +239,7 @@ impl Log {
     ) -> Result<usize> {
         // One append at a time in this process: the online CA's requests and its CRL upkeep
         // append concurrently, and the frontier file must follow the entries file.
-        let _one = APPEND
+        let mut logs = APPEND
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let info = store.info(log_key)?;
@@ -230,13 +249,22 @@ impl Log {
             ));
         }
         let handle = info.handle();
-        self.remember_key(store, &handle, info.version)?;
-        let (mut frontier, _) = self.frontier()?;
+        let known = logs.entry(self.dir.clone()).or_default();
+        if !known.keys.contains(&info.id) {
+            self.remember_key(store, &handle, info.version)?;
+            known.keys.push(info.id);
+        }
+        let entries_len = std::fs::metadata(self.entries_path()).map_or(0, |m| m.len());
+        let mut frontier = match known.frontier.take() {
+            Some((len, f)) if len == entries_len => f,
+            _ => self.frontier()?.0,
+        };
         let first = usize::try_from(frontier.size).map_err(|_| Error::Log {
             entry: 0,
             reason: "log too large".into(),
         })?;
         if items.is_empty() {
+            known.frontier = Some((entries_len, frontier));
             return Ok(first);
         }
         let mut lines = String::new();
@@ -264,7 +292,15 @@ impl Log {
             &handle,
             &head_message(size, &root, &time, info.id, info.version),
         )?;
-        self.save_frontier(&frontier)?;
+        let entries_len = std::fs::metadata(self.entries_path()).map_or(0, |m| m.len());
+        if known
+            .saved
+            .is_none_or(|at| at.elapsed() >= SAVE_FRONTIER_EVERY)
+        {
+            self.save_frontier(&frontier, entries_len)?;
+            known.saved = Some(std::time::Instant::now());
+        }
+        known.frontier = Some((entries_len, frontier));
         let head = TreeHead {
             size,
             root,
