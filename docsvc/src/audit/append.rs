@@ -124,8 +124,7 @@ impl AuditLog {
         let last = entries.last().ok_or(Error::Invariant {
             what: "an append carries at least one entry",
         })?;
-        audit_log::lock_state(tx).await.map_err(log_err)?;
-        let state = audit_log::state(tx).await.map_err(log_err)?;
+        let state = audit_log::lock_state(tx).await.map_err(log_err)?;
         let nodes: Vec<(u32, String)> = serde_json::from_str(&state.frontier).map_err(log_err)?;
         let mut frontier = Frontier {
             size: u64::try_from(state.size).map_err(log_err)?,

@@ -29,17 +29,11 @@ pub struct TreeState {
     pub frontier: String,
 }
 
-/// Takes the row lock of the tree's state first: serialises appenders across processes
-/// (PostgreSQL) and makes SQLite take its write lock before reading.
-pub async fn lock_state(tx: &mut Tx) -> sqlx::Result<()> {
-    sqlx::query("UPDATE audit_state SET size = size WHERE id = 1")
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-pub async fn state(tx: &mut Tx) -> sqlx::Result<TreeState> {
-    sqlx::query_as("SELECT size, frontier FROM audit_state WHERE id = 1")
+/// The tree's state, its row lock taken first (an update that changes nothing): serialises
+/// appenders across processes (PostgreSQL) and makes SQLite take its write lock before
+/// reading. One statement, one round trip.
+pub async fn lock_state(tx: &mut Tx) -> sqlx::Result<TreeState> {
+    sqlx::query_as("UPDATE audit_state SET size = size WHERE id = 1 RETURNING size, frontier")
         .fetch_one(&mut **tx)
         .await
 }

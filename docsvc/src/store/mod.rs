@@ -115,6 +115,10 @@ impl Store {
             // SQLite has one writer; one writing connection makes every transaction take its
             // turn instead of failing with "database is locked".
             .max_connections(connections)
+            // A connection to a file in this process cannot have gone away; sqlx's ping before
+            // each use is a round trip to the connection's thread (two thread switches) for
+            // every statement outside a transaction. PostgreSQL's, across the network, can.
+            .test_before_acquire(!sqlite)
             .acquire_timeout(std::time::Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 Box::pin(async move {

@@ -131,28 +131,18 @@ pub async fn delete_orphan_chunks(store: &Store) -> Result<u64> {
     .rows_affected())
 }
 
-/// How many chunks part `part` of letter `id` has.
-pub async fn chunk_count(store: &Store, id: &str, part: i64) -> Result<i64> {
-    let (n,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) AS n FROM chunks WHERE document_id = $1 AND part = $2")
-            .bind(id)
-            .bind(part)
-            .fetch_one(store.reader())
-            .await?;
-    Ok(n)
-}
-
-/// How many bytes the chunks of part `part` of letter `id` hold together.
-pub async fn chunk_bytes(store: &Store, id: &str, part: i64) -> Result<i64> {
-    let (n,): (Option<i64>,) = sqlx::query_as(
-        "SELECT CAST(SUM(LENGTH(data)) AS BIGINT) AS n FROM chunks \
+/// How many chunks part `part` of letter `id` has, and how many bytes they hold together: one
+/// statement (each is a round trip to the database's thread).
+pub async fn chunk_stats(store: &Store, id: &str, part: i64) -> Result<(i64, i64)> {
+    let (n, bytes): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT COUNT(*) AS n, CAST(SUM(LENGTH(data)) AS BIGINT) AS bytes FROM chunks \
          WHERE document_id = $1 AND part = $2",
     )
     .bind(id)
     .bind(part)
     .fetch_one(store.reader())
     .await?;
-    Ok(n.unwrap_or(0))
+    Ok((n, bytes.unwrap_or(0)))
 }
 
 /// The first chunk (with the age header) of part `part` of letter `id`.

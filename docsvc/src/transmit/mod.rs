@@ -164,28 +164,34 @@ pub async fn envelope_stream(
         approval.is_some(),
     );
     let end = approval.as_deref().map(approval_trailer);
-    let mut lengths = Vec::with_capacity(m.parts.len());
+    // Opened here, each with its length: the envelope's length is sent first.
+    let mut sources = Vec::with_capacity(m.parts.len());
     for part in 0..m.parts.len() {
-        let part = i64::try_from(part).map_err(|_| Error::OutOfRange {
+        let index = i64::try_from(part).map_err(|_| Error::OutOfRange {
             what: "a part index",
         })?;
-        lengths.push(crate::store::content::part_len(&node.store, &m.id, part).await?);
+        let source = crate::store::content::open_part(&node.store, &m.id, index)
+            .await?
+            .ok_or_else(|| Error::Integrity(format!("letter {}: part {part} is missing", m.id)))?;
+        sources.push(source);
     }
-    let length = lengths
+    let length = sources
         .iter()
-        .try_fold(start.len() as u64, |n, l| n.checked_add(8)?.checked_add(*l))
+        .try_fold(start.len() as u64, |n, s| {
+            n.checked_add(8)?.checked_add(s.length())
+        })
         .and_then(|n| n.checked_add(end.as_ref().map_or(0, |e| e.len() as u64)))
         .ok_or(Error::OutOfRange {
             what: "an envelope's length",
         })?;
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
-    let (store, id) = (node.store.clone(), m.id.clone());
+    let id = m.id.clone();
     tokio::spawn(async move {
         if tx.send(Ok(start.into())).await.is_err() {
             return;
         }
-        for (part, len) in lengths.into_iter().enumerate() {
-            let sent = send_part(&store, &id, part, len, &tx).await;
+        for (part, source) in sources.into_iter().enumerate() {
+            let sent = send_part(&id, part, source, &tx).await;
             if let Err(e) = sent {
                 let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
                 return;
@@ -203,25 +209,19 @@ pub async fn envelope_stream(
 
 /// One part of a streamed envelope: its length, then its ciphertext, which must be as long.
 async fn send_part(
-    store: &crate::store::Store,
     id: &str,
     part: usize,
-    len: u64,
+    mut source: crate::store::content::PartSource,
     tx: &tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
 ) -> Result<()> {
     let gone = || Error::Task {
         what: "sending a letter",
         detail: "the connection went away".into(),
     };
+    let len = source.length();
     tx.send(Ok(len.to_be_bytes().to_vec().into()))
         .await
         .map_err(|_| gone())?;
-    let index = i64::try_from(part).map_err(|_| Error::OutOfRange {
-        what: "a part index",
-    })?;
-    let mut source = crate::store::content::open_part(store, id, index)
-        .await?
-        .ok_or_else(|| Error::Integrity(format!("letter {id}: part {part} is missing")))?;
     let mut sent = 0u64;
     while let Some(piece) = source.next().await? {
         sent += piece.len() as u64;

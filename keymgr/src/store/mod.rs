@@ -36,6 +36,9 @@ impl Store {
         }
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 1 } else { 5 })
+            // No ping before each use of a connection to a file in this process (a round trip
+            // to its thread); PostgreSQL's, across the network, is tested.
+            .test_before_acquire(!sqlite)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {

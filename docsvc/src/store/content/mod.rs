@@ -146,6 +146,8 @@ enum Source {
 pub struct PartSource {
     source: Source,
     id: String,
+    /// The whole ciphertext's length (age header and payload), as read when opened.
+    len: u64,
 }
 
 impl std::fmt::Debug for PartSource {
@@ -180,6 +182,9 @@ pub async fn open_part(store: &Store, id: &str, part: i64) -> Result<Option<Part
             })
         })
         .await?;
+        let whole = (head.len() as u64)
+            .checked_add(len)
+            .ok_or_else(|| Error::Integrity(format!("letter {id}: part {part} has no length")))?;
         return Ok(Some(PartSource {
             source: Source::File {
                 file: Arc::new(file),
@@ -189,9 +194,10 @@ pub async fn open_part(store: &Store, id: &str, part: i64) -> Result<Option<Part
                 end,
             },
             id: id.to_owned(),
+            len: whole,
         }));
     }
-    let count = parts::chunk_count(store, id, part).await?;
+    let (count, bytes) = parts::chunk_stats(store, id, part).await?;
     if count == 0 {
         return Ok(None);
     }
@@ -204,10 +210,17 @@ pub async fn open_part(store: &Store, id: &str, part: i64) -> Result<Option<Part
             count,
         },
         id: id.to_owned(),
+        len: u64::try_from(bytes)
+            .map_err(|_| Error::Integrity(format!("letter {id}: part {part} has no length")))?,
     }))
 }
 
 impl PartSource {
+    /// How long the ciphertext is (age header and payload), as the pieces should add up to.
+    pub fn length(&self) -> u64 {
+        self.len
+    }
+
     /// The next piece of ciphertext, or `None` at the end.
     pub async fn next(&mut self) -> Result<Option<Vec<u8>>> {
         match &mut self.source {
@@ -262,19 +275,6 @@ impl PartSource {
             }
         }
     }
-}
-
-/// How long the ciphertext of part `part` of letter `id` is (age header and payload), as
-/// [`PartSource`] yields it.
-pub async fn part_len(store: &Store, id: &str, part: i64) -> Result<u64> {
-    let n = match parts::file_part(store, id, part).await? {
-        Some(row) => i64::try_from(row.head.len())
-            .ok()
-            .and_then(|h| h.checked_add(row.payload_len)),
-        None => Some(parts::chunk_bytes(store, id, part).await?),
-    };
-    n.and_then(|n| u64::try_from(n).ok())
-        .ok_or_else(|| Error::Integrity(format!("letter {id}: part {part} has no length")))
 }
 
 /// The whole ciphertext of part `part` of letter `id`, joined (for letters small enough to be
