@@ -313,6 +313,9 @@ async fn issue_version(
                 let signed = sign_csr(params, &issuing_der, keys, ca_key, csr)
                     .and_then(|cert| record_of(&request, issuer_ca, None, cert.der().to_vec()));
                 match signed {
+                    // A caller that went away while it was signed gets nothing committed (a
+                    // rotation it no longer waits for would supersede its certificate).
+                    Ok(_) if done.is_closed() => {}
                     Ok(record) => {
                         let signed = Signed {
                             record,
@@ -321,9 +324,12 @@ async fn issue_version(
                         };
                         commits.enqueue(home_dir, signed, done, on_the_way);
                     }
+                    // Answered before it stops counting as on its way: a caller holding the
+                    // commit turn meanwhile lingers for it instead of finding nothing, again
+                    // and again.
                     Err(e) => {
-                        drop(on_the_way);
                         let _ = done.send(Err(e));
+                        drop(on_the_way);
                     }
                 }
             })

@@ -144,8 +144,8 @@ const REUSE_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 /// idle HTTP/1.1 connection after (`limits.header_read_secs`, 30 s by default).
 const IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Connections kept per peer (as many as deliveries run at once).
-const KEPT_PER_PEER: usize = 16;
+/// Connections kept per peer (as many as deliveries run at once, `transmit::IN_FLIGHT`).
+const KEPT_PER_PEER: usize = 32;
 
 /// [`connect`], or a connection kept by [`keep`] that is still open, younger than `REUSE_FOR`,
 /// idle for less than `IDLE_FOR`, made for the entry the directory lists now and showing the

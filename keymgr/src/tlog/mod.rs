@@ -33,17 +33,13 @@ static APPEND: std::sync::Mutex<std::collections::BTreeMap<PathBuf, Held>> =
 /// it matches, and the log keys it saw in the keys file. The next append takes the frontier
 /// from here while the entries are still that long (no other process appended since), instead
 /// of reading and parsing the frontier file, and reads the keys file only for a key not seen.
+/// The frontier file is still written after every append: checkpoints and other processes
+/// read it.
 #[derive(Default)]
 struct Held {
     frontier: Option<(u64, merkle::Frontier)>,
     keys: Vec<KeyId>,
-    /// When this process last wrote the frontier file.
-    saved: Option<std::time::Instant>,
 }
-
-/// How often a process appending busily writes the frontier file: it serves only another
-/// process's next append or a restart, and one behind the entries is rebuilt from them.
-const SAVE_FRONTIER_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One log entry.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -292,15 +288,14 @@ impl Log {
             &handle,
             &head_message(size, &root, &time, info.id, info.version),
         )?;
-        let entries_len = std::fs::metadata(self.entries_path()).map_or(0, |m| m.len());
-        if known
-            .saved
-            .is_none_or(|at| at.elapsed() >= SAVE_FRONTIER_EVERY)
-        {
-            self.save_frontier(&frontier, entries_len)?;
-            known.saved = Some(std::time::Instant::now());
+        // Remembered, and saved, only when the entries grew by exactly these lines: another
+        // process's append in between would make the pair (length, frontier) a lie, and a file
+        // left behind is rebuilt from the entries.
+        let after = std::fs::metadata(self.entries_path()).map_or(0, |m| m.len());
+        if after == entries_len.saturating_add(lines.len() as u64) {
+            self.save_frontier(&frontier, after)?;
+            known.frontier = Some((after, frontier));
         }
-        known.frontier = Some((entries_len, frontier));
         let head = TreeHead {
             size,
             root,
