@@ -13,42 +13,80 @@ use std::time::Duration;
 use docsvc::audit::grouped::Work;
 use docsvc::audit::{Entry, Grouped};
 use docsvc::node::{Layout, Node};
+use docsvc::store::script::{Savepoint, Script};
 use sqlx::Row as _;
 
 const PIECES: usize = 24;
 
+const INSERT: &str = "INSERT INTO piece_test (n) VALUES ($1)";
+
 /// Piece `n`: writes its row; then every third from 1 fails by its own error, and every third
-/// from 2 writes its row again (refused by the primary key). The first waits until every
-/// other piece has been handed in, so that they queue behind its commit.
+/// from 2 writes its row again (refused by the primary key). Each writes through its savepoint
+/// in one of two ways, by turns: statements sent on their own once it is opened, or scripts
+/// (several statements in one trip on SQLite) that open it and keep what was written; the
+/// refusal comes in the middle of a script, or in the script that would keep the piece. The
+/// first waits until every other piece has been handed in, so that they queue behind its
+/// commit.
 fn piece(n: usize, handed_in: Arc<AtomicUsize>) -> Work<Node> {
-    Box::new(move |_node: &Node, tx: &mut docsvc::store::Tx| {
-        Box::pin(async move {
-            if n == 0 {
-                while handed_in.load(Ordering::SeqCst) < PIECES {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
+    Box::new(
+        move |_node: &Node, tx: &mut docsvc::store::Tx, sp: &mut Savepoint| {
+            Box::pin(async move {
+                if n == 0 {
+                    while handed_in.load(Ordering::SeqCst) < PIECES {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            let n64 = i64::try_from(n).expect("small");
-            let insert = || sqlx::query("INSERT INTO piece_test (n) VALUES ($1)").bind(n64);
-            insert().execute(&mut **tx).await?;
-            match n % 3 {
-                1 => return Err(docsvc::Error::Conflict(format!("piece {n} refused"))),
-                2 => {
-                    insert().execute(&mut **tx).await?;
+                let n64 = i64::try_from(n).expect("small");
+                let insert = |s: &mut Script| s.push(INSERT, vec![n64.into()]);
+                let scripted = (n / 3) % 2 == 1;
+                match (n % 3, scripted) {
+                    (0, false) => {
+                        sp.open(tx).await?;
+                        sqlx::query(INSERT).bind(n64).execute(&mut **tx).await?;
+                    }
+                    (0, true) => {
+                        let mut s = Script::new();
+                        insert(&mut s);
+                        sp.finish(tx, s).await?;
+                    }
+                    (1, false) => {
+                        sp.open(tx).await?;
+                        sqlx::query(INSERT).bind(n64).execute(&mut **tx).await?;
+                        return Err(docsvc::Error::Conflict(format!("piece {n} refused")));
+                    }
+                    (1, true) => {
+                        let mut s = Script::new();
+                        insert(&mut s);
+                        sp.run(tx, s).await?;
+                        return Err(docsvc::Error::Conflict(format!("piece {n} refused")));
+                    }
+                    (_, false) => {
+                        let mut s = Script::new();
+                        insert(&mut s);
+                        insert(&mut s);
+                        sp.run(tx, s).await?;
+                    }
+                    (_, true) => {
+                        let mut s = Script::new();
+                        insert(&mut s);
+                        sp.run(tx, s).await?;
+                        let mut s = Script::new();
+                        insert(&mut s);
+                        sp.finish(tx, s).await?;
+                    }
                 }
-                _ => {}
-            }
-            Ok(Entry::event(
-                "test:grouped".into(),
-                "piece",
-                "allow",
-                format!("piece {n}"),
-                "test",
-                None,
-            ))
-        })
-    })
+                Ok(Entry::event(
+                    "test:grouped".into(),
+                    "piece",
+                    "allow",
+                    format!("piece {n}"),
+                    "test",
+                    None,
+                ))
+            })
+        },
+    )
 }
 
 async fn grouped(postgres: bool) {
@@ -124,6 +162,7 @@ async fn grouped(postgres: bool) {
     }
 
     only_the_successes_committed(&node, heads).await;
+    a_script_binds_each_statement_its_own_values(&node).await;
     drop(node);
     if let Some((_, name)) = pg {
         sandi_e2e::pg::drop_postgres(&name).await;
@@ -174,6 +213,54 @@ async fn only_the_successes_committed(node: &Node, heads: u64) {
         .await
         .expect("the log verifies");
     assert_eq!(report.uncommitted_heads, 0);
+}
+
+/// A script's statements (one text on SQLite) each take their own values, in the order their
+/// parameters name them, and give back their rows in order.
+async fn a_script_binds_each_statement_its_own_values(node: &Node) {
+    let mut tx = node.store.begin().await.expect("begin");
+    let mut s = Script::new();
+    s.push(
+        if node.store.backend() == docsvc::store::Backend::Sqlite {
+            "CREATE TABLE script_test (a BIGINT, b TEXT, c BLOB)"
+        } else {
+            "CREATE TABLE script_test (a BIGINT, b TEXT, c BYTEA)"
+        },
+        Vec::new(),
+    );
+    for (a, b, c) in [
+        (1i64, "satu", [1u8].as_slice()),
+        (2, "dua", [2u8, 2].as_slice()),
+    ] {
+        // `$3` before `$1` and `$2` twice: bound by name, not by place.
+        s.push(
+            "INSERT INTO script_test (c, a, b) VALUES ($3, $1, $2 || $2) RETURNING a",
+            vec![a.into(), b.into(), c.into()],
+        );
+    }
+    s.push(
+        "SELECT count(*) FROM script_test WHERE b = $1",
+        vec!["duadua".into()],
+    );
+    let rows = s.run(&mut tx).await.expect("script");
+    let got: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>(0)).collect();
+    assert_eq!(got, [1, 2, 1]);
+    let stored: Vec<(i64, String, Vec<u8>)> =
+        sqlx::query("SELECT a, b, c FROM script_test ORDER BY a")
+            .fetch_all(&mut *tx)
+            .await
+            .expect("rows")
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+    assert_eq!(
+        stored,
+        [
+            (1, "satusatu".to_owned(), vec![1]),
+            (2, "duadua".to_owned(), vec![2, 2])
+        ]
+    );
+    tx.rollback().await.expect("rollback");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,13 +12,17 @@ use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 
 use super::{AuditLog, Entry};
-use crate::store::{self, Store, Tx};
+use crate::store::script::Savepoint;
+use crate::store::{Store, Tx};
 use crate::{Error, Result};
 
-/// One caller's work: its rows, written into the group's transaction, and the log entry that
-/// records them. `C` is what the work may read beside the transaction (the node).
-pub type Work<C> =
-    Box<dyn for<'a> FnOnce(&'a C, &'a mut Tx) -> BoxFuture<'a, Result<Entry>> + Send>;
+/// One caller's work: its rows, written into the group's transaction through its savepoint
+/// (every statement: the savepoint opens with the first and is kept with the last, see
+/// [`Savepoint`]), and the log entry that records them. `C` is what the work may read beside
+/// the transaction (the node).
+pub type Work<C> = Box<
+    dyn for<'a> FnOnce(&'a C, &'a mut Tx, &'a mut Savepoint) -> BoxFuture<'a, Result<Entry>> + Send,
+>;
 
 type Waiting<C> = (Work<C>, oneshot::Sender<Result<()>>);
 
@@ -152,17 +156,10 @@ async fn commit_batch<C>(ctx: &C, store: &Store, log: &AuditLog, batch: Vec<Wait
 /// One piece inside its savepoint: `Ok(Err)` is the piece's own failure, rolled back; `Err` is
 /// a transaction that can no longer be used.
 async fn run<C>(ctx: &C, tx: &mut Tx, work: Work<C>) -> Result<Result<Entry>> {
-    store::savepoint(tx).await?;
-    match work(ctx, tx).await {
-        Ok(entry) => {
-            store::release_savepoint(tx).await?;
-            Ok(Ok(entry))
-        }
-        Err(e) => {
-            store::rollback_to_savepoint(tx).await?;
-            Ok(Err(e))
-        }
-    }
+    let mut savepoint = Savepoint::default();
+    let done = work(ctx, tx, &mut savepoint).await;
+    savepoint.settle(tx, done.is_ok()).await?;
+    Ok(done)
 }
 
 fn answer_all(waiting: impl IntoIterator<Item = oneshot::Sender<Result<()>>>, e: &Error) {

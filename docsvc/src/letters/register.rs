@@ -12,6 +12,7 @@ use crate::node::numbering::{Day, check_kode};
 use crate::officials::directory::{self, Official};
 use crate::store::Tx;
 use crate::store::registers::{self, AGENDA, OUTGOING, Place, Row};
+use crate::store::script::Script;
 use crate::{Error, Result, now_rfc3339};
 
 /// A number taken for a letter about to be signed.
@@ -194,25 +195,80 @@ pub async fn enter_agenda<'s>(
     agencies: impl IntoIterator<Item = &'s str>,
     m: &Manifest,
 ) -> Result<()> {
-    let (id, from) = (m.id.as_str(), m.originator.as_str());
-    let mut agencies: Vec<&str> = agencies.into_iter().filter(|a| *a != m.agency).collect();
-    agencies.sort_unstable();
-    agencies.dedup();
-    let day = Day::today();
-    let at = now_rfc3339();
-    for agency in agencies {
-        let place = registers::next(tx, agency, AGENDA, day.year()).await?;
-        let row = Row {
-            number: node.config.numbering.agenda(agency, place.seq, day),
-            place,
-            state: "entered".into(),
-            document_id: Some(id.to_owned()),
-            nip: from.to_owned(),
-            at: at.clone(),
-        };
-        registers::insert(tx, &node.store, &row).await?;
+    let mut s = Script::new();
+    let agenda = Agenda::take(&mut s, agencies, m);
+    let rows = s.run(tx).await?;
+    let mut s = Script::new();
+    agenda.enter(&mut s, node, &rows)?;
+    s.run(tx).await.map(drop)
+}
+
+/// A letter's entries in agendas, in two steps of a transaction's statements: their numbers
+/// taken (`take`), then the entries written with them (`enter`, whose rows carry the node's
+/// MAC over the number).
+#[derive(Debug)]
+pub struct Agenda {
+    agencies: Vec<String>,
+    day: Day,
+    id: String,
+    from: String,
+}
+
+impl Agenda {
+    /// Takes the next agenda number of each of `agencies` but the sender's own, as
+    /// statements of `s` (one row each, in order).
+    pub fn take<'s>(
+        s: &mut Script,
+        agencies: impl IntoIterator<Item = &'s str>,
+        m: &Manifest,
+    ) -> Self {
+        let mut agencies: Vec<String> = agencies
+            .into_iter()
+            .filter(|a| *a != m.agency)
+            .map(str::to_owned)
+            .collect();
+        agencies.sort_unstable();
+        agencies.dedup();
+        let day = Day::today();
+        for agency in &agencies {
+            registers::push_next(s, agency, AGENDA, day.year());
+        }
+        Agenda {
+            agencies,
+            day,
+            id: m.id.clone(),
+            from: m.originator.clone(),
+        }
     }
-    Ok(())
+
+    /// Writes the entries, as statements of `s`, with the numbers `rows` (what the
+    /// statements of [`Agenda::take`] gave) hold.
+    pub fn enter(self, s: &mut Script, node: &Node, rows: &[sqlx::any::AnyRow]) -> Result<()> {
+        let seqs = registers::seqs(rows)?;
+        if seqs.len() != self.agencies.len() {
+            return Err(Error::Invariant {
+                what: "every agenda taken gives one number",
+            });
+        }
+        let at = now_rfc3339();
+        for (agency, seq) in self.agencies.into_iter().zip(seqs) {
+            let row = Row {
+                number: node.config.numbering.agenda(&agency, seq, self.day),
+                place: Place {
+                    agency,
+                    book: AGENDA,
+                    year: self.day.year(),
+                    seq,
+                },
+                state: "entered".into(),
+                document_id: Some(self.id.clone()),
+                nip: self.from.clone(),
+                at: at.clone(),
+            };
+            registers::push_insert(s, &node.store, &row)?;
+        }
+        Ok(())
+    }
 }
 
 /// Which register to read.

@@ -4,6 +4,7 @@
 
 use sqlx::FromRow;
 
+use super::script::Script;
 use super::{Store, Tx};
 use crate::Result;
 
@@ -47,13 +48,11 @@ pub async fn pdf_updates_of(store: &Store, id: &str) -> Result<Vec<(String, Vec<
 }
 
 /// Stores the PDF update of the approval of letter `id` that came with it from its node.
-pub async fn insert_received_update(tx: &mut Tx, id: &str, pdf_update: &[u8]) -> Result<()> {
-    sqlx::query("INSERT INTO received_approvals (document_id, pdf_update) VALUES ($1, $2)")
-        .bind(id)
-        .bind(pdf_update)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+pub fn push_received_update(s: &mut Script, id: &str, pdf_update: &[u8]) {
+    s.push(
+        "INSERT INTO received_approvals (document_id, pdf_update) VALUES ($1, $2)",
+        vec![id.into(), pdf_update.into()],
+    );
 }
 
 /// The PDF update of the approval of letter `id` that came with it from its node, if one did.

@@ -3,7 +3,8 @@
 
 use sqlx::FromRow;
 
-use super::{Store, Tx};
+use super::Store;
+use super::script::Script;
 use crate::Result;
 
 /// Where a received letter came from and what it said.
@@ -34,19 +35,21 @@ pub async fn received_at(store: &Store, id: &str) -> Result<Option<String>> {
 }
 
 /// Records that letter `id` came from `from_node` with a manifest of this hash.
-pub async fn insert_received(
-    tx: &mut Tx,
+pub fn push_received(
+    s: &mut Script,
     id: &str,
     from_node: &str,
     manifest_sha256: &str,
     received_at: &str,
-) -> Result<()> {
-    sqlx::query("INSERT INTO received (document_id, from_node, manifest_sha256, received_at) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(from_node)
-        .bind(manifest_sha256)
-        .bind(received_at)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+) {
+    s.push(
+        "INSERT INTO received (document_id, from_node, manifest_sha256, received_at) \
+         VALUES ($1, $2, $3, $4)",
+        vec![
+            id.into(),
+            from_node.into(),
+            manifest_sha256.into(),
+            received_at.into(),
+        ],
+    );
 }

@@ -5,6 +5,7 @@
 
 use sqlx::FromRow;
 
+use super::script::Script;
 use super::{Store, Tx};
 use crate::Result;
 
@@ -54,28 +55,27 @@ pub async fn insert_document(tx: &mut Tx, d: &NewDocument<'_>, state: &str) -> R
 }
 
 /// Writes a letter received from another node (state `received`).
-pub async fn insert_received_document(tx: &mut Tx, d: &NewDocument<'_>) -> Result<()> {
-    sqlx::query(
+pub fn push_received_document(s: &mut Script, d: &NewDocument<'_>) {
+    s.push(
         "INSERT INTO documents (id, nomor, perihal, classification, urgency, originator, agency, \
          manifest, signature, state, created_at, policy_version, wrapped_to, refers_to) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'received', $10, $11, $12, $13)",
-    )
-    .bind(d.id)
-    .bind(d.nomor)
-    .bind(d.perihal)
-    .bind(d.classification)
-    .bind(d.urgency)
-    .bind(d.originator)
-    .bind(d.agency)
-    .bind(d.manifest)
-    .bind(d.signature)
-    .bind(d.created_at)
-    .bind(d.policy_version)
-    .bind(d.wrapped_to)
-    .bind(d.refers_to)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+        vec![
+            d.id.into(),
+            d.nomor.into(),
+            d.perihal.into(),
+            d.classification.into(),
+            d.urgency.into(),
+            d.originator.into(),
+            d.agency.into(),
+            d.manifest.into(),
+            d.signature.into(),
+            d.created_at.into(),
+            d.policy_version.into(),
+            d.wrapped_to.into(),
+            d.refers_to.into(),
+        ],
+    );
 }
 
 /// A letter's row as stored: the searchable fields (to compare with the signed manifest), the

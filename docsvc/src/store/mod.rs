@@ -24,6 +24,7 @@ pub mod recipient_challenges;
 pub mod recipients;
 pub mod registers;
 pub mod remote_officials;
+pub mod script;
 pub mod sessions;
 pub mod traffic;
 pub mod verifications;
@@ -174,31 +175,4 @@ impl Store {
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
-}
-
-/// A savepoint inside `tx`: work that may fail alone, without the rest of the transaction (see
-/// `audit::grouped`). One at a time.
-pub async fn savepoint(tx: &mut Tx) -> Result<()> {
-    sqlx::query("SAVEPOINT piece").execute(&mut **tx).await?;
-    Ok(())
-}
-
-/// Keeps what was written since [`savepoint`].
-pub async fn release_savepoint(tx: &mut Tx) -> Result<()> {
-    sqlx::query("RELEASE SAVEPOINT piece")
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Undoes what was written since [`savepoint`] (also after a failed statement, which
-/// PostgreSQL would otherwise hold against the whole transaction), and ends it.
-pub async fn rollback_to_savepoint(tx: &mut Tx) -> Result<()> {
-    sqlx::query("ROLLBACK TO SAVEPOINT piece")
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("RELEASE SAVEPOINT piece")
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }

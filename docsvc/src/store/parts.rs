@@ -4,6 +4,7 @@
 //! `uploads` (letters whose parts are still being written, so that an abandoned upload can be
 //! swept).
 
+use super::script::Script;
 use super::{Store, Tx};
 use crate::Result;
 
@@ -20,14 +21,17 @@ pub async fn start_upload(store: &Store, id: &str, started_at: &str) -> Result<(
 
 /// Writes chunk `seq` of part `part` of letter `id`.
 pub async fn insert_chunk(tx: &mut Tx, id: &str, part: i64, seq: i64, data: &[u8]) -> Result<()> {
-    sqlx::query("INSERT INTO chunks (document_id, part, seq, data) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(part)
-        .bind(seq)
-        .bind(data)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    let mut s = Script::new();
+    push_chunk(&mut s, id, part, seq, data);
+    s.run(tx).await.map(drop)
+}
+
+/// [`insert_chunk`], as a statement of `s`.
+pub fn push_chunk(s: &mut Script, id: &str, part: i64, seq: i64, data: &[u8]) {
+    s.push(
+        "INSERT INTO chunks (document_id, part, seq, data) VALUES ($1, $2, $3, $4)",
+        vec![id.into(), part.into(), seq.into(), data.into()],
+    );
 }
 
 /// Deletes what an unfinished upload wrote: its chunks, then its mark, each tried even if the

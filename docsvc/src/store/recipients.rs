@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
+use super::script::Script;
 use super::{Store, Tx};
 use crate::Result;
 
@@ -22,21 +23,22 @@ pub async fn insert_originator(tx: &mut Tx, id: &str, nip: &str) -> Result<()> {
 
 /// Records that letter `id` is addressed to `nip` as `role` (`recipient` or `copy`), unread.
 pub async fn insert_addressee(tx: &mut Tx, id: &str, nip: &str, role: &str) -> Result<()> {
-    sqlx::query("INSERT INTO addressees (document_id, nip, role) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(nip)
-        .bind(role)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(
+    let mut s = Script::new();
+    push_addressee(&mut s, id, nip, role);
+    s.run(tx).await.map(drop)
+}
+
+/// [`insert_addressee`], as statements of `s`.
+pub fn push_addressee(s: &mut Script, id: &str, nip: &str, role: &str) {
+    s.push(
+        "INSERT INTO addressees (document_id, nip, role) VALUES ($1, $2, $3)",
+        vec![id.into(), nip.into(), role.into()],
+    );
+    s.push(
         "INSERT INTO unread (nip, document_id) VALUES ($1, $2) \
          ON CONFLICT (nip, document_id) DO NOTHING",
-    )
-    .bind(nip)
-    .bind(id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+        vec![nip.into(), id.into()],
+    );
 }
 
 /// The addressees (NIP, role) of each of the letters `ids`, in one query.

@@ -3,6 +3,7 @@
 
 use sqlx::Row as _;
 
+use super::script::Script;
 use super::{Store, Tx};
 use crate::Result;
 
@@ -24,22 +25,37 @@ pub struct Place {
 /// the transaction ends, so concurrent writers (several processes on PostgreSQL) queue there
 /// and no number is taken twice or skipped.
 pub async fn next(tx: &mut Tx, agency: &str, book: &'static str, year: i64) -> Result<Place> {
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO register_counters (agency, book, year, last) VALUES ($1, $2, $3, 1) \
-         ON CONFLICT (agency, book, year) DO UPDATE SET last = register_counters.last + 1 \
-         RETURNING last",
-    )
-    .bind(agency)
-    .bind(book)
-    .bind(year)
-    .fetch_one(&mut **tx)
-    .await?;
+    let mut s = Script::new();
+    push_next(&mut s, agency, book, year);
+    let rows = s.run(tx).await?;
+    let [seq] = seqs(&rows)?[..] else {
+        return Err(crate::Error::Invariant {
+            what: "a register counter gives one number",
+        });
+    };
     Ok(Place {
         agency: agency.to_owned(),
         book,
         year,
         seq,
     })
+}
+
+/// [`next`], as a statement of `s` that returns one row: read them with [`seqs`].
+pub fn push_next(s: &mut Script, agency: &str, book: &'static str, year: i64) {
+    s.push(
+        "INSERT INTO register_counters (agency, book, year, last) VALUES ($1, $2, $3, 1) \
+         ON CONFLICT (agency, book, year) DO UPDATE SET last = register_counters.last + 1 \
+         RETURNING last",
+        vec![agency.into(), book.into(), year.into()],
+    );
+}
+
+/// The numbers taken by [`push_next`] statements, in order.
+pub fn seqs(rows: &[sqlx::any::AnyRow]) -> Result<Vec<i64>> {
+    rows.iter()
+        .map(|r| r.try_get::<i64, _>(0).map_err(Into::into))
+        .collect()
 }
 
 /// One entry of a register, as stored.
@@ -88,23 +104,30 @@ pub fn holds(store: &Store, row: &Row, mac: &str) -> Result<bool> {
 
 /// Writes `row` with its MAC.
 pub async fn insert(tx: &mut Tx, store: &Store, row: &Row) -> Result<()> {
+    let mut s = Script::new();
+    push_insert(&mut s, store, row)?;
+    s.run(tx).await.map(drop)
+}
+
+/// [`insert`], as a statement of `s`.
+pub fn push_insert(s: &mut Script, store: &Store, row: &Row) -> Result<()> {
     let mac = mac(store, row)?;
-    sqlx::query(
+    s.push(
         "INSERT INTO register_entries (agency, book, year, seq, number, state, document_id, \
          nip, at, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(&row.place.agency)
-    .bind(row.place.book)
-    .bind(row.place.year)
-    .bind(row.place.seq)
-    .bind(&row.number)
-    .bind(&row.state)
-    .bind(row.document_id.as_deref())
-    .bind(&row.nip)
-    .bind(&row.at)
-    .bind(mac)
-    .execute(&mut **tx)
-    .await?;
+        vec![
+            (&row.place.agency).into(),
+            row.place.book.into(),
+            row.place.year.into(),
+            row.place.seq.into(),
+            (&row.number).into(),
+            (&row.state).into(),
+            row.document_id.as_deref().into(),
+            (&row.nip).into(),
+            (&row.at).into(),
+            (&mac).into(),
+        ],
+    );
     Ok(())
 }
 

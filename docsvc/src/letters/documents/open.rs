@@ -114,7 +114,9 @@ pub(crate) async fn addressed_agencies(node: &Node, m: &Manifest) -> Result<Vec<
     let mut officials = Vec::new();
     // Only this node's own addressees: a bare NIP in another node's letter is not ours.
     let local = m.node == node.config.node_id;
-    for nip in m.recipients.iter().chain(&m.copies).filter(|_| local) {
+    // `NIP@node` is another node's official, never in this directory (a NIP is 18 digits).
+    let ours = |nip: &&String| local && crate::network::remote_address(nip).is_none();
+    for nip in m.recipients.iter().chain(&m.copies).filter(ours) {
         if let Some(o) = directory::get(&node.store, nip).await? {
             officials.push(o);
         }

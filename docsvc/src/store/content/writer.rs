@@ -5,6 +5,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use super::{blocking, create_dir_durably, file_path, io, parts, remove_unused, sync_dir};
+use crate::store::script::Script;
 use crate::store::{Store, Tx};
 use crate::{Error, Result};
 
@@ -326,6 +327,18 @@ impl LetterWriter {
                 Ok(())
             }
         }
+    }
+
+    /// For a small letter held in memory (with no upload mark): its chunks, as statements of
+    /// `s` in the letter's transaction. False for any other, which [`Self::record`] writes.
+    pub fn record_held(&self, s: &mut Script) -> bool {
+        let (Sink::Held { chunks, .. }, None) = (&self.sink, &self.key) else {
+            return false;
+        };
+        for c in chunks {
+            parts::push_chunk(s, &self.id, c.part, c.seq, &c.data);
+        }
+        true
     }
 
     /// In the letter's transaction: a small letter's chunks; or where each part is in its

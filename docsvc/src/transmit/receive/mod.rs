@@ -34,9 +34,11 @@ use crate::crypto::envelope::{self, CHUNK, Manifest};
 use crate::crypto::sha256_hex;
 use crate::crypto::signature::{self, Content};
 use crate::letters::documents;
+use crate::letters::register::Agenda;
 use crate::node::Node;
 use crate::officials::directory::{self, Official};
 use crate::store::content::{self, LetterWriter};
+use crate::store::script::{Savepoint, Script};
 use crate::store::{deliveries, documents as rows, recipients};
 use crate::transmit::{MAX_ENVELOPE, RECEIPT_FORMAT, Receipt, SignedReceipt};
 use crate::{Error, Result, now_rfc3339};
@@ -595,41 +597,57 @@ fn received_rows(
         .map(|(o, role)| (o.nip.clone(), (*role).to_owned(), o.agency.clone()))
         .collect();
     let approval = letter.approval.map(<[u8]>::to_vec);
-    Box::new(move |node: &Node, tx: &mut crate::store::Tx| {
-        Box::pin(async move {
-            writer.record(tx).await?;
-            rows::insert_received_document(
-                tx,
-                &rows::NewDocument {
-                    id: &m.id,
-                    nomor: &m.nomor,
-                    perihal: &m.perihal,
-                    classification: m.classification.as_str(),
-                    urgency: m.urgency.as_str(),
-                    originator: &m.originator,
-                    agency: &m.agency,
-                    manifest: &manifest,
-                    signature: &signature,
-                    created_at: &m.created_at,
-                    policy_version: &m.policy_version,
-                    wrapped_to: &wrapped_to,
-                    refers_to: m.refers.as_ref().map(|r| r.id.as_str()),
-                },
-            )
-            .await?;
-            deliveries::insert_received(tx, &m.id, &m.node, &sha256_hex(&manifest), &received_at)
-                .await?;
-            for (nip, role, _) in &addressees {
-                recipients::insert_addressee(tx, &m.id, nip, role).await?;
-            }
-            let agencies = addressees.iter().map(|(_, _, agency)| agency.as_str());
-            crate::letters::register::enter_agenda(tx, node, agencies, &m).await?;
-            if let Some(update) = &approval {
-                crate::store::approvals::insert_received_update(tx, &m.id, update).await?;
-            }
-            Ok(logged)
-        })
-    })
+    Box::new(
+        move |node: &Node, tx: &mut crate::store::Tx, sp: &mut Savepoint| {
+            Box::pin(async move {
+                // Two trips to the database on SQLite (see `store::script`): the rows and the
+                // agenda numbers, then the agenda entries (their MAC covers the number).
+                let mut s = Script::new();
+                if !writer.record_held(&mut s) {
+                    sp.open(tx).await?;
+                    writer.record(tx).await?;
+                }
+                rows::push_received_document(
+                    &mut s,
+                    &rows::NewDocument {
+                        id: &m.id,
+                        nomor: &m.nomor,
+                        perihal: &m.perihal,
+                        classification: m.classification.as_str(),
+                        urgency: m.urgency.as_str(),
+                        originator: &m.originator,
+                        agency: &m.agency,
+                        manifest: &manifest,
+                        signature: &signature,
+                        created_at: &m.created_at,
+                        policy_version: &m.policy_version,
+                        wrapped_to: &wrapped_to,
+                        refers_to: m.refers.as_ref().map(|r| r.id.as_str()),
+                    },
+                );
+                deliveries::push_received(
+                    &mut s,
+                    &m.id,
+                    &m.node,
+                    &sha256_hex(&manifest),
+                    &received_at,
+                );
+                for (nip, role, _) in &addressees {
+                    recipients::push_addressee(&mut s, &m.id, nip, role);
+                }
+                if let Some(update) = &approval {
+                    crate::store::approvals::push_received_update(&mut s, &m.id, update);
+                }
+                let agencies = addressees.iter().map(|(_, _, agency)| agency.as_str());
+                let agenda = Agenda::take(&mut s, agencies, &m);
+                let numbers = sp.run(tx, s).await?;
+                let mut s = Script::new();
+                agenda.enter(&mut s, node, &numbers)?;
+                sp.finish(tx, s).await?;
+                Ok(logged)
+            })
+        },
+    )
 }
 
 /// Signs a receipt for `id` with this node's certificate (its TLS key, in hsm-shim), as CMS.
