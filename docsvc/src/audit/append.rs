@@ -14,6 +14,7 @@ use super::head::{head_message, hex32};
 use super::{Entry, TreeHead, log_err};
 use crate::store::Tx;
 use crate::store::audit_log::{self, StoredHead};
+use crate::store::script::Script;
 use crate::{Error, Result};
 
 /// Rows per INSERT statement (three parameters each, well under SQLite's limit).
@@ -135,7 +136,9 @@ impl AuditLog {
                 .ok_or_else(|| Error::Integrity("audit frontier is not hex".into()))?,
         };
         let mut seq = state.size;
-        // Many rows per statement: one round trip to the database for a whole group commit.
+        // The rows, the new state and the head in one script: one trip to the database (on
+        // SQLite) after the state's lock. Many rows per statement.
+        let mut script = Script::new();
         for group in entries.chunks(ROWS_PER_INSERT) {
             let mut rows = Vec::with_capacity(group.len());
             for entry in group {
@@ -150,19 +153,21 @@ impl AuditLog {
                 rows.push((seq, text, hex::encode(leaf)));
                 seq += 1;
             }
-            audit_log::insert_entries(tx, rows).await.map_err(log_err)?;
+            audit_log::push_entries(&mut script, rows);
         }
         let new_nodes: Vec<(u32, String)> = frontier
             .nodes
             .iter()
             .map(|(h, r)| (*h, hex::encode(r)))
             .collect();
-        audit_log::set_state(tx, seq, serde_json::to_string(&new_nodes).map_err(log_err)?)
-            .await
-            .map_err(log_err)?;
+        audit_log::push_state(
+            &mut script,
+            seq,
+            serde_json::to_string(&new_nodes).map_err(log_err)?,
+        );
         let head = self.sign_head(frontier.size, &frontier.root(), &last.at)?;
-        audit_log::insert_head(
-            tx,
+        audit_log::push_head(
+            &mut script,
             &StoredHead {
                 size: i64::try_from(head.size).map_err(log_err)?,
                 root: head.root.clone(),
@@ -170,9 +175,8 @@ impl AuditLog {
                 key_id: head.key_id.clone(),
                 signature: head.signature.clone(),
             },
-        )
-        .await
-        .map_err(log_err)?;
+        );
+        script.run(tx).await.map_err(log_err)?;
         Ok(head)
     }
 

@@ -12,7 +12,7 @@ use crate::node::numbering::{Day, check_kode};
 use crate::officials::directory::{self, Official};
 use crate::store::Tx;
 use crate::store::registers::{self, AGENDA, OUTGOING, Place, Row};
-use crate::store::script::Script;
+use crate::store::script::{self, Script};
 use crate::{Error, Result, now_rfc3339};
 
 /// A number taken for a letter about to be signed.
@@ -243,7 +243,7 @@ impl Agenda {
 
     /// Writes the entries, as statements of `s`, with the numbers `rows` (what the
     /// statements of [`Agenda::take`] gave) hold.
-    pub fn enter(self, s: &mut Script, node: &Node, rows: &[sqlx::any::AnyRow]) -> Result<()> {
+    pub fn enter(self, s: &mut Script, node: &Node, rows: &[script::Row]) -> Result<()> {
         let seqs = registers::seqs(rows)?;
         if seqs.len() != self.agencies.len() {
             return Err(Error::Invariant {

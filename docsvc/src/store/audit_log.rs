@@ -1,7 +1,9 @@
 //! The access log's tables: `audit_log` (the entries and their leaf hashes), `audit_state` (the
 //! tree's size and frontier, one row) and `audit_heads` (every signed tree head). Errors stay
-//! sqlx's own so that the log can name a write it could not make as "the log is unavailable".
+//! sqlx's own (or the store's `Database`, from a script) so that the log can name a write it
+//! could not make as "the log is unavailable".
 
+use super::script::{Arg, Script};
 use super::{Store, Tx};
 
 /// One stored entry: its place in the log, its canonical JSON and its leaf hash (hex).
@@ -38,9 +40,9 @@ pub async fn lock_state(tx: &mut Tx) -> sqlx::Result<TreeState> {
         .await
 }
 
-/// Inserts `(seq, entry, leaf_hash)` rows in one statement: one round trip to the database for
-/// a whole group of a group commit.
-pub async fn insert_entries(tx: &mut Tx, rows: Vec<(i64, String, String)>) -> sqlx::Result<()> {
+/// Inserts `(seq, entry, leaf_hash)` rows in one statement of `s`: one for a whole group of
+/// a group commit.
+pub fn push_entries(s: &mut Script, rows: Vec<(i64, String, String)>) {
     let values: Vec<String> = (0..rows.len())
         .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
         .collect();
@@ -48,35 +50,31 @@ pub async fn insert_entries(tx: &mut Tx, rows: Vec<(i64, String, String)>) -> sq
         "INSERT INTO audit_log (seq, entry, leaf_hash) VALUES {}",
         values.join(", ")
     );
-    let mut q = sqlx::query(&sql);
+    let mut args = Vec::with_capacity(rows.len() * 3);
     for (seq, text, leaf) in rows {
-        q = q.bind(seq).bind(text).bind(leaf);
+        args.extend([Arg::Int(seq), Arg::Text(text), Arg::Text(leaf)]);
     }
-    q.execute(&mut **tx).await?;
-    Ok(())
+    s.push(sql, args);
 }
 
-pub async fn set_state(tx: &mut Tx, size: i64, frontier: String) -> sqlx::Result<()> {
-    sqlx::query("UPDATE audit_state SET size = $1, frontier = $2 WHERE id = 1")
-        .bind(size)
-        .bind(frontier)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+pub fn push_state(s: &mut Script, size: i64, frontier: String) {
+    s.push(
+        "UPDATE audit_state SET size = $1, frontier = $2 WHERE id = 1",
+        vec![Arg::Int(size), Arg::Text(frontier)],
+    );
 }
 
-pub async fn insert_head(tx: &mut Tx, head: &StoredHead) -> sqlx::Result<()> {
-    sqlx::query(
+pub fn push_head(s: &mut Script, head: &StoredHead) {
+    s.push(
         "INSERT INTO audit_heads (size, root, at, key_id, signature) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(head.size)
-    .bind(&head.root)
-    .bind(&head.at)
-    .bind(&head.key_id)
-    .bind(&head.signature)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+        vec![
+            head.size.into(),
+            (&head.root).into(),
+            (&head.at).into(),
+            (&head.key_id).into(),
+            (&head.signature).into(),
+        ],
+    );
 }
 
 /// Every entry, in order.

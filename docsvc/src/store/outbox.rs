@@ -2,8 +2,9 @@
 //! `sent` under a lease, `delivered` with the peer's signed receipt, `failed` and retrying,
 //! `dead`).
 
-use sqlx::FromRow;
+use sqlx::{FromRow, Row as _};
 
+use super::script::{Arg, Row, Script};
 use super::{Store, Tx};
 use crate::Result;
 
@@ -68,23 +69,30 @@ pub async fn due(store: &Store, now: &str) -> Result<Vec<DueRow>> {
     .await?)
 }
 
-/// Claims a due delivery (state `sent`, leased until `lease`) if it still stands as read;
-/// `false` if another process took it first.
-pub async fn claim(tx: &mut Tx, due: &DueRow, lease: &str, now: &str) -> Result<bool> {
-    let claimed = sqlx::query(
+/// Claims a due delivery (state `sent`, leased until `lease`) if it still stands as read, as a
+/// statement of `s` that returns its row then (see [`claimed`]) and none if another process
+/// took it first.
+pub fn push_claim(s: &mut Script, due: &DueRow, lease: &str, now: &str) {
+    s.push(
         "UPDATE outbox SET state = 'sent', next_attempt_at = $1, updated_at = $2 \
-         WHERE document_id = $3 AND node_id = $4 AND state = $5 AND next_attempt_at = $6",
-    )
-    .bind(lease)
-    .bind(now)
-    .bind(&due.document_id)
-    .bind(&due.node_id)
-    .bind(&due.state)
-    .bind(&due.next_attempt_at)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(claimed == 1)
+         WHERE document_id = $3 AND node_id = $4 AND state = $5 AND next_attempt_at = $6 \
+         RETURNING document_id, node_id",
+        vec![
+            lease.into(),
+            now.into(),
+            (&due.document_id).into(),
+            (&due.node_id).into(),
+            (&due.state).into(),
+            (&due.next_attempt_at).into(),
+        ],
+    );
+}
+
+/// The deliveries (letter, node) that [`push_claim`] statements claimed.
+pub fn claimed(rows: &[Row]) -> Result<std::collections::HashSet<(String, String)>> {
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
 }
 
 /// What an attempt came to, as recorded on the delivery's row.
@@ -102,22 +110,21 @@ pub struct Attempt<'a> {
 }
 
 /// Records an attempt on its delivery's row.
-pub async fn record_attempt(tx: &mut Tx, a: Attempt<'_>) -> Result<()> {
-    sqlx::query(
+pub fn push_attempt(s: &mut Script, a: Attempt<'_>) {
+    s.push(
         "UPDATE outbox SET state = $1, attempts = $2, next_attempt_at = $3, last_error = $4, \
          receipt = COALESCE($5, receipt), updated_at = $6 WHERE document_id = $7 AND node_id = $8",
-    )
-    .bind(a.state)
-    .bind(a.attempts)
-    .bind(a.next_attempt_at)
-    .bind(a.last_error)
-    .bind(a.receipt)
-    .bind(a.updated_at)
-    .bind(a.id)
-    .bind(a.node_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+        vec![
+            a.state.into(),
+            a.attempts.into(),
+            a.next_attempt_at.into(),
+            a.last_error.as_deref().into(),
+            a.receipt.map_or(Arg::NoBlob, Arg::Blob),
+            a.updated_at.into(),
+            a.id.into(),
+            a.node_id.into(),
+        ],
+    );
 }
 
 /// The letters in the outbox (each once per destination), oldest change first: those not yet

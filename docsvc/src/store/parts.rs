@@ -135,18 +135,29 @@ pub async fn delete_orphan_chunks(store: &Store) -> Result<u64> {
     .rows_affected())
 }
 
-/// How many chunks part `part` of letter `id` has, and how many bytes they hold together: one
-/// statement (each is a round trip to the database's thread).
-pub async fn chunk_stats(store: &Store, id: &str, part: i64) -> Result<(i64, i64)> {
-    let (n, bytes): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT COUNT(*) AS n, CAST(SUM(LENGTH(data)) AS BIGINT) AS bytes FROM chunks \
-         WHERE document_id = $1 AND part = $2",
+/// How many chunks part `part` of letter `id` has and how many bytes they hold together, and
+/// the chunk itself where it is the whole part and at most `small` bytes (a small letter's
+/// part is then read in one statement; each is a round trip to the database's thread).
+pub async fn chunk_stats(
+    store: &Store,
+    id: &str,
+    part: i64,
+    small: i64,
+) -> Result<(i64, i64, Option<Vec<u8>>)> {
+    // The count and sum from the rows' headers; the chunk itself only where it is the one
+    // (a window over the rows would copy every chunk of a large part on SQLite).
+    let (n, bytes, data): (i64, Option<i64>, Option<Vec<u8>>) = sqlx::query_as(
+        "SELECT t.n, t.bytes, CASE WHEN t.n = 1 THEN (SELECT data FROM chunks \
+         WHERE document_id = $1 AND part = $2 AND seq = 0 AND LENGTH(data) <= $3) END AS data \
+         FROM (SELECT COUNT(*) AS n, CAST(SUM(LENGTH(data)) AS BIGINT) AS bytes FROM chunks \
+         WHERE document_id = $1 AND part = $2) AS t",
     )
     .bind(id)
     .bind(part)
+    .bind(small)
     .fetch_one(store.reader())
     .await?;
-    Ok((n, bytes.unwrap_or(0)))
+    Ok((n, bytes.unwrap_or(0), data))
 }
 
 /// The first chunk (with the age header) of part `part` of letter `id`.

@@ -3,7 +3,9 @@
 //! script of several statements is one trip on SQLite. PostgreSQL takes one statement a
 //! prepared query, so there a script is its statements one after another, as before.
 
-use sqlx::any::AnyRow;
+use std::borrow::Cow;
+
+pub use sqlx::any::AnyRow as Row;
 
 use super::Tx;
 use crate::{Error, Result};
@@ -16,6 +18,8 @@ pub enum Arg {
     Int(i64),
     /// A text column left empty.
     Null,
+    /// A blob column left empty.
+    NoBlob,
 }
 
 // Blobs may be ciphertext; texts are ids and names. Neither is shown.
@@ -25,7 +29,7 @@ impl std::fmt::Debug for Arg {
             Arg::Text(_) => "Text",
             Arg::Blob(_) => "Blob",
             Arg::Int(_) => "Int",
-            Arg::Null => "Null",
+            Arg::Null | Arg::NoBlob => "Null",
         })
     }
 }
@@ -63,7 +67,7 @@ impl From<Option<&str>> for Arg {
 /// Statements to run in order in one transaction, each with its own `$1..$n` parameters.
 #[derive(Debug, Default)]
 pub struct Script {
-    statements: Vec<(&'static str, Vec<Arg>)>,
+    statements: Vec<(Cow<'static, str>, Vec<Arg>)>,
 }
 
 /// Statements in one script at most: a script's text is cached as one prepared statement
@@ -76,8 +80,8 @@ impl Script {
     }
 
     /// Adds `sql`, whose parameters are `$1..$n` in the order of `args`.
-    pub fn push(&mut self, sql: &'static str, args: Vec<Arg>) {
-        self.statements.push((sql, args));
+    pub fn push(&mut self, sql: impl Into<Cow<'static, str>>, args: Vec<Arg>) {
+        self.statements.push((sql.into(), args));
     }
 
     pub fn is_empty(&self) -> bool {
@@ -85,30 +89,40 @@ impl Script {
     }
 
     fn first(&mut self, sql: &'static str) {
-        self.statements.insert(0, (sql, Vec::new()));
+        self.statements.insert(0, (sql.into(), Vec::new()));
     }
 
     /// Runs the statements in order inside `tx` and returns the rows they gave (those with
     /// `RETURNING`), in order. A failing statement stops the script: the ones before it have
     /// run, so the caller rolls back (to a savepoint, or the transaction).
-    pub async fn run(self, tx: &mut Tx) -> Result<Vec<AnyRow>> {
+    pub async fn run(self, tx: &mut Tx) -> Result<Vec<Row>> {
+        self.run_marking(tx, &mut false).await
+    }
+
+    /// [`Script::run`], setting `sent` just before the first statement goes to the database:
+    /// a script whose text cannot be made sends nothing.
+    async fn run_marking(self, tx: &mut Tx, sent: &mut bool) -> Result<Vec<Row>> {
         if self.statements.is_empty() {
             return Ok(Vec::new());
         }
-        let sqlite = (**tx).backend_name() == "SQLite";
         let mut rows = Vec::new();
-        if !sqlite {
+        if (**tx).backend_name() != "SQLite" {
+            *sent = true;
             for (sql, args) in self.statements {
-                rows.extend(bind(sqlx::query(sql), args).fetch_all(&mut **tx).await?);
+                rows.extend(bind(sqlx::query(&sql), args).fetch_all(&mut **tx).await?);
             }
             return Ok(rows);
         }
+        let mut texts = Vec::new();
         let mut statements = self.statements;
         while !statements.is_empty() {
             let rest = statements.split_off(statements.len().min(LONGEST));
-            let (text, args) = joined(statements)?;
-            rows.extend(bind(sqlx::query(&text), args).fetch_all(&mut **tx).await?);
+            texts.push(joined(statements)?);
             statements = rest;
+        }
+        *sent = true;
+        for (text, args) in texts {
+            rows.extend(bind(sqlx::query(&text), args).fetch_all(&mut **tx).await?);
         }
         Ok(rows)
     }
@@ -133,17 +147,24 @@ impl Savepoint {
     }
 
     /// Runs `script` inside the savepoint, opening it first if needed.
-    pub async fn run(&mut self, tx: &mut Tx, mut script: Script) -> Result<Vec<AnyRow>> {
+    pub async fn run(&mut self, tx: &mut Tx, mut script: Script) -> Result<Vec<Row>> {
+        if self.released {
+            return Err(Error::Invariant {
+                what: "a piece writes nothing after what it wrote is kept",
+            });
+        }
         if !self.opened {
             script.first(OPEN);
-            // Set before it runs: a script that fails may have opened it.
-            self.opened = true;
         }
-        script.run(tx).await
+        // Open once anything was sent: a script that fails midway may have opened it.
+        let mut sent = false;
+        let ran = script.run_marking(tx, &mut sent).await;
+        self.opened |= sent;
+        ran
     }
 
     /// Runs the piece's last statements and keeps what it wrote.
-    pub async fn finish(&mut self, tx: &mut Tx, mut script: Script) -> Result<Vec<AnyRow>> {
+    pub async fn finish(&mut self, tx: &mut Tx, mut script: Script) -> Result<Vec<Row>> {
         script.push(RELEASE, Vec::new());
         let rows = self.run(tx, script).await?;
         self.released = true;
@@ -154,7 +175,11 @@ impl Savepoint {
     /// that can no longer be used.
     pub async fn settle(self, tx: &mut Tx, kept: bool) -> Result<()> {
         match (self.opened, self.released, kept) {
-            (false, _, _) | (true, true, _) => Ok(()),
+            (false, _, _) | (true, true, true) => Ok(()),
+            // Failed after what it wrote was kept: the transaction must not commit.
+            (true, true, false) => Err(Error::Invariant {
+                what: "a piece that failed after what it wrote was kept",
+            }),
             (true, false, true) => {
                 sqlx::query(RELEASE).execute(&mut **tx).await?;
                 Ok(())
@@ -182,6 +207,7 @@ fn bind<'q>(
             Arg::Blob(v) => q.bind(v),
             Arg::Int(v) => q.bind(v),
             Arg::Null => q.bind(None::<String>),
+            Arg::NoBlob => q.bind(None::<Vec<u8>>),
         };
     }
     q
@@ -191,11 +217,12 @@ fn bind<'q>(
 /// statement's `k`th value in the order the parameters appear (sqlx binds anonymous
 /// parameters in order across the statements of a text; numbered ones there count from the
 /// first statement's, and a gap stops its binding).
-fn joined(statements: Vec<(&'static str, Vec<Arg>)>) -> Result<(String, Vec<Arg>)> {
+fn joined(statements: Vec<(Cow<'static, str>, Vec<Arg>)>) -> Result<(String, Vec<Arg>)> {
     let mut text = String::new();
     let mut all = Vec::new();
     for (sql, args) in statements {
-        let mut used = vec![false; args.len()];
+        // Which value each parameter takes, in the order they appear.
+        let mut order = Vec::with_capacity(args.len());
         let mut chars = sql.chars().peekable();
         while let Some(c) = chars.next() {
             if c != '$' {
@@ -207,22 +234,33 @@ fn joined(statements: Vec<(&'static str, Vec<Arg>)>) -> Result<(String, Vec<Arg>
                 n = n.saturating_mul(10).saturating_add(v as usize);
                 chars.next();
             }
-            let arg = n
+            let k = n
                 .checked_sub(1)
-                .and_then(|k| args.get(k))
+                .filter(|k| *k < args.len())
                 .ok_or(Error::Invariant {
                     what: "a script's parameters are $1..$n, one value each",
                 })?;
-            if let Some(u) = n.checked_sub(1).and_then(|k| used.get_mut(k)) {
-                *u = true;
-            }
             text.push('?');
-            all.push(arg.clone());
+            order.push(k);
         }
-        if used.contains(&false) {
+        let mut uses = vec![0usize; args.len()];
+        for &k in &order {
+            if let Some(u) = uses.get_mut(k) {
+                *u += 1;
+            }
+        }
+        if uses.contains(&0) {
             return Err(Error::Invariant {
                 what: "a script's statement uses every value it is given",
             });
+        }
+        // Each value moved to its last use, copied only for a parameter named twice.
+        let mut slots: Vec<Option<Arg>> = args.into_iter().map(Some).collect();
+        for k in order {
+            if let (Some(u), Some(slot)) = (uses.get_mut(k), slots.get_mut(k)) {
+                *u -= 1;
+                all.extend(if *u == 0 { slot.take() } else { slot.clone() });
+            }
         }
         text.push_str(";\n");
     }
@@ -233,9 +271,13 @@ fn joined(statements: Vec<(&'static str, Vec<Arg>)>) -> Result<(String, Vec<Arg>
 mod tests {
     use super::*;
 
+    fn of(statements: Vec<(&'static str, Vec<Arg>)>) -> Result<(String, Vec<Arg>)> {
+        joined(statements.into_iter().map(|(s, a)| (s.into(), a)).collect())
+    }
+
     #[test]
     fn parameters_are_numbered_across_the_statements() {
-        let (text, args) = joined(vec![
+        let (text, args) = of(vec![
             (
                 "INSERT INTO a (x, y) VALUES ($1, $2)",
                 vec![1i64.into(), 2i64.into()],
@@ -264,9 +306,9 @@ mod tests {
 
     #[test]
     fn a_statement_with_the_wrong_number_of_values_is_refused() {
-        assert!(joined(vec![("SELECT $1, $2", vec![1i64.into()])]).is_err());
-        assert!(joined(vec![("SELECT $0", vec![])]).is_err());
-        assert!(joined(vec![("SELECT $", vec![])]).is_err());
-        assert!(joined(vec![("SELECT $2", vec![1i64.into(), 2i64.into()])]).is_err());
+        assert!(of(vec![("SELECT $1, $2", vec![1i64.into()])]).is_err());
+        assert!(of(vec![("SELECT $0", vec![])]).is_err());
+        assert!(of(vec![("SELECT $", vec![])]).is_err());
+        assert!(of(vec![("SELECT $2", vec![1i64.into(), 2i64.into()])]).is_err());
     }
 }

@@ -17,6 +17,7 @@ use crate::crypto::{receipt, sha256_hex};
 use crate::letters::documents::{self, Checked};
 use crate::node::Node;
 use crate::store::outbox::{self, Attempt};
+use crate::store::script::Script;
 use crate::{Error, Result, now_rfc3339};
 
 pub(crate) const MAGIC: &[u8] = b"SANDI-ENVELOPE-1\n";
@@ -284,16 +285,21 @@ pub async fn deliver_due(node: &Node) -> Result<usize> {
         return Ok(0);
     }
     let lease = crate::rfc3339(OffsetDateTime::now_utc() + SENT_LEASE);
-    let mut jobs = Vec::with_capacity(due.len());
-    // All claims in one transaction: one durable write for the batch.
-    let mut tx = node.store.begin().await?;
-    for r in due {
-        // Claimed by one process only: several processes of one node share the outbox.
-        if outbox::claim(&mut tx, &r, &lease, &now).await? {
-            jobs.push((r.document_id, r.node_id, r.attempts));
-        }
+    // All claims in one transaction (one durable write) and one script (one trip to SQLite)
+    // for the batch. Claimed by one process only: several processes of one node share the
+    // outbox.
+    let mut claims = Script::new();
+    for r in &due {
+        outbox::push_claim(&mut claims, r, &lease, &now);
     }
+    let mut tx = node.store.begin().await?;
+    let claimed = outbox::claimed(&claims.run(&mut tx).await?)?;
     tx.commit().await?;
+    let jobs: Vec<_> = due
+        .into_iter()
+        .filter(|r| claimed.contains(&(r.document_id.clone(), r.node_id.clone())))
+        .map(|r| (r.document_id, r.node_id, r.attempts))
+        .collect();
     let n = jobs.len();
     // Several deliveries in flight (each waits mostly on the peer), their outcomes recorded as
     // they come in group commits: whatever finished while one commit was written goes into the
@@ -523,8 +529,10 @@ fn backoff(attempts: i64) -> time::Duration {
 /// entry, under one signed head.
 async fn record(node: &Node, batch: Vec<Attempted>) -> Result<()> {
     let now = now_rfc3339();
-    let mut tx = node.store.begin().await?;
     let mut entries = Vec::with_capacity(batch.len());
+    // One script for the batch's rows (one trip to SQLite), written before the log's lock
+    // is taken, as everywhere else.
+    let mut attempts_made = Script::new();
     for Attempted {
         id,
         peer,
@@ -561,8 +569,8 @@ async fn record(node: &Node, batch: Vec<Attempted>) -> Result<()> {
                 format!("given up after attempt {attempts} to {peer}: {why}"),
             ),
         };
-        outbox::record_attempt(
-            &mut tx,
+        outbox::push_attempt(
+            &mut attempts_made,
             Attempt {
                 id: &id,
                 node_id: &peer,
@@ -573,8 +581,7 @@ async fn record(node: &Node, batch: Vec<Attempted>) -> Result<()> {
                 receipt,
                 updated_at: &now,
             },
-        )
-        .await?;
+        );
         entries.push(
             Entry::event(
                 format!("node:{}", node.config.node_id),
@@ -587,6 +594,8 @@ async fn record(node: &Node, batch: Vec<Attempted>) -> Result<()> {
             .about(&id),
         );
     }
+    let mut tx = node.store.begin().await?;
+    attempts_made.run(&mut tx).await?;
     let head = node.audit.append_many(&mut tx, &entries).await?;
     node.audit.commit(tx, &head).await
 }

@@ -131,6 +131,8 @@ enum Source {
         part: i64,
         seq: i64,
         count: i64,
+        /// The whole part, read as it was opened (a small one).
+        whole: Option<Vec<u8>>,
     },
     File {
         file: Arc<std::fs::File>,
@@ -197,7 +199,10 @@ pub async fn open_part(store: &Store, id: &str, part: i64) -> Result<Option<Part
             len: whole,
         }));
     }
-    let (count, bytes) = parts::chunk_stats(store, id, part).await?;
+    let small = i64::try_from(INLINE).map_err(|_| Error::OutOfRange {
+        what: "the inline limit",
+    })?;
+    let (count, bytes, whole) = parts::chunk_stats(store, id, part, small).await?;
     if count == 0 {
         return Ok(None);
     }
@@ -208,6 +213,7 @@ pub async fn open_part(store: &Store, id: &str, part: i64) -> Result<Option<Part
             part,
             seq: 0,
             count,
+            whole,
         },
         id: id.to_owned(),
         len: u64::try_from(bytes)
@@ -230,9 +236,14 @@ impl PartSource {
                 part,
                 seq,
                 count,
+                whole,
             } => {
                 if *seq >= *count {
                     return Ok(None);
+                }
+                if let Some(chunk) = whole.take() {
+                    *seq += 1;
+                    return Ok(Some(chunk));
                 }
                 let chunk = parts::chunk(store, id, *part, *seq).await?.ok_or_else(|| {
                     Error::Integrity(format!("letter {id}: chunk {seq} is missing"))
