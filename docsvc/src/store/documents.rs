@@ -30,36 +30,17 @@ pub struct NewDocument<'a> {
 
 /// Writes a letter this node created, in `state`.
 pub async fn insert_document(tx: &mut Tx, d: &NewDocument<'_>, state: &str) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO documents (id, nomor, perihal, classification, urgency, originator, agency, \
-         manifest, signature, state, created_at, policy_version, wrapped_to, refers_to) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(d.id)
-    .bind(d.nomor)
-    .bind(d.perihal)
-    .bind(d.classification)
-    .bind(d.urgency)
-    .bind(d.originator)
-    .bind(d.agency)
-    .bind(d.manifest)
-    .bind(d.signature)
-    .bind(state)
-    .bind(d.created_at)
-    .bind(d.policy_version)
-    .bind(d.wrapped_to)
-    .bind(d.refers_to)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    let mut s = Script::new();
+    push_document(&mut s, d, state);
+    s.run(tx).await.map(drop)
 }
 
-/// Writes a letter received from another node (state `received`).
-pub fn push_received_document(s: &mut Script, d: &NewDocument<'_>) {
+/// Writes a letter in `state` (`received` for one from another node), as a statement of `s`.
+pub fn push_document(s: &mut Script, d: &NewDocument<'_>, state: &str) {
     s.push(
         "INSERT INTO documents (id, nomor, perihal, classification, urgency, originator, agency, \
          manifest, signature, state, created_at, policy_version, wrapped_to, refers_to) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'received', $10, $11, $12, $13)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         vec![
             d.id.into(),
             d.nomor.into(),
@@ -70,6 +51,7 @@ pub fn push_received_document(s: &mut Script, d: &NewDocument<'_>) {
             d.agency.into(),
             d.manifest.into(),
             d.signature.into(),
+            state.into(),
             d.created_at.into(),
             d.policy_version.into(),
             d.wrapped_to.into(),

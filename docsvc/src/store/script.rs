@@ -84,10 +84,6 @@ impl Script {
         self.statements.push((sql.into(), args));
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.statements.is_empty()
-    }
-
     fn first(&mut self, sql: &'static str) {
         self.statements.insert(0, (sql.into(), Vec::new()));
     }

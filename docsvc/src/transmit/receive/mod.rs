@@ -607,7 +607,7 @@ fn received_rows(
                     sp.open(tx).await?;
                     writer.record(tx).await?;
                 }
-                rows::push_received_document(
+                rows::push_document(
                     &mut s,
                     &rows::NewDocument {
                         id: &m.id,
@@ -624,6 +624,7 @@ fn received_rows(
                         wrapped_to: &wrapped_to,
                         refers_to: m.refers.as_ref().map(|r| r.id.as_str()),
                     },
+                    "received",
                 );
                 deliveries::push_received(
                     &mut s,
