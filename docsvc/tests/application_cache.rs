@@ -22,11 +22,19 @@ fn row(status: &str) -> ApplicationRow {
     }
 }
 
+/// What `officials::applications::by_certificate` does: a row from memory, or read and kept
+/// (the caller keeps only a row whose MAC it checked; these rows' MACs are not checked here).
 async fn cached_status(store: &Store) -> Option<String> {
-    applications::by_certificate_sha256_cached(store, &"ab".repeat(32))
+    let sha256 = "ab".repeat(32);
+    if let Some(r) = applications::remembered_by_certificate(store, &sha256) {
+        return Some(r.status);
+    }
+    let (row, reading) = applications::by_certificate_sha256_reading(store, &sha256)
         .await
-        .expect("read")
-        .map(|r| r.status)
+        .expect("read");
+    let row = row?;
+    applications::remember(store, &sha256, &row, reading);
+    Some(row.status)
 }
 
 async fn changes_reach_the_cache(postgres: bool) {
@@ -48,7 +56,23 @@ async fn changes_reach_the_cache(postgres: bool) {
         .await
         .expect("insert");
     // An unknown certificate is not remembered as unknown: the new row is found at once.
+    let sha256 = "ab".repeat(32);
+    // A row read but not kept (its MAC refused) is not answered from memory.
+    let (read, reading) = applications::by_certificate_sha256_reading(&store, &sha256)
+        .await
+        .expect("read");
+    assert!(read.is_some());
+    assert!(applications::remembered_by_certificate(&store, &sha256).is_none());
+    // A row read before a write is not kept after it.
+    assert!(
+        applications::update(&store, &row("active"), Some("mac-active"))
+            .await
+            .expect("rewrite")
+    );
+    applications::remember(&store, &sha256, &read.expect("row"), reading);
+    assert!(applications::remembered_by_certificate(&store, &sha256).is_none());
     assert_eq!(cached_status(&store).await.as_deref(), Some("active"));
+    assert!(applications::remembered_by_certificate(&store, &sha256).is_some());
     assert_eq!(cached_status(&store).await.as_deref(), Some("active"));
 
     // Suspended through the store (the admin API, the CLI): in force at the next request.

@@ -363,7 +363,8 @@ impl Policy {
 
     /// Decides. Deny by default; the decision names the policies that determined it and says
     /// why in Indonesian and English. The entities of a principal and document decided about
-    /// recently are reused (found by equality of every field).
+    /// recently are reused, and a question asked recently gets its answer again (both found by
+    /// equality of every field: the policy never changes once loaded).
     pub fn decide(
         &self,
         principal: &Principal,
@@ -371,9 +372,15 @@ impl Policy {
         resource: &Document,
         context: &Context,
     ) -> Result<Decision> {
-        let principal = self.prepare_principal(principal)?;
-        let resource = self.prepare_document(resource)?;
-        self.decide_prepared(&principal, action, &resource, context)
+        if let Some(d) = self.reuse.decided(principal, action, resource, context) {
+            return Ok(d);
+        }
+        let prepared = self.prepare_principal(principal)?;
+        let document = self.prepare_document(resource)?;
+        let d = self.decide_prepared(&prepared, action, &document, context)?;
+        self.reuse
+            .remember((principal, action, resource, context), &d);
+        Ok(d)
     }
 
     /// Decides about prepared entities: what a caller deciding many times for one principal

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, TryLockError};
 use cedar_policy::{Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
 
 use crate::error::{Error, Result};
-use crate::model::{Document, Principal};
+use crate::model::{Action, Context, Decision, Document, Principal};
 
 /// Tells prepared entities apart: a reuse key that never compares contents.
 static SERIAL: AtomicU64 = AtomicU64::new(0);
@@ -238,6 +238,20 @@ pub(crate) struct Reuse {
     principals: Mutex<Recent<PreparedPrincipal>>,
     documents: Mutex<Recent<PreparedDocument>>,
     entities: Mutex<Recent<PairEntities>>,
+    /// Whole decisions, by every input: a decision is a pure function of the policy (which
+    /// never changes once loaded) and what it is asked, so an equal question gets the answer
+    /// a fresh evaluation would give. What an application signing asks, again and again.
+    decisions: Mutex<Recent<Asked>>,
+}
+
+/// A question the policy answered, and its answer.
+#[derive(Debug)]
+struct Asked {
+    principal: Principal,
+    action: Action,
+    document: Document,
+    context: Context,
+    decision: Decision,
 }
 
 /// An entity set, by the serials of the principal and document in it.
@@ -249,7 +263,45 @@ impl Reuse {
             principals: Mutex::new(Recent::new(8)),
             documents: Mutex::new(Recent::new(16)),
             entities: Mutex::new(Recent::new(16)),
+            decisions: Mutex::new(Recent::new(32)),
         }
+    }
+
+    /// The answer already given to exactly this question, if it is among the recent ones.
+    pub(crate) fn decided(
+        &self,
+        principal: &Principal,
+        action: Action,
+        document: &Document,
+        context: &Context,
+    ) -> Option<Decision> {
+        with(&self.decisions, |r| {
+            r.find(|a| {
+                a.action == action
+                    && a.principal == *principal
+                    && a.document == *document
+                    && a.context == *context
+            })
+            .map(|a| a.decision.clone())
+        })
+        .flatten()
+    }
+
+    /// Keeps an answer for the same question asked again.
+    pub(crate) fn remember(
+        &self,
+        (principal, action, document, context): (&Principal, Action, &Document, &Context),
+        decision: &Decision,
+    ) {
+        with(&self.decisions, |r| {
+            r.put(Asked {
+                principal: principal.clone(),
+                action,
+                document: document.clone(),
+                context: context.clone(),
+                decision: decision.clone(),
+            });
+        });
     }
 
     pub(crate) fn principal(

@@ -1,5 +1,5 @@
-//! A policy reuses the entities of principals and documents it decided about recently, and
-//! the reasons it filled in. A reuse keyed wrongly would answer for another principal or
+//! A policy reuses the entities of principals and documents it decided about recently, the
+//! reasons it filled in, and whole answers to questions asked again. A reuse keyed wrongly would answer for another principal or
 //! document: these tests decide, through one warm policy, about principals and documents that
 //! differ in a single field, interleaved, and check each answer against a policy that has
 //! seen nothing but that one principal and document.
@@ -239,4 +239,63 @@ fn a_prepared_document_outlives_the_reuse_of_others() {
             .expect("decide")
             .allowed
     );
+}
+
+/// Contexts each differing from the first in one field.
+fn contexts() -> Vec<Context> {
+    let base = Context {
+        step_up: true,
+        ..Context::default()
+    };
+    let mut v = vec![base.clone(), Context::default()];
+    let mut c = base.clone();
+    c.approvers = vec!["A".into(), "B".into()];
+    v.push(c);
+    let mut c = base;
+    c.new_classification = Some(Level::Biasa);
+    c.reason = Some("declassified".into());
+    v.push(c);
+    v
+}
+
+#[test]
+fn a_remembered_answer_is_given_only_to_the_same_question() {
+    // Few enough questions that all of them stay remembered: every round after the first is
+    // answered from memory, and must be what a fresh policy answers.
+    let questions: Vec<(Principal, Action, Context)> = principals()
+        .into_iter()
+        .take(4)
+        .flat_map(|p| {
+            contexts().into_iter().flat_map(move |c| {
+                [Action::Read, Action::Reclassify].map(|a| (p.clone(), a, c.clone()))
+            })
+        })
+        .collect();
+    assert!(questions.len() <= 32);
+    let doc = document();
+    let expected: Vec<Decision> = questions
+        .iter()
+        .map(|(p, a, c)| policy().decide(p, *a, &doc, c).expect("fresh decision"))
+        .collect();
+    let warm = policy();
+    for round in 0..3 {
+        // In another order each round, so that neighbours differ every time.
+        let mut order: Vec<usize> = (0..questions.len()).collect();
+        if round == 1 {
+            order.reverse();
+        } else if round == 2 {
+            order.sort_by_key(|i| (i % 3, *i));
+        }
+        for i in order {
+            let (p, a, c) = &questions[i];
+            let got = warm.decide(p, *a, &doc, c).expect("decide");
+            assert_eq!(got, expected[i], "round {round}: {p:?} {a:?} {c:?}");
+        }
+    }
+    // The one-field differences change answers, or this proves nothing.
+    let allowed: Vec<bool> = expected.iter().map(|d| d.allowed).collect();
+    assert!(allowed.iter().any(|a| *a) && allowed.iter().any(|a| !*a));
+    let reasons: std::collections::HashSet<&str> =
+        expected.iter().map(|d| d.reason.as_str()).collect();
+    assert!(reasons.len() >= 4, "{reasons:?}");
 }

@@ -260,13 +260,17 @@ pub async fn get(store: &Store, id: &str) -> Result<Option<Application>> {
 
 /// The application that authenticates with this client certificate, its row's MAC checked.
 pub async fn by_certificate(store: &Store, der: &[u8]) -> Result<Option<Application>> {
-    checked(
-        store,
-        applications::by_certificate_sha256_cached(store, &sha256_hex(der)).await?,
-    )
-    .await?
-    .map(row_application)
-    .transpose()
+    let sha256 = sha256_hex(der);
+    // A row kept in memory was MAC-checked when it was read, and is those same bytes.
+    if let Some(row) = applications::remembered_by_certificate(store, &sha256) {
+        return row_application(row).map(Some);
+    }
+    let (row, reading) = applications::by_certificate_sha256_reading(store, &sha256).await?;
+    let Some(row) = checked(store, row).await? else {
+        return Ok(None);
+    };
+    applications::remember(store, &sha256, &row, reading);
+    row_application(row).map(Some)
 }
 
 /// Records the certificate of the application's signing key.

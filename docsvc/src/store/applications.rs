@@ -10,8 +10,9 @@ use crate::store::Store;
 
 /// How long a row read by certificate is answered from memory. Every write here clears the
 /// cache at once; the bound is for writes by another process of the node (PostgreSQL) or by
-/// hand: an application suspended there signs for at most this long. Rows from the cache are
-/// still MAC-checked by the caller on every use.
+/// hand: an application suspended there signs for at most this long. Only rows whose MAC the
+/// caller checked are kept (see [`remember`]): a row changed in the database is never kept,
+/// and a kept row is the very bytes that were checked.
 const FRESH: Duration = Duration::from_secs(1);
 /// Most rows held (a node has tens of applications; a flood of unknown certificates is not
 /// cached at all).
@@ -133,39 +134,53 @@ pub async fn by_certificate_sha256(store: &Store, sha256: &str) -> Result<Option
     .await?)
 }
 
-/// Like [`by_certificate_sha256`], answered from memory when this process read the row less
-/// than [`FRESH`] ago and wrote no application since.
-pub async fn by_certificate_sha256_cached(
+/// The row with this certificate SHA-256, from memory, if one was kept less than [`FRESH`]
+/// ago and no application was written since.
+pub fn remembered_by_certificate(store: &Store, sha256: &str) -> Option<ApplicationRow> {
+    match store.applications.lock().get(sha256) {
+        Some((row, at)) if at.elapsed() < FRESH => Some(row.clone()),
+        _ => None,
+    }
+}
+
+/// When a row was read, to keep it only if no write came between the read and [`remember`].
+#[derive(Clone, Copy, Debug)]
+pub struct Reading {
+    at: Instant,
+    generation: u64,
+}
+
+/// Reads [`by_certificate_sha256`], noting when, for [`remember`].
+pub async fn by_certificate_sha256_reading(
     store: &Store,
     sha256: &str,
-) -> Result<Option<ApplicationRow>> {
-    if let Some((row, at)) = store.applications.lock().get(sha256) {
-        if at.elapsed() < FRESH {
-            return Ok(Some(row.clone()));
-        }
-    }
-    let read_at = Instant::now();
-    let generation = store
-        .applications
-        .generation
-        .load(std::sync::atomic::Ordering::SeqCst);
-    let row = by_certificate_sha256(store, sha256).await?;
-    if let Some(r) = &row {
-        let mut rows = store.applications.lock();
-        let written_since = store
+) -> Result<(Option<ApplicationRow>, Reading)> {
+    let reading = Reading {
+        at: Instant::now(),
+        generation: store
             .applications
             .generation
-            .load(std::sync::atomic::Ordering::SeqCst)
-            != generation;
-        if written_since {
-            return Ok(row.clone());
-        }
-        if rows.len() >= HELD {
-            rows.retain(|_, (_, at)| at.elapsed() < FRESH);
-        }
-        if rows.len() < HELD {
-            rows.insert(sha256.to_owned(), (r.clone(), read_at));
-        }
+            .load(std::sync::atomic::Ordering::SeqCst),
+    };
+    Ok((by_certificate_sha256(store, sha256).await?, reading))
+}
+
+/// Keeps a row the caller read at `reading` and found carrying the node's MAC, unless an
+/// application was written since.
+pub fn remember(store: &Store, sha256: &str, row: &ApplicationRow, reading: Reading) {
+    let mut rows = store.applications.lock();
+    let written_since = store
+        .applications
+        .generation
+        .load(std::sync::atomic::Ordering::SeqCst)
+        != reading.generation;
+    if written_since {
+        return;
     }
-    Ok(row)
+    if rows.len() >= HELD {
+        rows.retain(|_, (_, at)| at.elapsed() < FRESH);
+    }
+    if rows.len() < HELD {
+        rows.insert(sha256.to_owned(), (row.clone(), reading.at));
+    }
 }
