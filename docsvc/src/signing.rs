@@ -267,7 +267,8 @@ pub async fn sign(
         agencies: vec![app.agency.clone()],
         compartments: vec![],
     };
-    let d = policy.decide(
+    // The same question for every call of one application at one level: remembered.
+    let d = policy.decide_remembered(
         &Principal::Application(app.person()),
         Action::Sign,
         &doc,

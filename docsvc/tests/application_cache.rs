@@ -33,7 +33,7 @@ async fn cached_status(store: &Store) -> Option<String> {
         .await
         .expect("read");
     let row = row?;
-    applications::remember(store, &sha256, &row, reading);
+    applications::remember(store, &row, reading);
     Some(row.status)
 }
 
@@ -57,7 +57,8 @@ async fn changes_reach_the_cache(postgres: bool) {
         .expect("insert");
     // An unknown certificate is not remembered as unknown: the new row is found at once.
     let sha256 = "ab".repeat(32);
-    // A row read but not kept (its MAC refused) is not answered from memory.
+    // A row read and not kept (what the caller does with a row whose MAC it refuses) is not
+    // answered from memory.
     let (read, reading) = applications::by_certificate_sha256_reading(&store, &sha256)
         .await
         .expect("read");
@@ -69,7 +70,7 @@ async fn changes_reach_the_cache(postgres: bool) {
             .await
             .expect("rewrite")
     );
-    applications::remember(&store, &sha256, &read.expect("row"), reading);
+    applications::remember(&store, &read.expect("row"), reading);
     assert!(applications::remembered_by_certificate(&store, &sha256).is_none());
     assert_eq!(cached_status(&store).await.as_deref(), Some("active"));
     assert!(applications::remembered_by_certificate(&store, &sha256).is_some());

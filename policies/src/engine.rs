@@ -363,9 +363,25 @@ impl Policy {
 
     /// Decides. Deny by default; the decision names the policies that determined it and says
     /// why in Indonesian and English. The entities of a principal and document decided about
-    /// recently are reused, and a question asked recently gets its answer again (both found by
-    /// equality of every field: the policy never changes once loaded).
+    /// recently are reused (found by equality of every field).
     pub fn decide(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource: &Document,
+        context: &Context,
+    ) -> Result<Decision> {
+        let principal = self.prepare_principal(principal)?;
+        let resource = self.prepare_document(resource)?;
+        self.decide_prepared(&principal, action, &resource, context)
+    }
+
+    /// Decides as [`Policy::decide`] does, answering a question asked recently from memory
+    /// (found by equality of every input; the policy never changes once loaded, so the answer
+    /// is the one a fresh evaluation gives). For a caller that asks the same few questions
+    /// again and again, an application signing; a caller going through many documents (an
+    /// inbox) would only push those answers out.
+    pub fn decide_remembered(
         &self,
         principal: &Principal,
         action: Action,
@@ -375,9 +391,7 @@ impl Policy {
         if let Some(d) = self.reuse.decided(principal, action, resource, context) {
             return Ok(d);
         }
-        let prepared = self.prepare_principal(principal)?;
-        let document = self.prepare_document(resource)?;
-        let d = self.decide_prepared(&prepared, action, &document, context)?;
+        let d = self.decide(principal, action, resource, context)?;
         self.reuse
             .remember((principal, action, resource, context), &d);
         Ok(d)

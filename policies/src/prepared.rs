@@ -238,9 +238,9 @@ pub(crate) struct Reuse {
     principals: Mutex<Recent<PreparedPrincipal>>,
     documents: Mutex<Recent<PreparedDocument>>,
     entities: Mutex<Recent<PairEntities>>,
-    /// Whole decisions, by every input: a decision is a pure function of the policy (which
-    /// never changes once loaded) and what it is asked, so an equal question gets the answer
-    /// a fresh evaluation would give. What an application signing asks, again and again.
+    /// Whole decisions, by every input, for [`crate::Policy::decide_remembered`]: a decision
+    /// is a pure function of the policy (which never changes once loaded) and what it is
+    /// asked, so an equal question gets the answer a fresh evaluation would give.
     decisions: Mutex<Recent<Asked>>,
 }
 

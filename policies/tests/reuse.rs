@@ -247,55 +247,92 @@ fn contexts() -> Vec<Context> {
         step_up: true,
         ..Context::default()
     };
-    let mut v = vec![base.clone(), Context::default()];
+    let mut v = vec![base.clone()];
+    let mut c = base.clone();
+    c.step_up = false;
+    v.push(c);
     let mut c = base.clone();
     c.approvers = vec!["A".into(), "B".into()];
     v.push(c);
-    let mut c = base;
+    let mut c = base.clone();
     c.new_classification = Some(Level::Biasa);
+    v.push(c);
+    let mut c = base.clone();
     c.reason = Some("declassified".into());
+    v.push(c);
+    let mut c = base;
+    c.hour = Some(23);
     v.push(c);
     v
 }
 
+/// The shipped policy with one time-bound refusal added, so that the hour changes answers.
+fn policy_with_night(dir: &std::path::Path) -> Policy {
+    for f in ["sandi.cedarschema", "default.cedar", "handling.toml"] {
+        std::fs::copy(policies::default_dir().join(f), dir.join(f)).expect("copy");
+    }
+    let mut text = std::fs::read_to_string(dir.join("default.cedar")).expect("read");
+    text.push_str(
+        "\n@id(\"not-at-night\")\n@order(\"99\")\n@alasan(\"ditolak: tidak pada malam hari\")\n\
+         @reason(\"denied: not at night\")\nforbid (principal, action, resource)\n\
+         when { context.hour >= 22 };\n",
+    );
+    std::fs::write(dir.join("default.cedar"), text).expect("write");
+    Policy::load(dir).expect("the policy with a night rule loads")
+}
+
 #[test]
 fn a_remembered_answer_is_given_only_to_the_same_question() {
-    // Few enough questions that all of them stay remembered: every round after the first is
-    // answered from memory, and must be what a fresh policy answers.
-    let questions: Vec<(Principal, Action, Context)> = principals()
-        .into_iter()
-        .take(4)
-        .flat_map(|p| {
-            contexts().into_iter().flat_map(move |c| {
-                [Action::Read, Action::Reclassify].map(|a| (p.clone(), a, c.clone()))
+    // Every principal, document and context differing from the first in one field, asked
+    // for two actions. In groups of at most 32 questions (all remembered at once), each group
+    // three times in different orders: every round after the first is answered from memory,
+    // and must be what a fresh policy answers.
+    let (principals, documents, contexts) = (principals(), documents(), contexts());
+    let mut questions: Vec<(Principal, Action, Document, Context)> = Vec::new();
+    for a in [Action::Read, Action::Reclassify] {
+        for p in &principals {
+            questions.push((p.clone(), a, documents[0].clone(), contexts[0].clone()));
+        }
+        for d in &documents[1..] {
+            questions.push((principals[0].clone(), a, d.clone(), contexts[0].clone()));
+        }
+        for c in &contexts[1..] {
+            questions.push((principals[0].clone(), a, documents[0].clone(), c.clone()));
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let warm = policy_with_night(dir.path());
+    let mut expected = Vec::new();
+    for group in questions.chunks(16) {
+        let want: Vec<Decision> = group
+            .iter()
+            .map(|(p, a, d, c)| {
+                policy_with_night(dir.path())
+                    .decide(p, *a, d, c)
+                    .expect("fresh decision")
             })
-        })
-        .collect();
-    assert!(questions.len() <= 32);
-    let doc = document();
-    let expected: Vec<Decision> = questions
-        .iter()
-        .map(|(p, a, c)| policy().decide(p, *a, &doc, c).expect("fresh decision"))
-        .collect();
-    let warm = policy();
-    for round in 0..3 {
-        // In another order each round, so that neighbours differ every time.
-        let mut order: Vec<usize> = (0..questions.len()).collect();
-        if round == 1 {
-            order.reverse();
-        } else if round == 2 {
-            order.sort_by_key(|i| (i % 3, *i));
+            .collect();
+        for round in 0..3 {
+            // In another order each round, so that neighbours differ every time.
+            let mut order: Vec<usize> = (0..group.len()).collect();
+            if round == 1 {
+                order.reverse();
+            } else if round == 2 {
+                order.sort_by_key(|i| (i % 3, *i));
+            }
+            for i in order {
+                let (p, a, d, c) = &group[i];
+                let got = warm.decide_remembered(p, *a, d, c).expect("decide");
+                assert_eq!(got, want[i], "round {round}: {p:?} {a:?} {d:?} {c:?}");
+            }
         }
-        for i in order {
-            let (p, a, c) = &questions[i];
-            let got = warm.decide(p, *a, &doc, c).expect("decide");
-            assert_eq!(got, expected[i], "round {round}: {p:?} {a:?} {c:?}");
-        }
+        expected.extend(want);
     }
     // The one-field differences change answers, or this proves nothing.
     let allowed: Vec<bool> = expected.iter().map(|d| d.allowed).collect();
     assert!(allowed.iter().any(|a| *a) && allowed.iter().any(|a| !*a));
     let reasons: std::collections::HashSet<&str> =
         expected.iter().map(|d| d.reason.as_str()).collect();
-    assert!(reasons.len() >= 4, "{reasons:?}");
+    assert!(reasons.len() >= 6, "{reasons:?}");
+    assert!(reasons.contains("denied: not at night"), "{reasons:?}");
 }

@@ -269,7 +269,7 @@ pub async fn by_certificate(store: &Store, der: &[u8]) -> Result<Option<Applicat
     let Some(row) = checked(store, row).await? else {
         return Ok(None);
     };
-    applications::remember(store, &sha256, &row, reading);
+    applications::remember(store, &row, reading);
     row_application(row).map(Some)
 }
 

@@ -165,9 +165,10 @@ pub async fn by_certificate_sha256_reading(
     Ok((by_certificate_sha256(store, sha256).await?, reading))
 }
 
-/// Keeps a row the caller read at `reading` and found carrying the node's MAC, unless an
-/// application was written since.
-pub fn remember(store: &Store, sha256: &str, row: &ApplicationRow, reading: Reading) {
+/// Keeps a row the caller read at `reading` and found carrying the node's MAC (under the
+/// certificate SHA-256 the row names), unless an application was written since. Only a row
+/// whose MAC was checked may be kept: a kept row is answered without another check.
+pub fn remember(store: &Store, row: &ApplicationRow, reading: Reading) {
     let mut rows = store.applications.lock();
     let written_since = store
         .applications
@@ -181,6 +182,6 @@ pub fn remember(store: &Store, sha256: &str, row: &ApplicationRow, reading: Read
         rows.retain(|_, (_, at)| at.elapsed() < FRESH);
     }
     if rows.len() < HELD {
-        rows.insert(sha256.to_owned(), (row.clone(), reading.at));
+        rows.insert(row.certificate_sha256.clone(), (row.clone(), reading.at));
     }
 }
