@@ -61,30 +61,26 @@ fn bench(c: &mut Criterion) {
         });
     });
     // Whole decisions through `decide`, as most callers make them: an unprepared principal
-    // and document (their entities reused), reasons and policy ids in the answer.
-    group.bench_function("whole_unprepared", |b| {
-        let actions = [Action::Read, Action::Print, Action::Export, Action::Sign];
-        let mut n = 0usize;
-        b.iter(|| {
-            n = n.wrapping_add(1);
-            let a = actions[n % actions.len()];
-            let d = policy.decide(&reader, a, &doc, &ctx).expect("decide");
-            assert_eq!(d.allowed, matches!(a, Action::Read | Action::Print));
-        });
-    });
-    // The same questions again, as an application signing asks them: answered from memory.
-    group.bench_function("whole_asked_again", |b| {
-        let actions = [Action::Read, Action::Print, Action::Export, Action::Sign];
-        let mut n = 0usize;
-        b.iter(|| {
-            n = n.wrapping_add(1);
-            let a = actions[n % actions.len()];
-            let d = policy
-                .decide_remembered(&reader, a, &doc, &ctx)
+    // and document (their entities reused), reasons and policy ids in the answer; and the same
+    // questions through `decide_remembered`, as an application signing asks them (answered
+    // from memory).
+    for (name, remembered) in [("whole_unprepared", false), ("whole_asked_again", true)] {
+        group.bench_function(name, |b| {
+            let actions = [Action::Read, Action::Print, Action::Export, Action::Sign];
+            let mut n = 0usize;
+            b.iter(|| {
+                n = n.wrapping_add(1);
+                let a = actions[n % actions.len()];
+                let d = if remembered {
+                    policy.decide_remembered(&reader, a, &doc, &ctx)
+                } else {
+                    policy.decide(&reader, a, &doc, &ctx)
+                }
                 .expect("decide");
-            assert_eq!(d.allowed, matches!(a, Action::Read | Action::Print));
+                assert_eq!(d.allowed, matches!(a, Action::Read | Action::Print));
+            });
         });
-    });
+    }
     // The worst case: a document never seen before every time (nothing to reuse).
     group.bench_function("whole_new_document", |b| {
         let mut n = 0u64;

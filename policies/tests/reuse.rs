@@ -1,8 +1,9 @@
 //! A policy reuses the entities of principals and documents it decided about recently, the
-//! reasons it filled in, and whole answers to questions asked again. A reuse keyed wrongly would answer for another principal or
-//! document: these tests decide, through one warm policy, about principals and documents that
-//! differ in a single field, interleaved, and check each answer against a policy that has
-//! seen nothing but that one principal and document.
+//! reasons it filled in, and (when asked to) whole answers to questions asked again. A reuse
+//! keyed wrongly would answer for another principal or document: these tests decide, through
+//! one warm policy, about principals and documents that differ in a single field,
+//! interleaved, and check each answer against a policy that has seen nothing but that one
+//! principal and document.
 
 use policies::{Action, Context, Decision, Document, Level, Person, Policy, Principal, Status};
 
@@ -284,7 +285,7 @@ fn policy_with_night(dir: &std::path::Path) -> Policy {
 #[test]
 fn a_remembered_answer_is_given_only_to_the_same_question() {
     // Every principal, document and context differing from the first in one field, asked
-    // for two actions. In groups of at most 32 questions (all remembered at once), each group
+    // for two actions. In groups of 16 questions (fewer than the 32 remembered), each group
     // three times in different orders: every round after the first is answered from memory,
     // and must be what a fresh policy answers.
     let (principals, documents, contexts) = (principals(), documents(), contexts());
