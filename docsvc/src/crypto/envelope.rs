@@ -1,7 +1,7 @@
 //! The envelope of a letter: the canonical manifest that is signed, and the age encryption of
 //! each part, streamed in fixed-size chunks so that memory stays flat whatever the size.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use policies::Level;
 use serde::{Deserialize, Serialize};
@@ -167,53 +167,6 @@ impl Manifest {
     }
 }
 
-/// A `Write` that cuts what it is given into [`CHUNK`]-sized pieces and hands them to the
-/// async side; it blocks when the async side is behind, which is what bounds memory.
-struct ChunkSink {
-    buf: Vec<u8>,
-    tx: mpsc::Sender<Vec<u8>>,
-    /// The first bytes written, to find the payload nonce after the header.
-    head: Vec<u8>,
-}
-
-impl Write for ChunkSink {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        if self.head.len() < 64 * 1024 {
-            let take = (64 * 1024 - self.head.len()).min(data.len());
-            self.head.extend_from_slice(&data[..take]);
-        }
-        let mut rest = data;
-        while !rest.is_empty() {
-            let take = (CHUNK - self.buf.len()).min(rest.len());
-            self.buf.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
-            if self.buf.len() == CHUNK {
-                let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-                self.tx
-                    .blocking_send(full)
-                    .map_err(|_| std::io::Error::other("the store went away"))?;
-            }
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl ChunkSink {
-    fn finish(mut self) -> std::io::Result<Vec<u8>> {
-        if !self.buf.is_empty() {
-            let last = std::mem::take(&mut self.buf);
-            self.tx
-                .blocking_send(last)
-                .map_err(|_| std::io::Error::other("the store went away"))?;
-        }
-        Ok(self.head)
-    }
-}
-
 /// The payload nonce of an age file: the 16 bytes after the header's MAC line.
 pub fn payload_nonce(ciphertext_start: &[u8]) -> Option<[u8; 16]> {
     let marker = b"\n--- ";
@@ -244,38 +197,104 @@ pub type EncryptPipes = (
 pub fn encrypt_part(recipients: &[age::x25519::Recipient]) -> Result<EncryptPipes> {
     let (plain_tx, mut plain_rx) = mpsc::channel::<Result<bytes::Bytes>>(8);
     let (chunk_tx, chunk_rx) = mpsc::channel::<Vec<u8>>(2);
-    let encryptor =
-        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-            .map_err(|e| Error::age("encrypting a part", e))?;
+    let mut w = super::payload::PartWriter::new(recipients, chunk_tx)?;
     let task = tokio::task::spawn_blocking(move || -> Result<Sealed> {
-        let sink = ChunkSink {
-            buf: Vec::with_capacity(CHUNK),
-            tx: chunk_tx,
-            head: Vec::new(),
-        };
-        let mut w = encryptor
-            .wrap_output(sink)
-            .map_err(|e| Error::age("encrypting a part", e))?;
         while let Some(block) = plain_rx.blocking_recv() {
             // An error ends the part without age's final chunk: what was written cannot be
             // taken for a whole file.
-            let block = block?;
-            w.write_all(&block)
-                .map_err(|e| Error::age("encrypting a part", e))?;
+            w.write(&block?)?;
         }
-        let sink = w.finish().map_err(|e| Error::age("encrypting a part", e))?;
-        let head = sink
-            .finish()
-            .map_err(|e| Error::age("encrypting a part", e))?;
-        let nonce = payload_nonce(&head).ok_or_else(|| Error::Age {
-            op: "encrypting a part",
-            detail: "its output has no payload nonce".into(),
-        })?;
+        let nonce = w.payload_nonce();
+        w.finish()?;
         Ok(Sealed {
             payload_nonce: hex::encode(nonce),
         })
     });
     Ok((plain_tx, chunk_rx, task))
+}
+
+/// The SHA-256 of a part's plaintext, taken as its blocks go by. Past its first mebibyte it
+/// is taken on a blocking thread of its own, beside the encryption: hashing each block on the
+/// task that also hands ciphertext to the store starved the store meanwhile, and the three
+/// stages took turns instead of running side by side. (A small part, most letters, costs no
+/// thread.)
+pub struct PartHash {
+    inline: Option<ring::digest::Context>,
+    size: u64,
+    thread: Option<(
+        mpsc::Sender<bytes::Bytes>,
+        tokio::task::JoinHandle<ring::digest::Context>,
+    )>,
+}
+
+/// How much of a part is hashed in place before the hash moves to its own thread.
+const HASHED_IN_PLACE: u64 = 1 << 20;
+
+impl Default for PartHash {
+    fn default() -> Self {
+        PartHash {
+            inline: Some(ring::digest::Context::new(&ring::digest::SHA256)),
+            size: 0,
+            thread: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for PartHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartHash")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartHash {
+    /// Takes the next block (a `Bytes` clone of what goes to the encryption costs no copy).
+    pub async fn update(&mut self, block: bytes::Bytes) -> Result<()> {
+        self.size += block.len() as u64;
+        if self.thread.is_none() {
+            let Some(ctx) = self.inline.as_mut() else {
+                return Err(Error::Integrity("a part's hash lost its state".into()));
+            };
+            if self.size <= HASHED_IN_PLACE {
+                ctx.update(&block);
+                return Ok(());
+            }
+            let mut ctx = ctx.clone();
+            self.inline = None;
+            let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(8);
+            let task = tokio::task::spawn_blocking(move || {
+                while let Some(b) = rx.blocking_recv() {
+                    ctx.update(&b);
+                }
+                ctx
+            });
+            self.thread = Some((tx, task));
+        }
+        let Some((tx, _)) = &self.thread else {
+            return Err(Error::Integrity("a part's hash lost its thread".into()));
+        };
+        tx.send(block).await.map_err(|_| Error::Task {
+            what: "hashing",
+            detail: "the hashing thread went away".into(),
+        })
+    }
+
+    /// The hash (hex) and the size of everything taken.
+    pub async fn finish(self) -> Result<(String, u64)> {
+        let ctx = match (self.inline, self.thread) {
+            (Some(ctx), None) => ctx,
+            (None, Some((tx, task))) => {
+                drop(tx);
+                task.await.map_err(|e| Error::Task {
+                    what: "hashing",
+                    detail: e.to_string(),
+                })?
+            }
+            _ => return Err(Error::Integrity("a part's hash lost its state".into())),
+        };
+        Ok((hex::encode(ctx.finish()), self.size))
+    }
 }
 
 /// A `Read` over ciphertext chunks handed in by the async side.
@@ -512,10 +531,28 @@ pub fn rewrap_header_with(
     let key = header_mac_key(file_key)?;
     ring::hmac::verify(&key, &first_chunk[..header.mac_input_end], &header.mac)
         .map_err(|_| Error::Integrity("ciphertext header MAC does not verify".into()))?;
+    let mut out = header_for(file_key, recipients)?;
+    out.extend_from_slice(&first_chunk[header.end..]);
+    Ok(out)
+}
+
+/// An age header that wraps `file_key` to `recipients`, with its MAC: what a part begins with
+/// before its payload nonce.
+pub(crate) fn header_for(
+    file_key: &age_core::format::FileKey,
+    recipients: &[age::x25519::Recipient],
+) -> Result<Vec<u8>> {
+    if recipients.is_empty() {
+        return Err(Error::Age {
+            op: "wrapping a file key",
+            detail: "an age file needs at least one recipient".into(),
+        });
+    }
+    let key = header_mac_key(file_key)?;
     let mut out = AGE_V1.to_vec();
     for r in recipients {
         let (stanzas, _labels) = age::Recipient::wrap_file_key(r, file_key)
-            .map_err(|e| Error::age("re-wrapping a file key", e))?;
+            .map_err(|e| Error::age("wrapping a file key", e))?;
         for s in &stanzas {
             write_stanza(&mut out, s);
         }
@@ -531,6 +568,5 @@ pub fn rewrap_header_with(
         .as_bytes(),
     );
     out.push(b'\n');
-    out.extend_from_slice(&first_chunk[header.end..]);
     Ok(out)
 }

@@ -4,6 +4,7 @@
 pub mod envelope;
 mod kind;
 pub mod pades;
+mod payload;
 pub mod receipt;
 mod remembered;
 pub mod revocation;

@@ -429,16 +429,14 @@ impl<'a> Ingest<'a> {
             return Err(Error::Integrity("a part with no writer".into()));
         };
         let (plain_tx, mut chunk_rx, task) = envelope::encrypt_part(&self.age_recipients)?;
-        // Hashing here, encrypting on the blocking thread and writing on the content store's
-        // own threads: three stages that run side by side.
+        // Hashing (past the first mebibyte) and encrypting on blocking threads of their own,
+        // writing on the content store's: three stages that run side by side.
         let feed = async move {
-            let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
-            let mut size = 0u64;
+            let mut hash = envelope::PartHash::default();
             while let Some(block) = body.next().await {
                 match block {
                     Ok(b) => {
-                        hash.update(&b);
-                        size += b.len() as u64;
+                        hash.update(b.clone()).await?;
                         if plain_tx.send(Ok(b)).await.is_err() {
                             break;
                         }
@@ -452,7 +450,7 @@ impl<'a> Ingest<'a> {
                     }
                 }
             }
-            Ok::<_, Error>((hex::encode(hash.finish()), size))
+            hash.finish().await
         };
         let sink = async move {
             if let Some(first) = chunk_rx.recv().await {
