@@ -191,14 +191,27 @@ pub type EncryptPipes = (
     tokio::task::JoinHandle<Result<Sealed>>,
 );
 
-/// Starts encrypting a part to `recipients` on a blocking thread. Feed plaintext into the
-/// returned sender (dropping it ends the part; sending an error abandons it); ciphertext
-/// chunks come out of the receiver; the join handle gives the payload nonce.
-pub fn encrypt_part(recipients: &[age::x25519::Recipient]) -> Result<EncryptPipes> {
+/// Parts encrypted at once. Each holds a blocking thread (two past its first mebibyte, with
+/// its hash) that waits on the async side, and the content store's writes need that pool too:
+/// without a bound, enough large uploads at once would take every blocking thread and wait
+/// forever for writes that can no longer run. More wait here, on the async side.
+pub(crate) const PARTS_AT_ONCE: usize = 128;
+static ENCRYPTING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PARTS_AT_ONCE);
+
+/// Starts encrypting a part to `recipients` on a blocking thread, once fewer than
+/// [`PARTS_AT_ONCE`] are. Feed plaintext into the returned sender (dropping it ends the part;
+/// sending an error abandons it, with no final chunk); ciphertext chunks come out of the
+/// receiver; the join handle gives the payload nonce.
+pub async fn encrypt_part(recipients: &[age::x25519::Recipient]) -> Result<EncryptPipes> {
+    let turn = ENCRYPTING.acquire().await.map_err(|_| Error::Task {
+        what: "encryption",
+        detail: "the encryption turns were closed".into(),
+    })?;
     let (plain_tx, mut plain_rx) = mpsc::channel::<Result<bytes::Bytes>>(8);
     let (chunk_tx, chunk_rx) = mpsc::channel::<Vec<u8>>(2);
     let mut w = super::payload::PartWriter::new(recipients, chunk_tx)?;
     let task = tokio::task::spawn_blocking(move || -> Result<Sealed> {
+        let _turn = turn;
         while let Some(block) = plain_rx.blocking_recv() {
             // An error ends the part without age's final chunk: what was written cannot be
             // taken for a whole file.

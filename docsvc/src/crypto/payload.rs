@@ -39,6 +39,8 @@ pub(crate) struct PartWriter {
     open: usize,
     tx: mpsc::Sender<Vec<u8>>,
     nonce: [u8; 16],
+    /// Set by an error: the buffer no longer matches the counter, so nothing more is taken.
+    failed: bool,
 }
 
 impl PartWriter {
@@ -77,6 +79,7 @@ impl PartWriter {
             out,
             tx,
             nonce,
+            failed: false,
         })
     }
 
@@ -87,6 +90,7 @@ impl PartWriter {
 
     /// Takes `data` into the part; blocks while the store is behind.
     pub(crate) fn write(&mut self, mut data: &[u8]) -> Result<()> {
+        self.usable()?;
         while !data.is_empty() {
             if self.out.len() - self.open == PLAIN {
                 self.seal(false)?;
@@ -100,6 +104,7 @@ impl PartWriter {
 
     /// Seals the last chunk (empty only if the whole part is) and sends what is left.
     pub(crate) fn finish(mut self) -> Result<()> {
+        self.usable()?;
         self.seal(true)?;
         let last = std::mem::take(&mut self.out);
         if !last.is_empty() {
@@ -108,7 +113,19 @@ impl PartWriter {
         Ok(())
     }
 
+    fn usable(&self) -> Result<()> {
+        if self.failed {
+            return Err(Error::Crypto {
+                op: "encrypting a part",
+                detail: "the part failed before".into(),
+            });
+        }
+        Ok(())
+    }
+
     fn seal(&mut self, last: bool) -> Result<()> {
+        // Cleared once this chunk is sealed and sent.
+        self.failed = true;
         // STREAM's counter is 88 bits; a u64 of 64 KiB chunks is past any part we accept.
         let mut n = [0u8; 12];
         n[3..11].copy_from_slice(&self.counter.to_be_bytes());
@@ -137,6 +154,7 @@ impl PartWriter {
             self.send(full)?;
         }
         self.open = self.out.len();
+        self.failed = false;
         Ok(())
     }
 

@@ -121,6 +121,81 @@ fn a_cut_or_changed_part_is_refused() {
 }
 
 #[test]
+fn an_abandoned_part_is_no_whole_file_and_sends_no_plaintext() {
+    let me = age::x25519::Identity::generate();
+    let plain = content(2 * CHUNK + 5);
+    let (tx, mut rx) = mpsc::channel(64);
+    let mut w = PartWriter::new(&[me.to_public()], tx).expect("writer");
+    let body = plain.clone();
+    std::thread::spawn(move || {
+        w.write(&body).expect("write");
+        drop(w); // no finish: the upload failed
+    })
+    .join()
+    .expect("writer thread");
+    let mut sent = Vec::new();
+    while let Some(c) = rx.blocking_recv() {
+        sent.extend_from_slice(&c);
+    }
+    assert!(
+        sent.len() >= 2 * CHUNK,
+        "the sealed chunks went to the store"
+    );
+    let err = decrypt(&sent, &me).expect_err("a part without its last chunk is refused");
+    assert!(!err.is_empty());
+    // No 64-byte window of the plaintext appears in what the store got.
+    for at in (0..plain.len() - 64).step_by(CHUNK / 4 + 1) {
+        let window = &plain[at..at + 64];
+        assert!(
+            !sent.windows(64).any(|w| w == window),
+            "plaintext at {at} reached the store"
+        );
+    }
+}
+
+/// A part's hash and size are the whole plaintext's, whether it stays in place or moves to its
+/// thread, with a block across the point where it moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parts_hash_is_the_whole_plaintexts() {
+    use crate::crypto::envelope::PartHash;
+    for (size, piece) in [
+        (0, 1),
+        (1000, 300),
+        ((1 << 20) - 7, 4096),
+        ((3 << 20) + 11, 100_003),
+    ] {
+        let plain = content(size);
+        let mut hash = PartHash::default();
+        for p in plain.chunks(piece) {
+            hash.update(bytes::Bytes::copy_from_slice(p))
+                .await
+                .expect("update");
+        }
+        let (hex, len) = hash.finish().await.expect("finish");
+        assert_eq!(len, size as u64);
+        assert_eq!(hex, crate::crypto::sha256_hex(&plain), "size {size}");
+    }
+}
+
+/// No more than `PARTS_AT_ONCE` parts hold encryption threads: the next waits for a turn,
+/// and gets one when a part ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_beyond_the_bound_wait_for_a_turn() {
+    use crate::crypto::envelope::{PARTS_AT_ONCE, encrypt_part};
+    let to = [age::x25519::Identity::generate().to_public()];
+    let mut running = Vec::new();
+    for _ in 0..PARTS_AT_ONCE {
+        running.push(encrypt_part(&to).await.expect("a turn"));
+    }
+    let next = tokio::time::timeout(std::time::Duration::from_millis(200), encrypt_part(&to)).await;
+    assert!(next.is_err(), "a part past the bound waits");
+    // One part ends (its upload gone): its turn goes to the next.
+    drop(running.pop());
+    let next = tokio::time::timeout(std::time::Duration::from_secs(30), encrypt_part(&to)).await;
+    assert!(next.is_ok_and(|r| r.is_ok()), "the next part gets the turn");
+}
+
+#[test]
 fn no_recipients_is_refused() {
     let (tx, _rx) = mpsc::channel(1);
     assert!(PartWriter::new(&[], tx).is_err());

@@ -428,7 +428,7 @@ impl<'a> Ingest<'a> {
         let Some(writer) = self.writer.as_mut() else {
             return Err(Error::Integrity("a part with no writer".into()));
         };
-        let (plain_tx, mut chunk_rx, task) = envelope::encrypt_part(&self.age_recipients)?;
+        let (plain_tx, mut chunk_rx, task) = envelope::encrypt_part(&self.age_recipients).await?;
         // Hashing (past the first mebibyte) and encrypting on blocking threads of their own,
         // writing on the content store's: three stages that run side by side.
         let feed = async move {
@@ -436,7 +436,16 @@ impl<'a> Ingest<'a> {
             while let Some(block) = body.next().await {
                 match block {
                     Ok(b) => {
-                        hash.update(b.clone()).await?;
+                        if let Err(e) = hash.update(b.clone()).await {
+                            // Ended as an error, so the part gets no final chunk.
+                            let _ = plain_tx
+                                .send(Err(Error::Task {
+                                    what: "hashing",
+                                    detail: "the part's hash failed".into(),
+                                }))
+                                .await;
+                            return Err(e);
+                        }
                         if plain_tx.send(Ok(b)).await.is_err() {
                             break;
                         }

@@ -261,7 +261,7 @@ pub async fn export_part(
     to: age::x25519::Recipient,
 ) -> Result<impl Stream<Item = Result<bytes::Bytes>> + Send + 'static + use<>> {
     let mut plain = Box::pin(open_part(node, checked, part).await?);
-    let (plain_tx, chunk_rx, task) = envelope::encrypt_part(std::slice::from_ref(&to))?;
+    let (plain_tx, chunk_rx, task) = envelope::encrypt_part(std::slice::from_ref(&to)).await?;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<Result<()>>();
     tokio::spawn(async move {
         while let Some(block) = plain.next().await {
