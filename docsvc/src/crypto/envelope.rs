@@ -370,9 +370,18 @@ impl age::Identity for KnownFileKey {
     }
 }
 
-/// Starts decrypting a part with `identity` on a blocking thread: feed ciphertext chunks in,
-/// plaintext blocks come out; the last item is an error if the content does not match
-/// `expected_sha256` (or fails to decrypt), so a reader never takes a bad ending for a good one.
+/// Parts decrypted at once. Each holds a blocking thread for as long as its reader takes (a
+/// slow download, a slow peer's delivery); the bound keeps that many readers from taking every
+/// blocking thread, which the content store's writes and the encryptions
+/// ([`PARTS_AT_ONCE`]) also need. More readers wait their turn on the async side.
+pub(crate) const READS_AT_ONCE: usize = 128;
+pub(crate) static DECRYPTING: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(READS_AT_ONCE);
+
+/// Starts decrypting a part with `identity` on a blocking thread, once fewer than
+/// [`READS_AT_ONCE`] are: feed ciphertext chunks in, plaintext blocks come out; the last item
+/// is an error if the content does not match `expected_sha256` (or fails to decrypt), so a
+/// reader never takes a bad ending for a good one.
 pub fn decrypt_part<I: age::Identity + Send + 'static>(
     identities: Vec<I>,
     expected_sha256: String,
@@ -382,7 +391,34 @@ pub fn decrypt_part<I: age::Identity + Send + 'static>(
 ) {
     let (cipher_tx, cipher_rx) = mpsc::channel::<Result<Vec<u8>>>(2);
     let (plain_tx, plain_rx) = mpsc::channel::<Result<bytes::Bytes>>(4);
+    tokio::spawn(async move {
+        let Ok(turn) = DECRYPTING.acquire().await else {
+            let _ = plain_tx
+                .send(Err(Error::Task {
+                    what: "decryption",
+                    detail: "the decryption turns were closed".into(),
+                }))
+                .await;
+            return;
+        };
+        // A reader that left while waiting costs no thread.
+        if plain_tx.is_closed() {
+            return;
+        }
+        decrypt_on_a_thread(identities, expected_sha256, cipher_rx, plain_tx, turn);
+    });
+    (cipher_tx, plain_rx)
+}
+
+fn decrypt_on_a_thread<I: age::Identity + Send + 'static>(
+    identities: Vec<I>,
+    expected_sha256: String,
+    cipher_rx: mpsc::Receiver<Result<Vec<u8>>>,
+    plain_tx: mpsc::Sender<Result<bytes::Bytes>>,
+    turn: tokio::sync::SemaphorePermit<'static>,
+) {
     tokio::task::spawn_blocking(move || {
+        let _turn = turn;
         let run = || -> Result<()> {
             let source = ChunkSource {
                 rx: cipher_rx,
@@ -420,7 +456,6 @@ pub fn decrypt_part<I: age::Identity + Send + 'static>(
             let _ = plain_tx.blocking_send(Err(e));
         }
     });
-    (cipher_tx, plain_rx)
 }
 
 const AGE_V1: &[u8] = b"age-encryption.org/v1\n";
