@@ -15,24 +15,53 @@ pub fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// A TCP port that was free a moment ago on 127.0.0.1, and never handed out before by this
-/// process: a node set up now and served later keeps its port from the next one set up (the
-/// kernel may give a port just closed again).
+/// A TCP port free on 127.0.0.1, for a node set up now and served later. It is taken from below
+/// the kernel's ephemeral range, so no outgoing connection (curl, a database client, a node's
+/// own) can be given it between now and the node's bind; and a lock file holds it for the life
+/// of this test process, so no test running beside it (another process) is handed it too.
+/// (Ports the kernel chose were both: a node then met another's listener, or none.)
 pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN
+    static HELD: std::sync::Mutex<Vec<(u16, std::fs::File)>> = std::sync::Mutex::new(Vec::new());
+    let mut held = HELD
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
+    let dir = std::env::temp_dir().join("sandi-test-ports");
+    std::fs::create_dir_all(&dir).expect("the test ports' lock directory");
+    // Linux's ephemeral ports start at 32768 unless the machine says otherwise.
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral.max(12_000));
+    let rng = ring::rand::SystemRandom::new();
+    for _ in 0..10_000 {
+        let mut b = [0u8; 2];
+        ring::rand::SecureRandom::fill(&rng, &mut b).expect("the system's random numbers");
+        let port = low + u16::from_le_bytes(b) % (high - low);
+        if held.iter().any(|(p, _)| *p == port) {
+            continue;
         }
+        let Ok(lock) = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(port.to_string()))
+        else {
+            continue;
+        };
+        if !locked(&lock) || std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        held.push((port, lock));
+        return port;
     }
+    panic!("no free port on 127.0.0.1 between {low} and {high}");
+}
+
+/// Takes `file`'s lock if no one (no other open of it, in any process) holds it; the lock goes
+/// with the process.
+pub fn locked(file: &std::fs::File) -> bool {
+    rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
 }
 
 /// Installs `bytes` at `path` as an operator should: written beside the directory under another
