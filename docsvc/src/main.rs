@@ -46,6 +46,7 @@ fn main() {
     give_back_freed_memory_soon();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(docsvc::crypto::envelope::BLOCKING_THREADS)
         .build()
     {
         Ok(r) => r,

@@ -25,14 +25,18 @@ pub fn free_port() -> u16 {
     let mut held = HELD
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let dir = std::env::temp_dir().join("sandi-test-ports");
+    let dir = port_locks();
     std::fs::create_dir_all(&dir).expect("the test ports' lock directory");
     // Linux's ephemeral ports start at 32768 unless the machine says otherwise.
     let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32768);
-    let (low, high) = (10_000u16, ephemeral.max(12_000));
+    let (low, high) = (10_000u16, ephemeral);
+    assert!(
+        high >= low + 2_000,
+        "the kernel's ephemeral ports start at {high}: too low to keep test ports out of them"
+    );
     let rng = ring::rand::SystemRandom::new();
     for _ in 0..10_000 {
         let mut b = [0u8; 2];
@@ -56,6 +60,15 @@ pub fn free_port() -> u16 {
         return port;
     }
     panic!("no free port on 127.0.0.1 between {low} and {high}");
+}
+
+/// Where the test ports' lock files are: one directory a user (another user's lock files are
+/// not ours to open).
+pub fn port_locks() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "sandi-test-ports-{}",
+        rustix::process::getuid().as_raw()
+    ))
 }
 
 /// Takes `file`'s lock if no one (no other open of it, in any process) holds it; the lock goes

@@ -194,19 +194,55 @@ pub type EncryptPipes = (
 /// Parts encrypted at once. Each holds a blocking thread (two past its first mebibyte, with
 /// its hash) that waits on the async side, and the content store's writes need that pool too:
 /// without a bound, enough large uploads at once would take every blocking thread and wait
-/// forever for writes that can no longer run. More wait here, on the async side.
+/// for writes that could no longer run. (With [`READS_AT_ONCE`], within
+/// [`BLOCKING_THREADS`], leaving room for the store.)
 pub(crate) const PARTS_AT_ONCE: usize = 128;
-static ENCRYPTING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PARTS_AT_ONCE);
+pub(crate) static ENCRYPTING: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(PARTS_AT_ONCE);
 
-/// Starts encrypting a part to `recipients` on a blocking thread, once fewer than
-/// [`PARTS_AT_ONCE`] are. Feed plaintext into the returned sender (dropping it ends the part;
-/// sending an error abandons it, with no final chunk); ciphertext chunks come out of the
-/// receiver; the join handle gives the payload nonce.
-pub async fn encrypt_part(recipients: &[age::x25519::Recipient]) -> Result<EncryptPipes> {
-    let turn = ENCRYPTING.acquire().await.map_err(|_| Error::Task {
-        what: "encryption",
-        detail: "the encryption turns were closed".into(),
-    })?;
+/// The runtime's blocking threads (`docsvc`'s `main` sets it): the encryptions, their hashes
+/// and the decryptions at their bounds, and as many again for the store and the rest.
+pub const BLOCKING_THREADS: usize = 1280;
+const _: () = assert!(2 * PARTS_AT_ONCE + READS_AT_ONCE <= BLOCKING_THREADS / 2);
+
+/// How long a part waits for a turn before its caller is told to come back (503).
+const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A turn to encrypt: taken before anything else is held (an ingest takes one for all its
+/// parts, before its first write; an export before it opens the part it encrypts), so that no
+/// transaction or decryption waits on it. Free once the holder and its part's thread are done.
+#[derive(Clone, Debug)]
+pub struct EncryptionTurn {
+    _held: std::sync::Arc<tokio::sync::SemaphorePermit<'static>>,
+}
+
+impl EncryptionTurn {
+    /// Waits for one of [`PARTS_AT_ONCE`] turns, for at most [`TURN_WAIT`].
+    pub async fn take() -> Result<Self> {
+        let turn = tokio::time::timeout(TURN_WAIT, ENCRYPTING.acquire())
+            .await
+            .map_err(|_| {
+                Error::Busy("too many letters being written at once; try again shortly".into())
+            })?
+            .map_err(|_| Error::Task {
+                what: "encryption",
+                detail: "the encryption turns were closed".into(),
+            })?;
+        Ok(EncryptionTurn {
+            _held: std::sync::Arc::new(turn),
+        })
+    }
+}
+
+/// Starts encrypting a part to `recipients` on a blocking thread, in `turn`. Feed plaintext
+/// into the returned sender (dropping it ends the part; sending an error abandons it, with no
+/// final chunk); ciphertext chunks come out of the receiver; the join handle gives the payload
+/// nonce.
+pub fn encrypt_part(
+    turn: &EncryptionTurn,
+    recipients: &[age::x25519::Recipient],
+) -> Result<EncryptPipes> {
+    let turn = turn.clone();
     let (plain_tx, mut plain_rx) = mpsc::channel::<Result<bytes::Bytes>>(8);
     let (chunk_tx, chunk_rx) = mpsc::channel::<Vec<u8>>(2);
     let mut w = super::payload::PartWriter::new(recipients, chunk_tx)?;
@@ -373,8 +409,9 @@ impl age::Identity for KnownFileKey {
 /// Parts decrypted at once. Each holds a blocking thread for as long as its reader takes (a
 /// slow download, a slow peer's delivery); the bound keeps that many readers from taking every
 /// blocking thread, which the content store's writes and the encryptions
-/// ([`PARTS_AT_ONCE`]) also need. More readers wait their turn on the async side.
-pub(crate) const READS_AT_ONCE: usize = 128;
+/// ([`PARTS_AT_ONCE`]) also need. More readers wait their turn on the async side, for at most
+/// `TURN_WAIT`.
+pub(crate) const READS_AT_ONCE: usize = 256;
 pub(crate) static DECRYPTING: tokio::sync::Semaphore =
     tokio::sync::Semaphore::const_new(READS_AT_ONCE);
 
@@ -392,19 +429,31 @@ pub fn decrypt_part<I: age::Identity + Send + 'static>(
     let (cipher_tx, cipher_rx) = mpsc::channel::<Result<Vec<u8>>>(2);
     let (plain_tx, plain_rx) = mpsc::channel::<Result<bytes::Bytes>>(4);
     tokio::spawn(async move {
-        let Ok(turn) = DECRYPTING.acquire().await else {
-            let _ = plain_tx
-                .send(Err(Error::Task {
-                    what: "decryption",
-                    detail: "the decryption turns were closed".into(),
-                }))
-                .await;
-            return;
+        let turn = tokio::select! {
+            // A reader that leaves while waiting frees its place in line and costs no thread.
+            () = plain_tx.closed() => return,
+            turn = tokio::time::timeout(TURN_WAIT, DECRYPTING.acquire()) => turn,
         };
-        // A reader that left while waiting costs no thread.
-        if plain_tx.is_closed() {
-            return;
-        }
+        let turn = match turn {
+            Ok(Ok(turn)) => turn,
+            Ok(Err(_)) => {
+                let _ = plain_tx
+                    .send(Err(Error::Task {
+                        what: "decryption",
+                        detail: "the decryption turns were closed".into(),
+                    }))
+                    .await;
+                return;
+            }
+            Err(_) => {
+                let _ = plain_tx
+                    .send(Err(Error::Busy(
+                        "too many letters being read at once; try again shortly".into(),
+                    )))
+                    .await;
+                return;
+            }
+        };
         decrypt_on_a_thread(identities, expected_sha256, cipher_rx, plain_tx, turn);
     });
     (cipher_tx, plain_rx)

@@ -177,21 +177,30 @@ async fn a_parts_hash_is_the_whole_plaintexts() {
     }
 }
 
-/// No more than `PARTS_AT_ONCE` parts hold encryption threads: the next waits for a turn,
-/// and gets one when a part ends.
+/// No more than `PARTS_AT_ONCE` turns to encrypt are out: the next waits, and gets one when a
+/// turn ends; a turn lasts as long as its part's thread, even when its holder lets go first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parts_beyond_the_bound_wait_for_a_turn() {
-    use crate::crypto::envelope::{PARTS_AT_ONCE, encrypt_part};
+    use crate::crypto::envelope::{EncryptionTurn, PARTS_AT_ONCE, encrypt_part};
     let to = [age::x25519::Identity::generate().to_public()];
-    let mut running = Vec::new();
+    let mut turns = Vec::new();
     for _ in 0..PARTS_AT_ONCE {
-        running.push(encrypt_part(&to).await.expect("a turn"));
+        turns.push(EncryptionTurn::take().await.expect("a turn"));
     }
-    let next = tokio::time::timeout(std::time::Duration::from_millis(200), encrypt_part(&to)).await;
+    let wait = std::time::Duration::from_millis(200);
+    let next = tokio::time::timeout(wait, EncryptionTurn::take()).await;
     assert!(next.is_err(), "a part past the bound waits");
-    // One part ends (its upload gone): its turn goes to the next.
-    drop(running.pop());
-    let next = tokio::time::timeout(std::time::Duration::from_secs(30), encrypt_part(&to)).await;
+    // One holder lets go while its part is still being encrypted: the part keeps the turn.
+    let last = turns.pop().expect("a turn");
+    let (plain_tx, chunk_rx, task) = encrypt_part(&last, &to).expect("a part");
+    drop(last);
+    let next = tokio::time::timeout(wait, EncryptionTurn::take()).await;
+    assert!(next.is_err(), "the part still holds its turn");
+    // The part ends: its turn goes to the next.
+    drop((plain_tx, chunk_rx));
+    let _ = task.await;
+    let next =
+        tokio::time::timeout(std::time::Duration::from_secs(30), EncryptionTurn::take()).await;
     assert!(next.is_ok_and(|r| r.is_ok()), "the next part gets the turn");
 }
 

@@ -19,8 +19,8 @@ use crate::node::Node;
 use crate::node::log_alone;
 use crate::officials::Caller;
 use crate::officials::directory::{self, Official};
-use crate::store::content::{self, LetterWriter};
-use crate::store::{documents as rows, outbox, parts, recipients, verifications};
+use crate::store::content::LetterWriter;
+use crate::store::{documents as rows, outbox, recipients, verifications};
 use crate::{Error, Result, now_rfc3339};
 
 /// A letter being created: metadata checked and allowed, parts being encrypted.
@@ -43,6 +43,9 @@ pub struct Ingest<'a> {
     awaiting_approval: bool,
     /// The content store's writer, from the first part on.
     writer: Option<LetterWriter>,
+    /// The turn to encrypt, taken before the first part's first write and kept to the end:
+    /// a later part never waits for one while the writer holds a transaction.
+    turn: Option<envelope::EncryptionTurn>,
     /// The SHA-256 (hex) of the token in the rendered letter's QR code.
     verification: Option<String>,
     /// The number taken from the agency's register, used when the letter commits.
@@ -189,18 +192,7 @@ impl<'a> Ingest<'a> {
             text_field("nomor", &letter.nomor, 100)?;
         }
         text_field("perihal", &letter.perihal, 500)?;
-        if letter.recipients.is_empty() {
-            return Err(Error::invalid(
-                "recipients",
-                "a letter needs at least one recipient",
-            ));
-        }
-        if letter.recipients.len() + letter.copies.len() > 500 {
-            return Err(Error::invalid(
-                "recipients",
-                "at most 500 recipients and copy-holders",
-            ));
-        }
+        addressee_count(&letter)?;
         let dated = letter_date(&letter)?;
         let refers =
             crate::letters::thread::reference(node, &caller, letter.refers.as_ref()).await?;
@@ -221,6 +213,7 @@ impl<'a> Ingest<'a> {
             decisions: Vec::new(),
             awaiting_approval: false,
             writer: None,
+            turn: None,
             verification: None,
             reserved: None,
             refers,
@@ -416,6 +409,12 @@ impl<'a> Ingest<'a> {
         let part = i64::try_from(self.parts.len()).map_err(|_| Error::OutOfRange {
             what: "a part index",
         })?;
+        if self.turn.is_none() {
+            self.turn = Some(envelope::EncryptionTurn::take().await?);
+        }
+        let Some(turn) = self.turn.as_ref() else {
+            return Err(Error::Integrity("a part with no turn to encrypt".into()));
+        };
         if self.writer.is_none() {
             // A small letter stays in memory until its transaction; a larger one is marked as
             // an upload before its first byte is written, so a crash leaves nothing unswept.
@@ -428,7 +427,7 @@ impl<'a> Ingest<'a> {
         let Some(writer) = self.writer.as_mut() else {
             return Err(Error::Integrity("a part with no writer".into()));
         };
-        let (plain_tx, mut chunk_rx, task) = envelope::encrypt_part(&self.age_recipients).await?;
+        let (plain_tx, mut chunk_rx, task) = envelope::encrypt_part(turn, &self.age_recipients)?;
         // Hashing (past the first mebibyte) and encrypting on blocking threads of their own,
         // writing on the content store's: three stages that run side by side.
         let feed = async move {
@@ -721,6 +720,23 @@ impl<'a> Ingest<'a> {
     }
 }
 
+/// At least one recipient, and at most 500 recipients and copy-holders together.
+fn addressee_count(letter: &NewLetter) -> Result<()> {
+    if letter.recipients.is_empty() {
+        return Err(Error::invalid(
+            "recipients",
+            "a letter needs at least one recipient",
+        ));
+    }
+    if letter.recipients.len() + letter.copies.len() > 500 {
+        return Err(Error::invalid(
+            "recipients",
+            "at most 500 recipients and copy-holders",
+        ));
+    }
+    Ok(())
+}
+
 /// The letter's date, YYYY-MM-DD: as given, or today (WIB).
 fn letter_date(letter: &NewLetter) -> Result<String> {
     match &letter.dated {
@@ -746,29 +762,6 @@ fn verification_token() -> Result<String> {
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
         token,
     ))
-}
-
-/// Removes what uploads abandoned for longer than `minutes` left (a client that went away
-/// mid-upload, a crash of the node), and chunks and content files that belong to no letter
-/// and no upload. Returns how many chunks and files were removed.
-pub async fn sweep_abandoned(node: &Node, minutes: i64) -> Result<u64> {
-    let ago = time::Duration::minutes(minutes);
-    let cutoff = crate::rfc3339(OffsetDateTime::now_utc() - ago);
-    let mut removed = 0;
-    for key in parts::uploads_started_before(&node.store, &cutoff).await? {
-        removed += parts::sweep_upload(&node.store, &key).await?;
-        if content::remove_unused(&node.store, &key).await {
-            removed += 1;
-        }
-    }
-    removed += parts::delete_orphan_chunks(&node.store).await?;
-    let since = std::time::SystemTime::now()
-        - std::time::Duration::from_secs(u64::try_from(ago.whole_seconds()).unwrap_or(0));
-    removed += content::sweep_files(&node.store, since).await?;
-    // Numbers reserved by letters that never came (a stopped process, a dropped upload)
-    // stay in the register as void.
-    removed += register::void_stale(node, &cutoff).await?;
-    Ok(removed)
 }
 
 /// Puts a letter in its recipients' and copy-holders' inboxes, and queues it for each other

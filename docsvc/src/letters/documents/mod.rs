@@ -9,6 +9,7 @@ mod ingest;
 mod list;
 mod open;
 mod pdf;
+mod sweep;
 
 use std::sync::Arc;
 
@@ -18,11 +19,12 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use self::approve::{approve, may_approve};
-pub use self::ingest::{Ingest, sweep_abandoned};
+pub use self::ingest::Ingest;
 pub use self::list::{Filter, Mailbox, Page, creatable, draft, list, mark_read, waiting};
 pub(crate) use self::open::addressed_agencies;
 pub use self::open::{Checked, authorise, decide, export_part, load_checked, open_part};
 pub use self::pdf::{approved_pdf, letter_pdf, original_pdf};
+pub use self::sweep::sweep_abandoned;
 use crate::audit::Entry;
 use crate::crypto::envelope::{Manifest, Urgency};
 use crate::crypto::pades::{self, Prepared};

@@ -260,8 +260,11 @@ pub async fn export_part(
     part: usize,
     to: age::x25519::Recipient,
 ) -> Result<impl Stream<Item = Result<bytes::Bytes>> + Send + 'static + use<>> {
+    // The turn to encrypt first: a reading turn is never held while waiting for it.
+    let turn = envelope::EncryptionTurn::take().await?;
     let mut plain = Box::pin(open_part(node, checked, part).await?);
-    let (plain_tx, chunk_rx, task) = envelope::encrypt_part(std::slice::from_ref(&to)).await?;
+    let (plain_tx, chunk_rx, task) = envelope::encrypt_part(&turn, std::slice::from_ref(&to))?;
+    drop(turn);
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<Result<()>>();
     tokio::spawn(async move {
         while let Some(block) = plain.next().await {
