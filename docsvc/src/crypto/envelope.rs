@@ -268,12 +268,18 @@ pub fn encrypt_part(
 /// stages took turns instead of running side by side. (A small part, most letters, costs no
 /// thread.)
 pub struct PartHash {
-    inline: Option<ring::digest::Context>,
+    at: Hashing,
     size: u64,
-    thread: Option<(
+}
+
+/// Where a part's hash is being taken. (One a part being written, so its size does not matter.)
+#[allow(clippy::large_enum_variant)]
+enum Hashing {
+    InPlace(ring::digest::Context),
+    Thread(
         mpsc::Sender<bytes::Bytes>,
         tokio::task::JoinHandle<ring::digest::Context>,
-    )>,
+    ),
 }
 
 /// How much of a part is hashed in place before the hash moves to its own thread.
@@ -282,9 +288,8 @@ const HASHED_IN_PLACE: u64 = 1 << 20;
 impl Default for PartHash {
     fn default() -> Self {
         PartHash {
-            inline: Some(ring::digest::Context::new(&ring::digest::SHA256)),
+            at: Hashing::InPlace(ring::digest::Context::new(&ring::digest::SHA256)),
             size: 0,
-            thread: None,
         }
     }
 }
@@ -301,16 +306,12 @@ impl PartHash {
     /// Takes the next block (a `Bytes` clone of what goes to the encryption costs no copy).
     pub async fn update(&mut self, block: bytes::Bytes) -> Result<()> {
         self.size += block.len() as u64;
-        if self.thread.is_none() {
-            let Some(ctx) = self.inline.as_mut() else {
-                return Err(Error::Integrity("a part's hash lost its state".into()));
-            };
+        if let Hashing::InPlace(ctx) = &mut self.at {
             if self.size <= HASHED_IN_PLACE {
                 ctx.update(&block);
                 return Ok(());
             }
             let mut ctx = ctx.clone();
-            self.inline = None;
             let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(8);
             let task = tokio::task::spawn_blocking(move || {
                 while let Some(b) = rx.blocking_recv() {
@@ -318,29 +319,28 @@ impl PartHash {
                 }
                 ctx
             });
-            self.thread = Some((tx, task));
+            self.at = Hashing::Thread(tx, task);
         }
-        let Some((tx, _)) = &self.thread else {
-            return Err(Error::Integrity("a part's hash lost its thread".into()));
-        };
-        tx.send(block).await.map_err(|_| Error::Task {
-            what: "hashing",
-            detail: "the hashing thread went away".into(),
-        })
+        if let Hashing::Thread(tx, _) = &self.at {
+            tx.send(block).await.map_err(|_| Error::Task {
+                what: "hashing",
+                detail: "the hashing thread went away".into(),
+            })?;
+        }
+        Ok(())
     }
 
     /// The hash (hex) and the size of everything taken.
     pub async fn finish(self) -> Result<(String, u64)> {
-        let ctx = match (self.inline, self.thread) {
-            (Some(ctx), None) => ctx,
-            (None, Some((tx, task))) => {
+        let ctx = match self.at {
+            Hashing::InPlace(ctx) => ctx,
+            Hashing::Thread(tx, task) => {
                 drop(tx);
                 task.await.map_err(|e| Error::Task {
                     what: "hashing",
                     detail: e.to_string(),
                 })?
             }
-            _ => return Err(Error::Integrity("a part's hash lost its state".into())),
         };
         Ok((hex::encode(ctx.finish()), self.size))
     }
