@@ -1,8 +1,6 @@
 //! The envelope of a letter: the canonical manifest that is signed, and the age encryption of
 //! each part, streamed in fixed-size chunks so that memory stays flat whatever the size.
 
-use std::io::Read;
-
 use policies::Level;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -194,7 +192,7 @@ pub type EncryptPipes = (
 /// Parts encrypted at once. Each holds a blocking thread (two past its first mebibyte, with
 /// its hash) that waits on the async side, and the content store's writes need that pool too:
 /// without a bound, enough large uploads at once would take every blocking thread and wait
-/// for writes that could no longer run. (With [`READS_AT_ONCE`], within
+/// for writes that could no longer run. (With [`DECRYPTIONS_AT_ONCE`], within
 /// [`BLOCKING_THREADS`], leaving room for the store.)
 pub(crate) const PARTS_AT_ONCE: usize = 128;
 pub(crate) static ENCRYPTING: tokio::sync::Semaphore =
@@ -203,7 +201,7 @@ pub(crate) static ENCRYPTING: tokio::sync::Semaphore =
 /// The runtime's blocking threads (`docsvc`'s `main` sets it): the encryptions, their hashes
 /// and the decryptions at their bounds, and as many again for the store and the rest.
 pub const BLOCKING_THREADS: usize = 1280;
-const _: () = assert!(2 * PARTS_AT_ONCE + READS_AT_ONCE <= BLOCKING_THREADS / 2);
+const _: () = assert!(2 * PARTS_AT_ONCE + DECRYPTIONS_AT_ONCE <= BLOCKING_THREADS / 2);
 
 /// How long a part waits for a turn before its caller is told to come back (503).
 const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -346,36 +344,10 @@ impl PartHash {
     }
 }
 
-/// A `Read` over ciphertext chunks handed in by the async side.
-struct ChunkSource {
-    rx: mpsc::Receiver<Result<Vec<u8>>>,
-    cur: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChunkSource {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.cur.len() {
-            match self.rx.blocking_recv() {
-                Some(Ok(c)) => {
-                    self.cur = c;
-                    self.pos = 0;
-                }
-                Some(Err(e)) => return Err(std::io::Error::other(e.to_string())),
-                None => return Ok(0),
-            }
-        }
-        let n = (self.cur.len() - self.pos).min(out.len());
-        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
 /// A file key already unwrapped, as an age identity: a part is decrypted with it without
-/// unwrapping its header again (each unwrap is an X25519 agreement per stanza tried). The age
-/// reader still checks the header's MAC under it, which is what binds the key to the header:
-/// never use it where that check does not run.
+/// unwrapping its header again (each unwrap is an X25519 agreement per stanza tried). The part
+/// reader ([`super::payload::PartReader`]) still checks the header's MAC under it, which is what
+/// binds the key to the header: never use it where that check does not run.
 pub(crate) struct KnownFileKey(age_core::format::FileKey);
 
 impl std::fmt::Debug for KnownFileKey {
@@ -406,19 +378,21 @@ impl age::Identity for KnownFileKey {
     }
 }
 
-/// Parts decrypted at once. Each holds a blocking thread for as long as its reader takes (a
-/// slow download, a slow peer's delivery); the bound keeps that many readers from taking every
-/// blocking thread, which the content store's writes and the encryptions
-/// ([`PARTS_AT_ONCE`]) also need. More readers wait their turn on the async side, for at most
-/// `TURN_WAIT`.
-pub(crate) const READS_AT_ONCE: usize = 256;
+/// Pieces of ciphertext decrypted at once, each in a short blocking call (a mebibyte at most,
+/// the content store's chunk): a turn is held only while a piece is decrypted, never while its
+/// reader or its source is slow, so slow downloads hold neither a thread nor a turn. The bound
+/// keeps many readers at once from taking every blocking thread, which the content store's
+/// writes and the encryptions ([`PARTS_AT_ONCE`]) also need. More wait their turn on the async
+/// side, for at most `TURN_WAIT`.
+pub(crate) const DECRYPTIONS_AT_ONCE: usize = 64;
 pub(crate) static DECRYPTING: tokio::sync::Semaphore =
-    tokio::sync::Semaphore::const_new(READS_AT_ONCE);
+    tokio::sync::Semaphore::const_new(DECRYPTIONS_AT_ONCE);
 
-/// Starts decrypting a part with `identity` on a blocking thread, once fewer than
-/// [`READS_AT_ONCE`] are: feed ciphertext chunks in, plaintext blocks come out; the last item
-/// is an error if the content does not match `expected_sha256` (or fails to decrypt), so a
-/// reader never takes a bad ending for a good one.
+/// Starts decrypting a part with `identities`: feed ciphertext chunks in, plaintext blocks come
+/// out, each authenticated; the last item is an error if the content does not match
+/// `expected_sha256` (or fails to decrypt), so a reader never takes a bad ending for a good one.
+/// Each chunk is decrypted and hashed in a short blocking call ([`DECRYPTIONS_AT_ONCE`]); the
+/// task holds no thread while it waits for ciphertext or for its reader.
 pub fn decrypt_part<I: age::Identity + Send + 'static>(
     identities: Vec<I>,
     expected_sha256: String,
@@ -426,100 +400,99 @@ pub fn decrypt_part<I: age::Identity + Send + 'static>(
     mpsc::Sender<Result<Vec<u8>>>,
     mpsc::Receiver<Result<bytes::Bytes>>,
 ) {
-    let (cipher_tx, cipher_rx) = mpsc::channel::<Result<Vec<u8>>>(2);
+    let (cipher_tx, mut cipher_rx) = mpsc::channel::<Result<Vec<u8>>>(2);
     let (plain_tx, plain_rx) = mpsc::channel::<Result<bytes::Bytes>>(4);
     tokio::spawn(async move {
-        let turn = tokio::select! {
-            // A reader that leaves while waiting frees its place in line and costs no thread.
-            () = plain_tx.closed() => return,
-            turn = tokio::time::timeout(TURN_WAIT, DECRYPTING.acquire()) => turn,
+        let mut step = Decrypting {
+            reader: super::payload::PartReader::new(),
+            identities,
+            hash: ring::digest::Context::new(&ring::digest::SHA256),
         };
-        let turn = match turn {
-            Ok(Ok(turn)) => turn,
-            Ok(Err(_)) => {
-                let _ = plain_tx
-                    .send(Err(Error::Task {
-                        what: "decryption",
-                        detail: "the decryption turns were closed".into(),
-                    }))
-                    .await;
-                return;
-            }
-            Err(_) => {
-                let _ = plain_tx
-                    .send(Err(Error::Busy(
-                        "too many letters being read at once; try again shortly".into(),
-                    )))
-                    .await;
-                return;
-            }
-        };
-        decrypt_on_a_thread(identities, expected_sha256, cipher_rx, plain_tx, turn);
-    });
-    (cipher_tx, plain_rx)
-}
-
-fn decrypt_on_a_thread<I: age::Identity + Send + 'static>(
-    identities: Vec<I>,
-    expected_sha256: String,
-    cipher_rx: mpsc::Receiver<Result<Vec<u8>>>,
-    plain_tx: mpsc::Sender<Result<bytes::Bytes>>,
-    turn: tokio::sync::SemaphorePermit<'static>,
-) {
-    tokio::task::spawn_blocking(move || {
-        let _turn = turn;
-        let run = || -> Result<()> {
-            let source = ChunkSource {
-                rx: cipher_rx,
-                cur: Vec::new(),
-                pos: 0,
-            };
-            let decryptor = age::Decryptor::new_buffered(std::io::BufReader::new(source))
-                .map_err(|e| Error::Integrity(format!("ciphertext header: {e}")))?;
-            let mut r = decryptor
-                .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
-                .map_err(|e| Error::Integrity(format!("ciphertext: {e}")))?;
-            let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+        let outcome = async {
             loop {
-                let mut block = vec![0u8; 64 * 1024];
-                let n = r
-                    .read(&mut block)
-                    .map_err(|e| Error::Integrity(format!("ciphertext: {e}")))?;
-                if n == 0 {
+                let next = tokio::select! {
+                    // A reader that leaves stops the decryption, waiting or not.
+                    () = plain_tx.closed() => return Ok(()),
+                    next = cipher_rx.recv() => next.transpose()?,
+                };
+                let end = next.is_none();
+                let plain;
+                (step, plain) = step.decrypt(next).await?;
+                for block in plain {
+                    if plain_tx.send(Ok(block)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                if end {
                     break;
                 }
-                block.truncate(n);
-                hash.update(&block);
-                if plain_tx.blocking_send(Ok(block.into())).is_err() {
-                    return Ok(()); // the reader hung up
-                }
             }
-            if hex::encode(hash.finish()) != expected_sha256 {
+            if hex::encode(step.hash.finish()) != expected_sha256 {
                 return Err(Error::Integrity(
                     "the content does not match the signed hash".into(),
                 ));
             }
             Ok(())
         };
-        if let Err(e) = run() {
-            let _ = plain_tx.blocking_send(Err(e));
+        if let Err(e) = outcome.await {
+            let _ = plain_tx.send(Err(e)).await;
         }
     });
+    (cipher_tx, plain_rx)
+}
+
+/// A part being decrypted, between its pieces.
+struct Decrypting<I> {
+    reader: super::payload::PartReader,
+    identities: Vec<I>,
+    hash: ring::digest::Context,
+}
+
+impl<I: age::Identity + Send + 'static> Decrypting<I> {
+    /// Decrypts and hashes the next piece (`None`: the ciphertext ended) in a blocking call,
+    /// in a turn ([`DECRYPTIONS_AT_ONCE`]): its plaintext blocks.
+    async fn decrypt(mut self, piece: Option<Vec<u8>>) -> Result<(Self, Vec<bytes::Bytes>)> {
+        let turn = tokio::time::timeout(TURN_WAIT, DECRYPTING.acquire())
+            .await
+            .map_err(|_| {
+                Error::Busy("too many letters being read at once; try again shortly".into())
+            })?
+            .map_err(|_| Error::Task {
+                what: "decryption",
+                detail: "the decryption turns were closed".into(),
+            })?;
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            let plain = match piece {
+                Some(p) => self.reader.push(&self.identities, &p)?,
+                None => vec![self.reader.finish()?],
+            };
+            for block in &plain {
+                self.hash.update(block);
+            }
+            Ok((self, plain))
+        })
+        .await
+        .map_err(|e| Error::Task {
+            what: "decryption",
+            detail: e.to_string(),
+        })?
+    }
 }
 
 const AGE_V1: &[u8] = b"age-encryption.org/v1\n";
 
 /// The parts of an age header: its stanzas and where the header ends in the input.
-struct Header {
-    stanzas: Vec<age_core::format::Stanza>,
+pub(super) struct Header {
+    pub(super) stanzas: Vec<age_core::format::Stanza>,
     /// The bytes the MAC covers: from the start to the end of `---`.
-    mac_input_end: usize,
-    mac: Vec<u8>,
+    pub(super) mac_input_end: usize,
+    pub(super) mac: Vec<u8>,
     /// Where the payload (nonce, then STREAM chunks) begins.
-    end: usize,
+    pub(super) end: usize,
 }
 
-fn parse_header(input: &[u8]) -> Result<Header> {
+pub(super) fn parse_header(input: &[u8]) -> Result<Header> {
     let bad = || Error::Integrity("ciphertext header is not an age v1 header".into());
     let mut rest = input.strip_prefix(AGE_V1).ok_or_else(bad)?;
     let mut stanzas = Vec::new();
@@ -549,7 +522,7 @@ fn parse_header(input: &[u8]) -> Result<Header> {
 }
 
 /// age's header MAC key: HKDF-SHA-256 of the file key with the label "header".
-fn header_mac_key(file_key: &age_core::format::FileKey) -> Result<ring::hmac::Key> {
+pub(super) fn header_mac_key(file_key: &age_core::format::FileKey) -> Result<ring::hmac::Key> {
     use age_core::secrecy::ExposeSecret;
     let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[]).extract(file_key.expose_secret());
     let okm = prk

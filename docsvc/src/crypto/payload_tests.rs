@@ -10,7 +10,7 @@ use super::{PLAIN, PartWriter};
 use crate::crypto::envelope::{CHUNK, payload_nonce};
 
 /// Content that differs at every offset, so a chunk out of place cannot decrypt to the same.
-fn content(len: usize) -> Vec<u8> {
+pub(super) fn content(len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| u8::try_from((i * 7 + i / 251) % 256).expect("byte"))
         .collect()
@@ -18,7 +18,11 @@ fn content(len: usize) -> Vec<u8> {
 
 /// Encrypts `plain` to `to`, writing it in pieces of `piece` bytes; returns the store's chunks
 /// and the payload nonce.
-fn encrypt(plain: &[u8], piece: usize, to: &[age::x25519::Recipient]) -> (Vec<Vec<u8>>, [u8; 16]) {
+pub(super) fn encrypt(
+    plain: &[u8],
+    piece: usize,
+    to: &[age::x25519::Recipient],
+) -> (Vec<Vec<u8>>, [u8; 16]) {
     let (tx, mut rx) = mpsc::channel(2);
     let mut w = PartWriter::new(to, tx).expect("writer");
     let nonce = w.payload_nonce();
@@ -47,7 +51,7 @@ fn decrypt(file: &[u8], identity: &age::x25519::Identity) -> Result<Vec<u8>, Str
     Ok(out)
 }
 
-const SIZES: [usize; 10] = [
+pub(super) const SIZES: [usize; 10] = [
     0,
     1,
     PLAIN - 1,
@@ -202,47 +206,6 @@ async fn parts_beyond_the_bound_wait_for_a_turn() {
     let next =
         tokio::time::timeout(std::time::Duration::from_secs(30), EncryptionTurn::take()).await;
     assert!(next.is_ok_and(|r| r.is_ok()), "the next part gets the turn");
-}
-
-/// No more than `READS_AT_ONCE` parts are decrypted at once (each reader, however slow, holds
-/// a thread): the next reader gets nothing until one ends, then its plaintext.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readers_beyond_the_bound_wait_for_a_turn() {
-    use crate::crypto::envelope::{DECRYPTING, READS_AT_ONCE, decrypt_part};
-    let me = age::x25519::Identity::generate();
-    let plain = content(PLAIN + 3);
-    let (chunks, _) = tokio::task::block_in_place(|| encrypt(&plain, PLAIN, &[me.to_public()]));
-    let mut stalled = Vec::new();
-    for _ in 0..READS_AT_ONCE {
-        // Readers whose ciphertext never comes: each holds its thread.
-        stalled.push(decrypt_part(vec![me.clone()], String::new()));
-    }
-    // Each takes its turn in a task of its own: the next comes only after all have theirs.
-    let all_taken = async {
-        while DECRYPTING.available_permits() > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(30), all_taken)
-        .await
-        .expect("the stalled readers hold every turn");
-    let (tx, mut rx) = decrypt_part(vec![me.clone()], crate::crypto::sha256_hex(&plain));
-    for c in chunks {
-        tx.send(Ok(c)).await.expect("send");
-    }
-    drop(tx);
-    let waited = tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv()).await;
-    assert!(waited.is_err(), "a reader past the bound waits");
-    // One stalled reader goes away: the waiting one is decrypted.
-    drop(stalled.pop());
-    let mut got = Vec::new();
-    while let Some(block) = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv())
-        .await
-        .expect("the turn comes")
-    {
-        got.extend_from_slice(&block.expect("plaintext"));
-    }
-    assert!(got == plain);
 }
 
 #[test]

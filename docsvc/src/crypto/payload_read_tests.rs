@@ -1,0 +1,303 @@
+//! [`super::PartReader`] reads what the age crate and our writer write, in pieces of any size,
+//! and refuses what was cut, changed, extended or reordered; a reader that stalls holds no
+//! thread and no turn.
+
+use std::io::Write as _;
+
+use super::tests::{SIZES, content, encrypt};
+use super::{MAC_LINE, MAX_HEADER, NONCE, PLAIN, PartReader, PartWriter, SEALED};
+use crate::Error;
+use crate::crypto::envelope::{CHUNK, KnownFileKey, header_len, parse_header};
+
+/// `plain` encrypted by the age crate to `to`.
+fn age_encrypt(plain: &[u8], to: &[age::x25519::Recipient]) -> Vec<u8> {
+    let e = age::Encryptor::with_recipients(to.iter().map(|r| r as &dyn age::Recipient))
+        .expect("recipients");
+    let mut out = Vec::new();
+    let mut w = e.wrap_output(&mut out).expect("wrap");
+    w.write_all(plain).expect("write");
+    w.finish().expect("finish");
+    out
+}
+
+/// `file` read with [`PartReader`], taken in pieces of `piece` bytes.
+fn read<I: age::Identity>(file: &[u8], piece: usize, ids: &[I]) -> Result<Vec<u8>, Error> {
+    let mut r = PartReader::new();
+    let mut out = Vec::new();
+    for p in file.chunks(piece) {
+        for block in r.push(ids, p)? {
+            out.extend_from_slice(&block);
+        }
+    }
+    out.extend_from_slice(&r.finish()?);
+    Ok(out)
+}
+
+#[test]
+fn it_reads_what_the_age_crate_and_our_writer_write_in_pieces_of_any_size() {
+    let me = age::x25519::Identity::generate();
+    let other = age::x25519::Identity::generate();
+    let to = [other.to_public(), me.to_public()];
+    for size in SIZES {
+        let plain = content(size);
+        let ours = encrypt(&plain, PLAIN, &to).0.concat();
+        for (who, file) in [("age crate", age_encrypt(&plain, &to)), ("ours", ours)] {
+            for piece in [1, 1000, SEALED - 1, SEALED, SEALED + 1, CHUNK, usize::MAX] {
+                if (piece == 1 && size > 2 * PLAIN + 1) || (piece == 1000 && size > CHUNK) {
+                    continue; // a byte-by-byte walk over megabytes proves nothing more
+                }
+                let back = read(
+                    &file,
+                    piece.min(file.len()).max(1),
+                    std::slice::from_ref(&me),
+                );
+                assert!(
+                    back.as_deref().ok() == Some(&plain[..]),
+                    "{who}, size {size}, pieces of {piece}: read back as written"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn what_is_cut_changed_extended_or_reordered_is_refused() {
+    let me = age::x25519::Identity::generate();
+    let plain = content(2 * PLAIN + 3);
+    let file = age_encrypt(&plain, &[me.to_public()]);
+    let payload = header_len(&file).expect("header") + NONCE;
+    assert!(
+        read(&file, 4096, std::slice::from_ref(&me)).is_ok(),
+        "the whole is read"
+    );
+    for cut in [
+        0,
+        10,
+        payload - NONCE - 1,
+        payload - NONCE,
+        payload - 1,
+        payload,
+        payload + 15,
+        payload + SEALED,
+        payload + 2 * SEALED,
+        file.len() - 1,
+    ] {
+        assert!(
+            read(&file[..cut], 4096, std::slice::from_ref(&me)).is_err(),
+            "cut at {cut}"
+        );
+    }
+    for extra in [&[0u8][..], &[0; 16], &file[payload..]] {
+        let longer = [&file[..], extra].concat();
+        assert!(
+            read(&longer, 4096, std::slice::from_ref(&me)).is_err(),
+            "{} bytes more",
+            extra.len()
+        );
+    }
+    for at in [
+        5,
+        30,
+        payload - NONCE - 3,
+        payload - 2,
+        payload + 7,
+        payload + SEALED - 1,
+        file.len() - 1,
+    ] {
+        let mut changed = file.clone();
+        changed[at] ^= 1;
+        assert!(
+            read(&changed, 4096, std::slice::from_ref(&me)).is_err(),
+            "a byte changed at {at}"
+        );
+    }
+    // The two whole chunks swapped.
+    let mut swapped = file[..payload].to_vec();
+    swapped.extend_from_slice(&file[payload + SEALED..payload + 2 * SEALED]);
+    swapped.extend_from_slice(&file[payload..payload + SEALED]);
+    swapped.extend_from_slice(&file[payload + 2 * SEALED..]);
+    assert!(
+        read(&swapped, 4096, std::slice::from_ref(&me)).is_err(),
+        "chunks swapped"
+    );
+    // A part cut at a chunk's end is refused even though what is left decrypts.
+    let exact = age_encrypt(&content(2 * PLAIN), &[me.to_public()]);
+    assert!(
+        read(
+            &exact[..exact.len() - SEALED],
+            4096,
+            std::slice::from_ref(&me)
+        )
+        .is_err()
+    );
+}
+
+/// Whole chunks followed by an empty last one: age allows an empty last chunk only when it is
+/// the first (an empty part), so the age crate refuses it, and so does the reader.
+#[test]
+fn an_empty_last_chunk_after_whole_ones_is_refused() {
+    let me = age::x25519::Identity::generate();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let mut w = PartWriter::new(&[me.to_public()], tx).expect("writer");
+    std::thread::spawn(move || {
+        w.write(&content(PLAIN)).expect("write");
+        w.seal(false).expect("a whole chunk, not flagged last");
+        w.finish().expect("an empty last chunk");
+    })
+    .join()
+    .expect("writer thread");
+    let mut file = Vec::new();
+    while let Some(c) = rx.blocking_recv() {
+        file.extend_from_slice(&c);
+    }
+    assert_eq!(
+        file.len(),
+        header_len(&file).expect("header") + NONCE + SEALED + 16
+    );
+    let by_age = age::Decryptor::new(&file[..]).and_then(|d| {
+        let mut r = d.decrypt(std::iter::once(&me as &dyn age::Identity))?;
+        Ok(std::io::copy(&mut r, &mut std::io::sink()))
+    });
+    assert!(!matches!(by_age, Ok(Ok(_))), "the age crate refuses it too");
+    assert!(read(&file, 4096, std::slice::from_ref(&me)).is_err());
+    // An empty part is one empty last chunk, and is read.
+    let empty = age_encrypt(&[], &[me.to_public()]);
+    assert!(read(&empty, 4096, &[me]).is_ok_and(|p| p.is_empty()));
+}
+
+#[test]
+fn a_key_not_among_the_recipients_gets_nothing() {
+    let file = age_encrypt(
+        &content(100),
+        &[age::x25519::Identity::generate().to_public()],
+    );
+    let e = read(&file, 4096, &[age::x25519::Identity::generate()]).expect_err("refused");
+    assert!(matches!(e, Error::KeyUnavailable(_)), "{e}");
+}
+
+/// A file key known beforehand (a delivery unwraps it once) still has to match the header's
+/// MAC: a part with another key and header, though whole in itself, is refused.
+#[test]
+fn a_known_file_key_still_has_to_match_the_headers_mac() {
+    let me = age::x25519::Identity::generate();
+    let (a, b) = (
+        age_encrypt(&content(PLAIN + 1), &[me.to_public()]),
+        age_encrypt(&content(PLAIN + 1), &[me.to_public()]),
+    );
+    let key_of = |file: &[u8]| {
+        let header = parse_header(file).expect("header");
+        age::Identity::unwrap_stanzas(&me, &header.stanzas)
+            .expect("wrapped to me")
+            .expect("unwraps")
+    };
+    let known = [KnownFileKey::new(&key_of(&a))];
+    assert!(read(&a, 4096, &known).is_ok());
+    assert!(read(&b, 4096, &known).is_err(), "another part's header");
+    // A stanza changed (still a well-formed one): the payload would decrypt, the MAC does not
+    // match.
+    let mut changed = a;
+    let at = b"age-encryption.org/v1\n-> X25519 ".len() + 5;
+    changed[at] = if changed[at] == b'A' { b'B' } else { b'A' };
+    assert!(parse_header(&changed).is_ok(), "still a header");
+    let e = read(&changed, 4096, &known).expect_err("refused");
+    assert!(e.to_string().contains("MAC"), "{e}");
+}
+
+/// A header is read no further than its bound when it does not end, and a MAC line no further
+/// than its own.
+#[test]
+fn a_header_that_never_ends_is_read_no_further() {
+    let me = age::x25519::Identity::generate();
+    let stanza = b"-> X25519 aGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8\nAAAA\n";
+    let mut r = PartReader::new();
+    let mut fed = 0usize;
+    let mut refused = r
+        .push(std::slice::from_ref(&me), b"age-encryption.org/v1\n")
+        .is_err();
+    while !refused {
+        assert!(fed <= MAX_HEADER + NONCE, "read on past the header's bound");
+        refused = r.push(std::slice::from_ref(&me), stanza).is_err();
+        fed += stanza.len();
+    }
+    assert!(
+        r.push(std::slice::from_ref(&me), b"more").is_err(),
+        "nothing more is taken"
+    );
+    let mut r = PartReader::new();
+    let line = [&b"age-encryption.org/v1\n--- "[..], &[b'A'; 2 * MAC_LINE]].concat();
+    assert!(
+        r.push(&[me], &line).is_err(),
+        "a MAC line that does not end"
+    );
+}
+
+/// Readers whose source or client stalls hold no thread and no turn: many more of them than
+/// there are turns, and another reader still gets its plaintext at once. (Each held a thread
+/// and a turn while it waited, when a part was decrypted by a blocking `Read`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_readers_hold_no_thread_and_no_turn() {
+    use crate::crypto::envelope::{DECRYPTING, DECRYPTIONS_AT_ONCE, decrypt_part};
+    let me = age::x25519::Identity::generate();
+    let plain = content(8 * PLAIN + 3);
+    let file = age_encrypt(&plain, &[me.to_public()]);
+    let sha = crate::crypto::sha256_hex(&plain);
+    let threads = || {
+        std::fs::read_to_string("/proc/self/status")
+            .expect("/proc")
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:")?.trim().parse::<usize>().ok())
+            .expect("a thread count")
+    };
+    let before = threads();
+    let mut stalled = Vec::new();
+    for i in 0..2 * DECRYPTIONS_AT_ONCE * 3 {
+        let (tx, rx) = decrypt_part(vec![me.clone()], sha.clone());
+        if i % 2 == 0 {
+            // Its source stalls after half the part.
+            tx.send(Ok(file[..file.len() / 2].to_vec()))
+                .await
+                .expect("send");
+            stalled.push((Some(tx), rx));
+        } else {
+            // Its client stalls: the whole part comes, and none of its plaintext is read.
+            tx.send(Ok(file.clone())).await.expect("send");
+            stalled.push((None, rx));
+        }
+    }
+    // Every turn comes back once the stalled readers have decrypted what they have.
+    let settled = async {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if DECRYPTING.available_permits() == DECRYPTIONS_AT_ONCE {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                if DECRYPTING.available_permits() == DECRYPTIONS_AT_ONCE {
+                    break;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), settled)
+        .await
+        .expect("the stalled readers give every turn back");
+    let grew = threads().saturating_sub(before);
+    assert!(
+        grew <= DECRYPTIONS_AT_ONCE + 8,
+        "{} stalled readers hold {grew} threads",
+        stalled.len()
+    );
+    let (tx, mut rx) = decrypt_part(vec![me.clone()], sha);
+    let read = async {
+        tx.send(Ok(file.clone())).await.expect("send");
+        drop(tx);
+        let mut got = Vec::new();
+        while let Some(block) = rx.recv().await {
+            got.extend_from_slice(&block.expect("plaintext"));
+        }
+        got
+    };
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), read)
+        .await
+        .expect("another reader does not wait for the stalled ones");
+    assert!(got == plain);
+    drop(stalled);
+}
