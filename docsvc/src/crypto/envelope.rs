@@ -388,10 +388,19 @@ pub(crate) const DECRYPTIONS_AT_ONCE: usize = 64;
 pub(crate) static DECRYPTING: tokio::sync::Semaphore =
     tokio::sync::Semaphore::const_new(DECRYPTIONS_AT_ONCE);
 
-/// Starts decrypting a part with `identities`: feed ciphertext chunks in, plaintext blocks come
-/// out, each authenticated; the last item is an error if the content does not match
-/// `expected_sha256` (or fails to decrypt), so a reader never takes a bad ending for a good one.
-/// Each chunk is decrypted and hashed in a short blocking call ([`DECRYPTIONS_AT_ONCE`]); the
+/// Parts being read at once, however slowly: each holds its buffers (about 4 MiB at most: the
+/// store's chunks on their way, a chunk's plaintext), though no thread. More wait their turn,
+/// holding nothing, for at most `TURN_WAIT`.
+pub(crate) const READERS_AT_ONCE: usize = 512;
+pub(crate) static READING: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(READERS_AT_ONCE);
+
+/// Starts decrypting a part with `identities`, once fewer than [`READERS_AT_ONCE`] are read:
+/// feed ciphertext chunks in, plaintext blocks come out, each authenticated under the part's
+/// file key. The last block is held back until the whole plaintext matches `expected_sha256`
+/// (an error comes instead when it does not, or the part fails to decrypt): a well-formed part
+/// with other content, under a file key of its writer's choosing, never reaches a reader whole.
+/// Each piece is decrypted and hashed in a short blocking call ([`DECRYPTIONS_AT_ONCE`]); the
 /// task holds no thread while it waits for ciphertext or for its reader.
 pub fn decrypt_part<I: age::Identity + Send + 'static>(
     identities: Vec<I>,
@@ -409,28 +418,41 @@ pub fn decrypt_part<I: age::Identity + Send + 'static>(
             hash: ring::digest::Context::new(&ring::digest::SHA256),
         };
         let outcome = async {
-            loop {
+            let _reading = tokio::select! {
+                // A reader that leaves while waiting frees its place in line.
+                () = plain_tx.closed() => return Ok(()),
+                turn = tokio::time::timeout(TURN_WAIT, READING.acquire()) => turn
+                    .map_err(|_| busy())?
+                    .map_err(|_| closed())?,
+            };
+            let last = loop {
                 let next = tokio::select! {
                     // A reader that leaves stops the decryption, waiting or not.
                     () = plain_tx.closed() => return Ok(()),
                     next = cipher_rx.recv() => next.transpose()?,
                 };
                 let end = next.is_none();
-                let plain;
-                (step, plain) = step.decrypt(next).await?;
+                let mut plain;
+                (step, plain) = tokio::select! {
+                    () = plain_tx.closed() => return Ok(()),
+                    stepped = step.decrypt(next) => stepped?,
+                };
+                if end {
+                    break plain.pop();
+                }
                 for block in plain {
                     if plain_tx.send(Ok(block)).await.is_err() {
                         return Ok(());
                     }
                 }
-                if end {
-                    break;
-                }
-            }
+            };
             if hex::encode(step.hash.finish()) != expected_sha256 {
                 return Err(Error::Integrity(
                     "the content does not match the signed hash".into(),
                 ));
+            }
+            if let Some(block) = last {
+                let _ = plain_tx.send(Ok(block)).await;
             }
             Ok(())
         };
@@ -439,6 +461,17 @@ pub fn decrypt_part<I: age::Identity + Send + 'static>(
         }
     });
     (cipher_tx, plain_rx)
+}
+
+fn busy() -> Error {
+    Error::Busy("too many letters being read at once; try again shortly".into())
+}
+
+fn closed() -> Error {
+    Error::Task {
+        what: "decryption",
+        detail: "the decryption turns were closed".into(),
+    }
 }
 
 /// A part being decrypted, between its pieces.
@@ -454,13 +487,8 @@ impl<I: age::Identity + Send + 'static> Decrypting<I> {
     async fn decrypt(mut self, piece: Option<Vec<u8>>) -> Result<(Self, Vec<bytes::Bytes>)> {
         let turn = tokio::time::timeout(TURN_WAIT, DECRYPTING.acquire())
             .await
-            .map_err(|_| {
-                Error::Busy("too many letters being read at once; try again shortly".into())
-            })?
-            .map_err(|_| Error::Task {
-                what: "decryption",
-                detail: "the decryption turns were closed".into(),
-            })?;
+            .map_err(|_| busy())?
+            .map_err(|_| closed())?;
         tokio::task::spawn_blocking(move || {
             let _turn = turn;
             let plain = match piece {

@@ -35,6 +35,9 @@ const MAX_HEADER: usize = 256 * 1024;
 /// The MAC line ("--- ", 43 characters of base64, a newline) and some room: no longer is read
 /// for its end.
 const MAC_LINE: usize = 64;
+/// The most stanzas a part's header may have: a part is written to its level's archive keys
+/// (every version the node keeps), far fewer.
+const MAX_STANZAS: usize = 128;
 
 /// The payload key: `HKDF-SHA-256(file key, salt = nonce, "payload")`.
 fn payload_key(file_key: &age_core::format::FileKey, nonce: &[u8]) -> Result<LessSafeKey> {
@@ -199,8 +202,10 @@ impl Drop for PartWriter {
 
 /// Decrypts one part in age's format from its ciphertext, taken a piece at a time as it comes
 /// (pieces of any size): each push returns the plaintext of every chunk now known not to be
-/// the last, each authenticated; [`Self::finish`] returns the last. Nothing it returns is
-/// unauthenticated, and a part that is cut, changed, extended or reordered ends in an error.
+/// the last, each authenticated under the part's file key; [`Self::finish`] returns the last.
+/// A part that is cut, changed, extended or reordered ends in an error. (A whole part of other
+/// content, written under another file key, is not: the plaintext's signed hash tells it,
+/// which [`super::envelope::decrypt_part`] checks before it hands out the last block.)
 /// Holds no thread between pieces: a caller decrypts a piece in a short blocking call and
 /// waits, holding nothing but this, for its reader or its source.
 pub(crate) struct PartReader {
@@ -300,6 +305,9 @@ impl PartReader {
             }
             None => None,
         };
+        if end.is_some_and(|end| end > MAX_HEADER) {
+            return Err(cut("its header is longer than a part is written with"));
+        }
         let Some(end) = end.filter(|end| self.buf.len() >= end + NONCE) else {
             if self.buf.len() > MAX_HEADER + NONCE {
                 return Err(cut("its header does not end"));
@@ -315,6 +323,12 @@ impl PartReader {
         } = parse_header(&self.buf[..end])?;
         if parsed_end != end {
             return Err(cut("its header is not an age v1 header"));
+        }
+        // Each stanza may cost a key agreement per identity (in the keystore), in a turn.
+        if stanzas.len() > MAX_STANZAS {
+            return Err(cut(
+                "its header has more stanzas than a part is written with",
+            ));
         }
         let file_key = identities
             .iter()

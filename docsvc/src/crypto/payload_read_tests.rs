@@ -5,7 +5,7 @@
 use std::io::Write as _;
 
 use super::tests::{SIZES, content, encrypt};
-use super::{MAC_LINE, MAX_HEADER, NONCE, PLAIN, PartReader, PartWriter, SEALED};
+use super::{MAC_LINE, MAX_HEADER, MAX_STANZAS, NONCE, PLAIN, PartReader, PartWriter, SEALED};
 use crate::Error;
 use crate::crypto::envelope::{CHUNK, KnownFileKey, header_len, parse_header};
 
@@ -62,6 +62,15 @@ fn it_reads_what_the_age_crate_and_our_writer_write_in_pieces_of_any_size() {
 
 #[test]
 fn what_is_cut_changed_extended_or_reordered_is_refused() {
+    for piece in [4096, SEALED, usize::MAX] {
+        refused_in_pieces_of(piece);
+    }
+}
+
+fn refused_in_pieces_of(piece: usize) {
+    let read = |file: &[u8], _: usize, ids: &[age::x25519::Identity]| {
+        read(file, piece.min(file.len()).max(1), ids)
+    };
     let me = age::x25519::Identity::generate();
     let plain = content(2 * PLAIN + 3);
     let file = age_encrypt(&plain, &[me.to_public()]);
@@ -231,9 +240,10 @@ fn a_header_that_never_ends_is_read_no_further() {
     );
 }
 
-/// Readers whose source or client stalls hold no thread and no turn: many more of them than
-/// there are turns, and another reader still gets its plaintext at once. (Each held a thread
-/// and a turn while it waited, when a part was decrypted by a blocking `Read`.)
+/// Readers whose source or client stalls hold no turn to decrypt (and so no thread: a piece is
+/// decrypted on one only in a turn): many more of them than there are turns, and another
+/// reader still gets its plaintext at once. (Each held a thread and a turn while it waited,
+/// when a part was decrypted by a blocking `Read`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_readers_hold_no_thread_and_no_turn() {
     use crate::crypto::envelope::{DECRYPTING, DECRYPTIONS_AT_ONCE, decrypt_part};
@@ -241,14 +251,6 @@ async fn stalled_readers_hold_no_thread_and_no_turn() {
     let plain = content(8 * PLAIN + 3);
     let file = age_encrypt(&plain, &[me.to_public()]);
     let sha = crate::crypto::sha256_hex(&plain);
-    let threads = || {
-        std::fs::read_to_string("/proc/self/status")
-            .expect("/proc")
-            .lines()
-            .find_map(|l| l.strip_prefix("Threads:")?.trim().parse::<usize>().ok())
-            .expect("a thread count")
-    };
-    let before = threads();
     let mut stalled = Vec::new();
     for i in 0..2 * DECRYPTIONS_AT_ONCE * 3 {
         let (tx, rx) = decrypt_part(vec![me.clone()], sha.clone());
@@ -279,12 +281,6 @@ async fn stalled_readers_hold_no_thread_and_no_turn() {
     tokio::time::timeout(std::time::Duration::from_secs(60), settled)
         .await
         .expect("the stalled readers give every turn back");
-    let grew = threads().saturating_sub(before);
-    assert!(
-        grew <= DECRYPTIONS_AT_ONCE + 8,
-        "{} stalled readers hold {grew} threads",
-        stalled.len()
-    );
     let (tx, mut rx) = decrypt_part(vec![me.clone()], sha);
     let read = async {
         tx.send(Ok(file.clone())).await.expect("send");
@@ -300,4 +296,145 @@ async fn stalled_readers_hold_no_thread_and_no_turn() {
         .expect("another reader does not wait for the stalled ones");
     assert!(got == plain);
     drop(stalled);
+}
+
+/// A header longer than its bound is refused even when it comes in one piece, and one with
+/// more stanzas than a part is written with (each a key agreement to try) is refused before any
+/// is tried.
+#[test]
+fn a_header_too_long_or_with_too_many_stanzas_is_refused_whole() {
+    let me = age::x25519::Identity::generate();
+    let header = |stanzas: usize, body_lines: usize| {
+        let mut h = b"age-encryption.org/v1\n".to_vec();
+        for _ in 0..stanzas {
+            h.extend_from_slice(b"-> X 1\n");
+            for _ in 0..body_lines {
+                h.extend_from_slice(&[b'A'; 64]);
+                h.push(b'\n');
+            }
+            h.extend_from_slice(b"AAAA\n");
+        }
+        h.extend_from_slice(b"--- ");
+        h.extend_from_slice(&[b'A'; 43]);
+        h.push(b'\n');
+        h.resize(h.len() + NONCE + SEALED, 0);
+        h
+    };
+    let long = header(1, MAX_HEADER / 65 + 1);
+    let e = PartReader::new()
+        .push(std::slice::from_ref(&me), &long)
+        .expect_err("too long");
+    assert!(e.to_string().contains("longer"), "{e}");
+    let many = header(MAX_STANZAS + 1, 0);
+    let e = PartReader::new()
+        .push(std::slice::from_ref(&me), &many)
+        .expect_err("too many stanzas");
+    assert!(e.to_string().contains("stanzas"), "{e}");
+    // As many as allowed: read on (to the key, which is not there).
+    let e = PartReader::new()
+        .push(std::slice::from_ref(&me), &header(MAX_STANZAS, 0))
+        .expect_err("no key");
+    assert!(matches!(e, Error::KeyUnavailable(_)), "{e}");
+}
+
+/// Everything a reader of `rx` gets: the plaintext, and the error it ended with.
+async fn drain(
+    mut rx: tokio::sync::mpsc::Receiver<crate::Result<bytes::Bytes>>,
+) -> (Vec<u8>, Option<Error>) {
+    let mut got = Vec::new();
+    while let Some(item) = rx.recv().await {
+        match item {
+            Ok(block) => got.extend_from_slice(&block),
+            Err(e) => return (got, Some(e)),
+        }
+    }
+    (got, None)
+}
+
+/// A whole, well-formed part of other content (a database writer's, under a file key of their
+/// choosing) decrypts chunk by chunk; its last block is never handed out, so a reader never has
+/// all of it, and the last item is the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_content_never_reaches_a_reader_whole() {
+    use crate::crypto::envelope::decrypt_part;
+    let me = age::x25519::Identity::generate();
+    for size in [3, 2 * PLAIN, 2 * PLAIN + 3] {
+        let signed = content(size);
+        let mut other = signed.clone();
+        other[0] ^= 1;
+        let file = age_encrypt(&other, &[me.to_public()]);
+        let (tx, rx) = decrypt_part(vec![me.clone()], crate::crypto::sha256_hex(&signed));
+        tx.send(Ok(file)).await.expect("send");
+        drop(tx);
+        let (got, end) = drain(rx).await;
+        assert!(
+            got.len() < size,
+            "size {size}: {} bytes handed out",
+            got.len()
+        );
+        assert!(
+            end.is_some_and(|e| e.to_string().contains("signed hash")),
+            "size {size}"
+        );
+    }
+}
+
+/// A source that fails, or ends early, ends the reader's stream with an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_fails_or_ends_early_ends_in_an_error() {
+    use crate::crypto::envelope::decrypt_part;
+    let me = age::x25519::Identity::generate();
+    let plain = content(4 * PLAIN);
+    let file = age_encrypt(&plain, &[me.to_public()]);
+    let sha = crate::crypto::sha256_hex(&plain);
+    let (tx, rx) = decrypt_part(vec![me.clone()], sha.clone());
+    tx.send(Ok(file[..file.len() / 2].to_vec()))
+        .await
+        .expect("send");
+    tx.send(Err(Error::Integrity("the store failed".into())))
+        .await
+        .expect("send");
+    let (_, end) = drain(rx).await;
+    assert!(end.is_some_and(|e| e.to_string().contains("the store failed")));
+    let (tx, rx) = decrypt_part(vec![me.clone()], sha);
+    tx.send(Ok(file[..file.len() / 2].to_vec()))
+        .await
+        .expect("send");
+    drop(tx);
+    let (got, end) = drain(rx).await;
+    assert!(end.is_some(), "an early end is an error");
+    assert!(got.len() < plain.len());
+}
+
+/// No more than `READERS_AT_ONCE` parts are read at once, however slowly: the next reader gets
+/// nothing until one ends, then its plaintext; those waiting hold nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_beyond_the_bound_wait_for_a_turn() {
+    use crate::crypto::envelope::{READERS_AT_ONCE, READING, decrypt_part};
+    let me = age::x25519::Identity::generate();
+    let plain = content(PLAIN + 3);
+    let file = age_encrypt(&plain, &[me.to_public()]);
+    let mut stalled = Vec::new();
+    for _ in 0..READERS_AT_ONCE {
+        // Readers whose ciphertext never comes.
+        stalled.push(decrypt_part(vec![me.clone()], String::new()));
+    }
+    let all_taken = async {
+        while READING.available_permits() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), all_taken)
+        .await
+        .expect("the stalled readers hold every turn");
+    let (tx, mut rx) = decrypt_part(vec![me.clone()], crate::crypto::sha256_hex(&plain));
+    tx.send(Ok(file)).await.expect("send");
+    drop(tx);
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv()).await;
+    assert!(waited.is_err(), "a reader past the bound waits");
+    drop(stalled.pop());
+    let (got, end) = tokio::time::timeout(std::time::Duration::from_secs(30), drain(rx))
+        .await
+        .expect("the turn comes");
+    assert!(end.is_none() && got == plain);
 }
