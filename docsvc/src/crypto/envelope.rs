@@ -481,23 +481,29 @@ struct Decrypting<I> {
     hash: ring::digest::Context,
 }
 
+/// A piece past the header this small, or the end (at most one chunk), is decrypted in place:
+/// it costs less than the hop to a blocking thread and back. (A header is always read on one:
+/// its key agreements may be a hardware keystore's.)
+const IN_PLACE: usize = 64 * 1024;
+
 impl<I: age::Identity + Send + 'static> Decrypting<I> {
-    /// Decrypts and hashes the next piece (`None`: the ciphertext ended) in a blocking call,
-    /// in a turn ([`DECRYPTIONS_AT_ONCE`]): its plaintext blocks.
+    /// Decrypts and hashes the next piece (`None`: the ciphertext ended), in a blocking call in
+    /// a turn ([`DECRYPTIONS_AT_ONCE`]) unless it is small: its plaintext blocks.
     async fn decrypt(mut self, piece: Option<Vec<u8>>) -> Result<(Self, Vec<bytes::Bytes>)> {
+        let small = piece
+            .as_ref()
+            .is_none_or(|p| p.len() <= IN_PLACE && self.reader.past_header());
+        if small {
+            let plain = self.step(piece)?;
+            return Ok((self, plain));
+        }
         let turn = tokio::time::timeout(TURN_WAIT, DECRYPTING.acquire())
             .await
             .map_err(|_| busy())?
             .map_err(|_| closed())?;
         tokio::task::spawn_blocking(move || {
             let _turn = turn;
-            let plain = match piece {
-                Some(p) => self.reader.push(&self.identities, &p)?,
-                None => vec![self.reader.finish()?],
-            };
-            for block in &plain {
-                self.hash.update(block);
-            }
+            let plain = self.step(piece)?;
             Ok((self, plain))
         })
         .await
@@ -505,6 +511,17 @@ impl<I: age::Identity + Send + 'static> Decrypting<I> {
             what: "decryption",
             detail: e.to_string(),
         })?
+    }
+
+    fn step(&mut self, piece: Option<Vec<u8>>) -> Result<Vec<bytes::Bytes>> {
+        let plain = match piece {
+            Some(p) => self.reader.push(&self.identities, &p)?,
+            None => vec![self.reader.finish()?],
+        };
+        for block in &plain {
+            self.hash.update(block);
+        }
+        Ok(plain)
     }
 }
 

@@ -238,6 +238,11 @@ impl PartReader {
         }
     }
 
+    /// Whether the header is read (the file key unwrapped): what is left costs no key agreement.
+    pub(crate) fn past_header(&self) -> bool {
+        matches!(self.stage, Stage::Payload { .. })
+    }
+
     /// Takes the next piece of ciphertext; the file key is unwrapped from the header with the
     /// first of `identities` it is wrapped to, and the header's MAC checked under it.
     pub(crate) fn push<I: age::Identity>(
