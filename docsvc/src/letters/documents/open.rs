@@ -248,7 +248,14 @@ pub async fn open_part(
         }
     });
     Metrics::inc(&node.metrics.documents_read);
-    Ok(tokio_stream_from(plain_rx))
+    // A failure here comes after the response's status: the operator's log is where it is
+    // seen (a part that fails its check is an integrity incident).
+    let letter = m.id.clone();
+    Ok(tokio_stream_from(plain_rx).inspect(move |item| {
+        if let Err(e) = item {
+            tracing::warn!(document = %letter, part, "reading a part failed: {e}");
+        }
+    }))
 }
 
 /// Part `part` of a checked letter re-encrypted to an age recipient (the official's personal
