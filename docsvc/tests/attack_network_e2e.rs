@@ -6,7 +6,8 @@
 //!   stored on bappeda with under 150 MiB of peak memory; a delivery refused on its manifest is answered before its body is
 //!   sent; a bad ciphertext leaves nothing stored and no spool file behind;
 //! - a peer cannot create integrity incidents about letters it did not send;
-//! - refusals on `/network/v1` are counted, not logged one entry each.
+//! - refusals on `/network/v1` are counted, not logged one entry each;
+//! - a peer has its share of deliveries under way at once, and no more.
 //!
 //! `SANDI_ATTACK_DOCSVC` runs bappeda from another build of `docsvc` (e.g. today's main, to see
 //! the attacks succeed there).
@@ -813,4 +814,98 @@ async fn refusals_on_the_network_api_are_counted_not_logged_each_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_on_the_network_api_are_counted_not_logged_each_on_postgres() {
     refusals_are_counted(true).await;
+}
+
+/// Deliveries one peer may have under way on bappeda in this test.
+const SHARE: usize = 4;
+
+/// A delivery from `from` whose head is sent and whose body is not: under way on bappeda
+/// until the connection is dropped.
+async fn under_way(from: &Node, to: SocketAddr) -> Tls {
+    let mut s = connect(from, to).await;
+    let head = format!(
+        "POST /network/v1/letters HTTP/1.1\r\nhost: {to}\r\n\
+         content-type: application/vnd.sandi.envelope\r\ncontent-length: {MIB}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.expect("head");
+    s.flush().await.expect("flush");
+    s
+}
+
+/// A peer with its share of deliveries under way (`[limits] max_deliveries_per_peer`): one
+/// more waits for a turn and, none coming, is answered 503 after the turn's wait; another
+/// peer's delivery is answered meanwhile; once one of the share ends, the peer's next delivery
+/// goes on at once.
+async fn a_peer_has_its_share_of_deliveries(pg: bool) {
+    // The held bodies send nothing: their grace outlasts the test.
+    let config = format!("limits.max_deliveries_per_peer = {SHARE}\nlimits.body_grace_secs = 120");
+    let Some(net) = net(pg, true, &config).await else {
+        return;
+    };
+    let to = net.b_addr;
+    let mut held = Vec::new();
+    for _ in 0..SHARE {
+        held.push(under_way(&net.hub, to).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Refused at once (403) by whichever delivery gets a turn: the hub naming kecamatan.
+    let named_kecamatan = header(&manifest_from("kecamatan"), b"-", 0);
+    let started = Instant::now();
+    let one_more = tokio::spawn({
+        let (hub, env) = (Arc::clone(&net.hub), named_kecamatan.clone());
+        async move { post(&hub, to, env.len(), &env, Duration::from_secs(30)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let named_hub = header(&manifest_from("hub"), b"-", 0);
+    let (status, problem) = tokio::time::timeout(
+        Duration::from_secs(5),
+        deliver(&net.kecamatan, to, &named_hub),
+    )
+    .await
+    .expect("another peer is answered while the hub waits");
+    assert_eq!(status, 403, "{problem}");
+    assert!(
+        !one_more.is_finished(),
+        "the hub's delivery past its share waits"
+    );
+    let (status, problem) = one_more.await.expect("task").expect("answered");
+    let waited = started.elapsed();
+    assert_eq!(status, 503, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("deliveries under way")),
+        "{problem}"
+    );
+    assert!(
+        waited >= Duration::from_secs(9),
+        "waited for a turn: {waited:?}"
+    );
+    // One of the share ends: the hub's next delivery takes its turn.
+    drop(held.pop());
+    let (status, problem) = tokio::time::timeout(
+        Duration::from_secs(5),
+        deliver(&net.hub, to, &named_kecamatan),
+    )
+    .await
+    .expect("answered once a turn is back");
+    assert_eq!(status, 403, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("comes from node kecamatan")),
+        "{problem}"
+    );
+    drop(held);
+    net.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_has_its_share_of_deliveries_and_no_more_on_sqlite() {
+    a_peer_has_its_share_of_deliveries(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_has_its_share_of_deliveries_and_no_more_on_postgres() {
+    a_peer_has_its_share_of_deliveries(true).await;
 }

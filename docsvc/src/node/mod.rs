@@ -9,6 +9,7 @@ mod keystore;
 mod layout;
 pub mod letterhead;
 pub mod numbering;
+pub mod peer_turns;
 pub mod peers;
 pub mod refusals;
 pub mod revocation;
@@ -211,6 +212,9 @@ pub struct Limits {
     pub body_grace_secs: u64,
     /// HTTP/2 streams open at once on one connection.
     pub h2_max_streams: u32,
+    /// Deliveries one peer node may have under way here at once; more wait for a turn, then
+    /// are answered 503 (see [`peer_turns`]).
+    pub max_deliveries_per_peer: usize,
 }
 
 impl Limits {
@@ -230,6 +234,8 @@ impl Default for Limits {
             body_min_bytes_per_sec: 1024,
             body_grace_secs: 10,
             h2_max_streams: 64,
+            // Twice what a sender has in flight (`transmit::IN_FLIGHT`).
+            max_deliveries_per_peer: 64,
         }
     }
 }
@@ -592,6 +598,8 @@ pub struct Node {
     pub metrics: crate::metrics::Metrics,
     /// Refusals on `/network/v1` counted for the log.
     pub refusals: refusals::Refusals,
+    /// Each peer's turns to deliver here ([`peer_turns`]).
+    pub deliveries: peer_turns::PeerTurns,
     /// The TSA this node's signatures are time-stamped by.
     pub tsa: tsa::Tsa,
     /// keymgr's issuance log as witnessed (`[witness] issuance_log`).
@@ -642,6 +650,10 @@ impl Node {
             .set_log(Arc::new(log.clone()), policy.current().version());
         let tsa = tsa::Tsa::new(config.pki.tsa_url.clone());
         let metrics = crate::metrics::Metrics::new(log.batch_sizes());
+        let deliveries = peer_turns::PeerTurns::new(
+            config.limits.max_deliveries_per_peer,
+            peer_turns::TURN_WAIT,
+        );
         Ok(Node {
             tsa,
             log,
@@ -669,6 +681,7 @@ impl Node {
             audit,
             metrics,
             refusals: refusals::Refusals::default(),
+            deliveries,
             issuance: issuance::IssuanceLog::default(),
             received: crate::audit::Grouped::default(),
         })

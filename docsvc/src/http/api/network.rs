@@ -13,7 +13,7 @@ use crate::http::App;
 use crate::http::actor::{Actor, Peer};
 use crate::http::problem::ApiResult;
 use crate::http::problem::responses::{
-    BadInput, Conflict, NoSuchLetter, NotLoggedIn, Refused, TooLarge,
+    BadInput, Conflict, NoSuchLetter, NotLoggedIn, Refused, TooLarge, Unavailable,
 };
 use crate::officials::directory;
 use crate::schema::LevelDoc;
@@ -56,7 +56,7 @@ pub(super) async fn network_hello(
     responses(
         (status = 200, description = "stored (or already here): the signed receipt",
             body = crate::transmit::SignedReceipt),
-        BadInput, NotLoggedIn, Refused, Conflict, TooLarge,
+        BadInput, NotLoggedIn, Refused, Conflict, TooLarge, Unavailable,
     )
 )]
 pub(super) async fn network_letters(
