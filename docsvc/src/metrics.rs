@@ -73,6 +73,10 @@ pub struct Metrics {
     pub witnessed_at: Gauge,
     /// Split views held now (set when scraped): stays while the incident is held.
     pub split_views_held: Gauge,
+    /// Peers' deliveries under way now, each holding one of its peer's turns.
+    pub peer_deliveries: Gauge,
+    /// Peers' deliveries answered 503 after waiting past their peer's share.
+    pub peer_deliveries_busy: Counter,
     pub sealed: Gauge,
     /// Request latency by route, method and status class.
     pub request_seconds: Latency,
@@ -170,6 +174,16 @@ impl Metrics {
                 r,
                 "witness_last_round_timestamp_seconds",
                 "When every peer was last witnessed (0: never)",
+            ),
+            peer_deliveries: gauge(
+                r,
+                "peer_deliveries",
+                "Deliveries from peer nodes under way, each holding one of its peer's turns",
+            ),
+            peer_deliveries_busy: counter(
+                r,
+                "peer_deliveries_busy",
+                "Deliveries from peer nodes answered 503 past their peer's share (max_deliveries_per_peer)",
             ),
             split_views_held: gauge(
                 r,

@@ -819,6 +819,20 @@ async fn refusals_on_the_network_api_are_counted_not_logged_each_on_postgres() {
 /// Deliveries one peer may have under way on bappeda in this test.
 const SHARE: usize = 4;
 
+/// One of bappeda's metrics (`docsvc_` and `name`), as a scraper reads it.
+fn metric(net: &Net, name: &str) -> Option<usize> {
+    let out = Command::new("curl")
+        .args(["-sf", "--cacert"])
+        .arg(net.b_dir.join("ca/root.pem"))
+        .arg(format!("https://{}/metrics", net.b_addr))
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("docsvc_{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// A delivery from `from` whose head is sent and whose body is not: under way on bappeda
 /// until the connection is dropped.
 async fn under_way(from: &Node, to: SocketAddr) -> Tls {
@@ -847,13 +861,37 @@ async fn a_peer_has_its_share_of_deliveries(pg: bool) {
     for _ in 0..SHARE {
         held.push(under_way(&net.hub, to).await);
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Each has taken its turn once bappeda counts them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(&net, "peer_deliveries") != Some(SHARE) {
+        assert!(Instant::now() < deadline, "{SHARE} deliveries under way");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Refused at once (403) by whichever delivery gets a turn: the hub naming kecamatan.
     let named_kecamatan = header(&manifest_from("kecamatan"), b"-", 0);
     let started = Instant::now();
     let one_more = tokio::spawn({
         let (hub, env) = (Arc::clone(&net.hub), named_kecamatan.clone());
         async move { post(&hub, to, env.len(), &env, Duration::from_secs(30)).await }
+    });
+    // The same past its share, as docsvc's own sender sends it: 16 MiB behind the header. The
+    // answer reaches it (the rest of its body is read and dropped), not a reset it would
+    // retry at once on a new connection.
+    let sender = tokio::spawn({
+        let hub = Arc::clone(&net.hub);
+        let mut env = named_kecamatan.clone();
+        env.resize(env.len() + (16 << 20), 7);
+        async move {
+            let (_, mut client) = docsvc::network::connect(&hub, "bappeda")
+                .await
+                .expect("connect");
+            let kind = [("content-type", "application/vnd.sandi.envelope")];
+            client
+                .call("POST", "/network/v1/letters", &kind, env.into())
+                .await
+                .map(|a| a.0)
+                .ok()
+        }
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
     let named_hub = header(&manifest_from("hub"), b"-", 0);
@@ -881,6 +919,12 @@ async fn a_peer_has_its_share_of_deliveries(pg: bool) {
         waited >= Duration::from_secs(9),
         "waited for a turn: {waited:?}"
     );
+    assert_eq!(
+        sender.await.expect("task"),
+        Some(503),
+        "the sender sees the answer"
+    );
+    assert_eq!(metric(&net, "peer_deliveries_busy_total"), Some(2));
     // One of the share ends: the hub's next delivery takes its turn.
     drop(held.pop());
     let (status, problem) = tokio::time::timeout(

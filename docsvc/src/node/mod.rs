@@ -234,7 +234,7 @@ impl Default for Limits {
             body_min_bytes_per_sec: 1024,
             body_grace_secs: 10,
             h2_max_streams: 64,
-            // Twice what a sender has in flight (`transmit::IN_FLIGHT`).
+            // Twice what one sending process has in flight (`transmit::IN_FLIGHT`).
             max_deliveries_per_peer: 64,
         }
     }
@@ -653,6 +653,7 @@ impl Node {
         let deliveries = peer_turns::PeerTurns::new(
             config.limits.max_deliveries_per_peer,
             peer_turns::TURN_WAIT,
+            metrics.peer_deliveries.clone(),
         );
         Ok(Node {
             tsa,

@@ -6,12 +6,16 @@
 //! and costing its checks, and starve every other peer. Past its share, a peer's delivery waits
 //! for one of its own turns, holding only its connection (its body unread), and after
 //! [`TURN_WAIT`] is answered 503: the sender's delivery worker tries again later. Other peers'
-//! turns are their own.
+//! turns are their own. The turns are a process's: a node of several processes gives each
+//! peer a share in each. A delivery answered early (busy, or refused on its header) has the
+//! rest of its body read and dropped without a turn, for a bounded time (see
+//! `transmit::receive`): the sender then sees the answer; that costs the connection only.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{Error, Result};
@@ -25,22 +29,32 @@ pub const TURN_WAIT: Duration = Duration::from_secs(10);
 pub struct PeerTurns {
     per_peer: usize,
     wait: Duration,
+    /// Turns held now, in all (`docsvc_peer_deliveries`).
+    held: Gauge,
     table: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 /// One delivery's turn: free again when dropped.
 #[derive(Debug)]
 pub struct PeerTurn {
-    _held: OwnedSemaphorePermit,
+    _permit: OwnedSemaphorePermit,
+    held: Gauge,
+}
+
+impl Drop for PeerTurn {
+    fn drop(&mut self) {
+        self.held.dec();
+    }
 }
 
 impl PeerTurns {
     /// `per_peer` turns for each peer (at least one), each waited for at most `wait`
-    /// ([`TURN_WAIT`] in a node).
-    pub fn new(per_peer: usize, wait: Duration) -> Self {
+    /// ([`TURN_WAIT`] in a node); `held` counts the turns held.
+    pub fn new(per_peer: usize, wait: Duration, held: Gauge) -> Self {
         PeerTurns {
             per_peer: per_peer.max(1),
             wait,
+            held,
             table: Mutex::new(HashMap::new()),
         }
     }
@@ -67,7 +81,11 @@ impl PeerTurns {
                 what: "delivery",
                 detail: "the peer's turns were closed".into(),
             })?;
-        Ok(PeerTurn { _held: held })
+        self.held.inc();
+        Ok(PeerTurn {
+            _permit: held,
+            held: self.held.clone(),
+        })
     }
 }
 
@@ -79,9 +97,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_peer_past_its_share_waits_then_is_told_busy_and_others_go_on() {
-        let turns = PeerTurns::new(2, WAIT);
+        let held = Gauge::default();
+        let turns = PeerTurns::new(2, WAIT, held.clone());
         let a = turns.take("hub").await.expect("first");
         let b = turns.take("hub").await.expect("second");
+        assert_eq!(held.get(), 2);
         // The third of hub's waits its whole wait and is refused.
         let started = std::time::Instant::now();
         let refused = turns.take("hub").await;
@@ -100,12 +120,18 @@ mod tests {
             matches!(next, Ok(Ok(_))),
             "a turn given back is taken again"
         );
+        assert_eq!(
+            held.get(),
+            3,
+            "hub's two and kecamatan's, given back when dropped"
+        );
         drop(b);
+        assert_eq!(held.get(), 2);
     }
 
     #[tokio::test]
     async fn a_waiting_delivery_gets_the_first_turn_given_back() {
-        let turns = Arc::new(PeerTurns::new(1, WAIT));
+        let turns = Arc::new(PeerTurns::new(1, WAIT, Gauge::default()));
         let held = turns.take("hub").await.expect("first");
         let waiting = tokio::spawn({
             let turns = Arc::clone(&turns);

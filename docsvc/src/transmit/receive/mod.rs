@@ -61,11 +61,20 @@ pub async fn deliver(
     if declared_length.is_some_and(|n| n > MAX_BODY) {
         return Err(too_large());
     }
-    // Before the body is read: past its share a peer waits holding only its connection.
-    let turn = node.deliveries.take(&peer.id).await?;
     let mut inc = Incoming::new(body);
-    let result = receive(node, peer, client, &mut inc).await;
-    drop(turn);
+    // Before the body is read: past its share a peer waits holding only its connection.
+    let result = match node.deliveries.take(&peer.id).await {
+        Ok(turn) => {
+            let result = receive(node, peer, client, &mut inc).await;
+            drop(turn);
+            result
+        }
+        Err(e) => {
+            node.metrics.peer_deliveries_busy.inc();
+            tracing::warn!(peer = %peer.id, "a delivery waited past its peer's share: busy");
+            Err(e)
+        }
+    };
     if result.is_err() && !inc.ended {
         // Answered before the end of the body: the rest is dropped in the background.
         tokio::spawn(inc.discard(DRAIN_TIME));
