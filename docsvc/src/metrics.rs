@@ -77,6 +77,10 @@ pub struct Metrics {
     pub peer_deliveries: Gauge,
     /// Peers' deliveries answered 503 after waiting past their peer's share.
     pub peer_deliveries_busy: Counter,
+    /// Letters being read now, each holding one of its official's turns.
+    pub official_reads: Gauge,
+    /// Reads answered 503 after waiting past their official's share.
+    pub official_reads_busy: Counter,
     pub sealed: Gauge,
     /// Request latency by route, method and status class.
     pub request_seconds: Latency,
@@ -184,6 +188,16 @@ impl Metrics {
                 r,
                 "peer_deliveries_busy",
                 "Deliveries from peer nodes answered 503 past their peer's share (max_deliveries_per_peer)",
+            ),
+            official_reads: gauge(
+                r,
+                "official_reads",
+                "Letters being read (parts, exports), each holding one of its official's turns",
+            ),
+            official_reads_busy: counter(
+                r,
+                "official_reads_busy",
+                "Reads answered 503 past their official's share (max_reads_per_official)",
             ),
             split_views_held: gauge(
                 r,

@@ -516,3 +516,128 @@ async fn idle_connections_are_closed(
         waited.elapsed()
     );
 }
+
+/// An official's share of reads (`[limits] max_reads_per_official`): with `SHARE` downloads
+/// held open a byte at a time, their next read waits its 10 s and is answered 503 `busy`,
+/// while another official reads at once; once one of the slow downloads ends, their next read
+/// is answered at once. Fails on a node without the share: the third read is served at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_official_has_their_share_of_reads_and_no_more() {
+    const SHARE: u64 = 2;
+    sandi_e2e::node::require("curl");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start_with(&docsvc(), &dir.path().join("node"), &[], |data| {
+        let path = data.join("node.toml");
+        let mut doc: toml::Table = std::fs::read_to_string(&path)
+            .expect("node.toml")
+            .parse()
+            .expect("node.toml parses");
+        let mut limits = toml::Table::new();
+        limits.insert(
+            "max_reads_per_official".into(),
+            toml::Value::Integer(i64::try_from(SHARE).expect("small")),
+        );
+        doc.insert("limits".into(), toml::Value::Table(limits));
+        std::fs::write(&path, toml::to_string(&doc).expect("toml")).expect("write node.toml");
+    });
+    // Larger than what the sockets between the node and a stalled reader can buffer, so a
+    // download read slowly is under way for the whole test.
+    let budi = node.login(BUDI, true, dir.path().join("budi.jar"));
+    let pdf = dir.path().join("besar.pdf");
+    let mut content = b"%PDF-1.4\n".to_vec();
+    while content.len() < 24 << 20 {
+        content.extend_from_slice(b"% lampiran yang panjang sekali, dibaca pelan-pelan\n");
+    }
+    content.extend_from_slice(b"%%EOF\n");
+    std::fs::write(&pdf, &content).expect("pdf");
+    let r = budi.post_letter(
+        &json!({
+            "nomor": "006/LIM/XII/2026", "perihal": "Lampiran besar", "classification": "terbatas",
+            "urgency": "biasa", "recipients": [SITI],
+        }),
+        &pdf,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let path = format!(
+        "/api/v1/documents/{}/content?part=0",
+        r.json()["id"].as_str().expect("id")
+    );
+
+    let siti = node.login(SITI, true, dir.path().join("siti.jar"));
+    let mut slow: Vec<_> = (0..SHARE)
+        .map(|_| siti.spawn("GET", &path, &["--limit-rate", "1k"]))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(&node, "docsvc_official_reads") != SHARE {
+        assert!(
+            Instant::now() < deadline,
+            "Siti's slow downloads never took their turns"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Siti's next read waits for one of her turns; Budi's is his own.
+    let waiting = Instant::now();
+    let past_share = tokio::task::spawn_blocking({
+        let (siti, path) = (siti.clone(), path.clone());
+        move || siti.get(&path)
+    });
+    let read = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || budi.get(&path)
+    })
+    .await
+    .expect("Budi's read");
+    assert_eq!(read.status, 200, "another official reads at once");
+    assert!(read.body == content, "the letter as written");
+    assert!(
+        !past_share.is_finished(),
+        "Budi was served while Siti's read past her share still waited"
+    );
+    let refused = past_share.await.expect("Siti's read past her share");
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(
+        refused.json()["type"],
+        "urn:sandi:problem:busy",
+        "{}",
+        refused.text()
+    );
+    assert!(
+        refused
+            .text()
+            .contains(&format!("official {SITI} already has {SHARE}")),
+        "{}",
+        refused.text()
+    );
+    assert!(
+        waiting.elapsed() >= Duration::from_secs(9),
+        "answered after its wait"
+    );
+    assert_eq!(metric(&node, "docsvc_official_reads_busy_total"), 1);
+
+    // One slow download ends: its turn is given back, and Siti reads at once.
+    let mut first = slow.remove(0);
+    first.kill().expect("kill curl");
+    first.wait().expect("curl ends");
+    while metric(&node, "docsvc_official_reads") != SHARE - 1 {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(30),
+            "the turn was never given back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+    let again = tokio::task::spawn_blocking(move || siti.get(&path))
+        .await
+        .expect("Siti's read");
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert!(again.body == content, "the letter as written");
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "served without waiting for a turn"
+    );
+    for mut c in slow {
+        c.kill().expect("kill curl");
+        let _ = c.wait();
+    }
+}

@@ -147,7 +147,7 @@ pub mod responses {
     #[derive(Debug, utoipa::IntoResponses)]
     #[response(
         status = 503,
-        description = "sealed, the access log cannot be written, a CRL is not current, or the TSA gives no time-stamp",
+        description = "sealed, the access log cannot be written, a CRL is not current, the TSA gives no time-stamp, or busy (the node, or the caller's share of it: `busy`, try again shortly)",
         content_type = PROBLEM_JSON
     )]
     pub struct Unavailable(pub ProblemDoc);

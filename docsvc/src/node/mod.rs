@@ -9,10 +9,10 @@ mod keystore;
 mod layout;
 pub mod letterhead;
 pub mod numbering;
-pub mod peer_turns;
 pub mod peers;
 pub mod refusals;
 pub mod revocation;
+pub mod shares;
 pub mod tsa;
 
 pub use keystore::Keystore;
@@ -213,8 +213,11 @@ pub struct Limits {
     /// HTTP/2 streams open at once on one connection.
     pub h2_max_streams: u32,
     /// Deliveries one peer node may have under way here at once; more wait for a turn, then
-    /// are answered 503 (see [`peer_turns`]).
+    /// are answered 503 (see [`shares`]).
     pub max_deliveries_per_peer: usize,
+    /// Letters (parts, exports) one official may be reading here at once, however slowly;
+    /// more wait for a turn, then are answered 503 (see [`shares`]).
+    pub max_reads_per_official: usize,
 }
 
 impl Limits {
@@ -236,6 +239,9 @@ impl Default for Limits {
             h2_max_streams: 64,
             // Twice what one sending process has in flight (`transmit::IN_FLIGHT`).
             max_deliveries_per_peer: 64,
+            // A sixteenth of the node's reading turns (`envelope::READERS_AT_ONCE`): a web page
+            // and its attachments, or a script's downloads, with room to spare.
+            max_reads_per_official: 32,
         }
     }
 }
@@ -598,8 +604,10 @@ pub struct Node {
     pub metrics: crate::metrics::Metrics,
     /// Refusals on `/network/v1` counted for the log.
     pub refusals: refusals::Refusals,
-    /// Each peer's turns to deliver here ([`peer_turns`]).
-    pub deliveries: peer_turns::PeerTurns,
+    /// Each peer's turns to deliver here ([`shares`]).
+    pub deliveries: shares::Shares,
+    /// Each official's turns to read here ([`shares`]).
+    pub reads: shares::Shares,
     /// The TSA this node's signatures are time-stamped by.
     pub tsa: tsa::Tsa,
     /// keymgr's issuance log as witnessed (`[witness] issuance_log`).
@@ -650,10 +658,21 @@ impl Node {
             .set_log(Arc::new(log.clone()), policy.current().version());
         let tsa = tsa::Tsa::new(config.pki.tsa_url.clone());
         let metrics = crate::metrics::Metrics::new(log.batch_sizes());
-        let deliveries = peer_turns::PeerTurns::new(
+        let deliveries = shares::Shares::new(
             config.limits.max_deliveries_per_peer,
-            peer_turns::TURN_WAIT,
+            shares::TURN_WAIT,
             metrics.peer_deliveries.clone(),
+            |peer, n| {
+                format!("node {peer} already has {n} deliveries under way here; try again shortly")
+            },
+        );
+        let reads = shares::Shares::new(
+            config.limits.max_reads_per_official,
+            shares::TURN_WAIT,
+            metrics.official_reads.clone(),
+            |nip, n| {
+                format!("official {nip} already has {n} letters being read here; try again shortly")
+            },
         );
         Ok(Node {
             tsa,
@@ -683,6 +702,7 @@ impl Node {
             metrics,
             refusals: refusals::Refusals::default(),
             deliveries,
+            reads,
             issuance: issuance::IssuanceLog::default(),
             received: crate::audit::Grouped::default(),
         })

@@ -388,6 +388,8 @@ pub(super) async fn get_content(
     Path(id): Path<String>,
     Query(q): Query<ContentQuery>,
 ) -> ApiResult<Response> {
+    // Held until the body is sent: one official's slow downloads take only their own turns.
+    let turn = documents::reading_turn(&node, &auth.official.nip).await?;
     let checked = checked_for(&node, &auth, &id, policies::Action::Read).await?;
     documents::mark_read(&node, &auth.official.nip, &id).await?;
     let caller = auth.caller();
@@ -420,8 +422,10 @@ pub(super) async fn get_content(
     }
     let size = whole.as_ref().map_or(p.size, |pdf| pdf.len() as u64);
     let body = match whole {
-        Some(pdf) => Body::from(pdf),
-        None => Body::from_stream(documents::open_part(&node, &checked, part).await?),
+        Some(pdf) => Body::from_stream(turn.held_by(futures_util::stream::once(async move {
+            Ok::<_, Error>(bytes::Bytes::from(pdf))
+        }))),
+        None => Body::from_stream(turn.held_by(documents::open_part(&node, &checked, part).await?)),
     };
     let handling = node
         .policy
@@ -639,6 +643,7 @@ pub(super) async fn export_document(
     Path(id): Path<String>,
     Query(q): Query<ExportQuery>,
 ) -> ApiResult<Response> {
+    let turn = documents::reading_turn(&node, &auth.official.nip).await?;
     let recipient: age::x25519::Recipient = auth
         .official
         .personal_recipient
@@ -681,7 +686,7 @@ pub(super) async fn export_document(
     )
     .await?;
     let stream = documents::export_part(&node, &checked, part, recipient).await?;
-    let mut resp = Response::new(Body::from_stream(stream));
+    let mut resp = Response::new(Body::from_stream(turn.held_by(stream)));
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

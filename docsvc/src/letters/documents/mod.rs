@@ -22,7 +22,9 @@ pub use self::approve::{approve, may_approve};
 pub use self::ingest::Ingest;
 pub use self::list::{Filter, Mailbox, Page, creatable, draft, list, mark_read, waiting};
 pub(crate) use self::open::addressed_agencies;
-pub use self::open::{Checked, authorise, decide, export_part, load_checked, open_part};
+pub use self::open::{
+    Checked, authorise, decide, export_part, load_checked, open_part, reading_turn,
+};
 pub use self::pdf::{approved_pdf, letter_pdf, original_pdf};
 pub use self::sweep::sweep_abandoned;
 use crate::audit::Entry;

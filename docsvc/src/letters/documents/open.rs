@@ -194,6 +194,17 @@ pub async fn authorise(
     }
 }
 
+/// Waits for one of official `nip`'s reading turns (`[limits] max_reads_per_official`), to be
+/// held until what they read is sent ([`crate::node::shares::Turn::held_by`]). Taken before
+/// the letter is checked or the reading logged: past their share an official's read waits
+/// holding only its connection, then is answered 503, and nothing was read.
+pub async fn reading_turn(node: &Node, nip: &str) -> Result<crate::node::shares::Turn> {
+    node.reads.take(nip).await.inspect_err(|_| {
+        Metrics::inc(&node.metrics.official_reads_busy);
+        tracing::warn!(official = %nip, "a read waited past its official's share: busy");
+    })
+}
+
 /// Opens part `part` of a checked letter as a stream of plaintext, decrypted inside the node
 /// with the level's archive key. The stream ends with an error if the content does not match
 /// the signed hash.
