@@ -73,14 +73,12 @@ pub struct Metrics {
     pub witnessed_at: Gauge,
     /// Split views held now (set when scraped): stays while the incident is held.
     pub split_views_held: Gauge,
-    /// Peers' deliveries under way now, each holding one of its peer's turns.
-    pub peer_deliveries: Gauge,
-    /// Peers' deliveries answered 503 after waiting past their peer's share.
-    pub peer_deliveries_busy: Counter,
-    /// Letters being read now, each holding one of its official's turns.
-    pub official_reads: Gauge,
-    /// Reads answered 503 after waiting past their official's share.
-    pub official_reads_busy: Counter,
+    /// Peers' deliveries under way now, each holding one of its peer's turns; and those
+    /// answered 503 after waiting past their peer's share.
+    pub peer_deliveries: ShareMetrics,
+    /// Letters being read now, each holding one of its official's turns; and reads answered
+    /// 503 after waiting past their official's share.
+    pub official_reads: ShareMetrics,
     pub sealed: Gauge,
     /// Request latency by route, method and status class.
     pub request_seconds: Latency,
@@ -94,6 +92,33 @@ pub struct Metrics {
     pub crl_stale_soon: Gauge,
 }
 
+/// What one kind of share (`node::shares`) is doing: turns held now, and requests answered 503
+/// after waiting past their caller's share (`<name>_busy_total`).
+#[derive(Clone, Debug, Default)]
+pub struct ShareMetrics {
+    pub held: Gauge,
+    pub busy: Counter,
+}
+
+fn counter(r: &mut Registry, name: &str, help: &str) -> Counter {
+    let c = Counter::default();
+    r.register(name, help, c.clone());
+    c
+}
+
+fn gauge(r: &mut Registry, name: &str, help: &str) -> Gauge {
+    let g = Gauge::default();
+    r.register(name, help, g.clone());
+    g
+}
+
+fn share(r: &mut Registry, name: &str, held: &str, busy: &str) -> ShareMetrics {
+    ShareMetrics {
+        held: gauge(r, name, held),
+        busy: counter(r, &format!("{name}_busy"), busy),
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new(Histogram::new(exponential_buckets(1.0, 2.0, 11)))
@@ -104,16 +129,6 @@ impl Metrics {
     /// The metrics, with the group commit's batch-size histogram (kept by the batcher).
     pub fn new(log_batch_entries: Histogram) -> Self {
         let mut registry = Registry::with_prefix("docsvc");
-        let counter = |r: &mut Registry, name: &str, help: &str| {
-            let c = Counter::default();
-            r.register(name, help, c.clone());
-            c
-        };
-        let gauge = |r: &mut Registry, name: &str, help: &str| {
-            let g = Gauge::default();
-            r.register(name, help, g.clone());
-            g
-        };
         let r = &mut registry;
         let m = Metrics {
             requests: counter(r, "requests", "HTTP requests answered"),
@@ -179,24 +194,16 @@ impl Metrics {
                 "witness_last_round_timestamp_seconds",
                 "When every peer was last witnessed (0: never)",
             ),
-            peer_deliveries: gauge(
+            peer_deliveries: share(
                 r,
                 "peer_deliveries",
                 "Deliveries from peer nodes under way, each holding one of its peer's turns",
-            ),
-            peer_deliveries_busy: counter(
-                r,
-                "peer_deliveries_busy",
                 "Deliveries from peer nodes answered 503 past their peer's share (max_deliveries_per_peer)",
             ),
-            official_reads: gauge(
+            official_reads: share(
                 r,
                 "official_reads",
                 "Letters being read (parts, exports), each holding one of its official's turns",
-            ),
-            official_reads_busy: counter(
-                r,
-                "official_reads_busy",
                 "Reads answered 503 past their official's share (max_reads_per_official)",
             ),
             split_views_held: gauge(

@@ -523,7 +523,6 @@ async fn idle_connections_are_closed(
 /// is answered at once. Fails on a node without the share: the third read is served at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_official_has_their_share_of_reads_and_no_more() {
-    const SHARE: u64 = 2;
     sandi_e2e::node::require("curl");
     let dir = tempfile::tempdir().expect("tempdir");
     let node = DevNode::start_with(&docsvc(), &dir.path().join("node"), &[], |data| {
@@ -540,41 +539,13 @@ async fn an_official_has_their_share_of_reads_and_no_more() {
         doc.insert("limits".into(), toml::Value::Table(limits));
         std::fs::write(&path, toml::to_string(&doc).expect("toml")).expect("write node.toml");
     });
-    // Larger than what the sockets between the node and a stalled reader can buffer, so a
-    // download read slowly is under way for the whole test.
     let budi = node.login(BUDI, true, dir.path().join("budi.jar"));
-    let pdf = dir.path().join("besar.pdf");
-    let mut content = b"%PDF-1.4\n".to_vec();
-    while content.len() < 24 << 20 {
-        content.extend_from_slice(b"% lampiran yang panjang sekali, dibaca pelan-pelan\n");
-    }
-    content.extend_from_slice(b"%%EOF\n");
-    std::fs::write(&pdf, &content).expect("pdf");
-    let r = budi.post_letter(
-        &json!({
-            "nomor": "006/LIM/XII/2026", "perihal": "Lampiran besar", "classification": "terbatas",
-            "urgency": "biasa", "recipients": [SITI],
-        }),
-        &pdf,
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let path = format!(
-        "/api/v1/documents/{}/content?part=0",
-        r.json()["id"].as_str().expect("id")
-    );
-
+    let (path, content) = a_large_letter_for_siti(&budi, dir.path());
     let siti = node.login(SITI, true, dir.path().join("siti.jar"));
     let mut slow: Vec<_> = (0..SHARE)
         .map(|_| siti.spawn("GET", &path, &["--limit-rate", "1k"]))
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while metric(&node, "docsvc_official_reads") != SHARE {
-        assert!(
-            Instant::now() < deadline,
-            "Siti's slow downloads never took their turns"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_metric(&node, "docsvc_official_reads", SHARE).await;
 
     // Siti's next read waits for one of her turns; Budi's is his own.
     let waiting = Instant::now();
@@ -619,13 +590,7 @@ async fn an_official_has_their_share_of_reads_and_no_more() {
     let mut first = slow.remove(0);
     first.kill().expect("kill curl");
     first.wait().expect("curl ends");
-    while metric(&node, "docsvc_official_reads") != SHARE - 1 {
-        assert!(
-            Instant::now() < deadline + Duration::from_secs(30),
-            "the turn was never given back"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_metric(&node, "docsvc_official_reads", SHARE - 1).await;
     let started = Instant::now();
     let again = tokio::task::spawn_blocking(move || siti.get(&path))
         .await
@@ -640,4 +605,42 @@ async fn an_official_has_their_share_of_reads_and_no_more() {
         c.kill().expect("kill curl");
         let _ = c.wait();
     }
+}
+
+/// Reads one official may have under way in `an_official_has_their_share_of_reads_and_no_more`.
+const SHARE: u64 = 2;
+
+/// Waits (30 s at most) until the node's metric `name` reads `value`.
+async fn until_metric(node: &DevNode, name: &str, value: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(node, name) != value {
+        assert!(Instant::now() < deadline, "{name} never read {value}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A 24 MiB letter from Budi to Siti: its content's path and its content. Larger than what the
+/// sockets between the node and a stalled reader can buffer, so a download read slowly is under
+/// way for the whole test.
+fn a_large_letter_for_siti(budi: &sandi_e2e::http::Client, dir: &Path) -> (String, Vec<u8>) {
+    let pdf = dir.join("besar.pdf");
+    let mut content = b"%PDF-1.4\n".to_vec();
+    while content.len() < 24 << 20 {
+        content.extend_from_slice(b"% lampiran yang panjang sekali, dibaca pelan-pelan\n");
+    }
+    content.extend_from_slice(b"%%EOF\n");
+    std::fs::write(&pdf, &content).expect("pdf");
+    let r = budi.post_letter(
+        &json!({
+            "nomor": "006/LIM/XII/2026", "perihal": "Lampiran besar", "classification": "terbatas",
+            "urgency": "biasa", "recipients": [SITI],
+        }),
+        &pdf,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let path = format!(
+        "/api/v1/documents/{}/content?part=0",
+        r.json()["id"].as_str().expect("id")
+    );
+    (path, content)
 }

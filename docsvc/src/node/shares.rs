@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 use prometheus_client::metrics::gauge::Gauge;
+
+use crate::metrics::ShareMetrics;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{Error, Result};
@@ -39,8 +41,8 @@ pub type Busy = fn(&str, usize) -> String;
 pub struct Shares {
     per_caller: usize,
     wait: Duration,
-    /// Turns held now, in all.
-    held: Gauge,
+    /// Turns held now, in all, and callers told busy.
+    metrics: ShareMetrics,
     busy: Busy,
     table: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
@@ -74,13 +76,13 @@ impl Drop for Turn {
 
 impl Shares {
     /// `per_caller` turns for each caller (at least one), each waited for at most `wait`
-    /// ([`TURN_WAIT`] in a node); `held` counts the turns held; `busy` says why a caller waited
-    /// in vain.
-    pub fn new(per_caller: usize, wait: Duration, held: Gauge, busy: Busy) -> Self {
+    /// ([`TURN_WAIT`] in a node); `metrics` counts the turns held and the callers told busy;
+    /// `busy` says why a caller waited in vain.
+    pub fn new(per_caller: usize, wait: Duration, metrics: ShareMetrics, busy: Busy) -> Self {
         Shares {
             per_caller: per_caller.max(1),
             wait,
-            held,
+            metrics,
             busy,
             table: Mutex::new(HashMap::new()),
         }
@@ -98,15 +100,18 @@ impl Shares {
         };
         let held = tokio::time::timeout(self.wait, turns.acquire_owned())
             .await
-            .map_err(|_| Error::Busy((self.busy)(caller, self.per_caller)))?
+            .map_err(|_| {
+                self.metrics.busy.inc();
+                Error::Busy((self.busy)(caller, self.per_caller))
+            })?
             .map_err(|_| Error::Task {
                 what: "a caller's share",
                 detail: "the caller's turns were closed".into(),
             })?;
-        self.held.inc();
+        self.metrics.held.inc();
         Ok(Turn {
             _permit: held,
-            held: self.held.clone(),
+            held: self.metrics.held.clone(),
         })
     }
 }
@@ -123,8 +128,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_caller_past_its_share_waits_then_is_told_busy_and_others_go_on() {
-        let held = Gauge::default();
-        let turns = Shares::new(2, WAIT, held.clone(), busy);
+        let metrics = ShareMetrics::default();
+        let (held, told) = (metrics.held.clone(), metrics.busy.clone());
+        let turns = Shares::new(2, WAIT, metrics, busy);
         let a = turns.take("hub").await.expect("first");
         let b = turns.take("hub").await.expect("second");
         assert_eq!(held.get(), 2);
@@ -136,6 +142,7 @@ mod tests {
             "{refused:?}"
         );
         assert!(started.elapsed() >= WAIT);
+        assert_eq!(told.get(), 1, "counted");
         // Another caller's turns are its own.
         let other = tokio::time::timeout(Duration::from_millis(1), turns.take("kecamatan")).await;
         assert!(matches!(other, Ok(Ok(_))), "another caller goes on");
@@ -157,8 +164,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_holds_its_turn_until_it_is_read_or_dropped() {
-        let held = Gauge::default();
-        let turns = Shares::new(1, WAIT, held.clone(), busy);
+        let metrics = ShareMetrics::default();
+        let held = metrics.held.clone();
+        let turns = Shares::new(1, WAIT, metrics, busy);
         let mut body = Box::pin(
             turns
                 .take("siti")
@@ -187,7 +195,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_request_gets_the_first_turn_given_back() {
-        let turns = Arc::new(Shares::new(1, WAIT, Gauge::default(), busy));
+        let turns = Arc::new(Shares::new(1, WAIT, ShareMetrics::default(), busy));
         let held = turns.take("hub").await.expect("first");
         let waiting = tokio::spawn({
             let turns = Arc::clone(&turns);

@@ -200,7 +200,6 @@ pub async fn authorise(
 /// holding only its connection, then is answered 503, and nothing was read.
 pub async fn reading_turn(node: &Node, nip: &str) -> Result<crate::node::shares::Turn> {
     node.reads.take(nip).await.inspect_err(|_| {
-        Metrics::inc(&node.metrics.official_reads_busy);
         tracing::warn!(official = %nip, "a read waited past its official's share: busy");
     })
 }

@@ -70,7 +70,6 @@ pub async fn deliver(
             result
         }
         Err(e) => {
-            node.metrics.peer_deliveries_busy.inc();
             tracing::warn!(peer = %peer.id, "a delivery waited past its peer's share: busy");
             Err(e)
         }
