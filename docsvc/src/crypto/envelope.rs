@@ -388,43 +388,70 @@ pub(crate) const DECRYPTIONS_AT_ONCE: usize = 64;
 pub(crate) static DECRYPTING: tokio::sync::Semaphore =
     tokio::sync::Semaphore::const_new(DECRYPTIONS_AT_ONCE);
 
-/// Parts being read at once, however slowly: each holds its buffers (about 4 MiB at most: the
-/// store's chunks on their way, a chunk's plaintext), though no thread. More wait their turn,
-/// holding nothing, for at most `TURN_WAIT`.
-pub(crate) const READERS_AT_ONCE: usize = 512;
-pub(crate) static READING: tokio::sync::Semaphore =
-    tokio::sync::Semaphore::const_new(READERS_AT_ONCE);
+/// A bound on parts decrypted as streams at once, however slowly: each holds its buffers (about
+/// 4 MiB at most: the store's chunks on their way, a chunk's plaintext), though no thread. More
+/// wait their turn, holding nothing, for at most `TURN_WAIT`, then are told busy.
+#[derive(Debug)]
+pub struct Readers {
+    turns: tokio::sync::Semaphore,
+    busy: &'static str,
+}
 
-/// Starts decrypting a part with `identities`, once fewer than [`READERS_AT_ONCE`] are read:
-/// feed ciphertext chunks in, plaintext blocks come out, each authenticated under the part's
-/// file key. The last block is held back until the whole plaintext matches `expected_sha256`
-/// (an error comes instead when it does not, or the part fails to decrypt): a well-formed part
-/// with other content, under a file key of its writer's choosing, never reaches a reader whole.
-/// Each piece is decrypted and hashed in a short blocking call ([`DECRYPTIONS_AT_ONCE`]); the
-/// task holds no thread while it waits for ciphertext or for its reader.
-pub fn decrypt_part<I: age::Identity + Send + 'static>(
+impl Readers {
+    /// Turns free now.
+    pub fn available(&self) -> usize {
+        self.turns.available_permits()
+    }
+}
+
+/// Officials' reads (and exports, and the node's own reads of what it renders).
+pub(crate) const READERS_AT_ONCE: usize = 512;
+pub static READING: Readers = Readers {
+    turns: tokio::sync::Semaphore::const_new(READERS_AT_ONCE),
+    busy: "too many letters being read at once; try again shortly",
+};
+
+/// Peers' deliveries being checked: a line of their own, so that deliveries (each as slow as
+/// its sender, within the body's pace) never take the turns officials read with, nor the
+/// other way round. Each peer's deliveries are bounded too (`[limits] max_deliveries_per_peer`).
+pub(crate) const CHECKS_AT_ONCE: usize = 256;
+pub static CHECKING: Readers = Readers {
+    turns: tokio::sync::Semaphore::const_new(CHECKS_AT_ONCE),
+    busy: "too many deliveries being checked at once; try again shortly",
+};
+
+/// Starts decrypting a part with `identities`, once one of `line`'s turns is free (else, after
+/// `TURN_WAIT`, [`Error::Busy`]: taken before anything is answered, so a reader past the bound
+/// is told 503 rather than sent a body cut short): feed ciphertext chunks in, plaintext blocks
+/// come out, each authenticated under the part's file key. The last block is held back until
+/// the whole plaintext matches `expected_sha256` (an error comes instead when it does not, or
+/// the part fails to decrypt): a well-formed part with other content, under a file key of its
+/// writer's choosing, never reaches a reader whole. Each piece is decrypted and hashed in a
+/// short blocking call ([`DECRYPTIONS_AT_ONCE`]); the task holds no thread while it waits for
+/// ciphertext or for its reader.
+pub async fn decrypt_part<I: age::Identity + Send + 'static>(
     identities: Vec<I>,
     expected_sha256: String,
-) -> (
+    line: &'static Readers,
+) -> Result<(
     mpsc::Sender<Result<Vec<u8>>>,
     mpsc::Receiver<Result<bytes::Bytes>>,
-) {
+)> {
+    let turn = tokio::time::timeout(TURN_WAIT, line.turns.acquire())
+        .await
+        .map_err(|_| Error::Busy(line.busy.into()))?
+        .map_err(|_| closed())?;
     let (cipher_tx, mut cipher_rx) = mpsc::channel::<Result<Vec<u8>>>(2);
     let (plain_tx, plain_rx) = mpsc::channel::<Result<bytes::Bytes>>(4);
     tokio::spawn(async move {
+        // Held until the part is read, or its reader or source is gone.
+        let _turn = turn;
         let mut step = Decrypting {
             reader: super::payload::PartReader::new(),
             identities,
             hash: ring::digest::Context::new(&ring::digest::SHA256),
         };
         let outcome = async {
-            let _reading = tokio::select! {
-                // A reader that leaves while waiting frees its place in line.
-                () = plain_tx.closed() => return Ok(()),
-                turn = tokio::time::timeout(TURN_WAIT, READING.acquire()) => turn
-                    .map_err(|_| busy())?
-                    .map_err(|_| closed())?,
-            };
             let last = loop {
                 let next = tokio::select! {
                     // A reader that leaves stops the decryption, waiting or not.
@@ -460,11 +487,11 @@ pub fn decrypt_part<I: age::Identity + Send + 'static>(
             let _ = plain_tx.send(Err(e)).await;
         }
     });
-    (cipher_tx, plain_rx)
+    Ok((cipher_tx, plain_rx))
 }
 
 fn busy() -> Error {
-    Error::Busy("too many letters being read at once; try again shortly".into())
+    Error::Busy("too many letters being decrypted at once; try again shortly".into())
 }
 
 fn closed() -> Error {

@@ -246,14 +246,16 @@ fn a_header_that_never_ends_is_read_no_further() {
 /// when a part was decrypted by a blocking `Read`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_readers_hold_no_thread_and_no_turn() {
-    use crate::crypto::envelope::{DECRYPTING, DECRYPTIONS_AT_ONCE, decrypt_part};
+    use crate::crypto::envelope::{DECRYPTING, DECRYPTIONS_AT_ONCE, READING, decrypt_part};
     let me = age::x25519::Identity::generate();
     let plain = content(8 * PLAIN + 3);
     let file = age_encrypt(&plain, &[me.to_public()]);
     let sha = crate::crypto::sha256_hex(&plain);
     let mut stalled = Vec::new();
     for i in 0..2 * DECRYPTIONS_AT_ONCE * 3 {
-        let (tx, rx) = decrypt_part(vec![me.clone()], sha.clone());
+        let (tx, rx) = decrypt_part(vec![me.clone()], sha.clone(), &READING)
+            .await
+            .expect("a turn");
         if i % 2 == 0 {
             // Its source stalls after half the part.
             tx.send(Ok(file[..file.len() / 2].to_vec()))
@@ -281,7 +283,9 @@ async fn stalled_readers_hold_no_thread_and_no_turn() {
     tokio::time::timeout(std::time::Duration::from_secs(60), settled)
         .await
         .expect("the stalled readers give every turn back");
-    let (tx, mut rx) = decrypt_part(vec![me.clone()], sha);
+    let (tx, mut rx) = decrypt_part(vec![me.clone()], sha, &READING)
+        .await
+        .expect("a turn");
     let read = async {
         tx.send(Ok(file.clone())).await.expect("send");
         drop(tx);
@@ -356,14 +360,20 @@ async fn drain(
 /// all of it, and the last item is the error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_content_never_reaches_a_reader_whole() {
-    use crate::crypto::envelope::decrypt_part;
+    use crate::crypto::envelope::{READING, decrypt_part};
     let me = age::x25519::Identity::generate();
     for size in [3, 2 * PLAIN, 2 * PLAIN + 3] {
         let signed = content(size);
         let mut other = signed.clone();
         other[0] ^= 1;
         let file = age_encrypt(&other, &[me.to_public()]);
-        let (tx, rx) = decrypt_part(vec![me.clone()], crate::crypto::sha256_hex(&signed));
+        let (tx, rx) = decrypt_part(
+            vec![me.clone()],
+            crate::crypto::sha256_hex(&signed),
+            &READING,
+        )
+        .await
+        .expect("a turn");
         tx.send(Ok(file)).await.expect("send");
         drop(tx);
         let (got, end) = drain(rx).await;
@@ -382,12 +392,14 @@ async fn other_content_never_reaches_a_reader_whole() {
 /// A source that fails, or ends early, ends the reader's stream with an error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_that_fails_or_ends_early_ends_in_an_error() {
-    use crate::crypto::envelope::decrypt_part;
+    use crate::crypto::envelope::{READING, decrypt_part};
     let me = age::x25519::Identity::generate();
     let plain = content(4 * PLAIN);
     let file = age_encrypt(&plain, &[me.to_public()]);
     let sha = crate::crypto::sha256_hex(&plain);
-    let (tx, rx) = decrypt_part(vec![me.clone()], sha.clone());
+    let (tx, rx) = decrypt_part(vec![me.clone()], sha.clone(), &READING)
+        .await
+        .expect("a turn");
     tx.send(Ok(file[..file.len() / 2].to_vec()))
         .await
         .expect("send");
@@ -396,7 +408,9 @@ async fn a_source_that_fails_or_ends_early_ends_in_an_error() {
         .expect("send");
     let (_, end) = drain(rx).await;
     assert!(end.is_some_and(|e| e.to_string().contains("the store failed")));
-    let (tx, rx) = decrypt_part(vec![me.clone()], sha);
+    let (tx, rx) = decrypt_part(vec![me.clone()], sha, &READING)
+        .await
+        .expect("a turn");
     tx.send(Ok(file[..file.len() / 2].to_vec()))
         .await
         .expect("send");
@@ -406,35 +420,57 @@ async fn a_source_that_fails_or_ends_early_ends_in_an_error() {
     assert!(got.len() < plain.len());
 }
 
-/// No more than `READERS_AT_ONCE` parts are read at once, however slowly: the next reader gets
-/// nothing until one ends, then its plaintext; those waiting hold nothing.
+/// No more than `READERS_AT_ONCE` parts are read at once, however slowly: the next reader waits
+/// in `decrypt_part` itself, before anything is answered, and is told busy after its wait, or
+/// reads once a turn is given back; deliveries' checks have a line of their own meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_beyond_the_bound_wait_for_a_turn() {
-    use crate::crypto::envelope::{READERS_AT_ONCE, READING, decrypt_part};
+    use crate::crypto::envelope::{CHECKING, READERS_AT_ONCE, READING, decrypt_part};
+    use std::time::{Duration, Instant};
     let me = age::x25519::Identity::generate();
     let plain = content(PLAIN + 3);
     let file = age_encrypt(&plain, &[me.to_public()]);
+    let sha = crate::crypto::sha256_hex(&plain);
     let mut stalled = Vec::new();
     for _ in 0..READERS_AT_ONCE {
         // Readers whose ciphertext never comes.
-        stalled.push(decrypt_part(vec![me.clone()], String::new()));
+        let reader = decrypt_part(vec![me.clone()], String::new(), &READING).await;
+        stalled.push(reader.expect("a turn"));
     }
-    let all_taken = async {
-        while READING.available_permits() > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(
+        READING.available(),
+        0,
+        "the stalled readers hold every turn"
+    );
+    let read = |line| {
+        let (me, sha, file) = (me.clone(), sha.clone(), file.clone());
+        async move {
+            let (tx, rx) = decrypt_part(vec![me], sha, line).await?;
+            tx.send(Ok(file)).await.expect("send");
+            drop(tx);
+            Ok::<_, Error>(drain(rx).await)
         }
     };
-    tokio::time::timeout(std::time::Duration::from_secs(30), all_taken)
+    // A delivery's check is not in the officials' line.
+    let (got, end) = tokio::time::timeout(Duration::from_secs(5), read(&CHECKING))
         .await
-        .expect("the stalled readers hold every turn");
-    let (tx, mut rx) = decrypt_part(vec![me.clone()], crate::crypto::sha256_hex(&plain));
-    tx.send(Ok(file)).await.expect("send");
-    drop(tx);
-    let waited = tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv()).await;
-    assert!(waited.is_err(), "a reader past the bound waits");
+        .expect("at once")
+        .expect("a turn");
+    assert!(end.is_none() && got == plain);
+    // A reader past the bound waits its whole wait, then is told busy.
+    let waited = Instant::now();
+    let refused = read(&READING).await;
+    assert!(matches!(refused, Err(Error::Busy(_))), "{refused:?}");
+    assert!(waited.elapsed() >= Duration::from_secs(9), "after its wait");
+    // One waiting when a turn is given back reads.
+    let waiting = tokio::spawn(read(&READING));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "a reader past the bound waits");
     drop(stalled.pop());
-    let (got, end) = tokio::time::timeout(std::time::Duration::from_secs(30), drain(rx))
+    let (got, end) = tokio::time::timeout(Duration::from_secs(30), waiting)
         .await
-        .expect("the turn comes");
+        .expect("the turn comes")
+        .expect("task")
+        .expect("a turn");
     assert!(end.is_none() && got == plain);
 }

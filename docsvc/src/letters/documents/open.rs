@@ -241,7 +241,8 @@ pub async fn open_part(
         )));
     };
     let identities = archive_identities(node, m.classification)?;
-    let (cipher_tx, plain_rx) = envelope::decrypt_part(identities, p.sha256.clone());
+    let (cipher_tx, plain_rx) =
+        envelope::decrypt_part(identities, p.sha256.clone(), &envelope::READING).await?;
     tokio::spawn(async move {
         let mut piece = Ok(Some(first));
         loop {

@@ -356,7 +356,8 @@ async fn spool_part(
         Err(e) => return Ok(Err(e.to_string())),
     };
     let known = vec![envelope::KnownFileKey::new(&file_key)];
-    let (tx, mut rx) = envelope::decrypt_part(known, part.sha256.clone());
+    let (tx, mut rx) =
+        envelope::decrypt_part(known, part.sha256.clone(), &envelope::CHECKING).await?;
     // The feeder owns `tx`: when it stops, early or not, the decryptor sees the end.
     let feed = async move {
         let mut next = first;
