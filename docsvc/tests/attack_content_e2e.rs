@@ -161,7 +161,51 @@ async fn content_cannot_run_in_the_nodes_origin() {
     assert_security_headers(&anon.get("/healthz"), "healthz");
     assert_security_headers(&anon.get("/ui/login"), "login page");
     assert_security_headers(&siti.get("/api/v1/me"), "me");
+    inline_text_is_bounded(&budi, &siti, files);
     absolute_lifetime(&mut node);
+}
+
+/// A letter's page shows its text parts inline only up to 1 MiB in all: of two 700 KiB texts
+/// the first is on the page and the second is offered as a file, so one view of a letter of
+/// many parts holds and sends no more than that.
+fn inline_text_is_bounded(budi: &Client, siti: &Client, files: &Path) {
+    let (first, second) = (files.join("pertama.txt"), files.join("kedua.txt"));
+    std::fs::write(&first, "bagian pertama ".repeat(700 * 1024 / 15)).expect("txt");
+    std::fs::write(&second, "lampiran kedua ".repeat(700 * 1024 / 15)).expect("txt");
+    let meta = json!({
+        "nomor": "006/TXT/XII/2026", "perihal": "Dua catatan panjang", "classification": "biasa",
+        "urgency": "biasa", "recipients": [SITI],
+    });
+    let r = budi.call(
+        "POST",
+        "/api/v1/documents",
+        &[
+            "-F",
+            &format!("metadata={meta};type=application/json"),
+            "-F",
+            &format!("body=@{};type=application/pdf", pdf(files).display()),
+            "-F",
+            &format!("attachment=@{};type=text/plain", first.display()),
+            "-F",
+            &format!("attachment=@{};type=text/plain", second.display()),
+        ],
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let page = siti.get(&format!(
+        "/ui/letters/{}",
+        r.json()["id"].as_str().expect("id")
+    ));
+    assert_eq!(page.status, 200, "{}", page.text());
+    let page = page.text();
+    assert!(
+        page.contains("bagian pertama bagian pertama"),
+        "the first text inline"
+    );
+    assert!(
+        !page.contains("lampiran kedua"),
+        "the second is past the page's budget"
+    );
+    assert!(page.len() < 1 << 21, "a page of {} bytes", page.len());
 }
 
 /// Each part of the letter `id` as `siti` reads it: active content as a sandboxed download,

@@ -565,6 +565,8 @@ async fn an_official_has_their_share_of_reads_and_no_more() {
         !past_share.is_finished(),
         "Budi was served while Siti's read past her share still waited"
     );
+    // Budi's turn was given back with the last of his body; Siti's two are still held.
+    until_metric(&node, "docsvc_official_reads", SHARE).await;
     let refused = past_share.await.expect("Siti's read past her share");
     assert_eq!(refused.status, 503, "{}", refused.text());
     assert_eq!(

@@ -20,6 +20,25 @@ pub mod web;
 /// Shared state of the server.
 pub type App = Arc<Node>;
 
+/// `resp` with its body holding `turn` (a reader's share, see `node::shares`) until the last of
+/// it is sent or its reader leaves: a body read slowly keeps only its own caller's turns. Its
+/// length, when known, stays in Content-Length.
+pub(crate) fn holding(
+    turn: crate::node::shares::Turn,
+    resp: axum::response::Response,
+) -> axum::response::Response {
+    use axum::body::{Body, HttpBody as _};
+    let (mut parts, body) = resp.into_parts();
+    if let Some(n) = body.size_hint().exact() {
+        parts
+            .headers
+            .entry(axum::http::header::CONTENT_LENGTH)
+            .or_insert(n.into());
+    }
+    let body = Body::from_stream(turn.held_by(body.into_data_stream()));
+    axum::response::Response::from_parts(parts, body)
+}
+
 /// `s` percent-encoded for a query string's value: every byte but letters, digits and `-._~/`.
 pub(crate) fn query_escape(s: &str) -> String {
     s.bytes()

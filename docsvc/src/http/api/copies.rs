@@ -33,8 +33,10 @@ pub(super) async fn make_copy(
     auth: Actor<SignedIn>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    // Held until the copy is sent: one official's slow downloads take only their own turns.
+    let turn = crate::letters::documents::reading_turn(&node, &auth.official.nip).await?;
     let copy = copies::make(&node, &auth.caller(), &id).await?;
-    Ok((
+    let resp = (
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),
             (
@@ -45,7 +47,8 @@ pub(super) async fn make_copy(
         ],
         copy.pdf,
     )
-        .into_response())
+        .into_response();
+    Ok(crate::http::holding(turn, resp))
 }
 
 #[utoipa::path(

@@ -262,11 +262,13 @@ pub(super) async fn report_file(
     auth: Actor<SignedIn>,
     Path((id, n)): Path<(String, usize)>,
 ) -> ApiResult<Response> {
+    let turn = documents::reading_turn(&node, &auth.official.nip).await?;
     let caller = auth.caller();
     let letter = disposition::letter_of_report(&node, &id).await?;
     let checked = incidents::load_checked(&node, &caller, &letter).await?;
     let f = disposition::file(&node, &caller, &checked, &id, n).await?;
     let mut headers = HeaderMap::new();
     crate::letters::content::set_headers(&mut headers, &f.media_type, &f.name, true);
-    Ok((headers, f.bytes.to_vec()).into_response())
+    let resp = (headers, f.bytes.to_vec()).into_response();
+    Ok(crate::http::holding(turn, resp))
 }

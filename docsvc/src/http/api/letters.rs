@@ -422,10 +422,8 @@ pub(super) async fn get_content(
     }
     let size = whole.as_ref().map_or(p.size, |pdf| pdf.len() as u64);
     let body = match whole {
-        Some(pdf) => Body::from_stream(turn.held_by(futures_util::stream::once(async move {
-            Ok::<_, Error>(bytes::Bytes::from(pdf))
-        }))),
-        None => Body::from_stream(turn.held_by(documents::open_part(&node, &checked, part).await?)),
+        Some(pdf) => Body::from(pdf),
+        None => Body::from_stream(documents::open_part(&node, &checked, part).await?),
     };
     let handling = node
         .policy
@@ -456,7 +454,7 @@ pub(super) async fn get_content(
     if let Some(c) = copy.and_then(|c| HeaderValue::from_str(&c).ok()) {
         h.insert("sandi-copy", c);
     }
-    Ok(resp)
+    Ok(crate::http::holding(turn, resp))
 }
 
 #[utoipa::path(
@@ -686,7 +684,7 @@ pub(super) async fn export_document(
     )
     .await?;
     let stream = documents::export_part(&node, &checked, part, recipient).await?;
-    let mut resp = Response::new(Body::from_stream(turn.held_by(stream)));
+    let mut resp = Response::new(Body::from_stream(stream));
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -701,5 +699,5 @@ pub(super) async fn export_document(
         .unwrap_or(HeaderValue::from_static("attachment")),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(resp)
+    Ok(crate::http::holding(turn, resp))
 }

@@ -482,8 +482,9 @@ pub(super) async fn copy(
 ) -> Response {
     let r = async {
         v.check_csrf(&f.csrf)?;
+        let turn = documents::reading_turn(&node, &v.official.nip).await?;
         let c = crate::letters::copies::make(&node, &v.caller(), &id).await?;
-        Ok((
+        let resp = (
             [
                 (
                     axum::http::header::CONTENT_TYPE,
@@ -499,7 +500,8 @@ pub(super) async fn copy(
             ],
             c.pdf,
         )
-            .into_response())
+            .into_response();
+        Ok(crate::http::holding(turn, resp))
     }
     .await;
     respond(&v, r)

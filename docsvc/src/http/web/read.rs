@@ -21,7 +21,8 @@ use crate::letters::incidents;
 use crate::node::Node;
 use crate::store::views;
 
-/// Text parts up to this size are shown inline; larger ones are offered as a file.
+/// Text parts shown inline on a letter's page, in all: those that fit, in order; the others are
+/// offered as files. Bounds what one view of a letter of many parts holds and sends.
 const INLINE_TEXT: u64 = 1 << 20;
 
 #[derive(Deserialize, Default)]
@@ -113,9 +114,10 @@ impl<'a> Reading<'a> {
         let may_print = may(Action::Print).await?.allowed;
         let may_approve =
             checked.state == documents::AWAITING && documents::may_approve(&v.official, manifest);
-        let mut texts = HashMap::new();
+        let (mut texts, mut inline_left) = (HashMap::new(), INLINE_TEXT);
         for (i, part) in manifest.parts.iter().enumerate() {
-            if part.media_type.starts_with("text/plain") && part.size <= INLINE_TEXT {
+            if part.media_type.starts_with("text/plain") && part.size <= inline_left {
+                inline_left -= part.size;
                 let mut stream = Box::pin(documents::open_part(node, &checked, i).await?);
                 let mut bytes = Vec::new();
                 while let Some(chunk) = stream.next().await {
