@@ -239,9 +239,11 @@ impl Default for Limits {
             h2_max_streams: 64,
             // Twice what one sending process has in flight (`transmit::IN_FLIGHT`).
             max_deliveries_per_peer: 64,
-            // A sixteenth of the node's reading turns (`envelope::READERS_AT_ONCE`): a web page
-            // and its attachments, or a script's downloads, with room to spare.
-            max_reads_per_official: 32,
+            // A thirty-second of the node's reading turns (`envelope::READERS_AT_ONCE`): a web
+            // page and its attachments, or a script's downloads, with room to spare. A body held
+            // whole (a rendered PDF, up to 72 MiB) is held once per turn, so this bounds one
+            // official's memory too.
+            max_reads_per_official: 16,
         }
     }
 }
