@@ -540,18 +540,24 @@ async fn an_official_has_their_share_of_reads_and_no_more() {
         std::fs::write(&path, toml::to_string(&doc).expect("toml")).expect("write node.toml");
     });
     let budi = node.login(BUDI, true, dir.path().join("budi.jar"));
-    let (path, content) = a_large_letter_for_siti(&budi, dir.path());
+    let (id, content) = a_large_letter_for_siti(&budi, dir.path());
+    let path = format!("/api/v1/documents/{id}/content?part=0");
     let siti = node.login(SITI, true, dir.path().join("siti.jar"));
     let mut slow: Vec<_> = (0..SHARE)
         .map(|_| siti.spawn("GET", &path, &["--limit-rate", "1k"]))
         .collect();
     until_metric(&node, "docsvc_official_reads", SHARE).await;
 
-    // Siti's next read waits for one of her turns; Budi's is his own.
+    // Siti's next read waits for one of her turns, and so does the letter's web page, which
+    // carries its text; Budi's read is his own.
     let waiting = Instant::now();
     let past_share = tokio::task::spawn_blocking({
         let (siti, path) = (siti.clone(), path.clone());
         move || siti.get(&path)
+    });
+    let page_past_share = tokio::task::spawn_blocking({
+        let siti = siti.clone();
+        move || siti.get(&format!("/ui/letters/{id}"))
     });
     let read = tokio::task::spawn_blocking({
         let path = path.clone();
@@ -586,7 +592,9 @@ async fn an_official_has_their_share_of_reads_and_no_more() {
         waiting.elapsed() >= Duration::from_secs(9),
         "answered after its wait"
     );
-    assert_eq!(metric(&node, "docsvc_official_reads_busy_total"), 1);
+    let page = page_past_share.await.expect("Siti's page past her share");
+    assert_eq!(page.status, 503, "the page waits its turn too");
+    assert_eq!(metric(&node, "docsvc_official_reads_busy_total"), 2);
 
     // One slow download ends: its turn is given back, and Siti reads at once.
     let mut first = slow.remove(0);
@@ -621,7 +629,7 @@ async fn until_metric(node: &DevNode, name: &str, value: u64) {
     }
 }
 
-/// A 24 MiB letter from Budi to Siti: its content's path and its content. Larger than what the
+/// A 24 MiB letter from Budi to Siti: its id and its content. Larger than what the
 /// sockets between the node and a stalled reader can buffer, so a download read slowly is under
 /// way for the whole test.
 fn a_large_letter_for_siti(budi: &sandi_e2e::http::Client, dir: &Path) -> (String, Vec<u8>) {
@@ -640,9 +648,5 @@ fn a_large_letter_for_siti(budi: &sandi_e2e::http::Client, dir: &Path) -> (Strin
         &pdf,
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    let path = format!(
-        "/api/v1/documents/{}/content?part=0",
-        r.json()["id"].as_str().expect("id")
-    );
-    (path, content)
+    (r.json()["id"].as_str().expect("id").to_owned(), content)
 }

@@ -398,6 +398,14 @@ pub struct Readers {
 }
 
 impl Readers {
+    /// A line of `turns`, whose callers past it are told `busy`.
+    pub(crate) const fn new(turns: usize, busy: &'static str) -> Readers {
+        Readers {
+            turns: tokio::sync::Semaphore::const_new(turns),
+            busy,
+        }
+    }
+
     /// Turns free now.
     pub fn available(&self) -> usize {
         self.turns.available_permits()
@@ -406,19 +414,19 @@ impl Readers {
 
 /// Officials' reads (and exports, and the node's own reads of what it renders).
 pub(crate) const READERS_AT_ONCE: usize = 512;
-pub static READING: Readers = Readers {
-    turns: tokio::sync::Semaphore::const_new(READERS_AT_ONCE),
-    busy: "too many letters being read at once; try again shortly",
-};
+pub static READING: Readers = Readers::new(
+    READERS_AT_ONCE,
+    "too many letters being read at once; try again shortly",
+);
 
 /// Peers' deliveries being checked: a line of their own, so that deliveries (each as slow as
 /// its sender, within the body's pace) never take the turns officials read with, nor the
 /// other way round. Each peer's deliveries are bounded too (`[limits] max_deliveries_per_peer`).
 pub(crate) const CHECKS_AT_ONCE: usize = 256;
-pub static CHECKING: Readers = Readers {
-    turns: tokio::sync::Semaphore::const_new(CHECKS_AT_ONCE),
-    busy: "too many deliveries being checked at once; try again shortly",
-};
+pub static CHECKING: Readers = Readers::new(
+    CHECKS_AT_ONCE,
+    "too many deliveries being checked at once; try again shortly",
+);
 
 /// Starts decrypting a part with `identities`, once one of `line`'s turns is free (else, after
 /// `TURN_WAIT`, [`Error::Busy`]: taken before anything is answered, so a reader past the bound

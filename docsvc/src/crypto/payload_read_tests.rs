@@ -420,28 +420,27 @@ async fn a_source_that_fails_or_ends_early_ends_in_an_error() {
     assert!(got.len() < plain.len());
 }
 
-/// No more than `READERS_AT_ONCE` parts are read at once, however slowly: the next reader waits
-/// in `decrypt_part` itself, before anything is answered, and is told busy after its wait, or
-/// reads once a turn is given back; deliveries' checks have a line of their own meanwhile.
+/// No more than a line's turns are read at once, however slowly: the next reader waits in
+/// `decrypt_part` itself, before anything is answered, and is told busy after its wait, or
+/// reads once a turn is given back; another line (officials' reads, deliveries' checks) has
+/// turns of its own meanwhile. A line of this test's own, so that no other test shares it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_beyond_the_bound_wait_for_a_turn() {
-    use crate::crypto::envelope::{CHECKING, READERS_AT_ONCE, READING, decrypt_part};
+    use crate::crypto::envelope::{Readers, decrypt_part};
     use std::time::{Duration, Instant};
+    static LINE: Readers = Readers::new(8, "this line is full");
+    static OTHER: Readers = Readers::new(1, "the other line is full");
     let me = age::x25519::Identity::generate();
     let plain = content(PLAIN + 3);
     let file = age_encrypt(&plain, &[me.to_public()]);
     let sha = crate::crypto::sha256_hex(&plain);
     let mut stalled = Vec::new();
-    for _ in 0..READERS_AT_ONCE {
+    for _ in 0..8 {
         // Readers whose ciphertext never comes.
-        let reader = decrypt_part(vec![me.clone()], String::new(), &READING).await;
+        let reader = decrypt_part(vec![me.clone()], String::new(), &LINE).await;
         stalled.push(reader.expect("a turn"));
     }
-    assert_eq!(
-        READING.available(),
-        0,
-        "the stalled readers hold every turn"
-    );
+    assert_eq!(LINE.available(), 0, "the stalled readers hold every turn");
     let read = |line| {
         let (me, sha, file) = (me.clone(), sha.clone(), file.clone());
         async move {
@@ -451,19 +450,21 @@ async fn readers_beyond_the_bound_wait_for_a_turn() {
             Ok::<_, Error>(drain(rx).await)
         }
     };
-    // A delivery's check is not in the officials' line.
-    let (got, end) = tokio::time::timeout(Duration::from_secs(5), read(&CHECKING))
+    let (got, end) = tokio::time::timeout(Duration::from_secs(5), read(&OTHER))
         .await
-        .expect("at once")
+        .expect("another line at once")
         .expect("a turn");
     assert!(end.is_none() && got == plain);
     // A reader past the bound waits its whole wait, then is told busy.
     let waited = Instant::now();
-    let refused = read(&READING).await;
-    assert!(matches!(refused, Err(Error::Busy(_))), "{refused:?}");
+    let refused = read(&LINE).await;
+    assert!(
+        matches!(&refused, Err(Error::Busy(why)) if why == "this line is full"),
+        "{refused:?}"
+    );
     assert!(waited.elapsed() >= Duration::from_secs(9), "after its wait");
     // One waiting when a turn is given back reads.
-    let waiting = tokio::spawn(read(&READING));
+    let waiting = tokio::spawn(read(&LINE));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!waiting.is_finished(), "a reader past the bound waits");
     drop(stalled.pop());

@@ -40,7 +40,13 @@ pub(super) async fn read(
     Path(id): Path<String>,
     Query(q): Query<ReadQuery>,
 ) -> Response {
-    let r = read_page(&node, &v, &id, &q).await;
+    let r = async {
+        // The page carries the letter's text: sent at the reader's pace, it holds their turn.
+        let turn = documents::reading_turn(&node, &v.official.nip).await?;
+        let page = read_page(&node, &v, &id, &q).await?;
+        Ok(crate::http::holding(turn, page))
+    }
+    .await;
     respond(&v, r)
 }
 
