@@ -103,20 +103,14 @@ async fn content_cannot_run_in_the_nodes_origin() {
         "urgency": "biasa",
         "recipients": [SITI],
     });
-    let r = budi.call(
-        "POST",
-        "/api/v1/documents",
+    let r = post_with_attachments(
+        &budi,
+        &meta,
+        &body,
         &[
-            "-F",
-            &format!("metadata={meta};type=application/json"),
-            "-F",
-            &format!("body=@{};type=application/pdf", body.display()),
-            "-F",
-            &format!("attachment=@{};type=text/html", html.display()),
-            "-F",
-            &format!("attachment=@{};type=image/svg+xml", svg.display()),
-            "-F",
-            &format!("attachment=@{};type=text/plain", txt.display()),
+            (&html, "text/html"),
+            (&svg, "image/svg+xml"),
+            (&txt, "text/plain"),
         ],
     );
     assert_eq!(r.status, 201, "{}", r.text());
@@ -165,6 +159,27 @@ async fn content_cannot_run_in_the_nodes_origin() {
     absolute_lifetime(&mut node);
 }
 
+/// `meta`'s letter with the PDF `body` and each `(file, media type)` attached, as `from` posts it.
+fn post_with_attachments(
+    from: &Client,
+    meta: &Value,
+    body: &Path,
+    attachments: &[(&Path, &str)],
+) -> Response {
+    let mut args = vec![
+        "-F".to_owned(),
+        format!("metadata={meta};type=application/json"),
+        "-F".to_owned(),
+        format!("body=@{};type=application/pdf", body.display()),
+    ];
+    for (file, kind) in attachments {
+        args.push("-F".to_owned());
+        args.push(format!("attachment=@{};type={kind}", file.display()));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    from.call("POST", "/api/v1/documents", &args)
+}
+
 /// A letter's page shows its text parts inline only up to 1 MiB in all: of two 700 KiB texts
 /// the first is on the page and the second is offered as a file, so one view of a letter of
 /// many parts holds and sends no more than that.
@@ -176,19 +191,11 @@ fn inline_text_is_bounded(budi: &Client, siti: &Client, files: &Path) {
         "nomor": "006/TXT/XII/2026", "perihal": "Dua catatan panjang", "classification": "biasa",
         "urgency": "biasa", "recipients": [SITI],
     });
-    let r = budi.call(
-        "POST",
-        "/api/v1/documents",
-        &[
-            "-F",
-            &format!("metadata={meta};type=application/json"),
-            "-F",
-            &format!("body=@{};type=application/pdf", pdf(files).display()),
-            "-F",
-            &format!("attachment=@{};type=text/plain", first.display()),
-            "-F",
-            &format!("attachment=@{};type=text/plain", second.display()),
-        ],
+    let r = post_with_attachments(
+        budi,
+        &meta,
+        &pdf(files),
+        &[(&first, "text/plain"), (&second, "text/plain")],
     );
     assert_eq!(r.status, 201, "{}", r.text());
     let page = siti.get(&format!(

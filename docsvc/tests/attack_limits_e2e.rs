@@ -43,26 +43,36 @@ fn docsvc() -> PathBuf {
 
 /// `[limits]` of the node under attack: small enough to see each one act within the test.
 fn configure(data: &Path) {
+    set_limits(
+        data,
+        &[
+            ("max_connections", MAX_CONNECTIONS as u64),
+            ("max_connections_per_address", PER_ADDRESS as u64),
+            ("tls_handshake_secs", TIMEOUT),
+            ("header_read_secs", TIMEOUT),
+            ("idle_secs", TIMEOUT),
+            ("body_min_bytes_per_sec", 100),
+            ("body_grace_secs", 2),
+            ("h2_max_streams", 16),
+        ],
+    );
+}
+
+/// Writes `limits` as the `[limits]` of the node in `data`.
+fn set_limits(data: &Path, limits: &[(&str, u64)]) {
     let path = data.join("node.toml");
     let mut doc: toml::Table = std::fs::read_to_string(&path)
         .expect("node.toml")
         .parse()
         .expect("node.toml parses");
-    let mut limits = toml::Table::new();
-    let n = |v: u64| toml::Value::Integer(i64::try_from(v).expect("small"));
-    for (k, v) in [
-        ("max_connections", n(MAX_CONNECTIONS as u64)),
-        ("max_connections_per_address", n(PER_ADDRESS as u64)),
-        ("tls_handshake_secs", n(TIMEOUT)),
-        ("header_read_secs", n(TIMEOUT)),
-        ("idle_secs", n(TIMEOUT)),
-        ("body_min_bytes_per_sec", n(100)),
-        ("body_grace_secs", n(2)),
-        ("h2_max_streams", n(16)),
-    ] {
-        limits.insert(k.into(), v);
-    }
-    doc.insert("limits".into(), toml::Value::Table(limits));
+    let table = limits
+        .iter()
+        .map(|(k, v)| {
+            let v = toml::Value::Integer(i64::try_from(*v).expect("small"));
+            ((*k).to_owned(), v)
+        })
+        .collect();
+    doc.insert("limits".into(), toml::Value::Table(table));
     std::fs::write(&path, toml::to_string(&doc).expect("toml")).expect("write node.toml");
 }
 
@@ -227,19 +237,23 @@ async fn slow_and_many_clients_hold_nothing_and_officials_are_served() {
 /// A letter from Budi to Siti; its id and content.
 fn a_letter_for_siti(node: &DevNode, dir: &Path) -> (String, Vec<u8>) {
     let budi = node.login(BUDI, true, dir.join("budi.jar"));
-    let pdf = dir.join("surat.pdf");
     let content = b"%PDF-1.4\n% surat di tengah serangan\n%%EOF\n".to_vec();
-    std::fs::write(&pdf, &content).expect("pdf");
+    let id = post_to_siti(&budi, &dir.join("surat.pdf"), &content, "005/LIM/XI/2026");
+    (id, content)
+}
+
+/// Budi's TERBATAS letter of `content` (written to `pdf`) to Siti, numbered `nomor`: its id.
+fn post_to_siti(budi: &sandi_e2e::http::Client, pdf: &Path, content: &[u8], nomor: &str) -> String {
+    std::fs::write(pdf, content).expect("pdf");
     let r = budi.post_letter(
         &json!({
-            "nomor": "005/LIM/XI/2026", "perihal": "Rapat koordinasi", "classification": "terbatas",
+            "nomor": nomor, "perihal": "Rapat koordinasi", "classification": "terbatas",
             "urgency": "biasa", "recipients": [SITI],
         }),
-        &pdf,
+        pdf,
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    let id = r.json()["id"].as_str().expect("id").to_owned();
-    (id, content)
+    r.json()["id"].as_str().expect("id").to_owned()
 }
 
 /// HTTP/2: the stream cap, as the node's first SETTINGS frame says it on the wire.
@@ -526,18 +540,7 @@ async fn an_official_has_their_share_of_reads_and_no_more() {
     sandi_e2e::node::require("curl");
     let dir = tempfile::tempdir().expect("tempdir");
     let node = DevNode::start_with(&docsvc(), &dir.path().join("node"), &[], |data| {
-        let path = data.join("node.toml");
-        let mut doc: toml::Table = std::fs::read_to_string(&path)
-            .expect("node.toml")
-            .parse()
-            .expect("node.toml parses");
-        let mut limits = toml::Table::new();
-        limits.insert(
-            "max_reads_per_official".into(),
-            toml::Value::Integer(i64::try_from(SHARE).expect("small")),
-        );
-        doc.insert("limits".into(), toml::Value::Table(limits));
-        std::fs::write(&path, toml::to_string(&doc).expect("toml")).expect("write node.toml");
+        set_limits(data, &[("max_reads_per_official", SHARE)]);
     });
     let budi = node.login(BUDI, true, dir.path().join("budi.jar"));
     let (id, content) = a_large_letter_for_siti(&budi, dir.path());
@@ -633,20 +636,11 @@ async fn until_metric(node: &DevNode, name: &str, value: u64) {
 /// sockets between the node and a stalled reader can buffer, so a download read slowly is under
 /// way for the whole test.
 fn a_large_letter_for_siti(budi: &sandi_e2e::http::Client, dir: &Path) -> (String, Vec<u8>) {
-    let pdf = dir.join("besar.pdf");
     let mut content = b"%PDF-1.4\n".to_vec();
     while content.len() < 24 << 20 {
         content.extend_from_slice(b"% lampiran yang panjang sekali, dibaca pelan-pelan\n");
     }
     content.extend_from_slice(b"%%EOF\n");
-    std::fs::write(&pdf, &content).expect("pdf");
-    let r = budi.post_letter(
-        &json!({
-            "nomor": "006/LIM/XII/2026", "perihal": "Lampiran besar", "classification": "terbatas",
-            "urgency": "biasa", "recipients": [SITI],
-        }),
-        &pdf,
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    (r.json()["id"].as_str().expect("id").to_owned(), content)
+    let id = post_to_siti(budi, &dir.join("besar.pdf"), &content, "006/LIM/XII/2026");
+    (id, content)
 }
