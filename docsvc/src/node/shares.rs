@@ -22,10 +22,9 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 use prometheus_client::metrics::gauge::Gauge;
-
-use crate::metrics::ShareMetrics;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::metrics::ShareMetrics;
 use crate::{Error, Result};
 
 /// How long a request waits for its caller's turn before it is answered 503.
